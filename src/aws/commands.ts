@@ -1,0 +1,169 @@
+/**
+ * The SDK commands cleanroom sends, per service. This table is the single source of truth for
+ * (a) the narrow port interfaces workflows depend on, (b) the adapters that send them, and
+ * (c) the IAM policy test that checks `templates/iam/*.json` grants exactly these actions.
+ */
+import * as cfn from '@aws-sdk/client-cloudformation';
+import * as ec2 from '@aws-sdk/client-ec2';
+import * as s3 from '@aws-sdk/client-s3';
+import * as kms from '@aws-sdk/client-kms';
+import * as sts from '@aws-sdk/client-sts';
+import * as ssm from '@aws-sdk/client-ssm';
+import * as iam from '@aws-sdk/client-iam';
+import * as asg from '@aws-sdk/client-auto-scaling';
+import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
+import * as ebs from '@aws-sdk/client-ebs';
+
+export const CFN_COMMANDS = {
+  describeStacks: cfn.DescribeStacksCommand,
+  describeStackEvents: cfn.DescribeStackEventsCommand,
+  describeStackResources: cfn.DescribeStackResourcesCommand,
+  createChangeSet: cfn.CreateChangeSetCommand,
+  describeChangeSet: cfn.DescribeChangeSetCommand,
+  executeChangeSet: cfn.ExecuteChangeSetCommand,
+  deleteChangeSet: cfn.DeleteChangeSetCommand,
+  deleteStack: cfn.DeleteStackCommand,
+  listStacks: cfn.ListStacksCommand,
+} as const;
+
+export const EC2_COMMANDS = {
+  describeRegions: ec2.DescribeRegionsCommand,
+  describeAvailabilityZones: ec2.DescribeAvailabilityZonesCommand,
+  describeInstances: ec2.DescribeInstancesCommand,
+  describeVolumes: ec2.DescribeVolumesCommand,
+  describeSnapshots: ec2.DescribeSnapshotsCommand,
+  describeSnapshotAttribute: ec2.DescribeSnapshotAttributeCommand,
+  createSnapshot: ec2.CreateSnapshotCommand,
+  createSnapshots: ec2.CreateSnapshotsCommand,
+  copySnapshot: ec2.CopySnapshotCommand,
+  modifySnapshotAttribute: ec2.ModifySnapshotAttributeCommand,
+  deleteSnapshot: ec2.DeleteSnapshotCommand,
+  lockSnapshot: ec2.LockSnapshotCommand,
+  describeLockedSnapshots: ec2.DescribeLockedSnapshotsCommand,
+  createVolume: ec2.CreateVolumeCommand,
+  attachVolume: ec2.AttachVolumeCommand,
+  detachVolume: ec2.DetachVolumeCommand,
+  deleteVolume: ec2.DeleteVolumeCommand,
+  createTags: ec2.CreateTagsCommand,
+  describeVpcs: ec2.DescribeVpcsCommand,
+  describeSubnets: ec2.DescribeSubnetsCommand,
+  describeRouteTables: ec2.DescribeRouteTablesCommand,
+  describeInternetGateways: ec2.DescribeInternetGatewaysCommand,
+  describeEgressOnlyInternetGateways: ec2.DescribeEgressOnlyInternetGatewaysCommand,
+  describeNatGateways: ec2.DescribeNatGatewaysCommand,
+  describeVpcPeeringConnections: ec2.DescribeVpcPeeringConnectionsCommand,
+  describeTransitGatewayVpcAttachments: ec2.DescribeTransitGatewayVpcAttachmentsCommand,
+  describeVpcEndpoints: ec2.DescribeVpcEndpointsCommand,
+  describeNetworkAcls: ec2.DescribeNetworkAclsCommand,
+  describeFlowLogs: ec2.DescribeFlowLogsCommand,
+  describeSecurityGroups: ec2.DescribeSecurityGroupsCommand,
+  describeSecurityGroupRules: ec2.DescribeSecurityGroupRulesCommand,
+  describeNetworkInterfaces: ec2.DescribeNetworkInterfacesCommand,
+  createSecurityGroup: ec2.CreateSecurityGroupCommand,
+  revokeSecurityGroupEgress: ec2.RevokeSecurityGroupEgressCommand,
+  revokeSecurityGroupIngress: ec2.RevokeSecurityGroupIngressCommand,
+  modifyNetworkInterfaceAttribute: ec2.ModifyNetworkInterfaceAttributeCommand,
+  modifyInstanceAttribute: ec2.ModifyInstanceAttributeCommand,
+  modifyInstanceMetadataOptions: ec2.ModifyInstanceMetadataOptionsCommand,
+  describeIamInstanceProfileAssociations: ec2.DescribeIamInstanceProfileAssociationsCommand,
+  replaceIamInstanceProfileAssociation: ec2.ReplaceIamInstanceProfileAssociationCommand,
+  associateIamInstanceProfile: ec2.AssociateIamInstanceProfileCommand,
+  createNetworkAcl: ec2.CreateNetworkAclCommand,
+  replaceNetworkAclAssociation: ec2.ReplaceNetworkAclAssociationCommand,
+  stopInstances: ec2.StopInstancesCommand,
+} as const;
+
+export const S3_COMMANDS = {
+  createBucket: s3.CreateBucketCommand,
+  headBucket: s3.HeadBucketCommand,
+  getObjectLockConfiguration: s3.GetObjectLockConfigurationCommand,
+  putObjectLockConfiguration: s3.PutObjectLockConfigurationCommand,
+  getBucketVersioning: s3.GetBucketVersioningCommand,
+  putBucketVersioning: s3.PutBucketVersioningCommand,
+  getBucketEncryption: s3.GetBucketEncryptionCommand,
+  putBucketEncryption: s3.PutBucketEncryptionCommand,
+  getPublicAccessBlock: s3.GetPublicAccessBlockCommand,
+  putPublicAccessBlock: s3.PutPublicAccessBlockCommand,
+  getBucketPolicy: s3.GetBucketPolicyCommand,
+  putBucketPolicy: s3.PutBucketPolicyCommand,
+  getBucketTagging: s3.GetBucketTaggingCommand,
+  putBucketTagging: s3.PutBucketTaggingCommand,
+  putObject: s3.PutObjectCommand,
+  getObject: s3.GetObjectCommand,
+  headObject: s3.HeadObjectCommand,
+  getObjectRetention: s3.GetObjectRetentionCommand,
+  listObjectsV2: s3.ListObjectsV2Command,
+  listObjectVersions: s3.ListObjectVersionsCommand,
+} as const;
+
+export const KMS_COMMANDS = {
+  createKey: kms.CreateKeyCommand,
+  describeKey: kms.DescribeKeyCommand,
+  createAlias: kms.CreateAliasCommand,
+  listAliases: kms.ListAliasesCommand,
+  getKeyRotationStatus: kms.GetKeyRotationStatusCommand,
+  enableKeyRotation: kms.EnableKeyRotationCommand,
+  getKeyPolicy: kms.GetKeyPolicyCommand,
+  putKeyPolicy: kms.PutKeyPolicyCommand,
+  createGrant: kms.CreateGrantCommand,
+  listGrants: kms.ListGrantsCommand,
+  retireGrant: kms.RetireGrantCommand,
+  scheduleKeyDeletion: kms.ScheduleKeyDeletionCommand,
+  tagResource: kms.TagResourceCommand,
+  listResourceTags: kms.ListResourceTagsCommand,
+  sign: kms.SignCommand,
+  verify: kms.VerifyCommand,
+  getPublicKey: kms.GetPublicKeyCommand,
+} as const;
+
+export const STS_COMMANDS = {
+  getCallerIdentity: sts.GetCallerIdentityCommand,
+} as const;
+
+export const SSM_COMMANDS = {
+  sendCommand: ssm.SendCommandCommand,
+  getCommandInvocation: ssm.GetCommandInvocationCommand,
+  describeInstanceInformation: ssm.DescribeInstanceInformationCommand,
+} as const;
+
+export const IAM_COMMANDS = {
+  getInstanceProfile: iam.GetInstanceProfileCommand,
+  createInstanceProfile: iam.CreateInstanceProfileCommand,
+  createRole: iam.CreateRoleCommand,
+  getRole: iam.GetRoleCommand,
+  addRoleToInstanceProfile: iam.AddRoleToInstanceProfileCommand,
+  putRolePolicy: iam.PutRolePolicyCommand,
+  getRolePolicy: iam.GetRolePolicyCommand,
+  tagRole: iam.TagRoleCommand,
+} as const;
+
+export const ASG_COMMANDS = {
+  describeAutoScalingInstances: asg.DescribeAutoScalingInstancesCommand,
+  detachInstances: asg.DetachInstancesCommand,
+} as const;
+
+export const ELB_COMMANDS = {
+  describeTargetGroups: elb.DescribeTargetGroupsCommand,
+  describeTargetHealth: elb.DescribeTargetHealthCommand,
+  deregisterTargets: elb.DeregisterTargetsCommand,
+} as const;
+
+export const EBS_COMMANDS = {
+  listSnapshotBlocks: ebs.ListSnapshotBlocksCommand,
+  listChangedBlocks: ebs.ListChangedBlocksCommand,
+  getSnapshotBlock: ebs.GetSnapshotBlockCommand,
+} as const;
+
+/** IAM service prefix of each table, for the policy check. */
+export const SERVICE_TABLES = {
+  cloudformation: CFN_COMMANDS,
+  ec2: EC2_COMMANDS,
+  s3: S3_COMMANDS,
+  kms: KMS_COMMANDS,
+  sts: STS_COMMANDS,
+  ssm: SSM_COMMANDS,
+  iam: IAM_COMMANDS,
+  autoscaling: ASG_COMMANDS,
+  elasticloadbalancing: ELB_COMMANDS,
+  ebs: EBS_COMMANDS,
+} as const;

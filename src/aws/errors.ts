@@ -1,0 +1,49 @@
+import { AwsError, CleanroomError, UsageError } from '../domain/errors.js';
+
+/**
+ * The one place where SDK errors become cleanroom errors. Keeps the cause, names the service and
+ * operation, and turns the common failure families into messages that say what to do.
+ */
+export function translateAwsError(service: string, operation: string, input: unknown, e: unknown): Error {
+  if (e instanceof CleanroomError) return e;
+  const err = e as { name?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
+  const name = err?.name ?? 'Error';
+  const code = err?.Code ?? name;
+  const status = err?.$metadata?.httpStatusCode;
+  const what = `${service} ${operation}`;
+  const raw = err?.message ?? String(e);
+
+  if (name === 'CredentialsProviderError' || /Could not load credentials|Unable to locate credentials/i.test(raw)) {
+    return new UsageError(
+      'NO_CREDENTIALS',
+      `No AWS credentials were found for ${what}: configure them the usual way (AWS_PROFILE or --profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO, or --role-arn) and run the command again.`,
+      { cause: e, details: { service, operation } },
+    );
+  }
+  if (/Region is missing|region is missing/i.test(raw)) {
+    return new UsageError('NO_REGION', `No AWS region is set for ${what}: pass --region or set AWS_REGION.`, { cause: e, details: { service, operation } });
+  }
+  if (err?.name === 'TimeoutError' || /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|socket hang up|ECONNRESET/.test(raw)) {
+    return new AwsError(service, operation, 'NetworkError', `Could not reach AWS for ${what} (${raw}); check the network or the endpoint (AWS_ENDPOINT_URL) and try again.`, { cause: e });
+  }
+  if (/AccessDenied|UnauthorizedOperation|AuthorizationError|AccessDeniedException|Forbidden/.test(code) || status === 403) {
+    return new AwsError(service, operation, code, `Access denied for ${what}: the caller lacks the permission ${iamAction(service, operation)} (${raw}). Grant it (see templates/iam/) and run the command again.`, { cause: e, details: { requestId: err?.$metadata?.requestId } });
+  }
+  // Ids the user gave that AWS does not know, malformed ids, bad parameters: bad input (exit 2).
+  if (/NotFound|Malformed|InvalidParameter|ValidationError|InvalidInput|NoSuchBucket|NotFoundException|InvalidZone|InvalidRequest/.test(code)) {
+    return new AwsError(service, operation, code, `${what} refused the request: ${raw}`, { cause: e, exitCode: 2 });
+  }
+  return new AwsError(service, operation, code, `${what} failed${status ? ` (HTTP ${status})` : ''}: ${raw}`, { cause: e, details: { requestId: err?.$metadata?.requestId } });
+}
+
+/** `ec2:DescribeInstances` from ('ec2', 'describeInstances'). */
+export function iamAction(service: string, operation: string): string {
+  return `${service}:${operation.charAt(0).toUpperCase()}${operation.slice(1)}`;
+}
+
+/** True when an error is the AWS error code given (after translation or not). */
+export function isAwsCode(e: unknown, ...codes: string[]): boolean {
+  if (e instanceof AwsError) return codes.includes(e.awsCode);
+  const x = e as { name?: string; Code?: string };
+  return codes.includes(x?.Code ?? '') || codes.includes(x?.name ?? '');
+}

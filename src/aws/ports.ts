@@ -1,0 +1,43 @@
+/**
+ * Narrow per-service client ports. Each port has one method per SDK command cleanroom sends
+ * (see `commands.ts`), typed with that command's input and output. Workflows depend on these;
+ * unit tests hand-write fakes of the few methods a workflow calls.
+ */
+import type { CFN_COMMANDS, EC2_COMMANDS, S3_COMMANDS, KMS_COMMANDS, STS_COMMANDS, SSM_COMMANDS, IAM_COMMANDS, ASG_COMMANDS, ELB_COMMANDS, EBS_COMMANDS } from './commands.js';
+
+type CommandClass = abstract new (...a: any) => any;
+type In<C extends CommandClass> = NonNullable<ConstructorParameters<C>[0]>;
+type Out<C> = C extends abstract new (...a: any[]) => { resolveMiddleware(...a: any[]): (...b: any[]) => Promise<{ output: infer O }> } ? O : never;
+
+/** A port: one async method per command in the table. */
+export type PortOf<T extends Record<string, CommandClass>> = { [K in keyof T]: (input: In<T[K]>) => Promise<Out<T[K]>> };
+
+export type CfnPort = PortOf<typeof CFN_COMMANDS>;
+export type Ec2Port = PortOf<typeof EC2_COMMANDS>;
+export type S3Port = PortOf<typeof S3_COMMANDS>;
+export type KmsPort = PortOf<typeof KMS_COMMANDS>;
+export type StsPort = PortOf<typeof STS_COMMANDS>;
+export type SsmPort = PortOf<typeof SSM_COMMANDS>;
+export type IamPort = PortOf<typeof IAM_COMMANDS>;
+export type AsgPort = PortOf<typeof ASG_COMMANDS>;
+export type ElbPort = PortOf<typeof ELB_COMMANDS>;
+export type EbsPort = PortOf<typeof EBS_COMMANDS>;
+
+/** Everything cleanroom can do in one account and region. */
+export interface AwsAccount {
+  readonly region: string;
+  /** The account id, from STS GetCallerIdentity (cached). */
+  accountId(): Promise<string>;
+  /** The caller's ARN: the custody record's actor. */
+  callerArn(): Promise<string>;
+  readonly cfn: CfnPort;
+  readonly ec2: Ec2Port;
+  readonly s3: S3Port;
+  readonly kms: KmsPort;
+  readonly sts: StsPort;
+  readonly ssm: SsmPort;
+  readonly iam: IamPort;
+  readonly autoscaling: AsgPort;
+  readonly elb: ElbPort;
+  readonly ebs: EbsPort;
+}

@@ -1,0 +1,7 @@
+// PLACEHOLDER: the room commands are added by their issue.
+import type { Argv } from 'yargs';
+import type { HostIo } from '../host.js';
+
+export function roomCommands(y: Argv, _io: HostIo): Argv {
+  return y;
+}

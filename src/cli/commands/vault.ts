@@ -1,0 +1,7 @@
+// PLACEHOLDER: the vault commands are added by their issue.
+import type { Argv } from 'yargs';
+import type { HostIo } from '../host.js';
+
+export function vaultCommands(y: Argv, _io: HostIo): Argv {
+  return y;
+}

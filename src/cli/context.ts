@@ -1,0 +1,119 @@
+/**
+ * What a command handler gets: parsed globals, a reporter that draws on stderr, lazily opened AWS
+ * accounts (forensic and source), confirmation prompts, and the custody record of a case.
+ * Handlers return a result; the host renders it (JSON or text) and maps errors to exit codes.
+ */
+import { createInterface } from 'node:readline/promises';
+import { openAccount, type AccountOptions } from '../aws/account.js';
+import type { AwsAccount } from '../aws/ports.js';
+import { UsageError } from '../domain/errors.js';
+import { StderrReporter } from './render.js';
+import { openCaseCustody, type CaseCustody } from '../custody/case-custody.js';
+
+export interface GlobalArgs {
+  region?: string;
+  profile?: string;
+  roleArn?: string;
+  json: boolean;
+  yes: boolean;
+  verbose: boolean;
+}
+
+export interface SourceArgs {
+  sourceProfile?: string;
+  sourceRoleArn?: string;
+  sourceRegion?: string;
+}
+
+export class CliContext {
+  readonly reporter: StderrReporter;
+  private forensic?: Promise<AwsAccount>;
+  private readonly custodies = new Map<string, Promise<CaseCustody>>();
+  /** API calls made, by `service:Operation` (shown with --verbose). */
+  readonly calls = new Map<string, number>();
+
+  constructor(
+    readonly args: GlobalArgs,
+    readonly io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream; stdin: NodeJS.ReadableStream; isTTY: boolean },
+  ) {
+    this.reporter = new StderrReporter({ json: args.json, verbose: args.verbose, tty: io.isTTY, stderr: io.stderr });
+  }
+
+  private accountOptions(o: AccountOptions): AccountOptions {
+    return {
+      ...o,
+      onCall: (s, op) => {
+        const k = `${s}:${op}`;
+        this.calls.set(k, (this.calls.get(k) ?? 0) + 1);
+        this.reporter.debug(`call ${k}`);
+      },
+    };
+  }
+
+  /** The forensic account (globals --region/--profile/--role-arn). */
+  forensicAccount(): Promise<AwsAccount> {
+    this.forensic ??= openAccount(this.accountOptions({ region: this.args.region, profile: this.args.profile, roleArn: this.args.roleArn, sessionName: 'cleanroom-forensic' }));
+    return this.forensic;
+  }
+
+  /**
+   * The source account of a compromised instance. Without source options it is the forensic
+   * account itself (same-account response).
+   */
+  async sourceAccount(s: SourceArgs): Promise<AwsAccount> {
+    if (s.sourceProfile && s.sourceRoleArn) {
+      throw new UsageError('CONFLICTING_SOURCE', 'Give either --source-profile or --source-role-arn, not both.');
+    }
+    if (!s.sourceProfile && !s.sourceRoleArn && (!s.sourceRegion || s.sourceRegion === (await this.forensicAccount()).region)) {
+      return this.forensicAccount();
+    }
+    return openAccount(
+      this.accountOptions({
+        region: s.sourceRegion ?? this.args.region,
+        profile: s.sourceProfile ?? (s.sourceRoleArn ? this.args.profile : undefined) ?? this.args.profile,
+        roleArn: s.sourceRoleArn,
+        sessionName: 'cleanroom-source',
+      }),
+    );
+  }
+
+  /** The custody record of a case in the vault (opened once per command). */
+  custody(caseId: string, bucket?: string): Promise<CaseCustody> {
+    const key = `${caseId}|${bucket ?? ''}`;
+    let c = this.custodies.get(key);
+    if (!c) {
+      c = this.forensicAccount().then((account) => openCaseCustody(account, { caseId, bucket, reporter: this.reporter }));
+      this.custodies.set(key, c);
+      c.catch(() => this.custodies.delete(key));
+    }
+    return c;
+  }
+
+  /** Every custody record opened by this command (the host re-signs their manifests at the end). */
+  async openedCustodies(): Promise<CaseCustody[]> {
+    const out: CaseCustody[] = [];
+    for (const c of this.custodies.values()) {
+      try {
+        out.push(await c);
+      } catch {
+        // failed to open: nothing was appended through it
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Ask before a destructive step. With --yes: yes. Without a TTY: refuse (exit 2), as the
+   * contract says, so a script never deletes by accident.
+   */
+  async confirm(question: string): Promise<void> {
+    if (this.args.yes) return;
+    if (!this.io.isTTY) {
+      throw new UsageError('CONFIRMATION_REQUIRED', `${question}\nThis is destructive and there is no terminal to confirm on: run again with --yes.`);
+    }
+    const rl = createInterface({ input: this.io.stdin, output: this.io.stderr });
+    const answer = await rl.question(`${question}\nProceed? [y/N] `);
+    rl.close();
+    if (!/^y(es)?$/i.test(answer.trim())) throw new UsageError('ABORTED', 'Aborted: nothing was changed.');
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The CLI is the only thing that draws. This module renders workflow reporter events on stderr:
+ * progress bars on a TTY (cli-progress), plain timestamped lines otherwise; results on stdout as
+ * exactly one JSON document with --json, or as human text.
+ */
+import cliProgress from 'cli-progress';
+import type { Reporter, ProgressEvent } from '../domain/reporter.js';
+import { CleanroomError, PartialFailureError } from '../domain/errors.js';
+
+export interface RenderOptions {
+  json: boolean;
+  verbose: boolean;
+  tty: boolean;
+  stderr: NodeJS.WritableStream;
+}
+
+export class StderrReporter implements Reporter {
+  private multibar: cliProgress.MultiBar | undefined;
+  private bars = new Map<string, cliProgress.SingleBar>();
+  constructor(private readonly opts: RenderOptions) {}
+
+  private line(s: string): void {
+    if (this.multibar) this.multibar.log(`${s}\n`);
+    else this.opts.stderr.write(`${s}\n`);
+  }
+
+  progress(e: ProgressEvent): void {
+    switch (e.kind) {
+      case 'step':
+        this.line(`• ${e.message}`);
+        return;
+      case 'stack-event':
+        this.line(`  ${e.time ? e.time.slice(11, 19) + ' ' : ''}${e.logicalId.padEnd(28)} ${e.status}${e.reason ? ` — ${e.reason}` : ''}`);
+        return;
+      case 'item': {
+        if (this.opts.tty && e.percent !== undefined) {
+          this.multibar ??= new cliProgress.MultiBar(
+            { format: ' {item} [{bar}] {percentage}% {phase}', hideCursor: true, clearOnComplete: false, stream: this.opts.stderr as NodeJS.WriteStream },
+            cliProgress.Presets.shades_classic,
+          );
+          let bar = this.bars.get(e.item);
+          if (!bar) {
+            bar = this.multibar.create(100, 0, { item: e.item.padEnd(22), phase: e.phase });
+            this.bars.set(e.item, bar);
+          }
+          bar.update(Math.round(e.percent), { item: e.item.padEnd(22), phase: e.phase });
+        } else {
+          this.line(`  ${e.item}: ${e.phase}${e.percent !== undefined ? ` ${Math.round(e.percent)}%` : ''}${e.message ? ` — ${e.message}` : ''}`);
+        }
+        return;
+      }
+    }
+  }
+  warn(message: string): void {
+    this.line(`warning: ${message}`);
+  }
+  debug(message: string): void {
+    if (this.opts.verbose) this.line(`  [debug] ${message}`);
+  }
+  /** Stop any progress bars before the final output. */
+  close(): void {
+    this.multibar?.stop();
+    this.multibar = undefined;
+    this.bars.clear();
+  }
+}
+
+/** Render a failure for a person (stderr) or a script (--json: one document on stdout). */
+export function renderError(e: unknown, opts: RenderOptions, stdout: NodeJS.WritableStream): number {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
+  const exitCode = err instanceof CleanroomError ? err.exitCode : 1;
+  const failures = err instanceof PartialFailureError ? err.failures.map((f) => ({ item: f.item, message: f.error.message, code: (f.error as CleanroomError).code })) : undefined;
+  if (opts.json) {
+    stdout.write(`${JSON.stringify({ error: { code, message: err.message, ...(err instanceof CleanroomError ? { details: err.details } : {}), ...(failures ? { failures } : {}) } }, null, 2)}\n`);
+  }
+  opts.stderr.write(`error: ${err.message}\n`);
+  if (failures) for (const f of failures) opts.stderr.write(`  - ${f.item}: ${f.message}\n`);
+  if (opts.verbose && err.cause) opts.stderr.write(`  cause: ${(err.cause as Error)?.stack ?? String(err.cause)}\n`);
+  if (!(err instanceof CleanroomError)) opts.stderr.write(`${err.stack ?? ''}\n`);
+  return exitCode;
+}
+
+/** A table for human output. */
+export function table(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+/** Human rendering of `{ok, checks:[{id, ok, detail}]}` audits. */
+export function renderChecks(checks: ReadonlyArray<{ id: string; ok: boolean; detail: string; severity?: string }>): string {
+  return checks.map((c) => `${c.ok ? 'PASS' : c.severity === 'warning' ? 'WARN' : 'FAIL'}  ${c.id.padEnd(34)} ${c.detail}`).join('\n');
+}

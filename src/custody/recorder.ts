@@ -1,0 +1,94 @@
+/**
+ * The custody seam: the one interface through which every mutating workflow (room, acquisition,
+ * isolation, close) appends chain-of-custody events. Workflows record what they did as they do it,
+ * including failures and partial results, so a command that fails partway still leaves a record.
+ */
+
+/** A resource an action touched. */
+export interface ResourceRef {
+  /** e.g. `ec2:snapshot`, `ec2:volume`, `ec2:instance`, `kms:key`, `cloudformation:stack`, `s3:object`. */
+  type: string;
+  id: string;
+  arn?: string;
+  account?: string;
+  region?: string;
+}
+
+export type OutcomeStatus = 'succeeded' | 'failed' | 'partial' | 'skipped';
+
+export interface Outcome {
+  status: OutcomeStatus;
+  /** For failures: the project's error code and message. */
+  error?: { code: string; message: string };
+  /** Anything else worth keeping (new ids, counts, audit results). JSON values only. */
+  details?: Record<string, unknown>;
+}
+
+/** What a workflow hands to the recorder; the recorder adds seq, time, actor and the hashes. */
+export interface CustodyEntry {
+  /** Dotted verb, e.g. `room.up`, `evidence.snapshot`, `isolate.swap-groups`, `case.close`. */
+  action: string;
+  resources: ResourceRef[];
+  inputs?: Record<string, unknown>;
+  outcome: Outcome;
+  /**
+   * Makes the append idempotent: if an event with this key is already in the record, the recorder
+   * returns it instead of appending again. Reruns after a crash rely on this to never duplicate
+   * events. Use a key naming the unit of work, e.g. `acquire:snapshot:<evidenceId>`.
+   */
+  idempotencyKey?: string;
+}
+
+/** An event as appended (the stored form has more; see `event.ts`). */
+export interface RecordedEvent {
+  seq: number;
+  time: string;
+  actor: string;
+  action: string;
+  hash: string;
+  prevHash: string;
+  idempotencyKey?: string;
+  outcome: Outcome;
+  resources: ResourceRef[];
+  inputs?: Record<string, unknown>;
+}
+
+export interface CustodyRecorder {
+  /** Append one event (or return the existing one with the same idempotency key). */
+  record(entry: CustodyEntry): Promise<RecordedEvent>;
+  /** The event already recorded under this key, if any. */
+  find(idempotencyKey: string): RecordedEvent | undefined;
+  /** Every event recorded so far, in order (as loaded at open plus those appended since). */
+  events(): readonly RecordedEvent[];
+}
+
+/** In-memory recorder for unit tests and dry runs; same idempotency semantics, no storage. */
+export class MemoryRecorder implements CustodyRecorder {
+  private readonly list: RecordedEvent[] = [];
+  constructor(private readonly actor = 'arn:aws:sts::000000000000:assumed-role/test/unit', private readonly now: () => Date = () => new Date()) {}
+  async record(entry: CustodyEntry): Promise<RecordedEvent> {
+    const existing = entry.idempotencyKey ? this.find(entry.idempotencyKey) : undefined;
+    if (existing) return existing;
+    const seq = this.list.length + 1;
+    const ev: RecordedEvent = {
+      seq,
+      time: this.now().toISOString(),
+      actor: this.actor,
+      action: entry.action,
+      hash: `mem-${seq}`,
+      prevHash: seq === 1 ? 'genesis' : `mem-${seq - 1}`,
+      outcome: entry.outcome,
+      resources: entry.resources,
+      ...(entry.inputs ? { inputs: entry.inputs } : {}),
+      ...(entry.idempotencyKey ? { idempotencyKey: entry.idempotencyKey } : {}),
+    };
+    this.list.push(ev);
+    return ev;
+  }
+  find(key: string): RecordedEvent | undefined {
+    return this.list.find((e) => e.idempotencyKey === key);
+  }
+  events(): readonly RecordedEvent[] {
+    return this.list;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The local AWS for tests: moto 5.2.1 in server mode, one server per test file (files run in
+ * parallel and never see each other's state), on a port the OS picks, stopped by PID when the file
+ * ends — also when a test fails or the process dies.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const PYTHON = path.join(ROOT, '.venv/bin/python');
+const LAUNCHER = path.join(ROOT, 'test/harness/moto_launcher.py');
+
+export interface LocalAws {
+  endpoint: string;
+  port: number;
+  pid: number;
+  /** POST /moto-api/reset: forget all state. */
+  reset(): Promise<void>;
+  /** Stop the server (idempotent). */
+  stop(): Promise<void>;
+  /** Environment for a child process (the CLI) that points the SDK at this server. */
+  env(extra?: Record<string, string>): NodeJS.ProcessEnv;
+}
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+let venvReady = false;
+function ensureVenv(): void {
+  if (venvReady) return;
+  execFileSync('bash', [path.join(ROOT, 'scripts/setup-venv')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  venvReady = true;
+}
+
+/** Credentials and settings every SDK call in a test uses: fake keys, a fixed region, moto's endpoint. */
+export function awsEnv(endpoint: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('AWS_')) delete env[k];
+  return {
+    ...env,
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    ...extra,
+  };
+}
+
+export async function startLocalAws(opts: { env?: Record<string, string> } = {}): Promise<LocalAws> {
+  ensureVenv();
+  const child = spawn(PYTHON, [LAUNCHER, '0'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MOTO_EC2_LOAD_DEFAULT_AMIS: 'false', ...opts.env },
+  });
+  live.add(child);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', (line) => {
+      try {
+        resolve(JSON.parse(line).port);
+      } catch (e) {
+        reject(new Error(`moto launcher printed ${line}: ${e}`));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`moto exited with ${code} before it was ready:\n${stderr}`)));
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  // Ready when the moto API answers (about half a second after start).
+  for (let i = 0; ; i++) {
+    try {
+      const r = await fetch(`${endpoint}/moto-api/data.json`);
+      if (r.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (i > 200) throw new Error(`moto on ${endpoint} did not answer:\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  let stopped = false;
+  return {
+    endpoint,
+    port,
+    pid: child.pid!,
+    async reset() {
+      const r = await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
+      if (!r.ok) throw new Error(`moto reset failed: HTTP ${r.status}`);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(t);
+      live.delete(child);
+    },
+    env: (extra = {}) => awsEnv(endpoint, extra),
+  };
+}
+
+/** Tap helper: a local AWS for this test file, stopped in teardown; sets process.env for in-process SDK use. */
+export async function useLocalAws(t: { teardown(fn: () => unknown): void }): Promise<LocalAws> {
+  const aws = await startLocalAws();
+  const saved = { ...process.env };
+  Object.assign(process.env, aws.env());
+  t.teardown(async () => {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    await aws.stop();
+  });
+  return aws;
+}
