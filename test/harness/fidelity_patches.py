@@ -1,15 +1,19 @@
 """Documented fidelity patches to moto 5.2.1, loaded only by the harness's launcher.
 
-Each patch makes moto behave as AWS documents, cites the documentation, and has its own test
-(test/harness/fidelity.test.ts). Nothing else about moto is changed.
+Each module in patches/ defines `apply()` and a docstring citing the AWS documentation of the
+behaviour it restores; each has its own test (test/harness/fidelity-*.test.ts). Nothing else about
+moto is changed.
 """
-
-PATCHES = []
+import importlib
+import os
+import pkgutil
 
 
 def apply() -> list:
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "patches")
     names = []
-    for patch in PATCHES:
-        patch()
-        names.append(patch.__name__)
+    for mod in sorted(m.name for m in pkgutil.iter_modules([here])):
+        module = importlib.import_module(f"patches.{mod}")
+        module.apply()
+        names.append(mod)
     return names

@@ -11,10 +11,15 @@ import path from 'node:path';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PYTHON = path.join(ROOT, '.venv/bin/python');
 const LAUNCHER = path.join(ROOT, 'test/harness/moto_launcher.py');
+/** The local test CA that signs moto's TLS certificate (created by scripts/setup-venv). */
+export const TEST_CA_DIR = path.join(ROOT, '.venv/cleanroom-test-ca');
+export const TEST_CA_CERT = path.join(TEST_CA_DIR, 'ca.pem');
 
 export interface LocalAws {
   endpoint: string;
   port: number;
+  /** Directory with moto's leaf certificate and key (leaf.pem, leaf.key), for the fault proxy. */
+  leafDir: string;
   pid: number;
   /** POST /moto-api/reset: forget all state. */
   reset(): Promise<void>;
@@ -34,6 +39,11 @@ function ensureVenv(): void {
   if (venvReady) return;
   execFileSync('bash', [path.join(ROOT, 'scripts/setup-venv')], { stdio: ['ignore', 'inherit', 'inherit'] });
   venvReady = true;
+  // Node reads NODE_EXTRA_CA_CERTS only at start-up, so the test process must have been started
+  // with it (scripts/test does that): say so plainly instead of failing with a TLS error later.
+  if (process.env.NODE_EXTRA_CA_CERTS !== TEST_CA_CERT) {
+    throw new Error(`The local AWS serves TLS with a test CA this process does not trust: run tests through \`npm test -- <file>\` (scripts/test), or set NODE_EXTRA_CA_CERTS=${TEST_CA_CERT}.`);
+  }
 }
 
 /** Credentials and settings every SDK call in a test uses: fake keys, a fixed region, moto's endpoint. */
@@ -47,6 +57,8 @@ export function awsEnv(endpoint: string, extra: Record<string, string> = {}): No
     AWS_SECRET_ACCESS_KEY: 'testing',
     AWS_REGION: 'us-east-1',
     AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1',
+    NODE_EXTRA_CA_CERTS: TEST_CA_CERT,
     AWS_CONFIG_FILE: '/dev/null',
     AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
     ...extra,
@@ -55,7 +67,7 @@ export function awsEnv(endpoint: string, extra: Record<string, string> = {}): No
 
 export async function startLocalAws(opts: { env?: Record<string, string> } = {}): Promise<LocalAws> {
   ensureVenv();
-  const child = spawn(PYTHON, [LAUNCHER, '0'], {
+  const child = spawn(PYTHON, [LAUNCHER, '--port', '0', '--ca-dir', TEST_CA_DIR], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, MOTO_EC2_LOAD_DEFAULT_AMIS: 'false', ...opts.env },
@@ -65,18 +77,18 @@ export async function startLocalAws(opts: { env?: Record<string, string> } = {})
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
-  const port = await new Promise<number>((resolve, reject) => {
+  const { port, leafDir } = await new Promise<{ port: number; leafDir: string }>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.once('line', (line) => {
       try {
-        resolve(JSON.parse(line).port);
+        resolve(JSON.parse(line));
       } catch (e) {
         reject(new Error(`moto launcher printed ${line}: ${e}`));
       }
     });
     child.once('exit', (code) => reject(new Error(`moto exited with ${code} before it was ready:\n${stderr}`)));
   });
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `https://127.0.0.1:${port}`;
   // Ready when the moto API answers (about half a second after start).
   for (let i = 0; ; i++) {
     try {
@@ -92,6 +104,7 @@ export async function startLocalAws(opts: { env?: Record<string, string> } = {})
   return {
     endpoint,
     port,
+    leafDir,
     pid: child.pid!,
     async reset() {
       const r = await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
