@@ -1,0 +1,189 @@
+/**
+ * What a case has, read from its two sources of truth (design principle 2): the custody record
+ * (evidence items folded from `outcome.details.evidence`) and the AWS resources tagged with the
+ * case. Read-only: the close plan and its confirmation are built from this.
+ */
+import type { AwsAccount } from '../../aws/ports.js';
+import { isAwsCode } from '../../aws/errors.js';
+import type { RecordedEvent } from '../../custody/recorder.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, roomStackName } from '../../domain/case-id.js';
+import { findCaseKey, type CaseKey } from '../case-key.js';
+
+/** Tags close adds. */
+export const TAG_RETAINED = 'cleanroom:retained';
+export const TAG_WRITTEN = 'cleanroom:written';
+/** On a written-to check snapshot: the evidence snapshot it was compared with. */
+export const TAG_CHECK_OF = 'cleanroom:written-check-of';
+export const ROLE_WRITTEN_CHECK = 'written-check';
+
+/** An evidence item as the custody record folds it (later events override earlier fields). */
+export interface EvidenceFold {
+  evidenceId: string;
+  forensicSnapshotId?: string;
+  volumeId?: string;
+  instanceId?: string;
+  kmsKeyArn?: string;
+  sourceAccount?: string;
+  sourceRegion?: string;
+  [field: string]: unknown;
+}
+
+export interface WorkingVolume {
+  volumeId: string;
+  evidenceId: string;
+  state: string;
+  /** The snapshot the volume was created from (the evidence snapshot to compare with). */
+  snapshotId?: string;
+  attachments: Array<{ instanceId: string; device?: string; state?: string }>;
+  tags: Record<string, string>;
+}
+
+export interface CaseSnapshot {
+  snapshotId: string;
+  evidenceId: string;
+  role?: string;
+  state: string;
+  volumeId?: string;
+  tags: Record<string, string>;
+}
+
+export interface RoomStack {
+  stackName: string;
+  stackId: string;
+  status: string;
+}
+
+export interface CaseState {
+  evidence: Map<string, EvidenceFold>;
+  /** Working volumes that still exist. */
+  volumes: WorkingVolume[];
+  /** Working volumes the record names that no longer exist. */
+  goneVolumes: Array<{ volumeId: string; evidenceId: string }>;
+  /** Evidence snapshots in the forensic account (to retain and lock). */
+  evidenceSnapshots: CaseSnapshot[];
+  /** Snapshots close made for the written-to check. */
+  checkSnapshots: CaseSnapshot[];
+  stack?: RoomStack;
+  caseKey?: CaseKey;
+}
+
+/** Fold the evidence items of the record: every `outcome.details.evidence` object (or array of them) with an evidenceId. */
+export function foldEvidence(events: readonly RecordedEvent[]): Map<string, EvidenceFold> {
+  const out = new Map<string, EvidenceFold>();
+  for (const e of events) {
+    const ev = e.outcome.details?.['evidence'];
+    for (const item of Array.isArray(ev) ? ev : ev ? [ev] : []) {
+      if (!item || typeof item !== 'object' || typeof (item as EvidenceFold).evidenceId !== 'string') continue;
+      const id = (item as EvidenceFold).evidenceId;
+      const defined = Object.fromEntries(Object.entries(item as object).filter(([, v]) => v !== undefined && v !== null));
+      out.set(id, { ...out.get(id), ...defined, evidenceId: id });
+    }
+  }
+  return out;
+}
+
+export function tagMap(tags: ReadonlyArray<{ Key?: string; Value?: string }> | undefined): Record<string, string> {
+  const m: Record<string, string> = {};
+  for (const t of tags ?? []) if (t.Key) m[t.Key] = t.Value ?? '';
+  return m;
+}
+
+/** Read everything close needs to plan. */
+export async function discoverCase(account: AwsAccount, caseId: string, events: readonly RecordedEvent[]): Promise<CaseState> {
+  const evidence = foldEvidence(events);
+  const caseFilters = [
+    { Name: `tag:${TAG_CASE}`, Values: [caseId] },
+    { Name: 'tag-key', Values: [TAG_EVIDENCE] },
+  ];
+
+  const volumes = new Map<string, WorkingVolume>();
+  const addVolume = (v: { VolumeId?: string; State?: string; SnapshotId?: string; Attachments?: Array<{ InstanceId?: string; Device?: string; State?: string }>; Tags?: Array<{ Key?: string; Value?: string }> }, evidenceId?: string) => {
+    if (!v.VolumeId || v.State === 'deleted' || v.State === 'deleting') return;
+    const tags = tagMap(v.Tags);
+    volumes.set(v.VolumeId, {
+      volumeId: v.VolumeId,
+      evidenceId: tags[TAG_EVIDENCE] ?? evidenceId ?? 'unknown',
+      state: v.State ?? 'unknown',
+      ...(v.SnapshotId ? { snapshotId: v.SnapshotId } : {}),
+      attachments: (v.Attachments ?? []).filter((a) => a.InstanceId && a.State !== 'detached').map((a) => ({ instanceId: a.InstanceId!, ...(a.Device ? { device: a.Device } : {}), ...(a.State ? { state: a.State } : {}) })),
+      tags,
+    });
+  };
+  for (const v of await describeVolumes(account, caseFilters)) addVolume(v);
+  const goneVolumes: CaseState['goneVolumes'] = [];
+  const recordedVolumes = [...evidence.values()].filter((e) => e.volumeId && !volumes.has(e.volumeId));
+  if (recordedVolumes.length) {
+    const found = await describeVolumes(account, [{ Name: 'volume-id', Values: recordedVolumes.map((e) => e.volumeId!) }]);
+    for (const v of found) addVolume(v, recordedVolumes.find((e) => e.volumeId === v.VolumeId)?.evidenceId);
+    for (const e of recordedVolumes) if (!volumes.has(e.volumeId!)) goneVolumes.push({ volumeId: e.volumeId!, evidenceId: e.evidenceId });
+  }
+
+  const snapshots = new Map<string, CaseSnapshot>();
+  const addSnapshot = (s: { SnapshotId?: string; State?: string; VolumeId?: string; Tags?: Array<{ Key?: string; Value?: string }> }, evidenceId?: string) => {
+    if (!s.SnapshotId) return;
+    const tags = tagMap(s.Tags);
+    snapshots.set(s.SnapshotId, {
+      snapshotId: s.SnapshotId,
+      evidenceId: tags[TAG_EVIDENCE] ?? evidenceId ?? 'unknown',
+      ...(tags[TAG_ROLE] ? { role: tags[TAG_ROLE] } : {}),
+      state: s.State ?? 'unknown',
+      ...(s.VolumeId ? { volumeId: s.VolumeId } : {}),
+      tags,
+    });
+  };
+  for (const s of await describeSnapshots(account, caseFilters)) addSnapshot(s);
+  const recordedSnaps = [...evidence.values()].filter((e) => e.forensicSnapshotId && !snapshots.has(e.forensicSnapshotId));
+  if (recordedSnaps.length) {
+    const found = await describeSnapshots(account, [{ Name: 'snapshot-id', Values: recordedSnaps.map((e) => e.forensicSnapshotId!) }]);
+    for (const s of found) addSnapshot(s, recordedSnaps.find((e) => e.forensicSnapshotId === s.SnapshotId)?.evidenceId);
+  }
+  const all = [...snapshots.values()].sort((a, b) => a.snapshotId.localeCompare(b.snapshotId));
+
+  return {
+    evidence,
+    volumes: [...volumes.values()].sort((a, b) => a.evidenceId.localeCompare(b.evidenceId) || a.volumeId.localeCompare(b.volumeId)),
+    goneVolumes,
+    evidenceSnapshots: all.filter((s) => s.role !== ROLE_WRITTEN_CHECK),
+    checkSnapshots: all.filter((s) => s.role === ROLE_WRITTEN_CHECK),
+    ...(await describeRoomStack(account, caseId).then((s) => (s ? { stack: s } : {}))),
+    ...(await findCaseKey(account, caseId).then((k) => (k ? { caseKey: k } : {}))),
+  };
+}
+
+type Filter = { Name: string; Values: string[] };
+
+export async function describeVolumes(account: AwsAccount, Filters: Filter[]) {
+  const out = [];
+  let NextToken: string | undefined;
+  do {
+    const r = await account.ec2.describeVolumes({ Filters, ...(NextToken ? { NextToken } : {}) });
+    out.push(...(r.Volumes ?? []));
+    NextToken = r.NextToken ?? undefined;
+  } while (NextToken);
+  return out;
+}
+
+export async function describeSnapshots(account: AwsAccount, Filters: Filter[]) {
+  const out = [];
+  let NextToken: string | undefined;
+  do {
+    const r = await account.ec2.describeSnapshots({ OwnerIds: ['self'], Filters, ...(NextToken ? { NextToken } : {}) });
+    out.push(...(r.Snapshots ?? []));
+    NextToken = r.NextToken ?? undefined;
+  } while (NextToken);
+  return out;
+}
+
+/** The room stack by name, or undefined when there is none (DescribeStacks: ValidationError "does not exist"). */
+export async function describeRoomStack(account: AwsAccount, caseId: string): Promise<RoomStack | undefined> {
+  const stackName = roomStackName(caseId);
+  try {
+    const r = await account.cfn.describeStacks({ StackName: stackName });
+    const s = r.Stacks?.[0];
+    if (!s?.StackId || s.StackStatus === 'DELETE_COMPLETE') return undefined;
+    return { stackName, stackId: s.StackId, status: s.StackStatus ?? 'UNKNOWN' };
+  } catch (e) {
+    if (isAwsCode(e, 'ValidationError') && /does not exist/i.test((e as Error).message)) return undefined;
+    throw e;
+  }
+}
