@@ -8,6 +8,7 @@ import { isAwsCode } from '../../aws/errors.js';
 import type { RecordedEvent } from '../../custody/recorder.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, roomStackName } from '../../domain/case-id.js';
 import { findCaseKey, type CaseKey } from '../case-key.js';
+import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 
 /** Tags close adds. */
 export const TAG_RETAINED = 'cleanroom:retained';
@@ -16,17 +17,8 @@ export const TAG_WRITTEN = 'cleanroom:written';
 export const TAG_CHECK_OF = 'cleanroom:written-check-of';
 export const ROLE_WRITTEN_CHECK = 'written-check';
 
-/** An evidence item as the custody record folds it (later events override earlier fields). */
-export interface EvidenceFold {
-  evidenceId: string;
-  forensicSnapshotId?: string;
-  volumeId?: string;
-  instanceId?: string;
-  kmsKeyArn?: string;
-  sourceAccount?: string;
-  sourceRegion?: string;
-  [field: string]: unknown;
-}
+/** An evidence item as the custody record folds it (see `domain/evidence.ts`). */
+export type EvidenceFold = EvidencePatch;
 
 export interface WorkingVolume {
   volumeId: string;
@@ -65,21 +57,6 @@ export interface CaseState {
   checkSnapshots: CaseSnapshot[];
   stack?: RoomStack;
   caseKey?: CaseKey;
-}
-
-/** Fold the evidence items of the record: every `outcome.details.evidence` object (or array of them) with an evidenceId. */
-export function foldEvidence(events: readonly RecordedEvent[]): Map<string, EvidenceFold> {
-  const out = new Map<string, EvidenceFold>();
-  for (const e of events) {
-    const ev = e.outcome.details?.['evidence'];
-    for (const item of Array.isArray(ev) ? ev : ev ? [ev] : []) {
-      if (!item || typeof item !== 'object' || typeof (item as EvidenceFold).evidenceId !== 'string') continue;
-      const id = (item as EvidenceFold).evidenceId;
-      const defined = Object.fromEntries(Object.entries(item as object).filter(([, v]) => v !== undefined && v !== null));
-      out.set(id, { ...out.get(id), ...defined, evidenceId: id });
-    }
-  }
-  return out;
 }
 
 export function tagMap(tags: ReadonlyArray<{ Key?: string; Value?: string }> | undefined): Record<string, string> {

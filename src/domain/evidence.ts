@@ -1,0 +1,102 @@
+/**
+ * The evidence item: one source EBS volume taken into a case. Its state lives in two places
+ * (design principle 2): the AWS resources tagged `cleanroom:evidence=<evidence id>` and the custody
+ * record. This module is the one way to read the record's view of it.
+ *
+ * Convention for writers (acquisition, evidence attach/detach, close): an event that changes an
+ * evidence item carries the changed fields under `outcome.details.evidence`, either one partial
+ * {@link EvidenceItem} or an array of them, each with its `evidenceId`. {@link foldEvidence} folds
+ * the record in order, later fields overriding earlier ones; `null`/absent fields never erase.
+ */
+import type { RecordedEvent } from '../custody/recorder.js';
+
+/** Where an evidence item is in its life. */
+export type EvidenceState =
+  /** Source snapshot requested or pending in the source account. */
+  | 'snapshotting'
+  /** Source snapshot completed. */
+  | 'snapshotted'
+  /** Re-encrypted sharing copy being made / shared with the forensic account. */
+  | 'sharing'
+  /** Copy into the forensic account in progress. */
+  | 'copying'
+  /** Forensic snapshot completed under the case key: the evidence of record. */
+  | 'preserved'
+  /** Working volume created from the forensic snapshot, not attached. */
+  | 'volume-created'
+  /** Working volume attached to the forensic instance (read-only enforced in the guest). */
+  | 'attached'
+  /** Working volume detached again. */
+  | 'detached'
+  /** Working volume deleted (close); the forensic snapshot remains. */
+  | 'volume-deleted'
+  /** A step failed; the record says which. */
+  | 'failed';
+
+/** The contract's evidence fields (`acquire --json`, `evidence list --json`), plus provenance. */
+export interface EvidenceItem {
+  evidenceId: string;
+  sourceAccount: string;
+  sourceRegion: string;
+  sourceInstanceId?: string;
+  sourceVolumeId: string;
+  /** Device name of the volume on the source instance (e.g. /dev/xvda). */
+  sourceDevice?: string;
+  sourceSnapshotId?: string;
+  /** The snapshot in the forensic account, under the case key: the evidence of record. */
+  forensicSnapshotId?: string;
+  /** The case key that encrypts the forensic snapshot and the working volume. */
+  kmsKeyArn?: string;
+  /** The working volume made from the forensic snapshot. */
+  volumeId?: string;
+  /** The forensic instance it is attached to. */
+  instanceId?: string;
+  /** Device name requested at attach time (on Nitro the guest sees an NVMe disk found by volume id). */
+  device?: string;
+  sizeGiB?: number;
+  state: EvidenceState;
+}
+
+/** The contract's JSON field list for evidence items, in order. */
+export const EVIDENCE_JSON_FIELDS = [
+  'evidenceId',
+  'sourceAccount',
+  'sourceRegion',
+  'sourceVolumeId',
+  'sourceSnapshotId',
+  'forensicSnapshotId',
+  'kmsKeyArn',
+  'volumeId',
+  'instanceId',
+  'device',
+  'state',
+] as const;
+
+/** An evidence id: `ev-` and lower-case letters, digits and hyphens (tag-safe, path-safe). */
+export const EVIDENCE_ID_PATTERN = /^ev-[a-z0-9][a-z0-9-]{2,80}$/;
+
+/** A partial item as written into an event. */
+export type EvidencePatch = Partial<EvidenceItem> & { evidenceId: string };
+
+/** Fold the evidence items of a record, in record order. */
+export function foldEvidence(events: readonly Pick<RecordedEvent, 'outcome'>[]): Map<string, EvidencePatch> {
+  const out = new Map<string, EvidencePatch>();
+  for (const e of events) {
+    const ev = e.outcome.details?.['evidence'];
+    for (const item of Array.isArray(ev) ? ev : ev ? [ev] : []) {
+      if (!item || typeof item !== 'object' || typeof (item as EvidencePatch).evidenceId !== 'string') continue;
+      const id = (item as EvidencePatch).evidenceId;
+      const defined = Object.fromEntries(Object.entries(item as object).filter(([, v]) => v !== undefined && v !== null));
+      out.set(id, { ...out.get(id), ...defined, evidenceId: id } as EvidencePatch);
+    }
+  }
+  return out;
+}
+
+/** An item in the contract's JSON shape: every contract field present (null when not known yet). */
+export function evidenceJson(item: EvidencePatch): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of EVIDENCE_JSON_FIELDS) out[f] = (item as Record<string, unknown>)[f] ?? null;
+  for (const [k, v] of Object.entries(item)) if (!(k in out)) out[k] = v;
+  return out;
+}
