@@ -22,6 +22,7 @@ export async function createRoomStack(account: AwsAccount, caseId: string, extra
     AvailabilityZone: 'us-east-1a',
     VaultBucket: VAULT,
     CaseKeyArn: key.KeyMetadata!.Arn!,
+    VaultKeyArn: (await account.kms.createKey({ Description: 'vault key (test)' })).KeyMetadata!.Arn!,
     S3PrefixListId: await s3PrefixList(account),
     ...extra,
   };
