@@ -16,6 +16,7 @@ export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
  * errors are passed on as they are.
  */
 export async function checkRegion(account: AwsAccount): Promise<void> {
+  if (checked.has(account)) return;
   const region = account.region;
   if (!REGION_PATTERN.test(region)) {
     throw new UsageError('UNKNOWN_REGION', `Region ${JSON.stringify(region)} is not an AWS region name (like us-east-1): check --region or AWS_REGION.`, { details: { region } });
@@ -40,5 +41,9 @@ export async function checkRegion(account: AwsAccount): Promise<void> {
   if (found.OptInStatus === 'not-opted-in') {
     throw new UsageError('REGION_NOT_ENABLED', `Region ${region} is not enabled for this account: enable it (Account settings → AWS Regions) or choose another with --region.`, { details: { region } });
   }
+  checked.add(account);
 }
+
+/** Accounts whose region was found good (one DescribeRegions per account object). */
+const checked = new WeakSet<AwsAccount>();
 

@@ -38,6 +38,7 @@ import { reconcileGuardRails, type Correction } from './guard-rails.js';
 import { uploadGuestTools } from './guest-tools.js';
 import { DEFAULT_INSTANCE_TYPE, checkAmi, checkFlags, chooseAvailabilityZone, findVault, s3PrefixListId } from './inputs.js';
 import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from './stack.js';
+import { openCustody, type CustodySource } from './custody.js';
 
 /** templates/room.yaml of the installed package (dist/workflows/room → ../../../templates). */
 export const ROOM_TEMPLATE_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../templates/room.yaml');
@@ -58,7 +59,8 @@ export const DEFAULT_ROOM_BUDGETS: RoomBudgets = { changeSetMs: 5 * 60_000, depl
 
 export interface RoomUpDeps {
   account: AwsAccount;
-  custody: CustodyRecorder;
+  /** The case's record, or how to open it (after the inputs are checked). */
+  custody: CustodySource;
   reporter?: Reporter;
   clock?: Clock;
   /** The template (default: templates/room.yaml of the package). */
@@ -100,7 +102,7 @@ export const deployKeys = {
 export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUpResult> {
   const caseId = assertCaseId(o.caseId);
   checkFlags(o);
-  const { account, custody } = deps;
+  const { account } = deps;
   const reporter = deps.reporter ?? silentReporter;
   const clock = deps.clock ?? systemClock;
   const budgets = { ...DEFAULT_ROOM_BUDGETS, ...o.budgets };
@@ -115,12 +117,10 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
   const accountId = await account.accountId();
   const stackRef = (s: { stackName: string; stackId?: string }): ResourceRef => ({ type: 'cloudformation:stack', id: s.stackName, ...(s.stackId ? { arn: s.stackId } : {}), account: accountId, region: account.region });
 
-  // 2. What an earlier run left.
-  let stack = await settle(account, caseId, await readRoomStack(account, caseId), { custody, reporter, clock, budgets, stackRef });
-
-  // 1. The inputs (against the existing room's parameters where there is one).
-  const previous = stack?.parameters ?? {};
-  if (stack && o.availabilityZone && previous['AvailabilityZone'] && o.availabilityZone !== previous['AvailabilityZone']) {
+  // 1. The inputs, against the existing room's parameters where there is one (read-only so far).
+  const found = await readRoomStack(account, caseId);
+  const previous = found && stackPhase(found.status) !== 'review' ? found.parameters : {};
+  if (found && o.availabilityZone && previous['AvailabilityZone'] && o.availabilityZone !== previous['AvailabilityZone']) {
     throw new UsageError(
       'ROOM_AZ_CHANGE',
       `The room of ${caseId} is in ${previous['AvailabilityZone']}; moving it to ${o.availabilityZone} would replace its subnet and instance. Take it down first (\`cleanroom room down --case ${caseId}\`), then \`room up --az ${o.availabilityZone}\`.`,
@@ -131,6 +131,10 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
   const az = await chooseAvailabilityZone(account, instanceType, previous['AvailabilityZone'] ?? o.availabilityZone);
   if (o.amiId) await checkAmi(account, o.amiId);
   const vault = await findVault(account, o.bucket);
+  const custody = await openCustody(deps.custody);
+
+  // 2. What an earlier run left.
+  let stack = await settle(account, caseId, found, { custody, reporter, clock, budgets, stackRef });
 
   // 3. The case key and the guest tooling.
   const caseKey = await ensureCaseKey(account, caseId, custody);
