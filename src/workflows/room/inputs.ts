@@ -7,7 +7,8 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError, UsageError } from '../../domain/errors.js';
-import { defaultVaultBucket, vaultKeyAlias } from '../../domain/vault-name.js';
+import { requireCompliantVault } from '../vault/gate.js';
+import { resolveVaultBucket } from '../vault/init.js';
 
 /** The template's InstanceType pattern. */
 export const INSTANCE_TYPE_PATTERN = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
@@ -87,25 +88,10 @@ export interface Vault {
   keyArn: string;
 }
 
-/** Find the vault and its key, or say to run `vault init`. */
+/** The vault, which must exist (exit 2, naming `vault init`) and pass its audit (exit 3) — the custody gate's rule. */
 export async function findVault(account: AwsAccount, bucket?: string): Promise<Vault> {
-  const name = bucket ?? defaultVaultBucket(await account.accountId(), account.region);
-  const how = `run \`cleanroom vault init${bucket ? ` --bucket ${bucket}` : ''}\` first${bucket ? '' : ', or name the vault with --bucket'}`;
-  try {
-    await account.s3.headBucket({ Bucket: name });
-  } catch (e) {
-    if (isAwsCode(e, 'NotFound', 'NoSuchBucket', '404')) throw new UsageError('NO_VAULT', `The evidence vault ${name} does not exist in this account: ${how}.`, { cause: e, details: { bucket: name } });
-    throw e;
-  }
-  try {
-    const k = await account.kms.describeKey({ KeyId: vaultKeyAlias(name) });
-    const arn = k.KeyMetadata?.Arn;
-    if (!arn) throw new CleanroomError('NO_VAULT_KEY', `KMS returned no ARN for ${vaultKeyAlias(name)}.`);
-    return { bucket: name, keyArn: arn };
-  } catch (e) {
-    if (isAwsCode(e, 'NotFoundException')) throw new UsageError('NO_VAULT_KEY', `The vault key ${vaultKeyAlias(name)} of ${name} does not exist: ${how}.`, { cause: e, details: { bucket: name } });
-    throw e;
-  }
+  const v = await requireCompliantVault(account, await resolveVaultBucket(account, bucket));
+  return { bucket: v.bucket, keyArn: v.vaultKeyArn };
 }
 
 /** The AWS-managed prefix list `com.amazonaws.<region>.s3` (the access group's HTTPS path to S3). */
