@@ -70,7 +70,8 @@ export class StackActivity {
     }
     if (fresh.length && this.expected) {
       const last = fresh[fresh.length - 1]!;
-      this.reporter.progress({ kind: 'item', item: this.stackName, phase: last.status, percent: Math.min(100, (100 * this.completed.size) / this.expected) });
+      const done = last.type === 'AWS::CloudFormation::Stack' && /_COMPLETE$/.test(last.status) && !last.status.includes('ROLLBACK');
+      this.reporter.progress({ kind: 'item', item: this.stackName, phase: last.status, percent: done ? 100 : Math.min(99, (100 * this.completed.size) / this.expected) });
     }
     return fresh;
   }

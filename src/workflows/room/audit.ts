@@ -116,7 +116,7 @@ export async function collectRoom(account: AwsAccount, caseId: string, stack: Ro
     ),
     inVpc(async (v) =>
       (await all((t) => ec2.describeNatGateways({ Filter: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NatGateways, next: r.NextToken }))))
-        .filter((g) => g.State !== 'deleted' && g.State !== 'failed')
+        .filter((g) => g.VpcId === v && g.State !== 'deleted' && g.State !== 'failed')
         .map((g) => `${g.NatGatewayId} (${g.State})`),
     ),
     inVpc(async (v) =>
@@ -129,13 +129,16 @@ export async function collectRoom(account: AwsAccount, caseId: string, stack: Ro
       const ids = new Set<string>();
       for (const side of ['requester-vpc-info.vpc-id', 'accepter-vpc-info.vpc-id']) {
         const pcx = await all((t) => ec2.describeVpcPeeringConnections({ Filters: vpcFilter(side, v), ...tok(t) }).then((r) => ({ items: r.VpcPeeringConnections, next: r.NextToken })));
-        for (const p of pcx) if (live.has(p.Status?.Code ?? 'active')) ids.add(`${p.VpcPeeringConnectionId} (${p.Status?.Code ?? 'unknown'})`);
+        for (const p of pcx) {
+          const ours = p.RequesterVpcInfo?.VpcId === v || p.AccepterVpcInfo?.VpcId === v;
+          if (ours && live.has(p.Status?.Code ?? 'active')) ids.add(`${p.VpcPeeringConnectionId} (${p.Status?.Code ?? 'unknown'})`);
+        }
       }
       return [...ids];
     }),
     inVpc(async (v) =>
       (await all((t) => ec2.describeTransitGatewayVpcAttachments({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.TransitGatewayVpcAttachments, next: r.NextToken }))))
-        .filter((a) => !['deleted', 'deleting', 'rejected', 'failed'].includes(a.State ?? ''))
+        .filter((a) => a.VpcId === v && !['deleted', 'deleting', 'rejected', 'failed'].includes(a.State ?? ''))
         .map((a) => `${a.TransitGatewayAttachmentId} to ${a.TransitGatewayId} (${a.State})`),
     ),
     inVpc(async (v) =>
@@ -145,14 +148,16 @@ export async function collectRoom(account: AwsAccount, caseId: string, stack: Ro
     ),
     inVpc(async (v) =>
       (await all((t) => ec2.describeCarrierGateways({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.CarrierGateways, next: r.NextToken }))))
-        .filter((g) => g.State !== 'deleted' && g.State !== 'deleting')
+        .filter((g) => g.VpcId === v && g.State !== 'deleted' && g.State !== 'deleting')
         .map((g) => g.CarrierGatewayId ?? '?'),
     ),
-    inVpc((v) => all((t) => ec2.describeRouteTables({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.RouteTables, next: r.NextToken })))),
-    inVpc((v) => all((t) => ec2.describeVpcEndpoints({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.VpcEndpoints, next: r.NextToken })))),
-    inVpc((v) => all((t) => ec2.describeNetworkInterfaces({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NetworkInterfaces, next: r.NextToken })))),
-    inVpc((v) => all((t) => ec2.describeNetworkAcls({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NetworkAcls, next: r.NextToken })))),
-    inVpc((v) => all((t) => ec2.describeFlowLogs({ Filter: vpcFilter('resource-id', v), ...tok(t) }).then((r) => ({ items: r.FlowLogs, next: r.NextToken })))),
+    // Every filtered list is also checked item by item: a filter an endpoint ignores must not
+    // pull another VPC's resources into this room's audit.
+    inVpc(async (v) => (await all((t) => ec2.describeRouteTables({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.RouteTables, next: r.NextToken })))).filter((x) => x.VpcId === v)),
+    inVpc(async (v) => (await all((t) => ec2.describeVpcEndpoints({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.VpcEndpoints, next: r.NextToken })))).filter((x) => x.VpcId === v)),
+    inVpc(async (v) => (await all((t) => ec2.describeNetworkInterfaces({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NetworkInterfaces, next: r.NextToken })))).filter((x) => x.VpcId === v)),
+    inVpc(async (v) => (await all((t) => ec2.describeNetworkAcls({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NetworkAcls, next: r.NextToken })))).filter((x) => x.VpcId === v)),
+    inVpc(async (v) => (await all((t) => ec2.describeFlowLogs({ Filter: vpcFilter('resource-id', v), ...tok(t) }).then((r) => ({ items: r.FlowLogs, next: r.NextToken })))).filter((x) => x.ResourceId === v)),
     read(() => liveRules(account, groupIds)),
   ]);
   const volumes = info.instanceId
