@@ -91,6 +91,11 @@ export class StackActivity {
     return [...all.filter((f) => !CANCELLED.test(f.reason ?? '')), ...all.filter((f) => CANCELLED.test(f.reason ?? ''))];
   }
 
+  /** The reason on the stack's own latest failure event (CloudFormation's summary), if any. */
+  stackReason(): string | undefined {
+    return [...this.events].reverse().find((e) => e.type === 'AWS::CloudFormation::Stack' && (e.status.endsWith('_FAILED') || e.status.includes('ROLLBACK')) && e.reason)?.reason;
+  }
+
   /** Every event seen since the baseline, oldest first. */
   seenEvents(): readonly StackEventInfo[] {
     return this.events;

@@ -57,7 +57,7 @@ export async function deleteStackAndWait(account: AwsAccount, stack: { stackName
     const seen = activity.failures();
     const failed = seen.length ? seen : await failedResources(account, stack.stackId, /^DELETE_FAILED$/);
     throw new StackDeleteFailedError(
-      `Room stack ${stack.stackName} ended DELETE_FAILED — ${nameFailures(failed, final.reason ?? 'CloudFormation gave no reason')}. Fix or remove those resources, then ${opts.retryHint} (it retries the deletion).`,
+      `Room stack ${stack.stackName} ended DELETE_FAILED — ${nameFailures(failed, final.reason ?? activity.stackReason() ?? 'CloudFormation gave no reason')}. Fix or remove those resources, then ${opts.retryHint} (it retries the deletion).`,
       failed,
       { stackName: stack.stackName, stackId: stack.stackId },
     );

@@ -112,7 +112,7 @@ export async function waitForStack(account: AwsAccount, stackId: string, stackNa
         const rolling = s.status.endsWith('_IN_PROGRESS') ? ' CloudFormation is rolling the change back now.' : '';
         return {
           state: 'failed',
-          error: new StackFailedError(`Room stack ${stackName} failed (${s.status}) — ${nameFailures(failed, s.statusReason ?? 'CloudFormation gave no reason')}.${rolling} ${o.hint}`, failed, { stackName, stackId, status: s.status }),
+          error: new StackFailedError(`Room stack ${stackName} failed (${s.status}) — ${nameFailures(failed, s.statusReason ?? activity.stackReason() ?? 'CloudFormation gave no reason')}.${rolling} ${o.hint}`, failed, { stackName, stackId, status: s.status }),
         };
       }
       const phase = stackPhase(s.status);
