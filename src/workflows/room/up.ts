@@ -25,7 +25,7 @@ import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
 import type { CustodyRecorder, ResourceRef } from '../../custody/recorder.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, assertCaseId, roomStackName } from '../../domain/case-id.js';
-import { CleanroomError, UsageError, asError } from '../../domain/errors.js';
+import { CleanroomError, TimeoutError, UsageError, asError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import type { RoomInfo } from '../../domain/room.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
@@ -186,11 +186,14 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
       stack = await executeChangeSet(account, planned, { stackName, budgetMs: budgets.deployMs, clock, reporter, hint: hintAfterFailure(caseId, type) });
     } catch (e) {
       const err = asError(e);
+      // A wait that ran out of time is not the outcome: the stack goes on, and the next run
+      // records how it ended (recordUnfinishedDeploys).
+      const timedOut = err instanceof TimeoutError;
       await custody.record({
-        action: 'room.deploy',
+        action: timedOut ? 'room.deploy.timeout' : 'room.deploy',
         resources: [stackRef({ stackName, stackId: planned.stackId })],
         outcome: { status: 'failed', error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message }, details: { changeSetId: planned.changeSetId, ...(err instanceof StackFailedError ? { failedResources: err.failedResources } : {}) } },
-        idempotencyKey: deployKeys.outcome(planned.changeSetId),
+        idempotencyKey: timedOut ? `${deployKeys.outcome(planned.changeSetId)}:timeout` : deployKeys.outcome(planned.changeSetId),
       });
       throw e;
     }
@@ -298,7 +301,7 @@ async function settle(
 /** A change set an earlier run executed but did not see finish: record how it ended. */
 async function recordUnfinishedDeploys(account: AwsAccount, stack: RoomStack, custody: CustodyRecorder, stackRef: (s: RoomStack) => ResourceRef): Promise<void> {
   for (const e of custody.events()) {
-    if (e.action !== 'room.deploy.start') continue;
+    if (e.action !== 'room.deploy.start' || !e.resources.some((r) => r.arn === stack.stackId)) continue;
     const csId = e.outcome.details?.['changeSetId'];
     if (typeof csId !== 'string' || custody.find(deployKeys.outcome(csId))) continue;
     const failed = stackPhase(stack.status) !== 'complete' || stack.status.includes('ROLLBACK');
