@@ -53,7 +53,7 @@ export function bundleDigest(files: ReadonlyArray<{ name: string; sha256: string
 
 /**
  * Upload what is missing or different, then record the bundle (once per bundle digest: a rerun
- * with the same tooling appends nothing).
+ * with the same tooling appends nothing). A failure partway is recorded with what was uploaded.
  */
 export async function uploadGuestTools(
   account: AwsAccount,
@@ -63,44 +63,55 @@ export async function uploadGuestTools(
   const local = readGuestTools(o.dir ?? GUEST_TOOLS_DIR);
   if (!local.some((f) => f.name === 'install.sh')) throw new Error(`The guest tooling in ${o.dir ?? GUEST_TOOLS_DIR} has no install.sh; the package is incomplete.`);
   const digest = bundleDigest(local);
+  const accountId = await account.accountId();
+  const resources = [{ type: 's3:prefix', id: `s3://${o.bucket}/${prefix}`, account: accountId, region: account.region }];
   const files: GuestFile[] = [];
-  for (const f of local) {
-    const key = `${prefix}${f.name}`;
-    let same = false;
-    try {
-      const head = await account.s3.headObject({ Bucket: o.bucket, Key: key });
-      same = head.Metadata?.['sha256'] === f.sha256;
-    } catch (e) {
-      if (!isAwsCode(e, 'NotFound', 'NoSuchKey', '404')) throw e;
-    }
-    if (same) {
-      files.push({ name: f.name, key, sha256: f.sha256, bytes: f.body.length, uploaded: false });
-      continue;
-    }
-    o.reporter.progress({ kind: 'step', message: `uploading guest tool ${f.name} to s3://${o.bucket}/${key}` });
-    const put = await account.s3.putObject({
-      Bucket: o.bucket,
-      Key: key,
-      Body: f.body,
-      ContentType: 'text/plain; charset=utf-8',
-      ServerSideEncryption: 'aws:kms',
-      SSEKMSKeyId: o.vaultKeyArn,
-      ChecksumAlgorithm: 'SHA256',
-      ChecksumSHA256: Buffer.from(f.sha256, 'hex').toString('base64'),
-      Metadata: { sha256: f.sha256 },
+  const listed = () => files.map(({ name, key, sha256, bytes, uploaded, versionId }) => ({ name, key, sha256, bytes, uploaded, ...(versionId ? { versionId } : {}) }));
+  try {
+    for (const f of local) files.push(await uploadOne(account, o, `${prefix}${f.name}`, f));
+  } catch (e) {
+    // What was uploaded before the failure is in the vault: the record says so.
+    await o.custody.record({
+      action: 'room.guest-tools',
+      resources,
+      inputs: { digest },
+      outcome: {
+        status: files.some((f) => f.uploaded) ? 'partial' : 'failed',
+        error: { code: (e as { code?: string }).code ?? 'INTERNAL', message: (e as Error).message },
+        details: { bucket: o.bucket, prefix, digest, files: listed() },
+      },
     });
-    files.push({ name: f.name, key, sha256: f.sha256, bytes: f.body.length, uploaded: true, ...(put.VersionId ? { versionId: put.VersionId } : {}) });
+    throw e;
   }
-  const account_ = await account.accountId();
   await o.custody.record({
     action: 'room.guest-tools',
-    resources: [{ type: 's3:prefix', id: `s3://${o.bucket}/${prefix}`, account: account_, region: account.region }],
+    resources,
     inputs: { digest },
-    outcome: {
-      status: 'succeeded',
-      details: { bucket: o.bucket, prefix, digest, kmsKeyArn: o.vaultKeyArn, uploaded: files.filter((f) => f.uploaded).length, files: files.map(({ name, key, sha256, bytes, uploaded, versionId }) => ({ name, key, sha256, bytes, uploaded, ...(versionId ? { versionId } : {}) })) },
-    },
+    outcome: { status: 'succeeded', details: { bucket: o.bucket, prefix, digest, kmsKeyArn: o.vaultKeyArn, uploaded: files.filter((f) => f.uploaded).length, files: listed() } },
     idempotencyKey: `room:guest-tools:${digest}`,
   });
   return { bucket: o.bucket, prefix, digest, files };
+}
+
+/** Upload one file unless the vault already holds the same content under its key. */
+async function uploadOne(account: AwsAccount, o: { bucket: string; vaultKeyArn: string; reporter: Reporter }, key: string, f: { name: string; body: Buffer; sha256: string }): Promise<GuestFile> {
+  try {
+    const head = await account.s3.headObject({ Bucket: o.bucket, Key: key });
+    if (head.Metadata?.['sha256'] === f.sha256) return { name: f.name, key, sha256: f.sha256, bytes: f.body.length, uploaded: false };
+  } catch (e) {
+    if (!isAwsCode(e, 'NotFound', 'NoSuchKey', '404')) throw e;
+  }
+  o.reporter.progress({ kind: 'step', message: `uploading guest tool ${f.name} to s3://${o.bucket}/${key}` });
+  const put = await account.s3.putObject({
+    Bucket: o.bucket,
+    Key: key,
+    Body: f.body,
+    ContentType: 'text/plain; charset=utf-8',
+    ServerSideEncryption: 'aws:kms',
+    SSEKMSKeyId: o.vaultKeyArn,
+    ChecksumAlgorithm: 'SHA256',
+    ChecksumSHA256: Buffer.from(f.sha256, 'hex').toString('base64'),
+    Metadata: { sha256: f.sha256 },
+  });
+  return { name: f.name, key, sha256: f.sha256, bytes: f.body.length, uploaded: true, ...(put.VersionId ? { versionId: put.VersionId } : {}) };
 }

@@ -125,6 +125,20 @@ t.test('room up and the states a stack can be left in', async (t) => {
     t.ok(rec.events().some((e) => e.action === 'room.discard-review-stack'));
   });
 
+  t.test('an upload that fails partway: recorded with what was uploaded; no stack; the rerun uploads only the rest', async (t) => {
+    proxy.add({ service: 's3', action: /^PUT .*\/tools\/guest\/cleanroom-evidence-status$/, fault: { kind: 'error', status: 403, code: 'AccessDenied', message: 'Access Denied' } });
+    const rec = new MemoryRecorder();
+    const e = await roomUp({ account, custody: rec, clock: fakeClock() }, { caseId: 'IR-pt' }).catch((x) => x);
+    t.match(e.message, /Access denied for s3 putObject: the caller lacks the permission s3:PutObject/);
+    const ev = rec.events().find((x) => x.action === 'room.guest-tools')!;
+    t.equal(ev.outcome.status, 'partial');
+    t.same((ev.outcome.details!['files'] as Array<{ name: string; uploaded: boolean }>).map((f) => [f.name, f.uploaded]), [['10-cleanroom-evidence-ro.rules', true], ['cleanroom-evidence-ro', true]]);
+    t.equal(await readRoomStack(setup, 'IR-pt'), undefined, 'no stack');
+    proxy.clear();
+    const r = await roomUp({ account, custody: rec, clock: fakeClock() }, { caseId: 'IR-pt' });
+    t.equal(r.guestTools.uploaded, r.guestTools.files - 2, 'the two already there are not uploaded again');
+  });
+
   t.test('a stack that never finishes: a TimeoutError naming it within the budget; the next run records how it ended', async (t) => {
     proxy.add({ service: 'cloudformation', action: 'DescribeStacks', when: executed, fault: { kind: 'rewrite', fn: setStatus('CREATE_IN_PROGRESS') } });
     const rec = new MemoryRecorder();
