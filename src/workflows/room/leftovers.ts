@@ -24,18 +24,17 @@ function tag(tags: ReadonlyArray<{ Key?: string; Value?: string }> | undefined, 
 export async function findLeftovers(account: AwsAccount, caseId: string, o: { stackGone: boolean; flowLogGroupName?: string }): Promise<Leftover[]> {
   const byCase = [{ Name: `tag:${TAG_CASE}`, Values: [caseId] }];
   const out: Leftover[] = [];
-  const ec2 = account.ec2;
   const outside = 'tagged with the case but not deleted with the room stack (made or changed outside it); delete it by hand if it is not needed';
   if (o.stackGone) {
-    for (const v of (await ec2.describeVpcs({ Filters: byCase })).Vpcs ?? []) out.push({ kind: 'vpc', id: v.VpcId!, why: outside });
-    for (const s of (await ec2.describeSubnets({ Filters: byCase })).Subnets ?? []) out.push({ kind: 'subnet', id: s.SubnetId!, why: outside });
-    for (const g of (await ec2.describeSecurityGroups({ Filters: byCase })).SecurityGroups ?? []) out.push({ kind: 'security-group', id: g.GroupId!, why: outside });
-    for (const r of (await ec2.describeInstances({ Filters: [...byCase, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] }] })).Reservations ?? []) {
+    for (const v of (await account.ec2.describeVpcs({ Filters: byCase })).Vpcs ?? []) out.push({ kind: 'vpc', id: v.VpcId!, why: outside });
+    for (const s of (await account.ec2.describeSubnets({ Filters: byCase })).Subnets ?? []) out.push({ kind: 'subnet', id: s.SubnetId!, why: outside });
+    for (const g of (await account.ec2.describeSecurityGroups({ Filters: byCase })).SecurityGroups ?? []) out.push({ kind: 'security-group', id: g.GroupId!, why: outside });
+    for (const r of (await account.ec2.describeInstances({ Filters: [...byCase, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] }] })).Reservations ?? []) {
       for (const i of r.Instances ?? []) out.push({ kind: 'instance', id: i.InstanceId!, why: `${i.State?.Name}: ${outside}` });
     }
-    for (const n of (await ec2.describeNetworkInterfaces({ Filters: byCase })).NetworkInterfaces ?? []) out.push({ kind: 'network-interface', id: n.NetworkInterfaceId!, why: outside });
+    for (const n of (await account.ec2.describeNetworkInterfaces({ Filters: byCase })).NetworkInterfaces ?? []) out.push({ kind: 'network-interface', id: n.NetworkInterfaceId!, why: outside });
   }
-  for (const v of (await ec2.describeVolumes({ Filters: [...byCase, { Name: 'tag-key', Values: [TAG_EVIDENCE] }] })).Volumes ?? []) {
+  for (const v of (await account.ec2.describeVolumes({ Filters: [...byCase, { Name: 'tag-key', Values: [TAG_EVIDENCE] }] })).Volumes ?? []) {
     if (v.State === 'deleted' || v.State === 'deleting') continue;
     const attached = (v.Attachments ?? []).filter((a) => a.State !== 'detached').map((a) => a.InstanceId);
     out.push({
