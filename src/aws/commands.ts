@@ -71,6 +71,10 @@ export const EC2_COMMANDS = {
   createNetworkAcl: ec2.CreateNetworkAclCommand,
   replaceNetworkAclAssociation: ec2.ReplaceNetworkAclAssociationCommand,
   stopInstances: ec2.StopInstancesCommand,
+  // isolate
+  describeInstanceAttribute: ec2.DescribeInstanceAttributeCommand,
+  authorizeSecurityGroupIngress: ec2.AuthorizeSecurityGroupIngressCommand,
+  authorizeSecurityGroupEgress: ec2.AuthorizeSecurityGroupEgressCommand,
 } as const;
 
 export const S3_COMMANDS = {
@@ -140,6 +144,8 @@ export const IAM_COMMANDS = {
 export const ASG_COMMANDS = {
   describeAutoScalingInstances: asg.DescribeAutoScalingInstancesCommand,
   detachInstances: asg.DetachInstancesCommand,
+  // isolate
+  describeAutoScalingGroups: asg.DescribeAutoScalingGroupsCommand,
 } as const;
 
 export const ELB_COMMANDS = {
