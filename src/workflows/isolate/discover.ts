@@ -154,24 +154,28 @@ export async function readAsg(account: AwsAccount, instanceId: string): Promise<
 
 /**
  * Every load balancer target group that lists the instance: by instance id, or (target type `ip`)
- * by one of its private addresses. Targets being deregistered (`draining`) are not counted.
+ * by one of its private addresses in a target group of the same VPC — private addresses repeat
+ * across VPCs, so an `ip` target of another VPC is not this instance. Targets being deregistered
+ * (`draining`) are not counted.
  */
-export async function readRegistrations(account: AwsAccount, instanceId: string, privateIps: readonly string[]): Promise<Registration[]> {
-  const groups: Array<{ arn: string; name: string; type: string }> = [];
+export async function readRegistrations(account: AwsAccount, instanceId: string, interfaces: ReadonlyArray<Pick<InterfaceState, 'vpcId' | 'privateIps'>>): Promise<Registration[]> {
+  const groups: Array<{ arn: string; name: string; type: string; vpcId: string }> = [];
   let marker: string | undefined;
   do {
     const r = await account.elb.describeTargetGroups(marker ? { Marker: marker } : {});
-    for (const g of r.TargetGroups ?? []) if (g.TargetGroupArn) groups.push({ arn: g.TargetGroupArn, name: g.TargetGroupName ?? '', type: g.TargetType ?? 'instance' });
+    for (const g of r.TargetGroups ?? []) if (g.TargetGroupArn) groups.push({ arn: g.TargetGroupArn, name: g.TargetGroupName ?? '', type: g.TargetType ?? 'instance', vpcId: g.VpcId ?? '' });
     marker = r.NextMarker;
   } while (marker);
-  const ids = new Set([instanceId, ...privateIps]);
+  const ipsByVpc = new Map<string, Set<string>>();
+  for (const n of interfaces) for (const ip of n.privateIps) ipsByVpc.set(n.vpcId, (ipsByVpc.get(n.vpcId) ?? new Set()).add(ip));
+  const mine = (g: (typeof groups)[number], id: string) => (g.type === 'instance' ? id === instanceId : ipsByVpc.get(g.vpcId)?.has(id) === true);
   const settled = await mapPool(
-    groups.filter((g) => g.type === 'instance' || g.type === 'ip'),
+    groups.filter((g) => g.type === 'instance' || (g.type === 'ip' && ipsByVpc.has(g.vpcId))),
     4,
     async (g) => {
       const h = await account.elb.describeTargetHealth({ TargetGroupArn: g.arn });
       return (h.TargetHealthDescriptions ?? [])
-        .filter((d) => d.Target?.Id && ids.has(d.Target.Id) && d.TargetHealth?.State !== 'draining')
+        .filter((d) => d.Target?.Id && mine(g, d.Target.Id) && d.TargetHealth?.State !== 'draining')
         .map((d) => ({
           targetGroupArn: g.arn,
           targetGroupName: g.name,
@@ -211,7 +215,7 @@ export async function readInstance(account: AwsAccount, instanceId: string): Pro
     readProtection(account, instanceId),
     readProfile(account, instanceId),
     readAsg(account, instanceId),
-    readRegistrations(account, instanceId, base.interfaces.flatMap((n) => n.privateIps)),
+    readRegistrations(account, instanceId, base.interfaces),
   ]);
   return { ...base, ...protection, ...(profile ? { profile } : {}), ...(asg ? { asg } : {}), registrations };
 }

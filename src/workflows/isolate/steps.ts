@@ -236,8 +236,7 @@ export const leaveTargetGroups: Step = {
   title: 'Leave the load balancer target groups',
   action: 'isolate.leave-target-groups',
   async plan(ctx) {
-    const ips = ctx.before.interfaces.flatMap((n) => n.privateIps);
-    const now = await readRegistrations(ctx.account, ctx.instanceId, ips);
+    const now = await readRegistrations(ctx.account, ctx.instanceId, ctx.before.interfaces);
     const byGroup = new Map<string, typeof now>();
     for (const r of now) byGroup.set(r.targetGroupArn, [...(byGroup.get(r.targetGroupArn) ?? []), r]);
     const resources = [instanceRef(ctx), ...[...new Set([...now, ...ctx.before.registrations].map((r) => r.targetGroupArn))].map((arn) => ({ type: 'elasticloadbalancing:target-group', id: arn, account: ctx.accountId, region: ctx.account.region }))];
@@ -260,7 +259,7 @@ export const leaveTargetGroups: Step = {
     };
   },
   async verify(ctx) {
-    const left = await readRegistrations(ctx.account, ctx.instanceId, ctx.before.interfaces.flatMap((n) => n.privateIps));
+    const left = await readRegistrations(ctx.account, ctx.instanceId, ctx.before.interfaces);
     if (left.length) throw notThere('leave-target-groups', ctx, `${ctx.instanceId} is still registered in ${left.map((r) => r.targetGroupName).join(', ')}.`);
     return { deregistered: true };
   },
