@@ -71,10 +71,16 @@ export const EC2_COMMANDS = {
   createNetworkAcl: ec2.CreateNetworkAclCommand,
   replaceNetworkAclAssociation: ec2.ReplaceNetworkAclAssociationCommand,
   stopInstances: ec2.StopInstancesCommand,
-  // isolate
-  describeInstanceAttribute: ec2.DescribeInstanceAttributeCommand,
-  authorizeSecurityGroupIngress: ec2.AuthorizeSecurityGroupIngressCommand,
+  // room up / room verify
+  describeVpnGateways: ec2.DescribeVpnGatewaysCommand,
+  describeCarrierGateways: ec2.DescribeCarrierGatewaysCommand,
+  describeManagedPrefixLists: ec2.DescribeManagedPrefixListsCommand,
+  describeInstanceTypeOfferings: ec2.DescribeInstanceTypeOfferingsCommand,
+  describeImages: ec2.DescribeImagesCommand,
   authorizeSecurityGroupEgress: ec2.AuthorizeSecurityGroupEgressCommand,
+  authorizeSecurityGroupIngress: ec2.AuthorizeSecurityGroupIngressCommand,
+  // isolate (also authorizeSecurityGroupIngress/Egress above)
+  describeInstanceAttribute: ec2.DescribeInstanceAttributeCommand,
 } as const;
 
 export const S3_COMMANDS = {
