@@ -260,9 +260,11 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
       return failStep(custody, ctx, steps, i, reports, asError(e), calls);
     }
     const recordKey = priorOk ? keys.reapplied(instanceId, step.id, digest(calls.map((c) => [c.call, c.input]))) : key;
+    const resources = [...plan.resources];
+    for (const r of step.created?.(ctx, refs, verified) ?? []) if (!resources.some((x) => x.type === r.type && x.id === r.id)) resources.push(r);
     const ev = await custody.record({
       action: step.action,
-      resources: plan.resources,
+      resources,
       inputs: { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome })) },
       outcome: { status: 'succeeded', details: { ...plan.details, ...verified, detail: plan.detail, ...(priorOk ? { reappliedAfterSeq: priorOk.seq } : {}) } },
       idempotencyKey: recordKey,

@@ -110,6 +110,8 @@ export interface Step {
   plan(ctx: StepContext): Promise<StepPlan>;
   /** Read AWS again after the calls; throw when the step's state is not there. Returns facts for the record. */
   verify(ctx: StepContext, plan: StepPlan, refs: ReadonlyMap<string, unknown>): Promise<Record<string, unknown>>;
+  /** Resources only known once the calls are made (what they created), for the record. */
+  created?(ctx: StepContext, refs: ReadonlyMap<string, unknown>, verified: Record<string, unknown>): ResourceRef[];
   /** What is left to do by hand when this step did not run. */
   byHand(ctx: StepContext): string;
 }
@@ -347,10 +349,14 @@ export const prepareGroups: Step = {
       calls,
       refs,
       detail: calls.length ? `groups of case ${ctx.caseId} in ${vpcsOf(ctx).join(', ')}: an allow-all transit group and an isolation group with no rules` : `the groups of case ${ctx.caseId} are ready in ${vpcsOf(ctx).join(', ')}`,
-      resources: Object.values(groups).flatMap((g) => [g.transitGroupId, g.isolationGroupId].filter((x): x is string => Boolean(x)).map((id) => ref(ctx, 'ec2:security-group', id))),
+      resources: [
+        ...vpcsOf(ctx).map((v) => ref(ctx, 'ec2:vpc', v)),
+        ...Object.values(groups).flatMap((g) => [g.transitGroupId, g.isolationGroupId].filter((x): x is string => Boolean(x)).map((id) => ref(ctx, 'ec2:security-group', id))),
+      ],
       details: { groups },
     };
   },
+  created: (ctx, refs) => vpcsOf(ctx).flatMap((v) => [refs.get(transitRef(v)), refs.get(isoRef(v))].filter((id): id is string => typeof id === 'string').map((id) => ref(ctx, 'ec2:security-group', id))),
   async verify(ctx, _plan, refs) {
     const groups: Record<string, { isolationGroupId: string; transitGroupId: string }> = {};
     for (const vpc of vpcsOf(ctx)) {
@@ -458,6 +464,7 @@ export const networkAcl: Step = {
       details: { previousAcls: previous },
     };
   },
+  created: (ctx, refs) => [...new Set(ctx.before.interfaces.map((n) => n.vpcId))].flatMap((v) => (typeof refs.get(aclRef(v)) === 'string' ? [ref(ctx, 'ec2:network-acl', refs.get(aclRef(v)) as string)] : [])),
   async verify(ctx, _plan, refs) {
     const acls: Record<string, string> = {};
     for (const n of ctx.before.interfaces) {
@@ -533,6 +540,10 @@ export const swapProfile: Step = {
     if (!q.role?.denyAll) throw notThere('swap-profile', ctx, `quarantine role ${q.name} lacks its deny-all policy.`);
     return { quarantineProfileArn: q.profile.arn, quarantineRoleArn: q.role.arn, previousProfileArn: plan.details['previousProfileArn'] };
   },
+  created: (ctx, _refs, v) => [
+    { type: 'iam:instance-profile', id: v['quarantineProfileArn'] as string, account: ctx.accountId },
+    { type: 'iam:role', id: v['quarantineRoleArn'] as string, account: ctx.accountId },
+  ],
   byHand: (ctx) => `replace instance profile ${ctx.before.profile?.name ?? '(none)'} of ${ctx.instanceId} with a profile whose role denies everything`,
 };
 
