@@ -28,8 +28,8 @@ export interface PlannedCall {
   skipIfEmpty?: string;
   /** AWS error codes that mean "already so" (the call is then counted as done). */
   alreadyIf?: string[];
-  /** Retry while AWS answers one of these codes, within a time budget (eventual consistency). */
-  retryWhile?: { codes: string[]; budgetMs: number; what: string };
+  /** Retry while AWS answers one of these codes (and the message matches), within a time budget (eventual consistency). */
+  retryWhile?: { codes: string[]; message?: RegExp; budgetMs: number; what: string };
 }
 
 /** A call as made (or to be made), for the record, the plan and the JSON document. */
@@ -124,7 +124,7 @@ export async function execute(account: AwsAccount, calls: readonly PlannedCall[]
             try {
               return { state: 'done' as const, value: await send.call(port, input) };
             } catch (e) {
-              if (isAwsCode(e, ...r.codes)) return { state: 'pending' as const, detail: (e as Error).message };
+              if (isAwsCode(e, ...r.codes) && (!r.message || r.message.test((e as Error).message))) return { state: 'pending' as const, detail: (e as Error).message };
               return { state: 'failed' as const, error: e as Error };
             }
           },

@@ -523,7 +523,7 @@ export const swapProfile: Step = {
       input: { AssociationId: now.associationId, IamInstanceProfile: { Name: q.name } },
       why: `${ctx.instanceId} gets credentials of the deny-all role from now on`,
       // A just-created profile is not usable by EC2 for a few seconds (IAM is eventually consistent).
-      retryWhile: { codes: ['InvalidParameterValue'], budgetMs: ctx.budgets.profilePropagationMs, what: `instance profile ${q.name} to become usable by EC2` },
+      retryWhile: { codes: ['InvalidParameterValue'], message: /instance ?profile/i, budgetMs: ctx.budgets.profilePropagationMs, what: `instance profile ${q.name} to become usable by EC2` },
     });
     return {
       status: 'to-do',

@@ -9,7 +9,8 @@
 import t from 'tap';
 import type { AwsAccount } from '../../../src/aws/ports.js';
 import { AwsError, CleanroomError, PartialFailureError, UsageError } from '../../../src/domain/errors.js';
-import { MemoryRecorder, type CustodyEntry } from '../../../src/custody/recorder.js';
+import { MemoryRecorder } from '../../../src/custody/recorder.js';
+import { Crash, Interruptions } from '../../harness/interruptions.js';
 import type { Clock } from '../../../src/domain/waiter.js';
 import { isolateInstance, type IsolateDeps, type IsolateOptions } from '../../../src/workflows/isolate/index.js';
 import { quarantineName } from '../../../src/workflows/isolate/names.js';
@@ -18,12 +19,6 @@ const ACCOUNT = '222222222222';
 const REGION = 'eu-central-1';
 const IID = 'i-0123456789abcdef0';
 const CASE = 'IR-9';
-
-class Crash extends Error {
-  constructor() {
-    super('process killed');
-  }
-}
 
 type Tags = Record<string, string>;
 interface Rule { id: string; egress: boolean; proto: string; v4?: string; v6?: string }
@@ -382,45 +377,16 @@ class Fake {
   }
 }
 
-class World {
+class World extends Interruptions {
   clock: Clock & { t: number } = { t: Date.parse('2026-05-01T10:00:00Z'), now: () => this.clock.t, sleep: async (ms) => { this.clock.t += ms; } } as Clock & { t: number };
   fake = new Fake(this);
   recorder: MemoryRecorder;
-  dead = false;
-  crashAfterMutation?: number;
-  crashBeforeRecord?: number;
-  mutationCount = 0;
-  recordCount = 0;
   questions: string[] = [];
   warnings: string[] = [];
 
   constructor() {
-    this.recorder = new MemoryRecorder(`arn:aws:sts::111111111111:assumed-role/analyst/a`, () => new Date(this.clock.now()));
-    const record = this.recorder.record.bind(this.recorder);
-    this.recorder.record = async (entry: CustodyEntry) => {
-      this.alive();
-      if (this.crashBeforeRecord !== undefined && ++this.recordCount === this.crashBeforeRecord) {
-        this.dead = true;
-        throw new Crash();
-      }
-      return record(entry);
-    };
-  }
-  alive() {
-    if (this.dead) throw new Crash();
-  }
-  afterMutation() {
-    if (this.crashAfterMutation !== undefined && ++this.mutationCount === this.crashAfterMutation) {
-      this.dead = true;
-      throw new Crash();
-    }
-  }
-  revive() {
-    this.dead = false;
-    this.crashAfterMutation = undefined;
-    this.crashBeforeRecord = undefined;
-    this.mutationCount = 0;
-    this.recordCount = 0;
+    super();
+    this.recorder = this.interruptible(new MemoryRecorder(`arn:aws:sts::111111111111:assumed-role/analyst/a`, () => new Date(this.clock.now())));
   }
   deps(extra: Partial<IsolateDeps> = {}): IsolateDeps {
     return {
