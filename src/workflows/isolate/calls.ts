@@ -1,7 +1,9 @@
 /**
- * The calls a step makes, as data. A step plans its calls (service, operation, input, why); the
+ * The calls a step makes, as data. A step plans its calls (the port call, its input, why); the
  * dry run prints exactly that list and a real run executes exactly that list, in order — so the
- * plan a responder reads is, call for call, what the tool does.
+ * plan a responder reads is, call for call, what the tool does. Each call is written as a port call
+ * (`(a, i) => a.ec2.modifyInstanceAttribute(i)`), so it reads like every other call of the code
+ * base (and the IAM policy check, which looks for `.<port>.<method>(`, sees it).
  *
  * Inputs may name values only known once an earlier call has answered (a new group's id, the rule
  * ids of its default egress): `{{name}}` is replaced by the value an earlier call bound to `name`
@@ -13,12 +15,9 @@ import { iamAction, isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
 import { waitFor, type Clock } from '../../domain/waiter.js';
 
-export type CallService = 'ec2' | 'iam' | 'autoscaling' | 'elb';
-
 export interface PlannedCall {
-  service: CallService;
-  /** The port method (`modifyInstanceAttribute`). */
-  operation: string;
+  /** The call through the account's ports: `(a, i) => a.ec2.modifyInstanceAttribute(i)`. */
+  send: (account: AwsAccount, input: any) => Promise<unknown>;
   input: Record<string, unknown>;
   /** One line for the responder: what the call is for. */
   why: string;
@@ -41,11 +40,22 @@ export interface CallRecord {
   outcome?: 'done' | 'already' | 'skipped';
 }
 
-const SERVICE_PREFIX: Record<CallService, string> = { ec2: 'ec2', iam: 'iam', autoscaling: 'autoscaling', elb: 'elasticloadbalancing' };
+/** IAM service prefix of each port. */
+const SERVICE_PREFIX: Record<string, string> = { ec2: 'ec2', iam: 'iam', autoscaling: 'autoscaling', elb: 'elasticloadbalancing' };
+
+/** Which port method a call's `send` uses: `send` run once against a recorder of property reads. */
+function portMethod(c: PlannedCall): { port: string; method: string } {
+  let seen: { port: string; method: string } | undefined;
+  const recorder = new Proxy({}, { get: (_, port) => new Proxy({}, { get: (__, method) => () => ((seen = { port: String(port), method: String(method) }), Promise.resolve({})) }) });
+  void c.send(recorder as AwsAccount, c.input);
+  if (!seen) throw new CleanroomError('INTERNAL', 'a planned call does not call a port');
+  return seen;
+}
 
 /** `ec2:ModifyInstanceAttribute` for a planned call (its IAM action). */
-export function callName(c: Pick<PlannedCall, 'service' | 'operation'>): string {
-  return iamAction(SERVICE_PREFIX[c.service], c.operation);
+export function callName(c: PlannedCall): string {
+  const { port, method } = portMethod(c);
+  return iamAction(SERVICE_PREFIX[port] ?? port, method);
 }
 
 const PLACEHOLDER = /\{\{([^}]+)\}\}/g;
@@ -112,9 +122,7 @@ export async function execute(account: AwsAccount, calls: readonly PlannedCall[]
     const missing = unresolved(input);
     if (missing) throw new StepCallError(new CleanroomError('INTERNAL', `${rec.call} needs ${missing}, which no earlier call provided`), done, rec);
     opts.onCall?.(rec);
-    const port = (account as unknown as Record<string, Record<string, (i: unknown) => Promise<unknown>>>)[c.service];
-    const send = port?.[c.operation];
-    if (!send) throw new StepCallError(new CleanroomError('INTERNAL', `the ${c.service} port has no ${c.operation}`), done, rec);
+    const send = (i: unknown) => c.send(account, i);
     try {
       let out: unknown;
       if (c.retryWhile) {
@@ -122,7 +130,7 @@ export async function execute(account: AwsAccount, calls: readonly PlannedCall[]
         out = await waitFor(
           async () => {
             try {
-              return { state: 'done' as const, value: await send.call(port, input) };
+              return { state: 'done' as const, value: await send(input) };
             } catch (e) {
               if (isAwsCode(e, ...r.codes) && (!r.message || r.message.test((e as Error).message))) return { state: 'pending' as const, detail: (e as Error).message };
               return { state: 'failed' as const, error: e as Error };
@@ -131,7 +139,7 @@ export async function execute(account: AwsAccount, calls: readonly PlannedCall[]
           { description: r.what, budgetMs: r.budgetMs, intervalMs: 2000, maxIntervalMs: 5000, ...(opts.clock ? { clock: opts.clock } : {}) },
         );
       } else {
-        out = await send.call(port, input);
+        out = await send(input);
       }
       if (c.bind) for (const [k, v] of Object.entries(c.bind(out ?? {}))) refs.set(k, v);
       done.push({ ...rec, outcome: 'done' });

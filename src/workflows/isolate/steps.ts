@@ -144,18 +144,17 @@ export const protect: Step = {
     const deleting = (instance.BlockDeviceMappings ?? []).filter((m) => m.Ebs?.VolumeId && m.Ebs.DeleteOnTermination === true);
     const calls: PlannedCall[] = [];
     if (!p.disableApiTermination) {
-      calls.push({ service: 'ec2', operation: 'modifyInstanceAttribute', input: { InstanceId: ctx.instanceId, DisableApiTermination: { Value: true } }, why: 'termination protection on' });
+      calls.push({ send: (a, i) => a.ec2.modifyInstanceAttribute(i), input: { InstanceId: ctx.instanceId, DisableApiTermination: { Value: true } }, why: 'termination protection on' });
     }
     if (p.shutdownBehavior !== 'stop') {
       // The Attribute/Value form, not `InstanceInitiatedShutdownBehavior: {Value}`: AWS documents both,
       // and moto 5.2.1 ignores the structured one AND wipes the instance's security groups with it
       // (shared/docs/aws-emulator.md). The Attribute/Value form works in both.
-      calls.push({ service: 'ec2', operation: 'modifyInstanceAttribute', input: { InstanceId: ctx.instanceId, Attribute: 'instanceInitiatedShutdownBehavior', Value: 'stop' }, why: 'a shutdown from inside the instance stops it instead of terminating it' });
+      calls.push({ send: (a, i) => a.ec2.modifyInstanceAttribute(i), input: { InstanceId: ctx.instanceId, Attribute: 'instanceInitiatedShutdownBehavior', Value: 'stop' }, why: 'a shutdown from inside the instance stops it instead of terminating it' });
     }
     if (deleting.length) {
       calls.push({
-        service: 'ec2',
-        operation: 'modifyInstanceAttribute',
+        send: (a, i) => a.ec2.modifyInstanceAttribute(i),
         input: { InstanceId: ctx.instanceId, BlockDeviceMappings: deleting.map((m) => ({ DeviceName: m.DeviceName, Ebs: { DeleteOnTermination: false } })) },
         why: `keep ${deleting.map((m) => m.Ebs!.VolumeId).join(', ')} if the instance is ever terminated`,
       });
@@ -207,8 +206,7 @@ export const leaveAsg: Step = {
       status: 'to-do',
       calls: [
         {
-          service: 'autoscaling',
-          operation: 'detachInstances',
+          send: (a, i) => a.autoscaling.detachInstances(i),
           input: { AutoScalingGroupName: now.name, InstanceIds: [ctx.instanceId], ShouldDecrementDesiredCapacity: decrement },
           why: decrement ? `the group keeps ${now.desiredCapacity - 1} instance(s) and launches no replacement` : 'the group launches a replacement (--asg-replace)',
         },
@@ -250,8 +248,7 @@ export const leaveTargetGroups: Step = {
     return {
       status: 'to-do',
       calls: [...byGroup].map(([arn, rs]) => ({
-        service: 'elb' as const,
-        operation: 'deregisterTargets',
+        send: (a, i) => a.elb.deregisterTargets(i),
         input: { TargetGroupArn: arn, Targets: rs.map((r) => ({ Id: r.id, ...(r.port !== undefined ? { Port: r.port } : {}), ...(r.availabilityZone ? { AvailabilityZone: r.availabilityZone } : {}) })) },
         why: `no more traffic from target group ${rs[0]!.targetGroupName}`,
       })),
@@ -297,15 +294,13 @@ export const prepareGroups: Step = {
         }
       } else {
         calls.push({
-          service: 'ec2',
-          operation: 'createSecurityGroup',
+          send: (a, i) => a.ec2.createSecurityGroup(i),
           input: { GroupName: transitGroupName(ctx.caseId), Description: `cleanroom ${ctx.caseId}: allows all traffic so that flows become untracked before isolation`, VpcId: vpc, TagSpecifications: [{ ResourceType: 'security-group', Tags: isolationTags(ctx.caseId, ROLE_TRANSIT_GROUP) }] },
           why: `the transit group of ${vpc}`,
           bind: (o: { GroupId?: string }) => ({ [transitRef(vpc)]: o.GroupId }),
         });
         calls.push({
-          service: 'ec2',
-          operation: 'authorizeSecurityGroupIngress',
+          send: (a, i) => a.ec2.authorizeSecurityGroupIngress(i),
           input: { GroupId: `{{${transitRef(vpc)}}}`, IpPermissions: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }], Ipv6Ranges: [{ CidrIpv6: '::/0' }] }] },
           why: 'all inbound traffic, IPv4 and IPv6 (with the outbound rules: flows are not tracked)',
         });
@@ -319,20 +314,18 @@ export const prepareGroups: Step = {
         groups[vpc]!.isolationGroupId = iso.groupId;
         const egress = iso.rules.filter((r) => r.egress).map((r) => r.id);
         const ingress = iso.rules.filter((r) => !r.egress).map((r) => r.id);
-        if (egress.length) calls.push({ service: 'ec2', operation: 'revokeSecurityGroupEgress', input: { GroupId: iso.groupId, SecurityGroupRuleIds: egress }, why: `remove every outbound rule of the isolation group of ${vpc}` });
-        if (ingress.length) calls.push({ service: 'ec2', operation: 'revokeSecurityGroupIngress', input: { GroupId: iso.groupId, SecurityGroupRuleIds: ingress }, why: `remove every inbound rule of the isolation group of ${vpc}` });
+        if (egress.length) calls.push({ send: (a, i) => a.ec2.revokeSecurityGroupEgress(i), input: { GroupId: iso.groupId, SecurityGroupRuleIds: egress }, why: `remove every outbound rule of the isolation group of ${vpc}` });
+        if (ingress.length) calls.push({ send: (a, i) => a.ec2.revokeSecurityGroupIngress(i), input: { GroupId: iso.groupId, SecurityGroupRuleIds: ingress }, why: `remove every inbound rule of the isolation group of ${vpc}` });
       } else {
         const g = `{{${isoRef(vpc)}}}`;
         calls.push({
-          service: 'ec2',
-          operation: 'createSecurityGroup',
+          send: (a, i) => a.ec2.createSecurityGroup(i),
           input: { GroupName: isolationGroupName(ctx.caseId), Description: `cleanroom ${ctx.caseId}: isolation, no traffic in or out`, VpcId: vpc, TagSpecifications: [{ ResourceType: 'security-group', Tags: isolationTags(ctx.caseId, ROLE_ISOLATION_GROUP) }] },
           why: `the isolation group of ${vpc}`,
           bind: (o: { GroupId?: string }) => ({ [isoRef(vpc)]: o.GroupId }),
         });
         calls.push({
-          service: 'ec2',
-          operation: 'describeSecurityGroupRules',
+          send: (a, i) => a.ec2.describeSecurityGroupRules(i),
           input: { Filters: [{ Name: 'group-id', Values: [g] }] },
           why: 'the ids of the default rules AWS gives a new group (outbound all, IPv4 and IPv6)',
           bind: (o: { SecurityGroupRules?: Array<{ SecurityGroupRuleId?: string; IsEgress?: boolean }> }) => ({
@@ -340,8 +333,8 @@ export const prepareGroups: Step = {
             [`inbound rules of ${isoRef(vpc)}`]: (o.SecurityGroupRules ?? []).filter((r) => !r.IsEgress && r.SecurityGroupRuleId).map((r) => r.SecurityGroupRuleId),
           }),
         });
-        calls.push({ service: 'ec2', operation: 'revokeSecurityGroupEgress', input: { GroupId: g, SecurityGroupRuleIds: `{{outbound rules of ${isoRef(vpc)}}}` }, why: 'revoke the default outbound rules by rule id', skipIfEmpty: `outbound rules of ${isoRef(vpc)}` });
-        calls.push({ service: 'ec2', operation: 'revokeSecurityGroupIngress', input: { GroupId: g, SecurityGroupRuleIds: `{{inbound rules of ${isoRef(vpc)}}}` }, why: 'revoke any inbound rule by rule id', skipIfEmpty: `inbound rules of ${isoRef(vpc)}` });
+        calls.push({ send: (a, i) => a.ec2.revokeSecurityGroupEgress(i), input: { GroupId: g, SecurityGroupRuleIds: `{{outbound rules of ${isoRef(vpc)}}}` }, why: 'revoke the default outbound rules by rule id', skipIfEmpty: `outbound rules of ${isoRef(vpc)}` });
+        calls.push({ send: (a, i) => a.ec2.revokeSecurityGroupIngress(i), input: { GroupId: g, SecurityGroupRuleIds: `{{inbound rules of ${isoRef(vpc)}}}` }, why: 'revoke any inbound rule by rule id', skipIfEmpty: `inbound rules of ${isoRef(vpc)}` });
       }
     }
     return {
@@ -377,8 +370,7 @@ export const prepareGroups: Step = {
 function allowAll(vpc: string, egress: boolean, family: 'v4' | 'v6', groupId: string): PlannedCall {
   const range = family === 'v4' ? { IpRanges: [{ CidrIp: '0.0.0.0/0' }] } : { Ipv6Ranges: [{ CidrIpv6: '::/0' }] };
   return {
-    service: 'ec2',
-    operation: egress ? 'authorizeSecurityGroupEgress' : 'authorizeSecurityGroupIngress',
+    send: egress ? (a, i) => a.ec2.authorizeSecurityGroupEgress(i) : (a, i) => a.ec2.authorizeSecurityGroupIngress(i),
     input: { GroupId: groupId, IpPermissions: [{ IpProtocol: '-1', ...range }] },
     why: `all ${egress ? 'outbound' : 'inbound'} ${family === 'v4' ? 'IPv4' : 'IPv6'} traffic on the transit group of ${vpc}`,
     alreadyIf: ['InvalidPermission.Duplicate'],
@@ -401,8 +393,8 @@ export const swapGroups: Step = {
     const isolated = (n: (typeof interfaces)[number]) => n.groupIds.length === 1 && n.groupIds[0] === refs.get(isoRef(n.vpcId));
     const todo = interfaces.filter((n) => !isolated(n));
     const calls: PlannedCall[] = todo.flatMap((n) => [
-      { service: 'ec2' as const, operation: 'modifyNetworkInterfaceAttribute', input: { NetworkInterfaceId: n.networkInterfaceId, Groups: [`{{${transitRef(n.vpcId)}}}`] }, why: `${n.networkInterfaceId} (device ${n.deviceIndex}) to the allow-all group: its flows become untracked` },
-      { service: 'ec2' as const, operation: 'modifyNetworkInterfaceAttribute', input: { NetworkInterfaceId: n.networkInterfaceId, Groups: [`{{${isoRef(n.vpcId)}}}`] }, why: `${n.networkInterfaceId} to the isolation group: no traffic in or out` },
+      { send: (a, i) => a.ec2.modifyNetworkInterfaceAttribute(i), input: { NetworkInterfaceId: n.networkInterfaceId, Groups: [`{{${transitRef(n.vpcId)}}}`] }, why: `${n.networkInterfaceId} (device ${n.deviceIndex}) to the allow-all group: its flows become untracked` },
+      { send: (a, i) => a.ec2.modifyNetworkInterfaceAttribute(i), input: { NetworkInterfaceId: n.networkInterfaceId, Groups: [`{{${isoRef(n.vpcId)}}}`] }, why: `${n.networkInterfaceId} to the isolation group: no traffic in or out` },
     ]);
     const before = ctx.before.interfaces.map((n) => ({ networkInterfaceId: n.networkInterfaceId, deviceIndex: n.deviceIndex, subnetId: n.subnetId, vpcId: n.vpcId, groupIds: n.groupIds }));
     return {
@@ -440,8 +432,7 @@ export const networkAcl: Step = {
       if (acl) refs.set(aclRef(vpc), acl);
       else {
         calls.push({
-          service: 'ec2',
-          operation: 'createNetworkAcl',
+          send: (a, i) => a.ec2.createNetworkAcl(i),
           input: { VpcId: vpc, TagSpecifications: [{ ResourceType: 'network-acl', Tags: isolationTags(ctx.caseId, ROLE_ISOLATION_NACL) }] },
           why: `a network ACL with no allow entry (denies everything) in ${vpc}`,
           bind: (o: { NetworkAcl?: { NetworkAclId?: string } }) => ({ [aclRef(vpc)]: o.NetworkAcl?.NetworkAclId }),
@@ -453,7 +444,7 @@ export const networkAcl: Step = {
       if (!a) throw new CleanroomError('NO_ACL_ASSOCIATION', `Subnet ${subnet} has no network ACL association to replace.`, { details: { subnetId: subnet } });
       if (a.networkAclId === aclOf.get(vpc)) continue;
       previous[subnet] = a;
-      calls.push({ service: 'ec2', operation: 'replaceNetworkAclAssociation', input: { AssociationId: a.associationId, NetworkAclId: `{{${aclRef(vpc)}}}` }, why: `subnet ${subnet} (was ${a.networkAclId}) denies all traffic` });
+      calls.push({ send: (a, i) => a.ec2.replaceNetworkAclAssociation(i), input: { AssociationId: a.associationId, NetworkAclId: `{{${aclRef(vpc)}}}` }, why: `subnet ${subnet} (was ${a.networkAclId}) denies all traffic` });
     }
     return {
       status: calls.length ? 'to-do' : 'in-place',
@@ -506,20 +497,19 @@ export const swapProfile: Step = {
     const calls: PlannedCall[] = [];
     const tags = isolationTags(ctx.caseId, ROLE_QUARANTINE_PROFILE);
     if (!q.role) {
-      calls.push({ service: 'iam', operation: 'createRole', input: { RoleName: q.name, AssumeRolePolicyDocument: QUARANTINE_TRUST_POLICY, Description: `cleanroom ${ctx.caseId}: quarantine role of isolated instances, denies everything`, Tags: tags }, why: 'the quarantine role' });
+      calls.push({ send: (a, i) => a.iam.createRole(i), input: { RoleName: q.name, AssumeRolePolicyDocument: QUARANTINE_TRUST_POLICY, Description: `cleanroom ${ctx.caseId}: quarantine role of isolated instances, denies everything`, Tags: tags }, why: 'the quarantine role' });
     }
     if (!q.role?.denyAll) {
-      calls.push({ service: 'iam', operation: 'putRolePolicy', input: { RoleName: q.name, PolicyName: DENY_ALL_POLICY_NAME, PolicyDocument: DENY_ALL_POLICY }, why: 'the quarantine role denies every action' });
+      calls.push({ send: (a, i) => a.iam.putRolePolicy(i), input: { RoleName: q.name, PolicyName: DENY_ALL_POLICY_NAME, PolicyDocument: DENY_ALL_POLICY }, why: 'the quarantine role denies every action' });
     }
     if (!q.profile) {
-      calls.push({ service: 'iam', operation: 'createInstanceProfile', input: { InstanceProfileName: q.name, Tags: tags }, why: 'the quarantine instance profile' });
+      calls.push({ send: (a, i) => a.iam.createInstanceProfile(i), input: { InstanceProfileName: q.name, Tags: tags }, why: 'the quarantine instance profile' });
     }
     if (!q.profile?.roles.includes(q.name)) {
-      calls.push({ service: 'iam', operation: 'addRoleToInstanceProfile', input: { InstanceProfileName: q.name, RoleName: q.name }, why: 'the profile carries the deny-all role' });
+      calls.push({ send: (a, i) => a.iam.addRoleToInstanceProfile(i), input: { InstanceProfileName: q.name, RoleName: q.name }, why: 'the profile carries the deny-all role' });
     }
     calls.push({
-      service: 'ec2',
-      operation: 'replaceIamInstanceProfileAssociation',
+      send: (a, i) => a.ec2.replaceIamInstanceProfileAssociation(i),
       input: { AssociationId: now.associationId, IamInstanceProfile: { Name: q.name } },
       why: `${ctx.instanceId} gets credentials of the deny-all role from now on`,
       // A just-created profile is not usable by EC2 for a few seconds (IAM is eventually consistent).
@@ -575,8 +565,7 @@ export const revokeSessions: Step = {
       // other instances of the role) are not revoked again.
       if (ctx.recordedRevocation && current && current >= ctx.recordedRevocation) continue;
       calls.push({
-        service: 'iam',
-        operation: 'putRolePolicy',
+        send: (a, i) => a.iam.putRolePolicy(i),
         input: { RoleName: r.name, PolicyName: REVOKE_POLICY_NAME, PolicyDocument: revokePolicy(ctx.recordedRevocation ?? '{{now}}') },
         why: `deny everything to sessions of role ${r.name} issued before ${ctx.recordedRevocation ?? 'now'}`,
       });
@@ -614,7 +603,7 @@ export const tag: Step = {
       status: done ? 'in-place' : 'to-do',
       calls: done
         ? []
-        : [{ service: 'ec2', operation: 'createTags', input: { Resources: [ctx.instanceId], Tags: [{ Key: TAG_CASE, Value: ctx.caseId }, { Key: TAG_QUARANTINE, Value: ctx.startedAt }] }, why: `mark ${ctx.instanceId} quarantined for case ${ctx.caseId}` }],
+        : [{ send: (a, i) => a.ec2.createTags(i), input: { Resources: [ctx.instanceId], Tags: [{ Key: TAG_CASE, Value: ctx.caseId }, { Key: TAG_QUARANTINE, Value: ctx.startedAt }] }, why: `mark ${ctx.instanceId} quarantined for case ${ctx.caseId}` }],
       detail: done ? `tagged ${TAG_CASE}=${ctx.caseId}, ${TAG_QUARANTINE}=${tags[TAG_QUARANTINE]}` : `tag ${TAG_CASE}=${ctx.caseId}, ${TAG_QUARANTINE}=${ctx.startedAt}`,
       resources: [instanceRef(ctx)],
       details: { tagsBefore: ctx.before.tags },
@@ -641,7 +630,7 @@ export const stop: Step = {
     if (state === 'stopped' || state === 'stopping') return { status: 'in-place', calls: [], detail: `${ctx.instanceId} is ${state}`, resources: [instanceRef(ctx)], details: { stateBefore: state } };
     return {
       status: 'to-do',
-      calls: [{ service: 'ec2', operation: 'stopInstances', input: { InstanceIds: [ctx.instanceId], ...(hibernate ? { Hibernate: true } : {}) }, why: hibernate ? 'hibernate: memory is written to the root volume' : 'stop: MEMORY IS LOST' }],
+      calls: [{ send: (a, i) => a.ec2.stopInstances(i), input: { InstanceIds: [ctx.instanceId], ...(hibernate ? { Hibernate: true } : {}) }, why: hibernate ? 'hibernate: memory is written to the root volume' : 'stop: MEMORY IS LOST' }],
       detail: hibernate ? `hibernate ${ctx.instanceId} (its memory is kept on the encrypted root volume)` : `stop ${ctx.instanceId} (its memory is lost)`,
       resources: [instanceRef(ctx)],
       details: { stateBefore: state, hibernate },
