@@ -15,6 +15,7 @@ import { iamAction, isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
 import { waitFor, type Clock } from '../../domain/waiter.js';
 
+/** One call a step makes (or, in a dry run, would make). */
 export interface PlannedCall {
   /** The call through the account's ports: `(a, i) => a.ec2.modifyInstanceAttribute(i)`. */
   send: (account: AwsAccount, input: any) => Promise<unknown>;
@@ -94,6 +95,7 @@ export class StepCallError extends Error {
   }
 }
 
+/** How {@link execute} runs a plan. */
 export interface ExecuteOptions {
   clock?: Clock;
   /** Values known before the first call (`now`, group ids found earlier). */

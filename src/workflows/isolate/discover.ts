@@ -10,6 +10,7 @@ import { mapPool } from '../../domain/pool.js';
 import { tagMap } from '../close/discover.js';
 import { DENY_ALL_POLICY_NAME, ROLE_ISOLATION_GROUP, ROLE_ISOLATION_NACL, ROLE_TRANSIT_GROUP, TAG_CASE, TAG_ROLE, isolationGroupName, quarantineName, transitGroupName } from './names.js';
 
+/** A network interface of the instance and its groups. */
 export interface InterfaceState {
   networkInterfaceId: string;
   deviceIndex: number;
@@ -20,12 +21,14 @@ export interface InterfaceState {
   ipv6Addresses: string[];
 }
 
+/** An attached EBS volume. */
 export interface VolumeState {
   volumeId: string;
   deviceName: string;
   deleteOnTermination: boolean;
 }
 
+/** The instance profile association and the profile's roles. */
 export interface ProfileState {
   associationId: string;
   arn: string;
@@ -34,6 +37,7 @@ export interface ProfileState {
   roles: Array<{ name: string; arn: string; path: string }>;
 }
 
+/** The Auto Scaling group holding the instance. */
 export interface AsgState {
   name: string;
   lifecycleState: string;
@@ -44,6 +48,7 @@ export interface AsgState {
   targetGroupArns: string[];
 }
 
+/** One load balancer target registration of the instance. */
 export interface Registration {
   targetGroupArn: string;
   targetGroupName: string;
@@ -54,6 +59,7 @@ export interface Registration {
   state?: string;
 }
 
+/** The instance as isolate reads it (recorded before any change as `previousState`). */
 export interface InstanceState {
   instanceId: string;
   state: string;
@@ -85,6 +91,7 @@ export async function describeInstance(account: AwsAccount, instanceId: string):
   }
 }
 
+/** The network interfaces of a described instance, primary first. */
 export function interfacesOf(i: Instance): InterfaceState[] {
   return (i.NetworkInterfaces ?? [])
     .map((n) => ({

@@ -37,6 +37,7 @@ export type { CallRecord } from './calls.js';
 /** EC2 instance ids: `i-` and 8 or 17 hex digits. */
 export const INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 
+/** What to isolate, and how. */
 export interface IsolateOptions {
   caseId: string;
   instanceId: string;
@@ -51,6 +52,7 @@ export interface IsolateOptions {
   budgets?: Partial<IsolateBudgets>;
 }
 
+/** What `isolateInstance` works with (ports, record, reporter, clock, prompts). */
 export interface IsolateDeps {
   /** The source account, in the instance's region. */
   account: AwsAccount;
@@ -64,8 +66,10 @@ export interface IsolateDeps {
   accountInRegion?: (region: string) => Promise<AwsAccount>;
 }
 
+/** A step's outcome in the result: done now, in place already, not applicable, failed, not reached, or planned (dry run). */
 export type StepStatus = 'done' | 'already' | 'skipped' | 'failed' | 'not-run' | 'planned';
 
+/** One step in the result document. */
 export interface StepReport {
   step: StepId | 'record-state';
   title: string;
@@ -77,6 +81,7 @@ export interface StepReport {
   seq?: number;
 }
 
+/** The result document (`--json`). */
 export interface IsolateResult {
   case: string;
   instanceId: string;

@@ -58,6 +58,7 @@ import {
   transitGroupName,
 } from './names.js';
 
+/** The steps, by id (also the suffix of their custody idempotency keys). */
 export type StepId = 'protect' | 'leave-asg' | 'leave-target-groups' | 'prepare-groups' | 'swap-groups' | 'network-acl' | 'swap-profile' | 'revoke-sessions' | 'tag' | 'stop';
 
 /** Time budgets of the waits inside steps (milliseconds). */
@@ -70,8 +71,10 @@ export interface IsolateBudgets {
   stopMs: number;
 }
 
+/** Default wait budgets. */
 export const DEFAULT_BUDGETS: IsolateBudgets = { asgDetachMs: 5 * 60_000, profilePropagationMs: 2 * 60_000, stopMs: 15 * 60_000 };
 
+/** What every step knows about the run. */
 export interface StepContext {
   account: AwsAccount;
   accountId: string;
@@ -88,6 +91,7 @@ export interface StepContext {
   recordedRevocation?: string;
 }
 
+/** What a step found and will do. */
 export interface StepPlan {
   /** to-do: the calls below are needed; in-place: already so; skipped: does not apply to this instance. */
   status: 'to-do' | 'in-place' | 'skipped';
@@ -102,6 +106,7 @@ export interface StepPlan {
   warnings?: string[];
 }
 
+/** One step of isolation. */
 export interface Step {
   id: StepId;
   title: string;
