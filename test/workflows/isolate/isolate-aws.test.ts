@@ -14,6 +14,14 @@
  * - moto's DescribeInstances keeps showing the old IamInstanceProfile after
  *   ReplaceIamInstanceProfileAssociation; the association API (which isolate reads) is updated.
  * - moto lets DetachInstances take a group below its minimum; AWS refuses — isolate checks first.
+ *   moto's DetachInstances is also instant (AWS: an activity in progress, `Detaching`), so the
+ *   wait isolate makes for the instance to leave the group ends at its first poll here.
+ * - moto drops a deregistered target at once (AWS: `draining` for the deregistration delay;
+ *   isolate counts a draining target as gone, which only the unit tests on fakes exercise).
+ * - moto does not delay a new instance profile (AWS: IAM propagation, "Invalid IAM Instance Profile
+ *   name" for a few seconds); the retry is exercised on the fake clock in isolate.test.ts.
+ * - moto adds no default deny entries to a new network ACL (AWS adds rule `*` deny); isolate checks
+ *   that the ACL has no allow entry, which holds in both.
  */
 import t from 'tap';
 import * as ec2 from '@aws-sdk/client-ec2';

@@ -62,13 +62,15 @@ class Fake {
   association: { id: string; profile: string; state: string } | undefined = { id: 'iip-assoc-1', profile: 'web-profile', state: 'associated' };
   otherProfileUsers = ['i-0aaaaaaaaaaaaaaa1'];
   asg: { name: string; min: number; desired: number; max: number; members: Set<string> } | undefined = { name: 'web-asg', min: 1, desired: 3, max: 4, members: new Set([IID, 'i-0fffffffffffffff0']) };
-  tgs = [
+  tgs: Array<{ arn: string; name: string; type: string; vpc: string; targets: Array<{ id: string; port: number; state?: string }> }> = [
     { arn: 'arn:tg/web', name: 'web', type: 'instance', vpc: 'vpc-1', targets: [{ id: IID, port: 8080 }] },
     { arn: 'arn:tg/web-ip', name: 'web-ip', type: 'ip', vpc: 'vpc-1', targets: [{ id: '10.0.1.5', port: 80 }] },
     { arn: 'arn:tg/other-vpc', name: 'other', type: 'ip', vpc: 'vpc-9', targets: [{ id: '10.0.1.5', port: 80 }] },
   ];
   /** ReplaceIamInstanceProfileAssociation answers InvalidParameterValue this many times (IAM propagation). */
   profileNotReady = 0;
+  /** AWS keeps a deregistered target `draining` for the deregistration delay. */
+  drainOnDeregister = false;
   /** Mimic the moto trap: changing the shutdown behaviour wipes the primary interface's groups. */
   shutdownWipesGroups = false;
   mutations: string[] = [];
@@ -345,12 +347,14 @@ class Fake {
         },
         async describeTargetHealth(i: any) {
           f.read();
-          return { TargetHealthDescriptions: f.tgs.find((g) => g.arn === i.TargetGroupArn)!.targets.map((x) => ({ Target: { Id: x.id, Port: x.port }, TargetHealth: { State: 'healthy' } })) };
+          return { TargetHealthDescriptions: f.tgs.find((g) => g.arn === i.TargetGroupArn)!.targets.map((x) => ({ Target: { Id: x.id, Port: x.port }, TargetHealth: { State: x.state ?? 'healthy' } })) };
         },
         async deregisterTargets(i: any) {
           return f.mutate('elasticloadbalancing:DeregisterTargets', i, () => {
             const g = f.tgs.find((x) => x.arn === i.TargetGroupArn)!;
-            g.targets = g.targets.filter((x) => !i.Targets.some((y: any) => y.Id === x.id && y.Port === x.port));
+            const hit = (x: { id: string; port: number }) => i.Targets.some((y: any) => y.Id === x.id && y.Port === x.port);
+            if (f.drainOnDeregister) for (const x of g.targets) if (hit(x)) x.state = 'draining';
+            if (!f.drainOnDeregister) g.targets = g.targets.filter((x) => !hit(x));
             return {};
           });
         },
@@ -604,6 +608,16 @@ t.test('checks before any change: nothing is called that changes anything, nothi
   const w = new World();
   const e = await isolateInstance({ ...w.deps(), account: w.fake.port('us-east-1'), accountInRegion: async (r) => w.fake.port(r) }, opts()).catch((x) => x);
   t.match(e.message, new RegExp(`${IID} is not in account ${ACCOUNT}, region us-east-1; it is in ${REGION}: run again with --source-region ${REGION}`));
+});
+
+t.test('a deregistered target that is still draining counts as gone, on the run and on a rerun', async (t) => {
+  const w = new World();
+  w.fake.drainOnDeregister = true;
+  const r = await isolateInstance(w.deps(), opts());
+  t.equal(r.steps.find((s) => s.step === 'leave-target-groups')!.status, 'done');
+  t.same(w.fake.tgs.map((g) => g.targets.map((x) => x.state ?? 'healthy')), [['draining'], ['draining'], ['healthy']]);
+  const again = await isolateInstance(w.deps(), opts());
+  t.equal(again.alreadyIsolated, true);
 });
 
 t.test('--nacl asks first, naming the neighbours; declining changes nothing', async (t) => {
