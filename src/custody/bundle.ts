@@ -16,7 +16,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, createPublicKey } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import type { AwsAccount } from '../aws/ports.js';
 import { UsageError, VerificationFailedError } from '../domain/errors.js';
 import type { Reporter } from '../domain/reporter.js';
@@ -180,8 +179,7 @@ export async function verifyBundle(dir: string, opts: { expectKeyFingerprint?: s
 
   let listedEvents = 0;
   const listedOther = new Set<string>();
-  const lines = createInterface({ input: fs.createReadStream(path.join(root, BUNDLE_FILES.sums)), crlfDelay: Infinity });
-  for await (const line of lines) {
+  for (const line of readLines(path.join(root, BUNDLE_FILES.sums))) {
     if (!line.trim()) continue;
     const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
     if (!m) {
@@ -255,6 +253,26 @@ export async function verifyBundle(dir: string, opts: { expectKeyFingerprint?: s
     ...(fingerprint ? { keyFingerprint: fingerprint } : {}),
     ...(meta.signingKeyArn ? { signingKeyArn: meta.signingKeyArn } : {}),
   };
+}
+
+/** The lines of a file, read in 1 MiB chunks (SHA256SUMS of a large bundle is not held whole). */
+function* readLines(file: string): Generator<string> {
+  const fd = fs.openSync(file, 'r');
+  const buf = Buffer.alloc(1 << 20);
+  let rest = '';
+  try {
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      const text = rest + buf.toString('utf8', 0, n);
+      const parts = text.split('\n');
+      rest = parts.pop()!;
+      yield* parts;
+    }
+    if (rest) yield rest;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Findings as one line each, for people. */
