@@ -21,7 +21,7 @@ import { UsageError, VerificationFailedError } from '../domain/errors.js';
 import type { Reporter } from '../domain/reporter.js';
 import { SEQ_DIGITS, sha256Hex, type CaseManifest } from './event.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
-import { ChainChecker, Findings, checkManifest, namedChecks, publicKey, type CustodyVerifyResult, type Finding } from './verify.js';
+import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult, type Finding } from './verify.js';
 import { verifyCaseInVault } from './verify-vault.js';
 
 export const BUNDLE_FILES = { manifest: 'manifest.json', key: 'signing-key.pem', meta: 'export.json', sums: 'SHA256SUMS', md: 'report.md', html: 'report.html', events: 'events' } as const;
@@ -239,16 +239,10 @@ export async function verifyBundle(dir: string, opts: { expectKeyFingerprint?: s
   const head = chain.head();
   if (meta.head && (meta.head.seq !== head.seq || meta.head.hash !== head.hash)) findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.meta} records head #${meta.head.seq} but the events end at #${head.seq}`);
   return {
-    case: caseId,
-    ok: findings.list.length === 0,
-    events: chain.events,
-    head,
-    findings: findings.list,
-    checks: namedChecks(findings, ['bundle.checksums', 'documents.schema', 'events.canonical', 'events.hash', 'events.chain', 'events.sequence', 'manifest.present', 'manifest.signature', 'manifest.head', 'manifest.evidence'], {
+    ...verifyResult(caseId, chain, findings, root, ['bundle.checksums', 'documents.schema', 'events.canonical', 'events.hash', 'events.chain', 'events.sequence', 'manifest.present', 'manifest.signature', 'manifest.head', 'manifest.evidence'], {
       'bundle.checksums': `every file matches ${BUNDLE_FILES.sums}`,
       'manifest.signature': fingerprint ? `verified with the bundle's public key (SHA-256 ${fingerprint})` : 'ok',
     }),
-    source: root,
     bundle: root,
     ...(fingerprint ? { keyFingerprint: fingerprint } : {}),
     ...(meta.signingKeyArn ? { signingKeyArn: meta.signingKeyArn } : {}),

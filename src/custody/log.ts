@@ -9,15 +9,8 @@ import type { CustodyEvent } from './event.js';
 import { getBytes, listEventKeys } from './store.js';
 
 /** One line of the timeline (the contract's fields first). */
-export interface LogEntry {
-  seq: number;
-  time: string;
-  actor: string;
-  action: string;
-  hash: string;
-  prevHash: string;
+export interface LogEntry extends Pick<CustodyEvent, 'seq' | 'time' | 'actor' | 'action' | 'hash' | 'prevHash' | 'resources'> {
   status: string;
-  resources: CustodyEvent['resources'];
   error?: { code: string; message: string };
 }
 

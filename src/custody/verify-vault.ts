@@ -15,7 +15,7 @@ import { describeKeyAlias } from '../workflows/vault/audit.js';
 import { casePrefix } from '../domain/vault-name.js';
 import { manifestKey, seqOfKey, type CaseManifest, type CustodyEvent } from './event.js';
 import { getBytes } from './store.js';
-import { ChainChecker, Findings, checkManifest, namedChecks, publicKey, type CustodyVerifyResult } from './verify.js';
+import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult } from './verify.js';
 import type { KeyObject } from 'node:crypto';
 
 interface Version {
@@ -170,16 +170,10 @@ export async function verifyCaseInVault(account: AwsAccount, opts: VaultVerifyOp
 
   const head = chain.head();
   return {
-    case: caseId,
-    ok: findings.list.length === 0,
-    events: chain.events,
-    head,
-    findings: findings.list,
-    checks: namedChecks(findings, ['objects.versions', 'objects.retention', 'documents.schema', 'events.canonical', 'events.hash', 'events.chain', 'events.sequence', 'manifest.present', 'manifest.signature', 'manifest.head', 'manifest.evidence'], {
+    ...verifyResult(caseId, chain, findings, `s3://${bucket}/${casePrefix(caseId)}`, ['objects.versions', 'objects.retention', 'documents.schema', 'events.canonical', 'events.hash', 'events.chain', 'events.sequence', 'manifest.present', 'manifest.signature', 'manifest.head', 'manifest.evidence'], {
       'events.chain': `${chain.events} event(s) link from genesis to ${head.hash.slice(0, 16)}…`,
       'manifest.signature': signing ? `signed by ${signing.arn}` : 'ok',
     }),
-    source: `s3://${bucket}/${casePrefix(caseId)}`,
     bucket,
     ...(signing ? { signingKeyArn: signing.arn } : {}),
     ...(der ? { publicKeyDer: der } : {}),

@@ -301,3 +301,8 @@ export function namedChecks(findings: Findings, applicable: readonly VerifyCheck
     return { id, ok: n === 0, detail: n === 0 ? (details[id] ?? 'ok') : `${n} finding(s): ${findings.list.filter((x) => CHECK_OF[x.code] === id)[0]?.message ?? ''}` };
   });
 }
+
+/** The result document from a finished chain and its findings. */
+export function verifyResult(caseId: string, chain: ChainChecker, findings: Findings, source: string, applicable: readonly VerifyCheckId[], details: Partial<Record<VerifyCheckId, string>>): CustodyVerifyResult {
+  return { case: caseId, ok: findings.list.length === 0, events: chain.events, head: chain.head(), findings: findings.list, checks: namedChecks(findings, applicable, details), source };
+}
