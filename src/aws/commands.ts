@@ -79,6 +79,8 @@ export const EC2_COMMANDS = {
   describeImages: ec2.DescribeImagesCommand,
   authorizeSecurityGroupEgress: ec2.AuthorizeSecurityGroupEgressCommand,
   authorizeSecurityGroupIngress: ec2.AuthorizeSecurityGroupIngressCommand,
+  // isolate (also authorizeSecurityGroupIngress/Egress above)
+  describeInstanceAttribute: ec2.DescribeInstanceAttributeCommand,
 } as const;
 
 export const S3_COMMANDS = {
@@ -148,6 +150,8 @@ export const IAM_COMMANDS = {
 export const ASG_COMMANDS = {
   describeAutoScalingInstances: asg.DescribeAutoScalingInstancesCommand,
   detachInstances: asg.DetachInstancesCommand,
+  // isolate
+  describeAutoScalingGroups: asg.DescribeAutoScalingGroupsCommand,
 } as const;
 
 export const ELB_COMMANDS = {
