@@ -108,6 +108,11 @@ t.test('the room lifecycle through the CLI', async (t) => {
   t.match((await events()).at(-1), { action: 'room.down', outcome: { status: 'succeeded', details: { stackName: `cleanroom-${CASE}` } } });
   const gone = await cli(aws, ['room', 'status', '--case', CASE, '--json']);
   t.match(gone.json(), { case: CASE, stackStatus: null, exists: false });
+
+  // The record the room commands wrote verifies: chained, signed, every event accounted for.
+  const custody = await cli(aws, ['custody', 'verify', '--case', CASE, '--json']);
+  t.equal(custody.code, 0, custody.stderr);
+  t.match(custody.json(), { case: CASE, ok: true, events: (await events()).length, findings: [] });
 });
 
 t.test('bad input: a clear message and the contract exit code', async (t) => {
