@@ -177,6 +177,33 @@ t.test('bad input: a clear message and the contract exit code', async (t) => {
     t.match(r.json().error, { code: 'ROOM_STACK_ROLLED_BACK', message: /ROLLBACK_COMPLETE.*room down --case IR-rb.*room up --case IR-rb/ });
   });
 
+  t.test('a guard rail that cannot be restored (no permission): recorded as failed, the audit fails, exit 3', async (t) => {
+    proxy.add({ service: 'ec2', action: 'RevokeSecurityGroupEgress', fault: { kind: 'error', status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.' } });
+    t.teardown(() => proxy.clear());
+    const r = await cli(undefined, ['room', 'up', '--case', 'IR-deny', '--json'], viaProxy);
+    t.equal(r.code, 3, r.stderr);
+    const j = r.json();
+    t.match(j, { case: 'IR-deny', stackStatus: 'CREATE_COMPLETE', audit: { ok: false } });
+    t.ok(j.corrections.some((c: { kind: string; ok: boolean; error?: string }) => c.kind === 'revoke-rules' && !c.ok && /ec2:RevokeSecurityGroupEgress/.test(c.error ?? '')));
+    t.ok(j.audit.checks.some((c: { id: string; ok: boolean }) => c.id === 'forensics-sg.no-egress' && !c.ok), 'the audit names the open group');
+    t.match(r.stderr, /guard rail NOT restored on forensics group sg-\w+: undeclared egress rule/);
+    const account = await openAccount({});
+    const recorded = (await openCaseCustody(account, { caseId: 'IR-deny' })).events();
+    t.ok(recorded.some((e) => e.action === 'room.guard-rail.revoke-rules' && e.outcome.status === 'failed'), 'the failed correction is in the record');
+    t.match(recorded.at(-1), { action: 'room.audit', outcome: { status: 'failed', error: { code: 'ROOM_AUDIT_FAILED' } } });
+  });
+
+  t.test('--role-arn: the commands run in the account of the assumed role', async (t) => {
+    const mine = await cli(aws, ['room', 'list', '--json']);
+    t.ok(mine.json().rooms.length > 0, 'this account has rooms');
+    const other = await cli(aws, ['room', 'list', '--json', '--role-arn', 'arn:aws:iam::210987654321:role/forensic-responder']);
+    t.equal(other.code, 0, other.stderr);
+    t.same(other.json().rooms, [], 'the assumed account has none');
+    const bad = await cli(aws, ['room', 'list', '--role-arn', 'not-an-arn']);
+    t.equal(bad.code, 2);
+    t.match(bad.stderr, /is not an IAM role ARN/);
+  });
+
   t.test('a second room up: exit 0, says nothing changed', async (t) => {
     const r = await cli(aws, ['room', 'up', '--case', 'IR-rb', '--json']);
     t.equal(r.code, 0);
