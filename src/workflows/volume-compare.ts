@@ -20,7 +20,7 @@
  *    differs). The result says why, and never claims the volume is identical.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { EbsPort } from '../aws/ports.js';
+import type { AwsAccount, EbsPort } from '../aws/ports.js';
 import { CleanroomError, asError } from '../domain/errors.js';
 import { mapPool } from '../domain/pool.js';
 
@@ -59,17 +59,23 @@ export interface CompareOptions {
 /** The EBS direct calls this module makes. */
 export type CompareEbs = Pick<EbsPort, 'listChangedBlocks' | 'listSnapshotBlocks' | 'getSnapshotBlock'>;
 
+/**
+ * The account whose EBS direct APIs read the snapshots. The port stays on its account
+ * (`account.ebs.<call>`) so that the IAM policy check attributes each call to its account.
+ */
+export type CompareAccount = Pick<AwsAccount, 'ebs'>;
+
 const MAX_NAMED_INDEXES = 32;
 
 /** Compare two snapshots block by block; see the module comment for the methods. */
-export async function compareSnapshots(ebs: CompareEbs, first: string, second: string, opts: CompareOptions = {}): Promise<CompareResult> {
+export async function compareSnapshots(account: CompareAccount, first: string, second: string, opts: CompareOptions = {}): Promise<CompareResult> {
   let fallbackReason: string | undefined;
   let listings: { a: SnapshotBlocks; b: SnapshotBlocks } | undefined;
   let listError: string | undefined;
   const listBoth = async () => {
     if (listings || listError) return listings;
     try {
-      listings = { a: await listSnapshotBlocks(ebs, first), b: await listSnapshotBlocks(ebs, second) };
+      listings = { a: await listSnapshotBlocks(account, first), b: await listSnapshotBlocks(account, second) };
     } catch (e) {
       listError = `ListSnapshotBlocks failed: ${oneLine(e)}`;
     }
@@ -79,7 +85,7 @@ export async function compareSnapshots(ebs: CompareEbs, first: string, second: s
   if ((opts.mode ?? 'auto') === 'auto') {
     let changed: ChangedBlocks | undefined;
     try {
-      changed = await listChangedBlocks(ebs, first, second);
+      changed = await listChangedBlocks(account, first, second);
     } catch (e) {
       fallbackReason = `ListChangedBlocks failed: ${oneLine(e)}`;
     }
@@ -112,7 +118,7 @@ export async function compareSnapshots(ebs: CompareEbs, first: string, second: s
     return { method: 'unavailable', reason: `the snapshots have different block sizes (${first}: ${l.a.blockSize}, ${second}: ${l.b.blockSize}); they cannot be compared block by block`, ...(fallbackReason ? { fallbackReason } : {}) };
   }
   try {
-    const r = await hashCompare(ebs, first, second, l.a, l.b, opts);
+    const r = await hashCompare(account, first, second, l.a, l.b, opts);
     return { ...r, ...(fallbackReason ? { fallbackReason } : {}) };
   } catch (e) {
     if (e instanceof CleanroomError && e.code === 'BLOCK_CHECKSUM_MISMATCH') throw e;
@@ -133,12 +139,12 @@ interface SnapshotBlocks {
 
 // AWS may answer a page with no blocks and a NextToken when changed blocks are sparse; only a
 // missing NextToken ends the list (EBS direct APIs FAQ).
-async function listChangedBlocks(ebs: CompareEbs, first: string, second: string): Promise<ChangedBlocks> {
+async function listChangedBlocks(account: CompareAccount, first: string, second: string): Promise<ChangedBlocks> {
   const indexes = new Set<number>();
   let blockSize: number | undefined;
   let token: string | undefined;
   do {
-    const page = await ebs.listChangedBlocks({ FirstSnapshotId: first, SecondSnapshotId: second, ...(token ? { NextToken: token } : {}) });
+    const page = await account.ebs.listChangedBlocks({ FirstSnapshotId: first, SecondSnapshotId: second, ...(token ? { NextToken: token } : {}) });
     blockSize ??= page.BlockSize;
     // The SDK passes BlockIndex through as the service sent it; normalise to a number.
     for (const b of page.ChangedBlocks ?? []) indexes.add(Number(b.BlockIndex));
@@ -147,12 +153,12 @@ async function listChangedBlocks(ebs: CompareEbs, first: string, second: string)
   return { indexes, ...(blockSize !== undefined ? { blockSize: Number(blockSize) } : {}) };
 }
 
-async function listSnapshotBlocks(ebs: CompareEbs, snapshotId: string): Promise<SnapshotBlocks> {
+async function listSnapshotBlocks(account: CompareAccount, snapshotId: string): Promise<SnapshotBlocks> {
   const tokens = new Map<number, string>();
   let blockSize: number | undefined;
   let token: string | undefined;
   do {
-    const page = await ebs.listSnapshotBlocks({ SnapshotId: snapshotId, ...(token ? { NextToken: token } : {}) });
+    const page = await account.ebs.listSnapshotBlocks({ SnapshotId: snapshotId, ...(token ? { NextToken: token } : {}) });
     blockSize ??= page.BlockSize;
     for (const b of page.Blocks ?? []) tokens.set(Number(b.BlockIndex), b.BlockToken ?? '');
     token = page.NextToken ?? undefined;
@@ -172,14 +178,14 @@ interface BlockHash {
   digest?: Buffer;
 }
 
-async function hashCompare(ebs: CompareEbs, first: string, second: string, a: SnapshotBlocks, b: SnapshotBlocks, opts: CompareOptions): Promise<CompareResult> {
+async function hashCompare(account: CompareAccount, first: string, second: string, a: SnapshotBlocks, b: SnapshotBlocks, opts: CompareOptions): Promise<CompareResult> {
   const jobs: Array<{ snapshotId: string; side: 'a' | 'b'; index: number; token: string }> = [];
   for (const [index, token] of a.tokens) jobs.push({ snapshotId: first, side: 'a', index, token });
   for (const [index, token] of b.tokens) jobs.push({ snapshotId: second, side: 'b', index, token });
   const hashes = { a: new Map<number, BlockHash>(), b: new Map<number, BlockHash>() };
   let done = 0;
   const settled = await mapPool(jobs, opts.concurrency ?? 16, async (job) => {
-    const h = await hashBlock(ebs, job.snapshotId, job.index, job.token);
+    const h = await hashBlock(account, job.snapshotId, job.index, job.token);
     hashes[job.side].set(job.index, h);
     opts.onProgress?.(++done, jobs.length);
   });
@@ -215,8 +221,8 @@ async function hashCompare(ebs: CompareEbs, first: string, second: string, a: Sn
   };
 }
 
-async function hashBlock(ebs: CompareEbs, snapshotId: string, index: number, token: string): Promise<BlockHash> {
-  const r = await ebs.getSnapshotBlock({ SnapshotId: snapshotId, BlockIndex: index, BlockToken: token });
+async function hashBlock(account: CompareAccount, snapshotId: string, index: number, token: string): Promise<BlockHash> {
+  const r = await account.ebs.getSnapshotBlock({ SnapshotId: snapshotId, BlockIndex: index, BlockToken: token });
   const indexed = createHash('sha256');
   const plain = createHash('sha256');
   const prefix = Buffer.alloc(8);

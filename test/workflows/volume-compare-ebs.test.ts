@@ -50,7 +50,7 @@ t.test('the written-to check on EBS direct snapshots in the local AWS', async (t
 
   t.test('identical content: changed-block list, corroborated', async (t) => {
     const same = await snapshot({ 0: 1, 1: 2, 5: 3 });
-    const r = await compareSnapshots(account.ebs, evidence, same);
+    const r = await compareSnapshots(account, evidence, same);
     t.equal(r.method, 'changed-blocks');
     t.equal(r.identical, true);
     t.equal(r.changedBlocks, 0);
@@ -58,7 +58,7 @@ t.test('the written-to check on EBS direct snapshots in the local AWS', async (t
 
   t.test('one block rewritten with other data: listed as changed', async (t) => {
     const changed = await snapshot({ 0: 1, 1: 9, 5: 3 });
-    const r = await compareSnapshots(account.ebs, evidence, changed);
+    const r = await compareSnapshots(account, evidence, changed);
     t.equal(r.method, 'changed-blocks');
     t.equal(r.identical, false);
     t.same(r.changedBlockIndexes, [1]);
@@ -66,7 +66,7 @@ t.test('the written-to check on EBS direct snapshots in the local AWS', async (t
 
   t.test('a block only in the second snapshot: the emulator leaves it out of the list, the content hash catches it', async (t) => {
     const extra = await snapshot({ 0: 1, 1: 2, 5: 3, 8: 4 });
-    const r = await compareSnapshots(account.ebs, evidence, extra);
+    const r = await compareSnapshots(account, evidence, extra);
     t.equal(r.method, 'content-hash', 'the incomplete changed-block list is not trusted');
     t.equal(r.identical, false);
     t.same(r.changedBlockIndexes, [8]);
@@ -76,7 +76,7 @@ t.test('the written-to check on EBS direct snapshots in the local AWS', async (t
 
   t.test('content hash of identical snapshots read in full gives equal digests', async (t) => {
     const same = await snapshot({ 5: 3, 1: 2, 0: 1 });
-    const r = await compareSnapshots(account.ebs, evidence, same, { mode: 'content-hash' });
+    const r = await compareSnapshots(account, evidence, same, { mode: 'content-hash' });
     t.equal(r.identical, true);
     t.equal(r.digests!.first, r.digests!.second);
     t.equal(r.blockSize, BLOCK);
@@ -86,7 +86,7 @@ t.test('the written-to check on EBS direct snapshots in the local AWS', async (t
     const v = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'us-east-1a', Size: 1 }));
     const a = await ec2.send(new CreateSnapshotCommand({ VolumeId: v.VolumeId! }));
     const b = await ec2.send(new CreateSnapshotCommand({ VolumeId: v.VolumeId! }));
-    const r = await compareSnapshots(account.ebs, a.SnapshotId!, b.SnapshotId!);
+    const r = await compareSnapshots(account, a.SnapshotId!, b.SnapshotId!);
     t.equal(r.method, 'unavailable');
     t.equal(r.identical, undefined);
     t.match(r.reason, /ListChangedBlocks failed.*ListSnapshotBlocks failed/);

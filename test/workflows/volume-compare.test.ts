@@ -75,7 +75,7 @@ const base = () => new Map<number, Buffer>([[0, block(1)], [1, block(2)], [7, bl
 
 t.test('identical snapshots: the changed-block list decides, corroborated by the block indexes, no data read', async (t) => {
   const { ebs, calls } = fakeEbs({ 'snap-ev': base(), 'snap-chk': base() });
-  const r = await compareSnapshots(ebs, 'snap-ev', 'snap-chk');
+  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk');
   t.same(r, { method: 'changed-blocks', identical: true, changedBlocks: 0, changedBlockIndexes: [], blockSize: BS });
   t.notOk(calls.includes('getSnapshotBlock'));
 });
@@ -85,7 +85,7 @@ t.test('a block written with other data is listed as changed (every page read, e
   b.set(1, block(9));
   b.set(9, block(5));
   const { ebs } = fakeEbs({ 'snap-ev': base(), 'snap-chk': b }, { pageSize: 1 });
-  const r = await compareSnapshots(ebs, 'snap-ev', 'snap-chk');
+  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk');
   t.equal(r.method, 'changed-blocks');
   t.equal(r.identical, false);
   t.equal(r.changedBlocks, 2);
@@ -96,7 +96,7 @@ t.test('a changed-block list that leaves out a block only in the second snapshot
   const b = base();
   b.set(12, block(4));
   const { ebs, calls } = fakeEbs({ 'snap-ev': base(), 'snap-chk': b }, { missSecondOnly: true });
-  const r = await compareSnapshots(ebs, 'snap-ev', 'snap-chk');
+  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk');
   t.equal(r.method, 'content-hash');
   t.equal(r.identical, false, 'never "identical" from an incomplete list');
   t.same(r.changedBlockIndexes, [12]);
@@ -110,7 +110,7 @@ t.test('ListChangedBlocks unavailable: the content hash decides; an absent block
   const b = base();
   b.set(20, Buffer.alloc(BS));
   const { ebs } = fakeEbs({ 'snap-ev': a, 'snap-chk': b }, { failChanged: true });
-  const r = await compareSnapshots(ebs, 'snap-ev', 'snap-chk');
+  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk');
   t.equal(r.method, 'content-hash');
   t.equal(r.identical, true);
   t.equal(r.changedBlocks, 0);
@@ -123,7 +123,7 @@ t.test('the content hash binds each block to its index: the same data moved to a
   const a = new Map([[0, block(1)], [1, block(2)]]);
   const b = new Map([[0, block(2)], [1, block(1)]]);
   const { ebs } = fakeEbs({ 'snap-ev': a, 'snap-chk': b });
-  const r = await compareSnapshots(ebs, 'snap-ev', 'snap-chk', { mode: 'content-hash', concurrency: 3 });
+  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk', { mode: 'content-hash', concurrency: 3 });
   t.equal(r.identical, false);
   t.same(r.changedBlockIndexes, [0, 1]);
 });
@@ -131,7 +131,7 @@ t.test('the content hash binds each block to its index: the same data moved to a
 t.test('mode content-hash always reads both snapshots and reports progress', async (t) => {
   const { ebs, calls } = fakeEbs({ 'snap-ev': base(), 'snap-chk': base() });
   const seen: number[] = [];
-  const r = await compareSnapshots(ebs, 'snap-ev', 'snap-chk', { mode: 'content-hash', onProgress: (d) => seen.push(d) });
+  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk', { mode: 'content-hash', onProgress: (d) => seen.push(d) });
   t.equal(r.method, 'content-hash');
   t.equal(r.identical, true);
   t.notOk(calls.includes('listChangedBlocks'));
@@ -141,7 +141,7 @@ t.test('mode content-hash always reads both snapshots and reports progress', asy
 
 t.test('nothing works: unavailable, with the reasons, and never identical', async (t) => {
   const { ebs } = fakeEbs({ 'snap-ev': base(), 'snap-chk': base() }, { failChanged: true, failList: true });
-  const r = await compareSnapshots(ebs, 'snap-ev', 'snap-chk');
+  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk');
   t.equal(r.method, 'unavailable');
   t.equal(r.identical, undefined);
   t.match(r.reason, /ListChangedBlocks failed.*ListSnapshotBlocks failed/);
@@ -149,21 +149,21 @@ t.test('nothing works: unavailable, with the reasons, and never identical', asyn
 
 t.test('an empty changed list that cannot be corroborated is not believed', async (t) => {
   const { ebs } = fakeEbs({ 'snap-ev': base(), 'snap-chk': base() }, { failList: true });
-  const r = await compareSnapshots(ebs, 'snap-ev', 'snap-chk');
+  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk');
   t.equal(r.method, 'unavailable');
   t.match(r.reason, /could not be corroborated/);
 });
 
 t.test('blocks that cannot be read: unavailable, naming the failure', async (t) => {
   const { ebs } = fakeEbs({ 'snap-ev': base(), 'snap-chk': base() }, { failGet: true });
-  const r = await compareSnapshots(ebs, 'snap-ev', 'snap-chk', { mode: 'content-hash' });
+  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk', { mode: 'content-hash' });
   t.equal(r.method, 'unavailable');
   t.match(r.reason, /GetSnapshotBlock failed: Failed to read 6 block/);
 });
 
 t.test('a block whose bytes do not match the checksum EBS sent fails loudly', async (t) => {
   const { ebs } = fakeEbs({ 'snap-ev': base(), 'snap-chk': base() }, { damage: 7 });
-  const e = await compareSnapshots(ebs, 'snap-ev', 'snap-chk', { mode: 'content-hash' }).catch((x) => x);
+  const e = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk', { mode: 'content-hash' }).catch((x) => x);
   t.ok(e instanceof CleanroomError);
   t.equal(e.code, 'BLOCK_CHECKSUM_MISMATCH');
   t.match(e.message, /Block 7 of snapshot snap-(ev|chk)/);

@@ -164,7 +164,7 @@ async function writtenCheck(run: CloseRun, vol: WorkingVolume, fold: EvidenceFol
     result = { method: 'unavailable', reason: `the evidence snapshot volume ${vid} was made from is not known (the volume has no SnapshotId and the record names none)` };
   } else {
     run.reporter.progress({ kind: 'item', item: eid, phase: 'comparing', message: `${evidenceSnapshotId} vs ${checkSnapshotId}` });
-    result = await compareSnapshots(run.account.ebs, evidenceSnapshotId, checkSnapshotId, {
+    result = await compareSnapshots(run.account, evidenceSnapshotId, checkSnapshotId, {
       concurrency: run.settings.compareConcurrency,
       onProgress: (done, total) => run.reporter.progress({ kind: 'item', item: eid, phase: 'hashing blocks', percent: (100 * done) / total }),
     });
