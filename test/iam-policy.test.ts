@@ -42,10 +42,28 @@ import {
 } from './iam/policy-model.js';
 
 const POLICY_DIR = path.join(ROOT, 'templates/iam');
-const POLICIES: Record<AccountKind, string> = {
-  forensic: path.join(POLICY_DIR, 'cleanroom-forensic-policy.json'),
-  source: path.join(POLICY_DIR, 'cleanroom-source-policy.json'),
+/**
+ * The policy documents of each account's role. One document per account would exceed IAM's quota
+ * of 6,144 characters per managed policy (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html),
+ * so each role gets several, split by what they are for; the role needs all of its documents.
+ */
+const POLICIES: Record<AccountKind, string[]> = {
+  forensic: ['cleanroom-forensic-policy.json', 'cleanroom-forensic-vault-setup-policy.json', 'cleanroom-forensic-room-policy.json', 'cleanroom-forensic-room-cloudformation-policy.json'],
+  source: ['cleanroom-source-policy.json', 'cleanroom-source-evidence-policy.json'],
 };
+const MANAGED_POLICY_MAX_CHARS = 6144;
+/**
+ * Linter findings that are a deliberate, documented risk of one document (and only of it).
+ * vault init writes the vault's bucket policy and public access block; whoever may do that can
+ * change who reads the vault. That is why these permissions are a document of their own, for the
+ * role (or the moment) that sets the vault up, not for day-to-day work.
+ */
+const ACCEPTED_RISKS: Record<string, { issue: string; why: string }> = {
+  'cleanroom-forensic-vault-setup-policy.json': { issue: 'RESOURCE_POLICY_PRIVILEGE_ESCALATION', why: 'vault init sets the bucket policy of the vault (TLS only, SSE-KMS uploads only); attach this document only where vault init runs' },
+};
+const policyPath = (f: string) => path.join(POLICY_DIR, f);
+/** All statements of an account's documents, as one document. */
+const accountPolicy = (account: AccountKind): PolicyDocument => ({ Version: '2012-10-17', Statement: POLICIES[account].flatMap((f) => readPolicy(policyPath(f)).doc.Statement) });
 const HANDLER_DATA = path.join(POLICY_DIR, 'cloudformation-handler-permissions.json');
 const ROOM_TEMPLATE = path.join(ROOT, 'templates/room.yaml');
 const REQUIREMENTS = path.join(ROOT, 'scripts/local-aws/requirements.txt');
@@ -274,7 +292,7 @@ t.test('the CloudFormation data covers every resource type and AWS-specific para
 
 for (const account of ['forensic', 'source'] as const) {
   t.test(`the ${account}-account policy grants every action its account needs, and nothing else`, async (t) => {
-    const { doc } = readPolicy(POLICIES[account]);
+    const doc = accountPolicy(account);
     const need = neededBy(account);
     const have = allowedActions(doc);
     const missing = [...need.keys()].filter((a) => !have.has(a)).sort();
@@ -284,25 +302,32 @@ for (const account of ['forensic', 'source'] as const) {
   });
 }
 
-t.test('the policies are explicit and scoped', async (t) => {
-  for (const [account, file] of Object.entries(POLICIES)) {
-    const { doc } = readPolicy(file);
-    t.equal(doc.Version, '2012-10-17', `${account}: policy language version`);
-    const sids = doc.Statement.map((s) => s.Sid ?? '');
-    t.same(sids.filter((s) => !/^[A-Za-z0-9]{6,}$/.test(s)), [], `${account}: every statement has a Sid that says what it is for`);
-    t.same(sids.filter((s, i) => sids.indexOf(s) !== i), [], `${account}: Sids are unique`);
-    for (const s of doc.Statement) {
-      t.same(list(s.Action).filter((a) => a.includes('*')), [], `${account} ${s.Sid}: actions are named, not wildcarded`);
-      t.notOk(s.NotAction || s.NotResource, `${account} ${s.Sid}: no NotAction/NotResource`);
+t.test('the policy documents are explicit, scoped and deployable', async (t) => {
+  const documents = fs.readdirSync(POLICY_DIR).filter((f) => /^cleanroom-.*-policy\.json$/.test(f)).sort();
+  t.same(documents, Object.values(POLICIES).flat().sort(), 'every policy document in templates/iam/ belongs to one role, and every listed one exists');
+  for (const [account, files] of Object.entries(POLICIES)) {
+    for (const file of files) {
+      const { text, doc } = readPolicy(policyPath(file));
+      t.equal(doc.Version, '2012-10-17', `${file}: policy language version`);
+      // IAM does not count white space (reference_iam-quotas.html).
+      const size = text.replace(/\s+/g, '').length;
+      t.ok(size <= MANAGED_POLICY_MAX_CHARS, `${file}: ${size} characters, within IAM's ${MANAGED_POLICY_MAX_CHARS} per managed policy`);
+      for (const s of doc.Statement) {
+        t.same(list(s.Action).filter((a) => a.includes('*')), [], `${file} ${s.Sid}: actions are named, not wildcarded`);
+        t.notOk(s.NotAction || s.NotResource, `${file} ${s.Sid}: no NotAction/NotResource`);
+      }
     }
+    const sids = accountPolicy(account as AccountKind).Statement.map((s) => s.Sid ?? '');
+    t.same(sids.filter((s) => !/^[A-Za-z0-9]{6,}$/.test(s)), [], `${account}: every statement has a Sid that says what it is for`);
+    t.same(sids.filter((s, i) => sids.indexOf(s) !== i), [], `${account}: Sids are unique across the role's documents`);
   }
 });
 
 /** Destructive actions must carry the case tag condition (and KMS keys of the case key may never be deleted). */
 t.test('destructive actions are scoped to what a case made', async (t) => {
   const destructive = /^(ec2:(Delete|Terminate|Detach|Lock)|kms:ScheduleKeyDeletion|cloudformation:DeleteStack)/;
-  for (const [account, file] of Object.entries(POLICIES)) {
-    const { doc } = readPolicy(file);
+  for (const account of ['forensic', 'source'] as const) {
+    const doc = accountPolicy(account);
     for (const s of doc.Statement.filter((x) => x.Effect === 'Allow')) {
       const acts = list(s.Action).filter((a) => destructive.test(a));
       if (!acts.length) continue;
@@ -311,9 +336,10 @@ t.test('destructive actions are scoped to what a case made', async (t) => {
       t.ok(scoped, `${account} ${s.Sid}: ${acts.join(', ')} only on resources tagged cleanroom:case (or named cleanroom-*, or only through CloudFormation)`);
     }
   }
-  const forensic = readPolicy(POLICIES.forensic).doc;
-  const deny = forensic.Statement.find((s) => s.Effect === 'Deny' && list(s.Action).includes('kms:ScheduleKeyDeletion'));
-  t.match(JSON.stringify(deny?.Condition ?? {}), /alias\/cleanroom\/case\//, 'a Deny keeps the case keys (alias/cleanroom/case/*) from being scheduled for deletion');
+  for (const account of ['forensic', 'source'] as const) {
+    const deny = accountPolicy(account).Statement.find((s) => s.Effect === 'Deny' && list(s.Action).includes('kms:ScheduleKeyDeletion'));
+    t.match(JSON.stringify(deny?.Condition ?? {}), /alias\/cleanroom\/case\//, `${account}: a Deny keeps the case keys (alias/cleanroom/case/*) from being scheduled for deletion`);
+  }
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -334,11 +360,15 @@ const PARLIAMENT_PIN = pinnedVersion(REQUIREMENTS, 'parliament');
 
 const sar = linterSar(ROOT);
 
-/** Findings of the linter on a policy that are defects (see acceptedBecause for the two that are not). */
-function lintDefects(doc: PolicyDocument, allowUnknown: ReadonlySet<string>): string[] {
+/**
+ * Findings of the linter on a policy document that are defects (see acceptedBecause for the two
+ * kinds that are not). `role` is all of the role's statements: IAM evaluates them together.
+ */
+function lintDefects(doc: PolicyDocument, role: PolicyDocument, allowUnknown: ReadonlySet<string>, acceptedIssue?: string): string[] {
   return parliament(ROOT, JSON.stringify(doc))
     .filter((f) => !(f.issue === 'UNKNOWN_ACTION' && allowUnknown.has(String(f.detail).replace(/^Unknown action /, ''))))
-    .filter((f) => !acceptedBecause(f, doc, sar))
+    .filter((f) => f.issue !== acceptedIssue)
+    .filter((f) => !acceptedBecause(f, role, sar))
     .map((f) => `${f.issue}: ${JSON.stringify(f.detail)}`);
 }
 
@@ -346,14 +376,19 @@ t.test('both policies pass the IAM policy linter (parliament)', async (t) => {
   t.ok(PARLIAMENT_PIN, 'parliament is pinned in scripts/local-aws/requirements.txt');
   const newer = new Set(Object.keys(NEWER_THAN_LINTER));
   const unknownToLinter = new Set<string>();
-  for (const [account, file] of Object.entries(POLICIES)) {
-    const { doc } = readPolicy(file);
-    const findings = parliament(ROOT, JSON.stringify(doc));
-    for (const f of findings.filter((x) => x.issue === 'UNKNOWN_ACTION')) unknownToLinter.add(String(f.detail).replace(/^Unknown action /, ''));
-    t.same(lintDefects(doc, newer), [], `${account}: every action exists, every condition key applies to its action, every resource matches its action`);
-    for (const f of findings) {
-      const why = acceptedBecause(f, doc, sar);
-      if (why) t.pass(`${account}: ${f.issue} ${JSON.stringify(f.detail)} is not a defect: ${why}`);
+  for (const [account, files] of Object.entries(POLICIES)) {
+    const role = accountPolicy(account as AccountKind);
+    for (const file of files) {
+      const { doc } = readPolicy(policyPath(file));
+      const findings = parliament(ROOT, JSON.stringify(doc));
+      for (const f of findings.filter((x) => x.issue === 'UNKNOWN_ACTION')) unknownToLinter.add(String(f.detail).replace(/^Unknown action /, ''));
+      const risk = ACCEPTED_RISKS[file];
+      t.same(lintDefects(doc, role, newer, risk?.issue), [], `${file}: every action exists, every condition key applies to its action, every resource matches its action`);
+      if (risk) t.ok(findings.some((f) => f.issue === risk.issue), `${file}: ${risk.issue} is reported, and accepted only here: ${risk.why}`);
+      for (const f of findings) {
+        const why = acceptedBecause(f, role, sar);
+        if (why) t.pass(`${file}: ${f.issue} ${JSON.stringify(f.detail)} is not a defect: ${why}`);
+      }
     }
   }
   for (const a of newer) t.ok(unknownToLinter.has(a), `${a} is still unknown to the linter and still granted (else drop it from NEWER_THAN_LINTER): ${NEWER_THAN_LINTER[a]}`);
@@ -365,19 +400,21 @@ t.test('both policies pass the IAM policy linter (parliament)', async (t) => {
 
 t.test('the linter check fails on a misspelled action, a misapplied condition key, and an unscoped resource type', async (t) => {
   const newer = new Set(Object.keys(NEWER_THAN_LINTER));
-  const { doc } = readPolicy(POLICIES.forensic);
-  t.same(lintDefects(doc, newer), [], 'the unmodified policy is clean (the mutations below are what fails)');
+  const { doc } = readPolicy(policyPath(POLICIES.forensic[0]!));
+  const role = accountPolicy('forensic');
+  t.same(lintDefects(doc, role, newer), [], 'the unmodified document is clean (the mutations below are what fails)');
+  const mutated = (m: PolicyDocument) => lintDefects(m, { ...role, Statement: [...role.Statement, ...m.Statement] }, newer);
 
   const misspelled: PolicyDocument = structuredClone(doc);
   const target = misspelled.Statement.find((s) => list(s.Action).includes('ec2:DescribeInstances'))!;
   target.Action = list(target.Action).map((a) => (a === 'ec2:DescribeInstances' ? 'ec2:DescribeInstance' : a));
-  t.match(lintDefects(misspelled, newer), [/UNKNOWN_ACTION: "Unknown action ec2:DescribeInstance"/], 'ec2:DescribeInstance (sic) is a defect');
+  t.ok(mutated(misspelled).some((d) => /UNKNOWN_ACTION: "Unknown action ec2:DescribeInstance"/.test(d)), 'ec2:DescribeInstance (sic) is a defect');
 
   const misapplied: PolicyDocument = structuredClone(doc);
   misapplied.Statement.push({ Sid: 'MisappliedCondition', Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*', Condition: { StringEquals: { 'kms:ViaService': 'ec2.us-east-1.amazonaws.com' } } });
-  t.match(lintDefects(misapplied, newer), [/UNKNOWN_CONDITION_FOR_ACTION.*kms:ViaService/], 'kms:ViaService on ec2:DescribeInstances is a defect');
+  t.ok(mutated(misapplied).some((d) => /UNKNOWN_CONDITION_FOR_ACTION.*kms:ViaService/.test(d)), 'kms:ViaService on ec2:DescribeInstances is a defect');
 
   const uncovered: PolicyDocument = structuredClone(doc);
   uncovered.Statement.push({ Sid: 'HalfScoped', Effect: 'Allow', Action: 'ec2:CreateSnapshots', Resource: 'arn:aws:ec2:*:*:volume/*' });
-  t.match(lintDefects(uncovered, newer), [/RESOURCE_MISMATCH.*ec2:CreateSnapshots/], 'CreateSnapshots on volumes only, with nothing granting it on instances and snapshots, is a defect');
+  t.ok(mutated(uncovered).some((d) => /RESOURCE_MISMATCH.*ec2:CreateSnapshots/.test(d)), 'CreateSnapshots on volumes only, with nothing granting it on instances and snapshots, is a defect');
 });
