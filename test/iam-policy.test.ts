@@ -25,6 +25,7 @@ import { ROOT } from './harness/local-aws.js';
 import { PortCallScanner, type AccountKind, type Rules, type ScanResult } from './iam/port-calls.js';
 import {
   allowedActions,
+  allowedDirectly,
   awsSpecificParameterType,
   handlerPermissions,
   iamActionsFor,
@@ -299,6 +300,10 @@ for (const account of ['forensic', 'source'] as const) {
     const extra = [...have].filter((a) => !need.has(a)).sort();
     t.same(missing.map((a) => `${a} (${need.get(a)!.slice(0, 3).join('; ')})`), [], 'needed but not granted');
     t.same(extra, [], 'granted but nothing needs it');
+    // What the code sends itself must not depend on arriving through CloudFormation.
+    const direct = iamActionsFor(operationsIn(account), IAM_NAMES, IMPLIED);
+    const directly = allowedDirectly(doc);
+    t.same([...direct.keys()].filter((a) => !directly.has(a)).sort(), [], 'sent by cleanroom itself but granted only through CloudFormation (aws:CalledVia)');
   });
 }
 

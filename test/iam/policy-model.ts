@@ -38,6 +38,13 @@ export function allowedActions(doc: PolicyDocument): Set<string> {
   return out;
 }
 
+/** Actions granted by Allow statements that do not require the request to come through another service (aws:CalledVia). */
+export function allowedDirectly(doc: PolicyDocument): Set<string> {
+  const out = new Set<string>();
+  for (const s of doc.Statement) if (s.Effect === 'Allow' && !JSON.stringify(s.Condition ?? {}).includes('aws:CalledVia')) for (const a of list(s.Action)) out.add(a);
+  return out;
+}
+
 /** SDK operation → IAM actions, where they differ from `service:Operation`. */
 export type NameMap = Record<string, { actions: string[]; source: string }>;
 /** IAM action → further actions AWS checks on the caller's behalf. */
