@@ -215,6 +215,8 @@ t.test('every AWS call in src/ is reached in a form the scan can attribute', asy
   t.same(scan.unclassified, [], 'modules with AWS calls that no module rule classifies');
   t.same(scan.unattributed.map(where), [], 'calls whose account the rules do not decide');
   t.same(scan.unusedRules, [], 'rules nothing uses (remove them, or the code they described moved)');
+  const cli = scanner.scan(scanner.cliFiles(), { modules: { 'src/cli/': { byVariable: true, why: 'the host calls workflows' } }, properties: {}, parameters: {} });
+  t.same([...cli.calls.map((c) => `${c.file}:${c.line} ${c.operation}`), ...cli.escapes.map(where)], [], 'src/cli/ (left out of the scan above) sends no AWS call and reaches no port itself');
   const moduleRulesUsed = Object.keys(RULES.modules).filter((k) => !scanner.productFiles().some((f) => f === k || (k.endsWith('/') && f.startsWith(k))));
   t.same(moduleRulesUsed, [], 'module rules that match no file');
 });
@@ -253,6 +255,7 @@ t.test('the scan fails on code that hides a port from it', async (t) => {
     ['method-destructured.ts', 'const { describeVolumes } = account.ec2'],
     ['port-element-access.ts', "account['ec2'].describeVolumes(…)"],
     ['sdk-imported.ts', "import { EC2Client } from '@aws-sdk/client-ec2'"],
+    ['port-through-any.ts', '(account as any).ec2.describeVolumes(…)'],
   ] as const) {
     t.ok(escapes(file).length > 0, `${what} is reported (${escapes(file).slice(0, 2).join(' | ')})`);
   }

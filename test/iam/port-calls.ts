@@ -81,6 +81,9 @@ const ADAPTER_DIR = 'src/aws/';
 /** The only modules that may import the AWS SDK. */
 const SDK_IMPORTERS = new Set(['src/aws/commands.ts', 'src/aws/account.ts']);
 
+/** Every port method name (`createVolume`, …), to catch one called on a value typed `any`. */
+const PORT_METHOD_NAMES = new Set(Object.values(commands.SERVICE_TABLES).flatMap((table) => Object.keys(table)));
+
 /** Service prefix of each command table (`EC2_COMMANDS` → `ec2`), from SERVICE_TABLES itself. */
 function tableServices(): Map<string, string> {
   const out = new Map<string, string>();
@@ -130,10 +133,19 @@ export class PortCallScanner {
 
   /** The product's files the policy check covers: src/ outside src/cli/. */
   productFiles(): string[] {
+    return this.srcFiles().filter((f) => !f.startsWith('src/cli/'));
+  }
+
+  /** The CLI host's files (they must send nothing themselves). */
+  cliFiles(): string[] {
+    return this.srcFiles().filter((f) => f.startsWith('src/cli/'));
+  }
+
+  private srcFiles(): string[] {
     return this.program
       .getSourceFiles()
       .map((sf) => this.rel(sf.fileName))
-      .filter((f) => f.startsWith('src/') && !f.startsWith('src/cli/') && !f.endsWith('.d.ts'));
+      .filter((f) => f.startsWith('src/') && !f.endsWith('.d.ts'));
   }
 
   /** Scan these files (relative paths) under the rules. */
@@ -232,6 +244,13 @@ export class PortCallScanner {
         }
       }
 
+      if (!inAdapter && ts.isPropertyAccessExpression(node) && PORT_METHOD_NAMES.has(node.name.text)) {
+        // `(account as any).ec2.createVolume(…)`: the checker cannot see a port through `any`.
+        const objectType = this.safeType(node.expression);
+        if (objectType && objectType.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) {
+          out.escapes.push(this.finding(node, `${node.name.text} is called on a value typed any/unknown: the type checker cannot tell whether it is a port; type it as a port of an AwsAccount`));
+        }
+      }
       if (!inAdapter) {
         // A port-typed value anywhere but as the object of a canonical call.
         if (isValueExpression(node)) {
@@ -538,8 +557,7 @@ function isValueExpression(node: ts.Node): node is ts.Expression {
   if (!ts.isExpression(node) || isInType(node)) return false;
   const p = node.parent;
   if (ts.isPropertyAccessExpression(p) && p.name === node) return false;
-  if ((ts.isVariableDeclaration(p) || ts.isParameter(p) || ts.isBindingElement(p) || ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p) || ts.isFunctionDeclaration(p) || ts.isMethodDeclaration(p) || ts.isClassDeclaration(p) || ts.isPropertySignature(p)) && (p as { name?: ts.Node }).name === node) return false;
-  if (ts.isBindingElement(p) && p.propertyName === node) return false;
-  if (ts.isShorthandPropertyAssignment(p)) return true;
-  return true;
+  const declaresName = ts.isVariableDeclaration(p) || ts.isParameter(p) || ts.isBindingElement(p) || ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p) || ts.isFunctionDeclaration(p) || ts.isMethodDeclaration(p) || ts.isClassDeclaration(p) || ts.isPropertySignature(p);
+  if (declaresName && (p as { name?: ts.Node }).name === node) return false;
+  return !(ts.isBindingElement(p) && p.propertyName === node);
 }
