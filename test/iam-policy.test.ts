@@ -322,7 +322,7 @@ t.test('the policy documents are explicit, scoped and deployable', async (t) => 
       t.ok(size <= MANAGED_POLICY_MAX_CHARS, `${file}: ${size} characters, within IAM's ${MANAGED_POLICY_MAX_CHARS} per managed policy`);
       for (const s of doc.Statement) {
         t.same(list(s.Action).filter((a) => a.includes('*')), [], `${file} ${s.Sid}: actions are named, not wildcarded`);
-        t.notOk(s.NotAction || s.NotResource, `${file} ${s.Sid}: no NotAction/NotResource`);
+        t.notOk('NotAction' in s || 'NotResource' in s, `${file} ${s.Sid}: no NotAction/NotResource`);
       }
     }
     const sids = accountPolicy(account as AccountKind).Statement.map((s) => s.Sid ?? '');

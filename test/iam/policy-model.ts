@@ -9,20 +9,9 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { yamlParse } from 'yaml-cfn';
 
-export interface Statement {
-  Sid?: string;
-  Effect: 'Allow' | 'Deny';
-  Action?: string | string[];
-  NotAction?: string | string[];
-  Resource?: string | string[];
-  NotResource?: string | string[];
-  Condition?: Record<string, Record<string, string | string[]>>;
-}
-
-export interface PolicyDocument {
-  Version: string;
-  Statement: Statement[];
-}
+/** IAM policy documents, as the vault's bucket policy types them. */
+export type { PolicyDocument, PolicyStatement } from '../../src/workflows/vault/policy.js';
+import type { PolicyDocument } from '../../src/workflows/vault/policy.js';
 
 export const list = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
 
