@@ -71,6 +71,7 @@ export const EC2_COMMANDS = {
   createNetworkAcl: ec2.CreateNetworkAclCommand,
   replaceNetworkAclAssociation: ec2.ReplaceNetworkAclAssociationCommand,
   stopInstances: ec2.StopInstancesCommand,
+  describeInstanceTypes: ec2.DescribeInstanceTypesCommand,
 } as const;
 
 export const S3_COMMANDS = {
@@ -114,6 +115,8 @@ export const KMS_COMMANDS = {
   sign: kms.SignCommand,
   verify: kms.VerifyCommand,
   getPublicKey: kms.GetPublicKeyCommand,
+  listKeys: kms.ListKeysCommand,
+  updateAlias: kms.UpdateAliasCommand,
 } as const;
 
 export const STS_COMMANDS = {
