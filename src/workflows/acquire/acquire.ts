@@ -159,7 +159,8 @@ export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions
     failures: failures.map((f) => ({ evidenceId: f.evidenceId, code: f.code })),
     sharing: sharing ? { keyArn: sharing.keyArn, retired: sharing.retired, kept: sharing.kept.length } : null,
   };
-  const digest = createHash('sha256').update(JSON.stringify(summary)).digest('hex').slice(0, 16);
+  // Keyed by the items' end state, so a rerun that changes nothing adds nothing.
+  const digest = createHash('sha256').update(JSON.stringify({ items: summary.items, failures: summary.failures })).digest('hex').slice(0, 16);
   await run.record(
     `acquire:run:${digest}`,
     'acquire.run',
@@ -220,11 +221,16 @@ async function retire(ctx: PipelineContext, keyPromise: Promise<SharingKey> | un
   }
 }
 
-/** A sharing key an earlier (killed) run left enabled behind the case alias. */
+/**
+ * A sharing key an earlier (killed) run left behind the case alias: still enabled, or scheduled for
+ * deletion without the record saying so (killed between ScheduleKeyDeletion and its event).
+ */
 async function leftoverKey(ctx: PipelineContext): Promise<SharingKey | undefined> {
   try {
     const m = (await ctx.source.kms.describeKey({ KeyId: shareKeyAlias(ctx.run.caseId) })).KeyMetadata;
-    if (!m?.KeyId || !m.Arn || m.KeyState !== 'Enabled') return undefined;
+    if (!m?.KeyId || !m.Arn) return undefined;
+    const unrecordedRetire = m.KeyState === 'PendingDeletion' && ctx.run.custody.find(`acquire:share-key:${m.KeyId}`) && !ctx.run.custody.find(`acquire:share-key-retire:${m.KeyId}`);
+    if (m.KeyState !== 'Enabled' && !unrecordedRetire) return undefined;
     return await recordShareKey(ctx.run, ctx.source, { keyId: m.KeyId, arn: m.Arn, owner: 'cleanroom' }, false);
   } catch (e) {
     if (isAwsCode(e, 'NotFoundException')) return undefined;

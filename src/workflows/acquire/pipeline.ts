@@ -425,6 +425,7 @@ export async function retireSharingCopies(c: PipelineContext): Promise<Array<{ e
     { Name: `tag:${TAG_CASE}`, Values: [c.run.caseId] },
     { Name: `tag:${TAG_ROLE}`, Values: [ROLE.sharingCopy] },
   ]);
+  await recordRetiredElsewhere(c, new Set(sharing.map((s) => s.SnapshotId!)));
   if (sharing.length === 0) return [];
   const forensic = await caseSnapshotsByEvidence(c.run.forensic, c.run.caseId, ROLE.forensicCopy);
   const kept: Array<{ evidenceId: string; snapshotId: string; forensicSnapshotId: string }> = [];
@@ -459,4 +460,19 @@ export async function retireSharingCopies(c: PipelineContext): Promise<Array<{ e
     }
   }
   return kept;
+}
+
+/**
+ * Sharing copies the record names that no longer exist and whose retirement is not recorded: a
+ * run was killed between DeleteSnapshot and its event. Record what is true now.
+ */
+async function recordRetiredElsewhere(c: PipelineContext, existing: ReadonlySet<string>): Promise<void> {
+  for (const e of c.run.custody.events()) {
+    const m = /^acquire:sharing-copy:(ev-[^:]+):(snap-[^:]+)$/.exec(e.idempotencyKey ?? '');
+    if (!m || existing.has(m[2]!) || c.run.custody.find(acquireKeys.retireSharingCopy(m[1]!, m[2]!))) continue;
+    await c.run.record(acquireKeys.retireSharingCopy(m[1]!, m[2]!), 'evidence.share.retire', [snapRef(c, c.sourceAccount, c.source.region, m[2]!)], {
+      status: 'succeeded',
+      details: { evidenceId: m[1]!, sharingSnapshotId: m[2]!, foundDeleted: true, reason: 'no longer exists (deleted by an interrupted run)' },
+    });
+  }
 }
