@@ -71,6 +71,15 @@ export const EC2_COMMANDS = {
   createNetworkAcl: ec2.CreateNetworkAclCommand,
   replaceNetworkAclAssociation: ec2.ReplaceNetworkAclAssociationCommand,
   stopInstances: ec2.StopInstancesCommand,
+  // room up / room verify
+  describeVpnGateways: ec2.DescribeVpnGatewaysCommand,
+  describeCarrierGateways: ec2.DescribeCarrierGatewaysCommand,
+  describeManagedPrefixLists: ec2.DescribeManagedPrefixListsCommand,
+  describeInstanceTypeOfferings: ec2.DescribeInstanceTypeOfferingsCommand,
+  describeImages: ec2.DescribeImagesCommand,
+  authorizeSecurityGroupEgress: ec2.AuthorizeSecurityGroupEgressCommand,
+  authorizeSecurityGroupIngress: ec2.AuthorizeSecurityGroupIngressCommand,
+  // acquire / evidence attach
   describeInstanceTypes: ec2.DescribeInstanceTypesCommand,
 } as const;
 

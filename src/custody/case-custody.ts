@@ -1,17 +1,262 @@
-// PLACEHOLDER — replaced by the custody implementation (issue 4). Signature is the contract.
+/**
+ * The custody record of one case in the vault, as the writers see it: open (audit the vault once,
+ * load the case's events with a bounded pool and check their chain), `record()` events, and
+ * `sealManifest()`.
+ *
+ * Appending is one S3 PUT per event: `cases/<case>/custody/<seq>.json` with `If-None-Match: *`.
+ * When another writer has taken that sequence number (412), its event is read (one GET), checked
+ * to link onto ours, adopted, and the append retries at the next number — the chain never forks
+ * and nothing is read-modified-written. Appends from one process are serialised in order.
+ */
 import type { AwsAccount } from '../aws/ports.js';
-import type { Reporter } from '../domain/reporter.js';
-import type { CustodyRecorder } from './recorder.js';
+import { isAwsCode } from '../aws/errors.js';
+import { CleanroomError, VerificationFailedError } from '../domain/errors.js';
+import { foldEvidence } from '../domain/evidence.js';
+import { mapPool } from '../domain/pool.js';
+import { silentReporter, type Reporter } from '../domain/reporter.js';
+import { resolveVaultBucket } from '../workflows/vault/init.js';
+import { requireCompliantVault, type CompliantVault } from '../workflows/vault/gate.js';
+import type { VaultAuditResult } from '../workflows/vault/audit.js';
+import { canonicalBytes } from './canonical.js';
+import { EVENT_SCHEMA_ID, GENESIS_PREV_HASH, MANIFEST_SCHEMA_ID, eventHash, eventKey, hashEquals, manifestKey, manifestStatement, type CaseManifest, type ChainHead, type CustodyEvent, type SignedManifest } from './event.js';
+import type { CustodyEntry, CustodyRecorder, RecordedEvent } from './recorder.js';
+import { getBytes, listEventKeys, putLocked } from './store.js';
 
 export interface CaseCustody extends CustodyRecorder {
   readonly caseId: string;
   readonly bucket: string;
   /** Rebuild the manifest from the events and sign its head with the vault's signing key. */
-  sealManifest(): Promise<unknown>;
-  /** True when this process appended at least one event. */
+  sealManifest(): Promise<CaseManifest>;
+  /**
+   * True when the manifest needs sealing: this process appended at least one event, or the
+   * manifest found at open did not seal the current head (a writer died before sealing).
+   */
   readonly dirty: boolean;
 }
 
-export async function openCaseCustody(_account: AwsAccount, _opts: { caseId: string; bucket?: string; reporter?: Reporter }): Promise<CaseCustody> {
-  throw new Error('custody not implemented yet');
+export interface OpenCustodyOptions {
+  caseId: string;
+  /** The vault; default `cleanroom-evidence-<account>-<region>`. */
+  bucket?: string;
+  reporter?: Reporter;
+  /** Clock for event times and retention dates (tests). */
+  now?: () => Date;
+  /** Parallel GETs when loading the record. */
+  concurrency?: number;
+  /** An audit already made by the caller in this process (skips the second audit). */
+  audit?: VaultAuditResult;
+}
+
+/** How many times an append retries after losing the race for a sequence number. */
+const MAX_APPEND_ATTEMPTS = 50;
+
+/** Parse and check one stored event against what precedes it; throws naming what is wrong. */
+function parseLinked(caseId: string, seq: number, body: Buffer, prev: ChainHead): CustodyEvent {
+  let ev: CustodyEvent;
+  try {
+    ev = JSON.parse(body.toString('utf8')) as CustodyEvent;
+  } catch {
+    throw new Error(`event ${seq} is not JSON`);
+  }
+  if (ev.seq !== seq || ev.case !== caseId) throw new Error(`event object ${seq} holds seq ${ev.seq} of case ${ev.case}`);
+  if (!hashEquals(eventHash(ev), ev.hash)) throw new Error(`event ${seq} does not match its hash`);
+  if (!hashEquals(ev.prevHash, prev.hash)) throw new Error(`event ${seq} does not link to event ${prev.seq}`);
+  return ev;
+}
+
+class S3CaseCustody implements CaseCustody {
+  private readonly list: CustodyEvent[] = [];
+  private readonly byKey = new Map<string, CustodyEvent>();
+  private appended = 0;
+  private manifestCurrent = false;
+  /** Why the loaded record cannot be appended to (it fails the chain check). */
+  private broken: string | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private actor: Promise<string> | undefined;
+
+  constructor(
+    private readonly account: AwsAccount,
+    readonly caseId: string,
+    private readonly vault: CompliantVault,
+    private readonly reporter: Reporter,
+    private readonly now: () => Date,
+  ) {}
+
+  get bucket(): string {
+    return this.vault.bucket;
+  }
+
+  get dirty(): boolean {
+    return this.appended > 0 || (!this.manifestCurrent && this.list.length > 0);
+  }
+
+  private head(): ChainHead {
+    const last = this.list[this.list.length - 1];
+    return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_PREV_HASH };
+  }
+
+  private adopt(ev: CustodyEvent): void {
+    this.list.push(ev);
+    if (ev.idempotencyKey && !this.byKey.has(ev.idempotencyKey)) this.byKey.set(ev.idempotencyKey, ev);
+  }
+
+  /** Load the case's events (list + bounded parallel GETs) and the manifest. */
+  async load(concurrency: number): Promise<void> {
+    const keys = await listEventKeys(this.account, this.bucket, this.caseId);
+    const got = await mapPool(keys, concurrency, async (k) => ({ seq: k.seq, obj: await getBytes(this.account, this.bucket, k.key) }));
+    const failed = got.find((g) => !g.ok);
+    if (failed && !failed.ok) throw failed.error;
+    let prev: ChainHead = { seq: 0, hash: GENESIS_PREV_HASH };
+    for (const g of got) {
+      if (!g.ok) continue;
+      const { seq, obj } = g.value;
+      if (this.broken) break;
+      if (!obj) {
+        this.broken = `event ${seq} was listed but cannot be read`;
+        break;
+      }
+      if (seq !== prev.seq + 1) {
+        this.broken = `events ${prev.seq + 1}–${seq - 1} are missing`;
+        break;
+      }
+      try {
+        const ev = parseLinked(this.caseId, seq, obj.body, prev);
+        this.adopt(ev);
+        prev = { seq: ev.seq, hash: ev.hash };
+      } catch (e) {
+        this.broken = (e as Error).message;
+      }
+    }
+    const m = await getBytes(this.account, this.bucket, manifestKey(this.caseId));
+    if (m) {
+      try {
+        const manifest = JSON.parse(m.body.toString('utf8')) as CaseManifest;
+        this.manifestCurrent = manifest.head?.seq === prev.seq && manifest.head?.hash === prev.hash;
+      } catch {
+        this.manifestCurrent = false;
+      }
+    }
+    this.reporter.debug(`custody ${this.caseId}: ${this.list.length} event(s) loaded from s3://${this.bucket}; manifest ${m ? (this.manifestCurrent ? 'current' : 'behind the record') : 'absent'}`);
+  }
+
+  private refuseIfBroken(): void {
+    if (this.broken) {
+      throw new VerificationFailedError(
+        'CUSTODY_INVALID',
+        `The custody record of case ${this.caseId} in s3://${this.bucket} fails its chain check (${this.broken}), so nothing more is appended to it. Investigate with \`cleanroom custody verify --case ${this.caseId}\`.`,
+        { caseId: this.caseId, bucket: this.bucket },
+      );
+    }
+  }
+
+  find(idempotencyKey: string): RecordedEvent | undefined {
+    return this.byKey.get(idempotencyKey);
+  }
+
+  events(): readonly RecordedEvent[] {
+    return this.list;
+  }
+
+  record(entry: CustodyEntry): Promise<RecordedEvent> {
+    const run = this.queue.then(() => this.append(entry));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async append(entry: CustodyEntry): Promise<RecordedEvent> {
+    if (entry.idempotencyKey) {
+      const existing = this.byKey.get(entry.idempotencyKey);
+      if (existing) return existing;
+    }
+    this.refuseIfBroken();
+    this.actor ??= this.account.callerArn();
+    const actor = await this.actor;
+    for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
+      const head = this.head();
+      const now = this.now();
+      const body: Omit<CustodyEvent, 'hash'> = {
+        schema: EVENT_SCHEMA_ID,
+        case: this.caseId,
+        seq: head.seq + 1,
+        time: now.toISOString(),
+        actor,
+        action: entry.action,
+        resources: entry.resources,
+        ...(entry.inputs !== undefined ? { inputs: entry.inputs } : {}),
+        outcome: entry.outcome,
+        ...(entry.idempotencyKey !== undefined ? { idempotencyKey: entry.idempotencyKey } : {}),
+        prevHash: head.hash,
+      };
+      const ev = { ...body, hash: eventHash(body) } as CustodyEvent;
+      const bytes = canonicalBytes(ev);
+      const key = eventKey(this.caseId, ev.seq);
+      try {
+        await putLocked(this.account, this.vault, key, bytes, now, { create: true });
+        this.adopt(JSON.parse(bytes.toString('utf8')) as CustodyEvent);
+        this.appended++;
+        this.reporter.debug(`custody ${this.caseId} #${ev.seq} ${ev.action}`);
+        return this.list[this.list.length - 1]!;
+      } catch (e) {
+        // 412: the key exists (another writer won this number). 409: a concurrent conditional
+        // write to the same key is in flight (S3 conditional writes, "ConditionalRequestConflict").
+        if (!isAwsCode(e, 'PreconditionFailed', 'ConditionalRequestConflict')) throw e;
+      }
+      const theirs = await getBytes(this.account, this.bucket, key);
+      if (!theirs) continue; // the conflicting write did not complete: try the same number again
+      let other: CustodyEvent;
+      try {
+        other = parseLinked(this.caseId, head.seq + 1, theirs.body, head);
+      } catch (err) {
+        this.broken = `another writer's event ${head.seq + 1}: ${(err as Error).message}`;
+        this.refuseIfBroken();
+        throw err;
+      }
+      this.adopt(other);
+      this.reporter.debug(`custody ${this.caseId}: #${other.seq} was written by ${other.actor}; appending after it`);
+      if (entry.idempotencyKey && other.idempotencyKey === entry.idempotencyKey) return other;
+    }
+    throw new CleanroomError('CUSTODY_CONTENTION', `Could not append to the custody record of case ${this.caseId}: ${MAX_APPEND_ATTEMPTS} other events were appended while this one was being written. Run the command again.`, { details: { caseId: this.caseId } });
+  }
+
+  async sealManifest(): Promise<CaseManifest> {
+    // Seal after pending appends, never in the middle of one.
+    await this.queue;
+    this.refuseIfBroken();
+    this.actor ??= this.account.callerArn();
+    const head = this.head();
+    const now = this.now();
+    const signed: SignedManifest = {
+      schema: MANIFEST_SCHEMA_ID,
+      case: this.caseId,
+      bucket: this.bucket,
+      events: head.seq,
+      head,
+      evidence: [...foldEvidence(this.list).values()].sort((a, b) => (a.evidenceId < b.evidenceId ? -1 : a.evidenceId > b.evidenceId ? 1 : 0)),
+      sealedAt: now.toISOString(),
+      sealedBy: await this.actor,
+    };
+    const { digest, message } = manifestStatement(signed);
+    const sig = await this.account.kms.sign({ KeyId: this.vault.signingKeyArn, Message: message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' });
+    const manifest: CaseManifest = {
+      ...signed,
+      signature: { keyId: sig.KeyId ?? this.vault.signingKeyArn, algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest, value: Buffer.from(sig.Signature!).toString('base64') },
+    };
+    await putLocked(this.account, this.vault, manifestKey(this.caseId), canonicalBytes(manifest), now, { create: false });
+    this.appended = 0;
+    this.manifestCurrent = true;
+    this.reporter.debug(`custody ${this.caseId}: manifest sealed at #${head.seq}`);
+    return manifest;
+  }
+}
+
+/**
+ * Open the custody record of a case for writing. Audits the vault first (once), and refuses with
+ * exit 2 when there is no vault, exit 3 when it fails the audit.
+ */
+export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOptions): Promise<CaseCustody> {
+  const bucket = await resolveVaultBucket(account, opts.bucket);
+  const vault = await requireCompliantVault(account, bucket, opts.audit);
+  const c = new S3CaseCustody(account, opts.caseId, vault, opts.reporter ?? silentReporter, opts.now ?? (() => new Date()));
+  await c.load(opts.concurrency ?? 16);
+  return c;
 }

@@ -1,0 +1,130 @@
+/**
+ * The stored custody event and the case manifest: their shapes, how they are hashed, where they
+ * live in the vault.
+ *
+ * Hashing follows RFC 6962's domain separation (as sigstore does for Merkle leaves and nodes): each
+ * kind of thing hashed gets its own prefix, so an event's hash can never be replayed as the hash of
+ * a manifest or anything else, and the prefixes carry a version.
+ *
+ *     event.hash = hex(SHA-256("cleanroom.custody.event.v1\0"    || JCS(event without `hash`)))
+ *     statement  = "cleanroom.custody.manifest.v1\0" || hex(SHA-256(JCS(manifest without `signature`)))
+ *     signature  = ECDSA_SHA_256(statement)   (KMS Sign, MessageType RAW)
+ *
+ * The first event's `prevHash` is {@link GENESIS_PREV_HASH}: 64 zeros, fixed for every case (the
+ * event itself carries its case, so a chain cannot be spliced into another case).
+ *
+ * The manifest is signed through a fixed-size statement rather than as a whole because KMS Sign
+ * takes at most 4096 bytes in RAW mode and a manifest with many evidence items is larger.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { canonicalBytes } from './canonical.js';
+import type { RecordedEvent } from './recorder.js';
+import type { EvidencePatch } from '../domain/evidence.js';
+import { casePrefix } from '../domain/vault-name.js';
+
+/** `$id` of the custody event schema (evidence-schema/custody-event.schema.json); events carry it. */
+export const EVENT_SCHEMA_ID = 'https://cleanroom.dev/evidence-schema/v1/custody-event.schema.json';
+/** `$id` of the case manifest schema (evidence-schema/case-manifest.schema.json). */
+export const MANIFEST_SCHEMA_ID = 'https://cleanroom.dev/evidence-schema/v1/case-manifest.schema.json';
+
+/** Domain-separation prefix of event hashes. */
+export const EVENT_HASH_PREFIX = 'cleanroom.custody.event.v1\0';
+/** Domain-separation prefix of the signed manifest statement. */
+export const MANIFEST_STATEMENT_PREFIX = 'cleanroom.custody.manifest.v1\0';
+/** The `prevHash` of the first event of every case. */
+export const GENESIS_PREV_HASH = '0'.repeat(64);
+
+/** A custody event as stored in the vault (one object per event). */
+export interface CustodyEvent extends RecordedEvent {
+  /** The schema this event follows (its version is in the URI). */
+  schema: typeof EVENT_SCHEMA_ID;
+  /** The case the event belongs to. */
+  case: string;
+}
+
+/** The chain head a manifest seals. */
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/** How the manifest is signed. */
+export interface ManifestSignature {
+  /** The KMS signing key (ARN) of the vault. */
+  keyId: string;
+  algorithm: 'ECDSA_SHA_256';
+  messageType: 'RAW';
+  /** The statement signed: hex SHA-256 of the canonical signed part (after the prefix). */
+  digest: string;
+  /** DER-encoded ECDSA signature, base64. */
+  value: string;
+}
+
+/** `cases/<case>/manifest.json`: the case, its evidence, the chain head, the signature. */
+export interface CaseManifest {
+  schema: typeof MANIFEST_SCHEMA_ID;
+  case: string;
+  /** The vault bucket the record lives in. */
+  bucket: string;
+  /** Number of events sealed (= head.seq). */
+  events: number;
+  head: ChainHead;
+  /** The evidence items, folded from the events (`foldEvidence`), by evidence id. */
+  evidence: EvidencePatch[];
+  sealedAt: string;
+  /** The STS caller ARN that sealed. */
+  sealedBy: string;
+  signature: ManifestSignature;
+}
+
+/** The part of the manifest that is signed. */
+export type SignedManifest = Omit<CaseManifest, 'signature'>;
+
+/** Digits of the zero-padded sequence number in event keys (sorts correctly up to 10^10 - 1). */
+export const SEQ_DIGITS = 10;
+
+/** Where the events of a case live. */
+export function custodyPrefix(caseId: string): string {
+  return `${casePrefix(caseId)}custody/`;
+}
+
+/** `cases/<case>/custody/<seq zero-padded>.json`. */
+export function eventKey(caseId: string, seq: number): string {
+  return `${custodyPrefix(caseId)}${String(seq).padStart(SEQ_DIGITS, '0')}.json`;
+}
+
+/** The sequence number of an event key, or undefined when the key is not an event key. */
+export function seqOfKey(caseId: string, key: string): number | undefined {
+  const p = custodyPrefix(caseId);
+  if (!key.startsWith(p)) return undefined;
+  const m = /^(\d+)\.json$/.exec(key.slice(p.length));
+  return m ? Number(m[1]) : undefined;
+}
+
+/** `cases/<case>/manifest.json`. */
+export function manifestKey(caseId: string): string {
+  return `${casePrefix(caseId)}manifest.json`;
+}
+
+/** Hex SHA-256. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** The hash of an event: over the domain prefix and the canonical form without `hash`. */
+export function eventHash(event: Omit<CustodyEvent, 'hash'> & { hash?: string }): string {
+  const { hash: _ignored, ...body } = event;
+  return createHash('sha256').update(EVENT_HASH_PREFIX).update(canonicalBytes(body)).digest('hex');
+}
+
+/** The statement the manifest signature covers (bytes handed to KMS Sign as RAW). */
+export function manifestStatement(signed: SignedManifest): { digest: string; message: Buffer } {
+  const digest = sha256Hex(canonicalBytes(signed));
+  return { digest, message: Buffer.from(`${MANIFEST_STATEMENT_PREFIX}${digest}`, 'utf8') };
+}
+
+/** Constant-time comparison of two hex digests (false on any length or format difference). */
+export function hashEquals(a: string, b: string): boolean {
+  if (typeof a !== 'string' || typeof b !== 'string' || a.length !== b.length || !/^[0-9a-f]*$/.test(a) || !/^[0-9a-f]*$/.test(b)) return false;
+  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
+}

@@ -1,0 +1,407 @@
+/**
+ * The live audit of a room (`room verify`, the end of `room up`, the acquisition gate): reads the
+ * resources as they are in the account — not the template — and checks each of the room's
+ * invariants as a named check. Read-only.
+ *
+ * Critical checks (any failure fails the audit, exit 3): no way out of the VPC (internet, NAT,
+ * egress-only, VPN or carrier gateway, peering, transit gateway attachment, a route that is neither
+ * the local route nor the S3 gateway endpoint), no public address, no ingress and no egress on the
+ * forensics group, the access and endpoint groups holding only their declared rules, the instance in
+ * exactly the room's groups with IMDSv2 and hop limit 1, every attached volume encrypted, the VPC
+ * endpoints present (and the S3 endpoint limited to the vault). Warnings (fail only with
+ * `strict`): the subnet's network ACL and the VPC flow logs, the defence in depth.
+ *
+ * Collection and evaluation are separate: {@link collectRoom} reads, {@link evaluateRoom} judges;
+ * a read that fails makes the checks that need it fail with the reason (never pass).
+ */
+import type { AwsAccount } from '../../aws/ports.js';
+import type { AuditCheck, AuditResult, CheckSeverity, RoomInfo } from '../../domain/room.js';
+import { asError } from '../../domain/errors.js';
+import { stackPhase, readRoomStack, roomInfo, type RoomStack } from './stack.js';
+import { declaredGroups, describeRule, isDeclared, isNoTraffic, liveRules, type DeclaredGroup, type LiveRule } from './rules.js';
+import { roomStackName } from '../../domain/case-id.js';
+
+type Ec2 = AwsAccount['ec2'];
+type Out<K extends keyof Ec2> = Awaited<ReturnType<Ec2[K]>>;
+type Item<T> = T extends ReadonlyArray<infer U> ? U : never;
+
+export type Instance = Item<NonNullable<Item<NonNullable<Out<'describeInstances'>['Reservations']>>['Instances']>>;
+export type RouteTable = Item<NonNullable<Out<'describeRouteTables'>['RouteTables']>>;
+export type VpcEndpoint = Item<NonNullable<Out<'describeVpcEndpoints'>['VpcEndpoints']>>;
+export type NetworkAcl = Item<NonNullable<Out<'describeNetworkAcls'>['NetworkAcls']>>;
+export type NetworkInterface = Item<NonNullable<Out<'describeNetworkInterfaces'>['NetworkInterfaces']>>;
+export type Volume = Item<NonNullable<Out<'describeVolumes'>['Volumes']>>;
+export type Subnet = Item<NonNullable<Out<'describeSubnets'>['Subnets']>>;
+export type FlowLog = Item<NonNullable<Out<'describeFlowLogs'>['FlowLogs']>>;
+
+/** A read that may have failed: the checks that need it report the failure. */
+export type Read<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** Everything the audit reads about one room. */
+export interface RoomLive {
+  region: string;
+  stack: RoomStack;
+  info: RoomInfo;
+  subnet: Read<Subnet | undefined>;
+  instance: Read<Instance | undefined>;
+  internetGateways: Read<string[]>;
+  natGateways: Read<string[]>;
+  egressOnlyGateways: Read<string[]>;
+  peerings: Read<string[]>;
+  transitAttachments: Read<string[]>;
+  vpnGateways: Read<string[]>;
+  carrierGateways: Read<string[]>;
+  routeTables: Read<RouteTable[]>;
+  endpoints: Read<VpcEndpoint[]>;
+  networkInterfaces: Read<NetworkInterface[]>;
+  volumes: Read<Volume[]>;
+  networkAcls: Read<NetworkAcl[]>;
+  flowLogs: Read<FlowLog[]>;
+  rules: Read<Map<string, LiveRule[]>>;
+}
+
+export interface AuditOptions {
+  /** Count warnings (network ACL, flow logs) as failures. */
+  strict?: boolean;
+}
+
+/** The audit of one room, with the room it audited (undefined when there is no room stack). */
+export interface RoomAudit extends AuditResult {
+  room?: RoomInfo;
+}
+
+/** The interface endpoints the room needs (an instance without them cannot reach SSM or KMS). */
+export const INTERFACE_SERVICES = ['ssm', 'ssmmessages', 'ec2messages', 'kms'] as const;
+
+async function read<T>(fn: () => Promise<T>): Promise<Read<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (e) {
+    return { ok: false, error: asError(e).message };
+  }
+}
+
+async function all<T>(fetch: (token: string | undefined) => Promise<{ items: T[] | undefined; next: string | undefined }>): Promise<T[]> {
+  const out: T[] = [];
+  let token: string | undefined;
+  do {
+    const page = await fetch(token);
+    out.push(...(page.items ?? []));
+    token = page.next ?? undefined;
+  } while (token);
+  return out;
+}
+
+const tok = (t: string | undefined) => (t ? { NextToken: t } : {});
+
+/** Read everything the audit needs about the room of a stack. */
+export async function collectRoom(account: AwsAccount, caseId: string, stack: RoomStack): Promise<RoomLive> {
+  const info = roomInfo(caseId, stack);
+  const ec2 = account.ec2;
+  const vpcId = info.vpcId;
+  const noVpc = { ok: false as const, error: `the stack ${stack.stackName} reports no VpcId output (status ${stack.status})` };
+  const inVpc = <T>(fn: (vpc: string) => Promise<T>): Promise<Read<T>> => (vpcId ? read(() => fn(vpcId)) : Promise.resolve(noVpc));
+  const vpcFilter = (name: string, vpc: string) => [{ Name: name, Values: [vpc] }];
+  const groupIds = [info.forensicsSecurityGroupId, info.accessSecurityGroupId, info.endpointSecurityGroupId].filter((g): g is string => !!g);
+
+  const [subnet, instance, internetGateways, natGateways, egressOnlyGateways, peerings, transitAttachments, vpnGateways, carrierGateways, routeTables, endpoints, networkInterfaces, networkAcls, flowLogs, rules] = await Promise.all([
+    info.subnetId ? read(async () => (await ec2.describeSubnets({ SubnetIds: [info.subnetId!] })).Subnets?.[0]) : Promise.resolve<Read<Subnet | undefined>>({ ok: false, error: `the stack ${stack.stackName} reports no SubnetId output` }),
+    info.instanceId
+      ? read(async () => (await ec2.describeInstances({ InstanceIds: [info.instanceId!] })).Reservations?.[0]?.Instances?.[0])
+      : Promise.resolve<Read<Instance | undefined>>({ ok: false, error: `the stack ${stack.stackName} reports no InstanceId output` }),
+    inVpc(async (v) =>
+      (await all((t) => ec2.describeInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) }).then((r) => ({ items: r.InternetGateways, next: r.NextToken }))))
+        .filter((g) => (g.Attachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
+        .map((g) => g.InternetGatewayId ?? '?'),
+    ),
+    inVpc(async (v) =>
+      (await all((t) => ec2.describeNatGateways({ Filter: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NatGateways, next: r.NextToken }))))
+        .filter((g) => g.State !== 'deleted' && g.State !== 'failed')
+        .map((g) => `${g.NatGatewayId} (${g.State})`),
+    ),
+    inVpc(async (v) =>
+      (await all((t) => ec2.describeEgressOnlyInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) }).then((r) => ({ items: r.EgressOnlyInternetGateways, next: r.NextToken }))))
+        .filter((g) => (g.Attachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
+        .map((g) => g.EgressOnlyInternetGatewayId ?? '?'),
+    ),
+    inVpc(async (v) => {
+      const live = new Set(['initiating-request', 'pending-acceptance', 'provisioning', 'active']);
+      const ids = new Set<string>();
+      for (const side of ['requester-vpc-info.vpc-id', 'accepter-vpc-info.vpc-id']) {
+        const pcx = await all((t) => ec2.describeVpcPeeringConnections({ Filters: vpcFilter(side, v), ...tok(t) }).then((r) => ({ items: r.VpcPeeringConnections, next: r.NextToken })));
+        for (const p of pcx) if (live.has(p.Status?.Code ?? 'active')) ids.add(`${p.VpcPeeringConnectionId} (${p.Status?.Code ?? 'unknown'})`);
+      }
+      return [...ids];
+    }),
+    inVpc(async (v) =>
+      (await all((t) => ec2.describeTransitGatewayVpcAttachments({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.TransitGatewayVpcAttachments, next: r.NextToken }))))
+        .filter((a) => !['deleted', 'deleting', 'rejected', 'failed'].includes(a.State ?? ''))
+        .map((a) => `${a.TransitGatewayAttachmentId} to ${a.TransitGatewayId} (${a.State})`),
+    ),
+    inVpc(async (v) =>
+      ((await ec2.describeVpnGateways({ Filters: vpcFilter('attachment.vpc-id', v) })).VpnGateways ?? [])
+        .filter((g) => g.State !== 'deleted' && (g.VpcAttachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
+        .map((g) => g.VpnGatewayId ?? '?'),
+    ),
+    inVpc(async (v) =>
+      (await all((t) => ec2.describeCarrierGateways({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.CarrierGateways, next: r.NextToken }))))
+        .filter((g) => g.State !== 'deleted' && g.State !== 'deleting')
+        .map((g) => g.CarrierGatewayId ?? '?'),
+    ),
+    inVpc((v) => all((t) => ec2.describeRouteTables({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.RouteTables, next: r.NextToken })))),
+    inVpc((v) => all((t) => ec2.describeVpcEndpoints({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.VpcEndpoints, next: r.NextToken })))),
+    inVpc((v) => all((t) => ec2.describeNetworkInterfaces({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NetworkInterfaces, next: r.NextToken })))),
+    inVpc((v) => all((t) => ec2.describeNetworkAcls({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NetworkAcls, next: r.NextToken })))),
+    inVpc((v) => all((t) => ec2.describeFlowLogs({ Filter: vpcFilter('resource-id', v), ...tok(t) }).then((r) => ({ items: r.FlowLogs, next: r.NextToken })))),
+    read(() => liveRules(account, groupIds)),
+  ]);
+  const volumes = info.instanceId
+    ? await read(() => all((t) => ec2.describeVolumes({ Filters: [{ Name: 'attachment.instance-id', Values: [info.instanceId!] }], ...tok(t) }).then((r) => ({ items: r.Volumes, next: r.NextToken }))))
+    : { ok: false as const, error: `the stack ${stack.stackName} reports no InstanceId output` };
+  return { region: account.region, stack, info, subnet, instance, internetGateways, natGateways, egressOnlyGateways, peerings, transitAttachments, vpnGateways, carrierGateways, routeTables, endpoints, networkInterfaces, volumes, networkAcls, flowLogs, rules };
+}
+
+// ---------------------------------------------------------------- evaluation
+
+type Verdict = { ok: boolean; detail: string };
+
+function check(id: string, severity: CheckSeverity, f: () => Verdict): AuditCheck {
+  try {
+    return { id, severity, ...f() };
+  } catch (e) {
+    return { id, severity, ok: false, detail: `could not be checked: ${asError(e).message}` };
+  }
+}
+
+/** The value of a read, or throw its failure (turned into a failed check by {@link check}). */
+function need<T>(r: Read<T>, what: string): T {
+  if (!r.ok) throw new Error(`reading ${what} failed: ${r.error}`);
+  return r.value;
+}
+
+function none(list: string[], kind: string, vpc: string | undefined): Verdict {
+  return list.length ? { ok: false, detail: `${vpc} has ${list.length} ${kind}(s): ${list.join(', ')} — a way out of the room; remove it.` } : { ok: true, detail: `no ${kind}` };
+}
+
+function groupsOf(live: RoomLive): DeclaredGroup[] | undefined {
+  const i = live.info;
+  const pl = live.stack.parameters['S3PrefixListId'];
+  if (!i.forensicsSecurityGroupId || !i.accessSecurityGroupId || !i.endpointSecurityGroupId || !pl) return undefined;
+  return declaredGroups({ forensics: i.forensicsSecurityGroupId, access: i.accessSecurityGroupId, endpoint: i.endpointSecurityGroupId, s3PrefixList: pl });
+}
+
+function groupCheck(live: RoomLive, role: DeclaredGroup['role'], judge: (rules: LiveRule[], g: DeclaredGroup) => Verdict): () => Verdict {
+  return () => {
+    const g = groupsOf(live)?.find((x) => x.role === role);
+    if (!g) throw new Error(`the stack ${live.stack.stackName} does not name the room's security groups and S3 prefix list`);
+    const rules = need(live.rules, 'the security group rules').get(g.groupId) ?? [];
+    return judge(rules, g);
+  };
+}
+
+function routeTarget(r: Item<NonNullable<RouteTable['Routes']>>): string {
+  return r.GatewayId ?? r.NatGatewayId ?? r.TransitGatewayId ?? r.VpcPeeringConnectionId ?? r.EgressOnlyInternetGatewayId ?? r.CarrierGatewayId ?? r.NetworkInterfaceId ?? r.InstanceId ?? r.LocalGatewayId ?? r.CoreNetworkArn ?? 'an unknown target';
+}
+
+function parsePolicy(doc: string | undefined): { Statement?: unknown } | undefined {
+  if (!doc) return undefined;
+  try {
+    return JSON.parse(doc) as { Statement?: unknown };
+  } catch {
+    return undefined;
+  }
+}
+
+const arr = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** Judge a room from what {@link collectRoom} read. */
+export function evaluateRoom(live: RoomLive): AuditCheck[] {
+  const { info, stack } = live;
+  const vpc = info.vpcId;
+  const checks: AuditCheck[] = [];
+  const add = (id: string, severity: CheckSeverity, f: () => Verdict) => checks.push(check(id, severity, f));
+
+  add('stack.complete', 'critical', () => {
+    const phase = stackPhase(stack.status);
+    return phase === 'complete'
+      ? { ok: true, detail: `${stack.stackName} is ${stack.status}` }
+      : { ok: false, detail: `${stack.stackName} is ${stack.status}${stack.statusReason ? ` (${stack.statusReason})` : ''}: the room is not in a finished state.` };
+  });
+
+  // A way out of the VPC.
+  add('vpc.no-internet-gateway', 'critical', () => none(need(live.internetGateways, 'internet gateways'), 'attached internet gateway', vpc));
+  add('vpc.no-nat-gateway', 'critical', () => none(need(live.natGateways, 'NAT gateways'), 'NAT gateway', vpc));
+  add('vpc.no-egress-only-internet-gateway', 'critical', () => none(need(live.egressOnlyGateways, 'egress-only internet gateways'), 'egress-only internet gateway', vpc));
+  add('vpc.no-peering-connection', 'critical', () => none(need(live.peerings, 'peering connections'), 'VPC peering connection', vpc));
+  add('vpc.no-transit-gateway-attachment', 'critical', () => none(need(live.transitAttachments, 'transit gateway attachments'), 'transit gateway attachment', vpc));
+  add('vpc.no-vpn-gateway', 'critical', () => none(need(live.vpnGateways, 'VPN gateways'), 'attached VPN gateway', vpc));
+  add('vpc.no-carrier-gateway', 'critical', () => none(need(live.carrierGateways, 'carrier gateways'), 'carrier gateway', vpc));
+  add('routes.no-route-out', 'critical', () => {
+    const tables = need(live.routeTables, 'route tables');
+    const s3Endpoints = new Set(need(live.endpoints, 'VPC endpoints').filter((e) => e.VpcEndpointType === 'Gateway' && e.ServiceName === `com.amazonaws.${live.region}.s3`).map((e) => e.VpcEndpointId));
+    const bad: string[] = [];
+    let routes = 0;
+    for (const t of tables) {
+      for (const r of t.Routes ?? []) {
+        routes += 1;
+        if (r.GatewayId === 'local') continue;
+        if (r.GatewayId && s3Endpoints.has(r.GatewayId) && r.DestinationPrefixListId) continue;
+        const dest = r.DestinationCidrBlock ?? r.DestinationIpv6CidrBlock ?? r.DestinationPrefixListId ?? '?';
+        bad.push(`${t.RouteTableId}: ${dest} → ${routeTarget(r)}${r.State === 'blackhole' ? ' (blackhole)' : ''}`);
+      }
+    }
+    return bad.length
+      ? { ok: false, detail: `route(s) out of the room: ${bad.join('; ')}. Only the local route and the S3 gateway endpoint's routes may exist; delete these.` }
+      : { ok: true, detail: `${tables.length} route table(s), ${routes} route(s): local and S3 gateway endpoint only` };
+  });
+
+  // Addresses reachable from outside.
+  add('subnet.no-public-ip-on-launch', 'critical', () => {
+    const s = need(live.subnet, 'the subnet');
+    if (!s) return { ok: false, detail: `subnet ${info.subnetId} does not exist` };
+    return s.MapPublicIpOnLaunch ? { ok: false, detail: `subnet ${s.SubnetId} gives new network interfaces a public IPv4 address (MapPublicIpOnLaunch); turn it off.` } : { ok: true, detail: `subnet ${s.SubnetId} assigns no public addresses` };
+  });
+  add('network.no-public-address', 'critical', () => {
+    const enis = need(live.networkInterfaces, 'network interfaces');
+    const inst = need(live.instance, 'the instance');
+    const bad = enis.filter((n) => n.Association?.PublicIp).map((n) => `${n.NetworkInterfaceId}${n.Attachment?.InstanceId ? ` (${n.Attachment.InstanceId})` : ''} has ${n.Association!.PublicIp}`);
+    if (inst?.PublicIpAddress && !bad.some((b) => b.includes(inst.PublicIpAddress!))) bad.push(`instance ${inst.InstanceId} has ${inst.PublicIpAddress}`);
+    return bad.length ? { ok: false, detail: `public address(es) in the room: ${bad.join('; ')}. Release or disassociate them.` } : { ok: true, detail: `${enis.length} network interface(s), none with a public address` };
+  });
+
+  // Security groups.
+  add('forensics-sg.no-ingress', 'critical', groupCheck(live, 'forensics', (rules, g) => {
+    const bad = rules.filter((r) => !r.IsEgress);
+    return bad.length ? { ok: false, detail: `${g.groupId} lets traffic in: ${bad.map(describeRule).join('; ')}. The forensics group must have no ingress rule.` } : { ok: true, detail: `${g.groupId} has no ingress rule` };
+  }));
+  add('forensics-sg.no-egress', 'critical', groupCheck(live, 'forensics', (rules, g) => {
+    const bad = rules.filter((r) => r.IsEgress && !isNoTraffic(r));
+    return bad.length
+      ? { ok: false, detail: `${g.groupId} lets traffic out: ${bad.map(describeRule).join('; ')}. The forensics group must have no egress rule (\`room up\` revokes them).` }
+      : { ok: true, detail: `${g.groupId} has no egress rule${rules.some(isNoTraffic) ? ' (only the no-traffic placeholder)' : ''}` };
+  }));
+  add('access-sg.endpoints-only', 'critical', groupCheck(live, 'access', (rules, g) => {
+    const bad = rules.filter((r) => !isDeclared(r, g));
+    return bad.length
+      ? { ok: false, detail: `${g.groupId} allows more than HTTPS to the VPC endpoints: ${bad.map(describeRule).join('; ')}.` }
+      : { ok: true, detail: `${g.groupId}: ${rules.length ? rules.map((r) => describeRule(r)).join('; ') : 'no rules'}` };
+  }));
+  add('endpoint-sg.room-only', 'critical', groupCheck(live, 'endpoint', (rules, g) => {
+    const bad = rules.filter((r) => !isDeclared(r, g));
+    return bad.length ? { ok: false, detail: `${g.groupId} allows more than HTTPS from the room: ${bad.map(describeRule).join('; ')}.` } : { ok: true, detail: `${g.groupId}: only HTTPS from the access group` };
+  }));
+
+  // The forensic instance.
+  add('instance.security-groups', 'critical', () => {
+    const inst = need(live.instance, 'the instance');
+    if (!inst) return { ok: false, detail: `instance ${info.instanceId} does not exist` };
+    const want = [info.forensicsSecurityGroupId, info.accessSecurityGroupId].filter(Boolean).sort();
+    const bad: string[] = [];
+    for (const n of inst.NetworkInterfaces ?? []) {
+      const have = (n.Groups ?? []).map((x) => x.GroupId ?? '?').sort();
+      if (JSON.stringify(have) !== JSON.stringify(want)) bad.push(`${n.NetworkInterfaceId} is in ${have.join(', ') || 'no group'}`);
+      if (info.subnetId && n.SubnetId && n.SubnetId !== info.subnetId) bad.push(`${n.NetworkInterfaceId} is in subnet ${n.SubnetId}, outside the room`);
+    }
+    return bad.length
+      ? { ok: false, detail: `the instance must be in exactly the forensics and access groups (${want.join(', ')}): ${bad.join('; ')}.` }
+      : { ok: true, detail: `${inst.InstanceId} is in ${want.join(', ')} only` };
+  });
+  add('instance.imdsv2', 'critical', () => {
+    const inst = need(live.instance, 'the instance');
+    if (!inst) return { ok: false, detail: `instance ${info.instanceId} does not exist` };
+    const m = inst.MetadataOptions ?? {};
+    if (m.HttpEndpoint === 'disabled') return { ok: true, detail: `${inst.InstanceId}: instance metadata service disabled` };
+    const bad: string[] = [];
+    if (m.HttpTokens !== 'required') bad.push(`HttpTokens is ${m.HttpTokens ?? 'unset'} (IMDSv1 allowed)`);
+    if (m.HttpPutResponseHopLimit !== 1) bad.push(`hop limit is ${m.HttpPutResponseHopLimit ?? 'unset'}`);
+    return bad.length ? { ok: false, detail: `${inst.InstanceId}: ${bad.join(', ')}; IMDSv2 with hop limit 1 is required (\`room up\` sets it).` } : { ok: true, detail: `${inst.InstanceId}: IMDSv2 required, hop limit 1` };
+  });
+  add('instance.volumes-encrypted', 'critical', () => {
+    const vols = need(live.volumes, 'the attached volumes');
+    if (!vols.length) return { ok: false, detail: `no volume is attached to ${info.instanceId}` };
+    const bad = vols.filter((v) => !v.Encrypted).map((v) => v.VolumeId);
+    return bad.length ? { ok: false, detail: `unencrypted volume(s) attached to ${info.instanceId}: ${bad.join(', ')}.` } : { ok: true, detail: `${vols.length} attached volume(s), all encrypted` };
+  });
+
+  // Endpoints.
+  add('endpoints.present', 'critical', () => {
+    const eps = need(live.endpoints, 'VPC endpoints').filter((e) => !['deleted', 'deleting', 'failed', 'rejected'].includes(String(e.State ?? '').toLowerCase()));
+    const bad: string[] = [];
+    const svc = (s: string) => `com.amazonaws.${live.region}.${s}`;
+    const s3 = eps.find((e) => e.ServiceName === svc('s3') && e.VpcEndpointType === 'Gateway');
+    if (!s3) bad.push('no S3 gateway endpoint');
+    else if (info.routeTableId && !(s3.RouteTableIds ?? []).includes(info.routeTableId)) bad.push(`S3 gateway endpoint ${s3.VpcEndpointId} is not on route table ${info.routeTableId}`);
+    for (const s of INTERFACE_SERVICES) {
+      const e = eps.find((x) => x.ServiceName === svc(s) && x.VpcEndpointType === 'Interface');
+      if (!e) {
+        bad.push(`no ${s} interface endpoint`);
+        continue;
+      }
+      if (!e.PrivateDnsEnabled) bad.push(`${s} endpoint ${e.VpcEndpointId} has private DNS off`);
+      if (info.subnetId && !(e.SubnetIds ?? []).includes(info.subnetId)) bad.push(`${s} endpoint ${e.VpcEndpointId} is not in subnet ${info.subnetId}`);
+      const groups = (e.Groups ?? []).map((g) => g.GroupId);
+      if (info.endpointSecurityGroupId && (groups.length !== 1 || groups[0] !== info.endpointSecurityGroupId)) bad.push(`${s} endpoint ${e.VpcEndpointId} is in ${groups.join(', ') || 'no group'}, not only ${info.endpointSecurityGroupId}`);
+    }
+    return bad.length ? { ok: false, detail: `${bad.join('; ')}: without them the instance cannot reach SSM, KMS or the vault.` } : { ok: true, detail: `S3 gateway and ${INTERFACE_SERVICES.join(', ')} interface endpoints with private DNS` };
+  });
+  add('endpoints.s3-vault-only', 'critical', () => {
+    const s3 = need(live.endpoints, 'VPC endpoints').find((e) => e.ServiceName === `com.amazonaws.${live.region}.s3` && e.VpcEndpointType === 'Gateway');
+    if (!s3) return { ok: false, detail: 'no S3 gateway endpoint' };
+    const bucket = info.vaultBucket;
+    const policy = parsePolicy(s3.PolicyDocument);
+    if (!policy) return { ok: false, detail: `S3 endpoint ${s3.VpcEndpointId} has no readable policy: without one it reaches every bucket.` };
+    const allowed = (r: unknown) => typeof r === 'string' && !!bucket && new RegExp(`^arn:[a-z-]+:s3:::${bucket.replace(/[.]/g, '\\.')}(/.*)?$`).test(r);
+    const bad: string[] = [];
+    for (const st of arr(policy.Statement as Record<string, unknown>[] | undefined)) {
+      if (st['Effect'] !== 'Allow') continue;
+      if (st['NotResource'] || st['NotAction']) bad.push('a statement with NotResource/NotAction');
+      for (const r of arr(st['Resource'] as unknown)) if (!allowed(r)) bad.push(`Resource ${JSON.stringify(r)}`);
+      for (const a of arr(st['Action'] as unknown)) if (a === '*' || a === 's3:*') bad.push(`Action ${JSON.stringify(a)}`);
+    }
+    return bad.length ? { ok: false, detail: `S3 endpoint ${s3.VpcEndpointId} policy reaches beyond the vault ${bucket}: ${bad.join(', ')}.` } : { ok: true, detail: `S3 endpoint ${s3.VpcEndpointId} reaches only ${bucket}` };
+  });
+
+  // Defence in depth.
+  add('nacl.restrictive', 'warning', () => {
+    const acls = need(live.networkAcls, 'network ACLs');
+    const acl = acls.find((a) => (a.Associations ?? []).some((x) => x.SubnetId === info.subnetId));
+    if (!acl) return { ok: false, detail: `no network ACL is associated with subnet ${info.subnetId}` };
+    const bad: string[] = [];
+    if (acl.IsDefault) bad.push(`the subnet uses the VPC's default network ACL ${acl.NetworkAclId}`);
+    for (const e of acl.Entries ?? []) {
+      if (e.RuleAction !== 'allow') continue;
+      const dir = e.Egress ? 'outbound' : 'inbound';
+      if (e.Protocol === '-1') bad.push(`rule ${e.RuleNumber} allows all ${dir} traffic`);
+      else if (e.Egress && (e.PortRange?.From !== 443 || e.PortRange?.To !== 443)) bad.push(`rule ${e.RuleNumber} allows ${dir} ports ${e.PortRange?.From}-${e.PortRange?.To}`);
+    }
+    return bad.length ? { ok: false, detail: `${bad.join('; ')}: the network ACL should allow only HTTPS out and its replies in.` } : { ok: true, detail: `${acl.NetworkAclId} allows only HTTPS out and return traffic in` };
+  });
+  add('flow-logs.active', 'warning', () => {
+    const logs = need(live.flowLogs, 'flow logs');
+    const good = logs.find((l) => l.FlowLogStatus === 'ACTIVE' && l.TrafficType === 'ALL' && l.DeliverLogsStatus !== 'FAILED');
+    if (good) return { ok: true, detail: `${good.FlowLogId} logs ALL traffic of ${vpc} to ${good.LogGroupName ?? good.LogDestination}` };
+    return { ok: false, detail: logs.length ? `no active flow log of ALL traffic on ${vpc} (${logs.map((l) => `${l.FlowLogId}: ${l.FlowLogStatus} ${l.TrafficType}${l.DeliverLogsErrorMessage ? ` ${l.DeliverLogsErrorMessage}` : ''}`).join('; ')})` : `no flow log on ${vpc}` };
+  });
+  return checks;
+}
+
+/** Whether a set of checks passes (warnings count only when strict). */
+export function auditOk(checks: readonly AuditCheck[], opts: AuditOptions = {}): boolean {
+  return checks.every((c) => c.ok || (c.severity === 'warning' && !opts.strict));
+}
+
+/** Audit the room of a stack already read. */
+export async function auditStack(account: AwsAccount, caseId: string, stack: RoomStack, opts: AuditOptions = {}): Promise<RoomAudit> {
+  const live = await collectRoom(account, caseId, stack);
+  const checks = evaluateRoom(live);
+  return { ok: auditOk(checks, opts), checks, room: live.info };
+}
+
+/** The live audit of a case's room; with no room stack, one failed `room.exists` check. */
+export async function auditRoom(account: AwsAccount, caseId: string, opts: AuditOptions = {}): Promise<RoomAudit> {
+  const stack = await readRoomStack(account, caseId);
+  if (!stack) {
+    return { ok: false, checks: [{ id: 'room.exists', ok: false, severity: 'critical', detail: `case ${caseId} has no room: there is no stack ${roomStackName(caseId)} in ${account.region}. Run \`cleanroom room up --case ${caseId}\`.` }] };
+  }
+  return auditStack(account, caseId, stack, opts);
+}

@@ -1,0 +1,58 @@
+/**
+ * RFC 8785 canonicalisation against the vendored vectors (fixtures/rfc8785, see SOURCE.md), and
+ * the refusals the custody record relies on: NaN, Infinity, lone surrogates, non-JSON values.
+ */
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import { canonicalize, canonicalBytes, CanonicalizationError } from '../../src/custody/canonical.js';
+import { ROOT } from '../harness/local-aws.js';
+
+const dir = path.join(ROOT, 'test/custody/fixtures/rfc8785');
+
+t.test('every cyberphone input/output vector, byte for byte', async (t) => {
+  const names = fs.readdirSync(path.join(dir, 'input')).sort();
+  t.same(names, ['arrays.json', 'french.json', 'simpleString.json', 'structures.json', 'unicode.json', 'values.json', 'weird.json']);
+  for (const name of names) {
+    const input = JSON.parse(fs.readFileSync(path.join(dir, 'input', name), 'utf8'));
+    const expected = fs.readFileSync(path.join(dir, 'output', name));
+    t.ok(canonicalBytes(input).equals(expected), name);
+  }
+  const hex = fs.readFileSync(path.join(dir, 'outhex/simpleString.txt'), 'utf8').trim().split(/\s+/).map((h) => parseInt(h, 16));
+  t.same([...canonicalBytes(JSON.parse(fs.readFileSync(path.join(dir, 'input/simpleString.json'), 'utf8')))], hex, 'simpleString as hex bytes');
+});
+
+t.test('RFC 8785 Appendix B numbers, including the two that must be refused', async (t) => {
+  const lines = fs.readFileSync(path.join(dir, 'numbers.txt'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+  t.equal(lines.length, 26);
+  for (const line of lines) {
+    const [bits, expected] = line.split(',') as [string, string];
+    const view = new DataView(new ArrayBuffer(8));
+    view.setBigUint64(0, BigInt(`0x${bits}`));
+    const n = view.getFloat64(0);
+    if (expected.endsWith('(invalid)')) {
+      t.throws(() => canonicalize(n), CanonicalizationError, `${bits} refused`);
+      t.throws(() => canonicalize({ a: [n] }), /\$\.a\[0\]/, 'and the error names the path');
+    } else {
+      t.equal(canonicalize(n), expected, `${bits} → ${expected}`);
+    }
+  }
+});
+
+t.test('refuses what is not I-JSON data, naming where it is', async (t) => {
+  t.throws(() => canonicalize({ x: NaN }), /\$\.x: NaN/);
+  t.throws(() => canonicalize({ x: -Infinity }), /Infinity/);
+  t.throws(() => canonicalize({ s: 'a\ud800b' }), /lone surrogate/);
+  t.throws(() => canonicalize({ s: '\udc00' }), /lone surrogate/);
+  t.throws(() => canonicalize({ ['k\ud800']: 1 }), /property name/);
+  t.throws(() => canonicalize({ f: () => 1 }), /function/);
+  t.throws(() => canonicalize({ b: 1n }), /bigint/);
+  t.throws(() => canonicalize([1, undefined]), /array member 1 is undefined/);
+  t.throws(() => canonicalize({ d: new Date(0) }), /Date instance/);
+  const cyc: Record<string, unknown> = {};
+  cyc.self = cyc;
+  t.throws(() => canonicalize(cyc), /circular/);
+  t.equal(canonicalize({ a: undefined, b: 1 }), '{"b":1}', 'undefined members are omitted, as JSON.stringify does');
+  t.equal(canonicalize({ s: '\ud83d\ude02' }), '{"s":"\ud83d\ude02"}', 'a surrogate pair is fine');
+  t.equal(canonicalize({ a: { a: 1, b: 2 }, b: { a: 1, b: 2 } }), '{"a":{"a":1,"b":2},"b":{"a":1,"b":2}}', 'a shared (non-circular) object is fine');
+});

@@ -1,0 +1,143 @@
+"""Evaluate the Condition block of S3 bucket policies, as AWS does, for object requests.
+
+AWS behaviour restored (documented):
+- Bucket policies are evaluated with their conditions; a Deny statement applies only when its
+  conditions hold. "Enforce encryption of data in transit" denies with
+  `"Bool": {"aws:SecureTransport": "false"}` — requests over TLS are not affected:
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html
+- Requiring SSE-KMS uploads with `s3:x-amz-server-side-encryption` (Null / StringNotEquals):
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/specifying-kms-encryption.html
+- Condition operators, `...IfExists`, `Null`, and a missing key making negated operators true:
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+- Several values for one key are ORed, several keys and operators ANDed:
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-logic-multiple-context-keys-or-values.html
+
+moto 5.2.1 (moto/iam/access_control.py IAMPolicyStatement, moto/iam/policy_conditions.py) evaluates
+only `StringEquals`, never passes request values to bucket policies, and returns DENIED for any
+statement — Allow or Deny — whose conditions it finds unmet; so any Deny statement with a
+condition denies every object request, over TLS or not (aws-emulator.md, "Bucket policy").
+
+Scope of this patch: `FakeBucket.get_permission` (the check moto makes for object requests and
+DeleteObjects) evaluates the bucket policy with a request context holding `aws:SecureTransport`,
+`s3:x-amz-server-side-encryption` and `s3:x-amz-server-side-encryption-aws-kms-key-id`, taken from
+the request being served. Principals are handled as moto handles them (only "*" / {"AWS": "*"}
+statements apply). Operators outside the documented list below are treated as matching, as moto
+did, so the patch never turns a deny into an allow it cannot justify. Nothing else changes.
+"""
+import fnmatch
+import threading
+
+_current = threading.local()
+
+_SUPPORTED = {
+    "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
+    "StringLike", "StringNotLike", "Bool", "Null",
+}
+
+
+def _context(request, full_url):
+    headers = {k.lower(): v for k, v in dict(request.headers).items()}
+    scheme = getattr(request, "scheme", None) or (full_url.split(":", 1)[0] if full_url else "http")
+    ctx = {"aws:securetransport": "true" if str(scheme).lower() == "https" else "false"}
+    if "x-amz-server-side-encryption" in headers:
+        ctx["s3:x-amz-server-side-encryption"] = headers["x-amz-server-side-encryption"]
+    if "x-amz-server-side-encryption-aws-kms-key-id" in headers:
+        ctx["s3:x-amz-server-side-encryption-aws-kms-key-id"] = headers["x-amz-server-side-encryption-aws-kms-key-id"]
+    return ctx
+
+
+def _as_list(x):
+    if x is None:
+        return []
+    return x if isinstance(x, list) else [x]
+
+
+def _match_one(op, expected, actual):
+    if op in ("StringEquals", "StringNotEquals", "Bool"):
+        return actual == expected if op != "Bool" else actual.lower() == str(expected).lower()
+    if op in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
+        return actual.lower() == str(expected).lower()
+    if op in ("StringLike", "StringNotLike"):
+        return fnmatch.fnmatchcase(actual, str(expected))
+    return False
+
+
+def _condition_holds(op_full, key, expected_values, ctx):
+    if_exists = op_full.endswith("IfExists")
+    op = op_full[: -len("IfExists")] if if_exists else op_full
+    if op not in _SUPPORTED:
+        return True
+    values = [str(v) for v in _as_list(expected_values)]
+    present = key.lower() in ctx
+    if op == "Null":
+        want_absent = any(v.lower() == "true" for v in values)
+        return (not present) if want_absent else present
+    if not present:
+        # ...IfExists and negated operators match a missing key; the others do not.
+        return if_exists or op.startswith("StringNot")
+    actual = ctx[key.lower()]
+    hit = any(_match_one(op, v, actual) for v in values)
+    return not hit if op.startswith("StringNot") else hit
+
+
+def _conditions_hold(conditions, ctx):
+    for op, block in (conditions or {}).items():
+        for key, expected in block.items():
+            if not _condition_holds(op, key, expected, ctx):
+                return False
+    return True
+
+
+def _matches(patterns, value):
+    return any(fnmatch.fnmatchcase(value.lower(), str(p).lower()) for p in _as_list(patterns))
+
+
+def _everyone(principal):
+    if principal == "*":
+        return True
+    return isinstance(principal, dict) and "*" in _as_list(principal.get("AWS"))
+
+
+def apply():
+    import json
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+    from moto.s3.responses import S3Response
+
+    def get_permission(self, action, resource):
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        doc = json.loads(self.policy.decode())
+        ctx = getattr(_current, "ctx", None) or {}
+        result = PermissionResult.NEUTRAL
+        for st in _as_list(doc.get("Statement")):
+            if "NotAction" in st:
+                if _matches(st["NotAction"], action):
+                    continue
+            elif not _matches(st.get("Action"), action):
+                continue
+            if not _matches(st.get("Resource"), resource):
+                continue
+            if not _everyone(st.get("Principal")):
+                continue
+            if not _conditions_hold(st.get("Condition"), ctx):
+                continue
+            if st.get("Effect") == "Deny":
+                return PermissionResult.DENIED
+            result = PermissionResult.PERMITTED
+        return result
+
+    FakeBucket.get_permission = get_permission
+
+    def with_context(fn):
+        def wrapped(self, request, full_url, headers, *a, **kw):
+            _current.ctx = _context(request, full_url)
+            try:
+                return fn(self, request, full_url, headers, *a, **kw)
+            finally:
+                _current.ctx = None
+
+        return wrapped
+
+    S3Response.key_response = with_context(S3Response.key_response)
+    S3Response.bucket_response = with_context(S3Response.bucket_response)
