@@ -6,7 +6,7 @@ import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
 import type { GlobalArgs, SourceArgs } from '../context.js';
 import { handle, withBucket, withCase, withSource } from './common.js';
-import { acquireEvidence } from '../../workflows/acquire/acquire.js';
+import { acquireEvidence, checkAcquireOptions } from '../../workflows/acquire/acquire.js';
 import { roomGate } from '../../workflows/room/gate.js';
 import { evidenceJson } from '../../domain/evidence.js';
 import { UsageError } from '../../domain/errors.js';
@@ -57,6 +57,17 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
         .option('concurrency', { type: 'number', describe: 'volumes in flight at once (default 32)' })
         .example('$0 acquire --case IR-2026-0142 --instance i-0abc… --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder', 'take every volume of a compromised instance from another account'),
     handle<AcquireArgs, unknown>(io, async (ctx, a) => {
+      // Bad input is refused before any AWS call (opening the custody record audits the vault).
+      const options = {
+        caseId: a.case,
+        instanceIds: a.instance ?? [],
+        volumeIds: a.volume ?? [],
+        attach: a.attach,
+        ...(a.sourceKmsKey ? { sourceKmsKeyArn: a.sourceKmsKey } : {}),
+        ...(a.concurrency !== undefined ? { concurrency: a.concurrency } : {}),
+        budgets: budgetsFrom(a),
+      };
+      checkAcquireOptions(options);
       const forensic = await ctx.forensicAccount();
       const source = await ctx.sourceAccount(a);
       const custody = await ctx.custody(a.case, a.bucket);
@@ -69,15 +80,7 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
           reporter: ctx.reporter,
           sourceInRegion: (region) => ctx.sourceAccount({ ...a, sourceRegion: region }),
         },
-        {
-          caseId: a.case,
-          instanceIds: a.instance ?? [],
-          volumeIds: a.volume ?? [],
-          attach: a.attach,
-          ...(a.sourceKmsKey ? { sourceKmsKeyArn: a.sourceKmsKey } : {}),
-          ...(a.concurrency !== undefined ? { concurrency: a.concurrency } : {}),
-          budgets: budgetsFrom(a),
-        },
+        options,
       );
       const writable = r.readOnly.filter((x) => x.status === 'writable');
       const notConfirmed = r.readOnly.filter((x) => x.status === 'not-confirmed');

@@ -9,7 +9,7 @@ import { handle, withBucket, withCase } from './common.js';
 import { table } from '../render.js';
 import { evidenceJson, type EvidencePatch } from '../../domain/evidence.js';
 import { listEvidence } from '../../workflows/evidence/list.js';
-import { attachEvidence, detachEvidence } from '../../workflows/evidence/attach.js';
+import { attachEvidence, checkEvidenceId, detachEvidence } from '../../workflows/evidence/attach.js';
 import { roomGate } from '../../workflows/room/gate.js';
 import { budgetsFrom, withBudgets } from './acquire.js';
 
@@ -63,9 +63,11 @@ export function evidenceCommands(y: Argv, io: HostIo): Argv {
         'attach an evidence item to the forensic instance (a working volume from its forensic snapshot; read-only confirmed inside)',
         item,
         handle<ItemArgs, unknown>(io, async (ctx, a) => {
+          checkEvidenceId(a.case, a.evidence);
+          const budgets = budgetsFrom(a);
           const forensic = await ctx.forensicAccount();
           const custody = await ctx.custody(a.case, a.bucket);
-          const r = await attachEvidence({ forensic, custody, room: roomGate(forensic), reporter: ctx.reporter }, { caseId: a.case, evidenceId: a.evidence, budgets: budgetsFrom(a) });
+          const r = await attachEvidence({ forensic, custody, room: roomGate(forensic), reporter: ctx.reporter }, { caseId: a.case, evidenceId: a.evidence, budgets });
           const text = `${evidenceTable([r.evidence])}\n\nRead-only inside ${r.evidence.instanceId}: ${r.readOnly.status.toUpperCase()} — ${r.readOnly.detail}`;
           return { data: { case: r.case, evidence: [evidenceJson(r.evidence)], readOnly: r.readOnly, warnings: r.warnings }, text, ...(r.readOnly.status === 'writable' ? { exitCode: 3 } : {}) };
         }),
@@ -75,9 +77,11 @@ export function evidenceCommands(y: Argv, io: HostIo): Argv {
         'detach an evidence item from the forensic instance (unmount it inside first); the evidence snapshot is unaffected',
         item,
         handle<ItemArgs, unknown>(io, async (ctx, a) => {
+          checkEvidenceId(a.case, a.evidence);
+          const budgets = budgetsFrom(a);
           const forensic = await ctx.forensicAccount();
           const custody = await ctx.custody(a.case, a.bucket);
-          const r = await detachEvidence({ forensic, custody, reporter: ctx.reporter }, { caseId: a.case, evidenceId: a.evidence, budgets: budgetsFrom(a) });
+          const r = await detachEvidence({ forensic, custody, reporter: ctx.reporter }, { caseId: a.case, evidenceId: a.evidence, budgets });
           const text = `${evidenceTable([r.evidence])}\n\n${r.detached ? `Detached ${r.evidence.volumeId}.` : `${r.evidence.volumeId} was not attached: nothing changed.`}`;
           return { data: { case: r.case, evidence: [evidenceJson(r.evidence)], detached: r.detached, warnings: r.warnings }, text };
         }),

@@ -34,7 +34,7 @@ import type { WatcherOptions } from '../evidence/watch.js';
 import { discover } from './discover.js';
 import { acquireOne, retireSharingCopies, type ItemOutcome, type PipelineContext } from './pipeline.js';
 import { checkIds, resolveSources, type SourceVolume } from './resolve.js';
-import { checkResponderKey, ensureShareKey, recordShareKey, retireShareKey, shareKeyAlias, type SharingKey } from './share-key.js';
+import { KEY_ARN, checkResponderKey, ensureShareKey, recordShareKey, retireShareKey, shareKeyAlias, type SharingKey } from './share-key.js';
 
 export interface AcquireDeps {
   /** The forensic account (room, case key, evidence copies, custody). */
@@ -85,7 +85,11 @@ export interface AcquireResult {
   warnings: string[];
 }
 
-export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions): Promise<AcquireResult> {
+/**
+ * Check the options before any AWS call (the CLI calls this before it opens anything): case id,
+ * instance/volume ids, concurrency, the form of --source-kms-key. Throws {@link UsageError} (exit 2).
+ */
+export function checkAcquireOptions(options: AcquireOptions): { caseId: string; instanceIds: readonly string[]; volumeIds: readonly string[]; concurrency: number } {
   const caseId = assertCaseId(options.caseId);
   const instanceIds = options.instanceIds ?? [];
   const volumeIds = options.volumeIds ?? [];
@@ -94,6 +98,14 @@ export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 500) {
     throw new UsageError('INVALID_CONCURRENCY', `--concurrency must be a whole number from 1 to 500, got ${concurrency}.`);
   }
+  if (options.sourceKmsKeyArn !== undefined && !KEY_ARN.test(options.sourceKmsKeyArn)) {
+    throw new UsageError('INVALID_SOURCE_KEY', `--source-kms-key ${JSON.stringify(options.sourceKmsKeyArn)} is not a KMS key or alias ARN (arn:aws:kms:<region>:<account>:key/<id>).`, { details: { key: options.sourceKmsKeyArn } });
+  }
+  return { caseId, instanceIds, volumeIds, concurrency };
+}
+
+export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions): Promise<AcquireResult> {
+  const { caseId, instanceIds, volumeIds, concurrency } = checkAcquireOptions(options);
   const attach = options.attach ?? true;
   const run = new EvidenceRun({ caseId, forensic: deps.forensic, custody: deps.custody, reporter: deps.reporter, clock: deps.clock, budgets: options.budgets, limits: options.limits, watcher: options.watcher });
 

@@ -32,6 +32,9 @@ export interface SharingKey {
   owner: 'cleanroom' | 'responder';
 }
 
+/** A KMS key or alias ARN. */
+export const KEY_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(key|alias)\/.+$/;
+
 /** The actions the forensic account must be allowed on the sharing key. */
 export const FORENSIC_KEY_ACTIONS = ['kms:DescribeKey', 'kms:CreateGrant', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:GenerateDataKeyWithoutPlaintext'] as const;
 
@@ -175,7 +178,7 @@ async function orphanKey(account: AwsAccount, caseId: string, except: string | u
  */
 export async function checkResponderKey(run: EvidenceRun, source: AwsAccount, ref: string, forensicAccount: string): Promise<SharingKey> {
   const sourceAccount = await source.accountId();
-  const m = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(key|alias)\/.+$/.exec(ref);
+  const m = KEY_ARN.exec(ref);
   if (!m) throw new UsageError('INVALID_SOURCE_KEY', `--source-kms-key ${JSON.stringify(ref)} is not a KMS key or alias ARN (arn:aws:kms:<region>:<account>:key/<id>).`, { details: { key: ref } });
   if (m[2] !== sourceAccount || m[1] !== source.region) {
     throw new UsageError('SOURCE_KEY_ELSEWHERE', `--source-kms-key ${ref} is in account ${m[2]} / ${m[1]}, but the source snapshots are in account ${sourceAccount} / ${source.region}: EBS copies a snapshot only under a key of the same account and Region. Name a key there, or leave the option out and cleanroom makes a temporary one.`, {

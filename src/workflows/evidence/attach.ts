@@ -43,11 +43,16 @@ export interface AttachResult {
   warnings: string[];
 }
 
-/** The item as the record folds it, or a usage error naming the items there are. */
-export function recordedItem(custody: CustodyRecorder, caseId: string, evidenceId: string): EvidencePatch {
+/** Refuse a malformed evidence id (before any AWS call). */
+export function checkEvidenceId(caseId: string, evidenceId: string): void {
   if (!EVIDENCE_ID_PATTERN.test(evidenceId)) {
     throw new UsageError('INVALID_EVIDENCE_ID', `Evidence id ${JSON.stringify(evidenceId)} is not valid (ev- and lower-case letters, digits, hyphens; see \`cleanroom evidence list --case ${caseId}\`).`, { details: { evidenceId } });
   }
+}
+
+/** The item as the record folds it, or a usage error naming the items there are. */
+export function recordedItem(custody: CustodyRecorder, caseId: string, evidenceId: string): EvidencePatch {
+  checkEvidenceId(caseId, evidenceId);
   const all = foldEvidence(custody.events());
   const item = all.get(evidenceId);
   if (!item) {

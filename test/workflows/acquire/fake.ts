@@ -344,8 +344,15 @@ export class FakeAccount {
           return {};
         });
       },
-      async enableKeyRotation() {
-        return self.mutate('EnableKeyRotation', {}, () => ({}));
+      async enableKeyRotation(i: any) {
+        return self.mutate('EnableKeyRotation', i, () => {
+          self.keyByRef(i.KeyId)!.tags['rotation'] = 'on';
+          return {};
+        });
+      },
+      async getKeyRotationStatus(i: any) {
+        self.read('GetKeyRotationStatus', i);
+        return { KeyRotationEnabled: self.keyByRef(i.KeyId)!.tags['rotation'] === 'on' };
       },
       async listAliases(i: any) {
         self.read('ListAliases', i);
