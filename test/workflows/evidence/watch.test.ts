@@ -67,7 +67,7 @@ t.test('one describe call per poll for every pending snapshot; each settles on i
   const w = new ResourceWatcher(clock, silentReporter, { intervalMs: 1000, maxIntervalMs: 8000, debounceMs: 100 });
   const settled: Record<string, string> = {};
   for (const id of ['snap-a', 'snap-b', 'snap-c']) {
-    w.snapshotCompleted(a, id, { item: `ev-${id}`, phase: 'source snapshot', budgetMs: 60_000 }).then(
+    w.snapshotCompleted(a, id, { item: `ev-${id}`, phase: 'source snapshot', budgetMs: 600_000 }).then(
       () => (settled[id] = 'done'),
       (e) => (settled[id] = (e as CleanroomError).code),
     );
