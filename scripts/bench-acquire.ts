@@ -136,6 +136,11 @@ async function main(): Promise<void> {
       const ourCalls = proxy.calls.slice(c0);
       if (r.evidence.some((e) => e.state !== 'volume-created')) throw new Error(`bench run failed: ${JSON.stringify(r.evidence.map((e) => e.state))}`);
       const s3 = ourCalls.filter((c) => c.service === 's3').length;
+      if (process.env['BENCH_VERBOSE']) {
+        const by = new Map<string, number>();
+        for (const c of ourCalls) by.set(`${c.service}:${c.action}`, (by.get(`${c.service}:${c.action}`) ?? 0) + 1);
+        console.error([...by].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k}=${v}`).join(' '));
+      }
 
       const c1 = proxy.calls.length;
       const t1 = Date.now();

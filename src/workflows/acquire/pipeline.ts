@@ -344,7 +344,7 @@ async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotI
       c.run.clock,
       { snapshotId: id },
     );
-    await c.run.record(shareKey, 'evidence.share', [snapRef(c, c.sourceAccount, c.source.region, id), c.run.ref('kms:key', key.keyId, c.sourceAccount, c.source.region, key.arn)], {
+    await c.run.record(shareKey, 'evidence.share', [snapRef(c, c.sourceAccount, c.source.region, id), ...keyRefs(c, key)], {
       status: 'succeeded',
       details: { evidenceId: eid, sharingSnapshotId: id, sharedWith: c.forensicAccount, keyArn: key.arn, keyPolicyNamesForensicAccount: true },
     });
@@ -352,11 +352,20 @@ async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotI
   return id;
 }
 
+/**
+ * The sharing key as a resource of an event — only a key cleanroom made: case close schedules the
+ * deletion of the temporary keys the record names, and a responder's own key (--source-kms-key) is
+ * not cleanroom's to delete (its ARN is still in the event's details).
+ */
+function keyRefs(c: PipelineContext, key: SharingKey): ResourceRef[] {
+  return key.owner === 'cleanroom' ? [c.run.ref('kms:key', key.keyId, c.sourceAccount, c.source.region, key.arn)] : [];
+}
+
 function recordSharingCopy(c: PipelineContext, sv: SourceVolume, id: string, key: SharingKey, found: boolean) {
   return c.run.recordEvidence(
     acquireKeys.sharingCopy(sv.evidenceId, id),
     'evidence.share.copy',
-    [snapRef(c, c.sourceAccount, c.source.region, id), c.run.ref('kms:key', key.keyId, c.sourceAccount, c.source.region, key.arn)],
+    [snapRef(c, c.sourceAccount, c.source.region, id), ...keyRefs(c, key)],
     { evidenceId: sv.evidenceId, sharingSnapshotId: id, sharingKeyArn: key.arn, state: 'sharing' },
     { keyOwner: key.owner, foundExisting: found },
   );

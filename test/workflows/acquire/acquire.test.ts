@@ -484,3 +484,21 @@ t.test('a sharing key left behind by a killed run (no alias yet) is adopted, not
   t.equal([...w.source.keys.values()][0]!.state, 'PendingDeletion', 'and retired it');
   t.equal(w.recorder.events().find((e) => e.action === 'acquire.share-key')!.outcome.details!['foundExisting'], true);
 });
+
+t.test("a responder's key (--source-kms-key) that the forensic account may use: used for the sharing copies, never retired, never named for deletion", async (t) => {
+  const w = new World();
+  const arn = `arn:aws:kms:${REGION}:${SOURCE}:key/theirs`;
+  const { shareKeyPolicy } = await import('../../../src/workflows/acquire/share-key.js');
+  w.source.keys.set('theirs', { id: 'theirs', arn, state: 'Enabled', tags: {}, policy: shareKeyPolicy(SOURCE, FORENSIC), manager: 'CUSTOMER', spec: 'SYMMETRIC_DEFAULT' });
+  const { volumeIds } = w.compromisedInstance([8]);
+  const r = await acquire(w, { volumeIds, sourceKmsKeyArn: arn });
+  t.same(r.failures, []);
+  t.same(r.sharing, { keyArn: arn, owner: 'responder', retired: false, kept: [] });
+  t.equal(w.source.keys.size, 1, 'no key made');
+  t.equal(w.source.keys.get('theirs')!.state, 'Enabled', 'left as it is');
+  t.equal(w.source.deletedSnapshots.length, 1, 'the sharing copy is still retired');
+  t.equal(w.source.deletedSnapshots[0]!.kmsKeyId, arn);
+  t.notOk(w.recorder.events().some((e) => e.resources.some((x) => x.type === 'kms:key' && x.arn === arn)), 'not a kms:key resource of the record (close would schedule it)');
+  t.equal(r.evidence[0]!.sharingKeyArn, arn, 'but named in the evidence');
+  t.same(await findTemporaryKeys(w.source.port(), CASE, w.recorder.events(), undefined, () => {}), [], 'close finds no temporary key to delete');
+});
