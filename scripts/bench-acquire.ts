@@ -4,7 +4,7 @@
  * ~50 ms to every call and keeps every new snapshot and copy `pending` for a few seconds (moto
  * completes them at once; AWS takes minutes — the proxy stands in for that time, the same way for
  * both runs). Printed next to a sequential baseline measured in the same run: one volume at a
- * time, one waiter per snapshot (THE waiter, same intervals), a one-time KMS key per copy — the
+ * time, one waiter per snapshot (THE waiter, the same poll cadence), a one-time KMS key per copy — the
  * way libcloudforensics' CreateVolumeCopy works.
  *
  * Both make the same things per volume: source snapshot, re-encrypted sharing copy, share, copy
@@ -79,7 +79,8 @@ function snapshotDone(account: AwsAccount, id: string): () => Promise<PollResult
 async function baseline(forensic: AwsAccount, source: AwsAccount, caseKeyArn: string, volumeIds: string[]): Promise<void> {
   const forensicId = await forensic.accountId();
   const sourceId = await source.accountId();
-  const wait = (p: () => Promise<PollResult<true>>, what: string) => waitFor(p, { description: what, budgetMs: 30 * 60_000 });
+  // The same cadence as cleanroom's batched poll (1 s, ×1.5, up to 15 s): only the batching differs.
+  const wait = (p: () => Promise<PollResult<true>>, what: string) => waitFor(p, { description: what, budgetMs: 30 * 60_000, intervalMs: 1000, maxIntervalMs: 15_000 });
   for (const vid of volumeIds) {
     const snap = (await source.ec2.createSnapshot({ VolumeId: vid })).SnapshotId!;
     await wait(snapshotDone(source, snap), snap);

@@ -19,6 +19,7 @@ import { asError } from '../../domain/errors.js';
 import type { EvidencePatch, EvidenceState } from '../../domain/evidence.js';
 import { waitFor } from '../../domain/waiter.js';
 import { describeSnapshots, tagMap } from '../close/discover.js';
+import { mapPool } from '../../domain/pool.js';
 import type { CaseKey } from '../case-key.js';
 import { findOrCreate, retrying } from '../evidence/create-once.js';
 import type { RoomTarget } from '../evidence/room.js';
@@ -56,7 +57,6 @@ export interface ItemOutcome {
 /** Idempotency keys of the acquisition steps (each names the resource it is about). */
 export const acquireKeys = {
   snapshot: (eid: string, snap: string) => `acquire:snapshot:${eid}:${snap}`,
-  snapshotCompleted: (eid: string, snap: string) => `acquire:snapshot-completed:${eid}:${snap}`,
   sharingCopy: (eid: string, snap: string) => `acquire:sharing-copy:${eid}:${snap}`,
   share: (eid: string, snap: string) => `acquire:share:${eid}:${snap}`,
   forensicCopy: (eid: string, snap: string) => `acquire:forensic-copy:${eid}:${snap}`,
@@ -69,22 +69,25 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
   const eid = sv.evidenceId;
   let reached: EvidenceState | undefined;
   let step = 'source-snapshot';
+  let sharingId = c.discovery.sharingCopies.get(eid)?.SnapshotId;
   try {
     let fc = c.discovery.forensicCopies.get(eid);
     if (!fc) {
       const src = await sourceSnapshot(c, sv);
       reached = 'snapshotting';
       await c.run.watcher.snapshotCompleted(c.source, src, { item: eid, phase: 'source snapshot', budgetMs: c.run.waitBudget(sv.sizeGiB) });
-      await c.run.recordEvidence(acquireKeys.snapshotCompleted(eid, src), 'evidence.snapshot.completed', [snapRef(c, c.sourceAccount, c.source.region, src)], { evidenceId: eid, sourceSnapshotId: src, state: 'snapshotted' });
+      // Recorded with the next step (a copy can only be made of a completed snapshot): one custody
+      // append less per item on the path every item waits on.
       reached = 'snapshotted';
       let from = src;
       if (c.crossAccount) {
         step = 'share';
         from = await sharingCopy(c, sv, src);
+        sharingId = from;
         reached = 'sharing';
       }
       step = 'forensic-copy';
-      fc = await forensicCopy(c, sv, from);
+      fc = await forensicCopy(c, sv, from, src);
     } else {
       step = 'forensic-copy';
       await recordForensicCopy(c, sv, fc.SnapshotId!, false);
@@ -94,6 +97,9 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
     const fcid = fc.SnapshotId!;
     await c.run.recordEvidence(acquireKeys.preserved(eid, fcid), 'evidence.preserved', [snapRef(c, c.forensicAccount, c.run.forensic.region, fcid)], { evidenceId: eid, forensicSnapshotId: fcid, kmsKeyArn: c.caseKey.arn, state: 'preserved' });
     reached = 'preserved';
+    // The sharing copy is no longer needed: retired now, not at the end (shorter exposure; the
+    // end-of-run pass only handles what is left).
+    if (sharingId && !c.run.done(acquireKeys.retireSharingCopy(eid, sharingId))) await retireSharingCopy(c, eid, sharingId, { ...fc, State: 'completed' });
     if (!c.target) return { evidenceId: eid };
     step = 'working-volume';
     const item: EvidencePatch = { evidenceId: eid, forensicSnapshotId: fcid };
@@ -297,7 +303,7 @@ async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotI
   const known = c.discovery.sharingCopies.get(eid);
   if (known?.State === 'completed') {
     id = known.SnapshotId!;
-    await recordSharingCopy(c, sv, id, key, false);
+    await recordSharingCopy(c, sv, id, key, false, sourceSnapshotId);
   } else {
     // A copy holds one of the source Region's 20 copy slots until it completes.
     id = await limits.copies(async () => {
@@ -326,7 +332,7 @@ async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotI
         details: { snapshotId: sourceSnapshotId, evidenceId: eid },
       });
       const sid = made.value.SnapshotId!;
-      await recordSharingCopy(c, sv, sid, key, !made.created);
+      await recordSharingCopy(c, sv, sid, key, !made.created, sourceSnapshotId);
       await c.run.watcher.snapshotCompleted(c.source, sid, { item: eid, phase: 'sharing copy', budgetMs: c.run.waitBudget(sv.sizeGiB) });
       return sid;
     });
@@ -361,18 +367,18 @@ function keyRefs(c: PipelineContext, key: SharingKey): ResourceRef[] {
   return key.owner === 'cleanroom' ? [c.run.ref('kms:key', key.keyId, c.sourceAccount, c.source.region, key.arn)] : [];
 }
 
-function recordSharingCopy(c: PipelineContext, sv: SourceVolume, id: string, key: SharingKey, found: boolean) {
+function recordSharingCopy(c: PipelineContext, sv: SourceVolume, id: string, key: SharingKey, found: boolean, sourceSnapshotId: string) {
   return c.run.recordEvidence(
     acquireKeys.sharingCopy(sv.evidenceId, id),
     'evidence.share.copy',
     [snapRef(c, c.sourceAccount, c.source.region, id), ...keyRefs(c, key)],
     { evidenceId: sv.evidenceId, sharingSnapshotId: id, sharingKeyArn: key.arn, state: 'sharing' },
-    { keyOwner: key.owner, foundExisting: found },
+    { keyOwner: key.owner, foundExisting: found, sourceSnapshotId, sourceSnapshotCompleted: true },
   );
 }
 
 /** Step 3: copy into the forensic account under the case key; wait until it is complete. */
-async function forensicCopy(c: PipelineContext, sv: SourceVolume, fromSnapshotId: string): Promise<SnapshotInfo> {
+async function forensicCopy(c: PipelineContext, sv: SourceVolume, fromSnapshotId: string, sourceSnapshotId: string): Promise<SnapshotInfo> {
   const eid = sv.evidenceId;
   const region = c.run.forensic.region;
   const limits = c.run.limits.of(c.forensicAccount, region);
@@ -404,18 +410,18 @@ async function forensicCopy(c: PipelineContext, sv: SourceVolume, fromSnapshotId
       details: { snapshotId: fromSnapshotId, evidenceId: eid },
     });
     const id = made.value.SnapshotId!;
-    await recordForensicCopy(c, sv, id, !made.created);
+    await recordForensicCopy(c, sv, id, !made.created, { copiedFrom: fromSnapshotId, sourceSnapshotId, sourceSnapshotCompleted: true });
     return waitCopy(c, sv, id);
   });
 }
 
-function recordForensicCopy(c: PipelineContext, sv: SourceVolume, id: string, found: boolean) {
+function recordForensicCopy(c: PipelineContext, sv: SourceVolume, id: string, found: boolean, extra: Record<string, unknown> = {}) {
   return c.run.recordEvidence(
     acquireKeys.forensicCopy(sv.evidenceId, id),
     'evidence.copy',
     [snapRef(c, c.forensicAccount, c.run.forensic.region, id), c.run.ref('kms:key', c.caseKey.keyId, c.forensicAccount, c.run.forensic.region, c.caseKey.arn)],
     { evidenceId: sv.evidenceId, forensicSnapshotId: id, kmsKeyArn: c.caseKey.arn, state: 'copying' },
-    { foundExisting: found },
+    { foundExisting: found, ...extra },
   );
 }
 
@@ -438,37 +444,52 @@ export async function retireSharingCopies(c: PipelineContext): Promise<Array<{ e
   if (sharing.length === 0) return [];
   const forensic = await caseSnapshotsByEvidence(c.run.forensic, c.run.caseId, ROLE.forensicCopy);
   const kept: Array<{ evidenceId: string; snapshotId: string; forensicSnapshotId: string }> = [];
-  for (const s of sharing) {
+  await mapPool(sharing, 8, async (s) => {
     const eid = tagMap(s.Tags)[TAG_EVIDENCE] ?? 'unknown';
     const fc = forensic.get(eid);
     if (fc && fc.State === 'pending') {
       kept.push({ evidenceId: eid, snapshotId: s.SnapshotId!, forensicSnapshotId: fc.SnapshotId! });
-      continue;
+      return;
     }
-    try {
-      await retrying(
-        `delete the sharing copy ${s.SnapshotId}`,
-        async () => {
-          try {
-            await c.source.ec2.deleteSnapshot({ SnapshotId: s.SnapshotId! });
-          } catch (e) {
-            if (!isAwsCode(e, 'InvalidSnapshot.NotFound')) throw e;
-          }
-        },
-        c.run.budgets.apiMs,
-        c.run.clock,
-        { snapshotId: s.SnapshotId },
-      );
-      await c.run.record(acquireKeys.retireSharingCopy(eid, s.SnapshotId!), 'evidence.share.retire', [snapRef(c, c.sourceAccount, c.source.region, s.SnapshotId!)], {
-        status: 'succeeded',
-        details: { evidenceId: eid, sharingSnapshotId: s.SnapshotId!, forensicSnapshotId: fc?.SnapshotId ?? null, forensicCopyState: fc?.State ?? 'none', reason: fc?.State === 'completed' ? 'the forensic copy is complete' : 'no forensic copy reads from it; a rerun makes a new one' },
-      });
-    } catch (e) {
-      c.run.warn(`could not retire the sharing copy ${s.SnapshotId} of ${eid} in account ${c.sourceAccount}: ${asError(e).message}; run acquire again (or case close) to retire it.`);
-      kept.push({ evidenceId: eid, snapshotId: s.SnapshotId!, forensicSnapshotId: fc?.SnapshotId ?? '' });
-    }
-  }
+    if (!(await retireSharingCopy(c, eid, s.SnapshotId!, fc))) kept.push({ evidenceId: eid, snapshotId: s.SnapshotId!, forensicSnapshotId: fc?.SnapshotId ?? '' });
+  });
   return kept;
+}
+
+/**
+ * Delete one sharing copy and record it; false (with a warning) when that failed — the copy is
+ * then left for the next run or case close. Never throws: retiring must not fail an item.
+ */
+async function retireSharingCopy(c: PipelineContext, eid: string, id: string, fc: SnapshotInfo | undefined): Promise<boolean> {
+  try {
+    await retrying(
+      `delete the sharing copy ${id}`,
+      async () => {
+        try {
+          await c.source.ec2.deleteSnapshot({ SnapshotId: id });
+        } catch (e) {
+          if (!isAwsCode(e, 'InvalidSnapshot.NotFound')) throw e;
+        }
+      },
+      c.run.budgets.apiMs,
+      c.run.clock,
+      { snapshotId: id },
+    );
+    await c.run.record(acquireKeys.retireSharingCopy(eid, id), 'evidence.share.retire', [snapRef(c, c.sourceAccount, c.source.region, id)], {
+      status: 'succeeded',
+      details: {
+        evidenceId: eid,
+        sharingSnapshotId: id,
+        forensicSnapshotId: fc?.SnapshotId ?? null,
+        forensicCopyState: fc?.State ?? 'none',
+        reason: fc?.State === 'completed' ? 'the forensic copy is complete' : 'no forensic copy reads from it; a rerun makes a new one',
+      },
+    });
+    return true;
+  } catch (e) {
+    c.run.warn(`could not retire the sharing copy ${id} of ${eid} in account ${c.sourceAccount}: ${asError(e).message}; run acquire again (or case close) to retire it.`);
+    return false;
+  }
 }
 
 /**

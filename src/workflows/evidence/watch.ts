@@ -67,7 +67,7 @@ export class ResourceWatcher {
     private readonly reporter: Reporter,
     opts: WatcherOptions = {},
   ) {
-    this.o = { intervalMs: opts.intervalMs ?? 2000, maxIntervalMs: opts.maxIntervalMs ?? 15_000, missingGraceMs: opts.missingGraceMs ?? 120_000, debounceMs: opts.debounceMs ?? 200 };
+    this.o = { intervalMs: opts.intervalMs ?? 1000, maxIntervalMs: opts.maxIntervalMs ?? 15_000, missingGraceMs: opts.missingGraceMs ?? 120_000, debounceMs: opts.debounceMs ?? 200 };
   }
 
   /** Resolves when the snapshot is `completed`; rejects when it ends in `error`, disappears, or the budget is spent. */

@@ -98,14 +98,14 @@ t.test('cross-account: an instance with two volumes, snapshotted together, prese
 
   // The record: every step, in pipeline order per item; close conventions hold.
   const actions = w.recorder.events().map((e) => e.action);
-  for (const a of ['acquire.share-key', 'evidence.snapshot', 'evidence.snapshot.completed', 'evidence.share.copy', 'evidence.share', 'evidence.copy', 'evidence.preserved', 'evidence.volume.create', 'evidence.attach', 'evidence.readonly-check', 'evidence.share.retire', 'acquire.share-key.retire', 'acquire.run']) {
+  for (const a of ['acquire.share-key', 'evidence.snapshot', 'evidence.share.copy', 'evidence.share', 'evidence.copy', 'evidence.preserved', 'evidence.volume.create', 'evidence.attach', 'evidence.readonly-check', 'evidence.share.retire', 'acquire.share-key.retire', 'acquire.run']) {
     t.ok(actions.includes(a), `recorded ${a}`);
   }
   for (const vid of volumeIds) {
     const eid = byVol.get(vid)!.evidenceId;
     const order = w.recorder.events().filter((e) => JSON.stringify(e.outcome.details ?? {}).includes(eid)).map((e) => e.action);
     const idx = (a: string) => order.indexOf(a);
-    t.ok(idx('evidence.snapshot') < idx('evidence.snapshot.completed') && idx('evidence.snapshot.completed') < idx('evidence.share.copy') && idx('evidence.share.copy') < idx('evidence.share') && idx('evidence.share') < idx('evidence.copy') && idx('evidence.copy') < idx('evidence.preserved') && idx('evidence.preserved') < idx('evidence.attach'), `order of ${eid}: ${order.join(' → ')}`);
+    t.ok(idx('evidence.snapshot') < idx('evidence.share.copy') && idx('evidence.share.copy') < idx('evidence.share') && idx('evidence.share') < idx('evidence.copy') && idx('evidence.copy') < idx('evidence.preserved') && idx('evidence.preserved') < idx('evidence.share.retire') && idx('evidence.preserved') < idx('evidence.attach'), `order of ${eid}: ${order.join(' → ')}`);
   }
   t.ok(actions.indexOf('acquire.share-key.retire') > actions.lastIndexOf('evidence.share.retire'), 'the key is retired after its copies');
   t.equal(retiredInRecord(w.recorder.events(), shareKey.arn), true, 'close sees the sharing key retired');
