@@ -64,16 +64,39 @@ export const acquireKeys = {
   retireSharingCopy: (eid: string, snap: string) => `acquire:sharing-copy-retire:${eid}:${snap}`,
 };
 
+/**
+ * Custody appends of one item that it does not wait for on the spot. Appends are serialised (one
+ * hash chain); with many items in flight, waiting for each append before the next AWS call would
+ * put the whole queue on every item's path. Deferring is safe because every step first finds its
+ * own earlier result by tag and records it if the record lacks it — except that a forensic copy
+ * makes the earlier steps skippable on a rerun, so the item waits for all its appends before it
+ * asks for the forensic copy (`flush`), and again before it reports done.
+ */
+export class Deferred {
+  private readonly list: Promise<unknown>[] = [];
+  add(p: Promise<unknown>): void {
+    p.catch(() => undefined); // surfaced by flush(), not as an unhandled rejection
+    this.list.push(p);
+  }
+  async flush(): Promise<void> {
+    await Promise.all(this.list.splice(0));
+  }
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.list.splice(0));
+  }
+}
+
 /** Run one item; on failure record how far it got (and why) and rethrow. */
 export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<ItemOutcome> {
   const eid = sv.evidenceId;
   let reached: EvidenceState | undefined;
   let step = 'source-snapshot';
   let sharingId = c.discovery.sharingCopies.get(eid)?.SnapshotId;
+  const d = new Deferred();
   try {
     let fc = c.discovery.forensicCopies.get(eid);
     if (!fc) {
-      const src = await sourceSnapshot(c, sv);
+      const src = await sourceSnapshot(c, sv, d);
       reached = 'snapshotting';
       await c.run.watcher.snapshotCompleted(c.source, src, { item: eid, phase: 'source snapshot', budgetMs: c.run.waitBudget(sv.sizeGiB) });
       // Recorded with the next step (a copy can only be made of a completed snapshot): one custody
@@ -82,33 +105,40 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
       let from = src;
       if (c.crossAccount) {
         step = 'share';
-        from = await sharingCopy(c, sv, src);
+        from = await sharingCopy(c, sv, src, d);
         sharingId = from;
         reached = 'sharing';
       }
       step = 'forensic-copy';
-      fc = await forensicCopy(c, sv, from, src);
+      fc = await forensicCopy(c, sv, from, src, d);
     } else {
       step = 'forensic-copy';
-      await recordForensicCopy(c, sv, fc.SnapshotId!, false);
+      d.add(recordForensicCopy(c, sv, fc.SnapshotId!, false));
       if (fc.State !== 'completed') await c.run.limits.of(c.forensicAccount, c.run.forensic.region).copies(() => waitCopy(c, sv, fc!.SnapshotId!));
     }
     reached = 'copying';
     const fcid = fc.SnapshotId!;
-    await c.run.recordEvidence(acquireKeys.preserved(eid, fcid), 'evidence.preserved', [snapRef(c, c.forensicAccount, c.run.forensic.region, fcid)], { evidenceId: eid, forensicSnapshotId: fcid, kmsKeyArn: c.caseKey.arn, state: 'preserved' });
+    d.add(c.run.recordEvidence(acquireKeys.preserved(eid, fcid), 'evidence.preserved', [snapRef(c, c.forensicAccount, c.run.forensic.region, fcid)], { evidenceId: eid, forensicSnapshotId: fcid, kmsKeyArn: c.caseKey.arn, state: 'preserved' }));
     reached = 'preserved';
     // The sharing copy is no longer needed: retired now, not at the end (shorter exposure; the
     // end-of-run pass only handles what is left).
-    if (sharingId && !c.run.done(acquireKeys.retireSharingCopy(eid, sharingId))) await retireSharingCopy(c, eid, sharingId, { ...fc, State: 'completed' });
-    if (!c.target) return { evidenceId: eid };
-    step = 'working-volume';
-    const item: EvidencePatch = { evidenceId: eid, forensicSnapshotId: fcid };
-    const vol = await ensureWorkingVolume(c.run, item, c.target, c.caseKey.arn);
-    reached = 'volume-created';
-    if (!c.attach) return { evidenceId: eid };
-    step = 'attach';
-    return { evidenceId: eid, attached: await attachWorkingVolume(c.run, eid, vol, c.target) };
+    if (sharingId && !c.run.done(acquireKeys.retireSharingCopy(eid, sharingId))) d.add(retireSharingCopy(c, eid, sharingId, { ...fc, State: 'completed' }));
+    let out: ItemOutcome = { evidenceId: eid };
+    if (c.target) {
+      step = 'working-volume';
+      const item: EvidencePatch = { evidenceId: eid, forensicSnapshotId: fcid };
+      const vol = await ensureWorkingVolume(c.run, item, c.target, c.caseKey.arn, (p) => d.add(p));
+      reached = 'volume-created';
+      if (c.attach) {
+        step = 'attach';
+        out = { evidenceId: eid, attached: await attachWorkingVolume(c.run, eid, vol, c.target, (p) => d.add(p)) };
+      }
+    }
+    step = 'record';
+    await d.flush();
+    return out;
   } catch (e) {
+    await d.settle();
     await c.run.recordFailure(eid, step, reached, e, [{ type: 'ec2:volume', id: sv.volumeId, account: c.sourceAccount, region: c.source.region }]);
     throw e;
   }
@@ -129,7 +159,7 @@ const sourceTags = (c: PipelineContext, sv: SourceVolume, role: string, extra: R
   });
 
 /** Step 1: the source snapshot (found, or made), recorded with its provenance. */
-async function sourceSnapshot(c: PipelineContext, sv: SourceVolume): Promise<string> {
+async function sourceSnapshot(c: PipelineContext, sv: SourceVolume, d: Deferred): Promise<string> {
   const eid = sv.evidenceId;
   const ec2 = c.source.single?.ec2 ?? c.source.ec2;
   const limits = c.run.limits.of(c.sourceAccount, c.source.region);
@@ -170,7 +200,7 @@ async function sourceSnapshot(c: PipelineContext, sv: SourceVolume): Promise<str
     await retrying(`tag ${id} with ${eid}`, () => c.source.ec2.createTags({ Resources: [id], Tags: sourceTags(c, sv, ROLE.sourceSnapshot) }), c.run.budgets.apiMs, c.run.clock);
   }
   const others = sv.viaInstance ? c.sources.filter((s) => s.viaInstance === sv.viaInstance && s.volumeId !== sv.volumeId).map((s) => s.volumeId) : [];
-  await c.run.recordEvidence(
+  d.add(c.run.recordEvidence(
     acquireKeys.snapshot(eid, id),
     'evidence.snapshot',
     [c.run.ref('ec2:volume', sv.volumeId, c.sourceAccount, c.source.region), snapRef(c, c.sourceAccount, c.source.region, id), ...(sv.instanceId ? [c.run.ref('ec2:instance', sv.instanceId, c.sourceAccount, c.source.region)] : [])],
@@ -187,7 +217,7 @@ async function sourceSnapshot(c: PipelineContext, sv: SourceVolume): Promise<str
     },
     { method, ...(others.length ? { crashConsistentWith: others } : {}), sourceEncrypted: sv.encrypted, ...(sv.kmsKeyId ? { sourceKmsKeyId: sv.kmsKeyId } : {}) },
     { volumeId: sv.volumeId, ...(sv.viaInstance ? { instanceId: sv.viaInstance } : {}) },
-  );
+  ));
   return id;
 }
 
@@ -294,7 +324,7 @@ async function belowPendingLimit(c: PipelineContext, volumeIds: string[], sizeGi
 }
 
 /** Step 2 (cross-account): copy under the sharing key, wait, share with the forensic account. */
-async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotId: string): Promise<string> {
+async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotId: string, d: Deferred): Promise<string> {
   const eid = sv.evidenceId;
   const key = await c.shareKey();
   const limits = c.run.limits.of(c.sourceAccount, c.source.region);
@@ -303,7 +333,7 @@ async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotI
   const known = c.discovery.sharingCopies.get(eid);
   if (known?.State === 'completed') {
     id = known.SnapshotId!;
-    await recordSharingCopy(c, sv, id, key, false, sourceSnapshotId);
+    d.add(recordSharingCopy(c, sv, id, key, false, sourceSnapshotId));
   } else {
     // A copy holds one of the source Region's 20 copy slots until it completes.
     id = await limits.copies(async () => {
@@ -332,7 +362,7 @@ async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotI
         details: { snapshotId: sourceSnapshotId, evidenceId: eid },
       });
       const sid = made.value.SnapshotId!;
-      await recordSharingCopy(c, sv, sid, key, !made.created, sourceSnapshotId);
+      d.add(recordSharingCopy(c, sv, sid, key, !made.created, sourceSnapshotId));
       await c.run.watcher.snapshotCompleted(c.source, sid, { item: eid, phase: 'sharing copy', budgetMs: c.run.waitBudget(sv.sizeGiB) });
       return sid;
     });
@@ -350,10 +380,12 @@ async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotI
       c.run.clock,
       { snapshotId: id },
     );
-    await c.run.record(shareKey, 'evidence.share', [snapRef(c, c.sourceAccount, c.source.region, id), ...keyRefs(c, key)], {
-      status: 'succeeded',
-      details: { evidenceId: eid, sharingSnapshotId: id, sharedWith: c.forensicAccount, keyArn: key.arn, keyPolicyNamesForensicAccount: true },
-    });
+    d.add(
+      c.run.record(shareKey, 'evidence.share', [snapRef(c, c.sourceAccount, c.source.region, id), ...keyRefs(c, key)], {
+        status: 'succeeded',
+        details: { evidenceId: eid, sharingSnapshotId: id, sharedWith: c.forensicAccount, keyArn: key.arn, keyPolicyNamesForensicAccount: true },
+      }),
+    );
   }
   return id;
 }
@@ -378,11 +410,13 @@ function recordSharingCopy(c: PipelineContext, sv: SourceVolume, id: string, key
 }
 
 /** Step 3: copy into the forensic account under the case key; wait until it is complete. */
-async function forensicCopy(c: PipelineContext, sv: SourceVolume, fromSnapshotId: string, sourceSnapshotId: string): Promise<SnapshotInfo> {
+async function forensicCopy(c: PipelineContext, sv: SourceVolume, fromSnapshotId: string, sourceSnapshotId: string, d: Deferred): Promise<SnapshotInfo> {
   const eid = sv.evidenceId;
   const region = c.run.forensic.region;
   const limits = c.run.limits.of(c.forensicAccount, region);
   const ec2 = c.run.forensic.single?.ec2 ?? c.run.forensic.ec2;
+  // Once the forensic copy exists, a rerun skips the steps before it: their events must be durable first.
+  await d.flush();
   return limits.copies(async () => {
     c.run.progress(eid, 'copying', `${fromSnapshotId} into account ${c.forensicAccount} under the case key`);
     let first = true;
@@ -410,7 +444,7 @@ async function forensicCopy(c: PipelineContext, sv: SourceVolume, fromSnapshotId
       details: { snapshotId: fromSnapshotId, evidenceId: eid },
     });
     const id = made.value.SnapshotId!;
-    await recordForensicCopy(c, sv, id, !made.created, { copiedFrom: fromSnapshotId, sourceSnapshotId, sourceSnapshotCompleted: true });
+    d.add(recordForensicCopy(c, sv, id, !made.created, { copiedFrom: fromSnapshotId, sourceSnapshotId, sourceSnapshotCompleted: true }));
     return waitCopy(c, sv, id);
   });
 }

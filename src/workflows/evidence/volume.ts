@@ -34,7 +34,10 @@ export function cycles(run: EvidenceRun, eid: string, vid: string): { attaches: 
 }
 
 /** The working volume of an item in the room's AZ: found (by tag) or made from the forensic snapshot. */
-export async function ensureWorkingVolume(run: EvidenceRun, item: EvidencePatch, target: RoomTarget, caseKeyArn: string): Promise<VolumeInfo> {
+/** `defer`: hand the custody append to the caller instead of waiting for it (see acquire's `Deferred`). */
+export type Defer = (p: Promise<unknown>) => void;
+
+export async function ensureWorkingVolume(run: EvidenceRun, item: EvidencePatch, target: RoomTarget, caseKeyArn: string, defer?: Defer): Promise<VolumeInfo> {
   const eid = item.evidenceId;
   const snapshotId = item.forensicSnapshotId;
   if (!snapshotId) throw new CleanroomError('NOT_PRESERVED', `Evidence ${eid} has no forensic snapshot yet; run \`cleanroom acquire\` again to finish it.`, { details: { evidenceId: eid } });
@@ -88,7 +91,7 @@ export async function ensureWorkingVolume(run: EvidenceRun, item: EvidencePatch,
   const vid = made.value.VolumeId!;
   const volRef: ResourceRef = run.ref('ec2:volume', vid, accountId, region);
   const vol = await run.watcher.volume(run.forensic, vid, { item: eid, phase: 'working volume', budgetMs: run.budgets.volumeMs }, (v) => judgeVolume(vid, eid, v, { kind: 'created' }));
-  await run.recordEvidence(
+  const recorded = run.recordEvidence(
     volumeKeys.create(eid, vid),
     'evidence.volume.create',
     [volRef, run.ref('ec2:snapshot', snapshotId, accountId, region)],
@@ -96,6 +99,8 @@ export async function ensureWorkingVolume(run: EvidenceRun, item: EvidencePatch,
     { foundExisting: !made.created, encrypted: true },
     { snapshotId, availabilityZone: az, volumeType: 'gp3' },
   );
+  if (defer) defer(recorded);
+  else await recorded;
   return vol;
 }
 
@@ -117,7 +122,7 @@ export interface Attached {
 }
 
 /** Attach the working volume to the forensic instance (or find it attached) and record it. */
-export async function attachWorkingVolume(run: EvidenceRun, eid: string, vol: VolumeInfo, target: RoomTarget): Promise<Attached> {
+export async function attachWorkingVolume(run: EvidenceRun, eid: string, vol: VolumeInfo, target: RoomTarget, defer?: Defer): Promise<Attached> {
   const vid = vol.VolumeId!;
   const inst = target.instance;
   const accountId = await run.forensic.accountId();
@@ -160,7 +165,7 @@ export async function attachWorkingVolume(run: EvidenceRun, eid: string, vol: Vo
   device = (now.Attachments ?? []).find((a) => a.InstanceId === inst.instanceId)?.Device ?? device;
   const guestDevice = inst.nvme ? nvmeByIdPath(vid) : device;
   const cycle = cycles(run, eid, vid).detaches + 1;
-  await run.recordEvidence(
+  const recorded = run.recordEvidence(
     volumeKeys.attach(eid, vid, cycle),
     'evidence.attach',
     [run.ref('ec2:volume', vid, accountId, region), run.ref('ec2:instance', inst.instanceId, accountId, region)],
@@ -172,6 +177,8 @@ export async function attachWorkingVolume(run: EvidenceRun, eid: string, vol: Vo
         : `the guest sees it as ${device.replace('/dev/sd', '/dev/xvd')} or ${device}`,
     },
   );
+  if (defer) defer(recorded);
+  else await recorded;
   return { volumeId: vid, instanceId: inst.instanceId, device, guestDevice, cycle };
 }
 

@@ -457,6 +457,8 @@ export class World {
     const clock = { t: Date.parse('2026-03-01T00:00:00Z') } as Clock & { t: number };
     clock.now = () => clock.t;
     clock.sleep = async (ms: number) => {
+      // Let queued work (custody appends) run first: time passes only while everything waits.
+      await new Promise((r) => setImmediate(r));
       clock.t += Math.max(1, ms);
     };
     this.clock = clock;
@@ -464,14 +466,22 @@ export class World {
     this.source = new FakeAccount(SOURCE, REGION, this);
     this.sourceWest = new FakeAccount(SOURCE, 'us-west-2', this);
     this.recorder = new MemoryRecorder('arn:aws:sts::123456789012:assumed-role/analyst/a', () => new Date(this.clock.now()));
+    // Appends are serialised and take a moment, as in the S3 recorder: AWS calls of other items
+    // (and of the same item, when it does not wait) run while an append is queued.
     const record = this.recorder.record.bind(this.recorder);
-    this.recorder.record = async (entry: CustodyEntry) => {
-      this.alive();
-      if (this.crashBeforeRecord !== undefined && ++this.recordCount === this.crashBeforeRecord) {
-        this.dead = true;
-        throw new Crash();
-      }
-      return record(entry);
+    let queue: Promise<unknown> = Promise.resolve();
+    this.recorder.record = (entry: CustodyEntry) => {
+      const p = queue.then(async () => {
+        await new Promise((r) => setImmediate(r));
+        this.alive();
+        if (this.crashBeforeRecord !== undefined && ++this.recordCount === this.crashBeforeRecord) {
+          this.dead = true;
+          throw new Crash();
+        }
+        return record(entry);
+      });
+      queue = p.catch(() => undefined);
+      return p;
     };
     // The room (up, passing its audit), its instance, and the case key room up made.
     const f = this.forensic;
