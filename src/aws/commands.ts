@@ -81,6 +81,8 @@ export const EC2_COMMANDS = {
   authorizeSecurityGroupIngress: ec2.AuthorizeSecurityGroupIngressCommand,
   // acquire / evidence attach
   describeInstanceTypes: ec2.DescribeInstanceTypesCommand,
+  // isolate (also authorizeSecurityGroupIngress/Egress above)
+  describeInstanceAttribute: ec2.DescribeInstanceAttributeCommand,
 } as const;
 
 export const S3_COMMANDS = {
@@ -152,6 +154,8 @@ export const IAM_COMMANDS = {
 export const ASG_COMMANDS = {
   describeAutoScalingInstances: asg.DescribeAutoScalingInstancesCommand,
   detachInstances: asg.DetachInstancesCommand,
+  // isolate
+  describeAutoScalingGroups: asg.DescribeAutoScalingGroupsCommand,
 } as const;
 
 export const ELB_COMMANDS = {

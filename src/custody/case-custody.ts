@@ -10,7 +10,7 @@
  */
 import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
-import { CleanroomError, VerificationFailedError } from '../domain/errors.js';
+import { CleanroomError, UsageError, VerificationFailedError } from '../domain/errors.js';
 import { foldEvidence } from '../domain/evidence.js';
 import { mapPool } from '../domain/pool.js';
 import { silentReporter, type Reporter } from '../domain/reporter.js';
@@ -21,6 +21,8 @@ import { canonicalBytes } from './canonical.js';
 import { EVENT_SCHEMA_ID, GENESIS_PREV_HASH, MANIFEST_SCHEMA_ID, eventHash, eventKey, hashEquals, manifestKey, manifestStatement, type CaseManifest, type ChainHead, type CustodyEvent, type SignedManifest } from './event.js';
 import type { CustodyEntry, CustodyRecorder, RecordedEvent } from './recorder.js';
 import { getBytes, listEventKeys, putLocked } from './store.js';
+import { eventSchemaErrors, manifestSchemaErrors } from './schema.js';
+import { projectEvidence } from './verify.js';
 
 export interface CaseCustody extends CustodyRecorder {
   readonly caseId: string;
@@ -189,6 +191,11 @@ class S3CaseCustody implements CaseCustody {
       };
       const ev = { ...body, hash: eventHash(body) } as CustodyEvent;
       const bytes = canonicalBytes(ev);
+      // Never write an event the verifier would reject: a bad entry is a bug in the caller.
+      const invalid = eventSchemaErrors(JSON.parse(bytes.toString('utf8')));
+      if (invalid.length) {
+        throw new UsageError('CUSTODY_EVENT_INVALID', `The custody event ${entry.action} does not match the custody event schema (${invalid.join('; ')}); nothing was recorded.`, { details: { caseId: this.caseId, action: entry.action } });
+      }
       const key = eventKey(this.caseId, ev.seq);
       try {
         await putLocked(this.account, this.vault, key, bytes, now, { create: true });
@@ -231,7 +238,7 @@ class S3CaseCustody implements CaseCustody {
       bucket: this.bucket,
       events: head.seq,
       head,
-      evidence: [...foldEvidence(this.list).values()].sort((a, b) => (a.evidenceId < b.evidenceId ? -1 : a.evidenceId > b.evidenceId ? 1 : 0)),
+      evidence: projectEvidence([...foldEvidence(this.list).values()]),
       sealedAt: now.toISOString(),
       sealedBy: await this.actor,
     };
@@ -241,6 +248,8 @@ class S3CaseCustody implements CaseCustody {
       ...signed,
       signature: { keyId: sig.KeyId ?? this.vault.signingKeyArn, algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest, value: Buffer.from(sig.Signature!).toString('base64') },
     };
+    const invalid = manifestSchemaErrors(manifest);
+    if (invalid.length) throw new CleanroomError('MANIFEST_INVALID', `The manifest of case ${this.caseId} does not match the case manifest schema (${invalid.join('; ')}); it was not written.`, { details: { caseId: this.caseId } });
     await putLocked(this.account, this.vault, manifestKey(this.caseId), canonicalBytes(manifest), now, { create: false });
     this.appended = 0;
     this.manifestCurrent = true;

@@ -125,6 +125,10 @@ export function manifestStatement(signed: SignedManifest): { digest: string; mes
 
 /** Constant-time comparison of two hex digests (false on any length or format difference). */
 export function hashEquals(a: string, b: string): boolean {
-  if (typeof a !== 'string' || typeof b !== 'string' || a.length !== b.length || !/^[0-9a-f]*$/.test(a) || !/^[0-9a-f]*$/.test(b)) return false;
-  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
+  if (typeof a !== 'string' || typeof b !== 'string' || a.length !== b.length || a.length % 2 !== 0) return false;
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  // Buffer.from stops at the first non-hex character: a short result means it was not all hex.
+  if (x.length * 2 !== a.length || y.length * 2 !== b.length) return false;
+  return timingSafeEqual(x, y);
 }

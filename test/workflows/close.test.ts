@@ -9,7 +9,8 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import type { AwsAccount } from '../../src/aws/ports.js';
 import { AwsError, CleanroomError, UsageError, VerificationFailedError } from '../../src/domain/errors.js';
-import { MemoryRecorder, type CustodyEntry } from '../../src/custody/recorder.js';
+import { MemoryRecorder } from '../../src/custody/recorder.js';
+import { Crash, Interruptions } from '../harness/interruptions.js';
 import type { Clock } from '../../src/domain/waiter.js';
 import { closeCase, closePlanText, type CloseDeps, type CloseOptions, type ClosePlan, type CustodyVerification } from '../../src/workflows/close.js';
 
@@ -23,12 +24,6 @@ type Tags = Record<string, string>;
 interface Vol { id: string; state: string; snapshotId?: string; instance?: string; device?: string; tags: Tags; blocks: Map<number, Buffer> }
 interface Snap { id: string; state: string; volumeId?: string; tags: Tags; blocks: Map<number, Buffer>; pendingPolls: number; lock?: { state: string; until: Date } }
 interface Key { id: string; arn: string; state: string; tags: Tags; aliases: string[]; manager?: string }
-
-class Crash extends Error {
-  constructor() {
-    super('process killed');
-  }
-}
 
 const blk = (n: number) => Buffer.alloc(16, n);
 const toTags = (m: Tags) => Object.entries(m).map(([Key, Value]) => ({ Key, Value }));
@@ -233,7 +228,7 @@ class FakeAccount {
 }
 
 /** Both accounts, the record, the clock, and the crash switch. */
-class World {
+class World extends Interruptions {
   clock: Clock & { t: number } = { t: Date.parse('2026-03-01T00:00:00Z'), now: () => this.clock.t, sleep: async (ms) => { this.clock.t += ms; } } as Clock & { t: number };
   forensic = new FakeAccount(FORENSIC, this);
   source = new FakeAccount(SOURCE, this);
@@ -241,44 +236,11 @@ class World {
   sealed = 0;
   verifyFindings: CustodyVerification['findings'] = [];
   vaultOk = true;
-  dead = false;
-  /** Kill the process right after the k-th mutating AWS call (1-based), or before the k-th custody write. */
-  crashAfterMutation?: number;
-  crashBeforeRecord?: number;
-  mutationCount = 0;
-  recordCount = 0;
   confirmed: ClosePlan[] = [];
 
   constructor() {
-    this.recorder = new MemoryRecorder('arn:aws:sts::111111111111:assumed-role/analyst/a', () => new Date(this.clock.now()));
-    const record = this.recorder.record.bind(this.recorder);
-    this.recorder.record = async (entry: CustodyEntry) => {
-      this.alive();
-      if (this.crashBeforeRecord !== undefined && ++this.recordCount === this.crashBeforeRecord) {
-        this.dead = true;
-        throw new Crash();
-      }
-      return record(entry);
-    };
-  }
-
-  alive() {
-    if (this.dead) throw new Crash();
-  }
-
-  afterMutation(_op: string) {
-    if (this.crashAfterMutation !== undefined && ++this.mutationCount === this.crashAfterMutation) {
-      this.dead = true;
-      throw new Crash();
-    }
-  }
-
-  revive() {
-    this.dead = false;
-    this.crashAfterMutation = undefined;
-    this.crashBeforeRecord = undefined;
-    this.mutationCount = 0;
-    this.recordCount = 0;
+    super();
+    this.recorder = this.interruptible(new MemoryRecorder('arn:aws:sts::111111111111:assumed-role/analyst/a', () => new Date(this.clock.now())));
   }
 
   deps(extra: Partial<CloseDeps> = {}): CloseDeps {

@@ -1,7 +1,109 @@
-// PLACEHOLDER: the custody commands are added by their issue.
+/**
+ * `cleanroom custody log | verify | export | seal`: read, verify, hand over and re-seal a case's
+ * chain of custody.
+ */
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
+import type { GlobalArgs } from '../context.js';
+import { handle, withBucket } from './common.js';
+import { renderChecks, table } from '../render.js';
+import { UsageError } from '../../domain/errors.js';
+import { assertCaseId } from '../../domain/case-id.js';
+import { readCaseLog } from '../../custody/log.js';
+import { verifyCaseInVault } from '../../custody/verify-vault.js';
+import { exportBundle, findingLines, verifyBundle } from '../../custody/bundle.js';
+import type { CustodyVerifyResult } from '../../custody/verify.js';
 
-export function custodyCommands(y: Argv, _io: HostIo): Argv {
-  return y;
+interface CaseArgs extends GlobalArgs {
+  case: string;
+  bucket?: string;
+}
+interface VerifyArgs extends GlobalArgs {
+  case?: string;
+  bundle?: string;
+  bucket?: string;
+  keyFingerprint?: string;
+}
+interface ExportArgs extends CaseArgs {
+  out: string;
+}
+
+function verifyText(r: CustodyVerifyResult): string {
+  const lines = [renderChecks(r.checks), ''];
+  if (r.ok) lines.push(`Case ${r.case}: the custody record verifies — ${r.events} event(s), head #${r.head.seq} ${r.head.hash} (${r.source}).`);
+  else lines.push(`Case ${r.case}: the custody record does NOT verify — ${r.findings.length} finding(s) (${r.source}):`, ...findingLines(r.findings).map((l) => `  ${l}`));
+  return lines.join('\n');
+}
+
+function verifyData(r: CustodyVerifyResult & Record<string, unknown>) {
+  const { publicKeyDer: _der, manifest: _m, ...rest } = r as Record<string, unknown>;
+  return { case: r.case, ok: r.ok, events: r.events, head: r.head, findings: r.findings, ...rest };
+}
+
+export function custodyCommands(y: Argv, io: HostIo): Argv {
+  return y.command('custody', "a case's chain of custody: log, verify, export, seal", (c) =>
+    c
+      .command(
+        'log',
+        'the timeline of a case: who did what, when',
+        (x) => withBucket(x.option('case', { type: 'string', demandOption: true, describe: 'case id' })),
+        handle<CaseArgs, unknown>(io, async (ctx, a) => {
+          const r = await readCaseLog(await ctx.forensicAccount(), { caseId: a.case, ...(a.bucket ? { bucket: a.bucket } : {}) });
+          const text = r.events.length
+            ? table([
+                ['#', 'TIME (UTC)', 'ACTOR', 'ACTION', 'OUTCOME', 'RESOURCES'],
+                ...r.events.map((e) => [String(e.seq), e.time, e.actor, e.action, e.status + (e.error ? ` (${e.error.code})` : ''), e.resources.map((x) => x.id).join(', ')]),
+              ])
+            : `Case ${a.case} has no custody events in s3://${r.bucket}/.`;
+          return { data: { case: a.case, bucket: r.bucket, events: r.events }, text };
+        }),
+      )
+      .command(
+        'verify',
+        'verify a case in the vault (--case) or an exported bundle offline (--bundle); exit 3 on any finding',
+        (x) =>
+          withBucket(x)
+            .option('case', { type: 'string', describe: 'case id (verify the record in the vault)' })
+            .option('bundle', { type: 'string', describe: 'exported bundle folder (verify offline, no AWS access)' })
+            .option('key-fingerprint', { type: 'string', describe: 'with --bundle: the expected SHA-256 of the signing public key' })
+            .conflicts('case', 'bundle')
+            .check((v) => {
+              if (!v.case && !v.bundle) throw new Error('Give --case ID or --bundle DIR.');
+              return true;
+            }),
+        handle<VerifyArgs, unknown>(io, async (ctx, a) => {
+          if (a.bundle) {
+            if (a.bucket) throw new UsageError('BUCKET_WITH_BUNDLE', '--bucket has no meaning with --bundle: a bundle is verified offline.');
+            const r = await verifyBundle(a.bundle, a.keyFingerprint ? { expectKeyFingerprint: a.keyFingerprint } : {});
+            return { data: verifyData(r as never), text: `${verifyText(r)}${r.keyFingerprint ? `\nSigning key SHA-256: ${r.keyFingerprint}${r.signingKeyArn ? ` (${r.signingKeyArn})` : ''}` : ''}`, ...(r.ok ? {} : { exitCode: 3 }) };
+          }
+          const caseId = assertCaseId(a.case);
+          const r = await verifyCaseInVault(await ctx.forensicAccount(), { caseId, ...(a.bucket ? { bucket: a.bucket } : {}), reporter: ctx.reporter });
+          return { data: verifyData(r as never), text: verifyText(r), ...(r.ok ? {} : { exitCode: 3 }) };
+        }),
+      )
+      .command(
+        'export',
+        'verify a case, then write a self-contained bundle (events, manifest, public key, SHA256SUMS, report.md/html)',
+        (x) => withBucket(x.option('case', { type: 'string', demandOption: true, describe: 'case id' }).option('out', { type: 'string', demandOption: true, describe: 'new folder for the bundle' })),
+        handle<ExportArgs, unknown>(io, async (ctx, a) => {
+          const r = await exportBundle(await ctx.forensicAccount(), { caseId: a.case, out: a.out, ...(a.bucket ? { bucket: a.bucket } : {}), reporter: ctx.reporter });
+          return {
+            data: { case: r.case, out: r.out, events: r.events, head: r.head, files: r.files, keyFingerprint: r.keyFingerprint, ok: true },
+            text: `Exported case ${r.case}: ${r.events} event(s), head #${r.head.seq} ${r.head.hash}, to ${r.out}\nSigning key SHA-256: ${r.keyFingerprint}\nVerify it anywhere with: cleanroom custody verify --bundle ${r.out}`,
+          };
+        }),
+      )
+      .command(
+        'seal',
+        're-sign the manifest of a case over its current head (after a writer died before sealing)',
+        (x) => withBucket(x.option('case', { type: 'string', demandOption: true, describe: 'case id' })),
+        handle<CaseArgs, unknown>(io, async (ctx, a) => {
+          const custody = await ctx.custody(a.case, a.bucket);
+          const m = await custody.sealManifest();
+          return { data: { case: m.case, head: m.head, events: m.events, sealedAt: m.sealedAt, keyId: m.signature.keyId }, text: `Sealed case ${m.case} at #${m.head.seq} ${m.head.hash} with ${m.signature.keyId}.` };
+        }),
+      )
+      .demandCommand(1, 'Name a custody command: log, verify, export or seal.'),
+  );
 }

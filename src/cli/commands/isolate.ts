@@ -1,7 +1,83 @@
-// PLACEHOLDER: the isolate commands are added by their issue.
+/**
+ * `cleanroom isolate`: contain a compromised EC2 instance (see `workflows/isolate`). The host opens
+ * the source account (same account by default, or --source-profile / --source-role-arn, in
+ * --source-region) and, for a real run, the case's custody record in the forensic account's vault.
+ */
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
+import type { GlobalArgs, SourceArgs } from '../context.js';
+import { handle, withBucket, withCase, withSource } from './common.js';
+import { isolateInstance, type IsolateResult } from '../../workflows/isolate/index.js';
 
-export function isolateCommands(y: Argv, _io: HostIo): Argv {
-  return y;
+interface IsolateArgs extends GlobalArgs, SourceArgs {
+  case: string;
+  instance: string;
+  bucket?: string;
+  dryRun: boolean;
+  nacl: boolean;
+  stop: boolean;
+  asgReplace: boolean;
+}
+
+export function isolateCommands(y: Argv, io: HostIo): Argv {
+  return y.command(
+    'isolate',
+    'contain a compromised EC2 instance: protect its evidence, take it out of its Auto Scaling and target groups, cut its network on every interface and its credentials, tag it — each step a custody event',
+    (c) =>
+      withSource(withBucket(withCase(c)))
+        .option('instance', { type: 'string', demandOption: true, describe: 'the compromised instance (i-...)' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'print every call, in order; change nothing and record nothing' })
+        .option('nacl', { type: 'boolean', default: false, describe: 'also put a deny-all network ACL on the instance\'s subnets (cuts everything else in them too; asks first)' })
+        .option('stop', { type: 'boolean', default: false, describe: 'stop the instance at the end (hibernate if it can); its memory is lost otherwise (asks first)' })
+        .option('asg-replace', { type: 'boolean', default: false, describe: 'leave the Auto Scaling group without lowering its desired capacity: it launches a replacement' }),
+    handle<IsolateArgs, IsolateResult>(io, async (ctx, a) => {
+      const source: SourceArgs = {
+        ...(a.sourceProfile ? { sourceProfile: a.sourceProfile } : {}),
+        ...(a.sourceRoleArn ? { sourceRoleArn: a.sourceRoleArn } : {}),
+        ...(a.sourceRegion ? { sourceRegion: a.sourceRegion } : {}),
+      };
+      const account = await ctx.sourceAccount(source);
+      const r = await isolateInstance(
+        {
+          account,
+          custody: () => ctx.custody(a.case, a.bucket),
+          reporter: ctx.reporter,
+          confirm: (q) => ctx.confirm(q),
+          accountInRegion: (region) => ctx.sourceAccount({ ...source, sourceRegion: region }),
+        },
+        { caseId: a.case, instanceId: a.instance, dryRun: a.dryRun, nacl: a.nacl, stop: a.stop, asgReplace: a.asgReplace },
+      );
+      return { data: r, text: isolationText(r) };
+    }),
+  );
+}
+
+const MARK: Record<string, string> = { done: '✓', already: '=', skipped: '-', planned: '→', failed: '✗', 'not-run': ' ' };
+
+/** The human rendering of an isolation (or of its plan). */
+export function isolationText(r: IsolateResult): string {
+  const where = `${r.instanceId} (account ${r.sourceAccount}, ${r.region})`;
+  const lines: string[] = [];
+  if (r.dryRun) {
+    lines.push(`Plan to isolate ${where} for case ${r.case} — dry run: nothing is changed and nothing is recorded.`);
+    r.steps.forEach((s, i) => {
+      lines.push(`${String(i + 1).padStart(2)}. ${MARK[s.status]} ${s.step.padEnd(20)} ${s.status === 'planned' ? '' : `(${s.status}) `}${s.detail}`);
+      for (const c of s.calls) lines.push(`       ${c.call} ${JSON.stringify(c.input)}\n         — ${c.why}`);
+    });
+    return lines.join('\n');
+  }
+  if (r.alreadyIsolated) {
+    lines.push(`${where} is already isolated for case ${r.case} (since ${r.isolatedAt}): nothing changed, nothing recorded.`);
+  } else {
+    lines.push(`Isolated ${where} for case ${r.case}.`);
+  }
+  for (const s of r.steps) lines.push(`  ${MARK[s.status]} ${s.step.padEnd(20)} ${s.status.padEnd(8)} ${s.detail}${s.seq ? `  [custody #${s.seq}]` : ''}`);
+  for (const [vpc, sg] of Object.entries(r.isolationGroupIds)) lines.push(`Isolation group in ${vpc}: ${sg} (no rule in either direction)`);
+  for (const [vpc, acl] of Object.entries(r.networkAclIds)) lines.push(`Deny-all network ACL in ${vpc}: ${acl}`);
+  if (r.quarantineProfileArn) lines.push(`Instance profile: ${r.quarantineProfileArn} (denies everything)`);
+  if (r.sessionsRevokedBefore) lines.push(`Sessions of the old role issued before ${r.sessionsRevokedBefore} are revoked.`);
+  const stopped = r.steps.some((s) => s.step === 'stop' && (s.status === 'done' || s.status === 'already'));
+  lines.push(stopped ? 'The instance is stopped.' : 'The instance keeps running: its memory is intact (capture it now if the case needs it).');
+  lines.push(`Next: acquire its volumes (cleanroom acquire --case ${r.case} --instance ${r.instanceId}).`);
+  return lines.join('\n');
 }

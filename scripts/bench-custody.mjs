@@ -1,0 +1,123 @@
+// The custody benchmark; run through scripts/bench-custody (it starts the local AWS and builds).
+// Prints figures and ratios against a floor measured in the same run; asserts nothing.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => import(path.join(root, 'dist', p));
+const [appends, bundleEvents] = [Number(process.argv[2] ?? 1000), Number(process.argv[3] ?? 100000)];
+const child = process.argv[4];
+
+if (child === '--floor' || child === '--verify') {
+  // Measured in a fresh process so peak RSS is the verifier's own.
+  const dir = process.argv[5];
+  const t0 = process.hrtime.bigint();
+  let n = 0;
+  if (child === '--floor') {
+    // Read, JSON-parse and SHA-256 the same event files, in the same order, with no checks.
+    const lines = fs.readFileSync(path.join(dir, 'SHA256SUMS'), 'utf8').split('\n');
+    for (const l of lines) {
+      if (!l.includes('events/')) continue;
+      const b = fs.readFileSync(path.join(dir, l.slice(66)));
+      JSON.parse(b.toString('utf8'));
+      createHash('sha256').update(b).digest('hex');
+      n++;
+    }
+  } else {
+    const { verifyBundle } = await dist('custody/bundle.js');
+    const r = await verifyBundle(dir);
+    if (!r.ok) throw new Error(`bundle did not verify: ${JSON.stringify(r.findings.slice(0, 3))}`);
+    n = r.events;
+  }
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  process.stdout.write(JSON.stringify({ ms, n, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+  process.exit(0);
+}
+
+// 1. Appends against the local AWS, counting the S3 requests the SDK sends.
+const { openAccount } = await dist('aws/account.js');
+const { initVault } = await dist('workflows/vault/init.js');
+const { openCaseCustody } = await dist('custody/case-custody.js');
+const calls = new Map();
+const account = await openAccount({ region: 'us-east-1', onCall: (s, o) => calls.set(`${s}:${o}`, (calls.get(`${s}:${o}`) ?? 0) + 1) });
+await initVault(account, {});
+const custody = await openCaseCustody(account, { caseId: 'BENCH-1' });
+calls.clear();
+let t0 = process.hrtime.bigint();
+for (let i = 0; i < appends; i++) {
+  await custody.record({ action: 'bench.step', resources: [{ type: 'ec2:volume', id: `vol-${i}` }], inputs: { i }, outcome: { status: 'succeeded' }, idempotencyKey: `bench:${i}` });
+}
+const appendMs = Number(process.hrtime.bigint() - t0) / 1e6;
+const s3Appends = [...calls].filter(([k]) => k.startsWith('s3:')).reduce((a, [, v]) => a + v, 0);
+const byOp = Object.fromEntries(calls);
+calls.clear();
+await custody.sealManifest();
+const sealCalls = Object.fromEntries(calls);
+console.log(`appends: ${appends} events in ${(appendMs / 1000).toFixed(2)} s = ${((appends / appendMs) * 1000).toFixed(1)} events/s against the local AWS (moto over TLS, one writer)`);
+console.log(`appends: ${s3Appends} S3 requests counted = ${(s3Appends / appends).toFixed(3)} per event (goal ≤ 2) — ${JSON.stringify(byOp)}`);
+console.log(`seal: ${JSON.stringify(sealCalls)}`);
+
+// 2. Offline verification of a large bundle, next to the floor.
+const { canonicalize } = await dist('custody/canonical.js');
+const { EVENT_SCHEMA_ID, MANIFEST_SCHEMA_ID, GENESIS_PREV_HASH, eventHash, manifestStatement } = await dist('custody/event.js');
+const { keyFingerprint } = await dist('custody/bundle.js');
+
+function makeBundle(n) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cr-bench-${n}-`));
+  fs.mkdirSync(path.join(dir, 'events'));
+  const sums = [];
+  let prev = GENESIS_PREV_HASH;
+  const evidence = { evidenceId: 'ev-vol-bench', sourceAccount: '222222222222', sourceRegion: 'us-east-1', sourceVolumeId: 'vol-bench', state: 'preserved' };
+  for (let seq = 1; seq <= n; seq++) {
+    const body = {
+      schema: EVENT_SCHEMA_ID, case: 'BENCH-2', seq, time: new Date(1_780_000_000_000 + seq * 1000).toISOString(),
+      actor: 'arn:aws:sts::123456789012:assumed-role/ForensicResponder/bench', action: 'evidence.snapshot',
+      resources: [{ type: 'ec2:snapshot', id: `snap-${seq.toString(16).padStart(17, '0')}`, account: '123456789012', region: 'us-east-1' }],
+      inputs: { volumeId: `vol-${seq}` }, outcome: { status: 'succeeded', details: seq === 1 ? { evidence } : { progress: 100 } },
+      idempotencyKey: `bench:${seq}`, prevHash: prev,
+    };
+    const ev = { ...body, hash: eventHash(body) };
+    const bytes = Buffer.from(canonicalize(ev));
+    const rel = `events/${String(seq).padStart(10, '0')}.json`;
+    fs.writeFileSync(path.join(dir, rel), bytes);
+    sums.push(`${createHash('sha256').update(bytes).digest('hex')}  ${rel}`);
+    prev = ev.hash;
+  }
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pem = publicKey.export({ format: 'pem', type: 'spki' });
+  const signed = { schema: MANIFEST_SCHEMA_ID, case: 'BENCH-2', bucket: 'cleanroom-evidence-123456789012-us-east-1', events: n, head: { seq: n, hash: prev }, evidence: [evidence], sealedAt: new Date().toISOString(), sealedBy: 'arn:aws:sts::123456789012:assumed-role/ForensicResponder/bench' };
+  const st = manifestStatement(signed);
+  const keyId = 'arn:aws:kms:us-east-1:123456789012:key/bench';
+  const files = {
+    'manifest.json': canonicalize({ ...signed, signature: { keyId, algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest: st.digest, value: sign('sha256', st.message, privateKey).toString('base64') } }),
+    'signing-key.pem': pem,
+    'export.json': JSON.stringify({ case: 'BENCH-2', bucket: signed.bucket, exportedAt: signed.sealedAt, exportedBy: signed.sealedBy, signingKeyArn: keyId, keyFingerprint: keyFingerprint(pem), events: n, head: signed.head, retention: { modes: ['COMPLIANCE'] } }),
+    'report.md': '# bench\n',
+    'report.html': '<!doctype html><title>bench</title>\n',
+  };
+  for (const [f, text] of Object.entries(files)) {
+    fs.writeFileSync(path.join(dir, f), text);
+    sums.push(`${createHash('sha256').update(text).digest('hex')}  ${f}`);
+  }
+  fs.writeFileSync(path.join(dir, 'SHA256SUMS'), `${sums.join('\n')}\n`);
+  return dir;
+}
+
+const run = (mode, dir) => JSON.parse(execFileSync(process.execPath, [fileURLToPath(import.meta.url), '0', '0', mode, dir], { encoding: 'utf8', maxBuffer: 1 << 20 }));
+for (const n of [Math.round(bundleEvents / 10), bundleEvents]) {
+  t0 = process.hrtime.bigint();
+  const dir = makeBundle(n);
+  const genS = Number(process.hrtime.bigint() - t0) / 1e9;
+  // Warm the page cache equally for both: the floor runs first and second, the verifier in between.
+  const floor1 = run('--floor', dir);
+  const verify = run('--verify', dir);
+  const floor2 = run('--floor', dir);
+  const floorMs = Math.min(floor1.ms, floor2.ms);
+  console.log(`bundle ${n} events (built in ${genS.toFixed(1)} s): floor (read + JSON.parse + SHA-256) ${(floorMs / 1000).toFixed(2)} s, peak RSS ${floor1.maxRssMiB.toFixed(0)} MiB`);
+  console.log(`bundle ${n} events: verify --bundle ${(verify.ms / 1000).toFixed(2)} s = ${(verify.ms / floorMs).toFixed(2)}× the floor (goal ≤ 3×), ${((verify.n / verify.ms) * 1000).toFixed(0)} events/s, peak RSS ${verify.maxRssMiB.toFixed(0)} MiB`);
+  fs.rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,45 @@
+/**
+ * `custody log`: the case's events as stored (current versions, in sequence order), read-only and
+ * without judging them — `custody verify` judges.
+ */
+import type { AwsAccount } from '../aws/ports.js';
+import { mapPool } from '../domain/pool.js';
+import { resolveVaultBucket } from '../workflows/vault/init.js';
+import type { CustodyEvent } from './event.js';
+import { getBytes, listEventKeys } from './store.js';
+
+/** One line of the timeline (the contract's fields first). */
+export interface LogEntry extends Pick<CustodyEvent, 'seq' | 'time' | 'actor' | 'action' | 'hash' | 'prevHash' | 'resources'> {
+  status: string;
+  error?: { code: string; message: string };
+}
+
+/** The events of a case, for reading. Objects that are not JSON are shown as unreadable, not hidden. */
+export async function readCaseLog(account: AwsAccount, opts: { caseId: string; bucket?: string; concurrency?: number }): Promise<{ bucket: string; events: LogEntry[] }> {
+  const bucket = await resolveVaultBucket(account, opts.bucket);
+  const keys = await listEventKeys(account, bucket, opts.caseId);
+  const got = await mapPool(keys, opts.concurrency ?? 16, async (k) => ({ seq: k.seq, obj: await getBytes(account, bucket, k.key) }));
+  const events: LogEntry[] = [];
+  for (const g of got) {
+    if (!g.ok) throw g.error;
+    const { seq, obj } = g.value;
+    let ev: Partial<CustodyEvent> = {};
+    try {
+      ev = obj ? (JSON.parse(obj.body.toString('utf8')) as CustodyEvent) : {};
+    } catch {
+      ev = {};
+    }
+    events.push({
+      seq,
+      time: String(ev.time ?? ''),
+      actor: String(ev.actor ?? ''),
+      action: String(ev.action ?? '(unreadable)'),
+      hash: String(ev.hash ?? ''),
+      prevHash: String(ev.prevHash ?? ''),
+      status: String(ev.outcome?.status ?? ''),
+      resources: Array.isArray(ev.resources) ? ev.resources : [],
+      ...(ev.outcome?.error ? { error: ev.outcome.error } : {}),
+    });
+  }
+  return { bucket, events };
+}

@@ -1,0 +1,65 @@
+/**
+ * The evidence schemas (`evidence-schema/v1/*.schema.json`, JSON Schema draft 2020-12) and their
+ * validators (ajv, compiled once per process). Writers validate before they write; `custody
+ * verify` validates every stored object.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { EVENT_SCHEMA_ID, MANIFEST_SCHEMA_ID, type CaseManifest, type CustodyEvent } from './event.js';
+
+/** The folder holding the schemas (the package ships it next to dist/). */
+export const SCHEMA_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../evidence-schema/v1');
+export const EVENT_SCHEMA_FILE = path.join(SCHEMA_DIR, 'custody-event.schema.json');
+export const MANIFEST_SCHEMA_FILE = path.join(SCHEMA_DIR, 'case-manifest.schema.json');
+
+// ajv-formats is CommonJS: its function is the module's default export.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (a: Ajv2020) => Ajv2020;
+
+let compiled: { event: ValidateFunction; manifest: ValidateFunction; manifestSchema: Record<string, any> } | undefined;
+
+function load() {
+  if (compiled) return compiled;
+  const eventSchema = JSON.parse(fs.readFileSync(EVENT_SCHEMA_FILE, 'utf8'));
+  const manifestSchema = JSON.parse(fs.readFileSync(MANIFEST_SCHEMA_FILE, 'utf8'));
+  if (eventSchema.$id !== EVENT_SCHEMA_ID || manifestSchema.$id !== MANIFEST_SCHEMA_ID) {
+    throw new Error(`The evidence schemas in ${SCHEMA_DIR} do not carry the $ids this build expects (${EVENT_SCHEMA_ID}, ${MANIFEST_SCHEMA_ID}): reinstall cleanroom.`);
+  }
+  const ajv = addFormats(new Ajv2020({ allErrors: false, strict: true }));
+  compiled = { event: ajv.compile(eventSchema), manifest: ajv.compile(manifestSchema), manifestSchema };
+  return compiled;
+}
+
+function describe(errors: ErrorObject[] | null | undefined): string[] {
+  return (errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? e.keyword}${e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty?: string }).additionalProperty})` : ''}`);
+}
+
+/** Schema errors of a custody event (empty when valid). */
+export function eventSchemaErrors(doc: unknown): string[] {
+  const v = load().event;
+  return v(doc) ? [] : describe(v.errors);
+}
+
+/** Schema errors of a case manifest (empty when valid). */
+export function manifestSchemaErrors(doc: unknown): string[] {
+  const v = load().manifest;
+  return v(doc) ? [] : describe(v.errors);
+}
+
+/** Type guard over {@link eventSchemaErrors}. */
+export function isCustodyEvent(doc: unknown): doc is CustodyEvent {
+  return eventSchemaErrors(doc).length === 0;
+}
+
+/** Type guard over {@link manifestSchemaErrors}. */
+export function isCaseManifest(doc: unknown): doc is CaseManifest {
+  return manifestSchemaErrors(doc).length === 0;
+}
+
+/** The evidence item fields the manifest carries (from the schema, so the two cannot disagree). */
+export function manifestEvidenceFields(): string[] {
+  return Object.keys(load().manifestSchema.$defs.evidence.properties);
+}

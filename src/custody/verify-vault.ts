@@ -1,0 +1,183 @@
+/**
+ * `custody verify --case`: the record as stored in the vault. Lists every version of every object
+ * under the case prefix (ListObjectVersions: overwrites and delete markers show up), reads each
+ * version's stored bytes and Object Lock retention, and streams the current version of each event,
+ * in sequence order and in bounded windows, through the {@link ChainChecker}; then checks the
+ * manifest, its signature verified offline against the signing key's public key (KMS GetPublicKey).
+ */
+import type { AwsAccount } from '../aws/ports.js';
+import { isAwsCode } from '../aws/errors.js';
+import { mapPool } from '../domain/pool.js';
+import { silentReporter, type Reporter } from '../domain/reporter.js';
+import { signingKeyAlias } from '../domain/vault-name.js';
+import { resolveVaultBucket } from '../workflows/vault/init.js';
+import { describeKeyAlias } from '../workflows/vault/audit.js';
+import { casePrefix } from '../domain/vault-name.js';
+import { manifestKey, seqOfKey, type CaseManifest, type CustodyEvent } from './event.js';
+import { getBytes } from './store.js';
+import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult } from './verify.js';
+import type { KeyObject } from 'node:crypto';
+
+interface Version {
+  versionId: string;
+  isLatest: boolean;
+  deleteMarker: boolean;
+  lastModified: number;
+}
+
+export interface VaultVerifyOptions {
+  caseId: string;
+  bucket?: string;
+  reporter?: Reporter;
+  /** Parallel GETs (default 16). */
+  concurrency?: number;
+  /** Events per window: bounds memory (default 256). */
+  window?: number;
+  /** Called with each event's current stored bytes, in sequence order (export writes them). */
+  onEvent?: (seq: number, bytes: Buffer, event: CustodyEvent | undefined) => void | Promise<void>;
+  /** Called with the manifest's current stored bytes. */
+  onManifest?: (bytes: Buffer) => void | Promise<void>;
+}
+
+export interface VaultVerifyResult extends CustodyVerifyResult {
+  bucket: string;
+  signingKeyArn?: string;
+  /** The public key of the signing key (SPKI DER), for the export. */
+  publicKeyDer?: Buffer;
+  manifest?: CaseManifest;
+  /** Retention of the current event versions: the earliest retain-until date and the modes seen. */
+  retention: { modes: string[]; earliestRetainUntil?: string };
+}
+
+/** Every version of every object under the case prefix, by key (newest first, as S3 lists them). */
+async function listVersions(account: AwsAccount, bucket: string, caseId: string): Promise<Map<string, Version[]>> {
+  const out = new Map<string, Version[]>();
+  let keyMarker: string | undefined;
+  let versionMarker: string | undefined;
+  do {
+    const r = await account.s3.listObjectVersions({ Bucket: bucket, Prefix: casePrefix(caseId), ...(keyMarker ? { KeyMarker: keyMarker } : {}), ...(versionMarker ? { VersionIdMarker: versionMarker } : {}) });
+    const add = (key: string | undefined, v: Version) => {
+      if (!key) return;
+      const list = out.get(key) ?? [];
+      list.push(v);
+      out.set(key, list);
+    };
+    for (const v of r.Versions ?? []) add(v.Key, { versionId: v.VersionId ?? 'null', isLatest: v.IsLatest === true, deleteMarker: false, lastModified: v.LastModified ? new Date(v.LastModified).getTime() : 0 });
+    for (const d of r.DeleteMarkers ?? []) add(d.Key, { versionId: d.VersionId ?? 'null', isLatest: d.IsLatest === true, deleteMarker: true, lastModified: d.LastModified ? new Date(d.LastModified).getTime() : 0 });
+    keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
+    versionMarker = r.IsTruncated ? r.NextVersionIdMarker : undefined;
+  } while (keyMarker);
+  for (const list of out.values()) list.sort((a, b) => Number(b.isLatest) - Number(a.isLatest) || b.lastModified - a.lastModified);
+  return out;
+}
+
+/** Verify the custody record of a case in the vault. Read-only. */
+export async function verifyCaseInVault(account: AwsAccount, opts: VaultVerifyOptions): Promise<VaultVerifyResult> {
+  const bucket = await resolveVaultBucket(account, opts.bucket);
+  const reporter = opts.reporter ?? silentReporter;
+  const caseId = opts.caseId;
+  const findings = new Findings();
+  const chain = new ChainChecker(caseId, findings);
+  const retention = { modes: new Set<string>(), earliest: undefined as number | undefined };
+
+  reporter.progress({ kind: 'step', message: `listing every version under s3://${bucket}/${casePrefix(caseId)}` });
+  const versions = await listVersions(account, bucket, caseId);
+
+  const signing = await describeKeyAlias(account, signingKeyAlias(bucket));
+  let key: KeyObject | undefined;
+  let der: Buffer | undefined;
+  if (signing) {
+    try {
+      const pub = await account.kms.getPublicKey({ KeyId: signing.arn });
+      der = Buffer.from(pub.PublicKey!);
+      key = publicKey(der);
+    } catch (e) {
+      if (!isAwsCode(e, 'NotFoundException')) throw e;
+    }
+  }
+
+  const checkRetention = (seq: number | null, what: string, got: { lockMode?: string; retainUntil?: Date }, current: boolean) => {
+    if (!got.lockMode || !got.retainUntil) {
+      findings.add('RETENTION_MISSING', seq, `${what} carries no Object Lock retention${got.lockMode ? ` date (mode ${got.lockMode})` : ''}: it can be deleted`);
+      return;
+    }
+    if (current) {
+      retention.modes.add(got.lockMode);
+      const t = got.retainUntil.getTime();
+      if (retention.earliest === undefined || t < retention.earliest) retention.earliest = t;
+    }
+  };
+
+  // The manifest first (small): its head tells the chain checker which point to remember.
+  const mKey = manifestKey(caseId);
+  const mVersions = versions.get(mKey) ?? [];
+  let manifestBytes: Buffer | undefined;
+  if (mVersions[0] && !mVersions[0].deleteMarker) {
+    const got = await getBytes(account, bucket, mKey, mVersions[0].versionId === 'null' ? undefined : mVersions[0].versionId);
+    if (got) {
+      manifestBytes = got.body;
+      checkRetention(null, 'the manifest', got, false);
+      try {
+        const head = (JSON.parse(got.body.toString('utf8')) as CaseManifest).head;
+        if (head && Number.isInteger(head.seq)) chain.watch = head.seq;
+      } catch {
+        // reported by checkManifest
+      }
+      await opts.onManifest?.(got.body);
+    }
+  }
+
+  const eventKeys = [...versions.keys()].flatMap((k) => {
+    const seq = seqOfKey(caseId, k);
+    return seq === undefined ? [] : [{ key: k, seq }];
+  });
+  eventKeys.sort((a, b) => a.seq - b.seq);
+  reporter.progress({ kind: 'step', message: `verifying ${eventKeys.length} event object(s) of case ${caseId}` });
+
+  const window = opts.window ?? 256;
+  for (let i = 0; i < eventKeys.length; i += window) {
+    const slice = eventKeys.slice(i, i + window);
+    const read = await mapPool(slice, opts.concurrency ?? 16, async ({ key, seq }) => {
+      const vs = versions.get(key)!;
+      const bodies = await Promise.all(vs.filter((v) => !v.deleteMarker).map(async (v) => ({ v, got: await getBytes(account, bucket, key, v.versionId === 'null' ? undefined : v.versionId) })));
+      return { key, seq, vs, bodies };
+    });
+    for (const r of read) {
+      if (!r.ok) throw r.error;
+      const { seq, vs, bodies } = r.value;
+      if (vs[0]?.deleteMarker) findings.add('EVENT_DELETED', seq, `event ${seq} was deleted: its key's current version is a delete marker (the original version is still in the vault)`);
+      const present = bodies.filter((b) => b.got);
+      if (present.length > 1) {
+        const original = present[present.length - 1]!;
+        for (const extra of present.slice(0, -1)) {
+          findings.add('EXTRA_VERSION', seq, `event ${seq} has another version (${extra.v.versionId}) written over the original (${original.v.versionId})${extra.got!.body.equals(original.got!.body) ? ', with the same bytes' : ', with different bytes'}`);
+        }
+      }
+      present.forEach((b, idx) => checkRetention(seq, `event ${seq} (version ${b.v.versionId})`, b.got!, idx === 0));
+      const current = present[0];
+      if (!current) {
+        findings.add('SEQUENCE_GAP', seq, `event ${seq} has no readable version`);
+        continue;
+      }
+      const ev = chain.add(seq, current.got!.body);
+      await opts.onEvent?.(seq, current.got!.body, ev);
+    }
+    reporter.progress({ kind: 'item', item: `case ${caseId}`, phase: 'verifying events', percent: (Math.min(i + window, eventKeys.length) / Math.max(1, eventKeys.length)) * 100 });
+  }
+
+  const manifest = checkManifest({ caseId, bucket, bytes: manifestBytes, key, ...(signing ? { expectedKeyId: signing.arn } : {}), chain, findings });
+  if (!signing && manifestBytes) findings.add('SIGNATURE_INVALID', null, `the vault's signing key ${signingKeyAlias(bucket)} does not exist, so the manifest signature cannot be verified`);
+
+  const head = chain.head();
+  return {
+    ...verifyResult(caseId, chain, findings, `s3://${bucket}/${casePrefix(caseId)}`, ['objects.versions', 'objects.retention', 'documents.schema', 'events.canonical', 'events.hash', 'events.chain', 'events.sequence', 'manifest.present', 'manifest.signature', 'manifest.head', 'manifest.evidence'], {
+      'events.chain': `${chain.events} event(s) link from genesis to ${head.hash.slice(0, 16)}…`,
+      'manifest.signature': signing ? `signed by ${signing.arn}` : 'ok',
+    }),
+    bucket,
+    ...(signing ? { signingKeyArn: signing.arn } : {}),
+    ...(der ? { publicKeyDer: der } : {}),
+    ...(manifest ? { manifest } : {}),
+    retention: { modes: [...retention.modes].sort(), ...(retention.earliest !== undefined ? { earliestRetainUntil: new Date(retention.earliest).toISOString() } : {}) },
+  };
+}

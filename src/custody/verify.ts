@@ -1,0 +1,308 @@
+/**
+ * Verification of a custody record, as an ordered list of named checks (after sigstore-js): each
+ * stored event is read as bytes and checked in sequence order by a streaming {@link ChainChecker}
+ * (schema, canonical form, recomputed hash, link to the previous event, sequence), so memory stays
+ * flat in the number of events; then the manifest (schema, signature verified offline with the
+ * public key, head, evidence against the events). Every problem is a {@link Finding} with a code
+ * from a closed union. Nothing stored is trusted: hashes are recomputed and compared in constant time.
+ */
+import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { canonicalize } from './canonical.js';
+import { GENESIS_PREV_HASH, eventHash, hashEquals, manifestStatement, type CaseManifest, type ChainHead, type CustodyEvent } from './event.js';
+import { eventSchemaErrors, manifestEvidenceFields, manifestSchemaErrors } from './schema.js';
+import { foldEvidence, type EvidencePatch } from '../domain/evidence.js';
+
+/** Every finding code verification can report. */
+export const FINDING_CODES = [
+  /** A stored event or manifest does not validate against its schema (or is not JSON). */
+  'SCHEMA_INVALID',
+  /** The stored bytes are not the RFC 8785 canonical form of the document they hold. */
+  'NOT_CANONICAL',
+  /** An event's recomputed hash differs from its `hash` field. */
+  'HASH_MISMATCH',
+  /** An event's `prevHash` is not the hash of the event before it. */
+  'CHAIN_LINK_MISMATCH',
+  /** Sequence numbers are missing from the record. */
+  'SEQUENCE_GAP',
+  /** An event object holds another sequence number or case than its key says. */
+  'SEQUENCE_MISMATCH',
+  /** An event key has more than one version (something was written over it). */
+  'EXTRA_VERSION',
+  /** An event key's current version is a delete marker. */
+  'EVENT_DELETED',
+  /** An object version carries no Object Lock retention. */
+  'RETENTION_MISSING',
+  /** The manifest signature does not verify with the vault's public key. */
+  'SIGNATURE_INVALID',
+  /** There is no manifest although there are events. */
+  'MANIFEST_MISSING',
+  /** The manifest's head, counts or evidence disagree with the events. */
+  'MANIFEST_MISMATCH',
+  /** The manifest seals an earlier head: later events are not covered by a signature. */
+  'MANIFEST_STALE',
+  /** A bundle file's SHA-256 differs from SHA256SUMS. */
+  'BUNDLE_CHECKSUM_MISMATCH',
+  /** A file listed in SHA256SUMS is missing, or a file in the bundle is not listed. */
+  'BUNDLE_INCOMPLETE',
+] as const;
+export type FindingCode = (typeof FINDING_CODES)[number];
+
+/** One problem: the contract's `{code, seq, message}` (`seq` null when not about one event). */
+export interface Finding {
+  code: FindingCode;
+  seq: number | null;
+  message: string;
+}
+
+/** The named checks, in the order they run and are reported. */
+export const VERIFY_CHECK_IDS = [
+  'bundle.checksums',
+  'objects.versions',
+  'objects.retention',
+  'documents.schema',
+  'events.canonical',
+  'events.hash',
+  'events.chain',
+  'events.sequence',
+  'manifest.present',
+  'manifest.signature',
+  'manifest.head',
+  'manifest.evidence',
+] as const;
+export type VerifyCheckId = (typeof VERIFY_CHECK_IDS)[number];
+
+/** Which check each code fails. */
+const CHECK_OF: Record<FindingCode, VerifyCheckId> = {
+  BUNDLE_CHECKSUM_MISMATCH: 'bundle.checksums',
+  BUNDLE_INCOMPLETE: 'bundle.checksums',
+  EXTRA_VERSION: 'objects.versions',
+  EVENT_DELETED: 'objects.versions',
+  RETENTION_MISSING: 'objects.retention',
+  SCHEMA_INVALID: 'documents.schema',
+  NOT_CANONICAL: 'events.canonical',
+  HASH_MISMATCH: 'events.hash',
+  CHAIN_LINK_MISMATCH: 'events.chain',
+  SEQUENCE_GAP: 'events.sequence',
+  SEQUENCE_MISMATCH: 'events.sequence',
+  MANIFEST_MISSING: 'manifest.present',
+  SIGNATURE_INVALID: 'manifest.signature',
+  MANIFEST_MISMATCH: 'manifest.evidence',
+  MANIFEST_STALE: 'manifest.head',
+};
+
+export interface VerifyCheck {
+  id: VerifyCheckId;
+  ok: boolean;
+  detail: string;
+}
+
+/** The contract's `custody verify` document, plus the named checks. */
+export interface CustodyVerifyResult {
+  case: string;
+  ok: boolean;
+  /** Number of events in the record (the highest sequence number seen). */
+  events: number;
+  /** The chain head as recomputed from the stored events. */
+  head: ChainHead;
+  findings: Finding[];
+  checks: VerifyCheck[];
+  /** Where it was verified: `s3://bucket/cases/<case>/` or the bundle folder. */
+  source: string;
+}
+
+/** Collects findings (capped per code so a wholesale tamper does not produce 100,000 lines). */
+export class Findings {
+  readonly list: Finding[] = [];
+  private readonly perCode = new Map<FindingCode, number>();
+  constructor(private readonly capPerCode = 100) {}
+  add(code: FindingCode, seq: number | null, message: string): void {
+    const n = (this.perCode.get(code) ?? 0) + 1;
+    this.perCode.set(code, n);
+    if (n <= this.capPerCode) this.list.push({ code, seq, message });
+    else if (n === this.capPerCode + 1) this.list.push({ code, seq: null, message: `more ${code} findings were found and not listed` });
+  }
+  has(code: FindingCode): boolean {
+    return (this.perCode.get(code) ?? 0) > 0;
+  }
+  count(check: VerifyCheckId): number {
+    let n = 0;
+    for (const [code, c] of this.perCode) if (CHECK_OF[code] === check) n += c;
+    return n;
+  }
+}
+
+/**
+ * Checks events one at a time, in sequence order, keeping only the previous head and the evidence
+ * fold: memory does not grow with the number of events.
+ */
+export class ChainChecker {
+  private prev: ChainHead = { seq: 0, hash: GENESIS_PREV_HASH };
+  private readonly evidence = new Map<string, EvidencePatch>();
+  private maxSeq = 0;
+  /** A sequence number whose hash and evidence fold are kept (the manifest's head). */
+  watch: number | undefined;
+  private watched: { hash: string; evidence: EvidencePatch[] } | undefined;
+
+  constructor(
+    readonly caseId: string,
+    private readonly findings: Findings,
+  ) {}
+
+  /** Check the stored bytes of the event at key sequence number `seq`. Returns the parsed event, if any. */
+  add(seq: number, bytes: Buffer | string): CustodyEvent | undefined {
+    const f = this.findings;
+    this.maxSeq = Math.max(this.maxSeq, seq);
+    if (seq > this.prev.seq + 1) {
+      f.add('SEQUENCE_GAP', this.prev.seq + 1, seq - this.prev.seq === 2 ? `event ${this.prev.seq + 1} is missing` : `events ${this.prev.seq + 1}–${seq - 1} are missing`);
+    }
+    const text = typeof bytes === 'string' ? bytes : bytes.toString('utf8');
+    let ev: CustodyEvent;
+    try {
+      ev = JSON.parse(text) as CustodyEvent;
+    } catch (e) {
+      f.add('SCHEMA_INVALID', seq, `event ${seq} is not JSON (${(e as Error).message})`);
+      this.prev = { seq, hash: '' };
+      return undefined;
+    }
+    const errors = eventSchemaErrors(ev);
+    if (errors.length) f.add('SCHEMA_INVALID', seq, `event ${seq} does not match the custody event schema: ${errors.slice(0, 3).join('; ')}`);
+    let canonical: string | undefined;
+    try {
+      canonical = canonicalize(ev);
+    } catch (e) {
+      f.add('SCHEMA_INVALID', seq, `event ${seq} cannot be canonicalised: ${(e as Error).message}`);
+    }
+    if (canonical !== undefined && canonical !== text) f.add('NOT_CANONICAL', seq, `event ${seq} is not stored in its RFC 8785 canonical form`);
+    if (ev && typeof ev === 'object') {
+      if (ev.seq !== seq) f.add('SEQUENCE_MISMATCH', seq, `the object of event ${seq} holds event ${JSON.stringify(ev.seq)}`);
+      if (ev.case !== this.caseId) f.add('SEQUENCE_MISMATCH', seq, `event ${seq} belongs to case ${JSON.stringify(ev.case)}, not ${this.caseId}`);
+      let recomputed = '';
+      try {
+        recomputed = eventHash(ev);
+      } catch {
+        // reported as SCHEMA_INVALID above
+      }
+      if (!hashEquals(recomputed, String(ev.hash))) f.add('HASH_MISMATCH', seq, `event ${seq}: the recomputed hash ${recomputed.slice(0, 16)}… differs from the stored hash ${String(ev.hash).slice(0, 16)}…`);
+      if (seq === this.prev.seq + 1 && this.prev.hash !== '' && !hashEquals(String(ev.prevHash), this.prev.hash)) {
+        f.add('CHAIN_LINK_MISMATCH', seq, `event ${seq} does not link to event ${this.prev.seq}: its prevHash ${String(ev.prevHash).slice(0, 16)}… is not ${this.prev.hash.slice(0, 16)}…`);
+      }
+      if (ev.outcome && typeof ev.outcome === 'object') {
+        for (const [id, patch] of foldEvidence([ev])) this.evidence.set(id, { ...this.evidence.get(id), ...patch });
+      }
+      // Chain on from the recomputed hash: a tampered event breaks its successor's link too.
+      this.prev = { seq, hash: recomputed };
+      if (seq === this.watch) this.watched = { hash: recomputed, evidence: this.evidenceFold() };
+    }
+    return ev;
+  }
+
+  /** The head as recomputed (hash of the last event; genesis when there is none). */
+  head(): ChainHead {
+    return { seq: this.prev.seq, hash: this.prev.seq === 0 ? GENESIS_PREV_HASH : this.prev.hash };
+  }
+
+  /** Hash and evidence fold at `seq` (the current head, or the watched point). */
+  at(seq: number): { hash: string; evidence: EvidencePatch[] } | undefined {
+    if (seq === this.prev.seq) return { hash: this.head().hash, evidence: this.evidenceFold() };
+    if (seq === this.watch) return this.watched;
+    return undefined;
+  }
+
+  get events(): number {
+    return this.maxSeq;
+  }
+
+  /** The evidence fold of the events, projected on the manifest's evidence fields, by evidence id. */
+  evidenceFold(): EvidencePatch[] {
+    return projectEvidence([...this.evidence.values()]);
+  }
+}
+
+/** The manifest's view of evidence items: only the schema's fields, sorted by evidence id. */
+export function projectEvidence(items: EvidencePatch[]): EvidencePatch[] {
+  const fields = manifestEvidenceFields();
+  return items
+    .map((it) => Object.fromEntries(Object.entries(it).filter(([k]) => fields.includes(k))) as EvidencePatch)
+    .sort((a, b) => (a.evidenceId < b.evidenceId ? -1 : a.evidenceId > b.evidenceId ? 1 : 0));
+}
+
+/** A public key from PEM or DER (SPKI). */
+export function publicKey(key: string | Buffer): KeyObject {
+  return typeof key === 'string' ? createPublicKey({ key, format: 'pem' }) : createPublicKey({ key, format: 'der', type: 'spki' });
+}
+
+/** Check the manifest (bytes as stored) against the chain. */
+export function checkManifest(opts: { caseId: string; bucket?: string; bytes: Buffer | undefined; key: KeyObject | undefined; expectedKeyId?: string; chain: ChainChecker; findings: Findings }): CaseManifest | undefined {
+  const { findings: f, chain } = opts;
+  if (!opts.bytes) {
+    if (chain.events > 0) f.add('MANIFEST_MISSING', null, `the case has ${chain.events} event(s) but no manifest: nothing seals the record (any custody-writing command re-seals it; or run \`cleanroom custody seal --case ${opts.caseId}\`)`);
+    return undefined;
+  }
+  let m: CaseManifest;
+  const text = opts.bytes.toString('utf8');
+  try {
+    m = JSON.parse(text) as CaseManifest;
+  } catch (e) {
+    f.add('SCHEMA_INVALID', null, `the manifest is not JSON (${(e as Error).message})`);
+    return undefined;
+  }
+  const errors = manifestSchemaErrors(m);
+  if (errors.length) f.add('SCHEMA_INVALID', null, `the manifest does not match the case manifest schema: ${errors.slice(0, 3).join('; ')}`);
+  if (!m || typeof m !== 'object' || !m.signature || !m.head) return undefined;
+  const { signature, ...signed } = m;
+  let statement: ReturnType<typeof manifestStatement> | undefined;
+  try {
+    statement = manifestStatement(signed);
+  } catch (e) {
+    f.add('SCHEMA_INVALID', null, `the manifest cannot be canonicalised: ${(e as Error).message}`);
+  }
+  if (statement) {
+    if (!hashEquals(statement.digest, String(signature.digest))) f.add('SIGNATURE_INVALID', null, 'the manifest digest does not match its content: the manifest was changed after it was signed');
+    let good = false;
+    if (!opts.key) f.add('SIGNATURE_INVALID', null, 'there is no public key to verify the manifest signature with');
+    else {
+      try {
+        good = cryptoVerify('sha256', statement.message, opts.key, Buffer.from(String(signature.value), 'base64'));
+      } catch {
+        good = false;
+      }
+      if (!good) f.add('SIGNATURE_INVALID', null, `the manifest signature does not verify with the public key of ${opts.expectedKeyId ?? signature.keyId}`);
+    }
+    if (opts.expectedKeyId && signature.keyId !== opts.expectedKeyId) f.add('SIGNATURE_INVALID', null, `the manifest was signed with ${signature.keyId}, not the vault's signing key ${opts.expectedKeyId}`);
+  }
+  const head = chain.head();
+  if (m.case !== opts.caseId) f.add('MANIFEST_MISMATCH', null, `the manifest is for case ${JSON.stringify(m.case)}, not ${opts.caseId}`);
+  if (opts.bucket && m.bucket !== opts.bucket) f.add('MANIFEST_MISMATCH', null, `the manifest names the vault ${JSON.stringify(m.bucket)}, not ${opts.bucket}`);
+  if (m.events !== m.head.seq) f.add('MANIFEST_MISMATCH', null, `the manifest counts ${m.events} events but seals head ${m.head.seq}`);
+  if (m.head.seq > head.seq) {
+    f.add('MANIFEST_MISMATCH', null, `the manifest seals event ${m.head.seq}, but the record ends at ${head.seq}`);
+    return m;
+  }
+  if (m.head.seq < head.seq) f.add('MANIFEST_STALE', m.head.seq + 1, `the manifest seals event ${m.head.seq}; events ${m.head.seq + 1}–${head.seq} are not covered by a signature (any custody-writing command re-seals it, or run \`cleanroom custody seal --case ${opts.caseId}\`)`);
+  const point = chain.at(m.head.seq);
+  if (!point) {
+    f.add('MANIFEST_MISMATCH', m.head.seq, `the manifest's head ${m.head.seq} could not be located in the record`);
+    return m;
+  }
+  if (!hashEquals(String(m.head.hash), point.hash)) f.add('MANIFEST_MISMATCH', m.head.seq, `the manifest's head hash is not the hash of event ${m.head.seq}`);
+  const sealed = projectEvidence(Array.isArray(m.evidence) ? m.evidence : []);
+  if (canonicalize(point.evidence) !== canonicalize(sealed)) {
+    const ids = new Set([...point.evidence.map((x) => x.evidenceId), ...sealed.map((x) => x.evidenceId)]);
+    const differ = [...ids].filter((id) => canonicalize(point.evidence.find((x) => x.evidenceId === id) ?? null) !== canonicalize(sealed.find((x) => x.evidenceId === id) ?? null));
+    f.add('MANIFEST_MISMATCH', null, `the manifest's evidence differs from the events for ${differ.join(', ')}`);
+  }
+  return m;
+}
+
+/** Turn findings into the ordered named checks. */
+export function namedChecks(findings: Findings, applicable: readonly VerifyCheckId[], details: Partial<Record<VerifyCheckId, string>> = {}): VerifyCheck[] {
+  return VERIFY_CHECK_IDS.filter((id) => applicable.includes(id)).map((id) => {
+    const n = findings.count(id);
+    return { id, ok: n === 0, detail: n === 0 ? (details[id] ?? 'ok') : `${n} finding(s): ${findings.list.filter((x) => CHECK_OF[x.code] === id)[0]?.message ?? ''}` };
+  });
+}
+
+/** The result document from a finished chain and its findings. */
+export function verifyResult(caseId: string, chain: ChainChecker, findings: Findings, source: string, applicable: readonly VerifyCheckId[], details: Partial<Record<VerifyCheckId, string>>): CustodyVerifyResult {
+  return { case: caseId, ok: findings.list.length === 0, events: chain.events, head: chain.head(), findings: findings.list, checks: namedChecks(findings, applicable, details), source };
+}

@@ -1,0 +1,449 @@
+/**
+ * `isolate`: contain a compromised EC2 instance without destroying what is on it, as AWS's incident
+ * response guidance describes, every step a custody event (see `steps.ts` for the order and why).
+ *
+ * 0. Refuse bad input before anything changes: a malformed id, an instance EC2 does not know here
+ *    (and, when it can, say in which region it is), a terminated one, one quarantined for another
+ *    case, an Auto Scaling group that would go below its minimum. Ask before what reaches beyond
+ *    the instance (`--nacl` on a shared subnet) or loses memory (`--stop`).
+ * 1. Record the instance's state (groups per interface, profile, Auto Scaling group, target groups,
+ *    tags, volumes) before changing anything: the response can be explained and undone.
+ * 2. Run the steps in order. Each plans its calls from what AWS says now, makes them, reads AWS
+ *    again to confirm, and is recorded. A step already in place is not repeated (nor recorded
+ *    twice); a step that fails is recorded as failed, the steps before it stay in place, and the
+ *    error lists what is left to do (PartialFailureError, exit 1).
+ * 3. Record completion. Isolating an isolated instance changes nothing, records nothing, says so.
+ *
+ * `dryRun` plans every step against the live state and returns the calls, in order, without
+ * making any change and without opening the custody record (nothing happened, so there is nothing
+ * to record; and a plan can be read before the vault exists).
+ */
+import type { AwsAccount } from '../../aws/ports.js';
+import type { CustodyRecorder, RecordedEvent } from '../../custody/recorder.js';
+import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
+import { assertCaseId } from '../../domain/case-id.js';
+import { mapPool } from '../../domain/pool.js';
+import { silentReporter, type Reporter } from '../../domain/reporter.js';
+import { systemClock, type Clock } from '../../domain/waiter.js';
+import { StepCallError, describeCalls, execute, type CallRecord } from './calls.js';
+import { describeInstance, findCaseAcl, findCaseGroups, neighbours, profileUsers, readAssociation, readInstance, type InstanceState } from './discover.js';
+import { TAG_CASE, TAG_QUARANTINE, digest, keys, quarantineName } from './names.js';
+import { DEFAULT_BUDGETS, stepsFor, type IsolateBudgets, type Step, type StepContext, type StepId, type StepPlan } from './steps.js';
+
+export { DEFAULT_BUDGETS, type IsolateBudgets, type StepId } from './steps.js';
+export type { InstanceState } from './discover.js';
+export type { CallRecord } from './calls.js';
+
+/** EC2 instance ids: `i-` and 8 or 17 hex digits. */
+export const INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+
+/** What to isolate, and how. */
+export interface IsolateOptions {
+  caseId: string;
+  instanceId: string;
+  /** Plan only: no change, nothing recorded. */
+  dryRun?: boolean;
+  /** Also associate a deny-all network ACL with the instance's subnets (cuts everything in them). */
+  nacl?: boolean;
+  /** Stop the instance at the end (hibernate when configured). Memory is lost otherwise. */
+  stop?: boolean;
+  /** Detach from the Auto Scaling group without lowering its desired capacity (it launches a replacement). */
+  asgReplace?: boolean;
+  budgets?: Partial<IsolateBudgets>;
+}
+
+/** What `isolateInstance` works with (ports, record, reporter, clock, prompts). */
+export interface IsolateDeps {
+  /** The source account, in the instance's region. */
+  account: AwsAccount;
+  /** The case's custody record (the forensic account's vault); opened only for a real run, after the checks. */
+  custody?: () => Promise<CustodyRecorder>;
+  reporter?: Reporter;
+  clock?: Clock;
+  /** Ask before something that reaches beyond the instance or loses its memory; throw to stop (nothing changed yet). */
+  confirm?: (question: string) => Promise<void>;
+  /** The source account in another region (to say where an instance not found here is). */
+  accountInRegion?: (region: string) => Promise<AwsAccount>;
+}
+
+/** A step's outcome in the result: done now, in place already, not applicable, failed, not reached, or planned (dry run). */
+export type StepStatus = 'done' | 'already' | 'skipped' | 'failed' | 'not-run' | 'planned';
+
+/** One step in the result document. */
+export interface StepReport {
+  step: StepId | 'record-state';
+  title: string;
+  status: StepStatus;
+  detail: string;
+  /** The calls made (a run) or to make (a dry run), in order. */
+  calls: CallRecord[];
+  /** The custody event of the step, when one was appended by this run. */
+  seq?: number;
+}
+
+/** The result document (`--json`). */
+export interface IsolateResult {
+  case: string;
+  instanceId: string;
+  sourceAccount: string;
+  region: string;
+  dryRun: boolean;
+  /** The instance was isolated before this run: nothing changed, nothing was recorded. */
+  alreadyIsolated: boolean;
+  steps: StepReport[];
+  /** The isolation group per VPC (no rule in either direction). */
+  isolationGroupIds: Record<string, string>;
+  /** The allow-all transit group per VPC (flows become untracked before the isolation group cuts them). */
+  transitGroupIds: Record<string, string>;
+  /** The deny-all network ACL per VPC (--nacl). */
+  networkAclIds: Record<string, string>;
+  quarantineProfileArn?: string;
+  /** Sessions of the old role issued before this time are denied. */
+  sessionsRevokedBefore?: string;
+  /** The instance as it was before isolation (from the record on a rerun). */
+  previousState: InstanceState;
+  warnings: string[];
+  /** When the isolation was first recorded. */
+  isolatedAt?: string;
+}
+
+const STATE_TITLE = 'Record the state of the instance';
+
+/** Isolate one instance; see the module comment. */
+export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions): Promise<IsolateResult> {
+  const caseId = assertCaseId(options.caseId);
+  const instanceId = options.instanceId;
+  if (typeof instanceId !== 'string' || !INSTANCE_ID_PATTERN.test(instanceId)) {
+    throw new UsageError('INVALID_INSTANCE_ID', `${JSON.stringify(instanceId)} is not an EC2 instance id (i- followed by 8 or 17 hexadecimal digits, for example i-0abc1234def567890).`, { details: { instanceId } });
+  }
+  const reporter = deps.reporter ?? silentReporter;
+  const clock = deps.clock ?? systemClock;
+  const { account } = deps;
+  const warnings: string[] = [];
+  const warn = (m: string) => {
+    warnings.push(m);
+    reporter.warn(m);
+  };
+  const accountId = await account.accountId();
+
+  // 0. Checks before any change.
+  reporter.progress({ kind: 'step', message: `reading ${instanceId} in account ${accountId}, ${account.region}` });
+  const current = await readInstance(account, instanceId);
+  if (!current) throw await notFound(deps, instanceId, accountId);
+  if (current.state === 'terminated' || current.state === 'shutting-down') {
+    throw new UsageError(
+      'INSTANCE_TERMINATED',
+      `Instance ${instanceId} is ${current.state}: there is nothing left to contain, and its memory is gone. Volumes kept after termination (DeleteOnTermination off) can still be acquired with \`cleanroom acquire --volume\`.`,
+      { details: { instanceId, state: current.state } },
+    );
+  }
+  const otherCase = current.tags[TAG_CASE];
+  if (current.tags[TAG_QUARANTINE] && otherCase && otherCase !== caseId) {
+    throw new UsageError(
+      'ISOLATED_FOR_ANOTHER_CASE',
+      `Instance ${instanceId} was isolated for case ${otherCase} (${TAG_QUARANTINE}=${current.tags[TAG_QUARANTINE]}); continue under that case (cleanroom isolate --case ${otherCase} --instance ${instanceId}) so its record stays in one place. Nothing was changed.`,
+      { details: { instanceId, caseId: otherCase } },
+    );
+  }
+  if (current.asg && !options.asgReplace && current.asg.desiredCapacity - 1 < current.asg.minSize) {
+    const g = current.asg;
+    throw new UsageError(
+      'ASG_AT_MINIMUM',
+      `Auto Scaling group ${g.name} has min-size=${g.minSize} and desired-size=${g.desiredCapacity}: detaching ${instanceId} without a replacement would take it below its minimum, which AWS refuses. Run again with --asg-replace (the group launches a replacement from its launch template — the same image that was compromised, so watch it) or lower the group's minimum size first. Nothing was changed.`,
+      { details: { instanceId, autoScalingGroup: g.name, minSize: g.minSize, desiredCapacity: g.desiredCapacity } },
+    );
+  }
+  if (current.state === 'stopped' || current.state === 'stopping') {
+    warn(`Instance ${instanceId} is ${current.state}: its memory is already gone. Isolation goes on: the next start would find it contained.`);
+  }
+  if (current.profile) {
+    const others = await profileUsers(account, current.profile.arn, instanceId);
+    if (others.length && current.profile.roles.length) {
+      warn(
+        `Revoking the sessions of role ${current.profile.roles.map((r) => r.name).join(', ')} also cuts ${others.slice(0, 10).join(', ')}${others.length > 10 ? ` and ${others.length - 10} more` : ''} (same instance profile ${current.profile.name}) until EC2 gives them fresh credentials, and any other holder of the role's credentials.`,
+      );
+    }
+  }
+  const aclQuestion = options.nacl ? await aclCollateral(account, current) : undefined;
+  if (aclQuestion) warn(aclQuestion);
+  const budgets = { ...DEFAULT_BUDGETS, ...options.budgets };
+  const steps = stepsFor(options);
+
+  if (options.dryRun) return dryRun(deps, { caseId, instanceId, accountId, current, steps, budgets, warnings, clock, asgReplace: options.asgReplace ?? false });
+
+  if (aclQuestion) await deps.confirm?.(`${aclQuestion}\nAssociate the deny-all network ACL anyway?`);
+  if (options.stop) {
+    const memory = current.hibernationConfigured
+      ? `${instanceId} will hibernate: its memory is written to its root volume (a new piece of evidence) and the running processes end.`
+      : `Stopping ${instanceId} LOSES ITS MEMORY for good (running processes, network connections, keys in RAM): capture memory first if the case needs it.`;
+    warn(memory);
+    await deps.confirm?.(`${memory}\nStop ${instanceId} at the end of the isolation?`);
+  }
+
+  if (!deps.custody) throw new CleanroomError('NO_CUSTODY', 'isolate needs the case custody record for a real run (only --dry-run works without it).');
+  const custody = await deps.custody();
+
+  // 1. The state before anything changes: recorded once; a rerun uses the recorded one.
+  const stateKey = keys.step(instanceId, 'state');
+  const reports: StepReport[] = [];
+  let stateEvent = custody.find(stateKey);
+  let changed = false;
+  const instanceRef = { type: 'ec2:instance', id: instanceId, account: accountId, region: account.region };
+  if (!stateEvent) {
+    reporter.progress({ kind: 'step', message: STATE_TITLE });
+    stateEvent = await custody.record({
+      action: 'isolate.record-state',
+      resources: [instanceRef],
+      inputs: { caseId, instanceId, nacl: options.nacl ?? false, stop: options.stop ?? false, asgReplace: options.asgReplace ?? false },
+      outcome: { status: 'succeeded', details: { previousState: current as unknown as Record<string, unknown> } },
+      idempotencyKey: stateKey,
+    });
+    changed = true;
+    reports.push({ step: 'record-state', title: STATE_TITLE, status: 'done', detail: stateSummary(current), calls: [], seq: stateEvent.seq });
+  } else {
+    reports.push({ step: 'record-state', title: STATE_TITLE, status: 'already', detail: `recorded at ${stateEvent.time} (seq ${stateEvent.seq})`, calls: [] });
+  }
+  const before = previousState(stateEvent) ?? current;
+  const ctx: StepContext = {
+    account,
+    accountId,
+    caseId,
+    instanceId,
+    before,
+    startedAt: stateEvent.time,
+    asgReplace: options.asgReplace ?? false,
+    budgets,
+    clock,
+    ...recordedRevocation(custody, instanceId),
+  };
+
+  // 2. The steps, in order; stop at the first failure.
+  for (const [i, step] of steps.entries()) {
+    reporter.progress({ kind: 'step', message: step.title });
+    const key = keys.step(instanceId, step.id);
+    const prior = custody.find(key);
+    const priorOk = prior && prior.outcome.status !== 'failed' ? prior : undefined;
+    let plan: StepPlan;
+    try {
+      plan = await step.plan(ctx);
+    } catch (e) {
+      return failStep(custody, ctx, steps, i, reports, asError(e), []);
+    }
+    for (const w of plan.warnings ?? []) warn(w);
+    if (plan.status !== 'to-do') {
+      let seq: number | undefined;
+      if (!priorOk) {
+        // In place but not recorded (an earlier run was interrupted between the call and the record,
+        // or the step does not apply): record what was found.
+        const ev = await custody.record({
+          action: step.action,
+          resources: plan.resources,
+          outcome: { status: plan.status === 'skipped' ? 'skipped' : 'succeeded', details: { ...plan.details, detail: plan.detail, foundInPlace: plan.status === 'in-place' } },
+          idempotencyKey: key,
+        });
+        seq = ev.seq;
+        changed = true;
+      }
+      reports.push({ step: step.id, title: step.title, status: plan.status === 'skipped' ? 'skipped' : 'already', detail: plan.detail, calls: [], ...(seq ? { seq } : {}) });
+      continue;
+    }
+    if (priorOk) warn(`Step ${step.id} was done (custody seq ${priorOk.seq}) but is no longer in place; doing it again: ${plan.detail}.`);
+    const refs = new Map(plan.refs ?? []);
+    refs.set('now', new Date(clock.now()).toISOString());
+    let calls: CallRecord[];
+    try {
+      changed = true;
+      calls = await execute(account, plan.calls, { refs, clock, onCall: (c) => reporter.progress({ kind: 'item', item: instanceId, phase: step.id, message: `${c.call} — ${c.why}` }) });
+    } catch (e) {
+      const err = e instanceof StepCallError ? e : undefined;
+      return failStep(custody, ctx, steps, i, reports, err ? err.error : asError(e), err ? [...err.done, { ...err.failedCall }] : []);
+    }
+    let verified: Record<string, unknown>;
+    try {
+      verified = await step.verify(ctx, plan, refs);
+    } catch (e) {
+      return failStep(custody, ctx, steps, i, reports, asError(e), calls);
+    }
+    const recordKey = priorOk ? keys.reapplied(instanceId, step.id, digest(calls.map((c) => [c.call, c.input]))) : key;
+    const resources = [...plan.resources];
+    for (const r of step.created?.(ctx, refs, verified) ?? []) if (!resources.some((x) => x.type === r.type && x.id === r.id)) resources.push(r);
+    const ev = await custody.record({
+      action: step.action,
+      resources,
+      inputs: { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome })) },
+      outcome: { status: 'succeeded', details: { ...plan.details, ...verified, detail: plan.detail, ...(priorOk ? { reappliedAfterSeq: priorOk.seq } : {}) } },
+      idempotencyKey: recordKey,
+    });
+    if (step.id === 'revoke-sessions' && !ctx.recordedRevocation) ctx.recordedRevocation = verified['revokedBefore'] as string;
+    reports.push({ step: step.id, title: step.title, status: 'done', detail: plan.detail, calls, seq: ev.seq });
+  }
+
+  // 3. Completion.
+  const summary = await summarize(account, caseId, instanceId, before, options);
+  const completeKey = keys.complete(instanceId);
+  const alreadyIsolated = !changed && Boolean(custody.find(completeKey));
+  if (!custody.find(completeKey)) {
+    await custody.record({
+      action: 'isolate.complete',
+      resources: [instanceRef],
+      outcome: { status: 'succeeded', details: { ...summary, steps: reports.map((r) => ({ step: r.step, status: r.status })) } as Record<string, unknown> },
+      idempotencyKey: completeKey,
+    });
+  }
+  const revokedBefore = ctx.recordedRevocation;
+  return {
+    case: caseId,
+    instanceId,
+    sourceAccount: accountId,
+    region: account.region,
+    dryRun: false,
+    alreadyIsolated,
+    steps: reports,
+    ...summary,
+    ...(revokedBefore ? { sessionsRevokedBefore: revokedBefore } : {}),
+    previousState: before,
+    warnings,
+    isolatedAt: custody.find(completeKey)?.time ?? stateEvent.time,
+  };
+}
+
+/** An instance id EC2 does not know in this account and region: say where it is, if anywhere. */
+async function notFound(deps: IsolateDeps, instanceId: string, accountId: string): Promise<UsageError> {
+  const { account } = deps;
+  let elsewhere: string[] = [];
+  if (deps.accountInRegion) {
+    try {
+      const regions = ((await account.ec2.describeRegions({})).Regions ?? []).map((r) => r.RegionName ?? '').filter((r) => r && r !== account.region);
+      const found = await mapPool(regions, 8, async (r) => ((await describeInstance(await deps.accountInRegion!(r), instanceId)) ? r : undefined));
+      elsewhere = found.flatMap((s) => (s.ok && s.value ? [s.value] : []));
+    } catch {
+      // The search is a courtesy; the answer below stands without it.
+    }
+  }
+  const where = `account ${accountId}, region ${account.region}`;
+  if (elsewhere.length) {
+    return new UsageError('INSTANCE_IN_ANOTHER_REGION', `Instance ${instanceId} is not in ${where}; it is in ${elsewhere.join(', ')}: run again with --source-region ${elsewhere[0]}. Nothing was changed.`, {
+      details: { instanceId, account: accountId, region: account.region, foundIn: elsewhere },
+    });
+  }
+  return new UsageError(
+    'INSTANCE_NOT_FOUND',
+    `Instance ${instanceId} does not exist in ${where}. Check the id, the region (--source-region) and the account (--source-profile / --source-role-arn). Nothing was changed.`,
+    { details: { instanceId, account: accountId, region: account.region } },
+  );
+}
+
+/** The warning (and question) of --nacl when the instance's subnets hold other interfaces. */
+async function aclCollateral(account: AwsAccount, s: InstanceState): Promise<string | undefined> {
+  const own = new Set(s.interfaces.map((n) => n.networkInterfaceId));
+  const parts: string[] = [];
+  for (const subnet of [...new Set(s.interfaces.map((n) => n.subnetId))].sort()) {
+    const others = await neighbours(account, subnet, own);
+    if (others.length) parts.push(`${subnet} also holds ${others.slice(0, 10).join(', ')}${others.length > 10 ? ` and ${others.length - 10} more` : ''}`);
+  }
+  return parts.length ? `--nacl cuts ALL traffic of the whole subnet, not only ${s.instanceId}: ${parts.join('; ')}. They lose their network too.` : undefined;
+}
+
+async function dryRun(
+  deps: IsolateDeps,
+  a: { caseId: string; instanceId: string; accountId: string; current: InstanceState; steps: Step[]; budgets: IsolateBudgets; warnings: string[]; clock: Clock; asgReplace: boolean },
+): Promise<IsolateResult> {
+  const ctx: StepContext = { account: deps.account, accountId: a.accountId, caseId: a.caseId, instanceId: a.instanceId, before: a.current, startedAt: '{{time of the state event}}', asgReplace: a.asgReplace, budgets: a.budgets, clock: a.clock };
+  const reports: StepReport[] = [{ step: 'record-state', title: STATE_TITLE, status: 'planned', detail: stateSummary(a.current), calls: [] }];
+  for (const step of a.steps) {
+    const plan = await step.plan(ctx);
+    for (const w of plan.warnings ?? []) a.warnings.push(w);
+    reports.push({
+      step: step.id,
+      title: step.title,
+      status: plan.status === 'to-do' ? 'planned' : plan.status === 'skipped' ? 'skipped' : 'already',
+      detail: plan.detail,
+      calls: describeCalls(plan.calls, plan.refs ?? new Map()),
+    });
+  }
+  const summary = await summarize(deps.account, a.caseId, a.instanceId, a.current, {});
+  return {
+    case: a.caseId,
+    instanceId: a.instanceId,
+    sourceAccount: a.accountId,
+    region: deps.account.region,
+    dryRun: true,
+    alreadyIsolated: reports.every((r) => r.step === 'record-state' || r.status !== 'planned') && a.current.tags[TAG_CASE] === a.caseId && Boolean(a.current.tags[TAG_QUARANTINE]),
+    steps: reports,
+    ...summary,
+    previousState: a.current,
+    warnings: a.warnings,
+  };
+}
+
+/** What isolate made for the case around this instance, read from AWS. */
+async function summarize(account: AwsAccount, caseId: string, instanceId: string, s: InstanceState, options: { nacl?: boolean }) {
+  const isolationGroupIds: Record<string, string> = {};
+  const transitGroupIds: Record<string, string> = {};
+  const networkAclIds: Record<string, string> = {};
+  for (const vpc of [...new Set(s.interfaces.map((n) => n.vpcId))].sort()) {
+    const g = await findCaseGroups(account, caseId, vpc);
+    if (g.isolation) isolationGroupIds[vpc] = g.isolation.groupId;
+    if (g.transit) transitGroupIds[vpc] = g.transit.groupId;
+    if (options.nacl) {
+      const acl = await findCaseAcl(account, caseId, vpc);
+      if (acl) networkAclIds[vpc] = acl;
+    }
+  }
+  const a = await readAssociation(account, instanceId);
+  const quarantine = a && a.arn.endsWith(`/${quarantineName(caseId)}`) ? a.arn : undefined;
+  return { isolationGroupIds, transitGroupIds, networkAclIds, ...(quarantine ? { quarantineProfileArn: quarantine } : {}) };
+}
+
+/** Record a failed step, then throw: what was done stays, and the error says what is left. */
+async function failStep(custody: CustodyRecorder, ctx: StepContext, steps: Step[], index: number, reports: StepReport[], err: Error, calls: CallRecord[]): Promise<never> {
+  const step = steps[index]!;
+  const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
+  const message = err.message.replace(/\s+/g, ' ').trim();
+  let recorded = '';
+  try {
+    await custody.record({
+      action: step.action,
+      resources: [{ type: 'ec2:instance', id: ctx.instanceId, account: ctx.accountId, region: ctx.account.region }],
+      ...(calls.length ? { inputs: { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome ?? 'failed' })) } } : {}),
+      outcome: { status: 'failed', error: { code, message } },
+      idempotencyKey: keys.failed(ctx.instanceId, step.id, code),
+    });
+  } catch (recErr) {
+    recorded = ` (the failure itself could not be recorded: ${asError(recErr).message})`;
+  }
+  reports.push({ step: step.id, title: step.title, status: 'failed', detail: message, calls });
+  const left = steps.slice(index);
+  for (const s of steps.slice(index + 1)) reports.push({ step: s.id, title: s.title, status: 'not-run', detail: s.byHand(ctx), calls: [] });
+  const done = reports.filter((r) => r.status === 'done' || r.status === 'already').map((r) => r.step);
+  const partly = calls.filter((c) => c.outcome === 'done' || c.outcome === 'already');
+  const remaining = left.map((s) => `${s.id}: ${s.byHand(ctx)}`);
+  throw new PartialFailureError(
+    `Isolation of ${ctx.instanceId} (case ${ctx.caseId}) stopped at step ${step.id} (${step.title.toLowerCase()}): ${message}${recorded}\n` +
+      `Done and recorded: ${done.join(', ') || 'nothing'}${partly.length ? `; within ${step.id}: ${partly.map((c) => `${c.call} ${JSON.stringify(c.input)}`).join(', ')}` : ''}.\n` +
+      `Left to do — fix the cause and run the same command again (what is done is not repeated), or by hand:\n${remaining.map((r) => `  - ${r}`).join('\n')}`,
+    [{ item: step.id, error: err }],
+    { caseId: ctx.caseId, instanceId: ctx.instanceId, failedStep: step.id, done, remaining, steps: reports },
+  );
+}
+
+function previousState(e: RecordedEvent): InstanceState | undefined {
+  const s = e.outcome.details?.['previousState'] as InstanceState | undefined;
+  return s && Array.isArray(s.interfaces) ? s : undefined;
+}
+
+function recordedRevocation(custody: CustodyRecorder, instanceId: string): { recordedRevocation?: string } {
+  const t = custody.find(keys.step(instanceId, 'revoke-sessions'))?.outcome.details?.['revokedBefore'];
+  return typeof t === 'string' ? { recordedRevocation: t } : {};
+}
+
+function stateSummary(s: InstanceState): string {
+  return [
+    `${s.state}`,
+    `${s.interfaces.length} interface(s) (${s.interfaces.map((n) => `${n.networkInterfaceId}: ${n.groupIds.join('+') || 'no group'}`).join('; ')})`,
+    s.profile ? `profile ${s.profile.name}` : 'no instance profile',
+    s.asg ? `Auto Scaling group ${s.asg.name}` : 'no Auto Scaling group',
+    `${s.registrations.length} target group registration(s)`,
+    `${s.volumes.length} volume(s)`,
+  ].join(', ');
+}

@@ -1,0 +1,105 @@
+/**
+ * Names, tags and policy documents of what `isolate` creates in the source account, and the
+ * idempotency keys of its custody events. Everything is derived from the case id (and the VPC), so
+ * a rerun on any machine finds what an earlier run made.
+ */
+import { createHash } from 'node:crypto';
+import { TAG_CASE, TAG_ROLE, caseTags } from '../../domain/case-id.js';
+
+/** Tag on a contained instance: when it was isolated (ISO time), next to `cleanroom:case`. */
+export const TAG_QUARANTINE = 'cleanroom:quarantine';
+
+/** `cleanroom:role` values of the resources isolate creates. */
+export const ROLE_ISOLATION_GROUP = 'isolation';
+export const ROLE_TRANSIT_GROUP = 'isolation-untrack';
+export const ROLE_ISOLATION_NACL = 'isolation-nacl';
+export const ROLE_QUARANTINE_PROFILE = 'quarantine-profile';
+
+/** The inline policy the IAM console's "Revoke active sessions" writes; isolate writes the same. */
+export const REVOKE_POLICY_NAME = 'AWSRevokeOlderSessions';
+/** The quarantine role's only policy. */
+export const DENY_ALL_POLICY_NAME = 'cleanroom-deny-all';
+
+export { TAG_CASE, TAG_ROLE };
+
+/** Tags of a resource isolate creates for a case. */
+export function isolationTags(caseId: string, role: string): { Key: string; Value: string }[] {
+  return caseTags(caseId, { [TAG_ROLE]: role });
+}
+
+/** The isolation group of a case in a VPC: no rule in either direction. */
+export function isolationGroupName(caseId: string): string {
+  return `cleanroom-isolation-${caseId}`;
+}
+
+/**
+ * The transit group: allows all traffic both ways (IPv4 and IPv6), so that the flows of an
+ * interface moved into it become untracked and the isolation group then cuts them at once.
+ */
+export function transitGroupName(caseId: string): string {
+  return `cleanroom-untrack-${caseId}`;
+}
+
+/**
+ * The quarantine role and instance profile of a case: `cleanroom-quarantine-<case>`, shortened with
+ * a hash when the case id is long (IAM role names are at most 64 characters).
+ */
+export function quarantineName(caseId: string): string {
+  const plain = `cleanroom-quarantine-${caseId}`;
+  if (plain.length <= 64) return plain;
+  const digest = createHash('sha256').update(caseId).digest('hex').slice(0, 10);
+  return `cleanroom-quarantine-${caseId.slice(0, 64 - 'cleanroom-quarantine-'.length - 11)}-${digest}`;
+}
+
+/** Trust policy of the quarantine role: EC2 may assume it (an instance profile needs that). */
+export const QUARANTINE_TRUST_POLICY = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+});
+
+/** The quarantine role's policy: deny everything. */
+export const DENY_ALL_POLICY = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{ Sid: 'CleanroomQuarantineDenyAll', Effect: 'Deny', Action: '*', Resource: '*' }],
+});
+
+/**
+ * The session-revocation policy, as the IAM console's "Revoke active sessions" writes it: deny
+ * everything to credentials of the role issued before `time`
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_revoke-sessions.html).
+ */
+export function revokePolicy(time: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: { Effect: 'Deny', Action: ['*'], Resource: ['*'], Condition: { DateLessThan: { 'aws:TokenIssueTime': time } } },
+  });
+}
+
+/** The `aws:TokenIssueTime` of a revocation policy document (IAM returns documents URL-encoded). */
+export function revocationTime(document: string | undefined): string | undefined {
+  if (!document) return undefined;
+  try {
+    const doc = JSON.parse(decodeURIComponent(document)) as { Statement?: unknown };
+    const statements = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
+    for (const s of statements as Array<{ Effect?: string; Condition?: { DateLessThan?: Record<string, string> } }>) {
+      const t = s?.Condition?.DateLessThan?.['aws:TokenIssueTime'];
+      if (s?.Effect === 'Deny' && typeof t === 'string') return t;
+    }
+  } catch {
+    // not a revocation policy
+  }
+  return undefined;
+}
+
+/** Idempotency keys of the custody events of one instance's isolation. */
+export const keys = {
+  step: (instanceId: string, step: string) => `isolate:${instanceId}:${step}`,
+  reapplied: (instanceId: string, step: string, digest: string) => `isolate:${instanceId}:${step}:reapplied:${digest}`,
+  failed: (instanceId: string, step: string, code: string) => `isolate:${instanceId}:${step}:failed:${code}`,
+  complete: (instanceId: string) => `isolate:${instanceId}:complete`,
+};
+
+/** A short digest of a JSON value (for keys naming a distinct unit of work). */
+export function digest(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
