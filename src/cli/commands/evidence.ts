@@ -3,13 +3,13 @@
  * checked against AWS; attach one to the room (read-only confirmed inside) or detach it.
  */
 import type { Argv } from 'yargs';
-import type { HostIo } from '../host.js';
+import type { CommandResult, HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
 import { handle, withBucket, withCase } from './common.js';
 import { table } from '../render.js';
 import { evidenceJson, type EvidencePatch } from '../../domain/evidence.js';
 import { listEvidence } from '../../workflows/evidence/list.js';
-import { attachEvidence, checkEvidenceId, detachEvidence } from '../../workflows/evidence/attach.js';
+import { attachEvidence, checkEvidenceId, detachEvidence, type EvidenceDeps, type EvidenceOptions } from '../../workflows/evidence/attach.js';
 import { roomGate } from '../../workflows/room/gate.js';
 import { budgetsFrom, withBudgets } from './acquire.js';
 
@@ -43,6 +43,17 @@ export function evidenceTable(items: ReadonlyArray<EvidencePatch & { drift?: str
   return table(rows);
 }
 
+/** The handler of `evidence attach|detach`: input checked before any AWS call, then the workflow. */
+function onItem(io: HostIo, run: (deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions) => Promise<CommandResult<unknown>>) {
+  return handle<ItemArgs, unknown>(io, async (ctx, a) => {
+    checkEvidenceId(a.case, a.evidence);
+    const budgets = budgetsFrom(a);
+    const forensic = await ctx.forensicAccount();
+    const custody = await ctx.custody(a.case, a.bucket);
+    return run({ forensic, custody, reporter: ctx.reporter }, { caseId: a.case, evidenceId: a.evidence, budgets });
+  });
+}
+
 export function evidenceCommands(y: Argv, io: HostIo): Argv {
   const item = <T>(c: Argv<T>) => withBudgets(withBucket(withCase(c))).option('evidence', { type: 'string', demandOption: true, describe: 'evidence id (see evidence list)' });
   return y.command('evidence', 'the evidence items of a case', (v) =>
@@ -62,12 +73,8 @@ export function evidenceCommands(y: Argv, io: HostIo): Argv {
         'attach',
         'attach an evidence item to the forensic instance (a working volume from its forensic snapshot; read-only confirmed inside)',
         item,
-        handle<ItemArgs, unknown>(io, async (ctx, a) => {
-          checkEvidenceId(a.case, a.evidence);
-          const budgets = budgetsFrom(a);
-          const forensic = await ctx.forensicAccount();
-          const custody = await ctx.custody(a.case, a.bucket);
-          const r = await attachEvidence({ forensic, custody, room: roomGate(forensic), reporter: ctx.reporter }, { caseId: a.case, evidenceId: a.evidence, budgets });
+        onItem(io, async (deps, o) => {
+          const r = await attachEvidence({ ...deps, room: roomGate(deps.forensic) }, o);
           const text = `${evidenceTable([r.evidence])}\n\nRead-only inside ${r.evidence.instanceId}: ${r.readOnly.status.toUpperCase()} — ${r.readOnly.detail}`;
           return { data: { case: r.case, evidence: [evidenceJson(r.evidence)], readOnly: r.readOnly, warnings: r.warnings }, text, ...(r.readOnly.status === 'writable' ? { exitCode: 3 } : {}) };
         }),
@@ -76,12 +83,8 @@ export function evidenceCommands(y: Argv, io: HostIo): Argv {
         'detach',
         'detach an evidence item from the forensic instance (unmount it inside first); the evidence snapshot is unaffected',
         item,
-        handle<ItemArgs, unknown>(io, async (ctx, a) => {
-          checkEvidenceId(a.case, a.evidence);
-          const budgets = budgetsFrom(a);
-          const forensic = await ctx.forensicAccount();
-          const custody = await ctx.custody(a.case, a.bucket);
-          const r = await detachEvidence({ forensic, custody, reporter: ctx.reporter }, { caseId: a.case, evidenceId: a.evidence, budgets });
+        onItem(io, async (deps, o) => {
+          const r = await detachEvidence(deps, o);
           const text = `${evidenceTable([r.evidence])}\n\n${r.detached ? `Detached ${r.evidence.volumeId}.` : `${r.evidence.volumeId} was not attached: nothing changed.`}`;
           return { data: { case: r.case, evidence: [evidenceJson(r.evidence)], detached: r.detached, warnings: r.warnings }, text };
         }),

@@ -144,6 +144,32 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
   }
 }
 
+/** A `find` for findOrCreate: the start-of-run discovery answers the first attempt, a retry looks again. */
+function discoveredThen<T>(known: T | undefined, again: () => Promise<T | undefined>): () => Promise<T | undefined> {
+  let first = true;
+  return async () => {
+    if (!first) return again();
+    first = false;
+    return known;
+  };
+}
+
+/** CopySnapshot into `account` under `keyArn`, exactly once (no client token: found by its tags on a retry). */
+function copyOnce(c: PipelineContext, o: { account: AwsAccount; accountId: string; eid: string; what: string; from: string; keyArn: string; description: string; tags: Array<{ Key: string; Value: string }>; find: () => Promise<SnapshotInfo | undefined> }) {
+  const ec2 = o.account.single?.ec2 ?? o.account.ec2;
+  return findOrCreate<SnapshotInfo>({
+    description: `${o.what} of ${o.from} (${o.eid})`,
+    find: o.find,
+    create: async () => {
+      await c.run.limits.of(o.accountId, o.account.region).copyAttach.take();
+      return (await ec2.copySnapshot({ SourceSnapshotId: o.from, SourceRegion: c.source.region, Encrypted: true, KmsKeyId: o.keyArn, Description: o.description, TagSpecifications: [{ ResourceType: 'snapshot', Tags: o.tags }] })) as SnapshotInfo;
+    },
+    budgetMs: c.run.budgets.apiMs,
+    clock: c.run.clock,
+    details: { snapshotId: o.from, evidenceId: o.eid },
+  });
+}
+
 function snapRef(c: PipelineContext, account: string, region: string, id: string): ResourceRef {
   return c.run.ref('ec2:snapshot', id, account, region);
 }
@@ -170,14 +196,9 @@ async function sourceSnapshot(c: PipelineContext, sv: SourceVolume, d: Deferred)
     method = 'CreateSnapshots';
   } else {
     c.run.progress(eid, 'snapshotting', sv.volumeId);
-    let first = true;
     const made = await findOrCreate<SnapshotInfo>({
       description: `source snapshot of ${sv.volumeId} (${eid})`,
-      find: async () => {
-        const known = first ? c.discovery.sourceSnapshots.get(sv.volumeId) : (await sourceSnapshotsOf(c.source, c.run.caseId, [sv.volumeId])).sourceSnapshots.get(sv.volumeId);
-        first = false;
-        return known;
-      },
+      find: discoveredThen(c.discovery.sourceSnapshots.get(sv.volumeId), async () => (await sourceSnapshotsOf(c.source, c.run.caseId, [sv.volumeId])).sourceSnapshots.get(sv.volumeId)),
       create: async () => {
         await belowPendingLimit(c, [sv.volumeId], sv.sizeGiB);
         await limits.createSnapshot.take();
@@ -247,17 +268,13 @@ async function snapshotInstance(c: PipelineContext, instanceId: string): Promise
   }
   if (have.size === 0) {
     c.run.step(`snapshotting the ${ids.length} volume(s) of ${instanceId} at once (crash-consistent)`);
-    let first = true;
     const made = await findOrCreate<Map<string, SnapshotInfo>>({
       description: `snapshots of the volumes of ${instanceId}`,
-      find: async () => {
-        if (first) {
-          first = false;
-          return undefined; // the discovery at the start found none
-        }
+      // The discovery at the start found none; a retry looks again.
+      find: discoveredThen(undefined, async () => {
         const again = (await sourceSnapshotsOf(c.source, c.run.caseId, ids)).sourceSnapshots;
         return again.size ? again : undefined;
-      },
+      }),
       create: async () => {
         await belowPendingLimit(c, ids, Math.max(...vols.map((v) => v.sizeGiB)));
         await limits.createSnapshot.take();
@@ -328,7 +345,6 @@ async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotI
   const eid = sv.evidenceId;
   const key = await c.shareKey();
   const limits = c.run.limits.of(c.sourceAccount, c.source.region);
-  const ec2 = c.source.single?.ec2 ?? c.source.ec2;
   let id: string;
   const known = c.discovery.sharingCopies.get(eid);
   if (known?.State === 'completed') {
@@ -338,28 +354,16 @@ async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotI
     // A copy holds one of the source Region's 20 copy slots until it completes.
     id = await limits.copies(async () => {
       c.run.progress(eid, 're-encrypting', `copy of ${sourceSnapshotId} under ${key.arn}`);
-      let first = true;
-      const made = await findOrCreate<SnapshotInfo>({
-        description: `sharing copy of ${sourceSnapshotId} (${eid})`,
-        find: async () => {
-          const f = first ? known : (await caseSnapshotsByEvidence(c.source, c.run.caseId, ROLE.sharingCopy)).get(eid);
-          first = false;
-          return f;
-        },
-        create: async () => {
-          await limits.copyAttach.take();
-          return (await ec2.copySnapshot({
-            SourceSnapshotId: sourceSnapshotId,
-            SourceRegion: c.source.region,
-            Encrypted: true,
-            KmsKeyId: key.arn,
-            Description: `cleanroom ${c.run.caseId}: ${eid} re-encrypted to share with account ${c.forensicAccount} (temporary)`,
-            TagSpecifications: [{ ResourceType: 'snapshot', Tags: sourceTags(c, sv, ROLE.sharingCopy) }],
-          })) as SnapshotInfo;
-        },
-        budgetMs: c.run.budgets.apiMs,
-        clock: c.run.clock,
-        details: { snapshotId: sourceSnapshotId, evidenceId: eid },
+      const made = await copyOnce(c, {
+        account: c.source,
+        accountId: c.sourceAccount,
+        eid,
+        what: 'sharing copy',
+        from: sourceSnapshotId,
+        keyArn: key.arn,
+        description: `cleanroom ${c.run.caseId}: ${eid} re-encrypted to share with account ${c.forensicAccount} (temporary)`,
+        tags: sourceTags(c, sv, ROLE.sharingCopy),
+        find: discoveredThen(known, async () => (await caseSnapshotsByEvidence(c.source, c.run.caseId, ROLE.sharingCopy)).get(eid)),
       });
       const sid = made.value.SnapshotId!;
       d.add(recordSharingCopy(c, sv, sid, key, !made.created, sourceSnapshotId));
@@ -414,34 +418,21 @@ async function forensicCopy(c: PipelineContext, sv: SourceVolume, fromSnapshotId
   const eid = sv.evidenceId;
   const region = c.run.forensic.region;
   const limits = c.run.limits.of(c.forensicAccount, region);
-  const ec2 = c.run.forensic.single?.ec2 ?? c.run.forensic.ec2;
   // Once the forensic copy exists, a rerun skips the steps before it: their events must be durable first.
   await d.flush();
   return limits.copies(async () => {
     c.run.progress(eid, 'copying', `${fromSnapshotId} into account ${c.forensicAccount} under the case key`);
-    let first = true;
-    const made = await findOrCreate<SnapshotInfo>({
-      description: `forensic copy of ${fromSnapshotId} (${eid})`,
-      find: async () => {
-        // The start-of-run discovery found none (else this step is skipped); a retry looks again.
-        const f = first ? undefined : (await caseSnapshotsByEvidence(c.run.forensic, c.run.caseId, ROLE.forensicCopy)).get(eid);
-        first = false;
-        return f;
-      },
-      create: async () => {
-        await limits.copyAttach.take();
-        return (await ec2.copySnapshot({
-          SourceSnapshotId: fromSnapshotId,
-          SourceRegion: c.source.region,
-          Encrypted: true,
-          KmsKeyId: c.caseKey.arn,
-          Description: `cleanroom ${c.run.caseId}: evidence ${eid} (${sv.volumeId}, account ${c.sourceAccount}, ${c.source.region})`,
-          TagSpecifications: [{ ResourceType: 'snapshot', Tags: sourceTags(c, sv, ROLE.forensicCopy) }],
-        })) as SnapshotInfo;
-      },
-      budgetMs: c.run.budgets.apiMs,
-      clock: c.run.clock,
-      details: { snapshotId: fromSnapshotId, evidenceId: eid },
+    const made = await copyOnce(c, {
+      account: c.run.forensic,
+      accountId: c.forensicAccount,
+      eid,
+      what: 'forensic copy',
+      from: fromSnapshotId,
+      keyArn: c.caseKey.arn,
+      description: `cleanroom ${c.run.caseId}: evidence ${eid} (${sv.volumeId}, account ${c.sourceAccount}, ${c.source.region})`,
+      tags: sourceTags(c, sv, ROLE.forensicCopy),
+      // The start-of-run discovery found none (else this step is skipped); a retry looks again.
+      find: discoveredThen(undefined, async () => (await caseSnapshotsByEvidence(c.run.forensic, c.run.caseId, ROLE.forensicCopy)).get(eid)),
     });
     const id = made.value.SnapshotId!;
     d.add(recordForensicCopy(c, sv, id, !made.created, { copiedFrom: fromSnapshotId, sourceSnapshotId, sourceSnapshotCompleted: true }));

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import type { AwsAccount } from '../../../src/aws/ports.js';
 import { AwsError } from '../../../src/domain/errors.js';
 import { MemoryRecorder, type CustodyEntry } from '../../../src/custody/recorder.js';
+import { Crash, Interruptions } from '../../harness/interruptions.js';
 import type { Clock } from '../../../src/domain/waiter.js';
 import type { AuditResult, RoomGate, RoomInfo } from '../../../src/domain/room.js';
 
@@ -24,11 +25,7 @@ export const SOURCE = '111111111111';
 export const REGION = 'us-east-1';
 export const AZ = 'us-east-1a';
 
-export class Crash extends Error {
-  constructor() {
-    super('process killed');
-  }
-}
+export { Crash };
 
 type Tags = Record<string, string>;
 const hex = (s: string, n: number) => createHash('sha256').update(s).digest('hex').slice(0, n);
@@ -78,13 +75,7 @@ export class FakeAccount {
 
   /** A mutating call: may be throttled first, may lose its answer after, counts for crash injection. */
   mutate<T>(op: string, input: any, fn: () => T): T {
-    this.world.alive();
-    this.calls.push({ op, input });
-    const before = this.failBefore.get(op);
-    if (before && before.n > 0) {
-      before.n--;
-      throw this.err(op, before.code, 'injected', before.status);
-    }
+    this.read(op, input);
     const r = fn();
     this.mutations.push(op);
     this.world.afterMutation();
@@ -432,17 +423,12 @@ export class FakeAccount {
 export type SsmMode = 'guest' | 'empty' | 'writable' | 'unreachable';
 
 /** Both accounts (and the source account in another Region), the record, the clock, the room, the crash switch. */
-export class World {
+export class World extends Interruptions {
   clock: Clock & { t: number };
   forensic: FakeAccount;
   source: FakeAccount;
   sourceWest: FakeAccount;
   recorder: MemoryRecorder;
-  dead = false;
-  crashAfterMutation?: number;
-  crashBeforeRecord?: number;
-  mutationCount = 0;
-  recordCount = 0;
   commands = 0;
   commandTargets = new Map<string, string>();
   ssmMode: SsmMode = 'guest';
@@ -454,6 +440,7 @@ export class World {
   forensicInstance = 'i-0f0f0f0f0f0f0f0f0';
 
   constructor() {
+    super();
     const clock = { t: Date.parse('2026-03-01T00:00:00Z') } as Clock & { t: number };
     clock.now = () => clock.t;
     clock.sleep = async (ms: number) => {
@@ -465,19 +452,14 @@ export class World {
     this.forensic = new FakeAccount(FORENSIC, REGION, this);
     this.source = new FakeAccount(SOURCE, REGION, this);
     this.sourceWest = new FakeAccount(SOURCE, 'us-west-2', this);
-    this.recorder = new MemoryRecorder('arn:aws:sts::123456789012:assumed-role/analyst/a', () => new Date(this.clock.now()));
     // Appends are serialised and take a moment, as in the S3 recorder: AWS calls of other items
     // (and of the same item, when it does not wait) run while an append is queued.
+    this.recorder = this.interruptible(new MemoryRecorder('arn:aws:sts::123456789012:assumed-role/analyst/a', () => new Date(this.clock.now())));
     const record = this.recorder.record.bind(this.recorder);
     let queue: Promise<unknown> = Promise.resolve();
     this.recorder.record = (entry: CustodyEntry) => {
       const p = queue.then(async () => {
         await new Promise((r) => setImmediate(r));
-        this.alive();
-        if (this.crashBeforeRecord !== undefined && ++this.recordCount === this.crashBeforeRecord) {
-          this.dead = true;
-          throw new Crash();
-        }
         return record(entry);
       });
       queue = p.catch(() => undefined);
@@ -517,25 +499,6 @@ export class World {
       },
     };
     return g;
-  }
-
-  alive(): void {
-    if (this.dead) throw new Crash();
-  }
-
-  afterMutation(): void {
-    if (this.crashAfterMutation !== undefined && ++this.mutationCount === this.crashAfterMutation) {
-      this.dead = true;
-      throw new Crash();
-    }
-  }
-
-  revive(): void {
-    this.dead = false;
-    this.crashAfterMutation = undefined;
-    this.crashBeforeRecord = undefined;
-    this.mutationCount = 0;
-    this.recordCount = 0;
   }
 
   ssmAnswer(acct: FakeAccount, instanceId: string) {
