@@ -156,13 +156,12 @@ function discoveredThen<T>(known: T | undefined, again: () => Promise<T | undefi
 
 /** CopySnapshot into `account` under `keyArn`, exactly once (no client token: found by its tags on a retry). */
 function copyOnce(c: PipelineContext, o: { account: AwsAccount; accountId: string; eid: string; what: string; from: string; keyArn: string; description: string; tags: Array<{ Key: string; Value: string }>; find: () => Promise<SnapshotInfo | undefined> }) {
-  const ec2 = o.account.single?.ec2 ?? o.account.ec2;
   return findOrCreate<SnapshotInfo>({
     description: `${o.what} of ${o.from} (${o.eid})`,
     find: o.find,
     create: async () => {
       await c.run.limits.of(o.accountId, o.account.region).copyAttach.take();
-      return (await ec2.copySnapshot({ SourceSnapshotId: o.from, SourceRegion: c.source.region, Encrypted: true, KmsKeyId: o.keyArn, Description: o.description, TagSpecifications: [{ ResourceType: 'snapshot', Tags: o.tags }] })) as SnapshotInfo;
+      return (await (o.account.single ?? o.account).ec2.copySnapshot({ SourceSnapshotId: o.from, SourceRegion: c.source.region, Encrypted: true, KmsKeyId: o.keyArn, Description: o.description, TagSpecifications: [{ ResourceType: 'snapshot', Tags: o.tags }] })) as SnapshotInfo;
     },
     budgetMs: c.run.budgets.apiMs,
     clock: c.run.clock,
@@ -187,7 +186,6 @@ const sourceTags = (c: PipelineContext, sv: SourceVolume, role: string, extra: R
 /** Step 1: the source snapshot (found, or made), recorded with its provenance. */
 async function sourceSnapshot(c: PipelineContext, sv: SourceVolume, d: Deferred): Promise<string> {
   const eid = sv.evidenceId;
-  const ec2 = c.source.single?.ec2 ?? c.source.ec2;
   const limits = c.run.limits.of(c.sourceAccount, c.source.region);
   let snap: SnapshotInfo;
   let method: string;
@@ -202,7 +200,7 @@ async function sourceSnapshot(c: PipelineContext, sv: SourceVolume, d: Deferred)
       create: async () => {
         await belowPendingLimit(c, [sv.volumeId], sv.sizeGiB);
         await limits.createSnapshot.take();
-        return (await ec2.createSnapshot({
+        return (await (c.source.single ?? c.source).ec2.createSnapshot({
           VolumeId: sv.volumeId,
           Description: `cleanroom ${c.run.caseId}: evidence ${eid} from ${sv.volumeId}${sv.instanceId ? ` (${sv.instanceId} ${sv.device ?? ''})` : ''}`.trim(),
           TagSpecifications: [{ ResourceType: 'snapshot', Tags: sourceTags(c, sv, ROLE.sourceSnapshot) }],
@@ -259,7 +257,6 @@ function instanceSnapshots(c: PipelineContext, instanceId: string): Promise<Map<
 async function snapshotInstance(c: PipelineContext, instanceId: string): Promise<Map<string, SnapshotInfo>> {
   const vols = c.sources.filter((s) => s.viaInstance === instanceId);
   const ids = vols.map((v) => v.volumeId);
-  const ec2 = c.source.single?.ec2 ?? c.source.ec2;
   const limits = c.run.limits.of(c.sourceAccount, c.source.region);
   const have = new Map<string, SnapshotInfo>();
   for (const v of ids) {
@@ -278,7 +275,7 @@ async function snapshotInstance(c: PipelineContext, instanceId: string): Promise
       create: async () => {
         await belowPendingLimit(c, ids, Math.max(...vols.map((v) => v.sizeGiB)));
         await limits.createSnapshot.take();
-        const r = await ec2.createSnapshots({
+        const r = await (c.source.single ?? c.source).ec2.createSnapshots({
           InstanceSpecification: { InstanceId: instanceId, ExcludeBootVolume: false },
           Description: `cleanroom ${c.run.caseId}: crash-consistent evidence snapshot of ${instanceId}`,
           TagSpecifications: [
@@ -310,7 +307,7 @@ async function snapshotInstance(c: PipelineContext, instanceId: string): Promise
         create: async () => {
           await belowPendingLimit(c, [v.volumeId], v.sizeGiB);
           await limits.createSnapshot.take();
-          return (await ec2.createSnapshot({ VolumeId: v.volumeId, Description: `cleanroom ${c.run.caseId}: evidence ${v.evidenceId} from ${v.volumeId}`, TagSpecifications: [{ ResourceType: 'snapshot', Tags: sourceTags(c, v, ROLE.sourceSnapshot) }] })) as SnapshotInfo;
+          return (await (c.source.single ?? c.source).ec2.createSnapshot({ VolumeId: v.volumeId, Description: `cleanroom ${c.run.caseId}: evidence ${v.evidenceId} from ${v.volumeId}`, TagSpecifications: [{ ResourceType: 'snapshot', Tags: sourceTags(c, v, ROLE.sourceSnapshot) }] })) as SnapshotInfo;
         },
         budgetMs: c.run.budgets.apiMs,
         clock: c.run.clock,

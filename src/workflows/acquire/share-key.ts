@@ -80,12 +80,11 @@ export async function ensureShareKey(run: EvidenceRun, source: AwsAccount, foren
     return recordShareKey(run, source, { keyId: current.keyId, arn: current.arn, owner: 'cleanroom' }, false);
   }
   run.step(`making the temporary sharing key ${alias} in account ${sourceAccount} (${source.region})`);
-  const kms = source.single?.kms ?? source.kms;
   const made = await findOrCreate({
     description: `sharing key ${alias} in account ${sourceAccount}`,
     find: () => orphanKey(source, run.caseId, current?.keyId),
     create: async () => {
-      const r = await kms.createKey({
+      const r = await (source.single ?? source).kms.createKey({
         Description: `cleanroom case ${run.caseId}: temporary key to share evidence snapshots with account ${forensicAccount}; retired when the copies are done`,
         KeyUsage: 'ENCRYPT_DECRYPT',
         KeySpec: 'SYMMETRIC_DEFAULT',
