@@ -11,7 +11,7 @@
  * under the case key, working volume in the room's AZ; temporaries deleted. cleanroom also writes
  * its custody record (one S3 PUT per event, through the same proxy); the baseline writes none.
  *
- *   scripts/bench-acquire [--sizes 1,8,32] [--delay-ms 50] [--pending-ms 3000]
+ *   scripts/bench-acquire [--sizes 1,8,32] [--delay-ms 50] [--pending-ms 3000] [--no-baseline]
  */
 import { RunInstancesCommand, CreateVolumeCommand } from '@aws-sdk/client-ec2';
 import { openAccount } from '../src/aws/account.js';
@@ -33,6 +33,7 @@ const arg = (name: string, dflt: string) => {
 const SIZES = arg('sizes', '1,8,32').split(',').map(Number);
 const DELAY = Number(arg('delay-ms', '50'));
 const PENDING = Number(arg('pending-ms', '3000'));
+const BASELINE = !process.argv.includes('--no-baseline');
 
 /** Keep snapshots and copies `pending` for PENDING ms after they were made (progress grows with time). */
 function simulateSnapshotTime(proxy: FaultProxy): void {
@@ -122,7 +123,23 @@ async function main(): Promise<void> {
 
       const c0 = proxy.calls.length;
       const t0 = Date.now();
-      const custody = await openCaseCustody(forensic, { caseId });
+      const opened = await openCaseCustody(forensic, { caseId });
+      // How long the custody chain (one S3 PUT per event, appends serialised) was busy: each
+      // append's service time runs from when it could start (the previous one done) to its end.
+      let custodyBusy = 0;
+      let lastDone = 0;
+      const custody = Object.assign(Object.create(opened) as typeof opened, {
+        record: async (e: Parameters<typeof opened.record>[0]) => {
+          const start = Date.now();
+          try {
+            return await opened.record(e);
+          } finally {
+            const done = Date.now();
+            custodyBusy += done - Math.max(start, lastDone);
+            lastDone = done;
+          }
+        },
+      });
       const r = await acquireEvidence(
         {
           forensic,
@@ -132,7 +149,7 @@ async function main(): Promise<void> {
         },
         { caseId, volumeIds: ours, attach: false },
       );
-      await custody.sealManifest();
+      await opened.sealManifest();
       const ourMs = Date.now() - t0;
       const ourCalls = proxy.calls.slice(c0);
       if (r.evidence.some((e) => e.state !== 'volume-created')) throw new Error(`bench run failed: ${JSON.stringify(r.evidence.map((e) => e.state))}`);
@@ -145,9 +162,10 @@ async function main(): Promise<void> {
 
       const c1 = proxy.calls.length;
       const t1 = Date.now();
-      await baseline(forensic, source, caseKey.arn, theirs);
+      if (BASELINE) await baseline(forensic, source, caseKey.arn, theirs);
       const baseMs = Date.now() - t1;
       const baseCalls = proxy.calls.length - c1;
+      console.log(`     (cleanroom N=${n}: the custody chain was busy ${(custodyBusy / 1000).toFixed(1)} s of the ${(ourMs / 1000).toFixed(1)} s)`);
 
       console.log(
         `${String(n).padEnd(4)} ${(ourMs / 1000).toFixed(1).padStart(11)}   ${((ourCalls.length - s3) / n).toFixed(1).padStart(6)} + ${(s3 / n).toFixed(1).padEnd(18)}   ${(baseMs / 1000).toFixed(1).padStart(10)}   ${(baseCalls / n).toFixed(1).padStart(9)}   ${(baseMs / ourMs).toFixed(1).padStart(7)}×`,
