@@ -599,7 +599,7 @@ export const ROOM_CHECKS: RoomCheck[] = [
         's3:PutObject': casePrefixArn('*'),
         's3:GetObject': casePrefixArn('tools/*'),
         's3:ListBucket': ['arn:${AWS::Partition}:s3:::${VaultBucket}', 'arn:aws:s3:::${VaultBucket}'],
-        'kms:Decrypt': ['${CaseKeyArn}'],
+        'kms:Decrypt': ['${CaseKeyArn}', '${VaultKeyArn}'],
         'kms:GenerateDataKey': ['${CaseKeyArn}'],
       };
       for (const pol of list<Record<string, any>>(p.Policies)) {
@@ -616,6 +616,15 @@ export const ROOM_CHECKS: RoomCheck[] = [
             for (const res of list(s.Resource)) {
               const t = text(res);
               if (!t || !ok.includes(t)) f.add('InstanceRole', `${where} allows ${a} on ${JSON.stringify(res)}; allowed: ${ok.join(' or ')}.`);
+            }
+            // The vault key only for reading the case's guest tooling through S3.
+            if (list(s.Resource).some((res) => text(res) === '${VaultKeyArn}')) {
+              const via = text(s.Condition?.StringEquals?.['kms:ViaService']);
+              const ctx = list(s.Condition?.StringLike?.['kms:EncryptionContext:aws:s3:arn']).map(text);
+              const okCtx = ctx.length > 0 && ctx.every((c) => !!c && (casePrefixArn('tools/*').includes(c) || ['arn:${AWS::Partition}:s3:::${VaultBucket}', 'arn:aws:s3:::${VaultBucket}'].includes(c)));
+              if (a !== 'kms:Decrypt' || via !== 's3.${AWS::Region}.amazonaws.com' || !okCtx) {
+                f.add('InstanceRole', `${where} may use the vault key only for kms:Decrypt through S3 (kms:ViaService s3.\${AWS::Region}.amazonaws.com) with the encryption context of the vault bucket or the case's tools (kms:EncryptionContext:aws:s3:arn).`);
+              }
             }
             if (a === 's3:ListBucket') {
               const prefix = text(s.Condition?.StringLike?.['s3:prefix']);
@@ -708,7 +717,10 @@ export const ROOM_CHECKS: RoomCheck[] = [
           x.Type === 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>' && x.Default === '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64'
             ? undefined
             : 'must be an SSM parameter of an AMI id, defaulting to the Amazon Linux 2023 public parameter',
+        AmiId: (x) =>
+          x.Type === 'String' && x.Default === '' && x.AllowedPattern === '^(ami-[0-9a-f]{8,17})?$' ? undefined : "must be a String defaulting to '' with AllowedPattern ^(ami-[0-9a-f]{8,17})?$ (room up --ami)",
         VaultBucket: () => undefined,
+        VaultKeyArn: (x) => (typeof x.AllowedPattern === 'string' && x.AllowedPattern.includes(':kms:') ? undefined : 'needs an AllowedPattern of a KMS key ARN'),
         CaseKeyArn: () => undefined,
         S3PrefixListId: (x) => (x.Type === 'String' ? undefined : 'Type must be String (the workflow resolves the prefix list)'),
         VpcCidr: (x) => (x.Default ? undefined : 'needs a Default'),
@@ -722,6 +734,21 @@ export const ROOM_CHECKS: RoomCheck[] = [
         const why = test(p[name]!);
         if (why) f.add(name, `parameter ${name}: ${why}.`);
       }
+      return f.out;
+    },
+  },
+  {
+    id: 'image',
+    title: 'the instance and its launch template boot the explicit AmiId when given, else the ImageId SSM parameter',
+    run(doc) {
+      const f = findings(this.id);
+      const cond = (doc as { Conditions?: Record<string, unknown> }).Conditions?.UseAmiId;
+      const wantCond = { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AmiId' }, ''] }] };
+      if (JSON.stringify(cond) !== JSON.stringify(wantCond)) f.add('UseAmiId', "condition UseAmiId must be !Not [!Equals [!Ref AmiId, '']].");
+      const want = JSON.stringify({ 'Fn::If': ['UseAmiId', { Ref: 'AmiId' }, { Ref: 'ImageId' }] });
+      const { instances, templates } = instanceAndTemplate(doc);
+      for (const [id, r] of templates) if (JSON.stringify(props(r).LaunchTemplateData?.ImageId) !== want) f.add(id, `${id} ImageId must be !If [UseAmiId, !Ref AmiId, !Ref ImageId].`);
+      for (const [id, r] of instances) if (JSON.stringify(props(r).ImageId) !== want) f.add(id, `${id} ImageId must be !If [UseAmiId, !Ref AmiId, !Ref ImageId] (it overrides the launch template's).`);
       return f.out;
     },
   },

@@ -52,6 +52,7 @@ t.test('the room stack reaches CREATE_COMPLETE in the local AWS and its outputs 
 
   const key = await kms.send(new CreateKeyCommand({ Description: `case key for ${CASE} (test)` }));
   const caseKeyArn = key.KeyMetadata!.Arn!;
+  const vaultKeyArn = (await kms.send(new CreateKeyCommand({ Description: 'vault key (test)' }))).KeyMetadata!.Arn!;
   // moto seeds the AWS-managed prefix list com.amazonaws.<region>.s3, as AWS does.
   const pls = await ec2.send(new DescribeManagedPrefixListsCommand({ Filters: [{ Name: 'prefix-list-name', Values: ['com.amazonaws.us-east-1.s3'] }] }));
   const s3PrefixListId = pls.PrefixLists?.[0]?.PrefixListId;
@@ -68,6 +69,7 @@ t.test('the room stack reaches CREATE_COMPLETE in the local AWS and its outputs 
         { ParameterKey: 'AvailabilityZone', ParameterValue: 'us-east-1a' },
         { ParameterKey: 'VaultBucket', ParameterValue: 'cleanroom-evidence-123456789012-us-east-1' },
         { ParameterKey: 'CaseKeyArn', ParameterValue: caseKeyArn },
+        { ParameterKey: 'VaultKeyArn', ParameterValue: vaultKeyArn },
         { ParameterKey: 'S3PrefixListId', ParameterValue: s3PrefixListId! },
       ],
     }),

@@ -226,6 +226,31 @@ const MUTATIONS: { name: string; check: string; resource: string | RegExp; chang
   // parameters
   { name: 'a looser case id pattern', check: 'parameters', resource: 'CaseId', change: (d) => void (d.Parameters!.CaseId!.AllowedPattern = '.*') },
   { name: 'no S3 prefix list parameter', check: 'parameters', resource: 'S3PrefixListId', change: (d) => void delete d.Parameters!.S3PrefixListId },
+  { name: 'an AmiId that takes anything', check: 'parameters', resource: 'AmiId', change: (d) => void delete d.Parameters!.AmiId!.AllowedPattern },
+  { name: 'no vault key parameter', check: 'parameters', resource: 'VaultKeyArn', change: (d) => void delete d.Parameters!.VaultKeyArn },
+  // image
+  { name: 'the instance ignoring --ami', check: 'image', resource: 'ForensicInstance', change: (d) => void (R(d).ForensicInstance.Properties.ImageId = { Ref: 'ImageId' }) },
+  { name: 'the launch template ignoring the SSM parameter', check: 'image', resource: 'LaunchTemplate', change: (d) => void (R(d).LaunchTemplate.Properties.LaunchTemplateData.ImageId = { Ref: 'AmiId' }) },
+  { name: 'no UseAmiId condition', check: 'image', resource: 'UseAmiId', change: (d) => void delete (d as { Conditions?: Record<string, unknown> }).Conditions!.UseAmiId },
+  // instance-profile (the vault key)
+  {
+    name: 'the vault key usable outside S3',
+    check: 'instance-profile',
+    resource: 'InstanceRole',
+    change: (d) => void delete R(d).InstanceRole.Properties.Policies[0].PolicyDocument.Statement.find((s: { Sid?: string }) => s.Sid === 'DecryptGuestTools').Condition.StringEquals,
+  },
+  {
+    name: 'the vault key for every object of the vault',
+    check: 'instance-profile',
+    resource: 'InstanceRole',
+    change: (d) => void (R(d).InstanceRole.Properties.Policies[0].PolicyDocument.Statement.find((s: { Sid?: string }) => s.Sid === 'DecryptGuestTools').Condition.StringLike['kms:EncryptionContext:aws:s3:arn'] = [{ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${VaultBucket}/*' }]),
+  },
+  {
+    name: 'generating data keys under the vault key',
+    check: 'instance-profile',
+    resource: 'InstanceRole',
+    change: (d) => void (R(d).InstanceRole.Properties.Policies[0].PolicyDocument.Statement.find((s: { Sid?: string }) => s.Sid === 'DecryptGuestTools').Action = ['kms:Decrypt', 'kms:GenerateDataKey']),
+  },
   // outputs
   { name: 'no InstanceId output', check: 'outputs', resource: 'InstanceId', change: (d) => void delete d.Outputs!.InstanceId },
   { name: 'VpcId naming the subnet', check: 'outputs', resource: 'VpcId', change: (d) => void (d.Outputs!.VpcId!.Value = { Ref: 'Subnet' }) },

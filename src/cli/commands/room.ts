@@ -1,7 +1,177 @@
-// PLACEHOLDER: the room commands are added by their issue.
+/**
+ * `cleanroom room up | verify | status | list | down`: parse, call the room workflows, render.
+ */
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
+import type { GlobalArgs } from '../context.js';
+import { handle, withBucket, withCase } from './common.js';
+import { renderChecks, table } from '../render.js';
+import { roomUp, type RoomUpResult } from '../../workflows/room/up.js';
+import { auditRoom } from '../../workflows/room/audit.js';
+import { roomDown, roomDownPlanText } from '../../workflows/room/down.js';
+import { listRooms, roomStatus } from '../../workflows/room/status.js';
+import { checkFlags } from '../../workflows/room/inputs.js';
+import { roomJson } from '../../workflows/room/stack.js';
+import { roomStackName } from '../../domain/case-id.js';
+import { checkRegion } from '../../aws/region.js';
+import type { AuditCheck } from '../../domain/room.js';
 
-export function roomCommands(y: Argv, _io: HostIo): Argv {
-  return y;
+interface CaseArgs extends GlobalArgs {
+  case: string;
+  bucket?: string;
+}
+interface UpArgs extends CaseArgs {
+  az?: string;
+  instanceType?: string;
+  ami?: string;
+}
+interface VerifyArgs extends CaseArgs {
+  strict: boolean;
+}
+interface DownArgs extends CaseArgs {
+  detachEvidence: boolean;
+}
+
+function checksJson(checks: readonly AuditCheck[]) {
+  return checks.map((c) => ({ id: c.id, ok: c.ok, detail: c.detail, severity: c.severity ?? 'critical' }));
+}
+
+function auditSummary(ok: boolean, checks: readonly AuditCheck[], strict: boolean): string {
+  const failed = checks.filter((c) => !c.ok && c.severity !== 'warning').length;
+  const warned = checks.filter((c) => !c.ok && c.severity === 'warning').length;
+  return ok
+    ? `Audit PASSED: ${checks.length} checks${warned ? `, ${warned} warning(s)${strict ? '' : ' (fail only with --strict)'}` : ''}.`
+    : `Audit FAILED: ${failed} critical finding(s)${warned ? `, ${warned} warning(s)${strict ? ' (--strict)' : ''}` : ''} of ${checks.length} checks. Evidence must not go into this room until they are fixed.`;
+}
+
+function upText(r: RoomUpResult): string {
+  const i = r.room;
+  const head =
+    r.change === 'unchanged'
+      ? r.upToDate
+        ? `Room ${i.stackName} is up to date: nothing changed.`
+        : `Room ${i.stackName}: the stack is up to date${r.corrections.length ? `; ${r.corrections.length} guard rail(s) restored` : ''}${r.guestTools.uploaded ? `; ${r.guestTools.uploaded} guest tool(s) uploaded` : ''}.`
+      : `Room ${i.stackName} ${r.change} (${i.stackStatus}).${r.corrections.length ? ` ${r.corrections.length} guard rail(s) restored.` : ''}`;
+  const lines = [
+    head,
+    `  availability zone  ${i.availabilityZone ?? '-'}`,
+    `  VPC / subnet       ${i.vpcId ?? '-'} / ${i.subnetId ?? '-'}`,
+    `  forensic instance  ${i.instanceId ?? '-'}`,
+    `  forensics group    ${i.forensicsSecurityGroupId ?? '-'}`,
+    auditSummary(r.audit.ok, r.audit.checks, false),
+  ];
+  const notable = r.audit.checks.filter((c) => !c.ok);
+  if (notable.length) lines.push(renderChecks(notable));
+  return lines.join('\n');
+}
+
+export function roomCommands(y: Argv, io: HostIo): Argv {
+  return y.command('room', 'the clean room of a case: up, verify, status, list, down', (room) =>
+    room
+      .command(
+        'up',
+        'create or update the room of a case, restore its guard rails, and audit it',
+        (c) =>
+          withBucket(withCase(c))
+            .option('az', { type: 'string', describe: 'Availability Zone of a new room (default: the first that offers the instance type)' })
+            .option('instance-type', { type: 'string', describe: 'instance type of the forensic instance (default m5.large)' })
+            .option('ami', { type: 'string', describe: 'AMI id of the forensic instance (default: the latest Amazon Linux 2023)' }),
+        handle<UpArgs, unknown>(io, async (ctx, args) => {
+          // Flags are checked before any AWS call; the region before the custody record is opened.
+          checkFlags({ availabilityZone: args.az, instanceType: args.instanceType, amiId: args.ami, bucket: args.bucket });
+          const account = await ctx.forensicAccount();
+          await checkRegion(account);
+          const r = await roomUp(
+            { account, custody: () => ctx.custody(args.case, args.bucket), reporter: ctx.reporter },
+            { caseId: args.case, ...(args.az ? { availabilityZone: args.az } : {}), ...(args.instanceType ? { instanceType: args.instanceType } : {}), ...(args.ami ? { amiId: args.ami } : {}), ...(args.bucket ? { bucket: args.bucket } : {}) },
+          );
+          return {
+            data: {
+              ...roomJson(r.room),
+              change: r.change,
+              upToDate: r.upToDate,
+              ...(r.changeSetId ? { changeSetId: r.changeSetId } : {}),
+              changes: r.changes,
+              corrections: r.corrections,
+              guestTools: r.guestTools,
+              audit: { ok: r.audit.ok, checks: checksJson(r.audit.checks) },
+            },
+            text: upText(r),
+            exitCode: r.audit.ok ? 0 : 3,
+          };
+        }),
+      )
+      .command(
+        'verify',
+        "audit the live room against its invariants (changes nothing); exit 3 on a critical finding",
+        (c) => withCase(c).option('strict', { type: 'boolean', default: false, describe: 'count warnings (network ACL, flow logs) as failures' }),
+        handle<VerifyArgs, unknown>(io, async (ctx, args) => {
+          const account = await ctx.forensicAccount();
+          await checkRegion(account);
+          const a = await auditRoom(account, args.case, { strict: args.strict });
+          return {
+            data: { case: args.case, stackName: roomStackName(args.case), ok: a.ok, strict: args.strict, checks: checksJson(a.checks) },
+            text: `${renderChecks(a.checks)}\n${auditSummary(a.ok, a.checks, args.strict)}`,
+            exitCode: a.ok ? 0 : 3,
+          };
+        }),
+      )
+      .command(
+        'status',
+        'the room of a case: stack, network, instance, attached evidence',
+        (c) => withCase(c),
+        handle<CaseArgs, unknown>(io, async (ctx, args) => {
+          const account = await ctx.forensicAccount();
+          await checkRegion(account);
+          const s = await roomStatus(account, args.case);
+          const base = s.room ? roomJson(s.room) : roomJson({ case: args.case, stackName: roomStackName(args.case) });
+          const data = { ...base, exists: !!s.room, instanceState: s.instanceState ?? null, instanceType: s.instanceType ?? null, imageId: s.imageId ?? null, evidence: s.evidence, leftovers: s.leftovers, createdAt: s.createdAt ?? null, updatedAt: s.updatedAt ?? null };
+          const text = s.room
+            ? [
+                `Room ${s.room.stackName}: ${s.room.stackStatus}`,
+                table([
+                  ['availability zone', s.room.availabilityZone ?? '-'],
+                  ['VPC', s.room.vpcId ?? '-'],
+                  ['subnet', s.room.subnetId ?? '-'],
+                  ['forensic instance', `${s.room.instanceId ?? '-'}${s.instanceState ? ` (${s.instanceState}${s.instanceType ? `, ${s.instanceType}` : ''})` : ''}`],
+                  ['forensics group', s.room.forensicsSecurityGroupId ?? '-'],
+                  ['evidence attached', s.evidence.length ? s.evidence.map((e) => `${e.volumeId}${e.evidenceId ? ` (${e.evidenceId})` : ''}`).join(', ') : 'none'],
+                ]),
+              ].join('\n')
+            : [`Case ${args.case} has no room (no stack ${roomStackName(args.case)} in ${account.region}).`, ...s.leftovers.map((l) => `  left: ${l.kind} ${l.id} — ${l.why}`)].join('\n');
+          return { data, text };
+        }),
+      )
+      .command(
+        'list',
+        'the rooms of all cases in the account and region',
+        (c) => c,
+        handle<GlobalArgs, unknown>(io, async (ctx) => {
+          const account = await ctx.forensicAccount();
+          await checkRegion(account);
+          const rooms = await listRooms(account);
+          const text = rooms.length
+            ? table([['CASE', 'STACK', 'STATUS', 'AZ', 'INSTANCE'], ...rooms.map((r) => [r.case, r.stackName ?? '-', r.stackStatus, r.availabilityZone ?? '-', r.instanceId ?? '-'])])
+            : `No rooms in ${account.region}.`;
+          return { data: { region: account.region, rooms }, text };
+        }),
+      )
+      .command(
+        'down',
+        'delete the room of a case (the evidence is kept); refuses while evidence is attached',
+        (c) => withBucket(withCase(c)).option('detach-evidence', { type: 'boolean', default: false, describe: 'detach attached evidence volumes first (they are kept)' }),
+        handle<DownArgs, unknown>(io, async (ctx, args) => {
+          const account = await ctx.forensicAccount();
+          const r = await roomDown(
+            { account, custody: () => ctx.custody(args.case, args.bucket), reporter: ctx.reporter, confirm: (plan) => ctx.confirm(roomDownPlanText(plan)) },
+            { caseId: args.case, detachEvidence: args.detachEvidence },
+          );
+          const lines = [r.alreadyGone ? `Case ${r.case} has no room stack ${r.stackName}: nothing to take down.` : `Room ${r.stackName} deleted (DELETE_COMPLETE).`];
+          for (const d of r.detached) lines.push(`  detached ${d.volumeId}${d.evidenceId ? ` (${d.evidenceId})` : ''}`);
+          for (const l of r.leftovers) lines.push(`  left: ${l.kind} ${l.id} — ${l.why}`);
+          return { data: r, text: lines.join('\n') };
+        }),
+      )
+      .demandCommand(1, 'Name a room command: up, verify, status, list or down.'),
+  );
 }

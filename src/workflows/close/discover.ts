@@ -4,9 +4,9 @@
  * case. Read-only: the close plan and its confirmation are built from this.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import { isAwsCode } from '../../aws/errors.js';
 import type { RecordedEvent } from '../../custody/recorder.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, roomStackName } from '../../domain/case-id.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/case-id.js';
+import { readRoomStack, type RoomStack as FullRoomStack } from '../room/stack.js';
 import { findCaseKey, type CaseKey } from '../case-key.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 
@@ -39,11 +39,8 @@ export interface CaseSnapshot {
   tags: Record<string, string>;
 }
 
-export interface RoomStack {
-  stackName: string;
-  stackId: string;
-  status: string;
-}
+/** The room stack as close needs it (see `room/stack.ts`). */
+export type RoomStack = Pick<FullRoomStack, 'stackName' | 'stackId' | 'status'>;
 
 export interface CaseState {
   evidence: Map<string, EvidenceFold>;
@@ -151,16 +148,8 @@ export async function describeSnapshots(account: AwsAccount, Filters: Filter[]) 
   return out;
 }
 
-/** The room stack by name, or undefined when there is none (DescribeStacks: ValidationError "does not exist"). */
+/** The room stack of the case, or undefined when there is none (the room module's one reader). */
 export async function describeRoomStack(account: AwsAccount, caseId: string): Promise<RoomStack | undefined> {
-  const stackName = roomStackName(caseId);
-  try {
-    const r = await account.cfn.describeStacks({ StackName: stackName });
-    const s = r.Stacks?.[0];
-    if (!s?.StackId || s.StackStatus === 'DELETE_COMPLETE') return undefined;
-    return { stackName, stackId: s.StackId, status: s.StackStatus ?? 'UNKNOWN' };
-  } catch (e) {
-    if (isAwsCode(e, 'ValidationError') && /does not exist/i.test((e as Error).message)) return undefined;
-    throw e;
-  }
+  const s = await readRoomStack(account, caseId);
+  return s ? { stackName: s.stackName, stackId: s.stackId, status: s.status } : undefined;
 }

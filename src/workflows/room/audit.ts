@@ -97,7 +97,6 @@ const tok = (t: string | undefined) => (t ? { NextToken: t } : {});
 /** Read everything the audit needs about the room of a stack. */
 export async function collectRoom(account: AwsAccount, caseId: string, stack: RoomStack): Promise<RoomLive> {
   const info = roomInfo(caseId, stack);
-  const ec2 = account.ec2;
   const vpcId = info.vpcId;
   const noVpc = { ok: false as const, error: `the stack ${stack.stackName} reports no VpcId output (status ${stack.status})` };
   const inVpc = <T>(fn: (vpc: string) => Promise<T>): Promise<Read<T>> => (vpcId ? read(() => fn(vpcId)) : Promise.resolve(noVpc));
@@ -105,22 +104,22 @@ export async function collectRoom(account: AwsAccount, caseId: string, stack: Ro
   const groupIds = [info.forensicsSecurityGroupId, info.accessSecurityGroupId, info.endpointSecurityGroupId].filter((g): g is string => !!g);
 
   const [subnet, instance, internetGateways, natGateways, egressOnlyGateways, peerings, transitAttachments, vpnGateways, carrierGateways, routeTables, endpoints, networkInterfaces, networkAcls, flowLogs, rules] = await Promise.all([
-    info.subnetId ? read(async () => (await ec2.describeSubnets({ SubnetIds: [info.subnetId!] })).Subnets?.[0]) : Promise.resolve<Read<Subnet | undefined>>({ ok: false, error: `the stack ${stack.stackName} reports no SubnetId output` }),
+    info.subnetId ? read(async () => (await account.ec2.describeSubnets({ SubnetIds: [info.subnetId!] })).Subnets?.[0]) : Promise.resolve<Read<Subnet | undefined>>({ ok: false, error: `the stack ${stack.stackName} reports no SubnetId output` }),
     info.instanceId
-      ? read(async () => (await ec2.describeInstances({ InstanceIds: [info.instanceId!] })).Reservations?.[0]?.Instances?.[0])
+      ? read(async () => (await account.ec2.describeInstances({ InstanceIds: [info.instanceId!] })).Reservations?.[0]?.Instances?.[0])
       : Promise.resolve<Read<Instance | undefined>>({ ok: false, error: `the stack ${stack.stackName} reports no InstanceId output` }),
     inVpc(async (v) =>
-      (await all((t) => ec2.describeInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) }).then((r) => ({ items: r.InternetGateways, next: r.NextToken }))))
+      (await all((t) => account.ec2.describeInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) }).then((r) => ({ items: r.InternetGateways, next: r.NextToken }))))
         .filter((g) => (g.Attachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
         .map((g) => g.InternetGatewayId ?? '?'),
     ),
     inVpc(async (v) =>
-      (await all((t) => ec2.describeNatGateways({ Filter: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NatGateways, next: r.NextToken }))))
-        .filter((g) => g.State !== 'deleted' && g.State !== 'failed')
+      (await all((t) => account.ec2.describeNatGateways({ Filter: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NatGateways, next: r.NextToken }))))
+        .filter((g) => g.VpcId === v && g.State !== 'deleted' && g.State !== 'failed')
         .map((g) => `${g.NatGatewayId} (${g.State})`),
     ),
     inVpc(async (v) =>
-      (await all((t) => ec2.describeEgressOnlyInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) }).then((r) => ({ items: r.EgressOnlyInternetGateways, next: r.NextToken }))))
+      (await all((t) => account.ec2.describeEgressOnlyInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) }).then((r) => ({ items: r.EgressOnlyInternetGateways, next: r.NextToken }))))
         .filter((g) => (g.Attachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
         .map((g) => g.EgressOnlyInternetGatewayId ?? '?'),
     ),
@@ -128,35 +127,40 @@ export async function collectRoom(account: AwsAccount, caseId: string, stack: Ro
       const live = new Set(['initiating-request', 'pending-acceptance', 'provisioning', 'active']);
       const ids = new Set<string>();
       for (const side of ['requester-vpc-info.vpc-id', 'accepter-vpc-info.vpc-id']) {
-        const pcx = await all((t) => ec2.describeVpcPeeringConnections({ Filters: vpcFilter(side, v), ...tok(t) }).then((r) => ({ items: r.VpcPeeringConnections, next: r.NextToken })));
-        for (const p of pcx) if (live.has(p.Status?.Code ?? 'active')) ids.add(`${p.VpcPeeringConnectionId} (${p.Status?.Code ?? 'unknown'})`);
+        const pcx = await all((t) => account.ec2.describeVpcPeeringConnections({ Filters: vpcFilter(side, v), ...tok(t) }).then((r) => ({ items: r.VpcPeeringConnections, next: r.NextToken })));
+        for (const p of pcx) {
+          const ours = p.RequesterVpcInfo?.VpcId === v || p.AccepterVpcInfo?.VpcId === v;
+          if (ours && live.has(p.Status?.Code ?? 'active')) ids.add(`${p.VpcPeeringConnectionId} (${p.Status?.Code ?? 'unknown'})`);
+        }
       }
       return [...ids];
     }),
     inVpc(async (v) =>
-      (await all((t) => ec2.describeTransitGatewayVpcAttachments({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.TransitGatewayVpcAttachments, next: r.NextToken }))))
-        .filter((a) => !['deleted', 'deleting', 'rejected', 'failed'].includes(a.State ?? ''))
+      (await all((t) => account.ec2.describeTransitGatewayVpcAttachments({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.TransitGatewayVpcAttachments, next: r.NextToken }))))
+        .filter((a) => a.VpcId === v && !['deleted', 'deleting', 'rejected', 'failed'].includes(a.State ?? ''))
         .map((a) => `${a.TransitGatewayAttachmentId} to ${a.TransitGatewayId} (${a.State})`),
     ),
     inVpc(async (v) =>
-      ((await ec2.describeVpnGateways({ Filters: vpcFilter('attachment.vpc-id', v) })).VpnGateways ?? [])
+      ((await account.ec2.describeVpnGateways({ Filters: vpcFilter('attachment.vpc-id', v) })).VpnGateways ?? [])
         .filter((g) => g.State !== 'deleted' && (g.VpcAttachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
         .map((g) => g.VpnGatewayId ?? '?'),
     ),
     inVpc(async (v) =>
-      (await all((t) => ec2.describeCarrierGateways({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.CarrierGateways, next: r.NextToken }))))
-        .filter((g) => g.State !== 'deleted' && g.State !== 'deleting')
+      (await all((t) => account.ec2.describeCarrierGateways({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.CarrierGateways, next: r.NextToken }))))
+        .filter((g) => g.VpcId === v && g.State !== 'deleted' && g.State !== 'deleting')
         .map((g) => g.CarrierGatewayId ?? '?'),
     ),
-    inVpc((v) => all((t) => ec2.describeRouteTables({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.RouteTables, next: r.NextToken })))),
-    inVpc((v) => all((t) => ec2.describeVpcEndpoints({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.VpcEndpoints, next: r.NextToken })))),
-    inVpc((v) => all((t) => ec2.describeNetworkInterfaces({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NetworkInterfaces, next: r.NextToken })))),
-    inVpc((v) => all((t) => ec2.describeNetworkAcls({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NetworkAcls, next: r.NextToken })))),
-    inVpc((v) => all((t) => ec2.describeFlowLogs({ Filter: vpcFilter('resource-id', v), ...tok(t) }).then((r) => ({ items: r.FlowLogs, next: r.NextToken })))),
+    // Every filtered list is also checked item by item: a filter an endpoint ignores must not
+    // pull another VPC's resources into this room's audit.
+    inVpc(async (v) => (await all((t) => account.ec2.describeRouteTables({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.RouteTables, next: r.NextToken })))).filter((x) => x.VpcId === v)),
+    inVpc(async (v) => (await all((t) => account.ec2.describeVpcEndpoints({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.VpcEndpoints, next: r.NextToken })))).filter((x) => x.VpcId === v)),
+    inVpc(async (v) => (await all((t) => account.ec2.describeNetworkInterfaces({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NetworkInterfaces, next: r.NextToken })))).filter((x) => x.VpcId === v)),
+    inVpc(async (v) => (await all((t) => account.ec2.describeNetworkAcls({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NetworkAcls, next: r.NextToken })))).filter((x) => x.VpcId === v)),
+    inVpc(async (v) => (await all((t) => account.ec2.describeFlowLogs({ Filter: vpcFilter('resource-id', v), ...tok(t) }).then((r) => ({ items: r.FlowLogs, next: r.NextToken })))).filter((x) => x.ResourceId === v)),
     read(() => liveRules(account, groupIds)),
   ]);
   const volumes = info.instanceId
-    ? await read(() => all((t) => ec2.describeVolumes({ Filters: [{ Name: 'attachment.instance-id', Values: [info.instanceId!] }], ...tok(t) }).then((r) => ({ items: r.Volumes, next: r.NextToken }))))
+    ? await read(() => all((t) => account.ec2.describeVolumes({ Filters: [{ Name: 'attachment.instance-id', Values: [info.instanceId!] }], ...tok(t) }).then((r) => ({ items: r.Volumes, next: r.NextToken }))))
     : { ok: false as const, error: `the stack ${stack.stackName} reports no InstanceId output` };
   return { region: account.region, stack, info, subnet, instance, internetGateways, natGateways, egressOnlyGateways, peerings, transitAttachments, vpnGateways, carrierGateways, routeTables, endpoints, networkInterfaces, volumes, networkAcls, flowLogs, rules };
 }

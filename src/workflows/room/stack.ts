@@ -131,7 +131,7 @@ export async function describeRoom(account: AwsAccount, caseId: string): Promise
 }
 
 /** The contract's JSON for `room up` / `room status`: every contract field present (null when unknown). */
-export function roomJson(info: RoomInfo): Record<string, unknown> {
+export function roomJson(info: Pick<RoomInfo, 'case' | 'stackName'> & Partial<RoomInfo>): Record<string, unknown> {
   const contract = ['case', 'stackName', 'stackStatus', 'vpcId', 'subnetId', 'availabilityZone', 'instanceId', 'forensicsSecurityGroupId'] as const;
   const out: Record<string, unknown> = {};
   for (const f of contract) out[f] = info[f] ?? null;

@@ -22,6 +22,7 @@ export async function createRoomStack(account: AwsAccount, caseId: string, extra
     AvailabilityZone: 'us-east-1a',
     VaultBucket: VAULT,
     CaseKeyArn: key.KeyMetadata!.Arn!,
+    VaultKeyArn: (await account.kms.createKey({ Description: 'vault key (test)' })).KeyMetadata!.Arn!,
     S3PrefixListId: await s3PrefixList(account),
     ...extra,
   };
@@ -30,4 +31,86 @@ export async function createRoomStack(account: AwsAccount, caseId: string, extra
   await cfn.send(new CreateStackCommand({ StackName: roomStackName(caseId), TemplateBody: TEMPLATE, Capabilities: ['CAPABILITY_IAM'], Parameters: Object.entries(params).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue })) }));
   const s = (await cfn.send(new DescribeStacksCommand({ StackName: roomStackName(caseId) }))).Stacks![0]!;
   return Object.fromEntries((s.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
+}
+
+/**
+ * A compliant room built straight through the EC2 API (no CloudFormation): what the template
+ * declares, as AWS would build it. Returns the stack the audit reads (outputs and parameters
+ * naming these resources) and the ids.
+ */
+export async function buildCompliantRoom(account: AwsAccount, caseId: string) {
+  const ec2m = await import('@aws-sdk/client-ec2');
+  const ec2 = new ec2m.EC2Client({});
+  const tags = (role: string, type: string) => [{ ResourceType: type as never, Tags: [{ Key: 'cleanroom:case', Value: caseId }, { Key: 'cleanroom:role', Value: role }] }];
+  const az = 'us-east-1a';
+  const vpcId = (await ec2.send(new ec2m.CreateVpcCommand({ CidrBlock: '10.42.0.0/24', TagSpecifications: tags('vpc', 'vpc') }))).Vpc!.VpcId!;
+  const subnetId = (await ec2.send(new ec2m.CreateSubnetCommand({ VpcId: vpcId, CidrBlock: '10.42.0.0/24', AvailabilityZone: az, TagSpecifications: tags('subnet', 'subnet') }))).Subnet!.SubnetId!;
+  const routeTableId = (await ec2.send(new ec2m.CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable!.RouteTableId!;
+  await ec2.send(new ec2m.AssociateRouteTableCommand({ RouteTableId: routeTableId, SubnetId: subnetId }));
+  const pl = await s3PrefixList(account);
+
+  const group = async (name: string) => {
+    const id = (await ec2.send(new ec2m.CreateSecurityGroupCommand({ GroupName: `${caseId}-${name}`, Description: name, VpcId: vpcId }))).GroupId!;
+    const rules = (await ec2.send(new ec2m.DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [id] }] }))).SecurityGroupRules ?? [];
+    const egress = rules.filter((r) => r.IsEgress).map((r) => r.SecurityGroupRuleId!);
+    if (egress.length) await ec2.send(new ec2m.RevokeSecurityGroupEgressCommand({ GroupId: id, SecurityGroupRuleIds: egress }));
+    return id;
+  };
+  const forensics = await group('forensics');
+  const access = await group('access');
+  const endpoint = await group('endpoint');
+  await ec2.send(new ec2m.AuthorizeSecurityGroupEgressCommand({ GroupId: access, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, PrefixListIds: [{ PrefixListId: pl }] }] }));
+  await ec2.send(new ec2m.AuthorizeSecurityGroupEgressCommand({ GroupId: access, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: endpoint }] }] }));
+  await ec2.send(new ec2m.AuthorizeSecurityGroupIngressCommand({ GroupId: endpoint, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: access }] }] }));
+
+  const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: ['s3:GetObject', 's3:PutObject', 's3:ListBucket'], Resource: [`arn:aws:s3:::${VAULT}`, `arn:aws:s3:::${VAULT}/*`] }] });
+  const s3Endpoint = (await ec2.send(new ec2m.CreateVpcEndpointCommand({ VpcId: vpcId, VpcEndpointType: 'Gateway', ServiceName: 'com.amazonaws.us-east-1.s3', RouteTableIds: [routeTableId], PolicyDocument: policy }))).VpcEndpoint!.VpcEndpointId!;
+  const interfaceEndpoints: Record<string, string> = {};
+  for (const s of ['ssm', 'ssmmessages', 'ec2messages', 'kms']) {
+    interfaceEndpoints[s] = (await ec2.send(new ec2m.CreateVpcEndpointCommand({ VpcId: vpcId, VpcEndpointType: 'Interface', ServiceName: `com.amazonaws.us-east-1.${s}`, SubnetIds: [subnetId], SecurityGroupIds: [endpoint], PrivateDnsEnabled: true }))).VpcEndpoint!.VpcEndpointId!;
+  }
+
+  const aclId = (await ec2.send(new ec2m.CreateNetworkAclCommand({ VpcId: vpcId }))).NetworkAcl!.NetworkAclId!;
+  const entry = (RuleNumber: number, Egress: boolean, RuleAction: 'allow' | 'deny', Protocol: string, PortRange?: { From: number; To: number }) =>
+    ec2.send(new ec2m.CreateNetworkAclEntryCommand({ NetworkAclId: aclId, RuleNumber, Egress, RuleAction, Protocol, CidrBlock: '0.0.0.0/0', ...(PortRange ? { PortRange } : {}) }));
+  await entry(100, true, 'allow', '6', { From: 443, To: 443 });
+  await entry(100, false, 'allow', '6', { From: 1024, To: 65535 });
+  await entry(32000, true, 'deny', '-1');
+  await entry(32000, false, 'deny', '-1');
+  const acls = (await ec2.send(new ec2m.DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).NetworkAcls ?? [];
+  const assoc = acls.flatMap((a) => a.Associations ?? []).find((a) => a.SubnetId === subnetId)!;
+  await ec2.send(new ec2m.ReplaceNetworkAclAssociationCommand({ AssociationId: assoc.NetworkAclAssociationId!, NetworkAclId: aclId }));
+
+  const flowLogGroupName = `/cleanroom/${caseId}/vpc-flow-logs/test`;
+  const logs = await import('@aws-sdk/client-cloudwatch-logs');
+  await new logs.CloudWatchLogsClient({}).send(new logs.CreateLogGroupCommand({ logGroupName: flowLogGroupName }));
+  const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'vpc-flow-logs.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
+  const flowRole = (await account.iam.createRole({ RoleName: `${caseId}-flow-logs`, AssumeRolePolicyDocument: trust })).Role!.Arn!;
+  await ec2.send(new ec2m.CreateFlowLogsCommand({ ResourceIds: [vpcId], ResourceType: 'VPC', TrafficType: 'ALL', LogDestinationType: 'cloud-watch-logs', LogGroupName: flowLogGroupName, DeliverLogsPermissionArn: flowRole }));
+
+  const instanceId = (
+    await ec2.send(
+      new ec2m.RunInstancesCommand({
+        ImageId: 'ami-0123456789abcdef0',
+        InstanceType: 'm5.large',
+        MinCount: 1,
+        MaxCount: 1,
+        SubnetId: subnetId,
+        SecurityGroupIds: [forensics, access],
+        MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1, HttpEndpoint: 'enabled' },
+        BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 30, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true } }],
+        TagSpecifications: tags('forensic-instance', 'instance'),
+      }),
+    )
+  ).Instances![0]!.InstanceId!;
+
+  const stack: import('../../../src/workflows/room/stack.js').RoomStack = {
+    stackName: roomStackName(caseId),
+    stackId: `arn:aws:cloudformation:us-east-1:123456789012:stack/${roomStackName(caseId)}/test`,
+    status: 'CREATE_COMPLETE',
+    parameters: { CaseId: caseId, AvailabilityZone: az, VaultBucket: VAULT, S3PrefixListId: pl },
+    outputs: { VpcId: vpcId, SubnetId: subnetId, AvailabilityZone: az, InstanceId: instanceId, ForensicsSecurityGroupId: forensics, AccessSecurityGroupId: access, EndpointSecurityGroupId: endpoint, NetworkAclId: aclId, RouteTableId: routeTableId, FlowLogGroupName: flowLogGroupName },
+    tags: { 'cleanroom:case': caseId },
+  };
+  return { ec2, ec2m, stack, vpcId, subnetId, routeTableId, forensics, access, endpoint, s3Endpoint, interfaceEndpoints, aclId, defaultAclId: acls.find((a) => a.IsDefault)!.NetworkAclId!, instanceId, pl };
 }

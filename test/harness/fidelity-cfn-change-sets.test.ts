@@ -1,7 +1,7 @@
-// Fidelity patch patches/cfn_change_set_outputs.py: a stack created or updated by executing a
-// change set reports its template's outputs, takes the change set's template and parameters, and
-// an identical change set afterwards is recognised as empty — as CloudFormation documents
-// (ExecuteChangeSet, DescribeStacks Outputs, CreateChangeSet "didn't contain changes").
+// Fidelity patch patches/cfn_change_sets.py: a stack created or updated by executing a change set
+// reports its template's outputs and takes the change set's template and parameters; an identical
+// change set afterwards is a FAILED change set "didn't contain changes" — CreateChangeSet itself
+// succeeds — as CloudFormation documents (CreateChangeSet, DescribeChangeSet, ExecuteChangeSet).
 import t from 'tap';
 import {
   CloudFormationClient,
@@ -12,13 +12,9 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import { useLocalAws } from './local-aws.js';
 
-// `Unused` has a default that is never passed, as the room template's do: with every parameter
-// passed, moto's CreateChangeSet raises "No updates are to be performed." itself for an identical
-// request (UpdateStack's behaviour), before the change set that this patch concerns exists.
 const template = (outputValue: string) => `
 Parameters:
   Name: { Type: String }
-  Unused: { Type: String, Default: x }
 Resources:
   Group:
     Type: AWS::EC2::SecurityGroup
@@ -49,7 +45,7 @@ t.test('outputs, template and parameters follow executed change sets', async (t)
   t.equal((await outputs()).Static, 'two', 'an executed UPDATE change set updates the outputs');
 
   const same = await changeSet('UPDATE', 'u2', template('two'), 'a');
-  t.equal(same.Status, 'FAILED', 'the same template and parameters again: an empty change set');
+  t.equal(same.Status, 'FAILED', 'the same template and every parameter again: CreateChangeSet succeeds, the change set is empty');
   t.match(same.StatusReason, /didn't contain changes/);
 
   const param = await changeSet('UPDATE', 'u3', template('two'), 'b');

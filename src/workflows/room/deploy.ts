@@ -1,0 +1,140 @@
+/**
+ * Create or update the room stack through a change set: CreateChangeSet, wait for it, and either
+ * find it empty (the room is up to date: the change set is deleted, nothing is executed) or
+ * execute it and wait for the stack, with its events as progress, failing fast on the first
+ * ROLLBACK/FAILED status with the failing resources and CloudFormation's reasons.
+ */
+import type { AwsAccount } from '../../aws/ports.js';
+import { isAwsCode } from '../../aws/errors.js';
+import { CleanroomError } from '../../domain/errors.js';
+import type { Reporter } from '../../domain/reporter.js';
+import { waitFor, type Clock, type PollResult } from '../../domain/waiter.js';
+import { StackActivity, nameFailures, type FailedResource } from './activity.js';
+import { isFailureStatus, readStack, stackPhase, type RoomStack } from './stack.js';
+
+/** Reasons CloudFormation gives a change set with nothing to do (both are seen in practice). */
+const NO_CHANGES = /didn't contain changes|No updates are to be performed/i;
+
+export interface ChangeSetInput {
+  stackName: string;
+  /** UPDATE when the stack exists (complete), CREATE otherwise. */
+  type: 'CREATE' | 'UPDATE';
+  changeSetName: string;
+  templateBody: string;
+  parameters: Array<{ ParameterKey: string; ParameterValue?: string; UsePreviousValue?: boolean }>;
+  tags: Array<{ Key: string; Value: string }>;
+  description: string;
+}
+
+export interface PlannedChangeSet {
+  changeSetId: string;
+  stackId: string;
+  /** False: CloudFormation found nothing to change (the change set was deleted). */
+  hasChanges: boolean;
+  /** `Add ForensicInstance (AWS::EC2::Instance)`, … */
+  changes: Array<{ action: string; logicalId: string; type?: string; replacement?: string }>;
+}
+
+/** A stack operation ended in a ROLLBACK/FAILED status. */
+export class StackFailedError extends CleanroomError {
+  constructor(
+    message: string,
+    readonly failedResources: FailedResource[],
+    details: Record<string, unknown>,
+    code = 'ROOM_STACK_FAILED',
+  ) {
+    super(code, message, { exitCode: 1, details: { ...details, failedResources } });
+  }
+}
+
+/** Create a change set and wait until CloudFormation has computed it. */
+export async function createChangeSet(account: AwsAccount, input: ChangeSetInput, o: { budgetMs: number; clock?: Clock }): Promise<PlannedChangeSet> {
+  const created = await account.cfn.createChangeSet({
+    StackName: input.stackName,
+    ChangeSetName: input.changeSetName,
+    ChangeSetType: input.type,
+    TemplateBody: input.templateBody,
+    Parameters: input.parameters,
+    Capabilities: ['CAPABILITY_IAM'],
+    Tags: input.tags,
+    Description: input.description,
+  });
+  const changeSetId = created.Id!;
+  const stackId = created.StackId!;
+  const described = await waitFor(
+    async (): Promise<PollResult<Awaited<ReturnType<AwsAccount['cfn']['describeChangeSet']>>>> => {
+      const d = await account.cfn.describeChangeSet({ ChangeSetName: changeSetId });
+      if (d.Status === 'CREATE_COMPLETE' || d.Status === 'FAILED') return { state: 'done', value: d };
+      return { state: 'pending', detail: `change set ${d.Status}` };
+    },
+    { description: `change set ${input.changeSetName} of ${input.stackName}`, budgetMs: o.budgetMs, intervalMs: 1000, maxIntervalMs: 5000, ...(o.clock ? { clock: o.clock } : {}), details: { changeSetId } },
+  );
+  if (described.Status === 'FAILED') {
+    if (NO_CHANGES.test(described.StatusReason ?? '')) {
+      await account.cfn.deleteChangeSet({ ChangeSetName: changeSetId }).catch(() => undefined);
+      return { changeSetId, stackId, hasChanges: false, changes: [] };
+    }
+    throw new CleanroomError('CHANGE_SET_FAILED', `CloudFormation refused the room's change set for ${input.stackName}: ${described.StatusReason ?? 'no reason given'}.`, { details: { changeSetId, stackName: input.stackName } });
+  }
+  const changes = (described.Changes ?? []).flatMap((c) => {
+    const r = c.ResourceChange;
+    return r?.LogicalResourceId ? [{ action: r.Action ?? 'Modify', logicalId: r.LogicalResourceId, ...(r.ResourceType ? { type: r.ResourceType } : {}), ...(r.Replacement ? { replacement: r.Replacement } : {}) }] : [];
+  });
+  return { changeSetId, stackId, hasChanges: true, changes };
+}
+
+/** Execute a computed change set and wait for the stack; fail fast on ROLLBACK/FAILED. */
+export async function executeChangeSet(
+  account: AwsAccount,
+  planned: PlannedChangeSet,
+  o: { stackName: string; budgetMs: number; clock?: Clock; reporter: Reporter; hint: string },
+): Promise<RoomStack> {
+  const activity = new StackActivity(account, planned.stackId, o.stackName, o.reporter, planned.changes.length || undefined);
+  await activity.baseline();
+  await account.cfn.executeChangeSet({ ChangeSetName: planned.changeSetId });
+  return waitForStack(account, planned.stackId, o.stackName, activity, o);
+}
+
+/**
+ * Wait for a stack operation already running (or just started) to finish: done on *_COMPLETE,
+ * failed at once on any ROLLBACK or FAILED status, named by the resources that failed.
+ */
+export async function waitForStack(account: AwsAccount, stackId: string, stackName: string, activity: StackActivity, o: { budgetMs: number; clock?: Clock; reporter: Reporter; hint: string }): Promise<RoomStack> {
+  return waitFor(
+    async (): Promise<PollResult<RoomStack>> => {
+      await activity.poll();
+      const s = await readStack(account, stackId);
+      if (!s) return { state: 'failed', error: new CleanroomError('ROOM_STACK_GONE', `Room stack ${stackName} disappeared while waiting for it.`, { details: { stackId } }) };
+      if (isFailureStatus(s.status)) {
+        // One more look at the events: the failing resource's event may have come with this status.
+        await activity.poll().catch(() => undefined);
+        const failed = activity.failures();
+        const rolling = s.status.endsWith('_IN_PROGRESS') ? ' CloudFormation is rolling the change back now.' : '';
+        return {
+          state: 'failed',
+          error: new StackFailedError(`Room stack ${stackName} failed (${s.status}) — ${nameFailures(failed, s.statusReason ?? activity.stackReason() ?? 'CloudFormation gave no reason')}.${rolling} ${o.hint}`, failed, { stackName, stackId, status: s.status }),
+        };
+      }
+      const phase = stackPhase(s.status);
+      if (phase === 'complete') return { state: 'done', value: s };
+      return { state: 'pending', detail: s.status };
+    },
+    {
+      description: `room stack ${stackName}`,
+      budgetMs: o.budgetMs,
+      intervalMs: 3000,
+      maxIntervalMs: 10000,
+      ...(o.clock ? { clock: o.clock } : {}),
+      details: { stackName, stackId },
+    },
+  );
+}
+
+/** Delete a change set, ignoring one that is already gone. */
+export async function discardChangeSet(account: AwsAccount, changeSetId: string): Promise<void> {
+  try {
+    await account.cfn.deleteChangeSet({ ChangeSetName: changeSetId });
+  } catch (e) {
+    if (!isAwsCode(e, 'ChangeSetNotFound', 'ChangeSetNotFoundException')) throw e;
+  }
+}

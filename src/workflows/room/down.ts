@@ -1,0 +1,166 @@
+/**
+ * `room down`: take a case's room away and keep the evidence.
+ *
+ * 1. Refuse (exit 2, nothing changed) while evidence volumes are attached to the forensic
+ *    instance, unless told to detach them; ask for confirmation (the caller decides how).
+ * 2. Detach the evidence volumes (wait `available`), each a custody event.
+ * 3. Delete the room stack through the one stack deletion (`delete.ts`), waiting for
+ *    DELETE_COMPLETE; a DELETE_FAILED names what would not go and why.
+ * 4. Report what is left by name with the reason: the evidence volumes, the flow-log group the
+ *    stack keeps on purpose, and anything tagged with the case that the stack did not delete.
+ *
+ * Safe to run again: with no stack it only reports what is left.
+ */
+import type { AwsAccount } from '../../aws/ports.js';
+import { checkRegion } from '../../aws/region.js';
+import type { ResourceRef } from '../../custody/recorder.js';
+import { openCustody, type CustodySource } from './custody.js';
+import { assertCaseId, roomStackName } from '../../domain/case-id.js';
+import { CleanroomError, UsageError, asError } from '../../domain/errors.js';
+import { silentReporter, type Reporter } from '../../domain/reporter.js';
+import { waitFor, type Clock, type PollResult } from '../../domain/waiter.js';
+import { deleteStackAndWait, StackDeleteFailedError } from './delete.js';
+import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
+import { readRoomStack } from './stack.js';
+import { DEFAULT_ROOM_BUDGETS, type RoomBudgets } from './up.js';
+
+export interface RoomDownPlan {
+  case: string;
+  region: string;
+  stackName: string;
+  stackStatus: string;
+  instanceId?: string;
+  /** Evidence volumes attached to the instance (detached first). */
+  evidence: Array<{ volumeId: string; evidenceId?: string; device?: string }>;
+  flowLogGroupName?: string;
+}
+
+export interface RoomDownDeps {
+  account: AwsAccount;
+  custody: CustodySource;
+  reporter?: Reporter;
+  clock?: Clock;
+  /** Ask before anything is changed; throw to stop (nothing has changed then). */
+  confirm?(plan: RoomDownPlan): Promise<void>;
+}
+
+export interface RoomDownOptions {
+  caseId: string;
+  /** Detach attached evidence volumes first (otherwise room down refuses while any is attached). */
+  detachEvidence?: boolean;
+  budgets?: Partial<Pick<RoomBudgets, 'deleteMs'>> & { detachMs?: number };
+}
+
+export interface RoomDownResult {
+  case: string;
+  stackName: string;
+  /** The stack is gone (deleted now, or there was none). */
+  deleted: boolean;
+  /** There was no stack to delete. */
+  alreadyGone: boolean;
+  detached: Array<{ volumeId: string; evidenceId?: string }>;
+  leftovers: Leftover[];
+}
+
+/** The confirmation text. */
+export function roomDownPlanText(p: RoomDownPlan): string {
+  const lines = [`Take down the room of case ${p.case} in ${p.region}: DELETE stack ${p.stackName} (${p.stackStatus}) — the forensic instance${p.instanceId ? ` ${p.instanceId}` : ''}, its VPC, endpoints and security groups.`];
+  for (const e of p.evidence) lines.push(`  - detach evidence volume ${e.volumeId}${e.evidenceId ? ` (${e.evidenceId})` : ''}${e.device ? ` from ${e.device}` : ''} first; the volume and its snapshot are kept`);
+  if (p.flowLogGroupName) lines.push(`  - the flow-log group ${p.flowLogGroupName} is kept`);
+  return lines.join('\n');
+}
+
+/** Take the room of a case down (see the module comment). */
+export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<RoomDownResult> {
+  const caseId = assertCaseId(o.caseId);
+  const { account } = deps;
+  const reporter = deps.reporter ?? silentReporter;
+  const deleteMs = o.budgets?.deleteMs ?? DEFAULT_ROOM_BUDGETS.deleteMs;
+  const detachMs = o.budgets?.detachMs ?? 10 * 60_000;
+  const stackName = roomStackName(caseId);
+  await checkRegion(account);
+
+  const stack = await readRoomStack(account, caseId);
+  if (!stack) {
+    reporter.progress({ kind: 'step', message: `case ${caseId} has no room stack ${stackName} in ${account.region}: nothing to take down` });
+    return { case: caseId, stackName, deleted: true, alreadyGone: true, detached: [], leftovers: await findLeftovers(account, caseId, { stackGone: true }) };
+  }
+  const instanceId = stack.outputs['InstanceId'];
+  const evidence = instanceId ? await attachedEvidence(account, instanceId) : [];
+  if (evidence.length && !o.detachEvidence) {
+    throw new UsageError(
+      'EVIDENCE_ATTACHED',
+      `The forensic instance ${instanceId} of case ${caseId} has evidence attached: ${evidence.map((e) => `${e.volumeId}${e.evidenceId ? ` (${e.evidenceId})` : ''}`).join(', ')}. room down refuses to pull it out from under an analyst: detach it (\`cleanroom evidence detach\`) or run room down again with --detach-evidence. Nothing was changed.`,
+      { details: { caseId, instanceId, volumes: evidence.map((e) => e.volumeId) } },
+    );
+  }
+  const plan: RoomDownPlan = { case: caseId, region: account.region, stackName, stackStatus: stack.status, ...(instanceId ? { instanceId } : {}), evidence, ...(stack.outputs['FlowLogGroupName'] ? { flowLogGroupName: stack.outputs['FlowLogGroupName'] } : {}) };
+  await deps.confirm?.(plan);
+
+  const custody = await openCustody(deps.custody);
+  const accountId = await account.accountId();
+  const ref = (type: string, id: string, arn?: string): ResourceRef => ({ type, id, ...(arn ? { arn } : {}), account: accountId, region: account.region });
+
+  // 2. Detach the evidence.
+  const detached: RoomDownResult['detached'] = [];
+  for (const e of evidence) {
+    const key = `room-down:detach:${e.evidenceId ?? 'unknown'}:${e.volumeId}:${e.attachTime ?? ''}`;
+    reporter.progress({ kind: 'item', item: e.evidenceId ?? e.volumeId, phase: 'detaching', message: `${e.volumeId} from ${instanceId}` });
+    try {
+      await account.ec2.detachVolume({ VolumeId: e.volumeId, InstanceId: instanceId!, ...(e.device ? { Device: e.device } : {}) });
+      await waitFor(() => pollDetached(account, e.volumeId), { description: `volume ${e.volumeId} to detach from ${instanceId}`, budgetMs: detachMs, ...(deps.clock ? { clock: deps.clock } : {}), details: { volumeId: e.volumeId, instanceId } });
+    } catch (err) {
+      const x = asError(err);
+      await custody.record({
+        action: 'room.down.detach',
+        resources: [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)],
+        outcome: { status: 'failed', error: { code: x instanceof CleanroomError ? x.code : 'INTERNAL', message: x.message } },
+        idempotencyKey: `${key}:failed`,
+      });
+      throw new CleanroomError('DETACH_FAILED', `Could not detach evidence volume ${e.volumeId} from ${instanceId}: ${x.message}. The room was not deleted; ${detached.length ? `${detached.map((d) => d.volumeId).join(', ')} were detached; ` : ''}run room down again.`, { cause: x, details: { volumeId: e.volumeId, instanceId } });
+    }
+    await custody.record({
+      action: 'room.down.detach',
+      resources: [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)],
+      outcome: { status: 'succeeded', details: { volumeId: e.volumeId, instanceId, ...(e.evidenceId ? { evidence: { evidenceId: e.evidenceId, state: 'detached' } } : {}) } },
+      idempotencyKey: key,
+    });
+    detached.push({ volumeId: e.volumeId, ...(e.evidenceId ? { evidenceId: e.evidenceId } : {}) });
+  }
+
+  // 3. The stack.
+  reporter.progress({ kind: 'step', message: `deleting room stack ${stackName} (${stack.status})` });
+  const stackRef = ref('cloudformation:stack', stackName, stack.stackId);
+  try {
+    await deleteStackAndWait(account, stack, { budgetMs: deleteMs, ...(deps.clock ? { clock: deps.clock } : {}), reporter, retryHint: `run \`cleanroom room down --case ${caseId}\` again` });
+  } catch (err) {
+    const x = asError(err);
+    await custody.record({
+      action: 'room.down',
+      resources: [stackRef],
+      outcome: {
+        status: 'failed',
+        error: { code: x instanceof CleanroomError ? x.code : 'INTERNAL', message: x.message },
+        details: { stackName, stackId: stack.stackId, detached: detached.map((d) => d.volumeId), ...(x instanceof StackDeleteFailedError ? { failedResources: x.failedResources } : {}) },
+      },
+    });
+    throw err;
+  }
+  const leftovers = await findLeftovers(account, caseId, { stackGone: true, ...(plan.flowLogGroupName ? { flowLogGroupName: plan.flowLogGroupName } : {}) });
+  await custody.record({
+    action: 'room.down',
+    resources: [stackRef],
+    outcome: { status: 'succeeded', details: { stackName, stackId: stack.stackId, statusBefore: stack.status, detached: detached.map((d) => d.volumeId), leftovers: leftovers.map((l) => ({ kind: l.kind, id: l.id })) } },
+    idempotencyKey: `room:down:${stack.stackId}`,
+  });
+  return { case: caseId, stackName, deleted: true, alreadyGone: false, detached, leftovers };
+}
+
+async function pollDetached(account: AwsAccount, volumeId: string): Promise<PollResult<true>> {
+  const v = (await account.ec2.describeVolumes({ VolumeIds: [volumeId] })).Volumes?.[0];
+  if (!v) return { state: 'failed', error: new CleanroomError('VOLUME_GONE', `Volume ${volumeId} disappeared while it was being detached.`, { details: { volumeId } }) };
+  const attached = (v.Attachments ?? []).filter((a) => a.State !== 'detached');
+  if (v.State === 'available' && attached.length === 0) return { state: 'done', value: true };
+  // A detach stays `detaching` while the guest still uses the disk.
+  return { state: 'pending', detail: `${v.State}${attached.length ? ` (${attached.map((a) => a.State).join(', ')}; if it stays detaching, unmount it in the forensic instance)` : ''}` };
+}

@@ -1,0 +1,133 @@
+/**
+ * The guard rails `room up` puts back whatever happened to the stack: the room's security groups
+ * carry exactly their declared rules (anything else revoked by rule id, IPv4 and IPv6; a declared
+ * rule that is missing added), the instance's network interfaces are in exactly the forensics and
+ * access groups, and the instance requires IMDSv2 with hop limit 1. AWS's own incident response
+ * playbooks say to remove a forensics group's default egress rule; a drifted room (someone added
+ * a rule by hand) or a CloudFormation that did not apply a property gets the same treatment.
+ *
+ * Each correction is reported (a warning: the room was not as declared) and recorded as a custody
+ * event; a correction that fails is recorded as failed and the others still run (the audit that
+ * follows then fails by name).
+ */
+import type { AwsAccount } from '../../aws/ports.js';
+import type { CustodyRecorder, ResourceRef } from '../../custody/recorder.js';
+import { CleanroomError, asError } from '../../domain/errors.js';
+import type { Reporter } from '../../domain/reporter.js';
+import { declaredGroups, describeRule, ipPermission, isDeclared, liveRules, missingRules, type DeclaredGroup } from './rules.js';
+import { roomInfo, type RoomStack } from './stack.js';
+
+export interface Correction {
+  kind: 'revoke-rules' | 'authorize-rules' | 'instance-groups' | 'imds';
+  /** The group, network interface or instance corrected. */
+  resource: string;
+  /** What was wrong, in words. */
+  found: string;
+  /** What it is now. */
+  now: string;
+  ok: boolean;
+  error?: string;
+}
+
+/** The metadata options the instance must have. */
+export const REQUIRED_METADATA = { HttpTokens: 'required', HttpPutResponseHopLimit: 1, HttpEndpoint: 'enabled' } as const;
+
+/** Reconcile the guard rails of the room of `stack`; returns the corrections made (empty: nothing to do). */
+export async function reconcileGuardRails(account: AwsAccount, caseId: string, stack: RoomStack, deps: { custody: CustodyRecorder; reporter: Reporter }): Promise<Correction[]> {
+  const info = roomInfo(caseId, stack);
+  const pl = stack.parameters['S3PrefixListId'];
+  if (!info.forensicsSecurityGroupId || !info.accessSecurityGroupId || !info.endpointSecurityGroupId || !info.instanceId || !pl) {
+    throw new CleanroomError('ROOM_OUTPUTS_MISSING', `The room stack ${stack.stackName} (${stack.status}) does not report its security groups, instance and S3 prefix list; its guard rails cannot be checked.`, { details: { stackName: stack.stackName } });
+  }
+  const accountId = await account.accountId();
+  const ref = (type: string, id: string): ResourceRef => ({ type, id, account: accountId, region: account.region });
+  const corrections: Correction[] = [];
+
+  /** Run one correction; report it, record it (failed or not), keep going. */
+  const correct = async (c: Omit<Correction, 'ok' | 'error'>, resources: ResourceRef[], key: string | undefined, details: Record<string, unknown>, fn: () => Promise<void>) => {
+    let error: string | undefined;
+    try {
+      await fn();
+    } catch (e) {
+      error = asError(e).message;
+    }
+    const done: Correction = { ...c, ok: !error, ...(error ? { error } : {}) };
+    corrections.push(done);
+    deps.reporter.warn(error ? `guard rail NOT restored on ${c.resource}: ${c.found} — ${error}` : `guard rail restored on ${c.resource}: ${c.found} → ${c.now}`);
+    await deps.custody.record({
+      action: `room.guard-rail.${c.kind}`,
+      resources,
+      outcome: { status: error ? 'failed' : 'succeeded', ...(error ? { error: { code: 'GUARD_RAIL_FAILED', message: error } } : {}), details: { found: c.found, now: c.now, ...details } },
+      ...(key ? { idempotencyKey: error ? `${key}:failed` : key } : {}),
+    });
+  };
+
+  // Security group rules.
+  const groups: DeclaredGroup[] = declaredGroups({ forensics: info.forensicsSecurityGroupId, access: info.accessSecurityGroupId, endpoint: info.endpointSecurityGroupId, s3PrefixList: pl });
+  const live = await liveRules(account, groups.map((g) => g.groupId));
+  for (const g of groups) {
+    const rules = live.get(g.groupId) ?? [];
+    for (const egress of [true, false]) {
+      const extra = rules.filter((r) => !!r.IsEgress === egress && !isDeclared(r, g) && r.SecurityGroupRuleId);
+      if (!extra.length) continue;
+      const ids = extra.map((r) => r.SecurityGroupRuleId!).sort();
+      const dir = egress ? 'egress' : 'ingress';
+      await correct(
+        { kind: 'revoke-rules', resource: `${g.role} group ${g.groupId}`, found: `undeclared ${dir} rule(s): ${extra.map(describeRule).join('; ')}`, now: `revoked by rule id` },
+        [ref('ec2:security-group', g.groupId), ...ids.map((id) => ref('ec2:security-group-rule', id))],
+        `room:revoke:${g.groupId}:${ids.join(',')}`,
+        { groupId: g.groupId, role: g.role, direction: dir, rules: extra.map((r) => ({ id: r.SecurityGroupRuleId, rule: describeRule(r) })) },
+        async () => {
+          if (egress) await account.ec2.revokeSecurityGroupEgress({ GroupId: g.groupId, SecurityGroupRuleIds: ids });
+          else await account.ec2.revokeSecurityGroupIngress({ GroupId: g.groupId, SecurityGroupRuleIds: ids });
+        },
+      );
+    }
+    const missing = missingRules(rules, g);
+    for (const m of missing) {
+      let added: string[] = [];
+      await correct(
+        { kind: 'authorize-rules', resource: `${g.role} group ${g.groupId}`, found: `declared rule missing: ${describeRule(m)}`, now: 'added' },
+        [ref('ec2:security-group', g.groupId)],
+        undefined,
+        { groupId: g.groupId, role: g.role, rule: describeRule(m) },
+        async () => {
+          const p = [ipPermission(m)];
+          const r = m.direction === 'egress' ? await account.ec2.authorizeSecurityGroupEgress({ GroupId: g.groupId, IpPermissions: p }) : await account.ec2.authorizeSecurityGroupIngress({ GroupId: g.groupId, IpPermissions: p });
+          added = (r.SecurityGroupRules ?? []).map((x) => x.SecurityGroupRuleId ?? '').filter(Boolean);
+        },
+      );
+      if (added.length) corrections[corrections.length - 1]!.now = `added (${added.join(', ')})`;
+    }
+  }
+
+  // The instance: its network interfaces' groups and its metadata options.
+  const inst = (await account.ec2.describeInstances({ InstanceIds: [info.instanceId] })).Reservations?.[0]?.Instances?.[0];
+  if (!inst || inst.State?.Name === 'terminated' || inst.State?.Name === 'shutting-down') {
+    throw new CleanroomError('ROOM_INSTANCE_GONE', `The forensic instance ${info.instanceId} of ${stack.stackName} is ${inst?.State?.Name ?? 'gone'}: the room cannot be used. Run \`cleanroom room down --case ${caseId}\` and \`cleanroom room up --case ${caseId}\` to rebuild it.`, { details: { instanceId: info.instanceId } });
+  }
+  const want = [info.forensicsSecurityGroupId, info.accessSecurityGroupId];
+  for (const n of inst.NetworkInterfaces ?? []) {
+    const have = (n.Groups ?? []).map((g) => g.GroupId ?? '').sort();
+    if (!n.NetworkInterfaceId || JSON.stringify(have) === JSON.stringify([...want].sort())) continue;
+    await correct(
+      { kind: 'instance-groups', resource: `network interface ${n.NetworkInterfaceId} of ${inst.InstanceId}`, found: `in ${have.join(', ') || 'no group'}`, now: `in ${want.join(', ')} only` },
+      [ref('ec2:network-interface', n.NetworkInterfaceId), ref('ec2:instance', inst.InstanceId!)],
+      undefined,
+      { networkInterfaceId: n.NetworkInterfaceId, before: have, after: want },
+      () => account.ec2.modifyNetworkInterfaceAttribute({ NetworkInterfaceId: n.NetworkInterfaceId!, Groups: want }).then(() => undefined),
+    );
+  }
+  const m = inst.MetadataOptions ?? {};
+  if (m.HttpTokens !== REQUIRED_METADATA.HttpTokens || m.HttpPutResponseHopLimit !== REQUIRED_METADATA.HttpPutResponseHopLimit || m.HttpEndpoint !== REQUIRED_METADATA.HttpEndpoint) {
+    const found = `HttpTokens ${m.HttpTokens ?? 'unset'}, hop limit ${m.HttpPutResponseHopLimit ?? 'unset'}, endpoint ${m.HttpEndpoint ?? 'unset'}`;
+    await correct(
+      { kind: 'imds', resource: `instance ${inst.InstanceId}`, found, now: 'HttpTokens required (IMDSv2 only), hop limit 1, endpoint enabled' },
+      [ref('ec2:instance', inst.InstanceId!)],
+      undefined,
+      { instanceId: inst.InstanceId, before: { HttpTokens: m.HttpTokens ?? null, HttpPutResponseHopLimit: m.HttpPutResponseHopLimit ?? null, HttpEndpoint: m.HttpEndpoint ?? null }, after: REQUIRED_METADATA },
+      () => account.ec2.modifyInstanceMetadataOptions({ InstanceId: inst.InstanceId!, ...REQUIRED_METADATA }).then(() => undefined),
+    );
+  }
+  return corrections;
+}

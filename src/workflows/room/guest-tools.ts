@@ -1,0 +1,117 @@
+/**
+ * The guest tooling (scripts/guest/: read-only udev rule, mount helper, status script, install.sh)
+ * uploaded to the vault under the case's tools prefix, where the room's user data downloads it at
+ * boot. Stored SSE-KMS under the vault key; each object carries its SHA-256 (metadata and S3
+ * checksum), so a rerun uploads only what changed and the custody record says exactly what the
+ * room ran.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AwsAccount } from '../../aws/ports.js';
+import { isAwsCode } from '../../aws/errors.js';
+import type { CustodyRecorder } from '../../custody/recorder.js';
+import type { Reporter } from '../../domain/reporter.js';
+import { guestToolsPrefix } from '../../domain/vault-name.js';
+
+/** scripts/guest/ of the installed package (dist/workflows/room → ../../../scripts/guest). */
+export const GUEST_TOOLS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../scripts/guest');
+
+export interface GuestFile {
+  name: string;
+  key: string;
+  sha256: string;
+  bytes: number;
+  /** True when this run uploaded it (false: the same content was already there). */
+  uploaded: boolean;
+  versionId?: string;
+}
+
+export interface GuestTools {
+  bucket: string;
+  prefix: string;
+  /** SHA-256 over the sorted `name sha256` lines: names the bundle in the record. */
+  digest: string;
+  files: GuestFile[];
+}
+
+/** Read the bundle from disk (regular files only, sorted by name). */
+export function readGuestTools(dir: string): Array<{ name: string; body: Buffer; sha256: string }> {
+  return readdirSync(dir)
+    .filter((n) => statSync(path.join(dir, n)).isFile())
+    .sort()
+    .map((name) => {
+      const body = readFileSync(path.join(dir, name));
+      return { name, body, sha256: createHash('sha256').update(body).digest('hex') };
+    });
+}
+
+export function bundleDigest(files: ReadonlyArray<{ name: string; sha256: string }>): string {
+  return createHash('sha256').update(files.map((f) => `${f.name} ${f.sha256}\n`).join('')).digest('hex');
+}
+
+/**
+ * Upload what is missing or different, then record the bundle (once per bundle digest: a rerun
+ * with the same tooling appends nothing). A failure partway is recorded with what was uploaded.
+ */
+export async function uploadGuestTools(
+  account: AwsAccount,
+  o: { caseId: string; bucket: string; vaultKeyArn: string; dir?: string; custody: CustodyRecorder; reporter: Reporter },
+): Promise<GuestTools> {
+  const prefix = guestToolsPrefix(o.caseId);
+  const local = readGuestTools(o.dir ?? GUEST_TOOLS_DIR);
+  if (!local.some((f) => f.name === 'install.sh')) throw new Error(`The guest tooling in ${o.dir ?? GUEST_TOOLS_DIR} has no install.sh; the package is incomplete.`);
+  const digest = bundleDigest(local);
+  const accountId = await account.accountId();
+  const resources = [{ type: 's3:prefix', id: `s3://${o.bucket}/${prefix}`, account: accountId, region: account.region }];
+  const files: GuestFile[] = [];
+  const listed = () => files.map(({ name, key, sha256, bytes, uploaded, versionId }) => ({ name, key, sha256, bytes, uploaded, ...(versionId ? { versionId } : {}) }));
+  try {
+    for (const f of local) files.push(await uploadOne(account, o, `${prefix}${f.name}`, f));
+  } catch (e) {
+    // What was uploaded before the failure is in the vault: the record says so.
+    await o.custody.record({
+      action: 'room.guest-tools',
+      resources,
+      inputs: { digest },
+      outcome: {
+        status: files.some((f) => f.uploaded) ? 'partial' : 'failed',
+        error: { code: (e as { code?: string }).code ?? 'INTERNAL', message: (e as Error).message },
+        details: { bucket: o.bucket, prefix, digest, files: listed() },
+      },
+    });
+    throw e;
+  }
+  await o.custody.record({
+    action: 'room.guest-tools',
+    resources,
+    inputs: { digest },
+    outcome: { status: 'succeeded', details: { bucket: o.bucket, prefix, digest, kmsKeyArn: o.vaultKeyArn, uploaded: files.filter((f) => f.uploaded).length, files: listed() } },
+    idempotencyKey: `room:guest-tools:${digest}`,
+  });
+  return { bucket: o.bucket, prefix, digest, files };
+}
+
+/** Upload one file unless the vault already holds the same content under its key. */
+async function uploadOne(account: AwsAccount, o: { bucket: string; vaultKeyArn: string; reporter: Reporter }, key: string, f: { name: string; body: Buffer; sha256: string }): Promise<GuestFile> {
+  try {
+    const head = await account.s3.headObject({ Bucket: o.bucket, Key: key });
+    if (head.Metadata?.['sha256'] === f.sha256) return { name: f.name, key, sha256: f.sha256, bytes: f.body.length, uploaded: false };
+  } catch (e) {
+    if (!isAwsCode(e, 'NotFound', 'NoSuchKey', '404')) throw e;
+  }
+  o.reporter.progress({ kind: 'step', message: `uploading guest tool ${f.name} to s3://${o.bucket}/${key}` });
+  const put = await account.s3.putObject({
+    Bucket: o.bucket,
+    Key: key,
+    Body: f.body,
+    ContentType: 'text/plain; charset=utf-8',
+    ServerSideEncryption: 'aws:kms',
+    SSEKMSKeyId: o.vaultKeyArn,
+    ChecksumAlgorithm: 'SHA256',
+    ChecksumSHA256: Buffer.from(f.sha256, 'hex').toString('base64'),
+    Metadata: { sha256: f.sha256 },
+  });
+  return { name: f.name, key, sha256: f.sha256, bytes: f.body.length, uploaded: true, ...(put.VersionId ? { versionId: put.VersionId } : {}) };
+}

@@ -1,0 +1,349 @@
+/**
+ * `room up`: bring a case's clean room up, or bring it back to what it should be.
+ *
+ * 1. Check the flags (no AWS call), the region, the Availability Zone and instance type, an
+ *    explicit AMI, and find the vault and its key.
+ * 2. Settle a stack an earlier run left behind: wait for one still in progress (and record the
+ *    outcome of a change set that run executed but never saw finish), discard one only in review,
+ *    and refuse — with the failing resources and the way forward — one in ROLLBACK_COMPLETE or a
+ *    FAILED state.
+ * 3. Ensure the case key; upload the guest tooling to the vault (only what changed).
+ * 4. Create a change set for the stack (CREATE or UPDATE). Empty: the room is up to date, nothing
+ *    is executed. Otherwise execute it, with the stack's events as progress, and wait within a
+ *    budget, failing fast on ROLLBACK/FAILED.
+ * 5. Reconcile the guard rails (`guard-rails.ts`) whatever happened to the stack.
+ * 6. Run the live audit (`audit.ts`) and record its result when it changed.
+ *
+ * Every mutating step is a custody event; a second run that finds everything as it should be
+ * changes nothing, appends nothing, and says so.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AwsAccount } from '../../aws/ports.js';
+import { checkRegion } from '../../aws/region.js';
+import type { CustodyRecorder, ResourceRef } from '../../custody/recorder.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, assertCaseId, roomStackName } from '../../domain/case-id.js';
+import { CleanroomError, TimeoutError, UsageError, asError } from '../../domain/errors.js';
+import { silentReporter, type Reporter } from '../../domain/reporter.js';
+import type { RoomInfo } from '../../domain/room.js';
+import { systemClock, type Clock } from '../../domain/waiter.js';
+import { ensureCaseKey } from '../case-key.js';
+import { StackActivity, failedResources, nameFailures } from './activity.js';
+import { auditStack, type RoomAudit } from './audit.js';
+import { deleteStackAndWait } from './delete.js';
+import { StackFailedError, createChangeSet, discardChangeSet, executeChangeSet, waitForStack, type ChangeSetInput, type PlannedChangeSet } from './deploy.js';
+import { reconcileGuardRails, type Correction } from './guard-rails.js';
+import { uploadGuestTools } from './guest-tools.js';
+import { DEFAULT_INSTANCE_TYPE, checkAmi, checkFlags, chooseAvailabilityZone, findVault, s3PrefixListId } from './inputs.js';
+import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from './stack.js';
+import { openCustody, type CustodySource } from './custody.js';
+
+/** templates/room.yaml of the installed package (dist/workflows/room → ../../../templates). */
+export const ROOM_TEMPLATE_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../templates/room.yaml');
+/** CloudFormation's limit for a TemplateBody (a larger template needs TemplateURL). */
+export const TEMPLATE_BODY_LIMIT = 51_200;
+
+/** Time budgets (milliseconds). */
+export interface RoomBudgets {
+  /** CloudFormation computing a change set. */
+  changeSetMs: number;
+  /** The stack creating or updating (the interface endpoints alone take minutes). */
+  deployMs: number;
+  /** The stack deleting. */
+  deleteMs: number;
+}
+
+export const DEFAULT_ROOM_BUDGETS: RoomBudgets = { changeSetMs: 5 * 60_000, deployMs: 45 * 60_000, deleteMs: 60 * 60_000 };
+
+export interface RoomUpDeps {
+  account: AwsAccount;
+  /** The case's record, or how to open it (after the inputs are checked). */
+  custody: CustodySource;
+  reporter?: Reporter;
+  clock?: Clock;
+  /** The template (default: templates/room.yaml of the package). */
+  templateBody?: string;
+  /** The guest tooling directory (default: scripts/guest of the package). */
+  guestToolsDir?: string;
+}
+
+export interface RoomUpOptions {
+  caseId: string;
+  availabilityZone?: string;
+  instanceType?: string;
+  amiId?: string;
+  /** The vault bucket (default: cleanroom-evidence-<account>-<region>). */
+  bucket?: string;
+  budgets?: Partial<RoomBudgets>;
+}
+
+export interface RoomUpResult {
+  room: RoomInfo;
+  /** What happened to the stack in this run. */
+  change: 'created' | 'updated' | 'unchanged';
+  /** Nothing was changed or uploaded, and no guard rail needed restoring. */
+  upToDate: boolean;
+  changeSetId?: string;
+  changes: PlannedChangeSet['changes'];
+  corrections: Correction[];
+  guestTools: { bucket: string; prefix: string; digest: string; files: number; uploaded: number };
+  audit: RoomAudit;
+}
+
+/** Keys of the custody events of a deployment. */
+export const deployKeys = {
+  start: (changeSetId: string) => `room:deploy:${changeSetId}`,
+  outcome: (changeSetId: string) => `room:deploy-outcome:${changeSetId}`,
+};
+
+/** Bring the room of a case up (see the module comment). */
+export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUpResult> {
+  const caseId = assertCaseId(o.caseId);
+  checkFlags(o);
+  const { account } = deps;
+  const reporter = deps.reporter ?? silentReporter;
+  const clock = deps.clock ?? systemClock;
+  const budgets = { ...DEFAULT_ROOM_BUDGETS, ...o.budgets };
+  const templateBody = deps.templateBody ?? readFileSync(ROOM_TEMPLATE_PATH, 'utf8');
+  if (Buffer.byteLength(templateBody) > TEMPLATE_BODY_LIMIT) {
+    throw new CleanroomError('TEMPLATE_TOO_LARGE', `The room template is ${Buffer.byteLength(templateBody)} bytes; CloudFormation takes at most ${TEMPLATE_BODY_LIMIT} in TemplateBody.`);
+  }
+  const stackName = roomStackName(caseId);
+  const step = (message: string) => reporter.progress({ kind: 'step', message });
+
+  await checkRegion(account);
+  const accountId = await account.accountId();
+  const stackRef = (s: { stackName: string; stackId?: string }): ResourceRef => ({ type: 'cloudformation:stack', id: s.stackName, ...(s.stackId ? { arn: s.stackId } : {}), account: accountId, region: account.region });
+
+  // 1. The inputs, against the existing room's parameters where there is one (read-only so far).
+  const found = await readRoomStack(account, caseId);
+  const previous = found && stackPhase(found.status) !== 'review' ? found.parameters : {};
+  if (found && o.availabilityZone && previous['AvailabilityZone'] && o.availabilityZone !== previous['AvailabilityZone']) {
+    throw new UsageError(
+      'ROOM_AZ_CHANGE',
+      `The room of ${caseId} is in ${previous['AvailabilityZone']}; moving it to ${o.availabilityZone} would replace its subnet and instance. Take it down first (\`cleanroom room down --case ${caseId}\`), then \`room up --az ${o.availabilityZone}\`.`,
+      { details: { caseId, availabilityZone: previous['AvailabilityZone'] } },
+    );
+  }
+  const instanceType = o.instanceType ?? previous['InstanceType'] ?? DEFAULT_INSTANCE_TYPE;
+  const az = await chooseAvailabilityZone(account, instanceType, previous['AvailabilityZone'] ?? o.availabilityZone);
+  if (o.amiId) await checkAmi(account, o.amiId);
+  const vault = await findVault(account, o.bucket);
+  const custody = await openCustody(deps.custody);
+
+  // 2. What an earlier run left.
+  let stack = await settle(account, caseId, found, { custody, reporter, clock, budgets, stackRef });
+
+  // 3. The case key and the guest tooling.
+  const caseKey = await ensureCaseKey(account, caseId, custody);
+  step(`guest tooling → s3://${vault.bucket}/cases/${caseId}/tools/guest/`);
+  const tools = await uploadGuestTools(account, { caseId, bucket: vault.bucket, vaultKeyArn: vault.keyArn, ...(deps.guestToolsDir ? { dir: deps.guestToolsDir } : {}), custody, reporter });
+  const prefixList = await s3PrefixListId(account);
+
+  // 4. The change set.
+  const values: Record<string, string | undefined> = {
+    CaseId: caseId,
+    AvailabilityZone: az,
+    InstanceType: o.instanceType ?? (stack ? undefined : instanceType),
+    AmiId: o.amiId ?? (stack ? undefined : ''),
+    VaultBucket: vault.bucket,
+    VaultKeyArn: vault.keyArn,
+    CaseKeyArn: caseKey.arn,
+    S3PrefixListId: prefixList,
+  };
+  const parameters: ChangeSetInput['parameters'] = Object.entries(values).flatMap(([k, v]): ChangeSetInput['parameters'] =>
+    v !== undefined ? [{ ParameterKey: k, ParameterValue: v }] : k in previous ? [{ ParameterKey: k, UsePreviousValue: true }] : k === 'AmiId' ? [{ ParameterKey: k, ParameterValue: '' }] : [],
+  );
+  // The parameters room up never sets (ImageId, VpcCidr, FlowLogRetentionDays) are left out: they
+  // keep the template's defaults, which is what they have.
+  const type = stack ? 'UPDATE' : 'CREATE';
+  const changeSetName = `cleanroom-up-${new Date(clock.now()).toISOString().replace(/[-:.]/g, '')}`;
+  step(`${type === 'CREATE' ? 'creating' : 'checking'} room stack ${stackName} through change set ${changeSetName}`);
+  const planned = await createChangeSet(
+    account,
+    { stackName, type, changeSetName, templateBody, parameters, tags: [{ Key: TAG_CASE, Value: caseId }, { Key: TAG_ROLE, Value: 'room-stack' }], description: `cleanroom room up for case ${caseId}` },
+    { budgetMs: budgets.changeSetMs, clock },
+  );
+
+  let change: RoomUpResult['change'] = 'unchanged';
+  if (!planned.hasChanges) {
+    step(`room stack ${stackName} is up to date: the change set is empty, nothing to execute`);
+  } else {
+    if (stack) await refuseInstanceReplacementWithEvidence(account, caseId, stack, planned);
+    const templateSha256 = createHash('sha256').update(templateBody).digest('hex');
+    const shown = parameters.map((p) => (p.UsePreviousValue ? `${p.ParameterKey}=(previous)` : `${p.ParameterKey}=${p.ParameterValue}`));
+    step(`executing ${planned.changes.length} change(s): ${planned.changes.map((c) => `${c.action} ${c.logicalId}${c.replacement === 'True' ? ' (replacement)' : ''}`).join(', ')}`);
+    await custody.record({
+      action: 'room.deploy.start',
+      resources: [stackRef({ stackName, stackId: planned.stackId })],
+      inputs: { changeSetType: type, parameters: shown, templateSha256 },
+      outcome: { status: 'succeeded', details: { changeSetId: planned.changeSetId, changeSetName, changes: planned.changes } },
+      idempotencyKey: deployKeys.start(planned.changeSetId),
+    });
+    try {
+      stack = await executeChangeSet(account, planned, { stackName, budgetMs: budgets.deployMs, clock, reporter, hint: hintAfterFailure(caseId, type) });
+    } catch (e) {
+      const err = asError(e);
+      // A wait that ran out of time is not the outcome: the stack goes on, and the next run
+      // records how it ended (recordUnfinishedDeploys).
+      const timedOut = err instanceof TimeoutError;
+      await custody.record({
+        action: timedOut ? 'room.deploy.timeout' : 'room.deploy',
+        resources: [stackRef({ stackName, stackId: planned.stackId })],
+        outcome: { status: 'failed', error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message }, details: { changeSetId: planned.changeSetId, ...(err instanceof StackFailedError ? { failedResources: err.failedResources } : {}) } },
+        idempotencyKey: timedOut ? `${deployKeys.outcome(planned.changeSetId)}:timeout` : deployKeys.outcome(planned.changeSetId),
+      });
+      throw e;
+    }
+    await custody.record({
+      action: 'room.deploy',
+      resources: [stackRef(stack)],
+      outcome: { status: 'succeeded', details: { changeSetId: planned.changeSetId, stackStatus: stack.status, outputs: stack.outputs } },
+      idempotencyKey: deployKeys.outcome(planned.changeSetId),
+    });
+    change = type === 'CREATE' ? 'created' : 'updated';
+  }
+  stack = (await readRoomStack(account, caseId)) ?? stack;
+  if (!stack) throw new CleanroomError('ROOM_STACK_GONE', `Room stack ${stackName} disappeared after the change set.`);
+
+  // 5. Guard rails.
+  step('guard rails: security group rules, the instance groups, IMDSv2');
+  const corrections = await reconcileGuardRails(account, caseId, stack, { custody, reporter });
+
+  // 6. The live audit.
+  step('auditing the live room');
+  const audit = await auditStack(account, caseId, stack);
+  await recordAudit(custody, stack, audit, stackRef(stack));
+
+  const uploaded = tools.files.filter((f) => f.uploaded).length;
+  return {
+    room: roomInfo(caseId, stack),
+    change,
+    upToDate: change === 'unchanged' && corrections.length === 0 && uploaded === 0,
+    ...(planned.hasChanges ? { changeSetId: planned.changeSetId } : {}),
+    changes: planned.changes,
+    corrections,
+    guestTools: { bucket: tools.bucket, prefix: tools.prefix, digest: tools.digest, files: tools.files.length, uploaded },
+    audit,
+  };
+}
+
+function hintAfterFailure(caseId: string, type: 'CREATE' | 'UPDATE'): string {
+  return type === 'CREATE'
+    ? `When the rollback has finished, fix the cause and run \`cleanroom room down --case ${caseId}\`, then \`cleanroom room up --case ${caseId}\` again.`
+    : `The room stays as it was before this change; fix the cause and run \`cleanroom room up --case ${caseId}\` again.`;
+}
+
+/**
+ * Deal with the stack as an earlier run (or another analyst) left it; returns the stack to update,
+ * or undefined to create a new one.
+ */
+async function settle(
+  account: AwsAccount,
+  caseId: string,
+  found: RoomStack | undefined,
+  c: { custody: CustodyRecorder; reporter: Reporter; clock: Clock; budgets: RoomBudgets; stackRef: (s: RoomStack) => ResourceRef },
+): Promise<RoomStack | undefined> {
+  const stackName = roomStackName(caseId);
+  let stack = found;
+  if (stack && stackPhase(stack.status) === 'in-progress') {
+    c.reporter.progress({ kind: 'step', message: `room stack ${stackName} is ${stack.status} (an earlier or concurrent run): waiting for it to finish` });
+    if (stack.status === 'DELETE_IN_PROGRESS') {
+      await deleteStackAndWait(account, stack, { budgetMs: c.budgets.deleteMs, clock: c.clock, reporter: c.reporter, retryHint: `run \`cleanroom room down --case ${caseId}\`` });
+      stack = undefined;
+    } else {
+      const activity = new StackActivity(account, stack.stackId, stackName, c.reporter);
+      stack = await waitForStack(account, stack.stackId, stackName, activity, { budgetMs: c.budgets.deployMs, clock: c.clock, reporter: c.reporter, hint: '' }).catch(async (e) => {
+        if (e instanceof StackFailedError) return readStack(account, stack!.stackId);
+        throw e;
+      });
+    }
+  }
+  if (stack) await recordUnfinishedDeploys(account, stack, c.custody, c.stackRef);
+  if (!stack) return undefined;
+
+  switch (stackPhase(stack.status)) {
+    case 'complete':
+      return stack;
+    case 'review': {
+      // Created by a CREATE change set that was never executed: it holds no resources.
+      c.reporter.progress({ kind: 'step', message: `room stack ${stackName} was left in REVIEW_IN_PROGRESS (a change set never executed): discarding it` });
+      await deleteStackAndWait(account, stack, { budgetMs: c.budgets.deleteMs, clock: c.clock, reporter: c.reporter, retryHint: `run \`cleanroom room up --case ${caseId}\` again` });
+      await c.custody.record({ action: 'room.discard-review-stack', resources: [c.stackRef(stack)], outcome: { status: 'succeeded', details: { stackId: stack.stackId, reason: 'REVIEW_IN_PROGRESS: created by a change set that was never executed; no resources' } }, idempotencyKey: `room:discard-review:${stack.stackId}` });
+      return undefined;
+    }
+    case 'rolled-back': {
+      const failed = await failedResources(account, stack.stackId);
+      throw new StackFailedError(
+        `Room stack ${stackName} is in ROLLBACK_COMPLETE: an earlier \`room up\` failed to create it — ${nameFailures(failed, stack.statusReason ?? 'CloudFormation gave no reason')}. CloudFormation can only delete such a stack: run \`cleanroom room down --case ${caseId}\` (it deletes the empty stack), fix the cause, then \`cleanroom room up --case ${caseId}\` again.`,
+        failed,
+        { stackName, stackId: stack.stackId, status: stack.status },
+        'ROOM_STACK_ROLLED_BACK',
+      );
+    }
+    case 'failed': {
+      const failed = await failedResources(account, stack.stackId);
+      const way =
+        stack.status === 'DELETE_FAILED'
+          ? `An earlier \`room down\` could not delete it: fix or remove those resources, then run \`cleanroom room down --case ${caseId}\` again.`
+          : stack.status === 'UPDATE_ROLLBACK_FAILED'
+            ? 'CloudFormation could not roll back an update: fix the cause and continue the rollback (ContinueUpdateRollback, or "Continue update rollback" in the console), then run `room up` again.'
+            : `Run \`cleanroom room down --case ${caseId}\`, then \`cleanroom room up --case ${caseId}\`.`;
+      throw new StackFailedError(`Room stack ${stackName} is in ${stack.status} — ${nameFailures(failed, stack.statusReason ?? 'CloudFormation gave no reason')}. ${way}`, failed, { stackName, stackId: stack.stackId, status: stack.status }, 'ROOM_STACK_FAILED');
+    }
+    default:
+      throw new CleanroomError('ROOM_STACK_STATE', `Room stack ${stackName} is in ${stack.status}; room up cannot continue from there.`, { details: { stackName, status: stack.status } });
+  }
+}
+
+/** A change set an earlier run executed but did not see finish: record how it ended. */
+async function recordUnfinishedDeploys(account: AwsAccount, stack: RoomStack, custody: CustodyRecorder, stackRef: (s: RoomStack) => ResourceRef): Promise<void> {
+  for (const e of custody.events()) {
+    if (e.action !== 'room.deploy.start' || !e.resources.some((r) => r.arn === stack.stackId)) continue;
+    const csId = e.outcome.details?.['changeSetId'];
+    if (typeof csId !== 'string' || custody.find(deployKeys.outcome(csId))) continue;
+    const failed = stackPhase(stack.status) !== 'complete' || stack.status.includes('ROLLBACK');
+    await custody.record({
+      action: 'room.deploy',
+      resources: [stackRef(stack)],
+      outcome: failed
+        ? { status: 'failed', error: { code: 'ROOM_STACK_FAILED', message: `found ${stack.status} after the run that executed the change set ended` }, details: { changeSetId: csId, stackStatus: stack.status, failedResources: await failedResources(account, stack.stackId), resumed: true } }
+        : { status: 'succeeded', details: { changeSetId: csId, stackStatus: stack.status, outputs: stack.outputs, resumed: true } },
+      idempotencyKey: deployKeys.outcome(csId),
+    });
+  }
+}
+
+/** Refuse an update that would replace the forensic instance while evidence is attached to it. */
+async function refuseInstanceReplacementWithEvidence(account: AwsAccount, caseId: string, stack: RoomStack, planned: PlannedChangeSet): Promise<void> {
+  const instanceId = stack.outputs['InstanceId'];
+  const replaces = planned.changes.some((c) => c.logicalId === 'ForensicInstance' && (c.action === 'Remove' || c.replacement === 'True' || c.replacement === 'Conditional'));
+  if (!replaces || !instanceId) return;
+  const vols = await account.ec2.describeVolumes({ Filters: [{ Name: 'attachment.instance-id', Values: [instanceId] }, { Name: 'tag-key', Values: [TAG_EVIDENCE] }] });
+  const attached = (vols.Volumes ?? []).map((v) => v.VolumeId!).filter(Boolean);
+  if (!attached.length) return;
+  await discardChangeSet(account, planned.changeSetId);
+  throw new UsageError(
+    'EVIDENCE_ATTACHED',
+    `This change would replace the forensic instance ${instanceId}, and evidence volume(s) ${attached.join(', ')} are attached to it. Detach the evidence first (\`cleanroom evidence detach --case ${caseId} --evidence …\`), then run room up again. Nothing was changed.`,
+    { details: { instanceId, volumes: attached } },
+  );
+}
+
+/** Record the audit when its result differs from the last one recorded for this stack. */
+async function recordAudit(custody: CustodyRecorder, stack: RoomStack, audit: RoomAudit, ref: ResourceRef): Promise<void> {
+  const digest = createHash('sha256').update(JSON.stringify(audit.checks.map((c) => [c.id, c.ok]))).digest('hex');
+  const last = [...custody.events()].reverse().find((e) => e.action === 'room.audit' && e.outcome.details?.['stackId'] === stack.stackId);
+  if (last?.outcome.details?.['digest'] === digest) return;
+  await custody.record({
+    action: 'room.audit',
+    resources: [ref],
+    outcome: {
+      status: audit.ok ? 'succeeded' : 'failed',
+      ...(audit.ok ? {} : { error: { code: 'ROOM_AUDIT_FAILED', message: audit.checks.filter((c) => !c.ok && c.severity !== 'warning').map((c) => c.id).join(', ') } }),
+      details: { stackId: stack.stackId, digest, ok: audit.ok, checks: audit.checks.map((c) => ({ id: c.id, ok: c.ok, severity: c.severity ?? 'critical', detail: c.detail })) },
+    },
+  });
+}

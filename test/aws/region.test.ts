@@ -1,0 +1,45 @@
+// checkRegion: a region that is not one is bad input (exit 2) with a message naming it — by its
+// shape without any call, by the account's region list, or by an endpoint that does not answer;
+// credentials and permission errors pass through as they are.
+import t from 'tap';
+import type { AwsAccount } from '../../src/aws/ports.js';
+import { checkRegion } from '../../src/aws/region.js';
+import { AwsError, UsageError } from '../../src/domain/errors.js';
+
+function fake(region: string, describeRegions: () => Promise<unknown>): AwsAccount & { calls: number } {
+  const a = { region, calls: 0, ec2: { describeRegions: async () => { a.calls++; return describeRegions(); } } };
+  return a as unknown as AwsAccount & { calls: number };
+}
+const regions = { Regions: [{ RegionName: 'us-east-1', OptInStatus: 'opt-in-not-required' }, { RegionName: 'ap-east-1', OptInStatus: 'not-opted-in' }] };
+
+t.test('a name that is not a region name: refused without a call', async (t) => {
+  const a = fake('mars-north-1', async () => regions);
+  const e = await checkRegion(a).catch((x) => x);
+  t.ok(e instanceof UsageError);
+  t.equal(e.code, 'UNKNOWN_REGION');
+  t.match(e.message, /"mars-north-1" is not an AWS region name/);
+  t.equal(a.calls, 0);
+});
+
+t.test('a region the account does not have, one not enabled, one that is fine (checked once)', async (t) => {
+  const unknown = await checkRegion(fake('xx-north-1', async () => regions)).catch((x) => x);
+  t.equal(unknown.code, 'UNKNOWN_REGION');
+  t.match(unknown.message, /xx-north-1 is not an AWS region of this account \(regions: ap-east-1, us-east-1\)/);
+  const off = await checkRegion(fake('ap-east-1', async () => regions)).catch((x) => x);
+  t.equal(off.code, 'REGION_NOT_ENABLED');
+  const ok = fake('us-east-1', async () => regions);
+  await checkRegion(ok);
+  await checkRegion(ok);
+  t.equal(ok.calls, 1, 'one DescribeRegions per account');
+});
+
+t.test('an endpoint that does not answer means the region cannot be used; auth errors pass through', async (t) => {
+  const dns = await checkRegion(fake('xx-north-1', async () => { throw new AwsError('ec2', 'describeRegions', 'NetworkError', 'Could not reach AWS for ec2 describeRegions (getaddrinfo ENOTFOUND ec2.xx-north-1.amazonaws.com)'); })).catch((x) => x);
+  t.ok(dns instanceof UsageError);
+  t.equal(dns.exitCode, 2);
+  t.match(dns.message, /Region xx-north-1 cannot be used: EC2 there did not answer \(Could not reach AWS.*ENOTFOUND/);
+  const creds = new UsageError('NO_CREDENTIALS', 'No AWS credentials were found');
+  t.equal(await checkRegion(fake('us-east-1', async () => { throw creds; })).catch((x) => x), creds);
+  const denied = new AwsError('ec2', 'describeRegions', 'UnauthorizedOperation', 'Access denied');
+  t.equal(await checkRegion(fake('us-east-1', async () => { throw denied; })).catch((x) => x), denied);
+});
