@@ -1,21 +1,18 @@
 /**
- * End to end with a room, as an analyst works a case: vault init → a room that passes its audit →
- * acquire from a source account (an instance with two volumes) attached to the forensic instance →
- * evidence list → detach → attach → custody log and verify. Then the refusals that need a room: a
- * room that fails its audit (exit 3), a working volume left in another AZ than the room's (exit 2), a volume attached to the forensic instance named as a source (exit 2).
+ * End to end, as an analyst works a case: vault init → room up → acquire from a source account (an
+ * instance with two volumes) attached to the forensic instance → evidence list → detach → attach →
+ * custody log and verify. Then the refusals that need a room: a room that drifted and fails its
+ * audit (exit 3), a working volume left in another AZ than the room's (exit 2), a volume attached to
+ * the forensic instance named as a source (exit 2).
  *
- * The room: see acquire-room-fixture.ts (a stand-in for `cleanroom room up`, which is not on main
- * yet). The local AWS's SSM answers "Success" with no output, so read-only is recorded as NOT
- * confirmed here (aws-emulator.md, "SSM SendCommand"); confirmed/writable answers are covered on the
- * fake (test/workflows/acquire/acquire.test.ts) and the guest scripts on loop devices (test/guest/).
+ * The local AWS's SSM answers "Success" with no output, so read-only is recorded as NOT confirmed
+ * here (aws-emulator.md, "SSM SendCommand"); confirmed/writable answers are covered on the fake
+ * (test/workflows/acquire/acquire.test.ts) and the guest scripts on loop devices (test/guest/).
  */
 import t from 'tap';
-import { CreateVolumeCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
+import { AuthorizeSecurityGroupEgressCommand, CreateVolumeCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import { useLocalAws } from '../harness/local-aws.js';
-import { createRoomStack } from '../workflows/room/fixtures.js';
-import { openAccount } from '../../src/aws/account.js';
 import { SOURCE_ROLE, ec2In, instanceWithVolumes } from '../workflows/acquire/fixtures.js';
-import { compliantRoom } from './acquire-room-fixture.js';
 import { runCli } from './acquire-helpers.js';
 
 t.test('vault → room → acquire (attached) → evidence list/detach/attach → custody', async (t) => {
@@ -23,7 +20,10 @@ t.test('vault → room → acquire (attached) → evidence list/detach/attach �
   const env = aws.env();
   const forensicEc2 = ec2In(aws.endpoint);
   t.equal((await runCli(env, ['vault', 'init'])).code, 0);
-  const room = await compliantRoom('IR-e2e');
+  const up = await runCli(env, ['room', 'up', '--case', 'IR-e2e', '--json']);
+  t.equal(up.code, 0, up.stderr);
+  const room = { InstanceId: up.json().instanceId as string };
+  t.equal(up.json().availabilityZone, 'us-east-1a');
   const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [20]);
 
   const acq = await runCli(env, ['acquire', '--case', 'IR-e2e', '--instance', fx.instanceId, '--source-role-arn', SOURCE_ROLE, '--readonly-check-seconds', '0', '--json']);
@@ -81,17 +81,21 @@ t.test('refusals that need a room: failing its audit (3), a working volume in an
   t.equal((await runCli(env, ['vault', 'init'])).code, 0);
   const src = ec2In(aws.endpoint, { roleArn: SOURCE_ROLE });
 
-  // A room straight from CreateStack keeps moto's allow-all egress: it fails its audit.
-  await createRoomStack(await openAccount({ region: 'us-east-1' }), 'IR-leaky');
+  // A room that drifted after room up (an egress rule added by hand): it fails its audit.
+  const up = await runCli(env, ['room', 'up', '--case', 'IR-leaky', '--json']);
+  t.equal(up.code, 0, up.stderr);
+  await ec2In(aws.endpoint).send(new AuthorizeSecurityGroupEgressCommand({ GroupId: up.json().forensicsSecurityGroupId, IpPermissions: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] }));
   const fx = await instanceWithVolumes(src, 'us-east-1b', []);
   const leaky = await runCli(env, ['acquire', '--case', 'IR-leaky', '--instance', fx.instanceId, '--source-role-arn', SOURCE_ROLE, '--json']);
   t.equal(leaky.code, 3);
   t.equal(leaky.json().error.code, 'ROOM_AUDIT_FAILED');
   t.match(leaky.json().error.message, /fails its audit \(.*forensics-sg.no-egress.*\), so no evidence is attached to it. Nothing was changed/);
+  const noSnap = await ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }).send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'tag:cleanroom:case', Values: ['IR-leaky'] }] }));
+  t.same(noSnap.Snapshots, [], 'nothing was snapshotted');
 
-  // A working volume left in us-east-1a by an earlier room, and the room now in us-east-1b. (moto
-  // cannot delete a room stack — "vpc … has dependencies" — so the volume an earlier room in
-  // us-east-1a would have left is made here, tagged as acquisition tags it.)
+  // A working volume left in us-east-1a by an earlier room, and the room now in us-east-1b. (Rather
+  // than room down and up again elsewhere, the volume an earlier room in us-east-1a would have
+  // left is made here, tagged as acquisition tags it.)
   const fx2 = await instanceWithVolumes(src, 'us-east-1b', []);
   const first = await runCli(env, ['acquire', '--case', 'IR-moved', '--instance', fx2.instanceId, '--source-role-arn', SOURCE_ROLE, '--no-attach', '--json']);
   t.equal(first.code, 0, first.stderr);
@@ -104,7 +108,8 @@ t.test('refusals that need a room: failing its audit (3), a working volume in an
       TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'cleanroom:case', Value: 'IR-moved' }, { Key: 'cleanroom:evidence', Value: e.evidenceId }, { Key: 'cleanroom:role', Value: 'working-volume' }] }],
     }),
   );
-  await compliantRoom('IR-moved', 'us-east-1b');
+  const moved0 = await runCli(env, ['room', 'up', '--case', 'IR-moved', '--az', 'us-east-1b']);
+  t.equal(moved0.code, 0, moved0.stderr);
   const moved = await runCli(env, ['evidence', 'attach', '--case', 'IR-moved', '--evidence', e.evidenceId, '--readonly-check-seconds', '0']);
   t.equal(moved.code, 2);
   t.match(moved.stderr, new RegExp(`working volume ${old.VolumeId} of ${e.evidenceId} is in us-east-1a, but the forensic instance i-\\w+ is in us-east-1b; EBS volumes attach only within their Availability Zone`));
