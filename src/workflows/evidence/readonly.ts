@@ -75,7 +75,8 @@ export async function confirmReadOnly(run: EvidenceRun, instanceId: string, volu
     );
   } catch (e) {
     const err = asError(e);
-    unanswered(err instanceof CleanroomError && err.code === 'SSM_UNREACHABLE' ? err.message : `read-only NOT confirmed: ${last}`);
+    // The guest's last answer if there was one; else why no answer came (unreachable, no invocation).
+    unanswered((err instanceof CleanroomError && err.code === 'SSM_UNREACHABLE') || last === 'no answer yet' ? err.message : last);
   }
   return answers;
 }
@@ -94,9 +95,9 @@ async function askOnce(run: EvidenceRun, instanceId: string): Promise<Asked> {
     });
     commandId = sent.Command?.CommandId;
   } catch (e) {
-    return { kind: 'unreachable', detail: `read-only NOT confirmed: SSM could not run the status tool on ${instanceId} (${asError(e).message}); check that the instance is managed by SSM (its SSM endpoints and instance profile)` };
+    return { kind: 'unreachable', detail: `SSM could not run the status tool on ${instanceId} (${asError(e).message}); check that the instance is managed by SSM (its SSM endpoints and instance profile)` };
   }
-  if (!commandId) return { kind: 'unreachable', detail: `read-only NOT confirmed: SSM SendCommand to ${instanceId} returned no command id` };
+  if (!commandId) return { kind: 'unreachable', detail: `SSM SendCommand to ${instanceId} returned no command id` };
   const inv = await waitFor(
     async () => {
       try {

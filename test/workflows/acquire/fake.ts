@@ -377,6 +377,8 @@ export class FakeAccount {
     const ssm: any = {
       async sendCommand(i: any) {
         self.read('SendCommand', i);
+        // AWS refuses a command to an instance that is not managed by SSM.
+        if (w.ssmMode === 'unreachable') throw new AwsError('ssm', 'sendCommand', 'InvalidInstanceId', 'Instances [[i-0f0f0f0f0f0f0f0f0]] not in a valid state for account 123456789012', { exitCode: 2 });
         const id = `cmd-${++w.commands}`;
         w.commandTargets.set(id, i.InstanceIds[0]);
         return { Command: { CommandId: id } };
@@ -502,7 +504,6 @@ export class World extends Interruptions {
   }
 
   ssmAnswer(acct: FakeAccount, instanceId: string) {
-    if (this.ssmMode === 'unreachable') throw new AwsError('ssm', 'getCommandInvocation', 'InvalidInstanceId', 'Instances not in a valid state for account', { exitCode: 2 });
     if (this.ssmMode === 'empty') return { Status: 'Success', ResponseCode: 0, StandardOutputContent: '', StandardErrorContent: '' };
     const inst = acct.instances.get(instanceId)!;
     const lines = [...inst.devices]
