@@ -103,5 +103,9 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
     autoscaling: makePort('autoscaling', new AutoScalingClient(common), ASG_COMMANDS, on),
     elb: makePort('elasticloadbalancing', new ElasticLoadBalancingV2Client(common), ELB_COMMANDS, on),
     ebs: makePort('ebs', new EBSClient(common), EBS_COMMANDS, on),
+    single: {
+      ec2: makePort('ec2', new EC2Client({ ...common, maxAttempts: 1 }), EC2_COMMANDS, on),
+      kms: makePort('kms', new KMSClient({ ...common, maxAttempts: 1 }), KMS_COMMANDS, on),
+    },
   };
 }

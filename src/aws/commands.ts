@@ -79,6 +79,8 @@ export const EC2_COMMANDS = {
   describeImages: ec2.DescribeImagesCommand,
   authorizeSecurityGroupEgress: ec2.AuthorizeSecurityGroupEgressCommand,
   authorizeSecurityGroupIngress: ec2.AuthorizeSecurityGroupIngressCommand,
+  // acquire / evidence attach
+  describeInstanceTypes: ec2.DescribeInstanceTypesCommand,
   // isolate (also authorizeSecurityGroupIngress/Egress above)
   describeInstanceAttribute: ec2.DescribeInstanceAttributeCommand,
 } as const;
@@ -124,6 +126,8 @@ export const KMS_COMMANDS = {
   sign: kms.SignCommand,
   verify: kms.VerifyCommand,
   getPublicKey: kms.GetPublicKeyCommand,
+  listKeys: kms.ListKeysCommand,
+  updateAlias: kms.UpdateAliasCommand,
 } as const;
 
 export const STS_COMMANDS = {

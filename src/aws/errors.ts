@@ -47,3 +47,14 @@ export function isAwsCode(e: unknown, ...codes: string[]): boolean {
   const x = e as { name?: string; Code?: string };
   return codes.includes(x?.Code ?? '') || codes.includes(x?.name ?? '');
 }
+
+/**
+ * True when a call failed in a way that may succeed if sent again: throttling, a 5xx, a lost
+ * connection. Bad input, access denied and not-found are not transient.
+ */
+export function isTransientAwsError(e: unknown): boolean {
+  if (!(e instanceof AwsError)) return false;
+  if (/Throttl|RequestLimitExceeded|SlowDown|TooManyRequests|RequestThrottled|NetworkError|InternalError|InternalFailure|ServiceUnavailable|Unavailable|TimeoutError|RequestTimeout/.test(e.awsCode)) return true;
+  const status = (e.cause as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+  return typeof status === 'number' && status >= 500;
+}

@@ -40,4 +40,12 @@ export interface AwsAccount {
   readonly autoscaling: AsgPort;
   readonly elb: ElbPort;
   readonly ebs: EbsPort;
+  /**
+   * The same EC2 and KMS ports with the SDK's own retries off, for creates that take no idempotency
+   * token (CreateSnapshot(s), CopySnapshot, KMS CreateKey): a blind retry after a lost answer would
+   * create a second resource, so the caller looks for its own result (by tag) before trying again.
+   * Optional: hand-written fakes leave it out and the caller falls back to the account itself,
+   * written `(account.single ?? account).ec2.createSnapshot(…)` so the IAM policy check sees the call.
+   */
+  readonly single?: { readonly ec2: Ec2Port; readonly kms: KmsPort };
 }

@@ -54,6 +54,17 @@ export interface EvidenceItem {
   /** Device name requested at attach time (on Nitro the guest sees an NVMe disk found by volume id). */
   device?: string;
   sizeGiB?: number;
+  /** The re-encrypted copy shared from the source account (cross-account only; retired once copied). */
+  sharingSnapshotId?: string;
+  /** The source-account key that encrypts the sharing copy. */
+  sharingKeyArn?: string;
+  /** Availability Zone of the working volume (the room's). */
+  availabilityZone?: string;
+  /** What the forensic instance said about the working volume (`cleanroom-evidence-status` over SSM). */
+  readOnly?: 'confirmed' | 'writable' | 'not-confirmed';
+  readOnlyDetail?: string;
+  /** How the guest sees the working volume (on Nitro an NVMe disk found by its volume id). */
+  guestDevice?: string;
   state: EvidenceState;
 }
 

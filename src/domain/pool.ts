@@ -26,6 +26,18 @@ export async function mapPool<I, R>(items: readonly I[], concurrency: number, fn
 }
 
 /**
+ * A cap on how many of one kind of operation are in flight at once across the items of a pool
+ * (e.g. AWS's 20 concurrent snapshot copies per destination Region): `run(fn)` waits for a slot.
+ */
+export type Slots = <T>(fn: () => Promise<T>) => Promise<T>;
+
+export function slots(n: number): Slots {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`slots must be a positive integer, got ${n}`);
+  const limit = pLimit(n);
+  return (fn) => limit(fn);
+}
+
+/**
  * A token bucket for AWS's documented per-action request rates (EC2 request throttling:
  * e.g. CopySnapshot/AttachVolume share 50 burst / 5 per second). Callers `take()` before a call.
  */

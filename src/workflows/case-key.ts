@@ -62,7 +62,22 @@ export function caseKeyPolicy(accountId: string, region: string, partition = 'aw
 /** Find or create the case key (idempotent; a creation is a custody event). */
 export async function ensureCaseKey(account: AwsAccount, caseId: string, custody?: CustodyRecorder): Promise<CaseKey> {
   const existing = await findCaseKey(account, caseId);
-  if (existing) return existing;
+  if (existing) {
+    // A run killed between CreateAlias and its custody event left the key unrecorded (and maybe
+    // without rotation): finish that now, once.
+    if (custody && !custody.find(`case-key:${existing.arn}`)) {
+      const rotation = await account.kms.getKeyRotationStatus({ KeyId: existing.keyId });
+      if (!rotation.KeyRotationEnabled) await account.kms.enableKeyRotation({ KeyId: existing.keyId });
+      await custody.record({
+        action: 'case.key.create',
+        resources: [{ type: 'kms:key', id: existing.keyId, arn: existing.arn, account: await account.accountId(), region: account.region }],
+        inputs: { alias: caseKeyAlias(caseId) },
+        outcome: { status: 'succeeded', details: { foundExisting: true } },
+        idempotencyKey: `case-key:${existing.arn}`,
+      });
+    }
+    return existing;
+  }
   const accountId = await account.accountId();
   const created = await account.kms.createKey({
     Description: `cleanroom case key for ${caseId}: encrypts the case's evidence copies and room volumes`,

@@ -1,7 +1,101 @@
-// PLACEHOLDER: the acquire commands are added by their issue.
+/**
+ * `cleanroom acquire`: evidence from a compromised instance (or named volumes) in a source account,
+ * preserved under the case key in the forensic account and attached read-only to the room.
+ */
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
+import type { GlobalArgs, SourceArgs } from '../context.js';
+import { handle, withBucket, withCase, withSource } from './common.js';
+import { acquireEvidence, checkAcquireOptions } from '../../workflows/acquire/acquire.js';
+import { roomGate } from '../../workflows/room/gate.js';
+import { evidenceJson } from '../../domain/evidence.js';
+import { UsageError } from '../../domain/errors.js';
+import { evidenceTable } from './evidence.js';
 
-export function acquireCommands(y: Argv, _io: HostIo): Argv {
-  return y;
+interface AcquireArgs extends GlobalArgs, SourceArgs {
+  case: string;
+  bucket?: string;
+  instance?: string[];
+  volume?: string[];
+  attach: boolean;
+  sourceKmsKey?: string;
+  concurrency?: number;
+  budgetMinutes?: number;
+  budgetMinutesPerGib?: number;
+  readonlyCheckSeconds?: number;
+}
+
+/** Budget options shared by acquire and evidence attach/detach. */
+export function withBudgets<T>(y: Argv<T>) {
+  return y
+    .option('budget-minutes', { type: 'number', describe: 'time budget of each snapshot/copy wait, fixed part (default 30)' })
+    .option('budget-minutes-per-gib', { type: 'number', describe: 'added to each snapshot/copy wait per GiB of the volume (default 1)' })
+    .option('readonly-check-seconds', { type: 'number', describe: 'how long to wait for the forensic instance to report the attached disks read-only (default 60)' });
+}
+
+export function budgetsFrom(a: { budgetMinutes?: number; budgetMinutesPerGib?: number; readonlyCheckSeconds?: number }) {
+  for (const [flag, v] of [['--budget-minutes', a.budgetMinutes], ['--budget-minutes-per-gib', a.budgetMinutesPerGib], ['--readonly-check-seconds', a.readonlyCheckSeconds]] as const) {
+    if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new UsageError('INVALID_BUDGET', `${flag} must be a number ≥ 0, got ${v}.`);
+  }
+  return {
+    ...(a.budgetMinutes !== undefined ? { waitBaseMs: a.budgetMinutes * 60_000, apiMs: Math.min(5 * 60_000, a.budgetMinutes * 60_000), volumeMs: Math.min(10 * 60_000, a.budgetMinutes * 60_000) } : {}),
+    ...(a.budgetMinutesPerGib !== undefined ? { waitPerGiBMs: a.budgetMinutesPerGib * 60_000 } : {}),
+    ...(a.readonlyCheckSeconds !== undefined ? { readOnlyCheckMs: a.readonlyCheckSeconds * 1000 } : {}),
+  };
+}
+
+export function acquireCommands(y: Argv, io: HostIo): Argv {
+  return y.command(
+    'acquire',
+    'snapshot a compromised instance (or volumes), copy the evidence into the forensic account under the case key, and attach it read-only to the room',
+    (c) =>
+      withBudgets(withSource(withBucket(withCase(c))))
+        .option('instance', { type: 'string', array: true, describe: 'instance whose volumes to take, all at once (crash-consistent); repeatable' })
+        .option('volume', { type: 'string', array: true, describe: 'volume to take; repeatable' })
+        .option('attach', { type: 'boolean', default: true, describe: 'attach to the forensic instance (--no-attach: stop at the working volume, or at the snapshot when the room is not up)' })
+        .option('source-kms-key', { type: 'string', describe: 'customer managed key (ARN) in the source account the forensic account may use, instead of a temporary sharing key' })
+        .option('concurrency', { type: 'number', describe: 'volumes in flight at once (default 32)' })
+        .example('$0 acquire --case IR-2026-0142 --instance i-0abc… --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder', 'take every volume of a compromised instance from another account'),
+    handle<AcquireArgs, unknown>(io, async (ctx, a) => {
+      // Bad input is refused before any AWS call (opening the custody record audits the vault).
+      const options = {
+        caseId: a.case,
+        instanceIds: a.instance ?? [],
+        volumeIds: a.volume ?? [],
+        attach: a.attach,
+        ...(a.sourceKmsKey ? { sourceKmsKeyArn: a.sourceKmsKey } : {}),
+        ...(a.concurrency !== undefined ? { concurrency: a.concurrency } : {}),
+        budgets: budgetsFrom(a),
+      };
+      checkAcquireOptions(options);
+      const forensic = await ctx.forensicAccount();
+      const source = await ctx.sourceAccount(a);
+      const custody = await ctx.custody(a.case, a.bucket);
+      const r = await acquireEvidence(
+        {
+          forensic,
+          source,
+          custody,
+          room: roomGate(forensic),
+          reporter: ctx.reporter,
+          sourceInRegion: (region) => ctx.sourceAccount({ ...a, sourceRegion: region }),
+        },
+        options,
+      );
+      const writable = r.readOnly.filter((x) => x.status === 'writable');
+      const notConfirmed = r.readOnly.filter((x) => x.status === 'not-confirmed');
+      const text = [
+        evidenceTable(r.evidence),
+        '',
+        `${r.evidence.length} evidence item(s) of case ${r.case} preserved under the case key${r.readOnly.length ? `; read-only inside the room: ${r.readOnly.length - writable.length - notConfirmed.length} confirmed, ${notConfirmed.length} NOT confirmed, ${writable.length} WRITABLE` : ''}.`,
+        ...(r.sharing ? [`Sharing key ${r.sharing.keyArn}: ${r.sharing.owner === 'responder' ? 'yours, left as it is' : r.sharing.retired ? 'retired (scheduled for deletion in 7 days)' : 'kept for now (see the warning above)'}.`] : []),
+        'On the forensic instance, evidence disks are NVMe devices found by volume id: mount with `sudo cleanroom-mount-evidence --by-volume-id <volume id> <dir>` (read-only, noload/norecovery).',
+      ].join('\n');
+      return {
+        data: { case: r.case, evidence: r.evidence.map(evidenceJson), readOnly: r.readOnly, ...(r.sharing ? { sharing: r.sharing } : {}), warnings: r.warnings },
+        text,
+        ...(writable.length ? { exitCode: 3 } : {}),
+      };
+    }),
+  );
 }

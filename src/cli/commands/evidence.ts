@@ -1,7 +1,94 @@
-// PLACEHOLDER: the evidence commands are added by their issue.
+/**
+ * `cleanroom evidence list|attach|detach`: the evidence items of a case, from its custody record
+ * checked against AWS; attach one to the room (read-only confirmed inside) or detach it.
+ */
 import type { Argv } from 'yargs';
-import type { HostIo } from '../host.js';
+import type { CommandResult, HostIo } from '../host.js';
+import type { GlobalArgs } from '../context.js';
+import { handle, withBucket, withCase } from './common.js';
+import { table } from '../render.js';
+import { evidenceJson, type EvidencePatch } from '../../domain/evidence.js';
+import { listEvidence } from '../../workflows/evidence/list.js';
+import { attachEvidence, checkEvidenceId, detachEvidence, type EvidenceDeps, type EvidenceOptions } from '../../workflows/evidence/attach.js';
+import { roomGate } from '../../workflows/room/gate.js';
+import { budgetsFrom, withBudgets } from './acquire.js';
 
-export function evidenceCommands(y: Argv, _io: HostIo): Argv {
-  return y;
+interface ListArgs extends GlobalArgs {
+  case: string;
+  bucket?: string;
+}
+
+interface ItemArgs extends ListArgs {
+  evidence: string;
+  budgetMinutes?: number;
+  budgetMinutesPerGib?: number;
+  readonlyCheckSeconds?: number;
+}
+
+/** Human table of evidence items. */
+export function evidenceTable(items: ReadonlyArray<EvidencePatch & { drift?: string }>): string {
+  if (items.length === 0) return '(no evidence)';
+  const rows = [['EVIDENCE', 'SOURCE', 'FORENSIC SNAPSHOT', 'VOLUME', 'DEVICE', 'STATE', 'READ-ONLY']];
+  for (const e of items) {
+    rows.push([
+      e.evidenceId,
+      `${e.sourceAccount ?? '?'}/${e.sourceRegion ?? '?'} ${e.sourceVolumeId ?? '?'}${e.sourceInstanceId ? ` (${e.sourceInstanceId}${e.sourceDevice ? ` ${e.sourceDevice}` : ''})` : ''}`,
+      e.forensicSnapshotId ?? '-',
+      e.volumeId ?? '-',
+      e.device ? `${e.device}${e.guestDevice ? ` → ${e.guestDevice}` : ''}` : '-',
+      `${e.state ?? '?'}${e.drift ? ` (! ${e.drift})` : ''}`,
+      e.readOnly ?? '-',
+    ]);
+  }
+  return table(rows);
+}
+
+/** The handler of `evidence attach|detach`: input checked before any AWS call, then the workflow. */
+function onItem(io: HostIo, run: (deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions) => Promise<CommandResult<unknown>>) {
+  return handle<ItemArgs, unknown>(io, async (ctx, a) => {
+    checkEvidenceId(a.case, a.evidence);
+    const budgets = budgetsFrom(a);
+    const forensic = await ctx.forensicAccount();
+    const custody = await ctx.custody(a.case, a.bucket);
+    return run({ forensic, custody, reporter: ctx.reporter }, { caseId: a.case, evidenceId: a.evidence, budgets });
+  });
+}
+
+export function evidenceCommands(y: Argv, io: HostIo): Argv {
+  const item = <T>(c: Argv<T>) => withBudgets(withBucket(withCase(c))).option('evidence', { type: 'string', demandOption: true, describe: 'evidence id (see evidence list)' });
+  return y.command('evidence', 'the evidence items of a case', (v) =>
+    v
+      .command(
+        'list',
+        'list the evidence of a case (custody record, checked against AWS)',
+        (c) => withBucket(withCase(c)),
+        handle<ListArgs, unknown>(io, async (ctx, a) => {
+          const forensic = await ctx.forensicAccount();
+          const custody = await ctx.custody(a.case, a.bucket);
+          const r = await listEvidence({ forensic, custody }, { caseId: a.case });
+          return { data: { case: r.case, evidence: r.evidence.map(evidenceJson) }, text: evidenceTable(r.evidence) };
+        }),
+      )
+      .command(
+        'attach',
+        'attach an evidence item to the forensic instance (a working volume from its forensic snapshot; read-only confirmed inside)',
+        item,
+        onItem(io, async (deps, o) => {
+          const r = await attachEvidence({ ...deps, room: roomGate(deps.forensic) }, o);
+          const text = `${evidenceTable([r.evidence])}\n\nRead-only inside ${r.evidence.instanceId}: ${r.readOnly.status.toUpperCase()} — ${r.readOnly.detail}`;
+          return { data: { case: r.case, evidence: [evidenceJson(r.evidence)], readOnly: r.readOnly, warnings: r.warnings }, text, ...(r.readOnly.status === 'writable' ? { exitCode: 3 } : {}) };
+        }),
+      )
+      .command(
+        'detach',
+        'detach an evidence item from the forensic instance (unmount it inside first); the evidence snapshot is unaffected',
+        item,
+        onItem(io, async (deps, o) => {
+          const r = await detachEvidence(deps, o);
+          const text = `${evidenceTable([r.evidence])}\n\n${r.detached ? `Detached ${r.evidence.volumeId}.` : `${r.evidence.volumeId} was not attached: nothing changed.`}`;
+          return { data: { case: r.case, evidence: [evidenceJson(r.evidence)], detached: r.detached, warnings: r.warnings }, text };
+        }),
+      )
+      .demandCommand(1, 'Name an evidence command: list, attach or detach.'),
+  );
 }

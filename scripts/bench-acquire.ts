@@ -1,0 +1,180 @@
+/**
+ * Benchmark of `acquire` (scripts/bench-acquire runs this): N = 1, 8, 32 volumes from a source
+ * account into the forensic account, against the local AWS behind the fault proxy, which adds
+ * ~50 ms to every call and keeps every new snapshot and copy `pending` for a few seconds (moto
+ * completes them at once; AWS takes minutes — the proxy stands in for that time, the same way for
+ * both runs). Printed next to a sequential baseline measured in the same run: one volume at a
+ * time, one waiter per snapshot (THE waiter, the same poll cadence), a one-time KMS key per copy — the
+ * way libcloudforensics' CreateVolumeCopy works.
+ *
+ * Both make the same things per volume: source snapshot, re-encrypted sharing copy, share, copy
+ * under the case key, working volume in the room's AZ; temporaries deleted. cleanroom also writes
+ * its custody record (one S3 PUT per event, through the same proxy); the baseline writes none.
+ *
+ *   scripts/bench-acquire [--sizes 1,8,32] [--delay-ms 50] [--pending-ms 3000] [--no-baseline]
+ */
+import { RunInstancesCommand, CreateVolumeCommand } from '@aws-sdk/client-ec2';
+import { openAccount } from '../src/aws/account.js';
+import type { AwsAccount } from '../src/aws/ports.js';
+import { openCaseCustody } from '../src/custody/case-custody.js';
+import { waitFor, type PollResult } from '../src/domain/waiter.js';
+import { acquireEvidence } from '../src/workflows/acquire/acquire.js';
+import { shareKeyPolicy } from '../src/workflows/acquire/share-key.js';
+import { ensureCaseKey } from '../src/workflows/case-key.js';
+import { initVault } from '../src/workflows/vault/init.js';
+import { startLocalAws } from '../test/harness/local-aws.js';
+import { startFaultProxy, type FaultProxy } from '../test/harness/fault-proxy.js';
+import { SOURCE_ROLE, ec2In } from '../test/workflows/acquire/fixtures.js';
+
+const arg = (name: string, dflt: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : dflt;
+};
+const SIZES = arg('sizes', '1,8,32').split(',').map(Number);
+const DELAY = Number(arg('delay-ms', '50'));
+const PENDING = Number(arg('pending-ms', '3000'));
+const BASELINE = !process.argv.includes('--no-baseline');
+
+/** Keep snapshots and copies `pending` for PENDING ms after they were made (progress grows with time). */
+function simulateSnapshotTime(proxy: FaultProxy): void {
+  const born = new Map<string, number>();
+  const note = (b: string) => {
+    for (const m of b.matchAll(/<snapshotId>(snap-[0-9a-f]+)<\/snapshotId>/g)) if (!born.has(m[1]!)) born.set(m[1]!, Date.now());
+    return b;
+  };
+  for (const action of ['CreateSnapshot', 'CreateSnapshots', 'CopySnapshot']) proxy.add({ service: 'ec2', action, fault: { kind: 'rewrite', fn: note } });
+  proxy.add({
+    service: 'ec2',
+    action: 'DescribeSnapshots',
+    fault: {
+      kind: 'rewrite',
+      fn: (b) => {
+        for (const [id, t] of born) {
+          const age = Date.now() - t;
+          if (age >= PENDING) continue;
+          const pct = Math.floor((100 * age) / PENDING);
+          b = b.replace(new RegExp(`(<snapshotId>${id}</snapshotId>[\\s\\S]*?)<status>completed</status>`), '$1<status>pending</status>');
+          b = b.replace(new RegExp(`<progress>100%</progress>(\\s*<snapshotId>${id}</snapshotId>)`), `<progress>${pct}%</progress>$1`);
+        }
+        return b;
+      },
+    },
+  });
+}
+
+async function volumesIn(endpoint: string, n: number): Promise<string[]> {
+  const src = ec2In(endpoint, { roleArn: SOURCE_ROLE });
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push((await src.send(new CreateVolumeCommand({ AvailabilityZone: 'us-east-1b', Size: 8, Encrypted: true }))).VolumeId!);
+  return out;
+}
+
+function snapshotDone(account: AwsAccount, id: string): () => Promise<PollResult<true>> {
+  return async () => {
+    const s = (await account.ec2.describeSnapshots({ SnapshotIds: [id] })).Snapshots?.[0];
+    return s?.State === 'completed' ? { state: 'done', value: true } : { state: 'pending', detail: s?.State };
+  };
+}
+
+/** One volume at a time, one waiter per snapshot, a one-time key per copy (libcloudforensics' shape). */
+async function baseline(forensic: AwsAccount, source: AwsAccount, caseKeyArn: string, volumeIds: string[]): Promise<void> {
+  const forensicId = await forensic.accountId();
+  const sourceId = await source.accountId();
+  // The same cadence as cleanroom's batched poll (1 s, ×1.5, up to 15 s): only the batching differs.
+  const wait = (p: () => Promise<PollResult<true>>, what: string) => waitFor(p, { description: what, budgetMs: 30 * 60_000, intervalMs: 1000, maxIntervalMs: 15_000 });
+  for (const vid of volumeIds) {
+    const snap = (await source.ec2.createSnapshot({ VolumeId: vid })).SnapshotId!;
+    await wait(snapshotDone(source, snap), snap);
+    const key = (await source.kms.createKey({ Policy: shareKeyPolicy(sourceId, forensicId) })).KeyMetadata!;
+    const copy = (await source.ec2.copySnapshot({ SourceSnapshotId: snap, SourceRegion: source.region, Encrypted: true, KmsKeyId: key.Arn! })).SnapshotId!;
+    await wait(snapshotDone(source, copy), copy);
+    await source.ec2.modifySnapshotAttribute({ SnapshotId: copy, Attribute: 'createVolumePermission', OperationType: 'add', UserIds: [forensicId] });
+    const fcopy = (await forensic.ec2.copySnapshot({ SourceSnapshotId: copy, SourceRegion: source.region, Encrypted: true, KmsKeyId: caseKeyArn })).SnapshotId!;
+    await wait(snapshotDone(forensic, fcopy), fcopy);
+    const vol = (await forensic.ec2.createVolume({ AvailabilityZone: 'us-east-1a', SnapshotId: fcopy, Encrypted: true, KmsKeyId: caseKeyArn })).VolumeId!;
+    await wait(async () => {
+      const v = (await forensic.ec2.describeVolumes({ VolumeIds: [vol] })).Volumes?.[0];
+      return v?.State === 'available' ? { state: 'done', value: true } : { state: 'pending' };
+    }, vol);
+    await source.ec2.deleteSnapshot({ SnapshotId: copy });
+    await source.kms.scheduleKeyDeletion({ KeyId: key.KeyId!, PendingWindowInDays: 7 });
+  }
+}
+
+async function main(): Promise<void> {
+  const aws = await startLocalAws();
+  const proxy = await startFaultProxy(aws);
+  try {
+    Object.assign(process.env, aws.env({ AWS_ENDPOINT_URL: proxy.endpoint }));
+    const forensic = await openAccount({});
+    const source = await openAccount({ roleArn: SOURCE_ROLE });
+    await initVault(forensic, {});
+    const room = (await ec2In(aws.endpoint).send(new RunInstancesCommand({ ImageId: 'ami-12c6146b', InstanceType: 't3.small', MinCount: 1, MaxCount: 1, Placement: { AvailabilityZone: 'us-east-1a' } }))).Instances![0]!.InstanceId!;
+    proxy.add({ fault: { kind: 'delay', ms: DELAY } });
+    simulateSnapshotTime(proxy);
+
+    console.log(`cleanroom acquire vs a sequential baseline — local AWS behind the fault proxy: +${DELAY} ms per call, snapshots and copies pending ${PENDING} ms`);
+    console.log('N    cleanroom s   calls/vol (AWS + custody)   baseline s   calls/vol   speed-up');
+    for (const n of SIZES) {
+      const caseId = `BENCH-${n}`;
+      const ours = await volumesIn(aws.endpoint, n);
+      const theirs = await volumesIn(aws.endpoint, n);
+      const caseKey = await ensureCaseKey(forensic, caseId);
+
+      const c0 = proxy.calls.length;
+      const t0 = Date.now();
+      const opened = await openCaseCustody(forensic, { caseId });
+      // How long the custody chain (one S3 PUT per event, appends serialised) was busy: each
+      // append's service time runs from when it could start (the previous one done) to its end.
+      let custodyBusy = 0;
+      let lastDone = 0;
+      const custody = Object.assign(Object.create(opened) as typeof opened, {
+        record: async (e: Parameters<typeof opened.record>[0]) => {
+          const start = Date.now();
+          try {
+            return await opened.record(e);
+          } finally {
+            const done = Date.now();
+            custodyBusy += done - Math.max(start, lastDone);
+            lastDone = done;
+          }
+        },
+      });
+      const r = await acquireEvidence(
+        {
+          forensic,
+          source,
+          custody,
+          room: { describe: async () => ({ case: caseId, stackName: `cleanroom-${caseId}`, stackStatus: 'CREATE_COMPLETE', instanceId: room, availabilityZone: 'us-east-1a' }), audit: async () => ({ ok: true, checks: [] }) },
+        },
+        { caseId, volumeIds: ours, attach: false },
+      );
+      await opened.sealManifest();
+      const ourMs = Date.now() - t0;
+      const ourCalls = proxy.calls.slice(c0);
+      if (r.evidence.some((e) => e.state !== 'volume-created')) throw new Error(`bench run failed: ${JSON.stringify(r.evidence.map((e) => e.state))}`);
+      const s3 = ourCalls.filter((c) => c.service === 's3').length;
+      if (process.env['BENCH_VERBOSE']) {
+        const by = new Map<string, number>();
+        for (const c of ourCalls) by.set(`${c.service}:${c.action}`, (by.get(`${c.service}:${c.action}`) ?? 0) + 1);
+        console.error([...by].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k}=${v}`).join(' '));
+      }
+
+      const c1 = proxy.calls.length;
+      const t1 = Date.now();
+      if (BASELINE) await baseline(forensic, source, caseKey.arn, theirs);
+      const baseMs = Date.now() - t1;
+      const baseCalls = proxy.calls.length - c1;
+      console.log(`     (cleanroom N=${n}: the custody chain was busy ${(custodyBusy / 1000).toFixed(1)} s of the ${(ourMs / 1000).toFixed(1)} s)`);
+
+      console.log(
+        `${String(n).padEnd(4)} ${(ourMs / 1000).toFixed(1).padStart(11)}   ${((ourCalls.length - s3) / n).toFixed(1).padStart(6)} + ${(s3 / n).toFixed(1).padEnd(18)}   ${(baseMs / 1000).toFixed(1).padStart(10)}   ${(baseCalls / n).toFixed(1).padStart(9)}   ${(baseMs / ourMs).toFixed(1).padStart(7)}×`,
+      );
+    }
+  } finally {
+    await proxy.close();
+    await aws.stop();
+  }
+}
+
+await main();

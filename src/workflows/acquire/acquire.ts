@@ -1,0 +1,251 @@
+/**
+ * `cleanroom acquire`: evidence from a compromised instance (or named volumes) in a source account,
+ * preserved in the forensic account under the case key and attached read-only to the room.
+ *
+ * 1. Refuse bad input before anything is made: ids, the room (up and passing its audit, when
+ *    attaching), the source volumes (found, in the Region given, not the room's own disks), the
+ *    responder's --source-kms-key (usable by the forensic account).
+ * 2. One batched read of what earlier runs made (see `discover.ts`).
+ * 3. Every volume through the pipeline (`pipeline.ts`) in ONE bounded pool, pipelined, with one
+ *    batched status poll for all pending snapshots, AWS's limits respected (`limits.ts`).
+ * 4. Read-only confirmed inside the forensic instance (SSM), answer recorded as it is.
+ * 5. In `finally` — also on failure — the temporary sharing copies and the sharing key in the
+ *    source account are retired (recorded); what a forensic copy still reads from is kept and named.
+ * 6. One summary: what succeeded is kept and recorded; the failures come as one
+ *    {@link PartialFailureError} naming each item.
+ */
+import { createHash } from 'node:crypto';
+import type { AwsAccount } from '../../aws/ports.js';
+import { isAwsCode } from '../../aws/errors.js';
+import type { CustodyRecorder } from '../../custody/recorder.js';
+import { assertCaseId } from '../../domain/case-id.js';
+import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
+import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
+import { mapPool, type Settled } from '../../domain/pool.js';
+import type { Reporter } from '../../domain/reporter.js';
+import type { RoomGate } from '../../domain/room.js';
+import type { Clock } from '../../domain/waiter.js';
+import { ensureCaseKey } from '../case-key.js';
+import type { EvidenceLimits } from '../evidence/limits.js';
+import { confirmAndRecord, type ReadOnlyAnswer } from '../evidence/readonly.js';
+import { roomForAttach, roomIfUp } from '../evidence/room.js';
+import { EvidenceRun, type EvidenceBudgets } from '../evidence/run.js';
+import type { WatcherOptions } from '../evidence/watch.js';
+import { discover } from './discover.js';
+import { acquireOne, retireSharingCopies, type ItemOutcome, type PipelineContext } from './pipeline.js';
+import { checkIds, resolveSources, type SourceVolume } from './resolve.js';
+import { KEY_ARN, checkResponderKey, ensureShareKey, recordShareKey, retireShareKey, shareKeyAlias, type SharingKey } from './share-key.js';
+
+export interface AcquireDeps {
+  /** The forensic account (room, case key, evidence copies, custody). */
+  forensic: AwsAccount;
+  /** The account and Region of the compromised instance (may be the forensic account itself). */
+  source: AwsAccount;
+  custody: CustodyRecorder;
+  /** The room, as the room workflows see it (up? audit?). */
+  room: RoomGate;
+  /** Open the source account in another Region (used only to say where a missing instance/volume is). */
+  sourceInRegion?: (region: string) => Promise<AwsAccount>;
+  reporter?: Reporter;
+  clock?: Clock;
+}
+
+export interface AcquireOptions {
+  caseId: string;
+  /** All volumes of each instance, snapshotted together (CreateSnapshots). */
+  instanceIds?: readonly string[];
+  /** Just these volumes (CreateSnapshot each). */
+  volumeIds?: readonly string[];
+  /** Attach to the forensic instance (default true); false stops at a working volume (room up) or at the preserved snapshot. */
+  attach?: boolean;
+  /** A customer managed key in the source account the forensic account may use, instead of a temporary one. */
+  sourceKmsKeyArn?: string;
+  /** Items in flight at once (default 32). */
+  concurrency?: number;
+  budgets?: Partial<EvidenceBudgets>;
+  limits?: Partial<EvidenceLimits>;
+  watcher?: WatcherOptions;
+}
+
+export interface AcquireFailure {
+  evidenceId: string;
+  sourceVolumeId: string;
+  code: string;
+  message: string;
+}
+
+export interface AcquireResult {
+  case: string;
+  /** The items of this acquisition as the custody record folds them (contract fields + provenance). */
+  evidence: EvidencePatch[];
+  failures: AcquireFailure[];
+  readOnly: Array<{ evidenceId: string } & ReadOnlyAnswer>;
+  /** The sharing key and whether it is retired now (cross-account only). */
+  sharing?: { keyArn: string; owner: 'cleanroom' | 'responder'; retired: boolean; kept: Array<{ evidenceId: string; snapshotId: string; forensicSnapshotId: string }> };
+  warnings: string[];
+}
+
+/**
+ * Check the options before any AWS call (the CLI calls this before it opens anything): case id,
+ * instance/volume ids, concurrency, the form of --source-kms-key. Throws {@link UsageError} (exit 2).
+ */
+export function checkAcquireOptions(options: AcquireOptions): { caseId: string; instanceIds: readonly string[]; volumeIds: readonly string[]; concurrency: number } {
+  const caseId = assertCaseId(options.caseId);
+  const instanceIds = options.instanceIds ?? [];
+  const volumeIds = options.volumeIds ?? [];
+  checkIds(instanceIds, volumeIds);
+  const concurrency = options.concurrency ?? 32;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 500) {
+    throw new UsageError('INVALID_CONCURRENCY', `--concurrency must be a whole number from 1 to 500, got ${concurrency}.`);
+  }
+  if (options.sourceKmsKeyArn !== undefined && !KEY_ARN.test(options.sourceKmsKeyArn)) {
+    throw new UsageError('INVALID_SOURCE_KEY', `--source-kms-key ${JSON.stringify(options.sourceKmsKeyArn)} is not a KMS key or alias ARN (arn:aws:kms:<region>:<account>:key/<id>).`, { details: { key: options.sourceKmsKeyArn } });
+  }
+  return { caseId, instanceIds, volumeIds, concurrency };
+}
+
+export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions): Promise<AcquireResult> {
+  const { caseId, instanceIds, volumeIds, concurrency } = checkAcquireOptions(options);
+  const attach = options.attach ?? true;
+  const run = new EvidenceRun({ caseId, forensic: deps.forensic, custody: deps.custody, reporter: deps.reporter, clock: deps.clock, budgets: options.budgets, limits: options.limits, watcher: options.watcher });
+
+  // 1. Refuse before anything is made.
+  const [forensicAccount, sourceAccount] = await Promise.all([deps.forensic.accountId(), deps.source.accountId()]);
+  const crossAccount = forensicAccount !== sourceAccount;
+  const target = attach ? await roomForAttach(run, deps.room) : await roomIfUp(run, deps.room);
+  if (!target) run.warn(`The room of case ${caseId} is not up: the evidence is preserved as snapshots only; \`cleanroom evidence attach\` makes the working volumes once the room is up.`);
+  const sameRegion = !crossAccount && deps.source.region === deps.forensic.region;
+  const sources = await resolveSources(
+    { run, source: deps.source, sourceAccount, ...(sameRegion && target ? { forensicInstanceId: target.instance.instanceId } : {}), ...(deps.sourceInRegion ? { sourceInRegion: deps.sourceInRegion } : {}) },
+    instanceIds,
+    volumeIds,
+  );
+  let responderKey: SharingKey | undefined;
+  if (options.sourceKmsKeyArn) {
+    if (crossAccount) responderKey = await checkResponderKey(run, deps.source, options.sourceKmsKeyArn, forensicAccount);
+    else run.warn('--source-kms-key is not used: the source is the forensic account, so the evidence is copied under the case key directly, with no sharing step.');
+  }
+
+  const caseKey = await ensureCaseKey(deps.forensic, caseId, deps.custody);
+  run.step(
+    `acquiring ${sources.length} volume(s) from account ${sourceAccount} (${deps.source.region})${crossAccount ? ` into account ${forensicAccount} (${deps.forensic.region})` : ''}${target ? `, for ${target.instance.instanceId} in ${target.instance.availabilityZone}` : ''}`,
+  );
+
+  // 2. What earlier runs made.
+  const discovery = await discover(deps.source, deps.forensic, caseId, sources.map((s) => s.volumeId), crossAccount);
+
+  let keyPromise: Promise<SharingKey> | undefined;
+  const ctx: PipelineContext = {
+    run,
+    source: deps.source,
+    sourceAccount,
+    forensicAccount,
+    crossAccount,
+    caseKey,
+    ...(target ? { target } : {}),
+    attach,
+    shareKey: () => (keyPromise ??= responderKey ? Promise.resolve(responderKey) : ensureShareKey(run, deps.source, forensicAccount)),
+    discovery,
+    sources,
+    instanceSnapshots: new Map(),
+  };
+
+  // 3–5.
+  let settled: Settled<SourceVolume, ItemOutcome>[] = [];
+  const readOnly = new Map<string, ReadOnlyAnswer>();
+  let sharing: AcquireResult['sharing'];
+  try {
+    settled = await mapPool(sources, concurrency, (sv) => acquireOne(ctx, sv));
+    const attached = settled.flatMap((s) => (s.ok && s.value.attached ? [{ evidenceId: s.value.evidenceId, ...s.value.attached }] : []));
+    if (target && attached.length) for (const [k, v] of await confirmAndRecord(run, target.instance.instanceId, attached)) readOnly.set(k, v);
+  } finally {
+    if (crossAccount) sharing = await retire(ctx, keyPromise, responderKey);
+  }
+
+  // 6. The summary.
+  const failures: AcquireFailure[] = settled.flatMap((s) => (s.ok ? [] : [{ evidenceId: s.item.evidenceId, sourceVolumeId: s.item.volumeId, code: s.error instanceof CleanroomError ? s.error.code : 'INTERNAL', message: s.error.message }]));
+  const folded = foldEvidence(deps.custody.events());
+  const evidence = sources.map((s) => folded.get(s.evidenceId) ?? { evidenceId: s.evidenceId, sourceAccount, sourceRegion: deps.source.region, sourceVolumeId: s.volumeId, state: 'failed' as const });
+  const summary = {
+    items: evidence.map((e) => ({ evidenceId: e.evidenceId, state: e.state ?? null, readOnly: readOnly.get(e.evidenceId)?.status ?? null })),
+    failures: failures.map((f) => ({ evidenceId: f.evidenceId, code: f.code })),
+    sharing: sharing ? { keyArn: sharing.keyArn, retired: sharing.retired, kept: sharing.kept.length } : null,
+  };
+  // Keyed by the items' end state, so a rerun that changes nothing adds nothing.
+  const digest = createHash('sha256').update(JSON.stringify({ items: summary.items, failures: summary.failures })).digest('hex').slice(0, 16);
+  await run.record(
+    `acquire:run:${digest}`,
+    'acquire.run',
+    sources.map((s) => run.ref('ec2:volume', s.volumeId, sourceAccount, deps.source.region)),
+    { status: failures.length === 0 ? 'succeeded' : failures.length === sources.length ? 'failed' : 'partial', details: { ...summary, attach, crossAccount } },
+    { instanceIds: [...instanceIds], volumeIds: [...volumeIds], attach, ...(options.sourceKmsKeyArn ? { sourceKmsKeyArn: options.sourceKmsKeyArn } : {}) },
+  );
+  const result: AcquireResult = {
+    case: caseId,
+    evidence,
+    failures,
+    readOnly: [...readOnly].map(([evidenceId, a]) => ({ evidenceId, ...a })),
+    ...(sharing ? { sharing } : {}),
+    warnings: run.warnings,
+  };
+  if (failures.length) {
+    throw new PartialFailureError(
+      `${failures.length} of ${sources.length} volume(s) of case ${caseId} could not be acquired; ${sources.length - failures.length} succeeded and are recorded. Run the same command again to finish: nothing already done is repeated.`,
+      settled.flatMap((s) => (s.ok ? [] : [{ item: `${s.item.evidenceId} (${s.item.volumeId})`, error: s.error }])),
+      { case: caseId, evidence, failures },
+    );
+  }
+  return result;
+}
+
+/** Step 5: retire the sharing copies, then the sharing key (unless a copy in progress still needs it). */
+async function retire(ctx: PipelineContext, keyPromise: Promise<SharingKey> | undefined, responderKey: SharingKey | undefined): Promise<AcquireResult['sharing']> {
+  const run = ctx.run;
+  let key: SharingKey | undefined;
+  try {
+    key = keyPromise ? await keyPromise.catch(() => undefined) : undefined;
+    if (!key && !responderKey) key = await leftoverKey(ctx);
+    const kept = await retireSharingCopies(ctx);
+    if (!key) return undefined;
+    if (key.owner === 'responder') return { keyArn: key.arn, owner: key.owner, retired: false, kept };
+    if (kept.length) {
+      const digest = createHash('sha256').update(JSON.stringify(kept)).digest('hex').slice(0, 16);
+      await run.record(`acquire:share-key-kept:${key.keyId}:${digest}`, 'acquire.share-key.kept', [run.ref('kms:key', key.keyId, ctx.sourceAccount, ctx.source.region, key.arn)], {
+        status: 'skipped',
+        details: { keyArn: key.arn, reason: 'forensic copies still read from sharing copies under this key', kept },
+      });
+      run.warn(
+        `The sharing key ${key.arn} is kept for now: the forensic copies ${kept.map((k) => `${k.forensicSnapshotId} (${k.evidenceId})`).join(', ')} are still being made from sharing copies under it. Run the same acquire again to finish and retire it (case close retires it too).`,
+      );
+      return { keyArn: key.arn, owner: key.owner, retired: false, kept };
+    }
+    await retireShareKey(run, ctx.source, key);
+    return { keyArn: key.arn, owner: key.owner, retired: true, kept };
+  } catch (e) {
+    const err = asError(e);
+    run.warn(`could not retire the temporary sharing copies/key of case ${run.caseId} in account ${ctx.sourceAccount}: ${err.message}. Run the same acquire again, or case close, to retire them.`);
+    try {
+      await run.record(`acquire:retire-failed:${err instanceof CleanroomError ? err.code : 'INTERNAL'}`, 'acquire.share-key.retire', [], { status: 'failed', error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message } });
+    } catch {
+      // the record is unreachable too; the warning above stands
+    }
+    return key ? { keyArn: key.arn, owner: key.owner, retired: false, kept: [] } : undefined;
+  }
+}
+
+/**
+ * A sharing key an earlier (killed) run left behind the case alias: still enabled, or scheduled for
+ * deletion without the record saying so (killed between ScheduleKeyDeletion and its event).
+ */
+async function leftoverKey(ctx: PipelineContext): Promise<SharingKey | undefined> {
+  try {
+    const m = (await ctx.source.kms.describeKey({ KeyId: shareKeyAlias(ctx.run.caseId) })).KeyMetadata;
+    if (!m?.KeyId || !m.Arn) return undefined;
+    const unrecordedRetire = m.KeyState === 'PendingDeletion' && ctx.run.custody.find(`acquire:share-key:${m.KeyId}`) && !ctx.run.custody.find(`acquire:share-key-retire:${m.KeyId}`);
+    if (m.KeyState !== 'Enabled' && !unrecordedRetire) return undefined;
+    return await recordShareKey(ctx.run, ctx.source, { keyId: m.KeyId, arn: m.Arn, owner: 'cleanroom' }, false);
+  } catch (e) {
+    if (isAwsCode(e, 'NotFoundException')) return undefined;
+    throw e;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * `evidence attach` / `evidence detach`: put a preserved evidence item in front of the analyst
+ * again (a working volume made from its forensic snapshot in the room's AZ, attached, read-only
+ * confirmed inside), or take it away. The room must be up and pass its audit before anything is
+ * attached. Both are safe to run again: they find what is there, and record only what changes.
+ */
+import type { AwsAccount } from '../../aws/ports.js';
+import type { CustodyRecorder } from '../../custody/recorder.js';
+import { assertCaseId } from '../../domain/case-id.js';
+import { UsageError } from '../../domain/errors.js';
+import { EVIDENCE_ID_PATTERN, foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
+import type { Reporter } from '../../domain/reporter.js';
+import type { RoomGate } from '../../domain/room.js';
+import type { Clock } from '../../domain/waiter.js';
+import { describeVolumes } from '../close/discover.js';
+import { findCaseKey } from '../case-key.js';
+import { retrying } from './create-once.js';
+import { confirmAndRecord, type ReadOnlyAnswer } from './readonly.js';
+import { roomForAttach } from './room.js';
+import { EvidenceRun, type EvidenceBudgets } from './run.js';
+import { attachWorkingVolume, cycles, ensureWorkingVolume, judgeVolume, volumeKeys } from './volume.js';
+import type { WatcherOptions } from './watch.js';
+
+export interface EvidenceDeps {
+  forensic: AwsAccount;
+  custody: CustodyRecorder;
+  room: RoomGate;
+  reporter?: Reporter;
+  clock?: Clock;
+}
+
+export interface EvidenceOptions {
+  caseId: string;
+  evidenceId: string;
+  budgets?: Partial<EvidenceBudgets>;
+  watcher?: WatcherOptions;
+}
+
+export interface AttachResult {
+  case: string;
+  evidence: EvidencePatch;
+  readOnly: ReadOnlyAnswer;
+  warnings: string[];
+}
+
+/** Refuse a malformed evidence id (before any AWS call). */
+export function checkEvidenceId(caseId: string, evidenceId: string): void {
+  if (!EVIDENCE_ID_PATTERN.test(evidenceId)) {
+    throw new UsageError('INVALID_EVIDENCE_ID', `Evidence id ${JSON.stringify(evidenceId)} is not valid (ev- and lower-case letters, digits, hyphens; see \`cleanroom evidence list --case ${caseId}\`).`, { details: { evidenceId } });
+  }
+}
+
+/** The item as the record folds it, or a usage error naming the items there are. */
+export function recordedItem(custody: CustodyRecorder, caseId: string, evidenceId: string): EvidencePatch {
+  checkEvidenceId(caseId, evidenceId);
+  const all = foldEvidence(custody.events());
+  const item = all.get(evidenceId);
+  if (!item) {
+    throw new UsageError('UNKNOWN_EVIDENCE', `Case ${caseId} has no evidence ${evidenceId}${all.size ? ` (it has ${[...all.keys()].join(', ')})` : ' (nothing was acquired yet)'}.`, { details: { caseId, evidenceId } });
+  }
+  return item;
+}
+
+export async function attachEvidence(deps: EvidenceDeps, o: EvidenceOptions): Promise<AttachResult> {
+  const caseId = assertCaseId(o.caseId);
+  const item = recordedItem(deps.custody, caseId, o.evidenceId);
+  if (!item.forensicSnapshotId) {
+    throw new UsageError('NOT_PRESERVED', `Evidence ${o.evidenceId} of case ${caseId} is not preserved yet (it is ${item.state ?? 'unknown'}): run the same \`cleanroom acquire\` again to finish it, then attach.`, {
+      details: { evidenceId: o.evidenceId, state: item.state ?? null },
+    });
+  }
+  const run = new EvidenceRun({ caseId, forensic: deps.forensic, custody: deps.custody, reporter: deps.reporter, clock: deps.clock, budgets: o.budgets, watcher: o.watcher });
+  const target = await roomForAttach(run, deps.room);
+  const keyArn = item.kmsKeyArn ?? (await findCaseKey(deps.forensic, caseId))?.arn;
+  if (!keyArn) throw new UsageError('NO_CASE_KEY', `Case ${caseId} has no case key (alias/cleanroom/case/${caseId}) in ${deps.forensic.region}: bring the room up first.`, { details: { caseId } });
+  const vol = await ensureWorkingVolume(run, item, target, keyArn);
+  const att = await attachWorkingVolume(run, item.evidenceId, vol, target);
+  const ro = await confirmAndRecord(run, target.instance.instanceId, [{ evidenceId: item.evidenceId, ...att }]);
+  return {
+    case: caseId,
+    evidence: foldEvidence(deps.custody.events()).get(item.evidenceId)!,
+    readOnly: ro.get(item.evidenceId)!,
+    warnings: run.warnings,
+  };
+}
+
+export interface DetachResult {
+  case: string;
+  evidence: EvidencePatch;
+  /** False when it was not attached (nothing was changed). */
+  detached: boolean;
+  warnings: string[];
+}
+
+export async function detachEvidence(deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions): Promise<DetachResult> {
+  const caseId = assertCaseId(o.caseId);
+  const item = recordedItem(deps.custody, caseId, o.evidenceId);
+  const eid = item.evidenceId;
+  const vid = item.volumeId;
+  if (!vid) throw new UsageError('NO_WORKING_VOLUME', `Evidence ${eid} of case ${caseId} has no working volume, so there is nothing to detach (it is ${item.state ?? 'unknown'}).`, { details: { evidenceId: eid } });
+  const run = new EvidenceRun({ caseId, forensic: deps.forensic, custody: deps.custody, reporter: deps.reporter, clock: deps.clock, budgets: o.budgets, watcher: o.watcher });
+  const [vol] = await describeVolumes(deps.forensic, [{ Name: 'volume-id', Values: [vid] }]);
+  if (!vol) {
+    throw new UsageError('WORKING_VOLUME_GONE', `The working volume ${vid} of ${eid} no longer exists (deleted by case close, or outside cleanroom); the evidence snapshot ${item.forensicSnapshotId ?? ''} is unaffected. \`cleanroom evidence attach\` makes a new one.`, {
+      details: { evidenceId: eid, volumeId: vid },
+    });
+  }
+  const accountId = await deps.forensic.accountId();
+  const region = deps.forensic.region;
+  const live = (vol.Attachments ?? []).filter((a) => a.InstanceId && a.State !== 'detached');
+  const { attaches, detaches } = cycles(run, eid, vid);
+  if (live.length === 0) {
+    // Not attached. If the record still says attached (an interrupted detach), record what is true now.
+    if (attaches > detaches) {
+      await run.recordEvidence(volumeKeys.detach(eid, vid, attaches), 'evidence.detach', [run.ref('ec2:volume', vid, accountId, region)], { evidenceId: eid, volumeId: vid, state: 'detached' }, { foundDetached: true });
+    }
+    return { case: caseId, evidence: foldEvidence(deps.custody.events()).get(eid)!, detached: false, warnings: run.warnings };
+  }
+  for (const a of live) {
+    run.progress(eid, 'detaching', `${vid} from ${a.InstanceId}`);
+    // DetachVolume always names the instance (moto answers HTTP 500 without it; AWS takes both).
+    if (a.State !== 'detaching') await retrying(`detach ${vid} from ${a.InstanceId}`, () => deps.forensic.ec2.detachVolume({ VolumeId: vid, InstanceId: a.InstanceId!, ...(a.Device ? { Device: a.Device } : {}) }), run.budgets.apiMs, run.clock, { volumeId: vid });
+  }
+  await run.watcher.volume(deps.forensic, vid, { item: eid, phase: 'detach', budgetMs: run.budgets.volumeMs }, (v) => judgeVolume(vid, eid, v, { kind: 'detached' }));
+  await run.recordEvidence(
+    volumeKeys.detach(eid, vid, Math.max(1, attaches)),
+    'evidence.detach',
+    [run.ref('ec2:volume', vid, accountId, region), ...live.map((a) => run.ref('ec2:instance', a.InstanceId!, accountId, region))],
+    { evidenceId: eid, volumeId: vid, state: 'detached' },
+    { from: live.map((a) => ({ instanceId: a.InstanceId, device: a.Device ?? null })) },
+  );
+  return { case: caseId, evidence: foldEvidence(deps.custody.events()).get(eid)!, detached: true, warnings: run.warnings };
+}
