@@ -87,13 +87,28 @@ export const RULES: Rules = {
     'src/workflows/close.ts': { byVariable: true, why: 'close works in the forensic account and schedules temporary keys in source accounts' },
     'src/workflows/close/': { byVariable: true, why: 'generic helpers: their account comes from the caller' },
     'src/workflows/volume-compare.ts': { byVariable: true, why: 'compares snapshots in whichever account the caller passes' },
+    'src/workflows/acquire/': { byVariable: true, why: 'acquisition names its accounts: deps.source / c.source, run.forensic, and generic helpers taking `account`' },
+    'src/workflows/evidence/': { byVariable: true, why: 'evidence steps work in run.forensic / deps.forensic; the watcher polls whichever account registered a wait' },
   },
   properties: {
     'CloseDeps.account': { accounts: ['forensic'], why: 'CloseDeps documents it as the forensic account' },
     'CloseRun.account': { accounts: ['forensic'], why: 'CloseRun is built from CloseDeps.account' },
     'CloseDeps.sourceAccounts': { accounts: ['source'], why: 'the source accounts whose temporary sharing keys close schedules' },
+    'AwsAccount.single': { sameAsOwner: true, why: 'the same account with the SDK retries off (ports.ts)' },
+    'AcquireDeps.forensic': { accounts: ['forensic'], why: 'AcquireDeps documents it as the forensic account' },
+    'AcquireDeps.source': { accounts: ['source'], why: 'the account of the compromised instance' },
+    'PipelineContext.source': { accounts: ['source'], why: 'acquire.ts fills it with deps.source' },
+    'ResolveContext.source': { accounts: ['source'], why: 'acquire.ts fills it with deps.source' },
+    'ResolveContext.sourceInRegion': { accounts: ['source'], why: 'the source account opened in another Region (to say where a missing instance is)' },
+    'EvidenceRun.forensic': { accounts: ['forensic'], why: 'EvidenceRun is built from the forensic account of its deps' },
+    'EvidenceDeps.forensic': { accounts: ['forensic'], why: 'evidence attach/detach work on the forensic instance' },
   },
   parameters: {
+    'src/workflows/evidence/watch.ts#describe.account': {
+      sameAs: 'src/workflows/evidence/watch.ts#ResourceWatcher.watch.account',
+      why: 'the watcher polls, per account, what snapshotCompleted()/volume() registered through watch()',
+    },
+    'src/workflows/evidence/list.ts#listEvidence.deps.forensic': { accounts: ['forensic'], why: 'evidence list reads the working volumes in the forensic account (an entry point taking an anonymous deps object)' },
     'src/workflows/close/keys.ts#scheduleKeyDeletions.account': {
       sameAs: 'src/workflows/close/keys.ts#findTemporaryKeys.account',
       why: 'close schedules the keys findTemporaryKeys found, in the account it found them in (close.ts pairs them in sourceKeys)',
@@ -230,6 +245,10 @@ t.test('the scan sees the calls it must (it is not comparing nothing)', async (t
   t.ok(has('kms:ScheduleKeyDeletion', 'source'), 'close schedules temporary keys in the source account (parameter rule sameAs)');
   t.notOk(has('cloudformation:CreateChangeSet', 'source'), 'nothing deploys a stack in the source account');
   t.notOk(has('ec2:DeleteVolume', 'source'), 'close deletes working volumes in the forensic account only');
+  t.ok(has('ec2:CreateSnapshots', 'source') && !has('ec2:CreateSnapshots', 'forensic'), 'acquisition snapshots the compromised instance in the source account');
+  t.ok(has('ec2:CopySnapshot', 'source') && has('ec2:CopySnapshot', 'forensic'), 'the sharing copy is made in the source account, the forensic copy in the forensic account');
+  t.ok(has('ssm:SendCommand', 'forensic') && !has('ssm:SendCommand', 'source'), 'the read-only check runs on the room instance in the forensic account');
+  t.ok(has('ec2:DescribeSnapshots', 'source') && has('ec2:DescribeSnapshots', 'forensic'), 'the watcher polls snapshots in both accounts (parameter rule sameAs)');
 });
 
 t.test('the scan fails on code that hides a port from it', async (t) => {
