@@ -1,0 +1,58 @@
+/**
+ * cleanroom as a library: the same workflows the CLI runs, for responders who script a case.
+ *
+ *   import { openAccount, initVault, roomUp, acquireEvidence, closeCase } from 'cleanroom';
+ *
+ * Every workflow takes its AWS account(s) as ports (`openAccount`), its custody recorder and an
+ * optional progress reporter, and throws the typed errors below, whose `exitCode` is the CLI's.
+ */
+
+// AWS adapters
+export { openAccount, resolveRegion, type AccountOptions } from './aws/account.js';
+export type { AwsAccount } from './aws/ports.js';
+
+// Domain
+export {
+  type ExitCode,
+  CleanroomError,
+  UsageError,
+  AwsError,
+  TimeoutError,
+  VerificationFailedError,
+  PartialFailureError,
+} from './domain/errors.js';
+export { assertCaseId, roomStackName, caseTags } from './domain/case-id.js';
+export { defaultVaultBucket, casePrefix } from './domain/vault-name.js';
+export { foldEvidence, evidenceJson, type EvidenceItem, type EvidenceState } from './domain/evidence.js';
+export type { RoomInfo, AuditResult, AuditCheck } from './domain/room.js';
+export { silentReporter, type Reporter, type ProgressEvent } from './domain/reporter.js';
+
+// Workflows: vault
+export { initVault, type VaultInitOptions, type VaultInitResult } from './workflows/vault/init.js';
+export { auditVault, type VaultAuditResult } from './workflows/vault/audit.js';
+export { requireCompliantVault } from './workflows/vault/gate.js';
+
+// Workflows: room
+export { roomUp, type RoomUpDeps, type RoomUpOptions, type RoomUpResult } from './workflows/room/up.js';
+export { auditRoom, type RoomAudit } from './workflows/room/audit.js';
+export { roomGate } from './workflows/room/gate.js';
+export { roomStatus, listRooms, type RoomStatus, type RoomListEntry } from './workflows/room/status.js';
+export { roomDown, type RoomDownDeps, type RoomDownOptions, type RoomDownResult } from './workflows/room/down.js';
+
+// Workflows: containment, acquisition, evidence
+export { isolateInstance, type IsolateDeps, type IsolateOptions, type IsolateResult } from './workflows/isolate/index.js';
+export { acquireEvidence, type AcquireDeps, type AcquireOptions, type AcquireResult } from './workflows/acquire/acquire.js';
+export { attachEvidence, detachEvidence, type EvidenceDeps, type AttachResult, type DetachResult } from './workflows/evidence/attach.js';
+export { listEvidence, type EvidenceList } from './workflows/evidence/list.js';
+
+// Workflows: close
+export { closeCase, closePlanText, type CloseDeps, type CloseOptions, type CloseResult } from './workflows/close.js';
+
+// Custody
+export { openCaseCustody, type CaseCustody, type OpenCustodyOptions } from './custody/case-custody.js';
+export { verifyCaseInVault, type VaultVerifyOptions, type VaultVerifyResult } from './custody/verify-vault.js';
+export { exportBundle, verifyBundle, type ExportResult, type BundleVerifyResult } from './custody/bundle.js';
+export { readCaseLog, type LogEntry } from './custody/log.js';
+export { canonicalize } from './custody/canonical.js';
+export { eventHash, type CustodyEvent, type CaseManifest } from './custody/event.js';
+export type { CustodyRecorder, RecordedEvent } from './custody/recorder.js';
