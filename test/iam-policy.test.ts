@@ -109,6 +109,11 @@ export const RULES: Rules = {
       why: 'the watcher polls, per account, what snapshotCompleted()/volume() registered through watch()',
     },
     'src/workflows/evidence/list.ts#listEvidence.deps.forensic': { accounts: ['forensic'], why: 'evidence list reads the working volumes in the forensic account (an entry point taking an anonymous deps object)' },
+    'src/workflows/evidence/detach.ts#detachAndWait.account': {
+      accounts: ['forensic'],
+      why: 'the one detach-and-wait: evidence detach, room down and case close detach working volumes from the forensic instance',
+    },
+    'src/workflows/evidence/detach.ts#pollDetached.account': { sameAs: 'src/workflows/evidence/detach.ts#detachAndWait.account', why: 'polls the volume detachAndWait detached' },
     'src/workflows/close/keys.ts#scheduleKeyDeletions.account': {
       sameAs: 'src/workflows/close/keys.ts#findTemporaryKeys.account',
       why: 'close schedules the keys findTemporaryKeys found, in the account it found them in (close.ts pairs them in sourceKeys)',

@@ -26,6 +26,16 @@ export function translateAwsError(service: string, operation: string, input: unk
   if (err?.name === 'TimeoutError' || /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|socket hang up|ECONNRESET/.test(raw)) {
     return new AwsError(service, operation, 'NetworkError', `Could not reach AWS for ${what} (${raw}); check the network or the endpoint (AWS_ENDPOINT_URL) and try again.`, { cause: e });
   }
+  // The SDK could not parse the answer — e.g. an HTML error page from a proxy or load balancer in
+  // front of the endpoint. Its message is a parser error plus a debugging hint for developers
+  // ("Deserialization error: ... inspect the hidden field {error}.$response"), which tells a user
+  // nothing: say what came back instead. The cause keeps the SDK error and its $response.
+  if (err && typeof err === 'object' && '$response' in err && /Deserialization error/.test(raw)) {
+    return new AwsError(service, operation, 'UnreadableResponse', `${what} failed${status ? ` (HTTP ${status})` : ''}: the answer was not an AWS response (${describeBody(e)}). The endpoint, or a proxy in front of it, failed: try again, and check the endpoint (AWS_ENDPOINT_URL, proxy settings) if it persists.`, {
+      cause: e,
+      details: { requestId: err?.$metadata?.requestId },
+    });
+  }
   if (/AccessDenied|UnauthorizedOperation|AuthorizationError|AccessDeniedException|Forbidden/.test(code) || status === 403) {
     return new AwsError(service, operation, code, `Access denied for ${what}: the caller lacks the permission ${iamAction(service, operation)} (${raw}). Grant it (see templates/iam/) and run the command again.`, { cause: e, details: { requestId: err?.$metadata?.requestId } });
   }
@@ -34,6 +44,17 @@ export function translateAwsError(service: string, operation: string, input: unk
     return new AwsError(service, operation, code, `${what} refused the request: ${raw}`, { cause: e, exitCode: 2 });
   }
   return new AwsError(service, operation, code, `${what} failed${status ? ` (HTTP ${status})` : ''}: ${raw}`, { cause: e, details: { requestId: err?.$metadata?.requestId } });
+}
+
+/** What an unparseable answer was, in a few words: an HTML page's title, else its content type, else the parser's complaint. */
+function describeBody(e: unknown): string {
+  const x = e as { message?: string; $responseBodyText?: unknown; $response?: { headers?: Record<string, string> } };
+  const body = typeof x.$responseBodyText === 'string' ? x.$responseBodyText : '';
+  const title = /<title>([^<]{1,200})<\/title>/i.exec(body)?.[1]?.trim();
+  if (title) return `an HTML page titled "${title}"`;
+  const type = x.$response?.headers?.['content-type'];
+  if (type) return `a ${type} body`;
+  return (x.message ?? '').split('\n')[0]!.trim();
 }
 
 /** `ec2:DescribeInstances` from ('ec2', 'describeInstances'). */

@@ -31,9 +31,11 @@ import { closeGoneVolume, closeVolume, type VolumeOutcome, type WrittenCheck } f
 import { lockSnapshots, retainSnapshots, type LockOutcome } from './close/snapshots.js';
 import { deleteRoomStack, type StackOutcome } from './close/stack.js';
 import { findTemporaryKeys, recordedKeys, retiredInRecord, scheduleKeyDeletions, type KeyOutcome, type TemporaryKey, type UnreachableKey } from './close/keys.js';
+import { recordedSharingCopies, retireSharingCopies, type SharingCopyOutcome, type UnreachableItem } from './close/sharing.js';
 
 export { DEFAULT_BUDGETS, type CloseBudgets } from './close/run.js';
 export type { WrittenCheck } from './close/volumes.js';
+export type { SharingCopyOutcome, UnreachableItem } from './close/sharing.js';
 
 /** The idempotency key of the closing event: its presence means the case is closed. */
 export const CLOSE_KEY = 'case.close';
@@ -126,12 +128,24 @@ export interface CloseResult {
   keys: KeyOutcome[];
   /** Temporary keys in accounts close could not reach (name them for the responder). */
   unreachableKeys: UnreachableKey[];
+  /** Sharing copies acquisition left in a source account, and what close did with them. */
+  sharingCopies: SharingCopyOutcome[];
+  /** What the record names in accounts close could not reach and does not show finished (the close is incomplete). */
+  unreachable: UnreachableItem[];
   stack?: StackOutcome;
   failures: StepFailure[];
   warnings: string[];
 }
 
+/** Check the options (exit 2 on bad values) before any AWS call. */
+export function checkCloseOptions(o: CloseOptions): void {
+  settingsFrom(o);
+}
+
 function settingsFrom(o: CloseOptions): CloseSettings {
+  for (const [name, v] of Object.entries(o.budgets ?? {})) {
+    if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new UsageError('INVALID_BUDGET', `The time budget ${name} must be a number ≥ 0 (--wait-minutes), got ${v}.`);
+  }
   const days = o.keyDeletionWindowDays ?? 30;
   if (!Number.isInteger(days) || days < 7 || days > 30) {
     throw new UsageError('INVALID_KEY_WINDOW', `--key-deletion-window-days must be a whole number from 7 to 30 (KMS ScheduleKeyDeletion), got ${days}.`);
@@ -162,7 +176,7 @@ export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise
   // A closed case: say so, append nothing.
   const closing = custody.find(CLOSE_KEY);
   if (closing) {
-    const v = await deps.verifyCustody();
+    const v = await verifySealed(deps, caseId, reporter);
     if (!v.ok) throw recordFailsVerify(caseId, v, 'The case is closed, but its record');
     return alreadyClosedResult(caseId, closing, v, deps);
   }
@@ -179,7 +193,7 @@ export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise
 
   // 1. Refuse before changing anything.
   reporter.progress({ kind: 'step', message: `verifying the custody record of ${caseId} and the vault` });
-  const v = await deps.verifyCustody();
+  const v = await verifySealed(deps, caseId, reporter);
   if (!v.ok) throw recordFailsVerify(caseId, v, 'The custody record');
   const vault = await deps.auditVault();
   if (!vault.ok) {
@@ -226,16 +240,43 @@ export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise
   // 5. The room stack.
   const stack = await deleteRoomStack(run, state.stack);
 
-  // 6. Temporary keys.
+  // 6. What acquisition left in the source accounts: sharing copies, then the temporary keys
+  //    (a sharing key stays while a copy made under it is kept).
+  const sharingCopies: SharingCopyOutcome[] = [];
+  const keptCopyIn = new Set<AwsAccount>();
+  for (const s of sources) {
+    run.step(`sharing copies of ${caseId} left in account ${await s.accountId()} (${s.region})`);
+    const got = await retireSharingCopies(run, s, state.evidenceSnapshots, (eid) => state.evidenceSnapshots.find((x) => x.evidenceId === eid)?.state);
+    if (got.some((c) => c.status === 'kept' || c.status === 'failed')) keptCopyIn.add(s);
+    sharingCopies.push(...got);
+  }
   run.step('temporary KMS keys of the case (never the case key)');
   const keys = [...(await scheduleKeyDeletions(run, account, forensicKeys))];
-  for (const s of sourceKeys) keys.push(...(await scheduleKeyDeletions(run, s.account, s.keys)));
-  const reachable = new Set<string>([await account.accountId(), ...(await Promise.all(sources.map((s) => s.accountId())))]);
+  for (const s of sourceKeys) {
+    if (keptCopyIn.has(s.account)) {
+      for (const k of s.keys.filter((x) => x.state !== 'PendingDeletion')) run.outstanding.push(`Temporary key ${k.arn} in account ${k.account} is kept while a sharing copy made under it is kept; run close again.`);
+      continue;
+    }
+    keys.push(...(await scheduleKeyDeletions(run, s.account, s.keys)));
+  }
+  const reachable = new Set<string>([`${await account.accountId()}/${account.region}`, ...(await Promise.all(sources.map(async (s) => `${await s.accountId()}/${s.region}`)))]);
+  const reached = (acct?: string, region?: string) => !acct || [...reachable].some((r) => r === `${acct}/${region ?? r.split('/')[1]}`);
   const unreachableKeys: UnreachableKey[] = recordedKeys(events)
-    .filter((k) => k.account && !reachable.has(k.account))
+    .filter((k) => !reached(k.account, k.region))
     .map((k) => ({ ...k, retiredInRecord: retiredInRecord(events, k.arn) }));
+  const unreachable: UnreachableItem[] = [];
+  const how = (acct?: string, region?: string) =>
+    `close cannot reach account ${acct ?? '?'}${region ? ` (${region})` : ''}: run close again with --source-profile or --source-role-arn${region && region !== account.region ? ` and --source-region ${region}` : ''} for it`;
   for (const k of unreachableKeys.filter((u) => !u.retiredInRecord)) {
-    run.warn(`Temporary key ${k.arn} is in account ${k.account}, which close cannot reach, and the record does not show it retired: run close again with --source-profile/--source-role-arn for that account, or schedule its deletion there.`);
+    unreachable.push({ what: `temporary KMS key ${k.arn}`, ...(k.account ? { account: k.account } : {}), ...(k.region ? { region: k.region } : {}), why: `the record does not show it retired, and ${how(k.account, k.region)}` });
+  }
+  for (const c of recordedSharingCopies(events).filter((x) => !x.retired && !reached(x.account, x.region))) {
+    unreachable.push({ what: `sharing copy ${c.snapshotId} (${c.evidenceId})`, ...(c.account ? { account: c.account } : {}), ...(c.region ? { region: c.region } : {}), why: `the record does not show it deleted, and ${how(c.account, c.region)}` });
+  }
+  for (const u of unreachable) {
+    const m = `${u.what} in account ${u.account ?? '?'}: ${u.why}.`;
+    run.warn(m);
+    run.outstanding.push(m);
   }
 
   // 7. The closing event (only when nothing is left), the seal, the verification.
@@ -278,10 +319,29 @@ export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise
     locks,
     keys,
     unreachableKeys,
+    sharingCopies,
+    unreachable,
     stack,
     failures: run.failures,
     warnings: run.warnings,
   };
+}
+
+/** Findings that only mean a writer died before re-signing the manifest over its last events. */
+const UNSEALED = new Set(['MANIFEST_STALE', 'MANIFEST_MISSING']);
+
+/**
+ * `custody verify`; when the only findings say the manifest does not seal the newest events (a
+ * writer — an interrupted close among them — was killed between its last append and the seal),
+ * re-sign the manifest (what `custody seal` does; the recorder refuses a chain that does not check)
+ * and verify again. Any other finding stands.
+ */
+async function verifySealed(deps: CloseDeps, caseId: string, reporter: Reporter): Promise<CustodyVerification> {
+  const v = await deps.verifyCustody();
+  if (v.ok || v.findings.length === 0 || !v.findings.every((f) => UNSEALED.has(f.code))) return v;
+  reporter.progress({ kind: 'step', message: `the manifest of ${caseId} does not seal its newest events (a writer was interrupted): re-signing it, then verifying again` });
+  await deps.custody.sealManifest();
+  return deps.verifyCustody();
 }
 
 function recordFailsVerify(caseId: string, v: CustodyVerification, subject: string): VerificationFailedError {
@@ -312,6 +372,8 @@ function alreadyClosedResult(caseId: string, closing: RecordedEvent, v: CustodyV
     locks: [],
     keys: [],
     unreachableKeys: [],
+    sharingCopies: [],
+    unreachable: [],
     failures: [],
     warnings: [],
   };
@@ -356,6 +418,7 @@ function keptItems(caseId: string, account: AwsAccount, state: CaseState, volume
     const lock = locks.find((l) => l.snapshotId === s.snapshotId);
     out.push({ kind: 'snapshot', id: s.snapshotId, where, why: `evidence ${s.evidenceId}${lock && (lock.status === 'locked' || lock.status === 'already-locked') ? `, locked${lock.lockExpiresOn ? ` until ${lock.lockExpiresOn}` : ''}` : ''}` });
   }
+  for (const s of state.otherSnapshots) out.push({ kind: 'snapshot', id: s.snapshotId, where, why: `${s.role ?? 'snapshot'} of ${s.evidenceId} (not touched by close)` });
   const checkIds = new Set([...state.checkSnapshots.map((s) => s.snapshotId), ...volumes.flatMap((v) => (v.check?.checkSnapshotId ? [v.check.checkSnapshotId] : []))]);
   for (const id of checkIds) out.push({ kind: 'snapshot', id, where, why: 'written-to check snapshot (the comparison can be run again)' });
   for (const v of volumes) {

@@ -264,6 +264,8 @@ class World extends Interruptions {
         this.confirmed.push(p);
       },
       clock: this.clock,
+      // The source account is reachable unless a test says otherwise (sourceAccounts: []).
+      sourceAccounts: [this.source.port()],
       ...extra,
     };
   }
@@ -535,18 +537,25 @@ t.test('a stack that will not delete: named with its reason, close incomplete; t
   t.equal(done.roomDeleted, true);
 });
 
-t.test('temporary keys: without the source account they are named, not guessed at; the case key is never touched', async (t) => {
+t.test('temporary keys: without the source account they are named and the close is incomplete; the case key is never touched', async (t) => {
   const w = await acquiredCase();
   // A key named like the case's but without the case tag is left alone.
   w.forensic.keys.set('k-odd', { id: 'k-odd', arn: `arn:aws:kms:${REGION}:${FORENSIC}:key/k-odd`, state: 'Enabled', tags: {}, aliases: [`alias/cleanroom/tmp/${CASE}`] });
-  const r = await closeCase(w.deps(), opts());
+  const r = await closeCase(w.deps({ sourceAccounts: [] }), opts());
   t.equal(w.source.keys.get('k-share')!.state, 'Enabled', 'unreachable account: untouched');
   t.same(r.unreachableKeys, [{ arn: w.source.keys.get('k-share')!.arn, account: SOURCE, region: REGION, retiredInRecord: false }]);
-  t.ok(r.warnings.some((m) => /k-share is in account 222222222222.*--source-role-arn/.test(m)));
+  t.ok(r.warnings.some((m) => /temporary KMS key \S+k-share in account 222222222222: the record does not show it retired, and close cannot reach account 222222222222.*--source-role-arn/.test(m)));
+  t.same(r.unreachable.map((u) => [u.what.replace(/arn:\S+/, 'ARN'), u.account]), [['temporary KMS key ARN', SOURCE]]);
   t.equal(w.forensic.keys.get('k-odd')!.state, 'Enabled');
   t.ok(r.warnings.some((m) => /k-odd.*does not carry the tag cleanroom:case=IR-7/.test(m)));
   t.equal(w.forensic.keys.get('k-case')!.state, 'Enabled');
-  t.equal(r.incomplete, false, 'a key in another account is a warning, not a failed close');
+  t.equal(r.incomplete, true, 'a temporary key in an account close cannot reach leaves the close incomplete');
+  t.match(r.outstanding.join('\n'), /k-share in account 222222222222/);
+  t.equal(w.recorder.find('case.close'), undefined, 'no closing event');
+  // With the source account the same close finishes.
+  const done = await closeCase(w.deps({ sourceAccounts: [w.source.port()] }), opts());
+  t.equal(done.incomplete, false);
+  t.equal(w.source.keys.get('k-share')!.state, 'PendingDeletion');
 });
 
 t.test('a key already pending deletion (retired by acquire) is noted, not scheduled again', async (t) => {

@@ -1,7 +1,155 @@
-// PLACEHOLDER: the case commands are added by their issue.
+/**
+ * `cleanroom case close`: tear the room down, keep the evidence, seal the record (see
+ * `workflows/close.ts`). The command wires the forensic account, the case's custody record, the
+ * record's verification and the vault audit, the source account (for the temporary sharing key
+ * and sharing copies acquisition made there), and the confirmation that lists what will be deleted
+ * and what kept.
+ *
+ * Exit codes: 0 closed (or already closed); 2 bad usage, an unknown case, no confirmation; 3 the
+ * custody record or the vault fails verification (nothing changed), or a working volume was found
+ * written to; 1 the close is incomplete (what is left is named) or an AWS call failed.
+ */
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
+import type { GlobalArgs, SourceArgs } from '../context.js';
+import { handle, withBucket, withCase, withSource } from './common.js';
+import { table } from '../render.js';
+import { assertCaseId } from '../../domain/case-id.js';
+import { checkCloseOptions, closeCase, closePlanText, type CloseOptions, type CloseResult } from '../../workflows/close.js';
+import { resolveVaultBucket } from '../../workflows/vault/init.js';
+import { auditVault } from '../../workflows/vault/audit.js';
+import { verifyCaseInVault } from '../../custody/verify-vault.js';
+import { checkRegion } from '../../aws/region.js';
 
-export function caseCommands(y: Argv, _io: HostIo): Argv {
-  return y;
+interface CloseArgs extends GlobalArgs, SourceArgs {
+  case: string;
+  bucket?: string;
+  snapshotLockDays?: number;
+  snapshotLockMode?: 'governance' | 'compliance';
+  keyDeletionWindowDays?: number;
+  acceptWritten: boolean;
+  acceptUnverified: boolean;
+  waitMinutes?: number;
+}
+
+/** The JSON document: the contract's fields first, then the detail. */
+export function closeJson(r: CloseResult) {
+  return {
+    case: r.case,
+    roomDeleted: r.roomDeleted,
+    volumesDeleted: r.volumesDeleted,
+    evidenceRetained: r.evidenceRetained,
+    head: r.head,
+    closed: r.alreadyClosed || !r.incomplete,
+    alreadyClosed: r.alreadyClosed,
+    incomplete: r.incomplete,
+    outstanding: r.outstanding,
+    kept: r.kept,
+    writtenChecks: r.writtenChecks,
+    locks: r.locks,
+    keys: r.keys,
+    sharingCopies: r.sharingCopies,
+    unreachable: r.unreachable,
+    ...(r.stack ? { stack: r.stack } : {}),
+    failures: r.failures,
+    warnings: r.warnings,
+  };
+}
+
+function headText(head: unknown): string {
+  const h = head as { seq?: number; hash?: string } | null;
+  return h && typeof h.seq === 'number' ? `#${h.seq} ${h.hash ?? ''}`.trim() : '-';
+}
+
+export function closeText(r: CloseResult): string {
+  if (r.alreadyClosed) {
+    return [
+      `Case ${r.case} is already closed: nothing was done and nothing was appended. The record verifies, head ${headText(r.head)}.`,
+      ...(r.kept.length ? ['Kept at close:', table(r.kept.map((k) => [k.kind, k.id]))] : []),
+    ].join('\n');
+  }
+  const lines: string[] = [];
+  lines.push(
+    r.incomplete
+      ? `Case ${r.case}: close INCOMPLETE — ${r.outstanding.length} thing(s) left; the case is not closed (no closing event). Run \`cleanroom case close --case ${r.case}\` again once they are dealt with:`
+      : `Case ${r.case} closed. The record verifies, head ${headText(r.head)}.`,
+  );
+  if (r.incomplete) for (const o of r.outstanding) lines.push(`  - ${o}`);
+  lines.push(`Room: ${r.stack?.alreadyGone ? 'already gone' : r.roomDeleted ? `stack ${r.stack?.stackName ?? ''} deleted (DELETE_COMPLETE)` : `stack ${r.stack?.stackName ?? ''} NOT deleted`}.`);
+  for (const f of r.stack?.failedResources ?? []) lines.push(`  would not delete: ${f.logicalId}${f.physicalId ? ` (${f.physicalId})` : ''}${f.type ? ` ${f.type}` : ''}${f.reason ? ` — ${f.reason}` : ''}`);
+  lines.push(`Working volumes deleted: ${r.volumesDeleted.length ? r.volumesDeleted.join(', ') : 'none'}.`);
+  for (const c of r.writtenChecks) {
+    const verdict = c.identical === true ? 'unchanged' : c.identical === false ? `WRITTEN TO (${c.changedBlocks ?? '?'} block(s) differ)` : `NOT VERIFIED (${c.reason ?? 'unavailable'})`;
+    lines.push(`  written-to check of ${c.volumeId} (${c.evidenceId}) against ${c.evidenceSnapshotId ?? '?'}: ${verdict} [${c.method}]`);
+  }
+  for (const k of r.keys) lines.push(`Temporary key ${k.arn}${k.aliases.length ? ` (${k.aliases.join(', ')})` : ''}: ${k.status === 'failed' ? 'NOT scheduled (see failures)' : `pending deletion${k.deletionDate ? ` on ${k.deletionDate}` : ''}`}.`);
+  for (const s of r.sharingCopies) lines.push(`Sharing copy ${s.snapshotId} (${s.evidenceId}) in account ${s.account}: ${s.status === 'deleted' ? 'deleted' : s.status === 'already-gone' ? 'already gone' : `KEPT — ${s.reason ?? ''}`}.`);
+  for (const u of r.unreachable) lines.push(`NOT REACHED: ${u.what} in account ${u.account ?? '?'}${u.region ? ` (${u.region})` : ''} — ${u.why}`);
+  if (r.kept.length) {
+    lines.push('Kept:');
+    lines.push(table([['KIND', 'ID', 'WHERE', 'WHY'], ...r.kept.map((k) => [k.kind, k.id, k.where, k.why])]));
+  }
+  return lines.join('\n');
+}
+
+export function caseCommands(y: Argv, io: HostIo): Argv {
+  return y.command('case', 'the life of a case: close', (c) =>
+    c
+      .command(
+        'close',
+        'close a case: detach and delete the working volumes (after proving they were not written to), retain the evidence snapshots, delete the room, retire temporary keys, seal the record',
+        (x) =>
+          withSource(withBucket(withCase(x)))
+            .option('snapshot-lock-days', { type: 'number', describe: 'also lock the evidence snapshots for this many days (EBS snapshot lock, 1–36500)' })
+            .option('snapshot-lock-mode', { type: 'string', choices: ['governance', 'compliance'] as const, describe: 'EBS snapshot lock mode (default governance)' })
+            .option('key-deletion-window-days', { type: 'number', describe: 'KMS pending window for the temporary keys, 7–30 (default 30)' })
+            .option('accept-written', { type: 'boolean', default: false, describe: 'delete a working volume even though it was found written to (it is kept otherwise)' })
+            .option('accept-unverified', { type: 'boolean', default: false, describe: 'delete a working volume even though the written-to check could not run (it is kept otherwise)' })
+            .option('wait-minutes', { type: 'number', describe: 'time budget of each wait: detach, volume deletion, stack deletion (default: 10, 10, 60); a check snapshot waits up to 6 hours unless this is set' })
+            .example('$0 case close --case IR-2026-0142 --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder --yes', 'close a case whose evidence came from another account'),
+        handle<CloseArgs, unknown>(io, async (ctx, a) => {
+          // Bad input is refused before any AWS call.
+          const caseId = assertCaseId(a.case);
+          const options: CloseOptions = {
+            caseId,
+            acceptWritten: a.acceptWritten,
+            acceptUnverified: a.acceptUnverified,
+            ...(a.snapshotLockDays !== undefined ? { snapshotLockDays: a.snapshotLockDays } : {}),
+            ...(a.snapshotLockMode ? { snapshotLockMode: a.snapshotLockMode } : {}),
+            ...(a.keyDeletionWindowDays !== undefined ? { keyDeletionWindowDays: a.keyDeletionWindowDays } : {}),
+            ...(a.waitMinutes !== undefined ? { budgets: waitBudgets(a.waitMinutes) } : {}),
+          };
+          checkCloseOptions(options);
+          const account = await ctx.forensicAccount();
+          await checkRegion(account);
+          const bucket = await resolveVaultBucket(account, a.bucket);
+          // Opening the record audits the vault (exit 2 without one, 3 when it fails the audit).
+          const custody = await ctx.custody(caseId, bucket);
+          const source = await ctx.sourceAccount(a);
+          const r = await closeCase(
+            {
+              account,
+              ...(source !== account ? { sourceAccounts: [source] } : {}),
+              custody,
+              verifyCustody: () => verifyCaseInVault(account, { caseId, bucket, reporter: ctx.reporter }),
+              auditVault: () => auditVault(account, bucket),
+              confirm: (plan) => {
+                if (ctx.args.yes && !ctx.args.json) ctx.reporter.progress({ kind: 'step', message: `${closePlanText(plan)}\n(--yes: going ahead)` });
+                return ctx.confirm(closePlanText(plan));
+              },
+              reporter: ctx.reporter,
+            },
+            options,
+          );
+          const written = r.writtenChecks.some((w) => w.identical === false) && r.incomplete;
+          return { data: closeJson(r), text: closeText(r), ...(written ? { exitCode: 3 } : r.incomplete ? { exitCode: 1 } : {}) };
+        }),
+      )
+      .demandCommand(1, 'Name a case command: close.'),
+  );
+}
+
+function waitBudgets(minutes: number) {
+  const ms = minutes * 60_000;
+  return { detachMs: ms, deleteVolumeMs: ms, stackMs: ms, snapshotMs: ms };
 }

@@ -9,6 +9,7 @@ import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/case-id.js';
 import { readRoomStack, type RoomStack as FullRoomStack } from '../room/stack.js';
 import { findCaseKey, type CaseKey } from '../case-key.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
+import { ROLE } from '../evidence/run.js';
 
 /** Tags close adds. */
 export const TAG_RETAINED = 'cleanroom:retained';
@@ -52,6 +53,11 @@ export interface CaseState {
   evidenceSnapshots: CaseSnapshot[];
   /** Snapshots close made for the written-to check. */
   checkSnapshots: CaseSnapshot[];
+  /**
+   * Other snapshots of the case in the forensic account that are not the preserved evidence: the
+   * source snapshots of a same-account acquisition (kept, never touched by close).
+   */
+  otherSnapshots: CaseSnapshot[];
   stack?: RoomStack;
   caseKey?: CaseKey;
 }
@@ -117,11 +123,23 @@ export async function discoverCase(account: AwsAccount, caseId: string, events: 
     evidence,
     volumes: [...volumes.values()].sort((a, b) => a.evidenceId.localeCompare(b.evidenceId) || a.volumeId.localeCompare(b.volumeId)),
     goneVolumes,
-    evidenceSnapshots: all.filter((s) => s.role !== ROLE_WRITTEN_CHECK),
+    evidenceSnapshots: all.filter((s) => isEvidenceSnapshot(s, evidence)),
     checkSnapshots: all.filter((s) => s.role === ROLE_WRITTEN_CHECK),
+    otherSnapshots: all.filter((s) => s.role !== ROLE_WRITTEN_CHECK && !isEvidenceSnapshot(s, evidence)),
     ...(await describeRoomStack(account, caseId).then((s) => (s ? { stack: s } : {}))),
     ...(await findCaseKey(account, caseId).then((k) => (k ? { caseKey: k } : {}))),
   };
+}
+
+/**
+ * The preserved evidence: the forensic copy acquisition made under the case key (role
+ * `forensic-copy`), or a snapshot the record names as an item's forensic snapshot. A source
+ * snapshot or sharing copy of a same-account acquisition is not.
+ */
+function isEvidenceSnapshot(s: CaseSnapshot, evidence: ReadonlyMap<string, EvidenceFold>): boolean {
+  if (s.role === ROLE.forensicCopy) return true;
+  if ([...evidence.values()].some((e) => e.forensicSnapshotId === s.snapshotId)) return true;
+  return s.role === undefined;
 }
 
 type Filter = { Name: string; Values: string[] };

@@ -10,6 +10,7 @@ import { CleanroomError } from '../../domain/errors.js';
 import { TAG_EVIDENCE, TAG_ROLE, caseTags } from '../../domain/case-id.js';
 import { waitFor, type PollResult } from '../../domain/waiter.js';
 import { compareSnapshots, type CompareResult } from '../volume-compare.js';
+import { detachAndWait } from '../evidence/detach.js';
 import { ROLE_WRITTEN_CHECK, TAG_CHECK_OF, TAG_WRITTEN, describeSnapshots, describeVolumes, type EvidenceFold, type WorkingVolume } from './discover.js';
 import type { CloseRun } from './run.js';
 
@@ -47,17 +48,7 @@ export async function closeVolume(run: CloseRun, vol: WorkingVolume, fold: Evide
   const detachKey = keys.detach(eid, vid);
   if (vol.attachments.length) {
     const ok = await run.guard(detachKey, 'case.close.detach', vid, [volRef], async () => {
-      for (const a of vol.attachments) {
-        run.reporter.progress({ kind: 'item', item: eid, phase: 'detaching', message: `${vid} from ${a.instanceId}` });
-        // DetachVolume always names the instance (EC2 accepts it without; some endpoints don't).
-        if (a.state !== 'detaching') await run.account.ec2.detachVolume({ VolumeId: vid, InstanceId: a.instanceId, ...(a.device ? { Device: a.device } : {}) });
-      }
-      await waitFor(() => pollVolume(run, vid, 'available'), {
-        description: `volume ${vid} (${eid}) to detach`,
-        budgetMs: run.settings.budgets.detachMs,
-        clock: run.clock,
-        details: { volumeId: vid, evidenceId: eid },
-      });
+      await detachAndWait(run.account, vid, vol.attachments, { item: eid, budgetMs: run.settings.budgets.detachMs, ...(run.clock ? { clock: run.clock } : {}), reporter: run.reporter });
       await run.record(detachKey, 'case.close.detach', [volRef, ...vol.attachments.map((a) => ({ type: 'ec2:instance', id: a.instanceId, account, region: run.account.region }))], {
         status: 'succeeded',
         details: { evidenceId: eid, volumeId: vid, instances: vol.attachments.map((a) => a.instanceId), evidence: { evidenceId: eid, state: 'detached' } },
@@ -200,7 +191,7 @@ async function deleteWorkingVolume(run: CloseRun, eid: string, vid: string, volR
     } catch (e) {
       if (!isAwsCode(e, 'InvalidVolume.NotFound')) throw e;
     }
-    await waitFor(() => pollVolume(run, vid, 'gone'), {
+    await waitFor(() => pollGone(run, vid), {
       description: `volume ${vid} (${eid}) to be deleted`,
       budgetMs: run.settings.budgets.deleteVolumeMs,
       clock: run.clock,
@@ -228,15 +219,10 @@ function checkFromEvent(e: RecordedEvent | undefined): WrittenCheck | undefined 
   return d as unknown as WrittenCheck;
 }
 
-async function pollVolume(run: CloseRun, vid: string, want: 'available' | 'gone'): Promise<PollResult<true>> {
+/** The wait for a deleted volume to be gone. */
+async function pollGone(run: CloseRun, vid: string): Promise<PollResult<true>> {
   const [v] = await describeVolumes(run.account, [{ Name: 'volume-id', Values: [vid] }]);
-  if (want === 'gone') return !v || v.State === 'deleted' ? { state: 'done', value: true } : { state: 'pending', detail: v.State ?? 'unknown' };
-  if (!v) return { state: 'failed', error: new CleanroomError('VOLUME_GONE', `Volume ${vid} disappeared while close was detaching it.`, { details: { volumeId: vid } }) };
-  if (v.State === 'error') return { state: 'failed', error: new CleanroomError('VOLUME_ERROR', `Volume ${vid} is in state error.`, { details: { volumeId: vid } }) };
-  const attached = (v.Attachments ?? []).filter((a) => a.State !== 'detached');
-  if (v.State === 'available' && attached.length === 0) return { state: 'done', value: true };
-  // A detach stays in `detaching` while the guest still uses the disk.
-  return { state: 'pending', detail: `${v.State}${attached.length ? ` (${attached.map((a) => `${a.InstanceId} ${a.State}`).join(', ')}; if it stays detaching, unmount it in the forensic instance)` : ''}` };
+  return !v || v.State === 'deleted' ? { state: 'done', value: true } : { state: 'pending', detail: v.State ?? 'unknown' };
 }
 
 async function pollSnapshot(run: CloseRun, snapshotId: string): Promise<PollResult<true>> {

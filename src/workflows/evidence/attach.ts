@@ -18,7 +18,8 @@ import { retrying } from './create-once.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from './readonly.js';
 import { roomForAttach } from './room.js';
 import { EvidenceRun, type EvidenceBudgets } from './run.js';
-import { attachWorkingVolume, cycles, ensureWorkingVolume, judgeVolume, volumeKeys } from './volume.js';
+import { attachWorkingVolume, cycles, ensureWorkingVolume, volumeKeys } from './volume.js';
+import { detachAndWait, liveAttachments } from './detach.js';
 import type { WatcherOptions } from './watch.js';
 
 export interface EvidenceDeps {
@@ -116,12 +117,13 @@ export async function detachEvidence(deps: Omit<EvidenceDeps, 'room'>, o: Eviden
     }
     return { case: caseId, evidence: foldEvidence(deps.custody.events()).get(eid)!, detached: false, warnings: run.warnings };
   }
-  for (const a of live) {
-    run.progress(eid, 'detaching', `${vid} from ${a.InstanceId}`);
-    // DetachVolume always names the instance (moto answers HTTP 500 without it; AWS takes both).
-    if (a.State !== 'detaching') await retrying(`detach ${vid} from ${a.InstanceId}`, () => deps.forensic.ec2.detachVolume({ VolumeId: vid, InstanceId: a.InstanceId!, ...(a.Device ? { Device: a.Device } : {}) }), run.budgets.apiMs, run.clock, { volumeId: vid });
-  }
-  await run.watcher.volume(deps.forensic, vid, { item: eid, phase: 'detach', budgetMs: run.budgets.volumeMs }, (v) => judgeVolume(vid, eid, v, { kind: 'detached' }));
+  await detachAndWait(deps.forensic, vid, liveAttachments(vol), {
+    item: eid,
+    budgetMs: run.budgets.volumeMs,
+    clock: run.clock,
+    reporter: run.reporter,
+    send: (what, call) => retrying(what, call, run.budgets.apiMs, run.clock, { volumeId: vid }),
+  });
   await run.recordEvidence(
     volumeKeys.detach(eid, vid, Math.max(1, attaches)),
     'evidence.detach',

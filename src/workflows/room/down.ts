@@ -18,7 +18,8 @@ import { openCustody, type CustodySource } from './custody.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
 import { CleanroomError, UsageError, asError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
-import { waitFor, type Clock, type PollResult } from '../../domain/waiter.js';
+import type { Clock } from '../../domain/waiter.js';
+import { detachAndWait } from '../evidence/detach.js';
 import { deleteStackAndWait, StackDeleteFailedError } from './delete.js';
 import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
 import { readRoomStack } from './stack.js';
@@ -105,10 +106,8 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
   const detached: RoomDownResult['detached'] = [];
   for (const e of evidence) {
     const key = `room-down:detach:${e.evidenceId ?? 'unknown'}:${e.volumeId}:${e.attachTime ?? ''}`;
-    reporter.progress({ kind: 'item', item: e.evidenceId ?? e.volumeId, phase: 'detaching', message: `${e.volumeId} from ${instanceId}` });
     try {
-      await account.ec2.detachVolume({ VolumeId: e.volumeId, InstanceId: instanceId!, ...(e.device ? { Device: e.device } : {}) });
-      await waitFor(() => pollDetached(account, e.volumeId), { description: `volume ${e.volumeId} to detach from ${instanceId}`, budgetMs: detachMs, ...(deps.clock ? { clock: deps.clock } : {}), details: { volumeId: e.volumeId, instanceId } });
+      await detachAndWait(account, e.volumeId, [{ instanceId: instanceId!, ...(e.device ? { device: e.device } : {}) }], { item: e.evidenceId ?? e.volumeId, budgetMs: detachMs, ...(deps.clock ? { clock: deps.clock } : {}), reporter });
     } catch (err) {
       const x = asError(err);
       await custody.record({
@@ -154,13 +153,4 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
     idempotencyKey: `room:down:${stack.stackId}`,
   });
   return { case: caseId, stackName, deleted: true, alreadyGone: false, detached, leftovers };
-}
-
-async function pollDetached(account: AwsAccount, volumeId: string): Promise<PollResult<true>> {
-  const v = (await account.ec2.describeVolumes({ VolumeIds: [volumeId] })).Volumes?.[0];
-  if (!v) return { state: 'failed', error: new CleanroomError('VOLUME_GONE', `Volume ${volumeId} disappeared while it was being detached.`, { details: { volumeId } }) };
-  const attached = (v.Attachments ?? []).filter((a) => a.State !== 'detached');
-  if (v.State === 'available' && attached.length === 0) return { state: 'done', value: true };
-  // A detach stays `detaching` while the guest still uses the disk.
-  return { state: 'pending', detail: `${v.State}${attached.length ? ` (${attached.map((a) => a.State).join(', ')}; if it stays detaching, unmount it in the forensic instance)` : ''}` };
 }
