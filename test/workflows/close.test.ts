@@ -291,7 +291,7 @@ async function acquiredCase(): Promise<World> {
       action: 'evidence.attach',
       resources: [{ type: 'ec2:volume', id: vol }],
       outcome: { status: 'succeeded', details: { evidence: { evidenceId: ev, sourceAccount: SOURCE, forensicSnapshotId: snap, volumeId: vol, instanceId: INSTANCE, state: 'attached' } } },
-      idempotencyKey: `acquire:attach:${ev}`,
+      idempotencyKey: `evidence:attach:${ev}:${vol}:1`, // as evidence/volume.ts keys an attach
     });
   }
   return w;
@@ -437,7 +437,7 @@ t.test('a case whose room is already gone: closes what is left', async (t) => {
   t.equal(r.roomDeleted, true);
   t.equal(r.stack!.alreadyGone, true);
   t.equal(w.recorder.find('close:delete-stack')!.outcome.status, 'skipped');
-  t.equal(w.recorder.find('close:detach:ev-aaa:vol-work0')!.outcome.status, 'skipped', 'not attached: recorded as such');
+  t.equal(w.recorder.find('evidence:detach:ev-aaa:vol-work0:1')!.outcome.details!['foundDetached'], true, 'the record said attached; the detach found done is recorded as such');
   t.equal(w.forensic.volumes.size, 0);
   t.notOk(w.forensic.mutations.includes('DeleteStack'));
 });
@@ -599,7 +599,7 @@ t.test('a step that fails is recorded as failed, the others still run, and the r
   t.equal(r.incomplete, true);
   t.equal(r.failures.length, 2);
   t.match(r.failures[0]!.message, /ec2:DetachVolume/);
-  t.ok(w.recorder.find('close:detach:ev-aaa:vol-work0:failed:AWS_UnauthorizedOperation'));
+  t.ok(w.recorder.find('evidence:detach:ev-aaa:vol-work0:1:failed:AWS_UnauthorizedOperation'));
   t.equal(w.forensic.volumes.size, 2, 'attached volumes are not deleted');
   t.equal(r.roomDeleted, true);
 });
