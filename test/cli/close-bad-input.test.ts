@@ -67,7 +67,12 @@ t.test('a case whose room is already gone: close finishes what is left', async (
   t.equal(ev.at(-1)!.action, 'case.close');
   const stackEvent = ev.find((e) => e.idempotencyKey === 'close:delete-stack')!;
   t.equal(stackEvent.outcome.status, 'skipped', 'the record says the room was already gone');
-  t.equal(ev.filter((e) => e.action === 'case.close.detach').every((e) => e.outcome.status === 'skipped'), true, 'nothing left to detach');
+  // room down detached the evidence under the evidence detach key of the attach cycle, so close has nothing to detach or record.
+  t.same(
+    ev.filter((e) => e.action === 'room.down.detach').map((e) => e.idempotencyKey).sort(),
+    evidence.map((e) => `evidence:detach:${e.evidenceId}:${e.volumeId}:1`).sort(),
+  );
+  t.equal(ev.filter((e) => e.action === 'case.close.detach').length, 0, 'nothing left to detach');
 });
 
 t.test('a custody record that fails verification: close refuses (3), nothing deleted, nothing appended', async (t) => {

@@ -106,6 +106,12 @@ class FakeAccount {
           for (const s of out) if (s.state === 'pending' && s.pendingPolls-- <= 0) s.state = 'completed';
           return { Snapshots: out.map((s) => ({ SnapshotId: s.id, State: s.state, VolumeId: s.volumeId, Progress: s.state === 'completed' ? '100%' : '40%', Tags: toTags(s.tags) })) };
         },
+        async deleteSnapshot(i: any) {
+          return self.mutate('DeleteSnapshot', () => {
+            if (!self.snapshots.delete(i.SnapshotId)) throw new AwsError('ec2', 'deleteSnapshot', 'InvalidSnapshot.NotFound', `The snapshot '${i.SnapshotId}' does not exist.`, { exitCode: 2 });
+            return {};
+          });
+        },
         async createTags(i: any) {
           return self.mutate(`CreateTags:${i.Tags.map((x: any) => x.Key).join(',')}`, () => {
             for (const r of i.Resources) {
@@ -291,7 +297,7 @@ async function acquiredCase(): Promise<World> {
       action: 'evidence.attach',
       resources: [{ type: 'ec2:volume', id: vol }],
       outcome: { status: 'succeeded', details: { evidence: { evidenceId: ev, sourceAccount: SOURCE, forensicSnapshotId: snap, volumeId: vol, instanceId: INSTANCE, state: 'attached' } } },
-      idempotencyKey: `acquire:attach:${ev}`,
+      idempotencyKey: `evidence:attach:${ev}:${vol}:1`, // as evidence/volume.ts keys an attach
     });
   }
   return w;
@@ -437,7 +443,7 @@ t.test('a case whose room is already gone: closes what is left', async (t) => {
   t.equal(r.roomDeleted, true);
   t.equal(r.stack!.alreadyGone, true);
   t.equal(w.recorder.find('close:delete-stack')!.outcome.status, 'skipped');
-  t.equal(w.recorder.find('close:detach:ev-aaa:vol-work0')!.outcome.status, 'skipped', 'not attached: recorded as such');
+  t.equal(w.recorder.find('evidence:detach:ev-aaa:vol-work0:1')!.outcome.details!['foundDetached'], true, 'the record said attached; the detach found done is recorded as such');
   t.equal(w.forensic.volumes.size, 0);
   t.notOk(w.forensic.mutations.includes('DeleteStack'));
 });
@@ -599,7 +605,7 @@ t.test('a step that fails is recorded as failed, the others still run, and the r
   t.equal(r.incomplete, true);
   t.equal(r.failures.length, 2);
   t.match(r.failures[0]!.message, /ec2:DetachVolume/);
-  t.ok(w.recorder.find('close:detach:ev-aaa:vol-work0:failed:AWS_UnauthorizedOperation'));
+  t.ok(w.recorder.find('evidence:detach:ev-aaa:vol-work0:1:failed:AWS_UnauthorizedOperation'));
   t.equal(w.forensic.volumes.size, 2, 'attached volumes are not deleted');
   t.equal(r.roomDeleted, true);
 });
@@ -611,4 +617,44 @@ t.test('bad option values are refused before anything runs', async (t) => {
     t.ok(e instanceof CleanroomError && e.exitCode === 2, JSON.stringify(o));
   }
   t.same(w.forensic.mutations, []);
+});
+
+t.test('sharing copies acquisition left in the source account: deleted and recorded under acquisition\'s key; unreachable: named, incomplete', async (t) => {
+  const leftover = async () => {
+    const w = await acquiredCase();
+    w.source.keys.get('k-share')!.state = 'PendingDeletion';
+    w.source.snapshots.set('snap-share0', { id: 'snap-share0', state: 'completed', tags: { 'cleanroom:case': CASE, 'cleanroom:evidence': 'ev-aaa', 'cleanroom:role': 'sharing-copy' }, blocks: new Map(), pendingPolls: 0 });
+    await w.recorder.record({
+      action: 'evidence.share.copy',
+      resources: [{ type: 'ec2:snapshot', id: 'snap-share0', account: SOURCE, region: REGION }],
+      outcome: { status: 'succeeded', details: { evidence: { evidenceId: 'ev-aaa', state: 'sharing' } } },
+      idempotencyKey: 'acquire:sharing-copy:ev-aaa:snap-share0',
+    });
+    return w;
+  };
+
+  const w = await leftover();
+  const r = await closeCase(w.deps(), opts());
+  t.equal(r.incomplete, false);
+  t.notOk(w.source.snapshots.has('snap-share0'), 'the sharing copy is deleted');
+  t.same(r.sharingCopies.map((c) => [c.snapshotId, c.status]), [['snap-share0', 'deleted']]);
+  t.equal(w.recorder.find('acquire:sharing-copy-retire:ev-aaa:snap-share0')!.action, 'evidence.share.retire', 'recorded as acquisition records it, so a later acquire sees it retired');
+  const again = await closeCase(w.deps(), opts());
+  t.equal(again.alreadyClosed, true);
+
+  const far = await leftover();
+  const n = far.recorder.events().length;
+  const r2 = await closeCase(far.deps({ sourceAccounts: [] }), opts());
+  t.equal(r2.incomplete, true);
+  t.ok(far.source.snapshots.has('snap-share0'), 'not reachable: untouched');
+  t.same(r2.unreachable.map((u) => [u.what.replace(/arn:\S+/, 'ARN'), u.account]), [['temporary KMS key ARN', SOURCE], ['sharing copy snap-share0 (ev-aaa)', SOURCE]], 'the record shows neither retired');
+  t.match(r2.outstanding.join('\n'), /sharing copy snap-share0 \(ev-aaa\) in account 222222222222: the record does not show it deleted, and close cannot reach account 222222222222 \(us-east-1\): run close again with --source-profile or --source-role-arn for it/);
+  t.ok(far.recorder.events().length > n && !far.recorder.find('case.close'), 'no closing event');
+
+  // Deleted by a run that was killed before recording it: found gone, recorded once.
+  const gone = await leftover();
+  gone.source.snapshots.delete('snap-share0');
+  const r3 = await closeCase(gone.deps(), opts());
+  t.same(r3.sharingCopies.map((c) => [c.snapshotId, c.status]), [['snap-share0', 'already-gone']]);
+  t.equal(gone.recorder.find('acquire:sharing-copy-retire:ev-aaa:snap-share0')!.outcome.details!['foundDeleted'], true);
 });

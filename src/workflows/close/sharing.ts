@@ -14,11 +14,10 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import type { RecordedEvent, ResourceRef } from '../../custody/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
-import { TAG_CASE, TAG_ROLE } from '../../domain/case-id.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/case-id.js';
 import { acquireKeys } from '../acquire/pipeline.js';
 import { ROLE } from '../evidence/run.js';
 import { describeSnapshots, tagMap, type CaseSnapshot } from './discover.js';
-import { TAG_EVIDENCE } from '../../domain/case-id.js';
 import type { CloseRun } from './run.js';
 
 export interface SharingCopyOutcome {

@@ -11,6 +11,7 @@ import { TAG_EVIDENCE, TAG_ROLE, caseTags } from '../../domain/case-id.js';
 import { waitFor, type PollResult } from '../../domain/waiter.js';
 import { compareSnapshots, type CompareResult } from '../volume-compare.js';
 import { detachAndWait } from '../evidence/detach.js';
+import { detachKeyIn } from '../evidence/volume.js';
 import { ROLE_WRITTEN_CHECK, TAG_CHECK_OF, TAG_WRITTEN, describeSnapshots, describeVolumes, type EvidenceFold, type WorkingVolume } from './discover.js';
 import type { CloseRun } from './run.js';
 
@@ -32,7 +33,6 @@ export interface VolumeOutcome {
 }
 
 export const keys = {
-  detach: (eid: string, vid: string) => `close:detach:${eid}:${vid}`,
   check: (eid: string, vid: string) => `close:written-check:${eid}:${vid}`,
   delete: (eid: string, vid: string) => `close:delete-volume:${eid}:${vid}`,
 };
@@ -45,7 +45,9 @@ export async function closeVolume(run: CloseRun, vol: WorkingVolume, fold: Evide
   const out: VolumeOutcome = { volumeId: vid, evidenceId: eid, deleted: false };
 
   // 1. Detach.
-  const detachKey = keys.detach(eid, vid);
+  // The detach is recorded under the evidence detach key of the current attach cycle (as `evidence
+  // detach` and `room down` record theirs), so attach/detach cycles stay counted right.
+  const { key: detachKey, recordSaysAttached } = detachKeyIn(run.custody.events(), eid, vid);
   if (vol.attachments.length) {
     const ok = await run.guard(detachKey, 'case.close.detach', vid, [volRef], async () => {
       await detachAndWait(run.account, vid, vol.attachments, { item: eid, budgetMs: run.settings.budgets.detachMs, ...(run.clock ? { clock: run.clock } : {}), reporter: run.reporter });
@@ -56,8 +58,9 @@ export async function closeVolume(run: CloseRun, vol: WorkingVolume, fold: Evide
       return true;
     });
     if (!ok) return { ...out, keptBecause: 'failed' };
-  } else if (!run.custody.find(detachKey)) {
-    await run.record(detachKey, 'case.close.detach', [volRef], { status: 'skipped', details: { evidenceId: eid, volumeId: vid, reason: `volume is ${vol.state}, not attached` } });
+  } else if (recordSaysAttached) {
+    // The record says attached, AWS says not (an interrupted detach, or one made outside cleanroom): record what is true now.
+    await run.record(detachKey, 'case.close.detach', [volRef], { status: 'succeeded', details: { evidenceId: eid, volumeId: vid, foundDetached: true, state: vol.state, evidence: { evidenceId: eid, state: 'detached' } } });
   }
 
   // 2. The written-to check (its result is a fact: recorded whatever it says, reused on a rerun).

@@ -24,13 +24,25 @@ export const volumeKeys = {
   readOnly: (eid: string, vid: string, cycle: number, status: string) => `evidence:readonly:${eid}:${vid}:${cycle}:${status}`,
 };
 
-/** How many times the record shows this volume attached / detached (attach n is undone by detach n). */
+/**
+ * How many times the record shows this volume attached / detached (attach n is undone by detach
+ * n). Every detach of an evidence volume — `evidence detach`, `room down --detach-evidence`,
+ * `case close` — records under `volumeKeys.detach`, so a later attach starts a new cycle.
+ */
 export function cycles(run: EvidenceRun, eid: string, vid: string): { attaches: number; detaches: number } {
-  const keys = run.custody.events().map((e) => e.idempotencyKey ?? '');
-  return {
-    attaches: keys.filter((k) => k.startsWith(`evidence:attach:${eid}:${vid}:`)).length,
-    detaches: keys.filter((k) => k.startsWith(`evidence:detach:${eid}:${vid}:`)).length,
-  };
+  return cyclesIn(run.custody.events(), eid, vid);
+}
+
+export function cyclesIn(events: ReadonlyArray<{ idempotencyKey?: string }>, eid: string, vid: string): { attaches: number; detaches: number } {
+  // Exactly `…:<cycle>`: a failure recorded under `<key>:failed…` is not a cycle.
+  const count = (kind: string) => events.filter((e) => new RegExp(`^evidence:${kind}:${eid}:${vid}:\\d+$`).test(e.idempotencyKey ?? '')).length;
+  return { attaches: count('attach'), detaches: count('detach') };
+}
+
+/** The key of the detach that ends the volume's current attach cycle (see {@link cycles}). */
+export function detachKeyIn(events: ReadonlyArray<{ idempotencyKey?: string }>, eid: string, vid: string): { key: string; recordSaysAttached: boolean } {
+  const { attaches, detaches } = cyclesIn(events, eid, vid);
+  return { key: volumeKeys.detach(eid, vid, Math.max(1, attaches)), recordSaysAttached: attaches > detaches };
 }
 
 /** The working volume of an item in the room's AZ: found (by tag) or made from the forensic snapshot. */

@@ -20,6 +20,7 @@ import { CleanroomError, UsageError, asError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import type { Clock } from '../../domain/waiter.js';
 import { detachAndWait } from '../evidence/detach.js';
+import { detachKeyIn } from '../evidence/volume.js';
 import { deleteStackAndWait, StackDeleteFailedError } from './delete.js';
 import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
 import { readRoomStack } from './stack.js';
@@ -105,7 +106,8 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
   // 2. Detach the evidence.
   const detached: RoomDownResult['detached'] = [];
   for (const e of evidence) {
-    const key = `room-down:detach:${e.evidenceId ?? 'unknown'}:${e.volumeId}:${e.attachTime ?? ''}`;
+    // An evidence volume's detach ends its attach cycle (the key `evidence detach` and close use too).
+    const key = e.evidenceId ? detachKeyIn(custody.events(), e.evidenceId, e.volumeId).key : `room-down:detach:unknown:${e.volumeId}:${e.attachTime ?? ''}`;
     try {
       await detachAndWait(account, e.volumeId, [{ instanceId: instanceId!, ...(e.device ? { device: e.device } : {}) }], { item: e.evidenceId ?? e.volumeId, budgetMs: detachMs, ...(deps.clock ? { clock: deps.clock } : {}), reporter });
     } catch (err) {
