@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash, createPublicKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import type { AwsAccount } from '../aws/ports.js';
 import { UsageError, VerificationFailedError } from '../domain/errors.js';
 import type { Reporter } from '../domain/reporter.js';
@@ -198,7 +198,7 @@ export async function verifyBundle(dir: string, opts: { expectKeyFingerprint?: s
       findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
       continue;
     }
-    const actual = createHash('sha256').update(bytes).digest('hex');
+    const actual = sha256Hex(bytes);
     if (actual !== sum) findings.add('BUNDLE_CHECKSUM_MISMATCH', seq, `${rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`);
     if (seq !== null) {
       listedEvents++;
