@@ -22,7 +22,6 @@ import type { Reporter } from '../domain/reporter.js';
 import { SEQ_DIGITS, sha256Hex, type CaseManifest } from './event.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
 import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult, type Finding } from './verify.js';
-import { verifyCaseInVault } from './verify-vault.js';
 
 export const BUNDLE_FILES = { manifest: 'manifest.json', key: 'signing-key.pem', meta: 'export.json', sums: 'SHA256SUMS', md: 'report.md', html: 'report.html', events: 'events' } as const;
 
@@ -76,6 +75,8 @@ export async function exportBundle(account: AwsAccount, opts: { caseId: string; 
   const sums: string[] = [];
   const timeline: TimelineRow[] = [];
   try {
+    // Loaded here: offline verification (verifyBundle) needs none of the vault's AWS code.
+    const { verifyCaseInVault } = await import('./verify-vault.js');
     const v = await verifyCaseInVault(account, {
       caseId: opts.caseId,
       ...(opts.bucket ? { bucket: opts.bucket } : {}),

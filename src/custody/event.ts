@@ -135,12 +135,11 @@ export function manifestStatement(signed: SignedManifest): { digest: string; mes
   return { digest, message: Buffer.from(`${MANIFEST_STATEMENT_PREFIX}${digest}`, 'utf8') };
 }
 
-/** The value of a hex digit, or -1 (upper and lower case, as Buffer.from(…, 'hex') reads them). */
-function nibble(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  const l = c | 0x20;
-  if (c >= 0x41 && l >= 0x61 && l <= 0x66) return l - 0x57;
-  return -1;
+/** The value of each hex digit by character code, either case (as Buffer.from(…, 'hex') reads them); -1 for the rest. */
+const NIBBLE = new Int8Array(128).fill(-1);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[0-9a-fA-F]/.test(ch)) NIBBLE[c] = parseInt(ch, 16);
 }
 
 /**
@@ -149,12 +148,12 @@ function nibble(c: number): number {
  */
 export function hashEquals(a: string, b: string): boolean {
   if (typeof a !== 'string' || typeof b !== 'string' || a.length !== b.length || a.length % 2 !== 0) return false;
-  let diff = 0;
   let bad = 0;
+  let diff = 0;
   for (let i = 0; i < a.length; i++) {
-    const x = nibble(a.charCodeAt(i));
-    const y = nibble(b.charCodeAt(i));
-    bad |= (x | y) & 0x100; // -1 has every bit set
+    const x = NIBBLE[a.charCodeAt(i)] ?? -1;
+    const y = NIBBLE[b.charCodeAt(i)] ?? -1;
+    bad |= (x | y) & 0x80; // -1 has the sign bit
     diff |= x ^ y;
   }
   return bad === 0 && diff === 0;
