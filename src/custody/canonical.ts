@@ -4,11 +4,13 @@
  * Built on the `canonicalize` package (erdtman, the RFC's co-author's reference for JavaScript),
  * which already rejects NaN, ±Infinity and lone surrogates. This wrapper adds a strict walk first
  * (which also lets already-sorted documents, i.e. everything read back from the vault, skip the
- * package's sort: verification canonicalises every stored event twice) so that only the I-JSON
- * data model gets through — no functions, symbols, bigints, `undefined`
- * array members, class instances (Date, Map, Buffer…) or cycles — and so that the error names the
- * JSON path of the offending value. Object members whose value is `undefined` are omitted, as
- * JSON.stringify does (optional fields in TypeScript objects).
+ * package's sort) so that only the I-JSON data model gets through — no functions, symbols,
+ * bigints, `undefined` array members, class instances (Date, Map, Buffer…) or cycles — and so that
+ * the error names the JSON path of the offending value. Object members whose value is `undefined`
+ * are omitted, as JSON.stringify does (optional fields in TypeScript objects).
+ *
+ * Verification runs this once per stored event: {@link canonicalizeWithout} gives both the form
+ * compared with the stored bytes and the form the event hash covers from one serialisation.
  */
 import jcs from 'canonicalize';
 import { CleanroomError } from '../domain/errors.js';
