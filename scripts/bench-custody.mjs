@@ -112,12 +112,17 @@ for (const n of [Math.round(bundleEvents / 10), bundleEvents]) {
   t0 = process.hrtime.bigint();
   const dir = makeBundle(n);
   const genS = Number(process.hrtime.bigint() - t0) / 1e9;
-  // Warm the page cache equally for both: the floor runs first and second, the verifier in between.
+  // Warm the page cache equally for both, and treat both alike on a shared machine: each runs
+  // twice, alternating (floor, verify, floor, verify), and each keeps its faster run.
   const floor1 = run('--floor', dir);
-  const verify = run('--verify', dir);
+  const verify1 = run('--verify', dir);
   const floor2 = run('--floor', dir);
+  const verify2 = run('--verify', dir);
   const floorMs = Math.min(floor1.ms, floor2.ms);
+  const verify = verify1.ms <= verify2.ms ? verify1 : verify2;
+  verify.maxRssMiB = Math.max(verify1.maxRssMiB, verify2.maxRssMiB);
   console.log(`bundle ${n} events (built in ${genS.toFixed(1)} s): floor (read + JSON.parse + SHA-256) ${(floorMs / 1000).toFixed(2)} s, peak RSS ${floor1.maxRssMiB.toFixed(0)} MiB`);
-  console.log(`bundle ${n} events: verify --bundle ${(verify.ms / 1000).toFixed(2)} s = ${(verify.ms / floorMs).toFixed(2)}× the floor (goal ≤ 3×), ${((verify.n / verify.ms) * 1000).toFixed(0)} events/s, peak RSS ${verify.maxRssMiB.toFixed(0)} MiB`);
+  const ratio = verify.ms / floorMs;
+  console.log(`bundle ${n} events: verify --bundle ${(verify.ms / 1000).toFixed(2)} s = ${ratio.toFixed(2)}× the floor (goal ≤ 3×: ${ratio <= 3 ? 'met' : 'NOT met'}), ${((verify.n / verify.ms) * 1000).toFixed(0)} events/s, peak RSS ${verify.maxRssMiB.toFixed(0)} MiB`);
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -15,14 +15,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash, createPublicKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import type { AwsAccount } from '../aws/ports.js';
 import { UsageError, VerificationFailedError } from '../domain/errors.js';
 import type { Reporter } from '../domain/reporter.js';
 import { SEQ_DIGITS, sha256Hex, type CaseManifest } from './event.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
 import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult, type Finding } from './verify.js';
-import { verifyCaseInVault } from './verify-vault.js';
 
 export const BUNDLE_FILES = { manifest: 'manifest.json', key: 'signing-key.pem', meta: 'export.json', sums: 'SHA256SUMS', md: 'report.md', html: 'report.html', events: 'events' } as const;
 
@@ -76,6 +75,8 @@ export async function exportBundle(account: AwsAccount, opts: { caseId: string; 
   const sums: string[] = [];
   const timeline: TimelineRow[] = [];
   try {
+    // Loaded here: offline verification (verifyBundle) needs none of the vault's AWS code.
+    const { verifyCaseInVault } = await import('./verify-vault.js');
     const v = await verifyCaseInVault(account, {
       caseId: opts.caseId,
       ...(opts.bucket ? { bucket: opts.bucket } : {}),
@@ -198,7 +199,7 @@ export async function verifyBundle(dir: string, opts: { expectKeyFingerprint?: s
       findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
       continue;
     }
-    const actual = createHash('sha256').update(bytes).digest('hex');
+    const actual = sha256Hex(bytes);
     if (actual !== sum) findings.add('BUNDLE_CHECKSUM_MISMATCH', seq, `${rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`);
     if (seq !== null) {
       listedEvents++;

@@ -4,11 +4,13 @@
  * Built on the `canonicalize` package (erdtman, the RFC's co-author's reference for JavaScript),
  * which already rejects NaN, ±Infinity and lone surrogates. This wrapper adds a strict walk first
  * (which also lets already-sorted documents, i.e. everything read back from the vault, skip the
- * package's sort: verification canonicalises every stored event twice) so that only the I-JSON
- * data model gets through — no functions, symbols, bigints, `undefined`
- * array members, class instances (Date, Map, Buffer…) or cycles — and so that the error names the
- * JSON path of the offending value. Object members whose value is `undefined` are omitted, as
- * JSON.stringify does (optional fields in TypeScript objects).
+ * package's sort) so that only the I-JSON data model gets through — no functions, symbols,
+ * bigints, `undefined` array members, class instances (Date, Map, Buffer…) or cycles — and so that
+ * the error names the JSON path of the offending value. Object members whose value is `undefined`
+ * are omitted, as JSON.stringify does (optional fields in TypeScript objects).
+ *
+ * Verification runs this once per stored event: {@link canonicalizeWithout} gives both the form
+ * compared with the stored bytes and the form the event hash covers from one serialisation.
  */
 import jcs from 'canonicalize';
 import { CleanroomError } from '../domain/errors.js';
@@ -75,16 +77,122 @@ function check(v: unknown, path: string, seen: Set<object>): boolean {
   return sorted;
 }
 
+/** Deeper than this, the fast walk hands over to {@link check} (which finds cycles and names paths). */
+const FAST_DEPTH = 256;
+const FAST_FAIL = 2;
+const FAST_SORTED = 0;
+const FAST_UNSORTED = 1;
+
+/**
+ * The same walk as {@link check}, without building JSON paths or a set of ancestors (the hot path of
+ * verification, once per stored event). Returns FAST_SORTED or FAST_UNSORTED, or FAST_FAIL when the
+ * value is refused or nested deeper than FAST_DEPTH (a cycle always is): {@link check} then decides,
+ * and names the path in its error. It accepts exactly what {@link check} accepts.
+ */
+function fastCheck(v: unknown, depth: number): number {
+  switch (typeof v) {
+    case 'string':
+      return wellFormed(v) ? FAST_SORTED : FAST_FAIL;
+    case 'number':
+      return Number.isFinite(v) ? FAST_SORTED : FAST_FAIL;
+    case 'boolean':
+      return FAST_SORTED;
+    case 'object':
+      break;
+    default:
+      return FAST_FAIL;
+  }
+  if (v === null) return FAST_SORTED;
+  if (depth > FAST_DEPTH) return FAST_FAIL;
+  let r = FAST_SORTED;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (x === undefined) return FAST_FAIL;
+      const c = fastCheck(x, depth + 1);
+      if (c === FAST_FAIL) return FAST_FAIL;
+      r |= c;
+    }
+    return r;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return FAST_FAIL;
+  let prev: string | undefined;
+  for (const k of Object.keys(v)) {
+    if (!wellFormed(k)) return FAST_FAIL;
+    if (prev !== undefined && !(prev < k)) r = FAST_UNSORTED;
+    prev = k;
+    const x = (v as Record<string, unknown>)[k];
+    if (x !== undefined) {
+      const c = fastCheck(x, depth + 1);
+      if (c === FAST_FAIL) return FAST_FAIL;
+      r |= c;
+    }
+  }
+  return r;
+}
+
+/** Whether `value` is already in canonical key order; throws {@link CanonicalizationError} when it is not I-JSON. */
+function sortedIJson(value: unknown): boolean {
+  const c = fastCheck(value, 0);
+  return c === FAST_FAIL ? check(value, '$', new Set()) : c === FAST_SORTED;
+}
+
 /** The RFC 8785 canonical form of `value`, as a string. Throws {@link CanonicalizationError}. */
 export function canonicalize(value: unknown): string {
   // When every object's keys are already in code-unit order (a document parsed from canonical
   // bytes), JSON.stringify writes exactly the JCS form: RFC 8785 serialises strings and numbers as
   // ECMAScript's JSON.stringify does (§3.2.2.2, §3.2.2.3), and the walk above has refused lone
   // surrogates, non-finite numbers and non-JSON values. Otherwise the package sorts.
-  if (check(value, '$', new Set())) return JSON.stringify(value);
+  if (sortedIJson(value)) return JSON.stringify(value);
   const out = jcs(value);
   if (out === undefined) throw new CanonicalizationError('Cannot canonicalise $: no JSON value.', '$');
   return out;
+}
+
+/**
+ * The canonical forms of a plain object with and without its top-level member `omit`, from one
+ * serialisation: `whole` is {@link canonicalize}(value) and `without` is {@link canonicalize} of a
+ * copy without `omit` (what an event's hash covers, while verification compares the whole with the
+ * stored bytes). JCS writes an object as its members in key order joined by commas, so removing one
+ * member from the text is removing it from the object. Returns undefined when `value` is not a
+ * plain object whose keys are all in canonical order, or has no `omit` member: use
+ * {@link canonicalize} then. Throws {@link CanonicalizationError} when `value` is not I-JSON.
+ */
+export function canonicalizeWithout(value: unknown, omit: string): { whole: string; without: string } | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  if (!sortedIJson(value)) return undefined;
+  const o = value as Record<string, unknown>;
+  if (o[omit] === undefined || !Object.prototype.hasOwnProperty.call(o, omit)) return undefined;
+  const whole = JSON.stringify(o);
+  // Offset of the member in `whole`: one brace, then each earlier member (key, colon, value) and its
+  // comma. JSON.stringify writes the members in Object.keys order, skipping undefined values.
+  let at = 1;
+  let first = true;
+  for (const k of Object.keys(o)) {
+    const x = o[k];
+    if (x === undefined) continue;
+    const length = jsonLength(k) + 1 + jsonLength(x);
+    if (k === omit) {
+      const end = at + length;
+      const next = whole.charCodeAt(end);
+      if (!whole.startsWith(JSON.stringify(k), at) || (next !== 0x2c && next !== 0x7d)) return undefined;
+      // The member and the comma after it; the last member takes the comma before it instead.
+      const without = next === 0x2c ? whole.slice(0, at) + whole.slice(end + 1) : first ? '{}' : whole.slice(0, at - 1) + whole.slice(end);
+      return { whole, without };
+    }
+    at += length + 1;
+    first = false;
+  }
+  return undefined;
+}
+
+/** Characters JSON.stringify escapes in a well-formed string. */
+const ESCAPED = /["\\\u0000-\u001f]/;
+
+/** The length of JSON.stringify(x) (x already checked): a string without escapes is its length and two quotes. */
+function jsonLength(x: unknown): number {
+  return typeof x === 'string' && !ESCAPED.test(x) ? x.length + 2 : JSON.stringify(x).length;
 }
 
 /** The canonical form as UTF-8 bytes (what is hashed and stored). */

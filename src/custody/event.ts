@@ -16,8 +16,8 @@
  * The manifest is signed through a fixed-size statement rather than as a whole because KMS Sign
  * takes at most 4096 bytes in RAW mode and a manifest with many evidence items is larger.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { canonicalBytes } from './canonical.js';
+import crypto, { createHash } from 'node:crypto';
+import { canonicalBytes, canonicalize } from './canonical.js';
 import type { RecordedEvent } from './recorder.js';
 import type { EvidencePatch } from '../domain/evidence.js';
 import { casePrefix } from '../domain/vault-name.js';
@@ -106,15 +106,27 @@ export function manifestKey(caseId: string): string {
   return `${casePrefix(caseId)}manifest.json`;
 }
 
-/** Hex SHA-256. */
+// One-shot hashing (crypto.hash, Node ≥ 20.12) skips the Hash object of createHash: the same digest,
+// without the per-call allocation that dominates hashing small documents. Older Node falls back.
+const oneShot: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (crypto as unknown as { hash: (a: string, d: string | Uint8Array, e: 'hex') => string }).hash
+    : (a, d, e) => createHash(a).update(d).digest(e);
+
+/** Hex SHA-256 (strings as UTF-8). */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShot('sha256', data, 'hex');
 }
 
 /** The hash of an event: over the domain prefix and the canonical form without `hash`. */
 export function eventHash(event: Omit<CustodyEvent, 'hash'> & { hash?: string }): string {
   const { hash: _ignored, ...body } = event;
-  return createHash('sha256').update(EVENT_HASH_PREFIX).update(canonicalBytes(body)).digest('hex');
+  return eventHashOfCanonical(canonicalize(body));
+}
+
+/** {@link eventHash} from the RFC 8785 form of the event without `hash`, already computed. */
+export function eventHashOfCanonical(canonicalBody: string): string {
+  return sha256Hex(EVENT_HASH_PREFIX + canonicalBody);
 }
 
 /** The statement the manifest signature covers (bytes handed to KMS Sign as RAW). */
@@ -123,12 +135,26 @@ export function manifestStatement(signed: SignedManifest): { digest: string; mes
   return { digest, message: Buffer.from(`${MANIFEST_STATEMENT_PREFIX}${digest}`, 'utf8') };
 }
 
-/** Constant-time comparison of two hex digests (false on any length or format difference). */
+/** The value of each hex digit by character code, either case (as Buffer.from(…, 'hex') reads them); -1 for the rest. */
+const NIBBLE = new Int8Array(128).fill(-1);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[0-9a-fA-F]/.test(ch)) NIBBLE[c] = parseInt(ch, 16);
+}
+
+/**
+ * Constant-time comparison of two hex digests (false on any length or format difference): every
+ * digit is compared, whatever differs first, without allocating (it runs twice per verified event).
+ */
 export function hashEquals(a: string, b: string): boolean {
   if (typeof a !== 'string' || typeof b !== 'string' || a.length !== b.length || a.length % 2 !== 0) return false;
-  const x = Buffer.from(a, 'hex');
-  const y = Buffer.from(b, 'hex');
-  // Buffer.from stops at the first non-hex character: a short result means it was not all hex.
-  if (x.length * 2 !== a.length || y.length * 2 !== b.length) return false;
-  return timingSafeEqual(x, y);
+  let bad = 0;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = NIBBLE[a.charCodeAt(i)] ?? -1;
+    const y = NIBBLE[b.charCodeAt(i)] ?? -1;
+    bad |= (x | y) & 0x80; // -1 has the sign bit
+    diff |= x ^ y;
+  }
+  return bad === 0 && diff === 0;
 }

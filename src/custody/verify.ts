@@ -7,8 +7,8 @@
  * from a closed union. Nothing stored is trusted: hashes are recomputed and compared in constant time.
  */
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { canonicalize } from './canonical.js';
-import { GENESIS_PREV_HASH, eventHash, hashEquals, manifestStatement, type CaseManifest, type ChainHead, type CustodyEvent } from './event.js';
+import { canonicalize, canonicalizeWithout } from './canonical.js';
+import { GENESIS_PREV_HASH, eventHash, eventHashOfCanonical, hashEquals, manifestStatement, type CaseManifest, type ChainHead, type CustodyEvent } from './event.js';
 import { eventSchemaErrors, manifestEvidenceFields, manifestSchemaErrors } from './schema.js';
 import { foldEvidence, type EvidencePatch } from '../domain/evidence.js';
 
@@ -166,9 +166,14 @@ export class ChainChecker {
     }
     const errors = eventSchemaErrors(ev);
     if (errors.length) f.add('SCHEMA_INVALID', seq, `event ${seq} does not match the custody event schema: ${errors.slice(0, 3).join('; ')}`);
+    // One canonicalisation gives both the form compared with the stored bytes and the form hashed
+    // (the event without `hash`); anything off the common path takes the two separate calls.
     let canonical: string | undefined;
+    let canonicalBody: string | undefined;
     try {
-      canonical = canonicalize(ev);
+      const both = canonicalizeWithout(ev, 'hash');
+      if (both) ({ whole: canonical, without: canonicalBody } = both);
+      else canonical = canonicalize(ev);
     } catch (e) {
       f.add('SCHEMA_INVALID', seq, `event ${seq} cannot be canonicalised: ${(e as Error).message}`);
     }
@@ -178,7 +183,7 @@ export class ChainChecker {
       if (ev.case !== this.caseId) f.add('SEQUENCE_MISMATCH', seq, `event ${seq} belongs to case ${JSON.stringify(ev.case)}, not ${this.caseId}`);
       let recomputed = '';
       try {
-        recomputed = eventHash(ev);
+        recomputed = canonicalBody !== undefined ? eventHashOfCanonical(canonicalBody) : eventHash(ev);
       } catch {
         // reported as SCHEMA_INVALID above
       }
@@ -186,7 +191,8 @@ export class ChainChecker {
       if (seq === this.prev.seq + 1 && this.prev.hash !== '' && !hashEquals(String(ev.prevHash), this.prev.hash)) {
         f.add('CHAIN_LINK_MISMATCH', seq, `event ${seq} does not link to event ${this.prev.seq}: its prevHash ${String(ev.prevHash).slice(0, 16)}… is not ${this.prev.hash.slice(0, 16)}…`);
       }
-      if (ev.outcome && typeof ev.outcome === 'object') {
+      // Only events that carry evidence changes fold (foldEvidence reads nothing else).
+      if (ev.outcome && typeof ev.outcome === 'object' && (ev.outcome.details as Record<string, unknown> | undefined)?.['evidence']) {
         for (const [id, patch] of foldEvidence([ev])) this.evidence.set(id, { ...this.evidence.get(id), ...patch });
       }
       // Chain on from the recomputed hash: a tampered event breaks its successor's link too.

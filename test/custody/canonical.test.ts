@@ -5,7 +5,7 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { canonicalize, canonicalBytes, CanonicalizationError } from '../../src/custody/canonical.js';
+import { canonicalize, canonicalizeWithout, canonicalBytes, CanonicalizationError } from '../../src/custody/canonical.js';
 import { ROOT } from '../harness/local-aws.js';
 
 const dir = path.join(ROOT, 'test/custody/fixtures/rfc8785');
@@ -81,4 +81,61 @@ t.test('documents already in canonical key order take the JSON.stringify path an
     t.equal(canonicalize(doc), viaPackage);
     t.equal(canonicalize(JSON.parse(viaPackage)), viaPackage);
   }
+});
+
+t.test('canonicalizeWithout gives the canonical forms with and without one member, from one serialisation', async (t) => {
+  const jcs = (await import('canonicalize')).default as (v: unknown) => string;
+  const omit = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'hash'));
+  // Every position of the member (first, middle, last, alone), escaped keys and values before it,
+  // nested objects that also have a `hash` member, undefined members that JSON omits.
+  const docs: Record<string, unknown>[] = [
+    { hash: 'ab' },
+    { a: 1, hash: 'ab' },
+    { hash: 'ab', z: [1, { hash: 'ab' }] },
+    { '"q"': 'x\u0001"\\', a: { hash: 'ab', k: [] }, b: undefined, hash: { e: 1e21, n: -0 }, i: 'é\u20ac', z: null },
+    { action: 'evidence.snapshot', actor: 'arn:aws:sts::1:assumed-role/R/s', case: 'IR-1', hash: 'f'.repeat(64), prevHash: '0'.repeat(64), seq: 2 },
+    { '': 0, hash: 'ab', hashes: 1 },
+  ];
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const keys = ['a', 'B', '1', '', 'é', '\ud83d\ude02', 'hash', 'z\n', '"q"', 'has', 'hash2'];
+  const gen = (d: number): unknown => {
+    const r = rnd();
+    if (d > 3 || r < 0.3) return ['text\u0001\\"', 'plain', 5e-324, -1.5, true, null, undefined][Math.floor(rnd() * 7)];
+    if (r < 0.5) return Array.from({ length: Math.floor(rnd() * 3) }, () => gen(d + 1) ?? 0);
+    return Object.fromEntries(Array.from({ length: Math.floor(rnd() * 5) }, () => [keys[Math.floor(rnd() * keys.length)]!, gen(d + 1)]));
+  };
+  for (let i = 0; i < 300; i++) docs.push(JSON.parse(jcs({ ...(gen(0) as object), hash: gen(1) ?? 'h' })));
+  let taken = 0;
+  for (const [i, doc] of docs.entries()) {
+    const both = canonicalizeWithout(doc, 'hash');
+    if (!both) {
+      // Only when V8 enumerates some keys out of code-unit order (integer-like keys come first).
+      t.not(JSON.stringify(doc), jcs(doc), `document ${i} is not in canonical key order, so it is left to canonicalize`);
+      t.ok(i >= 6, `document ${i} takes the one-serialisation path`);
+      continue;
+    }
+    taken++;
+    t.equal(both.whole, jcs(doc));
+    t.equal(both.without, jcs(omit(doc)));
+  }
+  t.ok(taken > 200, `most documents take the one-serialisation path (${taken})`);
+  t.equal(canonicalizeWithout({ b: 1, a: 2, hash: 'x' }, 'hash'), undefined, 'keys out of order: not on this path (canonicalize sorts)');
+  t.equal(canonicalizeWithout({ a: 1 }, 'hash'), undefined, 'no such member');
+  t.equal(canonicalizeWithout({ hash: undefined }, 'hash'), undefined, 'an undefined member is no member');
+  t.equal(canonicalizeWithout([1], 'hash'), undefined, 'not an object');
+  t.throws(() => canonicalizeWithout({ hash: 'a', x: NaN }, 'hash'), /\$\.x: NaN/, 'refusals name the path, as canonicalize does');
+  t.throws(() => canonicalizeWithout({ hash: 'a', s: 'a\ud800' }, 'hash'), /lone surrogate/);
+  const cyc: Record<string, unknown> = { hash: 'a' };
+  cyc['self'] = { back: cyc };
+  t.throws(() => canonicalizeWithout(cyc, 'hash'), /circular/);
+});
+
+t.test('deep documents are walked by the path-naming check beyond the fast walk', async (t) => {
+  let deep: unknown = 'leaf';
+  for (let i = 0; i < 600; i++) deep = { k: deep };
+  t.equal(canonicalize(deep), JSON.stringify(deep));
+  let bad: unknown = NaN;
+  for (let i = 0; i < 300; i++) bad = [bad];
+  t.throws(() => canonicalize(bad), /\$(\[0\]){300}: NaN/);
 });
