@@ -135,8 +135,8 @@ class FakeAccount {
         async lockSnapshot(i: any) {
           if (!self.lockSupported) {
             w.alive();
-            const cause = Object.assign(new Error('Unexpected token <\n  Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.'), { $response: {} });
-            throw new AwsError('ec2', 'lockSnapshot', 'SyntaxError', 'ec2 lockSnapshot failed (HTTP 500): Unexpected token <', { cause });
+            // What the account adapter makes of an endpoint without LockSnapshot (an HTML error page).
+            throw new AwsError('ec2', 'lockSnapshot', 'UnreadableResponse', 'ec2 lockSnapshot failed (HTTP 500): the answer was not an AWS response (a text/html body).');
           }
           return self.mutate('LockSnapshot', () => {
             const until = new Date(w.clock.now() + i.LockDuration * 86_400_000);

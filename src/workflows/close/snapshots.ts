@@ -101,10 +101,9 @@ async function describeLock(run: CloseRun, snapshotId: string) {
 
 /**
  * The endpoint does not offer LockSnapshot: an "unknown action" error code, or an answer that is
- * not an EC2 API response at all (the SDK could not parse it).
+ * not an EC2 API response at all (`UnreadableResponse`, from the account adapter, after the SDK's
+ * retries: an endpoint that lacks the action answers with an error page).
  */
 export function isUnsupported(e: unknown): boolean {
-  if (e instanceof AwsError && ['UnsupportedOperation', 'InvalidAction', 'NotImplemented', 'UnknownOperationException'].includes(e.awsCode)) return true;
-  const cause = (e as { cause?: { message?: string; $response?: unknown } })?.cause;
-  return Boolean(cause && /Deserialization error/i.test(cause.message ?? ''));
+  return e instanceof AwsError && ['UnsupportedOperation', 'InvalidAction', 'NotImplemented', 'UnknownOperationException', 'UnreadableResponse'].includes(e.awsCode);
 }
