@@ -20,9 +20,12 @@ export function assertCaseId(id: unknown): string {
   return id;
 }
 
+/** The prefix of a room's CloudFormation stack name: `cleanroom-<case id>`. */
+export const ROOM_STACK_PREFIX = 'cleanroom-';
+
 /** The CloudFormation stack name of a case's room. */
 export function roomStackName(caseId: string): string {
-  return `cleanroom-${caseId}`;
+  return `${ROOM_STACK_PREFIX}${caseId}`;
 }
 
 /** Tags for a resource of a case (SDK `Tag[]` shape). */

@@ -4,6 +4,7 @@
  * (`src/workflows/room/`), consumed by acquisition (evidence goes only into a room that passes
  * its audit), evidence attach/detach and close.
  */
+import { CASE_ID_PATTERN, ROOM_STACK_PREFIX, TAG_CASE, TAG_ROLE, roomStackName } from './case-id.js';
 
 /** The contract's `room up` / `room status` JSON, plus the other outputs of the room stack. */
 export interface RoomInfo {
@@ -55,4 +56,34 @@ export interface RoomGate {
   describe(caseId: string): Promise<RoomInfo | undefined>;
   /** The live audit (read-only). */
   audit(caseId: string): Promise<AuditResult>;
+}
+
+/** The `cleanroom:role` tag of a room's forensic instance (set by the room's launch template). */
+export const FORENSIC_INSTANCE_ROLE = 'forensic-instance';
+/** The logical id of the forensic instance in the room template (templates/room.yaml). */
+export const FORENSIC_INSTANCE_LOGICAL_ID = 'ForensicInstance';
+
+/** Tags CloudFormation puts on every resource of a stack. */
+const CFN_STACK_NAME = 'aws:cloudformation:stack-name';
+const CFN_LOGICAL_ID = 'aws:cloudformation:logical-id';
+
+/**
+ * Is an instance (by its tags) a clean room's own forensic instance? Two independent signs, either
+ * enough: the room's tags (`cleanroom:role=forensic-instance`, from the room's launch template), or
+ * CloudFormation's tags naming a room stack (`cleanroom-<case id>`) with the instance being the
+ * template's forensic instance or carrying that case's `cleanroom:case` tag (room up tags its
+ * stack, and CloudFormation passes stack tags on to the instance). Returns the case and stack, or
+ * undefined for any other instance — including one `isolate` tagged with `cleanroom:case`.
+ */
+export function forensicRoomOf(tags: Readonly<Record<string, string | undefined>>): { caseId?: string; stackName?: string } | undefined {
+  const stack = tags[CFN_STACK_NAME];
+  const stackCase = stack?.startsWith(ROOM_STACK_PREFIX) ? stack.slice(ROOM_STACK_PREFIX.length) : undefined;
+  const roomStack = stackCase !== undefined && CASE_ID_PATTERN.test(stackCase) ? { caseId: stackCase, stackName: stack! } : undefined;
+  if (tags[TAG_ROLE] === FORENSIC_INSTANCE_ROLE) {
+    const caseId = tags[TAG_CASE] ?? roomStack?.caseId;
+    const stackName = roomStack?.stackName ?? (caseId ? roomStackName(caseId) : undefined);
+    return { ...(caseId ? { caseId } : {}), ...(stackName ? { stackName } : {}) };
+  }
+  if (roomStack && (tags[CFN_LOGICAL_ID] === FORENSIC_INSTANCE_LOGICAL_ID || tags[TAG_CASE] === roomStack.caseId)) return roomStack;
+  return undefined;
 }

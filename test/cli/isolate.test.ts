@@ -178,3 +178,38 @@ t.test('missing permission midway: exit 1, what is left on stderr and in the JSO
   const after = await events('IR-203');
   t.same(after.slice(ev.length).map((e) => e.action), ['isolate.revoke-sessions', 'isolate.tag', 'isolate.complete']);
 });
+
+t.test("the clean room's own forensic instance: isolate refuses it (exit 2), also in a dry run, and changes nothing — room up still finds its room intact", async (t) => {
+  t.equal((await cli(aws, ['vault', 'init'])).code, 0, 'vault init');
+  const up = await cli(aws, ['room', 'up', '--case', 'IR-210', '--json']);
+  t.equal(up.code, 0, up.stderr);
+  const room = up.json();
+  const f = await account();
+  const state = async () => {
+    const inst = (await f.ec2.describeInstances({ InstanceIds: [room.instanceId] })).Reservations![0]!.Instances![0]!;
+    const assoc = (await f.ec2.describeIamInstanceProfileAssociations({ Filters: [{ Name: 'instance-id', Values: [room.instanceId] }] })).IamInstanceProfileAssociations ?? [];
+    const attr = await f.ec2.describeInstanceAttribute({ InstanceId: room.instanceId, Attribute: 'instanceInitiatedShutdownBehavior' });
+    return {
+      profiles: assoc.map((a) => a.IamInstanceProfile?.Arn),
+      groups: (inst.NetworkInterfaces ?? []).map((n) => (n.Groups ?? []).map((g) => g.GroupId).sort()),
+      tags: Object.fromEntries((inst.Tags ?? []).map((x) => [x.Key, x.Value])),
+      shutdown: attr.InstanceInitiatedShutdownBehavior?.Value,
+    };
+  };
+  const before = await state();
+  t.comment(`the room instance's tags on the local AWS: ${JSON.stringify(before.tags)}`);
+  for (const [caseId, extra] of [['IR-211', []], ['IR-211', ['--dry-run']], ['IR-210', []]] as Array<[string, string[]]>) {
+    const r = await cli(aws, ['isolate', '--case', caseId, '--instance', room.instanceId, ...extra, '--json']);
+    t.equal(r.code, 2, `case ${caseId} ${extra.join(' ')}: exit 2 (${r.stderr.trim().split('\n')[0]})`);
+    const err = r.json().error;
+    t.equal(err.code, 'INSTANCE_IS_FORENSIC');
+    t.match(err.message, new RegExp(`Instance ${room.instanceId} \\(account 123456789012, us-east-1\\) is the clean room's own forensic instance \\(case IR-210, room stack cleanroom-IR-210\\)`));
+    t.match(r.stderr, /isolate refuses it[\s\S]*Nothing was changed/);
+  }
+  t.same(await state(), before, 'profile, groups, tags and shutdown behaviour unchanged');
+  t.same(await events('IR-211'), [], 'nothing recorded for the other case');
+
+  const again = await cli(aws, ['room', 'up', '--case', 'IR-210', '--json']);
+  t.equal(again.code, 0, again.stderr);
+  t.same(again.json().corrections ?? [], [], 'room up finds nothing to put back');
+});

@@ -3,7 +3,8 @@
  * response guidance describes, every step a custody event (see `steps.ts` for the order and why).
  *
  * 0. Refuse bad input before anything changes: a malformed id, an instance EC2 does not know here
- *    (and, when it can, say in which region it is), a terminated one, one quarantined for another
+ *    (and, when it can, say in which region it is), a clean room's own forensic instance (by its
+ *    room tags or its room stack, in whichever account it is), a terminated one, one quarantined for another
  *    case, an Auto Scaling group that would go below its minimum. Ask before what reaches beyond
  *    the instance (`--nacl` on a shared subnet) or loses memory (`--stop`).
  * 1. Record the instance's state (groups per interface, profile, Auto Scaling group, target groups,
@@ -22,6 +23,7 @@ import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyRecorder, RecordedEvent } from '../../custody/recorder.js';
 import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
+import { forensicRoomOf } from '../../domain/room.js';
 import { mapPool } from '../../domain/pool.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
@@ -130,6 +132,15 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
   reporter.progress({ kind: 'step', message: `reading ${instanceId} in account ${accountId}, ${account.region}` });
   const current = await readInstance(account, instanceId);
   if (!current) throw await notFound(deps, instanceId, accountId);
+  const room = forensicRoomOf(current.tags);
+  if (room) {
+    const where = [room.caseId ? `case ${room.caseId}` : undefined, room.stackName ? `room stack ${room.stackName}` : undefined].filter(Boolean).join(', ');
+    throw new UsageError(
+      'INSTANCE_IS_FORENSIC',
+      `Instance ${instanceId} (account ${accountId}, ${account.region}) is the clean room's own forensic instance (${where}), not a compromised one: isolate refuses it — its deny-all profile, revoked sessions and isolation groups would break the room. Check the instance id (\`cleanroom room status --case ${room.caseId ?? '<case>'}\` shows the room's instance); to get rid of the room, use \`cleanroom room down\`. Nothing was changed.`,
+      { details: { instanceId, account: accountId, region: account.region, ...(room.caseId ? { roomCase: room.caseId } : {}), ...(room.stackName ? { stackName: room.stackName } : {}) } },
+    );
+  }
   if (current.state === 'terminated' || current.state === 'shutting-down') {
     throw new UsageError(
       'INSTANCE_TERMINATED',

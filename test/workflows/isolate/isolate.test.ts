@@ -610,6 +610,37 @@ t.test('checks before any change: nothing is called that changes anything, nothi
   t.match(e.message, new RegExp(`${IID} is not in account ${ACCOUNT}, region us-east-1; it is in ${REGION}: run again with --source-region ${REGION}`));
 });
 
+t.test("the clean room's own forensic instance is refused before any change, also in a dry run, by its room tags or by its room stack", async (t) => {
+  const cases: Array<[string, Tags, RegExp]> = [
+    ['room tags', { 'cleanroom:case': 'IR-7', 'cleanroom:role': 'forensic-instance' }, /case IR-7, room stack cleanroom-IR-7/],
+    ['room stack, template logical id', { 'aws:cloudformation:stack-name': 'cleanroom-IR-7', 'aws:cloudformation:logical-id': 'ForensicInstance' }, /case IR-7, room stack cleanroom-IR-7/],
+    ['room stack, case tag passed on from the stack', { 'aws:cloudformation:stack-name': 'cleanroom-IR-7', 'aws:cloudformation:logical-id': 'Renamed', 'cleanroom:case': 'IR-7' }, /case IR-7, room stack cleanroom-IR-7/],
+    ["this case's own room", { 'cleanroom:case': CASE, 'cleanroom:role': 'forensic-instance' }, new RegExp(`case ${CASE}, room stack cleanroom-${CASE}`)],
+  ];
+  for (const [name, tags, where] of cases) {
+    for (const dryRun of [false, true]) {
+      const w = new World();
+      Object.assign(w.fake.instance.tags, tags);
+      const e = await isolateInstance(w.deps(), opts({ dryRun })).catch((x) => x);
+      t.ok(e instanceof UsageError, `${name}${dryRun ? ' (dry run)' : ''}: refused`);
+      t.equal(e.exitCode, 2);
+      t.equal(e.code, 'INSTANCE_IS_FORENSIC');
+      t.match(e.message, new RegExp(`Instance ${IID} \\(account ${ACCOUNT}, ${REGION}\\) is the clean room's own forensic instance`));
+      t.match(e.message, where, `${name}: names the case and the stack`);
+      t.match(e.message, /Nothing was changed/);
+      t.same(w.fake.mutations, [], `${name}: nothing changed`);
+      t.same(w.recorder.events(), [], `${name}: nothing recorded`);
+    }
+  }
+  // Not a room: a stack that only looks like one, and an instance isolate itself tagged for a case.
+  for (const tags of [{ 'aws:cloudformation:stack-name': 'cleanroom-web', 'aws:cloudformation:logical-id': 'WebServer' }, { 'cleanroom:case': CASE, 'cleanroom:quarantine': '2026-01-01T00:00:00Z' }] as Tags[]) {
+    const w = new World();
+    Object.assign(w.fake.instance.tags, tags);
+    const r = await isolateInstance(w.deps(), opts({ dryRun: true }));
+    t.equal(r.dryRun, true, `not refused: ${JSON.stringify(tags)}`);
+  }
+});
+
 t.test('a deregistered target that is still draining counts as gone, on the run and on a rerun', async (t) => {
   const w = new World();
   w.fake.drainOnDeregister = true;
