@@ -1,7 +1,13 @@
 /**
  * Builds an {@link AwsAccount}: the SDK clients of one account/region from one configuration
- * (credentials chain, profile or assumed role, one retry strategy), wrapped as ports whose every
- * call goes through {@link translateAwsError}.
+ * (credentials chain, profile or assumed role, one retry strategy, one set of time limits),
+ * wrapped as ports whose every call goes through {@link translateAwsError}.
+ *
+ * Time limits (the same fix as awslabs/coldsnap's for an endpoint that accepts a connection and
+ * never answers): every client — the credential providers' STS clients included — connects within
+ * `connectMs`, fails a socket silent for `readMs` (also while a streamed body is read), gives each
+ * attempt `attemptMs` to answer, and each port call has `operationMs` in all, retries, credential
+ * resolution and the reading of a streamed body (S3 GetObject, EBS GetSnapshotBlock) included.
  */
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -14,10 +20,11 @@ import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { fromIni, fromTemporaryCredentials, fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsAccount, PortOf } from './ports.js';
 import { CFN_COMMANDS, EC2_COMMANDS, S3_COMMANDS, KMS_COMMANDS, STS_COMMANDS, SSM_COMMANDS, IAM_COMMANDS, ASG_COMMANDS, ELB_COMMANDS, EBS_COMMANDS } from './commands.js';
-import { translateAwsError } from './errors.js';
-import { UsageError } from '../domain/errors.js';
+import { endpointTimeout, translateAwsError } from './errors.js';
+import { CleanroomError, UsageError } from '../domain/errors.js';
 
 export interface AccountOptions {
   region?: string;
@@ -29,25 +36,147 @@ export interface AccountOptions {
   maxAttempts?: number;
   /** Observe every call (the benchmark counts API calls; --verbose logs them). */
   onCall?: (service: string, operation: string) => void;
+  /** Time limits of every AWS call, in milliseconds; see {@link DEFAULT_TIMEOUTS}. */
+  timeouts?: Partial<IoTimeouts>;
 }
 
-type Sendable = { send(command: unknown): Promise<unknown> };
+/** How long an AWS call may take (milliseconds). */
+export interface IoTimeouts {
+  /** To establish the TCP connection. */
+  connectMs: number;
+  /** A connection silent this long fails the attempt: while waiting for the answer, and while reading a streamed body. */
+  readMs: number;
+  /** One attempt, from sending the request to the answer's headers. */
+  attemptMs: number;
+  /** One call in all: every retry and its back-off, credential resolution, and the reading of a streamed body. */
+  operationMs: number;
+}
 
-/** Wrap an SDK client as a port of the given command table. */
-export function makePort<T extends Record<string, abstract new (...a: any) => any>>(service: string, client: Sendable, table: T, onCall?: (s: string, o: string) => void): PortOf<T> {
+/** coldsnap's limits: 12 s without a byte, 20 s per attempt, 120 s per operation (connect: 10 s). */
+export const DEFAULT_TIMEOUTS: Readonly<IoTimeouts> = Object.freeze({ connectMs: 10_000, readMs: 12_000, attemptMs: 20_000, operationMs: 120_000 });
+
+/**
+ * The limits to use: the defaults, overridden by the caller's. An `operationMs` below a default
+ * also caps the others (a 5 s budget is not outlived by a 20 s attempt). Refuses (exit 2) a limit
+ * that is not a positive number of milliseconds.
+ */
+export function resolveTimeouts(given: Partial<IoTimeouts> = {}): IoTimeouts {
+  for (const [k, v] of Object.entries(given)) {
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
+      throw new UsageError('INVALID_TIMEOUT', `Time limit ${k}=${JSON.stringify(v)} is not a positive number of milliseconds.`, { details: { [k]: v } });
+    }
+  }
+  const operationMs = given.operationMs ?? DEFAULT_TIMEOUTS.operationMs;
+  const cap = (k: 'connectMs' | 'readMs' | 'attemptMs') => given[k] ?? Math.min(DEFAULT_TIMEOUTS[k], operationMs);
+  return { connectMs: cap('connectMs'), readMs: cap('readMs'), attemptMs: cap('attemptMs'), operationMs };
+}
+
+/** The request handler of every client of an account (and of its credential providers). */
+function requestHandler(t: IoTimeouts): NodeHttpHandler {
+  return new NodeHttpHandler({ connectionTimeout: t.connectMs, socketTimeout: t.readMs, requestTimeout: t.attemptMs, throwOnRequestTimeout: true });
+}
+
+type Sendable = { send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> };
+
+/** What a port needs to bound its calls: the operation budget and where the client sends them. */
+export interface PortIo {
+  operationMs: number;
+  /** `host:port` of the client's last request (for the error of a call that timed out). */
+  endpoint?: () => string | undefined;
+}
+
+/**
+ * Wrap an SDK client as a port of the given command table. With `io`, each call has
+ * `io.operationMs` in all: past it the call is aborted and fails with ENDPOINT_TIMEOUT (exit 1),
+ * whatever the SDK's retries are doing; a streamed body in the answer must be read within the
+ * same budget, or its stream fails with the same error.
+ */
+export function makePort<T extends Record<string, abstract new (...a: any) => any>>(service: string, client: Sendable, table: T, onCall?: (s: string, o: string) => void, io?: PortIo): PortOf<T> {
   const port: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [op, Cmd] of Object.entries(table)) {
     const Ctor = Cmd as unknown as new (input: unknown) => unknown;
     port[op] = async (input: unknown) => {
       onCall?.(service, op);
-      try {
-        return await client.send(new Ctor(input ?? {}));
-      } catch (e) {
-        throw translateAwsError(service, op, input, e);
+      if (!io) {
+        try {
+          return await client.send(new Ctor(input ?? {}));
+        } catch (e) {
+          throw translateAwsError(service, op, input, e);
+        }
       }
+      const started = Date.now();
+      const abort = new AbortController();
+      let timer: NodeJS.Timeout | undefined;
+      const expired = () => endpointTimeout(service, op, io.endpoint?.(), Date.now() - started, io.operationMs);
+      const budget = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const e = expired();
+          abort.abort(e);
+          reject(e);
+        }, io.operationMs);
+      });
+      budget.catch(() => {});
+      let out: unknown;
+      try {
+        out = await Promise.race([client.send(new Ctor(input ?? {}), { abortSignal: abort.signal }), budget]);
+      } catch (e) {
+        clearTimeout(timer);
+        if (abort.signal.aborted) throw abort.signal.reason as Error;
+        throw translateAwsError(service, op, input, e, io.endpoint?.());
+      }
+      // A streamed body (S3 GetObject, EBS GetSnapshotBlock) is read after the call returns: the
+      // budget runs on until the stream ends, then fails the stream rather than leave a read hanging.
+      const stream = streamOf(out);
+      if (!stream) {
+        clearTimeout(timer);
+        return out;
+      }
+      // The budget does not keep the process alive for a body nobody reads.
+      timer?.unref();
+      const done = () => clearTimeout(timer);
+      stream.once('end', done);
+      stream.once('close', done);
+      stream.once('error', done);
+      // A failure while the body is read (the socket fell silent for readMs, the connection was
+      // reset) reaches the reader as a cleanroom error naming the endpoint and the call.
+      const destroy = stream.destroy.bind(stream);
+      stream.destroy = (e?: Error) => destroy(e && !(e instanceof CleanroomError) ? translateAwsError(service, op, input, e, io.endpoint?.()) : e);
+      budget.catch((e: Error) => stream.destroy(e));
+      return out;
     };
   }
   return port as PortOf<T>;
+}
+
+/** The Node stream in an SDK output (`Body`, `BlockData`), if any. */
+function streamOf(out: unknown): NodeJS.ReadableStream & { destroy(e?: Error): void; destroyed?: boolean } | undefined {
+  if (!out || typeof out !== 'object') return undefined;
+  for (const v of Object.values(out as Record<string, unknown>)) {
+    const x = v as { pipe?: unknown; once?: unknown; destroy?: unknown } | undefined;
+    if (x && typeof x === 'object' && typeof x.pipe === 'function' && typeof x.once === 'function' && typeof x.destroy === 'function') return x as never;
+  }
+  return undefined;
+}
+
+/**
+ * Remember where a client sends its requests (`host:port`), and name it on the errors it throws
+ * — a timeout or a refused connection is about an endpoint, and the user needs to know which.
+ */
+function watchEndpoint(client: { middlewareStack: { add(mw: unknown, opts: unknown): void } }): () => string | undefined {
+  let last: string | undefined;
+  watchStack(client.middlewareStack, (e) => (last = e));
+  return () => last;
+}
+
+function watchStack(stack: { add(mw: unknown, opts: unknown): void }, seen: (endpoint: string) => void): void {
+  stack.add(
+    (next: (a: unknown) => Promise<unknown>) => async (args: { request?: { hostname?: string; port?: number; protocol?: string } }) => {
+      const r = args.request;
+      if (r?.hostname) seen(`${r.hostname}:${r.port ?? (r.protocol === 'http:' ? 80 : 443)}`);
+      return next(args);
+    },
+    { step: 'finalizeRequest', priority: 'low', name: 'cleanroomEndpointMiddleware' },
+  );
 }
 
 /** Resolve the region the SDK would use, or fail with a usage error naming the fix. */
@@ -69,7 +198,15 @@ export async function resolveRegion(opts: { region?: string; profile?: string })
 export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount> {
   const region = await resolveRegion(opts);
   const maxAttempts = opts.maxAttempts ?? 8;
-  let credentials = opts.profile ? fromIni({ profile: opts.profile }) : fromNodeProviderChain();
+  const timeouts = resolveTimeouts(opts.timeouts);
+  // One handler for the credential providers' own clients (STS AssumeRole, SSO, a profile's
+  // role chain), so that credential resolution cannot hang either.
+  // A call that times out before its client sent anything was waiting for credentials: its error
+  // names the endpoint the credential providers' clients last used (STS).
+  let credentialsEndpoint: string | undefined;
+  const clientConfig = { region, requestHandler: requestHandler(timeouts) };
+  const clientPlugins = [{ applyToStack: (stack: { add(mw: unknown, o: unknown): void }) => watchStack(stack, (e) => (credentialsEndpoint = e)) }];
+  let credentials = opts.profile ? fromIni({ profile: opts.profile, clientConfig, clientPlugins }) : fromNodeProviderChain({ clientConfig, clientPlugins });
   if (opts.roleArn) {
     if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/.+/.test(opts.roleArn)) {
       throw new UsageError('INVALID_ROLE_ARN', `Role ARN ${JSON.stringify(opts.roleArn)} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>).`);
@@ -77,12 +214,16 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
     credentials = fromTemporaryCredentials({
       masterCredentials: credentials,
       params: { RoleArn: opts.roleArn, RoleSessionName: opts.sessionName ?? 'cleanroom', DurationSeconds: 3600 },
-      clientConfig: { region },
+      clientConfig,
+      clientPlugins,
     });
   }
-  const common = { region, credentials, maxAttempts, retryMode: 'adaptive' as const };
+  const handler = requestHandler(timeouts);
+  const common = { region, credentials, maxAttempts, retryMode: 'adaptive' as const, requestHandler: handler };
   const on = opts.onCall;
-  const sts = makePort('sts', new STSClient(common), STS_COMMANDS, on);
+  const port = <T extends Record<string, abstract new (...a: any) => any>>(service: string, client: Sendable & { middlewareStack: { add(mw: unknown, o: unknown): void } }, table: T) =>
+    makePort(service, client, table, on, { operationMs: timeouts.operationMs, endpoint: ((own) => () => own() ?? credentialsEndpoint)(watchEndpoint(client)) });
+  const sts = port('sts', new STSClient(common), STS_COMMANDS);
   let identity: Promise<{ account: string; arn: string }> | undefined;
   const whoami = () =>
     (identity ??= sts.getCallerIdentity({}).then((r) => ({ account: r.Account ?? '', arn: r.Arn ?? '' })).catch((e) => {
@@ -94,18 +235,18 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
     accountId: async () => (await whoami()).account,
     callerArn: async () => (await whoami()).arn,
     sts,
-    cfn: makePort('cloudformation', new CloudFormationClient(common), CFN_COMMANDS, on),
-    ec2: makePort('ec2', new EC2Client(common), EC2_COMMANDS, on),
-    s3: makePort('s3', new S3Client(common), S3_COMMANDS, on),
-    kms: makePort('kms', new KMSClient(common), KMS_COMMANDS, on),
-    ssm: makePort('ssm', new SSMClient(common), SSM_COMMANDS, on),
-    iam: makePort('iam', new IAMClient(common), IAM_COMMANDS, on),
-    autoscaling: makePort('autoscaling', new AutoScalingClient(common), ASG_COMMANDS, on),
-    elb: makePort('elasticloadbalancing', new ElasticLoadBalancingV2Client(common), ELB_COMMANDS, on),
-    ebs: makePort('ebs', new EBSClient(common), EBS_COMMANDS, on),
+    cfn: port('cloudformation', new CloudFormationClient(common), CFN_COMMANDS),
+    ec2: port('ec2', new EC2Client(common), EC2_COMMANDS),
+    s3: port('s3', new S3Client(common), S3_COMMANDS),
+    kms: port('kms', new KMSClient(common), KMS_COMMANDS),
+    ssm: port('ssm', new SSMClient(common), SSM_COMMANDS),
+    iam: port('iam', new IAMClient(common), IAM_COMMANDS),
+    autoscaling: port('autoscaling', new AutoScalingClient(common), ASG_COMMANDS),
+    elb: port('elasticloadbalancing', new ElasticLoadBalancingV2Client(common), ELB_COMMANDS),
+    ebs: port('ebs', new EBSClient(common), EBS_COMMANDS),
     single: {
-      ec2: makePort('ec2', new EC2Client({ ...common, maxAttempts: 1 }), EC2_COMMANDS, on),
-      kms: makePort('kms', new KMSClient({ ...common, maxAttempts: 1 }), KMS_COMMANDS, on),
+      ec2: port('ec2', new EC2Client({ ...common, maxAttempts: 1 }), EC2_COMMANDS),
+      kms: port('kms', new KMSClient({ ...common, maxAttempts: 1 }), KMS_COMMANDS),
     },
   };
 }

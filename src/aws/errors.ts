@@ -4,7 +4,7 @@ import { AwsError, CleanroomError, UsageError } from '../domain/errors.js';
  * The one place where SDK errors become cleanroom errors. Keeps the cause, names the service and
  * operation, and turns the common failure families into messages that say what to do.
  */
-export function translateAwsError(service: string, operation: string, input: unknown, e: unknown): Error {
+export function translateAwsError(service: string, operation: string, input: unknown, e: unknown, endpoint?: string): Error {
   if (e instanceof CleanroomError) return e;
   const err = e as { name?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
   const name = err?.name ?? 'Error';
@@ -23,8 +23,19 @@ export function translateAwsError(service: string, operation: string, input: unk
   if (/Region is missing|region is missing/i.test(raw)) {
     return new UsageError('NO_REGION', `No AWS region is set for ${what}: pass --region or set AWS_REGION.`, { cause: e, details: { service, operation } });
   }
-  if (err?.name === 'TimeoutError' || /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|socket hang up|ECONNRESET/.test(raw)) {
-    return new AwsError(service, operation, 'NetworkError', `Could not reach AWS for ${what} (${raw}); check the network or the endpoint (AWS_ENDPOINT_URL) and try again.`, { cause: e });
+  const at = endpoint ? ` at ${endpoint}` : '';
+  const netDetails = { service, operation, ...(endpoint ? { endpoint } : {}) };
+  if (err?.name === 'TimeoutError' || (err as { code?: string })?.code === 'ETIMEDOUT') {
+    return new AwsError(
+      service,
+      operation,
+      'TimeoutError',
+      `The AWS endpoint${at} did not answer ${what} in time (${raw.replace(/^@smithy\/node-http-handler - /, '')}), after every retry. Check the network, a proxy (HTTPS_PROXY) or the endpoint (AWS_ENDPOINT_URL), and try again.`,
+      { cause: e, code: 'ENDPOINT_TIMEOUT', details: netDetails },
+    );
+  }
+  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|socket hang up|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EPIPE|CERT_|certificate/.test(`${raw} ${(err as { code?: string })?.code ?? ''}`)) {
+    return new AwsError(service, operation, 'NetworkError', `Could not reach AWS${at} for ${what} (${raw}); check the network or the endpoint (AWS_ENDPOINT_URL) and try again.`, { cause: e, details: netDetails });
   }
   // The SDK could not parse the answer — e.g. an HTML error page from a proxy or load balancer in
   // front of the endpoint. Its message is a parser error plus a debugging hint for developers
@@ -44,6 +55,26 @@ export function translateAwsError(service: string, operation: string, input: unk
     return new AwsError(service, operation, code, `${what} refused the request: ${raw}`, { cause: e, exitCode: 2 });
   }
   return new AwsError(service, operation, code, `${what} failed${status ? ` (HTTP ${status})` : ''}: ${raw}`, { cause: e, details: { requestId: err?.$metadata?.requestId } });
+}
+
+/**
+ * A call that used up its whole time budget (every attempt and back-off): ENDPOINT_TIMEOUT, exit 1,
+ * naming the endpoint, the call and the time waited.
+ */
+export function endpointTimeout(service: string, operation: string, endpoint: string | undefined, waitedMs: number, budgetMs: number): AwsError {
+  const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  return new AwsError(
+    service,
+    operation,
+    'TimeoutError',
+    `The AWS endpoint${endpoint ? ` at ${endpoint}` : ''} did not answer ${service} ${operation} within ${secs(budgetMs)} (waited ${secs(waitedMs)}, retries included): the call was abandoned. Check the network, a proxy (HTTPS_PROXY) or the endpoint (AWS_ENDPOINT_URL), and try again; a slow but working link can be given more time with --request-timeout-seconds.`,
+    { code: 'ENDPOINT_TIMEOUT', details: { service, operation, ...(endpoint ? { endpoint } : {}), waitedMs, budgetMs } },
+  );
+}
+
+/** True when a call failed because the endpoint could not be reached or did not answer in time. */
+export function isNetworkFailure(e: unknown): boolean {
+  return e instanceof AwsError && (e.awsCode === 'NetworkError' || e.awsCode === 'TimeoutError');
 }
 
 /** What an unparseable answer was, in a few words: an HTML page's title, else its content type, else the parser's complaint. */

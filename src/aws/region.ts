@@ -5,15 +5,16 @@
  */
 import type { AwsAccount } from './ports.js';
 import { AwsError, UsageError } from '../domain/errors.js';
+import { isNetworkFailure } from './errors.js';
 
 /** The shape of every AWS region name (us-east-1, ap-southeast-5, us-gov-west-1, eu-isoe-west-1). */
 export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 
 /**
  * Refuse a region that is not one (exit 2): by its shape without any call, then by asking EC2 in
- * that region for the account's regions. An endpoint that does not answer there (in AWS: no DNS
- * name for an unknown region) means the region cannot be used; credentials and permission
- * errors are passed on as they are.
+ * that region for the account's regions. An error answer from EC2 there means the region cannot be
+ * used; credentials and permission errors, and network failures (connection refused, DNS, a
+ * timeout: exit 1, naming the endpoint), are passed on as they are.
  */
 export async function checkRegion(account: AwsAccount): Promise<void> {
   if (checked.has(account)) return;
@@ -26,10 +27,13 @@ export async function checkRegion(account: AwsAccount): Promise<void> {
     regions = (await account.ec2.describeRegions({ AllRegions: true })).Regions ?? [];
   } catch (e) {
     if (e instanceof UsageError) throw e;
+    // Not reached, or no answer in time (refused, DNS, timeout): a network or endpoint failure
+    // (exit 1), not a verdict on the region.
+    if (isNetworkFailure(e)) throw e;
     if (e instanceof AwsError && (e.awsCode.includes('AccessDenied') || e.awsCode === 'UnauthorizedOperation' || e.awsCode === 'AuthFailure')) throw e;
     throw new UsageError(
       'UNKNOWN_REGION',
-      `Region ${region} cannot be used: EC2 there did not answer (${(e as Error).message.split('\n')[0]}). Check --region or AWS_REGION; it must be a region your account has enabled.`,
+      `Region ${region} cannot be used: EC2 there answered with an error (${(e as Error).message.split('\n')[0]}). Check --region or AWS_REGION; it must be a region your account has enabled.`,
       { cause: e, details: { region } },
     );
   }

@@ -17,6 +17,8 @@ export interface GlobalArgs {
   json: boolean;
   yes: boolean;
   verbose: boolean;
+  /** The most one AWS call may take, retries included (AccountOptions.timeouts.operationMs). */
+  requestTimeoutSeconds?: number;
 }
 
 export interface SourceArgs {
@@ -40,8 +42,13 @@ export class CliContext {
   }
 
   private accountOptions(o: AccountOptions): AccountOptions {
+    const seconds = this.args.requestTimeoutSeconds;
+    if (seconds !== undefined && !(Number.isFinite(seconds) && seconds > 0)) {
+      throw new UsageError('INVALID_TIMEOUT', `--request-timeout-seconds ${JSON.stringify(seconds)} is not a positive number of seconds: give the most one AWS call may take, retries included (default 120).`, { details: { requestTimeoutSeconds: seconds } });
+    }
     return {
       ...o,
+      ...(seconds !== undefined ? { timeouts: { operationMs: seconds * 1000 } } : {}),
       onCall: (s, op) => {
         const k = `${s}:${op}`;
         this.calls.set(k, (this.calls.get(k) ?? 0) + 1);

@@ -18,6 +18,7 @@ export function buildParser(argv: string[], io: HostIo = processIo()): Argv {
     .option('json', { type: 'boolean', default: false, describe: 'print exactly one JSON document on stdout', global: true })
     .option('yes', { type: 'boolean', default: false, describe: 'answer yes to confirmations', global: true })
     .option('verbose', { type: 'boolean', default: false, describe: 'more detail on stderr', global: true })
+    .option('request-timeout-seconds', { type: 'number', describe: 'the most one AWS call may take, retries included (default 120; each attempt also gets at most 20 s, and 12 s without a byte)', global: true })
     .strict()
     .demandCommand(1, 'Name a command: see cleanroom --help.')
     .recommendCommands()

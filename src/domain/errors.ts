@@ -32,13 +32,16 @@ export class UsageError extends CleanroomError {
   }
 }
 
-/** An AWS call failed after retries (exit 1). Carries the service, operation and AWS error code. */
+/**
+ * An AWS call failed after retries (exit 1). Carries the service, operation and AWS error code;
+ * its `code` is `AWS_<awsCode>` unless given (ENDPOINT_TIMEOUT: the endpoint did not answer in time).
+ */
 export class AwsError extends CleanroomError {
   readonly service: string;
   readonly operation: string;
   readonly awsCode: string;
-  constructor(service: string, operation: string, awsCode: string, message: string, opts: { cause?: unknown; details?: ErrorDetails; exitCode?: ExitCode } = {}) {
-    super(`AWS_${awsCode}`, message, { exitCode: opts.exitCode ?? 1, cause: opts.cause, details: opts.details ?? {} });
+  constructor(service: string, operation: string, awsCode: string, message: string, opts: { cause?: unknown; details?: ErrorDetails; exitCode?: ExitCode; code?: string } = {}) {
+    super(opts.code ?? `AWS_${awsCode}`, message, { exitCode: opts.exitCode ?? 1, cause: opts.cause, details: opts.details ?? {} });
     this.service = service;
     this.operation = operation;
     this.awsCode = awsCode;

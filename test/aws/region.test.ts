@@ -1,6 +1,6 @@
 // checkRegion: a region that is not one is bad input (exit 2) with a message naming it — by its
-// shape without any call, by the account's region list, or by an endpoint that does not answer;
-// credentials and permission errors pass through as they are.
+// shape without any call, by the account's region list, or by an error answer from EC2 there;
+// network failures (exit 1), credentials and permission errors pass through as they are.
 import t from 'tap';
 import type { AwsAccount } from '../../src/aws/ports.js';
 import { checkRegion } from '../../src/aws/region.js';
@@ -33,11 +33,21 @@ t.test('a region the account does not have, one not enabled, one that is fine (c
   t.equal(ok.calls, 1, 'one DescribeRegions per account');
 });
 
-t.test('an endpoint that does not answer means the region cannot be used; auth errors pass through', async (t) => {
-  const dns = await checkRegion(fake('xx-north-1', async () => { throw new AwsError('ec2', 'describeRegions', 'NetworkError', 'Could not reach AWS for ec2 describeRegions (getaddrinfo ENOTFOUND ec2.xx-north-1.amazonaws.com)'); })).catch((x) => x);
-  t.ok(dns instanceof UsageError);
-  t.equal(dns.exitCode, 2);
-  t.match(dns.message, /Region xx-north-1 cannot be used: EC2 there did not answer \(Could not reach AWS.*ENOTFOUND/);
+t.test('a network failure (DNS, refused, timeout) is an endpoint failure (exit 1), never "region cannot be used"; an error answer is; auth errors pass through', async (t) => {
+  const network = [
+    new AwsError('ec2', 'describeRegions', 'NetworkError', 'Could not reach AWS at ec2.eu-west-1.amazonaws.com:443 for ec2 describeRegions (getaddrinfo ENOTFOUND ec2.eu-west-1.amazonaws.com)'),
+    new AwsError('ec2', 'describeRegions', 'NetworkError', 'Could not reach AWS at 127.0.0.1:9 for ec2 describeRegions (connect ECONNREFUSED 127.0.0.1:9)'),
+    new AwsError('ec2', 'describeRegions', 'TimeoutError', 'The AWS endpoint at 127.0.0.1:4566 did not answer ec2 describeRegions within 120 s', { code: 'ENDPOINT_TIMEOUT' }),
+  ];
+  for (const n of network) {
+    const e = await checkRegion(fake('eu-west-1', async () => { throw n; })).catch((x) => x);
+    t.equal(e, n, `${n.code} passed on as it is`);
+    t.equal(e.exitCode, 1);
+  }
+  const answer = await checkRegion(fake('xx-north-1', async () => { throw new AwsError('ec2', 'describeRegions', 'InternalFailure', 'ec2 describeRegions failed (HTTP 500)'); })).catch((x) => x);
+  t.ok(answer instanceof UsageError);
+  t.equal(answer.exitCode, 2);
+  t.match(answer.message, /Region xx-north-1 cannot be used: EC2 there answered with an error \(ec2 describeRegions failed/);
   const creds = new UsageError('NO_CREDENTIALS', 'No AWS credentials were found');
   t.equal(await checkRegion(fake('us-east-1', async () => { throw creds; })).catch((x) => x), creds);
   const denied = new AwsError('ec2', 'describeRegions', 'UnauthorizedOperation', 'Access denied');
