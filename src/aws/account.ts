@@ -175,7 +175,7 @@ function watchStack(stack: { add(mw: unknown, opts: unknown): void }, seen: (end
       if (r?.hostname) seen(`${r.hostname}:${r.port ?? (r.protocol === 'http:' ? 80 : 443)}`);
       return next(args);
     },
-    { step: 'finalizeRequest', priority: 'low', name: 'cleanroomEndpointMiddleware' },
+    { step: 'finalizeRequest', priority: 'low', name: 'cleanroomEndpointMiddleware', override: true },
   );
 }
 
