@@ -8,7 +8,7 @@
  */
 
 // AWS adapters
-export { openAccount, resolveRegion, type AccountOptions } from './aws/account.js';
+export { openAccount, resolveRegion, DEFAULT_TIMEOUTS, type AccountOptions, type IoTimeouts } from './aws/account.js';
 export type { AwsAccount } from './aws/ports.js';
 
 // Domain
