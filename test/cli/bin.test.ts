@@ -19,6 +19,6 @@ t.test('the SDK\'s Node 20 end-of-support notice is not printed on every command
     execFile(process.execPath, [BIN, 'vault', 'verify'], { env, cwd: ROOT }, (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }));
   });
   t.equal(r.code, 1, r.stderr);
-  t.match(r.stderr, /Could not reach AWS for sts getCallerIdentity/);
+  t.match(r.stderr, /Could not reach AWS at 127\.0\.0\.1:9 for sts getCallerIdentity/);
   t.notMatch(r.stderr, /NodeVersionSupportWarning|require node >=22/);
 });
