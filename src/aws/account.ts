@@ -66,10 +66,13 @@ export function resolveTimeouts(given: Partial<IoTimeouts> = {}): IoTimeouts {
       throw new UsageError('INVALID_TIMEOUT', `Time limit ${k}=${JSON.stringify(v)} is not a positive number of milliseconds.`, { details: { [k]: v } });
     }
   }
-  const operationMs = given.operationMs ?? DEFAULT_TIMEOUTS.operationMs;
-  const cap = (k: 'connectMs' | 'readMs' | 'attemptMs') => given[k] ?? Math.min(DEFAULT_TIMEOUTS[k], operationMs);
+  // Node timers hold at most 2^31-1 ms (about 24.8 days); a longer limit is that.
+  const operationMs = Math.min(given.operationMs ?? DEFAULT_TIMEOUTS.operationMs, MAX_TIMER_MS);
+  const cap = (k: 'connectMs' | 'readMs' | 'attemptMs') => Math.min(given[k] ?? Math.min(DEFAULT_TIMEOUTS[k], operationMs), MAX_TIMER_MS);
   return { connectMs: cap('connectMs'), readMs: cap('readMs'), attemptMs: cap('attemptMs'), operationMs };
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The request handler of every client of an account (and of its credential providers). */
 function requestHandler(t: IoTimeouts): NodeHttpHandler {
@@ -107,10 +110,11 @@ export function makePort<T extends Record<string, abstract new (...a: any) => an
       const started = Date.now();
       const abort = new AbortController();
       let timer: NodeJS.Timeout | undefined;
-      const expired = () => endpointTimeout(service, op, io.endpoint?.(), Date.now() - started, io.operationMs);
+      let body: ReturnType<typeof streamOf>;
       const budget = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          const e = expired();
+          const e = endpointTimeout(service, op, io.endpoint?.(), Date.now() - started, io.operationMs);
+          body?.destroy(e); // first, so that the reader sees this error rather than the abort's
           abort.abort(e);
           reject(e);
         }, io.operationMs);
@@ -126,7 +130,7 @@ export function makePort<T extends Record<string, abstract new (...a: any) => an
       }
       // A streamed body (S3 GetObject, EBS GetSnapshotBlock) is read after the call returns: the
       // budget runs on until the stream ends, then fails the stream rather than leave a read hanging.
-      const stream = streamOf(out);
+      const stream = (body = streamOf(out));
       if (!stream) {
         clearTimeout(timer);
         return out;
@@ -141,7 +145,6 @@ export function makePort<T extends Record<string, abstract new (...a: any) => an
       // reset) reaches the reader as a cleanroom error naming the endpoint and the call.
       const destroy = stream.destroy.bind(stream);
       stream.destroy = (e?: Error) => destroy(e && !(e instanceof CleanroomError) ? translateAwsError(service, op, input, e, io.endpoint?.()) : e);
-      budget.catch((e: Error) => stream.destroy(e));
       return out;
     };
   }

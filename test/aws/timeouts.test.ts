@@ -48,6 +48,7 @@ t.test('the defaults are coldsnap\'s, a short operation budget caps the others, 
   t.same({ ...DEFAULT_TIMEOUTS }, { connectMs: 10_000, readMs: 12_000, attemptMs: 20_000, operationMs: 120_000 });
   t.same(resolveTimeouts({ operationMs: 3000 }), { connectMs: 3000, readMs: 3000, attemptMs: 3000, operationMs: 3000 });
   t.same(resolveTimeouts({ attemptMs: 5000 }), { ...DEFAULT_TIMEOUTS, attemptMs: 5000 });
+  t.equal(resolveTimeouts({ operationMs: 1e12 }).operationMs, 2 ** 31 - 1, 'a limit past what a Node timer holds is that limit, not an immediate timeout');
   for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
     const e = await failure(openAccount({ region: 'us-east-1', timeouts: { operationMs: bad } }));
     t.ok(e instanceof UsageError, `operationMs=${bad} refused`);
