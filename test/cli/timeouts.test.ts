@@ -54,6 +54,8 @@ t.test('a TCP endpoint that never answers: `room list` exits 1 with ENDPOINT_TIM
   t.match(err.message, new RegExp(`^The AWS endpoint at ${s.hostPort} did not answer \\w+ \\w+ within 2 s \\(waited [\\d.]+ s, retries included\\)`));
   t.match(err.details, { endpoint: s.hostPort, budgetMs: 2000 });
   t.match(r.stderr, /error: The AWS endpoint at 127\.0\.0\.1:\d+ did not answer/);
+  // The first call is the region check (EC2 DescribeRegions): no answer is not a bad region.
+  t.notMatch(err.message, /cannot be used|not an AWS region/);
   t.ok(s.connections() >= 1);
   t.ok(r.ms < 60_000, `it ended (${r.ms} ms)`);
 });
@@ -76,6 +78,15 @@ t.test('only S3 is silent (AWS_ENDPOINT_URL_S3): the error names S3, its endpoin
   t.match(err.message, new RegExp(`The AWS endpoint at ${s.hostPort} did not answer s3 \\w+ within 3 s`));
   t.equal(err.details.service, 's3');
   t.ok(r.ms < 60_000, `it ended (${r.ms} ms)`);
+});
+
+t.test('an endpoint whose name does not resolve (DNS): exit 1 naming it, not "region cannot be used" (exit 2)', async (t) => {
+  const r = await timed(['room', 'list', '--json'], aws.env({ AWS_ENDPOINT_URL: 'https://aws.cleanroom.invalid:8443' }));
+  t.equal(r.code, 1, r.stderr);
+  const err = r.json().error;
+  t.equal(err.code, 'AWS_NetworkError');
+  t.match(err.message, /^Could not reach AWS at aws\.cleanroom\.invalid:8443 for \w+ \w+ \(.*(ENOTFOUND|EAI_AGAIN)/);
+  t.notMatch(err.message, /cannot be used/);
 });
 
 t.test('--request-timeout-seconds must be a positive number (exit 2, before any AWS call)', async (t) => {
