@@ -202,10 +202,10 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
   const region = await resolveRegion(opts);
   const maxAttempts = opts.maxAttempts ?? 8;
   const timeouts = resolveTimeouts(opts.timeouts);
-  // One handler for the credential providers' own clients (STS AssumeRole, SSO, a profile's
-  // role chain), so that credential resolution cannot hang either.
-  // A call that times out before its client sent anything was waiting for credentials: its error
-  // names the endpoint the credential providers' clients last used (STS).
+  // The credential providers' own clients (STS AssumeRole, SSO, a profile's role chain) get the
+  // same limits, so that credential resolution cannot hang either. A call that times out before
+  // its client sent anything was waiting for credentials: its error names the endpoint the
+  // credential providers' clients last used (STS).
   let credentialsEndpoint: string | undefined;
   const clientConfig = { region, requestHandler: requestHandler(timeouts) };
   const clientPlugins = [{ applyToStack: (stack: { add(mw: unknown, o: unknown): void }) => watchStack(stack, (e) => (credentialsEndpoint = e)) }];
@@ -221,12 +221,16 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
       clientPlugins,
     });
   }
-  const handler = requestHandler(timeouts);
-  const common = { region, credentials, maxAttempts, retryMode: 'adaptive' as const, requestHandler: handler };
+  // Each client gets its own handler (its own connection pool, as without one), all with the same limits.
+  const common = { region, credentials, maxAttempts, retryMode: 'adaptive' as const };
   const on = opts.onCall;
-  const port = <T extends Record<string, abstract new (...a: any) => any>>(service: string, client: Sendable & { middlewareStack: { add(mw: unknown, o: unknown): void } }, table: T) =>
-    makePort(service, client, table, on, { operationMs: timeouts.operationMs, endpoint: ((own) => () => own() ?? credentialsEndpoint)(watchEndpoint(client)) });
-  const sts = port('sts', new STSClient(common), STS_COMMANDS);
+  type Client = Sendable & { middlewareStack: { add(mw: unknown, o: unknown): void } };
+  const port = <T extends Record<string, abstract new (...a: any) => any>>(service: string, make: (config: typeof common & { requestHandler: NodeHttpHandler }) => Client, table: T) => {
+    const client = make({ ...common, requestHandler: requestHandler(timeouts) });
+    const own = watchEndpoint(client);
+    return makePort(service, client, table, on, { operationMs: timeouts.operationMs, endpoint: () => own() ?? credentialsEndpoint });
+  };
+  const sts = port('sts', (c) => new STSClient(c), STS_COMMANDS);
   let identity: Promise<{ account: string; arn: string }> | undefined;
   const whoami = () =>
     (identity ??= sts.getCallerIdentity({}).then((r) => ({ account: r.Account ?? '', arn: r.Arn ?? '' })).catch((e) => {
@@ -238,18 +242,18 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
     accountId: async () => (await whoami()).account,
     callerArn: async () => (await whoami()).arn,
     sts,
-    cfn: port('cloudformation', new CloudFormationClient(common), CFN_COMMANDS),
-    ec2: port('ec2', new EC2Client(common), EC2_COMMANDS),
-    s3: port('s3', new S3Client(common), S3_COMMANDS),
-    kms: port('kms', new KMSClient(common), KMS_COMMANDS),
-    ssm: port('ssm', new SSMClient(common), SSM_COMMANDS),
-    iam: port('iam', new IAMClient(common), IAM_COMMANDS),
-    autoscaling: port('autoscaling', new AutoScalingClient(common), ASG_COMMANDS),
-    elb: port('elasticloadbalancing', new ElasticLoadBalancingV2Client(common), ELB_COMMANDS),
-    ebs: port('ebs', new EBSClient(common), EBS_COMMANDS),
+    cfn: port('cloudformation', (c) => new CloudFormationClient(c), CFN_COMMANDS),
+    ec2: port('ec2', (c) => new EC2Client(c), EC2_COMMANDS),
+    s3: port('s3', (c) => new S3Client(c), S3_COMMANDS),
+    kms: port('kms', (c) => new KMSClient(c), KMS_COMMANDS),
+    ssm: port('ssm', (c) => new SSMClient(c), SSM_COMMANDS),
+    iam: port('iam', (c) => new IAMClient(c), IAM_COMMANDS),
+    autoscaling: port('autoscaling', (c) => new AutoScalingClient(c), ASG_COMMANDS),
+    elb: port('elasticloadbalancing', (c) => new ElasticLoadBalancingV2Client(c), ELB_COMMANDS),
+    ebs: port('ebs', (c) => new EBSClient(c), EBS_COMMANDS),
     single: {
-      ec2: port('ec2', new EC2Client({ ...common, maxAttempts: 1 }), EC2_COMMANDS),
-      kms: port('kms', new KMSClient({ ...common, maxAttempts: 1 }), KMS_COMMANDS),
+      ec2: port('ec2', (c) => new EC2Client({ ...c, maxAttempts: 1 }), EC2_COMMANDS),
+      kms: port('kms', (c) => new KMSClient({ ...c, maxAttempts: 1 }), KMS_COMMANDS),
     },
   };
 }
