@@ -67,7 +67,7 @@ export function endpointTimeout(service: string, operation: string, endpoint: st
     service,
     operation,
     'TimeoutError',
-    `The AWS endpoint${endpoint ? ` at ${endpoint}` : ''} did not answer ${service} ${operation} within ${secs(budgetMs)} (waited ${secs(waitedMs)}, retries included): the call was abandoned. Check the network, a proxy (HTTPS_PROXY) or the endpoint (AWS_ENDPOINT_URL), and try again; a slow but working link can be given more time with --request-timeout-seconds.`,
+    `The AWS endpoint${endpoint ? ` at ${endpoint}` : ''} did not answer ${service} ${operation} within ${secs(budgetMs)} (waited ${secs(waitedMs)}, retries included): the call was abandoned. Check the network, a proxy (HTTPS_PROXY) or the endpoint (AWS_ENDPOINT_URL), and try again; a slow but working link can be given more time with --request-timeout-seconds (library: the account's timeouts.operationMs).`,
     { code: 'ENDPOINT_TIMEOUT', details: { service, operation, ...(endpoint ? { endpoint } : {}), waitedMs, budgetMs } },
   );
 }
