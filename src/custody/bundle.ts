@@ -283,7 +283,13 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   } catch {
     // reported below
   }
-  if (!fs.existsSync(path.join(root, BUNDLE_FILES.sums)) && !fs.lstatSync(path.join(root, BUNDLE_FILES.sums), { throwIfNoEntry: false })) {
+  let sumsEntry: fs.Stats | undefined;
+  try {
+    sumsEntry = fs.lstatSync(path.join(root, BUNDLE_FILES.sums), { throwIfNoEntry: false });
+  } catch {
+    sumsEntry = undefined; // the folder is not a folder
+  }
+  if (!sumsEntry) {
     throw new UsageError('NOT_A_BUNDLE', `${root} is not a custody bundle: it has no ${BUNDLE_FILES.sums} (export one with \`cleanroom custody export --case ID --out DIR\`).`, { details: { bundle: root } });
   }
   const findings = new Findings();
