@@ -197,8 +197,8 @@ export interface BundleVerifyResult extends CustodyVerifyResult {
   signingKeyArn?: string;
   /** Whether the signer is the trust anchor given. */
   trusted: boolean;
-  /** What the signer was checked against: `key-fingerprint`, `public-key`, or null (no anchor). */
-  anchor: 'key-fingerprint' | 'public-key' | null;
+  /** What the signer was checked against: `key-fingerprint`, `public-key`, `vault` (its signing key in KMS), or null (no anchor). */
+  anchor: 'key-fingerprint' | 'public-key' | 'vault' | null;
 }
 
 export interface BundleVerifyOptions {
@@ -206,6 +206,8 @@ export interface BundleVerifyOptions {
   expectKeyFingerprint?: string;
   /** The trusted signing public key, PEM (SPKI): the signatures are verified with it, not with the bundle's copy. */
   trustedPublicKey?: string;
+  /** Where `trustedPublicKey` came from: a file the user gave (default) or the vault's signing key in KMS. */
+  trustedPublicKeyFrom?: 'public-key' | 'vault';
 }
 
 const FINGERPRINT = /^[0-9a-f]{64}$/i;
@@ -452,7 +454,7 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   } catch {
     findings.add('SIGNATURE_INVALID', null, `${BUNDLE_FILES.key} is not a public key in PEM form`);
   }
-  const anchor: BundleVerifyResult['anchor'] = anchorKey ? 'public-key' : opts.expectKeyFingerprint ? 'key-fingerprint' : null;
+  const anchor: BundleVerifyResult['anchor'] = anchorKey ? (opts.trustedPublicKeyFrom ?? 'public-key') : opts.expectKeyFingerprint ? 'key-fingerprint' : null;
   let trusted = false;
   if (anchors.length === 0) {
     findings.add(
@@ -520,7 +522,7 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   const signer = trusted && sealGood && typeof seal?.keyId === 'string' ? seal.keyId : undefined;
   return {
     ...verifyResult(caseId, chain, findings, root, ['bundle.trust', 'bundle.signature', 'bundle.files', 'bundle.checksums', 'documents.schema', 'events.canonical', 'events.hash', 'events.chain', 'events.sequence', 'manifest.present', 'manifest.signature', 'manifest.head', 'manifest.evidence'], {
-      'bundle.trust': trusted ? `the signer is the trusted key (SHA-256 ${fingerprint}, from --${anchor})` : 'ok',
+      'bundle.trust': trusted ? `the signer is the trusted key (SHA-256 ${fingerprint}, from ${anchor === 'vault' ? "the vault's signing key in KMS" : `--${anchor}`})` : 'ok',
       'bundle.signature': `${BUNDLE_FILES.sums} is signed by that key`,
       'bundle.files': `every file listed once under its own name, nothing unlisted, no link or special file`,
       'bundle.checksums': `every file matches ${BUNDLE_FILES.sums}`,

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws, type LocalAws } from '../harness/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { FINDING_CODES } from '../../src/custody/verify.js';
 import { account, cli } from './helpers.js';
@@ -23,7 +23,7 @@ function offlineEnv(): NodeJS.ProcessEnv {
   return { ...env, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
 }
 
-async function genuineBundle(t: Test, base: string): Promise<{ dir: string; exported: Record<string, any> }> {
+async function genuineBundle(t: Test, base: string): Promise<{ dir: string; exported: Record<string, any>; aws: LocalAws }> {
   const aws = await useLocalAws(t);
   t.equal((await cli(aws, ['vault', 'init'])).code, 0);
   const c = await openCaseCustody(await account(), { caseId: 'IR-TAMPER' });
@@ -43,7 +43,7 @@ async function genuineBundle(t: Test, base: string): Promise<{ dir: string; expo
   const dir = path.join(base, 'genuine');
   const ex = await cli(aws, ['custody', 'export', '--case', 'IR-TAMPER', '--out', dir, '--json']);
   t.equal(ex.code, 0, ex.stderr);
-  return { dir, exported: ex.json() };
+  return { dir, exported: ex.json(), aws };
 }
 
 /** The CLI flags of a row as verifyBundle options (the CLI reads --public-key the same way). */
@@ -60,7 +60,7 @@ function options(args: string[]): BundleVerifyOptions {
 t.test('custody verify --bundle cannot be fooled', async (t) => {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-tamper-'));
   t.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
-  const { dir: genuine, exported } = await genuineBundle(t, base);
+  const { dir: genuine, exported, aws } = await genuineBundle(t, base);
   const outside = path.join(base, 'outside');
   fs.mkdirSync(outside);
   const ctx = makeCtx(outside, genuine);
@@ -147,8 +147,24 @@ t.test('custody verify --bundle cannot be fooled', async (t) => {
     t.equal(abc.code, 2, 'a malformed fingerprint is bad input');
     t.equal(abc.json().error.code, 'BAD_KEY_FINGERPRINT');
     t.match(abc.json().error.message, /--key-fingerprint "abc" is not a key fingerprint: give the 64 hex characters/);
+    const both = await cli(undefined, ['custody', 'verify', '--case', 'IR-TAMPER', '--key-fingerprint', ctx.fingerprint, '--json'], offlineEnv());
+    t.equal(both.code, 2, 'an anchor without --bundle is bad usage');
+    t.equal(both.json().error.code, 'ANCHOR_WITHOUT_BUNDLE');
     const missing = await cli(undefined, ['custody', 'verify', '--bundle', genuine, '--public-key', path.join(outside, 'nope.pem')], offlineEnv());
     t.equal(missing.code, 2);
     t.match(missing.stderr, /--public-key \S+nope\.pem cannot be read \(ENOENT\)/);
+  });
+
+  await t.test('--trust-vault: the anchor is the vault signing key, read from KMS', async (t) => {
+    const r = await cli(aws, ['custody', 'verify', '--bundle', genuine, '--trust-vault', '--json']);
+    t.equal(r.code, 0, r.stdout);
+    t.match(r.json(), { ok: true, trusted: true, anchor: 'vault', signingKeyArn: arn, keyFingerprint: ctx.fingerprint });
+    const forged = copy((d) => rewriteAndResign(d, ctx));
+    const f = await cli(aws, ['custody', 'verify', '--bundle', forged, '--trust-vault', '--json']);
+    t.equal(f.code, 3);
+    t.ok(f.json().findings.some((x: { code: string }) => x.code === 'KEY_NOT_TRUSTED'), JSON.stringify(f.json().findings));
+    t.equal(f.json().signingKeyArn, undefined);
+    const noVault = await cli(aws, ['custody', 'verify', '--bundle', genuine, '--trust-vault', '--bucket', 'cleanroom-evidence-123456789012-eu-west-3', '--json']);
+    t.equal(noVault.code, 2, noVault.stdout);
   });
 });

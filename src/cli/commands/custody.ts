@@ -25,6 +25,7 @@ interface VerifyArgs extends GlobalArgs {
   bucket?: string;
   keyFingerprint?: string;
   publicKey?: string;
+  trustVault?: boolean;
 }
 interface ExportArgs extends CaseArgs {
   out: string;
@@ -84,15 +85,17 @@ export function custodyCommands(y: Argv, io: HostIo): Argv {
             .option('bundle', { type: 'string', describe: 'exported bundle folder (verify offline, no AWS access)' })
             .option('key-fingerprint', { type: 'string', describe: 'with --bundle: the trust anchor, the SHA-256 of the signing public key (64 hex characters, as `custody export` prints it)' })
             .option('public-key', { type: 'string', describe: 'with --bundle: the trust anchor, a PEM file of the signing public key (signatures are verified with it)' })
+            .option('trust-vault', { type: 'boolean', describe: "with --bundle: the trust anchor, the vault's signing key read from KMS (needs AWS access; --bucket names the vault)" })
             .conflicts('case', 'bundle')
             .check((v) => {
               if (!v.case && !v.bundle) throw new Error('Give --case ID or --bundle DIR.');
               return true;
             }),
         handle<VerifyArgs, unknown>(io, async (ctx, a) => {
-          if (!a.bundle && (a.keyFingerprint !== undefined || a.publicKey !== undefined)) throw new UsageError('ANCHOR_WITHOUT_BUNDLE', '--key-fingerprint and --public-key are for --bundle: `custody verify --case` checks the vault\'s own signing key.');
+          if (!a.bundle && (a.keyFingerprint !== undefined || a.publicKey !== undefined || a.trustVault)) throw new UsageError('ANCHOR_WITHOUT_BUNDLE', '--key-fingerprint, --public-key and --trust-vault are for --bundle: `custody verify --case` checks the vault\'s own signing key.');
           if (a.bundle) {
-            if (a.bucket) throw new UsageError('BUCKET_WITH_BUNDLE', '--bucket has no meaning with --bundle: a bundle is verified offline.');
+            if (a.bucket && !a.trustVault) throw new UsageError('BUCKET_WITH_BUNDLE', '--bucket has no meaning with --bundle alone: a bundle is verified offline (with --trust-vault, --bucket names the vault whose signing key is trusted).');
+            if (a.trustVault && a.publicKey !== undefined) throw new UsageError('ANCHOR_CONFLICT', 'Give one trusted public key: --public-key FILE or --trust-vault, not both.');
             let trustedPublicKey: string | undefined;
             if (a.publicKey !== undefined) {
               try {
@@ -101,7 +104,13 @@ export function custodyCommands(y: Argv, io: HostIo): Argv {
                 throw new UsageError('PUBLIC_KEY_UNREADABLE', `--public-key ${a.publicKey} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give the PEM file of the signing key you trust.`, { details: { publicKey: a.publicKey } });
               }
             }
-            const r = await verifyBundle(a.bundle, { ...(a.keyFingerprint !== undefined ? { expectKeyFingerprint: String(a.keyFingerprint) } : {}), ...(trustedPublicKey !== undefined ? { trustedPublicKey } : {}) });
+            let from: 'public-key' | 'vault' = 'public-key';
+            if (a.trustVault) {
+              const { vaultSigningKey } = await import('../../custody/trust-vault.js');
+              trustedPublicKey = (await vaultSigningKey(await ctx.forensicAccount(), a.bucket ? { bucket: a.bucket } : {})).pem;
+              from = 'vault';
+            }
+            const r = await verifyBundle(a.bundle, { ...(a.keyFingerprint !== undefined ? { expectKeyFingerprint: String(a.keyFingerprint) } : {}), ...(trustedPublicKey !== undefined ? { trustedPublicKey, trustedPublicKeyFrom: from } : {}) });
             return { data: verifyData(r as never), text: bundleText(r), ...(r.ok ? {} : { exitCode: 3 }) };
           }
           const caseId = assertCaseId(a.case);
