@@ -261,6 +261,17 @@ function plainName(rel: string): boolean {
   return rel.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
 }
 
+/** Refuse (exit 2) a trust anchor fingerprint that is not 64 hex characters. */
+export function assertKeyFingerprint(fp: string): void {
+  if (!FINGERPRINT.test(fp)) {
+    throw new UsageError(
+      'BAD_KEY_FINGERPRINT',
+      `--key-fingerprint ${JSON.stringify(fp)} is not a key fingerprint: give the 64 hex characters of the signing key's SHA-256, as \`cleanroom custody export\` prints it ("Signing key SHA-256: …").`,
+      { details: { keyFingerprint: fp } },
+    );
+  }
+}
+
 /**
  * Verify a bundle offline (no AWS). Checks the trust anchor, the signature over SHA256SUMS, the
  * exact file set, every file against SHA256SUMS, then the events and the manifest as `custody
@@ -268,13 +279,7 @@ function plainName(rel: string): boolean {
  * still runs, but the result is not ok: KEY_NOT_TRUSTED — a bundle cannot vouch for its own key.
  */
 export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}): Promise<BundleVerifyResult> {
-  if (opts.expectKeyFingerprint !== undefined && !FINGERPRINT.test(opts.expectKeyFingerprint)) {
-    throw new UsageError(
-      'BAD_KEY_FINGERPRINT',
-      `--key-fingerprint ${JSON.stringify(opts.expectKeyFingerprint)} is not a key fingerprint: give the 64 hex characters of the signing key's SHA-256, as \`cleanroom custody export\` prints it ("Signing key SHA-256: …").`,
-      { details: { keyFingerprint: opts.expectKeyFingerprint } },
-    );
-  }
+  if (opts.expectKeyFingerprint !== undefined) assertKeyFingerprint(opts.expectKeyFingerprint);
   let anchorKey: KeyObject | undefined;
   let anchorFingerprint: string | undefined;
   if (opts.trustedPublicKey !== undefined) {

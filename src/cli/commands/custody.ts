@@ -12,7 +12,7 @@ import { UsageError } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { readCaseLog } from '../../custody/log.js';
 import { verifyCaseInVault } from '../../custody/verify-vault.js';
-import { exportBundle, findingLines, verifyBundle, type BundleVerifyResult } from '../../custody/bundle.js';
+import { assertKeyFingerprint, exportBundle, findingLines, verifyBundle, type BundleVerifyResult } from '../../custody/bundle.js';
 import type { CustodyVerifyResult } from '../../custody/verify.js';
 
 interface CaseArgs extends GlobalArgs {
@@ -95,6 +95,7 @@ export function custodyCommands(y: Argv, io: HostIo): Argv {
           if (!a.bundle && (a.keyFingerprint !== undefined || a.publicKey !== undefined || a.trustVault)) throw new UsageError('ANCHOR_WITHOUT_BUNDLE', '--key-fingerprint, --public-key and --trust-vault are for --bundle: `custody verify --case` checks the vault\'s own signing key.');
           if (a.bundle) {
             if (a.bucket && !a.trustVault) throw new UsageError('BUCKET_WITH_BUNDLE', '--bucket has no meaning with --bundle alone: a bundle is verified offline (with --trust-vault, --bucket names the vault whose signing key is trusted).');
+            if (a.keyFingerprint !== undefined) assertKeyFingerprint(String(a.keyFingerprint));
             if (a.trustVault && a.publicKey !== undefined) throw new UsageError('ANCHOR_CONFLICT', 'Give one trusted public key: --public-key FILE or --trust-vault, not both.');
             let trustedPublicKey: string | undefined;
             if (a.publicKey !== undefined) {
