@@ -74,20 +74,25 @@ t.test('npm run demo: a full case end to end, exit 0, the case closed, custody v
   t.match(r.stdout, /2 evidence item\(s\) of case IR-2026-0001 preserved under the case key/);
 
   // The custody record verifies before and after close; close added events.
-  const verified = [...r.stdout.matchAll(/^Case IR-2026-0001: the custody record verifies — (\d+) event\(s\)/gm)].map((m) => Number(m[1]));
+  const verified = [...r.stdout.matchAll(/^Case IR-2026-0001: the (?:custody record|bundle) verifies — (\d+) event\(s\)/gm)].map((m) => Number(m[1]));
   t.equal(verified.length, 3, 'custody verify: the vault, the bundle, the vault after close');
   t.equal(verified[0], verified[1], 'the bundle holds the record as exported');
   t.ok(verified[2]! > verified[0]!, 'close is in the custody record');
   t.match(r.stdout, /Demo passed in \d+ s: case IR-2026-0001 closed, its custody record verifies, and the exported bundle verified offline\./);
   t.notMatch(all, /NodeVersionSupportWarning/);
 
-  // The bundle the demo leaves behind verifies offline, with no AWS at all.
+  // The bundle the demo leaves behind verifies offline, with no AWS at all, anchored to the
+  // fingerprint export printed (the demo says how).
   const bundle = /^The custody bundle is in (\S+) \(report\.html, SHA256SUMS\)\./m.exec(r.stdout)?.[1];
   t.ok(bundle, 'the demo says where the bundle is');
+  const fp = /^Signing key SHA-256: ([0-9a-f]{64})$/m.exec(r.stdout)?.[1];
+  t.ok(fp, 'export printed the signing key fingerprint');
+  t.match(r.stdout, `Verify it anywhere with: cleanroom custody verify --bundle ${bundle} --key-fingerprint ${fp}`);
+  t.match(r.stdout, `$ cleanroom custody verify --bundle ${bundle} --key-fingerprint ${fp}`);
   t.teardown(() => rmSync(path.dirname(bundle!), { recursive: true, force: true }));
   const offline = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
-    execFile(process.execPath, [path.join(ROOT, 'dist/cli/bin.js'), 'custody', 'verify', '--bundle', bundle!, '--json'], { env, cwd: ROOT }, (err, stdout, stderr) =>
+    execFile(process.execPath, [path.join(ROOT, 'dist/cli/bin.js'), 'custody', 'verify', '--bundle', bundle!, '--key-fingerprint', fp!, '--json'], { env, cwd: ROOT }, (err, stdout, stderr) =>
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });

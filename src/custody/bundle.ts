@@ -7,23 +7,66 @@
  *     export.json                     who exported what, when, and the retention seen at export
  *     report.md, report.html          case summary, evidence table, timeline
  *     SHA256SUMS                      `sha256sum -c` format; events first, in sequence order
+ *     bundle.sig.json                 the vault's signing key's signature over SHA256SUMS
  *
  * {@link exportBundle} verifies the record in the vault while it writes the bundle (into a
- * temporary folder, renamed into place only when verification found nothing). {@link verifyBundle}
- * needs no AWS access at all: it streams SHA256SUMS and the event files through the same
- * {@link ChainChecker}, so memory stays flat in the number of events.
+ * temporary folder, renamed into place only when verification found nothing), then signs
+ * SHA256SUMS with the vault's signing key (KMS Sign, as the manifest is signed), so every file a
+ * reader trusts — the report, export.json — is bound to that key, not only the events:
+ *
+ *     bundle statement = "cleanroom.custody.bundle.v1\0" || hex(SHA-256(JCS(bundle.sig.json without `signature`)))
+ *
+ * {@link verifyBundle} needs no AWS access at all, and a trust anchor (the fingerprint of the
+ * signing key, or the public key itself): a bundle re-signed with another key carries its own
+ * public key and would otherwise vouch for itself. It streams SHA256SUMS and the event files
+ * through the same {@link ChainChecker}, so memory stays flat in the number of events, and demands
+ * the exact file set: every file listed once under its one canonical name, nothing unlisted, no
+ * symbolic link or special file (never followed).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { AwsAccount } from '../aws/ports.js';
 import { UsageError, VerificationFailedError } from '../domain/errors.js';
 import type { Reporter } from '../domain/reporter.js';
-import { SEQ_DIGITS, sha256Hex, type CaseManifest } from './event.js';
+import { canonicalBytes } from './canonical.js';
+import { SEQ_DIGITS, hashEquals, sha256Hex, type CaseManifest, type ChainHead } from './event.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
 import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult, type Finding } from './verify.js';
 
-export const BUNDLE_FILES = { manifest: 'manifest.json', key: 'signing-key.pem', meta: 'export.json', sums: 'SHA256SUMS', md: 'report.md', html: 'report.html', events: 'events' } as const;
+export const BUNDLE_FILES = { manifest: 'manifest.json', key: 'signing-key.pem', meta: 'export.json', sums: 'SHA256SUMS', md: 'report.md', html: 'report.html', events: 'events', seal: 'bundle.sig.json' } as const;
+
+/** The files SHA256SUMS lists after the events, in this order (each exactly once). */
+export const BUNDLE_LISTED_FILES = [BUNDLE_FILES.meta, BUNDLE_FILES.manifest, BUNDLE_FILES.html, BUNDLE_FILES.md, BUNDLE_FILES.key] as const;
+
+/** Domain-separation prefix of the signed bundle statement. */
+export const BUNDLE_STATEMENT_PREFIX = 'cleanroom.custody.bundle.v1\0';
+/** `type` of bundle.sig.json. */
+export const BUNDLE_SEAL_TYPE = 'cleanroom.custody.bundle.v1';
+
+/** The signed part of `bundle.sig.json`. */
+export interface SignedBundle {
+  type: typeof BUNDLE_SEAL_TYPE;
+  case: string;
+  bucket: string;
+  /** The KMS signing key (ARN) that signed: shown to a reader only when the key is anchored. */
+  keyId: string;
+  /** Hex SHA-256 of SHA256SUMS, as stored. */
+  sha256sums: string;
+  head: ChainHead;
+  exportedAt: string;
+}
+
+/** `bundle.sig.json` */
+export interface BundleSeal extends SignedBundle {
+  signature: { algorithm: 'ECDSA_SHA_256'; messageType: 'RAW'; digest: string; value: string };
+}
+
+/** The statement the bundle signature covers (bytes handed to KMS Sign as RAW). */
+export function bundleStatement(signed: SignedBundle): { digest: string; message: Buffer } {
+  const digest = sha256Hex(canonicalBytes(signed));
+  return { digest, message: Buffer.from(`${BUNDLE_STATEMENT_PREFIX}${digest}`, 'utf8') };
+}
 
 /** `export.json` */
 export interface ExportMeta {
@@ -54,7 +97,8 @@ export function keyFingerprint(pem: string): string {
   return sha256Hex(createPublicKey({ key: pem, format: 'pem' }).export({ format: 'der', type: 'spki' }) as Buffer);
 }
 
-function eventFile(seq: number): string {
+/** The one name of the event file of `seq`. */
+export function eventFile(seq: number): string {
   return `${BUNDLE_FILES.events}/${String(seq).padStart(SEQ_DIGITS, '0')}.json`;
 }
 
@@ -127,11 +171,18 @@ export async function exportBundle(account: AwsAccount, opts: { caseId: string; 
     const report = { ...meta, sealedAt: m.sealedAt, sealedBy: m.sealedBy, evidence: m.evidence, timeline };
     fs.writeFileSync(path.join(tmp, BUNDLE_FILES.md), renderMarkdown(report));
     fs.writeFileSync(path.join(tmp, BUNDLE_FILES.html), renderHtml(report));
-    for (const f of [BUNDLE_FILES.meta, BUNDLE_FILES.manifest, BUNDLE_FILES.html, BUNDLE_FILES.md, BUNDLE_FILES.key]) sums.push(`${sha256Hex(fs.readFileSync(path.join(tmp, f)))}  ${f}`);
-    fs.writeFileSync(path.join(tmp, BUNDLE_FILES.sums), `${sums.join('\n')}\n`);
+    for (const f of BUNDLE_LISTED_FILES) sums.push(`${sha256Hex(fs.readFileSync(path.join(tmp, f)))}  ${f}`);
+    const sumsBytes = Buffer.from(`${sums.join('\n')}\n`, 'utf8');
+    fs.writeFileSync(path.join(tmp, BUNDLE_FILES.sums), sumsBytes);
+    // Bind SHA256SUMS — so the report and export.json too — to the vault's signing key.
+    const signed: SignedBundle = { type: BUNDLE_SEAL_TYPE, case: opts.caseId, bucket: v.bucket, keyId: v.signingKeyArn, sha256sums: sha256Hex(sumsBytes), head: v.head, exportedAt: meta.exportedAt };
+    const st = bundleStatement(signed);
+    const sig = await account.kms.sign({ KeyId: v.signingKeyArn, Message: st.message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' });
+    const seal: BundleSeal = { ...signed, signature: { algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest: st.digest, value: Buffer.from(sig.Signature!).toString('base64') } };
+    fs.writeFileSync(path.join(tmp, BUNDLE_FILES.seal), `${JSON.stringify(seal, null, 2)}\n`);
     if (fs.existsSync(out)) fs.rmdirSync(out);
     fs.renameSync(tmp, out);
-    return { case: opts.caseId, out, events: v.events, head: v.head, files: sums.length + 1, keyFingerprint: meta.keyFingerprint, verification: v };
+    return { case: opts.caseId, out, events: v.events, head: v.head, files: sums.length + 2, keyFingerprint: meta.keyFingerprint, verification: v };
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
@@ -140,131 +191,376 @@ export async function exportBundle(account: AwsAccount, opts: { caseId: string; 
 
 export interface BundleVerifyResult extends CustodyVerifyResult {
   bundle: string;
+  /** SHA-256 of the bundle's own public key (signing-key.pem), computed here. */
   keyFingerprint?: string;
+  /** The signing key ARN, from the signed bundle statement — only when the key is anchored and the signature verifies. */
   signingKeyArn?: string;
+  /** Whether the signer is the trust anchor given. */
+  trusted: boolean;
+  /** What the signer was checked against: `key-fingerprint`, `public-key`, `vault` (its signing key in KMS), or null (no anchor). */
+  anchor: 'key-fingerprint' | 'public-key' | 'vault' | null;
+}
+
+export interface BundleVerifyOptions {
+  /** The trusted signing key's fingerprint (hex SHA-256 of its SPKI DER, as `custody export` prints it). */
+  expectKeyFingerprint?: string;
+  /** The trusted signing public key, PEM (SPKI): the signatures are verified with it, not with the bundle's copy. */
+  trustedPublicKey?: string;
+  /** Where `trustedPublicKey` came from: a file the user gave (default) or the vault's signing key in KMS. */
+  trustedPublicKeyFrom?: 'public-key' | 'vault';
+}
+
+const FINGERPRINT = /^[0-9a-f]{64}$/i;
+const EVENT_NAME = /^(\d{10})\.json$/;
+
+type Read = { bytes: Buffer } | { missing: true } | { invalid: string };
+
+/**
+ * Read a regular file of the bundle without following a symbolic link (O_NOFOLLOW) and without
+ * blocking on a FIFO (O_NONBLOCK); anything but a regular file is `invalid` with what it is.
+ */
+function readRegular(file: string): Read {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { missing: true };
+    if (code === 'ELOOP') return { invalid: 'a symbolic link' };
+    return { invalid: `unreadable (${code ?? (e as Error).message})` };
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return { invalid: kindOf(st) };
+    // The size fstat gave, read in place (one fstat per file, not two).
+    const bytes = Buffer.allocUnsafeSlow(st.size);
+    let off = 0;
+    while (off < st.size) {
+      const n = fs.readSync(fd, bytes, off, st.size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return { bytes: off < st.size ? bytes.subarray(0, off) : bytes };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function kindOf(st: fs.Stats | fs.Dirent): string {
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isBlockDevice() || st.isCharacterDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/** A name as SHA256SUMS may hold it: relative, forward slashes, no empty, `.` or `..` segment. */
+function plainName(rel: string): boolean {
+  if (rel.includes('\\') || rel.startsWith('/') || path.isAbsolute(rel) || /[\0\r]/.test(rel)) return false;
+  return rel.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
+}
+
+/** Refuse (exit 2) a trust anchor fingerprint that is not 64 hex characters. */
+export function assertKeyFingerprint(fp: string): void {
+  if (!FINGERPRINT.test(fp)) {
+    throw new UsageError(
+      'BAD_KEY_FINGERPRINT',
+      `--key-fingerprint ${JSON.stringify(fp)} is not a key fingerprint: give the 64 hex characters of the signing key's SHA-256, as \`cleanroom custody export\` prints it ("Signing key SHA-256: …").`,
+      { details: { keyFingerprint: fp } },
+    );
+  }
 }
 
 /**
- * Verify a bundle offline (no AWS). Checks SHA256SUMS against every file (and that every file is
- * listed), then the events and the manifest as `custody verify --case` does. Pin the signer with
- * `expectKeyFingerprint` (hex SHA-256 of the public key) when the custodian knows it.
+ * Verify a bundle offline (no AWS). Checks the trust anchor, the signature over SHA256SUMS, the
+ * exact file set, every file against SHA256SUMS, then the events and the manifest as `custody
+ * verify --case` does. Without an anchor (`expectKeyFingerprint` or `trustedPublicKey`) every check
+ * still runs, but the result is not ok: KEY_NOT_TRUSTED — a bundle cannot vouch for its own key.
  */
-export async function verifyBundle(dir: string, opts: { expectKeyFingerprint?: string } = {}): Promise<BundleVerifyResult> {
-  const root = path.resolve(dir);
-  if (!fs.existsSync(path.join(root, BUNDLE_FILES.sums))) {
+export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}): Promise<BundleVerifyResult> {
+  if (opts.expectKeyFingerprint !== undefined) assertKeyFingerprint(opts.expectKeyFingerprint);
+  let anchorKey: KeyObject | undefined;
+  let anchorFingerprint: string | undefined;
+  if (opts.trustedPublicKey !== undefined) {
+    try {
+      anchorKey = publicKey(opts.trustedPublicKey);
+      anchorFingerprint = keyFingerprint(opts.trustedPublicKey);
+    } catch (e) {
+      throw new UsageError('BAD_PUBLIC_KEY', `--public-key is not a public key in PEM form (SPKI, "-----BEGIN PUBLIC KEY-----"): ${(e as Error).message}. Give the vault signing key's public key as PEM, obtained from the custodian or from KMS (\`aws kms get-public-key --key-id alias/cleanroom/signing/<bucket>\`, its DER converted to PEM) — never from the bundle itself.`);
+    }
+  }
+  const anchors = [...(opts.expectKeyFingerprint ? [opts.expectKeyFingerprint.toLowerCase()] : []), ...(anchorFingerprint ? [anchorFingerprint] : [])];
+
+  let root = path.resolve(dir);
+  try {
+    root = fs.realpathSync(root); // the folder named may be a link; nothing inside it is followed
+  } catch {
+    // reported below
+  }
+  let sumsEntry: fs.Stats | undefined;
+  try {
+    sumsEntry = fs.lstatSync(path.join(root, BUNDLE_FILES.sums), { throwIfNoEntry: false });
+  } catch {
+    sumsEntry = undefined; // the folder is not a folder
+  }
+  if (!sumsEntry) {
     throw new UsageError('NOT_A_BUNDLE', `${root} is not a custody bundle: it has no ${BUNDLE_FILES.sums} (export one with \`cleanroom custody export --case ID --out DIR\`).`, { details: { bundle: root } });
   }
   const findings = new Findings();
-  let meta: Partial<ExportMeta> = {};
-  try {
-    meta = JSON.parse(fs.readFileSync(path.join(root, BUNDLE_FILES.meta), 'utf8')) as ExportMeta;
-  } catch {
-    findings.add('BUNDLE_INCOMPLETE', null, `${BUNDLE_FILES.meta} is missing or not JSON`);
-  }
-  const caseId = String(meta.case ?? '');
-  const chain = new ChainChecker(caseId, findings);
-  const read = (rel: string): Buffer | undefined => {
-    try {
-      return fs.readFileSync(path.join(root, rel));
-    } catch {
-      return undefined;
+  const at = (rel: string) => path.join(root, rel);
+  /** A top-level file, with what is wrong with it reported. */
+  const reportedInvalid = new Set<string>();
+  const readTop = (rel: string): Buffer | undefined => {
+    const r = readRegular(at(rel));
+    if ('bytes' in r) return r.bytes;
+    if ('invalid' in r && !reportedInvalid.has(rel)) {
+      reportedInvalid.add(rel);
+      findings.add('BUNDLE_FILE_INVALID', null, `${rel} is ${r.invalid}, not a regular file (not followed)`);
     }
+    return undefined;
   };
-  const manifestBytes = read(BUNDLE_FILES.manifest);
+
+  let meta: Partial<ExportMeta> = {};
+  const metaBytes = readTop(BUNDLE_FILES.meta);
   try {
-    const head = manifestBytes ? (JSON.parse(manifestBytes.toString('utf8')) as CaseManifest).head : undefined;
-    if (head && Number.isInteger(head.seq)) chain.watch = head.seq;
+    if (metaBytes) meta = JSON.parse(metaBytes.toString('utf8')) as ExportMeta;
+  } catch {
+    findings.add('SCHEMA_INVALID', null, `${BUNDLE_FILES.meta} is not JSON`);
+  }
+  if (!meta || typeof meta !== 'object') meta = {};
+  const manifestBytes = readTop(BUNDLE_FILES.manifest);
+  let manifest: Partial<CaseManifest> | undefined;
+  try {
+    manifest = manifestBytes ? (JSON.parse(manifestBytes.toString('utf8')) as CaseManifest) : undefined;
   } catch {
     // reported by checkManifest
   }
+  const caseId = String(manifest?.case ?? meta.case ?? '');
+  const chain = new ChainChecker(caseId, findings);
+  if (manifest?.head && Number.isInteger(manifest.head.seq)) chain.watch = manifest.head.seq;
 
-  let listedEvents = 0;
+  // The events folder must be a real folder: a link to one elsewhere is not followed.
+  const evStat = fs.lstatSync(at(BUNDLE_FILES.events), { throwIfNoEntry: false });
+  const eventsDirOk = evStat?.isDirectory() === true;
+  if (evStat && !eventsDirOk) findings.add('BUNDLE_FILE_INVALID', null, `${BUNDLE_FILES.events}/ is ${kindOf(evStat)}, not a folder (not followed)`);
+
+  // SHA256SUMS, streamed and hashed: the events first, each once, in sequence order, under its one
+  // name; then the other files, each once.
+  const sumsHash = createHash('sha256');
+  let expectSeq = 1;
+  let lastSeq = 0;
+  let contiguous = true;
+  let inEvents = true;
   const listedOther = new Set<string>();
-  for (const line of readLines(path.join(root, BUNDLE_FILES.sums))) {
-    if (!line.trim()) continue;
-    const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+  let lineNo = 0;
+  let sumsOk = true;
+  const sumsRead = readRegular(at(BUNDLE_FILES.sums));
+  if ('invalid' in sumsRead) {
+    findings.add('BUNDLE_FILE_INVALID', null, `${BUNDLE_FILES.sums} is ${sumsRead.invalid}, not a regular file (not followed)`);
+    sumsOk = false;
+  }
+  const lines = sumsOk ? readLines(at(BUNDLE_FILES.sums), sumsHash) : ([] as Array<{ line: string; last: boolean }>);
+  let endsWithNewline = true;
+  for (const { line, last } of lines) {
+    lineNo++;
+    if (last) {
+      endsWithNewline = line === '';
+      if (line === '') break;
+    }
+    const m = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
     if (!m) {
-      findings.add('BUNDLE_CHECKSUM_MISMATCH', null, `${BUNDLE_FILES.sums} has a malformed line: ${JSON.stringify(line.slice(0, 80))}`);
+      findings.add('BUNDLE_CHECKSUM_MISMATCH', null, `${BUNDLE_FILES.sums} line ${lineNo} is malformed: ${JSON.stringify(line.slice(0, 80))}`);
+      contiguous = false;
       continue;
     }
     const [, sum, rel] = m as unknown as [string, string, string];
-    if (rel.includes('..') || path.isAbsolute(rel)) {
-      findings.add('BUNDLE_INCOMPLETE', null, `${BUNDLE_FILES.sums} names a file outside the bundle: ${rel}`);
+    const expected = inEvents ? eventFile(expectSeq) : undefined;
+    if (rel !== expected && !plainName(rel)) {
+      findings.add('BUNDLE_NAME_INVALID', null, `${BUNDLE_FILES.sums} line ${lineNo} names ${JSON.stringify(rel)}: not a file name inside the bundle (absolute, a backslash, an empty, . or .. segment)`);
+      contiguous = false;
       continue;
     }
-    const bytes = read(rel);
-    const ev = /^events\/(\d+)\.json$/.exec(rel);
-    const seq = ev ? Number(ev[1]) : null;
-    if (!bytes) {
-      findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
-      continue;
+    let seq: number | null = null;
+    let bytes: Buffer | undefined;
+    if (rel.startsWith(`${BUNDLE_FILES.events}/`)) {
+      const ev = EVENT_NAME.exec(rel.slice(BUNDLE_FILES.events.length + 1));
+      seq = ev ? Number(ev[1]) : null;
+      if (seq === null || rel !== eventFile(seq) || !inEvents || seq < expectSeq) {
+        const why = seq === null || rel !== eventFile(seq) ? `not the name of an event (events/<${SEQ_DIGITS}-digit sequence number>.json)` : !inEvents ? 'an event listed after the other files' : `event ${seq} listed again or out of order (after event ${lastSeq})`;
+        findings.add('BUNDLE_NAME_INVALID', seq, `${BUNDLE_FILES.sums} line ${lineNo} names ${JSON.stringify(rel)}: ${why}`);
+        contiguous = false;
+        continue;
+      }
+      if (seq > expectSeq) contiguous = false; // the chain reports the gap
+      expectSeq = seq + 1;
+      lastSeq = seq;
+      if (!eventsDirOk) {
+        if (evStat === undefined) findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
+        continue;
+      }
+      const r = readRegular(at(rel));
+      if ('missing' in r) findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
+      else if ('invalid' in r) findings.add('BUNDLE_FILE_INVALID', seq, `${rel} is ${r.invalid}, not a regular file (not followed)`);
+      else bytes = r.bytes;
+    } else {
+      inEvents = false;
+      if (!(BUNDLE_LISTED_FILES as readonly string[]).includes(rel)) {
+        findings.add('BUNDLE_NAME_INVALID', null, `${BUNDLE_FILES.sums} line ${lineNo} names ${JSON.stringify(rel)}, which is not a file of a custody bundle`);
+        continue;
+      }
+      if (listedOther.has(rel)) {
+        findings.add('BUNDLE_NAME_INVALID', null, `${BUNDLE_FILES.sums} line ${lineNo} lists ${rel} a second time`);
+        continue;
+      }
+      listedOther.add(rel);
+      const r = readRegular(at(rel));
+      if ('missing' in r) findings.add('BUNDLE_INCOMPLETE', null, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
+      else bytes = readTop(rel);
     }
-    const actual = sha256Hex(bytes);
-    if (actual !== sum) findings.add('BUNDLE_CHECKSUM_MISMATCH', seq, `${rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`);
-    if (seq !== null) {
-      listedEvents++;
-      chain.add(seq, bytes);
-    } else listedOther.add(rel);
+    if (!bytes) continue;
+    if (!hashEquals(sha256Hex(bytes), sum)) findings.add('BUNDLE_CHECKSUM_MISMATCH', seq, `${rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`);
+    if (seq !== null) chain.add(seq, bytes);
   }
-  for (const f of [BUNDLE_FILES.manifest, BUNDLE_FILES.key, BUNDLE_FILES.meta, BUNDLE_FILES.md, BUNDLE_FILES.html]) {
-    if (!listedOther.has(f)) findings.add('BUNDLE_INCOMPLETE', null, `${f} is not covered by ${BUNDLE_FILES.sums}`);
-  }
-  // Unlisted files: the top level is small; the events folder is counted, not collected.
-  for (const name of fs.readdirSync(root)) {
-    if (name !== BUNDLE_FILES.sums && name !== BUNDLE_FILES.events && !listedOther.has(name)) findings.add('BUNDLE_INCOMPLETE', null, `${name} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
-  }
-  let onDisk = 0;
-  try {
-    const d = await fs.promises.opendir(path.join(root, BUNDLE_FILES.events));
-    for await (const _ of d) onDisk++;
-  } catch {
-    // no events folder: every listed event was reported missing
-  }
-  if (onDisk > listedEvents) findings.add('BUNDLE_INCOMPLETE', null, `${onDisk - listedEvents} file(s) in ${BUNDLE_FILES.events}/ are not listed in ${BUNDLE_FILES.sums}`);
+  if (sumsOk && !endsWithNewline) findings.add('BUNDLE_CHECKSUM_MISMATCH', null, `${BUNDLE_FILES.sums} does not end with a line break: it was edited`);
+  const sumsDigest = sumsHash.digest('hex');
+  for (const f of BUNDLE_LISTED_FILES) if (!listedOther.has(f)) findings.add('BUNDLE_INCOMPLETE', null, `${f} is not listed in ${BUNDLE_FILES.sums}${fs.lstatSync(at(f), { throwIfNoEntry: false }) ? '' : ' (and missing)'}`);
 
-  const pem = read(BUNDLE_FILES.key)?.toString('utf8');
-  let key;
+  // Nothing unlisted: the top level is a fixed set of names; the events folder is walked, not
+  // collected (a name is listed when it is events/<seq>.json for 1 ≤ seq ≤ the last event listed).
+  const topLevel = new Set<string>([BUNDLE_FILES.sums, BUNDLE_FILES.seal, BUNDLE_FILES.events, ...BUNDLE_LISTED_FILES]);
+  for (const d of fs.readdirSync(root, { withFileTypes: true })) {
+    if (topLevel.has(d.name)) continue;
+    if (d.isFile()) findings.add('BUNDLE_INCOMPLETE', null, `${d.name} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
+    else findings.add('BUNDLE_FILE_INVALID', null, `${d.name} is ${kindOf(d)} in the bundle, not listed in ${BUNDLE_FILES.sums} (not followed)`);
+  }
+  if (eventsDirOk) {
+    const d = await fs.promises.opendir(at(BUNDLE_FILES.events));
+    for await (const e of d) {
+      const m = EVENT_NAME.exec(e.name);
+      const seq = m ? Number(m[1]) : 0;
+      if (contiguous && seq >= 1 && seq <= lastSeq) continue; // listed; its type was checked when it was read
+      if (!contiguous && seq >= 1 && seq <= lastSeq && e.isFile()) continue; // already a finding; not counted twice
+      const rel = `${BUNDLE_FILES.events}/${e.name}`;
+      if (e.isFile()) findings.add('BUNDLE_INCOMPLETE', m ? seq : null, `${rel} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
+      else findings.add('BUNDLE_FILE_INVALID', m ? seq : null, `${rel} is ${kindOf(e)}, not listed in ${BUNDLE_FILES.sums} (not followed)`);
+    }
+  }
+
+  // The trust anchor: the key the signatures are verified with must be one the custodian names.
+  const pem = readTop(BUNDLE_FILES.key)?.toString('utf8');
+  let bundleKey: KeyObject | undefined;
   let fingerprint: string | undefined;
   try {
     if (pem) {
-      key = publicKey(pem);
+      bundleKey = publicKey(pem);
       fingerprint = keyFingerprint(pem);
     }
   } catch {
     findings.add('SIGNATURE_INVALID', null, `${BUNDLE_FILES.key} is not a public key in PEM form`);
   }
-  if (opts.expectKeyFingerprint && fingerprint !== opts.expectKeyFingerprint.toLowerCase()) {
-    findings.add('SIGNATURE_INVALID', null, `the bundle's public key (SHA-256 ${fingerprint ?? 'none'}) is not the expected signing key ${opts.expectKeyFingerprint}`);
+  const anchor: BundleVerifyResult['anchor'] = anchorKey ? (opts.trustedPublicKeyFrom ?? 'public-key') : opts.expectKeyFingerprint ? 'key-fingerprint' : null;
+  let trusted = false;
+  if (anchors.length === 0) {
+    findings.add(
+      'KEY_NOT_TRUSTED',
+      null,
+      `no trust anchor was given: the bundle is signed by the key it carries itself (SHA-256 ${fingerprint ?? 'none'}), which proves nothing about who signed it; run again with --key-fingerprint <the signing key's SHA-256, from the custodian> (or --public-key FILE)`,
+    );
+  } else {
+    const mismatch = anchors.find((a) => a !== fingerprint);
+    if (mismatch !== undefined) findings.add('KEY_NOT_TRUSTED', null, `the bundle's public key (SHA-256 ${fingerprint ?? 'none'}) is not the trusted signing key ${mismatch}: the bundle was signed by someone else`);
+    else trusted = true;
   }
-  checkManifest({ caseId, ...(meta.bucket ? { bucket: meta.bucket } : {}), bytes: manifestBytes, key, ...(meta.signingKeyArn ? { expectedKeyId: meta.signingKeyArn } : {}), chain, findings });
+  // With --public-key the signatures are checked with the trusted key, never the bundle's copy.
+  const key = anchorKey ?? bundleKey;
+
+  // The signature over SHA256SUMS (so over every listed file).
+  let seal: Partial<BundleSeal> | undefined;
+  let sealGood = false;
+  const sealBytes = readTop(BUNDLE_FILES.seal);
+  if (!sealBytes) {
+    if (!fs.lstatSync(at(BUNDLE_FILES.seal), { throwIfNoEntry: false })) findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is missing: nothing binds ${BUNDLE_FILES.sums} (so the report and ${BUNDLE_FILES.meta}) to the signing key; export the case again`);
+  } else {
+    try {
+      seal = JSON.parse(sealBytes.toString('utf8')) as BundleSeal;
+    } catch {
+      findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is not JSON`);
+    }
+  }
+  if (seal && typeof seal === 'object') {
+    const { signature, ...signed } = seal;
+    const sigValue = typeof signature?.value === 'string' ? signature.value : '';
+    if (signed.type !== BUNDLE_SEAL_TYPE || typeof signed.keyId !== 'string' || typeof signed.sha256sums !== 'string' || !signature || signature.algorithm !== 'ECDSA_SHA_256' || signature.messageType !== 'RAW') {
+      findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is not a ${BUNDLE_SEAL_TYPE} statement`);
+    } else {
+      let st: { digest: string; message: Buffer } | undefined;
+      try {
+        st = bundleStatement(signed as SignedBundle);
+      } catch {
+        findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} cannot be canonicalised`);
+      }
+      if (st) {
+        if (!hashEquals(st.digest, String(signature.digest))) findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} was changed after it was signed: its digest does not match its content`);
+        try {
+          sealGood = key !== undefined && cryptoVerify('sha256', st.message, key, Buffer.from(sigValue, 'base64'));
+        } catch {
+          sealGood = false;
+        }
+        if (!sealGood) findings.add('BUNDLE_SIGNATURE_INVALID', null, `the signature in ${BUNDLE_FILES.seal} does not verify with ${anchorKey ? 'the trusted public key' : `the public key in ${BUNDLE_FILES.key}`}`);
+      }
+      if (!hashEquals(String(signed.sha256sums), sumsDigest)) {
+        sealGood = false;
+        findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.sums} is not the one that was signed: it was edited after export (re-summing a changed file does not re-sign it)`);
+      }
+      if (signed.case !== caseId) findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.seal} is for case ${JSON.stringify(signed.case)}, not ${caseId}`);
+    }
+  }
+
+  checkManifest({ caseId, ...(typeof seal?.bucket === 'string' ? { bucket: seal.bucket } : {}), bytes: manifestBytes, key, ...(typeof seal?.keyId === 'string' ? { expectedKeyId: seal.keyId } : {}), chain, findings });
   const head = chain.head();
+  if (seal?.head && (seal.head.seq !== head.seq || seal.head.hash !== head.hash)) findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.seal} signs head #${seal.head.seq} but the events end at #${head.seq}`);
   if (meta.head && (meta.head.seq !== head.seq || meta.head.hash !== head.hash)) findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.meta} records head #${meta.head.seq} but the events end at #${head.seq}`);
+  if (metaBytes && (meta.case !== caseId || meta.keyFingerprint !== fingerprint || (typeof seal?.keyId === 'string' && meta.signingKeyArn !== seal.keyId))) {
+    findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.meta} disagrees with the signed record (case, signing key or its fingerprint)`);
+  }
+  const signer = trusted && sealGood && typeof seal?.keyId === 'string' ? seal.keyId : undefined;
   return {
-    ...verifyResult(caseId, chain, findings, root, ['bundle.checksums', 'documents.schema', 'events.canonical', 'events.hash', 'events.chain', 'events.sequence', 'manifest.present', 'manifest.signature', 'manifest.head', 'manifest.evidence'], {
+    ...verifyResult(caseId, chain, findings, root, ['bundle.trust', 'bundle.signature', 'bundle.files', 'bundle.checksums', 'documents.schema', 'events.canonical', 'events.hash', 'events.chain', 'events.sequence', 'manifest.present', 'manifest.signature', 'manifest.head', 'manifest.evidence'], {
+      'bundle.trust': trusted ? `the signer is the trusted key (SHA-256 ${fingerprint}, from ${anchor === 'vault' ? "the vault's signing key in KMS" : `--${anchor}`})` : 'ok',
+      'bundle.signature': `${BUNDLE_FILES.sums} is signed by that key`,
+      'bundle.files': `every file listed once under its own name, nothing unlisted, no link or special file`,
       'bundle.checksums': `every file matches ${BUNDLE_FILES.sums}`,
-      'manifest.signature': fingerprint ? `verified with the bundle's public key (SHA-256 ${fingerprint})` : 'ok',
+      'manifest.signature': fingerprint ? `verified with ${anchorKey ? 'the trusted public key' : `the bundle's public key`} (SHA-256 ${fingerprint})` : 'ok',
     }),
     bundle: root,
     ...(fingerprint ? { keyFingerprint: fingerprint } : {}),
-    ...(meta.signingKeyArn ? { signingKeyArn: meta.signingKeyArn } : {}),
+    ...(signer ? { signingKeyArn: signer } : {}),
+    trusted,
+    anchor,
   };
 }
 
-/** The lines of a file, read in 1 MiB chunks (SHA256SUMS of a large bundle is not held whole). */
-function* readLines(file: string): Generator<string> {
-  const fd = fs.openSync(file, 'r');
+/**
+ * The lines of a file, read in 1 MiB chunks (SHA256SUMS of a large bundle is not held whole),
+ * each fed to `hash` as read; the last item (`last: true`) is what follows the last line break.
+ */
+function* readLines(file: string, hash: ReturnType<typeof createHash>): Generator<{ line: string; last: boolean }> {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   const buf = Buffer.alloc(1 << 20);
   let rest = '';
+  const decoder = new TextDecoder('utf-8');
   try {
     for (;;) {
       const n = fs.readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
-      const text = rest + buf.toString('utf8', 0, n);
+      hash.update(buf.subarray(0, n));
+      const text = rest + decoder.decode(buf.subarray(0, n), { stream: true });
       const parts = text.split('\n');
       rest = parts.pop()!;
-      yield* parts;
+      for (const line of parts) yield { line, last: false };
     }
-    if (rest) yield rest;
+    yield { line: rest + decoder.decode(), last: true };
   } finally {
     fs.closeSync(fd);
   }

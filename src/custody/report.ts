@@ -78,7 +78,7 @@ export function renderMarkdown(r: ReportInput): string {
   for (const t of r.timeline) {
     out.push(`| ${t.seq} | ${escapeMarkdownCell(t.time)} | ${escapeMarkdownCell(t.actor)} | ${escapeMarkdownCell(t.action)} | ${escapeMarkdownCell(t.status + (t.error ? `: ${t.error}` : ''))} | ${escapeMarkdownCell(t.resources)} |`);
   }
-  out.push('', 'Verify this bundle offline: `cleanroom custody verify --bundle <this folder>` (and `sha256sum -c SHA256SUMS`).', '');
+  out.push('', `Verify this bundle offline: \`cleanroom custody verify --bundle <this folder> --key-fingerprint ${escapeMarkdownCell(r.keyFingerprint)}\` — with the fingerprint obtained from the custodian, not from this report.`, '');
   return out.join('\n');
 }
 
@@ -104,7 +104,7 @@ ${
 <table><tr><th>#</th><th>Time (UTC)</th><th>Actor</th><th>Action</th><th>Outcome</th><th>Resources</th></tr>
 ${r.timeline.map((t) => `<tr${t.status === 'failed' ? ' class="failed"' : ''}><td>${t.seq}</td><td>${escapeHtml(t.time)}</td><td>${escapeHtml(t.actor)}</td><td>${escapeHtml(t.action)}</td><td>${escapeHtml(t.status + (t.error ? `: ${t.error}` : ''))}</td><td>${escapeHtml(t.resources)}</td></tr>`).join('\n')}
 </table>
-<p>Verify this bundle offline: <code>cleanroom custody verify --bundle &lt;this folder&gt;</code> (and <code>sha256sum -c SHA256SUMS</code>).</p>
+<p>Verify this bundle offline: <code>cleanroom custody verify --bundle &lt;this folder&gt; --key-fingerprint ${escapeHtml(r.keyFingerprint)}</code> — with the fingerprint obtained from the custodian, not from this report.</p>
 </body></html>
 `;
 }

@@ -44,6 +44,16 @@ export const FINDING_CODES = [
   'BUNDLE_CHECKSUM_MISMATCH',
   /** A file listed in SHA256SUMS is missing, or a file in the bundle is not listed. */
   'BUNDLE_INCOMPLETE',
+  /** SHA256SUMS names a file by a name that is not its one canonical bundle name (an alias, `..`, absolute, a backslash), or lists it twice or out of order. */
+  'BUNDLE_NAME_INVALID',
+  /** A bundle entry is a symbolic link, a directory, a FIFO or another special file where a regular file belongs (never followed). */
+  'BUNDLE_FILE_INVALID',
+  /** bundle.sig.json is missing, malformed, or its signature over SHA256SUMS does not verify. */
+  'BUNDLE_SIGNATURE_INVALID',
+  /** The key that signed a bundle is not the trust anchor given (or no anchor was given: the bundle only vouches for itself). */
+  'KEY_NOT_TRUSTED',
+  /** A sequence number occurs twice, or an event comes after a later one. */
+  'SEQUENCE_DUPLICATE',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
@@ -56,6 +66,9 @@ export interface Finding {
 
 /** The named checks, in the order they run and are reported. */
 export const VERIFY_CHECK_IDS = [
+  'bundle.trust',
+  'bundle.signature',
+  'bundle.files',
   'bundle.checksums',
   'objects.versions',
   'objects.retention',
@@ -74,7 +87,12 @@ export type VerifyCheckId = (typeof VERIFY_CHECK_IDS)[number];
 /** Which check each code fails. */
 const CHECK_OF: Record<FindingCode, VerifyCheckId> = {
   BUNDLE_CHECKSUM_MISMATCH: 'bundle.checksums',
-  BUNDLE_INCOMPLETE: 'bundle.checksums',
+  BUNDLE_INCOMPLETE: 'bundle.files',
+  BUNDLE_NAME_INVALID: 'bundle.files',
+  BUNDLE_FILE_INVALID: 'bundle.files',
+  BUNDLE_SIGNATURE_INVALID: 'bundle.signature',
+  KEY_NOT_TRUSTED: 'bundle.trust',
+  SEQUENCE_DUPLICATE: 'events.sequence',
   EXTRA_VERSION: 'objects.versions',
   EVENT_DELETED: 'objects.versions',
   RETENTION_MISSING: 'objects.retention',
@@ -151,6 +169,12 @@ export class ChainChecker {
   /** Check the stored bytes of the event at key sequence number `seq`. Returns the parsed event, if any. */
   add(seq: number, bytes: Buffer | string): CustodyEvent | undefined {
     const f = this.findings;
+    if (!Number.isSafeInteger(seq) || seq <= this.prev.seq) {
+      // A second event under the same number (an alias key or file name) or one out of order is
+      // never chained: it would otherwise be checked against nothing and pass.
+      f.add('SEQUENCE_DUPLICATE', Number.isSafeInteger(seq) ? seq : null, `event ${seq} comes after event ${this.prev.seq}: a sequence number occurs twice or out of order`);
+      return undefined;
+    }
     this.maxSeq = Math.max(this.maxSeq, seq);
     if (seq > this.prev.seq + 1) {
       f.add('SEQUENCE_GAP', this.prev.seq + 1, seq - this.prev.seq === 2 ? `event ${this.prev.seq + 1} is missing` : `events ${this.prev.seq + 1}–${seq - 1} are missing`);

@@ -76,7 +76,7 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cr-bundle-')), 'bundle');
   const ex = await cli(aws, ['custody', 'export', '--case', 'IR-100', '--out', out, '--json']);
   t.equal(ex.code, 0, ex.stderr);
-  t.same(fs.readdirSync(out).sort(), ['SHA256SUMS', 'events', 'export.json', 'manifest.json', 'report.html', 'report.md', 'signing-key.pem']);
+  t.same(fs.readdirSync(out).sort(), ['SHA256SUMS', 'bundle.sig.json', 'events', 'export.json', 'manifest.json', 'report.html', 'report.md', 'signing-key.pem']);
   t.equal(fs.readdirSync(path.join(out, 'events')).length, 5);
   const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
   t.notMatch(html, /<script>|<exceeded>/, 'record text is escaped in the HTML report');
@@ -90,14 +90,16 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   const again = await cli(aws, ['custody', 'export', '--case', 'IR-100', '--out', out]);
   t.equal(again.code, 2, 'refuses to write into a non-empty folder');
 
-  const off = await cli(undefined, ['custody', 'verify', '--bundle', out, '--json'], offlineEnv());
+  const fp = ex.json().keyFingerprint as string;
+  const off = await cli(undefined, ['custody', 'verify', '--bundle', out, '--key-fingerprint', fp, '--json'], offlineEnv());
   t.equal(off.code, 0, off.stderr);
   t.same({ ok: off.json().ok, events: off.json().events, head: off.json().head }, { ok: true, events: 5, head: doc.head });
-  const pinned = await cli(undefined, ['custody', 'verify', '--bundle', out, '--key-fingerprint', ex.json().keyFingerprint], offlineEnv());
-  t.equal(pinned.code, 0);
+  const unanchored = await cli(undefined, ['custody', 'verify', '--bundle', out, '--json'], offlineEnv());
+  t.equal(unanchored.code, 3, 'without a trust anchor the bundle is not reported as verified');
+  t.same(unanchored.json().findings.map((f: { code: string }) => f.code), ['KEY_NOT_TRUSTED']);
   const wrongPin = await cli(undefined, ['custody', 'verify', '--bundle', out, '--key-fingerprint', 'ab'.repeat(32), '--json'], offlineEnv());
   t.equal(wrongPin.code, 3);
-  t.same(wrongPin.json().findings.map((f: { code: string }) => f.code), ['SIGNATURE_INVALID']);
+  t.same(wrongPin.json().findings.map((f: { code: string }) => f.code), ['KEY_NOT_TRUSTED']);
 
   // Tampering with the bundle after export.
   const copy = (name: string) => {
@@ -108,13 +110,13 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   const edited = copy('edited');
   const f3 = path.join(edited, 'events/0000000003.json');
   fs.writeFileSync(f3, fs.readFileSync(f3, 'utf8').replace('"snap-3"', '"snap-X"'));
-  const e1 = await cli(undefined, ['custody', 'verify', '--bundle', edited, '--json'], offlineEnv());
+  const e1 = await cli(undefined, ['custody', 'verify', '--bundle', edited, '--key-fingerprint', fp, '--json'], offlineEnv());
   t.equal(e1.code, 3);
   t.same([...new Set(e1.json().findings.map((f: { code: string }) => f.code))].sort(), ['BUNDLE_CHECKSUM_MISMATCH', 'HASH_MISMATCH', 'CHAIN_LINK_MISMATCH'].sort());
 
   const report = copy('report-edited');
   fs.appendFileSync(path.join(report, 'report.md'), '\nall fine\n');
-  const e2 = await cli(undefined, ['custody', 'verify', '--bundle', report, '--json'], offlineEnv());
+  const e2 = await cli(undefined, ['custody', 'verify', '--bundle', report, '--key-fingerprint', fp, '--json'], offlineEnv());
   t.equal(e2.code, 3);
   t.same(e2.json().findings.map((f: { code: string }) => f.code), ['BUNDLE_CHECKSUM_MISMATCH']);
 
@@ -132,7 +134,7 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   sums[i2] = `${sums[i3]!.slice(0, 64)}  events/0000000002.json`;
   sums[i3] = `${h2}  events/0000000003.json`;
   fs.writeFileSync(path.join(swapped, 'SHA256SUMS'), sums.join('\n'));
-  const e3 = await cli(undefined, ['custody', 'verify', '--bundle', swapped, '--json'], offlineEnv());
+  const e3 = await cli(undefined, ['custody', 'verify', '--bundle', swapped, '--key-fingerprint', fp, '--json'], offlineEnv());
   t.equal(e3.code, 3);
   const c3 = e3.json().findings.map((f: { code: string }) => f.code);
   t.ok(c3.includes('SEQUENCE_MISMATCH') && c3.includes('CHAIN_LINK_MISMATCH'), `swap detected: ${c3}`);
@@ -144,13 +146,13 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   sig[sig.length - 1] ^= 1;
   m.signature.value = sig.toString('base64');
   fs.writeFileSync(path.join(forged, 'manifest.json'), canonicalize(m));
-  const e4 = await cli(undefined, ['custody', 'verify', '--bundle', forged, '--json'], offlineEnv());
+  const e4 = await cli(undefined, ['custody', 'verify', '--bundle', forged, '--key-fingerprint', fp, '--json'], offlineEnv());
   t.equal(e4.code, 3);
   t.ok(e4.json().findings.some((f: { code: string }) => f.code === 'SIGNATURE_INVALID'));
 
   const extra = copy('extra-file');
   fs.writeFileSync(path.join(extra, 'events/0000000006.json'), '{}');
-  const e5 = await cli(undefined, ['custody', 'verify', '--bundle', extra, '--json'], offlineEnv());
+  const e5 = await cli(undefined, ['custody', 'verify', '--bundle', extra, '--key-fingerprint', fp, '--json'], offlineEnv());
   t.equal(e5.code, 3);
   t.same(e5.json().findings.map((f: { code: string }) => f.code), ['BUNDLE_INCOMPLETE']);
 });

@@ -2,6 +2,7 @@
  * `cleanroom custody log | verify | export | seal`: read, verify, hand over and re-seal a case's
  * chain of custody.
  */
+import fs from 'node:fs';
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
@@ -11,7 +12,7 @@ import { UsageError } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { readCaseLog } from '../../custody/log.js';
 import { verifyCaseInVault } from '../../custody/verify-vault.js';
-import { exportBundle, findingLines, verifyBundle } from '../../custody/bundle.js';
+import { assertKeyFingerprint, exportBundle, findingLines, verifyBundle, type BundleVerifyResult } from '../../custody/bundle.js';
 import type { CustodyVerifyResult } from '../../custody/verify.js';
 
 interface CaseArgs extends GlobalArgs {
@@ -23,6 +24,8 @@ interface VerifyArgs extends GlobalArgs {
   bundle?: string;
   bucket?: string;
   keyFingerprint?: string;
+  publicKey?: string;
+  trustVault?: boolean;
 }
 interface ExportArgs extends CaseArgs {
   out: string;
@@ -32,6 +35,21 @@ function verifyText(r: CustodyVerifyResult): string {
   const lines = [renderChecks(r.checks), ''];
   if (r.ok) lines.push(`Case ${r.case}: the custody record verifies — ${r.events} event(s), head #${r.head.seq} ${r.head.hash} (${r.source}).`);
   else lines.push(`Case ${r.case}: the custody record does NOT verify — ${r.findings.length} finding(s) (${r.source}):`, ...findingLines(r.findings).map((l) => `  ${l}`));
+  return lines.join('\n');
+}
+
+function bundleText(r: BundleVerifyResult): string {
+  const lines = [renderChecks(r.checks), ''];
+  if (r.ok) lines.push(`Case ${r.case}: the bundle verifies — ${r.events} event(s), head #${r.head.seq} ${r.head.hash}, signed by the trusted key (${r.source}).`);
+  else if (r.findings.every((f) => f.code === 'KEY_NOT_TRUSTED') && !r.anchor) {
+    lines.push(
+      `Case ${r.case}: the bundle is consistent, but NOT verified — nothing says whose key signed it (${r.source}).`,
+      `Every other check passed against the bundle's own key (SHA-256 ${r.keyFingerprint ?? 'none'}); anyone who rewrites a bundle can re-sign it with a key of their own.`,
+      `Ask the custodian for the signing key's SHA-256 (\`cleanroom custody export\` prints it) and run: cleanroom custody verify --bundle ${r.source} --key-fingerprint <SHA-256>`,
+    );
+  } else lines.push(`Case ${r.case}: the bundle does NOT verify — ${r.findings.length} finding(s) (${r.source}):`, ...findingLines(r.findings).map((l) => `  ${l}`));
+  // The ARN is shown only when the trusted key's signature covers it.
+  if (r.keyFingerprint) lines.push(`Bundle's signing key SHA-256: ${r.keyFingerprint}${r.signingKeyArn ? ` (${r.signingKeyArn})` : r.trusted ? '' : ' (not trusted)'}`);
   return lines.join('\n');
 }
 
@@ -65,17 +83,36 @@ export function custodyCommands(y: Argv, io: HostIo): Argv {
           withBucket(x)
             .option('case', { type: 'string', describe: 'case id (verify the record in the vault)' })
             .option('bundle', { type: 'string', describe: 'exported bundle folder (verify offline, no AWS access)' })
-            .option('key-fingerprint', { type: 'string', describe: 'with --bundle: the expected SHA-256 of the signing public key' })
+            .option('key-fingerprint', { type: 'string', describe: 'with --bundle: the trust anchor, the SHA-256 of the signing public key (64 hex characters, as `custody export` prints it)' })
+            .option('public-key', { type: 'string', describe: 'with --bundle: the trust anchor, a PEM file of the signing public key (signatures are verified with it)' })
+            .option('trust-vault', { type: 'boolean', describe: "with --bundle: the trust anchor, the vault's signing key read from KMS (needs AWS access; --bucket names the vault)" })
             .conflicts('case', 'bundle')
             .check((v) => {
               if (!v.case && !v.bundle) throw new Error('Give --case ID or --bundle DIR.');
               return true;
             }),
         handle<VerifyArgs, unknown>(io, async (ctx, a) => {
+          if (!a.bundle && (a.keyFingerprint !== undefined || a.publicKey !== undefined || a.trustVault)) throw new UsageError('ANCHOR_WITHOUT_BUNDLE', '--key-fingerprint, --public-key and --trust-vault are for --bundle: `custody verify --case` checks the vault\'s own signing key.');
           if (a.bundle) {
-            if (a.bucket) throw new UsageError('BUCKET_WITH_BUNDLE', '--bucket has no meaning with --bundle: a bundle is verified offline.');
-            const r = await verifyBundle(a.bundle, a.keyFingerprint ? { expectKeyFingerprint: a.keyFingerprint } : {});
-            return { data: verifyData(r as never), text: `${verifyText(r)}${r.keyFingerprint ? `\nSigning key SHA-256: ${r.keyFingerprint}${r.signingKeyArn ? ` (${r.signingKeyArn})` : ''}` : ''}`, ...(r.ok ? {} : { exitCode: 3 }) };
+            if (a.bucket && !a.trustVault) throw new UsageError('BUCKET_WITH_BUNDLE', '--bucket has no meaning with --bundle alone: a bundle is verified offline (with --trust-vault, --bucket names the vault whose signing key is trusted).');
+            if (a.keyFingerprint !== undefined) assertKeyFingerprint(String(a.keyFingerprint));
+            if (a.trustVault && a.publicKey !== undefined) throw new UsageError('ANCHOR_CONFLICT', 'Give one trusted public key: --public-key FILE or --trust-vault, not both.');
+            let trustedPublicKey: string | undefined;
+            if (a.publicKey !== undefined) {
+              try {
+                trustedPublicKey = fs.readFileSync(a.publicKey, 'utf8');
+              } catch (e) {
+                throw new UsageError('PUBLIC_KEY_UNREADABLE', `--public-key ${a.publicKey} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give the PEM file of the signing key you trust.`, { details: { publicKey: a.publicKey } });
+              }
+            }
+            let from: 'public-key' | 'vault' = 'public-key';
+            if (a.trustVault) {
+              const { vaultSigningKey } = await import('../../custody/trust-vault.js');
+              trustedPublicKey = (await vaultSigningKey(await ctx.forensicAccount(), a.bucket ? { bucket: a.bucket } : {})).pem;
+              from = 'vault';
+            }
+            const r = await verifyBundle(a.bundle, { ...(a.keyFingerprint !== undefined ? { expectKeyFingerprint: String(a.keyFingerprint) } : {}), ...(trustedPublicKey !== undefined ? { trustedPublicKey, trustedPublicKeyFrom: from } : {}) });
+            return { data: verifyData(r as never), text: bundleText(r), ...(r.ok ? {} : { exitCode: 3 }) };
           }
           const caseId = assertCaseId(a.case);
           const r = await verifyCaseInVault(await ctx.forensicAccount(), { caseId, ...(a.bucket ? { bucket: a.bucket } : {}), reporter: ctx.reporter });
@@ -89,8 +126,8 @@ export function custodyCommands(y: Argv, io: HostIo): Argv {
         handle<ExportArgs, unknown>(io, async (ctx, a) => {
           const r = await exportBundle(await ctx.forensicAccount(), { caseId: a.case, out: a.out, ...(a.bucket ? { bucket: a.bucket } : {}), reporter: ctx.reporter });
           return {
-            data: { case: r.case, out: r.out, events: r.events, head: r.head, files: r.files, keyFingerprint: r.keyFingerprint, ok: true },
-            text: `Exported case ${r.case}: ${r.events} event(s), head #${r.head.seq} ${r.head.hash}, to ${r.out}\nSigning key SHA-256: ${r.keyFingerprint}\nVerify it anywhere with: cleanroom custody verify --bundle ${r.out}`,
+            data: { case: r.case, out: r.out, events: r.events, head: r.head, files: r.files, keyFingerprint: r.keyFingerprint, verifyCommand: `cleanroom custody verify --bundle ${r.out} --key-fingerprint ${r.keyFingerprint}`, ok: true },
+            text: `Exported case ${r.case}: ${r.events} event(s), head #${r.head.seq} ${r.head.hash}, to ${r.out}\nSigning key SHA-256: ${r.keyFingerprint}\nGive the fingerprint to whoever receives the bundle by another channel than the bundle; they verify it anywhere with:\n  cleanroom custody verify --bundle ${r.out} --key-fingerprint ${r.keyFingerprint}`,
           };
         }),
       )
