@@ -192,6 +192,17 @@ class S3CaseCustody implements CaseCustody {
     return this.list;
   }
 
+  /**
+   * Before an append: a lease whose expiry has passed by our clock (the process stalled past its
+   * heartbeats) is renewed first — which fails, and stops the append, when someone took it over.
+   */
+  private async leaseStillHeld(): Promise<void> {
+    const l = this.lease;
+    if (!l || l.released) return;
+    l.assertHeld();
+    if (this.now().getTime() >= Date.parse(l.document.expiresAt)) await l.renew();
+  }
+
   async releaseLease(): Promise<void> {
     await this.queue;
     await this.lease?.release();
@@ -201,7 +212,10 @@ class S3CaseCustody implements CaseCustody {
     // A holder whose lease was taken stops changing the case (and recording as if it still could).
     const lost = this.lease?.lostError;
     if (lost) return Promise.reject(lost);
-    const run = this.queue.then(() => this.append(entry));
+    const run = this.queue.then(async () => {
+      await this.leaseStillHeld();
+      return this.append(entry);
+    });
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -315,7 +329,7 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
   if (opts.lease) {
     const l = opts.lease;
     c.lease = await acquireCaseLease({
-      s3: account.s3,
+      account,
       bucket,
       vaultKeyArn: vault.vaultKeyArn,
       caseId: opts.caseId,

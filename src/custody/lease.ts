@@ -15,7 +15,7 @@
  */
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { S3Port } from '../aws/ports.js';
+import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { CleanroomError } from '../domain/errors.js';
 import { casePrefix } from '../domain/vault-name.js';
@@ -60,11 +60,9 @@ export interface LeaseTakeover {
   reason: 'expired' | 'holder-gone';
 }
 
-/** The S3 calls the lease makes (a fake in unit tests). */
-export type LeaseS3 = Pick<S3Port, 'getObject' | 'putObject'>;
-
 export interface LeaseOptions {
-  s3: LeaseS3;
+  /** The forensic account (only its S3 port: GetObject and PutObject of the lease key; a fake in unit tests). */
+  account: Pick<AwsAccount, 's3'>;
   bucket: string;
   /** SSE-KMS key of the vault (its bucket policy refuses uploads without SSE-KMS). */
   vaultKeyArn: string;
@@ -211,7 +209,7 @@ export class CaseLease {
 
 async function readLease(o: LeaseOptions): Promise<{ doc: LeaseDocument; etag: string } | undefined> {
   try {
-    const r = await o.s3.getObject({ Bucket: o.bucket, Key: leaseKey(o.caseId) });
+    const r = await o.account.s3.getObject({ Bucket: o.bucket, Key: leaseKey(o.caseId) });
     const text = Buffer.from((await r.Body!.transformToByteArray()) as Uint8Array).toString('utf8');
     let doc: LeaseDocument;
     try {
@@ -229,7 +227,7 @@ async function readLease(o: LeaseOptions): Promise<{ doc: LeaseDocument; etag: s
 
 async function putLease(o: LeaseOptions, doc: LeaseDocument, cond: { ifMatch?: string; create?: boolean }): Promise<string> {
   const body = Buffer.from(JSON.stringify(doc), 'utf8');
-  const r = await o.s3.putObject({
+  const r = await o.account.s3.putObject({
     Bucket: o.bucket,
     Key: leaseKey(o.caseId),
     Body: body,

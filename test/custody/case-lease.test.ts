@@ -23,7 +23,8 @@ t.test('lease: busy, released, expired take-over recorded, lost on renew', async
   const twentyMinutesAgo = new Date(Date.now() - 20 * 60_000);
 
   // A took the case twenty minutes ago and has not renewed since: its lease has expired.
-  const a = await openCaseCustody(acct, { caseId: 'IR-L', now: () => twentyMinutesAgo, lease: { owner: 'owner-A', command: 'acquire' } });
+  let aNow = twentyMinutesAgo;
+  const a = await openCaseCustody(acct, { caseId: 'IR-L', now: () => aNow, lease: { owner: 'owner-A', command: 'acquire' } });
   await a.record(entry(1));
   t.equal(a.lease?.document.expiresAt, new Date(twentyMinutesAgo.getTime() + 10 * 60_000).toISOString());
 
@@ -35,12 +36,14 @@ t.test('lease: busy, released, expired take-over recorded, lost on renew', async
   t.match(takeover!.outcome.details, { reason: 'expired', previousOwner: 'owner-A', previousCommand: 'acquire', previousGeneration: 1, generation: 2 });
   t.same(takeover!.resources.map((r) => r.id), ['cases/IR-L/lease.json']);
 
-  // A learns it on its next renewal, and stops: no more events from it.
-  const lost = await a.lease!.renew().catch((e: CleanroomError) => e);
-  t.equal((lost as CleanroomError).code, 'CASE_LEASE_LOST');
-  t.match((lost as CleanroomError).message, /to `case close`/);
+  // A wakes up (its clock now says its lease expired): its next append renews first, finds the
+  // lease taken, and stops — no more events from it, and its renewals fail too.
+  aNow = new Date();
   const refused = await a.record(entry(2)).catch((e: CleanroomError) => e);
   t.equal((refused as CleanroomError).code, 'CASE_LEASE_LOST', 'a holder that lost the lease appends nothing');
+  t.match((refused as CleanroomError).message, /lost the lease of case IR-L .* to `case close`/);
+  const lost = await a.lease!.renew().catch((e: CleanroomError) => e);
+  t.equal((lost as CleanroomError).code, 'CASE_LEASE_LOST');
 
   // C while B holds it: refused at once, nothing appended.
   const before = b.events().length;

@@ -7,7 +7,8 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { CaseBusyError, LeaseLostError, acquireCaseLease, leaseKey, type LeaseDocument, type LeaseS3 } from '../../src/custody/lease.js';
+import { CaseBusyError, LeaseLostError, acquireCaseLease, leaseKey, type LeaseDocument } from '../../src/custody/lease.js';
+import type { AwsAccount } from '../../src/aws/ports.js';
 
 function awsError(name: string): Error {
   return Object.assign(new Error(name), { name });
@@ -39,7 +40,7 @@ function fakeS3() {
       return { ETag: etag };
     },
   };
-  return { s3: s3 as unknown as LeaseS3, versions, puts, current: (key: string) => JSON.parse(versions.get(key)!.at(-1)!.body.toString('utf8')) as LeaseDocument };
+  return { s3: { s3 } as unknown as Pick<AwsAccount, 's3'>, versions, puts, current: (key: string) => JSON.parse(versions.get(key)!.at(-1)!.body.toString('utf8')) as LeaseDocument };
 }
 
 const T0 = Date.parse('2026-12-05T00:00:00Z');
@@ -47,7 +48,7 @@ function clock() {
   let now = T0;
   return { now: () => new Date(now), advance: (ms: number) => (now += ms) };
 }
-const base = (s3: LeaseS3, c: { now: () => Date }, owner: string, command = 'acquire') => ({ s3, bucket: 'vault', vaultKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/v', caseId: 'IR-1', owner, command, actor: `arn:aws:sts::123456789012:assumed-role/r/${owner}`, now: c.now });
+const base = (account: Pick<AwsAccount, 's3'>, c: { now: () => Date }, owner: string, command = 'acquire') => ({ account, bucket: 'vault', vaultKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/v', caseId: 'IR-1', owner, command, actor: `arn:aws:sts::123456789012:assumed-role/r/${owner}`, now: c.now });
 const KEY = leaseKey('IR-1');
 
 t.test('take, renew, release: conditional writes, every version different', async (t) => {
