@@ -49,7 +49,9 @@ export { listEvidence, type EvidenceList } from './workflows/evidence/list.js';
 export { closeCase, closePlanText, type CloseDeps, type CloseOptions, type CloseResult } from './workflows/close.js';
 
 // Custody
-export { openCaseCustody, type CaseCustody, type OpenCustodyOptions } from './custody/case-custody.js';
+export { openCaseCustody, type CaseCustody, type OpenCustodyOptions, type CustodyLeaseRequest } from './custody/case-custody.js';
+export { acquireCaseLease, CaseLease, CaseBusyError, LeaseLostError, leaseKey, localHolderGone, processOwnerId, DEFAULT_LEASE_TTL_MS, DEFAULT_LEASE_RENEW_MS, type LeaseDocument, type LeaseOptions, type LeaseTakeover } from './custody/lease.js';
+export { caseExists, requireExistingCase } from './custody/case-exists.js';
 export { verifyCaseInVault, type VaultVerifyOptions, type VaultVerifyResult } from './custody/verify-vault.js';
 export { exportBundle, verifyBundle, type ExportResult, type BundleVerifyResult } from './custody/bundle.js';
 export { readCaseLog, type LogEntry } from './custody/log.js';

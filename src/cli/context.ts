@@ -9,6 +9,14 @@ import type { AwsAccount } from '../aws/ports.js';
 import { UsageError } from '../domain/errors.js';
 import { StderrReporter } from './render.js';
 import { openCaseCustody, type CaseCustody } from '../custody/case-custody.js';
+import os from 'node:os';
+import { DEFAULT_LEASE_RENEW_MS, LeaseLostError, localHolderGone, processOwnerId } from '../custody/lease.js';
+
+/**
+ * How a command uses a case's record: `read` it (the case must exist), `change` it (must exist,
+ * and the command takes the case's lease), or `start` it (may create the case; takes the lease).
+ */
+export type CustodyUse = { use: 'read' } | { use: 'change' | 'start'; command: string };
 
 export interface GlobalArgs {
   region?: string;
@@ -31,6 +39,7 @@ export class CliContext {
   readonly reporter: StderrReporter;
   private forensic?: Promise<AwsAccount>;
   private readonly custodies = new Map<string, Promise<CaseCustody>>();
+  private readonly heartbeats: NodeJS.Timeout[] = [];
   /** API calls made, by `service:Operation` (shown with --verbose). */
   readonly calls = new Map<string, number>();
 
@@ -84,16 +93,54 @@ export class CliContext {
     );
   }
 
-  /** The custody record of a case in the vault (opened once per command). */
-  custody(caseId: string, bucket?: string): Promise<CaseCustody> {
+  /**
+   * The custody record of a case in the vault (opened once per command). Unknown cases are refused
+   * (UNKNOWN_CASE) unless the command starts a case; a command that changes the case takes its
+   * lease (CASE_BUSY when another command holds it) and renews it on a heartbeat until the host
+   * releases it at the end of the command.
+   */
+  custody(caseId: string, bucket: string | undefined, how: CustodyUse): Promise<CaseCustody> {
     const key = `${caseId}|${bucket ?? ''}`;
     let c = this.custodies.get(key);
     if (!c) {
-      c = this.forensicAccount().then((account) => openCaseCustody(account, { caseId, bucket, reporter: this.reporter }));
+      c = this.forensicAccount().then(async (account) => {
+        const lease = how.use === 'read' ? undefined : { owner: processOwnerId(await account.callerArn()), command: how.command, host: os.hostname(), pid: process.pid, holderGone: localHolderGone };
+        const opened = await openCaseCustody(account, { caseId, bucket, reporter: this.reporter, mustExist: how.use !== 'start', ...(lease ? { lease } : {}) });
+        if (opened.lease) this.heartbeat(opened);
+        return opened;
+      });
       this.custodies.set(key, c);
       c.catch(() => this.custodies.delete(key));
     }
     return c;
+  }
+
+  /** Renew the lease every few minutes; never keeps the process alive. */
+  private heartbeat(c: CaseCustody): void {
+    const timer = setInterval(() => {
+      c.lease?.renew().catch((e: unknown) => {
+        if (e instanceof LeaseLostError) {
+          clearInterval(timer);
+          this.reporter.warn(e.message);
+        } else {
+          this.reporter.warn(`could not renew the lease of case ${c.caseId} (will try again): ${(e as Error).message}`);
+        }
+      });
+    }, DEFAULT_LEASE_RENEW_MS);
+    timer.unref();
+    this.heartbeats.push(timer);
+  }
+
+  /** Stop the heartbeats and give back every lease this command took. */
+  async releaseLeases(): Promise<void> {
+    for (const t of this.heartbeats.splice(0)) clearInterval(t);
+    for (const c of await this.openedCustodies()) {
+      try {
+        await c.releaseLease();
+      } catch (e) {
+        this.reporter.warn(`could not release the lease of case ${c.caseId} (it expires by itself): ${(e as Error).message}`);
+      }
+    }
   }
 
   /** Every custody record opened by this command (the host re-signs their manifests at the end). */

@@ -38,6 +38,7 @@ export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Hand
     if (maybeCase !== undefined) assertCaseId(maybeCase);
     const result = await handler(ctx, args);
     await sealTouched(ctx);
+    await ctx.releaseLeases();
     ctx.reporter.close();
     io.stdout.write(args.json ? `${JSON.stringify(result.data, null, 2)}\n` : result.text.endsWith('\n') || result.text === '' ? result.text : `${result.text}\n`);
     exit = result.exitCode ?? 0;
@@ -47,6 +48,7 @@ export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Hand
     } catch (sealErr) {
       ctx.reporter.warn(`could not re-sign the custody manifest after the failure: ${(sealErr as Error).message}`);
     }
+    await ctx.releaseLeases();
     ctx.reporter.close();
     exit = renderError(e, { json: args.json, verbose: args.verbose, tty: io.isTTY, stderr: io.stderr }, io.stdout);
   }

@@ -23,6 +23,8 @@ import type { CustodyEntry, CustodyRecorder, RecordedEvent } from './recorder.js
 import { getBytes, listEventKeys, putLocked } from './store.js';
 import { eventSchemaErrors, manifestSchemaErrors } from './schema.js';
 import { projectEvidence } from './verify.js';
+import { requireExistingCase } from './case-exists.js';
+import { acquireCaseLease, leaseKey, type CaseLease, type LeaseOptions } from './lease.js';
 
 export interface CaseCustody extends CustodyRecorder {
   readonly caseId: string;
@@ -34,6 +36,24 @@ export interface CaseCustody extends CustodyRecorder {
    * manifest found at open did not seal the current head (a writer died before sealing).
    */
   readonly dirty: boolean;
+  /** The case's lease, when the record was opened with one (see `lease.ts`). */
+  readonly lease: CaseLease | undefined;
+  /** Give the lease back (no-op without one, or when it was lost). */
+  releaseLease(): Promise<void>;
+}
+
+/** How a writer takes the case's lease when it opens the record. */
+export interface CustodyLeaseRequest {
+  /** Unique per holder (CLI: caller ARN + host + pid + random; Step Functions: the execution id). */
+  owner: string;
+  /** What the holder does, shown to whoever finds the case busy (`acquire`, `case close`, …). */
+  command: string;
+  host?: string;
+  pid?: number;
+  /** Lease duration without renewal (default 10 min). */
+  ttlMs?: number;
+  /** See {@link LeaseOptions.holderGone}. */
+  holderGone?: LeaseOptions['holderGone'];
 }
 
 export interface OpenCustodyOptions {
@@ -47,6 +67,18 @@ export interface OpenCustodyOptions {
   concurrency?: number;
   /** An audit already made by the caller in this process (skips the second audit). */
   audit?: VaultAuditResult;
+  /**
+   * Refuse (UNKNOWN_CASE, exit 2) a case with no custody record in the vault, before anything is
+   * written. Every command that reads or continues a case sets it; only the commands that start a
+   * case (room up, isolate, acquire) leave it off.
+   */
+  mustExist?: boolean;
+  /**
+   * Take the case's lease (one writer per case) before the record is read; refuse with CASE_BUSY
+   * (exit 1) when another holder has it. A take-over of an expired lease is recorded as a
+   * `case.lease.takeover` event. Appends refuse once a renewal found the lease lost.
+   */
+  lease?: CustodyLeaseRequest;
 }
 
 /** How many times an append retries after losing the race for a sequence number. */
@@ -75,6 +107,7 @@ class S3CaseCustody implements CaseCustody {
   private broken: string | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private actor: Promise<string> | undefined;
+  lease: CaseLease | undefined;
 
   constructor(
     private readonly account: AwsAccount,
@@ -159,8 +192,30 @@ class S3CaseCustody implements CaseCustody {
     return this.list;
   }
 
+  /**
+   * Before an append: a lease whose expiry has passed by our clock (the process stalled past its
+   * heartbeats) is renewed first — which fails, and stops the append, when someone took it over.
+   */
+  private async leaseStillHeld(): Promise<void> {
+    const l = this.lease;
+    if (!l || l.released) return;
+    l.assertHeld();
+    if (this.now().getTime() >= Date.parse(l.document.expiresAt)) await l.renew();
+  }
+
+  async releaseLease(): Promise<void> {
+    await this.queue;
+    await this.lease?.release();
+  }
+
   record(entry: CustodyEntry): Promise<RecordedEvent> {
-    const run = this.queue.then(() => this.append(entry));
+    // A holder whose lease was taken stops changing the case (and recording as if it still could).
+    const lost = this.lease?.lostError;
+    if (lost) return Promise.reject(lost);
+    const run = this.queue.then(async () => {
+      await this.leaseStillHeld();
+      return this.append(entry);
+    });
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -260,12 +315,53 @@ class S3CaseCustody implements CaseCustody {
 
 /**
  * Open the custody record of a case for writing. Audits the vault first (once), and refuses with
- * exit 2 when there is no vault, exit 3 when it fails the audit.
+ * exit 2 when there is no vault, exit 3 when it fails the audit; with `mustExist`, exit 2
+ * (UNKNOWN_CASE) when the case has no record; with `lease`, exit 1 (CASE_BUSY) when another
+ * holder has the case. The lease is taken before the record is read, so what the holder reads is
+ * what the previous holder left.
  */
 export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOptions): Promise<CaseCustody> {
   const bucket = await resolveVaultBucket(account, opts.bucket);
   const vault = await requireCompliantVault(account, bucket, opts.audit);
-  const c = new S3CaseCustody(account, opts.caseId, vault, opts.reporter ?? silentReporter, opts.now ?? (() => new Date()));
-  await c.load(opts.concurrency ?? 16);
+  if (opts.mustExist) await requireExistingCase(account, bucket, opts.caseId);
+  const now = opts.now ?? (() => new Date());
+  const c = new S3CaseCustody(account, opts.caseId, vault, opts.reporter ?? silentReporter, now);
+  if (opts.lease) {
+    const l = opts.lease;
+    c.lease = await acquireCaseLease({
+      account,
+      bucket,
+      vaultKeyArn: vault.vaultKeyArn,
+      caseId: opts.caseId,
+      owner: l.owner,
+      command: l.command,
+      actor: await account.callerArn(),
+      ...(l.host ? { host: l.host } : {}),
+      ...(l.pid ? { pid: l.pid } : {}),
+      ...(l.ttlMs ? { ttlMs: l.ttlMs } : {}),
+      ...(l.holderGone ? { holderGone: l.holderGone } : {}),
+      now,
+    });
+  }
+  try {
+    await c.load(opts.concurrency ?? 16);
+    const t = c.lease?.takeover;
+    if (t) {
+      const p = t.previous;
+      await c.record({
+        action: 'case.lease.takeover',
+        resources: [{ type: 's3:object', id: leaseKey(opts.caseId) }],
+        inputs: { command: opts.lease!.command },
+        outcome: {
+          status: 'succeeded',
+          details: { reason: t.reason, previousOwner: p.owner, previousCommand: p.command, previousActor: p.actor ?? null, previousAcquiredAt: p.acquiredAt, previousExpiresAt: p.expiresAt, previousGeneration: p.generation, generation: c.lease!.document.generation },
+        },
+        idempotencyKey: `lease:takeover:${p.owner}:${p.generation}`,
+      });
+    }
+  } catch (e) {
+    await c.lease?.release().catch(() => undefined);
+    throw e;
+  }
   return c;
 }

@@ -7,6 +7,7 @@ import { mapPool } from '../domain/pool.js';
 import { resolveVaultBucket } from '../workflows/vault/init.js';
 import type { CustodyEvent } from './event.js';
 import { getBytes, listEventKeys } from './store.js';
+import { unknownCaseError } from './case-exists.js';
 
 /** One line of the timeline (the contract's fields first). */
 export interface LogEntry extends Pick<CustodyEvent, 'seq' | 'time' | 'actor' | 'action' | 'hash' | 'prevHash' | 'resources'> {
@@ -18,6 +19,7 @@ export interface LogEntry extends Pick<CustodyEvent, 'seq' | 'time' | 'actor' | 
 export async function readCaseLog(account: AwsAccount, opts: { caseId: string; bucket?: string; concurrency?: number }): Promise<{ bucket: string; events: LogEntry[] }> {
   const bucket = await resolveVaultBucket(account, opts.bucket);
   const keys = await listEventKeys(account, bucket, opts.caseId);
+  if (keys.length === 0) throw await unknownCaseError(account, bucket, opts.caseId);
   const got = await mapPool(keys, opts.concurrency ?? 16, async (k) => ({ seq: k.seq, obj: await getBytes(account, bucket, k.key) }));
   const events: LogEntry[] = [];
   for (const g of got) {

@@ -13,7 +13,8 @@ import { signingKeyAlias } from '../domain/vault-name.js';
 import { resolveVaultBucket } from '../workflows/vault/init.js';
 import { describeKeyAlias } from '../workflows/vault/audit.js';
 import { casePrefix } from '../domain/vault-name.js';
-import { manifestKey, seqOfKey, type CaseManifest, type CustodyEvent } from './event.js';
+import { unknownCaseError } from './case-exists.js';
+import { custodyPrefix, manifestKey, seqOfKey, type CaseManifest, type CustodyEvent } from './event.js';
 import { getBytes } from './store.js';
 import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult } from './verify.js';
 import type { KeyObject } from 'node:crypto';
@@ -82,6 +83,9 @@ export async function verifyCaseInVault(account: AwsAccount, opts: VaultVerifyOp
 
   reporter.progress({ kind: 'step', message: `listing every version under s3://${bucket}/${casePrefix(caseId)}` });
   const versions = await listVersions(account, bucket, caseId);
+  // Unknown cases are unknown: no event object (in any version) means there is no such case here,
+  // and an empty record must not "verify".
+  if (![...versions.keys()].some((k) => k.startsWith(custodyPrefix(caseId)))) throw await unknownCaseError(account, bucket, caseId);
 
   const signing = await describeKeyAlias(account, signingKeyAlias(bucket));
   let key: KeyObject | undefined;

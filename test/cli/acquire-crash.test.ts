@@ -77,7 +77,13 @@ t.test('acquire from a source account: exit codes, JSON, resources, custody; kil
     t.equal(rerun.code, 0, `rerun after a kill at call ${k} (${killedAt}) succeeds: ${rerun.stderr.split('\n').filter((l) => /error/.test(l)).join(' ')}`);
     t.same(rerun.json().evidence.map((e: any) => e.state), ['preserved', 'preserved']);
     t.same(await caseResources(aws.endpoint, caseId), want, `same end state after a kill at call ${k} (${killedAt}): no duplicate snapshot or copy, no leaked key`);
-    const ev = await custodyEvents(caseId);
+    const all = await custodyEvents(caseId);
+    // Killed while holding the case's lease: the rerun on this machine sees the holder's pid gone,
+    // takes the lease over and records that (once); the work itself is recorded as in a clean run.
+    const takeovers = all.filter((e) => e.action === 'case.lease.takeover');
+    t.ok(takeovers.length <= 1, `at most one lease take-over recorded (kill at ${k})`);
+    for (const e of takeovers) t.equal(e.outcome.details?.['reason'], 'holder-gone');
+    const ev = all.filter((e) => e.action !== 'case.lease.takeover');
     const keys = ev.map((e) => e.idempotencyKey);
     t.equal(new Set(keys).size, keys.length, `no duplicate custody event (kill at ${k})`);
     t.same(keyShapes(keys), wantShapes, `the same custody events as a clean run (kill at ${k}, ${killedAt})`);

@@ -36,7 +36,7 @@ t.test('bad input: malformed id or option, unknown case', async (t) => {
   const unknown = await runCli(env, ['case', 'close', '--case', 'IR-nothing-here', '--yes', '--json']);
   t.equal(unknown.code, 2, unknown.stderr);
   t.equal(unknown.json().error.code, 'UNKNOWN_CASE');
-  t.match(unknown.json().error.message, /There is no case IR-nothing-here to close: no custody record under s3:\/\/cleanroom-evidence-123456789012-us-east-1\/cases\/IR-nothing-here\/ and no room stack cleanroom-IR-nothing-here or evidence in us-east-1\. Check the case id, --region and --bucket\./);
+  t.match(unknown.json().error.message, /There is no case IR-nothing-here in the vault s3:\/\/cleanroom-evidence-123456789012-us-east-1\/: it has no custody record under cases\/IR-nothing-here\/custody\/.*case ids are case-sensitive/);
   t.same(await closeEvents('IR-nothing-here'), [], 'nothing recorded for an unknown case');
   t.notOk(proxy.calls.slice(before).some((c) => /^(Delete|Detach|Create|Schedule|Put)/.test(c.action)), 'nothing changed');
 });

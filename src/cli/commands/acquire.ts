@@ -70,7 +70,7 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
       checkAcquireOptions(options);
       const forensic = await ctx.forensicAccount();
       const source = await ctx.sourceAccount(a);
-      const custody = await ctx.custody(a.case, a.bucket);
+      const custody = await ctx.custody(a.case, a.bucket, { use: 'start', command: 'acquire' });
       const r = await acquireEvidence(
         {
           forensic,

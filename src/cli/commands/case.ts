@@ -124,7 +124,7 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
           await checkRegion(account);
           const bucket = await resolveVaultBucket(account, a.bucket);
           // Opening the record audits the vault (exit 2 without one, 3 when it fails the audit).
-          const custody = await ctx.custody(caseId, bucket);
+          const custody = await ctx.custody(caseId, bucket, { use: 'change', command: 'case close' });
           const source = await ctx.sourceAccount(a);
           const r = await closeCase(
             {

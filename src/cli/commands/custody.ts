@@ -136,7 +136,7 @@ export function custodyCommands(y: Argv, io: HostIo): Argv {
         're-sign the manifest of a case over its current head (after a writer died before sealing)',
         (x) => withBucket(x.option('case', { type: 'string', demandOption: true, describe: 'case id' })),
         handle<CaseArgs, unknown>(io, async (ctx, a) => {
-          const custody = await ctx.custody(a.case, a.bucket);
+          const custody = await ctx.custody(a.case, a.bucket, { use: 'read' });
           const m = await custody.sealManifest();
           return { data: { case: m.case, head: m.head, events: m.events, sealedAt: m.sealedAt, keyId: m.signature.keyId }, text: `Sealed case ${m.case} at #${m.head.seq} ${m.head.hash} with ${m.signature.keyId}.` };
         }),

@@ -44,12 +44,12 @@ export function evidenceTable(items: ReadonlyArray<EvidencePatch & { drift?: str
 }
 
 /** The handler of `evidence attach|detach`: input checked before any AWS call, then the workflow. */
-function onItem(io: HostIo, run: (deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions) => Promise<CommandResult<unknown>>) {
+function onItem(io: HostIo, command: string, run: (deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions) => Promise<CommandResult<unknown>>) {
   return handle<ItemArgs, unknown>(io, async (ctx, a) => {
     checkEvidenceId(a.case, a.evidence);
     const budgets = budgetsFrom(a);
     const forensic = await ctx.forensicAccount();
-    const custody = await ctx.custody(a.case, a.bucket);
+    const custody = await ctx.custody(a.case, a.bucket, { use: 'change', command });
     return run({ forensic, custody, reporter: ctx.reporter }, { caseId: a.case, evidenceId: a.evidence, budgets });
   });
 }
@@ -64,7 +64,7 @@ export function evidenceCommands(y: Argv, io: HostIo): Argv {
         (c) => withBucket(withCase(c)),
         handle<ListArgs, unknown>(io, async (ctx, a) => {
           const forensic = await ctx.forensicAccount();
-          const custody = await ctx.custody(a.case, a.bucket);
+          const custody = await ctx.custody(a.case, a.bucket, { use: 'read' });
           const r = await listEvidence({ forensic, custody }, { caseId: a.case });
           return { data: { case: r.case, evidence: r.evidence.map(evidenceJson) }, text: evidenceTable(r.evidence) };
         }),
@@ -73,7 +73,7 @@ export function evidenceCommands(y: Argv, io: HostIo): Argv {
         'attach',
         'attach an evidence item to the forensic instance (a working volume from its forensic snapshot; read-only confirmed inside)',
         item,
-        onItem(io, async (deps, o) => {
+        onItem(io, 'evidence attach', async (deps, o) => {
           const r = await attachEvidence({ ...deps, room: roomGate(deps.forensic) }, o);
           const text = `${evidenceTable([r.evidence])}\n\nRead-only inside ${r.evidence.instanceId}: ${r.readOnly.status.toUpperCase()} — ${r.readOnly.detail}`;
           return { data: { case: r.case, evidence: [evidenceJson(r.evidence)], readOnly: r.readOnly, warnings: r.warnings }, text, ...(r.readOnly.status === 'writable' ? { exitCode: 3 } : {}) };
@@ -83,7 +83,7 @@ export function evidenceCommands(y: Argv, io: HostIo): Argv {
         'detach',
         'detach an evidence item from the forensic instance (unmount it inside first); the evidence snapshot is unaffected',
         item,
-        onItem(io, async (deps, o) => {
+        onItem(io, 'evidence detach', async (deps, o) => {
           const r = await detachEvidence(deps, o);
           const text = `${evidenceTable([r.evidence])}\n\n${r.detached ? `Detached ${r.evidence.volumeId}.` : `${r.evidence.volumeId} was not attached: nothing changed.`}`;
           return { data: { case: r.case, evidence: [evidenceJson(r.evidence)], detached: r.detached, warnings: r.warnings }, text };

@@ -40,7 +40,7 @@ export function isolateCommands(y: Argv, io: HostIo): Argv {
       const r = await isolateInstance(
         {
           account,
-          custody: () => ctx.custody(a.case, a.bucket),
+          custody: () => ctx.custody(a.case, a.bucket, { use: 'start', command: 'isolate' }),
           reporter: ctx.reporter,
           confirm: (q) => ctx.confirm(q),
           accountInRegion: (region) => ctx.sourceAccount({ ...source, sourceRegion: region }),

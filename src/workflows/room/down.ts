@@ -99,7 +99,19 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
   const plan: RoomDownPlan = { case: caseId, region: account.region, stackName, stackStatus: stack.status, ...(instanceId ? { instanceId } : {}), evidence, ...(stack.outputs['FlowLogGroupName'] ? { flowLogGroupName: stack.outputs['FlowLogGroupName'] } : {}) };
   await deps.confirm?.(plan);
 
+  // Opening the record takes the case's lease (the CLI's): another command may have changed the
+  // room between the look above and now, so look again before deleting anything.
   const custody = await openCustody(deps.custody);
+  if (instanceId && !o.detachEvidence) {
+    const now = await attachedEvidence(account, instanceId);
+    if (now.length) {
+      throw new UsageError(
+        'EVIDENCE_ATTACHED',
+        `Evidence was attached to the forensic instance ${instanceId} of case ${caseId} while room down was starting: ${now.map((e) => `${e.volumeId}${e.evidenceId ? ` (${e.evidenceId})` : ''}`).join(', ')}. Nothing was changed: detach it (\`cleanroom evidence detach\`) or run room down again with --detach-evidence.`,
+        { details: { caseId, instanceId, volumes: now.map((e) => e.volumeId) } },
+      );
+    }
+  }
   const accountId = await account.accountId();
   const ref = (type: string, id: string, arn?: string): ResourceRef => ({ type, id, ...(arn ? { arn } : {}), account: accountId, region: account.region });
 

@@ -106,4 +106,17 @@ t.test('room down, status and list', async (t) => {
     t.equal((await readStack(account, 'cleanroom-IR-no'))!.status, 'CREATE_COMPLETE');
     t.same(rec.events(), []);
   });
+
+  t.test('evidence attached while room down waited for the case (its lease): it looks again and refuses', async (t) => {
+    const up = await roomUp({ account, custody: new MemoryRecorder() }, { caseId: 'IR-late' });
+    const rec = new MemoryRecorder();
+    // Opening the record is where the CLI takes the case's lease: another command (an acquire
+    // that held it) attached evidence after room down's first look.
+    const e = await roomDown({ account, custody: async () => (await attachEvidence(up.room.instanceId!, 'IR-late', 'ev-late'), rec) }, { caseId: 'IR-late' }).catch((x) => x);
+    t.equal(e.code, 'EVIDENCE_ATTACHED');
+    t.equal(e.exitCode, 2);
+    t.match(e.message, /attached to the forensic instance .* while room down was starting: vol-\w+ \(ev-late\)\. Nothing was changed/);
+    t.equal((await readStack(account, 'cleanroom-IR-late'))!.status, 'CREATE_COMPLETE', 'the room is still there');
+    t.same(rec.events(), []);
+  });
 });

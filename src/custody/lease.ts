@@ -1,0 +1,285 @@
+/**
+ * One writer per case: a lease object in the vault, `cases/<case>/lease.json` (outside the events
+ * prefix, so verification ignores it), taken by the commands that change a case's AWS state.
+ *
+ * Every write is one conditional PUT, so two holders can never both believe they hold it:
+ * - absent                       → PUT `If-None-Match: *`
+ * - released, expired, or its holder is known to be gone → PUT `If-Match: <ETag of the version read>`
+ * - held by someone else         → refuse ({@link CaseBusyError}, exit 1), naming the holder
+ * A holder renews (`renew()`, `If-Match` its own last ETag) well before expiry — an explicit call,
+ * no timer inside the library (the CLI host runs a heartbeat; a Step Functions host renews per
+ * state) — and a renewal that finds the lease taken reports {@link LeaseLostError}: stop working.
+ * `release()` writes `released: true` (`If-Match`). Every write bumps `generation`, so no two
+ * versions have the same bytes (and ETag). The vault's Object Lock keeps every version: the lease's
+ * history is a record of who held the case.
+ */
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { AwsAccount } from '../aws/ports.js';
+import { isAwsCode } from '../aws/errors.js';
+import { CleanroomError } from '../domain/errors.js';
+import { casePrefix } from '../domain/vault-name.js';
+import { checksumSha256 } from './store.js';
+
+export const LEASE_SCHEMA = 'cleanroom.case-lease.v1';
+/** Default time a lease lasts without renewal. */
+export const DEFAULT_LEASE_TTL_MS = 10 * 60_000;
+/** Default renewal interval (the CLI heartbeat): well before expiry. */
+export const DEFAULT_LEASE_RENEW_MS = 3 * 60_000;
+
+/** `cases/<case>/lease.json`. */
+export function leaseKey(caseId: string): string {
+  return `${casePrefix(caseId)}lease.json`;
+}
+
+/** The lease document as stored. */
+export interface LeaseDocument {
+  schema: typeof LEASE_SCHEMA;
+  case: string;
+  /** Unique per holder: caller ARN + host + pid + random (CLI), or an execution id given by the host. */
+  owner: string;
+  /** What the holder is doing (`acquire`, `case close`, …). */
+  command: string;
+  /** The STS caller ARN of the holder, when known. */
+  actor?: string;
+  /** Where the holder runs (a CLI host fills these; they let a rerun on the same machine see that the holder died). */
+  host?: string;
+  pid?: number;
+  acquiredAt: string;
+  renewedAt: string;
+  expiresAt: string;
+  /** Bumped on every write. */
+  generation: number;
+  released: boolean;
+  releasedAt?: string;
+}
+
+/** Why a lease was taken from a previous holder that had not released it. */
+export interface LeaseTakeover {
+  previous: LeaseDocument;
+  reason: 'expired' | 'holder-gone';
+}
+
+export interface LeaseOptions {
+  /** The forensic account (only its S3 port: GetObject and PutObject of the lease key; a fake in unit tests). */
+  account: Pick<AwsAccount, 's3'>;
+  bucket: string;
+  /** SSE-KMS key of the vault (its bucket policy refuses uploads without SSE-KMS). */
+  vaultKeyArn: string;
+  caseId: string;
+  owner: string;
+  command: string;
+  actor?: string;
+  host?: string;
+  pid?: number;
+  /** How long the lease lasts without renewal (default 10 min). */
+  ttlMs?: number;
+  now?: () => Date;
+  /**
+   * Whether the holder of an unexpired lease is known to be gone (e.g. a process on this machine
+   * that no longer runs); its lease is then taken over at once, and the take-over recorded.
+   */
+  holderGone?: (held: LeaseDocument) => boolean | Promise<boolean>;
+}
+
+/** Another holder has the case (exit 1). */
+export class CaseBusyError extends CleanroomError {
+  constructor(readonly held: LeaseDocument, bucket: string) {
+    super(
+      'CASE_BUSY',
+      `Case ${held.case} is busy: \`${held.command}\` holds its lease (holder ${held.actor ?? held.owner}${held.host ? ` on ${held.host}${held.pid ? `, pid ${held.pid}` : ''}` : ''}) since ${held.acquiredAt}, until ${held.expiresAt} unless it renews it (s3://${bucket}/${leaseKey(held.case)}). Only one command at a time may change a case: nothing was changed. Run this command again when that one has finished (or, if it died, after its lease expires at ${held.expiresAt}).`,
+      { exitCode: 1, details: { caseId: held.case, bucket, holder: held.owner, actor: held.actor, command: held.command, host: held.host, pid: held.pid, since: held.acquiredAt, until: held.expiresAt } },
+    );
+  }
+}
+
+/** The lease was taken by someone else (it expired before it was renewed): stop changing the case. */
+export class LeaseLostError extends CleanroomError {
+  constructor(caseId: string, bucket: string, owner: string, taker?: LeaseDocument) {
+    super(
+      'CASE_LEASE_LOST',
+      `This command lost the lease of case ${caseId} (s3://${bucket}/${leaseKey(caseId)})${taker ? ` to \`${taker.command}\` (holder ${taker.actor ?? taker.owner}) at ${taker.acquiredAt}` : ''}: it could not renew it before it expired, so it stops changing the case. Check what that command did (\`cleanroom custody log --case ${caseId}\`), then run this command again.`,
+      { exitCode: 1, details: { caseId, bucket, owner, ...(taker ? { takenBy: taker.owner, takenByCommand: taker.command, takenAt: taker.acquiredAt } : {}) } },
+    );
+  }
+}
+
+/** A unique owner id for a CLI process: caller ARN + host + pid + random. */
+export function processOwnerId(actor: string): string {
+  return `${actor}|${os.hostname()}|${process.pid}|${randomBytes(6).toString('hex')}`;
+}
+
+/** True when `held` was taken by a process on this machine that no longer runs. */
+export function localHolderGone(held: LeaseDocument): boolean {
+  if (!held.host || held.host !== os.hostname() || !held.pid || held.pid === process.pid) return false;
+  try {
+    process.kill(held.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** How many times taking the lease retries when another writer changed it in between. */
+const MAX_ATTEMPTS = 5;
+
+/** A lease held on a case (after {@link acquireCaseLease}). */
+export class CaseLease {
+  private etag: string;
+  private lost: LeaseLostError | undefined;
+  private releasedFlag = false;
+
+  constructor(
+    private readonly o: LeaseOptions,
+    private doc: LeaseDocument,
+    etag: string,
+    /** Set when the lease was taken from a holder that had not released it. */
+    readonly takeover: LeaseTakeover | undefined,
+  ) {
+    this.etag = etag;
+  }
+
+  get document(): LeaseDocument {
+    return this.doc;
+  }
+
+  get owner(): string {
+    return this.doc.owner;
+  }
+
+  /** Set once a renewal found the lease taken by someone else. */
+  get lostError(): LeaseLostError | undefined {
+    return this.lost;
+  }
+
+  get released(): boolean {
+    return this.releasedFlag;
+  }
+
+  /** Throw if the lease was lost (callers check before each change). */
+  assertHeld(): void {
+    if (this.lost) throw this.lost;
+  }
+
+  private now(): Date {
+    return (this.o.now ?? (() => new Date()))();
+  }
+
+  /** Extend the lease by its TTL. Throws {@link LeaseLostError} (and remembers it) when it was taken. */
+  async renew(): Promise<void> {
+    this.assertHeld();
+    if (this.releasedFlag) return;
+    const now = this.now();
+    const next: LeaseDocument = { ...this.doc, renewedAt: now.toISOString(), expiresAt: new Date(now.getTime() + (this.o.ttlMs ?? DEFAULT_LEASE_TTL_MS)).toISOString(), generation: this.doc.generation + 1 };
+    await this.write(next);
+  }
+
+  /** Give the lease back (`released: true`). A lost lease is not written to. */
+  async release(): Promise<void> {
+    if (this.lost || this.releasedFlag) return;
+    const now = this.now();
+    await this.write({ ...this.doc, released: true, releasedAt: now.toISOString(), renewedAt: now.toISOString(), generation: this.doc.generation + 1 });
+    this.releasedFlag = true;
+  }
+
+  private async write(next: LeaseDocument): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      try {
+        this.etag = await putLease(this.o, next, { ifMatch: this.etag });
+        this.doc = next;
+        return;
+      } catch (e) {
+        if (!isAwsCode(e, 'PreconditionFailed', 'ConditionalRequestConflict', 'NoSuchKey', 'NotFound')) throw e;
+      }
+      // Our ETag is not the current one: someone else wrote, or our own last write landed
+      // without us seeing its answer.
+      const cur = await readLease(this.o);
+      if (cur && cur.doc.owner === this.doc.owner && !cur.doc.released) {
+        this.etag = cur.etag;
+        this.doc = { ...cur.doc };
+        next = { ...next, generation: cur.doc.generation + 1 };
+        continue;
+      }
+      this.lost = new LeaseLostError(this.o.caseId, this.o.bucket, this.doc.owner, cur?.doc);
+      throw this.lost;
+    }
+    throw new CleanroomError('LEASE_CONTENTION', `Could not write the lease of case ${this.o.caseId}: it kept changing under this command. Run it again.`, { details: { caseId: this.o.caseId } });
+  }
+}
+
+async function readLease(o: LeaseOptions): Promise<{ doc: LeaseDocument; etag: string } | undefined> {
+  try {
+    const r = await o.account.s3.getObject({ Bucket: o.bucket, Key: leaseKey(o.caseId) });
+    const text = Buffer.from((await r.Body!.transformToByteArray()) as Uint8Array).toString('utf8');
+    let doc: LeaseDocument;
+    try {
+      doc = JSON.parse(text) as LeaseDocument;
+    } catch {
+      // An unreadable lease protects nothing: treat it as released (it is overwritten conditionally).
+      doc = { schema: LEASE_SCHEMA, case: o.caseId, owner: '(unreadable)', command: '(unreadable)', acquiredAt: new Date(0).toISOString(), renewedAt: new Date(0).toISOString(), expiresAt: new Date(0).toISOString(), generation: 0, released: true };
+    }
+    return { doc, etag: r.ETag ?? '' };
+  } catch (e) {
+    if (isAwsCode(e, 'NoSuchKey', 'NotFound')) return undefined;
+    throw e;
+  }
+}
+
+async function putLease(o: LeaseOptions, doc: LeaseDocument, cond: { ifMatch?: string; create?: boolean }): Promise<string> {
+  const body = Buffer.from(JSON.stringify(doc), 'utf8');
+  const r = await o.account.s3.putObject({
+    Bucket: o.bucket,
+    Key: leaseKey(o.caseId),
+    Body: body,
+    ContentType: 'application/json',
+    ChecksumAlgorithm: 'SHA256',
+    ChecksumSHA256: checksumSha256(body),
+    ServerSideEncryption: 'aws:kms',
+    SSEKMSKeyId: o.vaultKeyArn,
+    BucketKeyEnabled: true,
+    ...(cond.create ? { IfNoneMatch: '*' } : {}),
+    ...(cond.ifMatch ? { IfMatch: cond.ifMatch } : {}),
+  });
+  return r.ETag ?? '';
+}
+
+/**
+ * Take the lease of a case, or throw {@link CaseBusyError} when someone else holds it. Taking over
+ * an expired lease (or one whose holder is gone) succeeds and says so in `takeover`: the caller
+ * records it as a custody event.
+ */
+export async function acquireCaseLease(o: LeaseOptions): Promise<CaseLease> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const now = (o.now ?? (() => new Date()))();
+    const cur = await readLease(o);
+    const mine = (generation: number): LeaseDocument => ({
+      schema: LEASE_SCHEMA,
+      case: o.caseId,
+      owner: o.owner,
+      command: o.command,
+      ...(o.actor ? { actor: o.actor } : {}),
+      ...(o.host ? { host: o.host } : {}),
+      ...(o.pid ? { pid: o.pid } : {}),
+      acquiredAt: now.toISOString(),
+      renewedAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + (o.ttlMs ?? DEFAULT_LEASE_TTL_MS)).toISOString(),
+      generation,
+      released: false,
+    });
+    let takeover: LeaseTakeover | undefined;
+    if (cur && !cur.doc.released && cur.doc.owner !== o.owner) {
+      if (Date.parse(cur.doc.expiresAt) <= now.getTime()) takeover = { previous: cur.doc, reason: 'expired' };
+      else if (o.holderGone && (await o.holderGone(cur.doc))) takeover = { previous: cur.doc, reason: 'holder-gone' };
+      else throw new CaseBusyError(cur.doc, o.bucket);
+    }
+    const doc = mine((cur?.doc.generation ?? 0) + 1);
+    try {
+      const etag = await putLease(o, doc, cur ? { ifMatch: cur.etag } : { create: true });
+      return new CaseLease(o, doc, etag, takeover);
+    } catch (e) {
+      // Someone else wrote the lease between our read and our write: read it again.
+      if (!isAwsCode(e, 'PreconditionFailed', 'ConditionalRequestConflict', 'NoSuchKey', 'NotFound')) throw e;
+    }
+  }
+  throw new CleanroomError('LEASE_CONTENTION', `Could not take the lease of case ${o.caseId}: it kept changing under this command. Run it again.`, { details: { caseId: o.caseId } });
+}

@@ -1,0 +1,142 @@
+/**
+ * The case lease (src/custody/lease.ts) on a fake S3 port that does what S3 documents for
+ * conditional writes (If-None-Match: * → 412 when the key exists; If-Match: <etag> → 412 when the
+ * current version's ETag differs, 404 when there is none) and an injected clock: take, renew,
+ * release, a busy case refused naming its holder, an expired lease taken over (and said so), a
+ * holder known to be gone, and a lost lease detected on renew.
+ */
+import t from 'tap';
+import { createHash } from 'node:crypto';
+import { CaseBusyError, LeaseLostError, acquireCaseLease, leaseKey, type LeaseDocument } from '../../src/custody/lease.js';
+import type { AwsAccount } from '../../src/aws/ports.js';
+
+function awsError(name: string): Error {
+  return Object.assign(new Error(name), { name });
+}
+
+/** Versioned in-memory S3 of one bucket, with S3's conditional-write semantics. */
+function fakeS3() {
+  const versions = new Map<string, Array<{ body: Buffer; etag: string }>>();
+  const puts: Array<{ key: string; ifMatch?: string; ifNoneMatch?: string; sse?: string; doc: LeaseDocument }> = [];
+  const s3 = {
+    async getObject(i: { Key?: string }) {
+      const v = versions.get(i.Key!)?.at(-1);
+      if (!v) throw awsError('NoSuchKey');
+      return { ETag: v.etag, Body: { transformToByteArray: async () => new Uint8Array(v.body) } };
+    },
+    async putObject(i: { Key?: string; Body?: unknown; IfMatch?: string; IfNoneMatch?: string; ServerSideEncryption?: string }) {
+      const list = versions.get(i.Key!) ?? [];
+      const cur = list.at(-1);
+      if (i.IfNoneMatch === '*' && cur) throw awsError('PreconditionFailed');
+      if (i.IfMatch !== undefined) {
+        if (!cur) throw awsError('NoSuchKey');
+        if (cur.etag !== i.IfMatch) throw awsError('PreconditionFailed');
+      }
+      const body = Buffer.from(i.Body as Buffer);
+      const etag = `"${createHash('md5').update(body).digest('hex')}"`;
+      list.push({ body, etag });
+      versions.set(i.Key!, list);
+      puts.push({ key: i.Key!, ...(i.IfMatch ? { ifMatch: i.IfMatch } : {}), ...(i.IfNoneMatch ? { ifNoneMatch: i.IfNoneMatch } : {}), ...(i.ServerSideEncryption ? { sse: i.ServerSideEncryption } : {}), doc: JSON.parse(body.toString('utf8')) });
+      return { ETag: etag };
+    },
+  };
+  return { s3: { s3 } as unknown as Pick<AwsAccount, 's3'>, versions, puts, current: (key: string) => JSON.parse(versions.get(key)!.at(-1)!.body.toString('utf8')) as LeaseDocument };
+}
+
+const T0 = Date.parse('2026-12-05T00:00:00Z');
+function clock() {
+  let now = T0;
+  return { now: () => new Date(now), advance: (ms: number) => (now += ms) };
+}
+const base = (account: Pick<AwsAccount, 's3'>, c: { now: () => Date }, owner: string, command = 'acquire') => ({ account, bucket: 'vault', vaultKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/v', caseId: 'IR-1', owner, command, actor: `arn:aws:sts::123456789012:assumed-role/r/${owner}`, now: c.now });
+const KEY = leaseKey('IR-1');
+
+t.test('take, renew, release: conditional writes, every version different', async (t) => {
+  const { s3, puts, versions, current } = fakeS3();
+  const c = clock();
+  const a = await acquireCaseLease({ ...base(s3, c, 'A'), ttlMs: 600_000 });
+  t.equal(KEY, 'cases/IR-1/lease.json');
+  t.equal(a.takeover, undefined, 'a fresh lease is no take-over');
+  t.equal(puts[0]!.ifNoneMatch, '*', 'an absent lease is created with If-None-Match: *');
+  t.equal(puts[0]!.sse, 'aws:kms', 'SSE-KMS, as the vault policy demands');
+  t.match(current(KEY), { owner: 'A', command: 'acquire', acquiredAt: '2026-12-05T00:00:00.000Z', expiresAt: '2026-12-05T00:10:00.000Z', generation: 1, released: false });
+
+  c.advance(180_000);
+  await a.renew();
+  t.equal(puts[1]!.ifMatch, puts[0] && versions.get(KEY)![0]!.etag, 'renewal is If-Match on the holder’s last ETag');
+  t.match(current(KEY), { owner: 'A', acquiredAt: '2026-12-05T00:00:00.000Z', expiresAt: '2026-12-05T00:13:00.000Z', generation: 2 });
+
+  await a.release();
+  t.match(current(KEY), { owner: 'A', released: true, generation: 3 });
+  t.equal(puts[2]!.ifMatch, versions.get(KEY)![1]!.etag);
+  const etags = versions.get(KEY)!.map((v) => v.etag);
+  t.equal(new Set(etags).size, etags.length, 'no two versions share an ETag');
+
+  const b = await acquireCaseLease(base(s3, c, 'B', 'case close'));
+  t.equal(b.takeover, undefined, 'a released lease is taken without a take-over');
+  t.equal(puts[3]!.ifMatch, versions.get(KEY)![2]!.etag, 'taking a released lease is If-Match on the version read');
+  t.match(current(KEY), { owner: 'B', command: 'case close', generation: 4, released: false });
+});
+
+t.test('a busy case is refused at once, naming the holder, its command, since and until', async (t) => {
+  const { s3, puts } = fakeS3();
+  const c = clock();
+  await acquireCaseLease(base(s3, c, 'A', 'acquire'));
+  c.advance(60_000);
+  const err = await acquireCaseLease(base(s3, c, 'B', 'room down')).catch((e: unknown) => e);
+  t.ok(err instanceof CaseBusyError);
+  const e = err as CaseBusyError;
+  t.equal(e.code, 'CASE_BUSY');
+  t.equal(e.exitCode, 1);
+  t.match(e.message, /Case IR-1 is busy: `acquire` holds its lease \(holder arn:aws:sts::123456789012:assumed-role\/r\/A\) since 2026-12-05T00:00:00.000Z, until 2026-12-05T00:10:00.000Z/);
+  t.match(e.details, { holder: 'A', command: 'acquire', since: '2026-12-05T00:00:00.000Z', until: '2026-12-05T00:10:00.000Z' });
+  t.equal(puts.length, 1, 'the refused command wrote nothing');
+});
+
+t.test('an expired lease is taken over, and the take-over says from whom', async (t) => {
+  const { s3, current } = fakeS3();
+  const c = clock();
+  await acquireCaseLease(base(s3, c, 'A', 'acquire'));
+  c.advance(600_000);
+  const b = await acquireCaseLease(base(s3, c, 'B', 'case close'));
+  t.match(b.takeover, { reason: 'expired', previous: { owner: 'A', command: 'acquire', generation: 1, expiresAt: '2026-12-05T00:10:00.000Z' } });
+  t.match(current(KEY), { owner: 'B', generation: 2 });
+});
+
+t.test('a holder known to be gone (holderGone) is taken over before expiry; otherwise not', async (t) => {
+  const { s3 } = fakeS3();
+  const c = clock();
+  await acquireCaseLease({ ...base(s3, c, 'A'), host: 'h1', pid: 42 });
+  const busy = await acquireCaseLease({ ...base(s3, c, 'B'), holderGone: () => false }).catch((e: unknown) => e);
+  t.ok(busy instanceof CaseBusyError, 'a live holder keeps the case');
+  const seen: LeaseDocument[] = [];
+  const b = await acquireCaseLease({ ...base(s3, c, 'B'), holderGone: (held) => (seen.push(held), held.pid === 42) });
+  t.equal(seen[0]!.host, 'h1');
+  t.match(b.takeover, { reason: 'holder-gone', previous: { owner: 'A', pid: 42 } });
+});
+
+t.test('a lost lease is detected on renew: the holder stops, and writes nothing more', async (t) => {
+  const { s3, puts, current } = fakeS3();
+  const c = clock();
+  const a = await acquireCaseLease(base(s3, c, 'A', 'acquire'));
+  c.advance(11 * 60_000); // A missed its renewals
+  await acquireCaseLease(base(s3, c, 'B', 'room down'));
+  const n = puts.length;
+  const err = await a.renew().catch((e: unknown) => e);
+  t.ok(err instanceof LeaseLostError);
+  t.equal((err as LeaseLostError).code, 'CASE_LEASE_LOST');
+  t.match((err as LeaseLostError).message, /lost the lease of case IR-1 .* to `room down`/);
+  t.equal(a.lostError, err, 'remembered');
+  t.throws(() => a.assertHeld(), LeaseLostError);
+  await a.release();
+  t.equal(puts.length, n, 'neither the failed renewal nor release overwrote the new holder');
+  t.equal(current(KEY).owner, 'B');
+});
+
+t.test('two takers at once: exactly one gets the lease', async (t) => {
+  const { s3 } = fakeS3();
+  const c = clock();
+  const got = await Promise.allSettled(['A', 'B', 'C', 'D'].map((o) => acquireCaseLease(base(s3, c, o))));
+  t.equal(got.filter((g) => g.status === 'fulfilled').length, 1);
+  for (const g of got) if (g.status === 'rejected') t.ok(g.reason instanceof CaseBusyError);
+});
