@@ -4,7 +4,8 @@
  * Handlers return a result; the host renders it (JSON or text) and maps errors to exit codes.
  */
 import { createInterface } from 'node:readline/promises';
-import { openAccount, type AccountOptions } from '../aws/account.js';
+import { checkProfileExists, openAccount, type AccountOptions } from '../aws/account.js';
+import { checkRegionName } from '../aws/region.js';
 import type { AwsAccount } from '../aws/ports.js';
 import { UsageError } from '../domain/errors.js';
 import { StderrReporter } from './render.js';
@@ -31,6 +32,10 @@ export class CliContext {
   private readonly custodies = new Map<string, Promise<CaseCustody>>();
   /** API calls made, by `service:Operation` (shown with --verbose). */
   readonly calls = new Map<string, number>();
+  /** The head seq of each custody record when this command opened it. */
+  private readonly headAtOpen = new Map<CaseCustody, number>();
+  /** Aborted on Ctrl-C (SIGINT): waiters that take a signal stop at once. */
+  readonly abort = new AbortController();
 
   constructor(
     readonly args: GlobalArgs,
@@ -52,7 +57,12 @@ export class CliContext {
 
   /** The forensic account (globals --region/--profile/--role-arn). */
   forensicAccount(): Promise<AwsAccount> {
-    this.forensic ??= openAccount(this.accountOptions({ region: this.args.region, profile: this.args.profile, roleArn: this.args.roleArn, sessionName: 'cleanroom-forensic' }));
+    this.forensic ??= (async () => {
+      if (this.args.profile) await checkProfileExists(this.args.profile, '--profile');
+      const account = await openAccount(this.accountOptions({ region: this.args.region, profile: this.args.profile, roleArn: this.args.roleArn, sessionName: 'cleanroom-forensic' }));
+      checkRegionName(account.region, this.args.region ? '--region' : "AWS_REGION (or the profile's region), or pass --region");
+      return account;
+    })();
     return this.forensic;
   }
 
@@ -67,7 +77,8 @@ export class CliContext {
     if (!s.sourceProfile && !s.sourceRoleArn && (!s.sourceRegion || s.sourceRegion === (await this.forensicAccount()).region)) {
       return this.forensicAccount();
     }
-    return openAccount(
+    if (s.sourceProfile) await checkProfileExists(s.sourceProfile, '--source-profile');
+    const account = await openAccount(
       this.accountOptions({
         region: s.sourceRegion ?? this.args.region,
         profile: s.sourceProfile ?? (s.sourceRoleArn ? this.args.profile : undefined) ?? this.args.profile,
@@ -75,6 +86,8 @@ export class CliContext {
         sessionName: 'cleanroom-source',
       }),
     );
+    checkRegionName(account.region, s.sourceRegion ? '--source-region' : this.args.region ? '--region' : "AWS_REGION (or the profile's region), or pass --region");
+    return account;
   }
 
   /** The custody record of a case in the vault (opened once per command). */
@@ -82,11 +95,26 @@ export class CliContext {
     const key = `${caseId}|${bucket ?? ''}`;
     let c = this.custodies.get(key);
     if (!c) {
-      c = this.forensicAccount().then((account) => openCaseCustody(account, { caseId, bucket, reporter: this.reporter }));
+      c = this.forensicAccount()
+        .then((account) => openCaseCustody(account, { caseId, bucket, reporter: this.reporter }))
+        .then((custody) => {
+          this.headAtOpen.set(custody, Math.max(0, ...custody.events().map((e) => e.seq)));
+          return custody;
+        });
       this.custodies.set(key, c);
       c.catch(() => this.custodies.delete(key));
     }
     return c;
+  }
+
+  /** The custody events this command appended, by case (what an interrupted run reports). */
+  async recordedThisRun(): Promise<Array<{ case: string; seq: number; action: string }>> {
+    const out: Array<{ case: string; seq: number; action: string }> = [];
+    for (const c of await this.openedCustodies()) {
+      const from = this.headAtOpen.get(c) ?? 0;
+      for (const e of c.events()) if (e.seq > from) out.push({ case: c.caseId, seq: e.seq, action: e.action });
+    }
+    return out;
   }
 
   /** Every custody record opened by this command (the host re-signs their manifests at the end). */
