@@ -39,6 +39,8 @@ export interface NumberSpec {
   integer?: boolean;
   min: number;
   max?: number;
+  /** The error code (stable; default INVALID_VALUE). */
+  code?: string;
 }
 
 /**
@@ -56,7 +58,7 @@ export function parseNumberOption(spec: NumberSpec, raw: unknown): number {
   const ok = spec.integer ? /^\+?\d+$/.test(s) : /^\+?(\d+(\.\d*)?|\.\d+)$/.test(s);
   const n = ok ? Number(s) : NaN;
   if (!Number.isFinite(n) || n < spec.min || (spec.max !== undefined && n > spec.max)) {
-    throw new UsageError('INVALID_VALUE', `${what}, got ${JSON.stringify(typeof raw === 'boolean' || raw === undefined ? '' : String(raw))}.`, { details: { option: spec.flag, value: typeof raw === 'boolean' || raw === undefined ? '' : String(raw) } });
+    throw new UsageError(spec.code ?? 'INVALID_VALUE', `${what}, got ${JSON.stringify(typeof raw === 'boolean' || raw === undefined ? '' : String(raw))}.`, { details: { option: spec.flag, value: typeof raw === 'boolean' || raw === undefined ? '' : String(raw) } });
   }
   return n;
 }
