@@ -54,9 +54,23 @@ function asTyped(name: string, argv: readonly string[]): { flag: string; typed: 
   return { flag: name, typed: false };
 }
 
+/**
+ * Errors thrown by option checks inside the parser (`coerce`): yargs re-throws them as its own
+ * error with the same message, so they are remembered here to keep their code and details.
+ */
+const fromChecks = new Map<string, CleanroomError>();
+
+/** Throw `e` from a check that yargs runs (coerce), keeping its code through the parser. */
+export function throwFromCheck(e: CleanroomError): never {
+  fromChecks.set(e.message, e);
+  throw e;
+}
+
 /** Turn a yargs failure into the contract's usage error. */
 export function usageError(msg: string | undefined, err: Error | undefined, argv: readonly string[]): CleanroomError {
   if (err instanceof CleanroomError) return err;
+  const remembered = fromChecks.get(err?.message ?? msg ?? '');
+  if (remembered) return remembered;
   const cmd = typedCommand(argv);
   const where = cmd.length ? `\`cleanroom ${cmd.join(' ')}\`` : '`cleanroom`';
   const help = `See \`cleanroom${cmd.length ? ` ${cmd.join(' ')}` : ''} --help\`.`;

@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { runCommand, type Handler, type HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
 import { UsageError } from '../../domain/errors.js';
+import { throwFromCheck } from '../usage.js';
 
 /** Wire a yargs handler to the host: run, render, set the exit code. */
 export function handle<A extends GlobalArgs, T>(io: HostIo, handler: Handler<A, T>) {
@@ -52,7 +53,7 @@ export function parseNumberOption(spec: NumberSpec, raw: unknown): number {
   const range = spec.max !== undefined ? `${spec.min}–${spec.max}` : `${spec.min} or more`;
   const what = `${spec.flag} must be ${spec.integer ? 'a whole number' : 'a number'} of ${spec.unit} (${range})`;
   if (Array.isArray(raw)) {
-    throw new UsageError('INVALID_VALUE', `${spec.flag} was given ${raw.length} times (${raw.map((r) => JSON.stringify(String(r))).join(', ')}): give it once.`, { details: { option: spec.flag, value: raw.map(String) } });
+    throw new UsageError(spec.code ?? 'INVALID_VALUE', `${spec.flag} was given ${raw.length} times (${raw.map((r) => JSON.stringify(String(r))).join(', ')}): give it once.`, { details: { option: spec.flag, value: raw.map(String) } });
   }
   const s = raw === undefined || raw === null || typeof raw === 'boolean' ? '' : String(raw).trim();
   const ok = spec.integer ? /^\+?\d+$/.test(s) : /^\+?(\d+(\.\d*)?|\.\d+)$/.test(s);
@@ -65,5 +66,12 @@ export function parseNumberOption(spec: NumberSpec, raw: unknown): number {
 
 /** A yargs option for a number, checked by {@link parseNumberOption} (keeps the raw string). */
 export function numberOption(spec: NumberSpec, describe: string) {
-  return { type: 'string' as const, requiresArg: false, describe, coerce: (raw: unknown) => parseNumberOption(spec, raw) };
+  return { type: 'string' as const, requiresArg: false, describe, coerce: (raw: unknown) => {
+      try {
+        return parseNumberOption(spec, raw);
+      } catch (e) {
+        throwFromCheck(e as UsageError);
+      }
+    },
+  };
 }
