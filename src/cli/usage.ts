@@ -23,10 +23,12 @@ const kebab = (s: string) => s.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCas
 
 /** The command path as typed (`custody export`), from the leading words of the command line. */
 export function typedCommand(argv: readonly string[]): string[] {
+  // The first word that is a command (values of options before it, like --region R, are skipped).
   const words = argv.filter((a) => !a.startsWith('-'));
-  const top = words[0];
-  if (!top || !(top in COMMAND_TREE)) return [];
-  const sub = words[1];
+  const at = words.findIndex((w) => Object.hasOwn(COMMAND_TREE, w));
+  if (at < 0) return [];
+  const top = words[at]!;
+  const sub = words[at + 1];
   return sub && COMMAND_TREE[top]!.includes(sub) ? [top, sub] : [top];
 }
 
