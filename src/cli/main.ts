@@ -47,7 +47,7 @@ class UsageExit extends Error {
 /** `--help` / `--version`: text on stdout, or with --json the one document `{help}` / `{version}`. */
 async function helpOrVersion(argv: string[], io: HostIo): Promise<number | undefined> {
   const words = argv.slice(0, argv.includes('--') ? argv.indexOf('--') : undefined);
-  const help = words.some((a) => a === '--help' || a === '-h' || a === 'help');
+  const help = words.some((a) => a === '--help' || a === '-h') || words[0] === 'help';
   const version = words.includes('--version');
   if (!help && !version) return undefined;
   if (!wantsJson(argv)) return undefined; // yargs prints them itself
