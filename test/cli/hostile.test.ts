@@ -74,6 +74,8 @@ t.test('hostile command lines: exit code, error code and message, one JSON docum
   const cases: Array<[string[], number, string, RegExp, RegExp?, NodeJS.ProcessEnv?]> = [
     // unknown options: named once, as typed, with the command
     [['acquire', '--case', 'IR-1', '--source-role-arn2', ROLE], 2, 'UNKNOWN_OPTION', /^Unknown option --source-role-arn2 for `cleanroom acquire`/, /sourceRoleArn/],
+    [['vault', 'init', '--source-role-arn', ROLE], 2, 'UNKNOWN_OPTION', /^Unknown option --source-role-arn for `cleanroom vault init`\./, /sourceRoleArn|--source-role-arn.*--source-role-arn/],
+    [['--region', 'us-east-1', 'room', 'up', '--case', 'IR-1', '--source-profile', 'real'], 2, 'UNKNOWN_OPTION', /^Unknown option --source-profile for `cleanroom room up`/, /sourceProfile/],
     [['acquire', '--case', 'IR-1', '--instance', 'i-1', '--souce-region', 'us-east-1'], 2, 'UNKNOWN_OPTION', /--souce-region for `cleanroom acquire`/, /souceRegion/],
     [['room', 'up', '--case', 'IR-1', '--instanceType2', 'm5.large'], 2, 'UNKNOWN_OPTION', /--instanceType2 for `cleanroom room up`/],
     [['custody', 'export', '--case', 'IR-1', '--out', 'x', '--force'], 2, 'UNKNOWN_OPTION', /--force for `cleanroom custody export`/],
