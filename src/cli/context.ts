@@ -8,6 +8,7 @@ import { checkProfileExists, openAccount, type AccountOptions } from '../aws/acc
 import { checkRegionName } from '../aws/region.js';
 import type { AwsAccount } from '../aws/ports.js';
 import { UsageError } from '../domain/errors.js';
+import { systemClock, type Clock } from '../domain/waiter.js';
 import { StderrReporter } from './render.js';
 import { openCaseCustody, type CaseCustody } from '../custody/case-custody.js';
 
@@ -36,6 +37,14 @@ export class CliContext {
   private readonly headAtOpen = new Map<CaseCustody, number>();
   /** Aborted on Ctrl-C (SIGINT): waiters that take a signal stop at once. */
   readonly abort = new AbortController();
+  /**
+   * The clock handed to workflows: every wait between polls ends at once on Ctrl-C, so an
+   * interrupted command stops making calls while the host re-seals its record.
+   */
+  readonly clock: Clock = {
+    now: () => systemClock.now(),
+    sleep: (ms, signal) => systemClock.sleep(ms, signal ? AbortSignal.any([signal, this.abort.signal]) : this.abort.signal),
+  };
 
   constructor(
     readonly args: GlobalArgs,

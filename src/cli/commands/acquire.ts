@@ -78,6 +78,7 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
           custody,
           room: roomGate(forensic),
           reporter: ctx.reporter,
+          clock: ctx.clock,
           sourceInRegion: (region) => ctx.sourceAccount({ ...a, sourceRegion: region }),
         },
         options,

@@ -138,6 +138,7 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
                 return ctx.confirm(closePlanText(plan));
               },
               reporter: ctx.reporter,
+              clock: ctx.clock,
             },
             options,
           );
