@@ -73,7 +73,7 @@ export async function main(argv: string[] = hideBin(process.argv), io: HostIo = 
   } catch (e) {
     // A usage error (exit 2), or — last resort — an unexpected error: exit 1, one line (the
     // stack only with --verbose), and with --json the one document {"error": {code: INTERNAL}}.
-    const err = e instanceof UsageExit ? e.error : e instanceof CleanroomError ? e : e;
+    const err = e instanceof UsageExit ? e.error : e;
     return renderError(err, { json, verbose, tty: io.isTTY, stderr: io.stderr }, io.stdout);
   }
   return Number(process.exitCode ?? 0);
