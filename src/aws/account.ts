@@ -24,6 +24,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsAccount, PortOf } from './ports.js';
 import { CFN_COMMANDS, EC2_COMMANDS, S3_COMMANDS, KMS_COMMANDS, STS_COMMANDS, SSM_COMMANDS, IAM_COMMANDS, ASG_COMMANDS, ELB_COMMANDS, EBS_COMMANDS } from './commands.js';
 import { endpointTimeout, translateAwsError } from './errors.js';
+import { loadSharedConfigFiles } from '@smithy/core/config';
 import { CleanroomError, UsageError } from '../domain/errors.js';
 
 export interface AccountOptions {
@@ -256,4 +257,21 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
       kms: port('kms', (c) => new KMSClient({ ...c, maxAttempts: 1 }), KMS_COMMANDS),
     },
   };
+}
+
+/**
+ * Refuse a named profile that is in neither shared file (exit 2, PROFILE_NOT_FOUND), before any
+ * call: otherwise the SDK reports it, at the first call, as "no credentials". `flag` is the option
+ * it came from (--profile, --source-profile).
+ */
+export async function checkProfileExists(profile: string, flag: string): Promise<void> {
+  const files = await loadSharedConfigFiles({ ignoreCache: true });
+  if (profile in (files.configFile ?? {}) || profile in (files.credentialsFile ?? {})) return;
+  const known = [...new Set([...Object.keys(files.configFile ?? {}), ...Object.keys(files.credentialsFile ?? {})])].sort();
+  const where = `${process.env.AWS_CONFIG_FILE ?? '~/.aws/config'} or ${process.env.AWS_SHARED_CREDENTIALS_FILE ?? '~/.aws/credentials'}`;
+  throw new UsageError(
+    'PROFILE_NOT_FOUND',
+    `Profile ${profile} (${flag}) is not in ${where}${known.length ? ` (profiles there: ${known.join(', ')})` : ' (no profiles there)'}: check the name, or create it with \`aws configure --profile ${profile}\`.`,
+    { details: { profile, option: flag } },
+  );
 }

@@ -4,9 +4,11 @@
  * Handlers return a result; the host renders it (JSON or text) and maps errors to exit codes.
  */
 import { createInterface } from 'node:readline/promises';
-import { openAccount, type AccountOptions } from '../aws/account.js';
+import { checkProfileExists, openAccount, type AccountOptions } from '../aws/account.js';
+import { checkRegionName } from '../aws/region.js';
 import type { AwsAccount } from '../aws/ports.js';
 import { UsageError } from '../domain/errors.js';
+import { systemClock, type Clock } from '../domain/waiter.js';
 import { StderrReporter } from './render.js';
 import { openCaseCustody, type CaseCustody } from '../custody/case-custody.js';
 import os from 'node:os';
@@ -42,6 +44,18 @@ export class CliContext {
   private readonly heartbeats: NodeJS.Timeout[] = [];
   /** API calls made, by `service:Operation` (shown with --verbose). */
   readonly calls = new Map<string, number>();
+  /** The head seq of each custody record when this command opened it. */
+  private readonly headAtOpen = new Map<CaseCustody, number>();
+  /** Aborted on Ctrl-C (SIGINT): waiters that take a signal stop at once. */
+  readonly abort = new AbortController();
+  /**
+   * The clock handed to workflows: every wait between polls ends at once on Ctrl-C, so an
+   * interrupted command stops making calls while the host re-seals its record.
+   */
+  readonly clock: Clock = {
+    now: () => systemClock.now(),
+    sleep: (ms, signal) => systemClock.sleep(ms, signal ? AbortSignal.any([signal, this.abort.signal]) : this.abort.signal),
+  };
 
   constructor(
     readonly args: GlobalArgs,
@@ -68,7 +82,12 @@ export class CliContext {
 
   /** The forensic account (globals --region/--profile/--role-arn). */
   forensicAccount(): Promise<AwsAccount> {
-    this.forensic ??= openAccount(this.accountOptions({ region: this.args.region, profile: this.args.profile, roleArn: this.args.roleArn, sessionName: 'cleanroom-forensic' }));
+    this.forensic ??= (async () => {
+      if (this.args.profile) await checkProfileExists(this.args.profile, '--profile');
+      const account = await openAccount(this.accountOptions({ region: this.args.region, profile: this.args.profile, roleArn: this.args.roleArn, sessionName: 'cleanroom-forensic' }));
+      checkRegionName(account.region, this.args.region ? '--region' : "AWS_REGION (or the profile's region), or pass --region");
+      return account;
+    })();
     return this.forensic;
   }
 
@@ -83,7 +102,8 @@ export class CliContext {
     if (!s.sourceProfile && !s.sourceRoleArn && (!s.sourceRegion || s.sourceRegion === (await this.forensicAccount()).region)) {
       return this.forensicAccount();
     }
-    return openAccount(
+    if (s.sourceProfile) await checkProfileExists(s.sourceProfile, '--source-profile');
+    const account = await openAccount(
       this.accountOptions({
         region: s.sourceRegion ?? this.args.region,
         profile: s.sourceProfile ?? (s.sourceRoleArn ? this.args.profile : undefined) ?? this.args.profile,
@@ -91,6 +111,8 @@ export class CliContext {
         sessionName: 'cleanroom-source',
       }),
     );
+    checkRegionName(account.region, s.sourceRegion ? '--source-region' : this.args.region ? '--region' : "AWS_REGION (or the profile's region), or pass --region");
+    return account;
   }
 
   /**
@@ -103,12 +125,17 @@ export class CliContext {
     const key = `${caseId}|${bucket ?? ''}`;
     let c = this.custodies.get(key);
     if (!c) {
-      c = this.forensicAccount().then(async (account) => {
-        const lease = how.use === 'read' ? undefined : { owner: processOwnerId(await account.callerArn()), command: how.command, host: os.hostname(), pid: process.pid, holderGone: localHolderGone };
-        const opened = await openCaseCustody(account, { caseId, bucket, reporter: this.reporter, mustExist: how.use !== 'start', ...(lease ? { lease } : {}) });
-        if (opened.lease) this.heartbeat(opened);
-        return opened;
-      });
+      c = this.forensicAccount()
+        .then(async (account) => {
+          const lease = how.use === 'read' ? undefined : { owner: processOwnerId(await account.callerArn()), command: how.command, host: os.hostname(), pid: process.pid, holderGone: localHolderGone };
+          const opened = await openCaseCustody(account, { caseId, bucket, reporter: this.reporter, mustExist: how.use !== 'start', ...(lease ? { lease } : {}) });
+          if (opened.lease) this.heartbeat(opened);
+          return opened;
+        })
+        .then((custody) => {
+          this.headAtOpen.set(custody, Math.max(0, ...custody.events().map((e) => e.seq)));
+          return custody;
+        });
       this.custodies.set(key, c);
       c.catch(() => this.custodies.delete(key));
     }
@@ -141,6 +168,16 @@ export class CliContext {
         this.reporter.warn(`could not release the lease of case ${c.caseId} (it expires by itself): ${(e as Error).message}`);
       }
     }
+  }
+
+  /** The custody events this command appended, by case (what an interrupted run reports). */
+  async recordedThisRun(): Promise<Array<{ case: string; seq: number; action: string }>> {
+    const out: Array<{ case: string; seq: number; action: string }> = [];
+    for (const c of await this.openedCustodies()) {
+      const from = this.headAtOpen.get(c) ?? 0;
+      for (const e of c.events()) if (e.seq > from) out.push({ case: c.caseId, seq: e.seq, action: e.action });
+    }
+    return out;
   }
 
   /** Every custody record opened by this command (the host re-signs their manifests at the end). */

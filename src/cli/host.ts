@@ -8,6 +8,9 @@
 import { CliContext, type GlobalArgs } from './context.js';
 import { renderError } from './render.js';
 import { assertCaseId } from '../domain/case-id.js';
+import { CleanroomError } from '../domain/errors.js';
+import { checkRegionName } from '../aws/region.js';
+import { checkProfileExists } from '../aws/account.js';
 
 export interface CommandResult<T> {
   /** The JSON document (--json). */
@@ -29,28 +32,82 @@ export interface HostIo {
 
 export const processIo = (): HostIo => ({ stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, isTTY: Boolean(process.stderr.isTTY && process.stdin.isTTY) });
 
+/** Ctrl-C (SIGINT) stopped the command: exit 130, what was done is reported, a rerun resumes. */
+export class InterruptedError extends CleanroomError {
+  constructor(message: string, details: Record<string, unknown>) {
+    super('INTERRUPTED', message, { exitCode: 1, details });
+  }
+}
+
+/** The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it. */
+export const EXIT_INTERRUPTED = 130;
+
+/** How long an interrupted command may spend re-sealing the manifests it touched. */
+const SEAL_ON_INTERRUPT_MS = 10_000;
+
+/** The name of the command as typed (`custody export`), from yargs' parsed positionals. */
+function commandName(args: GlobalArgs): string {
+  const pos = (args as { _?: unknown[] })._;
+  return Array.isArray(pos) && pos.length ? pos.map(String).join(' ') : 'the command';
+}
+
+/**
+ * Inputs every command shares, checked before the handler and so before any AWS call: the case id,
+ * region names (--region, --source-region) against the SDK's partition data, and named profiles.
+ */
+async function checkSharedInputs(args: GlobalArgs): Promise<void> {
+  const a = args as GlobalArgs & { case?: unknown; sourceRegion?: string; sourceProfile?: string };
+  if (a.case !== undefined) assertCaseId(a.case);
+  if (a.region !== undefined) checkRegionName(a.region, '--region');
+  if (a.sourceRegion !== undefined) checkRegionName(a.sourceRegion, '--source-region');
+  if (a.profile !== undefined) await checkProfileExists(a.profile, '--profile');
+  if (a.sourceProfile !== undefined) await checkProfileExists(a.sourceProfile, '--source-profile');
+}
+
 export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Handler<A, T>, io: HostIo = processIo()): Promise<number> {
   const ctx = new CliContext(args, io);
   let exit = 0;
+  // Ctrl-C: the first stops the command (its custody manifests are re-sealed, what it did is
+  // reported, exit 130); a second exits at once.
+  let interrupted = false;
+  let onInterrupt: () => void = () => undefined;
+  const interruption = new Promise<never>((_, reject) => {
+    onInterrupt = () => {
+      if (interrupted) {
+        io.stderr.write('\nInterrupted again: exiting now, without re-sealing the custody manifest (`cleanroom custody seal` does it later).\n');
+        process.exit(EXIT_INTERRUPTED);
+      }
+      interrupted = true;
+      io.stderr.write('\nInterrupted: stopping (press Ctrl-C again to exit at once)…\n');
+      ctx.abort.abort(new Error('interrupted'));
+      reject(new Error('interrupted'));
+    };
+  });
+  interruption.catch(() => undefined);
+  process.on('SIGINT', onInterrupt);
   try {
-    // The case id is checked before any AWS call, whatever the command.
-    const maybeCase = (args as { case?: unknown }).case;
-    if (maybeCase !== undefined) assertCaseId(maybeCase);
-    const result = await handler(ctx, args);
+    await checkSharedInputs(args);
+    const result = await Promise.race([handler(ctx, args), interruption]);
     await sealTouched(ctx);
     await ctx.releaseLeases();
     ctx.reporter.close();
     io.stdout.write(args.json ? `${JSON.stringify(result.data, null, 2)}\n` : result.text.endsWith('\n') || result.text === '' ? result.text : `${result.text}\n`);
     exit = result.exitCode ?? 0;
   } catch (e) {
+    let sealed = true;
     try {
-      await sealTouched(ctx);
+      await (interrupted ? withTimeout(sealTouched(ctx), SEAL_ON_INTERRUPT_MS) : sealTouched(ctx));
     } catch (sealErr) {
-      ctx.reporter.warn(`could not re-sign the custody manifest after the failure: ${(sealErr as Error).message}`);
+      sealed = false;
+      ctx.reporter.warn(`could not re-sign the custody manifest after the ${interrupted ? 'interruption' : 'failure'}: ${(sealErr as Error).message}`);
     }
     await ctx.releaseLeases();
     ctx.reporter.close();
-    exit = renderError(e, { json: args.json, verbose: args.verbose, tty: io.isTTY, stderr: io.stderr }, io.stdout);
+    const err = interrupted ? await interruptedError(ctx, args, sealed) : e;
+    exit = renderError(err, { json: args.json, verbose: args.verbose, tty: io.isTTY, stderr: io.stderr }, io.stdout);
+    if (interrupted) exit = EXIT_INTERRUPTED;
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
   }
   if (args.verbose && ctx.calls.size) {
     io.stderr.write(`API calls: ${[...ctx.calls].map(([k, n]) => `${k}×${n}`).join(', ')}\n`);
@@ -60,4 +117,27 @@ export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Hand
 
 async function sealTouched(ctx: CliContext): Promise<void> {
   for (const c of await ctx.openedCustodies()) if (c.dirty) await c.sealManifest();
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not done within ${ms / 1000}s`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** What an interrupted command tells the user: what it recorded, the stage reached, how to resume. */
+async function interruptedError(ctx: CliContext, args: GlobalArgs, sealed: boolean): Promise<InterruptedError> {
+  const recorded = await ctx.recordedThisRun().catch(() => []);
+  const stage = ctx.reporter.lastStep;
+  const name = commandName(args);
+  const done = recorded.length
+    ? `This run recorded ${recorded.length} custody event(s): ${recorded.map((r) => `#${r.seq} ${r.action}`).join(', ')}${sealed ? ' (the manifest is re-sealed)' : ' (the manifest is NOT re-sealed: run `cleanroom custody seal`)'}.`
+    : 'This run recorded no custody event.';
+  return new InterruptedError(
+    `Interrupted (Ctrl-C) during \`cleanroom ${name}\`${stage ? `, at: ${stage}` : ''}. ${done} Run the same command again to resume; nothing already done is repeated.`,
+    { command: name, ...(stage ? { stage } : {}), recorded, sealed },
+  );
 }

@@ -7,6 +7,9 @@ import { hideBin } from 'yargs/helpers';
 import { commandModules } from './commands/index.js';
 import type { HostIo } from './host.js';
 import { processIo } from './host.js';
+import { renderError } from './render.js';
+import { usageError, wantsJson } from './usage.js';
+import { CleanroomError } from '../domain/errors.js';
 
 export function buildParser(argv: string[], io: HostIo = processIo()): Argv {
   let y: Argv = yargs(argv)
@@ -20,35 +23,59 @@ export function buildParser(argv: string[], io: HostIo = processIo()): Argv {
     .option('verbose', { type: 'boolean', default: false, describe: 'more detail on stderr', global: true })
     .option('request-timeout-seconds', { type: 'number', describe: 'the most one AWS call may take, retries included (default 120; each attempt also gets at most 20 s, and 12 s without a byte)', global: true })
     .strict()
-    .demandCommand(1, 'Name a command: see cleanroom --help.')
+    .demandCommand(1, 'Name a command: vault, room, isolate, acquire, evidence, custody or case.')
     .recommendCommands()
     .help()
     .version()
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((msg, err) => {
-      // Bad usage: exit 2 with the message (yargs validation, unknown flags, missing options).
-      if (err) throw err;
-      io.stderr.write(`error: ${msg}\nRun with --help for usage.\n`);
-      process.exitCode = 2;
-      throw new UsageExit();
+      // Bad usage (yargs validation, unknown flags, missing options, a bad value): exit 2, one
+      // line (or, with --json, the one JSON document), rendered like every other failure.
+      throw new UsageExit(usageError(msg ?? undefined, err ?? undefined, argv));
     });
   for (const m of commandModules) y = m(y, io);
   return y;
 }
 
 /** Thrown by the fail handler so parsing stops after a usage error. */
-class UsageExit extends Error {}
+class UsageExit extends Error {
+  constructor(readonly error: CleanroomError) {
+    super(error.message);
+  }
+}
+
+/** `--help` / `--version`: text on stdout, or with --json the one document `{help}` / `{version}`. */
+async function helpOrVersion(argv: string[], io: HostIo): Promise<number | undefined> {
+  const words = argv.slice(0, argv.includes('--') ? argv.indexOf('--') : undefined);
+  const help = words.some((a) => a === '--help' || a === '-h') || words[0] === 'help';
+  const version = words.includes('--version');
+  if (!help && !version) return undefined;
+  if (!wantsJson(argv)) return undefined; // yargs prints them itself
+  let output = '';
+  await new Promise<void>((resolve) => {
+    buildParser(argv, io).parse(argv, {}, (_err: unknown, _a: unknown, out: string) => {
+      output = out;
+      resolve();
+    });
+  });
+  io.stdout.write(`${JSON.stringify(version && !help ? { version: output.trim() } : { help: output }, null, 2)}\n`);
+  return 0;
+}
 
 export async function main(argv: string[] = hideBin(process.argv), io: HostIo = processIo()): Promise<number> {
   process.exitCode = 0;
+  const json = wantsJson(argv);
+  const verbose = argv.includes('--verbose');
   try {
+    const shown = await helpOrVersion(argv, io);
+    if (shown !== undefined) return shown;
     await buildParser(argv, io).parseAsync();
   } catch (e) {
-    if (e instanceof UsageExit) return 2;
-    io.stderr.write(`error: ${(e as Error).message}\n`);
-    return 2;
+    // A usage error (exit 2), or — last resort — an unexpected error: exit 1, one line (the
+    // stack only with --verbose), and with --json the one document {"error": {code: INTERNAL}}.
+    const err = e instanceof UsageExit ? e.error : e;
+    return renderError(err, { json, verbose, tty: io.isTTY, stderr: io.stderr }, io.stdout);
   }
   return Number(process.exitCode ?? 0);
 }
-

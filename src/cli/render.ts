@@ -24,9 +24,13 @@ export class StderrReporter implements Reporter {
     else this.opts.stderr.write(`${s}\n`);
   }
 
+  /** The last step reported (what an interrupted run says it reached). */
+  lastStep: string | undefined;
+
   progress(e: ProgressEvent): void {
     switch (e.kind) {
       case 'step':
+        this.lastStep = e.message;
         this.line(`• ${e.message}`);
         return;
       case 'stack-event':
@@ -70,14 +74,19 @@ export function renderError(e: unknown, opts: RenderOptions, stdout: NodeJS.Writ
   const err = e instanceof Error ? e : new Error(String(e));
   const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
   const exitCode = err instanceof CleanroomError ? err.exitCode : 1;
+  const message = err instanceof CleanroomError || err.name === 'Error' ? err.message : `${err.name}: ${err.message}`;
   const failures = err instanceof PartialFailureError ? err.failures.map((f) => ({ item: f.item, message: f.error.message, code: (f.error as CleanroomError).code })) : undefined;
   if (opts.json) {
-    stdout.write(`${JSON.stringify({ error: { code, message: err.message, ...(err instanceof CleanroomError ? { details: err.details } : {}), ...(failures ? { failures } : {}) } }, null, 2)}\n`);
+    stdout.write(`${JSON.stringify({ error: { code, message, ...(err instanceof CleanroomError ? { details: err.details } : {}), ...(failures ? { failures } : {}) } }, null, 2)}\n`);
   }
-  opts.stderr.write(`error: ${err.message}\n`);
+  opts.stderr.write(`error: ${message}\n`);
   if (failures) for (const f of failures) opts.stderr.write(`  - ${f.item}: ${f.message}\n`);
   if (opts.verbose && err.cause) opts.stderr.write(`  cause: ${(err.cause as Error)?.stack ?? String(err.cause)}\n`);
-  if (!(err instanceof CleanroomError)) opts.stderr.write(`${err.stack ?? ''}\n`);
+  if (!(err instanceof CleanroomError)) {
+    // An unexpected error (a bug): one line for the user; the stack only with --verbose.
+    if (opts.verbose) opts.stderr.write(`${err.stack ?? ''}\n`);
+    else opts.stderr.write('This is a bug in cleanroom: run again with --verbose for the details to report.\n');
+  }
   return exitCode;
 }
 

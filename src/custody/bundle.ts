@@ -30,6 +30,7 @@ import type { AwsAccount } from '../aws/ports.js';
 import { UsageError, VerificationFailedError } from '../domain/errors.js';
 import type { Reporter } from '../domain/reporter.js';
 import { canonicalBytes } from './canonical.js';
+import { checkOutPath } from './out-path.js';
 import { SEQ_DIGITS, hashEquals, sha256Hex, type CaseManifest, type ChainHead } from './event.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
 import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult, type Finding } from './verify.js';
@@ -109,7 +110,7 @@ function summarise(resources: unknown): string {
 
 /** Verify the case in the vault and write the bundle to `out` (which must not exist or be empty). */
 export async function exportBundle(account: AwsAccount, opts: { caseId: string; bucket?: string; out: string; reporter?: Reporter; now?: () => Date }): Promise<ExportResult> {
-  const out = path.resolve(opts.out);
+  const out = checkOutPath(opts.out);
   if (fs.existsSync(out) && (!fs.statSync(out).isDirectory() || fs.readdirSync(out).length > 0)) {
     throw new UsageError('OUT_NOT_EMPTY', `${out} already exists and is not an empty folder: give --out a new folder, so an earlier bundle is never mixed with this one.`, { details: { out } });
   }

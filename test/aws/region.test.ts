@@ -53,3 +53,31 @@ t.test('a network failure (DNS, refused, timeout) is an endpoint failure (exit 1
   const denied = new AwsError('ec2', 'describeRegions', 'UnauthorizedOperation', 'Access denied');
   t.equal(await checkRegion(fake('us-east-1', async () => { throw denied; })).catch((x) => x), denied);
 });
+
+t.test('checkRegionName: the SDK partition data, before any call — a typo is bad input with the closest names', async (t) => {
+  const { checkRegionName, sdkPartitions } = await import('../../src/aws/region.js');
+  t.ok(sdkPartitions()?.some((p) => p.id === 'aws' && 'us-east-1' in p.regions), 'the SDK ships its partitions and they are read');
+  for (const ok of ['us-east-1', 'eu-west-3', 'cn-north-1', 'us-gov-west-1']) t.doesNotThrow(() => checkRegionName(ok, '--region'), ok);
+  const cases: Array<[string, string, RegExp]> = [
+    ['us-esat-1', '--region', /Region us-esat-1 cannot be used: it is not a region of the aws partition \(check --region\)\. Did you mean us-east-1/],
+    ['eu-centrl-1', '--source-region', /check --source-region.*eu-central-1/],
+    ['us-east-9', 'AWS_REGION', /not a region of the aws partition \(check AWS_REGION\).*us-east-1/],
+    ['xx-north-1', '--region', /Region xx-north-1 cannot be used: it is in no AWS partition/],
+    ['useast1', '--region', /"useast1" is not an AWS region name.*Did you mean us-east-1/],
+    ['', '--region', /"" is not an AWS region name/],
+  ];
+  for (const [region, from, message] of cases) {
+    const e = (() => {
+      try {
+        checkRegionName(region, from);
+      } catch (x) {
+        return x as UsageError;
+      }
+      return undefined;
+    })();
+    t.ok(e instanceof UsageError, `${region}: refused`);
+    t.equal(e?.code, 'UNKNOWN_REGION');
+    t.equal(e?.exitCode, 2);
+    t.match(e?.message, message);
+  }
+});

@@ -24,7 +24,7 @@ t.test('bad input: malformed id or option, unknown case', async (t) => {
   t.match(badId.stderr, /case id/i);
   const badDays = await runCli(env, ['case', 'close', '--case', 'IR-x', '--yes', '--snapshot-lock-days', '0']);
   t.equal(badDays.code, 2);
-  t.match(badDays.stderr, /--snapshot-lock-days must be a whole number from 1 to 36500/);
+  t.match(badDays.stderr, /--snapshot-lock-days must be a whole number of days \(1–36500\), got "0"/);
   const badWindow = await runCli(env, ['case', 'close', '--case', 'IR-x', '--yes', '--key-deletion-window-days', '3', '--json']);
   t.equal(badWindow.code, 2);
   t.equal(badWindow.json().error.code, 'INVALID_KEY_WINDOW');

@@ -52,8 +52,32 @@ t.test('a partial failure lists every failed item', async (t) => {
   t.match(x.err(), /vol-1: throttled past budget[\s\S]*vol-2: snapshot error state/);
 });
 
-t.test('an unexpected bug exits 1 and shows the stack for a report', async (t) => {
+t.test('an unexpected bug exits 1 with one line, INTERNAL in the JSON; the stack only with --verbose', async (t) => {
   const x = io();
-  t.equal(await runCommand({ ...globals }, async () => { throw new TypeError('oops'); }, x), 1);
-  t.match(x.err(), /TypeError: oops/);
+  t.equal(await runCommand({ ...globals, json: true }, async () => { throw new TypeError('oops'); }, x), 1);
+  t.same(JSON.parse(x.out()).error.code, 'INTERNAL');
+  t.match(x.err(), /^error: TypeError: oops\n/);
+  t.notMatch(x.err(), /\n\s+at /, 'no stack trace');
+  const v = io();
+  t.equal(await runCommand({ ...globals, verbose: true }, async () => { throw new TypeError('oops'); }, v), 1);
+  t.match(v.err(), /TypeError: oops\n\s+at /, '--verbose shows the stack for a report');
+});
+
+t.test('Ctrl-C (SIGINT): exit 130, the stage reached, what was recorded, how to resume; JSON INTERRUPTED', async (t) => {
+  const x = io();
+  const listeners = process.listenerCount('SIGINT');
+  let started!: () => void;
+  const running = new Promise<void>((r) => (started = r));
+  const run = runCommand({ ...globals, json: true }, async (ctx) => {
+    ctx.reporter.progress({ kind: 'step', message: 'copying snapshot snap-1' });
+    started();
+    return new Promise(() => undefined); // a long wait that never ends by itself
+  }, x);
+  await running;
+  process.emit('SIGINT');
+  t.equal(await run, 130);
+  const doc = JSON.parse(x.out());
+  t.equal(doc.error.code, 'INTERRUPTED');
+  t.match(doc.error.message, /Interrupted \(Ctrl-C\).*at: copying snapshot snap-1.*no custody event.*Run the same command again to resume/);
+  t.equal(process.listenerCount('SIGINT'), listeners, 'the handler is removed afterwards');
 });

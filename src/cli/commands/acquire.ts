@@ -5,7 +5,7 @@
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
 import type { GlobalArgs, SourceArgs } from '../context.js';
-import { handle, withBucket, withCase, withSource } from './common.js';
+import { handle, numberOption, withBucket, withCase, withSource } from './common.js';
 import { acquireEvidence, checkAcquireOptions } from '../../workflows/acquire/acquire.js';
 import { roomGate } from '../../workflows/room/gate.js';
 import { evidenceJson } from '../../domain/evidence.js';
@@ -28,9 +28,9 @@ interface AcquireArgs extends GlobalArgs, SourceArgs {
 /** Budget options shared by acquire and evidence attach/detach. */
 export function withBudgets<T>(y: Argv<T>) {
   return y
-    .option('budget-minutes', { type: 'number', describe: 'time budget of each snapshot/copy wait, fixed part (default 30)' })
-    .option('budget-minutes-per-gib', { type: 'number', describe: 'added to each snapshot/copy wait per GiB of the volume (default 1)' })
-    .option('readonly-check-seconds', { type: 'number', describe: 'how long to wait for the forensic instance to report the attached disks read-only (default 60)' });
+    .option('budget-minutes', numberOption({ flag: '--budget-minutes', unit: 'minutes', min: 0, code: 'INVALID_BUDGET' }, 'time budget of each snapshot/copy wait, fixed part (default 30)'))
+    .option('budget-minutes-per-gib', numberOption({ flag: '--budget-minutes-per-gib', unit: 'minutes per GiB', min: 0, code: 'INVALID_BUDGET' }, 'added to each snapshot/copy wait per GiB of the volume (default 1)'))
+    .option('readonly-check-seconds', numberOption({ flag: '--readonly-check-seconds', unit: 'seconds', min: 0, code: 'INVALID_BUDGET' }, 'how long to wait for the forensic instance to report the attached disks read-only (default 60)'));
 }
 
 export function budgetsFrom(a: { budgetMinutes?: number; budgetMinutesPerGib?: number; readonlyCheckSeconds?: number }) {
@@ -54,7 +54,7 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
         .option('volume', { type: 'string', array: true, describe: 'volume to take; repeatable' })
         .option('attach', { type: 'boolean', default: true, describe: 'attach to the forensic instance (--no-attach: stop at the working volume, or at the snapshot when the room is not up)' })
         .option('source-kms-key', { type: 'string', describe: 'customer managed key (ARN) in the source account the forensic account may use, instead of a temporary sharing key' })
-        .option('concurrency', { type: 'number', describe: 'volumes in flight at once (default 32)' })
+        .option('concurrency', numberOption({ flag: '--concurrency', unit: 'volumes in flight', integer: true, min: 1, max: 500, code: 'INVALID_CONCURRENCY' }, 'volumes in flight at once (default 32)'))
         .example('$0 acquire --case IR-2026-0142 --instance i-0abc… --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder', 'take every volume of a compromised instance from another account'),
     handle<AcquireArgs, unknown>(io, async (ctx, a) => {
       // Bad input is refused before any AWS call (opening the custody record audits the vault).
@@ -78,6 +78,7 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
           custody,
           room: roomGate(forensic),
           reporter: ctx.reporter,
+          clock: ctx.clock,
           sourceInRegion: (region) => ctx.sourceAccount({ ...a, sourceRegion: region }),
         },
         options,

@@ -12,7 +12,7 @@
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
 import type { GlobalArgs, SourceArgs } from '../context.js';
-import { handle, withBucket, withCase, withSource } from './common.js';
+import { handle, numberOption, withBucket, withCase, withSource } from './common.js';
 import { table } from '../render.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { checkCloseOptions, closeCase, closePlanText, type CloseOptions, type CloseResult } from '../../workflows/close.js';
@@ -100,12 +100,12 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
         'close a case: detach and delete the working volumes (after proving they were not written to), retain the evidence snapshots, delete the room, retire temporary keys, seal the record',
         (x) =>
           withSource(withBucket(withCase(x)))
-            .option('snapshot-lock-days', { type: 'number', describe: 'also lock the evidence snapshots for this many days (EBS snapshot lock, 1–36500)' })
+            .option('snapshot-lock-days', numberOption({ flag: '--snapshot-lock-days', unit: 'days', integer: true, min: 1, max: 36500, code: 'INVALID_LOCK_DAYS' }, 'also lock the evidence snapshots for this many days (EBS snapshot lock, 1–36500)'))
             .option('snapshot-lock-mode', { type: 'string', choices: ['governance', 'compliance'] as const, describe: 'EBS snapshot lock mode (default governance)' })
-            .option('key-deletion-window-days', { type: 'number', describe: 'KMS pending window for the temporary keys, 7–30 (default 30)' })
+            .option('key-deletion-window-days', numberOption({ flag: '--key-deletion-window-days', unit: 'days', integer: true, min: 7, max: 30, code: 'INVALID_KEY_WINDOW' }, 'KMS pending window for the temporary keys, 7–30 (default 30)'))
             .option('accept-written', { type: 'boolean', default: false, describe: 'delete a working volume even though it was found written to (it is kept otherwise)' })
             .option('accept-unverified', { type: 'boolean', default: false, describe: 'delete a working volume even though the written-to check could not run (it is kept otherwise)' })
-            .option('wait-minutes', { type: 'number', describe: 'time budget of each wait: detach, volume deletion, stack deletion (default: 10, 10, 60); a check snapshot waits up to 6 hours unless this is set' })
+            .option('wait-minutes', numberOption({ flag: '--wait-minutes', unit: 'minutes', min: 0, code: 'INVALID_BUDGET' }, 'time budget of each wait: detach, volume deletion, stack deletion (default: 10, 10, 60); a check snapshot waits up to 6 hours unless this is set'))
             .example('$0 case close --case IR-2026-0142 --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder --yes', 'close a case whose evidence came from another account'),
         handle<CloseArgs, unknown>(io, async (ctx, a) => {
           // Bad input is refused before any AWS call.
@@ -138,6 +138,7 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
                 return ctx.confirm(closePlanText(plan));
               },
               reporter: ctx.reporter,
+              clock: ctx.clock,
             },
             options,
           );

@@ -42,6 +42,7 @@ export function isolateCommands(y: Argv, io: HostIo): Argv {
           account,
           custody: () => ctx.custody(a.case, a.bucket, { use: 'start', command: 'isolate' }),
           reporter: ctx.reporter,
+          clock: ctx.clock,
           confirm: (q) => ctx.confirm(q),
           accountInRegion: (region) => ctx.sourceAccount({ ...source, sourceRegion: region }),
         },

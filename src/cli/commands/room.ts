@@ -82,7 +82,7 @@ export function roomCommands(y: Argv, io: HostIo): Argv {
           const account = await ctx.forensicAccount();
           await checkRegion(account);
           const r = await roomUp(
-            { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'start', command: 'room up' }), reporter: ctx.reporter },
+            { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'start', command: 'room up' }), reporter: ctx.reporter, clock: ctx.clock },
             { caseId: args.case, ...(args.az ? { availabilityZone: args.az } : {}), ...(args.instanceType ? { instanceType: args.instanceType } : {}), ...(args.ami ? { amiId: args.ami } : {}), ...(args.bucket ? { bucket: args.bucket } : {}) },
           );
           return {
@@ -163,7 +163,7 @@ export function roomCommands(y: Argv, io: HostIo): Argv {
         handle<DownArgs, unknown>(io, async (ctx, args) => {
           const account = await ctx.forensicAccount();
           const r = await roomDown(
-            { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room down' }), reporter: ctx.reporter, confirm: (plan) => ctx.confirm(roomDownPlanText(plan)) },
+            { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room down' }), reporter: ctx.reporter, clock: ctx.clock, confirm: (plan) => ctx.confirm(roomDownPlanText(plan)) },
             { caseId: args.case, detachEvidence: args.detachEvidence },
           );
           const lines = [r.alreadyGone ? `Case ${r.case} has no room stack ${r.stackName}: nothing to take down.` : `Room ${r.stackName} deleted (DELETE_COMPLETE).`];

@@ -4,7 +4,7 @@
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
-import { handle, withBucket } from './common.js';
+import { handle, numberOption, withBucket } from './common.js';
 import { renderChecks } from '../render.js';
 import { initVault, resolveVaultBucket, validateVaultOptions } from '../../workflows/vault/init.js';
 import { auditVault, type LockMode } from '../../workflows/vault/audit.js';
@@ -27,7 +27,7 @@ export function vaultCommands(y: Argv, io: HostIo): Argv {
         'create the evidence vault, or adopt an existing compliant one (idempotent)',
         (c) =>
           withBucket(c)
-            .option('retention-days', { type: 'number', describe: 'default Object Lock retention of new objects, in days (new vault: 365)' })
+            .option('retention-days', numberOption({ flag: '--retention-days', unit: 'days', integer: true, min: 1, max: 36500, code: 'INVALID_RETENTION' }, 'default Object Lock retention of new objects, in days (new vault: 365)'))
             .option('lock-mode', { type: 'string', choices: ['COMPLIANCE', 'GOVERNANCE'], describe: 'Object Lock mode (new vault: COMPLIANCE)' }),
         handle<InitArgs, unknown>(io, async (ctx, a) => {
           validateVaultOptions(a);
