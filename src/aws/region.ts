@@ -123,7 +123,7 @@ export function checkRegionName(region: string, from: string): void {
   throw new UsageError(
     'UNKNOWN_REGION',
     partition
-      ? `Region ${region} cannot be used: it is not a region of the ${partition.id} partition (check ${from}).${suggest()}`
+      ? `Region ${region} cannot be used: it is not a region of the ${partition.id} partition (check ${from}).${suggest()} (A region launched after this release of cleanroom's AWS SDK is not known to it yet: upgrade cleanroom to use it.)`
       : `Region ${region} cannot be used: it is in no AWS partition (check ${from}).${suggest()}`,
     { details: { region, from, ...(partition ? { partition: partition.id } : {}), suggestions: closestRegions(region) } },
   );
