@@ -12,7 +12,7 @@ import { systemClock, type Clock } from '../domain/waiter.js';
 import { StderrReporter } from './render.js';
 import { openCaseCustody, type CaseCustody } from '../custody/case-custody.js';
 import os from 'node:os';
-import { DEFAULT_LEASE_RENEW_MS, LeaseLostError, localHolderGone, processOwnerId } from '../custody/lease.js';
+import { DEFAULT_LEASE_RENEW_MS, LeaseLostError, localHolderGone, machineBootedAt, processOwnerId } from '../custody/lease.js';
 
 /**
  * How a command uses a case's record: `read` it (the case must exist), `change` it (must exist,
@@ -127,7 +127,7 @@ export class CliContext {
     if (!c) {
       c = this.forensicAccount()
         .then(async (account) => {
-          const lease = how.use === 'read' ? undefined : { owner: processOwnerId(await account.callerArn()), command: how.command, host: os.hostname(), pid: process.pid, holderGone: localHolderGone };
+          const lease = how.use === 'read' ? undefined : { owner: processOwnerId(await account.callerArn()), command: how.command, host: os.hostname(), pid: process.pid, bootedAt: machineBootedAt(), holderGone: localHolderGone };
           const opened = await openCaseCustody(account, { caseId, bucket, reporter: this.reporter, mustExist: how.use !== 'start', ...(lease ? { lease } : {}) });
           if (opened.lease) this.heartbeat(opened);
           return opened;

@@ -45,6 +45,8 @@ export interface LeaseDocument {
   /** Where the holder runs (a CLI host fills these; they let a rerun on the same machine see that the holder died). */
   host?: string;
   pid?: number;
+  /** When the holder's machine booted (ISO): with `host`, tells a rerun on the same machine from one on another machine of the same name. */
+  bootedAt?: string;
   acquiredAt: string;
   renewedAt: string;
   expiresAt: string;
@@ -72,6 +74,7 @@ export interface LeaseOptions {
   actor?: string;
   host?: string;
   pid?: number;
+  bootedAt?: string;
   /** How long the lease lasts without renewal (default 10 min). */
   ttlMs?: number;
   now?: () => Date;
@@ -109,9 +112,26 @@ export function processOwnerId(actor: string): string {
   return `${actor}|${os.hostname()}|${process.pid}|${randomBytes(6).toString('hex')}`;
 }
 
-/** True when `held` was taken by a process on this machine that no longer runs. */
+/** When this machine booted (ISO, to the second): `os.uptime()` back from now. */
+export function machineBootedAt(now: Date = new Date()): string {
+  return new Date(Math.round((now.getTime() - os.uptime() * 1000) / 1000) * 1000).toISOString();
+}
+
+/**
+ * How far apart two readings of one boot time may be. `os.uptime()` read at different moments
+ * drifts by a second or so; two machines of the same host name booted within this window of each
+ * other would be taken for one — the pid check below then still has to find the holder gone.
+ */
+const SAME_BOOT_MS = 120_000;
+
+/**
+ * True when `held` was taken by a process on this machine that no longer runs: same host name,
+ * same boot (a host name alone is not a machine: containers and cloned images share them), and its
+ * pid is not running. Anything less certain is not "gone": the lease then has to expire.
+ */
 export function localHolderGone(held: LeaseDocument): boolean {
   if (!held.host || held.host !== os.hostname() || !held.pid || held.pid === process.pid) return false;
+  if (!held.bootedAt || Math.abs(Date.parse(held.bootedAt) - Date.parse(machineBootedAt())) > SAME_BOOT_MS) return false;
   try {
     process.kill(held.pid, 0);
     return false;
@@ -260,6 +280,7 @@ export async function acquireCaseLease(o: LeaseOptions): Promise<CaseLease> {
       ...(o.actor ? { actor: o.actor } : {}),
       ...(o.host ? { host: o.host } : {}),
       ...(o.pid ? { pid: o.pid } : {}),
+      ...(o.bootedAt ? { bootedAt: o.bootedAt } : {}),
       acquiredAt: now.toISOString(),
       renewedAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + (o.ttlMs ?? DEFAULT_LEASE_TTL_MS)).toISOString(),

@@ -7,7 +7,9 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { CaseBusyError, LeaseLostError, acquireCaseLease, leaseKey, type LeaseDocument } from '../../src/custody/lease.js';
+import os from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { CaseBusyError, LeaseLostError, acquireCaseLease, leaseKey, localHolderGone, machineBootedAt, type LeaseDocument } from '../../src/custody/lease.js';
 import type { AwsAccount } from '../../src/aws/ports.js';
 
 function awsError(name: string): Error {
@@ -139,4 +141,19 @@ t.test('two takers at once: exactly one gets the lease', async (t) => {
   const got = await Promise.allSettled(['A', 'B', 'C', 'D'].map((o) => acquireCaseLease(base(s3, c, o))));
   t.equal(got.filter((g) => g.status === 'fulfilled').length, 1);
   for (const g of got) if (g.status === 'rejected') t.ok(g.reason instanceof CaseBusyError);
+});
+
+t.test('localHolderGone: only a dead process of this very machine (host name AND boot) is gone', async (t) => {
+  // A pid that ran here and has exited.
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const held = (over: Partial<LeaseDocument>): LeaseDocument => ({
+    schema: 'cleanroom.case-lease.v1', case: 'IR-1', owner: 'o', command: 'acquire', host: os.hostname(), pid: dead, bootedAt: machineBootedAt(),
+    acquiredAt: '2026-01-01T00:00:00.000Z', renewedAt: '2026-01-01T00:00:00.000Z', expiresAt: '2999-01-01T00:00:00.000Z', generation: 1, released: false, ...over,
+  });
+  t.equal(localHolderGone(held({})), true, 'same host, same boot, pid not running: gone');
+  t.equal(localHolderGone(held({ pid: process.pid })), false, 'this very process is not gone');
+  t.equal(localHolderGone(held({ pid: process.ppid })), false, 'a running pid is not gone');
+  t.equal(localHolderGone(held({ host: `${os.hostname()}-other` })), false, 'another host name: not judged');
+  t.equal(localHolderGone(held({ bootedAt: undefined })), false, 'no boot time recorded (another machine of the same name cannot be ruled out): not judged');
+  t.equal(localHolderGone(held({ bootedAt: new Date(Date.parse(machineBootedAt()) - 3_600_000).toISOString() })), false, 'same host name, another boot (a clone or a container of the same name elsewhere): not judged');
 });
