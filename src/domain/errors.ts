@@ -5,7 +5,10 @@
  *
  * Errors never log in their constructor; the CLI host decides how to render them.
  */
-export type ExitCode = 1 | 2 | 3;
+import type { ErrorCode, ExitCode } from './error-codes.js';
+
+export type { ErrorCode, ExitCode } from './error-codes.js';
+export { ERROR_CODES } from './error-codes.js';
 
 export interface ErrorDetails {
   /** Resource ids, ARNs, names the error is about. */
@@ -13,10 +16,10 @@ export interface ErrorDetails {
 }
 
 export class CleanroomError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly exitCode: ExitCode;
   readonly details: ErrorDetails;
-  constructor(code: string, message: string, opts: { exitCode?: ExitCode; cause?: unknown; details?: ErrorDetails } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { exitCode?: ExitCode; cause?: unknown; details?: ErrorDetails } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.code = code;
@@ -27,7 +30,7 @@ export class CleanroomError extends Error {
 
 /** Bad usage or bad input (exit 2). Raised before any AWS call where possible. */
 export class UsageError extends CleanroomError {
-  constructor(code: string, message: string, opts: { cause?: unknown; details?: ErrorDetails } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; details?: ErrorDetails } = {}) {
     super(code, message, { ...opts, exitCode: 2 });
   }
 }
@@ -40,7 +43,7 @@ export class AwsError extends CleanroomError {
   readonly service: string;
   readonly operation: string;
   readonly awsCode: string;
-  constructor(service: string, operation: string, awsCode: string, message: string, opts: { cause?: unknown; details?: ErrorDetails; exitCode?: ExitCode; code?: string } = {}) {
+  constructor(service: string, operation: string, awsCode: string, message: string, opts: { cause?: unknown; details?: ErrorDetails; exitCode?: ExitCode; code?: ErrorCode } = {}) {
     super(opts.code ?? `AWS_${awsCode}`, message, { exitCode: opts.exitCode ?? 1, cause: opts.cause, details: opts.details ?? {} });
     this.service = service;
     this.operation = operation;
@@ -57,7 +60,7 @@ export class TimeoutError extends CleanroomError {
 
 /** A verification (room audit, vault audit, custody integrity) found a problem (exit 3). */
 export class VerificationFailedError extends CleanroomError {
-  constructor(code: string, message: string, details: ErrorDetails = {}) {
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(code, message, { exitCode: 3, details });
   }
 }
