@@ -65,7 +65,7 @@ export const ERROR_CODES = {
   CUSTODY_INVALID: { exit: 3, meaning: 'The custody record of the case does not verify.' },
   MANIFEST_INVALID: { exit: 1, meaning: 'The case manifest does not match its schema; it was not written.' },
   CANONICALIZATION_FAILED: { exit: 2, meaning: 'A value cannot be canonicalized as RFC 8785 JSON (non-finite number, unsupported type).' },
-  SCHEMA_MISMATCH: { exit: 1, meaning: 'The installed evidence schemas do not carry the $ids this build expects (reinstall).' },
+  INSTALLATION_INCOMPLETE: { exit: 1, meaning: 'A file cleanroom ships with (evidence schemas, guest tooling) is missing or not the one this build expects: reinstall cleanroom.' },
   SIGNING_KEY_NOT_FOUND: { exit: 2, meaning: 'The vault has no signing key to trust.' },
   // ── Custody bundles
   NOT_A_BUNDLE: { exit: 2, meaning: 'The folder is not a custody bundle.' },
@@ -102,7 +102,6 @@ export const ERROR_CODES = {
   STACK_DELETE_FAILED: { exit: 1, meaning: 'Deleting the room stack failed.' },
   EVIDENCE_ATTACHED: { exit: 2, meaning: 'The forensic instance still has evidence attached.' },
   DETACH_FAILED: { exit: 1, meaning: 'An evidence volume could not be detached; the room was not deleted.' },
-  GUEST_TOOLS_INCOMPLETE: { exit: 1, meaning: 'The packaged guest tooling lacks install.sh (reinstall cleanroom).' },
   // ── Acquire
   NOTHING_TO_ACQUIRE: { exit: 2, meaning: 'Neither --instance nor --volume was given.' },
   INSTANCE_AND_VOLUME: { exit: 2, meaning: '--instance and --volume were both given.' },
@@ -169,6 +168,23 @@ export type NamedErrorCode = keyof typeof ERROR_CODES;
 export type AwsErrorCode = `AWS_${string}`;
 /** Every code a cleanroom error can carry. */
 export type ErrorCode = NamedErrorCode | AwsErrorCode;
+
+/**
+ * Codes that are never thrown but recorded: the `outcome.error.code` of a custody event that
+ * records a failed check or step the command itself carries on from (the event's status says
+ * failed; the command's exit code does not come from it).
+ */
+export const OUTCOME_CODES = {
+  GUARD_RAIL_FAILED: 'A room guard rail (security group, route, endpoint policy) was found open and put back.',
+  EVIDENCE_WRITABLE: 'An evidence volume was found attached writable inside the room.',
+  SNAPSHOT_LOCK_UNSUPPORTED: 'case close could not lock a snapshot: the region or account does not support EBS snapshot lock.',
+  VOLUME_WRITTEN: 'case close found blocks of a working volume that differ from its evidence snapshot.',
+} as const satisfies Record<string, string>;
+
+/** A code of {@link OUTCOME_CODES}. */
+export type OutcomeCode = keyof typeof OUTCOME_CODES;
+/** What the `outcome.error.code` of a custody event can be. */
+export type RecordedErrorCode = ErrorCode | OutcomeCode;
 
 /** The codes of the table, in its order. */
 export const NAMED_ERROR_CODES = Object.keys(ERROR_CODES) as readonly NamedErrorCode[];

@@ -7,8 +7,8 @@
  */
 import type { ErrorCode, ExitCode } from './error-codes.js';
 
-export type { ErrorCode, ExitCode } from './error-codes.js';
-export { ERROR_CODES } from './error-codes.js';
+export type { ErrorCode, ExitCode, RecordedErrorCode } from './error-codes.js';
+export { ERROR_CODES, OUTCOME_CODES } from './error-codes.js';
 
 export interface ErrorDetails {
   /** Resource ids, ARNs, names the error is about. */
