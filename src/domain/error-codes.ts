@@ -120,7 +120,7 @@ export const ERROR_CODES = {
   SOURCE_KEY_AWS_MANAGED: { exit: 2, meaning: '--source-kms-key is AWS managed, so it cannot be shared.' },
   SOURCE_KEY_NOT_ENABLED: { exit: 2, meaning: '--source-kms-key is not enabled.' },
   SOURCE_KEY_NOT_SYMMETRIC: { exit: 2, meaning: '--source-kms-key is not a symmetric encryption key.' },
-  SOURCE_KEY_NOT_SHARED: { exit: 2, meaning: '--source-kms-key\'s policy does not let the forensic account use it.' },
+  SOURCE_KEY_NOT_SHARED: { exit: 2, meaning: 'Neither the key policy nor a grant of --source-kms-key lets the forensic account use it.' },
   SHARE_KEY_DISABLED: { exit: 2, meaning: 'The temporary sharing key of the source account is disabled.' },
   SNAPSHOT_ERROR: { exit: 1, meaning: 'A snapshot ended in state error.' },
   SNAPSHOT_GONE: { exit: 1, meaning: 'A snapshot being waited for is no longer visible.' },
