@@ -2,6 +2,8 @@
  * The project's error vocabulary. Every failure a user can see is a {@link CleanroomError}
  * with a stable `code`, a message that names the thing and the fix, the ids it is about, and
  * the exit code of the CLI contract (1 operation failed, 2 bad usage/input, 3 verification).
+ * The codes are declared, each with its exit code and meaning, in ./error-codes.ts: the classes
+ * take an {@link ErrorCode}, so a code that is not declared there does not compile.
  *
  * Errors never log in their constructor; the CLI host decides how to render them.
  */
