@@ -21,6 +21,7 @@ export {
   VerificationFailedError,
   PartialFailureError,
 } from './domain/errors.js';
+export { ERROR_CODES, OUTCOME_CODES, NAMED_ERROR_CODES, isErrorCode, type ErrorCode, type NamedErrorCode, type AwsErrorCode, type OutcomeCode, type RecordedErrorCode } from './domain/error-codes.js';
 export { assertCaseId, roomStackName, caseTags } from './domain/case-id.js';
 export { defaultVaultBucket, casePrefix } from './domain/vault-name.js';
 export { foldEvidence, evidenceJson, type EvidenceItem, type EvidenceState } from './domain/evidence.js';
@@ -29,12 +30,12 @@ export { silentReporter, type Reporter, type ProgressEvent } from './domain/repo
 
 // Workflows: vault
 export { initVault, type VaultInitOptions, type VaultInitResult } from './workflows/vault/init.js';
-export { auditVault, type VaultAuditResult } from './workflows/vault/audit.js';
+export { auditVault, VAULT_CHECK_IDS, type VaultAuditResult, type VaultCheckId } from './workflows/vault/audit.js';
 export { requireCompliantVault } from './workflows/vault/gate.js';
 
 // Workflows: room
 export { roomUp, type RoomUpDeps, type RoomUpOptions, type RoomUpResult } from './workflows/room/up.js';
-export { auditRoom, type RoomAudit } from './workflows/room/audit.js';
+export { auditRoom, ROOM_CHECK_IDS, type RoomAudit, type RoomCheckId } from './workflows/room/audit.js';
 export { roomGate } from './workflows/room/gate.js';
 export { roomStatus, listRooms, type RoomStatus, type RoomListEntry } from './workflows/room/status.js';
 export { roomDown, type RoomDownDeps, type RoomDownOptions, type RoomDownResult } from './workflows/room/down.js';

@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../domain/errors.js';
+import type { ErrorCode } from '../domain/errors.js';
 
 /** Trees of the kernel, not places for files. Checked by name first: nothing under them is read. */
 const KERNEL_TREES = ['/proc', '/sys', '/dev'];
@@ -53,7 +54,7 @@ function fileComponent(p: string): string | undefined {
  * or OUT_NOT_EMPTY for an existing folder that is not empty.
  */
 export function checkOutPath(out: string, flag = '--out'): string {
-  const fail = (why: string, fix: string, code = 'OUT_INVALID') =>
+  const fail = (why: string, fix: string, code: ErrorCode = 'OUT_INVALID') =>
     new UsageError(code, `${flag} ${JSON.stringify(out)} cannot be used: ${why}. ${fix}`, { details: { option: flag, out } });
   const elsewhere = `Give ${flag} a new folder in a writable folder on a regular disk (for example ${flag} ./bundle).`;
   if (typeof out !== 'string' || out.trim() === '') throw fail('it is empty', elsewhere);

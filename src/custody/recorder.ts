@@ -1,3 +1,5 @@
+import type { RecordedErrorCode } from '../domain/errors.js';
+
 /**
  * The custody seam: the one interface through which every mutating workflow (room, acquisition,
  * isolation, close) appends chain-of-custody events. Workflows record what they did as they do it,
@@ -19,7 +21,7 @@ export type OutcomeStatus = 'succeeded' | 'failed' | 'partial' | 'skipped';
 export interface Outcome {
   status: OutcomeStatus;
   /** For failures: the project's error code and message. */
-  error?: { code: string; message: string };
+  error?: { code: RecordedErrorCode; message: string };
   /** Anything else worth keeping (new ids, counts, audit results). JSON values only. */
   details?: Record<string, unknown>;
 }

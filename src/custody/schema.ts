@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { ErrorObject, ValidateFunction } from 'ajv';
+import { CleanroomError } from '../domain/errors.js';
 import { EVENT_SCHEMA_ID, MANIFEST_SCHEMA_ID, type CaseManifest, type CustodyEvent } from './event.js';
 
 /** The folder holding the schemas (the package ships it next to dist/). */
@@ -26,7 +27,9 @@ function load() {
   const eventSchema = JSON.parse(fs.readFileSync(EVENT_SCHEMA_FILE, 'utf8'));
   const manifestSchema = JSON.parse(fs.readFileSync(MANIFEST_SCHEMA_FILE, 'utf8'));
   if (eventSchema.$id !== EVENT_SCHEMA_ID || manifestSchema.$id !== MANIFEST_SCHEMA_ID) {
-    throw new Error(`The evidence schemas in ${SCHEMA_DIR} do not carry the $ids this build expects (${EVENT_SCHEMA_ID}, ${MANIFEST_SCHEMA_ID}): reinstall cleanroom.`);
+    throw new CleanroomError('INSTALLATION_INCOMPLETE', `The evidence schemas in ${SCHEMA_DIR} do not carry the $ids this build expects (${EVENT_SCHEMA_ID}, ${MANIFEST_SCHEMA_ID}): reinstall cleanroom.`, {
+      details: { schemaDir: SCHEMA_DIR, expected: [EVENT_SCHEMA_ID, MANIFEST_SCHEMA_ID] },
+    });
   }
   const ajv = addFormats(new Ajv2020({ allErrors: false, strict: true }));
   compiled = { event: ajv.compile(eventSchema), manifest: ajv.compile(manifestSchema), manifestSchema };

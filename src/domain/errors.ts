@@ -2,10 +2,15 @@
  * The project's error vocabulary. Every failure a user can see is a {@link CleanroomError}
  * with a stable `code`, a message that names the thing and the fix, the ids it is about, and
  * the exit code of the CLI contract (1 operation failed, 2 bad usage/input, 3 verification).
+ * The codes are declared, each with its exit code and meaning, in ./error-codes.ts: the classes
+ * take an {@link ErrorCode}, so a code that is not declared there does not compile.
  *
  * Errors never log in their constructor; the CLI host decides how to render them.
  */
-export type ExitCode = 1 | 2 | 3;
+import type { ErrorCode, ExitCode } from './error-codes.js';
+
+export type { ErrorCode, ExitCode, RecordedErrorCode } from './error-codes.js';
+export { ERROR_CODES, OUTCOME_CODES } from './error-codes.js';
 
 export interface ErrorDetails {
   /** Resource ids, ARNs, names the error is about. */
@@ -13,10 +18,10 @@ export interface ErrorDetails {
 }
 
 export class CleanroomError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly exitCode: ExitCode;
   readonly details: ErrorDetails;
-  constructor(code: string, message: string, opts: { exitCode?: ExitCode; cause?: unknown; details?: ErrorDetails } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { exitCode?: ExitCode; cause?: unknown; details?: ErrorDetails } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.code = code;
@@ -27,7 +32,7 @@ export class CleanroomError extends Error {
 
 /** Bad usage or bad input (exit 2). Raised before any AWS call where possible. */
 export class UsageError extends CleanroomError {
-  constructor(code: string, message: string, opts: { cause?: unknown; details?: ErrorDetails } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; details?: ErrorDetails } = {}) {
     super(code, message, { ...opts, exitCode: 2 });
   }
 }
@@ -40,7 +45,7 @@ export class AwsError extends CleanroomError {
   readonly service: string;
   readonly operation: string;
   readonly awsCode: string;
-  constructor(service: string, operation: string, awsCode: string, message: string, opts: { cause?: unknown; details?: ErrorDetails; exitCode?: ExitCode; code?: string } = {}) {
+  constructor(service: string, operation: string, awsCode: string, message: string, opts: { cause?: unknown; details?: ErrorDetails; exitCode?: ExitCode; code?: ErrorCode } = {}) {
     super(opts.code ?? `AWS_${awsCode}`, message, { exitCode: opts.exitCode ?? 1, cause: opts.cause, details: opts.details ?? {} });
     this.service = service;
     this.operation = operation;
@@ -57,7 +62,7 @@ export class TimeoutError extends CleanroomError {
 
 /** A verification (room audit, vault audit, custody integrity) found a problem (exit 3). */
 export class VerificationFailedError extends CleanroomError {
-  constructor(code: string, message: string, details: ErrorDetails = {}) {
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(code, message, { exitCode: 3, details });
   }
 }

@@ -34,17 +34,17 @@ export interface RoomInfo {
 export type CheckSeverity = 'critical' | 'warning';
 
 /** One named check of an audit (`room verify`, `vault verify`): the contract's `{id, ok, detail}`. */
-export interface AuditCheck {
-  id: string;
+export interface AuditCheck<Id extends string = string> {
+  id: Id;
   ok: boolean;
   detail: string;
   severity?: CheckSeverity;
 }
 
 /** The result of an audit: `ok` is false when any check that counts failed. */
-export interface AuditResult {
+export interface AuditResult<Id extends string = string> {
   ok: boolean;
-  checks: AuditCheck[];
+  checks: AuditCheck<Id>[];
 }
 
 /**

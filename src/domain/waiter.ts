@@ -1,4 +1,4 @@
-import { TimeoutError, CleanroomError } from './errors.js';
+import { TimeoutError, CleanroomError, type ErrorCode } from './errors.js';
 
 /** What one poll of a waited-for thing found. */
 export type PollResult<T> =
@@ -90,6 +90,6 @@ export async function waitFor<T>(poll: () => Promise<PollResult<T>>, opts: WaitO
 }
 
 /** Convenience for pollers that find a thing in an error state. */
-export function failed(code: string, message: string, details: Record<string, unknown> = {}): PollResult<never> {
+export function failed(code: ErrorCode, message: string, details: Record<string, unknown> = {}): PollResult<never> {
   return { state: 'failed', error: new CleanroomError(code, message, { details }) };
 }

@@ -21,7 +21,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AwsAccount, EbsPort } from '../aws/ports.js';
-import { CleanroomError, asError } from '../domain/errors.js';
+import { AwsError, CleanroomError, asError } from '../domain/errors.js';
 import { mapPool } from '../domain/pool.js';
 
 /** How a comparison was decided. */
@@ -278,5 +278,5 @@ async function* asChunks(body: unknown): AsyncGenerator<Uint8Array> {
     yield await t.transformToByteArray();
     return;
   }
-  throw new Error('GetSnapshotBlock returned a body that is neither bytes nor a stream');
+  throw new AwsError('ebs', 'getSnapshotBlock', 'UnreadableResponse', 'GetSnapshotBlock returned a body that is neither bytes nor a stream');
 }

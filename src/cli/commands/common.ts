@@ -3,6 +3,7 @@ import { runCommand, type Handler, type HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
 import { UsageError } from '../../domain/errors.js';
 import { throwFromCheck } from '../usage.js';
+import type { ErrorCode } from '../../domain/errors.js';
 
 /** Wire a yargs handler to the host: run, render, set the exit code. */
 export function handle<A extends GlobalArgs, T>(io: HostIo, handler: Handler<A, T>) {
@@ -41,7 +42,7 @@ export interface NumberSpec {
   min: number;
   max?: number;
   /** The error code (stable; default INVALID_VALUE). */
-  code?: string;
+  code?: ErrorCode;
 }
 
 /**

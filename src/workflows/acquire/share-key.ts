@@ -19,6 +19,7 @@ import { TAG_CASE, TAG_ROLE } from '../../domain/case-id.js';
 import { mapPool } from '../../domain/pool.js';
 import { findOrCreate, retrying } from '../evidence/create-once.js';
 import { ROLE, type EvidenceRun } from '../evidence/run.js';
+import type { ErrorCode } from '../../domain/errors.js';
 
 /** `alias/cleanroom/share/<case>` (close schedules the deletion of whatever key it names). */
 export function shareKeyAlias(caseId: string): string {
@@ -185,7 +186,7 @@ export async function checkResponderKey(run: EvidenceRun, source: AwsAccount, re
     });
   }
   const d = await describe(source, ref);
-  const refuse = (code: string, why: string) =>
+  const refuse = (code: ErrorCode, why: string) =>
     new UsageError(code, `The forensic account ${forensicAccount} cannot use --source-kms-key ${ref}: ${why}. Leave the option out and cleanroom makes a temporary key the forensic account may use, or fix the key.`, { details: { key: ref, forensicAccount } });
   if (!d) throw refuse('SOURCE_KEY_NOT_FOUND', `there is no such key in account ${sourceAccount} (${source.region})`);
   if (d.manager === 'AWS') throw refuse('SOURCE_KEY_AWS_MANAGED', 'it is an AWS managed key, and snapshots encrypted with an AWS managed key cannot be shared with another account');

@@ -52,7 +52,7 @@ export type Defer = (p: Promise<unknown>) => void;
 export async function ensureWorkingVolume(run: EvidenceRun, item: EvidencePatch, target: RoomTarget, caseKeyArn: string, defer?: Defer): Promise<VolumeInfo> {
   const eid = item.evidenceId;
   const snapshotId = item.forensicSnapshotId;
-  if (!snapshotId) throw new CleanroomError('NOT_PRESERVED', `Evidence ${eid} has no forensic snapshot yet; run \`cleanroom acquire\` again to finish it.`, { details: { evidenceId: eid } });
+  if (!snapshotId) throw new UsageError('NOT_PRESERVED', `Evidence ${eid} has no forensic snapshot yet; run \`cleanroom acquire\` again to finish it.`, { details: { evidenceId: eid } });
   const az = target.instance.availabilityZone;
   const accountId = await run.forensic.accountId();
   const region = run.forensic.region;

@@ -155,7 +155,7 @@ export class ResourceWatcher {
             if (f === undefined && this.clock.now() - en.registered > this.o.missingGraceMs) {
               this.settle(en, {
                 state: 'failed',
-                error: new CleanroomError(`${kind.toUpperCase()}_GONE`, `${kind === 'snapshot' ? 'Snapshot' : 'Volume'} ${en.id} (${en.opts.item}, ${en.opts.phase}) is not visible in ${account.region}: it was deleted outside cleanroom or never completed. Run the same command again to make it anew.`, { details: { id: en.id, evidenceId: en.opts.item } }),
+                error: new CleanroomError(kind === 'snapshot' ? 'SNAPSHOT_GONE' : 'VOLUME_GONE', `${kind === 'snapshot' ? 'Snapshot' : 'Volume'} ${en.id} (${en.opts.item}, ${en.opts.phase}) is not visible in ${account.region}: it was deleted outside cleanroom or never completed. Run the same command again to make it anew.`, { details: { id: en.id, evidenceId: en.opts.item } }),
               });
               continue;
             }

@@ -84,14 +84,19 @@ export function describeCalls(calls: readonly PlannedCall[], refs: ReadonlyMap<s
   return calls.map((c) => ({ call: callName(c), input: resolve(c.input, refs), why: c.why }));
 }
 
-/** Thrown when a call of a step fails; carries the calls made before it. */
-export class StepCallError extends Error {
+/**
+ * Thrown when a call of a step fails; carries the calls made before it. It keeps the failed call's
+ * code, exit code and details (INTERNAL for an error that is not a cleanroom error), so it reads
+ * as that error wherever it ends up.
+ */
+export class StepCallError extends CleanroomError {
   constructor(
     readonly error: Error,
     readonly done: CallRecord[],
     readonly failedCall: CallRecord,
   ) {
-    super(error.message, { cause: error });
+    const inner = error instanceof CleanroomError ? error : undefined;
+    super(inner?.code ?? 'INTERNAL', error.message, { cause: error, exitCode: inner?.exitCode ?? 1, details: { ...inner?.details, call: failedCall.call } });
   }
 }
 

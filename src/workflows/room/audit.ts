@@ -65,8 +65,43 @@ export interface AuditOptions {
   strict?: boolean;
 }
 
+/**
+ * The checks of the room audit (`room verify`), in the order they are reported: `room.exists`
+ * alone when there is no room stack, else every other one, each once.
+ */
+export const ROOM_CHECK_IDS = [
+  'room.exists',
+  'stack.complete',
+  'vpc.no-internet-gateway',
+  'vpc.no-nat-gateway',
+  'vpc.no-egress-only-internet-gateway',
+  'vpc.no-peering-connection',
+  'vpc.no-transit-gateway-attachment',
+  'vpc.no-vpn-gateway',
+  'vpc.no-carrier-gateway',
+  'routes.no-route-out',
+  'subnet.no-public-ip-on-launch',
+  'network.no-public-address',
+  'forensics-sg.no-ingress',
+  'forensics-sg.no-egress',
+  'access-sg.endpoints-only',
+  'endpoint-sg.room-only',
+  'instance.security-groups',
+  'instance.imdsv2',
+  'instance.volumes-encrypted',
+  'endpoints.present',
+  'endpoints.s3-vault-only',
+  'nacl.restrictive',
+  'flow-logs.active',
+] as const;
+
+export type RoomCheckId = (typeof ROOM_CHECK_IDS)[number];
+
+/** One check of the room audit. */
+export type RoomAuditCheck = AuditCheck<RoomCheckId>;
+
 /** The audit of one room, with the room it audited (undefined when there is no room stack). */
-export interface RoomAudit extends AuditResult {
+export interface RoomAudit extends AuditResult<RoomCheckId> {
   room?: RoomInfo;
 }
 
@@ -169,7 +204,7 @@ export async function collectRoom(account: AwsAccount, caseId: string, stack: Ro
 
 type Verdict = { ok: boolean; detail: string };
 
-function check(id: string, severity: CheckSeverity, f: () => Verdict): AuditCheck {
+function check(id: RoomCheckId, severity: CheckSeverity, f: () => Verdict): RoomAuditCheck {
   try {
     return { id, severity, ...f() };
   } catch (e) {
@@ -219,11 +254,11 @@ function parsePolicy(doc: string | undefined): { Statement?: unknown } | undefin
 const arr = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 /** Judge a room from what {@link collectRoom} read. */
-export function evaluateRoom(live: RoomLive): AuditCheck[] {
+export function evaluateRoom(live: RoomLive): RoomAuditCheck[] {
   const { info, stack } = live;
   const vpc = info.vpcId;
-  const checks: AuditCheck[] = [];
-  const add = (id: string, severity: CheckSeverity, f: () => Verdict) => checks.push(check(id, severity, f));
+  const checks: RoomAuditCheck[] = [];
+  const add = (id: Exclude<RoomCheckId, 'room.exists'>, severity: CheckSeverity, f: () => Verdict) => checks.push(check(id, severity, f));
 
   add('stack.complete', 'critical', () => {
     const phase = stackPhase(stack.status);

@@ -11,6 +11,7 @@ import type { Reporter } from '../../domain/reporter.js';
 import { waitFor, type Clock, type PollResult } from '../../domain/waiter.js';
 import { StackActivity, nameFailures, type FailedResource } from './activity.js';
 import { isFailureStatus, readStack, stackPhase, type RoomStack } from './stack.js';
+import type { ErrorCode } from '../../domain/errors.js';
 
 /** Reasons CloudFormation gives a change set with nothing to do (both are seen in practice). */
 const NO_CHANGES = /didn't contain changes|No updates are to be performed/i;
@@ -41,7 +42,7 @@ export class StackFailedError extends CleanroomError {
     message: string,
     readonly failedResources: FailedResource[],
     details: Record<string, unknown>,
-    code = 'ROOM_STACK_FAILED',
+    code: ErrorCode = 'ROOM_STACK_FAILED',
   ) {
     super(code, message, { exitCode: 1, details: { ...details, failedResources } });
   }

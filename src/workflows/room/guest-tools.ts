@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import type { CustodyRecorder } from '../../custody/recorder.js';
+import { CleanroomError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
 import { guestToolsPrefix } from '../../domain/vault-name.js';
 
@@ -61,7 +62,7 @@ export async function uploadGuestTools(
 ): Promise<GuestTools> {
   const prefix = guestToolsPrefix(o.caseId);
   const local = readGuestTools(o.dir ?? GUEST_TOOLS_DIR);
-  if (!local.some((f) => f.name === 'install.sh')) throw new Error(`The guest tooling in ${o.dir ?? GUEST_TOOLS_DIR} has no install.sh; the package is incomplete.`);
+  if (!local.some((f) => f.name === 'install.sh')) throw new CleanroomError('INSTALLATION_INCOMPLETE', `The guest tooling in ${o.dir ?? GUEST_TOOLS_DIR} has no install.sh; the package is incomplete: reinstall cleanroom.`, { details: { dir: o.dir ?? GUEST_TOOLS_DIR } });
   const digest = bundleDigest(local);
   const accountId = await account.accountId();
   const resources = [{ type: 's3:prefix', id: `s3://${o.bucket}/${prefix}`, account: accountId, region: account.region }];
@@ -77,7 +78,7 @@ export async function uploadGuestTools(
       inputs: { digest },
       outcome: {
         status: files.some((f) => f.uploaded) ? 'partial' : 'failed',
-        error: { code: (e as { code?: string }).code ?? 'INTERNAL', message: (e as Error).message },
+        error: { code: e instanceof CleanroomError ? e.code : 'INTERNAL', message: (e as Error).message },
         details: { bucket: o.bucket, prefix, digest, files: listed() },
       },
     });

@@ -43,7 +43,7 @@ export interface VaultFacts {
 
 export interface VaultAuditResult {
   ok: boolean;
-  checks: Array<AuditCheck & { id: VaultCheckId }>;
+  checks: Array<AuditCheck<VaultCheckId>>;
   facts: VaultFacts;
 }
 
