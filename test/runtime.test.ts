@@ -66,6 +66,13 @@ t.test('sourced, scripts/node puts the project\'s Node first on PATH, so `node` 
   t.equal(where, path.join(ROOT, 'node_modules/node/bin/node'));
 });
 
+t.test('sourced with a node 22 or newer on PATH, scripts/node leaves PATH as it is', async (t) => {
+  const PATH = pathWith(fakeNode(t, 22));
+  const r = await run('bash', ['-c', `. ${JSON.stringify(SHIM)} && printf %s "$PATH"`], { ...process.env, PATH });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, PATH);
+});
+
 t.test('scripts/node: with neither, exit 1 and a message saying what to do', async (t) => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cleanroom-no-node-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
