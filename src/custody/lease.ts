@@ -62,19 +62,16 @@ export interface LeaseTakeover {
   reason: 'expired' | 'holder-gone';
 }
 
-export interface LeaseOptions {
+/** Who takes the lease: written into the lease document as given. */
+export type LeaseHolder = Pick<LeaseDocument, 'owner' | 'command' | 'actor' | 'host' | 'pid' | 'bootedAt'>;
+
+export interface LeaseOptions extends LeaseHolder {
   /** The forensic account (only its S3 port: GetObject and PutObject of the lease key; a fake in unit tests). */
   account: Pick<AwsAccount, 's3'>;
   bucket: string;
   /** SSE-KMS key of the vault (its bucket policy refuses uploads without SSE-KMS). */
   vaultKeyArn: string;
   caseId: string;
-  owner: string;
-  command: string;
-  actor?: string;
-  host?: string;
-  pid?: number;
-  bootedAt?: string;
   /** How long the lease lasts without renewal (default 10 min). */
   ttlMs?: number;
   now?: () => Date;
