@@ -50,6 +50,8 @@ export interface CustodyLeaseRequest {
   command: string;
   host?: string;
   pid?: number;
+  /** When the holder's machine booted (see {@link LeaseOptions.bootedAt}): with host and pid, lets a rerun see the holder is gone. */
+  bootedAt?: string;
   /** Lease duration without renewal (default 10 min). */
   ttlMs?: number;
   /** See {@link LeaseOptions.holderGone}. */
@@ -338,6 +340,7 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
       actor: await account.callerArn(),
       ...(l.host ? { host: l.host } : {}),
       ...(l.pid ? { pid: l.pid } : {}),
+      ...(l.bootedAt ? { bootedAt: l.bootedAt } : {}),
       ...(l.ttlMs ? { ttlMs: l.ttlMs } : {}),
       ...(l.holderGone ? { holderGone: l.holderGone } : {}),
       now,

@@ -18,10 +18,15 @@ export interface ResourceRef {
 
 export type OutcomeStatus = 'succeeded' | 'failed' | 'partial' | 'skipped';
 
-export interface Outcome {
+/**
+ * What came of an action. `C` is the error code's type: what a workflow records now is a declared
+ * code ({@link RecordedErrorCode}); what a stored event holds is any string, since a record written
+ * by an earlier version keeps the codes of its day and must still verify.
+ */
+export interface Outcome<C extends string = string> {
   status: OutcomeStatus;
   /** For failures: the project's error code and message. */
-  error?: { code: RecordedErrorCode; message: string };
+  error?: { code: C; message: string };
   /** Anything else worth keeping (new ids, counts, audit results). JSON values only. */
   details?: Record<string, unknown>;
 }
@@ -32,7 +37,7 @@ export interface CustodyEntry {
   action: string;
   resources: ResourceRef[];
   inputs?: Record<string, unknown>;
-  outcome: Outcome;
+  outcome: Outcome<RecordedErrorCode>;
   /**
    * Makes the append idempotent: if an event with this key is already in the record, the recorder
    * returns it instead of appending again. Reruns after a crash rely on this to never duplicate

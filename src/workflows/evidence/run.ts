@@ -4,7 +4,7 @@
  * watcher — and the one way a step records itself, so a rerun never duplicates an event.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyRecorder, Outcome, RecordedEvent, ResourceRef } from '../../custody/recorder.js';
+import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from '../../custody/recorder.js';
 import { CleanroomError, asError } from '../../domain/errors.js';
 import type { EvidencePatch } from '../../domain/evidence.js';
 import type { Reporter } from '../../domain/reporter.js';
@@ -107,7 +107,7 @@ export class EvidenceRun {
   }
 
   /** Record a step under its idempotency key (a rerun returns the existing event). */
-  record(key: string, action: string, resources: ResourceRef[], outcome: Outcome, inputs?: Record<string, unknown>): Promise<RecordedEvent> {
+  record(key: string, action: string, resources: ResourceRef[], outcome: CustodyEntry['outcome'], inputs?: Record<string, unknown>): Promise<RecordedEvent> {
     return this.custody.record({ action, resources, outcome, idempotencyKey: key, ...(inputs ? { inputs } : {}) });
   }
 
