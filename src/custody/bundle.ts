@@ -214,25 +214,37 @@ export interface BundleVerifyOptions {
 const FINGERPRINT = /^[0-9a-f]{64}$/i;
 const EVENT_NAME = /^(\d{10})\.json$/;
 
+/** `invalid`: what the file is instead, said after "<name> is". */
 type Read = { bytes: Buffer } | { missing: true } | { invalid: string };
+const notRegular = (kind: string) => `${kind}, not a regular file (not followed)`;
+
+/**
+ * The largest file of a bundle read whole (events, manifest, export.json, the reports, the key):
+ * far above what an export writes, and far below what would exhaust memory (or overflow one read).
+ */
+export const MAX_BUNDLE_FILE_BYTES = 256 * 1024 * 1024;
+/** The longest line SHA256SUMS may hold (64 hex, two spaces, a name): anything longer is malformed. */
+const MAX_SUMS_LINE = 4096;
 
 /**
  * Read a regular file of the bundle without following a symbolic link (O_NOFOLLOW) and without
  * blocking on a FIFO (O_NONBLOCK); anything but a regular file is `invalid` with what it is.
  */
-function readRegular(file: string): Read {
+function readRegular(file: string, opts: { typeOnly?: boolean } = {}): Read {
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { missing: true };
-    if (code === 'ELOOP') return { invalid: 'a symbolic link' };
-    return { invalid: `unreadable (${code ?? (e as Error).message})` };
+    if (code === 'ELOOP') return { invalid: notRegular('a symbolic link') };
+    return { invalid: notRegular(`unreadable (${code ?? (e as Error).message})`) };
   }
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile()) return { invalid: kindOf(st) };
+    if (!st.isFile()) return { invalid: notRegular(kindOf(st)) };
+    if (opts.typeOnly) return { bytes: Buffer.alloc(0) };
+    if (st.size > MAX_BUNDLE_FILE_BYTES) return { invalid: `${st.size} bytes, larger than any file an export writes (${MAX_BUNDLE_FILE_BYTES} bytes at most), not read` };
     // The size fstat gave, read in place (one fstat per file, not two).
     const bytes = Buffer.allocUnsafeSlow(st.size);
     let off = 0;
@@ -317,7 +329,7 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
     if ('bytes' in r) return r.bytes;
     if ('invalid' in r && !reportedInvalid.has(rel)) {
       reportedInvalid.add(rel);
-      findings.add('BUNDLE_FILE_INVALID', null, `${rel} is ${r.invalid}, not a regular file (not followed)`);
+      findings.add('BUNDLE_FILE_INVALID', null, `${rel} is ${r.invalid}`);
     }
     return undefined;
   };
@@ -356,9 +368,10 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   const listedOther = new Set<string>();
   let lineNo = 0;
   let sumsOk = true;
-  const sumsRead = readRegular(at(BUNDLE_FILES.sums));
+  // Its type only: SHA256SUMS is streamed below, never held whole.
+  const sumsRead = readRegular(at(BUNDLE_FILES.sums), { typeOnly: true });
   if ('invalid' in sumsRead) {
-    findings.add('BUNDLE_FILE_INVALID', null, `${BUNDLE_FILES.sums} is ${sumsRead.invalid}, not a regular file (not followed)`);
+    findings.add('BUNDLE_FILE_INVALID', null, `${BUNDLE_FILES.sums} is ${sumsRead.invalid}`);
     sumsOk = false;
   }
   const lines = sumsOk ? readLines(at(BUNDLE_FILES.sums), sumsHash) : ([] as Array<{ line: string; last: boolean }>);
@@ -402,7 +415,7 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
       }
       const r = readRegular(at(rel));
       if ('missing' in r) findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
-      else if ('invalid' in r) findings.add('BUNDLE_FILE_INVALID', seq, `${rel} is ${r.invalid}, not a regular file (not followed)`);
+      else if ('invalid' in r) findings.add('BUNDLE_FILE_INVALID', seq, `${rel} is ${r.invalid}`);
       else bytes = r.bytes;
     } else {
       inEvents = false;
@@ -559,12 +572,19 @@ function* readLines(file: string, hash: ReturnType<typeof createHash>): Generato
       const text = rest + decoder.decode(buf.subarray(0, n), { stream: true });
       const parts = text.split('\n');
       rest = parts.pop()!;
-      for (const line of parts) yield { line, last: false };
+      for (const line of parts) yield { line: overlong(line), last: false };
+      // A line that never ends is not held: what is kept of it is already too long to be one.
+      if (rest.length > MAX_SUMS_LINE) rest = overlong(rest);
     }
-    yield { line: rest + decoder.decode(), last: true };
+    yield { line: overlong(rest + decoder.decode()), last: true };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** A line longer than any SHA256SUMS line, cut to what is shown of it (so it stays malformed). */
+function overlong(line: string): string {
+  return line.length > MAX_SUMS_LINE ? `${line.slice(0, MAX_SUMS_LINE + 1)}…` : line;
 }
 
 /** Findings as one line each, for people. */

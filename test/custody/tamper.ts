@@ -206,6 +206,9 @@ export const CASES: TamperCase[] = [
   { name: 'an event file deleted', mutate: (d) => fs.rmSync(path.join(d, ev(2))), exit: 3, codes: ['BUNDLE_INCOMPLETE'] },
   { name: 'report.html deleted', mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.html)), exit: 3, codes: ['BUNDLE_INCOMPLETE'], exact: true },
   { name: 'signing-key.pem deleted', mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.key)), exit: 3, codes: ['BUNDLE_INCOMPLETE', 'KEY_NOT_TRUSTED', 'SIGNATURE_INVALID'] },
+  // Sparse files: 3 GiB on the file system, nothing on disk. Once an INTERNAL crash (a read past 2 GiB) and a full read into memory.
+  { name: 'an event file grown to 3 GiB', mutate: (d) => fs.truncateSync(path.join(d, ev(2)), 3 * 1024 ** 3), exit: 3, codes: ['BUNDLE_FILE_INVALID'] },
+  { name: 'SHA256SUMS grown to 3 GiB with no line break', mutate: (d) => fs.truncateSync(path.join(d, SUMS), 3 * 1024 ** 3), exit: 3, codes: ['BUNDLE_CHECKSUM_MISMATCH', 'BUNDLE_SIGNATURE_INVALID'] },
   { name: 'manifest.json deleted', mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.manifest)), exit: 3, codes: ['BUNDLE_INCOMPLETE', 'MANIFEST_MISSING'] },
 ];
 
