@@ -69,6 +69,18 @@ export function bundleStatement(signed: SignedBundle): { digest: string; message
   return { digest, message: Buffer.from(`${BUNDLE_STATEMENT_PREFIX}${digest}`, 'utf8') };
 }
 
+/**
+ * The bytes of `bundle.sig.json` as export writes them: fixed key order, two-space indent, a final
+ * line break. The verifier demands exactly these bytes, so the file holds nothing the signature
+ * does not cover: no duplicate key (read one way here, another way by another parser), no extra
+ * field beside the signature, no second spelling of the signature value.
+ */
+export function sealText(seal: BundleSeal): string {
+  const { type, case: caseId, bucket, keyId, sha256sums, head, exportedAt, signature } = seal;
+  const ordered = { type, case: caseId, bucket, keyId, sha256sums, head: { seq: head?.seq, hash: head?.hash }, exportedAt, signature: { algorithm: signature?.algorithm, messageType: signature?.messageType, digest: signature?.digest, value: signature?.value } };
+  return `${JSON.stringify(ordered, null, 2)}\n`;
+}
+
 /** `export.json` */
 export interface ExportMeta {
   case: string;
@@ -180,7 +192,7 @@ export async function exportBundle(account: AwsAccount, opts: { caseId: string; 
     const st = bundleStatement(signed);
     const sig = await account.kms.sign({ KeyId: v.signingKeyArn, Message: st.message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' });
     const seal: BundleSeal = { ...signed, signature: { algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest: st.digest, value: Buffer.from(sig.Signature!).toString('base64') } };
-    fs.writeFileSync(path.join(tmp, BUNDLE_FILES.seal), `${JSON.stringify(seal, null, 2)}\n`);
+    fs.writeFileSync(path.join(tmp, BUNDLE_FILES.seal), sealText(seal));
     if (fs.existsSync(out)) fs.rmdirSync(out);
     fs.renameSync(tmp, out);
     return { case: opts.caseId, out, events: v.events, head: v.head, files: sums.length + 2, keyFingerprint: meta.keyFingerprint, verification: v };
@@ -522,6 +534,11 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
           sealGood = false;
         }
         if (!sealGood) findings.add('BUNDLE_SIGNATURE_INVALID', null, `the signature in ${BUNDLE_FILES.seal} does not verify with ${anchorKey ? 'the trusted public key' : `the public key in ${BUNDLE_FILES.key}`}`);
+      }
+      const canonicalValue = Buffer.from(sigValue, 'base64').toString('base64') === sigValue;
+      if (sealGood && (!canonicalValue || sealBytes!.toString('utf8') !== sealText(seal as BundleSeal))) {
+        sealGood = false;
+        findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is not byte for byte what export writes for the statement it signs (a duplicate or extra key, reordered or re-spaced, or a re-encoded signature value): it was edited after export`);
       }
       if (!hashEquals(String(signed.sha256sums), sumsDigest)) {
         sealGood = false;

@@ -156,6 +156,10 @@ export const CASES: TamperCase[] = [
   { name: 'record rewritten and re-signed with an attacker key; genuine --public-key', mutate: rewriteAndResign, args: (c) => ['--public-key', c.genuinePem], exit: 3, codes: ['KEY_NOT_TRUSTED', 'SIGNATURE_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
   { name: 'bundle.sig.json alone re-signed with an attacker key', mutate: (d, c) => reseal(d, c.attacker.privateKey), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
   { name: 'bundle.sig.json names another signing key ARN', mutate: (d) => editText(d, BUNDLE_FILES.seal, /"keyId": "[^"]+"/, '"keyId": "arn:aws:kms:us-east-1:999999999999:key/evil"'), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'] },
+  // bundle.sig.json's bytes are not under SHA256SUMS: anything in them the signature does not cover is an edit.
+  { name: 'bundle.sig.json with a duplicate "case" key (another parser reads the first)', mutate: (d) => editText(d, BUNDLE_FILES.seal, /"case": "/, '"case": "IR-EVIL",\n  "case": "'), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
+  { name: 'bundle.sig.json with an extra field beside the signature', mutate: (d) => editText(d, BUNDLE_FILES.seal, /"algorithm": /, '"keyId": "arn:aws:kms:us-east-1:999999999999:key/evil",\n    "algorithm": '), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
+  { name: 'bundle.sig.json with its signature value re-encoded (junk base64 decoding ignores)', mutate: (d) => editText(d, BUNDLE_FILES.seal, /"value": "/, '"value": "!!'), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
   { name: 'bundle.sig.json deleted', mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.seal)), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
 
   // What a reader reads, edited and re-summed.
