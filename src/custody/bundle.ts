@@ -69,6 +69,18 @@ export function bundleStatement(signed: SignedBundle): { digest: string; message
   return { digest, message: Buffer.from(`${BUNDLE_STATEMENT_PREFIX}${digest}`, 'utf8') };
 }
 
+/**
+ * The bytes of `bundle.sig.json` as export writes them: fixed key order, two-space indent, a final
+ * line break. The verifier demands exactly these bytes, so the file holds nothing the signature
+ * does not cover: no duplicate key (read one way here, another way by another parser), no extra
+ * field beside the signature, no second spelling of the signature value.
+ */
+export function sealText(seal: BundleSeal): string {
+  const { type, case: caseId, bucket, keyId, sha256sums, head, exportedAt, signature } = seal;
+  const ordered = { type, case: caseId, bucket, keyId, sha256sums, head: { seq: head?.seq, hash: head?.hash }, exportedAt, signature: { algorithm: signature?.algorithm, messageType: signature?.messageType, digest: signature?.digest, value: signature?.value } };
+  return `${JSON.stringify(ordered, null, 2)}\n`;
+}
+
 /** `export.json` */
 export interface ExportMeta {
   case: string;
@@ -180,7 +192,7 @@ export async function exportBundle(account: AwsAccount, opts: { caseId: string; 
     const st = bundleStatement(signed);
     const sig = await account.kms.sign({ KeyId: v.signingKeyArn, Message: st.message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' });
     const seal: BundleSeal = { ...signed, signature: { algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest: st.digest, value: Buffer.from(sig.Signature!).toString('base64') } };
-    fs.writeFileSync(path.join(tmp, BUNDLE_FILES.seal), `${JSON.stringify(seal, null, 2)}\n`);
+    fs.writeFileSync(path.join(tmp, BUNDLE_FILES.seal), sealText(seal));
     if (fs.existsSync(out)) fs.rmdirSync(out);
     fs.renameSync(tmp, out);
     return { case: opts.caseId, out, events: v.events, head: v.head, files: sums.length + 2, keyFingerprint: meta.keyFingerprint, verification: v };
@@ -214,25 +226,37 @@ export interface BundleVerifyOptions {
 const FINGERPRINT = /^[0-9a-f]{64}$/i;
 const EVENT_NAME = /^(\d{10})\.json$/;
 
+/** `invalid`: what the file is instead, said after "<name> is". */
 type Read = { bytes: Buffer } | { missing: true } | { invalid: string };
+const notRegular = (kind: string) => `${kind}, not a regular file (not followed)`;
+
+/**
+ * The largest file of a bundle read whole (events, manifest, export.json, the reports, the key):
+ * far above what an export writes, and far below what would exhaust memory (or overflow one read).
+ */
+export const MAX_BUNDLE_FILE_BYTES = 256 * 1024 * 1024;
+/** The longest line SHA256SUMS may hold (64 hex, two spaces, a name): anything longer is malformed. */
+const MAX_SUMS_LINE = 4096;
 
 /**
  * Read a regular file of the bundle without following a symbolic link (O_NOFOLLOW) and without
  * blocking on a FIFO (O_NONBLOCK); anything but a regular file is `invalid` with what it is.
  */
-function readRegular(file: string): Read {
+function readRegular(file: string, opts: { typeOnly?: boolean } = {}): Read {
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { missing: true };
-    if (code === 'ELOOP') return { invalid: 'a symbolic link' };
-    return { invalid: `unreadable (${code ?? (e as Error).message})` };
+    if (code === 'ELOOP') return { invalid: notRegular('a symbolic link') };
+    return { invalid: notRegular(`unreadable (${code ?? (e as Error).message})`) };
   }
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile()) return { invalid: kindOf(st) };
+    if (!st.isFile()) return { invalid: notRegular(kindOf(st)) };
+    if (opts.typeOnly) return { bytes: Buffer.alloc(0) };
+    if (st.size > MAX_BUNDLE_FILE_BYTES) return { invalid: `${st.size} bytes, larger than any file an export writes (${MAX_BUNDLE_FILE_BYTES} bytes at most), not read` };
     // The size fstat gave, read in place (one fstat per file, not two).
     const bytes = Buffer.allocUnsafeSlow(st.size);
     let off = 0;
@@ -317,7 +341,7 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
     if ('bytes' in r) return r.bytes;
     if ('invalid' in r && !reportedInvalid.has(rel)) {
       reportedInvalid.add(rel);
-      findings.add('BUNDLE_FILE_INVALID', null, `${rel} is ${r.invalid}, not a regular file (not followed)`);
+      findings.add('BUNDLE_FILE_INVALID', null, `${rel} is ${r.invalid}`);
     }
     return undefined;
   };
@@ -356,9 +380,10 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   const listedOther = new Set<string>();
   let lineNo = 0;
   let sumsOk = true;
-  const sumsRead = readRegular(at(BUNDLE_FILES.sums));
+  // Its type only: SHA256SUMS is streamed below, never held whole.
+  const sumsRead = readRegular(at(BUNDLE_FILES.sums), { typeOnly: true });
   if ('invalid' in sumsRead) {
-    findings.add('BUNDLE_FILE_INVALID', null, `${BUNDLE_FILES.sums} is ${sumsRead.invalid}, not a regular file (not followed)`);
+    findings.add('BUNDLE_FILE_INVALID', null, `${BUNDLE_FILES.sums} is ${sumsRead.invalid}`);
     sumsOk = false;
   }
   const lines = sumsOk ? readLines(at(BUNDLE_FILES.sums), sumsHash) : ([] as Array<{ line: string; last: boolean }>);
@@ -402,7 +427,7 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
       }
       const r = readRegular(at(rel));
       if ('missing' in r) findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
-      else if ('invalid' in r) findings.add('BUNDLE_FILE_INVALID', seq, `${rel} is ${r.invalid}, not a regular file (not followed)`);
+      else if ('invalid' in r) findings.add('BUNDLE_FILE_INVALID', seq, `${rel} is ${r.invalid}`);
       else bytes = r.bytes;
     } else {
       inEvents = false;
@@ -510,6 +535,11 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
         }
         if (!sealGood) findings.add('BUNDLE_SIGNATURE_INVALID', null, `the signature in ${BUNDLE_FILES.seal} does not verify with ${anchorKey ? 'the trusted public key' : `the public key in ${BUNDLE_FILES.key}`}`);
       }
+      const canonicalValue = Buffer.from(sigValue, 'base64').toString('base64') === sigValue;
+      if (sealGood && (!canonicalValue || sealBytes!.toString('utf8') !== sealText(seal as BundleSeal))) {
+        sealGood = false;
+        findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is not byte for byte what export writes for the statement it signs (a duplicate or extra key, reordered or re-spaced, or a re-encoded signature value): it was edited after export`);
+      }
       if (!hashEquals(String(signed.sha256sums), sumsDigest)) {
         sealGood = false;
         findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.sums} is not the one that was signed: it was edited after export (re-summing a changed file does not re-sign it)`);
@@ -559,12 +589,19 @@ function* readLines(file: string, hash: ReturnType<typeof createHash>): Generato
       const text = rest + decoder.decode(buf.subarray(0, n), { stream: true });
       const parts = text.split('\n');
       rest = parts.pop()!;
-      for (const line of parts) yield { line, last: false };
+      for (const line of parts) yield { line: overlong(line), last: false };
+      // A line that never ends is not held: what is kept of it is already too long to be one.
+      if (rest.length > MAX_SUMS_LINE) rest = overlong(rest);
     }
-    yield { line: rest + decoder.decode(), last: true };
+    yield { line: overlong(rest + decoder.decode()), last: true };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** A line longer than any SHA256SUMS line, cut to what is shown of it (so it stays malformed). */
+function overlong(line: string): string {
+  return line.length > MAX_SUMS_LINE ? `${line.slice(0, MAX_SUMS_LINE + 1)}…` : line;
 }
 
 /** Findings as one line each, for people. */

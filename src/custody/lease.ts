@@ -224,6 +224,13 @@ export class CaseLease {
   }
 }
 
+/** The fields the lease logic decides on, with their types. */
+function isLeaseDocument(d: unknown): d is LeaseDocument {
+  if (!d || typeof d !== 'object' || Array.isArray(d)) return false;
+  const l = d as Partial<LeaseDocument>;
+  return typeof l.owner === 'string' && typeof l.released === 'boolean' && Number.isInteger(l.generation) && typeof l.expiresAt === 'string' && !Number.isNaN(Date.parse(l.expiresAt));
+}
+
 async function readLease(o: LeaseOptions): Promise<{ doc: LeaseDocument; etag: string } | undefined> {
   try {
     const r = await o.account.s3.getObject({ Bucket: o.bucket, Key: leaseKey(o.caseId) });
@@ -231,8 +238,11 @@ async function readLease(o: LeaseOptions): Promise<{ doc: LeaseDocument; etag: s
     let doc: LeaseDocument;
     try {
       doc = JSON.parse(text) as LeaseDocument;
+      if (!isLeaseDocument(doc)) throw new Error('not a lease');
     } catch {
       // An unreadable lease protects nothing: treat it as released (it is overwritten conditionally).
+      // JSON that is not a lease too: `null` would crash every command of the case, and a lease
+      // with no expiry would keep it busy forever.
       doc = { schema: LEASE_SCHEMA, case: o.caseId, owner: '(unreadable)', command: '(unreadable)', acquiredAt: new Date(0).toISOString(), renewedAt: new Date(0).toISOString(), expiresAt: new Date(0).toISOString(), generation: 0, released: true };
     }
     return { doc, etag: r.ETag ?? '' };

@@ -157,3 +157,14 @@ t.test('localHolderGone: only a dead process of this very machine (host name AND
   t.equal(localHolderGone(held({ bootedAt: undefined })), false, 'no boot time recorded (another machine of the same name cannot be ruled out): not judged');
   t.equal(localHolderGone(held({ bootedAt: new Date(Date.parse(machineBootedAt()) - 3_600_000).toISOString() })), false, 'same host name, another boot (a clone or a container of the same name elsewhere): not judged');
 });
+
+t.test('a lease object that is JSON but not a lease (null, [], {}, no expiry) is unreadable: taken, not a crash nor busy forever', async (t) => {
+  for (const body of ['null', '[]', '{}', '"x"', JSON.stringify({ schema: 'cleanroom.case-lease.v1', case: 'IR-1', owner: 'X', command: 'acquire', generation: 3, released: false })]) {
+    const { s3, versions, current } = fakeS3();
+    versions.set(KEY, [{ body: Buffer.from(body), etag: '"e0"' }]);
+    const c = clock();
+    const b = await acquireCaseLease(base(s3, c, 'B', 'case close'));
+    t.equal(b.takeover, undefined, `${body}: taken as a released lease (nothing to record as taken over)`);
+    t.match(current(KEY), { owner: 'B', released: false }, `${body}: B holds it`);
+  }
+});

@@ -156,6 +156,10 @@ export const CASES: TamperCase[] = [
   { name: 'record rewritten and re-signed with an attacker key; genuine --public-key', mutate: rewriteAndResign, args: (c) => ['--public-key', c.genuinePem], exit: 3, codes: ['KEY_NOT_TRUSTED', 'SIGNATURE_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
   { name: 'bundle.sig.json alone re-signed with an attacker key', mutate: (d, c) => reseal(d, c.attacker.privateKey), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
   { name: 'bundle.sig.json names another signing key ARN', mutate: (d) => editText(d, BUNDLE_FILES.seal, /"keyId": "[^"]+"/, '"keyId": "arn:aws:kms:us-east-1:999999999999:key/evil"'), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'] },
+  // bundle.sig.json's bytes are not under SHA256SUMS: anything in them the signature does not cover is an edit.
+  { name: 'bundle.sig.json with a duplicate "case" key (another parser reads the first)', mutate: (d) => editText(d, BUNDLE_FILES.seal, /"case": "/, '"case": "IR-EVIL",\n  "case": "'), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
+  { name: 'bundle.sig.json with an extra field beside the signature', mutate: (d) => editText(d, BUNDLE_FILES.seal, /"algorithm": /, '"keyId": "arn:aws:kms:us-east-1:999999999999:key/evil",\n    "algorithm": '), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
+  { name: 'bundle.sig.json with its signature value re-encoded (junk base64 decoding ignores)', mutate: (d) => editText(d, BUNDLE_FILES.seal, /"value": "/, '"value": "!!'), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
   { name: 'bundle.sig.json deleted', mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.seal)), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
 
   // What a reader reads, edited and re-summed.
@@ -206,6 +210,9 @@ export const CASES: TamperCase[] = [
   { name: 'an event file deleted', mutate: (d) => fs.rmSync(path.join(d, ev(2))), exit: 3, codes: ['BUNDLE_INCOMPLETE'] },
   { name: 'report.html deleted', mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.html)), exit: 3, codes: ['BUNDLE_INCOMPLETE'], exact: true },
   { name: 'signing-key.pem deleted', mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.key)), exit: 3, codes: ['BUNDLE_INCOMPLETE', 'KEY_NOT_TRUSTED', 'SIGNATURE_INVALID'] },
+  // Sparse files: 3 GiB on the file system, nothing on disk. Once an INTERNAL crash (a read past 2 GiB) and a full read into memory.
+  { name: 'an event file grown to 3 GiB', mutate: (d) => fs.truncateSync(path.join(d, ev(2)), 3 * 1024 ** 3), exit: 3, codes: ['BUNDLE_FILE_INVALID'] },
+  { name: 'SHA256SUMS grown to 3 GiB with no line break', mutate: (d) => fs.truncateSync(path.join(d, SUMS), 3 * 1024 ** 3), exit: 3, codes: ['BUNDLE_CHECKSUM_MISMATCH', 'BUNDLE_SIGNATURE_INVALID'] },
   { name: 'manifest.json deleted', mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.manifest)), exit: 3, codes: ['BUNDLE_INCOMPLETE', 'MANIFEST_MISSING'] },
 ];
 
