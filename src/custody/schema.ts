@@ -6,16 +6,16 @@
  * carries them; the files stay the sources of truth and what the docs point at.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { CleanroomError } from '../domain/errors.js';
 import { EVENT_SCHEMA, MANIFEST_SCHEMA } from '../assets/generated/schemas.js';
+import { packagePath } from '../assets/package-path.js';
 import { EVENT_SCHEMA_ID, MANIFEST_SCHEMA_ID, type CaseManifest, type CustodyEvent } from './event.js';
 
 /** The folder holding the schema files (the package ships it next to dist/; not read at run time). */
-export const SCHEMA_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../evidence-schema/v1');
+export const SCHEMA_DIR = packagePath(import.meta.url, '../../evidence-schema/v1', 'evidence-schema/v1');
 export const EVENT_SCHEMA_FILE = path.join(SCHEMA_DIR, 'custody-event.schema.json');
 export const MANIFEST_SCHEMA_FILE = path.join(SCHEMA_DIR, 'case-manifest.schema.json');
 

@@ -1,5 +1,5 @@
 /**
- * cleanroom bundled (esbuild, as for Lambda) into one ESM file and run from a folder outside the
+ * cleanroom bundled (esbuild, as for Lambda) into one ESM or CommonJS file and run from a folder outside the
  * repo, where Node's permission model lets it read nothing but that folder: every asset it needs
  * (evidence schemas, the room template, the guest tools, the SDK's partition table) comes with the
  * bundle, none from a path relative to a module file.
@@ -18,10 +18,10 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
 const example = (rel: string) => JSON.parse(fs.readFileSync(path.join(root, 'evidence-schema/v1/examples', rel), 'utf8')) as unknown;
 
 // What the bundle is asked to do, run there with `node` (the bundle is the only cleanroom it has).
-const RUNNER = `
-import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import * as lib from './cleanroom.mjs';
+const RUNNER = (format: 'esm' | 'cjs') => `
+${format === 'esm'
+    ? "import { createHash } from 'node:crypto'; import fs from 'node:fs'; import * as lib from './cleanroom.mjs';"
+    : "const { createHash } = require('node:crypto'); const fs = require('node:fs'); const lib = require('./cleanroom.cjs');"}
 const input = JSON.parse(fs.readFileSync('./input.json', 'utf8'));
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
 const refused = (f) => { try { f(); return null; } catch (e) { return { code: e.code, exitCode: e.exitCode, message: e.message }; } };
@@ -37,7 +37,7 @@ console.log(JSON.stringify({
 }));
 `;
 
-t.test('bundled into one file and run outside the repo, cleanroom has every asset', async (t) => {
+for (const format of ['esm', 'cjs'] as const) t.test(`bundled into one ${format.toUpperCase()} file and run outside the repo, cleanroom has every asset`, async (t) => {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'cleanroom-bundle-')));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   t.notOk(dir.startsWith(root + path.sep), 'the bundle folder is outside the repo');
@@ -45,15 +45,16 @@ t.test('bundled into one file and run outside the repo, cleanroom has every asse
     entryPoints: [path.join(root, 'src/index.ts')],
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format,
     target: 'node22',
-    outfile: path.join(dir, 'cleanroom.mjs'),
+    outfile: path.join(dir, format === 'esm' ? 'cleanroom.mjs' : 'cleanroom.cjs'),
     logLevel: 'silent',
     // CommonJS dependencies (the AWS SDK, ajv) call require(): an ESM bundle gives them one.
-    banner: { js: "import { createRequire as __cleanroomRequire } from 'node:module'; const require = __cleanroomRequire(import.meta.url);" },
+    ...(format === 'esm' ? { banner: { js: "import { createRequire as __cleanroomRequire } from 'node:module'; const require = __cleanroomRequire(import.meta.url);" } } : {}),
   });
   t.same(out.errors, [], 'esbuild bundles src/index.ts');
-  fs.writeFileSync(path.join(dir, 'run.mjs'), RUNNER);
+  const runner = format === 'esm' ? 'run.mjs' : 'run.cjs';
+  fs.writeFileSync(path.join(dir, runner), RUNNER(format));
   fs.writeFileSync(path.join(dir, 'input.json'), JSON.stringify({
     validEvent: example('custody-event/valid/room-up.json'),
     invalidEvent: example('custody-event/invalid/extra-property.json'),
@@ -63,7 +64,7 @@ t.test('bundled into one file and run outside the repo, cleanroom has every asse
   // Node's permission model: the bundle may read its own folder and nothing else (no repo, no
   // node_modules). A read outside fails with ERR_ACCESS_DENIED.
   // (`env -u NODE_OPTIONS`: tap's process tracking adds an --import of its own to every child.)
-  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '--permission', `--allow-fs-read=${dir}`, 'run.mjs'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', HOME: dir } });
+  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '--permission', `--allow-fs-read=${dir}`, runner], { cwd: dir, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', HOME: dir } });
   t.equal(r.status, 0, `the bundle runs (stderr: ${r.stderr})`);
   const got = JSON.parse(r.stdout) as Record<string, any>;
 

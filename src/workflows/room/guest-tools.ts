@@ -9,7 +9,6 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import type { CustodyRecorder } from '../../custody/recorder.js';
@@ -17,9 +16,10 @@ import { CleanroomError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
 import { guestToolsPrefix } from '../../domain/vault-name.js';
 import { GUEST_TOOLS } from '../../assets/generated/guest-tools.js';
+import { packagePath } from '../../assets/package-path.js';
 
 /** scripts/guest/ of the installed package (dist/workflows/room → ../../../scripts/guest): the source of {@link builtInGuestTools}. */
-export const GUEST_TOOLS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../scripts/guest');
+export const GUEST_TOOLS_DIR = packagePath(import.meta.url, '../../../scripts/guest', 'scripts/guest');
 
 export interface GuestFile {
   name: string;

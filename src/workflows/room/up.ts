@@ -18,8 +18,6 @@
  * changes nothing, appends nothing, and says so.
  */
 import { createHash } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
 import type { CustodyRecorder, ResourceRef } from '../../custody/recorder.js';
@@ -39,13 +37,14 @@ import { DEFAULT_INSTANCE_TYPE, checkAmi, checkFlags, chooseAvailabilityZone, fi
 import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from './stack.js';
 import { openCustody, type CustodySource } from './custody.js';
 import { ROOM_TEMPLATE_BODY } from '../../assets/generated/room-template.js';
+import { packagePath } from '../../assets/package-path.js';
 
 /**
  * templates/room.yaml of the installed package (dist/workflows/room → ../../../templates): the
  * source of the template, for cfn-lint and the docs. Room up sends {@link ROOM_TEMPLATE}, its
  * contents compiled into the build (src/assets/generated/room-template.ts), which a bundle carries.
  */
-export const ROOM_TEMPLATE_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../templates/room.yaml');
+export const ROOM_TEMPLATE_PATH = packagePath(import.meta.url, '../../../templates/room.yaml', 'templates/room.yaml');
 /** The room template (templates/room.yaml as of this build): the TemplateBody room up sends. */
 export const ROOM_TEMPLATE: string = ROOM_TEMPLATE_BODY;
 /** CloudFormation's limit for a TemplateBody (a larger template needs TemplateURL). */
