@@ -9,6 +9,7 @@
 
 // AWS adapters
 export { openAccount, resolveRegion, DEFAULT_TIMEOUTS, type AccountOptions, type IoTimeouts } from './aws/account.js';
+export { checkRegionName } from './aws/region.js';
 export type { AwsAccount } from './aws/ports.js';
 
 // Domain
@@ -34,7 +35,8 @@ export { auditVault, VAULT_CHECK_IDS, type VaultAuditResult, type VaultCheckId }
 export { requireCompliantVault } from './workflows/vault/gate.js';
 
 // Workflows: room
-export { roomUp, type RoomUpDeps, type RoomUpOptions, type RoomUpResult } from './workflows/room/up.js';
+export { roomUp, roomTemplateBody, ROOM_TEMPLATE, type RoomUpDeps, type RoomUpOptions, type RoomUpResult } from './workflows/room/up.js';
+export { builtInGuestTools, bundleDigest, type GuestToolFile } from './workflows/room/guest-tools.js';
 export { auditRoom, ROOM_CHECK_IDS, type RoomAudit, type RoomCheckId } from './workflows/room/audit.js';
 export { roomGate } from './workflows/room/gate.js';
 export { roomStatus, listRooms, type RoomStatus, type RoomListEntry } from './workflows/room/status.js';
@@ -58,4 +60,5 @@ export { exportBundle, verifyBundle, type ExportResult, type BundleVerifyResult 
 export { readCaseLog, type LogEntry } from './custody/log.js';
 export { canonicalize } from './custody/canonical.js';
 export { eventHash, type CustodyEvent, type CaseManifest } from './custody/event.js';
+export { eventSchemaErrors, manifestSchemaErrors, isCustodyEvent, isCaseManifest } from './custody/schema.js';
 export type { CustodyRecorder, RecordedEvent } from './custody/recorder.js';

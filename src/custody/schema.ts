@@ -1,19 +1,21 @@
 /**
  * The evidence schemas (`evidence-schema/v1/*.schema.json`, JSON Schema draft 2020-12) and their
  * validators (ajv, compiled once per process). Writers validate before they write; `custody
- * verify` validates every stored object.
+ * verify` validates every stored object. The schemas are compiled into the build
+ * (src/assets/generated/schemas.ts, generated from the files by `npm run build`), so a bundle
+ * carries them; the files stay the sources of truth and what the docs point at.
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { CleanroomError } from '../domain/errors.js';
+import { EVENT_SCHEMA, MANIFEST_SCHEMA } from '../assets/generated/schemas.js';
+import { packagePath } from '../assets/package-path.js';
 import { EVENT_SCHEMA_ID, MANIFEST_SCHEMA_ID, type CaseManifest, type CustodyEvent } from './event.js';
 
-/** The folder holding the schemas (the package ships it next to dist/). */
-export const SCHEMA_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../evidence-schema/v1');
+/** The folder holding the schema files (the package ships it next to dist/; not read at run time). */
+export const SCHEMA_DIR = packagePath(import.meta.url, '../../evidence-schema/v1', 'evidence-schema/v1');
 export const EVENT_SCHEMA_FILE = path.join(SCHEMA_DIR, 'custody-event.schema.json');
 export const MANIFEST_SCHEMA_FILE = path.join(SCHEMA_DIR, 'case-manifest.schema.json');
 
@@ -24,10 +26,11 @@ let compiled: { event: ValidateFunction; manifest: ValidateFunction; manifestSch
 
 function load() {
   if (compiled) return compiled;
-  const eventSchema = JSON.parse(fs.readFileSync(EVENT_SCHEMA_FILE, 'utf8'));
-  const manifestSchema = JSON.parse(fs.readFileSync(MANIFEST_SCHEMA_FILE, 'utf8'));
+  // Copies: ajv keeps (and may annotate) what it compiles; the embedded objects stay as generated.
+  const eventSchema = structuredClone(EVENT_SCHEMA);
+  const manifestSchema = structuredClone(MANIFEST_SCHEMA);
   if (eventSchema.$id !== EVENT_SCHEMA_ID || manifestSchema.$id !== MANIFEST_SCHEMA_ID) {
-    throw new CleanroomError('INSTALLATION_INCOMPLETE', `The evidence schemas in ${SCHEMA_DIR} do not carry the $ids this build expects (${EVENT_SCHEMA_ID}, ${MANIFEST_SCHEMA_ID}): reinstall cleanroom.`, {
+    throw new CleanroomError('INSTALLATION_INCOMPLETE', `The evidence schemas built into cleanroom (from ${SCHEMA_DIR}) do not carry the $ids this build expects (${EVENT_SCHEMA_ID}, ${MANIFEST_SCHEMA_ID}): reinstall cleanroom.`, {
       details: { schemaDir: SCHEMA_DIR, expected: [EVENT_SCHEMA_ID, MANIFEST_SCHEMA_ID] },
     });
   }

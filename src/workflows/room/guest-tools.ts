@@ -3,21 +3,23 @@
  * uploaded to the vault under the case's tools prefix, where the room's user data downloads it at
  * boot. Stored SSE-KMS under the vault key; each object carries its SHA-256 (metadata and S3
  * checksum), so a rerun uploads only what changed and the custody record says exactly what the
- * room ran.
+ * room ran. The tools are compiled into the build (src/assets/generated/guest-tools.ts, generated
+ * from scripts/guest/ by `npm run build`, exact bytes and executable bits), so a bundle carries them.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import type { CustodyRecorder } from '../../custody/recorder.js';
 import { CleanroomError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
 import { guestToolsPrefix } from '../../domain/vault-name.js';
+import { GUEST_TOOLS } from '../../assets/generated/guest-tools.js';
+import { packagePath } from '../../assets/package-path.js';
 
-/** scripts/guest/ of the installed package (dist/workflows/room → ../../../scripts/guest). */
-export const GUEST_TOOLS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../scripts/guest');
+/** scripts/guest/ of the installed package (dist/workflows/room → ../../../scripts/guest): the source of {@link builtInGuestTools}. */
+export const GUEST_TOOLS_DIR = packagePath(import.meta.url, '../../../scripts/guest', 'scripts/guest');
 
 export interface GuestFile {
   name: string;
@@ -37,14 +39,33 @@ export interface GuestTools {
   files: GuestFile[];
 }
 
-/** Read the bundle from disk (regular files only, sorted by name). */
-export function readGuestTools(dir: string): Array<{ name: string; body: Buffer; sha256: string }> {
+export interface GuestToolFile {
+  name: string;
+  body: Buffer;
+  sha256: string;
+  /** Permission bits (0o755 for the executables install.sh installs as commands, else 0o644). */
+  mode: number;
+}
+
+/** The guest tools compiled into this build (scripts/guest/ when it was built), sorted by name. */
+export function builtInGuestTools(): GuestToolFile[] {
+  return GUEST_TOOLS.map((f) => {
+    const body = Buffer.from(f.base64, 'base64');
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    if (sha256 !== f.sha256) throw new CleanroomError('INSTALLATION_INCOMPLETE', `The guest tool ${f.name} built into cleanroom does not match its recorded SHA-256: reinstall cleanroom.`, { details: { name: f.name } });
+    return { name: f.name, body, sha256, mode: f.mode };
+  });
+}
+
+/** Read a bundle from a folder on disk (regular files only, sorted by name). */
+export function readGuestTools(dir: string): GuestToolFile[] {
   return readdirSync(dir)
     .filter((n) => statSync(path.join(dir, n)).isFile())
     .sort()
     .map((name) => {
-      const body = readFileSync(path.join(dir, name));
-      return { name, body, sha256: createHash('sha256').update(body).digest('hex') };
+      const file = path.join(dir, name);
+      const body = readFileSync(file);
+      return { name, body, sha256: createHash('sha256').update(body).digest('hex'), mode: statSync(file).mode & 0o777 };
     });
 }
 
@@ -58,11 +79,12 @@ export function bundleDigest(files: ReadonlyArray<{ name: string; sha256: string
  */
 export async function uploadGuestTools(
   account: AwsAccount,
-  o: { caseId: string; bucket: string; vaultKeyArn: string; dir?: string; custody: CustodyRecorder; reporter: Reporter },
+  o: { caseId: string; bucket: string; vaultKeyArn: string; /** A folder to upload instead of the built-in tools. */ dir?: string; custody: CustodyRecorder; reporter: Reporter },
 ): Promise<GuestTools> {
   const prefix = guestToolsPrefix(o.caseId);
-  const local = readGuestTools(o.dir ?? GUEST_TOOLS_DIR);
-  if (!local.some((f) => f.name === 'install.sh')) throw new CleanroomError('INSTALLATION_INCOMPLETE', `The guest tooling in ${o.dir ?? GUEST_TOOLS_DIR} has no install.sh; the package is incomplete: reinstall cleanroom.`, { details: { dir: o.dir ?? GUEST_TOOLS_DIR } });
+  const local = o.dir === undefined ? builtInGuestTools() : readGuestTools(o.dir);
+  const from = o.dir ?? `the guest tools built into cleanroom (from ${GUEST_TOOLS_DIR})`;
+  if (!local.some((f) => f.name === 'install.sh')) throw new CleanroomError('INSTALLATION_INCOMPLETE', `The guest tooling in ${from} has no install.sh; the package is incomplete: reinstall cleanroom.`, { details: { dir: o.dir ?? GUEST_TOOLS_DIR } });
   const digest = bundleDigest(local);
   const accountId = await account.accountId();
   const resources = [{ type: 's3:prefix', id: `s3://${o.bucket}/${prefix}`, account: accountId, region: account.region }];

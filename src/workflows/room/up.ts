@@ -18,9 +18,6 @@
  * changes nothing, appends nothing, and says so.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
 import type { CustodyRecorder, ResourceRef } from '../../custody/recorder.js';
@@ -39,9 +36,17 @@ import { uploadGuestTools } from './guest-tools.js';
 import { DEFAULT_INSTANCE_TYPE, checkAmi, checkFlags, chooseAvailabilityZone, findVault, s3PrefixListId } from './inputs.js';
 import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from './stack.js';
 import { openCustody, type CustodySource } from './custody.js';
+import { ROOM_TEMPLATE_BODY } from '../../assets/generated/room-template.js';
+import { packagePath } from '../../assets/package-path.js';
 
-/** templates/room.yaml of the installed package (dist/workflows/room → ../../../templates). */
-export const ROOM_TEMPLATE_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../templates/room.yaml');
+/**
+ * templates/room.yaml of the installed package (dist/workflows/room → ../../../templates): the
+ * source of the template, for cfn-lint and the docs. Room up sends {@link ROOM_TEMPLATE}, its
+ * contents compiled into the build (src/assets/generated/room-template.ts), which a bundle carries.
+ */
+export const ROOM_TEMPLATE_PATH = packagePath(import.meta.url, '../../../templates/room.yaml', 'templates/room.yaml');
+/** The room template (templates/room.yaml as of this build): the TemplateBody room up sends. */
+export const ROOM_TEMPLATE: string = ROOM_TEMPLATE_BODY;
 /** CloudFormation's limit for a TemplateBody (a larger template needs TemplateURL). */
 export const TEMPLATE_BODY_LIMIT = 51_200;
 
@@ -98,6 +103,18 @@ export const deployKeys = {
   outcome: (changeSetId: string) => `room:deploy-outcome:${changeSetId}`,
 };
 
+/**
+ * The TemplateBody room up sends to CloudFormation: `given` (RoomUpDeps.templateBody) or the
+ * built-in {@link ROOM_TEMPLATE}; refused (TEMPLATE_TOO_LARGE) when over CloudFormation's limit.
+ */
+export function roomTemplateBody(given?: string): string {
+  const templateBody = given ?? ROOM_TEMPLATE;
+  if (Buffer.byteLength(templateBody) > TEMPLATE_BODY_LIMIT) {
+    throw new CleanroomError('TEMPLATE_TOO_LARGE', `The room template is ${Buffer.byteLength(templateBody)} bytes; CloudFormation takes at most ${TEMPLATE_BODY_LIMIT} in TemplateBody.`);
+  }
+  return templateBody;
+}
+
 /** Bring the room of a case up (see the module comment). */
 export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUpResult> {
   const caseId = assertCaseId(o.caseId);
@@ -106,10 +123,7 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
   const reporter = deps.reporter ?? silentReporter;
   const clock = deps.clock ?? systemClock;
   const budgets = { ...DEFAULT_ROOM_BUDGETS, ...o.budgets };
-  const templateBody = deps.templateBody ?? readFileSync(ROOM_TEMPLATE_PATH, 'utf8');
-  if (Buffer.byteLength(templateBody) > TEMPLATE_BODY_LIMIT) {
-    throw new CleanroomError('TEMPLATE_TOO_LARGE', `The room template is ${Buffer.byteLength(templateBody)} bytes; CloudFormation takes at most ${TEMPLATE_BODY_LIMIT} in TemplateBody.`);
-  }
+  const templateBody = roomTemplateBody(deps.templateBody);
   const stackName = roomStackName(caseId);
   const step = (message: string) => reporter.progress({ kind: 'step', message });
 
