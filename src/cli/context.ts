@@ -158,16 +158,24 @@ export class CliContext {
     this.heartbeats.push(timer);
   }
 
-  /** Stop the heartbeats and give back every lease this command took. */
-  async releaseLeases(): Promise<void> {
+  /**
+   * Stop the heartbeats and give back every lease this command took. Returns the first lease found
+   * lost (taken by another command while this one held it — on a renewal, an append or this
+   * release): the command then did not have the case to itself, which must not end as a success.
+   */
+  async releaseLeases(): Promise<LeaseLostError | undefined> {
     for (const t of this.heartbeats.splice(0)) clearInterval(t);
+    let lost: LeaseLostError | undefined;
     for (const c of await this.openedCustodies()) {
       try {
         await c.releaseLease();
       } catch (e) {
-        this.reporter.warn(`could not release the lease of case ${c.caseId} (it expires by itself): ${(e as Error).message}`);
+        if (e instanceof LeaseLostError) lost ??= e;
+        else this.reporter.warn(`could not release the lease of case ${c.caseId} (it expires by itself): ${(e as Error).message}`);
       }
+      lost ??= c.lease?.lostError;
     }
+    return lost;
   }
 
   /** The custody events this command appended, by case (what an interrupted run reports). */

@@ -89,7 +89,10 @@ export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Hand
     await checkSharedInputs(args);
     const result = await Promise.race([handler(ctx, args), interruption]);
     await sealTouched(ctx);
-    await ctx.releaseLeases();
+    // A lease lost while the command ran: another command took the case in between, so this
+    // one's result cannot be reported as a success (exit 1, CASE_LEASE_LOST, naming the taker).
+    const lost = await ctx.releaseLeases();
+    if (lost) throw lost;
     ctx.reporter.close();
     io.stdout.write(args.json ? `${JSON.stringify(result.data, null, 2)}\n` : result.text.endsWith('\n') || result.text === '' ? result.text : `${result.text}\n`);
     exit = result.exitCode ?? 0;

@@ -7,7 +7,7 @@
  * under another command, and a record that verifies.
  */
 import t, { type Test } from 'tap';
-import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3';
+import { S3Client, GetObjectCommand, GetBucketEncryptionCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { useLocalAws } from '../harness/local-aws.js';
 import { SOURCE_ROLE, ec2In, instanceWithVolumes } from '../workflows/acquire/fixtures.js';
 import { caseResources, custodyEvents, runCli, type Run } from './acquire-helpers.js';
@@ -118,3 +118,42 @@ t.test('case close / case close at once: one closes, the other refuses instead o
   t.equal(again.code, 0, again.stderr);
   t.equal(again.json().alreadyClosed, true, 'run again afterwards: already closed');
 });
+
+t.test('a command whose lease is taken while it runs does not end as a success (exit 1, CASE_LEASE_LOST naming the taker)', async (t) => {
+  const aws = await useLocalAws(t);
+  const env = aws.env();
+  t.equal((await runCli(env, ['vault', 'init'])).code, 0);
+  t.equal((await runCli(env, ['room', 'up', '--case', 'IR-race-d'])).code, 0);
+  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [4], 4);
+  const running = runCli(env, ['acquire', '--case', 'IR-race-d', '--instance', fx.instanceId, ...SRC, '--readonly-check-seconds', '0', '--json']);
+  // As soon as acquire holds the lease, another holder takes it over (as one whose clock ran
+  // ahead past the expiry would): a conditional write on the version acquire wrote.
+  const s3 = new S3Client({ region: 'us-east-1' });
+  const key = 'cases/IR-race-d/lease.json';
+  let taken = false;
+  while (!taken) {
+    const cur = await s3.send(new GetObjectCommand({ Bucket: VAULT, Key: key })).catch(() => undefined);
+    if (!cur) continue;
+    const doc = JSON.parse(await cur.Body!.transformToString());
+    if (doc.command !== 'acquire' || doc.released) continue;
+    const now = new Date();
+    const theirs = { ...doc, owner: 'arn:aws:sts::123456789012:assumed-role/other/someone|elsewhere|1|ab', command: 'case close', pid: 1, acquiredAt: now.toISOString(), renewedAt: now.toISOString(), expiresAt: new Date(now.getTime() + 600_000).toISOString(), generation: doc.generation + 1 };
+    const body = JSON.stringify(theirs);
+    await s3.send(new PutObjectCommand({ Bucket: VAULT, Key: key, Body: body, IfMatch: cur.ETag, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: (await vaultKeyArn()) }));
+    taken = true;
+  }
+  const run = await running;
+  t.equal(run.code, 1, `exit 1, not a success: ${run.stderr.trim().split('\n').at(-1)}`);
+  const err = run.json().error;
+  t.equal(err.code, 'CASE_LEASE_LOST');
+  t.match(err.message, /lost the lease of case IR-race-d/);
+  t.match(err.message, /`case close`/, 'names what took it');
+  t.match(await lease('IR-race-d'), { command: 'case close', released: false }, "the taker's lease is left alone (not released by the loser)");
+});
+
+/** The vault key ARN (the bucket policy wants SSE-KMS under it on every PUT). */
+async function vaultKeyArn(): Promise<string> {
+  const s3 = new S3Client({ region: 'us-east-1' });
+  const r = await s3.send(new GetBucketEncryptionCommand({ Bucket: VAULT }));
+  return r.ServerSideEncryptionConfiguration!.Rules![0]!.ApplyServerSideEncryptionByDefault!.KMSMasterKeyID!;
+}
