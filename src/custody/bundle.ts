@@ -27,6 +27,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { AwsAccount } from '../aws/ports.js';
+import { assertCaseId } from '../domain/case-id.js';
 import { UsageError, VerificationFailedError } from '../domain/errors.js';
 import type { Reporter } from '../domain/reporter.js';
 import { canonicalBytes } from './canonical.js';
@@ -221,6 +222,16 @@ export interface BundleVerifyOptions {
   trustedPublicKey?: string;
   /** Where `trustedPublicKey` came from: a file the user gave (default) or the vault's signing key in KMS. */
   trustedPublicKeyFrom?: 'public-key' | 'vault';
+  /**
+   * The case the bundle must be of. One vault key signs every case of its vault, so the key alone
+   * does not tell the bundle of case A from the genuine bundle of case B.
+   */
+  expectCase?: string;
+  /**
+   * The head hash the record must end at (as `custody export` prints it). A genuine earlier export
+   * of the same case is signed too: only the head given by the custodian tells it from the latest.
+   */
+  expectHead?: string;
 }
 
 const FINGERPRINT = /^[0-9a-f]{64}$/i;
@@ -305,6 +316,10 @@ export function assertKeyFingerprint(fp: string): void {
  */
 export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}): Promise<BundleVerifyResult> {
   if (opts.expectKeyFingerprint !== undefined) assertKeyFingerprint(opts.expectKeyFingerprint);
+  if (opts.expectCase !== undefined) assertCaseId(opts.expectCase);
+  if (opts.expectHead !== undefined && !FINGERPRINT.test(opts.expectHead)) {
+    throw new UsageError('BAD_EXPECTED_HEAD', `--expect-head ${JSON.stringify(opts.expectHead)} is not a head hash: give the 64 hex characters of the head's SHA-256, as \`cleanroom custody export\` prints it ("head #N <hash>").`, { details: { expectHead: opts.expectHead } });
+  }
   let anchorKey: KeyObject | undefined;
   let anchorFingerprint: string | undefined;
   if (opts.trustedPublicKey !== undefined) {
@@ -554,6 +569,14 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   if (meta.head && (meta.head.seq !== head.seq || meta.head.hash !== head.hash)) findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.meta} records head #${meta.head.seq} but the events end at #${head.seq}`);
   if (metaBytes && (meta.case !== caseId || meta.keyFingerprint !== fingerprint || (typeof seal?.keyId === 'string' && meta.signingKeyArn !== seal.keyId))) {
     findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.meta} disagrees with the signed record (case, signing key or its fingerprint)`);
+  }
+  // What the custodian said the bundle is: its case and where its record ends (checked on the
+  // verified chain, not on what a file claims).
+  if (opts.expectCase !== undefined && caseId !== opts.expectCase) {
+    findings.add('CASE_NOT_EXPECTED', null, `the bundle is of case ${JSON.stringify(caseId)}, not of the expected case ${opts.expectCase}: the vault's key signs every case of the vault, so a genuine bundle of another case verifies with the same key`);
+  }
+  if (opts.expectHead !== undefined && !hashEquals(head.hash, opts.expectHead.toLowerCase())) {
+    findings.add('HEAD_NOT_EXPECTED', head.seq, `the record ends at #${head.seq} ${head.hash}, not at the expected head ${opts.expectHead.toLowerCase()}: this is another export (an earlier one of the case ends at an earlier head)`);
   }
   const signer = trusted && sealGood && typeof seal?.keyId === 'string' ? seal.keyId : undefined;
   return {

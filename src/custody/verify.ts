@@ -52,6 +52,10 @@ export const FINDING_CODES = [
   'BUNDLE_SIGNATURE_INVALID',
   /** The key that signed a bundle is not the trust anchor given (or no anchor was given: the bundle only vouches for itself). */
   'KEY_NOT_TRUSTED',
+  /** A bundle is of another case than the one the custodian expected (`--expect-case`). */
+  'CASE_NOT_EXPECTED',
+  /** A bundle's record ends at another head than the one the custodian expected (`--expect-head`): an older or other export. */
+  'HEAD_NOT_EXPECTED',
   /** A sequence number occurs twice, or an event comes after a later one. */
   'SEQUENCE_DUPLICATE',
 ] as const;
@@ -92,6 +96,8 @@ const CHECK_OF: Record<FindingCode, VerifyCheckId> = {
   BUNDLE_FILE_INVALID: 'bundle.files',
   BUNDLE_SIGNATURE_INVALID: 'bundle.signature',
   KEY_NOT_TRUSTED: 'bundle.trust',
+  CASE_NOT_EXPECTED: 'bundle.trust',
+  HEAD_NOT_EXPECTED: 'manifest.head',
   SEQUENCE_DUPLICATE: 'events.sequence',
   EXTRA_VERSION: 'objects.versions',
   EVENT_DELETED: 'objects.versions',

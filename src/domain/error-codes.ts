@@ -75,6 +75,8 @@ export const ERROR_CODES = {
   ANCHOR_CONFLICT: { exit: 2, meaning: 'More than one trusted key was given (--public-key and --trust-vault).' },
   BUCKET_WITH_BUNDLE: { exit: 2, meaning: '--bucket given with --bundle alone, where it has no meaning.' },
   BAD_KEY_FINGERPRINT: { exit: 2, meaning: '--key-fingerprint is not 64 hex characters.' },
+  BAD_EXPECTED_HEAD: { exit: 2, meaning: '--expect-head is not 64 hex characters.' },
+  EXPECT_WITHOUT_BUNDLE: { exit: 2, meaning: '--expect-case or --expect-head given without --bundle.' },
   BAD_PUBLIC_KEY: { exit: 2, meaning: '--public-key is not a PEM public key.' },
   PUBLIC_KEY_UNREADABLE: { exit: 2, meaning: 'The --public-key file cannot be read.' },
   // ── Room

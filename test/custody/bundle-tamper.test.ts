@@ -155,6 +155,51 @@ t.test('custody verify --bundle cannot be fooled', async (t) => {
     t.match(missing.stderr, /--public-key \S+nope\.pem cannot be read \(ENOENT\)/);
   });
 
+  await t.test('--expect-case / --expect-head: a genuine bundle of another case, or an earlier export of this one, is told apart', async (t) => {
+    t.equal(exported.pinnedVerifyCommand, `cleanroom custody verify --bundle ${genuine} --key-fingerprint ${ctx.fingerprint} --expect-case IR-TAMPER --expect-head ${exported.head.hash}`, 'export prints the pinned command');
+    const pin = (dir: string, c: string, h: string) => cli(undefined, ['custody', 'verify', '--bundle', dir, '--key-fingerprint', ctx.fingerprint, '--expect-case', c, '--expect-head', h, '--json'], offlineEnv());
+    const ok = await pin(genuine, 'IR-TAMPER', exported.head.hash);
+    t.equal(ok.code, 0, ok.stdout);
+    t.equal((await pin(genuine, 'IR-TAMPER', exported.head.hash.toUpperCase())).code, 0, 'the head in upper case too');
+
+    // The same vault key signs every case: a genuine bundle of another case verifies with it …
+    const other = await openCaseCustody(await account(), { caseId: 'IR-OTHER' });
+    await other.record({ action: 'room.up', resources: [{ type: 'cloudformation:stack', id: 'cleanroom-IR-OTHER' }], outcome: { status: 'succeeded' }, idempotencyKey: 'other:1' });
+    await other.sealManifest();
+    const otherDir = path.join(base, 'other');
+    const oex = await cli(aws, ['custody', 'export', '--case', 'IR-OTHER', '--out', otherDir, '--json']);
+    t.equal(oex.code, 0, oex.stderr);
+    t.equal((await cli(undefined, ['custody', 'verify', '--bundle', otherDir, '--key-fingerprint', ctx.fingerprint, '--json'], offlineEnv())).code, 0, 'without a pin, another case of the vault verifies with the same key');
+    // … and only the pin tells it is not the bundle the custodian meant.
+    const wrongCase = await pin(otherDir, 'IR-TAMPER', exported.head.hash);
+    t.equal(wrongCase.code, 3);
+    t.same(wrongCase.json().findings.map((f: { code: string }) => f.code).sort(), ['CASE_NOT_EXPECTED', 'HEAD_NOT_EXPECTED']);
+    t.match(wrongCase.json().findings.find((f: { code: string }) => f.code === 'CASE_NOT_EXPECTED').message, /of case "IR-OTHER", not of the expected case IR-TAMPER/);
+
+    // A later export of this case (one more event): the earlier genuine bundle no longer passes the latest head.
+    const more = await openCaseCustody(await account(), { caseId: 'IR-TAMPER' });
+    await more.record({ action: 'evidence.list', resources: [], outcome: { status: 'succeeded' }, idempotencyKey: 'step:6' });
+    await more.sealManifest();
+    const laterDir = path.join(base, 'later');
+    const later = await cli(aws, ['custody', 'export', '--case', 'IR-TAMPER', '--out', laterDir, '--json']);
+    t.equal(later.code, 0, later.stderr);
+    t.equal(later.json().head.seq, 6);
+    const earlier = await pin(genuine, 'IR-TAMPER', later.json().head.hash);
+    t.equal(earlier.code, 3, 'the earlier export is not the one the custodian pinned');
+    t.same(earlier.json().findings.map((f: { code: string }) => f.code), ['HEAD_NOT_EXPECTED']);
+    t.match(earlier.json().findings[0].message, /ends at #5 .*, not at the expected head/);
+    t.equal((await pin(laterDir, 'IR-TAMPER', later.json().head.hash)).code, 0, 'the latest export passes its own pin');
+
+    const badHead = await pin(genuine, 'IR-TAMPER', 'abc');
+    t.equal(badHead.code, 2);
+    t.equal(badHead.json().error.code, 'BAD_EXPECTED_HEAD');
+    const badCase = await pin(genuine, 'ir tamper', exported.head.hash);
+    t.equal(badCase.code, 2, 'an expected case that is no case id is bad input');
+    const noBundle = await cli(undefined, ['custody', 'verify', '--case', 'IR-TAMPER', '--expect-case', 'IR-TAMPER', '--json'], offlineEnv());
+    t.equal(noBundle.code, 2);
+    t.equal(noBundle.json().error.code, 'EXPECT_WITHOUT_BUNDLE');
+  });
+
   await t.test('--trust-vault: the anchor is the vault signing key, read from KMS', async (t) => {
     const r = await cli(aws, ['custody', 'verify', '--bundle', genuine, '--trust-vault', '--json']);
     t.equal(r.code, 0, r.stdout);

@@ -27,6 +27,8 @@ interface VerifyArgs extends GlobalArgs {
   keyFingerprint?: string;
   publicKey?: string;
   trustVault?: boolean;
+  expectCase?: string;
+  expectHead?: string;
 }
 interface ExportArgs extends CaseArgs {
   out: string;
@@ -87,6 +89,8 @@ export function custodyCommands(y: Argv, io: HostIo): Argv {
             .option('key-fingerprint', { type: 'string', describe: 'with --bundle: the trust anchor, the SHA-256 of the signing public key (64 hex characters, as `custody export` prints it)' })
             .option('public-key', { type: 'string', describe: 'with --bundle: the trust anchor, a PEM file of the signing public key (signatures are verified with it)' })
             .option('trust-vault', { type: 'boolean', describe: "with --bundle: the trust anchor, the vault's signing key read from KMS (needs AWS access; --bucket names the vault)" })
+            .option('expect-case', { type: 'string', describe: 'with --bundle: the case the bundle must be of (one vault key signs every case of the vault)' })
+            .option('expect-head', { type: 'string', describe: 'with --bundle: the head hash the record must end at, as `custody export` prints it (tells the latest export from an earlier one)' })
             .conflicts('case', 'bundle')
             .check((v) => {
               if (!v.case && !v.bundle) throw new Error('Give --case ID or --bundle DIR.');
@@ -94,6 +98,7 @@ export function custodyCommands(y: Argv, io: HostIo): Argv {
             }),
         handle<VerifyArgs, unknown>(io, async (ctx, a) => {
           if (!a.bundle && (a.keyFingerprint !== undefined || a.publicKey !== undefined || a.trustVault)) throw new UsageError('ANCHOR_WITHOUT_BUNDLE', '--key-fingerprint, --public-key and --trust-vault are for --bundle: `custody verify --case` checks the vault\'s own signing key.');
+          if (!a.bundle && (a.expectCase !== undefined || a.expectHead !== undefined)) throw new UsageError('EXPECT_WITHOUT_BUNDLE', '--expect-case and --expect-head are for --bundle: `custody verify --case` reads the record in the vault itself.');
           if (a.bundle) {
             if (a.bucket && !a.trustVault) throw new UsageError('BUCKET_WITH_BUNDLE', '--bucket has no meaning with --bundle alone: a bundle is verified offline (with --trust-vault, --bucket names the vault whose signing key is trusted).');
             if (a.keyFingerprint !== undefined) assertKeyFingerprint(String(a.keyFingerprint));
@@ -112,7 +117,7 @@ export function custodyCommands(y: Argv, io: HostIo): Argv {
               trustedPublicKey = (await vaultSigningKey(await ctx.forensicAccount(), a.bucket ? { bucket: a.bucket } : {})).pem;
               from = 'vault';
             }
-            const r = await verifyBundle(a.bundle, { ...(a.keyFingerprint !== undefined ? { expectKeyFingerprint: String(a.keyFingerprint) } : {}), ...(trustedPublicKey !== undefined ? { trustedPublicKey, trustedPublicKeyFrom: from } : {}) });
+            const r = await verifyBundle(a.bundle, { ...(a.expectCase !== undefined ? { expectCase: String(a.expectCase) } : {}), ...(a.expectHead !== undefined ? { expectHead: String(a.expectHead) } : {}), ...(a.keyFingerprint !== undefined ? { expectKeyFingerprint: String(a.keyFingerprint) } : {}), ...(trustedPublicKey !== undefined ? { trustedPublicKey, trustedPublicKeyFrom: from } : {}) });
             return { data: verifyData(r as never), text: bundleText(r), ...(r.ok ? {} : { exitCode: 3 }) };
           }
           const caseId = assertCaseId(a.case);
@@ -129,8 +134,8 @@ export function custodyCommands(y: Argv, io: HostIo): Argv {
           const out = checkOutPath(a.out, '--out');
           const r = await exportBundle(await ctx.forensicAccount(), { caseId: a.case, out, ...(a.bucket ? { bucket: a.bucket } : {}), reporter: ctx.reporter });
           return {
-            data: { case: r.case, out: r.out, events: r.events, head: r.head, files: r.files, keyFingerprint: r.keyFingerprint, verifyCommand: `cleanroom custody verify --bundle ${r.out} --key-fingerprint ${r.keyFingerprint}`, ok: true },
-            text: `Exported case ${r.case}: ${r.events} event(s), head #${r.head.seq} ${r.head.hash}, to ${r.out}\nSigning key SHA-256: ${r.keyFingerprint}\nGive the fingerprint to whoever receives the bundle by another channel than the bundle; they verify it anywhere with:\n  cleanroom custody verify --bundle ${r.out} --key-fingerprint ${r.keyFingerprint}`,
+            data: { case: r.case, out: r.out, events: r.events, head: r.head, files: r.files, keyFingerprint: r.keyFingerprint, verifyCommand: `cleanroom custody verify --bundle ${r.out} --key-fingerprint ${r.keyFingerprint}`, pinnedVerifyCommand: `cleanroom custody verify --bundle ${r.out} --key-fingerprint ${r.keyFingerprint} --expect-case ${r.case} --expect-head ${r.head.hash}`, ok: true },
+            text: `Exported case ${r.case}: ${r.events} event(s), head #${r.head.seq} ${r.head.hash}, to ${r.out}\nSigning key SHA-256: ${r.keyFingerprint}\nGive the fingerprint to whoever receives the bundle by another channel than the bundle; they verify it anywhere with:\n  cleanroom custody verify --bundle ${r.out} --key-fingerprint ${r.keyFingerprint}\nTo pin this very export too (no other case's bundle, no earlier export of this case, passes), add:\n  --expect-case ${r.case} --expect-head ${r.head.hash}`,
           };
         }),
       )
