@@ -90,24 +90,16 @@ export interface PortIo {
 }
 
 /**
- * Wrap an SDK client as a port of the given command table. With `io`, each call has
- * `io.operationMs` in all: past it the call is aborted and fails with ENDPOINT_TIMEOUT (exit 1),
+ * Wrap an SDK client as a port of the given command table. Each call has `io.operationMs` in all: past it the call is aborted and fails with ENDPOINT_TIMEOUT (exit 1),
  * whatever the SDK's retries are doing; a streamed body in the answer must be read within the
  * same budget, or its stream fails with the same error.
  */
-export function makePort<T extends Record<string, abstract new (...a: any) => any>>(service: string, client: Sendable, table: T, onCall?: (s: string, o: string) => void, io?: PortIo): PortOf<T> {
+export function makePort<T extends Record<string, abstract new (...a: any) => any>>(service: string, client: Sendable, table: T, onCall: ((s: string, o: string) => void) | undefined, io: PortIo): PortOf<T> {
   const port: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [op, Cmd] of Object.entries(table)) {
     const Ctor = Cmd as unknown as new (input: unknown) => unknown;
     port[op] = async (input: unknown) => {
       onCall?.(service, op);
-      if (!io) {
-        try {
-          return await client.send(new Ctor(input ?? {}));
-        } catch (e) {
-          throw translateAwsError(service, op, input, e);
-        }
-      }
       const started = Date.now();
       const abort = new AbortController();
       let timer: NodeJS.Timeout | undefined;

@@ -123,10 +123,8 @@ function summarise(resources: unknown): string {
 
 /** Verify the case in the vault and write the bundle to `out` (which must not exist or be empty). */
 export async function exportBundle(account: AwsAccount, opts: { caseId: string; bucket?: string; out: string; reporter?: Reporter; now?: () => Date }): Promise<ExportResult> {
+  // Checked before any work and any AWS call (a new or empty folder in a writable folder on a disk).
   const out = checkOutPath(opts.out);
-  if (fs.existsSync(out) && (!fs.statSync(out).isDirectory() || fs.readdirSync(out).length > 0)) {
-    throw new UsageError('OUT_NOT_EMPTY', `${out} already exists and is not an empty folder: give --out a new folder, so an earlier bundle is never mixed with this one.`, { details: { out } });
-  }
   const tmp = `${out}.partial-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(path.join(tmp, BUNDLE_FILES.events), { recursive: true });

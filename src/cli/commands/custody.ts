@@ -12,7 +12,6 @@ import { UsageError } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { readCaseLog } from '../../custody/log.js';
 import { verifyCaseInVault } from '../../custody/verify-vault.js';
-import { checkOutPath } from '../../custody/out-path.js';
 import { assertKeyFingerprint, exportBundle, findingLines, verifyBundle, type BundleVerifyResult } from '../../custody/bundle.js';
 import type { CustodyVerifyResult } from '../../custody/verify.js';
 
@@ -130,9 +129,8 @@ export function custodyCommands(y: Argv, io: HostIo): Argv {
         'verify a case, then write a self-contained bundle (events, manifest, public key, SHA256SUMS, report.md/html)',
         (x) => withBucket(x.option('case', { type: 'string', demandOption: true, describe: 'case id' }).option('out', { type: 'string', demandOption: true, describe: 'new folder for the bundle' })),
         handle<ExportArgs, unknown>(io, async (ctx, a) => {
-          // The output folder is checked before any work and any AWS call.
-          const out = checkOutPath(a.out, '--out');
-          const r = await exportBundle(await ctx.forensicAccount(), { caseId: a.case, out, ...(a.bucket ? { bucket: a.bucket } : {}), reporter: ctx.reporter });
+          // exportBundle checks the output folder before any work and any AWS call.
+          const r = await exportBundle(await ctx.forensicAccount(), { caseId: a.case, out: a.out, ...(a.bucket ? { bucket: a.bucket } : {}), reporter: ctx.reporter });
           return {
             data: { case: r.case, out: r.out, events: r.events, head: r.head, files: r.files, keyFingerprint: r.keyFingerprint, verifyCommand: `cleanroom custody verify --bundle ${r.out} --key-fingerprint ${r.keyFingerprint}`, pinnedVerifyCommand: `cleanroom custody verify --bundle ${r.out} --key-fingerprint ${r.keyFingerprint} --expect-case ${r.case} --expect-head ${r.head.hash}`, ok: true },
             text: `Exported case ${r.case}: ${r.events} event(s), head #${r.head.seq} ${r.head.hash}, to ${r.out}\nSigning key SHA-256: ${r.keyFingerprint}\nGive the fingerprint to whoever receives the bundle by another channel than the bundle; they verify it anywhere with:\n  cleanroom custody verify --bundle ${r.out} --key-fingerprint ${r.keyFingerprint}\nTo pin this very export too (no other case's bundle, no earlier export of this case, passes), add:\n  --expect-case ${r.case} --expect-head ${r.head.hash}`,
