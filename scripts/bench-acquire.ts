@@ -22,7 +22,7 @@ import { acquireEvidence } from '../src/workflows/acquire/acquire.js';
 import { shareKeyPolicy } from '../src/workflows/acquire/share-key.js';
 import { ensureCaseKey } from '../src/workflows/case-key.js';
 import { initVault } from '../src/workflows/vault/init.js';
-import { startLocalAws } from '../test/harness/local-aws.js';
+import { startLocalAws } from '../local-aws/local-aws.js';
 import { startFaultProxy, type FaultProxy } from '../test/harness/fault-proxy.js';
 import { SOURCE_ROLE, ec2In } from '../test/workflows/acquire/fixtures.js';
 

@@ -8,7 +8,7 @@ import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT } from './harness/local-aws.js';
+import { ROOT } from '../local-aws/local-aws.js';
 
 interface Run {
   code: number | null;

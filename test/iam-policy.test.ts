@@ -21,7 +21,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { ROOT } from './harness/local-aws.js';
+import { ROOT } from '../local-aws/local-aws.js';
 import { PortCallScanner, type AccountKind, type Rules, type ScanResult } from './iam/port-calls.js';
 import {
   allowedActions,

@@ -10,7 +10,7 @@ import { KMSClient, ListKeysCommand, ListResourceTagsCommand, DescribeKeyCommand
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { openAccount } from '../../src/aws/account.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
-import { ROOT } from '../harness/local-aws.js';
+import { ROOT } from '../../local-aws/local-aws.js';
 import { SOURCE_ROLE, ec2In } from '../workflows/acquire/fixtures.js';
 
 export const BIN = path.join(ROOT, 'dist/cli/bin.js');

@@ -11,7 +11,7 @@
  */
 import t from 'tap';
 import { AuthorizeSecurityGroupEgressCommand, CreateVolumeCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { SOURCE_ROLE, ec2In, instanceWithVolumes } from '../workflows/acquire/fixtures.js';
 import { runCli } from './acquire-helpers.js';
 

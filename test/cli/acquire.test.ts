@@ -9,7 +9,7 @@
  * needs a room that passes its audit — see test/cli/acquire-room.test.ts.
  */
 import t from 'tap';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { startFaultProxy } from '../harness/fault-proxy.js';
 import { SOURCE_ROLE, ec2In, instanceWithVolumes } from '../workflows/acquire/fixtures.js';
 import { caseResources, custodyEvents, keyShapes, runCli } from './acquire-helpers.js';

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { ROOT } from '../harness/local-aws.js';
+import { ROOT } from '../../local-aws/local-aws.js';
 
 const BIN = path.join(ROOT, 'dist/cli/bin.js');
 

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { S3Client, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { startFaultProxy } from '../harness/fault-proxy.js';
 import { VAULT } from '../custody/helpers.js';
 import { SRC, acquiredCase, closeEvents, closeState, runCli } from './close-helpers.js';

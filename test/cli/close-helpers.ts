@@ -9,7 +9,7 @@ import { DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/clien
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeKeyCommand, KMSClient, ListKeysCommand, ListResourceTagsCommand } from '@aws-sdk/client-kms';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import { useLocalAws, type LocalAws } from '../harness/local-aws.js';
+import { useLocalAws, type LocalAws } from '../../local-aws/local-aws.js';
 import { startFaultProxy } from '../harness/fault-proxy.js';
 import { SOURCE_ROLE, ec2In, instanceWithVolumes } from '../workflows/acquire/fixtures.js';
 import { custodyEvents, keyShapes, runCli } from './acquire-helpers.js';

@@ -13,7 +13,7 @@
  * emulator can read: test/workflows/volume-compare.test.ts.)
  */
 import t from 'tap';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { SRC, acquiredCase, closeEvents, closeState, runCli } from './close-helpers.js';
 
 t.test('close after a full acquisition: confirmation, the unverified written-to check, the close, closing again', async (t) => {

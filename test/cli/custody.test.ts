@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { S3Client, DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { verifyCaseInVault } from '../../src/custody/verify-vault.js';
-import { useLocalAws, type LocalAws } from '../harness/local-aws.js';
+import { useLocalAws, type LocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { canonicalize } from '../../src/custody/canonical.js';
 import { eventHash, type CaseManifest } from '../../src/custody/event.js';

@@ -6,7 +6,7 @@
  * manifest re-sealed, and the rerun must finish with no duplicate custody event.
  */
 import t from 'tap';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { startFaultProxy } from '../harness/fault-proxy.js';
 import { SOURCE_ROLE, ec2In, instanceWithVolumes } from '../workflows/acquire/fixtures.js';
 import { custodyEvents, runCli } from './acquire-helpers.js';

@@ -13,7 +13,7 @@ import * as ec2 from '@aws-sdk/client-ec2';
 import * as asgSdk from '@aws-sdk/client-auto-scaling';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
 import * as iam from '@aws-sdk/client-iam';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { startFaultProxy } from '../harness/fault-proxy.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { account, cli } from '../custody/helpers.js';

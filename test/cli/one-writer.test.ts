@@ -8,7 +8,7 @@
  */
 import t, { type Test } from 'tap';
 import { S3Client, GetObjectCommand, GetBucketEncryptionCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { SOURCE_ROLE, ec2In, instanceWithVolumes } from '../workflows/acquire/fixtures.js';
 import { caseResources, custodyEvents, runCli, type Run } from './acquire-helpers.js';
 import { SRC, acquiredCase, closeState } from './close-helpers.js';

@@ -3,8 +3,8 @@
 // a second room up (a no-op) → drift caught by verify and put back by up → room down; asserting
 // exit codes, the contract's JSON, stderr, the AWS state and the custody record in the vault.
 //
-// Where moto cannot build what the template declares (/work/shared/docs/aws-emulator.md, "What it
-// does NOT reproduce"): "CFN SecurityGroup — always adds allow-all egress; SecurityGroupEgress
+// Where moto cannot build what the template declares (docs/local-aws.md, "What moto
+// 5.2.1 does NOT reproduce"): "CFN SecurityGroup — always adds allow-all egress; SecurityGroupEgress
 // property ignored", "CFN ... standalone SecurityGroupEgress ... skipped", "CFN Instance —
 // LaunchTemplate, MetadataOptions, SecurityGroupIds ignored": room up's guard-rail reconciliation
 // puts exactly these back in the live room, so here they are seven recorded corrections; "CFN
@@ -15,7 +15,7 @@ import t from 'tap';
 import { openAccount } from '../../src/aws/account.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { readStack } from '../../src/workflows/room/stack.js';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { startFaultProxy } from '../harness/fault-proxy.js';
 import { cli } from '../custody/helpers.js';
 

@@ -10,7 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import fs from 'node:fs';
 import path from 'node:path';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { cli } from '../custody/helpers.js';
 
 const aws = await useLocalAws(t);

@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { S3Client, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { VAULT, account, cli } from '../custody/helpers.js';
 

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { useLocalAws, type LocalAws } from '../harness/local-aws.js';
+import { useLocalAws, type LocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { FINDING_CODES } from '../../src/custody/verify.js';
 import { account, cli } from './helpers.js';

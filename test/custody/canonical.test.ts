@@ -6,7 +6,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { canonicalize, canonicalizeWithout, canonicalBytes, CanonicalizationError } from '../../src/custody/canonical.js';
-import { ROOT } from '../harness/local-aws.js';
+import { ROOT } from '../../local-aws/local-aws.js';
 
 const dir = path.join(ROOT, 'test/custody/fixtures/rfc8785');
 

@@ -9,7 +9,7 @@ import t from 'tap';
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { S3Client, CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { KMSClient, GetPublicKeyCommand } from '@aws-sdk/client-kms';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { GENESIS_PREV_HASH, eventHash, manifestStatement, type CaseManifest, type CustodyEvent } from '../../src/custody/event.js';
 import { CleanroomError } from '../../src/domain/errors.js';

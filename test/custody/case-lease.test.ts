@@ -8,7 +8,7 @@
  */
 import t from 'tap';
 import { S3Client, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { verifyCaseInVault } from '../../src/custody/verify-vault.js';
 import { CleanroomError } from '../../src/domain/errors.js';

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { openAccount } from '../../src/aws/account.js';
 import type { AwsAccount } from '../../src/aws/ports.js';
-import { ROOT, type LocalAws } from '../harness/local-aws.js';
+import { ROOT, type LocalAws } from '../../local-aws/local-aws.js';
 
 export const VAULT = 'cleanroom-evidence-123456789012-us-east-1';
 export const BIN = path.join(ROOT, 'dist/cli/bin.js');

@@ -12,7 +12,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
-import { ROOT } from '../harness/local-aws.js';
+import { ROOT } from '../../local-aws/local-aws.js';
 import { EVENT_SCHEMA_FILE, MANIFEST_SCHEMA_FILE } from '../../src/custody/schema.js';
 
 type Shape =

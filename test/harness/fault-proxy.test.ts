@@ -1,6 +1,6 @@
 import t from 'tap';
 import { EC2Client, DescribeVolumesCommand, CreateVolumeCommand } from '@aws-sdk/client-ec2';
-import { useLocalAws } from './local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { startFaultProxy } from './fault-proxy.js';
 
 t.test('the fault proxy forwards, throttles, fails and rewrites by service and action', async (t) => {

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LocalAws } from './local-aws.js';
+import type { LocalAws } from '../../local-aws/local-aws.js';
 
 /** One API call as the proxy saw it. */
 export interface SeenCall {

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { yamlParse } from 'yaml-cfn';
-import { ROOT } from '../harness/local-aws.js';
+import { ROOT } from '../../local-aws/local-aws.js';
 
 const TEMPLATE_PATH = path.join(ROOT, 'templates/room.yaml');
 const TEMPLATE = readFileSync(TEMPLATE_PATH, 'utf8');

@@ -2,7 +2,7 @@
 // and real parameter values reaches CREATE_COMPLETE, and the outputs name resources that exist.
 //
 // What this does NOT prove: moto drops several of the template's security properties (see
-// /work/shared/docs/aws-emulator.md, table "What it does NOT reproduce"): SecurityGroupEgress on
+// docs/local-aws.md, table "What moto 5.2.1 does NOT reproduce"): SecurityGroupEgress on
 // AWS::EC2::SecurityGroup (moto adds allow-all egress), the NetworkAcl / NetworkAclEntry /
 // SubnetNetworkAclAssociation / standalone SecurityGroupEgress resources (skipped), and on
 // AWS::EC2::Instance the LaunchTemplate, MetadataOptions and SecurityGroupIds (ignored);
@@ -34,7 +34,7 @@ import {
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { CloudWatchLogsClient, DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { IAMClient, GetInstanceProfileCommand } from '@aws-sdk/client-iam';
-import { ROOT, useLocalAws } from '../harness/local-aws.js';
+import { ROOT, useLocalAws } from '../../local-aws/local-aws.js';
 import { roomStackName, TAG_CASE } from '../../src/domain/case-id.js';
 import { REQUIRED_OUTPUTS } from './room-invariants.js';
 import { waitFor } from '../../src/domain/waiter.js';

@@ -1,12 +1,12 @@
 // The room's isolation invariants, checked on templates/room.yaml itself (the local AWS drops
-// several of these properties, see /work/shared/docs/aws-emulator.md). Each check is also run on
+// several of these properties, see docs/local-aws.md). Each check is also run on
 // a mutated copy of the template that breaks it, to prove the check can fail.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { yamlParse } from 'yaml-cfn';
-import { ROOT } from '../harness/local-aws.js';
+import { ROOT } from '../../local-aws/local-aws.js';
 import { CASE_ID_PATTERN as CONTRACT_CASE_ID_PATTERN } from '../../src/domain/case-id.js';
 import { CASE_ID_PATTERN, ROOM_CHECKS, checkRoomTemplate, type CheckContext, type Template } from './room-invariants.js';
 

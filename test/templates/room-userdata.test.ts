@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { yamlParse } from 'yaml-cfn';
-import { ROOT } from '../harness/local-aws.js';
+import { ROOT } from '../../local-aws/local-aws.js';
 
 const doc = yamlParse(readFileSync(path.join(ROOT, 'templates/room.yaml'), 'utf8'));
 const SCRIPT_TEMPLATE: string = doc.Resources.LaunchTemplate.Properties.LaunchTemplateData.UserData['Fn::Base64']['Fn::Sub'];

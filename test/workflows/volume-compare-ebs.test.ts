@@ -4,7 +4,7 @@
  * with the SDK here — the product never writes snapshots). The product side goes through the real
  * ports (`openAccount`), so the SDK's parsing of the EBS direct answers is exercised too.
  *
- * Emulator gaps (shared/docs/aws-emulator.md, "What it does NOT reproduce"):
+ * Emulator gaps (docs/local-aws.md, "What moto 5.2.1 does NOT reproduce"):
  * - "ListChangedBlocks — misses blocks only in the second snapshot": the block-only-in-second case
  *   below is decided by the content hash, because the changed-block list fails corroboration.
  * - "EBS direct on EC2-created snapshots — ListSnapshotBlocks 500": snapshots made by CreateSnapshot
@@ -15,7 +15,7 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import { EBSClient, StartSnapshotCommand, PutSnapshotBlockCommand, CompleteSnapshotCommand } from '@aws-sdk/client-ebs';
 import { EC2Client, CreateVolumeCommand, CreateSnapshotCommand } from '@aws-sdk/client-ec2';
-import { useLocalAws } from '../harness/local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 import { openAccount } from '../../src/aws/account.js';
 import { compareSnapshots } from '../../src/workflows/volume-compare.js';
 

@@ -7,9 +7,9 @@
  * the Auto Scaling group and the target groups no longer hold it, and the record holds each step
  * in order.
  *
- * Emulator notes (shared/docs/aws-emulator.md, and this branch's findings):
+ * Emulator notes (docs/local-aws.md, and this branch's findings):
  * - moto reports an instance's groups on every attached interface (merged with the interface's
- *   own); the harness's fidelity patch `patches/eni_security_groups.py` restores what AWS documents.
+ *   own); the local AWS's fidelity patch `local-aws/patches/eni_security_groups.py` restores what AWS documents.
  * - moto does not enforce IAM, so missing permissions come from the fault proxy.
  * - moto's DescribeInstances keeps showing the old IamInstanceProfile after
  *   ReplaceIamInstanceProfileAssociation; the association API (which isolate reads) is updated.
@@ -28,7 +28,7 @@ import * as ec2 from '@aws-sdk/client-ec2';
 import * as asgSdk from '@aws-sdk/client-auto-scaling';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
 import * as iam from '@aws-sdk/client-iam';
-import { useLocalAws } from '../../harness/local-aws.js';
+import { useLocalAws } from '../../../local-aws/local-aws.js';
 import { startFaultProxy } from '../../harness/fault-proxy.js';
 import { openAccount } from '../../../src/aws/account.js';
 import type { AwsAccount } from '../../../src/aws/ports.js';
@@ -178,7 +178,7 @@ t.test('isolates an instance with two interfaces, an Auto Scaling group, target 
 });
 
 t.test('protecting the evidence keeps the network as it was and really sets shutdown behaviour to stop', async (t) => {
-  // The moto trap (shared/docs/aws-emulator.md): the structured `InstanceInitiatedShutdownBehavior:
+  // The moto trap (docs/local-aws.md): the structured `InstanceInitiatedShutdownBehavior:
   // {Value}` form is not applied and wipes the instance's groups. Stop the run right after the
   // protect step (DetachInstances denied) and look: were the structured form used, the primary
   // interface would have no group left and the behaviour would still be `terminate`.

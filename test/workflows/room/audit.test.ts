@@ -6,7 +6,7 @@ import t from 'tap';
 import { openAccount } from '../../../src/aws/account.js';
 import type { AwsAccount } from '../../../src/aws/ports.js';
 import { auditStack, evaluateRoom, collectRoom, auditOk } from '../../../src/workflows/room/audit.js';
-import { useLocalAws } from '../../harness/local-aws.js';
+import { useLocalAws } from '../../../local-aws/local-aws.js';
 import { buildCompliantRoom } from './fixtures.js';
 
 type Room = Awaited<ReturnType<typeof buildCompliantRoom>>;

@@ -13,7 +13,7 @@ import { roomDown, roomDownPlanText, type RoomDownPlan } from '../../../src/work
 import { StackDeleteFailedError } from '../../../src/workflows/room/delete.js';
 import { listRooms, roomStatus } from '../../../src/workflows/room/status.js';
 import { readStack } from '../../../src/workflows/room/stack.js';
-import { useLocalAws } from '../../harness/local-aws.js';
+import { useLocalAws } from '../../../local-aws/local-aws.js';
 
 t.test('room down, status and list', async (t) => {
   await useLocalAws(t);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AwsAccount } from '../../../src/aws/ports.js';
 import { roomStackName } from '../../../src/domain/case-id.js';
-import { ROOT } from '../../harness/local-aws.js';
+import { ROOT } from '../../../local-aws/local-aws.js';
 
 export const TEMPLATE = readFileSync(path.join(ROOT, 'templates/room.yaml'), 'utf8');
 export const VAULT = 'cleanroom-evidence-123456789012-us-east-1';

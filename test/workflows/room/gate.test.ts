@@ -6,7 +6,7 @@
 import t from 'tap';
 import { openAccount } from '../../../src/aws/account.js';
 import { roomGate } from '../../../src/workflows/room/gate.js';
-import { useLocalAws } from '../../harness/local-aws.js';
+import { useLocalAws } from '../../../local-aws/local-aws.js';
 import { createRoomStack } from './fixtures.js';
 
 t.test('describe and audit a room; a case without a room', async (t) => {

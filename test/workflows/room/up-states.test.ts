@@ -14,7 +14,7 @@ import { initVault } from '../../../src/workflows/vault/init.js';
 import { roomUp, deployKeys } from '../../../src/workflows/room/up.js';
 import { StackFailedError } from '../../../src/workflows/room/deploy.js';
 import { readRoomStack } from '../../../src/workflows/room/stack.js';
-import { useLocalAws } from '../../harness/local-aws.js';
+import { useLocalAws } from '../../../local-aws/local-aws.js';
 import { startFaultProxy } from '../../harness/fault-proxy.js';
 import { TEMPLATE } from './fixtures.js';
 

@@ -2,8 +2,8 @@
 // and a MemoryRecorder: what it creates, what it records, a second run that changes nothing, drift
 // put back, an explicit AMI, and bad input refused before anything changes.
 //
-// What moto cannot build from the template (/work/shared/docs/aws-emulator.md, "What it does NOT
-// reproduce"): "CFN SecurityGroup — always adds allow-all egress; SecurityGroupEgress property
+// What moto cannot build from the template (docs/local-aws.md, "What moto 5.2.1 does
+// NOT reproduce"): "CFN SecurityGroup — always adds allow-all egress; SecurityGroupEgress property
 // ignored", "standalone SecurityGroupEgress ... skipped", "CFN Instance — LaunchTemplate,
 // MetadataOptions, SecurityGroupIds ignored", "CFN NetworkAcl / NetworkAclEntry /
 // SubnetNetworkAclAssociation ... skipped". The first three are exactly what room up's guard-rail
@@ -23,7 +23,7 @@ import { roomUp } from '../../../src/workflows/room/up.js';
 import { readRoomStack } from '../../../src/workflows/room/stack.js';
 import { GUEST_TOOLS_DIR } from '../../../src/workflows/room/guest-tools.js';
 import { vaultKeyAlias } from '../../../src/domain/vault-name.js';
-import { ROOT, useLocalAws } from '../../harness/local-aws.js';
+import { ROOT, useLocalAws } from '../../../local-aws/local-aws.js';
 import { VAULT } from './fixtures.js';
 
 const MUTATING = /^(create|put|delete|execute|revoke|authorize|modify|run|attach|detach|schedule|enable|tag|associate|replace)/;

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { S3Client, CreateBucketCommand, DeleteBucketPolicyCommand, DeletePublicAccessBlockCommand, PutBucketEncryptionCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand, UpdateAliasCommand, DisableKeyRotationCommand } from '@aws-sdk/client-kms';
-import { useLocalAws } from '../../harness/local-aws.js';
+import { useLocalAws } from '../../../local-aws/local-aws.js';
 import { auditVault } from '../../../src/workflows/vault/audit.js';
 import { initVault } from '../../../src/workflows/vault/init.js';
 import { signingKeyAlias } from '../../../src/domain/vault-name.js';

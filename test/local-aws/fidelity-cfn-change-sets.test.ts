@@ -10,7 +10,7 @@ import {
   DescribeStacksCommand,
   ExecuteChangeSetCommand,
 } from '@aws-sdk/client-cloudformation';
-import { useLocalAws } from './local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 
 const template = (outputValue: string) => `
 Parameters:

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { EC2Client, CreateVolumeCommand, CreateSnapshotCommand, DescribeSnapshotsCommand, CopySnapshotCommand, ModifySnapshotAttributeCommand } from '@aws-sdk/client-ec2';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import { useLocalAws } from './local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 
 const OWNER = '111111111111';
 const GRANTEE = '123456789012'; // moto's default account

@@ -1,7 +1,7 @@
-"""Documented fidelity patches to moto 5.2.1, loaded only by the harness's launcher.
+"""Documented fidelity patches to moto 5.2.1, loaded only by the launcher (moto_launcher.py).
 
 Each module in patches/ defines `apply()` and a docstring citing the AWS documentation of the
-behaviour it restores; each has its own test (test/harness/fidelity-*.test.ts). Nothing else about
+behaviour it restores; each has its own test (test/local-aws/fidelity-*.test.ts). Nothing else about
 moto is changed.
 """
 import importlib

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { S3Client, CreateBucketCommand, PutBucketPolicyCommand, PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
-import { useLocalAws, ROOT } from './local-aws.js';
+import { useLocalAws, ROOT } from '../../local-aws/local-aws.js';
 import { vaultStatements } from '../../src/workflows/vault/policy.js';
 
 const creds = { accessKeyId: 'testing', secretAccessKey: 'testing' };
@@ -53,7 +53,7 @@ t.test('over plain HTTP: the TLS-only statement refuses even a correctly encrypt
   // A second moto with the same patches, without TLS (the harness serves TLS only).
   const code = [
     'import json, sys',
-    `sys.path.insert(0, ${JSON.stringify(path.join(ROOT, 'test/harness'))})`,
+    `sys.path.insert(0, ${JSON.stringify(path.join(ROOT, 'local-aws'))})`,
     'import fidelity_patches; fidelity_patches.apply()',
     'from werkzeug.serving import make_server',
     'from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app',

@@ -8,9 +8,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PYTHON = path.join(ROOT, '.venv/bin/python');
-const LAUNCHER = path.join(ROOT, 'test/harness/moto_launcher.py');
+const LAUNCHER = path.join(ROOT, 'local-aws/moto_launcher.py');
 /** The local test CA that signs moto's TLS certificate (created by scripts/setup-venv). */
 export const TEST_CA_DIR = path.join(ROOT, '.venv/cleanroom-test-ca');
 export const TEST_CA_CERT = path.join(TEST_CA_DIR, 'ca.pem');

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { EC2Client, DescribeVpcEndpointsCommand } from '@aws-sdk/client-ec2';
-import { useLocalAws } from './local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 
 const TEMPLATE = `
 Resources:

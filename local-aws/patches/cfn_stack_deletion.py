@@ -15,7 +15,7 @@ stack from its list, so the stack is neither there nor DELETE_COMPLETE. This pat
 resource types their deletion (moto's own DeleteRouteTable / DeleteVpcEndpoints) and turns a
 failed deletion into DELETE_FAILED: the stack is kept, with a DELETE_FAILED event naming the reason.
 
-Tested by test/harness/fidelity-cfn-stack-deletion.test.ts.
+Tested by test/local-aws/fidelity-cfn-stack-deletion.test.ts.
 """
 
 

@@ -17,11 +17,11 @@ with only the groups it was given.
 This patch makes moto do what AWS documents: an interface reports its own groups; the instance's
 groups ARE its primary interface's groups (reading them reads eth0's, replacing them — launch,
 ModifyInstanceAttribute Groups — replaces eth0's). Nothing else changes; in particular the
-documented trap in shared/docs/aws-emulator.md (ModifyInstanceAttribute with the structured
+documented trap in docs/local-aws.md (ModifyInstanceAttribute with the structured
 `InstanceInitiatedShutdownBehavior: {Value}` wiping the instance's groups) is still reproduced,
 since moto routes that call to its group handler with an empty list.
 
-Covered by test/harness/fidelity-eni-security-groups.test.ts.
+Covered by test/local-aws/fidelity-eni-security-groups.test.ts.
 """
 
 

@@ -34,7 +34,7 @@ What this patch changes, and nothing else
 - CopySnapshot in account B, when the source snapshot is not B's own, copies such a shared
   snapshot from the source Region; the copy belongs to B.
 
-Still NOT emulated (the product's KMS handling is proved on paper only, see the README):
+Still NOT emulated (the product's KMS handling is proved on paper only, see docs/local-aws.md):
 key policy / grant checks on the shared snapshot's KMS key, and CreateVolume directly from a
 shared snapshot.
 """

@@ -10,7 +10,7 @@ moto 5.2.1 passes the parsed template object through as it is, so DescribeVpcEnd
 Python's repr of a dict (single quotes) — not JSON, which no client can parse. This patch serialises
 a non-string PolicyDocument with json.dumps before moto creates the endpoint, as CloudFormation does.
 
-Tested by test/harness/fidelity-cfn-vpc-endpoint-policy.test.ts.
+Tested by test/local-aws/fidelity-cfn-vpc-endpoint-policy.test.ts.
 """
 import json
 

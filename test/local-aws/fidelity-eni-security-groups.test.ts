@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import * as ec2 from '@aws-sdk/client-ec2';
-import { useLocalAws } from './local-aws.js';
+import { useLocalAws } from '../../local-aws/local-aws.js';
 
 t.test('each interface reports its own groups; the instance reports its primary interface\'s', async (t) => {
   await useLocalAws(t);
@@ -35,7 +35,7 @@ t.test('each interface reports its own groups; the instance reports its primary 
   await c.send(new ec2.ModifyInstanceAttributeCommand({ InstanceId: id, Groups: [app] }));
   t.same(await look(), { instance: [app], primary: [app], secondary: [mgmt] }, 'changing the instance\'s groups changes the primary interface only');
 
-  // The trap of shared/docs/aws-emulator.md is still there (the patch does not hide it): the
+  // The trap of docs/local-aws.md (ModifyInstanceAttribute) is still there (the patch does not hide it): the
   // structured shutdown-behaviour form is not applied and wipes the instance's groups.
   await c.send(new ec2.ModifyInstanceAttributeCommand({ InstanceId: id, InstanceInitiatedShutdownBehavior: { Value: 'terminate' } }));
   t.same(await look(), { instance: [], primary: [], secondary: [mgmt] });

@@ -24,7 +24,7 @@ before. This patch (1) skips that UpdateStack check inside CreateChangeSet, so m
 empty-change-set detection answers FAILED, and (2) after moto's ExecuteChangeSet gives the stack the
 change set's template and parameters and the output map built from them.
 
-Tested by test/harness/fidelity-cfn-change-sets.test.ts.
+Tested by test/local-aws/fidelity-cfn-change-sets.test.ts.
 """
 
 

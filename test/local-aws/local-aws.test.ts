@@ -1,5 +1,5 @@
 import t from 'tap';
-import { startLocalAws } from './local-aws.js';
+import { startLocalAws } from '../../local-aws/local-aws.js';
 
 t.test('moto starts on a free loopback port, resets, and stops by PID', async (t) => {
   const aws = await startLocalAws();
