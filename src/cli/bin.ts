@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Suppress the SDK's Node 20 end-of-support notice on every run. cleanroom needs Node 22+ (engines;
 // Node 24 LTS is the runtime), where the SDK does not warn; this stays for anyone who runs it on 20
-// anyway (npm enforces engines only with engine-strict) — see README, Requirements.
+// anyway (npm enforces engines only with engine-strict) — see docs/using-aws.md, Requirements.
 // The SDK's switch is AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 // (@aws-sdk/core, emitWarningIfUnsupportedVersion); a user's own setting wins.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

@@ -1,6 +1,6 @@
 /**
  * The `cleanroom` binary. Parses arguments (yargs) and hands each command to the host.
- * See docs: README "CLI reference" and ../shared/docs/cli-contract.md.
+ * See docs/commands.md (the CLI reference, and the contract it keeps stable).
  */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';

@@ -5,8 +5,8 @@
  *
  * {@link ErrorCode} is derived from this table, and every error class of src/domain/errors.ts
  * takes an `ErrorCode`, so the compiler rejects a code that is not declared here. AWS error codes
- * are open-ended: they form the `AWS_<AwsErrorCode>` family ({@link AwsErrorCode}). The README's
- * "Error codes" table is checked against this one by test/domain/error-codes.test.ts.
+ * are open-ended: they form the `AWS_<AwsErrorCode>` family ({@link AwsErrorCode}). The table of
+ * docs/errors.md is checked against this one by test/domain/error-codes.test.ts.
  */
 export type ExitCode = 1 | 2 | 3;
 

@@ -154,7 +154,7 @@ export const protect: Step = {
     if (p.shutdownBehavior !== 'stop') {
       // The Attribute/Value form, not `InstanceInitiatedShutdownBehavior: {Value}`: AWS documents both,
       // and moto 5.2.1 ignores the structured one AND wipes the instance's security groups with it
-      // (shared/docs/aws-emulator.md). The Attribute/Value form works in both.
+      // (docs/local-aws.md). The Attribute/Value form works in both.
       calls.push({ send: (a, i) => a.ec2.modifyInstanceAttribute(i), input: { InstanceId: ctx.instanceId, Attribute: 'instanceInitiatedShutdownBehavior', Value: 'stop' }, why: 'a shutdown from inside the instance stops it instead of terminating it' });
     }
     if (deleting.length) {
