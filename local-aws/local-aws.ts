@@ -1,7 +1,8 @@
 /**
- * The local AWS for tests: moto 5.2.1 in server mode, one server per test file (files run in
- * parallel and never see each other's state), on a port the OS picks, stopped by PID when the file
- * ends — also when a test fails or the process dies.
+ * The local AWS for tests and benchmarks: moto 5.2.1 in server mode, one server per test file (files
+ * run in parallel and never see each other's state), on a port the OS picks, stopped by PID when the
+ * file ends — also when a test fails or the process dies. The demo starts the same launcher from the
+ * shell (scripts/local-aws/start). See docs/local-aws.md.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
