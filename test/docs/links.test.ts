@@ -1,12 +1,13 @@
 /**
  * The documentation reads as one: the README is the front page with docs/ behind it, and every
  * relative link in README.md and docs/*.md leads to a file of the repository and, where it names a
- * section (#anchor), to a heading of that file (GitHub's anchors: lower case, punctuation dropped,
- * spaces as hyphens, a repeated heading numbered -1, -2, …).
+ * section (#anchor), to a heading of that file (GitHub's anchors, as github-slugger
+ * makes them).
  */
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import GithubSlugger from 'github-slugger';
 import { ROOT } from '../../local-aws/local-aws.js';
 
 const pages = ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -23,16 +24,10 @@ function prose(md: string): string {
     .join('\n');
 }
 
+/** The anchors GitHub gives the headings of a page (github-slugger: GitHub's own rules, repeats numbered). */
 function anchors(md: string): Set<string> {
-  const seen = new Map<string, number>();
-  const out = new Set<string>();
-  for (const m of prose(md).matchAll(/^#{1,6} (.+)$/gm)) {
-    const base = m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
-    const n = seen.get(base) ?? 0;
-    seen.set(base, n + 1);
-    out.add(n ? `${base}-${n}` : base);
-  }
-  return out;
+  const slugger = new GithubSlugger();
+  return new Set([...prose(md).matchAll(/^#{1,6} (.+)$/gm)].map((m) => slugger.slug(m[1]!.trim())));
 }
 
 function links(md: string): string[] {
