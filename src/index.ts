@@ -61,4 +61,4 @@ export { readCaseLog, type LogEntry } from './custody/log.js';
 export { canonicalize } from './custody/canonical.js';
 export { eventHash, type CustodyEvent, type CaseManifest } from './custody/event.js';
 export { eventSchemaErrors, manifestSchemaErrors, isCustodyEvent, isCaseManifest } from './custody/schema.js';
-export type { CustodyRecorder, RecordedEvent } from './custody/recorder.js';
+export type { CustodyRecorder, RecordedEvent } from './domain/recorder.js';

@@ -19,7 +19,7 @@ import { requireCompliantVault, type CompliantVault } from '../workflows/vault/g
 import type { VaultAuditResult } from '../workflows/vault/audit.js';
 import { canonicalBytes } from './canonical.js';
 import { EVENT_SCHEMA_ID, GENESIS_PREV_HASH, MANIFEST_SCHEMA_ID, eventHash, eventKey, hashEquals, manifestKey, manifestStatement, type CaseManifest, type ChainHead, type CustodyEvent, type SignedManifest } from './event.js';
-import type { CustodyEntry, CustodyRecorder, RecordedEvent } from './recorder.js';
+import type { CustodyEntry, CustodyRecorder, RecordedEvent } from '../domain/recorder.js';
 import { getBytes, listEventKeys, putLocked } from './store.js';
 import { eventSchemaErrors, manifestSchemaErrors } from './schema.js';
 import { projectEvidence } from './verify.js';

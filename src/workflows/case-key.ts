@@ -7,7 +7,7 @@
 import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { TAG_CASE, TAG_ROLE } from '../domain/case-id.js';
-import type { CustodyRecorder } from '../custody/recorder.js';
+import type { CustodyRecorder } from '../domain/recorder.js';
 
 /** `alias/cleanroom/case/<case>`. */
 export function caseKeyAlias(caseId: string): string {

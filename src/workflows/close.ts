@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { AwsAccount } from '../aws/ports.js';
-import type { CustodyRecorder, RecordedEvent } from '../custody/recorder.js';
+import type { CustodyRecorder, RecordedEvent } from '../domain/recorder.js';
 import { UsageError, VerificationFailedError } from '../domain/errors.js';
 import { assertCaseId, roomStackName } from '../domain/case-id.js';
 import { casePrefix } from '../domain/vault-name.js';

@@ -9,7 +9,7 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import type { AwsAccount } from '../../src/aws/ports.js';
 import { AwsError, CleanroomError, UsageError, VerificationFailedError } from '../../src/domain/errors.js';
-import { MemoryRecorder } from '../../src/custody/recorder.js';
+import { MemoryRecorder } from '../../src/domain/recorder.js';
 import { Crash, Interruptions } from '../harness/interruptions.js';
 import type { Clock } from '../../src/domain/waiter.js';
 import { closeCase, closePlanText, type CloseDeps, type CloseOptions, type ClosePlan, type CustodyVerification } from '../../src/workflows/close.js';

@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
-import type { CustodyRecorder } from '../../custody/recorder.js';
+import type { CustodyRecorder } from '../../domain/recorder.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';

@@ -13,7 +13,7 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
-import type { ResourceRef } from '../../custody/recorder.js';
+import type { ResourceRef } from '../../domain/recorder.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, caseTags } from '../../domain/case-id.js';
 import { asError } from '../../domain/errors.js';
 import type { EvidencePatch, EvidenceState } from '../../domain/evidence.js';

@@ -4,7 +4,7 @@
  * case. Read-only: the close plan and its confirmation are built from this.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { RecordedEvent } from '../../custody/recorder.js';
+import type { RecordedEvent } from '../../domain/recorder.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/case-id.js';
 import { readRoomStack, type RoomStack as FullRoomStack } from '../room/stack.js';
 import { findCaseKey, type CaseKey } from '../case-key.js';

@@ -12,7 +12,7 @@
  * and the close is incomplete.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { RecordedEvent, ResourceRef } from '../../custody/recorder.js';
+import type { RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/case-id.js';
 import { acquireKeys } from '../acquire/pipeline.js';

@@ -4,7 +4,7 @@
  * CloudFormation's reasons, and the close is marked incomplete; the next run asks CloudFormation
  * to delete it again.
  */
-import type { ResourceRef } from '../../custody/recorder.js';
+import type { ResourceRef } from '../../domain/recorder.js';
 import { roomStackName } from '../../domain/case-id.js';
 import { deleteStackAndWait, StackDeleteFailedError } from '../room/delete.js';
 import type { RoomStack } from './discover.js';

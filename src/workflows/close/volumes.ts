@@ -4,7 +4,7 @@
  * tagged, when the proof says it was written to or could not be made, unless the custodian
  * accepted that (`--accept-written`, `--accept-unverified`).
  */
-import type { ResourceRef, RecordedEvent } from '../../custody/recorder.js';
+import type { ResourceRef, RecordedEvent } from '../../domain/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
 import { TAG_EVIDENCE, TAG_ROLE, caseTags } from '../../domain/case-id.js';

@@ -5,7 +5,7 @@
  * attached. Both are safe to run again: they find what is there, and record only what changes.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyRecorder } from '../../custody/recorder.js';
+import type { CustodyRecorder } from '../../domain/recorder.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { UsageError } from '../../domain/errors.js';
 import { EVIDENCE_ID_PATTERN, foldEvidence, type EvidencePatch } from '../../domain/evidence.js';

@@ -3,7 +3,7 @@
  * AWS (is the working volume there, attached where the record says?). Read-only.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyRecorder } from '../../custody/recorder.js';
+import type { CustodyRecorder } from '../../domain/recorder.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 import { describeVolumes } from '../close/discover.js';

@@ -4,7 +4,7 @@
  * the forensic instance. The volume is a copy: whatever happens to it, the snapshot is unchanged.
  */
 import { createHash } from 'node:crypto';
-import type { ResourceRef } from '../../custody/recorder.js';
+import type { ResourceRef } from '../../domain/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError, UsageError } from '../../domain/errors.js';
 import { TAG_EVIDENCE, TAG_ROLE, caseTags, TAG_CASE } from '../../domain/case-id.js';

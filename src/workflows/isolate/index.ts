@@ -20,7 +20,7 @@
  * to record; and a plan can be read before the vault exists).
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyRecorder, RecordedEvent } from '../../custody/recorder.js';
+import type { CustodyRecorder, RecordedEvent } from '../../domain/recorder.js';
 import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { forensicRoomOf } from '../../domain/room.js';

@@ -20,7 +20,7 @@
  * 6. tag it, last: the tag says the isolation is complete.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { ResourceRef } from '../../custody/recorder.js';
+import type { ResourceRef } from '../../domain/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
 import { TAG_CASE } from '../../domain/case-id.js';

@@ -13,7 +13,7 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
-import type { ResourceRef } from '../../custody/recorder.js';
+import type { ResourceRef } from '../../domain/recorder.js';
 import { openCustody, type CustodySource } from './custody.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
 import { CleanroomError, UsageError, asError } from '../../domain/errors.js';

@@ -11,7 +11,7 @@
  * follows then fails by name).
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyRecorder, ResourceRef } from '../../custody/recorder.js';
+import type { CustodyRecorder, ResourceRef } from '../../domain/recorder.js';
 import { CleanroomError, asError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
 import { declaredGroups, describeRule, ipPermission, isDeclared, liveRules, missingRules, type DeclaredGroup } from './rules.js';

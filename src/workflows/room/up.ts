@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
-import type { CustodyRecorder, ResourceRef } from '../../custody/recorder.js';
+import type { CustodyRecorder, ResourceRef } from '../../domain/recorder.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, assertCaseId, roomStackName } from '../../domain/case-id.js';
 import { CleanroomError, TimeoutError, UsageError, asError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';

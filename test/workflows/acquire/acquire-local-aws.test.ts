@@ -12,7 +12,7 @@ import { DescribeSnapshotsCommand, DescribeVolumesCommand, RunInstancesCommand }
 import { KMSClient, DescribeKeyCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { openAccount } from '../../../src/aws/account.js';
-import { MemoryRecorder } from '../../../src/custody/recorder.js';
+import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { PartialFailureError } from '../../../src/domain/errors.js';
 import { foldEvidence } from '../../../src/domain/evidence.js';
 import type { RoomGate } from '../../../src/domain/room.js';

@@ -4,7 +4,7 @@
 // without a room.
 import t from 'tap';
 import { openAccount } from '../../../src/aws/account.js';
-import { MemoryRecorder } from '../../../src/custody/recorder.js';
+import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { UsageError } from '../../../src/domain/errors.js';
 import { foldEvidence } from '../../../src/domain/evidence.js';
 import { initVault } from '../../../src/workflows/vault/init.js';

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { CloudFormationClient, CreateChangeSetCommand } from '@aws-sdk/client-cloudformation';
 import { openAccount } from '../../../src/aws/account.js';
-import { MemoryRecorder } from '../../../src/custody/recorder.js';
+import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { TimeoutError } from '../../../src/domain/errors.js';
 import type { Clock } from '../../../src/domain/waiter.js';
 import { initVault } from '../../../src/workflows/vault/init.js';

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { openAccount } from '../../../src/aws/account.js';
 import type { AwsAccount } from '../../../src/aws/ports.js';
-import { MemoryRecorder } from '../../../src/custody/recorder.js';
+import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { UsageError } from '../../../src/domain/errors.js';
 import { initVault } from '../../../src/workflows/vault/init.js';
 import { roomUp } from '../../../src/workflows/room/up.js';
