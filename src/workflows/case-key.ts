@@ -6,7 +6,7 @@
  */
 import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
-import { TAG_CASE, TAG_ROLE } from '../domain/case-id.js';
+import { TAG_CASE, TAG_ROLE } from '../domain/tags.js';
 import type { CustodyRecorder } from '../domain/recorder.js';
 
 /** `alias/cleanroom/case/<case>`. */

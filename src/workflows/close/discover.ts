@@ -5,17 +5,12 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import type { RecordedEvent } from '../../domain/recorder.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/case-id.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
 import { readRoomStack, type RoomStack as FullRoomStack } from '../room/stack.js';
 import { findCaseKey, type CaseKey } from '../case-key.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 import { ROLE } from '../evidence/run.js';
 
-/** Tags close adds. */
-export const TAG_RETAINED = 'cleanroom:retained';
-export const TAG_WRITTEN = 'cleanroom:written';
-/** On a written-to check snapshot: the evidence snapshot it was compared with. */
-export const TAG_CHECK_OF = 'cleanroom:written-check-of';
 export const ROLE_WRITTEN_CHECK = 'written-check';
 
 /** An evidence item as the custody record folds it (see `domain/evidence.ts`). */
@@ -60,12 +55,6 @@ export interface CaseState {
   otherSnapshots: CaseSnapshot[];
   stack?: RoomStack;
   caseKey?: CaseKey;
-}
-
-export function tagMap(tags: ReadonlyArray<{ Key?: string; Value?: string }> | undefined): Record<string, string> {
-  const m: Record<string, string> = {};
-  for (const t of tags ?? []) if (t.Key) m[t.Key] = t.Value ?? '';
-  return m;
 }
 
 /** Read everything close needs to plan. */

@@ -14,10 +14,10 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import type { RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/case-id.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
 import { acquireKeys } from '../acquire/pipeline.js';
 import { ROLE } from '../evidence/run.js';
-import { describeSnapshots, tagMap, type CaseSnapshot } from './discover.js';
+import { describeSnapshots, type CaseSnapshot } from './discover.js';
 import type { CloseRun } from './run.js';
 
 export interface SharingCopyOutcome {

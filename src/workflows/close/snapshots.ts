@@ -6,7 +6,8 @@
  */
 import type { ResourceRef } from '../../domain/recorder.js';
 import { AwsError, asError } from '../../domain/errors.js';
-import { TAG_RETAINED, type CaseSnapshot } from './discover.js';
+import { type CaseSnapshot } from './discover.js';
+import { TAG_RETAINED } from '../../domain/tags.js';
 import type { CloseRun } from './run.js';
 
 export interface LockOutcome {

@@ -44,11 +44,6 @@ export const ROLE = {
   shareKey: 'share-key',
 } as const;
 
-/** Extra tags on evidence snapshots (provenance, readable without the record). */
-export const TAG_SOURCE_VOLUME = 'cleanroom:source-volume';
-export const TAG_SOURCE_INSTANCE = 'cleanroom:source-instance';
-export const TAG_SOURCE_ACCOUNT = 'cleanroom:source-account';
-
 export interface EvidenceRunOptions {
   caseId: string;
   forensic: AwsAccount;

@@ -23,7 +23,7 @@ import type { AwsAccount } from '../../aws/ports.js';
 import type { ResourceRef } from '../../domain/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
-import { TAG_CASE } from '../../domain/case-id.js';
+import { TAG_CASE, TAG_QUARANTINE } from '../../domain/tags.js';
 import { waitFor, type Clock } from '../../domain/waiter.js';
 import type { PlannedCall } from './calls.js';
 import {
@@ -50,7 +50,6 @@ import {
   ROLE_ISOLATION_NACL,
   ROLE_QUARANTINE_PROFILE,
   ROLE_TRANSIT_GROUP,
-  TAG_QUARANTINE,
   isolationGroupName,
   isolationTags,
   revocationTime,

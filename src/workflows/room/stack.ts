@@ -7,6 +7,7 @@ import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { roomStackName } from '../../domain/case-id.js';
 import type { RoomInfo } from '../../domain/room.js';
+import { tagMap } from '../../domain/tags.js';
 
 /** Stack output → {@link RoomInfo} field (the template's `Outputs`). */
 export const ROOM_OUTPUTS = {
@@ -62,12 +63,6 @@ export function stackPhase(status: string): StackPhase {
 /** True for a status that means the operation just attempted failed (CREATE → ROLLBACK_*, UPDATE → UPDATE_ROLLBACK_*, *_FAILED). */
 export function isFailureStatus(status: string): boolean {
   return status.includes('ROLLBACK') || status.endsWith('_FAILED');
-}
-
-function tagMap(tags: ReadonlyArray<{ Key?: string; Value?: string }> | undefined): Record<string, string> {
-  const m: Record<string, string> = {};
-  for (const t of tags ?? []) if (t.Key) m[t.Key] = t.Value ?? '';
-  return m;
 }
 
 type SdkStack = NonNullable<Awaited<ReturnType<AwsAccount['cfn']['describeStacks']>>['Stacks']>[number];

@@ -13,15 +13,13 @@ import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { UsageError, VerificationFailedError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
-import { TAG_ROLE } from '../../domain/case-id.js';
+import { TAG_ROLE, TAG_VAULT } from '../../domain/tags.js';
 import { defaultVaultBucket, signingKeyAlias, vaultKeyAlias } from '../../domain/vault-name.js';
 import { auditVault, bucketExists, describeKeyAlias, type LockMode, type VaultAuditResult } from './audit.js';
 import { mergedPolicy, parsePolicy, vaultStatements } from './policy.js';
 
 /** Default retention of a new vault when `--retention-days` is not given. */
 export const DEFAULT_RETENTION_DAYS = 365;
-/** Tag naming the vault a key belongs to. */
-export const TAG_VAULT = 'cleanroom:vault';
 
 export interface VaultInitOptions {
   bucket?: string;
