@@ -20,7 +20,7 @@ import { openCaseCustody } from '../src/custody/case-custody.js';
 import { waitFor, type PollResult } from '../src/domain/waiter.js';
 import { acquireEvidence } from '../src/workflows/acquire/acquire.js';
 import { shareKeyPolicy } from '../src/workflows/acquire/share-key.js';
-import { ensureCaseKey } from '../src/workflows/case-key.js';
+import { ensureCaseKey } from '../src/resources/case-key.js';
 import { initVault } from '../src/workflows/vault/init.js';
 import { startLocalAws } from '../test/harness/local-aws.js';
 import { startFaultProxy, type FaultProxy } from '../test/harness/fault-proxy.js';

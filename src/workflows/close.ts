@@ -24,7 +24,7 @@ import { casePrefix } from '../domain/vault-name.js';
 import { mapPool } from '../domain/pool.js';
 import { silentReporter, type Reporter } from '../domain/reporter.js';
 import type { Clock } from '../domain/waiter.js';
-import { caseKeyAlias } from './case-key.js';
+import { caseKeyAlias } from '../resources/case-key.js';
 import { ROLE_WRITTEN_CHECK, discoverCase, type CaseState } from './close/discover.js';
 import { CloseRun, DEFAULT_BUDGETS, type CloseBudgets, type CloseSettings, type StepFailure } from './close/run.js';
 import { closeGoneVolume, closeVolume, type VolumeOutcome, type WrittenCheck } from './close/volumes.js';

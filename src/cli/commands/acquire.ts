@@ -10,7 +10,7 @@ import { acquireEvidence, checkAcquireOptions } from '../../workflows/acquire/ac
 import { roomGate } from '../../workflows/room/gate.js';
 import { evidenceJson } from '../../domain/evidence.js';
 import { UsageError } from '../../domain/errors.js';
-import { evidenceTable } from './evidence.js';
+import { evidenceTable } from '../render.js';
 
 interface AcquireArgs extends GlobalArgs, SourceArgs {
   case: string;

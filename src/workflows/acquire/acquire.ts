@@ -25,7 +25,7 @@ import { mapPool, type Settled } from '../../domain/pool.js';
 import type { Reporter } from '../../domain/reporter.js';
 import type { RoomGate } from '../../domain/room.js';
 import type { Clock } from '../../domain/waiter.js';
-import { ensureCaseKey } from '../case-key.js';
+import { ensureCaseKey } from '../../resources/case-key.js';
 import type { EvidenceLimits } from '../evidence/limits.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from '../evidence/readonly.js';
 import { roomForAttach, roomIfUp } from '../evidence/room.js';

@@ -19,9 +19,9 @@ import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap, TAG_SOURCE_ACCOUNT, TAG_SOURC
 import { asError } from '../../domain/errors.js';
 import type { EvidencePatch, EvidenceState } from '../../domain/evidence.js';
 import { waitFor } from '../../domain/waiter.js';
-import { describeSnapshots } from '../close/discover.js';
+import { describeSnapshots } from '../../resources/snapshots.js';
 import { mapPool } from '../../domain/pool.js';
-import type { CaseKey } from '../case-key.js';
+import type { CaseKey } from '../../resources/case-key.js';
 import { findOrCreate, retrying } from '../evidence/create-once.js';
 import type { RoomTarget } from '../evidence/room.js';
 import { ROLE, type EvidenceRun } from '../evidence/run.js';

@@ -5,7 +5,7 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import { UsageError } from '../../domain/errors.js';
 import { mapPool } from '../../domain/pool.js';
-import { describeVolumes } from '../close/discover.js';
+import { describeVolumes } from '../../resources/volumes.js';
 import type { EvidenceRun } from '../evidence/run.js';
 
 export const INSTANCE_ID = /^i-([0-9a-f]{8}|[0-9a-f]{17})$/;

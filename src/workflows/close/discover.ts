@@ -6,8 +6,10 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import type { RecordedEvent } from '../../domain/recorder.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
-import { readRoomStack, type RoomStack as FullRoomStack } from '../room/stack.js';
-import { findCaseKey, type CaseKey } from '../case-key.js';
+import { readRoomStack, type RoomStack as FullRoomStack } from '../../resources/stacks.js';
+import { describeSnapshots } from '../../resources/snapshots.js';
+import { describeVolumes } from '../../resources/volumes.js';
+import { findCaseKey, type CaseKey } from '../../resources/case-key.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 import { ROLE } from '../evidence/run.js';
 
@@ -129,30 +131,6 @@ function isEvidenceSnapshot(s: CaseSnapshot, evidence: ReadonlyMap<string, Evide
   if (s.role === ROLE.forensicCopy) return true;
   if ([...evidence.values()].some((e) => e.forensicSnapshotId === s.snapshotId)) return true;
   return s.role === undefined;
-}
-
-type Filter = { Name: string; Values: string[] };
-
-export async function describeVolumes(account: AwsAccount, Filters: Filter[]) {
-  const out = [];
-  let NextToken: string | undefined;
-  do {
-    const r = await account.ec2.describeVolumes({ Filters, ...(NextToken ? { NextToken } : {}) });
-    out.push(...(r.Volumes ?? []));
-    NextToken = r.NextToken ?? undefined;
-  } while (NextToken);
-  return out;
-}
-
-export async function describeSnapshots(account: AwsAccount, Filters: Filter[]) {
-  const out = [];
-  let NextToken: string | undefined;
-  do {
-    const r = await account.ec2.describeSnapshots({ OwnerIds: ['self'], Filters, ...(NextToken ? { NextToken } : {}) });
-    out.push(...(r.Snapshots ?? []));
-    NextToken = r.NextToken ?? undefined;
-  } while (NextToken);
-  return out;
 }
 
 /** The room stack of the case, or undefined when there is none (the room module's one reader). */

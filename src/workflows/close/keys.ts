@@ -9,7 +9,7 @@ import type { AwsAccount } from '../../aws/ports.js';
 import type { RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
-import { caseKeyAlias, type CaseKey } from '../case-key.js';
+import { caseKeyAlias, type CaseKey } from '../../resources/case-key.js';
 import type { CloseRun } from './run.js';
 
 export interface TemporaryKey {

@@ -17,7 +17,8 @@ import { isAwsCode } from '../../aws/errors.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
 import { acquireKeys } from '../acquire/pipeline.js';
 import { ROLE } from '../evidence/run.js';
-import { describeSnapshots, type CaseSnapshot } from './discover.js';
+import { type CaseSnapshot } from './discover.js';
+import { describeSnapshots } from '../../resources/snapshots.js';
 import type { CloseRun } from './run.js';
 
 export interface SharingCopyOutcome {

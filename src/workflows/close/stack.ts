@@ -6,7 +6,7 @@
  */
 import type { ResourceRef } from '../../domain/recorder.js';
 import { roomStackName } from '../../domain/case-id.js';
-import { deleteStackAndWait, StackDeleteFailedError } from '../room/delete.js';
+import { deleteStackAndWait, StackDeleteFailedError } from '../../resources/stack-delete.js';
 import type { RoomStack } from './discover.js';
 import type { CloseRun } from './run.js';
 

@@ -13,7 +13,9 @@ import { waitFor, type PollResult } from '../../domain/waiter.js';
 import { compareSnapshots, type CompareResult } from '../volume-compare.js';
 import { detachAndWait } from '../evidence/detach.js';
 import { detachKeyIn } from '../evidence/volume.js';
-import { ROLE_WRITTEN_CHECK, describeSnapshots, describeVolumes, type EvidenceFold, type WorkingVolume } from './discover.js';
+import { ROLE_WRITTEN_CHECK, type EvidenceFold, type WorkingVolume } from './discover.js';
+import { describeSnapshots } from '../../resources/snapshots.js';
+import { describeVolumes } from '../../resources/volumes.js';
 import type { CloseRun } from './run.js';
 
 /** The written-to check as recorded. */

@@ -12,8 +12,8 @@ import { EVIDENCE_ID_PATTERN, foldEvidence, type EvidencePatch } from '../../dom
 import type { Reporter } from '../../domain/reporter.js';
 import type { RoomGate } from '../../domain/room.js';
 import type { Clock } from '../../domain/waiter.js';
-import { describeVolumes } from '../close/discover.js';
-import { findCaseKey } from '../case-key.js';
+import { describeVolumes } from '../../resources/volumes.js';
+import { findCaseKey } from '../../resources/case-key.js';
 import { retrying } from './create-once.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from './readonly.js';
 import { roomForAttach } from './room.js';

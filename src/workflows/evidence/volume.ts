@@ -11,7 +11,7 @@ import { caseTags } from '../../domain/case-id.js';
 import { TAG_EVIDENCE, TAG_ROLE, TAG_CASE } from '../../domain/tags.js';
 import type { EvidencePatch } from '../../domain/evidence.js';
 import type { PollResult } from '../../domain/waiter.js';
-import { describeVolumes } from '../close/discover.js';
+import { describeVolumes } from '../../resources/volumes.js';
 import { findOrCreate, retrying } from './create-once.js';
 import { nvmeByIdPath, type RoomTarget } from './room.js';
 import { ROLE, type EvidenceRun } from './run.js';

@@ -21,9 +21,9 @@ import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import type { Clock } from '../../domain/waiter.js';
 import { detachAndWait } from '../evidence/detach.js';
 import { detachKeyIn } from '../evidence/volume.js';
-import { deleteStackAndWait, StackDeleteFailedError } from './delete.js';
+import { deleteStackAndWait, StackDeleteFailedError } from '../../resources/stack-delete.js';
 import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
-import { readRoomStack } from './stack.js';
+import { readRoomStack } from '../../resources/stacks.js';
 import { DEFAULT_ROOM_BUDGETS, type RoomBudgets } from './up.js';
 
 export interface RoomDownPlan {

@@ -15,7 +15,7 @@ import type { CustodyRecorder, ResourceRef } from '../../domain/recorder.js';
 import { CleanroomError, asError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
 import { declaredGroups, describeRule, ipPermission, isDeclared, liveRules, missingRules, type DeclaredGroup } from './rules.js';
-import { roomInfo, type RoomStack } from './stack.js';
+import { roomInfo, type RoomStack } from '../../resources/stacks.js';
 
 export interface Correction {
   kind: 'revoke-rules' | 'authorize-rules' | 'instance-groups' | 'imds';

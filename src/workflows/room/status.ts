@@ -6,7 +6,7 @@ import { roomStackName } from '../../domain/case-id.js';
 import { TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
 import type { RoomInfo } from '../../domain/room.js';
 import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
-import { readRoomStack, roomInfo, toRoomStack, type RoomStack } from './stack.js';
+import { readRoomStack, roomInfo, toRoomStack, type RoomStack } from '../../resources/stacks.js';
 
 export interface RoomStatus {
   case: string;

@@ -10,9 +10,9 @@ import { foldEvidence } from '../../../src/domain/evidence.js';
 import { initVault } from '../../../src/workflows/vault/init.js';
 import { roomUp } from '../../../src/workflows/room/up.js';
 import { roomDown, roomDownPlanText, type RoomDownPlan } from '../../../src/workflows/room/down.js';
-import { StackDeleteFailedError } from '../../../src/workflows/room/delete.js';
+import { StackDeleteFailedError } from '../../../src/resources/stack-delete.js';
 import { listRooms, roomStatus } from '../../../src/workflows/room/status.js';
-import { readStack } from '../../../src/workflows/room/stack.js';
+import { readStack } from '../../../src/resources/stacks.js';
 import { useLocalAws } from '../../harness/local-aws.js';
 
 t.test('room down, status and list', async (t) => {

@@ -13,7 +13,7 @@ import type { Clock } from '../../../src/domain/waiter.js';
 import { initVault } from '../../../src/workflows/vault/init.js';
 import { roomUp, deployKeys } from '../../../src/workflows/room/up.js';
 import { StackFailedError } from '../../../src/workflows/room/deploy.js';
-import { readRoomStack } from '../../../src/workflows/room/stack.js';
+import { readRoomStack } from '../../../src/resources/stacks.js';
 import { useLocalAws } from '../../harness/local-aws.js';
 import { startFaultProxy } from '../../harness/fault-proxy.js';
 import { TEMPLATE } from './fixtures.js';

@@ -20,7 +20,7 @@ import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { UsageError } from '../../../src/domain/errors.js';
 import { initVault } from '../../../src/workflows/vault/init.js';
 import { roomUp } from '../../../src/workflows/room/up.js';
-import { readRoomStack } from '../../../src/workflows/room/stack.js';
+import { readRoomStack } from '../../../src/resources/stacks.js';
 import { GUEST_TOOLS_DIR } from '../../../src/workflows/room/guest-tools.js';
 import { vaultKeyAlias } from '../../../src/domain/vault-name.js';
 import { ROOT, useLocalAws } from '../../harness/local-aws.js';
