@@ -21,7 +21,7 @@ import { waitFor, type PollResult } from '../src/domain/waiter.js';
 import { acquireEvidence } from '../src/workflows/acquire/acquire.js';
 import { shareKeyPolicy } from '../src/workflows/acquire/share-key.js';
 import { ensureCaseKey } from '../src/resources/case-key.js';
-import { initVault } from '../src/workflows/vault/init.js';
+import { initVault } from '../src/workflows/vault/index.js';
 import { startLocalAws } from '../test/harness/local-aws.js';
 import { startFaultProxy, type FaultProxy } from '../test/harness/fault-proxy.js';
 import { SOURCE_ROLE, ec2In } from '../test/workflows/acquire/fixtures.js';

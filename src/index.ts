@@ -30,9 +30,9 @@ export type { RoomInfo, AuditResult, AuditCheck } from './domain/room.js';
 export { silentReporter, type Reporter, type ProgressEvent } from './domain/reporter.js';
 
 // Workflows: vault
-export { initVault, type VaultInitOptions, type VaultInitResult } from './workflows/vault/init.js';
-export { auditVault, VAULT_CHECK_IDS, type VaultAuditResult, type VaultCheckId } from './workflows/vault/audit.js';
-export { requireCompliantVault } from './workflows/vault/gate.js';
+export { initVault, type VaultInitOptions, type VaultInitResult } from './workflows/vault/index.js';
+export { auditVault, VAULT_CHECK_IDS, type VaultAuditResult, type VaultCheckId } from './workflows/vault/index.js';
+export { requireCompliantVault } from './custody/vault/gate.js';
 
 // Workflows: room
 export { roomUp, roomTemplateBody, ROOM_TEMPLATE, type RoomUpDeps, type RoomUpOptions, type RoomUpResult } from './workflows/room/up.js';

@@ -16,8 +16,8 @@ import { handle, numberOption, withBucket, withCase, withSource } from './common
 import { table } from '../render.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { checkCloseOptions, closeCase, closePlanText, type CloseOptions, type CloseResult } from '../../workflows/close.js';
-import { resolveVaultBucket } from '../../workflows/vault/init.js';
-import { auditVault } from '../../workflows/vault/audit.js';
+import { resolveVaultBucket } from '../../custody/vault/bucket.js';
+import { auditVault } from '../../custody/vault/audit.js';
 import { verifyCaseInVault } from '../../custody/verify-vault.js';
 import { checkRegion } from '../../aws/region.js';
 

@@ -7,7 +7,7 @@ import { openAccount } from '../../../src/aws/account.js';
 import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { UsageError } from '../../../src/domain/errors.js';
 import { foldEvidence } from '../../../src/domain/evidence.js';
-import { initVault } from '../../../src/workflows/vault/init.js';
+import { initVault } from '../../../src/workflows/vault/index.js';
 import { roomUp } from '../../../src/workflows/room/up.js';
 import { roomDown, roomDownPlanText, type RoomDownPlan } from '../../../src/workflows/room/down.js';
 import { StackDeleteFailedError } from '../../../src/resources/stack-delete.js';

@@ -10,7 +10,7 @@ import { openAccount } from '../../../src/aws/account.js';
 import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { TimeoutError } from '../../../src/domain/errors.js';
 import type { Clock } from '../../../src/domain/waiter.js';
-import { initVault } from '../../../src/workflows/vault/init.js';
+import { initVault } from '../../../src/workflows/vault/index.js';
 import { roomUp, deployKeys } from '../../../src/workflows/room/up.js';
 import { StackFailedError } from '../../../src/workflows/room/deploy.js';
 import { readRoomStack } from '../../../src/resources/stacks.js';

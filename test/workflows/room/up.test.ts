@@ -18,7 +18,7 @@ import { openAccount } from '../../../src/aws/account.js';
 import type { AwsAccount } from '../../../src/aws/ports.js';
 import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { UsageError } from '../../../src/domain/errors.js';
-import { initVault } from '../../../src/workflows/vault/init.js';
+import { initVault } from '../../../src/workflows/vault/index.js';
 import { roomUp } from '../../../src/workflows/room/up.js';
 import { readRoomStack } from '../../../src/resources/stacks.js';
 import { GUEST_TOOLS_DIR } from '../../../src/workflows/room/guest-tools.js';
