@@ -45,8 +45,7 @@ export { roomDown, type RoomDownDeps, type RoomDownOptions, type RoomDownResult 
 // Workflows: containment, acquisition, evidence
 export { isolateInstance, type IsolateDeps, type IsolateOptions, type IsolateResult } from './workflows/isolate/index.js';
 export { acquireEvidence, type AcquireDeps, type AcquireOptions, type AcquireResult } from './workflows/acquire/acquire.js';
-export { attachEvidence, detachEvidence, type EvidenceDeps, type AttachResult, type DetachResult } from './workflows/evidence/attach.js';
-export { listEvidence, type EvidenceList } from './workflows/evidence/list.js';
+export { attachEvidence, detachEvidence, listEvidence, type EvidenceDeps, type AttachResult, type DetachResult, type EvidenceList } from './workflows/evidence/index.js';
 
 // Workflows: close
 export { closeCase, closePlanText, type CloseDeps, type CloseOptions, type CloseResult } from './workflows/close.js';

@@ -8,8 +8,7 @@ import type { GlobalArgs } from '../context.js';
 import { handle, withBucket, withCase } from './common.js';
 import { evidenceTable } from '../render.js';
 import { evidenceJson } from '../../domain/evidence.js';
-import { listEvidence } from '../../workflows/evidence/list.js';
-import { attachEvidence, checkEvidenceId, detachEvidence, type EvidenceDeps, type EvidenceOptions } from '../../workflows/evidence/attach.js';
+import { attachEvidence, checkEvidenceId, detachEvidence, listEvidence, type EvidenceDeps, type EvidenceOptions } from '../../workflows/evidence/index.js';
 import { roomGate } from '../../workflows/room/gate.js';
 import { budgetsFrom, withBudgets } from './acquire.js';
 

@@ -8,8 +8,8 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
 import { describeSnapshots } from '../../resources/snapshots.js';
-import { ROLE } from '../evidence/run.js';
-import type { SnapshotInfo } from '../evidence/watch.js';
+import { ROLE } from '../../evidence/run.js';
+import type { SnapshotInfo } from '../../evidence/watch.js';
 
 export interface Discovery {
   /** Source volume id → this case's source snapshot of it (not in error). */

@@ -11,7 +11,7 @@ import { describeSnapshots } from '../../resources/snapshots.js';
 import { describeVolumes } from '../../resources/volumes.js';
 import { findCaseKey, type CaseKey } from '../../resources/case-key.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
-import { ROLE } from '../evidence/run.js';
+import { ROLE } from '../../evidence/run.js';
 
 export const ROLE_WRITTEN_CHECK = 'written-check';
 

@@ -3,13 +3,13 @@
  * account, the custody record, the reporter and clock, the budgets, AWS's limits, the one batched
  * watcher — and the one way a step records itself, so a rerun never duplicates an event.
  */
-import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from '../../domain/recorder.js';
-import { CleanroomError, asError } from '../../domain/errors.js';
-import type { EvidencePatch } from '../../domain/evidence.js';
-import type { Reporter } from '../../domain/reporter.js';
-import { silentReporter } from '../../domain/reporter.js';
-import { systemClock, type Clock } from '../../domain/waiter.js';
+import type { AwsAccount } from '../aws/ports.js';
+import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from '../domain/recorder.js';
+import { CleanroomError, asError } from '../domain/errors.js';
+import type { EvidencePatch } from '../domain/evidence.js';
+import type { Reporter } from '../domain/reporter.js';
+import { silentReporter } from '../domain/reporter.js';
+import { systemClock, type Clock } from '../domain/waiter.js';
 import { AWS_LIMITS, Limits, type EvidenceLimits } from './limits.js';
 import { ResourceWatcher, type WatcherOptions } from './watch.js';
 

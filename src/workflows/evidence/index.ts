@@ -1,4 +1,5 @@
 /**
+ * The evidence workflows: `evidence list` (in `list.ts`, exported here), and
  * `evidence attach` / `evidence detach`: put a preserved evidence item in front of the analyst
  * again (a working volume made from its forensic snapshot in the room's AZ, attached, read-only
  * confirmed inside), or take it away. The room must be up and pass its audit before anything is
@@ -14,13 +15,15 @@ import type { RoomGate } from '../../domain/room.js';
 import type { Clock } from '../../domain/waiter.js';
 import { describeVolumes } from '../../resources/volumes.js';
 import { findCaseKey } from '../../resources/case-key.js';
-import { retrying } from './create-once.js';
-import { confirmAndRecord, type ReadOnlyAnswer } from './readonly.js';
-import { roomForAttach } from './room.js';
-import { EvidenceRun, type EvidenceBudgets } from './run.js';
-import { attachWorkingVolume, cycles, ensureWorkingVolume, volumeKeys } from './volume.js';
-import { detachAndWait, liveAttachments } from './detach.js';
-import type { WatcherOptions } from './watch.js';
+import { retrying } from '../../evidence/create-once.js';
+import { confirmAndRecord, type ReadOnlyAnswer } from '../../evidence/readonly.js';
+import { roomForAttach } from '../../evidence/room.js';
+import { EvidenceRun, type EvidenceBudgets } from '../../evidence/run.js';
+import { attachWorkingVolume, cycles, ensureWorkingVolume, volumeKeys } from '../../evidence/volume.js';
+import { detachAndWait, liveAttachments } from '../../evidence/detach.js';
+import type { WatcherOptions } from '../../evidence/watch.js';
+
+export { listEvidence, type EvidenceList, type ListedEvidence } from './list.js';
 
 export interface EvidenceDeps {
   forensic: AwsAccount;
