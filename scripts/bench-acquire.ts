@@ -18,7 +18,7 @@ import { openAccount } from '../src/aws/account.js';
 import type { AwsAccount } from '../src/aws/ports.js';
 import { openCaseCustody } from '../src/custody/case-custody.js';
 import { waitFor, type PollResult } from '../src/domain/waiter.js';
-import { acquireEvidence } from '../src/workflows/acquire/acquire.js';
+import { acquireEvidence } from '../src/workflows/acquire/index.js';
 import { shareKeyPolicy } from '../src/workflows/acquire/share-key.js';
 import { ensureCaseKey } from '../src/resources/case-key.js';
 import { initVault } from '../src/workflows/vault/index.js';

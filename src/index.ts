@@ -35,20 +35,38 @@ export { auditVault, VAULT_CHECK_IDS, type VaultAuditResult, type VaultCheckId }
 export { requireCompliantVault } from './custody/vault/gate.js';
 
 // Workflows: room
-export { roomUp, roomTemplateBody, ROOM_TEMPLATE, type RoomUpDeps, type RoomUpOptions, type RoomUpResult } from './workflows/room/up.js';
-export { builtInGuestTools, bundleDigest, type GuestToolFile } from './workflows/room/guest-tools.js';
-export { auditRoom, ROOM_CHECK_IDS, type RoomAudit, type RoomCheckId } from './workflows/room/audit.js';
-export { roomGate } from './workflows/room/gate.js';
-export { roomStatus, listRooms, type RoomStatus, type RoomListEntry } from './workflows/room/status.js';
-export { roomDown, type RoomDownDeps, type RoomDownOptions, type RoomDownResult } from './workflows/room/down.js';
+export {
+  roomUp,
+  roomTemplateBody,
+  ROOM_TEMPLATE,
+  roomDown,
+  roomStatus,
+  listRooms,
+  auditRoom,
+  ROOM_CHECK_IDS,
+  roomGate,
+  builtInGuestTools,
+  bundleDigest,
+  type RoomUpDeps,
+  type RoomUpOptions,
+  type RoomUpResult,
+  type RoomDownDeps,
+  type RoomDownOptions,
+  type RoomDownResult,
+  type RoomStatus,
+  type RoomListEntry,
+  type RoomAudit,
+  type RoomCheckId,
+  type GuestToolFile,
+} from './workflows/room/index.js';
 
 // Workflows: containment, acquisition, evidence
 export { isolateInstance, type IsolateDeps, type IsolateOptions, type IsolateResult } from './workflows/isolate/index.js';
-export { acquireEvidence, type AcquireDeps, type AcquireOptions, type AcquireResult } from './workflows/acquire/acquire.js';
+export { acquireEvidence, type AcquireDeps, type AcquireOptions, type AcquireResult } from './workflows/acquire/index.js';
 export { attachEvidence, detachEvidence, listEvidence, type EvidenceDeps, type AttachResult, type DetachResult, type EvidenceList } from './workflows/evidence/index.js';
 
 // Workflows: close
-export { closeCase, closePlanText, type CloseDeps, type CloseOptions, type CloseResult } from './workflows/close.js';
+export { closeCase, closePlanText, type CloseDeps, type CloseOptions, type CloseResult } from './workflows/close/index.js';
 
 // Custody
 export { openCaseCustody, type CaseCustody, type OpenCustodyOptions, type CustodyLeaseRequest } from './custody/case-custody.js';

@@ -15,7 +15,7 @@ import type { GlobalArgs, SourceArgs } from '../context.js';
 import { handle, numberOption, withBucket, withCase, withSource } from './common.js';
 import { table } from '../render.js';
 import { assertCaseId } from '../../domain/case-id.js';
-import { checkCloseOptions, closeCase, closePlanText, type CloseOptions, type CloseResult } from '../../workflows/close.js';
+import { checkCloseOptions, closeCase, closePlanText, type CloseOptions, type CloseResult } from '../../workflows/close/index.js';
 import { resolveVaultBucket } from '../../custody/vault/bucket.js';
 import { auditVault } from '../../custody/vault/audit.js';
 import { verifyCaseInVault } from '../../custody/verify-vault.js';

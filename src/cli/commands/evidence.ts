@@ -9,7 +9,7 @@ import { handle, withBucket, withCase } from './common.js';
 import { evidenceTable } from '../render.js';
 import { evidenceJson } from '../../domain/evidence.js';
 import { attachEvidence, checkEvidenceId, detachEvidence, listEvidence, type EvidenceDeps, type EvidenceOptions } from '../../workflows/evidence/index.js';
-import { roomGate } from '../../workflows/room/gate.js';
+import { roomGate } from '../../workflows/room/index.js';
 import { budgetsFrom, withBudgets } from './acquire.js';
 
 interface ListArgs extends GlobalArgs {

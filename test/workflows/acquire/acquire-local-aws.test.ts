@@ -16,7 +16,7 @@ import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { PartialFailureError } from '../../../src/domain/errors.js';
 import { foldEvidence } from '../../../src/domain/evidence.js';
 import type { RoomGate } from '../../../src/domain/room.js';
-import { acquireEvidence, type AcquireOptions } from '../../../src/workflows/acquire/acquire.js';
+import { acquireEvidence, type AcquireOptions } from '../../../src/workflows/acquire/index.js';
 import { useLocalAws, type LocalAws } from '../../harness/local-aws.js';
 import { startFaultProxy, type FaultProxy } from '../../harness/fault-proxy.js';
 import { FORENSIC_ACCOUNT, SOURCE_ACCOUNT, SOURCE_ROLE, ec2In, instanceWithVolumes } from './fixtures.js';

@@ -7,12 +7,12 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import type { AwsAccount } from '../../src/aws/ports.js';
-import { AwsError, CleanroomError, UsageError, VerificationFailedError } from '../../src/domain/errors.js';
-import { MemoryRecorder } from '../../src/domain/recorder.js';
-import { Crash, Interruptions } from '../harness/interruptions.js';
-import type { Clock } from '../../src/domain/waiter.js';
-import { closeCase, closePlanText, type CloseDeps, type CloseOptions, type ClosePlan, type CustodyVerification } from '../../src/workflows/close.js';
+import type { AwsAccount } from '../../../src/aws/ports.js';
+import { AwsError, CleanroomError, UsageError, VerificationFailedError } from '../../../src/domain/errors.js';
+import { MemoryRecorder } from '../../../src/domain/recorder.js';
+import { Crash, Interruptions } from '../../harness/interruptions.js';
+import type { Clock } from '../../../src/domain/waiter.js';
+import { closeCase, closePlanText, type CloseDeps, type CloseOptions, type ClosePlan, type CustodyVerification } from '../../../src/workflows/close/index.js';
 
 const CASE = 'IR-7';
 const FORENSIC = '111111111111';
