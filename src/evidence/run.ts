@@ -5,6 +5,7 @@
  */
 import type { AwsAccount } from '../aws/ports.js';
 import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from '../domain/recorder.js';
+import { resourceRef } from '../resources/refs.js';
 import { CleanroomError, asError } from '../domain/errors.js';
 import type { EvidencePatch } from '../domain/evidence.js';
 import type { Reporter } from '../domain/reporter.js';
@@ -131,7 +132,7 @@ export class EvidenceRun {
   }
 
   ref(type: string, id: string, account: string, region: string, arn?: string): ResourceRef {
-    return { type, id, account, region, ...(arn ? { arn } : {}) };
+    return resourceRef(type, id, account, region, arn);
   }
 }
 

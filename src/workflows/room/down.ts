@@ -14,6 +14,7 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
 import type { ResourceRef } from '../../domain/recorder.js';
+import { resourceRef } from '../../resources/refs.js';
 import { openCustody, type CustodySource } from './custody.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
 import { CleanroomError, UsageError, asError } from '../../domain/errors.js';
@@ -113,7 +114,7 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
     }
   }
   const accountId = await account.accountId();
-  const ref = (type: string, id: string, arn?: string): ResourceRef => ({ type, id, ...(arn ? { arn } : {}), account: accountId, region: account.region });
+  const ref = (type: string, id: string, arn?: string): ResourceRef => resourceRef(type, id, accountId, account.region, arn);
 
   // 2. Detach the evidence.
   const detached: RoomDownResult['detached'] = [];

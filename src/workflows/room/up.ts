@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
 import type { CustodyRecorder, ResourceRef } from '../../domain/recorder.js';
+import { resourceRef } from '../../resources/refs.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/tags.js';
 import { CleanroomError, TimeoutError, UsageError, asError } from '../../domain/errors.js';
@@ -130,7 +131,7 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
 
   await checkRegion(account);
   const accountId = await account.accountId();
-  const stackRef = (s: { stackName: string; stackId?: string }): ResourceRef => ({ type: 'cloudformation:stack', id: s.stackName, ...(s.stackId ? { arn: s.stackId } : {}), account: accountId, region: account.region });
+  const stackRef = (s: { stackName: string; stackId?: string }): ResourceRef => resourceRef('cloudformation:stack', s.stackName, accountId, account.region, s.stackId);
 
   // 1. The inputs, against the existing room's parameters where there is one (read-only so far).
   const found = await readRoomStack(account, caseId);
