@@ -1,6 +1,6 @@
 /**
  * `cleanroom case close`: tear the room down, keep the evidence, seal the record (see
- * `workflows/close.ts`). The command wires the forensic account, the case's custody record, the
+ * `workflows/close/index.ts`). The command wires the forensic account, the case's custody record, the
  * record's verification and the vault audit, the source account (for the temporary sharing key
  * and sharing copies acquisition made there), and the confirmation that lists what will be deleted
  * and what kept.

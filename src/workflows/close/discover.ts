@@ -37,7 +37,7 @@ export interface CaseSnapshot {
   tags: Record<string, string>;
 }
 
-/** The room stack as close needs it (see `room/stack.ts`). */
+/** The room stack as close needs it (see `resources/stacks.ts`). */
 export type RoomStack = Pick<FullRoomStack, 'stackName' | 'stackId' | 'status'>;
 
 export interface CaseState {

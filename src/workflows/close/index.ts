@@ -4,7 +4,7 @@
  * 1. Refuse to start (exit 3, nothing changed, nothing appended) when the custody record does not
  *    verify or the vault fails its audit: closing must not bury a problem.
  * 2. Detach each working volume (wait `available`); 3. prove it was not written to (a snapshot of
- *    it compared with the evidence snapshot it was made from, see `volume-compare.ts`) and delete
+ *    it compared with the evidence snapshot it was made from, see `evidence/volume-compare.ts`) and delete
  *    it — or keep it, tagged, when the proof says otherwise or could not be made.
  * 4. Tag the evidence snapshots retained and, when asked, lock them (EBS snapshot lock).
  * 5. Delete the room stack, wait DELETE_COMPLETE; name what will not delete.

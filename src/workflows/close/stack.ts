@@ -1,6 +1,6 @@
 /**
  * Delete the room stack at close, through the room module's one way of deleting it
- * (`room/delete.ts`). A stack that ends DELETE_FAILED is reported by resource, with
+ * (`resources/stack-delete.ts`). A stack that ends DELETE_FAILED is reported by resource, with
  * CloudFormation's reasons, and the close is marked incomplete; the next run asks CloudFormation
  * to delete it again.
  */

@@ -297,7 +297,7 @@ async function acquiredCase(): Promise<World> {
       action: 'evidence.attach',
       resources: [{ type: 'ec2:volume', id: vol }],
       outcome: { status: 'succeeded', details: { evidence: { evidenceId: ev, sourceAccount: SOURCE, forensicSnapshotId: snap, volumeId: vol, instanceId: INSTANCE, state: 'attached' } } },
-      idempotencyKey: `evidence:attach:${ev}:${vol}:1`, // as evidence/volume.ts keys an attach
+      idempotencyKey: `evidence:attach:${ev}:${vol}:1`, // as src/evidence/volume.ts keys an attach
     });
   }
   return w;
