@@ -41,7 +41,7 @@ if (child === '--floor' || child === '--verify') {
 
 // 1. Appends against the local AWS, counting the S3 requests the SDK sends.
 const { openAccount } = await dist('aws/account.js');
-const { initVault } = await dist('workflows/vault/init.js');
+const { initVault } = await dist('workflows/vault/index.js');
 const { openCaseCustody } = await dist('custody/case-custody.js');
 const calls = new Map();
 const account = await openAccount({ region: 'us-east-1', onCall: (s, o) => calls.set(`${s}:${o}`, (calls.get(`${s}:${o}`) ?? 0) + 1) });

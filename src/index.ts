@@ -30,26 +30,43 @@ export type { RoomInfo, AuditResult, AuditCheck } from './domain/room.js';
 export { silentReporter, type Reporter, type ProgressEvent } from './domain/reporter.js';
 
 // Workflows: vault
-export { initVault, type VaultInitOptions, type VaultInitResult } from './workflows/vault/init.js';
-export { auditVault, VAULT_CHECK_IDS, type VaultAuditResult, type VaultCheckId } from './workflows/vault/audit.js';
-export { requireCompliantVault } from './workflows/vault/gate.js';
+export { initVault, type VaultInitOptions, type VaultInitResult } from './workflows/vault/index.js';
+export { auditVault, VAULT_CHECK_IDS, type VaultAuditResult, type VaultCheckId } from './workflows/vault/index.js';
+export { requireCompliantVault } from './custody/vault/gate.js';
 
 // Workflows: room
-export { roomUp, roomTemplateBody, ROOM_TEMPLATE, type RoomUpDeps, type RoomUpOptions, type RoomUpResult } from './workflows/room/up.js';
-export { builtInGuestTools, bundleDigest, type GuestToolFile } from './workflows/room/guest-tools.js';
-export { auditRoom, ROOM_CHECK_IDS, type RoomAudit, type RoomCheckId } from './workflows/room/audit.js';
-export { roomGate } from './workflows/room/gate.js';
-export { roomStatus, listRooms, type RoomStatus, type RoomListEntry } from './workflows/room/status.js';
-export { roomDown, type RoomDownDeps, type RoomDownOptions, type RoomDownResult } from './workflows/room/down.js';
+export {
+  roomUp,
+  roomTemplateBody,
+  ROOM_TEMPLATE,
+  roomDown,
+  roomStatus,
+  listRooms,
+  auditRoom,
+  ROOM_CHECK_IDS,
+  roomGate,
+  builtInGuestTools,
+  bundleDigest,
+  type RoomUpDeps,
+  type RoomUpOptions,
+  type RoomUpResult,
+  type RoomDownDeps,
+  type RoomDownOptions,
+  type RoomDownResult,
+  type RoomStatus,
+  type RoomListEntry,
+  type RoomAudit,
+  type RoomCheckId,
+  type GuestToolFile,
+} from './workflows/room/index.js';
 
 // Workflows: containment, acquisition, evidence
 export { isolateInstance, type IsolateDeps, type IsolateOptions, type IsolateResult } from './workflows/isolate/index.js';
-export { acquireEvidence, type AcquireDeps, type AcquireOptions, type AcquireResult } from './workflows/acquire/acquire.js';
-export { attachEvidence, detachEvidence, type EvidenceDeps, type AttachResult, type DetachResult } from './workflows/evidence/attach.js';
-export { listEvidence, type EvidenceList } from './workflows/evidence/list.js';
+export { acquireEvidence, type AcquireDeps, type AcquireOptions, type AcquireResult } from './workflows/acquire/index.js';
+export { attachEvidence, detachEvidence, listEvidence, type EvidenceDeps, type AttachResult, type DetachResult, type EvidenceList } from './workflows/evidence/index.js';
 
 // Workflows: close
-export { closeCase, closePlanText, type CloseDeps, type CloseOptions, type CloseResult } from './workflows/close.js';
+export { closeCase, closePlanText, type CloseDeps, type CloseOptions, type CloseResult } from './workflows/close/index.js';
 
 // Custody
 export { openCaseCustody, type CaseCustody, type OpenCustodyOptions, type CustodyLeaseRequest } from './custody/case-custody.js';
@@ -61,4 +78,4 @@ export { readCaseLog, type LogEntry } from './custody/log.js';
 export { canonicalize } from './custody/canonical.js';
 export { eventHash, type CustodyEvent, type CaseManifest } from './custody/event.js';
 export { eventSchemaErrors, manifestSchemaErrors, isCustodyEvent, isCaseManifest } from './custody/schema.js';
-export type { CustodyRecorder, RecordedEvent } from './custody/recorder.js';
+export type { CustodyRecorder, RecordedEvent } from './domain/recorder.js';

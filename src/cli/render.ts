@@ -6,6 +6,8 @@
 import cliProgress from 'cli-progress';
 import type { Reporter, ProgressEvent } from '../domain/reporter.js';
 import { CleanroomError, PartialFailureError } from '../domain/errors.js';
+import type { EvidencePatch } from '../domain/evidence.js';
+import type { RoomInfo } from '../domain/room.js';
 
 export interface RenderOptions {
   json: boolean;
@@ -100,4 +102,31 @@ export function table(rows: string[][]): string {
 /** Human rendering of `{ok, checks:[{id, ok, detail}]}` audits. */
 export function renderChecks(checks: ReadonlyArray<{ id: string; ok: boolean; detail: string; severity?: string }>): string {
   return checks.map((c) => `${c.ok ? 'PASS' : c.severity === 'warning' ? 'WARN' : 'FAIL'}  ${c.id.padEnd(34)} ${c.detail}`).join('\n');
+}
+
+/** Human table of evidence items. */
+export function evidenceTable(items: ReadonlyArray<EvidencePatch & { drift?: string }>): string {
+  if (items.length === 0) return '(no evidence)';
+  const rows = [['EVIDENCE', 'SOURCE', 'FORENSIC SNAPSHOT', 'VOLUME', 'DEVICE', 'STATE', 'READ-ONLY']];
+  for (const e of items) {
+    rows.push([
+      e.evidenceId,
+      `${e.sourceAccount ?? '?'}/${e.sourceRegion ?? '?'} ${e.sourceVolumeId ?? '?'}${e.sourceInstanceId ? ` (${e.sourceInstanceId}${e.sourceDevice ? ` ${e.sourceDevice}` : ''})` : ''}`,
+      e.forensicSnapshotId ?? '-',
+      e.volumeId ?? '-',
+      e.device ? `${e.device}${e.guestDevice ? ` → ${e.guestDevice}` : ''}` : '-',
+      `${e.state ?? '?'}${e.drift ? ` (! ${e.drift})` : ''}`,
+      e.readOnly ?? '-',
+    ]);
+  }
+  return table(rows);
+}
+
+/** The contract's JSON for `room up` / `room status`: every contract field present (null when unknown). */
+export function roomJson(info: Pick<RoomInfo, 'case' | 'stackName'> & Partial<RoomInfo>): Record<string, unknown> {
+  const contract = ['case', 'stackName', 'stackStatus', 'vpcId', 'subnetId', 'availabilityZone', 'instanceId', 'forensicsSecurityGroupId'] as const;
+  const out: Record<string, unknown> = {};
+  for (const f of contract) out[f] = info[f] ?? null;
+  for (const [k, v] of Object.entries(info)) if (!(k in out) && v !== undefined) out[k] = v;
+  return out;
 }

@@ -14,12 +14,12 @@ import { CleanroomError, UsageError, VerificationFailedError } from '../domain/e
 import { foldEvidence } from '../domain/evidence.js';
 import { mapPool } from '../domain/pool.js';
 import { silentReporter, type Reporter } from '../domain/reporter.js';
-import { resolveVaultBucket } from '../workflows/vault/init.js';
-import { requireCompliantVault, type CompliantVault } from '../workflows/vault/gate.js';
-import type { VaultAuditResult } from '../workflows/vault/audit.js';
+import { resolveVaultBucket } from './vault/bucket.js';
+import { requireCompliantVault, type CompliantVault } from './vault/gate.js';
+import type { VaultAuditResult } from './vault/audit.js';
 import { canonicalBytes } from './canonical.js';
 import { EVENT_SCHEMA_ID, GENESIS_PREV_HASH, MANIFEST_SCHEMA_ID, eventHash, eventKey, hashEquals, manifestKey, manifestStatement, type CaseManifest, type ChainHead, type CustodyEvent, type SignedManifest } from './event.js';
-import type { CustodyEntry, CustodyRecorder, RecordedEvent } from './recorder.js';
+import type { CustodyEntry, CustodyRecorder, RecordedEvent } from '../domain/recorder.js';
 import { getBytes, listEventKeys, putLocked } from './store.js';
 import { eventSchemaErrors, manifestSchemaErrors } from './schema.js';
 import { projectEvidence } from './verify.js';

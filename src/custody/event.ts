@@ -18,7 +18,7 @@
  */
 import crypto, { createHash } from 'node:crypto';
 import { canonicalBytes, canonicalize } from './canonical.js';
-import type { RecordedEvent } from './recorder.js';
+import type { RecordedEvent } from '../domain/recorder.js';
 import type { EvidencePatch } from '../domain/evidence.js';
 import { casePrefix } from '../domain/vault-name.js';
 

@@ -4,7 +4,7 @@
  */
 import type { AwsAccount } from '../aws/ports.js';
 import { mapPool } from '../domain/pool.js';
-import { resolveVaultBucket } from '../workflows/vault/init.js';
+import { resolveVaultBucket } from './vault/bucket.js';
 import type { CustodyEvent } from './event.js';
 import { getBytes, listEventKeys } from './store.js';
 import { unknownCaseError } from './case-exists.js';

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
-import type { LockMode } from '../workflows/vault/audit.js';
+import type { LockMode } from './vault/audit.js';
 import { custodyPrefix, seqOfKey } from './event.js';
 
 /** Where and how custody objects are written. */

@@ -8,8 +8,8 @@ import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { UsageError } from '../domain/errors.js';
 import { signingKeyAlias } from '../domain/vault-name.js';
-import { resolveVaultBucket } from '../workflows/vault/init.js';
-import { describeKeyAlias } from '../workflows/vault/audit.js';
+import { resolveVaultBucket } from './vault/bucket.js';
+import { describeKeyAlias } from './vault/audit.js';
 
 /** The vault's signing key: its ARN and public key (PEM, SPKI). */
 export async function vaultSigningKey(account: AwsAccount, opts: { bucket?: string } = {}): Promise<{ bucket: string; arn: string; pem: string }> {

@@ -1,12 +1,8 @@
 import { UsageError } from './errors.js';
+import { TAG_CASE } from './tags.js';
 
 /** The contract's case id pattern: checked before any AWS call. */
 export const CASE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{1,62}$/;
-
-/** Tag keys every created resource carries. */
-export const TAG_CASE = 'cleanroom:case';
-export const TAG_EVIDENCE = 'cleanroom:evidence';
-export const TAG_ROLE = 'cleanroom:role';
 
 /** Validate a case id, or throw a {@link UsageError} (exit 2) that says what is allowed. */
 export function assertCaseId(id: unknown): string {

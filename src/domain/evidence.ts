@@ -8,7 +8,7 @@
  * {@link EvidenceItem} or an array of them, each with its `evidenceId`. {@link foldEvidence} folds
  * the record in order, later fields overriding earlier ones; `null`/absent fields never erase.
  */
-import type { RecordedEvent } from '../custody/recorder.js';
+import type { RecordedEvent } from './recorder.js';
 
 /** Where an evidence item is in its life. */
 export type EvidenceState =

@@ -4,7 +4,8 @@
  * (`src/workflows/room/`), consumed by acquisition (evidence goes only into a room that passes
  * its audit), evidence attach/detach and close.
  */
-import { CASE_ID_PATTERN, ROOM_STACK_PREFIX, TAG_CASE, TAG_ROLE, roomStackName } from './case-id.js';
+import { CASE_ID_PATTERN, ROOM_STACK_PREFIX, roomStackName } from './case-id.js';
+import { TAG_CASE, TAG_ROLE } from './tags.js';
 
 /** The contract's `room up` / `room status` JSON, plus the other outputs of the room stack. */
 export interface RoomInfo {

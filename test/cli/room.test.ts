@@ -14,7 +14,7 @@
 import t from 'tap';
 import { openAccount } from '../../src/aws/account.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
-import { readStack } from '../../src/workflows/room/stack.js';
+import { readStack } from '../../src/resources/stacks.js';
 import { useLocalAws } from '../../local-aws/local-aws.js';
 import { startFaultProxy } from '../harness/fault-proxy.js';
 import { cli } from '../custody/helpers.js';

@@ -10,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { yamlParse } from 'yaml-cfn';
 
 /** IAM policy documents, as the vault's bucket policy types them. */
-export type { PolicyDocument, PolicyStatement } from '../../src/workflows/vault/policy.js';
-import type { PolicyDocument } from '../../src/workflows/vault/policy.js';
+export type { PolicyDocument, PolicyStatement } from '../../src/custody/vault/policy.js';
+import type { PolicyDocument } from '../../src/custody/vault/policy.js';
 
 export const list = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
 

@@ -42,7 +42,7 @@ export interface Rules {
   modules: Record<string, ModuleRule>;
   /** `Interface.property` → rule. */
   properties: Record<string, PropertyRule>;
-  /** `file#Function.param` (`src/workflows/evidence/watch.ts#describe.account`) → rule. */
+  /** `file#Function.param` (`src/evidence/watch.ts#describe.account`) → rule. */
   parameters: Record<string, ParameterRule>;
 }
 

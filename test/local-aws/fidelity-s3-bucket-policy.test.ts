@@ -11,7 +11,7 @@ import path from 'node:path';
 import { S3Client, CreateBucketCommand, PutBucketPolicyCommand, PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { useLocalAws, ROOT } from '../../local-aws/local-aws.js';
-import { vaultStatements } from '../../src/workflows/vault/policy.js';
+import { vaultStatements } from '../../src/custody/vault/policy.js';
 
 const creds = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 

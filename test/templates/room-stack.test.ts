@@ -35,7 +35,8 @@ import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { CloudWatchLogsClient, DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { IAMClient, GetInstanceProfileCommand } from '@aws-sdk/client-iam';
 import { ROOT, useLocalAws } from '../../local-aws/local-aws.js';
-import { roomStackName, TAG_CASE } from '../../src/domain/case-id.js';
+import { roomStackName } from '../../src/domain/case-id.js';
+import { TAG_CASE } from '../../src/domain/tags.js';
 import { REQUIRED_OUTPUTS } from './room-invariants.js';
 import { waitFor } from '../../src/domain/waiter.js';
 

@@ -6,11 +6,11 @@ import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
 import type { GlobalArgs, SourceArgs } from '../context.js';
 import { handle, numberOption, withBucket, withCase, withSource } from './common.js';
-import { acquireEvidence, checkAcquireOptions } from '../../workflows/acquire/acquire.js';
-import { roomGate } from '../../workflows/room/gate.js';
+import { acquireEvidence, checkAcquireOptions } from '../../workflows/acquire/index.js';
+import { roomGate } from '../../workflows/room/index.js';
 import { evidenceJson } from '../../domain/evidence.js';
 import { UsageError } from '../../domain/errors.js';
-import { evidenceTable } from './evidence.js';
+import { evidenceTable } from '../render.js';
 
 interface AcquireArgs extends GlobalArgs, SourceArgs {
   case: string;

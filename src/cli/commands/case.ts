@@ -1,6 +1,6 @@
 /**
  * `cleanroom case close`: tear the room down, keep the evidence, seal the record (see
- * `workflows/close.ts`). The command wires the forensic account, the case's custody record, the
+ * `workflows/close/index.ts`). The command wires the forensic account, the case's custody record, the
  * record's verification and the vault audit, the source account (for the temporary sharing key
  * and sharing copies acquisition made there), and the confirmation that lists what will be deleted
  * and what kept.
@@ -15,9 +15,9 @@ import type { GlobalArgs, SourceArgs } from '../context.js';
 import { handle, numberOption, withBucket, withCase, withSource } from './common.js';
 import { table } from '../render.js';
 import { assertCaseId } from '../../domain/case-id.js';
-import { checkCloseOptions, closeCase, closePlanText, type CloseOptions, type CloseResult } from '../../workflows/close.js';
-import { resolveVaultBucket } from '../../workflows/vault/init.js';
-import { auditVault } from '../../workflows/vault/audit.js';
+import { checkCloseOptions, closeCase, closePlanText, type CloseOptions, type CloseResult } from '../../workflows/close/index.js';
+import { resolveVaultBucket } from '../../custody/vault/bucket.js';
+import { auditVault } from '../../custody/vault/audit.js';
 import { verifyCaseInVault } from '../../custody/verify-vault.js';
 import { checkRegion } from '../../aws/region.js';
 

@@ -6,11 +6,10 @@ import type { Argv } from 'yargs';
 import type { CommandResult, HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
 import { handle, withBucket, withCase } from './common.js';
-import { table } from '../render.js';
-import { evidenceJson, type EvidencePatch } from '../../domain/evidence.js';
-import { listEvidence } from '../../workflows/evidence/list.js';
-import { attachEvidence, checkEvidenceId, detachEvidence, type EvidenceDeps, type EvidenceOptions } from '../../workflows/evidence/attach.js';
-import { roomGate } from '../../workflows/room/gate.js';
+import { evidenceTable } from '../render.js';
+import { evidenceJson } from '../../domain/evidence.js';
+import { attachEvidence, checkEvidenceId, detachEvidence, listEvidence, type EvidenceDeps, type EvidenceOptions } from '../../workflows/evidence/index.js';
+import { roomGate } from '../../workflows/room/index.js';
 import { budgetsFrom, withBudgets } from './acquire.js';
 
 interface ListArgs extends GlobalArgs {
@@ -23,24 +22,6 @@ interface ItemArgs extends ListArgs {
   budgetMinutes?: number;
   budgetMinutesPerGib?: number;
   readonlyCheckSeconds?: number;
-}
-
-/** Human table of evidence items. */
-export function evidenceTable(items: ReadonlyArray<EvidencePatch & { drift?: string }>): string {
-  if (items.length === 0) return '(no evidence)';
-  const rows = [['EVIDENCE', 'SOURCE', 'FORENSIC SNAPSHOT', 'VOLUME', 'DEVICE', 'STATE', 'READ-ONLY']];
-  for (const e of items) {
-    rows.push([
-      e.evidenceId,
-      `${e.sourceAccount ?? '?'}/${e.sourceRegion ?? '?'} ${e.sourceVolumeId ?? '?'}${e.sourceInstanceId ? ` (${e.sourceInstanceId}${e.sourceDevice ? ` ${e.sourceDevice}` : ''})` : ''}`,
-      e.forensicSnapshotId ?? '-',
-      e.volumeId ?? '-',
-      e.device ? `${e.device}${e.guestDevice ? ` → ${e.guestDevice}` : ''}` : '-',
-      `${e.state ?? '?'}${e.drift ? ` (! ${e.drift})` : ''}`,
-      e.readOnly ?? '-',
-    ]);
-  }
-  return table(rows);
 }
 
 /** The handler of `evidence attach|detach`: input checked before any AWS call, then the workflow. */

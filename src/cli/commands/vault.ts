@@ -6,8 +6,7 @@ import type { HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
 import { handle, numberOption, withBucket } from './common.js';
 import { renderChecks } from '../render.js';
-import { initVault, resolveVaultBucket, validateVaultOptions } from '../../workflows/vault/init.js';
-import { auditVault, type LockMode } from '../../workflows/vault/audit.js';
+import { auditVault, initVault, resolveVaultBucket, validateVaultOptions, type LockMode } from '../../workflows/vault/index.js';
 
 interface InitArgs extends GlobalArgs {
   bucket?: string;

@@ -6,10 +6,10 @@
  * after a failure looks again (see `create-once.ts`).
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/case-id.js';
-import { describeSnapshots, tagMap } from '../close/discover.js';
-import { ROLE } from '../evidence/run.js';
-import type { SnapshotInfo } from '../evidence/watch.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
+import { describeSnapshots } from '../../resources/snapshots.js';
+import { ROLE } from '../../evidence/run.js';
+import type { SnapshotInfo } from '../../evidence/watch.js';
 
 export interface Discovery {
   /** Source volume id → this case's source snapshot of it (not in error). */

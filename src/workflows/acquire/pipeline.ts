@@ -13,22 +13,24 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
-import type { ResourceRef } from '../../custody/recorder.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, caseTags } from '../../domain/case-id.js';
+import type { ResourceRef } from '../../domain/recorder.js';
+import { caseTags } from '../../domain/case-id.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap, TAG_SOURCE_ACCOUNT, TAG_SOURCE_INSTANCE, TAG_SOURCE_VOLUME } from '../../domain/tags.js';
 import { asError } from '../../domain/errors.js';
 import type { EvidencePatch, EvidenceState } from '../../domain/evidence.js';
 import { waitFor } from '../../domain/waiter.js';
-import { describeSnapshots, tagMap } from '../close/discover.js';
+import { describeSnapshots } from '../../resources/snapshots.js';
 import { mapPool } from '../../domain/pool.js';
-import type { CaseKey } from '../case-key.js';
-import { findOrCreate, retrying } from '../evidence/create-once.js';
-import type { RoomTarget } from '../evidence/room.js';
-import { ROLE, TAG_SOURCE_ACCOUNT, TAG_SOURCE_INSTANCE, TAG_SOURCE_VOLUME, type EvidenceRun } from '../evidence/run.js';
-import { attachWorkingVolume, ensureWorkingVolume, type Attached } from '../evidence/volume.js';
-import type { SnapshotInfo } from '../evidence/watch.js';
+import type { CaseKey } from '../../resources/case-key.js';
+import { findOrCreate, retrying } from '../../evidence/create-once.js';
+import type { RoomTarget } from '../../evidence/room.js';
+import { ROLE, type EvidenceRun } from '../../evidence/run.js';
+import { attachWorkingVolume, ensureWorkingVolume, type Attached } from '../../evidence/volume.js';
+import type { SnapshotInfo } from '../../evidence/watch.js';
 import { caseSnapshotsByEvidence, sourceSnapshotsOf, type Discovery } from './discover.js';
 import type { SourceVolume } from './resolve.js';
 import type { SharingKey } from './share-key.js';
+import { acquireKeys } from '../../evidence/acquire-keys.js';
 
 export interface PipelineContext {
   run: EvidenceRun;
@@ -53,16 +55,6 @@ export interface ItemOutcome {
   evidenceId: string;
   attached?: Attached;
 }
-
-/** Idempotency keys of the acquisition steps (each names the resource it is about). */
-export const acquireKeys = {
-  snapshot: (eid: string, snap: string) => `acquire:snapshot:${eid}:${snap}`,
-  sharingCopy: (eid: string, snap: string) => `acquire:sharing-copy:${eid}:${snap}`,
-  share: (eid: string, snap: string) => `acquire:share:${eid}:${snap}`,
-  forensicCopy: (eid: string, snap: string) => `acquire:forensic-copy:${eid}:${snap}`,
-  preserved: (eid: string, snap: string) => `acquire:preserved:${eid}:${snap}`,
-  retireSharingCopy: (eid: string, snap: string) => `acquire:sharing-copy-retire:${eid}:${snap}`,
-};
 
 /**
  * Custody appends of one item that it does not wait for on the spot. Appends are serialised (one

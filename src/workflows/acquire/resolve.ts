@@ -5,8 +5,8 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import { UsageError } from '../../domain/errors.js';
 import { mapPool } from '../../domain/pool.js';
-import { describeVolumes } from '../close/discover.js';
-import type { EvidenceRun } from '../evidence/run.js';
+import { describeVolumes } from '../../resources/volumes.js';
+import type { EvidenceRun } from '../../evidence/run.js';
 
 export const INSTANCE_ID = /^i-([0-9a-f]{8}|[0-9a-f]{17})$/;
 export const VOLUME_ID = /^vol-([0-9a-f]{8}|[0-9a-f]{17})$/;

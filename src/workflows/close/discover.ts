@@ -4,18 +4,15 @@
  * case. Read-only: the close plan and its confirmation are built from this.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { RecordedEvent } from '../../custody/recorder.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/case-id.js';
-import { readRoomStack, type RoomStack as FullRoomStack } from '../room/stack.js';
-import { findCaseKey, type CaseKey } from '../case-key.js';
+import type { RecordedEvent } from '../../domain/recorder.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
+import { readRoomStack, type RoomStack as FullRoomStack } from '../../resources/stacks.js';
+import { describeSnapshots } from '../../resources/snapshots.js';
+import { describeVolumes } from '../../resources/volumes.js';
+import { findCaseKey, type CaseKey } from '../../resources/case-key.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
-import { ROLE } from '../evidence/run.js';
+import { ROLE } from '../../evidence/run.js';
 
-/** Tags close adds. */
-export const TAG_RETAINED = 'cleanroom:retained';
-export const TAG_WRITTEN = 'cleanroom:written';
-/** On a written-to check snapshot: the evidence snapshot it was compared with. */
-export const TAG_CHECK_OF = 'cleanroom:written-check-of';
 export const ROLE_WRITTEN_CHECK = 'written-check';
 
 /** An evidence item as the custody record folds it (see `domain/evidence.ts`). */
@@ -40,7 +37,7 @@ export interface CaseSnapshot {
   tags: Record<string, string>;
 }
 
-/** The room stack as close needs it (see `room/stack.ts`). */
+/** The room stack as close needs it (see `resources/stacks.ts`). */
 export type RoomStack = Pick<FullRoomStack, 'stackName' | 'stackId' | 'status'>;
 
 export interface CaseState {
@@ -60,12 +57,6 @@ export interface CaseState {
   otherSnapshots: CaseSnapshot[];
   stack?: RoomStack;
   caseKey?: CaseKey;
-}
-
-export function tagMap(tags: ReadonlyArray<{ Key?: string; Value?: string }> | undefined): Record<string, string> {
-  const m: Record<string, string> = {};
-  for (const t of tags ?? []) if (t.Key) m[t.Key] = t.Value ?? '';
-  return m;
 }
 
 /** Read everything close needs to plan. */
@@ -140,30 +131,6 @@ function isEvidenceSnapshot(s: CaseSnapshot, evidence: ReadonlyMap<string, Evide
   if (s.role === ROLE.forensicCopy) return true;
   if ([...evidence.values()].some((e) => e.forensicSnapshotId === s.snapshotId)) return true;
   return s.role === undefined;
-}
-
-type Filter = { Name: string; Values: string[] };
-
-export async function describeVolumes(account: AwsAccount, Filters: Filter[]) {
-  const out = [];
-  let NextToken: string | undefined;
-  do {
-    const r = await account.ec2.describeVolumes({ Filters, ...(NextToken ? { NextToken } : {}) });
-    out.push(...(r.Volumes ?? []));
-    NextToken = r.NextToken ?? undefined;
-  } while (NextToken);
-  return out;
-}
-
-export async function describeSnapshots(account: AwsAccount, Filters: Filter[]) {
-  const out = [];
-  let NextToken: string | undefined;
-  do {
-    const r = await account.ec2.describeSnapshots({ OwnerIds: ['self'], Filters, ...(NextToken ? { NextToken } : {}) });
-    out.push(...(r.Snapshots ?? []));
-    NextToken = r.NextToken ?? undefined;
-  } while (NextToken);
-  return out;
 }
 
 /** The room stack of the case, or undefined when there is none (the room module's one reader). */

@@ -6,10 +6,10 @@
  * `case-key`: a key found by name alone is left alone and named.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { RecordedEvent, ResourceRef } from '../../custody/recorder.js';
+import type { RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
-import { TAG_CASE, TAG_ROLE } from '../../domain/case-id.js';
-import { caseKeyAlias, type CaseKey } from '../case-key.js';
+import { TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
+import { caseKeyAlias, type CaseKey } from '../../resources/case-key.js';
 import type { CloseRun } from './run.js';
 
 export interface TemporaryKey {

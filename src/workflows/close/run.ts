@@ -4,7 +4,7 @@
  * way a step records itself so a rerun never duplicates an event.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from '../../custody/recorder.js';
+import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import { CleanroomError, asError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
 import type { Clock } from '../../domain/waiter.js';

@@ -12,12 +12,14 @@
  * and the close is incomplete.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { RecordedEvent, ResourceRef } from '../../custody/recorder.js';
+import type { RecordedEvent, ResourceRef } from '../../domain/recorder.js';
+import { resourceRef } from '../../resources/refs.js';
 import { isAwsCode } from '../../aws/errors.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/case-id.js';
-import { acquireKeys } from '../acquire/pipeline.js';
-import { ROLE } from '../evidence/run.js';
-import { describeSnapshots, tagMap, type CaseSnapshot } from './discover.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
+import { acquireKeys } from '../../evidence/acquire-keys.js';
+import { ROLE } from '../../evidence/run.js';
+import { type CaseSnapshot } from './discover.js';
+import { describeSnapshots } from '../../resources/snapshots.js';
 import type { CloseRun } from './run.js';
 
 export interface SharingCopyOutcome {
@@ -60,7 +62,7 @@ export function recordedSharingCopies(events: readonly RecordedEvent[]): Array<{
 export async function retireSharingCopies(run: CloseRun, source: AwsAccount, evidenceSnapshots: readonly CaseSnapshot[], forensicSnapshotState: (evidenceId: string) => string | undefined): Promise<SharingCopyOutcome[]> {
   const accountId = await source.accountId();
   const region = source.region;
-  const ref = (id: string): ResourceRef => ({ type: 'ec2:snapshot', id, account: accountId, region });
+  const ref = (id: string): ResourceRef => resourceRef('ec2:snapshot', id, accountId, region);
   const live = await describeSnapshots(source, [
     { Name: `tag:${TAG_CASE}`, Values: [run.caseId] },
     { Name: `tag:${TAG_ROLE}`, Values: [ROLE.sharingCopy] },

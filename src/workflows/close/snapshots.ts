@@ -4,9 +4,10 @@
  * with EBS snapshot lock (governance or compliance mode) so they cannot be deleted before the
  * lock expires. Where the endpoint does not support the lock, the record says so.
  */
-import type { ResourceRef } from '../../custody/recorder.js';
+import type { ResourceRef } from '../../domain/recorder.js';
 import { AwsError, asError } from '../../domain/errors.js';
-import { TAG_RETAINED, type CaseSnapshot } from './discover.js';
+import { type CaseSnapshot } from './discover.js';
+import { TAG_RETAINED } from '../../domain/tags.js';
 import type { CloseRun } from './run.js';
 
 export interface LockOutcome {

@@ -1,12 +1,12 @@
 /**
  * Delete the room stack at close, through the room module's one way of deleting it
- * (`room/delete.ts`). A stack that ends DELETE_FAILED is reported by resource, with
+ * (`resources/stack-delete.ts`). A stack that ends DELETE_FAILED is reported by resource, with
  * CloudFormation's reasons, and the close is marked incomplete; the next run asks CloudFormation
  * to delete it again.
  */
-import type { ResourceRef } from '../../custody/recorder.js';
+import type { ResourceRef } from '../../domain/recorder.js';
 import { roomStackName } from '../../domain/case-id.js';
-import { deleteStackAndWait, StackDeleteFailedError } from '../room/delete.js';
+import { deleteStackAndWait, StackDeleteFailedError } from '../../resources/stack-delete.js';
 import type { RoomStack } from './discover.js';
 import type { CloseRun } from './run.js';
 

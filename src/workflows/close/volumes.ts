@@ -4,15 +4,18 @@
  * tagged, when the proof says it was written to or could not be made, unless the custodian
  * accepted that (`--accept-written`, `--accept-unverified`).
  */
-import type { ResourceRef, RecordedEvent } from '../../custody/recorder.js';
+import type { ResourceRef, RecordedEvent } from '../../domain/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
-import { TAG_EVIDENCE, TAG_ROLE, caseTags } from '../../domain/case-id.js';
+import { caseTags } from '../../domain/case-id.js';
+import { TAG_EVIDENCE, TAG_ROLE, TAG_CHECK_OF, TAG_WRITTEN } from '../../domain/tags.js';
 import { waitFor, type PollResult } from '../../domain/waiter.js';
-import { compareSnapshots, type CompareResult } from '../volume-compare.js';
-import { detachAndWait } from '../evidence/detach.js';
-import { detachKeyIn } from '../evidence/volume.js';
-import { ROLE_WRITTEN_CHECK, TAG_CHECK_OF, TAG_WRITTEN, describeSnapshots, describeVolumes, type EvidenceFold, type WorkingVolume } from './discover.js';
+import { compareSnapshots, type CompareResult } from '../../evidence/volume-compare.js';
+import { detachAndWait } from '../../evidence/detach.js';
+import { detachKeyIn } from '../../evidence/volume.js';
+import { ROLE_WRITTEN_CHECK, type EvidenceFold, type WorkingVolume } from './discover.js';
+import { describeSnapshots } from '../../resources/snapshots.js';
+import { describeVolumes } from '../../resources/volumes.js';
 import type { CloseRun } from './run.js';
 
 /** The written-to check as recorded. */

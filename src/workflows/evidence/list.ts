@@ -3,10 +3,10 @@
  * AWS (is the working volume there, attached where the record says?). Read-only.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyRecorder } from '../../custody/recorder.js';
+import type { CustodyRecorder } from '../../domain/recorder.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
-import { describeVolumes } from '../close/discover.js';
+import { describeVolumes } from '../../resources/volumes.js';
 
 export interface ListedEvidence extends EvidencePatch {
   /** The working volume as AWS has it now (absent when the item has none). */

@@ -7,8 +7,8 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { mapPool } from '../../domain/pool.js';
-import { tagMap } from '../close/discover.js';
-import { DENY_ALL_POLICY_NAME, ROLE_ISOLATION_GROUP, ROLE_ISOLATION_NACL, ROLE_TRANSIT_GROUP, TAG_CASE, TAG_ROLE, isolationGroupName, quarantineName, transitGroupName } from './names.js';
+import { tagMap, TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
+import { DENY_ALL_POLICY_NAME, ROLE_ISOLATION_GROUP, ROLE_ISOLATION_NACL, ROLE_TRANSIT_GROUP, isolationGroupName, quarantineName, transitGroupName } from './names.js';
 
 /** A network interface of the instance and its groups. */
 export interface InterfaceState {

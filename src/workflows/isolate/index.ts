@@ -20,7 +20,7 @@
  * to record; and a plan can be read before the vault exists).
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyRecorder, RecordedEvent } from '../../custody/recorder.js';
+import type { CustodyRecorder, RecordedEvent } from '../../domain/recorder.js';
 import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { forensicRoomOf } from '../../domain/room.js';
@@ -29,7 +29,8 @@ import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
 import { StepCallError, describeCalls, execute, type CallRecord } from './calls.js';
 import { describeInstance, findCaseAcl, findCaseGroups, neighbours, profileUsers, readAssociation, readInstance, type InstanceState } from './discover.js';
-import { TAG_CASE, TAG_QUARANTINE, digest, keys, quarantineName } from './names.js';
+import { digest, keys, quarantineName } from './names.js';
+import { TAG_CASE, TAG_QUARANTINE } from '../../domain/tags.js';
 import { DEFAULT_BUDGETS, stepsFor, type IsolateBudgets, type Step, type StepContext, type StepId, type StepPlan } from './steps.js';
 
 export { DEFAULT_BUDGETS, type IsolateBudgets, type StepId } from './steps.js';

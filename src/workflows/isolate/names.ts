@@ -4,10 +4,8 @@
  * a rerun on any machine finds what an earlier run made.
  */
 import { createHash } from 'node:crypto';
-import { TAG_CASE, TAG_ROLE, caseTags } from '../../domain/case-id.js';
-
-/** Tag on a contained instance: when it was isolated (ISO time), next to `cleanroom:case`. */
-export const TAG_QUARANTINE = 'cleanroom:quarantine';
+import { caseTags } from '../../domain/case-id.js';
+import { TAG_ROLE } from '../../domain/tags.js';
 
 /** `cleanroom:role` values of the resources isolate creates. */
 export const ROLE_ISOLATION_GROUP = 'isolation';
@@ -19,8 +17,6 @@ export const ROLE_QUARANTINE_PROFILE = 'quarantine-profile';
 export const REVOKE_POLICY_NAME = 'AWSRevokeOlderSessions';
 /** The quarantine role's only policy. */
 export const DENY_ALL_POLICY_NAME = 'cleanroom-deny-all';
-
-export { TAG_CASE, TAG_ROLE };
 
 /** Tags of a resource isolate creates for a case. */
 export function isolationTags(caseId: string, role: string): { Key: string; Value: string }[] {

@@ -20,10 +20,11 @@
  * 6. tag it, last: the tag says the isolation is complete.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { ResourceRef } from '../../custody/recorder.js';
+import type { ResourceRef } from '../../domain/recorder.js';
+import { resourceRef } from '../../resources/refs.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
-import { TAG_CASE } from '../../domain/case-id.js';
+import { TAG_CASE, TAG_QUARANTINE } from '../../domain/tags.js';
 import { waitFor, type Clock } from '../../domain/waiter.js';
 import type { PlannedCall } from './calls.js';
 import {
@@ -50,7 +51,6 @@ import {
   ROLE_ISOLATION_NACL,
   ROLE_QUARANTINE_PROFILE,
   ROLE_TRANSIT_GROUP,
-  TAG_QUARANTINE,
   isolationGroupName,
   isolationTags,
   revocationTime,
@@ -121,8 +121,8 @@ export interface Step {
   byHand(ctx: StepContext): string;
 }
 
-const instanceRef = (ctx: StepContext): ResourceRef => ({ type: 'ec2:instance', id: ctx.instanceId, account: ctx.accountId, region: ctx.account.region });
-const ref = (ctx: StepContext, type: string, id: string): ResourceRef => ({ type, id, account: ctx.accountId, region: ctx.account.region });
+const instanceRef = (ctx: StepContext): ResourceRef => resourceRef('ec2:instance', ctx.instanceId, ctx.accountId, ctx.account.region);
+const ref = (ctx: StepContext, type: string, id: string): ResourceRef => resourceRef(type, id, ctx.accountId, ctx.account.region);
 
 function notThere(step: StepId, ctx: StepContext, message: string, details: Record<string, unknown> = {}): CleanroomError {
   return new CleanroomError('ISOLATION_NOT_CONFIRMED', `After step ${step}, ${message}`, { details: { instanceId: ctx.instanceId, ...details } });

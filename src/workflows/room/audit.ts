@@ -17,7 +17,7 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import type { AuditCheck, AuditResult, CheckSeverity, RoomInfo } from '../../domain/room.js';
 import { asError } from '../../domain/errors.js';
-import { stackPhase, readRoomStack, roomInfo, type RoomStack } from './stack.js';
+import { stackPhase, readRoomStack, roomInfo, type RoomStack } from '../../resources/stacks.js';
 import { declaredGroups, describeRule, isDeclared, isNoTraffic, liveRules, type DeclaredGroup, type LiveRule } from './rules.js';
 import { roomStackName } from '../../domain/case-id.js';
 

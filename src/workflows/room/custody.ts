@@ -1,5 +1,5 @@
 /** How room workflows get their custody record: given, or opened when the first change is about to be made. */
-import type { CustodyRecorder } from '../../custody/recorder.js';
+import type { CustodyRecorder } from '../../domain/recorder.js';
 
 /**
  * A recorder, or how to open one. The CLI passes the opener so that bad input (a wrong AZ, a

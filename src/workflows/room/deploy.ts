@@ -9,8 +9,8 @@ import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
 import { waitFor, type Clock, type PollResult } from '../../domain/waiter.js';
-import { StackActivity, nameFailures, type FailedResource } from './activity.js';
-import { isFailureStatus, readStack, stackPhase, type RoomStack } from './stack.js';
+import { StackActivity, nameFailures, type FailedResource } from '../../resources/stack-activity.js';
+import { isFailureStatus, readStack, stackPhase, type RoomStack } from '../../resources/stacks.js';
 import type { ErrorCode } from '../../domain/errors.js';
 
 /** Reasons CloudFormation gives a change set with nothing to do (both are seen in practice). */

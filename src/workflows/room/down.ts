@@ -13,17 +13,18 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
-import type { ResourceRef } from '../../custody/recorder.js';
+import type { ResourceRef } from '../../domain/recorder.js';
+import { resourceRef } from '../../resources/refs.js';
 import { openCustody, type CustodySource } from './custody.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
 import { CleanroomError, UsageError, asError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import type { Clock } from '../../domain/waiter.js';
-import { detachAndWait } from '../evidence/detach.js';
-import { detachKeyIn } from '../evidence/volume.js';
-import { deleteStackAndWait, StackDeleteFailedError } from './delete.js';
+import { detachAndWait } from '../../evidence/detach.js';
+import { detachKeyIn } from '../../evidence/volume.js';
+import { deleteStackAndWait, StackDeleteFailedError } from '../../resources/stack-delete.js';
 import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
-import { readRoomStack } from './stack.js';
+import { readRoomStack } from '../../resources/stacks.js';
 import { DEFAULT_ROOM_BUDGETS, type RoomBudgets } from './up.js';
 
 export interface RoomDownPlan {
@@ -113,7 +114,7 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
     }
   }
   const accountId = await account.accountId();
-  const ref = (type: string, id: string, arn?: string): ResourceRef => ({ type, id, ...(arn ? { arn } : {}), account: accountId, region: account.region });
+  const ref = (type: string, id: string, arn?: string): ResourceRef => resourceRef(type, id, accountId, account.region, arn);
 
   // 2. Detach the evidence.
   const detached: RoomDownResult['detached'] = [];

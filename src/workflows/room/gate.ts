@@ -5,7 +5,7 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import type { RoomGate } from '../../domain/room.js';
-import { describeRoom } from './stack.js';
+import { describeRoom } from '../../resources/stacks.js';
 import { auditRoom } from './audit.js';
 
 /** The {@link RoomGate} of an account: `describe` from the stack's outputs, `audit` the live audit (read-only, warnings do not fail it). */

@@ -11,11 +11,12 @@
  * follows then fails by name).
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyRecorder, ResourceRef } from '../../custody/recorder.js';
+import type { CustodyRecorder, ResourceRef } from '../../domain/recorder.js';
+import { resourceRef } from '../../resources/refs.js';
 import { CleanroomError, asError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
 import { declaredGroups, describeRule, ipPermission, isDeclared, liveRules, missingRules, type DeclaredGroup } from './rules.js';
-import { roomInfo, type RoomStack } from './stack.js';
+import { roomInfo, type RoomStack } from '../../resources/stacks.js';
 
 export interface Correction {
   kind: 'revoke-rules' | 'authorize-rules' | 'instance-groups' | 'imds';
@@ -40,7 +41,7 @@ export async function reconcileGuardRails(account: AwsAccount, caseId: string, s
     throw new CleanroomError('ROOM_OUTPUTS_MISSING', `The room stack ${stack.stackName} (${stack.status}) does not report its security groups, instance and S3 prefix list; its guard rails cannot be checked.`, { details: { stackName: stack.stackName } });
   }
   const accountId = await account.accountId();
-  const ref = (type: string, id: string): ResourceRef => ({ type, id, account: accountId, region: account.region });
+  const ref = (type: string, id: string): ResourceRef => resourceRef(type, id, accountId, account.region);
   const corrections: Correction[] = [];
 
   /** Run one correction; report it, record it (failed or not), keep going. */

@@ -11,7 +11,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
-import type { CustodyRecorder } from '../../custody/recorder.js';
+import type { CustodyRecorder } from '../../domain/recorder.js';
 import { CleanroomError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
 import { guestToolsPrefix } from '../../domain/vault-name.js';

@@ -7,8 +7,8 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError, UsageError } from '../../domain/errors.js';
-import { requireCompliantVault } from '../vault/gate.js';
-import { resolveVaultBucket } from '../vault/init.js';
+import { requireCompliantVault } from '../../custody/vault/gate.js';
+import { resolveVaultBucket } from '../../custody/vault/bucket.js';
 
 /** The template's InstanceType pattern. */
 export const INSTANCE_TYPE_PATTERN = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;

@@ -5,7 +5,7 @@
  * report them by name with the reason each is there.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/case-id.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/tags.js';
 
 export interface Leftover {
   kind: 'vpc' | 'subnet' | 'security-group' | 'instance' | 'network-interface' | 'evidence-volume' | 'log-group';

@@ -2,10 +2,11 @@
  * `room status` and `room list`: read-only views of rooms, from the stacks and their tags.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import { TAG_CASE, TAG_ROLE, roomStackName } from '../../domain/case-id.js';
+import { roomStackName } from '../../domain/case-id.js';
+import { TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
 import type { RoomInfo } from '../../domain/room.js';
 import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
-import { readRoomStack, roomInfo, toRoomStack, type RoomStack } from './stack.js';
+import { readRoomStack, roomInfo, toRoomStack, type RoomStack } from '../../resources/stacks.js';
 
 export interface RoomStatus {
   case: string;

@@ -20,21 +20,23 @@
 import { createHash } from 'node:crypto';
 import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
-import type { CustodyRecorder, ResourceRef } from '../../custody/recorder.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, assertCaseId, roomStackName } from '../../domain/case-id.js';
+import type { CustodyRecorder, ResourceRef } from '../../domain/recorder.js';
+import { resourceRef } from '../../resources/refs.js';
+import { assertCaseId, roomStackName } from '../../domain/case-id.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/tags.js';
 import { CleanroomError, TimeoutError, UsageError, asError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import type { RoomInfo } from '../../domain/room.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
-import { ensureCaseKey } from '../case-key.js';
-import { StackActivity, failedResources, nameFailures } from './activity.js';
+import { ensureCaseKey } from '../../resources/case-key.js';
+import { StackActivity, failedResources, nameFailures } from '../../resources/stack-activity.js';
 import { auditStack, type RoomAudit } from './audit.js';
-import { deleteStackAndWait } from './delete.js';
+import { deleteStackAndWait } from '../../resources/stack-delete.js';
 import { StackFailedError, createChangeSet, discardChangeSet, executeChangeSet, waitForStack, type ChangeSetInput, type PlannedChangeSet } from './deploy.js';
 import { reconcileGuardRails, type Correction } from './guard-rails.js';
 import { uploadGuestTools } from './guest-tools.js';
 import { DEFAULT_INSTANCE_TYPE, checkAmi, checkFlags, chooseAvailabilityZone, findVault, s3PrefixListId } from './inputs.js';
-import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from './stack.js';
+import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from '../../resources/stacks.js';
 import { openCustody, type CustodySource } from './custody.js';
 import { ROOM_TEMPLATE_BODY } from '../../assets/generated/room-template.js';
 import { packagePath } from '../../assets/package-path.js';
@@ -129,7 +131,7 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
 
   await checkRegion(account);
   const accountId = await account.accountId();
-  const stackRef = (s: { stackName: string; stackId?: string }): ResourceRef => ({ type: 'cloudformation:stack', id: s.stackName, ...(s.stackId ? { arn: s.stackId } : {}), account: accountId, region: account.region });
+  const stackRef = (s: { stackName: string; stackId?: string }): ResourceRef => resourceRef('cloudformation:stack', s.stackName, accountId, account.region, s.stackId);
 
   // 1. The inputs, against the existing room's parameters where there is one (read-only so far).
   const found = await readRoomStack(account, caseId);

@@ -12,11 +12,11 @@ import { DescribeSnapshotsCommand, DescribeVolumesCommand, RunInstancesCommand }
 import { KMSClient, DescribeKeyCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { openAccount } from '../../../src/aws/account.js';
-import { MemoryRecorder } from '../../../src/custody/recorder.js';
+import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { PartialFailureError } from '../../../src/domain/errors.js';
 import { foldEvidence } from '../../../src/domain/evidence.js';
 import type { RoomGate } from '../../../src/domain/room.js';
-import { acquireEvidence, type AcquireOptions } from '../../../src/workflows/acquire/acquire.js';
+import { acquireEvidence, type AcquireOptions } from '../../../src/workflows/acquire/index.js';
 import { useLocalAws, type LocalAws } from '../../../local-aws/local-aws.js';
 import { startFaultProxy, type FaultProxy } from '../../harness/fault-proxy.js';
 import { FORENSIC_ACCOUNT, SOURCE_ACCOUNT, SOURCE_ROLE, ec2In, instanceWithVolumes } from './fixtures.js';

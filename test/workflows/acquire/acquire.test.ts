@@ -9,7 +9,7 @@
 import t from 'tap';
 import { AwsError, CleanroomError, PartialFailureError, UsageError, VerificationFailedError } from '../../../src/domain/errors.js';
 import { foldEvidence, evidenceJson, EVIDENCE_JSON_FIELDS } from '../../../src/domain/evidence.js';
-import { acquireEvidence, type AcquireDeps, type AcquireOptions } from '../../../src/workflows/acquire/acquire.js';
+import { acquireEvidence, type AcquireDeps, type AcquireOptions } from '../../../src/workflows/acquire/index.js';
 import { findTemporaryKeys, retiredInRecord } from '../../../src/workflows/close/keys.js';
 import type { ProgressEvent } from '../../../src/domain/reporter.js';
 import { AZ, CASE, Crash, FORENSIC, FakeAccount, REGION, SOURCE, World } from './fake.js';

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import type { AwsAccount } from '../../../src/aws/ports.js';
 import { AwsError } from '../../../src/domain/errors.js';
-import { MemoryRecorder, type CustodyEntry } from '../../../src/custody/recorder.js';
+import { MemoryRecorder, type CustodyEntry } from '../../../src/domain/recorder.js';
 import { Crash, Interruptions } from '../../harness/interruptions.js';
 import type { Clock } from '../../../src/domain/waiter.js';
 import type { AuditResult, RoomGate, RoomInfo } from '../../../src/domain/room.js';

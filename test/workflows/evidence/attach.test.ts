@@ -6,8 +6,8 @@
  */
 import t from 'tap';
 import { UsageError, VerificationFailedError } from '../../../src/domain/errors.js';
-import { acquireEvidence } from '../../../src/workflows/acquire/acquire.js';
-import { attachEvidence, detachEvidence } from '../../../src/workflows/evidence/attach.js';
+import { acquireEvidence } from '../../../src/workflows/acquire/index.js';
+import { attachEvidence, detachEvidence } from '../../../src/workflows/evidence/index.js';
 import { listEvidence } from '../../../src/workflows/evidence/list.js';
 import { CASE, Crash, World } from '../acquire/fake.js';
 

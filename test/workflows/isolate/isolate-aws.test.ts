@@ -32,7 +32,7 @@ import { useLocalAws } from '../../../local-aws/local-aws.js';
 import { startFaultProxy } from '../../harness/fault-proxy.js';
 import { openAccount } from '../../../src/aws/account.js';
 import type { AwsAccount } from '../../../src/aws/ports.js';
-import { MemoryRecorder } from '../../../src/custody/recorder.js';
+import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { AwsError, PartialFailureError, UsageError } from '../../../src/domain/errors.js';
 import { isolateInstance, type IsolateDeps } from '../../../src/workflows/isolate/index.js';
 import { quarantineName } from '../../../src/workflows/isolate/names.js';

@@ -9,7 +9,7 @@
 import t from 'tap';
 import type { AwsAccount } from '../../../src/aws/ports.js';
 import { AwsError, CleanroomError, PartialFailureError, UsageError } from '../../../src/domain/errors.js';
-import { MemoryRecorder } from '../../../src/custody/recorder.js';
+import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { Crash, Interruptions } from '../../harness/interruptions.js';
 import type { Clock } from '../../../src/domain/waiter.js';
 import { isolateInstance, type IsolateDeps, type IsolateOptions } from '../../../src/workflows/isolate/index.js';

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { evaluateRoom, auditOk, ROOM_CHECK_IDS, type RoomLive } from '../../../src/workflows/room/audit.js';
-import { VAULT_CHECK_IDS } from '../../../src/workflows/vault/audit.js';
+import { VAULT_CHECK_IDS } from '../../../src/custody/vault/audit.js';
 import { VERIFY_CHECK_IDS } from '../../../src/custody/verify.js';
 
 const unread = { ok: false as const, error: 'AccessDenied' };

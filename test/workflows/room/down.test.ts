@@ -4,15 +4,15 @@
 // without a room.
 import t from 'tap';
 import { openAccount } from '../../../src/aws/account.js';
-import { MemoryRecorder } from '../../../src/custody/recorder.js';
+import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { UsageError } from '../../../src/domain/errors.js';
 import { foldEvidence } from '../../../src/domain/evidence.js';
-import { initVault } from '../../../src/workflows/vault/init.js';
+import { initVault } from '../../../src/workflows/vault/index.js';
 import { roomUp } from '../../../src/workflows/room/up.js';
 import { roomDown, roomDownPlanText, type RoomDownPlan } from '../../../src/workflows/room/down.js';
-import { StackDeleteFailedError } from '../../../src/workflows/room/delete.js';
+import { StackDeleteFailedError } from '../../../src/resources/stack-delete.js';
 import { listRooms, roomStatus } from '../../../src/workflows/room/status.js';
-import { readStack } from '../../../src/workflows/room/stack.js';
+import { readStack } from '../../../src/resources/stacks.js';
 import { useLocalAws } from '../../../local-aws/local-aws.js';
 
 t.test('room down, status and list', async (t) => {

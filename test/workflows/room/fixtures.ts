@@ -104,7 +104,7 @@ export async function buildCompliantRoom(account: AwsAccount, caseId: string) {
     )
   ).Instances![0]!.InstanceId!;
 
-  const stack: import('../../../src/workflows/room/stack.js').RoomStack = {
+  const stack: import('../../../src/resources/stacks.js').RoomStack = {
     stackName: roomStackName(caseId),
     stackId: `arn:aws:cloudformation:us-east-1:123456789012:stack/${roomStackName(caseId)}/test`,
     status: 'CREATE_COMPLETE',

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AwsAccount } from '../../../src/aws/ports.js';
-import type { CustodyRecorder } from '../../../src/custody/recorder.js';
+import type { CustodyRecorder } from '../../../src/domain/recorder.js';
 import { CleanroomError } from '../../../src/domain/errors.js';
 import { silentReporter } from '../../../src/domain/reporter.js';
 import { uploadGuestTools } from '../../../src/workflows/room/guest-tools.js';

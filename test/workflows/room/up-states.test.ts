@@ -7,13 +7,13 @@
 import t from 'tap';
 import { CloudFormationClient, CreateChangeSetCommand } from '@aws-sdk/client-cloudformation';
 import { openAccount } from '../../../src/aws/account.js';
-import { MemoryRecorder } from '../../../src/custody/recorder.js';
+import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { TimeoutError } from '../../../src/domain/errors.js';
 import type { Clock } from '../../../src/domain/waiter.js';
-import { initVault } from '../../../src/workflows/vault/init.js';
+import { initVault } from '../../../src/workflows/vault/index.js';
 import { roomUp, deployKeys } from '../../../src/workflows/room/up.js';
 import { StackFailedError } from '../../../src/workflows/room/deploy.js';
-import { readRoomStack } from '../../../src/workflows/room/stack.js';
+import { readRoomStack } from '../../../src/resources/stacks.js';
 import { useLocalAws } from '../../../local-aws/local-aws.js';
 import { startFaultProxy } from '../../harness/fault-proxy.js';
 import { TEMPLATE } from './fixtures.js';

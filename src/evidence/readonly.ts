@@ -10,8 +10,8 @@
  * everything else — no answer, an empty answer (SSM "Success" with no output is NOT a
  * confirmation), a volume the guest did not list, SSM unreachable.
  */
-import { CleanroomError, asError } from '../../domain/errors.js';
-import { waitFor, type PollResult } from '../../domain/waiter.js';
+import { CleanroomError, asError } from '../domain/errors.js';
+import { waitFor, type PollResult } from '../domain/waiter.js';
 import type { EvidenceRun } from './run.js';
 import { volumeKeys } from './volume.js';
 

@@ -6,11 +6,11 @@ import t from 'tap';
 import { S3Client, CreateBucketCommand, DeleteBucketPolicyCommand, DeletePublicAccessBlockCommand, PutBucketEncryptionCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand, UpdateAliasCommand, DisableKeyRotationCommand } from '@aws-sdk/client-kms';
 import { useLocalAws } from '../../../local-aws/local-aws.js';
-import { auditVault } from '../../../src/workflows/vault/audit.js';
-import { initVault } from '../../../src/workflows/vault/init.js';
+import { auditVault } from '../../../src/custody/vault/audit.js';
+import { initVault } from '../../../src/workflows/vault/index.js';
 import { signingKeyAlias } from '../../../src/domain/vault-name.js';
 import { CleanroomError } from '../../../src/domain/errors.js';
-import { account, cli } from '../../custody/helpers.js';
+import { account, cli } from '../helpers.js';
 
 const failed = (r: { checks: Array<{ id: string; ok: boolean }> }) => r.checks.filter((c) => !c.ok).map((c) => c.id);
 

@@ -9,8 +9,8 @@
  *   quotas, "Concurrent snapshot copies per destination Region").
  * - At most 5 pending snapshots per volume (Amazon EBS quotas, "Pending snapshots per volume").
  */
-import { TokenBucket, slots, type Slots } from '../../domain/pool.js';
-import type { Clock } from '../../domain/waiter.js';
+import { TokenBucket, slots, type Slots } from '../domain/pool.js';
+import type { Clock } from '../domain/waiter.js';
 
 export interface RateLimit {
   burst: number;

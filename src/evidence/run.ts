@@ -3,13 +3,14 @@
  * account, the custody record, the reporter and clock, the budgets, AWS's limits, the one batched
  * watcher — and the one way a step records itself, so a rerun never duplicates an event.
  */
-import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from '../../custody/recorder.js';
-import { CleanroomError, asError } from '../../domain/errors.js';
-import type { EvidencePatch } from '../../domain/evidence.js';
-import type { Reporter } from '../../domain/reporter.js';
-import { silentReporter } from '../../domain/reporter.js';
-import { systemClock, type Clock } from '../../domain/waiter.js';
+import type { AwsAccount } from '../aws/ports.js';
+import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from '../domain/recorder.js';
+import { resourceRef } from '../resources/refs.js';
+import { CleanroomError, asError } from '../domain/errors.js';
+import type { EvidencePatch } from '../domain/evidence.js';
+import type { Reporter } from '../domain/reporter.js';
+import { silentReporter } from '../domain/reporter.js';
+import { systemClock, type Clock } from '../domain/waiter.js';
 import { AWS_LIMITS, Limits, type EvidenceLimits } from './limits.js';
 import { ResourceWatcher, type WatcherOptions } from './watch.js';
 
@@ -43,11 +44,6 @@ export const ROLE = {
   workingVolume: 'working-volume',
   shareKey: 'share-key',
 } as const;
-
-/** Extra tags on evidence snapshots (provenance, readable without the record). */
-export const TAG_SOURCE_VOLUME = 'cleanroom:source-volume';
-export const TAG_SOURCE_INSTANCE = 'cleanroom:source-instance';
-export const TAG_SOURCE_ACCOUNT = 'cleanroom:source-account';
 
 export interface EvidenceRunOptions {
   caseId: string;
@@ -136,7 +132,7 @@ export class EvidenceRun {
   }
 
   ref(type: string, id: string, account: string, region: string, arn?: string): ResourceRef {
-    return { type, id, account, region, ...(arn ? { arn } : {}) };
+    return resourceRef(type, id, account, region, arn);
   }
 }
 

@@ -13,15 +13,18 @@ import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { UsageError, VerificationFailedError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
-import { TAG_ROLE } from '../../domain/case-id.js';
-import { defaultVaultBucket, signingKeyAlias, vaultKeyAlias } from '../../domain/vault-name.js';
-import { auditVault, bucketExists, describeKeyAlias, type LockMode, type VaultAuditResult } from './audit.js';
-import { mergedPolicy, parsePolicy, vaultStatements } from './policy.js';
+import { TAG_ROLE, TAG_VAULT } from '../../domain/tags.js';
+import { signingKeyAlias, vaultKeyAlias } from '../../domain/vault-name.js';
+import { auditVault, bucketExists, describeKeyAlias, type LockMode, type VaultAuditResult } from '../../custody/vault/audit.js';
+import { mergedPolicy, parsePolicy, vaultStatements } from '../../custody/vault/policy.js';
+import { resolveVaultBucket } from '../../custody/vault/bucket.js';
+
+/** `vault audit`: the vault's compliance checks (the custody gate runs the same audit). */
+export { auditVault, VAULT_CHECK_IDS, type LockMode, type VaultAuditResult, type VaultCheckId } from '../../custody/vault/audit.js';
+export { resolveVaultBucket };
 
 /** Default retention of a new vault when `--retention-days` is not given. */
 export const DEFAULT_RETENTION_DAYS = 365;
-/** Tag naming the vault a key belongs to. */
-export const TAG_VAULT = 'cleanroom:vault';
 
 export interface VaultInitOptions {
   bucket?: string;
@@ -52,17 +55,6 @@ export function validateVaultOptions(o: { retentionDays?: number; lockMode?: str
   if (o.lockMode !== undefined && o.lockMode !== 'COMPLIANCE' && o.lockMode !== 'GOVERNANCE') {
     throw new UsageError('INVALID_LOCK_MODE', `--lock-mode must be COMPLIANCE or GOVERNANCE, got ${JSON.stringify(o.lockMode)}.`);
   }
-}
-
-/** The vault bucket a command uses: `--bucket`, or the contract's default for the account/region. */
-export async function resolveVaultBucket(account: AwsAccount, bucket?: string): Promise<string> {
-  if (bucket) {
-    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..')) {
-      throw new UsageError('INVALID_BUCKET', `Bucket name ${JSON.stringify(bucket)} is not a valid S3 bucket name (3–63 lower-case letters, digits, dots and hyphens).`);
-    }
-    return bucket;
-  }
-  return defaultVaultBucket(await account.accountId(), account.region);
 }
 
 /** Find or create a KMS key under `alias`; returns its ARN and whether it was created. */

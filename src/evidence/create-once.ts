@@ -8,9 +8,9 @@
  * the SDK's blind retries off (`AwsAccount.single`). Transient failures are retried with backoff
  * within a budget by THE waiter; anything else fails at once.
  */
-import { isTransientAwsError } from '../../aws/errors.js';
-import { asError } from '../../domain/errors.js';
-import { waitFor, type Clock } from '../../domain/waiter.js';
+import { isTransientAwsError } from '../aws/errors.js';
+import { asError } from '../domain/errors.js';
+import { waitFor, type Clock } from '../domain/waiter.js';
 
 export interface CreateOnce<T> {
   /** What is created, in words ("source snapshot of vol-0a… (ev-0a…)"). */

@@ -3,10 +3,11 @@
  * `StackStatus` does), its parameters, tags and outputs, and the {@link RoomInfo} the rest of
  * cleanroom reads from them. Read-only.
  */
-import type { AwsAccount } from '../../aws/ports.js';
-import { isAwsCode } from '../../aws/errors.js';
-import { roomStackName } from '../../domain/case-id.js';
-import type { RoomInfo } from '../../domain/room.js';
+import type { AwsAccount } from '../aws/ports.js';
+import { isAwsCode } from '../aws/errors.js';
+import { roomStackName } from '../domain/case-id.js';
+import type { RoomInfo } from '../domain/room.js';
+import { tagMap } from '../domain/tags.js';
 
 /** Stack output → {@link RoomInfo} field (the template's `Outputs`). */
 export const ROOM_OUTPUTS = {
@@ -62,12 +63,6 @@ export function stackPhase(status: string): StackPhase {
 /** True for a status that means the operation just attempted failed (CREATE → ROLLBACK_*, UPDATE → UPDATE_ROLLBACK_*, *_FAILED). */
 export function isFailureStatus(status: string): boolean {
   return status.includes('ROLLBACK') || status.endsWith('_FAILED');
-}
-
-function tagMap(tags: ReadonlyArray<{ Key?: string; Value?: string }> | undefined): Record<string, string> {
-  const m: Record<string, string> = {};
-  for (const t of tags ?? []) if (t.Key) m[t.Key] = t.Value ?? '';
-  return m;
 }
 
 type SdkStack = NonNullable<Awaited<ReturnType<AwsAccount['cfn']['describeStacks']>>['Stacks']>[number];
@@ -128,13 +123,4 @@ export function roomInfo(caseId: string, s: RoomStack): RoomInfo {
 export async function describeRoom(account: AwsAccount, caseId: string): Promise<RoomInfo | undefined> {
   const s = await readRoomStack(account, caseId);
   return s ? roomInfo(caseId, s) : undefined;
-}
-
-/** The contract's JSON for `room up` / `room status`: every contract field present (null when unknown). */
-export function roomJson(info: Pick<RoomInfo, 'case' | 'stackName'> & Partial<RoomInfo>): Record<string, unknown> {
-  const contract = ['case', 'stackName', 'stackStatus', 'vpcId', 'subnetId', 'availabilityZone', 'instanceId', 'forensicsSecurityGroupId'] as const;
-  const out: Record<string, unknown> = {};
-  for (const f of contract) out[f] = info[f] ?? null;
-  for (const [k, v] of Object.entries(info)) if (!(k in out) && v !== undefined) out[k] = v;
-  return out;
 }

@@ -7,12 +7,12 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import type { AwsAccount } from '../../src/aws/ports.js';
-import { AwsError, CleanroomError, UsageError, VerificationFailedError } from '../../src/domain/errors.js';
-import { MemoryRecorder } from '../../src/custody/recorder.js';
-import { Crash, Interruptions } from '../harness/interruptions.js';
-import type { Clock } from '../../src/domain/waiter.js';
-import { closeCase, closePlanText, type CloseDeps, type CloseOptions, type ClosePlan, type CustodyVerification } from '../../src/workflows/close.js';
+import type { AwsAccount } from '../../../src/aws/ports.js';
+import { AwsError, CleanroomError, UsageError, VerificationFailedError } from '../../../src/domain/errors.js';
+import { MemoryRecorder } from '../../../src/domain/recorder.js';
+import { Crash, Interruptions } from '../../harness/interruptions.js';
+import type { Clock } from '../../../src/domain/waiter.js';
+import { closeCase, closePlanText, type CloseDeps, type CloseOptions, type ClosePlan, type CustodyVerification } from '../../../src/workflows/close/index.js';
 
 const CASE = 'IR-7';
 const FORENSIC = '111111111111';
@@ -297,7 +297,7 @@ async function acquiredCase(): Promise<World> {
       action: 'evidence.attach',
       resources: [{ type: 'ec2:volume', id: vol }],
       outcome: { status: 'succeeded', details: { evidence: { evidenceId: ev, sourceAccount: SOURCE, forensicSnapshotId: snap, volumeId: vol, instanceId: INSTANCE, state: 'attached' } } },
-      idempotencyKey: `evidence:attach:${ev}:${vol}:1`, // as evidence/volume.ts keys an attach
+      idempotencyKey: `evidence:attach:${ev}:${vol}:1`, // as src/evidence/volume.ts keys an attach
     });
   }
   return w;

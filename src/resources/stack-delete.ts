@@ -3,11 +3,11 @@
  * as progress, wait for DELETE_COMPLETE within a budget, and on DELETE_FAILED an error that names
  * every resource CloudFormation could not delete with its reason.
  */
-import type { AwsAccount } from '../../aws/ports.js';
-import { CleanroomError } from '../../domain/errors.js';
-import { silentReporter, type Reporter } from '../../domain/reporter.js';
-import { waitFor, type Clock } from '../../domain/waiter.js';
-import { StackActivity, failedResources, nameFailures, type FailedResource } from './activity.js';
+import type { AwsAccount } from '../aws/ports.js';
+import { CleanroomError } from '../domain/errors.js';
+import { silentReporter, type Reporter } from '../domain/reporter.js';
+import { waitFor, type Clock } from '../domain/waiter.js';
+import { StackActivity, failedResources, nameFailures, type FailedResource } from './stack-activity.js';
 
 /** The room stack ended DELETE_FAILED; `failedResources` names what would not go. */
 export class StackDeleteFailedError extends CleanroomError {

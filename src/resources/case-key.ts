@@ -6,8 +6,9 @@
  */
 import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
-import { TAG_CASE, TAG_ROLE } from '../domain/case-id.js';
-import type { CustodyRecorder } from '../custody/recorder.js';
+import { TAG_CASE, TAG_ROLE } from '../domain/tags.js';
+import type { CustodyRecorder } from '../domain/recorder.js';
+import { resourceRef } from './refs.js';
 
 /** `alias/cleanroom/case/<case>`. */
 export function caseKeyAlias(caseId: string): string {
@@ -70,7 +71,7 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
       if (!rotation.KeyRotationEnabled) await account.kms.enableKeyRotation({ KeyId: existing.keyId });
       await custody.record({
         action: 'case.key.create',
-        resources: [{ type: 'kms:key', id: existing.keyId, arn: existing.arn, account: await account.accountId(), region: account.region }],
+        resources: [resourceRef('kms:key', existing.keyId, await account.accountId(), account.region, existing.arn)],
         inputs: { alias: caseKeyAlias(caseId) },
         outcome: { status: 'succeeded', details: { foundExisting: true } },
         idempotencyKey: `case-key:${existing.arn}`,
@@ -104,7 +105,7 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
   const key = { keyId: m.KeyId!, arn: m.Arn!, created: true };
   await custody?.record({
     action: 'case.key.create',
-    resources: [{ type: 'kms:key', id: key.keyId, arn: key.arn, account: accountId, region: account.region }],
+    resources: [resourceRef('kms:key', key.keyId, accountId, account.region, key.arn)],
     inputs: { alias: caseKeyAlias(caseId) },
     outcome: { status: 'succeeded' },
     idempotencyKey: `case-key:${key.arn}`,

@@ -6,8 +6,8 @@
  * It marks the events already there as seen before the operation starts ({@link baseline}), so
  * it never depends on the local clock agreeing with CloudFormation's.
  */
-import type { AwsAccount } from '../../aws/ports.js';
-import type { Reporter } from '../../domain/reporter.js';
+import type { AwsAccount } from '../aws/ports.js';
+import type { Reporter } from '../domain/reporter.js';
 
 /** One resource event, flattened. */
 export interface StackEventInfo {

@@ -1,4 +1,4 @@
-import type { RecordedErrorCode } from '../domain/errors.js';
+import type { RecordedErrorCode } from './errors.js';
 
 /**
  * The custody seam: the one interface through which every mutating workflow (room, acquisition,

@@ -17,7 +17,7 @@ import { EBSClient, StartSnapshotCommand, PutSnapshotBlockCommand, CompleteSnaps
 import { EC2Client, CreateVolumeCommand, CreateSnapshotCommand } from '@aws-sdk/client-ec2';
 import { useLocalAws } from '../../local-aws/local-aws.js';
 import { openAccount } from '../../src/aws/account.js';
-import { compareSnapshots } from '../../src/workflows/volume-compare.js';
+import { compareSnapshots } from '../../src/evidence/volume-compare.js';
 
 const BLOCK = 512;
 

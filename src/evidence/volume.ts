@@ -4,13 +4,14 @@
  * the forensic instance. The volume is a copy: whatever happens to it, the snapshot is unchanged.
  */
 import { createHash } from 'node:crypto';
-import type { ResourceRef } from '../../custody/recorder.js';
-import { isAwsCode } from '../../aws/errors.js';
-import { CleanroomError, UsageError } from '../../domain/errors.js';
-import { TAG_EVIDENCE, TAG_ROLE, caseTags, TAG_CASE } from '../../domain/case-id.js';
-import type { EvidencePatch } from '../../domain/evidence.js';
-import type { PollResult } from '../../domain/waiter.js';
-import { describeVolumes } from '../close/discover.js';
+import type { ResourceRef } from '../domain/recorder.js';
+import { isAwsCode } from '../aws/errors.js';
+import { CleanroomError, UsageError } from '../domain/errors.js';
+import { caseTags } from '../domain/case-id.js';
+import { TAG_EVIDENCE, TAG_ROLE, TAG_CASE } from '../domain/tags.js';
+import type { EvidencePatch } from '../domain/evidence.js';
+import type { PollResult } from '../domain/waiter.js';
+import { describeVolumes } from '../resources/volumes.js';
 import { findOrCreate, retrying } from './create-once.js';
 import { nvmeByIdPath, type RoomTarget } from './room.js';
 import { ROLE, type EvidenceRun } from './run.js';

@@ -9,10 +9,10 @@
  * attachment; a detach that stays `detaching` usually means the guest still has the disk mounted,
  * which the pending state says.
  */
-import type { AwsAccount } from '../../aws/ports.js';
-import { CleanroomError } from '../../domain/errors.js';
-import { silentReporter, type Reporter } from '../../domain/reporter.js';
-import { waitFor, type Clock, type PollResult } from '../../domain/waiter.js';
+import type { AwsAccount } from '../aws/ports.js';
+import { CleanroomError } from '../domain/errors.js';
+import { silentReporter, type Reporter } from '../domain/reporter.js';
+import { waitFor, type Clock, type PollResult } from '../domain/waiter.js';
 
 /** An attachment of a volume that is not `detached`. */
 export interface LiveAttachment {

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { compareSnapshots, type CompareEbs } from '../../src/workflows/volume-compare.js';
+import { compareSnapshots, type CompareEbs } from '../../src/evidence/volume-compare.js';
 import { CleanroomError } from '../../src/domain/errors.js';
 
 const BS = 64;

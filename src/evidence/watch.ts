@@ -9,11 +9,11 @@
  * loop sleeps a long backoff interval, the loop wakes (after a short debounce, so a burst of
  * registrations costs one poll) and starts again from the short interval.
  */
-import type { AwsAccount, Ec2Port } from '../../aws/ports.js';
-import { isTransientAwsError } from '../../aws/errors.js';
-import { CleanroomError, TimeoutError, asError } from '../../domain/errors.js';
-import type { Reporter } from '../../domain/reporter.js';
-import { waitFor, type Clock, type PollResult } from '../../domain/waiter.js';
+import type { AwsAccount, Ec2Port } from '../aws/ports.js';
+import { isTransientAwsError } from '../aws/errors.js';
+import { CleanroomError, TimeoutError, asError } from '../domain/errors.js';
+import type { Reporter } from '../domain/reporter.js';
+import { waitFor, type Clock, type PollResult } from '../domain/waiter.js';
 
 export type SnapshotInfo = NonNullable<Awaited<ReturnType<Ec2Port['describeSnapshots']>>['Snapshots']>[number];
 export type VolumeInfo = NonNullable<Awaited<ReturnType<Ec2Port['describeVolumes']>>['Volumes']>[number];

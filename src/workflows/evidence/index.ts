@@ -1,26 +1,29 @@
 /**
+ * The evidence workflows: `evidence list` (in `list.ts`, exported here), and
  * `evidence attach` / `evidence detach`: put a preserved evidence item in front of the analyst
  * again (a working volume made from its forensic snapshot in the room's AZ, attached, read-only
  * confirmed inside), or take it away. The room must be up and pass its audit before anything is
  * attached. Both are safe to run again: they find what is there, and record only what changes.
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyRecorder } from '../../custody/recorder.js';
+import type { CustodyRecorder } from '../../domain/recorder.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { UsageError } from '../../domain/errors.js';
 import { EVIDENCE_ID_PATTERN, foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 import type { Reporter } from '../../domain/reporter.js';
 import type { RoomGate } from '../../domain/room.js';
 import type { Clock } from '../../domain/waiter.js';
-import { describeVolumes } from '../close/discover.js';
-import { findCaseKey } from '../case-key.js';
-import { retrying } from './create-once.js';
-import { confirmAndRecord, type ReadOnlyAnswer } from './readonly.js';
-import { roomForAttach } from './room.js';
-import { EvidenceRun, type EvidenceBudgets } from './run.js';
-import { attachWorkingVolume, cycles, ensureWorkingVolume, volumeKeys } from './volume.js';
-import { detachAndWait, liveAttachments } from './detach.js';
-import type { WatcherOptions } from './watch.js';
+import { describeVolumes } from '../../resources/volumes.js';
+import { findCaseKey } from '../../resources/case-key.js';
+import { retrying } from '../../evidence/create-once.js';
+import { confirmAndRecord, type ReadOnlyAnswer } from '../../evidence/readonly.js';
+import { roomForAttach } from '../../evidence/room.js';
+import { EvidenceRun, type EvidenceBudgets } from '../../evidence/run.js';
+import { attachWorkingVolume, cycles, ensureWorkingVolume, volumeKeys } from '../../evidence/volume.js';
+import { detachAndWait, liveAttachments } from '../../evidence/detach.js';
+import type { WatcherOptions } from '../../evidence/watch.js';
+
+export { listEvidence, type EvidenceList, type ListedEvidence } from './list.js';
 
 export interface EvidenceDeps {
   forensic: AwsAccount;

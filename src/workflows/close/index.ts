@@ -4,7 +4,7 @@
  * 1. Refuse to start (exit 3, nothing changed, nothing appended) when the custody record does not
  *    verify or the vault fails its audit: closing must not bury a problem.
  * 2. Detach each working volume (wait `available`); 3. prove it was not written to (a snapshot of
- *    it compared with the evidence snapshot it was made from, see `volume-compare.ts`) and delete
+ *    it compared with the evidence snapshot it was made from, see `evidence/volume-compare.ts`) and delete
  *    it — or keep it, tagged, when the proof says otherwise or could not be made.
  * 4. Tag the evidence snapshots retained and, when asked, lock them (EBS snapshot lock).
  * 5. Delete the room stack, wait DELETE_COMPLETE; name what will not delete.
@@ -16,26 +16,26 @@
  * anything; a closed case (closing event present) is reported as closed with no new events.
  */
 import { createHash } from 'node:crypto';
-import type { AwsAccount } from '../aws/ports.js';
-import type { CustodyRecorder, RecordedEvent } from '../custody/recorder.js';
-import { UsageError, VerificationFailedError } from '../domain/errors.js';
-import { assertCaseId, roomStackName } from '../domain/case-id.js';
-import { casePrefix } from '../domain/vault-name.js';
-import { mapPool } from '../domain/pool.js';
-import { silentReporter, type Reporter } from '../domain/reporter.js';
-import type { Clock } from '../domain/waiter.js';
-import { caseKeyAlias } from './case-key.js';
-import { ROLE_WRITTEN_CHECK, discoverCase, type CaseState } from './close/discover.js';
-import { CloseRun, DEFAULT_BUDGETS, type CloseBudgets, type CloseSettings, type StepFailure } from './close/run.js';
-import { closeGoneVolume, closeVolume, type VolumeOutcome, type WrittenCheck } from './close/volumes.js';
-import { lockSnapshots, retainSnapshots, type LockOutcome } from './close/snapshots.js';
-import { deleteRoomStack, type StackOutcome } from './close/stack.js';
-import { findTemporaryKeys, recordedKeys, retiredInRecord, scheduleKeyDeletions, type KeyOutcome, type TemporaryKey, type UnreachableKey } from './close/keys.js';
-import { recordedSharingCopies, retireSharingCopies, type SharingCopyOutcome, type UnreachableItem } from './close/sharing.js';
+import type { AwsAccount } from '../../aws/ports.js';
+import type { CustodyRecorder, RecordedEvent } from '../../domain/recorder.js';
+import { UsageError, VerificationFailedError } from '../../domain/errors.js';
+import { assertCaseId, roomStackName } from '../../domain/case-id.js';
+import { casePrefix } from '../../domain/vault-name.js';
+import { mapPool } from '../../domain/pool.js';
+import { silentReporter, type Reporter } from '../../domain/reporter.js';
+import type { Clock } from '../../domain/waiter.js';
+import { caseKeyAlias } from '../../resources/case-key.js';
+import { ROLE_WRITTEN_CHECK, discoverCase, type CaseState } from './discover.js';
+import { CloseRun, DEFAULT_BUDGETS, type CloseBudgets, type CloseSettings, type StepFailure } from './run.js';
+import { closeGoneVolume, closeVolume, type VolumeOutcome, type WrittenCheck } from './volumes.js';
+import { lockSnapshots, retainSnapshots, type LockOutcome } from './snapshots.js';
+import { deleteRoomStack, type StackOutcome } from './stack.js';
+import { findTemporaryKeys, recordedKeys, retiredInRecord, scheduleKeyDeletions, type KeyOutcome, type TemporaryKey, type UnreachableKey } from './keys.js';
+import { recordedSharingCopies, retireSharingCopies, type SharingCopyOutcome, type UnreachableItem } from './sharing.js';
 
-export { DEFAULT_BUDGETS, type CloseBudgets } from './close/run.js';
-export type { WrittenCheck } from './close/volumes.js';
-export type { SharingCopyOutcome, UnreachableItem } from './close/sharing.js';
+export { DEFAULT_BUDGETS, type CloseBudgets } from './run.js';
+export type { WrittenCheck } from './volumes.js';
+export type { SharingCopyOutcome, UnreachableItem } from './sharing.js';
 
 /** The idempotency key of the closing event: its presence means the case is closed. */
 export const CLOSE_KEY = 'case.close';

@@ -5,11 +5,11 @@
  * moves only when the test says so.
  */
 import t from 'tap';
-import type { AwsAccount } from '../../../src/aws/ports.js';
-import { AwsError, CleanroomError, TimeoutError } from '../../../src/domain/errors.js';
-import { silentReporter } from '../../../src/domain/reporter.js';
-import type { Clock } from '../../../src/domain/waiter.js';
-import { ResourceWatcher } from '../../../src/workflows/evidence/watch.js';
+import type { AwsAccount } from '../../src/aws/ports.js';
+import { AwsError, CleanroomError, TimeoutError } from '../../src/domain/errors.js';
+import { silentReporter } from '../../src/domain/reporter.js';
+import type { Clock } from '../../src/domain/waiter.js';
+import { ResourceWatcher } from '../../src/evidence/watch.js';
 
 class HandClock implements Clock {
   t = 0;

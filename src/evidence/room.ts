@@ -3,8 +3,8 @@
  * forensic instance — where it is (its Availability Zone), how it names disks (NVMe on Nitro), how
  * many more EBS volumes it can take, and which device names are free.
  */
-import type { RoomGate, RoomInfo } from '../../domain/room.js';
-import { CleanroomError, UsageError, VerificationFailedError } from '../../domain/errors.js';
+import type { RoomGate, RoomInfo } from '../domain/room.js';
+import { CleanroomError, UsageError, VerificationFailedError } from '../domain/errors.js';
 import type { EvidenceRun } from './run.js';
 
 /** Stack states in which the room stands (`ROLLBACK_COMPLETE` is a failed creation). */
