@@ -157,7 +157,7 @@ export async function verifyCaseInVault(account: AwsAccount, opts: VaultVerifyOp
           findings.add('EXTRA_VERSION', seq, `event ${seq} has another version (${extra.v.versionId}) written over the original (${original.v.versionId})${extra.got!.body.equals(original.got!.body) ? ', with the same bytes' : ', with different bytes'}`);
         }
       }
-      present.forEach((b, idx) => checkRetention(seq, `event ${seq} (version ${b.v.versionId})`, b.got!, idx === 0));
+      for (const [idx, b] of present.entries()) checkRetention(seq, `event ${seq} (version ${b.v.versionId})`, b.got!, idx === 0);
       const current = present[0];
       if (!current) {
         findings.add('SEQUENCE_GAP', seq, `event ${seq} has no readable version`);

@@ -142,7 +142,7 @@ export async function auditVault(account: AwsAccount, bucket: string): Promise<V
     const off = c ? (['BlockPublicAcls', 'IgnorePublicAcls', 'BlockPublicPolicy', 'RestrictPublicBuckets'] as const).filter((k) => c[k] !== true) : ['all four settings'];
     add('bucket.public-access-block', off.length === 0, off.length === 0 ? 'all public access is blocked' : `public access is not fully blocked: ${off.join(', ')} off`);
 
-    let doc;
+    let doc: ReturnType<typeof parsePolicy>;
     try {
       doc = parsePolicy(policy?.Policy);
     } catch {
