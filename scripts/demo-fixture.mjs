@@ -71,4 +71,4 @@ await c.elb.send(new elb.RegisterTargetsCommand({ TargetGroupArn: targetGroupArn
 const ipTargetGroupArn = (await c.elb.send(new elb.CreateTargetGroupCommand({ Name: 'web-ip', Protocol: 'HTTP', Port: 80, VpcId: vpcId, TargetType: 'ip' }))).TargetGroups[0].TargetGroupArn;
 await c.elb.send(new elb.RegisterTargetsCommand({ TargetGroupArn: ipTargetGroupArn, Targets: [{ Id: privateIp, Port: 80 }] }));
 
-process.stdout.write(JSON.stringify({ instanceId, sourceRoleArn, vpcId, interfaces: 2, instanceProfile: profileName, autoScalingGroup: asgName, targetGroups: [targetGroupArn, ipTargetGroupArn], dataVolume }) + '\n');
+process.stdout.write(`${JSON.stringify({ instanceId, sourceRoleArn, vpcId, interfaces: 2, instanceProfile: profileName, autoScalingGroup: asgName, targetGroups: [targetGroupArn, ipTargetGroupArn], dataVolume })}\n`);

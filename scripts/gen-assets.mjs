@@ -37,7 +37,7 @@ function schemas() {
 function roomTemplate() {
   const file = 'templates/room.yaml';
   const body = fs.readFileSync(path.join(ROOT, file), 'utf8');
-  return HEADER(file) + `export const ROOM_TEMPLATE_SOURCE = ${lit(file)};\nexport const ROOM_TEMPLATE_SHA256 = ${lit(sha256(body))};\nexport const ROOM_TEMPLATE_BODY: string = ${JSON.stringify(body)};\n`;
+  return `${HEADER(file)}export const ROOM_TEMPLATE_SOURCE = ${lit(file)};\nexport const ROOM_TEMPLATE_SHA256 = ${lit(sha256(body))};\nexport const ROOM_TEMPLATE_BODY: string = ${JSON.stringify(body)};\n`;
 }
 
 function guestTools() {

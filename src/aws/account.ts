@@ -21,7 +21,7 @@ import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balan
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { fromIni, fromTemporaryCredentials, fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { AwsAccount, PortOf } from './ports.js';
+import type { AwsAccount, CommandClass, PortOf } from './ports.js';
 import { CFN_COMMANDS, EC2_COMMANDS, S3_COMMANDS, KMS_COMMANDS, STS_COMMANDS, SSM_COMMANDS, IAM_COMMANDS, ASG_COMMANDS, ELB_COMMANDS, EBS_COMMANDS } from './commands.js';
 import { endpointTimeout, translateAwsError } from './errors.js';
 import { loadSharedConfigFiles } from '@smithy/core/config';
@@ -94,7 +94,7 @@ export interface PortIo {
  * whatever the SDK's retries are doing; a streamed body in the answer must be read within the
  * same budget, or its stream fails with the same error.
  */
-export function makePort<T extends Record<string, abstract new (...a: any) => any>>(service: string, client: Sendable, table: T, onCall: ((s: string, o: string) => void) | undefined, io: PortIo): PortOf<T> {
+export function makePort<T extends Record<string, CommandClass>>(service: string, client: Sendable, table: T, onCall: ((s: string, o: string) => void) | undefined, io: PortIo): PortOf<T> {
   const port: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [op, Cmd] of Object.entries(table)) {
     const Ctor = Cmd as unknown as new (input: unknown) => unknown;
@@ -123,7 +123,8 @@ export function makePort<T extends Record<string, abstract new (...a: any) => an
       }
       // A streamed body (S3 GetObject, EBS GetSnapshotBlock) is read after the call returns: the
       // budget runs on until the stream ends, then fails the stream rather than leave a read hanging.
-      const stream = (body = streamOf(out));
+      body = streamOf(out);
+      const stream = body;
       if (!stream) {
         clearTimeout(timer);
         return out;
@@ -218,7 +219,7 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
   const common = { region, credentials, maxAttempts, retryMode: 'adaptive' as const };
   const on = opts.onCall;
   type Client = Sendable & { middlewareStack: { add(mw: unknown, o: unknown): void } };
-  const port = <T extends Record<string, abstract new (...a: any) => any>>(service: string, make: (config: typeof common & { requestHandler: NodeHttpHandler }) => Client, table: T) => {
+  const port = <T extends Record<string, CommandClass>>(service: string, make: (config: typeof common & { requestHandler: NodeHttpHandler }) => Client, table: T) => {
     const client = make({ ...common, requestHandler: requestHandler(timeouts) });
     const own = watchEndpoint(client);
     return makePort(service, client, table, on, { operationMs: timeouts.operationMs, endpoint: () => own() ?? credentialsEndpoint });

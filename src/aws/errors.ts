@@ -4,7 +4,7 @@ import { AwsError, CleanroomError, UsageError } from '../domain/errors.js';
  * The one place where SDK errors become cleanroom errors. Keeps the cause, names the service and
  * operation, and turns the common failure families into messages that say what to do.
  */
-export function translateAwsError(service: string, operation: string, input: unknown, e: unknown, endpoint?: string): Error {
+export function translateAwsError(service: string, operation: string, _input: unknown, e: unknown, endpoint?: string): Error {
   if (e instanceof CleanroomError) return e;
   const err = e as { name?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
   const name = err?.name ?? 'Error';

@@ -5,9 +5,10 @@
  */
 import type { CFN_COMMANDS, EC2_COMMANDS, S3_COMMANDS, KMS_COMMANDS, STS_COMMANDS, SSM_COMMANDS, IAM_COMMANDS, ASG_COMMANDS, ELB_COMMANDS, EBS_COMMANDS } from './commands.js';
 
-type CommandClass = abstract new (...a: any) => any;
+/** Any SDK command class (its input and output are read with `In` and `Out`). */
+export type CommandClass = abstract new (...a: never) => unknown;
 type In<C extends CommandClass> = NonNullable<ConstructorParameters<C>[0]>;
-type Out<C> = C extends abstract new (...a: any[]) => { resolveMiddleware(...a: any[]): (...b: any[]) => Promise<{ output: infer O }> } ? O : never;
+type Out<C> = C extends abstract new (...a: never) => { resolveMiddleware(...a: never): (...b: never) => Promise<{ output: infer O }> } ? O : never;
 
 /** A port: one async method per command in the table. */
 export type PortOf<T extends Record<string, CommandClass>> = { [K in keyof T]: (input: In<T[K]>) => Promise<Out<T[K]>> };

@@ -36,7 +36,7 @@ export class StderrReporter implements Reporter {
         this.line(`• ${e.message}`);
         return;
       case 'stack-event':
-        this.line(`  ${e.time ? e.time.slice(11, 19) + ' ' : ''}${e.logicalId.padEnd(28)} ${e.status}${e.reason ? ` — ${e.reason}` : ''}`);
+        this.line(`  ${e.time ? `${e.time.slice(11, 19)} ` : ''}${e.logicalId.padEnd(28)} ${e.status}${e.reason ? ` — ${e.reason}` : ''}`);
         return;
       case 'item': {
         if (this.opts.tty && e.percent !== undefined) {

@@ -80,27 +80,7 @@ export function usageError(msg: string | undefined, err: Error | undefined, argv
   const details = { command: cmd.join(' ') };
 
   let m = /^Unknown arguments?: (.*)$/s.exec(text);
-  if (m) {
-    const seen = new Set<string>();
-    const options: string[] = [];
-    const words: string[] = [];
-    for (const raw of m[1]!.split(', ')) {
-      const { flag, typed } = asTyped(raw, argv);
-      const key = typed ? flag : kebab(raw);
-      if (seen.has(key) || seen.has(kebab(raw))) continue;
-      seen.add(key);
-      seen.add(kebab(raw));
-      if (typed) options.push(flag);
-      else if (!argv.some((a) => a.startsWith('-') && (a.includes(raw) || a.includes(kebab(raw))))) words.push(raw);
-    }
-    if (options.length) {
-      return new UsageError('UNKNOWN_OPTION', `Unknown option${options.length > 1 ? 's' : ''} ${options.join(', ')} for ${where}. ${help}`, { details: { ...details, options } });
-    }
-    if (!cmd.length) {
-      return new UsageError('UNKNOWN_COMMAND', `Unknown command ${JSON.stringify(words[0] ?? raw0(argv))}: the commands are ${Object.keys(COMMAND_TREE).join(', ')}. ${help}`, { details: { ...details, given: words } });
-    }
-    return new UsageError('UNEXPECTED_ARGUMENT', `${where} does not take ${words.map((w) => JSON.stringify(w)).join(', ')}. ${help}`, { details: { ...details, given: words } });
-  }
+  if (m) return unknownArguments(m[1]!, argv, { cmd, where, help, details });
   m = /^Did you mean (.*)\?$/.exec(text);
   if (m) {
     const given = argv.find((a) => !a.startsWith('-') && !(cmd as string[]).includes(a));
@@ -130,6 +110,30 @@ export function usageError(msg: string | undefined, err: Error | undefined, argv
   if (/^Name (a|an) .*command/.test(text)) return new UsageError('MISSING_COMMAND', `${text} ${help}`, { details });
   if (/^Give /.test(text)) return new UsageError('MISSING_OPTION', `${text} ${help}`, { details });
   return new UsageError('USAGE', `${text} ${help}`, { details });
+}
+
+/** yargs' "Unknown argument(s)": options the command does not have, an unknown command, or words it does not take. */
+function unknownArguments(list: string, argv: readonly string[], c: { cmd: readonly string[]; where: string; help: string; details: { command: string } }): CleanroomError {
+  const { cmd, where, help, details } = c;
+  const seen = new Set<string>();
+  const options: string[] = [];
+  const words: string[] = [];
+  for (const raw of list.split(', ')) {
+    const { flag, typed } = asTyped(raw, argv);
+    const key = typed ? flag : kebab(raw);
+    if (seen.has(key) || seen.has(kebab(raw))) continue;
+    seen.add(key);
+    seen.add(kebab(raw));
+    if (typed) options.push(flag);
+    else if (!argv.some((a) => a.startsWith('-') && (a.includes(raw) || a.includes(kebab(raw))))) words.push(raw);
+  }
+  if (options.length) {
+    return new UsageError('UNKNOWN_OPTION', `Unknown option${options.length > 1 ? 's' : ''} ${options.join(', ')} for ${where}. ${help}`, { details: { ...details, options } });
+  }
+  if (!cmd.length) {
+    return new UsageError('UNKNOWN_COMMAND', `Unknown command ${JSON.stringify(words[0] ?? raw0(argv))}: the commands are ${Object.keys(COMMAND_TREE).join(', ')}. ${help}`, { details: { ...details, given: words } });
+  }
+  return new UsageError('UNEXPECTED_ARGUMENT', `${where} does not take ${words.map((w) => JSON.stringify(w)).join(', ')}. ${help}`, { details: { ...details, given: words } });
 }
 
 function raw0(argv: readonly string[]): string {

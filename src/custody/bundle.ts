@@ -35,6 +35,7 @@ import { checkOutPath } from './out-path.js';
 import { SEQ_DIGITS, hashEquals, sha256Hex, type CaseManifest, type ChainHead } from './event.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
 import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult, type Finding } from './verify.js';
+import type { VaultVerifyResult } from './verify-vault.js';
 
 export const BUNDLE_FILES = { manifest: 'manifest.json', key: 'signing-key.pem', meta: 'export.json', sums: 'SHA256SUMS', md: 'report.md', html: 'report.html', events: 'events', seal: 'bundle.sig.json' } as const;
 
@@ -121,8 +122,10 @@ function summarise(resources: unknown): string {
   return resources.map((r: { type?: string; id?: string }) => `${r?.type ?? '?'} ${r?.id ?? '?'}`).join(', ');
 }
 
+type ExportOptions = { caseId: string; bucket?: string; out: string; reporter?: Reporter; now?: () => Date };
+
 /** Verify the case in the vault and write the bundle to `out` (which must not exist or be empty). */
-export async function exportBundle(account: AwsAccount, opts: { caseId: string; bucket?: string; out: string; reporter?: Reporter; now?: () => Date }): Promise<ExportResult> {
+export async function exportBundle(account: AwsAccount, opts: ExportOptions): Promise<ExportResult> {
   // Checked before any work and any AWS call (a new or empty folder in a writable folder on a disk).
   const out = checkOutPath(opts.out);
   const tmp = `${out}.partial-${process.pid}`;
@@ -131,67 +134,12 @@ export async function exportBundle(account: AwsAccount, opts: { caseId: string; 
   const sums: string[] = [];
   const timeline: TimelineRow[] = [];
   try {
-    // Loaded here: offline verification (verifyBundle) needs none of the vault's AWS code.
-    const { verifyCaseInVault } = await import('./verify-vault.js');
-    const v = await verifyCaseInVault(account, {
-      caseId: opts.caseId,
-      ...(opts.bucket ? { bucket: opts.bucket } : {}),
-      ...(opts.reporter ? { reporter: opts.reporter } : {}),
-      onEvent: (seq, bytes, ev) => {
-        const rel = eventFile(seq);
-        fs.writeFileSync(path.join(tmp, rel), bytes);
-        sums.push(`${sha256Hex(bytes)}  ${rel}`);
-        timeline.push({
-          seq,
-          time: String(ev?.time ?? ''),
-          actor: String(ev?.actor ?? ''),
-          action: String(ev?.action ?? ''),
-          status: String(ev?.outcome?.status ?? ''),
-          resources: summarise(ev?.resources),
-          ...(ev?.outcome?.error ? { error: `${ev.outcome.error.code}: ${ev.outcome.error.message}` } : {}),
-        });
-      },
-      onManifest: (bytes) => fs.writeFileSync(path.join(tmp, BUNDLE_FILES.manifest), bytes),
-    });
-    if (!v.ok) {
-      throw new VerificationFailedError(
-        'CUSTODY_INVALID',
-        `The custody record of case ${opts.caseId} does not verify, so it was not exported (${v.findings.length} finding(s): ${v.findings
-          .slice(0, 3)
-          .map((f) => `${f.code}${f.seq !== null ? ` at ${f.seq}` : ''}`)
-          .join(', ')}${v.findings.length > 3 ? ', …' : ''}). See \`cleanroom custody verify --case ${opts.caseId}\`.`,
-        { caseId: opts.caseId, findings: v.findings },
-      );
-    }
-    if (!v.publicKeyDer || !v.signingKeyArn || !v.manifest) throw new VerificationFailedError('CUSTODY_INVALID', `Case ${opts.caseId} has no signed manifest to export.`, { caseId: opts.caseId });
-    const pem = createPublicKey({ key: v.publicKeyDer, format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }) as string;
-    fs.writeFileSync(path.join(tmp, BUNDLE_FILES.key), pem);
-    const exportedBy = await account.callerArn();
-    const meta: ExportMeta = {
-      case: opts.caseId,
-      bucket: v.bucket,
-      exportedAt: (opts.now?.() ?? new Date()).toISOString(),
-      exportedBy,
-      signingKeyArn: v.signingKeyArn,
-      keyFingerprint: keyFingerprint(pem),
-      events: v.events,
-      head: v.head,
-      retention: v.retention,
-    };
-    fs.writeFileSync(path.join(tmp, BUNDLE_FILES.meta), `${JSON.stringify(meta, null, 2)}\n`);
-    const m: CaseManifest = v.manifest;
-    const report = { ...meta, sealedAt: m.sealedAt, sealedBy: m.sealedBy, evidence: m.evidence, timeline };
-    fs.writeFileSync(path.join(tmp, BUNDLE_FILES.md), renderMarkdown(report));
-    fs.writeFileSync(path.join(tmp, BUNDLE_FILES.html), renderHtml(report));
+    const v = await verifyIntoFolder(account, opts, tmp, sums, timeline);
+    const meta = await writeReport(account, opts, tmp, v, timeline);
     for (const f of BUNDLE_LISTED_FILES) sums.push(`${sha256Hex(fs.readFileSync(path.join(tmp, f)))}  ${f}`);
     const sumsBytes = Buffer.from(`${sums.join('\n')}\n`, 'utf8');
     fs.writeFileSync(path.join(tmp, BUNDLE_FILES.sums), sumsBytes);
-    // Bind SHA256SUMS — so the report and export.json too — to the vault's signing key.
-    const signed: SignedBundle = { type: BUNDLE_SEAL_TYPE, case: opts.caseId, bucket: v.bucket, keyId: v.signingKeyArn, sha256sums: sha256Hex(sumsBytes), head: v.head, exportedAt: meta.exportedAt };
-    const st = bundleStatement(signed);
-    const sig = await account.kms.sign({ KeyId: v.signingKeyArn, Message: st.message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' });
-    const seal: BundleSeal = { ...signed, signature: { algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest: st.digest, value: Buffer.from(sig.Signature!).toString('base64') } };
-    fs.writeFileSync(path.join(tmp, BUNDLE_FILES.seal), sealText(seal));
+    await writeSeal(account, tmp, v, meta, sumsBytes);
     if (fs.existsSync(out)) fs.rmdirSync(out);
     fs.renameSync(tmp, out);
     return { case: opts.caseId, out, events: v.events, head: v.head, files: sums.length + 2, keyFingerprint: meta.keyFingerprint, verification: v };
@@ -199,6 +147,80 @@ export async function exportBundle(account: AwsAccount, opts: { caseId: string; 
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** A verified record with a signed manifest: what a bundle is made of. */
+type ExportableRecord = VaultVerifyResult & { publicKeyDer: Buffer; signingKeyArn: string; manifest: CaseManifest };
+
+/** Verify the case in the vault, writing each event and the manifest into `tmp` as they are read; refused unless the record verifies and is sealed. */
+async function verifyIntoFolder(account: AwsAccount, opts: ExportOptions, tmp: string, sums: string[], timeline: TimelineRow[]): Promise<ExportableRecord> {
+  // Loaded here: offline verification (verifyBundle) needs none of the vault's AWS code.
+  const { verifyCaseInVault } = await import('./verify-vault.js');
+  const v = await verifyCaseInVault(account, {
+    caseId: opts.caseId,
+    ...(opts.bucket ? { bucket: opts.bucket } : {}),
+    ...(opts.reporter ? { reporter: opts.reporter } : {}),
+    onEvent: (seq, bytes, ev) => {
+      const rel = eventFile(seq);
+      fs.writeFileSync(path.join(tmp, rel), bytes);
+      sums.push(`${sha256Hex(bytes)}  ${rel}`);
+      timeline.push({
+        seq,
+        time: String(ev?.time ?? ''),
+        actor: String(ev?.actor ?? ''),
+        action: String(ev?.action ?? ''),
+        status: String(ev?.outcome?.status ?? ''),
+        resources: summarise(ev?.resources),
+        ...(ev?.outcome?.error ? { error: `${ev.outcome.error.code}: ${ev.outcome.error.message}` } : {}),
+      });
+    },
+    onManifest: (bytes) => fs.writeFileSync(path.join(tmp, BUNDLE_FILES.manifest), bytes),
+  });
+  if (!v.ok) {
+    throw new VerificationFailedError(
+      'CUSTODY_INVALID',
+      `The custody record of case ${opts.caseId} does not verify, so it was not exported (${v.findings.length} finding(s): ${v.findings
+        .slice(0, 3)
+        .map((f) => `${f.code}${f.seq !== null ? ` at ${f.seq}` : ''}`)
+        .join(', ')}${v.findings.length > 3 ? ', …' : ''}). See \`cleanroom custody verify --case ${opts.caseId}\`.`,
+      { caseId: opts.caseId, findings: v.findings },
+    );
+  }
+  if (!v.publicKeyDer || !v.signingKeyArn || !v.manifest) throw new VerificationFailedError('CUSTODY_INVALID', `Case ${opts.caseId} has no signed manifest to export.`, { caseId: opts.caseId });
+  return v as ExportableRecord;
+}
+
+/** The public key, export.json and the two reports. */
+async function writeReport(account: AwsAccount, opts: ExportOptions, tmp: string, v: ExportableRecord, timeline: TimelineRow[]): Promise<ExportMeta> {
+  const pem = createPublicKey({ key: v.publicKeyDer, format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }) as string;
+  fs.writeFileSync(path.join(tmp, BUNDLE_FILES.key), pem);
+  const exportedBy = await account.callerArn();
+  const meta: ExportMeta = {
+    case: opts.caseId,
+    bucket: v.bucket,
+    exportedAt: (opts.now?.() ?? new Date()).toISOString(),
+    exportedBy,
+    signingKeyArn: v.signingKeyArn,
+    keyFingerprint: keyFingerprint(pem),
+    events: v.events,
+    head: v.head,
+    retention: v.retention,
+  };
+  fs.writeFileSync(path.join(tmp, BUNDLE_FILES.meta), `${JSON.stringify(meta, null, 2)}\n`);
+  const m: CaseManifest = v.manifest;
+  const report = { ...meta, sealedAt: m.sealedAt, sealedBy: m.sealedBy, evidence: m.evidence, timeline };
+  fs.writeFileSync(path.join(tmp, BUNDLE_FILES.md), renderMarkdown(report));
+  fs.writeFileSync(path.join(tmp, BUNDLE_FILES.html), renderHtml(report));
+  return meta;
+}
+
+/** Bind SHA256SUMS — so the report and export.json too — to the vault's signing key. */
+async function writeSeal(account: AwsAccount, tmp: string, v: ExportableRecord, meta: ExportMeta, sumsBytes: Buffer): Promise<void> {
+  const signed: SignedBundle = { type: BUNDLE_SEAL_TYPE, case: meta.case, bucket: v.bucket, keyId: v.signingKeyArn, sha256sums: sha256Hex(sumsBytes), head: v.head, exportedAt: meta.exportedAt };
+  const st = bundleStatement(signed);
+  const sig = await account.kms.sign({ KeyId: v.signingKeyArn, Message: st.message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' });
+  const seal: BundleSeal = { ...signed, signature: { algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest: st.digest, value: Buffer.from(sig.Signature!).toString('base64') } };
+  fs.writeFileSync(path.join(tmp, BUNDLE_FILES.seal), sealText(seal));
 }
 
 export interface BundleVerifyResult extends CustodyVerifyResult {
@@ -313,6 +335,41 @@ export function assertKeyFingerprint(fp: string): void {
  * still runs, but the result is not ok: KEY_NOT_TRUSTED — a bundle cannot vouch for its own key.
  */
 export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}): Promise<BundleVerifyResult> {
+  const { anchorKey, anchors } = checkVerifyOptions(opts);
+  const root = openBundle(dir);
+  const findings = new Findings();
+  const files = new BundleFiles(root, findings);
+  const { meta, metaBytes, manifestBytes, caseId, chain } = readRecordDocuments(files);
+  const events = eventsFolder(files);
+  const sums = checkSums(files, chain, events);
+  await checkNothingUnlisted(files, events, sums.walk);
+  const { bundleKey, fingerprint, anchor, trusted } = checkTrust(files, opts, anchorKey, anchors);
+  // With --public-key the signatures are checked with the trusted key, never the bundle's copy.
+  const key = anchorKey ?? bundleKey;
+  const { seal, sealGood } = checkSeal(files, key, anchorKey !== undefined, sums.digest, caseId);
+
+  checkManifest({ caseId, ...(typeof seal?.bucket === 'string' ? { bucket: seal.bucket } : {}), bytes: manifestBytes, key, ...(typeof seal?.keyId === 'string' ? { expectedKeyId: seal.keyId } : {}), chain, findings });
+  const head = chain.head();
+  checkAgreement(findings, opts, { caseId, head, seal, meta, metaBytes, fingerprint });
+  const signer = trusted && sealGood && typeof seal?.keyId === 'string' ? seal.keyId : undefined;
+  return {
+    ...verifyResult(caseId, chain, findings, root, ['bundle.trust', 'bundle.signature', 'bundle.files', 'bundle.checksums', 'documents.schema', 'events.canonical', 'events.hash', 'events.chain', 'events.sequence', 'manifest.present', 'manifest.signature', 'manifest.head', 'manifest.evidence'], {
+      'bundle.trust': trusted ? `the signer is the trusted key (SHA-256 ${fingerprint}, from ${anchor === 'vault' ? "the vault's signing key in KMS" : `--${anchor}`})` : 'ok',
+      'bundle.signature': `${BUNDLE_FILES.sums} is signed by that key`,
+      'bundle.files': `every file listed once under its own name, nothing unlisted, no link or special file`,
+      'bundle.checksums': `every file matches ${BUNDLE_FILES.sums}`,
+      'manifest.signature': fingerprint ? `verified with ${anchorKey ? 'the trusted public key' : `the bundle's public key`} (SHA-256 ${fingerprint})` : 'ok',
+    }),
+    bundle: root,
+    ...(fingerprint ? { keyFingerprint: fingerprint } : {}),
+    ...(signer ? { signingKeyArn: signer } : {}),
+    trusted,
+    anchor,
+  };
+}
+
+/** The options checked before anything is read; the trusted key and the fingerprints the bundle's key must have. */
+function checkVerifyOptions(opts: BundleVerifyOptions): { anchorKey: KeyObject | undefined; anchors: string[] } {
   if (opts.expectKeyFingerprint !== undefined) assertKeyFingerprint(opts.expectKeyFingerprint);
   if (opts.expectCase !== undefined) assertCaseId(opts.expectCase);
   if (opts.expectHead !== undefined && !FINGERPRINT.test(opts.expectHead)) {
@@ -329,7 +386,11 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
     }
   }
   const anchors = [...(opts.expectKeyFingerprint ? [opts.expectKeyFingerprint.toLowerCase()] : []), ...(anchorFingerprint ? [anchorFingerprint] : [])];
+  return { anchorKey, anchors };
+}
 
+/** The bundle's folder (a link to it is resolved; nothing inside is followed); refused when it has no SHA256SUMS. */
+function openBundle(dir: string): string {
   let root = path.resolve(dir);
   try {
     root = fs.realpathSync(root); // the folder named may be a link; nothing inside it is followed
@@ -345,29 +406,46 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   if (!sumsEntry) {
     throw new UsageError('NOT_A_BUNDLE', `${root} is not a custody bundle: it has no ${BUNDLE_FILES.sums} (export one with \`cleanroom custody export --case ID --out DIR\`).`, { details: { bundle: root } });
   }
-  const findings = new Findings();
-  const at = (rel: string) => path.join(root, rel);
-  /** A top-level file, with what is wrong with it reported. */
-  const reportedInvalid = new Set<string>();
-  const readTop = (rel: string): Buffer | undefined => {
-    const r = readRegular(at(rel));
+  return root;
+}
+
+/** The files of a bundle being verified, and the findings about them. */
+class BundleFiles {
+  private readonly reportedInvalid = new Set<string>();
+
+  constructor(
+    readonly root: string,
+    readonly findings: Findings,
+  ) {}
+
+  at(rel: string): string {
+    return path.join(this.root, rel);
+  }
+
+  /** A top-level file, with what is wrong with it reported (once). */
+  readTop(rel: string): Buffer | undefined {
+    const r = readRegular(this.at(rel));
     if ('bytes' in r) return r.bytes;
-    if ('invalid' in r && !reportedInvalid.has(rel)) {
-      reportedInvalid.add(rel);
-      findings.add('BUNDLE_FILE_INVALID', null, `${rel} is ${r.invalid}`);
+    if ('invalid' in r && !this.reportedInvalid.has(rel)) {
+      this.reportedInvalid.add(rel);
+      this.findings.add('BUNDLE_FILE_INVALID', null, `${rel} is ${r.invalid}`);
     }
     return undefined;
-  };
+  }
+}
 
+/** export.json and the manifest; the case they name, and the chain checker for its events. */
+function readRecordDocuments(files: BundleFiles): { meta: Partial<ExportMeta>; metaBytes: Buffer | undefined; manifestBytes: Buffer | undefined; caseId: string; chain: ChainChecker } {
+  const { findings } = files;
   let meta: Partial<ExportMeta> = {};
-  const metaBytes = readTop(BUNDLE_FILES.meta);
+  const metaBytes = files.readTop(BUNDLE_FILES.meta);
   try {
     if (metaBytes) meta = JSON.parse(metaBytes.toString('utf8')) as ExportMeta;
   } catch {
     findings.add('SCHEMA_INVALID', null, `${BUNDLE_FILES.meta} is not JSON`);
   }
   if (!meta || typeof meta !== 'object') meta = {};
-  const manifestBytes = readTop(BUNDLE_FILES.manifest);
+  const manifestBytes = files.readTop(BUNDLE_FILES.manifest);
   let manifest: Partial<CaseManifest> | undefined;
   try {
     manifest = manifestBytes ? (JSON.parse(manifestBytes.toString('utf8')) as CaseManifest) : undefined;
@@ -377,117 +455,161 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   const caseId = String(manifest?.case ?? meta.case ?? '');
   const chain = new ChainChecker(caseId, findings);
   if (manifest?.head && Number.isInteger(manifest.head.seq)) chain.watch = manifest.head.seq;
+  return { meta, metaBytes, manifestBytes, caseId, chain };
+}
 
-  // The events folder must be a real folder: a link to one elsewhere is not followed.
-  const evStat = fs.lstatSync(at(BUNDLE_FILES.events), { throwIfNoEntry: false });
-  const eventsDirOk = evStat?.isDirectory() === true;
-  if (evStat && !eventsDirOk) findings.add('BUNDLE_FILE_INVALID', null, `${BUNDLE_FILES.events}/ is ${kindOf(evStat)}, not a folder (not followed)`);
+type EventsFolder = { stat: fs.Stats | undefined; ok: boolean };
 
-  // SHA256SUMS, streamed and hashed: the events first, each once, in sequence order, under its one
-  // name; then the other files, each once.
+/** The events folder must be a real folder: a link to one elsewhere is not followed. */
+function eventsFolder(files: BundleFiles): EventsFolder {
+  const stat = fs.lstatSync(files.at(BUNDLE_FILES.events), { throwIfNoEntry: false });
+  const ok = stat?.isDirectory() === true;
+  if (stat && !ok) files.findings.add('BUNDLE_FILE_INVALID', null, `${BUNDLE_FILES.events}/ is ${kindOf(stat)}, not a folder (not followed)`);
+  return { stat, ok };
+}
+
+/** Where the walk of SHA256SUMS is: the next event expected, the last listed, whether the events listed run without a break. */
+interface SumsWalk {
+  lineNo: number;
+  expectSeq: number;
+  lastSeq: number;
+  contiguous: boolean;
+  inEvents: boolean;
+  listedOther: Set<string>;
+}
+
+type Listed = { seq: number | null; bytes?: Buffer | undefined };
+
+/**
+ * SHA256SUMS, streamed and hashed: the events first, each once, in sequence order, under its one
+ * name; then the other files, each once. Each listed file is checked against its sum, each event
+ * goes through the chain. Returns the digest of SHA256SUMS (the seal signs it).
+ */
+function checkSums(files: BundleFiles, chain: ChainChecker, events: EventsFolder): { digest: string; walk: SumsWalk } {
+  const { findings } = files;
   const sumsHash = createHash('sha256');
-  let expectSeq = 1;
-  let lastSeq = 0;
-  let contiguous = true;
-  let inEvents = true;
-  const listedOther = new Set<string>();
-  let lineNo = 0;
+  const walk: SumsWalk = { lineNo: 0, expectSeq: 1, lastSeq: 0, contiguous: true, inEvents: true, listedOther: new Set<string>() };
   let sumsOk = true;
   // Its type only: SHA256SUMS is streamed below, never held whole.
-  const sumsRead = readRegular(at(BUNDLE_FILES.sums), { typeOnly: true });
+  const sumsRead = readRegular(files.at(BUNDLE_FILES.sums), { typeOnly: true });
   if ('invalid' in sumsRead) {
     findings.add('BUNDLE_FILE_INVALID', null, `${BUNDLE_FILES.sums} is ${sumsRead.invalid}`);
     sumsOk = false;
   }
-  const lines = sumsOk ? readLines(at(BUNDLE_FILES.sums), sumsHash) : ([] as Array<{ line: string; last: boolean }>);
+  const lines = sumsOk ? readLines(files.at(BUNDLE_FILES.sums), sumsHash) : ([] as Array<{ line: string; last: boolean }>);
   let endsWithNewline = true;
   for (const { line, last } of lines) {
-    lineNo++;
+    walk.lineNo++;
     if (last) {
       endsWithNewline = line === '';
       if (line === '') break;
     }
-    const m = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
-    if (!m) {
-      findings.add('BUNDLE_CHECKSUM_MISMATCH', null, `${BUNDLE_FILES.sums} line ${lineNo} is malformed: ${JSON.stringify(line.slice(0, 80))}`);
-      contiguous = false;
-      continue;
-    }
-    const [, sum, rel] = m as unknown as [string, string, string];
-    const expected = inEvents ? eventFile(expectSeq) : undefined;
-    if (rel !== expected && !plainName(rel)) {
-      findings.add('BUNDLE_NAME_INVALID', null, `${BUNDLE_FILES.sums} line ${lineNo} names ${JSON.stringify(rel)}: not a file name inside the bundle (absolute, a backslash, an empty, . or .. segment)`);
-      contiguous = false;
-      continue;
-    }
-    let seq: number | null = null;
-    let bytes: Buffer | undefined;
-    if (rel.startsWith(`${BUNDLE_FILES.events}/`)) {
-      const ev = EVENT_NAME.exec(rel.slice(BUNDLE_FILES.events.length + 1));
-      seq = ev ? Number(ev[1]) : null;
-      if (seq === null || rel !== eventFile(seq) || !inEvents || seq < expectSeq) {
-        const why = seq === null || rel !== eventFile(seq) ? `not the name of an event (events/<${SEQ_DIGITS}-digit sequence number>.json)` : !inEvents ? 'an event listed after the other files' : `event ${seq} listed again or out of order (after event ${lastSeq})`;
-        findings.add('BUNDLE_NAME_INVALID', seq, `${BUNDLE_FILES.sums} line ${lineNo} names ${JSON.stringify(rel)}: ${why}`);
-        contiguous = false;
-        continue;
-      }
-      if (seq > expectSeq) contiguous = false; // the chain reports the gap
-      expectSeq = seq + 1;
-      lastSeq = seq;
-      if (!eventsDirOk) {
-        if (evStat === undefined) findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
-        continue;
-      }
-      const r = readRegular(at(rel));
-      if ('missing' in r) findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
-      else if ('invalid' in r) findings.add('BUNDLE_FILE_INVALID', seq, `${rel} is ${r.invalid}`);
-      else bytes = r.bytes;
-    } else {
-      inEvents = false;
-      if (!(BUNDLE_LISTED_FILES as readonly string[]).includes(rel)) {
-        findings.add('BUNDLE_NAME_INVALID', null, `${BUNDLE_FILES.sums} line ${lineNo} names ${JSON.stringify(rel)}, which is not a file of a custody bundle`);
-        continue;
-      }
-      if (listedOther.has(rel)) {
-        findings.add('BUNDLE_NAME_INVALID', null, `${BUNDLE_FILES.sums} line ${lineNo} lists ${rel} a second time`);
-        continue;
-      }
-      listedOther.add(rel);
-      const r = readRegular(at(rel));
-      if ('missing' in r) findings.add('BUNDLE_INCOMPLETE', null, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
-      else bytes = readTop(rel);
-    }
+    const entry = parseSumsLine(files, walk, line);
+    if (!entry) continue;
+    const { seq, bytes } = entry.rel.startsWith(`${BUNDLE_FILES.events}/`) ? readListedEvent(files, walk, events, entry.rel) : readListedFile(files, walk, entry.rel);
     if (!bytes) continue;
-    if (!hashEquals(sha256Hex(bytes), sum)) findings.add('BUNDLE_CHECKSUM_MISMATCH', seq, `${rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`);
+    if (!hashEquals(sha256Hex(bytes), entry.sum)) findings.add('BUNDLE_CHECKSUM_MISMATCH', seq, `${entry.rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`);
     if (seq !== null) chain.add(seq, bytes);
   }
   if (sumsOk && !endsWithNewline) findings.add('BUNDLE_CHECKSUM_MISMATCH', null, `${BUNDLE_FILES.sums} does not end with a line break: it was edited`);
-  const sumsDigest = sumsHash.digest('hex');
-  for (const f of BUNDLE_LISTED_FILES) if (!listedOther.has(f)) findings.add('BUNDLE_INCOMPLETE', null, `${f} is not listed in ${BUNDLE_FILES.sums}${fs.lstatSync(at(f), { throwIfNoEntry: false }) ? '' : ' (and missing)'}`);
+  const digest = sumsHash.digest('hex');
+  for (const f of BUNDLE_LISTED_FILES) if (!walk.listedOther.has(f)) findings.add('BUNDLE_INCOMPLETE', null, `${f} is not listed in ${BUNDLE_FILES.sums}${fs.lstatSync(files.at(f), { throwIfNoEntry: false }) ? '' : ' (and missing)'}`);
+  return { digest, walk };
+}
 
-  // Nothing unlisted: the top level is a fixed set of names; the events folder is walked, not
-  // collected (a name is listed when it is events/<seq>.json for 1 ≤ seq ≤ the last event listed).
+/** One line of SHA256SUMS: its sum and the file it names, or a finding. */
+function parseSumsLine(files: BundleFiles, walk: SumsWalk, line: string): { sum: string; rel: string } | undefined {
+  const m = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
+  if (!m) {
+    files.findings.add('BUNDLE_CHECKSUM_MISMATCH', null, `${BUNDLE_FILES.sums} line ${walk.lineNo} is malformed: ${JSON.stringify(line.slice(0, 80))}`);
+    walk.contiguous = false;
+    return undefined;
+  }
+  const [, sum, rel] = m as unknown as [string, string, string];
+  const expected = walk.inEvents ? eventFile(walk.expectSeq) : undefined;
+  if (rel !== expected && !plainName(rel)) {
+    files.findings.add('BUNDLE_NAME_INVALID', null, `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}: not a file name inside the bundle (absolute, a backslash, an empty, . or .. segment)`);
+    walk.contiguous = false;
+    return undefined;
+  }
+  return { sum, rel };
+}
+
+/** An event listed in SHA256SUMS: in order, under its one name, read if it is a regular file. */
+function readListedEvent(files: BundleFiles, walk: SumsWalk, events: EventsFolder, rel: string): Listed {
+  const { findings } = files;
+  const ev = EVENT_NAME.exec(rel.slice(BUNDLE_FILES.events.length + 1));
+  const seq = ev ? Number(ev[1]) : null;
+  if (seq === null || rel !== eventFile(seq) || !walk.inEvents || seq < walk.expectSeq) {
+    const why = seq === null || rel !== eventFile(seq) ? `not the name of an event (events/<${SEQ_DIGITS}-digit sequence number>.json)` : !walk.inEvents ? 'an event listed after the other files' : `event ${seq} listed again or out of order (after event ${walk.lastSeq})`;
+    findings.add('BUNDLE_NAME_INVALID', seq, `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}: ${why}`);
+    walk.contiguous = false;
+    return { seq };
+  }
+  if (seq > walk.expectSeq) walk.contiguous = false; // the chain reports the gap
+  walk.expectSeq = seq + 1;
+  walk.lastSeq = seq;
+  if (!events.ok) {
+    if (events.stat === undefined) findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
+    return { seq };
+  }
+  const r = readRegular(files.at(rel));
+  if ('missing' in r) findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
+  else if ('invalid' in r) findings.add('BUNDLE_FILE_INVALID', seq, `${rel} is ${r.invalid}`);
+  else return { seq, bytes: r.bytes };
+  return { seq };
+}
+
+/** A file other than an event listed in SHA256SUMS: one of the bundle's, listed once. */
+function readListedFile(files: BundleFiles, walk: SumsWalk, rel: string): Listed {
+  const { findings } = files;
+  walk.inEvents = false;
+  if (!(BUNDLE_LISTED_FILES as readonly string[]).includes(rel)) {
+    findings.add('BUNDLE_NAME_INVALID', null, `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}, which is not a file of a custody bundle`);
+    return { seq: null };
+  }
+  if (walk.listedOther.has(rel)) {
+    findings.add('BUNDLE_NAME_INVALID', null, `${BUNDLE_FILES.sums} line ${walk.lineNo} lists ${rel} a second time`);
+    return { seq: null };
+  }
+  walk.listedOther.add(rel);
+  const r = readRegular(files.at(rel));
+  if ('missing' in r) {
+    findings.add('BUNDLE_INCOMPLETE', null, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
+    return { seq: null };
+  }
+  return { seq: null, bytes: files.readTop(rel) };
+}
+
+/**
+ * Nothing unlisted: the top level is a fixed set of names; the events folder is walked, not
+ * collected (a name is listed when it is events/<seq>.json for 1 ≤ seq ≤ the last event listed).
+ */
+async function checkNothingUnlisted(files: BundleFiles, events: EventsFolder, walk: SumsWalk): Promise<void> {
+  const { findings } = files;
   const topLevel = new Set<string>([BUNDLE_FILES.sums, BUNDLE_FILES.seal, BUNDLE_FILES.events, ...BUNDLE_LISTED_FILES]);
-  for (const d of fs.readdirSync(root, { withFileTypes: true })) {
+  for (const d of fs.readdirSync(files.root, { withFileTypes: true })) {
     if (topLevel.has(d.name)) continue;
     if (d.isFile()) findings.add('BUNDLE_INCOMPLETE', null, `${d.name} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
     else findings.add('BUNDLE_FILE_INVALID', null, `${d.name} is ${kindOf(d)} in the bundle, not listed in ${BUNDLE_FILES.sums} (not followed)`);
   }
-  if (eventsDirOk) {
-    const d = await fs.promises.opendir(at(BUNDLE_FILES.events));
-    for await (const e of d) {
-      const m = EVENT_NAME.exec(e.name);
-      const seq = m ? Number(m[1]) : 0;
-      if (contiguous && seq >= 1 && seq <= lastSeq) continue; // listed; its type was checked when it was read
-      if (!contiguous && seq >= 1 && seq <= lastSeq && e.isFile()) continue; // already a finding; not counted twice
-      const rel = `${BUNDLE_FILES.events}/${e.name}`;
-      if (e.isFile()) findings.add('BUNDLE_INCOMPLETE', m ? seq : null, `${rel} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
-      else findings.add('BUNDLE_FILE_INVALID', m ? seq : null, `${rel} is ${kindOf(e)}, not listed in ${BUNDLE_FILES.sums} (not followed)`);
-    }
+  if (!events.ok) return;
+  const d = await fs.promises.opendir(files.at(BUNDLE_FILES.events));
+  for await (const e of d) {
+    const m = EVENT_NAME.exec(e.name);
+    const seq = m ? Number(m[1]) : 0;
+    if (walk.contiguous && seq >= 1 && seq <= walk.lastSeq) continue; // listed; its type was checked when it was read
+    if (!walk.contiguous && seq >= 1 && seq <= walk.lastSeq && e.isFile()) continue; // already a finding; not counted twice
+    const rel = `${BUNDLE_FILES.events}/${e.name}`;
+    if (e.isFile()) findings.add('BUNDLE_INCOMPLETE', m ? seq : null, `${rel} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
+    else findings.add('BUNDLE_FILE_INVALID', m ? seq : null, `${rel} is ${kindOf(e)}, not listed in ${BUNDLE_FILES.sums} (not followed)`);
   }
+}
 
-  // The trust anchor: the key the signatures are verified with must be one the custodian names.
-  const pem = readTop(BUNDLE_FILES.key)?.toString('utf8');
+/** The trust anchor: the key the signatures are verified with must be one the custodian names. */
+function checkTrust(files: BundleFiles, opts: BundleVerifyOptions, anchorKey: KeyObject | undefined, anchors: string[]): { bundleKey: KeyObject | undefined; fingerprint: string | undefined; anchor: BundleVerifyResult['anchor']; trusted: boolean } {
+  const { findings } = files;
+  const pem = files.readTop(BUNDLE_FILES.key)?.toString('utf8');
   let bundleKey: KeyObject | undefined;
   let fingerprint: string | undefined;
   try {
@@ -511,61 +633,69 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
     if (mismatch !== undefined) findings.add('KEY_NOT_TRUSTED', null, `the bundle's public key (SHA-256 ${fingerprint ?? 'none'}) is not the trusted signing key ${mismatch}: the bundle was signed by someone else`);
     else trusted = true;
   }
-  // With --public-key the signatures are checked with the trusted key, never the bundle's copy.
-  const key = anchorKey ?? bundleKey;
+  return { bundleKey, fingerprint, anchor, trusted };
+}
 
-  // The signature over SHA256SUMS (so over every listed file).
+/** The signature over SHA256SUMS (so over every listed file): bundle.sig.json, byte for byte as export writes it. */
+function checkSeal(files: BundleFiles, key: KeyObject | undefined, withTrustedKey: boolean, sumsDigest: string, caseId: string): { seal: Partial<BundleSeal> | undefined; sealGood: boolean } {
+  const { findings } = files;
   let seal: Partial<BundleSeal> | undefined;
   let sealGood = false;
-  const sealBytes = readTop(BUNDLE_FILES.seal);
+  const sealBytes = files.readTop(BUNDLE_FILES.seal);
   if (!sealBytes) {
-    if (!fs.lstatSync(at(BUNDLE_FILES.seal), { throwIfNoEntry: false })) findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is missing: nothing binds ${BUNDLE_FILES.sums} (so the report and ${BUNDLE_FILES.meta}) to the signing key; export the case again`);
-  } else {
+    if (!fs.lstatSync(files.at(BUNDLE_FILES.seal), { throwIfNoEntry: false })) findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is missing: nothing binds ${BUNDLE_FILES.sums} (so the report and ${BUNDLE_FILES.meta}) to the signing key; export the case again`);
+    return { seal, sealGood };
+  }
+  try {
+    seal = JSON.parse(sealBytes.toString('utf8')) as BundleSeal;
+  } catch {
+    findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is not JSON`);
+  }
+  if (!seal || typeof seal !== 'object') return { seal, sealGood };
+  const { signature, ...signed } = seal;
+  const sigValue = typeof signature?.value === 'string' ? signature.value : '';
+  if (signed.type !== BUNDLE_SEAL_TYPE || typeof signed.keyId !== 'string' || typeof signed.sha256sums !== 'string' || !signature || signature.algorithm !== 'ECDSA_SHA_256' || signature.messageType !== 'RAW') {
+    findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is not a ${BUNDLE_SEAL_TYPE} statement`);
+    return { seal, sealGood };
+  }
+  let st: { digest: string; message: Buffer } | undefined;
+  try {
+    st = bundleStatement(signed as SignedBundle);
+  } catch {
+    findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} cannot be canonicalised`);
+  }
+  if (st) {
+    if (!hashEquals(st.digest, String(signature.digest))) findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} was changed after it was signed: its digest does not match its content`);
     try {
-      seal = JSON.parse(sealBytes.toString('utf8')) as BundleSeal;
+      sealGood = key !== undefined && cryptoVerify('sha256', st.message, key, Buffer.from(sigValue, 'base64'));
     } catch {
-      findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is not JSON`);
+      sealGood = false;
     }
+    if (!sealGood) findings.add('BUNDLE_SIGNATURE_INVALID', null, `the signature in ${BUNDLE_FILES.seal} does not verify with ${withTrustedKey ? 'the trusted public key' : `the public key in ${BUNDLE_FILES.key}`}`);
   }
-  if (seal && typeof seal === 'object') {
-    const { signature, ...signed } = seal;
-    const sigValue = typeof signature?.value === 'string' ? signature.value : '';
-    if (signed.type !== BUNDLE_SEAL_TYPE || typeof signed.keyId !== 'string' || typeof signed.sha256sums !== 'string' || !signature || signature.algorithm !== 'ECDSA_SHA_256' || signature.messageType !== 'RAW') {
-      findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is not a ${BUNDLE_SEAL_TYPE} statement`);
-    } else {
-      let st: { digest: string; message: Buffer } | undefined;
-      try {
-        st = bundleStatement(signed as SignedBundle);
-      } catch {
-        findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} cannot be canonicalised`);
-      }
-      if (st) {
-        if (!hashEquals(st.digest, String(signature.digest))) findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} was changed after it was signed: its digest does not match its content`);
-        try {
-          sealGood = key !== undefined && cryptoVerify('sha256', st.message, key, Buffer.from(sigValue, 'base64'));
-        } catch {
-          sealGood = false;
-        }
-        if (!sealGood) findings.add('BUNDLE_SIGNATURE_INVALID', null, `the signature in ${BUNDLE_FILES.seal} does not verify with ${anchorKey ? 'the trusted public key' : `the public key in ${BUNDLE_FILES.key}`}`);
-      }
-      const canonicalValue = Buffer.from(sigValue, 'base64').toString('base64') === sigValue;
-      if (sealGood && (!canonicalValue || sealBytes!.toString('utf8') !== sealText(seal as BundleSeal))) {
-        sealGood = false;
-        findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is not byte for byte what export writes for the statement it signs (a duplicate or extra key, reordered or re-spaced, or a re-encoded signature value): it was edited after export`);
-      }
-      if (!hashEquals(String(signed.sha256sums), sumsDigest)) {
-        sealGood = false;
-        findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.sums} is not the one that was signed: it was edited after export (re-summing a changed file does not re-sign it)`);
-      }
-      if (signed.case !== caseId) findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.seal} is for case ${JSON.stringify(signed.case)}, not ${caseId}`);
-    }
+  const canonicalValue = Buffer.from(sigValue, 'base64').toString('base64') === sigValue;
+  if (sealGood && (!canonicalValue || sealBytes.toString('utf8') !== sealText(seal as BundleSeal))) {
+    sealGood = false;
+    findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is not byte for byte what export writes for the statement it signs (a duplicate or extra key, reordered or re-spaced, or a re-encoded signature value): it was edited after export`);
   }
+  if (!hashEquals(String(signed.sha256sums), sumsDigest)) {
+    sealGood = false;
+    findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.sums} is not the one that was signed: it was edited after export (re-summing a changed file does not re-sign it)`);
+  }
+  if (signed.case !== caseId) findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.seal} is for case ${JSON.stringify(signed.case)}, not ${caseId}`);
+  return { seal, sealGood };
+}
 
-  checkManifest({ caseId, ...(typeof seal?.bucket === 'string' ? { bucket: seal.bucket } : {}), bytes: manifestBytes, key, ...(typeof seal?.keyId === 'string' ? { expectedKeyId: seal.keyId } : {}), chain, findings });
-  const head = chain.head();
+/** The seal and export.json agree with the verified chain; the case and head the custodian expects. */
+function checkAgreement(
+  findings: Findings,
+  opts: BundleVerifyOptions,
+  r: { caseId: string; head: { seq: number; hash: string }; seal: Partial<BundleSeal> | undefined; meta: Partial<ExportMeta>; metaBytes: Buffer | undefined; fingerprint: string | undefined },
+): void {
+  const { caseId, head, seal, meta } = r;
   if (seal?.head && (seal.head.seq !== head.seq || seal.head.hash !== head.hash)) findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.seal} signs head #${seal.head.seq} but the events end at #${head.seq}`);
   if (meta.head && (meta.head.seq !== head.seq || meta.head.hash !== head.hash)) findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.meta} records head #${meta.head.seq} but the events end at #${head.seq}`);
-  if (metaBytes && (meta.case !== caseId || meta.keyFingerprint !== fingerprint || (typeof seal?.keyId === 'string' && meta.signingKeyArn !== seal.keyId))) {
+  if (r.metaBytes && (meta.case !== caseId || meta.keyFingerprint !== r.fingerprint || (typeof seal?.keyId === 'string' && meta.signingKeyArn !== seal.keyId))) {
     findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.meta} disagrees with the signed record (case, signing key or its fingerprint)`);
   }
   // What the custodian said the bundle is: its case and where its record ends (checked on the
@@ -576,21 +706,6 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   if (opts.expectHead !== undefined && !hashEquals(head.hash, opts.expectHead.toLowerCase())) {
     findings.add('HEAD_NOT_EXPECTED', head.seq, `the record ends at #${head.seq} ${head.hash}, not at the expected head ${opts.expectHead.toLowerCase()}: this is another export (an earlier one of the case ends at an earlier head)`);
   }
-  const signer = trusted && sealGood && typeof seal?.keyId === 'string' ? seal.keyId : undefined;
-  return {
-    ...verifyResult(caseId, chain, findings, root, ['bundle.trust', 'bundle.signature', 'bundle.files', 'bundle.checksums', 'documents.schema', 'events.canonical', 'events.hash', 'events.chain', 'events.sequence', 'manifest.present', 'manifest.signature', 'manifest.head', 'manifest.evidence'], {
-      'bundle.trust': trusted ? `the signer is the trusted key (SHA-256 ${fingerprint}, from ${anchor === 'vault' ? "the vault's signing key in KMS" : `--${anchor}`})` : 'ok',
-      'bundle.signature': `${BUNDLE_FILES.sums} is signed by that key`,
-      'bundle.files': `every file listed once under its own name, nothing unlisted, no link or special file`,
-      'bundle.checksums': `every file matches ${BUNDLE_FILES.sums}`,
-      'manifest.signature': fingerprint ? `verified with ${anchorKey ? 'the trusted public key' : `the bundle's public key`} (SHA-256 ${fingerprint})` : 'ok',
-    }),
-    bundle: root,
-    ...(fingerprint ? { keyFingerprint: fingerprint } : {}),
-    ...(signer ? { signingKeyArn: signer } : {}),
-    trusted,
-    anchor,
-  };
 }
 
 /**

@@ -188,6 +188,7 @@ export function canonicalizeWithout(value: unknown, omit: string): { whole: stri
 }
 
 /** Characters JSON.stringify escapes in a well-formed string. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what JSON.stringify escapes.
 const ESCAPED = /["\\\u0000-\u001f]/;
 
 /** The length of JSON.stringify(x) (x already checked): a string without escapes is its length and two quotes. */

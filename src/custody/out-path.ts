@@ -65,6 +65,15 @@ export function checkOutPath(out: string, flag = '--out'): string {
   const tree = kernelTree(abs);
   if (tree) throw fail(`it is under ${tree}, a kernel pseudo-filesystem, not a place for files`, elsewhere);
 
+  const realParent = writableParent(parent, fail, elsewhere, flag);
+  const target = path.join(realParent, path.basename(abs));
+  return checkNewFolder(target, fail, elsewhere, flag);
+}
+
+type Fail = (why: string, fix: string, code?: ErrorCode) => UsageError;
+
+/** The parent folder with links resolved: a folder, on a real filesystem, writable. */
+function writableParent(parent: string, fail: Fail, elsewhere: string, flag: string): string {
   let realParent: string;
   try {
     realParent = fs.realpathSync(parent);
@@ -93,8 +102,11 @@ export function checkOutPath(out: string, flag = '--out'): string {
   } catch {
     throw fail(`its parent folder ${realParent} is not writable by you`, elsewhere);
   }
+  return realParent;
+}
 
-  const target = path.join(realParent, path.basename(abs));
+/** The folder to write: new, or an empty folder (not a link, not a file). */
+function checkNewFolder(target: string, fail: Fail, elsewhere: string, flag: string): string {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(target);

@@ -22,7 +22,10 @@ export const MANIFEST_SCHEMA_FILE = path.join(SCHEMA_DIR, 'case-manifest.schema.
 // ajv-formats is CommonJS: its function is the module's default export.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (a: Ajv2020) => Ajv2020;
 
-let compiled: { event: ValidateFunction; manifest: ValidateFunction; manifestSchema: Record<string, any> } | undefined;
+/** The part of the manifest schema read here: the evidence entry's fields. */
+type ManifestSchemaShape = { $defs: { evidence: { properties: Record<string, unknown> } } };
+
+let compiled: { event: ValidateFunction; manifest: ValidateFunction; manifestSchema: ManifestSchemaShape } | undefined;
 
 function load() {
   if (compiled) return compiled;
@@ -35,7 +38,7 @@ function load() {
     });
   }
   const ajv = addFormats(new Ajv2020({ allErrors: false, strict: true }));
-  compiled = { event: ajv.compile(eventSchema), manifest: ajv.compile(manifestSchema), manifestSchema };
+  compiled = { event: ajv.compile(eventSchema), manifest: ajv.compile(manifestSchema), manifestSchema: manifestSchema as ManifestSchemaShape };
   return compiled;
 }
 

@@ -78,7 +78,7 @@ export async function verifyCaseInVault(account: AwsAccount, opts: VaultVerifyOp
   const caseId = opts.caseId;
   const findings = new Findings();
   const chain = new ChainChecker(caseId, findings);
-  const retention = { modes: new Set<string>(), earliest: undefined as number | undefined };
+  const retention = new RetentionSeen(findings);
 
   reporter.progress({ kind: 'step', message: `listing every version under s3://${bucket}/${casePrefix(caseId)}` });
   const versions = await listVersions(account, bucket, caseId);
@@ -86,87 +86,10 @@ export async function verifyCaseInVault(account: AwsAccount, opts: VaultVerifyOp
   // and an empty record must not "verify".
   if (![...versions.keys()].some((k) => k.startsWith(custodyPrefix(caseId)))) throw await unknownCaseError(account, bucket, caseId);
 
-  const signing = await describeKeyAlias(account, signingKeyAlias(bucket));
-  let key: KeyObject | undefined;
-  let der: Buffer | undefined;
-  if (signing) {
-    try {
-      const pub = await account.kms.getPublicKey({ KeyId: signing.arn });
-      der = Buffer.from(pub.PublicKey!);
-      key = publicKey(der);
-    } catch (e) {
-      if (!isAwsCode(e, 'NotFoundException')) throw e;
-    }
-  }
-
-  const checkRetention = (seq: number | null, what: string, got: { lockMode?: string; retainUntil?: Date }, current: boolean) => {
-    if (!got.lockMode || !got.retainUntil) {
-      findings.add('RETENTION_MISSING', seq, `${what} carries no Object Lock retention${got.lockMode ? ` date (mode ${got.lockMode})` : ''}: it can be deleted`);
-      return;
-    }
-    if (current) {
-      retention.modes.add(got.lockMode);
-      const t = got.retainUntil.getTime();
-      if (retention.earliest === undefined || t < retention.earliest) retention.earliest = t;
-    }
-  };
-
-  // The manifest first (small): its head tells the chain checker which point to remember.
-  const mKey = manifestKey(caseId);
-  const mVersions = versions.get(mKey) ?? [];
-  let manifestBytes: Buffer | undefined;
-  if (mVersions[0] && !mVersions[0].deleteMarker) {
-    const got = await getBytes(account, bucket, mKey, mVersions[0].versionId === 'null' ? undefined : mVersions[0].versionId);
-    if (got) {
-      manifestBytes = got.body;
-      checkRetention(null, 'the manifest', got, false);
-      try {
-        const head = (JSON.parse(got.body.toString('utf8')) as CaseManifest).head;
-        if (head && Number.isInteger(head.seq)) chain.watch = head.seq;
-      } catch {
-        // reported by checkManifest
-      }
-      await opts.onManifest?.(got.body);
-    }
-  }
-
-  const eventKeys = [...versions.keys()].flatMap((k) => {
-    const seq = seqOfKey(caseId, k);
-    return seq === undefined ? [] : [{ key: k, seq }];
-  });
-  eventKeys.sort((a, b) => a.seq - b.seq);
-  reporter.progress({ kind: 'step', message: `verifying ${eventKeys.length} event object(s) of case ${caseId}` });
-
-  const window = opts.window ?? 256;
-  for (let i = 0; i < eventKeys.length; i += window) {
-    const slice = eventKeys.slice(i, i + window);
-    const read = await mapPool(slice, opts.concurrency ?? 16, async ({ key, seq }) => {
-      const vs = versions.get(key)!;
-      const bodies = await Promise.all(vs.filter((v) => !v.deleteMarker).map(async (v) => ({ v, got: await getBytes(account, bucket, key, v.versionId === 'null' ? undefined : v.versionId) })));
-      return { key, seq, vs, bodies };
-    });
-    for (const r of read) {
-      if (!r.ok) throw r.error;
-      const { seq, vs, bodies } = r.value;
-      if (vs[0]?.deleteMarker) findings.add('EVENT_DELETED', seq, `event ${seq} was deleted: its key's current version is a delete marker (the original version is still in the vault)`);
-      const present = bodies.filter((b) => b.got);
-      if (present.length > 1) {
-        const original = present[present.length - 1]!;
-        for (const extra of present.slice(0, -1)) {
-          findings.add('EXTRA_VERSION', seq, `event ${seq} has another version (${extra.v.versionId}) written over the original (${original.v.versionId})${extra.got!.body.equals(original.got!.body) ? ', with the same bytes' : ', with different bytes'}`);
-        }
-      }
-      present.forEach((b, idx) => checkRetention(seq, `event ${seq} (version ${b.v.versionId})`, b.got!, idx === 0));
-      const current = present[0];
-      if (!current) {
-        findings.add('SEQUENCE_GAP', seq, `event ${seq} has no readable version`);
-        continue;
-      }
-      const ev = chain.add(seq, current.got!.body);
-      await opts.onEvent?.(seq, current.got!.body, ev);
-    }
-    reporter.progress({ kind: 'item', item: `case ${caseId}`, phase: 'verifying events', percent: (Math.min(i + window, eventKeys.length) / Math.max(1, eventKeys.length)) * 100 });
-  }
+  const { signing, key, der } = await readSigningKey(account, bucket);
+  const read: VaultRead = { account, bucket, caseId, versions, findings, chain, retention };
+  const manifestBytes = await readManifest(read, opts.onManifest);
+  await verifyEvents(read, opts, reporter);
 
   const manifest = checkManifest({ caseId, bucket, bytes: manifestBytes, key, ...(signing ? { expectedKeyId: signing.arn } : {}), chain, findings });
   if (!signing && manifestBytes) findings.add('SIGNATURE_INVALID', null, `the vault's signing key ${signingKeyAlias(bucket)} does not exist, so the manifest signature cannot be verified`);
@@ -181,6 +104,121 @@ export async function verifyCaseInVault(account: AwsAccount, opts: VaultVerifyOp
     ...(signing ? { signingKeyArn: signing.arn } : {}),
     ...(der ? { publicKeyDer: der } : {}),
     ...(manifest ? { manifest } : {}),
-    retention: { modes: [...retention.modes].sort(), ...(retention.earliest !== undefined ? { earliestRetainUntil: new Date(retention.earliest).toISOString() } : {}) },
+    retention: retention.summary(),
   };
+}
+
+/** What the steps of {@link verifyCaseInVault} share: the listing, and where they report. */
+interface VaultRead {
+  account: AwsAccount;
+  bucket: string;
+  caseId: string;
+  versions: Map<string, Version[]>;
+  findings: Findings;
+  chain: ChainChecker;
+  retention: RetentionSeen;
+}
+
+/** The vault's signing key and its public key (absent when the alias or the key is gone). */
+async function readSigningKey(account: AwsAccount, bucket: string): Promise<{ signing: Awaited<ReturnType<typeof describeKeyAlias>>; key?: KeyObject; der?: Buffer }> {
+  const signing = await describeKeyAlias(account, signingKeyAlias(bucket));
+  if (!signing) return { signing };
+  try {
+    const pub = await account.kms.getPublicKey({ KeyId: signing.arn });
+    const der = Buffer.from(pub.PublicKey!);
+    return { signing, key: publicKey(der), der };
+  } catch (e) {
+    if (!isAwsCode(e, 'NotFoundException')) throw e;
+    return { signing };
+  }
+}
+
+/** Object Lock retention of each stored version: a version without it is a finding; the current versions' modes and earliest date are summed up. */
+class RetentionSeen {
+  private readonly modes = new Set<string>();
+  private earliest: number | undefined;
+
+  constructor(private readonly findings: Findings) {}
+
+  check(seq: number | null, what: string, got: { lockMode?: string; retainUntil?: Date }, current: boolean): void {
+    if (!got.lockMode || !got.retainUntil) {
+      this.findings.add('RETENTION_MISSING', seq, `${what} carries no Object Lock retention${got.lockMode ? ` date (mode ${got.lockMode})` : ''}: it can be deleted`);
+      return;
+    }
+    if (current) {
+      this.modes.add(got.lockMode);
+      const t = got.retainUntil.getTime();
+      if (this.earliest === undefined || t < this.earliest) this.earliest = t;
+    }
+  }
+
+  summary(): VaultVerifyResult['retention'] {
+    return { modes: [...this.modes].sort(), ...(this.earliest !== undefined ? { earliestRetainUntil: new Date(this.earliest).toISOString() } : {}) };
+  }
+}
+
+/** The manifest first (small): its head tells the chain checker which point to remember. Its current bytes, if readable. */
+async function readManifest(r: VaultRead, onManifest: VaultVerifyOptions['onManifest']): Promise<Buffer | undefined> {
+  const mKey = manifestKey(r.caseId);
+  const current = (r.versions.get(mKey) ?? [])[0];
+  if (!current || current.deleteMarker) return undefined;
+  const got = await getBytes(r.account, r.bucket, mKey, current.versionId === 'null' ? undefined : current.versionId);
+  if (!got) return undefined;
+  r.retention.check(null, 'the manifest', got, false);
+  try {
+    const head = (JSON.parse(got.body.toString('utf8')) as CaseManifest).head;
+    if (head && Number.isInteger(head.seq)) r.chain.watch = head.seq;
+  } catch {
+    // reported by checkManifest
+  }
+  await onManifest?.(got.body);
+  return got.body;
+}
+
+/** Every event key, in sequence order, read in bounded windows: each version's bytes and retention, the current one through the chain. */
+async function verifyEvents(r: VaultRead, opts: VaultVerifyOptions, reporter: Reporter): Promise<void> {
+  const eventKeys = [...r.versions.keys()].flatMap((k) => {
+    const seq = seqOfKey(r.caseId, k);
+    return seq === undefined ? [] : [{ key: k, seq }];
+  });
+  eventKeys.sort((a, b) => a.seq - b.seq);
+  reporter.progress({ kind: 'step', message: `verifying ${eventKeys.length} event object(s) of case ${r.caseId}` });
+
+  const window = opts.window ?? 256;
+  for (let i = 0; i < eventKeys.length; i += window) {
+    const slice = eventKeys.slice(i, i + window);
+    const read = await mapPool(slice, opts.concurrency ?? 16, async ({ key, seq }) => {
+      const vs = r.versions.get(key)!;
+      const bodies = await Promise.all(vs.filter((v) => !v.deleteMarker).map(async (v) => ({ v, got: await getBytes(r.account, r.bucket, key, v.versionId === 'null' ? undefined : v.versionId) })));
+      return { seq, vs, bodies };
+    });
+    for (const x of read) {
+      if (!x.ok) throw x.error;
+      await checkEventVersions(r, x.value, opts.onEvent);
+    }
+    reporter.progress({ kind: 'item', item: `case ${r.caseId}`, phase: 'verifying events', percent: (Math.min(i + window, eventKeys.length) / Math.max(1, eventKeys.length)) * 100 });
+  }
+}
+
+type StoredVersion = { v: Version; got: Awaited<ReturnType<typeof getBytes>> };
+
+/** One event key: a delete marker, versions written over the original, retention; the current version goes through the chain. */
+async function checkEventVersions(r: VaultRead, { seq, vs, bodies }: { seq: number; vs: Version[]; bodies: StoredVersion[] }, onEvent: VaultVerifyOptions['onEvent']): Promise<void> {
+  const { findings } = r;
+  if (vs[0]?.deleteMarker) findings.add('EVENT_DELETED', seq, `event ${seq} was deleted: its key's current version is a delete marker (the original version is still in the vault)`);
+  const present = bodies.filter((b) => b.got);
+  if (present.length > 1) {
+    const original = present[present.length - 1]!;
+    for (const extra of present.slice(0, -1)) {
+      findings.add('EXTRA_VERSION', seq, `event ${seq} has another version (${extra.v.versionId}) written over the original (${original.v.versionId})${extra.got!.body.equals(original.got!.body) ? ', with the same bytes' : ', with different bytes'}`);
+    }
+  }
+  for (const [idx, b] of present.entries()) r.retention.check(seq, `event ${seq} (version ${b.v.versionId})`, b.got!, idx === 0);
+  const current = present[0];
+  if (!current) {
+    findings.add('SEQUENCE_GAP', seq, `event ${seq} has no readable version`);
+    return;
+  }
+  const ev = r.chain.add(seq, current.got!.body);
+  await onEvent?.(seq, current.got!.body, ev);
 }

@@ -285,27 +285,7 @@ export function checkManifest(opts: { caseId: string; bucket?: string; bytes: Bu
   const errors = manifestSchemaErrors(m);
   if (errors.length) f.add('SCHEMA_INVALID', null, `the manifest does not match the case manifest schema: ${errors.slice(0, 3).join('; ')}`);
   if (!m || typeof m !== 'object' || !m.signature || !m.head) return undefined;
-  const { signature, ...signed } = m;
-  let statement: ReturnType<typeof manifestStatement> | undefined;
-  try {
-    statement = manifestStatement(signed);
-  } catch (e) {
-    f.add('SCHEMA_INVALID', null, `the manifest cannot be canonicalised: ${(e as Error).message}`);
-  }
-  if (statement) {
-    if (!hashEquals(statement.digest, String(signature.digest))) f.add('SIGNATURE_INVALID', null, 'the manifest digest does not match its content: the manifest was changed after it was signed');
-    let good = false;
-    if (!opts.key) f.add('SIGNATURE_INVALID', null, 'there is no public key to verify the manifest signature with');
-    else {
-      try {
-        good = cryptoVerify('sha256', statement.message, opts.key, Buffer.from(String(signature.value), 'base64'));
-      } catch {
-        good = false;
-      }
-      if (!good) f.add('SIGNATURE_INVALID', null, `the manifest signature does not verify with the public key of ${opts.expectedKeyId ?? signature.keyId}`);
-    }
-    if (opts.expectedKeyId && signature.keyId !== opts.expectedKeyId) f.add('SIGNATURE_INVALID', null, `the manifest was signed with ${signature.keyId}, not the vault's signing key ${opts.expectedKeyId}`);
-  }
+  checkManifestSignature(m, opts);
   const head = chain.head();
   if (m.case !== opts.caseId) f.add('MANIFEST_MISMATCH', null, `the manifest is for case ${JSON.stringify(m.case)}, not ${opts.caseId}`);
   if (opts.bucket && m.bucket !== opts.bucket) f.add('MANIFEST_MISMATCH', null, `the manifest names the vault ${JSON.stringify(m.bucket)}, not ${opts.bucket}`);
@@ -328,6 +308,32 @@ export function checkManifest(opts: { caseId: string; bucket?: string; bytes: Bu
     f.add('MANIFEST_MISMATCH', null, `the manifest's evidence differs from the events for ${differ.join(', ')}`);
   }
   return m;
+}
+
+/** The manifest's signature: its digest, the signature verified with the public key, the key that signed it. */
+function checkManifestSignature(m: CaseManifest, opts: { key: KeyObject | undefined; expectedKeyId?: string; findings: Findings }): void {
+  const { findings: f } = opts;
+  const { signature, ...signed } = m;
+  let statement: ReturnType<typeof manifestStatement> | undefined;
+  try {
+    statement = manifestStatement(signed);
+  } catch (e) {
+    f.add('SCHEMA_INVALID', null, `the manifest cannot be canonicalised: ${(e as Error).message}`);
+  }
+  if (statement) {
+    if (!hashEquals(statement.digest, String(signature.digest))) f.add('SIGNATURE_INVALID', null, 'the manifest digest does not match its content: the manifest was changed after it was signed');
+    let good = false;
+    if (!opts.key) f.add('SIGNATURE_INVALID', null, 'there is no public key to verify the manifest signature with');
+    else {
+      try {
+        good = cryptoVerify('sha256', statement.message, opts.key, Buffer.from(String(signature.value), 'base64'));
+      } catch {
+        good = false;
+      }
+      if (!good) f.add('SIGNATURE_INVALID', null, `the manifest signature does not verify with the public key of ${opts.expectedKeyId ?? signature.keyId}`);
+    }
+    if (opts.expectedKeyId && signature.keyId !== opts.expectedKeyId) f.add('SIGNATURE_INVALID', null, `the manifest was signed with ${signature.keyId}, not the vault's signing key ${opts.expectedKeyId}`);
+  }
 }
 
 /** Turn findings into the ordered named checks. */

@@ -12,7 +12,7 @@ import t from 'tap';
 import { useLocalAws } from '../../local-aws/local-aws.js';
 import { startFaultProxy } from '../harness/fault-proxy.js';
 import { SOURCE_ROLE, ec2In, instanceWithVolumes } from '../workflows/acquire/fixtures.js';
-import { caseResources, custodyEvents, keyShapes, runCli } from './acquire-helpers.js';
+import { caseResources, custodyEvents, runCli } from './acquire-helpers.js';
 
 t.test('faults: throttling, 5xx and snapshots pending for a while are ridden out; a budget spent fails clearly, with the record saying how far', async (t) => {
   const aws = await useLocalAws(t);

@@ -21,7 +21,7 @@ const ROLE = 'arn:aws:iam::111111111111:role/IncidentResponder';
 
 async function countingEndpoint(t: typeof t) {
   let requests = 0;
-  const server = http.createServer((req, res) => {
+  const server = http.createServer((_req, res) => {
     requests++;
     res.statusCode = 500;
     res.end('no AWS here');

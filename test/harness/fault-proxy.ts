@@ -62,7 +62,7 @@ function serviceOf(req: IncomingMessage): string {
   return m?.[1] ?? 'unknown';
 }
 
-function actionOf(service: string, req: IncomingMessage, body: string): string {
+function actionOf(_service: string, req: IncomingMessage, body: string): string {
   const target = req.headers['x-amz-target'];
   if (typeof target === 'string') return target.split('.').pop() ?? target;
   const fromQuery = new URLSearchParams(body).get('Action') ?? new URL(req.url ?? '/', 'https://x').searchParams.get('Action');

@@ -437,7 +437,7 @@ export class PortCallScanner {
     return { accounts: acc, via };
   }
 
-  private resolveBinding(b: ts.BindingElement, rules: Rules, used: Set<string>, seen: Set<ts.Node>, here: string): Resolved {
+  private resolveBinding(b: ts.BindingElement, rules: Rules, used: Set<string>, _seen: Set<ts.Node>, here: string): Resolved {
     const pattern = b.parent;
     if (!ts.isObjectBindingPattern(pattern)) return { error: `${here}: an account from array destructuring cannot be followed` };
     const prop = b.propertyName && ts.isIdentifier(b.propertyName) ? b.propertyName.text : ts.isIdentifier(b.name) ? b.name.text : undefined;

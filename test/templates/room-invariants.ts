@@ -494,7 +494,7 @@ export const ROOM_CHECKS: RoomCheck[] = [
         if (p.TrafficType !== 'ALL') f.add(id, `${id} must log TrafficType ALL (found ${JSON.stringify(p.TrafficType)}): rejected packets are the evidence that the room held.`);
         const group = target(p.LogGroupName) ?? target(p.LogDestination);
         const lg = group ? doc.Resources[group] : undefined;
-        if (!lg || lg.Type !== 'AWS::Logs::LogGroup') {
+        if (lg?.Type !== 'AWS::Logs::LogGroup') {
           f.add(id, `${id} must deliver to the template's AWS::Logs::LogGroup.`);
           continue;
         }
@@ -578,7 +578,7 @@ export const ROOM_CHECKS: RoomCheck[] = [
         f.add('InstanceProfile', 'InstanceProfile must hold exactly InstanceRole.');
       }
       const role = doc.Resources.InstanceRole;
-      if (!role || role.Type !== 'AWS::IAM::Role') return [...f.out, { check: this.id, resource: 'InstanceRole', message: 'InstanceRole is missing.' }];
+      if (role?.Type !== 'AWS::IAM::Role') return [...f.out, { check: this.id, resource: 'InstanceRole', message: 'InstanceRole is missing.' }];
       const p = props(role);
       const trust = list<Record<string, any>>(p.AssumeRolePolicyDocument?.Statement);
       for (const s of trust) {
@@ -628,7 +628,7 @@ export const ROOM_CHECKS: RoomCheck[] = [
             }
             if (a === 's3:ListBucket') {
               const prefix = text(s.Condition?.StringLike?.['s3:prefix']);
-              if (!prefix || !prefix.startsWith('cases/${CaseId}/tools/')) f.add('InstanceRole', `${where} allows s3:ListBucket without a condition s3:prefix under cases/\${CaseId}/tools/: the room could list every case.`);
+              if (!prefix?.startsWith('cases/${CaseId}/tools/')) f.add('InstanceRole', `${where} allows s3:ListBucket without a condition s3:prefix under cases/\${CaseId}/tools/: the room could list every case.`);
             }
           }
         }

@@ -89,10 +89,15 @@ export async function bucketExists(account: AwsAccount, bucket: string): Promise
   }
 }
 
+type AddVaultCheck = (id: VaultCheckId, ok: boolean, detail: string) => void;
+type S3Answer<K extends keyof AwsAccount['s3']> = Awaited<ReturnType<AwsAccount['s3'][K]>>;
+
 /** Audit the vault `bucket` (read-only). */
 export async function auditVault(account: AwsAccount, bucket: string): Promise<VaultAuditResult> {
   const checks: VaultAuditResult['checks'] = [];
-  const add = (id: VaultCheckId, ok: boolean, detail: string) => checks.push({ id, ok, detail, severity: 'critical' });
+  const add: AddVaultCheck = (id, ok, detail) => {
+    checks.push({ id, ok, detail, severity: 'critical' });
+  };
   const facts: VaultFacts = { bucket, exists: await bucketExists(account, bucket) };
 
   const [vaultKey, signingKey] = await Promise.all([describeKeyAlias(account, vaultKeyAlias(bucket)), describeKeyAlias(account, signingKeyAlias(bucket))]);
@@ -104,73 +109,99 @@ export async function auditVault(account: AwsAccount, bucket: string): Promise<V
     for (const id of VAULT_CHECK_IDS.slice(1, 9)) add(id, false, `bucket ${bucket} does not exist`);
   } else {
     add('bucket.exists', true, `bucket ${bucket} exists`);
-    const [lock, versioning, encryption, pab, policy] = await Promise.all([
-      optional(() => account.s3.getObjectLockConfiguration({ Bucket: bucket }), 'ObjectLockConfigurationNotFoundError'),
-      account.s3.getBucketVersioning({ Bucket: bucket }),
-      optional(() => account.s3.getBucketEncryption({ Bucket: bucket }), 'ServerSideEncryptionConfigurationNotFoundError'),
-      optional(() => account.s3.getPublicAccessBlock({ Bucket: bucket }), 'NoSuchPublicAccessBlockConfiguration'),
-      optional(() => account.s3.getBucketPolicy({ Bucket: bucket }), 'NoSuchBucketPolicy'),
-    ]);
-
-    const lockEnabled = lock?.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled';
-    add('bucket.object-lock', lockEnabled, lockEnabled ? 'Object Lock is enabled' : 'Object Lock is not enabled on the bucket (it can only be set for a new bucket here: create the vault with `cleanroom vault init --bucket NEW-NAME`)');
-    const dr = lock?.ObjectLockConfiguration?.Rule?.DefaultRetention;
-    const mode = dr?.Mode as LockMode | undefined;
-    // moto answers Years: 0 next to Days; AWS answers one of the two. Read 0 as absent.
-    const days = dr?.Days || (dr?.Years ? dr.Years * 365 : undefined);
-    if (mode && days && days > 0) {
-      facts.lockMode = mode;
-      facts.retentionDays = days;
-      facts.defaultRetention = { mode, ...(dr?.Days ? { days: dr.Days } : {}), ...(dr?.Years ? { years: dr.Years } : {}) };
-    }
-    add('bucket.default-retention', Boolean(lockEnabled && mode && days), mode && days ? `default retention ${mode} ${dr?.Days ? `${dr.Days} days` : `${dr?.Years} years`}` : 'no default retention is configured (run `cleanroom vault init`)');
-
-    add('bucket.versioning', versioning.Status === 'Enabled', `versioning is ${versioning.Status ?? 'not enabled'}`);
-
-    const rule = encryption?.ServerSideEncryptionConfiguration?.Rules?.find((r) => r.ApplyServerSideEncryptionByDefault);
-    const sse = rule?.ApplyServerSideEncryptionByDefault;
-    const keyId = sse?.KMSMasterKeyID;
-    const keyMatches = Boolean(keyId && vaultKey && (keyId === vaultKey.arn || keyId === vaultKeyAlias(bucket) || vaultKey.arn.endsWith(`/${keyId}`)));
-    add(
-      'bucket.encryption',
-      sse?.SSEAlgorithm === 'aws:kms' && keyMatches,
-      !sse ? 'no default encryption is configured' : sse.SSEAlgorithm !== 'aws:kms' ? `default encryption is ${sse.SSEAlgorithm}, not SSE-KMS` : keyMatches ? `SSE-KMS under the vault key ${vaultKey!.arn}` : `SSE-KMS under ${keyId ?? 'the AWS-managed key'}, not the vault key ${vaultKeyAlias(bucket)}`,
-    );
-    add('bucket.bucket-key', rule?.BucketKeyEnabled === true, rule?.BucketKeyEnabled ? 'S3 Bucket Key is enabled' : 'S3 Bucket Key is not enabled');
-
-    const c = pab?.PublicAccessBlockConfiguration;
-    const off = c ? (['BlockPublicAcls', 'IgnorePublicAcls', 'BlockPublicPolicy', 'RestrictPublicBuckets'] as const).filter((k) => c[k] !== true) : ['all four settings'];
-    add('bucket.public-access-block', off.length === 0, off.length === 0 ? 'all public access is blocked' : `public access is not fully blocked: ${off.join(', ')} off`);
-
-    let doc;
-    try {
-      doc = parsePolicy(policy?.Policy);
-    } catch {
-      doc = undefined;
-    }
-    add('bucket.policy-tls-only', deniesInsecureTransport(doc, bucket), deniesInsecureTransport(doc, bucket) ? 'the bucket policy denies requests without TLS (aws:SecureTransport false)' : 'the bucket policy does not deny requests made without TLS');
-    add(
-      'bucket.policy-encrypted-uploads',
-      deniesUnencryptedUploads(doc, bucket),
-      deniesUnencryptedUploads(doc, bucket) ? 'the bucket policy denies uploads without SSE-KMS' : 'the bucket policy does not deny uploads that lack the SSE-KMS header or ask for another encryption',
-    );
+    await addBucketChecks(account, bucket, vaultKey, facts, add);
   }
+  await addVaultKeyChecks(account, bucket, vaultKey, add);
+  addSigningKeyCheck(bucket, signingKey, add);
+  return { ok: checks.every((c) => c.ok), checks, facts };
+}
 
+/** The bucket's settings: Object Lock and retention, versioning, encryption, public access, policy. */
+async function addBucketChecks(account: AwsAccount, bucket: string, vaultKey: KeyFacts | undefined, facts: VaultFacts, add: AddVaultCheck): Promise<void> {
+  const [lock, versioning, encryption, pab, policy] = await Promise.all([
+    optional(() => account.s3.getObjectLockConfiguration({ Bucket: bucket }), 'ObjectLockConfigurationNotFoundError'),
+    account.s3.getBucketVersioning({ Bucket: bucket }),
+    optional(() => account.s3.getBucketEncryption({ Bucket: bucket }), 'ServerSideEncryptionConfigurationNotFoundError'),
+    optional(() => account.s3.getPublicAccessBlock({ Bucket: bucket }), 'NoSuchPublicAccessBlockConfiguration'),
+    optional(() => account.s3.getBucketPolicy({ Bucket: bucket }), 'NoSuchBucketPolicy'),
+  ]);
+  addLockChecks(lock, facts, add);
+  add('bucket.versioning', versioning.Status === 'Enabled', `versioning is ${versioning.Status ?? 'not enabled'}`);
+  addEncryptionChecks(encryption, bucket, vaultKey, add);
+
+  const c = pab?.PublicAccessBlockConfiguration;
+  const off = c ? (['BlockPublicAcls', 'IgnorePublicAcls', 'BlockPublicPolicy', 'RestrictPublicBuckets'] as const).filter((k) => c[k] !== true) : ['all four settings'];
+  add('bucket.public-access-block', off.length === 0, off.length === 0 ? 'all public access is blocked' : `public access is not fully blocked: ${off.join(', ')} off`);
+
+  addPolicyChecks(policy, bucket, add);
+}
+
+/** Object Lock and its default retention (recorded in `facts`). */
+function addLockChecks(lock: S3Answer<'getObjectLockConfiguration'> | undefined, facts: VaultFacts, add: AddVaultCheck): void {
+  const lockEnabled = lock?.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled';
+  add('bucket.object-lock', lockEnabled, lockEnabled ? 'Object Lock is enabled' : 'Object Lock is not enabled on the bucket (it can only be set for a new bucket here: create the vault with `cleanroom vault init --bucket NEW-NAME`)');
+  const dr = lock?.ObjectLockConfiguration?.Rule?.DefaultRetention;
+  const mode = dr?.Mode as LockMode | undefined;
+  // moto answers Years: 0 next to Days; AWS answers one of the two. Read 0 as absent.
+  const days = dr?.Days || (dr?.Years ? dr.Years * 365 : undefined);
+  if (mode && days && days > 0) {
+    facts.lockMode = mode;
+    facts.retentionDays = days;
+    facts.defaultRetention = { mode, ...(dr?.Days ? { days: dr.Days } : {}), ...(dr?.Years ? { years: dr.Years } : {}) };
+  }
+  add('bucket.default-retention', Boolean(lockEnabled && mode && days), mode && days ? `default retention ${mode} ${dr?.Days ? `${dr.Days} days` : `${dr?.Years} years`}` : 'no default retention is configured (run `cleanroom vault init`)');
+}
+
+/** Default encryption: SSE-KMS under the vault key, with an S3 Bucket Key. */
+function addEncryptionChecks(encryption: S3Answer<'getBucketEncryption'> | undefined, bucket: string, vaultKey: KeyFacts | undefined, add: AddVaultCheck): void {
+  const rule = encryption?.ServerSideEncryptionConfiguration?.Rules?.find((r) => r.ApplyServerSideEncryptionByDefault);
+  const sse = rule?.ApplyServerSideEncryptionByDefault;
+  const keyId = sse?.KMSMasterKeyID;
+  const keyMatches = Boolean(keyId && vaultKey && (keyId === vaultKey.arn || keyId === vaultKeyAlias(bucket) || vaultKey.arn.endsWith(`/${keyId}`)));
+  add(
+    'bucket.encryption',
+    sse?.SSEAlgorithm === 'aws:kms' && keyMatches,
+    !sse ? 'no default encryption is configured' : sse.SSEAlgorithm !== 'aws:kms' ? `default encryption is ${sse.SSEAlgorithm}, not SSE-KMS` : keyMatches ? `SSE-KMS under the vault key ${vaultKey!.arn}` : `SSE-KMS under ${keyId ?? 'the AWS-managed key'}, not the vault key ${vaultKeyAlias(bucket)}`,
+  );
+  add('bucket.bucket-key', rule?.BucketKeyEnabled === true, rule?.BucketKeyEnabled ? 'S3 Bucket Key is enabled' : 'S3 Bucket Key is not enabled');
+}
+
+/** The bucket policy denies requests without TLS and uploads without SSE-KMS. */
+function addPolicyChecks(policy: S3Answer<'getBucketPolicy'> | undefined, bucket: string, add: AddVaultCheck): void {
+  let doc: ReturnType<typeof parsePolicy>;
+  try {
+    doc = parsePolicy(policy?.Policy);
+  } catch {
+    doc = undefined;
+  }
+  add('bucket.policy-tls-only', deniesInsecureTransport(doc, bucket), deniesInsecureTransport(doc, bucket) ? 'the bucket policy denies requests without TLS (aws:SecureTransport false)' : 'the bucket policy does not deny requests made without TLS');
+  add(
+    'bucket.policy-encrypted-uploads',
+    deniesUnencryptedUploads(doc, bucket),
+    deniesUnencryptedUploads(doc, bucket) ? 'the bucket policy denies uploads without SSE-KMS' : 'the bucket policy does not deny uploads that lack the SSE-KMS header or ask for another encryption',
+  );
+}
+
+/** The vault key: a customer managed symmetric key, enabled, rotating. */
+async function addVaultKeyChecks(account: AwsAccount, bucket: string, vaultKey: KeyFacts | undefined, add: AddVaultCheck): Promise<void> {
   if (!vaultKey) {
     add('vault-key.state', false, `the vault key ${vaultKeyAlias(bucket)} does not exist`);
     add('vault-key.rotation', false, `the vault key ${vaultKeyAlias(bucket)} does not exist`);
-  } else {
-    const good = vaultKey.state === 'Enabled' && vaultKey.spec === 'SYMMETRIC_DEFAULT' && vaultKey.usage === 'ENCRYPT_DECRYPT' && vaultKey.manager === 'CUSTOMER';
-    add('vault-key.state', good, `${vaultKey.arn}: ${vaultKey.manager} ${vaultKey.spec} ${vaultKey.usage}, ${vaultKey.state}`);
-    const rot = await optional(() => account.kms.getKeyRotationStatus({ KeyId: vaultKey.arn }), 'UnsupportedOperationException');
-    add('vault-key.rotation', rot?.KeyRotationEnabled === true, rot?.KeyRotationEnabled ? 'automatic key rotation is on' : 'automatic key rotation is off');
+    return;
   }
+  const good = vaultKey.state === 'Enabled' && vaultKey.spec === 'SYMMETRIC_DEFAULT' && vaultKey.usage === 'ENCRYPT_DECRYPT' && vaultKey.manager === 'CUSTOMER';
+  add('vault-key.state', good, `${vaultKey.arn}: ${vaultKey.manager} ${vaultKey.spec} ${vaultKey.usage}, ${vaultKey.state}`);
+  const rot = await optional(() => account.kms.getKeyRotationStatus({ KeyId: vaultKey.arn }), 'UnsupportedOperationException');
+  add('vault-key.rotation', rot?.KeyRotationEnabled === true, rot?.KeyRotationEnabled ? 'automatic key rotation is on' : 'automatic key rotation is off');
+}
+
+/** The signing key: an enabled ECC_NIST_P256 SIGN_VERIFY key. */
+function addSigningKeyCheck(bucket: string, signingKey: KeyFacts | undefined, add: AddVaultCheck): void {
   if (!signingKey) {
     add('signing-key.spec', false, `the signing key ${signingKeyAlias(bucket)} does not exist`);
-  } else {
-    const good = signingKey.state === 'Enabled' && signingKey.spec === 'ECC_NIST_P256' && signingKey.usage === 'SIGN_VERIFY';
-    add('signing-key.spec', good, `${signingKey.arn}: ${signingKey.spec} ${signingKey.usage}, ${signingKey.state}`);
+    return;
   }
-  return { ok: checks.every((c) => c.ok), checks, facts };
+  const good = signingKey.state === 'Enabled' && signingKey.spec === 'ECC_NIST_P256' && signingKey.usage === 'SIGN_VERIFY';
+  add('signing-key.spec', good, `${signingKey.arn}: ${signingKey.spec} ${signingKey.usage}, ${signingKey.state}`);
 }
 

@@ -176,7 +176,7 @@ async function orphanKey(account: AwsAccount, caseId: string, except: string | u
  * forensic account (its key policy, or a grant, allows the actions above). Refused with exit 2
  * otherwise, before anything is made.
  */
-export async function checkResponderKey(run: EvidenceRun, source: AwsAccount, ref: string, forensicAccount: string): Promise<SharingKey> {
+export async function checkResponderKey(_run: EvidenceRun, source: AwsAccount, ref: string, forensicAccount: string): Promise<SharingKey> {
   const sourceAccount = await source.accountId();
   const m = KEY_ARN.exec(ref);
   if (!m) throw new UsageError('INVALID_SOURCE_KEY', `--source-kms-key ${JSON.stringify(ref)} is not a KMS key or alias ARN (arn:aws:kms:<region>:<account>:key/<id>).`, { details: { key: ref } });

@@ -89,7 +89,7 @@ export async function findTemporaryKeys(account: AwsAccount, caseId: string, eve
 
   const out = new Map<string, TemporaryKey>();
   for (const [ref, aliases] of candidates) {
-    let meta;
+    let meta: Awaited<ReturnType<AwsAccount['kms']['describeKey']>>['KeyMetadata'];
     try {
       meta = (await account.kms.describeKey({ KeyId: ref })).KeyMetadata;
     } catch (e) {

@@ -64,12 +64,12 @@ export async function lockSnapshots(run: CloseRun, snapshots: readonly CaseSnaps
     const r = await run.guard(key, 'case.close.lock-snapshot', id, [ref], async (): Promise<LockOutcome> => {
       const wantUntil = run.clock ? run.clock.now() + days * 86_400_000 : Date.now() + days * 86_400_000;
       const current = await describeLock(run, id);
-      if (current && current.LockState && current.LockState !== 'expired' && current.LockExpiresOn && current.LockExpiresOn.getTime() >= wantUntil - 86_400_000) {
+      if (current?.LockState && current.LockState !== 'expired' && current.LockExpiresOn && current.LockExpiresOn.getTime() >= wantUntil - 86_400_000) {
         const o: LockOutcome = { snapshotId: id, status: 'already-locked', lockState: current.LockState, lockExpiresOn: current.LockExpiresOn.toISOString() };
         await run.record(key, 'case.close.lock-snapshot', [ref], { status: 'succeeded', details: { ...o, mode } }, { days, mode });
         return o;
       }
-      let res;
+      let res: Awaited<ReturnType<CloseRun['account']['ec2']['lockSnapshot']>>;
       try {
         res = await run.account.ec2.lockSnapshot({ SnapshotId: id, LockMode: mode, LockDuration: days });
       } catch (e) {

@@ -18,11 +18,13 @@ import { waitFor, type Clock } from '../../domain/waiter.js';
 /** One call a step makes (or, in a dry run, would make). */
 export interface PlannedCall {
   /** The call through the account's ports: `(a, i) => a.ec2.modifyInstanceAttribute(i)`. */
+  // biome-ignore lint/suspicious/noExplicitAny: each call takes its own SDK input type; a plan holds calls of every type.
   send: (account: AwsAccount, input: any) => Promise<unknown>;
   input: Record<string, unknown>;
   /** One line for the responder: what the call is for. */
   why: string;
   /** Name values of the answer for later calls. */
+  // biome-ignore lint/suspicious/noExplicitAny: the answer is the SDK output type of this call (see `send`).
   bind?: (output: any) => Record<string, unknown>;
   /** Skip the call when this placeholder resolves to an empty list (nothing to revoke). */
   skipIfEmpty?: string;
@@ -47,7 +49,10 @@ const SERVICE_PREFIX: Record<string, string> = { ec2: 'ec2', iam: 'iam', autosca
 /** Which port method a call's `send` uses: `send` run once against a recorder of property reads. */
 function portMethod(c: PlannedCall): { port: string; method: string } {
   let seen: { port: string; method: string } | undefined;
-  const recorder = new Proxy({}, { get: (_, port) => new Proxy({}, { get: (__, method) => () => ((seen = { port: String(port), method: String(method) }), Promise.resolve({})) }) });
+  const recorder = new Proxy({}, { get: (_, port) => new Proxy({}, { get: (__, method) => () => {
+    seen = { port: String(port), method: String(method) };
+    return Promise.resolve({});
+  } }) });
   void c.send(recorder as AwsAccount, c.input);
   if (!seen) throw new CleanroomError('INTERNAL', 'a planned call does not call a port');
   return seen;

@@ -403,7 +403,7 @@ async function summarize(account: AwsAccount, caseId: string, instanceId: string
     }
   }
   const a = await readAssociation(account, instanceId);
-  const quarantine = a && a.arn.endsWith(`/${quarantineName(caseId)}`) ? a.arn : undefined;
+  const quarantine = a?.arn.endsWith(`/${quarantineName(caseId)}`) ? a.arn : undefined;
   return { isolationGroupIds, transitGroupIds, networkAclIds, ...(quarantine ? { quarantineProfileArn: quarantine } : {}) };
 }
 

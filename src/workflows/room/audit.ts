@@ -253,21 +253,39 @@ function parsePolicy(doc: string | undefined): { Statement?: unknown } | undefin
 
 const arr = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
+type AddCheck = (id: Exclude<RoomCheckId, 'room.exists'>, severity: CheckSeverity, f: () => Verdict) => void;
+
 /** Judge a room from what {@link collectRoom} read. */
 export function evaluateRoom(live: RoomLive): RoomAuditCheck[] {
-  const { info, stack } = live;
-  const vpc = info.vpcId;
   const checks: RoomAuditCheck[] = [];
-  const add = (id: Exclude<RoomCheckId, 'room.exists'>, severity: CheckSeverity, f: () => Verdict) => checks.push(check(id, severity, f));
+  const add: AddCheck = (id, severity, f) => {
+    checks.push(check(id, severity, f));
+  };
+  addStackCheck(live, add);
+  addWayOutChecks(live, add);
+  addPublicAddressChecks(live, add);
+  addSecurityGroupChecks(live, add);
+  addInstanceChecks(live, add);
+  addEndpointChecks(live, add);
+  addDefenceInDepthChecks(live, add);
+  return checks;
+}
 
+/** The stack has finished. */
+function addStackCheck(live: RoomLive, add: AddCheck): void {
+  const { stack } = live;
   add('stack.complete', 'critical', () => {
     const phase = stackPhase(stack.status);
     return phase === 'complete'
       ? { ok: true, detail: `${stack.stackName} is ${stack.status}` }
       : { ok: false, detail: `${stack.stackName} is ${stack.status}${stack.statusReason ? ` (${stack.statusReason})` : ''}: the room is not in a finished state.` };
   });
+}
 
-  // A way out of the VPC.
+/** A way out of the VPC: gateways, peerings, attachments and routes. */
+function addWayOutChecks(live: RoomLive, add: AddCheck): void {
+  const { info } = live;
+  const vpc = info.vpcId;
   add('vpc.no-internet-gateway', 'critical', () => none(need(live.internetGateways, 'internet gateways'), 'attached internet gateway', vpc));
   add('vpc.no-nat-gateway', 'critical', () => none(need(live.natGateways, 'NAT gateways'), 'NAT gateway', vpc));
   add('vpc.no-egress-only-internet-gateway', 'critical', () => none(need(live.egressOnlyGateways, 'egress-only internet gateways'), 'egress-only internet gateway', vpc));
@@ -293,8 +311,11 @@ export function evaluateRoom(live: RoomLive): RoomAuditCheck[] {
       ? { ok: false, detail: `route(s) out of the room: ${bad.join('; ')}. Only the local route and the S3 gateway endpoint's routes may exist; delete these.` }
       : { ok: true, detail: `${tables.length} route table(s), ${routes} route(s): local and S3 gateway endpoint only` };
   });
+}
 
-  // Addresses reachable from outside.
+/** Addresses reachable from outside. */
+function addPublicAddressChecks(live: RoomLive, add: AddCheck): void {
+  const { info } = live;
   add('subnet.no-public-ip-on-launch', 'critical', () => {
     const s = need(live.subnet, 'the subnet');
     if (!s) return { ok: false, detail: `subnet ${info.subnetId} does not exist` };
@@ -307,8 +328,10 @@ export function evaluateRoom(live: RoomLive): RoomAuditCheck[] {
     if (inst?.PublicIpAddress && !bad.some((b) => b.includes(inst.PublicIpAddress!))) bad.push(`instance ${inst.InstanceId} has ${inst.PublicIpAddress}`);
     return bad.length ? { ok: false, detail: `public address(es) in the room: ${bad.join('; ')}. Release or disassociate them.` } : { ok: true, detail: `${enis.length} network interface(s), none with a public address` };
   });
+}
 
-  // Security groups.
+/** The room's security groups. */
+function addSecurityGroupChecks(live: RoomLive, add: AddCheck): void {
   add('forensics-sg.no-ingress', 'critical', groupCheck(live, 'forensics', (rules, g) => {
     const bad = rules.filter((r) => !r.IsEgress);
     return bad.length ? { ok: false, detail: `${g.groupId} lets traffic in: ${bad.map(describeRule).join('; ')}. The forensics group must have no ingress rule.` } : { ok: true, detail: `${g.groupId} has no ingress rule` };
@@ -329,8 +352,11 @@ export function evaluateRoom(live: RoomLive): RoomAuditCheck[] {
     const bad = rules.filter((r) => !isDeclared(r, g));
     return bad.length ? { ok: false, detail: `${g.groupId} allows more than HTTPS from the room: ${bad.map(describeRule).join('; ')}.` } : { ok: true, detail: `${g.groupId}: only HTTPS from the access group` };
   }));
+}
 
-  // The forensic instance.
+/** The forensic instance. */
+function addInstanceChecks(live: RoomLive, add: AddCheck): void {
+  const { info } = live;
   add('instance.security-groups', 'critical', () => {
     const inst = need(live.instance, 'the instance');
     if (!inst) return { ok: false, detail: `instance ${info.instanceId} does not exist` };
@@ -361,8 +387,11 @@ export function evaluateRoom(live: RoomLive): RoomAuditCheck[] {
     const bad = vols.filter((v) => !v.Encrypted).map((v) => v.VolumeId);
     return bad.length ? { ok: false, detail: `unencrypted volume(s) attached to ${info.instanceId}: ${bad.join(', ')}.` } : { ok: true, detail: `${vols.length} attached volume(s), all encrypted` };
   });
+}
 
-  // Endpoints.
+/** The VPC endpoints. */
+function addEndpointChecks(live: RoomLive, add: AddCheck): void {
+  const { info } = live;
   add('endpoints.present', 'critical', () => {
     const eps = need(live.endpoints, 'VPC endpoints').filter((e) => !['deleted', 'deleting', 'failed', 'rejected'].includes(String(e.State ?? '').toLowerCase()));
     const bad: string[] = [];
@@ -399,8 +428,12 @@ export function evaluateRoom(live: RoomLive): RoomAuditCheck[] {
     }
     return bad.length ? { ok: false, detail: `S3 endpoint ${s3.VpcEndpointId} policy reaches beyond the vault ${bucket}: ${bad.join(', ')}.` } : { ok: true, detail: `S3 endpoint ${s3.VpcEndpointId} reaches only ${bucket}` };
   });
+}
 
-  // Defence in depth.
+/** Defence in depth (warnings). */
+function addDefenceInDepthChecks(live: RoomLive, add: AddCheck): void {
+  const { info } = live;
+  const vpc = info.vpcId;
   add('nacl.restrictive', 'warning', () => {
     const acls = need(live.networkAcls, 'network ACLs');
     const acl = acls.find((a) => (a.Associations ?? []).some((x) => x.SubnetId === info.subnetId));
@@ -421,7 +454,6 @@ export function evaluateRoom(live: RoomLive): RoomAuditCheck[] {
     if (good) return { ok: true, detail: `${good.FlowLogId} logs ALL traffic of ${vpc} to ${good.LogGroupName ?? good.LogDestination}` };
     return { ok: false, detail: logs.length ? `no active flow log of ALL traffic on ${vpc} (${logs.map((l) => `${l.FlowLogId}: ${l.FlowLogStatus} ${l.TrafficType}${l.DeliverLogsErrorMessage ? ` ${l.DeliverLogsErrorMessage}` : ''}`).join('; ')})` : `no flow log on ${vpc}` };
   });
-  return checks;
 }
 
 /** Whether a set of checks passes (warnings count only when strict). */

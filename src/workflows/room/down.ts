@@ -13,7 +13,7 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
-import type { ResourceRef } from '../../domain/recorder.js';
+import type { CustodyRecorder, ResourceRef } from '../../domain/recorder.js';
 import { resourceRef } from '../../resources/refs.js';
 import { openCustody, type CustodySource } from './custody.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
@@ -24,7 +24,7 @@ import { detachAndWait } from '../../evidence/detach.js';
 import { detachKeyIn } from '../../evidence/volume.js';
 import { deleteStackAndWait, StackDeleteFailedError } from '../../resources/stack-delete.js';
 import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
-import { readRoomStack } from '../../resources/stacks.js';
+import { readRoomStack, type RoomStack } from '../../resources/stacks.js';
 import { DEFAULT_ROOM_BUDGETS, type RoomBudgets } from './up.js';
 
 export interface RoomDownPlan {
@@ -116,13 +116,32 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
   const accountId = await account.accountId();
   const ref = (type: string, id: string, arn?: string): ResourceRef => resourceRef(type, id, accountId, account.region, arn);
 
-  // 2. Detach the evidence.
+  const step: DownStep = { account, custody, ref, reporter, ...(deps.clock ? { clock: deps.clock } : {}) };
+  const detached = await detachRoomEvidence(step, evidence, instanceId, detachMs);
+  const leftovers = await deleteRoomStack(step, caseId, stack, plan, detached, deleteMs);
+  return { case: caseId, stackName, deleted: true, alreadyGone: false, detached, leftovers };
+}
+
+/** What the steps of {@link roomDown} share. */
+interface DownStep {
+  account: AwsAccount;
+  custody: CustodyRecorder;
+  ref: (type: string, id: string, arn?: string) => ResourceRef;
+  reporter: Reporter;
+  clock?: Clock;
+}
+
+type Evidence = Awaited<ReturnType<typeof attachedEvidence>>;
+
+/** Detach the evidence, each volume recorded (a failure recorded, then the room is left standing). */
+async function detachRoomEvidence(step: DownStep, evidence: Evidence, instanceId: string | undefined, detachMs: number): Promise<RoomDownResult['detached']> {
+  const { account, custody, ref, reporter } = step;
   const detached: RoomDownResult['detached'] = [];
   for (const e of evidence) {
     // An evidence volume's detach ends its attach cycle (the key `evidence detach` and close use too).
     const key = e.evidenceId ? detachKeyIn(custody.events(), e.evidenceId, e.volumeId).key : `room-down:detach:unknown:${e.volumeId}:${e.attachTime ?? ''}`;
     try {
-      await detachAndWait(account, e.volumeId, [{ instanceId: instanceId!, ...(e.device ? { device: e.device } : {}) }], { item: e.evidenceId ?? e.volumeId, budgetMs: detachMs, ...(deps.clock ? { clock: deps.clock } : {}), reporter });
+      await detachAndWait(account, e.volumeId, [{ instanceId: instanceId!, ...(e.device ? { device: e.device } : {}) }], { item: e.evidenceId ?? e.volumeId, budgetMs: detachMs, ...(step.clock ? { clock: step.clock } : {}), reporter });
     } catch (err) {
       const x = asError(err);
       await custody.record({
@@ -142,11 +161,17 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
     detached.push({ volumeId: e.volumeId, ...(e.evidenceId ? { evidenceId: e.evidenceId } : {}) });
   }
 
-  // 3. The stack.
+  return detached;
+}
+
+/** Delete the stack (a failure recorded with what CloudFormation could not delete); the leftovers after it. */
+async function deleteRoomStack(step: DownStep, caseId: string, stack: RoomStack, plan: RoomDownPlan, detached: RoomDownResult['detached'], deleteMs: number): Promise<Leftover[]> {
+  const { account, custody, ref, reporter } = step;
+  const stackName = plan.stackName;
   reporter.progress({ kind: 'step', message: `deleting room stack ${stackName} (${stack.status})` });
   const stackRef = ref('cloudformation:stack', stackName, stack.stackId);
   try {
-    await deleteStackAndWait(account, stack, { budgetMs: deleteMs, ...(deps.clock ? { clock: deps.clock } : {}), reporter, retryHint: `run \`cleanroom room down --case ${caseId}\` again` });
+    await deleteStackAndWait(account, stack, { budgetMs: deleteMs, ...(step.clock ? { clock: step.clock } : {}), reporter, retryHint: `run \`cleanroom room down --case ${caseId}\` again` });
   } catch (err) {
     const x = asError(err);
     await custody.record({
@@ -167,5 +192,5 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
     outcome: { status: 'succeeded', details: { stackName, stackId: stack.stackId, statusBefore: stack.status, detached: detached.map((d) => d.volumeId), leftovers: leftovers.map((l) => ({ kind: l.kind, id: l.id })) } },
     idempotencyKey: `room:down:${stack.stackId}`,
   });
-  return { case: caseId, stackName, deleted: true, alreadyGone: false, detached, leftovers };
+  return leftovers;
 }

@@ -17,6 +17,7 @@ import { CleanroomError, asError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
 import { declaredGroups, describeRule, ipPermission, isDeclared, liveRules, missingRules, type DeclaredGroup } from './rules.js';
 import { roomInfo, type RoomStack } from '../../resources/stacks.js';
+import type { Instance } from './audit.js';
 
 export interface Correction {
   kind: 'revoke-rules' | 'authorize-rules' | 'instance-groups' | 'imds';
@@ -41,11 +42,40 @@ export async function reconcileGuardRails(account: AwsAccount, caseId: string, s
     throw new CleanroomError('ROOM_OUTPUTS_MISSING', `The room stack ${stack.stackName} (${stack.status}) does not report its security groups, instance and S3 prefix list; its guard rails cannot be checked.`, { details: { stackName: stack.stackName } });
   }
   const accountId = await account.accountId();
-  const ref = (type: string, id: string): ResourceRef => resourceRef(type, id, accountId, account.region);
   const corrections: Correction[] = [];
+  const run: GuardRailRun = {
+    account,
+    ref: (type, id) => resourceRef(type, id, accountId, account.region),
+    corrections,
+    correct: correctionRecorder(corrections, deps),
+  };
 
-  /** Run one correction; report it, record it (failed or not), keep going. */
-  const correct = async (c: Omit<Correction, 'ok' | 'error'>, resources: ResourceRef[], key: string | undefined, details: Record<string, unknown>, fn: () => Promise<void>) => {
+  const groups: DeclaredGroup[] = declaredGroups({ forensics: info.forensicsSecurityGroupId, access: info.accessSecurityGroupId, endpoint: info.endpointSecurityGroupId, s3PrefixList: pl });
+  await restoreGroupRules(run, groups);
+
+  // The instance: its network interfaces' groups and its metadata options.
+  const inst = (await account.ec2.describeInstances({ InstanceIds: [info.instanceId] })).Reservations?.[0]?.Instances?.[0];
+  if (!inst || inst.State?.Name === 'terminated' || inst.State?.Name === 'shutting-down') {
+    throw new CleanroomError('ROOM_INSTANCE_GONE', `The forensic instance ${info.instanceId} of ${stack.stackName} is ${inst?.State?.Name ?? 'gone'}: the room cannot be used. Run \`cleanroom room down --case ${caseId}\` and \`cleanroom room up --case ${caseId}\` to rebuild it.`, { details: { instanceId: info.instanceId } });
+  }
+  await restoreInstanceGroups(run, inst, [info.forensicsSecurityGroupId, info.accessSecurityGroupId]);
+  await restoreMetadataOptions(run, inst);
+  return corrections;
+}
+
+/** Run one correction; report it, record it (failed or not), keep going. */
+type Correct = (c: Omit<Correction, 'ok' | 'error'>, resources: ResourceRef[], key: string | undefined, details: Record<string, unknown>, fn: () => Promise<void>) => Promise<void>;
+
+/** What the correction steps share. */
+interface GuardRailRun {
+  account: AwsAccount;
+  ref: (type: string, id: string) => ResourceRef;
+  corrections: Correction[];
+  correct: Correct;
+}
+
+function correctionRecorder(corrections: Correction[], deps: { custody: CustodyRecorder; reporter: Reporter }): Correct {
+  return async (c, resources, key, details, fn) => {
     let error: string | undefined;
     try {
       await fn();
@@ -62,9 +92,11 @@ export async function reconcileGuardRails(account: AwsAccount, caseId: string, s
       ...(key ? { idempotencyKey: error ? `${key}:failed` : key } : {}),
     });
   };
+}
 
-  // Security group rules.
-  const groups: DeclaredGroup[] = declaredGroups({ forensics: info.forensicsSecurityGroupId, access: info.accessSecurityGroupId, endpoint: info.endpointSecurityGroupId, s3PrefixList: pl });
+/** Security group rules: undeclared ones revoked by rule id, missing declared ones added. */
+async function restoreGroupRules(run: GuardRailRun, groups: DeclaredGroup[]): Promise<void> {
+  const { account, ref, correct } = run;
   const live = await liveRules(account, groups.map((g) => g.groupId));
   for (const g of groups) {
     const rules = live.get(g.groupId) ?? [];
@@ -98,16 +130,14 @@ export async function reconcileGuardRails(account: AwsAccount, caseId: string, s
           added = (r.SecurityGroupRules ?? []).map((x) => x.SecurityGroupRuleId ?? '').filter(Boolean);
         },
       );
-      if (added.length) corrections[corrections.length - 1]!.now = `added (${added.join(', ')})`;
+      if (added.length) run.corrections[run.corrections.length - 1]!.now = `added (${added.join(', ')})`;
     }
   }
+}
 
-  // The instance: its network interfaces' groups and its metadata options.
-  const inst = (await account.ec2.describeInstances({ InstanceIds: [info.instanceId] })).Reservations?.[0]?.Instances?.[0];
-  if (!inst || inst.State?.Name === 'terminated' || inst.State?.Name === 'shutting-down') {
-    throw new CleanroomError('ROOM_INSTANCE_GONE', `The forensic instance ${info.instanceId} of ${stack.stackName} is ${inst?.State?.Name ?? 'gone'}: the room cannot be used. Run \`cleanroom room down --case ${caseId}\` and \`cleanroom room up --case ${caseId}\` to rebuild it.`, { details: { instanceId: info.instanceId } });
-  }
-  const want = [info.forensicsSecurityGroupId, info.accessSecurityGroupId];
+/** Every network interface of the instance in exactly the forensics and access groups. */
+async function restoreInstanceGroups(run: GuardRailRun, inst: Instance, want: string[]): Promise<void> {
+  const { account, ref, correct } = run;
   for (const n of inst.NetworkInterfaces ?? []) {
     const have = (n.Groups ?? []).map((g) => g.GroupId ?? '').sort();
     if (!n.NetworkInterfaceId || JSON.stringify(have) === JSON.stringify([...want].sort())) continue;
@@ -119,16 +149,18 @@ export async function reconcileGuardRails(account: AwsAccount, caseId: string, s
       () => account.ec2.modifyNetworkInterfaceAttribute({ NetworkInterfaceId: n.NetworkInterfaceId!, Groups: want }).then(() => undefined),
     );
   }
+}
+
+/** IMDSv2 only, hop limit 1, endpoint enabled. */
+async function restoreMetadataOptions(run: GuardRailRun, inst: Instance): Promise<void> {
   const m = inst.MetadataOptions ?? {};
-  if (m.HttpTokens !== REQUIRED_METADATA.HttpTokens || m.HttpPutResponseHopLimit !== REQUIRED_METADATA.HttpPutResponseHopLimit || m.HttpEndpoint !== REQUIRED_METADATA.HttpEndpoint) {
-    const found = `HttpTokens ${m.HttpTokens ?? 'unset'}, hop limit ${m.HttpPutResponseHopLimit ?? 'unset'}, endpoint ${m.HttpEndpoint ?? 'unset'}`;
-    await correct(
-      { kind: 'imds', resource: `instance ${inst.InstanceId}`, found, now: 'HttpTokens required (IMDSv2 only), hop limit 1, endpoint enabled' },
-      [ref('ec2:instance', inst.InstanceId!)],
-      undefined,
-      { instanceId: inst.InstanceId, before: { HttpTokens: m.HttpTokens ?? null, HttpPutResponseHopLimit: m.HttpPutResponseHopLimit ?? null, HttpEndpoint: m.HttpEndpoint ?? null }, after: REQUIRED_METADATA },
-      () => account.ec2.modifyInstanceMetadataOptions({ InstanceId: inst.InstanceId!, ...REQUIRED_METADATA }).then(() => undefined),
-    );
-  }
-  return corrections;
+  if (m.HttpTokens === REQUIRED_METADATA.HttpTokens && m.HttpPutResponseHopLimit === REQUIRED_METADATA.HttpPutResponseHopLimit && m.HttpEndpoint === REQUIRED_METADATA.HttpEndpoint) return;
+  const found = `HttpTokens ${m.HttpTokens ?? 'unset'}, hop limit ${m.HttpPutResponseHopLimit ?? 'unset'}, endpoint ${m.HttpEndpoint ?? 'unset'}`;
+  await run.correct(
+    { kind: 'imds', resource: `instance ${inst.InstanceId}`, found, now: 'HttpTokens required (IMDSv2 only), hop limit 1, endpoint enabled' },
+    [run.ref('ec2:instance', inst.InstanceId!)],
+    undefined,
+    { instanceId: inst.InstanceId, before: { HttpTokens: m.HttpTokens ?? null, HttpPutResponseHopLimit: m.HttpPutResponseHopLimit ?? null, HttpEndpoint: m.HttpEndpoint ?? null }, after: REQUIRED_METADATA },
+    () => run.account.ec2.modifyInstanceMetadataOptions({ InstanceId: inst.InstanceId!, ...REQUIRED_METADATA }).then(() => undefined),
+  );
 }

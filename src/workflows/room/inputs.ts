@@ -72,7 +72,7 @@ export async function chooseAvailabilityZone(account: AwsAccount, instanceType: 
 
 /** Check that an explicit AMI exists here and can be launched. */
 export async function checkAmi(account: AwsAccount, amiId: string): Promise<void> {
-  let image;
+  let image: NonNullable<Awaited<ReturnType<AwsAccount['ec2']['describeImages']>>['Images']>[number] | undefined;
   try {
     image = (await account.ec2.describeImages({ ImageIds: [amiId] })).Images?.[0];
   } catch (e) {

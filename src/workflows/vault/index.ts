@@ -89,6 +89,24 @@ export async function initVault(account: AwsAccount, opts: VaultInitOptions = {}
   const step = (message: string) => reporter.progress({ kind: 'step', message });
 
   step(`vault keys ${vaultKeyAlias(bucket)} and ${signingKeyAlias(bucket)}`);
+  const { kmsKeyArn, signingKeyArn } = await ensureVaultKeys(account, bucket, changes);
+
+  step(`bucket ${bucket}`);
+  const created = await ensureBucket(account, bucket, changes);
+  const lock = await requireObjectLock(account, bucket);
+  await ensureVersioning(account, bucket, changes);
+  const { lockMode, retentionDays } = await ensureDefaultRetention(account, bucket, lock, opts, changes);
+  await ensureEncryption(account, bucket, kmsKeyArn, changes);
+  await ensurePublicAccessBlock(account, bucket, changes);
+  await ensureBucketPolicy(account, bucket, changes);
+
+  step(`auditing the vault ${bucket}`);
+  const audit = await requirePassingAudit(account, bucket);
+  return { bucket, kmsKeyArn, signingKeyArn, lockMode, retentionDays, created, changes, audit };
+}
+
+/** The vault key (with automatic rotation on) and the signing key. */
+async function ensureVaultKeys(account: AwsAccount, bucket: string, changes: string[]): Promise<{ kmsKeyArn: string; signingKeyArn: string }> {
   const kmsKeyArn = await ensureKey(account, vaultKeyAlias(bucket), { KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT' }, 'vault-key', bucket, changes);
   const rotation = await account.kms.getKeyRotationStatus({ KeyId: kmsKeyArn });
   if (!rotation.KeyRotationEnabled) {
@@ -96,25 +114,32 @@ export async function initVault(account: AwsAccount, opts: VaultInitOptions = {}
     changes.push(`turned on automatic rotation of ${kmsKeyArn}`);
   }
   const signingKeyArn = await ensureKey(account, signingKeyAlias(bucket), { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }, 'signing-key', bucket, changes);
+  return { kmsKeyArn, signingKeyArn };
+}
 
-  step(`bucket ${bucket}`);
-  let created = false;
-  if (!(await bucketExists(account, bucket))) {
-    try {
-      await account.s3.createBucket({
-        Bucket: bucket,
-        ObjectLockEnabledForBucket: true,
-        // us-east-1 refuses an explicit LocationConstraint; every other region requires one.
-        ...(account.region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: account.region as never } }),
-      });
-      created = true;
-      changes.push(`created bucket ${bucket} with Object Lock`);
-    } catch (e) {
-      // Another run created it in between: adopt it like any existing bucket.
-      if (!isAwsCode(e, 'BucketAlreadyOwnedByYou')) throw e;
-    }
+/** Create the bucket with Object Lock unless it exists; whether this run created it. */
+async function ensureBucket(account: AwsAccount, bucket: string, changes: string[]): Promise<boolean> {
+  if (await bucketExists(account, bucket)) return false;
+  try {
+    await account.s3.createBucket({
+      Bucket: bucket,
+      ObjectLockEnabledForBucket: true,
+      // us-east-1 refuses an explicit LocationConstraint; every other region requires one.
+      ...(account.region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: account.region as never } }),
+    });
+    changes.push(`created bucket ${bucket} with Object Lock`);
+    return true;
+  } catch (e) {
+    // Another run created it in between: adopt it like any existing bucket.
+    if (!isAwsCode(e, 'BucketAlreadyOwnedByYou')) throw e;
+    return false;
   }
+}
 
+type ObjectLockConfiguration = NonNullable<Awaited<ReturnType<AwsAccount['s3']['getObjectLockConfiguration']>>['ObjectLockConfiguration']>;
+
+/** The bucket's Object Lock configuration; refused when the bucket has none. */
+async function requireObjectLock(account: AwsAccount, bucket: string): Promise<ObjectLockConfiguration> {
   const lock = await account.s3.getObjectLockConfiguration({ Bucket: bucket }).catch((e) => {
     if (isAwsCode(e, 'ObjectLockConfigurationNotFoundError')) return undefined;
     throw e;
@@ -126,15 +151,20 @@ export async function initVault(account: AwsAccount, opts: VaultInitOptions = {}
       { bucket },
     );
   }
+  return lock.ObjectLockConfiguration;
+}
 
+async function ensureVersioning(account: AwsAccount, bucket: string, changes: string[]): Promise<void> {
   const versioning = await account.s3.getBucketVersioning({ Bucket: bucket });
   if (versioning.Status !== 'Enabled') {
     await account.s3.putBucketVersioning({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } });
     changes.push('enabled versioning');
   }
+}
 
-  // Default retention: keep what is there unless asked for more; never weaken it.
-  const dr = lock.ObjectLockConfiguration.Rule?.DefaultRetention;
+/** Default retention: keep what is there unless asked for more; never weaken it. */
+async function ensureDefaultRetention(account: AwsAccount, bucket: string, lock: ObjectLockConfiguration, opts: VaultInitOptions, changes: string[]): Promise<{ lockMode: LockMode; retentionDays: number }> {
+  const dr = lock.Rule?.DefaultRetention;
   const curMode = dr?.Mode as LockMode | undefined;
   // moto answers Years: 0 next to Days; AWS answers one of the two. Read 0 as absent.
   const curDays = dr?.Days || (dr?.Years ? dr.Years * 365 : undefined);
@@ -152,7 +182,11 @@ export async function initVault(account: AwsAccount, opts: VaultInitOptions = {}
     await account.s3.putObjectLockConfiguration({ Bucket: bucket, ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: lockMode, Days: retentionDays } } } });
     changes.push(`set the default retention to ${lockMode} ${retentionDays} days`);
   }
+  return { lockMode, retentionDays };
+}
 
+/** Default encryption: SSE-KMS under the vault key, with an S3 Bucket Key. */
+async function ensureEncryption(account: AwsAccount, bucket: string, kmsKeyArn: string, changes: string[]): Promise<void> {
   const enc = await account.s3.getBucketEncryption({ Bucket: bucket }).catch((e) => {
     if (isAwsCode(e, 'ServerSideEncryptionConfigurationNotFoundError')) return undefined;
     throw e;
@@ -165,7 +199,9 @@ export async function initVault(account: AwsAccount, opts: VaultInitOptions = {}
     });
     changes.push(`set default encryption to SSE-KMS under ${kmsKeyArn} with an S3 Bucket Key`);
   }
+}
 
+async function ensurePublicAccessBlock(account: AwsAccount, bucket: string, changes: string[]): Promise<void> {
   const pab = await account.s3.getPublicAccessBlock({ Bucket: bucket }).catch((e) => {
     if (isAwsCode(e, 'NoSuchPublicAccessBlockConfiguration')) return undefined;
     throw e;
@@ -175,12 +211,15 @@ export async function initVault(account: AwsAccount, opts: VaultInitOptions = {}
     await account.s3.putPublicAccessBlock({ Bucket: bucket, PublicAccessBlockConfiguration: { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true } });
     changes.push('blocked all public access');
   }
+}
 
+/** The vault's statements (TLS only, SSE-KMS uploads only), merged into the bucket policy there is. */
+async function ensureBucketPolicy(account: AwsAccount, bucket: string, changes: string[]): Promise<void> {
   const policy = await account.s3.getBucketPolicy({ Bucket: bucket }).catch((e) => {
     if (isAwsCode(e, 'NoSuchBucketPolicy')) return undefined;
     throw e;
   });
-  let current;
+  let current: ReturnType<typeof parsePolicy>;
   try {
     current = parsePolicy(policy?.Policy);
   } catch {
@@ -192,12 +231,14 @@ export async function initVault(account: AwsAccount, opts: VaultInitOptions = {}
     await account.s3.putBucketPolicy({ Bucket: bucket, Policy: JSON.stringify(mergedPolicy(bucket, current)) });
     changes.push('set the bucket policy (TLS only, SSE-KMS uploads only)');
   }
+}
 
-  step(`auditing the vault ${bucket}`);
+/** The vault's audit after setting it up; a failing check fails the init. */
+async function requirePassingAudit(account: AwsAccount, bucket: string): Promise<VaultAuditResult> {
   const audit = await auditVault(account, bucket);
   if (!audit.ok) {
     const failed = audit.checks.filter((x) => !x.ok);
     throw new VerificationFailedError('VAULT_AUDIT_FAILED', `The vault ${bucket} was set up but still fails its audit: ${failed.map((x) => `${x.id}: ${x.detail}`).join('; ')}.`, { bucket, failedChecks: failed.map((x) => x.id) });
   }
-  return { bucket, kmsKeyArn, signingKeyArn, lockMode, retentionDays, created, changes, audit };
+  return audit;
 }

@@ -36,7 +36,7 @@ import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { AwsError, PartialFailureError, UsageError } from '../../../src/domain/errors.js';
 import { isolateInstance, type IsolateDeps } from '../../../src/workflows/isolate/index.js';
 import { quarantineName } from '../../../src/workflows/isolate/names.js';
-import { SOURCE_ROLE, compromisedInstance, groupsByInterface, shutdownBehavior, sourceClients, type Clients, type Compromised } from './fixture.js';
+import { SOURCE_ROLE, compromisedInstance, groupsByInterface, shutdownBehavior, sourceClients, type Clients } from './fixture.js';
 
 const aws = await useLocalAws(t);
 const proxy = await startFaultProxy(aws);

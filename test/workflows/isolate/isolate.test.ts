@@ -323,7 +323,7 @@ class Fake {
         async describeAutoScalingInstances(i: any) {
           f.read();
           const a = f.asg;
-          return { AutoScalingInstances: a && a.members.has(i.InstanceIds[0]) ? [{ InstanceId: i.InstanceIds[0], AutoScalingGroupName: a.name, LifecycleState: 'InService' }] : [] };
+          return { AutoScalingInstances: a?.members.has(i.InstanceIds[0]) ? [{ InstanceId: i.InstanceIds[0], AutoScalingGroupName: a.name, LifecycleState: 'InService' }] : [] };
         },
         async describeAutoScalingGroups() {
           f.read();

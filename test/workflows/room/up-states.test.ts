@@ -16,7 +16,6 @@ import { StackFailedError } from '../../../src/workflows/room/deploy.js';
 import { readRoomStack } from '../../../src/resources/stacks.js';
 import { useLocalAws } from '../../../local-aws/local-aws.js';
 import { startFaultProxy } from '../../harness/fault-proxy.js';
-import { TEMPLATE } from './fixtures.js';
 
 function fakeClock(): Clock & { t: number } {
   const c = { t: Date.parse('2026-03-01T00:00:00Z'), now: () => c.t, sleep: async (ms: number) => void (c.t += ms) };
