@@ -8,6 +8,7 @@ import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { TAG_CASE, TAG_ROLE } from '../domain/case-id.js';
 import type { CustodyRecorder } from '../custody/recorder.js';
+import { idempotencyKeys } from '../custody/idempotency-keys.js';
 
 /** `alias/cleanroom/case/<case>`. */
 export function caseKeyAlias(caseId: string): string {
@@ -65,7 +66,7 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
   if (existing) {
     // A run killed between CreateAlias and its custody event left the key unrecorded (and maybe
     // without rotation): finish that now, once.
-    if (custody && !custody.find(`case-key:${existing.arn}`)) {
+    if (custody && !custody.find(idempotencyKeys.caseKey(existing.arn))) {
       const rotation = await account.kms.getKeyRotationStatus({ KeyId: existing.keyId });
       if (!rotation.KeyRotationEnabled) await account.kms.enableKeyRotation({ KeyId: existing.keyId });
       await custody.record({
@@ -73,7 +74,7 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
         resources: [{ type: 'kms:key', id: existing.keyId, arn: existing.arn, account: await account.accountId(), region: account.region }],
         inputs: { alias: caseKeyAlias(caseId) },
         outcome: { status: 'succeeded', details: { foundExisting: true } },
-        idempotencyKey: `case-key:${existing.arn}`,
+        idempotencyKey: idempotencyKeys.caseKey(existing.arn),
       });
     }
     return existing;
@@ -107,7 +108,7 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
     resources: [{ type: 'kms:key', id: key.keyId, arn: key.arn, account: accountId, region: account.region }],
     inputs: { alias: caseKeyAlias(caseId) },
     outcome: { status: 'succeeded' },
-    idempotencyKey: `case-key:${key.arn}`,
+    idempotencyKey: idempotencyKeys.caseKey(key.arn),
   });
   return key;
 }

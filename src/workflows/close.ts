@@ -32,14 +32,15 @@ import { lockSnapshots, retainSnapshots, type LockOutcome } from './close/snapsh
 import { deleteRoomStack, type StackOutcome } from './close/stack.js';
 import { findTemporaryKeys, recordedKeys, retiredInRecord, scheduleKeyDeletions, type KeyOutcome, type TemporaryKey, type UnreachableKey } from './close/keys.js';
 import { recordedSharingCopies, retireSharingCopies, type SharingCopyOutcome, type UnreachableItem } from './close/sharing.js';
+import { idempotencyKeys } from '../custody/idempotency-keys.js';
 
 export { DEFAULT_BUDGETS, type CloseBudgets } from './close/run.js';
 export type { WrittenCheck } from './close/volumes.js';
 export type { SharingCopyOutcome, UnreachableItem } from './close/sharing.js';
 
 /** The idempotency key of the closing event: its presence means the case is closed. */
-export const CLOSE_KEY = 'case.close';
-export const VERIFY_KEY = 'close:verify';
+export const CLOSE_KEY = idempotencyKeys.close.closed();
+export const VERIFY_KEY = idempotencyKeys.close.verify();
 
 /** What `custody verify` found (the subset close reads). */
 export interface CustodyVerification {
@@ -297,7 +298,7 @@ export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise
   if (incomplete) {
     // One event per distinct set of things left to do, so rerunning into the same state adds nothing.
     const digest = createHash('sha256').update(JSON.stringify(run.outstanding)).digest('hex').slice(0, 16);
-    await run.record(`close:incomplete:${digest}`, 'case.close.incomplete', [caseRef], { status: 'partial', details: { ...summary, incomplete: true, outstanding: run.outstanding } });
+    await run.record(idempotencyKeys.close.incomplete(digest), 'case.close.incomplete', [caseRef], { status: 'partial', details: { ...summary, incomplete: true, outstanding: run.outstanding } });
   } else {
     await run.record(CLOSE_KEY, 'case.close', [caseRef], { status: 'succeeded', details: { ...summary, incomplete: false } });
   }

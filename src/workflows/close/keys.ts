@@ -11,6 +11,7 @@ import { isAwsCode } from '../../aws/errors.js';
 import { TAG_CASE, TAG_ROLE } from '../../domain/case-id.js';
 import { caseKeyAlias, type CaseKey } from '../case-key.js';
 import type { CloseRun } from './run.js';
+import { eventsOfFamily, idempotencyKeys, type KeyFamily } from '../../custody/idempotency-keys.js';
 
 export interface TemporaryKey {
   keyId: string;
@@ -35,7 +36,7 @@ export interface UnreachableKey {
   retiredInRecord: boolean;
 }
 
-export const keyKey = (keyId: string) => `close:schedule-key-deletion:${keyId}`;
+export const keyKey = idempotencyKeys.close.scheduleKeyDeletion;
 
 /** Parse `arn:aws:kms:<region>:<account>:key/<id>`. */
 export function parseKeyArn(arn: string): { region: string; account: string; keyId: string } | undefined {
@@ -58,14 +59,14 @@ export function recordedKeys(events: readonly RecordedEvent[]): Array<{ arn: str
   return [...out.values()];
 }
 
+/** The key families of events that retire (schedule the deletion of) a KMS key. */
+const RETIRING: readonly KeyFamily[] = ['acquire.share-key-retire', 'close.schedule-key-deletion'];
+
 /** True when a succeeded event of the record retired (scheduled the deletion of) this key. */
 export function retiredInRecord(events: readonly RecordedEvent[], arn: string): boolean {
   const id = parseKeyArn(arn)?.keyId;
-  return events.some(
-    (e) =>
-      e.outcome.status === 'succeeded' &&
-      /retire|schedule-key-deletion|key-deletion|delete-key/i.test(e.action) &&
-      e.resources.some((r) => r.type === 'kms:key' && (r.arn === arn || r.id === arn || (id !== undefined && r.id === id))),
+  return RETIRING.flatMap((f) => eventsOfFamily(events, f)).some(
+    ({ event: e }) => e.outcome.status === 'succeeded' && e.resources.some((r) => r.type === 'kms:key' && (r.arn === arn || r.id === arn || (id !== undefined && r.id === id))),
   );
 }
 

@@ -15,7 +15,9 @@ import type { AwsAccount } from '../../aws/ports.js';
 import type { RecordedEvent, ResourceRef } from '../../custody/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/case-id.js';
-import { acquireKeys } from '../acquire/pipeline.js';
+import { eventsOfFamily, idempotencyKeys } from '../../custody/idempotency-keys.js';
+
+const acquireKeys = idempotencyKeys.acquire;
 import { ROLE } from '../evidence/run.js';
 import { describeSnapshots, tagMap, type CaseSnapshot } from './discover.js';
 import type { CloseRun } from './run.js';
@@ -41,16 +43,16 @@ export interface UnreachableItem {
 export function recordedSharingCopies(events: readonly RecordedEvent[]): Array<{ evidenceId: string; snapshotId: string; account?: string; region?: string; retired: boolean }> {
   const out = new Map<string, { evidenceId: string; snapshotId: string; account?: string; region?: string; retired: boolean }>();
   const keys = new Set(events.map((e) => e.idempotencyKey ?? ''));
-  for (const e of events) {
-    const m = /^acquire:sharing-copy:(ev-[^:]+):(snap-[^:]+)$/.exec(e.idempotencyKey ?? '');
-    if (!m) continue;
-    const ref = e.resources.find((r) => r.type === 'ec2:snapshot' && r.id === m[2]);
-    out.set(m[2]!, {
-      evidenceId: m[1]!,
-      snapshotId: m[2]!,
+  for (const { event: e, fields } of eventsOfFamily(events, 'acquire.sharing-copy')) {
+    const evidenceId = fields['evidenceId']!;
+    const snapshotId = fields['snapshotId']!;
+    const ref = e.resources.find((r) => r.type === 'ec2:snapshot' && r.id === snapshotId);
+    out.set(snapshotId, {
+      evidenceId,
+      snapshotId,
       ...(ref?.account ? { account: ref.account } : {}),
       ...(ref?.region ? { region: ref.region } : {}),
-      retired: keys.has(acquireKeys.retireSharingCopy(m[1]!, m[2]!)),
+      retired: keys.has(acquireKeys.retireSharingCopy(evidenceId, snapshotId)),
     });
   }
   return [...out.values()];

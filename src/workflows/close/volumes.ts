@@ -14,6 +14,7 @@ import { detachAndWait } from '../evidence/detach.js';
 import { detachKeyIn } from '../evidence/volume.js';
 import { ROLE_WRITTEN_CHECK, TAG_CHECK_OF, TAG_WRITTEN, describeSnapshots, describeVolumes, type EvidenceFold, type WorkingVolume } from './discover.js';
 import type { CloseRun } from './run.js';
+import { idempotencyKeys } from '../../custody/idempotency-keys.js';
 
 /** The written-to check as recorded. */
 export interface WrittenCheck extends CompareResult {
@@ -32,10 +33,7 @@ export interface VolumeOutcome {
   keptBecause?: 'written' | 'unverified' | 'failed';
 }
 
-export const keys = {
-  check: (eid: string, vid: string) => `close:written-check:${eid}:${vid}`,
-  delete: (eid: string, vid: string) => `close:delete-volume:${eid}:${vid}`,
-};
+export const keys = { check: idempotencyKeys.close.writtenCheck, delete: idempotencyKeys.close.deleteVolume };
 
 /** Detach, check and delete (or keep) one working volume. */
 export async function closeVolume(run: CloseRun, vol: WorkingVolume, fold: EvidenceFold | undefined): Promise<VolumeOutcome> {

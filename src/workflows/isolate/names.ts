@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { TAG_CASE, TAG_ROLE, caseTags } from '../../domain/case-id.js';
+import { idempotencyKeys } from '../../custody/idempotency-keys.js';
 
 /** Tag on a contained instance: when it was isolated (ISO time), next to `cleanroom:case`. */
 export const TAG_QUARANTINE = 'cleanroom:quarantine';
@@ -92,12 +93,7 @@ export function revocationTime(document: string | undefined): string | undefined
 }
 
 /** Idempotency keys of the custody events of one instance's isolation. */
-export const keys = {
-  step: (instanceId: string, step: string) => `isolate:${instanceId}:${step}`,
-  reapplied: (instanceId: string, step: string, digest: string) => `isolate:${instanceId}:${step}:reapplied:${digest}`,
-  failed: (instanceId: string, step: string, code: string) => `isolate:${instanceId}:${step}:failed:${code}`,
-  complete: (instanceId: string) => `isolate:${instanceId}:complete`,
-};
+export const keys = idempotencyKeys.isolate;
 
 /** A short digest of a JSON value (for keys naming a distinct unit of work). */
 export function digest(value: unknown): string {

@@ -25,6 +25,7 @@ import { deleteStackAndWait, StackDeleteFailedError } from './delete.js';
 import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
 import { readRoomStack } from './stack.js';
 import { DEFAULT_ROOM_BUDGETS, type RoomBudgets } from './up.js';
+import { idempotencyKeys, markKey } from '../../custody/idempotency-keys.js';
 
 export interface RoomDownPlan {
   case: string;
@@ -119,7 +120,7 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
   const detached: RoomDownResult['detached'] = [];
   for (const e of evidence) {
     // An evidence volume's detach ends its attach cycle (the key `evidence detach` and close use too).
-    const key = e.evidenceId ? detachKeyIn(custody.events(), e.evidenceId, e.volumeId).key : `room-down:detach:unknown:${e.volumeId}:${e.attachTime ?? ''}`;
+    const key = e.evidenceId ? detachKeyIn(custody.events(), e.evidenceId, e.volumeId).key : idempotencyKeys.room.detachUnknown(e.volumeId, `${e.attachTime ?? ''}`);
     try {
       await detachAndWait(account, e.volumeId, [{ instanceId: instanceId!, ...(e.device ? { device: e.device } : {}) }], { item: e.evidenceId ?? e.volumeId, budgetMs: detachMs, ...(deps.clock ? { clock: deps.clock } : {}), reporter });
     } catch (err) {
@@ -128,7 +129,7 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
         action: 'room.down.detach',
         resources: [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)],
         outcome: { status: 'failed', error: { code: x instanceof CleanroomError ? x.code : 'INTERNAL', message: x.message } },
-        idempotencyKey: `${key}:failed`,
+        idempotencyKey: markKey(key, 'failed'),
       });
       throw new CleanroomError('DETACH_FAILED', `Could not detach evidence volume ${e.volumeId} from ${instanceId}: ${x.message}. The room was not deleted; ${detached.length ? `${detached.map((d) => d.volumeId).join(', ')} were detached; ` : ''}run room down again.`, { cause: x, details: { volumeId: e.volumeId, instanceId } });
     }
@@ -164,7 +165,7 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
     action: 'room.down',
     resources: [stackRef],
     outcome: { status: 'succeeded', details: { stackName, stackId: stack.stackId, statusBefore: stack.status, detached: detached.map((d) => d.volumeId), leftovers: leftovers.map((l) => ({ kind: l.kind, id: l.id })) } },
-    idempotencyKey: `room:down:${stack.stackId}`,
+    idempotencyKey: idempotencyKeys.room.down(stack.stackId),
   });
   return { case: caseId, stackName, deleted: true, alreadyGone: false, detached, leftovers };
 }

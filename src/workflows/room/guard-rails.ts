@@ -16,6 +16,7 @@ import { CleanroomError, asError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
 import { declaredGroups, describeRule, ipPermission, isDeclared, liveRules, missingRules, type DeclaredGroup } from './rules.js';
 import { roomInfo, type RoomStack } from './stack.js';
+import { idempotencyKeys, markKey, type IdempotencyKey } from '../../custody/idempotency-keys.js';
 
 export interface Correction {
   kind: 'revoke-rules' | 'authorize-rules' | 'instance-groups' | 'imds';
@@ -44,7 +45,7 @@ export async function reconcileGuardRails(account: AwsAccount, caseId: string, s
   const corrections: Correction[] = [];
 
   /** Run one correction; report it, record it (failed or not), keep going. */
-  const correct = async (c: Omit<Correction, 'ok' | 'error'>, resources: ResourceRef[], key: string | undefined, details: Record<string, unknown>, fn: () => Promise<void>) => {
+  const correct = async (c: Omit<Correction, 'ok' | 'error'>, resources: ResourceRef[], key: IdempotencyKey | undefined, details: Record<string, unknown>, fn: () => Promise<void>) => {
     let error: string | undefined;
     try {
       await fn();
@@ -58,7 +59,7 @@ export async function reconcileGuardRails(account: AwsAccount, caseId: string, s
       action: `room.guard-rail.${c.kind}`,
       resources,
       outcome: { status: error ? 'failed' : 'succeeded', ...(error ? { error: { code: 'GUARD_RAIL_FAILED', message: error } } : {}), details: { found: c.found, now: c.now, ...details } },
-      ...(key ? { idempotencyKey: error ? `${key}:failed` : key } : {}),
+      ...(key ? { idempotencyKey: error ? markKey(key, 'failed') : key } : {}),
     });
   };
 
@@ -75,7 +76,7 @@ export async function reconcileGuardRails(account: AwsAccount, caseId: string, s
       await correct(
         { kind: 'revoke-rules', resource: `${g.role} group ${g.groupId}`, found: `undeclared ${dir} rule(s): ${extra.map(describeRule).join('; ')}`, now: `revoked by rule id` },
         [ref('ec2:security-group', g.groupId), ...ids.map((id) => ref('ec2:security-group-rule', id))],
-        `room:revoke:${g.groupId}:${ids.join(',')}`,
+        idempotencyKeys.room.revoke(g.groupId, ids),
         { groupId: g.groupId, role: g.role, direction: dir, rules: extra.map((r) => ({ id: r.SecurityGroupRuleId, rule: describeRule(r) })) },
         async () => {
           if (egress) await account.ec2.revokeSecurityGroupEgress({ GroupId: g.groupId, SecurityGroupRuleIds: ids });

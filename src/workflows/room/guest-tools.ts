@@ -17,6 +17,7 @@ import type { Reporter } from '../../domain/reporter.js';
 import { guestToolsPrefix } from '../../domain/vault-name.js';
 import { GUEST_TOOLS } from '../../assets/generated/guest-tools.js';
 import { packagePath } from '../../assets/package-path.js';
+import { idempotencyKeys } from '../../custody/idempotency-keys.js';
 
 /** scripts/guest/ of the installed package (dist/workflows/room → ../../../scripts/guest): the source of {@link builtInGuestTools}. */
 export const GUEST_TOOLS_DIR = packagePath(import.meta.url, '../../../scripts/guest', 'scripts/guest');
@@ -111,7 +112,7 @@ export async function uploadGuestTools(
     resources,
     inputs: { digest },
     outcome: { status: 'succeeded', details: { bucket: o.bucket, prefix, digest, kmsKeyArn: o.vaultKeyArn, uploaded: files.filter((f) => f.uploaded).length, files: listed() } },
-    idempotencyKey: `room:guest-tools:${digest}`,
+    idempotencyKey: idempotencyKeys.room.guestTools(digest),
   });
   return { bucket: o.bucket, prefix, digest, files };
 }

@@ -38,6 +38,7 @@ import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from '
 import { openCustody, type CustodySource } from './custody.js';
 import { ROOM_TEMPLATE_BODY } from '../../assets/generated/room-template.js';
 import { packagePath } from '../../assets/package-path.js';
+import { idempotencyKeys, markKey } from '../../custody/idempotency-keys.js';
 
 /**
  * templates/room.yaml of the installed package (dist/workflows/room → ../../../templates): the
@@ -98,10 +99,7 @@ export interface RoomUpResult {
 }
 
 /** Keys of the custody events of a deployment. */
-export const deployKeys = {
-  start: (changeSetId: string) => `room:deploy:${changeSetId}`,
-  outcome: (changeSetId: string) => `room:deploy-outcome:${changeSetId}`,
-};
+export const deployKeys = { start: idempotencyKeys.room.deployStart, outcome: idempotencyKeys.room.deployOutcome };
 
 /**
  * The TemplateBody room up sends to CloudFormation: `given` (RoomUpDeps.templateBody) or the
@@ -207,7 +205,7 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
         action: timedOut ? 'room.deploy.timeout' : 'room.deploy',
         resources: [stackRef({ stackName, stackId: planned.stackId })],
         outcome: { status: 'failed', error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message }, details: { changeSetId: planned.changeSetId, ...(err instanceof StackFailedError ? { failedResources: err.failedResources } : {}) } },
-        idempotencyKey: timedOut ? `${deployKeys.outcome(planned.changeSetId)}:timeout` : deployKeys.outcome(planned.changeSetId),
+        idempotencyKey: timedOut ? markKey(deployKeys.outcome(planned.changeSetId), 'timeout') : deployKeys.outcome(planned.changeSetId),
       });
       throw e;
     }
@@ -285,7 +283,7 @@ async function settle(
       // Created by a CREATE change set that was never executed: it holds no resources.
       c.reporter.progress({ kind: 'step', message: `room stack ${stackName} was left in REVIEW_IN_PROGRESS (a change set never executed): discarding it` });
       await deleteStackAndWait(account, stack, { budgetMs: c.budgets.deleteMs, clock: c.clock, reporter: c.reporter, retryHint: `run \`cleanroom room up --case ${caseId}\` again` });
-      await c.custody.record({ action: 'room.discard-review-stack', resources: [c.stackRef(stack)], outcome: { status: 'succeeded', details: { stackId: stack.stackId, reason: 'REVIEW_IN_PROGRESS: created by a change set that was never executed; no resources' } }, idempotencyKey: `room:discard-review:${stack.stackId}` });
+      await c.custody.record({ action: 'room.discard-review-stack', resources: [c.stackRef(stack)], outcome: { status: 'succeeded', details: { stackId: stack.stackId, reason: 'REVIEW_IN_PROGRESS: created by a change set that was never executed; no resources' } }, idempotencyKey: idempotencyKeys.room.discardReview(stack.stackId) });
       return undefined;
     }
     case 'rolled-back': {
