@@ -16,7 +16,7 @@ import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from '
 export interface StepFailure {
   step: string;
   item: string;
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 

@@ -15,6 +15,7 @@ import type { GlobalArgs, SourceArgs } from '../context.js';
 import { handle, numberOption, withBucket, withCase, withSource } from './common.js';
 import { table } from '../render.js';
 import { assertCaseId } from '../../domain/case-id.js';
+import { PartialFailureError } from '../../domain/errors.js';
 import { checkCloseOptions, closeCase, closePlanText, type CloseOptions, type CloseResult } from '../../workflows/close.js';
 import { resolveVaultBucket } from '../../workflows/vault/init.js';
 import { auditVault } from '../../workflows/vault/audit.js';
@@ -141,7 +142,11 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
               clock: ctx.clock,
             },
             options,
-          );
+          ).catch((e: unknown) => {
+            // An incomplete close: the contract prints its result, exit 1 (3 when a volume was written to).
+            if (e instanceof PartialFailureError && e.result) return e.result as CloseResult;
+            throw e;
+          });
           const written = r.writtenChecks.some((w) => w.identical === false) && r.incomplete;
           return { data: closeJson(r), text: closeText(r), ...(written ? { exitCode: 3 } : r.incomplete ? { exitCode: 1 } : {}) };
         }),

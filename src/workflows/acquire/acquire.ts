@@ -195,6 +195,7 @@ export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions
       `${failures.length} of ${sources.length} volume(s) of case ${caseId} could not be acquired; ${sources.length - failures.length} succeeded and are recorded. Run the same command again to finish: nothing already done is repeated.`,
       settled.flatMap((s) => (s.ok ? [] : [{ item: `${s.item.evidenceId} (${s.item.volumeId})`, error: s.error }])),
       { case: caseId, evidence, failures },
+      result,
     );
   }
   return result;

@@ -26,6 +26,7 @@ import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
 import { readRoomStack } from './stack.js';
 import { DEFAULT_ROOM_BUDGETS, type RoomBudgets } from './up.js';
 import { idempotencyKeys, markKey } from '../../custody/idempotency-keys.js';
+import { StepRecorder } from '../../custody/step-recorder.js';
 
 export interface RoomDownPlan {
   case: string;
@@ -117,6 +118,7 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
   const ref = (type: string, id: string, arn?: string): ResourceRef => ({ type, id, ...(arn ? { arn } : {}), account: accountId, region: account.region });
 
   // 2. Detach the evidence.
+  const rec = new StepRecorder(custody, reporter);
   const detached: RoomDownResult['detached'] = [];
   for (const e of evidence) {
     // An evidence volume's detach ends its attach cycle (the key `evidence detach` and close use too).
@@ -125,19 +127,15 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
       await detachAndWait(account, e.volumeId, [{ instanceId: instanceId!, ...(e.device ? { device: e.device } : {}) }], { item: e.evidenceId ?? e.volumeId, budgetMs: detachMs, ...(deps.clock ? { clock: deps.clock } : {}), reporter });
     } catch (err) {
       const x = asError(err);
-      await custody.record({
-        action: 'room.down.detach',
-        resources: [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)],
-        outcome: { status: 'failed', error: { code: x instanceof CleanroomError ? x.code : 'INTERNAL', message: x.message } },
-        idempotencyKey: markKey(key, 'failed'),
+      await rec.record(markKey(key, 'failed'), 'room.down.detach', [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)], {
+        status: 'failed',
+        error: { code: x instanceof CleanroomError ? x.code : 'INTERNAL', message: x.message },
       });
       throw new CleanroomError('DETACH_FAILED', `Could not detach evidence volume ${e.volumeId} from ${instanceId}: ${x.message}. The room was not deleted; ${detached.length ? `${detached.map((d) => d.volumeId).join(', ')} were detached; ` : ''}run room down again.`, { cause: x, details: { volumeId: e.volumeId, instanceId } });
     }
-    await custody.record({
-      action: 'room.down.detach',
-      resources: [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)],
-      outcome: { status: 'succeeded', details: { volumeId: e.volumeId, instanceId, ...(e.evidenceId ? { evidence: { evidenceId: e.evidenceId, state: 'detached' } } : {}) } },
-      idempotencyKey: key,
+    await rec.record(key, 'room.down.detach', [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)], {
+      status: 'succeeded',
+      details: { volumeId: e.volumeId, instanceId, ...(e.evidenceId ? { evidence: { evidenceId: e.evidenceId, state: 'detached' } } : {}) },
     });
     detached.push({ volumeId: e.volumeId, ...(e.evidenceId ? { evidenceId: e.evidenceId } : {}) });
   }
@@ -161,11 +159,9 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
     throw err;
   }
   const leftovers = await findLeftovers(account, caseId, { stackGone: true, ...(plan.flowLogGroupName ? { flowLogGroupName: plan.flowLogGroupName } : {}) });
-  await custody.record({
-    action: 'room.down',
-    resources: [stackRef],
-    outcome: { status: 'succeeded', details: { stackName, stackId: stack.stackId, statusBefore: stack.status, detached: detached.map((d) => d.volumeId), leftovers: leftovers.map((l) => ({ kind: l.kind, id: l.id })) } },
-    idempotencyKey: idempotencyKeys.room.down(stack.stackId),
+  await rec.record(idempotencyKeys.room.down(stack.stackId), 'room.down', [stackRef], {
+    status: 'succeeded',
+    details: { stackName, stackId: stack.stackId, statusBefore: stack.status, detached: detached.map((d) => d.volumeId), leftovers: leftovers.map((l) => ({ kind: l.kind, id: l.id })) },
   });
   return { case: caseId, stackName, deleted: true, alreadyGone: false, detached, leftovers };
 }

@@ -11,12 +11,13 @@
  * follows then fails by name).
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyRecorder, ResourceRef } from '../../custody/recorder.js';
+import type { CustodyEntry, CustodyRecorder, ResourceRef } from '../../custody/recorder.js';
 import { CleanroomError, asError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
 import { declaredGroups, describeRule, ipPermission, isDeclared, liveRules, missingRules, type DeclaredGroup } from './rules.js';
 import { roomInfo, type RoomStack } from './stack.js';
 import { idempotencyKeys, markKey, type IdempotencyKey } from '../../custody/idempotency-keys.js';
+import { StepRecorder } from '../../custody/step-recorder.js';
 
 export interface Correction {
   kind: 'revoke-rules' | 'authorize-rules' | 'instance-groups' | 'imds';
@@ -43,6 +44,7 @@ export async function reconcileGuardRails(account: AwsAccount, caseId: string, s
   const accountId = await account.accountId();
   const ref = (type: string, id: string): ResourceRef => ({ type, id, account: accountId, region: account.region });
   const corrections: Correction[] = [];
+  const rec = new StepRecorder(deps.custody, deps.reporter);
 
   /** Run one correction; report it, record it (failed or not), keep going. */
   const correct = async (c: Omit<Correction, 'ok' | 'error'>, resources: ResourceRef[], key: IdempotencyKey | undefined, details: Record<string, unknown>, fn: () => Promise<void>) => {
@@ -55,12 +57,10 @@ export async function reconcileGuardRails(account: AwsAccount, caseId: string, s
     const done: Correction = { ...c, ok: !error, ...(error ? { error } : {}) };
     corrections.push(done);
     deps.reporter.warn(error ? `guard rail NOT restored on ${c.resource}: ${c.found} — ${error}` : `guard rail restored on ${c.resource}: ${c.found} → ${c.now}`);
-    await deps.custody.record({
-      action: `room.guard-rail.${c.kind}`,
-      resources,
-      outcome: { status: error ? 'failed' : 'succeeded', ...(error ? { error: { code: 'GUARD_RAIL_FAILED', message: error } } : {}), details: { found: c.found, now: c.now, ...details } },
-      ...(key ? { idempotencyKey: error ? markKey(key, 'failed') : key } : {}),
-    });
+    const outcome: CustodyEntry['outcome'] = { status: error ? 'failed' : 'succeeded', ...(error ? { error: { code: 'GUARD_RAIL_FAILED', message: error } } : {}), details: { found: c.found, now: c.now, ...details } };
+    // A correction with a key (revoking named rules) records once; one without records each time it is made.
+    if (key) await rec.record(error ? markKey(key, 'failed') : key, `room.guard-rail.${c.kind}`, resources, outcome);
+    else await deps.custody.record({ action: `room.guard-rail.${c.kind}`, resources, outcome });
   };
 
   // Security group rules.

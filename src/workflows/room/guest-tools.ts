@@ -18,6 +18,7 @@ import { guestToolsPrefix } from '../../domain/vault-name.js';
 import { GUEST_TOOLS } from '../../assets/generated/guest-tools.js';
 import { packagePath } from '../../assets/package-path.js';
 import { idempotencyKeys } from '../../custody/idempotency-keys.js';
+import { StepRecorder } from '../../custody/step-recorder.js';
 
 /** scripts/guest/ of the installed package (dist/workflows/room → ../../../scripts/guest): the source of {@link builtInGuestTools}. */
 export const GUEST_TOOLS_DIR = packagePath(import.meta.url, '../../../scripts/guest', 'scripts/guest');
@@ -107,13 +108,13 @@ export async function uploadGuestTools(
     });
     throw e;
   }
-  await o.custody.record({
-    action: 'room.guest-tools',
+  await new StepRecorder(o.custody).record(
+    idempotencyKeys.room.guestTools(digest),
+    'room.guest-tools',
     resources,
-    inputs: { digest },
-    outcome: { status: 'succeeded', details: { bucket: o.bucket, prefix, digest, kmsKeyArn: o.vaultKeyArn, uploaded: files.filter((f) => f.uploaded).length, files: listed() } },
-    idempotencyKey: idempotencyKeys.room.guestTools(digest),
-  });
+    { status: 'succeeded', details: { bucket: o.bucket, prefix, digest, kmsKeyArn: o.vaultKeyArn, uploaded: files.filter((f) => f.uploaded).length, files: listed() } },
+    { digest },
+  );
   return { bucket: o.bucket, prefix, digest, files };
 }
 
