@@ -9,6 +9,7 @@ import { isAwsCode } from '../aws/errors.js';
 import { TAG_CASE, TAG_ROLE } from '../domain/case-id.js';
 import type { CustodyRecorder } from '../custody/recorder.js';
 import { idempotencyKeys } from '../custody/idempotency-keys.js';
+import { StepRecorder } from '../custody/step-recorder.js';
 
 /** `alias/cleanroom/case/<case>`. */
 export function caseKeyAlias(caseId: string): string {
@@ -69,13 +70,8 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
     if (custody && !custody.find(idempotencyKeys.caseKey(existing.arn))) {
       const rotation = await account.kms.getKeyRotationStatus({ KeyId: existing.keyId });
       if (!rotation.KeyRotationEnabled) await account.kms.enableKeyRotation({ KeyId: existing.keyId });
-      await custody.record({
-        action: 'case.key.create',
-        resources: [{ type: 'kms:key', id: existing.keyId, arn: existing.arn, account: await account.accountId(), region: account.region }],
-        inputs: { alias: caseKeyAlias(caseId) },
-        outcome: { status: 'succeeded', details: { foundExisting: true } },
-        idempotencyKey: idempotencyKeys.caseKey(existing.arn),
-      });
+      const ref = { type: 'kms:key', id: existing.keyId, arn: existing.arn, account: await account.accountId(), region: account.region };
+      await new StepRecorder(custody).record(idempotencyKeys.caseKey(existing.arn), 'case.key.create', [ref], { status: 'succeeded', details: { foundExisting: true } }, { alias: caseKeyAlias(caseId) });
     }
     return existing;
   }
@@ -103,12 +99,7 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
   }
   await account.kms.enableKeyRotation({ KeyId: m.KeyId! });
   const key = { keyId: m.KeyId!, arn: m.Arn!, created: true };
-  await custody?.record({
-    action: 'case.key.create',
-    resources: [{ type: 'kms:key', id: key.keyId, arn: key.arn, account: accountId, region: account.region }],
-    inputs: { alias: caseKeyAlias(caseId) },
-    outcome: { status: 'succeeded' },
-    idempotencyKey: idempotencyKeys.caseKey(key.arn),
-  });
+  const ref = { type: 'kms:key', id: key.keyId, arn: key.arn, account: accountId, region: account.region };
+  if (custody) await new StepRecorder(custody).record(idempotencyKeys.caseKey(key.arn), 'case.key.create', [ref], { status: 'succeeded' }, { alias: caseKeyAlias(caseId) });
   return key;
 }

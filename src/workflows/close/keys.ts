@@ -5,7 +5,7 @@
  * touched. A key is only scheduled when it carries `cleanroom:case=<case>` and a role other than
  * `case-key`: a key found by name alone is left alone and named.
  */
-import type { AwsAccount, KmsPort } from '../../aws/ports.js';
+import type { AccountWith } from '../../aws/ports.js';
 import type { RecordedEvent, ResourceRef } from '../../custody/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { TAG_CASE, TAG_ROLE } from '../../domain/case-id.js';
@@ -39,7 +39,7 @@ export interface UnreachableKey {
 export const keyKey = idempotencyKeys.close.scheduleKeyDeletion;
 
 /** What finding the temporary keys reads: the account's place and three KMS reads. */
-export type KeyReader = Pick<AwsAccount, 'accountId' | 'region'> & { kms: Pick<KmsPort, 'listAliases' | 'describeKey' | 'listResourceTags'> };
+export type KeyReader = AccountWith<{ kms: 'listAliases' | 'describeKey' | 'listResourceTags' }>;
 /** What scheduling their deletion uses: the step recorder and settings of the close, and one KMS call. */
 export type KeyScheduler = Pick<CloseRun, 'custody' | 'record' | 'guard' | 'settings'>;
 
@@ -135,7 +135,7 @@ export async function findTemporaryKeys(account: KeyReader, caseId: string, even
 }
 
 /** Schedule the deletion of each temporary key (idempotent: a key already pending deletion is noted). */
-export async function scheduleKeyDeletions(run: KeyScheduler, account: { kms: Pick<KmsPort, 'scheduleKeyDeletion'> }, found: readonly TemporaryKey[]): Promise<KeyOutcome[]> {
+export async function scheduleKeyDeletions(run: KeyScheduler, account: AccountWith<{ kms: 'scheduleKeyDeletion' }>, found: readonly TemporaryKey[]): Promise<KeyOutcome[]> {
   const out: KeyOutcome[] = [];
   for (const k of found) {
     const key = keyKey(k.keyId);

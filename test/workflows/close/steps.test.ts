@@ -1,6 +1,6 @@
 /**
  * The close steps one by one (src/workflows/close/steps.ts, keys.ts), each against fakes of only
- * the ports it uses (`Pick<KmsPort, …>`, an account's id and region) and a step recorder over a
+ * the ports it uses (`AccountWith<{ kms: … }>`: an account's id, region and the KMS methods named) and a step recorder over a
  * MemoryRecorder — no whole AwsAccount. What a user would notice: which keys close touches, what it
  * records (once, also on a rerun), what it names as out of reach.
  */
@@ -79,14 +79,15 @@ t.test('scheduleKeyDeletions: scheduled and recorded once; already pending: reco
   };
   const key = (keyId: string, state = 'Enabled'): TemporaryKey => ({ keyId, arn: `arn:aws:kms:${REGION}:222222222222:key/${keyId}`, account: '222222222222', region: REGION, state, role: 'share-key', aliases: [] });
   const run = scheduler();
-  const out = await scheduleKeyDeletions(run, { kms }, [key('share'), key('gone', 'PendingDeletion'), key('flaky')]);
+  const source = { accountId: async () => '222222222222', region: REGION, kms };
+  const out = await scheduleKeyDeletions(run, source, [key('share'), key('gone', 'PendingDeletion'), key('flaky')]);
   t.same(out.map((k) => [k.keyId, k.status]), [['share', 'scheduled'], ['gone', 'already-pending'], ['flaky', 'failed']]);
   t.same(scheduled, ['share 7'], 'the window from the settings');
   const keys = () => run.steps.custody.events().map((e) => `${e.idempotencyKey} ${e.outcome.status}`);
   t.same(keys(), ['close:schedule-key-deletion:share succeeded', 'close:schedule-key-deletion:gone skipped', 'close:schedule-key-deletion:flaky:failed:AWS_KMSInternalException failed']);
   t.match(run.steps.outstanding, [/case.close.schedule-key-deletion of \S+flaky failed: try again/]);
 
-  const again = await scheduleKeyDeletions(run, { kms }, [key('share', 'PendingDeletion'), key('gone', 'PendingDeletion'), key('flaky')]);
+  const again = await scheduleKeyDeletions(run, source, [key('share', 'PendingDeletion'), key('gone', 'PendingDeletion'), key('flaky')]);
   t.same(again.map((k) => k.status), ['already-pending', 'already-pending', 'scheduled']);
   t.same(keys().slice(3), ['close:schedule-key-deletion:flaky succeeded'], 'the rerun records only what it did now');
 });
