@@ -79,3 +79,4 @@ export { canonicalize } from './custody/canonical.js';
 export { eventHash, type CustodyEvent, type CaseManifest } from './custody/event.js';
 export { eventSchemaErrors, manifestSchemaErrors, isCustodyEvent, isCaseManifest } from './custody/schema.js';
 export type { CustodyRecorder, RecordedEvent } from './domain/recorder.js';
+export { idempotencyKeys, parseIdempotencyKey, formatIdempotencyKey, KEY_FAMILIES, type IdempotencyKey, type KeyFamily, type KeyMark, type ParsedKey } from './domain/idempotency-keys.js';

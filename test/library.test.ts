@@ -21,7 +21,7 @@ t.test('the workflows a case needs are exported as functions', async (t) => {
   for (const name of [
     'openAccount', 'initVault', 'auditVault', 'roomUp', 'auditRoom', 'roomStatus', 'listRooms', 'roomDown',
     'isolateInstance', 'acquireEvidence', 'attachEvidence', 'detachEvidence', 'listEvidence', 'closeCase',
-    'openCaseCustody', 'verifyCaseInVault', 'exportBundle', 'verifyBundle', 'readCaseLog',
+    'openCaseCustody', 'verifyCaseInVault', 'exportBundle', 'verifyBundle', 'readCaseLog', 'parseIdempotencyKey',
   ]) {
     t.equal(typeof lib[name], 'function', `${name} is exported`);
   }

@@ -50,3 +50,16 @@ export interface AwsAccount {
    */
   readonly single?: { readonly ec2: Ec2Port; readonly kms: KmsPort };
 }
+
+/** The port properties of an account. */
+export type PortName = 'cfn' | 'ec2' | 's3' | 'kms' | 'sts' | 'ssm' | 'iam' | 'autoscaling' | 'elb' | 'ebs';
+
+/**
+ * An account reduced to what a piece of code uses: its id, its region and some methods of some
+ * ports — `AccountWith<{ kms: 'describeKey' | 'listAliases' }>`. Code that takes one is tested on a
+ * fake of just those methods (no cast whole AwsAccount), and the IAM policy scan still attributes
+ * its calls: the ports are AwsAccount's own properties, narrowed.
+ */
+export type AccountWith<M extends { [P in PortName]?: keyof AwsAccount[P] }> = Pick<AwsAccount, 'accountId' | 'region'> & {
+  readonly [P in keyof AwsAccount as P extends keyof M ? P : never]: P extends PortName ? Pick<AwsAccount[P], Extract<M[P], keyof AwsAccount[P]>> : never;
+};

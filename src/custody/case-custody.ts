@@ -25,6 +25,7 @@ import { eventSchemaErrors, manifestSchemaErrors } from './schema.js';
 import { projectEvidence } from './verify.js';
 import { requireExistingCase } from './case-exists.js';
 import { acquireCaseLease, leaseKey, type CaseLease, type LeaseOptions } from './lease.js';
+import { idempotencyKeys } from '../domain/idempotency-keys.js';
 
 export interface CaseCustody extends CustodyRecorder {
   readonly caseId: string;
@@ -359,7 +360,7 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
           status: 'succeeded',
           details: { reason: t.reason, previousOwner: p.owner, previousCommand: p.command, previousActor: p.actor ?? null, previousAcquiredAt: p.acquiredAt, previousExpiresAt: p.expiresAt, previousGeneration: p.generation, generation: c.lease!.document.generation },
         },
-        idempotencyKey: `lease:takeover:${p.owner}:${p.generation}`,
+        idempotencyKey: idempotencyKeys.leaseTakeover(p.owner, p.generation),
       });
     }
   } catch (e) {

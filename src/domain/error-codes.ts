@@ -32,7 +32,7 @@ export const ERROR_CODES = {
   ABORTED: { exit: 2, meaning: 'The user answered no at the confirmation prompt; nothing was changed.' },
   INTERRUPTED: { exit: 1, meaning: 'The command was stopped by Ctrl-C (the process exits 130).' },
   INTERNAL: { exit: 1, meaning: 'A bug: an unexpected error inside cleanroom (report it).' },
-  PARTIAL_FAILURE: { exit: 1, meaning: 'Some items of a fan-out failed; what succeeded is kept.' },
+  PARTIAL_FAILURE: { exit: 1, meaning: 'Part of the work failed or is left to do (acquire, isolate, an incomplete close); what succeeded is kept.' },
   TIMEOUT: { exit: 1, meaning: 'A wait ran out of its time budget.' },
   INVALID_TIMEOUT: { exit: 2, meaning: 'A time limit is not a positive number.' },
   INVALID_BUDGET: { exit: 2, meaning: 'A wait budget (minutes or seconds) is not a number ≥ 0.' },

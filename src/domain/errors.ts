@@ -68,14 +68,18 @@ export class VerificationFailedError extends CleanroomError {
 }
 
 /**
- * Several items of a fan-out failed; what succeeded is kept. `failures` carries one entry per
- * failed item so the summary can name each.
+ * Partial success, the one way every workflow reports it (acquire, isolate, close): part of the
+ * work failed or is left to do; what succeeded is kept and recorded. `failures` carries one entry
+ * per failed item so the summary can name each; `result`, when the workflow got as far as one, is
+ * its result for what was done (close: the close's result, with `outstanding`). Exit 1.
  */
-export class PartialFailureError extends CleanroomError {
+export class PartialFailureError<R = unknown> extends CleanroomError {
   readonly failures: ReadonlyArray<{ item: string; error: Error }>;
-  constructor(message: string, failures: ReadonlyArray<{ item: string; error: Error }>, details: ErrorDetails = {}) {
+  readonly result: R | undefined;
+  constructor(message: string, failures: ReadonlyArray<{ item: string; error: Error }>, details: ErrorDetails = {}, result?: R) {
     super('PARTIAL_FAILURE', message, { exitCode: 1, details });
     this.failures = failures;
+    this.result = result;
   }
 }
 

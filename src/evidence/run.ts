@@ -1,13 +1,11 @@
 /**
  * What every evidence step shares (acquisition, evidence attach/detach): the case, the forensic
  * account, the custody record, the reporter and clock, the budgets, AWS's limits, the one batched
- * watcher — and the one way a step records itself, so a rerun never duplicates an event.
+ * watcher; a step records itself through the one step recorder (domain/step-recorder.ts).
  */
 import type { AwsAccount } from '../aws/ports.js';
-import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from '../domain/recorder.js';
-import { resourceRef } from '../resources/refs.js';
-import { CleanroomError, asError } from '../domain/errors.js';
-import type { EvidencePatch } from '../domain/evidence.js';
+import type { CustodyRecorder } from '../domain/recorder.js';
+import { StepRecorder } from '../domain/step-recorder.js';
 import type { Reporter } from '../domain/reporter.js';
 import { silentReporter } from '../domain/reporter.js';
 import { systemClock, type Clock } from '../domain/waiter.js';
@@ -56,87 +54,28 @@ export interface EvidenceRunOptions {
   watcher?: WatcherOptions;
 }
 
-export class EvidenceRun {
+/** The step recorder of an evidence run, with the run's case, forensic account, budgets, limits and watcher. */
+export class EvidenceRun extends StepRecorder {
   readonly caseId: string;
   readonly forensic: AwsAccount;
-  readonly custody: CustodyRecorder;
-  readonly reporter: Reporter;
   readonly clock: Clock;
   readonly budgets: EvidenceBudgets;
   readonly limits: Limits;
   readonly watcher: ResourceWatcher;
-  readonly warnings: string[] = [];
 
   constructor(o: EvidenceRunOptions) {
+    const reporter = o.reporter ?? silentReporter;
+    super(o.custody, reporter);
     this.caseId = o.caseId;
     this.forensic = o.forensic;
-    this.custody = o.custody;
-    this.reporter = o.reporter ?? silentReporter;
     this.clock = o.clock ?? systemClock;
     this.budgets = { ...DEFAULT_EVIDENCE_BUDGETS, ...o.budgets };
     this.limits = new Limits({ ...AWS_LIMITS, ...o.limits }, this.clock);
-    this.watcher = new ResourceWatcher(this.clock, this.reporter, o.watcher);
-  }
-
-  warn(message: string): void {
-    this.warnings.push(message);
-    this.reporter.warn(message);
-  }
-
-  step(message: string): void {
-    this.reporter.progress({ kind: 'step', message });
-  }
-
-  progress(item: string, phase: string, message?: string): void {
-    this.reporter.progress({ kind: 'item', item, phase, ...(message ? { message } : {}) });
+    this.watcher = new ResourceWatcher(this.clock, reporter, o.watcher);
   }
 
   /** Budget of one snapshot or copy wait for a volume of this size. */
   waitBudget(sizeGiB: number | undefined): number {
     return this.budgets.waitBaseMs + this.budgets.waitPerGiBMs * (sizeGiB ?? 0);
   }
-
-  /** The event recorded under this key, if any (this run or an earlier one). */
-  done(key: string): RecordedEvent | undefined {
-    const e = this.custody.find(key);
-    return e && e.outcome.status !== 'failed' ? e : undefined;
-  }
-
-  /** Record a step under its idempotency key (a rerun returns the existing event). */
-  record(key: string, action: string, resources: ResourceRef[], outcome: CustodyEntry['outcome'], inputs?: Record<string, unknown>): Promise<RecordedEvent> {
-    return this.custody.record({ action, resources, outcome, idempotencyKey: key, ...(inputs ? { inputs } : {}) });
-  }
-
-  /** Record a change of an evidence item (the fold reads `outcome.details.evidence`). */
-  recordEvidence(key: string, action: string, resources: ResourceRef[], patch: EvidencePatch, extra: Record<string, unknown> = {}, inputs?: Record<string, unknown>): Promise<RecordedEvent> {
-    return this.record(key, action, resources, { status: 'succeeded', details: { ...extra, evidence: strip(patch) } }, inputs);
-  }
-
-  /**
-   * Record that a step of an item failed: how far it got and why, keyed by the step and the error
-   * code so the same failure on a rerun is not recorded twice. Never throws over the original error.
-   */
-  async recordFailure(evidenceId: string, step: string, reached: string | undefined, e: unknown, resources: ResourceRef[]): Promise<void> {
-    const err = asError(e);
-    const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
-    const message = err.message.replace(/\s+/g, ' ').trim();
-    try {
-      await this.record(`evidence:failed:${evidenceId}:${step}:${code}`, 'evidence.failed', resources, {
-        status: 'failed',
-        error: { code, message },
-        details: { step, reached: reached ?? null, evidence: { evidenceId, state: 'failed' } },
-      });
-    } catch (recErr) {
-      this.reporter.warn(`could not record the failure of ${step} of ${evidenceId}: ${asError(recErr).message}`);
-    }
-  }
-
-  ref(type: string, id: string, account: string, region: string, arn?: string): ResourceRef {
-    return resourceRef(type, id, account, region, arn);
-  }
-}
-
-/** Drop undefined fields (custody values are JSON). */
-function strip(p: EvidencePatch): EvidencePatch {
-  return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as EvidencePatch;
 }

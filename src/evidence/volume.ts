@@ -16,14 +16,10 @@ import { findOrCreate, retrying } from './create-once.js';
 import { nvmeByIdPath, type RoomTarget } from './room.js';
 import { ROLE, type EvidenceRun } from './run.js';
 import type { VolumeInfo } from './watch.js';
+import { eventsOfFamily, idempotencyKeys, type IdempotencyKey } from '../domain/idempotency-keys.js';
 
 /** Idempotency keys of the volume steps. */
-export const volumeKeys = {
-  create: (eid: string, vid: string) => `evidence:volume:${eid}:${vid}`,
-  attach: (eid: string, vid: string, cycle: number) => `evidence:attach:${eid}:${vid}:${cycle}`,
-  detach: (eid: string, vid: string, cycle: number) => `evidence:detach:${eid}:${vid}:${cycle}`,
-  readOnly: (eid: string, vid: string, cycle: number, status: string) => `evidence:readonly:${eid}:${vid}:${cycle}:${status}`,
-};
+export const volumeKeys = { ...idempotencyKeys.evidence, create: idempotencyKeys.evidence.volume };
 
 /**
  * How many times the record shows this volume attached / detached (attach n is undone by detach
@@ -35,13 +31,13 @@ export function cycles(run: EvidenceRun, eid: string, vid: string): { attaches: 
 }
 
 export function cyclesIn(events: ReadonlyArray<{ idempotencyKey?: string }>, eid: string, vid: string): { attaches: number; detaches: number } {
-  // Exactly `…:<cycle>`: a failure recorded under `<key>:failed…` is not a cycle.
-  const count = (kind: string) => events.filter((e) => new RegExp(`^evidence:${kind}:${eid}:${vid}:\\d+$`).test(e.idempotencyKey ?? '')).length;
-  return { attaches: count('attach'), detaches: count('detach') };
+  // Unmarked keys only: a failure recorded under `<key>:failed…` is not a cycle.
+  const count = (family: 'evidence.attach' | 'evidence.detach') => eventsOfFamily(events, family).filter(({ fields }) => fields['evidenceId'] === eid && fields['volumeId'] === vid).length;
+  return { attaches: count('evidence.attach'), detaches: count('evidence.detach') };
 }
 
 /** The key of the detach that ends the volume's current attach cycle (see {@link cycles}). */
-export function detachKeyIn(events: ReadonlyArray<{ idempotencyKey?: string }>, eid: string, vid: string): { key: string; recordSaysAttached: boolean } {
+export function detachKeyIn(events: ReadonlyArray<{ idempotencyKey?: string }>, eid: string, vid: string): { key: IdempotencyKey; recordSaysAttached: boolean } {
   const { attaches, detaches } = cyclesIn(events, eid, vid);
   return { key: volumeKeys.detach(eid, vid, Math.max(1, attaches)), recordSaysAttached: attaches > detaches };
 }
@@ -73,7 +69,7 @@ export async function ensureWorkingVolume(run: EvidenceRun, item: EvidencePatch,
   }
 
   // A new ClientToken for each volume made for this item (close may have deleted an earlier one).
-  const generation = run.custody.events().filter((e) => e.idempotencyKey?.startsWith(`evidence:volume:${eid}:`)).length;
+  const generation = eventsOfFamily(run.custody.events(), 'evidence.volume', { marked: true }).filter(({ fields }) => fields['evidenceId'] === eid).length;
   const clientToken = `cr-${createHash('sha256').update(`${run.caseId}|${eid}|${snapshotId}|${generation}`).digest('hex').slice(0, 40)}`;
   run.progress(eid, 'creating volume', `from ${snapshotId} in ${az}`);
   const made = await findOrCreate<VolumeInfo>({

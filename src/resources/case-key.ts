@@ -8,7 +8,8 @@ import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { TAG_CASE, TAG_ROLE } from '../domain/tags.js';
 import type { CustodyRecorder } from '../domain/recorder.js';
-import { resourceRef } from './refs.js';
+import { idempotencyKeys } from '../domain/idempotency-keys.js';
+import { StepRecorder } from '../domain/step-recorder.js';
 
 /** `alias/cleanroom/case/<case>`. */
 export function caseKeyAlias(caseId: string): string {
@@ -66,16 +67,11 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
   if (existing) {
     // A run killed between CreateAlias and its custody event left the key unrecorded (and maybe
     // without rotation): finish that now, once.
-    if (custody && !custody.find(`case-key:${existing.arn}`)) {
+    if (custody && !custody.find(idempotencyKeys.caseKey(existing.arn))) {
       const rotation = await account.kms.getKeyRotationStatus({ KeyId: existing.keyId });
       if (!rotation.KeyRotationEnabled) await account.kms.enableKeyRotation({ KeyId: existing.keyId });
-      await custody.record({
-        action: 'case.key.create',
-        resources: [resourceRef('kms:key', existing.keyId, await account.accountId(), account.region, existing.arn)],
-        inputs: { alias: caseKeyAlias(caseId) },
-        outcome: { status: 'succeeded', details: { foundExisting: true } },
-        idempotencyKey: `case-key:${existing.arn}`,
-      });
+      const ref = { type: 'kms:key', id: existing.keyId, arn: existing.arn, account: await account.accountId(), region: account.region };
+      await new StepRecorder(custody).record(idempotencyKeys.caseKey(existing.arn), 'case.key.create', [ref], { status: 'succeeded', details: { foundExisting: true } }, { alias: caseKeyAlias(caseId) });
     }
     return existing;
   }
@@ -103,12 +99,7 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
   }
   await account.kms.enableKeyRotation({ KeyId: m.KeyId! });
   const key = { keyId: m.KeyId!, arn: m.Arn!, created: true };
-  await custody?.record({
-    action: 'case.key.create',
-    resources: [resourceRef('kms:key', key.keyId, accountId, account.region, key.arn)],
-    inputs: { alias: caseKeyAlias(caseId) },
-    outcome: { status: 'succeeded' },
-    idempotencyKey: `case-key:${key.arn}`,
-  });
+  const ref = { type: 'kms:key', id: key.keyId, arn: key.arn, account: accountId, region: account.region };
+  if (custody) await new StepRecorder(custody).record(idempotencyKeys.caseKey(key.arn), 'case.key.create', [ref], { status: 'succeeded' }, { alias: caseKeyAlias(caseId) });
   return key;
 }

@@ -15,8 +15,9 @@ import type { GlobalArgs, SourceArgs } from '../context.js';
 import { handle, numberOption, withBucket, withCase, withSource } from './common.js';
 import { table } from '../render.js';
 import { assertCaseId } from '../../domain/case-id.js';
+import { PartialFailureError } from '../../domain/errors.js';
 import { checkCloseOptions, closeCase, closePlanText, type CloseOptions, type CloseResult } from '../../workflows/close/index.js';
-import { resolveVaultBucket } from '../../custody/vault/bucket.js';
+import { resolveVaultBucket } from '../../workflows/vault/index.js';
 import { auditVault } from '../../custody/vault/audit.js';
 import { verifyCaseInVault } from '../../custody/verify-vault.js';
 import { checkRegion } from '../../aws/region.js';
@@ -141,7 +142,11 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
               clock: ctx.clock,
             },
             options,
-          );
+          ).catch((e: unknown) => {
+            // An incomplete close: the contract prints its result, exit 1 (3 when a volume was written to).
+            if (e instanceof PartialFailureError && e.result) return e.result as CloseResult;
+            throw e;
+          });
           const written = r.writtenChecks.some((w) => w.identical === false) && r.incomplete;
           return { data: closeJson(r), text: closeText(r), ...(written ? { exitCode: 3 } : r.incomplete ? { exitCode: 1 } : {}) };
         }),

@@ -35,6 +35,8 @@ import { discover } from './discover.js';
 import { acquireOne, retireSharingCopies, type ItemOutcome, type PipelineContext } from './pipeline.js';
 import { checkIds, resolveSources, type SourceVolume } from './resolve.js';
 import { KEY_ARN, checkResponderKey, ensureShareKey, recordShareKey, retireShareKey, shareKeyAlias, type SharingKey } from './share-key.js';
+import { idempotencyKeys } from '../../domain/idempotency-keys.js';
+const acquireKeys = idempotencyKeys.acquire;
 
 export interface AcquireDeps {
   /** The forensic account (room, case key, evidence copies, custody). */
@@ -174,7 +176,7 @@ export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions
   // Keyed by the items' end state, so a rerun that changes nothing adds nothing.
   const digest = createHash('sha256').update(JSON.stringify({ items: summary.items, failures: summary.failures })).digest('hex').slice(0, 16);
   await run.record(
-    `acquire:run:${digest}`,
+    acquireKeys.run(digest),
     'acquire.run',
     sources.map((s) => run.ref('ec2:volume', s.volumeId, sourceAccount, deps.source.region)),
     { status: failures.length === 0 ? 'succeeded' : failures.length === sources.length ? 'failed' : 'partial', details: { ...summary, attach, crossAccount } },
@@ -193,6 +195,7 @@ export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions
       `${failures.length} of ${sources.length} volume(s) of case ${caseId} could not be acquired; ${sources.length - failures.length} succeeded and are recorded. Run the same command again to finish: nothing already done is repeated.`,
       settled.flatMap((s) => (s.ok ? [] : [{ item: `${s.item.evidenceId} (${s.item.volumeId})`, error: s.error }])),
       { case: caseId, evidence, failures },
+      result,
     );
   }
   return result;
@@ -210,7 +213,7 @@ async function retire(ctx: PipelineContext, keyPromise: Promise<SharingKey> | un
     if (key.owner === 'responder') return { keyArn: key.arn, owner: key.owner, retired: false, kept };
     if (kept.length) {
       const digest = createHash('sha256').update(JSON.stringify(kept)).digest('hex').slice(0, 16);
-      await run.record(`acquire:share-key-kept:${key.keyId}:${digest}`, 'acquire.share-key.kept', [run.ref('kms:key', key.keyId, ctx.sourceAccount, ctx.source.region, key.arn)], {
+      await run.record(acquireKeys.shareKeyKept(key.keyId, digest), 'acquire.share-key.kept', [run.ref('kms:key', key.keyId, ctx.sourceAccount, ctx.source.region, key.arn)], {
         status: 'skipped',
         details: { keyArn: key.arn, reason: 'forensic copies still read from sharing copies under this key', kept },
       });
@@ -225,7 +228,7 @@ async function retire(ctx: PipelineContext, keyPromise: Promise<SharingKey> | un
     const err = asError(e);
     run.warn(`could not retire the temporary sharing copies/key of case ${run.caseId} in account ${ctx.sourceAccount}: ${err.message}. Run the same acquire again, or case close, to retire them.`);
     try {
-      await run.record(`acquire:retire-failed:${err instanceof CleanroomError ? err.code : 'INTERNAL'}`, 'acquire.share-key.retire', [], { status: 'failed', error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message } });
+      await run.record(acquireKeys.retireFailed(err instanceof CleanroomError ? err.code : 'INTERNAL'), 'acquire.share-key.retire', [], { status: 'failed', error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message } });
     } catch {
       // the record is unreachable too; the warning above stands
     }
@@ -241,7 +244,7 @@ async function leftoverKey(ctx: PipelineContext): Promise<SharingKey | undefined
   try {
     const m = (await ctx.source.kms.describeKey({ KeyId: shareKeyAlias(ctx.run.caseId) })).KeyMetadata;
     if (!m?.KeyId || !m.Arn) return undefined;
-    const unrecordedRetire = m.KeyState === 'PendingDeletion' && ctx.run.custody.find(`acquire:share-key:${m.KeyId}`) && !ctx.run.custody.find(`acquire:share-key-retire:${m.KeyId}`);
+    const unrecordedRetire = m.KeyState === 'PendingDeletion' && ctx.run.custody.find(acquireKeys.shareKey(m.KeyId)) && !ctx.run.custody.find(acquireKeys.shareKeyRetire(m.KeyId));
     if (m.KeyState !== 'Enabled' && !unrecordedRetire) return undefined;
     return await recordShareKey(ctx.run, ctx.source, { keyId: m.KeyId, arn: m.Arn, owner: 'cleanroom' }, false);
   } catch (e) {

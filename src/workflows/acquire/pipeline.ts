@@ -30,7 +30,7 @@ import type { SnapshotInfo } from '../../evidence/watch.js';
 import { caseSnapshotsByEvidence, sourceSnapshotsOf, type Discovery } from './discover.js';
 import type { SourceVolume } from './resolve.js';
 import type { SharingKey } from './share-key.js';
-import { acquireKeys } from '../../evidence/acquire-keys.js';
+import { eventsOfFamily, idempotencyKeys } from '../../domain/idempotency-keys.js';
 
 export interface PipelineContext {
   run: EvidenceRun;
@@ -55,6 +55,9 @@ export interface ItemOutcome {
   evidenceId: string;
   attached?: Attached;
 }
+
+/** Idempotency keys of the acquisition steps (each names the resource it is about). */
+export const acquireKeys = idempotencyKeys.acquire;
 
 /**
  * Custody appends of one item that it does not wait for on the spot. Appends are serialised (one
@@ -511,12 +514,13 @@ async function retireSharingCopy(c: PipelineContext, eid: string, id: string, fc
  * run was killed between DeleteSnapshot and its event. Record what is true now.
  */
 async function recordRetiredElsewhere(c: PipelineContext, existing: ReadonlySet<string>): Promise<void> {
-  for (const e of c.run.custody.events()) {
-    const m = /^acquire:sharing-copy:(ev-[^:]+):(snap-[^:]+)$/.exec(e.idempotencyKey ?? '');
-    if (!m || existing.has(m[2]!) || c.run.custody.find(acquireKeys.retireSharingCopy(m[1]!, m[2]!))) continue;
-    await c.run.record(acquireKeys.retireSharingCopy(m[1]!, m[2]!), 'evidence.share.retire', [snapRef(c, c.sourceAccount, c.source.region, m[2]!)], {
+  for (const { fields } of eventsOfFamily(c.run.custody.events(), 'acquire.sharing-copy')) {
+    const eid = fields['evidenceId']!;
+    const snap = fields['snapshotId']!;
+    if (existing.has(snap) || c.run.custody.find(acquireKeys.retireSharingCopy(eid, snap))) continue;
+    await c.run.record(acquireKeys.retireSharingCopy(eid, snap), 'evidence.share.retire', [snapRef(c, c.sourceAccount, c.source.region, snap)], {
       status: 'succeeded',
-      details: { evidenceId: m[1]!, sharingSnapshotId: m[2]!, foundDeleted: true, reason: 'no longer exists (deleted by an interrupted run)' },
+      details: { evidenceId: eid, sharingSnapshotId: snap, foundDeleted: true, reason: 'no longer exists (deleted by an interrupted run)' },
     });
   }
 }

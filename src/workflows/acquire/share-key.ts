@@ -20,6 +20,7 @@ import { mapPool } from '../../domain/pool.js';
 import { findOrCreate, retrying } from '../../evidence/create-once.js';
 import { ROLE, type EvidenceRun } from '../../evidence/run.js';
 import type { ErrorCode } from '../../domain/errors.js';
+import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 
 /** `alias/cleanroom/share/<case>` (close schedules the deletion of whatever key it names). */
 export function shareKeyAlias(caseId: string): string {
@@ -123,7 +124,7 @@ export async function ensureShareKey(run: EvidenceRun, source: AwsAccount, foren
 export async function recordShareKey(run: EvidenceRun, source: AwsAccount, key: SharingKey, created: boolean): Promise<SharingKey> {
   const alias = shareKeyAlias(run.caseId);
   await run.record(
-    `acquire:share-key:${key.keyId}`,
+    idempotencyKeys.acquire.shareKey(key.keyId),
     'acquire.share-key',
     [run.ref('kms:key', key.keyId, await source.accountId(), source.region, key.arn)],
     { status: 'succeeded', details: { keyArn: key.arn, alias, role: ROLE.shareKey, foundExisting: !created } },
@@ -266,7 +267,7 @@ export async function retireShareKey(run: EvidenceRun, source: AwsAccount, key: 
     const r = await retrying(`schedule the deletion of ${key.arn}`, () => source.kms.scheduleKeyDeletion({ KeyId: key.keyId, PendingWindowInDays: 7 }), run.budgets.apiMs, run.clock, { keyArn: key.arn });
     deletionDate = r.DeletionDate ? new Date(r.DeletionDate).toISOString() : undefined;
   }
-  await run.record(`acquire:share-key-retire:${key.keyId}`, 'acquire.share-key.retire', [ref], {
+  await run.record(idempotencyKeys.acquire.shareKeyRetire(key.keyId), 'acquire.share-key.retire', [ref], {
     status: 'succeeded',
     details: { keyArn: key.arn, pendingWindowInDays: 7, ...(deletionDate ? { deletionDate } : {}), ...(state === 'PendingDeletion' ? { foundPendingDeletion: true } : {}), ...(!state ? { foundGone: true } : {}) },
   });

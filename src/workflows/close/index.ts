@@ -18,28 +18,29 @@
 import { createHash } from 'node:crypto';
 import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyRecorder, RecordedEvent } from '../../domain/recorder.js';
-import { UsageError, VerificationFailedError } from '../../domain/errors.js';
+import { CleanroomError, PartialFailureError, UsageError, VerificationFailedError } from '../../domain/errors.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
 import { casePrefix } from '../../domain/vault-name.js';
-import { mapPool } from '../../domain/pool.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import type { Clock } from '../../domain/waiter.js';
 import { caseKeyAlias } from '../../resources/case-key.js';
-import { ROLE_WRITTEN_CHECK, discoverCase, type CaseState } from './discover.js';
+import { discoverCase, type CaseState } from './discover.js';
 import { CloseRun, DEFAULT_BUDGETS, type CloseBudgets, type CloseSettings, type StepFailure } from './run.js';
-import { closeGoneVolume, closeVolume, type VolumeOutcome, type WrittenCheck } from './volumes.js';
-import { lockSnapshots, retainSnapshots, type LockOutcome } from './snapshots.js';
+import type { VolumeOutcome, WrittenCheck } from './volumes.js';
+import type { LockOutcome } from './snapshots.js';
+import { closeVolumes, findCaseKeys, keepEvidenceSnapshots, nameUnreachable, retireLeftovers } from './steps.js';
 import { deleteRoomStack, type StackOutcome } from './stack.js';
-import { findTemporaryKeys, recordedKeys, retiredInRecord, scheduleKeyDeletions, type KeyOutcome, type TemporaryKey, type UnreachableKey } from './keys.js';
-import { recordedSharingCopies, retireSharingCopies, type SharingCopyOutcome, type UnreachableItem } from './sharing.js';
+import type { KeyOutcome, TemporaryKey, UnreachableKey } from './keys.js';
+import type { SharingCopyOutcome, UnreachableItem } from './sharing.js';
+import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 
 export { DEFAULT_BUDGETS, type CloseBudgets } from './run.js';
 export type { WrittenCheck } from './volumes.js';
 export type { SharingCopyOutcome, UnreachableItem } from './sharing.js';
 
 /** The idempotency key of the closing event: its presence means the case is closed. */
-export const CLOSE_KEY = 'case.close';
-export const VERIFY_KEY = 'close:verify';
+export const CLOSE_KEY = idempotencyKeys.close.closed();
+export const VERIFY_KEY = idempotencyKeys.close.verify();
 
 /** What `custody verify` found (the subset close reads). */
 export interface CustodyVerification {
@@ -166,7 +167,10 @@ function settingsFrom(o: CloseOptions): CloseSettings {
   };
 }
 
-/** Close a case; see the module comment. */
+/**
+ * Close a case; see the module comment. A close that leaves something to do throws
+ * {@link PartialFailureError} with the close's result as `result` (the record is sealed first).
+ */
 export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise<CloseResult> {
   const settings = settingsFrom(options);
   const caseId = settings.caseId;
@@ -192,6 +196,112 @@ export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise
   }
 
   // 1. Refuse before changing anything.
+  const { v, vault } = await refuseUnlessClean(deps, caseId, reporter);
+
+  const run = new CloseRun(settings, account, custody, reporter, deps.clock);
+  const sources = (deps.sourceAccounts ?? []).filter((a) => a !== account);
+  const found = await findCaseKeys(run, account, sources, caseId, events, state.caseKey);
+  const plan = buildPlan(caseId, account.region, state, [...found.forensicKeys, ...found.sourceKeys.flatMap((s) => s.keys)], deps.custody.bucket, settings);
+  if (!state.stack) run.step(`the room of ${caseId} is already gone; closing what is left`);
+  if (deps.confirm && (plan.delete.stack || plan.delete.volumes.length || plan.delete.keys.length)) await deps.confirm(plan);
+
+  await run.record(VERIFY_KEY, 'case.close.verify', [{ type: 's3:prefix', id: casePrefix(caseId) }], {
+    status: 'succeeded',
+    details: { events: v.events ?? events.length, head: (v.head ?? null) as unknown, vaultChecks: vault.checks.length },
+  });
+  // 2–3. Working volumes: detach, written-to check, delete or keep.
+  const volumes = await closeVolumes(run, state);
+  // 4. Evidence snapshots: retained, and locked when asked.
+  const { retained, locks } = await keepEvidenceSnapshots(run, state, volumes);
+  // 5. The room stack.
+  const stack = await deleteRoomStack(run, state.stack);
+  // 6. What acquisition left in the source accounts, the temporary keys, what close cannot reach.
+  const { sharingCopies, keys } = await retireLeftovers(run, account, sources, found, state.evidenceSnapshots);
+  const { unreachableKeys, unreachable } = await nameUnreachable(run, account, sources, events);
+
+  // 7. The closing event (only when nothing is left), the seal, the verification.
+  const result = await finishClose(deps, run, state, { volumes, retained, locks, stack, sharingCopies, keys, unreachableKeys, unreachable });
+  if (result.incomplete) throw incompleteClose(result);
+  return result;
+}
+
+/** What the steps of a close came to. */
+interface StepOutcomes {
+  volumes: VolumeOutcome[];
+  retained: string[];
+  locks: LockOutcome[];
+  stack: StackOutcome;
+  sharingCopies: SharingCopyOutcome[];
+  keys: KeyOutcome[];
+  unreachableKeys: UnreachableKey[];
+  unreachable: UnreachableItem[];
+}
+
+/** Step 7: the closing event (or, when something is left, the incomplete one), the seal, the verification, the result. */
+async function finishClose(deps: CloseDeps, run: CloseRun, state: CaseState, o: StepOutcomes): Promise<CloseResult> {
+  const caseId = run.caseId;
+  const evidenceIds = state.evidenceSnapshots.map((s) => s.snapshotId);
+  const evidenceRetained = o.retained.filter((id) => evidenceIds.includes(id));
+  const volumesDeleted = o.volumes.filter((x) => x.deleted).map((x) => x.volumeId);
+  const kept = keptItems(caseId, deps.account, state, o.volumes, o.locks, deps.custody.bucket);
+  const incomplete = run.outstanding.length > 0 || !o.stack.deleted;
+  const summary = {
+    roomDeleted: o.stack.deleted,
+    volumesDeleted,
+    evidenceRetained,
+    kept: kept.map((k) => ({ kind: k.kind, id: k.id })),
+    writtenChecks: o.volumes.filter((x) => x.check).map((x) => ({ volumeId: x.volumeId, evidenceId: x.evidenceId, method: x.check!.method, identical: x.check!.identical ?? null })),
+    keysScheduled: o.keys.filter((k) => k.status !== 'failed').map((k) => k.arn),
+  };
+  const caseRef = { type: 's3:prefix', id: casePrefix(caseId) };
+  if (incomplete) {
+    // One event per distinct set of things left to do, so rerunning into the same state adds nothing.
+    const digest = createHash('sha256').update(JSON.stringify(run.outstanding)).digest('hex').slice(0, 16);
+    await run.record(idempotencyKeys.close.incomplete(digest), 'case.close.incomplete', [caseRef], { status: 'partial', details: { ...summary, incomplete: true, outstanding: run.outstanding } });
+  } else {
+    await run.record(CLOSE_KEY, 'case.close', [caseRef], { status: 'succeeded', details: { ...summary, incomplete: false } });
+  }
+  await deps.custody.sealManifest();
+  const after = await deps.verifyCustody();
+  if (!after.ok) throw recordFailsVerify(caseId, after, 'After the close, the custody record');
+  return {
+    case: caseId,
+    alreadyClosed: false,
+    roomDeleted: o.stack.deleted,
+    volumesDeleted,
+    evidenceRetained,
+    head: after.head ?? null,
+    incomplete,
+    outstanding: [...run.outstanding, ...(!o.stack.deleted && !run.outstanding.length ? [`room stack ${o.stack.stackName} was not deleted`] : [])],
+    kept,
+    writtenChecks: o.volumes.flatMap((x) => (x.check ? [x.check] : [])),
+    locks: o.locks,
+    keys: o.keys,
+    unreachableKeys: o.unreachableKeys,
+    sharingCopies: o.sharingCopies,
+    unreachable: o.unreachable,
+    stack: o.stack,
+    failures: run.failures,
+    warnings: run.warnings,
+  };
+}
+
+/**
+ * A close that left something to do is a partial success, reported the one way every workflow
+ * reports one: a {@link PartialFailureError} (exit 1) whose `result` is the close's result (what
+ * was done, what is kept, and `outstanding`: what is left). The record is sealed and verified.
+ */
+function incompleteClose(r: CloseResult): PartialFailureError<CloseResult> {
+  return new PartialFailureError(
+    `Case ${r.case} is not closed: ${r.outstanding.length} thing(s) left to do (${r.outstanding.join(' ')}). What was done is recorded; run close again to finish.`,
+    r.failures.map((f) => ({ item: f.item, error: new CleanroomError(f.code, f.message) })),
+    { case: r.case, outstanding: r.outstanding },
+    r,
+  );
+}
+
+/** Step 1: the record verifies (re-sealed if only its seal is behind) and the vault passes its audit — or close refuses (exit 3). */
+async function refuseUnlessClean(deps: CloseDeps, caseId: string, reporter: Reporter): Promise<{ v: CustodyVerification; vault: VaultAudit }> {
   reporter.progress({ kind: 'step', message: `verifying the custody record of ${caseId} and the vault` });
   const v = await verifySealed(deps, caseId, reporter);
   if (!v.ok) throw recordFailsVerify(caseId, v, 'The custody record');
@@ -204,127 +314,7 @@ export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise
       { caseId, failedChecks: failed.map((c) => c.id) },
     );
   }
-
-  const run = new CloseRun(settings, account, custody, reporter, deps.clock);
-  const sources = (deps.sourceAccounts ?? []).filter((a) => a !== account);
-  const forensicKeys = await findTemporaryKeys(account, caseId, events, state.caseKey, (m) => run.warn(m));
-  const sourceKeys: Array<{ account: AwsAccount; keys: TemporaryKey[] }> = [];
-  for (const s of sources) sourceKeys.push({ account: s, keys: await findTemporaryKeys(s, caseId, events, undefined, (m) => run.warn(m)) });
-
-  const plan = buildPlan(caseId, account.region, state, [...forensicKeys, ...sourceKeys.flatMap((s) => s.keys)], deps.custody.bucket, settings);
-  if (!state.stack) run.step(`the room of ${caseId} is already gone; closing what is left`);
-  if (deps.confirm && (plan.delete.stack || plan.delete.volumes.length || plan.delete.keys.length)) await deps.confirm(plan);
-
-  await run.record(VERIFY_KEY, 'case.close.verify', [{ type: 's3:prefix', id: casePrefix(caseId) }], {
-    status: 'succeeded',
-    details: { events: v.events ?? events.length, head: (v.head ?? null) as unknown, vaultChecks: vault.checks.length },
-  });
-
-  // 2–3. Working volumes: detach, written-to check, delete or keep.
-  run.step(`working volumes: ${state.volumes.length} to detach, check and delete`);
-  const settled = await mapPool(state.volumes, settings.volumeConcurrency, (vol) => closeVolume(run, vol, state.evidence.get(vol.evidenceId)));
-  const volumes: VolumeOutcome[] = settled.map((s) => (s.ok ? s.value : { volumeId: s.item.volumeId, evidenceId: s.item.evidenceId, deleted: false, keptBecause: 'failed' as const }));
-  for (const s of settled) if (!s.ok) run.outstanding.push(`working volume ${s.item.volumeId}: ${s.error.message}`);
-  for (const g of state.goneVolumes) volumes.push(await closeGoneVolume(run, g.evidenceId, g.volumeId));
-
-  // 4. Evidence snapshots: retained, and locked when asked.
-  run.step(`evidence snapshots: ${state.evidenceSnapshots.length} to keep`);
-  const toRetain = [...state.evidenceSnapshots, ...state.checkSnapshots];
-  for (const v of volumes) {
-    const id = v.check?.checkSnapshotId;
-    if (id && !toRetain.some((x) => x.snapshotId === id)) toRetain.push({ snapshotId: id, evidenceId: v.evidenceId, role: ROLE_WRITTEN_CHECK, state: 'completed', tags: {} });
-  }
-  const retained = await retainSnapshots(run, toRetain);
-  const locks = settings.snapshotLockDays ? await lockSnapshots(run, state.evidenceSnapshots, settings.snapshotLockDays, settings.snapshotLockMode) : [];
-
-  // 5. The room stack.
-  const stack = await deleteRoomStack(run, state.stack);
-
-  // 6. What acquisition left in the source accounts: sharing copies, then the temporary keys
-  //    (a sharing key stays while a copy made under it is kept).
-  const sharingCopies: SharingCopyOutcome[] = [];
-  const keptCopyIn = new Set<AwsAccount>();
-  for (const s of sources) {
-    run.step(`sharing copies of ${caseId} left in account ${await s.accountId()} (${s.region})`);
-    const got = await retireSharingCopies(run, s, state.evidenceSnapshots, (eid) => state.evidenceSnapshots.find((x) => x.evidenceId === eid)?.state);
-    if (got.some((c) => c.status === 'kept' || c.status === 'failed')) keptCopyIn.add(s);
-    sharingCopies.push(...got);
-  }
-  run.step('temporary KMS keys of the case (never the case key)');
-  const keys = [...(await scheduleKeyDeletions(run, account, forensicKeys))];
-  for (const s of sourceKeys) {
-    if (keptCopyIn.has(s.account)) {
-      for (const k of s.keys.filter((x) => x.state !== 'PendingDeletion')) run.outstanding.push(`Temporary key ${k.arn} in account ${k.account} is kept while a sharing copy made under it is kept; run close again.`);
-      continue;
-    }
-    keys.push(...(await scheduleKeyDeletions(run, s.account, s.keys)));
-  }
-  const reachable = new Set<string>([`${await account.accountId()}/${account.region}`, ...(await Promise.all(sources.map(async (s) => `${await s.accountId()}/${s.region}`)))]);
-  const reached = (acct?: string, region?: string) => !acct || [...reachable].some((r) => r === `${acct}/${region ?? r.split('/')[1]}`);
-  const unreachableKeys: UnreachableKey[] = recordedKeys(events)
-    .filter((k) => !reached(k.account, k.region))
-    .map((k) => ({ ...k, retiredInRecord: retiredInRecord(events, k.arn) }));
-  const unreachable: UnreachableItem[] = [];
-  const how = (acct?: string, region?: string) =>
-    `close cannot reach account ${acct ?? '?'}${region ? ` (${region})` : ''}: run close again with --source-profile or --source-role-arn${region && region !== account.region ? ` and --source-region ${region}` : ''} for it`;
-  for (const k of unreachableKeys.filter((u) => !u.retiredInRecord)) {
-    unreachable.push({ what: `temporary KMS key ${k.arn}`, ...(k.account ? { account: k.account } : {}), ...(k.region ? { region: k.region } : {}), why: `the record does not show it retired, and ${how(k.account, k.region)}` });
-  }
-  for (const c of recordedSharingCopies(events).filter((x) => !x.retired && !reached(x.account, x.region))) {
-    unreachable.push({ what: `sharing copy ${c.snapshotId} (${c.evidenceId})`, ...(c.account ? { account: c.account } : {}), ...(c.region ? { region: c.region } : {}), why: `the record does not show it deleted, and ${how(c.account, c.region)}` });
-  }
-  for (const u of unreachable) {
-    const m = `${u.what} in account ${u.account ?? '?'}: ${u.why}.`;
-    run.warn(m);
-    run.outstanding.push(m);
-  }
-
-  // 7. The closing event (only when nothing is left), the seal, the verification.
-  const evidenceIds = state.evidenceSnapshots.map((s) => s.snapshotId);
-  const evidenceRetained = retained.filter((id) => evidenceIds.includes(id));
-  const volumesDeleted = volumes.filter((x) => x.deleted).map((x) => x.volumeId);
-  const kept = keptItems(caseId, account, state, volumes, locks, deps.custody.bucket);
-  const incomplete = run.outstanding.length > 0 || !stack.deleted;
-  const summary = {
-    roomDeleted: stack.deleted,
-    volumesDeleted,
-    evidenceRetained,
-    kept: kept.map((k) => ({ kind: k.kind, id: k.id })),
-    writtenChecks: volumes.filter((x) => x.check).map((x) => ({ volumeId: x.volumeId, evidenceId: x.evidenceId, method: x.check!.method, identical: x.check!.identical ?? null })),
-    keysScheduled: keys.filter((k) => k.status !== 'failed').map((k) => k.arn),
-  };
-  const caseRef = { type: 's3:prefix', id: casePrefix(caseId) };
-  if (incomplete) {
-    // One event per distinct set of things left to do, so rerunning into the same state adds nothing.
-    const digest = createHash('sha256').update(JSON.stringify(run.outstanding)).digest('hex').slice(0, 16);
-    await run.record(`close:incomplete:${digest}`, 'case.close.incomplete', [caseRef], { status: 'partial', details: { ...summary, incomplete: true, outstanding: run.outstanding } });
-  } else {
-    await run.record(CLOSE_KEY, 'case.close', [caseRef], { status: 'succeeded', details: { ...summary, incomplete: false } });
-  }
-  await custody.sealManifest();
-  const after = await deps.verifyCustody();
-  if (!after.ok) throw recordFailsVerify(caseId, after, 'After the close, the custody record');
-
-  return {
-    case: caseId,
-    alreadyClosed: false,
-    roomDeleted: stack.deleted,
-    volumesDeleted,
-    evidenceRetained,
-    head: after.head ?? null,
-    incomplete,
-    outstanding: [...run.outstanding, ...(!stack.deleted && !run.outstanding.length ? [`room stack ${stack.stackName} was not deleted`] : [])],
-    kept,
-    writtenChecks: volumes.flatMap((x) => (x.check ? [x.check] : [])),
-    locks,
-    keys,
-    unreachableKeys,
-    sharingCopies,
-    unreachable,
-    stack,
-    failures: run.failures,
-    warnings: run.warnings,
-  };
+  return { v, vault };
 }
 
 /** Findings that only mean a writer died before re-signing the manifest over its last events. */

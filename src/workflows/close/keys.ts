@@ -5,12 +5,13 @@
  * touched. A key is only scheduled when it carries `cleanroom:case=<case>` and a role other than
  * `case-key`: a key found by name alone is left alone and named.
  */
-import type { AwsAccount } from '../../aws/ports.js';
+import type { AccountWith, AwsAccount } from '../../aws/ports.js';
 import type { RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
 import { caseKeyAlias, type CaseKey } from '../../resources/case-key.js';
 import type { CloseRun } from './run.js';
+import { eventsOfFamily, idempotencyKeys, type KeyFamily } from '../../domain/idempotency-keys.js';
 
 export interface TemporaryKey {
   keyId: string;
@@ -35,7 +36,12 @@ export interface UnreachableKey {
   retiredInRecord: boolean;
 }
 
-export const keyKey = (keyId: string) => `close:schedule-key-deletion:${keyId}`;
+export const keyKey = idempotencyKeys.close.scheduleKeyDeletion;
+
+/** What finding the temporary keys reads: the account's place and three KMS reads. */
+export type KeyReader = AccountWith<{ kms: 'listAliases' | 'describeKey' | 'listResourceTags' }>;
+/** What scheduling their deletion uses: the step recorder and settings of the close, and one KMS call. */
+export type KeyScheduler = Pick<CloseRun, 'custody' | 'record' | 'guard' | 'settings'>;
 
 /** Parse `arn:aws:kms:<region>:<account>:key/<id>`. */
 export function parseKeyArn(arn: string): { region: string; account: string; keyId: string } | undefined {
@@ -58,19 +64,19 @@ export function recordedKeys(events: readonly RecordedEvent[]): Array<{ arn: str
   return [...out.values()];
 }
 
+/** The key families of events that retire (schedule the deletion of) a KMS key. */
+const RETIRING: readonly KeyFamily[] = ['acquire.share-key-retire', 'close.schedule-key-deletion'];
+
 /** True when a succeeded event of the record retired (scheduled the deletion of) this key. */
 export function retiredInRecord(events: readonly RecordedEvent[], arn: string): boolean {
   const id = parseKeyArn(arn)?.keyId;
-  return events.some(
-    (e) =>
-      e.outcome.status === 'succeeded' &&
-      /retire|schedule-key-deletion|key-deletion|delete-key/i.test(e.action) &&
-      e.resources.some((r) => r.type === 'kms:key' && (r.arn === arn || r.id === arn || (id !== undefined && r.id === id))),
+  return RETIRING.flatMap((f) => eventsOfFamily(events, f)).some(
+    ({ event: e }) => e.outcome.status === 'succeeded' && e.resources.some((r) => r.type === 'kms:key' && (r.arn === arn || r.id === arn || (id !== undefined && r.id === id))),
   );
 }
 
 /** Find the temporary keys of the case in one account (read-only). */
-export async function findTemporaryKeys(account: AwsAccount, caseId: string, events: readonly RecordedEvent[], caseKey: CaseKey | undefined, warn: (m: string) => void): Promise<TemporaryKey[]> {
+export async function findTemporaryKeys(account: KeyReader, caseId: string, events: readonly RecordedEvent[], caseKey: CaseKey | undefined, warn: (m: string) => void): Promise<TemporaryKey[]> {
   const accountId = await account.accountId();
   const candidates = new Map<string, string[]>(); // key id or arn → aliases
   let Marker: string | undefined;
@@ -129,7 +135,7 @@ export async function findTemporaryKeys(account: AwsAccount, caseId: string, eve
 }
 
 /** Schedule the deletion of each temporary key (idempotent: a key already pending deletion is noted). */
-export async function scheduleKeyDeletions(run: CloseRun, account: AwsAccount, found: readonly TemporaryKey[]): Promise<KeyOutcome[]> {
+export async function scheduleKeyDeletions(run: KeyScheduler, account: AccountWith<{ kms: 'scheduleKeyDeletion' }>, found: readonly TemporaryKey[]): Promise<KeyOutcome[]> {
   const out: KeyOutcome[] = [];
   for (const k of found) {
     const key = keyKey(k.keyId);

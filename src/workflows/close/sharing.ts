@@ -16,7 +16,7 @@ import type { RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import { resourceRef } from '../../resources/refs.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
-import { acquireKeys } from '../../evidence/acquire-keys.js';
+import { eventsOfFamily, idempotencyKeys } from '../../domain/idempotency-keys.js';
 import { ROLE } from '../../evidence/run.js';
 import { type CaseSnapshot } from './discover.js';
 import { describeSnapshots } from '../../resources/snapshots.js';
@@ -43,16 +43,16 @@ export interface UnreachableItem {
 export function recordedSharingCopies(events: readonly RecordedEvent[]): Array<{ evidenceId: string; snapshotId: string; account?: string; region?: string; retired: boolean }> {
   const out = new Map<string, { evidenceId: string; snapshotId: string; account?: string; region?: string; retired: boolean }>();
   const keys = new Set(events.map((e) => e.idempotencyKey ?? ''));
-  for (const e of events) {
-    const m = /^acquire:sharing-copy:(ev-[^:]+):(snap-[^:]+)$/.exec(e.idempotencyKey ?? '');
-    if (!m) continue;
-    const ref = e.resources.find((r) => r.type === 'ec2:snapshot' && r.id === m[2]);
-    out.set(m[2]!, {
-      evidenceId: m[1]!,
-      snapshotId: m[2]!,
+  for (const { event: e, fields } of eventsOfFamily(events, 'acquire.sharing-copy')) {
+    const evidenceId = fields['evidenceId']!;
+    const snapshotId = fields['snapshotId']!;
+    const ref = e.resources.find((r) => r.type === 'ec2:snapshot' && r.id === snapshotId);
+    out.set(snapshotId, {
+      evidenceId,
+      snapshotId,
       ...(ref?.account ? { account: ref.account } : {}),
       ...(ref?.region ? { region: ref.region } : {}),
-      retired: keys.has(acquireKeys.retireSharingCopy(m[1]!, m[2]!)),
+      retired: keys.has(idempotencyKeys.acquire.retireSharingCopy(evidenceId, snapshotId)),
     });
   }
   return [...out.values()];
@@ -72,7 +72,7 @@ export async function retireSharingCopies(run: CloseRun, source: AwsAccount, evi
   // Recorded here, gone, retirement not recorded: a run was killed between DeleteSnapshot and its event.
   for (const r of recordedSharingCopies(run.custody.events())) {
     if (r.retired || liveIds.has(r.snapshotId) || (r.account && r.account !== accountId) || (r.region && r.region !== region)) continue;
-    await run.record(acquireKeys.retireSharingCopy(r.evidenceId, r.snapshotId), 'evidence.share.retire', [ref(r.snapshotId)], {
+    await run.record(idempotencyKeys.acquire.retireSharingCopy(r.evidenceId, r.snapshotId), 'evidence.share.retire', [ref(r.snapshotId)], {
       status: 'succeeded',
       details: { evidenceId: r.evidenceId, sharingSnapshotId: r.snapshotId, foundDeleted: true, reason: 'no longer exists (deleted by an interrupted run)', by: 'case close' },
     });
@@ -88,7 +88,7 @@ export async function retireSharingCopies(run: CloseRun, source: AwsAccount, evi
       out.push({ snapshotId: id, evidenceId: eid, account: accountId, region, status: 'kept', reason });
       continue;
     }
-    const key = acquireKeys.retireSharingCopy(eid, id);
+    const key = idempotencyKeys.acquire.retireSharingCopy(eid, id);
     const ok = await run.guard(key, 'evidence.share.retire', id, [ref(id)], async () => {
       run.reporter.progress({ kind: 'item', item: eid, phase: 'retiring sharing copy', message: `${id} in account ${accountId}` });
       try {

@@ -9,6 +9,7 @@ import { AwsError, asError } from '../../domain/errors.js';
 import { type CaseSnapshot } from './discover.js';
 import { TAG_RETAINED } from '../../domain/tags.js';
 import type { CloseRun } from './run.js';
+import { idempotencyKeys, markKey } from '../../domain/idempotency-keys.js';
 
 export interface LockOutcome {
   snapshotId: string;
@@ -18,10 +19,7 @@ export interface LockOutcome {
   reason?: string;
 }
 
-export const snapshotKeys = {
-  retain: (id: string) => `close:retain-snapshot:${id}`,
-  lock: (id: string) => `close:lock-snapshot:${id}`,
-};
+export const snapshotKeys = { retain: idempotencyKeys.close.retainSnapshot, lock: idempotencyKeys.close.lockSnapshot };
 
 /** Tag each snapshot retained (idempotent); returns the ids that carry the tag. */
 export async function retainSnapshots(run: CloseRun, snapshots: readonly CaseSnapshot[]): Promise<string[]> {
@@ -76,7 +74,7 @@ export async function lockSnapshots(run: CloseRun, snapshots: readonly CaseSnaps
         if (!isUnsupported(e)) throw e;
         const reason = asError(e).message.replace(/\s+/g, ' ').trim();
         const o: LockOutcome = { snapshotId: id, status: 'unsupported', reason };
-        await run.record(`${key}:unsupported`, 'case.close.lock-snapshot', [ref], { status: 'failed', error: { code: 'SNAPSHOT_LOCK_UNSUPPORTED', message: reason }, details: { ...o } }, { days, mode });
+        await run.record(markKey(key, 'unsupported'), 'case.close.lock-snapshot', [ref], { status: 'failed', error: { code: 'SNAPSHOT_LOCK_UNSUPPORTED', message: reason }, details: { ...o } }, { days, mode });
         run.outstanding.push(`Evidence snapshot ${id} could not be locked: the endpoint does not support EBS snapshot lock (${reason}). It is kept and tagged ${TAG_RETAINED}=true; lock it where supported, or close without --snapshot-lock-days.`);
         run.warn(`EBS snapshot lock is not available for ${id}: ${reason}`);
         return o;

@@ -9,8 +9,9 @@ import { roomStackName } from '../../domain/case-id.js';
 import { deleteStackAndWait, StackDeleteFailedError } from '../../resources/stack-delete.js';
 import type { RoomStack } from './discover.js';
 import type { CloseRun } from './run.js';
+import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 
-export const STACK_KEY = 'close:delete-stack';
+export const STACK_KEY = idempotencyKeys.close.deleteStack();
 
 export interface StackOutcome {
   deleted: boolean;

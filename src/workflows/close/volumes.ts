@@ -17,6 +17,7 @@ import { ROLE_WRITTEN_CHECK, type EvidenceFold, type WorkingVolume } from './dis
 import { describeSnapshots } from '../../resources/snapshots.js';
 import { describeVolumes } from '../../resources/volumes.js';
 import type { CloseRun } from './run.js';
+import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 
 /** The written-to check as recorded. */
 export interface WrittenCheck extends CompareResult {
@@ -35,10 +36,7 @@ export interface VolumeOutcome {
   keptBecause?: 'written' | 'unverified' | 'failed';
 }
 
-export const keys = {
-  check: (eid: string, vid: string) => `close:written-check:${eid}:${vid}`,
-  delete: (eid: string, vid: string) => `close:delete-volume:${eid}:${vid}`,
-};
+export const keys = { check: idempotencyKeys.close.writtenCheck, delete: idempotencyKeys.close.deleteVolume };
 
 /** Detach, check and delete (or keep) one working volume. */
 export async function closeVolume(run: CloseRun, vol: WorkingVolume, fold: EvidenceFold | undefined): Promise<VolumeOutcome> {

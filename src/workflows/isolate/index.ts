@@ -21,6 +21,7 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyRecorder, RecordedEvent } from '../../domain/recorder.js';
+import { StepRecorder } from '../../domain/step-recorder.js';
 import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { forensicRoomOf } from '../../domain/room.js';
@@ -194,6 +195,7 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
 
   if (!deps.custody) throw new CleanroomError('NO_CUSTODY', 'isolate needs the case custody record for a real run (only --dry-run works without it).');
   const custody = await deps.custody();
+  const rec = new StepRecorder(custody, reporter);
 
   // 1. The state before anything changes: recorded once; a rerun uses the recorded one.
   const stateKey = keys.step(instanceId, 'state');
@@ -203,12 +205,12 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
   const instanceRef = { type: 'ec2:instance', id: instanceId, account: accountId, region: account.region };
   if (!stateEvent) {
     reporter.progress({ kind: 'step', message: STATE_TITLE });
-    stateEvent = await custody.record({
-      action: 'isolate.record-state',
-      resources: [instanceRef],
-      inputs: { caseId, instanceId, nacl: options.nacl ?? false, stop: options.stop ?? false, asgReplace: options.asgReplace ?? false },
-      outcome: { status: 'succeeded', details: { previousState: current as unknown as Record<string, unknown> } },
-      idempotencyKey: stateKey,
+    stateEvent = await rec.record(stateKey, 'isolate.record-state', [instanceRef], { status: 'succeeded', details: { previousState: current as unknown as Record<string, unknown> } }, {
+      caseId,
+      instanceId,
+      nacl: options.nacl ?? false,
+      stop: options.stop ?? false,
+      asgReplace: options.asgReplace ?? false,
     });
     changed = true;
     reports.push({ step: 'record-state', title: STATE_TITLE, status: 'done', detail: stateSummary(current), calls: [], seq: stateEvent.seq });
@@ -239,7 +241,7 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
     try {
       plan = await step.plan(ctx);
     } catch (e) {
-      return failStep(custody, ctx, steps, i, reports, asError(e), []);
+      return failStep(rec, ctx, steps, i, reports, asError(e), []);
     }
     for (const w of plan.warnings ?? []) warn(w);
     if (plan.status !== 'to-do') {
@@ -247,11 +249,9 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
       if (!priorOk) {
         // In place but not recorded (an earlier run was interrupted between the call and the record,
         // or the step does not apply): record what was found.
-        const ev = await custody.record({
-          action: step.action,
-          resources: plan.resources,
-          outcome: { status: plan.status === 'skipped' ? 'skipped' : 'succeeded', details: { ...plan.details, detail: plan.detail, foundInPlace: plan.status === 'in-place' } },
-          idempotencyKey: key,
+        const ev = await rec.record(key, step.action, plan.resources, {
+          status: plan.status === 'skipped' ? 'skipped' : 'succeeded',
+          details: { ...plan.details, detail: plan.detail, foundInPlace: plan.status === 'in-place' },
         });
         seq = ev.seq;
         changed = true;
@@ -268,24 +268,24 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
       calls = await execute(account, plan.calls, { refs, clock, onCall: (c) => reporter.progress({ kind: 'item', item: instanceId, phase: step.id, message: `${c.call} — ${c.why}` }) });
     } catch (e) {
       const err = e instanceof StepCallError ? e : undefined;
-      return failStep(custody, ctx, steps, i, reports, err ? err.error : asError(e), err ? [...err.done, { ...err.failedCall }] : []);
+      return failStep(rec, ctx, steps, i, reports, err ? err.error : asError(e), err ? [...err.done, { ...err.failedCall }] : []);
     }
     let verified: Record<string, unknown>;
     try {
       verified = await step.verify(ctx, plan, refs);
     } catch (e) {
-      return failStep(custody, ctx, steps, i, reports, asError(e), calls);
+      return failStep(rec, ctx, steps, i, reports, asError(e), calls);
     }
     const recordKey = priorOk ? keys.reapplied(instanceId, step.id, digest(calls.map((c) => [c.call, c.input]))) : key;
     const resources = [...plan.resources];
     for (const r of step.created?.(ctx, refs, verified) ?? []) if (!resources.some((x) => x.type === r.type && x.id === r.id)) resources.push(r);
-    const ev = await custody.record({
-      action: step.action,
+    const ev = await rec.record(
+      recordKey,
+      step.action,
       resources,
-      inputs: { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome })) },
-      outcome: { status: 'succeeded', details: { ...plan.details, ...verified, detail: plan.detail, ...(priorOk ? { reappliedAfterSeq: priorOk.seq } : {}) } },
-      idempotencyKey: recordKey,
-    });
+      { status: 'succeeded', details: { ...plan.details, ...verified, detail: plan.detail, ...(priorOk ? { reappliedAfterSeq: priorOk.seq } : {}) } },
+      { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome })) },
+    );
     if (step.id === 'revoke-sessions' && !ctx.recordedRevocation) ctx.recordedRevocation = verified['revokedBefore'] as string;
     reports.push({ step: step.id, title: step.title, status: 'done', detail: plan.detail, calls, seq: ev.seq });
   }
@@ -295,11 +295,9 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
   const completeKey = keys.complete(instanceId);
   const alreadyIsolated = !changed && Boolean(custody.find(completeKey));
   if (!custody.find(completeKey)) {
-    await custody.record({
-      action: 'isolate.complete',
-      resources: [instanceRef],
-      outcome: { status: 'succeeded', details: { ...summary, steps: reports.map((r) => ({ step: r.step, status: r.status })) } as Record<string, unknown> },
-      idempotencyKey: completeKey,
+    await rec.record(completeKey, 'isolate.complete', [instanceRef], {
+      status: 'succeeded',
+      details: { ...summary, steps: reports.map((r) => ({ step: r.step, status: r.status })) } as Record<string, unknown>,
     });
   }
   const revokedBefore = ctx.recordedRevocation;
@@ -408,19 +406,19 @@ async function summarize(account: AwsAccount, caseId: string, instanceId: string
 }
 
 /** Record a failed step, then throw: what was done stays, and the error says what is left. */
-async function failStep(custody: CustodyRecorder, ctx: StepContext, steps: Step[], index: number, reports: StepReport[], err: Error, calls: CallRecord[]): Promise<never> {
+async function failStep(rec: StepRecorder, ctx: StepContext, steps: Step[], index: number, reports: StepReport[], err: Error, calls: CallRecord[]): Promise<never> {
   const step = steps[index]!;
   const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
   const message = err.message.replace(/\s+/g, ' ').trim();
   let recorded = '';
   try {
-    await custody.record({
-      action: step.action,
-      resources: [{ type: 'ec2:instance', id: ctx.instanceId, account: ctx.accountId, region: ctx.account.region }],
-      ...(calls.length ? { inputs: { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome ?? 'failed' })) } } : {}),
-      outcome: { status: 'failed', error: { code, message } },
-      idempotencyKey: keys.failed(ctx.instanceId, step.id, code),
-    });
+    await rec.record(
+      keys.failed(ctx.instanceId, step.id, code),
+      step.action,
+      [{ type: 'ec2:instance', id: ctx.instanceId, account: ctx.accountId, region: ctx.account.region }],
+      { status: 'failed', error: { code, message } },
+      calls.length ? { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome ?? 'failed' })) } : undefined,
+    );
   } catch (recErr) {
     recorded = ` (the failure itself could not be recorded: ${asError(recErr).message})`;
   }

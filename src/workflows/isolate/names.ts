@@ -4,8 +4,12 @@
  * a rerun on any machine finds what an earlier run made.
  */
 import { createHash } from 'node:crypto';
+import { TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
 import { caseTags } from '../../domain/case-id.js';
-import { TAG_ROLE } from '../../domain/tags.js';
+import { idempotencyKeys } from '../../domain/idempotency-keys.js';
+
+/** Tag on a contained instance: when it was isolated (ISO time), next to `cleanroom:case`. */
+export const TAG_QUARANTINE = 'cleanroom:quarantine';
 
 /** `cleanroom:role` values of the resources isolate creates. */
 export const ROLE_ISOLATION_GROUP = 'isolation';
@@ -88,12 +92,7 @@ export function revocationTime(document: string | undefined): string | undefined
 }
 
 /** Idempotency keys of the custody events of one instance's isolation. */
-export const keys = {
-  step: (instanceId: string, step: string) => `isolate:${instanceId}:${step}`,
-  reapplied: (instanceId: string, step: string, digest: string) => `isolate:${instanceId}:${step}:reapplied:${digest}`,
-  failed: (instanceId: string, step: string, code: string) => `isolate:${instanceId}:${step}:failed:${code}`,
-  complete: (instanceId: string) => `isolate:${instanceId}:complete`,
-};
+export const keys = idempotencyKeys.isolate;
 
 /** A short digest of a JSON value (for keys naming a distinct unit of work). */
 export function digest(value: unknown): string {

@@ -26,6 +26,8 @@ import { deleteStackAndWait, StackDeleteFailedError } from '../../resources/stac
 import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
 import { readRoomStack, type RoomStack } from '../../resources/stacks.js';
 import { DEFAULT_ROOM_BUDGETS, type RoomBudgets } from './up.js';
+import { idempotencyKeys, markKey } from '../../domain/idempotency-keys.js';
+import { StepRecorder } from '../../domain/step-recorder.js';
 
 export interface RoomDownPlan {
   case: string;
@@ -136,27 +138,24 @@ type Evidence = Awaited<ReturnType<typeof attachedEvidence>>;
 /** Detach the evidence, each volume recorded (a failure recorded, then the room is left standing). */
 async function detachRoomEvidence(step: DownStep, evidence: Evidence, instanceId: string | undefined, detachMs: number): Promise<RoomDownResult['detached']> {
   const { account, custody, ref, reporter } = step;
+  const rec = new StepRecorder(custody, reporter);
   const detached: RoomDownResult['detached'] = [];
   for (const e of evidence) {
     // An evidence volume's detach ends its attach cycle (the key `evidence detach` and close use too).
-    const key = e.evidenceId ? detachKeyIn(custody.events(), e.evidenceId, e.volumeId).key : `room-down:detach:unknown:${e.volumeId}:${e.attachTime ?? ''}`;
+    const key = e.evidenceId ? detachKeyIn(custody.events(), e.evidenceId, e.volumeId).key : idempotencyKeys.room.detachUnknown(e.volumeId, `${e.attachTime ?? ''}`);
     try {
       await detachAndWait(account, e.volumeId, [{ instanceId: instanceId!, ...(e.device ? { device: e.device } : {}) }], { item: e.evidenceId ?? e.volumeId, budgetMs: detachMs, ...(step.clock ? { clock: step.clock } : {}), reporter });
     } catch (err) {
       const x = asError(err);
-      await custody.record({
-        action: 'room.down.detach',
-        resources: [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)],
-        outcome: { status: 'failed', error: { code: x instanceof CleanroomError ? x.code : 'INTERNAL', message: x.message } },
-        idempotencyKey: `${key}:failed`,
+      await rec.record(markKey(key, 'failed'), 'room.down.detach', [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)], {
+        status: 'failed',
+        error: { code: x instanceof CleanroomError ? x.code : 'INTERNAL', message: x.message },
       });
       throw new CleanroomError('DETACH_FAILED', `Could not detach evidence volume ${e.volumeId} from ${instanceId}: ${x.message}. The room was not deleted; ${detached.length ? `${detached.map((d) => d.volumeId).join(', ')} were detached; ` : ''}run room down again.`, { cause: x, details: { volumeId: e.volumeId, instanceId } });
     }
-    await custody.record({
-      action: 'room.down.detach',
-      resources: [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)],
-      outcome: { status: 'succeeded', details: { volumeId: e.volumeId, instanceId, ...(e.evidenceId ? { evidence: { evidenceId: e.evidenceId, state: 'detached' } } : {}) } },
-      idempotencyKey: key,
+    await rec.record(key, 'room.down.detach', [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)], {
+      status: 'succeeded',
+      details: { volumeId: e.volumeId, instanceId, ...(e.evidenceId ? { evidence: { evidenceId: e.evidenceId, state: 'detached' } } : {}) },
     });
     detached.push({ volumeId: e.volumeId, ...(e.evidenceId ? { evidenceId: e.evidenceId } : {}) });
   }
@@ -186,11 +185,9 @@ async function deleteRoomStack(step: DownStep, caseId: string, stack: RoomStack,
     throw err;
   }
   const leftovers = await findLeftovers(account, caseId, { stackGone: true, ...(plan.flowLogGroupName ? { flowLogGroupName: plan.flowLogGroupName } : {}) });
-  await custody.record({
-    action: 'room.down',
-    resources: [stackRef],
-    outcome: { status: 'succeeded', details: { stackName, stackId: stack.stackId, statusBefore: stack.status, detached: detached.map((d) => d.volumeId), leftovers: leftovers.map((l) => ({ kind: l.kind, id: l.id })) } },
-    idempotencyKey: `room:down:${stack.stackId}`,
+  await new StepRecorder(custody, reporter).record(idempotencyKeys.room.down(stack.stackId), 'room.down', [stackRef], {
+    status: 'succeeded',
+    details: { stackName, stackId: stack.stackId, statusBefore: stack.status, detached: detached.map((d) => d.volumeId), leftovers: leftovers.map((l) => ({ kind: l.kind, id: l.id })) },
   });
   return leftovers;
 }

@@ -11,7 +11,9 @@
  * follows then fails by name).
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyRecorder, ResourceRef } from '../../domain/recorder.js';
+import type { CustodyEntry, CustodyRecorder, ResourceRef } from '../../domain/recorder.js';
+import { idempotencyKeys, markKey, type IdempotencyKey } from '../../domain/idempotency-keys.js';
+import { StepRecorder } from '../../domain/step-recorder.js';
 import { resourceRef } from '../../resources/refs.js';
 import { CleanroomError, asError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
@@ -64,7 +66,7 @@ export async function reconcileGuardRails(account: AwsAccount, caseId: string, s
 }
 
 /** Run one correction; report it, record it (failed or not), keep going. */
-type Correct = (c: Omit<Correction, 'ok' | 'error'>, resources: ResourceRef[], key: string | undefined, details: Record<string, unknown>, fn: () => Promise<void>) => Promise<void>;
+type Correct = (c: Omit<Correction, 'ok' | 'error'>, resources: ResourceRef[], key: IdempotencyKey | undefined, details: Record<string, unknown>, fn: () => Promise<void>) => Promise<void>;
 
 /** What the correction steps share. */
 interface GuardRailRun {
@@ -75,6 +77,7 @@ interface GuardRailRun {
 }
 
 function correctionRecorder(corrections: Correction[], deps: { custody: CustodyRecorder; reporter: Reporter }): Correct {
+  const rec = new StepRecorder(deps.custody, deps.reporter);
   return async (c, resources, key, details, fn) => {
     let error: string | undefined;
     try {
@@ -85,12 +88,10 @@ function correctionRecorder(corrections: Correction[], deps: { custody: CustodyR
     const done: Correction = { ...c, ok: !error, ...(error ? { error } : {}) };
     corrections.push(done);
     deps.reporter.warn(error ? `guard rail NOT restored on ${c.resource}: ${c.found} — ${error}` : `guard rail restored on ${c.resource}: ${c.found} → ${c.now}`);
-    await deps.custody.record({
-      action: `room.guard-rail.${c.kind}`,
-      resources,
-      outcome: { status: error ? 'failed' : 'succeeded', ...(error ? { error: { code: 'GUARD_RAIL_FAILED', message: error } } : {}), details: { found: c.found, now: c.now, ...details } },
-      ...(key ? { idempotencyKey: error ? `${key}:failed` : key } : {}),
-    });
+    const outcome: CustodyEntry['outcome'] = { status: error ? 'failed' : 'succeeded', ...(error ? { error: { code: 'GUARD_RAIL_FAILED', message: error } } : {}), details: { found: c.found, now: c.now, ...details } };
+    // A correction with a key (revoking named rules) records once; one without records each time it is made.
+    if (key) await rec.record(error ? markKey(key, 'failed') : key, `room.guard-rail.${c.kind}`, resources, outcome);
+    else await deps.custody.record({ action: `room.guard-rail.${c.kind}`, resources, outcome });
   };
 }
 
@@ -108,7 +109,7 @@ async function restoreGroupRules(run: GuardRailRun, groups: DeclaredGroup[]): Pr
       await correct(
         { kind: 'revoke-rules', resource: `${g.role} group ${g.groupId}`, found: `undeclared ${dir} rule(s): ${extra.map(describeRule).join('; ')}`, now: `revoked by rule id` },
         [ref('ec2:security-group', g.groupId), ...ids.map((id) => ref('ec2:security-group-rule', id))],
-        `room:revoke:${g.groupId}:${ids.join(',')}`,
+        idempotencyKeys.room.revoke(g.groupId, ids),
         { groupId: g.groupId, role: g.role, direction: dir, rules: extra.map((r) => ({ id: r.SecurityGroupRuleId, rule: describeRule(r) })) },
         async () => {
           if (egress) await account.ec2.revokeSecurityGroupEgress({ GroupId: g.groupId, SecurityGroupRuleIds: ids });

@@ -17,6 +17,8 @@ import type { Reporter } from '../../domain/reporter.js';
 import { guestToolsPrefix } from '../../domain/vault-name.js';
 import { GUEST_TOOLS } from '../../assets/generated/guest-tools.js';
 import { packagePath } from '../../assets/package-path.js';
+import { idempotencyKeys } from '../../domain/idempotency-keys.js';
+import { StepRecorder } from '../../domain/step-recorder.js';
 
 /** scripts/guest/ of the installed package (dist/workflows/room → ../../../scripts/guest): the source of {@link builtInGuestTools}. */
 export const GUEST_TOOLS_DIR = packagePath(import.meta.url, '../../../scripts/guest', 'scripts/guest');
@@ -106,13 +108,13 @@ export async function uploadGuestTools(
     });
     throw e;
   }
-  await o.custody.record({
-    action: 'room.guest-tools',
+  await new StepRecorder(o.custody).record(
+    idempotencyKeys.room.guestTools(digest),
+    'room.guest-tools',
     resources,
-    inputs: { digest },
-    outcome: { status: 'succeeded', details: { bucket: o.bucket, prefix, digest, kmsKeyArn: o.vaultKeyArn, uploaded: files.filter((f) => f.uploaded).length, files: listed() } },
-    idempotencyKey: `room:guest-tools:${digest}`,
-  });
+    { status: 'succeeded', details: { bucket: o.bucket, prefix, digest, kmsKeyArn: o.vaultKeyArn, uploaded: files.filter((f) => f.uploaded).length, files: listed() } },
+    { digest },
+  );
   return { bucket: o.bucket, prefix, digest, files };
 }
 

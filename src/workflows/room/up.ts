@@ -40,6 +40,8 @@ import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from '
 import { openCustody, type CustodySource } from './custody.js';
 import { ROOM_TEMPLATE_BODY } from '../../assets/generated/room-template.js';
 import { packagePath } from '../../assets/package-path.js';
+import { idempotencyKeys, markKey } from '../../domain/idempotency-keys.js';
+import { StepRecorder } from '../../domain/step-recorder.js';
 
 /**
  * templates/room.yaml of the installed package (dist/workflows/room → ../../../templates): the
@@ -100,10 +102,7 @@ export interface RoomUpResult {
 }
 
 /** Keys of the custody events of a deployment. */
-export const deployKeys = {
-  start: (changeSetId: string) => `room:deploy:${changeSetId}`,
-  outcome: (changeSetId: string) => `room:deploy-outcome:${changeSetId}`,
-};
+export const deployKeys = { start: idempotencyKeys.room.deployStart, outcome: idempotencyKeys.room.deployOutcome };
 
 /**
  * The TemplateBody room up sends to CloudFormation: `given` (RoomUpDeps.templateBody) or the
@@ -191,13 +190,14 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
     const templateSha256 = createHash('sha256').update(templateBody).digest('hex');
     const shown = parameters.map((p) => (p.UsePreviousValue ? `${p.ParameterKey}=(previous)` : `${p.ParameterKey}=${p.ParameterValue}`));
     step(`executing ${planned.changes.length} change(s): ${planned.changes.map((c) => `${c.action} ${c.logicalId}${c.replacement === 'True' ? ' (replacement)' : ''}`).join(', ')}`);
-    await custody.record({
-      action: 'room.deploy.start',
-      resources: [stackRef({ stackName, stackId: planned.stackId })],
-      inputs: { changeSetType: type, parameters: shown, templateSha256 },
-      outcome: { status: 'succeeded', details: { changeSetId: planned.changeSetId, changeSetName, changes: planned.changes } },
-      idempotencyKey: deployKeys.start(planned.changeSetId),
-    });
+    const rec = new StepRecorder(custody, reporter);
+    await rec.record(
+      deployKeys.start(planned.changeSetId),
+      'room.deploy.start',
+      [stackRef({ stackName, stackId: planned.stackId })],
+      { status: 'succeeded', details: { changeSetId: planned.changeSetId, changeSetName, changes: planned.changes } },
+      { changeSetType: type, parameters: shown, templateSha256 },
+    );
     try {
       stack = await executeChangeSet(account, planned, { stackName, budgetMs: budgets.deployMs, clock, reporter, hint: hintAfterFailure(caseId, type) });
     } catch (e) {
@@ -205,20 +205,15 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
       // A wait that ran out of time is not the outcome: the stack goes on, and the next run
       // records how it ended (recordUnfinishedDeploys).
       const timedOut = err instanceof TimeoutError;
-      await custody.record({
-        action: timedOut ? 'room.deploy.timeout' : 'room.deploy',
-        resources: [stackRef({ stackName, stackId: planned.stackId })],
-        outcome: { status: 'failed', error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message }, details: { changeSetId: planned.changeSetId, ...(err instanceof StackFailedError ? { failedResources: err.failedResources } : {}) } },
-        idempotencyKey: timedOut ? `${deployKeys.outcome(planned.changeSetId)}:timeout` : deployKeys.outcome(planned.changeSetId),
-      });
+      await rec.record(
+        timedOut ? markKey(deployKeys.outcome(planned.changeSetId), 'timeout') : deployKeys.outcome(planned.changeSetId),
+        timedOut ? 'room.deploy.timeout' : 'room.deploy',
+        [stackRef({ stackName, stackId: planned.stackId })],
+        { status: 'failed', error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message }, details: { changeSetId: planned.changeSetId, ...(err instanceof StackFailedError ? { failedResources: err.failedResources } : {}) } },
+      );
       throw e;
     }
-    await custody.record({
-      action: 'room.deploy',
-      resources: [stackRef(stack)],
-      outcome: { status: 'succeeded', details: { changeSetId: planned.changeSetId, stackStatus: stack.status, outputs: stack.outputs } },
-      idempotencyKey: deployKeys.outcome(planned.changeSetId),
-    });
+    await rec.record(deployKeys.outcome(planned.changeSetId), 'room.deploy', [stackRef(stack)], { status: 'succeeded', details: { changeSetId: planned.changeSetId, stackStatus: stack.status, outputs: stack.outputs } });
     change = type === 'CREATE' ? 'created' : 'updated';
   }
   stack = (await readRoomStack(account, caseId)) ?? stack;
@@ -287,7 +282,10 @@ async function settle(
       // Created by a CREATE change set that was never executed: it holds no resources.
       c.reporter.progress({ kind: 'step', message: `room stack ${stackName} was left in REVIEW_IN_PROGRESS (a change set never executed): discarding it` });
       await deleteStackAndWait(account, stack, { budgetMs: c.budgets.deleteMs, clock: c.clock, reporter: c.reporter, retryHint: `run \`cleanroom room up --case ${caseId}\` again` });
-      await c.custody.record({ action: 'room.discard-review-stack', resources: [c.stackRef(stack)], outcome: { status: 'succeeded', details: { stackId: stack.stackId, reason: 'REVIEW_IN_PROGRESS: created by a change set that was never executed; no resources' } }, idempotencyKey: `room:discard-review:${stack.stackId}` });
+      await new StepRecorder(c.custody, c.reporter).record(idempotencyKeys.room.discardReview(stack.stackId), 'room.discard-review-stack', [c.stackRef(stack)], {
+        status: 'succeeded',
+        details: { stackId: stack.stackId, reason: 'REVIEW_IN_PROGRESS: created by a change set that was never executed; no resources' },
+      });
       return undefined;
     }
     case 'rolled-back': {
@@ -321,14 +319,14 @@ async function recordUnfinishedDeploys(account: AwsAccount, stack: RoomStack, cu
     const csId = e.outcome.details?.['changeSetId'];
     if (typeof csId !== 'string' || custody.find(deployKeys.outcome(csId))) continue;
     const failed = stackPhase(stack.status) !== 'complete' || stack.status.includes('ROLLBACK');
-    await custody.record({
-      action: 'room.deploy',
-      resources: [stackRef(stack)],
-      outcome: failed
+    await new StepRecorder(custody).record(
+      deployKeys.outcome(csId),
+      'room.deploy',
+      [stackRef(stack)],
+      failed
         ? { status: 'failed', error: { code: 'ROOM_STACK_FAILED', message: `found ${stack.status} after the run that executed the change set ended` }, details: { changeSetId: csId, stackStatus: stack.status, failedResources: await failedResources(account, stack.stackId), resumed: true } }
         : { status: 'succeeded', details: { changeSetId: csId, stackStatus: stack.status, outputs: stack.outputs, resumed: true } },
-      idempotencyKey: deployKeys.outcome(csId),
-    });
+    );
   }
 }
 
