@@ -23,7 +23,10 @@ import { assertCaseId, roomStackName } from '../domain/case-id.js';
 import { casePrefix } from '../domain/vault-name.js';
 import { mapPool } from '../domain/pool.js';
 import { silentReporter, type Reporter } from '../domain/reporter.js';
-import type { Clock } from '../domain/waiter.js';
+import { systemClock, type Clock } from '../domain/waiter.js';
+import { withCustodySession, type SealState } from '../custody/session.js';
+import { abortableClock, throwIfAborted } from '../domain/abort.js';
+import { requireApproval, type Approve } from '../domain/approval.js';
 import { caseKeyAlias } from './case-key.js';
 import { ROLE_WRITTEN_CHECK, discoverCase, type CaseState } from './close/discover.js';
 import { CloseRun, DEFAULT_BUDGETS, type CloseBudgets, type CloseSettings, type StepFailure } from './close/run.js';
@@ -65,8 +68,8 @@ export interface CloseDeps {
   verifyCustody(): Promise<CustodyVerification>;
   /** The vault audit (`vault verify`). */
   auditVault(): Promise<VaultAudit>;
-  /** Ask before deleting anything; throw to stop (nothing has changed by then). */
-  confirm?(plan: ClosePlan): Promise<void>;
+  /** Approve the deletions (the request's plan is the {@link ClosePlan}); without it close refuses (CONFIRMATION_REQUIRED) before changing anything. */
+  approve?: Approve;
   reporter?: Reporter;
   clock?: Clock;
 }
@@ -81,6 +84,8 @@ export interface CloseOptions {
   budgets?: Partial<CloseBudgets>;
   compareConcurrency?: number;
   volumeConcurrency?: number;
+  /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
+  signal?: AbortSignal;
 }
 
 /** What close will do, for the confirmation. */
@@ -135,6 +140,8 @@ export interface CloseResult {
   stack?: StackOutcome;
   failures: StepFailure[];
   warnings: string[];
+  /** Whether the custody manifest seals the record after this run (and why not). */
+  seal: SealState;
 }
 
 /** Check the options (exit 2 on bad values) before any AWS call. */
@@ -166,8 +173,12 @@ function settingsFrom(o: CloseOptions): CloseSettings {
   };
 }
 
-/** Close a case; see the module comment. */
+/** Close a case; see the module comment. The record is sealed on the way out, also after a failure. */
 export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise<CloseResult> {
+  return withCustodySession(deps.custody, options.signal, () => closeCaseSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, options.signal) }, options));
+}
+
+async function closeCaseSteps(deps: CloseDeps, options: CloseOptions): Promise<Omit<CloseResult, 'seal'>> {
   const settings = settingsFrom(options);
   const caseId = settings.caseId;
   const reporter = deps.reporter ?? silentReporter;
@@ -213,7 +224,8 @@ export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise
 
   const plan = buildPlan(caseId, account.region, state, [...forensicKeys, ...sourceKeys.flatMap((s) => s.keys)], deps.custody.bucket, settings);
   if (!state.stack) run.step(`the room of ${caseId} is already gone; closing what is left`);
-  if (deps.confirm && (plan.delete.stack || plan.delete.volumes.length || plan.delete.keys.length)) await deps.confirm(plan);
+  if (plan.delete.stack || plan.delete.volumes.length || plan.delete.keys.length) await requireApproval(deps.approve, { action: 'case.close', caseId, question: closePlanText(plan), plan });
+  throwIfAborted(options.signal, 'closing');
 
   await run.record(VERIFY_KEY, 'case.close.verify', [{ type: 's3:prefix', id: casePrefix(caseId) }], {
     status: 'succeeded',
@@ -353,7 +365,7 @@ function recordFailsVerify(caseId: string, v: CustodyVerification, subject: stri
   );
 }
 
-function alreadyClosedResult(caseId: string, closing: RecordedEvent, v: CustodyVerification, deps: CloseDeps): CloseResult {
+function alreadyClosedResult(caseId: string, closing: RecordedEvent, v: CustodyVerification, deps: CloseDeps): Omit<CloseResult, 'seal'> {
   const d = closing.outcome.details ?? {};
   const arr = (x: unknown) => (Array.isArray(x) ? x.filter((y): y is string => typeof y === 'string') : []);
   return {

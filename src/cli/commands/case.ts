@@ -15,7 +15,7 @@ import type { GlobalArgs, SourceArgs } from '../context.js';
 import { handle, numberOption, withBucket, withCase, withSource } from './common.js';
 import { table } from '../render.js';
 import { assertCaseId } from '../../domain/case-id.js';
-import { checkCloseOptions, closeCase, closePlanText, type CloseOptions, type CloseResult } from '../../workflows/close.js';
+import { checkCloseOptions, closeCase, type CloseOptions, type CloseResult } from '../../workflows/close.js';
 import { resolveVaultBucket } from '../../workflows/vault/init.js';
 import { auditVault } from '../../workflows/vault/audit.js';
 import { verifyCaseInVault } from '../../custody/verify-vault.js';
@@ -118,6 +118,7 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
             ...(a.snapshotLockMode ? { snapshotLockMode: a.snapshotLockMode } : {}),
             ...(a.keyDeletionWindowDays !== undefined ? { keyDeletionWindowDays: a.keyDeletionWindowDays } : {}),
             ...(a.waitMinutes !== undefined ? { budgets: waitBudgets(a.waitMinutes) } : {}),
+            signal: ctx.abort.signal,
           };
           checkCloseOptions(options);
           const account = await ctx.forensicAccount();
@@ -133,9 +134,9 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
               custody,
               verifyCustody: () => verifyCaseInVault(account, { caseId, bucket, reporter: ctx.reporter }),
               auditVault: () => auditVault(account, bucket),
-              confirm: (plan) => {
-                if (ctx.args.yes && !ctx.args.json) ctx.reporter.progress({ kind: 'step', message: `${closePlanText(plan)}\n(--yes: going ahead)` });
-                return ctx.confirm(closePlanText(plan));
+              approve: (request) => {
+                if (ctx.args.yes && !ctx.args.json) ctx.reporter.progress({ kind: 'step', message: `${request.question}\n(--yes: going ahead)` });
+                return ctx.approve(request);
               },
               reporter: ctx.reporter,
               clock: ctx.clock,

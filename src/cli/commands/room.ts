@@ -8,7 +8,7 @@ import { handle, withBucket, withCase } from './common.js';
 import { renderChecks, table } from '../render.js';
 import { roomUp, type RoomUpResult } from '../../workflows/room/up.js';
 import { auditRoom } from '../../workflows/room/audit.js';
-import { roomDown, roomDownPlanText } from '../../workflows/room/down.js';
+import { roomDown } from '../../workflows/room/down.js';
 import { listRooms, roomStatus } from '../../workflows/room/status.js';
 import { checkFlags } from '../../workflows/room/inputs.js';
 import { roomJson } from '../../workflows/room/stack.js';
@@ -83,7 +83,7 @@ export function roomCommands(y: Argv, io: HostIo): Argv {
           await checkRegion(account);
           const r = await roomUp(
             { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'start', command: 'room up' }), reporter: ctx.reporter, clock: ctx.clock },
-            { caseId: args.case, ...(args.az ? { availabilityZone: args.az } : {}), ...(args.instanceType ? { instanceType: args.instanceType } : {}), ...(args.ami ? { amiId: args.ami } : {}), ...(args.bucket ? { bucket: args.bucket } : {}) },
+            { caseId: args.case, ...(args.az ? { availabilityZone: args.az } : {}), ...(args.instanceType ? { instanceType: args.instanceType } : {}), ...(args.ami ? { amiId: args.ami } : {}), ...(args.bucket ? { bucket: args.bucket } : {}), signal: ctx.abort.signal },
           );
           return {
             data: {
@@ -163,13 +163,14 @@ export function roomCommands(y: Argv, io: HostIo): Argv {
         handle<DownArgs, unknown>(io, async (ctx, args) => {
           const account = await ctx.forensicAccount();
           const r = await roomDown(
-            { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room down' }), reporter: ctx.reporter, clock: ctx.clock, confirm: (plan) => ctx.confirm(roomDownPlanText(plan)) },
-            { caseId: args.case, detachEvidence: args.detachEvidence },
+            { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room down' }), reporter: ctx.reporter, clock: ctx.clock, approve: ctx.approve },
+            { caseId: args.case, detachEvidence: args.detachEvidence, signal: ctx.abort.signal },
           );
+          const { seal: _seal, ...data } = r;
           const lines = [r.alreadyGone ? `Case ${r.case} has no room stack ${r.stackName}: nothing to take down.` : `Room ${r.stackName} deleted (DELETE_COMPLETE).`];
           for (const d of r.detached) lines.push(`  detached ${d.volumeId}${d.evidenceId ? ` (${d.evidenceId})` : ''}`);
           for (const l of r.leftovers) lines.push(`  left: ${l.kind} ${l.id} — ${l.why}`);
-          return { data: r, text: lines.join('\n') };
+          return { data, text: lines.join('\n') };
         }),
       )
       .demandCommand(1, 'Name a room command: up, verify, status, list or down.'),

@@ -7,6 +7,7 @@ import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from '../../custody/recorder.js';
 import { CleanroomError, asError } from '../../domain/errors.js';
 import type { EvidencePatch } from '../../domain/evidence.js';
+import { isInterrupted } from '../../domain/abort.js';
 import type { Reporter } from '../../domain/reporter.js';
 import { silentReporter } from '../../domain/reporter.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
@@ -122,6 +123,8 @@ export class EvidenceRun {
    */
   async recordFailure(evidenceId: string, step: string, reached: string | undefined, e: unknown, resources: ResourceRef[]): Promise<void> {
     const err = asError(e);
+    // A step stopped by the workflow's signal did not fail: a rerun takes it up again.
+    if (isInterrupted(err)) return;
     const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
     const message = err.message.replace(/\s+/g, ' ').trim();
     try {

@@ -14,11 +14,14 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
 import type { ResourceRef } from '../../custody/recorder.js';
-import { openCustody, type CustodySource } from './custody.js';
+import type { CustodySource } from './custody.js';
+import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
+import { abortableClock, isInterrupted } from '../../domain/abort.js';
+import { requireApproval, type Approve } from '../../domain/approval.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
 import { CleanroomError, UsageError, asError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
-import type { Clock } from '../../domain/waiter.js';
+import { systemClock, type Clock } from '../../domain/waiter.js';
 import { detachAndWait } from '../evidence/detach.js';
 import { detachKeyIn } from '../evidence/volume.js';
 import { deleteStackAndWait, StackDeleteFailedError } from './delete.js';
@@ -42,8 +45,8 @@ export interface RoomDownDeps {
   custody: CustodySource;
   reporter?: Reporter;
   clock?: Clock;
-  /** Ask before anything is changed; throw to stop (nothing has changed then). */
-  confirm?(plan: RoomDownPlan): Promise<void>;
+  /** Approve the deletion (the request's plan is the {@link RoomDownPlan}); without it room down is refused (CONFIRMATION_REQUIRED), nothing changed. */
+  approve?: Approve;
 }
 
 export interface RoomDownOptions {
@@ -51,6 +54,8 @@ export interface RoomDownOptions {
   /** Detach attached evidence volumes first (otherwise room down refuses while any is attached). */
   detachEvidence?: boolean;
   budgets?: Partial<Pick<RoomBudgets, 'deleteMs'>> & { detachMs?: number };
+  /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
+  signal?: AbortSignal;
 }
 
 export interface RoomDownResult {
@@ -62,6 +67,8 @@ export interface RoomDownResult {
   alreadyGone: boolean;
   detached: Array<{ volumeId: string; evidenceId?: string }>;
   leftovers: Leftover[];
+  /** Whether the custody manifest seals the record after this run (and why not). */
+  seal: SealState;
 }
 
 /** The confirmation text. */
@@ -72,9 +79,13 @@ export function roomDownPlanText(p: RoomDownPlan): string {
   return lines.join('\n');
 }
 
-/** Take the room of a case down (see the module comment). */
+/** Take the room of a case down (see the module comment); seals the record on the way out. */
 export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<RoomDownResult> {
   const caseId = assertCaseId(o.caseId);
+  return withCustodySession(deps.custody, o.signal, (session) => takeDown({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session));
+}
+
+async function takeDown(deps: RoomDownDeps & { clock: Clock }, o: RoomDownOptions, caseId: string, session: CustodySession): Promise<Omit<RoomDownResult, 'seal'>> {
   const { account } = deps;
   const reporter = deps.reporter ?? silentReporter;
   const deleteMs = o.budgets?.deleteMs ?? DEFAULT_ROOM_BUDGETS.deleteMs;
@@ -97,11 +108,11 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
     );
   }
   const plan: RoomDownPlan = { case: caseId, region: account.region, stackName, stackStatus: stack.status, ...(instanceId ? { instanceId } : {}), evidence, ...(stack.outputs['FlowLogGroupName'] ? { flowLogGroupName: stack.outputs['FlowLogGroupName'] } : {}) };
-  await deps.confirm?.(plan);
+  await requireApproval(deps.approve, { action: 'room.down', caseId, question: roomDownPlanText(plan), plan });
 
   // Opening the record takes the case's lease (the CLI's): another command may have changed the
   // room between the look above and now, so look again before deleting anything.
-  const custody = await openCustody(deps.custody);
+  const custody = await session.open();
   if (instanceId && !o.detachEvidence) {
     const now = await attachedEvidence(account, instanceId);
     if (now.length) {
@@ -118,12 +129,14 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
   // 2. Detach the evidence.
   const detached: RoomDownResult['detached'] = [];
   for (const e of evidence) {
+    session.checkpoint(`detaching ${e.volumeId}`);
     // An evidence volume's detach ends its attach cycle (the key `evidence detach` and close use too).
     const key = e.evidenceId ? detachKeyIn(custody.events(), e.evidenceId, e.volumeId).key : `room-down:detach:unknown:${e.volumeId}:${e.attachTime ?? ''}`;
     try {
       await detachAndWait(account, e.volumeId, [{ instanceId: instanceId!, ...(e.device ? { device: e.device } : {}) }], { item: e.evidenceId ?? e.volumeId, budgetMs: detachMs, ...(deps.clock ? { clock: deps.clock } : {}), reporter });
     } catch (err) {
       const x = asError(err);
+      if (isInterrupted(x)) throw x;
       await custody.record({
         action: 'room.down.detach',
         resources: [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)],
@@ -142,12 +155,14 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
   }
 
   // 3. The stack.
+  session.checkpoint(`deleting room stack ${stackName}`);
   reporter.progress({ kind: 'step', message: `deleting room stack ${stackName} (${stack.status})` });
   const stackRef = ref('cloudformation:stack', stackName, stack.stackId);
   try {
     await deleteStackAndWait(account, stack, { budgetMs: deleteMs, ...(deps.clock ? { clock: deps.clock } : {}), reporter, retryHint: `run \`cleanroom room down --case ${caseId}\` again` });
   } catch (err) {
     const x = asError(err);
+    if (isInterrupted(x)) throw x;
     await custody.record({
       action: 'room.down',
       resources: [stackRef],
