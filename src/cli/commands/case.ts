@@ -14,7 +14,6 @@ import type { HostIo } from '../host.js';
 import type { GlobalArgs, SourceArgs } from '../context.js';
 import { handle, numberOption, withBucket, withCase, withSource } from './common.js';
 import { table } from '../render.js';
-import { assertCaseId } from '../../domain/case-id.js';
 import { checkCloseOptions, closeCase, type CloseOptions, type CloseResult } from '../../workflows/close.js';
 import { resolveVaultBucket } from '../../workflows/vault/init.js';
 import { auditVault } from '../../workflows/vault/audit.js';
@@ -108,8 +107,8 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
             .option('wait-minutes', numberOption({ flag: '--wait-minutes', unit: 'minutes', min: 0, code: 'INVALID_BUDGET' }, 'time budget of each wait: detach, volume deletion, stack deletion (default: 10, 10, 60); a check snapshot waits up to 6 hours unless this is set'))
             .example('$0 case close --case IR-2026-0142 --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder --yes', 'close a case whose evidence came from another account'),
         handle<CloseArgs, unknown>(io, async (ctx, a) => {
-          // Bad input is refused before any AWS call.
-          const caseId = assertCaseId(a.case);
+          // Bad input is refused before any AWS call (checkCloseOptions: the library's own checks).
+          const caseId = a.case;
           const options: CloseOptions = {
             caseId,
             acceptWritten: a.acceptWritten,

@@ -10,7 +10,6 @@ import { roomUp, type RoomUpResult } from '../../workflows/room/up.js';
 import { auditRoom } from '../../workflows/room/audit.js';
 import { roomDown } from '../../workflows/room/down.js';
 import { listRooms, roomStatus } from '../../workflows/room/status.js';
-import { checkFlags } from '../../workflows/room/inputs.js';
 import { roomJson } from '../../workflows/room/stack.js';
 import { roomStackName } from '../../domain/case-id.js';
 import { checkRegion } from '../../aws/region.js';
@@ -77,10 +76,8 @@ export function roomCommands(y: Argv, io: HostIo): Argv {
             .option('instance-type', { type: 'string', describe: 'instance type of the forensic instance (default m5.large)' })
             .option('ami', { type: 'string', describe: 'AMI id of the forensic instance (default: the latest Amazon Linux 2023)' }),
         handle<UpArgs, unknown>(io, async (ctx, args) => {
-          // Flags are checked before any AWS call; the region before the custody record is opened.
-          checkFlags({ availabilityZone: args.az, instanceType: args.instanceType, amiId: args.ami, bucket: args.bucket });
+          // roomUp checks the flags before any AWS call, and the region before the custody record is opened.
           const account = await ctx.forensicAccount();
-          await checkRegion(account);
           const r = await roomUp(
             { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'start', command: 'room up' }), reporter: ctx.reporter, clock: ctx.clock },
             { caseId: args.case, ...(args.az ? { availabilityZone: args.az } : {}), ...(args.instanceType ? { instanceType: args.instanceType } : {}), ...(args.ami ? { amiId: args.ami } : {}), ...(args.bucket ? { bucket: args.bucket } : {}), signal: ctx.abort.signal },
