@@ -102,8 +102,9 @@ export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Hand
     io.stdout.write(args.json ? `${JSON.stringify(result.data, null, 2)}\n` : result.text.endsWith('\n') || result.text === '' ? result.text : `${result.text}\n`);
     exit = result.exitCode ?? 0;
   } catch (e) {
-    // Ctrl-C aborted the workflow's signal: it stops at its next step boundary and seals.
-    if (interrupted && work) await settledWithin(work, SEAL_ON_INTERRUPT_MS);
+    // Ctrl-C aborted the workflow's signal: it stops at its next step boundary and seals what it
+    // recorded (waited for only when the command opened a record: otherwise there is nothing to seal).
+    if (interrupted && work && (await ctx.openedCustodies()).length) await settledWithin(work, SEAL_ON_INTERRUPT_MS);
     let sealed = true;
     try {
       await (interrupted ? withTimeout(sealTouched(ctx), SEAL_ON_INTERRUPT_MS) : sealTouched(ctx));
@@ -133,9 +134,11 @@ async function sealTouched(ctx: CliContext): Promise<void> {
   }
 }
 
-/** Wait for `p` to settle, at most `ms`. */
+/** Wait for `p` to settle, at most `ms` (the timer keeps the process alive meanwhile). */
 async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  await withTimeout(p, ms).catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([p.then(() => undefined, () => undefined), late]).finally(() => clearTimeout(timer));
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
