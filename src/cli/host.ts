@@ -9,6 +9,7 @@ import { CliContext, type GlobalArgs } from './context.js';
 import { renderError } from './render.js';
 import { assertCaseId } from '../domain/case-id.js';
 import { sealRecord } from '../custody/session.js';
+import { InterruptedError } from '../domain/abort.js';
 import { checkRegionName } from '../aws/region.js';
 import { checkProfileExists } from '../aws/account.js';
 
@@ -33,7 +34,6 @@ export interface HostIo {
 export const processIo = (): HostIo => ({ stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, isTTY: Boolean(process.stderr.isTTY && process.stdin.isTTY) });
 
 /** Ctrl-C (SIGINT) stopped the command: exit 130, what was done is reported, a rerun resumes. */
-import { InterruptedError } from '../domain/abort.js';
 export { InterruptedError };
 
 /** The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it. */

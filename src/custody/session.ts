@@ -33,25 +33,16 @@ function isSealable(c: unknown): c is Sealable {
 }
 
 /** Seal the manifest of a record that needs it; never throws (says why not instead). */
-export async function sealRecord(c: CustodyRecorder | undefined, timeoutMs?: number): Promise<SealState> {
+export async function sealRecord(c: CustodyRecorder | undefined): Promise<SealState> {
   if (!c) return { sealed: false, reason: 'the record was not opened: nothing was recorded' };
   if (!isSealable(c)) return { sealed: false, reason: 'this recorder keeps no signed manifest' };
   if (!c.dirty) return { sealed: true };
   try {
-    await (timeoutMs === undefined ? c.sealManifest() : withTimeout(c.sealManifest(), timeoutMs));
+    await c.sealManifest();
     return { sealed: true };
   } catch (e) {
     return { sealed: false, reason: (e as Error).message };
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not done within ${ms / 1000}s`)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 export class CustodySession {

@@ -14,8 +14,7 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
 import type { ResourceRef } from '../../custody/recorder.js';
-import type { CustodySource } from './custody.js';
-import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
+import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { requireApproval, type Approve } from '../../domain/approval.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
