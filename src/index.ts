@@ -5,6 +5,10 @@
  *
  * Every workflow takes its AWS account(s) as ports (`openAccount`), its custody recorder and an
  * optional progress reporter, and throws the typed errors below, whose `exitCode` is the CLI's.
+ * The guarantees the CLI has are the library's: a workflow seals the custody manifest over what it
+ * recorded (result `seal`, or `details.sealed` on an error), waits within library default budgets
+ * a caller may override, asks one typed `approve` before a destructive step, and stops at a step
+ * boundary when its `signal` (AbortSignal) fires (INTERRUPTED).
  */
 
 // AWS adapters
@@ -28,6 +32,8 @@ export { defaultVaultBucket, casePrefix } from './domain/vault-name.js';
 export { foldEvidence, evidenceJson, type EvidenceItem, type EvidenceState } from './domain/evidence.js';
 export type { RoomInfo, AuditResult, AuditCheck } from './domain/room.js';
 export { silentReporter, type Reporter, type ProgressEvent } from './domain/reporter.js';
+export { approveAll, requireApproval, type Approve, type ApprovalRequest, type ApprovalAction } from './domain/approval.js';
+export { InterruptedError, isInterrupted } from './domain/abort.js';
 
 // Workflows: vault
 export { initVault, type VaultInitOptions, type VaultInitResult } from './workflows/vault/index.js';
@@ -64,6 +70,8 @@ export {
 export { isolateInstance, type IsolateDeps, type IsolateOptions, type IsolateResult } from './workflows/isolate/index.js';
 export { acquireEvidence, type AcquireDeps, type AcquireOptions, type AcquireResult } from './workflows/acquire/index.js';
 export { attachEvidence, detachEvidence, listEvidence, type EvidenceDeps, type AttachResult, type DetachResult, type EvidenceList } from './workflows/evidence/index.js';
+export { evidenceBudgets, DEFAULT_EVIDENCE_BUDGETS, type EvidenceBudgets, type EvidenceBudgetOverrides } from './evidence/budgets.js';
+export { DEFAULT_ROOM_BUDGETS, type RoomBudgets } from './workflows/room/index.js';
 
 // Workflows: close
 export { closeCase, closePlanText, type CloseDeps, type CloseOptions, type CloseResult } from './workflows/close/index.js';
@@ -80,3 +88,4 @@ export { eventHash, type CustodyEvent, type CaseManifest } from './custody/event
 export { eventSchemaErrors, manifestSchemaErrors, isCustodyEvent, isCaseManifest } from './custody/schema.js';
 export type { CustodyRecorder, RecordedEvent } from './domain/recorder.js';
 export { idempotencyKeys, parseIdempotencyKey, formatIdempotencyKey, KEY_FAMILIES, type IdempotencyKey, type KeyFamily, type KeyMark, type ParsedKey } from './domain/idempotency-keys.js';
+export { sealRecord, type SealState, type CustodySource } from './custody/session.js';

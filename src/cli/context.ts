@@ -8,6 +8,7 @@ import { checkProfileExists, openAccount, type AccountOptions } from '../aws/acc
 import { checkRegionName } from '../aws/region.js';
 import type { AwsAccount } from '../aws/ports.js';
 import { UsageError } from '../domain/errors.js';
+import type { Approve } from '../domain/approval.js';
 import { systemClock, type Clock } from '../domain/waiter.js';
 import { StderrReporter } from './render.js';
 import { openCaseCustody, type CaseCustody } from '../custody/case-custody.js';
@@ -202,17 +203,18 @@ export class CliContext {
   }
 
   /**
-   * Ask before a destructive step. With --yes: yes. Without a TTY: refuse (exit 2), as the
-   * contract says, so a script never deletes by accident.
+   * The CLI's answer to a workflow's approval request ({@link Approve}): with --yes, yes. Without a
+   * TTY: refuse (exit 2), as the contract says, so a script never deletes by accident. Otherwise
+   * the question is asked on the terminal.
    */
-  async confirm(question: string): Promise<void> {
-    if (this.args.yes) return;
+  readonly approve: Approve = async (request) => {
+    if (this.args.yes) return true;
     if (!this.io.isTTY) {
-      throw new UsageError('CONFIRMATION_REQUIRED', `${question}\nThis is destructive and there is no terminal to confirm on: run again with --yes.`);
+      throw new UsageError('CONFIRMATION_REQUIRED', `${request.question}\nThis is destructive and there is no terminal to confirm on: run again with --yes.`);
     }
     const rl = createInterface({ input: this.io.stdin, output: this.io.stderr });
-    const answer = await rl.question(`${question}\nProceed? [y/N] `);
+    const answer = await rl.question(`${request.question}\nProceed? [y/N] `);
     rl.close();
-    if (!/^y(es)?$/i.test(answer.trim())) throw new UsageError('ABORTED', 'Aborted: nothing was changed.');
-  }
+    return /^y(es)?$/i.test(answer.trim());
+  };
 }

@@ -8,7 +8,8 @@
 import { CliContext, type GlobalArgs } from './context.js';
 import { renderError } from './render.js';
 import { assertCaseId } from '../domain/case-id.js';
-import { CleanroomError } from '../domain/errors.js';
+import { sealRecord } from '../custody/session.js';
+import { InterruptedError } from '../domain/abort.js';
 import { checkRegionName } from '../aws/region.js';
 import { checkProfileExists } from '../aws/account.js';
 
@@ -33,16 +34,15 @@ export interface HostIo {
 export const processIo = (): HostIo => ({ stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, isTTY: Boolean(process.stderr.isTTY && process.stdin.isTTY) });
 
 /** Ctrl-C (SIGINT) stopped the command: exit 130, what was done is reported, a rerun resumes. */
-export class InterruptedError extends CleanroomError {
-  constructor(message: string, details: Record<string, unknown>) {
-    super('INTERRUPTED', message, { exitCode: 1, details });
-  }
-}
+export { InterruptedError };
 
 /** The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it. */
 export const EXIT_INTERRUPTED = 130;
 
-/** How long an interrupted command may spend re-sealing the manifests it touched. */
+/**
+ * How long an interrupted command waits for its workflow to stop at a step boundary and seal what
+ * it recorded, and then for the host's own check that every record it opened is sealed.
+ */
 const SEAL_ON_INTERRUPT_MS = 10_000;
 
 /** The name of the command as typed (`custody export`), from yargs' parsed positionals. */
@@ -70,6 +70,7 @@ export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Hand
   // Ctrl-C: the first stops the command (its custody manifests are re-sealed, what it did is
   // reported, exit 130); a second exits at once.
   let interrupted = false;
+  let work: Promise<CommandResult<T>> | undefined;
   let onInterrupt: () => void = () => undefined;
   const interruption = new Promise<never>((_, reject) => {
     onInterrupt = () => {
@@ -87,7 +88,11 @@ export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Hand
   process.on('SIGINT', onInterrupt);
   try {
     await checkSharedInputs(args);
-    const result = await Promise.race([handler(ctx, args), interruption]);
+    work = handler(ctx, args);
+    work.catch(() => undefined);
+    const result = await Promise.race([work, interruption]);
+    // The workflows seal what they recorded; this seals a record the command opened but no
+    // workflow ran on (a lease take-over recorded at open, then a failure before the workflow).
     await sealTouched(ctx);
     // A lease lost while the command ran: another command took the case in between, so this
     // one's result cannot be reported as a success (exit 1, CASE_LEASE_LOST, naming the taker).
@@ -97,6 +102,9 @@ export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Hand
     io.stdout.write(args.json ? `${JSON.stringify(result.data, null, 2)}\n` : result.text.endsWith('\n') || result.text === '' ? result.text : `${result.text}\n`);
     exit = result.exitCode ?? 0;
   } catch (e) {
+    // Ctrl-C aborted the workflow's signal: it stops at its next step boundary and seals what it
+    // recorded (waited for only when the command opened a record: otherwise there is nothing to seal).
+    if (interrupted && work && (await ctx.openedCustodies()).length) await settledWithin(work, SEAL_ON_INTERRUPT_MS);
     let sealed = true;
     try {
       await (interrupted ? withTimeout(sealTouched(ctx), SEAL_ON_INTERRUPT_MS) : sealTouched(ctx));
@@ -118,8 +126,19 @@ export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Hand
   return exit;
 }
 
+/** Every record the command opened is sealed (a no-op for those its workflow sealed). */
 async function sealTouched(ctx: CliContext): Promise<void> {
-  for (const c of await ctx.openedCustodies()) if (c.dirty) await c.sealManifest();
+  for (const c of await ctx.openedCustodies()) {
+    const s = await sealRecord(c);
+    if (!s.sealed) throw new Error(s.reason);
+  }
+}
+
+/** Wait for `p` to settle, at most `ms` (the timer keeps the process alive meanwhile). */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([p.then(() => undefined, () => undefined), late]).finally(() => clearTimeout(timer));
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -12,6 +12,7 @@ import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { CleanroomError, UsageError, VerificationFailedError } from '../domain/errors.js';
 import { foldEvidence } from '../domain/evidence.js';
+import { assertCaseId } from '../domain/case-id.js';
 import { mapPool } from '../domain/pool.js';
 import { silentReporter, type Reporter } from '../domain/reporter.js';
 import { resolveVaultBucket } from './vault/bucket.js';
@@ -324,6 +325,7 @@ class S3CaseCustody implements CaseCustody {
  * what the previous holder left.
  */
 export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOptions): Promise<CaseCustody> {
+  assertCaseId(opts.caseId);
   const bucket = await resolveVaultBucket(account, opts.bucket);
   const vault = await requireCompliantVault(account, bucket, opts.audit);
   if (opts.mustExist) await requireExistingCase(account, bucket, opts.caseId);

@@ -9,6 +9,7 @@
 import { CleanroomError, asError, type ErrorCode } from './errors.js';
 import type { EvidencePatch } from './evidence.js';
 import { silentReporter, type Reporter } from './reporter.js';
+import { isInterrupted } from './abort.js';
 import { markKey, idempotencyKeys, type IdempotencyKey } from './idempotency-keys.js';
 import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from './recorder.js';
 
@@ -66,6 +67,8 @@ export class StepRecorder {
    * original error.
    */
   async recordFailure(evidenceId: string, step: string, reached: string | undefined, e: unknown, resources: ResourceRef[]): Promise<void> {
+    // A step stopped by the workflow's signal did not fail: a rerun takes it up again.
+    if (isInterrupted(e)) return;
     const { code, message } = describe(e);
     try {
       await this.record(idempotencyKeys.evidence.failed(evidenceId, step, code), 'evidence.failed', resources, {
@@ -87,6 +90,8 @@ export class StepRecorder {
     try {
       return await fn();
     } catch (e) {
+      // Stopped by the workflow's signal: not a failure of this step; the workflow stops here.
+      if (isInterrupted(e)) throw e;
       const { code, message } = describe(e);
       this.failures.push({ step: action, item, code, message });
       this.outstanding.push(`${action} of ${item} failed: ${message}`);

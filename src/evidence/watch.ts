@@ -14,6 +14,7 @@ import { isTransientAwsError } from '../aws/errors.js';
 import { CleanroomError, TimeoutError, asError } from '../domain/errors.js';
 import type { Reporter } from '../domain/reporter.js';
 import { waitFor, type Clock, type PollResult } from '../domain/waiter.js';
+import { isInterrupted } from '../domain/abort.js';
 
 export type SnapshotInfo = NonNullable<Awaited<ReturnType<Ec2Port['describeSnapshots']>>['Snapshots']>[number];
 export type VolumeInfo = NonNullable<Awaited<ReturnType<Ec2Port['describeVolumes']>>['Volumes']>[number];
@@ -107,7 +108,6 @@ export class ResourceWatcher {
       // Gather a burst of registrations into one poll (also after a wake-up).
       this.sleepingUntil = this.clock.now() + this.o.debounceMs;
       this.fresh = false;
-      await this.clock.sleep(this.o.debounceMs);
       const clock: Clock = {
         now: () => this.clock.now(),
         sleep: (ms) => {
@@ -119,9 +119,12 @@ export class ResourceWatcher {
         },
       };
       try {
+        await this.clock.sleep(this.o.debounceMs);
         await waitFor(() => this.poll(), { description: 'evidence snapshots and volumes', budgetMs: Number.MAX_SAFE_INTEGER, intervalMs: this.o.intervalMs, maxIntervalMs: this.o.maxIntervalMs, clock });
       } catch (e) {
-        if (wake.signal.aborted) continue; // new work arrived: poll again soon, from the short interval
+        // New work arrived: poll again soon, from the short interval. A stopped workflow (its
+        // signal) ends every wait instead: the loop must not start again.
+        if (wake.signal.aborted && !isInterrupted(e)) continue;
         for (const en of this.entries) en.reject(asError(e));
         this.entries.clear();
       }

@@ -10,6 +10,7 @@ import { AwsError, CleanroomError, TimeoutError } from '../../src/domain/errors.
 import { silentReporter } from '../../src/domain/reporter.js';
 import type { Clock } from '../../src/domain/waiter.js';
 import { ResourceWatcher } from '../../src/evidence/watch.js';
+import { abortableClock, isInterrupted } from '../../src/domain/abort.js';
 
 class HandClock implements Clock {
   t = 0;
@@ -122,4 +123,23 @@ t.test('new work is polled soon even while the loop sleeps a long backoff', asyn
   t.equal(calls.length, before + 1, 'polled once, right after the debounce');
   t.same(calls.at(-1), ['snap-old', 'snap-new'], 'together with the old one');
   t.equal(done, true);
+});
+
+t.test('a workflow stopped by its signal: every waiter is rejected INTERRUPTED, and the loop stops polling', async (t) => {
+  const clock = new HandClock();
+  const stop = new AbortController();
+  const states = new Map([['snap-s', 'pending'], ['snap-t', 'pending']]);
+  const { a, calls } = account(states);
+  const w = new ResourceWatcher(abortableClock(clock, stop.signal), silentReporter, { intervalMs: 1000, maxIntervalMs: 8000, debounceMs: 100 });
+  const s = w.snapshotCompleted(a, 'snap-s', { item: 'ev-s', phase: 'source snapshot', budgetMs: 600_000 }).catch((e) => e);
+  await clock.advance(100);
+  t.equal(calls.length, 1, 'polled once');
+  stop.abort(new Error('stop'));
+  const e = await s;
+  t.ok(isInterrupted(e), `rejected INTERRUPTED (${(e as Error).message})`);
+  // Work registered after the stop is refused at once instead of restarting the loop.
+  const late = await w.snapshotCompleted(a, 'snap-t', { item: 'ev-t', phase: 'source snapshot', budgetMs: 600_000 }).catch((x) => x);
+  t.ok(isInterrupted(late), 'later work is refused too');
+  await clock.advance(60_000);
+  t.equal(calls.length, 1, 'no poll after the stop');
 });

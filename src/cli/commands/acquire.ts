@@ -10,6 +10,7 @@ import { acquireEvidence, checkAcquireOptions } from '../../workflows/acquire/in
 import { roomGate } from '../../workflows/room/index.js';
 import { evidenceJson } from '../../domain/evidence.js';
 import { UsageError } from '../../domain/errors.js';
+import { evidenceBudgets } from '../../evidence/budgets.js';
 import { evidenceTable } from '../render.js';
 
 interface AcquireArgs extends GlobalArgs, SourceArgs {
@@ -33,15 +34,13 @@ export function withBudgets<T>(y: Argv<T>) {
     .option('readonly-check-seconds', numberOption({ flag: '--readonly-check-seconds', unit: 'seconds', min: 0, code: 'INVALID_BUDGET' }, 'how long to wait for the forensic instance to report the attached disks read-only (default 60)'));
 }
 
+/** The budget flags as the library's overrides (it holds the defaults and what each covers). */
 export function budgetsFrom(a: { budgetMinutes?: number; budgetMinutesPerGib?: number; readonlyCheckSeconds?: number }) {
-  for (const [flag, v] of [['--budget-minutes', a.budgetMinutes], ['--budget-minutes-per-gib', a.budgetMinutesPerGib], ['--readonly-check-seconds', a.readonlyCheckSeconds]] as const) {
-    if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new UsageError('INVALID_BUDGET', `${flag} must be a number ≥ 0, got ${v}.`);
-  }
-  return {
-    ...(a.budgetMinutes !== undefined ? { waitBaseMs: a.budgetMinutes * 60_000, apiMs: Math.min(5 * 60_000, a.budgetMinutes * 60_000), volumeMs: Math.min(10 * 60_000, a.budgetMinutes * 60_000) } : {}),
-    ...(a.budgetMinutesPerGib !== undefined ? { waitPerGiBMs: a.budgetMinutesPerGib * 60_000 } : {}),
-    ...(a.readonlyCheckSeconds !== undefined ? { readOnlyCheckMs: a.readonlyCheckSeconds * 1000 } : {}),
-  };
+  return evidenceBudgets({
+    ...(a.budgetMinutes !== undefined ? { minutes: a.budgetMinutes } : {}),
+    ...(a.budgetMinutesPerGib !== undefined ? { minutesPerGiB: a.budgetMinutesPerGib } : {}),
+    ...(a.readonlyCheckSeconds !== undefined ? { readOnlyCheckSeconds: a.readonlyCheckSeconds } : {}),
+  });
 }
 
 export function acquireCommands(y: Argv, io: HostIo): Argv {
@@ -81,7 +80,7 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
           clock: ctx.clock,
           sourceInRegion: (region) => ctx.sourceAccount({ ...a, sourceRegion: region }),
         },
-        options,
+        { ...options, signal: ctx.abort.signal },
       );
       const writable = r.readOnly.filter((x) => x.status === 'writable');
       const notConfirmed = r.readOnly.filter((x) => x.status === 'not-confirmed');

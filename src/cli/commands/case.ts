@@ -109,8 +109,8 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
             .option('wait-minutes', numberOption({ flag: '--wait-minutes', unit: 'minutes', min: 0, code: 'INVALID_BUDGET' }, 'time budget of each wait: detach, volume deletion, stack deletion (default: 10, 10, 60); a check snapshot waits up to 6 hours unless this is set'))
             .example('$0 case close --case IR-2026-0142 --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder --yes', 'close a case whose evidence came from another account'),
         handle<CloseArgs, unknown>(io, async (ctx, a) => {
-          // Bad input is refused before any AWS call.
-          const caseId = assertCaseId(a.case);
+          // Bad input is refused before any AWS call (checkCloseOptions: the library's own checks).
+          const caseId = a.case;
           const options: CloseOptions = {
             caseId,
             acceptWritten: a.acceptWritten,
@@ -119,6 +119,7 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
             ...(a.snapshotLockMode ? { snapshotLockMode: a.snapshotLockMode } : {}),
             ...(a.keyDeletionWindowDays !== undefined ? { keyDeletionWindowDays: a.keyDeletionWindowDays } : {}),
             ...(a.waitMinutes !== undefined ? { budgets: waitBudgets(a.waitMinutes) } : {}),
+            signal: ctx.abort.signal,
           };
           checkCloseOptions(options);
           const account = await ctx.forensicAccount();
@@ -134,9 +135,9 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
               custody,
               verifyCustody: () => verifyCaseInVault(account, { caseId, bucket, reporter: ctx.reporter }),
               auditVault: () => auditVault(account, bucket),
-              confirm: (plan) => {
-                if (ctx.args.yes && !ctx.args.json) ctx.reporter.progress({ kind: 'step', message: `${closePlanText(plan)}\n(--yes: going ahead)` });
-                return ctx.confirm(closePlanText(plan));
+              approve: (request) => {
+                if (ctx.args.yes && !ctx.args.json) ctx.reporter.progress({ kind: 'step', message: `${request.question}\n(--yes: going ahead)` });
+                return ctx.approve(request);
               },
               reporter: ctx.reporter,
               clock: ctx.clock,

@@ -31,7 +31,7 @@ function onItem(io: HostIo, command: string, run: (deps: Omit<EvidenceDeps, 'roo
     const budgets = budgetsFrom(a);
     const forensic = await ctx.forensicAccount();
     const custody = await ctx.custody(a.case, a.bucket, { use: 'change', command });
-    return run({ forensic, custody, reporter: ctx.reporter, clock: ctx.clock }, { caseId: a.case, evidenceId: a.evidence, budgets });
+    return run({ forensic, custody, reporter: ctx.reporter, clock: ctx.clock }, { caseId: a.case, evidenceId: a.evidence, budgets, signal: ctx.abort.signal });
   });
 }
 

@@ -30,7 +30,7 @@ export function isolateCommands(y: Argv, io: HostIo): Argv {
         .option('nacl', { type: 'boolean', default: false, describe: 'also put a deny-all network ACL on the instance\'s subnets (cuts everything else in them too; asks first)' })
         .option('stop', { type: 'boolean', default: false, describe: 'stop the instance at the end (hibernate if it can); its memory is lost otherwise (asks first)' })
         .option('asg-replace', { type: 'boolean', default: false, describe: 'leave the Auto Scaling group without lowering its desired capacity: it launches a replacement' }),
-    handle<IsolateArgs, IsolateResult>(io, async (ctx, a) => {
+    handle<IsolateArgs, Omit<IsolateResult, 'seal'>>(io, async (ctx, a) => {
       const source: SourceArgs = {
         ...(a.sourceProfile ? { sourceProfile: a.sourceProfile } : {}),
         ...(a.sourceRoleArn ? { sourceRoleArn: a.sourceRoleArn } : {}),
@@ -43,12 +43,13 @@ export function isolateCommands(y: Argv, io: HostIo): Argv {
           custody: () => ctx.custody(a.case, a.bucket, { use: 'start', command: 'isolate' }),
           reporter: ctx.reporter,
           clock: ctx.clock,
-          confirm: (q) => ctx.confirm(q),
+          approve: ctx.approve,
           accountInRegion: (region) => ctx.sourceAccount({ ...source, sourceRegion: region }),
         },
-        { caseId: a.case, instanceId: a.instance, dryRun: a.dryRun, nacl: a.nacl, stop: a.stop, asgReplace: a.asgReplace },
+        { caseId: a.case, instanceId: a.instance, dryRun: a.dryRun, nacl: a.nacl, stop: a.stop, asgReplace: a.asgReplace, signal: ctx.abort.signal },
       );
-      return { data: r, text: isolationText(r) };
+      const { seal: _seal, ...data } = r;
+      return { data, text: isolationText(r) };
     }),
   );
 }

@@ -6,7 +6,7 @@ import type { HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
 import { handle, withBucket, withCase } from './common.js';
 import { renderChecks, table, roomJson } from '../render.js';
-import { auditRoom, checkFlags, listRooms, roomDown, roomDownPlanText, roomStatus, roomUp, type RoomUpResult } from '../../workflows/room/index.js';
+import { auditRoom, listRooms, roomDown, roomStatus, roomUp, type RoomUpResult } from '../../workflows/room/index.js';
 import { roomStackName } from '../../domain/case-id.js';
 import { checkRegion } from '../../aws/region.js';
 import type { AuditCheck } from '../../domain/room.js';
@@ -77,13 +77,11 @@ function roomUpCommand(y: Argv, io: HostIo): Argv {
         .option('instance-type', { type: 'string', describe: 'instance type of the forensic instance (default m5.large)' })
         .option('ami', { type: 'string', describe: 'AMI id of the forensic instance (default: the latest Amazon Linux 2023)' }),
     handle<UpArgs, unknown>(io, async (ctx, args) => {
-      // Flags are checked before any AWS call; the region before the custody record is opened.
-      checkFlags({ availabilityZone: args.az, instanceType: args.instanceType, amiId: args.ami, bucket: args.bucket });
+      // roomUp checks the flags before any AWS call, and the region before the custody record is opened.
       const account = await ctx.forensicAccount();
-      await checkRegion(account);
       const r = await roomUp(
         { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'start', command: 'room up' }), reporter: ctx.reporter, clock: ctx.clock },
-        { caseId: args.case, ...(args.az ? { availabilityZone: args.az } : {}), ...(args.instanceType ? { instanceType: args.instanceType } : {}), ...(args.ami ? { amiId: args.ami } : {}), ...(args.bucket ? { bucket: args.bucket } : {}) },
+        { caseId: args.case, ...(args.az ? { availabilityZone: args.az } : {}), ...(args.instanceType ? { instanceType: args.instanceType } : {}), ...(args.ami ? { amiId: args.ami } : {}), ...(args.bucket ? { bucket: args.bucket } : {}), signal: ctx.abort.signal },
       );
       return {
         data: {
@@ -175,13 +173,14 @@ function roomDownCommand(y: Argv, io: HostIo): Argv {
     handle<DownArgs, unknown>(io, async (ctx, args) => {
       const account = await ctx.forensicAccount();
       const r = await roomDown(
-        { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room down' }), reporter: ctx.reporter, clock: ctx.clock, confirm: (plan) => ctx.confirm(roomDownPlanText(plan)) },
-        { caseId: args.case, detachEvidence: args.detachEvidence },
+        { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room down' }), reporter: ctx.reporter, clock: ctx.clock, approve: ctx.approve },
+        { caseId: args.case, detachEvidence: args.detachEvidence, signal: ctx.abort.signal },
       );
+      const { seal: _seal, ...data } = r;
       const lines = [r.alreadyGone ? `Case ${r.case} has no room stack ${r.stackName}: nothing to take down.` : `Room ${r.stackName} deleted (DELETE_COMPLETE).`];
       for (const d of r.detached) lines.push(`  detached ${d.volumeId}${d.evidenceId ? ` (${d.evidenceId})` : ''}`);
       for (const l of r.leftovers) lines.push(`  left: ${l.kind} ${l.id} — ${l.why}`);
-      return { data: r, text: lines.join('\n') };
+      return { data, text: lines.join('\n') };
     }),
   );
 }

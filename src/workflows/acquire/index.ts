@@ -24,7 +24,9 @@ import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 import { mapPool, type Settled } from '../../domain/pool.js';
 import type { Reporter } from '../../domain/reporter.js';
 import type { RoomGate } from '../../domain/room.js';
-import type { Clock } from '../../domain/waiter.js';
+import { systemClock, type Clock } from '../../domain/waiter.js';
+import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
+import { abortableClock } from '../../domain/abort.js';
 import { ensureCaseKey } from '../../resources/case-key.js';
 import type { EvidenceLimits } from '../../evidence/limits.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from '../../evidence/readonly.js';
@@ -67,6 +69,8 @@ export interface AcquireOptions {
   budgets?: Partial<EvidenceBudgets>;
   limits?: Partial<EvidenceLimits>;
   watcher?: WatcherOptions;
+  /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
+  signal?: AbortSignal;
 }
 
 export interface AcquireFailure {
@@ -85,6 +89,8 @@ export interface AcquireResult {
   /** The sharing key and whether it is retired now (cross-account only). */
   sharing?: { keyArn: string; owner: 'cleanroom' | 'responder'; retired: boolean; kept: Array<{ evidenceId: string; snapshotId: string; forensicSnapshotId: string }> };
   warnings: string[];
+  /** Whether the custody manifest seals the record after this run (and why not). */
+  seal: SealState;
 }
 
 /**
@@ -106,8 +112,14 @@ export function checkAcquireOptions(options: AcquireOptions): { caseId: string; 
   return { caseId, instanceIds, volumeIds, concurrency };
 }
 
+/** Acquire the evidence (see the module comment); seals the record on the way out, also after a failure or a stop. */
 export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions): Promise<AcquireResult> {
-  const { caseId, instanceIds, volumeIds, concurrency } = checkAcquireOptions(options);
+  const checked = checkAcquireOptions(options);
+  return withCustodySession(deps.custody, options.signal, (session) => acquireSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, options.signal) }, options, checked, session));
+}
+
+async function acquireSteps(deps: AcquireDeps, options: AcquireOptions, checked: ReturnType<typeof checkAcquireOptions>, session: CustodySession): Promise<Omit<AcquireResult, 'seal'>> {
+  const { caseId, instanceIds, volumeIds, concurrency } = checked;
   const attach = options.attach ?? true;
   const run = new EvidenceRun({ caseId, forensic: deps.forensic, custody: deps.custody, reporter: deps.reporter, clock: deps.clock, budgets: options.budgets, limits: options.limits, watcher: options.watcher });
 
@@ -128,12 +140,14 @@ export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions
     else run.warn('--source-kms-key is not used: the source is the forensic account, so the evidence is copied under the case key directly, with no sharing step.');
   }
 
+  session.checkpoint('the case key');
   const caseKey = await ensureCaseKey(deps.forensic, caseId, deps.custody);
   run.step(
     `acquiring ${sources.length} volume(s) from account ${sourceAccount} (${deps.source.region})${crossAccount ? ` into account ${forensicAccount} (${deps.forensic.region})` : ''}${target ? `, for ${target.instance.instanceId} in ${target.instance.availabilityZone}` : ''}`,
   );
 
   // 2. What earlier runs made.
+  session.checkpoint('reading what earlier runs made');
   const discovery = await discover(deps.source, deps.forensic, caseId, sources.map((s) => s.volumeId), crossAccount);
 
   let keyPromise: Promise<SharingKey> | undefined;
@@ -159,10 +173,13 @@ export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions
   try {
     settled = await mapPool(sources, concurrency, (sv) => acquireOne(ctx, sv));
     const attached = settled.flatMap((s) => (s.ok && s.value.attached ? [{ evidenceId: s.value.evidenceId, ...s.value.attached }] : []));
+    session.checkpoint('the read-only check');
     if (target && attached.length) for (const [k, v] of await confirmAndRecord(run, target.instance.instanceId, attached)) readOnly.set(k, v);
   } finally {
-    if (crossAccount) sharing = await retire(ctx, keyPromise, responderKey);
+    // A stopped run leaves the sharing key and copies to the rerun (or case close), which retires them.
+    if (crossAccount && !options.signal?.aborted) sharing = await retire(ctx, keyPromise, responderKey);
   }
+  session.checkpoint('the summary');
 
   // 6. The summary.
   const failures: AcquireFailure[] = settled.flatMap((s) => (s.ok ? [] : [{ evidenceId: s.item.evidenceId, sourceVolumeId: s.item.volumeId, code: s.error instanceof CleanroomError ? s.error.code : 'INTERNAL', message: s.error.message }]));
@@ -182,7 +199,7 @@ export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions
     { status: failures.length === 0 ? 'succeeded' : failures.length === sources.length ? 'failed' : 'partial', details: { ...summary, attach, crossAccount } },
     { instanceIds: [...instanceIds], volumeIds: [...volumeIds], attach, ...(options.sourceKmsKeyArn ? { sourceKmsKeyArn: options.sourceKmsKeyArn } : {}) },
   );
-  const result: AcquireResult = {
+  const result: Omit<AcquireResult, 'seal'> = {
     case: caseId,
     evidence,
     failures,

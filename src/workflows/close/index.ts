@@ -22,7 +22,10 @@ import { CleanroomError, PartialFailureError, UsageError, VerificationFailedErro
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
 import { casePrefix } from '../../domain/vault-name.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
-import type { Clock } from '../../domain/waiter.js';
+import { systemClock, type Clock } from '../../domain/waiter.js';
+import { withCustodySession, type SealState } from '../../custody/session.js';
+import { abortableClock, throwIfAborted } from '../../domain/abort.js';
+import { requireApproval, type Approve } from '../../domain/approval.js';
 import { caseKeyAlias } from '../../resources/case-key.js';
 import { discoverCase, type CaseState } from './discover.js';
 import { CloseRun, DEFAULT_BUDGETS, type CloseBudgets, type CloseSettings, type StepFailure } from './run.js';
@@ -66,8 +69,8 @@ export interface CloseDeps {
   verifyCustody(): Promise<CustodyVerification>;
   /** The vault audit (`vault verify`). */
   auditVault(): Promise<VaultAudit>;
-  /** Ask before deleting anything; throw to stop (nothing has changed by then). */
-  confirm?(plan: ClosePlan): Promise<void>;
+  /** Approve the deletions (the request's plan is the {@link ClosePlan}); without it close refuses (CONFIRMATION_REQUIRED) before changing anything. */
+  approve?: Approve;
   reporter?: Reporter;
   clock?: Clock;
 }
@@ -82,6 +85,8 @@ export interface CloseOptions {
   budgets?: Partial<CloseBudgets>;
   compareConcurrency?: number;
   volumeConcurrency?: number;
+  /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
+  signal?: AbortSignal;
 }
 
 /** What close will do, for the confirmation. */
@@ -136,6 +141,8 @@ export interface CloseResult {
   stack?: StackOutcome;
   failures: StepFailure[];
   warnings: string[];
+  /** Whether the custody manifest seals the record after this run (and why not). */
+  seal: SealState;
 }
 
 /** Check the options (exit 2 on bad values) before any AWS call. */
@@ -169,9 +176,14 @@ function settingsFrom(o: CloseOptions): CloseSettings {
 
 /**
  * Close a case; see the module comment. A close that leaves something to do throws
- * {@link PartialFailureError} with the close's result as `result` (the record is sealed first).
+ * {@link PartialFailureError} with the close's result as `result`. The record is sealed on the way
+ * out, also after a failure or a stop.
  */
 export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise<CloseResult> {
+  return withCustodySession(deps.custody, options.signal, () => closeCaseSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, options.signal) }, options));
+}
+
+async function closeCaseSteps(deps: CloseDeps, options: CloseOptions): Promise<Omit<CloseResult, 'seal'>> {
   const settings = settingsFrom(options);
   const caseId = settings.caseId;
   const reporter = deps.reporter ?? silentReporter;
@@ -203,7 +215,8 @@ export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise
   const found = await findCaseKeys(run, account, sources, caseId, events, state.caseKey);
   const plan = buildPlan(caseId, account.region, state, [...found.forensicKeys, ...found.sourceKeys.flatMap((s) => s.keys)], deps.custody.bucket, settings);
   if (!state.stack) run.step(`the room of ${caseId} is already gone; closing what is left`);
-  if (deps.confirm && (plan.delete.stack || plan.delete.volumes.length || plan.delete.keys.length)) await deps.confirm(plan);
+  if (plan.delete.stack || plan.delete.volumes.length || plan.delete.keys.length) await requireApproval(deps.approve, { action: 'case.close', caseId, question: closePlanText(plan), plan });
+  throwIfAborted(options.signal, 'closing');
 
   await run.record(VERIFY_KEY, 'case.close.verify', [{ type: 's3:prefix', id: casePrefix(caseId) }], {
     status: 'succeeded',
@@ -238,7 +251,7 @@ interface StepOutcomes {
 }
 
 /** Step 7: the closing event (or, when something is left, the incomplete one), the seal, the verification, the result. */
-async function finishClose(deps: CloseDeps, run: CloseRun, state: CaseState, o: StepOutcomes): Promise<CloseResult> {
+async function finishClose(deps: CloseDeps, run: CloseRun, state: CaseState, o: StepOutcomes): Promise<Omit<CloseResult, 'seal'>> {
   const caseId = run.caseId;
   const evidenceIds = state.evidenceSnapshots.map((s) => s.snapshotId);
   const evidenceRetained = o.retained.filter((id) => evidenceIds.includes(id));
@@ -291,7 +304,7 @@ async function finishClose(deps: CloseDeps, run: CloseRun, state: CaseState, o: 
  * reports one: a {@link PartialFailureError} (exit 1) whose `result` is the close's result (what
  * was done, what is kept, and `outstanding`: what is left). The record is sealed and verified.
  */
-function incompleteClose(r: CloseResult): PartialFailureError<CloseResult> {
+function incompleteClose(r: Omit<CloseResult, 'seal'>): PartialFailureError<Omit<CloseResult, 'seal'>> {
   return new PartialFailureError(
     `Case ${r.case} is not closed: ${r.outstanding.length} thing(s) left to do (${r.outstanding.join(' ')}). What was done is recorded; run close again to finish.`,
     r.failures.map((f) => ({ item: f.item, error: new CleanroomError(f.code, f.message) })),
@@ -343,7 +356,7 @@ function recordFailsVerify(caseId: string, v: CustodyVerification, subject: stri
   );
 }
 
-function alreadyClosedResult(caseId: string, closing: RecordedEvent, v: CustodyVerification, deps: CloseDeps): CloseResult {
+function alreadyClosedResult(caseId: string, closing: RecordedEvent, v: CustodyVerification, deps: CloseDeps): Omit<CloseResult, 'seal'> {
   const d = closing.outcome.details ?? {};
   const arr = (x: unknown) => (Array.isArray(x) ? x.filter((y): y is string => typeof y === 'string') : []);
   return {

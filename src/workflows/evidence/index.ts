@@ -12,7 +12,9 @@ import { UsageError } from '../../domain/errors.js';
 import { EVIDENCE_ID_PATTERN, foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 import type { Reporter } from '../../domain/reporter.js';
 import type { RoomGate } from '../../domain/room.js';
-import type { Clock } from '../../domain/waiter.js';
+import { systemClock, type Clock } from '../../domain/waiter.js';
+import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
+import { abortableClock } from '../../domain/abort.js';
 import { describeVolumes } from '../../resources/volumes.js';
 import { findCaseKey } from '../../resources/case-key.js';
 import { retrying } from '../../evidence/create-once.js';
@@ -36,8 +38,11 @@ export interface EvidenceDeps {
 export interface EvidenceOptions {
   caseId: string;
   evidenceId: string;
+  /** Overrides of the library's wait budgets (see `evidenceBudgets`). */
   budgets?: Partial<EvidenceBudgets>;
   watcher?: WatcherOptions;
+  /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
+  signal?: AbortSignal;
 }
 
 export interface AttachResult {
@@ -45,6 +50,8 @@ export interface AttachResult {
   evidence: EvidencePatch;
   readOnly: ReadOnlyAnswer;
   warnings: string[];
+  /** Whether the custody manifest seals the record after this run (and why not). */
+  seal: SealState;
 }
 
 /** Refuse a malformed evidence id (before any AWS call). */
@@ -65,8 +72,13 @@ export function recordedItem(custody: CustodyRecorder, caseId: string, evidenceI
   return item;
 }
 
+/** Attach an evidence item (a working volume from its forensic snapshot, read-only confirmed inside); seals the record on the way out. */
 export async function attachEvidence(deps: EvidenceDeps, o: EvidenceOptions): Promise<AttachResult> {
   const caseId = assertCaseId(o.caseId);
+  return withCustodySession(deps.custody, o.signal, (session) => attachSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session));
+}
+
+async function attachSteps(deps: EvidenceDeps, o: EvidenceOptions, caseId: string, session: CustodySession): Promise<Omit<AttachResult, 'seal'>> {
   const item = recordedItem(deps.custody, caseId, o.evidenceId);
   if (!item.forensicSnapshotId) {
     throw new UsageError('NOT_PRESERVED', `Evidence ${o.evidenceId} of case ${caseId} is not preserved yet (it is ${item.state ?? 'unknown'}): run the same \`cleanroom acquire\` again to finish it, then attach.`, {
@@ -77,8 +89,11 @@ export async function attachEvidence(deps: EvidenceDeps, o: EvidenceOptions): Pr
   const target = await roomForAttach(run, deps.room);
   const keyArn = item.kmsKeyArn ?? (await findCaseKey(deps.forensic, caseId))?.arn;
   if (!keyArn) throw new UsageError('NO_CASE_KEY', `Case ${caseId} has no case key (alias/cleanroom/case/${caseId}) in ${deps.forensic.region}: bring the room up first.`, { details: { caseId } });
+  session.checkpoint('the working volume');
   const vol = await ensureWorkingVolume(run, item, target, keyArn);
+  session.checkpoint('attaching the working volume');
   const att = await attachWorkingVolume(run, item.evidenceId, vol, target);
+  session.checkpoint('the read-only check');
   const ro = await confirmAndRecord(run, target.instance.instanceId, [{ evidenceId: item.evidenceId, ...att }]);
   return {
     case: caseId,
@@ -94,10 +109,17 @@ export interface DetachResult {
   /** False when it was not attached (nothing was changed). */
   detached: boolean;
   warnings: string[];
+  /** Whether the custody manifest seals the record after this run (and why not). */
+  seal: SealState;
 }
 
+/** Detach an evidence item from the forensic instance; seals the record on the way out. */
 export async function detachEvidence(deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions): Promise<DetachResult> {
   const caseId = assertCaseId(o.caseId);
+  return withCustodySession(deps.custody, o.signal, (session) => detachSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session));
+}
+
+async function detachSteps(deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions, caseId: string, session: CustodySession): Promise<Omit<DetachResult, 'seal'>> {
   const item = recordedItem(deps.custody, caseId, o.evidenceId);
   const eid = item.evidenceId;
   const vid = item.volumeId;
@@ -120,6 +142,7 @@ export async function detachEvidence(deps: Omit<EvidenceDeps, 'room'>, o: Eviden
     }
     return { case: caseId, evidence: foldEvidence(deps.custody.events()).get(eid)!, detached: false, warnings: run.warnings };
   }
+  session.checkpoint(`detaching ${vid}`);
   await detachAndWait(deps.forensic, vid, liveAttachments(vol), {
     item: eid,
     budgetMs: run.budgets.volumeMs,

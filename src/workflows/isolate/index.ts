@@ -20,7 +20,10 @@
  * to record; and a plan can be read before the vault exists).
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import type { CustodyRecorder, RecordedEvent } from '../../domain/recorder.js';
+import type { CustodyRecorder, RecordedEvent, ResourceRef } from '../../domain/recorder.js';
+import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
+import { abortableClock, isInterrupted } from '../../domain/abort.js';
+import { requireApproval, type Approve } from '../../domain/approval.js';
 import { StepRecorder } from '../../domain/step-recorder.js';
 import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
@@ -54,18 +57,23 @@ export interface IsolateOptions {
   /** Detach from the Auto Scaling group without lowering its desired capacity (it launches a replacement). */
   asgReplace?: boolean;
   budgets?: Partial<IsolateBudgets>;
+  /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
+  signal?: AbortSignal;
 }
 
 /** What `isolateInstance` works with (ports, record, reporter, clock, prompts). */
 export interface IsolateDeps {
   /** The source account, in the instance's region. */
   account: AwsAccount;
-  /** The case's custody record (the forensic account's vault); opened only for a real run, after the checks. */
-  custody?: () => Promise<CustodyRecorder>;
+  /** The case's custody record (the forensic account's vault), or how to open it: opened only for a real run, after the checks. */
+  custody?: CustodyRecorder | (() => Promise<CustodyRecorder>);
   reporter?: Reporter;
   clock?: Clock;
-  /** Ask before something that reaches beyond the instance or loses its memory; throw to stop (nothing changed yet). */
-  confirm?: (question: string) => Promise<void>;
+  /**
+   * Approve what reaches beyond the instance (`--nacl` on a shared subnet) or loses its memory
+   * (`stop`); without it those are refused (CONFIRMATION_REQUIRED), nothing changed yet.
+   */
+  approve?: Approve;
   /** The source account in another region (to say where an instance not found here is). */
   accountInRegion?: (region: string) => Promise<AwsAccount>;
 }
@@ -109,31 +117,81 @@ export interface IsolateResult {
   warnings: string[];
   /** When the isolation was first recorded. */
   isolatedAt?: string;
+  /** Whether the custody manifest seals the record after this run (and why not). */
+  seal: SealState;
 }
 
 const STATE_TITLE = 'Record the state of the instance';
 
-/** Isolate one instance; see the module comment. */
+/** Isolate one instance; see the module comment. Seals the record on the way out. */
 export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions): Promise<IsolateResult> {
   const caseId = assertCaseId(options.caseId);
   const instanceId = options.instanceId;
   if (typeof instanceId !== 'string' || !INSTANCE_ID_PATTERN.test(instanceId)) {
     throw new UsageError('INVALID_INSTANCE_ID', `${JSON.stringify(instanceId)} is not an EC2 instance id (i- followed by 8 or 17 hexadecimal digits, for example i-0abc1234def567890).`, { details: { instanceId } });
   }
+  return withCustodySession(deps.custody, options.signal, async (session) => {
+    const run = await startIsolation(deps, caseId, instanceId, session);
+    // 0. Checks before any change.
+    const current = await refuseBadTarget(run, options);
+    const aclQuestion = await warnBeforeChange(run, options, current);
+    const budgets = { ...DEFAULT_BUDGETS, ...options.budgets };
+    const steps = stepsFor(options);
+    if (options.dryRun) return dryRun(deps, { caseId, instanceId, accountId: run.accountId, current, steps, budgets, warnings: run.warnings, clock: run.clock, asgReplace: options.asgReplace ?? false });
+    await approveBeyondInstance(run, deps, options, current, aclQuestion);
+    if (!deps.custody) throw new CleanroomError('NO_CUSTODY', 'isolate needs the case custody record for a real run (only --dry-run works without it).');
+    const custody = await session.open();
+    // 1. The state before anything changes.
+    const state = await recordState(run, custody, current, options);
+    const ctx: StepContext = { account: run.account, accountId: run.accountId, caseId, instanceId, before: state.before, startedAt: state.event.time, asgReplace: options.asgReplace ?? false, budgets, clock: run.clock, ...recordedRevocation(custody, instanceId) };
+    // 2. The steps, in order; stop at the first failure.
+    const changed = (await runSteps(run, session, custody, ctx, steps, state.reports)) || state.changed;
+    // 3. Completion.
+    return complete(run, custody, ctx, options, { reports: state.reports, changed, stateEvent: state.event });
+  });
+}
+
+/** What every part of one isolation shares. */
+interface IsolationRun {
+  account: AwsAccount;
+  accountId: string;
+  caseId: string;
+  instanceId: string;
+  reporter: Reporter;
+  clock: Clock;
+  warnings: string[];
+  warn: (m: string) => void;
+  instanceRef: ResourceRef;
+}
+
+async function startIsolation(deps: IsolateDeps, caseId: string, instanceId: string, session: CustodySession): Promise<IsolationRun & { deps: IsolateDeps }> {
   const reporter = deps.reporter ?? silentReporter;
-  const clock = deps.clock ?? systemClock;
   const { account } = deps;
   const warnings: string[] = [];
-  const warn = (m: string) => {
-    warnings.push(m);
-    reporter.warn(m);
-  };
   const accountId = await account.accountId();
+  return {
+    deps,
+    account,
+    accountId,
+    caseId,
+    instanceId,
+    reporter,
+    clock: abortableClock(deps.clock ?? systemClock, session.signal),
+    warnings,
+    warn: (m) => {
+      warnings.push(m);
+      reporter.warn(m);
+    },
+    instanceRef: { type: 'ec2:instance', id: instanceId, account: accountId, region: account.region },
+  };
+}
 
-  // 0. Checks before any change.
-  reporter.progress({ kind: 'step', message: `reading ${instanceId} in account ${accountId}, ${account.region}` });
+/** Step 0: refuse an instance that is not there, the room's own, terminated, another case's, or whose group is at its minimum. */
+async function refuseBadTarget(run: IsolationRun & { deps: IsolateDeps }, options: IsolateOptions): Promise<InstanceState> {
+  const { account, accountId, instanceId, caseId } = run;
+  run.reporter.progress({ kind: 'step', message: `reading ${instanceId} in account ${accountId}, ${account.region}` });
   const current = await readInstance(account, instanceId);
-  if (!current) throw await notFound(deps, instanceId, accountId);
+  if (!current) throw await notFound(run.deps, instanceId, accountId);
   const room = forensicRoomOf(current.tags);
   if (room) {
     const where = [room.caseId ? `case ${room.caseId}` : undefined, room.stackName ? `room stack ${room.stackName}` : undefined].filter(Boolean).join(', ');
@@ -166,154 +224,163 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
       { details: { instanceId, autoScalingGroup: g.name, minSize: g.minSize, desiredCapacity: g.desiredCapacity } },
     );
   }
+  return current;
+}
+
+/** Step 0 (cont.): warn about what isolation reaches beyond the instance; returns the --nacl question, if any. */
+async function warnBeforeChange(run: IsolationRun, options: IsolateOptions, current: InstanceState): Promise<string | undefined> {
+  const { account, instanceId } = run;
   if (current.state === 'stopped' || current.state === 'stopping') {
-    warn(`Instance ${instanceId} is ${current.state}: its memory is already gone. Isolation goes on: the next start would find it contained.`);
+    run.warn(`Instance ${instanceId} is ${current.state}: its memory is already gone. Isolation goes on: the next start would find it contained.`);
   }
   if (current.profile) {
     const others = await profileUsers(account, current.profile.arn, instanceId);
     if (others.length && current.profile.roles.length) {
-      warn(
+      run.warn(
         `Revoking the sessions of role ${current.profile.roles.map((r) => r.name).join(', ')} also cuts ${others.slice(0, 10).join(', ')}${others.length > 10 ? ` and ${others.length - 10} more` : ''} (same instance profile ${current.profile.name}) until EC2 gives them fresh credentials, and any other holder of the role's credentials.`,
       );
     }
   }
   const aclQuestion = options.nacl ? await aclCollateral(account, current) : undefined;
-  if (aclQuestion) warn(aclQuestion);
-  const budgets = { ...DEFAULT_BUDGETS, ...options.budgets };
-  const steps = stepsFor(options);
+  if (aclQuestion) run.warn(aclQuestion);
+  return aclQuestion;
+}
 
-  if (options.dryRun) return dryRun(deps, { caseId, instanceId, accountId, current, steps, budgets, warnings, clock, asgReplace: options.asgReplace ?? false });
-
-  if (aclQuestion) await deps.confirm?.(`${aclQuestion}\nAssociate the deny-all network ACL anyway?`);
+/** Step 0 (end): the approvals — a deny-all ACL that cuts neighbours, a stop that loses memory. */
+async function approveBeyondInstance(run: IsolationRun, deps: IsolateDeps, options: IsolateOptions, current: InstanceState, aclQuestion: string | undefined): Promise<void> {
+  const { caseId, instanceId } = run;
+  const subnets = [...new Set(current.interfaces.map((n) => n.subnetId))].sort();
+  if (aclQuestion) await requireApproval(deps.approve, { action: 'isolate.nacl', caseId, question: `${aclQuestion}\nAssociate the deny-all network ACL anyway?`, plan: { instanceId, subnets } });
   if (options.stop) {
     const memory = current.hibernationConfigured
       ? `${instanceId} will hibernate: its memory is written to its root volume (a new piece of evidence) and the running processes end.`
       : `Stopping ${instanceId} LOSES ITS MEMORY for good (running processes, network connections, keys in RAM): capture memory first if the case needs it.`;
-    warn(memory);
-    await deps.confirm?.(`${memory}\nStop ${instanceId} at the end of the isolation?`);
+    run.warn(memory);
+    await requireApproval(deps.approve, { action: 'isolate.stop', caseId, question: `${memory}\nStop ${instanceId} at the end of the isolation?`, plan: { instanceId, hibernate: current.hibernationConfigured } });
   }
+}
 
-  if (!deps.custody) throw new CleanroomError('NO_CUSTODY', 'isolate needs the case custody record for a real run (only --dry-run works without it).');
-  const custody = await deps.custody();
-  const rec = new StepRecorder(custody, reporter);
-
-  // 1. The state before anything changes: recorded once; a rerun uses the recorded one.
+/** Step 1: the state before anything changes, recorded once; a rerun uses the recorded one. */
+async function recordState(run: IsolationRun, custody: CustodyRecorder, current: InstanceState, options: IsolateOptions): Promise<{ event: RecordedEvent; before: InstanceState; reports: StepReport[]; changed: boolean }> {
+  const { caseId, instanceId } = run;
   const stateKey = keys.step(instanceId, 'state');
-  const reports: StepReport[] = [];
-  let stateEvent = custody.find(stateKey);
-  let changed = false;
-  const instanceRef = { type: 'ec2:instance', id: instanceId, account: accountId, region: account.region };
-  if (!stateEvent) {
-    reporter.progress({ kind: 'step', message: STATE_TITLE });
-    stateEvent = await rec.record(stateKey, 'isolate.record-state', [instanceRef], { status: 'succeeded', details: { previousState: current as unknown as Record<string, unknown> } }, {
-      caseId,
-      instanceId,
-      nacl: options.nacl ?? false,
-      stop: options.stop ?? false,
-      asgReplace: options.asgReplace ?? false,
-    });
-    changed = true;
-    reports.push({ step: 'record-state', title: STATE_TITLE, status: 'done', detail: stateSummary(current), calls: [], seq: stateEvent.seq });
-  } else {
-    reports.push({ step: 'record-state', title: STATE_TITLE, status: 'already', detail: `recorded at ${stateEvent.time} (seq ${stateEvent.seq})`, calls: [] });
+  const found = custody.find(stateKey);
+  if (found) {
+    return { event: found, before: previousState(found) ?? current, changed: false, reports: [{ step: 'record-state', title: STATE_TITLE, status: 'already', detail: `recorded at ${found.time} (seq ${found.seq})`, calls: [] }] };
   }
-  const before = previousState(stateEvent) ?? current;
-  const ctx: StepContext = {
-    account,
-    accountId,
-    caseId,
-    instanceId,
-    before,
-    startedAt: stateEvent.time,
-    asgReplace: options.asgReplace ?? false,
-    budgets,
-    clock,
-    ...recordedRevocation(custody, instanceId),
-  };
+  run.reporter.progress({ kind: 'step', message: STATE_TITLE });
+  const event = await custody.record({
+    action: 'isolate.record-state',
+    resources: [run.instanceRef],
+    inputs: { caseId, instanceId, nacl: options.nacl ?? false, stop: options.stop ?? false, asgReplace: options.asgReplace ?? false },
+    outcome: { status: 'succeeded', details: { previousState: current as unknown as Record<string, unknown> } },
+    idempotencyKey: stateKey,
+  });
+  return { event, before: previousState(event) ?? current, changed: true, reports: [{ step: 'record-state', title: STATE_TITLE, status: 'done', detail: stateSummary(current), calls: [], seq: event.seq }] };
+}
 
-  // 2. The steps, in order; stop at the first failure.
+/** Step 2: every step in order, each planned, made, verified and recorded; the signal is checked between them. Returns whether anything changed. */
+async function runSteps(run: IsolationRun, session: CustodySession, custody: CustodyRecorder, ctx: StepContext, steps: Step[], reports: StepReport[]): Promise<boolean> {
+  let changed = false;
   for (const [i, step] of steps.entries()) {
-    reporter.progress({ kind: 'step', message: step.title });
-    const key = keys.step(instanceId, step.id);
+    session.checkpoint(step.title);
+    run.reporter.progress({ kind: 'step', message: step.title });
+    const key = keys.step(run.instanceId, step.id);
     const prior = custody.find(key);
     const priorOk = prior && prior.outcome.status !== 'failed' ? prior : undefined;
     let plan: StepPlan;
     try {
       plan = await step.plan(ctx);
     } catch (e) {
-      return failStep(rec, ctx, steps, i, reports, asError(e), []);
+      return failStep(custody, ctx, steps, i, reports, asError(e), []);
     }
-    for (const w of plan.warnings ?? []) warn(w);
+    for (const w of plan.warnings ?? []) run.warn(w);
     if (plan.status !== 'to-do') {
-      let seq: number | undefined;
-      if (!priorOk) {
-        // In place but not recorded (an earlier run was interrupted between the call and the record,
-        // or the step does not apply): record what was found.
-        const ev = await rec.record(key, step.action, plan.resources, {
-          status: plan.status === 'skipped' ? 'skipped' : 'succeeded',
-          details: { ...plan.details, detail: plan.detail, foundInPlace: plan.status === 'in-place' },
-        });
-        seq = ev.seq;
-        changed = true;
-      }
+      const seq = priorOk ? undefined : (await recordFoundInPlace(custody, step, plan, key)).seq;
+      if (seq) changed = true;
       reports.push({ step: step.id, title: step.title, status: plan.status === 'skipped' ? 'skipped' : 'already', detail: plan.detail, calls: [], ...(seq ? { seq } : {}) });
       continue;
     }
-    if (priorOk) warn(`Step ${step.id} was done (custody seq ${priorOk.seq}) but is no longer in place; doing it again: ${plan.detail}.`);
-    const refs = new Map(plan.refs ?? []);
-    refs.set('now', new Date(clock.now()).toISOString());
-    let calls: CallRecord[];
-    try {
-      changed = true;
-      calls = await execute(account, plan.calls, { refs, clock, onCall: (c) => reporter.progress({ kind: 'item', item: instanceId, phase: step.id, message: `${c.call} — ${c.why}` }) });
-    } catch (e) {
-      const err = e instanceof StepCallError ? e : undefined;
-      return failStep(rec, ctx, steps, i, reports, err ? err.error : asError(e), err ? [...err.done, { ...err.failedCall }] : []);
-    }
-    let verified: Record<string, unknown>;
-    try {
-      verified = await step.verify(ctx, plan, refs);
-    } catch (e) {
-      return failStep(rec, ctx, steps, i, reports, asError(e), calls);
-    }
-    const recordKey = priorOk ? keys.reapplied(instanceId, step.id, digest(calls.map((c) => [c.call, c.input]))) : key;
-    const resources = [...plan.resources];
-    for (const r of step.created?.(ctx, refs, verified) ?? []) if (!resources.some((x) => x.type === r.type && x.id === r.id)) resources.push(r);
-    const ev = await rec.record(
-      recordKey,
-      step.action,
-      resources,
-      { status: 'succeeded', details: { ...plan.details, ...verified, detail: plan.detail, ...(priorOk ? { reappliedAfterSeq: priorOk.seq } : {}) } },
-      { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome })) },
-    );
-    if (step.id === 'revoke-sessions' && !ctx.recordedRevocation) ctx.recordedRevocation = verified['revokedBefore'] as string;
-    reports.push({ step: step.id, title: step.title, status: 'done', detail: plan.detail, calls, seq: ev.seq });
+    if (priorOk) run.warn(`Step ${step.id} was done (custody seq ${priorOk.seq}) but is no longer in place; doing it again: ${plan.detail}.`);
+    changed = true;
+    reports.push(await doStep(run, custody, ctx, { steps, index: i, reports }, plan, priorOk));
   }
+  return changed;
+}
 
-  // 3. Completion.
-  const summary = await summarize(account, caseId, instanceId, before, options);
+/**
+ * A step in place but not recorded (an earlier run was interrupted between the call and the
+ * record, or the step does not apply): record what was found.
+ */
+function recordFoundInPlace(custody: CustodyRecorder, step: Step, plan: StepPlan, key: string): Promise<RecordedEvent> {
+  return custody.record({
+    action: step.action,
+    resources: plan.resources,
+    outcome: { status: plan.status === 'skipped' ? 'skipped' : 'succeeded', details: { ...plan.details, detail: plan.detail, foundInPlace: plan.status === 'in-place' } },
+    idempotencyKey: key,
+  });
+}
+
+/** Make one step's calls, verify them against AWS, record the step. */
+async function doStep(run: IsolationRun, custody: CustodyRecorder, ctx: StepContext, at: { steps: Step[]; index: number; reports: StepReport[] }, plan: StepPlan, priorOk: RecordedEvent | undefined): Promise<StepReport> {
+  const step = at.steps[at.index]!;
+  const refs = new Map(plan.refs ?? []);
+  refs.set('now', new Date(run.clock.now()).toISOString());
+  let calls: CallRecord[];
+  try {
+    calls = await execute(run.account, plan.calls, { refs, clock: run.clock, onCall: (c) => run.reporter.progress({ kind: 'item', item: run.instanceId, phase: step.id, message: `${c.call} — ${c.why}` }) });
+  } catch (e) {
+    const err = e instanceof StepCallError ? e : undefined;
+    return failStep(custody, ctx, at.steps, at.index, at.reports, err ? err.error : asError(e), err ? [...err.done, { ...err.failedCall }] : []);
+  }
+  let verified: Record<string, unknown>;
+  try {
+    verified = await step.verify(ctx, plan, refs);
+  } catch (e) {
+    return failStep(custody, ctx, at.steps, at.index, at.reports, asError(e), calls);
+  }
+  const recordKey = priorOk ? keys.reapplied(run.instanceId, step.id, digest(calls.map((c) => [c.call, c.input]))) : keys.step(run.instanceId, step.id);
+  const resources = [...plan.resources];
+  for (const r of step.created?.(ctx, refs, verified) ?? []) if (!resources.some((x) => x.type === r.type && x.id === r.id)) resources.push(r);
+  const ev = await custody.record({
+    action: step.action,
+    resources,
+    inputs: { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome })) },
+    outcome: { status: 'succeeded', details: { ...plan.details, ...verified, detail: plan.detail, ...(priorOk ? { reappliedAfterSeq: priorOk.seq } : {}) } },
+    idempotencyKey: recordKey,
+  });
+  if (step.id === 'revoke-sessions' && !ctx.recordedRevocation) ctx.recordedRevocation = verified['revokedBefore'] as string;
+  return { step: step.id, title: step.title, status: 'done', detail: plan.detail, calls, seq: ev.seq };
+}
+
+/** Step 3: record completion (once) and build the result. */
+async function complete(run: IsolationRun, custody: CustodyRecorder, ctx: StepContext, options: IsolateOptions, r: { reports: StepReport[]; changed: boolean; stateEvent: RecordedEvent }): Promise<Omit<IsolateResult, 'seal'>> {
+  const { account, caseId, instanceId } = run;
+  const summary = await summarize(account, caseId, instanceId, ctx.before, options);
   const completeKey = keys.complete(instanceId);
-  const alreadyIsolated = !changed && Boolean(custody.find(completeKey));
+  const alreadyIsolated = !r.changed && Boolean(custody.find(completeKey));
   if (!custody.find(completeKey)) {
-    await rec.record(completeKey, 'isolate.complete', [instanceRef], {
-      status: 'succeeded',
-      details: { ...summary, steps: reports.map((r) => ({ step: r.step, status: r.status })) } as Record<string, unknown>,
+    await custody.record({
+      action: 'isolate.complete',
+      resources: [run.instanceRef],
+      outcome: { status: 'succeeded', details: { ...summary, steps: r.reports.map((x) => ({ step: x.step, status: x.status })) } as Record<string, unknown> },
+      idempotencyKey: completeKey,
     });
   }
   const revokedBefore = ctx.recordedRevocation;
   return {
     case: caseId,
     instanceId,
-    sourceAccount: accountId,
+    sourceAccount: run.accountId,
     region: account.region,
     dryRun: false,
     alreadyIsolated,
-    steps: reports,
+    steps: r.reports,
     ...summary,
     ...(revokedBefore ? { sessionsRevokedBefore: revokedBefore } : {}),
-    previousState: before,
-    warnings,
-    isolatedAt: custody.find(completeKey)?.time ?? stateEvent.time,
+    previousState: ctx.before,
+    warnings: run.warnings,
+    isolatedAt: custody.find(completeKey)?.time ?? r.stateEvent.time,
   };
 }
 
@@ -357,7 +424,7 @@ async function aclCollateral(account: AwsAccount, s: InstanceState): Promise<str
 async function dryRun(
   deps: IsolateDeps,
   a: { caseId: string; instanceId: string; accountId: string; current: InstanceState; steps: Step[]; budgets: IsolateBudgets; warnings: string[]; clock: Clock; asgReplace: boolean },
-): Promise<IsolateResult> {
+): Promise<Omit<IsolateResult, 'seal'>> {
   const ctx: StepContext = { account: deps.account, accountId: a.accountId, caseId: a.caseId, instanceId: a.instanceId, before: a.current, startedAt: '{{time of the state event}}', asgReplace: a.asgReplace, budgets: a.budgets, clock: a.clock };
   const reports: StepReport[] = [{ step: 'record-state', title: STATE_TITLE, status: 'planned', detail: stateSummary(a.current), calls: [] }];
   for (const step of a.steps) {
@@ -406,13 +473,15 @@ async function summarize(account: AwsAccount, caseId: string, instanceId: string
 }
 
 /** Record a failed step, then throw: what was done stays, and the error says what is left. */
-async function failStep(rec: StepRecorder, ctx: StepContext, steps: Step[], index: number, reports: StepReport[], err: Error, calls: CallRecord[]): Promise<never> {
+async function failStep(custody: CustodyRecorder, ctx: StepContext, steps: Step[], index: number, reports: StepReport[], err: Error, calls: CallRecord[]): Promise<never> {
+  // A step stopped by the signal did not fail: nothing half-done is recorded; a rerun plans it again.
+  if (isInterrupted(err)) throw err;
   const step = steps[index]!;
   const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
   const message = err.message.replace(/\s+/g, ' ').trim();
   let recorded = '';
   try {
-    await rec.record(
+    await new StepRecorder(custody).record(
       keys.failed(ctx.instanceId, step.id, code),
       step.action,
       [{ type: 'ec2:instance', id: ctx.instanceId, account: ctx.accountId, region: ctx.account.region }],

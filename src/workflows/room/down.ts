@@ -15,11 +15,13 @@ import type { AwsAccount } from '../../aws/ports.js';
 import { checkRegion } from '../../aws/region.js';
 import type { CustodyRecorder, ResourceRef } from '../../domain/recorder.js';
 import { resourceRef } from '../../resources/refs.js';
-import { openCustody, type CustodySource } from './custody.js';
+import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
+import { abortableClock, isInterrupted } from '../../domain/abort.js';
+import { requireApproval, type Approve } from '../../domain/approval.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
 import { CleanroomError, UsageError, asError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
-import type { Clock } from '../../domain/waiter.js';
+import { systemClock, type Clock } from '../../domain/waiter.js';
 import { detachAndWait } from '../../evidence/detach.js';
 import { detachKeyIn } from '../../evidence/volume.js';
 import { deleteStackAndWait, StackDeleteFailedError } from '../../resources/stack-delete.js';
@@ -45,8 +47,8 @@ export interface RoomDownDeps {
   custody: CustodySource;
   reporter?: Reporter;
   clock?: Clock;
-  /** Ask before anything is changed; throw to stop (nothing has changed then). */
-  confirm?(plan: RoomDownPlan): Promise<void>;
+  /** Approve the deletion (the request's plan is the {@link RoomDownPlan}); without it room down is refused (CONFIRMATION_REQUIRED), nothing changed. */
+  approve?: Approve;
 }
 
 export interface RoomDownOptions {
@@ -54,6 +56,8 @@ export interface RoomDownOptions {
   /** Detach attached evidence volumes first (otherwise room down refuses while any is attached). */
   detachEvidence?: boolean;
   budgets?: Partial<Pick<RoomBudgets, 'deleteMs'>> & { detachMs?: number };
+  /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
+  signal?: AbortSignal;
 }
 
 export interface RoomDownResult {
@@ -65,6 +69,8 @@ export interface RoomDownResult {
   alreadyGone: boolean;
   detached: Array<{ volumeId: string; evidenceId?: string }>;
   leftovers: Leftover[];
+  /** Whether the custody manifest seals the record after this run (and why not). */
+  seal: SealState;
 }
 
 /** The confirmation text. */
@@ -78,6 +84,10 @@ export function roomDownPlanText(p: RoomDownPlan): string {
 /** Take the room of a case down (see the module comment). */
 export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<RoomDownResult> {
   const caseId = assertCaseId(o.caseId);
+  return withCustodySession(deps.custody, o.signal, (session) => takeDown({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session));
+}
+
+async function takeDown(deps: RoomDownDeps & { clock: Clock }, o: RoomDownOptions, caseId: string, session: CustodySession): Promise<Omit<RoomDownResult, 'seal'>> {
   const { account } = deps;
   const reporter = deps.reporter ?? silentReporter;
   const deleteMs = o.budgets?.deleteMs ?? DEFAULT_ROOM_BUDGETS.deleteMs;
@@ -100,11 +110,11 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
     );
   }
   const plan: RoomDownPlan = { case: caseId, region: account.region, stackName, stackStatus: stack.status, ...(instanceId ? { instanceId } : {}), evidence, ...(stack.outputs['FlowLogGroupName'] ? { flowLogGroupName: stack.outputs['FlowLogGroupName'] } : {}) };
-  await deps.confirm?.(plan);
+  await requireApproval(deps.approve, { action: 'room.down', caseId, question: roomDownPlanText(plan), plan });
 
   // Opening the record takes the case's lease (the CLI's): another command may have changed the
   // room between the look above and now, so look again before deleting anything.
-  const custody = await openCustody(deps.custody);
+  const custody = await session.open();
   if (instanceId && !o.detachEvidence) {
     const now = await attachedEvidence(account, instanceId);
     if (now.length) {
@@ -118,7 +128,7 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
   const accountId = await account.accountId();
   const ref = (type: string, id: string, arn?: string): ResourceRef => resourceRef(type, id, accountId, account.region, arn);
 
-  const step: DownStep = { account, custody, ref, reporter, ...(deps.clock ? { clock: deps.clock } : {}) };
+  const step: DownStep = { account, custody, session, ref, reporter, clock: deps.clock };
   const detached = await detachRoomEvidence(step, evidence, instanceId, detachMs);
   const leftovers = await deleteRoomStack(step, caseId, stack, plan, detached, deleteMs);
   return { case: caseId, stackName, deleted: true, alreadyGone: false, detached, leftovers };
@@ -128,6 +138,7 @@ export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<
 interface DownStep {
   account: AwsAccount;
   custody: CustodyRecorder;
+  session: CustodySession;
   ref: (type: string, id: string, arn?: string) => ResourceRef;
   reporter: Reporter;
   clock?: Clock;
@@ -141,12 +152,14 @@ async function detachRoomEvidence(step: DownStep, evidence: Evidence, instanceId
   const rec = new StepRecorder(custody, reporter);
   const detached: RoomDownResult['detached'] = [];
   for (const e of evidence) {
+    step.session.checkpoint(`detaching ${e.volumeId}`);
     // An evidence volume's detach ends its attach cycle (the key `evidence detach` and close use too).
     const key = e.evidenceId ? detachKeyIn(custody.events(), e.evidenceId, e.volumeId).key : idempotencyKeys.room.detachUnknown(e.volumeId, `${e.attachTime ?? ''}`);
     try {
       await detachAndWait(account, e.volumeId, [{ instanceId: instanceId!, ...(e.device ? { device: e.device } : {}) }], { item: e.evidenceId ?? e.volumeId, budgetMs: detachMs, ...(step.clock ? { clock: step.clock } : {}), reporter });
     } catch (err) {
       const x = asError(err);
+      if (isInterrupted(x)) throw x;
       await rec.record(markKey(key, 'failed'), 'room.down.detach', [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)], {
         status: 'failed',
         error: { code: x instanceof CleanroomError ? x.code : 'INTERNAL', message: x.message },
@@ -167,12 +180,14 @@ async function detachRoomEvidence(step: DownStep, evidence: Evidence, instanceId
 async function deleteRoomStack(step: DownStep, caseId: string, stack: RoomStack, plan: RoomDownPlan, detached: RoomDownResult['detached'], deleteMs: number): Promise<Leftover[]> {
   const { account, custody, ref, reporter } = step;
   const stackName = plan.stackName;
+  step.session.checkpoint(`deleting room stack ${stackName}`);
   reporter.progress({ kind: 'step', message: `deleting room stack ${stackName} (${stack.status})` });
   const stackRef = ref('cloudformation:stack', stackName, stack.stackId);
   try {
     await deleteStackAndWait(account, stack, { budgetMs: deleteMs, ...(step.clock ? { clock: step.clock } : {}), reporter, retryHint: `run \`cleanroom room down --case ${caseId}\` again` });
   } catch (err) {
     const x = asError(err);
+    if (isInterrupted(x)) throw x;
     await custody.record({
       action: 'room.down',
       resources: [stackRef],

@@ -37,7 +37,8 @@ import { reconcileGuardRails, type Correction } from './guard-rails.js';
 import { uploadGuestTools } from './guest-tools.js';
 import { DEFAULT_INSTANCE_TYPE, checkAmi, checkFlags, chooseAvailabilityZone, findVault, s3PrefixListId } from './inputs.js';
 import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from '../../resources/stacks.js';
-import { openCustody, type CustodySource } from './custody.js';
+import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
+import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { ROOM_TEMPLATE_BODY } from '../../assets/generated/room-template.js';
 import { packagePath } from '../../assets/package-path.js';
 import { idempotencyKeys, markKey } from '../../domain/idempotency-keys.js';
@@ -86,6 +87,8 @@ export interface RoomUpOptions {
   /** The vault bucket (default: cleanroom-evidence-<account>-<region>). */
   bucket?: string;
   budgets?: Partial<RoomBudgets>;
+  /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
+  signal?: AbortSignal;
 }
 
 export interface RoomUpResult {
@@ -99,6 +102,8 @@ export interface RoomUpResult {
   corrections: Correction[];
   guestTools: { bucket: string; prefix: string; digest: string; files: number; uploaded: number };
   audit: RoomAudit;
+  /** Whether the custody manifest seals the record after this run (and why not). */
+  seal: SealState;
 }
 
 /** Keys of the custody events of a deployment. */
@@ -116,23 +121,90 @@ export function roomTemplateBody(given?: string): string {
   return templateBody;
 }
 
-/** Bring the room of a case up (see the module comment). */
+/** Bring the room of a case up (see the module comment); seals the record on the way out. */
 export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUpResult> {
   const caseId = assertCaseId(o.caseId);
   checkFlags(o);
+  const templateBody = roomTemplateBody(deps.templateBody);
+  return withCustodySession(deps.custody, o.signal, async (session) => {
+    const run = await startRun(deps, o, caseId, session);
+    const inputs = await checkInputs(run, o);
+    const custody = await session.open();
+    const r = { ...run, custody };
+    session.checkpoint('settling what an earlier run left');
+    let stack = await settle(run.account, caseId, inputs.found, r);
+    session.checkpoint('the case key and the guest tooling');
+    const { caseKey, tools } = await caseKeyAndTools(r, deps, inputs.vault);
+    session.checkpoint('the change set');
+    const planned = await planChangeSet(r, o, inputs, stack, { caseKey: caseKey.arn, templateBody });
+    session.checkpoint('executing the change set');
+    const deployed = planned.planned.hasChanges ? await deploy(r, planned, stack) : undefined;
+    if (!deployed) run.step(`room stack ${run.stackName} is up to date: the change set is empty, nothing to execute`);
+    stack = (await readRoomStack(run.account, caseId)) ?? deployed?.stack ?? stack;
+    if (!stack) throw new CleanroomError('ROOM_STACK_GONE', `Room stack ${run.stackName} disappeared after the change set.`);
+    session.checkpoint('the guard rails');
+    run.step('guard rails: security group rules, the instance groups, IMDSv2');
+    const corrections = await reconcileGuardRails(run.account, caseId, stack, { custody, reporter: run.reporter });
+    session.checkpoint('the live audit');
+    run.step('auditing the live room');
+    const audit = await auditStack(run.account, caseId, stack);
+    await recordAudit(custody, stack, audit, run.stackRef(stack));
+    const change = deployed?.change ?? 'unchanged';
+    const uploaded = tools.files.filter((f) => f.uploaded).length;
+    return {
+      room: roomInfo(caseId, stack),
+      change,
+      upToDate: change === 'unchanged' && corrections.length === 0 && uploaded === 0,
+      ...(planned.planned.hasChanges ? { changeSetId: planned.planned.changeSetId } : {}),
+      changes: planned.planned.changes,
+      corrections,
+      guestTools: { bucket: tools.bucket, prefix: tools.prefix, digest: tools.digest, files: tools.files.length, uploaded },
+      audit,
+    };
+  });
+}
+
+/** What every step of one room up shares. */
+interface UpRun {
+  account: AwsAccount;
+  caseId: string;
+  stackName: string;
+  reporter: Reporter;
+  clock: Clock;
+  budgets: RoomBudgets;
+  stackRef: (s: { stackName: string; stackId?: string }) => ResourceRef;
+  step: (message: string) => void;
+}
+type UpRunWithCustody = UpRun & { custody: CustodyRecorder };
+
+async function startRun(deps: RoomUpDeps, o: RoomUpOptions, caseId: string, session: CustodySession): Promise<UpRun> {
   const { account } = deps;
   const reporter = deps.reporter ?? silentReporter;
-  const clock = deps.clock ?? systemClock;
-  const budgets = { ...DEFAULT_ROOM_BUDGETS, ...o.budgets };
-  const templateBody = roomTemplateBody(deps.templateBody);
-  const stackName = roomStackName(caseId);
-  const step = (message: string) => reporter.progress({ kind: 'step', message });
-
   await checkRegion(account);
   const accountId = await account.accountId();
-  const stackRef = (s: { stackName: string; stackId?: string }): ResourceRef => resourceRef('cloudformation:stack', s.stackName, accountId, account.region, s.stackId);
+  return {
+    account,
+    caseId,
+    stackName: roomStackName(caseId),
+    reporter,
+    clock: abortableClock(deps.clock ?? systemClock, session.signal),
+    budgets: { ...DEFAULT_ROOM_BUDGETS, ...o.budgets },
+    stackRef: (s) => resourceRef('cloudformation:stack', s.stackName, accountId, account.region, s.stackId),
+    step: (message) => reporter.progress({ kind: 'step', message }),
+  };
+}
 
-  // 1. The inputs, against the existing room's parameters where there is one (read-only so far).
+interface UpInputs {
+  found: RoomStack | undefined;
+  previous: Record<string, string>;
+  az: string;
+  instanceType: string;
+  vault: Awaited<ReturnType<typeof findVault>>;
+}
+
+/** Step 1: the inputs, against the existing room's parameters where there is one (read-only so far). */
+async function checkInputs(run: UpRun, o: RoomUpOptions): Promise<UpInputs> {
+  const { account, caseId } = run;
   const found = await readRoomStack(account, caseId);
   const previous = found && stackPhase(found.status) !== 'review' ? found.parameters : {};
   if (found && o.availabilityZone && previous['AvailabilityZone'] && o.availabilityZone !== previous['AvailabilityZone']) {
@@ -146,26 +218,37 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
   const az = await chooseAvailabilityZone(account, instanceType, previous['AvailabilityZone'] ?? o.availabilityZone);
   if (o.amiId) await checkAmi(account, o.amiId);
   const vault = await findVault(account, o.bucket);
-  const custody = await openCustody(deps.custody);
+  return { found, previous, az, instanceType, vault };
+}
 
-  // 2. What an earlier run left.
-  let stack = await settle(account, caseId, found, { custody, reporter, clock, budgets, stackRef });
+/** Step 3: the case key and the guest tooling. */
+async function caseKeyAndTools(run: UpRunWithCustody, deps: RoomUpDeps, vault: UpInputs['vault']) {
+  const caseKey = await ensureCaseKey(run.account, run.caseId, run.custody);
+  run.step(`guest tooling → s3://${vault.bucket}/cases/${run.caseId}/tools/guest/`);
+  const tools = await uploadGuestTools(run.account, { caseId: run.caseId, bucket: vault.bucket, vaultKeyArn: vault.keyArn, ...(deps.guestToolsDir ? { dir: deps.guestToolsDir } : {}), custody: run.custody, reporter: run.reporter });
+  return { caseKey, tools };
+}
 
-  // 3. The case key and the guest tooling.
-  const caseKey = await ensureCaseKey(account, caseId, custody);
-  step(`guest tooling → s3://${vault.bucket}/cases/${caseId}/tools/guest/`);
-  const tools = await uploadGuestTools(account, { caseId, bucket: vault.bucket, vaultKeyArn: vault.keyArn, ...(deps.guestToolsDir ? { dir: deps.guestToolsDir } : {}), custody, reporter });
-  const prefixList = await s3PrefixListId(account);
+interface PlannedUp {
+  planned: PlannedChangeSet;
+  parameters: ChangeSetInput['parameters'];
+  type: 'CREATE' | 'UPDATE';
+  changeSetName: string;
+  templateBody: string;
+}
 
-  // 4. The change set.
+/** Step 4: the change set (CREATE or UPDATE), computed by CloudFormation. */
+async function planChangeSet(run: UpRunWithCustody, o: RoomUpOptions, inputs: UpInputs, stack: RoomStack | undefined, c: { caseKey: string; templateBody: string }): Promise<PlannedUp> {
+  const { caseId, stackName, previous } = { ...run, previous: inputs.previous };
+  const prefixList = await s3PrefixListId(run.account);
   const values: Record<string, string | undefined> = {
     CaseId: caseId,
-    AvailabilityZone: az,
-    InstanceType: o.instanceType ?? (stack ? undefined : instanceType),
+    AvailabilityZone: inputs.az,
+    InstanceType: o.instanceType ?? (stack ? undefined : inputs.instanceType),
     AmiId: o.amiId ?? (stack ? undefined : ''),
-    VaultBucket: vault.bucket,
-    VaultKeyArn: vault.keyArn,
-    CaseKeyArn: caseKey.arn,
+    VaultBucket: inputs.vault.bucket,
+    VaultKeyArn: inputs.vault.keyArn,
+    CaseKeyArn: c.caseKey,
     S3PrefixListId: prefixList,
   };
   const parameters: ChangeSetInput['parameters'] = Object.entries(values).flatMap(([k, v]): ChangeSetInput['parameters'] =>
@@ -174,71 +257,50 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
   // The parameters room up never sets (ImageId, VpcCidr, FlowLogRetentionDays) are left out: they
   // keep the template's defaults, which is what they have.
   const type = stack ? 'UPDATE' : 'CREATE';
-  const changeSetName = `cleanroom-up-${new Date(clock.now()).toISOString().replace(/[-:.]/g, '')}`;
-  step(`${type === 'CREATE' ? 'creating' : 'checking'} room stack ${stackName} through change set ${changeSetName}`);
+  const changeSetName = `cleanroom-up-${new Date(run.clock.now()).toISOString().replace(/[-:.]/g, '')}`;
+  run.step(`${type === 'CREATE' ? 'creating' : 'checking'} room stack ${stackName} through change set ${changeSetName}`);
   const planned = await createChangeSet(
-    account,
-    { stackName, type, changeSetName, templateBody, parameters, tags: [{ Key: TAG_CASE, Value: caseId }, { Key: TAG_ROLE, Value: 'room-stack' }], description: `cleanroom room up for case ${caseId}` },
-    { budgetMs: budgets.changeSetMs, clock },
+    run.account,
+    { stackName, type, changeSetName, templateBody: c.templateBody, parameters, tags: [{ Key: TAG_CASE, Value: caseId }, { Key: TAG_ROLE, Value: 'room-stack' }], description: `cleanroom room up for case ${caseId}` },
+    { budgetMs: run.budgets.changeSetMs, clock: run.clock },
   );
+  if (planned.hasChanges && stack) await refuseInstanceReplacementWithEvidence(run.account, caseId, stack, planned);
+  return { planned, parameters, type, changeSetName, templateBody: c.templateBody };
+}
 
-  let change: RoomUpResult['change'] = 'unchanged';
-  if (!planned.hasChanges) {
-    step(`room stack ${stackName} is up to date: the change set is empty, nothing to execute`);
-  } else {
-    if (stack) await refuseInstanceReplacementWithEvidence(account, caseId, stack, planned);
-    const templateSha256 = createHash('sha256').update(templateBody).digest('hex');
-    const shown = parameters.map((p) => (p.UsePreviousValue ? `${p.ParameterKey}=(previous)` : `${p.ParameterKey}=${p.ParameterValue}`));
-    step(`executing ${planned.changes.length} change(s): ${planned.changes.map((c) => `${c.action} ${c.logicalId}${c.replacement === 'True' ? ' (replacement)' : ''}`).join(', ')}`);
-    const rec = new StepRecorder(custody, reporter);
+/** Step 4 (cont.): execute the change set, recorded before and after; waits within the budget. */
+async function deploy(run: UpRunWithCustody, p: PlannedUp, stack: RoomStack | undefined): Promise<{ stack: RoomStack; change: RoomUpResult['change'] }> {
+  const { custody, stackName, caseId } = run;
+  const { planned, type } = p;
+  const templateSha256 = createHash('sha256').update(p.templateBody).digest('hex');
+  const shown = p.parameters.map((x) => (x.UsePreviousValue ? `${x.ParameterKey}=(previous)` : `${x.ParameterKey}=${x.ParameterValue}`));
+  run.step(`executing ${planned.changes.length} change(s): ${planned.changes.map((c) => `${c.action} ${c.logicalId}${c.replacement === 'True' ? ' (replacement)' : ''}`).join(', ')}`);
+  const rec = new StepRecorder(custody, run.reporter);
+  await rec.record(
+    deployKeys.start(planned.changeSetId),
+    'room.deploy.start',
+    [run.stackRef({ stackName, stackId: planned.stackId })],
+    { status: 'succeeded', details: { changeSetId: planned.changeSetId, changeSetName: p.changeSetName, changes: planned.changes } },
+    { changeSetType: type, parameters: shown, templateSha256 },
+  );
+  try {
+    stack = await executeChangeSet(run.account, planned, { stackName, budgetMs: run.budgets.deployMs, clock: run.clock, reporter: run.reporter, hint: hintAfterFailure(caseId, type) });
+  } catch (e) {
+    const err = asError(e);
+    // A wait that ran out of time, or was stopped, is not the outcome: the stack goes on, and the
+    // next run records how it ended (recordUnfinishedDeploys).
+    if (isInterrupted(err)) throw err;
+    const timedOut = err instanceof TimeoutError;
     await rec.record(
-      deployKeys.start(planned.changeSetId),
-      'room.deploy.start',
-      [stackRef({ stackName, stackId: planned.stackId })],
-      { status: 'succeeded', details: { changeSetId: planned.changeSetId, changeSetName, changes: planned.changes } },
-      { changeSetType: type, parameters: shown, templateSha256 },
+      timedOut ? markKey(deployKeys.outcome(planned.changeSetId), 'timeout') : deployKeys.outcome(planned.changeSetId),
+      timedOut ? 'room.deploy.timeout' : 'room.deploy',
+      [run.stackRef({ stackName, stackId: planned.stackId })],
+      { status: 'failed', error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message }, details: { changeSetId: planned.changeSetId, ...(err instanceof StackFailedError ? { failedResources: err.failedResources } : {}) } },
     );
-    try {
-      stack = await executeChangeSet(account, planned, { stackName, budgetMs: budgets.deployMs, clock, reporter, hint: hintAfterFailure(caseId, type) });
-    } catch (e) {
-      const err = asError(e);
-      // A wait that ran out of time is not the outcome: the stack goes on, and the next run
-      // records how it ended (recordUnfinishedDeploys).
-      const timedOut = err instanceof TimeoutError;
-      await rec.record(
-        timedOut ? markKey(deployKeys.outcome(planned.changeSetId), 'timeout') : deployKeys.outcome(planned.changeSetId),
-        timedOut ? 'room.deploy.timeout' : 'room.deploy',
-        [stackRef({ stackName, stackId: planned.stackId })],
-        { status: 'failed', error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message }, details: { changeSetId: planned.changeSetId, ...(err instanceof StackFailedError ? { failedResources: err.failedResources } : {}) } },
-      );
-      throw e;
-    }
-    await rec.record(deployKeys.outcome(planned.changeSetId), 'room.deploy', [stackRef(stack)], { status: 'succeeded', details: { changeSetId: planned.changeSetId, stackStatus: stack.status, outputs: stack.outputs } });
-    change = type === 'CREATE' ? 'created' : 'updated';
+    throw e;
   }
-  stack = (await readRoomStack(account, caseId)) ?? stack;
-  if (!stack) throw new CleanroomError('ROOM_STACK_GONE', `Room stack ${stackName} disappeared after the change set.`);
-
-  // 5. Guard rails.
-  step('guard rails: security group rules, the instance groups, IMDSv2');
-  const corrections = await reconcileGuardRails(account, caseId, stack, { custody, reporter });
-
-  // 6. The live audit.
-  step('auditing the live room');
-  const audit = await auditStack(account, caseId, stack);
-  await recordAudit(custody, stack, audit, stackRef(stack));
-
-  const uploaded = tools.files.filter((f) => f.uploaded).length;
-  return {
-    room: roomInfo(caseId, stack),
-    change,
-    upToDate: change === 'unchanged' && corrections.length === 0 && uploaded === 0,
-    ...(planned.hasChanges ? { changeSetId: planned.changeSetId } : {}),
-    changes: planned.changes,
-    corrections,
-    guestTools: { bucket: tools.bucket, prefix: tools.prefix, digest: tools.digest, files: tools.files.length, uploaded },
-    audit,
-  };
+  await rec.record(deployKeys.outcome(planned.changeSetId), 'room.deploy', [run.stackRef(stack)], { status: 'succeeded', details: { changeSetId: planned.changeSetId, stackStatus: stack.status, outputs: stack.outputs } });
+  return { stack, change: type === 'CREATE' ? 'created' : 'updated' };
 }
 
 function hintAfterFailure(caseId: string, type: 'CREATE' | 'UPDATE'): string {

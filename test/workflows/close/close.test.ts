@@ -273,8 +273,9 @@ class World extends Interruptions {
         return { ok: this.verifyFindings.length === 0, findings: this.verifyFindings, events: ev.length, head: { seq: ev.length, hash: ev.at(-1)?.hash ?? null } };
       },
       auditVault: async () => ({ ok: this.vaultOk, checks: [{ id: 'bucket.object-lock', ok: this.vaultOk, detail: this.vaultOk ? 'COMPLIANCE 365 days' : 'Object Lock is not enabled' }] }),
-      confirm: async (p) => {
-        this.confirmed.push(p);
+      approve: async (req) => {
+        this.confirmed.push(req.plan as ClosePlan);
+        return true;
       },
       clock: this.clock,
       // The source account is reachable unless a test says otherwise (sourceAccounts: []).

@@ -368,7 +368,7 @@ t.test('--nacl: a deny-all network ACL on every subnet of the instance, after as
   const x = await compromisedInstance(c);
   const asked: string[] = [];
   const rec = new MemoryRecorder();
-  const r = await isolateInstance(await deps(rec, { confirm: async (q) => void asked.push(q) }), { caseId: 'IR-107', instanceId: x.instanceId, nacl: true });
+  const r = await isolateInstance(await deps(rec, { approve: async (req) => (asked.push(req.question), true) }), { caseId: 'IR-107', instanceId: x.instanceId, nacl: true });
   t.equal(asked.length, 1);
   t.match(asked[0], new RegExp(`${x.subnetA} also holds .*${x.asgInstances[0]}`));
   const acl = r.networkAclIds[x.vpcId]!;
@@ -383,7 +383,7 @@ t.test('--nacl: a deny-all network ACL on every subnet of the instance, after as
   t.same(actions(rec).slice(5, 8), ['isolate.swap-groups:succeeded', 'isolate.network-acl:succeeded', 'isolate.swap-profile:succeeded']);
 
   const declined = await compromisedInstance(c);
-  const e = await isolateInstance(await deps(new MemoryRecorder(), { confirm: async () => { throw new UsageError('ABORTED', 'Aborted: nothing was changed.'); } }), { caseId: 'IR-107', instanceId: declined.instanceId, nacl: true }).catch((err) => err);
+  const e = await isolateInstance(await deps(new MemoryRecorder(), { approve: async () => false }), { caseId: 'IR-107', instanceId: declined.instanceId, nacl: true }).catch((err) => err);
   t.equal(e.code, 'ABORTED');
   t.equal(await shutdownBehavior(c, declined.instanceId), 'terminate', 'declining changes nothing');
 });
@@ -393,7 +393,7 @@ t.test('--stop: stops at the end, after asking, and says its memory is lost', as
   const asked: string[] = [];
   const warned: string[] = [];
   const rec = new MemoryRecorder();
-  await isolateInstance(await deps(rec, { confirm: async (q) => void asked.push(q), reporter: { progress() {}, debug() {}, warn: (m) => warned.push(m) } }), { caseId: 'IR-108', instanceId: x.instanceId, stop: true });
+  await isolateInstance(await deps(rec, { approve: async (req) => (asked.push(req.question), true), reporter: { progress() {}, debug() {}, warn: (m) => warned.push(m) } }), { caseId: 'IR-108', instanceId: x.instanceId, stop: true });
   t.match(asked[0], /LOSES ITS MEMORY/);
   t.ok(warned.some((w) => /LOSES ITS MEMORY/.test(w)));
   const inst = (await c.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [x.instanceId] }))).Reservations![0]!.Instances![0]!;

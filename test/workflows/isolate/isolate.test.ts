@@ -397,7 +397,7 @@ class World extends Interruptions {
       account: this.fake.port(),
       custody: async () => this.recorder,
       clock: this.clock,
-      confirm: async (q) => void this.questions.push(q),
+      approve: async (req) => (this.questions.push(req.question), true),
       reporter: { progress() {}, debug() {}, warn: (m) => void this.warnings.push(m) },
       accountInRegion: async (r) => this.fake.port(r),
       ...extra,
@@ -658,7 +658,7 @@ t.test('--nacl asks first, naming the neighbours; declining changes nothing', as
   t.same(w.fake.picture().acls, [['subnet-a', 'isolation-nacl'], ['subnet-b', 'isolation-nacl']]);
 
   const no = new World();
-  const e = await isolateInstance(no.deps({ confirm: async () => { throw new UsageError('ABORTED', 'Aborted: nothing was changed.'); } }), opts({ nacl: true })).catch((x) => x);
+  const e = await isolateInstance(no.deps({ approve: async () => false }), opts({ nacl: true })).catch((x) => x);
   t.equal(e.code, 'ABORTED');
   t.same(no.fake.mutations, []);
   t.same(no.recorder.events(), []);

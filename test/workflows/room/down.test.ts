@@ -6,6 +6,7 @@ import t from 'tap';
 import { openAccount } from '../../../src/aws/account.js';
 import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { UsageError } from '../../../src/domain/errors.js';
+import { approveAll } from '../../../src/domain/approval.js';
 import { foldEvidence } from '../../../src/domain/evidence.js';
 import { initVault } from '../../../src/workflows/vault/index.js';
 import { roomUp } from '../../../src/workflows/room/up.js';
@@ -64,7 +65,7 @@ t.test('room down, status and list', async (t) => {
     t.equal((await readStack(account, 'cleanroom-IR-dn'))!.status, 'CREATE_COMPLETE');
 
     const plans: RoomDownPlan[] = [];
-    const r = await roomDown({ account, custody, confirm: async (p) => void plans.push(p) }, { caseId: 'IR-dn', detachEvidence: true });
+    const r = await roomDown({ account, custody, approve: async (req) => (plans.push(req.plan as RoomDownPlan), true) }, { caseId: 'IR-dn', detachEvidence: true });
     t.match(roomDownPlanText(plans[0]!), new RegExp(`DELETE stack cleanroom-IR-dn.*detach evidence volume ${vol} \\(ev-disk-one\\)`, 's'));
     t.same(r.detached, [{ volumeId: vol, evidenceId: 'ev-disk-one' }]);
     t.equal(r.deleted, true);
@@ -76,7 +77,7 @@ t.test('room down, status and list', async (t) => {
     t.same(rec.events().map((x) => x.action), ['room.down.detach', 'room.down']);
     t.equal(foldEvidence(rec.events()).get('ev-disk-one')?.state, 'detached', 'the evidence item folds to detached');
 
-    const again = await roomDown({ account, custody }, { caseId: 'IR-dn' });
+    const again = await roomDown({ account, custody, approve: approveAll }, { caseId: 'IR-dn' });
     t.equal(again.alreadyGone, true, 'a second room down finds nothing to do');
     t.equal(rec.events().length, 2, 'and records nothing');
   });
@@ -86,13 +87,13 @@ t.test('room down, status and list', async (t) => {
     // A route table made by hand in the room VPC keeps CloudFormation from deleting the VPC.
     const extra = (await ec2.send(new CreateRouteTableCommand({ VpcId: up.room.vpcId! }))).RouteTable!.RouteTableId!;
     const rec = new MemoryRecorder();
-    const e = await roomDown({ account, custody: rec }, { caseId: 'IR-stuck' }).catch((x) => x);
+    const e = await roomDown({ account, custody: rec, approve: approveAll }, { caseId: 'IR-stuck' }).catch((x) => x);
     t.ok(e instanceof StackDeleteFailedError, e.message);
     t.equal(e.exitCode, 1);
     t.match(e.message, /cleanroom-IR-stuck ended DELETE_FAILED — .*has dependencies.*room down --case IR-stuck` again/);
     t.match(rec.events().at(-1), { action: 'room.down', outcome: { status: 'failed', error: { code: 'STACK_DELETE_FAILED' } } });
     await ec2.send(new DeleteRouteTableCommand({ RouteTableId: extra }));
-    const r = await roomDown({ account, custody: rec }, { caseId: 'IR-stuck' });
+    const r = await roomDown({ account, custody: rec, approve: approveAll }, { caseId: 'IR-stuck' });
     t.equal(r.deleted, true);
     t.equal(r.alreadyGone, false);
     t.match(rec.events().at(-1), { action: 'room.down', outcome: { status: 'succeeded' } });
@@ -101,7 +102,7 @@ t.test('room down, status and list', async (t) => {
   t.test('a confirmation that says no changes nothing', async (t) => {
     await roomUp({ account, custody: new MemoryRecorder() }, { caseId: 'IR-no' });
     const rec = new MemoryRecorder();
-    const e = await roomDown({ account, custody: rec, confirm: async () => { throw new UsageError('ABORTED', 'Aborted: nothing was changed.'); } }, { caseId: 'IR-no' }).catch((x) => x);
+    const e = await roomDown({ account, custody: rec, approve: async () => false }, { caseId: 'IR-no' }).catch((x) => x);
     t.equal(e.code, 'ABORTED');
     t.equal((await readStack(account, 'cleanroom-IR-no'))!.status, 'CREATE_COMPLETE');
     t.same(rec.events(), []);
@@ -112,7 +113,7 @@ t.test('room down, status and list', async (t) => {
     const rec = new MemoryRecorder();
     // Opening the record is where the CLI takes the case's lease: another command (an acquire
     // that held it) attached evidence after room down's first look.
-    const e = await roomDown({ account, custody: async () => (await attachEvidence(up.room.instanceId!, 'IR-late', 'ev-late'), rec) }, { caseId: 'IR-late' }).catch((x) => x);
+    const e = await roomDown({ account, approve: approveAll, custody: async () => (await attachEvidence(up.room.instanceId!, 'IR-late', 'ev-late'), rec) }, { caseId: 'IR-late' }).catch((x) => x);
     t.equal(e.code, 'EVIDENCE_ATTACHED');
     t.equal(e.exitCode, 2);
     t.match(e.message, /attached to the forensic instance .* while room down was starting: vol-\w+ \(ev-late\)\. Nothing was changed/);
