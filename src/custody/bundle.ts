@@ -26,7 +26,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import type { AwsAccount } from '../aws/ports.js';
+import type { AccountCalls, AwsAccount } from '../aws/ports.js';
 import { assertCaseId } from '../domain/case-id.js';
 import { UsageError, VerificationFailedError } from '../domain/errors.js';
 import type { Reporter } from '../domain/reporter.js';
@@ -122,7 +122,7 @@ function summarise(resources: unknown): string {
 }
 
 /** Verify the case in the vault and write the bundle to `out` (which must not exist or be empty). */
-export async function exportBundle(account: AwsAccount, opts: { caseId: string; bucket?: string; out: string; reporter?: Reporter; now?: () => Date }): Promise<ExportResult> {
+export async function exportBundle(account: Pick<AwsAccount, 'accountId' | 'region' | 'callerArn'> & AccountCalls<{ s3: 'listObjectVersions' | 'getObject' | 'listObjectsV2'; kms: 'describeKey' | 'getPublicKey' | 'sign' }>, opts: { caseId: string; bucket?: string; out: string; reporter?: Reporter; now?: () => Date }): Promise<ExportResult> {
   // Checked before any work and any AWS call (a new or empty folder in a writable folder on a disk).
   const out = checkOutPath(opts.out);
   const tmp = `${out}.partial-${process.pid}`;
