@@ -35,6 +35,7 @@ import { checkOutPath } from './out-path.js';
 import { SEQ_DIGITS, hashEquals, sha256Hex, type CaseManifest, type ChainHead } from './event.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
 import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult, type Finding } from './verify.js';
+import type { VaultVerifyAccount } from './verify-vault.js';
 
 export const BUNDLE_FILES = { manifest: 'manifest.json', key: 'signing-key.pem', meta: 'export.json', sums: 'SHA256SUMS', md: 'report.md', html: 'report.html', events: 'events', seal: 'bundle.sig.json' } as const;
 
@@ -121,8 +122,11 @@ function summarise(resources: unknown): string {
   return resources.map((r: { type?: string; id?: string }) => `${r?.type ?? '?'} ${r?.id ?? '?'}`).join(', ');
 }
 
+/** What an export calls: what verification reads, who the caller is, and KMS Sign of the bundle. */
+export type ExportAccount = VaultVerifyAccount & Pick<AwsAccount, 'callerArn'> & AccountCalls<{ kms: 'sign' }>;
+
 /** Verify the case in the vault and write the bundle to `out` (which must not exist or be empty). */
-export async function exportBundle(account: Pick<AwsAccount, 'accountId' | 'region' | 'callerArn'> & AccountCalls<{ s3: 'listObjectVersions' | 'getObject' | 'listObjectsV2'; kms: 'describeKey' | 'getPublicKey' | 'sign' }>, opts: { caseId: string; bucket?: string; out: string; reporter?: Reporter; now?: () => Date }): Promise<ExportResult> {
+export async function exportBundle(account: ExportAccount, opts: { caseId: string; bucket?: string; out: string; reporter?: Reporter; now?: () => Date }): Promise<ExportResult> {
   // Checked before any work and any AWS call (a new or empty folder in a writable folder on a disk).
   const out = checkOutPath(opts.out);
   const tmp = `${out}.partial-${process.pid}`;
