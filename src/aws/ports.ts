@@ -24,6 +24,20 @@ export type AsgPort = PortOf<typeof ASG_COMMANDS>;
 export type ElbPort = PortOf<typeof ELB_COMMANDS>;
 export type EbsPort = PortOf<typeof EBS_COMMANDS>;
 
+/** The names of an account's ports. */
+export type PortName = 'cfn' | 'ec2' | 's3' | 'kms' | 'sts' | 'ssm' | 'iam' | 'autoscaling' | 'elb' | 'ebs';
+
+/**
+ * An account narrowed to the calls a function makes: `AccountCalls<{ s3: 'getObject'; kms:
+ * 'getPublicKey' | 'describeKey' }>` has an `s3` port with `getObject` only and a `kms` port with
+ * those two (each a `Pick<>` of the port). A whole {@link AwsAccount} is one; a unit test hands in
+ * a fake of exactly the named methods. The ports stay on their account (`account.s3.getObject(…)`),
+ * so the IAM policy check still attributes every call.
+ */
+export type AccountCalls<P extends { [K in PortName]?: keyof AwsAccount[K] }> = {
+  readonly [K in keyof AwsAccount as K extends keyof P ? K : never]: K extends PortName ? Pick<AwsAccount[K], Extract<P[K], keyof AwsAccount[K]>> : never;
+};
+
 /** Everything cleanroom can do in one account and region. */
 export interface AwsAccount {
   readonly region: string;
@@ -51,15 +65,5 @@ export interface AwsAccount {
   readonly single?: { readonly ec2: Ec2Port; readonly kms: KmsPort };
 }
 
-/** The port properties of an account. */
-export type PortName = 'cfn' | 'ec2' | 's3' | 'kms' | 'sts' | 'ssm' | 'iam' | 'autoscaling' | 'elb' | 'ebs';
-
-/**
- * An account reduced to what a piece of code uses: its id, its region and some methods of some
- * ports — `AccountWith<{ kms: 'describeKey' | 'listAliases' }>`. Code that takes one is tested on a
- * fake of just those methods (no cast whole AwsAccount), and the IAM policy scan still attributes
- * its calls: the ports are AwsAccount's own properties, narrowed.
- */
-export type AccountWith<M extends { [P in PortName]?: keyof AwsAccount[P] }> = Pick<AwsAccount, 'accountId' | 'region'> & {
-  readonly [P in keyof AwsAccount as P extends keyof M ? P : never]: P extends PortName ? Pick<AwsAccount[P], Extract<M[P], keyof AwsAccount[P]>> : never;
-};
+/** {@link AccountCalls} with the account's id and region: what most narrowed callers take. */
+export type AccountWith<M extends { [P in PortName]?: keyof AwsAccount[P] }> = Pick<AwsAccount, 'accountId' | 'region'> & AccountCalls<M>;

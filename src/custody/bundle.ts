@@ -26,7 +26,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import type { AwsAccount } from '../aws/ports.js';
+import type { AccountCalls, AwsAccount } from '../aws/ports.js';
 import { assertCaseId } from '../domain/case-id.js';
 import { UsageError, VerificationFailedError } from '../domain/errors.js';
 import type { Reporter } from '../domain/reporter.js';
@@ -35,7 +35,7 @@ import { checkOutPath } from './out-path.js';
 import { SEQ_DIGITS, hashEquals, sha256Hex, type CaseManifest, type ChainHead } from './event.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
 import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult, type Finding } from './verify.js';
-import type { VaultVerifyResult } from './verify-vault.js';
+import type { VaultVerifyAccount, VaultVerifyResult } from './verify-vault.js';
 
 export const BUNDLE_FILES = { manifest: 'manifest.json', key: 'signing-key.pem', meta: 'export.json', sums: 'SHA256SUMS', md: 'report.md', html: 'report.html', events: 'events', seal: 'bundle.sig.json' } as const;
 
@@ -122,10 +122,13 @@ function summarise(resources: unknown): string {
   return resources.map((r: { type?: string; id?: string }) => `${r?.type ?? '?'} ${r?.id ?? '?'}`).join(', ');
 }
 
+/** What an export calls: what verification reads, who the caller is, and KMS Sign of the bundle. */
+export type ExportAccount = VaultVerifyAccount & Pick<AwsAccount, 'callerArn'> & AccountCalls<{ kms: 'sign' }>;
+
 type ExportOptions = { caseId: string; bucket?: string; out: string; reporter?: Reporter; now?: () => Date };
 
 /** Verify the case in the vault and write the bundle to `out` (which must not exist or be empty). */
-export async function exportBundle(account: AwsAccount, opts: ExportOptions): Promise<ExportResult> {
+export async function exportBundle(account: ExportAccount, opts: ExportOptions): Promise<ExportResult> {
   // Checked before any work and any AWS call (a new or empty folder in a writable folder on a disk).
   const out = checkOutPath(opts.out);
   const tmp = `${out}.partial-${process.pid}`;
@@ -153,7 +156,7 @@ export async function exportBundle(account: AwsAccount, opts: ExportOptions): Pr
 type ExportableRecord = VaultVerifyResult & { publicKeyDer: Buffer; signingKeyArn: string; manifest: CaseManifest };
 
 /** Verify the case in the vault, writing each event and the manifest into `tmp` as they are read; refused unless the record verifies and is sealed. */
-async function verifyIntoFolder(account: AwsAccount, opts: ExportOptions, tmp: string, sums: string[], timeline: TimelineRow[]): Promise<ExportableRecord> {
+async function verifyIntoFolder(account: ExportAccount, opts: ExportOptions, tmp: string, sums: string[], timeline: TimelineRow[]): Promise<ExportableRecord> {
   // Loaded here: offline verification (verifyBundle) needs none of the vault's AWS code.
   const { verifyCaseInVault } = await import('./verify-vault.js');
   const v = await verifyCaseInVault(account, {
@@ -191,7 +194,7 @@ async function verifyIntoFolder(account: AwsAccount, opts: ExportOptions, tmp: s
 }
 
 /** The public key, export.json and the two reports. */
-async function writeReport(account: AwsAccount, opts: ExportOptions, tmp: string, v: ExportableRecord, timeline: TimelineRow[]): Promise<ExportMeta> {
+async function writeReport(account: ExportAccount, opts: ExportOptions, tmp: string, v: ExportableRecord, timeline: TimelineRow[]): Promise<ExportMeta> {
   const pem = createPublicKey({ key: v.publicKeyDer, format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }) as string;
   fs.writeFileSync(path.join(tmp, BUNDLE_FILES.key), pem);
   const exportedBy = await account.callerArn();
@@ -215,7 +218,7 @@ async function writeReport(account: AwsAccount, opts: ExportOptions, tmp: string
 }
 
 /** Bind SHA256SUMS — so the report and export.json too — to the vault's signing key. */
-async function writeSeal(account: AwsAccount, tmp: string, v: ExportableRecord, meta: ExportMeta, sumsBytes: Buffer): Promise<void> {
+async function writeSeal(account: ExportAccount, tmp: string, v: ExportableRecord, meta: ExportMeta, sumsBytes: Buffer): Promise<void> {
   const signed: SignedBundle = { type: BUNDLE_SEAL_TYPE, case: meta.case, bucket: v.bucket, keyId: v.signingKeyArn, sha256sums: sha256Hex(sumsBytes), head: v.head, exportedAt: meta.exportedAt };
   const st = bundleStatement(signed);
   const sig = await account.kms.sign({ KeyId: v.signingKeyArn, Message: st.message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' });

@@ -2,7 +2,7 @@
  * `custody log`: the case's events as stored (current versions, in sequence order), read-only and
  * without judging them — `custody verify` judges.
  */
-import type { AwsAccount } from '../aws/ports.js';
+import type { AccountCalls, AwsAccount } from '../aws/ports.js';
 import { mapPool } from '../domain/pool.js';
 import { resolveVaultBucket } from './vault/bucket.js';
 import type { CustodyEvent } from './event.js';
@@ -16,7 +16,7 @@ export interface LogEntry extends Pick<CustodyEvent, 'seq' | 'time' | 'actor' | 
 }
 
 /** The events of a case, for reading. Objects that are not JSON are shown as unreadable, not hidden. */
-export async function readCaseLog(account: AwsAccount, opts: { caseId: string; bucket?: string; concurrency?: number }): Promise<{ bucket: string; events: LogEntry[] }> {
+export async function readCaseLog(account: Pick<AwsAccount, 'accountId' | 'region'> & AccountCalls<{ s3: 'listObjectsV2' | 'getObject' }>, opts: { caseId: string; bucket?: string; concurrency?: number }): Promise<{ bucket: string; events: LogEntry[] }> {
   const bucket = await resolveVaultBucket(account, opts.bucket);
   const keys = await listEventKeys(account, bucket, opts.caseId);
   if (keys.length === 0) throw await unknownCaseError(account, bucket, opts.caseId);

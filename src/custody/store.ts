@@ -5,7 +5,7 @@
  * multipart uploads too, but a single PUT is one request and carries its checksum whole.
  */
 import { createHash } from 'node:crypto';
-import type { AwsAccount } from '../aws/ports.js';
+import type { AccountCalls, AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import type { LockMode } from './vault/audit.js';
 import { custodyPrefix, seqOfKey } from './event.js';
@@ -25,7 +25,7 @@ export interface ListedKey {
 }
 
 /** The event keys of a case, by sequence number (ListObjectsV2, all pages). Other keys are ignored. */
-export async function listEventKeys(account: AwsAccount, bucket: string, caseId: string): Promise<ListedKey[]> {
+export async function listEventKeys(account: AccountCalls<{ s3: 'listObjectsV2' }>, bucket: string, caseId: string): Promise<ListedKey[]> {
   const out: ListedKey[] = [];
   let token: string | undefined;
   do {
@@ -40,7 +40,7 @@ export async function listEventKeys(account: AwsAccount, bucket: string, caseId:
 }
 
 /** An object's stored bytes (a given version, or the current one); undefined when there is none. */
-export async function getBytes(account: AwsAccount, bucket: string, key: string, versionId?: string): Promise<{ body: Buffer; versionId?: string; checksumSha256?: string; lockMode?: string; retainUntil?: Date } | undefined> {
+export async function getBytes(account: AccountCalls<{ s3: 'getObject' }>, bucket: string, key: string, versionId?: string): Promise<{ body: Buffer; versionId?: string; checksumSha256?: string; lockMode?: string; retainUntil?: Date } | undefined> {
   try {
     const r = await account.s3.getObject({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}), ChecksumMode: 'ENABLED' });
     const body = Buffer.from((await r.Body!.transformToByteArray()) as Uint8Array);

@@ -4,7 +4,7 @@
  * bundle is checked against the key that signs the case, not the copy it carries.
  */
 import { createPublicKey } from 'node:crypto';
-import type { AwsAccount } from '../aws/ports.js';
+import type { AccountCalls, AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { UsageError } from '../domain/errors.js';
 import { signingKeyAlias } from '../domain/vault-name.js';
@@ -12,7 +12,7 @@ import { resolveVaultBucket } from './vault/bucket.js';
 import { describeKeyAlias } from './vault/audit.js';
 
 /** The vault's signing key: its ARN and public key (PEM, SPKI). */
-export async function vaultSigningKey(account: AwsAccount, opts: { bucket?: string } = {}): Promise<{ bucket: string; arn: string; pem: string }> {
+export async function vaultSigningKey(account: Pick<AwsAccount, 'accountId' | 'region'> & AccountCalls<{ kms: 'describeKey' | 'getPublicKey' }>, opts: { bucket?: string } = {}): Promise<{ bucket: string; arn: string; pem: string }> {
   const bucket = await resolveVaultBucket(account, opts.bucket);
   const alias = signingKeyAlias(bucket);
   const signing = await describeKeyAlias(account, alias);

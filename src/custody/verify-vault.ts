@@ -5,7 +5,7 @@
  * in sequence order and in bounded windows, through the {@link ChainChecker}; then checks the
  * manifest, its signature verified offline against the signing key's public key (KMS GetPublicKey).
  */
-import type { AwsAccount } from '../aws/ports.js';
+import type { AccountCalls, AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { mapPool } from '../domain/pool.js';
 import { silentReporter, type Reporter } from '../domain/reporter.js';
@@ -39,6 +39,9 @@ export interface VaultVerifyOptions {
   onManifest?: (bytes: Buffer) => void | Promise<void>;
 }
 
+/** What verification reads: the vault's objects (every version), its signing key. */
+export type VaultVerifyAccount = Pick<AwsAccount, 'accountId' | 'region'> & AccountCalls<{ s3: 'listObjectVersions' | 'getObject' | 'listObjectsV2'; kms: 'describeKey' | 'getPublicKey' }>;
+
 export interface VaultVerifyResult extends CustodyVerifyResult {
   bucket: string;
   signingKeyArn?: string;
@@ -50,7 +53,7 @@ export interface VaultVerifyResult extends CustodyVerifyResult {
 }
 
 /** Every version of every object under the case prefix, by key (newest first, as S3 lists them). */
-async function listVersions(account: AwsAccount, bucket: string, caseId: string): Promise<Map<string, Version[]>> {
+async function listVersions(account: AccountCalls<{ s3: 'listObjectVersions' }>, bucket: string, caseId: string): Promise<Map<string, Version[]>> {
   const out = new Map<string, Version[]>();
   let keyMarker: string | undefined;
   let versionMarker: string | undefined;
@@ -72,7 +75,7 @@ async function listVersions(account: AwsAccount, bucket: string, caseId: string)
 }
 
 /** Verify the custody record of a case in the vault. Read-only. */
-export async function verifyCaseInVault(account: AwsAccount, opts: VaultVerifyOptions): Promise<VaultVerifyResult> {
+export async function verifyCaseInVault(account: VaultVerifyAccount, opts: VaultVerifyOptions): Promise<VaultVerifyResult> {
   const bucket = await resolveVaultBucket(account, opts.bucket);
   const reporter = opts.reporter ?? silentReporter;
   const caseId = opts.caseId;
@@ -110,7 +113,7 @@ export async function verifyCaseInVault(account: AwsAccount, opts: VaultVerifyOp
 
 /** What the steps of {@link verifyCaseInVault} share: the listing, and where they report. */
 interface VaultRead {
-  account: AwsAccount;
+  account: VaultVerifyAccount;
   bucket: string;
   caseId: string;
   versions: Map<string, Version[]>;
@@ -120,7 +123,7 @@ interface VaultRead {
 }
 
 /** The vault's signing key and its public key (absent when the alias or the key is gone). */
-async function readSigningKey(account: AwsAccount, bucket: string): Promise<{ signing: Awaited<ReturnType<typeof describeKeyAlias>>; key?: KeyObject; der?: Buffer }> {
+async function readSigningKey(account: VaultVerifyAccount, bucket: string): Promise<{ signing: Awaited<ReturnType<typeof describeKeyAlias>>; key?: KeyObject; der?: Buffer }> {
   const signing = await describeKeyAlias(account, signingKeyAlias(bucket));
   if (!signing) return { signing };
   try {

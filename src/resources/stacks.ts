@@ -3,7 +3,7 @@
  * `StackStatus` does), its parameters, tags and outputs, and the {@link RoomInfo} the rest of
  * cleanroom reads from them. Read-only.
  */
-import type { AwsAccount } from '../aws/ports.js';
+import type { AccountCalls, AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { roomStackName } from '../domain/case-id.js';
 import type { RoomInfo } from '../domain/room.js';
@@ -91,7 +91,7 @@ export function toRoomStack(s: SdkStack): RoomStack {
  * exist" (DescribeStacks: ValidationError); by id it is reported DELETE_COMPLETE, which the callers
  * that poll a deletion rely on, so DELETE_COMPLETE is returned as it is here.
  */
-export async function readStack(account: AwsAccount, nameOrId: string): Promise<RoomStack | undefined> {
+export async function readStack(account: AccountCalls<{ cfn: 'describeStacks' }>, nameOrId: string): Promise<RoomStack | undefined> {
   try {
     const s = (await account.cfn.describeStacks({ StackName: nameOrId })).Stacks?.[0];
     return s?.StackId ? toRoomStack(s) : undefined;
@@ -102,7 +102,7 @@ export async function readStack(account: AwsAccount, nameOrId: string): Promise<
 }
 
 /** The room stack of a case, or undefined when there is none (never created, or deleted). */
-export async function readRoomStack(account: AwsAccount, caseId: string): Promise<RoomStack | undefined> {
+export async function readRoomStack(account: AccountCalls<{ cfn: 'describeStacks' }>, caseId: string): Promise<RoomStack | undefined> {
   const s = await readStack(account, roomStackName(caseId));
   return s && s.status !== 'DELETE_COMPLETE' ? s : undefined;
 }
@@ -120,7 +120,7 @@ export function roomInfo(caseId: string, s: RoomStack): RoomInfo {
 }
 
 /** The room of a case as the rest of cleanroom sees it, or undefined when there is no stack. */
-export async function describeRoom(account: AwsAccount, caseId: string): Promise<RoomInfo | undefined> {
+export async function describeRoom(account: AccountCalls<{ cfn: 'describeStacks' }>, caseId: string): Promise<RoomInfo | undefined> {
   const s = await readRoomStack(account, caseId);
   return s ? roomInfo(caseId, s) : undefined;
 }

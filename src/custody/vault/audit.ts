@@ -3,7 +3,7 @@
  * sets. Read-only. Each property is one named check `{id, ok, detail}`; the audit also returns the
  * facts a custody writer needs (key ARNs, the default retention), so a writer audits once per open.
  */
-import type { AwsAccount } from '../../aws/ports.js';
+import type { AccountCalls, AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import type { AuditCheck } from '../../domain/room.js';
 import { signingKeyAlias, vaultKeyAlias } from '../../domain/vault-name.js';
@@ -56,7 +56,7 @@ export interface KeyFacts {
 }
 
 /** Describe a key by alias; undefined when the alias does not exist. */
-export async function describeKeyAlias(account: AwsAccount, alias: string): Promise<KeyFacts | undefined> {
+export async function describeKeyAlias(account: AccountCalls<{ kms: 'describeKey' }>, alias: string): Promise<KeyFacts | undefined> {
   try {
     const r = await account.kms.describeKey({ KeyId: alias });
     const m = r.KeyMetadata;

@@ -14,7 +14,7 @@
  * Collection and evaluation are separate: {@link collectRoom} reads, {@link evaluateRoom} judges;
  * a read that fails makes the checks that need it fail with the reason (never pass).
  */
-import type { AwsAccount } from '../../aws/ports.js';
+import type { AccountCalls, AwsAccount } from '../../aws/ports.js';
 import type { AuditCheck, AuditResult, CheckSeverity, RoomInfo } from '../../domain/room.js';
 import { asError } from '../../domain/errors.js';
 import { stackPhase, readRoomStack, roomInfo, type RoomStack } from '../../resources/stacks.js';
@@ -129,8 +129,31 @@ async function all<T>(fetch: (token: string | undefined) => Promise<{ items: T[]
 
 const tok = (t: string | undefined) => (t ? { NextToken: t } : {});
 
+/** What the live audit reads: the stack, and the room's network, instance and volumes. */
+export type RoomAuditAccount = Pick<AwsAccount, 'region'> &
+  AccountCalls<{
+    cfn: 'describeStacks';
+    ec2:
+      | 'describeSubnets'
+      | 'describeInstances'
+      | 'describeInternetGateways'
+      | 'describeNatGateways'
+      | 'describeEgressOnlyInternetGateways'
+      | 'describeVpcPeeringConnections'
+      | 'describeTransitGatewayVpcAttachments'
+      | 'describeVpnGateways'
+      | 'describeCarrierGateways'
+      | 'describeRouteTables'
+      | 'describeVpcEndpoints'
+      | 'describeNetworkInterfaces'
+      | 'describeNetworkAcls'
+      | 'describeFlowLogs'
+      | 'describeSecurityGroupRules'
+      | 'describeVolumes';
+  }>;
+
 /** Read everything the audit needs about the room of a stack. */
-export async function collectRoom(account: AwsAccount, caseId: string, stack: RoomStack): Promise<RoomLive> {
+export async function collectRoom(account: RoomAuditAccount, caseId: string, stack: RoomStack): Promise<RoomLive> {
   const info = roomInfo(caseId, stack);
   const vpcId = info.vpcId;
   const noVpc = { ok: false as const, error: `the stack ${stack.stackName} reports no VpcId output (status ${stack.status})` };
@@ -462,14 +485,14 @@ export function auditOk(checks: readonly AuditCheck[], opts: AuditOptions = {}):
 }
 
 /** Audit the room of a stack already read. */
-export async function auditStack(account: AwsAccount, caseId: string, stack: RoomStack, opts: AuditOptions = {}): Promise<RoomAudit> {
+export async function auditStack(account: RoomAuditAccount, caseId: string, stack: RoomStack, opts: AuditOptions = {}): Promise<RoomAudit> {
   const live = await collectRoom(account, caseId, stack);
   const checks = evaluateRoom(live);
   return { ok: auditOk(checks, opts), checks, room: live.info };
 }
 
 /** The live audit of a case's room; with no room stack, one failed `room.exists` check. */
-export async function auditRoom(account: AwsAccount, caseId: string, opts: AuditOptions = {}): Promise<RoomAudit> {
+export async function auditRoom(account: RoomAuditAccount, caseId: string, opts: AuditOptions = {}): Promise<RoomAudit> {
   const stack = await readRoomStack(account, caseId);
   if (!stack) {
     return { ok: false, checks: [{ id: 'room.exists', ok: false, severity: 'critical', detail: `case ${caseId} has no room: there is no stack ${roomStackName(caseId)} in ${account.region}. Run \`cleanroom room up --case ${caseId}\`.` }] };

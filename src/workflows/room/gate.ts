@@ -3,13 +3,12 @@
  * to refuse a room that is not up or fails its live audit, and to read the room's Availability
  * Zone and instance id.
  */
-import type { AwsAccount } from '../../aws/ports.js';
 import type { RoomGate } from '../../domain/room.js';
 import { describeRoom } from '../../resources/stacks.js';
-import { auditRoom } from './audit.js';
+import { auditRoom, type RoomAuditAccount } from './audit.js';
 
 /** The {@link RoomGate} of an account: `describe` from the stack's outputs, `audit` the live audit (read-only, warnings do not fail it). */
-export function roomGate(account: AwsAccount): RoomGate {
+export function roomGate(account: RoomAuditAccount): RoomGate {
   return {
     describe: (caseId) => describeRoom(account, caseId),
     audit: async (caseId) => {

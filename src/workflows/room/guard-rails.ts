@@ -10,7 +10,7 @@
  * event; a correction that fails is recorded as failed and the others still run (the audit that
  * follows then fails by name).
  */
-import type { AwsAccount } from '../../aws/ports.js';
+import type { AccountCalls, AwsAccount } from '../../aws/ports.js';
 import type { CustodyEntry, CustodyRecorder, ResourceRef } from '../../domain/recorder.js';
 import { idempotencyKeys, markKey, type IdempotencyKey } from '../../domain/idempotency-keys.js';
 import { StepRecorder } from '../../domain/step-recorder.js';
@@ -36,8 +36,14 @@ export interface Correction {
 /** The metadata options the instance must have. */
 export const REQUIRED_METADATA = { HttpTokens: 'required', HttpPutResponseHopLimit: 1, HttpEndpoint: 'enabled' } as const;
 
+/** What the reconciliation reads and changes: the groups' rules, the instance's interfaces and metadata options. */
+export type GuardRailAccount = Pick<AwsAccount, 'accountId' | 'region'> &
+  AccountCalls<{
+    ec2: 'describeSecurityGroupRules' | 'revokeSecurityGroupEgress' | 'revokeSecurityGroupIngress' | 'authorizeSecurityGroupEgress' | 'authorizeSecurityGroupIngress' | 'describeInstances' | 'modifyNetworkInterfaceAttribute' | 'modifyInstanceMetadataOptions';
+  }>;
+
 /** Reconcile the guard rails of the room of `stack`; returns the corrections made (empty: nothing to do). */
-export async function reconcileGuardRails(account: AwsAccount, caseId: string, stack: RoomStack, deps: { custody: CustodyRecorder; reporter: Reporter }): Promise<Correction[]> {
+export async function reconcileGuardRails(account: GuardRailAccount, caseId: string, stack: RoomStack, deps: { custody: CustodyRecorder; reporter: Reporter }): Promise<Correction[]> {
   const info = roomInfo(caseId, stack);
   const pl = stack.parameters['S3PrefixListId'];
   if (!info.forensicsSecurityGroupId || !info.accessSecurityGroupId || !info.endpointSecurityGroupId || !info.instanceId || !pl) {
@@ -70,7 +76,7 @@ type Correct = (c: Omit<Correction, 'ok' | 'error'>, resources: ResourceRef[], k
 
 /** What the correction steps share. */
 interface GuardRailRun {
-  account: AwsAccount;
+  account: GuardRailAccount;
   ref: (type: string, id: string) => ResourceRef;
   corrections: Correction[];
   correct: Correct;

@@ -4,7 +4,7 @@
  * and the flow-log group the stack keeps on purpose. Read-only; `room down` and `room status`
  * report them by name with the reason each is there.
  */
-import type { AwsAccount } from '../../aws/ports.js';
+import type { AccountCalls } from '../../aws/ports.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/tags.js';
 
 export interface Leftover {
@@ -21,7 +21,7 @@ function tag(tags: ReadonlyArray<{ Key?: string; Value?: string }> | undefined, 
  * Resources of the case's room that exist outside a live stack (`stackGone`: the stack is deleted),
  * or — with a live stack — only the evidence volumes and the retained log group.
  */
-export async function findLeftovers(account: AwsAccount, caseId: string, o: { stackGone: boolean; flowLogGroupName?: string }): Promise<Leftover[]> {
+export async function findLeftovers(account: AccountCalls<{ ec2: 'describeVpcs' | 'describeSubnets' | 'describeSecurityGroups' | 'describeInstances' | 'describeNetworkInterfaces' | 'describeVolumes' }>, caseId: string, o: { stackGone: boolean; flowLogGroupName?: string }): Promise<Leftover[]> {
   const byCase = [{ Name: `tag:${TAG_CASE}`, Values: [caseId] }];
   const out: Leftover[] = [];
   const outside = 'tagged with the case but not deleted with the room stack (made or changed outside it); delete it by hand if it is not needed';
@@ -48,7 +48,7 @@ export async function findLeftovers(account: AwsAccount, caseId: string, o: { st
 }
 
 /** Evidence volumes attached to an instance: tagged as evidence, or any disk that is not the instance's own. */
-export async function attachedEvidence(account: AwsAccount, instanceId: string): Promise<Array<{ volumeId: string; evidenceId?: string; device?: string; attachTime?: string }>> {
+export async function attachedEvidence(account: AccountCalls<{ ec2: 'describeInstances' | 'describeVolumes' }>, instanceId: string): Promise<Array<{ volumeId: string; evidenceId?: string; device?: string; attachTime?: string }>> {
   const inst = (await account.ec2.describeInstances({ InstanceIds: [instanceId] })).Reservations?.[0]?.Instances?.[0];
   if (!inst || inst.State?.Name === 'terminated') return [];
   const mapped = (inst.BlockDeviceMappings ?? []).filter((b) => b.Ebs?.VolumeId && b.Ebs.Status !== 'detached');

@@ -5,7 +5,7 @@
  * `room up` (`guard-rails.ts`) revokes those by rule id and adds any declared rule that is missing.
  * test/workflows/room/rules.test.ts proves these declarations equal the template's.
  */
-import type { AwsAccount } from '../../aws/ports.js';
+import type { AccountCalls } from '../../aws/ports.js';
 
 /** What a rule lets through, and to or from where. */
 export interface RuleSpec {
@@ -136,7 +136,7 @@ export function describeRule(r: LiveRule | RuleSpec): string {
 }
 
 /** Every rule of the given groups, by group id (DescribeSecurityGroupRules, paginated). */
-export async function liveRules(account: AwsAccount, groupIds: readonly string[]): Promise<Map<string, LiveRule[]>> {
+export async function liveRules(account: AccountCalls<{ ec2: 'describeSecurityGroupRules' }>, groupIds: readonly string[]): Promise<Map<string, LiveRule[]>> {
   const out = new Map<string, LiveRule[]>(groupIds.map((g) => [g, []]));
   if (groupIds.length === 0) return out;
   let NextToken: string | undefined;
