@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { useLocalAws } from './harness/local-aws.js';
+import { useLocalAws } from '../local-aws/local-aws.js';
 import { ec2In, instanceWithVolumes } from './workflows/acquire/fixtures.js';
 import type * as Lib from '../src/index.js';
 
