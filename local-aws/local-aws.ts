@@ -43,7 +43,9 @@ function ensureVenv(): void {
   // Node reads NODE_EXTRA_CA_CERTS only at start-up, so the test process must have been started
   // with it (scripts/test does that): say so plainly instead of failing with a TLS error later.
   if (process.env.NODE_EXTRA_CA_CERTS !== TEST_CA_CERT) {
-    throw new Error(`The local AWS serves TLS with a test CA this process does not trust: run tests through \`npm test -- <file>\` (scripts/test), or set NODE_EXTRA_CA_CERTS=${TEST_CA_CERT}.`);
+    throw new Error(
+      `The local AWS serves TLS with a test CA this process does not trust: run tests through \`npm test -- <file>\` (scripts/test), or set NODE_EXTRA_CA_CERTS=${TEST_CA_CERT}.`,
+    );
   }
 }
 

@@ -39,10 +39,12 @@ const BASELINE = !process.argv.includes('--no-baseline');
 function simulateSnapshotTime(proxy: FaultProxy): void {
   const born = new Map<string, number>();
   const note = (b: string) => {
-    for (const m of b.matchAll(/<snapshotId>(snap-[0-9a-f]+)<\/snapshotId>/g)) if (!born.has(m[1]!)) born.set(m[1]!, Date.now());
+    for (const m of b.matchAll(/<snapshotId>(snap-[0-9a-f]+)<\/snapshotId>/g))
+      if (!born.has(m[1]!)) born.set(m[1]!, Date.now());
     return b;
   };
-  for (const action of ['CreateSnapshot', 'CreateSnapshots', 'CopySnapshot']) proxy.add({ service: 'ec2', action, fault: { kind: 'rewrite', fn: note } });
+  for (const action of ['CreateSnapshot', 'CreateSnapshots', 'CopySnapshot'])
+    proxy.add({ service: 'ec2', action, fault: { kind: 'rewrite', fn: note } });
   proxy.add({
     service: 'ec2',
     action: 'DescribeSnapshots',
@@ -53,8 +55,14 @@ function simulateSnapshotTime(proxy: FaultProxy): void {
           const age = Date.now() - t;
           if (age >= PENDING) continue;
           const pct = Math.floor((100 * age) / PENDING);
-          b = b.replace(new RegExp(`(<snapshotId>${id}</snapshotId>[\\s\\S]*?)<status>completed</status>`), '$1<status>pending</status>');
-          b = b.replace(new RegExp(`<progress>100%</progress>(\\s*<snapshotId>${id}</snapshotId>)`), `<progress>${pct}%</progress>$1`);
+          b = b.replace(
+            new RegExp(`(<snapshotId>${id}</snapshotId>[\\s\\S]*?)<status>completed</status>`),
+            '$1<status>pending</status>',
+          );
+          b = b.replace(
+            new RegExp(`<progress>100%</progress>(\\s*<snapshotId>${id}</snapshotId>)`),
+            `<progress>${pct}%</progress>$1`,
+          );
         }
         return b;
       },
@@ -65,7 +73,10 @@ function simulateSnapshotTime(proxy: FaultProxy): void {
 async function volumesIn(endpoint: string, n: number): Promise<string[]> {
   const src = ec2In(endpoint, { roleArn: SOURCE_ROLE });
   const out: string[] = [];
-  for (let i = 0; i < n; i++) out.push((await src.send(new CreateVolumeCommand({ AvailabilityZone: 'us-east-1b', Size: 8, Encrypted: true }))).VolumeId!);
+  for (let i = 0; i < n; i++)
+    out.push(
+      (await src.send(new CreateVolumeCommand({ AvailabilityZone: 'us-east-1b', Size: 8, Encrypted: true }))).VolumeId!,
+    );
   return out;
 }
 
@@ -77,21 +88,53 @@ function snapshotDone(account: AwsAccount, id: string): () => Promise<PollResult
 }
 
 /** One volume at a time, one waiter per snapshot, a one-time key per copy (libcloudforensics' shape). */
-async function baseline(forensic: AwsAccount, source: AwsAccount, caseKeyArn: string, volumeIds: string[]): Promise<void> {
+async function baseline(
+  forensic: AwsAccount,
+  source: AwsAccount,
+  caseKeyArn: string,
+  volumeIds: string[],
+): Promise<void> {
   const forensicId = await forensic.accountId();
   const sourceId = await source.accountId();
   // The same cadence as cleanroom's batched poll (1 s, ×1.5, up to 15 s): only the batching differs.
-  const wait = (p: () => Promise<PollResult<true>>, what: string) => waitFor(p, { description: what, budgetMs: 30 * 60_000, intervalMs: 1000, maxIntervalMs: 15_000 });
+  const wait = (p: () => Promise<PollResult<true>>, what: string) =>
+    waitFor(p, { description: what, budgetMs: 30 * 60_000, intervalMs: 1000, maxIntervalMs: 15_000 });
   for (const vid of volumeIds) {
     const snap = (await source.ec2.createSnapshot({ VolumeId: vid })).SnapshotId!;
     await wait(snapshotDone(source, snap), snap);
     const key = (await source.kms.createKey({ Policy: shareKeyPolicy(sourceId, forensicId) })).KeyMetadata!;
-    const copy = (await source.ec2.copySnapshot({ SourceSnapshotId: snap, SourceRegion: source.region, Encrypted: true, KmsKeyId: key.Arn! })).SnapshotId!;
+    const copy = (
+      await source.ec2.copySnapshot({
+        SourceSnapshotId: snap,
+        SourceRegion: source.region,
+        Encrypted: true,
+        KmsKeyId: key.Arn!,
+      })
+    ).SnapshotId!;
     await wait(snapshotDone(source, copy), copy);
-    await source.ec2.modifySnapshotAttribute({ SnapshotId: copy, Attribute: 'createVolumePermission', OperationType: 'add', UserIds: [forensicId] });
-    const fcopy = (await forensic.ec2.copySnapshot({ SourceSnapshotId: copy, SourceRegion: source.region, Encrypted: true, KmsKeyId: caseKeyArn })).SnapshotId!;
+    await source.ec2.modifySnapshotAttribute({
+      SnapshotId: copy,
+      Attribute: 'createVolumePermission',
+      OperationType: 'add',
+      UserIds: [forensicId],
+    });
+    const fcopy = (
+      await forensic.ec2.copySnapshot({
+        SourceSnapshotId: copy,
+        SourceRegion: source.region,
+        Encrypted: true,
+        KmsKeyId: caseKeyArn,
+      })
+    ).SnapshotId!;
     await wait(snapshotDone(forensic, fcopy), fcopy);
-    const vol = (await forensic.ec2.createVolume({ AvailabilityZone: 'us-east-1a', SnapshotId: fcopy, Encrypted: true, KmsKeyId: caseKeyArn })).VolumeId!;
+    const vol = (
+      await forensic.ec2.createVolume({
+        AvailabilityZone: 'us-east-1a',
+        SnapshotId: fcopy,
+        Encrypted: true,
+        KmsKeyId: caseKeyArn,
+      })
+    ).VolumeId!;
     await wait(async () => {
       const v = (await forensic.ec2.describeVolumes({ VolumeIds: [vol] })).Volumes?.[0];
       return v?.State === 'available' ? { state: 'done', value: true } : { state: 'pending' };
@@ -109,11 +152,23 @@ async function main(): Promise<void> {
     const forensic = await openAccount({});
     const source = await openAccount({ roleArn: SOURCE_ROLE });
     await initVault(forensic, {});
-    const room = (await ec2In(aws.endpoint).send(new RunInstancesCommand({ ImageId: 'ami-12c6146b', InstanceType: 't3.small', MinCount: 1, MaxCount: 1, Placement: { AvailabilityZone: 'us-east-1a' } }))).Instances![0]!.InstanceId!;
+    const room = (
+      await ec2In(aws.endpoint).send(
+        new RunInstancesCommand({
+          ImageId: 'ami-12c6146b',
+          InstanceType: 't3.small',
+          MinCount: 1,
+          MaxCount: 1,
+          Placement: { AvailabilityZone: 'us-east-1a' },
+        }),
+      )
+    ).Instances![0]!.InstanceId!;
     proxy.add({ fault: { kind: 'delay', ms: DELAY } });
     simulateSnapshotTime(proxy);
 
-    console.log(`cleanroom acquire vs a sequential baseline — local AWS behind the fault proxy: +${DELAY} ms per call, snapshots and copies pending ${PENDING} ms`);
+    console.log(
+      `cleanroom acquire vs a sequential baseline — local AWS behind the fault proxy: +${DELAY} ms per call, snapshots and copies pending ${PENDING} ms`,
+    );
     console.log('N    cleanroom s   calls/vol (AWS + custody)   baseline s   calls/vol   speed-up');
     for (const n of SIZES) {
       const caseId = `BENCH-${n}`;
@@ -145,19 +200,34 @@ async function main(): Promise<void> {
           forensic,
           source,
           custody,
-          room: { describe: async () => ({ case: caseId, stackName: `cleanroom-${caseId}`, stackStatus: 'CREATE_COMPLETE', instanceId: room, availabilityZone: 'us-east-1a' }), audit: async () => ({ ok: true, checks: [] }) },
+          room: {
+            describe: async () => ({
+              case: caseId,
+              stackName: `cleanroom-${caseId}`,
+              stackStatus: 'CREATE_COMPLETE',
+              instanceId: room,
+              availabilityZone: 'us-east-1a',
+            }),
+            audit: async () => ({ ok: true, checks: [] }),
+          },
         },
         { caseId, volumeIds: ours, attach: false },
       );
       await opened.sealManifest();
       const ourMs = Date.now() - t0;
       const ourCalls = proxy.calls.slice(c0);
-      if (r.evidence.some((e) => e.state !== 'volume-created')) throw new Error(`bench run failed: ${JSON.stringify(r.evidence.map((e) => e.state))}`);
+      if (r.evidence.some((e) => e.state !== 'volume-created'))
+        throw new Error(`bench run failed: ${JSON.stringify(r.evidence.map((e) => e.state))}`);
       const s3 = ourCalls.filter((c) => c.service === 's3').length;
       if (process.env['BENCH_VERBOSE']) {
         const by = new Map<string, number>();
         for (const c of ourCalls) by.set(`${c.service}:${c.action}`, (by.get(`${c.service}:${c.action}`) ?? 0) + 1);
-        console.error([...by].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k}=${v}`).join(' '));
+        console.error(
+          [...by]
+            .sort((x, y) => y[1] - x[1])
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' '),
+        );
       }
 
       const c1 = proxy.calls.length;
@@ -165,7 +235,9 @@ async function main(): Promise<void> {
       if (BASELINE) await baseline(forensic, source, caseKey.arn, theirs);
       const baseMs = Date.now() - t1;
       const baseCalls = proxy.calls.length - c1;
-      console.log(`     (cleanroom N=${n}: the custody chain was busy ${(custodyBusy / 1000).toFixed(1)} s of the ${(ourMs / 1000).toFixed(1)} s)`);
+      console.log(
+        `     (cleanroom N=${n}: the custody chain was busy ${(custodyBusy / 1000).toFixed(1)} s of the ${(ourMs / 1000).toFixed(1)} s)`,
+      );
 
       console.log(
         `${String(n).padEnd(4)} ${(ourMs / 1000).toFixed(1).padStart(11)}   ${((ourCalls.length - s3) / n).toFixed(1).padStart(6)} + ${(s3 / n).toFixed(1).padEnd(18)}   ${(baseMs / 1000).toFixed(1).padStart(10)}   ${(baseCalls / n).toFixed(1).padStart(9)}   ${(baseMs / ourMs).toFixed(1).padStart(7)}×`,

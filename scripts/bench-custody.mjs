@@ -44,13 +44,22 @@ const { openAccount } = await dist('aws/account.js');
 const { initVault } = await dist('workflows/vault/index.js');
 const { openCaseCustody } = await dist('custody/case-custody.js');
 const calls = new Map();
-const account = await openAccount({ region: 'us-east-1', onCall: (s, o) => calls.set(`${s}:${o}`, (calls.get(`${s}:${o}`) ?? 0) + 1) });
+const account = await openAccount({
+  region: 'us-east-1',
+  onCall: (s, o) => calls.set(`${s}:${o}`, (calls.get(`${s}:${o}`) ?? 0) + 1),
+});
 await initVault(account, {});
 const custody = await openCaseCustody(account, { caseId: 'BENCH-1' });
 calls.clear();
 let t0 = process.hrtime.bigint();
 for (let i = 0; i < appends; i++) {
-  await custody.record({ action: 'bench.step', resources: [{ type: 'ec2:volume', id: `vol-${i}` }], inputs: { i }, outcome: { status: 'succeeded' }, idempotencyKey: `bench:${i}` });
+  await custody.record({
+    action: 'bench.step',
+    resources: [{ type: 'ec2:volume', id: `vol-${i}` }],
+    inputs: { i },
+    outcome: { status: 'succeeded' },
+    idempotencyKey: `bench:${i}`,
+  });
 }
 const appendMs = Number(process.hrtime.bigint() - t0) / 1e6;
 const s3Appends = [...calls].filter(([k]) => k.startsWith('s3:')).reduce((a, [, v]) => a + v, 0);
@@ -58,13 +67,18 @@ const byOp = Object.fromEntries(calls);
 calls.clear();
 await custody.sealManifest();
 const sealCalls = Object.fromEntries(calls);
-console.log(`appends: ${appends} events in ${(appendMs / 1000).toFixed(2)} s = ${((appends / appendMs) * 1000).toFixed(1)} events/s against the local AWS (moto over TLS, one writer)`);
-console.log(`appends: ${s3Appends} S3 requests counted = ${(s3Appends / appends).toFixed(3)} per event (goal ≤ 2) — ${JSON.stringify(byOp)}`);
+console.log(
+  `appends: ${appends} events in ${(appendMs / 1000).toFixed(2)} s = ${((appends / appendMs) * 1000).toFixed(1)} events/s against the local AWS (moto over TLS, one writer)`,
+);
+console.log(
+  `appends: ${s3Appends} S3 requests counted = ${(s3Appends / appends).toFixed(3)} per event (goal ≤ 2) — ${JSON.stringify(byOp)}`,
+);
 console.log(`seal: ${JSON.stringify(sealCalls)}`);
 
 // 2. Offline verification of a large bundle, next to the floor.
 const { canonicalize } = await dist('custody/canonical.js');
-const { EVENT_SCHEMA_ID, MANIFEST_SCHEMA_ID, GENESIS_PREV_HASH, eventHash, manifestStatement } = await dist('custody/event.js');
+const { EVENT_SCHEMA_ID, MANIFEST_SCHEMA_ID, GENESIS_PREV_HASH, eventHash, manifestStatement } =
+  await dist('custody/event.js');
 const { keyFingerprint, bundleStatement } = await dist('custody/bundle.js');
 
 function makeBundle(n) {
@@ -72,14 +86,33 @@ function makeBundle(n) {
   fs.mkdirSync(path.join(dir, 'events'));
   const sums = [];
   let prev = GENESIS_PREV_HASH;
-  const evidence = { evidenceId: 'ev-vol-bench', sourceAccount: '222222222222', sourceRegion: 'us-east-1', sourceVolumeId: 'vol-bench', state: 'preserved' };
+  const evidence = {
+    evidenceId: 'ev-vol-bench',
+    sourceAccount: '222222222222',
+    sourceRegion: 'us-east-1',
+    sourceVolumeId: 'vol-bench',
+    state: 'preserved',
+  };
   for (let seq = 1; seq <= n; seq++) {
     const body = {
-      schema: EVENT_SCHEMA_ID, case: 'BENCH-2', seq, time: new Date(1_780_000_000_000 + seq * 1000).toISOString(),
-      actor: 'arn:aws:sts::123456789012:assumed-role/ForensicResponder/bench', action: 'evidence.snapshot',
-      resources: [{ type: 'ec2:snapshot', id: `snap-${seq.toString(16).padStart(17, '0')}`, account: '123456789012', region: 'us-east-1' }],
-      inputs: { volumeId: `vol-${seq}` }, outcome: { status: 'succeeded', details: seq === 1 ? { evidence } : { progress: 100 } },
-      idempotencyKey: `bench:${seq}`, prevHash: prev,
+      schema: EVENT_SCHEMA_ID,
+      case: 'BENCH-2',
+      seq,
+      time: new Date(1_780_000_000_000 + seq * 1000).toISOString(),
+      actor: 'arn:aws:sts::123456789012:assumed-role/ForensicResponder/bench',
+      action: 'evidence.snapshot',
+      resources: [
+        {
+          type: 'ec2:snapshot',
+          id: `snap-${seq.toString(16).padStart(17, '0')}`,
+          account: '123456789012',
+          region: 'us-east-1',
+        },
+      ],
+      inputs: { volumeId: `vol-${seq}` },
+      outcome: { status: 'succeeded', details: seq === 1 ? { evidence } : { progress: 100 } },
+      idempotencyKey: `bench:${seq}`,
+      prevHash: prev,
     };
     const ev = { ...body, hash: eventHash(body) };
     const bytes = Buffer.from(canonicalize(ev));
@@ -90,13 +123,41 @@ function makeBundle(n) {
   }
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const pem = publicKey.export({ format: 'pem', type: 'spki' });
-  const signed = { schema: MANIFEST_SCHEMA_ID, case: 'BENCH-2', bucket: 'cleanroom-evidence-123456789012-us-east-1', events: n, head: { seq: n, hash: prev }, evidence: [evidence], sealedAt: new Date().toISOString(), sealedBy: 'arn:aws:sts::123456789012:assumed-role/ForensicResponder/bench' };
+  const signed = {
+    schema: MANIFEST_SCHEMA_ID,
+    case: 'BENCH-2',
+    bucket: 'cleanroom-evidence-123456789012-us-east-1',
+    events: n,
+    head: { seq: n, hash: prev },
+    evidence: [evidence],
+    sealedAt: new Date().toISOString(),
+    sealedBy: 'arn:aws:sts::123456789012:assumed-role/ForensicResponder/bench',
+  };
   const st = manifestStatement(signed);
   const keyId = 'arn:aws:kms:us-east-1:123456789012:key/bench';
   const files = {
-    'manifest.json': canonicalize({ ...signed, signature: { keyId, algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest: st.digest, value: sign('sha256', st.message, privateKey).toString('base64') } }),
+    'manifest.json': canonicalize({
+      ...signed,
+      signature: {
+        keyId,
+        algorithm: 'ECDSA_SHA_256',
+        messageType: 'RAW',
+        digest: st.digest,
+        value: sign('sha256', st.message, privateKey).toString('base64'),
+      },
+    }),
     'signing-key.pem': pem,
-    'export.json': JSON.stringify({ case: 'BENCH-2', bucket: signed.bucket, exportedAt: signed.sealedAt, exportedBy: signed.sealedBy, signingKeyArn: keyId, keyFingerprint: keyFingerprint(pem), events: n, head: signed.head, retention: { modes: ['COMPLIANCE'] } }),
+    'export.json': JSON.stringify({
+      case: 'BENCH-2',
+      bucket: signed.bucket,
+      exportedAt: signed.sealedAt,
+      exportedBy: signed.sealedBy,
+      signingKeyArn: keyId,
+      keyFingerprint: keyFingerprint(pem),
+      events: n,
+      head: signed.head,
+      retention: { modes: ['COMPLIANCE'] },
+    }),
     'report.md': '# bench\n',
     'report.html': '<!doctype html><title>bench</title>\n',
   };
@@ -106,14 +167,39 @@ function makeBundle(n) {
   }
   const sumsBytes = Buffer.from(`${sums.join('\n')}\n`);
   fs.writeFileSync(path.join(dir, 'SHA256SUMS'), sumsBytes);
-  const sealed = { type: 'cleanroom.custody.bundle.v1', case: 'BENCH-2', bucket: signed.bucket, keyId, sha256sums: createHash('sha256').update(sumsBytes).digest('hex'), head: signed.head, exportedAt: signed.sealedAt };
+  const sealed = {
+    type: 'cleanroom.custody.bundle.v1',
+    case: 'BENCH-2',
+    bucket: signed.bucket,
+    keyId,
+    sha256sums: createHash('sha256').update(sumsBytes).digest('hex'),
+    head: signed.head,
+    exportedAt: signed.sealedAt,
+  };
   const bst = bundleStatement(sealed);
-  fs.writeFileSync(path.join(dir, 'bundle.sig.json'), JSON.stringify({ ...sealed, signature: { algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest: bst.digest, value: sign('sha256', bst.message, privateKey).toString('base64') } }));
+  fs.writeFileSync(
+    path.join(dir, 'bundle.sig.json'),
+    JSON.stringify({
+      ...sealed,
+      signature: {
+        algorithm: 'ECDSA_SHA_256',
+        messageType: 'RAW',
+        digest: bst.digest,
+        value: sign('sha256', bst.message, privateKey).toString('base64'),
+      },
+    }),
+  );
   fs.writeFileSync(`${dir}.fingerprint`, keyFingerprint(pem));
   return dir;
 }
 
-const run = (mode, dir) => JSON.parse(execFileSync(process.execPath, [fileURLToPath(import.meta.url), '0', '0', mode, dir], { encoding: 'utf8', maxBuffer: 1 << 20 }));
+const run = (mode, dir) =>
+  JSON.parse(
+    execFileSync(process.execPath, [fileURLToPath(import.meta.url), '0', '0', mode, dir], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+    }),
+  );
 for (const n of [Math.round(bundleEvents / 10), bundleEvents]) {
   t0 = process.hrtime.bigint();
   const dir = makeBundle(n);
@@ -127,9 +213,13 @@ for (const n of [Math.round(bundleEvents / 10), bundleEvents]) {
   const floorMs = Math.min(floor1.ms, floor2.ms);
   const verify = verify1.ms <= verify2.ms ? verify1 : verify2;
   verify.maxRssMiB = Math.max(verify1.maxRssMiB, verify2.maxRssMiB);
-  console.log(`bundle ${n} events (built in ${genS.toFixed(1)} s): floor (read + JSON.parse + SHA-256) ${(floorMs / 1000).toFixed(2)} s, peak RSS ${floor1.maxRssMiB.toFixed(0)} MiB`);
+  console.log(
+    `bundle ${n} events (built in ${genS.toFixed(1)} s): floor (read + JSON.parse + SHA-256) ${(floorMs / 1000).toFixed(2)} s, peak RSS ${floor1.maxRssMiB.toFixed(0)} MiB`,
+  );
   const ratio = verify.ms / floorMs;
-  console.log(`bundle ${n} events: verify --bundle ${(verify.ms / 1000).toFixed(2)} s = ${ratio.toFixed(2)}× the floor (goal ≤ 3×: ${ratio <= 3 ? 'met' : 'NOT met'}), ${((verify.n / verify.ms) * 1000).toFixed(0)} events/s, peak RSS ${verify.maxRssMiB.toFixed(0)} MiB`);
+  console.log(
+    `bundle ${n} events: verify --bundle ${(verify.ms / 1000).toFixed(2)} s = ${ratio.toFixed(2)}× the floor (goal ≤ 3×: ${ratio <= 3 ? 'met' : 'NOT met'}), ${((verify.n / verify.ms) * 1000).toFixed(0)} events/s, peak RSS ${verify.maxRssMiB.toFixed(0)} MiB`,
+  );
   fs.rmSync(dir, { recursive: true, force: true });
   fs.rmSync(`${dir}.fingerprint`, { force: true });
 }

@@ -26,13 +26,29 @@ export {
   VerificationFailedError,
   PartialFailureError,
 } from './domain/errors.js';
-export { ERROR_CODES, OUTCOME_CODES, NAMED_ERROR_CODES, isErrorCode, type ErrorCode, type NamedErrorCode, type AwsErrorCode, type OutcomeCode, type RecordedErrorCode } from './domain/error-codes.js';
+export {
+  ERROR_CODES,
+  OUTCOME_CODES,
+  NAMED_ERROR_CODES,
+  isErrorCode,
+  type ErrorCode,
+  type NamedErrorCode,
+  type AwsErrorCode,
+  type OutcomeCode,
+  type RecordedErrorCode,
+} from './domain/error-codes.js';
 export { assertCaseId, roomStackName, caseTags } from './domain/case-id.js';
 export { defaultVaultBucket, casePrefix } from './domain/vault-name.js';
 export { foldEvidence, evidenceJson, type EvidenceItem, type EvidenceState } from './domain/evidence.js';
 export type { RoomInfo, AuditResult, AuditCheck } from './domain/room.js';
 export { silentReporter, type Reporter, type ProgressEvent } from './domain/reporter.js';
-export { approveAll, requireApproval, type Approve, type ApprovalRequest, type ApprovalAction } from './domain/approval.js';
+export {
+  approveAll,
+  requireApproval,
+  type Approve,
+  type ApprovalRequest,
+  type ApprovalAction,
+} from './domain/approval.js';
 export { InterruptedError, isInterrupted } from './domain/abort.js';
 
 // Workflows: vault
@@ -67,18 +83,65 @@ export {
 } from './workflows/room/index.js';
 
 // Workflows: containment, acquisition, evidence
-export { isolateInstance, type IsolateDeps, type IsolateOptions, type IsolateResult } from './workflows/isolate/index.js';
-export { acquireEvidence, type AcquireDeps, type AcquireOptions, type AcquireResult } from './workflows/acquire/index.js';
-export { attachEvidence, detachEvidence, listEvidence, type EvidenceDeps, type AttachResult, type DetachResult, type EvidenceList } from './workflows/evidence/index.js';
-export { evidenceBudgets, DEFAULT_EVIDENCE_BUDGETS, type EvidenceBudgets, type EvidenceBudgetOverrides } from './evidence/budgets.js';
+export {
+  isolateInstance,
+  type IsolateDeps,
+  type IsolateOptions,
+  type IsolateResult,
+} from './workflows/isolate/index.js';
+export {
+  acquireEvidence,
+  type AcquireDeps,
+  type AcquireOptions,
+  type AcquireResult,
+} from './workflows/acquire/index.js';
+export {
+  attachEvidence,
+  detachEvidence,
+  listEvidence,
+  type EvidenceDeps,
+  type AttachResult,
+  type DetachResult,
+  type EvidenceList,
+} from './workflows/evidence/index.js';
+export {
+  evidenceBudgets,
+  DEFAULT_EVIDENCE_BUDGETS,
+  type EvidenceBudgets,
+  type EvidenceBudgetOverrides,
+} from './evidence/budgets.js';
 export { DEFAULT_ROOM_BUDGETS, type RoomBudgets } from './workflows/room/index.js';
 
 // Workflows: close
-export { closeCase, closePlanText, type CloseDeps, type CloseOptions, type CloseResult } from './workflows/close/index.js';
+export {
+  closeCase,
+  closePlanText,
+  type CloseDeps,
+  type CloseOptions,
+  type CloseResult,
+} from './workflows/close/index.js';
 
 // Custody
-export { openCaseCustody, type CaseCustody, type OpenCustodyOptions, type CustodyLeaseRequest } from './custody/case-custody.js';
-export { acquireCaseLease, CaseLease, CaseBusyError, LeaseLostError, leaseKey, localHolderGone, processOwnerId, DEFAULT_LEASE_TTL_MS, DEFAULT_LEASE_RENEW_MS, type LeaseDocument, type LeaseOptions, type LeaseTakeover } from './custody/lease.js';
+export {
+  openCaseCustody,
+  type CaseCustody,
+  type OpenCustodyOptions,
+  type CustodyLeaseRequest,
+} from './custody/case-custody.js';
+export {
+  acquireCaseLease,
+  CaseLease,
+  CaseBusyError,
+  LeaseLostError,
+  leaseKey,
+  localHolderGone,
+  processOwnerId,
+  DEFAULT_LEASE_TTL_MS,
+  DEFAULT_LEASE_RENEW_MS,
+  type LeaseDocument,
+  type LeaseOptions,
+  type LeaseTakeover,
+} from './custody/lease.js';
 export { caseExists, requireExistingCase } from './custody/case-exists.js';
 export { verifyCaseInVault, type VaultVerifyOptions, type VaultVerifyResult } from './custody/verify-vault.js';
 export { exportBundle, verifyBundle, type ExportResult, type BundleVerifyResult } from './custody/bundle.js';
@@ -87,5 +150,14 @@ export { canonicalize } from './custody/canonical.js';
 export { eventHash, type CustodyEvent, type CaseManifest } from './custody/event.js';
 export { eventSchemaErrors, manifestSchemaErrors, isCustodyEvent, isCaseManifest } from './custody/schema.js';
 export type { CustodyRecorder, RecordedEvent } from './domain/recorder.js';
-export { idempotencyKeys, parseIdempotencyKey, formatIdempotencyKey, KEY_FAMILIES, type IdempotencyKey, type KeyFamily, type KeyMark, type ParsedKey } from './domain/idempotency-keys.js';
+export {
+  idempotencyKeys,
+  parseIdempotencyKey,
+  formatIdempotencyKey,
+  KEY_FAMILIES,
+  type IdempotencyKey,
+  type KeyFamily,
+  type KeyMark,
+  type ParsedKey,
+} from './domain/idempotency-keys.js';
 export { sealRecord, type SealState, type CustodySource } from './custody/session.js';

@@ -50,7 +50,10 @@ export function importsOf(file: string, source: string): Array<{ to: string; rel
       out.push({ to: spec, relative: false });
       continue;
     }
-    out.push({ to: path.posix.normalize(path.posix.join(path.posix.dirname(file), spec)).replace(/\.js$/, '.ts'), relative: true });
+    out.push({
+      to: path.posix.normalize(path.posix.join(path.posix.dirname(file), spec)).replace(/\.js$/, '.ts'),
+      relative: true,
+    });
   }
   return out;
 }
@@ -66,7 +69,8 @@ export function violations(files: ReadonlyMap<string, string>): string[] {
     }
     for (const { to, relative } of importsOf(file, source)) {
       if (!relative) {
-        if (/^@(aws-sdk|smithy)\//.test(to) && !file.startsWith('src/aws/')) found.push(`${file} -> ${to}: only src/aws imports the AWS SDK`);
+        if (/^@(aws-sdk|smithy)\//.test(to) && !file.startsWith('src/aws/'))
+          found.push(`${file} -> ${to}: only src/aws imports the AWS SDK`);
         continue;
       }
       const into = layerOf(to);
@@ -94,7 +98,8 @@ function crossesWorkflow(file: string, to: string): string | undefined {
   const own = workflowOf(file);
   if (own === target) return undefined;
   if (own) return `workflow ${own} imports workflow ${target} (shared code goes down a layer)`;
-  if (to !== `src/workflows/${target}/index.ts`) return `reaches into workflow ${target} past its entry file src/workflows/${target}/index.ts`;
+  if (to !== `src/workflows/${target}/index.ts`)
+    return `reaches into workflow ${target} past its entry file src/workflows/${target}/index.ts`;
   return undefined;
 }
 
@@ -119,7 +124,8 @@ t.test('every workflow folder has its entry file, and no workflow file sits besi
   const dir = path.join(ROOT, 'src/workflows');
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     t.ok(e.isDirectory(), `src/workflows/${e.name} is a workflow folder`);
-    if (e.isDirectory()) t.ok(fs.existsSync(path.join(dir, e.name, 'index.ts')), `src/workflows/${e.name}/index.ts exists`);
+    if (e.isDirectory())
+      t.ok(fs.existsSync(path.join(dir, e.name, 'index.ts')), `src/workflows/${e.name}/index.ts exists`);
   }
 });
 
@@ -130,8 +136,16 @@ t.test('the check finds each kind of break', async (t) => {
     ['src/custody/log.ts', "import { a } from '../evidence/run.js';", 'imports sideways'],
     ['src/evidence/run.ts', "const m = await import('../custody/store.js');", 'imports sideways'],
     ['src/resources/stacks.ts', "export { b } from '../evidence/run.js';", 'imports upward'],
-    ['src/workflows/close/sharing.ts', "import { k } from '../acquire/pipeline.js';", 'workflow close imports workflow acquire'],
-    ['src/workflows/close/sharing.ts', "import { k } from '../acquire/index.js';", 'workflow close imports workflow acquire'],
+    [
+      'src/workflows/close/sharing.ts',
+      "import { k } from '../acquire/pipeline.js';",
+      'workflow close imports workflow acquire',
+    ],
+    [
+      'src/workflows/close/sharing.ts',
+      "import { k } from '../acquire/index.js';",
+      'workflow close imports workflow acquire',
+    ],
     ['src/cli/commands/room.ts', "import { up } from '../../workflows/room/up.js';", 'past its entry file'],
     ['src/cli/commands/room.ts', "import { p } from '../../assets/package-path.js';", 'the CLI reads no assets'],
     ['src/workflows/room/up.ts', "import { EC2 } from '@aws-sdk/client-ec2';", 'only src/aws imports the AWS SDK'],

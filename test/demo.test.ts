@@ -18,10 +18,15 @@ interface Run {
 
 function demo(extra: Record<string, string> = {}): Promise<Run> {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_') && k !== 'NODE_EXTRA_CA_CERTS' && k !== 'CASE') env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('AWS_') && k !== 'NODE_EXTRA_CA_CERTS' && k !== 'CASE') env[k] = v;
   Object.assign(env, extra);
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(ROOT, 'scripts/demo')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [path.join(ROOT, 'scripts/demo')], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -52,63 +57,101 @@ function running(pid: number): boolean {
   }
 }
 
-t.test('npm run demo: a full case end to end, exit 0, the case closed, custody verified, the bundle verified offline, the local AWS stopped', async (t) => {
-  const r = await demo();
-  const all = `${r.stdout}\n${r.stderr}`;
-  t.equal(r.code, 0, all);
-  const pid = motoPid(r);
-  t.equal(running(pid), false, `the local AWS (PID ${pid}) is stopped`);
-  t.match(r.stdout, `Local AWS (moto, PID ${pid}) stopped.`);
+t.test(
+  'npm run demo: a full case end to end, exit 0, the case closed, custody verified, the bundle verified offline, the local AWS stopped',
+  async (t) => {
+    const r = await demo();
+    const all = `${r.stdout}\n${r.stderr}`;
+    t.equal(r.code, 0, all);
+    const pid = motoPid(r);
+    t.equal(running(pid), false, `the local AWS (PID ${pid}) is stopped`);
+    t.match(r.stdout, `Local AWS (moto, PID ${pid}) stopped.`);
 
-  // Every step ran, in order, as a user would type it.
-  const steps = [...r.stdout.matchAll(/^\$ cleanroom (\S+ \S+)/gm)].map((m) => m[1]);
-  t.same(steps, ['vault init', 'vault verify', 'room up', 'room verify', 'isolate --case', 'acquire --case', 'evidence list', 'custody log', 'custody verify', 'custody export', 'custody verify', 'case close', 'custody verify']);
+    // Every step ran, in order, as a user would type it.
+    const steps = [...r.stdout.matchAll(/^\$ cleanroom (\S+ \S+)/gm)].map((m) => m[1]);
+    t.same(steps, [
+      'vault init',
+      'vault verify',
+      'room up',
+      'room verify',
+      'isolate --case',
+      'acquire --case',
+      'evidence list',
+      'custody log',
+      'custody verify',
+      'custody export',
+      'custody verify',
+      'case close',
+      'custody verify',
+    ]);
 
-  // Containment undid what the compromised instance had: both interfaces, its credentials, its
-  // Auto Scaling group and its target groups.
-  t.match(r.stdout, /✓ leave-asg +done +detach from Auto Scaling group web/);
-  t.match(r.stdout, /✓ leave-target-groups +done +deregister from web, web-ip/);
-  t.match(r.stdout, /✓ swap-groups +done +move eni-\w+, eni-\w+ to the transit group, then to the isolation group/);
-  t.match(r.stdout, /✓ swap-profile +done +replace instance profile web-server with the deny-all profile/);
-  t.match(r.stdout, /✓ revoke-sessions +done/);
-  t.match(r.stdout, /2 evidence item\(s\) of case IR-2026-0001 preserved under the case key/);
+    // Containment undid what the compromised instance had: both interfaces, its credentials, its
+    // Auto Scaling group and its target groups.
+    t.match(r.stdout, /✓ leave-asg +done +detach from Auto Scaling group web/);
+    t.match(r.stdout, /✓ leave-target-groups +done +deregister from web, web-ip/);
+    t.match(r.stdout, /✓ swap-groups +done +move eni-\w+, eni-\w+ to the transit group, then to the isolation group/);
+    t.match(r.stdout, /✓ swap-profile +done +replace instance profile web-server with the deny-all profile/);
+    t.match(r.stdout, /✓ revoke-sessions +done/);
+    t.match(r.stdout, /2 evidence item\(s\) of case IR-2026-0001 preserved under the case key/);
 
-  // The custody record verifies before and after close; close added events.
-  const verified = [...r.stdout.matchAll(/^Case IR-2026-0001: the (?:custody record|bundle) verifies — (\d+) event\(s\)/gm)].map((m) => Number(m[1]));
-  t.equal(verified.length, 3, 'custody verify: the vault, the bundle, the vault after close');
-  t.equal(verified[0], verified[1], 'the bundle holds the record as exported');
-  t.ok(verified[2]! > verified[0]!, 'close is in the custody record');
-  t.match(r.stdout, /Demo passed in \d+ s: case IR-2026-0001 closed, its custody record verifies, and the exported bundle verified offline\./);
-  t.notMatch(all, /NodeVersionSupportWarning/);
-
-  // The bundle the demo leaves behind verifies offline, with no AWS at all, anchored to the
-  // fingerprint export printed (the demo says how).
-  const bundle = /^The custody bundle is in (\S+) \(report\.html, SHA256SUMS\)\./m.exec(r.stdout)?.[1];
-  t.ok(bundle, 'the demo says where the bundle is');
-  const fp = /^Signing key SHA-256: ([0-9a-f]{64})$/m.exec(r.stdout)?.[1];
-  t.ok(fp, 'export printed the signing key fingerprint');
-  t.match(r.stdout, `Verify it anywhere with: cleanroom custody verify --bundle ${bundle} --key-fingerprint ${fp}`);
-  t.match(r.stdout, `$ cleanroom custody verify --bundle ${bundle} --key-fingerprint ${fp}`);
-  t.teardown(() => rmSync(path.dirname(bundle!), { recursive: true, force: true }));
-  const offline = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
-    execFile(process.execPath, [path.join(ROOT, 'dist/cli/bin.js'), 'custody', 'verify', '--bundle', bundle!, '--key-fingerprint', fp!, '--json'], { env, cwd: ROOT }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    // The custody record verifies before and after close; close added events.
+    const verified = [
+      ...r.stdout.matchAll(/^Case IR-2026-0001: the (?:custody record|bundle) verifies — (\d+) event\(s\)/gm),
+    ].map((m) => Number(m[1]));
+    t.equal(verified.length, 3, 'custody verify: the vault, the bundle, the vault after close');
+    t.equal(verified[0], verified[1], 'the bundle holds the record as exported');
+    t.ok(verified[2]! > verified[0]!, 'close is in the custody record');
+    t.match(
+      r.stdout,
+      /Demo passed in \d+ s: case IR-2026-0001 closed, its custody record verifies, and the exported bundle verified offline\./,
     );
-  });
-  t.equal(offline.code, 0, offline.stderr);
-  const doc = JSON.parse(offline.stdout) as { case: string; ok: boolean; events: number; findings: unknown[] };
-  t.match(doc, { case: 'IR-2026-0001', ok: true, events: verified[1], findings: [] });
-});
+    t.notMatch(all, /NodeVersionSupportWarning/);
 
-t.test('a failing step makes the demo exit with that step\'s exit code, says which step failed, and stops the local AWS', async (t) => {
-  // A case id the contract refuses: `room up` exits 2 (bad usage) before any AWS call.
-  const r = await demo({ CASE: 'bad id!' });
-  t.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
-  t.match(r.stderr, /Case id "bad id!" is not valid/);
-  t.match(r.stderr, /Demo FAILED at step 3, cleanroom room up --case bad id! \(exit 2\)/);
-  t.notMatch(r.stdout, /Demo passed/);
-  const pid = motoPid(r);
-  t.equal(running(pid), false, `the local AWS (PID ${pid}) is stopped`);
-  t.match(r.stdout, `Local AWS (moto, PID ${pid}) stopped.`);
-});
+    // The bundle the demo leaves behind verifies offline, with no AWS at all, anchored to the
+    // fingerprint export printed (the demo says how).
+    const bundle = /^The custody bundle is in (\S+) \(report\.html, SHA256SUMS\)\./m.exec(r.stdout)?.[1];
+    t.ok(bundle, 'the demo says where the bundle is');
+    const fp = /^Signing key SHA-256: ([0-9a-f]{64})$/m.exec(r.stdout)?.[1];
+    t.ok(fp, 'export printed the signing key fingerprint');
+    t.match(r.stdout, `Verify it anywhere with: cleanroom custody verify --bundle ${bundle} --key-fingerprint ${fp}`);
+    t.match(r.stdout, `$ cleanroom custody verify --bundle ${bundle} --key-fingerprint ${fp}`);
+    t.teardown(() => rmSync(path.dirname(bundle!), { recursive: true, force: true }));
+    const offline = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+      execFile(
+        process.execPath,
+        [
+          path.join(ROOT, 'dist/cli/bin.js'),
+          'custody',
+          'verify',
+          '--bundle',
+          bundle!,
+          '--key-fingerprint',
+          fp!,
+          '--json',
+        ],
+        { env, cwd: ROOT },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    t.equal(offline.code, 0, offline.stderr);
+    const doc = JSON.parse(offline.stdout) as { case: string; ok: boolean; events: number; findings: unknown[] };
+    t.match(doc, { case: 'IR-2026-0001', ok: true, events: verified[1], findings: [] });
+  },
+);
+
+t.test(
+  "a failing step makes the demo exit with that step's exit code, says which step failed, and stops the local AWS",
+  async (t) => {
+    // A case id the contract refuses: `room up` exits 2 (bad usage) before any AWS call.
+    const r = await demo({ CASE: 'bad id!' });
+    t.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
+    t.match(r.stderr, /Case id "bad id!" is not valid/);
+    t.match(r.stderr, /Demo FAILED at step 3, cleanroom room up --case bad id! \(exit 2\)/);
+    t.notMatch(r.stdout, /Demo passed/);
+    const pid = motoPid(r);
+    t.equal(running(pid), false, `the local AWS (PID ${pid}) is stopped`);
+    t.match(r.stdout, `Local AWS (moto, PID ${pid}) stopped.`);
+  },
+);

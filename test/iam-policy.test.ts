@@ -49,7 +49,12 @@ const POLICY_DIR = path.join(ROOT, 'templates/iam');
  * so each role gets several, split by what they are for; the role needs all of its documents.
  */
 const POLICIES: Record<AccountKind, string[]> = {
-  forensic: ['cleanroom-forensic-policy.json', 'cleanroom-forensic-vault-setup-policy.json', 'cleanroom-forensic-room-policy.json', 'cleanroom-forensic-room-cloudformation-policy.json'],
+  forensic: [
+    'cleanroom-forensic-policy.json',
+    'cleanroom-forensic-vault-setup-policy.json',
+    'cleanroom-forensic-room-policy.json',
+    'cleanroom-forensic-room-cloudformation-policy.json',
+  ],
   source: ['cleanroom-source-policy.json', 'cleanroom-source-evidence-policy.json'],
 };
 const MANAGED_POLICY_MAX_CHARS = 6144;
@@ -60,11 +65,17 @@ const MANAGED_POLICY_MAX_CHARS = 6144;
  * role (or the moment) that sets the vault up, not for day-to-day work.
  */
 const ACCEPTED_RISKS: Record<string, { issue: string; why: string }> = {
-  'cleanroom-forensic-vault-setup-policy.json': { issue: 'RESOURCE_POLICY_PRIVILEGE_ESCALATION', why: 'vault init sets the bucket policy of the vault (TLS only, SSE-KMS uploads only); attach this document only where vault init runs' },
+  'cleanroom-forensic-vault-setup-policy.json': {
+    issue: 'RESOURCE_POLICY_PRIVILEGE_ESCALATION',
+    why: 'vault init sets the bucket policy of the vault (TLS only, SSE-KMS uploads only); attach this document only where vault init runs',
+  },
 };
 const policyPath = (f: string) => path.join(POLICY_DIR, f);
 /** All statements of an account's documents, as one document. */
-const accountPolicy = (account: AccountKind): PolicyDocument => ({ Version: '2012-10-17', Statement: POLICIES[account].flatMap((f) => readPolicy(policyPath(f)).doc.Statement) });
+const accountPolicy = (account: AccountKind): PolicyDocument => ({
+  Version: '2012-10-17',
+  Statement: POLICIES[account].flatMap((f) => readPolicy(policyPath(f)).doc.Statement),
+});
 const HANDLER_DATA = path.join(POLICY_DIR, 'cloudformation-handler-permissions.json');
 const ROOM_TEMPLATE = path.join(ROOT, 'templates/room.yaml');
 const REQUIREMENTS = path.join(ROOT, 'scripts/local-aws/requirements.txt');
@@ -77,34 +88,73 @@ const BOTH = ['forensic', 'source'] as const;
 
 export const RULES: Rules = {
   modules: {
-    'src/aws/account.ts': { accounts: BOTH, why: 'accountId()/callerArn() ask STS who the caller is, in every account cleanroom opens' },
-    'src/aws/region.ts': { accounts: ['forensic'], why: 'checkRegion: room up/down check the forensic Region (isolate checks the source Region itself)' },
+    'src/aws/account.ts': {
+      accounts: BOTH,
+      why: 'accountId()/callerArn() ask STS who the caller is, in every account cleanroom opens',
+    },
+    'src/aws/region.ts': {
+      accounts: ['forensic'],
+      why: 'checkRegion: room up/down check the forensic Region (isolate checks the source Region itself)',
+    },
     'src/custody/': { accounts: ['forensic'], why: 'the custody record lives in the vault of the forensic account' },
     'src/workflows/vault/': { accounts: ['forensic'], why: 'the evidence vault is in the forensic account' },
     'src/workflows/room/': { accounts: ['forensic'], why: 'the clean room is a stack in the forensic account' },
-    'src/resources/': { byVariable: true, why: 'shared reads (volumes, snapshots): their account comes from the caller' },
-    'src/resources/case-key.ts': { accounts: ['forensic'], why: 'the case key encrypts the forensic copies and the room' },
+    'src/resources/': {
+      byVariable: true,
+      why: 'shared reads (volumes, snapshots): their account comes from the caller',
+    },
+    'src/resources/case-key.ts': {
+      accounts: ['forensic'],
+      why: 'the case key encrypts the forensic copies and the room',
+    },
     'src/resources/stacks.ts': { accounts: ['forensic'], why: 'the room stack is in the forensic account' },
-    'src/resources/stack-activity.ts': { accounts: ['forensic'], why: 'the events of the room stack, in the forensic account' },
-    'src/resources/stack-delete.ts': { accounts: ['forensic'], why: 'room down and case close delete the room stack, in the forensic account' },
+    'src/resources/stack-activity.ts': {
+      accounts: ['forensic'],
+      why: 'the events of the room stack, in the forensic account',
+    },
+    'src/resources/stack-delete.ts': {
+      accounts: ['forensic'],
+      why: 'room down and case close delete the room stack, in the forensic account',
+    },
     'src/workflows/isolate/': { accounts: ['source'], why: 'isolate contains the compromised instance where it runs' },
-    'src/workflows/close/': { byVariable: true, why: 'close works in the forensic account and schedules temporary keys in source accounts; generic helpers: their account comes from the caller' },
-    'src/evidence/volume-compare.ts': { byVariable: true, why: 'compares snapshots in whichever account the caller passes' },
-    'src/workflows/acquire/': { byVariable: true, why: 'acquisition names its accounts: deps.source / c.source, run.forensic, and generic helpers taking `account`' },
+    'src/workflows/close/': {
+      byVariable: true,
+      why: 'close works in the forensic account and schedules temporary keys in source accounts; generic helpers: their account comes from the caller',
+    },
+    'src/evidence/volume-compare.ts': {
+      byVariable: true,
+      why: 'compares snapshots in whichever account the caller passes',
+    },
+    'src/workflows/acquire/': {
+      byVariable: true,
+      why: 'acquisition names its accounts: deps.source / c.source, run.forensic, and generic helpers taking `account`',
+    },
     'src/workflows/evidence/': { byVariable: true, why: 'evidence attach/detach/list work in deps.forensic' },
-    'src/evidence/': { byVariable: true, why: 'evidence steps work in run.forensic / deps.forensic; the watcher polls whichever account registered a wait' },
+    'src/evidence/': {
+      byVariable: true,
+      why: 'evidence steps work in run.forensic / deps.forensic; the watcher polls whichever account registered a wait',
+    },
   },
   properties: {
     'CloseDeps.account': { accounts: ['forensic'], why: 'CloseDeps documents it as the forensic account' },
     'CloseRun.account': { accounts: ['forensic'], why: 'CloseRun is built from CloseDeps.account' },
-    'CloseDeps.sourceAccounts': { accounts: ['source'], why: 'the source accounts whose temporary sharing keys close schedules' },
+    'CloseDeps.sourceAccounts': {
+      accounts: ['source'],
+      why: 'the source accounts whose temporary sharing keys close schedules',
+    },
     'AwsAccount.single': { sameAsOwner: true, why: 'the same account with the SDK retries off (ports.ts)' },
     'AcquireDeps.forensic': { accounts: ['forensic'], why: 'AcquireDeps documents it as the forensic account' },
     'AcquireDeps.source': { accounts: ['source'], why: 'the account of the compromised instance' },
     'PipelineContext.source': { accounts: ['source'], why: 'acquire/index.ts fills it with deps.source' },
     'ResolveContext.source': { accounts: ['source'], why: 'acquire/index.ts fills it with deps.source' },
-    'ResolveContext.sourceInRegion': { accounts: ['source'], why: 'the source account opened in another Region (to say where a missing instance is)' },
-    'EvidenceRun.forensic': { accounts: ['forensic'], why: 'EvidenceRun is built from the forensic account of its deps' },
+    'ResolveContext.sourceInRegion': {
+      accounts: ['source'],
+      why: 'the source account opened in another Region (to say where a missing instance is)',
+    },
+    'EvidenceRun.forensic': {
+      accounts: ['forensic'],
+      why: 'EvidenceRun is built from the forensic account of its deps',
+    },
     'EvidenceDeps.forensic': { accounts: ['forensic'], why: 'evidence attach/detach work on the forensic instance' },
   },
   parameters: {
@@ -112,12 +162,18 @@ export const RULES: Rules = {
       sameAs: 'src/evidence/watch.ts#ResourceWatcher.watch.account',
       why: 'the watcher polls, per account, what snapshotCompleted()/volume() registered through watch()',
     },
-    'src/workflows/evidence/list.ts#listEvidence.deps.forensic': { accounts: ['forensic'], why: 'evidence list reads the working volumes in the forensic account (an entry point taking an anonymous deps object)' },
+    'src/workflows/evidence/list.ts#listEvidence.deps.forensic': {
+      accounts: ['forensic'],
+      why: 'evidence list reads the working volumes in the forensic account (an entry point taking an anonymous deps object)',
+    },
     'src/evidence/detach.ts#detachAndWait.account': {
       accounts: ['forensic'],
       why: 'the one detach-and-wait: evidence detach, room down and case close detach working volumes from the forensic instance',
     },
-    'src/evidence/detach.ts#pollDetached.account': { sameAs: 'src/evidence/detach.ts#detachAndWait.account', why: 'polls the volume detachAndWait detached' },
+    'src/evidence/detach.ts#pollDetached.account': {
+      sameAs: 'src/evidence/detach.ts#detachAndWait.account',
+      why: 'polls the volume detachAndWait detached',
+    },
     'src/workflows/close/keys.ts#scheduleKeyDeletions.account': {
       sameAs: 'src/workflows/close/keys.ts#findTemporaryKeys.account',
       why: 'close schedules the keys findTemporaryKeys found, in the account it found them in (close/index.ts pairs them in sourceKeys)',
@@ -132,40 +188,92 @@ export const RULES: Rules = {
 const SAR_S3 = 'https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html';
 
 export const IAM_NAMES: NameMap = {
-  's3:HeadBucket': { actions: ['s3:ListBucket'], source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html (Permissions: s3:ListBucket)' },
-  's3:ListObjectsV2': { actions: ['s3:ListBucket'], source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html (Permissions: s3:ListBucket)' },
-  's3:ListObjectVersions': { actions: ['s3:ListBucketVersions'], source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html (s3:ListBucketVersions)' },
-  's3:GetObject': { actions: ['s3:GetObject', 's3:GetObjectVersion'], source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (a VersionId needs s3:GetObjectVersion; the custody store reads by version)' },
-  's3:HeadObject': { actions: ['s3:GetObject'], source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html (Permissions: s3:GetObject)' },
+  's3:HeadBucket': {
+    actions: ['s3:ListBucket'],
+    source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html (Permissions: s3:ListBucket)',
+  },
+  's3:ListObjectsV2': {
+    actions: ['s3:ListBucket'],
+    source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html (Permissions: s3:ListBucket)',
+  },
+  's3:ListObjectVersions': {
+    actions: ['s3:ListBucketVersions'],
+    source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html (s3:ListBucketVersions)',
+  },
+  's3:GetObject': {
+    actions: ['s3:GetObject', 's3:GetObjectVersion'],
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (a VersionId needs s3:GetObjectVersion; the custody store reads by version)',
+  },
+  's3:HeadObject': {
+    actions: ['s3:GetObject'],
+    source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html (Permissions: s3:GetObject)',
+  },
   's3:GetObjectLockConfiguration': { actions: ['s3:GetBucketObjectLockConfiguration'], source: SAR_S3 },
   's3:PutObjectLockConfiguration': { actions: ['s3:PutBucketObjectLockConfiguration'], source: SAR_S3 },
   's3:GetPublicAccessBlock': { actions: ['s3:GetBucketPublicAccessBlock'], source: SAR_S3 },
   's3:PutPublicAccessBlock': { actions: ['s3:PutBucketPublicAccessBlock'], source: SAR_S3 },
   's3:GetBucketEncryption': { actions: ['s3:GetEncryptionConfiguration'], source: SAR_S3 },
   's3:PutBucketEncryption': { actions: ['s3:PutEncryptionConfiguration'], source: SAR_S3 },
-  'sts:GetCallerIdentity': { actions: [], source: 'https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html ("No permissions are required to perform this operation")' },
+  'sts:GetCallerIdentity': {
+    actions: [],
+    source:
+      'https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html ("No permissions are required to perform this operation")',
+  },
 };
 
-const EC2_TAG_ON_CREATE = 'https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html (tag on create needs ec2:CreateTags; SAR lists it as a dependent action)';
+const EC2_TAG_ON_CREATE =
+  'https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html (tag on create needs ec2:CreateTags; SAR lists it as a dependent action)';
 const EBS_KMS = {
-  actions: ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
-  source: 'https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html#ebs-encryption-permissions ("Permissions for IAM users": EBS uses the KMS key on the caller\'s behalf)',
+  actions: [
+    'kms:CreateGrant',
+    'kms:Decrypt',
+    'kms:DescribeKey',
+    'kms:GenerateDataKeyWithoutPlaintext',
+    'kms:ReEncryptFrom',
+    'kms:ReEncryptTo',
+  ],
+  source:
+    'https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html#ebs-encryption-permissions ("Permissions for IAM users": EBS uses the KMS key on the caller\'s behalf)',
 };
-const EBS_DIRECT_KMS = { actions: ['kms:Decrypt'], source: 'https://docs.aws.amazon.com/ebs/latest/userguide/ebsapi-permissions.html (reading encrypted snapshots through the EBS direct APIs needs the KMS key)' };
-const PASS_INSTANCE_ROLE = { actions: ['iam:PassRole'], source: 'https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_switch-role-ec2.html#roles-usingrole-ec2instance-permissions (associating an instance profile passes its role; SAR lists iam:PassRole as a dependent action)' };
+const EBS_DIRECT_KMS = {
+  actions: ['kms:Decrypt'],
+  source:
+    'https://docs.aws.amazon.com/ebs/latest/userguide/ebsapi-permissions.html (reading encrypted snapshots through the EBS direct APIs needs the KMS key)',
+};
+const PASS_INSTANCE_ROLE = {
+  actions: ['iam:PassRole'],
+  source:
+    'https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_switch-role-ec2.html#roles-usingrole-ec2instance-permissions (associating an instance profile passes its role; SAR lists iam:PassRole as a dependent action)',
+};
 
 /** IAM action → what AWS also checks when the caller does it. */
 export const IMPLIED: ImpliedMap = {
-  's3:CreateBucket': { actions: ['s3:PutBucketObjectLockConfiguration', 's3:PutBucketVersioning'], source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html (ObjectLockEnabledForBucket needs s3:PutBucketObjectLockConfiguration and s3:PutBucketVersioning)' },
+  's3:CreateBucket': {
+    actions: ['s3:PutBucketObjectLockConfiguration', 's3:PutBucketVersioning'],
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html (ObjectLockEnabledForBucket needs s3:PutBucketObjectLockConfiguration and s3:PutBucketVersioning)',
+  },
   's3:PutObject': {
     actions: ['s3:PutObjectRetention', 'kms:GenerateDataKey'],
-    source: 'https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html (a retain-until date on upload needs s3:PutObjectRetention); https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html (an SSE-KMS upload needs kms:GenerateDataKey)',
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html (a retain-until date on upload needs s3:PutObjectRetention); https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html (an SSE-KMS upload needs kms:GenerateDataKey)',
   },
-  's3:GetObject': { actions: ['kms:Decrypt'], source: 'https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html (reading an SSE-KMS object needs kms:Decrypt)' },
+  's3:GetObject': {
+    actions: ['kms:Decrypt'],
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html (reading an SSE-KMS object needs kms:Decrypt)',
+  },
   'ec2:CreateSnapshot': { actions: ['ec2:CreateTags'], source: EC2_TAG_ON_CREATE },
   'ec2:CreateSnapshots': { actions: ['ec2:CreateTags'], source: EC2_TAG_ON_CREATE },
-  'ec2:CopySnapshot': { actions: ['ec2:CreateTags', ...EBS_KMS.actions], source: `${EC2_TAG_ON_CREATE}; ${EBS_KMS.source}` },
-  'ec2:CreateVolume': { actions: ['ec2:CreateTags', ...EBS_KMS.actions], source: `${EC2_TAG_ON_CREATE}; ${EBS_KMS.source}` },
+  'ec2:CopySnapshot': {
+    actions: ['ec2:CreateTags', ...EBS_KMS.actions],
+    source: `${EC2_TAG_ON_CREATE}; ${EBS_KMS.source}`,
+  },
+  'ec2:CreateVolume': {
+    actions: ['ec2:CreateTags', ...EBS_KMS.actions],
+    source: `${EC2_TAG_ON_CREATE}; ${EBS_KMS.source}`,
+  },
   'ec2:CreateSecurityGroup': { actions: ['ec2:CreateTags'], source: EC2_TAG_ON_CREATE },
   'ec2:CreateNetworkAcl': { actions: ['ec2:CreateTags'], source: EC2_TAG_ON_CREATE },
   'ec2:ReplaceIamInstanceProfileAssociation': PASS_INSTANCE_ROLE,
@@ -173,11 +281,31 @@ export const IMPLIED: ImpliedMap = {
   'ebs:ListChangedBlocks': EBS_DIRECT_KMS,
   'ebs:ListSnapshotBlocks': EBS_DIRECT_KMS,
   'ebs:GetSnapshotBlock': EBS_DIRECT_KMS,
-  'iam:AddRoleToInstanceProfile': { actions: ['iam:PassRole'], source: 'https://docs.aws.amazon.com/IAM/latest/APIReference/API_AddRoleToInstanceProfile.html ("The caller of this operation must be granted the PassRole permission on the IAM role")' },
-  'iam:CreateRole': { actions: ['iam:TagRole'], source: 'https://docs.aws.amazon.com/IAM/latest/UserGuide/access_iam-tags.html#access_iam-tags_create (tags on create need iam:TagRole)' },
-  'iam:CreateInstanceProfile': { actions: ['iam:TagInstanceProfile'], source: 'https://docs.aws.amazon.com/IAM/latest/UserGuide/access_iam-tags.html#access_iam-tags_create (tags on create need iam:TagInstanceProfile)' },
-  'kms:CreateKey': { actions: ['kms:TagResource'], source: 'https://docs.aws.amazon.com/kms/latest/developerguide/tag-permissions.html ("To add tags while creating a KMS key, the principal must have [kms:TagResource] in an IAM policy")' },
-  'cloudformation:DescribeStacks': { actions: ['cloudformation:ListStacks'], source: 'https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html (without StackName — room list — "This requires ListStacks and DescribeStacks permissions")' },
+  'iam:AddRoleToInstanceProfile': {
+    actions: ['iam:PassRole'],
+    source:
+      'https://docs.aws.amazon.com/IAM/latest/APIReference/API_AddRoleToInstanceProfile.html ("The caller of this operation must be granted the PassRole permission on the IAM role")',
+  },
+  'iam:CreateRole': {
+    actions: ['iam:TagRole'],
+    source:
+      'https://docs.aws.amazon.com/IAM/latest/UserGuide/access_iam-tags.html#access_iam-tags_create (tags on create need iam:TagRole)',
+  },
+  'iam:CreateInstanceProfile': {
+    actions: ['iam:TagInstanceProfile'],
+    source:
+      'https://docs.aws.amazon.com/IAM/latest/UserGuide/access_iam-tags.html#access_iam-tags_create (tags on create need iam:TagInstanceProfile)',
+  },
+  'kms:CreateKey': {
+    actions: ['kms:TagResource'],
+    source:
+      'https://docs.aws.amazon.com/kms/latest/developerguide/tag-permissions.html ("To add tags while creating a KMS key, the principal must have [kms:TagResource] in an IAM policy")',
+  },
+  'cloudformation:DescribeStacks': {
+    actions: ['cloudformation:ListStacks'],
+    source:
+      'https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html (without StackName — room list — "This requires ListStacks and DescribeStacks permissions")',
+  },
 };
 
 /**
@@ -185,8 +313,15 @@ export const IMPLIED: ImpliedMap = {
  * the handler's own list (the handler permissions do not name the KMS key use or the DNS association).
  */
 export const IMPLIED_VIA_CLOUDFORMATION: ImpliedMap = {
-  'ec2:RunInstances': { actions: EBS_KMS.actions, source: `${EBS_KMS.source} (the room instance's root volume is encrypted with the case key)` },
-  'ec2:CreateVpcEndpoint': { actions: ['route53:AssociateVPCWithHostedZone'], source: 'https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html (CreateVpcEndpoint: dependent action route53:AssociateVPCWithHostedZone; the room\'s interface endpoints enable private DNS)' },
+  'ec2:RunInstances': {
+    actions: EBS_KMS.actions,
+    source: `${EBS_KMS.source} (the room instance's root volume is encrypted with the case key)`,
+  },
+  'ec2:CreateVpcEndpoint': {
+    actions: ['route53:AssociateVPCWithHostedZone'],
+    source:
+      "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html (CreateVpcEndpoint: dependent action route53:AssociateVPCWithHostedZone; the room's interface endpoints enable private DNS)",
+  },
 };
 
 /**
@@ -195,13 +330,18 @@ export const IMPLIED_VIA_CLOUDFORMATION: ImpliedMap = {
  * entry is stale and fails), and only these may be.
  */
 export const NEWER_THAN_LINTER: Record<string, string> = {
-  'ec2:CreateVpcEncryptionControl': 'EC2 API operation of VPC Encryption Controls (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateVpcEncryptionControl.html); EC2 API operations are IAM actions of the same name; AWS::EC2::VPC lists it in its create handler',
-  'ec2:DescribeVpcEncryptionControls': 'EC2 API operation of VPC Encryption Controls (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeVpcEncryptionControls.html); AWS::EC2::VPC lists it in its read handler',
+  'ec2:CreateVpcEncryptionControl':
+    'EC2 API operation of VPC Encryption Controls (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateVpcEncryptionControl.html); EC2 API operations are IAM actions of the same name; AWS::EC2::VPC lists it in its create handler',
+  'ec2:DescribeVpcEncryptionControls':
+    'EC2 API operation of VPC Encryption Controls (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeVpcEncryptionControls.html); AWS::EC2::VPC lists it in its read handler',
 };
 
 // ------------------------------------------------------------------------------------------------
 
-const scanner = new PortCallScanner(ROOT, fs.readdirSync(path.join(ROOT, 'test/iam/fixtures')).map((f) => path.join(ROOT, 'test/iam/fixtures', f)));
+const scanner = new PortCallScanner(
+  ROOT,
+  fs.readdirSync(path.join(ROOT, 'test/iam/fixtures')).map((f) => path.join(ROOT, 'test/iam/fixtures', f)),
+);
 const scan: ScanResult = scanner.scan(scanner.productFiles(), RULES);
 const handlerData = JSON.parse(fs.readFileSync(HANDLER_DATA, 'utf8')) as HandlerData;
 const room = templateTypes(ROOM_TEMPLATE);
@@ -218,7 +358,9 @@ function neededBy(account: AccountKind): Map<string, string[]> {
   const need = iamActionsFor(operationsIn(account), IAM_NAMES, IMPLIED);
   if (account === 'forensic') {
     const cfn = handlerPermissions(handlerData, room.resourceTypes);
-    for (const p of room.parameterTypes.filter(awsSpecificParameterType)) for (const a of handlerData.parameterTypes[p]?.permissions ?? []) cfn.set(a, [...(cfn.get(a) ?? []), `parameter type ${p}`]);
+    for (const p of room.parameterTypes.filter(awsSpecificParameterType))
+      for (const a of handlerData.parameterTypes[p]?.permissions ?? [])
+        cfn.set(a, [...(cfn.get(a) ?? []), `parameter type ${p}`]);
     const closed = iamActionsFor(cfn.keys(), {}, IMPLIED_VIA_CLOUDFORMATION);
     for (const [a, why] of closed) {
       if (a in handlerData.notIamActions) continue;
@@ -230,34 +372,72 @@ function neededBy(account: AccountKind): Map<string, string[]> {
 
 // CLEANROOM_IAM_NEEDS=<file>: write what each account needs, and why, for whoever edits the policies.
 if (process.env['CLEANROOM_IAM_NEEDS']) {
-  const dump = Object.fromEntries((['forensic', 'source'] as const).map((a) => [a, Object.fromEntries([...neededBy(a)].sort(([x], [y]) => x.localeCompare(y)))]));
+  const dump = Object.fromEntries(
+    (['forensic', 'source'] as const).map((a) => [
+      a,
+      Object.fromEntries([...neededBy(a)].sort(([x], [y]) => x.localeCompare(y))),
+    ]),
+  );
   fs.writeFileSync(process.env['CLEANROOM_IAM_NEEDS'], `${JSON.stringify(dump, null, 2)}\n`);
 }
 
 t.test('every AWS call in src/ is reached in a form the scan can attribute', async (t) => {
-  t.same(scan.escapes.map(where), [], 'ports reached other than <account>.<port>.<method>(…), or the SDK used outside src/aws/');
+  t.same(
+    scan.escapes.map(where),
+    [],
+    'ports reached other than <account>.<port>.<method>(…), or the SDK used outside src/aws/',
+  );
   t.same(scan.unclassified, [], 'modules with AWS calls that no module rule classifies');
   t.same(scan.unattributed.map(where), [], 'calls whose account the rules do not decide');
   t.same(scan.unusedRules, [], 'rules nothing uses (remove them, or the code they described moved)');
-  const cli = scanner.scan(scanner.cliFiles(), { modules: { 'src/cli/': { byVariable: true, why: 'the host calls workflows' } }, properties: {}, parameters: {} });
-  t.same([...cli.calls.map((c) => `${c.file}:${c.line} ${c.operation}`), ...cli.escapes.map(where)], [], 'src/cli/ (left out of the scan above) sends no AWS call and reaches no port itself');
-  const moduleRulesUsed = Object.keys(RULES.modules).filter((k) => !scanner.productFiles().some((f) => f === k || (k.endsWith('/') && f.startsWith(k))));
+  const cli = scanner.scan(scanner.cliFiles(), {
+    modules: { 'src/cli/': { byVariable: true, why: 'the host calls workflows' } },
+    properties: {},
+    parameters: {},
+  });
+  t.same(
+    [...cli.calls.map((c) => `${c.file}:${c.line} ${c.operation}`), ...cli.escapes.map(where)],
+    [],
+    'src/cli/ (left out of the scan above) sends no AWS call and reaches no port itself',
+  );
+  const moduleRulesUsed = Object.keys(RULES.modules).filter(
+    (k) => !scanner.productFiles().some((f) => f === k || (k.endsWith('/') && f.startsWith(k))),
+  );
   t.same(moduleRulesUsed, [], 'module rules that match no file');
 });
 
 t.test('the scan sees the calls it must (it is not comparing nothing)', async (t) => {
-  const has = (op: string, account: AccountKind) => scan.calls.some((c) => c.operation === op && c.accounts.includes(account));
+  const has = (op: string, account: AccountKind) =>
+    scan.calls.some((c) => c.operation === op && c.accounts.includes(account));
   t.ok(scan.calls.length > 100, `${scan.calls.length} port calls found`);
   t.ok(has('cloudformation:CreateChangeSet', 'forensic'), 'room up creates a change set in the forensic account');
   t.ok(has('ec2:ModifyInstanceAttribute', 'source'), 'isolate protects the instance in the source account');
-  t.ok(has('ebs:GetSnapshotBlock', 'forensic'), 'close reads snapshot blocks (volume-compare, reached through CloseRun.account)');
-  t.ok(has('kms:ScheduleKeyDeletion', 'source'), 'close schedules temporary keys in the source account (parameter rule sameAs)');
+  t.ok(
+    has('ebs:GetSnapshotBlock', 'forensic'),
+    'close reads snapshot blocks (volume-compare, reached through CloseRun.account)',
+  );
+  t.ok(
+    has('kms:ScheduleKeyDeletion', 'source'),
+    'close schedules temporary keys in the source account (parameter rule sameAs)',
+  );
   t.notOk(has('cloudformation:CreateChangeSet', 'source'), 'nothing deploys a stack in the source account');
   t.notOk(has('ec2:DeleteVolume', 'source'), 'close deletes working volumes in the forensic account only');
-  t.ok(has('ec2:CreateSnapshots', 'source') && !has('ec2:CreateSnapshots', 'forensic'), 'acquisition snapshots the compromised instance in the source account');
-  t.ok(has('ec2:CopySnapshot', 'source') && has('ec2:CopySnapshot', 'forensic'), 'the sharing copy is made in the source account, the forensic copy in the forensic account');
-  t.ok(has('ssm:SendCommand', 'forensic') && !has('ssm:SendCommand', 'source'), 'the read-only check runs on the room instance in the forensic account');
-  t.ok(has('ec2:DescribeSnapshots', 'source') && has('ec2:DescribeSnapshots', 'forensic'), 'the watcher polls snapshots in both accounts (parameter rule sameAs)');
+  t.ok(
+    has('ec2:CreateSnapshots', 'source') && !has('ec2:CreateSnapshots', 'forensic'),
+    'acquisition snapshots the compromised instance in the source account',
+  );
+  t.ok(
+    has('ec2:CopySnapshot', 'source') && has('ec2:CopySnapshot', 'forensic'),
+    'the sharing copy is made in the source account, the forensic copy in the forensic account',
+  );
+  t.ok(
+    has('ssm:SendCommand', 'forensic') && !has('ssm:SendCommand', 'source'),
+    'the read-only check runs on the room instance in the forensic account',
+  );
+  t.ok(
+    has('ec2:DescribeSnapshots', 'source') && has('ec2:DescribeSnapshots', 'forensic'),
+    'the watcher polls snapshots in both accounts (parameter rule sameAs)',
+  );
 });
 
 t.test('the scan fails on code that hides a port from it', async (t) => {
@@ -291,36 +471,79 @@ t.test('the scan fails on code that hides a port from it', async (t) => {
   const canonical = scanner.scan([fx('canonical.ts')], rules);
   t.same(canonical.escapes, [], 'the canonical forms are not escapes');
   t.same(canonical.unattributed.map(where), [], 'the canonical forms are attributed');
-  const acc = (op: string) => [...new Set(canonical.calls.filter((c) => c.operation === op).flatMap((c) => c.accounts))].sort();
+  const acc = (op: string) =>
+    [...new Set(canonical.calls.filter((c) => c.operation === op).flatMap((c) => c.accounts))].sort();
   t.same(acc('ec2:CreateSnapshot'), ['source'], 'deps.source.ec2.createSnapshot runs in the source account');
-  t.same(acc('ec2:CopySnapshot'), ['forensic'], '(deps.forensicOnce ?? deps.forensic).ec2.copySnapshot runs in the forensic account');
-  t.same(acc('ec2:DescribeSnapshots'), ['forensic', 'source'], 'a helper taking `account`, called with both, runs in both');
-  t.same(acc('ec2:CreateTags'), ['source'], 'o.account of an anonymous options object is followed into the object literals passed');
+  t.same(
+    acc('ec2:CopySnapshot'),
+    ['forensic'],
+    '(deps.forensicOnce ?? deps.forensic).ec2.copySnapshot runs in the forensic account',
+  );
+  t.same(
+    acc('ec2:DescribeSnapshots'),
+    ['forensic', 'source'],
+    'a helper taking `account`, called with both, runs in both',
+  );
+  t.same(
+    acc('ec2:CreateTags'),
+    ['source'],
+    'o.account of an anonymous options object is followed into the object literals passed',
+  );
 
   const unknownVar = scanner.scan([fx('account-from-callback.ts')], rules);
-  t.ok(unknownVar.unattributed.some((f) => /cannot tell which account/.test(f.message)), 'an account from a callback parameter is unattributed, not guessed');
+  t.ok(
+    unknownVar.unattributed.some((f) => /cannot tell which account/.test(f.message)),
+    'an account from a callback parameter is unattributed, not guessed',
+  );
 
   const inconsistent = scanner.scan([fx('forensic-helper.ts'), fx('calls-forensic-helper-with-source.ts')], rules);
-  t.ok(inconsistent.unattributed.some((f) => /classified forensic but this call is reached with the .*source/.test(f.message)), 'a forensic module reached with the source account is reported');
+  t.ok(
+    inconsistent.unattributed.some((f) =>
+      /classified forensic but this call is reached with the .*source/.test(f.message),
+    ),
+    'a forensic module reached with the source account is reported',
+  );
 
   const unclassified = scanner.scan([fx('canonical.ts')], { ...rules, modules: {} });
   t.same(unclassified.unclassified, [fx('canonical.ts')], 'a module no rule classifies is reported');
 
-  const stale = scanner.scan([fx('canonical.ts')], { ...rules, properties: { ...rules.properties, 'Gone.account': { accounts: ['forensic'], why: 'stale' } } });
+  const stale = scanner.scan([fx('canonical.ts')], {
+    ...rules,
+    properties: { ...rules.properties, 'Gone.account': { accounts: ['forensic'], why: 'stale' } },
+  });
   t.ok(stale.unusedRules.includes('property Gone.account'), 'a rule nothing uses is reported');
 });
 
-t.test('the CloudFormation data covers every resource type and AWS-specific parameter type of the room template', async (t) => {
-  t.same(room.resourceTypes.filter((r) => !handlerData.resourceTypes[r]), [], 'resource types without handler permissions in the data file');
-  t.same(Object.keys(handlerData.resourceTypes).filter((r) => !room.resourceTypes.includes(r)), [], 'data file entries for types the template no longer uses');
-  for (const [type, e] of Object.entries(handlerData.resourceTypes)) {
-    t.ok(e.source?.repository && /^[0-9a-f]{40}$/.test(e.source.commit) && e.source.url.includes(e.source.commit), `${type}: the schema's repository, path and commit are recorded`);
-    for (const h of ['create', 'delete'] as const) t.ok((e.handlers[h] ?? []).length > 0, `${type}: has ${h} handler permissions`);
-  }
-  const special = room.parameterTypes.filter(awsSpecificParameterType);
-  t.same(special.filter((p) => !handlerData.parameterTypes[p]), [], 'AWS-specific parameter types without the permissions CloudFormation uses to resolve them');
-  t.ok(special.length >= 2, `the template has AWS-specific parameter types (${special.join(', ')})`);
-});
+t.test(
+  'the CloudFormation data covers every resource type and AWS-specific parameter type of the room template',
+  async (t) => {
+    t.same(
+      room.resourceTypes.filter((r) => !handlerData.resourceTypes[r]),
+      [],
+      'resource types without handler permissions in the data file',
+    );
+    t.same(
+      Object.keys(handlerData.resourceTypes).filter((r) => !room.resourceTypes.includes(r)),
+      [],
+      'data file entries for types the template no longer uses',
+    );
+    for (const [type, e] of Object.entries(handlerData.resourceTypes)) {
+      t.ok(
+        e.source?.repository && /^[0-9a-f]{40}$/.test(e.source.commit) && e.source.url.includes(e.source.commit),
+        `${type}: the schema's repository, path and commit are recorded`,
+      );
+      for (const h of ['create', 'delete'] as const)
+        t.ok((e.handlers[h] ?? []).length > 0, `${type}: has ${h} handler permissions`);
+    }
+    const special = room.parameterTypes.filter(awsSpecificParameterType);
+    t.same(
+      special.filter((p) => !handlerData.parameterTypes[p]),
+      [],
+      'AWS-specific parameter types without the permissions CloudFormation uses to resolve them',
+    );
+    t.ok(special.length >= 2, `the template has AWS-specific parameter types (${special.join(', ')})`);
+  },
+);
 
 for (const account of ['forensic', 'source'] as const) {
   t.test(`the ${account}-account policy grants every action its account needs, and nothing else`, async (t) => {
@@ -329,33 +552,63 @@ for (const account of ['forensic', 'source'] as const) {
     const have = allowedActions(doc);
     const missing = [...need.keys()].filter((a) => !have.has(a)).sort();
     const extra = [...have].filter((a) => !need.has(a)).sort();
-    t.same(missing.map((a) => `${a} (${need.get(a)!.slice(0, 3).join('; ')})`), [], 'needed but not granted');
+    t.same(
+      missing.map((a) => `${a} (${need.get(a)!.slice(0, 3).join('; ')})`),
+      [],
+      'needed but not granted',
+    );
     t.same(extra, [], 'granted but nothing needs it');
     // What the code sends itself must not depend on arriving through CloudFormation.
     const direct = iamActionsFor(operationsIn(account), IAM_NAMES, IMPLIED);
     const directly = allowedDirectly(doc);
-    t.same([...direct.keys()].filter((a) => !directly.has(a)).sort(), [], 'sent by cleanroom itself but granted only through CloudFormation (aws:CalledVia)');
+    t.same(
+      [...direct.keys()].filter((a) => !directly.has(a)).sort(),
+      [],
+      'sent by cleanroom itself but granted only through CloudFormation (aws:CalledVia)',
+    );
   });
 }
 
 t.test('the policy documents are explicit, scoped and deployable', async (t) => {
-  const documents = fs.readdirSync(POLICY_DIR).filter((f) => /^cleanroom-.*-policy\.json$/.test(f)).sort();
-  t.same(documents, Object.values(POLICIES).flat().sort(), 'every policy document in templates/iam/ belongs to one role, and every listed one exists');
+  const documents = fs
+    .readdirSync(POLICY_DIR)
+    .filter((f) => /^cleanroom-.*-policy\.json$/.test(f))
+    .sort();
+  t.same(
+    documents,
+    Object.values(POLICIES).flat().sort(),
+    'every policy document in templates/iam/ belongs to one role, and every listed one exists',
+  );
   for (const [account, files] of Object.entries(POLICIES)) {
     for (const file of files) {
       const { text, doc } = readPolicy(policyPath(file));
       t.equal(doc.Version, '2012-10-17', `${file}: policy language version`);
       // IAM does not count white space (reference_iam-quotas.html).
       const size = text.replace(/\s+/g, '').length;
-      t.ok(size <= MANAGED_POLICY_MAX_CHARS, `${file}: ${size} characters, within IAM's ${MANAGED_POLICY_MAX_CHARS} per managed policy`);
+      t.ok(
+        size <= MANAGED_POLICY_MAX_CHARS,
+        `${file}: ${size} characters, within IAM's ${MANAGED_POLICY_MAX_CHARS} per managed policy`,
+      );
       for (const s of doc.Statement) {
-        t.same(list(s.Action).filter((a) => a.includes('*')), [], `${file} ${s.Sid}: actions are named, not wildcarded`);
+        t.same(
+          list(s.Action).filter((a) => a.includes('*')),
+          [],
+          `${file} ${s.Sid}: actions are named, not wildcarded`,
+        );
         t.notOk('NotAction' in s || 'NotResource' in s, `${file} ${s.Sid}: no NotAction/NotResource`);
       }
     }
     const sids = accountPolicy(account as AccountKind).Statement.map((s) => s.Sid ?? '');
-    t.same(sids.filter((s) => !/^[A-Za-z0-9]{6,}$/.test(s)), [], `${account}: every statement has a Sid that says what it is for`);
-    t.same(sids.filter((s, i) => sids.indexOf(s) !== i), [], `${account}: Sids are unique across the role's documents`);
+    t.same(
+      sids.filter((s) => !/^[A-Za-z0-9]{6,}$/.test(s)),
+      [],
+      `${account}: every statement has a Sid that says what it is for`,
+    );
+    t.same(
+      sids.filter((s, i) => sids.indexOf(s) !== i),
+      [],
+      `${account}: Sids are unique across the role's documents`,
+    );
   }
 });
 
@@ -368,13 +621,25 @@ t.test('destructive actions are scoped to what a case made', async (t) => {
       const acts = list(s.Action).filter((a) => destructive.test(a));
       if (!acts.length) continue;
       const cond = JSON.stringify(s.Condition ?? {});
-      const scoped = /aws:ResourceTag\/cleanroom:case/.test(cond) || /aws:CalledVia/.test(cond) || list(s.Resource).every((r) => /cleanroom-/.test(r));
-      t.ok(scoped, `${account} ${s.Sid}: ${acts.join(', ')} only on resources tagged cleanroom:case (or named cleanroom-*, or only through CloudFormation)`);
+      const scoped =
+        /aws:ResourceTag\/cleanroom:case/.test(cond) ||
+        /aws:CalledVia/.test(cond) ||
+        list(s.Resource).every((r) => /cleanroom-/.test(r));
+      t.ok(
+        scoped,
+        `${account} ${s.Sid}: ${acts.join(', ')} only on resources tagged cleanroom:case (or named cleanroom-*, or only through CloudFormation)`,
+      );
     }
   }
   for (const account of ['forensic', 'source'] as const) {
-    const deny = accountPolicy(account).Statement.find((s) => s.Effect === 'Deny' && list(s.Action).includes('kms:ScheduleKeyDeletion'));
-    t.match(JSON.stringify(deny?.Condition ?? {}), /alias\/cleanroom\/case\//, `${account}: a Deny keeps the case keys (alias/cleanroom/case/*) from being scheduled for deletion`);
+    const deny = accountPolicy(account).Statement.find(
+      (s) => s.Effect === 'Deny' && list(s.Action).includes('kms:ScheduleKeyDeletion'),
+    );
+    t.match(
+      JSON.stringify(deny?.Condition ?? {}),
+      /alias\/cleanroom\/case\//,
+      `${account}: a Deny keeps the case keys (alias/cleanroom/case/*) from being scheduled for deletion`,
+    );
   }
 });
 
@@ -387,11 +652,16 @@ const PARLIAMENT_PIN = pinnedVersion(REQUIREMENTS, 'parliament');
   // The pinned linter lives in the project venv; scripts/setup-venv installs it when the pin changes.
   let installed: string | undefined;
   try {
-    installed = execFileSync(path.join(ROOT, '.venv/bin/python'), ['-c', 'import importlib.metadata as m; print(m.version("parliament"))'], { encoding: 'utf8' }).trim();
+    installed = execFileSync(
+      path.join(ROOT, '.venv/bin/python'),
+      ['-c', 'import importlib.metadata as m; print(m.version("parliament"))'],
+      { encoding: 'utf8' },
+    ).trim();
   } catch {
     installed = undefined;
   }
-  if (installed !== PARLIAMENT_PIN) execFileSync('bash', [path.join(ROOT, 'scripts/setup-venv')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (installed !== PARLIAMENT_PIN)
+    execFileSync('bash', [path.join(ROOT, 'scripts/setup-venv')], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 const sar = linterSar(ROOT);
@@ -400,9 +670,16 @@ const sar = linterSar(ROOT);
  * Findings of the linter on a policy document that are defects (see acceptedBecause for the two
  * kinds that are not). `role` is all of the role's statements: IAM evaluates them together.
  */
-function lintDefects(doc: PolicyDocument, role: PolicyDocument, allowUnknown: ReadonlySet<string>, acceptedIssue?: string): string[] {
+function lintDefects(
+  doc: PolicyDocument,
+  role: PolicyDocument,
+  allowUnknown: ReadonlySet<string>,
+  acceptedIssue?: string,
+): string[] {
   return parliament(ROOT, JSON.stringify(doc))
-    .filter((f) => !(f.issue === 'UNKNOWN_ACTION' && allowUnknown.has(String(f.detail).replace(/^Unknown action /, ''))))
+    .filter(
+      (f) => !(f.issue === 'UNKNOWN_ACTION' && allowUnknown.has(String(f.detail).replace(/^Unknown action /, ''))),
+    )
     .filter((f) => f.issue !== acceptedIssue)
     .filter((f) => !acceptedBecause(f, role, sar))
     .map((f) => `${f.issue}: ${JSON.stringify(f.detail)}`);
@@ -417,40 +694,86 @@ t.test('both policies pass the IAM policy linter (parliament)', async (t) => {
     for (const file of files) {
       const { doc } = readPolicy(policyPath(file));
       const findings = parliament(ROOT, JSON.stringify(doc));
-      for (const f of findings.filter((x) => x.issue === 'UNKNOWN_ACTION')) unknownToLinter.add(String(f.detail).replace(/^Unknown action /, ''));
+      for (const f of findings.filter((x) => x.issue === 'UNKNOWN_ACTION'))
+        unknownToLinter.add(String(f.detail).replace(/^Unknown action /, ''));
       const risk = ACCEPTED_RISKS[file];
-      t.same(lintDefects(doc, role, newer, risk?.issue), [], `${file}: every action exists, every condition key applies to its action, every resource matches its action`);
-      if (risk) t.ok(findings.some((f) => f.issue === risk.issue), `${file}: ${risk.issue} is reported, and accepted only here: ${risk.why}`);
+      t.same(
+        lintDefects(doc, role, newer, risk?.issue),
+        [],
+        `${file}: every action exists, every condition key applies to its action, every resource matches its action`,
+      );
+      if (risk)
+        t.ok(
+          findings.some((f) => f.issue === risk.issue),
+          `${file}: ${risk.issue} is reported, and accepted only here: ${risk.why}`,
+        );
       for (const f of findings) {
         const why = acceptedBecause(f, role, sar);
         if (why) t.pass(`${file}: ${f.issue} ${JSON.stringify(f.detail)} is not a defect: ${why}`);
       }
     }
   }
-  for (const a of newer) t.ok(unknownToLinter.has(a), `${a} is still unknown to the linter and still granted (else drop it from NEWER_THAN_LINTER): ${NEWER_THAN_LINTER[a]}`);
+  for (const a of newer)
+    t.ok(
+      unknownToLinter.has(a),
+      `${a} is still unknown to the linter and still granted (else drop it from NEWER_THAN_LINTER): ${NEWER_THAN_LINTER[a]}`,
+    );
   for (const [a, why] of Object.entries(handlerData.notIamActions)) {
-    const f = parliament(ROOT, JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'Probe', Effect: 'Allow', Action: a, Resource: '*' }] }));
-    t.ok(f.some((x) => x.issue === 'UNKNOWN_ACTION'), `${a} is left out because it is no IAM action (${why}); the linter agrees`);
+    const f = parliament(
+      ROOT,
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Sid: 'Probe', Effect: 'Allow', Action: a, Resource: '*' }],
+      }),
+    );
+    t.ok(
+      f.some((x) => x.issue === 'UNKNOWN_ACTION'),
+      `${a} is left out because it is no IAM action (${why}); the linter agrees`,
+    );
   }
 });
 
-t.test('the linter check fails on a misspelled action, a misapplied condition key, and an unscoped resource type', async (t) => {
-  const newer = new Set(Object.keys(NEWER_THAN_LINTER));
-  const { doc } = readPolicy(policyPath(POLICIES.forensic[0]!));
-  const role = accountPolicy('forensic');
-  t.same(lintDefects(doc, role, newer), [], 'the unmodified document is clean (the mutations below are what fails)');
-  const mutated = (m: PolicyDocument) => lintDefects(m, { ...role, Statement: [...role.Statement, ...m.Statement] }, newer);
+t.test(
+  'the linter check fails on a misspelled action, a misapplied condition key, and an unscoped resource type',
+  async (t) => {
+    const newer = new Set(Object.keys(NEWER_THAN_LINTER));
+    const { doc } = readPolicy(policyPath(POLICIES.forensic[0]!));
+    const role = accountPolicy('forensic');
+    t.same(lintDefects(doc, role, newer), [], 'the unmodified document is clean (the mutations below are what fails)');
+    const mutated = (m: PolicyDocument) =>
+      lintDefects(m, { ...role, Statement: [...role.Statement, ...m.Statement] }, newer);
 
-  const misspelled: PolicyDocument = structuredClone(doc);
-  const target = misspelled.Statement.find((s) => list(s.Action).includes('ec2:DescribeInstances'))!;
-  target.Action = list(target.Action).map((a) => (a === 'ec2:DescribeInstances' ? 'ec2:DescribeInstance' : a));
-  t.ok(mutated(misspelled).some((d) => /UNKNOWN_ACTION: "Unknown action ec2:DescribeInstance"/.test(d)), 'ec2:DescribeInstance (sic) is a defect');
+    const misspelled: PolicyDocument = structuredClone(doc);
+    const target = misspelled.Statement.find((s) => list(s.Action).includes('ec2:DescribeInstances'))!;
+    target.Action = list(target.Action).map((a) => (a === 'ec2:DescribeInstances' ? 'ec2:DescribeInstance' : a));
+    t.ok(
+      mutated(misspelled).some((d) => /UNKNOWN_ACTION: "Unknown action ec2:DescribeInstance"/.test(d)),
+      'ec2:DescribeInstance (sic) is a defect',
+    );
 
-  const misapplied: PolicyDocument = structuredClone(doc);
-  misapplied.Statement.push({ Sid: 'MisappliedCondition', Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*', Condition: { StringEquals: { 'kms:ViaService': 'ec2.us-east-1.amazonaws.com' } } });
-  t.ok(mutated(misapplied).some((d) => /UNKNOWN_CONDITION_FOR_ACTION.*kms:ViaService/.test(d)), 'kms:ViaService on ec2:DescribeInstances is a defect');
+    const misapplied: PolicyDocument = structuredClone(doc);
+    misapplied.Statement.push({
+      Sid: 'MisappliedCondition',
+      Effect: 'Allow',
+      Action: 'ec2:DescribeInstances',
+      Resource: '*',
+      Condition: { StringEquals: { 'kms:ViaService': 'ec2.us-east-1.amazonaws.com' } },
+    });
+    t.ok(
+      mutated(misapplied).some((d) => /UNKNOWN_CONDITION_FOR_ACTION.*kms:ViaService/.test(d)),
+      'kms:ViaService on ec2:DescribeInstances is a defect',
+    );
 
-  const uncovered: PolicyDocument = structuredClone(doc);
-  uncovered.Statement.push({ Sid: 'HalfScoped', Effect: 'Allow', Action: 'ec2:CreateSnapshots', Resource: 'arn:aws:ec2:*:*:volume/*' });
-  t.ok(mutated(uncovered).some((d) => /RESOURCE_MISMATCH.*ec2:CreateSnapshots/.test(d)), 'CreateSnapshots on volumes only, with nothing granting it on instances and snapshots, is a defect');
-});
+    const uncovered: PolicyDocument = structuredClone(doc);
+    uncovered.Statement.push({
+      Sid: 'HalfScoped',
+      Effect: 'Allow',
+      Action: 'ec2:CreateSnapshots',
+      Resource: 'arn:aws:ec2:*:*:volume/*',
+    });
+    t.ok(
+      mutated(uncovered).some((d) => /RESOURCE_MISMATCH.*ec2:CreateSnapshots/.test(d)),
+      'CreateSnapshots on volumes only, with nothing granting it on instances and snapshots, is a defect',
+    );
+  },
+);

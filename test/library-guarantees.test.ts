@@ -30,12 +30,25 @@ const FAST = { watcher: { intervalMs: 200, maxIntervalMs: 1000, debounceMs: 50 }
 async function verifies(t: Tap.Test, caseId: string, what: string) {
   const v = await lib.verifyCaseInVault(account, { caseId });
   t.equal(v.ok, true, `${what}: custody verify passes (${v.findings.map((f) => f.code).join(', ')})`);
-  t.notOk(v.findings.some((f) => f.code === 'MANIFEST_STALE'), `${what}: no MANIFEST_STALE`);
+  t.notOk(
+    v.findings.some((f) => f.code === 'MANIFEST_STALE'),
+    `${what}: no MANIFEST_STALE`,
+  );
   t.equal(v.manifest?.head.seq, v.head.seq, `${what}: the manifest seals event ${v.head.seq}`);
 }
 
 async function plainInstance(): Promise<string> {
-  return (await ec2.send(new RunInstancesCommand({ ImageId: 'ami-12c6146b', InstanceType: 't3.small', MinCount: 1, MaxCount: 1, Placement: { AvailabilityZone: 'us-east-1a' } }))).Instances![0]!.InstanceId!;
+  return (
+    await ec2.send(
+      new RunInstancesCommand({
+        ImageId: 'ami-12c6146b',
+        InstanceType: 't3.small',
+        MinCount: 1,
+        MaxCount: 1,
+        Placement: { AvailabilityZone: 'us-east-1a' },
+      }),
+    )
+  ).Instances![0]!.InstanceId!;
 }
 
 t.test('roomUp, acquireEvidence and isolateInstance through dist/index.js leave the record sealed', async (t) => {
@@ -46,7 +59,10 @@ t.test('roomUp, acquireEvidence and isolateInstance through dist/index.js leave 
   await verifies(t, caseId, 'after roomUp');
 
   const { instanceId } = await instanceWithVolumes(ec2, 'us-east-1a', [4]);
-  const acq = await lib.acquireEvidence({ forensic: account, source: account, custody, room: lib.roomGate(account) }, { caseId, instanceIds: [instanceId], attach: false, ...FAST });
+  const acq = await lib.acquireEvidence(
+    { forensic: account, source: account, custody, room: lib.roomGate(account) },
+    { caseId, instanceIds: [instanceId], attach: false, ...FAST },
+  );
   t.ok(acq.evidence.length >= 2, 'the volumes were acquired');
   t.same(acq.seal, { sealed: true }, 'acquire says it sealed');
   await verifies(t, caseId, 'after acquireEvidence');
@@ -64,59 +80,96 @@ t.test('a workflow that throws after appending still leaves the manifest sealed,
   // A wait that runs out right after the state was recorded (the reporter is the hook).
   const reporter: Lib.Reporter = {
     progress: (e) => {
-      if (e.kind === 'step' && custody.events().length > before) throw new lib.TimeoutError('the test ran the budget out', {});
+      if (e.kind === 'step' && custody.events().length > before)
+        throw new lib.TimeoutError('the test ran the budget out', {});
     },
     warn() {},
     debug() {},
   };
-  const e = (await lib.isolateInstance({ account, custody, reporter }, { caseId, instanceId: await plainInstance() }).catch((x: unknown) => x)) as Lib.CleanroomError;
+  const e = (await lib
+    .isolateInstance({ account, custody, reporter }, { caseId, instanceId: await plainInstance() })
+    .catch((x: unknown) => x)) as Lib.CleanroomError;
   t.equal(e.code, 'TIMEOUT');
-  t.same(custody.events().map((x) => x.action), ['isolate.record-state'], 'it had appended');
+  t.same(
+    custody.events().map((x) => x.action),
+    ['isolate.record-state'],
+    'it had appended',
+  );
   t.equal(e.details['sealed'], true, 'the error says the manifest is sealed');
   await verifies(t, caseId, 'after the failure');
 });
 
-t.test('stopped by its AbortSignal: a step boundary, nothing half-done, sealed, INTERRUPTED; a rerun finishes', async (t) => {
-  const caseId = 'IR-lib-3';
-  const instanceId = await plainInstance();
-  const custody = await lib.openCaseCustody(account, { caseId });
-  const stop = new AbortController();
-  // Aborted while the first step (recording the state) runs: it finishes, the next does not start.
-  const reporter: Lib.Reporter = {
-    progress: (e) => {
-      if (e.kind === 'step' && /state of the instance/i.test(e.message)) stop.abort(new Error('stop'));
-    },
-    warn() {},
-    debug() {},
-  };
-  const e = (await lib.isolateInstance({ account, custody, reporter }, { caseId, instanceId, signal: stop.signal }).catch((x: unknown) => x)) as Lib.CleanroomError;
-  t.ok(lib.isInterrupted(e), `INTERRUPTED (${e.code}: ${e.message})`);
-  t.equal(e.exitCode, 1);
-  t.equal(e.details['sealed'], true, 'sealed on the way out');
-  t.same(custody.events().map((x) => `${x.action}:${x.outcome.status}`), ['isolate.record-state:succeeded'], 'the step under way finished; nothing after it, nothing failed');
-  await verifies(t, caseId, 'after the stop');
+t.test(
+  'stopped by its AbortSignal: a step boundary, nothing half-done, sealed, INTERRUPTED; a rerun finishes',
+  async (t) => {
+    const caseId = 'IR-lib-3';
+    const instanceId = await plainInstance();
+    const custody = await lib.openCaseCustody(account, { caseId });
+    const stop = new AbortController();
+    // Aborted while the first step (recording the state) runs: it finishes, the next does not start.
+    const reporter: Lib.Reporter = {
+      progress: (e) => {
+        if (e.kind === 'step' && /state of the instance/i.test(e.message)) stop.abort(new Error('stop'));
+      },
+      warn() {},
+      debug() {},
+    };
+    const e = (await lib
+      .isolateInstance({ account, custody, reporter }, { caseId, instanceId, signal: stop.signal })
+      .catch((x: unknown) => x)) as Lib.CleanroomError;
+    t.ok(lib.isInterrupted(e), `INTERRUPTED (${e.code}: ${e.message})`);
+    t.equal(e.exitCode, 1);
+    t.equal(e.details['sealed'], true, 'sealed on the way out');
+    t.same(
+      custody.events().map((x) => `${x.action}:${x.outcome.status}`),
+      ['isolate.record-state:succeeded'],
+      'the step under way finished; nothing after it, nothing failed',
+    );
+    await verifies(t, caseId, 'after the stop');
 
-  const rerun = await lib.isolateInstance({ account, custody }, { caseId, instanceId });
-  t.same(rerun.seal, { sealed: true });
-  const keys = custody.events().map((x) => x.idempotencyKey).filter(Boolean);
-  t.equal(new Set(keys).size, keys.length, 'no duplicate event after the rerun');
-  t.equal(custody.events().at(-1)?.action, 'isolate.complete');
-  await verifies(t, caseId, 'after the rerun');
+    const rerun = await lib.isolateInstance({ account, custody }, { caseId, instanceId });
+    t.same(rerun.seal, { sealed: true });
+    const keys = custody
+      .events()
+      .map((x) => x.idempotencyKey)
+      .filter(Boolean);
+    t.equal(new Set(keys).size, keys.length, 'no duplicate event after the rerun');
+    t.equal(custody.events().at(-1)?.action, 'isolate.complete');
+    await verifies(t, caseId, 'after the rerun');
 
-  const already = new AbortController();
-  already.abort();
-  await t.rejects(lib.roomUp({ account, custody }, { caseId, signal: already.signal }), { code: 'INTERRUPTED' }, 'an aborted signal stops before the first step');
-});
+    const already = new AbortController();
+    already.abort();
+    await t.rejects(
+      lib.roomUp({ account, custody }, { caseId, signal: already.signal }),
+      { code: 'INTERRUPTED' },
+      'an aborted signal stops before the first step',
+    );
+  },
+);
 
 t.test('a destructive step needs the one typed approval: without it, refused before anything changes', async (t) => {
   const caseId = 'IR-lib-4';
   const custody = await lib.openCaseCustody(account, { caseId });
   await lib.roomUp({ account, custody }, { caseId });
   const events = custody.events().length;
-  await t.rejects(lib.roomDown({ account, custody }, { caseId }), { name: 'UsageError', code: 'CONFIRMATION_REQUIRED', exitCode: 2 });
+  await t.rejects(lib.roomDown({ account, custody }, { caseId }), {
+    name: 'UsageError',
+    code: 'CONFIRMATION_REQUIRED',
+    exitCode: 2,
+  });
   const asked: Lib.ApprovalRequest[] = [];
-  await t.rejects(lib.roomDown({ account, custody, approve: (r) => (asked.push(r), false) }, { caseId }), { code: 'ABORTED', exitCode: 2 });
-  t.match(asked, [{ action: 'room.down', caseId, question: /DELETE stack cleanroom-IR-lib-4/, plan: { stackName: 'cleanroom-IR-lib-4' } }]);
+  await t.rejects(lib.roomDown({ account, custody, approve: (r) => (asked.push(r), false) }, { caseId }), {
+    code: 'ABORTED',
+    exitCode: 2,
+  });
+  t.match(asked, [
+    {
+      action: 'room.down',
+      caseId,
+      question: /DELETE stack cleanroom-IR-lib-4/,
+      plan: { stackName: 'cleanroom-IR-lib-4' },
+    },
+  ]);
   t.equal(custody.events().length, events, 'nothing recorded');
   const down = await lib.roomDown({ account, custody, approve: lib.approveAll }, { caseId });
   t.equal(down.deleted, true);
@@ -126,7 +179,17 @@ t.test('a destructive step needs the one typed approval: without it, refused bef
 
 t.test('wait budgets are library defaults a caller overrides', async (t) => {
   t.same(lib.evidenceBudgets(), lib.DEFAULT_EVIDENCE_BUDGETS);
-  t.match(lib.evidenceBudgets({ minutes: 2, minutesPerGiB: 0.5, readOnlyCheckSeconds: 5 }), { waitBaseMs: 120_000, waitPerGiBMs: 30_000, volumeMs: 120_000, apiMs: 120_000, readOnlyCheckMs: 5000 });
-  t.match(lib.evidenceBudgets({ minutes: 60 }), { waitBaseMs: 3_600_000, volumeMs: lib.DEFAULT_EVIDENCE_BUDGETS.volumeMs, apiMs: lib.DEFAULT_EVIDENCE_BUDGETS.apiMs });
+  t.match(lib.evidenceBudgets({ minutes: 2, minutesPerGiB: 0.5, readOnlyCheckSeconds: 5 }), {
+    waitBaseMs: 120_000,
+    waitPerGiBMs: 30_000,
+    volumeMs: 120_000,
+    apiMs: 120_000,
+    readOnlyCheckMs: 5000,
+  });
+  t.match(lib.evidenceBudgets({ minutes: 60 }), {
+    waitBaseMs: 3_600_000,
+    volumeMs: lib.DEFAULT_EVIDENCE_BUDGETS.volumeMs,
+    apiMs: lib.DEFAULT_EVIDENCE_BUDGETS.apiMs,
+  });
   t.throws(() => lib.evidenceBudgets({ minutes: -1 }), { code: 'INVALID_BUDGET', exitCode: 2 });
 });

@@ -19,26 +19,46 @@ t.test('the package entry point and its type declarations are built where packag
 t.test('the workflows a case needs are exported as functions', async (t) => {
   const lib = (await import(pathToFileURL(path.join(root, pkg.main)).href)) as Record<string, unknown>;
   for (const name of [
-    'openAccount', 'initVault', 'auditVault', 'roomUp', 'auditRoom', 'roomStatus', 'listRooms', 'roomDown',
-    'isolateInstance', 'acquireEvidence', 'attachEvidence', 'detachEvidence', 'listEvidence', 'closeCase',
-    'openCaseCustody', 'verifyCaseInVault', 'exportBundle', 'verifyBundle', 'readCaseLog', 'parseIdempotencyKey',
+    'openAccount',
+    'initVault',
+    'auditVault',
+    'roomUp',
+    'auditRoom',
+    'roomStatus',
+    'listRooms',
+    'roomDown',
+    'isolateInstance',
+    'acquireEvidence',
+    'attachEvidence',
+    'detachEvidence',
+    'listEvidence',
+    'closeCase',
+    'openCaseCustody',
+    'verifyCaseInVault',
+    'exportBundle',
+    'verifyBundle',
+    'readCaseLog',
+    'parseIdempotencyKey',
   ]) {
     t.equal(typeof lib[name], 'function', `${name} is exported`);
   }
 });
 
-t.test('a script gets the CLI contract: typed errors carrying the exit code, and RFC 8785 canonical JSON', async (t) => {
-  const lib = (await import(pathToFileURL(path.join(root, pkg.main)).href)) as {
-    verifyBundle(dir: string): Promise<unknown>;
-    UsageError: new (...a: never[]) => Error;
-    canonicalize(v: unknown): string;
-  };
-  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'cleanroom-lib-'));
-  t.teardown(() => fs.rmSync(empty, { recursive: true, force: true }));
-  await t.rejects(lib.verifyBundle(empty), { name: 'UsageError', code: 'NOT_A_BUNDLE', exitCode: 2 });
-  const err = await lib.verifyBundle(empty).catch((e: unknown) => e);
-  t.ok(err instanceof lib.UsageError, 'the error is the exported UsageError class');
-  const vectors = path.join(root, 'test/custody/fixtures/rfc8785');
-  const input = JSON.parse(fs.readFileSync(path.join(vectors, 'input/structures.json'), 'utf8'));
-  t.equal(lib.canonicalize(input), fs.readFileSync(path.join(vectors, 'output/structures.json'), 'utf8'));
-});
+t.test(
+  'a script gets the CLI contract: typed errors carrying the exit code, and RFC 8785 canonical JSON',
+  async (t) => {
+    const lib = (await import(pathToFileURL(path.join(root, pkg.main)).href)) as {
+      verifyBundle(dir: string): Promise<unknown>;
+      UsageError: new (...a: never[]) => Error;
+      canonicalize(v: unknown): string;
+    };
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'cleanroom-lib-'));
+    t.teardown(() => fs.rmSync(empty, { recursive: true, force: true }));
+    await t.rejects(lib.verifyBundle(empty), { name: 'UsageError', code: 'NOT_A_BUNDLE', exitCode: 2 });
+    const err = await lib.verifyBundle(empty).catch((e: unknown) => e);
+    t.ok(err instanceof lib.UsageError, 'the error is the exported UsageError class');
+    const vectors = path.join(root, 'test/custody/fixtures/rfc8785');
+    const input = JSON.parse(fs.readFileSync(path.join(vectors, 'input/structures.json'), 'utf8'));
+    t.equal(lib.canonicalize(input), fs.readFileSync(path.join(vectors, 'output/structures.json'), 'utf8'));
+  },
+);

@@ -22,7 +22,18 @@ import { EBSClient } from '@aws-sdk/client-ebs';
 import { fromIni, fromTemporaryCredentials, fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsAccount, CommandClass, PortOf } from './ports.js';
-import { CFN_COMMANDS, EC2_COMMANDS, S3_COMMANDS, KMS_COMMANDS, STS_COMMANDS, SSM_COMMANDS, IAM_COMMANDS, ASG_COMMANDS, ELB_COMMANDS, EBS_COMMANDS } from './commands.js';
+import {
+  CFN_COMMANDS,
+  EC2_COMMANDS,
+  S3_COMMANDS,
+  KMS_COMMANDS,
+  STS_COMMANDS,
+  SSM_COMMANDS,
+  IAM_COMMANDS,
+  ASG_COMMANDS,
+  ELB_COMMANDS,
+  EBS_COMMANDS,
+} from './commands.js';
 import { endpointTimeout, translateAwsError } from './errors.js';
 import { loadSharedConfigFiles } from '@smithy/core/config';
 import { CleanroomError, UsageError } from '../domain/errors.js';
@@ -54,7 +65,12 @@ export interface IoTimeouts {
 }
 
 /** coldsnap's limits: 12 s without a byte, 20 s per attempt, 120 s per operation (connect: 10 s). */
-export const DEFAULT_TIMEOUTS: Readonly<IoTimeouts> = Object.freeze({ connectMs: 10_000, readMs: 12_000, attemptMs: 20_000, operationMs: 120_000 });
+export const DEFAULT_TIMEOUTS: Readonly<IoTimeouts> = Object.freeze({
+  connectMs: 10_000,
+  readMs: 12_000,
+  attemptMs: 20_000,
+  operationMs: 120_000,
+});
 
 /**
  * The limits to use: the defaults, overridden by the caller's. An `operationMs` below a default
@@ -64,12 +80,17 @@ export const DEFAULT_TIMEOUTS: Readonly<IoTimeouts> = Object.freeze({ connectMs:
 export function resolveTimeouts(given: Partial<IoTimeouts> = {}): IoTimeouts {
   for (const [k, v] of Object.entries(given)) {
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
-      throw new UsageError('INVALID_TIMEOUT', `Time limit ${k}=${JSON.stringify(v)} is not a positive number of milliseconds.`, { details: { [k]: v } });
+      throw new UsageError(
+        'INVALID_TIMEOUT',
+        `Time limit ${k}=${JSON.stringify(v)} is not a positive number of milliseconds.`,
+        { details: { [k]: v } },
+      );
     }
   }
   // Node timers hold at most 2^31-1 ms (about 24.8 days); a longer limit is that.
   const operationMs = Math.min(given.operationMs ?? DEFAULT_TIMEOUTS.operationMs, MAX_TIMER_MS);
-  const cap = (k: 'connectMs' | 'readMs' | 'attemptMs') => Math.min(given[k] ?? Math.min(DEFAULT_TIMEOUTS[k], operationMs), MAX_TIMER_MS);
+  const cap = (k: 'connectMs' | 'readMs' | 'attemptMs') =>
+    Math.min(given[k] ?? Math.min(DEFAULT_TIMEOUTS[k], operationMs), MAX_TIMER_MS);
   return { connectMs: cap('connectMs'), readMs: cap('readMs'), attemptMs: cap('attemptMs'), operationMs };
 }
 
@@ -77,7 +98,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The request handler of every client of an account (and of its credential providers). */
 function requestHandler(t: IoTimeouts): NodeHttpHandler {
-  return new NodeHttpHandler({ connectionTimeout: t.connectMs, socketTimeout: t.readMs, requestTimeout: t.attemptMs, throwOnRequestTimeout: true });
+  return new NodeHttpHandler({
+    connectionTimeout: t.connectMs,
+    socketTimeout: t.readMs,
+    requestTimeout: t.attemptMs,
+    throwOnRequestTimeout: true,
+  });
 }
 
 type Sendable = { send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> };
@@ -94,7 +120,13 @@ export interface PortIo {
  * whatever the SDK's retries are doing; a streamed body in the answer must be read within the
  * same budget, or its stream fails with the same error.
  */
-export function makePort<T extends Record<string, CommandClass>>(service: string, client: Sendable, table: T, onCall: ((s: string, o: string) => void) | undefined, io: PortIo): PortOf<T> {
+export function makePort<T extends Record<string, CommandClass>>(
+  service: string,
+  client: Sendable,
+  table: T,
+  onCall: ((s: string, o: string) => void) | undefined,
+  io: PortIo,
+): PortOf<T> {
   const port: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [op, Cmd] of Object.entries(table)) {
     const Ctor = Cmd as unknown as new (input: unknown) => unknown;
@@ -138,7 +170,8 @@ export function makePort<T extends Record<string, CommandClass>>(service: string
       // A failure while the body is read (the socket fell silent for readMs, the connection was
       // reset) reaches the reader as a cleanroom error naming the endpoint and the call.
       const destroy = stream.destroy.bind(stream);
-      stream.destroy = (e?: Error) => destroy(e && !(e instanceof CleanroomError) ? translateAwsError(service, op, input, e, io.endpoint?.()) : e);
+      stream.destroy = (e?: Error) =>
+        destroy(e && !(e instanceof CleanroomError) ? translateAwsError(service, op, input, e, io.endpoint?.()) : e);
       return out;
     };
   }
@@ -146,11 +179,20 @@ export function makePort<T extends Record<string, CommandClass>>(service: string
 }
 
 /** The Node stream in an SDK output (`Body`, `BlockData`), if any. */
-function streamOf(out: unknown): NodeJS.ReadableStream & { destroy(e?: Error): void; destroyed?: boolean } | undefined {
+function streamOf(
+  out: unknown,
+): (NodeJS.ReadableStream & { destroy(e?: Error): void; destroyed?: boolean }) | undefined {
   if (!out || typeof out !== 'object') return undefined;
   for (const v of Object.values(out as Record<string, unknown>)) {
     const x = v as { pipe?: unknown; once?: unknown; destroy?: unknown } | undefined;
-    if (x && typeof x === 'object' && typeof x.pipe === 'function' && typeof x.once === 'function' && typeof x.destroy === 'function') return x as never;
+    if (
+      x &&
+      typeof x === 'object' &&
+      typeof x.pipe === 'function' &&
+      typeof x.once === 'function' &&
+      typeof x.destroy === 'function'
+    )
+      return x as never;
   }
   return undefined;
 }
@@ -159,7 +201,9 @@ function streamOf(out: unknown): NodeJS.ReadableStream & { destroy(e?: Error): v
  * Remember where a client sends its requests (`host:port`), and name it on the errors it throws
  * — a timeout or a refused connection is about an endpoint, and the user needs to know which.
  */
-function watchEndpoint(client: { middlewareStack: { add(mw: unknown, opts: unknown): void } }): () => string | undefined {
+function watchEndpoint(client: {
+  middlewareStack: { add(mw: unknown, opts: unknown): void };
+}): () => string | undefined {
   let last: string | undefined;
   watchStack(client.middlewareStack, (e) => (last = e));
   return () => last;
@@ -167,11 +211,12 @@ function watchEndpoint(client: { middlewareStack: { add(mw: unknown, opts: unkno
 
 function watchStack(stack: { add(mw: unknown, opts: unknown): void }, seen: (endpoint: string) => void): void {
   stack.add(
-    (next: (a: unknown) => Promise<unknown>) => async (args: { request?: { hostname?: string; port?: number; protocol?: string } }) => {
-      const r = args.request;
-      if (r?.hostname) seen(`${r.hostname}:${r.port ?? (r.protocol === 'http:' ? 80 : 443)}`);
-      return next(args);
-    },
+    (next: (a: unknown) => Promise<unknown>) =>
+      async (args: { request?: { hostname?: string; port?: number; protocol?: string } }) => {
+        const r = args.request;
+        if (r?.hostname) seen(`${r.hostname}:${r.port ?? (r.protocol === 'http:' ? 80 : 443)}`);
+        return next(args);
+      },
     { step: 'finalizeRequest', priority: 'low', name: 'cleanroomEndpointMiddleware', override: true },
   );
 }
@@ -188,7 +233,10 @@ export async function resolveRegion(opts: { region?: string; profile?: string })
   } catch {
     // fall through to the usage error below
   }
-  throw new UsageError('NO_REGION', 'No AWS region is set: pass --region or set AWS_REGION (or a region in your profile).');
+  throw new UsageError(
+    'NO_REGION',
+    'No AWS region is set: pass --region or set AWS_REGION (or a region in your profile).',
+  );
 }
 
 /** Build the account object. Region validity is checked by the caller (see `checkRegion`). */
@@ -202,11 +250,21 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
   // credential providers' clients last used (STS).
   let credentialsEndpoint: string | undefined;
   const clientConfig = { region, requestHandler: requestHandler(timeouts) };
-  const clientPlugins = [{ applyToStack: (stack: { add(mw: unknown, o: unknown): void }) => watchStack(stack, (e) => (credentialsEndpoint = e)) }];
-  let credentials = opts.profile ? fromIni({ profile: opts.profile, clientConfig, clientPlugins }) : fromNodeProviderChain({ clientConfig, clientPlugins });
+  const clientPlugins = [
+    {
+      applyToStack: (stack: { add(mw: unknown, o: unknown): void }) =>
+        watchStack(stack, (e) => (credentialsEndpoint = e)),
+    },
+  ];
+  let credentials = opts.profile
+    ? fromIni({ profile: opts.profile, clientConfig, clientPlugins })
+    : fromNodeProviderChain({ clientConfig, clientPlugins });
   if (opts.roleArn) {
     if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/.+/.test(opts.roleArn)) {
-      throw new UsageError('INVALID_ROLE_ARN', `Role ARN ${JSON.stringify(opts.roleArn)} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>).`);
+      throw new UsageError(
+        'INVALID_ROLE_ARN',
+        `Role ARN ${JSON.stringify(opts.roleArn)} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>).`,
+      );
     }
     credentials = fromTemporaryCredentials({
       masterCredentials: credentials,
@@ -219,18 +277,28 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
   const common = { region, credentials, maxAttempts, retryMode: 'adaptive' as const };
   const on = opts.onCall;
   type Client = Sendable & { middlewareStack: { add(mw: unknown, o: unknown): void } };
-  const port = <T extends Record<string, CommandClass>>(service: string, make: (config: typeof common & { requestHandler: NodeHttpHandler }) => Client, table: T) => {
+  const port = <T extends Record<string, CommandClass>>(
+    service: string,
+    make: (config: typeof common & { requestHandler: NodeHttpHandler }) => Client,
+    table: T,
+  ) => {
     const client = make({ ...common, requestHandler: requestHandler(timeouts) });
     const own = watchEndpoint(client);
-    return makePort(service, client, table, on, { operationMs: timeouts.operationMs, endpoint: () => own() ?? credentialsEndpoint });
+    return makePort(service, client, table, on, {
+      operationMs: timeouts.operationMs,
+      endpoint: () => own() ?? credentialsEndpoint,
+    });
   };
   const sts = port('sts', (c) => new STSClient(c), STS_COMMANDS);
   let identity: Promise<{ account: string; arn: string }> | undefined;
   const whoami = () =>
-    (identity ??= sts.getCallerIdentity({}).then((r) => ({ account: r.Account ?? '', arn: r.Arn ?? '' })).catch((e) => {
-      identity = undefined;
-      throw e;
-    }));
+    (identity ??= sts
+      .getCallerIdentity({})
+      .then((r) => ({ account: r.Account ?? '', arn: r.Arn ?? '' }))
+      .catch((e) => {
+        identity = undefined;
+        throw e;
+      }));
   return {
     region,
     accountId: async () => (await whoami()).account,
@@ -260,7 +328,9 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
 export async function checkProfileExists(profile: string, flag: string): Promise<void> {
   const files = await loadSharedConfigFiles({ ignoreCache: true });
   if (profile in (files.configFile ?? {}) || profile in (files.credentialsFile ?? {})) return;
-  const known = [...new Set([...Object.keys(files.configFile ?? {}), ...Object.keys(files.credentialsFile ?? {})])].sort();
+  const known = [
+    ...new Set([...Object.keys(files.configFile ?? {}), ...Object.keys(files.credentialsFile ?? {})]),
+  ].sort();
   const where = `${process.env.AWS_CONFIG_FILE ?? '~/.aws/config'} or ${process.env.AWS_SHARED_CREDENTIALS_FILE ?? '~/.aws/credentials'}`;
   throw new UsageError(
     'PROFILE_NOT_FOUND',

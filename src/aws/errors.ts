@@ -4,9 +4,20 @@ import { AwsError, CleanroomError, UsageError } from '../domain/errors.js';
  * The one place where SDK errors become cleanroom errors. Keeps the cause, names the service and
  * operation, and turns the common failure families into messages that say what to do.
  */
-export function translateAwsError(service: string, operation: string, _input: unknown, e: unknown, endpoint?: string): Error {
+export function translateAwsError(
+  service: string,
+  operation: string,
+  _input: unknown,
+  e: unknown,
+  endpoint?: string,
+): Error {
   if (e instanceof CleanroomError) return e;
-  const err = e as { name?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
+  const err = e as {
+    name?: string;
+    Code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number; requestId?: string };
+  };
   const name = err?.name ?? 'Error';
   const code = err?.Code ?? name;
   const status = err?.$metadata?.httpStatusCode;
@@ -21,7 +32,10 @@ export function translateAwsError(service: string, operation: string, _input: un
     );
   }
   if (/Region is missing|region is missing/i.test(raw)) {
-    return new UsageError('NO_REGION', `No AWS region is set for ${what}: pass --region or set AWS_REGION.`, { cause: e, details: { service, operation } });
+    return new UsageError('NO_REGION', `No AWS region is set for ${what}: pass --region or set AWS_REGION.`, {
+      cause: e,
+      details: { service, operation },
+    });
   }
   const at = endpoint ? ` at ${endpoint}` : '';
   const netDetails = { service, operation, ...(endpoint ? { endpoint } : {}) };
@@ -34,41 +48,82 @@ export function translateAwsError(service: string, operation: string, _input: un
       { cause: e, code: 'ENDPOINT_TIMEOUT', details: netDetails },
     );
   }
-  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|socket hang up|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EPIPE|CERT_|certificate/.test(`${raw} ${(err as { code?: string })?.code ?? ''}`)) {
-    return new AwsError(service, operation, 'NetworkError', `Could not reach AWS${at} for ${what} (${raw}); check the network or the endpoint (AWS_ENDPOINT_URL) and try again.`, { cause: e, details: netDetails });
+  if (
+    /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|socket hang up|ECONNRESET|EHOSTUNREACH|ENETUNREACH|EPIPE|CERT_|certificate/.test(
+      `${raw} ${(err as { code?: string })?.code ?? ''}`,
+    )
+  ) {
+    return new AwsError(
+      service,
+      operation,
+      'NetworkError',
+      `Could not reach AWS${at} for ${what} (${raw}); check the network or the endpoint (AWS_ENDPOINT_URL) and try again.`,
+      { cause: e, details: netDetails },
+    );
   }
   // The SDK could not parse the answer — e.g. an HTML error page from a proxy or load balancer in
   // front of the endpoint. Its message is a parser error plus a debugging hint for developers
   // ("Deserialization error: ... inspect the hidden field {error}.$response"), which tells a user
   // nothing: say what came back instead. The cause keeps the SDK error and its $response.
   if (err && typeof err === 'object' && '$response' in err && /Deserialization error/.test(raw)) {
-    return new AwsError(service, operation, 'UnreadableResponse', `${what} failed${status ? ` (HTTP ${status})` : ''}: the answer was not an AWS response (${describeBody(e)}). The endpoint, or a proxy in front of it, failed: try again, and check the endpoint (AWS_ENDPOINT_URL, proxy settings) if it persists.`, {
-      cause: e,
-      details: { requestId: err?.$metadata?.requestId },
-    });
+    return new AwsError(
+      service,
+      operation,
+      'UnreadableResponse',
+      `${what} failed${status ? ` (HTTP ${status})` : ''}: the answer was not an AWS response (${describeBody(e)}). The endpoint, or a proxy in front of it, failed: try again, and check the endpoint (AWS_ENDPOINT_URL, proxy settings) if it persists.`,
+      {
+        cause: e,
+        details: { requestId: err?.$metadata?.requestId },
+      },
+    );
   }
-  if (/AccessDenied|UnauthorizedOperation|AuthorizationError|AccessDeniedException|Forbidden/.test(code) || status === 403) {
-    return new AwsError(service, operation, code, `Access denied for ${what}: the caller lacks the permission ${iamAction(service, operation)} (${raw}). Grant it (see templates/iam/) and run the command again.`, { cause: e, details: { requestId: err?.$metadata?.requestId } });
+  if (
+    /AccessDenied|UnauthorizedOperation|AuthorizationError|AccessDeniedException|Forbidden/.test(code) ||
+    status === 403
+  ) {
+    return new AwsError(
+      service,
+      operation,
+      code,
+      `Access denied for ${what}: the caller lacks the permission ${iamAction(service, operation)} (${raw}). Grant it (see templates/iam/) and run the command again.`,
+      { cause: e, details: { requestId: err?.$metadata?.requestId } },
+    );
   }
   // Ids the user gave that AWS does not know, malformed ids, bad parameters: bad input (exit 2).
-  if (/NotFound|Malformed|InvalidParameter|ValidationError|InvalidInput|NoSuchBucket|NotFoundException|InvalidZone|InvalidRequest/.test(code)) {
+  if (
+    /NotFound|Malformed|InvalidParameter|ValidationError|InvalidInput|NoSuchBucket|NotFoundException|InvalidZone|InvalidRequest/.test(
+      code,
+    )
+  ) {
     return new AwsError(service, operation, code, `${what} refused the request: ${raw}`, { cause: e, exitCode: 2 });
   }
-  return new AwsError(service, operation, code, `${what} failed${status ? ` (HTTP ${status})` : ''}: ${raw}`, { cause: e, details: { requestId: err?.$metadata?.requestId } });
+  return new AwsError(service, operation, code, `${what} failed${status ? ` (HTTP ${status})` : ''}: ${raw}`, {
+    cause: e,
+    details: { requestId: err?.$metadata?.requestId },
+  });
 }
 
 /**
  * A call that used up its whole time budget (every attempt and back-off): ENDPOINT_TIMEOUT, exit 1,
  * naming the endpoint, the call and the time waited.
  */
-export function endpointTimeout(service: string, operation: string, endpoint: string | undefined, waitedMs: number, budgetMs: number): AwsError {
+export function endpointTimeout(
+  service: string,
+  operation: string,
+  endpoint: string | undefined,
+  waitedMs: number,
+  budgetMs: number,
+): AwsError {
   const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
   return new AwsError(
     service,
     operation,
     'TimeoutError',
     `The AWS endpoint${endpoint ? ` at ${endpoint}` : ''} did not answer ${service} ${operation} within ${secs(budgetMs)} (waited ${secs(waitedMs)}, retries included): the call was abandoned. Check the network, a proxy (HTTPS_PROXY) or the endpoint (AWS_ENDPOINT_URL), and try again; a slow but working link can be given more time with --request-timeout-seconds (library: the account's timeouts.operationMs).`,
-    { code: 'ENDPOINT_TIMEOUT', details: { service, operation, ...(endpoint ? { endpoint } : {}), waitedMs, budgetMs } },
+    {
+      code: 'ENDPOINT_TIMEOUT',
+      details: { service, operation, ...(endpoint ? { endpoint } : {}), waitedMs, budgetMs },
+    },
   );
 }
 
@@ -106,7 +161,12 @@ export function isAwsCode(e: unknown, ...codes: string[]): boolean {
  */
 export function isTransientAwsError(e: unknown): boolean {
   if (!(e instanceof AwsError)) return false;
-  if (/Throttl|RequestLimitExceeded|SlowDown|TooManyRequests|RequestThrottled|NetworkError|InternalError|InternalFailure|ServiceUnavailable|Unavailable|TimeoutError|RequestTimeout/.test(e.awsCode)) return true;
+  if (
+    /Throttl|RequestLimitExceeded|SlowDown|TooManyRequests|RequestThrottled|NetworkError|InternalError|InternalFailure|ServiceUnavailable|Unavailable|TimeoutError|RequestTimeout/.test(
+      e.awsCode,
+    )
+  )
+    return true;
   const status = (e.cause as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
   return typeof status === 'number' && status >= 500;
 }

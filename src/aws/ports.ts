@@ -3,15 +3,32 @@
  * (see `commands.ts`), typed with that command's input and output. Workflows depend on these;
  * unit tests hand-write fakes of the few methods a workflow calls.
  */
-import type { CFN_COMMANDS, EC2_COMMANDS, S3_COMMANDS, KMS_COMMANDS, STS_COMMANDS, SSM_COMMANDS, IAM_COMMANDS, ASG_COMMANDS, ELB_COMMANDS, EBS_COMMANDS } from './commands.js';
+import type {
+  CFN_COMMANDS,
+  EC2_COMMANDS,
+  S3_COMMANDS,
+  KMS_COMMANDS,
+  STS_COMMANDS,
+  SSM_COMMANDS,
+  IAM_COMMANDS,
+  ASG_COMMANDS,
+  ELB_COMMANDS,
+  EBS_COMMANDS,
+} from './commands.js';
 
 /** Any SDK command class (its input and output are read with `In` and `Out`). */
 export type CommandClass = abstract new (...a: never) => unknown;
 type In<C extends CommandClass> = NonNullable<ConstructorParameters<C>[0]>;
-type Out<C> = C extends abstract new (...a: never) => { resolveMiddleware(...a: never): (...b: never) => Promise<{ output: infer O }> } ? O : never;
+type Out<C> = C extends abstract new (
+  ...a: never
+) => { resolveMiddleware(...a: never): (...b: never) => Promise<{ output: infer O }> }
+  ? O
+  : never;
 
 /** A port: one async method per command in the table. */
-export type PortOf<T extends Record<string, CommandClass>> = { [K in keyof T]: (input: In<T[K]>) => Promise<Out<T[K]>> };
+export type PortOf<T extends Record<string, CommandClass>> = {
+  [K in keyof T]: (input: In<T[K]>) => Promise<Out<T[K]>>;
+};
 
 export type CfnPort = PortOf<typeof CFN_COMMANDS>;
 export type Ec2Port = PortOf<typeof EC2_COMMANDS>;
@@ -35,7 +52,9 @@ export type PortName = 'cfn' | 'ec2' | 's3' | 'kms' | 'sts' | 'ssm' | 'iam' | 'a
  * so the IAM policy check still attributes every call.
  */
 export type AccountCalls<P extends { [K in PortName]?: keyof AwsAccount[K] }> = {
-  readonly [K in keyof AwsAccount as K extends keyof P ? K : never]: K extends PortName ? Pick<AwsAccount[K], Extract<P[K], keyof AwsAccount[K]>> : never;
+  readonly [K in keyof AwsAccount as K extends keyof P ? K : never]: K extends PortName
+    ? Pick<AwsAccount[K], Extract<P[K], keyof AwsAccount[K]>>
+    : never;
 };
 
 /** Everything cleanroom can do in one account and region. */
@@ -66,4 +85,8 @@ export interface AwsAccount {
 }
 
 /** {@link AccountCalls} with the account's id and region: what most narrowed callers take. */
-export type AccountWith<M extends { [P in PortName]?: keyof AwsAccount[P] }> = Pick<AwsAccount, 'accountId' | 'region'> & AccountCalls<M>;
+export type AccountWith<M extends { [P in PortName]?: keyof AwsAccount[P] }> = Pick<
+  AwsAccount,
+  'accountId' | 'region'
+> &
+  AccountCalls<M>;

@@ -21,7 +21,11 @@ export async function checkRegion(account: AwsAccount): Promise<void> {
   if (checked.has(account)) return;
   const region = account.region;
   if (!REGION_PATTERN.test(region)) {
-    throw new UsageError('UNKNOWN_REGION', `Region ${JSON.stringify(region)} is not an AWS region name (like us-east-1): check --region or AWS_REGION.`, { details: { region } });
+    throw new UsageError(
+      'UNKNOWN_REGION',
+      `Region ${JSON.stringify(region)} is not an AWS region name (like us-east-1): check --region or AWS_REGION.`,
+      { details: { region } },
+    );
   }
   let regions: Array<{ RegionName?: string; OptInStatus?: string }>;
   try {
@@ -31,7 +35,11 @@ export async function checkRegion(account: AwsAccount): Promise<void> {
     // Not reached, or no answer in time (refused, DNS, timeout): a network or endpoint failure
     // (exit 1), not a verdict on the region.
     if (isNetworkFailure(e)) throw e;
-    if (e instanceof AwsError && (e.awsCode.includes('AccessDenied') || e.awsCode === 'UnauthorizedOperation' || e.awsCode === 'AuthFailure')) throw e;
+    if (
+      e instanceof AwsError &&
+      (e.awsCode.includes('AccessDenied') || e.awsCode === 'UnauthorizedOperation' || e.awsCode === 'AuthFailure')
+    )
+      throw e;
     throw new UsageError(
       'UNKNOWN_REGION',
       `Region ${region} cannot be used: EC2 there answered with an error (${(e as Error).message.split('\n')[0]}). Check --region or AWS_REGION; it must be a region your account has enabled.`,
@@ -40,18 +48,29 @@ export async function checkRegion(account: AwsAccount): Promise<void> {
   }
   const found = regions.find((r) => r.RegionName === region);
   if (!found) {
-    const known = regions.map((r) => r.RegionName).filter(Boolean).sort().join(', ');
-    throw new UsageError('UNKNOWN_REGION', `Region ${region} is not an AWS region of this account${known ? ` (regions: ${known})` : ''}: check --region or AWS_REGION.`, { details: { region } });
+    const known = regions
+      .map((r) => r.RegionName)
+      .filter(Boolean)
+      .sort()
+      .join(', ');
+    throw new UsageError(
+      'UNKNOWN_REGION',
+      `Region ${region} is not an AWS region of this account${known ? ` (regions: ${known})` : ''}: check --region or AWS_REGION.`,
+      { details: { region } },
+    );
   }
   if (found.OptInStatus === 'not-opted-in') {
-    throw new UsageError('REGION_NOT_ENABLED', `Region ${region} is not enabled for this account: enable it (Account settings → AWS Regions) or choose another with --region.`, { details: { region } });
+    throw new UsageError(
+      'REGION_NOT_ENABLED',
+      `Region ${region} is not enabled for this account: enable it (Account settings → AWS Regions) or choose another with --region.`,
+      { details: { region } },
+    );
   }
   checked.add(account);
 }
 
 /** Accounts whose region was found good (one DescribeRegions per account object). */
 const checked = new WeakSet<AwsAccount>();
-
 
 interface Partition {
   id: string;
@@ -70,7 +89,9 @@ let partitionsCache: Partition[] | null | undefined;
  */
 export function sdkPartitions(): Partition[] | null {
   if (partitionsCache !== undefined) return partitionsCache;
-  partitionsCache = SDK_PARTITIONS.length ? SDK_PARTITIONS.map((p) => ({ id: p.id, regionRegex: p.regionRegex, regions: { ...p.regions } })) : null;
+  partitionsCache = SDK_PARTITIONS.length
+    ? SDK_PARTITIONS.map((p) => ({ id: p.id, regionRegex: p.regionRegex, regions: { ...p.regions } }))
+    : null;
   return partitionsCache;
 }
 
@@ -88,9 +109,14 @@ function editDistance(a: string, b: string): number {
 /** The known region names closest to `region` (at most three). */
 export function closestRegions(region: string): string[] {
   const names = (sdkPartitions() ?? []).flatMap((p) => Object.keys(p.regions)).filter((r) => !/^aws-/.test(r));
-  const scored = names.map((n) => ({ n, d: editDistance(region, n) })).sort((x, y) => x.d - y.d || x.n.localeCompare(y.n));
+  const scored = names
+    .map((n) => ({ n, d: editDistance(region, n) }))
+    .sort((x, y) => x.d - y.d || x.n.localeCompare(y.n));
   const best = scored[0]?.d ?? Infinity;
-  return scored.filter((s) => s.d <= Math.max(best, 2) && s.d <= Math.max(3, Math.floor(region.length / 3))).slice(0, 3).map((s) => s.n);
+  return scored
+    .filter((s) => s.d <= Math.max(best, 2) && s.d <= Math.max(3, Math.floor(region.length / 3)))
+    .slice(0, 3)
+    .map((s) => s.n);
 }
 
 /**
@@ -106,7 +132,11 @@ export function checkRegionName(region: string, from: string): void {
     return near.length ? ` Did you mean ${near.join(' or ')}?` : '';
   };
   if (!REGION_PATTERN.test(region)) {
-    throw new UsageError('UNKNOWN_REGION', `Region ${JSON.stringify(region)} is not an AWS region name (like us-east-1): check ${from}.${suggest()}`, { details: { region, from } });
+    throw new UsageError(
+      'UNKNOWN_REGION',
+      `Region ${JSON.stringify(region)} is not an AWS region name (like us-east-1): check ${from}.${suggest()}`,
+      { details: { region, from } },
+    );
   }
   const partitions = sdkPartitions();
   if (!partitions) return;
@@ -117,6 +147,8 @@ export function checkRegionName(region: string, from: string): void {
     partition
       ? `Region ${region} cannot be used: it is not a region of the ${partition.id} partition (check ${from}).${suggest()} (A region launched after this release of cleanroom's AWS SDK is not known to it yet: upgrade cleanroom to use it.)`
       : `Region ${region} cannot be used: it is in no AWS partition (check ${from}).${suggest()}`,
-    { details: { region, from, ...(partition ? { partition: partition.id } : {}), suggestions: closestRegions(region) } },
+    {
+      details: { region, from, ...(partition ? { partition: partition.id } : {}), suggestions: closestRegions(region) },
+    },
   );
 }

@@ -14,9 +14,16 @@ const lastResort = (e: unknown) => {
   lastResortUsed = true;
   const err = e instanceof Error ? e : new Error(String(e));
   const args = process.argv.slice(2);
-  if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ error: { code: 'INTERNAL', message: `${err.name}: ${err.message}`, details: {} } }, null, 2)}\n`);
+  if (args.includes('--json'))
+    process.stdout.write(
+      `${JSON.stringify({ error: { code: 'INTERNAL', message: `${err.name}: ${err.message}`, details: {} } }, null, 2)}\n`,
+    );
   process.stderr.write(`error: ${err.name}: ${err.message}\n`);
-  process.stderr.write(args.includes('--verbose') ? `${err.stack ?? ''}\n` : 'This is a bug in cleanroom: run again with --verbose for the details to report.\n');
+  process.stderr.write(
+    args.includes('--verbose')
+      ? `${err.stack ?? ''}\n`
+      : 'This is a bug in cleanroom: run again with --verbose for the details to report.\n',
+  );
   process.exit(1);
 };
 process.on('uncaughtException', lastResort);

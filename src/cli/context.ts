@@ -13,7 +13,13 @@ import { systemClock, type Clock } from '../domain/waiter.js';
 import { StderrReporter } from './render.js';
 import { openCaseCustody, type CaseCustody } from '../custody/case-custody.js';
 import os from 'node:os';
-import { DEFAULT_LEASE_RENEW_MS, LeaseLostError, localHolderGone, machineBootedAt, processOwnerId } from '../custody/lease.js';
+import {
+  DEFAULT_LEASE_RENEW_MS,
+  LeaseLostError,
+  localHolderGone,
+  machineBootedAt,
+  processOwnerId,
+} from '../custody/lease.js';
 
 /**
  * How a command uses a case's record: `read` it (the case must exist), `change` it (must exist,
@@ -55,12 +61,18 @@ export class CliContext {
    */
   readonly clock: Clock = {
     now: () => systemClock.now(),
-    sleep: (ms, signal) => systemClock.sleep(ms, signal ? AbortSignal.any([signal, this.abort.signal]) : this.abort.signal),
+    sleep: (ms, signal) =>
+      systemClock.sleep(ms, signal ? AbortSignal.any([signal, this.abort.signal]) : this.abort.signal),
   };
 
   constructor(
     readonly args: GlobalArgs,
-    readonly io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream; stdin: NodeJS.ReadableStream; isTTY: boolean },
+    readonly io: {
+      stdout: NodeJS.WritableStream;
+      stderr: NodeJS.WritableStream;
+      stdin: NodeJS.ReadableStream;
+      isTTY: boolean;
+    },
   ) {
     this.reporter = new StderrReporter({ json: args.json, verbose: args.verbose, tty: io.isTTY, stderr: io.stderr });
   }
@@ -68,7 +80,11 @@ export class CliContext {
   private accountOptions(o: AccountOptions): AccountOptions {
     const seconds = this.args.requestTimeoutSeconds;
     if (seconds !== undefined && !(Number.isFinite(seconds) && seconds > 0)) {
-      throw new UsageError('INVALID_TIMEOUT', `--request-timeout-seconds ${JSON.stringify(seconds)} is not a positive number of seconds: give the most one AWS call may take, retries included (default 120).`, { details: { requestTimeoutSeconds: seconds } });
+      throw new UsageError(
+        'INVALID_TIMEOUT',
+        `--request-timeout-seconds ${JSON.stringify(seconds)} is not a positive number of seconds: give the most one AWS call may take, retries included (default 120).`,
+        { details: { requestTimeoutSeconds: seconds } },
+      );
     }
     return {
       ...o,
@@ -85,8 +101,18 @@ export class CliContext {
   forensicAccount(): Promise<AwsAccount> {
     this.forensic ??= (async () => {
       if (this.args.profile) await checkProfileExists(this.args.profile, '--profile');
-      const account = await openAccount(this.accountOptions({ region: this.args.region, profile: this.args.profile, roleArn: this.args.roleArn, sessionName: 'cleanroom-forensic' }));
-      checkRegionName(account.region, this.args.region ? '--region' : "AWS_REGION (or the profile's region), or pass --region");
+      const account = await openAccount(
+        this.accountOptions({
+          region: this.args.region,
+          profile: this.args.profile,
+          roleArn: this.args.roleArn,
+          sessionName: 'cleanroom-forensic',
+        }),
+      );
+      checkRegionName(
+        account.region,
+        this.args.region ? '--region' : "AWS_REGION (or the profile's region), or pass --region",
+      );
       return account;
     })();
     return this.forensic;
@@ -100,7 +126,11 @@ export class CliContext {
     if (s.sourceProfile && s.sourceRoleArn) {
       throw new UsageError('CONFLICTING_SOURCE', 'Give either --source-profile or --source-role-arn, not both.');
     }
-    if (!s.sourceProfile && !s.sourceRoleArn && (!s.sourceRegion || s.sourceRegion === (await this.forensicAccount()).region)) {
+    if (
+      !s.sourceProfile &&
+      !s.sourceRoleArn &&
+      (!s.sourceRegion || s.sourceRegion === (await this.forensicAccount()).region)
+    ) {
       return this.forensicAccount();
     }
     if (s.sourceProfile) await checkProfileExists(s.sourceProfile, '--source-profile');
@@ -112,7 +142,14 @@ export class CliContext {
         sessionName: 'cleanroom-source',
       }),
     );
-    checkRegionName(account.region, s.sourceRegion ? '--source-region' : this.args.region ? '--region' : "AWS_REGION (or the profile's region), or pass --region");
+    checkRegionName(
+      account.region,
+      s.sourceRegion
+        ? '--source-region'
+        : this.args.region
+          ? '--region'
+          : "AWS_REGION (or the profile's region), or pass --region",
+    );
     return account;
   }
 
@@ -128,8 +165,24 @@ export class CliContext {
     if (!c) {
       c = this.forensicAccount()
         .then(async (account) => {
-          const lease = how.use === 'read' ? undefined : { owner: processOwnerId(await account.callerArn()), command: how.command, host: os.hostname(), pid: process.pid, bootedAt: machineBootedAt(), holderGone: localHolderGone };
-          const opened = await openCaseCustody(account, { caseId, bucket, reporter: this.reporter, mustExist: how.use !== 'start', ...(lease ? { lease } : {}) });
+          const lease =
+            how.use === 'read'
+              ? undefined
+              : {
+                  owner: processOwnerId(await account.callerArn()),
+                  command: how.command,
+                  host: os.hostname(),
+                  pid: process.pid,
+                  bootedAt: machineBootedAt(),
+                  holderGone: localHolderGone,
+                };
+          const opened = await openCaseCustody(account, {
+            caseId,
+            bucket,
+            reporter: this.reporter,
+            mustExist: how.use !== 'start',
+            ...(lease ? { lease } : {}),
+          });
           if (opened.lease) this.heartbeat(opened);
           return opened;
         })
@@ -172,7 +225,10 @@ export class CliContext {
         await c.releaseLease();
       } catch (e) {
         if (e instanceof LeaseLostError) lost ??= e;
-        else this.reporter.warn(`could not release the lease of case ${c.caseId} (it expires by itself): ${(e as Error).message}`);
+        else
+          this.reporter.warn(
+            `could not release the lease of case ${c.caseId} (it expires by itself): ${(e as Error).message}`,
+          );
       }
       lost ??= c.lease?.lostError;
     }
@@ -210,7 +266,10 @@ export class CliContext {
   readonly approve: Approve = async (request) => {
     if (this.args.yes) return true;
     if (!this.io.isTTY) {
-      throw new UsageError('CONFIRMATION_REQUIRED', `${request.question}\nThis is destructive and there is no terminal to confirm on: run again with --yes.`);
+      throw new UsageError(
+        'CONFIRMATION_REQUIRED',
+        `${request.question}\nThis is destructive and there is no terminal to confirm on: run again with --yes.`,
+      );
     }
     const rl = createInterface({ input: this.io.stdin, output: this.io.stderr });
     const answer = await rl.question(`${request.question}\nProceed? [y/N] `);

@@ -31,7 +31,12 @@ export interface HostIo {
   isTTY: boolean;
 }
 
-export const processIo = (): HostIo => ({ stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, isTTY: Boolean(process.stderr.isTTY && process.stdin.isTTY) });
+export const processIo = (): HostIo => ({
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  isTTY: Boolean(process.stderr.isTTY && process.stdin.isTTY),
+});
 
 /** Ctrl-C (SIGINT) stopped the command: exit 130, what was done is reported, a rerun resumes. */
 export { InterruptedError };
@@ -64,7 +69,11 @@ async function checkSharedInputs(args: GlobalArgs): Promise<void> {
   if (a.sourceProfile !== undefined) await checkProfileExists(a.sourceProfile, '--source-profile');
 }
 
-export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Handler<A, T>, io: HostIo = processIo()): Promise<number> {
+export async function runCommand<A extends GlobalArgs, T>(
+  args: A,
+  handler: Handler<A, T>,
+  io: HostIo = processIo(),
+): Promise<number> {
   const ctx = new CliContext(args, io);
   let exit = 0;
   // Ctrl-C: the first stops the command (its custody manifests are re-sealed, what it did is
@@ -75,7 +84,9 @@ export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Hand
   const interruption = new Promise<never>((_, reject) => {
     onInterrupt = () => {
       if (interrupted) {
-        io.stderr.write('\nInterrupted again: exiting now, without re-sealing the custody manifest (`cleanroom custody seal` does it later).\n');
+        io.stderr.write(
+          '\nInterrupted again: exiting now, without re-sealing the custody manifest (`cleanroom custody seal` does it later).\n',
+        );
         process.exit(EXIT_INTERRUPTED);
       }
       interrupted = true;
@@ -99,7 +110,13 @@ export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Hand
     const lost = await ctx.releaseLeases();
     if (lost) throw lost;
     ctx.reporter.close();
-    io.stdout.write(args.json ? `${JSON.stringify(result.data, null, 2)}\n` : result.text.endsWith('\n') || result.text === '' ? result.text : `${result.text}\n`);
+    io.stdout.write(
+      args.json
+        ? `${JSON.stringify(result.data, null, 2)}\n`
+        : result.text.endsWith('\n') || result.text === ''
+          ? result.text
+          : `${result.text}\n`,
+    );
     exit = result.exitCode ?? 0;
   } catch (e) {
     // Ctrl-C aborted the workflow's signal: it stops at its next step boundary and seals what it
@@ -110,7 +127,9 @@ export async function runCommand<A extends GlobalArgs, T>(args: A, handler: Hand
       await (interrupted ? withTimeout(sealTouched(ctx), SEAL_ON_INTERRUPT_MS) : sealTouched(ctx));
     } catch (sealErr) {
       sealed = false;
-      ctx.reporter.warn(`could not re-sign the custody manifest after the ${interrupted ? 'interruption' : 'failure'}: ${(sealErr as Error).message}`);
+      ctx.reporter.warn(
+        `could not re-sign the custody manifest after the ${interrupted ? 'interruption' : 'failure'}: ${(sealErr as Error).message}`,
+      );
     }
     await ctx.releaseLeases();
     ctx.reporter.close();
@@ -138,7 +157,13 @@ async function sealTouched(ctx: CliContext): Promise<void> {
 async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  await Promise.race([p.then(() => undefined, () => undefined), late]).finally(() => clearTimeout(timer));
+  await Promise.race([
+    p.then(
+      () => undefined,
+      () => undefined,
+    ),
+    late,
+  ]).finally(() => clearTimeout(timer));
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

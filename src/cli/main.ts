@@ -9,7 +9,7 @@ import type { HostIo } from './host.js';
 import { processIo } from './host.js';
 import { renderError } from './render.js';
 import { usageError, wantsJson } from './usage.js';
-import { CleanroomError } from '../domain/errors.js';
+import type { CleanroomError } from '../domain/errors.js';
 
 export function buildParser(argv: string[], io: HostIo = processIo()): Argv {
   let y: Argv = yargs(argv)
@@ -18,10 +18,20 @@ export function buildParser(argv: string[], io: HostIo = processIo()): Argv {
     .option('region', { type: 'string', describe: 'AWS region of the forensic account', global: true })
     .option('profile', { type: 'string', describe: 'shared-config profile for the forensic account', global: true })
     .option('role-arn', { type: 'string', describe: 'role to assume in the forensic account', global: true })
-    .option('json', { type: 'boolean', default: false, describe: 'print exactly one JSON document on stdout', global: true })
+    .option('json', {
+      type: 'boolean',
+      default: false,
+      describe: 'print exactly one JSON document on stdout',
+      global: true,
+    })
     .option('yes', { type: 'boolean', default: false, describe: 'answer yes to confirmations', global: true })
     .option('verbose', { type: 'boolean', default: false, describe: 'more detail on stderr', global: true })
-    .option('request-timeout-seconds', { type: 'number', describe: 'the most one AWS call may take, retries included (default 120; each attempt also gets at most 20 s, and 12 s without a byte)', global: true })
+    .option('request-timeout-seconds', {
+      type: 'number',
+      describe:
+        'the most one AWS call may take, retries included (default 120; each attempt also gets at most 20 s, and 12 s without a byte)',
+      global: true,
+    })
     .strict()
     .demandCommand(1, 'Name a command: vault, room, isolate, acquire, evidence, custody or case.')
     .recommendCommands()

@@ -36,12 +36,19 @@ export class StderrReporter implements Reporter {
         this.line(`• ${e.message}`);
         return;
       case 'stack-event':
-        this.line(`  ${e.time ? `${e.time.slice(11, 19)} ` : ''}${e.logicalId.padEnd(28)} ${e.status}${e.reason ? ` — ${e.reason}` : ''}`);
+        this.line(
+          `  ${e.time ? `${e.time.slice(11, 19)} ` : ''}${e.logicalId.padEnd(28)} ${e.status}${e.reason ? ` — ${e.reason}` : ''}`,
+        );
         return;
       case 'item': {
         if (this.opts.tty && e.percent !== undefined) {
           this.multibar ??= new cliProgress.MultiBar(
-            { format: ' {item} [{bar}] {percentage}% {phase}', hideCursor: true, clearOnComplete: false, stream: this.opts.stderr as NodeJS.WriteStream },
+            {
+              format: ' {item} [{bar}] {percentage}% {phase}',
+              hideCursor: true,
+              clearOnComplete: false,
+              stream: this.opts.stderr as NodeJS.WriteStream,
+            },
             cliProgress.Presets.shades_classic,
           );
           let bar = this.bars.get(e.item);
@@ -51,7 +58,9 @@ export class StderrReporter implements Reporter {
           }
           bar.update(Math.round(e.percent), { item: e.item.padEnd(22), phase: e.phase });
         } else {
-          this.line(`  ${e.item}: ${e.phase}${e.percent !== undefined ? ` ${Math.round(e.percent)}%` : ''}${e.message ? ` — ${e.message}` : ''}`);
+          this.line(
+            `  ${e.item}: ${e.phase}${e.percent !== undefined ? ` ${Math.round(e.percent)}%` : ''}${e.message ? ` — ${e.message}` : ''}`,
+          );
         }
         return;
       }
@@ -77,9 +86,14 @@ export function renderError(e: unknown, opts: RenderOptions, stdout: NodeJS.Writ
   const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
   const exitCode = err instanceof CleanroomError ? err.exitCode : 1;
   const message = err instanceof CleanroomError || err.name === 'Error' ? err.message : `${err.name}: ${err.message}`;
-  const failures = err instanceof PartialFailureError ? err.failures.map((f) => ({ item: f.item, message: f.error.message, code: (f.error as CleanroomError).code })) : undefined;
+  const failures =
+    err instanceof PartialFailureError
+      ? err.failures.map((f) => ({ item: f.item, message: f.error.message, code: (f.error as CleanroomError).code }))
+      : undefined;
   if (opts.json) {
-    stdout.write(`${JSON.stringify({ error: { code, message, ...(err instanceof CleanroomError ? { details: err.details } : {}), ...(failures ? { failures } : {}) } }, null, 2)}\n`);
+    stdout.write(
+      `${JSON.stringify({ error: { code, message, ...(err instanceof CleanroomError ? { details: err.details } : {}), ...(failures ? { failures } : {}) } }, null, 2)}\n`,
+    );
   }
   opts.stderr.write(`error: ${message}\n`);
   if (failures) for (const f of failures) opts.stderr.write(`  - ${f.item}: ${f.message}\n`);
@@ -100,8 +114,12 @@ export function table(rows: string[][]): string {
 }
 
 /** Human rendering of `{ok, checks:[{id, ok, detail}]}` audits. */
-export function renderChecks(checks: ReadonlyArray<{ id: string; ok: boolean; detail: string; severity?: string }>): string {
-  return checks.map((c) => `${c.ok ? 'PASS' : c.severity === 'warning' ? 'WARN' : 'FAIL'}  ${c.id.padEnd(34)} ${c.detail}`).join('\n');
+export function renderChecks(
+  checks: ReadonlyArray<{ id: string; ok: boolean; detail: string; severity?: string }>,
+): string {
+  return checks
+    .map((c) => `${c.ok ? 'PASS' : c.severity === 'warning' ? 'WARN' : 'FAIL'}  ${c.id.padEnd(34)} ${c.detail}`)
+    .join('\n');
 }
 
 /** Human table of evidence items. */
@@ -124,7 +142,16 @@ export function evidenceTable(items: ReadonlyArray<EvidencePatch & { drift?: str
 
 /** The contract's JSON for `room up` / `room status`: every contract field present (null when unknown). */
 export function roomJson(info: Pick<RoomInfo, 'case' | 'stackName'> & Partial<RoomInfo>): Record<string, unknown> {
-  const contract = ['case', 'stackName', 'stackStatus', 'vpcId', 'subnetId', 'availabilityZone', 'instanceId', 'forensicsSecurityGroupId'] as const;
+  const contract = [
+    'case',
+    'stackName',
+    'stackStatus',
+    'vpcId',
+    'subnetId',
+    'availabilityZone',
+    'instanceId',
+    'forensicsSecurityGroupId',
+  ] as const;
   const out: Record<string, unknown> = {};
   for (const f of contract) out[f] = info[f] ?? null;
   for (const [k, v] of Object.entries(info)) if (!(k in out) && v !== undefined) out[k] = v;

@@ -48,7 +48,11 @@ function asTyped(name: string, argv: readonly string[]): { flag: string; typed: 
   for (const form of new Set([name, kebab(name)])) {
     for (const a of argv) {
       const bare = a.split('=')[0]!;
-      if (bare === `--${form}` || bare === `--no-${form}` || (form.length === 1 && /^-[^-]/.test(a) && a.slice(1).includes(form))) {
+      if (
+        bare === `--${form}` ||
+        bare === `--no-${form}` ||
+        (form.length === 1 && /^-[^-]/.test(a) && a.slice(1).includes(form))
+      ) {
         return { flag: bare.startsWith('--') ? bare : `-${form}`, typed: true };
       }
     }
@@ -84,28 +88,44 @@ export function usageError(msg: string | undefined, err: Error | undefined, argv
   m = /^Did you mean (.*)\?$/.exec(text);
   if (m) {
     const given = argv.find((a) => !a.startsWith('-') && !(cmd as string[]).includes(a));
-    return new UsageError('UNKNOWN_COMMAND', `Unknown command ${JSON.stringify(given ?? '')}${cmd.length ? ` for ${where}` : ''}: did you mean ${m[1]}? ${help}`, { details: { ...details, given, suggestion: m[1] } });
+    return new UsageError(
+      'UNKNOWN_COMMAND',
+      `Unknown command ${JSON.stringify(given ?? '')}${cmd.length ? ` for ${where}` : ''}: did you mean ${m[1]}? ${help}`,
+      { details: { ...details, given, suggestion: m[1] } },
+    );
   }
   m = /^Missing required arguments?: (.*)$/.exec(text);
   if (m) {
     const flags = m[1]!.split(', ').map((n) => `--${kebab(n)}`);
-    return new UsageError('MISSING_OPTION', `${where} needs ${flags.join(' and ')}. ${help}`, { details: { ...details, options: flags } });
+    return new UsageError('MISSING_OPTION', `${where} needs ${flags.join(' and ')}. ${help}`, {
+      details: { ...details, options: flags },
+    });
   }
   m = /^Arguments (\S+) and (\S+) are mutually exclusive$/.exec(text);
   if (m) {
     const a = `--${kebab(m[1]!)}`;
     const b = `--${kebab(m[2]!)}`;
-    return new UsageError('CONFLICTING_OPTIONS', `${a} and ${b} are mutually exclusive (${where}): give one of them. ${help}`, { details: { ...details, options: [a, b] } });
+    return new UsageError(
+      'CONFLICTING_OPTIONS',
+      `${a} and ${b} are mutually exclusive (${where}): give one of them. ${help}`,
+      { details: { ...details, options: [a, b] } },
+    );
   }
   m = /^Invalid values?:\s*Argument: (\S+), Given: (.*), Choices: (.*)$/s.exec(text);
   if (m) {
     const flag = `--${kebab(m[1]!)}`;
-    return new UsageError('INVALID_VALUE', `${flag} must be one of ${m[3]!.replace(/"/g, '')}, got ${m[2]}. ${help}`, { details: { ...details, option: flag } });
+    return new UsageError('INVALID_VALUE', `${flag} must be one of ${m[3]!.replace(/"/g, '')}, got ${m[2]}. ${help}`, {
+      details: { ...details, option: flag },
+    });
   }
   m = /^Not enough arguments following: (.*)$/.exec(text);
   if (m) {
     const flag = asTyped(m[1]!, argv).flag;
-    return new UsageError('MISSING_VALUE', `${flag.startsWith('-') ? flag : `--${flag}`} needs a value (${where}). ${help}`, { details: { ...details, option: flag } });
+    return new UsageError(
+      'MISSING_VALUE',
+      `${flag.startsWith('-') ? flag : `--${flag}`} needs a value (${where}). ${help}`,
+      { details: { ...details, option: flag } },
+    );
   }
   if (/^Name (a|an) .*command/.test(text)) return new UsageError('MISSING_COMMAND', `${text} ${help}`, { details });
   if (/^Give /.test(text)) return new UsageError('MISSING_OPTION', `${text} ${help}`, { details });
@@ -113,7 +133,11 @@ export function usageError(msg: string | undefined, err: Error | undefined, argv
 }
 
 /** yargs' "Unknown argument(s)": options the command does not have, an unknown command, or words it does not take. */
-function unknownArguments(list: string, argv: readonly string[], c: { cmd: readonly string[]; where: string; help: string; details: { command: string } }): CleanroomError {
+function unknownArguments(
+  list: string,
+  argv: readonly string[],
+  c: { cmd: readonly string[]; where: string; help: string; details: { command: string } },
+): CleanroomError {
   const { cmd, where, help, details } = c;
   const seen = new Set<string>();
   const options: string[] = [];
@@ -128,12 +152,24 @@ function unknownArguments(list: string, argv: readonly string[], c: { cmd: reado
     else if (!argv.some((a) => a.startsWith('-') && (a.includes(raw) || a.includes(kebab(raw))))) words.push(raw);
   }
   if (options.length) {
-    return new UsageError('UNKNOWN_OPTION', `Unknown option${options.length > 1 ? 's' : ''} ${options.join(', ')} for ${where}. ${help}`, { details: { ...details, options } });
+    return new UsageError(
+      'UNKNOWN_OPTION',
+      `Unknown option${options.length > 1 ? 's' : ''} ${options.join(', ')} for ${where}. ${help}`,
+      { details: { ...details, options } },
+    );
   }
   if (!cmd.length) {
-    return new UsageError('UNKNOWN_COMMAND', `Unknown command ${JSON.stringify(words[0] ?? raw0(argv))}: the commands are ${Object.keys(COMMAND_TREE).join(', ')}. ${help}`, { details: { ...details, given: words } });
+    return new UsageError(
+      'UNKNOWN_COMMAND',
+      `Unknown command ${JSON.stringify(words[0] ?? raw0(argv))}: the commands are ${Object.keys(COMMAND_TREE).join(', ')}. ${help}`,
+      { details: { ...details, given: words } },
+    );
   }
-  return new UsageError('UNEXPECTED_ARGUMENT', `${where} does not take ${words.map((w) => JSON.stringify(w)).join(', ')}. ${help}`, { details: { ...details, given: words } });
+  return new UsageError(
+    'UNEXPECTED_ARGUMENT',
+    `${where} does not take ${words.map((w) => JSON.stringify(w)).join(', ')}. ${help}`,
+    { details: { ...details, given: words } },
+  );
 }
 
 function raw0(argv: readonly string[]): string {

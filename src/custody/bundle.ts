@@ -34,13 +34,36 @@ import { canonicalBytes } from './canonical.js';
 import { checkOutPath } from './out-path.js';
 import { SEQ_DIGITS, hashEquals, sha256Hex, type CaseManifest, type ChainHead } from './event.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
-import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult, type Finding } from './verify.js';
+import {
+  ChainChecker,
+  Findings,
+  checkManifest,
+  publicKey,
+  verifyResult,
+  type CustodyVerifyResult,
+  type Finding,
+} from './verify.js';
 import type { VaultVerifyAccount, VaultVerifyResult } from './verify-vault.js';
 
-export const BUNDLE_FILES = { manifest: 'manifest.json', key: 'signing-key.pem', meta: 'export.json', sums: 'SHA256SUMS', md: 'report.md', html: 'report.html', events: 'events', seal: 'bundle.sig.json' } as const;
+export const BUNDLE_FILES = {
+  manifest: 'manifest.json',
+  key: 'signing-key.pem',
+  meta: 'export.json',
+  sums: 'SHA256SUMS',
+  md: 'report.md',
+  html: 'report.html',
+  events: 'events',
+  seal: 'bundle.sig.json',
+} as const;
 
 /** The files SHA256SUMS lists after the events, in this order (each exactly once). */
-export const BUNDLE_LISTED_FILES = [BUNDLE_FILES.meta, BUNDLE_FILES.manifest, BUNDLE_FILES.html, BUNDLE_FILES.md, BUNDLE_FILES.key] as const;
+export const BUNDLE_LISTED_FILES = [
+  BUNDLE_FILES.meta,
+  BUNDLE_FILES.manifest,
+  BUNDLE_FILES.html,
+  BUNDLE_FILES.md,
+  BUNDLE_FILES.key,
+] as const;
 
 /** Domain-separation prefix of the signed bundle statement. */
 export const BUNDLE_STATEMENT_PREFIX = 'cleanroom.custody.bundle.v1\0';
@@ -79,7 +102,21 @@ export function bundleStatement(signed: SignedBundle): { digest: string; message
  */
 export function sealText(seal: BundleSeal): string {
   const { type, case: caseId, bucket, keyId, sha256sums, head, exportedAt, signature } = seal;
-  const ordered = { type, case: caseId, bucket, keyId, sha256sums, head: { seq: head?.seq, hash: head?.hash }, exportedAt, signature: { algorithm: signature?.algorithm, messageType: signature?.messageType, digest: signature?.digest, value: signature?.value } };
+  const ordered = {
+    type,
+    case: caseId,
+    bucket,
+    keyId,
+    sha256sums,
+    head: { seq: head?.seq, hash: head?.hash },
+    exportedAt,
+    signature: {
+      algorithm: signature?.algorithm,
+      messageType: signature?.messageType,
+      digest: signature?.digest,
+      value: signature?.value,
+    },
+  };
   return `${JSON.stringify(ordered, null, 2)}\n`;
 }
 
@@ -145,7 +182,15 @@ export async function exportBundle(account: ExportAccount, opts: ExportOptions):
     await writeSeal(account, tmp, v, meta, sumsBytes);
     if (fs.existsSync(out)) fs.rmdirSync(out);
     fs.renameSync(tmp, out);
-    return { case: opts.caseId, out, events: v.events, head: v.head, files: sums.length + 2, keyFingerprint: meta.keyFingerprint, verification: v };
+    return {
+      case: opts.caseId,
+      out,
+      events: v.events,
+      head: v.head,
+      files: sums.length + 2,
+      keyFingerprint: meta.keyFingerprint,
+      verification: v,
+    };
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
@@ -156,7 +201,13 @@ export async function exportBundle(account: ExportAccount, opts: ExportOptions):
 type ExportableRecord = VaultVerifyResult & { publicKeyDer: Buffer; signingKeyArn: string; manifest: CaseManifest };
 
 /** Verify the case in the vault, writing each event and the manifest into `tmp` as they are read; refused unless the record verifies and is sealed. */
-async function verifyIntoFolder(account: ExportAccount, opts: ExportOptions, tmp: string, sums: string[], timeline: TimelineRow[]): Promise<ExportableRecord> {
+async function verifyIntoFolder(
+  account: ExportAccount,
+  opts: ExportOptions,
+  tmp: string,
+  sums: string[],
+  timeline: TimelineRow[],
+): Promise<ExportableRecord> {
   // Loaded here: offline verification (verifyBundle) needs none of the vault's AWS code.
   const { verifyCaseInVault } = await import('./verify-vault.js');
   const v = await verifyCaseInVault(account, {
@@ -189,13 +240,25 @@ async function verifyIntoFolder(account: ExportAccount, opts: ExportOptions, tmp
       { caseId: opts.caseId, findings: v.findings },
     );
   }
-  if (!v.publicKeyDer || !v.signingKeyArn || !v.manifest) throw new VerificationFailedError('CUSTODY_INVALID', `Case ${opts.caseId} has no signed manifest to export.`, { caseId: opts.caseId });
+  if (!v.publicKeyDer || !v.signingKeyArn || !v.manifest)
+    throw new VerificationFailedError('CUSTODY_INVALID', `Case ${opts.caseId} has no signed manifest to export.`, {
+      caseId: opts.caseId,
+    });
   return v as ExportableRecord;
 }
 
 /** The public key, export.json and the two reports. */
-async function writeReport(account: ExportAccount, opts: ExportOptions, tmp: string, v: ExportableRecord, timeline: TimelineRow[]): Promise<ExportMeta> {
-  const pem = createPublicKey({ key: v.publicKeyDer, format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }) as string;
+async function writeReport(
+  account: ExportAccount,
+  opts: ExportOptions,
+  tmp: string,
+  v: ExportableRecord,
+  timeline: TimelineRow[],
+): Promise<ExportMeta> {
+  const pem = createPublicKey({ key: v.publicKeyDer, format: 'der', type: 'spki' }).export({
+    format: 'pem',
+    type: 'spki',
+  }) as string;
   fs.writeFileSync(path.join(tmp, BUNDLE_FILES.key), pem);
   const exportedBy = await account.callerArn();
   const meta: ExportMeta = {
@@ -218,11 +281,38 @@ async function writeReport(account: ExportAccount, opts: ExportOptions, tmp: str
 }
 
 /** Bind SHA256SUMS — so the report and export.json too — to the vault's signing key. */
-async function writeSeal(account: ExportAccount, tmp: string, v: ExportableRecord, meta: ExportMeta, sumsBytes: Buffer): Promise<void> {
-  const signed: SignedBundle = { type: BUNDLE_SEAL_TYPE, case: meta.case, bucket: v.bucket, keyId: v.signingKeyArn, sha256sums: sha256Hex(sumsBytes), head: v.head, exportedAt: meta.exportedAt };
+async function writeSeal(
+  account: ExportAccount,
+  tmp: string,
+  v: ExportableRecord,
+  meta: ExportMeta,
+  sumsBytes: Buffer,
+): Promise<void> {
+  const signed: SignedBundle = {
+    type: BUNDLE_SEAL_TYPE,
+    case: meta.case,
+    bucket: v.bucket,
+    keyId: v.signingKeyArn,
+    sha256sums: sha256Hex(sumsBytes),
+    head: v.head,
+    exportedAt: meta.exportedAt,
+  };
   const st = bundleStatement(signed);
-  const sig = await account.kms.sign({ KeyId: v.signingKeyArn, Message: st.message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' });
-  const seal: BundleSeal = { ...signed, signature: { algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest: st.digest, value: Buffer.from(sig.Signature!).toString('base64') } };
+  const sig = await account.kms.sign({
+    KeyId: v.signingKeyArn,
+    Message: st.message,
+    MessageType: 'RAW',
+    SigningAlgorithm: 'ECDSA_SHA_256',
+  });
+  const seal: BundleSeal = {
+    ...signed,
+    signature: {
+      algorithm: 'ECDSA_SHA_256',
+      messageType: 'RAW',
+      digest: st.digest,
+      value: Buffer.from(sig.Signature!).toString('base64'),
+    },
+  };
   fs.writeFileSync(path.join(tmp, BUNDLE_FILES.seal), sealText(seal));
 }
 
@@ -290,7 +380,10 @@ function readRegular(file: string, opts: { typeOnly?: boolean } = {}): Read {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) return { invalid: notRegular(kindOf(st)) };
     if (opts.typeOnly) return { bytes: Buffer.alloc(0) };
-    if (st.size > MAX_BUNDLE_FILE_BYTES) return { invalid: `${st.size} bytes, larger than any file an export writes (${MAX_BUNDLE_FILE_BYTES} bytes at most), not read` };
+    if (st.size > MAX_BUNDLE_FILE_BYTES)
+      return {
+        invalid: `${st.size} bytes, larger than any file an export writes (${MAX_BUNDLE_FILE_BYTES} bytes at most), not read`,
+      };
     // The size fstat gave, read in place (one fstat per file, not two).
     const bytes = Buffer.allocUnsafeSlow(st.size);
     let off = 0;
@@ -351,18 +444,51 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   const key = anchorKey ?? bundleKey;
   const { seal, sealGood } = checkSeal(files, key, anchorKey !== undefined, sums.digest, caseId);
 
-  checkManifest({ caseId, ...(typeof seal?.bucket === 'string' ? { bucket: seal.bucket } : {}), bytes: manifestBytes, key, ...(typeof seal?.keyId === 'string' ? { expectedKeyId: seal.keyId } : {}), chain, findings });
+  checkManifest({
+    caseId,
+    ...(typeof seal?.bucket === 'string' ? { bucket: seal.bucket } : {}),
+    bytes: manifestBytes,
+    key,
+    ...(typeof seal?.keyId === 'string' ? { expectedKeyId: seal.keyId } : {}),
+    chain,
+    findings,
+  });
   const head = chain.head();
   checkAgreement(findings, opts, { caseId, head, seal, meta, metaBytes, fingerprint });
   const signer = trusted && sealGood && typeof seal?.keyId === 'string' ? seal.keyId : undefined;
   return {
-    ...verifyResult(caseId, chain, findings, root, ['bundle.trust', 'bundle.signature', 'bundle.files', 'bundle.checksums', 'documents.schema', 'events.canonical', 'events.hash', 'events.chain', 'events.sequence', 'manifest.present', 'manifest.signature', 'manifest.head', 'manifest.evidence'], {
-      'bundle.trust': trusted ? `the signer is the trusted key (SHA-256 ${fingerprint}, from ${anchor === 'vault' ? "the vault's signing key in KMS" : `--${anchor}`})` : 'ok',
-      'bundle.signature': `${BUNDLE_FILES.sums} is signed by that key`,
-      'bundle.files': `every file listed once under its own name, nothing unlisted, no link or special file`,
-      'bundle.checksums': `every file matches ${BUNDLE_FILES.sums}`,
-      'manifest.signature': fingerprint ? `verified with ${anchorKey ? 'the trusted public key' : `the bundle's public key`} (SHA-256 ${fingerprint})` : 'ok',
-    }),
+    ...verifyResult(
+      caseId,
+      chain,
+      findings,
+      root,
+      [
+        'bundle.trust',
+        'bundle.signature',
+        'bundle.files',
+        'bundle.checksums',
+        'documents.schema',
+        'events.canonical',
+        'events.hash',
+        'events.chain',
+        'events.sequence',
+        'manifest.present',
+        'manifest.signature',
+        'manifest.head',
+        'manifest.evidence',
+      ],
+      {
+        'bundle.trust': trusted
+          ? `the signer is the trusted key (SHA-256 ${fingerprint}, from ${anchor === 'vault' ? "the vault's signing key in KMS" : `--${anchor}`})`
+          : 'ok',
+        'bundle.signature': `${BUNDLE_FILES.sums} is signed by that key`,
+        'bundle.files': `every file listed once under its own name, nothing unlisted, no link or special file`,
+        'bundle.checksums': `every file matches ${BUNDLE_FILES.sums}`,
+        'manifest.signature': fingerprint
+          ? `verified with ${anchorKey ? 'the trusted public key' : `the bundle's public key`} (SHA-256 ${fingerprint})`
+          : 'ok',
+      },
+    ),
     bundle: root,
     ...(fingerprint ? { keyFingerprint: fingerprint } : {}),
     ...(signer ? { signingKeyArn: signer } : {}),
@@ -376,7 +502,11 @@ function checkVerifyOptions(opts: BundleVerifyOptions): { anchorKey: KeyObject |
   if (opts.expectKeyFingerprint !== undefined) assertKeyFingerprint(opts.expectKeyFingerprint);
   if (opts.expectCase !== undefined) assertCaseId(opts.expectCase);
   if (opts.expectHead !== undefined && !FINGERPRINT.test(opts.expectHead)) {
-    throw new UsageError('BAD_EXPECTED_HEAD', `--expect-head ${JSON.stringify(opts.expectHead)} is not a head hash: give the 64 hex characters of the head's SHA-256, as \`cleanroom custody export\` prints it ("head #N <hash>").`, { details: { expectHead: opts.expectHead } });
+    throw new UsageError(
+      'BAD_EXPECTED_HEAD',
+      `--expect-head ${JSON.stringify(opts.expectHead)} is not a head hash: give the 64 hex characters of the head's SHA-256, as \`cleanroom custody export\` prints it ("head #N <hash>").`,
+      { details: { expectHead: opts.expectHead } },
+    );
   }
   let anchorKey: KeyObject | undefined;
   let anchorFingerprint: string | undefined;
@@ -385,10 +515,16 @@ function checkVerifyOptions(opts: BundleVerifyOptions): { anchorKey: KeyObject |
       anchorKey = publicKey(opts.trustedPublicKey);
       anchorFingerprint = keyFingerprint(opts.trustedPublicKey);
     } catch (e) {
-      throw new UsageError('BAD_PUBLIC_KEY', `--public-key is not a public key in PEM form (SPKI, "-----BEGIN PUBLIC KEY-----"): ${(e as Error).message}. Give the vault signing key's public key as PEM, obtained from the custodian or from KMS (\`aws kms get-public-key --key-id alias/cleanroom/signing/<bucket>\`, its DER converted to PEM) — never from the bundle itself.`);
+      throw new UsageError(
+        'BAD_PUBLIC_KEY',
+        `--public-key is not a public key in PEM form (SPKI, "-----BEGIN PUBLIC KEY-----"): ${(e as Error).message}. Give the vault signing key's public key as PEM, obtained from the custodian or from KMS (\`aws kms get-public-key --key-id alias/cleanroom/signing/<bucket>\`, its DER converted to PEM) — never from the bundle itself.`,
+      );
     }
   }
-  const anchors = [...(opts.expectKeyFingerprint ? [opts.expectKeyFingerprint.toLowerCase()] : []), ...(anchorFingerprint ? [anchorFingerprint] : [])];
+  const anchors = [
+    ...(opts.expectKeyFingerprint ? [opts.expectKeyFingerprint.toLowerCase()] : []),
+    ...(anchorFingerprint ? [anchorFingerprint] : []),
+  ];
   return { anchorKey, anchors };
 }
 
@@ -407,7 +543,11 @@ function openBundle(dir: string): string {
     sumsEntry = undefined; // the folder is not a folder
   }
   if (!sumsEntry) {
-    throw new UsageError('NOT_A_BUNDLE', `${root} is not a custody bundle: it has no ${BUNDLE_FILES.sums} (export one with \`cleanroom custody export --case ID --out DIR\`).`, { details: { bundle: root } });
+    throw new UsageError(
+      'NOT_A_BUNDLE',
+      `${root} is not a custody bundle: it has no ${BUNDLE_FILES.sums} (export one with \`cleanroom custody export --case ID --out DIR\`).`,
+      { details: { bundle: root } },
+    );
   }
   return root;
 }
@@ -438,7 +578,13 @@ class BundleFiles {
 }
 
 /** export.json and the manifest; the case they name, and the chain checker for its events. */
-function readRecordDocuments(files: BundleFiles): { meta: Partial<ExportMeta>; metaBytes: Buffer | undefined; manifestBytes: Buffer | undefined; caseId: string; chain: ChainChecker } {
+function readRecordDocuments(files: BundleFiles): {
+  meta: Partial<ExportMeta>;
+  metaBytes: Buffer | undefined;
+  manifestBytes: Buffer | undefined;
+  caseId: string;
+  chain: ChainChecker;
+} {
   const { findings } = files;
   let meta: Partial<ExportMeta> = {};
   const metaBytes = files.readTop(BUNDLE_FILES.meta);
@@ -467,7 +613,12 @@ type EventsFolder = { stat: fs.Stats | undefined; ok: boolean };
 function eventsFolder(files: BundleFiles): EventsFolder {
   const stat = fs.lstatSync(files.at(BUNDLE_FILES.events), { throwIfNoEntry: false });
   const ok = stat?.isDirectory() === true;
-  if (stat && !ok) files.findings.add('BUNDLE_FILE_INVALID', null, `${BUNDLE_FILES.events}/ is ${kindOf(stat)}, not a folder (not followed)`);
+  if (stat && !ok)
+    files.findings.add(
+      'BUNDLE_FILE_INVALID',
+      null,
+      `${BUNDLE_FILES.events}/ is ${kindOf(stat)}, not a folder (not followed)`,
+    );
   return { stat, ok };
 }
 
@@ -491,7 +642,14 @@ type Listed = { seq: number | null; bytes?: Buffer | undefined };
 function checkSums(files: BundleFiles, chain: ChainChecker, events: EventsFolder): { digest: string; walk: SumsWalk } {
   const { findings } = files;
   const sumsHash = createHash('sha256');
-  const walk: SumsWalk = { lineNo: 0, expectSeq: 1, lastSeq: 0, contiguous: true, inEvents: true, listedOther: new Set<string>() };
+  const walk: SumsWalk = {
+    lineNo: 0,
+    expectSeq: 1,
+    lastSeq: 0,
+    contiguous: true,
+    inEvents: true,
+    listedOther: new Set<string>(),
+  };
   let sumsOk = true;
   // Its type only: SHA256SUMS is streamed below, never held whole.
   const sumsRead = readRegular(files.at(BUNDLE_FILES.sums), { typeOnly: true });
@@ -499,7 +657,9 @@ function checkSums(files: BundleFiles, chain: ChainChecker, events: EventsFolder
     findings.add('BUNDLE_FILE_INVALID', null, `${BUNDLE_FILES.sums} is ${sumsRead.invalid}`);
     sumsOk = false;
   }
-  const lines = sumsOk ? readLines(files.at(BUNDLE_FILES.sums), sumsHash) : ([] as Array<{ line: string; last: boolean }>);
+  const lines = sumsOk
+    ? readLines(files.at(BUNDLE_FILES.sums), sumsHash)
+    : ([] as Array<{ line: string; last: boolean }>);
   let endsWithNewline = true;
   for (const { line, last } of lines) {
     walk.lineNo++;
@@ -509,14 +669,32 @@ function checkSums(files: BundleFiles, chain: ChainChecker, events: EventsFolder
     }
     const entry = parseSumsLine(files, walk, line);
     if (!entry) continue;
-    const { seq, bytes } = entry.rel.startsWith(`${BUNDLE_FILES.events}/`) ? readListedEvent(files, walk, events, entry.rel) : readListedFile(files, walk, entry.rel);
+    const { seq, bytes } = entry.rel.startsWith(`${BUNDLE_FILES.events}/`)
+      ? readListedEvent(files, walk, events, entry.rel)
+      : readListedFile(files, walk, entry.rel);
     if (!bytes) continue;
-    if (!hashEquals(sha256Hex(bytes), entry.sum)) findings.add('BUNDLE_CHECKSUM_MISMATCH', seq, `${entry.rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`);
+    if (!hashEquals(sha256Hex(bytes), entry.sum))
+      findings.add(
+        'BUNDLE_CHECKSUM_MISMATCH',
+        seq,
+        `${entry.rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`,
+      );
     if (seq !== null) chain.add(seq, bytes);
   }
-  if (sumsOk && !endsWithNewline) findings.add('BUNDLE_CHECKSUM_MISMATCH', null, `${BUNDLE_FILES.sums} does not end with a line break: it was edited`);
+  if (sumsOk && !endsWithNewline)
+    findings.add(
+      'BUNDLE_CHECKSUM_MISMATCH',
+      null,
+      `${BUNDLE_FILES.sums} does not end with a line break: it was edited`,
+    );
   const digest = sumsHash.digest('hex');
-  for (const f of BUNDLE_LISTED_FILES) if (!walk.listedOther.has(f)) findings.add('BUNDLE_INCOMPLETE', null, `${f} is not listed in ${BUNDLE_FILES.sums}${fs.lstatSync(files.at(f), { throwIfNoEntry: false }) ? '' : ' (and missing)'}`);
+  for (const f of BUNDLE_LISTED_FILES)
+    if (!walk.listedOther.has(f))
+      findings.add(
+        'BUNDLE_INCOMPLETE',
+        null,
+        `${f} is not listed in ${BUNDLE_FILES.sums}${fs.lstatSync(files.at(f), { throwIfNoEntry: false }) ? '' : ' (and missing)'}`,
+      );
   return { digest, walk };
 }
 
@@ -524,14 +702,22 @@ function checkSums(files: BundleFiles, chain: ChainChecker, events: EventsFolder
 function parseSumsLine(files: BundleFiles, walk: SumsWalk, line: string): { sum: string; rel: string } | undefined {
   const m = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
   if (!m) {
-    files.findings.add('BUNDLE_CHECKSUM_MISMATCH', null, `${BUNDLE_FILES.sums} line ${walk.lineNo} is malformed: ${JSON.stringify(line.slice(0, 80))}`);
+    files.findings.add(
+      'BUNDLE_CHECKSUM_MISMATCH',
+      null,
+      `${BUNDLE_FILES.sums} line ${walk.lineNo} is malformed: ${JSON.stringify(line.slice(0, 80))}`,
+    );
     walk.contiguous = false;
     return undefined;
   }
   const [, sum, rel] = m as unknown as [string, string, string];
   const expected = walk.inEvents ? eventFile(walk.expectSeq) : undefined;
   if (rel !== expected && !plainName(rel)) {
-    files.findings.add('BUNDLE_NAME_INVALID', null, `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}: not a file name inside the bundle (absolute, a backslash, an empty, . or .. segment)`);
+    files.findings.add(
+      'BUNDLE_NAME_INVALID',
+      null,
+      `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}: not a file name inside the bundle (absolute, a backslash, an empty, . or .. segment)`,
+    );
     walk.contiguous = false;
     return undefined;
   }
@@ -544,8 +730,17 @@ function readListedEvent(files: BundleFiles, walk: SumsWalk, events: EventsFolde
   const ev = EVENT_NAME.exec(rel.slice(BUNDLE_FILES.events.length + 1));
   const seq = ev ? Number(ev[1]) : null;
   if (seq === null || rel !== eventFile(seq) || !walk.inEvents || seq < walk.expectSeq) {
-    const why = seq === null || rel !== eventFile(seq) ? `not the name of an event (events/<${SEQ_DIGITS}-digit sequence number>.json)` : !walk.inEvents ? 'an event listed after the other files' : `event ${seq} listed again or out of order (after event ${walk.lastSeq})`;
-    findings.add('BUNDLE_NAME_INVALID', seq, `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}: ${why}`);
+    const why =
+      seq === null || rel !== eventFile(seq)
+        ? `not the name of an event (events/<${SEQ_DIGITS}-digit sequence number>.json)`
+        : !walk.inEvents
+          ? 'an event listed after the other files'
+          : `event ${seq} listed again or out of order (after event ${walk.lastSeq})`;
+    findings.add(
+      'BUNDLE_NAME_INVALID',
+      seq,
+      `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}: ${why}`,
+    );
     walk.contiguous = false;
     return { seq };
   }
@@ -553,7 +748,8 @@ function readListedEvent(files: BundleFiles, walk: SumsWalk, events: EventsFolde
   walk.expectSeq = seq + 1;
   walk.lastSeq = seq;
   if (!events.ok) {
-    if (events.stat === undefined) findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
+    if (events.stat === undefined)
+      findings.add('BUNDLE_INCOMPLETE', seq, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
     return { seq };
   }
   const r = readRegular(files.at(rel));
@@ -568,7 +764,11 @@ function readListedFile(files: BundleFiles, walk: SumsWalk, rel: string): Listed
   const { findings } = files;
   walk.inEvents = false;
   if (!(BUNDLE_LISTED_FILES as readonly string[]).includes(rel)) {
-    findings.add('BUNDLE_NAME_INVALID', null, `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}, which is not a file of a custody bundle`);
+    findings.add(
+      'BUNDLE_NAME_INVALID',
+      null,
+      `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}, which is not a file of a custody bundle`,
+    );
     return { seq: null };
   }
   if (walk.listedOther.has(rel)) {
@@ -593,8 +793,14 @@ async function checkNothingUnlisted(files: BundleFiles, events: EventsFolder, wa
   const topLevel = new Set<string>([BUNDLE_FILES.sums, BUNDLE_FILES.seal, BUNDLE_FILES.events, ...BUNDLE_LISTED_FILES]);
   for (const d of fs.readdirSync(files.root, { withFileTypes: true })) {
     if (topLevel.has(d.name)) continue;
-    if (d.isFile()) findings.add('BUNDLE_INCOMPLETE', null, `${d.name} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
-    else findings.add('BUNDLE_FILE_INVALID', null, `${d.name} is ${kindOf(d)} in the bundle, not listed in ${BUNDLE_FILES.sums} (not followed)`);
+    if (d.isFile())
+      findings.add('BUNDLE_INCOMPLETE', null, `${d.name} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
+    else
+      findings.add(
+        'BUNDLE_FILE_INVALID',
+        null,
+        `${d.name} is ${kindOf(d)} in the bundle, not listed in ${BUNDLE_FILES.sums} (not followed)`,
+      );
   }
   if (!events.ok) return;
   const d = await fs.promises.opendir(files.at(BUNDLE_FILES.events));
@@ -604,13 +810,33 @@ async function checkNothingUnlisted(files: BundleFiles, events: EventsFolder, wa
     if (walk.contiguous && seq >= 1 && seq <= walk.lastSeq) continue; // listed; its type was checked when it was read
     if (!walk.contiguous && seq >= 1 && seq <= walk.lastSeq && e.isFile()) continue; // already a finding; not counted twice
     const rel = `${BUNDLE_FILES.events}/${e.name}`;
-    if (e.isFile()) findings.add('BUNDLE_INCOMPLETE', m ? seq : null, `${rel} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
-    else findings.add('BUNDLE_FILE_INVALID', m ? seq : null, `${rel} is ${kindOf(e)}, not listed in ${BUNDLE_FILES.sums} (not followed)`);
+    if (e.isFile())
+      findings.add(
+        'BUNDLE_INCOMPLETE',
+        m ? seq : null,
+        `${rel} is in the bundle but not listed in ${BUNDLE_FILES.sums}`,
+      );
+    else
+      findings.add(
+        'BUNDLE_FILE_INVALID',
+        m ? seq : null,
+        `${rel} is ${kindOf(e)}, not listed in ${BUNDLE_FILES.sums} (not followed)`,
+      );
   }
 }
 
 /** The trust anchor: the key the signatures are verified with must be one the custodian names. */
-function checkTrust(files: BundleFiles, opts: BundleVerifyOptions, anchorKey: KeyObject | undefined, anchors: string[]): { bundleKey: KeyObject | undefined; fingerprint: string | undefined; anchor: BundleVerifyResult['anchor']; trusted: boolean } {
+function checkTrust(
+  files: BundleFiles,
+  opts: BundleVerifyOptions,
+  anchorKey: KeyObject | undefined,
+  anchors: string[],
+): {
+  bundleKey: KeyObject | undefined;
+  fingerprint: string | undefined;
+  anchor: BundleVerifyResult['anchor'];
+  trusted: boolean;
+} {
   const { findings } = files;
   const pem = files.readTop(BUNDLE_FILES.key)?.toString('utf8');
   let bundleKey: KeyObject | undefined;
@@ -623,7 +849,11 @@ function checkTrust(files: BundleFiles, opts: BundleVerifyOptions, anchorKey: Ke
   } catch {
     findings.add('SIGNATURE_INVALID', null, `${BUNDLE_FILES.key} is not a public key in PEM form`);
   }
-  const anchor: BundleVerifyResult['anchor'] = anchorKey ? (opts.trustedPublicKeyFrom ?? 'public-key') : opts.expectKeyFingerprint ? 'key-fingerprint' : null;
+  const anchor: BundleVerifyResult['anchor'] = anchorKey
+    ? (opts.trustedPublicKeyFrom ?? 'public-key')
+    : opts.expectKeyFingerprint
+      ? 'key-fingerprint'
+      : null;
   let trusted = false;
   if (anchors.length === 0) {
     findings.add(
@@ -633,20 +863,36 @@ function checkTrust(files: BundleFiles, opts: BundleVerifyOptions, anchorKey: Ke
     );
   } else {
     const mismatch = anchors.find((a) => a !== fingerprint);
-    if (mismatch !== undefined) findings.add('KEY_NOT_TRUSTED', null, `the bundle's public key (SHA-256 ${fingerprint ?? 'none'}) is not the trusted signing key ${mismatch}: the bundle was signed by someone else`);
+    if (mismatch !== undefined)
+      findings.add(
+        'KEY_NOT_TRUSTED',
+        null,
+        `the bundle's public key (SHA-256 ${fingerprint ?? 'none'}) is not the trusted signing key ${mismatch}: the bundle was signed by someone else`,
+      );
     else trusted = true;
   }
   return { bundleKey, fingerprint, anchor, trusted };
 }
 
 /** The signature over SHA256SUMS (so over every listed file): bundle.sig.json, byte for byte as export writes it. */
-function checkSeal(files: BundleFiles, key: KeyObject | undefined, withTrustedKey: boolean, sumsDigest: string, caseId: string): { seal: Partial<BundleSeal> | undefined; sealGood: boolean } {
+function checkSeal(
+  files: BundleFiles,
+  key: KeyObject | undefined,
+  withTrustedKey: boolean,
+  sumsDigest: string,
+  caseId: string,
+): { seal: Partial<BundleSeal> | undefined; sealGood: boolean } {
   const { findings } = files;
   let seal: Partial<BundleSeal> | undefined;
   let sealGood = false;
   const sealBytes = files.readTop(BUNDLE_FILES.seal);
   if (!sealBytes) {
-    if (!fs.lstatSync(files.at(BUNDLE_FILES.seal), { throwIfNoEntry: false })) findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is missing: nothing binds ${BUNDLE_FILES.sums} (so the report and ${BUNDLE_FILES.meta}) to the signing key; export the case again`);
+    if (!fs.lstatSync(files.at(BUNDLE_FILES.seal), { throwIfNoEntry: false }))
+      findings.add(
+        'BUNDLE_SIGNATURE_INVALID',
+        null,
+        `${BUNDLE_FILES.seal} is missing: nothing binds ${BUNDLE_FILES.sums} (so the report and ${BUNDLE_FILES.meta}) to the signing key; export the case again`,
+      );
     return { seal, sealGood };
   }
   try {
@@ -657,7 +903,14 @@ function checkSeal(files: BundleFiles, key: KeyObject | undefined, withTrustedKe
   if (!seal || typeof seal !== 'object') return { seal, sealGood };
   const { signature, ...signed } = seal;
   const sigValue = typeof signature?.value === 'string' ? signature.value : '';
-  if (signed.type !== BUNDLE_SEAL_TYPE || typeof signed.keyId !== 'string' || typeof signed.sha256sums !== 'string' || !signature || signature.algorithm !== 'ECDSA_SHA_256' || signature.messageType !== 'RAW') {
+  if (
+    signed.type !== BUNDLE_SEAL_TYPE ||
+    typeof signed.keyId !== 'string' ||
+    typeof signed.sha256sums !== 'string' ||
+    !signature ||
+    signature.algorithm !== 'ECDSA_SHA_256' ||
+    signature.messageType !== 'RAW'
+  ) {
     findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is not a ${BUNDLE_SEAL_TYPE} statement`);
     return { seal, sealGood };
   }
@@ -668,24 +921,47 @@ function checkSeal(files: BundleFiles, key: KeyObject | undefined, withTrustedKe
     findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} cannot be canonicalised`);
   }
   if (st) {
-    if (!hashEquals(st.digest, String(signature.digest))) findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} was changed after it was signed: its digest does not match its content`);
+    if (!hashEquals(st.digest, String(signature.digest)))
+      findings.add(
+        'BUNDLE_SIGNATURE_INVALID',
+        null,
+        `${BUNDLE_FILES.seal} was changed after it was signed: its digest does not match its content`,
+      );
     try {
       sealGood = key !== undefined && cryptoVerify('sha256', st.message, key, Buffer.from(sigValue, 'base64'));
     } catch {
       sealGood = false;
     }
-    if (!sealGood) findings.add('BUNDLE_SIGNATURE_INVALID', null, `the signature in ${BUNDLE_FILES.seal} does not verify with ${withTrustedKey ? 'the trusted public key' : `the public key in ${BUNDLE_FILES.key}`}`);
+    if (!sealGood)
+      findings.add(
+        'BUNDLE_SIGNATURE_INVALID',
+        null,
+        `the signature in ${BUNDLE_FILES.seal} does not verify with ${withTrustedKey ? 'the trusted public key' : `the public key in ${BUNDLE_FILES.key}`}`,
+      );
   }
   const canonicalValue = Buffer.from(sigValue, 'base64').toString('base64') === sigValue;
   if (sealGood && (!canonicalValue || sealBytes.toString('utf8') !== sealText(seal as BundleSeal))) {
     sealGood = false;
-    findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.seal} is not byte for byte what export writes for the statement it signs (a duplicate or extra key, reordered or re-spaced, or a re-encoded signature value): it was edited after export`);
+    findings.add(
+      'BUNDLE_SIGNATURE_INVALID',
+      null,
+      `${BUNDLE_FILES.seal} is not byte for byte what export writes for the statement it signs (a duplicate or extra key, reordered or re-spaced, or a re-encoded signature value): it was edited after export`,
+    );
   }
   if (!hashEquals(String(signed.sha256sums), sumsDigest)) {
     sealGood = false;
-    findings.add('BUNDLE_SIGNATURE_INVALID', null, `${BUNDLE_FILES.sums} is not the one that was signed: it was edited after export (re-summing a changed file does not re-sign it)`);
+    findings.add(
+      'BUNDLE_SIGNATURE_INVALID',
+      null,
+      `${BUNDLE_FILES.sums} is not the one that was signed: it was edited after export (re-summing a changed file does not re-sign it)`,
+    );
   }
-  if (signed.case !== caseId) findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.seal} is for case ${JSON.stringify(signed.case)}, not ${caseId}`);
+  if (signed.case !== caseId)
+    findings.add(
+      'MANIFEST_MISMATCH',
+      null,
+      `${BUNDLE_FILES.seal} is for case ${JSON.stringify(signed.case)}, not ${caseId}`,
+    );
   return { seal, sealGood };
 }
 
@@ -693,21 +969,55 @@ function checkSeal(files: BundleFiles, key: KeyObject | undefined, withTrustedKe
 function checkAgreement(
   findings: Findings,
   opts: BundleVerifyOptions,
-  r: { caseId: string; head: { seq: number; hash: string }; seal: Partial<BundleSeal> | undefined; meta: Partial<ExportMeta>; metaBytes: Buffer | undefined; fingerprint: string | undefined },
+  r: {
+    caseId: string;
+    head: { seq: number; hash: string };
+    seal: Partial<BundleSeal> | undefined;
+    meta: Partial<ExportMeta>;
+    metaBytes: Buffer | undefined;
+    fingerprint: string | undefined;
+  },
 ): void {
   const { caseId, head, seal, meta } = r;
-  if (seal?.head && (seal.head.seq !== head.seq || seal.head.hash !== head.hash)) findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.seal} signs head #${seal.head.seq} but the events end at #${head.seq}`);
-  if (meta.head && (meta.head.seq !== head.seq || meta.head.hash !== head.hash)) findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.meta} records head #${meta.head.seq} but the events end at #${head.seq}`);
-  if (r.metaBytes && (meta.case !== caseId || meta.keyFingerprint !== r.fingerprint || (typeof seal?.keyId === 'string' && meta.signingKeyArn !== seal.keyId))) {
-    findings.add('MANIFEST_MISMATCH', null, `${BUNDLE_FILES.meta} disagrees with the signed record (case, signing key or its fingerprint)`);
+  if (seal?.head && (seal.head.seq !== head.seq || seal.head.hash !== head.hash))
+    findings.add(
+      'MANIFEST_MISMATCH',
+      null,
+      `${BUNDLE_FILES.seal} signs head #${seal.head.seq} but the events end at #${head.seq}`,
+    );
+  if (meta.head && (meta.head.seq !== head.seq || meta.head.hash !== head.hash))
+    findings.add(
+      'MANIFEST_MISMATCH',
+      null,
+      `${BUNDLE_FILES.meta} records head #${meta.head.seq} but the events end at #${head.seq}`,
+    );
+  if (
+    r.metaBytes &&
+    (meta.case !== caseId ||
+      meta.keyFingerprint !== r.fingerprint ||
+      (typeof seal?.keyId === 'string' && meta.signingKeyArn !== seal.keyId))
+  ) {
+    findings.add(
+      'MANIFEST_MISMATCH',
+      null,
+      `${BUNDLE_FILES.meta} disagrees with the signed record (case, signing key or its fingerprint)`,
+    );
   }
   // What the custodian said the bundle is: its case and where its record ends (checked on the
   // verified chain, not on what a file claims).
   if (opts.expectCase !== undefined && caseId !== opts.expectCase) {
-    findings.add('CASE_NOT_EXPECTED', null, `the bundle is of case ${JSON.stringify(caseId)}, not of the expected case ${opts.expectCase}: the vault's key signs every case of the vault, so a genuine bundle of another case verifies with the same key`);
+    findings.add(
+      'CASE_NOT_EXPECTED',
+      null,
+      `the bundle is of case ${JSON.stringify(caseId)}, not of the expected case ${opts.expectCase}: the vault's key signs every case of the vault, so a genuine bundle of another case verifies with the same key`,
+    );
   }
   if (opts.expectHead !== undefined && !hashEquals(head.hash, opts.expectHead.toLowerCase())) {
-    findings.add('HEAD_NOT_EXPECTED', head.seq, `the record ends at #${head.seq} ${head.hash}, not at the expected head ${opts.expectHead.toLowerCase()}: this is another export (an earlier one of the case ends at an earlier head)`);
+    findings.add(
+      'HEAD_NOT_EXPECTED',
+      head.seq,
+      `the record ends at #${head.seq} ${head.hash}, not at the expected head ${opts.expectHead.toLowerCase()}: this is another export (an earlier one of the case ends at an earlier head)`,
+    );
   }
 }
 
@@ -745,5 +1055,7 @@ function overlong(line: string): string {
 
 /** Findings as one line each, for people. */
 export function findingLines(findings: readonly Finding[]): string[] {
-  return findings.map((f) => `${f.code.padEnd(26)} ${f.seq === null ? '     -' : String(f.seq).padStart(6)}  ${f.message}`);
+  return findings.map(
+    (f) => `${f.code.padEnd(26)} ${f.seq === null ? '     -' : String(f.seq).padStart(6)}  ${f.message}`,
+  );
 }

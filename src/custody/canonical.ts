@@ -63,7 +63,10 @@ function check(v: unknown, path: string, seen: Set<object>): boolean {
     }
   } else {
     const proto = Object.getPrototypeOf(o);
-    if (proto !== Object.prototype && proto !== null) fail(`a ${(o as { constructor?: { name?: string } }).constructor?.name ?? 'class'} instance is not plain JSON data (convert it first, e.g. a Date to an ISO string)`);
+    if (proto !== Object.prototype && proto !== null)
+      fail(
+        `a ${(o as { constructor?: { name?: string } }).constructor?.name ?? 'class'} instance is not plain JSON data (convert it first, e.g. a Date to an ISO string)`,
+      );
     let prev: string | undefined;
     for (const k of Object.keys(o)) {
       if (!wellFormed(k)) fail(`the property name ${JSON.stringify(k)} contains a lone surrogate`);
@@ -163,7 +166,7 @@ export function canonicalizeWithout(value: unknown, omit: string): { whole: stri
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
   if (!sortedIJson(value)) return undefined;
   const o = value as Record<string, unknown>;
-  if (o[omit] === undefined || !Object.prototype.hasOwnProperty.call(o, omit)) return undefined;
+  if (o[omit] === undefined || !Object.hasOwn(o, omit)) return undefined;
   const whole = JSON.stringify(o);
   // Offset of the member in `whole`: one brace, then each earlier member (key, colon, value) and its
   // comma. JSON.stringify writes the members in Object.keys order, skipping undefined values.
@@ -178,7 +181,12 @@ export function canonicalizeWithout(value: unknown, omit: string): { whole: stri
       const next = whole.charCodeAt(end);
       if (!whole.startsWith(JSON.stringify(k), at) || (next !== 0x2c && next !== 0x7d)) return undefined;
       // The member and the comma after it; the last member takes the comma before it instead.
-      const without = next === 0x2c ? whole.slice(0, at) + whole.slice(end + 1) : first ? '{}' : whole.slice(0, at - 1) + whole.slice(end);
+      const without =
+        next === 0x2c
+          ? whole.slice(0, at) + whole.slice(end + 1)
+          : first
+            ? '{}'
+            : whole.slice(0, at - 1) + whole.slice(end);
       return { whole, without };
     }
     at += length + 1;

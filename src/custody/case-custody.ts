@@ -19,7 +19,20 @@ import { resolveVaultBucket } from './vault/bucket.js';
 import { requireCompliantVault, type CompliantVault } from './vault/gate.js';
 import type { VaultAuditResult } from './vault/audit.js';
 import { canonicalBytes } from './canonical.js';
-import { EVENT_SCHEMA_ID, GENESIS_PREV_HASH, MANIFEST_SCHEMA_ID, eventHash, eventKey, hashEquals, manifestKey, manifestStatement, type CaseManifest, type ChainHead, type CustodyEvent, type SignedManifest } from './event.js';
+import {
+  EVENT_SCHEMA_ID,
+  GENESIS_PREV_HASH,
+  MANIFEST_SCHEMA_ID,
+  eventHash,
+  eventKey,
+  hashEquals,
+  manifestKey,
+  manifestStatement,
+  type CaseManifest,
+  type ChainHead,
+  type CustodyEvent,
+  type SignedManifest,
+} from './event.js';
 import type { CustodyEntry, CustodyRecorder, RecordedEvent } from '../domain/recorder.js';
 import { getBytes, listEventKeys, putLocked } from './store.js';
 import { eventSchemaErrors, manifestSchemaErrors } from './schema.js';
@@ -96,7 +109,8 @@ function parseLinked(caseId: string, seq: number, body: Buffer, prev: ChainHead)
   } catch {
     throw new Error(`event ${seq} is not JSON`);
   }
-  if (ev.seq !== seq || ev.case !== caseId) throw new Error(`event object ${seq} holds seq ${ev.seq} of case ${ev.case}`);
+  if (ev.seq !== seq || ev.case !== caseId)
+    throw new Error(`event object ${seq} holds seq ${ev.seq} of case ${ev.case}`);
   if (!hashEquals(eventHash(ev), ev.hash)) throw new Error(`event ${seq} does not match its hash`);
   if (!hashEquals(ev.prevHash, prev.hash)) throw new Error(`event ${seq} does not link to event ${prev.seq}`);
   return ev;
@@ -142,7 +156,10 @@ class S3CaseCustody implements CaseCustody {
   /** Load the case's events (list + bounded parallel GETs) and the manifest. */
   async load(concurrency: number): Promise<void> {
     const keys = await listEventKeys(this.account, this.bucket, this.caseId);
-    const got = await mapPool(keys, concurrency, async (k) => ({ seq: k.seq, obj: await getBytes(this.account, this.bucket, k.key) }));
+    const got = await mapPool(keys, concurrency, async (k) => ({
+      seq: k.seq,
+      obj: await getBytes(this.account, this.bucket, k.key),
+    }));
     const failed = got.find((g) => !g.ok);
     if (failed && !failed.ok) throw failed.error;
     let prev: ChainHead = { seq: 0, hash: GENESIS_PREV_HASH };
@@ -175,7 +192,9 @@ class S3CaseCustody implements CaseCustody {
         this.manifestCurrent = false;
       }
     }
-    this.reporter.debug(`custody ${this.caseId}: ${this.list.length} event(s) loaded from s3://${this.bucket}; manifest ${m ? (this.manifestCurrent ? 'current' : 'behind the record') : 'absent'}`);
+    this.reporter.debug(
+      `custody ${this.caseId}: ${this.list.length} event(s) loaded from s3://${this.bucket}; manifest ${m ? (this.manifestCurrent ? 'current' : 'behind the record') : 'absent'}`,
+    );
   }
 
   private refuseIfBroken(): void {
@@ -253,7 +272,11 @@ class S3CaseCustody implements CaseCustody {
       // Never write an event the verifier would reject: a bad entry is a bug in the caller.
       const invalid = eventSchemaErrors(JSON.parse(bytes.toString('utf8')));
       if (invalid.length) {
-        throw new UsageError('CUSTODY_EVENT_INVALID', `The custody event ${entry.action} does not match the custody event schema (${invalid.join('; ')}); nothing was recorded.`, { details: { caseId: this.caseId, action: entry.action } });
+        throw new UsageError(
+          'CUSTODY_EVENT_INVALID',
+          `The custody event ${entry.action} does not match the custody event schema (${invalid.join('; ')}); nothing was recorded.`,
+          { details: { caseId: this.caseId, action: entry.action } },
+        );
       }
       const key = eventKey(this.caseId, ev.seq);
       try {
@@ -281,7 +304,11 @@ class S3CaseCustody implements CaseCustody {
       this.reporter.debug(`custody ${this.caseId}: #${other.seq} was written by ${other.actor}; appending after it`);
       if (entry.idempotencyKey && other.idempotencyKey === entry.idempotencyKey) return other;
     }
-    throw new CleanroomError('CUSTODY_CONTENTION', `Could not append to the custody record of case ${this.caseId}: ${MAX_APPEND_ATTEMPTS} other events were appended while this one was being written. Run the command again.`, { details: { caseId: this.caseId } });
+    throw new CleanroomError(
+      'CUSTODY_CONTENTION',
+      `Could not append to the custody record of case ${this.caseId}: ${MAX_APPEND_ATTEMPTS} other events were appended while this one was being written. Run the command again.`,
+      { details: { caseId: this.caseId } },
+    );
   }
 
   async sealManifest(): Promise<CaseManifest> {
@@ -302,14 +329,32 @@ class S3CaseCustody implements CaseCustody {
       sealedBy: await this.actor,
     };
     const { digest, message } = manifestStatement(signed);
-    const sig = await this.account.kms.sign({ KeyId: this.vault.signingKeyArn, Message: message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' });
+    const sig = await this.account.kms.sign({
+      KeyId: this.vault.signingKeyArn,
+      Message: message,
+      MessageType: 'RAW',
+      SigningAlgorithm: 'ECDSA_SHA_256',
+    });
     const manifest: CaseManifest = {
       ...signed,
-      signature: { keyId: sig.KeyId ?? this.vault.signingKeyArn, algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest, value: Buffer.from(sig.Signature!).toString('base64') },
+      signature: {
+        keyId: sig.KeyId ?? this.vault.signingKeyArn,
+        algorithm: 'ECDSA_SHA_256',
+        messageType: 'RAW',
+        digest,
+        value: Buffer.from(sig.Signature!).toString('base64'),
+      },
     };
     const invalid = manifestSchemaErrors(manifest);
-    if (invalid.length) throw new CleanroomError('MANIFEST_INVALID', `The manifest of case ${this.caseId} does not match the case manifest schema (${invalid.join('; ')}); it was not written.`, { details: { caseId: this.caseId } });
-    await putLocked(this.account, this.vault, manifestKey(this.caseId), canonicalBytes(manifest), now, { create: false });
+    if (invalid.length)
+      throw new CleanroomError(
+        'MANIFEST_INVALID',
+        `The manifest of case ${this.caseId} does not match the case manifest schema (${invalid.join('; ')}); it was not written.`,
+        { details: { caseId: this.caseId } },
+      );
+    await putLocked(this.account, this.vault, manifestKey(this.caseId), canonicalBytes(manifest), now, {
+      create: false,
+    });
     this.appended = 0;
     this.manifestCurrent = true;
     this.reporter.debug(`custody ${this.caseId}: manifest sealed at #${head.seq}`);
@@ -360,7 +405,16 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
         inputs: { command: opts.lease!.command },
         outcome: {
           status: 'succeeded',
-          details: { reason: t.reason, previousOwner: p.owner, previousCommand: p.command, previousActor: p.actor ?? null, previousAcquiredAt: p.acquiredAt, previousExpiresAt: p.expiresAt, previousGeneration: p.generation, generation: c.lease!.document.generation },
+          details: {
+            reason: t.reason,
+            previousOwner: p.owner,
+            previousCommand: p.command,
+            previousActor: p.actor ?? null,
+            previousAcquiredAt: p.acquiredAt,
+            previousExpiresAt: p.expiresAt,
+            previousGeneration: p.generation,
+            generation: c.lease!.document.generation,
+          },
         },
         idempotencyKey: idempotencyKeys.leaseTakeover(p.owner, p.generation),
       });

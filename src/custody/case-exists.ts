@@ -5,18 +5,26 @@
  * that read or continue a case refuse one without a record; only the commands that start a case
  * (room up, isolate, acquire) may create it.
  */
-import type { AccountCalls, AwsAccount } from '../aws/ports.js';
+import type { AccountCalls } from '../aws/ports.js';
 import { UsageError } from '../domain/errors.js';
 import { custodyPrefix } from './event.js';
 
 /** True when the case has at least one custody object in the vault (one ListObjectsV2). */
-export async function caseExists(account: AccountCalls<{ s3: 'listObjectsV2' }>, bucket: string, caseId: string): Promise<boolean> {
+export async function caseExists(
+  account: AccountCalls<{ s3: 'listObjectsV2' }>,
+  bucket: string,
+  caseId: string,
+): Promise<boolean> {
   const r = await account.s3.listObjectsV2({ Bucket: bucket, Prefix: custodyPrefix(caseId), MaxKeys: 1 });
   return (r.Contents ?? []).some((o) => o.Key?.startsWith(custodyPrefix(caseId)));
 }
 
 /** Case ids in the vault that differ from `caseId` only in letter case (first page of `cases/`). */
-async function sameIgnoringCase(account: AccountCalls<{ s3: 'listObjectsV2' }>, bucket: string, caseId: string): Promise<string[]> {
+async function sameIgnoringCase(
+  account: AccountCalls<{ s3: 'listObjectsV2' }>,
+  bucket: string,
+  caseId: string,
+): Promise<string[]> {
   try {
     const r = await account.s3.listObjectsV2({ Bucket: bucket, Prefix: 'cases/', Delimiter: '/' });
     return (r.CommonPrefixes ?? [])
@@ -28,7 +36,11 @@ async function sameIgnoringCase(account: AccountCalls<{ s3: 'listObjectsV2' }>, 
 }
 
 /** The error for a case with no custody record in `bucket` (exit 2, code UNKNOWN_CASE). */
-export async function unknownCaseError(account: AccountCalls<{ s3: 'listObjectsV2' }>, bucket: string, caseId: string): Promise<UsageError> {
+export async function unknownCaseError(
+  account: AccountCalls<{ s3: 'listObjectsV2' }>,
+  bucket: string,
+  caseId: string,
+): Promise<UsageError> {
   const similar = await sameIgnoringCase(account, bucket, caseId);
   return new UsageError(
     'UNKNOWN_CASE',
@@ -38,6 +50,10 @@ export async function unknownCaseError(account: AccountCalls<{ s3: 'listObjectsV
 }
 
 /** Refuse (UNKNOWN_CASE, exit 2) a case with no custody record in `bucket`. */
-export async function requireExistingCase(account: AccountCalls<{ s3: 'listObjectsV2' }>, bucket: string, caseId: string): Promise<void> {
+export async function requireExistingCase(
+  account: AccountCalls<{ s3: 'listObjectsV2' }>,
+  bucket: string,
+  caseId: string,
+): Promise<void> {
   if (!(await caseExists(account, bucket, caseId))) throw await unknownCaseError(account, bucket, caseId);
 }

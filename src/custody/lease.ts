@@ -84,11 +84,27 @@ export interface LeaseOptions extends LeaseHolder {
 
 /** Another holder has the case (exit 1). */
 export class CaseBusyError extends CleanroomError {
-  constructor(readonly held: LeaseDocument, bucket: string) {
+  constructor(
+    readonly held: LeaseDocument,
+    bucket: string,
+  ) {
     super(
       'CASE_BUSY',
       `Case ${held.case} is busy: \`${held.command}\` holds its lease (holder ${held.actor ?? held.owner}${held.host ? ` on ${held.host}${held.pid ? `, pid ${held.pid}` : ''}` : ''}) since ${held.acquiredAt}, until ${held.expiresAt} unless it renews it (s3://${bucket}/${leaseKey(held.case)}). Only one command at a time may change a case: nothing was changed. Run this command again when that one has finished (or, if it died, after its lease expires at ${held.expiresAt}).`,
-      { exitCode: 1, details: { caseId: held.case, bucket, holder: held.owner, actor: held.actor, command: held.command, host: held.host, pid: held.pid, since: held.acquiredAt, until: held.expiresAt } },
+      {
+        exitCode: 1,
+        details: {
+          caseId: held.case,
+          bucket,
+          holder: held.owner,
+          actor: held.actor,
+          command: held.command,
+          host: held.host,
+          pid: held.pid,
+          since: held.acquiredAt,
+          until: held.expiresAt,
+        },
+      },
     );
   }
 }
@@ -99,7 +115,15 @@ export class LeaseLostError extends CleanroomError {
     super(
       'CASE_LEASE_LOST',
       `This command lost the lease of case ${caseId} (s3://${bucket}/${leaseKey(caseId)})${taker ? ` to \`${taker.command}\` (holder ${taker.actor ?? taker.owner}) at ${taker.acquiredAt}` : ''}: it could not renew it before it expired, so it stops changing the case. Check what that command did (\`cleanroom custody log --case ${caseId}\`), then run this command again.`,
-      { exitCode: 1, details: { caseId, bucket, owner, ...(taker ? { takenBy: taker.owner, takenByCommand: taker.command, takenAt: taker.acquiredAt } : {}) } },
+      {
+        exitCode: 1,
+        details: {
+          caseId,
+          bucket,
+          owner,
+          ...(taker ? { takenBy: taker.owner, takenByCommand: taker.command, takenAt: taker.acquiredAt } : {}),
+        },
+      },
     );
   }
 }
@@ -128,7 +152,8 @@ const SAME_BOOT_MS = 120_000;
  */
 export function localHolderGone(held: LeaseDocument): boolean {
   if (!held.host || held.host !== os.hostname() || !held.pid || held.pid === process.pid) return false;
-  if (!held.bootedAt || Math.abs(Date.parse(held.bootedAt) - Date.parse(machineBootedAt())) > SAME_BOOT_MS) return false;
+  if (!held.bootedAt || Math.abs(Date.parse(held.bootedAt) - Date.parse(machineBootedAt())) > SAME_BOOT_MS)
+    return false;
   try {
     process.kill(held.pid, 0);
     return false;
@@ -187,7 +212,12 @@ export class CaseLease {
     this.assertHeld();
     if (this.releasedFlag) return;
     const now = this.now();
-    const next: LeaseDocument = { ...this.doc, renewedAt: now.toISOString(), expiresAt: new Date(now.getTime() + (this.o.ttlMs ?? DEFAULT_LEASE_TTL_MS)).toISOString(), generation: this.doc.generation + 1 };
+    const next: LeaseDocument = {
+      ...this.doc,
+      renewedAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + (this.o.ttlMs ?? DEFAULT_LEASE_TTL_MS)).toISOString(),
+      generation: this.doc.generation + 1,
+    };
     await this.write(next);
   }
 
@@ -195,7 +225,13 @@ export class CaseLease {
   async release(): Promise<void> {
     if (this.lost || this.releasedFlag) return;
     const now = this.now();
-    await this.write({ ...this.doc, released: true, releasedAt: now.toISOString(), renewedAt: now.toISOString(), generation: this.doc.generation + 1 });
+    await this.write({
+      ...this.doc,
+      released: true,
+      releasedAt: now.toISOString(),
+      renewedAt: now.toISOString(),
+      generation: this.doc.generation + 1,
+    });
     this.releasedFlag = true;
   }
 
@@ -220,7 +256,11 @@ export class CaseLease {
       this.lost = new LeaseLostError(this.o.caseId, this.o.bucket, this.doc.owner, cur?.doc);
       throw this.lost;
     }
-    throw new CleanroomError('LEASE_CONTENTION', `Could not write the lease of case ${this.o.caseId}: it kept changing under this command. Run it again.`, { details: { caseId: this.o.caseId } });
+    throw new CleanroomError(
+      'LEASE_CONTENTION',
+      `Could not write the lease of case ${this.o.caseId}: it kept changing under this command. Run it again.`,
+      { details: { caseId: this.o.caseId } },
+    );
   }
 }
 
@@ -228,7 +268,13 @@ export class CaseLease {
 function isLeaseDocument(d: unknown): d is LeaseDocument {
   if (!d || typeof d !== 'object' || Array.isArray(d)) return false;
   const l = d as Partial<LeaseDocument>;
-  return typeof l.owner === 'string' && typeof l.released === 'boolean' && Number.isInteger(l.generation) && typeof l.expiresAt === 'string' && !Number.isNaN(Date.parse(l.expiresAt));
+  return (
+    typeof l.owner === 'string' &&
+    typeof l.released === 'boolean' &&
+    Number.isInteger(l.generation) &&
+    typeof l.expiresAt === 'string' &&
+    !Number.isNaN(Date.parse(l.expiresAt))
+  );
 }
 
 async function readLease(o: LeaseOptions): Promise<{ doc: LeaseDocument; etag: string } | undefined> {
@@ -243,7 +289,17 @@ async function readLease(o: LeaseOptions): Promise<{ doc: LeaseDocument; etag: s
       // An unreadable lease protects nothing: treat it as released (it is overwritten conditionally).
       // JSON that is not a lease too: `null` would crash every command of the case, and a lease
       // with no expiry would keep it busy forever.
-      doc = { schema: LEASE_SCHEMA, case: o.caseId, owner: '(unreadable)', command: '(unreadable)', acquiredAt: new Date(0).toISOString(), renewedAt: new Date(0).toISOString(), expiresAt: new Date(0).toISOString(), generation: 0, released: true };
+      doc = {
+        schema: LEASE_SCHEMA,
+        case: o.caseId,
+        owner: '(unreadable)',
+        command: '(unreadable)',
+        acquiredAt: new Date(0).toISOString(),
+        renewedAt: new Date(0).toISOString(),
+        expiresAt: new Date(0).toISOString(),
+        generation: 0,
+        released: true,
+      };
     }
     return { doc, etag: r.ETag ?? '' };
   } catch (e) {
@@ -252,7 +308,11 @@ async function readLease(o: LeaseOptions): Promise<{ doc: LeaseDocument; etag: s
   }
 }
 
-async function putLease(o: LeaseOptions, doc: LeaseDocument, cond: { ifMatch?: string; create?: boolean }): Promise<string> {
+async function putLease(
+  o: LeaseOptions,
+  doc: LeaseDocument,
+  cond: { ifMatch?: string; create?: boolean },
+): Promise<string> {
   const body = Buffer.from(JSON.stringify(doc), 'utf8');
   const r = await o.account.s3.putObject({
     Bucket: o.bucket,
@@ -309,5 +369,9 @@ export async function acquireCaseLease(o: LeaseOptions): Promise<CaseLease> {
       if (!isAwsCode(e, 'PreconditionFailed', 'ConditionalRequestConflict', 'NoSuchKey', 'NotFound')) throw e;
     }
   }
-  throw new CleanroomError('LEASE_CONTENTION', `Could not take the lease of case ${o.caseId}: it kept changing under this command. Run it again.`, { details: { caseId: o.caseId } });
+  throw new CleanroomError(
+    'LEASE_CONTENTION',
+    `Could not take the lease of case ${o.caseId}: it kept changing under this command. Run it again.`,
+    { details: { caseId: o.caseId } },
+  );
 }

@@ -10,17 +10,24 @@ import { getBytes, listEventKeys } from './store.js';
 import { unknownCaseError } from './case-exists.js';
 
 /** One line of the timeline (the contract's fields first). */
-export interface LogEntry extends Pick<CustodyEvent, 'seq' | 'time' | 'actor' | 'action' | 'hash' | 'prevHash' | 'resources'> {
+export interface LogEntry
+  extends Pick<CustodyEvent, 'seq' | 'time' | 'actor' | 'action' | 'hash' | 'prevHash' | 'resources'> {
   status: string;
   error?: { code: string; message: string };
 }
 
 /** The events of a case, for reading. Objects that are not JSON are shown as unreadable, not hidden. */
-export async function readCaseLog(account: Pick<AwsAccount, 'accountId' | 'region'> & AccountCalls<{ s3: 'listObjectsV2' | 'getObject' }>, opts: { caseId: string; bucket?: string; concurrency?: number }): Promise<{ bucket: string; events: LogEntry[] }> {
+export async function readCaseLog(
+  account: Pick<AwsAccount, 'accountId' | 'region'> & AccountCalls<{ s3: 'listObjectsV2' | 'getObject' }>,
+  opts: { caseId: string; bucket?: string; concurrency?: number },
+): Promise<{ bucket: string; events: LogEntry[] }> {
   const bucket = await resolveVaultBucket(account, opts.bucket);
   const keys = await listEventKeys(account, bucket, opts.caseId);
   if (keys.length === 0) throw await unknownCaseError(account, bucket, opts.caseId);
-  const got = await mapPool(keys, opts.concurrency ?? 16, async (k) => ({ seq: k.seq, obj: await getBytes(account, bucket, k.key) }));
+  const got = await mapPool(keys, opts.concurrency ?? 16, async (k) => ({
+    seq: k.seq,
+    obj: await getBytes(account, bucket, k.key),
+  }));
   const events: LogEntry[] = [];
   for (const g of got) {
     if (!g.ok) throw g.error;

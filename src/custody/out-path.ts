@@ -55,7 +55,9 @@ function fileComponent(p: string): string | undefined {
  */
 export function checkOutPath(out: string, flag = '--out'): string {
   const fail = (why: string, fix: string, code: ErrorCode = 'OUT_INVALID') =>
-    new UsageError(code, `${flag} ${JSON.stringify(out)} cannot be used: ${why}. ${fix}`, { details: { option: flag, out } });
+    new UsageError(code, `${flag} ${JSON.stringify(out)} cannot be used: ${why}. ${fix}`, {
+      details: { option: flag, out },
+    });
   const elsewhere = `Give ${flag} a new folder in a writable folder on a regular disk (for example ${flag} ./bundle).`;
   if (typeof out !== 'string' || out.trim() === '') throw fail('it is empty', elsewhere);
   if (out.includes('\0')) throw fail('it contains a NUL character', elsewhere);
@@ -79,7 +81,11 @@ function writableParent(parent: string, fail: Fail, elsewhere: string, flag: str
     realParent = fs.realpathSync(parent);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw fail(`its parent folder ${parent} does not exist`, `Create it first (mkdir -p ${parent}) or choose another ${flag}.`);
+    if (code === 'ENOENT')
+      throw fail(
+        `its parent folder ${parent} does not exist`,
+        `Create it first (mkdir -p ${parent}) or choose another ${flag}.`,
+      );
     if (code === 'ENOTDIR') {
       const file = fileComponent(parent);
       throw fail(`${file ?? 'a part of it'} is a file, not a folder`, elsewhere);
@@ -88,7 +94,11 @@ function writableParent(parent: string, fail: Fail, elsewhere: string, flag: str
     throw fail(`its parent folder ${parent} cannot be read (${code ?? (e as Error).message})`, elsewhere);
   }
   const realTree = kernelTree(realParent);
-  if (realTree) throw fail(`its parent folder ${parent} is ${realParent}, under ${realTree}, a kernel pseudo-filesystem`, elsewhere);
+  if (realTree)
+    throw fail(
+      `its parent folder ${parent} is ${realParent}, under ${realTree}, a kernel pseudo-filesystem`,
+      elsewhere,
+    );
   if (!fs.statSync(realParent).isDirectory()) throw fail(`${realParent} is a file, not a folder`, elsewhere);
   try {
     const fsType = PSEUDO_FS.get(Number(fs.statfsSync(realParent).type));
@@ -122,11 +132,18 @@ function checkNewFolder(target: string, fail: Fail, elsewhere: string, flag: str
       // keep '?'
     }
     const dangling = !fs.existsSync(target);
-    throw fail(`it is a symbolic link${dangling ? ' to nothing' : ''} (→ ${to})`, `Give ${flag} a new folder, not a link, so the bundle lands where it is named.`);
+    throw fail(
+      `it is a symbolic link${dangling ? ' to nothing' : ''} (→ ${to})`,
+      `Give ${flag} a new folder, not a link, so the bundle lands where it is named.`,
+    );
   }
   if (!st.isDirectory()) throw fail('it exists and is not a folder', `Give ${flag} a new folder.`);
   if (fs.readdirSync(target).length > 0) {
-    throw fail('it is a folder that is not empty', `Give ${flag} a new folder, so an earlier bundle is never mixed with this one.`, 'OUT_NOT_EMPTY');
+    throw fail(
+      'it is a folder that is not empty',
+      `Give ${flag} a new folder, so an earlier bundle is never mixed with this one.`,
+      'OUT_NOT_EMPTY',
+    );
   }
   return target;
 }

@@ -35,7 +35,10 @@ export interface ReportInput {
 
 /** HTML-escape text for element content and double-quoted attributes. */
 export function escapeHtml(s: unknown): string {
-  return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return String(s ?? '').replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 }
 
 /** Escape text for a Markdown table cell (pipes, backslashes, inline HTML, line breaks). */
@@ -56,7 +59,10 @@ function summary(r: ReportInput): Array<[string, string]> {
     ['Sealed', r.sealedAt ? `${r.sealedAt} by ${r.sealedBy ?? '?'}` : 'not sealed'],
     ['Signing key', r.signingKeyArn],
     ['Public key SHA-256', r.keyFingerprint],
-    ['Object Lock', `${r.retention.modes.join(', ') || 'none'}${r.retention.earliestRetainUntil ? `, earliest retain-until ${r.retention.earliestRetainUntil}` : ''}`],
+    [
+      'Object Lock',
+      `${r.retention.modes.join(', ') || 'none'}${r.retention.earliestRetainUntil ? `, earliest retain-until ${r.retention.earliestRetainUntil}` : ''}`,
+    ],
     ['Exported', `${r.exportedAt} by ${r.exportedBy}`],
     ['Verification at export', 'passed: every hash, link, sequence number, retention and the manifest signature'],
   ];
@@ -72,13 +78,28 @@ export function renderMarkdown(r: ReportInput): string {
   if (r.evidence.length === 0) out.push('No evidence items.');
   else {
     out.push(`| ${evidenceCols.join(' | ')} |`, `|${evidenceCols.map(() => '---').join('|')}|`);
-    for (const e of r.evidence) out.push(`| ${evidenceCols.map((c) => escapeMarkdownCell((e as Record<string, unknown>)[c] ?? '')).join(' | ')} |`);
+    for (const e of r.evidence)
+      out.push(
+        `| ${evidenceCols.map((c) => escapeMarkdownCell((e as Record<string, unknown>)[c] ?? '')).join(' | ')} |`,
+      );
   }
-  out.push('', '## Timeline', '', '| # | Time (UTC) | Actor | Action | Outcome | Resources |', '|---|---|---|---|---|---|');
+  out.push(
+    '',
+    '## Timeline',
+    '',
+    '| # | Time (UTC) | Actor | Action | Outcome | Resources |',
+    '|---|---|---|---|---|---|',
+  );
   for (const t of r.timeline) {
-    out.push(`| ${t.seq} | ${escapeMarkdownCell(t.time)} | ${escapeMarkdownCell(t.actor)} | ${escapeMarkdownCell(t.action)} | ${escapeMarkdownCell(t.status + (t.error ? `: ${t.error}` : ''))} | ${escapeMarkdownCell(t.resources)} |`);
+    out.push(
+      `| ${t.seq} | ${escapeMarkdownCell(t.time)} | ${escapeMarkdownCell(t.actor)} | ${escapeMarkdownCell(t.action)} | ${escapeMarkdownCell(t.status + (t.error ? `: ${t.error}` : ''))} | ${escapeMarkdownCell(t.resources)} |`,
+    );
   }
-  out.push('', `Verify this bundle offline: \`cleanroom custody verify --bundle <this folder> --key-fingerprint ${escapeMarkdownCell(r.keyFingerprint)}\` — with the fingerprint obtained from the custodian, not from this report.`, '');
+  out.push(
+    '',
+    `Verify this bundle offline: \`cleanroom custody verify --bundle <this folder> --key-fingerprint ${escapeMarkdownCell(r.keyFingerprint)}\` — with the fingerprint obtained from the custodian, not from this report.`,
+    '',
+  );
   return out.join('\n');
 }
 

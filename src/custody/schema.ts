@@ -20,7 +20,9 @@ export const EVENT_SCHEMA_FILE = path.join(SCHEMA_DIR, 'custody-event.schema.jso
 export const MANIFEST_SCHEMA_FILE = path.join(SCHEMA_DIR, 'case-manifest.schema.json');
 
 // ajv-formats is CommonJS: its function is the module's default export.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (a: Ajv2020) => Ajv2020;
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
+  a: Ajv2020,
+) => Ajv2020;
 
 /** The part of the manifest schema read here: the evidence entry's fields. */
 type ManifestSchemaShape = { $defs: { evidence: { properties: Record<string, unknown> } } };
@@ -33,17 +35,28 @@ function load() {
   const eventSchema = structuredClone(EVENT_SCHEMA);
   const manifestSchema = structuredClone(MANIFEST_SCHEMA);
   if (eventSchema.$id !== EVENT_SCHEMA_ID || manifestSchema.$id !== MANIFEST_SCHEMA_ID) {
-    throw new CleanroomError('INSTALLATION_INCOMPLETE', `The evidence schemas built into cleanroom (from ${SCHEMA_DIR}) do not carry the $ids this build expects (${EVENT_SCHEMA_ID}, ${MANIFEST_SCHEMA_ID}): reinstall cleanroom.`, {
-      details: { schemaDir: SCHEMA_DIR, expected: [EVENT_SCHEMA_ID, MANIFEST_SCHEMA_ID] },
-    });
+    throw new CleanroomError(
+      'INSTALLATION_INCOMPLETE',
+      `The evidence schemas built into cleanroom (from ${SCHEMA_DIR}) do not carry the $ids this build expects (${EVENT_SCHEMA_ID}, ${MANIFEST_SCHEMA_ID}): reinstall cleanroom.`,
+      {
+        details: { schemaDir: SCHEMA_DIR, expected: [EVENT_SCHEMA_ID, MANIFEST_SCHEMA_ID] },
+      },
+    );
   }
   const ajv = addFormats(new Ajv2020({ allErrors: false, strict: true }));
-  compiled = { event: ajv.compile(eventSchema), manifest: ajv.compile(manifestSchema), manifestSchema: manifestSchema as ManifestSchemaShape };
+  compiled = {
+    event: ajv.compile(eventSchema),
+    manifest: ajv.compile(manifestSchema),
+    manifestSchema: manifestSchema as ManifestSchemaShape,
+  };
   return compiled;
 }
 
 function describe(errors: ErrorObject[] | null | undefined): string[] {
-  return (errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? e.keyword}${e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty?: string }).additionalProperty})` : ''}`);
+  return (errors ?? []).map(
+    (e) =>
+      `${e.instancePath || '/'} ${e.message ?? e.keyword}${e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty?: string }).additionalProperty})` : ''}`,
+  );
 }
 
 /** Schema errors of a custody event (empty when valid). */

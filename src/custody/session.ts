@@ -61,7 +61,10 @@ export class CustodySession {
   open(): Promise<CustodyRecorder> {
     this.checkpoint('opening the custody record');
     const src = this.source;
-    if (!src) return Promise.reject(new CleanroomError('NO_CUSTODY', 'This workflow needs the case custody record (deps.custody) for a real run.'));
+    if (!src)
+      return Promise.reject(
+        new CleanroomError('NO_CUSTODY', 'This workflow needs the case custody record (deps.custody) for a real run.'),
+      );
     this.opened ??= (typeof src === 'function' ? src() : Promise.resolve(src)).then((r) => (this.recorder = r));
     return this.opened;
   }
@@ -86,7 +89,11 @@ export class CustodySession {
  * Run a workflow body with its record and seal on the way out. The result gains `seal`; an error
  * gains `details.sealed`/`details.sealReason`, and an error of a stopped run becomes INTERRUPTED.
  */
-export async function withCustodySession<T extends object>(source: CustodySource | undefined, signal: AbortSignal | undefined, body: (s: CustodySession) => Promise<T>): Promise<T & { seal: SealState }> {
+export async function withCustodySession<T extends object>(
+  source: CustodySource | undefined,
+  signal: AbortSignal | undefined,
+  body: (s: CustodySession) => Promise<T>,
+): Promise<T & { seal: SealState }> {
   const session = new CustodySession(source, signal);
   let result: T;
   try {

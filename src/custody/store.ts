@@ -25,11 +25,19 @@ export interface ListedKey {
 }
 
 /** The event keys of a case, by sequence number (ListObjectsV2, all pages). Other keys are ignored. */
-export async function listEventKeys(account: AccountCalls<{ s3: 'listObjectsV2' }>, bucket: string, caseId: string): Promise<ListedKey[]> {
+export async function listEventKeys(
+  account: AccountCalls<{ s3: 'listObjectsV2' }>,
+  bucket: string,
+  caseId: string,
+): Promise<ListedKey[]> {
   const out: ListedKey[] = [];
   let token: string | undefined;
   do {
-    const r = await account.s3.listObjectsV2({ Bucket: bucket, Prefix: custodyPrefix(caseId), ...(token ? { ContinuationToken: token } : {}) });
+    const r = await account.s3.listObjectsV2({
+      Bucket: bucket,
+      Prefix: custodyPrefix(caseId),
+      ...(token ? { ContinuationToken: token } : {}),
+    });
     for (const o of r.Contents ?? []) {
       const seq = o.Key ? seqOfKey(caseId, o.Key) : undefined;
       if (seq !== undefined) out.push({ key: o.Key!, seq });
@@ -40,9 +48,21 @@ export async function listEventKeys(account: AccountCalls<{ s3: 'listObjectsV2' 
 }
 
 /** An object's stored bytes (a given version, or the current one); undefined when there is none. */
-export async function getBytes(account: AccountCalls<{ s3: 'getObject' }>, bucket: string, key: string, versionId?: string): Promise<{ body: Buffer; versionId?: string; checksumSha256?: string; lockMode?: string; retainUntil?: Date } | undefined> {
+export async function getBytes(
+  account: AccountCalls<{ s3: 'getObject' }>,
+  bucket: string,
+  key: string,
+  versionId?: string,
+): Promise<
+  { body: Buffer; versionId?: string; checksumSha256?: string; lockMode?: string; retainUntil?: Date } | undefined
+> {
   try {
-    const r = await account.s3.getObject({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}), ChecksumMode: 'ENABLED' });
+    const r = await account.s3.getObject({
+      Bucket: bucket,
+      Key: key,
+      ...(versionId ? { VersionId: versionId } : {}),
+      ChecksumMode: 'ENABLED',
+    });
     const body = Buffer.from((await r.Body!.transformToByteArray()) as Uint8Array);
     return {
       body,
@@ -71,7 +91,14 @@ export function retainUntil(now: Date, days: number): Date {
  * Write an object. `create` adds `If-None-Match: *`: the write fails with `PreconditionFailed`
  * when the key exists. One S3 request.
  */
-export async function putLocked(account: AwsAccount, target: VaultTarget, key: string, body: Buffer, now: Date, opts: { create: boolean }): Promise<{ versionId?: string }> {
+export async function putLocked(
+  account: AwsAccount,
+  target: VaultTarget,
+  key: string,
+  body: Buffer,
+  now: Date,
+  opts: { create: boolean },
+): Promise<{ versionId?: string }> {
   const r = await account.s3.putObject({
     Bucket: target.bucket,
     Key: key,

@@ -12,15 +12,26 @@ import { resolveVaultBucket } from './vault/bucket.js';
 import { describeKeyAlias } from './vault/audit.js';
 
 /** The vault's signing key: its ARN and public key (PEM, SPKI). */
-export async function vaultSigningKey(account: Pick<AwsAccount, 'accountId' | 'region'> & AccountCalls<{ kms: 'describeKey' | 'getPublicKey' }>, opts: { bucket?: string } = {}): Promise<{ bucket: string; arn: string; pem: string }> {
+export async function vaultSigningKey(
+  account: Pick<AwsAccount, 'accountId' | 'region'> & AccountCalls<{ kms: 'describeKey' | 'getPublicKey' }>,
+  opts: { bucket?: string } = {},
+): Promise<{ bucket: string; arn: string; pem: string }> {
   const bucket = await resolveVaultBucket(account, opts.bucket);
   const alias = signingKeyAlias(bucket);
   const signing = await describeKeyAlias(account, alias);
-  const missing = () => new UsageError('SIGNING_KEY_NOT_FOUND', `The vault ${bucket} has no signing key ${alias} to trust: give --bucket the vault the case was exported from, or verify with --key-fingerprint HEX from the custodian.`, { details: { bucket, alias } });
+  const missing = () =>
+    new UsageError(
+      'SIGNING_KEY_NOT_FOUND',
+      `The vault ${bucket} has no signing key ${alias} to trust: give --bucket the vault the case was exported from, or verify with --key-fingerprint HEX from the custodian.`,
+      { details: { bucket, alias } },
+    );
   if (!signing) throw missing();
   try {
     const pub = await account.kms.getPublicKey({ KeyId: signing.arn });
-    const pem = createPublicKey({ key: Buffer.from(pub.PublicKey!), format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }) as string;
+    const pem = createPublicKey({ key: Buffer.from(pub.PublicKey!), format: 'der', type: 'spki' }).export({
+      format: 'pem',
+      type: 'spki',
+    }) as string;
     return { bucket, arn: signing.arn, pem };
   } catch (e) {
     if (isAwsCode(e, 'NotFoundException')) throw missing();

@@ -40,7 +40,8 @@ export interface VaultVerifyOptions {
 }
 
 /** What verification reads: the vault's objects (every version), its signing key. */
-export type VaultVerifyAccount = Pick<AwsAccount, 'accountId' | 'region'> & AccountCalls<{ s3: 'listObjectVersions' | 'getObject' | 'listObjectsV2'; kms: 'describeKey' | 'getPublicKey' }>;
+export type VaultVerifyAccount = Pick<AwsAccount, 'accountId' | 'region'> &
+  AccountCalls<{ s3: 'listObjectVersions' | 'getObject' | 'listObjectsV2'; kms: 'describeKey' | 'getPublicKey' }>;
 
 export interface VaultVerifyResult extends CustodyVerifyResult {
   bucket: string;
@@ -53,29 +54,54 @@ export interface VaultVerifyResult extends CustodyVerifyResult {
 }
 
 /** Every version of every object under the case prefix, by key (newest first, as S3 lists them). */
-async function listVersions(account: AccountCalls<{ s3: 'listObjectVersions' }>, bucket: string, caseId: string): Promise<Map<string, Version[]>> {
+async function listVersions(
+  account: AccountCalls<{ s3: 'listObjectVersions' }>,
+  bucket: string,
+  caseId: string,
+): Promise<Map<string, Version[]>> {
   const out = new Map<string, Version[]>();
   let keyMarker: string | undefined;
   let versionMarker: string | undefined;
   do {
-    const r = await account.s3.listObjectVersions({ Bucket: bucket, Prefix: casePrefix(caseId), ...(keyMarker ? { KeyMarker: keyMarker } : {}), ...(versionMarker ? { VersionIdMarker: versionMarker } : {}) });
+    const r = await account.s3.listObjectVersions({
+      Bucket: bucket,
+      Prefix: casePrefix(caseId),
+      ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+      ...(versionMarker ? { VersionIdMarker: versionMarker } : {}),
+    });
     const add = (key: string | undefined, v: Version) => {
       if (!key) return;
       const list = out.get(key) ?? [];
       list.push(v);
       out.set(key, list);
     };
-    for (const v of r.Versions ?? []) add(v.Key, { versionId: v.VersionId ?? 'null', isLatest: v.IsLatest === true, deleteMarker: false, lastModified: v.LastModified ? new Date(v.LastModified).getTime() : 0 });
-    for (const d of r.DeleteMarkers ?? []) add(d.Key, { versionId: d.VersionId ?? 'null', isLatest: d.IsLatest === true, deleteMarker: true, lastModified: d.LastModified ? new Date(d.LastModified).getTime() : 0 });
+    for (const v of r.Versions ?? [])
+      add(v.Key, {
+        versionId: v.VersionId ?? 'null',
+        isLatest: v.IsLatest === true,
+        deleteMarker: false,
+        lastModified: v.LastModified ? new Date(v.LastModified).getTime() : 0,
+      });
+    for (const d of r.DeleteMarkers ?? [])
+      add(d.Key, {
+        versionId: d.VersionId ?? 'null',
+        isLatest: d.IsLatest === true,
+        deleteMarker: true,
+        lastModified: d.LastModified ? new Date(d.LastModified).getTime() : 0,
+      });
     keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
     versionMarker = r.IsTruncated ? r.NextVersionIdMarker : undefined;
   } while (keyMarker);
-  for (const list of out.values()) list.sort((a, b) => Number(b.isLatest) - Number(a.isLatest) || b.lastModified - a.lastModified);
+  for (const list of out.values())
+    list.sort((a, b) => Number(b.isLatest) - Number(a.isLatest) || b.lastModified - a.lastModified);
   return out;
 }
 
 /** Verify the custody record of a case in the vault. Read-only. */
-export async function verifyCaseInVault(account: VaultVerifyAccount, opts: VaultVerifyOptions): Promise<VaultVerifyResult> {
+export async function verifyCaseInVault(
+  account: VaultVerifyAccount,
+  opts: VaultVerifyOptions,
+): Promise<VaultVerifyResult> {
   const bucket = await resolveVaultBucket(account, opts.bucket);
   const reporter = opts.reporter ?? silentReporter;
   const caseId = opts.caseId;
@@ -87,22 +113,55 @@ export async function verifyCaseInVault(account: VaultVerifyAccount, opts: Vault
   const versions = await listVersions(account, bucket, caseId);
   // Unknown cases are unknown: no event object (in any version) means there is no such case here,
   // and an empty record must not "verify".
-  if (![...versions.keys()].some((k) => k.startsWith(custodyPrefix(caseId)))) throw await unknownCaseError(account, bucket, caseId);
+  if (![...versions.keys()].some((k) => k.startsWith(custodyPrefix(caseId))))
+    throw await unknownCaseError(account, bucket, caseId);
 
   const { signing, key, der } = await readSigningKey(account, bucket);
   const read: VaultRead = { account, bucket, caseId, versions, findings, chain, retention };
   const manifestBytes = await readManifest(read, opts.onManifest);
   await verifyEvents(read, opts, reporter);
 
-  const manifest = checkManifest({ caseId, bucket, bytes: manifestBytes, key, ...(signing ? { expectedKeyId: signing.arn } : {}), chain, findings });
-  if (!signing && manifestBytes) findings.add('SIGNATURE_INVALID', null, `the vault's signing key ${signingKeyAlias(bucket)} does not exist, so the manifest signature cannot be verified`);
+  const manifest = checkManifest({
+    caseId,
+    bucket,
+    bytes: manifestBytes,
+    key,
+    ...(signing ? { expectedKeyId: signing.arn } : {}),
+    chain,
+    findings,
+  });
+  if (!signing && manifestBytes)
+    findings.add(
+      'SIGNATURE_INVALID',
+      null,
+      `the vault's signing key ${signingKeyAlias(bucket)} does not exist, so the manifest signature cannot be verified`,
+    );
 
   const head = chain.head();
   return {
-    ...verifyResult(caseId, chain, findings, `s3://${bucket}/${casePrefix(caseId)}`, ['objects.versions', 'objects.retention', 'documents.schema', 'events.canonical', 'events.hash', 'events.chain', 'events.sequence', 'manifest.present', 'manifest.signature', 'manifest.head', 'manifest.evidence'], {
-      'events.chain': `${chain.events} event(s) link from genesis to ${head.hash.slice(0, 16)}…`,
-      'manifest.signature': signing ? `signed by ${signing.arn}` : 'ok',
-    }),
+    ...verifyResult(
+      caseId,
+      chain,
+      findings,
+      `s3://${bucket}/${casePrefix(caseId)}`,
+      [
+        'objects.versions',
+        'objects.retention',
+        'documents.schema',
+        'events.canonical',
+        'events.hash',
+        'events.chain',
+        'events.sequence',
+        'manifest.present',
+        'manifest.signature',
+        'manifest.head',
+        'manifest.evidence',
+      ],
+      {
+        'events.chain': `${chain.events} event(s) link from genesis to ${head.hash.slice(0, 16)}…`,
+        'manifest.signature': signing ? `signed by ${signing.arn}` : 'ok',
+      },
+    ),
     bucket,
     ...(signing ? { signingKeyArn: signing.arn } : {}),
     ...(der ? { publicKeyDer: der } : {}),
@@ -123,7 +182,10 @@ interface VaultRead {
 }
 
 /** The vault's signing key and its public key (absent when the alias or the key is gone). */
-async function readSigningKey(account: VaultVerifyAccount, bucket: string): Promise<{ signing: Awaited<ReturnType<typeof describeKeyAlias>>; key?: KeyObject; der?: Buffer }> {
+async function readSigningKey(
+  account: VaultVerifyAccount,
+  bucket: string,
+): Promise<{ signing: Awaited<ReturnType<typeof describeKeyAlias>>; key?: KeyObject; der?: Buffer }> {
   const signing = await describeKeyAlias(account, signingKeyAlias(bucket));
   if (!signing) return { signing };
   try {
@@ -145,7 +207,11 @@ class RetentionSeen {
 
   check(seq: number | null, what: string, got: { lockMode?: string; retainUntil?: Date }, current: boolean): void {
     if (!got.lockMode || !got.retainUntil) {
-      this.findings.add('RETENTION_MISSING', seq, `${what} carries no Object Lock retention${got.lockMode ? ` date (mode ${got.lockMode})` : ''}: it can be deleted`);
+      this.findings.add(
+        'RETENTION_MISSING',
+        seq,
+        `${what} carries no Object Lock retention${got.lockMode ? ` date (mode ${got.lockMode})` : ''}: it can be deleted`,
+      );
       return;
     }
     if (current) {
@@ -156,7 +222,10 @@ class RetentionSeen {
   }
 
   summary(): VaultVerifyResult['retention'] {
-    return { modes: [...this.modes].sort(), ...(this.earliest !== undefined ? { earliestRetainUntil: new Date(this.earliest).toISOString() } : {}) };
+    return {
+      modes: [...this.modes].sort(),
+      ...(this.earliest !== undefined ? { earliestRetainUntil: new Date(this.earliest).toISOString() } : {}),
+    };
   }
 }
 
@@ -192,31 +261,57 @@ async function verifyEvents(r: VaultRead, opts: VaultVerifyOptions, reporter: Re
     const slice = eventKeys.slice(i, i + window);
     const read = await mapPool(slice, opts.concurrency ?? 16, async ({ key, seq }) => {
       const vs = r.versions.get(key)!;
-      const bodies = await Promise.all(vs.filter((v) => !v.deleteMarker).map(async (v) => ({ v, got: await getBytes(r.account, r.bucket, key, v.versionId === 'null' ? undefined : v.versionId) })));
+      const bodies = await Promise.all(
+        vs
+          .filter((v) => !v.deleteMarker)
+          .map(async (v) => ({
+            v,
+            got: await getBytes(r.account, r.bucket, key, v.versionId === 'null' ? undefined : v.versionId),
+          })),
+      );
       return { seq, vs, bodies };
     });
     for (const x of read) {
       if (!x.ok) throw x.error;
       await checkEventVersions(r, x.value, opts.onEvent);
     }
-    reporter.progress({ kind: 'item', item: `case ${r.caseId}`, phase: 'verifying events', percent: (Math.min(i + window, eventKeys.length) / Math.max(1, eventKeys.length)) * 100 });
+    reporter.progress({
+      kind: 'item',
+      item: `case ${r.caseId}`,
+      phase: 'verifying events',
+      percent: (Math.min(i + window, eventKeys.length) / Math.max(1, eventKeys.length)) * 100,
+    });
   }
 }
 
 type StoredVersion = { v: Version; got: Awaited<ReturnType<typeof getBytes>> };
 
 /** One event key: a delete marker, versions written over the original, retention; the current version goes through the chain. */
-async function checkEventVersions(r: VaultRead, { seq, vs, bodies }: { seq: number; vs: Version[]; bodies: StoredVersion[] }, onEvent: VaultVerifyOptions['onEvent']): Promise<void> {
+async function checkEventVersions(
+  r: VaultRead,
+  { seq, vs, bodies }: { seq: number; vs: Version[]; bodies: StoredVersion[] },
+  onEvent: VaultVerifyOptions['onEvent'],
+): Promise<void> {
   const { findings } = r;
-  if (vs[0]?.deleteMarker) findings.add('EVENT_DELETED', seq, `event ${seq} was deleted: its key's current version is a delete marker (the original version is still in the vault)`);
+  if (vs[0]?.deleteMarker)
+    findings.add(
+      'EVENT_DELETED',
+      seq,
+      `event ${seq} was deleted: its key's current version is a delete marker (the original version is still in the vault)`,
+    );
   const present = bodies.filter((b) => b.got);
   if (present.length > 1) {
     const original = present[present.length - 1]!;
     for (const extra of present.slice(0, -1)) {
-      findings.add('EXTRA_VERSION', seq, `event ${seq} has another version (${extra.v.versionId}) written over the original (${original.v.versionId})${extra.got!.body.equals(original.got!.body) ? ', with the same bytes' : ', with different bytes'}`);
+      findings.add(
+        'EXTRA_VERSION',
+        seq,
+        `event ${seq} has another version (${extra.v.versionId}) written over the original (${original.v.versionId})${extra.got!.body.equals(original.got!.body) ? ', with the same bytes' : ', with different bytes'}`,
+      );
     }
   }
-  for (const [idx, b] of present.entries()) r.retention.check(seq, `event ${seq} (version ${b.v.versionId})`, b.got!, idx === 0);
+  for (const [idx, b] of present.entries())
+    r.retention.check(seq, `event ${seq} (version ${b.v.versionId})`, b.got!, idx === 0);
   const current = present[0];
   if (!current) {
     findings.add('SEQUENCE_GAP', seq, `event ${seq} has no readable version`);

@@ -8,7 +8,16 @@
  */
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { canonicalize, canonicalizeWithout } from './canonical.js';
-import { GENESIS_PREV_HASH, eventHash, eventHashOfCanonical, hashEquals, manifestStatement, type CaseManifest, type ChainHead, type CustodyEvent } from './event.js';
+import {
+  GENESIS_PREV_HASH,
+  eventHash,
+  eventHashOfCanonical,
+  hashEquals,
+  manifestStatement,
+  type CaseManifest,
+  type ChainHead,
+  type CustodyEvent,
+} from './event.js';
 import { eventSchemaErrors, manifestEvidenceFields, manifestSchemaErrors } from './schema.js';
 import { foldEvidence, type EvidencePatch } from '../domain/evidence.js';
 
@@ -143,7 +152,8 @@ export class Findings {
     const n = (this.perCode.get(code) ?? 0) + 1;
     this.perCode.set(code, n);
     if (n <= this.capPerCode) this.list.push({ code, seq, message });
-    else if (n === this.capPerCode + 1) this.list.push({ code, seq: null, message: `more ${code} findings were found and not listed` });
+    else if (n === this.capPerCode + 1)
+      this.list.push({ code, seq: null, message: `more ${code} findings were found and not listed` });
   }
   has(code: FindingCode): boolean {
     return (this.perCode.get(code) ?? 0) > 0;
@@ -178,12 +188,22 @@ export class ChainChecker {
     if (!Number.isSafeInteger(seq) || seq <= this.prev.seq) {
       // A second event under the same number (an alias key or file name) or one out of order is
       // never chained: it would otherwise be checked against nothing and pass.
-      f.add('SEQUENCE_DUPLICATE', Number.isSafeInteger(seq) ? seq : null, `event ${seq} comes after event ${this.prev.seq}: a sequence number occurs twice or out of order`);
+      f.add(
+        'SEQUENCE_DUPLICATE',
+        Number.isSafeInteger(seq) ? seq : null,
+        `event ${seq} comes after event ${this.prev.seq}: a sequence number occurs twice or out of order`,
+      );
       return undefined;
     }
     this.maxSeq = Math.max(this.maxSeq, seq);
     if (seq > this.prev.seq + 1) {
-      f.add('SEQUENCE_GAP', this.prev.seq + 1, seq - this.prev.seq === 2 ? `event ${this.prev.seq + 1} is missing` : `events ${this.prev.seq + 1}–${seq - 1} are missing`);
+      f.add(
+        'SEQUENCE_GAP',
+        this.prev.seq + 1,
+        seq - this.prev.seq === 2
+          ? `event ${this.prev.seq + 1} is missing`
+          : `events ${this.prev.seq + 1}–${seq - 1} are missing`,
+      );
     }
     const text = typeof bytes === 'string' ? bytes : bytes.toString('utf8');
     let ev: CustodyEvent;
@@ -195,7 +215,12 @@ export class ChainChecker {
       return undefined;
     }
     const errors = eventSchemaErrors(ev);
-    if (errors.length) f.add('SCHEMA_INVALID', seq, `event ${seq} does not match the custody event schema: ${errors.slice(0, 3).join('; ')}`);
+    if (errors.length)
+      f.add(
+        'SCHEMA_INVALID',
+        seq,
+        `event ${seq} does not match the custody event schema: ${errors.slice(0, 3).join('; ')}`,
+      );
     // One canonicalisation gives both the form compared with the stored bytes and the form hashed
     // (the event without `hash`); anything off the common path takes the two separate calls.
     let canonical: string | undefined;
@@ -207,22 +232,38 @@ export class ChainChecker {
     } catch (e) {
       f.add('SCHEMA_INVALID', seq, `event ${seq} cannot be canonicalised: ${(e as Error).message}`);
     }
-    if (canonical !== undefined && canonical !== text) f.add('NOT_CANONICAL', seq, `event ${seq} is not stored in its RFC 8785 canonical form`);
+    if (canonical !== undefined && canonical !== text)
+      f.add('NOT_CANONICAL', seq, `event ${seq} is not stored in its RFC 8785 canonical form`);
     if (ev && typeof ev === 'object') {
-      if (ev.seq !== seq) f.add('SEQUENCE_MISMATCH', seq, `the object of event ${seq} holds event ${JSON.stringify(ev.seq)}`);
-      if (ev.case !== this.caseId) f.add('SEQUENCE_MISMATCH', seq, `event ${seq} belongs to case ${JSON.stringify(ev.case)}, not ${this.caseId}`);
+      if (ev.seq !== seq)
+        f.add('SEQUENCE_MISMATCH', seq, `the object of event ${seq} holds event ${JSON.stringify(ev.seq)}`);
+      if (ev.case !== this.caseId)
+        f.add('SEQUENCE_MISMATCH', seq, `event ${seq} belongs to case ${JSON.stringify(ev.case)}, not ${this.caseId}`);
       let recomputed = '';
       try {
         recomputed = canonicalBody !== undefined ? eventHashOfCanonical(canonicalBody) : eventHash(ev);
       } catch {
         // reported as SCHEMA_INVALID above
       }
-      if (!hashEquals(recomputed, String(ev.hash))) f.add('HASH_MISMATCH', seq, `event ${seq}: the recomputed hash ${recomputed.slice(0, 16)}… differs from the stored hash ${String(ev.hash).slice(0, 16)}…`);
+      if (!hashEquals(recomputed, String(ev.hash)))
+        f.add(
+          'HASH_MISMATCH',
+          seq,
+          `event ${seq}: the recomputed hash ${recomputed.slice(0, 16)}… differs from the stored hash ${String(ev.hash).slice(0, 16)}…`,
+        );
       if (seq === this.prev.seq + 1 && this.prev.hash !== '' && !hashEquals(String(ev.prevHash), this.prev.hash)) {
-        f.add('CHAIN_LINK_MISMATCH', seq, `event ${seq} does not link to event ${this.prev.seq}: its prevHash ${String(ev.prevHash).slice(0, 16)}… is not ${this.prev.hash.slice(0, 16)}…`);
+        f.add(
+          'CHAIN_LINK_MISMATCH',
+          seq,
+          `event ${seq} does not link to event ${this.prev.seq}: its prevHash ${String(ev.prevHash).slice(0, 16)}… is not ${this.prev.hash.slice(0, 16)}…`,
+        );
       }
       // Only events that carry evidence changes fold (foldEvidence reads nothing else).
-      if (ev.outcome && typeof ev.outcome === 'object' && (ev.outcome.details as Record<string, unknown> | undefined)?.['evidence']) {
+      if (
+        ev.outcome &&
+        typeof ev.outcome === 'object' &&
+        (ev.outcome.details as Record<string, unknown> | undefined)?.['evidence']
+      ) {
         for (const [id, patch] of foldEvidence([ev])) this.evidence.set(id, { ...this.evidence.get(id), ...patch });
       }
       // Chain on from the recomputed hash: a tampered event breaks its successor's link too.
@@ -264,14 +305,29 @@ export function projectEvidence(items: EvidencePatch[]): EvidencePatch[] {
 
 /** A public key from PEM or DER (SPKI). */
 export function publicKey(key: string | Buffer): KeyObject {
-  return typeof key === 'string' ? createPublicKey({ key, format: 'pem' }) : createPublicKey({ key, format: 'der', type: 'spki' });
+  return typeof key === 'string'
+    ? createPublicKey({ key, format: 'pem' })
+    : createPublicKey({ key, format: 'der', type: 'spki' });
 }
 
 /** Check the manifest (bytes as stored) against the chain. */
-export function checkManifest(opts: { caseId: string; bucket?: string; bytes: Buffer | undefined; key: KeyObject | undefined; expectedKeyId?: string; chain: ChainChecker; findings: Findings }): CaseManifest | undefined {
+export function checkManifest(opts: {
+  caseId: string;
+  bucket?: string;
+  bytes: Buffer | undefined;
+  key: KeyObject | undefined;
+  expectedKeyId?: string;
+  chain: ChainChecker;
+  findings: Findings;
+}): CaseManifest | undefined {
   const { findings: f, chain } = opts;
   if (!opts.bytes) {
-    if (chain.events > 0) f.add('MANIFEST_MISSING', null, `the case has ${chain.events} event(s) but no manifest: nothing seals the record (any custody-writing command re-seals it; or run \`cleanroom custody seal --case ${opts.caseId}\`)`);
+    if (chain.events > 0)
+      f.add(
+        'MANIFEST_MISSING',
+        null,
+        `the case has ${chain.events} event(s) but no manifest: nothing seals the record (any custody-writing command re-seals it; or run \`cleanroom custody seal --case ${opts.caseId}\`)`,
+      );
     return undefined;
   }
   let m: CaseManifest;
@@ -283,35 +339,56 @@ export function checkManifest(opts: { caseId: string; bucket?: string; bytes: Bu
     return undefined;
   }
   const errors = manifestSchemaErrors(m);
-  if (errors.length) f.add('SCHEMA_INVALID', null, `the manifest does not match the case manifest schema: ${errors.slice(0, 3).join('; ')}`);
+  if (errors.length)
+    f.add(
+      'SCHEMA_INVALID',
+      null,
+      `the manifest does not match the case manifest schema: ${errors.slice(0, 3).join('; ')}`,
+    );
   if (!m || typeof m !== 'object' || !m.signature || !m.head) return undefined;
   checkManifestSignature(m, opts);
   const head = chain.head();
-  if (m.case !== opts.caseId) f.add('MANIFEST_MISMATCH', null, `the manifest is for case ${JSON.stringify(m.case)}, not ${opts.caseId}`);
-  if (opts.bucket && m.bucket !== opts.bucket) f.add('MANIFEST_MISMATCH', null, `the manifest names the vault ${JSON.stringify(m.bucket)}, not ${opts.bucket}`);
-  if (m.events !== m.head.seq) f.add('MANIFEST_MISMATCH', null, `the manifest counts ${m.events} events but seals head ${m.head.seq}`);
+  if (m.case !== opts.caseId)
+    f.add('MANIFEST_MISMATCH', null, `the manifest is for case ${JSON.stringify(m.case)}, not ${opts.caseId}`);
+  if (opts.bucket && m.bucket !== opts.bucket)
+    f.add('MANIFEST_MISMATCH', null, `the manifest names the vault ${JSON.stringify(m.bucket)}, not ${opts.bucket}`);
+  if (m.events !== m.head.seq)
+    f.add('MANIFEST_MISMATCH', null, `the manifest counts ${m.events} events but seals head ${m.head.seq}`);
   if (m.head.seq > head.seq) {
     f.add('MANIFEST_MISMATCH', null, `the manifest seals event ${m.head.seq}, but the record ends at ${head.seq}`);
     return m;
   }
-  if (m.head.seq < head.seq) f.add('MANIFEST_STALE', m.head.seq + 1, `the manifest seals event ${m.head.seq}; events ${m.head.seq + 1}–${head.seq} are not covered by a signature (any custody-writing command re-seals it, or run \`cleanroom custody seal --case ${opts.caseId}\`)`);
+  if (m.head.seq < head.seq)
+    f.add(
+      'MANIFEST_STALE',
+      m.head.seq + 1,
+      `the manifest seals event ${m.head.seq}; events ${m.head.seq + 1}–${head.seq} are not covered by a signature (any custody-writing command re-seals it, or run \`cleanroom custody seal --case ${opts.caseId}\`)`,
+    );
   const point = chain.at(m.head.seq);
   if (!point) {
     f.add('MANIFEST_MISMATCH', m.head.seq, `the manifest's head ${m.head.seq} could not be located in the record`);
     return m;
   }
-  if (!hashEquals(String(m.head.hash), point.hash)) f.add('MANIFEST_MISMATCH', m.head.seq, `the manifest's head hash is not the hash of event ${m.head.seq}`);
+  if (!hashEquals(String(m.head.hash), point.hash))
+    f.add('MANIFEST_MISMATCH', m.head.seq, `the manifest's head hash is not the hash of event ${m.head.seq}`);
   const sealed = projectEvidence(Array.isArray(m.evidence) ? m.evidence : []);
   if (canonicalize(point.evidence) !== canonicalize(sealed)) {
     const ids = new Set([...point.evidence.map((x) => x.evidenceId), ...sealed.map((x) => x.evidenceId)]);
-    const differ = [...ids].filter((id) => canonicalize(point.evidence.find((x) => x.evidenceId === id) ?? null) !== canonicalize(sealed.find((x) => x.evidenceId === id) ?? null));
+    const differ = [...ids].filter(
+      (id) =>
+        canonicalize(point.evidence.find((x) => x.evidenceId === id) ?? null) !==
+        canonicalize(sealed.find((x) => x.evidenceId === id) ?? null),
+    );
     f.add('MANIFEST_MISMATCH', null, `the manifest's evidence differs from the events for ${differ.join(', ')}`);
   }
   return m;
 }
 
 /** The manifest's signature: its digest, the signature verified with the public key, the key that signed it. */
-function checkManifestSignature(m: CaseManifest, opts: { key: KeyObject | undefined; expectedKeyId?: string; findings: Findings }): void {
+function checkManifestSignature(
+  m: CaseManifest,
+  opts: { key: KeyObject | undefined; expectedKeyId?: string; findings: Findings },
+): void {
   const { findings: f } = opts;
   const { signature, ...signed } = m;
   let statement: ReturnType<typeof manifestStatement> | undefined;
@@ -321,7 +398,12 @@ function checkManifestSignature(m: CaseManifest, opts: { key: KeyObject | undefi
     f.add('SCHEMA_INVALID', null, `the manifest cannot be canonicalised: ${(e as Error).message}`);
   }
   if (statement) {
-    if (!hashEquals(statement.digest, String(signature.digest))) f.add('SIGNATURE_INVALID', null, 'the manifest digest does not match its content: the manifest was changed after it was signed');
+    if (!hashEquals(statement.digest, String(signature.digest)))
+      f.add(
+        'SIGNATURE_INVALID',
+        null,
+        'the manifest digest does not match its content: the manifest was changed after it was signed',
+      );
     let good = false;
     if (!opts.key) f.add('SIGNATURE_INVALID', null, 'there is no public key to verify the manifest signature with');
     else {
@@ -330,21 +412,57 @@ function checkManifestSignature(m: CaseManifest, opts: { key: KeyObject | undefi
       } catch {
         good = false;
       }
-      if (!good) f.add('SIGNATURE_INVALID', null, `the manifest signature does not verify with the public key of ${opts.expectedKeyId ?? signature.keyId}`);
+      if (!good)
+        f.add(
+          'SIGNATURE_INVALID',
+          null,
+          `the manifest signature does not verify with the public key of ${opts.expectedKeyId ?? signature.keyId}`,
+        );
     }
-    if (opts.expectedKeyId && signature.keyId !== opts.expectedKeyId) f.add('SIGNATURE_INVALID', null, `the manifest was signed with ${signature.keyId}, not the vault's signing key ${opts.expectedKeyId}`);
+    if (opts.expectedKeyId && signature.keyId !== opts.expectedKeyId)
+      f.add(
+        'SIGNATURE_INVALID',
+        null,
+        `the manifest was signed with ${signature.keyId}, not the vault's signing key ${opts.expectedKeyId}`,
+      );
   }
 }
 
 /** Turn findings into the ordered named checks. */
-export function namedChecks(findings: Findings, applicable: readonly VerifyCheckId[], details: Partial<Record<VerifyCheckId, string>> = {}): VerifyCheck[] {
+export function namedChecks(
+  findings: Findings,
+  applicable: readonly VerifyCheckId[],
+  details: Partial<Record<VerifyCheckId, string>> = {},
+): VerifyCheck[] {
   return VERIFY_CHECK_IDS.filter((id) => applicable.includes(id)).map((id) => {
     const n = findings.count(id);
-    return { id, ok: n === 0, detail: n === 0 ? (details[id] ?? 'ok') : `${n} finding(s): ${findings.list.filter((x) => CHECK_OF[x.code] === id)[0]?.message ?? ''}` };
+    return {
+      id,
+      ok: n === 0,
+      detail:
+        n === 0
+          ? (details[id] ?? 'ok')
+          : `${n} finding(s): ${findings.list.filter((x) => CHECK_OF[x.code] === id)[0]?.message ?? ''}`,
+    };
   });
 }
 
 /** The result document from a finished chain and its findings. */
-export function verifyResult(caseId: string, chain: ChainChecker, findings: Findings, source: string, applicable: readonly VerifyCheckId[], details: Partial<Record<VerifyCheckId, string>>): CustodyVerifyResult {
-  return { case: caseId, ok: findings.list.length === 0, events: chain.events, head: chain.head(), findings: findings.list, checks: namedChecks(findings, applicable, details), source };
+export function verifyResult(
+  caseId: string,
+  chain: ChainChecker,
+  findings: Findings,
+  source: string,
+  applicable: readonly VerifyCheckId[],
+  details: Partial<Record<VerifyCheckId, string>>,
+): CustodyVerifyResult {
+  return {
+    case: caseId,
+    ok: findings.list.length === 0,
+    events: chain.events,
+    head: chain.head(),
+    findings: findings.list,
+    checks: namedChecks(findings, applicable, details),
+    source,
+  };
 }

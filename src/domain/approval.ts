@@ -32,9 +32,16 @@ export const approveAll: Approve = () => true;
  */
 export async function requireApproval<P>(approve: Approve | undefined, request: ApprovalRequest<P>): Promise<void> {
   if (!approve) {
-    throw new UsageError('CONFIRMATION_REQUIRED', `${request.question}\nThis is destructive and no approval was given: pass \`approve\` (the CLI: answer the prompt, or --yes). Nothing was changed.`, {
+    throw new UsageError(
+      'CONFIRMATION_REQUIRED',
+      `${request.question}\nThis is destructive and no approval was given: pass \`approve\` (the CLI: answer the prompt, or --yes). Nothing was changed.`,
+      {
+        details: { action: request.action, caseId: request.caseId },
+      },
+    );
+  }
+  if (!(await approve(request as ApprovalRequest)))
+    throw new UsageError('ABORTED', 'Aborted: nothing was changed.', {
       details: { action: request.action, caseId: request.caseId },
     });
-  }
-  if (!(await approve(request as ApprovalRequest))) throw new UsageError('ABORTED', 'Aborted: nothing was changed.', { details: { action: request.action, caseId: request.caseId } });
 }

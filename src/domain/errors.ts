@@ -21,7 +21,11 @@ export class CleanroomError extends Error {
   readonly code: ErrorCode;
   readonly exitCode: ExitCode;
   readonly details: ErrorDetails;
-  constructor(code: ErrorCode, message: string, opts: { exitCode?: ExitCode; cause?: unknown; details?: ErrorDetails } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { exitCode?: ExitCode; cause?: unknown; details?: ErrorDetails } = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.code = code;
@@ -45,8 +49,18 @@ export class AwsError extends CleanroomError {
   readonly service: string;
   readonly operation: string;
   readonly awsCode: string;
-  constructor(service: string, operation: string, awsCode: string, message: string, opts: { cause?: unknown; details?: ErrorDetails; exitCode?: ExitCode; code?: ErrorCode } = {}) {
-    super(opts.code ?? `AWS_${awsCode}`, message, { exitCode: opts.exitCode ?? 1, cause: opts.cause, details: opts.details ?? {} });
+  constructor(
+    service: string,
+    operation: string,
+    awsCode: string,
+    message: string,
+    opts: { cause?: unknown; details?: ErrorDetails; exitCode?: ExitCode; code?: ErrorCode } = {},
+  ) {
+    super(opts.code ?? `AWS_${awsCode}`, message, {
+      exitCode: opts.exitCode ?? 1,
+      cause: opts.cause,
+      details: opts.details ?? {},
+    });
     this.service = service;
     this.operation = operation;
     this.awsCode = awsCode;
@@ -76,7 +90,12 @@ export class VerificationFailedError extends CleanroomError {
 export class PartialFailureError<R = unknown> extends CleanroomError {
   readonly failures: ReadonlyArray<{ item: string; error: Error }>;
   readonly result: R | undefined;
-  constructor(message: string, failures: ReadonlyArray<{ item: string; error: Error }>, details: ErrorDetails = {}, result?: R) {
+  constructor(
+    message: string,
+    failures: ReadonlyArray<{ item: string; error: Error }>,
+    details: ErrorDetails = {},
+    result?: R,
+  ) {
     super('PARTIAL_FAILURE', message, { exitCode: 1, details });
     this.failures = failures;
     this.result = result;

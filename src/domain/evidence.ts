@@ -97,7 +97,9 @@ export function foldEvidence(events: readonly Pick<RecordedEvent, 'outcome'>[]):
     for (const item of Array.isArray(ev) ? ev : ev ? [ev] : []) {
       if (!item || typeof item !== 'object' || typeof (item as EvidencePatch).evidenceId !== 'string') continue;
       const id = (item as EvidencePatch).evidenceId;
-      const defined = Object.fromEntries(Object.entries(item as object).filter(([, v]) => v !== undefined && v !== null));
+      const defined = Object.fromEntries(
+        Object.entries(item as object).filter(([, v]) => v !== undefined && v !== null),
+      );
       out.set(id, { ...out.get(id), ...defined, evidenceId: id } as EvidencePatch);
     }
   }

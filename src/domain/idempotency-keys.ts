@@ -124,11 +124,11 @@ export interface ParsedKey {
   code?: string;
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const PATTERNS = (Object.entries(KEY_FAMILIES) as Array<[KeyFamily, readonly Segment[]]>).map(([family, segs]) => ({
   family,
   names: segs.flatMap((s) => (typeof s === 'string' ? [] : [s.field])),
-  re: new RegExp(`^${segs.map((s) => (typeof s === 'string' ? escape(s) : `(${s.re})`)).join(':')}$`),
+  re: new RegExp(`^${segs.map((s) => (typeof s === 'string' ? escapeRegExp(s) : `(${s.re})`)).join(':')}$`),
 }));
 
 function build(family: KeyFamily, ...values: Array<string | number>): IdempotencyKey {
@@ -155,13 +155,20 @@ export function parseIdempotencyKey(key: string): ParsedKey | undefined {
   const marked = /^(.+):failed:([^:]+)$/.exec(key) ?? /^(.+):(failed|timeout|unsupported)$/.exec(key);
   if (marked) {
     const base = parseBase(marked[1]!);
-    if (base) return ['timeout', 'unsupported', 'failed'].includes(marked[2]!) ? { ...base, mark: marked[2] as KeyMark } : { ...base, mark: 'failed', code: marked[2]! };
+    if (base)
+      return ['timeout', 'unsupported', 'failed'].includes(marked[2]!)
+        ? { ...base, mark: marked[2] as KeyMark }
+        : { ...base, mark: 'failed', code: marked[2]! };
   }
   return parseBase(key);
 }
 
 /** The events of a record whose key is of this family (unmarked unless `marked`), with their fields. */
-export function eventsOfFamily<E extends { idempotencyKey?: string }>(events: readonly E[], family: KeyFamily, opts: { marked?: boolean } = {}): Array<{ event: E; fields: Record<string, string> }> {
+export function eventsOfFamily<E extends { idempotencyKey?: string }>(
+  events: readonly E[],
+  family: KeyFamily,
+  opts: { marked?: boolean } = {},
+): Array<{ event: E; fields: Record<string, string> }> {
   const out: Array<{ event: E; fields: Record<string, string> }> = [];
   for (const event of events) {
     const p = event.idempotencyKey === undefined ? undefined : parseIdempotencyKey(event.idempotencyKey);
@@ -185,8 +192,10 @@ export const idempotencyKeys = {
   },
   isolate: {
     step: (instanceId: string, step: string) => build('isolate.step', instanceId, step),
-    reapplied: (instanceId: string, step: string, digest: string) => build('isolate.reapplied', instanceId, step, digest),
-    failed: (instanceId: string, step: string, code: string) => markKey(build('isolate.step', instanceId, step), 'failed', code),
+    reapplied: (instanceId: string, step: string, digest: string) =>
+      build('isolate.reapplied', instanceId, step, digest),
+    failed: (instanceId: string, step: string, code: string) =>
+      markKey(build('isolate.step', instanceId, step), 'failed', code),
     complete: (instanceId: string) => build('isolate.complete', instanceId),
   },
   acquire: {
@@ -206,7 +215,8 @@ export const idempotencyKeys = {
     volume: (eid: string, vid: string) => build('evidence.volume', eid, vid),
     attach: (eid: string, vid: string, cycle: number) => build('evidence.attach', eid, vid, cycle),
     detach: (eid: string, vid: string, cycle: number) => build('evidence.detach', eid, vid, cycle),
-    readOnly: (eid: string, vid: string, cycle: number, status: string) => build('evidence.readonly', eid, vid, cycle, status),
+    readOnly: (eid: string, vid: string, cycle: number, status: string) =>
+      build('evidence.readonly', eid, vid, cycle, status),
     failed: (eid: string, step: string, code: string) => build('evidence.failed', eid, step, code),
   },
   close: {

@@ -9,8 +9,13 @@ export type Settled<I, R> = { item: I; ok: true; value: R } | { item: I; ok: fal
  * in flight, never throws for a single item, and returns every outcome in input order so the
  * caller can keep (and record) what succeeded and report the failures together.
  */
-export async function mapPool<I, R>(items: readonly I[], concurrency: number, fn: (item: I, index: number) => Promise<R>): Promise<Settled<I, R>[]> {
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+export async function mapPool<I, R>(
+  items: readonly I[],
+  concurrency: number,
+  fn: (item: I, index: number) => Promise<R>,
+): Promise<Settled<I, R>[]> {
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
   const limit = pLimit(concurrency);
   return Promise.all(
     items.map((item, i) =>

@@ -72,7 +72,10 @@ export interface CustodyRecorder {
 /** In-memory recorder for unit tests and dry runs; same idempotency semantics, no storage. */
 export class MemoryRecorder implements CustodyRecorder {
   private readonly list: RecordedEvent[] = [];
-  constructor(private readonly actor = 'arn:aws:sts::000000000000:assumed-role/test/unit', private readonly now: () => Date = () => new Date()) {}
+  constructor(
+    private readonly actor = 'arn:aws:sts::000000000000:assumed-role/test/unit',
+    private readonly now: () => Date = () => new Date(),
+  ) {}
   async record(entry: CustodyEntry): Promise<RecordedEvent> {
     const existing = entry.idempotencyKey ? this.find(entry.idempotencyKey) : undefined;
     if (existing) return existing;

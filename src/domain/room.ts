@@ -76,15 +76,19 @@ const CFN_LOGICAL_ID = 'aws:cloudformation:logical-id';
  * stack, and CloudFormation passes stack tags on to the instance). Returns the case and stack, or
  * undefined for any other instance — including one `isolate` tagged with `cleanroom:case`.
  */
-export function forensicRoomOf(tags: Readonly<Record<string, string | undefined>>): { caseId?: string; stackName?: string } | undefined {
+export function forensicRoomOf(
+  tags: Readonly<Record<string, string | undefined>>,
+): { caseId?: string; stackName?: string } | undefined {
   const stack = tags[CFN_STACK_NAME];
   const stackCase = stack?.startsWith(ROOM_STACK_PREFIX) ? stack.slice(ROOM_STACK_PREFIX.length) : undefined;
-  const roomStack = stackCase !== undefined && CASE_ID_PATTERN.test(stackCase) ? { caseId: stackCase, stackName: stack! } : undefined;
+  const roomStack =
+    stackCase !== undefined && CASE_ID_PATTERN.test(stackCase) ? { caseId: stackCase, stackName: stack! } : undefined;
   if (tags[TAG_ROLE] === FORENSIC_INSTANCE_ROLE) {
     const caseId = tags[TAG_CASE] ?? roomStack?.caseId;
     const stackName = roomStack?.stackName ?? (caseId ? roomStackName(caseId) : undefined);
     return { ...(caseId ? { caseId } : {}), ...(stackName ? { stackName } : {}) };
   }
-  if (roomStack && (tags[CFN_LOGICAL_ID] === FORENSIC_INSTANCE_LOGICAL_ID || tags[TAG_CASE] === roomStack.caseId)) return roomStack;
+  if (roomStack && (tags[CFN_LOGICAL_ID] === FORENSIC_INSTANCE_LOGICAL_ID || tags[TAG_CASE] === roomStack.caseId))
+    return roomStack;
   return undefined;
 }

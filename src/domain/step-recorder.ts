@@ -52,13 +52,32 @@ export class StepRecorder {
   }
 
   /** Record a step's result under its idempotency key (a rerun returns the existing event). */
-  record(key: IdempotencyKey, action: string, resources: ResourceRef[], outcome: CustodyEntry['outcome'], inputs?: Record<string, unknown>): Promise<RecordedEvent> {
+  record(
+    key: IdempotencyKey,
+    action: string,
+    resources: ResourceRef[],
+    outcome: CustodyEntry['outcome'],
+    inputs?: Record<string, unknown>,
+  ): Promise<RecordedEvent> {
     return this.custody.record({ action, resources, outcome, idempotencyKey: key, ...(inputs ? { inputs } : {}) });
   }
 
   /** Record a change of an evidence item (the fold reads `outcome.details.evidence`). */
-  recordEvidence(key: IdempotencyKey, action: string, resources: ResourceRef[], patch: EvidencePatch, extra: Record<string, unknown> = {}, inputs?: Record<string, unknown>): Promise<RecordedEvent> {
-    return this.record(key, action, resources, { status: 'succeeded', details: { ...extra, evidence: strip(patch) } }, inputs);
+  recordEvidence(
+    key: IdempotencyKey,
+    action: string,
+    resources: ResourceRef[],
+    patch: EvidencePatch,
+    extra: Record<string, unknown> = {},
+    inputs?: Record<string, unknown>,
+  ): Promise<RecordedEvent> {
+    return this.record(
+      key,
+      action,
+      resources,
+      { status: 'succeeded', details: { ...extra, evidence: strip(patch) } },
+      inputs,
+    );
   }
 
   /**
@@ -66,7 +85,13 @@ export class StepRecorder {
    * the error code so the same failure on a rerun is not recorded twice. Never throws over the
    * original error.
    */
-  async recordFailure(evidenceId: string, step: string, reached: string | undefined, e: unknown, resources: ResourceRef[]): Promise<void> {
+  async recordFailure(
+    evidenceId: string,
+    step: string,
+    reached: string | undefined,
+    e: unknown,
+    resources: ResourceRef[],
+  ): Promise<void> {
     // A step stopped by the workflow's signal did not fail: a rerun takes it up again.
     if (isInterrupted(e)) return;
     const { code, message } = describe(e);
@@ -86,7 +111,13 @@ export class StepRecorder {
    * on a rerun is not recorded twice), note it as outstanding, and return undefined so the other
    * steps still run. Nothing that succeeded is undone.
    */
-  async guard<T>(key: IdempotencyKey, action: string, item: string, resources: ResourceRef[], fn: () => Promise<T>): Promise<T | undefined> {
+  async guard<T>(
+    key: IdempotencyKey,
+    action: string,
+    item: string,
+    resources: ResourceRef[],
+    fn: () => Promise<T>,
+  ): Promise<T | undefined> {
     try {
       return await fn();
     } catch (e) {
@@ -97,7 +128,10 @@ export class StepRecorder {
       this.outstanding.push(`${action} of ${item} failed: ${message}`);
       this.reporter.warn(`${action} of ${item} failed: ${message}`);
       try {
-        await this.record(markKey(key, 'failed', code), action, resources, { status: 'failed', error: { code, message } });
+        await this.record(markKey(key, 'failed', code), action, resources, {
+          status: 'failed',
+          error: { code, message },
+        });
       } catch (recErr) {
         this.reporter.warn(`could not record the failure of ${action} of ${item}: ${asError(recErr).message}`);
       }
@@ -113,7 +147,10 @@ export class StepRecorder {
 /** The code and one-line message of an error, as the record keeps them. */
 function describe(e: unknown): { code: ErrorCode; message: string } {
   const err = asError(e);
-  return { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message.replace(/\s+/g, ' ').trim() };
+  return {
+    code: err instanceof CleanroomError ? err.code : 'INTERNAL',
+    message: err.message.replace(/\s+/g, ' ').trim(),
+  };
 }
 
 /** Drop undefined fields (custody values are JSON). */

@@ -30,7 +30,9 @@ export interface EvidenceBudgetOverrides {
 export function evidenceBudgets(o: EvidenceBudgetOverrides = {}): EvidenceBudgets {
   for (const [name, v] of Object.entries(o)) {
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
-      throw new UsageError('INVALID_BUDGET', `The wait budget ${name} must be a number ≥ 0, got ${String(v)}.`, { details: { budget: name, value: String(v) } });
+      throw new UsageError('INVALID_BUDGET', `The wait budget ${name} must be a number ≥ 0, got ${String(v)}.`, {
+        details: { budget: name, value: String(v) },
+      });
     }
   }
   const d = DEFAULT_EVIDENCE_BUDGETS;

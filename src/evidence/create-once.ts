@@ -56,7 +56,13 @@ export function findOrCreate<T>(spec: CreateOnce<T>): Promise<Created<T>> {
 }
 
 /** Retry an idempotent call (attach, share, delete, tag) on transient failures, within a budget. */
-export function retrying<T>(description: string, fn: () => Promise<T>, budgetMs: number, clock?: Clock, details: Record<string, unknown> = {}): Promise<T> {
+export function retrying<T>(
+  description: string,
+  fn: () => Promise<T>,
+  budgetMs: number,
+  clock?: Clock,
+  details: Record<string, unknown> = {},
+): Promise<T> {
   return waitFor<T>(
     async () => {
       try {
@@ -67,6 +73,14 @@ export function retrying<T>(description: string, fn: () => Promise<T>, budgetMs:
         return { state: 'failed', error: err };
       }
     },
-    { description: `AWS to accept the request to ${description}`, budgetMs, intervalMs: 1000, maxIntervalMs: 20_000, backoff: 2, ...(clock ? { clock } : {}), details },
+    {
+      description: `AWS to accept the request to ${description}`,
+      budgetMs,
+      intervalMs: 1000,
+      maxIntervalMs: 20_000,
+      backoff: 2,
+      ...(clock ? { clock } : {}),
+      details,
+    },
   );
 }

@@ -38,17 +38,32 @@ type VolumeLike = { State?: string; Attachments?: Array<{ InstanceId?: string; D
 export function liveAttachments(v: VolumeLike | undefined): LiveAttachment[] {
   return (v?.Attachments ?? [])
     .filter((a) => a.InstanceId && a.State !== 'detached')
-    .map((a) => ({ instanceId: a.InstanceId!, ...(a.Device ? { device: a.Device } : {}), ...(a.State ? { state: a.State } : {}) }));
+    .map((a) => ({
+      instanceId: a.InstanceId!,
+      ...(a.Device ? { device: a.Device } : {}),
+      ...(a.State ? { state: a.State } : {}),
+    }));
 }
 
 /** Detach `volumeId` from each of `attachments` and wait until it is available with no attachment. */
-export async function detachAndWait(account: AwsAccount, volumeId: string, attachments: readonly LiveAttachment[], o: DetachWaitOptions): Promise<void> {
+export async function detachAndWait(
+  account: AwsAccount,
+  volumeId: string,
+  attachments: readonly LiveAttachment[],
+  o: DetachWaitOptions,
+): Promise<void> {
   const reporter = o.reporter ?? silentReporter;
   const send = o.send ?? (<T>(_what: string, call: () => Promise<T>) => call());
   for (const a of attachments) {
     reporter.progress({ kind: 'item', item: o.item, phase: 'detaching', message: `${volumeId} from ${a.instanceId}` });
     if (a.state === 'detaching') continue;
-    await send(`detach ${volumeId} from ${a.instanceId}`, () => account.ec2.detachVolume({ VolumeId: volumeId, InstanceId: a.instanceId, ...(a.device ? { Device: a.device } : {}) }));
+    await send(`detach ${volumeId} from ${a.instanceId}`, () =>
+      account.ec2.detachVolume({
+        VolumeId: volumeId,
+        InstanceId: a.instanceId,
+        ...(a.device ? { Device: a.device } : {}),
+      }),
+    );
   }
   await waitFor(() => pollDetached(account, volumeId, o.item), {
     description: `volume ${volumeId}${o.item !== volumeId ? ` (${o.item})` : ''} to detach${attachments.length ? ` from ${attachments.map((a) => a.instanceId).join(', ')}` : ''}`,
@@ -61,10 +76,29 @@ export async function detachAndWait(account: AwsAccount, volumeId: string, attac
 
 async function pollDetached(account: AwsAccount, volumeId: string, item: string): Promise<PollResult<true>> {
   const v = (await account.ec2.describeVolumes({ Filters: [{ Name: 'volume-id', Values: [volumeId] }] })).Volumes?.[0];
-  if (!v) return { state: 'failed', error: new CleanroomError('VOLUME_GONE', `Volume ${volumeId}${item !== volumeId ? ` (${item})` : ''} disappeared while it was being detached.`, { details: { volumeId } }) };
-  if (v.State === 'error') return { state: 'failed', error: new CleanroomError('VOLUME_ERROR', `Volume ${volumeId}${item !== volumeId ? ` (${item})` : ''} is in state error.`, { details: { volumeId } }) };
+  if (!v)
+    return {
+      state: 'failed',
+      error: new CleanroomError(
+        'VOLUME_GONE',
+        `Volume ${volumeId}${item !== volumeId ? ` (${item})` : ''} disappeared while it was being detached.`,
+        { details: { volumeId } },
+      ),
+    };
+  if (v.State === 'error')
+    return {
+      state: 'failed',
+      error: new CleanroomError(
+        'VOLUME_ERROR',
+        `Volume ${volumeId}${item !== volumeId ? ` (${item})` : ''} is in state error.`,
+        { details: { volumeId } },
+      ),
+    };
   const live = liveAttachments(v);
   if (v.State === 'available' && live.length === 0) return { state: 'done', value: true };
   // A detach stays `detaching` while the guest still uses the disk.
-  return { state: 'pending', detail: `${v.State}${live.length ? ` (${live.map((a) => `${a.instanceId} ${a.state ?? ''}`.trim()).join(', ')}); if it stays detaching, unmount it inside the forensic instance` : ''}` };
+  return {
+    state: 'pending',
+    detail: `${v.State}${live.length ? ` (${live.map((a) => `${a.instanceId} ${a.state ?? ''}`.trim()).join(', ')}); if it stays detaching, unmount it inside the forensic instance` : ''}`,
+  };
 }

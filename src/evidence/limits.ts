@@ -57,7 +57,13 @@ export class Limits {
     const key = `${accountId}:${region}`;
     let l = this.byRegion.get(key);
     if (!l) {
-      const bucket = (r: RateLimit) => new TokenBucket(r.burst, r.perSecond, () => this.clock.now(), (ms) => this.clock.sleep(ms));
+      const bucket = (r: RateLimit) =>
+        new TokenBucket(
+          r.burst,
+          r.perSecond,
+          () => this.clock.now(),
+          (ms) => this.clock.sleep(ms),
+        );
       l = {
         copyAttach: bucket(this.config.copyAttach),
         createSnapshot: bucket(this.config.createSnapshot),

@@ -36,10 +36,16 @@ interface StatusLine {
 const TERMINAL = new Set(['Success', 'Failed', 'Cancelled', 'TimedOut', 'Cancelling']);
 
 /** Ask the forensic instance about these volumes; waits (within the budget) for each to appear. */
-export async function confirmReadOnly(run: EvidenceRun, instanceId: string, volumeIds: readonly string[]): Promise<Map<string, ReadOnlyAnswer>> {
+export async function confirmReadOnly(
+  run: EvidenceRun,
+  instanceId: string,
+  volumeIds: readonly string[],
+): Promise<Map<string, ReadOnlyAnswer>> {
   const answers = new Map<string, ReadOnlyAnswer>();
   const unanswered = (why: string) => {
-    for (const v of volumeIds) if (!answers.has(v) || answers.get(v)!.status === 'not-confirmed') answers.set(v, { volumeId: v, status: 'not-confirmed', detail: why });
+    for (const v of volumeIds)
+      if (!answers.has(v) || answers.get(v)!.status === 'not-confirmed')
+        answers.set(v, { volumeId: v, status: 'not-confirmed', detail: why });
   };
   if (volumeIds.length === 0) return answers;
   run.step(`confirming read-only inside ${instanceId} through SSM (${STATUS_TOOL})`);
@@ -48,7 +54,8 @@ export async function confirmReadOnly(run: EvidenceRun, instanceId: string, volu
     await waitFor(
       async (): Promise<PollResult<true>> => {
         const r = await askOnce(run, instanceId);
-        if (r.kind === 'unreachable') return { state: 'failed', error: new CleanroomError('SSM_UNREACHABLE', r.detail) };
+        if (r.kind === 'unreachable')
+          return { state: 'failed', error: new CleanroomError('SSM_UNREACHABLE', r.detail) };
         const seen = new Map<string, StatusLine>();
         for (const l of r.lines) if (l.volumeId) seen.set(l.volumeId, l);
         for (const v of volumeIds) {
@@ -56,7 +63,10 @@ export async function confirmReadOnly(run: EvidenceRun, instanceId: string, volu
           if (!l) continue;
           const parts = l.partitions ?? [];
           const ro = l.readOnly === true && parts.every((p) => p.readOnly === true);
-          const writable = [...(l.readOnly === true ? [] : [l.device ?? v]), ...parts.filter((p) => p.readOnly !== true).map((p) => p.device ?? '?')];
+          const writable = [
+            ...(l.readOnly === true ? [] : [l.device ?? v]),
+            ...parts.filter((p) => p.readOnly !== true).map((p) => p.device ?? '?'),
+          ];
           answers.set(v, {
             volumeId: v,
             status: ro ? 'confirmed' : 'writable',
@@ -68,15 +78,28 @@ export async function confirmReadOnly(run: EvidenceRun, instanceId: string, volu
         }
         const missing = volumeIds.filter((v) => !answers.has(v));
         if (missing.length === 0) return { state: 'done', value: true };
-        last = r.lines.length === 0 ? `${r.detail}: the status tool printed no disk at all` : `${r.detail}: the guest does not list ${missing.join(', ')} (yet)`;
+        last =
+          r.lines.length === 0
+            ? `${r.detail}: the status tool printed no disk at all`
+            : `${r.detail}: the guest does not list ${missing.join(', ')} (yet)`;
         return { state: 'pending', detail: last };
       },
-      { description: `${instanceId} to report its evidence disks`, budgetMs: run.budgets.readOnlyCheckMs, intervalMs: 5000, maxIntervalMs: 15_000, clock: run.clock },
+      {
+        description: `${instanceId} to report its evidence disks`,
+        budgetMs: run.budgets.readOnlyCheckMs,
+        intervalMs: 5000,
+        maxIntervalMs: 15_000,
+        clock: run.clock,
+      },
     );
   } catch (e) {
     const err = asError(e);
     // The guest's last answer if there was one; else why no answer came (unreachable, no invocation).
-    unanswered((err instanceof CleanroomError && err.code === 'SSM_UNREACHABLE') || last === 'no answer yet' ? err.message : last);
+    unanswered(
+      (err instanceof CleanroomError && err.code === 'SSM_UNREACHABLE') || last === 'no answer yet'
+        ? err.message
+        : last,
+    );
   }
   return answers;
 }
@@ -95,20 +118,31 @@ async function askOnce(run: EvidenceRun, instanceId: string): Promise<Asked> {
     });
     commandId = sent.Command?.CommandId;
   } catch (e) {
-    return { kind: 'unreachable', detail: `SSM could not run the status tool on ${instanceId} (${asError(e).message}); check that the instance is managed by SSM (its SSM endpoints and instance profile)` };
+    return {
+      kind: 'unreachable',
+      detail: `SSM could not run the status tool on ${instanceId} (${asError(e).message}); check that the instance is managed by SSM (its SSM endpoints and instance profile)`,
+    };
   }
   if (!commandId) return { kind: 'unreachable', detail: `SSM SendCommand to ${instanceId} returned no command id` };
   const inv = await waitFor(
     async () => {
       try {
         const i = await run.forensic.ssm.getCommandInvocation({ CommandId: commandId!, InstanceId: instanceId });
-        return i.Status && TERMINAL.has(i.Status) ? { state: 'done' as const, value: i } : { state: 'pending' as const, detail: i.Status ?? 'unknown' };
+        return i.Status && TERMINAL.has(i.Status)
+          ? { state: 'done' as const, value: i }
+          : { state: 'pending' as const, detail: i.Status ?? 'unknown' };
       } catch (e) {
         // Just after SendCommand the invocation may not exist yet (InvocationDoesNotExist).
         return { state: 'pending' as const, detail: asError(e).message };
       }
     },
-    { description: `SSM command ${commandId} on ${instanceId}`, budgetMs: 120_000, intervalMs: 1000, maxIntervalMs: 5000, clock: run.clock },
+    {
+      description: `SSM command ${commandId} on ${instanceId}`,
+      budgetMs: 120_000,
+      intervalMs: 1000,
+      maxIntervalMs: 5000,
+      clock: run.clock,
+    },
   );
   const out = inv.StandardOutputContent ?? '';
   const lines: StatusLine[] = [];
@@ -129,18 +163,34 @@ async function askOnce(run: EvidenceRun, instanceId: string): Promise<Asked> {
  * Ask once for every volume just attached, and record each answer (keyed by the answer, so asking
  * again with the same answer adds nothing, and a later, different answer is a new event).
  */
-export async function confirmAndRecord(run: EvidenceRun, instanceId: string, attached: ReadonlyArray<{ evidenceId: string; volumeId: string; cycle: number }>): Promise<Map<string, ReadOnlyAnswer>> {
-  const answers = await confirmReadOnly(run, instanceId, attached.map((a) => a.volumeId));
+export async function confirmAndRecord(
+  run: EvidenceRun,
+  instanceId: string,
+  attached: ReadonlyArray<{ evidenceId: string; volumeId: string; cycle: number }>,
+): Promise<Map<string, ReadOnlyAnswer>> {
+  const answers = await confirmReadOnly(
+    run,
+    instanceId,
+    attached.map((a) => a.volumeId),
+  );
   const out = new Map<string, ReadOnlyAnswer>();
   const accountId = await run.forensic.accountId();
   const region = run.forensic.region;
   for (const a of attached) {
-    const ans = answers.get(a.volumeId) ?? { volumeId: a.volumeId, status: 'not-confirmed' as const, detail: 'no answer' };
+    const ans = answers.get(a.volumeId) ?? {
+      volumeId: a.volumeId,
+      status: 'not-confirmed' as const,
+      detail: 'no answer',
+    };
     out.set(a.evidenceId, ans);
     if (ans.status === 'writable') {
-      run.warn(`EVIDENCE ${a.evidenceId} (${a.volumeId}) IS WRITABLE inside ${instanceId}: ${ans.detail}. The evidence snapshot is unaffected; do not mount the disk, and detach it (\`cleanroom evidence detach --case ${run.caseId} --evidence ${a.evidenceId}\`).`);
+      run.warn(
+        `EVIDENCE ${a.evidenceId} (${a.volumeId}) IS WRITABLE inside ${instanceId}: ${ans.detail}. The evidence snapshot is unaffected; do not mount the disk, and detach it (\`cleanroom evidence detach --case ${run.caseId} --evidence ${a.evidenceId}\`).`,
+      );
     } else if (ans.status === 'not-confirmed') {
-      run.warn(`read-only of ${a.evidenceId} (${a.volumeId}) is NOT confirmed: ${ans.detail}. The guest's udev rule should have marked it; check inside the instance with \`cleanroom-evidence-status\` before mounting, or run \`cleanroom evidence attach --case ${run.caseId} --evidence ${a.evidenceId}\` again to ask again.`);
+      run.warn(
+        `read-only of ${a.evidenceId} (${a.volumeId}) is NOT confirmed: ${ans.detail}. The guest's udev rule should have marked it; check inside the instance with \`cleanroom-evidence-status\` before mounting, or run \`cleanroom evidence attach --case ${run.caseId} --evidence ${a.evidenceId}\` again to ask again.`,
+      );
     }
     await run.record(
       volumeKeys.readOnly(a.evidenceId, a.volumeId, a.cycle, ans.status),
@@ -149,7 +199,11 @@ export async function confirmAndRecord(run: EvidenceRun, instanceId: string, att
       {
         status: ans.status === 'confirmed' ? 'succeeded' : ans.status === 'writable' ? 'failed' : 'skipped',
         ...(ans.status === 'writable' ? { error: { code: 'EVIDENCE_WRITABLE', message: ans.detail } } : {}),
-        details: { method: `SSM AWS-RunShellScript ${STATUS_TOOL}`, ...(ans.guestDevice ? { kernelDevice: ans.guestDevice } : {}), evidence: { evidenceId: a.evidenceId, readOnly: ans.status, readOnlyDetail: ans.detail } },
+        details: {
+          method: `SSM AWS-RunShellScript ${STATUS_TOOL}`,
+          ...(ans.guestDevice ? { kernelDevice: ans.guestDevice } : {}),
+          evidence: { evidenceId: a.evidenceId, readOnly: ans.status, readOnlyDetail: ans.detail },
+        },
       },
     );
   }

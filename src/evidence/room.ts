@@ -64,9 +64,13 @@ async function forensicInstance(run: EvidenceRun, room: RoomInfo): Promise<Foren
   const inst = (r.Reservations ?? []).flatMap((x) => x.Instances ?? []).find((i) => i.InstanceId === instanceId);
   const state = inst?.State?.Name;
   if (!inst || state === 'terminated' || state === 'shutting-down') {
-    throw new UsageError('FORENSIC_INSTANCE_GONE', `The forensic instance ${instanceId} of case ${run.caseId} is ${inst ? state : 'not found'} in ${run.forensic.region}; the room needs repair: run \`cleanroom room up --case ${run.caseId}\` again.`, {
-      details: { instanceId, state: state ?? null },
-    });
+    throw new UsageError(
+      'FORENSIC_INSTANCE_GONE',
+      `The forensic instance ${instanceId} of case ${run.caseId} is ${inst ? state : 'not found'} in ${run.forensic.region}; the room needs repair: run \`cleanroom room up --case ${run.caseId}\` again.`,
+      {
+        details: { instanceId, state: state ?? null },
+      },
+    );
   }
   const az = inst.Placement?.AvailabilityZone;
   if (az !== room.availabilityZone) {
@@ -77,14 +81,18 @@ async function forensicInstance(run: EvidenceRun, room: RoomInfo): Promise<Foren
     );
   }
   const attached = new Map<string, string>();
-  for (const m of inst.BlockDeviceMappings ?? []) if (m.Ebs?.VolumeId && m.DeviceName) attached.set(m.Ebs.VolumeId, m.DeviceName);
+  for (const m of inst.BlockDeviceMappings ?? [])
+    if (m.Ebs?.VolumeId && m.DeviceName) attached.set(m.Ebs.VolumeId, m.DeviceName);
   const enis = inst.NetworkInterfaces?.length ?? 1;
 
   let nvme = true;
   let maxEbs: number | undefined;
   if (inst.InstanceType) {
-    const t = (await run.forensic.ec2.describeInstanceTypes({ InstanceTypes: [inst.InstanceType as never] })).InstanceTypes?.[0];
-    const ebs = t?.EbsInfo as { NvmeSupport?: string; MaximumEbsAttachments?: number; AttachmentLimitType?: string } | undefined;
+    const t = (await run.forensic.ec2.describeInstanceTypes({ InstanceTypes: [inst.InstanceType as never] }))
+      .InstanceTypes?.[0];
+    const ebs = t?.EbsInfo as
+      | { NvmeSupport?: string; MaximumEbsAttachments?: number; AttachmentLimitType?: string }
+      | undefined;
     if (ebs?.NvmeSupport) nvme = ebs.NvmeSupport !== 'unsupported';
     if (typeof ebs?.MaximumEbsAttachments === 'number') {
       // "shared": network interfaces beyond the first count against the same limit
@@ -134,7 +142,12 @@ export class DeviceAllocator {
       );
     }
     const name = CANDIDATES.find((d) => !this.inUse.has(d));
-    if (!name) throw new CleanroomError('NO_DEVICE_NAME', `No free device name is left on ${this.instanceId} for ${evidenceId}.`, { details: { instanceId: this.instanceId } });
+    if (!name)
+      throw new CleanroomError(
+        'NO_DEVICE_NAME',
+        `No free device name is left on ${this.instanceId} for ${evidenceId}.`,
+        { details: { instanceId: this.instanceId } },
+      );
     this.inUse.add(name);
     if (this.capacity !== undefined) this.capacity -= 1;
     return name;

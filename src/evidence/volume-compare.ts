@@ -68,7 +68,12 @@ export type CompareAccount = Pick<AwsAccount, 'ebs'>;
 const MAX_NAMED_INDEXES = 32;
 
 /** Compare two snapshots block by block; see the module comment for the methods. */
-export async function compareSnapshots(account: CompareAccount, first: string, second: string, opts: CompareOptions = {}): Promise<CompareResult> {
+export async function compareSnapshots(
+  account: CompareAccount,
+  first: string,
+  second: string,
+  opts: CompareOptions = {},
+): Promise<CompareResult> {
   let fallbackReason: string | undefined;
   let listings: { a: SnapshotBlocks; b: SnapshotBlocks } | undefined;
   let listError: string | undefined;
@@ -112,17 +117,29 @@ export async function compareSnapshots(account: CompareAccount, first: string, s
 
   const l = await listBoth();
   if (!l) {
-    return { method: 'unavailable', reason: [fallbackReason, listError].filter(Boolean).join('; '), ...(fallbackReason ? { fallbackReason } : {}) };
+    return {
+      method: 'unavailable',
+      reason: [fallbackReason, listError].filter(Boolean).join('; '),
+      ...(fallbackReason ? { fallbackReason } : {}),
+    };
   }
   if (l.a.blockSize !== undefined && l.b.blockSize !== undefined && l.a.blockSize !== l.b.blockSize) {
-    return { method: 'unavailable', reason: `the snapshots have different block sizes (${first}: ${l.a.blockSize}, ${second}: ${l.b.blockSize}); they cannot be compared block by block`, ...(fallbackReason ? { fallbackReason } : {}) };
+    return {
+      method: 'unavailable',
+      reason: `the snapshots have different block sizes (${first}: ${l.a.blockSize}, ${second}: ${l.b.blockSize}); they cannot be compared block by block`,
+      ...(fallbackReason ? { fallbackReason } : {}),
+    };
   }
   try {
     const r = await hashCompare(account, first, second, l.a, l.b, opts);
     return { ...r, ...(fallbackReason ? { fallbackReason } : {}) };
   } catch (e) {
     if (e instanceof CleanroomError && e.code === 'BLOCK_CHECKSUM_MISMATCH') throw e;
-    return { method: 'unavailable', reason: [fallbackReason, `GetSnapshotBlock failed: ${oneLine(e)}`].filter(Boolean).join('; '), ...(fallbackReason ? { fallbackReason } : {}) };
+    return {
+      method: 'unavailable',
+      reason: [fallbackReason, `GetSnapshotBlock failed: ${oneLine(e)}`].filter(Boolean).join('; '),
+      ...(fallbackReason ? { fallbackReason } : {}),
+    };
   }
 }
 
@@ -144,7 +161,11 @@ async function listChangedBlocks(account: CompareAccount, first: string, second:
   let blockSize: number | undefined;
   let token: string | undefined;
   do {
-    const page = await account.ebs.listChangedBlocks({ FirstSnapshotId: first, SecondSnapshotId: second, ...(token ? { NextToken: token } : {}) });
+    const page = await account.ebs.listChangedBlocks({
+      FirstSnapshotId: first,
+      SecondSnapshotId: second,
+      ...(token ? { NextToken: token } : {}),
+    });
     blockSize ??= page.BlockSize;
     // The SDK passes BlockIndex through as the service sent it; normalise to a number.
     for (const b of page.ChangedBlocks ?? []) indexes.add(Number(b.BlockIndex));
@@ -158,7 +179,10 @@ async function listSnapshotBlocks(account: CompareAccount, snapshotId: string): 
   let blockSize: number | undefined;
   let token: string | undefined;
   do {
-    const page = await account.ebs.listSnapshotBlocks({ SnapshotId: snapshotId, ...(token ? { NextToken: token } : {}) });
+    const page = await account.ebs.listSnapshotBlocks({
+      SnapshotId: snapshotId,
+      ...(token ? { NextToken: token } : {}),
+    });
     blockSize ??= page.BlockSize;
     for (const b of page.Blocks ?? []) tokens.set(Number(b.BlockIndex), b.BlockToken ?? '');
     token = page.NextToken ?? undefined;
@@ -178,7 +202,14 @@ interface BlockHash {
   digest?: Buffer;
 }
 
-async function hashCompare(account: CompareAccount, first: string, second: string, a: SnapshotBlocks, b: SnapshotBlocks, opts: CompareOptions): Promise<CompareResult> {
+async function hashCompare(
+  account: CompareAccount,
+  first: string,
+  second: string,
+  a: SnapshotBlocks,
+  b: SnapshotBlocks,
+  opts: CompareOptions,
+): Promise<CompareResult> {
   const jobs: Array<{ snapshotId: string; side: 'a' | 'b'; index: number; token: string }> = [];
   for (const [index, token] of a.tokens) jobs.push({ snapshotId: first, side: 'a', index, token });
   for (const [index, token] of b.tokens) jobs.push({ snapshotId: second, side: 'b', index, token });
@@ -192,10 +223,15 @@ async function hashCompare(account: CompareAccount, first: string, second: strin
   const failures = settled.filter((s) => !s.ok);
   if (failures.length) {
     const firstFailure = failures[0] as { ok: false; error: Error; item: (typeof jobs)[number] };
-    if (firstFailure.error instanceof CleanroomError && firstFailure.error.code === 'BLOCK_CHECKSUM_MISMATCH') throw firstFailure.error;
-    throw new CleanroomError('BLOCK_READ_FAILED', `Failed to read ${failures.length} block(s), first block ${firstFailure.item.index} of ${firstFailure.item.snapshotId}: ${oneLine(firstFailure.error)}`, {
-      cause: firstFailure.error,
-    });
+    if (firstFailure.error instanceof CleanroomError && firstFailure.error.code === 'BLOCK_CHECKSUM_MISMATCH')
+      throw firstFailure.error;
+    throw new CleanroomError(
+      'BLOCK_READ_FAILED',
+      `Failed to read ${failures.length} block(s), first block ${firstFailure.item.index} of ${firstFailure.item.snapshotId}: ${oneLine(firstFailure.error)}`,
+      {
+        cause: firstFailure.error,
+      },
+    );
   }
   const indexes = [...new Set([...a.tokens.keys(), ...b.tokens.keys()])].sort((x, y) => x - y);
   const digestA = createHash('sha256');
@@ -221,7 +257,12 @@ async function hashCompare(account: CompareAccount, first: string, second: strin
   };
 }
 
-async function hashBlock(account: CompareAccount, snapshotId: string, index: number, token: string): Promise<BlockHash> {
+async function hashBlock(
+  account: CompareAccount,
+  snapshotId: string,
+  index: number,
+  token: string,
+): Promise<BlockHash> {
   const r = await account.ebs.getSnapshotBlock({ SnapshotId: snapshotId, BlockIndex: index, BlockToken: token });
   const indexed = createHash('sha256');
   const plain = createHash('sha256');
@@ -240,9 +281,13 @@ async function hashBlock(account: CompareAccount, snapshotId: string, index: num
     const got = plain.digest();
     const want = Buffer.from(r.Checksum, 'base64');
     if (want.length !== got.length || !timingSafeEqual(want, got)) {
-      throw new CleanroomError('BLOCK_CHECKSUM_MISMATCH', `Block ${index} of snapshot ${snapshotId} does not match the checksum EBS sent with it (${r.Checksum}); read it again — if it persists, the snapshot cannot be compared.`, {
-        details: { snapshotId, blockIndex: index },
-      });
+      throw new CleanroomError(
+        'BLOCK_CHECKSUM_MISMATCH',
+        `Block ${index} of snapshot ${snapshotId} does not match the checksum EBS sent with it (${r.Checksum}); read it again — if it persists, the snapshot cannot be compared.`,
+        {
+          details: { snapshotId, blockIndex: index },
+        },
+      );
     }
   }
   return zero ? {} : { digest: indexed.digest() };
@@ -278,5 +323,10 @@ async function* asChunks(body: unknown): AsyncGenerator<Uint8Array> {
     yield await t.transformToByteArray();
     return;
   }
-  throw new AwsError('ebs', 'getSnapshotBlock', 'UnreadableResponse', 'GetSnapshotBlock returned a body that is neither bytes nor a stream');
+  throw new AwsError(
+    'ebs',
+    'getSnapshotBlock',
+    'UnreadableResponse',
+    'GetSnapshotBlock returned a body that is neither bytes nor a stream',
+  );
 }

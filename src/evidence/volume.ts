@@ -30,14 +30,24 @@ export function cycles(run: EvidenceRun, eid: string, vid: string): { attaches: 
   return cyclesIn(run.custody.events(), eid, vid);
 }
 
-export function cyclesIn(events: ReadonlyArray<{ idempotencyKey?: string }>, eid: string, vid: string): { attaches: number; detaches: number } {
+export function cyclesIn(
+  events: ReadonlyArray<{ idempotencyKey?: string }>,
+  eid: string,
+  vid: string,
+): { attaches: number; detaches: number } {
   // Unmarked keys only: a failure recorded under `<key>:failed…` is not a cycle.
-  const count = (family: 'evidence.attach' | 'evidence.detach') => eventsOfFamily(events, family).filter(({ fields }) => fields['evidenceId'] === eid && fields['volumeId'] === vid).length;
+  const count = (family: 'evidence.attach' | 'evidence.detach') =>
+    eventsOfFamily(events, family).filter(({ fields }) => fields['evidenceId'] === eid && fields['volumeId'] === vid)
+      .length;
   return { attaches: count('evidence.attach'), detaches: count('evidence.detach') };
 }
 
 /** The key of the detach that ends the volume's current attach cycle (see {@link cycles}). */
-export function detachKeyIn(events: ReadonlyArray<{ idempotencyKey?: string }>, eid: string, vid: string): { key: IdempotencyKey; recordSaysAttached: boolean } {
+export function detachKeyIn(
+  events: ReadonlyArray<{ idempotencyKey?: string }>,
+  eid: string,
+  vid: string,
+): { key: IdempotencyKey; recordSaysAttached: boolean } {
   const { attaches, detaches } = cyclesIn(events, eid, vid);
   return { key: volumeKeys.detach(eid, vid, Math.max(1, attaches)), recordSaysAttached: attaches > detaches };
 }
@@ -46,30 +56,52 @@ export function detachKeyIn(events: ReadonlyArray<{ idempotencyKey?: string }>, 
 /** `defer`: hand the custody append to the caller instead of waiting for it (see acquire's `Deferred`). */
 export type Defer = (p: Promise<unknown>) => void;
 
-export async function ensureWorkingVolume(run: EvidenceRun, item: EvidencePatch, target: RoomTarget, caseKeyArn: string, defer?: Defer): Promise<VolumeInfo> {
+export async function ensureWorkingVolume(
+  run: EvidenceRun,
+  item: EvidencePatch,
+  target: RoomTarget,
+  caseKeyArn: string,
+  defer?: Defer,
+): Promise<VolumeInfo> {
   const eid = item.evidenceId;
   const snapshotId = item.forensicSnapshotId;
-  if (!snapshotId) throw new UsageError('NOT_PRESERVED', `Evidence ${eid} has no forensic snapshot yet; run \`cleanroom acquire\` again to finish it.`, { details: { evidenceId: eid } });
+  if (!snapshotId)
+    throw new UsageError(
+      'NOT_PRESERVED',
+      `Evidence ${eid} has no forensic snapshot yet; run \`cleanroom acquire\` again to finish it.`,
+      { details: { evidenceId: eid } },
+    );
   const az = target.instance.availabilityZone;
   const accountId = await run.forensic.accountId();
   const region = run.forensic.region;
 
-  const existing = (await describeVolumes(run.forensic, [
-    { Name: `tag:${TAG_CASE}`, Values: [run.caseId] },
-    { Name: `tag:${TAG_EVIDENCE}`, Values: [eid] },
-    { Name: `tag:${TAG_ROLE}`, Values: [ROLE.workingVolume] },
-  ])).filter((v) => v.State !== 'deleting' && v.State !== 'deleted' && v.State !== 'error');
+  const existing = (
+    await describeVolumes(run.forensic, [
+      { Name: `tag:${TAG_CASE}`, Values: [run.caseId] },
+      { Name: `tag:${TAG_EVIDENCE}`, Values: [eid] },
+      { Name: `tag:${TAG_ROLE}`, Values: [ROLE.workingVolume] },
+    ])
+  ).filter((v) => v.State !== 'deleting' && v.State !== 'deleted' && v.State !== 'error');
   const elsewhere = existing.find((v) => v.AvailabilityZone !== az);
   if (elsewhere && !existing.some((v) => v.AvailabilityZone === az)) {
     throw new UsageError(
       'AZ_MISMATCH',
       `The working volume ${elsewhere.VolumeId} of ${eid} is in ${elsewhere.AvailabilityZone}, but the forensic instance ${target.instance.instanceId} is in ${az}; EBS volumes attach only within their Availability Zone. The volume is only a copy (the evidence snapshot ${snapshotId} is unaffected): delete it, then run \`cleanroom evidence attach --case ${run.caseId} --evidence ${eid}\` to make a new one in ${az}.`,
-      { details: { evidenceId: eid, volumeId: elsewhere.VolumeId, volumeAz: elsewhere.AvailabilityZone, instanceAz: az } },
+      {
+        details: {
+          evidenceId: eid,
+          volumeId: elsewhere.VolumeId,
+          volumeAz: elsewhere.AvailabilityZone,
+          instanceAz: az,
+        },
+      },
     );
   }
 
   // A new ClientToken for each volume made for this item (close may have deleted an earlier one).
-  const generation = eventsOfFamily(run.custody.events(), 'evidence.volume', { marked: true }).filter(({ fields }) => fields['evidenceId'] === eid).length;
+  const generation = eventsOfFamily(run.custody.events(), 'evidence.volume', { marked: true }).filter(
+    ({ fields }) => fields['evidenceId'] === eid,
+  ).length;
   const clientToken = `cr-${createHash('sha256').update(`${run.caseId}|${eid}|${snapshotId}|${generation}`).digest('hex').slice(0, 40)}`;
   run.progress(eid, 'creating volume', `from ${snapshotId} in ${az}`);
   const made = await findOrCreate<VolumeInfo>({
@@ -87,7 +119,11 @@ export async function ensureWorkingVolume(run: EvidenceRun, item: EvidencePatch,
         TagSpecifications: [
           {
             ResourceType: 'volume',
-            Tags: caseTags(run.caseId, { [TAG_EVIDENCE]: eid, [TAG_ROLE]: ROLE.workingVolume, Name: `cleanroom ${run.caseId} ${eid} (working copy of ${snapshotId})` }),
+            Tags: caseTags(run.caseId, {
+              [TAG_EVIDENCE]: eid,
+              [TAG_ROLE]: ROLE.workingVolume,
+              Name: `cleanroom ${run.caseId} ${eid} (working copy of ${snapshotId})`,
+            }),
           },
         ],
       });
@@ -99,12 +135,23 @@ export async function ensureWorkingVolume(run: EvidenceRun, item: EvidencePatch,
   });
   const vid = made.value.VolumeId!;
   const volRef: ResourceRef = run.ref('ec2:volume', vid, accountId, region);
-  const vol = await run.watcher.volume(run.forensic, vid, { item: eid, phase: 'working volume', budgetMs: run.budgets.volumeMs }, (v) => judgeVolume(vid, eid, v, { kind: 'created' }));
+  const vol = await run.watcher.volume(
+    run.forensic,
+    vid,
+    { item: eid, phase: 'working volume', budgetMs: run.budgets.volumeMs },
+    (v) => judgeVolume(vid, eid, v, { kind: 'created' }),
+  );
   const recorded = run.recordEvidence(
     volumeKeys.create(eid, vid),
     'evidence.volume.create',
     [volRef, run.ref('ec2:snapshot', snapshotId, accountId, region)],
-    { evidenceId: eid, volumeId: vid, availabilityZone: az, kmsKeyArn: caseKeyArn, state: isAttachedTo(vol, target.instance.instanceId) ? 'attached' : 'volume-created' },
+    {
+      evidenceId: eid,
+      volumeId: vid,
+      availabilityZone: az,
+      kmsKeyArn: caseKeyArn,
+      state: isAttachedTo(vol, target.instance.instanceId) ? 'attached' : 'volume-created',
+    },
     { foundExisting: !made.created, encrypted: true },
     { snapshotId, availabilityZone: az, volumeType: 'gp3' },
   );
@@ -119,7 +166,9 @@ async function findVolume(run: EvidenceRun, eid: string, az: string): Promise<Vo
     { Name: `tag:${TAG_EVIDENCE}`, Values: [eid] },
     { Name: `tag:${TAG_ROLE}`, Values: [ROLE.workingVolume] },
   ]);
-  return vs.find((v) => v.AvailabilityZone === az && v.State !== 'deleting' && v.State !== 'deleted' && v.State !== 'error');
+  return vs.find(
+    (v) => v.AvailabilityZone === az && v.State !== 'deleting' && v.State !== 'deleted' && v.State !== 'error',
+  );
 }
 
 export interface Attached {
@@ -131,18 +180,32 @@ export interface Attached {
 }
 
 /** Attach the working volume to the forensic instance (or find it attached) and record it. */
-export async function attachWorkingVolume(run: EvidenceRun, eid: string, vol: VolumeInfo, target: RoomTarget, defer?: Defer): Promise<Attached> {
+export async function attachWorkingVolume(
+  run: EvidenceRun,
+  eid: string,
+  vol: VolumeInfo,
+  target: RoomTarget,
+  defer?: Defer,
+): Promise<Attached> {
   const vid = vol.VolumeId!;
   const inst = target.instance;
   const accountId = await run.forensic.accountId();
   const region = run.forensic.region;
-  const other = (vol.Attachments ?? []).find((a) => a.InstanceId && a.InstanceId !== inst.instanceId && a.State !== 'detached');
+  const other = (vol.Attachments ?? []).find(
+    (a) => a.InstanceId && a.InstanceId !== inst.instanceId && a.State !== 'detached',
+  );
   if (other) {
-    throw new UsageError('VOLUME_ATTACHED_ELSEWHERE', `The working volume ${vid} of ${eid} is attached to ${other.InstanceId}, not to the forensic instance ${inst.instanceId}; detach it there first.`, {
-      details: { evidenceId: eid, volumeId: vid, attachedTo: other.InstanceId },
-    });
+    throw new UsageError(
+      'VOLUME_ATTACHED_ELSEWHERE',
+      `The working volume ${vid} of ${eid} is attached to ${other.InstanceId}, not to the forensic instance ${inst.instanceId}; detach it there first.`,
+      {
+        details: { evidenceId: eid, volumeId: vid, attachedTo: other.InstanceId },
+      },
+    );
   }
-  let device = (vol.Attachments ?? []).find((a) => a.InstanceId === inst.instanceId && a.State !== 'detached')?.Device ?? inst.attached.get(vid);
+  let device =
+    (vol.Attachments ?? []).find((a) => a.InstanceId === inst.instanceId && a.State !== 'detached')?.Device ??
+    inst.attached.get(vid);
   if (!device) {
     device = inst.devices.take(eid, vid);
     run.progress(eid, 'attaching', `${vid} to ${inst.instanceId} as ${device}`);
@@ -170,7 +233,12 @@ export async function attachWorkingVolume(run: EvidenceRun, eid: string, vol: Vo
     }
     inst.attached.set(vid, device);
   }
-  const now = await run.watcher.volume(run.forensic, vid, { item: eid, phase: 'attachment', budgetMs: run.budgets.volumeMs }, (v) => judgeVolume(vid, eid, v, { kind: 'attached', instanceId: inst.instanceId }));
+  const now = await run.watcher.volume(
+    run.forensic,
+    vid,
+    { item: eid, phase: 'attachment', budgetMs: run.budgets.volumeMs },
+    (v) => judgeVolume(vid, eid, v, { kind: 'attached', instanceId: inst.instanceId }),
+  );
   device = (now.Attachments ?? []).find((a) => a.InstanceId === inst.instanceId)?.Device ?? device;
   const guestDevice = inst.nvme ? nvmeByIdPath(vid) : device;
   const cycle = cycles(run, eid, vid).detaches + 1;
@@ -178,7 +246,15 @@ export async function attachWorkingVolume(run: EvidenceRun, eid: string, vol: Vo
     volumeKeys.attach(eid, vid, cycle),
     'evidence.attach',
     [run.ref('ec2:volume', vid, accountId, region), run.ref('ec2:instance', inst.instanceId, accountId, region)],
-    { evidenceId: eid, volumeId: vid, instanceId: inst.instanceId, device, guestDevice, availabilityZone: inst.availabilityZone, state: 'attached' },
+    {
+      evidenceId: eid,
+      volumeId: vid,
+      instanceId: inst.instanceId,
+      device,
+      guestDevice,
+      availabilityZone: inst.availabilityZone,
+      state: 'attached',
+    },
     {
       nvme: inst.nvme,
       how: inst.nvme
@@ -202,17 +278,34 @@ export type VolumeWant = { kind: 'created' } | { kind: 'detached' } | { kind: 'a
  * Judge a volume for the watcher: made (available, or already attached by an earlier run),
  * detached (available with no attachment), or attached to the given instance.
  */
-export function judgeVolume(vid: string, eid: string, v: VolumeInfo | undefined, want: VolumeWant): PollResult<VolumeInfo> {
+export function judgeVolume(
+  vid: string,
+  eid: string,
+  v: VolumeInfo | undefined,
+  want: VolumeWant,
+): PollResult<VolumeInfo> {
   if (!v) return { state: 'pending', detail: 'not visible yet' };
-  if (v.State === 'error') return { state: 'failed', error: new CleanroomError('VOLUME_ERROR', `Volume ${vid} of ${eid} is in state error; delete it and run the same command again.`, { details: { volumeId: vid, evidenceId: eid } }) };
+  if (v.State === 'error')
+    return {
+      state: 'failed',
+      error: new CleanroomError(
+        'VOLUME_ERROR',
+        `Volume ${vid} of ${eid} is in state error; delete it and run the same command again.`,
+        { details: { volumeId: vid, evidenceId: eid } },
+      ),
+    };
   const live = (v.Attachments ?? []).filter((a) => a.State !== 'detached');
   const where = `${v.State}${live.length ? ` (${live.map((a) => `${a.InstanceId} ${a.State}`).join(', ')})` : ''}`;
   switch (want.kind) {
     case 'created':
-      return v.State === 'available' || (v.State === 'in-use' && live.every((a) => a.State === 'attached')) ? { state: 'done', value: v } : { state: 'pending', detail: where };
+      return v.State === 'available' || (v.State === 'in-use' && live.every((a) => a.State === 'attached'))
+        ? { state: 'done', value: v }
+        : { state: 'pending', detail: where };
     case 'detached':
       // A detach stays in `detaching` while the guest still uses the disk.
-      return v.State === 'available' && live.length === 0 ? { state: 'done', value: v } : { state: 'pending', detail: `${where}; if it stays detaching, unmount it inside the forensic instance` };
+      return v.State === 'available' && live.length === 0
+        ? { state: 'done', value: v }
+        : { state: 'pending', detail: `${where}; if it stays detaching, unmount it inside the forensic instance` };
     case 'attached':
       return isAttachedTo(v, want.instanceId) ? { state: 'done', value: v } : { state: 'pending', detail: where };
   }

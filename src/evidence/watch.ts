@@ -68,23 +68,53 @@ export class ResourceWatcher {
     private readonly reporter: Reporter,
     opts: WatcherOptions = {},
   ) {
-    this.o = { intervalMs: opts.intervalMs ?? 1000, maxIntervalMs: opts.maxIntervalMs ?? 15_000, missingGraceMs: opts.missingGraceMs ?? 120_000, debounceMs: opts.debounceMs ?? 200 };
+    this.o = {
+      intervalMs: opts.intervalMs ?? 1000,
+      maxIntervalMs: opts.maxIntervalMs ?? 15_000,
+      missingGraceMs: opts.missingGraceMs ?? 120_000,
+      debounceMs: opts.debounceMs ?? 200,
+    };
   }
 
   /** Resolves when the snapshot is `completed`; rejects when it ends in `error`, disappears, or the budget is spent. */
   snapshotCompleted(account: AwsAccount, snapshotId: string, opts: WatchOptions): Promise<SnapshotInfo> {
-    return this.watch('snapshot', account, snapshotId, opts, (s) => judgeSnapshot(snapshotId, opts, s as SnapshotInfo | undefined)) as Promise<SnapshotInfo>;
+    return this.watch('snapshot', account, snapshotId, opts, (s) =>
+      judgeSnapshot(snapshotId, opts, s as SnapshotInfo | undefined),
+    ) as Promise<SnapshotInfo>;
   }
 
   /** Resolves when `judge` says the volume is where it should be. */
-  volume(account: AwsAccount, volumeId: string, opts: WatchOptions, judge: (v: VolumeInfo | undefined) => PollResult<VolumeInfo>): Promise<VolumeInfo> {
-    return this.watch('volume', account, volumeId, opts, (v) => judge(v as VolumeInfo | undefined)) as Promise<VolumeInfo>;
+  volume(
+    account: AwsAccount,
+    volumeId: string,
+    opts: WatchOptions,
+    judge: (v: VolumeInfo | undefined) => PollResult<VolumeInfo>,
+  ): Promise<VolumeInfo> {
+    return this.watch('volume', account, volumeId, opts, (v) =>
+      judge(v as VolumeInfo | undefined),
+    ) as Promise<VolumeInfo>;
   }
 
-  private watch(kind: Kind, account: AwsAccount, id: string, opts: WatchOptions, judge: Entry['judge']): Promise<unknown> {
+  private watch(
+    kind: Kind,
+    account: AwsAccount,
+    id: string,
+    opts: WatchOptions,
+    judge: Entry['judge'],
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const now = this.clock.now();
-      this.entries.add({ kind, account, id, opts, registered: now, deadline: now + opts.budgetMs, judge, resolve, reject });
+      this.entries.add({
+        kind,
+        account,
+        id,
+        opts,
+        registered: now,
+        deadline: now + opts.budgetMs,
+        judge,
+        resolve,
+        reject,
+      });
       this.fresh = true;
       this.ensureLoop();
     });
@@ -120,7 +150,13 @@ export class ResourceWatcher {
       };
       try {
         await this.clock.sleep(this.o.debounceMs);
-        await waitFor(() => this.poll(), { description: 'evidence snapshots and volumes', budgetMs: Number.MAX_SAFE_INTEGER, intervalMs: this.o.intervalMs, maxIntervalMs: this.o.maxIntervalMs, clock });
+        await waitFor(() => this.poll(), {
+          description: 'evidence snapshots and volumes',
+          budgetMs: Number.MAX_SAFE_INTEGER,
+          intervalMs: this.o.intervalMs,
+          maxIntervalMs: this.o.maxIntervalMs,
+          clock,
+        });
       } catch (e) {
         // New work arrived: poll again soon, from the short interval. A stopped workflow (its
         // signal) ends every wait instead: the loop must not start again.
@@ -158,13 +194,18 @@ export class ResourceWatcher {
             if (f === undefined && this.clock.now() - en.registered > this.o.missingGraceMs) {
               this.settle(en, {
                 state: 'failed',
-                error: new CleanroomError(kind === 'snapshot' ? 'SNAPSHOT_GONE' : 'VOLUME_GONE', `${kind === 'snapshot' ? 'Snapshot' : 'Volume'} ${en.id} (${en.opts.item}, ${en.opts.phase}) is not visible in ${account.region}: it was deleted outside cleanroom or never completed. Run the same command again to make it anew.`, { details: { id: en.id, evidenceId: en.opts.item } }),
+                error: new CleanroomError(
+                  kind === 'snapshot' ? 'SNAPSHOT_GONE' : 'VOLUME_GONE',
+                  `${kind === 'snapshot' ? 'Snapshot' : 'Volume'} ${en.id} (${en.opts.item}, ${en.opts.phase}) is not visible in ${account.region}: it was deleted outside cleanroom or never completed. Run the same command again to make it anew.`,
+                  { details: { id: en.id, evidenceId: en.opts.item } },
+                ),
               });
               continue;
             }
             const r = en.judge(f);
             if (r.state === 'pending') {
-              if (r.percent !== undefined) this.reporter.progress({ kind: 'item', item: en.opts.item, phase: en.opts.phase, percent: r.percent });
+              if (r.percent !== undefined)
+                this.reporter.progress({ kind: 'item', item: en.opts.item, phase: en.opts.phase, percent: r.percent });
               this.pendingOrTimeout(en, r.detail ?? (f === undefined ? 'not visible yet' : 'pending'));
             } else this.settle(en, r);
           }
@@ -200,13 +241,21 @@ function judgeSnapshot(id: string, opts: WatchOptions, s: SnapshotInfo | undefin
   if (s.State === 'error') {
     return {
       state: 'failed',
-      error: new CleanroomError('SNAPSHOT_ERROR', `The ${opts.phase} ${id} of ${opts.item} ended in state error${s.StateMessage ? ` (${s.StateMessage})` : ''}. Run the same command again: cleanroom makes it anew.`, {
-        details: { snapshotId: id, evidenceId: opts.item, phase: opts.phase },
-      }),
+      error: new CleanroomError(
+        'SNAPSHOT_ERROR',
+        `The ${opts.phase} ${id} of ${opts.item} ended in state error${s.StateMessage ? ` (${s.StateMessage})` : ''}. Run the same command again: cleanroom makes it anew.`,
+        {
+          details: { snapshotId: id, evidenceId: opts.item, phase: opts.phase },
+        },
+      ),
     };
   }
   const pct = Number.parseFloat(String(s.Progress ?? '').replace('%', ''));
-  return { state: 'pending', detail: `${s.State ?? 'unknown'}${s.Progress ? ` ${s.Progress}` : ''}`, ...(Number.isFinite(pct) ? { percent: pct } : {}) };
+  return {
+    state: 'pending',
+    detail: `${s.State ?? 'unknown'}${s.Progress ? ` ${s.Progress}` : ''}`,
+    ...(Number.isFinite(pct) ? { percent: pct } : {}),
+  };
 }
 
 async function describe(account: AwsAccount, kind: Kind, ids: string[]): Promise<Map<string, unknown>> {
@@ -217,11 +266,18 @@ async function describe(account: AwsAccount, kind: Kind, ids: string[]): Promise
     do {
       if (kind === 'snapshot') {
         // A filter, not SnapshotIds: one id that is not visible yet would fail the whole call.
-        const r = await account.ec2.describeSnapshots({ OwnerIds: ['self'], Filters: [{ Name: 'snapshot-id', Values }], ...(NextToken ? { NextToken } : {}) });
+        const r = await account.ec2.describeSnapshots({
+          OwnerIds: ['self'],
+          Filters: [{ Name: 'snapshot-id', Values }],
+          ...(NextToken ? { NextToken } : {}),
+        });
         for (const s of r.Snapshots ?? []) if (s.SnapshotId) out.set(s.SnapshotId, s);
         NextToken = r.NextToken ?? undefined;
       } else {
-        const r = await account.ec2.describeVolumes({ Filters: [{ Name: 'volume-id', Values }], ...(NextToken ? { NextToken } : {}) });
+        const r = await account.ec2.describeVolumes({
+          Filters: [{ Name: 'volume-id', Values }],
+          ...(NextToken ? { NextToken } : {}),
+        });
         for (const v of r.Volumes ?? []) if (v.VolumeId) out.set(v.VolumeId, v);
         NextToken = r.NextToken ?? undefined;
       }

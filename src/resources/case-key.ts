@@ -55,7 +55,11 @@ export function caseKeyPolicy(accountId: string, region: string, partition = 'aw
         Principal: { Service: `logs.${region}.amazonaws.com` },
         Action: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
         Resource: '*',
-        Condition: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${partition}:logs:${region}:${accountId}:log-group:/cleanroom/*` } },
+        Condition: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': `arn:${partition}:logs:${region}:${accountId}:log-group:/cleanroom/*`,
+          },
+        },
       },
     ],
   });
@@ -70,8 +74,20 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
     if (custody && !custody.find(idempotencyKeys.caseKey(existing.arn))) {
       const rotation = await account.kms.getKeyRotationStatus({ KeyId: existing.keyId });
       if (!rotation.KeyRotationEnabled) await account.kms.enableKeyRotation({ KeyId: existing.keyId });
-      const ref = { type: 'kms:key', id: existing.keyId, arn: existing.arn, account: await account.accountId(), region: account.region };
-      await new StepRecorder(custody).record(idempotencyKeys.caseKey(existing.arn), 'case.key.create', [ref], { status: 'succeeded', details: { foundExisting: true } }, { alias: caseKeyAlias(caseId) });
+      const ref = {
+        type: 'kms:key',
+        id: existing.keyId,
+        arn: existing.arn,
+        account: await account.accountId(),
+        region: account.region,
+      };
+      await new StepRecorder(custody).record(
+        idempotencyKeys.caseKey(existing.arn),
+        'case.key.create',
+        [ref],
+        { status: 'succeeded', details: { foundExisting: true } },
+        { alias: caseKeyAlias(caseId) },
+      );
     }
     return existing;
   }
@@ -100,6 +116,13 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
   await account.kms.enableKeyRotation({ KeyId: m.KeyId! });
   const key = { keyId: m.KeyId!, arn: m.Arn!, created: true };
   const ref = { type: 'kms:key', id: key.keyId, arn: key.arn, account: accountId, region: account.region };
-  if (custody) await new StepRecorder(custody).record(idempotencyKeys.caseKey(key.arn), 'case.key.create', [ref], { status: 'succeeded' }, { alias: caseKeyAlias(caseId) });
+  if (custody)
+    await new StepRecorder(custody).record(
+      idempotencyKeys.caseKey(key.arn),
+      'case.key.create',
+      [ref],
+      { status: 'succeeded' },
+      { alias: caseKeyAlias(caseId) },
+    );
   return key;
 }

@@ -6,5 +6,11 @@ import type { ResourceRef } from '../domain/recorder.js';
 
 /** A resource reference: `type` as in the record (`ec2:snapshot`, `kms:key`, `cloudformation:stack`, ...), the id, and where it is. */
 export function resourceRef(type: string, id: string, account?: string, region?: string, arn?: string): ResourceRef {
-  return { type, id, ...(account !== undefined ? { account } : {}), ...(region !== undefined ? { region } : {}), ...(arn ? { arn } : {}) };
+  return {
+    type,
+    id,
+    ...(account !== undefined ? { account } : {}),
+    ...(region !== undefined ? { region } : {}),
+    ...(arn ? { arn } : {}),
+  };
 }

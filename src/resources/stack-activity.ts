@@ -65,13 +65,28 @@ export class StackActivity {
     for (const e of fresh) {
       this.seen.add(e.eventId);
       this.events.push(e);
-      this.reporter.progress({ kind: 'stack-event', stackName: this.stackName, logicalId: e.logicalId, status: e.status, ...(e.reason ? { reason: e.reason } : {}), ...(e.time ? { time: e.time.toISOString() } : {}) });
+      this.reporter.progress({
+        kind: 'stack-event',
+        stackName: this.stackName,
+        logicalId: e.logicalId,
+        status: e.status,
+        ...(e.reason ? { reason: e.reason } : {}),
+        ...(e.time ? { time: e.time.toISOString() } : {}),
+      });
       if (e.type !== 'AWS::CloudFormation::Stack' && /_COMPLETE$/.test(e.status)) this.completed.add(e.logicalId);
     }
     if (fresh.length && this.expected) {
       const last = fresh[fresh.length - 1]!;
-      const done = last.type === 'AWS::CloudFormation::Stack' && /_COMPLETE$/.test(last.status) && !last.status.includes('ROLLBACK');
-      this.reporter.progress({ kind: 'item', item: this.stackName, phase: last.status, percent: done ? 100 : Math.min(99, (100 * this.completed.size) / this.expected) });
+      const done =
+        last.type === 'AWS::CloudFormation::Stack' &&
+        /_COMPLETE$/.test(last.status) &&
+        !last.status.includes('ROLLBACK');
+      this.reporter.progress({
+        kind: 'item',
+        item: this.stackName,
+        phase: last.status,
+        percent: done ? 100 : Math.min(99, (100 * this.completed.size) / this.expected),
+      });
     }
     return fresh;
   }
@@ -85,15 +100,31 @@ export class StackActivity {
     const byId = new Map<string, FailedResource>();
     for (const e of failed) {
       if (byId.has(e.logicalId)) continue;
-      byId.set(e.logicalId, { logicalId: e.logicalId, ...(e.physicalId ? { physicalId: e.physicalId } : {}), ...(e.type ? { type: e.type } : {}), status: e.status, ...(e.reason ? { reason: e.reason } : {}) });
+      byId.set(e.logicalId, {
+        logicalId: e.logicalId,
+        ...(e.physicalId ? { physicalId: e.physicalId } : {}),
+        ...(e.type ? { type: e.type } : {}),
+        status: e.status,
+        ...(e.reason ? { reason: e.reason } : {}),
+      });
     }
     const all = [...byId.values()];
-    return [...all.filter((f) => !CANCELLED.test(f.reason ?? '')), ...all.filter((f) => CANCELLED.test(f.reason ?? ''))];
+    return [
+      ...all.filter((f) => !CANCELLED.test(f.reason ?? '')),
+      ...all.filter((f) => CANCELLED.test(f.reason ?? '')),
+    ];
   }
 
   /** The reason on the stack's own latest failure event (CloudFormation's summary), if any. */
   stackReason(): string | undefined {
-    return [...this.events].reverse().find((e) => e.type === 'AWS::CloudFormation::Stack' && (e.status.endsWith('_FAILED') || e.status.includes('ROLLBACK')) && e.reason)?.reason;
+    return [...this.events]
+      .reverse()
+      .find(
+        (e) =>
+          e.type === 'AWS::CloudFormation::Stack' &&
+          (e.status.endsWith('_FAILED') || e.status.includes('ROLLBACK')) &&
+          e.reason,
+      )?.reason;
   }
 
   /** Every event seen since the baseline, oldest first. */
@@ -106,7 +137,10 @@ export class StackActivity {
     const out: StackEventInfo[] = [];
     let NextToken: string | undefined;
     for (let i = 0; i < pages; i++) {
-      const r = await this.account.cfn.describeStackEvents({ StackName: this.stackId, ...(NextToken ? { NextToken } : {}) });
+      const r = await this.account.cfn.describeStackEvents({
+        StackName: this.stackId,
+        ...(NextToken ? { NextToken } : {}),
+      });
       for (const e of r.StackEvents ?? []) {
         if (!e.EventId || !e.LogicalResourceId || !e.ResourceStatus) continue;
         out.push({
@@ -131,20 +165,44 @@ export class StackActivity {
  * give no reason, its events: for a stack found failed by an earlier run, whose events this
  * process did not watch.
  */
-export async function failedResources(account: AwsAccount, stackId: string, statuses: RegExp = /_FAILED$/): Promise<FailedResource[]> {
+export async function failedResources(
+  account: AwsAccount,
+  stackId: string,
+  statuses: RegExp = /_FAILED$/,
+): Promise<FailedResource[]> {
   const out = new Map<string, FailedResource>();
   const res = await account.cfn.describeStackResources({ StackName: stackId }).catch(() => undefined);
   for (const r of res?.StackResources ?? []) {
     if (r.LogicalResourceId && r.ResourceStatus && statuses.test(r.ResourceStatus)) {
-      out.set(r.LogicalResourceId, { logicalId: r.LogicalResourceId, ...(r.PhysicalResourceId ? { physicalId: r.PhysicalResourceId } : {}), ...(r.ResourceType ? { type: r.ResourceType } : {}), status: r.ResourceStatus, ...(r.ResourceStatusReason ? { reason: r.ResourceStatusReason } : {}) });
+      out.set(r.LogicalResourceId, {
+        logicalId: r.LogicalResourceId,
+        ...(r.PhysicalResourceId ? { physicalId: r.PhysicalResourceId } : {}),
+        ...(r.ResourceType ? { type: r.ResourceType } : {}),
+        status: r.ResourceStatus,
+        ...(r.ResourceStatusReason ? { reason: r.ResourceStatusReason } : {}),
+      });
     }
   }
   // The events carry the reasons when the resource list does not (newest first).
   const ev = await account.cfn.describeStackEvents({ StackName: stackId }).catch(() => undefined);
   for (const e of [...(ev?.StackEvents ?? [])].reverse()) {
-    if (!e.ResourceStatus || !statuses.test(e.ResourceStatus) || !e.LogicalResourceId || e.PhysicalResourceId === stackId || e.ResourceType === 'AWS::CloudFormation::Stack') continue;
+    if (
+      !e.ResourceStatus ||
+      !statuses.test(e.ResourceStatus) ||
+      !e.LogicalResourceId ||
+      e.PhysicalResourceId === stackId ||
+      e.ResourceType === 'AWS::CloudFormation::Stack'
+    )
+      continue;
     const known = out.get(e.LogicalResourceId);
-    if (!known) out.set(e.LogicalResourceId, { logicalId: e.LogicalResourceId, ...(e.PhysicalResourceId ? { physicalId: e.PhysicalResourceId } : {}), ...(e.ResourceType ? { type: e.ResourceType } : {}), status: e.ResourceStatus, ...(e.ResourceStatusReason ? { reason: e.ResourceStatusReason } : {}) });
+    if (!known)
+      out.set(e.LogicalResourceId, {
+        logicalId: e.LogicalResourceId,
+        ...(e.PhysicalResourceId ? { physicalId: e.PhysicalResourceId } : {}),
+        ...(e.ResourceType ? { type: e.ResourceType } : {}),
+        status: e.ResourceStatus,
+        ...(e.ResourceStatusReason ? { reason: e.ResourceStatusReason } : {}),
+      });
     else if (!known.reason && e.ResourceStatusReason) known.reason = e.ResourceStatusReason;
   }
   const all = [...out.values()];
@@ -153,5 +211,9 @@ export async function failedResources(account: AwsAccount, stackId: string, stat
 
 /** `ForensicInstance (i-…): reason; Subnet: reason` */
 export function nameFailures(failed: readonly FailedResource[], fallback: string): string {
-  return failed.length ? failed.map((r) => `${r.logicalId}${r.physicalId ? ` (${r.physicalId})` : ''}: ${r.reason ?? 'no reason given'}`).join('; ') : fallback;
+  return failed.length
+    ? failed
+        .map((r) => `${r.logicalId}${r.physicalId ? ` (${r.physicalId})` : ''}: ${r.reason ?? 'no reason given'}`)
+        .join('; ')
+    : fallback;
 }

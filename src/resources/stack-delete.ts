@@ -30,7 +30,11 @@ export interface DeleteStackOptions {
 }
 
 /** Delete a stack and wait for DELETE_COMPLETE; throws {@link StackDeleteFailedError} on DELETE_FAILED. */
-export async function deleteStackAndWait(account: AwsAccount, stack: { stackName: string; stackId: string; status: string }, opts: DeleteStackOptions): Promise<void> {
+export async function deleteStackAndWait(
+  account: AwsAccount,
+  stack: { stackName: string; stackId: string; status: string },
+  opts: DeleteStackOptions,
+): Promise<void> {
   const reporter = opts.reporter ?? silentReporter;
   const activity = new StackActivity(account, stack.stackId, stack.stackName, reporter);
   await activity.baseline().catch(() => undefined);
@@ -41,7 +45,8 @@ export async function deleteStackAndWait(account: AwsAccount, stack: { stackName
       await activity.poll().catch(() => undefined);
       const s = (await account.cfn.describeStacks({ StackName: stack.stackId })).Stacks?.[0];
       const status = s?.StackStatus ?? 'DELETE_COMPLETE';
-      if (status === 'DELETE_COMPLETE' || status === 'DELETE_FAILED') return { state: 'done' as const, value: { status, reason: s?.StackStatusReason } };
+      if (status === 'DELETE_COMPLETE' || status === 'DELETE_FAILED')
+        return { state: 'done' as const, value: { status, reason: s?.StackStatusReason } };
       return { state: 'pending' as const, detail: status };
     },
     {
@@ -50,7 +55,8 @@ export async function deleteStackAndWait(account: AwsAccount, stack: { stackName
       intervalMs: 5000,
       ...(opts.clock ? { clock: opts.clock } : {}),
       details: { stackName: stack.stackName, stackId: stack.stackId },
-      onPending: (detail) => reporter.progress({ kind: 'item', item: stack.stackName, phase: detail ?? 'DELETE_IN_PROGRESS' }),
+      onPending: (detail) =>
+        reporter.progress({ kind: 'item', item: stack.stackName, phase: detail ?? 'DELETE_IN_PROGRESS' }),
     },
   );
   if (final.status === 'DELETE_FAILED') {

@@ -70,7 +70,8 @@ type SdkStack = NonNullable<Awaited<ReturnType<AwsAccount['cfn']['describeStacks
 /** Flatten one DescribeStacks entry. */
 export function toRoomStack(s: SdkStack): RoomStack {
   const parameters: Record<string, string> = {};
-  for (const p of s.Parameters ?? []) if (p.ParameterKey) parameters[p.ParameterKey] = p.ResolvedValue ?? p.ParameterValue ?? '';
+  for (const p of s.Parameters ?? [])
+    if (p.ParameterKey) parameters[p.ParameterKey] = p.ResolvedValue ?? p.ParameterValue ?? '';
   const outputs: Record<string, string> = {};
   for (const o of s.Outputs ?? []) if (o.OutputKey && o.OutputValue !== undefined) outputs[o.OutputKey] = o.OutputValue;
   return {
@@ -91,7 +92,10 @@ export function toRoomStack(s: SdkStack): RoomStack {
  * exist" (DescribeStacks: ValidationError); by id it is reported DELETE_COMPLETE, which the callers
  * that poll a deletion rely on, so DELETE_COMPLETE is returned as it is here.
  */
-export async function readStack(account: AccountCalls<{ cfn: 'describeStacks' }>, nameOrId: string): Promise<RoomStack | undefined> {
+export async function readStack(
+  account: AccountCalls<{ cfn: 'describeStacks' }>,
+  nameOrId: string,
+): Promise<RoomStack | undefined> {
   try {
     const s = (await account.cfn.describeStacks({ StackName: nameOrId })).Stacks?.[0];
     return s?.StackId ? toRoomStack(s) : undefined;
@@ -102,7 +106,10 @@ export async function readStack(account: AccountCalls<{ cfn: 'describeStacks' }>
 }
 
 /** The room stack of a case, or undefined when there is none (never created, or deleted). */
-export async function readRoomStack(account: AccountCalls<{ cfn: 'describeStacks' }>, caseId: string): Promise<RoomStack | undefined> {
+export async function readRoomStack(
+  account: AccountCalls<{ cfn: 'describeStacks' }>,
+  caseId: string,
+): Promise<RoomStack | undefined> {
   const s = await readStack(account, roomStackName(caseId));
   return s && s.status !== 'DELETE_COMPLETE' ? s : undefined;
 }
@@ -120,7 +127,10 @@ export function roomInfo(caseId: string, s: RoomStack): RoomInfo {
 }
 
 /** The room of a case as the rest of cleanroom sees it, or undefined when there is no stack. */
-export async function describeRoom(account: AccountCalls<{ cfn: 'describeStacks' }>, caseId: string): Promise<RoomInfo | undefined> {
+export async function describeRoom(
+  account: AccountCalls<{ cfn: 'describeStacks' }>,
+  caseId: string,
+): Promise<RoomInfo | undefined> {
   const s = await readRoomStack(account, caseId);
   return s ? roomInfo(caseId, s) : undefined;
 }

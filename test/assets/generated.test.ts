@@ -19,14 +19,24 @@ import { sdkPartitions } from '../../src/aws/region.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-t.test('every generated module is what scripts/gen-assets.mjs makes from the files now (else: npm run build)', async (t) => {
-  const gen = (await import(path.join(root, 'scripts/gen-assets.mjs'))) as { renderAssets(): Record<string, string> };
-  const rendered = gen.renderAssets();
-  t.same(Object.keys(rendered).sort(), fs.readdirSync(path.join(root, 'src/assets/generated')).map((f) => `src/assets/generated/${f}`).sort(), 'one module per asset, nothing else in the folder');
-  for (const [rel, content] of Object.entries(rendered)) {
-    t.equal(fs.readFileSync(path.join(root, rel), 'utf8'), content, `${rel} is up to date`);
-  }
-});
+t.test(
+  'every generated module is what scripts/gen-assets.mjs makes from the files now (else: npm run build)',
+  async (t) => {
+    const gen = (await import(path.join(root, 'scripts/gen-assets.mjs'))) as { renderAssets(): Record<string, string> };
+    const rendered = gen.renderAssets();
+    t.same(
+      Object.keys(rendered).sort(),
+      fs
+        .readdirSync(path.join(root, 'src/assets/generated'))
+        .map((f) => `src/assets/generated/${f}`)
+        .sort(),
+      'one module per asset, nothing else in the folder',
+    );
+    for (const [rel, content] of Object.entries(rendered)) {
+      t.equal(fs.readFileSync(path.join(root, rel), 'utf8'), content, `${rel} is up to date`);
+    }
+  },
+);
 
 t.test('gen-assets --check finds nothing stale and writes nothing', async (t) => {
   const { spawnSync } = await import('node:child_process');
@@ -49,9 +59,15 @@ t.test('the schemas validated against are the files in evidence-schema/v1', asyn
 });
 
 t.test('the guest tools are scripts/guest/: same names, exact bytes, executable bits', async (t) => {
-  const onDisk = fs.readdirSync(GUEST_TOOLS_DIR).filter((n) => fs.statSync(path.join(GUEST_TOOLS_DIR, n)).isFile()).sort();
+  const onDisk = fs
+    .readdirSync(GUEST_TOOLS_DIR)
+    .filter((n) => fs.statSync(path.join(GUEST_TOOLS_DIR, n)).isFile())
+    .sort();
   const built = builtInGuestTools();
-  t.same(built.map((f) => f.name), onDisk);
+  t.same(
+    built.map((f) => f.name),
+    onDisk,
+  );
   for (const f of built) {
     const file = path.join(GUEST_TOOLS_DIR, f.name);
     t.equal(f.sha256, sha256(fs.readFileSync(file)), `${f.name}: same SHA-256`);
@@ -61,12 +77,21 @@ t.test('the guest tools are scripts/guest/: same names, exact bytes, executable 
   t.equal(built.find((f) => f.name === 'install.sh')?.mode, 0o755, 'install.sh is executable');
 });
 
-t.test('the partition table is the installed @aws-sdk/core\'s', async (t) => {
+t.test("the partition table is the installed @aws-sdk/core's", async (t) => {
   const { createRequire } = await import('node:module');
   const pkgFile = createRequire(import.meta.url).resolve('@aws-sdk/core/package.json');
-  t.equal(SDK_CORE_VERSION, JSON.parse(fs.readFileSync(pkgFile, 'utf8')).version, 'generated from the installed version');
-  const src = fs.readFileSync(path.join(path.dirname(pkgFile), 'dist-es/submodules/client/util-endpoints/lib/aws/partitions.js'), 'utf8');
-  const sdk = JSON.parse(src.slice(src.indexOf('{'), src.lastIndexOf('}') + 1)) as { partitions: Array<{ id: string; regionRegex: string; regions: Record<string, unknown> }> };
+  t.equal(
+    SDK_CORE_VERSION,
+    JSON.parse(fs.readFileSync(pkgFile, 'utf8')).version,
+    'generated from the installed version',
+  );
+  const src = fs.readFileSync(
+    path.join(path.dirname(pkgFile), 'dist-es/submodules/client/util-endpoints/lib/aws/partitions.js'),
+    'utf8',
+  );
+  const sdk = JSON.parse(src.slice(src.indexOf('{'), src.lastIndexOf('}') + 1)) as {
+    partitions: Array<{ id: string; regionRegex: string; regions: Record<string, unknown> }>;
+  };
   t.same(
     sdkPartitions()?.map((p) => ({ id: p.id, regionRegex: p.regionRegex, regions: Object.keys(p.regions).sort() })),
     sdk.partitions.map((p) => ({ id: p.id, regionRegex: p.regionRegex, regions: Object.keys(p.regions).sort() })),

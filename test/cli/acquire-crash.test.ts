@@ -15,77 +15,130 @@ import { startFaultProxy } from '../harness/fault-proxy.js';
 import { SOURCE_ROLE, ec2In, instanceWithVolumes } from '../workflows/acquire/fixtures.js';
 import { caseResources, custodyEvents, keyShapes, runCli } from './acquire-helpers.js';
 
-t.test('acquire from a source account: exit codes, JSON, resources, custody; killed at any point and rerun', async (t) => {
-  const aws = await useLocalAws(t);
-  const proxy = await startFaultProxy(aws);
-  t.teardown(() => proxy.close());
-  const env = aws.env({ AWS_ENDPOINT_URL: proxy.endpoint });
-  const sourceEc2 = ec2In(aws.endpoint, { roleArn: SOURCE_ROLE });
-  const acquireArgs = (caseId: string, instanceId: string, extra: string[] = []) => ['acquire', '--case', caseId, '--instance', instanceId, '--source-role-arn', SOURCE_ROLE, '--no-attach', '--json', ...extra];
+t.test(
+  'acquire from a source account: exit codes, JSON, resources, custody; killed at any point and rerun',
+  async (t) => {
+    const aws = await useLocalAws(t);
+    const proxy = await startFaultProxy(aws);
+    t.teardown(() => proxy.close());
+    const env = aws.env({ AWS_ENDPOINT_URL: proxy.endpoint });
+    const sourceEc2 = ec2In(aws.endpoint, { roleArn: SOURCE_ROLE });
+    const acquireArgs = (caseId: string, instanceId: string, extra: string[] = []) => [
+      'acquire',
+      '--case',
+      caseId,
+      '--instance',
+      instanceId,
+      '--source-role-arn',
+      SOURCE_ROLE,
+      '--no-attach',
+      '--json',
+      ...extra,
+    ];
 
-  const init = await runCli(env, ['vault', 'init', '--json']);
-  t.equal(init.code, 0, init.stderr);
+    const init = await runCli(env, ['vault', 'init', '--json']);
+    t.equal(init.code, 0, init.stderr);
 
-  // A clean run.
-  const fx = await instanceWithVolumes(sourceEc2, 'us-east-1b', [20]);
-  const first = proxy.calls.length;
-  const r = await runCli(env, acquireArgs('IR-cli-1', fx.instanceId));
-  t.equal(r.code, 0, r.stderr);
-  const calls = proxy.calls.length - first;
-  const doc = r.json();
-  t.equal(doc.case, 'IR-cli-1');
-  t.equal(doc.evidence.length, 2);
-  for (const e of doc.evidence) {
-    for (const f of ['evidenceId', 'sourceAccount', 'sourceRegion', 'sourceVolumeId', 'sourceSnapshotId', 'forensicSnapshotId', 'kmsKeyArn', 'volumeId', 'instanceId', 'device', 'state']) t.ok(f in e, `contract field ${f}`);
-    t.equal(e.sourceAccount, '111111111111');
-    t.equal(e.state, 'preserved');
-    t.match(e.forensicSnapshotId, /^snap-/);
-    t.match(e.kmsKeyArn, /^arn:aws:kms:us-east-1:123456789012:key\//);
-  }
-  t.same(doc.evidence.map((e: any) => e.sourceVolumeId).sort(), [...fx.volumeIds].sort());
-  t.match(r.stderr, /The room of case IR-cli-1 is not up: the evidence is preserved as snapshots only/);
-  const want = await caseResources(aws.endpoint, 'IR-cli-1');
-  t.same(want, { source: { 'source-snapshot': 2 }, forensic: { 'forensic-copy': 2 }, workingVolumes: [], shareKeys: ['PendingDeletion'] });
-  const events = await custodyEvents('IR-cli-1');
-  const wantShapes = keyShapes(events.map((e) => e.idempotencyKey));
-  t.ok(events.some((e) => e.action === 'acquire.share-key.retire'));
-  const list = await runCli(env, ['evidence', 'list', '--case', 'IR-cli-1', '--json']);
-  t.equal(list.code, 0, list.stderr);
-  t.same(list.json().evidence.map((e: any) => [e.evidenceId, e.state]).sort(), doc.evidence.map((e: any) => [e.evidenceId, e.state]).sort(), 'evidence list shows what acquire recorded');
-
-  // The same command again: nothing new.
-  const again = await runCli(env, acquireArgs('IR-cli-1', fx.instanceId));
-  t.equal(again.code, 0, again.stderr);
-  t.equal((await custodyEvents('IR-cli-1')).length, events.length, 'a rerun appends nothing');
-
-  // SIGKILL after k API calls, for k across the whole run, then the same command again.
-  t.ok(calls > 30, `${calls} API calls in a clean run`);
-  const points = [0.05, 0.15, 0.3, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95].map((f) => Math.max(1, Math.round(f * calls)));
-  for (const [i, k] of points.entries()) {
-    const caseId = `IR-kill-${i}`;
-    const inst = await instanceWithVolumes(sourceEc2, 'us-east-1b', [20]);
-    let killedAt = '';
-    const start = proxy.calls.length;
-    const killed = await runCli(env, acquireArgs(caseId, inst.instanceId), (child) =>
-      proxy.onCall(start + k, (c) => {
-        killedAt = `${c.service}:${c.action}`;
-        child.kill('SIGKILL');
-      }),
+    // A clean run.
+    const fx = await instanceWithVolumes(sourceEc2, 'us-east-1b', [20]);
+    const first = proxy.calls.length;
+    const r = await runCli(env, acquireArgs('IR-cli-1', fx.instanceId));
+    t.equal(r.code, 0, r.stderr);
+    const calls = proxy.calls.length - first;
+    const doc = r.json();
+    t.equal(doc.case, 'IR-cli-1');
+    t.equal(doc.evidence.length, 2);
+    for (const e of doc.evidence) {
+      for (const f of [
+        'evidenceId',
+        'sourceAccount',
+        'sourceRegion',
+        'sourceVolumeId',
+        'sourceSnapshotId',
+        'forensicSnapshotId',
+        'kmsKeyArn',
+        'volumeId',
+        'instanceId',
+        'device',
+        'state',
+      ])
+        t.ok(f in e, `contract field ${f}`);
+      t.equal(e.sourceAccount, '111111111111');
+      t.equal(e.state, 'preserved');
+      t.match(e.forensicSnapshotId, /^snap-/);
+      t.match(e.kmsKeyArn, /^arn:aws:kms:us-east-1:123456789012:key\//);
+    }
+    t.same(doc.evidence.map((e: any) => e.sourceVolumeId).sort(), [...fx.volumeIds].sort());
+    t.match(r.stderr, /The room of case IR-cli-1 is not up: the evidence is preserved as snapshots only/);
+    const want = await caseResources(aws.endpoint, 'IR-cli-1');
+    t.same(want, {
+      source: { 'source-snapshot': 2 },
+      forensic: { 'forensic-copy': 2 },
+      workingVolumes: [],
+      shareKeys: ['PendingDeletion'],
+    });
+    const events = await custodyEvents('IR-cli-1');
+    const wantShapes = keyShapes(events.map((e) => e.idempotencyKey));
+    t.ok(events.some((e) => e.action === 'acquire.share-key.retire'));
+    const list = await runCli(env, ['evidence', 'list', '--case', 'IR-cli-1', '--json']);
+    t.equal(list.code, 0, list.stderr);
+    t.same(
+      list
+        .json()
+        .evidence.map((e: any) => [e.evidenceId, e.state])
+        .sort(),
+      doc.evidence.map((e: any) => [e.evidenceId, e.state]).sort(),
+      'evidence list shows what acquire recorded',
     );
-    t.equal(killed.signal, 'SIGKILL', `killed at call ${k} (${killedAt})`);
-    const rerun = await runCli(env, acquireArgs(caseId, inst.instanceId));
-    t.equal(rerun.code, 0, `rerun after a kill at call ${k} (${killedAt}) succeeds: ${rerun.stderr.split('\n').filter((l) => /error/.test(l)).join(' ')}`);
-    t.same(rerun.json().evidence.map((e: any) => e.state), ['preserved', 'preserved']);
-    t.same(await caseResources(aws.endpoint, caseId), want, `same end state after a kill at call ${k} (${killedAt}): no duplicate snapshot or copy, no leaked key`);
-    const all = await custodyEvents(caseId);
-    // Killed while holding the case's lease: the rerun on this machine sees the holder's pid gone,
-    // takes the lease over and records that (once); the work itself is recorded as in a clean run.
-    const takeovers = all.filter((e) => e.action === 'case.lease.takeover');
-    t.ok(takeovers.length <= 1, `at most one lease take-over recorded (kill at ${k})`);
-    for (const e of takeovers) t.equal(e.outcome.details?.['reason'], 'holder-gone');
-    const ev = all.filter((e) => e.action !== 'case.lease.takeover');
-    const keys = ev.map((e) => e.idempotencyKey);
-    t.equal(new Set(keys).size, keys.length, `no duplicate custody event (kill at ${k})`);
-    t.same(keyShapes(keys), wantShapes, `the same custody events as a clean run (kill at ${k}, ${killedAt})`);
-  }
-});
+
+    // The same command again: nothing new.
+    const again = await runCli(env, acquireArgs('IR-cli-1', fx.instanceId));
+    t.equal(again.code, 0, again.stderr);
+    t.equal((await custodyEvents('IR-cli-1')).length, events.length, 'a rerun appends nothing');
+
+    // SIGKILL after k API calls, for k across the whole run, then the same command again.
+    t.ok(calls > 30, `${calls} API calls in a clean run`);
+    const points = [0.05, 0.15, 0.3, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95].map((f) => Math.max(1, Math.round(f * calls)));
+    for (const [i, k] of points.entries()) {
+      const caseId = `IR-kill-${i}`;
+      const inst = await instanceWithVolumes(sourceEc2, 'us-east-1b', [20]);
+      let killedAt = '';
+      const start = proxy.calls.length;
+      const killed = await runCli(env, acquireArgs(caseId, inst.instanceId), (child) =>
+        proxy.onCall(start + k, (c) => {
+          killedAt = `${c.service}:${c.action}`;
+          child.kill('SIGKILL');
+        }),
+      );
+      t.equal(killed.signal, 'SIGKILL', `killed at call ${k} (${killedAt})`);
+      const rerun = await runCli(env, acquireArgs(caseId, inst.instanceId));
+      t.equal(
+        rerun.code,
+        0,
+        `rerun after a kill at call ${k} (${killedAt}) succeeds: ${rerun.stderr
+          .split('\n')
+          .filter((l) => /error/.test(l))
+          .join(' ')}`,
+      );
+      t.same(
+        rerun.json().evidence.map((e: any) => e.state),
+        ['preserved', 'preserved'],
+      );
+      t.same(
+        await caseResources(aws.endpoint, caseId),
+        want,
+        `same end state after a kill at call ${k} (${killedAt}): no duplicate snapshot or copy, no leaked key`,
+      );
+      const all = await custodyEvents(caseId);
+      // Killed while holding the case's lease: the rerun on this machine sees the holder's pid gone,
+      // takes the lease over and records that (once); the work itself is recorded as in a clean run.
+      const takeovers = all.filter((e) => e.action === 'case.lease.takeover');
+      t.ok(takeovers.length <= 1, `at most one lease take-over recorded (kill at ${k})`);
+      for (const e of takeovers) t.equal(e.outcome.details?.['reason'], 'holder-gone');
+      const ev = all.filter((e) => e.action !== 'case.lease.takeover');
+      const keys = ev.map((e) => e.idempotencyKey);
+      t.equal(new Set(keys).size, keys.length, `no duplicate custody event (kill at ${k})`);
+      t.same(keyShapes(keys), wantShapes, `the same custody events as a clean run (kill at ${k}, ${killedAt})`);
+    }
+  },
+);

@@ -41,7 +41,15 @@ export async function caseResources(endpoint: string, caseId: string) {
   const forensic = ec2In(endpoint);
   const source = ec2In(endpoint, { roleArn: SOURCE_ROLE });
   const byRole = async (ec2: typeof forensic) => {
-    const snaps = (await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'tag:cleanroom:case', Values: [caseId] }] }))).Snapshots ?? [];
+    const snaps =
+      (
+        await ec2.send(
+          new DescribeSnapshotsCommand({
+            OwnerIds: ['self'],
+            Filters: [{ Name: 'tag:cleanroom:case', Values: [caseId] }],
+          }),
+        )
+      ).Snapshots ?? [];
     const out: Record<string, number> = {};
     for (const s of snaps) {
       const role = s.Tags?.find((t) => t.Key === 'cleanroom:role')?.Value ?? 'none';
@@ -49,19 +57,29 @@ export async function caseResources(endpoint: string, caseId: string) {
     }
     return out;
   };
-  const volumes = (await forensic.send(new DescribeVolumesCommand({ Filters: [{ Name: 'tag:cleanroom:case', Values: [caseId] }] }))).Volumes ?? [];
-  const kms = new KMSClient({ endpoint, credentials: fromTemporaryCredentials({ params: { RoleArn: SOURCE_ROLE, RoleSessionName: 'check' } }) });
+  const volumes =
+    (await forensic.send(new DescribeVolumesCommand({ Filters: [{ Name: 'tag:cleanroom:case', Values: [caseId] }] })))
+      .Volumes ?? [];
+  const kms = new KMSClient({
+    endpoint,
+    credentials: fromTemporaryCredentials({ params: { RoleArn: SOURCE_ROLE, RoleSessionName: 'check' } }),
+  });
   const shareKeys: string[] = [];
   for (const k of (await kms.send(new ListKeysCommand({}))).Keys ?? []) {
     const tags = (await kms.send(new ListResourceTagsCommand({ KeyId: k.KeyId! }))).Tags ?? [];
-    if (tags.some((x) => x.TagKey === 'cleanroom:case' && x.TagValue === caseId) && tags.some((x) => x.TagKey === 'cleanroom:role' && x.TagValue === 'share-key')) {
+    if (
+      tags.some((x) => x.TagKey === 'cleanroom:case' && x.TagValue === caseId) &&
+      tags.some((x) => x.TagKey === 'cleanroom:role' && x.TagValue === 'share-key')
+    ) {
       shareKeys.push((await kms.send(new DescribeKeyCommand({ KeyId: k.KeyId! }))).KeyMetadata!.KeyState!);
     }
   }
   return {
     source: await byRole(source),
     forensic: await byRole(forensic),
-    workingVolumes: volumes.map((v) => `${v.State}${v.Attachments?.length ? ` ${v.Attachments[0]!.InstanceId}` : ''}`).sort(),
+    workingVolumes: volumes
+      .map((v) => `${v.State}${v.Attachments?.length ? ` ${v.Attachments[0]!.InstanceId}` : ''}`)
+      .sort(),
     shareKeys: shareKeys.sort(),
   };
 }
@@ -76,6 +94,11 @@ export async function custodyEvents(caseId: string) {
 /** Idempotency keys with the ids taken out, so that two cases (or two runs) compare by shape. */
 export function keyShapes(keys: ReadonlyArray<string | undefined>): string[] {
   return keys
-    .map((k) => (k ?? '(none)').replace(/\b(snap|vol|ev|i)-[0-9a-f]+/g, '$1-*').replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'KEY').replace(/:[0-9a-f]{16}$/, ':DIGEST'))
+    .map((k) =>
+      (k ?? '(none)')
+        .replace(/\b(snap|vol|ev|i)-[0-9a-f]+/g, '$1-*')
+        .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'KEY')
+        .replace(/:[0-9a-f]{16}$/, ':DIGEST'),
+    )
     .sort();
 }

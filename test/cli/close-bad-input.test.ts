@@ -25,7 +25,16 @@ t.test('bad input: malformed id or option, unknown case', async (t) => {
   const badDays = await runCli(env, ['case', 'close', '--case', 'IR-x', '--yes', '--snapshot-lock-days', '0']);
   t.equal(badDays.code, 2);
   t.match(badDays.stderr, /--snapshot-lock-days must be a whole number of days \(1–36500\), got "0"/);
-  const badWindow = await runCli(env, ['case', 'close', '--case', 'IR-x', '--yes', '--key-deletion-window-days', '3', '--json']);
+  const badWindow = await runCli(env, [
+    'case',
+    'close',
+    '--case',
+    'IR-x',
+    '--yes',
+    '--key-deletion-window-days',
+    '3',
+    '--json',
+  ]);
   t.equal(badWindow.code, 2);
   t.equal(badWindow.json().error.code, 'INVALID_KEY_WINDOW');
   const noCase = await runCli(env, ['case', 'close', '--yes']);
@@ -36,9 +45,15 @@ t.test('bad input: malformed id or option, unknown case', async (t) => {
   const unknown = await runCli(env, ['case', 'close', '--case', 'IR-nothing-here', '--yes', '--json']);
   t.equal(unknown.code, 2, unknown.stderr);
   t.equal(unknown.json().error.code, 'UNKNOWN_CASE');
-  t.match(unknown.json().error.message, /There is no case IR-nothing-here in the vault s3:\/\/cleanroom-evidence-123456789012-us-east-1\/: it has no custody record under cases\/IR-nothing-here\/custody\/.*case ids are case-sensitive/);
+  t.match(
+    unknown.json().error.message,
+    /There is no case IR-nothing-here in the vault s3:\/\/cleanroom-evidence-123456789012-us-east-1\/: it has no custody record under cases\/IR-nothing-here\/custody\/.*case ids are case-sensitive/,
+  );
   t.same(await closeEvents('IR-nothing-here'), [], 'nothing recorded for an unknown case');
-  t.notOk(proxy.calls.slice(before).some((c) => /^(Delete|Detach|Create|Schedule|Put)/.test(c.action)), 'nothing changed');
+  t.notOk(
+    proxy.calls.slice(before).some((c) => /^(Delete|Detach|Create|Schedule|Put)/.test(c.action)),
+    'nothing changed',
+  );
 });
 
 t.test('a case whose room is already gone: close finishes what is left', async (t) => {
@@ -48,7 +63,11 @@ t.test('a case whose room is already gone: close finishes what is left', async (
   const { evidence } = await acquiredCase(aws, 'IR-gone');
   const down = await runCli(env, ['room', 'down', '--case', 'IR-gone', '--detach-evidence', '--yes']);
   t.equal(down.code, 0, down.stderr);
-  t.same((await closeState(aws, 'IR-gone')).workingVolumes, ['available', 'available'], 'room down keeps the evidence volumes');
+  t.same(
+    (await closeState(aws, 'IR-gone')).workingVolumes,
+    ['available', 'available'],
+    'room down keeps the evidence volumes',
+  );
 
   const r = await runCli(env, ['case', 'close', '--case', 'IR-gone', '--yes', '--accept-unverified', ...SRC]);
   t.equal(r.code, 0, r.stderr);
@@ -69,7 +88,10 @@ t.test('a case whose room is already gone: close finishes what is left', async (
   t.equal(stackEvent.outcome.status, 'skipped', 'the record says the room was already gone');
   // room down detached the evidence under the evidence detach key of the attach cycle, so close has nothing to detach or record.
   t.same(
-    ev.filter((e) => e.action === 'room.down.detach').map((e) => e.idempotencyKey).sort(),
+    ev
+      .filter((e) => e.action === 'room.down.detach')
+      .map((e) => e.idempotencyKey)
+      .sort(),
     evidence.map((e) => `evidence:detach:${e.evidenceId}:${e.volumeId}:1`).sort(),
   );
   t.equal(ev.filter((e) => e.action === 'case.close.detach').length, 0, 'nothing left to detach');
@@ -92,11 +114,18 @@ t.test('a custody record that fails verification: close refuses (3), nothing del
   const r = await runCli(env, ['case', 'close', '--case', 'IR-tampered', '--yes', '--json']);
   t.equal(r.code, 3, r.stderr);
   t.equal(r.json().error.code, 'CUSTODY_INVALID');
-  t.match(r.json().error.message, /The custody record of case IR-tampered does not verify \(1 finding\(s\): EXTRA_VERSION at seq 1: .*\)\. close refuses to go on.*Nothing was changed/);
+  t.match(
+    r.json().error.message,
+    /The custody record of case IR-tampered does not verify \(1 finding\(s\): EXTRA_VERSION at seq 1: .*\)\. close refuses to go on.*Nothing was changed/,
+  );
   t.same(await closeState(aws, 'IR-tampered'), before, 'nothing deleted: the room is still up');
   t.equal(before.stack, 'CREATE_COMPLETE');
   t.equal((await closeEvents('IR-tampered')).length, events.length, 'nothing appended');
   const verify = await runCli(env, ['custody', 'verify', '--case', 'IR-tampered', '--json']);
   t.equal(verify.code, 3);
-  t.same(verify.json().findings.map((f: any) => f.code), ['EXTRA_VERSION'], 'the record is as the tamper left it');
+  t.same(
+    verify.json().findings.map((f: any) => f.code),
+    ['EXTRA_VERSION'],
+    'the record is as the tamper left it',
+  );
 });

@@ -9,4 +9,7 @@
 import t from 'tap';
 import { crashAndRerun } from './close-helpers.js';
 
-t.test('killed at several points in the second half of a close, then rerun: the same end state, no duplicate events', (t) => crashAndRerun(t, [0.6, 0.8, 1], 'IR-late'));
+t.test(
+  'killed at several points in the second half of a close, then rerun: the same end state, no duplicate events',
+  (t) => crashAndRerun(t, [0.6, 0.8, 1], 'IR-late'),
+);

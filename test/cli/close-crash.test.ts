@@ -9,4 +9,7 @@
 import t from 'tap';
 import { crashAndRerun } from './close-helpers.js';
 
-t.test('killed at several points in the first half of a close, then rerun: the same end state, no duplicate events', (t) => crashAndRerun(t, [0, 0.05, 0.2, 0.4], 'IR-kill'));
+t.test(
+  'killed at several points in the first half of a close, then rerun: the same end state, no duplicate events',
+  (t) => crashAndRerun(t, [0, 0.05, 0.2, 0.4], 'IR-kill'),
+);

@@ -17,13 +17,36 @@ import { custodyEvents, keyShapes, runCli } from './acquire-helpers.js';
 export const SRC = ['--source-role-arn', SOURCE_ROLE];
 
 /** vault init (once per local AWS) → room up → acquire two volumes, attached. Returns the acquire document. */
-export async function acquiredCase(aws: LocalAws, caseId: string, env: NodeJS.ProcessEnv = aws.env(), dataSizes: number[] = [4]) {
+export async function acquiredCase(
+  aws: LocalAws,
+  caseId: string,
+  env: NodeJS.ProcessEnv = aws.env(),
+  dataSizes: number[] = [4],
+) {
   const up = await runCli(env, ['room', 'up', '--case', caseId, '--json']);
   if (up.code !== 0) throw new Error(`room up: ${up.stderr}`);
   const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', dataSizes, 4);
-  const acq = await runCli(env, ['acquire', '--case', caseId, '--instance', fx.instanceId, ...SRC, '--readonly-check-seconds', '0', '--json']);
+  const acq = await runCli(env, [
+    'acquire',
+    '--case',
+    caseId,
+    '--instance',
+    fx.instanceId,
+    ...SRC,
+    '--readonly-check-seconds',
+    '0',
+    '--json',
+  ]);
   if (acq.code !== 0) throw new Error(`acquire: ${acq.stderr}`);
-  return { room: up.json(), evidence: acq.json().evidence as Array<{ evidenceId: string; forensicSnapshotId: string; volumeId: string; state: string }> };
+  return {
+    room: up.json(),
+    evidence: acq.json().evidence as Array<{
+      evidenceId: string;
+      forensicSnapshotId: string;
+      volumeId: string;
+      state: string;
+    }>,
+  };
 }
 
 /** What the case has in AWS now, as a user would check it. */
@@ -38,9 +61,20 @@ export async function closeState(aws: LocalAws, caseId: string) {
     stack = 'none';
   }
   if (stack === 'DELETE_COMPLETE') stack = 'none';
-  const vols = (await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'tag:cleanroom:case', Values: [caseId] }] }))).Volumes ?? [];
-  const snaps = (await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'tag:cleanroom:case', Values: [caseId] }] }))).Snapshots ?? [];
-  const tag = (tags: Array<{ Key?: string; Value?: string }> | undefined, k: string) => tags?.find((x) => x.Key === k)?.Value;
+  const vols =
+    (await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'tag:cleanroom:case', Values: [caseId] }] })))
+      .Volumes ?? [];
+  const snaps =
+    (
+      await ec2.send(
+        new DescribeSnapshotsCommand({
+          OwnerIds: ['self'],
+          Filters: [{ Name: 'tag:cleanroom:case', Values: [caseId] }],
+        }),
+      )
+    ).Snapshots ?? [];
+  const tag = (tags: Array<{ Key?: string; Value?: string }> | undefined, k: string) =>
+    tags?.find((x) => x.Key === k)?.Value;
   const keys = async (kms: KMSClient) => {
     const out: string[] = [];
     for (const k of (await kms.send(new ListKeysCommand({}))).Keys ?? []) {
@@ -52,11 +86,25 @@ export async function closeState(aws: LocalAws, caseId: string) {
     return out.sort();
   };
   const forensicKms = new KMSClient({ region: 'us-east-1', endpoint: aws.endpoint });
-  const sourceKms = new KMSClient({ region: 'us-east-1', endpoint: aws.endpoint, credentials: fromTemporaryCredentials({ params: { RoleArn: SOURCE_ROLE, RoleSessionName: 'check' }, clientConfig: { region: 'us-east-1', endpoint: aws.endpoint } }) });
+  const sourceKms = new KMSClient({
+    region: 'us-east-1',
+    endpoint: aws.endpoint,
+    credentials: fromTemporaryCredentials({
+      params: { RoleArn: SOURCE_ROLE, RoleSessionName: 'check' },
+      clientConfig: { region: 'us-east-1', endpoint: aws.endpoint },
+    }),
+  });
   return {
     stack,
-    workingVolumes: vols.map((v) => `${v.State}${v.Attachments?.length ? ' attached' : ''}${tag(v.Tags, 'cleanroom:written') ? ' written' : ''}`).sort(),
-    snapshots: snaps.map((s) => `${tag(s.Tags, 'cleanroom:role')}${tag(s.Tags, 'cleanroom:retained') === 'true' ? ' retained' : ''}`).sort(),
+    workingVolumes: vols
+      .map(
+        (v) =>
+          `${v.State}${v.Attachments?.length ? ' attached' : ''}${tag(v.Tags, 'cleanroom:written') ? ' written' : ''}`,
+      )
+      .sort(),
+    snapshots: snaps
+      .map((s) => `${tag(s.Tags, 'cleanroom:role')}${tag(s.Tags, 'cleanroom:retained') === 'true' ? ' retained' : ''}`)
+      .sort(),
     forensicKeys: await keys(forensicKms),
     sourceKeys: await keys(sourceKms),
   };
@@ -69,12 +117,17 @@ export async function closeEvents(caseId: string) {
 
 export { runCli };
 
-
 /**
  * Close `caseId` through the fault proxy, SIGKILLed at the k-th AWS request it sends; returns
  * which request that was.
  */
-export async function killedClose(proxy: { calls: unknown[]; onCall(n: number, fn: (c: { service: string; action: string }) => void): void }, env: NodeJS.ProcessEnv, caseId: string, k: number, args: string[]) {
+export async function killedClose(
+  proxy: { calls: unknown[]; onCall(n: number, fn: (c: { service: string; action: string }) => void): void },
+  env: NodeJS.ProcessEnv,
+  caseId: string,
+  k: number,
+  args: string[],
+) {
   let killedAt = '(not reached)';
   const start = proxy.calls.length;
   const r = await runCli(env, ['case', 'close', '--case', caseId, ...args], (child) =>
@@ -110,7 +163,11 @@ export async function crashAndRerun(t: Test, fractions: number[], prefix: string
   t.equal((await runCli(aws.env(), ['vault', 'init'])).code, 0);
   // A close killed while holding the case's lease: the rerun on this machine sees the holder's pid
   // gone, takes the lease over and records that (once); the close itself is recorded as uninterrupted.
-  const closeKeys = async (caseId: string, from: number) => (await closeEvents(caseId)).slice(from).filter((e) => e.action !== 'case.lease.takeover').map((e) => e.idempotencyKey);
+  const closeKeys = async (caseId: string, from: number) =>
+    (await closeEvents(caseId))
+      .slice(from)
+      .filter((e) => e.action !== 'case.lease.takeover')
+      .map((e) => e.idempotencyKey);
 
   // Cases are built straight against the local AWS; only the close goes through the proxy.
   await acquiredCase(aws, `${prefix}-ref`);
@@ -131,11 +188,21 @@ export async function crashAndRerun(t: Test, fractions: number[], prefix: string
     const { run, killedAt } = await killedClose(proxy, env, caseId, k, CLOSE_ARGS);
     t.equal(run.signal, 'SIGKILL', `killed at request ${k} (${killedAt})`);
     const rerun = await runCli(env, ['case', 'close', '--case', caseId, ...CLOSE_ARGS]);
-    t.equal(rerun.code, 0, `rerun after a kill at ${k} (${killedAt}): ${rerun.stderr.split('\n').filter((l) => /error/.test(l)).join(' ')}`);
+    t.equal(
+      rerun.code,
+      0,
+      `rerun after a kill at ${k} (${killedAt}): ${rerun.stderr
+        .split('\n')
+        .filter((l) => /error/.test(l))
+        .join(' ')}`,
+    );
     t.equal(rerun.json().incomplete, false);
     t.same(await closeState(aws, caseId), want, `same end state after a kill at ${k} (${killedAt})`);
     const takeovers = (await closeEvents(caseId)).slice(before).filter((e) => e.action === 'case.lease.takeover');
-    t.ok(takeovers.length <= 1 && takeovers.every((e) => e.outcome.details?.['reason'] === 'holder-gone'), `at most one lease take-over, of the killed close (kill at ${k})`);
+    t.ok(
+      takeovers.length <= 1 && takeovers.every((e) => e.outcome.details?.['reason'] === 'holder-gone'),
+      `at most one lease take-over, of the killed close (kill at ${k})`,
+    );
     const keys = await closeKeys(caseId, before);
     t.equal(new Set(keys).size, keys.length, `no duplicate event (kill at ${k}, ${killedAt})`);
     t.same(keyShapes(keys), wantShapes, `the same events as an uninterrupted close (kill at ${k}, ${killedAt})`);

@@ -20,15 +20,24 @@ import { VAULT, account, cli } from '../custody/helpers.js';
 /** An environment with nothing that could reach AWS. */
 function offlineEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_') && k !== 'NODE_EXTRA_CA_CERTS') env[k] = v;
-  return { ...env, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('AWS_') && k !== 'NODE_EXTRA_CA_CERTS') env[k] = v;
+  return {
+    ...env,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
 }
 
 const s3 = () => new S3Client({ region: 'us-east-1' });
 const key = (c: string, seq: number) => `cases/${c}/custody/${String(seq).padStart(10, '0')}.json`;
-const get = async (k: string) => Buffer.from(await (await s3().send(new GetObjectCommand({ Bucket: VAULT, Key: k }))).Body!.transformToByteArray());
+const get = async (k: string) =>
+  Buffer.from(await (await s3().send(new GetObjectCommand({ Bucket: VAULT, Key: k }))).Body!.transformToByteArray());
 /** Write a new version over an existing key, as the vault policy allows (encrypted, over TLS). */
-const overwrite = (k: string, body: Buffer | string) => s3().send(new PutObjectCommand({ Bucket: VAULT, Key: k, Body: body, ServerSideEncryption: 'aws:kms' }));
+const overwrite = (k: string, body: Buffer | string) =>
+  s3().send(new PutObjectCommand({ Bucket: VAULT, Key: k, Body: body, ServerSideEncryption: 'aws:kms' }));
 
 async function recordCase(caseId: string, n = 5): Promise<void> {
   const c = await openCaseCustody(await account(), { caseId });
@@ -39,7 +48,19 @@ async function recordCase(caseId: string, n = 5): Promise<void> {
       outcome: {
         status: i === 4 ? 'failed' : 'succeeded',
         ...(i === 4 ? { error: { code: 'AWS_Throttling', message: 'Rate <exceeded> & "retried" | pipe' } } : {}),
-        details: i >= 2 ? { evidence: { evidenceId: `ev-vol-${i}`, sourceVolumeId: `vol-${i}`, sourceAccount: '222222222222', sourceRegion: 'us-east-1', state: 'preserved', forensicSnapshotId: `snap-${i}<script>` } } : {},
+        details:
+          i >= 2
+            ? {
+                evidence: {
+                  evidenceId: `ev-vol-${i}`,
+                  sourceVolumeId: `vol-${i}`,
+                  sourceAccount: '222222222222',
+                  sourceRegion: 'us-east-1',
+                  state: 'preserved',
+                  forensicSnapshotId: `snap-${i}<script>`,
+                },
+              }
+            : {},
       },
       idempotencyKey: `step:${i}`,
     });
@@ -69,14 +90,26 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   const v = await cli(aws, ['custody', 'verify', '--case', 'IR-100', '--json']);
   t.equal(v.code, 0, v.stdout);
   const doc = v.json();
-  t.same({ case: doc.case, ok: doc.ok, events: doc.events, findings: doc.findings }, { case: 'IR-100', ok: true, events: 5, findings: [] });
+  t.same(
+    { case: doc.case, ok: doc.ok, events: doc.events, findings: doc.findings },
+    { case: 'IR-100', ok: true, events: 5, findings: [] },
+  );
   t.equal(doc.head.seq, 5);
   t.equal(doc.head.hash, events[4]!.hash);
 
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cr-bundle-')), 'bundle');
   const ex = await cli(aws, ['custody', 'export', '--case', 'IR-100', '--out', out, '--json']);
   t.equal(ex.code, 0, ex.stderr);
-  t.same(fs.readdirSync(out).sort(), ['SHA256SUMS', 'bundle.sig.json', 'events', 'export.json', 'manifest.json', 'report.html', 'report.md', 'signing-key.pem']);
+  t.same(fs.readdirSync(out).sort(), [
+    'SHA256SUMS',
+    'bundle.sig.json',
+    'events',
+    'export.json',
+    'manifest.json',
+    'report.html',
+    'report.md',
+    'signing-key.pem',
+  ]);
   t.equal(fs.readdirSync(path.join(out, 'events')).length, 5);
   const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
   t.notMatch(html, /<script>|<exceeded>/, 'record text is escaped in the HTML report');
@@ -84,22 +117,42 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   t.match(html, /Rate &lt;exceeded&gt; &amp; &quot;retried&quot;/);
   const md = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
   const row4 = md.split('\n').find((l) => l.startsWith('| 4 |'));
-  t.ok(row4?.includes('| evidence.snapshot | failed: AWS\\_Throttling: Rate \\<exceeded\\> \\& "retried" \\| pipe |'), `the timeline row of the failure, escaped for Markdown: ${row4}`);
+  t.ok(
+    row4?.includes('| evidence.snapshot | failed: AWS\\_Throttling: Rate \\<exceeded\\> \\& "retried" \\| pipe |'),
+    `the timeline row of the failure, escaped for Markdown: ${row4}`,
+  );
   t.match(md, /ev-vol-2/);
 
   const again = await cli(aws, ['custody', 'export', '--case', 'IR-100', '--out', out]);
   t.equal(again.code, 2, 'refuses to write into a non-empty folder');
 
   const fp = ex.json().keyFingerprint as string;
-  const off = await cli(undefined, ['custody', 'verify', '--bundle', out, '--key-fingerprint', fp, '--json'], offlineEnv());
+  const off = await cli(
+    undefined,
+    ['custody', 'verify', '--bundle', out, '--key-fingerprint', fp, '--json'],
+    offlineEnv(),
+  );
   t.equal(off.code, 0, off.stderr);
-  t.same({ ok: off.json().ok, events: off.json().events, head: off.json().head }, { ok: true, events: 5, head: doc.head });
+  t.same(
+    { ok: off.json().ok, events: off.json().events, head: off.json().head },
+    { ok: true, events: 5, head: doc.head },
+  );
   const unanchored = await cli(undefined, ['custody', 'verify', '--bundle', out, '--json'], offlineEnv());
   t.equal(unanchored.code, 3, 'without a trust anchor the bundle is not reported as verified');
-  t.same(unanchored.json().findings.map((f: { code: string }) => f.code), ['KEY_NOT_TRUSTED']);
-  const wrongPin = await cli(undefined, ['custody', 'verify', '--bundle', out, '--key-fingerprint', 'ab'.repeat(32), '--json'], offlineEnv());
+  t.same(
+    unanchored.json().findings.map((f: { code: string }) => f.code),
+    ['KEY_NOT_TRUSTED'],
+  );
+  const wrongPin = await cli(
+    undefined,
+    ['custody', 'verify', '--bundle', out, '--key-fingerprint', 'ab'.repeat(32), '--json'],
+    offlineEnv(),
+  );
   t.equal(wrongPin.code, 3);
-  t.same(wrongPin.json().findings.map((f: { code: string }) => f.code), ['KEY_NOT_TRUSTED']);
+  t.same(
+    wrongPin.json().findings.map((f: { code: string }) => f.code),
+    ['KEY_NOT_TRUSTED'],
+  );
 
   // Tampering with the bundle after export.
   const copy = (name: string) => {
@@ -110,15 +163,29 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   const edited = copy('edited');
   const f3 = path.join(edited, 'events/0000000003.json');
   fs.writeFileSync(f3, fs.readFileSync(f3, 'utf8').replace('"snap-3"', '"snap-X"'));
-  const e1 = await cli(undefined, ['custody', 'verify', '--bundle', edited, '--key-fingerprint', fp, '--json'], offlineEnv());
+  const e1 = await cli(
+    undefined,
+    ['custody', 'verify', '--bundle', edited, '--key-fingerprint', fp, '--json'],
+    offlineEnv(),
+  );
   t.equal(e1.code, 3);
-  t.same([...new Set(e1.json().findings.map((f: { code: string }) => f.code))].sort(), ['BUNDLE_CHECKSUM_MISMATCH', 'HASH_MISMATCH', 'CHAIN_LINK_MISMATCH'].sort());
+  t.same(
+    [...new Set(e1.json().findings.map((f: { code: string }) => f.code))].sort(),
+    ['BUNDLE_CHECKSUM_MISMATCH', 'HASH_MISMATCH', 'CHAIN_LINK_MISMATCH'].sort(),
+  );
 
   const report = copy('report-edited');
   fs.appendFileSync(path.join(report, 'report.md'), '\nall fine\n');
-  const e2 = await cli(undefined, ['custody', 'verify', '--bundle', report, '--key-fingerprint', fp, '--json'], offlineEnv());
+  const e2 = await cli(
+    undefined,
+    ['custody', 'verify', '--bundle', report, '--key-fingerprint', fp, '--json'],
+    offlineEnv(),
+  );
   t.equal(e2.code, 3);
-  t.same(e2.json().findings.map((f: { code: string }) => f.code), ['BUNDLE_CHECKSUM_MISMATCH']);
+  t.same(
+    e2.json().findings.map((f: { code: string }) => f.code),
+    ['BUNDLE_CHECKSUM_MISMATCH'],
+  );
 
   const swapped = copy('swapped');
   const a = path.join(swapped, 'events/0000000002.json');
@@ -134,7 +201,11 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   sums[i2] = `${sums[i3]!.slice(0, 64)}  events/0000000002.json`;
   sums[i3] = `${h2}  events/0000000003.json`;
   fs.writeFileSync(path.join(swapped, 'SHA256SUMS'), sums.join('\n'));
-  const e3 = await cli(undefined, ['custody', 'verify', '--bundle', swapped, '--key-fingerprint', fp, '--json'], offlineEnv());
+  const e3 = await cli(
+    undefined,
+    ['custody', 'verify', '--bundle', swapped, '--key-fingerprint', fp, '--json'],
+    offlineEnv(),
+  );
   t.equal(e3.code, 3);
   const c3 = e3.json().findings.map((f: { code: string }) => f.code);
   t.ok(c3.includes('SEQUENCE_MISMATCH') && c3.includes('CHAIN_LINK_MISMATCH'), `swap detected: ${c3}`);
@@ -146,15 +217,26 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   sig[sig.length - 1] ^= 1;
   m.signature.value = sig.toString('base64');
   fs.writeFileSync(path.join(forged, 'manifest.json'), canonicalize(m));
-  const e4 = await cli(undefined, ['custody', 'verify', '--bundle', forged, '--key-fingerprint', fp, '--json'], offlineEnv());
+  const e4 = await cli(
+    undefined,
+    ['custody', 'verify', '--bundle', forged, '--key-fingerprint', fp, '--json'],
+    offlineEnv(),
+  );
   t.equal(e4.code, 3);
   t.ok(e4.json().findings.some((f: { code: string }) => f.code === 'SIGNATURE_INVALID'));
 
   const extra = copy('extra-file');
   fs.writeFileSync(path.join(extra, 'events/0000000006.json'), '{}');
-  const e5 = await cli(undefined, ['custody', 'verify', '--bundle', extra, '--key-fingerprint', fp, '--json'], offlineEnv());
+  const e5 = await cli(
+    undefined,
+    ['custody', 'verify', '--bundle', extra, '--key-fingerprint', fp, '--json'],
+    offlineEnv(),
+  );
   t.equal(e5.code, 3);
-  t.same(e5.json().findings.map((f: { code: string }) => f.code), ['BUNDLE_INCOMPLETE']);
+  t.same(
+    e5.json().findings.map((f: { code: string }) => f.code),
+    ['BUNDLE_INCOMPLETE'],
+  );
 });
 
 t.test('tampering in the vault, each detected with its code', async (t) => {
@@ -182,7 +264,9 @@ t.test('tampering in the vault, each detected with its code', async (t) => {
     t.same(r.codes, ['EVENT_DELETED']);
     t.equal(r.doc.findings[0].seq, 2);
     // custody log still shows what is there; a writer refuses to append onto the gap.
-    const w = await openCaseCustody(await account(), { caseId: 'T-DEL' }).then((c) => c.record({ action: 'x', resources: [], outcome: { status: 'succeeded' } })).catch((e) => e);
+    const w = await openCaseCustody(await account(), { caseId: 'T-DEL' })
+      .then((c) => c.record({ action: 'x', resources: [], outcome: { status: 'succeeded' } }))
+      .catch((e) => e);
     t.equal(w.code, 'CUSTODY_INVALID');
   });
 
@@ -246,7 +330,10 @@ t.test('tampering in the vault, each detected with its code', async (t) => {
     };
     const r = await verifyCaseInVault(acct, { caseId: 'T-RET' });
     t.equal(r.ok, false);
-    t.same(r.findings.map((f) => [f.code, f.seq]), [['RETENTION_MISSING', 1]]);
+    t.same(
+      r.findings.map((f) => [f.code, f.seq]),
+      [['RETENTION_MISSING', 1]],
+    );
   });
 
   await t.test('export refuses a record that does not verify', async (t) => {

@@ -21,7 +21,17 @@ t.test('Ctrl-C in acquire: exit 130, what was recorded, manifest sealed; the sam
   const init = await runCli(env, ['vault', 'init', '--json']);
   t.equal(init.code, 0, init.stderr);
   const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [20]);
-  const args = ['acquire', '--case', 'IR-int', '--instance', fx.instanceId, '--source-role-arn', SOURCE_ROLE, '--no-attach', '--json'];
+  const args = [
+    'acquire',
+    '--case',
+    'IR-int',
+    '--instance',
+    fx.instanceId,
+    '--source-role-arn',
+    SOURCE_ROLE,
+    '--no-attach',
+    '--json',
+  ];
 
   // The call after the first custody event is held (like a long wait) and Ctrl-C is pressed.
   let eventWritten = false;
@@ -60,10 +70,24 @@ t.test('Ctrl-C in acquire: exit 130, what was recorded, manifest sealed; the sam
   t.equal(custody.dirty, false, 'the manifest was re-sealed over the head the interrupted run left');
 
   const rerun = await runCli(env, args);
-  t.equal(rerun.code, 0, `the same command again resumes and finishes: ${rerun.stderr.split('\n').filter((l) => /error/.test(l)).join(' ')}`);
-  t.same(rerun.json().evidence.map((e: any) => e.state), ['preserved', 'preserved']);
+  t.equal(
+    rerun.code,
+    0,
+    `the same command again resumes and finishes: ${rerun.stderr
+      .split('\n')
+      .filter((l) => /error/.test(l))
+      .join(' ')}`,
+  );
+  t.same(
+    rerun.json().evidence.map((e: any) => e.state),
+    ['preserved', 'preserved'],
+  );
   const after = await custodyEvents('IR-int');
   const keys = after.map((e) => e.idempotencyKey).filter(Boolean);
   t.equal(new Set(keys).size, keys.length, 'no duplicate custody event after the resume');
-  t.same(after.slice(0, before.length).map((e) => e.hash), before.map((e) => e.hash), 'the rerun continued the same chain');
+  t.same(
+    after.slice(0, before.length).map((e) => e.hash),
+    before.map((e) => e.hash),
+    'the rerun continued the same chain',
+  );
 });

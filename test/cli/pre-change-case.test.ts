@@ -38,35 +38,77 @@ t.test('a case the old version left half-acquired: this version resumes, closes 
   const up = await old(['room', 'up', '--case', 'IR-OLD']);
   t.equal(up.code, 0, up.stderr);
   const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [4], 4);
-  const acquire = ['acquire', '--case', 'IR-OLD', '--instance', fx.instanceId, '--source-role-arn', SOURCE_ROLE, '--readonly-check-seconds', '0'];
+  const acquire = [
+    'acquire',
+    '--case',
+    'IR-OLD',
+    '--instance',
+    fx.instanceId,
+    '--source-role-arn',
+    SOURCE_ROLE,
+    '--readonly-check-seconds',
+    '0',
+  ];
   const start = proxy.calls.length;
   const killed = await old(acquire, (kill) => {
-    for (let n = start + 1; n < start + 400; n++) proxy.onCall(n, (c) => (c.action === 'CopySnapshot' ? kill() : undefined));
+    for (let n = start + 1; n < start + 400; n++)
+      proxy.onCall(n, (c) => (c.action === 'CopySnapshot' ? kill() : undefined));
   });
   t.equal(killed.signal, 'SIGKILL', 'the old acquire was killed mid-way');
   const before = await custodyEvents('IR-OLD');
-  t.ok(before.some((e) => e.action === 'evidence.snapshot') && !before.some((e) => e.action === 'evidence.preserved'), 'the old record stops between the snapshots and the copies');
+  t.ok(
+    before.some((e) => e.action === 'evidence.snapshot') && !before.some((e) => e.action === 'evidence.preserved'),
+    'the old record stops between the snapshots and the copies',
+  );
 
   // This version resumes the acquisition.
   const resumed = await runCli(env, [...acquire, '--json']);
   t.equal(resumed.code, 0, resumed.stderr);
-  t.same(resumed.json().evidence.map((e: any) => e.state), ['attached', 'attached']);
+  t.same(
+    resumed.json().evidence.map((e: any) => e.state),
+    ['attached', 'attached'],
+  );
   const after = await custodyEvents('IR-OLD');
-  t.same(after.slice(0, before.length).map((e) => e.hash), before.map((e) => e.hash), 'the old events stay as they were');
+  t.same(
+    after.slice(0, before.length).map((e) => e.hash),
+    before.map((e) => e.hash),
+    'the old events stay as they were',
+  );
   const keys = after.map((e) => e.idempotencyKey).filter((k): k is string => k !== undefined);
   t.equal(new Set(keys).size, keys.length, 'no step the old version recorded is recorded again');
-  t.equal(after.filter((e) => e.action === 'evidence.snapshot').length, 2, 'the snapshots the old version took are not taken again');
+  t.equal(
+    after.filter((e) => e.action === 'evidence.snapshot').length,
+    2,
+    'the snapshots the old version took are not taken again',
+  );
 
   // ... and closes the case.
-  const close = await runCli(env, ['case', 'close', '--case', 'IR-OLD', '--yes', '--accept-unverified', '--source-role-arn', SOURCE_ROLE, '--json']);
+  const close = await runCli(env, [
+    'case',
+    'close',
+    '--case',
+    'IR-OLD',
+    '--yes',
+    '--accept-unverified',
+    '--source-role-arn',
+    SOURCE_ROLE,
+    '--json',
+  ]);
   t.equal(close.code, 0, close.stderr);
   t.equal(close.json().incomplete, false);
-  t.match(await closeState(aws, 'IR-OLD'), { stack: 'none', workingVolumes: [], forensicKeys: ['case-key Enabled'], sourceKeys: ['share-key PendingDeletion'] });
+  t.match(await closeState(aws, 'IR-OLD'), {
+    stack: 'none',
+    workingVolumes: [],
+    forensicKeys: ['case-key Enabled'],
+    sourceKeys: ['share-key PendingDeletion'],
+  });
   const verify = await runCli(env, ['custody', 'verify', '--case', 'IR-OLD', '--json']);
   t.equal(verify.code, 0, verify.stderr);
   t.equal(verify.json().ok, true);
   const all = await custodyEvents('IR-OLD');
   t.equal(all.at(-1)!.action, 'case.close');
-  const unparsed = all.filter((e) => e.idempotencyKey !== undefined && !parseIdempotencyKey(e.idempotencyKey)).map((e) => `${e.seq} ${e.idempotencyKey}`);
+  const unparsed = all
+    .filter((e) => e.idempotencyKey !== undefined && !parseIdempotencyKey(e.idempotencyKey))
+    .map((e) => `${e.seq} ${e.idempotencyKey}`);
   t.same(unparsed, [], 'every key of the old and the new events parses');
 });

@@ -20,7 +20,16 @@ import { startFaultProxy } from '../harness/fault-proxy.js';
 import { cli } from '../custody/helpers.js';
 
 const CASE = 'IR-2026-0142';
-const CONTRACT = ['case', 'stackName', 'stackStatus', 'vpcId', 'subnetId', 'availabilityZone', 'instanceId', 'forensicsSecurityGroupId'];
+const CONTRACT = [
+  'case',
+  'stackName',
+  'stackStatus',
+  'vpcId',
+  'subnetId',
+  'availabilityZone',
+  'instanceId',
+  'forensicsSecurityGroupId',
+];
 
 t.test('the room lifecycle through the CLI', async (t) => {
   const aws = await useLocalAws(t);
@@ -33,18 +42,37 @@ t.test('the room lifecycle through the CLI', async (t) => {
   t.equal(up.code, 0, up.stderr);
   const room = up.json();
   for (const f of CONTRACT) t.ok(room[f], `room up --json has ${f}`);
-  t.match(room, { case: CASE, stackName: `cleanroom-${CASE}`, stackStatus: 'CREATE_COMPLETE', change: 'created', upToDate: false, audit: { ok: true } });
+  t.match(room, {
+    case: CASE,
+    stackName: `cleanroom-${CASE}`,
+    stackStatus: 'CREATE_COMPLETE',
+    change: 'created',
+    upToDate: false,
+    audit: { ok: true },
+  });
   t.equal(room.corrections.length, 7, "moto's deviations, put back");
   t.match(up.stderr, /creating room stack cleanroom-IR-2026-0142 through change set/);
   t.match(up.stderr, /cleanroom-IR-2026-0142\s+CREATE_COMPLETE/, 'stack events as plain lines (no TTY)');
-  t.match(up.stderr, /warning: guard rail restored on forensics group sg-\w+: undeclared egress rule\(s\): egress all traffic to 0\.0\.0\.0\/0 \(sgr-\w+\) → revoked by rule id/);
+  t.match(
+    up.stderr,
+    /warning: guard rail restored on forensics group sg-\w+: undeclared egress rule\(s\): egress all traffic to 0\.0\.0\.0\/0 \(sgr-\w+\) → revoked by rule id/,
+  );
   t.match(up.stderr, /warning: guard rail restored on instance i-\w+: HttpTokens optional/);
 
   // The AWS state.
   const stack = (await readStack(account, room.stackId))!;
   t.equal(stack.status, 'CREATE_COMPLETE');
-  t.same((await account.ec2.describeSecurityGroupRules({ Filters: [{ Name: 'group-id', Values: [room.forensicsSecurityGroupId] }] })).SecurityGroupRules, [], 'the forensics group holds no rule');
-  const inst = (await account.ec2.describeInstances({ InstanceIds: [room.instanceId] })).Reservations![0]!.Instances![0]!;
+  t.same(
+    (
+      await account.ec2.describeSecurityGroupRules({
+        Filters: [{ Name: 'group-id', Values: [room.forensicsSecurityGroupId] }],
+      })
+    ).SecurityGroupRules,
+    [],
+    'the forensics group holds no rule',
+  );
+  const inst = (await account.ec2.describeInstances({ InstanceIds: [room.instanceId] })).Reservations![0]!
+    .Instances![0]!;
   t.equal(inst.MetadataOptions?.HttpTokens, 'required');
   t.notOk(inst.PublicIpAddress);
 
@@ -59,8 +87,17 @@ t.test('the room lifecycle through the CLI', async (t) => {
   t.equal(verify.code, 0, verify.stderr);
   const v = verify.json();
   t.equal(v.ok, true);
-  t.ok(v.checks.every((c: Record<string, unknown>) => typeof c.id === 'string' && typeof c.ok === 'boolean' && typeof c.detail === 'string'));
-  t.match(v.checks.find((c: { id: string }) => c.id === 'nacl.restrictive'), { ok: false, severity: 'warning' }, 'moto skips the CFN network ACL: a warning');
+  t.ok(
+    v.checks.every(
+      (c: Record<string, unknown>) =>
+        typeof c.id === 'string' && typeof c.ok === 'boolean' && typeof c.detail === 'string',
+    ),
+  );
+  t.match(
+    v.checks.find((c: { id: string }) => c.id === 'nacl.restrictive'),
+    { ok: false, severity: 'warning' },
+    'moto skips the CFN network ACL: a warning',
+  );
   const strict = await cli(aws, ['room', 'verify', '--case', CASE, '--strict']);
   t.equal(strict.code, 3, 'with --strict the warning fails');
   t.match(strict.stdout, /WARN\s+nacl\.restrictive[\s\S]*Audit FAILED/);
@@ -73,7 +110,10 @@ t.test('the room lifecycle through the CLI', async (t) => {
   const list = await cli(aws, ['room', 'list', '--json']);
   t.match(list.json().rooms, [{ case: CASE, stackName: `cleanroom-${CASE}`, stackStatus: 'CREATE_COMPLETE' }]);
   const listText = await cli(aws, ['room', 'list']);
-  t.match(listText.stdout, new RegExp(`CASE\\s+STACK\\s+STATUS[\\s\\S]*${CASE}\\s+cleanroom-${CASE}\\s+CREATE_COMPLETE\\s+us-east-1a`));
+  t.match(
+    listText.stdout,
+    new RegExp(`CASE\\s+STACK\\s+STATUS[\\s\\S]*${CASE}\\s+cleanroom-${CASE}\\s+CREATE_COMPLETE\\s+us-east-1a`),
+  );
 
   const again = await cli(aws, ['room', 'up', '--case', CASE]);
   t.equal(again.code, 0, again.stderr);
@@ -83,17 +123,34 @@ t.test('the room lifecycle through the CLI', async (t) => {
   t.equal((await events()).length, count, 'a second room up appends nothing');
 
   // Drift: an egress rule added by hand. verify catches it by name (and changes nothing); up puts it back.
-  await account.ec2.authorizeSecurityGroupEgress({ GroupId: room.forensicsSecurityGroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] });
+  await account.ec2.authorizeSecurityGroupEgress({
+    GroupId: room.forensicsSecurityGroupId,
+    IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }],
+  });
   const caught = await cli(aws, ['room', 'verify', '--case', CASE]);
   t.equal(caught.code, 3);
-  t.match(caught.stdout, /FAIL\s+forensics-sg\.no-egress\s+sg-\w+ lets traffic out: egress tcp 443 to 0\.0\.0\.0\/0 \(sgr-\w+\)/);
+  t.match(
+    caught.stdout,
+    /FAIL\s+forensics-sg\.no-egress\s+sg-\w+ lets traffic out: egress tcp 443 to 0\.0\.0\.0\/0 \(sgr-\w+\)/,
+  );
   t.equal((await events()).length, count, 'room verify records nothing');
-  t.equal((await account.ec2.describeSecurityGroupRules({ Filters: [{ Name: 'group-id', Values: [room.forensicsSecurityGroupId] }] })).SecurityGroupRules!.length, 1, 'and changes nothing');
+  t.equal(
+    (
+      await account.ec2.describeSecurityGroupRules({
+        Filters: [{ Name: 'group-id', Values: [room.forensicsSecurityGroupId] }],
+      })
+    ).SecurityGroupRules!.length,
+    1,
+    'and changes nothing',
+  );
   const fix = await cli(aws, ['room', 'up', '--case', CASE]);
   t.equal(fix.code, 0);
   t.match(fix.stdout, /the stack is up to date; 1 guard rail\(s\) restored/);
   t.equal((await cli(aws, ['room', 'verify', '--case', CASE])).code, 0);
-  t.match((await events()).at(-1), { action: 'room.guard-rail.revoke-rules', outcome: { status: 'succeeded', details: { role: 'forensics', direction: 'egress' } } });
+  t.match((await events()).at(-1), {
+    action: 'room.guard-rail.revoke-rules',
+    outcome: { status: 'succeeded', details: { role: 'forensics', direction: 'egress' } },
+  });
 
   // room down: refused without a terminal unless --yes, then done.
   const noYes = await cli(aws, ['room', 'down', '--case', CASE]);
@@ -102,10 +159,20 @@ t.test('the room lifecycle through the CLI', async (t) => {
   t.equal((await readStack(account, room.stackId))!.status, 'CREATE_COMPLETE', 'nothing was deleted');
   const down = await cli(aws, ['room', 'down', '--case', CASE, '--yes', '--json']);
   t.equal(down.code, 0, down.stderr);
-  t.match(down.json(), { case: CASE, stackName: `cleanroom-${CASE}`, deleted: true, alreadyGone: false, detached: [], leftovers: [{ kind: 'log-group' }] });
+  t.match(down.json(), {
+    case: CASE,
+    stackName: `cleanroom-${CASE}`,
+    deleted: true,
+    alreadyGone: false,
+    detached: [],
+    leftovers: [{ kind: 'log-group' }],
+  });
   t.match(down.stderr, /DELETE_COMPLETE/);
   t.equal((await readStack(account, room.stackId))!.status, 'DELETE_COMPLETE');
-  t.match((await events()).at(-1), { action: 'room.down', outcome: { status: 'succeeded', details: { stackName: `cleanroom-${CASE}` } } });
+  t.match((await events()).at(-1), {
+    action: 'room.down',
+    outcome: { status: 'succeeded', details: { stackName: `cleanroom-${CASE}` } },
+  });
   const gone = await cli(aws, ['room', 'status', '--case', CASE, '--json']);
   t.match(gone.json(), { case: CASE, stackStatus: null, exists: false });
 
@@ -150,7 +217,10 @@ t.test('bad input: a clear message and the contract exit code', async (t) => {
   t.test('an unknown Availability Zone', async (t) => {
     const r = await cli(aws, ['room', 'up', '--case', 'IR-9', '--az', 'us-east-1z']);
     t.equal(r.code, 2);
-    t.match(r.stderr, /Availability Zone us-east-1z does not exist in us-east-1 \(zones: us-east-1a, .*\): check --az\./);
+    t.match(
+      r.stderr,
+      /Availability Zone us-east-1z does not exist in us-east-1 \(zones: us-east-1a, .*\): check --az\./,
+    );
   });
 
   t.test('no credentials', async (t) => {
@@ -168,35 +238,80 @@ t.test('bad input: a clear message and the contract exit code', async (t) => {
     t.match(r.stderr, /no evidence vault no-such-vault-here.*vault init --bucket no-such-vault-here/);
   });
 
-  t.test('a stack in a failed state (ROLLBACK_COMPLETE, written into the answer by the proxy: moto never rolls back)', async (t) => {
-    t.equal((await cli(aws, ['room', 'up', '--case', 'IR-rb'])).code, 0);
-    proxy.add({ service: 'cloudformation', action: 'DescribeStacks', fault: { kind: 'rewrite', fn: (b) => b.replace(/<StackStatus>[A-Z_]+<\/StackStatus>/, '<StackStatus>ROLLBACK_COMPLETE</StackStatus>') } });
-    t.teardown(() => proxy.clear());
-    const r = await cli(undefined, ['room', 'up', '--case', 'IR-rb', '--json'], viaProxy);
-    t.equal(r.code, 1);
-    t.match(r.json().error, { code: 'ROOM_STACK_ROLLED_BACK', message: /ROLLBACK_COMPLETE.*room down --case IR-rb.*room up --case IR-rb/ });
-  });
+  t.test(
+    'a stack in a failed state (ROLLBACK_COMPLETE, written into the answer by the proxy: moto never rolls back)',
+    async (t) => {
+      t.equal((await cli(aws, ['room', 'up', '--case', 'IR-rb'])).code, 0);
+      proxy.add({
+        service: 'cloudformation',
+        action: 'DescribeStacks',
+        fault: {
+          kind: 'rewrite',
+          fn: (b) => b.replace(/<StackStatus>[A-Z_]+<\/StackStatus>/, '<StackStatus>ROLLBACK_COMPLETE</StackStatus>'),
+        },
+      });
+      t.teardown(() => proxy.clear());
+      const r = await cli(undefined, ['room', 'up', '--case', 'IR-rb', '--json'], viaProxy);
+      t.equal(r.code, 1);
+      t.match(r.json().error, {
+        code: 'ROOM_STACK_ROLLED_BACK',
+        message: /ROLLBACK_COMPLETE.*room down --case IR-rb.*room up --case IR-rb/,
+      });
+    },
+  );
 
-  t.test('a guard rail that cannot be restored (no permission): recorded as failed, the audit fails, exit 3', async (t) => {
-    proxy.add({ service: 'ec2', action: 'RevokeSecurityGroupEgress', fault: { kind: 'error', status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.' } });
-    t.teardown(() => proxy.clear());
-    const r = await cli(undefined, ['room', 'up', '--case', 'IR-deny', '--json'], viaProxy);
-    t.equal(r.code, 3, r.stderr);
-    const j = r.json();
-    t.match(j, { case: 'IR-deny', stackStatus: 'CREATE_COMPLETE', audit: { ok: false } });
-    t.ok(j.corrections.some((c: { kind: string; ok: boolean; error?: string }) => c.kind === 'revoke-rules' && !c.ok && /ec2:RevokeSecurityGroupEgress/.test(c.error ?? '')));
-    t.ok(j.audit.checks.some((c: { id: string; ok: boolean }) => c.id === 'forensics-sg.no-egress' && !c.ok), 'the audit names the open group');
-    t.match(r.stderr, /guard rail NOT restored on forensics group sg-\w+: undeclared egress rule/);
-    const account = await openAccount({});
-    const recorded = (await openCaseCustody(account, { caseId: 'IR-deny' })).events();
-    t.ok(recorded.some((e) => e.action === 'room.guard-rail.revoke-rules' && e.outcome.status === 'failed'), 'the failed correction is in the record');
-    t.match(recorded.at(-1), { action: 'room.audit', outcome: { status: 'failed', error: { code: 'ROOM_AUDIT_FAILED' } } });
-  });
+  t.test(
+    'a guard rail that cannot be restored (no permission): recorded as failed, the audit fails, exit 3',
+    async (t) => {
+      proxy.add({
+        service: 'ec2',
+        action: 'RevokeSecurityGroupEgress',
+        fault: {
+          kind: 'error',
+          status: 403,
+          code: 'UnauthorizedOperation',
+          message: 'You are not authorized to perform this operation.',
+        },
+      });
+      t.teardown(() => proxy.clear());
+      const r = await cli(undefined, ['room', 'up', '--case', 'IR-deny', '--json'], viaProxy);
+      t.equal(r.code, 3, r.stderr);
+      const j = r.json();
+      t.match(j, { case: 'IR-deny', stackStatus: 'CREATE_COMPLETE', audit: { ok: false } });
+      t.ok(
+        j.corrections.some(
+          (c: { kind: string; ok: boolean; error?: string }) =>
+            c.kind === 'revoke-rules' && !c.ok && /ec2:RevokeSecurityGroupEgress/.test(c.error ?? ''),
+        ),
+      );
+      t.ok(
+        j.audit.checks.some((c: { id: string; ok: boolean }) => c.id === 'forensics-sg.no-egress' && !c.ok),
+        'the audit names the open group',
+      );
+      t.match(r.stderr, /guard rail NOT restored on forensics group sg-\w+: undeclared egress rule/);
+      const account = await openAccount({});
+      const recorded = (await openCaseCustody(account, { caseId: 'IR-deny' })).events();
+      t.ok(
+        recorded.some((e) => e.action === 'room.guard-rail.revoke-rules' && e.outcome.status === 'failed'),
+        'the failed correction is in the record',
+      );
+      t.match(recorded.at(-1), {
+        action: 'room.audit',
+        outcome: { status: 'failed', error: { code: 'ROOM_AUDIT_FAILED' } },
+      });
+    },
+  );
 
   t.test('--role-arn: the commands run in the account of the assumed role', async (t) => {
     const mine = await cli(aws, ['room', 'list', '--json']);
     t.ok(mine.json().rooms.length > 0, 'this account has rooms');
-    const other = await cli(aws, ['room', 'list', '--json', '--role-arn', 'arn:aws:iam::210987654321:role/forensic-responder']);
+    const other = await cli(aws, [
+      'room',
+      'list',
+      '--json',
+      '--role-arn',
+      'arn:aws:iam::210987654321:role/forensic-responder',
+    ]);
     t.equal(other.code, 0, other.stderr);
     t.same(other.json().rooms, [], 'the assumed account has none');
     const bad = await cli(aws, ['room', 'list', '--role-arn', 'not-an-arn']);

@@ -16,7 +16,10 @@ import { cli } from '../custody/helpers.js';
 const aws = await useLocalAws(t);
 
 /** Accepts every connection (TCP, or TLS with the local AWS's certificate) and never answers. */
-async function silent(t: Tap.Test, kind: 'tcp' | 'tls'): Promise<{ hostPort: string; url: string; connections: () => number }> {
+async function silent(
+  t: Tap.Test,
+  kind: 'tcp' | 'tls',
+): Promise<{ hostPort: string; url: string; connections: () => number }> {
   const sockets = new Set<net.Socket>();
   let n = 0;
   const keep = (s: net.Socket) => {
@@ -28,7 +31,13 @@ async function silent(t: Tap.Test, kind: 'tcp' | 'tls'): Promise<{ hostPort: str
   const server =
     kind === 'tcp'
       ? net.createServer(keep)
-      : tls.createServer({ cert: fs.readFileSync(path.join(aws.leafDir, 'leaf.pem')), key: fs.readFileSync(path.join(aws.leafDir, 'leaf.key')) }, keep);
+      : tls.createServer(
+          {
+            cert: fs.readFileSync(path.join(aws.leafDir, 'leaf.pem')),
+            key: fs.readFileSync(path.join(aws.leafDir, 'leaf.key')),
+          },
+          keep,
+        );
   server.on('tlsClientError', () => {});
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => {
@@ -36,7 +45,11 @@ async function silent(t: Tap.Test, kind: 'tcp' | 'tls'): Promise<{ hostPort: str
     server.close();
   });
   const { port } = server.address() as net.AddressInfo;
-  return { hostPort: `127.0.0.1:${port}`, url: `${kind === 'tcp' ? 'http' : 'https'}://127.0.0.1:${port}`, connections: () => n };
+  return {
+    hostPort: `127.0.0.1:${port}`,
+    url: `${kind === 'tcp' ? 'http' : 'https'}://127.0.0.1:${port}`,
+    connections: () => n,
+  };
 }
 
 const timed = async (args: string[], env: NodeJS.ProcessEnv) => {
@@ -47,11 +60,19 @@ const timed = async (args: string[], env: NodeJS.ProcessEnv) => {
 
 t.test('a TCP endpoint that never answers: `room list` exits 1 with ENDPOINT_TIMEOUT within the budget', async (t) => {
   const s = await silent(t, 'tcp');
-  const r = await timed(['room', 'list', '--request-timeout-seconds', '2', '--json'], aws.env({ AWS_ENDPOINT_URL: s.url }));
+  const r = await timed(
+    ['room', 'list', '--request-timeout-seconds', '2', '--json'],
+    aws.env({ AWS_ENDPOINT_URL: s.url }),
+  );
   t.equal(r.code, 1, r.stderr);
   const err = r.json().error;
   t.equal(err.code, 'ENDPOINT_TIMEOUT');
-  t.match(err.message, new RegExp(`^The AWS endpoint at ${s.hostPort} did not answer \\w+ \\w+ within 2 s \\(waited [\\d.]+ s, retries included\\)`));
+  t.match(
+    err.message,
+    new RegExp(
+      `^The AWS endpoint at ${s.hostPort} did not answer \\w+ \\w+ within 2 s \\(waited [\\d.]+ s, retries included\\)`,
+    ),
+  );
   t.match(err.details, { endpoint: s.hostPort, budgetMs: 2000 });
   t.match(r.stderr, /error: The AWS endpoint at 127\.0\.0\.1:\d+ did not answer/);
   // The first call is the region check (EC2 DescribeRegions): no answer is not a bad region.
@@ -71,7 +92,10 @@ t.test('TLS that completes the handshake, then nothing: `vault verify` exits 1 w
 t.test('only S3 is silent (AWS_ENDPOINT_URL_S3): the error names S3, its endpoint and the operation', async (t) => {
   t.equal((await cli(aws, ['vault', 'init'])).code, 0, 'vault init');
   const s = await silent(t, 'tcp');
-  const r = await timed(['vault', 'verify', '--request-timeout-seconds', '3', '--json'], aws.env({ AWS_ENDPOINT_URL_S3: s.url }));
+  const r = await timed(
+    ['vault', 'verify', '--request-timeout-seconds', '3', '--json'],
+    aws.env({ AWS_ENDPOINT_URL_S3: s.url }),
+  );
   t.equal(r.code, 1, r.stderr);
   const err = r.json().error;
   t.equal(err.code, 'ENDPOINT_TIMEOUT');
@@ -80,19 +104,28 @@ t.test('only S3 is silent (AWS_ENDPOINT_URL_S3): the error names S3, its endpoin
   t.ok(r.ms < 60_000, `it ended (${r.ms} ms)`);
 });
 
-t.test('an endpoint whose name does not resolve (DNS): exit 1 naming it, not "region cannot be used" (exit 2)', async (t) => {
-  const r = await timed(['room', 'list', '--json'], aws.env({ AWS_ENDPOINT_URL: 'https://aws.cleanroom.invalid:8443' }));
-  t.equal(r.code, 1, r.stderr);
-  const err = r.json().error;
-  t.equal(err.code, 'AWS_NetworkError');
-  t.match(err.message, /^Could not reach AWS at aws\.cleanroom\.invalid:8443 for \w+ \w+ \(.*(ENOTFOUND|EAI_AGAIN)/);
-  t.notMatch(err.message, /cannot be used/);
-});
+t.test(
+  'an endpoint whose name does not resolve (DNS): exit 1 naming it, not "region cannot be used" (exit 2)',
+  async (t) => {
+    const r = await timed(
+      ['room', 'list', '--json'],
+      aws.env({ AWS_ENDPOINT_URL: 'https://aws.cleanroom.invalid:8443' }),
+    );
+    t.equal(r.code, 1, r.stderr);
+    const err = r.json().error;
+    t.equal(err.code, 'AWS_NetworkError');
+    t.match(err.message, /^Could not reach AWS at aws\.cleanroom\.invalid:8443 for \w+ \w+ \(.*(ENOTFOUND|EAI_AGAIN)/);
+    t.notMatch(err.message, /cannot be used/);
+  },
+);
 
 t.test('--request-timeout-seconds must be a positive number (exit 2, before any AWS call)', async (t) => {
   const s = await silent(t, 'tcp');
   for (const bad of ['0', '-5', 'soon']) {
-    const r = await timed(['room', 'list', '--request-timeout-seconds', bad, '--json'], aws.env({ AWS_ENDPOINT_URL: s.url }));
+    const r = await timed(
+      ['room', 'list', '--request-timeout-seconds', bad, '--json'],
+      aws.env({ AWS_ENDPOINT_URL: s.url }),
+    );
     t.equal(r.code, 2, `${bad}: exit 2 (${r.stderr.trim()})`);
     t.equal(r.json().error.code, 'INVALID_TIMEOUT', bad);
     t.match(r.json().error.message, /--request-timeout-seconds .* is not a positive number of seconds/);

@@ -7,11 +7,24 @@
  */
 import t from 'tap';
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
-import { S3Client, CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
+import {
+  S3Client,
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutBucketPolicyCommand,
+} from '@aws-sdk/client-s3';
 import { KMSClient, GetPublicKeyCommand } from '@aws-sdk/client-kms';
 import { useLocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
-import { GENESIS_PREV_HASH, eventHash, manifestStatement, type CaseManifest, type CustodyEvent } from '../../src/custody/event.js';
+import {
+  GENESIS_PREV_HASH,
+  eventHash,
+  manifestStatement,
+  type CaseManifest,
+  type CustodyEvent,
+} from '../../src/custody/event.js';
 import { CleanroomError } from '../../src/domain/errors.js';
 import { VAULT, account, callsOf, cli } from './helpers.js';
 
@@ -39,14 +52,35 @@ t.test('vault init, then events appended and sealed through the library', async 
   t.equal(custody.events().length, 0);
   t.equal(custody.dirty, false);
   calls.clear();
-  const e1 = await custody.record({ action: 'room.up', resources: [{ type: 'cloudformation:stack', id: 'cleanroom-IR-1' }], inputs: { az: 'us-east-1a' }, outcome: { status: 'succeeded' }, idempotencyKey: 'room:up' });
+  const e1 = await custody.record({
+    action: 'room.up',
+    resources: [{ type: 'cloudformation:stack', id: 'cleanroom-IR-1' }],
+    inputs: { az: 'us-east-1a' },
+    outcome: { status: 'succeeded' },
+    idempotencyKey: 'room:up',
+  });
   const e2 = await custody.record({
     action: 'evidence.snapshot',
     resources: [{ type: 'ec2:snapshot', id: 'snap-1', account: '123456789012', region: 'us-east-1' }],
-    outcome: { status: 'succeeded', details: { evidence: { evidenceId: 'ev-vol-1', sourceVolumeId: 'vol-1', sourceAccount: '1', sourceRegion: 'us-east-1', state: 'snapshotted' } } },
+    outcome: {
+      status: 'succeeded',
+      details: {
+        evidence: {
+          evidenceId: 'ev-vol-1',
+          sourceVolumeId: 'vol-1',
+          sourceAccount: '1',
+          sourceRegion: 'us-east-1',
+          state: 'snapshotted',
+        },
+      },
+    },
     idempotencyKey: 'acquire:snapshot:ev-vol-1',
   });
-  const e3 = await custody.record({ action: 'isolate', resources: [], outcome: { status: 'failed', error: { code: 'AWS_Throttling', message: 'slow down' } } });
+  const e3 = await custody.record({
+    action: 'isolate',
+    resources: [],
+    outcome: { status: 'failed', error: { code: 'AWS_Throttling', message: 'slow down' } },
+  });
   t.equal(callsOf(calls, 's3'), 3, 'one S3 request per appended event');
   t.same([e1.seq, e2.seq, e3.seq], [1, 2, 3]);
   t.equal(e1.prevHash, GENESIS_PREV_HASH);
@@ -55,7 +89,12 @@ t.test('vault init, then events appended and sealed through the library', async 
   t.equal(e1.actor, 'arn:aws:sts::123456789012:user/moto');
 
   calls.clear();
-  const rerun = await custody.record({ action: 'room.up', resources: [], outcome: { status: 'succeeded' }, idempotencyKey: 'room:up' });
+  const rerun = await custody.record({
+    action: 'room.up',
+    resources: [],
+    outcome: { status: 'succeeded' },
+    idempotencyKey: 'room:up',
+  });
   t.equal(rerun.seq, 1, 'same idempotency key: the existing event');
   t.equal(callsOf(calls, 's3'), 0, 'and no request');
   t.equal(custody.dirty, true);
@@ -69,7 +108,12 @@ t.test('vault init, then events appended and sealed through the library', async 
   // The stored objects, read raw.
   const s3 = new S3Client({ region: 'us-east-1' });
   const listed = await s3.send(new ListObjectsV2Command({ Bucket: VAULT, Prefix: 'cases/IR-1/' }));
-  t.same(listed.Contents!.map((o) => o.Key).sort(), ['cases/IR-1/custody/0000000001.json', 'cases/IR-1/custody/0000000002.json', 'cases/IR-1/custody/0000000003.json', 'cases/IR-1/manifest.json']);
+  t.same(listed.Contents!.map((o) => o.Key).sort(), [
+    'cases/IR-1/custody/0000000001.json',
+    'cases/IR-1/custody/0000000002.json',
+    'cases/IR-1/custody/0000000003.json',
+    'cases/IR-1/manifest.json',
+  ]);
   for (const seq of [1, 2, 3]) {
     const key = `cases/IR-1/custody/000000000${seq}.json`;
     const head = await s3.send(new HeadObjectCommand({ Bucket: VAULT, Key: key, ChecksumMode: 'ENABLED' }));
@@ -77,15 +121,24 @@ t.test('vault init, then events appended and sealed through the library', async 
     t.ok(head.ObjectLockRetainUntilDate!.getTime() > Date.now() + 364 * 86_400_000, 'for the vault retention');
     t.ok(head.ChecksumSHA256, 'with its SHA-256 checksum');
     t.equal(head.ServerSideEncryption, 'aws:kms');
-    const body = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: VAULT, Key: key }))).Body!.transformToString()) as CustodyEvent;
+    const body = JSON.parse(
+      await (await s3.send(new GetObjectCommand({ Bucket: VAULT, Key: key }))).Body!.transformToString(),
+    ) as CustodyEvent;
     t.equal(body.hash, eventHash(body), 'the stored hash is the recomputed one');
     t.equal(body.case, 'IR-1');
   }
-  const stored = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: VAULT, Key: 'cases/IR-1/manifest.json' }))).Body!.transformToString()) as CaseManifest;
+  const stored = JSON.parse(
+    await (
+      await s3.send(new GetObjectCommand({ Bucket: VAULT, Key: 'cases/IR-1/manifest.json' }))
+    ).Body!.transformToString(),
+  ) as CaseManifest;
   const { signature, ...signed } = stored;
   const pub = await new KMSClient({ region: 'us-east-1' }).send(new GetPublicKeyCommand({ KeyId: v.signingKeyArn }));
   const key = createPublicKey({ key: Buffer.from(pub.PublicKey!), format: 'der', type: 'spki' });
-  t.ok(cryptoVerify('sha256', manifestStatement(signed).message, key, Buffer.from(signature.value, 'base64')), 'the manifest signature verifies offline');
+  t.ok(
+    cryptoVerify('sha256', manifestStatement(signed).message, key, Buffer.from(signature.value, 'base64')),
+    'the manifest signature verifies offline',
+  );
 
   // Reopen: everything is loaded, the manifest is current.
   const reopened = await openCaseCustody(acct, { caseId: 'IR-1' });
@@ -99,10 +152,19 @@ t.test('two writers appending at once never fork the chain', async (t) => {
   t.equal((await cli(aws, ['vault', 'init'])).code, 0);
   const a = await openCaseCustody(await account(), { caseId: 'IR-2' });
   const b = await openCaseCustody(await account(), { caseId: 'IR-2' });
-  const entries = (who: string) => Array.from({ length: 8 }, (_, i) => ({ action: `${who}.step`, resources: [], outcome: { status: 'succeeded' as const }, idempotencyKey: `${who}:${i}` }));
+  const entries = (who: string) =>
+    Array.from({ length: 8 }, (_, i) => ({
+      action: `${who}.step`,
+      resources: [],
+      outcome: { status: 'succeeded' as const },
+      idempotencyKey: `${who}:${i}`,
+    }));
   await Promise.all([...entries('a').map((e) => a.record(e)), ...entries('b').map((e) => b.record(e))]);
   // A shared unit of work recorded by both: one event.
-  const [x, y] = await Promise.all([a.record({ action: 'shared', resources: [], outcome: { status: 'succeeded' }, idempotencyKey: 'shared' }), b.record({ action: 'shared', resources: [], outcome: { status: 'succeeded' }, idempotencyKey: 'shared' })]);
+  const [x, y] = await Promise.all([
+    a.record({ action: 'shared', resources: [], outcome: { status: 'succeeded' }, idempotencyKey: 'shared' }),
+    b.record({ action: 'shared', resources: [], outcome: { status: 'succeeded' }, idempotencyKey: 'shared' }),
+  ]);
   const c = await openCaseCustody(await account(), { caseId: 'IR-2' });
   const evs = c.events();
   t.equal(evs.filter((e) => e.idempotencyKey === 'shared').length, 1, 'the shared unit was recorded once');
@@ -132,7 +194,15 @@ t.test('no vault: exit 2 naming vault init; a vault failing its audit: exit 3, n
 
   // A real vault whose policy was weakened afterwards.
   t.equal((await cli(aws, ['vault', 'init'])).code, 0);
-  await s3.send(new PutBucketPolicyCommand({ Bucket: VAULT, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:DeleteBucket', Resource: `arn:aws:s3:::${VAULT}` }] }) }));
+  await s3.send(
+    new PutBucketPolicyCommand({
+      Bucket: VAULT,
+      Policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:DeleteBucket', Resource: `arn:aws:s3:::${VAULT}` }],
+      }),
+    }),
+  );
   const weak = await openCaseCustody(acct, { caseId: 'IR-3' }).catch((e: CleanroomError) => e);
   t.equal((weak as CleanroomError).code, 'VAULT_AUDIT_FAILED');
   t.match((weak as CleanroomError).message, /bucket\.policy-tls-only/);

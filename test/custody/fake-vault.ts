@@ -6,7 +6,18 @@
  */
 import { sign as cryptoSign } from 'node:crypto';
 import { canonicalBytes } from '../../src/custody/canonical.js';
-import { EVENT_SCHEMA_ID, GENESIS_PREV_HASH, MANIFEST_SCHEMA_ID, eventHash, eventKey, manifestKey, manifestStatement, type CaseManifest, type CustodyEvent, type SignedManifest } from '../../src/custody/event.js';
+import {
+  EVENT_SCHEMA_ID,
+  GENESIS_PREV_HASH,
+  MANIFEST_SCHEMA_ID,
+  eventHash,
+  eventKey,
+  manifestKey,
+  manifestStatement,
+  type CaseManifest,
+  type CustodyEvent,
+  type SignedManifest,
+} from '../../src/custody/event.js';
 import type { VaultVerifyAccount } from '../../src/custody/verify-vault.js';
 import { signingKeyAlias } from '../../src/domain/vault-name.js';
 import { Calls, FakeBucket, Faults, IDENTITY, fakeKms, signingKey, type FakeKey } from '../fakes/ports.js';
@@ -19,7 +30,17 @@ export function chain(caseId: string, n: number, t0 = Date.parse('2026-12-01T10:
   const out: CustodyEvent[] = [];
   let prevHash = GENESIS_PREV_HASH;
   for (let seq = 1; seq <= n; seq++) {
-    const body: Omit<CustodyEvent, 'hash'> = { schema: EVENT_SCHEMA_ID, case: caseId, seq, time: new Date(t0 + seq * 60_000).toISOString(), actor: ACTOR, action: seq === 1 ? 'room.up' : `step.${seq}`, resources: [{ type: 'ec2:instance', id: `i-${seq}` }], outcome: { status: 'succeeded' }, prevHash };
+    const body: Omit<CustodyEvent, 'hash'> = {
+      schema: EVENT_SCHEMA_ID,
+      case: caseId,
+      seq,
+      time: new Date(t0 + seq * 60_000).toISOString(),
+      actor: ACTOR,
+      action: seq === 1 ? 'room.up' : `step.${seq}`,
+      resources: [{ type: 'ec2:instance', id: `i-${seq}` }],
+      outcome: { status: 'succeeded' },
+      prevHash,
+    };
     const ev: CustodyEvent = { ...body, hash: eventHash(body) };
     out.push(ev);
     prevHash = ev.hash;
@@ -28,12 +49,35 @@ export function chain(caseId: string, n: number, t0 = Date.parse('2026-12-01T10:
 }
 
 /** A manifest sealing `events` up to `headSeq`, signed with `key` (as `keyId`). */
-export function manifest(caseId: string, events: CustodyEvent[], key: FakeKey, opts: { headSeq?: number; keyId?: string; bucket?: string } = {}): CaseManifest {
+export function manifest(
+  caseId: string,
+  events: CustodyEvent[],
+  key: FakeKey,
+  opts: { headSeq?: number; keyId?: string; bucket?: string } = {},
+): CaseManifest {
   const headSeq = opts.headSeq ?? events.length;
   const head = { seq: headSeq, hash: events[headSeq - 1]!.hash };
-  const signed: SignedManifest = { schema: MANIFEST_SCHEMA_ID, case: caseId, bucket: opts.bucket ?? BUCKET, events: headSeq, head, evidence: [], sealedAt: '2026-12-01T12:00:00.000Z', sealedBy: ACTOR };
+  const signed: SignedManifest = {
+    schema: MANIFEST_SCHEMA_ID,
+    case: caseId,
+    bucket: opts.bucket ?? BUCKET,
+    events: headSeq,
+    head,
+    evidence: [],
+    sealedAt: '2026-12-01T12:00:00.000Z',
+    sealedBy: ACTOR,
+  };
   const { digest, message } = manifestStatement(signed);
-  return { ...signed, signature: { keyId: opts.keyId ?? key.arn, algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest, value: cryptoSign('sha256', message, key.privateKey).toString('base64') } };
+  return {
+    ...signed,
+    signature: {
+      keyId: opts.keyId ?? key.arn,
+      algorithm: 'ECDSA_SHA_256',
+      messageType: 'RAW',
+      digest,
+      value: cryptoSign('sha256', message, key.privateKey).toString('base64'),
+    },
+  };
 }
 
 /** A vault with the record of one case in it; `account` is what verify, export and log take. */
@@ -45,7 +89,11 @@ export function fakeVault(caseId = 'IR-7', n = 5, opts: { pageSize?: number; man
   const kmsFaults = new Faults();
   const events = chain(caseId, n);
   for (const ev of events) bucket.put(eventKey(caseId, ev.seq), canonicalBytes(ev));
-  if (n > 0) bucket.put(manifestKey(caseId), canonicalBytes(manifest(caseId, events, key, opts.manifestHead ? { headSeq: opts.manifestHead } : {})));
+  if (n > 0)
+    bucket.put(
+      manifestKey(caseId),
+      canonicalBytes(manifest(caseId, events, key, opts.manifestHead ? { headSeq: opts.manifestHead } : {})),
+    );
   const account = { ...IDENTITY, s3: bucket.s3, kms: fakeKms(keys, kmsCalls, kmsFaults) } satisfies VaultVerifyAccount;
   return { bucket, key, keys, kmsCalls, kmsFaults, events, account, caseId };
 }

@@ -18,10 +18,15 @@ export interface CliRun {
 /** Run `cleanroom ...args` as a child process pointed at the local AWS (or with `env` as given). */
 export function cli(aws: LocalAws | undefined, args: string[], env?: NodeJS.ProcessEnv): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: env ?? aws!.env(), cwd: ROOT, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr, json: () => JSON.parse(stdout) });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: env ?? aws!.env(), cwd: ROOT, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr, json: () => JSON.parse(stdout) });
+      },
+    );
   });
 }
 

@@ -9,7 +9,15 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { CaseBusyError, LeaseLostError, acquireCaseLease, leaseKey, localHolderGone, machineBootedAt, type LeaseDocument } from '../../src/custody/lease.js';
+import {
+  CaseBusyError,
+  LeaseLostError,
+  acquireCaseLease,
+  leaseKey,
+  localHolderGone,
+  machineBootedAt,
+  type LeaseDocument,
+} from '../../src/custody/lease.js';
 import type { AwsAccount } from '../../src/aws/ports.js';
 
 function awsError(name: string): Error {
@@ -26,7 +34,13 @@ function fakeS3() {
       if (!v) throw awsError('NoSuchKey');
       return { ETag: v.etag, Body: { transformToByteArray: async () => new Uint8Array(v.body) } };
     },
-    async putObject(i: { Key?: string; Body?: unknown; IfMatch?: string; IfNoneMatch?: string; ServerSideEncryption?: string }) {
+    async putObject(i: {
+      Key?: string;
+      Body?: unknown;
+      IfMatch?: string;
+      IfNoneMatch?: string;
+      ServerSideEncryption?: string;
+    }) {
       const list = versions.get(i.Key!) ?? [];
       const cur = list.at(-1);
       if (i.IfNoneMatch === '*' && cur) throw awsError('PreconditionFailed');
@@ -38,11 +52,22 @@ function fakeS3() {
       const etag = `"${createHash('md5').update(body).digest('hex')}"`;
       list.push({ body, etag });
       versions.set(i.Key!, list);
-      puts.push({ key: i.Key!, ...(i.IfMatch ? { ifMatch: i.IfMatch } : {}), ...(i.IfNoneMatch ? { ifNoneMatch: i.IfNoneMatch } : {}), ...(i.ServerSideEncryption ? { sse: i.ServerSideEncryption } : {}), doc: JSON.parse(body.toString('utf8')) });
+      puts.push({
+        key: i.Key!,
+        ...(i.IfMatch ? { ifMatch: i.IfMatch } : {}),
+        ...(i.IfNoneMatch ? { ifNoneMatch: i.IfNoneMatch } : {}),
+        ...(i.ServerSideEncryption ? { sse: i.ServerSideEncryption } : {}),
+        doc: JSON.parse(body.toString('utf8')),
+      });
       return { ETag: etag };
     },
   };
-  return { s3: { s3 } as unknown as Pick<AwsAccount, 's3'>, versions, puts, current: (key: string) => JSON.parse(versions.get(key)!.at(-1)!.body.toString('utf8')) as LeaseDocument };
+  return {
+    s3: { s3 } as unknown as Pick<AwsAccount, 's3'>,
+    versions,
+    puts,
+    current: (key: string) => JSON.parse(versions.get(key)!.at(-1)!.body.toString('utf8')) as LeaseDocument,
+  };
 }
 
 const T0 = Date.parse('2026-12-05T00:00:00Z');
@@ -50,7 +75,16 @@ function clock() {
   let now = T0;
   return { now: () => new Date(now), advance: (ms: number) => (now += ms) };
 }
-const base = (account: Pick<AwsAccount, 's3'>, c: { now: () => Date }, owner: string, command = 'acquire') => ({ account, bucket: 'vault', vaultKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/v', caseId: 'IR-1', owner, command, actor: `arn:aws:sts::123456789012:assumed-role/r/${owner}`, now: c.now });
+const base = (account: Pick<AwsAccount, 's3'>, c: { now: () => Date }, owner: string, command = 'acquire') => ({
+  account,
+  bucket: 'vault',
+  vaultKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/v',
+  caseId: 'IR-1',
+  owner,
+  command,
+  actor: `arn:aws:sts::123456789012:assumed-role/r/${owner}`,
+  now: c.now,
+});
 const KEY = leaseKey('IR-1');
 
 t.test('take, renew, release: conditional writes, every version different', async (t) => {
@@ -61,12 +95,24 @@ t.test('take, renew, release: conditional writes, every version different', asyn
   t.equal(a.takeover, undefined, 'a fresh lease is no take-over');
   t.equal(puts[0]!.ifNoneMatch, '*', 'an absent lease is created with If-None-Match: *');
   t.equal(puts[0]!.sse, 'aws:kms', 'SSE-KMS, as the vault policy demands');
-  t.match(current(KEY), { owner: 'A', command: 'acquire', acquiredAt: '2026-12-05T00:00:00.000Z', expiresAt: '2026-12-05T00:10:00.000Z', generation: 1, released: false });
+  t.match(current(KEY), {
+    owner: 'A',
+    command: 'acquire',
+    acquiredAt: '2026-12-05T00:00:00.000Z',
+    expiresAt: '2026-12-05T00:10:00.000Z',
+    generation: 1,
+    released: false,
+  });
 
   c.advance(180_000);
   await a.renew();
   t.equal(puts[1]!.ifMatch, puts[0] && versions.get(KEY)![0]!.etag, 'renewal is If-Match on the holder’s last ETag');
-  t.match(current(KEY), { owner: 'A', acquiredAt: '2026-12-05T00:00:00.000Z', expiresAt: '2026-12-05T00:13:00.000Z', generation: 2 });
+  t.match(current(KEY), {
+    owner: 'A',
+    acquiredAt: '2026-12-05T00:00:00.000Z',
+    expiresAt: '2026-12-05T00:13:00.000Z',
+    generation: 2,
+  });
 
   await a.release();
   t.match(current(KEY), { owner: 'A', released: true, generation: 3 });
@@ -90,8 +136,16 @@ t.test('a busy case is refused at once, naming the holder, its command, since an
   const e = err as CaseBusyError;
   t.equal(e.code, 'CASE_BUSY');
   t.equal(e.exitCode, 1);
-  t.match(e.message, /Case IR-1 is busy: `acquire` holds its lease \(holder arn:aws:sts::123456789012:assumed-role\/r\/A\) since 2026-12-05T00:00:00.000Z, until 2026-12-05T00:10:00.000Z/);
-  t.match(e.details, { holder: 'A', command: 'acquire', since: '2026-12-05T00:00:00.000Z', until: '2026-12-05T00:10:00.000Z' });
+  t.match(
+    e.message,
+    /Case IR-1 is busy: `acquire` holds its lease \(holder arn:aws:sts::123456789012:assumed-role\/r\/A\) since 2026-12-05T00:00:00.000Z, until 2026-12-05T00:10:00.000Z/,
+  );
+  t.match(e.details, {
+    holder: 'A',
+    command: 'acquire',
+    since: '2026-12-05T00:00:00.000Z',
+    until: '2026-12-05T00:10:00.000Z',
+  });
   t.equal(puts.length, 1, 'the refused command wrote nothing');
 });
 
@@ -101,7 +155,10 @@ t.test('an expired lease is taken over, and the take-over says from whom', async
   await acquireCaseLease(base(s3, c, 'A', 'acquire'));
   c.advance(600_000);
   const b = await acquireCaseLease(base(s3, c, 'B', 'case close'));
-  t.match(b.takeover, { reason: 'expired', previous: { owner: 'A', command: 'acquire', generation: 1, expiresAt: '2026-12-05T00:10:00.000Z' } });
+  t.match(b.takeover, {
+    reason: 'expired',
+    previous: { owner: 'A', command: 'acquire', generation: 1, expiresAt: '2026-12-05T00:10:00.000Z' },
+  });
   t.match(current(KEY), { owner: 'B', generation: 2 });
 });
 
@@ -147,24 +204,59 @@ t.test('localHolderGone: only a dead process of this very machine (host name AND
   // A pid that ran here and has exited.
   const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
   const held = (over: Partial<LeaseDocument>): LeaseDocument => ({
-    schema: 'cleanroom.case-lease.v1', case: 'IR-1', owner: 'o', command: 'acquire', host: os.hostname(), pid: dead, bootedAt: machineBootedAt(),
-    acquiredAt: '2026-01-01T00:00:00.000Z', renewedAt: '2026-01-01T00:00:00.000Z', expiresAt: '2999-01-01T00:00:00.000Z', generation: 1, released: false, ...over,
+    schema: 'cleanroom.case-lease.v1',
+    case: 'IR-1',
+    owner: 'o',
+    command: 'acquire',
+    host: os.hostname(),
+    pid: dead,
+    bootedAt: machineBootedAt(),
+    acquiredAt: '2026-01-01T00:00:00.000Z',
+    renewedAt: '2026-01-01T00:00:00.000Z',
+    expiresAt: '2999-01-01T00:00:00.000Z',
+    generation: 1,
+    released: false,
+    ...over,
   });
   t.equal(localHolderGone(held({})), true, 'same host, same boot, pid not running: gone');
   t.equal(localHolderGone(held({ pid: process.pid })), false, 'this very process is not gone');
   t.equal(localHolderGone(held({ pid: process.ppid })), false, 'a running pid is not gone');
   t.equal(localHolderGone(held({ host: `${os.hostname()}-other` })), false, 'another host name: not judged');
-  t.equal(localHolderGone(held({ bootedAt: undefined })), false, 'no boot time recorded (another machine of the same name cannot be ruled out): not judged');
-  t.equal(localHolderGone(held({ bootedAt: new Date(Date.parse(machineBootedAt()) - 3_600_000).toISOString() })), false, 'same host name, another boot (a clone or a container of the same name elsewhere): not judged');
+  t.equal(
+    localHolderGone(held({ bootedAt: undefined })),
+    false,
+    'no boot time recorded (another machine of the same name cannot be ruled out): not judged',
+  );
+  t.equal(
+    localHolderGone(held({ bootedAt: new Date(Date.parse(machineBootedAt()) - 3_600_000).toISOString() })),
+    false,
+    'same host name, another boot (a clone or a container of the same name elsewhere): not judged',
+  );
 });
 
-t.test('a lease object that is JSON but not a lease (null, [], {}, no expiry) is unreadable: taken, not a crash nor busy forever', async (t) => {
-  for (const body of ['null', '[]', '{}', '"x"', JSON.stringify({ schema: 'cleanroom.case-lease.v1', case: 'IR-1', owner: 'X', command: 'acquire', generation: 3, released: false })]) {
-    const { s3, versions, current } = fakeS3();
-    versions.set(KEY, [{ body: Buffer.from(body), etag: '"e0"' }]);
-    const c = clock();
-    const b = await acquireCaseLease(base(s3, c, 'B', 'case close'));
-    t.equal(b.takeover, undefined, `${body}: taken as a released lease (nothing to record as taken over)`);
-    t.match(current(KEY), { owner: 'B', released: false }, `${body}: B holds it`);
-  }
-});
+t.test(
+  'a lease object that is JSON but not a lease (null, [], {}, no expiry) is unreadable: taken, not a crash nor busy forever',
+  async (t) => {
+    for (const body of [
+      'null',
+      '[]',
+      '{}',
+      '"x"',
+      JSON.stringify({
+        schema: 'cleanroom.case-lease.v1',
+        case: 'IR-1',
+        owner: 'X',
+        command: 'acquire',
+        generation: 3,
+        released: false,
+      }),
+    ]) {
+      const { s3, versions, current } = fakeS3();
+      versions.set(KEY, [{ body: Buffer.from(body), etag: '"e0"' }]);
+      const c = clock();
+      const b = await acquireCaseLease(base(s3, c, 'B', 'case close'));
+      t.equal(b.takeover, undefined, `${body}: taken as a released lease (nothing to record as taken over)`);
+      t.match(current(KEY), { owner: 'B', released: false }, `${body}: B holds it`);
+    }
+  },
+);

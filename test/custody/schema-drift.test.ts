@@ -26,7 +26,8 @@ function fromType(checker: ts.TypeChecker, type: ts.Type, depth = 0): Shape {
   if (type.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) return { k: 'any' };
   if (type.isUnion()) {
     const parts = type.types.filter((x) => !(x.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null)));
-    if (parts.every((p) => p.isStringLiteral())) return { k: 'literals', values: parts.map((p) => (p as ts.StringLiteralType).value).sort() };
+    if (parts.every((p) => p.isStringLiteral()))
+      return { k: 'literals', values: parts.map((p) => (p as ts.StringLiteralType).value).sort() };
     if (parts.length === 2 && parts.every((p) => p.flags & ts.TypeFlags.BooleanLiteral)) return { k: 'boolean' };
     if (parts.length === 1) return fromType(checker, parts[0]!, depth + 1);
     throw new Error(`unsupported union ${checker.typeToString(type)}`);
@@ -35,7 +36,8 @@ function fromType(checker: ts.TypeChecker, type: ts.Type, depth = 0): Shape {
   if (type.flags & ts.TypeFlags.String) return { k: 'string' };
   if (type.flags & ts.TypeFlags.Number) return { k: 'number' };
   if (type.flags & (ts.TypeFlags.Boolean | ts.TypeFlags.BooleanLiteral)) return { k: 'boolean' };
-  if (checker.isArrayType(type)) return { k: 'array', items: fromType(checker, checker.getTypeArguments(type as ts.TypeReference)[0]!, depth + 1) };
+  if (checker.isArrayType(type))
+    return { k: 'array', items: fromType(checker, checker.getTypeArguments(type as ts.TypeReference)[0]!, depth + 1) };
   if (type.flags & ts.TypeFlags.Object || type.isIntersection()) {
     const props: Record<string, { optional: boolean; shape: Shape }> = {};
     for (const p of checker.getPropertiesOfType(type)) {
@@ -68,7 +70,8 @@ function fromSchema(root: any, s: any): Shape {
     case 'object': {
       const required: string[] = s.required ?? [];
       const props: Record<string, { optional: boolean; shape: Shape }> = {};
-      for (const [name, sub] of Object.entries(s.properties ?? {})) props[name] = { optional: !required.includes(name), shape: fromSchema(root, sub) };
+      for (const [name, sub] of Object.entries(s.properties ?? {}))
+        props[name] = { optional: !required.includes(name), shape: fromSchema(root, sub) };
       for (const r of required) if (!(r in props)) props[r] = { optional: false, shape: { k: 'any' } };
       return { k: 'object', open: s.additionalProperties !== false, props };
     }
@@ -82,18 +85,25 @@ function fromSchema(root: any, s: any): Shape {
 /** Differences between the two shapes, as `path: what`. */
 function diff(a: Shape, b: Shape, at = '$'): string[] {
   if (a.k !== b.k) return [`${at}: TypeScript has ${a.k}, the schema has ${b.k}`];
-  if (a.k === 'literals' && b.k === 'literals') return a.values.join('|') === b.values.join('|') ? [] : [`${at}: TypeScript allows ${a.values.join('|')}, the schema ${b.values.join('|')}`];
+  if (a.k === 'literals' && b.k === 'literals')
+    return a.values.join('|') === b.values.join('|')
+      ? []
+      : [`${at}: TypeScript allows ${a.values.join('|')}, the schema ${b.values.join('|')}`];
   if (a.k === 'array' && b.k === 'array') return diff(a.items, b.items, `${at}[]`);
   if (a.k === 'object' && b.k === 'object') {
     const out: string[] = [];
-    if (a.open !== b.open) out.push(`${at}: TypeScript is ${a.open ? 'open' : 'closed'}, the schema is ${b.open ? 'open' : 'closed'}`);
+    if (a.open !== b.open)
+      out.push(`${at}: TypeScript is ${a.open ? 'open' : 'closed'}, the schema is ${b.open ? 'open' : 'closed'}`);
     for (const name of new Set([...Object.keys(a.props), ...Object.keys(b.props)])) {
       const x = a.props[name];
       const y = b.props[name];
       if (!x) out.push(`${at}.${name}: only in the schema`);
       else if (!y) out.push(`${at}.${name}: only in TypeScript`);
       else {
-        if (x.optional !== y.optional) out.push(`${at}.${name}: ${x.optional ? 'optional' : 'required'} in TypeScript, ${y.optional ? 'optional' : 'required'} in the schema`);
+        if (x.optional !== y.optional)
+          out.push(
+            `${at}.${name}: ${x.optional ? 'optional' : 'required'} in TypeScript, ${y.optional ? 'optional' : 'required'} in the schema`,
+          );
         out.push(...diff(x.shape, y.shape, `${at}.${name}`));
       }
     }
@@ -103,8 +113,20 @@ function diff(a: Shape, b: Shape, at = '$'): string[] {
 }
 
 // The project's own compiler options (types: node, lib, module resolution), from tsconfig.json.
-const config = ts.getParsedCommandLineOfConfigFile(path.join(ROOT, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(String(d.messageText)); } })!;
-const program = ts.createProgram([path.join(ROOT, 'src/custody/event.ts'), path.join(ROOT, 'test/custody/fixtures/drift/drifted-types.ts')], { ...config.options, noEmit: true, rootDir: ROOT });
+const config = ts.getParsedCommandLineOfConfigFile(
+  path.join(ROOT, 'tsconfig.json'),
+  {},
+  {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: (d) => {
+      throw new Error(String(d.messageText));
+    },
+  },
+)!;
+const program = ts.createProgram(
+  [path.join(ROOT, 'src/custody/event.ts'), path.join(ROOT, 'test/custody/fixtures/drift/drifted-types.ts')],
+  { ...config.options, noEmit: true, rootDir: ROOT },
+);
 const checker = program.getTypeChecker();
 
 function typeShape(file: string, name: string): Shape {
@@ -119,7 +141,10 @@ const eventSchema = JSON.parse(fs.readFileSync(EVENT_SCHEMA_FILE, 'utf8'));
 const manifestSchema = JSON.parse(fs.readFileSync(MANIFEST_SCHEMA_FILE, 'utf8'));
 
 t.test('the compiler sees the project without errors (else every type would read as any)', async (t) => {
-  t.same(ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, ' ')), []);
+  t.same(
+    ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, ' ')),
+    [],
+  );
 });
 
 t.test('CustodyEvent and custody-event.schema.json describe the same document', async (t) => {
@@ -134,9 +159,25 @@ t.test('CaseManifest and case-manifest.schema.json describe the same document', 
 });
 
 t.test('the comparison finds drift in either direction', async (t) => {
-  const drifted = diff(typeShape('test/custody/fixtures/drift/drifted-types.ts', 'DriftedEvent'), fromSchema(eventSchema, eventSchema));
-  t.same(drifted.sort(), ['$.actor: only in the schema', '$.idempotencyKey: required in TypeScript, optional in the schema', '$.note: only in TypeScript'].sort());
-  t.same(diff(typeShape('test/custody/fixtures/drift/drifted-types.ts', 'DriftedManifest'), fromSchema(manifestSchema, manifestSchema)), ['$.events: TypeScript has string, the schema has number']);
+  const drifted = diff(
+    typeShape('test/custody/fixtures/drift/drifted-types.ts', 'DriftedEvent'),
+    fromSchema(eventSchema, eventSchema),
+  );
+  t.same(
+    drifted.sort(),
+    [
+      '$.actor: only in the schema',
+      '$.idempotencyKey: required in TypeScript, optional in the schema',
+      '$.note: only in TypeScript',
+    ].sort(),
+  );
+  t.same(
+    diff(
+      typeShape('test/custody/fixtures/drift/drifted-types.ts', 'DriftedManifest'),
+      fromSchema(manifestSchema, manifestSchema),
+    ),
+    ['$.events: TypeScript has string, the schema has number'],
+  );
 
   // Schema-side drift: a property dropped, an enum value added, a nested object opened.
   const s = structuredClone(eventSchema);
@@ -151,5 +192,7 @@ t.test('the comparison finds drift in either direction', async (t) => {
   ]);
   const m = structuredClone(manifestSchema);
   m.$defs.evidence.properties.tag = { type: 'string' };
-  t.same(diff(typeShape('src/custody/event.ts', 'CaseManifest'), fromSchema(m, m)), ['$.evidence[].tag: only in the schema']);
+  t.same(diff(typeShape('src/custody/event.ts', 'CaseManifest'), fromSchema(m, m)), [
+    '$.evidence[].tag: only in the schema',
+  ]);
 });

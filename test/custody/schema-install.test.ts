@@ -8,7 +8,11 @@ import t from 'tap';
 t.test('schemas with other $ids: INSTALLATION_INCOMPLETE, exit 1, naming the folder', async (t) => {
   const other = { $id: 'https://example.invalid/other.json' };
   const schema = await t.mockImport<typeof import('../../src/custody/schema.js')>('../../src/custody/schema.js', {
-    '../../src/assets/generated/schemas.js': { EVENT_SCHEMA: other, MANIFEST_SCHEMA: other, SCHEMA_SOURCE_DIR: 'evidence-schema/v1' },
+    '../../src/assets/generated/schemas.js': {
+      EVENT_SCHEMA: other,
+      MANIFEST_SCHEMA: other,
+      SCHEMA_SOURCE_DIR: 'evidence-schema/v1',
+    },
   });
   const err = (() => {
     try {
@@ -18,5 +22,10 @@ t.test('schemas with other $ids: INSTALLATION_INCOMPLETE, exit 1, naming the fol
     }
     return undefined;
   })();
-  t.match(err, { code: 'INSTALLATION_INCOMPLETE', exitCode: 1, message: /do not carry the \$ids this build expects.*reinstall cleanroom/, details: { schemaDir: schema.SCHEMA_DIR } });
+  t.match(err, {
+    code: 'INSTALLATION_INCOMPLETE',
+    exitCode: 1,
+    message: /do not carry the \$ids this build expects.*reinstall cleanroom/,
+    details: { schemaDir: schema.SCHEMA_DIR },
+  });
 });

@@ -11,7 +11,11 @@ import { ChainChecker, Findings } from '../../src/custody/verify.js';
 
 const ex = path.join(SCHEMA_DIR, 'examples');
 const read = (...p: string[]) => JSON.parse(fs.readFileSync(path.join(ex, ...p), 'utf8'));
-const files = (...p: string[]) => fs.readdirSync(path.join(ex, ...p)).filter((f) => f.endsWith('.json')).sort();
+const files = (...p: string[]) =>
+  fs
+    .readdirSync(path.join(ex, ...p))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 
 /** What each invalid example must be refused for: a fragment of ajv's error text. */
 const WHY: Record<string, RegExp> = {
@@ -27,7 +31,8 @@ const WHY: Record<string, RegExp> = {
   'case-manifest/invalid/signature-wrong-algorithm.json': /\/signature\/algorithm must be equal to constant/,
   'case-manifest/invalid/signature-digest-mode.json': /\/signature\/messageType must be equal to constant/,
   'case-manifest/invalid/evidence-without-id.json': /\/evidence\/0 must have required property 'evidenceId'/,
-  'case-manifest/invalid/evidence-unknown-state.json': /\/evidence\/0\/state must be equal to one of the allowed values/,
+  'case-manifest/invalid/evidence-unknown-state.json':
+    /\/evidence\/0\/state must be equal to one of the allowed values/,
   'case-manifest/invalid/head-hash-short.json': /\/head\/hash must match pattern/,
 };
 
@@ -37,7 +42,10 @@ t.test('valid examples validate', async (t) => {
 });
 
 t.test('invalid examples fail, for the reason their name gives', async (t) => {
-  const all = [...files('custody-event/invalid').map((f) => `custody-event/invalid/${f}`), ...files('case-manifest/invalid').map((f) => `case-manifest/invalid/${f}`)];
+  const all = [
+    ...files('custody-event/invalid').map((f) => `custody-event/invalid/${f}`),
+    ...files('case-manifest/invalid').map((f) => `case-manifest/invalid/${f}`),
+  ];
   t.same(all.sort(), Object.keys(WHY).sort(), 'every invalid example has its reason listed');
   for (const rel of all) {
     const errors = rel.startsWith('custody-event') ? eventSchemaErrors(read(rel)) : manifestSchemaErrors(read(rel));
@@ -57,7 +65,8 @@ t.test('chain examples produce the finding their folder names', async (t) => {
   for (const [dir, codes] of Object.entries(expected)) {
     const findings = new Findings();
     const chain = new ChainChecker('IR-2026-0001', findings);
-    for (const f of files('chains', dir)) chain.add(Number(f.replace('.json', '')), fs.readFileSync(path.join(ex, 'chains', dir, f)));
+    for (const f of files('chains', dir))
+      chain.add(Number(f.replace('.json', '')), fs.readFileSync(path.join(ex, 'chains', dir, f)));
     t.same([...new Set(findings.list.map((x) => x.code))], codes, dir);
   }
 });

@@ -46,7 +46,10 @@ const write = (dir: string, rel: string, body: Buffer | string) => fs.writeFileS
 export const ev = (seq: number) => `events/${String(seq).padStart(10, '0')}.json`;
 
 export function sumsLines(dir: string): string[] {
-  return read(dir, SUMS).toString('utf8').split('\n').filter((l) => l !== '');
+  return read(dir, SUMS)
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l !== '');
 }
 export function writeSums(dir: string, lines: string[]): void {
   write(dir, SUMS, `${lines.join('\n')}\n`);
@@ -86,10 +89,21 @@ function forge(e: Omit<CustodyEvent, 'hash'> & { hash?: string }): string {
 }
 /** Re-sign bundle.sig.json over the current SHA256SUMS with `key` (the head and keyId kept unless given). */
 export function reseal(dir: string, key: KeyObject, patch: Partial<BundleSeal> = {}): void {
-  const { signature: _s, ...signed } = { ...(JSON.parse(read(dir, BUNDLE_FILES.seal).toString('utf8')) as BundleSeal), ...patch };
+  const { signature: _s, ...signed } = {
+    ...(JSON.parse(read(dir, BUNDLE_FILES.seal).toString('utf8')) as BundleSeal),
+    ...patch,
+  };
   signed.sha256sums = sha(read(dir, SUMS));
   const st = bundleStatement(signed);
-  const seal: BundleSeal = { ...signed, signature: { algorithm: 'ECDSA_SHA_256', messageType: 'RAW', digest: st.digest, value: sign('sha256', st.message, key).toString('base64') } };
+  const seal: BundleSeal = {
+    ...signed,
+    signature: {
+      algorithm: 'ECDSA_SHA_256',
+      messageType: 'RAW',
+      digest: st.digest,
+      value: sign('sha256', st.message, key).toString('base64'),
+    },
+  };
   write(dir, BUNDLE_FILES.seal, `${JSON.stringify(seal, null, 2)}\n`);
 }
 /**
@@ -111,11 +125,27 @@ export function rewriteAndResign(dir: string, ctx: Ctx): void {
   const { signature, ...signed } = m;
   signed.head = { seq: n, hash: prev };
   const st = manifestStatement(signed);
-  write(dir, BUNDLE_FILES.manifest, canonicalize({ ...signed, signature: { ...signature, digest: st.digest, value: sign('sha256', st.message, ctx.attacker.privateKey).toString('base64') } }));
+  write(
+    dir,
+    BUNDLE_FILES.manifest,
+    canonicalize({
+      ...signed,
+      signature: {
+        ...signature,
+        digest: st.digest,
+        value: sign('sha256', st.message, ctx.attacker.privateKey).toString('base64'),
+      },
+    }),
+  );
   write(dir, BUNDLE_FILES.key, ctx.attacker.pem);
   const meta = JSON.parse(read(dir, BUNDLE_FILES.meta).toString('utf8')) as Record<string, unknown>;
-  write(dir, BUNDLE_FILES.meta, `${JSON.stringify({ ...meta, keyFingerprint: ctx.attacker.fingerprint, head: signed.head }, null, 2)}\n`);
-  for (const f of [BUNDLE_FILES.md, BUNDLE_FILES.html]) write(dir, f, read(dir, f).toString('utf8').replaceAll(ctx.fingerprint, ctx.attacker.fingerprint));
+  write(
+    dir,
+    BUNDLE_FILES.meta,
+    `${JSON.stringify({ ...meta, keyFingerprint: ctx.attacker.fingerprint, head: signed.head }, null, 2)}\n`,
+  );
+  for (const f of [BUNDLE_FILES.md, BUNDLE_FILES.html])
+    write(dir, f, read(dir, f).toString('utf8').replaceAll(ctx.fingerprint, ctx.attacker.fingerprint));
   resum(dir);
   reseal(dir, ctx.attacker.privateKey, { head: signed.head });
 }
@@ -127,8 +157,16 @@ export function makeCtx(outside: string, genuine: string): Ctx {
   fs.writeFileSync(pemFile, pem);
   const genuinePem = path.join(outside, 'genuine.pem');
   fs.copyFileSync(path.join(genuine, BUNDLE_FILES.key), genuinePem);
-  fs.writeFileSync(path.join(outside, 'not-a-key.pem'), '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n');
-  return { fingerprint: keyFingerprint(fs.readFileSync(genuinePem, 'utf8')), genuinePem, attacker: { privateKey, pem, fingerprint: keyFingerprint(pem), pemFile }, outside };
+  fs.writeFileSync(
+    path.join(outside, 'not-a-key.pem'),
+    '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n',
+  );
+  return {
+    fingerprint: keyFingerprint(fs.readFileSync(genuinePem, 'utf8')),
+    genuinePem,
+    attacker: { privateKey, pem, fingerprint: keyFingerprint(pem), pemFile },
+    outside,
+  };
 }
 
 const editText = (dir: string, rel: string, from: string | RegExp, to: string) => {
@@ -142,78 +180,408 @@ const editText = (dir: string, rel: string, from: string | RegExp, to: string) =
 export const CASES: TamperCase[] = [
   // The genuine bundle and the trust anchor.
   { name: 'genuine, anchored by --key-fingerprint', mutate: () => {}, exit: 0, codes: [], exact: true },
-  { name: 'genuine, anchored by --public-key', mutate: () => {}, args: (c) => ['--public-key', c.genuinePem], exit: 0, codes: [], exact: true },
-  { name: 'genuine, the fingerprint in upper case', mutate: () => {}, args: (c) => ['--key-fingerprint', c.fingerprint.toUpperCase()], exit: 0, codes: [], exact: true },
-  { name: 'genuine, no trust anchor', mutate: () => {}, args: () => [], exit: 3, codes: ['KEY_NOT_TRUSTED'], exact: true },
-  { name: 'genuine, another key pinned', mutate: () => {}, args: (c) => ['--key-fingerprint', c.attacker.fingerprint], exit: 3, codes: ['KEY_NOT_TRUSTED'], exact: true },
-  { name: 'genuine, another public key trusted', mutate: () => {}, args: (c) => ['--public-key', c.attacker.pemFile], exit: 3, codes: ['KEY_NOT_TRUSTED', 'SIGNATURE_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'a malformed fingerprint (abc) is bad input', mutate: () => {}, args: () => ['--key-fingerprint', 'abc'], exit: 2, codes: ['BAD_KEY_FINGERPRINT'] },
-  { name: 'a public key file that is not a key is bad input', mutate: () => {}, args: (c) => ['--public-key', path.join(c.outside, 'not-a-key.pem')], exit: 2, codes: ['BAD_PUBLIC_KEY'] },
+  {
+    name: 'genuine, anchored by --public-key',
+    mutate: () => {},
+    args: (c) => ['--public-key', c.genuinePem],
+    exit: 0,
+    codes: [],
+    exact: true,
+  },
+  {
+    name: 'genuine, the fingerprint in upper case',
+    mutate: () => {},
+    args: (c) => ['--key-fingerprint', c.fingerprint.toUpperCase()],
+    exit: 0,
+    codes: [],
+    exact: true,
+  },
+  {
+    name: 'genuine, no trust anchor',
+    mutate: () => {},
+    args: () => [],
+    exit: 3,
+    codes: ['KEY_NOT_TRUSTED'],
+    exact: true,
+  },
+  {
+    name: 'genuine, another key pinned',
+    mutate: () => {},
+    args: (c) => ['--key-fingerprint', c.attacker.fingerprint],
+    exit: 3,
+    codes: ['KEY_NOT_TRUSTED'],
+    exact: true,
+  },
+  {
+    name: 'genuine, another public key trusted',
+    mutate: () => {},
+    args: (c) => ['--public-key', c.attacker.pemFile],
+    exit: 3,
+    codes: ['KEY_NOT_TRUSTED', 'SIGNATURE_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'a malformed fingerprint (abc) is bad input',
+    mutate: () => {},
+    args: () => ['--key-fingerprint', 'abc'],
+    exit: 2,
+    codes: ['BAD_KEY_FINGERPRINT'],
+  },
+  {
+    name: 'a public key file that is not a key is bad input',
+    mutate: () => {},
+    args: (c) => ['--public-key', path.join(c.outside, 'not-a-key.pem')],
+    exit: 2,
+    codes: ['BAD_PUBLIC_KEY'],
+  },
 
   // Re-signing with the attacker's own key.
-  { name: 'record rewritten, re-chained, re-signed with an attacker key; genuine fingerprint', mutate: rewriteAndResign, exit: 3, codes: ['KEY_NOT_TRUSTED'], exact: true },
-  { name: 'record rewritten and re-signed with an attacker key; no anchor', mutate: rewriteAndResign, args: () => [], exit: 3, codes: ['KEY_NOT_TRUSTED'], exact: true },
-  { name: 'record rewritten and re-signed with an attacker key; genuine --public-key', mutate: rewriteAndResign, args: (c) => ['--public-key', c.genuinePem], exit: 3, codes: ['KEY_NOT_TRUSTED', 'SIGNATURE_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'bundle.sig.json alone re-signed with an attacker key', mutate: (d, c) => reseal(d, c.attacker.privateKey), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
-  { name: 'bundle.sig.json names another signing key ARN', mutate: (d) => editText(d, BUNDLE_FILES.seal, /"keyId": "[^"]+"/, '"keyId": "arn:aws:kms:us-east-1:999999999999:key/evil"'), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'] },
+  {
+    name: 'record rewritten, re-chained, re-signed with an attacker key; genuine fingerprint',
+    mutate: rewriteAndResign,
+    exit: 3,
+    codes: ['KEY_NOT_TRUSTED'],
+    exact: true,
+  },
+  {
+    name: 'record rewritten and re-signed with an attacker key; no anchor',
+    mutate: rewriteAndResign,
+    args: () => [],
+    exit: 3,
+    codes: ['KEY_NOT_TRUSTED'],
+    exact: true,
+  },
+  {
+    name: 'record rewritten and re-signed with an attacker key; genuine --public-key',
+    mutate: rewriteAndResign,
+    args: (c) => ['--public-key', c.genuinePem],
+    exit: 3,
+    codes: ['KEY_NOT_TRUSTED', 'SIGNATURE_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'bundle.sig.json alone re-signed with an attacker key',
+    mutate: (d, c) => reseal(d, c.attacker.privateKey),
+    exit: 3,
+    codes: ['BUNDLE_SIGNATURE_INVALID'],
+    exact: true,
+  },
+  {
+    name: 'bundle.sig.json names another signing key ARN',
+    mutate: (d) =>
+      editText(d, BUNDLE_FILES.seal, /"keyId": "[^"]+"/, '"keyId": "arn:aws:kms:us-east-1:999999999999:key/evil"'),
+    exit: 3,
+    codes: ['BUNDLE_SIGNATURE_INVALID'],
+  },
   // bundle.sig.json's bytes are not under SHA256SUMS: anything in them the signature does not cover is an edit.
-  { name: 'bundle.sig.json with a duplicate "case" key (another parser reads the first)', mutate: (d) => editText(d, BUNDLE_FILES.seal, /"case": "/, '"case": "IR-EVIL",\n  "case": "'), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
-  { name: 'bundle.sig.json with an extra field beside the signature', mutate: (d) => editText(d, BUNDLE_FILES.seal, /"algorithm": /, '"keyId": "arn:aws:kms:us-east-1:999999999999:key/evil",\n    "algorithm": '), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
-  { name: 'bundle.sig.json with its signature value re-encoded (junk base64 decoding ignores)', mutate: (d) => editText(d, BUNDLE_FILES.seal, /"value": "/, '"value": "!!'), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
-  { name: 'bundle.sig.json deleted', mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.seal)), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
+  {
+    name: 'bundle.sig.json with a duplicate "case" key (another parser reads the first)',
+    mutate: (d) => editText(d, BUNDLE_FILES.seal, /"case": "/, '"case": "IR-EVIL",\n  "case": "'),
+    exit: 3,
+    codes: ['BUNDLE_SIGNATURE_INVALID'],
+    exact: true,
+  },
+  {
+    name: 'bundle.sig.json with an extra field beside the signature',
+    mutate: (d) =>
+      editText(
+        d,
+        BUNDLE_FILES.seal,
+        /"algorithm": /,
+        '"keyId": "arn:aws:kms:us-east-1:999999999999:key/evil",\n    "algorithm": ',
+      ),
+    exit: 3,
+    codes: ['BUNDLE_SIGNATURE_INVALID'],
+    exact: true,
+  },
+  {
+    name: 'bundle.sig.json with its signature value re-encoded (junk base64 decoding ignores)',
+    mutate: (d) => editText(d, BUNDLE_FILES.seal, /"value": "/, '"value": "!!'),
+    exit: 3,
+    codes: ['BUNDLE_SIGNATURE_INVALID'],
+    exact: true,
+  },
+  {
+    name: 'bundle.sig.json deleted',
+    mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.seal)),
+    exit: 3,
+    codes: ['BUNDLE_SIGNATURE_INVALID'],
+    exact: true,
+  },
 
   // What a reader reads, edited and re-summed.
-  { name: 'report.md: "succeeded" → "failed", re-summed', mutate: (d) => (editText(d, BUNDLE_FILES.md, '| succeeded |', '| failed |'), resum(d)), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
-  { name: 'report.html: "succeeded" → "failed", re-summed', mutate: (d) => (editText(d, BUNDLE_FILES.html, '<td>succeeded</td>', '<td>failed</td>'), resum(d)), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID'], exact: true },
-  { name: 'export.json: another signing key ARN, re-summed', mutate: (d) => (editText(d, BUNDLE_FILES.meta, /"signingKeyArn": "[^"]+"/, '"signingKeyArn": "arn:aws:kms:us-east-1:999999999999:key/evil"'), resum(d)), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID', 'MANIFEST_MISMATCH'] },
-  { name: 'report.md edited, not re-summed', mutate: (d) => fs.appendFileSync(path.join(d, BUNDLE_FILES.md), '\nall fine\n'), exit: 3, codes: ['BUNDLE_CHECKSUM_MISMATCH'], exact: true },
-  { name: 'manifest evidence edited, re-summed', mutate: (d) => (editText(d, BUNDLE_FILES.manifest, '"state":"preserved"', '"state":"released"'), resum(d)), exit: 3, codes: ['SIGNATURE_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
+  {
+    name: 'report.md: "succeeded" → "failed", re-summed',
+    mutate: (d) => (editText(d, BUNDLE_FILES.md, '| succeeded |', '| failed |'), resum(d)),
+    exit: 3,
+    codes: ['BUNDLE_SIGNATURE_INVALID'],
+    exact: true,
+  },
+  {
+    name: 'report.html: "succeeded" → "failed", re-summed',
+    mutate: (d) => (editText(d, BUNDLE_FILES.html, '<td>succeeded</td>', '<td>failed</td>'), resum(d)),
+    exit: 3,
+    codes: ['BUNDLE_SIGNATURE_INVALID'],
+    exact: true,
+  },
+  {
+    name: 'export.json: another signing key ARN, re-summed',
+    mutate: (d) => (
+      editText(
+        d,
+        BUNDLE_FILES.meta,
+        /"signingKeyArn": "[^"]+"/,
+        '"signingKeyArn": "arn:aws:kms:us-east-1:999999999999:key/evil"',
+      ),
+      resum(d)
+    ),
+    exit: 3,
+    codes: ['BUNDLE_SIGNATURE_INVALID', 'MANIFEST_MISMATCH'],
+  },
+  {
+    name: 'report.md edited, not re-summed',
+    mutate: (d) => fs.appendFileSync(path.join(d, BUNDLE_FILES.md), '\nall fine\n'),
+    exit: 3,
+    codes: ['BUNDLE_CHECKSUM_MISMATCH'],
+    exact: true,
+  },
+  {
+    name: 'manifest evidence edited, re-summed',
+    mutate: (d) => (editText(d, BUNDLE_FILES.manifest, '"state":"preserved"', '"state":"released"'), resum(d)),
+    exit: 3,
+    codes: ['SIGNATURE_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
 
   // Events edited.
-  { name: 'one event edited, not re-summed', mutate: (d) => editText(d, ev(3), '"snap-3"', '"snap-X"'), exit: 3, codes: ['BUNDLE_CHECKSUM_MISMATCH', 'HASH_MISMATCH', 'CHAIN_LINK_MISMATCH', 'MANIFEST_MISMATCH'], exact: true },
-  { name: 'one event edited, re-summed', mutate: (d) => (editText(d, ev(3), '"snap-3"', '"snap-X"'), resum(d)), exit: 3, codes: ['BUNDLE_SIGNATURE_INVALID', 'HASH_MISMATCH', 'CHAIN_LINK_MISMATCH', 'MANIFEST_MISMATCH'], exact: true },
-  { name: 'forged event after the head, listed and re-summed', mutate: (d) => forgeAfterHead(d), exit: 3, codes: ['MANIFEST_STALE', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'forged event after the head, listed, re-signed by an attacker key', mutate: (d, c) => (forgeAfterHead(d), reseal(d, c.attacker.privateKey)), exit: 3, codes: ['MANIFEST_STALE', 'BUNDLE_SIGNATURE_INVALID'] },
+  {
+    name: 'one event edited, not re-summed',
+    mutate: (d) => editText(d, ev(3), '"snap-3"', '"snap-X"'),
+    exit: 3,
+    codes: ['BUNDLE_CHECKSUM_MISMATCH', 'HASH_MISMATCH', 'CHAIN_LINK_MISMATCH', 'MANIFEST_MISMATCH'],
+    exact: true,
+  },
+  {
+    name: 'one event edited, re-summed',
+    mutate: (d) => (editText(d, ev(3), '"snap-3"', '"snap-X"'), resum(d)),
+    exit: 3,
+    codes: ['BUNDLE_SIGNATURE_INVALID', 'HASH_MISMATCH', 'CHAIN_LINK_MISMATCH', 'MANIFEST_MISMATCH'],
+    exact: true,
+  },
+  {
+    name: 'forged event after the head, listed and re-summed',
+    mutate: (d) => forgeAfterHead(d),
+    exit: 3,
+    codes: ['MANIFEST_STALE', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'forged event after the head, listed, re-signed by an attacker key',
+    mutate: (d, c) => (forgeAfterHead(d), reseal(d, c.attacker.privateKey)),
+    exit: 3,
+    codes: ['MANIFEST_STALE', 'BUNDLE_SIGNATURE_INVALID'],
+  },
 
   // Alias names: a second, self-consistent event 3 under another name.
-  { name: 'duplicate seq: forged event 3 as events/3.json, listed after the original', mutate: (d) => aliasEvent(d, 'events/3.json', ev(3)), exit: 3, codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'duplicate seq: forged event 3 as events/3.json, listed after the head', mutate: (d) => aliasEvent(d, 'events/3.json', lastEvent(d)), exit: 3, codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'alias name events/0000000003.JSON', mutate: (d) => aliasEvent(d, 'events/0000000003.JSON', ev(3)), exit: 3, codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'alias name ./events/0000000003.json (same file listed twice)', mutate: (d) => addSum(d, `./${ev(3)}`, { file: ev(3), afterName: ev(3) }), exit: 3, codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'alias name events//0000000003.json', mutate: (d) => addSum(d, 'events//0000000003.json', { file: ev(3), afterName: ev(3) }), exit: 3, codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
+  {
+    name: 'duplicate seq: forged event 3 as events/3.json, listed after the original',
+    mutate: (d) => aliasEvent(d, 'events/3.json', ev(3)),
+    exit: 3,
+    codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'duplicate seq: forged event 3 as events/3.json, listed after the head',
+    mutate: (d) => aliasEvent(d, 'events/3.json', lastEvent(d)),
+    exit: 3,
+    codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'alias name events/0000000003.JSON',
+    mutate: (d) => aliasEvent(d, 'events/0000000003.JSON', ev(3)),
+    exit: 3,
+    codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'alias name ./events/0000000003.json (same file listed twice)',
+    mutate: (d) => addSum(d, `./${ev(3)}`, { file: ev(3), afterName: ev(3) }),
+    exit: 3,
+    codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'alias name events//0000000003.json',
+    mutate: (d) => addSum(d, 'events//0000000003.json', { file: ev(3), afterName: ev(3) }),
+    exit: 3,
+    codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
 
   // SHA256SUMS itself.
-  { name: 'an event line listed twice', mutate: (d) => addSum(d, ev(2), { afterName: ev(2) }), exit: 3, codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'report.md listed twice', mutate: (d) => addSum(d, BUNDLE_FILES.md), exit: 3, codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'a line listed twice hides an unlisted event file', mutate: (d) => (addSum(d, ev(2), { afterName: ev(2) }), write(d, 'events/0000000002.json.bak', read(d, ev(2)))), exit: 3, codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_INCOMPLETE'] },
-  { name: 'event lines reordered', mutate: (d) => swapLines(d, ev(2), ev(3)), exit: 3, codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'an event line removed (its file unlisted)', mutate: (d) => writeSums(d, sumsLines(d).filter((l) => !l.endsWith(lastEvent(d)))), exit: 3, codes: ['BUNDLE_INCOMPLETE', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: '.. path in SHA256SUMS', mutate: (d, c) => (fs.writeFileSync(path.join(c.outside, 'x.json'), '{}'), addSum(d, `../${path.basename(c.outside)}/x.json`)), exit: 3, codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'absolute path in SHA256SUMS', mutate: (d, c) => addSum(d, path.join(c.outside, 'genuine.pem')), exit: 3, codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'backslash name in SHA256SUMS', mutate: (d) => addSum(d, 'events\\0000000003.json', { file: ev(3) }), exit: 3, codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'] },
+  {
+    name: 'an event line listed twice',
+    mutate: (d) => addSum(d, ev(2), { afterName: ev(2) }),
+    exit: 3,
+    codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'report.md listed twice',
+    mutate: (d) => addSum(d, BUNDLE_FILES.md),
+    exit: 3,
+    codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'a line listed twice hides an unlisted event file',
+    mutate: (d) => (addSum(d, ev(2), { afterName: ev(2) }), write(d, 'events/0000000002.json.bak', read(d, ev(2)))),
+    exit: 3,
+    codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_INCOMPLETE'],
+  },
+  {
+    name: 'event lines reordered',
+    mutate: (d) => swapLines(d, ev(2), ev(3)),
+    exit: 3,
+    codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'an event line removed (its file unlisted)',
+    mutate: (d) =>
+      writeSums(
+        d,
+        sumsLines(d).filter((l) => !l.endsWith(lastEvent(d))),
+      ),
+    exit: 3,
+    codes: ['BUNDLE_INCOMPLETE', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: '.. path in SHA256SUMS',
+    mutate: (d, c) => (
+      fs.writeFileSync(path.join(c.outside, 'x.json'), '{}'), addSum(d, `../${path.basename(c.outside)}/x.json`)
+    ),
+    exit: 3,
+    codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'absolute path in SHA256SUMS',
+    mutate: (d, c) => addSum(d, path.join(c.outside, 'genuine.pem')),
+    exit: 3,
+    codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'backslash name in SHA256SUMS',
+    mutate: (d) => addSum(d, 'events\\0000000003.json', { file: ev(3) }),
+    exit: 3,
+    codes: ['BUNDLE_NAME_INVALID', 'BUNDLE_SIGNATURE_INVALID'],
+  },
 
   // The file set.
-  { name: 'an unlisted file at the top level', mutate: (d) => write(d, 'notes.txt', 'all fine'), exit: 3, codes: ['BUNDLE_INCOMPLETE'], exact: true },
-  { name: 'an unlisted file under events/ (next seq)', mutate: (d) => write(d, ev(eventsIn(d) + 1), '{}'), exit: 3, codes: ['BUNDLE_INCOMPLETE'], exact: true },
-  { name: 'an unlisted file under events/ (other name)', mutate: (d) => write(d, 'events/README', 'x'), exit: 3, codes: ['BUNDLE_INCOMPLETE'], exact: true },
-  { name: 'a listed file is a symlink to a copy outside the bundle', mutate: (d, c) => linkOut(d, c, BUNDLE_FILES.md), exit: 3, codes: ['BUNDLE_FILE_INVALID'], exact: true },
-  { name: 'an event file is a symlink to a copy outside the bundle', mutate: (d, c) => linkOut(d, c, ev(2)), exit: 3, codes: ['BUNDLE_FILE_INVALID'] },
-  { name: 'the events folder is a symlink to a copy outside the bundle', mutate: (d, c) => linkOut(d, c, 'events'), exit: 3, codes: ['BUNDLE_FILE_INVALID'] },
+  {
+    name: 'an unlisted file at the top level',
+    mutate: (d) => write(d, 'notes.txt', 'all fine'),
+    exit: 3,
+    codes: ['BUNDLE_INCOMPLETE'],
+    exact: true,
+  },
+  {
+    name: 'an unlisted file under events/ (next seq)',
+    mutate: (d) => write(d, ev(eventsIn(d) + 1), '{}'),
+    exit: 3,
+    codes: ['BUNDLE_INCOMPLETE'],
+    exact: true,
+  },
+  {
+    name: 'an unlisted file under events/ (other name)',
+    mutate: (d) => write(d, 'events/README', 'x'),
+    exit: 3,
+    codes: ['BUNDLE_INCOMPLETE'],
+    exact: true,
+  },
+  {
+    name: 'a listed file is a symlink to a copy outside the bundle',
+    mutate: (d, c) => linkOut(d, c, BUNDLE_FILES.md),
+    exit: 3,
+    codes: ['BUNDLE_FILE_INVALID'],
+    exact: true,
+  },
+  {
+    name: 'an event file is a symlink to a copy outside the bundle',
+    mutate: (d, c) => linkOut(d, c, ev(2)),
+    exit: 3,
+    codes: ['BUNDLE_FILE_INVALID'],
+  },
+  {
+    name: 'the events folder is a symlink to a copy outside the bundle',
+    mutate: (d, c) => linkOut(d, c, 'events'),
+    exit: 3,
+    codes: ['BUNDLE_FILE_INVALID'],
+  },
   { name: 'SHA256SUMS is a symlink', mutate: (d, c) => linkOut(d, c, SUMS), exit: 3, codes: ['BUNDLE_FILE_INVALID'] },
-  { name: 'an unlisted symlink at the top level', mutate: (d) => fs.symlinkSync('/etc/passwd', path.join(d, 'passwd')), exit: 3, codes: ['BUNDLE_FILE_INVALID'], exact: true },
-  { name: 'a FIFO under events/', mutate: (d) => execFileSync('mkfifo', [path.join(d, 'events', 'fifo')]), exit: 3, codes: ['BUNDLE_FILE_INVALID'], exact: true },
-  { name: 'a FIFO in place of a listed event', mutate: (d) => (fs.rmSync(path.join(d, ev(2))), execFileSync('mkfifo', [path.join(d, ev(2))])), exit: 3, codes: ['BUNDLE_FILE_INVALID'] },
-  { name: 'a subdirectory under events/', mutate: (d) => fs.mkdirSync(path.join(d, 'events', 'more')), exit: 3, codes: ['BUNDLE_FILE_INVALID'], exact: true },
-  { name: 'a subdirectory at the top level', mutate: (d) => fs.mkdirSync(path.join(d, 'extra')), exit: 3, codes: ['BUNDLE_FILE_INVALID'], exact: true },
+  {
+    name: 'an unlisted symlink at the top level',
+    mutate: (d) => fs.symlinkSync('/etc/passwd', path.join(d, 'passwd')),
+    exit: 3,
+    codes: ['BUNDLE_FILE_INVALID'],
+    exact: true,
+  },
+  {
+    name: 'a FIFO under events/',
+    mutate: (d) => execFileSync('mkfifo', [path.join(d, 'events', 'fifo')]),
+    exit: 3,
+    codes: ['BUNDLE_FILE_INVALID'],
+    exact: true,
+  },
+  {
+    name: 'a FIFO in place of a listed event',
+    mutate: (d) => (fs.rmSync(path.join(d, ev(2))), execFileSync('mkfifo', [path.join(d, ev(2))])),
+    exit: 3,
+    codes: ['BUNDLE_FILE_INVALID'],
+  },
+  {
+    name: 'a subdirectory under events/',
+    mutate: (d) => fs.mkdirSync(path.join(d, 'events', 'more')),
+    exit: 3,
+    codes: ['BUNDLE_FILE_INVALID'],
+    exact: true,
+  },
+  {
+    name: 'a subdirectory at the top level',
+    mutate: (d) => fs.mkdirSync(path.join(d, 'extra')),
+    exit: 3,
+    codes: ['BUNDLE_FILE_INVALID'],
+    exact: true,
+  },
 
   // Deleted files.
-  { name: 'an event file deleted', mutate: (d) => fs.rmSync(path.join(d, ev(2))), exit: 3, codes: ['BUNDLE_INCOMPLETE'] },
-  { name: 'report.html deleted', mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.html)), exit: 3, codes: ['BUNDLE_INCOMPLETE'], exact: true },
-  { name: 'signing-key.pem deleted', mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.key)), exit: 3, codes: ['BUNDLE_INCOMPLETE', 'KEY_NOT_TRUSTED', 'SIGNATURE_INVALID'] },
+  {
+    name: 'an event file deleted',
+    mutate: (d) => fs.rmSync(path.join(d, ev(2))),
+    exit: 3,
+    codes: ['BUNDLE_INCOMPLETE'],
+  },
+  {
+    name: 'report.html deleted',
+    mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.html)),
+    exit: 3,
+    codes: ['BUNDLE_INCOMPLETE'],
+    exact: true,
+  },
+  {
+    name: 'signing-key.pem deleted',
+    mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.key)),
+    exit: 3,
+    codes: ['BUNDLE_INCOMPLETE', 'KEY_NOT_TRUSTED', 'SIGNATURE_INVALID'],
+  },
   // Sparse files: 3 GiB on the file system, nothing on disk. Once an INTERNAL crash (a read past 2 GiB) and a full read into memory.
-  { name: 'an event file grown to 3 GiB', mutate: (d) => fs.truncateSync(path.join(d, ev(2)), 3 * 1024 ** 3), exit: 3, codes: ['BUNDLE_FILE_INVALID'] },
-  { name: 'SHA256SUMS grown to 3 GiB with no line break', mutate: (d) => fs.truncateSync(path.join(d, SUMS), 3 * 1024 ** 3), exit: 3, codes: ['BUNDLE_CHECKSUM_MISMATCH', 'BUNDLE_SIGNATURE_INVALID'] },
-  { name: 'manifest.json deleted', mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.manifest)), exit: 3, codes: ['BUNDLE_INCOMPLETE', 'MANIFEST_MISSING'] },
+  {
+    name: 'an event file grown to 3 GiB',
+    mutate: (d) => fs.truncateSync(path.join(d, ev(2)), 3 * 1024 ** 3),
+    exit: 3,
+    codes: ['BUNDLE_FILE_INVALID'],
+  },
+  {
+    name: 'SHA256SUMS grown to 3 GiB with no line break',
+    mutate: (d) => fs.truncateSync(path.join(d, SUMS), 3 * 1024 ** 3),
+    exit: 3,
+    codes: ['BUNDLE_CHECKSUM_MISMATCH', 'BUNDLE_SIGNATURE_INVALID'],
+  },
+  {
+    name: 'manifest.json deleted',
+    mutate: (d) => fs.rmSync(path.join(d, BUNDLE_FILES.manifest)),
+    exit: 3,
+    codes: ['BUNDLE_INCOMPLETE', 'MANIFEST_MISSING'],
+  },
 ];
 
 function lastEvent(dir: string): string {
@@ -222,7 +590,11 @@ function lastEvent(dir: string): string {
 function forgeAfterHead(dir: string): void {
   const n = eventsIn(dir);
   const last = readEvent(dir, n);
-  write(dir, ev(n + 1), forge({ ...last, seq: n + 1, action: 'evidence.release', prevHash: last.hash, idempotencyKey: 'forged' }));
+  write(
+    dir,
+    ev(n + 1),
+    forge({ ...last, seq: n + 1, action: 'evidence.release', prevHash: last.hash, idempotencyKey: 'forged' }),
+  );
   addSum(dir, ev(n + 1), { afterName: ev(n) });
 }
 /** A self-consistent copy of event 3 (another resource, same place in the chain) saved as `name`. */

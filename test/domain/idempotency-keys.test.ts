@@ -7,7 +7,14 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { KEY_FAMILIES, formatIdempotencyKey, idempotencyKeys as K, markKey, parseIdempotencyKey, type KeyFamily } from '../../src/domain/idempotency-keys.js';
+import {
+  KEY_FAMILIES,
+  formatIdempotencyKey,
+  idempotencyKeys as K,
+  markKey,
+  parseIdempotencyKey,
+  type KeyFamily,
+} from '../../src/domain/idempotency-keys.js';
 import { ROOT } from '../../local-aws/local-aws.js';
 
 const BUNDLE = path.join(ROOT, 'test/fixtures/pre-change-case/bundle');
@@ -15,7 +22,14 @@ const fixtureEvents = () =>
   fs
     .readdirSync(path.join(BUNDLE, 'events'))
     .sort()
-    .map((f) => JSON.parse(fs.readFileSync(path.join(BUNDLE, 'events', f), 'utf8')) as { seq: number; action: string; idempotencyKey?: string });
+    .map(
+      (f) =>
+        JSON.parse(fs.readFileSync(path.join(BUNDLE, 'events', f), 'utf8')) as {
+          seq: number;
+          action: string;
+          idempotencyKey?: string;
+        },
+    );
 
 t.test('every key of a case written before the change parses, and formats back to the same bytes', async (t) => {
   const events = fixtureEvents();
@@ -30,8 +44,25 @@ t.test('every key of a case written before the change parses, and formats back t
     t.equal(formatIdempotencyKey(p!), e.idempotencyKey, `seq ${e.seq}: same bytes back`);
   }
   t.same([...families].sort(), [
-    'acquire.forensic-copy', 'acquire.preserved', 'acquire.run', 'acquire.share', 'acquire.share-key', 'acquire.share-key-retire', 'acquire.sharing-copy', 'acquire.sharing-copy-retire', 'acquire.snapshot',
-    'case-key', 'evidence.attach', 'evidence.readonly', 'evidence.volume', 'isolate.complete', 'isolate.step', 'room.deploy.outcome', 'room.deploy.start', 'room.guest-tools', 'room.revoke',
+    'acquire.forensic-copy',
+    'acquire.preserved',
+    'acquire.run',
+    'acquire.share',
+    'acquire.share-key',
+    'acquire.share-key-retire',
+    'acquire.sharing-copy',
+    'acquire.sharing-copy-retire',
+    'acquire.snapshot',
+    'case-key',
+    'evidence.attach',
+    'evidence.readonly',
+    'evidence.volume',
+    'isolate.complete',
+    'isolate.step',
+    'room.deploy.outcome',
+    'room.deploy.start',
+    'room.guest-tools',
+    'room.revoke',
   ]);
   const acquired = parseIdempotencyKey(keyed.find((e) => e.action === 'evidence.attach')!.idempotencyKey!)!;
   t.match(acquired.fields, { evidenceId: /^ev-/, volumeId: /^vol-/, cycle: '1' });
@@ -39,24 +70,45 @@ t.test('every key of a case written before the change parses, and formats back t
 
 /** One sample per family: the builder call, the key it must make (today's bytes), the fields. */
 const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
-  'case-key': [K.caseKey('arn:aws:kms:us-east-1:123456789012:key/k1'), { keyArn: 'arn:aws:kms:us-east-1:123456789012:key/k1' }],
-  'lease.takeover': [K.leaseTakeover('arn:aws:sts::1:assumed-role/r/s|host|42|ab', 3), { owner: 'arn:aws:sts::1:assumed-role/r/s|host|42|ab', generation: '3' }],
+  'case-key': [
+    K.caseKey('arn:aws:kms:us-east-1:123456789012:key/k1'),
+    { keyArn: 'arn:aws:kms:us-east-1:123456789012:key/k1' },
+  ],
+  'lease.takeover': [
+    K.leaseTakeover('arn:aws:sts::1:assumed-role/r/s|host|42|ab', 3),
+    { owner: 'arn:aws:sts::1:assumed-role/r/s|host|42|ab', generation: '3' },
+  ],
   'room.guest-tools': [K.room.guestTools('d1'), { digest: 'd1' }],
-  'room.deploy.start': [K.room.deployStart('arn:aws:cloudformation:us-east-1:1:changeSet/cs/u'), { changeSetId: 'arn:aws:cloudformation:us-east-1:1:changeSet/cs/u' }],
+  'room.deploy.start': [
+    K.room.deployStart('arn:aws:cloudformation:us-east-1:1:changeSet/cs/u'),
+    { changeSetId: 'arn:aws:cloudformation:us-east-1:1:changeSet/cs/u' },
+  ],
   'room.deploy.outcome': [K.room.deployOutcome('arn:cs'), { changeSetId: 'arn:cs' }],
   'room.discard-review': [K.room.discardReview('arn:stack'), { stackId: 'arn:stack' }],
   'room.revoke': [K.room.revoke('sg-1', ['sgr-1', 'sgr-2']), { groupId: 'sg-1', ruleIds: 'sgr-1,sgr-2' }],
-  'room.down': [K.room.down('arn:aws:cloudformation:us-east-1:1:stack/s/u'), { stackId: 'arn:aws:cloudformation:us-east-1:1:stack/s/u' }],
-  'room.down.detach-unknown': [K.room.detachUnknown('vol-1', '2026-01-01T00:00:00.000Z'), { volumeId: 'vol-1', attachTime: '2026-01-01T00:00:00.000Z' }],
+  'room.down': [
+    K.room.down('arn:aws:cloudformation:us-east-1:1:stack/s/u'),
+    { stackId: 'arn:aws:cloudformation:us-east-1:1:stack/s/u' },
+  ],
+  'room.down.detach-unknown': [
+    K.room.detachUnknown('vol-1', '2026-01-01T00:00:00.000Z'),
+    { volumeId: 'vol-1', attachTime: '2026-01-01T00:00:00.000Z' },
+  ],
   'isolate.complete': [K.isolate.complete('i-1'), { instanceId: 'i-1' }],
-  'isolate.reapplied': [K.isolate.reapplied('i-1', 'swap-groups', 'abc'), { instanceId: 'i-1', step: 'swap-groups', digest: 'abc' }],
+  'isolate.reapplied': [
+    K.isolate.reapplied('i-1', 'swap-groups', 'abc'),
+    { instanceId: 'i-1', step: 'swap-groups', digest: 'abc' },
+  ],
   'isolate.step': [K.isolate.step('i-1', 'state'), { instanceId: 'i-1', step: 'state' }],
   'acquire.snapshot': [K.acquire.snapshot('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
   'acquire.sharing-copy': [K.acquire.sharingCopy('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
   'acquire.share': [K.acquire.share('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
   'acquire.forensic-copy': [K.acquire.forensicCopy('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
   'acquire.preserved': [K.acquire.preserved('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
-  'acquire.sharing-copy-retire': [K.acquire.retireSharingCopy('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
+  'acquire.sharing-copy-retire': [
+    K.acquire.retireSharingCopy('ev-1', 'snap-1'),
+    { evidenceId: 'ev-1', snapshotId: 'snap-1' },
+  ],
   'acquire.share-key': [K.acquire.shareKey('k1'), { keyId: 'k1' }],
   'acquire.share-key-retire': [K.acquire.shareKeyRetire('k1'), { keyId: 'k1' }],
   'acquire.share-key-kept': [K.acquire.shareKeyKept('k1', 'd1'), { keyId: 'k1', digest: 'd1' }],
@@ -65,8 +117,14 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
   'evidence.volume': [K.evidence.volume('ev-1', 'vol-1'), { evidenceId: 'ev-1', volumeId: 'vol-1' }],
   'evidence.attach': [K.evidence.attach('ev-1', 'vol-1', 2), { evidenceId: 'ev-1', volumeId: 'vol-1', cycle: '2' }],
   'evidence.detach': [K.evidence.detach('ev-1', 'vol-1', 2), { evidenceId: 'ev-1', volumeId: 'vol-1', cycle: '2' }],
-  'evidence.readonly': [K.evidence.readOnly('ev-1', 'vol-1', 1, 'not-confirmed'), { evidenceId: 'ev-1', volumeId: 'vol-1', cycle: '1', status: 'not-confirmed' }],
-  'evidence.failed': [K.evidence.failed('ev-1', 'copy', 'AWS_Throttling'), { evidenceId: 'ev-1', step: 'copy', code: 'AWS_Throttling' }],
+  'evidence.readonly': [
+    K.evidence.readOnly('ev-1', 'vol-1', 1, 'not-confirmed'),
+    { evidenceId: 'ev-1', volumeId: 'vol-1', cycle: '1', status: 'not-confirmed' },
+  ],
+  'evidence.failed': [
+    K.evidence.failed('ev-1', 'copy', 'AWS_Throttling'),
+    { evidenceId: 'ev-1', step: 'copy', code: 'AWS_Throttling' },
+  ],
   'close.verify': [K.close.verify(), {}],
   'close.delete-stack': [K.close.deleteStack(), {}],
   'close.retain-snapshot': [K.close.retainSnapshot('snap-1'), { snapshotId: 'snap-1' }],
@@ -99,8 +157,14 @@ const TODAY: Partial<Record<KeyFamily, string>> = {
 };
 
 t.test('each family round-trips builder → parser → the same key', async (t) => {
-  t.same(Object.keys(SAMPLES).sort(), Object.keys(KEY_FAMILIES).sort(), 'a sample for every family (a new family needs one here)');
-  for (const [family, [key, fields]] of Object.entries(SAMPLES) as Array<[KeyFamily, [string, Record<string, string>]]>) {
+  t.same(
+    Object.keys(SAMPLES).sort(),
+    Object.keys(KEY_FAMILIES).sort(),
+    'a sample for every family (a new family needs one here)',
+  );
+  for (const [family, [key, fields]] of Object.entries(SAMPLES) as Array<
+    [KeyFamily, [string, Record<string, string>]]
+  >) {
     t.same(parseIdempotencyKey(key), { family, fields }, `${family}: ${key}`);
     t.equal(formatIdempotencyKey({ family, fields }), key);
     if (TODAY[family]) t.equal(key, TODAY[family], `${family}: today's bytes`);
@@ -108,24 +172,64 @@ t.test('each family round-trips builder → parser → the same key', async (t) 
 });
 
 t.test('marks: failed, failed with a code, timeout, unsupported; unknown keys', async (t) => {
-  t.same(parseIdempotencyKey(markKey(K.room.revoke('sg-1', ['sgr-1']), 'failed')), { family: 'room.revoke', fields: { groupId: 'sg-1', ruleIds: 'sgr-1' }, mark: 'failed' });
+  t.same(parseIdempotencyKey(markKey(K.room.revoke('sg-1', ['sgr-1']), 'failed')), {
+    family: 'room.revoke',
+    fields: { groupId: 'sg-1', ruleIds: 'sgr-1' },
+    mark: 'failed',
+  });
   t.equal(K.isolate.failed('i-1', 'protect', 'AWS_X'), 'isolate:i-1:protect:failed:AWS_X');
-  t.same(parseIdempotencyKey('isolate:i-1:protect:failed:AWS_X'), { family: 'isolate.step', fields: { instanceId: 'i-1', step: 'protect' }, mark: 'failed', code: 'AWS_X' });
-  t.same(parseIdempotencyKey('close:delete-volume:ev-1:vol-1:failed:DETACH_FAILED'), { family: 'close.delete-volume', fields: { evidenceId: 'ev-1', volumeId: 'vol-1' }, mark: 'failed', code: 'DETACH_FAILED' });
+  t.same(parseIdempotencyKey('isolate:i-1:protect:failed:AWS_X'), {
+    family: 'isolate.step',
+    fields: { instanceId: 'i-1', step: 'protect' },
+    mark: 'failed',
+    code: 'AWS_X',
+  });
+  t.same(parseIdempotencyKey('close:delete-volume:ev-1:vol-1:failed:DETACH_FAILED'), {
+    family: 'close.delete-volume',
+    fields: { evidenceId: 'ev-1', volumeId: 'vol-1' },
+    mark: 'failed',
+    code: 'DETACH_FAILED',
+  });
   t.same(parseIdempotencyKey('evidence:detach:ev-1:vol-1:3:failed:INTERNAL')?.mark, 'failed');
   t.equal(markKey(K.room.deployOutcome('arn:cs/1'), 'timeout'), 'room:deploy-outcome:arn:cs/1:timeout');
-  t.same(parseIdempotencyKey('room:deploy-outcome:arn:cs/1:timeout'), { family: 'room.deploy.outcome', fields: { changeSetId: 'arn:cs/1' }, mark: 'timeout' });
-  t.same(parseIdempotencyKey('close:lock-snapshot:snap-1:unsupported'), { family: 'close.lock-snapshot', fields: { snapshotId: 'snap-1' }, mark: 'unsupported' });
-  t.same(parseIdempotencyKey('room-down:detach:unknown:vol-1::failed'), { family: 'room.down.detach-unknown', fields: { volumeId: 'vol-1', attachTime: '' }, mark: 'failed' });
-  for (const k of ['', 'step:1', 'acquire:snapshot:ev-1', 'evidence:attach:ev-1:vol-1:x', 'close:verify:extra']) t.equal(parseIdempotencyKey(k), undefined, `${JSON.stringify(k)} is no key of cleanroom`);
+  t.same(parseIdempotencyKey('room:deploy-outcome:arn:cs/1:timeout'), {
+    family: 'room.deploy.outcome',
+    fields: { changeSetId: 'arn:cs/1' },
+    mark: 'timeout',
+  });
+  t.same(parseIdempotencyKey('close:lock-snapshot:snap-1:unsupported'), {
+    family: 'close.lock-snapshot',
+    fields: { snapshotId: 'snap-1' },
+    mark: 'unsupported',
+  });
+  t.same(parseIdempotencyKey('room-down:detach:unknown:vol-1::failed'), {
+    family: 'room.down.detach-unknown',
+    fields: { volumeId: 'vol-1', attachTime: '' },
+    mark: 'failed',
+  });
+  for (const k of ['', 'step:1', 'acquire:snapshot:ev-1', 'evidence:attach:ev-1:vol-1:x', 'close:verify:extra'])
+    t.equal(parseIdempotencyKey(k), undefined, `${JSON.stringify(k)} is no key of cleanroom`);
 });
 
 /** A line that makes a key by hand: `idempotencyKey: '…'` / `` `…` ``, a literal as a step recorder's key, or a cast to a key. */
-const makesKeyByHand = (line: string) => /idempotencyKey:\s*[`'"]/.test(line) || /\.(record|recordEvidence|guard)\(\s*[`'"]/.test(line) || /as IdempotencyKey\b/.test(line);
+const makesKeyByHand = (line: string) =>
+  /idempotencyKey:\s*[`'"]/.test(line) ||
+  /\.(record|recordEvidence|guard)\(\s*[`'"]/.test(line) ||
+  /as IdempotencyKey\b/.test(line);
 
 t.test('no idempotency key is written as a literal outside the module', async (t) => {
-  for (const l of ["idempotencyKey: `room:down:${id}`,", "idempotencyKey: 'close:verify',", "await run.record(`acquire:run:${d}`, 'acquire.run', [], o);", "const k = `x:${y}` as IdempotencyKey;"]) t.ok(makesKeyByHand(l), `caught: ${l}`);
-  for (const l of ['idempotencyKey: idempotencyKeys.room.down(id),', "await run.record(keys.step(i, 'state'), 'isolate.record-state', [], o);"]) t.notOk(makesKeyByHand(l), `allowed: ${l}`);
+  for (const l of [
+    'idempotencyKey: `room:down:${id}`,',
+    "idempotencyKey: 'close:verify',",
+    "await run.record(`acquire:run:${d}`, 'acquire.run', [], o);",
+    'const k = `x:${y}` as IdempotencyKey;',
+  ])
+    t.ok(makesKeyByHand(l), `caught: ${l}`);
+  for (const l of [
+    'idempotencyKey: idempotencyKeys.room.down(id),',
+    "await run.record(keys.step(i, 'state'), 'isolate.record-state', [], o);",
+  ])
+    t.notOk(makesKeyByHand(l), `allowed: ${l}`);
   const offenders: string[] = [];
   const walk = (dir: string): void => {
     for (const f of fs.readdirSync(dir, { withFileTypes: true })) {

@@ -42,7 +42,9 @@ t.test('the written-to check on EBS direct snapshots in the local AWS', async (t
         }),
       );
     }
-    await ebs.send(new CompleteSnapshotCommand({ SnapshotId: s.SnapshotId!, ChangedBlocksCount: Object.keys(blocks).length }));
+    await ebs.send(
+      new CompleteSnapshotCommand({ SnapshotId: s.SnapshotId!, ChangedBlocksCount: Object.keys(blocks).length }),
+    );
     return s.SnapshotId!;
   }
 
@@ -64,15 +66,18 @@ t.test('the written-to check on EBS direct snapshots in the local AWS', async (t
     t.same(r.changedBlockIndexes, [1]);
   });
 
-  t.test('a block only in the second snapshot: the emulator leaves it out of the list, the content hash catches it', async (t) => {
-    const extra = await snapshot({ 0: 1, 1: 2, 5: 3, 8: 4 });
-    const r = await compareSnapshots(account, evidence, extra);
-    t.equal(r.method, 'content-hash', 'the incomplete changed-block list is not trusted');
-    t.equal(r.identical, false);
-    t.same(r.changedBlockIndexes, [8]);
-    t.match(r.fallbackReason, /left out 1 block/);
-    t.equal(r.blocksCompared, 4);
-  });
+  t.test(
+    'a block only in the second snapshot: the emulator leaves it out of the list, the content hash catches it',
+    async (t) => {
+      const extra = await snapshot({ 0: 1, 1: 2, 5: 3, 8: 4 });
+      const r = await compareSnapshots(account, evidence, extra);
+      t.equal(r.method, 'content-hash', 'the incomplete changed-block list is not trusted');
+      t.equal(r.identical, false);
+      t.same(r.changedBlockIndexes, [8]);
+      t.match(r.fallbackReason, /left out 1 block/);
+      t.equal(r.blocksCompared, 4);
+    },
+  );
 
   t.test('content hash of identical snapshots read in full gives equal digests', async (t) => {
     const same = await snapshot({ 5: 3, 1: 2, 0: 1 });

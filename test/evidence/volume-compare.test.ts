@@ -31,7 +31,8 @@ function fakeEbs(snaps: Record<string, Map<number, Buffer>>, o: FakeOpts = {}) {
     const next = start + pageSize < items.length ? String(start + pageSize) : undefined;
     return { items: items.slice(start, start + pageSize), next };
   };
-  const err = (op: string) => Object.assign(new Error(`ebs ${op} failed (HTTP 500)`), { name: 'InternalServerException' });
+  const err = (op: string) =>
+    Object.assign(new Error(`ebs ${op} failed (HTTP 500)`), { name: 'InternalServerException' });
   const ebs: CompareEbs = {
     async listChangedBlocks(input) {
       calls.push('listChangedBlocks');
@@ -46,39 +47,76 @@ function fakeEbs(snaps: Record<string, Map<number, Buffer>>, o: FakeOpts = {}) {
         return !x || !y || !x.equals(y);
       });
       // An empty first page with a NextToken, as AWS may send when changes are sparse.
-      if (!input.NextToken && changed.length) return { ChangedBlocks: [], NextToken: '0', BlockSize: BS, VolumeSize: 1 } as any;
+      if (!input.NextToken && changed.length)
+        return { ChangedBlocks: [], NextToken: '0', BlockSize: BS, VolumeSize: 1 } as any;
       const p = page(changed, input.NextToken);
-      return { ChangedBlocks: p.items.map((i) => ({ BlockIndex: i, FirstBlockToken: a.has(i) ? `a${i}` : undefined, SecondBlockToken: b.has(i) ? `b${i}` : undefined })), NextToken: p.next, BlockSize: BS, VolumeSize: 1 } as any;
+      return {
+        ChangedBlocks: p.items.map((i) => ({
+          BlockIndex: i,
+          FirstBlockToken: a.has(i) ? `a${i}` : undefined,
+          SecondBlockToken: b.has(i) ? `b${i}` : undefined,
+        })),
+        NextToken: p.next,
+        BlockSize: BS,
+        VolumeSize: 1,
+      } as any;
     },
     async listSnapshotBlocks(input) {
       calls.push('listSnapshotBlocks');
       if (o.failList) throw err('listSnapshotBlocks');
       const s = snaps[input.SnapshotId]!;
-      const p = page([...s.keys()].sort((x, y) => x - y), input.NextToken);
+      const p = page(
+        [...s.keys()].sort((x, y) => x - y),
+        input.NextToken,
+      );
       // BlockIndex as a string, as moto sends it and the SDK passes it through.
-      return { Blocks: p.items.map((i) => ({ BlockIndex: String(i) as unknown as number, BlockToken: `${input.SnapshotId}:${i}` })), NextToken: p.next, BlockSize: BS, VolumeSize: 1 } as any;
+      return {
+        Blocks: p.items.map((i) => ({
+          BlockIndex: String(i) as unknown as number,
+          BlockToken: `${input.SnapshotId}:${i}`,
+        })),
+        NextToken: p.next,
+        BlockSize: BS,
+        VolumeSize: 1,
+      } as any;
     },
     async getSnapshotBlock(input) {
       calls.push('getSnapshotBlock');
       if (o.failGet) throw err('getSnapshotBlock');
       // AWS refuses a block read without that block's own token.
-      if (input.BlockToken !== `${input.SnapshotId}:${input.BlockIndex}`) throw Object.assign(new Error('bad token'), { name: 'ValidationException' });
+      if (input.BlockToken !== `${input.SnapshotId}:${input.BlockIndex}`)
+        throw Object.assign(new Error('bad token'), { name: 'ValidationException' });
       const data = snaps[input.SnapshotId]!.get(input.BlockIndex)!;
-      const sum = createHash('sha256').update(input.BlockIndex === o.damage ? Buffer.from('x') : data).digest('base64');
-      return { BlockData: Readable.from([data.subarray(0, 10), data.subarray(10)]), Checksum: sum, ChecksumAlgorithm: 'SHA256', DataLength: BS } as any;
+      const sum = createHash('sha256')
+        .update(input.BlockIndex === o.damage ? Buffer.from('x') : data)
+        .digest('base64');
+      return {
+        BlockData: Readable.from([data.subarray(0, 10), data.subarray(10)]),
+        Checksum: sum,
+        ChecksumAlgorithm: 'SHA256',
+        DataLength: BS,
+      } as any;
     },
   };
   return { ebs, calls };
 }
 
-const base = () => new Map<number, Buffer>([[0, block(1)], [1, block(2)], [7, block(3)]]);
+const base = () =>
+  new Map<number, Buffer>([
+    [0, block(1)],
+    [1, block(2)],
+    [7, block(3)],
+  ]);
 
-t.test('identical snapshots: the changed-block list decides, corroborated by the block indexes, no data read', async (t) => {
-  const { ebs, calls } = fakeEbs({ 'snap-ev': base(), 'snap-chk': base() });
-  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk');
-  t.same(r, { method: 'changed-blocks', identical: true, changedBlocks: 0, changedBlockIndexes: [], blockSize: BS });
-  t.notOk(calls.includes('getSnapshotBlock'));
-});
+t.test(
+  'identical snapshots: the changed-block list decides, corroborated by the block indexes, no data read',
+  async (t) => {
+    const { ebs, calls } = fakeEbs({ 'snap-ev': base(), 'snap-chk': base() });
+    const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk');
+    t.same(r, { method: 'changed-blocks', identical: true, changedBlocks: 0, changedBlockIndexes: [], blockSize: BS });
+    t.notOk(calls.includes('getSnapshotBlock'));
+  },
+);
 
 t.test('a block written with other data is listed as changed (every page read, empty pages too)', async (t) => {
   const b = base();
@@ -92,36 +130,48 @@ t.test('a block written with other data is listed as changed (every page read, e
   t.same(r.changedBlockIndexes, [1, 9]);
 });
 
-t.test('a changed-block list that leaves out a block only in the second snapshot is not trusted: the content hash decides', async (t) => {
-  const b = base();
-  b.set(12, block(4));
-  const { ebs, calls } = fakeEbs({ 'snap-ev': base(), 'snap-chk': b }, { missSecondOnly: true });
-  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk');
-  t.equal(r.method, 'content-hash');
-  t.equal(r.identical, false, 'never "identical" from an incomplete list');
-  t.same(r.changedBlockIndexes, [12]);
-  t.match(r.fallbackReason, /left out 1 block/);
-  t.ok(calls.includes('getSnapshotBlock'));
-  t.not(r.digests!.first, r.digests!.second);
-});
+t.test(
+  'a changed-block list that leaves out a block only in the second snapshot is not trusted: the content hash decides',
+  async (t) => {
+    const b = base();
+    b.set(12, block(4));
+    const { ebs, calls } = fakeEbs({ 'snap-ev': base(), 'snap-chk': b }, { missSecondOnly: true });
+    const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk');
+    t.equal(r.method, 'content-hash');
+    t.equal(r.identical, false, 'never "identical" from an incomplete list');
+    t.same(r.changedBlockIndexes, [12]);
+    t.match(r.fallbackReason, /left out 1 block/);
+    t.ok(calls.includes('getSnapshotBlock'));
+    t.not(r.digests!.first, r.digests!.second);
+  },
+);
 
-t.test('ListChangedBlocks unavailable: the content hash decides; an absent block equals an all-zero block', async (t) => {
-  const a = base();
-  const b = base();
-  b.set(20, Buffer.alloc(BS));
-  const { ebs } = fakeEbs({ 'snap-ev': a, 'snap-chk': b }, { failChanged: true });
-  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk');
-  t.equal(r.method, 'content-hash');
-  t.equal(r.identical, true);
-  t.equal(r.changedBlocks, 0);
-  t.equal(r.blocksCompared, 4);
-  t.equal(r.digests!.first, r.digests!.second);
-  t.match(r.fallbackReason, /ListChangedBlocks failed/);
-});
+t.test(
+  'ListChangedBlocks unavailable: the content hash decides; an absent block equals an all-zero block',
+  async (t) => {
+    const a = base();
+    const b = base();
+    b.set(20, Buffer.alloc(BS));
+    const { ebs } = fakeEbs({ 'snap-ev': a, 'snap-chk': b }, { failChanged: true });
+    const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk');
+    t.equal(r.method, 'content-hash');
+    t.equal(r.identical, true);
+    t.equal(r.changedBlocks, 0);
+    t.equal(r.blocksCompared, 4);
+    t.equal(r.digests!.first, r.digests!.second);
+    t.match(r.fallbackReason, /ListChangedBlocks failed/);
+  },
+);
 
 t.test('the content hash binds each block to its index: the same data moved to another block differs', async (t) => {
-  const a = new Map([[0, block(1)], [1, block(2)]]);
-  const b = new Map([[0, block(2)], [1, block(1)]]);
+  const a = new Map([
+    [0, block(1)],
+    [1, block(2)],
+  ]);
+  const b = new Map([
+    [0, block(2)],
+    [1, block(1)],
+  ]);
   const { ebs } = fakeEbs({ 'snap-ev': a, 'snap-chk': b });
   const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk', { mode: 'content-hash', concurrency: 3 });
   t.equal(r.identical, false);
@@ -131,7 +181,10 @@ t.test('the content hash binds each block to its index: the same data moved to a
 t.test('mode content-hash always reads both snapshots and reports progress', async (t) => {
   const { ebs, calls } = fakeEbs({ 'snap-ev': base(), 'snap-chk': base() });
   const seen: number[] = [];
-  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk', { mode: 'content-hash', onProgress: (d) => seen.push(d) });
+  const r = await compareSnapshots({ ebs }, 'snap-ev', 'snap-chk', {
+    mode: 'content-hash',
+    onProgress: (d) => seen.push(d),
+  });
   t.equal(r.method, 'content-hash');
   t.equal(r.identical, true);
   t.notOk(calls.includes('listChangedBlocks'));

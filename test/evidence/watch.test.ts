@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import type { AwsAccount } from '../../src/aws/ports.js';
-import { AwsError, CleanroomError, TimeoutError } from '../../src/domain/errors.js';
+import { AwsError, type CleanroomError, TimeoutError } from '../../src/domain/errors.js';
 import { silentReporter } from '../../src/domain/reporter.js';
 import type { Clock } from '../../src/domain/waiter.js';
 import { ResourceWatcher } from '../../src/evidence/watch.js';
@@ -54,7 +54,15 @@ function account(states: Map<string, string>, opts: { fail?: () => Error | undef
         calls.push(ids);
         const e = opts.fail?.();
         if (e) throw e;
-        return { Snapshots: ids.filter((id) => states.has(id)).map((id) => ({ SnapshotId: id, State: states.get(id), Progress: states.get(id) === 'completed' ? '100%' : '12%' })) };
+        return {
+          Snapshots: ids
+            .filter((id) => states.has(id))
+            .map((id) => ({
+              SnapshotId: id,
+              State: states.get(id),
+              Progress: states.get(id) === 'completed' ? '100%' : '12%',
+            })),
+        };
       },
     },
   } as unknown as AwsAccount;
@@ -63,7 +71,11 @@ function account(states: Map<string, string>, opts: { fail?: () => Error | undef
 
 t.test('one describe call per poll for every pending snapshot; each settles on its own', async (t) => {
   const clock = new HandClock();
-  const states = new Map([['snap-a', 'pending'], ['snap-b', 'pending'], ['snap-c', 'pending']]);
+  const states = new Map([
+    ['snap-a', 'pending'],
+    ['snap-b', 'pending'],
+    ['snap-c', 'pending'],
+  ]);
   const { a, calls } = account(states);
   const w = new ResourceWatcher(clock, silentReporter, { intervalMs: 1000, maxIntervalMs: 8000, debounceMs: 100 });
   const settled: Record<string, string> = {};
@@ -88,22 +100,42 @@ t.test('one describe call per poll for every pending snapshot; each settles on i
 
 t.test('each waiter has its own budget; transient read errors are ridden out, others fail at once', async (t) => {
   const clock = new HandClock();
-  const states = new Map([['snap-x', 'pending'], ['snap-y', 'pending']]);
+  const states = new Map([
+    ['snap-x', 'pending'],
+    ['snap-y', 'pending'],
+  ]);
   let throttle = 3;
-  const { a } = account(states, { fail: () => (throttle-- > 0 ? new AwsError('ec2', 'describeSnapshots', 'RequestLimitExceeded', 'Request limit exceeded.') : undefined) });
+  const { a } = account(states, {
+    fail: () =>
+      throttle-- > 0
+        ? new AwsError('ec2', 'describeSnapshots', 'RequestLimitExceeded', 'Request limit exceeded.')
+        : undefined,
+  });
   const w = new ResourceWatcher(clock, silentReporter, { intervalMs: 1000, maxIntervalMs: 4000, debounceMs: 100 });
-  const x = w.snapshotCompleted(a, 'snap-x', { item: 'ev-x', phase: 'forensic copy', budgetMs: 10_000 }).catch((e) => e);
-  const y = w.snapshotCompleted(a, 'snap-y', { item: 'ev-y', phase: 'forensic copy', budgetMs: 60_000 }).then(() => 'done');
+  const x = w
+    .snapshotCompleted(a, 'snap-x', { item: 'ev-x', phase: 'forensic copy', budgetMs: 10_000 })
+    .catch((e) => e);
+  const y = w
+    .snapshotCompleted(a, 'snap-y', { item: 'ev-y', phase: 'forensic copy', budgetMs: 60_000 })
+    .then(() => 'done');
   await clock.advance(15_000);
   const ex = await x;
   t.ok(ex instanceof TimeoutError);
-  t.match(ex.message, /Gave up waiting for the forensic copy snap-x of ev-x after \d+s \(budget 10s\); last state: pending 12%/);
+  t.match(
+    ex.message,
+    /Gave up waiting for the forensic copy snap-x of ev-x after \d+s \(budget 10s\); last state: pending 12%/,
+  );
   states.set('snap-y', 'completed');
   await clock.advance(5000);
   t.equal(await y, 'done', 'the other waiter lives on its own budget');
 
-  const denied = account(new Map([['snap-z', 'pending']]), { fail: () => new AwsError('ec2', 'describeSnapshots', 'UnauthorizedOperation', 'Access denied for ec2 describeSnapshots') });
-  const z = w.snapshotCompleted(denied.a, 'snap-z', { item: 'ev-z', phase: 'source snapshot', budgetMs: 60_000 }).catch((e) => e);
+  const denied = account(new Map([['snap-z', 'pending']]), {
+    fail: () =>
+      new AwsError('ec2', 'describeSnapshots', 'UnauthorizedOperation', 'Access denied for ec2 describeSnapshots'),
+  });
+  const z = w
+    .snapshotCompleted(denied.a, 'snap-z', { item: 'ev-z', phase: 'source snapshot', budgetMs: 60_000 })
+    .catch((e) => e);
   await clock.advance(200);
   t.match((await z).message, /Access denied/, 'access denied fails at once');
 });
@@ -113,33 +145,51 @@ t.test('new work is polled soon even while the loop sleeps a long backoff', asyn
   const states = new Map([['snap-old', 'pending']]);
   const { a, calls } = account(states);
   const w = new ResourceWatcher(clock, silentReporter, { intervalMs: 1000, maxIntervalMs: 60_000, debounceMs: 100 });
-  void w.snapshotCompleted(a, 'snap-old', { item: 'ev-old', phase: 'source snapshot', budgetMs: 3_600_000 }).catch(() => undefined);
+  void w
+    .snapshotCompleted(a, 'snap-old', { item: 'ev-old', phase: 'source snapshot', budgetMs: 3_600_000 })
+    .catch(() => undefined);
   await clock.advance(20_000); // the backoff grows: 1, 1.5, 2.25, 3.4, 5.1, 7.6 s …
   const before = calls.length;
   states.set('snap-new', 'completed');
   let done = false;
-  void w.snapshotCompleted(a, 'snap-new', { item: 'ev-new', phase: 'source snapshot', budgetMs: 60_000 }).then(() => (done = true));
+  void w
+    .snapshotCompleted(a, 'snap-new', { item: 'ev-new', phase: 'source snapshot', budgetMs: 60_000 })
+    .then(() => (done = true));
   await clock.advance(150);
   t.equal(calls.length, before + 1, 'polled once, right after the debounce');
   t.same(calls.at(-1), ['snap-old', 'snap-new'], 'together with the old one');
   t.equal(done, true);
 });
 
-t.test('a workflow stopped by its signal: every waiter is rejected INTERRUPTED, and the loop stops polling', async (t) => {
-  const clock = new HandClock();
-  const stop = new AbortController();
-  const states = new Map([['snap-s', 'pending'], ['snap-t', 'pending']]);
-  const { a, calls } = account(states);
-  const w = new ResourceWatcher(abortableClock(clock, stop.signal), silentReporter, { intervalMs: 1000, maxIntervalMs: 8000, debounceMs: 100 });
-  const s = w.snapshotCompleted(a, 'snap-s', { item: 'ev-s', phase: 'source snapshot', budgetMs: 600_000 }).catch((e) => e);
-  await clock.advance(100);
-  t.equal(calls.length, 1, 'polled once');
-  stop.abort(new Error('stop'));
-  const e = await s;
-  t.ok(isInterrupted(e), `rejected INTERRUPTED (${(e as Error).message})`);
-  // Work registered after the stop is refused at once instead of restarting the loop.
-  const late = await w.snapshotCompleted(a, 'snap-t', { item: 'ev-t', phase: 'source snapshot', budgetMs: 600_000 }).catch((x) => x);
-  t.ok(isInterrupted(late), 'later work is refused too');
-  await clock.advance(60_000);
-  t.equal(calls.length, 1, 'no poll after the stop');
-});
+t.test(
+  'a workflow stopped by its signal: every waiter is rejected INTERRUPTED, and the loop stops polling',
+  async (t) => {
+    const clock = new HandClock();
+    const stop = new AbortController();
+    const states = new Map([
+      ['snap-s', 'pending'],
+      ['snap-t', 'pending'],
+    ]);
+    const { a, calls } = account(states);
+    const w = new ResourceWatcher(abortableClock(clock, stop.signal), silentReporter, {
+      intervalMs: 1000,
+      maxIntervalMs: 8000,
+      debounceMs: 100,
+    });
+    const s = w
+      .snapshotCompleted(a, 'snap-s', { item: 'ev-s', phase: 'source snapshot', budgetMs: 600_000 })
+      .catch((e) => e);
+    await clock.advance(100);
+    t.equal(calls.length, 1, 'polled once');
+    stop.abort(new Error('stop'));
+    const e = await s;
+    t.ok(isInterrupted(e), `rejected INTERRUPTED (${(e as Error).message})`);
+    // Work registered after the stop is refused at once instead of restarting the loop.
+    const late = await w
+      .snapshotCompleted(a, 'snap-t', { item: 'ev-t', phase: 'source snapshot', budgetMs: 600_000 })
+      .catch((x) => x);
+    t.ok(isInterrupted(late), 'later work is refused too');
+    await clock.advance(60_000);
+    t.equal(calls.length, 1, 'no poll after the stop');
+  },
+);

@@ -9,8 +9,17 @@ import type { AccountCalls, AwsAccount } from '../../src/aws/ports.js';
 import { translateAwsError } from '../../src/aws/errors.js';
 
 /** The error a port throws when AWS answers `code` (status 400 unless given: 503 for throttling). */
-export function awsError(service: string, operation: string, code: string, message = code, status = /Throttl|SlowDown/.test(code) ? 503 : 400): Error {
-  const sdk = Object.assign(new Error(message), { name: code, $metadata: { httpStatusCode: status, requestId: 'req-1' } });
+export function awsError(
+  service: string,
+  operation: string,
+  code: string,
+  message = code,
+  status = /Throttl|SlowDown/.test(code) ? 503 : 400,
+): Error {
+  const sdk = Object.assign(new Error(message), {
+    name: code,
+    $metadata: { httpStatusCode: status, requestId: 'req-1' },
+  });
   return translateAwsError(service, operation, {}, sdk);
 }
 
@@ -63,11 +72,20 @@ export interface FakeKey {
 
 export function signingKey(alias: string, id = 'k-sign'): FakeKey {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  return { alias, arn: `arn:aws:kms:us-east-1:123456789012:key/${id}`, privateKey, publicDer: publicKey.export({ format: 'der', type: 'spki' }) as Buffer };
+  return {
+    alias,
+    arn: `arn:aws:kms:us-east-1:123456789012:key/${id}`,
+    privateKey,
+    publicDer: publicKey.export({ format: 'der', type: 'spki' }) as Buffer,
+  };
 }
 
 /** KMS DescribeKey / GetPublicKey / Sign over the keys given (by alias or ARN); unknown → NotFoundException. */
-export function fakeKms(keys: FakeKey[], calls = new Calls(), faults = new Faults()): AccountCalls<{ kms: 'describeKey' | 'getPublicKey' | 'sign' }>['kms'] {
+export function fakeKms(
+  keys: FakeKey[],
+  calls = new Calls(),
+  faults = new Faults(),
+): AccountCalls<{ kms: 'describeKey' | 'getPublicKey' | 'sign' }>['kms'] {
   const find = (op: string, id: string | undefined) => {
     const k = keys.find((x) => x.alias === id || x.arn === id);
     if (!k) throw awsError('kms', op, 'NotFoundException', `Key '${id}' does not exist`);
@@ -78,18 +96,34 @@ export function fakeKms(keys: FakeKey[], calls = new Calls(), faults = new Fault
       calls.add('describeKey', i);
       faults.check('describeKey', i);
       const k = find('describeKey', i.KeyId);
-      return out({ KeyMetadata: { KeyId: k.arn.split('/')[1]!, Arn: k.arn, KeyState: 'Enabled', KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY', KeyManager: 'CUSTOMER' } });
+      return out({
+        KeyMetadata: {
+          KeyId: k.arn.split('/')[1]!,
+          Arn: k.arn,
+          KeyState: 'Enabled',
+          KeySpec: 'ECC_NIST_P256',
+          KeyUsage: 'SIGN_VERIFY',
+          KeyManager: 'CUSTOMER',
+        },
+      });
     },
     getPublicKey: async (i) => {
       calls.add('getPublicKey', i);
       faults.check('getPublicKey', i);
-      return out({ KeyId: find('getPublicKey', i.KeyId).arn, PublicKey: new Uint8Array(find('getPublicKey', i.KeyId).publicDer) });
+      return out({
+        KeyId: find('getPublicKey', i.KeyId).arn,
+        PublicKey: new Uint8Array(find('getPublicKey', i.KeyId).publicDer),
+      });
     },
     sign: async (i) => {
       calls.add('sign', i);
       faults.check('sign', i);
       const k = find('sign', i.KeyId);
-      return out({ KeyId: k.arn, Signature: new Uint8Array(cryptoSign('sha256', Buffer.from(i.Message!), k.privateKey)), SigningAlgorithm: 'ECDSA_SHA_256' });
+      return out({
+        KeyId: k.arn,
+        Signature: new Uint8Array(cryptoSign('sha256', Buffer.from(i.Message!), k.privateKey)),
+        SigningAlgorithm: 'ECDSA_SHA_256',
+      });
     },
   };
 }
@@ -123,20 +157,43 @@ export class FakeBucket {
   ) {}
 
   /** Store a new version of `key` (the current one from now on). */
-  put(key: string, body: Buffer, lock: { mode?: 'COMPLIANCE' | 'GOVERNANCE'; retainUntil?: Date } | null = { mode: 'COMPLIANCE', retainUntil: new Date('2033-12-01T00:00:00Z') }): StoredVersion {
-    const v: StoredVersion = { versionId: `v${String(this.nextVersion++).padStart(4, '0')}`, body, lastModified: new Date((this.clock += 1000)), ...(lock?.mode ? { lockMode: lock.mode } : {}), ...(lock?.retainUntil ? { retainUntil: lock.retainUntil } : {}) };
+  put(
+    key: string,
+    body: Buffer,
+    lock: { mode?: 'COMPLIANCE' | 'GOVERNANCE'; retainUntil?: Date } | null = {
+      mode: 'COMPLIANCE',
+      retainUntil: new Date('2033-12-01T00:00:00Z'),
+    },
+  ): StoredVersion {
+    const v: StoredVersion = {
+      versionId: `v${String(this.nextVersion++).padStart(4, '0')}`,
+      body,
+      lastModified: new Date((this.clock += 1000)),
+      ...(lock?.mode ? { lockMode: lock.mode } : {}),
+      ...(lock?.retainUntil ? { retainUntil: lock.retainUntil } : {}),
+    };
     this.objects.set(key, [...(this.objects.get(key) ?? []), v]);
     return v;
   }
 
   /** Delete `key` as a versioned bucket does: a delete marker becomes its current version. */
   deleteMarker(key: string): void {
-    this.objects.set(key, [...(this.objects.get(key) ?? []), { versionId: `v${String(this.nextVersion++).padStart(4, '0')}`, deleteMarker: true, lastModified: new Date((this.clock += 1000)) }]);
+    this.objects.set(key, [
+      ...(this.objects.get(key) ?? []),
+      {
+        versionId: `v${String(this.nextVersion++).padStart(4, '0')}`,
+        deleteMarker: true,
+        lastModified: new Date((this.clock += 1000)),
+      },
+    ]);
   }
 
   /** Remove one version for good (what a Governance bypass or an expired retention allows). */
   removeVersion(key: string, versionId: string): void {
-    this.objects.set(key, (this.objects.get(key) ?? []).filter((v) => v.versionId !== versionId));
+    this.objects.set(
+      key,
+      (this.objects.get(key) ?? []).filter((v) => v.versionId !== versionId),
+    );
   }
 
   private current(key: string): StoredVersion | undefined {
@@ -150,17 +207,29 @@ export class FakeBucket {
       const all = [...this.objects.keys()]
         .filter((k) => k.startsWith(i.Prefix ?? ''))
         .sort()
-        .flatMap((key) => this.objects.get(key)!.map((v, idx, list) => ({ key, v, latest: idx === list.length - 1 })).reverse());
+        .flatMap((key) =>
+          this.objects
+            .get(key)!
+            .map((v, idx, list) => ({ key, v, latest: idx === list.length - 1 }))
+            .reverse(),
+        );
       let start = 0;
       if (i.KeyMarker) {
-        const at = i.VersionIdMarker ? all.findIndex((e) => e.key === i.KeyMarker && e.v.versionId === i.VersionIdMarker) : -1;
+        const at = i.VersionIdMarker
+          ? all.findIndex((e) => e.key === i.KeyMarker && e.v.versionId === i.VersionIdMarker)
+          : -1;
         start = at >= 0 ? at + 1 : all.findIndex((e) => e.key > i.KeyMarker!);
         if (start < 0) start = all.length;
       }
       const page = all.slice(start, start + Math.min(this.pageSize, i.MaxKeys ?? 1000));
       const truncated = start + page.length < all.length;
       const last = page.at(-1);
-      const entry = (e: (typeof page)[number]) => ({ Key: e.key, VersionId: e.v.versionId, IsLatest: e.latest, LastModified: e.v.lastModified });
+      const entry = (e: (typeof page)[number]) => ({
+        Key: e.key,
+        VersionId: e.v.versionId,
+        IsLatest: e.latest,
+        LastModified: e.v.lastModified,
+      });
       return out({
         Versions: page.filter((e) => !e.v.deleteMarker).map(entry),
         DeleteMarkers: page.filter((e) => e.v.deleteMarker).map(entry),
@@ -173,7 +242,16 @@ export class FakeBucket {
       this.faults.check('getObject', i);
       const v = i.VersionId ? this.objects.get(i.Key!)?.find((x) => x.versionId === i.VersionId) : this.current(i.Key!);
       if (!v) throw awsError('s3', 'getObject', i.VersionId ? 'NoSuchVersion' : 'NoSuchKey');
-      if (v.deleteMarker) throw i.VersionId ? awsError('s3', 'getObject', 'MethodNotAllowed', 'The specified method is not allowed against this resource.', 405) : awsError('s3', 'getObject', 'NoSuchKey');
+      if (v.deleteMarker)
+        throw i.VersionId
+          ? awsError(
+              's3',
+              'getObject',
+              'MethodNotAllowed',
+              'The specified method is not allowed against this resource.',
+              405,
+            )
+          : awsError('s3', 'getObject', 'NoSuchKey');
       const body = v.body!;
       return out({
         Body: { transformToByteArray: async () => new Uint8Array(body) } as never,
@@ -185,7 +263,9 @@ export class FakeBucket {
     listObjectsV2: async (i) => {
       this.calls.add('listObjectsV2', i);
       this.faults.check('listObjectsV2', i);
-      const keys = [...this.objects.keys()].filter((k) => k.startsWith(i.Prefix ?? '') && !this.current(k)?.deleteMarker).sort();
+      const keys = [...this.objects.keys()]
+        .filter((k) => k.startsWith(i.Prefix ?? '') && !this.current(k)?.deleteMarker)
+        .sort();
       const prefixes = new Set<string>();
       const contents: string[] = [];
       for (const k of keys) {

@@ -69,7 +69,9 @@ t.test('the helper records what it did in the journal/syslog through logger', as
   const lines = readFileSync(out, 'utf8').trim().split('\n');
   t.same(
     lines,
-    [loop.dev, ...loop.partitions].map((d) => `-t|cleanroom-evidence-ro|--|${d} set read-only (evidence disk ${loop.dev})|`),
+    [loop.dev, ...loop.partitions].map(
+      (d) => `-t|cleanroom-evidence-ro|--|${d} set read-only (evidence disk ${loop.dev})|`,
+    ),
     'one tagged journal line per device',
   );
 });
@@ -103,11 +105,19 @@ t.test('the root disk is found from the mounted root filesystem', async (t) => {
   const src = run('findmnt', ['-nvo', 'SOURCE', '/']).stdout.trim();
   let expected: string[] = [];
   if (src.startsWith('/dev/') && run('test', ['-b', src]).status === 0) {
-    const rows = must('lsblk', ['--inverse', '--list', '--noheadings', '--output', 'NAME,TYPE', src]).trim().split('\n');
-    expected = rows.map((l) => l.trim().split(/\s+/)).filter(([, type]) => type === 'disk').map(([name]) => name!);
+    const rows = must('lsblk', ['--inverse', '--list', '--noheadings', '--output', 'NAME,TYPE', src])
+      .trim()
+      .split('\n');
+    expected = rows
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([, type]) => type === 'disk')
+      .map(([name]) => name!);
   }
   const lib = join(GUEST_DIR, 'cleanroom-guest-lib.sh');
-  const got = must('bash', ['-c', `. '${lib}' && cr_root_disks`], { CLEANROOM_ROOT_DISK: '' }).trim().split('\n').filter(Boolean);
+  const got = must('bash', ['-c', `. '${lib}' && cr_root_disks`], { CLEANROOM_ROOT_DISK: '' })
+    .trim()
+    .split('\n')
+    .filter(Boolean);
   t.same(got, expected, `root disk(s) for / on ${src || 'no block device'}`);
 });
 
@@ -176,7 +186,10 @@ t.test('the udev rule is well formed and runs the helper for EBS disks and parti
     ['!=add|change'],
     'acts on add and change',
   );
-  t.same(tokens.filter((tk) => tk.key === 'SUBSYSTEM').map((tk) => `${tk.op}${tk.value}`), ['!=block']);
+  t.same(
+    tokens.filter((tk) => tk.key === 'SUBSYSTEM').map((tk) => `${tk.op}${tk.value}`),
+    ['!=block'],
+  );
   t.same(
     tokens.filter((tk) => tk.key === 'RUN').map((tk) => `${tk.op}${tk.value}`),
     [`+=${HELPER_PATH} $devnode`],
@@ -205,7 +218,8 @@ t.test('the udev rule is well formed and runs the helper for EBS disks and parti
   for (const [name, disk, evidence] of cases) {
     const inRule = run('bash', ['-c', `case "$1" in ${glob}) exit 0;; *) exit 1;; esac`, '_', name]).status === 0;
     const inHelper =
-      run('bash', ['-c', `. '${lib}' && cr_matches_evidence "$1"`, '_', disk], { CLEANROOM_EVIDENCE_MATCH: '' }).status === 0;
+      run('bash', ['-c', `. '${lib}' && cr_matches_evidence "$1"`, '_', disk], { CLEANROOM_EVIDENCE_MATCH: '' })
+        .status === 0;
     t.equal(inHelper, evidence, `helper: ${disk} is ${evidence ? '' : 'not '}an evidence disk`);
     // The rule may fire for more than the helper accepts (the helper decides), never for less.
     if (evidence) t.ok(inRule, `the rule fires for ${name}`);
@@ -213,7 +227,13 @@ t.test('the udev rule is well formed and runs the helper for EBS disks and parti
 });
 
 t.test('the guest scripts pass shellcheck', async (t) => {
-  const files = ['cleanroom-guest-lib.sh', 'cleanroom-evidence-ro', 'cleanroom-mount-evidence', 'cleanroom-evidence-status', 'install.sh'];
+  const files = [
+    'cleanroom-guest-lib.sh',
+    'cleanroom-evidence-ro',
+    'cleanroom-mount-evidence',
+    'cleanroom-evidence-status',
+    'install.sh',
+  ];
   const r = run('shellcheck', ['--external-sources', ...files.map((f) => join(GUEST_DIR, f))]);
   t.equal(r.status, 0, r.stdout + r.stderr);
 });

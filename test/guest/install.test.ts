@@ -14,7 +14,11 @@ t.test('the LVM config turns autoactivation off (static)', async (t) => {
     .map((l) => l.replace(/#.*/, '').trim())
     .filter(Boolean)
     .join(' ');
-  t.match(text, /\bactivation \{[^}]*\bauto_activation_volume_list = \[\]/, 'activation/auto_activation_volume_list is an empty list');
+  t.match(
+    text,
+    /\bactivation \{[^}]*\bauto_activation_volume_list = \[\]/,
+    'activation/auto_activation_volume_list is an empty list',
+  );
   t.match(text, /\bglobal \{[^}]*\bevent_activation = 0/, 'global/event_activation is 0');
 });
 
@@ -37,7 +41,9 @@ function tree(root: string): Record<string, string> {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else out[relative(root, p)] = `${(statSync(p).mode & 0o777).toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
+      else
+        out[relative(root, p)] =
+          `${(statSync(p).mode & 0o777).toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
     }
   };
   walk(root);
@@ -56,7 +62,10 @@ t.test('install.sh --prefix installs every file into a staging root, idempotentl
   t.match(first.stdout, 'kept the previous');
   t.match(first.stdout, 'udev not reloaded and block devices not touched');
   const installed = tree(root);
-  const sha = (p: string) => createHash('sha256').update(readFileSync(join(GUEST_DIR, p))).digest('hex');
+  const sha = (p: string) =>
+    createHash('sha256')
+      .update(readFileSync(join(GUEST_DIR, p)))
+      .digest('hex');
   t.same(installed, {
     'etc/lvm/lvmlocal.conf': `644 ${sha('lvmlocal.conf')}`,
     'etc/lvm/lvmlocal.conf.cleanroom-orig': `644 ${createHash('sha256').update(distro).digest('hex')}`,
@@ -76,7 +85,9 @@ t.test('install.sh --prefix installs every file into a staging root, idempotentl
   const usage = run(join(root, 'usr/local/sbin/cleanroom-evidence-ro'), []);
   t.equal(usage.status, 2);
   t.match(usage.stderr, 'usage: cleanroom-evidence-ro DEVICE');
-  const status = run(join(root, 'usr/local/sbin/cleanroom-evidence-status'), [], { CLEANROOM_EVIDENCE_MATCH: '^cleanroom-none$' });
+  const status = run(join(root, 'usr/local/sbin/cleanroom-evidence-status'), [], {
+    CLEANROOM_EVIDENCE_MATCH: '^cleanroom-none$',
+  });
   t.equal(status.status, 0);
   t.equal(status.stdout, '', 'no evidence disks, no lines');
 
@@ -113,15 +124,23 @@ t.test('install.sh on a live system: installs, reloads udev and makes attached e
     ['control --reload', 'trigger --action=change --subsystem-match=block', 'settle --timeout=120'],
     'udev rules reloaded and a change event replayed for every block device',
   );
-  for (const dev of [loop.dev, ...loop.partitions]) t.equal(getro(dev), 1, `${dev}, attached before the install, is now read-only`);
-  t.same(JSON.parse(r.stdout.trim().split('\n').at(-1)!), {
-    device: loop.dev,
-    volumeId: null,
-    readOnly: true,
-    partitions: loop.partitions.map((device) => ({ device, readOnly: true })),
-  }, 'and the install ends with the evidence status');
+  for (const dev of [loop.dev, ...loop.partitions])
+    t.equal(getro(dev), 1, `${dev}, attached before the install, is now read-only`);
+  t.same(
+    JSON.parse(r.stdout.trim().split('\n').at(-1)!),
+    {
+      device: loop.dev,
+      volumeId: null,
+      readOnly: true,
+      partitions: loop.partitions.map((device) => ({ device, readOnly: true })),
+    },
+    'and the install ends with the evidence status',
+  );
 
-  t.ok(existsSync(join(dir, 'etc-up/udev/rules.d/10-cleanroom-evidence-ro.rules')), 'the rule went to /etc/udev/rules.d');
+  t.ok(
+    existsSync(join(dir, 'etc-up/udev/rules.d/10-cleanroom-evidence-ro.rules')),
+    'the rule went to /etc/udev/rules.d',
+  );
   t.ok(existsSync(join(dir, 'etc-up/lvm/lvmlocal.conf')), 'the LVM config went to /etc/lvm');
   t.ok(existsSync(join(dir, 'sbin-up/cleanroom-evidence-ro')), 'the helper went to /usr/local/sbin');
   t.notOk(existsSync('/usr/local/sbin/cleanroom-evidence-ro'), 'the machine running the test is untouched');

@@ -67,13 +67,18 @@ t.test('ext4: mounted ro,noload with nodev,nosuid,noexec; the device hash is unc
   t.match(r.stdout, `${loop.dev} (ext4) mounted read-only on ${mnt}`);
   t.equal(getro(loop.dev), 1, 'the helper set the device read-only first');
   const opts = mountOptions(mnt);
-  for (const o of ['ro', 'nodev', 'nosuid', 'noexec', 'norecovery']) t.ok(opts.includes(o), `mounted with ${o} (${opts.join(',')})`);
+  for (const o of ['ro', 'nodev', 'nosuid', 'noexec', 'norecovery'])
+    t.ok(opts.includes(o), `mounted with ${o} (${opts.join(',')})`);
   t.equal(readFileSync(join(mnt, 'evidence.txt'), 'utf8'), 'attacker was here\n', 'the evidence is readable');
 
   const again = guest('cleanroom-mount-evidence', [loop.dev, mnt]);
   t.equal(again.status, 0, 'mounting again on the same place is a no-op');
   t.match(again.stdout, 'already mounted read-only');
-  t.equal(must('findmnt', ['-rno', 'TARGET', '--source', loop.dev]).trim().split('\n').length, 1, 'and mounts only once');
+  t.equal(
+    must('findmnt', ['-rno', 'TARGET', '--source', loop.dev]).trim().split('\n').length,
+    1,
+    'and mounts only once',
+  );
 
   must('umount', [mnt]);
   t.equal(await sha256OfDevice(loop.dev), before, 'every byte is as it was before the mount');
@@ -87,7 +92,8 @@ t.test('xfs: mounted ro,norecovery,nouuid; the device hash is unchanged', async 
   const r = guest('cleanroom-mount-evidence', [loop.dev, mnt]);
   t.equal(r.status, 0, r.stderr);
   const opts = mountOptions(mnt);
-  for (const o of ['ro', 'nodev', 'nosuid', 'noexec', 'norecovery', 'nouuid']) t.ok(opts.includes(o), `mounted with ${o} (${opts.join(',')})`);
+  for (const o of ['ro', 'nodev', 'nosuid', 'noexec', 'norecovery', 'nouuid'])
+    t.ok(opts.includes(o), `mounted with ${o} (${opts.join(',')})`);
   must('umount', [mnt]);
   t.equal(await sha256OfDevice(loop.dev), before);
 });
@@ -97,7 +103,11 @@ for (const fs of ['ext4', 'xfs'] as const) {
     const dir = tempDir(t);
     const dirty = dirtyCopy(t, dir, fs === 'ext4' ? ext4Image(dir) : xfsImage(dir));
     if (fs === 'ext4') {
-      t.match(must('dumpe2fs', ['-h', dirty], { LC_ALL: 'C' }), /Filesystem features:.*needs_recovery/, 'the copy needs journal recovery');
+      t.match(
+        must('dumpe2fs', ['-h', dirty], { LC_ALL: 'C' }),
+        /Filesystem features:.*needs_recovery/,
+        'the copy needs journal recovery',
+      );
     }
     const plainCopy = join(dir, 'plain.img');
     const helperCopy = join(dir, 'helper.img');
@@ -134,7 +144,10 @@ t.test('refuses a device it cannot make read-only', async (t) => {
   const shim = join(dir, 'bin');
   mkdirSync(shim);
   const real = must('sh', ['-c', 'command -v blockdev']).trim();
-  writeFileSync(join(shim, 'blockdev'), `#!/bin/sh\nfor a in "$@"; do [ "$a" = --setro ] && exit 0; done\nexec ${real} "$@"\n`);
+  writeFileSync(
+    join(shim, 'blockdev'),
+    `#!/bin/sh\nfor a in "$@"; do [ "$a" = --setro ] && exit 0; done\nexec ${real} "$@"\n`,
+  );
   chmodSync(join(shim, 'blockdev'), 0o755);
   const mnt = join(dir, 'mnt');
 
@@ -160,13 +173,19 @@ t.test('refuses what it cannot mount safely, with a message that says why', asyn
   const swap = attachLoop(t, swapImage);
   r = guest('cleanroom-mount-evidence', [swap.dev, mnt]);
   t.equal(r.status, 1);
-  t.match(r.stderr, `${swap.dev} holds 'swap', which cleanroom-mount-evidence does not know how to mount without writing`);
+  t.match(
+    r.stderr,
+    `${swap.dev} holds 'swap', which cleanroom-mount-evidence does not know how to mount without writing`,
+  );
 
   const partImage = makeGptImage(dir, 'parts.img', 32, 8);
   const parts = attachLoop(t, partImage, 2);
   r = guest('cleanroom-mount-evidence', [parts.dev, mnt]);
   t.equal(r.status, 1);
-  t.match(r.stderr, `has a partition table, not a filesystem; mount one partition with --partition N (partitions: ${parts.partitions.join(' ')})`);
+  t.match(
+    r.stderr,
+    `has a partition table, not a filesystem; mount one partition with --partition N (partitions: ${parts.partitions.join(' ')})`,
+  );
   r = guest('cleanroom-mount-evidence', ['--partition', '7', parts.dev, mnt]);
   t.equal(r.status, 1);
   t.match(r.stderr, `has no partition 7`);

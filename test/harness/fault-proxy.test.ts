@@ -15,10 +15,20 @@ t.test('the fault proxy forwards, throttles, fails and rewrites by service and a
   await t.rejects(ec2.send(new DescribeVolumesCommand({})), { name: 'RequestLimitExceeded' }, 'throttles as EC2 does');
   t.equal((await ec2.send(new DescribeVolumesCommand({}))).Volumes?.length, 1, 'times: 1 applies once');
 
-  proxy.add({ service: 'ec2', action: 'DescribeVolumes', fault: { kind: 'error', status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized' }, times: 1 });
+  proxy.add({
+    service: 'ec2',
+    action: 'DescribeVolumes',
+    fault: { kind: 'error', status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized' },
+    times: 1,
+  });
   await t.rejects(ec2.send(new DescribeVolumesCommand({})), { name: 'UnauthorizedOperation' });
 
-  proxy.add({ service: 'ec2', action: 'DescribeVolumes', fault: { kind: 'rewrite', fn: (b) => b.replace(/<status>available<\/status>/g, '<status>creating</status>') }, times: 1 });
+  proxy.add({
+    service: 'ec2',
+    action: 'DescribeVolumes',
+    fault: { kind: 'rewrite', fn: (b) => b.replace(/<status>available<\/status>/g, '<status>creating</status>') },
+    times: 1,
+  });
   t.equal((await ec2.send(new DescribeVolumesCommand({}))).Volumes?.[0]?.State, 'creating', 'rewrites answers');
 
   proxy.add({ service: 'ec2', action: 'DescribeVolumes', fault: { kind: 'reset' }, times: 1 });

@@ -54,7 +54,16 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-const QUERY_SERVICES = new Set(['cloudformation', 'sts', 'iam', 'autoscaling', 'elasticloadbalancing', 'monitoring', 'sns', 'sqs']);
+const QUERY_SERVICES = new Set([
+  'cloudformation',
+  'sts',
+  'iam',
+  'autoscaling',
+  'elasticloadbalancing',
+  'monitoring',
+  'sns',
+  'sqs',
+]);
 
 function serviceOf(req: IncomingMessage): string {
   const auth = String(req.headers.authorization ?? '');
@@ -65,23 +74,41 @@ function serviceOf(req: IncomingMessage): string {
 function actionOf(_service: string, req: IncomingMessage, body: string): string {
   const target = req.headers['x-amz-target'];
   if (typeof target === 'string') return target.split('.').pop() ?? target;
-  const fromQuery = new URLSearchParams(body).get('Action') ?? new URL(req.url ?? '/', 'https://x').searchParams.get('Action');
+  const fromQuery =
+    new URLSearchParams(body).get('Action') ?? new URL(req.url ?? '/', 'https://x').searchParams.get('Action');
   if (fromQuery) return fromQuery;
   return `${req.method} ${new URL(req.url ?? '/', 'https://x').pathname}`;
 }
 
 /** An error body in the protocol of the service, as the SDK expects to parse it. */
-export function errorResponse(service: string, code: string, message: string): { contentType: string; body: string; headers?: Record<string, string> } {
+export function errorResponse(
+  service: string,
+  code: string,
+  message: string,
+): { contentType: string; body: string; headers?: Record<string, string> } {
   if (service === 'ec2') {
-    return { contentType: 'text/xml', body: `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>` };
+    return {
+      contentType: 'text/xml',
+      body: `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>`,
+    };
   }
   if (QUERY_SERVICES.has(service)) {
-    return { contentType: 'text/xml', body: `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>` };
+    return {
+      contentType: 'text/xml',
+      body: `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>`,
+    };
   }
   if (service === 's3') {
-    return { contentType: 'application/xml', body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault-proxy</RequestId></Error>` };
+    return {
+      contentType: 'application/xml',
+      body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault-proxy</RequestId></Error>`,
+    };
   }
-  return { contentType: 'application/x-amz-json-1.1', body: JSON.stringify({ __type: code, message }), headers: { 'x-amzn-errortype': code } };
+  return {
+    contentType: 'application/x-amz-json-1.1',
+    body: JSON.stringify({ __type: code, message }),
+    headers: { 'x-amzn-errortype': code },
+  };
 }
 
 function throttleFor(service: string): { status: number; code: string; message: string } {
@@ -98,7 +125,10 @@ export async function startFaultProxy(aws: LocalAws): Promise<FaultProxy> {
   const agent = new https.Agent({ keepAlive: true });
 
   const server = https.createServer(
-    { key: fs.readFileSync(path.join(aws.leafDir, 'leaf.key')), cert: fs.readFileSync(path.join(aws.leafDir, 'leaf.pem')) },
+    {
+      key: fs.readFileSync(path.join(aws.leafDir, 'leaf.key')),
+      cert: fs.readFileSync(path.join(aws.leafDir, 'leaf.pem')),
+    },
     async (req: IncomingMessage, res: ServerResponse) => {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
@@ -113,7 +143,8 @@ export async function startFaultProxy(aws: LocalAws): Promise<FaultProxy> {
       const rewrites: Array<(b: string, c: SeenCall) => string> = [];
       for (const r of rules) {
         if (r.service && r.service !== service) continue;
-        if (r.action && !(typeof r.action === 'string' ? r.action === call.action : r.action.test(call.action))) continue;
+        if (r.action && !(typeof r.action === 'string' ? r.action === call.action : r.action.test(call.action)))
+          continue;
         if (r.when && !r.when(call)) continue;
         r.seen += 1;
         if (r.seen <= (r.after ?? 0)) continue;
@@ -126,7 +157,10 @@ export async function startFaultProxy(aws: LocalAws): Promise<FaultProxy> {
         }
         if (f.kind === 'delay') await new Promise((resolve) => setTimeout(resolve, f.ms));
         if (f.kind === 'throttle' || f.kind === 'error') {
-          const e = f.kind === 'throttle' ? throttleFor(service) : { status: f.status, code: f.code, message: f.message ?? f.code };
+          const e =
+            f.kind === 'throttle'
+              ? throttleFor(service)
+              : { status: f.status, code: f.code, message: f.message ?? f.code };
           const er = errorResponse(service, e.code, e.message);
           res.writeHead(e.status, { 'content-type': er.contentType, ...(er.headers ?? {}) });
           res.end(er.body);
@@ -170,7 +204,8 @@ export async function startFaultProxy(aws: LocalAws): Promise<FaultProxy> {
       hooks.clear();
     },
     onCall: (n, fn) => hooks.set(n, fn),
-    count: (service, action) => calls.filter((c) => (!service || c.service === service) && (!action || c.action === action)).length,
+    count: (service, action) =>
+      calls.filter((c) => (!service || c.service === service) && (!action || c.action === action)).length,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

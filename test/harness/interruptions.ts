@@ -3,7 +3,7 @@
  * call, or just before the k-th custody write. Once killed, every further call of the fake throws
  * {@link Crash} (the process is gone); `revive()` starts "the next run". Test worlds extend this.
  */
-import { MemoryRecorder, type CustodyEntry } from '../../src/domain/recorder.js';
+import type { MemoryRecorder, CustodyEntry } from '../../src/domain/recorder.js';
 
 /** The simulated kill. */
 export class Crash extends Error {

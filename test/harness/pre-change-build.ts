@@ -24,11 +24,30 @@ let built: string | undefined;
 export function preChangeCli(): string {
   if (built) return built;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cleanroom-pre-change-'));
-  const archive = execFileSync('git', ['-C', ROOT, 'archive', '--format=tar', PRE_CHANGE_COMMIT, 'src', 'scripts', 'templates', 'evidence-schema', 'tsconfig.json', 'package.json'], { maxBuffer: 256 * 1024 * 1024 });
+  const archive = execFileSync(
+    'git',
+    [
+      '-C',
+      ROOT,
+      'archive',
+      '--format=tar',
+      PRE_CHANGE_COMMIT,
+      'src',
+      'scripts',
+      'templates',
+      'evidence-schema',
+      'tsconfig.json',
+      'package.json',
+    ],
+    { maxBuffer: 256 * 1024 * 1024 },
+  );
   execFileSync('tar', ['-x', '-C', dir], { input: archive });
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   execFileSync(process.execPath, ['scripts/gen-assets.mjs'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
-  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+    cwd: dir,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   built = path.join(dir, 'dist/cli/bin.js');
   return built;
 }

@@ -30,7 +30,9 @@ export function allowedActions(doc: PolicyDocument): Set<string> {
 /** Actions granted by Allow statements that do not require the request to come through another service (aws:CalledVia). */
 export function allowedDirectly(doc: PolicyDocument): Set<string> {
   const out = new Set<string>();
-  for (const s of doc.Statement) if (s.Effect === 'Allow' && !JSON.stringify(s.Condition ?? {}).includes('aws:CalledVia')) for (const a of list(s.Action)) out.add(a);
+  for (const s of doc.Statement)
+    if (s.Effect === 'Allow' && !JSON.stringify(s.Condition ?? {}).includes('aws:CalledVia'))
+      for (const a of list(s.Action)) out.add(a);
   return out;
 }
 
@@ -40,7 +42,11 @@ export type NameMap = Record<string, { actions: string[]; source: string }>;
 export type ImpliedMap = Record<string, { actions: string[]; source: string }>;
 
 /** The IAM actions behind a set of SDK operations (names mapped, implied permissions closed over). */
-export function iamActionsFor(operations: Iterable<string>, names: NameMap, implied: ImpliedMap): Map<string, string[]> {
+export function iamActionsFor(
+  operations: Iterable<string>,
+  names: NameMap,
+  implied: ImpliedMap,
+): Map<string, string[]> {
   const why = new Map<string, string[]>();
   const add = (action: string, reason: string) => {
     const had = why.has(action);
@@ -52,7 +58,13 @@ export function iamActionsFor(operations: Iterable<string>, names: NameMap, impl
 }
 
 export interface HandlerData {
-  resourceTypes: Record<string, { source: { repository: string; path: string; commit: string; url: string }; handlers: Partial<Record<'create' | 'read' | 'update' | 'delete' | 'list', string[]>> }>;
+  resourceTypes: Record<
+    string,
+    {
+      source: { repository: string; path: string; commit: string; url: string };
+      handlers: Partial<Record<'create' | 'read' | 'update' | 'delete' | 'list', string[]>>;
+    }
+  >;
   parameterTypes: Record<string, { permissions: string[]; source: string }>;
   notIamActions: Record<string, string>;
 }
@@ -62,7 +74,10 @@ export const STACK_HANDLERS = ['create', 'read', 'update', 'delete'] as const;
 
 /** Resource types and parameter types of a CloudFormation template (short-form tags understood). */
 export function templateTypes(file: string): { resourceTypes: string[]; parameterTypes: string[] } {
-  const t = yamlParse(fs.readFileSync(file, 'utf8')) as { Resources?: Record<string, { Type: string }>; Parameters?: Record<string, { Type: string }> };
+  const t = yamlParse(fs.readFileSync(file, 'utf8')) as {
+    Resources?: Record<string, { Type: string }>;
+    Parameters?: Record<string, { Type: string }>;
+  };
   return {
     resourceTypes: [...new Set(Object.values(t.Resources ?? {}).map((r) => r.Type))].sort(),
     parameterTypes: [...new Set(Object.values(t.Parameters ?? {}).map((p) => p.Type))].sort(),
@@ -80,7 +95,8 @@ export function handlerPermissions(data: HandlerData, resourceTypes: readonly st
   for (const type of resourceTypes) {
     const entry = data.resourceTypes[type];
     if (!entry) continue;
-    for (const h of STACK_HANDLERS) for (const p of entry.handlers[h] ?? []) out.set(p, [...(out.get(p) ?? []), `${type} ${h}`]);
+    for (const h of STACK_HANDLERS)
+      for (const p of entry.handlers[h] ?? []) out.set(p, [...(out.get(p) ?? []), `${type} ${h}`]);
   }
   return out;
 }
@@ -97,7 +113,11 @@ export function parliament(root: string, policyText: string): LintFinding[] {
   const bin = path.join(root, '.venv/bin/parliament');
   let out: string;
   try {
-    out = execFileSync(bin, ['--json', '--minimum_severity', 'INFO'], { input: policyText, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    out = execFileSync(bin, ['--json', '--minimum_severity', 'INFO'], {
+      input: policyText,
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
   } catch (e) {
     const err = e as { status?: number; stdout?: string; stderr?: string };
     // parliament exits 1 when it reports findings; anything else is a failure of the linter itself.
@@ -126,8 +146,16 @@ export interface Sar {
 }
 
 export function linterSar(root: string): Sar {
-  const dir = execFileSync(path.join(root, '.venv/bin/python'), ['-c', 'import os, parliament; print(os.path.dirname(parliament.__file__))'], { encoding: 'utf8' }).trim();
-  type Service = { prefix: string; privileges: Array<{ privilege: string; resource_types: Array<{ resource_type: string }> }>; resources: Array<{ resource: string; condition_keys: string[] }> };
+  const dir = execFileSync(
+    path.join(root, '.venv/bin/python'),
+    ['-c', 'import os, parliament; print(os.path.dirname(parliament.__file__))'],
+    { encoding: 'utf8' },
+  ).trim();
+  type Service = {
+    prefix: string;
+    privileges: Array<{ privilege: string; resource_types: Array<{ resource_type: string }> }>;
+    resources: Array<{ resource: string; condition_keys: string[] }>;
+  };
   const services = JSON.parse(fs.readFileSync(path.join(dir, 'iam_definition.json'), 'utf8')) as Service[];
   const index = new Map<string, string[][]>();
   for (const s of services) {
@@ -142,7 +170,13 @@ export function linterSar(root: string): Sar {
   return { resourceKeys: (a) => index.get(a.toLowerCase()) ?? [] };
 }
 
-const globRegex = (pattern: string) => new RegExp(`^${pattern.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+const globRegex = (pattern: string) =>
+  new RegExp(
+    `^${pattern
+      .split('*')
+      .map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 
 /**
  * Why a linter finding is not a defect, or undefined when it is one. Two kinds of finding come
@@ -158,17 +192,28 @@ const globRegex = (pattern: string) => new RegExp(`^${pattern.split('*').map((x)
  */
 export function acceptedBecause(f: LintFinding, doc: PolicyDocument, sar: Sar): string | undefined {
   if (f.issue === 'RESOURCE_MISMATCH' && Array.isArray(f.detail)) {
-    const uncovered = (f.detail as Array<{ action: string; required_format: string }>).filter(({ action, required_format }) => {
-      const re = globRegex(required_format);
-      return !doc.Statement.some((s) => s.Effect === 'Allow' && list(s.Action).includes(action) && list(s.Resource).some((r) => r === '*' || re.test(r.replace(/\*/g, 'x'))));
-    });
-    return uncovered.length ? undefined : `another Allow grants ${(f.detail as Array<{ action: string; required_format: string }>).map((d) => `${d.action} on ${d.required_format}`).join(', ')}`;
+    const uncovered = (f.detail as Array<{ action: string; required_format: string }>).filter(
+      ({ action, required_format }) => {
+        const re = globRegex(required_format);
+        return !doc.Statement.some(
+          (s) =>
+            s.Effect === 'Allow' &&
+            list(s.Action).includes(action) &&
+            list(s.Resource).some((r) => r === '*' || re.test(r.replace(/\*/g, 'x'))),
+        );
+      },
+    );
+    return uncovered.length
+      ? undefined
+      : `another Allow grants ${(f.detail as Array<{ action: string; required_format: string }>).map((d) => `${d.action} on ${d.required_format}`).join(', ')}`;
   }
   if (f.issue === 'UNKNOWN_CONDITION_FOR_ACTION') {
     const m = /^Unknown condition (\S+) for action (\S+)$/.exec(String(f.detail));
     if (!m) return undefined;
     const [, key, action] = m;
-    return sar.resourceKeys(action!).some((keys) => keys.includes(key!)) ? `${key} is a condition key of a resource type of ${action} in the Service Authorization Reference` : undefined;
+    return sar.resourceKeys(action!).some((keys) => keys.includes(key!))
+      ? `${key} is a condition key of a resource type of ${action} in the Service Authorization Reference`
+      : undefined;
   }
   return undefined;
 }

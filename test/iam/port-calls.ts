@@ -106,23 +106,41 @@ export class PortCallScanner {
   private callsByFunction?: Map<ts.Node, Array<ts.CallExpression | ts.NewExpression>>;
   private scanFiles = new Set<string>();
 
-  constructor(readonly root: string, extraFiles: readonly string[] = []) {
-    const cfg = ts.getParsedCommandLineOfConfigFile(path.join(root, 'tsconfig.json'), {}, {
-      ...ts.sys,
-      onUnRecoverableConfigFileDiagnostic: (d) => {
-        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  constructor(
+    readonly root: string,
+    extraFiles: readonly string[] = [],
+  ) {
+    const cfg = ts.getParsedCommandLineOfConfigFile(
+      path.join(root, 'tsconfig.json'),
+      {},
+      {
+        ...ts.sys,
+        onUnRecoverableConfigFileDiagnostic: (d) => {
+          throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+        },
       },
-    });
+    );
     if (!cfg) throw new Error('cannot read tsconfig.json');
-    this.program = ts.createProgram({ rootNames: [...cfg.fileNames, ...extraFiles], options: { ...cfg.options, noEmit: true, rootDir: root } });
+    this.program = ts.createProgram({
+      rootNames: [...cfg.fileNames, ...extraFiles],
+      options: { ...cfg.options, noEmit: true, rootDir: root },
+    });
     this.checker = this.program.getTypeChecker();
     this.commandsFile = path.join(root, 'src/aws/commands.ts');
     const ports = this.program.getSourceFile(path.join(root, 'src/aws/ports.ts'));
-    const account = ports?.statements.find((s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === 'AwsAccount');
+    const account = ports?.statements.find(
+      (s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === 'AwsAccount',
+    );
     if (!account) throw new Error('src/aws/ports.ts has no interface AwsAccount');
     const names = new Set<string>();
     for (const m of account.members) {
-      if (ts.isPropertySignature(m) && m.type && ts.isTypeReferenceNode(m.type) && /Port$/.test(m.type.typeName.getText())) names.add((m.name as ts.Identifier).text);
+      if (
+        ts.isPropertySignature(m) &&
+        m.type &&
+        ts.isTypeReferenceNode(m.type) &&
+        /Port$/.test(m.type.typeName.getText())
+      )
+        names.add((m.name as ts.Identifier).text);
     }
     this.portNames = names;
   }
@@ -171,7 +189,12 @@ export class PortCallScanner {
 
   private finding(node: ts.Node, message: string): Finding {
     const sf = node.getSourceFile();
-    return { file: this.rel(sf.fileName), line: sf.getLineAndCharacterOfPosition(node.getStart()).line + 1, text: node.getText().slice(0, 120), message };
+    return {
+      file: this.rel(sf.fileName),
+      line: sf.getLineAndCharacterOfPosition(node.getStart()).line + 1,
+      text: node.getText().slice(0, 120),
+      message,
+    };
   }
 
   /** `ec2:CreateVolume` when the symbol is a command-table entry, else undefined. */
@@ -179,7 +202,8 @@ export class PortCallScanner {
     for (const d of symbol?.declarations ?? []) {
       if (d.getSourceFile().fileName !== this.commandsFile || !ts.isPropertyAssignment(d)) continue;
       let table: ts.Node = d.parent.parent;
-      while (ts.isAsExpression(table) || ts.isSatisfiesExpression(table) || ts.isParenthesizedExpression(table)) table = table.parent;
+      while (ts.isAsExpression(table) || ts.isSatisfiesExpression(table) || ts.isParenthesizedExpression(table))
+        table = table.parent;
       if (!ts.isVariableDeclaration(table) || !ts.isIdentifier(table.name)) continue;
       const service = this.services.get(table.name.text);
       const name = (d.name as ts.Identifier).text;
@@ -201,7 +225,13 @@ export class PortCallScanner {
     return (s?.declarations ?? []).some((d) => this.rel(d.getSourceFile().fileName).startsWith(ADAPTER_DIR));
   }
 
-  private scanFile(sf: ts.SourceFile, rules: Rules, used: Set<string>, out: ScanResult, unclassified: Set<string>): void {
+  private scanFile(
+    sf: ts.SourceFile,
+    rules: Rules,
+    used: Set<string>,
+    out: ScanResult,
+    unclassified: Set<string>,
+  ): void {
     const file = this.rel(sf.fileName);
     const inAdapter = file.startsWith(ADAPTER_DIR);
     const moduleRule = ruleFor(rules.modules, file);
@@ -209,16 +239,30 @@ export class PortCallScanner {
 
     const visit = (node: ts.Node): void => {
       // The SDK only behind the adapter.
-      if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
-        if (node.moduleSpecifier.text.startsWith('@aws-sdk/') && !SDK_IMPORTERS.has(file)) out.escapes.push(this.finding(node, `imports ${node.moduleSpecifier.text}: only src/aws/commands.ts and src/aws/account.ts may use the SDK, everything else goes through the ports`));
+      if (
+        (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+        node.moduleSpecifier &&
+        ts.isStringLiteral(node.moduleSpecifier)
+      ) {
+        if (node.moduleSpecifier.text.startsWith('@aws-sdk/') && !SDK_IMPORTERS.has(file))
+          out.escapes.push(
+            this.finding(
+              node,
+              `imports ${node.moduleSpecifier.text}: only src/aws/commands.ts and src/aws/account.ts may use the SDK, everything else goes through the ports`,
+            ),
+          );
       }
       if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'require') {
         const a = node.arguments[0];
-        if (a && ts.isStringLiteral(a) && a.text.startsWith('@aws-sdk/') && !SDK_IMPORTERS.has(file)) out.escapes.push(this.finding(node, `requires ${a.text} outside the adapter`));
+        if (a && ts.isStringLiteral(a) && a.text.startsWith('@aws-sdk/') && !SDK_IMPORTERS.has(file))
+          out.escapes.push(this.finding(node, `requires ${a.text} outside the adapter`));
       }
       if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
         const a = node.arguments[0];
-        if (!a || !ts.isStringLiteral(a) || a.text.startsWith('@aws-sdk/')) out.escapes.push(this.finding(node, 'dynamic import of the SDK (or of a computed module) outside the adapter'));
+        if (!a || !ts.isStringLiteral(a) || a.text.startsWith('@aws-sdk/'))
+          out.escapes.push(
+            this.finding(node, 'dynamic import of the SDK (or of a computed module) outside the adapter'),
+          );
       }
 
       // Every reference to a port method.
@@ -226,20 +270,51 @@ export class PortCallScanner {
         const op = this.portOperation(this.checker.getSymbolAtLocation(node)) ?? this.bindingOperation(node);
         if (op) {
           const access = node.parent;
-          const canonical = ts.isPropertyAccessExpression(access) && access.name === node && ts.isCallExpression(access.parent) && access.parent.expression === access && this.isAccountPort(access.expression);
+          const canonical =
+            ts.isPropertyAccessExpression(access) &&
+            access.name === node &&
+            ts.isCallExpression(access.parent) &&
+            access.parent.expression === access &&
+            this.isAccountPort(access.expression);
           if (canonical) {
             hasCalls = true;
             const port = (access as ts.PropertyAccessExpression).expression as ts.PropertyAccessExpression;
-            const accounts = this.attribute(port.expression, file, moduleRule, rules, used, out, access.parent as ts.CallExpression);
-            out.calls.push({ file, line: sf.getLineAndCharacterOfPosition(node.getStart()).line + 1, operation: op, accounts, receiver: port.expression.getText() });
+            const accounts = this.attribute(
+              port.expression,
+              file,
+              moduleRule,
+              rules,
+              used,
+              out,
+              access.parent as ts.CallExpression,
+            );
+            out.calls.push({
+              file,
+              line: sf.getLineAndCharacterOfPosition(node.getStart()).line + 1,
+              operation: op,
+              accounts,
+              receiver: port.expression.getText(),
+            });
           } else if (inAdapter && ts.isCallExpression(access.parent) && access.parent.expression === access) {
             // The adapter's own calls (account.ts asks STS who the caller is, for every account).
             hasCalls = true;
             const accounts = moduleRule && 'accounts' in moduleRule ? [...moduleRule.accounts] : [];
-            if (!accounts.length) out.unattributed.push(this.finding(node, `${op} in the adapter needs a module rule with fixed accounts`));
-            out.calls.push({ file, line: sf.getLineAndCharacterOfPosition(node.getStart()).line + 1, operation: op, accounts, receiver: '(adapter)' });
+            if (!accounts.length)
+              out.unattributed.push(this.finding(node, `${op} in the adapter needs a module rule with fixed accounts`));
+            out.calls.push({
+              file,
+              line: sf.getLineAndCharacterOfPosition(node.getStart()).line + 1,
+              operation: op,
+              accounts,
+              receiver: '(adapter)',
+            });
           } else {
-            out.escapes.push(this.finding(access, `${op} is reached other than as <account>.<port>.${node.text}(…) (a method taken off its port, a destructured or aliased port)`));
+            out.escapes.push(
+              this.finding(
+                access,
+                `${op} is reached other than as <account>.<port>.${node.text}(…) (a method taken off its port, a destructured or aliased port)`,
+              ),
+            );
           }
         }
       }
@@ -248,7 +323,12 @@ export class PortCallScanner {
         // `(account as any).ec2.createVolume(…)`: the checker cannot see a port through `any`.
         const objectType = this.safeType(node.expression);
         if (objectType && objectType.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) {
-          out.escapes.push(this.finding(node, `${node.name.text} is called on a value typed any/unknown: the type checker cannot tell whether it is a port; type it as a port of an AwsAccount`));
+          out.escapes.push(
+            this.finding(
+              node,
+              `${node.name.text} is called on a value typed any/unknown: the type checker cannot tell whether it is a port; type it as a port of an AwsAccount`,
+            ),
+          );
         }
       }
       if (!inAdapter) {
@@ -256,14 +336,38 @@ export class PortCallScanner {
         if (isValueExpression(node)) {
           const type = this.safeType(node);
           if (type && this.isPortLike(type)) {
-            const ok = this.isAccountPort(node) && ts.isPropertyAccessExpression(node.parent) && node.parent.expression === node && ts.isCallExpression(node.parent.parent) && node.parent.parent.expression === node.parent;
-            if (!ok) out.escapes.push(this.finding(node, `a port (${this.checker.typeToString(type).slice(0, 60)}) is used as a value: call it as <account>.<port>.<method>(…) so the policy check can attribute the call`));
+            const ok =
+              this.isAccountPort(node) &&
+              ts.isPropertyAccessExpression(node.parent) &&
+              node.parent.expression === node &&
+              ts.isCallExpression(node.parent.parent) &&
+              node.parent.parent.expression === node.parent;
+            if (!ok)
+              out.escapes.push(
+                this.finding(
+                  node,
+                  `a port (${this.checker.typeToString(type).slice(0, 60)}) is used as a value: call it as <account>.<port>.<method>(…) so the policy check can attribute the call`,
+                ),
+              );
           }
         }
         // A declaration (variable, parameter, binding, property) of a port type.
-        if ((ts.isVariableDeclaration(node) || ts.isParameter(node) || ts.isBindingElement(node) || ts.isPropertySignature(node) || ts.isPropertyDeclaration(node)) && node.name) {
+        if (
+          (ts.isVariableDeclaration(node) ||
+            ts.isParameter(node) ||
+            ts.isBindingElement(node) ||
+            ts.isPropertySignature(node) ||
+            ts.isPropertyDeclaration(node)) &&
+          node.name
+        ) {
           const type = this.safeType(node.name);
-          if (type && this.isPortLike(type)) out.escapes.push(this.finding(node, `declares a port (${this.checker.typeToString(type).slice(0, 60)}): ports stay on their account`));
+          if (type && this.isPortLike(type))
+            out.escapes.push(
+              this.finding(
+                node,
+                `declares a port (${this.checker.typeToString(type).slice(0, 60)}): ports stay on their account`,
+              ),
+            );
         }
       }
       ts.forEachChild(node, visit);
@@ -276,7 +380,12 @@ export class PortCallScanner {
   private bindingOperation(node: ts.Identifier): string | undefined {
     const b = node.parent;
     if (!ts.isBindingElement(b) || !ts.isObjectBindingPattern(b.parent)) return undefined;
-    const prop = b.propertyName && ts.isIdentifier(b.propertyName) ? b.propertyName.text : ts.isIdentifier(b.name) ? b.name.text : undefined;
+    const prop =
+      b.propertyName && ts.isIdentifier(b.propertyName)
+        ? b.propertyName.text
+        : ts.isIdentifier(b.name)
+          ? b.name.text
+          : undefined;
     if (!prop) return undefined;
     const t = this.safeType(b.parent);
     return t ? this.portOperation(t.getProperty(prop)) : undefined;
@@ -292,7 +401,15 @@ export class PortCallScanner {
 
   // ------------------------------------------------------------------ attribution
 
-  private attribute(expr: ts.Expression, file: string, moduleRule: ModuleRule | undefined, rules: Rules, used: Set<string>, out: ScanResult, call: ts.CallExpression): AccountKind[] {
+  private attribute(
+    expr: ts.Expression,
+    file: string,
+    moduleRule: ModuleRule | undefined,
+    rules: Rules,
+    used: Set<string>,
+    out: ScanResult,
+    call: ts.CallExpression,
+  ): AccountKind[] {
     const r = this.resolve(expr, rules, used, new Set());
     const fixed = moduleRule && 'accounts' in moduleRule ? new Set(moduleRule.accounts) : undefined;
     if ('error' in r) {
@@ -302,7 +419,12 @@ export class PortCallScanner {
     }
     const accounts = [...r.accounts].sort();
     if (fixed && accounts.some((a) => !fixed.has(a))) {
-      out.unattributed.push(this.finding(call, `${file} is classified ${[...fixed].join('+')} but this call is reached with the ${accounts.join('+')} account (via ${r.via.join(' ← ')})`));
+      out.unattributed.push(
+        this.finding(
+          call,
+          `${file} is classified ${[...fixed].join('+')} but this call is reached with the ${accounts.join('+')} account (via ${r.via.join(' ← ')})`,
+        ),
+      );
     }
     if (!accounts.length) out.unattributed.push(this.finding(call, `${expr.getText()} resolves to no account`));
     return fixed && !accounts.length ? [...fixed].sort() : accounts;
@@ -344,17 +466,35 @@ export class PortCallScanner {
       return { accounts: acc, via: [here, ...via] };
     };
 
-    if (e.kind === ts.SyntaxKind.NullKeyword || (ts.isIdentifier(e) && e.text === 'undefined') || ts.isArrayLiteralExpression(e) && e.elements.length === 0) return { accounts: new Set(), via: [] };
-    if (ts.isBinaryExpression(e) && [ts.SyntaxKind.QuestionQuestionToken, ts.SyntaxKind.BarBarToken].includes(e.operatorToken.kind)) return union(e.left, e.right);
+    if (
+      e.kind === ts.SyntaxKind.NullKeyword ||
+      (ts.isIdentifier(e) && e.text === 'undefined') ||
+      (ts.isArrayLiteralExpression(e) && e.elements.length === 0)
+    )
+      return { accounts: new Set(), via: [] };
+    if (
+      ts.isBinaryExpression(e) &&
+      [ts.SyntaxKind.QuestionQuestionToken, ts.SyntaxKind.BarBarToken].includes(e.operatorToken.kind)
+    )
+      return union(e.left, e.right);
     if (ts.isConditionalExpression(e)) return union(e.whenTrue, e.whenFalse);
-    if (ts.isArrayLiteralExpression(e)) return union(...e.elements.map((x) => (ts.isSpreadElement(x) ? x.expression : x)));
+    if (ts.isArrayLiteralExpression(e))
+      return union(...e.elements.map((x) => (ts.isSpreadElement(x) ? x.expression : x)));
     if (ts.isElementAccessExpression(e)) return union(e.expression);
     if (ts.isCallExpression(e)) {
       const callee = unwrap(e.expression);
-      if (ts.isPropertyAccessExpression(callee) && ['filter', 'slice', 'concat', 'flat', 'at', 'find'].includes(callee.name.text) && this.checker.isArrayType(this.checker.getTypeAtLocation(callee.expression))) {
+      if (
+        ts.isPropertyAccessExpression(callee) &&
+        ['filter', 'slice', 'concat', 'flat', 'at', 'find'].includes(callee.name.text) &&
+        this.checker.isArrayType(this.checker.getTypeAtLocation(callee.expression))
+      ) {
         return union(callee.expression, ...(callee.name.text === 'concat' ? e.arguments : []));
       }
-      const s = ts.isPropertyAccessExpression(callee) ? this.checker.getSymbolAtLocation(callee.name) : ts.isIdentifier(callee) ? this.checker.getSymbolAtLocation(callee) : undefined;
+      const s = ts.isPropertyAccessExpression(callee)
+        ? this.checker.getSymbolAtLocation(callee.name)
+        : ts.isIdentifier(callee)
+          ? this.checker.getSymbolAtLocation(callee)
+          : undefined;
       const key = s && ownerKey(s);
       const rule = key ? rules.properties[key] : undefined;
       if (rule && 'accounts' in rule) {
@@ -384,7 +524,13 @@ export class PortCallScanner {
     return { error: `${here}: an account from a ${ts.SyntaxKind[e.kind]} cannot be followed` };
   }
 
-  private resolveDeclaration(decl: ts.Declaration, rules: Rules, used: Set<string>, seen: Set<ts.Node>, here: string): Resolved {
+  private resolveDeclaration(
+    decl: ts.Declaration,
+    rules: Rules,
+    used: Set<string>,
+    seen: Set<ts.Node>,
+    here: string,
+  ): Resolved {
     if (ts.isParameter(decl)) return this.resolveParameter(decl, rules, used, seen, here);
     if (ts.isBindingElement(decl)) return this.resolveBinding(decl, rules, used, seen, here);
     if (ts.isVariableDeclaration(decl)) {
@@ -394,42 +540,73 @@ export class PortCallScanner {
         return 'error' in r ? r : { accounts: r.accounts, via: [here, ...r.via] };
       };
       if (ts.isVariableDeclarationList(list) && ts.isForOfStatement(list.parent)) return from(list.parent.expression);
-      if (ts.isVariableDeclarationList(list) && list.flags & ts.NodeFlags.Const && decl.initializer) return from(decl.initializer);
+      if (ts.isVariableDeclarationList(list) && list.flags & ts.NodeFlags.Const && decl.initializer)
+        return from(decl.initializer);
       return { error: `${here}: only a const with an initializer (or a for-of variable) can be followed` };
     }
     return { error: `${here}: an account held in a ${ts.SyntaxKind[decl.kind]} cannot be followed` };
   }
 
   /** `o.account` where `o` is a parameter: the `account` property of the object literal each call site passes. */
-  private resolveFromLiterals(obj: ts.Expression, prop: string, rules: Rules, used: Set<string>, seen: Set<ts.Node>, here: string): Resolved {
+  private resolveFromLiterals(
+    obj: ts.Expression,
+    prop: string,
+    rules: Rules,
+    used: Set<string>,
+    seen: Set<ts.Node>,
+    here: string,
+  ): Resolved {
     const o = unwrap(obj);
     const decl = ts.isIdentifier(o) ? this.checker.getSymbolAtLocation(o)?.valueDeclaration : undefined;
-    if (!decl || !ts.isParameter(decl)) return { error: `${here}: no property rule, and ${o.getText()} is not a parameter whose call sites pass object literals` };
+    if (!decl || !ts.isParameter(decl))
+      return {
+        error: `${here}: no property rule, and ${o.getText()} is not a parameter whose call sites pass object literals`,
+      };
     const fn = decl.parent as ts.SignatureDeclaration;
     const index = fn.parameters.indexOf(decl);
     const sites = this.callSites().get(fn) ?? [];
     if (!sites.length) {
       // An entry point taking an anonymous deps object: only an explicit rule can say what it holds.
       const name = functionName(fn);
-      const key = name && ts.isIdentifier(decl.name) ? `${this.rel(decl.getSourceFile().fileName)}#${name}.${decl.name.text}.${prop}` : undefined;
+      const key =
+        name && ts.isIdentifier(decl.name)
+          ? `${this.rel(decl.getSourceFile().fileName)}#${name}.${decl.name.text}.${prop}`
+          : undefined;
       const rule = key ? rules.parameters[key] : undefined;
       if (rule && 'accounts' in rule) {
         used.add(`parameter ${key}`);
         return { accounts: new Set(rule.accounts), via: [here, `rule ${key}`] };
       }
-      return { error: `${here}: ${name ?? 'the function'} is called by no scanned code, so ${o.getText()}.${prop} cannot be followed; name the deps type and give its property a rule, or add a parameter rule for ${key ?? '(an anonymous function)'}` };
+      return {
+        error: `${here}: ${name ?? 'the function'} is called by no scanned code, so ${o.getText()}.${prop} cannot be followed; name the deps type and give its property a rule, or add a parameter rule for ${key ?? '(an anonymous function)'}`,
+      };
     }
     const acc = new Set<AccountKind>();
     const via = [here];
     for (const call of sites) {
       const arg = call.arguments?.[index];
       const lit = arg && unwrap(arg);
-      if (!lit || !ts.isObjectLiteralExpression(lit)) return { error: `${here}: a call site passes ${arg?.getText() ?? 'nothing'}, not an object literal` };
-      const p = lit.properties.find((x) => (ts.isPropertyAssignment(x) || ts.isShorthandPropertyAssignment(x)) && ts.isIdentifier(x.name) && x.name.text === prop);
-      if (!p || lit.properties.some(ts.isSpreadAssignment)) return { error: `${here}: the object literal at ${this.rel(lit.getSourceFile().fileName)}:${lit.getSourceFile().getLineAndCharacterOfPosition(lit.getStart()).line + 1} has no plain ${prop}` };
+      if (!lit || !ts.isObjectLiteralExpression(lit))
+        return { error: `${here}: a call site passes ${arg?.getText() ?? 'nothing'}, not an object literal` };
+      const p = lit.properties.find(
+        (x) =>
+          (ts.isPropertyAssignment(x) || ts.isShorthandPropertyAssignment(x)) &&
+          ts.isIdentifier(x.name) &&
+          x.name.text === prop,
+      );
+      if (!p || lit.properties.some(ts.isSpreadAssignment))
+        return {
+          error: `${here}: the object literal at ${this.rel(lit.getSourceFile().fileName)}:${lit.getSourceFile().getLineAndCharacterOfPosition(lit.getStart()).line + 1} has no plain ${prop}`,
+        };
       const r = ts.isPropertyAssignment(p)
         ? this.resolve(p.initializer, rules, used, seen)
-        : this.resolveDeclaration(this.checker.getShorthandAssignmentValueSymbol(p)?.valueDeclaration ?? p, rules, used, seen, here);
+        : this.resolveDeclaration(
+            this.checker.getShorthandAssignmentValueSymbol(p)?.valueDeclaration ?? p,
+            rules,
+            used,
+            seen,
+            here,
+          );
       if ('error' in r) return r;
       for (const a of r.accounts) acc.add(a);
       via.push(...r.via);
@@ -437,10 +614,22 @@ export class PortCallScanner {
     return { accounts: acc, via };
   }
 
-  private resolveBinding(b: ts.BindingElement, rules: Rules, used: Set<string>, _seen: Set<ts.Node>, here: string): Resolved {
+  private resolveBinding(
+    b: ts.BindingElement,
+    rules: Rules,
+    used: Set<string>,
+    _seen: Set<ts.Node>,
+    here: string,
+  ): Resolved {
     const pattern = b.parent;
-    if (!ts.isObjectBindingPattern(pattern)) return { error: `${here}: an account from array destructuring cannot be followed` };
-    const prop = b.propertyName && ts.isIdentifier(b.propertyName) ? b.propertyName.text : ts.isIdentifier(b.name) ? b.name.text : undefined;
+    if (!ts.isObjectBindingPattern(pattern))
+      return { error: `${here}: an account from array destructuring cannot be followed` };
+    const prop =
+      b.propertyName && ts.isIdentifier(b.propertyName)
+        ? b.propertyName.text
+        : ts.isIdentifier(b.name)
+          ? b.name.text
+          : undefined;
     const t = this.safeType(pattern);
     const s = prop && t ? t.getProperty(prop) : undefined;
     const key = s && ownerKey(s);
@@ -450,7 +639,13 @@ export class PortCallScanner {
     return { accounts: new Set(rule.accounts), via: [here] };
   }
 
-  private resolveParameter(p: ts.ParameterDeclaration, rules: Rules, used: Set<string>, seen: Set<ts.Node>, here: string): Resolved {
+  private resolveParameter(
+    p: ts.ParameterDeclaration,
+    rules: Rules,
+    used: Set<string>,
+    seen: Set<ts.Node>,
+    here: string,
+  ): Resolved {
     const fn = p.parent as ts.SignatureDeclaration;
     const name = functionName(fn);
     const file = this.rel(p.getSourceFile().fileName);
@@ -467,14 +662,18 @@ export class PortCallScanner {
     const sites = this.callSites().get(fn) ?? [];
     if (sites.length === 0) {
       const m = ruleFor(rules.modules, file);
-      if (m && 'accounts' in m) return { accounts: new Set(m.accounts), via: [here, `entry point of ${file} (${m.accounts.join('+')})`] };
-      return { error: `${here}: ${name ?? 'this function'} is called by no scanned code (an entry point or a callback), so its account parameter cannot be followed; pass the accounts in a deps object whose properties have rules, or add a parameter rule for ${key ?? '(an anonymous function)'}` };
+      if (m && 'accounts' in m)
+        return { accounts: new Set(m.accounts), via: [here, `entry point of ${file} (${m.accounts.join('+')})`] };
+      return {
+        error: `${here}: ${name ?? 'this function'} is called by no scanned code (an entry point or a callback), so its account parameter cannot be followed; pass the accounts in a deps object whose properties have rules, or add a parameter rule for ${key ?? '(an anonymous function)'}`,
+      };
     }
     const acc = new Set<AccountKind>();
     const via: string[] = [here];
     for (const call of sites) {
       const args = call.arguments ?? ts.factory.createNodeArray();
-      if (p.dotDotDotToken || args.some((a, i) => i <= index && ts.isSpreadElement(a))) return { error: `${here}: spread/rest arguments cannot be followed` };
+      if (p.dotDotDotToken || args.some((a, i) => i <= index && ts.isSpreadElement(a)))
+        return { error: `${here}: spread/rest arguments cannot be followed` };
       const arg = args[index];
       if (!arg) continue;
       const r = this.resolve(arg, rules, used, seen);
@@ -493,7 +692,13 @@ export class PortCallScanner {
     let found: ts.ParameterDeclaration | undefined;
     const visit = (n: ts.Node): void => {
       if (found) return;
-      if (ts.isParameter(n) && ts.isIdentifier(n.name) && n.name.text === m[3] && functionName(n.parent as ts.SignatureDeclaration) === m[2]) found = n;
+      if (
+        ts.isParameter(n) &&
+        ts.isIdentifier(n.name) &&
+        n.name.text === m[3] &&
+        functionName(n.parent as ts.SignatureDeclaration) === m[2]
+      )
+        found = n;
       ts.forEachChild(n, visit);
     };
     if (sf) visit(sf);
@@ -514,9 +719,15 @@ function ownerKey(s: ts.Symbol): string | undefined {
   if (!d) return undefined;
   let owner: ts.Node | undefined = d.parent;
   if (owner && ts.isTypeLiteralNode(owner) && ts.isTypeAliasDeclaration(owner.parent)) owner = owner.parent;
-  if (owner && (ts.isInterfaceDeclaration(owner) || ts.isClassDeclaration(owner) || ts.isTypeAliasDeclaration(owner)) && owner.name) return `${owner.name.text}.${s.name}`;
+  if (
+    owner &&
+    (ts.isInterfaceDeclaration(owner) || ts.isClassDeclaration(owner) || ts.isTypeAliasDeclaration(owner)) &&
+    owner.name
+  )
+    return `${owner.name.text}.${s.name}`;
   // A constructor parameter property (`constructor(readonly account: AwsAccount)`).
-  if (ts.isParameter(d) && ts.isConstructorDeclaration(d.parent) && d.parent.parent.name) return `${d.parent.parent.name.text}.${s.name}`;
+  if (ts.isParameter(d) && ts.isConstructorDeclaration(d.parent) && d.parent.parent.name)
+    return `${d.parent.parent.name.text}.${s.name}`;
   return undefined;
 }
 
@@ -527,20 +738,41 @@ function functionName(fn: ts.SignatureDeclaration): string | undefined {
     const cls = fn.parent.name?.text ?? '(class)';
     return ts.isConstructorDeclaration(fn) ? `${cls}.constructor` : `${cls}.${(fn.name as ts.Identifier).text}`;
   }
-  if ((ts.isArrowFunction(fn) || ts.isFunctionExpression(fn)) && ts.isVariableDeclaration(fn.parent) && ts.isIdentifier(fn.parent.name)) return fn.parent.name.text;
+  if (
+    (ts.isArrowFunction(fn) || ts.isFunctionExpression(fn)) &&
+    ts.isVariableDeclaration(fn.parent) &&
+    ts.isIdentifier(fn.parent.name)
+  )
+    return fn.parent.name.text;
   return undefined;
 }
 
 function unwrap(e: ts.Expression): ts.Expression {
   for (;;) {
-    if (ts.isParenthesizedExpression(e) || ts.isAwaitExpression(e) || ts.isNonNullExpression(e) || ts.isAsExpression(e) || ts.isTypeAssertionExpression(e) || ts.isSatisfiesExpression(e)) e = e.expression;
+    if (
+      ts.isParenthesizedExpression(e) ||
+      ts.isAwaitExpression(e) ||
+      ts.isNonNullExpression(e) ||
+      ts.isAsExpression(e) ||
+      ts.isTypeAssertionExpression(e) ||
+      ts.isSatisfiesExpression(e)
+    )
+      e = e.expression;
     else return e;
   }
 }
 
 function isInType(node: ts.Node): boolean {
   for (let n: ts.Node | undefined = node.parent; n; n = n.parent) {
-    if (ts.isTypeNode(n) || ts.isTypeAliasDeclaration(n) || ts.isInterfaceDeclaration(n) || ts.isImportDeclaration(n) || ts.isExportDeclaration(n) || ts.isImportSpecifier(n)) return true;
+    if (
+      ts.isTypeNode(n) ||
+      ts.isTypeAliasDeclaration(n) ||
+      ts.isInterfaceDeclaration(n) ||
+      ts.isImportDeclaration(n) ||
+      ts.isExportDeclaration(n) ||
+      ts.isImportSpecifier(n)
+    )
+      return true;
     if (ts.isStatement(n) || ts.isBlock(n)) return false;
   }
   return false;
@@ -549,7 +781,14 @@ function isInType(node: ts.Node): boolean {
 /** The name of a property/method declaration (a command table's own entries, an interface member). */
 function isDeclarationName(node: ts.Identifier): boolean {
   const p = node.parent;
-  return (ts.isPropertyAssignment(p) || ts.isPropertySignature(p) || ts.isMethodSignature(p) || ts.isPropertyDeclaration(p) || ts.isMethodDeclaration(p)) && p.name === node;
+  return (
+    (ts.isPropertyAssignment(p) ||
+      ts.isPropertySignature(p) ||
+      ts.isMethodSignature(p) ||
+      ts.isPropertyDeclaration(p) ||
+      ts.isMethodDeclaration(p)) &&
+    p.name === node
+  );
 }
 
 /** An expression whose value is used (not a declaration name, not the name part of an access). */
@@ -557,7 +796,16 @@ function isValueExpression(node: ts.Node): node is ts.Expression {
   if (!ts.isExpression(node) || isInType(node)) return false;
   const p = node.parent;
   if (ts.isPropertyAccessExpression(p) && p.name === node) return false;
-  const declaresName = ts.isVariableDeclaration(p) || ts.isParameter(p) || ts.isBindingElement(p) || ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p) || ts.isFunctionDeclaration(p) || ts.isMethodDeclaration(p) || ts.isClassDeclaration(p) || ts.isPropertySignature(p);
+  const declaresName =
+    ts.isVariableDeclaration(p) ||
+    ts.isParameter(p) ||
+    ts.isBindingElement(p) ||
+    ts.isPropertyAssignment(p) ||
+    ts.isPropertyDeclaration(p) ||
+    ts.isFunctionDeclaration(p) ||
+    ts.isMethodDeclaration(p) ||
+    ts.isClassDeclaration(p) ||
+    ts.isPropertySignature(p);
   if (declaresName && (p as { name?: ts.Node }).name === node) return false;
   return !(ts.isBindingElement(p) && p.propertyName === node);
 }

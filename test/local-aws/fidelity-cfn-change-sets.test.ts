@@ -28,9 +28,23 @@ Outputs:
 t.test('outputs, template and parameters follow executed change sets', async (t) => {
   await useLocalAws(t);
   const cfn = new CloudFormationClient({});
-  const outputs = async () => Object.fromEntries(((await cfn.send(new DescribeStacksCommand({ StackName: 'cs' }))).Stacks![0]!.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
+  const outputs = async () =>
+    Object.fromEntries(
+      ((await cfn.send(new DescribeStacksCommand({ StackName: 'cs' }))).Stacks![0]!.Outputs ?? []).map((o) => [
+        o.OutputKey,
+        o.OutputValue,
+      ]),
+    );
   const changeSet = async (type: 'CREATE' | 'UPDATE', name: string, body: string, value: string) => {
-    const cs = await cfn.send(new CreateChangeSetCommand({ StackName: 'cs', ChangeSetName: name, ChangeSetType: type, TemplateBody: body, Parameters: [{ ParameterKey: 'Name', ParameterValue: value }] }));
+    const cs = await cfn.send(
+      new CreateChangeSetCommand({
+        StackName: 'cs',
+        ChangeSetName: name,
+        ChangeSetType: type,
+        TemplateBody: body,
+        Parameters: [{ ParameterKey: 'Name', ParameterValue: value }],
+      }),
+    );
     return cfn.send(new DescribeChangeSetCommand({ ChangeSetName: cs.Id! }));
   };
 
@@ -45,7 +59,11 @@ t.test('outputs, template and parameters follow executed change sets', async (t)
   t.equal((await outputs()).Static, 'two', 'an executed UPDATE change set updates the outputs');
 
   const same = await changeSet('UPDATE', 'u2', template('two'), 'a');
-  t.equal(same.Status, 'FAILED', 'the same template and every parameter again: CreateChangeSet succeeds, the change set is empty');
+  t.equal(
+    same.Status,
+    'FAILED',
+    'the same template and every parameter again: CreateChangeSet succeeds, the change set is empty',
+  );
   t.match(same.StatusReason, /didn't contain changes/);
 
   const param = await changeSet('UPDATE', 'u3', template('two'), 'b');

@@ -2,8 +2,20 @@
 // VPC endpoints (so its VPC goes too), and a deletion that fails leaves the stack in DELETE_FAILED
 // with the reason, as CloudFormation documents (DeleteStack; "Stack status codes").
 import t from 'tap';
-import { CloudFormationClient, CreateStackCommand, DeleteStackCommand, DescribeStackEventsCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { CreateSubnetCommand, DescribeRouteTablesCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  CloudFormationClient,
+  CreateStackCommand,
+  DeleteStackCommand,
+  DescribeStackEventsCommand,
+  DescribeStacksCommand,
+} from '@aws-sdk/client-cloudformation';
+import {
+  CreateSubnetCommand,
+  DescribeRouteTablesCommand,
+  DescribeVpcEndpointsCommand,
+  DescribeVpcsCommand,
+  EC2Client,
+} from '@aws-sdk/client-ec2';
 import { useLocalAws } from '../../local-aws/local-aws.js';
 
 const TEMPLATE = `
@@ -24,10 +36,25 @@ t.test('a stack with a route table and a VPC endpoint deletes completely', async
   const { StackId } = await cfn.send(new CreateStackCommand({ StackName: 'net', TemplateBody: TEMPLATE }));
   const vpcId = (await cfn.send(new DescribeStacksCommand({ StackName: 'net' }))).Stacks![0]!.Outputs![0]!.OutputValue!;
   await cfn.send(new DeleteStackCommand({ StackName: 'net' }));
-  t.equal((await cfn.send(new DescribeStacksCommand({ StackName: StackId }))).Stacks![0]!.StackStatus, 'DELETE_COMPLETE');
-  t.same((await ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Vpcs, [], 'the VPC is gone');
-  t.same((await ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).RouteTables, [], 'and its route tables');
-  t.same((await ec2.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).VpcEndpoints, [], 'and its endpoint');
+  t.equal(
+    (await cfn.send(new DescribeStacksCommand({ StackName: StackId }))).Stacks![0]!.StackStatus,
+    'DELETE_COMPLETE',
+  );
+  t.same(
+    (await ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Vpcs,
+    [],
+    'the VPC is gone',
+  );
+  t.same(
+    (await ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).RouteTables,
+    [],
+    'and its route tables',
+  );
+  t.same(
+    (await ec2.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).VpcEndpoints,
+    [],
+    'and its endpoint',
+  );
 });
 
 t.test('a resource that will not delete: DELETE_FAILED, the stack stays, the event names the reason', async (t) => {
@@ -35,7 +62,8 @@ t.test('a resource that will not delete: DELETE_FAILED, the stack stays, the eve
   const cfn = new CloudFormationClient({});
   const ec2 = new EC2Client({});
   const { StackId } = await cfn.send(new CreateStackCommand({ StackName: 'stuck', TemplateBody: TEMPLATE }));
-  const vpcId = (await cfn.send(new DescribeStacksCommand({ StackName: 'stuck' }))).Stacks![0]!.Outputs![0]!.OutputValue!;
+  const vpcId = (await cfn.send(new DescribeStacksCommand({ StackName: 'stuck' }))).Stacks![0]!.Outputs![0]!
+    .OutputValue!;
   // A subnet made outside the stack keeps its VPC from being deleted.
   await ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: '10.7.0.128/25' }));
   await cfn.send(new DeleteStackCommand({ StackName: 'stuck' }));

@@ -35,10 +35,15 @@ t.test('the endpoint policy of a CloudFormation VPC endpoint is JSON', async (t)
   await useLocalAws(t);
   const cfn = new CloudFormationClient({});
   await cfn.send(new CreateStackCommand({ StackName: 'ep', TemplateBody: TEMPLATE }));
-  const id = (await cfn.send(new DescribeStacksCommand({ StackName: 'ep' }))).Stacks![0]!.Outputs!.find((o) => o.OutputKey === 'Endpoint')!.OutputValue!;
-  const ep = (await new EC2Client({}).send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [id] }))).VpcEndpoints![0]!;
+  const id = (await cfn.send(new DescribeStacksCommand({ StackName: 'ep' }))).Stacks![0]!.Outputs!.find(
+    (o) => o.OutputKey === 'Endpoint',
+  )!.OutputValue!;
+  const ep = (await new EC2Client({}).send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [id] })))
+    .VpcEndpoints![0]!;
   t.same(JSON.parse(ep.PolicyDocument!), {
     Version: '2012-10-17',
-    Statement: [{ Effect: 'Allow', Principal: '*', Action: ['s3:GetObject'], Resource: 'arn:aws:s3:::only-this-bucket/*' }],
+    Statement: [
+      { Effect: 'Allow', Principal: '*', Action: ['s3:GetObject'], Resource: 'arn:aws:s3:::only-this-bucket/*' },
+    ],
   });
 });

@@ -8,7 +8,13 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
-import { S3Client, CreateBucketCommand, PutBucketPolicyCommand, PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import {
+  S3Client,
+  CreateBucketCommand,
+  PutBucketPolicyCommand,
+  PutObjectCommand,
+  GetObjectCommand,
+} from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { useLocalAws, ROOT } from '../../local-aws/local-aws.js';
 import { vaultStatements } from '../../src/custody/vault/policy.js';
@@ -20,7 +26,9 @@ async function denied(p: Promise<unknown>): Promise<string> {
     await p;
     return 'allowed';
   } catch (e) {
-    return (e as { name?: string; $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403 ? 'denied' : `error ${(e as Error).name}`;
+    return (e as { name?: string; $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403
+      ? 'denied'
+      : `error ${(e as Error).name}`;
   }
 }
 
@@ -29,23 +37,66 @@ async function setup(endpoint: string, bucket: string, statements = vaultStateme
   const kms = new KMSClient({ endpoint, region: 'us-east-1', credentials: creds });
   const key = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  await s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify({ Version: '2012-10-17', Statement: statements }) }));
+  await s3.send(
+    new PutBucketPolicyCommand({
+      Bucket: bucket,
+      Policy: JSON.stringify({ Version: '2012-10-17', Statement: statements }),
+    }),
+  );
   return { s3, key };
 }
 
 t.test('over TLS: SSE-KMS uploads and reads pass, uploads without the header or with AES256 are refused', async (t) => {
   const aws = await useLocalAws(t);
   const { s3, key } = await setup(aws.endpoint, 'vault-tls');
-  t.equal(await denied(s3.send(new PutObjectCommand({ Bucket: 'vault-tls', Key: 'a', Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key }))), 'allowed');
+  t.equal(
+    await denied(
+      s3.send(
+        new PutObjectCommand({
+          Bucket: 'vault-tls',
+          Key: 'a',
+          Body: 'x',
+          ServerSideEncryption: 'aws:kms',
+          SSEKMSKeyId: key,
+        }),
+      ),
+    ),
+    'allowed',
+  );
   t.equal(await denied(s3.send(new GetObjectCommand({ Bucket: 'vault-tls', Key: 'a' }))), 'allowed');
-  t.equal(await denied(s3.send(new PutObjectCommand({ Bucket: 'vault-tls', Key: 'b', Body: 'x' }))), 'denied', 'no SSE header');
-  t.equal(await denied(s3.send(new PutObjectCommand({ Bucket: 'vault-tls', Key: 'c', Body: 'x', ServerSideEncryption: 'AES256' }))), 'denied', 'SSE-S3 instead of SSE-KMS');
+  t.equal(
+    await denied(s3.send(new PutObjectCommand({ Bucket: 'vault-tls', Key: 'b', Body: 'x' }))),
+    'denied',
+    'no SSE header',
+  );
+  t.equal(
+    await denied(
+      s3.send(new PutObjectCommand({ Bucket: 'vault-tls', Key: 'c', Body: 'x', ServerSideEncryption: 'AES256' })),
+    ),
+    'denied',
+    'SSE-S3 instead of SSE-KMS',
+  );
 });
 
 t.test('a Deny statement without conditions still denies everything (moto behaviour kept)', async (t) => {
   const aws = await useLocalAws(t);
-  const { s3, key } = await setup(aws.endpoint, 'vault-deny', [{ Sid: 'All', Effect: 'Deny', Principal: '*', Action: 's3:GetObject', Resource: 'arn:aws:s3:::vault-deny/*' }]);
-  t.equal(await denied(s3.send(new PutObjectCommand({ Bucket: 'vault-deny', Key: 'a', Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key }))), 'allowed');
+  const { s3, key } = await setup(aws.endpoint, 'vault-deny', [
+    { Sid: 'All', Effect: 'Deny', Principal: '*', Action: 's3:GetObject', Resource: 'arn:aws:s3:::vault-deny/*' },
+  ]);
+  t.equal(
+    await denied(
+      s3.send(
+        new PutObjectCommand({
+          Bucket: 'vault-deny',
+          Key: 'a',
+          Body: 'x',
+          ServerSideEncryption: 'aws:kms',
+          SSEKMSKeyId: key,
+        }),
+      ),
+    ),
+    'allowed',
+  );
   t.equal(await denied(s3.send(new GetObjectCommand({ Bucket: 'vault-deny', Key: 'a' }))), 'denied');
 });
 
@@ -61,7 +112,10 @@ t.test('over plain HTTP: the TLS-only statement refuses even a correctly encrypt
     'print(json.dumps({"port": server.port}), flush=True)',
     'server.serve_forever()',
   ].join('\n');
-  const child = spawn(path.join(ROOT, '.venv/bin/python'), ['-c', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(path.join(ROOT, '.venv/bin/python'), ['-c', code], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   t.teardown(() => {
     child.kill('SIGTERM');
   });
@@ -80,9 +134,35 @@ t.test('over plain HTTP: the TLS-only statement refuses even a correctly encrypt
     await new Promise((r) => setTimeout(r, 50));
   }
   const { s3, key } = await setup(endpoint, 'vault-http');
-  t.equal(await denied(s3.send(new PutObjectCommand({ Bucket: 'vault-http', Key: 'a', Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key }))), 'denied');
+  t.equal(
+    await denied(
+      s3.send(
+        new PutObjectCommand({
+          Bucket: 'vault-http',
+          Key: 'a',
+          Body: 'x',
+          ServerSideEncryption: 'aws:kms',
+          SSEKMSKeyId: key,
+        }),
+      ),
+    ),
+    'denied',
+  );
   t.equal(await denied(s3.send(new GetObjectCommand({ Bucket: 'vault-http', Key: 'a' }))), 'denied');
   // Control: the same upload to a bucket without the policy goes through over plain HTTP.
   await s3.send(new CreateBucketCommand({ Bucket: 'no-policy' }));
-  t.equal(await denied(s3.send(new PutObjectCommand({ Bucket: 'no-policy', Key: 'a', Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key }))), 'allowed');
+  t.equal(
+    await denied(
+      s3.send(
+        new PutObjectCommand({
+          Bucket: 'no-policy',
+          Key: 'a',
+          Body: 'x',
+          ServerSideEncryption: 'aws:kms',
+          SSEKMSKeyId: key,
+        }),
+      ),
+    ),
+    'allowed',
+  );
 });

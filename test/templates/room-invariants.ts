@@ -163,8 +163,10 @@ interface SgRule {
 function sgRules(doc: Template): SgRule[] {
   const out: SgRule[] = [];
   for (const [id, r] of ofType(doc, 'AWS::EC2::SecurityGroup')) {
-    for (const rule of list<Record<string, any>>(props(r).SecurityGroupIngress)) out.push({ group: id, direction: 'ingress', at: id, rule });
-    for (const rule of list<Record<string, any>>(props(r).SecurityGroupEgress)) out.push({ group: id, direction: 'egress', at: id, rule });
+    for (const rule of list<Record<string, any>>(props(r).SecurityGroupIngress))
+      out.push({ group: id, direction: 'ingress', at: id, rule });
+    for (const rule of list<Record<string, any>>(props(r).SecurityGroupEgress))
+      out.push({ group: id, direction: 'egress', at: id, rule });
   }
   for (const [id, r] of ofType(doc, 'AWS::EC2::SecurityGroupIngress')) {
     const p = props(r);
@@ -241,11 +243,16 @@ function instanceAndTemplate(doc: Template): { instances: [string, Resource][]; 
 export const ROOM_CHECKS: RoomCheck[] = [
   {
     id: 'no-way-out',
-    title: 'no internet, NAT, egress-only, carrier, VPN or transit gateway, peering, Elastic IP, or KMS key in the template',
+    title:
+      'no internet, NAT, egress-only, carrier, VPN or transit gateway, peering, Elastic IP, or KMS key in the template',
     run(doc) {
       const f = findings(this.id);
       for (const [id, r] of entries(doc)) {
-        if (FORBIDDEN_TYPES.includes(r?.Type)) f.add(id, `${id} is a ${r.Type}; the room must have no way out and no outside address (and the case key lives outside the stack): remove it.`);
+        if (FORBIDDEN_TYPES.includes(r?.Type))
+          f.add(
+            id,
+            `${id} is a ${r.Type}; the room must have no way out and no outside address (and the case key lives outside the stack): remove it.`,
+          );
       }
       return f.out;
     },
@@ -258,16 +265,28 @@ export const ROOM_CHECKS: RoomCheck[] = [
       for (const [id, r] of ofType(doc, 'AWS::EC2::Route')) {
         const p = props(r);
         if (p.DestinationCidrBlock === '0.0.0.0/0' || p.DestinationIpv6CidrBlock === '::/0') {
-          f.add(id, `${id} is a default route (${p.DestinationCidrBlock ?? p.DestinationIpv6CidrBlock}): the room must have no route to 0.0.0.0/0 or ::/0; remove it.`);
+          f.add(
+            id,
+            `${id} is a default route (${p.DestinationCidrBlock ?? p.DestinationIpv6CidrBlock}): the room must have no route to 0.0.0.0/0 or ::/0; remove it.`,
+          );
         } else {
-          f.add(id, `${id} adds a route; the room's route table holds only the local route and the S3 gateway endpoint's routes: remove it.`);
+          f.add(
+            id,
+            `${id} adds a route; the room's route table holds only the local route and the S3 gateway endpoint's routes: remove it.`,
+          );
         }
       }
       const tables = ofType(doc, 'AWS::EC2::RouteTable');
       if (tables.length !== 1) f.add('RouteTable', `expected exactly one route table, found ${tables.length}.`);
       for (const [id] of tables) {
-        const assoc = ofType(doc, 'AWS::EC2::SubnetRouteTableAssociation').filter(([, a]) => refersTo(props(a).RouteTableId, id) && refersTo(props(a).SubnetId, 'Subnet'));
-        if (assoc.length !== 1) f.add(id, `${id} must be associated with the subnet (one SubnetRouteTableAssociation); otherwise the subnet uses the VPC's main route table.`);
+        const assoc = ofType(doc, 'AWS::EC2::SubnetRouteTableAssociation').filter(
+          ([, a]) => refersTo(props(a).RouteTableId, id) && refersTo(props(a).SubnetId, 'Subnet'),
+        );
+        if (assoc.length !== 1)
+          f.add(
+            id,
+            `${id} must be associated with the subnet (one SubnetRouteTableAssociation); otherwise the subnet uses the VPC's main route table.`,
+          );
       }
       return f.out;
     },
@@ -281,45 +300,67 @@ export const ROOM_CHECKS: RoomCheck[] = [
       if (subnets.length !== 1) f.add('Subnet', `the room has exactly one subnet in one AZ, found ${subnets.length}.`);
       if (ofType(doc, 'AWS::EC2::VPC').length !== 1) f.add('Vpc', 'the room has exactly one VPC.');
       for (const [id, r] of subnets) {
-        if (props(r).MapPublicIpOnLaunch !== false) f.add(id, `${id} must set MapPublicIpOnLaunch: false (found ${JSON.stringify(props(r).MapPublicIpOnLaunch)}).`);
+        if (props(r).MapPublicIpOnLaunch !== false)
+          f.add(
+            id,
+            `${id} must set MapPublicIpOnLaunch: false (found ${JSON.stringify(props(r).MapPublicIpOnLaunch)}).`,
+          );
         if (props(r).AssignIpv6AddressOnCreation === true) f.add(id, `${id} must not assign IPv6 addresses.`);
-        if (!refersTo(props(r).AvailabilityZone, 'AvailabilityZone')) f.add(id, `${id} must be in the AvailabilityZone parameter's zone.`);
+        if (!refersTo(props(r).AvailabilityZone, 'AvailabilityZone'))
+          f.add(id, `${id} must be in the AvailabilityZone parameter's zone.`);
       }
-      for (const [id] of ofType(doc, 'AWS::EC2::SubnetCidrBlock')) f.add(id, `${id} adds an (IPv6) range to the subnet: remove it.`);
+      for (const [id] of ofType(doc, 'AWS::EC2::SubnetCidrBlock'))
+        f.add(id, `${id} adds an (IPv6) range to the subnet: remove it.`);
       for (const [id] of ofType(doc, 'AWS::EC2::VPCCidrBlock')) f.add(id, `${id} adds a range to the VPC: remove it.`);
       return f.out;
     },
   },
   {
     id: 'endpoints',
-    title: 'interface endpoints for ssm, ssmmessages, ec2messages and kms with private DNS in the subnet behind the endpoint group; S3 gateway endpoint on the route table',
+    title:
+      'interface endpoints for ssm, ssmmessages, ec2messages and kms with private DNS in the subnet behind the endpoint group; S3 gateway endpoint on the route table',
     run(doc) {
       const f = findings(this.id);
       const by = endpointsByService(doc);
       for (const svc of INTERFACE_SERVICES) {
         const eps = by.get(svc) ?? [];
         if (eps.length !== 1) {
-          f.add(`${svc}-endpoint`, `expected one interface endpoint for com.amazonaws.<region>.${svc}, found ${eps.length}: the instance needs it to work without internet.`);
+          f.add(
+            `${svc}-endpoint`,
+            `expected one interface endpoint for com.amazonaws.<region>.${svc}, found ${eps.length}: the instance needs it to work without internet.`,
+          );
           continue;
         }
         const [id, r] = eps[0]!;
         const p = props(r);
         if (p.VpcEndpointType !== 'Interface') f.add(id, `${id} must be VpcEndpointType: Interface.`);
-        if (p.PrivateDnsEnabled !== true) f.add(id, `${id} must set PrivateDnsEnabled: true, or the instance resolves ${svc}'s public name and cannot reach it.`);
+        if (p.PrivateDnsEnabled !== true)
+          f.add(
+            id,
+            `${id} must set PrivateDnsEnabled: true, or the instance resolves ${svc}'s public name and cannot reach it.`,
+          );
         const subnets = list(p.SubnetIds);
-        if (subnets.length !== 1 || !refersTo(subnets[0], 'Subnet')) f.add(id, `${id} must be in the room subnet (SubnetIds: [!Ref Subnet]).`);
+        if (subnets.length !== 1 || !refersTo(subnets[0], 'Subnet'))
+          f.add(id, `${id} must be in the room subnet (SubnetIds: [!Ref Subnet]).`);
         const groups = list(p.SecurityGroupIds);
-        if (groups.length !== 1 || !refersTo(groups[0], 'EndpointSecurityGroup')) f.add(id, `${id} must carry only EndpointSecurityGroup.`);
+        if (groups.length !== 1 || !refersTo(groups[0], 'EndpointSecurityGroup'))
+          f.add(id, `${id} must carry only EndpointSecurityGroup.`);
       }
       const s3 = by.get('s3') ?? [];
       if (s3.length !== 1) f.add('S3Endpoint', `expected one S3 gateway endpoint, found ${s3.length}.`);
       for (const [id, r] of s3) {
-        if (props(r).VpcEndpointType !== 'Gateway') f.add(id, `${id} must be a Gateway endpoint (it adds the S3 prefix-list routes to the route table).`);
+        if (props(r).VpcEndpointType !== 'Gateway')
+          f.add(id, `${id} must be a Gateway endpoint (it adds the S3 prefix-list routes to the route table).`);
         const tables = list(props(r).RouteTableIds);
-        if (!tables.some((x) => refersTo(x, 'RouteTable'))) f.add(id, `${id} must be associated with RouteTable (RouteTableIds).`);
+        if (!tables.some((x) => refersTo(x, 'RouteTable')))
+          f.add(id, `${id} must be associated with RouteTable (RouteTableIds).`);
       }
       const vpc = ofType(doc, 'AWS::EC2::VPC')[0]?.[1];
-      if (props(vpc).EnableDnsSupport !== true || props(vpc).EnableDnsHostnames !== true) f.add('Vpc', 'the VPC must enable DNS support and DNS hostnames, which private DNS on interface endpoints requires.');
+      if (props(vpc).EnableDnsSupport !== true || props(vpc).EnableDnsHostnames !== true)
+        f.add(
+          'Vpc',
+          'the VPC must enable DNS support and DNS hostnames, which private DNS on interface endpoints requires.',
+        );
       return f.out;
     },
   },
@@ -331,16 +372,26 @@ export const ROOM_CHECKS: RoomCheck[] = [
       const allowed = vaultArns();
       for (const [id, r] of endpointsByService(doc).get('s3') ?? []) {
         const stmts = list<Record<string, any>>(props(r).PolicyDocument?.Statement);
-        if (!stmts.length) f.add(id, `${id} has no PolicyDocument; without one the endpoint allows all of S3: limit it to the vault bucket.`);
+        if (!stmts.length)
+          f.add(
+            id,
+            `${id} has no PolicyDocument; without one the endpoint allows all of S3: limit it to the vault bucket.`,
+          );
         for (const s of stmts) {
           if (s.Effect !== 'Allow') continue;
-          if (s.NotResource || s.NotAction) f.add(id, `${id}: NotResource/NotAction widen the policy; name the vault bucket's resources.`);
+          if (s.NotResource || s.NotAction)
+            f.add(id, `${id}: NotResource/NotAction widen the policy; name the vault bucket's resources.`);
           for (const res of list(s.Resource)) {
             const t = text(res);
-            if (!t || !allowed.has(t)) f.add(id, `${id} allows ${JSON.stringify(res)}; only arn:<partition>:s3:::\${VaultBucket} and its /* are allowed.`);
+            if (!t || !allowed.has(t))
+              f.add(
+                id,
+                `${id} allows ${JSON.stringify(res)}; only arn:<partition>:s3:::\${VaultBucket} and its /* are allowed.`,
+              );
           }
           for (const a of list(s.Action)) {
-            if (typeof a !== 'string' || a === '*' || a === 's3:*' || a.includes('*')) f.add(id, `${id} allows the action ${JSON.stringify(a)}; name the object actions the room needs.`);
+            if (typeof a !== 'string' || a === '*' || a === 's3:*' || a.includes('*'))
+              f.add(id, `${id} allows the action ${JSON.stringify(a)}; name the object actions the room needs.`);
           }
         }
       }
@@ -352,19 +403,32 @@ export const ROOM_CHECKS: RoomCheck[] = [
     title: 'the endpoint group accepts only TCP 443 from the access group and sends nothing',
     run(doc) {
       const f = findings(this.id);
-      if (!doc.Resources.EndpointSecurityGroup) return [{ check: this.id, resource: 'EndpointSecurityGroup', message: 'EndpointSecurityGroup is missing.' }];
+      if (!doc.Resources.EndpointSecurityGroup)
+        return [{ check: this.id, resource: 'EndpointSecurityGroup', message: 'EndpointSecurityGroup is missing.' }];
       const rules = sgRules(doc).filter((r) => r.group === 'EndpointSecurityGroup');
       const ingress = rules.filter((r) => r.direction === 'ingress');
-      if (!ingress.length) f.add('EndpointSecurityGroup', 'EndpointSecurityGroup must accept TCP 443 from AccessSecurityGroup, or the instance cannot reach the endpoints.');
+      if (!ingress.length)
+        f.add(
+          'EndpointSecurityGroup',
+          'EndpointSecurityGroup must accept TCP 443 from AccessSecurityGroup, or the instance cannot reach the endpoints.',
+        );
       for (const r of ingress) {
-        const onlySource = Object.keys(r.rule).every((k) => ['IpProtocol', 'FromPort', 'ToPort', 'SourceSecurityGroupId', 'Description', 'GroupId'].includes(k));
+        const onlySource = Object.keys(r.rule).every((k) =>
+          ['IpProtocol', 'FromPort', 'ToPort', 'SourceSecurityGroupId', 'Description', 'GroupId'].includes(k),
+        );
         if (!isHttps(r.rule) || !refersTo(r.rule.SourceSecurityGroupId, 'AccessSecurityGroup') || !onlySource) {
-          f.add(r.at, `EndpointSecurityGroup allows ${describeRule(r)}; only TCP 443 from AccessSecurityGroup is allowed.`);
+          f.add(
+            r.at,
+            `EndpointSecurityGroup allows ${describeRule(r)}; only TCP 443 from AccessSecurityGroup is allowed.`,
+          );
         }
       }
       const egress = rules.filter((r) => r.direction === 'egress');
       if (egress.length !== 1 || !isNoTrafficPlaceholder(egress[0]!.rule)) {
-        f.add('EndpointSecurityGroup', `EndpointSecurityGroup egress must be only the "Disallow all traffic" placeholder (found ${egress.map(describeRule).join('; ') || 'none, which CloudFormation turns into allow-all'}).`);
+        f.add(
+          'EndpointSecurityGroup',
+          `EndpointSecurityGroup egress must be only the "Disallow all traffic" placeholder (found ${egress.map(describeRule).join('; ') || 'none, which CloudFormation turns into allow-all'}).`,
+        );
       }
       return f.out;
     },
@@ -374,12 +438,21 @@ export const ROOM_CHECKS: RoomCheck[] = [
     title: 'the forensics group has no ingress and only the "Disallow all traffic" placeholder egress',
     run(doc) {
       const f = findings(this.id);
-      if (!doc.Resources.ForensicsSecurityGroup) return [{ check: this.id, resource: 'ForensicsSecurityGroup', message: 'ForensicsSecurityGroup is missing.' }];
+      if (!doc.Resources.ForensicsSecurityGroup)
+        return [{ check: this.id, resource: 'ForensicsSecurityGroup', message: 'ForensicsSecurityGroup is missing.' }];
       const rules = sgRules(doc).filter((r) => r.group === 'ForensicsSecurityGroup');
-      for (const r of rules.filter((x) => x.direction === 'ingress')) f.add(r.at, `ForensicsSecurityGroup must have no ingress; found ${describeRule(r)}.`);
+      for (const r of rules.filter((x) => x.direction === 'ingress'))
+        f.add(r.at, `ForensicsSecurityGroup must have no ingress; found ${describeRule(r)}.`);
       const egress = rules.filter((r) => r.direction === 'egress');
-      if (egress.length !== 1 || !isNoTrafficPlaceholder(egress[0]!.rule) || egress[0]!.at !== 'ForensicsSecurityGroup') {
-        f.add('ForensicsSecurityGroup', `ForensicsSecurityGroup egress must be exactly the inline "Disallow all traffic" placeholder (icmp 252/86 to 255.255.255.255/32); found ${egress.map(describeRule).join('; ') || 'none, which CloudFormation turns into allow-all'}. Put access paths in AccessSecurityGroup.`);
+      if (
+        egress.length !== 1 ||
+        !isNoTrafficPlaceholder(egress[0]!.rule) ||
+        egress[0]!.at !== 'ForensicsSecurityGroup'
+      ) {
+        f.add(
+          'ForensicsSecurityGroup',
+          `ForensicsSecurityGroup egress must be exactly the inline "Disallow all traffic" placeholder (icmp 252/86 to 255.255.255.255/32); found ${egress.map(describeRule).join('; ') || 'none, which CloudFormation turns into allow-all'}. Put access paths in AccessSecurityGroup.`,
+        );
       }
       return f.out;
     },
@@ -389,32 +462,62 @@ export const ROOM_CHECKS: RoomCheck[] = [
     title: 'the access group has no ingress; its egress is TCP 443 to the endpoint group and the S3 prefix list only',
     run(doc) {
       const f = findings(this.id);
-      if (!doc.Resources.AccessSecurityGroup) return [{ check: this.id, resource: 'AccessSecurityGroup', message: 'AccessSecurityGroup is missing.' }];
+      if (!doc.Resources.AccessSecurityGroup)
+        return [{ check: this.id, resource: 'AccessSecurityGroup', message: 'AccessSecurityGroup is missing.' }];
       const rules = sgRules(doc).filter((r) => r.group === 'AccessSecurityGroup');
-      for (const r of rules.filter((x) => x.direction === 'ingress')) f.add(r.at, `AccessSecurityGroup must have no ingress; found ${describeRule(r)}.`);
+      for (const r of rules.filter((x) => x.direction === 'ingress'))
+        f.add(r.at, `AccessSecurityGroup must have no ingress; found ${describeRule(r)}.`);
       const egress = rules.filter((r) => r.direction === 'egress');
       const inline = egress.filter((r) => r.at === 'AccessSecurityGroup');
-      if (!inline.length) f.add('AccessSecurityGroup', 'AccessSecurityGroup needs an inline egress rule, or CloudFormation gives it allow-all egress.');
+      if (!inline.length)
+        f.add(
+          'AccessSecurityGroup',
+          'AccessSecurityGroup needs an inline egress rule, or CloudFormation gives it allow-all egress.',
+        );
       let toEndpoints = false;
       let toS3 = false;
       for (const r of egress) {
-        const extra = Object.keys(r.rule).filter((k) => !['IpProtocol', 'FromPort', 'ToPort', 'Description', 'GroupId', 'DestinationSecurityGroupId', 'DestinationPrefixListId'].includes(k));
-        const ep = refersTo(r.rule.DestinationSecurityGroupId, 'EndpointSecurityGroup') && !r.rule.DestinationPrefixListId;
+        const extra = Object.keys(r.rule).filter(
+          (k) =>
+            ![
+              'IpProtocol',
+              'FromPort',
+              'ToPort',
+              'Description',
+              'GroupId',
+              'DestinationSecurityGroupId',
+              'DestinationPrefixListId',
+            ].includes(k),
+        );
+        const ep =
+          refersTo(r.rule.DestinationSecurityGroupId, 'EndpointSecurityGroup') && !r.rule.DestinationPrefixListId;
         const s3 = refersTo(r.rule.DestinationPrefixListId, 'S3PrefixListId') && !r.rule.DestinationSecurityGroupId;
         if (!isHttps(r.rule) || extra.length || !(ep || s3)) {
-          f.add(r.at, `AccessSecurityGroup allows ${describeRule(r)}; only TCP 443 to EndpointSecurityGroup and to the S3PrefixListId prefix list is allowed.`);
+          f.add(
+            r.at,
+            `AccessSecurityGroup allows ${describeRule(r)}; only TCP 443 to EndpointSecurityGroup and to the S3PrefixListId prefix list is allowed.`,
+          );
         }
         toEndpoints ||= ep && isHttps(r.rule);
         toS3 ||= s3 && isHttps(r.rule);
       }
-      if (!toEndpoints) f.add('AccessSecurityGroup', 'AccessSecurityGroup must allow TCP 443 to EndpointSecurityGroup, or SSM and KMS are unreachable.');
-      if (!toS3) f.add('AccessSecurityGroup', 'AccessSecurityGroup must allow TCP 443 to the S3PrefixListId prefix list, or the vault is unreachable.');
+      if (!toEndpoints)
+        f.add(
+          'AccessSecurityGroup',
+          'AccessSecurityGroup must allow TCP 443 to EndpointSecurityGroup, or SSM and KMS are unreachable.',
+        );
+      if (!toS3)
+        f.add(
+          'AccessSecurityGroup',
+          'AccessSecurityGroup must allow TCP 443 to the S3PrefixListId prefix list, or the vault is unreachable.',
+        );
       return f.out;
     },
   },
   {
     id: 'instance-network',
-    title: 'the instance and its launch template carry exactly the forensics and access groups, in the room subnet, and no public address',
+    title:
+      'the instance and its launch template carry exactly the forensics and access groups, in the room subnet, and no public address',
     run(doc) {
       const f = findings(this.id);
       const want = ['ForensicsSecurityGroup', 'AccessSecurityGroup'];
@@ -423,26 +526,36 @@ export const ROOM_CHECKS: RoomCheck[] = [
         return got.length === want.length && want.every((w) => got.includes(w));
       };
       const { instances, templates } = instanceAndTemplate(doc);
-      if (instances.length !== 1) f.add('ForensicInstance', `the room has exactly one forensic instance, found ${instances.length}.`);
+      if (instances.length !== 1)
+        f.add('ForensicInstance', `the room has exactly one forensic instance, found ${instances.length}.`);
       for (const [id, r] of instances) {
         const p = props(r);
-        if (!sameGroups(p.SecurityGroupIds)) f.add(id, `${id} must carry exactly ForensicsSecurityGroup and AccessSecurityGroup (SecurityGroupIds).`);
+        if (!sameGroups(p.SecurityGroupIds))
+          f.add(id, `${id} must carry exactly ForensicsSecurityGroup and AccessSecurityGroup (SecurityGroupIds).`);
         if (!refersTo(p.SubnetId, 'Subnet')) f.add(id, `${id} must be in the room subnet (SubnetId: !Ref Subnet).`);
         if (p.SecurityGroups) f.add(id, `${id} must not name groups by SecurityGroups (default-VPC groups).`);
       }
       for (const [id, r] of templates) {
         const d = props(r).LaunchTemplateData ?? {};
-        if (!sameGroups(d.SecurityGroupIds)) f.add(id, `${id} must name exactly ForensicsSecurityGroup and AccessSecurityGroup (SecurityGroupIds).`);
+        if (!sameGroups(d.SecurityGroupIds))
+          f.add(id, `${id} must name exactly ForensicsSecurityGroup and AccessSecurityGroup (SecurityGroupIds).`);
       }
       // A public address: on a network interface (instance or template), or from the subnet.
       for (const [id, r] of [...instances, ...templates]) {
-        const nics = list<Record<string, any>>(r.Type === 'AWS::EC2::Instance' ? props(r).NetworkInterfaces : props(r).LaunchTemplateData?.NetworkInterfaces);
+        const nics = list<Record<string, any>>(
+          r.Type === 'AWS::EC2::Instance' ? props(r).NetworkInterfaces : props(r).LaunchTemplateData?.NetworkInterfaces,
+        );
         for (const n of nics) {
-          if (n.AssociatePublicIpAddress !== false) f.add(id, `${id} has a network interface without AssociatePublicIpAddress: false; the instance must get no public address.`);
+          if (n.AssociatePublicIpAddress !== false)
+            f.add(
+              id,
+              `${id} has a network interface without AssociatePublicIpAddress: false; the instance must get no public address.`,
+            );
           if (n.Ipv6AddressCount || n.Ipv6Addresses) f.add(id, `${id} asks for IPv6 addresses; the room has none.`);
         }
       }
-      for (const [id] of ofType(doc, 'AWS::EC2::NetworkInterface')) f.add(id, `${id} is an extra network interface; the instance has only its primary one.`);
+      for (const [id] of ofType(doc, 'AWS::EC2::NetworkInterface'))
+        f.add(id, `${id} is an extra network interface; the instance has only its primary one.`);
       return f.out;
     },
   },
@@ -452,10 +565,23 @@ export const ROOM_CHECKS: RoomCheck[] = [
     run(doc) {
       const f = findings(this.id);
       const acls = ofType(doc, 'AWS::EC2::NetworkAcl');
-      if (acls.length !== 1) return [{ check: this.id, resource: 'NetworkAcl', message: `expected one NetworkAcl for the subnet, found ${acls.length}.` }];
+      if (acls.length !== 1)
+        return [
+          {
+            check: this.id,
+            resource: 'NetworkAcl',
+            message: `expected one NetworkAcl for the subnet, found ${acls.length}.`,
+          },
+        ];
       const [aclId] = acls[0]!;
-      const assoc = ofType(doc, 'AWS::EC2::SubnetNetworkAclAssociation').filter(([, a]) => refersTo(props(a).NetworkAclId, aclId) && refersTo(props(a).SubnetId, 'Subnet'));
-      if (assoc.length !== 1) f.add(aclId, `${aclId} must be associated with the subnet (SubnetNetworkAclAssociation); otherwise the VPC's default ACL (allow all) applies.`);
+      const assoc = ofType(doc, 'AWS::EC2::SubnetNetworkAclAssociation').filter(
+        ([, a]) => refersTo(props(a).NetworkAclId, aclId) && refersTo(props(a).SubnetId, 'Subnet'),
+      );
+      if (assoc.length !== 1)
+        f.add(
+          aclId,
+          `${aclId} must be associated with the subnet (SubnetNetworkAclAssociation); otherwise the VPC's default ACL (allow all) applies.`,
+        );
       const all = ofType(doc, 'AWS::EC2::NetworkAclEntry').filter(([, e]) => refersTo(props(e).NetworkAclId, aclId));
       for (const egress of [true, false]) {
         const dir = egress ? 'outbound' : 'inbound';
@@ -464,7 +590,8 @@ export const ROOM_CHECKS: RoomCheck[] = [
           const p = props(e);
           return p.RuleAction === 'deny' && String(p.Protocol) === '-1' && p.CidrBlock === '0.0.0.0/0';
         });
-        if (!denyAll.length) f.add(aclId, `${aclId} needs an explicit ${dir} deny-all entry (Protocol -1, 0.0.0.0/0, deny).`);
+        if (!denyAll.length)
+          f.add(aclId, `${aclId} needs an explicit ${dir} deny-all entry (Protocol -1, 0.0.0.0/0, deny).`);
         const denyAt = Math.min(...denyAll.map(([, e]) => Number(props(e).RuleNumber)));
         for (const [id, e] of es) {
           const p = props(e);
@@ -473,11 +600,23 @@ export const ROOM_CHECKS: RoomCheck[] = [
           const from = Number(p.PortRange?.From);
           const to = Number(p.PortRange?.To);
           const ok = egress ? tcp && from === 443 && to === 443 : tcp && from >= 1024 && to <= 65535 && from <= to;
-          if (!ok) f.add(id, `${id} allows ${dir} ${JSON.stringify({ Protocol: p.Protocol, PortRange: p.PortRange, CidrBlock: p.CidrBlock ?? p.Ipv6CidrBlock })}; only TCP 443 out and TCP 1024-65535 (return traffic) in are allowed.`);
+          if (!ok)
+            f.add(
+              id,
+              `${id} allows ${dir} ${JSON.stringify({ Protocol: p.Protocol, PortRange: p.PortRange, CidrBlock: p.CidrBlock ?? p.Ipv6CidrBlock })}; only TCP 443 out and TCP 1024-65535 (return traffic) in are allowed.`,
+            );
           if (p.Ipv6CidrBlock) f.add(id, `${id} allows IPv6 traffic; the room has none.`);
-          if (!(Number(p.RuleNumber) < denyAt)) f.add(id, `${id} (rule ${p.RuleNumber}) comes after the deny-all rule ${denyAt} and would never match; number it lower.`);
+          if (!(Number(p.RuleNumber) < denyAt))
+            f.add(
+              id,
+              `${id} (rule ${p.RuleNumber}) comes after the deny-all rule ${denyAt} and would never match; number it lower.`,
+            );
         }
-        if (!es.some(([, e]) => props(e).RuleAction === 'allow')) f.add(aclId, `${aclId} has no ${dir} allow entry; S3 through the gateway endpoint needs TCP 443 out and return traffic in.`);
+        if (!es.some(([, e]) => props(e).RuleAction === 'allow'))
+          f.add(
+            aclId,
+            `${aclId} has no ${dir} allow entry; S3 through the gateway endpoint needs TCP 443 out and return traffic in.`,
+          );
       }
       return f.out;
     },
@@ -487,11 +626,17 @@ export const ROOM_CHECKS: RoomCheck[] = [
     title: 'VPC flow logs of ALL traffic go to a log group encrypted with the case key and with a retention',
     run(doc) {
       const f = findings(this.id);
-      const logs = ofType(doc, 'AWS::EC2::FlowLog').filter(([, r]) => refersTo(props(r).ResourceId, 'Vpc') && props(r).ResourceType === 'VPC');
+      const logs = ofType(doc, 'AWS::EC2::FlowLog').filter(
+        ([, r]) => refersTo(props(r).ResourceId, 'Vpc') && props(r).ResourceType === 'VPC',
+      );
       if (logs.length !== 1) f.add('FlowLog', `expected one AWS::EC2::FlowLog on the VPC, found ${logs.length}.`);
       for (const [id, r] of logs) {
         const p = props(r);
-        if (p.TrafficType !== 'ALL') f.add(id, `${id} must log TrafficType ALL (found ${JSON.stringify(p.TrafficType)}): rejected packets are the evidence that the room held.`);
+        if (p.TrafficType !== 'ALL')
+          f.add(
+            id,
+            `${id} must log TrafficType ALL (found ${JSON.stringify(p.TrafficType)}): rejected packets are the evidence that the room held.`,
+          );
         const group = target(p.LogGroupName) ?? target(p.LogDestination);
         const lg = group ? doc.Resources[group] : undefined;
         if (lg?.Type !== 'AWS::Logs::LogGroup') {
@@ -500,8 +645,10 @@ export const ROOM_CHECKS: RoomCheck[] = [
         }
         if (!p.DeliverLogsPermissionArn) f.add(id, `${id} needs DeliverLogsPermissionArn (the delivery role).`);
         const lp = props(lg);
-        if (!refersTo(lp.KmsKeyId, 'CaseKeyArn')) f.add(group!, `${group} must be encrypted with the case key (KmsKeyId: !Ref CaseKeyArn).`);
-        if (lp.RetentionInDays === undefined) f.add(group!, `${group} must set RetentionInDays (FlowLogRetentionDays).`);
+        if (!refersTo(lp.KmsKeyId, 'CaseKeyArn'))
+          f.add(group!, `${group} must be encrypted with the case key (KmsKeyId: !Ref CaseKeyArn).`);
+        if (lp.RetentionInDays === undefined)
+          f.add(group!, `${group} must set RetentionInDays (FlowLogRetentionDays).`);
       }
       return f.out;
     },
@@ -513,12 +660,28 @@ export const ROOM_CHECKS: RoomCheck[] = [
       const f = findings(this.id);
       const check = (id: string, m: Record<string, any> | undefined, required: boolean) => {
         if (!m) {
-          if (required) f.add(id, `${id} must set MetadataOptions (HttpTokens: required, HttpPutResponseHopLimit: 1, HttpEndpoint: enabled).`);
+          if (required)
+            f.add(
+              id,
+              `${id} must set MetadataOptions (HttpTokens: required, HttpPutResponseHopLimit: 1, HttpEndpoint: enabled).`,
+            );
           return;
         }
-        if (m.HttpTokens !== 'required') f.add(id, `${id} must set MetadataOptions.HttpTokens: required (IMDSv2 only), found ${JSON.stringify(m.HttpTokens)}.`);
-        if (Number(m.HttpPutResponseHopLimit) !== 1) f.add(id, `${id} must set MetadataOptions.HttpPutResponseHopLimit: 1 so containers on the instance cannot reach the role credentials, found ${JSON.stringify(m.HttpPutResponseHopLimit)}.`);
-        if (m.HttpEndpoint !== 'enabled') f.add(id, `${id} must set MetadataOptions.HttpEndpoint: enabled (SSM and the AWS CLI need instance credentials).`);
+        if (m.HttpTokens !== 'required')
+          f.add(
+            id,
+            `${id} must set MetadataOptions.HttpTokens: required (IMDSv2 only), found ${JSON.stringify(m.HttpTokens)}.`,
+          );
+        if (Number(m.HttpPutResponseHopLimit) !== 1)
+          f.add(
+            id,
+            `${id} must set MetadataOptions.HttpPutResponseHopLimit: 1 so containers on the instance cannot reach the role credentials, found ${JSON.stringify(m.HttpPutResponseHopLimit)}.`,
+          );
+        if (m.HttpEndpoint !== 'enabled')
+          f.add(
+            id,
+            `${id} must set MetadataOptions.HttpEndpoint: enabled (SSM and the AWS CLI need instance credentials).`,
+          );
       };
       const { instances, templates } = instanceAndTemplate(doc);
       if (templates.length !== 1) f.add('LaunchTemplate', `expected one launch template, found ${templates.length}.`);
@@ -527,7 +690,8 @@ export const ROOM_CHECKS: RoomCheck[] = [
         // Instance properties override the launch template's, so repeating them must not weaken them.
         check(id, props(r).MetadataOptions, false);
         const lt = props(r).LaunchTemplate;
-        if (!lt || !templates.some(([tid]) => refersTo(lt.LaunchTemplateId, tid))) f.add(id, `${id} must be launched from the template's LaunchTemplate.`);
+        if (!lt || !templates.some(([tid]) => refersTo(lt.LaunchTemplateId, tid)))
+          f.add(id, `${id} must be launched from the template's LaunchTemplate.`);
       }
       return f.out;
     },
@@ -544,33 +708,45 @@ export const ROOM_CHECKS: RoomCheck[] = [
       ];
       for (const [id, m] of mappings) {
         const bdms = list<Record<string, any>>(m);
-        if (!bdms.length) f.add(id, `${id} must map the root volume (BlockDeviceMappings) encrypted with the case key; an AMI's default mapping may be unencrypted.`);
+        if (!bdms.length)
+          f.add(
+            id,
+            `${id} must map the root volume (BlockDeviceMappings) encrypted with the case key; an AMI's default mapping may be unencrypted.`,
+          );
         for (const b of bdms) {
           if (b.VirtualName || b.NoDevice !== undefined) continue;
           const e = b.Ebs ?? {};
           if (e.Encrypted !== true) f.add(id, `${id}: ${b.DeviceName} must set Ebs.Encrypted: true.`);
-          if (!refersTo(e.KmsKeyId, 'CaseKeyArn')) f.add(id, `${id}: ${b.DeviceName} must be encrypted with the case key (Ebs.KmsKeyId: !Ref CaseKeyArn).`);
-          if (e.VolumeType !== 'gp3') f.add(id, `${id}: ${b.DeviceName} should be gp3 (found ${JSON.stringify(e.VolumeType)}).`);
+          if (!refersTo(e.KmsKeyId, 'CaseKeyArn'))
+            f.add(id, `${id}: ${b.DeviceName} must be encrypted with the case key (Ebs.KmsKeyId: !Ref CaseKeyArn).`);
+          if (e.VolumeType !== 'gp3')
+            f.add(id, `${id}: ${b.DeviceName} should be gp3 (found ${JSON.stringify(e.VolumeType)}).`);
         }
       }
       for (const [id] of [...ofType(doc, 'AWS::EC2::Volume'), ...ofType(doc, 'AWS::EC2::VolumeAttachment')]) {
-        f.add(id, `${id}: evidence and working volumes are created by the workflows under the case key, not by the room template.`);
+        f.add(
+          id,
+          `${id}: evidence and working volumes are created by the workflows under the case key, not by the room template.`,
+        );
       }
       return f.out;
     },
   },
   {
     id: 'instance-profile',
-    title: "the instance profile's role has SSM core plus S3 only on the case prefix (write) and its tools (read), and KMS only on the case key",
+    title:
+      "the instance profile's role has SSM core plus S3 only on the case prefix (write) and its tools (read), and KMS only on the case key",
     run(doc) {
       const f = findings(this.id);
       const { instances, templates } = instanceAndTemplate(doc);
       for (const [id, r] of instances) {
-        if (!refersTo(props(r).IamInstanceProfile, 'InstanceProfile')) f.add(id, `${id} must use InstanceProfile (IamInstanceProfile: !Ref InstanceProfile).`);
+        if (!refersTo(props(r).IamInstanceProfile, 'InstanceProfile'))
+          f.add(id, `${id} must use InstanceProfile (IamInstanceProfile: !Ref InstanceProfile).`);
       }
       for (const [id, r] of templates) {
         const ip = props(r).LaunchTemplateData?.IamInstanceProfile;
-        if (!ip || !(refersTo(ip.Arn, 'InstanceProfile') || refersTo(ip.Name, 'InstanceProfile'))) f.add(id, `${id} must use InstanceProfile.`);
+        if (!ip || !(refersTo(ip.Arn, 'InstanceProfile') || refersTo(ip.Name, 'InstanceProfile')))
+          f.add(id, `${id} must use InstanceProfile.`);
       }
       const profile = doc.Resources.InstanceProfile;
       const roles = list(props(profile).Roles);
@@ -578,19 +754,38 @@ export const ROOM_CHECKS: RoomCheck[] = [
         f.add('InstanceProfile', 'InstanceProfile must hold exactly InstanceRole.');
       }
       const role = doc.Resources.InstanceRole;
-      if (role?.Type !== 'AWS::IAM::Role') return [...f.out, { check: this.id, resource: 'InstanceRole', message: 'InstanceRole is missing.' }];
+      if (role?.Type !== 'AWS::IAM::Role')
+        return [...f.out, { check: this.id, resource: 'InstanceRole', message: 'InstanceRole is missing.' }];
       const p = props(role);
       const trust = list<Record<string, any>>(p.AssumeRolePolicyDocument?.Statement);
       for (const s of trust) {
         const svc = list(s.Principal?.Service);
-        if (s.Effect === 'Allow' && (s.Principal === '*' || s.Principal?.AWS || svc.some((x) => x !== 'ec2.amazonaws.com'))) {
-          f.add('InstanceRole', `InstanceRole may be assumed by ${JSON.stringify(s.Principal)}; only ec2.amazonaws.com may assume it.`);
+        if (
+          s.Effect === 'Allow' &&
+          (s.Principal === '*' || s.Principal?.AWS || svc.some((x) => x !== 'ec2.amazonaws.com'))
+        ) {
+          f.add(
+            'InstanceRole',
+            `InstanceRole may be assumed by ${JSON.stringify(s.Principal)}; only ec2.amazonaws.com may assume it.`,
+          );
         }
       }
       const managed = list(p.ManagedPolicyArns).map(text);
-      const ssmCore = ['arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore', 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore'];
-      if (!managed.some((m) => m && ssmCore.includes(m))) f.add('InstanceRole', 'InstanceRole needs the AmazonSSMManagedInstanceCore managed policy (SSM access without SSH).');
-      for (const m of managed) if (!m || !ssmCore.includes(m)) f.add('InstanceRole', `InstanceRole has the managed policy ${JSON.stringify(m)}; only AmazonSSMManagedInstanceCore is allowed.`);
+      const ssmCore = [
+        'arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore',
+        'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore',
+      ];
+      if (!managed.some((m) => m && ssmCore.includes(m)))
+        f.add(
+          'InstanceRole',
+          'InstanceRole needs the AmazonSSMManagedInstanceCore managed policy (SSM access without SSH).',
+        );
+      for (const m of managed)
+        if (!m || !ssmCore.includes(m))
+          f.add(
+            'InstanceRole',
+            `InstanceRole has the managed policy ${JSON.stringify(m)}; only AmazonSSMManagedInstanceCore is allowed.`,
+          );
       for (const [id] of ofType(doc, 'AWS::IAM::Policy').concat(ofType(doc, 'AWS::IAM::ManagedPolicy'))) {
         f.add(id, `${id} is a separate IAM policy; the instance role's permissions are its inline policy only.`);
       }
@@ -606,29 +801,48 @@ export const ROOM_CHECKS: RoomCheck[] = [
         for (const s of list<Record<string, any>>(pol.PolicyDocument?.Statement)) {
           if (s.Effect !== 'Allow') continue;
           const where = `InstanceRole policy ${pol.PolicyName}${s.Sid ? ` statement ${s.Sid}` : ''}`;
-          if (s.NotAction || s.NotResource) f.add('InstanceRole', `${where} uses NotAction/NotResource; name actions and resources.`);
+          if (s.NotAction || s.NotResource)
+            f.add('InstanceRole', `${where} uses NotAction/NotResource; name actions and resources.`);
           for (const a of list(s.Action)) {
             const ok = typeof a === 'string' ? allowed[a] : undefined;
             if (!ok) {
-              f.add('InstanceRole', `${where} allows ${JSON.stringify(a)}; the instance may only put objects under cases/\${CaseId}/, read cases/\${CaseId}/tools/, and use the case key.`);
+              f.add(
+                'InstanceRole',
+                `${where} allows ${JSON.stringify(a)}; the instance may only put objects under cases/\${CaseId}/, read cases/\${CaseId}/tools/, and use the case key.`,
+              );
               continue;
             }
             for (const res of list(s.Resource)) {
               const t = text(res);
-              if (!t || !ok.includes(t)) f.add('InstanceRole', `${where} allows ${a} on ${JSON.stringify(res)}; allowed: ${ok.join(' or ')}.`);
+              if (!t || !ok.includes(t))
+                f.add('InstanceRole', `${where} allows ${a} on ${JSON.stringify(res)}; allowed: ${ok.join(' or ')}.`);
             }
             // The vault key only for reading the case's guest tooling through S3.
             if (list(s.Resource).some((res) => text(res) === '${VaultKeyArn}')) {
               const via = text(s.Condition?.StringEquals?.['kms:ViaService']);
               const ctx = list(s.Condition?.StringLike?.['kms:EncryptionContext:aws:s3:arn']).map(text);
-              const okCtx = ctx.length > 0 && ctx.every((c) => !!c && (casePrefixArn('tools/*').includes(c) || ['arn:${AWS::Partition}:s3:::${VaultBucket}', 'arn:aws:s3:::${VaultBucket}'].includes(c)));
+              const okCtx =
+                ctx.length > 0 &&
+                ctx.every(
+                  (c) =>
+                    !!c &&
+                    (casePrefixArn('tools/*').includes(c) ||
+                      ['arn:${AWS::Partition}:s3:::${VaultBucket}', 'arn:aws:s3:::${VaultBucket}'].includes(c)),
+                );
               if (a !== 'kms:Decrypt' || via !== 's3.${AWS::Region}.amazonaws.com' || !okCtx) {
-                f.add('InstanceRole', `${where} may use the vault key only for kms:Decrypt through S3 (kms:ViaService s3.\${AWS::Region}.amazonaws.com) with the encryption context of the vault bucket or the case's tools (kms:EncryptionContext:aws:s3:arn).`);
+                f.add(
+                  'InstanceRole',
+                  `${where} may use the vault key only for kms:Decrypt through S3 (kms:ViaService s3.\${AWS::Region}.amazonaws.com) with the encryption context of the vault bucket or the case's tools (kms:EncryptionContext:aws:s3:arn).`,
+                );
               }
             }
             if (a === 's3:ListBucket') {
               const prefix = text(s.Condition?.StringLike?.['s3:prefix']);
-              if (!prefix?.startsWith('cases/${CaseId}/tools/')) f.add('InstanceRole', `${where} allows s3:ListBucket without a condition s3:prefix under cases/\${CaseId}/tools/: the room could list every case.`);
+              if (!prefix?.startsWith('cases/${CaseId}/tools/'))
+                f.add(
+                  'InstanceRole',
+                  `${where} allows s3:ListBucket without a condition s3:prefix under cases/\${CaseId}/tools/: the room could list every case.`,
+                );
             }
           }
         }
@@ -644,7 +858,12 @@ export const ROOM_CHECKS: RoomCheck[] = [
       const endpoints = ofType(doc, 'AWS::EC2::VPCEndpoint').map(([id]) => id);
       for (const [id, r] of ofType(doc, 'AWS::EC2::Instance')) {
         const deps = list<string>(r.DependsOn);
-        for (const e of endpoints) if (!deps.includes(e)) f.add(id, `${id} must DependsOn ${e}: an instance that boots before its endpoints never registers with SSM and cannot fetch its tooling.`);
+        for (const e of endpoints)
+          if (!deps.includes(e))
+            f.add(
+              id,
+              `${id} must DependsOn ${e}: an instance that boots before its endpoints never registers with SSM and cannot fetch its tooling.`,
+            );
       }
       return f.out;
     },
@@ -663,7 +882,10 @@ export const ROOM_CHECKS: RoomCheck[] = [
         }
         const need: [RegExp, string][] = [
           [/^#!\/bin\/bash\n/, 'start with #!/bin/bash'],
-          [/s3:\/\/\$\{VaultBucket\}\/cases\/\$\{CaseId\}\/tools\/guest\//, 'download from s3://${VaultBucket}/cases/${CaseId}/tools/guest/'],
+          [
+            /s3:\/\/\$\{VaultBucket\}\/cases\/\$\{CaseId\}\/tools\/guest\//,
+            'download from s3://${VaultBucket}/cases/${CaseId}/tools/guest/',
+          ],
           [/aws s3 cp --recursive/, 'use aws s3 cp --recursive'],
           [/\/opt\/cleanroom\/guest/, 'install into /opt/cleanroom/guest/'],
           [/install\.sh/, 'run /opt/cleanroom/guest/install.sh'],
@@ -683,9 +905,14 @@ export const ROOM_CHECKS: RoomCheck[] = [
       const tagged = (tags: unknown, where: string) => {
         const ts = list<Record<string, any>>(tags);
         const c = ts.find((x) => x.Key === 'cleanroom:case');
-        if (!c || !refersTo(c.Value, 'CaseId')) f.add(where, `${where} must be tagged cleanroom:case = !Ref CaseId, so every analyst can find it from the case.`);
+        if (!c || !refersTo(c.Value, 'CaseId'))
+          f.add(
+            where,
+            `${where} must be tagged cleanroom:case = !Ref CaseId, so every analyst can find it from the case.`,
+          );
         const role = ts.find((x) => x.Key === 'cleanroom:role');
-        if (!role || !text(role.Value)) f.add(where, `${where} must be tagged cleanroom:role (what it is in the room).`);
+        if (!role || !text(role.Value))
+          f.add(where, `${where} must be tagged cleanroom:role (what it is in the room).`);
       };
       for (const [id, r] of entries(doc)) {
         const prop = ctx.tagProperty.get(r.Type);
@@ -693,7 +920,9 @@ export const ROOM_CHECKS: RoomCheck[] = [
       }
       // Launch templates are not "taggable" in CloudFormation's sense; they tag through TagSpecifications.
       for (const [id, r] of ofType(doc, 'AWS::EC2::LaunchTemplate')) {
-        const own = list<Record<string, any>>(props(r).TagSpecifications).find((s) => s.ResourceType === 'launch-template');
+        const own = list<Record<string, any>>(props(r).TagSpecifications).find(
+          (s) => s.ResourceType === 'launch-template',
+        );
         tagged(own?.Tags, `${id} (launch-template)`);
         const specs = list<Record<string, any>>(props(r).LaunchTemplateData?.TagSpecifications);
         for (const kind of ['instance', 'volume', 'network-interface']) {
@@ -710,19 +939,28 @@ export const ROOM_CHECKS: RoomCheck[] = [
       const f = findings(this.id);
       const p = doc.Parameters ?? {};
       const need: Record<string, (x: Record<string, any>) => string | undefined> = {
-        CaseId: (x) => (x.AllowedPattern === CASE_ID_PATTERN ? undefined : `AllowedPattern must be the contract's ${CASE_ID_PATTERN}`),
-        AvailabilityZone: (x) => (x.Type === 'AWS::EC2::AvailabilityZone::Name' ? undefined : 'Type must be AWS::EC2::AvailabilityZone::Name'),
+        CaseId: (x) =>
+          x.AllowedPattern === CASE_ID_PATTERN ? undefined : `AllowedPattern must be the contract's ${CASE_ID_PATTERN}`,
+        AvailabilityZone: (x) =>
+          x.Type === 'AWS::EC2::AvailabilityZone::Name' ? undefined : 'Type must be AWS::EC2::AvailabilityZone::Name',
         InstanceType: (x) => (x.Default ? undefined : 'needs a Default'),
         ImageId: (x) =>
-          x.Type === 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>' && x.Default === '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64'
+          x.Type === 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>' &&
+          x.Default === '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64'
             ? undefined
             : 'must be an SSM parameter of an AMI id, defaulting to the Amazon Linux 2023 public parameter',
         AmiId: (x) =>
-          x.Type === 'String' && x.Default === '' && x.AllowedPattern === '^(ami-[0-9a-f]{8,17})?$' ? undefined : "must be a String defaulting to '' with AllowedPattern ^(ami-[0-9a-f]{8,17})?$ (room up --ami)",
+          x.Type === 'String' && x.Default === '' && x.AllowedPattern === '^(ami-[0-9a-f]{8,17})?$'
+            ? undefined
+            : "must be a String defaulting to '' with AllowedPattern ^(ami-[0-9a-f]{8,17})?$ (room up --ami)",
         VaultBucket: () => undefined,
-        VaultKeyArn: (x) => (typeof x.AllowedPattern === 'string' && x.AllowedPattern.includes(':kms:') ? undefined : 'needs an AllowedPattern of a KMS key ARN'),
+        VaultKeyArn: (x) =>
+          typeof x.AllowedPattern === 'string' && x.AllowedPattern.includes(':kms:')
+            ? undefined
+            : 'needs an AllowedPattern of a KMS key ARN',
         CaseKeyArn: () => undefined,
-        S3PrefixListId: (x) => (x.Type === 'String' ? undefined : 'Type must be String (the workflow resolves the prefix list)'),
+        S3PrefixListId: (x) =>
+          x.Type === 'String' ? undefined : 'Type must be String (the workflow resolves the prefix list)',
         VpcCidr: (x) => (x.Default ? undefined : 'needs a Default'),
         FlowLogRetentionDays: (x) => (x.Default ? undefined : 'needs a Default'),
       };
@@ -744,11 +982,19 @@ export const ROOM_CHECKS: RoomCheck[] = [
       const f = findings(this.id);
       const cond = (doc as { Conditions?: Record<string, unknown> }).Conditions?.UseAmiId;
       const wantCond = { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AmiId' }, ''] }] };
-      if (JSON.stringify(cond) !== JSON.stringify(wantCond)) f.add('UseAmiId', "condition UseAmiId must be !Not [!Equals [!Ref AmiId, '']].");
+      if (JSON.stringify(cond) !== JSON.stringify(wantCond))
+        f.add('UseAmiId', "condition UseAmiId must be !Not [!Equals [!Ref AmiId, '']].");
       const want = JSON.stringify({ 'Fn::If': ['UseAmiId', { Ref: 'AmiId' }, { Ref: 'ImageId' }] });
       const { instances, templates } = instanceAndTemplate(doc);
-      for (const [id, r] of templates) if (JSON.stringify(props(r).LaunchTemplateData?.ImageId) !== want) f.add(id, `${id} ImageId must be !If [UseAmiId, !Ref AmiId, !Ref ImageId].`);
-      for (const [id, r] of instances) if (JSON.stringify(props(r).ImageId) !== want) f.add(id, `${id} ImageId must be !If [UseAmiId, !Ref AmiId, !Ref ImageId] (it overrides the launch template's).`);
+      for (const [id, r] of templates)
+        if (JSON.stringify(props(r).LaunchTemplateData?.ImageId) !== want)
+          f.add(id, `${id} ImageId must be !If [UseAmiId, !Ref AmiId, !Ref ImageId].`);
+      for (const [id, r] of instances)
+        if (JSON.stringify(props(r).ImageId) !== want)
+          f.add(
+            id,
+            `${id} ImageId must be !If [UseAmiId, !Ref AmiId, !Ref ImageId] (it overrides the launch template's).`,
+          );
       return f.out;
     },
   },
@@ -760,7 +1006,8 @@ export const ROOM_CHECKS: RoomCheck[] = [
       for (const [name, resource] of Object.entries(REQUIRED_OUTPUTS)) {
         const o = doc.Outputs?.[name];
         if (!o) f.add(name, `output ${name} is missing; room up --json reports it.`);
-        else if (!refersTo(o.Value, resource)) f.add(name, `output ${name} must be !Ref/!GetAtt ${resource}, found ${JSON.stringify(o.Value)}.`);
+        else if (!refersTo(o.Value, resource))
+          f.add(name, `output ${name} must be !Ref/!GetAtt ${resource}, found ${JSON.stringify(o.Value)}.`);
       }
       return f.out;
     },

@@ -24,7 +24,8 @@ function run(cmd: string, args: string[]) {
 
 const cfnLint = (file: string) => run(CFN_LINT, [file]);
 // --skip-download: checkov otherwise asks Prisma Cloud for guideline links; the checks run offline.
-const checkov = (file: string, ...extra: string[]) => run(CHECKOV, ['-f', file, '--framework', 'cloudformation', '--quiet', '--compact', '--skip-download', ...extra]);
+const checkov = (file: string, ...extra: string[]) =>
+  run(CHECKOV, ['-f', file, '--framework', 'cloudformation', '--quiet', '--compact', '--skip-download', ...extra]);
 
 /** A copy of the template with `from` replaced by `to` (which must occur), in a temp dir removed at teardown. */
 function brokenCopy(t: { teardown(fn: () => void): void }, from: string, to: string): string {
@@ -62,8 +63,12 @@ t.test('checkov fails when the launch template allows IMDSv1', async (t) => {
 
 t.test('every checkov skip in the template is justified', async (t) => {
   // Skips live in the resource's Metadata (checkov: skip: [{id, comment}]); each needs a reason.
-  const doc = yamlParse(TEMPLATE) as { Resources: Record<string, { Metadata?: { checkov?: { skip?: { id?: string; comment?: string }[] } } }> };
-  const skips = Object.entries(doc.Resources).flatMap(([id, r]) => (r.Metadata?.checkov?.skip ?? []).map((s) => ({ resource: id, ...s })));
+  const doc = yamlParse(TEMPLATE) as {
+    Resources: Record<string, { Metadata?: { checkov?: { skip?: { id?: string; comment?: string }[] } } }>;
+  };
+  const skips = Object.entries(doc.Resources).flatMap(([id, r]) =>
+    (r.Metadata?.checkov?.skip ?? []).map((s) => ({ resource: id, ...s })),
+  );
   for (const s of skips) {
     t.match(s.id, /^CKV2?_AWS_\d+$/, `${s.resource}: skip names a check`);
     t.ok((s.comment ?? '').trim().length >= 30, `${s.resource}: skip of ${s.id} says why it does not apply`);

@@ -55,7 +55,11 @@ t.test('the room stack reaches CREATE_COMPLETE in the local AWS and its outputs 
   const caseKeyArn = key.KeyMetadata!.Arn!;
   const vaultKeyArn = (await kms.send(new CreateKeyCommand({ Description: 'vault key (test)' }))).KeyMetadata!.Arn!;
   // moto seeds the AWS-managed prefix list com.amazonaws.<region>.s3, as AWS does.
-  const pls = await ec2.send(new DescribeManagedPrefixListsCommand({ Filters: [{ Name: 'prefix-list-name', Values: ['com.amazonaws.us-east-1.s3'] }] }));
+  const pls = await ec2.send(
+    new DescribeManagedPrefixListsCommand({
+      Filters: [{ Name: 'prefix-list-name', Values: ['com.amazonaws.us-east-1.s3'] }],
+    }),
+  );
   const s3PrefixListId = pls.PrefixLists?.[0]?.PrefixListId;
   t.match(s3PrefixListId, /^pl-/, 'the S3 prefix list is found the way the workflow finds it');
 
@@ -80,18 +84,25 @@ t.test('the room stack reaches CREATE_COMPLETE in the local AWS and its outputs 
     async () => {
       const s = (await cfn.send(new DescribeStacksCommand({ StackName: stackName }))).Stacks![0]!;
       if (s.StackStatus === 'CREATE_COMPLETE') return { state: 'done', value: s };
-      if (!s.StackStatus?.endsWith('IN_PROGRESS')) return { state: 'failed', error: new Error(`stack ${stackName} is ${s.StackStatus}: ${s.StackStatusReason}`) };
+      if (!s.StackStatus?.endsWith('IN_PROGRESS'))
+        return { state: 'failed', error: new Error(`stack ${stackName} is ${s.StackStatus}: ${s.StackStatusReason}`) };
       return { state: 'pending', detail: s.StackStatus };
     },
     { description: `stack ${stackName}`, budgetMs: 60_000, intervalMs: 200 },
   );
   t.equal(stack.StackStatus, 'CREATE_COMPLETE');
-  const out: Record<string, string> = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
+  const out: Record<string, string> = Object.fromEntries(
+    (stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]),
+  );
 
   // moto skips AWS::EC2::NetworkAcl and drops the output that refers to it (aws-emulator.md,
   // "CFN NetworkAcl ... skipped"); every other output must be there.
   const expected = Object.keys(REQUIRED_OUTPUTS).filter((k) => k !== 'NetworkAclId');
-  t.same(expected.filter((k) => !out[k]), [], 'every output room up reports resolves');
+  t.same(
+    expected.filter((k) => !out[k]),
+    [],
+    'every output room up reports resolves',
+  );
   if (out.NetworkAclId) {
     const acl = await ec2.send(new DescribeNetworkAclsCommand({ NetworkAclIds: [out.NetworkAclId] }));
     t.equal(acl.NetworkAcls?.[0]?.VpcId, out.VpcId, 'the network ACL is in the room VPC');
@@ -107,12 +118,17 @@ t.test('the room stack reaches CREATE_COMPLETE in the local AWS and its outputs 
   t.equal(subnet?.AvailabilityZone, 'us-east-1a');
   t.equal(subnet?.MapPublicIpOnLaunch, false, 'the subnet assigns no public addresses');
 
-  const instance = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [out.InstanceId!] }))).Reservations?.[0]?.Instances?.[0];
+  const instance = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [out.InstanceId!] }))).Reservations?.[0]
+    ?.Instances?.[0];
   t.equal(instance?.SubnetId, out.SubnetId, 'the forensic instance is in the room subnet');
   t.equal(instance?.VpcId, out.VpcId);
   t.notOk(instance?.PublicIpAddress, 'the instance has no public address');
   t.equal(tagValue(instance?.Tags, TAG_CASE), CASE, 'the instance carries the case tag');
-  t.match(instance?.IamInstanceProfile?.Arn, new RegExp(`instance-profile/${out.InstanceProfileName}$`), 'the instance uses the room instance profile');
+  t.match(
+    instance?.IamInstanceProfile?.Arn,
+    new RegExp(`instance-profile/${out.InstanceProfileName}$`),
+    'the instance uses the room instance profile',
+  );
   // moto ignores SecurityGroupIds on AWS::EC2::Instance (aws-emulator.md, "CFN Instance"), so the
   // instance's groups are not checked here; the template checks prove them.
   const rootVolumeId = instance?.BlockDeviceMappings?.find((b) => b.DeviceName === '/dev/xvda')?.Ebs?.VolumeId;
@@ -120,46 +136,88 @@ t.test('the room stack reaches CREATE_COMPLETE in the local AWS and its outputs 
   const root = (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [rootVolumeId!] }))).Volumes?.[0];
   t.equal(root?.Encrypted, true, 'the root volume is encrypted');
 
-  const groups = (await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [out.ForensicsSecurityGroupId!, out.AccessSecurityGroupId!, out.EndpointSecurityGroupId!] }))).SecurityGroups ?? [];
+  const groups =
+    (
+      await ec2.send(
+        new DescribeSecurityGroupsCommand({
+          GroupIds: [out.ForensicsSecurityGroupId!, out.AccessSecurityGroupId!, out.EndpointSecurityGroupId!],
+        }),
+      )
+    ).SecurityGroups ?? [];
   t.equal(groups.length, 3, 'the three security groups exist');
-  t.ok(groups.every((g) => g.VpcId === out.VpcId), 'in the room VPC');
+  t.ok(
+    groups.every((g) => g.VpcId === out.VpcId),
+    'in the room VPC',
+  );
   const forensics = groups.find((g) => g.GroupId === out.ForensicsSecurityGroupId);
   t.same(forensics?.IpPermissions ?? [], [], 'the forensics group has no ingress');
   // Its egress is NOT checked: moto ignores SecurityGroupEgress and adds allow-all (aws-emulator.md,
   // "CFN SecurityGroup"); the forensics-sg template check proves the placeholder-only egress.
 
-  const routes = (await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [out.RouteTableId!] }))).RouteTables?.[0];
+  const routes = (await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [out.RouteTableId!] })))
+    .RouteTables?.[0];
   t.equal(routes?.VpcId, out.VpcId, 'the route table is in the room VPC');
   // Its association with the subnet is not checked here: moto 5.2.1 records a CloudFormation
   // SubnetRouteTableAssociation apart from the route table, so DescribeRouteTables lists no
   // association (not yet in aws-emulator.md's table; reported). The no-route-out template check
   // proves the association.
-  const open = (routes?.Routes ?? []).filter((r) => r.DestinationCidrBlock === '0.0.0.0/0' || r.DestinationIpv6CidrBlock === '::/0');
+  const open = (routes?.Routes ?? []).filter(
+    (r) => r.DestinationCidrBlock === '0.0.0.0/0' || r.DestinationIpv6CidrBlock === '::/0',
+  );
   t.same(open, [], 'no default route');
-  t.ok((routes?.Routes ?? []).every((r) => r.GatewayId === 'local' || r.GatewayId?.startsWith('vpce-') || r.DestinationPrefixListId), 'only the local route and S3 endpoint routes');
+  t.ok(
+    (routes?.Routes ?? []).every(
+      (r) => r.GatewayId === 'local' || r.GatewayId?.startsWith('vpce-') || r.DestinationPrefixListId,
+    ),
+    'only the local route and S3 endpoint routes',
+  );
 
-  const endpoints = (await ec2.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'vpc-id', Values: [out.VpcId!] }] }))).VpcEndpoints ?? [];
+  const endpoints =
+    (await ec2.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'vpc-id', Values: [out.VpcId!] }] })))
+      .VpcEndpoints ?? [];
   t.same(
     endpoints.map((e) => `${e.ServiceName}:${e.VpcEndpointType}`).sort(),
-    ['ec2messages', 'kms', 's3', 'ssm', 'ssmmessages'].map((s) => `com.amazonaws.us-east-1.${s}:${s === 's3' ? 'Gateway' : 'Interface'}`),
+    ['ec2messages', 'kms', 's3', 'ssm', 'ssmmessages'].map(
+      (s) => `com.amazonaws.us-east-1.${s}:${s === 's3' ? 'Gateway' : 'Interface'}`,
+    ),
     'the five VPC endpoints exist',
   );
-  t.ok(endpoints.filter((e) => e.VpcEndpointType === 'Interface').every((e) => e.PrivateDnsEnabled === true), 'interface endpoints have private DNS');
+  t.ok(
+    endpoints.filter((e) => e.VpcEndpointType === 'Interface').every((e) => e.PrivateDnsEnabled === true),
+    'interface endpoints have private DNS',
+  );
 
-  const group = (await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: out.FlowLogGroupName! }))).logGroups?.[0];
+  const group = (await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: out.FlowLogGroupName! })))
+    .logGroups?.[0];
   t.equal(group?.logGroupName, out.FlowLogGroupName, 'the flow-log group exists');
-  t.match(group?.logGroupName, new RegExp(`^/cleanroom/${CASE}/`), 'under /cleanroom/, which the case key policy lets CloudWatch Logs use');
+  t.match(
+    group?.logGroupName,
+    new RegExp(`^/cleanroom/${CASE}/`),
+    'under /cleanroom/, which the case key policy lets CloudWatch Logs use',
+  );
   // Its KmsKeyId is not checked here: moto 5.2.1 drops KmsKeyId of a CloudFormation
   // AWS::Logs::LogGroup (it reads the API's `kmsKeyId` spelling; not yet in aws-emulator.md's
   // table; reported). The flow-logs template check proves the encryption.
   t.equal(group?.retentionInDays, 365);
-  const flowLogs = (await ec2.send(new DescribeFlowLogsCommand({ Filter: [{ Name: 'resource-id', Values: [out.VpcId!] }] }))).FlowLogs ?? [];
-  t.same(flowLogs.map((f) => [f.TrafficType, f.LogGroupName]), [['ALL', out.FlowLogGroupName]], 'one flow log of ALL traffic into the group');
+  const flowLogs =
+    (await ec2.send(new DescribeFlowLogsCommand({ Filter: [{ Name: 'resource-id', Values: [out.VpcId!] }] })))
+      .FlowLogs ?? [];
+  t.same(
+    flowLogs.map((f) => [f.TrafficType, f.LogGroupName]),
+    [['ALL', out.FlowLogGroupName]],
+    'one flow log of ALL traffic into the group',
+  );
 
-  const profile = (await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: out.InstanceProfileName! }))).InstanceProfile;
-  t.same(profile?.Roles?.map((r) => r.Arn), [out.InstanceRoleArn], 'the profile holds the instance role');
+  const profile = (await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: out.InstanceProfileName! })))
+    .InstanceProfile;
+  t.same(
+    profile?.Roles?.map((r) => r.Arn),
+    [out.InstanceRoleArn],
+    'the profile holds the instance role',
+  );
 
-  const lt = (await ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [out.LaunchTemplateId!] }))).LaunchTemplates?.[0];
+  const lt = (await ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [out.LaunchTemplateId!] })))
+    .LaunchTemplates?.[0];
   t.equal(lt?.LaunchTemplateId, out.LaunchTemplateId, 'the launch template exists');
 });
 

@@ -11,9 +11,14 @@ import { yamlParse } from 'yaml-cfn';
 import { ROOT } from '../../local-aws/local-aws.js';
 
 const doc = yamlParse(readFileSync(path.join(ROOT, 'templates/room.yaml'), 'utf8'));
-const SCRIPT_TEMPLATE: string = doc.Resources.LaunchTemplate.Properties.LaunchTemplateData.UserData['Fn::Base64']['Fn::Sub'];
+const SCRIPT_TEMPLATE: string =
+  doc.Resources.LaunchTemplate.Properties.LaunchTemplateData.UserData['Fn::Base64']['Fn::Sub'];
 
-const VARS = { CaseId: 'IR-2026-0142', VaultBucket: 'cleanroom-evidence-123456789012-us-east-1', 'AWS::Region': 'us-east-1' };
+const VARS = {
+  CaseId: 'IR-2026-0142',
+  VaultBucket: 'cleanroom-evidence-123456789012-us-east-1',
+  'AWS::Region': 'us-east-1',
+};
 
 /** Fill `${Name}` like Fn::Sub; `${!x}` is Fn::Sub's escape for a literal `${x}`. Unknown names fail the test. */
 function sub(s: string, vars: Record<string, string>): string {
@@ -44,7 +49,10 @@ function runUserData(t: { teardown(fn: () => void): void }, opts: { failures: nu
   mkdirSync(bin);
   mkdirSync(vault);
   if (opts.withInstall !== false) {
-    writeFileSync(path.join(vault, 'install.sh'), `#!/bin/bash\necho "install ran from $(dirname "$0")" > "${dir}/installed"\n`);
+    writeFileSync(
+      path.join(vault, 'install.sh'),
+      `#!/bin/bash\necho "install ran from $(dirname "$0")" > "${dir}/installed"\n`,
+    );
     writeFileSync(path.join(vault, 'cleanroom-evidence-ro'), '#!/bin/sh\n');
   }
   // aws s3 cp --recursive ... SRC DEST: fail the first N calls, then copy the vault folder.
@@ -82,7 +90,10 @@ t.test('downloads the case guest tooling and runs install.sh, logging to the use
   t.equal(r.status, 0, r.log);
   t.ok(r.installed, 'install.sh ran from /opt/cleanroom/guest');
   t.equal(r.awsCalls.length, 1);
-  t.match(r.awsCalls[0], /^s3 cp --recursive .*--region us-east-1 s3:\/\/cleanroom-evidence-123456789012-us-east-1\/cases\/IR-2026-0142\/tools\/guest\/ \S+\/opt\/cleanroom\/guest\/$/);
+  t.match(
+    r.awsCalls[0],
+    /^s3 cp --recursive .*--region us-east-1 s3:\/\/cleanroom-evidence-123456789012-us-east-1\/cases\/IR-2026-0142\/tools\/guest\/ \S+\/opt\/cleanroom\/guest\/$/,
+  );
   t.same(r.sleeps, [], 'no waiting when the first download works');
   t.match(r.log, /install\.sh finished with exit code 0/);
 });
@@ -102,7 +113,10 @@ t.test('gives up after 8 attempts with a message that names the source, and inst
   t.equal(r.awsCalls.length, 8);
   t.same(r.sleeps, ['15', '30', '45', '60', '75', '90', '105'], 'no pause after the last attempt');
   t.notOk(r.installed);
-  t.match(r.log, /could not download the guest tooling from s3:\/\/cleanroom-evidence-123456789012-us-east-1\/cases\/IR-2026-0142\/tools\/guest\//);
+  t.match(
+    r.log,
+    /could not download the guest tooling from s3:\/\/cleanroom-evidence-123456789012-us-east-1\/cases\/IR-2026-0142\/tools\/guest\//,
+  );
 });
 
 t.test('an empty tools prefix counts as a failed download (aws s3 cp succeeds on no objects)', async (t) => {

@@ -9,7 +9,6 @@ import { handle, numberOption, withBucket, withCase, withSource } from './common
 import { acquireEvidence, checkAcquireOptions } from '../../workflows/acquire/index.js';
 import { roomGate } from '../../workflows/room/index.js';
 import { evidenceJson } from '../../domain/evidence.js';
-import { UsageError } from '../../domain/errors.js';
 import { evidenceBudgets } from '../../evidence/budgets.js';
 import { evidenceTable } from '../render.js';
 
@@ -29,13 +28,35 @@ interface AcquireArgs extends GlobalArgs, SourceArgs {
 /** Budget options shared by acquire and evidence attach/detach. */
 export function withBudgets<T>(y: Argv<T>) {
   return y
-    .option('budget-minutes', numberOption({ flag: '--budget-minutes', unit: 'minutes', min: 0, code: 'INVALID_BUDGET' }, 'time budget of each snapshot/copy wait, fixed part (default 30)'))
-    .option('budget-minutes-per-gib', numberOption({ flag: '--budget-minutes-per-gib', unit: 'minutes per GiB', min: 0, code: 'INVALID_BUDGET' }, 'added to each snapshot/copy wait per GiB of the volume (default 1)'))
-    .option('readonly-check-seconds', numberOption({ flag: '--readonly-check-seconds', unit: 'seconds', min: 0, code: 'INVALID_BUDGET' }, 'how long to wait for the forensic instance to report the attached disks read-only (default 60)'));
+    .option(
+      'budget-minutes',
+      numberOption(
+        { flag: '--budget-minutes', unit: 'minutes', min: 0, code: 'INVALID_BUDGET' },
+        'time budget of each snapshot/copy wait, fixed part (default 30)',
+      ),
+    )
+    .option(
+      'budget-minutes-per-gib',
+      numberOption(
+        { flag: '--budget-minutes-per-gib', unit: 'minutes per GiB', min: 0, code: 'INVALID_BUDGET' },
+        'added to each snapshot/copy wait per GiB of the volume (default 1)',
+      ),
+    )
+    .option(
+      'readonly-check-seconds',
+      numberOption(
+        { flag: '--readonly-check-seconds', unit: 'seconds', min: 0, code: 'INVALID_BUDGET' },
+        'how long to wait for the forensic instance to report the attached disks read-only (default 60)',
+      ),
+    );
 }
 
 /** The budget flags as the library's overrides (it holds the defaults and what each covers). */
-export function budgetsFrom(a: { budgetMinutes?: number; budgetMinutesPerGib?: number; readonlyCheckSeconds?: number }) {
+export function budgetsFrom(a: {
+  budgetMinutes?: number;
+  budgetMinutesPerGib?: number;
+  readonlyCheckSeconds?: number;
+}) {
   return evidenceBudgets({
     ...(a.budgetMinutes !== undefined ? { minutes: a.budgetMinutes } : {}),
     ...(a.budgetMinutesPerGib !== undefined ? { minutesPerGiB: a.budgetMinutesPerGib } : {}),
@@ -49,12 +70,41 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
     'snapshot a compromised instance (or volumes), copy the evidence into the forensic account under the case key, and attach it read-only to the room',
     (c) =>
       withBudgets(withSource(withBucket(withCase(c))))
-        .option('instance', { type: 'string', array: true, describe: 'instance whose volumes to take, all at once (crash-consistent); repeatable' })
+        .option('instance', {
+          type: 'string',
+          array: true,
+          describe: 'instance whose volumes to take, all at once (crash-consistent); repeatable',
+        })
         .option('volume', { type: 'string', array: true, describe: 'volume to take; repeatable' })
-        .option('attach', { type: 'boolean', default: true, describe: 'attach to the forensic instance (--no-attach: stop at the working volume, or at the snapshot when the room is not up)' })
-        .option('source-kms-key', { type: 'string', describe: 'customer managed key (ARN) in the source account the forensic account may use, instead of a temporary sharing key' })
-        .option('concurrency', numberOption({ flag: '--concurrency', unit: 'volumes in flight', integer: true, min: 1, max: 500, code: 'INVALID_CONCURRENCY' }, 'volumes in flight at once (default 32)'))
-        .example('$0 acquire --case IR-2026-0142 --instance i-0abc… --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder', 'take every volume of a compromised instance from another account'),
+        .option('attach', {
+          type: 'boolean',
+          default: true,
+          describe:
+            'attach to the forensic instance (--no-attach: stop at the working volume, or at the snapshot when the room is not up)',
+        })
+        .option('source-kms-key', {
+          type: 'string',
+          describe:
+            'customer managed key (ARN) in the source account the forensic account may use, instead of a temporary sharing key',
+        })
+        .option(
+          'concurrency',
+          numberOption(
+            {
+              flag: '--concurrency',
+              unit: 'volumes in flight',
+              integer: true,
+              min: 1,
+              max: 500,
+              code: 'INVALID_CONCURRENCY',
+            },
+            'volumes in flight at once (default 32)',
+          ),
+        )
+        .example(
+          '$0 acquire --case IR-2026-0142 --instance i-0abc… --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder',
+          'take every volume of a compromised instance from another account',
+        ),
     handle<AcquireArgs, unknown>(io, async (ctx, a) => {
       // Bad input is refused before any AWS call (opening the custody record audits the vault).
       const options = {
@@ -88,11 +138,21 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
         evidenceTable(r.evidence),
         '',
         `${r.evidence.length} evidence item(s) of case ${r.case} preserved under the case key${r.readOnly.length ? `; read-only inside the room: ${r.readOnly.length - writable.length - notConfirmed.length} confirmed, ${notConfirmed.length} NOT confirmed, ${writable.length} WRITABLE` : ''}.`,
-        ...(r.sharing ? [`Sharing key ${r.sharing.keyArn}: ${r.sharing.owner === 'responder' ? 'yours, left as it is' : r.sharing.retired ? 'retired (scheduled for deletion in 7 days)' : 'kept for now (see the warning above)'}.`] : []),
+        ...(r.sharing
+          ? [
+              `Sharing key ${r.sharing.keyArn}: ${r.sharing.owner === 'responder' ? 'yours, left as it is' : r.sharing.retired ? 'retired (scheduled for deletion in 7 days)' : 'kept for now (see the warning above)'}.`,
+            ]
+          : []),
         'On the forensic instance, evidence disks are NVMe devices found by volume id: mount with `sudo cleanroom-mount-evidence --by-volume-id <volume id> <dir>` (read-only, noload/norecovery).',
       ].join('\n');
       return {
-        data: { case: r.case, evidence: r.evidence.map(evidenceJson), readOnly: r.readOnly, ...(r.sharing ? { sharing: r.sharing } : {}), warnings: r.warnings },
+        data: {
+          case: r.case,
+          evidence: r.evidence.map(evidenceJson),
+          readOnly: r.readOnly,
+          ...(r.sharing ? { sharing: r.sharing } : {}),
+          warnings: r.warnings,
+        },
         text,
         ...(writable.length ? { exitCode: 3 } : {}),
       };

@@ -14,9 +14,8 @@ import type { HostIo } from '../host.js';
 import type { GlobalArgs, SourceArgs } from '../context.js';
 import { handle, numberOption, withBucket, withCase, withSource } from './common.js';
 import { table } from '../render.js';
-import { assertCaseId } from '../../domain/case-id.js';
 import { PartialFailureError } from '../../domain/errors.js';
-import { checkCloseOptions, closeCase, closePlanText, type CloseOptions, type CloseResult } from '../../workflows/close/index.js';
+import { checkCloseOptions, closeCase, type CloseOptions, type CloseResult } from '../../workflows/close/index.js';
 import { resolveVaultBucket } from '../../workflows/vault/index.js';
 import { auditVault } from '../../custody/vault/audit.js';
 import { verifyCaseInVault } from '../../custody/verify-vault.js';
@@ -76,16 +75,35 @@ export function closeText(r: CloseResult): string {
       : `Case ${r.case} closed. The record verifies, head ${headText(r.head)}.`,
   );
   if (r.incomplete) for (const o of r.outstanding) lines.push(`  - ${o}`);
-  lines.push(`Room: ${r.stack?.alreadyGone ? 'already gone' : r.roomDeleted ? `stack ${r.stack?.stackName ?? ''} deleted (DELETE_COMPLETE)` : `stack ${r.stack?.stackName ?? ''} NOT deleted`}.`);
-  for (const f of r.stack?.failedResources ?? []) lines.push(`  would not delete: ${f.logicalId}${f.physicalId ? ` (${f.physicalId})` : ''}${f.type ? ` ${f.type}` : ''}${f.reason ? ` — ${f.reason}` : ''}`);
+  lines.push(
+    `Room: ${r.stack?.alreadyGone ? 'already gone' : r.roomDeleted ? `stack ${r.stack?.stackName ?? ''} deleted (DELETE_COMPLETE)` : `stack ${r.stack?.stackName ?? ''} NOT deleted`}.`,
+  );
+  for (const f of r.stack?.failedResources ?? [])
+    lines.push(
+      `  would not delete: ${f.logicalId}${f.physicalId ? ` (${f.physicalId})` : ''}${f.type ? ` ${f.type}` : ''}${f.reason ? ` — ${f.reason}` : ''}`,
+    );
   lines.push(`Working volumes deleted: ${r.volumesDeleted.length ? r.volumesDeleted.join(', ') : 'none'}.`);
   for (const c of r.writtenChecks) {
-    const verdict = c.identical === true ? 'unchanged' : c.identical === false ? `WRITTEN TO (${c.changedBlocks ?? '?'} block(s) differ)` : `NOT VERIFIED (${c.reason ?? 'unavailable'})`;
-    lines.push(`  written-to check of ${c.volumeId} (${c.evidenceId}) against ${c.evidenceSnapshotId ?? '?'}: ${verdict} [${c.method}]`);
+    const verdict =
+      c.identical === true
+        ? 'unchanged'
+        : c.identical === false
+          ? `WRITTEN TO (${c.changedBlocks ?? '?'} block(s) differ)`
+          : `NOT VERIFIED (${c.reason ?? 'unavailable'})`;
+    lines.push(
+      `  written-to check of ${c.volumeId} (${c.evidenceId}) against ${c.evidenceSnapshotId ?? '?'}: ${verdict} [${c.method}]`,
+    );
   }
-  for (const k of r.keys) lines.push(`Temporary key ${k.arn}${k.aliases.length ? ` (${k.aliases.join(', ')})` : ''}: ${k.status === 'failed' ? 'NOT scheduled (see failures)' : `pending deletion${k.deletionDate ? ` on ${k.deletionDate}` : ''}`}.`);
-  for (const s of r.sharingCopies) lines.push(`Sharing copy ${s.snapshotId} (${s.evidenceId}) in account ${s.account}: ${s.status === 'deleted' ? 'deleted' : s.status === 'already-gone' ? 'already gone' : `KEPT — ${s.reason ?? ''}`}.`);
-  for (const u of r.unreachable) lines.push(`NOT REACHED: ${u.what} in account ${u.account ?? '?'}${u.region ? ` (${u.region})` : ''} — ${u.why}`);
+  for (const k of r.keys)
+    lines.push(
+      `Temporary key ${k.arn}${k.aliases.length ? ` (${k.aliases.join(', ')})` : ''}: ${k.status === 'failed' ? 'NOT scheduled (see failures)' : `pending deletion${k.deletionDate ? ` on ${k.deletionDate}` : ''}`}.`,
+    );
+  for (const s of r.sharingCopies)
+    lines.push(
+      `Sharing copy ${s.snapshotId} (${s.evidenceId}) in account ${s.account}: ${s.status === 'deleted' ? 'deleted' : s.status === 'already-gone' ? 'already gone' : `KEPT — ${s.reason ?? ''}`}.`,
+    );
+  for (const u of r.unreachable)
+    lines.push(`NOT REACHED: ${u.what} in account ${u.account ?? '?'}${u.region ? ` (${u.region})` : ''} — ${u.why}`);
   if (r.kept.length) {
     lines.push('Kept:');
     lines.push(table([['KIND', 'ID', 'WHERE', 'WHY'], ...r.kept.map((k) => [k.kind, k.id, k.where, k.why])]));
@@ -101,13 +119,60 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
         'close a case: detach and delete the working volumes (after proving they were not written to), retain the evidence snapshots, delete the room, retire temporary keys, seal the record',
         (x) =>
           withSource(withBucket(withCase(x)))
-            .option('snapshot-lock-days', numberOption({ flag: '--snapshot-lock-days', unit: 'days', integer: true, min: 1, max: 36500, code: 'INVALID_LOCK_DAYS' }, 'also lock the evidence snapshots for this many days (EBS snapshot lock, 1–36500)'))
-            .option('snapshot-lock-mode', { type: 'string', choices: ['governance', 'compliance'] as const, describe: 'EBS snapshot lock mode (default governance)' })
-            .option('key-deletion-window-days', numberOption({ flag: '--key-deletion-window-days', unit: 'days', integer: true, min: 7, max: 30, code: 'INVALID_KEY_WINDOW' }, 'KMS pending window for the temporary keys, 7–30 (default 30)'))
-            .option('accept-written', { type: 'boolean', default: false, describe: 'delete a working volume even though it was found written to (it is kept otherwise)' })
-            .option('accept-unverified', { type: 'boolean', default: false, describe: 'delete a working volume even though the written-to check could not run (it is kept otherwise)' })
-            .option('wait-minutes', numberOption({ flag: '--wait-minutes', unit: 'minutes', min: 0, code: 'INVALID_BUDGET' }, 'time budget of each wait: detach, volume deletion, stack deletion (default: 10, 10, 60); a check snapshot waits up to 6 hours unless this is set'))
-            .example('$0 case close --case IR-2026-0142 --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder --yes', 'close a case whose evidence came from another account'),
+            .option(
+              'snapshot-lock-days',
+              numberOption(
+                {
+                  flag: '--snapshot-lock-days',
+                  unit: 'days',
+                  integer: true,
+                  min: 1,
+                  max: 36500,
+                  code: 'INVALID_LOCK_DAYS',
+                },
+                'also lock the evidence snapshots for this many days (EBS snapshot lock, 1–36500)',
+              ),
+            )
+            .option('snapshot-lock-mode', {
+              type: 'string',
+              choices: ['governance', 'compliance'] as const,
+              describe: 'EBS snapshot lock mode (default governance)',
+            })
+            .option(
+              'key-deletion-window-days',
+              numberOption(
+                {
+                  flag: '--key-deletion-window-days',
+                  unit: 'days',
+                  integer: true,
+                  min: 7,
+                  max: 30,
+                  code: 'INVALID_KEY_WINDOW',
+                },
+                'KMS pending window for the temporary keys, 7–30 (default 30)',
+              ),
+            )
+            .option('accept-written', {
+              type: 'boolean',
+              default: false,
+              describe: 'delete a working volume even though it was found written to (it is kept otherwise)',
+            })
+            .option('accept-unverified', {
+              type: 'boolean',
+              default: false,
+              describe: 'delete a working volume even though the written-to check could not run (it is kept otherwise)',
+            })
+            .option(
+              'wait-minutes',
+              numberOption(
+                { flag: '--wait-minutes', unit: 'minutes', min: 0, code: 'INVALID_BUDGET' },
+                'time budget of each wait: detach, volume deletion, stack deletion (default: 10, 10, 60); a check snapshot waits up to 6 hours unless this is set',
+              ),
+            )
+            .example(
+              '$0 case close --case IR-2026-0142 --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder --yes',
+              'close a case whose evidence came from another account',
+            ),
         handle<CloseArgs, unknown>(io, async (ctx, a) => {
           // Bad input is refused before any AWS call (checkCloseOptions: the library's own checks).
           const caseId = a.case;
@@ -136,7 +201,8 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
               verifyCustody: () => verifyCaseInVault(account, { caseId, bucket, reporter: ctx.reporter }),
               auditVault: () => auditVault(account, bucket),
               approve: (request) => {
-                if (ctx.args.yes && !ctx.args.json) ctx.reporter.progress({ kind: 'step', message: `${request.question}\n(--yes: going ahead)` });
+                if (ctx.args.yes && !ctx.args.json)
+                  ctx.reporter.progress({ kind: 'step', message: `${request.question}\n(--yes: going ahead)` });
                 return ctx.approve(request);
               },
               reporter: ctx.reporter,
@@ -149,7 +215,11 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
             throw e;
           });
           const written = r.writtenChecks.some((w) => w.identical === false) && r.incomplete;
-          return { data: closeJson(r), text: closeText(r), ...(written ? { exitCode: 3 } : r.incomplete ? { exitCode: 1 } : {}) };
+          return {
+            data: closeJson(r),
+            text: closeText(r),
+            ...(written ? { exitCode: 3 } : r.incomplete ? { exitCode: 1 } : {}),
+          };
         }),
       )
       .demandCommand(1, 'Name a case command: close.'),

@@ -19,15 +19,24 @@ export function withCase<T>(y: Argv<T>) {
 
 /** `--bucket NAME` (the vault; default cleanroom-evidence-<account>-<region>). */
 export function withBucket<T>(y: Argv<T>) {
-  return y.option('bucket', { type: 'string', describe: 'evidence vault bucket (default: cleanroom-evidence-<account id>-<region>)' });
+  return y.option('bucket', {
+    type: 'string',
+    describe: 'evidence vault bucket (default: cleanroom-evidence-<account id>-<region>)',
+  });
 }
 
 /** Source-account options of isolate and acquire. */
 export function withSource<T>(y: Argv<T>) {
   return y
-    .option('source-profile', { type: 'string', describe: 'profile for the source account of the compromised instance' })
+    .option('source-profile', {
+      type: 'string',
+      describe: 'profile for the source account of the compromised instance',
+    })
     .option('source-role-arn', { type: 'string', describe: 'role to assume in the source account' })
-    .option('source-region', { type: 'string', describe: 'region of the compromised instance (default: the forensic region)' })
+    .option('source-region', {
+      type: 'string',
+      describe: 'region of the compromised instance (default: the forensic region)',
+    })
     .conflicts('source-profile', 'source-role-arn');
 }
 
@@ -54,20 +63,32 @@ export function parseNumberOption(spec: NumberSpec, raw: unknown): number {
   const range = spec.max !== undefined ? `${spec.min}–${spec.max}` : `${spec.min} or more`;
   const what = `${spec.flag} must be ${spec.integer ? 'a whole number' : 'a number'} of ${spec.unit} (${range})`;
   if (Array.isArray(raw)) {
-    throw new UsageError(spec.code ?? 'INVALID_VALUE', `${spec.flag} was given ${raw.length} times (${raw.map((r) => JSON.stringify(String(r))).join(', ')}): give it once.`, { details: { option: spec.flag, value: raw.map(String) } });
+    throw new UsageError(
+      spec.code ?? 'INVALID_VALUE',
+      `${spec.flag} was given ${raw.length} times (${raw.map((r) => JSON.stringify(String(r))).join(', ')}): give it once.`,
+      { details: { option: spec.flag, value: raw.map(String) } },
+    );
   }
   const s = raw === undefined || raw === null || typeof raw === 'boolean' ? '' : String(raw).trim();
   const ok = spec.integer ? /^\+?\d+$/.test(s) : /^\+?(\d+(\.\d*)?|\.\d+)$/.test(s);
   const n = ok ? Number(s) : NaN;
   if (!Number.isFinite(n) || n < spec.min || (spec.max !== undefined && n > spec.max)) {
-    throw new UsageError(spec.code ?? 'INVALID_VALUE', `${what}, got ${JSON.stringify(typeof raw === 'boolean' || raw === undefined ? '' : String(raw))}.`, { details: { option: spec.flag, value: typeof raw === 'boolean' || raw === undefined ? '' : String(raw) } });
+    throw new UsageError(
+      spec.code ?? 'INVALID_VALUE',
+      `${what}, got ${JSON.stringify(typeof raw === 'boolean' || raw === undefined ? '' : String(raw))}.`,
+      { details: { option: spec.flag, value: typeof raw === 'boolean' || raw === undefined ? '' : String(raw) } },
+    );
   }
   return n;
 }
 
 /** A yargs option for a number, checked by {@link parseNumberOption} (keeps the raw string). */
 export function numberOption(spec: NumberSpec, describe: string) {
-  return { type: 'string' as const, requiresArg: false, describe, coerce: (raw: unknown) => {
+  return {
+    type: 'string' as const,
+    requiresArg: false,
+    describe,
+    coerce: (raw: unknown) => {
       try {
         return parseNumberOption(spec, raw);
       } catch (e) {

@@ -8,7 +8,14 @@ import type { GlobalArgs } from '../context.js';
 import { handle, withBucket, withCase } from './common.js';
 import { evidenceTable } from '../render.js';
 import { evidenceJson } from '../../domain/evidence.js';
-import { attachEvidence, checkEvidenceId, detachEvidence, listEvidence, type EvidenceDeps, type EvidenceOptions } from '../../workflows/evidence/index.js';
+import {
+  attachEvidence,
+  checkEvidenceId,
+  detachEvidence,
+  listEvidence,
+  type EvidenceDeps,
+  type EvidenceOptions,
+} from '../../workflows/evidence/index.js';
 import { roomGate } from '../../workflows/room/index.js';
 import { budgetsFrom, withBudgets } from './acquire.js';
 
@@ -25,18 +32,30 @@ interface ItemArgs extends ListArgs {
 }
 
 /** The handler of `evidence attach|detach`: input checked before any AWS call, then the workflow. */
-function onItem(io: HostIo, command: string, run: (deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions) => Promise<CommandResult<unknown>>) {
+function onItem(
+  io: HostIo,
+  command: string,
+  run: (deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions) => Promise<CommandResult<unknown>>,
+) {
   return handle<ItemArgs, unknown>(io, async (ctx, a) => {
     checkEvidenceId(a.case, a.evidence);
     const budgets = budgetsFrom(a);
     const forensic = await ctx.forensicAccount();
     const custody = await ctx.custody(a.case, a.bucket, { use: 'change', command });
-    return run({ forensic, custody, reporter: ctx.reporter, clock: ctx.clock }, { caseId: a.case, evidenceId: a.evidence, budgets, signal: ctx.abort.signal });
+    return run(
+      { forensic, custody, reporter: ctx.reporter, clock: ctx.clock },
+      { caseId: a.case, evidenceId: a.evidence, budgets, signal: ctx.abort.signal },
+    );
   });
 }
 
 export function evidenceCommands(y: Argv, io: HostIo): Argv {
-  const item = <T>(c: Argv<T>) => withBudgets(withBucket(withCase(c))).option('evidence', { type: 'string', demandOption: true, describe: 'evidence id (see evidence list)' });
+  const item = <T>(c: Argv<T>) =>
+    withBudgets(withBucket(withCase(c))).option('evidence', {
+      type: 'string',
+      demandOption: true,
+      describe: 'evidence id (see evidence list)',
+    });
   return y.command('evidence', 'the evidence items of a case', (v) =>
     v
       .command(
@@ -57,7 +76,11 @@ export function evidenceCommands(y: Argv, io: HostIo): Argv {
         onItem(io, 'evidence attach', async (deps, o) => {
           const r = await attachEvidence({ ...deps, room: roomGate(deps.forensic) }, o);
           const text = `${evidenceTable([r.evidence])}\n\nRead-only inside ${r.evidence.instanceId}: ${r.readOnly.status.toUpperCase()} — ${r.readOnly.detail}`;
-          return { data: { case: r.case, evidence: [evidenceJson(r.evidence)], readOnly: r.readOnly, warnings: r.warnings }, text, ...(r.readOnly.status === 'writable' ? { exitCode: 3 } : {}) };
+          return {
+            data: { case: r.case, evidence: [evidenceJson(r.evidence)], readOnly: r.readOnly, warnings: r.warnings },
+            text,
+            ...(r.readOnly.status === 'writable' ? { exitCode: 3 } : {}),
+          };
         }),
       )
       .command(
@@ -67,7 +90,10 @@ export function evidenceCommands(y: Argv, io: HostIo): Argv {
         onItem(io, 'evidence detach', async (deps, o) => {
           const r = await detachEvidence(deps, o);
           const text = `${evidenceTable([r.evidence])}\n\n${r.detached ? `Detached ${r.evidence.volumeId}.` : `${r.evidence.volumeId} was not attached: nothing changed.`}`;
-          return { data: { case: r.case, evidence: [evidenceJson(r.evidence)], detached: r.detached, warnings: r.warnings }, text };
+          return {
+            data: { case: r.case, evidence: [evidenceJson(r.evidence)], detached: r.detached, warnings: r.warnings },
+            text,
+          };
         }),
       )
       .demandCommand(1, 'Name an evidence command: list, attach or detach.'),

@@ -11,4 +11,12 @@ import { caseCommands } from './case.js';
 /** A command module adds its commands to the parser. */
 export type CommandModule = (y: Argv, io: HostIo) => Argv;
 
-export const commandModules: CommandModule[] = [vaultCommands, roomCommands, isolateCommands, acquireCommands, evidenceCommands, custodyCommands, caseCommands];
+export const commandModules: CommandModule[] = [
+  vaultCommands,
+  roomCommands,
+  isolateCommands,
+  acquireCommands,
+  evidenceCommands,
+  custodyCommands,
+  caseCommands,
+];

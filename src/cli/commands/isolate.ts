@@ -26,10 +26,27 @@ export function isolateCommands(y: Argv, io: HostIo): Argv {
     (c) =>
       withSource(withBucket(withCase(c)))
         .option('instance', { type: 'string', demandOption: true, describe: 'the compromised instance (i-...)' })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'print every call, in order; change nothing and record nothing' })
-        .option('nacl', { type: 'boolean', default: false, describe: 'also put a deny-all network ACL on the instance\'s subnets (cuts everything else in them too; asks first)' })
-        .option('stop', { type: 'boolean', default: false, describe: 'stop the instance at the end (hibernate if it can); its memory is lost otherwise (asks first)' })
-        .option('asg-replace', { type: 'boolean', default: false, describe: 'leave the Auto Scaling group without lowering its desired capacity: it launches a replacement' }),
+        .option('dry-run', {
+          type: 'boolean',
+          default: false,
+          describe: 'print every call, in order; change nothing and record nothing',
+        })
+        .option('nacl', {
+          type: 'boolean',
+          default: false,
+          describe:
+            "also put a deny-all network ACL on the instance's subnets (cuts everything else in them too; asks first)",
+        })
+        .option('stop', {
+          type: 'boolean',
+          default: false,
+          describe: 'stop the instance at the end (hibernate if it can); its memory is lost otherwise (asks first)',
+        })
+        .option('asg-replace', {
+          type: 'boolean',
+          default: false,
+          describe: 'leave the Auto Scaling group without lowering its desired capacity: it launches a replacement',
+        }),
     handle<IsolateArgs, Omit<IsolateResult, 'seal'>>(io, async (ctx, a) => {
       const source: SourceArgs = {
         ...(a.sourceProfile ? { sourceProfile: a.sourceProfile } : {}),
@@ -46,7 +63,15 @@ export function isolateCommands(y: Argv, io: HostIo): Argv {
           approve: ctx.approve,
           accountInRegion: (region) => ctx.sourceAccount({ ...source, sourceRegion: region }),
         },
-        { caseId: a.case, instanceId: a.instance, dryRun: a.dryRun, nacl: a.nacl, stop: a.stop, asgReplace: a.asgReplace, signal: ctx.abort.signal },
+        {
+          caseId: a.case,
+          instanceId: a.instance,
+          dryRun: a.dryRun,
+          nacl: a.nacl,
+          stop: a.stop,
+          asgReplace: a.asgReplace,
+          signal: ctx.abort.signal,
+        },
       );
       const { seal: _seal, ...data } = r;
       return { data, text: isolationText(r) };
@@ -54,7 +79,14 @@ export function isolateCommands(y: Argv, io: HostIo): Argv {
   );
 }
 
-const MARK: Record<string, string> = { done: '✓', already: '=', skipped: '-', planned: '→', failed: '✗', 'not-run': ' ' };
+const MARK: Record<string, string> = {
+  done: '✓',
+  already: '=',
+  skipped: '-',
+  planned: '→',
+  failed: '✗',
+  'not-run': ' ',
+};
 
 /** The human rendering of an isolation (or of its plan). */
 export function isolationText(r: IsolateResult): string {
@@ -63,23 +95,36 @@ export function isolationText(r: IsolateResult): string {
   if (r.dryRun) {
     lines.push(`Plan to isolate ${where} for case ${r.case} — dry run: nothing is changed and nothing is recorded.`);
     r.steps.forEach((s, i) => {
-      lines.push(`${String(i + 1).padStart(2)}. ${MARK[s.status]} ${s.step.padEnd(20)} ${s.status === 'planned' ? '' : `(${s.status}) `}${s.detail}`);
+      lines.push(
+        `${String(i + 1).padStart(2)}. ${MARK[s.status]} ${s.step.padEnd(20)} ${s.status === 'planned' ? '' : `(${s.status}) `}${s.detail}`,
+      );
       for (const c of s.calls) lines.push(`       ${c.call} ${JSON.stringify(c.input)}\n         — ${c.why}`);
     });
     return lines.join('\n');
   }
   if (r.alreadyIsolated) {
-    lines.push(`${where} is already isolated for case ${r.case} (since ${r.isolatedAt}): nothing changed, nothing recorded.`);
+    lines.push(
+      `${where} is already isolated for case ${r.case} (since ${r.isolatedAt}): nothing changed, nothing recorded.`,
+    );
   } else {
     lines.push(`Isolated ${where} for case ${r.case}.`);
   }
-  for (const s of r.steps) lines.push(`  ${MARK[s.status]} ${s.step.padEnd(20)} ${s.status.padEnd(8)} ${s.detail}${s.seq ? `  [custody #${s.seq}]` : ''}`);
-  for (const [vpc, sg] of Object.entries(r.isolationGroupIds)) lines.push(`Isolation group in ${vpc}: ${sg} (no rule in either direction)`);
+  for (const s of r.steps)
+    lines.push(
+      `  ${MARK[s.status]} ${s.step.padEnd(20)} ${s.status.padEnd(8)} ${s.detail}${s.seq ? `  [custody #${s.seq}]` : ''}`,
+    );
+  for (const [vpc, sg] of Object.entries(r.isolationGroupIds))
+    lines.push(`Isolation group in ${vpc}: ${sg} (no rule in either direction)`);
   for (const [vpc, acl] of Object.entries(r.networkAclIds)) lines.push(`Deny-all network ACL in ${vpc}: ${acl}`);
   if (r.quarantineProfileArn) lines.push(`Instance profile: ${r.quarantineProfileArn} (denies everything)`);
-  if (r.sessionsRevokedBefore) lines.push(`Sessions of the old role issued before ${r.sessionsRevokedBefore} are revoked.`);
+  if (r.sessionsRevokedBefore)
+    lines.push(`Sessions of the old role issued before ${r.sessionsRevokedBefore} are revoked.`);
   const stopped = r.steps.some((s) => s.step === 'stop' && (s.status === 'done' || s.status === 'already'));
-  lines.push(stopped ? 'The instance is stopped.' : 'The instance keeps running: its memory is intact (capture it now if the case needs it).');
+  lines.push(
+    stopped
+      ? 'The instance is stopped.'
+      : 'The instance keeps running: its memory is intact (capture it now if the case needs it).',
+  );
   lines.push(`Next: acquire its volumes (cleanroom acquire --case ${r.case} --instance ${r.instanceId}).`);
   return lines.join('\n');
 }

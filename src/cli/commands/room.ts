@@ -63,7 +63,9 @@ function upText(r: RoomUpResult): string {
 export function roomCommands(y: Argv, io: HostIo): Argv {
   const subcommands = [roomUpCommand, roomVerifyCommand, roomStatusCommand, roomListCommand, roomDownCommand];
   return y.command('room', 'the clean room of a case: up, verify, status, list, down', (room) =>
-    subcommands.reduce((cmd, add) => add(cmd, io), room).demandCommand(1, 'Name a room command: up, verify, status, list or down.'),
+    subcommands
+      .reduce((cmd, add) => add(cmd, io), room)
+      .demandCommand(1, 'Name a room command: up, verify, status, list or down.'),
   );
 }
 
@@ -73,15 +75,36 @@ function roomUpCommand(y: Argv, io: HostIo): Argv {
     'create or update the room of a case, restore its guard rails, and audit it',
     (c) =>
       withBucket(withCase(c))
-        .option('az', { type: 'string', describe: 'Availability Zone of a new room (default: the first that offers the instance type)' })
-        .option('instance-type', { type: 'string', describe: 'instance type of the forensic instance (default m5.large)' })
-        .option('ami', { type: 'string', describe: 'AMI id of the forensic instance (default: the latest Amazon Linux 2023)' }),
+        .option('az', {
+          type: 'string',
+          describe: 'Availability Zone of a new room (default: the first that offers the instance type)',
+        })
+        .option('instance-type', {
+          type: 'string',
+          describe: 'instance type of the forensic instance (default m5.large)',
+        })
+        .option('ami', {
+          type: 'string',
+          describe: 'AMI id of the forensic instance (default: the latest Amazon Linux 2023)',
+        }),
     handle<UpArgs, unknown>(io, async (ctx, args) => {
       // roomUp checks the flags before any AWS call, and the region before the custody record is opened.
       const account = await ctx.forensicAccount();
       const r = await roomUp(
-        { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'start', command: 'room up' }), reporter: ctx.reporter, clock: ctx.clock },
-        { caseId: args.case, ...(args.az ? { availabilityZone: args.az } : {}), ...(args.instanceType ? { instanceType: args.instanceType } : {}), ...(args.ami ? { amiId: args.ami } : {}), ...(args.bucket ? { bucket: args.bucket } : {}), signal: ctx.abort.signal },
+        {
+          account,
+          custody: () => ctx.custody(args.case, args.bucket, { use: 'start', command: 'room up' }),
+          reporter: ctx.reporter,
+          clock: ctx.clock,
+        },
+        {
+          caseId: args.case,
+          ...(args.az ? { availabilityZone: args.az } : {}),
+          ...(args.instanceType ? { instanceType: args.instanceType } : {}),
+          ...(args.ami ? { amiId: args.ami } : {}),
+          ...(args.bucket ? { bucket: args.bucket } : {}),
+          signal: ctx.abort.signal,
+        },
       );
       return {
         data: {
@@ -104,14 +127,25 @@ function roomUpCommand(y: Argv, io: HostIo): Argv {
 function roomVerifyCommand(y: Argv, io: HostIo): Argv {
   return y.command(
     'verify',
-    "audit the live room against its invariants (changes nothing); exit 3 on a critical finding",
-    (c) => withCase(c).option('strict', { type: 'boolean', default: false, describe: 'count warnings (network ACL, flow logs) as failures' }),
+    'audit the live room against its invariants (changes nothing); exit 3 on a critical finding',
+    (c) =>
+      withCase(c).option('strict', {
+        type: 'boolean',
+        default: false,
+        describe: 'count warnings (network ACL, flow logs) as failures',
+      }),
     handle<VerifyArgs, unknown>(io, async (ctx, args) => {
       const account = await ctx.forensicAccount();
       await checkRegion(account);
       const a = await auditRoom(account, args.case, { strict: args.strict });
       return {
-        data: { case: args.case, stackName: roomStackName(args.case), ok: a.ok, strict: args.strict, checks: checksJson(a.checks) },
+        data: {
+          case: args.case,
+          stackName: roomStackName(args.case),
+          ok: a.ok,
+          strict: args.strict,
+          checks: checksJson(a.checks),
+        },
         text: `${renderChecks(a.checks)}\n${auditSummary(a.ok, a.checks, args.strict)}`,
         exitCode: a.ok ? 0 : 3,
       };
@@ -129,7 +163,17 @@ function roomStatusCommand(y: Argv, io: HostIo): Argv {
       await checkRegion(account);
       const s = await roomStatus(account, args.case);
       const base = s.room ? roomJson(s.room) : roomJson({ case: args.case, stackName: roomStackName(args.case) });
-      const data = { ...base, exists: !!s.room, instanceState: s.instanceState ?? null, instanceType: s.instanceType ?? null, imageId: s.imageId ?? null, evidence: s.evidence, leftovers: s.leftovers, createdAt: s.createdAt ?? null, updatedAt: s.updatedAt ?? null };
+      const data = {
+        ...base,
+        exists: !!s.room,
+        instanceState: s.instanceState ?? null,
+        instanceType: s.instanceType ?? null,
+        imageId: s.imageId ?? null,
+        evidence: s.evidence,
+        leftovers: s.leftovers,
+        createdAt: s.createdAt ?? null,
+        updatedAt: s.updatedAt ?? null,
+      };
       const text = s.room
         ? [
             `Room ${s.room.stackName}: ${s.room.stackStatus}`,
@@ -137,12 +181,23 @@ function roomStatusCommand(y: Argv, io: HostIo): Argv {
               ['availability zone', s.room.availabilityZone ?? '-'],
               ['VPC', s.room.vpcId ?? '-'],
               ['subnet', s.room.subnetId ?? '-'],
-              ['forensic instance', `${s.room.instanceId ?? '-'}${s.instanceState ? ` (${s.instanceState}${s.instanceType ? `, ${s.instanceType}` : ''})` : ''}`],
+              [
+                'forensic instance',
+                `${s.room.instanceId ?? '-'}${s.instanceState ? ` (${s.instanceState}${s.instanceType ? `, ${s.instanceType}` : ''})` : ''}`,
+              ],
               ['forensics group', s.room.forensicsSecurityGroupId ?? '-'],
-              ['evidence attached', s.evidence.length ? s.evidence.map((e) => `${e.volumeId}${e.evidenceId ? ` (${e.evidenceId})` : ''}`).join(', ') : 'none'],
+              [
+                'evidence attached',
+                s.evidence.length
+                  ? s.evidence.map((e) => `${e.volumeId}${e.evidenceId ? ` (${e.evidenceId})` : ''}`).join(', ')
+                  : 'none',
+              ],
             ]),
           ].join('\n')
-        : [`Case ${args.case} has no room (no stack ${roomStackName(args.case)} in ${account.region}).`, ...s.leftovers.map((l) => `  left: ${l.kind} ${l.id} — ${l.why}`)].join('\n');
+        : [
+            `Case ${args.case} has no room (no stack ${roomStackName(args.case)} in ${account.region}).`,
+            ...s.leftovers.map((l) => `  left: ${l.kind} ${l.id} — ${l.why}`),
+          ].join('\n');
       return { data, text };
     }),
   );
@@ -158,7 +213,16 @@ function roomListCommand(y: Argv, io: HostIo): Argv {
       await checkRegion(account);
       const rooms = await listRooms(account);
       const text = rooms.length
-        ? table([['CASE', 'STACK', 'STATUS', 'AZ', 'INSTANCE'], ...rooms.map((r) => [r.case, r.stackName ?? '-', r.stackStatus, r.availabilityZone ?? '-', r.instanceId ?? '-'])])
+        ? table([
+            ['CASE', 'STACK', 'STATUS', 'AZ', 'INSTANCE'],
+            ...rooms.map((r) => [
+              r.case,
+              r.stackName ?? '-',
+              r.stackStatus,
+              r.availabilityZone ?? '-',
+              r.instanceId ?? '-',
+            ]),
+          ])
         : `No rooms in ${account.region}.`;
       return { data: { region: account.region, rooms }, text };
     }),
@@ -169,15 +233,30 @@ function roomDownCommand(y: Argv, io: HostIo): Argv {
   return y.command(
     'down',
     'delete the room of a case (the evidence is kept); refuses while evidence is attached',
-    (c) => withBucket(withCase(c)).option('detach-evidence', { type: 'boolean', default: false, describe: 'detach attached evidence volumes first (they are kept)' }),
+    (c) =>
+      withBucket(withCase(c)).option('detach-evidence', {
+        type: 'boolean',
+        default: false,
+        describe: 'detach attached evidence volumes first (they are kept)',
+      }),
     handle<DownArgs, unknown>(io, async (ctx, args) => {
       const account = await ctx.forensicAccount();
       const r = await roomDown(
-        { account, custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room down' }), reporter: ctx.reporter, clock: ctx.clock, approve: ctx.approve },
+        {
+          account,
+          custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room down' }),
+          reporter: ctx.reporter,
+          clock: ctx.clock,
+          approve: ctx.approve,
+        },
         { caseId: args.case, detachEvidence: args.detachEvidence, signal: ctx.abort.signal },
       );
       const { seal: _seal, ...data } = r;
-      const lines = [r.alreadyGone ? `Case ${r.case} has no room stack ${r.stackName}: nothing to take down.` : `Room ${r.stackName} deleted (DELETE_COMPLETE).`];
+      const lines = [
+        r.alreadyGone
+          ? `Case ${r.case} has no room stack ${r.stackName}: nothing to take down.`
+          : `Room ${r.stackName} deleted (DELETE_COMPLETE).`,
+      ];
       for (const d of r.detached) lines.push(`  detached ${d.volumeId}${d.evidenceId ? ` (${d.evidenceId})` : ''}`);
       for (const l of r.leftovers) lines.push(`  left: ${l.kind} ${l.id} — ${l.why}`);
       return { data, text: lines.join('\n') };

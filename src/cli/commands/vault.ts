@@ -6,7 +6,13 @@ import type { HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
 import { handle, numberOption, withBucket } from './common.js';
 import { renderChecks } from '../render.js';
-import { auditVault, initVault, resolveVaultBucket, validateVaultOptions, type LockMode } from '../../workflows/vault/index.js';
+import {
+  auditVault,
+  initVault,
+  resolveVaultBucket,
+  validateVaultOptions,
+  type LockMode,
+} from '../../workflows/vault/index.js';
 
 interface InitArgs extends GlobalArgs {
   bucket?: string;
@@ -26,8 +32,25 @@ export function vaultCommands(y: Argv, io: HostIo): Argv {
         'create the evidence vault, or adopt an existing compliant one (idempotent)',
         (c) =>
           withBucket(c)
-            .option('retention-days', numberOption({ flag: '--retention-days', unit: 'days', integer: true, min: 1, max: 36500, code: 'INVALID_RETENTION' }, 'default Object Lock retention of new objects, in days (new vault: 365)'))
-            .option('lock-mode', { type: 'string', choices: ['COMPLIANCE', 'GOVERNANCE'], describe: 'Object Lock mode (new vault: COMPLIANCE)' }),
+            .option(
+              'retention-days',
+              numberOption(
+                {
+                  flag: '--retention-days',
+                  unit: 'days',
+                  integer: true,
+                  min: 1,
+                  max: 36500,
+                  code: 'INVALID_RETENTION',
+                },
+                'default Object Lock retention of new objects, in days (new vault: 365)',
+              ),
+            )
+            .option('lock-mode', {
+              type: 'string',
+              choices: ['COMPLIANCE', 'GOVERNANCE'],
+              describe: 'Object Lock mode (new vault: COMPLIANCE)',
+            }),
         handle<InitArgs, unknown>(io, async (ctx, a) => {
           validateVaultOptions(a);
           const account = await ctx.forensicAccount();
@@ -39,7 +62,9 @@ export function vaultCommands(y: Argv, io: HostIo): Argv {
           });
           const { audit, ...rest } = r;
           const text = [
-            r.changes.length === 0 ? `The vault ${r.bucket} already complies: nothing changed.` : `${r.created ? 'Created' : 'Updated'} the vault ${r.bucket}:\n${r.changes.map((c) => `  - ${c}`).join('\n')}`,
+            r.changes.length === 0
+              ? `The vault ${r.bucket} already complies: nothing changed.`
+              : `${r.created ? 'Created' : 'Updated'} the vault ${r.bucket}:\n${r.changes.map((c) => `  - ${c}`).join('\n')}`,
             `  retention     ${r.lockMode} ${r.retentionDays} days`,
             `  vault key     ${r.kmsKeyArn}`,
             `  signing key   ${r.signingKeyArn}`,

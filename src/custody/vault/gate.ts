@@ -17,7 +17,11 @@ export interface CompliantVault {
 }
 
 /** Audit `bucket` and return what a custody writer needs, or refuse. */
-export async function requireCompliantVault(account: AwsAccount, bucket: string, audit?: VaultAuditResult): Promise<CompliantVault> {
+export async function requireCompliantVault(
+  account: AwsAccount,
+  bucket: string,
+  audit?: VaultAuditResult,
+): Promise<CompliantVault> {
   const a = audit ?? (await auditVault(account, bucket));
   if (!a.facts.exists) {
     throw new UsageError(
@@ -35,5 +39,12 @@ export async function requireCompliantVault(account: AwsAccount, bucket: string,
     );
   }
   const f = a.facts;
-  return { bucket, vaultKeyArn: f.vaultKeyArn!, signingKeyArn: f.signingKeyArn!, lockMode: f.lockMode!, retentionDays: f.retentionDays!, audit: a };
+  return {
+    bucket,
+    vaultKeyArn: f.vaultKeyArn!,
+    signingKeyArn: f.signingKeyArn!,
+    lockMode: f.lockMode!,
+    retentionDays: f.retentionDays!,
+    audit: a,
+  };
 }

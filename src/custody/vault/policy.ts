@@ -37,9 +37,30 @@ const OUR_SIDS = [SID_TLS, SID_SSE_HEADER, SID_SSE_KMS];
 export function vaultStatements(bucket: string): PolicyStatement[] {
   const arn = `arn:aws:s3:::${bucket}`;
   return [
-    { Sid: SID_TLS, Effect: 'Deny', Principal: '*', Action: 's3:*', Resource: [arn, `${arn}/*`], Condition: { Bool: { 'aws:SecureTransport': 'false' } } },
-    { Sid: SID_SSE_HEADER, Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `${arn}/*`, Condition: { Null: { 's3:x-amz-server-side-encryption': 'true' } } },
-    { Sid: SID_SSE_KMS, Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `${arn}/*`, Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' } } },
+    {
+      Sid: SID_TLS,
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:*',
+      Resource: [arn, `${arn}/*`],
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    },
+    {
+      Sid: SID_SSE_HEADER,
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:PutObject',
+      Resource: `${arn}/*`,
+      Condition: { Null: { 's3:x-amz-server-side-encryption': 'true' } },
+    },
+    {
+      Sid: SID_SSE_KMS,
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:PutObject',
+      Resource: `${arn}/*`,
+      Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+    },
   ];
 }
 
@@ -50,8 +71,10 @@ export function mergedPolicy(bucket: string, existing: PolicyDocument | undefine
 }
 
 const list = (x: string | string[] | undefined): string[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
-const isEveryone = (p: unknown): boolean => p === '*' || (typeof p === 'object' && p !== null && list((p as { AWS?: string | string[] }).AWS).includes('*'));
-const covers = (actions: string[], action: string): boolean => actions.some((a) => a === '*' || a === 's3:*' || a.toLowerCase() === action.toLowerCase());
+const isEveryone = (p: unknown): boolean =>
+  p === '*' || (typeof p === 'object' && p !== null && list((p as { AWS?: string | string[] }).AWS).includes('*'));
+const covers = (actions: string[], action: string): boolean =>
+  actions.some((a) => a === '*' || a === 's3:*' || a.toLowerCase() === action.toLowerCase());
 const condValue = (s: PolicyStatement, op: string, key: string): string[] => {
   const block = s.Condition?.[op];
   if (!block) return [];
@@ -79,8 +102,19 @@ export function deniesInsecureTransport(doc: PolicyDocument | undefined, bucket:
 /** Does the policy refuse uploads without the SSE header and uploads asking for anything but aws:kms? */
 export function deniesUnencryptedUploads(doc: PolicyDocument | undefined, bucket: string): boolean {
   const objects = `arn:aws:s3:::${bucket}/*`;
-  const denyPut = (doc?.Statement ?? []).filter((s) => s.Effect === 'Deny' && isEveryone(s.Principal) && !s.NotAction && covers(list(s.Action), 's3:PutObject') && (list(s.Resource).includes(objects) || list(s.Resource).includes('*')));
-  const missing = denyPut.some((s) => Object.keys(s.Condition ?? {}).length === 1 && condValue(s, 'Null', 's3:x-amz-server-side-encryption').includes('true'));
+  const denyPut = (doc?.Statement ?? []).filter(
+    (s) =>
+      s.Effect === 'Deny' &&
+      isEveryone(s.Principal) &&
+      !s.NotAction &&
+      covers(list(s.Action), 's3:PutObject') &&
+      (list(s.Resource).includes(objects) || list(s.Resource).includes('*')),
+  );
+  const missing = denyPut.some(
+    (s) =>
+      Object.keys(s.Condition ?? {}).length === 1 &&
+      condValue(s, 'Null', 's3:x-amz-server-side-encryption').includes('true'),
+  );
   const wrong = denyPut.some(
     (s) =>
       Object.keys(s.Condition ?? {}).length === 1 &&
@@ -96,5 +130,8 @@ export function deniesUnencryptedUploads(doc: PolicyDocument | undefined, bucket
 export function parsePolicy(text: string | undefined): PolicyDocument | undefined {
   if (!text) return undefined;
   const doc = JSON.parse(text) as { Version?: string; Statement?: PolicyStatement | PolicyStatement[] };
-  return { Version: doc.Version ?? '2012-10-17', Statement: doc.Statement === undefined ? [] : Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement] };
+  return {
+    Version: doc.Version ?? '2012-10-17',
+    Statement: doc.Statement === undefined ? [] : Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement],
+  };
 }

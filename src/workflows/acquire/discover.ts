@@ -23,7 +23,11 @@ export interface Discovery {
 }
 
 /** Snapshots of the case with a role, keyed by evidence id (the newest when there are several). */
-export async function caseSnapshotsByEvidence(account: AwsAccount, caseId: string, role: string): Promise<Map<string, SnapshotInfo>> {
+export async function caseSnapshotsByEvidence(
+  account: AwsAccount,
+  caseId: string,
+  role: string,
+): Promise<Map<string, SnapshotInfo>> {
   const out = new Map<string, SnapshotInfo>();
   const list = await describeSnapshots(account, [
     { Name: `tag:${TAG_CASE}`, Values: [caseId] },
@@ -37,7 +41,11 @@ export async function caseSnapshotsByEvidence(account: AwsAccount, caseId: strin
 }
 
 /** This case's source snapshots of these volumes, and the pending count per volume. */
-export async function sourceSnapshotsOf(account: AwsAccount, caseId: string, volumeIds: readonly string[]): Promise<Pick<Discovery, 'sourceSnapshots' | 'pending'>> {
+export async function sourceSnapshotsOf(
+  account: AwsAccount,
+  caseId: string,
+  volumeIds: readonly string[],
+): Promise<Pick<Discovery, 'sourceSnapshots' | 'pending'>> {
   const sourceSnapshots = new Map<string, SnapshotInfo>();
   const pending = new Map<string, number>();
   for (let i = 0; i < volumeIds.length; i += 200) {
@@ -46,16 +54,25 @@ export async function sourceSnapshotsOf(account: AwsAccount, caseId: string, vol
       if (!s.VolumeId) continue;
       if (s.State === 'pending') pending.set(s.VolumeId, (pending.get(s.VolumeId) ?? 0) + 1);
       const t = tagMap(s.Tags);
-      if (t[TAG_CASE] === caseId && t[TAG_ROLE] === ROLE.sourceSnapshot && s.State !== 'error') sourceSnapshots.set(s.VolumeId, s);
+      if (t[TAG_CASE] === caseId && t[TAG_ROLE] === ROLE.sourceSnapshot && s.State !== 'error')
+        sourceSnapshots.set(s.VolumeId, s);
     }
   }
   return { sourceSnapshots, pending };
 }
 
-export async function discover(source: AwsAccount, forensic: AwsAccount, caseId: string, volumeIds: readonly string[], crossAccount: boolean): Promise<Discovery> {
+export async function discover(
+  source: AwsAccount,
+  forensic: AwsAccount,
+  caseId: string,
+  volumeIds: readonly string[],
+  crossAccount: boolean,
+): Promise<Discovery> {
   const [src, sharingCopies, forensicCopies] = await Promise.all([
     sourceSnapshotsOf(source, caseId, volumeIds),
-    crossAccount ? caseSnapshotsByEvidence(source, caseId, ROLE.sharingCopy) : Promise.resolve(new Map<string, SnapshotInfo>()),
+    crossAccount
+      ? caseSnapshotsByEvidence(source, caseId, ROLE.sharingCopy)
+      : Promise.resolve(new Map<string, SnapshotInfo>()),
     caseSnapshotsByEvidence(forensic, caseId, ROLE.forensicCopy),
   ]);
   return { ...src, sharingCopies, forensicCopies };
@@ -63,5 +80,8 @@ export async function discover(source: AwsAccount, forensic: AwsAccount, caseId:
 
 /** Oldest first, so that the newest wins when a map is filled in order. */
 function byStart(a: SnapshotInfo, b: SnapshotInfo): number {
-  return (a.StartTime ? new Date(a.StartTime).getTime() : 0) - (b.StartTime ? new Date(b.StartTime).getTime() : 0) || String(a.SnapshotId).localeCompare(String(b.SnapshotId));
+  return (
+    (a.StartTime ? new Date(a.StartTime).getTime() : 0) - (b.StartTime ? new Date(b.StartTime).getTime() : 0) ||
+    String(a.SnapshotId).localeCompare(String(b.SnapshotId))
+  );
 }

@@ -36,7 +36,15 @@ import type { WatcherOptions } from '../../evidence/watch.js';
 import { discover } from './discover.js';
 import { acquireOne, retireSharingCopies, type ItemOutcome, type PipelineContext } from './pipeline.js';
 import { checkIds, resolveSources, type SourceVolume } from './resolve.js';
-import { KEY_ARN, checkResponderKey, ensureShareKey, recordShareKey, retireShareKey, shareKeyAlias, type SharingKey } from './share-key.js';
+import {
+  KEY_ARN,
+  checkResponderKey,
+  ensureShareKey,
+  recordShareKey,
+  retireShareKey,
+  shareKeyAlias,
+  type SharingKey,
+} from './share-key.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 const acquireKeys = idempotencyKeys.acquire;
 
@@ -87,7 +95,12 @@ export interface AcquireResult {
   failures: AcquireFailure[];
   readOnly: Array<{ evidenceId: string } & ReadOnlyAnswer>;
   /** The sharing key and whether it is retired now (cross-account only). */
-  sharing?: { keyArn: string; owner: 'cleanroom' | 'responder'; retired: boolean; kept: Array<{ evidenceId: string; snapshotId: string; forensicSnapshotId: string }> };
+  sharing?: {
+    keyArn: string;
+    owner: 'cleanroom' | 'responder';
+    retired: boolean;
+    kept: Array<{ evidenceId: string; snapshotId: string; forensicSnapshotId: string }>;
+  };
   warnings: string[];
   /** Whether the custody manifest seals the record after this run (and why not). */
   seal: SealState;
@@ -97,17 +110,29 @@ export interface AcquireResult {
  * Check the options before any AWS call (the CLI calls this before it opens anything): case id,
  * instance/volume ids, concurrency, the form of --source-kms-key. Throws {@link UsageError} (exit 2).
  */
-export function checkAcquireOptions(options: AcquireOptions): { caseId: string; instanceIds: readonly string[]; volumeIds: readonly string[]; concurrency: number } {
+export function checkAcquireOptions(options: AcquireOptions): {
+  caseId: string;
+  instanceIds: readonly string[];
+  volumeIds: readonly string[];
+  concurrency: number;
+} {
   const caseId = assertCaseId(options.caseId);
   const instanceIds = options.instanceIds ?? [];
   const volumeIds = options.volumeIds ?? [];
   checkIds(instanceIds, volumeIds);
   const concurrency = options.concurrency ?? 32;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 500) {
-    throw new UsageError('INVALID_CONCURRENCY', `--concurrency must be a whole number from 1 to 500, got ${concurrency}.`);
+    throw new UsageError(
+      'INVALID_CONCURRENCY',
+      `--concurrency must be a whole number from 1 to 500, got ${concurrency}.`,
+    );
   }
   if (options.sourceKmsKeyArn !== undefined && !KEY_ARN.test(options.sourceKmsKeyArn)) {
-    throw new UsageError('INVALID_SOURCE_KEY', `--source-kms-key ${JSON.stringify(options.sourceKmsKeyArn)} is not a KMS key or alias ARN (arn:aws:kms:<region>:<account>:key/<id>).`, { details: { key: options.sourceKmsKeyArn } });
+    throw new UsageError(
+      'INVALID_SOURCE_KEY',
+      `--source-kms-key ${JSON.stringify(options.sourceKmsKeyArn)} is not a KMS key or alias ARN (arn:aws:kms:<region>:<account>:key/<id>).`,
+      { details: { key: options.sourceKmsKeyArn } },
+    );
   }
   return { caseId, instanceIds, volumeIds, concurrency };
 }
@@ -115,29 +140,63 @@ export function checkAcquireOptions(options: AcquireOptions): { caseId: string; 
 /** Acquire the evidence (see the module comment); seals the record on the way out, also after a failure or a stop. */
 export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions): Promise<AcquireResult> {
   const checked = checkAcquireOptions(options);
-  return withCustodySession(deps.custody, options.signal, (session) => acquireSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, options.signal) }, options, checked, session));
+  return withCustodySession(deps.custody, options.signal, (session) =>
+    acquireSteps(
+      { ...deps, clock: abortableClock(deps.clock ?? systemClock, options.signal) },
+      options,
+      checked,
+      session,
+    ),
+  );
 }
 
-async function acquireSteps(deps: AcquireDeps, options: AcquireOptions, checked: ReturnType<typeof checkAcquireOptions>, session: CustodySession): Promise<Omit<AcquireResult, 'seal'>> {
+async function acquireSteps(
+  deps: AcquireDeps,
+  options: AcquireOptions,
+  checked: ReturnType<typeof checkAcquireOptions>,
+  session: CustodySession,
+): Promise<Omit<AcquireResult, 'seal'>> {
   const { caseId, instanceIds, volumeIds, concurrency } = checked;
   const attach = options.attach ?? true;
-  const run = new EvidenceRun({ caseId, forensic: deps.forensic, custody: deps.custody, reporter: deps.reporter, clock: deps.clock, budgets: options.budgets, limits: options.limits, watcher: options.watcher });
+  const run = new EvidenceRun({
+    caseId,
+    forensic: deps.forensic,
+    custody: deps.custody,
+    reporter: deps.reporter,
+    clock: deps.clock,
+    budgets: options.budgets,
+    limits: options.limits,
+    watcher: options.watcher,
+  });
 
   // 1. Refuse before anything is made.
   const [forensicAccount, sourceAccount] = await Promise.all([deps.forensic.accountId(), deps.source.accountId()]);
   const crossAccount = forensicAccount !== sourceAccount;
   const target = attach ? await roomForAttach(run, deps.room) : await roomIfUp(run, deps.room);
-  if (!target) run.warn(`The room of case ${caseId} is not up: the evidence is preserved as snapshots only; \`cleanroom evidence attach\` makes the working volumes once the room is up.`);
+  if (!target)
+    run.warn(
+      `The room of case ${caseId} is not up: the evidence is preserved as snapshots only; \`cleanroom evidence attach\` makes the working volumes once the room is up.`,
+    );
   const sameRegion = !crossAccount && deps.source.region === deps.forensic.region;
   const sources = await resolveSources(
-    { run, source: deps.source, sourceAccount, ...(sameRegion && target ? { forensicInstanceId: target.instance.instanceId } : {}), ...(deps.sourceInRegion ? { sourceInRegion: deps.sourceInRegion } : {}) },
+    {
+      run,
+      source: deps.source,
+      sourceAccount,
+      ...(sameRegion && target ? { forensicInstanceId: target.instance.instanceId } : {}),
+      ...(deps.sourceInRegion ? { sourceInRegion: deps.sourceInRegion } : {}),
+    },
     instanceIds,
     volumeIds,
   );
   let responderKey: SharingKey | undefined;
   if (options.sourceKmsKeyArn) {
-    if (crossAccount) responderKey = await checkResponderKey(run, deps.source, options.sourceKmsKeyArn, forensicAccount);
-    else run.warn('--source-kms-key is not used: the source is the forensic account, so the evidence is copied under the case key directly, with no sharing step.');
+    if (crossAccount)
+      responderKey = await checkResponderKey(run, deps.source, options.sourceKmsKeyArn, forensicAccount);
+    else
+      run.warn(
+        '--source-kms-key is not used: the source is the forensic account, so the evidence is copied under the case key directly, with no sharing step.',
+      );
   }
 
   session.checkpoint('the case key');
@@ -148,7 +207,13 @@ async function acquireSteps(deps: AcquireDeps, options: AcquireOptions, checked:
 
   // 2. What earlier runs made.
   session.checkpoint('reading what earlier runs made');
-  const discovery = await discover(deps.source, deps.forensic, caseId, sources.map((s) => s.volumeId), crossAccount);
+  const discovery = await discover(
+    deps.source,
+    deps.forensic,
+    caseId,
+    sources.map((s) => s.volumeId),
+    crossAccount,
+  );
 
   let keyPromise: Promise<SharingKey> | undefined;
   const ctx: PipelineContext = {
@@ -160,7 +225,8 @@ async function acquireSteps(deps: AcquireDeps, options: AcquireOptions, checked:
     caseKey,
     ...(target ? { target } : {}),
     attach,
-    shareKey: () => (keyPromise ??= responderKey ? Promise.resolve(responderKey) : ensureShareKey(run, deps.source, forensicAccount)),
+    shareKey: () =>
+      (keyPromise ??= responderKey ? Promise.resolve(responderKey) : ensureShareKey(run, deps.source, forensicAccount)),
     discovery,
     sources,
     instanceSnapshots: new Map(),
@@ -172,9 +238,12 @@ async function acquireSteps(deps: AcquireDeps, options: AcquireOptions, checked:
   let sharing: AcquireResult['sharing'];
   try {
     settled = await mapPool(sources, concurrency, (sv) => acquireOne(ctx, sv));
-    const attached = settled.flatMap((s) => (s.ok && s.value.attached ? [{ evidenceId: s.value.evidenceId, ...s.value.attached }] : []));
+    const attached = settled.flatMap((s) =>
+      s.ok && s.value.attached ? [{ evidenceId: s.value.evidenceId, ...s.value.attached }] : [],
+    );
     session.checkpoint('the read-only check');
-    if (target && attached.length) for (const [k, v] of await confirmAndRecord(run, target.instance.instanceId, attached)) readOnly.set(k, v);
+    if (target && attached.length)
+      for (const [k, v] of await confirmAndRecord(run, target.instance.instanceId, attached)) readOnly.set(k, v);
   } finally {
     // A stopped run leaves the sharing key and copies to the rerun (or case close), which retires them.
     if (crossAccount && !options.signal?.aborted) sharing = await retire(ctx, keyPromise, responderKey);
@@ -182,22 +251,57 @@ async function acquireSteps(deps: AcquireDeps, options: AcquireOptions, checked:
   session.checkpoint('the summary');
 
   // 6. The summary.
-  const failures: AcquireFailure[] = settled.flatMap((s) => (s.ok ? [] : [{ evidenceId: s.item.evidenceId, sourceVolumeId: s.item.volumeId, code: s.error instanceof CleanroomError ? s.error.code : 'INTERNAL', message: s.error.message }]));
+  const failures: AcquireFailure[] = settled.flatMap((s) =>
+    s.ok
+      ? []
+      : [
+          {
+            evidenceId: s.item.evidenceId,
+            sourceVolumeId: s.item.volumeId,
+            code: s.error instanceof CleanroomError ? s.error.code : 'INTERNAL',
+            message: s.error.message,
+          },
+        ],
+  );
   const folded = foldEvidence(deps.custody.events());
-  const evidence = sources.map((s) => folded.get(s.evidenceId) ?? { evidenceId: s.evidenceId, sourceAccount, sourceRegion: deps.source.region, sourceVolumeId: s.volumeId, state: 'failed' as const });
+  const evidence = sources.map(
+    (s) =>
+      folded.get(s.evidenceId) ?? {
+        evidenceId: s.evidenceId,
+        sourceAccount,
+        sourceRegion: deps.source.region,
+        sourceVolumeId: s.volumeId,
+        state: 'failed' as const,
+      },
+  );
   const summary = {
-    items: evidence.map((e) => ({ evidenceId: e.evidenceId, state: e.state ?? null, readOnly: readOnly.get(e.evidenceId)?.status ?? null })),
+    items: evidence.map((e) => ({
+      evidenceId: e.evidenceId,
+      state: e.state ?? null,
+      readOnly: readOnly.get(e.evidenceId)?.status ?? null,
+    })),
     failures: failures.map((f) => ({ evidenceId: f.evidenceId, code: f.code })),
     sharing: sharing ? { keyArn: sharing.keyArn, retired: sharing.retired, kept: sharing.kept.length } : null,
   };
   // Keyed by the items' end state, so a rerun that changes nothing adds nothing.
-  const digest = createHash('sha256').update(JSON.stringify({ items: summary.items, failures: summary.failures })).digest('hex').slice(0, 16);
+  const digest = createHash('sha256')
+    .update(JSON.stringify({ items: summary.items, failures: summary.failures }))
+    .digest('hex')
+    .slice(0, 16);
   await run.record(
     acquireKeys.run(digest),
     'acquire.run',
     sources.map((s) => run.ref('ec2:volume', s.volumeId, sourceAccount, deps.source.region)),
-    { status: failures.length === 0 ? 'succeeded' : failures.length === sources.length ? 'failed' : 'partial', details: { ...summary, attach, crossAccount } },
-    { instanceIds: [...instanceIds], volumeIds: [...volumeIds], attach, ...(options.sourceKmsKeyArn ? { sourceKmsKeyArn: options.sourceKmsKeyArn } : {}) },
+    {
+      status: failures.length === 0 ? 'succeeded' : failures.length === sources.length ? 'failed' : 'partial',
+      details: { ...summary, attach, crossAccount },
+    },
+    {
+      instanceIds: [...instanceIds],
+      volumeIds: [...volumeIds],
+      attach,
+      ...(options.sourceKmsKeyArn ? { sourceKmsKeyArn: options.sourceKmsKeyArn } : {}),
+    },
   );
   const result: Omit<AcquireResult, 'seal'> = {
     case: caseId,
@@ -219,7 +323,11 @@ async function acquireSteps(deps: AcquireDeps, options: AcquireOptions, checked:
 }
 
 /** Step 5: retire the sharing copies, then the sharing key (unless a copy in progress still needs it). */
-async function retire(ctx: PipelineContext, keyPromise: Promise<SharingKey> | undefined, responderKey: SharingKey | undefined): Promise<AcquireResult['sharing']> {
+async function retire(
+  ctx: PipelineContext,
+  keyPromise: Promise<SharingKey> | undefined,
+  responderKey: SharingKey | undefined,
+): Promise<AcquireResult['sharing']> {
   const run = ctx.run;
   let key: SharingKey | undefined;
   try {
@@ -230,10 +338,15 @@ async function retire(ctx: PipelineContext, keyPromise: Promise<SharingKey> | un
     if (key.owner === 'responder') return { keyArn: key.arn, owner: key.owner, retired: false, kept };
     if (kept.length) {
       const digest = createHash('sha256').update(JSON.stringify(kept)).digest('hex').slice(0, 16);
-      await run.record(acquireKeys.shareKeyKept(key.keyId, digest), 'acquire.share-key.kept', [run.ref('kms:key', key.keyId, ctx.sourceAccount, ctx.source.region, key.arn)], {
-        status: 'skipped',
-        details: { keyArn: key.arn, reason: 'forensic copies still read from sharing copies under this key', kept },
-      });
+      await run.record(
+        acquireKeys.shareKeyKept(key.keyId, digest),
+        'acquire.share-key.kept',
+        [run.ref('kms:key', key.keyId, ctx.sourceAccount, ctx.source.region, key.arn)],
+        {
+          status: 'skipped',
+          details: { keyArn: key.arn, reason: 'forensic copies still read from sharing copies under this key', kept },
+        },
+      );
       run.warn(
         `The sharing key ${key.arn} is kept for now: the forensic copies ${kept.map((k) => `${k.forensicSnapshotId} (${k.evidenceId})`).join(', ')} are still being made from sharing copies under it. Run the same acquire again to finish and retire it (case close retires it too).`,
       );
@@ -243,9 +356,19 @@ async function retire(ctx: PipelineContext, keyPromise: Promise<SharingKey> | un
     return { keyArn: key.arn, owner: key.owner, retired: true, kept };
   } catch (e) {
     const err = asError(e);
-    run.warn(`could not retire the temporary sharing copies/key of case ${run.caseId} in account ${ctx.sourceAccount}: ${err.message}. Run the same acquire again, or case close, to retire them.`);
+    run.warn(
+      `could not retire the temporary sharing copies/key of case ${run.caseId} in account ${ctx.sourceAccount}: ${err.message}. Run the same acquire again, or case close, to retire them.`,
+    );
     try {
-      await run.record(acquireKeys.retireFailed(err instanceof CleanroomError ? err.code : 'INTERNAL'), 'acquire.share-key.retire', [], { status: 'failed', error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message } });
+      await run.record(
+        acquireKeys.retireFailed(err instanceof CleanroomError ? err.code : 'INTERNAL'),
+        'acquire.share-key.retire',
+        [],
+        {
+          status: 'failed',
+          error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message },
+        },
+      );
     } catch {
       // the record is unreachable too; the warning above stands
     }
@@ -261,7 +384,10 @@ async function leftoverKey(ctx: PipelineContext): Promise<SharingKey | undefined
   try {
     const m = (await ctx.source.kms.describeKey({ KeyId: shareKeyAlias(ctx.run.caseId) })).KeyMetadata;
     if (!m?.KeyId || !m.Arn) return undefined;
-    const unrecordedRetire = m.KeyState === 'PendingDeletion' && ctx.run.custody.find(acquireKeys.shareKey(m.KeyId)) && !ctx.run.custody.find(acquireKeys.shareKeyRetire(m.KeyId));
+    const unrecordedRetire =
+      m.KeyState === 'PendingDeletion' &&
+      ctx.run.custody.find(acquireKeys.shareKey(m.KeyId)) &&
+      !ctx.run.custody.find(acquireKeys.shareKeyRetire(m.KeyId));
     if (m.KeyState !== 'Enabled' && !unrecordedRetire) return undefined;
     return await recordShareKey(ctx.run, ctx.source, { keyId: m.KeyId, arn: m.Arn, owner: 'cleanroom' }, false);
   } catch (e) {

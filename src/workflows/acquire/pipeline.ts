@@ -15,7 +15,15 @@ import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import type { ResourceRef } from '../../domain/recorder.js';
 import { caseTags } from '../../domain/case-id.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap, TAG_SOURCE_ACCOUNT, TAG_SOURCE_INSTANCE, TAG_SOURCE_VOLUME } from '../../domain/tags.js';
+import {
+  TAG_CASE,
+  TAG_EVIDENCE,
+  TAG_ROLE,
+  tagMap,
+  TAG_SOURCE_ACCOUNT,
+  TAG_SOURCE_INSTANCE,
+  TAG_SOURCE_VOLUME,
+} from '../../domain/tags.js';
 import { asError } from '../../domain/errors.js';
 import type { EvidencePatch, EvidenceState } from '../../domain/evidence.js';
 import { waitFor } from '../../domain/waiter.js';
@@ -93,7 +101,11 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
     if (!fc) {
       const src = await sourceSnapshot(c, sv, d);
       reached = 'snapshotting';
-      await c.run.watcher.snapshotCompleted(c.source, src, { item: eid, phase: 'source snapshot', budgetMs: c.run.waitBudget(sv.sizeGiB) });
+      await c.run.watcher.snapshotCompleted(c.source, src, {
+        item: eid,
+        phase: 'source snapshot',
+        budgetMs: c.run.waitBudget(sv.sizeGiB),
+      });
       // Recorded with the next step (a copy can only be made of a completed snapshot): one custody
       // append less per item on the path every item waits on.
       reached = 'snapshotted';
@@ -109,15 +121,24 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
     } else {
       step = 'forensic-copy';
       d.add(recordForensicCopy(c, sv, fc.SnapshotId!, false));
-      if (fc.State !== 'completed') await c.run.limits.of(c.forensicAccount, c.run.forensic.region).copies(() => waitCopy(c, sv, fc!.SnapshotId!));
+      if (fc.State !== 'completed')
+        await c.run.limits.of(c.forensicAccount, c.run.forensic.region).copies(() => waitCopy(c, sv, fc!.SnapshotId!));
     }
     reached = 'copying';
     const fcid = fc.SnapshotId!;
-    d.add(c.run.recordEvidence(acquireKeys.preserved(eid, fcid), 'evidence.preserved', [snapRef(c, c.forensicAccount, c.run.forensic.region, fcid)], { evidenceId: eid, forensicSnapshotId: fcid, kmsKeyArn: c.caseKey.arn, state: 'preserved' }));
+    d.add(
+      c.run.recordEvidence(
+        acquireKeys.preserved(eid, fcid),
+        'evidence.preserved',
+        [snapRef(c, c.forensicAccount, c.run.forensic.region, fcid)],
+        { evidenceId: eid, forensicSnapshotId: fcid, kmsKeyArn: c.caseKey.arn, state: 'preserved' },
+      ),
+    );
     reached = 'preserved';
     // The sharing copy is no longer needed: retired now, not at the end (shorter exposure; the
     // end-of-run pass only handles what is left).
-    if (sharingId && !c.run.done(acquireKeys.retireSharingCopy(eid, sharingId))) d.add(retireSharingCopy(c, eid, sharingId, { ...fc, State: 'completed' }));
+    if (sharingId && !c.run.done(acquireKeys.retireSharingCopy(eid, sharingId)))
+      d.add(retireSharingCopy(c, eid, sharingId, { ...fc, State: 'completed' }));
     let out: ItemOutcome = { evidenceId: eid };
     if (c.target) {
       step = 'working-volume';
@@ -134,7 +155,9 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
     return out;
   } catch (e) {
     await d.settle();
-    await c.run.recordFailure(eid, step, reached, e, [{ type: 'ec2:volume', id: sv.volumeId, account: c.sourceAccount, region: c.source.region }]);
+    await c.run.recordFailure(eid, step, reached, e, [
+      { type: 'ec2:volume', id: sv.volumeId, account: c.sourceAccount, region: c.source.region },
+    ]);
     throw e;
   }
 }
@@ -150,13 +173,33 @@ function discoveredThen<T>(known: T | undefined, again: () => Promise<T | undefi
 }
 
 /** CopySnapshot into `account` under `keyArn`, exactly once (no client token: found by its tags on a retry). */
-function copyOnce(c: PipelineContext, o: { account: AwsAccount; accountId: string; eid: string; what: string; from: string; keyArn: string; description: string; tags: Array<{ Key: string; Value: string }>; find: () => Promise<SnapshotInfo | undefined> }) {
+function copyOnce(
+  c: PipelineContext,
+  o: {
+    account: AwsAccount;
+    accountId: string;
+    eid: string;
+    what: string;
+    from: string;
+    keyArn: string;
+    description: string;
+    tags: Array<{ Key: string; Value: string }>;
+    find: () => Promise<SnapshotInfo | undefined>;
+  },
+) {
   return findOrCreate<SnapshotInfo>({
     description: `${o.what} of ${o.from} (${o.eid})`,
     find: o.find,
     create: async () => {
       await c.run.limits.of(o.accountId, o.account.region).copyAttach.take();
-      return (await (o.account.single ?? o.account).ec2.copySnapshot({ SourceSnapshotId: o.from, SourceRegion: c.source.region, Encrypted: true, KmsKeyId: o.keyArn, Description: o.description, TagSpecifications: [{ ResourceType: 'snapshot', Tags: o.tags }] })) as SnapshotInfo;
+      return (await (o.account.single ?? o.account).ec2.copySnapshot({
+        SourceSnapshotId: o.from,
+        SourceRegion: c.source.region,
+        Encrypted: true,
+        KmsKeyId: o.keyArn,
+        Description: o.description,
+        TagSpecifications: [{ ResourceType: 'snapshot', Tags: o.tags }],
+      })) as SnapshotInfo;
     },
     budgetMs: c.run.budgets.apiMs,
     clock: c.run.clock,
@@ -191,13 +234,16 @@ async function sourceSnapshot(c: PipelineContext, sv: SourceVolume, d: Deferred)
     c.run.progress(eid, 'snapshotting', sv.volumeId);
     const made = await findOrCreate<SnapshotInfo>({
       description: `source snapshot of ${sv.volumeId} (${eid})`,
-      find: discoveredThen(c.discovery.sourceSnapshots.get(sv.volumeId), async () => (await sourceSnapshotsOf(c.source, c.run.caseId, [sv.volumeId])).sourceSnapshots.get(sv.volumeId)),
+      find: discoveredThen(c.discovery.sourceSnapshots.get(sv.volumeId), async () =>
+        (await sourceSnapshotsOf(c.source, c.run.caseId, [sv.volumeId])).sourceSnapshots.get(sv.volumeId),
+      ),
       create: async () => {
         await belowPendingLimit(c, [sv.volumeId], sv.sizeGiB);
         await limits.createSnapshot.take();
         return (await (c.source.single ?? c.source).ec2.createSnapshot({
           VolumeId: sv.volumeId,
-          Description: `cleanroom ${c.run.caseId}: evidence ${eid} from ${sv.volumeId}${sv.instanceId ? ` (${sv.instanceId} ${sv.device ?? ''})` : ''}`.trim(),
+          Description:
+            `cleanroom ${c.run.caseId}: evidence ${eid} from ${sv.volumeId}${sv.instanceId ? ` (${sv.instanceId} ${sv.device ?? ''})` : ''}`.trim(),
           TagSpecifications: [{ ResourceType: 'snapshot', Tags: sourceTags(c, sv, ROLE.sourceSnapshot) }],
         })) as SnapshotInfo;
       },
@@ -211,27 +257,45 @@ async function sourceSnapshot(c: PipelineContext, sv: SourceVolume, d: Deferred)
   const id = snap.SnapshotId!;
   if (tagMap(snap.Tags)[TAG_EVIDENCE] !== eid) {
     // CreateSnapshots tags every snapshot of the instance alike; the evidence id comes after.
-    await retrying(`tag ${id} with ${eid}`, () => c.source.ec2.createTags({ Resources: [id], Tags: sourceTags(c, sv, ROLE.sourceSnapshot) }), c.run.budgets.apiMs, c.run.clock);
+    await retrying(
+      `tag ${id} with ${eid}`,
+      () => c.source.ec2.createTags({ Resources: [id], Tags: sourceTags(c, sv, ROLE.sourceSnapshot) }),
+      c.run.budgets.apiMs,
+      c.run.clock,
+    );
   }
-  const others = sv.viaInstance ? c.sources.filter((s) => s.viaInstance === sv.viaInstance && s.volumeId !== sv.volumeId).map((s) => s.volumeId) : [];
-  d.add(c.run.recordEvidence(
-    acquireKeys.snapshot(eid, id),
-    'evidence.snapshot',
-    [c.run.ref('ec2:volume', sv.volumeId, c.sourceAccount, c.source.region), snapRef(c, c.sourceAccount, c.source.region, id), ...(sv.instanceId ? [c.run.ref('ec2:instance', sv.instanceId, c.sourceAccount, c.source.region)] : [])],
-    {
-      evidenceId: eid,
-      sourceAccount: c.sourceAccount,
-      sourceRegion: c.source.region,
-      ...(sv.instanceId ? { sourceInstanceId: sv.instanceId } : {}),
-      sourceVolumeId: sv.volumeId,
-      ...(sv.device ? { sourceDevice: sv.device } : {}),
-      sizeGiB: sv.sizeGiB,
-      sourceSnapshotId: id,
-      state: 'snapshotting',
-    },
-    { method, ...(others.length ? { crashConsistentWith: others } : {}), sourceEncrypted: sv.encrypted, ...(sv.kmsKeyId ? { sourceKmsKeyId: sv.kmsKeyId } : {}) },
-    { volumeId: sv.volumeId, ...(sv.viaInstance ? { instanceId: sv.viaInstance } : {}) },
-  ));
+  const others = sv.viaInstance
+    ? c.sources.filter((s) => s.viaInstance === sv.viaInstance && s.volumeId !== sv.volumeId).map((s) => s.volumeId)
+    : [];
+  d.add(
+    c.run.recordEvidence(
+      acquireKeys.snapshot(eid, id),
+      'evidence.snapshot',
+      [
+        c.run.ref('ec2:volume', sv.volumeId, c.sourceAccount, c.source.region),
+        snapRef(c, c.sourceAccount, c.source.region, id),
+        ...(sv.instanceId ? [c.run.ref('ec2:instance', sv.instanceId, c.sourceAccount, c.source.region)] : []),
+      ],
+      {
+        evidenceId: eid,
+        sourceAccount: c.sourceAccount,
+        sourceRegion: c.source.region,
+        ...(sv.instanceId ? { sourceInstanceId: sv.instanceId } : {}),
+        sourceVolumeId: sv.volumeId,
+        ...(sv.device ? { sourceDevice: sv.device } : {}),
+        sizeGiB: sv.sizeGiB,
+        sourceSnapshotId: id,
+        state: 'snapshotting',
+      },
+      {
+        method,
+        ...(others.length ? { crashConsistentWith: others } : {}),
+        sourceEncrypted: sv.encrypted,
+        ...(sv.kmsKeyId ? { sourceKmsKeyId: sv.kmsKeyId } : {}),
+      },
+      { volumeId: sv.volumeId, ...(sv.viaInstance ? { instanceId: sv.viaInstance } : {}) },
+    ),
+  );
   return id;
 }
 
@@ -276,12 +340,23 @@ async function snapshotInstance(c: PipelineContext, instanceId: string): Promise
           TagSpecifications: [
             {
               ResourceType: 'snapshot',
-              Tags: caseTags(c.run.caseId, { [TAG_ROLE]: ROLE.sourceSnapshot, [TAG_SOURCE_ACCOUNT]: c.sourceAccount, [TAG_SOURCE_INSTANCE]: instanceId }),
+              Tags: caseTags(c.run.caseId, {
+                [TAG_ROLE]: ROLE.sourceSnapshot,
+                [TAG_SOURCE_ACCOUNT]: c.sourceAccount,
+                [TAG_SOURCE_INSTANCE]: instanceId,
+              }),
             },
           ],
         });
         const m = new Map<string, SnapshotInfo>();
-        for (const s of r.Snapshots ?? []) if (s.VolumeId && s.SnapshotId) m.set(s.VolumeId, { SnapshotId: s.SnapshotId, VolumeId: s.VolumeId, State: s.State as SnapshotInfo['State'], Tags: s.Tags });
+        for (const s of r.Snapshots ?? [])
+          if (s.VolumeId && s.SnapshotId)
+            m.set(s.VolumeId, {
+              SnapshotId: s.SnapshotId,
+              VolumeId: s.VolumeId,
+              State: s.State as SnapshotInfo['State'],
+              Tags: s.Tags,
+            });
         return m;
       },
       budgetMs: c.run.budgets.apiMs,
@@ -298,11 +373,16 @@ async function snapshotInstance(c: PipelineContext, instanceId: string): Promise
     for (const v of missing) {
       const made = await findOrCreate<SnapshotInfo>({
         description: `source snapshot of ${v.volumeId} (${v.evidenceId})`,
-        find: async () => (await sourceSnapshotsOf(c.source, c.run.caseId, [v.volumeId])).sourceSnapshots.get(v.volumeId),
+        find: async () =>
+          (await sourceSnapshotsOf(c.source, c.run.caseId, [v.volumeId])).sourceSnapshots.get(v.volumeId),
         create: async () => {
           await belowPendingLimit(c, [v.volumeId], v.sizeGiB);
           await limits.createSnapshot.take();
-          return (await (c.source.single ?? c.source).ec2.createSnapshot({ VolumeId: v.volumeId, Description: `cleanroom ${c.run.caseId}: evidence ${v.evidenceId} from ${v.volumeId}`, TagSpecifications: [{ ResourceType: 'snapshot', Tags: sourceTags(c, v, ROLE.sourceSnapshot) }] })) as SnapshotInfo;
+          return (await (c.source.single ?? c.source).ec2.createSnapshot({
+            VolumeId: v.volumeId,
+            Description: `cleanroom ${c.run.caseId}: evidence ${v.evidenceId} from ${v.volumeId}`,
+            TagSpecifications: [{ ResourceType: 'snapshot', Tags: sourceTags(c, v, ROLE.sourceSnapshot) }],
+          })) as SnapshotInfo;
         },
         budgetMs: c.run.budgets.apiMs,
         clock: c.run.clock,
@@ -326,14 +406,31 @@ async function belowPendingLimit(c: PipelineContext, volumeIds: string[], sizeGi
       const { pending } = await sourceSnapshotsOf(c.source, c.run.caseId, volumeIds);
       for (const v of volumeIds) c.discovery.pending.set(v, pending.get(v) ?? 0);
       const full = volumeIds.filter((v) => (pending.get(v) ?? 0) >= limit);
-      return full.length === 0 ? { state: 'done', value: true } : { state: 'pending', detail: `${full.join(', ')} already ${full.length === 1 ? 'has' : 'have'} ${limit} pending snapshots (AWS allows ${limit} per volume)` };
+      return full.length === 0
+        ? { state: 'done', value: true }
+        : {
+            state: 'pending',
+            detail: `${full.join(', ')} already ${full.length === 1 ? 'has' : 'have'} ${limit} pending snapshots (AWS allows ${limit} per volume)`,
+          };
     },
-    { description: `a free pending-snapshot slot on ${volumeIds.join(', ')}`, budgetMs: c.run.waitBudget(sizeGiB), clock: c.run.clock, intervalMs: 5000, maxIntervalMs: 30_000, details: { volumeIds } },
+    {
+      description: `a free pending-snapshot slot on ${volumeIds.join(', ')}`,
+      budgetMs: c.run.waitBudget(sizeGiB),
+      clock: c.run.clock,
+      intervalMs: 5000,
+      maxIntervalMs: 30_000,
+      details: { volumeIds },
+    },
   );
 }
 
 /** Step 2 (cross-account): copy under the sharing key, wait, share with the forensic account. */
-async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotId: string, d: Deferred): Promise<string> {
+async function sharingCopy(
+  c: PipelineContext,
+  sv: SourceVolume,
+  sourceSnapshotId: string,
+  d: Deferred,
+): Promise<string> {
   const eid = sv.evidenceId;
   const key = await c.shareKey();
   const limits = c.run.limits.of(c.sourceAccount, c.source.region);
@@ -355,11 +452,17 @@ async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotI
         keyArn: key.arn,
         description: `cleanroom ${c.run.caseId}: ${eid} re-encrypted to share with account ${c.forensicAccount} (temporary)`,
         tags: sourceTags(c, sv, ROLE.sharingCopy),
-        find: discoveredThen(known, async () => (await caseSnapshotsByEvidence(c.source, c.run.caseId, ROLE.sharingCopy)).get(eid)),
+        find: discoveredThen(known, async () =>
+          (await caseSnapshotsByEvidence(c.source, c.run.caseId, ROLE.sharingCopy)).get(eid),
+        ),
       });
       const sid = made.value.SnapshotId!;
       d.add(recordSharingCopy(c, sv, sid, key, !made.created, sourceSnapshotId));
-      await c.run.watcher.snapshotCompleted(c.source, sid, { item: eid, phase: 'sharing copy', budgetMs: c.run.waitBudget(sv.sizeGiB) });
+      await c.run.watcher.snapshotCompleted(c.source, sid, {
+        item: eid,
+        phase: 'sharing copy',
+        budgetMs: c.run.waitBudget(sv.sizeGiB),
+      });
       return sid;
     });
   }
@@ -370,7 +473,12 @@ async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotI
       async () => {
         await limits.modifySnapshotAttribute.take();
         // OperationType + UserIds: the form both AWS and the local emulator apply (aws-emulator.md).
-        await c.source.ec2.modifySnapshotAttribute({ SnapshotId: id, Attribute: 'createVolumePermission', OperationType: 'add', UserIds: [c.forensicAccount] });
+        await c.source.ec2.modifySnapshotAttribute({
+          SnapshotId: id,
+          Attribute: 'createVolumePermission',
+          OperationType: 'add',
+          UserIds: [c.forensicAccount],
+        });
       },
       c.run.budgets.apiMs,
       c.run.clock,
@@ -379,7 +487,13 @@ async function sharingCopy(c: PipelineContext, sv: SourceVolume, sourceSnapshotI
     d.add(
       c.run.record(shareKey, 'evidence.share', [snapRef(c, c.sourceAccount, c.source.region, id), ...keyRefs(c, key)], {
         status: 'succeeded',
-        details: { evidenceId: eid, sharingSnapshotId: id, sharedWith: c.forensicAccount, keyArn: key.arn, keyPolicyNamesForensicAccount: true },
+        details: {
+          evidenceId: eid,
+          sharingSnapshotId: id,
+          sharedWith: c.forensicAccount,
+          keyArn: key.arn,
+          keyPolicyNamesForensicAccount: true,
+        },
       }),
     );
   }
@@ -395,7 +509,14 @@ function keyRefs(c: PipelineContext, key: SharingKey): ResourceRef[] {
   return key.owner === 'cleanroom' ? [c.run.ref('kms:key', key.keyId, c.sourceAccount, c.source.region, key.arn)] : [];
 }
 
-function recordSharingCopy(c: PipelineContext, sv: SourceVolume, id: string, key: SharingKey, found: boolean, sourceSnapshotId: string) {
+function recordSharingCopy(
+  c: PipelineContext,
+  sv: SourceVolume,
+  id: string,
+  key: SharingKey,
+  found: boolean,
+  sourceSnapshotId: string,
+) {
   return c.run.recordEvidence(
     acquireKeys.sharingCopy(sv.evidenceId, id),
     'evidence.share.copy',
@@ -406,7 +527,13 @@ function recordSharingCopy(c: PipelineContext, sv: SourceVolume, id: string, key
 }
 
 /** Step 3: copy into the forensic account under the case key; wait until it is complete. */
-async function forensicCopy(c: PipelineContext, sv: SourceVolume, fromSnapshotId: string, sourceSnapshotId: string, d: Deferred): Promise<SnapshotInfo> {
+async function forensicCopy(
+  c: PipelineContext,
+  sv: SourceVolume,
+  fromSnapshotId: string,
+  sourceSnapshotId: string,
+  d: Deferred,
+): Promise<SnapshotInfo> {
   const eid = sv.evidenceId;
   const region = c.run.forensic.region;
   const limits = c.run.limits.of(c.forensicAccount, region);
@@ -424,26 +551,47 @@ async function forensicCopy(c: PipelineContext, sv: SourceVolume, fromSnapshotId
       description: `cleanroom ${c.run.caseId}: evidence ${eid} (${sv.volumeId}, account ${c.sourceAccount}, ${c.source.region})`,
       tags: sourceTags(c, sv, ROLE.forensicCopy),
       // The start-of-run discovery found none (else this step is skipped); a retry looks again.
-      find: discoveredThen(undefined, async () => (await caseSnapshotsByEvidence(c.run.forensic, c.run.caseId, ROLE.forensicCopy)).get(eid)),
+      find: discoveredThen(undefined, async () =>
+        (await caseSnapshotsByEvidence(c.run.forensic, c.run.caseId, ROLE.forensicCopy)).get(eid),
+      ),
     });
     const id = made.value.SnapshotId!;
-    d.add(recordForensicCopy(c, sv, id, !made.created, { copiedFrom: fromSnapshotId, sourceSnapshotId, sourceSnapshotCompleted: true }));
+    d.add(
+      recordForensicCopy(c, sv, id, !made.created, {
+        copiedFrom: fromSnapshotId,
+        sourceSnapshotId,
+        sourceSnapshotCompleted: true,
+      }),
+    );
     return waitCopy(c, sv, id);
   });
 }
 
-function recordForensicCopy(c: PipelineContext, sv: SourceVolume, id: string, found: boolean, extra: Record<string, unknown> = {}) {
+function recordForensicCopy(
+  c: PipelineContext,
+  sv: SourceVolume,
+  id: string,
+  found: boolean,
+  extra: Record<string, unknown> = {},
+) {
   return c.run.recordEvidence(
     acquireKeys.forensicCopy(sv.evidenceId, id),
     'evidence.copy',
-    [snapRef(c, c.forensicAccount, c.run.forensic.region, id), c.run.ref('kms:key', c.caseKey.keyId, c.forensicAccount, c.run.forensic.region, c.caseKey.arn)],
+    [
+      snapRef(c, c.forensicAccount, c.run.forensic.region, id),
+      c.run.ref('kms:key', c.caseKey.keyId, c.forensicAccount, c.run.forensic.region, c.caseKey.arn),
+    ],
     { evidenceId: sv.evidenceId, forensicSnapshotId: id, kmsKeyArn: c.caseKey.arn, state: 'copying' },
     { foundExisting: found, ...extra },
   );
 }
 
 function waitCopy(c: PipelineContext, sv: SourceVolume, id: string): Promise<SnapshotInfo> {
-  return c.run.watcher.snapshotCompleted(c.run.forensic, id, { item: sv.evidenceId, phase: 'forensic copy', budgetMs: c.run.waitBudget(sv.sizeGiB) });
+  return c.run.watcher.snapshotCompleted(c.run.forensic, id, {
+    item: sv.evidenceId,
+    phase: 'forensic copy',
+    budgetMs: c.run.waitBudget(sv.sizeGiB),
+  });
 }
 
 /**
@@ -452,7 +600,9 @@ function waitCopy(c: PipelineContext, sv: SourceVolume, id: string): Promise<Sna
  * One that a forensic copy still reads from is kept (deleting it would break the copy); the caller
  * then keeps the sharing key too. Returns the copies kept.
  */
-export async function retireSharingCopies(c: PipelineContext): Promise<Array<{ evidenceId: string; snapshotId: string; forensicSnapshotId: string }>> {
+export async function retireSharingCopies(
+  c: PipelineContext,
+): Promise<Array<{ evidenceId: string; snapshotId: string; forensicSnapshotId: string }>> {
   const sharing = await describeSnapshots(c.source, [
     { Name: `tag:${TAG_CASE}`, Values: [c.run.caseId] },
     { Name: `tag:${TAG_ROLE}`, Values: [ROLE.sharingCopy] },
@@ -468,7 +618,8 @@ export async function retireSharingCopies(c: PipelineContext): Promise<Array<{ e
       kept.push({ evidenceId: eid, snapshotId: s.SnapshotId!, forensicSnapshotId: fc.SnapshotId! });
       return;
     }
-    if (!(await retireSharingCopy(c, eid, s.SnapshotId!, fc))) kept.push({ evidenceId: eid, snapshotId: s.SnapshotId!, forensicSnapshotId: fc?.SnapshotId ?? '' });
+    if (!(await retireSharingCopy(c, eid, s.SnapshotId!, fc)))
+      kept.push({ evidenceId: eid, snapshotId: s.SnapshotId!, forensicSnapshotId: fc?.SnapshotId ?? '' });
   });
   return kept;
 }
@@ -477,7 +628,12 @@ export async function retireSharingCopies(c: PipelineContext): Promise<Array<{ e
  * Delete one sharing copy and record it; false (with a warning) when that failed — the copy is
  * then left for the next run or case close. Never throws: retiring must not fail an item.
  */
-async function retireSharingCopy(c: PipelineContext, eid: string, id: string, fc: SnapshotInfo | undefined): Promise<boolean> {
+async function retireSharingCopy(
+  c: PipelineContext,
+  eid: string,
+  id: string,
+  fc: SnapshotInfo | undefined,
+): Promise<boolean> {
   try {
     await retrying(
       `delete the sharing copy ${id}`,
@@ -492,19 +648,29 @@ async function retireSharingCopy(c: PipelineContext, eid: string, id: string, fc
       c.run.clock,
       { snapshotId: id },
     );
-    await c.run.record(acquireKeys.retireSharingCopy(eid, id), 'evidence.share.retire', [snapRef(c, c.sourceAccount, c.source.region, id)], {
-      status: 'succeeded',
-      details: {
-        evidenceId: eid,
-        sharingSnapshotId: id,
-        forensicSnapshotId: fc?.SnapshotId ?? null,
-        forensicCopyState: fc?.State ?? 'none',
-        reason: fc?.State === 'completed' ? 'the forensic copy is complete' : 'no forensic copy reads from it; a rerun makes a new one',
+    await c.run.record(
+      acquireKeys.retireSharingCopy(eid, id),
+      'evidence.share.retire',
+      [snapRef(c, c.sourceAccount, c.source.region, id)],
+      {
+        status: 'succeeded',
+        details: {
+          evidenceId: eid,
+          sharingSnapshotId: id,
+          forensicSnapshotId: fc?.SnapshotId ?? null,
+          forensicCopyState: fc?.State ?? 'none',
+          reason:
+            fc?.State === 'completed'
+              ? 'the forensic copy is complete'
+              : 'no forensic copy reads from it; a rerun makes a new one',
+        },
       },
-    });
+    );
     return true;
   } catch (e) {
-    c.run.warn(`could not retire the sharing copy ${id} of ${eid} in account ${c.sourceAccount}: ${asError(e).message}; run acquire again (or case close) to retire it.`);
+    c.run.warn(
+      `could not retire the sharing copy ${id} of ${eid} in account ${c.sourceAccount}: ${asError(e).message}; run acquire again (or case close) to retire it.`,
+    );
     return false;
   }
 }
@@ -518,9 +684,19 @@ async function recordRetiredElsewhere(c: PipelineContext, existing: ReadonlySet<
     const eid = fields['evidenceId']!;
     const snap = fields['snapshotId']!;
     if (existing.has(snap) || c.run.custody.find(acquireKeys.retireSharingCopy(eid, snap))) continue;
-    await c.run.record(acquireKeys.retireSharingCopy(eid, snap), 'evidence.share.retire', [snapRef(c, c.sourceAccount, c.source.region, snap)], {
-      status: 'succeeded',
-      details: { evidenceId: eid, sharingSnapshotId: snap, foundDeleted: true, reason: 'no longer exists (deleted by an interrupted run)' },
-    });
+    await c.run.record(
+      acquireKeys.retireSharingCopy(eid, snap),
+      'evidence.share.retire',
+      [snapRef(c, c.sourceAccount, c.source.region, snap)],
+      {
+        status: 'succeeded',
+        details: {
+          evidenceId: eid,
+          sharingSnapshotId: snap,
+          foundDeleted: true,
+          reason: 'no longer exists (deleted by an interrupted run)',
+        },
+      },
+    );
   }
 }

@@ -34,14 +34,24 @@ export function evidenceIdOf(volumeId: string): string {
 /** Check the ids the user gave, before any AWS call. */
 export function checkIds(instanceIds: readonly string[], volumeIds: readonly string[]): void {
   if (instanceIds.length === 0 && volumeIds.length === 0) {
-    throw new UsageError('NOTHING_TO_ACQUIRE', 'Name what to acquire: --instance i-… (all its volumes, snapshotted together) or --volume vol-… (one or more).');
+    throw new UsageError(
+      'NOTHING_TO_ACQUIRE',
+      'Name what to acquire: --instance i-… (all its volumes, snapshotted together) or --volume vol-… (one or more).',
+    );
   }
   if (instanceIds.length && volumeIds.length) {
-    throw new UsageError('INSTANCE_AND_VOLUME', 'Give either --instance or --volume, not both: --instance takes every volume of the instance at once (crash-consistent); --volume takes only the volumes named.');
+    throw new UsageError(
+      'INSTANCE_AND_VOLUME',
+      'Give either --instance or --volume, not both: --instance takes every volume of the instance at once (crash-consistent); --volume takes only the volumes named.',
+    );
   }
   const bad = [...instanceIds.filter((i) => !INSTANCE_ID.test(i)), ...volumeIds.filter((v) => !VOLUME_ID.test(v))];
   if (bad.length) {
-    throw new UsageError('INVALID_ID', `Not an EC2 ${instanceIds.length ? 'instance' : 'volume'} id: ${bad.map((b) => JSON.stringify(b)).join(', ')} (expected ${instanceIds.length ? 'i-' : 'vol-'} and 8 or 17 hex digits).`, { details: { ids: bad } });
+    throw new UsageError(
+      'INVALID_ID',
+      `Not an EC2 ${instanceIds.length ? 'instance' : 'volume'} id: ${bad.map((b) => JSON.stringify(b)).join(', ')} (expected ${instanceIds.length ? 'i-' : 'vol-'} and 8 or 17 hex digits).`,
+      { details: { ids: bad } },
+    );
   }
 }
 
@@ -56,7 +66,11 @@ export interface ResolveContext {
 }
 
 /** Read the source volumes of the instances or volumes named. */
-export async function resolveSources(c: ResolveContext, instanceIds: readonly string[], volumeIds: readonly string[]): Promise<SourceVolume[]> {
+export async function resolveSources(
+  c: ResolveContext,
+  instanceIds: readonly string[],
+  volumeIds: readonly string[],
+): Promise<SourceVolume[]> {
   return instanceIds.length ? fromInstances(c, [...new Set(instanceIds)]) : fromVolumes(c, [...new Set(volumeIds)]);
 }
 
@@ -65,18 +79,34 @@ async function fromInstances(c: ResolveContext, ids: string[]): Promise<SourceVo
   const missing = ids.filter((i) => !found.has(i));
   if (missing.length) throw await notFound(c, 'instance', missing);
   if (c.forensicInstanceId && ids.includes(c.forensicInstanceId)) {
-    throw new UsageError('FORENSIC_INSTANCE_AS_SOURCE', `${c.forensicInstanceId} is the forensic instance of case ${c.run.caseId}, not a compromised instance: acquire from the instance under investigation.`, { details: { instanceId: c.forensicInstanceId } });
+    throw new UsageError(
+      'FORENSIC_INSTANCE_AS_SOURCE',
+      `${c.forensicInstanceId} is the forensic instance of case ${c.run.caseId}, not a compromised instance: acquire from the instance under investigation.`,
+      { details: { instanceId: c.forensicInstanceId } },
+    );
   }
   const out: SourceVolume[] = [];
   for (const id of ids) {
     const inst = found.get(id)!;
     const state = inst.State?.Name;
     if (state === 'terminated' || state === 'shutting-down') {
-      throw new UsageError('INSTANCE_TERMINATED', `Instance ${id} is ${state} in account ${c.sourceAccount} (${c.source.region}); its volumes are gone or going. If volumes of it remain, acquire them with --volume.`, { details: { instanceId: id, state } });
+      throw new UsageError(
+        'INSTANCE_TERMINATED',
+        `Instance ${id} is ${state} in account ${c.sourceAccount} (${c.source.region}); its volumes are gone or going. If volumes of it remain, acquire them with --volume.`,
+        { details: { instanceId: id, state } },
+      );
     }
     const maps = (inst.BlockDeviceMappings ?? []).filter((m) => m.Ebs?.VolumeId);
-    if (maps.length === 0) throw new UsageError('NO_EBS_VOLUMES', `Instance ${id} has no EBS volumes attached (instance store cannot be snapshotted); nothing to acquire.`, { details: { instanceId: id } });
-    const vols = await volumesById(c.source, maps.map((m) => m.Ebs!.VolumeId!));
+    if (maps.length === 0)
+      throw new UsageError(
+        'NO_EBS_VOLUMES',
+        `Instance ${id} has no EBS volumes attached (instance store cannot be snapshotted); nothing to acquire.`,
+        { details: { instanceId: id } },
+      );
+    const vols = await volumesById(
+      c.source,
+      maps.map((m) => m.Ebs!.VolumeId!),
+    );
     for (const m of maps) {
       const v = vols.get(m.Ebs!.VolumeId!);
       out.push(sourceVolume(m.Ebs!.VolumeId!, v, { instanceId: id, device: m.DeviceName, viaInstance: id }));
@@ -105,7 +135,11 @@ async function fromVolumes(c: ResolveContext, ids: string[]): Promise<SourceVolu
 
 type Vol = Awaited<ReturnType<typeof describeVolumes>>[number];
 
-function sourceVolume(id: string, v: Vol | undefined, at: { instanceId?: string | undefined; device?: string | undefined; viaInstance?: string }): SourceVolume {
+function sourceVolume(
+  id: string,
+  v: Vol | undefined,
+  at: { instanceId?: string | undefined; device?: string | undefined; viaInstance?: string },
+): SourceVolume {
   return {
     evidenceId: evidenceIdOf(id),
     volumeId: id,
@@ -122,20 +156,27 @@ function sourceVolume(id: string, v: Vol | undefined, at: { instanceId?: string 
 async function volumesById(account: AwsAccount, ids: string[]): Promise<Map<string, Vol>> {
   const out = new Map<string, Vol>();
   for (let i = 0; i < ids.length; i += 200) {
-    for (const v of await describeVolumes(account, [{ Name: 'volume-id', Values: ids.slice(i, i + 200) }])) if (v.VolumeId) out.set(v.VolumeId, v);
+    for (const v of await describeVolumes(account, [{ Name: 'volume-id', Values: ids.slice(i, i + 200) }]))
+      if (v.VolumeId) out.set(v.VolumeId, v);
   }
   return out;
 }
 
-type Inst = NonNullable<NonNullable<Awaited<ReturnType<AwsAccount['ec2']['describeInstances']>>['Reservations']>[number]['Instances']>[number];
+type Inst = NonNullable<
+  NonNullable<Awaited<ReturnType<AwsAccount['ec2']['describeInstances']>>['Reservations']>[number]['Instances']
+>[number];
 
 async function describeInstances(account: AwsAccount, ids: string[]): Promise<Map<string, Inst>> {
   const out = new Map<string, Inst>();
   let NextToken: string | undefined;
   do {
     // A filter rather than InstanceIds: an unknown id then is simply absent, so all of them can be named.
-    const r = await account.ec2.describeInstances({ Filters: [{ Name: 'instance-id', Values: ids }], ...(NextToken ? { NextToken } : {}) });
-    for (const inst of (r.Reservations ?? []).flatMap((x) => x.Instances ?? [])) if (inst.InstanceId) out.set(inst.InstanceId, inst);
+    const r = await account.ec2.describeInstances({
+      Filters: [{ Name: 'instance-id', Values: ids }],
+      ...(NextToken ? { NextToken } : {}),
+    });
+    for (const inst of (r.Reservations ?? []).flatMap((x) => x.Instances ?? []))
+      if (inst.InstanceId) out.set(inst.InstanceId, inst);
     NextToken = r.NextToken ?? undefined;
   } while (NextToken);
   return out;
@@ -145,10 +186,15 @@ async function describeInstances(account: AwsAccount, ids: string[]): Promise<Ma
 async function notFound(c: ResolveContext, kind: 'instance' | 'volume', ids: string[]): Promise<UsageError> {
   const where = new Map<string, string>();
   if (c.sourceInRegion) {
-    const regions = ((await c.source.ec2.describeRegions({})).Regions ?? []).map((r) => r.RegionName).filter((r): r is string => !!r && r !== c.source.region);
+    const regions = ((await c.source.ec2.describeRegions({})).Regions ?? [])
+      .map((r) => r.RegionName)
+      .filter((r): r is string => !!r && r !== c.source.region);
     const probes = await mapPool(regions, 8, async (region) => {
       const acct = await c.sourceInRegion!(region);
-      const hits = kind === 'instance' ? [...(await describeInstances(acct, ids)).keys()] : [...(await volumesById(acct, ids)).keys()];
+      const hits =
+        kind === 'instance'
+          ? [...(await describeInstances(acct, ids)).keys()]
+          : [...(await volumesById(acct, ids)).keys()];
       return { region, hits };
     });
     for (const p of probes) if (p.ok) for (const id of p.value.hits) where.set(id, p.value.region);
@@ -156,13 +202,21 @@ async function notFound(c: ResolveContext, kind: 'instance' | 'volume', ids: str
   const elsewhere = ids.filter((i) => where.has(i));
   const nowhere = ids.filter((i) => !where.has(i));
   const parts: string[] = [];
-  for (const id of elsewhere) parts.push(`${kind === 'instance' ? 'Instance' : 'Volume'} ${id} is in ${where.get(id)}, not in ${c.source.region} where cleanroom looked: run again with --source-region ${where.get(id)}.`);
+  for (const id of elsewhere)
+    parts.push(
+      `${kind === 'instance' ? 'Instance' : 'Volume'} ${id} is in ${where.get(id)}, not in ${c.source.region} where cleanroom looked: run again with --source-region ${where.get(id)}.`,
+    );
   if (nowhere.length) {
     parts.push(
       `No ${kind} ${nowhere.join(', ')} in account ${c.sourceAccount} (${c.source.region}${c.sourceInRegion ? ' or any other Region' : ''}): check the id, the source account (--source-profile / --source-role-arn) and --source-region.`,
     );
   }
   return new UsageError(kind === 'instance' ? 'INSTANCE_NOT_FOUND' : 'VOLUME_NOT_FOUND', parts.join(' '), {
-    details: { [kind === 'instance' ? 'instanceIds' : 'volumeIds']: ids, sourceAccount: c.sourceAccount, sourceRegion: c.source.region, elsewhere: Object.fromEntries(where) },
+    details: {
+      [kind === 'instance' ? 'instanceIds' : 'volumeIds']: ids,
+      sourceAccount: c.sourceAccount,
+      sourceRegion: c.source.region,
+      elsewhere: Object.fromEntries(where),
+    },
   });
 }

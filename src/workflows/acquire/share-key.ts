@@ -38,7 +38,13 @@ export interface SharingKey {
 export const KEY_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(key|alias)\/.+$/;
 
 /** The actions the forensic account must be allowed on the sharing key. */
-export const FORENSIC_KEY_ACTIONS = ['kms:DescribeKey', 'kms:CreateGrant', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:GenerateDataKeyWithoutPlaintext'] as const;
+export const FORENSIC_KEY_ACTIONS = [
+  'kms:DescribeKey',
+  'kms:CreateGrant',
+  'kms:Decrypt',
+  'kms:ReEncryptFrom',
+  'kms:GenerateDataKeyWithoutPlaintext',
+] as const;
 
 /** Key policy of a cleanroom sharing key. */
 export function shareKeyPolicy(sourceAccount: string, forensicAccount: string, partition = 'aws'): string {
@@ -46,12 +52,24 @@ export function shareKeyPolicy(sourceAccount: string, forensicAccount: string, p
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      { Sid: 'SourceAccountAdministersThroughIam', Effect: 'Allow', Principal: { AWS: `arn:${partition}:iam::${sourceAccount}:root` }, Action: 'kms:*', Resource: '*' },
+      {
+        Sid: 'SourceAccountAdministersThroughIam',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:${partition}:iam::${sourceAccount}:root` },
+        Action: 'kms:*',
+        Resource: '*',
+      },
       {
         Sid: 'ForensicAccountCopiesSharedEvidenceSnapshots',
         Effect: 'Allow',
         Principal: { AWS: forensic },
-        Action: ['kms:DescribeKey', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext'],
+        Action: [
+          'kms:DescribeKey',
+          'kms:Decrypt',
+          'kms:ReEncrypt*',
+          'kms:GenerateDataKey',
+          'kms:GenerateDataKeyWithoutPlaintext',
+        ],
         Resource: '*',
       },
       {
@@ -71,13 +89,21 @@ export function shareKeyPolicy(sourceAccount: string, forensicAccount: string, p
  * not alias yet is found by its tags (KMS CreateKey takes no client token) and adopted; a key that
  * an earlier run retired (pending deletion) is replaced: a new key, the alias moved to it.
  */
-export async function ensureShareKey(run: EvidenceRun, source: AwsAccount, forensicAccount: string): Promise<SharingKey> {
+export async function ensureShareKey(
+  run: EvidenceRun,
+  source: AwsAccount,
+  forensicAccount: string,
+): Promise<SharingKey> {
   const sourceAccount = await source.accountId();
   const alias = shareKeyAlias(run.caseId);
   const current = await describe(source, alias);
   if (current && current.state !== 'PendingDeletion' && current.state !== 'PendingReplicaDeletion') {
     if (current.state === 'Disabled') {
-      throw new UsageError('SHARE_KEY_DISABLED', `The sharing key ${current.arn} (${alias}) in account ${sourceAccount} is disabled; enable it, or schedule its deletion and run again for a new one.`, { details: { keyArn: current.arn } });
+      throw new UsageError(
+        'SHARE_KEY_DISABLED',
+        `The sharing key ${current.arn} (${alias}) in account ${sourceAccount} is disabled; enable it, or schedule its deletion and run again for a new one.`,
+        { details: { keyArn: current.arn } },
+      );
     }
     return recordShareKey(run, source, { keyId: current.keyId, arn: current.arn, owner: 'cleanroom' }, false);
   }
@@ -121,7 +147,12 @@ export async function ensureShareKey(run: EvidenceRun, source: AwsAccount, foren
 }
 
 /** Record the sharing key of the run (made now, or found: the same event either way). */
-export async function recordShareKey(run: EvidenceRun, source: AwsAccount, key: SharingKey, created: boolean): Promise<SharingKey> {
+export async function recordShareKey(
+  run: EvidenceRun,
+  source: AwsAccount,
+  key: SharingKey,
+  created: boolean,
+): Promise<SharingKey> {
   const alias = shareKeyAlias(run.caseId);
   await run.record(
     idempotencyKeys.acquire.shareKey(key.keyId),
@@ -132,11 +163,21 @@ export async function recordShareKey(run: EvidenceRun, source: AwsAccount, key: 
   return key;
 }
 
-async function describe(account: AwsAccount, ref: string): Promise<{ keyId: string; arn: string; state: string; manager?: string; spec?: string; usage?: string } | undefined> {
+async function describe(
+  account: AwsAccount,
+  ref: string,
+): Promise<{ keyId: string; arn: string; state: string; manager?: string; spec?: string; usage?: string } | undefined> {
   try {
     const m = (await account.kms.describeKey({ KeyId: ref })).KeyMetadata;
     if (!m?.KeyId || !m.Arn) return undefined;
-    return { keyId: m.KeyId, arn: m.Arn, state: m.KeyState ?? 'Unknown', ...(m.KeyManager ? { manager: m.KeyManager } : {}), ...(m.KeySpec ? { spec: m.KeySpec } : {}), ...(m.KeyUsage ? { usage: m.KeyUsage } : {}) };
+    return {
+      keyId: m.KeyId,
+      arn: m.Arn,
+      state: m.KeyState ?? 'Unknown',
+      ...(m.KeyManager ? { manager: m.KeyManager } : {}),
+      ...(m.KeySpec ? { spec: m.KeySpec } : {}),
+      ...(m.KeyUsage ? { usage: m.KeyUsage } : {}),
+    };
   } catch (e) {
     if (isAwsCode(e, 'NotFoundException')) return undefined;
     throw e;
@@ -147,7 +188,11 @@ async function describe(account: AwsAccount, ref: string): Promise<{ keyId: stri
  * A sharing key of this case that has no alias yet (made by a run that was interrupted before
  * CreateAlias). Reads every key's tags, so it only runs when the alias is missing or retired.
  */
-async function orphanKey(account: AwsAccount, caseId: string, except: string | undefined): Promise<{ keyId: string; arn: string } | undefined> {
+async function orphanKey(
+  account: AwsAccount,
+  caseId: string,
+  except: string | undefined,
+): Promise<{ keyId: string; arn: string } | undefined> {
   const aliased = new Set<string>();
   let Marker: string | undefined;
   do {
@@ -163,7 +208,11 @@ async function orphanKey(account: AwsAccount, caseId: string, except: string | u
   } while (Marker);
   const found = await mapPool(ids, 8, async (keyId) => {
     const tags = (await account.kms.listResourceTags({ KeyId: keyId })).Tags ?? [];
-    if (!tags.some((t) => t.TagKey === TAG_CASE && t.TagValue === caseId) || !tags.some((t) => t.TagKey === TAG_ROLE && t.TagValue === ROLE.shareKey)) return undefined;
+    if (
+      !tags.some((t) => t.TagKey === TAG_CASE && t.TagValue === caseId) ||
+      !tags.some((t) => t.TagKey === TAG_ROLE && t.TagValue === ROLE.shareKey)
+    )
+      return undefined;
     const d = await describe(account, keyId);
     return d && d.state === 'Enabled' ? { keyId: d.keyId, arn: d.arn } : undefined;
   });
@@ -177,22 +226,45 @@ async function orphanKey(account: AwsAccount, caseId: string, except: string | u
  * forensic account (its key policy, or a grant, allows the actions above). Refused with exit 2
  * otherwise, before anything is made.
  */
-export async function checkResponderKey(_run: EvidenceRun, source: AwsAccount, ref: string, forensicAccount: string): Promise<SharingKey> {
+export async function checkResponderKey(
+  _run: EvidenceRun,
+  source: AwsAccount,
+  ref: string,
+  forensicAccount: string,
+): Promise<SharingKey> {
   const sourceAccount = await source.accountId();
   const m = KEY_ARN.exec(ref);
-  if (!m) throw new UsageError('INVALID_SOURCE_KEY', `--source-kms-key ${JSON.stringify(ref)} is not a KMS key or alias ARN (arn:aws:kms:<region>:<account>:key/<id>).`, { details: { key: ref } });
+  if (!m)
+    throw new UsageError(
+      'INVALID_SOURCE_KEY',
+      `--source-kms-key ${JSON.stringify(ref)} is not a KMS key or alias ARN (arn:aws:kms:<region>:<account>:key/<id>).`,
+      { details: { key: ref } },
+    );
   if (m[2] !== sourceAccount || m[1] !== source.region) {
-    throw new UsageError('SOURCE_KEY_ELSEWHERE', `--source-kms-key ${ref} is in account ${m[2]} / ${m[1]}, but the source snapshots are in account ${sourceAccount} / ${source.region}: EBS copies a snapshot only under a key of the same account and Region. Name a key there, or leave the option out and cleanroom makes a temporary one.`, {
-      details: { key: ref, sourceAccount, sourceRegion: source.region },
-    });
+    throw new UsageError(
+      'SOURCE_KEY_ELSEWHERE',
+      `--source-kms-key ${ref} is in account ${m[2]} / ${m[1]}, but the source snapshots are in account ${sourceAccount} / ${source.region}: EBS copies a snapshot only under a key of the same account and Region. Name a key there, or leave the option out and cleanroom makes a temporary one.`,
+      {
+        details: { key: ref, sourceAccount, sourceRegion: source.region },
+      },
+    );
   }
   const d = await describe(source, ref);
   const refuse = (code: ErrorCode, why: string) =>
-    new UsageError(code, `The forensic account ${forensicAccount} cannot use --source-kms-key ${ref}: ${why}. Leave the option out and cleanroom makes a temporary key the forensic account may use, or fix the key.`, { details: { key: ref, forensicAccount } });
+    new UsageError(
+      code,
+      `The forensic account ${forensicAccount} cannot use --source-kms-key ${ref}: ${why}. Leave the option out and cleanroom makes a temporary key the forensic account may use, or fix the key.`,
+      { details: { key: ref, forensicAccount } },
+    );
   if (!d) throw refuse('SOURCE_KEY_NOT_FOUND', `there is no such key in account ${sourceAccount} (${source.region})`);
-  if (d.manager === 'AWS') throw refuse('SOURCE_KEY_AWS_MANAGED', 'it is an AWS managed key, and snapshots encrypted with an AWS managed key cannot be shared with another account');
+  if (d.manager === 'AWS')
+    throw refuse(
+      'SOURCE_KEY_AWS_MANAGED',
+      'it is an AWS managed key, and snapshots encrypted with an AWS managed key cannot be shared with another account',
+    );
   if (d.state !== 'Enabled') throw refuse('SOURCE_KEY_NOT_ENABLED', `it is ${d.state}`);
-  if ((d.spec && d.spec !== 'SYMMETRIC_DEFAULT') || (d.usage && d.usage !== 'ENCRYPT_DECRYPT')) throw refuse('SOURCE_KEY_NOT_SYMMETRIC', `EBS needs a symmetric encryption key, and it is ${d.spec} / ${d.usage}`);
+  if ((d.spec && d.spec !== 'SYMMETRIC_DEFAULT') || (d.usage && d.usage !== 'ENCRYPT_DECRYPT'))
+    throw refuse('SOURCE_KEY_NOT_SYMMETRIC', `EBS needs a symmetric encryption key, and it is ${d.spec} / ${d.usage}`);
   const policy = (await source.kms.getKeyPolicy({ KeyId: d.keyId, PolicyName: 'default' })).Policy ?? '{}';
   const missing = missingActions(policy, forensicAccount, await grantedOperations(source, d.keyId, forensicAccount));
   if (missing.length) {
@@ -219,11 +291,17 @@ async function grantedOperations(account: AwsAccount, keyId: string, forensicAcc
 }
 
 /** The required actions that neither an Allow statement naming the account nor a grant gives (a Deny naming it takes away). */
-export function missingActions(policyJson: string, forensicAccount: string, granted: ReadonlySet<string> = new Set()): string[] {
+export function missingActions(
+  policyJson: string,
+  forensicAccount: string,
+  granted: ReadonlySet<string> = new Set(),
+): string[] {
   let statements: Array<Record<string, unknown>> = [];
   try {
     const p = JSON.parse(policyJson) as { Statement?: unknown };
-    statements = (Array.isArray(p.Statement) ? p.Statement : p.Statement ? [p.Statement] : []) as Array<Record<string, unknown>>;
+    statements = (Array.isArray(p.Statement) ? p.Statement : p.Statement ? [p.Statement] : []) as Array<
+      Record<string, unknown>
+    >;
   } catch {
     statements = [];
   }
@@ -253,7 +331,13 @@ function principalInAccount(p: string | undefined, account: string): boolean {
 
 /** IAM action glob (`kms:*`, `kms:ReEncrypt*`), case-insensitive as IAM action names are. */
 function globMatch(pattern: string, action: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i');
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+    'i',
+  );
   return re.test(action);
 }
 
@@ -264,11 +348,23 @@ export async function retireShareKey(run: EvidenceRun, source: AwsAccount, key: 
   const state = (await describe(source, key.keyId))?.state;
   let deletionDate: string | undefined;
   if (state && state !== 'PendingDeletion') {
-    const r = await retrying(`schedule the deletion of ${key.arn}`, () => source.kms.scheduleKeyDeletion({ KeyId: key.keyId, PendingWindowInDays: 7 }), run.budgets.apiMs, run.clock, { keyArn: key.arn });
+    const r = await retrying(
+      `schedule the deletion of ${key.arn}`,
+      () => source.kms.scheduleKeyDeletion({ KeyId: key.keyId, PendingWindowInDays: 7 }),
+      run.budgets.apiMs,
+      run.clock,
+      { keyArn: key.arn },
+    );
     deletionDate = r.DeletionDate ? new Date(r.DeletionDate).toISOString() : undefined;
   }
   await run.record(idempotencyKeys.acquire.shareKeyRetire(key.keyId), 'acquire.share-key.retire', [ref], {
     status: 'succeeded',
-    details: { keyArn: key.arn, pendingWindowInDays: 7, ...(deletionDate ? { deletionDate } : {}), ...(state === 'PendingDeletion' ? { foundPendingDeletion: true } : {}), ...(!state ? { foundGone: true } : {}) },
+    details: {
+      keyArn: key.arn,
+      pendingWindowInDays: 7,
+      ...(deletionDate ? { deletionDate } : {}),
+      ...(state === 'PendingDeletion' ? { foundPendingDeletion: true } : {}),
+      ...(!state ? { foundGone: true } : {}),
+    },
   });
 }

@@ -60,7 +60,11 @@ export interface CaseState {
 }
 
 /** Read everything close needs to plan. */
-export async function discoverCase(account: AwsAccount, caseId: string, events: readonly RecordedEvent[]): Promise<CaseState> {
+export async function discoverCase(
+  account: AwsAccount,
+  caseId: string,
+  events: readonly RecordedEvent[],
+): Promise<CaseState> {
   const evidence = foldEvidence(events);
   const caseFilters = [
     { Name: `tag:${TAG_CASE}`, Values: [caseId] },
@@ -68,7 +72,16 @@ export async function discoverCase(account: AwsAccount, caseId: string, events: 
   ];
 
   const volumes = new Map<string, WorkingVolume>();
-  const addVolume = (v: { VolumeId?: string; State?: string; SnapshotId?: string; Attachments?: Array<{ InstanceId?: string; Device?: string; State?: string }>; Tags?: Array<{ Key?: string; Value?: string }> }, evidenceId?: string) => {
+  const addVolume = (
+    v: {
+      VolumeId?: string;
+      State?: string;
+      SnapshotId?: string;
+      Attachments?: Array<{ InstanceId?: string; Device?: string; State?: string }>;
+      Tags?: Array<{ Key?: string; Value?: string }>;
+    },
+    evidenceId?: string,
+  ) => {
     if (!v.VolumeId || v.State === 'deleted' || v.State === 'deleting') return;
     const tags = tagMap(v.Tags);
     volumes.set(v.VolumeId, {
@@ -76,7 +89,13 @@ export async function discoverCase(account: AwsAccount, caseId: string, events: 
       evidenceId: tags[TAG_EVIDENCE] ?? evidenceId ?? 'unknown',
       state: v.State ?? 'unknown',
       ...(v.SnapshotId ? { snapshotId: v.SnapshotId } : {}),
-      attachments: (v.Attachments ?? []).filter((a) => a.InstanceId && a.State !== 'detached').map((a) => ({ instanceId: a.InstanceId!, ...(a.Device ? { device: a.Device } : {}), ...(a.State ? { state: a.State } : {}) })),
+      attachments: (v.Attachments ?? [])
+        .filter((a) => a.InstanceId && a.State !== 'detached')
+        .map((a) => ({
+          instanceId: a.InstanceId!,
+          ...(a.Device ? { device: a.Device } : {}),
+          ...(a.State ? { state: a.State } : {}),
+        })),
       tags,
     });
   };
@@ -84,13 +103,19 @@ export async function discoverCase(account: AwsAccount, caseId: string, events: 
   const goneVolumes: CaseState['goneVolumes'] = [];
   const recordedVolumes = [...evidence.values()].filter((e) => e.volumeId && !volumes.has(e.volumeId));
   if (recordedVolumes.length) {
-    const found = await describeVolumes(account, [{ Name: 'volume-id', Values: recordedVolumes.map((e) => e.volumeId!) }]);
+    const found = await describeVolumes(account, [
+      { Name: 'volume-id', Values: recordedVolumes.map((e) => e.volumeId!) },
+    ]);
     for (const v of found) addVolume(v, recordedVolumes.find((e) => e.volumeId === v.VolumeId)?.evidenceId);
-    for (const e of recordedVolumes) if (!volumes.has(e.volumeId!)) goneVolumes.push({ volumeId: e.volumeId!, evidenceId: e.evidenceId });
+    for (const e of recordedVolumes)
+      if (!volumes.has(e.volumeId!)) goneVolumes.push({ volumeId: e.volumeId!, evidenceId: e.evidenceId });
   }
 
   const snapshots = new Map<string, CaseSnapshot>();
-  const addSnapshot = (s: { SnapshotId?: string; State?: string; VolumeId?: string; Tags?: Array<{ Key?: string; Value?: string }> }, evidenceId?: string) => {
+  const addSnapshot = (
+    s: { SnapshotId?: string; State?: string; VolumeId?: string; Tags?: Array<{ Key?: string; Value?: string }> },
+    evidenceId?: string,
+  ) => {
     if (!s.SnapshotId) return;
     const tags = tagMap(s.Tags);
     snapshots.set(s.SnapshotId, {
@@ -103,16 +128,22 @@ export async function discoverCase(account: AwsAccount, caseId: string, events: 
     });
   };
   for (const s of await describeSnapshots(account, caseFilters)) addSnapshot(s);
-  const recordedSnaps = [...evidence.values()].filter((e) => e.forensicSnapshotId && !snapshots.has(e.forensicSnapshotId));
+  const recordedSnaps = [...evidence.values()].filter(
+    (e) => e.forensicSnapshotId && !snapshots.has(e.forensicSnapshotId),
+  );
   if (recordedSnaps.length) {
-    const found = await describeSnapshots(account, [{ Name: 'snapshot-id', Values: recordedSnaps.map((e) => e.forensicSnapshotId!) }]);
+    const found = await describeSnapshots(account, [
+      { Name: 'snapshot-id', Values: recordedSnaps.map((e) => e.forensicSnapshotId!) },
+    ]);
     for (const s of found) addSnapshot(s, recordedSnaps.find((e) => e.forensicSnapshotId === s.SnapshotId)?.evidenceId);
   }
   const all = [...snapshots.values()].sort((a, b) => a.snapshotId.localeCompare(b.snapshotId));
 
   return {
     evidence,
-    volumes: [...volumes.values()].sort((a, b) => a.evidenceId.localeCompare(b.evidenceId) || a.volumeId.localeCompare(b.volumeId)),
+    volumes: [...volumes.values()].sort(
+      (a, b) => a.evidenceId.localeCompare(b.evidenceId) || a.volumeId.localeCompare(b.volumeId),
+    ),
     goneVolumes,
     evidenceSnapshots: all.filter((s) => isEvidenceSnapshot(s, evidence)),
     checkSnapshots: all.filter((s) => s.role === ROLE_WRITTEN_CHECK),

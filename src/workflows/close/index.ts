@@ -152,14 +152,27 @@ export function checkCloseOptions(o: CloseOptions): void {
 
 function settingsFrom(o: CloseOptions): CloseSettings {
   for (const [name, v] of Object.entries(o.budgets ?? {})) {
-    if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new UsageError('INVALID_BUDGET', `The time budget ${name} must be a number ≥ 0 (--wait-minutes), got ${v}.`);
+    if (v !== undefined && (!Number.isFinite(v) || v < 0))
+      throw new UsageError(
+        'INVALID_BUDGET',
+        `The time budget ${name} must be a number ≥ 0 (--wait-minutes), got ${v}.`,
+      );
   }
   const days = o.keyDeletionWindowDays ?? 30;
   if (!Number.isInteger(days) || days < 7 || days > 30) {
-    throw new UsageError('INVALID_KEY_WINDOW', `--key-deletion-window-days must be a whole number from 7 to 30 (KMS ScheduleKeyDeletion), got ${days}.`);
+    throw new UsageError(
+      'INVALID_KEY_WINDOW',
+      `--key-deletion-window-days must be a whole number from 7 to 30 (KMS ScheduleKeyDeletion), got ${days}.`,
+    );
   }
-  if (o.snapshotLockDays !== undefined && (!Number.isInteger(o.snapshotLockDays) || o.snapshotLockDays < 1 || o.snapshotLockDays > 36500)) {
-    throw new UsageError('INVALID_LOCK_DAYS', `--snapshot-lock-days must be a whole number from 1 to 36500 (EBS snapshot lock), got ${o.snapshotLockDays}.`);
+  if (
+    o.snapshotLockDays !== undefined &&
+    (!Number.isInteger(o.snapshotLockDays) || o.snapshotLockDays < 1 || o.snapshotLockDays > 36500)
+  ) {
+    throw new UsageError(
+      'INVALID_LOCK_DAYS',
+      `--snapshot-lock-days must be a whole number from 1 to 36500 (EBS snapshot lock), got ${o.snapshotLockDays}.`,
+    );
   }
   return {
     caseId: assertCaseId(o.caseId),
@@ -180,7 +193,9 @@ function settingsFrom(o: CloseOptions): CloseSettings {
  * out, also after a failure or a stop.
  */
 export async function closeCase(deps: CloseDeps, options: CloseOptions): Promise<CloseResult> {
-  return withCustodySession(deps.custody, options.signal, () => closeCaseSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, options.signal) }, options));
+  return withCustodySession(deps.custody, options.signal, () =>
+    closeCaseSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, options.signal) }, options),
+  );
 }
 
 async function closeCaseSteps(deps: CloseDeps, options: CloseOptions): Promise<Omit<CloseResult, 'seal'>> {
@@ -213,9 +228,17 @@ async function closeCaseSteps(deps: CloseDeps, options: CloseOptions): Promise<O
   const run = new CloseRun(settings, account, custody, reporter, deps.clock);
   const sources = (deps.sourceAccounts ?? []).filter((a) => a !== account);
   const found = await findCaseKeys(run, account, sources, caseId, events, state.caseKey);
-  const plan = buildPlan(caseId, account.region, state, [...found.forensicKeys, ...found.sourceKeys.flatMap((s) => s.keys)], deps.custody.bucket, settings);
+  const plan = buildPlan(
+    caseId,
+    account.region,
+    state,
+    [...found.forensicKeys, ...found.sourceKeys.flatMap((s) => s.keys)],
+    deps.custody.bucket,
+    settings,
+  );
   if (!state.stack) run.step(`the room of ${caseId} is already gone; closing what is left`);
-  if (plan.delete.stack || plan.delete.volumes.length || plan.delete.keys.length) await requireApproval(deps.approve, { action: 'case.close', caseId, question: closePlanText(plan), plan });
+  if (plan.delete.stack || plan.delete.volumes.length || plan.delete.keys.length)
+    await requireApproval(deps.approve, { action: 'case.close', caseId, question: closePlanText(plan), plan });
   throwIfAborted(options.signal, 'closing');
 
   await run.record(VERIFY_KEY, 'case.close.verify', [{ type: 's3:prefix', id: casePrefix(caseId) }], {
@@ -233,7 +256,16 @@ async function closeCaseSteps(deps: CloseDeps, options: CloseOptions): Promise<O
   const { unreachableKeys, unreachable } = await nameUnreachable(run, account, sources, events);
 
   // 7. The closing event (only when nothing is left), the seal, the verification.
-  const result = await finishClose(deps, run, state, { volumes, retained, locks, stack, sharingCopies, keys, unreachableKeys, unreachable });
+  const result = await finishClose(deps, run, state, {
+    volumes,
+    retained,
+    locks,
+    stack,
+    sharingCopies,
+    keys,
+    unreachableKeys,
+    unreachable,
+  });
   if (result.incomplete) throw incompleteClose(result);
   return result;
 }
@@ -251,7 +283,12 @@ interface StepOutcomes {
 }
 
 /** Step 7: the closing event (or, when something is left, the incomplete one), the seal, the verification, the result. */
-async function finishClose(deps: CloseDeps, run: CloseRun, state: CaseState, o: StepOutcomes): Promise<Omit<CloseResult, 'seal'>> {
+async function finishClose(
+  deps: CloseDeps,
+  run: CloseRun,
+  state: CaseState,
+  o: StepOutcomes,
+): Promise<Omit<CloseResult, 'seal'>> {
   const caseId = run.caseId;
   const evidenceIds = state.evidenceSnapshots.map((s) => s.snapshotId);
   const evidenceRetained = o.retained.filter((id) => evidenceIds.includes(id));
@@ -263,16 +300,29 @@ async function finishClose(deps: CloseDeps, run: CloseRun, state: CaseState, o: 
     volumesDeleted,
     evidenceRetained,
     kept: kept.map((k) => ({ kind: k.kind, id: k.id })),
-    writtenChecks: o.volumes.filter((x) => x.check).map((x) => ({ volumeId: x.volumeId, evidenceId: x.evidenceId, method: x.check!.method, identical: x.check!.identical ?? null })),
+    writtenChecks: o.volumes
+      .filter((x) => x.check)
+      .map((x) => ({
+        volumeId: x.volumeId,
+        evidenceId: x.evidenceId,
+        method: x.check!.method,
+        identical: x.check!.identical ?? null,
+      })),
     keysScheduled: o.keys.filter((k) => k.status !== 'failed').map((k) => k.arn),
   };
   const caseRef = { type: 's3:prefix', id: casePrefix(caseId) };
   if (incomplete) {
     // One event per distinct set of things left to do, so rerunning into the same state adds nothing.
     const digest = createHash('sha256').update(JSON.stringify(run.outstanding)).digest('hex').slice(0, 16);
-    await run.record(idempotencyKeys.close.incomplete(digest), 'case.close.incomplete', [caseRef], { status: 'partial', details: { ...summary, incomplete: true, outstanding: run.outstanding } });
+    await run.record(idempotencyKeys.close.incomplete(digest), 'case.close.incomplete', [caseRef], {
+      status: 'partial',
+      details: { ...summary, incomplete: true, outstanding: run.outstanding },
+    });
   } else {
-    await run.record(CLOSE_KEY, 'case.close', [caseRef], { status: 'succeeded', details: { ...summary, incomplete: false } });
+    await run.record(CLOSE_KEY, 'case.close', [caseRef], {
+      status: 'succeeded',
+      details: { ...summary, incomplete: false },
+    });
   }
   await deps.custody.sealManifest();
   const after = await deps.verifyCustody();
@@ -285,7 +335,10 @@ async function finishClose(deps: CloseDeps, run: CloseRun, state: CaseState, o: 
     evidenceRetained,
     head: after.head ?? null,
     incomplete,
-    outstanding: [...run.outstanding, ...(!o.stack.deleted && !run.outstanding.length ? [`room stack ${o.stack.stackName} was not deleted`] : [])],
+    outstanding: [
+      ...run.outstanding,
+      ...(!o.stack.deleted && !run.outstanding.length ? [`room stack ${o.stack.stackName} was not deleted`] : []),
+    ],
     kept,
     writtenChecks: o.volumes.flatMap((x) => (x.check ? [x.check] : [])),
     locks: o.locks,
@@ -314,7 +367,11 @@ function incompleteClose(r: Omit<CloseResult, 'seal'>): PartialFailureError<Omit
 }
 
 /** Step 1: the record verifies (re-sealed if only its seal is behind) and the vault passes its audit — or close refuses (exit 3). */
-async function refuseUnlessClean(deps: CloseDeps, caseId: string, reporter: Reporter): Promise<{ v: CustodyVerification; vault: VaultAudit }> {
+async function refuseUnlessClean(
+  deps: CloseDeps,
+  caseId: string,
+  reporter: Reporter,
+): Promise<{ v: CustodyVerification; vault: VaultAudit }> {
   reporter.progress({ kind: 'step', message: `verifying the custody record of ${caseId} and the vault` });
   const v = await verifySealed(deps, caseId, reporter);
   if (!v.ok) throw recordFailsVerify(caseId, v, 'The custody record');
@@ -342,13 +399,18 @@ const UNSEALED = new Set(['MANIFEST_STALE', 'MANIFEST_MISSING']);
 async function verifySealed(deps: CloseDeps, caseId: string, reporter: Reporter): Promise<CustodyVerification> {
   const v = await deps.verifyCustody();
   if (v.ok || v.findings.length === 0 || !v.findings.every((f) => UNSEALED.has(f.code))) return v;
-  reporter.progress({ kind: 'step', message: `the manifest of ${caseId} does not seal its newest events (a writer was interrupted): re-signing it, then verifying again` });
+  reporter.progress({
+    kind: 'step',
+    message: `the manifest of ${caseId} does not seal its newest events (a writer was interrupted): re-signing it, then verifying again`,
+  });
   await deps.custody.sealManifest();
   return deps.verifyCustody();
 }
 
 function recordFailsVerify(caseId: string, v: CustodyVerification, subject: string): VerificationFailedError {
-  const first = v.findings.slice(0, 5).map((f) => `${f.code}${f.seq !== undefined && f.seq !== null ? ` at seq ${f.seq}` : ''}: ${f.message}`);
+  const first = v.findings
+    .slice(0, 5)
+    .map((f) => `${f.code}${f.seq !== undefined && f.seq !== null ? ` at seq ${f.seq}` : ''}: ${f.message}`);
   return new VerificationFailedError(
     'CUSTODY_INVALID',
     `${subject} of case ${caseId} does not verify (${v.findings.length} finding(s): ${first.join('; ')}${v.findings.length > 5 ? '; …' : ''}). close refuses to go on: closing must not bury a problem, and nothing is appended to a record that fails verification. Nothing was changed. Investigate with \`cleanroom custody verify --case ${caseId}\`.`,
@@ -356,7 +418,12 @@ function recordFailsVerify(caseId: string, v: CustodyVerification, subject: stri
   );
 }
 
-function alreadyClosedResult(caseId: string, closing: RecordedEvent, v: CustodyVerification, deps: CloseDeps): Omit<CloseResult, 'seal'> {
+function alreadyClosedResult(
+  caseId: string,
+  closing: RecordedEvent,
+  v: CustodyVerification,
+  deps: CloseDeps,
+): Omit<CloseResult, 'seal'> {
   const d = closing.outcome.details ?? {};
   const arr = (x: unknown) => (Array.isArray(x) ? x.filter((y): y is string => typeof y === 'string') : []);
   return {
@@ -369,7 +436,11 @@ function alreadyClosedResult(caseId: string, closing: RecordedEvent, v: CustodyV
     incomplete: false,
     outstanding: [],
     kept: Array.isArray(d['kept'])
-      ? (d['kept'] as Array<{ kind: KeptItem['kind']; id: string }>).map((k) => ({ ...k, where: deps.account.region, why: `kept at close (seq ${closing.seq}, ${closing.time})` }))
+      ? (d['kept'] as Array<{ kind: KeptItem['kind']; id: string }>).map((k) => ({
+          ...k,
+          where: deps.account.region,
+          why: `kept at close (seq ${closing.seq}, ${closing.time})`,
+        }))
       : [],
     writtenChecks: [],
     locks: [],
@@ -382,14 +453,27 @@ function alreadyClosedResult(caseId: string, closing: RecordedEvent, v: CustodyV
   };
 }
 
-function buildPlan(caseId: string, region: string, state: CaseState, keys: TemporaryKey[], bucket: string | undefined, s: CloseSettings): ClosePlan {
+function buildPlan(
+  caseId: string,
+  region: string,
+  state: CaseState,
+  keys: TemporaryKey[],
+  bucket: string | undefined,
+  s: CloseSettings,
+): ClosePlan {
   return {
     case: caseId,
     region,
     delete: {
       ...(state.stack ? { stack: { stackName: state.stack.stackName, status: state.stack.status } } : {}),
-      volumes: state.volumes.map((v) => ({ volumeId: v.volumeId, evidenceId: v.evidenceId, attachedTo: v.attachments.map((a) => a.instanceId) })),
-      keys: keys.filter((k) => k.state !== 'PendingDeletion').map((k) => ({ arn: k.arn, aliases: k.aliases, ...(k.role ? { role: k.role } : {}) })),
+      volumes: state.volumes.map((v) => ({
+        volumeId: v.volumeId,
+        evidenceId: v.evidenceId,
+        attachedTo: v.attachments.map((a) => a.instanceId),
+      })),
+      keys: keys
+        .filter((k) => k.state !== 'PendingDeletion')
+        .map((k) => ({ arn: k.arn, aliases: k.aliases, ...(k.role ? { role: k.role } : {}) })),
     },
     keep: {
       evidenceSnapshots: state.evidenceSnapshots.map((x) => ({ snapshotId: x.snapshotId, evidenceId: x.evidenceId })),
@@ -403,33 +487,85 @@ function buildPlan(caseId: string, region: string, state: CaseState, keys: Tempo
 /** The confirmation text: what will be deleted and what kept. */
 export function closePlanText(p: ClosePlan): string {
   const lines = [`Close case ${p.case} in ${p.region}.`, 'This will DELETE:'];
-  if (p.delete.stack) lines.push(`  - the room stack ${p.delete.stack.stackName} (${p.delete.stack.status}) and everything in it: the forensic instance, its network, endpoints and flow-log group`);
-  for (const v of p.delete.volumes) lines.push(`  - working volume ${v.volumeId} (${v.evidenceId})${v.attachedTo.length ? `, detached from ${v.attachedTo.join(', ')} first` : ''} — only if the written-to check proves it unchanged`);
-  for (const k of p.delete.keys) lines.push(`  - temporary KMS key ${k.arn}${k.aliases.length ? ` (${k.aliases.join(', ')})` : ''}: scheduled for deletion`);
+  if (p.delete.stack)
+    lines.push(
+      `  - the room stack ${p.delete.stack.stackName} (${p.delete.stack.status}) and everything in it: the forensic instance, its network, endpoints and flow-log group`,
+    );
+  for (const v of p.delete.volumes)
+    lines.push(
+      `  - working volume ${v.volumeId} (${v.evidenceId})${v.attachedTo.length ? `, detached from ${v.attachedTo.join(', ')} first` : ''} — only if the written-to check proves it unchanged`,
+    );
+  for (const k of p.delete.keys)
+    lines.push(
+      `  - temporary KMS key ${k.arn}${k.aliases.length ? ` (${k.aliases.join(', ')})` : ''}: scheduled for deletion`,
+    );
   if (lines.length === 2) lines.push('  (nothing)');
   lines.push('and KEEP:');
-  for (const s of p.keep.evidenceSnapshots) lines.push(`  - evidence snapshot ${s.snapshotId} (${s.evidenceId}), tagged retained${p.snapshotLockDays ? `, locked for ${p.snapshotLockDays} days` : ''}`);
+  for (const s of p.keep.evidenceSnapshots)
+    lines.push(
+      `  - evidence snapshot ${s.snapshotId} (${s.evidenceId}), tagged retained${p.snapshotLockDays ? `, locked for ${p.snapshotLockDays} days` : ''}`,
+    );
   if (p.keep.vault) lines.push(`  - the custody record and vault objects in ${p.keep.vault}`);
-  if (p.keep.caseKey) lines.push(`  - the case key ${p.keep.caseKey.alias} (${p.keep.caseKey.arn}), which encrypts the evidence`);
+  if (p.keep.caseKey)
+    lines.push(`  - the case key ${p.keep.caseKey.alias} (${p.keep.caseKey.arn}), which encrypts the evidence`);
   return lines.join('\n');
 }
 
-function keptItems(caseId: string, account: AwsAccount, state: CaseState, volumes: VolumeOutcome[], locks: LockOutcome[], bucket: string | undefined): KeptItem[] {
+function keptItems(
+  caseId: string,
+  account: AwsAccount,
+  state: CaseState,
+  volumes: VolumeOutcome[],
+  locks: LockOutcome[],
+  bucket: string | undefined,
+): KeptItem[] {
   const where = account.region;
   const out: KeptItem[] = [];
   for (const s of state.evidenceSnapshots) {
     const lock = locks.find((l) => l.snapshotId === s.snapshotId);
-    out.push({ kind: 'snapshot', id: s.snapshotId, where, why: `evidence ${s.evidenceId}${lock && (lock.status === 'locked' || lock.status === 'already-locked') ? `, locked${lock.lockExpiresOn ? ` until ${lock.lockExpiresOn}` : ''}` : ''}` });
+    out.push({
+      kind: 'snapshot',
+      id: s.snapshotId,
+      where,
+      why: `evidence ${s.evidenceId}${lock && (lock.status === 'locked' || lock.status === 'already-locked') ? `, locked${lock.lockExpiresOn ? ` until ${lock.lockExpiresOn}` : ''}` : ''}`,
+    });
   }
-  for (const s of state.otherSnapshots) out.push({ kind: 'snapshot', id: s.snapshotId, where, why: `${s.role ?? 'snapshot'} of ${s.evidenceId} (not touched by close)` });
-  const checkIds = new Set([...state.checkSnapshots.map((s) => s.snapshotId), ...volumes.flatMap((v) => (v.check?.checkSnapshotId ? [v.check.checkSnapshotId] : []))]);
-  for (const id of checkIds) out.push({ kind: 'snapshot', id, where, why: 'written-to check snapshot (the comparison can be run again)' });
+  for (const s of state.otherSnapshots)
+    out.push({
+      kind: 'snapshot',
+      id: s.snapshotId,
+      where,
+      why: `${s.role ?? 'snapshot'} of ${s.evidenceId} (not touched by close)`,
+    });
+  const checkIds = new Set([
+    ...state.checkSnapshots.map((s) => s.snapshotId),
+    ...volumes.flatMap((v) => (v.check?.checkSnapshotId ? [v.check.checkSnapshotId] : [])),
+  ]);
+  for (const id of checkIds)
+    out.push({ kind: 'snapshot', id, where, why: 'written-to check snapshot (the comparison can be run again)' });
   for (const v of volumes) {
     if (v.deleted) continue;
-    const why = v.keptBecause === 'written' ? 'WRITTEN TO while in the room (tagged cleanroom:written=true)' : v.keptBecause === 'unverified' ? 'the written-to check could not run' : 'a step failed (see failures)';
+    const why =
+      v.keptBecause === 'written'
+        ? 'WRITTEN TO while in the room (tagged cleanroom:written=true)'
+        : v.keptBecause === 'unverified'
+          ? 'the written-to check could not run'
+          : 'a step failed (see failures)';
     out.push({ kind: 'volume', id: v.volumeId, where, why: `working volume of ${v.evidenceId}: ${why}` });
   }
-  if (bucket) out.push({ kind: 'vault', id: `s3://${bucket}/${casePrefix(caseId)}`, where: 'S3 Object Lock', why: 'the custody record and manifest' });
-  if (state.caseKey) out.push({ kind: 'kms-key', id: state.caseKey.arn, where, why: `the case key ${caseKeyAlias(caseId)}, which encrypts the evidence (never deleted by close)` });
+  if (bucket)
+    out.push({
+      kind: 'vault',
+      id: `s3://${bucket}/${casePrefix(caseId)}`,
+      where: 'S3 Object Lock',
+      why: 'the custody record and manifest',
+    });
+  if (state.caseKey)
+    out.push({
+      kind: 'kms-key',
+      id: state.caseKey.arn,
+      where,
+      why: `the case key ${caseKeyAlias(caseId)}, which encrypts the evidence (never deleted by close)`,
+    });
   return out;
 }

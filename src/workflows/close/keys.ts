@@ -50,7 +50,9 @@ export function parseKeyArn(arn: string): { region: string; account: string; key
 }
 
 /** KMS keys named by the case's record (resources of type kms:key). */
-export function recordedKeys(events: readonly RecordedEvent[]): Array<{ arn: string; account?: string; region?: string }> {
+export function recordedKeys(
+  events: readonly RecordedEvent[],
+): Array<{ arn: string; account?: string; region?: string }> {
   const out = new Map<string, { arn: string; account?: string; region?: string }>();
   for (const e of events) {
     for (const r of e.resources) {
@@ -58,7 +60,11 @@ export function recordedKeys(events: readonly RecordedEvent[]): Array<{ arn: str
       const arn = r.arn ?? (r.id.startsWith('arn:') ? r.id : undefined);
       if (!arn) continue;
       const p = parseKeyArn(arn);
-      out.set(arn, { arn, ...(r.account ?? p?.account ? { account: r.account ?? p!.account } : {}), ...(r.region ?? p?.region ? { region: r.region ?? p!.region } : {}) });
+      out.set(arn, {
+        arn,
+        ...((r.account ?? p?.account) ? { account: r.account ?? p!.account } : {}),
+        ...((r.region ?? p?.region) ? { region: r.region ?? p!.region } : {}),
+      });
     }
   }
   return [...out.values()];
@@ -71,12 +77,22 @@ const RETIRING: readonly KeyFamily[] = ['acquire.share-key-retire', 'close.sched
 export function retiredInRecord(events: readonly RecordedEvent[], arn: string): boolean {
   const id = parseKeyArn(arn)?.keyId;
   return RETIRING.flatMap((f) => eventsOfFamily(events, f)).some(
-    ({ event: e }) => e.outcome.status === 'succeeded' && e.resources.some((r) => r.type === 'kms:key' && (r.arn === arn || r.id === arn || (id !== undefined && r.id === id))),
+    ({ event: e }) =>
+      e.outcome.status === 'succeeded' &&
+      e.resources.some(
+        (r) => r.type === 'kms:key' && (r.arn === arn || r.id === arn || (id !== undefined && r.id === id)),
+      ),
   );
 }
 
 /** Find the temporary keys of the case in one account (read-only). */
-export async function findTemporaryKeys(account: KeyReader, caseId: string, events: readonly RecordedEvent[], caseKey: CaseKey | undefined, warn: (m: string) => void): Promise<TemporaryKey[]> {
+export async function findTemporaryKeys(
+  account: KeyReader,
+  caseId: string,
+  events: readonly RecordedEvent[],
+  caseKey: CaseKey | undefined,
+  warn: (m: string) => void,
+): Promise<TemporaryKey[]> {
   const accountId = await account.accountId();
   const candidates = new Map<string, string[]>(); // key id or arn → aliases
   let Marker: string | undefined;
@@ -84,13 +100,19 @@ export async function findTemporaryKeys(account: KeyReader, caseId: string, even
     const page = await account.kms.listAliases({ ...(Marker ? { Marker } : {}) });
     for (const a of page.Aliases ?? []) {
       if (!a.AliasName || !a.TargetKeyId) continue;
-      if (!a.AliasName.startsWith('alias/cleanroom/') || !a.AliasName.endsWith(`/${caseId}`) || a.AliasName === caseKeyAlias(caseId)) continue;
+      if (
+        !a.AliasName.startsWith('alias/cleanroom/') ||
+        !a.AliasName.endsWith(`/${caseId}`) ||
+        a.AliasName === caseKeyAlias(caseId)
+      )
+        continue;
       candidates.set(a.TargetKeyId, [...(candidates.get(a.TargetKeyId) ?? []), a.AliasName]);
     }
     Marker = page.Truncated ? (page.NextMarker ?? undefined) : undefined;
   } while (Marker);
   for (const k of recordedKeys(events)) {
-    if (k.account === accountId && (!k.region || k.region === account.region) && !candidates.has(k.arn)) candidates.set(k.arn, []);
+    if (k.account === accountId && (!k.region || k.region === account.region) && !candidates.has(k.arn))
+      candidates.set(k.arn, []);
   }
 
   const out = new Map<string, TemporaryKey>();
@@ -117,7 +139,9 @@ export async function findTemporaryKeys(account: KeyReader, caseId: string, even
     } while (Mk);
     if (tags[TAG_ROLE] === 'case-key') continue;
     if (tags[TAG_CASE] !== caseId) {
-      warn(`KMS key ${meta.Arn}${aliases.length ? ` (${aliases.join(', ')})` : ''} looks like a key of case ${caseId} but does not carry the tag ${TAG_CASE}=${caseId}; close leaves it alone — schedule its deletion yourself if it is temporary.`);
+      warn(
+        `KMS key ${meta.Arn}${aliases.length ? ` (${aliases.join(', ')})` : ''} looks like a key of case ${caseId} but does not carry the tag ${TAG_CASE}=${caseId}; close leaves it alone — schedule its deletion yourself if it is temporary.`,
+      );
       continue;
     }
     out.set(meta.KeyId, {
@@ -135,7 +159,11 @@ export async function findTemporaryKeys(account: KeyReader, caseId: string, even
 }
 
 /** Schedule the deletion of each temporary key (idempotent: a key already pending deletion is noted). */
-export async function scheduleKeyDeletions(run: KeyScheduler, account: AccountWith<{ kms: 'scheduleKeyDeletion' }>, found: readonly TemporaryKey[]): Promise<KeyOutcome[]> {
+export async function scheduleKeyDeletions(
+  run: KeyScheduler,
+  account: AccountWith<{ kms: 'scheduleKeyDeletion' }>,
+  found: readonly TemporaryKey[],
+): Promise<KeyOutcome[]> {
   const out: KeyOutcome[] = [];
   for (const k of found) {
     const key = keyKey(k.keyId);
@@ -144,23 +172,46 @@ export async function scheduleKeyDeletions(run: KeyScheduler, account: AccountWi
       if (!run.custody.find(key)) {
         await run.record(key, 'case.close.schedule-key-deletion', [ref], {
           status: 'skipped',
-          details: { keyArn: k.arn, role: k.role ?? null, aliases: k.aliases, reason: 'already pending deletion', ...(k.deletionDate ? { deletionDate: k.deletionDate } : {}) },
+          details: {
+            keyArn: k.arn,
+            role: k.role ?? null,
+            aliases: k.aliases,
+            reason: 'already pending deletion',
+            ...(k.deletionDate ? { deletionDate: k.deletionDate } : {}),
+          },
         });
       }
       out.push({ ...k, status: 'already-pending' });
       continue;
     }
     const r = await run.guard(key, 'case.close.schedule-key-deletion', k.arn, [ref], async () => {
-      const s = await account.kms.scheduleKeyDeletion({ KeyId: k.keyId, PendingWindowInDays: run.settings.keyDeletionWindowDays });
+      const s = await account.kms.scheduleKeyDeletion({
+        KeyId: k.keyId,
+        PendingWindowInDays: run.settings.keyDeletionWindowDays,
+      });
       const deletionDate = s.DeletionDate ? new Date(s.DeletionDate).toISOString() : undefined;
       await run.record(
         key,
         'case.close.schedule-key-deletion',
         [ref],
-        { status: 'succeeded', details: { keyArn: k.arn, role: k.role ?? null, aliases: k.aliases, pendingWindowInDays: run.settings.keyDeletionWindowDays, ...(deletionDate ? { deletionDate } : {}) } },
+        {
+          status: 'succeeded',
+          details: {
+            keyArn: k.arn,
+            role: k.role ?? null,
+            aliases: k.aliases,
+            pendingWindowInDays: run.settings.keyDeletionWindowDays,
+            ...(deletionDate ? { deletionDate } : {}),
+          },
+        },
         { pendingWindowInDays: run.settings.keyDeletionWindowDays },
       );
-      return { ...k, state: 'PendingDeletion', status: 'scheduled' as const, ...(deletionDate ? { deletionDate } : {}) };
+      return {
+        ...k,
+        state: 'PendingDeletion',
+        status: 'scheduled' as const,
+        ...(deletionDate ? { deletionDate } : {}),
+      };
     });
     out.push(r ?? { ...k, status: 'failed' });
   }

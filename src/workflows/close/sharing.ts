@@ -18,7 +18,7 @@ import { isAwsCode } from '../../aws/errors.js';
 import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
 import { eventsOfFamily, idempotencyKeys } from '../../domain/idempotency-keys.js';
 import { ROLE } from '../../evidence/run.js';
-import { type CaseSnapshot } from './discover.js';
+import type { CaseSnapshot } from './discover.js';
 import { describeSnapshots } from '../../resources/snapshots.js';
 import type { CloseRun } from './run.js';
 
@@ -40,8 +40,13 @@ export interface UnreachableItem {
 }
 
 /** Sharing copies the record names (`acquire:sharing-copy:<eid>:<snap>`), with where they are. */
-export function recordedSharingCopies(events: readonly RecordedEvent[]): Array<{ evidenceId: string; snapshotId: string; account?: string; region?: string; retired: boolean }> {
-  const out = new Map<string, { evidenceId: string; snapshotId: string; account?: string; region?: string; retired: boolean }>();
+export function recordedSharingCopies(
+  events: readonly RecordedEvent[],
+): Array<{ evidenceId: string; snapshotId: string; account?: string; region?: string; retired: boolean }> {
+  const out = new Map<
+    string,
+    { evidenceId: string; snapshotId: string; account?: string; region?: string; retired: boolean }
+  >();
   const keys = new Set(events.map((e) => e.idempotencyKey ?? ''));
   for (const { event: e, fields } of eventsOfFamily(events, 'acquire.sharing-copy')) {
     const evidenceId = fields['evidenceId']!;
@@ -59,7 +64,12 @@ export function recordedSharingCopies(events: readonly RecordedEvent[]): Array<{
 }
 
 /** Delete the case's sharing copies left in one source account (and record the ones found gone). */
-export async function retireSharingCopies(run: CloseRun, source: AwsAccount, evidenceSnapshots: readonly CaseSnapshot[], forensicSnapshotState: (evidenceId: string) => string | undefined): Promise<SharingCopyOutcome[]> {
+export async function retireSharingCopies(
+  run: CloseRun,
+  source: AwsAccount,
+  evidenceSnapshots: readonly CaseSnapshot[],
+  forensicSnapshotState: (evidenceId: string) => string | undefined,
+): Promise<SharingCopyOutcome[]> {
   const accountId = await source.accountId();
   const region = source.region;
   const ref = (id: string): ResourceRef => resourceRef('ec2:snapshot', id, accountId, region);
@@ -71,12 +81,35 @@ export async function retireSharingCopies(run: CloseRun, source: AwsAccount, evi
   const liveIds = new Set(live.map((s) => s.SnapshotId!));
   // Recorded here, gone, retirement not recorded: a run was killed between DeleteSnapshot and its event.
   for (const r of recordedSharingCopies(run.custody.events())) {
-    if (r.retired || liveIds.has(r.snapshotId) || (r.account && r.account !== accountId) || (r.region && r.region !== region)) continue;
-    await run.record(idempotencyKeys.acquire.retireSharingCopy(r.evidenceId, r.snapshotId), 'evidence.share.retire', [ref(r.snapshotId)], {
-      status: 'succeeded',
-      details: { evidenceId: r.evidenceId, sharingSnapshotId: r.snapshotId, foundDeleted: true, reason: 'no longer exists (deleted by an interrupted run)', by: 'case close' },
+    if (
+      r.retired ||
+      liveIds.has(r.snapshotId) ||
+      (r.account && r.account !== accountId) ||
+      (r.region && r.region !== region)
+    )
+      continue;
+    await run.record(
+      idempotencyKeys.acquire.retireSharingCopy(r.evidenceId, r.snapshotId),
+      'evidence.share.retire',
+      [ref(r.snapshotId)],
+      {
+        status: 'succeeded',
+        details: {
+          evidenceId: r.evidenceId,
+          sharingSnapshotId: r.snapshotId,
+          foundDeleted: true,
+          reason: 'no longer exists (deleted by an interrupted run)',
+          by: 'case close',
+        },
+      },
+    );
+    out.push({
+      snapshotId: r.snapshotId,
+      evidenceId: r.evidenceId,
+      account: accountId,
+      region,
+      status: 'already-gone',
     });
-    out.push({ snapshotId: r.snapshotId, evidenceId: r.evidenceId, account: accountId, region, status: 'already-gone' });
   }
   for (const s of live) {
     const id = s.SnapshotId!;
@@ -90,7 +123,12 @@ export async function retireSharingCopies(run: CloseRun, source: AwsAccount, evi
     }
     const key = idempotencyKeys.acquire.retireSharingCopy(eid, id);
     const ok = await run.guard(key, 'evidence.share.retire', id, [ref(id)], async () => {
-      run.reporter.progress({ kind: 'item', item: eid, phase: 'retiring sharing copy', message: `${id} in account ${accountId}` });
+      run.reporter.progress({
+        kind: 'item',
+        item: eid,
+        phase: 'retiring sharing copy',
+        message: `${id} in account ${accountId}`,
+      });
       try {
         await source.ec2.deleteSnapshot({ SnapshotId: id });
       } catch (e) {

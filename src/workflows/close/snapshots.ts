@@ -6,7 +6,7 @@
  */
 import type { ResourceRef } from '../../domain/recorder.js';
 import { AwsError, asError } from '../../domain/errors.js';
-import { type CaseSnapshot } from './discover.js';
+import type { CaseSnapshot } from './discover.js';
 import { TAG_RETAINED } from '../../domain/tags.js';
 import type { CloseRun } from './run.js';
 import { idempotencyKeys, markKey } from '../../domain/idempotency-keys.js';
@@ -34,10 +34,17 @@ export async function retainSnapshots(run: CloseRun, snapshots: readonly CaseSna
       continue;
     }
     const ok = await run.guard(key, 'case.close.retain-snapshot', s.snapshotId, [ref], async () => {
-      if (!tagged) await run.account.ec2.createTags({ Resources: [s.snapshotId], Tags: [{ Key: TAG_RETAINED, Value: 'true' }] });
+      if (!tagged)
+        await run.account.ec2.createTags({ Resources: [s.snapshotId], Tags: [{ Key: TAG_RETAINED, Value: 'true' }] });
       await run.record(key, 'case.close.retain-snapshot', [ref], {
         status: 'succeeded',
-        details: { snapshotId: s.snapshotId, evidenceId: s.evidenceId, role: s.role ?? 'evidence', tag: `${TAG_RETAINED}=true`, ...(s.role ? {} : { evidence: { evidenceId: s.evidenceId, state: 'retained' } }) },
+        details: {
+          snapshotId: s.snapshotId,
+          evidenceId: s.evidenceId,
+          role: s.role ?? 'evidence',
+          tag: `${TAG_RETAINED}=true`,
+          ...(s.role ? {} : { evidence: { evidenceId: s.evidenceId, state: 'retained' } }),
+        },
       });
       return true;
     });
@@ -47,7 +54,12 @@ export async function retainSnapshots(run: CloseRun, snapshots: readonly CaseSna
 }
 
 /** Lock each evidence snapshot for `days` days (skip those already locked at least that long). */
-export async function lockSnapshots(run: CloseRun, snapshots: readonly CaseSnapshot[], days: number, mode: 'compliance' | 'governance'): Promise<LockOutcome[]> {
+export async function lockSnapshots(
+  run: CloseRun,
+  snapshots: readonly CaseSnapshot[],
+  days: number,
+  mode: 'compliance' | 'governance',
+): Promise<LockOutcome[]> {
   const account = await run.account.accountId();
   const out: LockOutcome[] = [];
   for (const s of snapshots) {
@@ -56,15 +68,37 @@ export async function lockSnapshots(run: CloseRun, snapshots: readonly CaseSnaps
     const ref: ResourceRef = { type: 'ec2:snapshot', id, account, region: run.account.region };
     const prior = run.done(key);
     if (prior) {
-      out.push({ snapshotId: id, status: 'already-locked', ...(typeof prior.outcome.details?.['lockExpiresOn'] === 'string' ? { lockExpiresOn: prior.outcome.details['lockExpiresOn'] as string } : {}) });
+      out.push({
+        snapshotId: id,
+        status: 'already-locked',
+        ...(typeof prior.outcome.details?.['lockExpiresOn'] === 'string'
+          ? { lockExpiresOn: prior.outcome.details['lockExpiresOn'] as string }
+          : {}),
+      });
       continue;
     }
     const r = await run.guard(key, 'case.close.lock-snapshot', id, [ref], async (): Promise<LockOutcome> => {
       const wantUntil = run.clock ? run.clock.now() + days * 86_400_000 : Date.now() + days * 86_400_000;
       const current = await describeLock(run, id);
-      if (current?.LockState && current.LockState !== 'expired' && current.LockExpiresOn && current.LockExpiresOn.getTime() >= wantUntil - 86_400_000) {
-        const o: LockOutcome = { snapshotId: id, status: 'already-locked', lockState: current.LockState, lockExpiresOn: current.LockExpiresOn.toISOString() };
-        await run.record(key, 'case.close.lock-snapshot', [ref], { status: 'succeeded', details: { ...o, mode } }, { days, mode });
+      if (
+        current?.LockState &&
+        current.LockState !== 'expired' &&
+        current.LockExpiresOn &&
+        current.LockExpiresOn.getTime() >= wantUntil - 86_400_000
+      ) {
+        const o: LockOutcome = {
+          snapshotId: id,
+          status: 'already-locked',
+          lockState: current.LockState,
+          lockExpiresOn: current.LockExpiresOn.toISOString(),
+        };
+        await run.record(
+          key,
+          'case.close.lock-snapshot',
+          [ref],
+          { status: 'succeeded', details: { ...o, mode } },
+          { days, mode },
+        );
         return o;
       }
       let res: Awaited<ReturnType<CloseRun['account']['ec2']['lockSnapshot']>>;
@@ -74,13 +108,32 @@ export async function lockSnapshots(run: CloseRun, snapshots: readonly CaseSnaps
         if (!isUnsupported(e)) throw e;
         const reason = asError(e).message.replace(/\s+/g, ' ').trim();
         const o: LockOutcome = { snapshotId: id, status: 'unsupported', reason };
-        await run.record(markKey(key, 'unsupported'), 'case.close.lock-snapshot', [ref], { status: 'failed', error: { code: 'SNAPSHOT_LOCK_UNSUPPORTED', message: reason }, details: { ...o } }, { days, mode });
-        run.outstanding.push(`Evidence snapshot ${id} could not be locked: the endpoint does not support EBS snapshot lock (${reason}). It is kept and tagged ${TAG_RETAINED}=true; lock it where supported, or close without --snapshot-lock-days.`);
+        await run.record(
+          markKey(key, 'unsupported'),
+          'case.close.lock-snapshot',
+          [ref],
+          { status: 'failed', error: { code: 'SNAPSHOT_LOCK_UNSUPPORTED', message: reason }, details: { ...o } },
+          { days, mode },
+        );
+        run.outstanding.push(
+          `Evidence snapshot ${id} could not be locked: the endpoint does not support EBS snapshot lock (${reason}). It is kept and tagged ${TAG_RETAINED}=true; lock it where supported, or close without --snapshot-lock-days.`,
+        );
         run.warn(`EBS snapshot lock is not available for ${id}: ${reason}`);
         return o;
       }
-      const o: LockOutcome = { snapshotId: id, status: 'locked', ...(res.LockState ? { lockState: res.LockState } : {}), ...(res.LockExpiresOn ? { lockExpiresOn: new Date(res.LockExpiresOn).toISOString() } : {}) };
-      await run.record(key, 'case.close.lock-snapshot', [ref], { status: 'succeeded', details: { ...o, mode, days } }, { days, mode });
+      const o: LockOutcome = {
+        snapshotId: id,
+        status: 'locked',
+        ...(res.LockState ? { lockState: res.LockState } : {}),
+        ...(res.LockExpiresOn ? { lockExpiresOn: new Date(res.LockExpiresOn).toISOString() } : {}),
+      };
+      await run.record(
+        key,
+        'case.close.lock-snapshot',
+        [ref],
+        { status: 'succeeded', details: { ...o, mode, days } },
+        { days, mode },
+      );
       return o;
     });
     out.push(r ?? { snapshotId: id, status: 'failed' });
@@ -104,5 +157,14 @@ async function describeLock(run: CloseRun, snapshotId: string) {
  * retries: an endpoint that lacks the action answers with an error page).
  */
 export function isUnsupported(e: unknown): boolean {
-  return e instanceof AwsError && ['UnsupportedOperation', 'InvalidAction', 'NotImplemented', 'UnknownOperationException', 'UnreadableResponse'].includes(e.awsCode);
+  return (
+    e instanceof AwsError &&
+    [
+      'UnsupportedOperation',
+      'InvalidAction',
+      'NotImplemented',
+      'UnknownOperationException',
+      'UnreadableResponse',
+    ].includes(e.awsCode)
+  );
 }

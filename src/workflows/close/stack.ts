@@ -29,25 +29,50 @@ export async function deleteRoomStack(run: CloseRun, stack: RoomStack | undefine
   if (!stack) {
     if (!run.custody.find(STACK_KEY)) {
       run.step(`room stack ${stackName} is already gone (room down, or never created): nothing to delete`);
-      await run.record(STACK_KEY, 'case.close.delete-stack', [{ type: 'cloudformation:stack', id: stackName, account, region: run.account.region }], {
-        status: 'skipped',
-        details: { stackName, reason: 'no room stack: already deleted or never created' },
-      });
+      await run.record(
+        STACK_KEY,
+        'case.close.delete-stack',
+        [{ type: 'cloudformation:stack', id: stackName, account, region: run.account.region }],
+        {
+          status: 'skipped',
+          details: { stackName, reason: 'no room stack: already deleted or never created' },
+        },
+      );
     }
     return { deleted: true, alreadyGone: true, stackName };
   }
-  const ref: ResourceRef = { type: 'cloudformation:stack', id: stack.stackName, arn: stack.stackId, account, region: run.account.region };
+  const ref: ResourceRef = {
+    type: 'cloudformation:stack',
+    id: stack.stackName,
+    arn: stack.stackId,
+    account,
+    region: run.account.region,
+  };
   let failedResources: StackOutcome['failedResources'];
   const ok = await run.guard(STACK_KEY, 'case.close.delete-stack', stackName, [ref], async () => {
     run.step(`deleting room stack ${stackName} (${stack.status})`);
     try {
-      await deleteStackAndWait(run.account, stack, { budgetMs: run.settings.budgets.stackMs, clock: run.clock, reporter: run.reporter, retryHint: 'run close again' });
+      await deleteStackAndWait(run.account, stack, {
+        budgetMs: run.settings.budgets.stackMs,
+        clock: run.clock,
+        reporter: run.reporter,
+        retryHint: 'run close again',
+      });
     } catch (e) {
       if (e instanceof StackDeleteFailedError) failedResources = e.failedResources.map(({ status: _s, ...r }) => r);
       throw e;
     }
-    await run.record(STACK_KEY, 'case.close.delete-stack', [ref], { status: 'succeeded', details: { stackName, stackId: stack.stackId, status: 'DELETE_COMPLETE' } });
+    await run.record(STACK_KEY, 'case.close.delete-stack', [ref], {
+      status: 'succeeded',
+      details: { stackName, stackId: stack.stackId, status: 'DELETE_COMPLETE' },
+    });
     return true;
   });
-  return { deleted: ok === true, alreadyGone: false, stackName, stackId: stack.stackId, ...(failedResources ? { failedResources } : {}) };
+  return {
+    deleted: ok === true,
+    alreadyGone: false,
+    stackName,
+    stackId: stack.stackId,
+    ...(failedResources ? { failedResources } : {}),
+  };
 }

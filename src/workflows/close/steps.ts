@@ -8,9 +8,23 @@ import type { StepRecorder } from '../../domain/step-recorder.js';
 import { mapPool } from '../../domain/pool.js';
 import type { CaseKey } from '../../resources/case-key.js';
 import { ROLE_WRITTEN_CHECK, type CaseSnapshot, type CaseState } from './discover.js';
-import { findTemporaryKeys, recordedKeys, retiredInRecord, scheduleKeyDeletions, type KeyOutcome, type KeyReader, type TemporaryKey, type UnreachableKey } from './keys.js';
+import {
+  findTemporaryKeys,
+  recordedKeys,
+  retiredInRecord,
+  scheduleKeyDeletions,
+  type KeyOutcome,
+  type KeyReader,
+  type TemporaryKey,
+  type UnreachableKey,
+} from './keys.js';
 import type { CloseRun } from './run.js';
-import { recordedSharingCopies, retireSharingCopies, type SharingCopyOutcome, type UnreachableItem } from './sharing.js';
+import {
+  recordedSharingCopies,
+  retireSharingCopies,
+  type SharingCopyOutcome,
+  type UnreachableItem,
+} from './sharing.js';
 import { lockSnapshots, retainSnapshots, type LockOutcome } from './snapshots.js';
 import { closeGoneVolume, closeVolume, type VolumeOutcome } from './volumes.js';
 
@@ -28,32 +42,56 @@ export async function findCaseKeys<A extends KeyReader>(
 ): Promise<{ forensicKeys: TemporaryKey[]; sourceKeys: Array<{ account: A; keys: TemporaryKey[] }> }> {
   const forensicKeys = await findTemporaryKeys(forensic, caseId, events, caseKey, (m) => run.warn(m));
   const sourceKeys: Array<{ account: A; keys: TemporaryKey[] }> = [];
-  for (const s of sources) sourceKeys.push({ account: s, keys: await findTemporaryKeys(s, caseId, events, undefined, (m) => run.warn(m)) });
+  for (const s of sources)
+    sourceKeys.push({ account: s, keys: await findTemporaryKeys(s, caseId, events, undefined, (m) => run.warn(m)) });
   return { forensicKeys, sourceKeys };
 }
 
 /** Steps 2–3: each working volume detached, checked and deleted (or kept); a failed one is outstanding. */
-export async function closeVolumes(run: CloseRun, state: Pick<CaseState, 'volumes' | 'goneVolumes' | 'evidence'>): Promise<VolumeOutcome[]> {
+export async function closeVolumes(
+  run: CloseRun,
+  state: Pick<CaseState, 'volumes' | 'goneVolumes' | 'evidence'>,
+): Promise<VolumeOutcome[]> {
   run.step(`working volumes: ${state.volumes.length} to detach, check and delete`);
-  const settled = await mapPool(state.volumes, run.settings.volumeConcurrency, (vol) => closeVolume(run, vol, state.evidence.get(vol.evidenceId)));
-  const volumes: VolumeOutcome[] = settled.map((s) => (s.ok ? s.value : { volumeId: s.item.volumeId, evidenceId: s.item.evidenceId, deleted: false, keptBecause: 'failed' as const }));
+  const settled = await mapPool(state.volumes, run.settings.volumeConcurrency, (vol) =>
+    closeVolume(run, vol, state.evidence.get(vol.evidenceId)),
+  );
+  const volumes: VolumeOutcome[] = settled.map((s) =>
+    s.ok
+      ? s.value
+      : { volumeId: s.item.volumeId, evidenceId: s.item.evidenceId, deleted: false, keptBecause: 'failed' as const },
+  );
   for (const s of settled) if (!s.ok) run.outstanding.push(`working volume ${s.item.volumeId}: ${s.error.message}`);
   for (const g of state.goneVolumes) volumes.push(await closeGoneVolume(run, g.evidenceId, g.volumeId));
   return volumes;
 }
 
 /** The snapshots close keeps: the evidence snapshots, and the written-to check snapshots (found or made now). */
-export function snapshotsToRetain(state: Pick<CaseState, 'evidenceSnapshots' | 'checkSnapshots'>, volumes: readonly VolumeOutcome[]): CaseSnapshot[] {
+export function snapshotsToRetain(
+  state: Pick<CaseState, 'evidenceSnapshots' | 'checkSnapshots'>,
+  volumes: readonly VolumeOutcome[],
+): CaseSnapshot[] {
   const toRetain = [...state.evidenceSnapshots, ...state.checkSnapshots];
   for (const v of volumes) {
     const id = v.check?.checkSnapshotId;
-    if (id && !toRetain.some((x) => x.snapshotId === id)) toRetain.push({ snapshotId: id, evidenceId: v.evidenceId, role: ROLE_WRITTEN_CHECK, state: 'completed', tags: {} });
+    if (id && !toRetain.some((x) => x.snapshotId === id))
+      toRetain.push({
+        snapshotId: id,
+        evidenceId: v.evidenceId,
+        role: ROLE_WRITTEN_CHECK,
+        state: 'completed',
+        tags: {},
+      });
   }
   return toRetain;
 }
 
 /** Step 4: the snapshots retained, and the evidence snapshots locked when asked. */
-export async function keepEvidenceSnapshots(run: CloseRun, state: Pick<CaseState, 'evidenceSnapshots' | 'checkSnapshots'>, volumes: readonly VolumeOutcome[]): Promise<{ retained: string[]; locks: LockOutcome[] }> {
+export async function keepEvidenceSnapshots(
+  run: CloseRun,
+  state: Pick<CaseState, 'evidenceSnapshots' | 'checkSnapshots'>,
+  volumes: readonly VolumeOutcome[],
+): Promise<{ retained: string[]; locks: LockOutcome[] }> {
   run.step(`evidence snapshots: ${state.evidenceSnapshots.length} to keep`);
   const retained = await retainSnapshots(run, snapshotsToRetain(state, volumes));
   const { snapshotLockDays: days, snapshotLockMode: mode } = run.settings;
@@ -76,7 +114,12 @@ export async function retireLeftovers(
   const keptCopyIn = new Set<AwsAccount>();
   for (const s of sources) {
     run.step(`sharing copies of ${run.caseId} left in account ${await s.accountId()} (${s.region})`);
-    const got = await retireSharingCopies(run, s, evidenceSnapshots, (eid) => evidenceSnapshots.find((x) => x.evidenceId === eid)?.state);
+    const got = await retireSharingCopies(
+      run,
+      s,
+      evidenceSnapshots,
+      (eid) => evidenceSnapshots.find((x) => x.evidenceId === eid)?.state,
+    );
     if (got.some((c) => c.status === 'kept' || c.status === 'failed')) keptCopyIn.add(s);
     sharingCopies.push(...got);
   }
@@ -84,7 +127,10 @@ export async function retireLeftovers(
   const keys = [...(await scheduleKeyDeletions(run, forensic, found.forensicKeys))];
   for (const s of found.sourceKeys) {
     if (keptCopyIn.has(s.account)) {
-      for (const k of s.keys.filter((x) => x.state !== 'PendingDeletion')) run.outstanding.push(`Temporary key ${k.arn} in account ${k.account} is kept while a sharing copy made under it is kept; run close again.`);
+      for (const k of s.keys.filter((x) => x.state !== 'PendingDeletion'))
+        run.outstanding.push(
+          `Temporary key ${k.arn} in account ${k.account} is kept while a sharing copy made under it is kept; run close again.`,
+        );
       continue;
     }
     keys.push(...(await scheduleKeyDeletions(run, s.account, s.keys)));
@@ -102,8 +148,11 @@ export async function nameUnreachable(
   sources: readonly AccountPlace[],
   events: readonly RecordedEvent[],
 ): Promise<{ unreachableKeys: UnreachableKey[]; unreachable: UnreachableItem[] }> {
-  const reachable = new Set<string>(await Promise.all([forensic, ...sources].map(async (s) => `${await s.accountId()}/${s.region}`)));
-  const reached = (acct?: string, region?: string) => !acct || [...reachable].some((r) => r === `${acct}/${region ?? r.split('/')[1]}`);
+  const reachable = new Set<string>(
+    await Promise.all([forensic, ...sources].map(async (s) => `${await s.accountId()}/${s.region}`)),
+  );
+  const reached = (acct?: string, region?: string) =>
+    !acct || [...reachable].some((r) => r === `${acct}/${region ?? r.split('/')[1]}`);
   const unreachableKeys: UnreachableKey[] = recordedKeys(events)
     .filter((k) => !reached(k.account, k.region))
     .map((k) => ({ ...k, retiredInRecord: retiredInRecord(events, k.arn) }));
@@ -111,10 +160,20 @@ export async function nameUnreachable(
   const how = (acct?: string, region?: string) =>
     `close cannot reach account ${acct ?? '?'}${region ? ` (${region})` : ''}: run close again with --source-profile or --source-role-arn${region && region !== forensic.region ? ` and --source-region ${region}` : ''} for it`;
   for (const k of unreachableKeys.filter((u) => !u.retiredInRecord)) {
-    unreachable.push({ what: `temporary KMS key ${k.arn}`, ...(k.account ? { account: k.account } : {}), ...(k.region ? { region: k.region } : {}), why: `the record does not show it retired, and ${how(k.account, k.region)}` });
+    unreachable.push({
+      what: `temporary KMS key ${k.arn}`,
+      ...(k.account ? { account: k.account } : {}),
+      ...(k.region ? { region: k.region } : {}),
+      why: `the record does not show it retired, and ${how(k.account, k.region)}`,
+    });
   }
   for (const c of recordedSharingCopies(events).filter((x) => !x.retired && !reached(x.account, x.region))) {
-    unreachable.push({ what: `sharing copy ${c.snapshotId} (${c.evidenceId})`, ...(c.account ? { account: c.account } : {}), ...(c.region ? { region: c.region } : {}), why: `the record does not show it deleted, and ${how(c.account, c.region)}` });
+    unreachable.push({
+      what: `sharing copy ${c.snapshotId} (${c.evidenceId})`,
+      ...(c.account ? { account: c.account } : {}),
+      ...(c.region ? { region: c.region } : {}),
+      why: `the record does not show it deleted, and ${how(c.account, c.region)}`,
+    });
   }
   for (const u of unreachable) {
     const m = `${u.what} in account ${u.account ?? '?'}: ${u.why}.`;

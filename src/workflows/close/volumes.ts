@@ -39,7 +39,11 @@ export interface VolumeOutcome {
 export const keys = { check: idempotencyKeys.close.writtenCheck, delete: idempotencyKeys.close.deleteVolume };
 
 /** Detach, check and delete (or keep) one working volume. */
-export async function closeVolume(run: CloseRun, vol: WorkingVolume, fold: EvidenceFold | undefined): Promise<VolumeOutcome> {
+export async function closeVolume(
+  run: CloseRun,
+  vol: WorkingVolume,
+  fold: EvidenceFold | undefined,
+): Promise<VolumeOutcome> {
   const { evidenceId: eid, volumeId: vid } = vol;
   const account = await run.account.accountId();
   const volRef: ResourceRef = { type: 'ec2:volume', id: vid, account, region: run.account.region };
@@ -51,24 +55,58 @@ export async function closeVolume(run: CloseRun, vol: WorkingVolume, fold: Evide
   const { key: detachKey, recordSaysAttached } = detachKeyIn(run.custody.events(), eid, vid);
   if (vol.attachments.length) {
     const ok = await run.guard(detachKey, 'case.close.detach', vid, [volRef], async () => {
-      await detachAndWait(run.account, vid, vol.attachments, { item: eid, budgetMs: run.settings.budgets.detachMs, ...(run.clock ? { clock: run.clock } : {}), reporter: run.reporter });
-      await run.record(detachKey, 'case.close.detach', [volRef, ...vol.attachments.map((a) => ({ type: 'ec2:instance', id: a.instanceId, account, region: run.account.region }))], {
-        status: 'succeeded',
-        details: { evidenceId: eid, volumeId: vid, instances: vol.attachments.map((a) => a.instanceId), evidence: { evidenceId: eid, state: 'detached' } },
+      await detachAndWait(run.account, vid, vol.attachments, {
+        item: eid,
+        budgetMs: run.settings.budgets.detachMs,
+        ...(run.clock ? { clock: run.clock } : {}),
+        reporter: run.reporter,
       });
+      await run.record(
+        detachKey,
+        'case.close.detach',
+        [
+          volRef,
+          ...vol.attachments.map((a) => ({
+            type: 'ec2:instance',
+            id: a.instanceId,
+            account,
+            region: run.account.region,
+          })),
+        ],
+        {
+          status: 'succeeded',
+          details: {
+            evidenceId: eid,
+            volumeId: vid,
+            instances: vol.attachments.map((a) => a.instanceId),
+            evidence: { evidenceId: eid, state: 'detached' },
+          },
+        },
+      );
       return true;
     });
     if (!ok) return { ...out, keptBecause: 'failed' };
   } else if (recordSaysAttached) {
     // The record says attached, AWS says not (an interrupted detach, or one made outside cleanroom): record what is true now.
-    await run.record(detachKey, 'case.close.detach', [volRef], { status: 'succeeded', details: { evidenceId: eid, volumeId: vid, foundDetached: true, state: vol.state, evidence: { evidenceId: eid, state: 'detached' } } });
+    await run.record(detachKey, 'case.close.detach', [volRef], {
+      status: 'succeeded',
+      details: {
+        evidenceId: eid,
+        volumeId: vid,
+        foundDetached: true,
+        state: vol.state,
+        evidence: { evidenceId: eid, state: 'detached' },
+      },
+    });
   }
 
   // 2. The written-to check (its result is a fact: recorded whatever it says, reused on a rerun).
   const checkKey = keys.check(eid, vid);
   let check = checkFromEvent(run.custody.find(checkKey));
   if (!check) {
-    check = await run.guard(checkKey, 'case.close.written-check', vid, [volRef], () => writtenCheck(run, vol, fold, volRef));
+    check = await run.guard(checkKey, 'case.close.written-check', vid, [volRef], () =>
+      writtenCheck(run, vol, fold, volRef),
+    );
     if (!check) return { ...out, keptBecause: 'failed' };
   }
   out.check = check;
@@ -108,17 +146,37 @@ export async function closeGoneVolume(run: CloseRun, eid: string, vid: string): 
   if (run.custody.find(delKey)) return out;
   const account = await run.account.accountId();
   const volRef: ResourceRef = { type: 'ec2:volume', id: vid, account, region: run.account.region };
-  const deletedByClose = check && (check.identical === true || (check.identical === false ? run.settings.acceptWritten : run.settings.acceptUnverified));
+  const deletedByClose =
+    check &&
+    (check.identical === true ||
+      (check.identical === false ? run.settings.acceptWritten : run.settings.acceptUnverified));
   if (deletedByClose) {
-    await run.record(delKey, 'case.close.delete-volume', [volRef], { status: 'succeeded', details: { evidenceId: eid, volumeId: vid, foundAlreadyDeleted: true, writtenCheck: summary(check) } });
+    await run.record(delKey, 'case.close.delete-volume', [volRef], {
+      status: 'succeeded',
+      details: { evidenceId: eid, volumeId: vid, foundAlreadyDeleted: true, writtenCheck: summary(check) },
+    });
   } else {
-    run.warn(`Working volume ${vid} (${eid}) no longer exists and close did not delete it: it was deleted outside cleanroom, so no written-to check was possible. The evidence snapshot is unaffected.`);
-    await run.record(delKey, 'case.close.delete-volume', [volRef], { status: 'skipped', details: { evidenceId: eid, volumeId: vid, reason: 'volume no longer exists; deleted outside close, so no written-to check was possible' } });
+    run.warn(
+      `Working volume ${vid} (${eid}) no longer exists and close did not delete it: it was deleted outside cleanroom, so no written-to check was possible. The evidence snapshot is unaffected.`,
+    );
+    await run.record(delKey, 'case.close.delete-volume', [volRef], {
+      status: 'skipped',
+      details: {
+        evidenceId: eid,
+        volumeId: vid,
+        reason: 'volume no longer exists; deleted outside close, so no written-to check was possible',
+      },
+    });
   }
   return out;
 }
 
-async function writtenCheck(run: CloseRun, vol: WorkingVolume, fold: EvidenceFold | undefined, volRef: ResourceRef): Promise<WrittenCheck> {
+async function writtenCheck(
+  run: CloseRun,
+  vol: WorkingVolume,
+  fold: EvidenceFold | undefined,
+  volRef: ResourceRef,
+): Promise<WrittenCheck> {
   const { evidenceId: eid, volumeId: vid } = vol;
   const account = await run.account.accountId();
   const evidenceSnapshotId = vol.snapshotId ?? fold?.forensicSnapshotId;
@@ -132,7 +190,8 @@ async function writtenCheck(run: CloseRun, vol: WorkingVolume, fold: EvidenceFol
       { Name: `tag:${TAG_ROLE}`, Values: [ROLE_WRITTEN_CHECK] },
     ])
   ).filter((s) => s.State !== 'error');
-  let checkSnapshotId = existing.sort((a, b) => (b.StartTime?.getTime?.() ?? 0) - (a.StartTime?.getTime?.() ?? 0))[0]?.SnapshotId;
+  let checkSnapshotId = existing.sort((a, b) => (b.StartTime?.getTime?.() ?? 0) - (a.StartTime?.getTime?.() ?? 0))[0]
+    ?.SnapshotId;
   if (!checkSnapshotId) {
     const s = await run.account.ec2.createSnapshot({
       VolumeId: vid,
@@ -140,7 +199,11 @@ async function writtenCheck(run: CloseRun, vol: WorkingVolume, fold: EvidenceFol
       TagSpecifications: [
         {
           ResourceType: 'snapshot',
-          Tags: caseTags(run.caseId, { [TAG_EVIDENCE]: eid, [TAG_ROLE]: ROLE_WRITTEN_CHECK, ...(evidenceSnapshotId ? { [TAG_CHECK_OF]: evidenceSnapshotId } : {}) }),
+          Tags: caseTags(run.caseId, {
+            [TAG_EVIDENCE]: eid,
+            [TAG_ROLE]: ROLE_WRITTEN_CHECK,
+            ...(evidenceSnapshotId ? { [TAG_CHECK_OF]: evidenceSnapshotId } : {}),
+          }),
         },
       ],
     });
@@ -151,42 +214,84 @@ async function writtenCheck(run: CloseRun, vol: WorkingVolume, fold: EvidenceFol
     budgetMs: run.settings.budgets.snapshotMs,
     clock: run.clock,
     details: { snapshotId: checkSnapshotId, volumeId: vid },
-    onPending: (_d, percent) => run.reporter.progress({ kind: 'item', item: eid, phase: 'check snapshot', ...(percent !== undefined ? { percent } : {}) }),
+    onPending: (_d, percent) =>
+      run.reporter.progress({
+        kind: 'item',
+        item: eid,
+        phase: 'check snapshot',
+        ...(percent !== undefined ? { percent } : {}),
+      }),
   });
 
   let result: CompareResult;
   if (!evidenceSnapshotId) {
-    result = { method: 'unavailable', reason: `the evidence snapshot volume ${vid} was made from is not known (the volume has no SnapshotId and the record names none)` };
+    result = {
+      method: 'unavailable',
+      reason: `the evidence snapshot volume ${vid} was made from is not known (the volume has no SnapshotId and the record names none)`,
+    };
   } else {
-    run.reporter.progress({ kind: 'item', item: eid, phase: 'comparing', message: `${evidenceSnapshotId} vs ${checkSnapshotId}` });
+    run.reporter.progress({
+      kind: 'item',
+      item: eid,
+      phase: 'comparing',
+      message: `${evidenceSnapshotId} vs ${checkSnapshotId}`,
+    });
     result = await compareSnapshots(run.account, evidenceSnapshotId, checkSnapshotId, {
       concurrency: run.settings.compareConcurrency,
-      onProgress: (done, total) => run.reporter.progress({ kind: 'item', item: eid, phase: 'hashing blocks', percent: (100 * done) / total }),
+      onProgress: (done, total) =>
+        run.reporter.progress({ kind: 'item', item: eid, phase: 'hashing blocks', percent: (100 * done) / total }),
     });
   }
-  const check: WrittenCheck = { ...result, evidenceId: eid, volumeId: vid, ...(evidenceSnapshotId ? { evidenceSnapshotId } : {}), checkSnapshotId };
+  const check: WrittenCheck = {
+    ...result,
+    evidenceId: eid,
+    volumeId: vid,
+    ...(evidenceSnapshotId ? { evidenceSnapshotId } : {}),
+    checkSnapshotId,
+  };
 
   if (check.identical === false) {
-    await run.account.ec2.createTags({ Resources: [vid, checkSnapshotId], Tags: [{ Key: TAG_WRITTEN, Value: 'true' }] });
+    await run.account.ec2.createTags({
+      Resources: [vid, checkSnapshotId],
+      Tags: [{ Key: TAG_WRITTEN, Value: 'true' }],
+    });
     run.warn(
       `WORKING VOLUME ${vid} (${eid}) WAS WRITTEN TO while in the room: ${check.changedBlocks} block(s) differ from evidence snapshot ${evidenceSnapshotId} (first: ${check.changedBlockIndexes?.slice(0, 8).join(', ')}; ${check.method}). The evidence snapshot itself is unchanged. The volume is kept and tagged ${TAG_WRITTEN}=true.`,
     );
   } else if (check.identical !== true) {
-    run.warn(`The written-to check of working volume ${vid} (${eid}) could not run: ${check.reason}. Recorded as unavailable — NOT as identical.`);
+    run.warn(
+      `The written-to check of working volume ${vid} (${eid}) could not run: ${check.reason}. Recorded as unavailable — NOT as identical.`,
+    );
   }
   const snapRefs: ResourceRef[] = [
-    ...(evidenceSnapshotId ? [{ type: 'ec2:snapshot', id: evidenceSnapshotId, account, region: run.account.region }] : []),
+    ...(evidenceSnapshotId
+      ? [{ type: 'ec2:snapshot', id: evidenceSnapshotId, account, region: run.account.region }]
+      : []),
     { type: 'ec2:snapshot', id: checkSnapshotId, account, region: run.account.region },
   ];
   await run.record(keys.check(eid, vid), 'case.close.written-check', [volRef, ...snapRefs], {
     status: check.identical === true ? 'succeeded' : check.identical === false ? 'failed' : 'skipped',
     details: { ...check } as Record<string, unknown>,
-    ...(check.identical === false ? { error: { code: 'VOLUME_WRITTEN', message: `${check.changedBlocks} block(s) of ${vid} differ from ${evidenceSnapshotId}` } } : {}),
+    ...(check.identical === false
+      ? {
+          error: {
+            code: 'VOLUME_WRITTEN',
+            message: `${check.changedBlocks} block(s) of ${vid} differ from ${evidenceSnapshotId}`,
+          },
+        }
+      : {}),
   });
   return check;
 }
 
-async function deleteWorkingVolume(run: CloseRun, eid: string, vid: string, volRef: ResourceRef, check: WrittenCheck, accepted: 'written' | 'unverified' | undefined): Promise<boolean> {
+async function deleteWorkingVolume(
+  run: CloseRun,
+  eid: string,
+  vid: string,
+  volRef: ResourceRef,
+  check: WrittenCheck,
+  accepted: 'written' | 'unverified' | undefined,
+): Promise<boolean> {
   const key = keys.delete(eid, vid);
   const r = await run.guard(key, 'case.close.delete-volume', vid, [volRef], async () => {
     run.reporter.progress({ kind: 'item', item: eid, phase: 'deleting', message: vid });
@@ -205,7 +310,15 @@ async function deleteWorkingVolume(run: CloseRun, eid: string, vid: string, volR
       key,
       'case.close.delete-volume',
       [volRef],
-      { status: 'succeeded', details: { evidenceId: eid, volumeId: vid, writtenCheck: summary(check), evidence: { evidenceId: eid, state: 'volume-deleted' } } },
+      {
+        status: 'succeeded',
+        details: {
+          evidenceId: eid,
+          volumeId: vid,
+          writtenCheck: summary(check),
+          evidence: { evidenceId: eid, state: 'volume-deleted' },
+        },
+      },
       accepted ? { accepted } : undefined,
     );
     return true;
@@ -214,7 +327,11 @@ async function deleteWorkingVolume(run: CloseRun, eid: string, vid: string, volR
 }
 
 function summary(c: WrittenCheck): Record<string, unknown> {
-  return { method: c.method, identical: c.identical ?? null, ...(c.changedBlocks !== undefined ? { changedBlocks: c.changedBlocks } : {}) };
+  return {
+    method: c.method,
+    identical: c.identical ?? null,
+    ...(c.changedBlocks !== undefined ? { changedBlocks: c.changedBlocks } : {}),
+  };
 }
 
 function checkFromEvent(e: RecordedEvent | undefined): WrittenCheck | undefined {
@@ -226,7 +343,9 @@ function checkFromEvent(e: RecordedEvent | undefined): WrittenCheck | undefined 
 /** The wait for a deleted volume to be gone. */
 async function pollGone(run: CloseRun, vid: string): Promise<PollResult<true>> {
   const [v] = await describeVolumes(run.account, [{ Name: 'volume-id', Values: [vid] }]);
-  return !v || v.State === 'deleted' ? { state: 'done', value: true } : { state: 'pending', detail: v.State ?? 'unknown' };
+  return !v || v.State === 'deleted'
+    ? { state: 'done', value: true }
+    : { state: 'pending', detail: v.State ?? 'unknown' };
 }
 
 async function pollSnapshot(run: CloseRun, snapshotId: string): Promise<PollResult<true>> {
@@ -234,8 +353,19 @@ async function pollSnapshot(run: CloseRun, snapshotId: string): Promise<PollResu
   if (!s) return { state: 'pending', detail: 'not visible yet' };
   if (s.State === 'completed') return { state: 'done', value: true };
   if (s.State === 'error') {
-    return { state: 'failed', error: new CleanroomError('SNAPSHOT_ERROR', `Written-to check snapshot ${snapshotId} ended in state error${s.StateMessage ? `: ${s.StateMessage}` : ''}; run close again to take a new one.`, { details: { snapshotId } }) };
+    return {
+      state: 'failed',
+      error: new CleanroomError(
+        'SNAPSHOT_ERROR',
+        `Written-to check snapshot ${snapshotId} ended in state error${s.StateMessage ? `: ${s.StateMessage}` : ''}; run close again to take a new one.`,
+        { details: { snapshotId } },
+      ),
+    };
   }
   const pct = Number.parseFloat(String(s.Progress ?? '').replace('%', ''));
-  return { state: 'pending', detail: `${s.State}${s.Progress ? ` ${s.Progress}` : ''}`, ...(Number.isFinite(pct) ? { percent: pct } : {}) };
+  return {
+    state: 'pending',
+    detail: `${s.State}${s.Progress ? ` ${s.Progress}` : ''}`,
+    ...(Number.isFinite(pct) ? { percent: pct } : {}),
+  };
 }

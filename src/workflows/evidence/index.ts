@@ -57,7 +57,11 @@ export interface AttachResult {
 /** Refuse a malformed evidence id (before any AWS call). */
 export function checkEvidenceId(caseId: string, evidenceId: string): void {
   if (!EVIDENCE_ID_PATTERN.test(evidenceId)) {
-    throw new UsageError('INVALID_EVIDENCE_ID', `Evidence id ${JSON.stringify(evidenceId)} is not valid (ev- and lower-case letters, digits, hyphens; see \`cleanroom evidence list --case ${caseId}\`).`, { details: { evidenceId } });
+    throw new UsageError(
+      'INVALID_EVIDENCE_ID',
+      `Evidence id ${JSON.stringify(evidenceId)} is not valid (ev- and lower-case letters, digits, hyphens; see \`cleanroom evidence list --case ${caseId}\`).`,
+      { details: { evidenceId } },
+    );
   }
 }
 
@@ -67,7 +71,11 @@ export function recordedItem(custody: CustodyRecorder, caseId: string, evidenceI
   const all = foldEvidence(custody.events());
   const item = all.get(evidenceId);
   if (!item) {
-    throw new UsageError('UNKNOWN_EVIDENCE', `Case ${caseId} has no evidence ${evidenceId}${all.size ? ` (it has ${[...all.keys()].join(', ')})` : ' (nothing was acquired yet)'}.`, { details: { caseId, evidenceId } });
+    throw new UsageError(
+      'UNKNOWN_EVIDENCE',
+      `Case ${caseId} has no evidence ${evidenceId}${all.size ? ` (it has ${[...all.keys()].join(', ')})` : ' (nothing was acquired yet)'}.`,
+      { details: { caseId, evidenceId } },
+    );
   }
   return item;
 }
@@ -75,20 +83,44 @@ export function recordedItem(custody: CustodyRecorder, caseId: string, evidenceI
 /** Attach an evidence item (a working volume from its forensic snapshot, read-only confirmed inside); seals the record on the way out. */
 export async function attachEvidence(deps: EvidenceDeps, o: EvidenceOptions): Promise<AttachResult> {
   const caseId = assertCaseId(o.caseId);
-  return withCustodySession(deps.custody, o.signal, (session) => attachSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session));
+  return withCustodySession(deps.custody, o.signal, (session) =>
+    attachSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session),
+  );
 }
 
-async function attachSteps(deps: EvidenceDeps, o: EvidenceOptions, caseId: string, session: CustodySession): Promise<Omit<AttachResult, 'seal'>> {
+async function attachSteps(
+  deps: EvidenceDeps,
+  o: EvidenceOptions,
+  caseId: string,
+  session: CustodySession,
+): Promise<Omit<AttachResult, 'seal'>> {
   const item = recordedItem(deps.custody, caseId, o.evidenceId);
   if (!item.forensicSnapshotId) {
-    throw new UsageError('NOT_PRESERVED', `Evidence ${o.evidenceId} of case ${caseId} is not preserved yet (it is ${item.state ?? 'unknown'}): run the same \`cleanroom acquire\` again to finish it, then attach.`, {
-      details: { evidenceId: o.evidenceId, state: item.state ?? null },
-    });
+    throw new UsageError(
+      'NOT_PRESERVED',
+      `Evidence ${o.evidenceId} of case ${caseId} is not preserved yet (it is ${item.state ?? 'unknown'}): run the same \`cleanroom acquire\` again to finish it, then attach.`,
+      {
+        details: { evidenceId: o.evidenceId, state: item.state ?? null },
+      },
+    );
   }
-  const run = new EvidenceRun({ caseId, forensic: deps.forensic, custody: deps.custody, reporter: deps.reporter, clock: deps.clock, budgets: o.budgets, watcher: o.watcher });
+  const run = new EvidenceRun({
+    caseId,
+    forensic: deps.forensic,
+    custody: deps.custody,
+    reporter: deps.reporter,
+    clock: deps.clock,
+    budgets: o.budgets,
+    watcher: o.watcher,
+  });
   const target = await roomForAttach(run, deps.room);
   const keyArn = item.kmsKeyArn ?? (await findCaseKey(deps.forensic, caseId))?.arn;
-  if (!keyArn) throw new UsageError('NO_CASE_KEY', `Case ${caseId} has no case key (alias/cleanroom/case/${caseId}) in ${deps.forensic.region}: bring the room up first.`, { details: { caseId } });
+  if (!keyArn)
+    throw new UsageError(
+      'NO_CASE_KEY',
+      `Case ${caseId} has no case key (alias/cleanroom/case/${caseId}) in ${deps.forensic.region}: bring the room up first.`,
+      { details: { caseId } },
+    );
   session.checkpoint('the working volume');
   const vol = await ensureWorkingVolume(run, item, target, keyArn);
   session.checkpoint('attaching the working volume');
@@ -116,20 +148,44 @@ export interface DetachResult {
 /** Detach an evidence item from the forensic instance; seals the record on the way out. */
 export async function detachEvidence(deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions): Promise<DetachResult> {
   const caseId = assertCaseId(o.caseId);
-  return withCustodySession(deps.custody, o.signal, (session) => detachSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session));
+  return withCustodySession(deps.custody, o.signal, (session) =>
+    detachSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session),
+  );
 }
 
-async function detachSteps(deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions, caseId: string, session: CustodySession): Promise<Omit<DetachResult, 'seal'>> {
+async function detachSteps(
+  deps: Omit<EvidenceDeps, 'room'>,
+  o: EvidenceOptions,
+  caseId: string,
+  session: CustodySession,
+): Promise<Omit<DetachResult, 'seal'>> {
   const item = recordedItem(deps.custody, caseId, o.evidenceId);
   const eid = item.evidenceId;
   const vid = item.volumeId;
-  if (!vid) throw new UsageError('NO_WORKING_VOLUME', `Evidence ${eid} of case ${caseId} has no working volume, so there is nothing to detach (it is ${item.state ?? 'unknown'}).`, { details: { evidenceId: eid } });
-  const run = new EvidenceRun({ caseId, forensic: deps.forensic, custody: deps.custody, reporter: deps.reporter, clock: deps.clock, budgets: o.budgets, watcher: o.watcher });
+  if (!vid)
+    throw new UsageError(
+      'NO_WORKING_VOLUME',
+      `Evidence ${eid} of case ${caseId} has no working volume, so there is nothing to detach (it is ${item.state ?? 'unknown'}).`,
+      { details: { evidenceId: eid } },
+    );
+  const run = new EvidenceRun({
+    caseId,
+    forensic: deps.forensic,
+    custody: deps.custody,
+    reporter: deps.reporter,
+    clock: deps.clock,
+    budgets: o.budgets,
+    watcher: o.watcher,
+  });
   const [vol] = await describeVolumes(deps.forensic, [{ Name: 'volume-id', Values: [vid] }]);
   if (!vol) {
-    throw new UsageError('WORKING_VOLUME_GONE', `The working volume ${vid} of ${eid} no longer exists (deleted by case close, or outside cleanroom); the evidence snapshot ${item.forensicSnapshotId ?? ''} is unaffected. \`cleanroom evidence attach\` makes a new one.`, {
-      details: { evidenceId: eid, volumeId: vid },
-    });
+    throw new UsageError(
+      'WORKING_VOLUME_GONE',
+      `The working volume ${vid} of ${eid} no longer exists (deleted by case close, or outside cleanroom); the evidence snapshot ${item.forensicSnapshotId ?? ''} is unaffected. \`cleanroom evidence attach\` makes a new one.`,
+      {
+        details: { evidenceId: eid, volumeId: vid },
+      },
+    );
   }
   const accountId = await deps.forensic.accountId();
   const region = deps.forensic.region;
@@ -138,9 +194,20 @@ async function detachSteps(deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions,
   if (live.length === 0) {
     // Not attached. If the record still says attached (an interrupted detach), record what is true now.
     if (attaches > detaches) {
-      await run.recordEvidence(volumeKeys.detach(eid, vid, attaches), 'evidence.detach', [run.ref('ec2:volume', vid, accountId, region)], { evidenceId: eid, volumeId: vid, state: 'detached' }, { foundDetached: true });
+      await run.recordEvidence(
+        volumeKeys.detach(eid, vid, attaches),
+        'evidence.detach',
+        [run.ref('ec2:volume', vid, accountId, region)],
+        { evidenceId: eid, volumeId: vid, state: 'detached' },
+        { foundDetached: true },
+      );
     }
-    return { case: caseId, evidence: foldEvidence(deps.custody.events()).get(eid)!, detached: false, warnings: run.warnings };
+    return {
+      case: caseId,
+      evidence: foldEvidence(deps.custody.events()).get(eid)!,
+      detached: false,
+      warnings: run.warnings,
+    };
   }
   session.checkpoint(`detaching ${vid}`);
   await detachAndWait(deps.forensic, vid, liveAttachments(vol), {
@@ -153,9 +220,17 @@ async function detachSteps(deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions,
   await run.recordEvidence(
     volumeKeys.detach(eid, vid, Math.max(1, attaches)),
     'evidence.detach',
-    [run.ref('ec2:volume', vid, accountId, region), ...live.map((a) => run.ref('ec2:instance', a.InstanceId!, accountId, region))],
+    [
+      run.ref('ec2:volume', vid, accountId, region),
+      ...live.map((a) => run.ref('ec2:instance', a.InstanceId!, accountId, region)),
+    ],
     { evidenceId: eid, volumeId: vid, state: 'detached' },
     { from: live.map((a) => ({ instanceId: a.InstanceId, device: a.Device ?? null })) },
   );
-  return { case: caseId, evidence: foldEvidence(deps.custody.events()).get(eid)!, detached: true, warnings: run.warnings };
+  return {
+    case: caseId,
+    evidence: foldEvidence(deps.custody.events()).get(eid)!,
+    detached: true,
+    warnings: run.warnings,
+  };
 }

@@ -20,14 +20,25 @@ export interface EvidenceList {
   evidence: ListedEvidence[];
 }
 
-export async function listEvidence(deps: { forensic: AwsAccount; custody: CustodyRecorder }, o: { caseId: string }): Promise<EvidenceList> {
+export async function listEvidence(
+  deps: { forensic: AwsAccount; custody: CustodyRecorder },
+  o: { caseId: string },
+): Promise<EvidenceList> {
   const caseId = assertCaseId(o.caseId);
-  const items = [...foldEvidence(deps.custody.events()).values()].sort((a, b) => a.evidenceId.localeCompare(b.evidenceId));
+  const items = [...foldEvidence(deps.custody.events()).values()].sort((a, b) =>
+    a.evidenceId.localeCompare(b.evidenceId),
+  );
   const vids = items.flatMap((i) => (i.volumeId ? [i.volumeId] : []));
   const live = new Map<string, { volumeState: string; attachedTo: string[] }>();
   for (let i = 0; i < vids.length; i += 200) {
     for (const v of await describeVolumes(deps.forensic, [{ Name: 'volume-id', Values: vids.slice(i, i + 200) }])) {
-      if (v.VolumeId) live.set(v.VolumeId, { volumeState: v.State ?? 'unknown', attachedTo: (v.Attachments ?? []).filter((a) => a.State !== 'detached' && a.InstanceId).map((a) => a.InstanceId!) });
+      if (v.VolumeId)
+        live.set(v.VolumeId, {
+          volumeState: v.State ?? 'unknown',
+          attachedTo: (v.Attachments ?? [])
+            .filter((a) => a.State !== 'detached' && a.InstanceId)
+            .map((a) => a.InstanceId!),
+        });
     }
   }
   return {

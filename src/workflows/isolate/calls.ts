@@ -44,15 +44,31 @@ export interface CallRecord {
 }
 
 /** IAM service prefix of each port. */
-const SERVICE_PREFIX: Record<string, string> = { ec2: 'ec2', iam: 'iam', autoscaling: 'autoscaling', elb: 'elasticloadbalancing' };
+const SERVICE_PREFIX: Record<string, string> = {
+  ec2: 'ec2',
+  iam: 'iam',
+  autoscaling: 'autoscaling',
+  elb: 'elasticloadbalancing',
+};
 
 /** Which port method a call's `send` uses: `send` run once against a recorder of property reads. */
 function portMethod(c: PlannedCall): { port: string; method: string } {
   let seen: { port: string; method: string } | undefined;
-  const recorder = new Proxy({}, { get: (_, port) => new Proxy({}, { get: (__, method) => () => {
-    seen = { port: String(port), method: String(method) };
-    return Promise.resolve({});
-  } }) });
+  const recorder = new Proxy(
+    {},
+    {
+      get: (_, port) =>
+        new Proxy(
+          {},
+          {
+            get: (__, method) => () => {
+              seen = { port: String(port), method: String(method) };
+              return Promise.resolve({});
+            },
+          },
+        ),
+    },
+  );
   void c.send(recorder as AwsAccount, c.input);
   if (!seen) throw new CleanroomError('INTERNAL', 'a planned call does not call a port');
   return seen;
@@ -75,7 +91,9 @@ export function resolve<T>(value: T, refs: ReadonlyMap<string, unknown>): T {
   }
   if (Array.isArray(value)) return value.map((v) => resolve(v, refs)) as T;
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, resolve(v, refs)])) as T;
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, resolve(v, refs)]),
+    ) as T;
   }
   return value;
 }
@@ -85,7 +103,10 @@ function unresolved(value: unknown): string | undefined {
 }
 
 /** The calls of a plan as the responder reads them (placeholders left in). */
-export function describeCalls(calls: readonly PlannedCall[], refs: ReadonlyMap<string, unknown> = new Map()): CallRecord[] {
+export function describeCalls(
+  calls: readonly PlannedCall[],
+  refs: ReadonlyMap<string, unknown> = new Map(),
+): CallRecord[] {
   return calls.map((c) => ({ call: callName(c), input: resolve(c.input, refs), why: c.why }));
 }
 
@@ -101,7 +122,11 @@ export class StepCallError extends CleanroomError {
     readonly failedCall: CallRecord,
   ) {
     const inner = error instanceof CleanroomError ? error : undefined;
-    super(inner?.code ?? 'INTERNAL', error.message, { cause: error, exitCode: inner?.exitCode ?? 1, details: { ...inner?.details, call: failedCall.call } });
+    super(inner?.code ?? 'INTERNAL', error.message, {
+      cause: error,
+      exitCode: inner?.exitCode ?? 1,
+      details: { ...inner?.details, call: failedCall.call },
+    });
   }
 }
 
@@ -118,7 +143,11 @@ export interface ExecuteOptions {
  * Make the calls in order through the account's ports. Stops at the first failure (throws
  * {@link StepCallError} with what was done before it). Returns the calls as made.
  */
-export async function execute(account: AwsAccount, calls: readonly PlannedCall[], opts: ExecuteOptions = {}): Promise<CallRecord[]> {
+export async function execute(
+  account: AwsAccount,
+  calls: readonly PlannedCall[],
+  opts: ExecuteOptions = {},
+): Promise<CallRecord[]> {
   const refs = opts.refs ?? new Map<string, unknown>();
   const done: CallRecord[] = [];
   for (const c of calls) {
@@ -132,7 +161,12 @@ export async function execute(account: AwsAccount, calls: readonly PlannedCall[]
       }
     }
     const missing = unresolved(input);
-    if (missing) throw new StepCallError(new CleanroomError('INTERNAL', `${rec.call} needs ${missing}, which no earlier call provided`), done, rec);
+    if (missing)
+      throw new StepCallError(
+        new CleanroomError('INTERNAL', `${rec.call} needs ${missing}, which no earlier call provided`),
+        done,
+        rec,
+      );
     opts.onCall?.(rec);
     const send = (i: unknown) => c.send(account, i);
     try {
@@ -144,11 +178,18 @@ export async function execute(account: AwsAccount, calls: readonly PlannedCall[]
             try {
               return { state: 'done' as const, value: await send(input) };
             } catch (e) {
-              if (isAwsCode(e, ...r.codes) && (!r.message || r.message.test((e as Error).message))) return { state: 'pending' as const, detail: (e as Error).message };
+              if (isAwsCode(e, ...r.codes) && (!r.message || r.message.test((e as Error).message)))
+                return { state: 'pending' as const, detail: (e as Error).message };
               return { state: 'failed' as const, error: e as Error };
             }
           },
-          { description: r.what, budgetMs: r.budgetMs, intervalMs: 2000, maxIntervalMs: 5000, ...(opts.clock ? { clock: opts.clock } : {}) },
+          {
+            description: r.what,
+            budgetMs: r.budgetMs,
+            intervalMs: 2000,
+            maxIntervalMs: 5000,
+            ...(opts.clock ? { clock: opts.clock } : {}),
+          },
         );
       } else {
         out = await send(input);

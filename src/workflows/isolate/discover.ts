@@ -8,7 +8,15 @@ import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { mapPool } from '../../domain/pool.js';
 import { tagMap, TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
-import { DENY_ALL_POLICY_NAME, ROLE_ISOLATION_GROUP, ROLE_ISOLATION_NACL, ROLE_TRANSIT_GROUP, isolationGroupName, quarantineName, transitGroupName } from './names.js';
+import {
+  DENY_ALL_POLICY_NAME,
+  ROLE_ISOLATION_GROUP,
+  ROLE_ISOLATION_NACL,
+  ROLE_TRANSIT_GROUP,
+  isolationGroupName,
+  quarantineName,
+  transitGroupName,
+} from './names.js';
 
 /** A network interface of the instance and its groups. */
 export interface InterfaceState {
@@ -78,7 +86,9 @@ export interface InstanceState {
   registrations: Registration[];
 }
 
-type Instance = NonNullable<NonNullable<Awaited<ReturnType<AwsAccount['ec2']['describeInstances']>>['Reservations']>[number]['Instances']>[number];
+type Instance = NonNullable<
+  NonNullable<Awaited<ReturnType<AwsAccount['ec2']['describeInstances']>>['Reservations']>[number]['Instances']
+>[number];
 
 /** DescribeInstances of one id; undefined when EC2 does not know it in this account and region. */
 export async function describeInstance(account: AwsAccount, instanceId: string): Promise<Instance | undefined> {
@@ -108,24 +118,47 @@ export function interfacesOf(i: Instance): InterfaceState[] {
 
 function volumesOf(i: Instance): VolumeState[] {
   return (i.BlockDeviceMappings ?? []).flatMap((m) =>
-    m.Ebs?.VolumeId ? [{ volumeId: m.Ebs.VolumeId, deviceName: m.DeviceName ?? '', deleteOnTermination: m.Ebs.DeleteOnTermination === true }] : [],
+    m.Ebs?.VolumeId
+      ? [
+          {
+            volumeId: m.Ebs.VolumeId,
+            deviceName: m.DeviceName ?? '',
+            deleteOnTermination: m.Ebs.DeleteOnTermination === true,
+          },
+        ]
+      : [],
   );
 }
 
 /** Termination protection and shutdown behaviour (DescribeInstances does not carry them). */
-export async function readProtection(account: AwsAccount, instanceId: string): Promise<{ disableApiTermination: boolean; shutdownBehavior: string }> {
+export async function readProtection(
+  account: AwsAccount,
+  instanceId: string,
+): Promise<{ disableApiTermination: boolean; shutdownBehavior: string }> {
   const [t, s] = await Promise.all([
     account.ec2.describeInstanceAttribute({ InstanceId: instanceId, Attribute: 'disableApiTermination' }),
     account.ec2.describeInstanceAttribute({ InstanceId: instanceId, Attribute: 'instanceInitiatedShutdownBehavior' }),
   ]);
-  return { disableApiTermination: t.DisableApiTermination?.Value === true, shutdownBehavior: s.InstanceInitiatedShutdownBehavior?.Value ?? 'stop' };
+  return {
+    disableApiTermination: t.DisableApiTermination?.Value === true,
+    shutdownBehavior: s.InstanceInitiatedShutdownBehavior?.Value ?? 'stop',
+  };
 }
 
 /** The instance's profile association (associated or associating), if any. */
-export async function readAssociation(account: AwsAccount, instanceId: string): Promise<{ associationId: string; arn: string } | undefined> {
-  const r = await account.ec2.describeIamInstanceProfileAssociations({ Filters: [{ Name: 'instance-id', Values: [instanceId] }] });
-  const a = (r.IamInstanceProfileAssociations ?? []).find((x) => x.InstanceId === instanceId && (x.State === 'associated' || x.State === 'associating'));
-  return a?.AssociationId && a.IamInstanceProfile?.Arn ? { associationId: a.AssociationId, arn: a.IamInstanceProfile.Arn } : undefined;
+export async function readAssociation(
+  account: AwsAccount,
+  instanceId: string,
+): Promise<{ associationId: string; arn: string } | undefined> {
+  const r = await account.ec2.describeIamInstanceProfileAssociations({
+    Filters: [{ Name: 'instance-id', Values: [instanceId] }],
+  });
+  const a = (r.IamInstanceProfileAssociations ?? []).find(
+    (x) => x.InstanceId === instanceId && (x.State === 'associated' || x.State === 'associating'),
+  );
+  return a?.AssociationId && a.IamInstanceProfile?.Arn
+    ? { associationId: a.AssociationId, arn: a.IamInstanceProfile.Arn }
+    : undefined;
 }
 
 /** `name` from `arn:aws:iam::123:instance-profile/path/name`. */
@@ -138,16 +171,23 @@ async function readProfile(account: AwsAccount, instanceId: string): Promise<Pro
   if (!a) return undefined;
   const name = profileNameFromArn(a.arn);
   const p = await account.iam.getInstanceProfile({ InstanceProfileName: name });
-  const roles = (p.InstanceProfile?.Roles ?? []).map((r) => ({ name: r.RoleName ?? '', arn: r.Arn ?? '', path: r.Path ?? '/' }));
+  const roles = (p.InstanceProfile?.Roles ?? []).map((r) => ({
+    name: r.RoleName ?? '',
+    arn: r.Arn ?? '',
+    path: r.Path ?? '/',
+  }));
   return { associationId: a.associationId, arn: a.arn, name, roles };
 }
 
 /** The Auto Scaling group holding the instance (not once it is detached or detaching). */
 export async function readAsg(account: AwsAccount, instanceId: string): Promise<AsgState | undefined> {
   const r = await account.autoscaling.describeAutoScalingInstances({ InstanceIds: [instanceId] });
-  const m = (r.AutoScalingInstances ?? []).find((x) => x.InstanceId === instanceId && !/^Detach/.test(x.LifecycleState ?? ''));
+  const m = (r.AutoScalingInstances ?? []).find(
+    (x) => x.InstanceId === instanceId && !/^Detach/.test(x.LifecycleState ?? ''),
+  );
   if (!m?.AutoScalingGroupName) return undefined;
-  const g = (await account.autoscaling.describeAutoScalingGroups({ AutoScalingGroupNames: [m.AutoScalingGroupName] })).AutoScalingGroups?.[0];
+  const g = (await account.autoscaling.describeAutoScalingGroups({ AutoScalingGroupNames: [m.AutoScalingGroupName] }))
+    .AutoScalingGroups?.[0];
   return {
     name: m.AutoScalingGroupName,
     lifecycleState: m.LifecycleState ?? 'unknown',
@@ -165,17 +205,30 @@ export async function readAsg(account: AwsAccount, instanceId: string): Promise<
  * across VPCs, so an `ip` target of another VPC is not this instance. Targets being deregistered
  * (`draining`) are not counted.
  */
-export async function readRegistrations(account: AwsAccount, instanceId: string, interfaces: ReadonlyArray<Pick<InterfaceState, 'vpcId' | 'privateIps'>>): Promise<Registration[]> {
+export async function readRegistrations(
+  account: AwsAccount,
+  instanceId: string,
+  interfaces: ReadonlyArray<Pick<InterfaceState, 'vpcId' | 'privateIps'>>,
+): Promise<Registration[]> {
   const groups: Array<{ arn: string; name: string; type: string; vpcId: string }> = [];
   let marker: string | undefined;
   do {
     const r = await account.elb.describeTargetGroups(marker ? { Marker: marker } : {});
-    for (const g of r.TargetGroups ?? []) if (g.TargetGroupArn) groups.push({ arn: g.TargetGroupArn, name: g.TargetGroupName ?? '', type: g.TargetType ?? 'instance', vpcId: g.VpcId ?? '' });
+    for (const g of r.TargetGroups ?? [])
+      if (g.TargetGroupArn)
+        groups.push({
+          arn: g.TargetGroupArn,
+          name: g.TargetGroupName ?? '',
+          type: g.TargetType ?? 'instance',
+          vpcId: g.VpcId ?? '',
+        });
     marker = r.NextMarker;
   } while (marker);
   const ipsByVpc = new Map<string, Set<string>>();
-  for (const n of interfaces) for (const ip of n.privateIps) ipsByVpc.set(n.vpcId, (ipsByVpc.get(n.vpcId) ?? new Set()).add(ip));
-  const mine = (g: (typeof groups)[number], id: string) => (g.type === 'instance' ? id === instanceId : ipsByVpc.get(g.vpcId)?.has(id) === true);
+  for (const n of interfaces)
+    for (const ip of n.privateIps) ipsByVpc.set(n.vpcId, (ipsByVpc.get(n.vpcId) ?? new Set()).add(ip));
+  const mine = (g: (typeof groups)[number], id: string) =>
+    g.type === 'instance' ? id === instanceId : ipsByVpc.get(g.vpcId)?.has(id) === true;
   const settled = await mapPool(
     groups.filter((g) => g.type === 'instance' || (g.type === 'ip' && ipsByVpc.has(g.vpcId))),
     4,
@@ -233,21 +286,36 @@ export interface CaseGroup {
   vpcId: string;
   role: string;
   /** Rules it has now: ingress and egress, with ids and what they allow. */
-  rules: Array<{ id: string; egress: boolean; protocol: string; cidrIpv4?: string; cidrIpv6?: string; fromPort?: number; toPort?: number; other: boolean }>;
+  rules: Array<{
+    id: string;
+    egress: boolean;
+    protocol: string;
+    cidrIpv4?: string;
+    cidrIpv6?: string;
+    fromPort?: number;
+    toPort?: number;
+    other: boolean;
+  }>;
 }
 
 /**
  * The isolation and transit groups of the case in a VPC. A group with isolate's name that does not
  * carry the case's tags is not isolate's: finding one is an error the caller reports.
  */
-export async function findCaseGroups(account: AwsAccount, caseId: string, vpcId: string): Promise<{ isolation?: CaseGroup; transit?: CaseGroup; foreign: Array<{ groupId: string; name: string }> }> {
+export async function findCaseGroups(
+  account: AwsAccount,
+  caseId: string,
+  vpcId: string,
+): Promise<{ isolation?: CaseGroup; transit?: CaseGroup; foreign: Array<{ groupId: string; name: string }> }> {
   const r = await account.ec2.describeSecurityGroups({
     Filters: [
       { Name: 'vpc-id', Values: [vpcId] },
       { Name: 'group-name', Values: [isolationGroupName(caseId), transitGroupName(caseId)] },
     ],
   });
-  const out: { isolation?: CaseGroup; transit?: CaseGroup; foreign: Array<{ groupId: string; name: string }> } = { foreign: [] };
+  const out: { isolation?: CaseGroup; transit?: CaseGroup; foreign: Array<{ groupId: string; name: string }> } = {
+    foreign: [],
+  };
   for (const g of r.SecurityGroups ?? []) {
     const tags = tagMap(g.Tags);
     const role = tags[TAG_ROLE];
@@ -268,7 +336,10 @@ export async function readRules(account: AwsAccount, groupId: string): Promise<C
   const rules: CaseGroup['rules'] = [];
   let token: string | undefined;
   do {
-    const r = await account.ec2.describeSecurityGroupRules({ Filters: [{ Name: 'group-id', Values: [groupId] }], ...(token ? { NextToken: token } : {}) });
+    const r = await account.ec2.describeSecurityGroupRules({
+      Filters: [{ Name: 'group-id', Values: [groupId] }],
+      ...(token ? { NextToken: token } : {}),
+    });
     for (const x of r.SecurityGroupRules ?? []) {
       if (!x.SecurityGroupRuleId || (x.GroupId && x.GroupId !== groupId)) continue;
       rules.push({
@@ -289,7 +360,11 @@ export async function readRules(account: AwsAccount, groupId: string): Promise<C
 
 /** True when a rule allows all traffic (protocol -1) to or from everywhere on one address family. */
 export function allowsAll(rule: CaseGroup['rules'][number], family: 'v4' | 'v6'): boolean {
-  return rule.protocol === '-1' && !rule.other && (family === 'v4' ? rule.cidrIpv4 === '0.0.0.0/0' : rule.cidrIpv6 === '::/0');
+  return (
+    rule.protocol === '-1' &&
+    !rule.other &&
+    (family === 'v4' ? rule.cidrIpv4 === '0.0.0.0/0' : rule.cidrIpv6 === '::/0')
+  );
 }
 
 /** The case's deny-all network ACL in a VPC, if isolate made one. */
@@ -305,17 +380,25 @@ export async function findCaseAcl(account: AwsAccount, caseId: string, vpcId: st
 }
 
 /** The network ACL association of a subnet (every subnet has exactly one). */
-export async function subnetAcl(account: AwsAccount, subnetId: string): Promise<{ associationId: string; networkAclId: string } | undefined> {
+export async function subnetAcl(
+  account: AwsAccount,
+  subnetId: string,
+): Promise<{ associationId: string; networkAclId: string } | undefined> {
   const r = await account.ec2.describeNetworkAcls({ Filters: [{ Name: 'association.subnet-id', Values: [subnetId] }] });
   for (const acl of r.NetworkAcls ?? []) {
     const a = (acl.Associations ?? []).find((x) => x.SubnetId === subnetId);
-    if (a?.NetworkAclAssociationId && acl.NetworkAclId) return { associationId: a.NetworkAclAssociationId, networkAclId: acl.NetworkAclId };
+    if (a?.NetworkAclAssociationId && acl.NetworkAclId)
+      return { associationId: a.NetworkAclAssociationId, networkAclId: acl.NetworkAclId };
   }
   return undefined;
 }
 
 /** Other network interfaces in a subnet (what a subnet-wide network ACL also cuts). */
-export async function neighbours(account: AwsAccount, subnetId: string, exclude: ReadonlySet<string>): Promise<string[]> {
+export async function neighbours(
+  account: AwsAccount,
+  subnetId: string,
+  exclude: ReadonlySet<string>,
+): Promise<string[]> {
   const r = await account.ec2.describeNetworkInterfaces({ Filters: [{ Name: 'subnet-id', Values: [subnetId] }] });
   return (r.NetworkInterfaces ?? [])
     .filter((n) => n.NetworkInterfaceId && !exclude.has(n.NetworkInterfaceId))
@@ -326,7 +409,10 @@ export async function neighbours(account: AwsAccount, subnetId: string, exclude:
 }
 
 /** The quarantine role and instance profile of the case, as they are now. */
-export async function readQuarantine(account: AwsAccount, caseId: string): Promise<{
+export async function readQuarantine(
+  account: AwsAccount,
+  caseId: string,
+): Promise<{
   name: string;
   role?: { arn: string; tags: Record<string, string>; denyAll: boolean };
   profile?: { arn: string; roles: string[]; tags: Record<string, string> };
@@ -348,7 +434,11 @@ export async function readQuarantine(account: AwsAccount, caseId: string): Promi
   }
   try {
     const p = await account.iam.getInstanceProfile({ InstanceProfileName: name });
-    out.profile = { arn: p.InstanceProfile?.Arn ?? '', roles: (p.InstanceProfile?.Roles ?? []).map((r) => r.RoleName ?? ''), tags: tagMap(p.InstanceProfile?.Tags) };
+    out.profile = {
+      arn: p.InstanceProfile?.Arn ?? '',
+      roles: (p.InstanceProfile?.Roles ?? []).map((r) => r.RoleName ?? ''),
+      tags: tagMap(p.InstanceProfile?.Tags),
+    };
   } catch (e) {
     if (!isAwsCode(e, 'NoSuchEntity', 'NoSuchEntityException')) throw e;
   }
@@ -362,7 +452,13 @@ export async function profileUsers(account: AwsAccount, profileArn: string, exce
   do {
     const r = await account.ec2.describeIamInstanceProfileAssociations(token ? { NextToken: token } : {});
     for (const a of r.IamInstanceProfileAssociations ?? []) {
-      if (a.InstanceId && a.InstanceId !== except && a.IamInstanceProfile?.Arn === profileArn && (a.State === 'associated' || a.State === 'associating')) out.push(a.InstanceId);
+      if (
+        a.InstanceId &&
+        a.InstanceId !== except &&
+        a.IamInstanceProfile?.Arn === profileArn &&
+        (a.State === 'associated' || a.State === 'associating')
+      )
+        out.push(a.InstanceId);
     }
     token = r.NextToken;
   } while (token);

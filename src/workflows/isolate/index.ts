@@ -32,10 +32,27 @@ import { mapPool } from '../../domain/pool.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
 import { StepCallError, describeCalls, execute, type CallRecord } from './calls.js';
-import { describeInstance, findCaseAcl, findCaseGroups, neighbours, profileUsers, readAssociation, readInstance, type InstanceState } from './discover.js';
+import {
+  describeInstance,
+  findCaseAcl,
+  findCaseGroups,
+  neighbours,
+  profileUsers,
+  readAssociation,
+  readInstance,
+  type InstanceState,
+} from './discover.js';
 import { digest, keys, quarantineName } from './names.js';
 import { TAG_CASE, TAG_QUARANTINE } from '../../domain/tags.js';
-import { DEFAULT_BUDGETS, stepsFor, type IsolateBudgets, type Step, type StepContext, type StepId, type StepPlan } from './steps.js';
+import {
+  DEFAULT_BUDGETS,
+  stepsFor,
+  type IsolateBudgets,
+  type Step,
+  type StepContext,
+  type StepId,
+  type StepPlan,
+} from './steps.js';
 
 export { DEFAULT_BUDGETS, type IsolateBudgets, type StepId } from './steps.js';
 export type { InstanceState } from './discover.js';
@@ -128,7 +145,11 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
   const caseId = assertCaseId(options.caseId);
   const instanceId = options.instanceId;
   if (typeof instanceId !== 'string' || !INSTANCE_ID_PATTERN.test(instanceId)) {
-    throw new UsageError('INVALID_INSTANCE_ID', `${JSON.stringify(instanceId)} is not an EC2 instance id (i- followed by 8 or 17 hexadecimal digits, for example i-0abc1234def567890).`, { details: { instanceId } });
+    throw new UsageError(
+      'INVALID_INSTANCE_ID',
+      `${JSON.stringify(instanceId)} is not an EC2 instance id (i- followed by 8 or 17 hexadecimal digits, for example i-0abc1234def567890).`,
+      { details: { instanceId } },
+    );
   }
   return withCustodySession(deps.custody, options.signal, async (session) => {
     const run = await startIsolation(deps, caseId, instanceId, session);
@@ -137,13 +158,39 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
     const aclQuestion = await warnBeforeChange(run, options, current);
     const budgets = { ...DEFAULT_BUDGETS, ...options.budgets };
     const steps = stepsFor(options);
-    if (options.dryRun) return dryRun(deps, { caseId, instanceId, accountId: run.accountId, current, steps, budgets, warnings: run.warnings, clock: run.clock, asgReplace: options.asgReplace ?? false });
+    if (options.dryRun)
+      return dryRun(deps, {
+        caseId,
+        instanceId,
+        accountId: run.accountId,
+        current,
+        steps,
+        budgets,
+        warnings: run.warnings,
+        clock: run.clock,
+        asgReplace: options.asgReplace ?? false,
+      });
     await approveBeyondInstance(run, deps, options, current, aclQuestion);
-    if (!deps.custody) throw new CleanroomError('NO_CUSTODY', 'isolate needs the case custody record for a real run (only --dry-run works without it).');
+    if (!deps.custody)
+      throw new CleanroomError(
+        'NO_CUSTODY',
+        'isolate needs the case custody record for a real run (only --dry-run works without it).',
+      );
     const custody = await session.open();
     // 1. The state before anything changes.
     const state = await recordState(run, custody, current, options);
-    const ctx: StepContext = { account: run.account, accountId: run.accountId, caseId, instanceId, before: state.before, startedAt: state.event.time, asgReplace: options.asgReplace ?? false, budgets, clock: run.clock, ...recordedRevocation(custody, instanceId) };
+    const ctx: StepContext = {
+      account: run.account,
+      accountId: run.accountId,
+      caseId,
+      instanceId,
+      before: state.before,
+      startedAt: state.event.time,
+      asgReplace: options.asgReplace ?? false,
+      budgets,
+      clock: run.clock,
+      ...recordedRevocation(custody, instanceId),
+    };
     // 2. The steps, in order; stop at the first failure.
     const changed = (await runSteps(run, session, custody, ctx, steps, state.reports)) || state.changed;
     // 3. Completion.
@@ -164,7 +211,12 @@ interface IsolationRun {
   instanceRef: ResourceRef;
 }
 
-async function startIsolation(deps: IsolateDeps, caseId: string, instanceId: string, session: CustodySession): Promise<IsolationRun & { deps: IsolateDeps }> {
+async function startIsolation(
+  deps: IsolateDeps,
+  caseId: string,
+  instanceId: string,
+  session: CustodySession,
+): Promise<IsolationRun & { deps: IsolateDeps }> {
   const reporter = deps.reporter ?? silentReporter;
   const { account } = deps;
   const warnings: string[] = [];
@@ -187,18 +239,34 @@ async function startIsolation(deps: IsolateDeps, caseId: string, instanceId: str
 }
 
 /** Step 0: refuse an instance that is not there, the room's own, terminated, another case's, or whose group is at its minimum. */
-async function refuseBadTarget(run: IsolationRun & { deps: IsolateDeps }, options: IsolateOptions): Promise<InstanceState> {
+async function refuseBadTarget(
+  run: IsolationRun & { deps: IsolateDeps },
+  options: IsolateOptions,
+): Promise<InstanceState> {
   const { account, accountId, instanceId, caseId } = run;
   run.reporter.progress({ kind: 'step', message: `reading ${instanceId} in account ${accountId}, ${account.region}` });
   const current = await readInstance(account, instanceId);
   if (!current) throw await notFound(run.deps, instanceId, accountId);
   const room = forensicRoomOf(current.tags);
   if (room) {
-    const where = [room.caseId ? `case ${room.caseId}` : undefined, room.stackName ? `room stack ${room.stackName}` : undefined].filter(Boolean).join(', ');
+    const where = [
+      room.caseId ? `case ${room.caseId}` : undefined,
+      room.stackName ? `room stack ${room.stackName}` : undefined,
+    ]
+      .filter(Boolean)
+      .join(', ');
     throw new UsageError(
       'INSTANCE_IS_FORENSIC',
       `Instance ${instanceId} (account ${accountId}, ${account.region}) is the clean room's own forensic instance (${where}), not a compromised one: isolate refuses it — its deny-all profile, revoked sessions and isolation groups would break the room. Check the instance id (\`cleanroom room status --case ${room.caseId ?? '<case>'}\` shows the room's instance); to get rid of the room, use \`cleanroom room down\`. Nothing was changed.`,
-      { details: { instanceId, account: accountId, region: account.region, ...(room.caseId ? { roomCase: room.caseId } : {}), ...(room.stackName ? { stackName: room.stackName } : {}) } },
+      {
+        details: {
+          instanceId,
+          account: accountId,
+          region: account.region,
+          ...(room.caseId ? { roomCase: room.caseId } : {}),
+          ...(room.stackName ? { stackName: room.stackName } : {}),
+        },
+      },
     );
   }
   if (current.state === 'terminated' || current.state === 'shutting-down') {
@@ -228,10 +296,16 @@ async function refuseBadTarget(run: IsolationRun & { deps: IsolateDeps }, option
 }
 
 /** Step 0 (cont.): warn about what isolation reaches beyond the instance; returns the --nacl question, if any. */
-async function warnBeforeChange(run: IsolationRun, options: IsolateOptions, current: InstanceState): Promise<string | undefined> {
+async function warnBeforeChange(
+  run: IsolationRun,
+  options: IsolateOptions,
+  current: InstanceState,
+): Promise<string | undefined> {
   const { account, instanceId } = run;
   if (current.state === 'stopped' || current.state === 'stopping') {
-    run.warn(`Instance ${instanceId} is ${current.state}: its memory is already gone. Isolation goes on: the next start would find it contained.`);
+    run.warn(
+      `Instance ${instanceId} is ${current.state}: its memory is already gone. Isolation goes on: the next start would find it contained.`,
+    );
   }
   if (current.profile) {
     const others = await profileUsers(account, current.profile.arn, instanceId);
@@ -247,40 +321,102 @@ async function warnBeforeChange(run: IsolationRun, options: IsolateOptions, curr
 }
 
 /** Step 0 (end): the approvals — a deny-all ACL that cuts neighbours, a stop that loses memory. */
-async function approveBeyondInstance(run: IsolationRun, deps: IsolateDeps, options: IsolateOptions, current: InstanceState, aclQuestion: string | undefined): Promise<void> {
+async function approveBeyondInstance(
+  run: IsolationRun,
+  deps: IsolateDeps,
+  options: IsolateOptions,
+  current: InstanceState,
+  aclQuestion: string | undefined,
+): Promise<void> {
   const { caseId, instanceId } = run;
   const subnets = [...new Set(current.interfaces.map((n) => n.subnetId))].sort();
-  if (aclQuestion) await requireApproval(deps.approve, { action: 'isolate.nacl', caseId, question: `${aclQuestion}\nAssociate the deny-all network ACL anyway?`, plan: { instanceId, subnets } });
+  if (aclQuestion)
+    await requireApproval(deps.approve, {
+      action: 'isolate.nacl',
+      caseId,
+      question: `${aclQuestion}\nAssociate the deny-all network ACL anyway?`,
+      plan: { instanceId, subnets },
+    });
   if (options.stop) {
     const memory = current.hibernationConfigured
       ? `${instanceId} will hibernate: its memory is written to its root volume (a new piece of evidence) and the running processes end.`
       : `Stopping ${instanceId} LOSES ITS MEMORY for good (running processes, network connections, keys in RAM): capture memory first if the case needs it.`;
     run.warn(memory);
-    await requireApproval(deps.approve, { action: 'isolate.stop', caseId, question: `${memory}\nStop ${instanceId} at the end of the isolation?`, plan: { instanceId, hibernate: current.hibernationConfigured } });
+    await requireApproval(deps.approve, {
+      action: 'isolate.stop',
+      caseId,
+      question: `${memory}\nStop ${instanceId} at the end of the isolation?`,
+      plan: { instanceId, hibernate: current.hibernationConfigured },
+    });
   }
 }
 
 /** Step 1: the state before anything changes, recorded once; a rerun uses the recorded one. */
-async function recordState(run: IsolationRun, custody: CustodyRecorder, current: InstanceState, options: IsolateOptions): Promise<{ event: RecordedEvent; before: InstanceState; reports: StepReport[]; changed: boolean }> {
+async function recordState(
+  run: IsolationRun,
+  custody: CustodyRecorder,
+  current: InstanceState,
+  options: IsolateOptions,
+): Promise<{ event: RecordedEvent; before: InstanceState; reports: StepReport[]; changed: boolean }> {
   const { caseId, instanceId } = run;
   const stateKey = keys.step(instanceId, 'state');
   const found = custody.find(stateKey);
   if (found) {
-    return { event: found, before: previousState(found) ?? current, changed: false, reports: [{ step: 'record-state', title: STATE_TITLE, status: 'already', detail: `recorded at ${found.time} (seq ${found.seq})`, calls: [] }] };
+    return {
+      event: found,
+      before: previousState(found) ?? current,
+      changed: false,
+      reports: [
+        {
+          step: 'record-state',
+          title: STATE_TITLE,
+          status: 'already',
+          detail: `recorded at ${found.time} (seq ${found.seq})`,
+          calls: [],
+        },
+      ],
+    };
   }
   run.reporter.progress({ kind: 'step', message: STATE_TITLE });
   const event = await custody.record({
     action: 'isolate.record-state',
     resources: [run.instanceRef],
-    inputs: { caseId, instanceId, nacl: options.nacl ?? false, stop: options.stop ?? false, asgReplace: options.asgReplace ?? false },
+    inputs: {
+      caseId,
+      instanceId,
+      nacl: options.nacl ?? false,
+      stop: options.stop ?? false,
+      asgReplace: options.asgReplace ?? false,
+    },
     outcome: { status: 'succeeded', details: { previousState: current as unknown as Record<string, unknown> } },
     idempotencyKey: stateKey,
   });
-  return { event, before: previousState(event) ?? current, changed: true, reports: [{ step: 'record-state', title: STATE_TITLE, status: 'done', detail: stateSummary(current), calls: [], seq: event.seq }] };
+  return {
+    event,
+    before: previousState(event) ?? current,
+    changed: true,
+    reports: [
+      {
+        step: 'record-state',
+        title: STATE_TITLE,
+        status: 'done',
+        detail: stateSummary(current),
+        calls: [],
+        seq: event.seq,
+      },
+    ],
+  };
 }
 
 /** Step 2: every step in order, each planned, made, verified and recorded; the signal is checked between them. Returns whether anything changed. */
-async function runSteps(run: IsolationRun, session: CustodySession, custody: CustodyRecorder, ctx: StepContext, steps: Step[], reports: StepReport[]): Promise<boolean> {
+async function runSteps(
+  run: IsolationRun,
+  session: CustodySession,
+  custody: CustodyRecorder,
+  ctx: StepContext,
+  steps: Step[],
+  reports: StepReport[],
+): Promise<boolean> {
   let changed = false;
   for (const [i, step] of steps.entries()) {
     session.checkpoint(step.title);
@@ -298,10 +434,20 @@ async function runSteps(run: IsolationRun, session: CustodySession, custody: Cus
     if (plan.status !== 'to-do') {
       const seq = priorOk ? undefined : (await recordFoundInPlace(custody, step, plan, key)).seq;
       if (seq) changed = true;
-      reports.push({ step: step.id, title: step.title, status: plan.status === 'skipped' ? 'skipped' : 'already', detail: plan.detail, calls: [], ...(seq ? { seq } : {}) });
+      reports.push({
+        step: step.id,
+        title: step.title,
+        status: plan.status === 'skipped' ? 'skipped' : 'already',
+        detail: plan.detail,
+        calls: [],
+        ...(seq ? { seq } : {}),
+      });
       continue;
     }
-    if (priorOk) run.warn(`Step ${step.id} was done (custody seq ${priorOk.seq}) but is no longer in place; doing it again: ${plan.detail}.`);
+    if (priorOk)
+      run.warn(
+        `Step ${step.id} was done (custody seq ${priorOk.seq}) but is no longer in place; doing it again: ${plan.detail}.`,
+      );
     changed = true;
     reports.push(await doStep(run, custody, ctx, { steps, index: i, reports }, plan, priorOk));
   }
@@ -316,22 +462,45 @@ function recordFoundInPlace(custody: CustodyRecorder, step: Step, plan: StepPlan
   return custody.record({
     action: step.action,
     resources: plan.resources,
-    outcome: { status: plan.status === 'skipped' ? 'skipped' : 'succeeded', details: { ...plan.details, detail: plan.detail, foundInPlace: plan.status === 'in-place' } },
+    outcome: {
+      status: plan.status === 'skipped' ? 'skipped' : 'succeeded',
+      details: { ...plan.details, detail: plan.detail, foundInPlace: plan.status === 'in-place' },
+    },
     idempotencyKey: key,
   });
 }
 
 /** Make one step's calls, verify them against AWS, record the step. */
-async function doStep(run: IsolationRun, custody: CustodyRecorder, ctx: StepContext, at: { steps: Step[]; index: number; reports: StepReport[] }, plan: StepPlan, priorOk: RecordedEvent | undefined): Promise<StepReport> {
+async function doStep(
+  run: IsolationRun,
+  custody: CustodyRecorder,
+  ctx: StepContext,
+  at: { steps: Step[]; index: number; reports: StepReport[] },
+  plan: StepPlan,
+  priorOk: RecordedEvent | undefined,
+): Promise<StepReport> {
   const step = at.steps[at.index]!;
   const refs = new Map(plan.refs ?? []);
   refs.set('now', new Date(run.clock.now()).toISOString());
   let calls: CallRecord[];
   try {
-    calls = await execute(run.account, plan.calls, { refs, clock: run.clock, onCall: (c) => run.reporter.progress({ kind: 'item', item: run.instanceId, phase: step.id, message: `${c.call} — ${c.why}` }) });
+    calls = await execute(run.account, plan.calls, {
+      refs,
+      clock: run.clock,
+      onCall: (c) =>
+        run.reporter.progress({ kind: 'item', item: run.instanceId, phase: step.id, message: `${c.call} — ${c.why}` }),
+    });
   } catch (e) {
     const err = e instanceof StepCallError ? e : undefined;
-    return failStep(custody, ctx, at.steps, at.index, at.reports, err ? err.error : asError(e), err ? [...err.done, { ...err.failedCall }] : []);
+    return failStep(
+      custody,
+      ctx,
+      at.steps,
+      at.index,
+      at.reports,
+      err ? err.error : asError(e),
+      err ? [...err.done, { ...err.failedCall }] : [],
+    );
   }
   let verified: Record<string, unknown>;
   try {
@@ -339,22 +508,40 @@ async function doStep(run: IsolationRun, custody: CustodyRecorder, ctx: StepCont
   } catch (e) {
     return failStep(custody, ctx, at.steps, at.index, at.reports, asError(e), calls);
   }
-  const recordKey = priorOk ? keys.reapplied(run.instanceId, step.id, digest(calls.map((c) => [c.call, c.input]))) : keys.step(run.instanceId, step.id);
+  const recordKey = priorOk
+    ? keys.reapplied(run.instanceId, step.id, digest(calls.map((c) => [c.call, c.input])))
+    : keys.step(run.instanceId, step.id);
   const resources = [...plan.resources];
-  for (const r of step.created?.(ctx, refs, verified) ?? []) if (!resources.some((x) => x.type === r.type && x.id === r.id)) resources.push(r);
+  for (const r of step.created?.(ctx, refs, verified) ?? [])
+    if (!resources.some((x) => x.type === r.type && x.id === r.id)) resources.push(r);
   const ev = await custody.record({
     action: step.action,
     resources,
     inputs: { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome })) },
-    outcome: { status: 'succeeded', details: { ...plan.details, ...verified, detail: plan.detail, ...(priorOk ? { reappliedAfterSeq: priorOk.seq } : {}) } },
+    outcome: {
+      status: 'succeeded',
+      details: {
+        ...plan.details,
+        ...verified,
+        detail: plan.detail,
+        ...(priorOk ? { reappliedAfterSeq: priorOk.seq } : {}),
+      },
+    },
     idempotencyKey: recordKey,
   });
-  if (step.id === 'revoke-sessions' && !ctx.recordedRevocation) ctx.recordedRevocation = verified['revokedBefore'] as string;
+  if (step.id === 'revoke-sessions' && !ctx.recordedRevocation)
+    ctx.recordedRevocation = verified['revokedBefore'] as string;
   return { step: step.id, title: step.title, status: 'done', detail: plan.detail, calls, seq: ev.seq };
 }
 
 /** Step 3: record completion (once) and build the result. */
-async function complete(run: IsolationRun, custody: CustodyRecorder, ctx: StepContext, options: IsolateOptions, r: { reports: StepReport[]; changed: boolean; stateEvent: RecordedEvent }): Promise<Omit<IsolateResult, 'seal'>> {
+async function complete(
+  run: IsolationRun,
+  custody: CustodyRecorder,
+  ctx: StepContext,
+  options: IsolateOptions,
+  r: { reports: StepReport[]; changed: boolean; stateEvent: RecordedEvent },
+): Promise<Omit<IsolateResult, 'seal'>> {
   const { account, caseId, instanceId } = run;
   const summary = await summarize(account, caseId, instanceId, ctx.before, options);
   const completeKey = keys.complete(instanceId);
@@ -363,7 +550,13 @@ async function complete(run: IsolationRun, custody: CustodyRecorder, ctx: StepCo
     await custody.record({
       action: 'isolate.complete',
       resources: [run.instanceRef],
-      outcome: { status: 'succeeded', details: { ...summary, steps: r.reports.map((x) => ({ step: x.step, status: x.status })) } as Record<string, unknown> },
+      outcome: {
+        status: 'succeeded',
+        details: { ...summary, steps: r.reports.map((x) => ({ step: x.step, status: x.status })) } as Record<
+          string,
+          unknown
+        >,
+      },
       idempotencyKey: completeKey,
     });
   }
@@ -390,8 +583,12 @@ async function notFound(deps: IsolateDeps, instanceId: string, accountId: string
   let elsewhere: string[] = [];
   if (deps.accountInRegion) {
     try {
-      const regions = ((await account.ec2.describeRegions({})).Regions ?? []).map((r) => r.RegionName ?? '').filter((r) => r && r !== account.region);
-      const found = await mapPool(regions, 8, async (r) => ((await describeInstance(await deps.accountInRegion!(r), instanceId)) ? r : undefined));
+      const regions = ((await account.ec2.describeRegions({})).Regions ?? [])
+        .map((r) => r.RegionName ?? '')
+        .filter((r) => r && r !== account.region);
+      const found = await mapPool(regions, 8, async (r) =>
+        (await describeInstance(await deps.accountInRegion!(r), instanceId)) ? r : undefined,
+      );
       elsewhere = found.flatMap((s) => (s.ok && s.value ? [s.value] : []));
     } catch {
       // The search is a courtesy; the answer below stands without it.
@@ -399,9 +596,13 @@ async function notFound(deps: IsolateDeps, instanceId: string, accountId: string
   }
   const where = `account ${accountId}, region ${account.region}`;
   if (elsewhere.length) {
-    return new UsageError('INSTANCE_IN_ANOTHER_REGION', `Instance ${instanceId} is not in ${where}; it is in ${elsewhere.join(', ')}: run again with --source-region ${elsewhere[0]}. Nothing was changed.`, {
-      details: { instanceId, account: accountId, region: account.region, foundIn: elsewhere },
-    });
+    return new UsageError(
+      'INSTANCE_IN_ANOTHER_REGION',
+      `Instance ${instanceId} is not in ${where}; it is in ${elsewhere.join(', ')}: run again with --source-region ${elsewhere[0]}. Nothing was changed.`,
+      {
+        details: { instanceId, account: accountId, region: account.region, foundIn: elsewhere },
+      },
+    );
   }
   return new UsageError(
     'INSTANCE_NOT_FOUND',
@@ -416,17 +617,44 @@ async function aclCollateral(account: AwsAccount, s: InstanceState): Promise<str
   const parts: string[] = [];
   for (const subnet of [...new Set(s.interfaces.map((n) => n.subnetId))].sort()) {
     const others = await neighbours(account, subnet, own);
-    if (others.length) parts.push(`${subnet} also holds ${others.slice(0, 10).join(', ')}${others.length > 10 ? ` and ${others.length - 10} more` : ''}`);
+    if (others.length)
+      parts.push(
+        `${subnet} also holds ${others.slice(0, 10).join(', ')}${others.length > 10 ? ` and ${others.length - 10} more` : ''}`,
+      );
   }
-  return parts.length ? `--nacl cuts ALL traffic of the whole subnet, not only ${s.instanceId}: ${parts.join('; ')}. They lose their network too.` : undefined;
+  return parts.length
+    ? `--nacl cuts ALL traffic of the whole subnet, not only ${s.instanceId}: ${parts.join('; ')}. They lose their network too.`
+    : undefined;
 }
 
 async function dryRun(
   deps: IsolateDeps,
-  a: { caseId: string; instanceId: string; accountId: string; current: InstanceState; steps: Step[]; budgets: IsolateBudgets; warnings: string[]; clock: Clock; asgReplace: boolean },
+  a: {
+    caseId: string;
+    instanceId: string;
+    accountId: string;
+    current: InstanceState;
+    steps: Step[];
+    budgets: IsolateBudgets;
+    warnings: string[];
+    clock: Clock;
+    asgReplace: boolean;
+  },
 ): Promise<Omit<IsolateResult, 'seal'>> {
-  const ctx: StepContext = { account: deps.account, accountId: a.accountId, caseId: a.caseId, instanceId: a.instanceId, before: a.current, startedAt: '{{time of the state event}}', asgReplace: a.asgReplace, budgets: a.budgets, clock: a.clock };
-  const reports: StepReport[] = [{ step: 'record-state', title: STATE_TITLE, status: 'planned', detail: stateSummary(a.current), calls: [] }];
+  const ctx: StepContext = {
+    account: deps.account,
+    accountId: a.accountId,
+    caseId: a.caseId,
+    instanceId: a.instanceId,
+    before: a.current,
+    startedAt: '{{time of the state event}}',
+    asgReplace: a.asgReplace,
+    budgets: a.budgets,
+    clock: a.clock,
+  };
+  const reports: StepReport[] = [
+    { step: 'record-state', title: STATE_TITLE, status: 'planned', detail: stateSummary(a.current), calls: [] },
+  ];
   for (const step of a.steps) {
     const plan = await step.plan(ctx);
     for (const w of plan.warnings ?? []) a.warnings.push(w);
@@ -445,7 +673,10 @@ async function dryRun(
     sourceAccount: a.accountId,
     region: deps.account.region,
     dryRun: true,
-    alreadyIsolated: reports.every((r) => r.step === 'record-state' || r.status !== 'planned') && a.current.tags[TAG_CASE] === a.caseId && Boolean(a.current.tags[TAG_QUARANTINE]),
+    alreadyIsolated:
+      reports.every((r) => r.step === 'record-state' || r.status !== 'planned') &&
+      a.current.tags[TAG_CASE] === a.caseId &&
+      Boolean(a.current.tags[TAG_QUARANTINE]),
     steps: reports,
     ...summary,
     previousState: a.current,
@@ -454,7 +685,13 @@ async function dryRun(
 }
 
 /** What isolate made for the case around this instance, read from AWS. */
-async function summarize(account: AwsAccount, caseId: string, instanceId: string, s: InstanceState, options: { nacl?: boolean }) {
+async function summarize(
+  account: AwsAccount,
+  caseId: string,
+  instanceId: string,
+  s: InstanceState,
+  options: { nacl?: boolean },
+) {
   const isolationGroupIds: Record<string, string> = {};
   const transitGroupIds: Record<string, string> = {};
   const networkAclIds: Record<string, string> = {};
@@ -469,11 +706,24 @@ async function summarize(account: AwsAccount, caseId: string, instanceId: string
   }
   const a = await readAssociation(account, instanceId);
   const quarantine = a?.arn.endsWith(`/${quarantineName(caseId)}`) ? a.arn : undefined;
-  return { isolationGroupIds, transitGroupIds, networkAclIds, ...(quarantine ? { quarantineProfileArn: quarantine } : {}) };
+  return {
+    isolationGroupIds,
+    transitGroupIds,
+    networkAclIds,
+    ...(quarantine ? { quarantineProfileArn: quarantine } : {}),
+  };
 }
 
 /** Record a failed step, then throw: what was done stays, and the error says what is left. */
-async function failStep(custody: CustodyRecorder, ctx: StepContext, steps: Step[], index: number, reports: StepReport[], err: Error, calls: CallRecord[]): Promise<never> {
+async function failStep(
+  custody: CustodyRecorder,
+  ctx: StepContext,
+  steps: Step[],
+  index: number,
+  reports: StepReport[],
+  err: Error,
+  calls: CallRecord[],
+): Promise<never> {
   // A step stopped by the signal did not fail: nothing half-done is recorded; a rerun plans it again.
   if (isInterrupted(err)) throw err;
   const step = steps[index]!;
@@ -486,14 +736,17 @@ async function failStep(custody: CustodyRecorder, ctx: StepContext, steps: Step[
       step.action,
       [{ type: 'ec2:instance', id: ctx.instanceId, account: ctx.accountId, region: ctx.account.region }],
       { status: 'failed', error: { code, message } },
-      calls.length ? { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome ?? 'failed' })) } : undefined,
+      calls.length
+        ? { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome ?? 'failed' })) }
+        : undefined,
     );
   } catch (recErr) {
     recorded = ` (the failure itself could not be recorded: ${asError(recErr).message})`;
   }
   reports.push({ step: step.id, title: step.title, status: 'failed', detail: message, calls });
   const left = steps.slice(index);
-  for (const s of steps.slice(index + 1)) reports.push({ step: s.id, title: s.title, status: 'not-run', detail: s.byHand(ctx), calls: [] });
+  for (const s of steps.slice(index + 1))
+    reports.push({ step: s.id, title: s.title, status: 'not-run', detail: s.byHand(ctx), calls: [] });
   const done = reports.filter((r) => r.status === 'done' || r.status === 'already').map((r) => r.step);
   const partly = calls.filter((c) => c.outcome === 'done' || c.outcome === 'already');
   const remaining = left.map((s) => `${s.id}: ${s.byHand(ctx)}`);

@@ -4,7 +4,7 @@
  * a rerun on any machine finds what an earlier run made.
  */
 import { createHash } from 'node:crypto';
-import { TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
+import { TAG_ROLE } from '../../domain/tags.js';
 import { caseTags } from '../../domain/case-id.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 
@@ -71,7 +71,12 @@ export const DENY_ALL_POLICY = JSON.stringify({
 export function revokePolicy(time: string): string {
   return JSON.stringify({
     Version: '2012-10-17',
-    Statement: { Effect: 'Deny', Action: ['*'], Resource: ['*'], Condition: { DateLessThan: { 'aws:TokenIssueTime': time } } },
+    Statement: {
+      Effect: 'Deny',
+      Action: ['*'],
+      Resource: ['*'],
+      Condition: { DateLessThan: { 'aws:TokenIssueTime': time } },
+    },
   });
 }
 

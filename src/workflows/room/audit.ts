@@ -18,7 +18,15 @@ import type { AccountCalls, AwsAccount } from '../../aws/ports.js';
 import type { AuditCheck, AuditResult, CheckSeverity, RoomInfo } from '../../domain/room.js';
 import { asError } from '../../domain/errors.js';
 import { stackPhase, readRoomStack, roomInfo, type RoomStack } from '../../resources/stacks.js';
-import { declaredGroups, describeRule, isDeclared, isNoTraffic, liveRules, type DeclaredGroup, type LiveRule } from './rules.js';
+import {
+  declaredGroups,
+  describeRule,
+  isDeclared,
+  isNoTraffic,
+  liveRules,
+  type DeclaredGroup,
+  type LiveRule,
+} from './rules.js';
 import { roomStackName } from '../../domain/case-id.js';
 
 type Ec2 = AwsAccount['ec2'];
@@ -116,7 +124,9 @@ async function read<T>(fn: () => Promise<T>): Promise<Read<T>> {
   }
 }
 
-async function all<T>(fetch: (token: string | undefined) => Promise<{ items: T[] | undefined; next: string | undefined }>): Promise<T[]> {
+async function all<T>(
+  fetch: (token: string | undefined) => Promise<{ items: T[] | undefined; next: string | undefined }>,
+): Promise<T[]> {
   const out: T[] = [];
   let token: string | undefined;
   do {
@@ -156,28 +166,80 @@ export type RoomAuditAccount = Pick<AwsAccount, 'region'> &
 export async function collectRoom(account: RoomAuditAccount, caseId: string, stack: RoomStack): Promise<RoomLive> {
   const info = roomInfo(caseId, stack);
   const vpcId = info.vpcId;
-  const noVpc = { ok: false as const, error: `the stack ${stack.stackName} reports no VpcId output (status ${stack.status})` };
-  const inVpc = <T>(fn: (vpc: string) => Promise<T>): Promise<Read<T>> => (vpcId ? read(() => fn(vpcId)) : Promise.resolve(noVpc));
+  const noVpc = {
+    ok: false as const,
+    error: `the stack ${stack.stackName} reports no VpcId output (status ${stack.status})`,
+  };
+  const inVpc = <T>(fn: (vpc: string) => Promise<T>): Promise<Read<T>> =>
+    vpcId ? read(() => fn(vpcId)) : Promise.resolve(noVpc);
   const vpcFilter = (name: string, vpc: string) => [{ Name: name, Values: [vpc] }];
-  const groupIds = [info.forensicsSecurityGroupId, info.accessSecurityGroupId, info.endpointSecurityGroupId].filter((g): g is string => !!g);
+  const groupIds = [info.forensicsSecurityGroupId, info.accessSecurityGroupId, info.endpointSecurityGroupId].filter(
+    (g): g is string => !!g,
+  );
 
-  const [subnet, instance, internetGateways, natGateways, egressOnlyGateways, peerings, transitAttachments, vpnGateways, carrierGateways, routeTables, endpoints, networkInterfaces, networkAcls, flowLogs, rules] = await Promise.all([
-    info.subnetId ? read(async () => (await account.ec2.describeSubnets({ SubnetIds: [info.subnetId!] })).Subnets?.[0]) : Promise.resolve<Read<Subnet | undefined>>({ ok: false, error: `the stack ${stack.stackName} reports no SubnetId output` }),
+  const [
+    subnet,
+    instance,
+    internetGateways,
+    natGateways,
+    egressOnlyGateways,
+    peerings,
+    transitAttachments,
+    vpnGateways,
+    carrierGateways,
+    routeTables,
+    endpoints,
+    networkInterfaces,
+    networkAcls,
+    flowLogs,
+    rules,
+  ] = await Promise.all([
+    info.subnetId
+      ? read(async () => (await account.ec2.describeSubnets({ SubnetIds: [info.subnetId!] })).Subnets?.[0])
+      : Promise.resolve<Read<Subnet | undefined>>({
+          ok: false,
+          error: `the stack ${stack.stackName} reports no SubnetId output`,
+        }),
     info.instanceId
-      ? read(async () => (await account.ec2.describeInstances({ InstanceIds: [info.instanceId!] })).Reservations?.[0]?.Instances?.[0])
-      : Promise.resolve<Read<Instance | undefined>>({ ok: false, error: `the stack ${stack.stackName} reports no InstanceId output` }),
+      ? read(
+          async () =>
+            (await account.ec2.describeInstances({ InstanceIds: [info.instanceId!] })).Reservations?.[0]
+              ?.Instances?.[0],
+        )
+      : Promise.resolve<Read<Instance | undefined>>({
+          ok: false,
+          error: `the stack ${stack.stackName} reports no InstanceId output`,
+        }),
     inVpc(async (v) =>
-      (await all((t) => account.ec2.describeInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) }).then((r) => ({ items: r.InternetGateways, next: r.NextToken }))))
+      (
+        await all((t) =>
+          account.ec2
+            .describeInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) })
+            .then((r) => ({ items: r.InternetGateways, next: r.NextToken })),
+        )
+      )
         .filter((g) => (g.Attachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
         .map((g) => g.InternetGatewayId ?? '?'),
     ),
     inVpc(async (v) =>
-      (await all((t) => account.ec2.describeNatGateways({ Filter: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NatGateways, next: r.NextToken }))))
+      (
+        await all((t) =>
+          account.ec2
+            .describeNatGateways({ Filter: vpcFilter('vpc-id', v), ...tok(t) })
+            .then((r) => ({ items: r.NatGateways, next: r.NextToken })),
+        )
+      )
         .filter((g) => g.VpcId === v && g.State !== 'deleted' && g.State !== 'failed')
         .map((g) => `${g.NatGatewayId} (${g.State})`),
     ),
     inVpc(async (v) =>
-      (await all((t) => account.ec2.describeEgressOnlyInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) }).then((r) => ({ items: r.EgressOnlyInternetGateways, next: r.NextToken }))))
+      (
+        await all((t) =>
+          account.ec2
+            .describeEgressOnlyInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) })
+            .then((r) => ({ items: r.EgressOnlyInternetGateways, next: r.NextToken })),
+        )
+      )
         .filter((g) => (g.Attachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
         .map((g) => g.EgressOnlyInternetGatewayId ?? '?'),
     ),
@@ -185,42 +247,127 @@ export async function collectRoom(account: RoomAuditAccount, caseId: string, sta
       const live = new Set(['initiating-request', 'pending-acceptance', 'provisioning', 'active']);
       const ids = new Set<string>();
       for (const side of ['requester-vpc-info.vpc-id', 'accepter-vpc-info.vpc-id']) {
-        const pcx = await all((t) => account.ec2.describeVpcPeeringConnections({ Filters: vpcFilter(side, v), ...tok(t) }).then((r) => ({ items: r.VpcPeeringConnections, next: r.NextToken })));
+        const pcx = await all((t) =>
+          account.ec2
+            .describeVpcPeeringConnections({ Filters: vpcFilter(side, v), ...tok(t) })
+            .then((r) => ({ items: r.VpcPeeringConnections, next: r.NextToken })),
+        );
         for (const p of pcx) {
           const ours = p.RequesterVpcInfo?.VpcId === v || p.AccepterVpcInfo?.VpcId === v;
-          if (ours && live.has(p.Status?.Code ?? 'active')) ids.add(`${p.VpcPeeringConnectionId} (${p.Status?.Code ?? 'unknown'})`);
+          if (ours && live.has(p.Status?.Code ?? 'active'))
+            ids.add(`${p.VpcPeeringConnectionId} (${p.Status?.Code ?? 'unknown'})`);
         }
       }
       return [...ids];
     }),
     inVpc(async (v) =>
-      (await all((t) => account.ec2.describeTransitGatewayVpcAttachments({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.TransitGatewayVpcAttachments, next: r.NextToken }))))
+      (
+        await all((t) =>
+          account.ec2
+            .describeTransitGatewayVpcAttachments({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
+            .then((r) => ({ items: r.TransitGatewayVpcAttachments, next: r.NextToken })),
+        )
+      )
         .filter((a) => a.VpcId === v && !['deleted', 'deleting', 'rejected', 'failed'].includes(a.State ?? ''))
         .map((a) => `${a.TransitGatewayAttachmentId} to ${a.TransitGatewayId} (${a.State})`),
     ),
     inVpc(async (v) =>
       ((await account.ec2.describeVpnGateways({ Filters: vpcFilter('attachment.vpc-id', v) })).VpnGateways ?? [])
-        .filter((g) => g.State !== 'deleted' && (g.VpcAttachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
+        .filter(
+          (g) => g.State !== 'deleted' && (g.VpcAttachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'),
+        )
         .map((g) => g.VpnGatewayId ?? '?'),
     ),
     inVpc(async (v) =>
-      (await all((t) => account.ec2.describeCarrierGateways({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.CarrierGateways, next: r.NextToken }))))
+      (
+        await all((t) =>
+          account.ec2
+            .describeCarrierGateways({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
+            .then((r) => ({ items: r.CarrierGateways, next: r.NextToken })),
+        )
+      )
         .filter((g) => g.VpcId === v && g.State !== 'deleted' && g.State !== 'deleting')
         .map((g) => g.CarrierGatewayId ?? '?'),
     ),
     // Every filtered list is also checked item by item: a filter an endpoint ignores must not
     // pull another VPC's resources into this room's audit.
-    inVpc(async (v) => (await all((t) => account.ec2.describeRouteTables({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.RouteTables, next: r.NextToken })))).filter((x) => x.VpcId === v)),
-    inVpc(async (v) => (await all((t) => account.ec2.describeVpcEndpoints({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.VpcEndpoints, next: r.NextToken })))).filter((x) => x.VpcId === v)),
-    inVpc(async (v) => (await all((t) => account.ec2.describeNetworkInterfaces({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NetworkInterfaces, next: r.NextToken })))).filter((x) => x.VpcId === v)),
-    inVpc(async (v) => (await all((t) => account.ec2.describeNetworkAcls({ Filters: vpcFilter('vpc-id', v), ...tok(t) }).then((r) => ({ items: r.NetworkAcls, next: r.NextToken })))).filter((x) => x.VpcId === v)),
-    inVpc(async (v) => (await all((t) => account.ec2.describeFlowLogs({ Filter: vpcFilter('resource-id', v), ...tok(t) }).then((r) => ({ items: r.FlowLogs, next: r.NextToken })))).filter((x) => x.ResourceId === v)),
+    inVpc(async (v) =>
+      (
+        await all((t) =>
+          account.ec2
+            .describeRouteTables({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
+            .then((r) => ({ items: r.RouteTables, next: r.NextToken })),
+        )
+      ).filter((x) => x.VpcId === v),
+    ),
+    inVpc(async (v) =>
+      (
+        await all((t) =>
+          account.ec2
+            .describeVpcEndpoints({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
+            .then((r) => ({ items: r.VpcEndpoints, next: r.NextToken })),
+        )
+      ).filter((x) => x.VpcId === v),
+    ),
+    inVpc(async (v) =>
+      (
+        await all((t) =>
+          account.ec2
+            .describeNetworkInterfaces({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
+            .then((r) => ({ items: r.NetworkInterfaces, next: r.NextToken })),
+        )
+      ).filter((x) => x.VpcId === v),
+    ),
+    inVpc(async (v) =>
+      (
+        await all((t) =>
+          account.ec2
+            .describeNetworkAcls({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
+            .then((r) => ({ items: r.NetworkAcls, next: r.NextToken })),
+        )
+      ).filter((x) => x.VpcId === v),
+    ),
+    inVpc(async (v) =>
+      (
+        await all((t) =>
+          account.ec2
+            .describeFlowLogs({ Filter: vpcFilter('resource-id', v), ...tok(t) })
+            .then((r) => ({ items: r.FlowLogs, next: r.NextToken })),
+        )
+      ).filter((x) => x.ResourceId === v),
+    ),
     read(() => liveRules(account, groupIds)),
   ]);
   const volumes = info.instanceId
-    ? await read(() => all((t) => account.ec2.describeVolumes({ Filters: [{ Name: 'attachment.instance-id', Values: [info.instanceId!] }], ...tok(t) }).then((r) => ({ items: r.Volumes, next: r.NextToken }))))
+    ? await read(() =>
+        all((t) =>
+          account.ec2
+            .describeVolumes({ Filters: [{ Name: 'attachment.instance-id', Values: [info.instanceId!] }], ...tok(t) })
+            .then((r) => ({ items: r.Volumes, next: r.NextToken })),
+        ),
+      )
     : { ok: false as const, error: `the stack ${stack.stackName} reports no InstanceId output` };
-  return { region: account.region, stack, info, subnet, instance, internetGateways, natGateways, egressOnlyGateways, peerings, transitAttachments, vpnGateways, carrierGateways, routeTables, endpoints, networkInterfaces, volumes, networkAcls, flowLogs, rules };
+  return {
+    region: account.region,
+    stack,
+    info,
+    subnet,
+    instance,
+    internetGateways,
+    natGateways,
+    egressOnlyGateways,
+    peerings,
+    transitAttachments,
+    vpnGateways,
+    carrierGateways,
+    routeTables,
+    endpoints,
+    networkInterfaces,
+    volumes,
+    networkAcls,
+    flowLogs,
+    rules,
+  };
 }
 
 // ---------------------------------------------------------------- evaluation
@@ -242,27 +389,54 @@ function need<T>(r: Read<T>, what: string): T {
 }
 
 function none(list: string[], kind: string, vpc: string | undefined): Verdict {
-  return list.length ? { ok: false, detail: `${vpc} has ${list.length} ${kind}(s): ${list.join(', ')} — a way out of the room; remove it.` } : { ok: true, detail: `no ${kind}` };
+  return list.length
+    ? {
+        ok: false,
+        detail: `${vpc} has ${list.length} ${kind}(s): ${list.join(', ')} — a way out of the room; remove it.`,
+      }
+    : { ok: true, detail: `no ${kind}` };
 }
 
 function groupsOf(live: RoomLive): DeclaredGroup[] | undefined {
   const i = live.info;
   const pl = live.stack.parameters['S3PrefixListId'];
   if (!i.forensicsSecurityGroupId || !i.accessSecurityGroupId || !i.endpointSecurityGroupId || !pl) return undefined;
-  return declaredGroups({ forensics: i.forensicsSecurityGroupId, access: i.accessSecurityGroupId, endpoint: i.endpointSecurityGroupId, s3PrefixList: pl });
+  return declaredGroups({
+    forensics: i.forensicsSecurityGroupId,
+    access: i.accessSecurityGroupId,
+    endpoint: i.endpointSecurityGroupId,
+    s3PrefixList: pl,
+  });
 }
 
-function groupCheck(live: RoomLive, role: DeclaredGroup['role'], judge: (rules: LiveRule[], g: DeclaredGroup) => Verdict): () => Verdict {
+function groupCheck(
+  live: RoomLive,
+  role: DeclaredGroup['role'],
+  judge: (rules: LiveRule[], g: DeclaredGroup) => Verdict,
+): () => Verdict {
   return () => {
     const g = groupsOf(live)?.find((x) => x.role === role);
-    if (!g) throw new Error(`the stack ${live.stack.stackName} does not name the room's security groups and S3 prefix list`);
+    if (!g)
+      throw new Error(`the stack ${live.stack.stackName} does not name the room's security groups and S3 prefix list`);
     const rules = need(live.rules, 'the security group rules').get(g.groupId) ?? [];
     return judge(rules, g);
   };
 }
 
 function routeTarget(r: Item<NonNullable<RouteTable['Routes']>>): string {
-  return r.GatewayId ?? r.NatGatewayId ?? r.TransitGatewayId ?? r.VpcPeeringConnectionId ?? r.EgressOnlyInternetGatewayId ?? r.CarrierGatewayId ?? r.NetworkInterfaceId ?? r.InstanceId ?? r.LocalGatewayId ?? r.CoreNetworkArn ?? 'an unknown target';
+  return (
+    r.GatewayId ??
+    r.NatGatewayId ??
+    r.TransitGatewayId ??
+    r.VpcPeeringConnectionId ??
+    r.EgressOnlyInternetGatewayId ??
+    r.CarrierGatewayId ??
+    r.NetworkInterfaceId ??
+    r.InstanceId ??
+    r.LocalGatewayId ??
+    r.CoreNetworkArn ??
+    'an unknown target'
+  );
 }
 
 function parsePolicy(doc: string | undefined): { Statement?: unknown } | undefined {
@@ -301,7 +475,10 @@ function addStackCheck(live: RoomLive, add: AddCheck): void {
     const phase = stackPhase(stack.status);
     return phase === 'complete'
       ? { ok: true, detail: `${stack.stackName} is ${stack.status}` }
-      : { ok: false, detail: `${stack.stackName} is ${stack.status}${stack.statusReason ? ` (${stack.statusReason})` : ''}: the room is not in a finished state.` };
+      : {
+          ok: false,
+          detail: `${stack.stackName} is ${stack.status}${stack.statusReason ? ` (${stack.statusReason})` : ''}: the room is not in a finished state.`,
+        };
   });
 }
 
@@ -309,16 +486,32 @@ function addStackCheck(live: RoomLive, add: AddCheck): void {
 function addWayOutChecks(live: RoomLive, add: AddCheck): void {
   const { info } = live;
   const vpc = info.vpcId;
-  add('vpc.no-internet-gateway', 'critical', () => none(need(live.internetGateways, 'internet gateways'), 'attached internet gateway', vpc));
+  add('vpc.no-internet-gateway', 'critical', () =>
+    none(need(live.internetGateways, 'internet gateways'), 'attached internet gateway', vpc),
+  );
   add('vpc.no-nat-gateway', 'critical', () => none(need(live.natGateways, 'NAT gateways'), 'NAT gateway', vpc));
-  add('vpc.no-egress-only-internet-gateway', 'critical', () => none(need(live.egressOnlyGateways, 'egress-only internet gateways'), 'egress-only internet gateway', vpc));
-  add('vpc.no-peering-connection', 'critical', () => none(need(live.peerings, 'peering connections'), 'VPC peering connection', vpc));
-  add('vpc.no-transit-gateway-attachment', 'critical', () => none(need(live.transitAttachments, 'transit gateway attachments'), 'transit gateway attachment', vpc));
-  add('vpc.no-vpn-gateway', 'critical', () => none(need(live.vpnGateways, 'VPN gateways'), 'attached VPN gateway', vpc));
-  add('vpc.no-carrier-gateway', 'critical', () => none(need(live.carrierGateways, 'carrier gateways'), 'carrier gateway', vpc));
+  add('vpc.no-egress-only-internet-gateway', 'critical', () =>
+    none(need(live.egressOnlyGateways, 'egress-only internet gateways'), 'egress-only internet gateway', vpc),
+  );
+  add('vpc.no-peering-connection', 'critical', () =>
+    none(need(live.peerings, 'peering connections'), 'VPC peering connection', vpc),
+  );
+  add('vpc.no-transit-gateway-attachment', 'critical', () =>
+    none(need(live.transitAttachments, 'transit gateway attachments'), 'transit gateway attachment', vpc),
+  );
+  add('vpc.no-vpn-gateway', 'critical', () =>
+    none(need(live.vpnGateways, 'VPN gateways'), 'attached VPN gateway', vpc),
+  );
+  add('vpc.no-carrier-gateway', 'critical', () =>
+    none(need(live.carrierGateways, 'carrier gateways'), 'carrier gateway', vpc),
+  );
   add('routes.no-route-out', 'critical', () => {
     const tables = need(live.routeTables, 'route tables');
-    const s3Endpoints = new Set(need(live.endpoints, 'VPC endpoints').filter((e) => e.VpcEndpointType === 'Gateway' && e.ServiceName === `com.amazonaws.${live.region}.s3`).map((e) => e.VpcEndpointId));
+    const s3Endpoints = new Set(
+      need(live.endpoints, 'VPC endpoints')
+        .filter((e) => e.VpcEndpointType === 'Gateway' && e.ServiceName === `com.amazonaws.${live.region}.s3`)
+        .map((e) => e.VpcEndpointId),
+    );
     const bad: string[] = [];
     let routes = 0;
     for (const t of tables) {
@@ -331,7 +524,10 @@ function addWayOutChecks(live: RoomLive, add: AddCheck): void {
       }
     }
     return bad.length
-      ? { ok: false, detail: `route(s) out of the room: ${bad.join('; ')}. Only the local route and the S3 gateway endpoint's routes may exist; delete these.` }
+      ? {
+          ok: false,
+          detail: `route(s) out of the room: ${bad.join('; ')}. Only the local route and the S3 gateway endpoint's routes may exist; delete these.`,
+        }
       : { ok: true, detail: `${tables.length} route table(s), ${routes} route(s): local and S3 gateway endpoint only` };
   });
 }
@@ -342,39 +538,90 @@ function addPublicAddressChecks(live: RoomLive, add: AddCheck): void {
   add('subnet.no-public-ip-on-launch', 'critical', () => {
     const s = need(live.subnet, 'the subnet');
     if (!s) return { ok: false, detail: `subnet ${info.subnetId} does not exist` };
-    return s.MapPublicIpOnLaunch ? { ok: false, detail: `subnet ${s.SubnetId} gives new network interfaces a public IPv4 address (MapPublicIpOnLaunch); turn it off.` } : { ok: true, detail: `subnet ${s.SubnetId} assigns no public addresses` };
+    return s.MapPublicIpOnLaunch
+      ? {
+          ok: false,
+          detail: `subnet ${s.SubnetId} gives new network interfaces a public IPv4 address (MapPublicIpOnLaunch); turn it off.`,
+        }
+      : { ok: true, detail: `subnet ${s.SubnetId} assigns no public addresses` };
   });
   add('network.no-public-address', 'critical', () => {
     const enis = need(live.networkInterfaces, 'network interfaces');
     const inst = need(live.instance, 'the instance');
-    const bad = enis.filter((n) => n.Association?.PublicIp).map((n) => `${n.NetworkInterfaceId}${n.Attachment?.InstanceId ? ` (${n.Attachment.InstanceId})` : ''} has ${n.Association!.PublicIp}`);
-    if (inst?.PublicIpAddress && !bad.some((b) => b.includes(inst.PublicIpAddress!))) bad.push(`instance ${inst.InstanceId} has ${inst.PublicIpAddress}`);
-    return bad.length ? { ok: false, detail: `public address(es) in the room: ${bad.join('; ')}. Release or disassociate them.` } : { ok: true, detail: `${enis.length} network interface(s), none with a public address` };
+    const bad = enis
+      .filter((n) => n.Association?.PublicIp)
+      .map(
+        (n) =>
+          `${n.NetworkInterfaceId}${n.Attachment?.InstanceId ? ` (${n.Attachment.InstanceId})` : ''} has ${n.Association!.PublicIp}`,
+      );
+    if (inst?.PublicIpAddress && !bad.some((b) => b.includes(inst.PublicIpAddress!)))
+      bad.push(`instance ${inst.InstanceId} has ${inst.PublicIpAddress}`);
+    return bad.length
+      ? { ok: false, detail: `public address(es) in the room: ${bad.join('; ')}. Release or disassociate them.` }
+      : { ok: true, detail: `${enis.length} network interface(s), none with a public address` };
   });
 }
 
 /** The room's security groups. */
 function addSecurityGroupChecks(live: RoomLive, add: AddCheck): void {
-  add('forensics-sg.no-ingress', 'critical', groupCheck(live, 'forensics', (rules, g) => {
-    const bad = rules.filter((r) => !r.IsEgress);
-    return bad.length ? { ok: false, detail: `${g.groupId} lets traffic in: ${bad.map(describeRule).join('; ')}. The forensics group must have no ingress rule.` } : { ok: true, detail: `${g.groupId} has no ingress rule` };
-  }));
-  add('forensics-sg.no-egress', 'critical', groupCheck(live, 'forensics', (rules, g) => {
-    const bad = rules.filter((r) => r.IsEgress && !isNoTraffic(r));
-    return bad.length
-      ? { ok: false, detail: `${g.groupId} lets traffic out: ${bad.map(describeRule).join('; ')}. The forensics group must have no egress rule (\`room up\` revokes them).` }
-      : { ok: true, detail: `${g.groupId} has no egress rule${rules.some(isNoTraffic) ? ' (only the no-traffic placeholder)' : ''}` };
-  }));
-  add('access-sg.endpoints-only', 'critical', groupCheck(live, 'access', (rules, g) => {
-    const bad = rules.filter((r) => !isDeclared(r, g));
-    return bad.length
-      ? { ok: false, detail: `${g.groupId} allows more than HTTPS to the VPC endpoints: ${bad.map(describeRule).join('; ')}.` }
-      : { ok: true, detail: `${g.groupId}: ${rules.length ? rules.map((r) => describeRule(r)).join('; ') : 'no rules'}` };
-  }));
-  add('endpoint-sg.room-only', 'critical', groupCheck(live, 'endpoint', (rules, g) => {
-    const bad = rules.filter((r) => !isDeclared(r, g));
-    return bad.length ? { ok: false, detail: `${g.groupId} allows more than HTTPS from the room: ${bad.map(describeRule).join('; ')}.` } : { ok: true, detail: `${g.groupId}: only HTTPS from the access group` };
-  }));
+  add(
+    'forensics-sg.no-ingress',
+    'critical',
+    groupCheck(live, 'forensics', (rules, g) => {
+      const bad = rules.filter((r) => !r.IsEgress);
+      return bad.length
+        ? {
+            ok: false,
+            detail: `${g.groupId} lets traffic in: ${bad.map(describeRule).join('; ')}. The forensics group must have no ingress rule.`,
+          }
+        : { ok: true, detail: `${g.groupId} has no ingress rule` };
+    }),
+  );
+  add(
+    'forensics-sg.no-egress',
+    'critical',
+    groupCheck(live, 'forensics', (rules, g) => {
+      const bad = rules.filter((r) => r.IsEgress && !isNoTraffic(r));
+      return bad.length
+        ? {
+            ok: false,
+            detail: `${g.groupId} lets traffic out: ${bad.map(describeRule).join('; ')}. The forensics group must have no egress rule (\`room up\` revokes them).`,
+          }
+        : {
+            ok: true,
+            detail: `${g.groupId} has no egress rule${rules.some(isNoTraffic) ? ' (only the no-traffic placeholder)' : ''}`,
+          };
+    }),
+  );
+  add(
+    'access-sg.endpoints-only',
+    'critical',
+    groupCheck(live, 'access', (rules, g) => {
+      const bad = rules.filter((r) => !isDeclared(r, g));
+      return bad.length
+        ? {
+            ok: false,
+            detail: `${g.groupId} allows more than HTTPS to the VPC endpoints: ${bad.map(describeRule).join('; ')}.`,
+          }
+        : {
+            ok: true,
+            detail: `${g.groupId}: ${rules.length ? rules.map((r) => describeRule(r)).join('; ') : 'no rules'}`,
+          };
+    }),
+  );
+  add(
+    'endpoint-sg.room-only',
+    'critical',
+    groupCheck(live, 'endpoint', (rules, g) => {
+      const bad = rules.filter((r) => !isDeclared(r, g));
+      return bad.length
+        ? {
+            ok: false,
+            detail: `${g.groupId} allows more than HTTPS from the room: ${bad.map(describeRule).join('; ')}.`,
+          }
+        : { ok: true, detail: `${g.groupId}: only HTTPS from the access group` };
+    }),
+  );
 }
 
 /** The forensic instance. */
@@ -387,28 +634,41 @@ function addInstanceChecks(live: RoomLive, add: AddCheck): void {
     const bad: string[] = [];
     for (const n of inst.NetworkInterfaces ?? []) {
       const have = (n.Groups ?? []).map((x) => x.GroupId ?? '?').sort();
-      if (JSON.stringify(have) !== JSON.stringify(want)) bad.push(`${n.NetworkInterfaceId} is in ${have.join(', ') || 'no group'}`);
-      if (info.subnetId && n.SubnetId && n.SubnetId !== info.subnetId) bad.push(`${n.NetworkInterfaceId} is in subnet ${n.SubnetId}, outside the room`);
+      if (JSON.stringify(have) !== JSON.stringify(want))
+        bad.push(`${n.NetworkInterfaceId} is in ${have.join(', ') || 'no group'}`);
+      if (info.subnetId && n.SubnetId && n.SubnetId !== info.subnetId)
+        bad.push(`${n.NetworkInterfaceId} is in subnet ${n.SubnetId}, outside the room`);
     }
     return bad.length
-      ? { ok: false, detail: `the instance must be in exactly the forensics and access groups (${want.join(', ')}): ${bad.join('; ')}.` }
+      ? {
+          ok: false,
+          detail: `the instance must be in exactly the forensics and access groups (${want.join(', ')}): ${bad.join('; ')}.`,
+        }
       : { ok: true, detail: `${inst.InstanceId} is in ${want.join(', ')} only` };
   });
   add('instance.imdsv2', 'critical', () => {
     const inst = need(live.instance, 'the instance');
     if (!inst) return { ok: false, detail: `instance ${info.instanceId} does not exist` };
     const m = inst.MetadataOptions ?? {};
-    if (m.HttpEndpoint === 'disabled') return { ok: true, detail: `${inst.InstanceId}: instance metadata service disabled` };
+    if (m.HttpEndpoint === 'disabled')
+      return { ok: true, detail: `${inst.InstanceId}: instance metadata service disabled` };
     const bad: string[] = [];
     if (m.HttpTokens !== 'required') bad.push(`HttpTokens is ${m.HttpTokens ?? 'unset'} (IMDSv1 allowed)`);
     if (m.HttpPutResponseHopLimit !== 1) bad.push(`hop limit is ${m.HttpPutResponseHopLimit ?? 'unset'}`);
-    return bad.length ? { ok: false, detail: `${inst.InstanceId}: ${bad.join(', ')}; IMDSv2 with hop limit 1 is required (\`room up\` sets it).` } : { ok: true, detail: `${inst.InstanceId}: IMDSv2 required, hop limit 1` };
+    return bad.length
+      ? {
+          ok: false,
+          detail: `${inst.InstanceId}: ${bad.join(', ')}; IMDSv2 with hop limit 1 is required (\`room up\` sets it).`,
+        }
+      : { ok: true, detail: `${inst.InstanceId}: IMDSv2 required, hop limit 1` };
   });
   add('instance.volumes-encrypted', 'critical', () => {
     const vols = need(live.volumes, 'the attached volumes');
     if (!vols.length) return { ok: false, detail: `no volume is attached to ${info.instanceId}` };
     const bad = vols.filter((v) => !v.Encrypted).map((v) => v.VolumeId);
-    return bad.length ? { ok: false, detail: `unencrypted volume(s) attached to ${info.instanceId}: ${bad.join(', ')}.` } : { ok: true, detail: `${vols.length} attached volume(s), all encrypted` };
+    return bad.length
+      ? { ok: false, detail: `unencrypted volume(s) attached to ${info.instanceId}: ${bad.join(', ')}.` }
+      : { ok: true, detail: `${vols.length} attached volume(s), all encrypted` };
   });
 }
 
@@ -416,12 +676,15 @@ function addInstanceChecks(live: RoomLive, add: AddCheck): void {
 function addEndpointChecks(live: RoomLive, add: AddCheck): void {
   const { info } = live;
   add('endpoints.present', 'critical', () => {
-    const eps = need(live.endpoints, 'VPC endpoints').filter((e) => !['deleted', 'deleting', 'failed', 'rejected'].includes(String(e.State ?? '').toLowerCase()));
+    const eps = need(live.endpoints, 'VPC endpoints').filter(
+      (e) => !['deleted', 'deleting', 'failed', 'rejected'].includes(String(e.State ?? '').toLowerCase()),
+    );
     const bad: string[] = [];
     const svc = (s: string) => `com.amazonaws.${live.region}.${s}`;
     const s3 = eps.find((e) => e.ServiceName === svc('s3') && e.VpcEndpointType === 'Gateway');
     if (!s3) bad.push('no S3 gateway endpoint');
-    else if (info.routeTableId && !(s3.RouteTableIds ?? []).includes(info.routeTableId)) bad.push(`S3 gateway endpoint ${s3.VpcEndpointId} is not on route table ${info.routeTableId}`);
+    else if (info.routeTableId && !(s3.RouteTableIds ?? []).includes(info.routeTableId))
+      bad.push(`S3 gateway endpoint ${s3.VpcEndpointId} is not on route table ${info.routeTableId}`);
     for (const s of INTERFACE_SERVICES) {
       const e = eps.find((x) => x.ServiceName === svc(s) && x.VpcEndpointType === 'Interface');
       if (!e) {
@@ -429,27 +692,48 @@ function addEndpointChecks(live: RoomLive, add: AddCheck): void {
         continue;
       }
       if (!e.PrivateDnsEnabled) bad.push(`${s} endpoint ${e.VpcEndpointId} has private DNS off`);
-      if (info.subnetId && !(e.SubnetIds ?? []).includes(info.subnetId)) bad.push(`${s} endpoint ${e.VpcEndpointId} is not in subnet ${info.subnetId}`);
+      if (info.subnetId && !(e.SubnetIds ?? []).includes(info.subnetId))
+        bad.push(`${s} endpoint ${e.VpcEndpointId} is not in subnet ${info.subnetId}`);
       const groups = (e.Groups ?? []).map((g) => g.GroupId);
-      if (info.endpointSecurityGroupId && (groups.length !== 1 || groups[0] !== info.endpointSecurityGroupId)) bad.push(`${s} endpoint ${e.VpcEndpointId} is in ${groups.join(', ') || 'no group'}, not only ${info.endpointSecurityGroupId}`);
+      if (info.endpointSecurityGroupId && (groups.length !== 1 || groups[0] !== info.endpointSecurityGroupId))
+        bad.push(
+          `${s} endpoint ${e.VpcEndpointId} is in ${groups.join(', ') || 'no group'}, not only ${info.endpointSecurityGroupId}`,
+        );
     }
-    return bad.length ? { ok: false, detail: `${bad.join('; ')}: without them the instance cannot reach SSM, KMS or the vault.` } : { ok: true, detail: `S3 gateway and ${INTERFACE_SERVICES.join(', ')} interface endpoints with private DNS` };
+    return bad.length
+      ? { ok: false, detail: `${bad.join('; ')}: without them the instance cannot reach SSM, KMS or the vault.` }
+      : { ok: true, detail: `S3 gateway and ${INTERFACE_SERVICES.join(', ')} interface endpoints with private DNS` };
   });
   add('endpoints.s3-vault-only', 'critical', () => {
-    const s3 = need(live.endpoints, 'VPC endpoints').find((e) => e.ServiceName === `com.amazonaws.${live.region}.s3` && e.VpcEndpointType === 'Gateway');
+    const s3 = need(live.endpoints, 'VPC endpoints').find(
+      (e) => e.ServiceName === `com.amazonaws.${live.region}.s3` && e.VpcEndpointType === 'Gateway',
+    );
     if (!s3) return { ok: false, detail: 'no S3 gateway endpoint' };
     const bucket = info.vaultBucket;
     const policy = parsePolicy(s3.PolicyDocument);
-    if (!policy) return { ok: false, detail: `S3 endpoint ${s3.VpcEndpointId} has no readable policy: without one it reaches every bucket.` };
-    const allowed = (r: unknown) => typeof r === 'string' && !!bucket && new RegExp(`^arn:[a-z-]+:s3:::${bucket.replace(/[.]/g, '\\.')}(/.*)?$`).test(r);
+    if (!policy)
+      return {
+        ok: false,
+        detail: `S3 endpoint ${s3.VpcEndpointId} has no readable policy: without one it reaches every bucket.`,
+      };
+    const allowed = (r: unknown) =>
+      typeof r === 'string' &&
+      !!bucket &&
+      new RegExp(`^arn:[a-z-]+:s3:::${bucket.replace(/[.]/g, '\\.')}(/.*)?$`).test(r);
     const bad: string[] = [];
     for (const st of arr(policy.Statement as Record<string, unknown>[] | undefined)) {
       if (st['Effect'] !== 'Allow') continue;
       if (st['NotResource'] || st['NotAction']) bad.push('a statement with NotResource/NotAction');
       for (const r of arr(st['Resource'] as unknown)) if (!allowed(r)) bad.push(`Resource ${JSON.stringify(r)}`);
-      for (const a of arr(st['Action'] as unknown)) if (a === '*' || a === 's3:*') bad.push(`Action ${JSON.stringify(a)}`);
+      for (const a of arr(st['Action'] as unknown))
+        if (a === '*' || a === 's3:*') bad.push(`Action ${JSON.stringify(a)}`);
     }
-    return bad.length ? { ok: false, detail: `S3 endpoint ${s3.VpcEndpointId} policy reaches beyond the vault ${bucket}: ${bad.join(', ')}.` } : { ok: true, detail: `S3 endpoint ${s3.VpcEndpointId} reaches only ${bucket}` };
+    return bad.length
+      ? {
+          ok: false,
+          detail: `S3 endpoint ${s3.VpcEndpointId} policy reaches beyond the vault ${bucket}: ${bad.join(', ')}.`,
+        }
+      : { ok: true, detail: `S3 endpoint ${s3.VpcEndpointId} reaches only ${bucket}` };
   });
 }
 
@@ -467,15 +751,29 @@ function addDefenceInDepthChecks(live: RoomLive, add: AddCheck): void {
       if (e.RuleAction !== 'allow') continue;
       const dir = e.Egress ? 'outbound' : 'inbound';
       if (e.Protocol === '-1') bad.push(`rule ${e.RuleNumber} allows all ${dir} traffic`);
-      else if (e.Egress && (e.PortRange?.From !== 443 || e.PortRange?.To !== 443)) bad.push(`rule ${e.RuleNumber} allows ${dir} ports ${e.PortRange?.From}-${e.PortRange?.To}`);
+      else if (e.Egress && (e.PortRange?.From !== 443 || e.PortRange?.To !== 443))
+        bad.push(`rule ${e.RuleNumber} allows ${dir} ports ${e.PortRange?.From}-${e.PortRange?.To}`);
     }
-    return bad.length ? { ok: false, detail: `${bad.join('; ')}: the network ACL should allow only HTTPS out and its replies in.` } : { ok: true, detail: `${acl.NetworkAclId} allows only HTTPS out and return traffic in` };
+    return bad.length
+      ? { ok: false, detail: `${bad.join('; ')}: the network ACL should allow only HTTPS out and its replies in.` }
+      : { ok: true, detail: `${acl.NetworkAclId} allows only HTTPS out and return traffic in` };
   });
   add('flow-logs.active', 'warning', () => {
     const logs = need(live.flowLogs, 'flow logs');
-    const good = logs.find((l) => l.FlowLogStatus === 'ACTIVE' && l.TrafficType === 'ALL' && l.DeliverLogsStatus !== 'FAILED');
-    if (good) return { ok: true, detail: `${good.FlowLogId} logs ALL traffic of ${vpc} to ${good.LogGroupName ?? good.LogDestination}` };
-    return { ok: false, detail: logs.length ? `no active flow log of ALL traffic on ${vpc} (${logs.map((l) => `${l.FlowLogId}: ${l.FlowLogStatus} ${l.TrafficType}${l.DeliverLogsErrorMessage ? ` ${l.DeliverLogsErrorMessage}` : ''}`).join('; ')})` : `no flow log on ${vpc}` };
+    const good = logs.find(
+      (l) => l.FlowLogStatus === 'ACTIVE' && l.TrafficType === 'ALL' && l.DeliverLogsStatus !== 'FAILED',
+    );
+    if (good)
+      return {
+        ok: true,
+        detail: `${good.FlowLogId} logs ALL traffic of ${vpc} to ${good.LogGroupName ?? good.LogDestination}`,
+      };
+    return {
+      ok: false,
+      detail: logs.length
+        ? `no active flow log of ALL traffic on ${vpc} (${logs.map((l) => `${l.FlowLogId}: ${l.FlowLogStatus} ${l.TrafficType}${l.DeliverLogsErrorMessage ? ` ${l.DeliverLogsErrorMessage}` : ''}`).join('; ')})`
+        : `no flow log on ${vpc}`,
+    };
   });
 }
 
@@ -485,17 +783,36 @@ export function auditOk(checks: readonly AuditCheck[], opts: AuditOptions = {}):
 }
 
 /** Audit the room of a stack already read. */
-export async function auditStack(account: RoomAuditAccount, caseId: string, stack: RoomStack, opts: AuditOptions = {}): Promise<RoomAudit> {
+export async function auditStack(
+  account: RoomAuditAccount,
+  caseId: string,
+  stack: RoomStack,
+  opts: AuditOptions = {},
+): Promise<RoomAudit> {
   const live = await collectRoom(account, caseId, stack);
   const checks = evaluateRoom(live);
   return { ok: auditOk(checks, opts), checks, room: live.info };
 }
 
 /** The live audit of a case's room; with no room stack, one failed `room.exists` check. */
-export async function auditRoom(account: RoomAuditAccount, caseId: string, opts: AuditOptions = {}): Promise<RoomAudit> {
+export async function auditRoom(
+  account: RoomAuditAccount,
+  caseId: string,
+  opts: AuditOptions = {},
+): Promise<RoomAudit> {
   const stack = await readRoomStack(account, caseId);
   if (!stack) {
-    return { ok: false, checks: [{ id: 'room.exists', ok: false, severity: 'critical', detail: `case ${caseId} has no room: there is no stack ${roomStackName(caseId)} in ${account.region}. Run \`cleanroom room up --case ${caseId}\`.` }] };
+    return {
+      ok: false,
+      checks: [
+        {
+          id: 'room.exists',
+          ok: false,
+          severity: 'critical',
+          detail: `case ${caseId} has no room: there is no stack ${roomStackName(caseId)} in ${account.region}. Run \`cleanroom room up --case ${caseId}\`.`,
+        },
+      ],
+    };
   }
   return auditStack(account, caseId, stack, opts);
 }

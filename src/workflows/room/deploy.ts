@@ -49,7 +49,11 @@ export class StackFailedError extends CleanroomError {
 }
 
 /** Create a change set and wait until CloudFormation has computed it. */
-export async function createChangeSet(account: AwsAccount, input: ChangeSetInput, o: { budgetMs: number; clock?: Clock }): Promise<PlannedChangeSet> {
+export async function createChangeSet(
+  account: AwsAccount,
+  input: ChangeSetInput,
+  o: { budgetMs: number; clock?: Clock },
+): Promise<PlannedChangeSet> {
   const created = await account.cfn.createChangeSet({
     StackName: input.stackName,
     ChangeSetName: input.changeSetName,
@@ -68,18 +72,38 @@ export async function createChangeSet(account: AwsAccount, input: ChangeSetInput
       if (d.Status === 'CREATE_COMPLETE' || d.Status === 'FAILED') return { state: 'done', value: d };
       return { state: 'pending', detail: `change set ${d.Status}` };
     },
-    { description: `change set ${input.changeSetName} of ${input.stackName}`, budgetMs: o.budgetMs, intervalMs: 1000, maxIntervalMs: 5000, ...(o.clock ? { clock: o.clock } : {}), details: { changeSetId } },
+    {
+      description: `change set ${input.changeSetName} of ${input.stackName}`,
+      budgetMs: o.budgetMs,
+      intervalMs: 1000,
+      maxIntervalMs: 5000,
+      ...(o.clock ? { clock: o.clock } : {}),
+      details: { changeSetId },
+    },
   );
   if (described.Status === 'FAILED') {
     if (NO_CHANGES.test(described.StatusReason ?? '')) {
       await account.cfn.deleteChangeSet({ ChangeSetName: changeSetId }).catch(() => undefined);
       return { changeSetId, stackId, hasChanges: false, changes: [] };
     }
-    throw new CleanroomError('CHANGE_SET_FAILED', `CloudFormation refused the room's change set for ${input.stackName}: ${described.StatusReason ?? 'no reason given'}.`, { details: { changeSetId, stackName: input.stackName } });
+    throw new CleanroomError(
+      'CHANGE_SET_FAILED',
+      `CloudFormation refused the room's change set for ${input.stackName}: ${described.StatusReason ?? 'no reason given'}.`,
+      { details: { changeSetId, stackName: input.stackName } },
+    );
   }
   const changes = (described.Changes ?? []).flatMap((c) => {
     const r = c.ResourceChange;
-    return r?.LogicalResourceId ? [{ action: r.Action ?? 'Modify', logicalId: r.LogicalResourceId, ...(r.ResourceType ? { type: r.ResourceType } : {}), ...(r.Replacement ? { replacement: r.Replacement } : {}) }] : [];
+    return r?.LogicalResourceId
+      ? [
+          {
+            action: r.Action ?? 'Modify',
+            logicalId: r.LogicalResourceId,
+            ...(r.ResourceType ? { type: r.ResourceType } : {}),
+            ...(r.Replacement ? { replacement: r.Replacement } : {}),
+          },
+        ]
+      : [];
   });
   return { changeSetId, stackId, hasChanges: true, changes };
 }
@@ -90,7 +114,13 @@ export async function executeChangeSet(
   planned: PlannedChangeSet,
   o: { stackName: string; budgetMs: number; clock?: Clock; reporter: Reporter; hint: string },
 ): Promise<RoomStack> {
-  const activity = new StackActivity(account, planned.stackId, o.stackName, o.reporter, planned.changes.length || undefined);
+  const activity = new StackActivity(
+    account,
+    planned.stackId,
+    o.stackName,
+    o.reporter,
+    planned.changes.length || undefined,
+  );
   await activity.baseline();
   await account.cfn.executeChangeSet({ ChangeSetName: planned.changeSetId });
   return waitForStack(account, planned.stackId, o.stackName, activity, o);
@@ -100,12 +130,24 @@ export async function executeChangeSet(
  * Wait for a stack operation already running (or just started) to finish: done on *_COMPLETE,
  * failed at once on any ROLLBACK or FAILED status, named by the resources that failed.
  */
-export async function waitForStack(account: AwsAccount, stackId: string, stackName: string, activity: StackActivity, o: { budgetMs: number; clock?: Clock; reporter: Reporter; hint: string }): Promise<RoomStack> {
+export async function waitForStack(
+  account: AwsAccount,
+  stackId: string,
+  stackName: string,
+  activity: StackActivity,
+  o: { budgetMs: number; clock?: Clock; reporter: Reporter; hint: string },
+): Promise<RoomStack> {
   return waitFor(
     async (): Promise<PollResult<RoomStack>> => {
       await activity.poll();
       const s = await readStack(account, stackId);
-      if (!s) return { state: 'failed', error: new CleanroomError('ROOM_STACK_GONE', `Room stack ${stackName} disappeared while waiting for it.`, { details: { stackId } }) };
+      if (!s)
+        return {
+          state: 'failed',
+          error: new CleanroomError('ROOM_STACK_GONE', `Room stack ${stackName} disappeared while waiting for it.`, {
+            details: { stackId },
+          }),
+        };
       if (isFailureStatus(s.status)) {
         // One more look at the events: the failing resource's event may have come with this status.
         await activity.poll().catch(() => undefined);
@@ -113,7 +155,11 @@ export async function waitForStack(account: AwsAccount, stackId: string, stackNa
         const rolling = s.status.endsWith('_IN_PROGRESS') ? ' CloudFormation is rolling the change back now.' : '';
         return {
           state: 'failed',
-          error: new StackFailedError(`Room stack ${stackName} failed (${s.status}) — ${nameFailures(failed, s.statusReason ?? activity.stackReason() ?? 'CloudFormation gave no reason')}.${rolling} ${o.hint}`, failed, { stackName, stackId, status: s.status }),
+          error: new StackFailedError(
+            `Room stack ${stackName} failed (${s.status}) — ${nameFailures(failed, s.statusReason ?? activity.stackReason() ?? 'CloudFormation gave no reason')}.${rolling} ${o.hint}`,
+            failed,
+            { stackName, stackId, status: s.status },
+          ),
         };
       }
       const phase = stackPhase(s.status);

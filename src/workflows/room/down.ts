@@ -75,8 +75,13 @@ export interface RoomDownResult {
 
 /** The confirmation text. */
 export function roomDownPlanText(p: RoomDownPlan): string {
-  const lines = [`Take down the room of case ${p.case} in ${p.region}: DELETE stack ${p.stackName} (${p.stackStatus}) — the forensic instance${p.instanceId ? ` ${p.instanceId}` : ''}, its VPC, endpoints and security groups.`];
-  for (const e of p.evidence) lines.push(`  - detach evidence volume ${e.volumeId}${e.evidenceId ? ` (${e.evidenceId})` : ''}${e.device ? ` from ${e.device}` : ''} first; the volume and its snapshot are kept`);
+  const lines = [
+    `Take down the room of case ${p.case} in ${p.region}: DELETE stack ${p.stackName} (${p.stackStatus}) — the forensic instance${p.instanceId ? ` ${p.instanceId}` : ''}, its VPC, endpoints and security groups.`,
+  ];
+  for (const e of p.evidence)
+    lines.push(
+      `  - detach evidence volume ${e.volumeId}${e.evidenceId ? ` (${e.evidenceId})` : ''}${e.device ? ` from ${e.device}` : ''} first; the volume and its snapshot are kept`,
+    );
   if (p.flowLogGroupName) lines.push(`  - the flow-log group ${p.flowLogGroupName} is kept`);
   return lines.join('\n');
 }
@@ -84,10 +89,17 @@ export function roomDownPlanText(p: RoomDownPlan): string {
 /** Take the room of a case down (see the module comment). */
 export async function roomDown(deps: RoomDownDeps, o: RoomDownOptions): Promise<RoomDownResult> {
   const caseId = assertCaseId(o.caseId);
-  return withCustodySession(deps.custody, o.signal, (session) => takeDown({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session));
+  return withCustodySession(deps.custody, o.signal, (session) =>
+    takeDown({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session),
+  );
 }
 
-async function takeDown(deps: RoomDownDeps & { clock: Clock }, o: RoomDownOptions, caseId: string, session: CustodySession): Promise<Omit<RoomDownResult, 'seal'>> {
+async function takeDown(
+  deps: RoomDownDeps & { clock: Clock },
+  o: RoomDownOptions,
+  caseId: string,
+  session: CustodySession,
+): Promise<Omit<RoomDownResult, 'seal'>> {
   const { account } = deps;
   const reporter = deps.reporter ?? silentReporter;
   const deleteMs = o.budgets?.deleteMs ?? DEFAULT_ROOM_BUDGETS.deleteMs;
@@ -97,8 +109,18 @@ async function takeDown(deps: RoomDownDeps & { clock: Clock }, o: RoomDownOption
 
   const stack = await readRoomStack(account, caseId);
   if (!stack) {
-    reporter.progress({ kind: 'step', message: `case ${caseId} has no room stack ${stackName} in ${account.region}: nothing to take down` });
-    return { case: caseId, stackName, deleted: true, alreadyGone: true, detached: [], leftovers: await findLeftovers(account, caseId, { stackGone: true }) };
+    reporter.progress({
+      kind: 'step',
+      message: `case ${caseId} has no room stack ${stackName} in ${account.region}: nothing to take down`,
+    });
+    return {
+      case: caseId,
+      stackName,
+      deleted: true,
+      alreadyGone: true,
+      detached: [],
+      leftovers: await findLeftovers(account, caseId, { stackGone: true }),
+    };
   }
   const instanceId = stack.outputs['InstanceId'];
   const evidence = instanceId ? await attachedEvidence(account, instanceId) : [];
@@ -109,7 +131,15 @@ async function takeDown(deps: RoomDownDeps & { clock: Clock }, o: RoomDownOption
       { details: { caseId, instanceId, volumes: evidence.map((e) => e.volumeId) } },
     );
   }
-  const plan: RoomDownPlan = { case: caseId, region: account.region, stackName, stackStatus: stack.status, ...(instanceId ? { instanceId } : {}), evidence, ...(stack.outputs['FlowLogGroupName'] ? { flowLogGroupName: stack.outputs['FlowLogGroupName'] } : {}) };
+  const plan: RoomDownPlan = {
+    case: caseId,
+    region: account.region,
+    stackName,
+    stackStatus: stack.status,
+    ...(instanceId ? { instanceId } : {}),
+    evidence,
+    ...(stack.outputs['FlowLogGroupName'] ? { flowLogGroupName: stack.outputs['FlowLogGroupName'] } : {}),
+  };
   await requireApproval(deps.approve, { action: 'room.down', caseId, question: roomDownPlanText(plan), plan });
 
   // Opening the record takes the case's lease (the CLI's): another command may have changed the
@@ -126,7 +156,8 @@ async function takeDown(deps: RoomDownDeps & { clock: Clock }, o: RoomDownOption
     }
   }
   const accountId = await account.accountId();
-  const ref = (type: string, id: string, arn?: string): ResourceRef => resourceRef(type, id, accountId, account.region, arn);
+  const ref = (type: string, id: string, arn?: string): ResourceRef =>
+    resourceRef(type, id, accountId, account.region, arn);
 
   const step: DownStep = { account, custody, session, ref, reporter, clock: deps.clock };
   const detached = await detachRoomEvidence(step, evidence, instanceId, detachMs);
@@ -147,28 +178,58 @@ interface DownStep {
 type Evidence = Awaited<ReturnType<typeof attachedEvidence>>;
 
 /** Detach the evidence, each volume recorded (a failure recorded, then the room is left standing). */
-async function detachRoomEvidence(step: DownStep, evidence: Evidence, instanceId: string | undefined, detachMs: number): Promise<RoomDownResult['detached']> {
+async function detachRoomEvidence(
+  step: DownStep,
+  evidence: Evidence,
+  instanceId: string | undefined,
+  detachMs: number,
+): Promise<RoomDownResult['detached']> {
   const { account, custody, ref, reporter } = step;
   const rec = new StepRecorder(custody, reporter);
   const detached: RoomDownResult['detached'] = [];
   for (const e of evidence) {
     step.session.checkpoint(`detaching ${e.volumeId}`);
     // An evidence volume's detach ends its attach cycle (the key `evidence detach` and close use too).
-    const key = e.evidenceId ? detachKeyIn(custody.events(), e.evidenceId, e.volumeId).key : idempotencyKeys.room.detachUnknown(e.volumeId, `${e.attachTime ?? ''}`);
+    const key = e.evidenceId
+      ? detachKeyIn(custody.events(), e.evidenceId, e.volumeId).key
+      : idempotencyKeys.room.detachUnknown(e.volumeId, `${e.attachTime ?? ''}`);
     try {
-      await detachAndWait(account, e.volumeId, [{ instanceId: instanceId!, ...(e.device ? { device: e.device } : {}) }], { item: e.evidenceId ?? e.volumeId, budgetMs: detachMs, ...(step.clock ? { clock: step.clock } : {}), reporter });
+      await detachAndWait(
+        account,
+        e.volumeId,
+        [{ instanceId: instanceId!, ...(e.device ? { device: e.device } : {}) }],
+        {
+          item: e.evidenceId ?? e.volumeId,
+          budgetMs: detachMs,
+          ...(step.clock ? { clock: step.clock } : {}),
+          reporter,
+        },
+      );
     } catch (err) {
       const x = asError(err);
       if (isInterrupted(x)) throw x;
-      await rec.record(markKey(key, 'failed'), 'room.down.detach', [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)], {
-        status: 'failed',
-        error: { code: x instanceof CleanroomError ? x.code : 'INTERNAL', message: x.message },
-      });
-      throw new CleanroomError('DETACH_FAILED', `Could not detach evidence volume ${e.volumeId} from ${instanceId}: ${x.message}. The room was not deleted; ${detached.length ? `${detached.map((d) => d.volumeId).join(', ')} were detached; ` : ''}run room down again.`, { cause: x, details: { volumeId: e.volumeId, instanceId } });
+      await rec.record(
+        markKey(key, 'failed'),
+        'room.down.detach',
+        [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)],
+        {
+          status: 'failed',
+          error: { code: x instanceof CleanroomError ? x.code : 'INTERNAL', message: x.message },
+        },
+      );
+      throw new CleanroomError(
+        'DETACH_FAILED',
+        `Could not detach evidence volume ${e.volumeId} from ${instanceId}: ${x.message}. The room was not deleted; ${detached.length ? `${detached.map((d) => d.volumeId).join(', ')} were detached; ` : ''}run room down again.`,
+        { cause: x, details: { volumeId: e.volumeId, instanceId } },
+      );
     }
     await rec.record(key, 'room.down.detach', [ref('ec2:volume', e.volumeId), ref('ec2:instance', instanceId!)], {
       status: 'succeeded',
-      details: { volumeId: e.volumeId, instanceId, ...(e.evidenceId ? { evidence: { evidenceId: e.evidenceId, state: 'detached' } } : {}) },
+      details: {
+        volumeId: e.volumeId,
+        instanceId,
+        ...(e.evidenceId ? { evidence: { evidenceId: e.evidenceId, state: 'detached' } } : {}),
+      },
     });
     detached.push({ volumeId: e.volumeId, ...(e.evidenceId ? { evidenceId: e.evidenceId } : {}) });
   }
@@ -177,14 +238,26 @@ async function detachRoomEvidence(step: DownStep, evidence: Evidence, instanceId
 }
 
 /** Delete the stack (a failure recorded with what CloudFormation could not delete); the leftovers after it. */
-async function deleteRoomStack(step: DownStep, caseId: string, stack: RoomStack, plan: RoomDownPlan, detached: RoomDownResult['detached'], deleteMs: number): Promise<Leftover[]> {
+async function deleteRoomStack(
+  step: DownStep,
+  caseId: string,
+  stack: RoomStack,
+  plan: RoomDownPlan,
+  detached: RoomDownResult['detached'],
+  deleteMs: number,
+): Promise<Leftover[]> {
   const { account, custody, ref, reporter } = step;
   const stackName = plan.stackName;
   step.session.checkpoint(`deleting room stack ${stackName}`);
   reporter.progress({ kind: 'step', message: `deleting room stack ${stackName} (${stack.status})` });
   const stackRef = ref('cloudformation:stack', stackName, stack.stackId);
   try {
-    await deleteStackAndWait(account, stack, { budgetMs: deleteMs, ...(step.clock ? { clock: step.clock } : {}), reporter, retryHint: `run \`cleanroom room down --case ${caseId}\` again` });
+    await deleteStackAndWait(account, stack, {
+      budgetMs: deleteMs,
+      ...(step.clock ? { clock: step.clock } : {}),
+      reporter,
+      retryHint: `run \`cleanroom room down --case ${caseId}\` again`,
+    });
   } catch (err) {
     const x = asError(err);
     if (isInterrupted(x)) throw x;
@@ -194,15 +267,29 @@ async function deleteRoomStack(step: DownStep, caseId: string, stack: RoomStack,
       outcome: {
         status: 'failed',
         error: { code: x instanceof CleanroomError ? x.code : 'INTERNAL', message: x.message },
-        details: { stackName, stackId: stack.stackId, detached: detached.map((d) => d.volumeId), ...(x instanceof StackDeleteFailedError ? { failedResources: x.failedResources } : {}) },
+        details: {
+          stackName,
+          stackId: stack.stackId,
+          detached: detached.map((d) => d.volumeId),
+          ...(x instanceof StackDeleteFailedError ? { failedResources: x.failedResources } : {}),
+        },
       },
     });
     throw err;
   }
-  const leftovers = await findLeftovers(account, caseId, { stackGone: true, ...(plan.flowLogGroupName ? { flowLogGroupName: plan.flowLogGroupName } : {}) });
+  const leftovers = await findLeftovers(account, caseId, {
+    stackGone: true,
+    ...(plan.flowLogGroupName ? { flowLogGroupName: plan.flowLogGroupName } : {}),
+  });
   await new StepRecorder(custody, reporter).record(idempotencyKeys.room.down(stack.stackId), 'room.down', [stackRef], {
     status: 'succeeded',
-    details: { stackName, stackId: stack.stackId, statusBefore: stack.status, detached: detached.map((d) => d.volumeId), leftovers: leftovers.map((l) => ({ kind: l.kind, id: l.id })) },
+    details: {
+      stackName,
+      stackId: stack.stackId,
+      statusBefore: stack.status,
+      detached: detached.map((d) => d.volumeId),
+      leftovers: leftovers.map((l) => ({ kind: l.kind, id: l.id })),
+    },
   });
   return leftovers;
 }

@@ -17,7 +17,15 @@ import { StepRecorder } from '../../domain/step-recorder.js';
 import { resourceRef } from '../../resources/refs.js';
 import { CleanroomError, asError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
-import { declaredGroups, describeRule, ipPermission, isDeclared, liveRules, missingRules, type DeclaredGroup } from './rules.js';
+import {
+  declaredGroups,
+  describeRule,
+  ipPermission,
+  isDeclared,
+  liveRules,
+  missingRules,
+  type DeclaredGroup,
+} from './rules.js';
 import { roomInfo, type RoomStack } from '../../resources/stacks.js';
 import type { Instance } from './audit.js';
 
@@ -34,20 +42,47 @@ export interface Correction {
 }
 
 /** The metadata options the instance must have. */
-export const REQUIRED_METADATA = { HttpTokens: 'required', HttpPutResponseHopLimit: 1, HttpEndpoint: 'enabled' } as const;
+export const REQUIRED_METADATA = {
+  HttpTokens: 'required',
+  HttpPutResponseHopLimit: 1,
+  HttpEndpoint: 'enabled',
+} as const;
 
 /** What the reconciliation reads and changes: the groups' rules, the instance's interfaces and metadata options. */
 export type GuardRailAccount = Pick<AwsAccount, 'accountId' | 'region'> &
   AccountCalls<{
-    ec2: 'describeSecurityGroupRules' | 'revokeSecurityGroupEgress' | 'revokeSecurityGroupIngress' | 'authorizeSecurityGroupEgress' | 'authorizeSecurityGroupIngress' | 'describeInstances' | 'modifyNetworkInterfaceAttribute' | 'modifyInstanceMetadataOptions';
+    ec2:
+      | 'describeSecurityGroupRules'
+      | 'revokeSecurityGroupEgress'
+      | 'revokeSecurityGroupIngress'
+      | 'authorizeSecurityGroupEgress'
+      | 'authorizeSecurityGroupIngress'
+      | 'describeInstances'
+      | 'modifyNetworkInterfaceAttribute'
+      | 'modifyInstanceMetadataOptions';
   }>;
 
 /** Reconcile the guard rails of the room of `stack`; returns the corrections made (empty: nothing to do). */
-export async function reconcileGuardRails(account: GuardRailAccount, caseId: string, stack: RoomStack, deps: { custody: CustodyRecorder; reporter: Reporter }): Promise<Correction[]> {
+export async function reconcileGuardRails(
+  account: GuardRailAccount,
+  caseId: string,
+  stack: RoomStack,
+  deps: { custody: CustodyRecorder; reporter: Reporter },
+): Promise<Correction[]> {
   const info = roomInfo(caseId, stack);
   const pl = stack.parameters['S3PrefixListId'];
-  if (!info.forensicsSecurityGroupId || !info.accessSecurityGroupId || !info.endpointSecurityGroupId || !info.instanceId || !pl) {
-    throw new CleanroomError('ROOM_OUTPUTS_MISSING', `The room stack ${stack.stackName} (${stack.status}) does not report its security groups, instance and S3 prefix list; its guard rails cannot be checked.`, { details: { stackName: stack.stackName } });
+  if (
+    !info.forensicsSecurityGroupId ||
+    !info.accessSecurityGroupId ||
+    !info.endpointSecurityGroupId ||
+    !info.instanceId ||
+    !pl
+  ) {
+    throw new CleanroomError(
+      'ROOM_OUTPUTS_MISSING',
+      `The room stack ${stack.stackName} (${stack.status}) does not report its security groups, instance and S3 prefix list; its guard rails cannot be checked.`,
+      { details: { stackName: stack.stackName } },
+    );
   }
   const accountId = await account.accountId();
   const corrections: Correction[] = [];
@@ -58,13 +93,23 @@ export async function reconcileGuardRails(account: GuardRailAccount, caseId: str
     correct: correctionRecorder(corrections, deps),
   };
 
-  const groups: DeclaredGroup[] = declaredGroups({ forensics: info.forensicsSecurityGroupId, access: info.accessSecurityGroupId, endpoint: info.endpointSecurityGroupId, s3PrefixList: pl });
+  const groups: DeclaredGroup[] = declaredGroups({
+    forensics: info.forensicsSecurityGroupId,
+    access: info.accessSecurityGroupId,
+    endpoint: info.endpointSecurityGroupId,
+    s3PrefixList: pl,
+  });
   await restoreGroupRules(run, groups);
 
   // The instance: its network interfaces' groups and its metadata options.
-  const inst = (await account.ec2.describeInstances({ InstanceIds: [info.instanceId] })).Reservations?.[0]?.Instances?.[0];
+  const inst = (await account.ec2.describeInstances({ InstanceIds: [info.instanceId] })).Reservations?.[0]
+    ?.Instances?.[0];
   if (!inst || inst.State?.Name === 'terminated' || inst.State?.Name === 'shutting-down') {
-    throw new CleanroomError('ROOM_INSTANCE_GONE', `The forensic instance ${info.instanceId} of ${stack.stackName} is ${inst?.State?.Name ?? 'gone'}: the room cannot be used. Run \`cleanroom room down --case ${caseId}\` and \`cleanroom room up --case ${caseId}\` to rebuild it.`, { details: { instanceId: info.instanceId } });
+    throw new CleanroomError(
+      'ROOM_INSTANCE_GONE',
+      `The forensic instance ${info.instanceId} of ${stack.stackName} is ${inst?.State?.Name ?? 'gone'}: the room cannot be used. Run \`cleanroom room down --case ${caseId}\` and \`cleanroom room up --case ${caseId}\` to rebuild it.`,
+      { details: { instanceId: info.instanceId } },
+    );
   }
   await restoreInstanceGroups(run, inst, [info.forensicsSecurityGroupId, info.accessSecurityGroupId]);
   await restoreMetadataOptions(run, inst);
@@ -72,7 +117,13 @@ export async function reconcileGuardRails(account: GuardRailAccount, caseId: str
 }
 
 /** Run one correction; report it, record it (failed or not), keep going. */
-type Correct = (c: Omit<Correction, 'ok' | 'error'>, resources: ResourceRef[], key: IdempotencyKey | undefined, details: Record<string, unknown>, fn: () => Promise<void>) => Promise<void>;
+type Correct = (
+  c: Omit<Correction, 'ok' | 'error'>,
+  resources: ResourceRef[],
+  key: IdempotencyKey | undefined,
+  details: Record<string, unknown>,
+  fn: () => Promise<void>,
+) => Promise<void>;
 
 /** What the correction steps share. */
 interface GuardRailRun {
@@ -82,7 +133,10 @@ interface GuardRailRun {
   correct: Correct;
 }
 
-function correctionRecorder(corrections: Correction[], deps: { custody: CustodyRecorder; reporter: Reporter }): Correct {
+function correctionRecorder(
+  corrections: Correction[],
+  deps: { custody: CustodyRecorder; reporter: Reporter },
+): Correct {
   const rec = new StepRecorder(deps.custody, deps.reporter);
   return async (c, resources, key, details, fn) => {
     let error: string | undefined;
@@ -93,8 +147,16 @@ function correctionRecorder(corrections: Correction[], deps: { custody: CustodyR
     }
     const done: Correction = { ...c, ok: !error, ...(error ? { error } : {}) };
     corrections.push(done);
-    deps.reporter.warn(error ? `guard rail NOT restored on ${c.resource}: ${c.found} — ${error}` : `guard rail restored on ${c.resource}: ${c.found} → ${c.now}`);
-    const outcome: CustodyEntry['outcome'] = { status: error ? 'failed' : 'succeeded', ...(error ? { error: { code: 'GUARD_RAIL_FAILED', message: error } } : {}), details: { found: c.found, now: c.now, ...details } };
+    deps.reporter.warn(
+      error
+        ? `guard rail NOT restored on ${c.resource}: ${c.found} — ${error}`
+        : `guard rail restored on ${c.resource}: ${c.found} → ${c.now}`,
+    );
+    const outcome: CustodyEntry['outcome'] = {
+      status: error ? 'failed' : 'succeeded',
+      ...(error ? { error: { code: 'GUARD_RAIL_FAILED', message: error } } : {}),
+      details: { found: c.found, now: c.now, ...details },
+    };
     // A correction with a key (revoking named rules) records once; one without records each time it is made.
     if (key) await rec.record(error ? markKey(key, 'failed') : key, `room.guard-rail.${c.kind}`, resources, outcome);
     else await deps.custody.record({ action: `room.guard-rail.${c.kind}`, resources, outcome });
@@ -104,7 +166,10 @@ function correctionRecorder(corrections: Correction[], deps: { custody: CustodyR
 /** Security group rules: undeclared ones revoked by rule id, missing declared ones added. */
 async function restoreGroupRules(run: GuardRailRun, groups: DeclaredGroup[]): Promise<void> {
   const { account, ref, correct } = run;
-  const live = await liveRules(account, groups.map((g) => g.groupId));
+  const live = await liveRules(
+    account,
+    groups.map((g) => g.groupId),
+  );
   for (const g of groups) {
     const rules = live.get(g.groupId) ?? [];
     for (const egress of [true, false]) {
@@ -113,10 +178,20 @@ async function restoreGroupRules(run: GuardRailRun, groups: DeclaredGroup[]): Pr
       const ids = extra.map((r) => r.SecurityGroupRuleId!).sort();
       const dir = egress ? 'egress' : 'ingress';
       await correct(
-        { kind: 'revoke-rules', resource: `${g.role} group ${g.groupId}`, found: `undeclared ${dir} rule(s): ${extra.map(describeRule).join('; ')}`, now: `revoked by rule id` },
+        {
+          kind: 'revoke-rules',
+          resource: `${g.role} group ${g.groupId}`,
+          found: `undeclared ${dir} rule(s): ${extra.map(describeRule).join('; ')}`,
+          now: `revoked by rule id`,
+        },
         [ref('ec2:security-group', g.groupId), ...ids.map((id) => ref('ec2:security-group-rule', id))],
         idempotencyKeys.room.revoke(g.groupId, ids),
-        { groupId: g.groupId, role: g.role, direction: dir, rules: extra.map((r) => ({ id: r.SecurityGroupRuleId, rule: describeRule(r) })) },
+        {
+          groupId: g.groupId,
+          role: g.role,
+          direction: dir,
+          rules: extra.map((r) => ({ id: r.SecurityGroupRuleId, rule: describeRule(r) })),
+        },
         async () => {
           if (egress) await account.ec2.revokeSecurityGroupEgress({ GroupId: g.groupId, SecurityGroupRuleIds: ids });
           else await account.ec2.revokeSecurityGroupIngress({ GroupId: g.groupId, SecurityGroupRuleIds: ids });
@@ -127,13 +202,21 @@ async function restoreGroupRules(run: GuardRailRun, groups: DeclaredGroup[]): Pr
     for (const m of missing) {
       let added: string[] = [];
       await correct(
-        { kind: 'authorize-rules', resource: `${g.role} group ${g.groupId}`, found: `declared rule missing: ${describeRule(m)}`, now: 'added' },
+        {
+          kind: 'authorize-rules',
+          resource: `${g.role} group ${g.groupId}`,
+          found: `declared rule missing: ${describeRule(m)}`,
+          now: 'added',
+        },
         [ref('ec2:security-group', g.groupId)],
         undefined,
         { groupId: g.groupId, role: g.role, rule: describeRule(m) },
         async () => {
           const p = [ipPermission(m)];
-          const r = m.direction === 'egress' ? await account.ec2.authorizeSecurityGroupEgress({ GroupId: g.groupId, IpPermissions: p }) : await account.ec2.authorizeSecurityGroupIngress({ GroupId: g.groupId, IpPermissions: p });
+          const r =
+            m.direction === 'egress'
+              ? await account.ec2.authorizeSecurityGroupEgress({ GroupId: g.groupId, IpPermissions: p })
+              : await account.ec2.authorizeSecurityGroupIngress({ GroupId: g.groupId, IpPermissions: p });
           added = (r.SecurityGroupRules ?? []).map((x) => x.SecurityGroupRuleId ?? '').filter(Boolean);
         },
       );
@@ -149,11 +232,19 @@ async function restoreInstanceGroups(run: GuardRailRun, inst: Instance, want: st
     const have = (n.Groups ?? []).map((g) => g.GroupId ?? '').sort();
     if (!n.NetworkInterfaceId || JSON.stringify(have) === JSON.stringify([...want].sort())) continue;
     await correct(
-      { kind: 'instance-groups', resource: `network interface ${n.NetworkInterfaceId} of ${inst.InstanceId}`, found: `in ${have.join(', ') || 'no group'}`, now: `in ${want.join(', ')} only` },
+      {
+        kind: 'instance-groups',
+        resource: `network interface ${n.NetworkInterfaceId} of ${inst.InstanceId}`,
+        found: `in ${have.join(', ') || 'no group'}`,
+        now: `in ${want.join(', ')} only`,
+      },
       [ref('ec2:network-interface', n.NetworkInterfaceId), ref('ec2:instance', inst.InstanceId!)],
       undefined,
       { networkInterfaceId: n.NetworkInterfaceId, before: have, after: want },
-      () => account.ec2.modifyNetworkInterfaceAttribute({ NetworkInterfaceId: n.NetworkInterfaceId!, Groups: want }).then(() => undefined),
+      () =>
+        account.ec2
+          .modifyNetworkInterfaceAttribute({ NetworkInterfaceId: n.NetworkInterfaceId!, Groups: want })
+          .then(() => undefined),
     );
   }
 }
@@ -161,13 +252,34 @@ async function restoreInstanceGroups(run: GuardRailRun, inst: Instance, want: st
 /** IMDSv2 only, hop limit 1, endpoint enabled. */
 async function restoreMetadataOptions(run: GuardRailRun, inst: Instance): Promise<void> {
   const m = inst.MetadataOptions ?? {};
-  if (m.HttpTokens === REQUIRED_METADATA.HttpTokens && m.HttpPutResponseHopLimit === REQUIRED_METADATA.HttpPutResponseHopLimit && m.HttpEndpoint === REQUIRED_METADATA.HttpEndpoint) return;
+  if (
+    m.HttpTokens === REQUIRED_METADATA.HttpTokens &&
+    m.HttpPutResponseHopLimit === REQUIRED_METADATA.HttpPutResponseHopLimit &&
+    m.HttpEndpoint === REQUIRED_METADATA.HttpEndpoint
+  )
+    return;
   const found = `HttpTokens ${m.HttpTokens ?? 'unset'}, hop limit ${m.HttpPutResponseHopLimit ?? 'unset'}, endpoint ${m.HttpEndpoint ?? 'unset'}`;
   await run.correct(
-    { kind: 'imds', resource: `instance ${inst.InstanceId}`, found, now: 'HttpTokens required (IMDSv2 only), hop limit 1, endpoint enabled' },
+    {
+      kind: 'imds',
+      resource: `instance ${inst.InstanceId}`,
+      found,
+      now: 'HttpTokens required (IMDSv2 only), hop limit 1, endpoint enabled',
+    },
     [run.ref('ec2:instance', inst.InstanceId!)],
     undefined,
-    { instanceId: inst.InstanceId, before: { HttpTokens: m.HttpTokens ?? null, HttpPutResponseHopLimit: m.HttpPutResponseHopLimit ?? null, HttpEndpoint: m.HttpEndpoint ?? null }, after: REQUIRED_METADATA },
-    () => run.account.ec2.modifyInstanceMetadataOptions({ InstanceId: inst.InstanceId!, ...REQUIRED_METADATA }).then(() => undefined),
+    {
+      instanceId: inst.InstanceId,
+      before: {
+        HttpTokens: m.HttpTokens ?? null,
+        HttpPutResponseHopLimit: m.HttpPutResponseHopLimit ?? null,
+        HttpEndpoint: m.HttpEndpoint ?? null,
+      },
+      after: REQUIRED_METADATA,
+    },
+    () =>
+      run.account.ec2
+        .modifyInstanceMetadataOptions({ InstanceId: inst.InstanceId!, ...REQUIRED_METADATA })
+        .then(() => undefined),
   );
 }

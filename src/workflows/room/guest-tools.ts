@@ -54,7 +54,12 @@ export function builtInGuestTools(): GuestToolFile[] {
   return GUEST_TOOLS.map((f) => {
     const body = Buffer.from(f.base64, 'base64');
     const sha256 = createHash('sha256').update(body).digest('hex');
-    if (sha256 !== f.sha256) throw new CleanroomError('INSTALLATION_INCOMPLETE', `The guest tool ${f.name} built into cleanroom does not match its recorded SHA-256: reinstall cleanroom.`, { details: { name: f.name } });
+    if (sha256 !== f.sha256)
+      throw new CleanroomError(
+        'INSTALLATION_INCOMPLETE',
+        `The guest tool ${f.name} built into cleanroom does not match its recorded SHA-256: reinstall cleanroom.`,
+        { details: { name: f.name } },
+      );
     return { name: f.name, body, sha256, mode: f.mode };
   });
 }
@@ -72,7 +77,9 @@ export function readGuestTools(dir: string): GuestToolFile[] {
 }
 
 export function bundleDigest(files: ReadonlyArray<{ name: string; sha256: string }>): string {
-  return createHash('sha256').update(files.map((f) => `${f.name} ${f.sha256}\n`).join('')).digest('hex');
+  return createHash('sha256')
+    .update(files.map((f) => `${f.name} ${f.sha256}\n`).join(''))
+    .digest('hex');
 }
 
 /**
@@ -81,17 +88,39 @@ export function bundleDigest(files: ReadonlyArray<{ name: string; sha256: string
  */
 export async function uploadGuestTools(
   account: AwsAccount,
-  o: { caseId: string; bucket: string; vaultKeyArn: string; /** A folder to upload instead of the built-in tools. */ dir?: string; custody: CustodyRecorder; reporter: Reporter },
+  o: {
+    caseId: string;
+    bucket: string;
+    vaultKeyArn: string /** A folder to upload instead of the built-in tools. */;
+    dir?: string;
+    custody: CustodyRecorder;
+    reporter: Reporter;
+  },
 ): Promise<GuestTools> {
   const prefix = guestToolsPrefix(o.caseId);
   const local = o.dir === undefined ? builtInGuestTools() : readGuestTools(o.dir);
   const from = o.dir ?? `the guest tools built into cleanroom (from ${GUEST_TOOLS_DIR})`;
-  if (!local.some((f) => f.name === 'install.sh')) throw new CleanroomError('INSTALLATION_INCOMPLETE', `The guest tooling in ${from} has no install.sh; the package is incomplete: reinstall cleanroom.`, { details: { dir: o.dir ?? GUEST_TOOLS_DIR } });
+  if (!local.some((f) => f.name === 'install.sh'))
+    throw new CleanroomError(
+      'INSTALLATION_INCOMPLETE',
+      `The guest tooling in ${from} has no install.sh; the package is incomplete: reinstall cleanroom.`,
+      { details: { dir: o.dir ?? GUEST_TOOLS_DIR } },
+    );
   const digest = bundleDigest(local);
   const accountId = await account.accountId();
-  const resources = [{ type: 's3:prefix', id: `s3://${o.bucket}/${prefix}`, account: accountId, region: account.region }];
+  const resources = [
+    { type: 's3:prefix', id: `s3://${o.bucket}/${prefix}`, account: accountId, region: account.region },
+  ];
   const files: GuestFile[] = [];
-  const listed = () => files.map(({ name, key, sha256, bytes, uploaded, versionId }) => ({ name, key, sha256, bytes, uploaded, ...(versionId ? { versionId } : {}) }));
+  const listed = () =>
+    files.map(({ name, key, sha256, bytes, uploaded, versionId }) => ({
+      name,
+      key,
+      sha256,
+      bytes,
+      uploaded,
+      ...(versionId ? { versionId } : {}),
+    }));
   try {
     for (const f of local) files.push(await uploadOne(account, o, `${prefix}${f.name}`, f));
   } catch (e) {
@@ -112,17 +141,33 @@ export async function uploadGuestTools(
     idempotencyKeys.room.guestTools(digest),
     'room.guest-tools',
     resources,
-    { status: 'succeeded', details: { bucket: o.bucket, prefix, digest, kmsKeyArn: o.vaultKeyArn, uploaded: files.filter((f) => f.uploaded).length, files: listed() } },
+    {
+      status: 'succeeded',
+      details: {
+        bucket: o.bucket,
+        prefix,
+        digest,
+        kmsKeyArn: o.vaultKeyArn,
+        uploaded: files.filter((f) => f.uploaded).length,
+        files: listed(),
+      },
+    },
     { digest },
   );
   return { bucket: o.bucket, prefix, digest, files };
 }
 
 /** Upload one file unless the vault already holds the same content under its key. */
-async function uploadOne(account: AwsAccount, o: { bucket: string; vaultKeyArn: string; reporter: Reporter }, key: string, f: { name: string; body: Buffer; sha256: string }): Promise<GuestFile> {
+async function uploadOne(
+  account: AwsAccount,
+  o: { bucket: string; vaultKeyArn: string; reporter: Reporter },
+  key: string,
+  f: { name: string; body: Buffer; sha256: string },
+): Promise<GuestFile> {
   try {
     const head = await account.s3.headObject({ Bucket: o.bucket, Key: key });
-    if (head.Metadata?.['sha256'] === f.sha256) return { name: f.name, key, sha256: f.sha256, bytes: f.body.length, uploaded: false };
+    if (head.Metadata?.['sha256'] === f.sha256)
+      return { name: f.name, key, sha256: f.sha256, bytes: f.body.length, uploaded: false };
   } catch (e) {
     if (!isAwsCode(e, 'NotFound', 'NoSuchKey', '404')) throw e;
   }
@@ -138,5 +183,12 @@ async function uploadOne(account: AwsAccount, o: { bucket: string; vaultKeyArn: 
     ChecksumSHA256: Buffer.from(f.sha256, 'hex').toString('base64'),
     Metadata: { sha256: f.sha256 },
   });
-  return { name: f.name, key, sha256: f.sha256, bytes: f.body.length, uploaded: true, ...(put.VersionId ? { versionId: put.VersionId } : {}) };
+  return {
+    name: f.name,
+    key,
+    sha256: f.sha256,
+    bytes: f.body.length,
+    uploaded: true,
+    ...(put.VersionId ? { versionId: put.VersionId } : {}),
+  };
 }

@@ -3,7 +3,16 @@
  * (status.ts), `room audit` (audit.ts) and the room gate that acquire and evidence attach pass
  * first (gate.ts). The rest of this folder is their steps.
  */
-export { roomUp, roomTemplateBody, ROOM_TEMPLATE, DEFAULT_ROOM_BUDGETS, type RoomBudgets, type RoomUpDeps, type RoomUpOptions, type RoomUpResult } from './up.js';
+export {
+  roomUp,
+  roomTemplateBody,
+  ROOM_TEMPLATE,
+  DEFAULT_ROOM_BUDGETS,
+  type RoomBudgets,
+  type RoomUpDeps,
+  type RoomUpOptions,
+  type RoomUpResult,
+} from './up.js';
 export { roomDown, roomDownPlanText, type RoomDownDeps, type RoomDownOptions, type RoomDownResult } from './down.js';
 export { roomStatus, listRooms, type RoomStatus, type RoomListEntry } from './status.js';
 export { auditRoom, ROOM_CHECK_IDS, type RoomAudit, type RoomCheckId } from './audit.js';

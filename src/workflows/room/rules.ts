@@ -41,7 +41,12 @@ export interface RoomGroupIds {
  * without egress rules allow-all egress. Harmless wherever it appears; a group without it and
  * without other egress rules denies all egress too (the EC2 API adds no default once revoked).
  */
-export const NO_TRAFFIC: Omit<RuleSpec, 'direction'> = { protocol: 'icmp', fromPort: 252, toPort: 86, peer: { kind: 'cidr4', id: '255.255.255.255/32' } };
+export const NO_TRAFFIC: Omit<RuleSpec, 'direction'> = {
+  protocol: 'icmp',
+  fromPort: 252,
+  toPort: 86,
+  peer: { kind: 'cidr4', id: '255.255.255.255/32' },
+};
 
 /** The room's groups and their declared rules. */
 export function declaredGroups(ids: RoomGroupIds): DeclaredGroup[] {
@@ -52,14 +57,37 @@ export function declaredGroups(ids: RoomGroupIds): DeclaredGroup[] {
       role: 'access',
       groupId: ids.access,
       rules: [
-        { direction: 'egress', protocol: 'tcp', fromPort: 443, toPort: 443, peer: { kind: 'prefix-list', id: ids.s3PrefixList }, description: 'HTTPS to S3 through the gateway endpoint (the evidence vault)' },
-        { direction: 'egress', protocol: 'tcp', fromPort: 443, toPort: 443, peer: { kind: 'group', id: ids.endpoint }, description: 'HTTPS to the SSM, SSM messages, EC2 messages and KMS interface endpoints' },
+        {
+          direction: 'egress',
+          protocol: 'tcp',
+          fromPort: 443,
+          toPort: 443,
+          peer: { kind: 'prefix-list', id: ids.s3PrefixList },
+          description: 'HTTPS to S3 through the gateway endpoint (the evidence vault)',
+        },
+        {
+          direction: 'egress',
+          protocol: 'tcp',
+          fromPort: 443,
+          toPort: 443,
+          peer: { kind: 'group', id: ids.endpoint },
+          description: 'HTTPS to the SSM, SSM messages, EC2 messages and KMS interface endpoints',
+        },
       ],
     },
     {
       role: 'endpoint',
       groupId: ids.endpoint,
-      rules: [{ direction: 'ingress', protocol: 'tcp', fromPort: 443, toPort: 443, peer: { kind: 'group', id: ids.access }, description: 'HTTPS from the forensic instance (access group)' }],
+      rules: [
+        {
+          direction: 'ingress',
+          protocol: 'tcp',
+          fromPort: 443,
+          toPort: 443,
+          peer: { kind: 'group', id: ids.access },
+          description: 'HTTPS from the forensic instance (access group)',
+        },
+      ],
     },
   ];
 }
@@ -98,11 +126,24 @@ export function specOf(r: LiveRule): RuleSpec | undefined {
           ? { kind: 'group', id: r.ReferencedGroupInfo.GroupId }
           : undefined;
   if (!peer) return undefined;
-  return { direction: r.IsEgress ? 'egress' : 'ingress', protocol: protocolOf(r.IpProtocol), fromPort: r.FromPort ?? -1, toPort: r.ToPort ?? -1, peer };
+  return {
+    direction: r.IsEgress ? 'egress' : 'ingress',
+    protocol: protocolOf(r.IpProtocol),
+    fromPort: r.FromPort ?? -1,
+    toPort: r.ToPort ?? -1,
+    peer,
+  };
 }
 
 function sameRule(a: Omit<RuleSpec, 'description'>, b: Omit<RuleSpec, 'description'>): boolean {
-  return a.direction === b.direction && a.protocol === b.protocol && a.fromPort === b.fromPort && a.toPort === b.toPort && a.peer.kind === b.peer.kind && a.peer.id === b.peer.id;
+  return (
+    a.direction === b.direction &&
+    a.protocol === b.protocol &&
+    a.fromPort === b.fromPort &&
+    a.toPort === b.toPort &&
+    a.peer.kind === b.peer.kind &&
+    a.peer.id === b.peer.id
+  );
 }
 
 /** True for the no-traffic placeholder egress rule. */
@@ -120,10 +161,13 @@ export function isDeclared(r: LiveRule, group: DeclaredGroup): boolean {
 
 /** Declared rules the live group lacks. */
 export function missingRules(live: readonly LiveRule[], group: DeclaredGroup): RuleSpec[] {
-  return group.rules.filter((d) => !live.some((r) => {
-    const s = specOf(r);
-    return !!s && sameRule(s, d);
-  }));
+  return group.rules.filter(
+    (d) =>
+      !live.some((r) => {
+        const s = specOf(r);
+        return !!s && sameRule(s, d);
+      }),
+  );
 }
 
 /** `egress tcp 443 to pl-123 (sgr-…)` — a rule in words, for findings and custody details. */
@@ -131,17 +175,28 @@ export function describeRule(r: LiveRule | RuleSpec): string {
   const s = 'direction' in r ? r : specOf(r);
   const id = 'SecurityGroupRuleId' in r && r.SecurityGroupRuleId ? ` (${r.SecurityGroupRuleId})` : '';
   if (!s) return `a rule with an unknown peer${id}`;
-  const proto = s.protocol === '-1' ? 'all traffic' : s.protocol === 'icmp' || s.protocol === 'icmpv6' ? `${s.protocol} type ${s.fromPort} code ${s.toPort}` : `${s.protocol} ${s.fromPort === s.toPort ? s.fromPort : `${s.fromPort}-${s.toPort}`}`;
+  const proto =
+    s.protocol === '-1'
+      ? 'all traffic'
+      : s.protocol === 'icmp' || s.protocol === 'icmpv6'
+        ? `${s.protocol} type ${s.fromPort} code ${s.toPort}`
+        : `${s.protocol} ${s.fromPort === s.toPort ? s.fromPort : `${s.fromPort}-${s.toPort}`}`;
   return `${s.direction} ${proto} ${s.direction === 'egress' ? 'to' : 'from'} ${s.peer.id}${id}`;
 }
 
 /** Every rule of the given groups, by group id (DescribeSecurityGroupRules, paginated). */
-export async function liveRules(account: AccountCalls<{ ec2: 'describeSecurityGroupRules' }>, groupIds: readonly string[]): Promise<Map<string, LiveRule[]>> {
+export async function liveRules(
+  account: AccountCalls<{ ec2: 'describeSecurityGroupRules' }>,
+  groupIds: readonly string[],
+): Promise<Map<string, LiveRule[]>> {
   const out = new Map<string, LiveRule[]>(groupIds.map((g) => [g, []]));
   if (groupIds.length === 0) return out;
   let NextToken: string | undefined;
   do {
-    const r = await account.ec2.describeSecurityGroupRules({ Filters: [{ Name: 'group-id', Values: [...groupIds] }], ...(NextToken ? { NextToken } : {}) });
+    const r = await account.ec2.describeSecurityGroupRules({
+      Filters: [{ Name: 'group-id', Values: [...groupIds] }],
+      ...(NextToken ? { NextToken } : {}),
+    });
     for (const rule of r.SecurityGroupRules ?? []) if (rule.GroupId) out.get(rule.GroupId)?.push(rule);
     NextToken = r.NextToken ?? undefined;
   } while (NextToken);

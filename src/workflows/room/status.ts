@@ -25,11 +25,20 @@ export interface RoomStatus {
 /** The status of one case's room. */
 export async function roomStatus(account: AwsAccount, caseId: string): Promise<RoomStatus> {
   const stack = await readRoomStack(account, caseId);
-  if (!stack) return { case: caseId, evidence: [], leftovers: await findLeftovers(account, caseId, { stackGone: true }) };
+  if (!stack)
+    return { case: caseId, evidence: [], leftovers: await findLeftovers(account, caseId, { stackGone: true }) };
   const room = roomInfo(caseId, stack);
-  const out: RoomStatus = { case: caseId, room, evidence: [], leftovers: [], ...(stack.createdAt ? { createdAt: stack.createdAt.toISOString() } : {}), ...(stack.updatedAt ? { updatedAt: stack.updatedAt.toISOString() } : {}) };
+  const out: RoomStatus = {
+    case: caseId,
+    room,
+    evidence: [],
+    leftovers: [],
+    ...(stack.createdAt ? { createdAt: stack.createdAt.toISOString() } : {}),
+    ...(stack.updatedAt ? { updatedAt: stack.updatedAt.toISOString() } : {}),
+  };
   if (room.instanceId) {
-    const inst = (await account.ec2.describeInstances({ InstanceIds: [room.instanceId] })).Reservations?.[0]?.Instances?.[0];
+    const inst = (await account.ec2.describeInstances({ InstanceIds: [room.instanceId] })).Reservations?.[0]
+      ?.Instances?.[0];
     if (inst?.State?.Name) out.instanceState = inst.State.Name;
     if (inst?.InstanceType) out.instanceType = inst.InstanceType;
     if (inst?.ImageId) out.imageId = inst.ImageId;
@@ -69,16 +78,40 @@ export async function listRooms(account: AwsAccount): Promise<RoomListEntry[]> {
       const c = caseOf(s);
       if (!c || s.status === 'DELETE_COMPLETE') continue;
       const i = roomInfo(c, s);
-      rows.push({ case: c, stackName: s.stackName, stackStatus: s.status, availabilityZone: i.availabilityZone ?? null, instanceId: i.instanceId ?? null, vpcId: i.vpcId ?? null, createdAt: s.createdAt?.toISOString() ?? null });
+      rows.push({
+        case: c,
+        stackName: s.stackName,
+        stackStatus: s.status,
+        availabilityZone: i.availabilityZone ?? null,
+        instanceId: i.instanceId ?? null,
+        vpcId: i.vpcId ?? null,
+        createdAt: s.createdAt?.toISOString() ?? null,
+      });
     }
     NextToken = r.NextToken ?? undefined;
   } while (NextToken);
   const withStack = new Set(rows.map((x) => x.case));
-  const vpcs = (await account.ec2.describeVpcs({ Filters: [{ Name: `tag:${TAG_ROLE}`, Values: ['vpc'] }, { Name: 'tag-key', Values: [TAG_CASE] }] })).Vpcs ?? [];
+  const vpcs =
+    (
+      await account.ec2.describeVpcs({
+        Filters: [
+          { Name: `tag:${TAG_ROLE}`, Values: ['vpc'] },
+          { Name: 'tag-key', Values: [TAG_CASE] },
+        ],
+      })
+    ).Vpcs ?? [];
   for (const v of vpcs) {
     const c = v.Tags?.find((t) => t.Key === TAG_CASE)?.Value;
     if (!c || withStack.has(c)) continue;
-    rows.push({ case: c, stackName: null, stackStatus: 'NO_STACK', availabilityZone: null, instanceId: null, vpcId: v.VpcId ?? null, createdAt: null });
+    rows.push({
+      case: c,
+      stackName: null,
+      stackStatus: 'NO_STACK',
+      availabilityZone: null,
+      instanceId: null,
+      vpcId: v.VpcId ?? null,
+      createdAt: null,
+    });
   }
   return rows.sort((a, b) => a.case.localeCompare(b.case) || String(a.stackName).localeCompare(String(b.stackName)));
 }

@@ -32,10 +32,25 @@ import { ensureCaseKey } from '../../resources/case-key.js';
 import { StackActivity, failedResources, nameFailures } from '../../resources/stack-activity.js';
 import { auditStack, type RoomAudit } from './audit.js';
 import { deleteStackAndWait } from '../../resources/stack-delete.js';
-import { StackFailedError, createChangeSet, discardChangeSet, executeChangeSet, waitForStack, type ChangeSetInput, type PlannedChangeSet } from './deploy.js';
+import {
+  StackFailedError,
+  createChangeSet,
+  discardChangeSet,
+  executeChangeSet,
+  waitForStack,
+  type ChangeSetInput,
+  type PlannedChangeSet,
+} from './deploy.js';
 import { reconcileGuardRails, type Correction } from './guard-rails.js';
 import { uploadGuestTools } from './guest-tools.js';
-import { DEFAULT_INSTANCE_TYPE, checkAmi, checkFlags, chooseAvailabilityZone, findVault, s3PrefixListId } from './inputs.js';
+import {
+  DEFAULT_INSTANCE_TYPE,
+  checkAmi,
+  checkFlags,
+  chooseAvailabilityZone,
+  findVault,
+  s3PrefixListId,
+} from './inputs.js';
 import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from '../../resources/stacks.js';
 import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
@@ -65,7 +80,11 @@ export interface RoomBudgets {
   deleteMs: number;
 }
 
-export const DEFAULT_ROOM_BUDGETS: RoomBudgets = { changeSetMs: 5 * 60_000, deployMs: 45 * 60_000, deleteMs: 60 * 60_000 };
+export const DEFAULT_ROOM_BUDGETS: RoomBudgets = {
+  changeSetMs: 5 * 60_000,
+  deployMs: 45 * 60_000,
+  deleteMs: 60 * 60_000,
+};
 
 export interface RoomUpDeps {
   account: AwsAccount;
@@ -116,7 +135,10 @@ export const deployKeys = { start: idempotencyKeys.room.deployStart, outcome: id
 export function roomTemplateBody(given?: string): string {
   const templateBody = given ?? ROOM_TEMPLATE;
   if (Buffer.byteLength(templateBody) > TEMPLATE_BODY_LIMIT) {
-    throw new CleanroomError('TEMPLATE_TOO_LARGE', `The room template is ${Buffer.byteLength(templateBody)} bytes; CloudFormation takes at most ${TEMPLATE_BODY_LIMIT} in TemplateBody.`);
+    throw new CleanroomError(
+      'TEMPLATE_TOO_LARGE',
+      `The room template is ${Buffer.byteLength(templateBody)} bytes; CloudFormation takes at most ${TEMPLATE_BODY_LIMIT} in TemplateBody.`,
+    );
   }
   return templateBody;
 }
@@ -141,7 +163,8 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
     const deployed = planned.planned.hasChanges ? await deploy(r, planned, stack) : undefined;
     if (!deployed) run.step(`room stack ${run.stackName} is up to date: the change set is empty, nothing to execute`);
     stack = (await readRoomStack(run.account, caseId)) ?? deployed?.stack ?? stack;
-    if (!stack) throw new CleanroomError('ROOM_STACK_GONE', `Room stack ${run.stackName} disappeared after the change set.`);
+    if (!stack)
+      throw new CleanroomError('ROOM_STACK_GONE', `Room stack ${run.stackName} disappeared after the change set.`);
     session.checkpoint('the guard rails');
     run.step('guard rails: security group rules, the instance groups, IMDSv2');
     const corrections = await reconcileGuardRails(run.account, caseId, stack, { custody, reporter: run.reporter });
@@ -158,7 +181,13 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
       ...(planned.planned.hasChanges ? { changeSetId: planned.planned.changeSetId } : {}),
       changes: planned.planned.changes,
       corrections,
-      guestTools: { bucket: tools.bucket, prefix: tools.prefix, digest: tools.digest, files: tools.files.length, uploaded },
+      guestTools: {
+        bucket: tools.bucket,
+        prefix: tools.prefix,
+        digest: tools.digest,
+        files: tools.files.length,
+        uploaded,
+      },
       audit,
     };
   });
@@ -207,7 +236,12 @@ async function checkInputs(run: UpRun, o: RoomUpOptions): Promise<UpInputs> {
   const { account, caseId } = run;
   const found = await readRoomStack(account, caseId);
   const previous = found && stackPhase(found.status) !== 'review' ? found.parameters : {};
-  if (found && o.availabilityZone && previous['AvailabilityZone'] && o.availabilityZone !== previous['AvailabilityZone']) {
+  if (
+    found &&
+    o.availabilityZone &&
+    previous['AvailabilityZone'] &&
+    o.availabilityZone !== previous['AvailabilityZone']
+  ) {
     throw new UsageError(
       'ROOM_AZ_CHANGE',
       `The room of ${caseId} is in ${previous['AvailabilityZone']}; moving it to ${o.availabilityZone} would replace its subnet and instance. Take it down first (\`cleanroom room down --case ${caseId}\`), then \`room up --az ${o.availabilityZone}\`.`,
@@ -225,7 +259,14 @@ async function checkInputs(run: UpRun, o: RoomUpOptions): Promise<UpInputs> {
 async function caseKeyAndTools(run: UpRunWithCustody, deps: RoomUpDeps, vault: UpInputs['vault']) {
   const caseKey = await ensureCaseKey(run.account, run.caseId, run.custody);
   run.step(`guest tooling → s3://${vault.bucket}/cases/${run.caseId}/tools/guest/`);
-  const tools = await uploadGuestTools(run.account, { caseId: run.caseId, bucket: vault.bucket, vaultKeyArn: vault.keyArn, ...(deps.guestToolsDir ? { dir: deps.guestToolsDir } : {}), custody: run.custody, reporter: run.reporter });
+  const tools = await uploadGuestTools(run.account, {
+    caseId: run.caseId,
+    bucket: vault.bucket,
+    vaultKeyArn: vault.keyArn,
+    ...(deps.guestToolsDir ? { dir: deps.guestToolsDir } : {}),
+    custody: run.custody,
+    reporter: run.reporter,
+  });
   return { caseKey, tools };
 }
 
@@ -238,7 +279,13 @@ interface PlannedUp {
 }
 
 /** Step 4: the change set (CREATE or UPDATE), computed by CloudFormation. */
-async function planChangeSet(run: UpRunWithCustody, o: RoomUpOptions, inputs: UpInputs, stack: RoomStack | undefined, c: { caseKey: string; templateBody: string }): Promise<PlannedUp> {
+async function planChangeSet(
+  run: UpRunWithCustody,
+  o: RoomUpOptions,
+  inputs: UpInputs,
+  stack: RoomStack | undefined,
+  c: { caseKey: string; templateBody: string },
+): Promise<PlannedUp> {
   const { caseId, stackName, previous } = { ...run, previous: inputs.previous };
   const prefixList = await s3PrefixListId(run.account);
   const values: Record<string, string | undefined> = {
@@ -251,17 +298,37 @@ async function planChangeSet(run: UpRunWithCustody, o: RoomUpOptions, inputs: Up
     CaseKeyArn: c.caseKey,
     S3PrefixListId: prefixList,
   };
-  const parameters: ChangeSetInput['parameters'] = Object.entries(values).flatMap(([k, v]): ChangeSetInput['parameters'] =>
-    v !== undefined ? [{ ParameterKey: k, ParameterValue: v }] : k in previous ? [{ ParameterKey: k, UsePreviousValue: true }] : k === 'AmiId' ? [{ ParameterKey: k, ParameterValue: '' }] : [],
+  const parameters: ChangeSetInput['parameters'] = Object.entries(values).flatMap(
+    ([k, v]): ChangeSetInput['parameters'] =>
+      v !== undefined
+        ? [{ ParameterKey: k, ParameterValue: v }]
+        : k in previous
+          ? [{ ParameterKey: k, UsePreviousValue: true }]
+          : k === 'AmiId'
+            ? [{ ParameterKey: k, ParameterValue: '' }]
+            : [],
   );
   // The parameters room up never sets (ImageId, VpcCidr, FlowLogRetentionDays) are left out: they
   // keep the template's defaults, which is what they have.
   const type = stack ? 'UPDATE' : 'CREATE';
   const changeSetName = `cleanroom-up-${new Date(run.clock.now()).toISOString().replace(/[-:.]/g, '')}`;
-  run.step(`${type === 'CREATE' ? 'creating' : 'checking'} room stack ${stackName} through change set ${changeSetName}`);
+  run.step(
+    `${type === 'CREATE' ? 'creating' : 'checking'} room stack ${stackName} through change set ${changeSetName}`,
+  );
   const planned = await createChangeSet(
     run.account,
-    { stackName, type, changeSetName, templateBody: c.templateBody, parameters, tags: [{ Key: TAG_CASE, Value: caseId }, { Key: TAG_ROLE, Value: 'room-stack' }], description: `cleanroom room up for case ${caseId}` },
+    {
+      stackName,
+      type,
+      changeSetName,
+      templateBody: c.templateBody,
+      parameters,
+      tags: [
+        { Key: TAG_CASE, Value: caseId },
+        { Key: TAG_ROLE, Value: 'room-stack' },
+      ],
+      description: `cleanroom room up for case ${caseId}`,
+    },
     { budgetMs: run.budgets.changeSetMs, clock: run.clock },
   );
   if (planned.hasChanges && stack) await refuseInstanceReplacementWithEvidence(run.account, caseId, stack, planned);
@@ -269,22 +336,39 @@ async function planChangeSet(run: UpRunWithCustody, o: RoomUpOptions, inputs: Up
 }
 
 /** Step 4 (cont.): execute the change set, recorded before and after; waits within the budget. */
-async function deploy(run: UpRunWithCustody, p: PlannedUp, stack: RoomStack | undefined): Promise<{ stack: RoomStack; change: RoomUpResult['change'] }> {
+async function deploy(
+  run: UpRunWithCustody,
+  p: PlannedUp,
+  stack: RoomStack | undefined,
+): Promise<{ stack: RoomStack; change: RoomUpResult['change'] }> {
   const { custody, stackName, caseId } = run;
   const { planned, type } = p;
   const templateSha256 = createHash('sha256').update(p.templateBody).digest('hex');
-  const shown = p.parameters.map((x) => (x.UsePreviousValue ? `${x.ParameterKey}=(previous)` : `${x.ParameterKey}=${x.ParameterValue}`));
-  run.step(`executing ${planned.changes.length} change(s): ${planned.changes.map((c) => `${c.action} ${c.logicalId}${c.replacement === 'True' ? ' (replacement)' : ''}`).join(', ')}`);
+  const shown = p.parameters.map((x) =>
+    x.UsePreviousValue ? `${x.ParameterKey}=(previous)` : `${x.ParameterKey}=${x.ParameterValue}`,
+  );
+  run.step(
+    `executing ${planned.changes.length} change(s): ${planned.changes.map((c) => `${c.action} ${c.logicalId}${c.replacement === 'True' ? ' (replacement)' : ''}`).join(', ')}`,
+  );
   const rec = new StepRecorder(custody, run.reporter);
   await rec.record(
     deployKeys.start(planned.changeSetId),
     'room.deploy.start',
     [run.stackRef({ stackName, stackId: planned.stackId })],
-    { status: 'succeeded', details: { changeSetId: planned.changeSetId, changeSetName: p.changeSetName, changes: planned.changes } },
+    {
+      status: 'succeeded',
+      details: { changeSetId: planned.changeSetId, changeSetName: p.changeSetName, changes: planned.changes },
+    },
     { changeSetType: type, parameters: shown, templateSha256 },
   );
   try {
-    stack = await executeChangeSet(run.account, planned, { stackName, budgetMs: run.budgets.deployMs, clock: run.clock, reporter: run.reporter, hint: hintAfterFailure(caseId, type) });
+    stack = await executeChangeSet(run.account, planned, {
+      stackName,
+      budgetMs: run.budgets.deployMs,
+      clock: run.clock,
+      reporter: run.reporter,
+      hint: hintAfterFailure(caseId, type),
+    });
   } catch (e) {
     const err = asError(e);
     // A wait that ran out of time, or was stopped, is not the outcome: the stack goes on, and the
@@ -295,11 +379,21 @@ async function deploy(run: UpRunWithCustody, p: PlannedUp, stack: RoomStack | un
       timedOut ? markKey(deployKeys.outcome(planned.changeSetId), 'timeout') : deployKeys.outcome(planned.changeSetId),
       timedOut ? 'room.deploy.timeout' : 'room.deploy',
       [run.stackRef({ stackName, stackId: planned.stackId })],
-      { status: 'failed', error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message }, details: { changeSetId: planned.changeSetId, ...(err instanceof StackFailedError ? { failedResources: err.failedResources } : {}) } },
+      {
+        status: 'failed',
+        error: { code: err instanceof CleanroomError ? err.code : 'INTERNAL', message: err.message },
+        details: {
+          changeSetId: planned.changeSetId,
+          ...(err instanceof StackFailedError ? { failedResources: err.failedResources } : {}),
+        },
+      },
     );
     throw e;
   }
-  await rec.record(deployKeys.outcome(planned.changeSetId), 'room.deploy', [run.stackRef(stack)], { status: 'succeeded', details: { changeSetId: planned.changeSetId, stackStatus: stack.status, outputs: stack.outputs } });
+  await rec.record(deployKeys.outcome(planned.changeSetId), 'room.deploy', [run.stackRef(stack)], {
+    status: 'succeeded',
+    details: { changeSetId: planned.changeSetId, stackStatus: stack.status, outputs: stack.outputs },
+  });
   return { stack, change: type === 'CREATE' ? 'created' : 'updated' };
 }
 
@@ -317,18 +411,37 @@ async function settle(
   account: AwsAccount,
   caseId: string,
   found: RoomStack | undefined,
-  c: { custody: CustodyRecorder; reporter: Reporter; clock: Clock; budgets: RoomBudgets; stackRef: (s: RoomStack) => ResourceRef },
+  c: {
+    custody: CustodyRecorder;
+    reporter: Reporter;
+    clock: Clock;
+    budgets: RoomBudgets;
+    stackRef: (s: RoomStack) => ResourceRef;
+  },
 ): Promise<RoomStack | undefined> {
   const stackName = roomStackName(caseId);
   let stack = found;
   if (stack && stackPhase(stack.status) === 'in-progress') {
-    c.reporter.progress({ kind: 'step', message: `room stack ${stackName} is ${stack.status} (an earlier or concurrent run): waiting for it to finish` });
+    c.reporter.progress({
+      kind: 'step',
+      message: `room stack ${stackName} is ${stack.status} (an earlier or concurrent run): waiting for it to finish`,
+    });
     if (stack.status === 'DELETE_IN_PROGRESS') {
-      await deleteStackAndWait(account, stack, { budgetMs: c.budgets.deleteMs, clock: c.clock, reporter: c.reporter, retryHint: `run \`cleanroom room down --case ${caseId}\`` });
+      await deleteStackAndWait(account, stack, {
+        budgetMs: c.budgets.deleteMs,
+        clock: c.clock,
+        reporter: c.reporter,
+        retryHint: `run \`cleanroom room down --case ${caseId}\``,
+      });
       stack = undefined;
     } else {
       const activity = new StackActivity(account, stack.stackId, stackName, c.reporter);
-      stack = await waitForStack(account, stack.stackId, stackName, activity, { budgetMs: c.budgets.deployMs, clock: c.clock, reporter: c.reporter, hint: '' }).catch(async (e) => {
+      stack = await waitForStack(account, stack.stackId, stackName, activity, {
+        budgetMs: c.budgets.deployMs,
+        clock: c.clock,
+        reporter: c.reporter,
+        hint: '',
+      }).catch(async (e) => {
         if (e instanceof StackFailedError) return readStack(account, stack!.stackId);
         throw e;
       });
@@ -342,12 +455,28 @@ async function settle(
       return stack;
     case 'review': {
       // Created by a CREATE change set that was never executed: it holds no resources.
-      c.reporter.progress({ kind: 'step', message: `room stack ${stackName} was left in REVIEW_IN_PROGRESS (a change set never executed): discarding it` });
-      await deleteStackAndWait(account, stack, { budgetMs: c.budgets.deleteMs, clock: c.clock, reporter: c.reporter, retryHint: `run \`cleanroom room up --case ${caseId}\` again` });
-      await new StepRecorder(c.custody, c.reporter).record(idempotencyKeys.room.discardReview(stack.stackId), 'room.discard-review-stack', [c.stackRef(stack)], {
-        status: 'succeeded',
-        details: { stackId: stack.stackId, reason: 'REVIEW_IN_PROGRESS: created by a change set that was never executed; no resources' },
+      c.reporter.progress({
+        kind: 'step',
+        message: `room stack ${stackName} was left in REVIEW_IN_PROGRESS (a change set never executed): discarding it`,
       });
+      await deleteStackAndWait(account, stack, {
+        budgetMs: c.budgets.deleteMs,
+        clock: c.clock,
+        reporter: c.reporter,
+        retryHint: `run \`cleanroom room up --case ${caseId}\` again`,
+      });
+      await new StepRecorder(c.custody, c.reporter).record(
+        idempotencyKeys.room.discardReview(stack.stackId),
+        'room.discard-review-stack',
+        [c.stackRef(stack)],
+        {
+          status: 'succeeded',
+          details: {
+            stackId: stack.stackId,
+            reason: 'REVIEW_IN_PROGRESS: created by a change set that was never executed; no resources',
+          },
+        },
+      );
       return undefined;
     }
     case 'rolled-back': {
@@ -367,15 +496,29 @@ async function settle(
           : stack.status === 'UPDATE_ROLLBACK_FAILED'
             ? 'CloudFormation could not roll back an update: fix the cause and continue the rollback (ContinueUpdateRollback, or "Continue update rollback" in the console), then run `room up` again.'
             : `Run \`cleanroom room down --case ${caseId}\`, then \`cleanroom room up --case ${caseId}\`.`;
-      throw new StackFailedError(`Room stack ${stackName} is in ${stack.status} — ${nameFailures(failed, stack.statusReason ?? 'CloudFormation gave no reason')}. ${way}`, failed, { stackName, stackId: stack.stackId, status: stack.status }, 'ROOM_STACK_FAILED');
+      throw new StackFailedError(
+        `Room stack ${stackName} is in ${stack.status} — ${nameFailures(failed, stack.statusReason ?? 'CloudFormation gave no reason')}. ${way}`,
+        failed,
+        { stackName, stackId: stack.stackId, status: stack.status },
+        'ROOM_STACK_FAILED',
+      );
     }
     default:
-      throw new CleanroomError('ROOM_STACK_STATE', `Room stack ${stackName} is in ${stack.status}; room up cannot continue from there.`, { details: { stackName, status: stack.status } });
+      throw new CleanroomError(
+        'ROOM_STACK_STATE',
+        `Room stack ${stackName} is in ${stack.status}; room up cannot continue from there.`,
+        { details: { stackName, status: stack.status } },
+      );
   }
 }
 
 /** A change set an earlier run executed but did not see finish: record how it ended. */
-async function recordUnfinishedDeploys(account: AwsAccount, stack: RoomStack, custody: CustodyRecorder, stackRef: (s: RoomStack) => ResourceRef): Promise<void> {
+async function recordUnfinishedDeploys(
+  account: AwsAccount,
+  stack: RoomStack,
+  custody: CustodyRecorder,
+  stackRef: (s: RoomStack) => ResourceRef,
+): Promise<void> {
   for (const e of custody.events()) {
     if (e.action !== 'room.deploy.start' || !e.resources.some((r) => r.arn === stack.stackId)) continue;
     const csId = e.outcome.details?.['changeSetId'];
@@ -386,18 +529,47 @@ async function recordUnfinishedDeploys(account: AwsAccount, stack: RoomStack, cu
       'room.deploy',
       [stackRef(stack)],
       failed
-        ? { status: 'failed', error: { code: 'ROOM_STACK_FAILED', message: `found ${stack.status} after the run that executed the change set ended` }, details: { changeSetId: csId, stackStatus: stack.status, failedResources: await failedResources(account, stack.stackId), resumed: true } }
-        : { status: 'succeeded', details: { changeSetId: csId, stackStatus: stack.status, outputs: stack.outputs, resumed: true } },
+        ? {
+            status: 'failed',
+            error: {
+              code: 'ROOM_STACK_FAILED',
+              message: `found ${stack.status} after the run that executed the change set ended`,
+            },
+            details: {
+              changeSetId: csId,
+              stackStatus: stack.status,
+              failedResources: await failedResources(account, stack.stackId),
+              resumed: true,
+            },
+          }
+        : {
+            status: 'succeeded',
+            details: { changeSetId: csId, stackStatus: stack.status, outputs: stack.outputs, resumed: true },
+          },
     );
   }
 }
 
 /** Refuse an update that would replace the forensic instance while evidence is attached to it. */
-async function refuseInstanceReplacementWithEvidence(account: AwsAccount, caseId: string, stack: RoomStack, planned: PlannedChangeSet): Promise<void> {
+async function refuseInstanceReplacementWithEvidence(
+  account: AwsAccount,
+  caseId: string,
+  stack: RoomStack,
+  planned: PlannedChangeSet,
+): Promise<void> {
   const instanceId = stack.outputs['InstanceId'];
-  const replaces = planned.changes.some((c) => c.logicalId === 'ForensicInstance' && (c.action === 'Remove' || c.replacement === 'True' || c.replacement === 'Conditional'));
+  const replaces = planned.changes.some(
+    (c) =>
+      c.logicalId === 'ForensicInstance' &&
+      (c.action === 'Remove' || c.replacement === 'True' || c.replacement === 'Conditional'),
+  );
   if (!replaces || !instanceId) return;
-  const vols = await account.ec2.describeVolumes({ Filters: [{ Name: 'attachment.instance-id', Values: [instanceId] }, { Name: 'tag-key', Values: [TAG_EVIDENCE] }] });
+  const vols = await account.ec2.describeVolumes({
+    Filters: [
+      { Name: 'attachment.instance-id', Values: [instanceId] },
+      { Name: 'tag-key', Values: [TAG_EVIDENCE] },
+    ],
+  });
   const attached = (vols.Volumes ?? []).map((v) => v.VolumeId!).filter(Boolean);
   if (!attached.length) return;
   await discardChangeSet(account, planned.changeSetId);
@@ -409,17 +581,41 @@ async function refuseInstanceReplacementWithEvidence(account: AwsAccount, caseId
 }
 
 /** Record the audit when its result differs from the last one recorded for this stack. */
-async function recordAudit(custody: CustodyRecorder, stack: RoomStack, audit: RoomAudit, ref: ResourceRef): Promise<void> {
-  const digest = createHash('sha256').update(JSON.stringify(audit.checks.map((c) => [c.id, c.ok]))).digest('hex');
-  const last = [...custody.events()].reverse().find((e) => e.action === 'room.audit' && e.outcome.details?.['stackId'] === stack.stackId);
+async function recordAudit(
+  custody: CustodyRecorder,
+  stack: RoomStack,
+  audit: RoomAudit,
+  ref: ResourceRef,
+): Promise<void> {
+  const digest = createHash('sha256')
+    .update(JSON.stringify(audit.checks.map((c) => [c.id, c.ok])))
+    .digest('hex');
+  const last = [...custody.events()]
+    .reverse()
+    .find((e) => e.action === 'room.audit' && e.outcome.details?.['stackId'] === stack.stackId);
   if (last?.outcome.details?.['digest'] === digest) return;
   await custody.record({
     action: 'room.audit',
     resources: [ref],
     outcome: {
       status: audit.ok ? 'succeeded' : 'failed',
-      ...(audit.ok ? {} : { error: { code: 'ROOM_AUDIT_FAILED', message: audit.checks.filter((c) => !c.ok && c.severity !== 'warning').map((c) => c.id).join(', ') } }),
-      details: { stackId: stack.stackId, digest, ok: audit.ok, checks: audit.checks.map((c) => ({ id: c.id, ok: c.ok, severity: c.severity ?? 'critical', detail: c.detail })) },
+      ...(audit.ok
+        ? {}
+        : {
+            error: {
+              code: 'ROOM_AUDIT_FAILED',
+              message: audit.checks
+                .filter((c) => !c.ok && c.severity !== 'warning')
+                .map((c) => c.id)
+                .join(', '),
+            },
+          }),
+      details: {
+        stackId: stack.stackId,
+        digest,
+        ok: audit.ok,
+        checks: audit.checks.map((c) => ({ id: c.id, ok: c.ok, severity: c.severity ?? 'critical', detail: c.detail })),
+      },
     },
   });
 }

@@ -15,12 +15,24 @@ import { UsageError, VerificationFailedError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import { TAG_ROLE, TAG_VAULT } from '../../domain/tags.js';
 import { signingKeyAlias, vaultKeyAlias } from '../../domain/vault-name.js';
-import { auditVault, bucketExists, describeKeyAlias, type LockMode, type VaultAuditResult } from '../../custody/vault/audit.js';
+import {
+  auditVault,
+  bucketExists,
+  describeKeyAlias,
+  type LockMode,
+  type VaultAuditResult,
+} from '../../custody/vault/audit.js';
 import { mergedPolicy, parsePolicy, vaultStatements } from '../../custody/vault/policy.js';
 import { resolveVaultBucket } from '../../custody/vault/bucket.js';
 
 /** `vault audit`: the vault's compliance checks (the custody gate runs the same audit). */
-export { auditVault, VAULT_CHECK_IDS, type LockMode, type VaultAuditResult, type VaultCheckId } from '../../custody/vault/audit.js';
+export {
+  auditVault,
+  VAULT_CHECK_IDS,
+  type LockMode,
+  type VaultAuditResult,
+  type VaultCheckId,
+} from '../../custody/vault/audit.js';
 export { resolveVaultBucket };
 
 /** Default retention of a new vault when `--retention-days` is not given. */
@@ -49,20 +61,40 @@ export interface VaultInitResult {
 
 /** Check `--retention-days` / `--lock-mode` before any AWS call. */
 export function validateVaultOptions(o: { retentionDays?: number; lockMode?: string }): void {
-  if (o.retentionDays !== undefined && (!Number.isInteger(o.retentionDays) || o.retentionDays < 1 || o.retentionDays > 36500)) {
-    throw new UsageError('INVALID_RETENTION', `--retention-days must be a whole number from 1 to 36500 (S3 Object Lock default retention), got ${o.retentionDays}.`);
+  if (
+    o.retentionDays !== undefined &&
+    (!Number.isInteger(o.retentionDays) || o.retentionDays < 1 || o.retentionDays > 36500)
+  ) {
+    throw new UsageError(
+      'INVALID_RETENTION',
+      `--retention-days must be a whole number from 1 to 36500 (S3 Object Lock default retention), got ${o.retentionDays}.`,
+    );
   }
   if (o.lockMode !== undefined && o.lockMode !== 'COMPLIANCE' && o.lockMode !== 'GOVERNANCE') {
-    throw new UsageError('INVALID_LOCK_MODE', `--lock-mode must be COMPLIANCE or GOVERNANCE, got ${JSON.stringify(o.lockMode)}.`);
+    throw new UsageError(
+      'INVALID_LOCK_MODE',
+      `--lock-mode must be COMPLIANCE or GOVERNANCE, got ${JSON.stringify(o.lockMode)}.`,
+    );
   }
 }
 
 /** Find or create a KMS key under `alias`; returns its ARN and whether it was created. */
-async function ensureKey(account: AwsAccount, alias: string, spec: { KeySpec: 'SYMMETRIC_DEFAULT' | 'ECC_NIST_P256'; KeyUsage: 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' }, role: string, bucket: string, changes: string[]): Promise<string> {
+async function ensureKey(
+  account: AwsAccount,
+  alias: string,
+  spec: { KeySpec: 'SYMMETRIC_DEFAULT' | 'ECC_NIST_P256'; KeyUsage: 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' },
+  role: string,
+  bucket: string,
+  changes: string[],
+): Promise<string> {
   const existing = await describeKeyAlias(account, alias);
   if (existing) {
     if (existing.spec !== spec.KeySpec || existing.usage !== spec.KeyUsage) {
-      throw new VerificationFailedError('VAULT_KEY_MISMATCH', `The KMS alias ${alias} points at ${existing.arn}, a ${existing.spec} ${existing.usage} key, but the vault needs a ${spec.KeySpec} ${spec.KeyUsage} key. Point the alias at a suitable key or remove it, then run \`cleanroom vault init\` again.`, { alias, keyArn: existing.arn });
+      throw new VerificationFailedError(
+        'VAULT_KEY_MISMATCH',
+        `The KMS alias ${alias} points at ${existing.arn}, a ${existing.spec} ${existing.usage} key, but the vault needs a ${spec.KeySpec} ${spec.KeyUsage} key. Point the alias at a suitable key or remove it, then run \`cleanroom vault init\` again.`,
+        { alias, keyArn: existing.arn },
+      );
     }
     return existing.arn;
   }
@@ -106,14 +138,32 @@ export async function initVault(account: AwsAccount, opts: VaultInitOptions = {}
 }
 
 /** The vault key (with automatic rotation on) and the signing key. */
-async function ensureVaultKeys(account: AwsAccount, bucket: string, changes: string[]): Promise<{ kmsKeyArn: string; signingKeyArn: string }> {
-  const kmsKeyArn = await ensureKey(account, vaultKeyAlias(bucket), { KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT' }, 'vault-key', bucket, changes);
+async function ensureVaultKeys(
+  account: AwsAccount,
+  bucket: string,
+  changes: string[],
+): Promise<{ kmsKeyArn: string; signingKeyArn: string }> {
+  const kmsKeyArn = await ensureKey(
+    account,
+    vaultKeyAlias(bucket),
+    { KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT' },
+    'vault-key',
+    bucket,
+    changes,
+  );
   const rotation = await account.kms.getKeyRotationStatus({ KeyId: kmsKeyArn });
   if (!rotation.KeyRotationEnabled) {
     await account.kms.enableKeyRotation({ KeyId: kmsKeyArn });
     changes.push(`turned on automatic rotation of ${kmsKeyArn}`);
   }
-  const signingKeyArn = await ensureKey(account, signingKeyAlias(bucket), { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }, 'signing-key', bucket, changes);
+  const signingKeyArn = await ensureKey(
+    account,
+    signingKeyAlias(bucket),
+    { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' },
+    'signing-key',
+    bucket,
+    changes,
+  );
   return { kmsKeyArn, signingKeyArn };
 }
 
@@ -125,7 +175,9 @@ async function ensureBucket(account: AwsAccount, bucket: string, changes: string
       Bucket: bucket,
       ObjectLockEnabledForBucket: true,
       // us-east-1 refuses an explicit LocationConstraint; every other region requires one.
-      ...(account.region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: account.region as never } }),
+      ...(account.region === 'us-east-1'
+        ? {}
+        : { CreateBucketConfiguration: { LocationConstraint: account.region as never } }),
     });
     changes.push(`created bucket ${bucket} with Object Lock`);
     return true;
@@ -136,7 +188,9 @@ async function ensureBucket(account: AwsAccount, bucket: string, changes: string
   }
 }
 
-type ObjectLockConfiguration = NonNullable<Awaited<ReturnType<AwsAccount['s3']['getObjectLockConfiguration']>>['ObjectLockConfiguration']>;
+type ObjectLockConfiguration = NonNullable<
+  Awaited<ReturnType<AwsAccount['s3']['getObjectLockConfiguration']>>['ObjectLockConfiguration']
+>;
 
 /** The bucket's Object Lock configuration; refused when the bucket has none. */
 async function requireObjectLock(account: AwsAccount, bucket: string): Promise<ObjectLockConfiguration> {
@@ -163,7 +217,13 @@ async function ensureVersioning(account: AwsAccount, bucket: string, changes: st
 }
 
 /** Default retention: keep what is there unless asked for more; never weaken it. */
-async function ensureDefaultRetention(account: AwsAccount, bucket: string, lock: ObjectLockConfiguration, opts: VaultInitOptions, changes: string[]): Promise<{ lockMode: LockMode; retentionDays: number }> {
+async function ensureDefaultRetention(
+  account: AwsAccount,
+  bucket: string,
+  lock: ObjectLockConfiguration,
+  opts: VaultInitOptions,
+  changes: string[],
+): Promise<{ lockMode: LockMode; retentionDays: number }> {
   const dr = lock.Rule?.DefaultRetention;
   const curMode = dr?.Mode as LockMode | undefined;
   // moto answers Years: 0 next to Days; AWS answers one of the two. Read 0 as absent.
@@ -172,30 +232,60 @@ async function ensureDefaultRetention(account: AwsAccount, bucket: string, lock:
   const retentionDays = opts.retentionDays ?? curDays ?? DEFAULT_RETENTION_DAYS;
   if (curMode && curDays) {
     if (curMode === 'COMPLIANCE' && lockMode === 'GOVERNANCE') {
-      throw new UsageError('VAULT_WEAKENING_REFUSED', `The vault ${bucket} retains objects in COMPLIANCE mode; cleanroom will not switch it to GOVERNANCE (which privileged users can bypass). Drop --lock-mode GOVERNANCE.`, { details: { bucket } });
+      throw new UsageError(
+        'VAULT_WEAKENING_REFUSED',
+        `The vault ${bucket} retains objects in COMPLIANCE mode; cleanroom will not switch it to GOVERNANCE (which privileged users can bypass). Drop --lock-mode GOVERNANCE.`,
+        { details: { bucket } },
+      );
     }
     if (retentionDays < curDays) {
-      throw new UsageError('VAULT_WEAKENING_REFUSED', `The vault ${bucket} retains objects for ${curDays} days by default; cleanroom will not shorten that to ${retentionDays}. Drop --retention-days or give at least ${curDays}.`, { details: { bucket } });
+      throw new UsageError(
+        'VAULT_WEAKENING_REFUSED',
+        `The vault ${bucket} retains objects for ${curDays} days by default; cleanroom will not shorten that to ${retentionDays}. Drop --retention-days or give at least ${curDays}.`,
+        { details: { bucket } },
+      );
     }
   }
-  if (curMode !== lockMode || curDays !== retentionDays || Boolean(dr?.Years)) {
-    await account.s3.putObjectLockConfiguration({ Bucket: bucket, ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: lockMode, Days: retentionDays } } } });
+  if (curMode !== lockMode || curDays !== retentionDays || dr?.Years) {
+    await account.s3.putObjectLockConfiguration({
+      Bucket: bucket,
+      ObjectLockConfiguration: {
+        ObjectLockEnabled: 'Enabled',
+        Rule: { DefaultRetention: { Mode: lockMode, Days: retentionDays } },
+      },
+    });
     changes.push(`set the default retention to ${lockMode} ${retentionDays} days`);
   }
   return { lockMode, retentionDays };
 }
 
 /** Default encryption: SSE-KMS under the vault key, with an S3 Bucket Key. */
-async function ensureEncryption(account: AwsAccount, bucket: string, kmsKeyArn: string, changes: string[]): Promise<void> {
+async function ensureEncryption(
+  account: AwsAccount,
+  bucket: string,
+  kmsKeyArn: string,
+  changes: string[],
+): Promise<void> {
   const enc = await account.s3.getBucketEncryption({ Bucket: bucket }).catch((e) => {
     if (isAwsCode(e, 'ServerSideEncryptionConfigurationNotFoundError')) return undefined;
     throw e;
   });
   const rule = enc?.ServerSideEncryptionConfiguration?.Rules?.[0];
-  if (rule?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm !== 'aws:kms' || rule.ApplyServerSideEncryptionByDefault.KMSMasterKeyID !== kmsKeyArn || rule.BucketKeyEnabled !== true) {
+  if (
+    rule?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm !== 'aws:kms' ||
+    rule.ApplyServerSideEncryptionByDefault.KMSMasterKeyID !== kmsKeyArn ||
+    rule.BucketKeyEnabled !== true
+  ) {
     await account.s3.putBucketEncryption({
       Bucket: bucket,
-      ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: kmsKeyArn }, BucketKeyEnabled: true }] },
+      ServerSideEncryptionConfiguration: {
+        Rules: [
+          {
+            ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: kmsKeyArn },
+            BucketKeyEnabled: true,
+          },
+        ],
+      },
     });
     changes.push(`set default encryption to SSE-KMS under ${kmsKeyArn} with an S3 Bucket Key`);
   }
@@ -208,7 +298,15 @@ async function ensurePublicAccessBlock(account: AwsAccount, bucket: string, chan
   });
   const c = pab?.PublicAccessBlockConfiguration;
   if (!(c?.BlockPublicAcls && c.IgnorePublicAcls && c.BlockPublicPolicy && c.RestrictPublicBuckets)) {
-    await account.s3.putPublicAccessBlock({ Bucket: bucket, PublicAccessBlockConfiguration: { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true } });
+    await account.s3.putPublicAccessBlock({
+      Bucket: bucket,
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        IgnorePublicAcls: true,
+        BlockPublicPolicy: true,
+        RestrictPublicBuckets: true,
+      },
+    });
     changes.push('blocked all public access');
   }
 }
@@ -238,7 +336,11 @@ async function requirePassingAudit(account: AwsAccount, bucket: string): Promise
   const audit = await auditVault(account, bucket);
   if (!audit.ok) {
     const failed = audit.checks.filter((x) => !x.ok);
-    throw new VerificationFailedError('VAULT_AUDIT_FAILED', `The vault ${bucket} was set up but still fails its audit: ${failed.map((x) => `${x.id}: ${x.detail}`).join('; ')}.`, { bucket, failedChecks: failed.map((x) => x.id) });
+    throw new VerificationFailedError(
+      'VAULT_AUDIT_FAILED',
+      `The vault ${bucket} was set up but still fails its audit: ${failed.map((x) => `${x.id}: ${x.detail}`).join('; ')}.`,
+      { bucket, failedChecks: failed.map((x) => x.id) },
+    );
   }
   return audit;
 }

@@ -3,13 +3,20 @@
  * through the S3 and KMS APIs; `vault init` adopting and repairing, and refusing what it must not do.
  */
 import t from 'tap';
-import { S3Client, CreateBucketCommand, DeleteBucketPolicyCommand, DeletePublicAccessBlockCommand, PutBucketEncryptionCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
+import {
+  S3Client,
+  CreateBucketCommand,
+  DeleteBucketPolicyCommand,
+  DeletePublicAccessBlockCommand,
+  PutBucketEncryptionCommand,
+  PutBucketPolicyCommand,
+} from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand, UpdateAliasCommand, DisableKeyRotationCommand } from '@aws-sdk/client-kms';
 import { useLocalAws } from '../../../local-aws/local-aws.js';
 import { auditVault } from '../../../src/custody/vault/audit.js';
 import { initVault } from '../../../src/workflows/vault/index.js';
 import { signingKeyAlias } from '../../../src/domain/vault-name.js';
-import { CleanroomError } from '../../../src/domain/errors.js';
+import type { CleanroomError } from '../../../src/domain/errors.js';
 import { account, cli } from '../helpers.js';
 
 const failed = (r: { checks: Array<{ id: string; ok: boolean }> }) => r.checks.filter((c) => !c.ok).map((c) => c.id);
@@ -37,16 +44,52 @@ t.test('a compliant vault passes every check; each broken property fails its own
   t.same(failed(await auditVault(acct, b1)), ['bucket.policy-tls-only', 'bucket.policy-encrypted-uploads']);
 
   const b2 = await mk('vault-tls-only');
-  await s3.send(new PutBucketPolicyCommand({ Bucket: b2, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'T', Effect: 'Deny', Principal: '*', Action: 's3:*', Resource: [`arn:aws:s3:::${b2}`, `arn:aws:s3:::${b2}/*`], Condition: { Bool: { 'aws:SecureTransport': 'false' } } }] }) }));
+  await s3.send(
+    new PutBucketPolicyCommand({
+      Bucket: b2,
+      Policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'T',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 's3:*',
+            Resource: [`arn:aws:s3:::${b2}`, `arn:aws:s3:::${b2}/*`],
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          },
+        ],
+      }),
+    }),
+  );
   t.same(failed(await auditVault(acct, b2)), ['bucket.policy-encrypted-uploads']);
 
   const b3 = await mk('vault-sse-s3');
-  await s3.send(new PutBucketEncryptionCommand({ Bucket: b3, ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] } }));
+  await s3.send(
+    new PutBucketEncryptionCommand({
+      Bucket: b3,
+      ServerSideEncryptionConfiguration: {
+        Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+    }),
+  );
   t.same(failed(await auditVault(acct, b3)), ['bucket.encryption', 'bucket.bucket-key']);
 
   const b4 = await mk('vault-other-key');
   const other = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
-  await s3.send(new PutBucketEncryptionCommand({ Bucket: b4, ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: other }, BucketKeyEnabled: true }] } }));
+  await s3.send(
+    new PutBucketEncryptionCommand({
+      Bucket: b4,
+      ServerSideEncryptionConfiguration: {
+        Rules: [
+          {
+            ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: other },
+            BucketKeyEnabled: true,
+          },
+        ],
+      },
+    }),
+  );
   t.same(failed(await auditVault(acct, b4)), ['bucket.encryption']);
 
   const b5 = await mk('vault-public');
@@ -59,7 +102,8 @@ t.test('a compliant vault passes every check; each broken property fails its own
   t.same(failed(await auditVault(acct, b6)), ['vault-key.rotation']);
 
   const b7 = await mk('vault-rsa-signer');
-  const rsa = (await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+  const rsa = (await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!
+    .KeyId!;
   await kms.send(new UpdateAliasCommand({ AliasName: signingKeyAlias(b7), TargetKeyId: rsa }));
   t.same(failed(await auditVault(acct, b7)), ['signing-key.spec']);
   const refused = await initVault(acct, { bucket: b7 }).catch((e: CleanroomError) => e);
@@ -80,7 +124,7 @@ t.test('a compliant vault passes every check; each broken property fails its own
 
   const broken = await cli(aws, ['vault', 'verify', '--bucket', b5]);
   t.equal(broken.code, 3);
-  t.match(broken.stdout, /FAIL  bucket\.public-access-block/);
+  t.match(broken.stdout, /FAIL {2}bucket\.public-access-block/);
 
   // init repairs what can be repaired, and says what it changed.
   const repaired = await initVault(acct, { bucket: b1 });
@@ -98,7 +142,10 @@ t.test('vault init refuses to weaken retention and validates its flags before an
   const gov = await cli(aws, ['vault', 'init', '--lock-mode', 'GOVERNANCE']);
   t.equal(gov.code, 2);
   t.match(gov.stderr, /will not switch it to GOVERNANCE/);
-  const bad = await cli(aws, ['vault', 'init', '--retention-days', '0', '--bucket', 'x-never-created'], { ...aws.env(), AWS_ENDPOINT_URL: 'https://127.0.0.1:9' });
+  const bad = await cli(aws, ['vault', 'init', '--retention-days', '0', '--bucket', 'x-never-created'], {
+    ...aws.env(),
+    AWS_ENDPOINT_URL: 'https://127.0.0.1:9',
+  });
   t.equal(bad.code, 2, 'refused before any AWS call (the endpoint is unreachable)');
   t.match(bad.stderr, /--retention-days must be a whole number/);
 });

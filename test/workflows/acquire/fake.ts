@@ -30,12 +30,58 @@ export { Crash };
 type Tags = Record<string, string>;
 const hex = (s: string, n: number) => createHash('sha256').update(s).digest('hex').slice(0, n);
 const toTags = (m: Tags) => Object.entries(m).map(([Key, Value]) => ({ Key, Value }));
-const fromSpec = (specs: any[] | undefined, type: string): Tags => Object.fromEntries((specs ?? []).filter((s) => s.ResourceType === type).flatMap((s) => s.Tags ?? []).map((t: any) => [t.Key, t.Value]));
+const fromSpec = (specs: any[] | undefined, type: string): Tags =>
+  Object.fromEntries(
+    (specs ?? [])
+      .filter((s) => s.ResourceType === type)
+      .flatMap((s) => s.Tags ?? [])
+      .map((t: any) => [t.Key, t.Value]),
+  );
 
-export interface Snap { id: string; owner: string; region: string; volumeId: string; size: number; state: string; pendingPolls: number; tags: Tags; encrypted: boolean; kmsKeyId?: string; sharedWith: Set<string>; copyOf?: string; endsInError?: boolean }
-export interface Vol { id: string; az: string; size: number; state: string; tags: Tags; snapshotId?: string; encrypted: boolean; kmsKeyId?: string; attachment?: { instanceId: string; device: string; state: string }; creatingPolls: number }
-export interface Inst { id: string; az: string; type: string; state: string; devices: Map<string, string>; enis: number }
-export interface Key { id: string; arn: string; state: string; tags: Tags; policy: string; manager: 'CUSTOMER' | 'AWS'; spec: string }
+export interface Snap {
+  id: string;
+  owner: string;
+  region: string;
+  volumeId: string;
+  size: number;
+  state: string;
+  pendingPolls: number;
+  tags: Tags;
+  encrypted: boolean;
+  kmsKeyId?: string;
+  sharedWith: Set<string>;
+  copyOf?: string;
+  endsInError?: boolean;
+}
+export interface Vol {
+  id: string;
+  az: string;
+  size: number;
+  state: string;
+  tags: Tags;
+  snapshotId?: string;
+  encrypted: boolean;
+  kmsKeyId?: string;
+  attachment?: { instanceId: string; device: string; state: string };
+  creatingPolls: number;
+}
+export interface Inst {
+  id: string;
+  az: string;
+  type: string;
+  state: string;
+  devices: Map<string, string>;
+  enis: number;
+}
+export interface Key {
+  id: string;
+  arn: string;
+  state: string;
+  tags: Tags;
+  policy: string;
+  manager: 'CUSTOMER' | 'AWS';
+  spec: string;
+}
 
 export class FakeAccount {
   instances = new Map<string, Inst>();
@@ -70,7 +116,10 @@ export class FakeAccount {
 
   err(op: string, code: string, message: string, status = 400): AwsError {
     const cause = Object.assign(new Error(message), { $metadata: { httpStatusCode: status } });
-    return new AwsError('ec2', op, code, `${op} failed: ${message}`, { cause, exitCode: /NotFound|Invalid/.test(code) ? 2 : 1 });
+    return new AwsError('ec2', op, code, `${op} failed: ${message}`, {
+      cause,
+      exitCode: /NotFound|Invalid/.test(code) ? 2 : 1,
+    });
   }
 
   /** A mutating call: may be throttled first, may lose its answer after, counts for crash injection. */
@@ -123,7 +172,13 @@ export class FakeAccount {
   }
 
   keyByRef(ref: string): Key | undefined {
-    const id = ref.startsWith('alias/') ? this.aliases.get(ref) : ref.includes(':alias/') ? this.aliases.get(ref.slice(ref.indexOf('alias/'))) : ref.includes(':key/') ? ref.slice(ref.indexOf(':key/') + 5) : ref;
+    const id = ref.startsWith('alias/')
+      ? this.aliases.get(ref)
+      : ref.includes(':alias/')
+        ? this.aliases.get(ref.slice(ref.indexOf('alias/')))
+        : ref.includes(':key/')
+          ? ref.slice(ref.indexOf(':key/') + 5)
+          : ref;
     return id ? this.keys.get(id) : undefined;
   }
 
@@ -147,7 +202,10 @@ export class FakeAccount {
                 State: { Name: x.state },
                 Placement: { AvailabilityZone: x.az },
                 NetworkInterfaces: Array.from({ length: x.enis }, () => ({})),
-                BlockDeviceMappings: [...x.devices].map(([DeviceName, VolumeId]) => ({ DeviceName, Ebs: { VolumeId } })),
+                BlockDeviceMappings: [...x.devices].map(([DeviceName, VolumeId]) => ({
+                  DeviceName,
+                  Ebs: { VolumeId },
+                })),
               })),
             },
           ],
@@ -155,7 +213,18 @@ export class FakeAccount {
       },
       async describeInstanceTypes(i: any) {
         self.read('DescribeInstanceTypes', i);
-        return { InstanceTypes: [{ InstanceType: i.InstanceTypes[0], EbsInfo: { NvmeSupport: 'required', MaximumEbsAttachments: self.maxEbsAttachments, AttachmentLimitType: 'shared' } }] };
+        return {
+          InstanceTypes: [
+            {
+              InstanceType: i.InstanceTypes[0],
+              EbsInfo: {
+                NvmeSupport: 'required',
+                MaximumEbsAttachments: self.maxEbsAttachments,
+                AttachmentLimitType: 'shared',
+              },
+            },
+          ],
+        };
       },
       async describeVolumes(i: any) {
         self.read('DescribeVolumes', i);
@@ -178,14 +247,26 @@ export class FakeAccount {
             KmsKeyId: v.kmsKeyId,
             SnapshotId: v.snapshotId,
             Tags: toTags(v.tags),
-            Attachments: v.attachment ? [{ InstanceId: v.attachment.instanceId, Device: v.attachment.device, State: v.attachment.state, VolumeId: v.id }] : [],
+            Attachments: v.attachment
+              ? [
+                  {
+                    InstanceId: v.attachment.instanceId,
+                    Device: v.attachment.device,
+                    State: v.attachment.state,
+                    VolumeId: v.id,
+                  },
+                ]
+              : [],
           })),
         };
       },
       async describeSnapshots(i: any) {
         self.read('DescribeSnapshots', i);
-        if (JSON.stringify(i.OwnerIds) !== '["self"]') throw new Error('fake: acquisition describes its own snapshots only');
-        const out = [...self.snapshots.values()].filter((s) => self.matches(s.tags, { 'snapshot-id': s.id, 'volume-id': s.volumeId, status: s.state }, i.Filters));
+        if (JSON.stringify(i.OwnerIds) !== '["self"]')
+          throw new Error('fake: acquisition describes its own snapshots only');
+        const out = [...self.snapshots.values()].filter((s) =>
+          self.matches(s.tags, { 'snapshot-id': s.id, 'volume-id': s.volumeId, status: s.state }, i.Filters),
+        );
         for (const s of out) {
           if (s.state === 'pending' && s.pendingPolls-- <= 0) s.state = s.endsInError ? 'error' : 'completed';
         }
@@ -208,9 +289,17 @@ export class FakeAccount {
       async createSnapshot(i: any) {
         return self.mutate('CreateSnapshot', i, () => {
           const v = self.volumes.get(i.VolumeId);
-          if (!v) throw self.err('createSnapshot', 'InvalidVolume.NotFound', `The volume '${i.VolumeId}' does not exist.`);
-          const pending = [...self.snapshots.values()].filter((s) => s.volumeId === v.id && s.state === 'pending').length;
-          if (pending >= 5) throw self.err('createSnapshot', 'SnapshotCreationPerVolumeRateExceeded', 'The maximum per volume CreateSnapshot request rate has been exceeded.');
+          if (!v)
+            throw self.err('createSnapshot', 'InvalidVolume.NotFound', `The volume '${i.VolumeId}' does not exist.`);
+          const pending = [...self.snapshots.values()].filter(
+            (s) => s.volumeId === v.id && s.state === 'pending',
+          ).length;
+          if (pending >= 5)
+            throw self.err(
+              'createSnapshot',
+              'SnapshotCreationPerVolumeRateExceeded',
+              'The maximum per volume CreateSnapshot request rate has been exceeded.',
+            );
           const s = self.newSnapshot(v, fromSpec(i.TagSpecifications, 'snapshot'));
           return { SnapshotId: s.id, VolumeId: v.id, State: s.state, Tags: toTags(s.tags) };
         });
@@ -220,25 +309,62 @@ export class FakeAccount {
           const inst = self.instances.get(i.InstanceSpecification.InstanceId)!;
           const tags = fromSpec(i.TagSpecifications, 'snapshot');
           const snaps = [...inst.devices.values()].map((vid) => self.newSnapshot(self.volumes.get(vid)!, { ...tags }));
-          return { Snapshots: snaps.map((s) => ({ SnapshotId: s.id, VolumeId: s.volumeId, State: s.state, Tags: toTags(s.tags) })) };
+          return {
+            Snapshots: snaps.map((s) => ({
+              SnapshotId: s.id,
+              VolumeId: s.volumeId,
+              State: s.state,
+              Tags: toTags(s.tags),
+            })),
+          };
         });
       },
       async copySnapshot(i: any) {
         return self.mutate('CopySnapshot', i, () => {
           const home = w.accounts().find((a) => a.accountId === self.accountId && a.region === i.SourceRegion) ?? self;
           const src = home.visibleSnapshot(i.SourceSnapshotId);
-          if (!src) throw self.err('copySnapshot', 'InvalidSnapshot.NotFound', `The snapshot '${i.SourceSnapshotId}' does not exist.`);
-          if (src.state !== 'completed') throw self.err('copySnapshot', 'IncorrectState', `Snapshot ${src.id} is ${src.state}; only completed snapshots can be copied.`);
+          if (!src)
+            throw self.err(
+              'copySnapshot',
+              'InvalidSnapshot.NotFound',
+              `The snapshot '${i.SourceSnapshotId}' does not exist.`,
+            );
+          if (src.state !== 'completed')
+            throw self.err(
+              'copySnapshot',
+              'IncorrectState',
+              `Snapshot ${src.id} is ${src.state}; only completed snapshots can be copied.`,
+            );
           if (src.owner !== self.accountId) {
             const key = w.byId(src.owner)!.keyByRef(src.kmsKeyId ?? '');
-            if (!src.encrypted || !key) throw new Error(`TEST FAILURE: a shared snapshot ${src.id} is not encrypted under a customer managed key`);
-            if (!key.policy.includes(`arn:aws:iam::${self.accountId}:root`)) throw self.err('copySnapshot', 'AccessDenied', `not authorized to use key ${key.arn}`, 403);
+            if (!src.encrypted || !key)
+              throw new Error(
+                `TEST FAILURE: a shared snapshot ${src.id} is not encrypted under a customer managed key`,
+              );
+            if (!key.policy.includes(`arn:aws:iam::${self.accountId}:root`))
+              throw self.err('copySnapshot', 'AccessDenied', `not authorized to use key ${key.arn}`, 403);
           }
-          if (i.KmsKeyId && !self.keyByRef(i.KmsKeyId)) throw self.err('copySnapshot', 'InvalidParameterValue', `KMS key ${i.KmsKeyId} does not exist`);
-          if (self.pendingCopies() >= 20) throw self.err('copySnapshot', 'ResourceLimitExceeded', 'Too many snapshot copies in progress.');
+          if (i.KmsKeyId && !self.keyByRef(i.KmsKeyId))
+            throw self.err('copySnapshot', 'InvalidParameterValue', `KMS key ${i.KmsKeyId} does not exist`);
+          if (self.pendingCopies() >= 20)
+            throw self.err('copySnapshot', 'ResourceLimitExceeded', 'Too many snapshot copies in progress.');
           const tags = fromSpec(i.TagSpecifications, 'snapshot');
           const id = self.nextId('snap', `copy|${src.id}`, 17);
-          const s: Snap = { id, owner: self.accountId, region: self.region, volumeId: 'vol-ffffffff', size: src.size, state: 'pending', pendingPolls: self.pendingPolls, tags, encrypted: true, kmsKeyId: self.keyByRef(i.KmsKeyId)?.arn ?? i.KmsKeyId, sharedWith: new Set(), copyOf: src.id, endsInError: w.copiesEndInError };
+          const s: Snap = {
+            id,
+            owner: self.accountId,
+            region: self.region,
+            volumeId: 'vol-ffffffff',
+            size: src.size,
+            state: 'pending',
+            pendingPolls: self.pendingPolls,
+            tags,
+            encrypted: true,
+            kmsKeyId: self.keyByRef(i.KmsKeyId)?.arn ?? i.KmsKeyId,
+            sharedWith: new Set(),
+            copyOf: src.id,
+            endsInError: w.copiesEndInError,
+          };
           self.snapshots.set(id, s);
           self.maxConcurrentCopies = Math.max(self.maxConcurrentCopies, self.pendingCopies());
           return { SnapshotId: id };
@@ -247,9 +373,15 @@ export class FakeAccount {
       async modifySnapshotAttribute(i: any) {
         return self.mutate('ModifySnapshotAttribute', i, () => {
           const s = self.snapshots.get(i.SnapshotId)!;
-          if (i.OperationType !== 'add' || i.Attribute !== 'createVolumePermission') throw new Error('fake: only add createVolumePermission');
+          if (i.OperationType !== 'add' || i.Attribute !== 'createVolumePermission')
+            throw new Error('fake: only add createVolumePermission');
           const key = self.keyByRef(s.kmsKeyId ?? '');
-          if (!s.encrypted || !key || key.manager === 'AWS') throw self.err('modifySnapshotAttribute', 'InvalidParameter', 'Snapshots encrypted with the AWS managed key cannot be shared.');
+          if (!s.encrypted || !key || key.manager === 'AWS')
+            throw self.err(
+              'modifySnapshotAttribute',
+              'InvalidParameter',
+              'Snapshots encrypted with the AWS managed key cannot be shared.',
+            );
           for (const u of i.UserIds) s.sharedWith.add(u);
           return {};
         });
@@ -275,9 +407,20 @@ export class FakeAccount {
       async createVolume(i: any) {
         return self.mutate('CreateVolume', i, () => {
           const s = self.visibleSnapshot(i.SnapshotId)!;
-          if (!i.Encrypted || !i.KmsKeyId) throw new Error('TEST FAILURE: working volume not encrypted with the case key');
+          if (!i.Encrypted || !i.KmsKeyId)
+            throw new Error('TEST FAILURE: working volume not encrypted with the case key');
           const id = self.nextId('vol', `${i.SnapshotId}|${i.AvailabilityZone}`, 17);
-          const v: Vol = { id, az: i.AvailabilityZone, size: s.size, state: 'creating', tags: fromSpec(i.TagSpecifications, 'volume'), snapshotId: s.id, encrypted: true, kmsKeyId: i.KmsKeyId, creatingPolls: 1 };
+          const v: Vol = {
+            id,
+            az: i.AvailabilityZone,
+            size: s.size,
+            state: 'creating',
+            tags: fromSpec(i.TagSpecifications, 'volume'),
+            snapshotId: s.id,
+            encrypted: true,
+            kmsKeyId: i.KmsKeyId,
+            creatingPolls: 1,
+          };
           self.volumes.set(id, v);
           return { VolumeId: id, AvailabilityZone: v.az, State: v.state, Tags: toTags(v.tags) };
         });
@@ -287,9 +430,16 @@ export class FakeAccount {
           const v = self.volumes.get(i.VolumeId)!;
           const inst = self.instances.get(i.InstanceId)!;
           if (v.attachment) throw self.err('attachVolume', 'VolumeInUse', `${v.id} is already attached to an instance`);
-          if (v.az !== inst.az) throw self.err('attachVolume', 'InvalidVolume.ZoneMismatch', `The volume '${v.id}' is not in the same availability zone as instance '${inst.id}'`);
-          if (inst.devices.has(i.Device)) throw self.err('attachVolume', 'InvalidParameterValue', `Attachment point ${i.Device} is already in use`);
-          if (inst.devices.size + inst.enis - 1 >= self.maxEbsAttachments) throw self.err('attachVolume', 'AttachmentLimitExceeded', 'too many attachments');
+          if (v.az !== inst.az)
+            throw self.err(
+              'attachVolume',
+              'InvalidVolume.ZoneMismatch',
+              `The volume '${v.id}' is not in the same availability zone as instance '${inst.id}'`,
+            );
+          if (inst.devices.has(i.Device))
+            throw self.err('attachVolume', 'InvalidParameterValue', `Attachment point ${i.Device} is already in use`);
+          if (inst.devices.size + inst.enis - 1 >= self.maxEbsAttachments)
+            throw self.err('attachVolume', 'AttachmentLimitExceeded', 'too many attachments');
           v.attachment = { instanceId: inst.id, device: i.Device, state: 'attaching' };
           v.state = 'in-use';
           inst.devices.set(i.Device, v.id);
@@ -300,7 +450,8 @@ export class FakeAccount {
         return self.mutate('DetachVolume', i, () => {
           const v = self.volumes.get(i.VolumeId)!;
           const inst = self.instances.get(i.InstanceId)!;
-          if (!v.attachment || v.attachment.instanceId !== i.InstanceId) throw self.err('detachVolume', 'IncorrectState', 'not attached there');
+          if (!v.attachment || v.attachment.instanceId !== i.InstanceId)
+            throw self.err('detachVolume', 'IncorrectState', 'not attached there');
           inst.devices.delete(v.attachment.device);
           v.attachment.state = 'detaching';
           return { State: 'detaching' };
@@ -311,20 +462,39 @@ export class FakeAccount {
       async describeKey(i: any) {
         self.read('DescribeKey', i);
         const k = self.keyByRef(i.KeyId);
-        if (!k) throw new AwsError('kms', 'describeKey', 'NotFoundException', `Key ${i.KeyId} not found`, { exitCode: 2 });
-        return { KeyMetadata: { KeyId: k.id, Arn: k.arn, KeyState: k.state, KeyManager: k.manager, KeySpec: k.spec, KeyUsage: 'ENCRYPT_DECRYPT' } };
+        if (!k)
+          throw new AwsError('kms', 'describeKey', 'NotFoundException', `Key ${i.KeyId} not found`, { exitCode: 2 });
+        return {
+          KeyMetadata: {
+            KeyId: k.id,
+            Arn: k.arn,
+            KeyState: k.state,
+            KeyManager: k.manager,
+            KeySpec: k.spec,
+            KeyUsage: 'ENCRYPT_DECRYPT',
+          },
+        };
       },
       async createKey(i: any) {
         return self.mutate('CreateKey', i, () => {
           const id = self.nextId('key', 'key', 12).slice(4);
-          const k: Key = { id, arn: `arn:aws:kms:${self.region}:${self.accountId}:key/${id}`, state: 'Enabled', tags: Object.fromEntries((i.Tags ?? []).map((t: any) => [t.TagKey, t.TagValue])), policy: i.Policy ?? '{}', manager: 'CUSTOMER', spec: 'SYMMETRIC_DEFAULT' };
+          const k: Key = {
+            id,
+            arn: `arn:aws:kms:${self.region}:${self.accountId}:key/${id}`,
+            state: 'Enabled',
+            tags: Object.fromEntries((i.Tags ?? []).map((t: any) => [t.TagKey, t.TagValue])),
+            policy: i.Policy ?? '{}',
+            manager: 'CUSTOMER',
+            spec: 'SYMMETRIC_DEFAULT',
+          };
           self.keys.set(id, k);
           return { KeyMetadata: { KeyId: id, Arn: k.arn } };
         });
       },
       async createAlias(i: any) {
         return self.mutate('CreateAlias', i, () => {
-          if (self.aliases.has(i.AliasName)) throw new AwsError('kms', 'createAlias', 'AlreadyExistsException', 'exists');
+          if (self.aliases.has(i.AliasName))
+            throw new AwsError('kms', 'createAlias', 'AlreadyExistsException', 'exists');
           self.aliases.set(i.AliasName, i.TargetKeyId);
           return {};
         });
@@ -355,7 +525,9 @@ export class FakeAccount {
       },
       async listResourceTags(i: any) {
         self.read('ListResourceTags', i);
-        return { Tags: Object.entries(self.keyByRef(i.KeyId)!.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })) };
+        return {
+          Tags: Object.entries(self.keyByRef(i.KeyId)!.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
+        };
       },
       async getKeyPolicy(i: any) {
         self.read('GetKeyPolicy', i);
@@ -368,7 +540,8 @@ export class FakeAccount {
       async scheduleKeyDeletion(i: any) {
         return self.mutate('ScheduleKeyDeletion', i, () => {
           const k = self.keyByRef(i.KeyId)!;
-          if (k.tags['cleanroom:role'] === 'case-key') throw new Error('TEST FAILURE: the case key was scheduled for deletion');
+          if (k.tags['cleanroom:role'] === 'case-key')
+            throw new Error('TEST FAILURE: the case key was scheduled for deletion');
           k.state = 'PendingDeletion';
           return { KeyId: k.arn, DeletionDate: new Date(w.clock.now() + i.PendingWindowInDays * 86_400_000) };
         });
@@ -378,7 +551,14 @@ export class FakeAccount {
       async sendCommand(i: any) {
         self.read('SendCommand', i);
         // AWS refuses a command to an instance that is not managed by SSM.
-        if (w.ssmMode === 'unreachable') throw new AwsError('ssm', 'sendCommand', 'InvalidInstanceId', 'Instances [[i-0f0f0f0f0f0f0f0f0]] not in a valid state for account 123456789012', { exitCode: 2 });
+        if (w.ssmMode === 'unreachable')
+          throw new AwsError(
+            'ssm',
+            'sendCommand',
+            'InvalidInstanceId',
+            'Instances [[i-0f0f0f0f0f0f0f0f0]] not in a valid state for account 123456789012',
+            { exitCode: 2 },
+          );
         const id = `cmd-${++w.commands}`;
         w.commandTargets.set(id, i.InstanceIds[0]);
         return { Command: { CommandId: id } };
@@ -404,19 +584,47 @@ export class FakeAccount {
 
   newSnapshot(v: Vol, tags: Tags): Snap {
     const id = this.nextId('snap', `vol|${v.id}`, 17);
-    const s: Snap = { id, owner: this.accountId, region: this.region, volumeId: v.id, size: v.size, state: 'pending', pendingPolls: this.pendingPolls, tags, encrypted: v.encrypted, ...(v.kmsKeyId ? { kmsKeyId: v.kmsKeyId } : {}), sharedWith: new Set(), endsInError: this.world.sourceSnapshotsEndInError };
+    const s: Snap = {
+      id,
+      owner: this.accountId,
+      region: this.region,
+      volumeId: v.id,
+      size: v.size,
+      state: 'pending',
+      pendingPolls: this.pendingPolls,
+      tags,
+      encrypted: v.encrypted,
+      ...(v.kmsKeyId ? { kmsKeyId: v.kmsKeyId } : {}),
+      sharedWith: new Set(),
+      endsInError: this.world.sourceSnapshotsEndInError,
+    };
     this.snapshots.set(id, s);
     return s;
   }
 
   /** A comparable picture of the end state (no ids: they depend only on history, compared by shape). */
   picture() {
-    const snaps = [...this.snapshots.values()].map((s) => ({ tags: s.tags, state: s.state, encrypted: s.encrypted, key: s.kmsKeyId ? this.keyByRef(s.kmsKeyId)?.tags['cleanroom:role'] ?? 'other' : null, shared: [...s.sharedWith] }));
+    const snaps = [...this.snapshots.values()].map((s) => ({
+      tags: s.tags,
+      state: s.state,
+      encrypted: s.encrypted,
+      key: s.kmsKeyId ? (this.keyByRef(s.kmsKeyId)?.tags['cleanroom:role'] ?? 'other') : null,
+      shared: [...s.sharedWith],
+    }));
     return {
       snapshots: snaps.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
       deletedSnapshots: this.deletedSnapshots.length,
-      volumes: [...this.volumes.values()].map((v) => ({ tags: v.tags, state: v.state, az: v.az, attached: v.attachment ? `${v.attachment.instanceId} ${v.attachment.state}` : null })).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
-      keys: [...this.keys.values()].map((k) => ({ tags: k.tags, state: k.state })).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      volumes: [...this.volumes.values()]
+        .map((v) => ({
+          tags: v.tags,
+          state: v.state,
+          az: v.az,
+          attached: v.attachment ? `${v.attachment.instanceId} ${v.attachment.state}` : null,
+        }))
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      keys: [...this.keys.values()]
+        .map((k) => ({ tags: k.tags, state: k.state }))
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
       aliases: [...this.aliases.keys()].sort(),
     };
   }
@@ -456,7 +664,9 @@ export class World extends Interruptions {
     this.sourceWest = new FakeAccount(SOURCE, 'us-west-2', this);
     // Appends are serialised and take a moment, as in the S3 recorder: AWS calls of other items
     // (and of the same item, when it does not wait) run while an append is queued.
-    this.recorder = this.interruptible(new MemoryRecorder('arn:aws:sts::123456789012:assumed-role/analyst/a', () => new Date(this.clock.now())));
+    this.recorder = this.interruptible(
+      new MemoryRecorder('arn:aws:sts::123456789012:assumed-role/analyst/a', () => new Date(this.clock.now())),
+    );
     const record = this.recorder.record.bind(this.recorder);
     let queue: Promise<unknown> = Promise.resolve();
     this.recorder.record = (entry: CustodyEntry) => {
@@ -469,12 +679,45 @@ export class World extends Interruptions {
     };
     // The room (up, passing its audit), its instance, and the case key room up made.
     const f = this.forensic;
-    f.instances.set(this.forensicInstance, { id: this.forensicInstance, az: AZ, type: 'm5.large', state: 'running', devices: new Map([['/dev/xvda', 'vol-0aaaaaaaaaaaaaaaa']]), enis: 1 });
-    f.volumes.set('vol-0aaaaaaaaaaaaaaaa', { id: 'vol-0aaaaaaaaaaaaaaaa', az: AZ, size: 8, state: 'in-use', tags: { Name: 'forensic root' }, encrypted: true, attachment: { instanceId: this.forensicInstance, device: '/dev/xvda', state: 'attached' }, creatingPolls: 0 });
-    f.keys.set('casekey', { id: 'casekey', arn: `arn:aws:kms:${REGION}:${FORENSIC}:key/casekey`, state: 'Enabled', tags: { 'cleanroom:case': CASE, 'cleanroom:role': 'case-key' }, policy: '{}', manager: 'CUSTOMER', spec: 'SYMMETRIC_DEFAULT' });
+    f.instances.set(this.forensicInstance, {
+      id: this.forensicInstance,
+      az: AZ,
+      type: 'm5.large',
+      state: 'running',
+      devices: new Map([['/dev/xvda', 'vol-0aaaaaaaaaaaaaaaa']]),
+      enis: 1,
+    });
+    f.volumes.set('vol-0aaaaaaaaaaaaaaaa', {
+      id: 'vol-0aaaaaaaaaaaaaaaa',
+      az: AZ,
+      size: 8,
+      state: 'in-use',
+      tags: { Name: 'forensic root' },
+      encrypted: true,
+      attachment: { instanceId: this.forensicInstance, device: '/dev/xvda', state: 'attached' },
+      creatingPolls: 0,
+    });
+    f.keys.set('casekey', {
+      id: 'casekey',
+      arn: `arn:aws:kms:${REGION}:${FORENSIC}:key/casekey`,
+      state: 'Enabled',
+      tags: { 'cleanroom:case': CASE, 'cleanroom:role': 'case-key' },
+      policy: '{}',
+      manager: 'CUSTOMER',
+      spec: 'SYMMETRIC_DEFAULT',
+    });
     f.aliases.set(`alias/cleanroom/case/${CASE}`, 'casekey');
     this.room = {
-      info: { case: CASE, stackName: `cleanroom-${CASE}`, stackStatus: 'CREATE_COMPLETE', availabilityZone: AZ, instanceId: this.forensicInstance, vpcId: 'vpc-1', subnetId: 'subnet-1', forensicsSecurityGroupId: 'sg-1' },
+      info: {
+        case: CASE,
+        stackName: `cleanroom-${CASE}`,
+        stackStatus: 'CREATE_COMPLETE',
+        availabilityZone: AZ,
+        instanceId: this.forensicInstance,
+        vpcId: 'vpc-1',
+        subnetId: 'subnet-1',
+        forensicsSecurityGroupId: 'sg-1',
+      },
       audit: { ok: true, checks: [{ id: 'network.no-route-out', ok: true, detail: 'no route out' }] },
     };
   }
@@ -504,22 +747,49 @@ export class World extends Interruptions {
   }
 
   ssmAnswer(acct: FakeAccount, instanceId: string) {
-    if (this.ssmMode === 'empty') return { Status: 'Success', ResponseCode: 0, StandardOutputContent: '', StandardErrorContent: '' };
+    if (this.ssmMode === 'empty')
+      return { Status: 'Success', ResponseCode: 0, StandardOutputContent: '', StandardErrorContent: '' };
     const inst = acct.instances.get(instanceId)!;
     const lines = [...inst.devices]
       .filter(([d]) => d !== '/dev/xvda')
-      .map(([, vid], i) => JSON.stringify({ device: `/dev/nvme${i + 1}n1`, volumeId: vid, readOnly: this.ssmMode !== 'writable', partitions: [{ device: `/dev/nvme${i + 1}n1p1`, readOnly: this.ssmMode !== 'writable' }] }));
-    return { Status: this.ssmMode === 'writable' ? 'Failed' : 'Success', ResponseCode: this.ssmMode === 'writable' ? 3 : 0, StandardOutputContent: lines.join('\n'), StandardErrorContent: '' };
+      .map(([, vid], i) =>
+        JSON.stringify({
+          device: `/dev/nvme${i + 1}n1`,
+          volumeId: vid,
+          readOnly: this.ssmMode !== 'writable',
+          partitions: [{ device: `/dev/nvme${i + 1}n1p1`, readOnly: this.ssmMode !== 'writable' }],
+        }),
+      );
+    return {
+      Status: this.ssmMode === 'writable' ? 'Failed' : 'Success',
+      ResponseCode: this.ssmMode === 'writable' ? 3 : 0,
+      StandardOutputContent: lines.join('\n'),
+      StandardErrorContent: '',
+    };
   }
 
   /** A compromised instance in the source account with volumes of the given sizes (root first). */
-  compromisedInstance(sizes: number[], account: FakeAccount = this.source, id = 'i-0123456789abcdef0'): { instanceId: string; volumeIds: string[] } {
+  compromisedInstance(
+    sizes: number[],
+    account: FakeAccount = this.source,
+    id = 'i-0123456789abcdef0',
+  ): { instanceId: string; volumeIds: string[] } {
     const az = account.region === REGION ? 'us-east-1b' : `${account.region}a`;
     const inst: Inst = { id, az, type: 't3.small', state: 'running', devices: new Map(), enis: 1 };
     const volumeIds = sizes.map((size, i) => {
       const vid = `vol-${hex(`${id}|${i}`, 17)}`;
       const device = i === 0 ? '/dev/xvda' : `/dev/sd${String.fromCharCode(102 + i - 1)}`;
-      account.volumes.set(vid, { id: vid, az, size, state: 'in-use', tags: {}, encrypted: i > 0, ...(i > 0 ? { kmsKeyId: 'alias/aws/ebs' } : {}), attachment: { instanceId: id, device, state: 'attached' }, creatingPolls: 0 });
+      account.volumes.set(vid, {
+        id: vid,
+        az,
+        size,
+        state: 'in-use',
+        tags: {},
+        encrypted: i > 0,
+        ...(i > 0 ? { kmsKeyId: 'alias/aws/ebs' } : {}),
+        attachment: { instanceId: id, device, state: 'attached' },
+        creatingPolls: 0,
+      });
       inst.devices.set(device, vid);
       return vid;
     });

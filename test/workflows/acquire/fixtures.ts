@@ -4,7 +4,13 @@
  * forensic account. Built with the SDK straight against moto (not through the fault proxy), so the
  * proxy's counts and faults concern only the code under test.
  */
-import { EC2Client, RunInstancesCommand, CreateVolumeCommand, AttachVolumeCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  EC2Client,
+  RunInstancesCommand,
+  CreateVolumeCommand,
+  AttachVolumeCommand,
+  DescribeInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 
 export const SOURCE_ACCOUNT = '111111111111';
@@ -16,12 +22,24 @@ export function ec2In(endpoint: string, opts: { roleArn?: string; region?: strin
   return new EC2Client({
     region,
     endpoint,
-    ...(opts.roleArn ? { credentials: fromTemporaryCredentials({ params: { RoleArn: opts.roleArn, RoleSessionName: 'fixture' }, clientConfig: { region, endpoint } }) } : {}),
+    ...(opts.roleArn
+      ? {
+          credentials: fromTemporaryCredentials({
+            params: { RoleArn: opts.roleArn, RoleSessionName: 'fixture' },
+            clientConfig: { region, endpoint },
+          }),
+        }
+      : {}),
   });
 }
 
 /** An instance with a root volume and data volumes of the given sizes (GiB); returns its ids. */
-export async function instanceWithVolumes(ec2: EC2Client, az: string, dataSizes: number[], rootSize = 8): Promise<{ instanceId: string; volumeIds: string[] }> {
+export async function instanceWithVolumes(
+  ec2: EC2Client,
+  az: string,
+  dataSizes: number[],
+  rootSize = 8,
+): Promise<{ instanceId: string; volumeIds: string[] }> {
   const inst = (
     await ec2.send(
       new RunInstancesCommand({
@@ -36,8 +54,15 @@ export async function instanceWithVolumes(ec2: EC2Client, az: string, dataSizes:
   ).Instances![0]!;
   for (const [i, size] of dataSizes.entries()) {
     const v = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: az, Size: size, Encrypted: true }));
-    await ec2.send(new AttachVolumeCommand({ VolumeId: v.VolumeId!, InstanceId: inst.InstanceId!, Device: `/dev/sd${String.fromCharCode(102 + i)}` }));
+    await ec2.send(
+      new AttachVolumeCommand({
+        VolumeId: v.VolumeId!,
+        InstanceId: inst.InstanceId!,
+        Device: `/dev/sd${String.fromCharCode(102 + i)}`,
+      }),
+    );
   }
-  const d = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [inst.InstanceId!] }))).Reservations![0]!.Instances![0]!;
+  const d = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [inst.InstanceId!] }))).Reservations![0]!
+    .Instances![0]!;
   return { instanceId: inst.InstanceId!, volumeIds: (d.BlockDeviceMappings ?? []).map((m) => m.Ebs!.VolumeId!) };
 }

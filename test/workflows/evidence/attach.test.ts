@@ -14,7 +14,10 @@ import { CASE, Crash, World } from '../acquire/fake.js';
 async function acquired(attach = true): Promise<{ w: World; eids: string[] }> {
   const w = new World();
   const { volumeIds } = w.compromisedInstance([8, 20]);
-  const r = await acquireEvidence({ forensic: w.forensic.port(), source: w.source.port(), custody: w.recorder, room: w.gate(), clock: w.clock }, { caseId: CASE, volumeIds, attach });
+  const r = await acquireEvidence(
+    { forensic: w.forensic.port(), source: w.source.port(), custody: w.recorder, room: w.gate(), clock: w.clock },
+    { caseId: CASE, volumeIds, attach },
+  );
   return { w, eids: r.evidence.map((e) => e.evidenceId) };
 }
 const deps = (w: World) => ({ forensic: w.forensic.port(), custody: w.recorder, room: w.gate(), clock: w.clock });
@@ -28,7 +31,10 @@ t.test('detach, then attach again: a new attach cycle, read-only asked again, al
   t.equal(d.evidence.state, 'detached');
   const vol = w.forensic.volumes.get(d.evidence.volumeId!)!;
   t.equal(vol.attachment, undefined);
-  t.ok(w.forensic.calls.some((c) => c.op === 'DetachVolume' && c.input.InstanceId === w.forensicInstance), 'DetachVolume names the instance');
+  t.ok(
+    w.forensic.calls.some((c) => c.op === 'DetachVolume' && c.input.InstanceId === w.forensicInstance),
+    'DetachVolume names the instance',
+  );
 
   const again = await detachEvidence(deps(w), { caseId: CASE, evidenceId: eid });
   t.equal(again.detached, false, 'a second detach changes nothing');
@@ -50,7 +56,10 @@ t.test('detach, then attach again: a new attach cycle, read-only asked again, al
 t.test('an interrupted detach (volume detached, event not written) is recorded by the next run', async (t) => {
   const { w, eids } = await acquired();
   w.crashBeforeRecord = 1;
-  t.ok((await detachEvidence(deps(w), { caseId: CASE, evidenceId: eids[1]! }).catch((e) => e)) instanceof Crash, 'killed before the event');
+  t.ok(
+    (await detachEvidence(deps(w), { caseId: CASE, evidenceId: eids[1]! }).catch((e) => e)) instanceof Crash,
+    'killed before the event',
+  );
   w.revive();
   const r = await detachEvidence(deps(w), { caseId: CASE, evidenceId: eids[1]! });
   t.equal(r.detached, false);
@@ -64,7 +73,10 @@ t.test('attach makes the working volume of an item acquired with --no-attach whi
   const room = w.room.info;
   w.room.info = undefined;
   const { volumeIds } = w.compromisedInstance([8]);
-  const r = await acquireEvidence({ forensic: w.forensic.port(), source: w.source.port(), custody: w.recorder, room: w.gate(), clock: w.clock }, { caseId: CASE, volumeIds, attach: false });
+  const r = await acquireEvidence(
+    { forensic: w.forensic.port(), source: w.source.port(), custody: w.recorder, room: w.gate(), clock: w.clock },
+    { caseId: CASE, volumeIds, attach: false },
+  );
   t.equal(r.evidence[0]!.state, 'preserved');
   w.room.info = room;
   const a = await attachEvidence(deps(w), { caseId: CASE, evidenceId: r.evidence[0]!.evidenceId });
@@ -72,49 +84,75 @@ t.test('attach makes the working volume of an item acquired with --no-attach whi
   t.equal(a.evidence.availabilityZone, 'us-east-1a');
 });
 
-t.test('refusals: unknown or malformed evidence, not preserved, no working volume, room not up or failing, volume in another AZ', async (t) => {
-  const { w, eids } = await acquired(false);
-  const bad = await attachEvidence(deps(w), { caseId: CASE, evidenceId: 'ev-nope-0000' }).catch((e) => e);
-  t.ok(bad instanceof UsageError);
-  t.match(bad.message, /Case IR-42 has no evidence ev-nope-0000 \(it has ev-/);
-  const malformed = await attachEvidence(deps(w), { caseId: CASE, evidenceId: 'EV X' }).catch((e) => e);
-  t.equal(malformed.exitCode, 2);
-  t.match(malformed.message, /Evidence id "EV X" is not valid/);
+t.test(
+  'refusals: unknown or malformed evidence, not preserved, no working volume, room not up or failing, volume in another AZ',
+  async (t) => {
+    const { w, eids } = await acquired(false);
+    const bad = await attachEvidence(deps(w), { caseId: CASE, evidenceId: 'ev-nope-0000' }).catch((e) => e);
+    t.ok(bad instanceof UsageError);
+    t.match(bad.message, /Case IR-42 has no evidence ev-nope-0000 \(it has ev-/);
+    const malformed = await attachEvidence(deps(w), { caseId: CASE, evidenceId: 'EV X' }).catch((e) => e);
+    t.equal(malformed.exitCode, 2);
+    t.match(malformed.message, /Evidence id "EV X" is not valid/);
 
-  await w.recorder.record({ action: 'evidence.snapshot', resources: [], outcome: { status: 'succeeded', details: { evidence: { evidenceId: 'ev-halfway', state: 'snapshotting' } } }, idempotencyKey: 'x' });
-  const half = await attachEvidence(deps(w), { caseId: CASE, evidenceId: 'ev-halfway' }).catch((e) => e);
-  t.equal(half.exitCode, 2);
-  t.match(half.message, /ev-halfway of case IR-42 is not preserved yet \(it is snapshotting\): run the same `cleanroom acquire` again/);
-  const noVol = await detachEvidence(deps(w), { caseId: CASE, evidenceId: 'ev-halfway' }).catch((e) => e);
-  t.match(noVol.message, /has no working volume, so there is nothing to detach/);
+    await w.recorder.record({
+      action: 'evidence.snapshot',
+      resources: [],
+      outcome: { status: 'succeeded', details: { evidence: { evidenceId: 'ev-halfway', state: 'snapshotting' } } },
+      idempotencyKey: 'x',
+    });
+    const half = await attachEvidence(deps(w), { caseId: CASE, evidenceId: 'ev-halfway' }).catch((e) => e);
+    t.equal(half.exitCode, 2);
+    t.match(
+      half.message,
+      /ev-halfway of case IR-42 is not preserved yet \(it is snapshotting\): run the same `cleanroom acquire` again/,
+    );
+    const noVol = await detachEvidence(deps(w), { caseId: CASE, evidenceId: 'ev-halfway' }).catch((e) => e);
+    t.match(noVol.message, /has no working volume, so there is nothing to detach/);
 
-  const m = w.mutations().length;
-  w.room.audit = { ok: false, checks: [{ id: 'instance.imdsv2', ok: false, detail: 'HttpTokens is optional', severity: 'critical' }] };
-  const audit = await attachEvidence(deps(w), { caseId: CASE, evidenceId: eids[0]! }).catch((e) => e);
-  t.ok(audit instanceof VerificationFailedError);
-  t.equal(audit.exitCode, 3);
-  t.match(audit.message, /instance.imdsv2: HttpTokens is optional/);
-  w.room.audit = { ok: true, checks: [] };
-  w.room.info = { ...w.room.info!, stackStatus: 'DELETE_IN_PROGRESS' };
-  const down = await attachEvidence(deps(w), { caseId: CASE, evidenceId: eids[0]! }).catch((e) => e);
-  t.equal(down.exitCode, 2);
-  t.match(down.message, /not up \(stack cleanroom-IR-42 is DELETE_IN_PROGRESS\)/);
-  t.same(w.mutations().slice(m), [], 'nothing changed by the refusals');
+    const m = w.mutations().length;
+    w.room.audit = {
+      ok: false,
+      checks: [{ id: 'instance.imdsv2', ok: false, detail: 'HttpTokens is optional', severity: 'critical' }],
+    };
+    const audit = await attachEvidence(deps(w), { caseId: CASE, evidenceId: eids[0]! }).catch((e) => e);
+    t.ok(audit instanceof VerificationFailedError);
+    t.equal(audit.exitCode, 3);
+    t.match(audit.message, /instance.imdsv2: HttpTokens is optional/);
+    w.room.audit = { ok: true, checks: [] };
+    w.room.info = { ...w.room.info!, stackStatus: 'DELETE_IN_PROGRESS' };
+    const down = await attachEvidence(deps(w), { caseId: CASE, evidenceId: eids[0]! }).catch((e) => e);
+    t.equal(down.exitCode, 2);
+    t.match(down.message, /not up \(stack cleanroom-IR-42 is DELETE_IN_PROGRESS\)/);
+    t.same(w.mutations().slice(m), [], 'nothing changed by the refusals');
 
-  // The room rebuilt in another AZ: the working volume of the first run is in the old one.
-  w.room.info = { ...w.room.info!, stackStatus: 'CREATE_COMPLETE', availabilityZone: 'us-east-1c' };
-  w.forensic.instances.get(w.forensicInstance)!.az = 'us-east-1c';
-  const az = await attachEvidence(deps(w), { caseId: CASE, evidenceId: eids[0]! }).catch((e) => e);
-  t.ok(az instanceof UsageError);
-  t.match(az.message, /working volume vol-\w+ of ev-\w+ is in us-east-1a, but the forensic instance i-0f0f0f0f0f0f0f0f0 is in us-east-1c; EBS volumes attach only within their Availability Zone.*delete it/);
-  t.same(w.mutations().slice(m), []);
-});
+    // The room rebuilt in another AZ: the working volume of the first run is in the old one.
+    w.room.info = { ...w.room.info!, stackStatus: 'CREATE_COMPLETE', availabilityZone: 'us-east-1c' };
+    w.forensic.instances.get(w.forensicInstance)!.az = 'us-east-1c';
+    const az = await attachEvidence(deps(w), { caseId: CASE, evidenceId: eids[0]! }).catch((e) => e);
+    t.ok(az instanceof UsageError);
+    t.match(
+      az.message,
+      /working volume vol-\w+ of ev-\w+ is in us-east-1a, but the forensic instance i-0f0f0f0f0f0f0f0f0 is in us-east-1c; EBS volumes attach only within their Availability Zone.*delete it/,
+    );
+    t.same(w.mutations().slice(m), []);
+  },
+);
 
 t.test('evidence list: the record, checked against AWS', async (t) => {
   const { w, eids } = await acquired();
   const l = await listEvidence({ forensic: w.forensic.port(), custody: w.recorder }, { caseId: CASE });
-  t.same(l.evidence.map((e) => e.evidenceId), [...eids].sort());
-  t.same(l.evidence.map((e) => [e.state, e.live?.attachedTo, e.drift]), [['attached', [w.forensicInstance], undefined], ['attached', [w.forensicInstance], undefined]]);
+  t.same(
+    l.evidence.map((e) => e.evidenceId),
+    [...eids].sort(),
+  );
+  t.same(
+    l.evidence.map((e) => [e.state, e.live?.attachedTo, e.drift]),
+    [
+      ['attached', [w.forensicInstance], undefined],
+      ['attached', [w.forensicInstance], undefined],
+    ],
+  );
   // Detached behind cleanroom's back: the list says so.
   const v = w.forensic.volumes.get(l.evidence[0]!.volumeId!)!;
   w.forensic.instances.get(w.forensicInstance)!.devices.delete(v.attachment!.device);
@@ -122,5 +160,10 @@ t.test('evidence list: the record, checked against AWS', async (t) => {
   v.state = 'available';
   const l2 = await listEvidence({ forensic: w.forensic.port(), custody: w.recorder }, { caseId: CASE });
   t.match(l2.evidence[0]!.drift, /the record says attached to i-0f0f0f0f0f0f0f0f0, AWS says available/);
-  t.same((await listEvidence({ forensic: new World().forensic.port(), custody: new World().recorder }, { caseId: CASE })).evidence, [], 'a case without evidence');
+  t.same(
+    (await listEvidence({ forensic: new World().forensic.port(), custody: new World().recorder }, { caseId: CASE }))
+      .evidence,
+    [],
+    'a case without evidence',
+  );
 });

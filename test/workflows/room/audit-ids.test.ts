@@ -14,26 +14,57 @@ const unread = { ok: false as const, error: 'AccessDenied' };
 function unreadableRoom(): RoomLive {
   return {
     region: 'us-east-1',
-    stack: { stackName: 'cleanroom-case-IR-1', stackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/cleanroom-case-IR-1/x', status: 'CREATE_COMPLETE', parameters: {}, outputs: {}, tags: {} },
+    stack: {
+      stackName: 'cleanroom-case-IR-1',
+      stackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/cleanroom-case-IR-1/x',
+      status: 'CREATE_COMPLETE',
+      parameters: {},
+      outputs: {},
+      tags: {},
+    },
     info: { case: 'IR-1', stackName: 'cleanroom-case-IR-1', stackStatus: 'CREATE_COMPLETE' },
-    subnet: unread, instance: unread, internetGateways: unread, natGateways: unread, egressOnlyGateways: unread, peerings: unread,
-    transitAttachments: unread, vpnGateways: unread, carrierGateways: unread, routeTables: unread, endpoints: unread,
-    networkInterfaces: unread, volumes: unread, networkAcls: unread, flowLogs: unread, rules: unread,
+    subnet: unread,
+    instance: unread,
+    internetGateways: unread,
+    natGateways: unread,
+    egressOnlyGateways: unread,
+    peerings: unread,
+    transitAttachments: unread,
+    vpnGateways: unread,
+    carrierGateways: unread,
+    routeTables: unread,
+    endpoints: unread,
+    networkInterfaces: unread,
+    volumes: unread,
+    networkAcls: unread,
+    flowLogs: unread,
+    rules: unread,
   };
 }
 
 t.test('a room that could not be read reports every check of ROOM_CHECK_IDS, once, in order', async (t) => {
   const checks = evaluateRoom(unreadableRoom());
-  t.same(checks.map((c) => c.id), ROOM_CHECK_IDS.filter((id) => id !== 'room.exists'), 'every check but room.exists (which only a missing stack reports)');
+  t.same(
+    checks.map((c) => c.id),
+    ROOM_CHECK_IDS.filter((id) => id !== 'room.exists'),
+    'every check but room.exists (which only a missing stack reports)',
+  );
   t.equal(ROOM_CHECK_IDS[0], 'room.exists');
   t.equal(new Set(ROOM_CHECK_IDS).size, ROOM_CHECK_IDS.length, 'no id twice');
   t.notOk(auditOk(checks), 'and the audit fails');
   const unchecked = checks.filter((c) => c.id !== 'stack.complete');
-  t.ok(unchecked.every((c) => !c.ok && c.detail.startsWith('could not be checked')), 'each unread check fails as "could not be checked"');
+  t.ok(
+    unchecked.every((c) => !c.ok && c.detail.startsWith('could not be checked')),
+    'each unread check fails as "could not be checked"',
+  );
 });
 
 t.test('check ids are unique and dotted across the three audits', async (t) => {
-  for (const [name, ids] of [['room', ROOM_CHECK_IDS], ['vault', VAULT_CHECK_IDS], ['custody verify', VERIFY_CHECK_IDS]] as const) {
+  for (const [name, ids] of [
+    ['room', ROOM_CHECK_IDS],
+    ['vault', VAULT_CHECK_IDS],
+    ['custody verify', VERIFY_CHECK_IDS],
+  ] as const) {
     t.equal(new Set(ids).size, ids.length, `${name}: no id twice`);
     for (const id of ids) t.match(id, /^[a-z0-9-]+\.[a-z0-9-]+$/, `${name}: ${id} is area.check`);
   }

@@ -12,7 +12,10 @@ import { buildCompliantRoom } from './fixtures.js';
 type Room = Awaited<ReturnType<typeof buildCompliantRoom>>;
 
 let n = 0;
-async function failing(account: AwsAccount, room: Room): Promise<{ critical: string[]; warnings: string[]; ok: boolean; strictOk: boolean; detail: Record<string, string> }> {
+async function failing(
+  account: AwsAccount,
+  room: Room,
+): Promise<{ critical: string[]; warnings: string[]; ok: boolean; strictOk: boolean; detail: Record<string, string> }> {
   const a = await auditStack(account, room.stack.parameters['CaseId']!, room.stack);
   const strict = auditOk(a.checks, { strict: true });
   return {
@@ -39,7 +42,14 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
   });
 
   // Each case: what to break, and the one check that must catch it.
-  const cases: Array<{ name: string; check: string; severity?: 'warning'; also?: string[]; detail?: RegExp; breakIt: (r: Room) => Promise<unknown> }> = [
+  const cases: Array<{
+    name: string;
+    check: string;
+    severity?: 'warning';
+    also?: string[];
+    detail?: RegExp;
+    breakIt: (r: Room) => Promise<unknown>;
+  }> = [
     {
       name: 'an internet gateway attached',
       check: 'vpc.no-internet-gateway',
@@ -54,8 +64,16 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
       check: 'routes.no-route-out',
       detail: /0\.0\.0\.0\/0 → eni-/,
       breakIt: async (r) => {
-        const eni = (await r.ec2.send(new r.ec2m.CreateNetworkInterfaceCommand({ SubnetId: r.subnetId, Groups: [r.forensics] }))).NetworkInterface!.NetworkInterfaceId!;
-        await r.ec2.send(new r.ec2m.CreateRouteCommand({ RouteTableId: r.routeTableId, DestinationCidrBlock: '0.0.0.0/0', NetworkInterfaceId: eni }));
+        const eni = (
+          await r.ec2.send(new r.ec2m.CreateNetworkInterfaceCommand({ SubnetId: r.subnetId, Groups: [r.forensics] }))
+        ).NetworkInterface!.NetworkInterfaceId!;
+        await r.ec2.send(
+          new r.ec2m.CreateRouteCommand({
+            RouteTableId: r.routeTableId,
+            DestinationCidrBlock: '0.0.0.0/0',
+            NetworkInterfaceId: eni,
+          }),
+        );
       },
     },
     {
@@ -64,21 +82,37 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
       also: ['vpc.no-egress-only-internet-gateway'],
       detail: /::\/0 → eigw-/,
       breakIt: async (r) => {
-        const eigw = (await r.ec2.send(new r.ec2m.CreateEgressOnlyInternetGatewayCommand({ VpcId: r.vpcId }))).EgressOnlyInternetGateway!.EgressOnlyInternetGatewayId!;
-        await r.ec2.send(new r.ec2m.CreateRouteCommand({ RouteTableId: r.routeTableId, DestinationIpv6CidrBlock: '::/0', EgressOnlyInternetGatewayId: eigw }));
+        const eigw = (await r.ec2.send(new r.ec2m.CreateEgressOnlyInternetGatewayCommand({ VpcId: r.vpcId })))
+          .EgressOnlyInternetGateway!.EgressOnlyInternetGatewayId!;
+        await r.ec2.send(
+          new r.ec2m.CreateRouteCommand({
+            RouteTableId: r.routeTableId,
+            DestinationIpv6CidrBlock: '::/0',
+            EgressOnlyInternetGatewayId: eigw,
+          }),
+        );
       },
     },
     {
       name: 'a route to a gateway endpoint that is not the S3 one (DynamoDB)',
       check: 'routes.no-route-out',
       detail: /vpce-/,
-      breakIt: (r) => r.ec2.send(new r.ec2m.CreateVpcEndpointCommand({ VpcId: r.vpcId, VpcEndpointType: 'Gateway', ServiceName: 'com.amazonaws.us-east-1.dynamodb', RouteTableIds: [r.routeTableId] })),
+      breakIt: (r) =>
+        r.ec2.send(
+          new r.ec2m.CreateVpcEndpointCommand({
+            VpcId: r.vpcId,
+            VpcEndpointType: 'Gateway',
+            ServiceName: 'com.amazonaws.us-east-1.dynamodb',
+            RouteTableIds: [r.routeTableId],
+          }),
+        ),
     },
     {
       name: 'a NAT gateway',
       check: 'vpc.no-nat-gateway',
       detail: /nat-/,
-      breakIt: (r) => r.ec2.send(new r.ec2m.CreateNatGatewayCommand({ SubnetId: r.subnetId, ConnectivityType: 'private' })),
+      breakIt: (r) =>
+        r.ec2.send(new r.ec2m.CreateNatGatewayCommand({ SubnetId: r.subnetId, ConnectivityType: 'private' })),
     },
     {
       name: 'a VPC peering connection',
@@ -95,7 +129,13 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
       detail: /tgw-attach-/,
       breakIt: async (r) => {
         const tgw = (await r.ec2.send(new r.ec2m.CreateTransitGatewayCommand({}))).TransitGateway!.TransitGatewayId!;
-        await r.ec2.send(new r.ec2m.CreateTransitGatewayVpcAttachmentCommand({ TransitGatewayId: tgw, VpcId: r.vpcId, SubnetIds: [r.subnetId] }));
+        await r.ec2.send(
+          new r.ec2m.CreateTransitGatewayVpcAttachmentCommand({
+            TransitGatewayId: tgw,
+            VpcId: r.vpcId,
+            SubnetIds: [r.subnetId],
+          }),
+        );
       },
     },
     {
@@ -103,7 +143,8 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
       check: 'vpc.no-vpn-gateway',
       detail: /vgw-/,
       breakIt: async (r) => {
-        const vgw = (await r.ec2.send(new r.ec2m.CreateVpnGatewayCommand({ Type: 'ipsec.1' }))).VpnGateway!.VpnGatewayId!;
+        const vgw = (await r.ec2.send(new r.ec2m.CreateVpnGatewayCommand({ Type: 'ipsec.1' }))).VpnGateway!
+          .VpnGatewayId!;
         await r.ec2.send(new r.ec2m.AttachVpnGatewayCommand({ VpnGatewayId: vgw, VpcId: r.vpcId }));
       },
     },
@@ -117,37 +158,67 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
       name: 'an egress rule on the forensics group',
       check: 'forensics-sg.no-egress',
       detail: /egress tcp 443 to 0\.0\.0\.0\/0 \(sgr-/,
-      breakIt: (r) => r.ec2.send(new r.ec2m.AuthorizeSecurityGroupEgressCommand({ GroupId: r.forensics, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] })),
+      breakIt: (r) =>
+        r.ec2.send(
+          new r.ec2m.AuthorizeSecurityGroupEgressCommand({
+            GroupId: r.forensics,
+            IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }],
+          }),
+        ),
     },
     {
       name: 'an IPv6 ingress rule on the forensics group',
       check: 'forensics-sg.no-ingress',
       detail: /ingress tcp 22 from ::\/0/,
-      breakIt: (r) => r.ec2.send(new r.ec2m.AuthorizeSecurityGroupIngressCommand({ GroupId: r.forensics, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, Ipv6Ranges: [{ CidrIpv6: '::/0' }] }] })),
+      breakIt: (r) =>
+        r.ec2.send(
+          new r.ec2m.AuthorizeSecurityGroupIngressCommand({
+            GroupId: r.forensics,
+            IpPermissions: [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, Ipv6Ranges: [{ CidrIpv6: '::/0' }] }],
+          }),
+        ),
     },
     {
       name: 'allow-all egress on the access group',
       check: 'access-sg.endpoints-only',
       detail: /egress all traffic to 0\.0\.0\.0\/0/,
-      breakIt: (r) => r.ec2.send(new r.ec2m.AuthorizeSecurityGroupEgressCommand({ GroupId: r.access, IpPermissions: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] })),
+      breakIt: (r) =>
+        r.ec2.send(
+          new r.ec2m.AuthorizeSecurityGroupEgressCommand({
+            GroupId: r.access,
+            IpPermissions: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] }],
+          }),
+        ),
     },
     {
       name: 'the endpoint group open to the world on 443',
       check: 'endpoint-sg.room-only',
       detail: /ingress tcp 443 from 0\.0\.0\.0\/0/,
-      breakIt: (r) => r.ec2.send(new r.ec2m.AuthorizeSecurityGroupIngressCommand({ GroupId: r.endpoint, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] })),
+      breakIt: (r) =>
+        r.ec2.send(
+          new r.ec2m.AuthorizeSecurityGroupIngressCommand({
+            GroupId: r.endpoint,
+            IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }],
+          }),
+        ),
     },
     {
       name: 'IMDSv1 allowed',
       check: 'instance.imdsv2',
       detail: /HttpTokens is optional/,
-      breakIt: (r) => r.ec2.send(new r.ec2m.ModifyInstanceMetadataOptionsCommand({ InstanceId: r.instanceId, HttpTokens: 'optional' })),
+      breakIt: (r) =>
+        r.ec2.send(
+          new r.ec2m.ModifyInstanceMetadataOptionsCommand({ InstanceId: r.instanceId, HttpTokens: 'optional' }),
+        ),
     },
     {
       name: 'hop limit 2',
       check: 'instance.imdsv2',
       detail: /hop limit is 2/,
-      breakIt: (r) => r.ec2.send(new r.ec2m.ModifyInstanceMetadataOptionsCommand({ InstanceId: r.instanceId, HttpPutResponseHopLimit: 2 })),
+      breakIt: (r) =>
+        r.ec2.send(
+          new r.ec2m.ModifyInstanceMetadataOptionsCommand({ InstanceId: r.instanceId, HttpPutResponseHopLimit: 2 }),
+        ),
     },
     {
       name: 'a public IP on the instance',
@@ -160,22 +231,43 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
     {
       name: 'the subnet handing out public IPs',
       check: 'subnet.no-public-ip-on-launch',
-      breakIt: (r) => r.ec2.send(new r.ec2m.ModifySubnetAttributeCommand({ SubnetId: r.subnetId, MapPublicIpOnLaunch: { Value: true } })),
+      breakIt: (r) =>
+        r.ec2.send(
+          new r.ec2m.ModifySubnetAttributeCommand({ SubnetId: r.subnetId, MapPublicIpOnLaunch: { Value: true } }),
+        ),
     },
     {
       name: 'the instance in a third group',
       check: 'instance.security-groups',
       breakIt: async (r) => {
-        const extra = (await r.ec2.send(new r.ec2m.CreateSecurityGroupCommand({ GroupName: `extra-${r.instanceId}`, Description: 'x', VpcId: r.vpcId }))).GroupId!;
-        const inst = (await r.ec2.send(new r.ec2m.DescribeInstancesCommand({ InstanceIds: [r.instanceId] }))).Reservations![0]!.Instances![0]!;
-        await r.ec2.send(new r.ec2m.ModifyNetworkInterfaceAttributeCommand({ NetworkInterfaceId: inst.NetworkInterfaces![0]!.NetworkInterfaceId!, Groups: [r.forensics, r.access, extra] }));
+        const extra = (
+          await r.ec2.send(
+            new r.ec2m.CreateSecurityGroupCommand({
+              GroupName: `extra-${r.instanceId}`,
+              Description: 'x',
+              VpcId: r.vpcId,
+            }),
+          )
+        ).GroupId!;
+        const inst = (await r.ec2.send(new r.ec2m.DescribeInstancesCommand({ InstanceIds: [r.instanceId] })))
+          .Reservations![0]!.Instances![0]!;
+        await r.ec2.send(
+          new r.ec2m.ModifyNetworkInterfaceAttributeCommand({
+            NetworkInterfaceId: inst.NetworkInterfaces![0]!.NetworkInterfaceId!,
+            Groups: [r.forensics, r.access, extra],
+          }),
+        );
       },
     },
     {
       name: 'an unencrypted volume attached',
       check: 'instance.volumes-encrypted',
       breakIt: async (r) => {
-        const v = (await r.ec2.send(new r.ec2m.CreateVolumeCommand({ AvailabilityZone: 'us-east-1a', Size: 1, Encrypted: false }))).VolumeId!;
+        const v = (
+          await r.ec2.send(
+            new r.ec2m.CreateVolumeCommand({ AvailabilityZone: 'us-east-1a', Size: 1, Encrypted: false }),
+          )
+        ).VolumeId!;
         await r.ec2.send(new r.ec2m.AttachVolumeCommand({ VolumeId: v, InstanceId: r.instanceId, Device: '/dev/sdf' }));
       },
     },
@@ -183,14 +275,23 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
       name: 'the KMS endpoint missing',
       check: 'endpoints.present',
       detail: /no kms interface endpoint/,
-      breakIt: (r) => r.ec2.send(new r.ec2m.DeleteVpcEndpointsCommand({ VpcEndpointIds: [r.interfaceEndpoints['kms']!] })),
+      breakIt: (r) =>
+        r.ec2.send(new r.ec2m.DeleteVpcEndpointsCommand({ VpcEndpointIds: [r.interfaceEndpoints['kms']!] })),
     },
     {
       name: 'the S3 endpoint open to every bucket',
       check: 'endpoints.s3-vault-only',
       detail: /Resource "\*"/,
       breakIt: (r) =>
-        r.ec2.send(new r.ec2m.ModifyVpcEndpointCommand({ VpcEndpointId: r.s3Endpoint, PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: '*' }] }) })),
+        r.ec2.send(
+          new r.ec2m.ModifyVpcEndpointCommand({
+            VpcEndpointId: r.s3Endpoint,
+            PolicyDocument: JSON.stringify({
+              Version: '2012-10-17',
+              Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: '*' }],
+            }),
+          }),
+        ),
     },
     {
       name: 'the subnet back on the default network ACL (a warning)',
@@ -198,9 +299,19 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
       severity: 'warning',
       detail: /default network ACL/,
       breakIt: async (r) => {
-        const acls = (await r.ec2.send(new r.ec2m.DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: [r.vpcId] }] }))).NetworkAcls ?? [];
+        const acls =
+          (
+            await r.ec2.send(
+              new r.ec2m.DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: [r.vpcId] }] }),
+            )
+          ).NetworkAcls ?? [];
         const assoc = acls.flatMap((a) => a.Associations ?? []).find((a) => a.SubnetId === r.subnetId)!;
-        await r.ec2.send(new r.ec2m.ReplaceNetworkAclAssociationCommand({ AssociationId: assoc.NetworkAclAssociationId!, NetworkAclId: r.defaultAclId }));
+        await r.ec2.send(
+          new r.ec2m.ReplaceNetworkAclAssociationCommand({
+            AssociationId: assoc.NetworkAclAssociationId!,
+            NetworkAclId: r.defaultAclId,
+          }),
+        );
       },
     },
     {
@@ -208,14 +319,29 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
       check: 'nacl.restrictive',
       severity: 'warning',
       detail: /rule 50 allows all outbound/,
-      breakIt: (r) => r.ec2.send(new r.ec2m.CreateNetworkAclEntryCommand({ NetworkAclId: r.aclId, RuleNumber: 50, Egress: true, RuleAction: 'allow', Protocol: '-1', CidrBlock: '0.0.0.0/0' })),
+      breakIt: (r) =>
+        r.ec2.send(
+          new r.ec2m.CreateNetworkAclEntryCommand({
+            NetworkAclId: r.aclId,
+            RuleNumber: 50,
+            Egress: true,
+            RuleAction: 'allow',
+            Protocol: '-1',
+            CidrBlock: '0.0.0.0/0',
+          }),
+        ),
     },
     {
       name: 'no flow log (a warning)',
       check: 'flow-logs.active',
       severity: 'warning',
       breakIt: async (r) => {
-        const fl = (await r.ec2.send(new r.ec2m.DescribeFlowLogsCommand({ Filter: [{ Name: 'resource-id', Values: [r.vpcId] }] }))).FlowLogs ?? [];
+        const fl =
+          (
+            await r.ec2.send(
+              new r.ec2m.DescribeFlowLogsCommand({ Filter: [{ Name: 'resource-id', Values: [r.vpcId] }] }),
+            )
+          ).FlowLogs ?? [];
         await r.ec2.send(new r.ec2m.DeleteFlowLogsCommand({ FlowLogIds: fl.map((f) => f.FlowLogId!) }));
       },
     },
@@ -225,10 +351,24 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
       severity: 'warning',
       detail: /Access error/,
       breakIt: async (r) => {
-        const fl = (await r.ec2.send(new r.ec2m.DescribeFlowLogsCommand({ Filter: [{ Name: 'resource-id', Values: [r.vpcId] }] }))).FlowLogs ?? [];
+        const fl =
+          (
+            await r.ec2.send(
+              new r.ec2m.DescribeFlowLogsCommand({ Filter: [{ Name: 'resource-id', Values: [r.vpcId] }] }),
+            )
+          ).FlowLogs ?? [];
         await r.ec2.send(new r.ec2m.DeleteFlowLogsCommand({ FlowLogIds: fl.map((f) => f.FlowLogId!) }));
         // A delivery role that does not exist: the flow log is there, its delivery fails.
-        await r.ec2.send(new r.ec2m.CreateFlowLogsCommand({ ResourceIds: [r.vpcId], ResourceType: 'VPC', TrafficType: 'ALL', LogDestinationType: 'cloud-watch-logs', LogGroupName: '/x', DeliverLogsPermissionArn: 'arn:aws:iam::123456789012:role/missing' }));
+        await r.ec2.send(
+          new r.ec2m.CreateFlowLogsCommand({
+            ResourceIds: [r.vpcId],
+            ResourceType: 'VPC',
+            TrafficType: 'ALL',
+            LogDestinationType: 'cloud-watch-logs',
+            LogGroupName: '/x',
+            DeliverLogsPermissionArn: 'arn:aws:iam::123456789012:role/missing',
+          }),
+        );
       },
     },
   ];
@@ -244,7 +384,11 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
         t.equal(r.ok, true, 'a warning does not fail the audit…');
         t.equal(r.strictOk, false, '…except with --strict');
       } else {
-        t.same(r.critical.sort(), [c.check, ...(c.also ?? [])].sort(), `caught by ${c.check}${c.also ? ` (and ${c.also.join(', ')})` : ''}, nothing else`);
+        t.same(
+          r.critical.sort(),
+          [c.check, ...(c.also ?? [])].sort(),
+          `caught by ${c.check}${c.also ? ` (and ${c.also.join(', ')})` : ''}, nothing else`,
+        );
         t.same(r.warnings, []);
         t.equal(r.ok, false, 'the audit fails');
       }
@@ -255,11 +399,21 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
   t.test('a read that fails fails the checks that need it (never passes them)', async (t) => {
     const room = await fresh();
     const live = await collectRoom(account, 'IR-x', room.stack);
-    const broken = { ...live, routeTables: { ok: false as const, error: 'AccessDenied: ec2:DescribeRouteTables' }, instance: { ok: false as const, error: 'throttled' } };
+    const broken = {
+      ...live,
+      routeTables: { ok: false as const, error: 'AccessDenied: ec2:DescribeRouteTables' },
+      instance: { ok: false as const, error: 'throttled' },
+    };
     const checks = evaluateRoom(broken);
-    const failed = checks.filter((c) => !c.ok).map((c) => c.id).sort();
+    const failed = checks
+      .filter((c) => !c.ok)
+      .map((c) => c.id)
+      .sort();
     t.same(failed, ['instance.imdsv2', 'instance.security-groups', 'network.no-public-address', 'routes.no-route-out']);
-    t.match(checks.find((c) => c.id === 'routes.no-route-out')!.detail, /could not be checked: reading route tables failed: AccessDenied/);
+    t.match(
+      checks.find((c) => c.id === 'routes.no-route-out')!.detail,
+      /could not be checked: reading route tables failed: AccessDenied/,
+    );
   });
 
   t.test('a stack that reports no outputs (ROLLBACK_COMPLETE) fails, with the reason', async (t) => {
@@ -269,6 +423,9 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
     t.equal(a.ok, false);
     t.match(a.checks.find((c) => c.id === 'stack.complete')!.detail, /ROLLBACK_COMPLETE/);
     t.match(a.checks.find((c) => c.id === 'vpc.no-internet-gateway')!.detail, /reports no VpcId output/);
-    t.ok(a.checks.filter((c) => c.severity === 'critical').every((c) => !c.ok), 'no critical check passes without the room');
+    t.ok(
+      a.checks.filter((c) => c.severity === 'critical').every((c) => !c.ok),
+      'no critical check passes without the room',
+    );
   });
 });

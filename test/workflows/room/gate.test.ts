@@ -16,7 +16,10 @@ t.test('describe and audit a room; a case without a room', async (t) => {
   t.equal(await gate.describe('IR-none'), undefined, 'no stack: undefined');
   const none = await gate.audit('IR-none');
   t.equal(none.ok, false);
-  t.same(none.checks.map((c) => [c.id, c.ok]), [['room.exists', false]]);
+  t.same(
+    none.checks.map((c) => [c.id, c.ok]),
+    [['room.exists', false]],
+  );
   t.match(none.checks[0]!.detail, /no stack cleanroom-IR-none.*room up --case IR-none/);
 
   const out = await createRoomStack(account, 'IR-gate');
@@ -35,5 +38,10 @@ t.test('describe and audit a room; a case without a room', async (t) => {
   t.equal(audit.ok, false, 'moto left allow-all egress on the groups');
   const failed = audit.checks.filter((c) => !c.ok).map((c) => c.id);
   t.ok(failed.includes('forensics-sg.no-egress'), 'the forensics group egress is caught by name');
-  t.ok(audit.checks.every((c) => typeof c.detail === 'string' && c.detail.length > 0 && (c.severity === 'critical' || c.severity === 'warning')));
+  t.ok(
+    audit.checks.every(
+      (c) =>
+        typeof c.detail === 'string' && c.detail.length > 0 && (c.severity === 'critical' || c.severity === 'warning'),
+    ),
+  );
 });

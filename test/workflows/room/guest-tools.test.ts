@@ -19,8 +19,20 @@ t.test('guest tooling without install.sh: INSTALLATION_INCOMPLETE, exit 1, nothi
   const touched: string[] = [];
   const account = new Proxy({}, { get: (_, k) => (touched.push(String(k)), undefined) }) as unknown as AwsAccount;
   const custody = { record: async () => (touched.push('record'), undefined) } as unknown as CustodyRecorder;
-  const err = await uploadGuestTools(account, { caseId: 'IR-1', bucket: 'b', vaultKeyArn: 'k', dir, custody, reporter: silentReporter }).catch((e: unknown) => e);
+  const err = await uploadGuestTools(account, {
+    caseId: 'IR-1',
+    bucket: 'b',
+    vaultKeyArn: 'k',
+    dir,
+    custody,
+    reporter: silentReporter,
+  }).catch((e: unknown) => e);
   t.type(err, CleanroomError, 'a cleanroom error, not a plain Error (which the CLI shows as INTERNAL, a bug)');
-  t.match(err, { code: 'INSTALLATION_INCOMPLETE', exitCode: 1, message: /has no install\.sh.*reinstall cleanroom/, details: { dir } });
+  t.match(err, {
+    code: 'INSTALLATION_INCOMPLETE',
+    exitCode: 1,
+    message: /has no install\.sh.*reinstall cleanroom/,
+    details: { dir },
+  });
   t.same(touched, [], 'no AWS call, no custody event');
 });

@@ -26,7 +26,8 @@ import { vaultKeyAlias } from '../../../src/domain/vault-name.js';
 import { ROOT, useLocalAws } from '../../../local-aws/local-aws.js';
 import { VAULT } from './fixtures.js';
 
-const MUTATING = /^(create|put|delete|execute|revoke|authorize|modify|run|attach|detach|schedule|enable|tag|associate|replace)/;
+const MUTATING =
+  /^(create|put|delete|execute|revoke|authorize|modify|run|attach|detach|schedule|enable|tag|associate|replace)/;
 
 t.test('room up against the local AWS', async (t) => {
   await useLocalAws(t);
@@ -42,30 +43,75 @@ t.test('room up against the local AWS', async (t) => {
     const r = await roomUp({ account, custody: rec, reporter }, { caseId: 'IR-up' });
     t.equal(r.change, 'created');
     t.equal(r.upToDate, false);
-    t.match(r.room, { case: 'IR-up', stackName: 'cleanroom-IR-up', stackStatus: 'CREATE_COMPLETE', availabilityZone: 'us-east-1a', vpcId: /^vpc-/, subnetId: /^subnet-/, instanceId: /^i-/, forensicsSecurityGroupId: /^sg-/ });
+    t.match(r.room, {
+      case: 'IR-up',
+      stackName: 'cleanroom-IR-up',
+      stackStatus: 'CREATE_COMPLETE',
+      availabilityZone: 'us-east-1a',
+      vpcId: /^vpc-/,
+      subnetId: /^subnet-/,
+      instanceId: /^i-/,
+      forensicsSecurityGroupId: /^sg-/,
+    });
 
     // The corrections: moto's allow-all egress on the three groups, the access group's two
     // declared rules it skipped, the instance's groups and its metadata options.
     const kinds = r.corrections.map((c) => `${c.kind} ${c.resource.split(' ')[0]}`).sort();
-    t.same(kinds, ['authorize-rules access', 'authorize-rules access', 'imds instance', 'instance-groups network', 'revoke-rules access', 'revoke-rules endpoint', 'revoke-rules forensics'].sort());
+    t.same(
+      kinds,
+      [
+        'authorize-rules access',
+        'authorize-rules access',
+        'imds instance',
+        'instance-groups network',
+        'revoke-rules access',
+        'revoke-rules endpoint',
+        'revoke-rules forensics',
+      ].sort(),
+    );
     t.ok(r.corrections.every((c) => c.ok));
-    t.match(r.corrections.find((c) => c.kind === 'revoke-rules' && c.resource.startsWith('forensics'))!.found, /egress all traffic to 0\.0\.0\.0\/0 \(sgr-/);
+    t.match(
+      r.corrections.find((c) => c.kind === 'revoke-rules' && c.resource.startsWith('forensics'))!.found,
+      /egress all traffic to 0\.0\.0\.0\/0 \(sgr-/,
+    );
     t.equal(warnings.filter((w) => w.startsWith('guard rail restored')).length, 7, 'each correction reported');
     const recorded = rec.events().filter((e) => e.action.startsWith('room.guard-rail.'));
     t.equal(recorded.length, 7, 'each correction recorded');
-    const revoke = recorded.find((e) => e.action === 'room.guard-rail.revoke-rules' && e.outcome.details?.['role'] === 'forensics')!;
-    t.match(revoke.idempotencyKey, new RegExp(`^room:revoke:${r.room.forensicsSecurityGroupId}:sgr-`), 'a revocation is keyed by the rule ids');
-    t.match(revoke.resources.map((x) => x.type), ['ec2:security-group', 'ec2:security-group-rule']);
+    const revoke = recorded.find(
+      (e) => e.action === 'room.guard-rail.revoke-rules' && e.outcome.details?.['role'] === 'forensics',
+    )!;
+    t.match(
+      revoke.idempotencyKey,
+      new RegExp(`^room:revoke:${r.room.forensicsSecurityGroupId}:sgr-`),
+      'a revocation is keyed by the rule ids',
+    );
+    t.match(
+      revoke.resources.map((x) => x.type),
+      ['ec2:security-group', 'ec2:security-group-rule'],
+    );
 
     // The live room now holds.
-    const rules = (await account.ec2.describeSecurityGroupRules({ Filters: [{ Name: 'group-id', Values: [r.room.forensicsSecurityGroupId!] }] })).SecurityGroupRules ?? [];
+    const rules =
+      (
+        await account.ec2.describeSecurityGroupRules({
+          Filters: [{ Name: 'group-id', Values: [r.room.forensicsSecurityGroupId!] }],
+        })
+      ).SecurityGroupRules ?? [];
     t.same(rules, [], 'the forensics group has no rule left');
-    const inst = (await account.ec2.describeInstances({ InstanceIds: [r.room.instanceId!] })).Reservations![0]!.Instances![0]!;
+    const inst = (await account.ec2.describeInstances({ InstanceIds: [r.room.instanceId!] })).Reservations![0]!
+      .Instances![0]!;
     t.match(inst.MetadataOptions, { HttpTokens: 'required', HttpPutResponseHopLimit: 1, HttpEndpoint: 'enabled' });
-    t.same(inst.NetworkInterfaces![0]!.Groups!.map((g) => g.GroupId).sort(), [r.room.forensicsSecurityGroupId, r.room.accessSecurityGroupId].sort());
+    t.same(
+      inst.NetworkInterfaces![0]!.Groups!.map((g) => g.GroupId).sort(),
+      [r.room.forensicsSecurityGroupId, r.room.accessSecurityGroupId].sort(),
+    );
 
     t.equal(r.audit.ok, true, 'the live audit passes');
-    t.same(r.audit.checks.filter((c) => !c.ok).map((c) => c.id), ['nacl.restrictive'], 'only the NACL warning (moto skips CFN NACLs)');
+    t.same(
+      r.audit.checks.filter((c) => !c.ok).map((c) => c.id),
+      ['nacl.restrictive'],
+      'only the NACL warning (moto skips CFN NACLs)',
+    );
 
     // The guest tooling in the vault, SSE-KMS under the vault key, with its SHA-256.
     t.equal(r.guestTools.uploaded, r.guestTools.files);
@@ -83,7 +129,10 @@ t.test('room up against the local AWS', async (t) => {
     t.same(actions.slice(0, 4), ['case.key.create', 'room.guest-tools', 'room.deploy.start', 'room.deploy']);
     t.equal(actions.at(-1), 'room.audit');
     const deploy = rec.events().find((e) => e.action === 'room.deploy')!;
-    t.match(deploy.outcome, { status: 'succeeded', details: { changeSetId: /changeSet\/cleanroom-up-/, stackStatus: 'CREATE_COMPLETE' } });
+    t.match(deploy.outcome, {
+      status: 'succeeded',
+      details: { changeSetId: /changeSet\/cleanroom-up-/, stackStatus: 'CREATE_COMPLETE' },
+    });
     const stack = await readRoomStack(account, 'IR-up');
     t.same(stack!.tags, { 'cleanroom:case': 'IR-up', 'cleanroom:role': 'room-stack' });
     t.equal(stack!.parameters['AmiId'], '', 'no explicit AMI: the SSM parameter is used');
@@ -99,14 +148,33 @@ t.test('room up against the local AWS', async (t) => {
     t.equal(r.guestTools.uploaded, 0);
     t.equal(rec.events().length, before, 'nothing appended to the record');
     const mutations = calls.map((c) => c.split(':')[1]!).filter((op) => MUTATING.test(op));
-    t.same(mutations, ['createChangeSet', 'deleteChangeSet'], 'the only writes: the change set found empty, and its removal');
+    t.same(
+      mutations,
+      ['createChangeSet', 'deleteChangeSet'],
+      'the only writes: the change set found empty, and its removal',
+    );
   });
 
   t.test('drift is put back by rule id (IPv4 and IPv6) and recorded; the next run is a no-op again', async (t) => {
     const info = (await readRoomStack(account, 'IR-up'))!;
     const sg = info.outputs['ForensicsSecurityGroupId']!;
-    const added = await account.ec2.authorizeSecurityGroupIngress({ GroupId: sg, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, Ipv6Ranges: [{ CidrIpv6: '::/0' }], IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] });
-    await account.ec2.modifyInstanceMetadataOptions({ InstanceId: info.outputs['InstanceId']!, HttpTokens: 'optional', HttpPutResponseHopLimit: 2 });
+    const added = await account.ec2.authorizeSecurityGroupIngress({
+      GroupId: sg,
+      IpPermissions: [
+        {
+          IpProtocol: 'tcp',
+          FromPort: 22,
+          ToPort: 22,
+          Ipv6Ranges: [{ CidrIpv6: '::/0' }],
+          IpRanges: [{ CidrIp: '0.0.0.0/0' }],
+        },
+      ],
+    });
+    await account.ec2.modifyInstanceMetadataOptions({
+      InstanceId: info.outputs['InstanceId']!,
+      HttpTokens: 'optional',
+      HttpPutResponseHopLimit: 2,
+    });
     const before = rec.events().length;
     const r = await roomUp({ account, custody: rec, reporter }, { caseId: 'IR-up' });
     t.equal(r.change, 'unchanged');
@@ -118,24 +186,43 @@ t.test('room up against the local AWS', async (t) => {
     t.match(revoked.found, /ingress tcp 22 from ::\/0/);
     t.match(r.corrections.find((c) => c.kind === 'imds')!.found, /HttpTokens optional, hop limit 2/);
     t.equal(r.audit.ok, true);
-    const fresh = rec.events().slice(before).map((e) => e.action);
-    t.same(fresh, ['room.guard-rail.revoke-rules', 'room.guard-rail.imds'], 'the corrections are recorded; the audit result did not change, so it is not recorded again');
+    const fresh = rec
+      .events()
+      .slice(before)
+      .map((e) => e.action);
+    t.same(
+      fresh,
+      ['room.guard-rail.revoke-rules', 'room.guard-rail.imds'],
+      'the corrections are recorded; the audit result did not change, so it is not recorded again',
+    );
     const again = await roomUp({ account, custody: rec, reporter }, { caseId: 'IR-up' });
     t.equal(again.upToDate, true);
   });
 
   t.test('--ami: the instance boots the given image through the AmiId parameter', async (t) => {
-    const ami = (await account.ec2.describeInstances({ Filters: [{ Name: 'tag:cleanroom:case', Values: ['IR-up'] }] })).Reservations![0]!.Instances![0]!;
+    const ami = (await account.ec2.describeInstances({ Filters: [{ Name: 'tag:cleanroom:case', Values: ['IR-up'] }] }))
+      .Reservations![0]!.Instances![0]!;
     const { CreateImageCommand, EC2Client } = await import('@aws-sdk/client-ec2');
-    const imageId = (await new EC2Client({}).send(new CreateImageCommand({ InstanceId: ami.InstanceId!, Name: 'forensic-workstation' }))).ImageId!;
+    const imageId = (
+      await new EC2Client({}).send(
+        new CreateImageCommand({ InstanceId: ami.InstanceId!, Name: 'forensic-workstation' }),
+      )
+    ).ImageId!;
     const r = await roomUp({ account, custody: new MemoryRecorder(), reporter }, { caseId: 'IR-ami', amiId: imageId });
-    const inst = (await account.ec2.describeInstances({ InstanceIds: [r.room.instanceId!] })).Reservations![0]!.Instances![0]!;
+    const inst = (await account.ec2.describeInstances({ InstanceIds: [r.room.instanceId!] })).Reservations![0]!
+      .Instances![0]!;
     t.equal(inst.ImageId, imageId);
     t.equal((await readRoomStack(account, 'IR-ami'))!.parameters['AmiId'], imageId);
   });
 
   t.test('bad input is refused before anything changes', async (t) => {
-    const refuse = async (what: string, o: Parameters<typeof roomUp>[1], code: string, message: RegExp, acct: AwsAccount = account) => {
+    const refuse = async (
+      what: string,
+      o: Parameters<typeof roomUp>[1],
+      code: string,
+      message: RegExp,
+      acct: AwsAccount = account,
+    ) => {
       const r2 = new MemoryRecorder();
       const e = await roomUp({ account: acct, custody: r2, reporter }, o).catch((x) => x);
       t.ok(e instanceof UsageError, `${what}: a usage error`);
@@ -145,14 +232,50 @@ t.test('room up against the local AWS', async (t) => {
       t.equal(r2.events().length, 0, `${what}: nothing recorded`);
       if (o.caseId !== 'IR-up') t.equal(await readRoomStack(account, o.caseId), undefined, `${what}: no stack made`);
     };
-    await refuse('an unknown AZ', { caseId: 'IR-bad', availabilityZone: 'us-east-1z' }, 'UNKNOWN_AZ', /us-east-1z does not exist in us-east-1 \(zones: us-east-1a, /);
-    await refuse('an AZ that is not a name', { caseId: 'IR-bad', availabilityZone: 'east' }, 'INVALID_AZ', /--az "east"/);
-    await refuse('an instance type offered nowhere', { caseId: 'IR-bad', instanceType: 'zz9.huge' }, 'UNKNOWN_INSTANCE_TYPE', /zz9\.huge is not offered/);
-    await refuse('an unknown AMI', { caseId: 'IR-bad', amiId: 'ami-0123456789abcdef0' }, 'UNKNOWN_AMI', /ami-0123456789abcdef0 does not exist in us-east-1/);
-    await refuse('a vault that does not exist', { caseId: 'IR-bad', bucket: 'no-such-vault-here' }, 'NO_VAULT', /vault init --bucket no-such-vault-here/);
-    await refuse('moving an existing room to another AZ', { caseId: 'IR-up', availabilityZone: 'us-east-1b' }, 'ROOM_AZ_CHANGE', /is in us-east-1a.*room down --case IR-up/);
+    await refuse(
+      'an unknown AZ',
+      { caseId: 'IR-bad', availabilityZone: 'us-east-1z' },
+      'UNKNOWN_AZ',
+      /us-east-1z does not exist in us-east-1 \(zones: us-east-1a, /,
+    );
+    await refuse(
+      'an AZ that is not a name',
+      { caseId: 'IR-bad', availabilityZone: 'east' },
+      'INVALID_AZ',
+      /--az "east"/,
+    );
+    await refuse(
+      'an instance type offered nowhere',
+      { caseId: 'IR-bad', instanceType: 'zz9.huge' },
+      'UNKNOWN_INSTANCE_TYPE',
+      /zz9\.huge is not offered/,
+    );
+    await refuse(
+      'an unknown AMI',
+      { caseId: 'IR-bad', amiId: 'ami-0123456789abcdef0' },
+      'UNKNOWN_AMI',
+      /ami-0123456789abcdef0 does not exist in us-east-1/,
+    );
+    await refuse(
+      'a vault that does not exist',
+      { caseId: 'IR-bad', bucket: 'no-such-vault-here' },
+      'NO_VAULT',
+      /vault init --bucket no-such-vault-here/,
+    );
+    await refuse(
+      'moving an existing room to another AZ',
+      { caseId: 'IR-up', availabilityZone: 'us-east-1b' },
+      'ROOM_AZ_CHANGE',
+      /is in us-east-1a.*room down --case IR-up/,
+    );
     const elsewhere = await openAccount({ region: 'xx-north-1' });
-    await refuse('an unknown region', { caseId: 'IR-bad' }, 'UNKNOWN_REGION', /Region xx-north-1 cannot be used/, elsewhere);
+    await refuse(
+      'an unknown region',
+      { caseId: 'IR-bad' },
+      'UNKNOWN_REGION',
+      /Region xx-north-1 cannot be used/,
+      elsewhere,
+    );
     const e = await roomUp({ account, custody: new MemoryRecorder() }, { caseId: 'bad id!' }).catch((x) => x);
     t.equal(e.code, 'INVALID_CASE_ID');
   });
