@@ -14,7 +14,7 @@
 // AWS adapters
 export { openAccount, resolveRegion, DEFAULT_TIMEOUTS, type AccountOptions, type IoTimeouts } from './aws/account.js';
 export { checkRegionName } from './aws/region.js';
-export type { AwsAccount } from './aws/ports.js';
+export type { AwsAccount, AccountCalls, AccountWith } from './aws/ports.js';
 
 // Domain
 export {
@@ -88,6 +88,8 @@ export {
   type IsolateDeps,
   type IsolateOptions,
   type IsolateResult,
+  type IsolateBudgets,
+  DEFAULT_BUDGETS as DEFAULT_ISOLATE_BUDGETS,
 } from './workflows/isolate/index.js';
 export {
   acquireEvidence,
@@ -119,6 +121,8 @@ export {
   type CloseDeps,
   type CloseOptions,
   type CloseResult,
+  type CloseBudgets,
+  DEFAULT_BUDGETS as DEFAULT_CLOSE_BUDGETS,
 } from './workflows/close/index.js';
 
 // Custody

@@ -44,6 +44,25 @@ t.test('the workflows a case needs are exported as functions', async (t) => {
   }
 });
 
+t.test('what docs/using-aws.md promises a library caller is exported', async (t) => {
+  const lib = (await import(pathToFileURL(path.join(root, pkg.main)).href)) as Record<string, unknown>;
+  for (const name of ['sealRecord', 'evidenceBudgets', 'approveAll', 'requireApproval', 'isInterrupted'])
+    t.equal(typeof lib[name], 'function', `${name} is exported`);
+  t.equal(typeof lib['InterruptedError'], 'function', 'InterruptedError is exported');
+  t.type(lib['idempotencyKeys'], 'object', 'idempotencyKeys is exported');
+  for (const name of [
+    'DEFAULT_EVIDENCE_BUDGETS',
+    'DEFAULT_ROOM_BUDGETS',
+    'DEFAULT_ISOLATE_BUDGETS',
+    'DEFAULT_CLOSE_BUDGETS',
+  ]) {
+    const budgets = lib[name] as Record<string, unknown> | undefined;
+    t.type(budgets, 'object', `${name} is exported`);
+    const values = Object.values(budgets ?? {});
+    t.ok(values.length > 0 && values.every((v) => typeof v === 'number' && v > 0), `${name}: milliseconds per wait`);
+  }
+});
+
 t.test(
   'a script gets the CLI contract: typed errors carrying the exit code, and RFC 8785 canonical JSON',
   async (t) => {
