@@ -26,7 +26,7 @@ import type { Reporter } from '../../domain/reporter.js';
 import type { RoomGate } from '../../domain/room.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
 import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
-import { abortableClock } from '../../domain/abort.js';
+import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { ensureCaseKey } from '../../resources/case-key.js';
 import type { EvidenceLimits } from '../../evidence/limits.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from '../../evidence/readonly.js';
@@ -355,6 +355,8 @@ async function retire(
     await retireShareKey(run, ctx.source, key);
     return { keyArn: key.arn, owner: key.owner, retired: true, kept };
   } catch (e) {
+    // Stopped by the workflow's signal: not a failure to retire; the rerun (or case close) retires them.
+    if (isInterrupted(e)) throw e;
     const err = asError(e);
     run.warn(
       `could not retire the temporary sharing copies/key of case ${run.caseId} in account ${ctx.sourceAccount}: ${err.message}. Run the same acquire again, or case close, to retire them.`,

@@ -27,6 +27,7 @@ import {
 import { asError } from '../../domain/errors.js';
 import type { EvidencePatch, EvidenceState } from '../../domain/evidence.js';
 import { waitFor } from '../../domain/waiter.js';
+import { isInterrupted } from '../../domain/abort.js';
 import { describeSnapshots } from '../../resources/snapshots.js';
 import { mapPool } from '../../domain/pool.js';
 import type { CaseKey } from '../../resources/case-key.js';
@@ -668,6 +669,7 @@ async function retireSharingCopy(
     );
     return true;
   } catch (e) {
+    if (isInterrupted(e)) throw e;
     c.run.warn(
       `could not retire the sharing copy ${id} of ${eid} in account ${c.sourceAccount}: ${asError(e).message}; run acquire again (or case close) to retire it.`,
     );

@@ -506,6 +506,35 @@ t.test(
 );
 
 t.test(
+  'stopped during the read-only check: INTERRUPTED, and no "not confirmed" answer is recorded for the wait it cut short',
+  async (t) => {
+    const w = new World();
+    w.ssmMode = 'empty'; // the guest never reports the disk: the check waits
+    const { volumeIds } = w.compromisedInstance([8]);
+    const stop = new AbortController();
+    const answer = w.ssmAnswer.bind(w);
+    let polls = 0;
+    w.ssmAnswer = (acct, instanceId) => {
+      if (++polls === 2) stop.abort(); // the check is waiting for the guest when the stop comes
+      return answer(acct, instanceId);
+    };
+    const err = await acquire(w, { volumeIds, budgets: { readOnlyCheckMs: 20_000 }, signal: stop.signal }).catch(
+      (e: unknown) => e,
+    );
+    t.equal(polls >= 2, true, 'the check was polling when stopped');
+    t.match(err, { code: 'INTERRUPTED' }, 'the run ends INTERRUPTED');
+    t.notOk(
+      w.recorder.events().some((e) => e.action === 'evidence.readonly-check'),
+      'no read-only answer is recorded for a check that was stopped',
+    );
+    t.ok(
+      w.recorder.events().some((e) => e.action === 'evidence.attach'),
+      'what finished before the stop (the attach) is recorded',
+    );
+  },
+);
+
+t.test(
   '--no-attach: a working volume in the room’s AZ when the room is up, the snapshot only when it is not',
   async (t) => {
     const w = new World();
