@@ -22,7 +22,7 @@ What moto 5.2.1 does instead
 ----------------------------
 Each account's snapshots live in that account's backend only, so the grantee's DescribeSnapshots
 never lists a shared snapshot and its CopySnapshot fails with InvalidSnapshot.NotFound
-(docs/aws-emulator.md, "Shared snapshot used from another account").
+(docs/local-aws.md, "Shared snapshot used from another account").
 
 What this patch changes, and nothing else
 -----------------------------------------

@@ -15,7 +15,7 @@ AWS behaviour restored (documented):
 moto 5.2.1 (moto/iam/access_control.py IAMPolicyStatement, moto/iam/policy_conditions.py) evaluates
 only `StringEquals`, never passes request values to bucket policies, and returns DENIED for any
 statement — Allow or Deny — whose conditions it finds unmet; so any Deny statement with a
-condition denies every object request, over TLS or not (aws-emulator.md, "Bucket policy").
+condition denies every object request, over TLS or not (docs/local-aws.md, "Bucket policy").
 
 Scope of this patch: `FakeBucket.get_permission` (the check moto makes for object requests and
 DeleteObjects) evaluates the bucket policy with a request context holding `aws:SecureTransport`,

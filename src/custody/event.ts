@@ -22,9 +22,9 @@ import type { RecordedEvent } from '../domain/recorder.js';
 import type { EvidencePatch } from '../domain/evidence.js';
 import { casePrefix } from '../domain/vault-name.js';
 
-/** `$id` of the custody event schema (evidence-schema/custody-event.schema.json); events carry it. */
+/** `$id` of the custody event schema (evidence-schema/v1/custody-event.schema.json); events carry it. */
 export const EVENT_SCHEMA_ID = 'https://cleanroom.dev/evidence-schema/v1/custody-event.schema.json';
-/** `$id` of the case manifest schema (evidence-schema/case-manifest.schema.json). */
+/** `$id` of the case manifest schema (evidence-schema/v1/case-manifest.schema.json). */
 export const MANIFEST_SCHEMA_ID = 'https://cleanroom.dev/evidence-schema/v1/case-manifest.schema.json';
 
 /** Domain-separation prefix of event hashes. */

@@ -2,7 +2,7 @@
  * Every idempotency key cleanroom writes into a custody record, in one place.
  *
  * A key names one unit of work; the recorder appends an event only when no event of the record has
- * its key, so a rerun after a crash never duplicates one (custody/recorder.ts). Keys live on in
+ * its key, so a rerun after a crash never duplicates one (the recorder seam, domain/recorder.ts). Keys live on in
  * immutable records: the byte strings below are a lasting contract. A new version may add a
  * family; it never changes the form of one, or an old case would redo (and re-record) its work on
  * resume. test/fixtures/pre-change-case/ holds a case written before this module existed; its keys

@@ -4,7 +4,7 @@
  * talks to EC2.
  *
  * DetachVolume always names the instance (AWS takes it with or without; the local AWS answers
- * HTTP 500 without it, see aws-emulator.md) and the device when known. An attachment already
+ * HTTP 500 without it, see docs/local-aws.md) and the device when known. An attachment already
  * `detaching` is not asked again. The wait ends when the volume is `available` with no live
  * attachment; a detach that stays `detaching` usually means the guest still has the disk mounted,
  * which the pending state says.

@@ -6,7 +6,7 @@
  * the forensic instance named as a source (exit 2).
  *
  * The local AWS's SSM answers "Success" with no output, so read-only is recorded as NOT confirmed
- * here (aws-emulator.md, "SSM SendCommand"); confirmed/writable answers are covered on the fake
+ * here (docs/local-aws.md, "SSM SendCommand"); confirmed/writable answers are covered on the fake
  * (test/workflows/acquire/acquire.test.ts) and the guest scripts on loop devices (test/guest/).
  */
 import t from 'tap';

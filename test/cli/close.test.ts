@@ -7,10 +7,10 @@
  * verifies and ends with the close; closing again says so and appends nothing.
  *
  * The written-to check: the local AWS's EBS direct APIs cannot read snapshots made through EC2
- * (aws-emulator.md, "EBS direct on EC2-created snapshots"), so the check cannot decide here. Close
+ * (docs/local-aws.md, "EBS direct on EC2-created snapshots"), so the check cannot decide here. Close
  * then keeps the working volume and is incomplete, saying why; with --accept-unverified it deletes
  * the volume and records the unverified outcome. (The comparison itself is tested on snapshots the
- * emulator can read: test/workflows/volume-compare.test.ts.)
+ * emulator can read: test/evidence/volume-compare-ebs.test.ts.)
  */
 import t from 'tap';
 import { useLocalAws } from '../../local-aws/local-aws.js';
@@ -57,7 +57,7 @@ t.test(
     t.equal((await closeEvents('IR-close')).length, eventsBefore, 'nothing recorded');
 
     // --yes: the written-to check cannot run here, so the volumes are kept and the close is incomplete.
-    // --snapshot-lock-days: the local AWS has no EBS snapshot lock (aws-emulator.md does not list
+    // --snapshot-lock-days: the local AWS has no EBS snapshot lock (docs/local-aws.md does not list
     // LockSnapshot; moto 5.2.1 does not implement it), so that is named as left to do too.
     const partial = await runCli(env, [
       'case',

@@ -2,7 +2,7 @@
  * The fidelity patch `patches/ebs_shared_snapshots.py`: a snapshot shared with createVolumePermission
  * is visible to, and copyable by, the grantee account (AWS: "Share an Amazon EBS snapshot with other
  * AWS accounts", "Use shared snapshots", API_DescribeSnapshots) — and to nobody else, and only while
- * it is shared. Without the patch moto answers InvalidSnapshot.NotFound (aws-emulator.md).
+ * it is shared. Without the patch moto answers InvalidSnapshot.NotFound (docs/local-aws.md).
  */
 import t from 'tap';
 import {

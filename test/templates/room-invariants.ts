@@ -6,7 +6,7 @@
  * mutated copies, to prove each check can fail.
  *
  * These read the template, not a deployed stack: the local AWS drops several of these properties
- * (docs/aws-emulator.md), and in AWS the live room is audited separately by `room verify`.
+ * (docs/local-aws.md), and in AWS the live room is audited separately by `room verify`.
  */
 
 /** One broken invariant. */
@@ -46,7 +46,7 @@ export interface Template {
   [k: string]: unknown;
 }
 
-/** The contract's case id pattern (cli-contract.md). */
+/** The contract's case id pattern (docs/commands.md). */
 export const CASE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9-]{1,62}$';
 /** Services the room reaches through interface endpoints. */
 export const INTERFACE_SERVICES = ['ssm', 'ssmmessages', 'ec2messages', 'kms'] as const;

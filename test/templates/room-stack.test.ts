@@ -95,7 +95,7 @@ t.test('the room stack reaches CREATE_COMPLETE in the local AWS and its outputs 
     (stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]),
   );
 
-  // moto skips AWS::EC2::NetworkAcl and drops the output that refers to it (aws-emulator.md,
+  // moto skips AWS::EC2::NetworkAcl and drops the output that refers to it (docs/local-aws.md,
   // "CFN NetworkAcl ... skipped"); every other output must be there.
   const expected = Object.keys(REQUIRED_OUTPUTS).filter((k) => k !== 'NetworkAclId');
   t.same(
@@ -129,7 +129,7 @@ t.test('the room stack reaches CREATE_COMPLETE in the local AWS and its outputs 
     new RegExp(`instance-profile/${out.InstanceProfileName}$`),
     'the instance uses the room instance profile',
   );
-  // moto ignores SecurityGroupIds on AWS::EC2::Instance (aws-emulator.md, "CFN Instance"), so the
+  // moto ignores SecurityGroupIds on AWS::EC2::Instance (docs/local-aws.md, "CFN Instance"), so the
   // instance's groups are not checked here; the template checks prove them.
   const rootVolumeId = instance?.BlockDeviceMappings?.find((b) => b.DeviceName === '/dev/xvda')?.Ebs?.VolumeId;
   t.ok(rootVolumeId, 'the instance has its /dev/xvda root volume');
@@ -151,7 +151,7 @@ t.test('the room stack reaches CREATE_COMPLETE in the local AWS and its outputs 
   );
   const forensics = groups.find((g) => g.GroupId === out.ForensicsSecurityGroupId);
   t.same(forensics?.IpPermissions ?? [], [], 'the forensics group has no ingress');
-  // Its egress is NOT checked: moto ignores SecurityGroupEgress and adds allow-all (aws-emulator.md,
+  // Its egress is NOT checked: moto ignores SecurityGroupEgress and adds allow-all (docs/local-aws.md,
   // "CFN SecurityGroup"); the forensics-sg template check proves the placeholder-only egress.
 
   const routes = (await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [out.RouteTableId!] })))
@@ -159,7 +159,7 @@ t.test('the room stack reaches CREATE_COMPLETE in the local AWS and its outputs 
   t.equal(routes?.VpcId, out.VpcId, 'the route table is in the room VPC');
   // Its association with the subnet is not checked here: moto 5.2.1 records a CloudFormation
   // SubnetRouteTableAssociation apart from the route table, so DescribeRouteTables lists no
-  // association (not yet in aws-emulator.md's table; reported). The no-route-out template check
+  // association (not yet in docs/local-aws.md's table; reported). The no-route-out template check
   // proves the association.
   const open = (routes?.Routes ?? []).filter(
     (r) => r.DestinationCidrBlock === '0.0.0.0/0' || r.DestinationIpv6CidrBlock === '::/0',
@@ -196,7 +196,7 @@ t.test('the room stack reaches CREATE_COMPLETE in the local AWS and its outputs 
     'under /cleanroom/, which the case key policy lets CloudWatch Logs use',
   );
   // Its KmsKeyId is not checked here: moto 5.2.1 drops KmsKeyId of a CloudFormation
-  // AWS::Logs::LogGroup (it reads the API's `kmsKeyId` spelling; not yet in aws-emulator.md's
+  // AWS::Logs::LogGroup (it reads the API's `kmsKeyId` spelling; not yet in docs/local-aws.md's
   // table; reported). The flow-logs template check proves the encryption.
   t.equal(group?.retentionInDays, 365);
   const flowLogs =

@@ -473,7 +473,7 @@ async function sharingCopy(
       `share ${id} with account ${c.forensicAccount}`,
       async () => {
         await limits.modifySnapshotAttribute.take();
-        // OperationType + UserIds: the form both AWS and the local emulator apply (aws-emulator.md).
+        // OperationType + UserIds: the form both AWS and the local emulator apply (docs/local-aws.md).
         await c.source.ec2.modifySnapshotAttribute({
           SnapshotId: id,
           Attribute: 'createVolumePermission',

@@ -1,5 +1,5 @@
 /**
- * The named steps of `case close` (workflows/close.ts runs them in order). Each takes only what it
+ * The named steps of `case close` (workflows/close/index.ts runs them in order). Each takes only what it
  * uses — the step recorder, the accounts' narrow ports — so each can be tested on its own.
  */
 import type { AwsAccount } from '../../aws/ports.js';

@@ -1,7 +1,7 @@
 /**
  * Acquisition with the real SDK against the local AWS (moto 5.2.1), through the fault-injecting
  * proxy: the cross-account path end to end (with the fidelity patch that lets the forensic account
- * see and copy the shared snapshot — aws-emulator.md, "Shared snapshot used from another account"),
+ * see and copy the shared snapshot — docs/local-aws.md, "Shared snapshot used from another account"),
  * under throttling, 5xx, connection resets, slow answers and snapshots rewritten to stay `pending`
  * or to end in `error`; the same account across Regions; and moto's SSM (always "Success" with no
  * output) recorded as NOT confirmed. The room is a hand-written RoomGate around a forensic instance

@@ -1,6 +1,6 @@
 /**
  * A hand-written, stateful fake of the accounts acquisition talks to (EC2, KMS, SSM), with the AWS
- * rules moto does not enforce (aws-emulator.md): snapshots stay `pending` for a while; only a
+ * rules moto does not enforce (docs/local-aws.md): snapshots stay `pending` for a while; only a
  * `completed` snapshot can be copied; a shared snapshot is visible to the grantee (without the
  * owner's tags) and copyable only when its key's policy names the grantee; an AWS managed key's
  * snapshot cannot be shared; 20 concurrent copies per destination, 5 pending snapshots per volume;

@@ -1,7 +1,7 @@
 // The RoomGate acquisition depends on, against the local AWS: `describe` reads the stack's outputs,
 // `audit` runs the live audit. The stack is created here with CreateStack from templates/room.yaml
 // (not through room up), so moto's deviations are all still in it: the allow-all egress moto adds
-// to every CloudFormation security group (aws-emulator.md, "CFN SecurityGroup") must make the audit
+// to every CloudFormation security group (docs/local-aws.md, "CFN SecurityGroup") must make the audit
 // fail by name — room up's guard-rail reconciliation is what removes it (up.test.ts).
 import t from 'tap';
 import { openAccount } from '../../../src/aws/account.js';

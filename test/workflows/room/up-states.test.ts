@@ -1,6 +1,6 @@
 // room up meeting a stack in every state an earlier run (or CloudFormation) can leave it, against
 // the local AWS with the fault-injecting proxy in front of it. moto creates a stack at once and
-// never rolls back (aws-emulator.md: "CFN resource handler error — HTTP 500, stack stuck in
+// never rolls back (docs/local-aws.md: "CFN resource handler error — HTTP 500, stack stuck in
 // CREATE_IN_PROGRESS, no rollback"; "CFN stack events — stack-level only, none per resource"), so the
 // states AWS would show — ROLLBACK_COMPLETE, ROLLBACK_IN_PROGRESS with a failed resource, a stack
 // still in progress — are written into moto's answers by the proxy. A fake clock drives the waits.
