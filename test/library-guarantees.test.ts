@@ -147,6 +147,29 @@ t.test(
   },
 );
 
+t.test(
+  'initVault takes the AbortSignal too: stopped after its keys, before the bucket; a rerun finishes',
+  async (t) => {
+    const bucket = 'cleanroom-lib-stopped-vault';
+    const stop = new AbortController();
+    const reporter: Lib.Reporter = {
+      progress: (e) => {
+        if (e.kind === 'step' && /vault keys/.test(e.message)) stop.abort(new Error('stop'));
+      },
+      warn() {},
+      debug() {},
+    };
+    await t.rejects(
+      lib.initVault(account, { bucket, reporter, signal: stop.signal }),
+      { code: 'INTERRUPTED' },
+      'INTERRUPTED at the boundary after the keys',
+    );
+    await t.rejects(account.s3.headBucket({ Bucket: bucket }), 'no bucket was made after the stop');
+    const again = await lib.initVault(account, { bucket });
+    t.equal(again.audit.ok, true, 'the rerun makes the vault and it passes its audit');
+  },
+);
+
 t.test('a destructive step needs the one typed approval: without it, refused before anything changes', async (t) => {
   const caseId = 'IR-lib-4';
   const custody = await lib.openCaseCustody(account, { caseId });

@@ -59,6 +59,7 @@ export function vaultCommands(y: Argv, io: HostIo): Argv {
             ...(a.retentionDays !== undefined ? { retentionDays: a.retentionDays } : {}),
             ...(a.lockMode ? { lockMode: a.lockMode } : {}),
             reporter: ctx.reporter,
+            signal: ctx.abort.signal,
           });
           const { audit, ...rest } = r;
           const text = [

@@ -13,6 +13,7 @@ import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { UsageError, VerificationFailedError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
+import { throwIfAborted } from '../../domain/abort.js';
 import { TAG_ROLE, TAG_VAULT } from '../../domain/tags.js';
 import { signingKeyAlias, vaultKeyAlias } from '../../domain/vault-name.js';
 import {
@@ -43,6 +44,8 @@ export interface VaultInitOptions {
   retentionDays?: number;
   lockMode?: LockMode;
   reporter?: Reporter;
+  /** Stops the run at the next step boundary (INTERRUPTED); a rerun finishes it (every step adopts what exists). */
+  signal?: AbortSignal;
 }
 
 export interface VaultInitResult {
@@ -116,9 +119,13 @@ async function ensureKey(
 export async function initVault(account: AwsAccount, opts: VaultInitOptions = {}): Promise<VaultInitResult> {
   validateVaultOptions(opts);
   const reporter = opts.reporter ?? silentReporter;
+  throwIfAborted(opts.signal, 'naming the vault');
   const bucket = await resolveVaultBucket(account, opts.bucket);
   const changes: string[] = [];
-  const step = (message: string) => reporter.progress({ kind: 'step', message });
+  const step = (message: string) => {
+    throwIfAborted(opts.signal, message);
+    reporter.progress({ kind: 'step', message });
+  };
 
   step(`vault keys ${vaultKeyAlias(bucket)} and ${signingKeyAlias(bucket)}`);
   const { kmsKeyArn, signingKeyArn } = await ensureVaultKeys(account, bucket, changes);
@@ -128,6 +135,7 @@ export async function initVault(account: AwsAccount, opts: VaultInitOptions = {}
   const lock = await requireObjectLock(account, bucket);
   await ensureVersioning(account, bucket, changes);
   const { lockMode, retentionDays } = await ensureDefaultRetention(account, bucket, lock, opts, changes);
+  throwIfAborted(opts.signal, 'the bucket settings');
   await ensureEncryption(account, bucket, kmsKeyArn, changes);
   await ensurePublicAccessBlock(account, bucket, changes);
   await ensureBucketPolicy(account, bucket, changes);
