@@ -21,7 +21,7 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyRecorder, RecordedEvent, ResourceRef } from '../../domain/recorder.js';
-import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
+import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { requireApproval, type Approve } from '../../domain/approval.js';
 import { StepRecorder } from '../../domain/step-recorder.js';
@@ -83,7 +83,7 @@ export interface IsolateDeps {
   /** The source account, in the instance's region. */
   account: AwsAccount;
   /** The case's custody record (the forensic account's vault), or how to open it: opened only for a real run, after the checks. */
-  custody?: CustodyRecorder | (() => Promise<CustodyRecorder>);
+  custody?: CustodySource;
   reporter?: Reporter;
   clock?: Clock;
   /**
