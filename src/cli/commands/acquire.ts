@@ -5,11 +5,10 @@
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
 import type { GlobalArgs, SourceArgs } from '../context.js';
-import { handle, numberOption, withBucket, withCase, withSource } from './common.js';
+import { budgetsFrom, handle, numberOption, withBucket, withBudgets, withCase, withSource } from './common.js';
 import { acquireEvidence, checkAcquireOptions } from '../../workflows/acquire/index.js';
 import { roomGate } from '../../workflows/room/index.js';
 import { evidenceJson } from '../../domain/evidence.js';
-import { evidenceBudgets } from '../../evidence/budgets.js';
 import { evidenceTable } from '../render.js';
 
 interface AcquireArgs extends GlobalArgs, SourceArgs {
@@ -23,45 +22,6 @@ interface AcquireArgs extends GlobalArgs, SourceArgs {
   budgetMinutes?: number;
   budgetMinutesPerGib?: number;
   readonlyCheckSeconds?: number;
-}
-
-/** Budget options shared by acquire and evidence attach/detach. */
-export function withBudgets<T>(y: Argv<T>) {
-  return y
-    .option(
-      'budget-minutes',
-      numberOption(
-        { flag: '--budget-minutes', unit: 'minutes', min: 0, code: 'INVALID_BUDGET' },
-        'time budget of each snapshot/copy wait, fixed part (default 30)',
-      ),
-    )
-    .option(
-      'budget-minutes-per-gib',
-      numberOption(
-        { flag: '--budget-minutes-per-gib', unit: 'minutes per GiB', min: 0, code: 'INVALID_BUDGET' },
-        'added to each snapshot/copy wait per GiB of the volume (default 1)',
-      ),
-    )
-    .option(
-      'readonly-check-seconds',
-      numberOption(
-        { flag: '--readonly-check-seconds', unit: 'seconds', min: 0, code: 'INVALID_BUDGET' },
-        'how long to wait for the forensic instance to report the attached disks read-only (default 60)',
-      ),
-    );
-}
-
-/** The budget flags as the library's overrides (it holds the defaults and what each covers). */
-export function budgetsFrom(a: {
-  budgetMinutes?: number;
-  budgetMinutesPerGib?: number;
-  readonlyCheckSeconds?: number;
-}) {
-  return evidenceBudgets({
-    ...(a.budgetMinutes !== undefined ? { minutes: a.budgetMinutes } : {}),
-    ...(a.budgetMinutesPerGib !== undefined ? { minutesPerGiB: a.budgetMinutesPerGib } : {}),
-    ...(a.readonlyCheckSeconds !== undefined ? { readOnlyCheckSeconds: a.readonlyCheckSeconds } : {}),
-  });
 }
 
 export function acquireCommands(y: Argv, io: HostIo): Argv {

@@ -4,6 +4,7 @@ import type { GlobalArgs } from '../context.js';
 import { UsageError } from '../../domain/errors.js';
 import { throwFromCheck } from '../usage.js';
 import type { ErrorCode } from '../../domain/errors.js';
+import { evidenceBudgets } from '../../evidence/budgets.js';
 
 /** Wire a yargs handler to the host: run, render, set the exit code. */
 export function handle<A extends GlobalArgs, T>(io: HostIo, handler: Handler<A, T>) {
@@ -96,4 +97,43 @@ export function numberOption(spec: NumberSpec, describe: string) {
       }
     },
   };
+}
+
+/** Budget options shared by acquire and evidence attach/detach. */
+export function withBudgets<T>(y: Argv<T>) {
+  return y
+    .option(
+      'budget-minutes',
+      numberOption(
+        { flag: '--budget-minutes', unit: 'minutes', min: 0, code: 'INVALID_BUDGET' },
+        'time budget of each snapshot/copy wait, fixed part (default 30)',
+      ),
+    )
+    .option(
+      'budget-minutes-per-gib',
+      numberOption(
+        { flag: '--budget-minutes-per-gib', unit: 'minutes per GiB', min: 0, code: 'INVALID_BUDGET' },
+        'added to each snapshot/copy wait per GiB of the volume (default 1)',
+      ),
+    )
+    .option(
+      'readonly-check-seconds',
+      numberOption(
+        { flag: '--readonly-check-seconds', unit: 'seconds', min: 0, code: 'INVALID_BUDGET' },
+        'how long to wait for the forensic instance to report the attached disks read-only (default 60)',
+      ),
+    );
+}
+
+/** The budget flags as the library's overrides (it holds the defaults and what each covers). */
+export function budgetsFrom(a: {
+  budgetMinutes?: number;
+  budgetMinutesPerGib?: number;
+  readonlyCheckSeconds?: number;
+}) {
+  return evidenceBudgets({
+    ...(a.budgetMinutes !== undefined ? { minutes: a.budgetMinutes } : {}),
+    ...(a.budgetMinutesPerGib !== undefined ? { minutesPerGiB: a.budgetMinutesPerGib } : {}),
+    ...(a.readonlyCheckSeconds !== undefined ? { readOnlyCheckSeconds: a.readonlyCheckSeconds } : {}),
+  });
 }

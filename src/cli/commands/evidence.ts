@@ -5,7 +5,7 @@
 import type { Argv } from 'yargs';
 import type { CommandResult, HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
-import { handle, withBucket, withCase } from './common.js';
+import { budgetsFrom, handle, withBucket, withBudgets, withCase } from './common.js';
 import { evidenceTable } from '../render.js';
 import { evidenceJson } from '../../domain/evidence.js';
 import {
@@ -17,7 +17,6 @@ import {
   type EvidenceOptions,
 } from '../../workflows/evidence/index.js';
 import { roomGate } from '../../workflows/room/index.js';
-import { budgetsFrom, withBudgets } from './acquire.js';
 
 interface ListArgs extends GlobalArgs {
   case: string;
