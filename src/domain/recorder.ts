@@ -41,7 +41,8 @@ export interface CustodyEntry {
   /**
    * Makes the append idempotent: if an event with this key is already in the record, the recorder
    * returns it instead of appending again. Reruns after a crash rely on this to never duplicate
-   * events. Use a key naming the unit of work, e.g. `acquire:snapshot:<evidenceId>`.
+   * events. Build it with `idempotencyKeys` (domain/idempotency-keys.ts), which names every unit
+   * of work, e.g. `acquire:snapshot:<evidenceId>:<snapshotId>`.
    */
   idempotencyKey?: string;
 }
