@@ -705,8 +705,16 @@ t.test('bad input is refused with the contract exit code, before anything is mad
   ];
   for (const [name, run, code, message] of cases) {
     const w = new World();
-    const e = await run(w).catch((x) => x);
-    t.ok(e instanceof CleanroomError, `${name}: a CleanroomError (${e?.constructor?.name}: ${e?.message})`);
+    const e: unknown = await run(w).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    if (!(e instanceof CleanroomError)) {
+      t.fail(
+        `${name}: a CleanroomError (got ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)})`,
+      );
+      continue;
+    }
     t.equal(e.exitCode, code, `${name}: exit ${code}`);
     t.match(e.message, message, name);
     t.same(w.mutations(), [], `${name}: nothing made`);
