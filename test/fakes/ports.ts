@@ -23,6 +23,17 @@ export function awsError(
   return translateAwsError(service, operation, {}, sdk);
 }
 
+/**
+ * A stateful fake of some of a port's methods (`FakePort<Pick<Ec2Port, 'createTags' | …>>`): each
+ * takes its SDK command's input and answers its output without `$metadata` (no caller reads it), so
+ * a fake that drifts from the SDK shapes does not compile.
+ */
+export type FakePort<P> = {
+  [K in keyof P]: P[K] extends (input: infer I) => Promise<infer O>
+    ? (input: I) => Promise<Omit<O, '$metadata'>>
+    : never;
+};
+
 /** An SDK output from the fields a test sets (the fakes never fill `$metadata`). */
 export const out = <T>(x: Omit<T, '$metadata'>): T => ({ $metadata: {}, ...x }) as T;
 
