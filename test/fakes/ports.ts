@@ -5,7 +5,7 @@
  * src/aws/errors.ts `translateAwsError`).
  */
 import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import type { AccountCalls, AwsAccount } from '../../src/aws/ports.js';
+import type { AccountCalls, AwsAccount, PortName } from '../../src/aws/ports.js';
 import { translateAwsError } from '../../src/aws/errors.js';
 
 /** The error a port throws when AWS answers `code` (status 400 unless given: 503 for throttling). */
@@ -32,6 +32,17 @@ export type FakePort<P> = {
   [K in keyof P]: P[K] extends (input: infer I) => Promise<infer O>
     ? (input: I) => Promise<Omit<O, '$metadata'>>
     : never;
+};
+
+/**
+ * A stateful fake account: its identity, and per port the calls a test fakes
+ * (`FakeCalls<{ ec2: 'describeInstances' | 'createTags'; iam: 'getRole' }>`), each a {@link FakePort}.
+ */
+export type FakeCalls<P extends { [K in PortName]?: keyof AwsAccount[K] }> = Pick<
+  AwsAccount,
+  'region' | 'accountId' | 'callerArn'
+> & {
+  readonly [K in keyof P & PortName]: FakePort<Pick<AwsAccount[K], Extract<P[K], keyof AwsAccount[K]>>>;
 };
 
 /** An SDK output from the fields a test sets (the fakes never fill `$metadata`). */
