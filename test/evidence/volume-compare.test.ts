@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { compareSnapshots, type CompareEbs } from '../../src/evidence/volume-compare.js';
 import { CleanroomError } from '../../src/domain/errors.js';
-import { out } from '../fakes/ports.js';
+import { out, sdkStream } from '../fakes/ports.js';
 
 const BS = 64;
 const block = (fill: number) => Buffer.alloc(BS, fill);
@@ -92,7 +92,7 @@ function fakeEbs(snaps: Record<string, Map<number, Buffer>>, o: FakeOpts = {}) {
         .update(input.BlockIndex === o.damage ? Buffer.from('x') : data)
         .digest('base64');
       return out({
-        BlockData: Readable.from([data.subarray(0, 10), data.subarray(10)]),
+        BlockData: sdkStream(Readable.from([data.subarray(0, 10), data.subarray(10)])),
         Checksum: sum,
         ChecksumAlgorithm: 'SHA256',
         DataLength: BS,

@@ -7,6 +7,8 @@
 import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import type { AccountCalls, AwsAccount, PortName } from '../../src/aws/ports.js';
 import { translateAwsError } from '../../src/aws/errors.js';
+import type { Readable } from 'node:stream';
+import type { GetSnapshotBlockCommandOutput } from '@aws-sdk/client-ebs';
 
 /** The error a port throws when AWS answers `code` (status 400 unless given: 503 for throttling). */
 export function awsError(
@@ -45,8 +47,20 @@ export type FakeCalls<P extends { [K in PortName]?: keyof AwsAccount[K] }> = Pic
   readonly [K in keyof P & PortName]: FakePort<Pick<AwsAccount[K], Extract<P[K], keyof AwsAccount[K]>>>;
 };
 
-/** An SDK output from the fields a test sets (the fakes never fill `$metadata`). */
-export const out = <T>(x: Omit<T, '$metadata'>): T => ({ $metadata: {}, ...x }) as T;
+/**
+ * An SDK output from the fields a test sets (the fakes never fill `$metadata`), checked against the
+ * output the caller expects. `T` comes from where the answer goes only (NoInfer), and in an async
+ * function that is `Output | PromiseLike<Output>`: the promise half is dropped, or any fields would do.
+ */
+export const out = <T>(x: NoInfer<T extends PromiseLike<unknown> ? never : Omit<T, '$metadata'>>): T =>
+  ({ $metadata: {}, ...x }) as T;
+
+/**
+ * A streaming SDK body (`Body`, `BlockData`) from a stream or bytes, both of which the code under test
+ * reads: the SDK types it as its own Node stream with mixins, which a fake does not build.
+ */
+export const sdkStream = (x: Readable | Uint8Array): NonNullable<GetSnapshotBlockCommandOutput['BlockData']> =>
+  x as never;
 
 /** Every call a fake received, as `op` → inputs in order. */
 export class Calls {
