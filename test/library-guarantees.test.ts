@@ -7,7 +7,7 @@
  * without an approval is refused before anything changes; the wait budgets are library defaults a
  * caller overrides.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -27,7 +27,7 @@ const ec2 = ec2In(aws.endpoint);
 const FAST = { watcher: { intervalMs: 200, maxIntervalMs: 1000, debounceMs: 50 } };
 
 /** `custody verify` of the case: passes, and the manifest seals the head. */
-async function verifies(t: Tap.Test, caseId: string, what: string) {
+async function verifies(t: Test, caseId: string, what: string) {
   const v = await lib.verifyCaseInVault(account, { caseId });
   t.equal(v.ok, true, `${what}: custody verify passes (${v.findings.map((f) => f.code).join(', ')})`);
   t.notOk(

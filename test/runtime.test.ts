@@ -4,7 +4,7 @@
  * the `node` on PATH when it is 22 or newer, else the Node 24 that `npm ci` installs for the project
  * (devDependency `node`, node_modules/.bin/node).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -31,7 +31,7 @@ function run(
 }
 
 /** A directory holding a fake `node` that reports the given major version and otherwise prints "fake node <args>". */
-function fakeNode(t: Tap.Test, version: number): string {
+function fakeNode(t: Test, version: number): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cleanroom-fake-node-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.writeFileSync(

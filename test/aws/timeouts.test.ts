@@ -6,7 +6,7 @@
  * plain TCP/HTTP servers in this file (no local AWS needed). Time assertions are generous upper
  * bounds: the point is that the call ends.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import net from 'node:net';
 import http from 'node:http';
 import { DEFAULT_TIMEOUTS, openAccount, resolveTimeouts } from '../../src/aws/account.js';
@@ -14,7 +14,7 @@ import { translateAwsError } from '../../src/aws/errors.js';
 import { AwsError, UsageError } from '../../src/domain/errors.js';
 
 /** A TCP server that accepts every connection and never writes a byte. */
-async function silentServer(t: Tap.Test): Promise<{ endpoint: string; hostPort: string; connections: () => number }> {
+async function silentServer(t: Test): Promise<{ endpoint: string; hostPort: string; connections: () => number }> {
   const sockets = new Set<net.Socket>();
   let n = 0;
   const server = net.createServer((s) => {

@@ -214,7 +214,7 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   const forged = copy('forged');
   const m = JSON.parse(fs.readFileSync(path.join(forged, 'manifest.json'), 'utf8')) as CaseManifest;
   const sig = Buffer.from(m.signature.value, 'base64');
-  sig[sig.length - 1] ^= 1;
+  sig[sig.length - 1] = sig.at(-1)! ^ 1;
   m.signature.value = sig.toString('base64');
   fs.writeFileSync(path.join(forged, 'manifest.json'), canonicalize(m));
   const e4 = await cli(

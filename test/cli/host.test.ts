@@ -1,6 +1,6 @@
 import t from 'tap';
 import { PassThrough } from 'node:stream';
-import { runCommand, type HostIo } from '../../src/cli/host.js';
+import { runCommand, type CommandResult, type HostIo } from '../../src/cli/host.js';
 import { CleanroomError, PartialFailureError } from '../../src/domain/errors.js';
 
 function io(): HostIo & { out: () => string; err: () => string } {
@@ -115,7 +115,7 @@ t.test(
       async (ctx) => {
         ctx.reporter.progress({ kind: 'step', message: 'copying snapshot snap-1' });
         started();
-        return new Promise(() => undefined); // a long wait that never ends by itself
+        return new Promise<CommandResult<unknown>>(() => undefined); // a long wait that never ends by itself
       },
       x,
     );

@@ -6,7 +6,7 @@
  * the user; and no AWS call is made — AWS_ENDPOINT_URL points at a local server that counts the
  * requests it gets (none may arrive). No local AWS is needed.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +19,7 @@ import { main } from '../../src/cli/main.js';
 
 const ROLE = 'arn:aws:iam::111111111111:role/IncidentResponder';
 
-async function countingEndpoint(t: typeof t) {
+async function countingEndpoint(t: Test) {
   let requests = 0;
   const server = http.createServer((_req, res) => {
     requests++;
@@ -41,7 +41,7 @@ async function runAll<T>(items: readonly T[], limit: number, fn: (x: T) => Promi
   );
 }
 
-function oneJsonDocument(t: typeof t, r: Run, what: string): any {
+function oneJsonDocument(t: Test, r: Run, what: string): any {
   let doc: any;
   t.doesNotThrow(
     () => (doc = JSON.parse(r.stdout)),

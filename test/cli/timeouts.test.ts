@@ -5,7 +5,7 @@
  * user-facing `--request-timeout-seconds`: exit 1, one ENDPOINT_TIMEOUT error naming the endpoint
  * (host:port), the call and the time waited. The time bound asserted is generous: it ended.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import net from 'node:net';
 import tls from 'node:tls';
 import fs from 'node:fs';
@@ -17,7 +17,7 @@ const aws = await useLocalAws(t);
 
 /** Accepts every connection (TCP, or TLS with the local AWS's certificate) and never answers. */
 async function silent(
-  t: Tap.Test,
+  t: Test,
   kind: 'tcp' | 'tls',
 ): Promise<{ hostPort: string; url: string; connections: () => number }> {
   const sockets = new Set<net.Socket>();

@@ -9,6 +9,7 @@ import {
   EVENT_HASH_PREFIX,
   EVENT_SCHEMA_ID,
   GENESIS_PREV_HASH,
+  type CustodyEvent,
   eventHash,
   eventHashOfCanonical,
   hashEquals,
@@ -16,7 +17,7 @@ import {
 } from '../../src/custody/event.js';
 
 t.test('eventHash is SHA-256 over the prefix and the canonical event without hash', async (t) => {
-  const body = {
+  const body: Omit<CustodyEvent, 'hash'> = {
     schema: EVENT_SCHEMA_ID,
     case: 'IR-1',
     seq: 1,
@@ -24,7 +25,7 @@ t.test('eventHash is SHA-256 over the prefix and the canonical event without has
     actor: 'arn:aws:sts::123456789012:assumed-role/R/s',
     action: 'room.up',
     resources: [],
-    outcome: { status: 'succeeded' as const },
+    outcome: { status: 'succeeded' },
     prevHash: GENESIS_PREV_HASH,
   };
   const canonical =

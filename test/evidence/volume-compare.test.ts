@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { compareSnapshots, type CompareEbs } from '../../src/evidence/volume-compare.js';
 import { CleanroomError } from '../../src/domain/errors.js';
+import { out, sdkStream } from '../fakes/ports.js';
 
 const BS = 64;
 const block = (fill: number) => Buffer.alloc(BS, fill);
@@ -38,7 +39,7 @@ function fakeEbs(snaps: Record<string, Map<number, Buffer>>, o: FakeOpts = {}) {
       calls.push('listChangedBlocks');
       if (o.failChanged) throw err('listChangedBlocks');
       const a = snaps[input.FirstSnapshotId!]!;
-      const b = snaps[input.SecondSnapshotId]!;
+      const b = snaps[input.SecondSnapshotId!]!;
       const idx = [...new Set([...a.keys(), ...b.keys()])].sort((x, y) => x - y);
       const changed = idx.filter((i) => {
         if (o.missSecondOnly && !a.has(i)) return false;
@@ -48,9 +49,9 @@ function fakeEbs(snaps: Record<string, Map<number, Buffer>>, o: FakeOpts = {}) {
       });
       // An empty first page with a NextToken, as AWS may send when changes are sparse.
       if (!input.NextToken && changed.length)
-        return { ChangedBlocks: [], NextToken: '0', BlockSize: BS, VolumeSize: 1 } as any;
+        return out({ ChangedBlocks: [], NextToken: '0', BlockSize: BS, VolumeSize: 1 });
       const p = page(changed, input.NextToken);
-      return {
+      return out({
         ChangedBlocks: p.items.map((i) => ({
           BlockIndex: i,
           FirstBlockToken: a.has(i) ? `a${i}` : undefined,
@@ -59,18 +60,18 @@ function fakeEbs(snaps: Record<string, Map<number, Buffer>>, o: FakeOpts = {}) {
         NextToken: p.next,
         BlockSize: BS,
         VolumeSize: 1,
-      } as any;
+      });
     },
     async listSnapshotBlocks(input) {
       calls.push('listSnapshotBlocks');
       if (o.failList) throw err('listSnapshotBlocks');
-      const s = snaps[input.SnapshotId]!;
+      const s = snaps[input.SnapshotId!]!;
       const p = page(
         [...s.keys()].sort((x, y) => x - y),
         input.NextToken,
       );
       // BlockIndex as a string, as moto sends it and the SDK passes it through.
-      return {
+      return out({
         Blocks: p.items.map((i) => ({
           BlockIndex: String(i) as unknown as number,
           BlockToken: `${input.SnapshotId}:${i}`,
@@ -78,7 +79,7 @@ function fakeEbs(snaps: Record<string, Map<number, Buffer>>, o: FakeOpts = {}) {
         NextToken: p.next,
         BlockSize: BS,
         VolumeSize: 1,
-      } as any;
+      });
     },
     async getSnapshotBlock(input) {
       calls.push('getSnapshotBlock');
@@ -86,16 +87,16 @@ function fakeEbs(snaps: Record<string, Map<number, Buffer>>, o: FakeOpts = {}) {
       // AWS refuses a block read without that block's own token.
       if (input.BlockToken !== `${input.SnapshotId}:${input.BlockIndex}`)
         throw Object.assign(new Error('bad token'), { name: 'ValidationException' });
-      const data = snaps[input.SnapshotId]!.get(input.BlockIndex)!;
+      const data = snaps[input.SnapshotId!]!.get(input.BlockIndex!)!;
       const sum = createHash('sha256')
         .update(input.BlockIndex === o.damage ? Buffer.from('x') : data)
         .digest('base64');
-      return {
-        BlockData: Readable.from([data.subarray(0, 10), data.subarray(10)]),
+      return out({
+        BlockData: sdkStream(Readable.from([data.subarray(0, 10), data.subarray(10)])),
         Checksum: sum,
         ChecksumAlgorithm: 'SHA256',
         DataLength: BS,
-      } as any;
+      });
     },
   };
   return { ebs, calls };

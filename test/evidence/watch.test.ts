@@ -5,7 +5,9 @@
  * moves only when the test says so.
  */
 import t from 'tap';
-import type { AwsAccount } from '../../src/aws/ports.js';
+import type { AwsAccount, Ec2Port } from '../../src/aws/ports.js';
+import type { SnapshotState } from '@aws-sdk/client-ec2';
+import type { FakePort } from '../fakes/ports.js';
 import { AwsError, type CleanroomError, TimeoutError } from '../../src/domain/errors.js';
 import { silentReporter } from '../../src/domain/reporter.js';
 import type { Clock } from '../../src/domain/waiter.js';
@@ -44,13 +46,13 @@ const settle = async () => {
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
 };
 
-function account(states: Map<string, string>, opts: { fail?: () => Error | undefined } = {}) {
+function account(states: Map<string, SnapshotState>, opts: { fail?: () => Error | undefined } = {}) {
   const calls: string[][] = [];
-  const a = {
+  const fake: Pick<AwsAccount, 'region'> & { ec2: FakePort<Pick<Ec2Port, 'describeSnapshots'>> } = {
     region: 'us-east-1',
     ec2: {
-      async describeSnapshots(i: any) {
-        const ids: string[] = i.Filters[0].Values;
+      async describeSnapshots(i) {
+        const ids = i.Filters?.[0]?.Values ?? [];
         calls.push(ids);
         const e = opts.fail?.();
         if (e) throw e;
@@ -65,13 +67,15 @@ function account(states: Map<string, string>, opts: { fail?: () => Error | undef
         };
       },
     },
-  } as unknown as AwsAccount;
+  };
+  // The watcher takes a whole account; it polls DescribeSnapshots only.
+  const a = fake as unknown as AwsAccount;
   return { a, calls };
 }
 
 t.test('one describe call per poll for every pending snapshot; each settles on its own', async (t) => {
   const clock = new HandClock();
-  const states = new Map([
+  const states = new Map<string, SnapshotState>([
     ['snap-a', 'pending'],
     ['snap-b', 'pending'],
     ['snap-c', 'pending'],
@@ -100,7 +104,7 @@ t.test('one describe call per poll for every pending snapshot; each settles on i
 
 t.test('each waiter has its own budget; transient read errors are ridden out, others fail at once', async (t) => {
   const clock = new HandClock();
-  const states = new Map([
+  const states = new Map<string, SnapshotState>([
     ['snap-x', 'pending'],
     ['snap-y', 'pending'],
   ]);
@@ -142,7 +146,7 @@ t.test('each waiter has its own budget; transient read errors are ridden out, ot
 
 t.test('new work is polled soon even while the loop sleeps a long backoff', async (t) => {
   const clock = new HandClock();
-  const states = new Map([['snap-old', 'pending']]);
+  const states = new Map<string, SnapshotState>([['snap-old', 'pending']]);
   const { a, calls } = account(states);
   const w = new ResourceWatcher(clock, silentReporter, { intervalMs: 1000, maxIntervalMs: 60_000, debounceMs: 100 });
   void w
@@ -166,7 +170,7 @@ t.test(
   async (t) => {
     const clock = new HandClock();
     const stop = new AbortController();
-    const states = new Map([
+    const states = new Map<string, SnapshotState>([
       ['snap-s', 'pending'],
       ['snap-t', 'pending'],
     ]);

@@ -5,8 +5,10 @@
  * src/aws/errors.ts `translateAwsError`).
  */
 import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import type { AccountCalls, AwsAccount } from '../../src/aws/ports.js';
+import type { AccountCalls, AwsAccount, PortName } from '../../src/aws/ports.js';
 import { translateAwsError } from '../../src/aws/errors.js';
+import type { Readable } from 'node:stream';
+import type { GetSnapshotBlockCommandOutput } from '@aws-sdk/client-ebs';
 
 /** The error a port throws when AWS answers `code` (status 400 unless given: 503 for throttling). */
 export function awsError(
@@ -23,8 +25,42 @@ export function awsError(
   return translateAwsError(service, operation, {}, sdk);
 }
 
-/** An SDK output from the fields a test sets (the fakes never fill `$metadata`). */
-export const out = <T>(x: Omit<T, '$metadata'>): T => ({ $metadata: {}, ...x }) as T;
+/**
+ * A stateful fake of some of a port's methods (`FakePort<Pick<Ec2Port, 'createTags' | …>>`): each
+ * takes its SDK command's input and answers its output without `$metadata` (no caller reads it), so
+ * a fake that drifts from the SDK shapes does not compile.
+ */
+export type FakePort<P> = {
+  [K in keyof P]: P[K] extends (input: infer I) => Promise<infer O>
+    ? (input: I) => Promise<Omit<O, '$metadata'>>
+    : never;
+};
+
+/**
+ * A stateful fake account: its identity, and per port the calls a test fakes
+ * (`FakeCalls<{ ec2: 'describeInstances' | 'createTags'; iam: 'getRole' }>`), each a {@link FakePort}.
+ */
+export type FakeCalls<P extends { [K in PortName]?: keyof AwsAccount[K] }> = Pick<
+  AwsAccount,
+  'region' | 'accountId' | 'callerArn'
+> & {
+  readonly [K in keyof P & PortName]: FakePort<Pick<AwsAccount[K], Extract<P[K], keyof AwsAccount[K]>>>;
+};
+
+/**
+ * An SDK output from the fields a test sets (the fakes never fill `$metadata`), checked against the
+ * output the caller expects. `T` comes from where the answer goes only (NoInfer), and in an async
+ * function that is `Output | PromiseLike<Output>`: the promise half is dropped, or any fields would do.
+ */
+export const out = <T>(x: NoInfer<T extends PromiseLike<unknown> ? never : Omit<T, '$metadata'>>): T =>
+  ({ $metadata: {}, ...x }) as T;
+
+/**
+ * A streaming SDK body (`Body`, `BlockData`) from a stream or bytes, both of which the code under test
+ * reads: the SDK types it as its own Node stream with mixins, which a fake does not build.
+ */
+export const sdkStream = (x: Readable | Uint8Array): NonNullable<GetSnapshotBlockCommandOutput['BlockData']> =>
+  x as never;
 
 /** Every call a fake received, as `op` → inputs in order. */
 export class Calls {

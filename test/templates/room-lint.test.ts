@@ -1,6 +1,6 @@
 // cfn-lint and checkov on templates/room.yaml: both clean, and both shown to fail on a broken copy
 // (so a checker that silently stopped working would not pass this file).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +28,7 @@ const checkov = (file: string, ...extra: string[]) =>
   run(CHECKOV, ['-f', file, '--framework', 'cloudformation', '--quiet', '--compact', '--skip-download', ...extra]);
 
 /** A copy of the template with `from` replaced by `to` (which must occur), in a temp dir removed at teardown. */
-function brokenCopy(t: { teardown(fn: () => void): void }, from: string, to: string): string {
+function brokenCopy(t: Test, from: string, to: string): string {
   t.ok(TEMPLATE.includes(from), `the template contains ${JSON.stringify(from)}`);
   const dir = mkdtempSync(path.join(tmpdir(), 'room-lint-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,6 +7,7 @@
  * pending past the budget), AWS's limits, the read-only confirmation, and bad input.
  */
 import t from 'tap';
+import type { AwsAccount } from '../../../src/aws/ports.js';
 import {
   AwsError,
   CleanroomError,
@@ -304,14 +305,14 @@ t.test(
     // The forensic copy of the second volume is throttled forever.
     let copies = 0;
     const port = w2.forensic.port();
-    const throttled = {
+    const throttled: AwsAccount = {
       ...port,
       single: {
         ...port.single!,
         ec2: {
           ...port.single!.ec2,
-          copySnapshot: async (i: any) => {
-            if (i.Description.includes(fx.volumeIds[1]!)) {
+          copySnapshot: async (i) => {
+            if (i.Description?.includes(fx.volumeIds[1]!)) {
               copies++;
               throw new AwsError('ec2', 'copySnapshot', 'RequestLimitExceeded', 'Request limit exceeded.', {
                 cause: Object.assign(new Error('x'), { $metadata: { httpStatusCode: 503 } }),
@@ -325,7 +326,7 @@ t.test(
     const e = await acquire(
       w2,
       { volumeIds: fx.volumeIds, budgets: { apiMs: 120_000 } },
-      { forensic: throttled as any },
+      { forensic: throttled },
     ).catch((x) => x);
     t.ok(e instanceof PartialFailureError);
     t.equal(e.exitCode, 1);
@@ -734,8 +735,16 @@ t.test('bad input is refused with the contract exit code, before anything is mad
   ];
   for (const [name, run, code, message] of cases) {
     const w = new World();
-    const e = await run(w).catch((x) => x);
-    t.ok(e instanceof CleanroomError, `${name}: a CleanroomError (${e?.constructor?.name}: ${e?.message})`);
+    const e: unknown = await run(w).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    if (!(e instanceof CleanroomError)) {
+      t.fail(
+        `${name}: a CleanroomError (got ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)})`,
+      );
+      continue;
+    }
     t.equal(e.exitCode, code, `${name}: exit ${code}`);
     t.match(e.message, message, name);
     t.same(w.mutations(), [], `${name}: nothing made`);
@@ -750,7 +759,7 @@ t.test('a sharing key left behind by a killed run (no alias yet) is adopted, not
   const { volumeIds } = w.compromisedInstance([8]);
   // The killed run: CreateKey went through, CreateAlias never happened.
   const port = w.source.port();
-  const killed = {
+  const killed: AwsAccount = {
     ...port,
     kms: {
       ...port.kms,
@@ -760,7 +769,7 @@ t.test('a sharing key left behind by a killed run (no alias yet) is adopted, not
       },
     },
   };
-  await acquire(w, { volumeIds }, { source: killed as any }).catch(() => undefined);
+  await acquire(w, { volumeIds }, { source: killed }).catch(() => undefined);
   w.revive();
   t.equal(w.source.keys.size, 1, 'the killed run made one key');
   const r = await acquire(w, { volumeIds });

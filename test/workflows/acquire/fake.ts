@@ -12,7 +12,19 @@
  * answer was lost: what a SIGKILL does), or before the k-th custody write; every call after throws.
  */
 import { createHash } from 'node:crypto';
-import type { AwsAccount } from '../../../src/aws/ports.js';
+import type {
+  _InstanceType,
+  Filter,
+  InstanceStateName,
+  SnapshotState,
+  TagSpecification,
+  VolumeAttachmentState,
+  VolumeState,
+} from '@aws-sdk/client-ec2';
+import type { KeySpec, KeyState } from '@aws-sdk/client-kms';
+import type { CommandInvocationStatus } from '@aws-sdk/client-ssm';
+import type { AwsAccount, Ec2Port, KmsPort, SsmPort } from '../../../src/aws/ports.js';
+import type { FakePort } from '../../fakes/ports.js';
 import { AwsError } from '../../../src/domain/errors.js';
 import { MemoryRecorder, type CustodyEntry } from '../../../src/domain/recorder.js';
 import { Crash, Interruptions } from '../../harness/interruptions.js';
@@ -30,12 +42,12 @@ export { Crash };
 type Tags = Record<string, string>;
 const hex = (s: string, n: number) => createHash('sha256').update(s).digest('hex').slice(0, n);
 const toTags = (m: Tags) => Object.entries(m).map(([Key, Value]) => ({ Key, Value }));
-const fromSpec = (specs: any[] | undefined, type: string): Tags =>
+const fromSpec = (specs: TagSpecification[] | undefined, type: string): Tags =>
   Object.fromEntries(
     (specs ?? [])
       .filter((s) => s.ResourceType === type)
       .flatMap((s) => s.Tags ?? [])
-      .map((t: any) => [t.Key, t.Value]),
+      .map((t) => [t.Key, t.Value]),
   );
 
 export interface Snap {
@@ -44,7 +56,7 @@ export interface Snap {
   region: string;
   volumeId: string;
   size: number;
-  state: string;
+  state: SnapshotState;
   pendingPolls: number;
   tags: Tags;
   encrypted: boolean;
@@ -57,30 +69,30 @@ export interface Vol {
   id: string;
   az: string;
   size: number;
-  state: string;
+  state: VolumeState;
   tags: Tags;
   snapshotId?: string;
   encrypted: boolean;
   kmsKeyId?: string;
-  attachment?: { instanceId: string; device: string; state: string };
+  attachment?: { instanceId: string; device: string; state: VolumeAttachmentState };
   creatingPolls: number;
 }
 export interface Inst {
   id: string;
   az: string;
-  type: string;
-  state: string;
+  type: _InstanceType;
+  state: InstanceStateName;
   devices: Map<string, string>;
   enis: number;
 }
 export interface Key {
   id: string;
   arn: string;
-  state: string;
+  state: KeyState;
   tags: Tags;
   policy: string;
   manager: 'CUSTOMER' | 'AWS';
-  spec: string;
+  spec: KeySpec;
 }
 
 export class FakeAccount {
@@ -92,7 +104,7 @@ export class FakeAccount {
   aliases = new Map<string, string>();
   made = new Map<string, number>();
   mutations: string[] = [];
-  calls: Array<{ op: string; input: any }> = [];
+  calls: Array<{ op: string; input: Record<string, unknown> }> = [];
   /** Per operation: fail the next n calls with this error before doing anything (throttling, 5xx). */
   failBefore = new Map<string, { n: number; code: string; status: number }>();
   /** Per operation: do it, then fail the next n answers (the answer was lost). */
@@ -123,7 +135,7 @@ export class FakeAccount {
   }
 
   /** A mutating call: may be throttled first, may lose its answer after, counts for crash injection. */
-  mutate<T>(op: string, input: any, fn: () => T): T {
+  mutate<T>(op: string, input: object, fn: () => T): T {
     this.read(op, input);
     const r = fn();
     this.mutations.push(op);
@@ -136,9 +148,10 @@ export class FakeAccount {
     return r;
   }
 
-  read(op: string, input: any): void {
+  read(op: string, input: object): void {
     this.world.alive();
-    this.calls.push({ op, input });
+    // An SDK input, kept for the tests to read any of its fields.
+    this.calls.push({ op, input: input as Record<string, unknown> });
     const before = this.failBefore.get(op);
     if (before && before.n > 0) {
       before.n--;
@@ -146,13 +159,14 @@ export class FakeAccount {
     }
   }
 
-  matches(tags: Tags, fields: Record<string, string | undefined>, filters: any[] = []): boolean {
-    return filters.every((f: any) => {
-      const vals: string[] = f.Values ?? [];
-      if (f.Name === 'tag-key') return vals.some((v) => v in tags);
-      if (f.Name.startsWith('tag:')) return vals.includes(tags[f.Name.slice(4)] ?? '\u0000');
-      if (!(f.Name in fields)) throw new Error(`fake: unsupported filter ${f.Name}`);
-      return vals.includes(fields[f.Name] ?? '\u0000');
+  matches(tags: Tags, fields: Record<string, string | undefined>, filters: Filter[] = []): boolean {
+    return filters.every((f) => {
+      const vals = f.Values ?? [];
+      const name = f.Name ?? '';
+      if (name === 'tag-key') return vals.some((v) => v in tags);
+      if (name.startsWith('tag:')) return vals.includes(tags[name.slice(4)] ?? '\u0000');
+      if (!(name in fields)) throw new Error(`fake: unsupported filter ${name}`);
+      return vals.includes(fields[name] ?? '\u0000');
     });
   }
 
@@ -185,12 +199,30 @@ export class FakeAccount {
   port(): AwsAccount {
     const self = this;
     const w = this.world;
-    const ec2: any = {
+    const ec2: FakePort<
+      Pick<
+        Ec2Port,
+        | 'describeRegions'
+        | 'describeInstances'
+        | 'describeInstanceTypes'
+        | 'describeVolumes'
+        | 'describeSnapshots'
+        | 'createSnapshot'
+        | 'createSnapshots'
+        | 'copySnapshot'
+        | 'modifySnapshotAttribute'
+        | 'deleteSnapshot'
+        | 'createTags'
+        | 'createVolume'
+        | 'attachVolume'
+        | 'detachVolume'
+      >
+    > = {
       async describeRegions() {
         self.read('DescribeRegions', {});
         return { Regions: ['us-east-1', 'us-west-2', 'eu-west-1'].map((RegionName) => ({ RegionName })) };
       },
-      async describeInstances(i: any) {
+      async describeInstances(i) {
         self.read('DescribeInstances', i);
         const list = [...self.instances.values()].filter((x) => self.matches({}, { 'instance-id': x.id }, i.Filters));
         return {
@@ -211,12 +243,12 @@ export class FakeAccount {
           ],
         };
       },
-      async describeInstanceTypes(i: any) {
+      async describeInstanceTypes(i) {
         self.read('DescribeInstanceTypes', i);
         return {
           InstanceTypes: [
             {
-              InstanceType: i.InstanceTypes[0],
+              InstanceType: i.InstanceTypes![0],
               EbsInfo: {
                 NvmeSupport: 'required',
                 MaximumEbsAttachments: self.maxEbsAttachments,
@@ -226,7 +258,7 @@ export class FakeAccount {
           ],
         };
       },
-      async describeVolumes(i: any) {
+      async describeVolumes(i) {
         self.read('DescribeVolumes', i);
         const out = [...self.volumes.values()].filter((v) => self.matches(v.tags, { 'volume-id': v.id }, i.Filters));
         for (const v of out) {
@@ -260,7 +292,7 @@ export class FakeAccount {
           })),
         };
       },
-      async describeSnapshots(i: any) {
+      async describeSnapshots(i) {
         self.read('DescribeSnapshots', i);
         if (JSON.stringify(i.OwnerIds) !== '["self"]')
           throw new Error('fake: acquisition describes its own snapshots only');
@@ -286,9 +318,9 @@ export class FakeAccount {
           })),
         };
       },
-      async createSnapshot(i: any) {
+      async createSnapshot(i) {
         return self.mutate('CreateSnapshot', i, () => {
-          const v = self.volumes.get(i.VolumeId);
+          const v = self.volumes.get(i.VolumeId!);
           if (!v)
             throw self.err('createSnapshot', 'InvalidVolume.NotFound', `The volume '${i.VolumeId}' does not exist.`);
           const pending = [...self.snapshots.values()].filter(
@@ -304,9 +336,9 @@ export class FakeAccount {
           return { SnapshotId: s.id, VolumeId: v.id, State: s.state, Tags: toTags(s.tags) };
         });
       },
-      async createSnapshots(i: any) {
+      async createSnapshots(i) {
         return self.mutate('CreateSnapshots', i, () => {
-          const inst = self.instances.get(i.InstanceSpecification.InstanceId)!;
+          const inst = self.instances.get(i.InstanceSpecification!.InstanceId!)!;
           const tags = fromSpec(i.TagSpecifications, 'snapshot');
           const snaps = [...inst.devices.values()].map((vid) => self.newSnapshot(self.volumes.get(vid)!, { ...tags }));
           return {
@@ -319,10 +351,10 @@ export class FakeAccount {
           };
         });
       },
-      async copySnapshot(i: any) {
+      async copySnapshot(i) {
         return self.mutate('CopySnapshot', i, () => {
           const home = w.accounts().find((a) => a.accountId === self.accountId && a.region === i.SourceRegion) ?? self;
-          const src = home.visibleSnapshot(i.SourceSnapshotId);
+          const src = home.visibleSnapshot(i.SourceSnapshotId!);
           if (!src)
             throw self.err(
               'copySnapshot',
@@ -360,7 +392,7 @@ export class FakeAccount {
             pendingPolls: self.pendingPolls,
             tags,
             encrypted: true,
-            kmsKeyId: self.keyByRef(i.KmsKeyId)?.arn ?? i.KmsKeyId,
+            kmsKeyId: self.keyByRef(i.KmsKeyId ?? '')?.arn ?? i.KmsKeyId,
             sharedWith: new Set(),
             copyOf: src.id,
             endsInError: w.copiesEndInError,
@@ -370,9 +402,9 @@ export class FakeAccount {
           return { SnapshotId: id };
         });
       },
-      async modifySnapshotAttribute(i: any) {
+      async modifySnapshotAttribute(i) {
         return self.mutate('ModifySnapshotAttribute', i, () => {
-          const s = self.snapshots.get(i.SnapshotId)!;
+          const s = self.snapshots.get(i.SnapshotId!)!;
           if (i.OperationType !== 'add' || i.Attribute !== 'createVolumePermission')
             throw new Error('fake: only add createVolumePermission');
           const key = self.keyByRef(s.kmsKeyId ?? '');
@@ -382,37 +414,37 @@ export class FakeAccount {
               'InvalidParameter',
               'Snapshots encrypted with the AWS managed key cannot be shared.',
             );
-          for (const u of i.UserIds) s.sharedWith.add(u);
+          for (const u of i.UserIds ?? []) s.sharedWith.add(u);
           return {};
         });
       },
-      async deleteSnapshot(i: any) {
+      async deleteSnapshot(i) {
         return self.mutate('DeleteSnapshot', i, () => {
-          const s = self.snapshots.get(i.SnapshotId);
+          const s = self.snapshots.get(i.SnapshotId!);
           if (!s) throw self.err('deleteSnapshot', 'InvalidSnapshot.NotFound', 'gone');
           self.snapshots.delete(s.id);
           self.deletedSnapshots.push(s);
           return {};
         });
       },
-      async createTags(i: any) {
+      async createTags(i) {
         return self.mutate('CreateTags', i, () => {
-          for (const r of i.Resources) {
+          for (const r of i.Resources ?? []) {
             const o = self.snapshots.get(r) ?? self.volumes.get(r);
-            for (const t of i.Tags) o!.tags[t.Key] = t.Value;
+            for (const t of i.Tags ?? []) o!.tags[t.Key!] = t.Value!;
           }
           return {};
         });
       },
-      async createVolume(i: any) {
+      async createVolume(i) {
         return self.mutate('CreateVolume', i, () => {
-          const s = self.visibleSnapshot(i.SnapshotId)!;
+          const s = self.visibleSnapshot(i.SnapshotId!)!;
           if (!i.Encrypted || !i.KmsKeyId)
             throw new Error('TEST FAILURE: working volume not encrypted with the case key');
           const id = self.nextId('vol', `${i.SnapshotId}|${i.AvailabilityZone}`, 17);
           const v: Vol = {
             id,
-            az: i.AvailabilityZone,
+            az: i.AvailabilityZone!,
             size: s.size,
             state: 'creating',
             tags: fromSpec(i.TagSpecifications, 'volume'),
@@ -425,10 +457,10 @@ export class FakeAccount {
           return { VolumeId: id, AvailabilityZone: v.az, State: v.state, Tags: toTags(v.tags) };
         });
       },
-      async attachVolume(i: any) {
+      async attachVolume(i) {
         return self.mutate('AttachVolume', i, () => {
-          const v = self.volumes.get(i.VolumeId)!;
-          const inst = self.instances.get(i.InstanceId)!;
+          const v = self.volumes.get(i.VolumeId!)!;
+          const inst = self.instances.get(i.InstanceId!)!;
           if (v.attachment) throw self.err('attachVolume', 'VolumeInUse', `${v.id} is already attached to an instance`);
           if (v.az !== inst.az)
             throw self.err(
@@ -436,20 +468,20 @@ export class FakeAccount {
               'InvalidVolume.ZoneMismatch',
               `The volume '${v.id}' is not in the same availability zone as instance '${inst.id}'`,
             );
-          if (inst.devices.has(i.Device))
+          if (inst.devices.has(i.Device!))
             throw self.err('attachVolume', 'InvalidParameterValue', `Attachment point ${i.Device} is already in use`);
           if (inst.devices.size + inst.enis - 1 >= self.maxEbsAttachments)
             throw self.err('attachVolume', 'AttachmentLimitExceeded', 'too many attachments');
-          v.attachment = { instanceId: inst.id, device: i.Device, state: 'attaching' };
+          v.attachment = { instanceId: inst.id, device: i.Device!, state: 'attaching' };
           v.state = 'in-use';
-          inst.devices.set(i.Device, v.id);
+          inst.devices.set(i.Device!, v.id);
           return { State: 'attaching' };
         });
       },
-      async detachVolume(i: any) {
+      async detachVolume(i) {
         return self.mutate('DetachVolume', i, () => {
-          const v = self.volumes.get(i.VolumeId)!;
-          const inst = self.instances.get(i.InstanceId)!;
+          const v = self.volumes.get(i.VolumeId!)!;
+          const inst = self.instances.get(i.InstanceId!)!;
           if (!v.attachment || v.attachment.instanceId !== i.InstanceId)
             throw self.err('detachVolume', 'IncorrectState', 'not attached there');
           inst.devices.delete(v.attachment.device);
@@ -458,10 +490,26 @@ export class FakeAccount {
         });
       },
     };
-    const kms: any = {
-      async describeKey(i: any) {
+    const kms: FakePort<
+      Pick<
+        KmsPort,
+        | 'describeKey'
+        | 'createKey'
+        | 'createAlias'
+        | 'updateAlias'
+        | 'enableKeyRotation'
+        | 'getKeyRotationStatus'
+        | 'listAliases'
+        | 'listKeys'
+        | 'listResourceTags'
+        | 'getKeyPolicy'
+        | 'listGrants'
+        | 'scheduleKeyDeletion'
+      >
+    > = {
+      async describeKey(i) {
         self.read('DescribeKey', i);
-        const k = self.keyByRef(i.KeyId);
+        const k = self.keyByRef(i.KeyId!);
         if (!k)
           throw new AwsError('kms', 'describeKey', 'NotFoundException', `Key ${i.KeyId} not found`, { exitCode: 2 });
         return {
@@ -475,14 +523,14 @@ export class FakeAccount {
           },
         };
       },
-      async createKey(i: any) {
+      async createKey(i) {
         return self.mutate('CreateKey', i, () => {
           const id = self.nextId('key', 'key', 12).slice(4);
           const k: Key = {
             id,
             arn: `arn:aws:kms:${self.region}:${self.accountId}:key/${id}`,
             state: 'Enabled',
-            tags: Object.fromEntries((i.Tags ?? []).map((t: any) => [t.TagKey, t.TagValue])),
+            tags: Object.fromEntries((i.Tags ?? []).map((t) => [t.TagKey, t.TagValue])),
             policy: i.Policy ?? '{}',
             manager: 'CUSTOMER',
             spec: 'SYMMETRIC_DEFAULT',
@@ -491,64 +539,64 @@ export class FakeAccount {
           return { KeyMetadata: { KeyId: id, Arn: k.arn } };
         });
       },
-      async createAlias(i: any) {
+      async createAlias(i) {
         return self.mutate('CreateAlias', i, () => {
-          if (self.aliases.has(i.AliasName))
+          if (self.aliases.has(i.AliasName!))
             throw new AwsError('kms', 'createAlias', 'AlreadyExistsException', 'exists');
-          self.aliases.set(i.AliasName, i.TargetKeyId);
+          self.aliases.set(i.AliasName!, i.TargetKeyId!);
           return {};
         });
       },
-      async updateAlias(i: any) {
+      async updateAlias(i) {
         return self.mutate('UpdateAlias', i, () => {
-          self.aliases.set(i.AliasName, i.TargetKeyId);
+          self.aliases.set(i.AliasName!, i.TargetKeyId!);
           return {};
         });
       },
-      async enableKeyRotation(i: any) {
+      async enableKeyRotation(i) {
         return self.mutate('EnableKeyRotation', i, () => {
-          self.keyByRef(i.KeyId)!.tags['rotation'] = 'on';
+          self.keyByRef(i.KeyId!)!.tags['rotation'] = 'on';
           return {};
         });
       },
-      async getKeyRotationStatus(i: any) {
+      async getKeyRotationStatus(i) {
         self.read('GetKeyRotationStatus', i);
-        return { KeyRotationEnabled: self.keyByRef(i.KeyId)!.tags['rotation'] === 'on' };
+        return { KeyRotationEnabled: self.keyByRef(i.KeyId!)!.tags['rotation'] === 'on' };
       },
-      async listAliases(i: any) {
+      async listAliases(i) {
         self.read('ListAliases', i);
         return { Aliases: [...self.aliases].map(([AliasName, TargetKeyId]) => ({ AliasName, TargetKeyId })) };
       },
-      async listKeys(i: any) {
+      async listKeys(i) {
         self.read('ListKeys', i);
         return { Keys: [...self.keys.values()].map((k) => ({ KeyId: k.id, KeyArn: k.arn })) };
       },
-      async listResourceTags(i: any) {
+      async listResourceTags(i) {
         self.read('ListResourceTags', i);
         return {
-          Tags: Object.entries(self.keyByRef(i.KeyId)!.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
+          Tags: Object.entries(self.keyByRef(i.KeyId!)!.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
         };
       },
-      async getKeyPolicy(i: any) {
+      async getKeyPolicy(i) {
         self.read('GetKeyPolicy', i);
-        return { Policy: self.keyByRef(i.KeyId)!.policy };
+        return { Policy: self.keyByRef(i.KeyId!)!.policy };
       },
-      async listGrants(i: any) {
+      async listGrants(i) {
         self.read('ListGrants', i);
         return { Grants: [] };
       },
-      async scheduleKeyDeletion(i: any) {
+      async scheduleKeyDeletion(i) {
         return self.mutate('ScheduleKeyDeletion', i, () => {
-          const k = self.keyByRef(i.KeyId)!;
+          const k = self.keyByRef(i.KeyId!)!;
           if (k.tags['cleanroom:role'] === 'case-key')
             throw new Error('TEST FAILURE: the case key was scheduled for deletion');
           k.state = 'PendingDeletion';
-          return { KeyId: k.arn, DeletionDate: new Date(w.clock.now() + i.PendingWindowInDays * 86_400_000) };
+          return { KeyId: k.arn, DeletionDate: new Date(w.clock.now() + (i.PendingWindowInDays ?? 30) * 86_400_000) };
         });
       },
     };
-    const ssm: any = {
-      async sendCommand(i: any) {
+    const ssm: FakePort<Pick<SsmPort, 'sendCommand' | 'getCommandInvocation'>> = {
+      async sendCommand(i) {
         self.read('SendCommand', i);
         // AWS refuses a command to an instance that is not managed by SSM.
         if (w.ssmMode === 'unreachable')
@@ -560,12 +608,12 @@ export class FakeAccount {
             { exitCode: 2 },
           );
         const id = `cmd-${++w.commands}`;
-        w.commandTargets.set(id, i.InstanceIds[0]);
+        w.commandTargets.set(id, i.InstanceIds![0]!);
         return { Command: { CommandId: id } };
       },
-      async getCommandInvocation(i: any) {
+      async getCommandInvocation(i) {
         self.read('GetCommandInvocation', i);
-        return w.ssmAnswer(self, i.InstanceId);
+        return w.ssmAnswer(self, i.InstanceId!);
       },
     };
     return {
@@ -579,6 +627,8 @@ export class FakeAccount {
       kms,
       ssm,
       single: { ec2, kms },
+      // Acquisition takes a whole AwsAccount; the fake has only the EC2, KMS and SSM calls it makes
+      // (each typed above by its SDK command), and answers without `$metadata`, which nothing reads.
     } as unknown as AwsAccount;
   }
 
@@ -746,7 +796,15 @@ export class World extends Interruptions {
     return g;
   }
 
-  ssmAnswer(acct: FakeAccount, instanceId: string) {
+  ssmAnswer(
+    acct: FakeAccount,
+    instanceId: string,
+  ): {
+    Status: CommandInvocationStatus;
+    ResponseCode: number;
+    StandardOutputContent: string;
+    StandardErrorContent: string;
+  } {
     if (this.ssmMode === 'empty')
       return { Status: 'Success', ResponseCode: 0, StandardOutputContent: '', StandardErrorContent: '' };
     const inst = acct.instances.get(instanceId)!;

@@ -13,18 +13,20 @@ const policy = (...Statement: unknown[]) => JSON.stringify({ Version: '2012-10-1
 t.test(
   "cleanroom's own sharing key policy gives the forensic account exactly what it needs, CreateGrant only for AWS resources",
   async (t) => {
-    const p = JSON.parse(shareKeyPolicy(S, F));
+    const p = JSON.parse(shareKeyPolicy(S, F)) as {
+      Statement: Array<{ Action: string | string[]; Principal: { AWS?: string }; Condition?: unknown }>;
+    };
     t.same(missingActions(JSON.stringify(p), F), [], 'nothing missing');
     t.same(
       missingActions(JSON.stringify(p), '999999999999'),
       [...FORENSIC_KEY_ACTIONS],
       'another account gets nothing',
     );
-    const grant = p.Statement.find((s: any) => s.Action === 'kms:CreateGrant');
-    t.same(grant.Condition, { Bool: { 'kms:GrantIsForAWSResource': 'true' } });
+    const grant = p.Statement.find((s) => s.Action === 'kms:CreateGrant');
+    t.same(grant?.Condition, { Bool: { 'kms:GrantIsForAWSResource': 'true' } });
     t.notOk(
       p.Statement.some(
-        (s: any) =>
+        (s) =>
           s.Principal.AWS === `arn:aws:iam::${F}:root` &&
           (s.Action === 'kms:*' || (Array.isArray(s.Action) && s.Action.includes('kms:ScheduleKeyDeletion'))),
       ),

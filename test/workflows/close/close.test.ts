@@ -8,6 +8,10 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import type { AwsAccount } from '../../../src/aws/ports.js';
+import { type FakeCalls, sdkStream } from '../../fakes/ports.js';
+import type { LockState, SnapshotState, VolumeState } from '@aws-sdk/client-ec2';
+import type { StackStatus } from '@aws-sdk/client-cloudformation';
+import type { KeyManagerType, KeyState } from '@aws-sdk/client-kms';
 import {
   AwsError,
   CleanroomError,
@@ -44,7 +48,7 @@ const INSTANCE = 'i-forensic';
 type Tags = Record<string, string>;
 interface Vol {
   id: string;
-  state: string;
+  state: VolumeState;
   snapshotId?: string;
   instance?: string;
   device?: string;
@@ -53,20 +57,20 @@ interface Vol {
 }
 interface Snap {
   id: string;
-  state: string;
+  state: SnapshotState;
   volumeId?: string;
   tags: Tags;
   blocks: Map<number, Buffer>;
   pendingPolls: number;
-  lock?: { state: string; until: Date };
+  lock?: { state: LockState; until: Date };
 }
 interface Key {
   id: string;
   arn: string;
-  state: string;
+  state: KeyState;
   tags: Tags;
   aliases: string[];
-  manager?: string;
+  manager?: KeyManagerType;
 }
 
 const blk = (n: number) => Buffer.alloc(16, n);
@@ -77,7 +81,7 @@ class FakeAccount {
   volumes = new Map<string, Vol>();
   snapshots = new Map<string, Snap>();
   keys = new Map<string, Key>();
-  stack?: { id: string; name: string; status: string; failOnDelete?: string };
+  stack?: { id: string; name: string; status: StackStatus; failOnDelete?: string };
   deletedStacks = new Map<string, string>();
   mutations: string[] = [];
   n = 0;
@@ -123,12 +127,26 @@ class FakeAccount {
       });
     const key = (ref: string) =>
       [...self.keys.values()].find((k) => k.id === ref || k.arn === ref || k.aliases.includes(ref));
-    return {
+    const account: FakeCalls<{
+      ec2:
+        | 'describeVolumes'
+        | 'detachVolume'
+        | 'createSnapshot'
+        | 'describeSnapshots'
+        | 'deleteSnapshot'
+        | 'createTags'
+        | 'deleteVolume'
+        | 'describeLockedSnapshots'
+        | 'lockSnapshot';
+      ebs: 'listChangedBlocks' | 'listSnapshotBlocks' | 'getSnapshotBlock';
+      cfn: 'describeStacks' | 'deleteStack' | 'describeStackResources' | 'describeStackEvents';
+      kms: 'listAliases' | 'describeKey' | 'listResourceTags' | 'scheduleKeyDeletion';
+    }> = {
       region: REGION,
       accountId: async () => self.accountId,
       callerArn: async () => `arn:aws:sts::${self.accountId}:assumed-role/r/s`,
       ec2: {
-        async describeVolumes(i: any) {
+        async describeVolumes(i) {
           w.alive();
           return {
             Volumes: [...self.volumes.values()]
@@ -142,9 +160,9 @@ class FakeAccount {
               })),
           };
         },
-        async detachVolume(i: any) {
+        async detachVolume(i) {
           return self.mutate('DetachVolume', () => {
-            const v = self.volumes.get(i.VolumeId)!;
+            const v = self.volumes.get(i.VolumeId!)!;
             if (i.InstanceId !== v.instance)
               throw new AwsError('ec2', 'detachVolume', 'IncorrectState', 'not attached there');
             v.instance = undefined;
@@ -152,11 +170,11 @@ class FakeAccount {
             return {};
           });
         },
-        async createSnapshot(i: any) {
+        async createSnapshot(i) {
           return self.mutate('CreateSnapshot', () => {
-            const v = self.volumes.get(i.VolumeId)!;
+            const v = self.volumes.get(i.VolumeId!)!;
             const id = `snap-chk${++self.n}`;
-            const tags = Object.fromEntries((i.TagSpecifications?.[0]?.Tags ?? []).map((x: any) => [x.Key, x.Value]));
+            const tags = Object.fromEntries((i.TagSpecifications?.[0]?.Tags ?? []).map((x) => [x.Key, x.Value]));
             self.snapshots.set(id, {
               id,
               state: 'pending',
@@ -168,7 +186,7 @@ class FakeAccount {
             return { SnapshotId: id };
           });
         },
-        async describeSnapshots(i: any) {
+        async describeSnapshots(i) {
           w.alive();
           const out = [...self.snapshots.values()].filter((s) =>
             self.match(s.tags, s.id, { snapshotId: s.id, volumeId: s.volumeId }, i.Filters),
@@ -184,9 +202,9 @@ class FakeAccount {
             })),
           };
         },
-        async deleteSnapshot(i: any) {
+        async deleteSnapshot(i) {
           return self.mutate('DeleteSnapshot', () => {
-            if (!self.snapshots.delete(i.SnapshotId))
+            if (!self.snapshots.delete(i.SnapshotId!))
               throw new AwsError(
                 'ec2',
                 'deleteSnapshot',
@@ -197,33 +215,34 @@ class FakeAccount {
             return {};
           });
         },
-        async createTags(i: any) {
-          return self.mutate(`CreateTags:${i.Tags.map((x: any) => x.Key).join(',')}`, () => {
-            for (const r of i.Resources) {
+        async createTags(i) {
+          const tags = i.Tags ?? [];
+          return self.mutate(`CreateTags:${tags.map((x) => x.Key).join(',')}`, () => {
+            for (const r of i.Resources ?? []) {
               const o = self.volumes.get(r) ?? self.snapshots.get(r);
-              for (const x of i.Tags) o!.tags[x.Key] = x.Value;
+              for (const x of tags) o!.tags[x.Key!] = x.Value!;
             }
             return {};
           });
         },
-        async deleteVolume(i: any) {
+        async deleteVolume(i) {
           return self.mutate('DeleteVolume', () => {
-            if (!self.volumes.delete(i.VolumeId))
+            if (!self.volumes.delete(i.VolumeId!))
               throw new AwsError('ec2', 'deleteVolume', 'InvalidVolume.NotFound', 'gone', { exitCode: 2 });
             return {};
           });
         },
-        async describeLockedSnapshots(i: any) {
+        async describeLockedSnapshots(i) {
           w.alive();
           if (!self.lockSupported) throw new Error('unsupported');
           return {
-            Snapshots: i.SnapshotIds.flatMap((id: string) => {
+            Snapshots: (i.SnapshotIds ?? []).flatMap((id) => {
               const l = self.snapshots.get(id)?.lock;
               return l ? [{ SnapshotId: id, LockState: l.state, LockExpiresOn: l.until }] : [];
             }),
           };
         },
-        async lockSnapshot(i: any) {
+        async lockSnapshot(i) {
           if (!self.lockSupported) {
             w.alive();
             // What the account adapter makes of an endpoint without LockSnapshot (an HTML error page).
@@ -235,14 +254,14 @@ class FakeAccount {
             );
           }
           return self.mutate('LockSnapshot', () => {
-            const until = new Date(w.clock.now() + i.LockDuration * 86_400_000);
-            self.snapshots.get(i.SnapshotId)!.lock = { state: i.LockMode, until };
+            const until = new Date(w.clock.now() + i.LockDuration! * 86_400_000);
+            self.snapshots.get(i.SnapshotId!)!.lock = { state: i.LockMode!, until };
             return { SnapshotId: i.SnapshotId, LockState: i.LockMode, LockExpiresOn: until };
           });
         },
       },
       ebs: {
-        async listChangedBlocks(i: any) {
+        async listChangedBlocks(i) {
           w.alive();
           if (!self.ebsWorks)
             throw new AwsError(
@@ -251,14 +270,14 @@ class FakeAccount {
               'InternalServerException',
               'ebs listChangedBlocks failed (HTTP 500)',
             );
-          const a = self.snapshots.get(i.FirstSnapshotId)!.blocks;
-          const b = self.snapshots.get(i.SecondSnapshotId)!.blocks;
+          const a = self.snapshots.get(i.FirstSnapshotId!)!.blocks;
+          const b = self.snapshots.get(i.SecondSnapshotId!)!.blocks;
           const idx = [...new Set([...a.keys(), ...b.keys()])].filter(
             (k) => !a.get(k) || !b.get(k) || !a.get(k)!.equals(b.get(k)!),
           );
           return { ChangedBlocks: idx.map((BlockIndex) => ({ BlockIndex })), BlockSize: 16 };
         },
-        async listSnapshotBlocks(i: any) {
+        async listSnapshotBlocks(i) {
           w.alive();
           if (!self.ebsWorks)
             throw new AwsError(
@@ -268,34 +287,43 @@ class FakeAccount {
               'ebs listSnapshotBlocks failed (HTTP 500)',
             );
           return {
-            Blocks: [...self.snapshots.get(i.SnapshotId)!.blocks.keys()].map((BlockIndex) => ({
+            Blocks: [...self.snapshots.get(i.SnapshotId!)!.blocks.keys()].map((BlockIndex) => ({
               BlockIndex,
               BlockToken: `t${BlockIndex}`,
             })),
             BlockSize: 16,
           };
         },
-        async getSnapshotBlock(i: any) {
+        async getSnapshotBlock(i) {
           w.alive();
-          const data = self.snapshots.get(i.SnapshotId)!.blocks.get(i.BlockIndex)!;
+          const data = self.snapshots.get(i.SnapshotId!)!.blocks.get(i.BlockIndex!)!;
           return {
-            BlockData: data,
+            BlockData: sdkStream(data),
             Checksum: createHash('sha256').update(data).digest('base64'),
             ChecksumAlgorithm: 'SHA256',
           };
         },
       },
       cfn: {
-        async describeStacks(i: any) {
+        async describeStacks(i) {
           w.alive();
           const s = self.stack;
           if (s && (i.StackName === s.name || i.StackName === s.id))
-            return { Stacks: [{ StackId: s.id, StackName: s.name, StackStatus: s.status }] };
-          if (self.deletedStacks.has(i.StackName))
-            return { Stacks: [{ StackId: i.StackName, StackStatus: 'DELETE_COMPLETE' }] };
-          throw notFoundStack(i.StackName);
+            return { Stacks: [{ StackId: s.id, StackName: s.name, StackStatus: s.status, CreationTime: new Date(0) }] };
+          if (self.deletedStacks.has(i.StackName!))
+            return {
+              Stacks: [
+                {
+                  StackId: i.StackName,
+                  StackName: self.deletedStacks.get(i.StackName!),
+                  StackStatus: 'DELETE_COMPLETE',
+                  CreationTime: new Date(0),
+                },
+              ],
+            };
+          throw notFoundStack(i.StackName!);
         },
-        async deleteStack(i: any) {
+        async deleteStack(i) {
           return self.mutate('DeleteStack', () => {
             const s = self.stack!;
             if (i.StackName !== s.id) throw new Error('fake: delete by id');
@@ -318,6 +346,7 @@ class FakeAccount {
                 ResourceType: 'AWS::EC2::SecurityGroup',
                 ResourceStatus: 'DELETE_FAILED',
                 ResourceStatusReason: self.stack?.failOnDelete,
+                Timestamp: new Date(0),
               },
             ],
           };
@@ -336,34 +365,36 @@ class FakeAccount {
             ),
           };
         },
-        async describeKey(i: any) {
+        async describeKey(i) {
           w.alive();
-          const k = key(i.KeyId);
+          const k = key(i.KeyId!);
           if (!k)
             throw new AwsError('kms', 'describeKey', 'NotFoundException', `Alias ${i.KeyId} is not found.`, {
               exitCode: 2,
             });
           return { KeyMetadata: { KeyId: k.id, Arn: k.arn, KeyState: k.state, KeyManager: k.manager ?? 'CUSTOMER' } };
         },
-        async listResourceTags(i: any) {
+        async listResourceTags(i) {
           w.alive();
-          return { Tags: Object.entries(key(i.KeyId)!.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })) };
+          return { Tags: Object.entries(key(i.KeyId!)!.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })) };
         },
-        async scheduleKeyDeletion(i: any) {
+        async scheduleKeyDeletion(i) {
           return self.mutate('ScheduleKeyDeletion', () => {
-            const k = key(i.KeyId)!;
+            const k = key(i.KeyId!)!;
             if (k.tags['cleanroom:role'] === 'case-key')
               throw new Error('TEST FAILURE: the case key was scheduled for deletion');
             k.state = 'PendingDeletion';
             return {
               KeyId: k.arn,
-              DeletionDate: new Date(w.clock.now() + i.PendingWindowInDays * 86_400_000),
+              DeletionDate: new Date(w.clock.now() + (i.PendingWindowInDays ?? 30) * 86_400_000),
               KeyState: 'PendingDeletion',
             };
           });
         },
       },
-    } as unknown as AwsAccount;
+    };
+    // Close takes a whole AwsAccount; the fake has only the calls it makes (each typed above by its SDK command).
+    return account as unknown as AwsAccount;
   }
 
   /** A comparable picture of the end state. */
@@ -937,7 +968,7 @@ t.test('a step that fails is recorded as failed, the others still run, and the r
   const w = await acquiredCase();
   const port = w.forensic.port();
   const deps = w.deps();
-  (deps.account as any) = {
+  deps.account = {
     ...port,
     ec2: {
       ...port.ec2,

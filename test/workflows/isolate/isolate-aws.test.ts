@@ -44,6 +44,10 @@ import {
   sourceClients,
   type Clients,
 } from './fixture.js';
+import type { InstanceState } from '../../../src/workflows/isolate/discover.js';
+
+/** A call as isolate records it in a step's inputs (the record is JSON). */
+type RecordedCall = { call: string; input: Record<string, unknown>; outcome: string };
 
 const aws = await useLocalAws(t);
 const proxy = await startFaultProxy(aws);
@@ -128,26 +132,26 @@ t.test(
 
     // The record: each step, in order.
     t.same(actions(rec), [...succeeded(STEPS), 'isolate.complete:succeeded']);
-    const prev = rec.find(`isolate:${x.instanceId}:state`)!.outcome.details!['previousState'] as any;
+    const prev = rec.find(`isolate:${x.instanceId}:state`)!.outcome.details!['previousState'] as InstanceState;
     t.same(
-      prev.interfaces.map((n: any) => [n.networkInterfaceId, n.groupIds]),
+      prev.interfaces.map((n) => [n.networkInterfaceId, n.groupIds]),
       [
         [x.primaryEni, [x.appGroup]],
         [x.secondaryEni, [x.mgmtGroup]],
       ],
       'the state before: each interface with its own groups',
     );
-    t.equal(prev.profile.arn, x.profileArn);
-    t.equal(prev.asg.name, x.asgName);
+    t.equal(prev.profile?.arn, x.profileArn);
+    t.equal(prev.asg?.name, x.asgName);
     t.same(
-      prev.registrations.map((g: any) => [g.targetGroupArn, g.id]).sort(),
+      prev.registrations.map((g) => [g.targetGroupArn, g.id]).sort(),
       [
         [x.targetGroupArn, x.instanceId],
         [x.ipTargetGroupArn, x.privateIp],
       ].sort(),
     );
     t.same(
-      prev.volumes.map((v: any) => [v.volumeId, v.deleteOnTermination]),
+      prev.volumes.map((v) => [v.volumeId, v.deleteOnTermination]),
       [
         [x.rootVolume, true],
         [x.dataVolume, false],
@@ -156,7 +160,7 @@ t.test(
     t.equal(prev.shutdownBehavior, 'terminate');
     const swap = rec.find(`isolate:${x.instanceId}:swap-groups`)!;
     t.same(
-      (swap.inputs!['calls'] as any[]).map((k) => [k.call, k.input.NetworkInterfaceId, k.input.Groups]),
+      (swap.inputs!['calls'] as RecordedCall[]).map((k) => [k.call, k.input.NetworkInterfaceId, k.input.Groups]),
       [
         ['ec2:ModifyNetworkInterfaceAttribute', x.primaryEni, [transit]],
         ['ec2:ModifyNetworkInterfaceAttribute', x.primaryEni, [iso]],
@@ -382,7 +386,7 @@ t.test(
     const failed = rec.events().at(-1)!;
     t.equal(failed.outcome.error!.code, 'AWS_UnauthorizedOperation');
     t.same(
-      (failed.inputs!['calls'] as any[]).map((k) => k.outcome),
+      (failed.inputs!['calls'] as RecordedCall[]).map((k) => k.outcome),
       ['done', 'failed'],
       'the failure records the call that went through',
     );
@@ -538,7 +542,7 @@ t.test(
 
     const r = await isolateInstance(await deps(rec), { caseId: 'IR-105', instanceId: x.instanceId, asgReplace: true });
     const detach = rec.find(`isolate:${x.instanceId}:leave-asg`)!;
-    t.same((detach.inputs!['calls'] as any[])[0].input.ShouldDecrementDesiredCapacity, false);
+    t.same((detach.inputs!['calls'] as RecordedCall[])[0]!.input.ShouldDecrementDesiredCapacity, false);
     t.equal(r.steps.find((s) => s.step === 'leave-asg')!.status, 'done');
     t.same(
       (await c.asg.send(new asgSdk.DescribeAutoScalingInstancesCommand({ InstanceIds: [x.instanceId] })))

@@ -7,7 +7,11 @@
  * delay on the fake clock, and the checks made before any change. Nothing sleeps.
  */
 import t from 'tap';
+import type { Filter, IamInstanceProfileAssociationState, InstanceStateName, IpPermission } from '@aws-sdk/client-ec2';
+import type { TargetHealthStateEnum, TargetTypeEnum } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { InstanceProfile, Role } from '@aws-sdk/client-iam';
 import type { AwsAccount } from '../../../src/aws/ports.js';
+import type { FakeCalls } from '../../fakes/ports.js';
 import { AwsError, CleanroomError, PartialFailureError, UsageError } from '../../../src/domain/errors.js';
 import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { Crash, Interruptions } from '../../harness/interruptions.js';
@@ -54,7 +58,7 @@ const notFound = (service: string, op: string, code: string, msg: string) =>
 class Fake {
   n = 100;
   instance = {
-    state: 'running',
+    state: 'running' as InstanceStateName,
     tags: { Name: 'web-1' } as Tags,
     enis: [
       { id: 'eni-0primary', device: 0, subnet: 'subnet-a', vpc: 'vpc-1', groups: ['sg-app'], ips: ['10.0.1.5'] },
@@ -97,7 +101,7 @@ class Fake {
   profiles = new Map<string, { arn: string; roles: string[]; tags: Tags }>([
     ['web-profile', { arn: `arn:aws:iam::${ACCOUNT}:instance-profile/web-profile`, roles: ['web'], tags: {} }],
   ]);
-  association: { id: string; profile: string; state: string } | undefined = {
+  association: { id: string; profile: string; state: IamInstanceProfileAssociationState } | undefined = {
     id: 'iip-assoc-1',
     profile: 'web-profile',
     state: 'associated',
@@ -113,9 +117,9 @@ class Fake {
   tgs: Array<{
     arn: string;
     name: string;
-    type: string;
+    type: TargetTypeEnum;
     vpc: string;
-    targets: Array<{ id: string; port: number; state?: string }>;
+    targets: Array<{ id: string; port: number; state?: TargetHealthStateEnum }>;
   }> = [
     { arn: 'arn:tg/web', name: 'web', type: 'instance', vpc: 'vpc-1', targets: [{ id: IID, port: 8080 }] },
     { arn: 'arn:tg/web-ip', name: 'web-ip', type: 'ip', vpc: 'vpc-1', targets: [{ id: '10.0.1.5', port: 80 }] },
@@ -167,20 +171,37 @@ class Fake {
   profileArn(name: string) {
     return this.profiles.get(name)!.arn;
   }
+  /** A role as IAM describes it. */
+  role(name: string): Role {
+    const r = this.roles.get(name)!;
+    return { RoleName: name, RoleId: `AROA${name.toUpperCase()}`, Arn: r.arn, Path: r.path, CreateDate: new Date(0) };
+  }
+  /** An instance profile as IAM describes it, with its roles. */
+  profile(name: string): InstanceProfile {
+    const p = this.profiles.get(name)!;
+    return {
+      InstanceProfileName: name,
+      InstanceProfileId: `AIPA${name.toUpperCase()}`,
+      Arn: p.arn,
+      Path: '/',
+      CreateDate: new Date(0),
+      Roles: p.roles.map((r) => this.role(r)),
+    };
+  }
 
   port(region = REGION): AwsAccount {
     const f = this;
     const inst = this.instance;
-    const filterVals = (filters: any[] | undefined, name: string) =>
-      filters?.find((x) => x.Name === name)?.Values as string[] | undefined;
-    const authorize = (egress: boolean) => (i: any) =>
+    const filterVals = (filters: Filter[] | undefined, name: string) => filters?.find((x) => x.Name === name)?.Values;
+    // Ingress and egress take the same fields.
+    const authorize = (egress: boolean) => async (i: { GroupId?: string; IpPermissions?: IpPermission[] }) =>
       f.mutate(egress ? 'ec2:AuthorizeSecurityGroupEgress' : 'ec2:AuthorizeSecurityGroupIngress', i, () => {
-        const g = f.groups.get(i.GroupId)!;
-        for (const p of i.IpPermissions) {
+        const g = f.groups.get(i.GroupId!)!;
+        for (const p of i.IpPermissions ?? []) {
           const add: Rule[] = [
-            ...(p.IpRanges ?? []).map((x: any) => ({ v4: x.CidrIp })),
-            ...(p.Ipv6Ranges ?? []).map((x: any) => ({ v6: x.CidrIpv6 })),
-          ].map((x) => ({ id: f.id('sgr'), egress, proto: p.IpProtocol, ...x }));
+            ...(p.IpRanges ?? []).map((x) => ({ v4: x.CidrIp })),
+            ...(p.Ipv6Ranges ?? []).map((x) => ({ v6: x.CidrIpv6 })),
+          ].map((x) => ({ id: f.id('sgr'), egress, proto: p.IpProtocol!, ...x }));
           if (
             add.some((a) =>
               g.rules.some((r) => r.egress === a.egress && r.proto === a.proto && r.v4 === a.v4 && r.v6 === a.v6),
@@ -191,17 +212,50 @@ class Fake {
         }
         return { Return: true };
       });
-    const revoke = (egress: boolean) => (i: any) =>
+    const revoke = (egress: boolean) => async (i: { GroupId?: string; SecurityGroupRuleIds?: string[] }) =>
       f.mutate(egress ? 'ec2:RevokeSecurityGroupEgress' : 'ec2:RevokeSecurityGroupIngress', i, () => {
-        const g = f.groups.get(i.GroupId)!;
-        for (const id of i.SecurityGroupRuleIds) {
+        const g = f.groups.get(i.GroupId!)!;
+        const ids = i.SecurityGroupRuleIds ?? [];
+        for (const id of ids) {
           const r = g.rules.find((x) => x.id === id && x.egress === egress);
           if (!r) throw notFound('ec2', 'revoke', 'InvalidSecurityGroupRuleId.NotFound', `rule ${id} not found`);
         }
-        g.rules = g.rules.filter((r) => !i.SecurityGroupRuleIds.includes(r.id));
+        g.rules = g.rules.filter((r) => !ids.includes(r.id));
         return { Return: true };
       });
-    const account = {
+    const account: FakeCalls<{
+      ec2:
+        | 'describeRegions'
+        | 'describeInstances'
+        | 'describeInstanceAttribute'
+        | 'modifyInstanceAttribute'
+        | 'describeIamInstanceProfileAssociations'
+        | 'replaceIamInstanceProfileAssociation'
+        | 'describeSecurityGroups'
+        | 'describeSecurityGroupRules'
+        | 'createSecurityGroup'
+        | 'authorizeSecurityGroupIngress'
+        | 'authorizeSecurityGroupEgress'
+        | 'revokeSecurityGroupIngress'
+        | 'revokeSecurityGroupEgress'
+        | 'modifyNetworkInterfaceAttribute'
+        | 'describeNetworkAcls'
+        | 'createNetworkAcl'
+        | 'replaceNetworkAclAssociation'
+        | 'describeNetworkInterfaces'
+        | 'createTags'
+        | 'stopInstances';
+      iam:
+        | 'getRole'
+        | 'getRolePolicy'
+        | 'getInstanceProfile'
+        | 'createRole'
+        | 'putRolePolicy'
+        | 'createInstanceProfile'
+        | 'addRoleToInstanceProfile';
+      autoscaling: 'describeAutoScalingInstances' | 'describeAutoScalingGroups' | 'detachInstances';
+      elb: 'describeTargetGroups' | 'describeTargetHealth' | 'deregisterTargets';
+    }> = {
       region,
       accountId: async () => ACCOUNT,
       callerArn: async () => `arn:aws:sts::${ACCOUNT}:assumed-role/responder/cleanroom-source`,
@@ -210,14 +264,14 @@ class Fake {
           f.read();
           return { Regions: [{ RegionName: REGION }, { RegionName: 'us-east-1' }] };
         },
-        async describeInstances(i: any) {
+        async describeInstances(i) {
           f.read();
-          if (region !== REGION || !i.InstanceIds.includes(IID))
+          if (region !== REGION || !i.InstanceIds?.includes(IID))
             throw notFound(
               'ec2',
               'describeInstances',
               'InvalidInstanceID.NotFound',
-              `The instance ID '${i.InstanceIds[0]}' does not exist`,
+              `The instance ID '${i.InstanceIds?.[0]}' does not exist`,
             );
           return {
             Reservations: [
@@ -248,26 +302,26 @@ class Fake {
             ],
           };
         },
-        async describeInstanceAttribute(i: any) {
+        async describeInstanceAttribute(i) {
           f.read();
           return i.Attribute === 'disableApiTermination'
             ? { DisableApiTermination: { Value: inst.disableApiTermination } }
             : { InstanceInitiatedShutdownBehavior: { Value: inst.shutdown } };
         },
-        async modifyInstanceAttribute(i: any) {
+        async modifyInstanceAttribute(i) {
           return f.mutate('ec2:ModifyInstanceAttribute', i, () => {
-            if (i.DisableApiTermination) inst.disableApiTermination = i.DisableApiTermination.Value;
+            if (i.DisableApiTermination) inst.disableApiTermination = i.DisableApiTermination.Value!;
             else if (i.Attribute === 'instanceInitiatedShutdownBehavior') {
-              inst.shutdown = i.Value;
+              inst.shutdown = i.Value!;
               if (f.shutdownWipesGroups) inst.enis[0]!.groups = [];
             } else if (i.BlockDeviceMappings)
               for (const m of i.BlockDeviceMappings)
-                inst.bdm.find((b) => b.device === m.DeviceName)!.dot = m.Ebs.DeleteOnTermination;
+                inst.bdm.find((b) => b.device === m.DeviceName)!.dot = m.Ebs!.DeleteOnTermination!;
             else throw new Error(`fake: unsupported ModifyInstanceAttribute ${JSON.stringify(i)}`);
             return {};
           });
         },
-        async describeIamInstanceProfileAssociations(i: any) {
+        async describeIamInstanceProfileAssociations(i) {
           f.read();
           const ids = filterVals(i.Filters, 'instance-id');
           const mine = f.association
@@ -283,14 +337,14 @@ class Fake {
           const others = f.otherProfileUsers.map((id, k) => ({
             AssociationId: `iip-other-${k}`,
             InstanceId: id,
-            State: 'associated',
+            State: 'associated' as const,
             IamInstanceProfile: { Arn: f.profileArn('web-profile') },
           }));
           return {
             IamInstanceProfileAssociations: [...mine, ...others].filter((a) => !ids || ids.includes(a.InstanceId)),
           };
         },
-        async replaceIamInstanceProfileAssociation(i: any) {
+        async replaceIamInstanceProfileAssociation(i) {
           if (f.profileNotReady > 0) {
             f.read();
             f.profileNotReady -= 1;
@@ -298,18 +352,20 @@ class Fake {
               'ec2',
               'replaceIamInstanceProfileAssociation',
               'InvalidParameterValue',
-              `Value (${i.IamInstanceProfile.Name}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name`,
+              `Value (${i.IamInstanceProfile?.Name}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name`,
               { exitCode: 2 },
             );
           }
           return f.mutate('ec2:ReplaceIamInstanceProfileAssociation', i, () => {
-            if (!f.profiles.has(i.IamInstanceProfile.Name))
+            const profile = i.IamInstanceProfile?.Name ?? '';
+            if (!f.profiles.has(profile))
               throw new AwsError('ec2', 'replace', 'InvalidParameterValue', 'no such profile', { exitCode: 2 });
-            f.association = { id: `iip-assoc-${++f.n}`, profile: i.IamInstanceProfile.Name, state: 'associated' };
-            return { IamInstanceProfileAssociation: { AssociationId: f.association.id } };
+            const association = { id: `iip-assoc-${++f.n}`, profile, state: 'associated' as const };
+            f.association = association;
+            return { IamInstanceProfileAssociation: { AssociationId: association.id } };
           });
         },
-        async describeSecurityGroups(i: any) {
+        async describeSecurityGroups(i) {
           f.read();
           const vpc = filterVals(i.Filters, 'vpc-id');
           const names = filterVals(i.Filters, 'group-name');
@@ -319,20 +375,20 @@ class Fake {
               .map((g) => ({ GroupId: g.id, GroupName: g.name, VpcId: g.vpc, Tags: toTags(g.tags) })),
           };
         },
-        async describeSecurityGroupRules(i: any) {
+        async describeSecurityGroupRules(i) {
           f.read();
           const ids = filterVals(i.Filters, 'group-id')!;
           return { SecurityGroupRules: ids.flatMap((id) => f.rulesOf(f.groups.get(id)!)) };
         },
-        async createSecurityGroup(i: any) {
+        async createSecurityGroup(i) {
           return f.mutate('ec2:CreateSecurityGroup', i, () => {
             if ([...f.groups.values()].some((g) => g.vpc === i.VpcId && g.name === i.GroupName))
               throw new AwsError('ec2', 'createSecurityGroup', 'InvalidGroup.Duplicate', 'exists');
             const id = f.id('sg');
             f.groups.set(id, {
               id,
-              name: i.GroupName,
-              vpc: i.VpcId,
+              name: i.GroupName!,
+              vpc: i.VpcId!,
               tags: fromTags(i.TagSpecifications?.[0]?.Tags),
               rules: [{ id: f.id('sgr'), egress: true, proto: '-1', v4: '0.0.0.0/0' }],
             });
@@ -343,17 +399,17 @@ class Fake {
         authorizeSecurityGroupEgress: authorize(true),
         revokeSecurityGroupIngress: revoke(false),
         revokeSecurityGroupEgress: revoke(true),
-        async modifyNetworkInterfaceAttribute(i: any) {
+        async modifyNetworkInterfaceAttribute(i) {
           return f.mutate('ec2:ModifyNetworkInterfaceAttribute', i, () => {
-            inst.enis.find((n) => n.id === i.NetworkInterfaceId)!.groups = [...i.Groups];
+            inst.enis.find((n) => n.id === i.NetworkInterfaceId)!.groups = [...(i.Groups ?? [])];
             return {};
           });
         },
-        async describeNetworkAcls(i: any) {
+        async describeNetworkAcls(i) {
           f.read();
           if (i.NetworkAclIds)
             return {
-              NetworkAcls: i.NetworkAclIds.map((id: string) => ({
+              NetworkAcls: i.NetworkAclIds.map((id) => ({
                 NetworkAclId: id,
                 Entries: f.acls.get(id)!.allow
                   ? [{ RuleNumber: 100, RuleAction: 'allow' }]
@@ -386,22 +442,22 @@ class Fake {
               .map((a) => ({ NetworkAclId: a.id })),
           };
         },
-        async createNetworkAcl(i: any) {
+        async createNetworkAcl(i) {
           return f.mutate('ec2:CreateNetworkAcl', i, () => {
             const id = f.id('acl');
-            f.acls.set(id, { id, vpc: i.VpcId, tags: fromTags(i.TagSpecifications?.[0]?.Tags), allow: false });
+            f.acls.set(id, { id, vpc: i.VpcId!, tags: fromTags(i.TagSpecifications?.[0]?.Tags), allow: false });
             return { NetworkAcl: { NetworkAclId: id } };
           });
         },
-        async replaceNetworkAclAssociation(i: any) {
+        async replaceNetworkAclAssociation(i) {
           return f.mutate('ec2:ReplaceNetworkAclAssociation', i, () => {
             const [subnet, a] = [...f.subnetAcl].find(([, v]) => v.assoc === i.AssociationId)!;
-            a.acl = i.NetworkAclId;
+            a.acl = i.NetworkAclId!;
             a.assoc = f.id('aclassoc');
             return { NewAssociationId: f.subnetAcl.get(subnet)!.assoc };
           });
         },
-        async describeNetworkInterfaces(i: any) {
+        async describeNetworkInterfaces(i) {
           f.read();
           const subnet = filterVals(i.Filters, 'subnet-id')![0];
           const all = [...inst.enis.map((n) => ({ id: n.id, subnet: n.subnet, instance: IID })), ...f.neighbours];
@@ -414,13 +470,13 @@ class Fake {
               })),
           };
         },
-        async createTags(i: any) {
+        async createTags(i) {
           return f.mutate('ec2:CreateTags', i, () => {
-            for (const x of i.Tags) inst.tags[x.Key] = x.Value;
+            for (const x of i.Tags ?? []) inst.tags[x.Key!] = x.Value!;
             return {};
           });
         },
-        async stopInstances(i: any) {
+        async stopInstances(i) {
           return f.mutate('ec2:StopInstances', i, () => {
             inst.state = 'stopped';
             return {};
@@ -428,22 +484,22 @@ class Fake {
         },
       },
       iam: {
-        async getRole(i: any) {
+        async getRole(i) {
           f.read();
-          const r = f.roles.get(i.RoleName);
-          if (!r) throw new AwsError('iam', 'getRole', 'NoSuchEntity', `Role ${i.RoleName} not found`);
-          return { Role: { RoleName: i.RoleName, Arn: r.arn, Path: r.path, Tags: toTags(r.tags) } };
+          if (!f.roles.has(i.RoleName!))
+            throw new AwsError('iam', 'getRole', 'NoSuchEntity', `Role ${i.RoleName} not found`);
+          return { Role: { ...f.role(i.RoleName!), Tags: toTags(f.roles.get(i.RoleName!)!.tags) } };
         },
-        async getRolePolicy(i: any) {
+        async getRolePolicy(i) {
           f.read();
-          const p = f.roles.get(i.RoleName)?.policies.get(i.PolicyName);
+          const p = f.roles.get(i.RoleName!)?.policies.get(i.PolicyName!);
           if (!p) throw new AwsError('iam', 'getRolePolicy', 'NoSuchEntity', `Policy ${i.PolicyName} not attached`);
           // IAM answers policy documents URL-encoded.
           return { RoleName: i.RoleName, PolicyName: i.PolicyName, PolicyDocument: encodeURIComponent(p) };
         },
-        async getInstanceProfile(i: any) {
+        async getInstanceProfile(i) {
           f.read();
-          const p = f.profiles.get(i.InstanceProfileName);
+          const p = f.profiles.get(i.InstanceProfileName!);
           if (!p)
             throw new AwsError(
               'iam',
@@ -451,45 +507,38 @@ class Fake {
               'NoSuchEntity',
               `Instance profile ${i.InstanceProfileName} not found`,
             );
-          return {
-            InstanceProfile: {
-              InstanceProfileName: i.InstanceProfileName,
-              Arn: p.arn,
-              Tags: toTags(p.tags),
-              Roles: p.roles.map((r) => ({ RoleName: r, Arn: f.roles.get(r)!.arn, Path: f.roles.get(r)!.path })),
-            },
-          };
+          return { InstanceProfile: { ...f.profile(i.InstanceProfileName!), Tags: toTags(p.tags) } };
         },
-        async createRole(i: any) {
+        async createRole(i) {
           return f.mutate('iam:CreateRole', i, () => {
-            f.roles.set(i.RoleName, {
+            f.roles.set(i.RoleName!, {
               arn: `arn:aws:iam::${ACCOUNT}:role/${i.RoleName}`,
               tags: fromTags(i.Tags),
               path: '/',
               policies: new Map(),
             });
-            return {};
+            return { Role: f.role(i.RoleName!) };
           });
         },
-        async putRolePolicy(i: any) {
+        async putRolePolicy(i) {
           return f.mutate('iam:PutRolePolicy', i, () => {
-            f.roles.get(i.RoleName)!.policies.set(i.PolicyName, i.PolicyDocument);
+            f.roles.get(i.RoleName!)!.policies.set(i.PolicyName!, i.PolicyDocument!);
             return {};
           });
         },
-        async createInstanceProfile(i: any) {
+        async createInstanceProfile(i) {
           return f.mutate('iam:CreateInstanceProfile', i, () => {
-            f.profiles.set(i.InstanceProfileName, {
+            f.profiles.set(i.InstanceProfileName!, {
               arn: `arn:aws:iam::${ACCOUNT}:instance-profile/${i.InstanceProfileName}`,
               roles: [],
               tags: fromTags(i.Tags),
             });
-            return {};
+            return { InstanceProfile: f.profile(i.InstanceProfileName!) };
           });
         },
-        async addRoleToInstanceProfile(i: any) {
+        async addRoleToInstanceProfile(i) {
           return f.mutate('iam:AddRoleToInstanceProfile', i, () => {
-            const p = f.profiles.get(i.InstanceProfileName)!;
+            const p = f.profiles.get(i.InstanceProfileName!)!;
             if (p.roles.length)
               throw new AwsError(
                 'iam',
@@ -497,18 +546,27 @@ class Fake {
                 'LimitExceeded',
                 'Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1',
               );
-            p.roles.push(i.RoleName);
+            p.roles.push(i.RoleName!);
             return {};
           });
         },
       },
       autoscaling: {
-        async describeAutoScalingInstances(i: any) {
+        async describeAutoScalingInstances(i) {
           f.read();
           const a = f.asg;
           return {
-            AutoScalingInstances: a?.members.has(i.InstanceIds[0])
-              ? [{ InstanceId: i.InstanceIds[0], AutoScalingGroupName: a.name, LifecycleState: 'InService' }]
+            AutoScalingInstances: a?.members.has(i.InstanceIds?.[0] ?? '')
+              ? [
+                  {
+                    InstanceId: i.InstanceIds?.[0],
+                    AutoScalingGroupName: a.name,
+                    AvailabilityZone: `${REGION}a`,
+                    LifecycleState: 'InService',
+                    HealthStatus: 'HEALTHY',
+                    ProtectedFromScaleIn: false,
+                  },
+                ]
               : [],
           };
         },
@@ -522,12 +580,16 @@ class Fake {
                 MinSize: a.min,
                 DesiredCapacity: a.desired,
                 MaxSize: a.max,
+                DefaultCooldown: 300,
+                AvailabilityZones: [`${REGION}a`],
+                HealthCheckType: 'EC2',
+                CreatedTime: new Date(0),
                 TargetGroupARNs: [],
               },
             ],
           };
         },
-        async detachInstances(i: any) {
+        async detachInstances(i) {
           return f.mutate('autoscaling:DetachInstances', i, () => {
             const a = f.asg!;
             if (i.ShouldDecrementDesiredCapacity && a.desired - 1 < a.min)
@@ -538,7 +600,7 @@ class Fake {
                 'please update the AutoScalingGroup sizes appropriately',
                 { exitCode: 2 },
               );
-            a.members.delete(i.InstanceIds[0]);
+            a.members.delete(i.InstanceIds?.[0] ?? '');
             if (i.ShouldDecrementDesiredCapacity) a.desired -= 1;
             return { Activities: [] };
           });
@@ -556,7 +618,7 @@ class Fake {
             })),
           };
         },
-        async describeTargetHealth(i: any) {
+        async describeTargetHealth(i) {
           f.read();
           return {
             TargetHealthDescriptions: f.tgs
@@ -567,11 +629,11 @@ class Fake {
               })),
           };
         },
-        async deregisterTargets(i: any) {
+        async deregisterTargets(i) {
           return f.mutate('elasticloadbalancing:DeregisterTargets', i, () => {
             const g = f.tgs.find((x) => x.arn === i.TargetGroupArn)!;
             const hit = (x: { id: string; port: number }) =>
-              i.Targets.some((y: any) => y.Id === x.id && y.Port === x.port);
+              (i.Targets ?? []).some((y) => y.Id === x.id && y.Port === x.port);
             if (f.drainOnDeregister) for (const x of g.targets) if (hit(x)) x.state = 'draining';
             if (!f.drainOnDeregister) g.targets = g.targets.filter((x) => !hit(x));
             return {};
@@ -636,7 +698,12 @@ class World extends Interruptions {
 
 /** The simulated kill, possibly seen through the step's failure handling (a real kill leaves no trace at all). */
 function crashed(e: unknown): boolean {
-  for (let x: any = e; x; x = x.cause ?? x.failures?.[0]?.error) if (x instanceof Crash) return true;
+  for (
+    let x = e;
+    x instanceof Error;
+    x = x.cause ?? (x instanceof PartialFailureError ? x.failures[0]?.error : undefined)
+  )
+    if (x instanceof Crash) return true;
   return false;
 }
 

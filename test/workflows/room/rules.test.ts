@@ -3,6 +3,7 @@
 // by what they let through — IPv4, IPv6, prefix lists, groups, protocol names or numbers.
 import t from 'tap';
 import { yamlParse } from 'yaml-cfn';
+import type { IpPermission } from '@aws-sdk/client-ec2';
 import { TEMPLATE } from './fixtures.js';
 import {
   NO_TRAFFIC,
@@ -25,7 +26,7 @@ function sym(v: unknown): string {
   if (typeof v === 'string') return v;
   if (o?.Ref) return o.Ref;
   if (o?.['Fn::GetAtt'])
-    return Array.isArray(o['Fn::GetAtt']) ? o['Fn::GetAtt'][0] : String(o['Fn::GetAtt']).split('.')[0];
+    return Array.isArray(o['Fn::GetAtt']) ? o['Fn::GetAtt'][0] : String(o['Fn::GetAtt']).split('.')[0]!;
   throw new Error(`unexpected value ${JSON.stringify(v)}`);
 }
 
@@ -159,13 +160,9 @@ t.test('ipPermission builds the SDK shape for each peer kind', async (t) => {
     ToPort: 443,
     PrefixListIds: [{ PrefixListId: 'pl-1', Description: 'd' }],
   });
-  t.same(ipPermission({ ...base, peer: { kind: 'group', id: 'sg-e' } }).UserIdGroupPairs, [
-    { GroupId: 'sg-e', Description: 'd' },
-  ]);
-  t.same(ipPermission({ ...base, peer: { kind: 'cidr6', id: '::/0' } }).Ipv6Ranges, [
-    { CidrIpv6: '::/0', Description: 'd' },
-  ]);
-  t.same(ipPermission({ ...base, peer: { kind: 'cidr4', id: '10.0.0.0/8' } }).IpRanges, [
-    { CidrIp: '10.0.0.0/8', Description: 'd' },
-  ]);
+  // The SDK's shape, whichever peer kind built it.
+  const perm = (peer: RuleSpec['peer']): IpPermission => ipPermission({ ...base, peer });
+  t.same(perm({ kind: 'group', id: 'sg-e' }).UserIdGroupPairs, [{ GroupId: 'sg-e', Description: 'd' }]);
+  t.same(perm({ kind: 'cidr6', id: '::/0' }).Ipv6Ranges, [{ CidrIpv6: '::/0', Description: 'd' }]);
+  t.same(perm({ kind: 'cidr4', id: '10.0.0.0/8' }).IpRanges, [{ CidrIp: '10.0.0.0/8', Description: 'd' }]);
 });
