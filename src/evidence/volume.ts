@@ -8,13 +8,13 @@ import type { ResourceRef } from '../domain/recorder.js';
 import { isAwsCode } from '../aws/errors.js';
 import { CleanroomError, UsageError } from '../domain/errors.js';
 import { caseTags } from '../domain/case-id.js';
-import { TAG_EVIDENCE, TAG_ROLE, TAG_CASE } from '../domain/tags.js';
+import { ROLE, TAG_EVIDENCE, TAG_ROLE, TAG_CASE } from '../domain/tags.js';
 import type { EvidencePatch } from '../domain/evidence.js';
 import type { PollResult } from '../domain/waiter.js';
 import { describeVolumes } from '../resources/volumes.js';
 import { findOrCreate, retrying } from './create-once.js';
 import { nvmeByIdPath, type RoomTarget } from './room.js';
-import { ROLE, type EvidenceRun } from './run.js';
+import type { EvidenceRun } from './run.js';
 import type { VolumeInfo } from './watch.js';
 import { eventsOfFamily, idempotencyKeys, type IdempotencyKey } from '../domain/idempotency-keys.js';
 

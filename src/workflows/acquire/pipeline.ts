@@ -23,6 +23,7 @@ import {
   TAG_SOURCE_ACCOUNT,
   TAG_SOURCE_INSTANCE,
   TAG_SOURCE_VOLUME,
+  ROLE,
 } from '../../domain/tags.js';
 import { asError } from '../../domain/errors.js';
 import type { EvidencePatch, EvidenceState } from '../../domain/evidence.js';
@@ -32,7 +33,7 @@ import { mapPool } from '../../domain/pool.js';
 import type { CaseKey } from '../../resources/case-key.js';
 import { findOrCreate, retrying } from '../../evidence/create-once.js';
 import type { RoomTarget } from '../../evidence/room.js';
-import { ROLE, type EvidenceRun } from '../../evidence/run.js';
+import type { EvidenceRun } from '../../evidence/run.js';
 import { attachWorkingVolume, ensureWorkingVolume, type Attached } from '../../evidence/volume.js';
 import type { SnapshotInfo } from '../../evidence/watch.js';
 import { caseSnapshotsByEvidence, sourceSnapshotsOf, type Discovery } from './discover.js';
@@ -156,7 +157,7 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
   } catch (e) {
     await d.settle();
     await c.run.recordFailure(eid, step, reached, e, [
-      { type: 'ec2:volume', id: sv.volumeId, account: c.sourceAccount, region: c.source.region },
+      c.run.ref('ec2:volume', sv.volumeId, c.sourceAccount, c.source.region),
     ]);
     throw e;
   }

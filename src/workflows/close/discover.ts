@@ -5,15 +5,12 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import type { RecordedEvent } from '../../domain/recorder.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap, ROLE } from '../../domain/tags.js';
 import { readRoomStack, type RoomStack as FullRoomStack } from '../../resources/stacks.js';
 import { describeSnapshots } from '../../resources/snapshots.js';
 import { describeVolumes } from '../../resources/volumes.js';
 import { findCaseKey, type CaseKey } from '../../resources/case-key.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
-import { ROLE } from '../../evidence/run.js';
-
-export const ROLE_WRITTEN_CHECK = 'written-check';
 
 /** An evidence item as the custody record folds it (see `domain/evidence.ts`). */
 export type EvidenceFold = EvidencePatch;
@@ -146,8 +143,8 @@ export async function discoverCase(
     ),
     goneVolumes,
     evidenceSnapshots: all.filter((s) => isEvidenceSnapshot(s, evidence)),
-    checkSnapshots: all.filter((s) => s.role === ROLE_WRITTEN_CHECK),
-    otherSnapshots: all.filter((s) => s.role !== ROLE_WRITTEN_CHECK && !isEvidenceSnapshot(s, evidence)),
+    checkSnapshots: all.filter((s) => s.role === ROLE.writtenCheck),
+    otherSnapshots: all.filter((s) => s.role !== ROLE.writtenCheck && !isEvidenceSnapshot(s, evidence)),
     ...(await describeRoomStack(account, caseId).then((s) => (s ? { stack: s } : {}))),
     ...(await findCaseKey(account, caseId).then((k) => (k ? { caseKey: k } : {}))),
   };

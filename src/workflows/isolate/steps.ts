@@ -24,7 +24,7 @@ import type { ResourceRef } from '../../domain/recorder.js';
 import { resourceRef } from '../../resources/refs.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
-import { TAG_CASE, TAG_QUARANTINE } from '../../domain/tags.js';
+import { TAG_CASE, TAG_QUARANTINE, ROLE } from '../../domain/tags.js';
 import { waitFor, type Clock } from '../../domain/waiter.js';
 import type { PlannedCall } from './calls.js';
 import {
@@ -47,10 +47,6 @@ import {
   DENY_ALL_POLICY_NAME,
   QUARANTINE_TRUST_POLICY,
   REVOKE_POLICY_NAME,
-  ROLE_ISOLATION_GROUP,
-  ROLE_ISOLATION_NACL,
-  ROLE_QUARANTINE_PROFILE,
-  ROLE_TRANSIT_GROUP,
   isolationGroupName,
   isolationTags,
   revocationTime,
@@ -341,12 +337,9 @@ export const leaveTargetGroups: Step = {
     for (const r of now) byGroup.set(r.targetGroupArn, [...(byGroup.get(r.targetGroupArn) ?? []), r]);
     const resources = [
       instanceRef(ctx),
-      ...[...new Set([...now, ...ctx.before.registrations].map((r) => r.targetGroupArn))].map((arn) => ({
-        type: 'elasticloadbalancing:target-group',
-        id: arn,
-        account: ctx.accountId,
-        region: ctx.account.region,
-      })),
+      ...[...new Set([...now, ...ctx.before.registrations].map((r) => r.targetGroupArn))].map((arn) =>
+        ref(ctx, 'elasticloadbalancing:target-group', arn),
+      ),
     ];
     if (!now.length) {
       return ctx.before.registrations.length
@@ -438,9 +431,7 @@ export const prepareGroups: Step = {
             GroupName: transitGroupName(ctx.caseId),
             Description: `cleanroom ${ctx.caseId}: allows all traffic so that flows become untracked before isolation`,
             VpcId: vpc,
-            TagSpecifications: [
-              { ResourceType: 'security-group', Tags: isolationTags(ctx.caseId, ROLE_TRANSIT_GROUP) },
-            ],
+            TagSpecifications: [{ ResourceType: 'security-group', Tags: isolationTags(ctx.caseId, ROLE.transitGroup) }],
           },
           why: `the transit group of ${vpc}`,
           bind: (o: { GroupId?: string }) => ({ [transitRef(vpc)]: o.GroupId }),
@@ -489,7 +480,7 @@ export const prepareGroups: Step = {
             Description: `cleanroom ${ctx.caseId}: isolation, no traffic in or out`,
             VpcId: vpc,
             TagSpecifications: [
-              { ResourceType: 'security-group', Tags: isolationTags(ctx.caseId, ROLE_ISOLATION_GROUP) },
+              { ResourceType: 'security-group', Tags: isolationTags(ctx.caseId, ROLE.isolationGroup) },
             ],
           },
           why: `the isolation group of ${vpc}`,
@@ -677,7 +668,7 @@ export const networkAcl: Step = {
           send: (a, i) => a.ec2.createNetworkAcl(i),
           input: {
             VpcId: vpc,
-            TagSpecifications: [{ ResourceType: 'network-acl', Tags: isolationTags(ctx.caseId, ROLE_ISOLATION_NACL) }],
+            TagSpecifications: [{ ResourceType: 'network-acl', Tags: isolationTags(ctx.caseId, ROLE.isolationNacl) }],
           },
           why: `a network ACL with no allow entry (denies everything) in ${vpc}`,
           bind: (o: { NetworkAcl?: { NetworkAclId?: string } }) => ({ [aclRef(vpc)]: o.NetworkAcl?.NetworkAclId }),
@@ -746,9 +737,7 @@ export const swapProfile: Step = {
     const q = await readQuarantine(ctx.account, ctx.caseId);
     const resources = [
       instanceRef(ctx),
-      ...(ctx.before.profile
-        ? [{ type: 'iam:instance-profile', id: ctx.before.profile.arn, account: ctx.accountId }]
-        : []),
+      ...(ctx.before.profile ? [resourceRef('iam:instance-profile', ctx.before.profile.arn, ctx.accountId)] : []),
     ];
     if (!now) {
       return ctx.before.profile
@@ -789,7 +778,7 @@ export const swapProfile: Step = {
       }
     }
     const calls: PlannedCall[] = [];
-    const tags = isolationTags(ctx.caseId, ROLE_QUARANTINE_PROFILE);
+    const tags = isolationTags(ctx.caseId, ROLE.quarantineProfile);
     if (!q.role) {
       calls.push({
         send: (a, i) => a.iam.createRole(i),
@@ -860,8 +849,8 @@ export const swapProfile: Step = {
     };
   },
   created: (ctx, _refs, v) => [
-    { type: 'iam:instance-profile', id: v['quarantineProfileArn'] as string, account: ctx.accountId },
-    { type: 'iam:role', id: v['quarantineRoleArn'] as string, account: ctx.accountId },
+    resourceRef('iam:instance-profile', v['quarantineProfileArn'] as string, ctx.accountId),
+    resourceRef('iam:role', v['quarantineRoleArn'] as string, ctx.accountId),
   ],
   byHand: (ctx) =>
     `replace instance profile ${ctx.before.profile?.name ?? '(none)'} of ${ctx.instanceId} with a profile whose role denies everything`,
@@ -877,10 +866,7 @@ export const revokeSessions: Step = {
   action: 'isolate.revoke-sessions',
   async plan(ctx) {
     const roles = (ctx.before.profile?.roles ?? []).filter((r) => r.name && !serviceLinked(r.path));
-    const resources = [
-      instanceRef(ctx),
-      ...roles.map((r) => ({ type: 'iam:role', id: r.arn, account: ctx.accountId })),
-    ];
+    const resources = [instanceRef(ctx), ...roles.map((r) => resourceRef('iam:role', r.arn, ctx.accountId))];
     if (!roles.length) {
       return {
         status: 'skipped',
