@@ -173,7 +173,26 @@ async function writtenCheck(
   const { evidenceId: eid, volumeId: vid } = vol;
   const account = await run.account.accountId();
   const evidenceSnapshotId = vol.snapshotId ?? fold?.forensicSnapshotId;
+  const checkSnapshotId = await checkSnapshot(run, vol, evidenceSnapshotId);
+  const result = await compareWithEvidence(run, vol, evidenceSnapshotId, checkSnapshotId);
+  const check: WrittenCheck & { checkSnapshotId: string } = {
+    ...result,
+    evidenceId: eid,
+    volumeId: vid,
+    ...(evidenceSnapshotId ? { evidenceSnapshotId } : {}),
+    checkSnapshotId,
+  };
+  await reportCheck(run, check, account, volRef);
+  return check;
+}
 
+/** The completed check snapshot of a working volume: the one an interrupted run made, or a new one. */
+async function checkSnapshot(
+  run: CloseRun,
+  vol: WorkingVolume,
+  evidenceSnapshotId: string | undefined,
+): Promise<string> {
+  const { evidenceId: eid, volumeId: vid } = vol;
   // Find the check snapshot an interrupted run made before making another (CreateSnapshot takes
   // no client token).
   run.reporter.progress({ kind: 'item', item: eid, phase: 'written-to check', message: `snapshot of ${vid}` });
@@ -216,6 +235,17 @@ async function writtenCheck(
       }),
   });
 
+  return checkSnapshotId;
+}
+
+/** Compare the check snapshot with the evidence snapshot (unavailable when that is not known). */
+async function compareWithEvidence(
+  run: CloseRun,
+  vol: WorkingVolume,
+  evidenceSnapshotId: string | undefined,
+  checkSnapshotId: string,
+): Promise<CompareResult> {
+  const { evidenceId: eid, volumeId: vid } = vol;
   let result: CompareResult;
   if (!evidenceSnapshotId) {
     result = {
@@ -235,14 +265,17 @@ async function writtenCheck(
         run.reporter.progress({ kind: 'item', item: eid, phase: 'hashing blocks', percent: (100 * done) / total }),
     });
   }
-  const check: WrittenCheck = {
-    ...result,
-    evidenceId: eid,
-    volumeId: vid,
-    ...(evidenceSnapshotId ? { evidenceSnapshotId } : {}),
-    checkSnapshotId,
-  };
+  return result;
+}
 
+/** Tag and warn when the volume was written to (or the check could not run), and record the check. */
+async function reportCheck(
+  run: CloseRun,
+  check: WrittenCheck & { checkSnapshotId: string },
+  account: string,
+  volRef: ResourceRef,
+): Promise<void> {
+  const { evidenceId: eid, volumeId: vid, evidenceSnapshotId, checkSnapshotId } = check;
   if (check.identical === false) {
     await run.account.ec2.createTags({
       Resources: [vid, checkSnapshotId],
@@ -272,7 +305,6 @@ async function writtenCheck(
         }
       : {}),
   });
-  return check;
 }
 
 async function deleteWorkingVolume(
