@@ -76,13 +76,37 @@ export async function runCommand<A extends GlobalArgs, T>(
 ): Promise<number> {
   const ctx = new CliContext(args, io);
   let exit = 0;
-  // Ctrl-C: the first stops the command (its custody manifests are re-sealed, what it did is
-  // reported, exit 130); a second exits at once.
-  let interrupted = false;
+  const ctrlC = onCtrlC(ctx, io);
   let work: Promise<CommandResult<T>> | undefined;
-  let onInterrupt: () => void = () => undefined;
+  process.on('SIGINT', ctrlC.listener);
+  try {
+    await checkSharedInputs(args);
+    work = handler(ctx, args);
+    work.catch(() => undefined);
+    exit = await finishSucceeded(ctx, args, io, await Promise.race([work, ctrlC.interruption]));
+  } catch (e) {
+    exit = await finishFailed(ctx, args, io, e, ctrlC.interrupted(), work);
+  } finally {
+    process.removeListener('SIGINT', ctrlC.listener);
+  }
+  if (args.verbose && ctx.calls.size) {
+    io.stderr.write(`API calls: ${[...ctx.calls].map(([k, n]) => `${k}×${n}`).join(', ')}\n`);
+  }
+  return exit;
+}
+
+/**
+ * Ctrl-C: the first stops the command (its custody manifests are re-sealed, what it did is
+ * reported, exit 130); a second exits at once. `interruption` rejects on the first.
+ */
+function onCtrlC(
+  ctx: CliContext,
+  io: HostIo,
+): { listener: () => void; interruption: Promise<never>; interrupted: () => boolean } {
+  let interrupted = false;
+  let listener: () => void = () => undefined;
   const interruption = new Promise<never>((_, reject) => {
-    onInterrupt = () => {
+    listener = () => {
       if (interrupted) {
         io.stderr.write(
           '\nInterrupted again: exiting now, without re-sealing the custody manifest (`cleanroom custody seal` does it later).\n',
@@ -96,53 +120,64 @@ export async function runCommand<A extends GlobalArgs, T>(
     };
   });
   interruption.catch(() => undefined);
-  process.on('SIGINT', onInterrupt);
+  return { listener, interruption, interrupted: () => interrupted };
+}
+
+/** The command ran: seal, release the leases, print its result; its exit code. */
+async function finishSucceeded<T>(
+  ctx: CliContext,
+  args: GlobalArgs,
+  io: HostIo,
+  result: CommandResult<T>,
+): Promise<number> {
+  // The workflows seal what they recorded; this seals a record the command opened but no
+  // workflow ran on (a lease take-over recorded at open, then a failure before the workflow).
+  await sealTouched(ctx);
+  // A lease lost while the command ran: another command took the case in between, so this
+  // one's result cannot be reported as a success (exit 1, CASE_LEASE_LOST, naming the taker).
+  const lost = await ctx.releaseLeases();
+  if (lost) throw lost;
+  ctx.reporter.close();
+  io.stdout.write(
+    args.json
+      ? `${JSON.stringify(result.data, null, 2)}\n`
+      : result.text.endsWith('\n') || result.text === ''
+        ? result.text
+        : `${result.text}\n`,
+  );
+  return result.exitCode ?? 0;
+}
+
+/** The command failed or was interrupted: seal what was recorded, release the leases, render the error; its exit code. */
+async function finishFailed(
+  ctx: CliContext,
+  args: GlobalArgs,
+  io: HostIo,
+  e: unknown,
+  interrupted: boolean,
+  work: Promise<unknown> | undefined,
+): Promise<number> {
+  // Ctrl-C aborted the workflow's signal: it stops at its next step boundary and seals what it
+  // recorded (waited for only when the command opened a record: otherwise there is nothing to seal).
+  if (interrupted && work && (await ctx.openedCustodies()).length) await settledWithin(work, SEAL_ON_INTERRUPT_MS);
+  let sealed = true;
   try {
-    await checkSharedInputs(args);
-    work = handler(ctx, args);
-    work.catch(() => undefined);
-    const result = await Promise.race([work, interruption]);
-    // The workflows seal what they recorded; this seals a record the command opened but no
-    // workflow ran on (a lease take-over recorded at open, then a failure before the workflow).
-    await sealTouched(ctx);
-    // A lease lost while the command ran: another command took the case in between, so this
-    // one's result cannot be reported as a success (exit 1, CASE_LEASE_LOST, naming the taker).
-    const lost = await ctx.releaseLeases();
-    if (lost) throw lost;
-    ctx.reporter.close();
-    io.stdout.write(
-      args.json
-        ? `${JSON.stringify(result.data, null, 2)}\n`
-        : result.text.endsWith('\n') || result.text === ''
-          ? result.text
-          : `${result.text}\n`,
+    await (interrupted ? withTimeout(sealTouched(ctx), SEAL_ON_INTERRUPT_MS) : sealTouched(ctx));
+  } catch (sealErr) {
+    sealed = false;
+    ctx.reporter.warn(
+      `could not re-sign the custody manifest after the ${interrupted ? 'interruption' : 'failure'}: ${(sealErr as Error).message}`,
     );
-    exit = result.exitCode ?? 0;
-  } catch (e) {
-    // Ctrl-C aborted the workflow's signal: it stops at its next step boundary and seals what it
-    // recorded (waited for only when the command opened a record: otherwise there is nothing to seal).
-    if (interrupted && work && (await ctx.openedCustodies()).length) await settledWithin(work, SEAL_ON_INTERRUPT_MS);
-    let sealed = true;
-    try {
-      await (interrupted ? withTimeout(sealTouched(ctx), SEAL_ON_INTERRUPT_MS) : sealTouched(ctx));
-    } catch (sealErr) {
-      sealed = false;
-      ctx.reporter.warn(
-        `could not re-sign the custody manifest after the ${interrupted ? 'interruption' : 'failure'}: ${(sealErr as Error).message}`,
-      );
-    }
-    await ctx.releaseLeases();
-    ctx.reporter.close();
-    const err = interrupted ? await interruptedError(ctx, args, sealed) : e;
-    exit = renderError(err, { json: args.json, verbose: args.verbose, tty: io.isTTY, stderr: io.stderr }, io.stdout);
-    if (interrupted) exit = EXIT_INTERRUPTED;
-  } finally {
-    process.removeListener('SIGINT', onInterrupt);
   }
-  if (args.verbose && ctx.calls.size) {
-    io.stderr.write(`API calls: ${[...ctx.calls].map(([k, n]) => `${k}×${n}`).join(', ')}\n`);
-  }
-  return exit;
+  await ctx.releaseLeases();
+  ctx.reporter.close();
+  const err = interrupted ? await interruptedError(ctx, args, sealed) : e;
+  const exit = renderError(
+    err,
+    { json: args.json, verbose: args.verbose, tty: io.isTTY, stderr: io.stderr },
+    io.stdout,
+  );
+  return interrupted ? EXIT_INTERRUPTED : exit;
 }
 
 /** Every record the command opened is sealed (a no-op for those its workflow sealed). */

@@ -40,6 +40,7 @@ import { projectEvidence } from './verify.js';
 import { requireExistingCase } from './case-exists.js';
 import { acquireCaseLease, leaseKey, type CaseLease, type LeaseOptions } from './lease.js';
 import { idempotencyKeys } from '../domain/idempotency-keys.js';
+import { resourceRef } from '../resources/refs.js';
 
 export interface CaseCustody extends CustodyRecorder {
   readonly caseId: string;
@@ -401,7 +402,7 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
       const p = t.previous;
       await c.record({
         action: 'case.lease.takeover',
-        resources: [{ type: 's3:object', id: leaseKey(opts.caseId) }],
+        resources: [resourceRef('s3:object', leaseKey(opts.caseId))],
         inputs: { command: opts.lease!.command },
         outcome: {
           status: 'succeeded',

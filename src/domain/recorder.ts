@@ -16,6 +16,21 @@ export interface ResourceRef {
   region?: string;
 }
 
+/**
+ * The one builder of a {@link ResourceRef}: `type` as in the record (`ec2:snapshot`, `kms:key`,
+ * `cloudformation:stack`, ...), the id, and where it is. A field left out stays out of the record
+ * (no `undefined` keys in the hashed JSON).
+ */
+export function resourceRef(type: string, id: string, account?: string, region?: string, arn?: string): ResourceRef {
+  return {
+    type,
+    id,
+    ...(account !== undefined ? { account } : {}),
+    ...(region !== undefined ? { region } : {}),
+    ...(arn ? { arn } : {}),
+  };
+}
+
 export type OutcomeStatus = 'succeeded' | 'failed' | 'partial' | 'skipped';
 
 /**

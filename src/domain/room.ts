@@ -5,7 +5,7 @@
  * its audit), evidence attach/detach and close.
  */
 import { CASE_ID_PATTERN, ROOM_STACK_PREFIX, roomStackName } from './case-id.js';
-import { TAG_CASE, TAG_ROLE } from './tags.js';
+import { ROLE, TAG_CASE, TAG_ROLE } from './tags.js';
 
 /** The contract's `room up` / `room status` JSON, plus the other outputs of the room stack. */
 export interface RoomInfo {
@@ -59,8 +59,6 @@ export interface RoomGate {
   audit(caseId: string): Promise<AuditResult>;
 }
 
-/** The `cleanroom:role` tag of a room's forensic instance (set by the room's launch template). */
-export const FORENSIC_INSTANCE_ROLE = 'forensic-instance';
 /** The logical id of the forensic instance in the room template (templates/room.yaml). */
 export const FORENSIC_INSTANCE_LOGICAL_ID = 'ForensicInstance';
 
@@ -83,7 +81,7 @@ export function forensicRoomOf(
   const stackCase = stack?.startsWith(ROOM_STACK_PREFIX) ? stack.slice(ROOM_STACK_PREFIX.length) : undefined;
   const roomStack =
     stackCase !== undefined && CASE_ID_PATTERN.test(stackCase) ? { caseId: stackCase, stackName: stack! } : undefined;
-  if (tags[TAG_ROLE] === FORENSIC_INSTANCE_ROLE) {
+  if (tags[TAG_ROLE] === ROLE.forensicInstance) {
     const caseId = tags[TAG_CASE] ?? roomStack?.caseId;
     const stackName = roomStack?.stackName ?? (caseId ? roomStackName(caseId) : undefined);
     return { ...(caseId ? { caseId } : {}), ...(stackName ? { stackName } : {}) };

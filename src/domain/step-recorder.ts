@@ -11,7 +11,13 @@ import type { EvidencePatch } from './evidence.js';
 import { silentReporter, type Reporter } from './reporter.js';
 import { isInterrupted } from './abort.js';
 import { markKey, idempotencyKeys, type IdempotencyKey } from './idempotency-keys.js';
-import type { CustodyEntry, CustodyRecorder, RecordedEvent, ResourceRef } from './recorder.js';
+import {
+  type CustodyEntry,
+  type CustodyRecorder,
+  type RecordedEvent,
+  type ResourceRef,
+  resourceRef,
+} from './recorder.js';
 
 /** A failure of one guarded step, kept for the summary (the step is recorded as failed too). */
 export interface StepFailure {
@@ -140,7 +146,7 @@ export class StepRecorder {
   }
 
   ref(type: string, id: string, account: string, region: string, arn?: string): ResourceRef {
-    return { type, id, account, region, ...(arn ? { arn } : {}) };
+    return resourceRef(type, id, account, region, arn);
   }
 }
 

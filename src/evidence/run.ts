@@ -34,15 +34,6 @@ export const DEFAULT_EVIDENCE_BUDGETS: EvidenceBudgets = {
   readOnlyCheckMs: 60_000,
 };
 
-/** Tag values of `cleanroom:role` on evidence resources. */
-export const ROLE = {
-  sourceSnapshot: 'source-snapshot',
-  sharingCopy: 'sharing-copy',
-  forensicCopy: 'forensic-copy',
-  workingVolume: 'working-volume',
-  shareKey: 'share-key',
-} as const;
-
 export interface EvidenceRunOptions {
   caseId: string;
   forensic: AwsAccount;

@@ -4,17 +4,16 @@
  * the forensic instance. The volume is a copy: whatever happens to it, the snapshot is unchanged.
  */
 import { createHash } from 'node:crypto';
-import type { ResourceRef } from '../domain/recorder.js';
 import { isAwsCode } from '../aws/errors.js';
 import { CleanroomError, UsageError } from '../domain/errors.js';
 import { caseTags } from '../domain/case-id.js';
-import { TAG_EVIDENCE, TAG_ROLE, TAG_CASE } from '../domain/tags.js';
+import { ROLE, TAG_EVIDENCE, TAG_ROLE, TAG_CASE } from '../domain/tags.js';
 import type { EvidencePatch } from '../domain/evidence.js';
 import type { PollResult } from '../domain/waiter.js';
 import { describeVolumes } from '../resources/volumes.js';
 import { findOrCreate, retrying } from './create-once.js';
 import { nvmeByIdPath, type RoomTarget } from './room.js';
-import { ROLE, type EvidenceRun } from './run.js';
+import type { EvidenceRun } from './run.js';
 import type { VolumeInfo } from './watch.js';
 import { eventsOfFamily, idempotencyKeys, type IdempotencyKey } from '../domain/idempotency-keys.js';
 
@@ -52,10 +51,10 @@ export function detachKeyIn(
   return { key: volumeKeys.detach(eid, vid, Math.max(1, attaches)), recordSaysAttached: attaches > detaches };
 }
 
-/** The working volume of an item in the room's AZ: found (by tag) or made from the forensic snapshot. */
 /** `defer`: hand the custody append to the caller instead of waiting for it (see acquire's `Deferred`). */
 export type Defer = (p: Promise<unknown>) => void;
 
+/** The working volume of an item in the room's AZ: found (by tag) or made from the forensic snapshot. */
 export async function ensureWorkingVolume(
   run: EvidenceRun,
   item: EvidencePatch,
@@ -74,7 +73,42 @@ export async function ensureWorkingVolume(
   const az = target.instance.availabilityZone;
   const accountId = await run.forensic.accountId();
   const region = run.forensic.region;
+  const existing = await workingVolumesInAz(run, eid, snapshotId, target);
+  const made = await findOrCreateVolume(run, { eid, snapshotId, az, accountId, region, caseKeyArn }, existing);
+  const vid = made.value.VolumeId!;
+  const vol = await run.watcher.volume(
+    run.forensic,
+    vid,
+    { item: eid, phase: 'working volume', budgetMs: run.budgets.volumeMs },
+    (v) => judgeVolume(vid, eid, v, { kind: 'created' }),
+  );
+  const recorded = run.recordEvidence(
+    volumeKeys.create(eid, vid),
+    'evidence.volume.create',
+    [run.ref('ec2:volume', vid, accountId, region), run.ref('ec2:snapshot', snapshotId, accountId, region)],
+    {
+      evidenceId: eid,
+      volumeId: vid,
+      availabilityZone: az,
+      kmsKeyArn: caseKeyArn,
+      state: isAttachedTo(vol, target.instance.instanceId) ? 'attached' : 'volume-created',
+    },
+    { foundExisting: !made.created, encrypted: true },
+    { snapshotId, availabilityZone: az, volumeType: 'gp3' },
+  );
+  if (defer) defer(recorded);
+  else await recorded;
+  return vol;
+}
 
+/** The item's live working volumes; AZ_MISMATCH when the only ones are outside the room's Availability Zone. */
+async function workingVolumesInAz(
+  run: EvidenceRun,
+  eid: string,
+  snapshotId: string,
+  target: RoomTarget,
+): Promise<VolumeInfo[]> {
+  const az = target.instance.availabilityZone;
   const existing = (
     await describeVolumes(run.forensic, [
       { Name: `tag:${TAG_CASE}`, Values: [run.caseId] },
@@ -98,13 +132,23 @@ export async function ensureWorkingVolume(
     );
   }
 
+  return existing;
+}
+
+/** Find the working volume in the AZ, or create it (with a client token per volume made for the item). */
+async function findOrCreateVolume(
+  run: EvidenceRun,
+  o: { eid: string; snapshotId: string; az: string; accountId: string; region: string; caseKeyArn: string },
+  existing: VolumeInfo[],
+) {
+  const { eid, snapshotId, az, accountId, region, caseKeyArn } = o;
   // A new ClientToken for each volume made for this item (close may have deleted an earlier one).
   const generation = eventsOfFamily(run.custody.events(), 'evidence.volume', { marked: true }).filter(
     ({ fields }) => fields['evidenceId'] === eid,
   ).length;
   const clientToken = `cr-${createHash('sha256').update(`${run.caseId}|${eid}|${snapshotId}|${generation}`).digest('hex').slice(0, 40)}`;
   run.progress(eid, 'creating volume', `from ${snapshotId} in ${az}`);
-  const made = await findOrCreate<VolumeInfo>({
+  return findOrCreate<VolumeInfo>({
     description: `working volume of ${eid} from ${snapshotId}`,
     find: async () => existing.find((v) => v.AvailabilityZone === az) ?? (await findVolume(run, eid, az)),
     create: async () => {
@@ -133,31 +177,6 @@ export async function ensureWorkingVolume(
     clock: run.clock,
     details: { evidenceId: eid, snapshotId },
   });
-  const vid = made.value.VolumeId!;
-  const volRef: ResourceRef = run.ref('ec2:volume', vid, accountId, region);
-  const vol = await run.watcher.volume(
-    run.forensic,
-    vid,
-    { item: eid, phase: 'working volume', budgetMs: run.budgets.volumeMs },
-    (v) => judgeVolume(vid, eid, v, { kind: 'created' }),
-  );
-  const recorded = run.recordEvidence(
-    volumeKeys.create(eid, vid),
-    'evidence.volume.create',
-    [volRef, run.ref('ec2:snapshot', snapshotId, accountId, region)],
-    {
-      evidenceId: eid,
-      volumeId: vid,
-      availabilityZone: az,
-      kmsKeyArn: caseKeyArn,
-      state: isAttachedTo(vol, target.instance.instanceId) ? 'attached' : 'volume-created',
-    },
-    { foundExisting: !made.created, encrypted: true },
-    { snapshotId, availabilityZone: az, volumeType: 'gp3' },
-  );
-  if (defer) defer(recorded);
-  else await recorded;
-  return vol;
 }
 
 async function findVolume(run: EvidenceRun, eid: string, az: string): Promise<VolumeInfo | undefined> {

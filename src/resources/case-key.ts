@@ -6,10 +6,11 @@
  */
 import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
-import { TAG_CASE, TAG_ROLE } from '../domain/tags.js';
+import { TAG_CASE, TAG_ROLE, ROLE } from '../domain/tags.js';
 import type { CustodyRecorder } from '../domain/recorder.js';
 import { idempotencyKeys } from '../domain/idempotency-keys.js';
 import { StepRecorder } from '../domain/step-recorder.js';
+import { resourceRef } from './refs.js';
 
 /** `alias/cleanroom/case/<case>`. */
 export function caseKeyAlias(caseId: string): string {
@@ -74,13 +75,7 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
     if (custody && !custody.find(idempotencyKeys.caseKey(existing.arn))) {
       const rotation = await account.kms.getKeyRotationStatus({ KeyId: existing.keyId });
       if (!rotation.KeyRotationEnabled) await account.kms.enableKeyRotation({ KeyId: existing.keyId });
-      const ref = {
-        type: 'kms:key',
-        id: existing.keyId,
-        arn: existing.arn,
-        account: await account.accountId(),
-        region: account.region,
-      };
+      const ref = resourceRef('kms:key', existing.keyId, await account.accountId(), account.region, existing.arn);
       await new StepRecorder(custody).record(
         idempotencyKeys.caseKey(existing.arn),
         'case.key.create',
@@ -99,7 +94,7 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
     Policy: caseKeyPolicy(accountId, account.region),
     Tags: [
       { TagKey: TAG_CASE, TagValue: caseId },
-      { TagKey: TAG_ROLE, TagValue: 'case-key' },
+      { TagKey: TAG_ROLE, TagValue: ROLE.caseKey },
     ],
   });
   const m = created.KeyMetadata!;
@@ -115,7 +110,7 @@ export async function ensureCaseKey(account: AwsAccount, caseId: string, custody
   }
   await account.kms.enableKeyRotation({ KeyId: m.KeyId! });
   const key = { keyId: m.KeyId!, arn: m.Arn!, created: true };
-  const ref = { type: 'kms:key', id: key.keyId, arn: key.arn, account: accountId, region: account.region };
+  const ref = resourceRef('kms:key', key.keyId, accountId, account.region, key.arn);
   if (custody)
     await new StepRecorder(custody).record(
       idempotencyKeys.caseKey(key.arn),

@@ -1,16 +1,5 @@
 /**
  * The one builder of a {@link ResourceRef}: what a custody event names as the AWS resource it
- * touched. A field left out stays out of the record (no `undefined` keys in the hashed JSON).
+ * touched. It lives in domain/ (the step recorder builds refs too); the resource layer re-exports it.
  */
-import type { ResourceRef } from '../domain/recorder.js';
-
-/** A resource reference: `type` as in the record (`ec2:snapshot`, `kms:key`, `cloudformation:stack`, ...), the id, and where it is. */
-export function resourceRef(type: string, id: string, account?: string, region?: string, arn?: string): ResourceRef {
-  return {
-    type,
-    id,
-    ...(account !== undefined ? { account } : {}),
-    ...(region !== undefined ? { region } : {}),
-    ...(arn ? { arn } : {}),
-  };
-}
+export { resourceRef } from '../domain/recorder.js';

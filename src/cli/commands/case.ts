@@ -10,8 +10,8 @@
  * written to; 1 the close is incomplete (what is left is named) or an AWS call failed.
  */
 import type { Argv } from 'yargs';
-import type { HostIo } from '../host.js';
-import type { GlobalArgs, SourceArgs } from '../context.js';
+import type { CommandResult, HostIo } from '../host.js';
+import type { CliContext, GlobalArgs, SourceArgs } from '../context.js';
 import { handle, numberOption, withBucket, withCase, withSource } from './common.js';
 import { table } from '../render.js';
 import { PartialFailureError } from '../../domain/errors.js';
@@ -117,113 +117,120 @@ export function caseCommands(y: Argv, io: HostIo): Argv {
       .command(
         'close',
         'close a case: detach and delete the working volumes (after proving they were not written to), retain the evidence snapshots, delete the room, retire temporary keys, seal the record',
-        (x) =>
-          withSource(withBucket(withCase(x)))
-            .option(
-              'snapshot-lock-days',
-              numberOption(
-                {
-                  flag: '--snapshot-lock-days',
-                  unit: 'days',
-                  integer: true,
-                  min: 1,
-                  max: 36500,
-                  code: 'INVALID_LOCK_DAYS',
-                },
-                'also lock the evidence snapshots for this many days (EBS snapshot lock, 1–36500)',
-              ),
-            )
-            .option('snapshot-lock-mode', {
-              type: 'string',
-              choices: ['governance', 'compliance'] as const,
-              describe: 'EBS snapshot lock mode (default governance)',
-            })
-            .option(
-              'key-deletion-window-days',
-              numberOption(
-                {
-                  flag: '--key-deletion-window-days',
-                  unit: 'days',
-                  integer: true,
-                  min: 7,
-                  max: 30,
-                  code: 'INVALID_KEY_WINDOW',
-                },
-                'KMS pending window for the temporary keys, 7–30 (default 30)',
-              ),
-            )
-            .option('accept-written', {
-              type: 'boolean',
-              default: false,
-              describe: 'delete a working volume even though it was found written to (it is kept otherwise)',
-            })
-            .option('accept-unverified', {
-              type: 'boolean',
-              default: false,
-              describe: 'delete a working volume even though the written-to check could not run (it is kept otherwise)',
-            })
-            .option(
-              'wait-minutes',
-              numberOption(
-                { flag: '--wait-minutes', unit: 'minutes', min: 0, code: 'INVALID_BUDGET' },
-                'time budget of each wait: detach, volume deletion, stack deletion (default: 10, 10, 60); a check snapshot waits up to 6 hours unless this is set',
-              ),
-            )
-            .example(
-              '$0 case close --case IR-2026-0142 --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder --yes',
-              'close a case whose evidence came from another account',
-            ),
-        handle<CloseArgs, unknown>(io, async (ctx, a) => {
-          // Bad input is refused before any AWS call (checkCloseOptions: the library's own checks).
-          const caseId = a.case;
-          const options: CloseOptions = {
-            caseId,
-            acceptWritten: a.acceptWritten,
-            acceptUnverified: a.acceptUnverified,
-            ...(a.snapshotLockDays !== undefined ? { snapshotLockDays: a.snapshotLockDays } : {}),
-            ...(a.snapshotLockMode ? { snapshotLockMode: a.snapshotLockMode } : {}),
-            ...(a.keyDeletionWindowDays !== undefined ? { keyDeletionWindowDays: a.keyDeletionWindowDays } : {}),
-            ...(a.waitMinutes !== undefined ? { budgets: waitBudgets(a.waitMinutes) } : {}),
-            signal: ctx.abort.signal,
-          };
-          checkCloseOptions(options);
-          const account = await ctx.forensicAccount();
-          await checkRegion(account);
-          const bucket = await resolveVaultBucket(account, a.bucket);
-          // Opening the record audits the vault (exit 2 without one, 3 when it fails the audit).
-          const custody = await ctx.custody(caseId, bucket, { use: 'change', command: 'case close' });
-          const source = await ctx.sourceAccount(a);
-          const r = await closeCase(
-            {
-              account,
-              ...(source !== account ? { sourceAccounts: [source] } : {}),
-              custody,
-              verifyCustody: () => verifyCaseInVault(account, { caseId, bucket, reporter: ctx.reporter }),
-              auditVault: () => auditVault(account, bucket),
-              approve: (request) => {
-                if (ctx.args.yes && !ctx.args.json)
-                  ctx.reporter.progress({ kind: 'step', message: `${request.question}\n(--yes: going ahead)` });
-                return ctx.approve(request);
-              },
-              reporter: ctx.reporter,
-              clock: ctx.clock,
-            },
-            options,
-          ).catch((e: unknown) => {
-            // An incomplete close: the contract prints its result, exit 1 (3 when a volume was written to).
-            if (e instanceof PartialFailureError && e.result) return e.result as CloseResult;
-            throw e;
-          });
-          const written = r.writtenChecks.some((w) => w.identical === false) && r.incomplete;
-          return {
-            data: closeJson(r),
-            text: closeText(r),
-            ...(written ? { exitCode: 3 } : r.incomplete ? { exitCode: 1 } : {}),
-          };
-        }),
+        closeArgs,
+        handle<CloseArgs, unknown>(io, runClose),
       )
       .demandCommand(1, 'Name a case command: close.'),
   );
+}
+
+/** The options of `case close`. */
+function closeArgs(x: Argv) {
+  return withSource(withBucket(withCase(x)))
+    .option(
+      'snapshot-lock-days',
+      numberOption(
+        {
+          flag: '--snapshot-lock-days',
+          unit: 'days',
+          integer: true,
+          min: 1,
+          max: 36500,
+          code: 'INVALID_LOCK_DAYS',
+        },
+        'also lock the evidence snapshots for this many days (EBS snapshot lock, 1–36500)',
+      ),
+    )
+    .option('snapshot-lock-mode', {
+      type: 'string',
+      choices: ['governance', 'compliance'] as const,
+      describe: 'EBS snapshot lock mode (default governance)',
+    })
+    .option(
+      'key-deletion-window-days',
+      numberOption(
+        {
+          flag: '--key-deletion-window-days',
+          unit: 'days',
+          integer: true,
+          min: 7,
+          max: 30,
+          code: 'INVALID_KEY_WINDOW',
+        },
+        'KMS pending window for the temporary keys, 7–30 (default 30)',
+      ),
+    )
+    .option('accept-written', {
+      type: 'boolean',
+      default: false,
+      describe: 'delete a working volume even though it was found written to (it is kept otherwise)',
+    })
+    .option('accept-unverified', {
+      type: 'boolean',
+      default: false,
+      describe: 'delete a working volume even though the written-to check could not run (it is kept otherwise)',
+    })
+    .option(
+      'wait-minutes',
+      numberOption(
+        { flag: '--wait-minutes', unit: 'minutes', min: 0, code: 'INVALID_BUDGET' },
+        'time budget of each wait: detach, volume deletion, stack deletion (default: 10, 10, 60); a check snapshot waits up to 6 hours unless this is set',
+      ),
+    )
+    .example(
+      '$0 case close --case IR-2026-0142 --source-role-arn arn:aws:iam::111111111111:role/IncidentResponder --yes',
+      'close a case whose evidence came from another account',
+    );
+}
+
+/** `case close`: the library's close, its result printed as the contract says (exit 1 incomplete, 3 written to). */
+async function runClose(ctx: CliContext, a: CloseArgs): Promise<CommandResult<unknown>> {
+  // Bad input is refused before any AWS call (checkCloseOptions: the library's own checks).
+  const caseId = a.case;
+  const options: CloseOptions = {
+    caseId,
+    acceptWritten: a.acceptWritten,
+    acceptUnverified: a.acceptUnverified,
+    ...(a.snapshotLockDays !== undefined ? { snapshotLockDays: a.snapshotLockDays } : {}),
+    ...(a.snapshotLockMode ? { snapshotLockMode: a.snapshotLockMode } : {}),
+    ...(a.keyDeletionWindowDays !== undefined ? { keyDeletionWindowDays: a.keyDeletionWindowDays } : {}),
+    ...(a.waitMinutes !== undefined ? { budgets: waitBudgets(a.waitMinutes) } : {}),
+    signal: ctx.abort.signal,
+  };
+  checkCloseOptions(options);
+  const account = await ctx.forensicAccount();
+  await checkRegion(account);
+  const bucket = await resolveVaultBucket(account, a.bucket);
+  // Opening the record audits the vault (exit 2 without one, 3 when it fails the audit).
+  const custody = await ctx.custody(caseId, bucket, { use: 'change', command: 'case close' });
+  const source = await ctx.sourceAccount(a);
+  const r = await closeCase(
+    {
+      account,
+      ...(source !== account ? { sourceAccounts: [source] } : {}),
+      custody,
+      verifyCustody: () => verifyCaseInVault(account, { caseId, bucket, reporter: ctx.reporter }),
+      auditVault: () => auditVault(account, bucket),
+      approve: (request) => {
+        if (ctx.args.yes && !ctx.args.json)
+          ctx.reporter.progress({ kind: 'step', message: `${request.question}\n(--yes: going ahead)` });
+        return ctx.approve(request);
+      },
+      reporter: ctx.reporter,
+      clock: ctx.clock,
+    },
+    options,
+  ).catch((e: unknown) => {
+    // An incomplete close: the contract prints its result, exit 1 (3 when a volume was written to).
+    if (e instanceof PartialFailureError && e.result) return e.result as CloseResult;
+    throw e;
+  });
+  const written = r.writtenChecks.some((w) => w.identical === false) && r.incomplete;
+  return {
+    data: closeJson(r),
+    text: closeText(r),
+    ...(written ? { exitCode: 3 } : r.incomplete ? { exitCode: 1 } : {}),
+  };
 }
 
 function waitBudgets(minutes: number) {

@@ -6,9 +6,8 @@
  * after a failure looks again (see `create-once.ts`).
  */
 import type { AwsAccount } from '../../aws/ports.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap, ROLE } from '../../domain/tags.js';
 import { describeSnapshots } from '../../resources/snapshots.js';
-import { ROLE } from '../../evidence/run.js';
 import type { SnapshotInfo } from '../../evidence/watch.js';
 
 export interface Discovery {

@@ -30,7 +30,7 @@ import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { ensureCaseKey } from '../../resources/case-key.js';
 import type { EvidenceLimits } from '../../evidence/limits.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from '../../evidence/readonly.js';
-import { roomForAttach, roomIfUp } from '../../evidence/room.js';
+import { roomForAttach, roomIfUp, type RoomTarget } from '../../evidence/room.js';
 import { EvidenceRun, type EvidenceBudgets } from '../../evidence/run.js';
 import type { WatcherOptions } from '../../evidence/watch.js';
 import { discover } from './discover.js';
@@ -156,7 +156,7 @@ async function acquireSteps(
   checked: ReturnType<typeof checkAcquireOptions>,
   session: CustodySession,
 ): Promise<Omit<AcquireResult, 'seal'>> {
-  const { caseId, instanceIds, volumeIds, concurrency } = checked;
+  const { caseId, concurrency } = checked;
   const attach = options.attach ?? true;
   const run = new EvidenceRun({
     caseId,
@@ -168,36 +168,8 @@ async function acquireSteps(
     limits: options.limits,
     watcher: options.watcher,
   });
-
-  // 1. Refuse before anything is made.
-  const [forensicAccount, sourceAccount] = await Promise.all([deps.forensic.accountId(), deps.source.accountId()]);
-  const crossAccount = forensicAccount !== sourceAccount;
-  const target = attach ? await roomForAttach(run, deps.room) : await roomIfUp(run, deps.room);
-  if (!target)
-    run.warn(
-      `The room of case ${caseId} is not up: the evidence is preserved as snapshots only; \`cleanroom evidence attach\` makes the working volumes once the room is up.`,
-    );
-  const sameRegion = !crossAccount && deps.source.region === deps.forensic.region;
-  const sources = await resolveSources(
-    {
-      run,
-      source: deps.source,
-      sourceAccount,
-      ...(sameRegion && target ? { forensicInstanceId: target.instance.instanceId } : {}),
-      ...(deps.sourceInRegion ? { sourceInRegion: deps.sourceInRegion } : {}),
-    },
-    instanceIds,
-    volumeIds,
-  );
-  let responderKey: SharingKey | undefined;
-  if (options.sourceKmsKeyArn) {
-    if (crossAccount)
-      responderKey = await checkResponderKey(run, deps.source, options.sourceKmsKeyArn, forensicAccount);
-    else
-      run.warn(
-        '--source-kms-key is not used: the source is the forensic account, so the evidence is copied under the case key directly, with no sharing step.',
-      );
-  }
+  const scope = await refuseBeforeMaking(run, deps, options, checked, attach);
+  const { sourceAccount, forensicAccount, crossAccount, target, sources, responderKey } = scope;
 
   session.checkpoint('the case key');
   const caseKey = await ensureCaseKey(deps.forensic, caseId, deps.custody);
@@ -238,31 +210,93 @@ async function acquireSteps(
   let sharing: AcquireResult['sharing'];
   try {
     settled = await mapPool(sources, concurrency, (sv) => acquireOne(ctx, sv));
-    const attached = settled.flatMap((s) =>
-      s.ok && s.value.attached ? [{ evidenceId: s.value.evidenceId, ...s.value.attached }] : [],
-    );
     session.checkpoint('the read-only check');
-    if (target && attached.length)
-      for (const [k, v] of await confirmAndRecord(run, target.instance.instanceId, attached)) readOnly.set(k, v);
+    for (const [k, v] of await confirmReadOnly(run, target, settled)) readOnly.set(k, v);
   } finally {
     // A stopped run leaves the sharing key and copies to the rerun (or case close), which retires them.
     if (crossAccount && !options.signal?.aborted) sharing = await retire(ctx, keyPromise, responderKey);
   }
   session.checkpoint('the summary');
+  return summarize(run, deps, options, checked, { ...scope, attach, settled, readOnly, sharing });
+}
 
-  // 6. The summary.
-  const failures: AcquireFailure[] = settled.flatMap((s) =>
-    s.ok
-      ? []
-      : [
-          {
-            evidenceId: s.item.evidenceId,
-            sourceVolumeId: s.item.volumeId,
-            code: s.error instanceof CleanroomError ? s.error.code : 'INTERNAL',
-            message: s.error.message,
-          },
-        ],
+/** What step 1 settles before anything is made: the accounts, the room, the source volumes, the responder's key. */
+interface AcquireScope {
+  forensicAccount: string;
+  sourceAccount: string;
+  crossAccount: boolean;
+  target: RoomTarget | undefined;
+  sources: SourceVolume[];
+  responderKey: SharingKey | undefined;
+}
+
+/** Step 1: refuse bad input before anything is made (the room, the source volumes, --source-kms-key). */
+async function refuseBeforeMaking(
+  run: EvidenceRun,
+  deps: AcquireDeps,
+  options: AcquireOptions,
+  checked: ReturnType<typeof checkAcquireOptions>,
+  attach: boolean,
+): Promise<AcquireScope> {
+  const [forensicAccount, sourceAccount] = await Promise.all([deps.forensic.accountId(), deps.source.accountId()]);
+  const crossAccount = forensicAccount !== sourceAccount;
+  const target = attach ? await roomForAttach(run, deps.room) : await roomIfUp(run, deps.room);
+  if (!target)
+    run.warn(
+      `The room of case ${checked.caseId} is not up: the evidence is preserved as snapshots only; \`cleanroom evidence attach\` makes the working volumes once the room is up.`,
+    );
+  const sameRegion = !crossAccount && deps.source.region === deps.forensic.region;
+  const sources = await resolveSources(
+    {
+      run,
+      source: deps.source,
+      sourceAccount,
+      ...(sameRegion && target ? { forensicInstanceId: target.instance.instanceId } : {}),
+      ...(deps.sourceInRegion ? { sourceInRegion: deps.sourceInRegion } : {}),
+    },
+    checked.instanceIds,
+    checked.volumeIds,
   );
+  let responderKey: SharingKey | undefined;
+  if (options.sourceKmsKeyArn) {
+    if (crossAccount)
+      responderKey = await checkResponderKey(run, deps.source, options.sourceKmsKeyArn, forensicAccount);
+    else
+      run.warn(
+        '--source-kms-key is not used: the source is the forensic account, so the evidence is copied under the case key directly, with no sharing step.',
+      );
+  }
+  return { forensicAccount, sourceAccount, crossAccount, target, sources, responderKey };
+}
+
+/** Step 4: read-only confirmed inside the forensic instance for what was attached. */
+async function confirmReadOnly(
+  run: EvidenceRun,
+  target: RoomTarget | undefined,
+  settled: Settled<SourceVolume, ItemOutcome>[],
+): Promise<Map<string, ReadOnlyAnswer>> {
+  const attached = settled.flatMap((s) =>
+    s.ok && s.value.attached ? [{ evidenceId: s.value.evidenceId, ...s.value.attached }] : [],
+  );
+  return target && attached.length ? await confirmAndRecord(run, target.instance.instanceId, attached) : new Map();
+}
+
+/** Step 6: one `acquire.run` event keyed by the items' end state, then the result, or a {@link PartialFailureError}. */
+async function summarize(
+  run: EvidenceRun,
+  deps: AcquireDeps,
+  options: AcquireOptions,
+  checked: ReturnType<typeof checkAcquireOptions>,
+  o: AcquireScope & {
+    attach: boolean;
+    settled: Settled<SourceVolume, ItemOutcome>[];
+    readOnly: Map<string, ReadOnlyAnswer>;
+    sharing: AcquireResult['sharing'];
+  },
+): Promise<Omit<AcquireResult, 'seal'>> {
+  const { caseId } = checked;
+  const { sources, sourceAccount, settled, readOnly, sharing } = o;
+  const failures = failuresOf(settled);
   const folded = foldEvidence(deps.custody.events());
   const evidence = sources.map(
     (s) =>
@@ -274,35 +308,7 @@ async function acquireSteps(
         state: 'failed' as const,
       },
   );
-  const summary = {
-    items: evidence.map((e) => ({
-      evidenceId: e.evidenceId,
-      state: e.state ?? null,
-      readOnly: readOnly.get(e.evidenceId)?.status ?? null,
-    })),
-    failures: failures.map((f) => ({ evidenceId: f.evidenceId, code: f.code })),
-    sharing: sharing ? { keyArn: sharing.keyArn, retired: sharing.retired, kept: sharing.kept.length } : null,
-  };
-  // Keyed by the items' end state, so a rerun that changes nothing adds nothing.
-  const digest = createHash('sha256')
-    .update(JSON.stringify({ items: summary.items, failures: summary.failures }))
-    .digest('hex')
-    .slice(0, 16);
-  await run.record(
-    acquireKeys.run(digest),
-    'acquire.run',
-    sources.map((s) => run.ref('ec2:volume', s.volumeId, sourceAccount, deps.source.region)),
-    {
-      status: failures.length === 0 ? 'succeeded' : failures.length === sources.length ? 'failed' : 'partial',
-      details: { ...summary, attach, crossAccount },
-    },
-    {
-      instanceIds: [...instanceIds],
-      volumeIds: [...volumeIds],
-      attach,
-      ...(options.sourceKmsKeyArn ? { sourceKmsKeyArn: options.sourceKmsKeyArn } : {}),
-    },
-  );
+  await recordRun(run, deps, options, checked, { ...o, evidence, failures });
   const result: Omit<AcquireResult, 'seal'> = {
     case: caseId,
     evidence,
@@ -320,6 +326,70 @@ async function acquireSteps(
     );
   }
   return result;
+}
+
+/** The items that failed, each with its code. */
+function failuresOf(settled: Settled<SourceVolume, ItemOutcome>[]): AcquireFailure[] {
+  return settled.flatMap((s) =>
+    s.ok
+      ? []
+      : [
+          {
+            evidenceId: s.item.evidenceId,
+            sourceVolumeId: s.item.volumeId,
+            code: s.error instanceof CleanroomError ? s.error.code : 'INTERNAL',
+            message: s.error.message,
+          },
+        ],
+  );
+}
+
+/** The `acquire.run` event; keyed by the items' end state, so a rerun that changes nothing adds nothing. */
+async function recordRun(
+  run: EvidenceRun,
+  deps: AcquireDeps,
+  options: AcquireOptions,
+  checked: ReturnType<typeof checkAcquireOptions>,
+  o: {
+    sources: SourceVolume[];
+    sourceAccount: string;
+    crossAccount: boolean;
+    attach: boolean;
+    evidence: EvidencePatch[];
+    failures: AcquireFailure[];
+    readOnly: Map<string, ReadOnlyAnswer>;
+    sharing: AcquireResult['sharing'];
+  },
+): Promise<void> {
+  const { sources, sourceAccount, crossAccount, attach, evidence, failures, readOnly, sharing } = o;
+  const summary = {
+    items: evidence.map((e) => ({
+      evidenceId: e.evidenceId,
+      state: e.state ?? null,
+      readOnly: readOnly.get(e.evidenceId)?.status ?? null,
+    })),
+    failures: failures.map((f) => ({ evidenceId: f.evidenceId, code: f.code })),
+    sharing: sharing ? { keyArn: sharing.keyArn, retired: sharing.retired, kept: sharing.kept.length } : null,
+  };
+  const digest = createHash('sha256')
+    .update(JSON.stringify({ items: summary.items, failures: summary.failures }))
+    .digest('hex')
+    .slice(0, 16);
+  await run.record(
+    acquireKeys.run(digest),
+    'acquire.run',
+    sources.map((s) => run.ref('ec2:volume', s.volumeId, sourceAccount, deps.source.region)),
+    {
+      status: failures.length === 0 ? 'succeeded' : failures.length === sources.length ? 'failed' : 'partial',
+      details: { ...summary, attach, crossAccount },
+    },
+    {
+      instanceIds: [...checked.instanceIds],
+      volumeIds: [...checked.volumeIds],
+      attach,
+      ...(options.sourceKmsKeyArn ? { sourceKmsKeyArn: options.sourceKmsKeyArn } : {}),
+    },
+  );
 }
 
 /** Step 5: retire the sharing copies, then the sharing key (unless a copy in progress still needs it). */

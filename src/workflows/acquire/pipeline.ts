@@ -23,6 +23,7 @@ import {
   TAG_SOURCE_ACCOUNT,
   TAG_SOURCE_INSTANCE,
   TAG_SOURCE_VOLUME,
+  ROLE,
 } from '../../domain/tags.js';
 import { asError } from '../../domain/errors.js';
 import type { EvidencePatch, EvidenceState } from '../../domain/evidence.js';
@@ -33,7 +34,7 @@ import { mapPool } from '../../domain/pool.js';
 import type { CaseKey } from '../../resources/case-key.js';
 import { findOrCreate, retrying } from '../../evidence/create-once.js';
 import type { RoomTarget } from '../../evidence/room.js';
-import { ROLE, type EvidenceRun } from '../../evidence/run.js';
+import type { EvidenceRun } from '../../evidence/run.js';
 import { attachWorkingVolume, ensureWorkingVolume, type Attached } from '../../evidence/volume.js';
 import type { SnapshotInfo } from '../../evidence/watch.js';
 import { caseSnapshotsByEvidence, sourceSnapshotsOf, type Discovery } from './discover.js';
@@ -157,7 +158,7 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
   } catch (e) {
     await d.settle();
     await c.run.recordFailure(eid, step, reached, e, [
-      { type: 'ec2:volume', id: sv.volumeId, account: c.sourceAccount, region: c.source.region },
+      c.run.ref('ec2:volume', sv.volumeId, c.sourceAccount, c.source.region),
     ]);
     throw e;
   }
@@ -317,7 +318,6 @@ function instanceSnapshots(c: PipelineContext, instanceId: string): Promise<Map<
 async function snapshotInstance(c: PipelineContext, instanceId: string): Promise<Map<string, SnapshotInfo>> {
   const vols = c.sources.filter((s) => s.viaInstance === instanceId);
   const ids = vols.map((v) => v.volumeId);
-  const limits = c.run.limits.of(c.sourceAccount, c.source.region);
   const have = new Map<string, SnapshotInfo>();
   for (const v of ids) {
     const s = c.discovery.sourceSnapshots.get(v);
@@ -325,74 +325,88 @@ async function snapshotInstance(c: PipelineContext, instanceId: string): Promise
   }
   if (have.size === 0) {
     c.run.step(`snapshotting the ${ids.length} volume(s) of ${instanceId} at once (crash-consistent)`);
-    const made = await findOrCreate<Map<string, SnapshotInfo>>({
-      description: `snapshots of the volumes of ${instanceId}`,
-      // The discovery at the start found none; a retry looks again.
-      find: discoveredThen(undefined, async () => {
-        const again = (await sourceSnapshotsOf(c.source, c.run.caseId, ids)).sourceSnapshots;
-        return again.size ? again : undefined;
-      }),
-      create: async () => {
-        await belowPendingLimit(c, ids, Math.max(...vols.map((v) => v.sizeGiB)));
-        await limits.createSnapshot.take();
-        const r = await (c.source.single ?? c.source).ec2.createSnapshots({
-          InstanceSpecification: { InstanceId: instanceId, ExcludeBootVolume: false },
-          Description: `cleanroom ${c.run.caseId}: crash-consistent evidence snapshot of ${instanceId}`,
-          TagSpecifications: [
-            {
-              ResourceType: 'snapshot',
-              Tags: caseTags(c.run.caseId, {
-                [TAG_ROLE]: ROLE.sourceSnapshot,
-                [TAG_SOURCE_ACCOUNT]: c.sourceAccount,
-                [TAG_SOURCE_INSTANCE]: instanceId,
-              }),
-            },
-          ],
-        });
-        const m = new Map<string, SnapshotInfo>();
-        for (const s of r.Snapshots ?? [])
-          if (s.VolumeId && s.SnapshotId)
-            m.set(s.VolumeId, {
-              SnapshotId: s.SnapshotId,
-              VolumeId: s.VolumeId,
-              State: s.State as SnapshotInfo['State'],
-              Tags: s.Tags,
-            });
-        return m;
-      },
-      budgetMs: c.run.budgets.apiMs,
-      clock: c.run.clock,
-      details: { instanceId },
-    });
-    for (const [k, v] of made.value) have.set(k, v);
+    for (const [k, v] of await snapshotTogether(c, instanceId, vols)) have.set(k, v);
   }
   const missing = vols.filter((v) => !have.has(v.volumeId));
   if (missing.length) {
     c.run.warn(
       `${missing.map((v) => v.volumeId).join(', ')} of ${instanceId} ${missing.length === 1 ? 'has' : 'have'} no snapshot from the instance-wide CreateSnapshots (attached since, or an interrupted run snapshotted only some volumes): snapshotted on ${missing.length === 1 ? 'its' : 'their'} own, so not crash-consistent with the others.`,
     );
-    for (const v of missing) {
-      const made = await findOrCreate<SnapshotInfo>({
-        description: `source snapshot of ${v.volumeId} (${v.evidenceId})`,
-        find: async () =>
-          (await sourceSnapshotsOf(c.source, c.run.caseId, [v.volumeId])).sourceSnapshots.get(v.volumeId),
-        create: async () => {
-          await belowPendingLimit(c, [v.volumeId], v.sizeGiB);
-          await limits.createSnapshot.take();
-          return (await (c.source.single ?? c.source).ec2.createSnapshot({
-            VolumeId: v.volumeId,
-            Description: `cleanroom ${c.run.caseId}: evidence ${v.evidenceId} from ${v.volumeId}`,
-            TagSpecifications: [{ ResourceType: 'snapshot', Tags: sourceTags(c, v, ROLE.sourceSnapshot) }],
-          })) as SnapshotInfo;
-        },
-        budgetMs: c.run.budgets.apiMs,
-        clock: c.run.clock,
-        details: { volumeId: v.volumeId },
-      });
-      have.set(v.volumeId, made.value);
-    }
+    for (const v of missing) have.set(v.volumeId, await snapshotAlone(c, v));
   }
   return have;
+}
+
+/** One crash-consistent CreateSnapshots of every volume of the instance (found again on a retry). */
+async function snapshotTogether(
+  c: PipelineContext,
+  instanceId: string,
+  vols: SourceVolume[],
+): Promise<Map<string, SnapshotInfo>> {
+  const ids = vols.map((v) => v.volumeId);
+  const limits = c.run.limits.of(c.sourceAccount, c.source.region);
+  const made = await findOrCreate<Map<string, SnapshotInfo>>({
+    description: `snapshots of the volumes of ${instanceId}`,
+    // The discovery at the start found none; a retry looks again.
+    find: discoveredThen(undefined, async () => {
+      const again = (await sourceSnapshotsOf(c.source, c.run.caseId, ids)).sourceSnapshots;
+      return again.size ? again : undefined;
+    }),
+    create: async () => {
+      await belowPendingLimit(c, ids, Math.max(...vols.map((v) => v.sizeGiB)));
+      await limits.createSnapshot.take();
+      const r = await (c.source.single ?? c.source).ec2.createSnapshots({
+        InstanceSpecification: { InstanceId: instanceId, ExcludeBootVolume: false },
+        Description: `cleanroom ${c.run.caseId}: crash-consistent evidence snapshot of ${instanceId}`,
+        TagSpecifications: [
+          {
+            ResourceType: 'snapshot',
+            Tags: caseTags(c.run.caseId, {
+              [TAG_ROLE]: ROLE.sourceSnapshot,
+              [TAG_SOURCE_ACCOUNT]: c.sourceAccount,
+              [TAG_SOURCE_INSTANCE]: instanceId,
+            }),
+          },
+        ],
+      });
+      const m = new Map<string, SnapshotInfo>();
+      for (const s of r.Snapshots ?? [])
+        if (s.VolumeId && s.SnapshotId)
+          m.set(s.VolumeId, {
+            SnapshotId: s.SnapshotId,
+            VolumeId: s.VolumeId,
+            State: s.State as SnapshotInfo['State'],
+            Tags: s.Tags,
+          });
+      return m;
+    },
+    budgetMs: c.run.budgets.apiMs,
+    clock: c.run.clock,
+    details: { instanceId },
+  });
+  return made.value;
+}
+
+/** A volume the instance-wide snapshot missed, snapshotted on its own. */
+async function snapshotAlone(c: PipelineContext, v: SourceVolume): Promise<SnapshotInfo> {
+  const limits = c.run.limits.of(c.sourceAccount, c.source.region);
+  const made = await findOrCreate<SnapshotInfo>({
+    description: `source snapshot of ${v.volumeId} (${v.evidenceId})`,
+    find: async () => (await sourceSnapshotsOf(c.source, c.run.caseId, [v.volumeId])).sourceSnapshots.get(v.volumeId),
+    create: async () => {
+      await belowPendingLimit(c, [v.volumeId], v.sizeGiB);
+      await limits.createSnapshot.take();
+      return (await (c.source.single ?? c.source).ec2.createSnapshot({
+        VolumeId: v.volumeId,
+        Description: `cleanroom ${c.run.caseId}: evidence ${v.evidenceId} from ${v.volumeId}`,
+        TagSpecifications: [{ ResourceType: 'snapshot', Tags: sourceTags(c, v, ROLE.sourceSnapshot) }],
+      })) as SnapshotInfo;
+    },
+    budgetMs: c.run.budgets.apiMs,
+    clock: c.run.clock,
+    details: { volumeId: v.volumeId },
+  });
+  return made.value;
 }
 
 /**

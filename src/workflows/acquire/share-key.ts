@@ -15,10 +15,10 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { UsageError } from '../../domain/errors.js';
-import { TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
+import { TAG_CASE, TAG_ROLE, ROLE } from '../../domain/tags.js';
 import { mapPool } from '../../domain/pool.js';
 import { findOrCreate, retrying } from '../../evidence/create-once.js';
-import { ROLE, type EvidenceRun } from '../../evidence/run.js';
+import type { EvidenceRun } from '../../evidence/run.js';
 import type { ErrorCode } from '../../domain/errors.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 

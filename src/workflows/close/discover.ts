@@ -5,15 +5,12 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import type { RecordedEvent } from '../../domain/recorder.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap } from '../../domain/tags.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, tagMap, ROLE } from '../../domain/tags.js';
 import { readRoomStack, type RoomStack as FullRoomStack } from '../../resources/stacks.js';
 import { describeSnapshots } from '../../resources/snapshots.js';
 import { describeVolumes } from '../../resources/volumes.js';
 import { findCaseKey, type CaseKey } from '../../resources/case-key.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
-import { ROLE } from '../../evidence/run.js';
-
-export const ROLE_WRITTEN_CHECK = 'written-check';
 
 /** An evidence item as the custody record folds it (see `domain/evidence.ts`). */
 export type EvidenceFold = EvidencePatch;
@@ -70,7 +67,29 @@ export async function discoverCase(
     { Name: `tag:${TAG_CASE}`, Values: [caseId] },
     { Name: 'tag-key', Values: [TAG_EVIDENCE] },
   ];
+  const { volumes, goneVolumes } = await caseVolumes(account, caseFilters, evidence);
+  const all = await caseSnapshots(account, caseFilters, evidence);
+  return {
+    evidence,
+    volumes,
+    goneVolumes,
+    evidenceSnapshots: all.filter((s) => isEvidenceSnapshot(s, evidence)),
+    checkSnapshots: all.filter((s) => s.role === ROLE.writtenCheck),
+    otherSnapshots: all.filter((s) => s.role !== ROLE.writtenCheck && !isEvidenceSnapshot(s, evidence)),
+    ...(await describeRoomStack(account, caseId).then((s) => (s ? { stack: s } : {}))),
+    ...(await findCaseKey(account, caseId).then((k) => (k ? { caseKey: k } : {}))),
+  };
+}
 
+type Filters = Array<{ Name: string; Values: string[] }>;
+type AwsTags = Array<{ Key?: string; Value?: string }>;
+
+/** The case's working volumes (by tag, and the ones the record names), and the recorded ones that are gone. */
+async function caseVolumes(
+  account: AwsAccount,
+  caseFilters: Filters,
+  evidence: ReadonlyMap<string, EvidenceFold>,
+): Promise<Pick<CaseState, 'volumes' | 'goneVolumes'>> {
   const volumes = new Map<string, WorkingVolume>();
   const addVolume = (
     v: {
@@ -78,7 +97,7 @@ export async function discoverCase(
       State?: string;
       SnapshotId?: string;
       Attachments?: Array<{ InstanceId?: string; Device?: string; State?: string }>;
-      Tags?: Array<{ Key?: string; Value?: string }>;
+      Tags?: AwsTags;
     },
     evidenceId?: string,
   ) => {
@@ -110,10 +129,23 @@ export async function discoverCase(
     for (const e of recordedVolumes)
       if (!volumes.has(e.volumeId!)) goneVolumes.push({ volumeId: e.volumeId!, evidenceId: e.evidenceId });
   }
+  return {
+    volumes: [...volumes.values()].sort(
+      (a, b) => a.evidenceId.localeCompare(b.evidenceId) || a.volumeId.localeCompare(b.volumeId),
+    ),
+    goneVolumes,
+  };
+}
 
+/** The case's snapshots (by tag, and the forensic snapshots the record names), sorted by id. */
+async function caseSnapshots(
+  account: AwsAccount,
+  caseFilters: Filters,
+  evidence: ReadonlyMap<string, EvidenceFold>,
+): Promise<CaseSnapshot[]> {
   const snapshots = new Map<string, CaseSnapshot>();
   const addSnapshot = (
-    s: { SnapshotId?: string; State?: string; VolumeId?: string; Tags?: Array<{ Key?: string; Value?: string }> },
+    s: { SnapshotId?: string; State?: string; VolumeId?: string; Tags?: AwsTags },
     evidenceId?: string,
   ) => {
     if (!s.SnapshotId) return;
@@ -137,20 +169,7 @@ export async function discoverCase(
     ]);
     for (const s of found) addSnapshot(s, recordedSnaps.find((e) => e.forensicSnapshotId === s.SnapshotId)?.evidenceId);
   }
-  const all = [...snapshots.values()].sort((a, b) => a.snapshotId.localeCompare(b.snapshotId));
-
-  return {
-    evidence,
-    volumes: [...volumes.values()].sort(
-      (a, b) => a.evidenceId.localeCompare(b.evidenceId) || a.volumeId.localeCompare(b.volumeId),
-    ),
-    goneVolumes,
-    evidenceSnapshots: all.filter((s) => isEvidenceSnapshot(s, evidence)),
-    checkSnapshots: all.filter((s) => s.role === ROLE_WRITTEN_CHECK),
-    otherSnapshots: all.filter((s) => s.role !== ROLE_WRITTEN_CHECK && !isEvidenceSnapshot(s, evidence)),
-    ...(await describeRoomStack(account, caseId).then((s) => (s ? { stack: s } : {}))),
-    ...(await findCaseKey(account, caseId).then((k) => (k ? { caseKey: k } : {}))),
-  };
+  return [...snapshots.values()].sort((a, b) => a.snapshotId.localeCompare(b.snapshotId));
 }
 
 /**

@@ -36,6 +36,7 @@ import { deleteRoomStack, type StackOutcome } from './stack.js';
 import type { KeyOutcome, TemporaryKey, UnreachableKey } from './keys.js';
 import type { SharingCopyOutcome, UnreachableItem } from './sharing.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
+import { resourceRef } from '../../resources/refs.js';
 
 export { DEFAULT_BUDGETS, type CloseBudgets } from './run.js';
 export type { WrittenCheck } from './volumes.js';
@@ -241,7 +242,7 @@ async function closeCaseSteps(deps: CloseDeps, options: CloseOptions): Promise<O
     await requireApproval(deps.approve, { action: 'case.close', caseId, question: closePlanText(plan), plan });
   throwIfAborted(options.signal, 'closing');
 
-  await run.record(VERIFY_KEY, 'case.close.verify', [{ type: 's3:prefix', id: casePrefix(caseId) }], {
+  await run.record(VERIFY_KEY, 'case.close.verify', [resourceRef('s3:prefix', casePrefix(caseId))], {
     status: 'succeeded',
     details: { events: v.events ?? events.length, head: (v.head ?? null) as unknown, vaultChecks: vault.checks.length },
   });
@@ -310,7 +311,7 @@ async function finishClose(
       })),
     keysScheduled: o.keys.filter((k) => k.status !== 'failed').map((k) => k.arn),
   };
-  const caseRef = { type: 's3:prefix', id: casePrefix(caseId) };
+  const caseRef = resourceRef('s3:prefix', casePrefix(caseId));
   if (incomplete) {
     // One event per distinct set of things left to do, so rerunning into the same state adds nothing.
     const digest = createHash('sha256').update(JSON.stringify(run.outstanding)).digest('hex').slice(0, 16);

@@ -6,12 +6,13 @@
  * `case-key`: a key found by name alone is left alone and named.
  */
 import type { AccountWith, AwsAccount } from '../../aws/ports.js';
-import type { RecordedEvent, ResourceRef } from '../../domain/recorder.js';
+import type { RecordedEvent } from '../../domain/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
-import { TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
+import { TAG_CASE, TAG_ROLE, ROLE } from '../../domain/tags.js';
 import { caseKeyAlias, type CaseKey } from '../../resources/case-key.js';
 import type { CloseRun } from './run.js';
 import { eventsOfFamily, idempotencyKeys, type KeyFamily } from '../../domain/idempotency-keys.js';
+import { resourceRef } from '../../resources/refs.js';
 
 export interface TemporaryKey {
   keyId: string;
@@ -137,7 +138,7 @@ export async function findTemporaryKeys(
       for (const x of t.Tags ?? []) if (x.TagKey) tags[x.TagKey] = x.TagValue ?? '';
       Mk = t.Truncated ? (t.NextMarker ?? undefined) : undefined;
     } while (Mk);
-    if (tags[TAG_ROLE] === 'case-key') continue;
+    if (tags[TAG_ROLE] === ROLE.caseKey) continue;
     if (tags[TAG_CASE] !== caseId) {
       warn(
         `KMS key ${meta.Arn}${aliases.length ? ` (${aliases.join(', ')})` : ''} looks like a key of case ${caseId} but does not carry the tag ${TAG_CASE}=${caseId}; close leaves it alone — schedule its deletion yourself if it is temporary.`,
@@ -167,7 +168,7 @@ export async function scheduleKeyDeletions(
   const out: KeyOutcome[] = [];
   for (const k of found) {
     const key = keyKey(k.keyId);
-    const ref: ResourceRef = { type: 'kms:key', id: k.keyId, arn: k.arn, account: k.account, region: k.region };
+    const ref = resourceRef('kms:key', k.keyId, k.account, k.region, k.arn);
     if (k.state === 'PendingDeletion') {
       if (!run.custody.find(key)) {
         await run.record(key, 'case.close.schedule-key-deletion', [ref], {

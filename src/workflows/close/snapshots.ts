@@ -4,12 +4,12 @@
  * with EBS snapshot lock (governance or compliance mode) so they cannot be deleted before the
  * lock expires. Where the endpoint does not support the lock, the record says so.
  */
-import type { ResourceRef } from '../../domain/recorder.js';
 import { AwsError, asError } from '../../domain/errors.js';
 import type { CaseSnapshot } from './discover.js';
 import { TAG_RETAINED } from '../../domain/tags.js';
 import type { CloseRun } from './run.js';
 import { idempotencyKeys, markKey } from '../../domain/idempotency-keys.js';
+import { resourceRef } from '../../resources/refs.js';
 
 export interface LockOutcome {
   snapshotId: string;
@@ -27,7 +27,7 @@ export async function retainSnapshots(run: CloseRun, snapshots: readonly CaseSna
   const retained: string[] = [];
   for (const s of snapshots) {
     const key = snapshotKeys.retain(s.snapshotId);
-    const ref: ResourceRef = { type: 'ec2:snapshot', id: s.snapshotId, account, region: run.account.region };
+    const ref = resourceRef('ec2:snapshot', s.snapshotId, account, run.account.region);
     const tagged = s.tags[TAG_RETAINED] === 'true';
     if (tagged && run.done(key)) {
       retained.push(s.snapshotId);
@@ -65,7 +65,7 @@ export async function lockSnapshots(
   for (const s of snapshots) {
     const id = s.snapshotId;
     const key = snapshotKeys.lock(id);
-    const ref: ResourceRef = { type: 'ec2:snapshot', id, account, region: run.account.region };
+    const ref = resourceRef('ec2:snapshot', id, account, run.account.region);
     const prior = run.done(key);
     if (prior) {
       out.push({

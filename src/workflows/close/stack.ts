@@ -4,12 +4,12 @@
  * CloudFormation's reasons, and the close is marked incomplete; the next run asks CloudFormation
  * to delete it again.
  */
-import type { ResourceRef } from '../../domain/recorder.js';
 import { roomStackName } from '../../domain/case-id.js';
 import { deleteStackAndWait, StackDeleteFailedError } from '../../resources/stack-delete.js';
 import type { RoomStack } from './discover.js';
 import type { CloseRun } from './run.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
+import { resourceRef } from '../../resources/refs.js';
 
 export const STACK_KEY = idempotencyKeys.close.deleteStack();
 
@@ -32,7 +32,7 @@ export async function deleteRoomStack(run: CloseRun, stack: RoomStack | undefine
       await run.record(
         STACK_KEY,
         'case.close.delete-stack',
-        [{ type: 'cloudformation:stack', id: stackName, account, region: run.account.region }],
+        [resourceRef('cloudformation:stack', stackName, account, run.account.region)],
         {
           status: 'skipped',
           details: { stackName, reason: 'no room stack: already deleted or never created' },
@@ -41,13 +41,7 @@ export async function deleteRoomStack(run: CloseRun, stack: RoomStack | undefine
     }
     return { deleted: true, alreadyGone: true, stackName };
   }
-  const ref: ResourceRef = {
-    type: 'cloudformation:stack',
-    id: stack.stackName,
-    arn: stack.stackId,
-    account,
-    region: run.account.region,
-  };
+  const ref = resourceRef('cloudformation:stack', stack.stackName, account, run.account.region, stack.stackId);
   let failedResources: StackOutcome['failedResources'];
   const ok = await run.guard(STACK_KEY, 'case.close.delete-stack', stackName, [ref], async () => {
     run.step(`deleting room stack ${stackName} (${stack.status})`);

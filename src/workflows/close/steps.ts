@@ -7,7 +7,7 @@ import type { RecordedEvent } from '../../domain/recorder.js';
 import type { StepRecorder } from '../../domain/step-recorder.js';
 import { mapPool } from '../../domain/pool.js';
 import type { CaseKey } from '../../resources/case-key.js';
-import { ROLE_WRITTEN_CHECK, type CaseSnapshot, type CaseState } from './discover.js';
+import type { CaseSnapshot, CaseState } from './discover.js';
 import {
   findTemporaryKeys,
   recordedKeys,
@@ -27,6 +27,7 @@ import {
 } from './sharing.js';
 import { lockSnapshots, retainSnapshots, type LockOutcome } from './snapshots.js';
 import { closeGoneVolume, closeVolume, type VolumeOutcome } from './volumes.js';
+import { ROLE } from '../../domain/tags.js';
 
 /** Where an account is: its id and region. */
 export type AccountPlace = Pick<AwsAccount, 'accountId' | 'region'>;
@@ -78,7 +79,7 @@ export function snapshotsToRetain(
       toRetain.push({
         snapshotId: id,
         evidenceId: v.evidenceId,
-        role: ROLE_WRITTEN_CHECK,
+        role: ROLE.writtenCheck,
         state: 'completed',
         tags: {},
       });

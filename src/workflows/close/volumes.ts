@@ -8,16 +8,17 @@ import type { ResourceRef, RecordedEvent } from '../../domain/recorder.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
 import { caseTags } from '../../domain/case-id.js';
-import { TAG_EVIDENCE, TAG_ROLE, TAG_CHECK_OF, TAG_WRITTEN } from '../../domain/tags.js';
+import { TAG_EVIDENCE, TAG_ROLE, TAG_CHECK_OF, TAG_WRITTEN, ROLE } from '../../domain/tags.js';
 import { waitFor, type PollResult } from '../../domain/waiter.js';
 import { compareSnapshots, type CompareResult } from '../../evidence/volume-compare.js';
 import { detachAndWait } from '../../evidence/detach.js';
 import { detachKeyIn } from '../../evidence/volume.js';
-import { ROLE_WRITTEN_CHECK, type EvidenceFold, type WorkingVolume } from './discover.js';
+import type { EvidenceFold, WorkingVolume } from './discover.js';
 import { describeSnapshots } from '../../resources/snapshots.js';
 import { describeVolumes } from '../../resources/volumes.js';
 import type { CloseRun } from './run.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
+import { resourceRef } from '../../resources/refs.js';
 
 /** The written-to check as recorded. */
 export interface WrittenCheck extends CompareResult {
@@ -46,7 +47,7 @@ export async function closeVolume(
 ): Promise<VolumeOutcome> {
   const { evidenceId: eid, volumeId: vid } = vol;
   const account = await run.account.accountId();
-  const volRef: ResourceRef = { type: 'ec2:volume', id: vid, account, region: run.account.region };
+  const volRef = resourceRef('ec2:volume', vid, account, run.account.region);
   const out: VolumeOutcome = { volumeId: vid, evidenceId: eid, deleted: false };
 
   // 1. Detach.
@@ -64,15 +65,7 @@ export async function closeVolume(
       await run.record(
         detachKey,
         'case.close.detach',
-        [
-          volRef,
-          ...vol.attachments.map((a) => ({
-            type: 'ec2:instance',
-            id: a.instanceId,
-            account,
-            region: run.account.region,
-          })),
-        ],
+        [volRef, ...vol.attachments.map((a) => resourceRef('ec2:instance', a.instanceId, account, run.account.region))],
         {
           status: 'succeeded',
           details: {
@@ -145,7 +138,7 @@ export async function closeGoneVolume(run: CloseRun, eid: string, vid: string): 
   const out: VolumeOutcome = { volumeId: vid, evidenceId: eid, deleted: true, ...(check ? { check } : {}) };
   if (run.custody.find(delKey)) return out;
   const account = await run.account.accountId();
-  const volRef: ResourceRef = { type: 'ec2:volume', id: vid, account, region: run.account.region };
+  const volRef = resourceRef('ec2:volume', vid, account, run.account.region);
   const deletedByClose =
     check &&
     (check.identical === true ||
@@ -180,14 +173,33 @@ async function writtenCheck(
   const { evidenceId: eid, volumeId: vid } = vol;
   const account = await run.account.accountId();
   const evidenceSnapshotId = vol.snapshotId ?? fold?.forensicSnapshotId;
+  const checkSnapshotId = await checkSnapshot(run, vol, evidenceSnapshotId);
+  const result = await compareWithEvidence(run, vol, evidenceSnapshotId, checkSnapshotId);
+  const check: WrittenCheck & { checkSnapshotId: string } = {
+    ...result,
+    evidenceId: eid,
+    volumeId: vid,
+    ...(evidenceSnapshotId ? { evidenceSnapshotId } : {}),
+    checkSnapshotId,
+  };
+  await reportCheck(run, check, account, volRef);
+  return check;
+}
 
+/** The completed check snapshot of a working volume: the one an interrupted run made, or a new one. */
+async function checkSnapshot(
+  run: CloseRun,
+  vol: WorkingVolume,
+  evidenceSnapshotId: string | undefined,
+): Promise<string> {
+  const { evidenceId: eid, volumeId: vid } = vol;
   // Find the check snapshot an interrupted run made before making another (CreateSnapshot takes
   // no client token).
   run.reporter.progress({ kind: 'item', item: eid, phase: 'written-to check', message: `snapshot of ${vid}` });
   const existing = (
     await describeSnapshots(run.account, [
       { Name: 'volume-id', Values: [vid] },
-      { Name: `tag:${TAG_ROLE}`, Values: [ROLE_WRITTEN_CHECK] },
+      { Name: `tag:${TAG_ROLE}`, Values: [ROLE.writtenCheck] },
     ])
   ).filter((s) => s.State !== 'error');
   let checkSnapshotId = existing.sort((a, b) => (b.StartTime?.getTime?.() ?? 0) - (a.StartTime?.getTime?.() ?? 0))[0]
@@ -201,7 +213,7 @@ async function writtenCheck(
           ResourceType: 'snapshot',
           Tags: caseTags(run.caseId, {
             [TAG_EVIDENCE]: eid,
-            [TAG_ROLE]: ROLE_WRITTEN_CHECK,
+            [TAG_ROLE]: ROLE.writtenCheck,
             ...(evidenceSnapshotId ? { [TAG_CHECK_OF]: evidenceSnapshotId } : {}),
           }),
         },
@@ -223,6 +235,17 @@ async function writtenCheck(
       }),
   });
 
+  return checkSnapshotId;
+}
+
+/** Compare the check snapshot with the evidence snapshot (unavailable when that is not known). */
+async function compareWithEvidence(
+  run: CloseRun,
+  vol: WorkingVolume,
+  evidenceSnapshotId: string | undefined,
+  checkSnapshotId: string,
+): Promise<CompareResult> {
+  const { evidenceId: eid, volumeId: vid } = vol;
   let result: CompareResult;
   if (!evidenceSnapshotId) {
     result = {
@@ -242,14 +265,17 @@ async function writtenCheck(
         run.reporter.progress({ kind: 'item', item: eid, phase: 'hashing blocks', percent: (100 * done) / total }),
     });
   }
-  const check: WrittenCheck = {
-    ...result,
-    evidenceId: eid,
-    volumeId: vid,
-    ...(evidenceSnapshotId ? { evidenceSnapshotId } : {}),
-    checkSnapshotId,
-  };
+  return result;
+}
 
+/** Tag and warn when the volume was written to (or the check could not run), and record the check. */
+async function reportCheck(
+  run: CloseRun,
+  check: WrittenCheck & { checkSnapshotId: string },
+  account: string,
+  volRef: ResourceRef,
+): Promise<void> {
+  const { evidenceId: eid, volumeId: vid, evidenceSnapshotId, checkSnapshotId } = check;
   if (check.identical === false) {
     await run.account.ec2.createTags({
       Resources: [vid, checkSnapshotId],
@@ -264,10 +290,8 @@ async function writtenCheck(
     );
   }
   const snapRefs: ResourceRef[] = [
-    ...(evidenceSnapshotId
-      ? [{ type: 'ec2:snapshot', id: evidenceSnapshotId, account, region: run.account.region }]
-      : []),
-    { type: 'ec2:snapshot', id: checkSnapshotId, account, region: run.account.region },
+    ...(evidenceSnapshotId ? [resourceRef('ec2:snapshot', evidenceSnapshotId, account, run.account.region)] : []),
+    resourceRef('ec2:snapshot', checkSnapshotId, account, run.account.region),
   ];
   await run.record(keys.check(eid, vid), 'case.close.written-check', [volRef, ...snapRefs], {
     status: check.identical === true ? 'succeeded' : check.identical === false ? 'failed' : 'skipped',
@@ -281,7 +305,6 @@ async function writtenCheck(
         }
       : {}),
   });
-  return check;
 }
 
 async function deleteWorkingVolume(

@@ -7,16 +7,8 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { mapPool } from '../../domain/pool.js';
-import { tagMap, TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
-import {
-  DENY_ALL_POLICY_NAME,
-  ROLE_ISOLATION_GROUP,
-  ROLE_ISOLATION_NACL,
-  ROLE_TRANSIT_GROUP,
-  isolationGroupName,
-  quarantineName,
-  transitGroupName,
-} from './names.js';
+import { tagMap, TAG_CASE, TAG_ROLE, ROLE } from '../../domain/tags.js';
+import { DENY_ALL_POLICY_NAME, isolationGroupName, quarantineName, transitGroupName } from './names.js';
 
 /** A network interface of the instance and its groups. */
 export interface InterfaceState {
@@ -320,12 +312,12 @@ export async function findCaseGroups(
     const tags = tagMap(g.Tags);
     const role = tags[TAG_ROLE];
     if (!g.GroupId) continue;
-    if (tags[TAG_CASE] !== caseId || (role !== ROLE_ISOLATION_GROUP && role !== ROLE_TRANSIT_GROUP)) {
+    if (tags[TAG_CASE] !== caseId || (role !== ROLE.isolationGroup && role !== ROLE.transitGroup)) {
       out.foreign.push({ groupId: g.GroupId, name: g.GroupName ?? '' });
       continue;
     }
     const group: CaseGroup = { groupId: g.GroupId, vpcId, role, rules: await readRules(account, g.GroupId) };
-    if (role === ROLE_ISOLATION_GROUP) out.isolation = group;
+    if (role === ROLE.isolationGroup) out.isolation = group;
     else out.transit = group;
   }
   return out;
@@ -373,7 +365,7 @@ export async function findCaseAcl(account: AwsAccount, caseId: string, vpcId: st
     Filters: [
       { Name: 'vpc-id', Values: [vpcId] },
       { Name: `tag:${TAG_CASE}`, Values: [caseId] },
-      { Name: `tag:${TAG_ROLE}`, Values: [ROLE_ISOLATION_NACL] },
+      { Name: `tag:${TAG_ROLE}`, Values: [ROLE.isolationNacl] },
     ],
   });
   return r.NetworkAcls?.[0]?.NetworkAclId;

@@ -44,6 +44,7 @@ import {
 } from './discover.js';
 import { digest, keys, quarantineName } from './names.js';
 import { TAG_CASE, TAG_QUARANTINE } from '../../domain/tags.js';
+import { resourceRef } from '../../resources/refs.js';
 import {
   DEFAULT_BUDGETS,
   stepsFor,
@@ -234,7 +235,7 @@ async function startIsolation(
       warnings.push(m);
       reporter.warn(m);
     },
-    instanceRef: { type: 'ec2:instance', id: instanceId, account: accountId, region: account.region },
+    instanceRef: resourceRef('ec2:instance', instanceId, accountId, account.region),
   };
 }
 
@@ -734,7 +735,7 @@ async function failStep(
     await new StepRecorder(custody).record(
       keys.failed(ctx.instanceId, step.id, code),
       step.action,
-      [{ type: 'ec2:instance', id: ctx.instanceId, account: ctx.accountId, region: ctx.account.region }],
+      [resourceRef('ec2:instance', ctx.instanceId, ctx.accountId, ctx.account.region)],
       { status: 'failed', error: { code, message } },
       calls.length
         ? { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome ?? 'failed' })) }

@@ -8,15 +8,6 @@ import { TAG_ROLE } from '../../domain/tags.js';
 import { caseTags } from '../../domain/case-id.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 
-/** Tag on a contained instance: when it was isolated (ISO time), next to `cleanroom:case`. */
-export const TAG_QUARANTINE = 'cleanroom:quarantine';
-
-/** `cleanroom:role` values of the resources isolate creates. */
-export const ROLE_ISOLATION_GROUP = 'isolation';
-export const ROLE_TRANSIT_GROUP = 'isolation-untrack';
-export const ROLE_ISOLATION_NACL = 'isolation-nacl';
-export const ROLE_QUARANTINE_PROFILE = 'quarantine-profile';
-
 /** The inline policy the IAM console's "Revoke active sessions" writes; isolate writes the same. */
 export const REVOKE_POLICY_NAME = 'AWSRevokeOlderSessions';
 /** The quarantine role's only policy. */

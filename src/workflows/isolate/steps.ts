@@ -24,7 +24,7 @@ import type { ResourceRef } from '../../domain/recorder.js';
 import { resourceRef } from '../../resources/refs.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
-import { TAG_CASE, TAG_QUARANTINE } from '../../domain/tags.js';
+import { TAG_CASE, TAG_QUARANTINE, ROLE } from '../../domain/tags.js';
 import { waitFor, type Clock } from '../../domain/waiter.js';
 import type { PlannedCall } from './calls.js';
 import {
@@ -47,10 +47,6 @@ import {
   DENY_ALL_POLICY_NAME,
   QUARANTINE_TRUST_POLICY,
   REVOKE_POLICY_NAME,
-  ROLE_ISOLATION_GROUP,
-  ROLE_ISOLATION_NACL,
-  ROLE_QUARANTINE_PROFILE,
-  ROLE_TRANSIT_GROUP,
   isolationGroupName,
   isolationTags,
   revocationTime,
@@ -341,12 +337,9 @@ export const leaveTargetGroups: Step = {
     for (const r of now) byGroup.set(r.targetGroupArn, [...(byGroup.get(r.targetGroupArn) ?? []), r]);
     const resources = [
       instanceRef(ctx),
-      ...[...new Set([...now, ...ctx.before.registrations].map((r) => r.targetGroupArn))].map((arn) => ({
-        type: 'elasticloadbalancing:target-group',
-        id: arn,
-        account: ctx.accountId,
-        region: ctx.account.region,
-      })),
+      ...[...new Set([...now, ...ctx.before.registrations].map((r) => r.targetGroupArn))].map((arn) =>
+        ref(ctx, 'elasticloadbalancing:target-group', arn),
+      ),
     ];
     if (!now.length) {
       return ctx.before.registrations.length
@@ -398,6 +391,110 @@ export const leaveTargetGroups: Step = {
     `deregister ${ctx.instanceId} from target groups ${ctx.before.registrations.map((r) => r.targetGroupName).join(', ') || '(none found)'}`,
 };
 
+type CaseGroups = Awaited<ReturnType<typeof findCaseGroups>>;
+
+/** The transit group of a VPC: all traffic allowed both ways, IPv4 and IPv6 (made, or its missing rules added). */
+function transitGroupCalls(ctx: StepContext, vpc: string, t: CaseGroups['transit']): PlannedCall[] {
+  const calls: PlannedCall[] = [];
+  if (t) {
+    for (const [egress, family] of [
+      [false, 'v4'],
+      [false, 'v6'],
+      [true, 'v4'],
+      [true, 'v6'],
+    ] as const) {
+      if (!t.rules.some((r) => r.egress === egress && allowsAll(r, family)))
+        calls.push(allowAll(vpc, egress, family, t.groupId));
+    }
+  } else {
+    calls.push({
+      send: (a, i) => a.ec2.createSecurityGroup(i),
+      input: {
+        GroupName: transitGroupName(ctx.caseId),
+        Description: `cleanroom ${ctx.caseId}: allows all traffic so that flows become untracked before isolation`,
+        VpcId: vpc,
+        TagSpecifications: [{ ResourceType: 'security-group', Tags: isolationTags(ctx.caseId, ROLE.transitGroup) }],
+      },
+      why: `the transit group of ${vpc}`,
+      bind: (o: { GroupId?: string }) => ({ [transitRef(vpc)]: o.GroupId }),
+    });
+    calls.push({
+      send: (a, i) => a.ec2.authorizeSecurityGroupIngress(i),
+      input: {
+        GroupId: `{{${transitRef(vpc)}}}`,
+        IpPermissions: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }], Ipv6Ranges: [{ CidrIpv6: '::/0' }] }],
+      },
+      why: 'all inbound traffic, IPv4 and IPv6 (with the outbound rules: flows are not tracked)',
+    });
+    // A new group allows all IPv4 egress already (and IPv6 in some VPCs: then this is a duplicate).
+    calls.push({
+      ...allowAll(vpc, true, 'v6', `{{${transitRef(vpc)}}}`),
+      alreadyIf: ['InvalidPermission.Duplicate'],
+    });
+  }
+  return calls;
+}
+
+/** The isolation group of a VPC: no rule at all (made and emptied, or its rules revoked). */
+function isolationGroupCalls(ctx: StepContext, vpc: string, iso: CaseGroups['isolation']): PlannedCall[] {
+  const calls: PlannedCall[] = [];
+  if (iso) {
+    const egress = iso.rules.filter((r) => r.egress).map((r) => r.id);
+    const ingress = iso.rules.filter((r) => !r.egress).map((r) => r.id);
+    if (egress.length)
+      calls.push({
+        send: (a, i) => a.ec2.revokeSecurityGroupEgress(i),
+        input: { GroupId: iso.groupId, SecurityGroupRuleIds: egress },
+        why: `remove every outbound rule of the isolation group of ${vpc}`,
+      });
+    if (ingress.length)
+      calls.push({
+        send: (a, i) => a.ec2.revokeSecurityGroupIngress(i),
+        input: { GroupId: iso.groupId, SecurityGroupRuleIds: ingress },
+        why: `remove every inbound rule of the isolation group of ${vpc}`,
+      });
+  } else {
+    const g = `{{${isoRef(vpc)}}}`;
+    calls.push({
+      send: (a, i) => a.ec2.createSecurityGroup(i),
+      input: {
+        GroupName: isolationGroupName(ctx.caseId),
+        Description: `cleanroom ${ctx.caseId}: isolation, no traffic in or out`,
+        VpcId: vpc,
+        TagSpecifications: [{ ResourceType: 'security-group', Tags: isolationTags(ctx.caseId, ROLE.isolationGroup) }],
+      },
+      why: `the isolation group of ${vpc}`,
+      bind: (o: { GroupId?: string }) => ({ [isoRef(vpc)]: o.GroupId }),
+    });
+    calls.push({
+      send: (a, i) => a.ec2.describeSecurityGroupRules(i),
+      input: { Filters: [{ Name: 'group-id', Values: [g] }] },
+      why: 'the ids of the default rules AWS gives a new group (outbound all, IPv4 and IPv6)',
+      bind: (o: { SecurityGroupRules?: Array<{ SecurityGroupRuleId?: string; IsEgress?: boolean }> }) => ({
+        [`outbound rules of ${isoRef(vpc)}`]: (o.SecurityGroupRules ?? [])
+          .filter((r) => r.IsEgress && r.SecurityGroupRuleId)
+          .map((r) => r.SecurityGroupRuleId),
+        [`inbound rules of ${isoRef(vpc)}`]: (o.SecurityGroupRules ?? [])
+          .filter((r) => !r.IsEgress && r.SecurityGroupRuleId)
+          .map((r) => r.SecurityGroupRuleId),
+      }),
+    });
+    calls.push({
+      send: (a, i) => a.ec2.revokeSecurityGroupEgress(i),
+      input: { GroupId: g, SecurityGroupRuleIds: `{{outbound rules of ${isoRef(vpc)}}}` },
+      why: 'revoke the default outbound rules by rule id',
+      skipIfEmpty: `outbound rules of ${isoRef(vpc)}`,
+    });
+    calls.push({
+      send: (a, i) => a.ec2.revokeSecurityGroupIngress(i),
+      input: { GroupId: g, SecurityGroupRuleIds: `{{inbound rules of ${isoRef(vpc)}}}` },
+      why: 'revoke any inbound rule by rule id',
+      skipIfEmpty: `inbound rules of ${isoRef(vpc)}`,
+    });
+  }
+  return calls;
+}
+
 /** The case's two groups in every VPC of the instance: allow-all (transit) and no-rule (isolation). */
 export const prepareGroups: Step = {
   id: 'prepare-groups',
@@ -417,110 +514,15 @@ export const prepareGroups: Step = {
         );
       }
       groups[vpc] = {};
-      // The transit group: all traffic allowed both ways, IPv4 and IPv6.
-      const t = found.transit;
-      if (t) {
-        refs.set(transitRef(vpc), t.groupId);
-        groups[vpc]!.transitGroupId = t.groupId;
-        for (const [egress, family] of [
-          [false, 'v4'],
-          [false, 'v6'],
-          [true, 'v4'],
-          [true, 'v6'],
-        ] as const) {
-          if (!t.rules.some((r) => r.egress === egress && allowsAll(r, family)))
-            calls.push(allowAll(vpc, egress, family, t.groupId));
-        }
-      } else {
-        calls.push({
-          send: (a, i) => a.ec2.createSecurityGroup(i),
-          input: {
-            GroupName: transitGroupName(ctx.caseId),
-            Description: `cleanroom ${ctx.caseId}: allows all traffic so that flows become untracked before isolation`,
-            VpcId: vpc,
-            TagSpecifications: [
-              { ResourceType: 'security-group', Tags: isolationTags(ctx.caseId, ROLE_TRANSIT_GROUP) },
-            ],
-          },
-          why: `the transit group of ${vpc}`,
-          bind: (o: { GroupId?: string }) => ({ [transitRef(vpc)]: o.GroupId }),
-        });
-        calls.push({
-          send: (a, i) => a.ec2.authorizeSecurityGroupIngress(i),
-          input: {
-            GroupId: `{{${transitRef(vpc)}}}`,
-            IpPermissions: [
-              { IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }], Ipv6Ranges: [{ CidrIpv6: '::/0' }] },
-            ],
-          },
-          why: 'all inbound traffic, IPv4 and IPv6 (with the outbound rules: flows are not tracked)',
-        });
-        // A new group allows all IPv4 egress already (and IPv6 in some VPCs: then this is a duplicate).
-        calls.push({
-          ...allowAll(vpc, true, 'v6', `{{${transitRef(vpc)}}}`),
-          alreadyIf: ['InvalidPermission.Duplicate'],
-        });
+      if (found.transit) {
+        refs.set(transitRef(vpc), found.transit.groupId);
+        groups[vpc]!.transitGroupId = found.transit.groupId;
       }
-      // The isolation group: no rule at all.
-      const iso = found.isolation;
-      if (iso) {
-        refs.set(isoRef(vpc), iso.groupId);
-        groups[vpc]!.isolationGroupId = iso.groupId;
-        const egress = iso.rules.filter((r) => r.egress).map((r) => r.id);
-        const ingress = iso.rules.filter((r) => !r.egress).map((r) => r.id);
-        if (egress.length)
-          calls.push({
-            send: (a, i) => a.ec2.revokeSecurityGroupEgress(i),
-            input: { GroupId: iso.groupId, SecurityGroupRuleIds: egress },
-            why: `remove every outbound rule of the isolation group of ${vpc}`,
-          });
-        if (ingress.length)
-          calls.push({
-            send: (a, i) => a.ec2.revokeSecurityGroupIngress(i),
-            input: { GroupId: iso.groupId, SecurityGroupRuleIds: ingress },
-            why: `remove every inbound rule of the isolation group of ${vpc}`,
-          });
-      } else {
-        const g = `{{${isoRef(vpc)}}}`;
-        calls.push({
-          send: (a, i) => a.ec2.createSecurityGroup(i),
-          input: {
-            GroupName: isolationGroupName(ctx.caseId),
-            Description: `cleanroom ${ctx.caseId}: isolation, no traffic in or out`,
-            VpcId: vpc,
-            TagSpecifications: [
-              { ResourceType: 'security-group', Tags: isolationTags(ctx.caseId, ROLE_ISOLATION_GROUP) },
-            ],
-          },
-          why: `the isolation group of ${vpc}`,
-          bind: (o: { GroupId?: string }) => ({ [isoRef(vpc)]: o.GroupId }),
-        });
-        calls.push({
-          send: (a, i) => a.ec2.describeSecurityGroupRules(i),
-          input: { Filters: [{ Name: 'group-id', Values: [g] }] },
-          why: 'the ids of the default rules AWS gives a new group (outbound all, IPv4 and IPv6)',
-          bind: (o: { SecurityGroupRules?: Array<{ SecurityGroupRuleId?: string; IsEgress?: boolean }> }) => ({
-            [`outbound rules of ${isoRef(vpc)}`]: (o.SecurityGroupRules ?? [])
-              .filter((r) => r.IsEgress && r.SecurityGroupRuleId)
-              .map((r) => r.SecurityGroupRuleId),
-            [`inbound rules of ${isoRef(vpc)}`]: (o.SecurityGroupRules ?? [])
-              .filter((r) => !r.IsEgress && r.SecurityGroupRuleId)
-              .map((r) => r.SecurityGroupRuleId),
-          }),
-        });
-        calls.push({
-          send: (a, i) => a.ec2.revokeSecurityGroupEgress(i),
-          input: { GroupId: g, SecurityGroupRuleIds: `{{outbound rules of ${isoRef(vpc)}}}` },
-          why: 'revoke the default outbound rules by rule id',
-          skipIfEmpty: `outbound rules of ${isoRef(vpc)}`,
-        });
-        calls.push({
-          send: (a, i) => a.ec2.revokeSecurityGroupIngress(i),
-          input: { GroupId: g, SecurityGroupRuleIds: `{{inbound rules of ${isoRef(vpc)}}}` },
-          why: 'revoke any inbound rule by rule id',
-          skipIfEmpty: `inbound rules of ${isoRef(vpc)}`,
-        });
+      if (found.isolation) {
+        refs.set(isoRef(vpc), found.isolation.groupId);
+        groups[vpc]!.isolationGroupId = found.isolation.groupId;
       }
+      calls.push(...transitGroupCalls(ctx, vpc, found.transit), ...isolationGroupCalls(ctx, vpc, found.isolation));
     }
     return {
       status: calls.length ? 'to-do' : 'in-place',
@@ -677,7 +679,7 @@ export const networkAcl: Step = {
           send: (a, i) => a.ec2.createNetworkAcl(i),
           input: {
             VpcId: vpc,
-            TagSpecifications: [{ ResourceType: 'network-acl', Tags: isolationTags(ctx.caseId, ROLE_ISOLATION_NACL) }],
+            TagSpecifications: [{ ResourceType: 'network-acl', Tags: isolationTags(ctx.caseId, ROLE.isolationNacl) }],
           },
           why: `a network ACL with no allow entry (denies everything) in ${vpc}`,
           bind: (o: { NetworkAcl?: { NetworkAclId?: string } }) => ({ [aclRef(vpc)]: o.NetworkAcl?.NetworkAclId }),
@@ -746,9 +748,7 @@ export const swapProfile: Step = {
     const q = await readQuarantine(ctx.account, ctx.caseId);
     const resources = [
       instanceRef(ctx),
-      ...(ctx.before.profile
-        ? [{ type: 'iam:instance-profile', id: ctx.before.profile.arn, account: ctx.accountId }]
-        : []),
+      ...(ctx.before.profile ? [resourceRef('iam:instance-profile', ctx.before.profile.arn, ctx.accountId)] : []),
     ];
     if (!now) {
       return ctx.before.profile
@@ -789,7 +789,7 @@ export const swapProfile: Step = {
       }
     }
     const calls: PlannedCall[] = [];
-    const tags = isolationTags(ctx.caseId, ROLE_QUARANTINE_PROFILE);
+    const tags = isolationTags(ctx.caseId, ROLE.quarantineProfile);
     if (!q.role) {
       calls.push({
         send: (a, i) => a.iam.createRole(i),
@@ -860,8 +860,8 @@ export const swapProfile: Step = {
     };
   },
   created: (ctx, _refs, v) => [
-    { type: 'iam:instance-profile', id: v['quarantineProfileArn'] as string, account: ctx.accountId },
-    { type: 'iam:role', id: v['quarantineRoleArn'] as string, account: ctx.accountId },
+    resourceRef('iam:instance-profile', v['quarantineProfileArn'] as string, ctx.accountId),
+    resourceRef('iam:role', v['quarantineRoleArn'] as string, ctx.accountId),
   ],
   byHand: (ctx) =>
     `replace instance profile ${ctx.before.profile?.name ?? '(none)'} of ${ctx.instanceId} with a profile whose role denies everything`,
@@ -877,10 +877,7 @@ export const revokeSessions: Step = {
   action: 'isolate.revoke-sessions',
   async plan(ctx) {
     const roles = (ctx.before.profile?.roles ?? []).filter((r) => r.name && !serviceLinked(r.path));
-    const resources = [
-      instanceRef(ctx),
-      ...roles.map((r) => ({ type: 'iam:role', id: r.arn, account: ctx.accountId })),
-    ];
+    const resources = [instanceRef(ctx), ...roles.map((r) => resourceRef('iam:role', r.arn, ctx.accountId))];
     if (!roles.length) {
       return {
         status: 'skipped',

@@ -170,9 +170,12 @@ export async function collectRoom(account: RoomAuditAccount, caseId: string, sta
     ok: false as const,
     error: `the stack ${stack.stackName} reports no VpcId output (status ${stack.status})`,
   };
-  const inVpc = <T>(fn: (vpc: string) => Promise<T>): Promise<Read<T>> =>
-    vpcId ? read(() => fn(vpcId)) : Promise.resolve(noVpc);
-  const vpcFilter = (name: string, vpc: string) => [{ Name: name, Values: [vpc] }];
+  const noOutput = (name: string) => ({
+    ok: false as const,
+    error: `the stack ${stack.stackName} reports no ${name} output`,
+  });
+  const inVpc = <T>(fn: (account: RoomAuditAccount, vpc: string) => Promise<T>): Promise<Read<T>> =>
+    vpcId ? read(() => fn(account, vpcId)) : Promise.resolve(noVpc);
   const groupIds = [info.forensicsSecurityGroupId, info.accessSecurityGroupId, info.endpointSecurityGroupId].filter(
     (g): g is string => !!g,
   );
@@ -196,157 +199,31 @@ export async function collectRoom(account: RoomAuditAccount, caseId: string, sta
   ] = await Promise.all([
     info.subnetId
       ? read(async () => (await account.ec2.describeSubnets({ SubnetIds: [info.subnetId!] })).Subnets?.[0])
-      : Promise.resolve<Read<Subnet | undefined>>({
-          ok: false,
-          error: `the stack ${stack.stackName} reports no SubnetId output`,
-        }),
+      : Promise.resolve<Read<Subnet | undefined>>(noOutput('SubnetId')),
     info.instanceId
       ? read(
           async () =>
             (await account.ec2.describeInstances({ InstanceIds: [info.instanceId!] })).Reservations?.[0]
               ?.Instances?.[0],
         )
-      : Promise.resolve<Read<Instance | undefined>>({
-          ok: false,
-          error: `the stack ${stack.stackName} reports no InstanceId output`,
-        }),
-    inVpc(async (v) =>
-      (
-        await all((t) =>
-          account.ec2
-            .describeInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) })
-            .then((r) => ({ items: r.InternetGateways, next: r.NextToken })),
-        )
-      )
-        .filter((g) => (g.Attachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
-        .map((g) => g.InternetGatewayId ?? '?'),
-    ),
-    inVpc(async (v) =>
-      (
-        await all((t) =>
-          account.ec2
-            .describeNatGateways({ Filter: vpcFilter('vpc-id', v), ...tok(t) })
-            .then((r) => ({ items: r.NatGateways, next: r.NextToken })),
-        )
-      )
-        .filter((g) => g.VpcId === v && g.State !== 'deleted' && g.State !== 'failed')
-        .map((g) => `${g.NatGatewayId} (${g.State})`),
-    ),
-    inVpc(async (v) =>
-      (
-        await all((t) =>
-          account.ec2
-            .describeEgressOnlyInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) })
-            .then((r) => ({ items: r.EgressOnlyInternetGateways, next: r.NextToken })),
-        )
-      )
-        .filter((g) => (g.Attachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
-        .map((g) => g.EgressOnlyInternetGatewayId ?? '?'),
-    ),
-    inVpc(async (v) => {
-      const live = new Set(['initiating-request', 'pending-acceptance', 'provisioning', 'active']);
-      const ids = new Set<string>();
-      for (const side of ['requester-vpc-info.vpc-id', 'accepter-vpc-info.vpc-id']) {
-        const pcx = await all((t) =>
-          account.ec2
-            .describeVpcPeeringConnections({ Filters: vpcFilter(side, v), ...tok(t) })
-            .then((r) => ({ items: r.VpcPeeringConnections, next: r.NextToken })),
-        );
-        for (const p of pcx) {
-          const ours = p.RequesterVpcInfo?.VpcId === v || p.AccepterVpcInfo?.VpcId === v;
-          if (ours && live.has(p.Status?.Code ?? 'active'))
-            ids.add(`${p.VpcPeeringConnectionId} (${p.Status?.Code ?? 'unknown'})`);
-        }
-      }
-      return [...ids];
-    }),
-    inVpc(async (v) =>
-      (
-        await all((t) =>
-          account.ec2
-            .describeTransitGatewayVpcAttachments({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
-            .then((r) => ({ items: r.TransitGatewayVpcAttachments, next: r.NextToken })),
-        )
-      )
-        .filter((a) => a.VpcId === v && !['deleted', 'deleting', 'rejected', 'failed'].includes(a.State ?? ''))
-        .map((a) => `${a.TransitGatewayAttachmentId} to ${a.TransitGatewayId} (${a.State})`),
-    ),
-    inVpc(async (v) =>
-      ((await account.ec2.describeVpnGateways({ Filters: vpcFilter('attachment.vpc-id', v) })).VpnGateways ?? [])
-        .filter(
-          (g) => g.State !== 'deleted' && (g.VpcAttachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'),
-        )
-        .map((g) => g.VpnGatewayId ?? '?'),
-    ),
-    inVpc(async (v) =>
-      (
-        await all((t) =>
-          account.ec2
-            .describeCarrierGateways({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
-            .then((r) => ({ items: r.CarrierGateways, next: r.NextToken })),
-        )
-      )
-        .filter((g) => g.VpcId === v && g.State !== 'deleted' && g.State !== 'deleting')
-        .map((g) => g.CarrierGatewayId ?? '?'),
-    ),
+      : Promise.resolve<Read<Instance | undefined>>(noOutput('InstanceId')),
+    inVpc(internetGatewaysOf),
+    inVpc(natGatewaysOf),
+    inVpc(egressOnlyGatewaysOf),
+    inVpc(peeringsOf),
+    inVpc(transitAttachmentsOf),
+    inVpc(vpnGatewaysOf),
+    inVpc(carrierGatewaysOf),
     // Every filtered list is also checked item by item: a filter an endpoint ignores must not
     // pull another VPC's resources into this room's audit.
-    inVpc(async (v) =>
-      (
-        await all((t) =>
-          account.ec2
-            .describeRouteTables({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
-            .then((r) => ({ items: r.RouteTables, next: r.NextToken })),
-        )
-      ).filter((x) => x.VpcId === v),
-    ),
-    inVpc(async (v) =>
-      (
-        await all((t) =>
-          account.ec2
-            .describeVpcEndpoints({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
-            .then((r) => ({ items: r.VpcEndpoints, next: r.NextToken })),
-        )
-      ).filter((x) => x.VpcId === v),
-    ),
-    inVpc(async (v) =>
-      (
-        await all((t) =>
-          account.ec2
-            .describeNetworkInterfaces({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
-            .then((r) => ({ items: r.NetworkInterfaces, next: r.NextToken })),
-        )
-      ).filter((x) => x.VpcId === v),
-    ),
-    inVpc(async (v) =>
-      (
-        await all((t) =>
-          account.ec2
-            .describeNetworkAcls({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
-            .then((r) => ({ items: r.NetworkAcls, next: r.NextToken })),
-        )
-      ).filter((x) => x.VpcId === v),
-    ),
-    inVpc(async (v) =>
-      (
-        await all((t) =>
-          account.ec2
-            .describeFlowLogs({ Filter: vpcFilter('resource-id', v), ...tok(t) })
-            .then((r) => ({ items: r.FlowLogs, next: r.NextToken })),
-        )
-      ).filter((x) => x.ResourceId === v),
-    ),
+    inVpc(routeTablesOf),
+    inVpc(endpointsOf),
+    inVpc(networkInterfacesOf),
+    inVpc(networkAclsOf),
+    inVpc(flowLogsOf),
     read(() => liveRules(account, groupIds)),
   ]);
-  const volumes = info.instanceId
-    ? await read(() =>
-        all((t) =>
-          account.ec2
-            .describeVolumes({ Filters: [{ Name: 'attachment.instance-id', Values: [info.instanceId!] }], ...tok(t) })
-            .then((r) => ({ items: r.Volumes, next: r.NextToken })),
-        ),
-      )
-    : { ok: false as const, error: `the stack ${stack.stackName} reports no InstanceId output` };
+  const volumes = info.instanceId ? await read(() => volumesOf(account, info.instanceId!)) : noOutput('InstanceId');
   return {
     region: account.region,
     stack,
@@ -368,6 +245,157 @@ export async function collectRoom(account: RoomAuditAccount, caseId: string, sta
     flowLogs,
     rules,
   };
+}
+
+const vpcFilter = (name: string, vpc: string) => [{ Name: name, Values: [vpc] }];
+
+// The ways out of a VPC, each as the list of what is attached and alive (ids, with the state where it tells).
+
+async function internetGatewaysOf(account: RoomAuditAccount, v: string): Promise<string[]> {
+  return (
+    await all((t) =>
+      account.ec2
+        .describeInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) })
+        .then((r) => ({ items: r.InternetGateways, next: r.NextToken })),
+    )
+  )
+    .filter((g) => (g.Attachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
+    .map((g) => g.InternetGatewayId ?? '?');
+}
+
+async function natGatewaysOf(account: RoomAuditAccount, v: string): Promise<string[]> {
+  return (
+    await all((t) =>
+      account.ec2
+        .describeNatGateways({ Filter: vpcFilter('vpc-id', v), ...tok(t) })
+        .then((r) => ({ items: r.NatGateways, next: r.NextToken })),
+    )
+  )
+    .filter((g) => g.VpcId === v && g.State !== 'deleted' && g.State !== 'failed')
+    .map((g) => `${g.NatGatewayId} (${g.State})`);
+}
+
+async function egressOnlyGatewaysOf(account: RoomAuditAccount, v: string): Promise<string[]> {
+  return (
+    await all((t) =>
+      account.ec2
+        .describeEgressOnlyInternetGateways({ Filters: vpcFilter('attachment.vpc-id', v), ...tok(t) })
+        .then((r) => ({ items: r.EgressOnlyInternetGateways, next: r.NextToken })),
+    )
+  )
+    .filter((g) => (g.Attachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'))
+    .map((g) => g.EgressOnlyInternetGatewayId ?? '?');
+}
+
+async function peeringsOf(account: RoomAuditAccount, v: string): Promise<string[]> {
+  const live = new Set(['initiating-request', 'pending-acceptance', 'provisioning', 'active']);
+  const ids = new Set<string>();
+  for (const side of ['requester-vpc-info.vpc-id', 'accepter-vpc-info.vpc-id']) {
+    const pcx = await all((t) =>
+      account.ec2
+        .describeVpcPeeringConnections({ Filters: vpcFilter(side, v), ...tok(t) })
+        .then((r) => ({ items: r.VpcPeeringConnections, next: r.NextToken })),
+    );
+    for (const p of pcx) {
+      const ours = p.RequesterVpcInfo?.VpcId === v || p.AccepterVpcInfo?.VpcId === v;
+      if (ours && live.has(p.Status?.Code ?? 'active'))
+        ids.add(`${p.VpcPeeringConnectionId} (${p.Status?.Code ?? 'unknown'})`);
+    }
+  }
+  return [...ids];
+}
+
+async function transitAttachmentsOf(account: RoomAuditAccount, v: string): Promise<string[]> {
+  return (
+    await all((t) =>
+      account.ec2
+        .describeTransitGatewayVpcAttachments({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
+        .then((r) => ({ items: r.TransitGatewayVpcAttachments, next: r.NextToken })),
+    )
+  )
+    .filter((a) => a.VpcId === v && !['deleted', 'deleting', 'rejected', 'failed'].includes(a.State ?? ''))
+    .map((a) => `${a.TransitGatewayAttachmentId} to ${a.TransitGatewayId} (${a.State})`);
+}
+
+async function vpnGatewaysOf(account: RoomAuditAccount, v: string): Promise<string[]> {
+  return ((await account.ec2.describeVpnGateways({ Filters: vpcFilter('attachment.vpc-id', v) })).VpnGateways ?? [])
+    .filter(
+      (g) => g.State !== 'deleted' && (g.VpcAttachments ?? []).some((a) => a.VpcId === v && a.State !== 'detached'),
+    )
+    .map((g) => g.VpnGatewayId ?? '?');
+}
+
+async function carrierGatewaysOf(account: RoomAuditAccount, v: string): Promise<string[]> {
+  return (
+    await all((t) =>
+      account.ec2
+        .describeCarrierGateways({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
+        .then((r) => ({ items: r.CarrierGateways, next: r.NextToken })),
+    )
+  )
+    .filter((g) => g.VpcId === v && g.State !== 'deleted' && g.State !== 'deleting')
+    .map((g) => g.CarrierGatewayId ?? '?');
+}
+
+// What is inside the VPC, each list kept to this VPC item by item.
+
+async function routeTablesOf(account: RoomAuditAccount, v: string): Promise<RouteTable[]> {
+  return (
+    await all((t) =>
+      account.ec2
+        .describeRouteTables({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
+        .then((r) => ({ items: r.RouteTables, next: r.NextToken })),
+    )
+  ).filter((x) => x.VpcId === v);
+}
+
+async function endpointsOf(account: RoomAuditAccount, v: string): Promise<VpcEndpoint[]> {
+  return (
+    await all((t) =>
+      account.ec2
+        .describeVpcEndpoints({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
+        .then((r) => ({ items: r.VpcEndpoints, next: r.NextToken })),
+    )
+  ).filter((x) => x.VpcId === v);
+}
+
+async function networkInterfacesOf(account: RoomAuditAccount, v: string): Promise<NetworkInterface[]> {
+  return (
+    await all((t) =>
+      account.ec2
+        .describeNetworkInterfaces({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
+        .then((r) => ({ items: r.NetworkInterfaces, next: r.NextToken })),
+    )
+  ).filter((x) => x.VpcId === v);
+}
+
+async function networkAclsOf(account: RoomAuditAccount, v: string): Promise<NetworkAcl[]> {
+  return (
+    await all((t) =>
+      account.ec2
+        .describeNetworkAcls({ Filters: vpcFilter('vpc-id', v), ...tok(t) })
+        .then((r) => ({ items: r.NetworkAcls, next: r.NextToken })),
+    )
+  ).filter((x) => x.VpcId === v);
+}
+
+async function flowLogsOf(account: RoomAuditAccount, v: string): Promise<FlowLog[]> {
+  return (
+    await all((t) =>
+      account.ec2
+        .describeFlowLogs({ Filter: vpcFilter('resource-id', v), ...tok(t) })
+        .then((r) => ({ items: r.FlowLogs, next: r.NextToken })),
+    )
+  ).filter((x) => x.ResourceId === v);
+}
+
+/** The volumes attached to the forensic instance. */
+function volumesOf(account: RoomAuditAccount, instanceId: string): Promise<Volume[]> {
+  return all((t) =>
+    account.ec2
+      .describeVolumes({ Filters: [{ Name: 'attachment.instance-id', Values: [instanceId] }], ...tok(t) })
+      .then((r) => ({ items: r.Volumes, next: r.NextToken })),
+  );
 }
 
 // ---------------------------------------------------------------- evaluation

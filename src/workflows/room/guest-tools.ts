@@ -19,6 +19,7 @@ import { GUEST_TOOLS } from '../../assets/generated/guest-tools.js';
 import { packagePath } from '../../assets/package-path.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 import { StepRecorder } from '../../domain/step-recorder.js';
+import { resourceRef } from '../../resources/refs.js';
 
 /** scripts/guest/ of the installed package (dist/workflows/room → ../../../scripts/guest): the source of {@link builtInGuestTools}. */
 export const GUEST_TOOLS_DIR = packagePath(import.meta.url, '../../../scripts/guest', 'scripts/guest');
@@ -108,9 +109,7 @@ export async function uploadGuestTools(
     );
   const digest = bundleDigest(local);
   const accountId = await account.accountId();
-  const resources = [
-    { type: 's3:prefix', id: `s3://${o.bucket}/${prefix}`, account: accountId, region: account.region },
-  ];
+  const resources = [resourceRef('s3:prefix', `s3://${o.bucket}/${prefix}`, accountId, account.region)];
   const files: GuestFile[] = [];
   const listed = () =>
     files.map(({ name, key, sha256, bytes, uploaded, versionId }) => ({

@@ -5,16 +5,12 @@
  * report them by name with the reason each is there.
  */
 import type { AccountCalls } from '../../aws/ports.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/tags.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, ROLE, tagValue } from '../../domain/tags.js';
 
 export interface Leftover {
   kind: 'vpc' | 'subnet' | 'security-group' | 'instance' | 'network-interface' | 'evidence-volume' | 'log-group';
   id: string;
   why: string;
-}
-
-function tag(tags: ReadonlyArray<{ Key?: string; Value?: string }> | undefined, key: string): string | undefined {
-  return tags?.find((t) => t.Key === key)?.Value;
 }
 
 /**
@@ -64,7 +60,7 @@ export async function findLeftovers(
     out.push({
       kind: 'evidence-volume',
       id: v.VolumeId!,
-      why: `working volume of evidence ${tag(v.Tags, TAG_EVIDENCE)}${attached.length ? `, attached to ${attached.join(', ')}` : ', detached'}; kept: \`case close\` deletes it after proving it unchanged`,
+      why: `working volume of evidence ${tagValue(v.Tags, TAG_EVIDENCE)}${attached.length ? `, attached to ${attached.join(', ')}` : ', detached'}; kept: \`case close\` deletes it after proving it unchanged`,
     });
   }
   if (o.flowLogGroupName)
@@ -90,12 +86,12 @@ export async function attachedEvidence(
   for (const b of mapped) {
     const volumeId = b.Ebs!.VolumeId!;
     const v = vols.find((x) => x.VolumeId === volumeId);
-    const evidenceId = tag(v?.Tags, TAG_EVIDENCE);
+    const evidenceId = tagValue(v?.Tags, TAG_EVIDENCE);
     // The room's own disks: the root device, the volume the launch template tags as the root, and
     // any volume that goes with the instance (DeleteOnTermination). Evidence is never those.
     const own =
       b.DeviceName === inst.RootDeviceName ||
-      tag(v?.Tags, TAG_ROLE) === 'forensic-root-volume' ||
+      tagValue(v?.Tags, TAG_ROLE) === ROLE.forensicRootVolume ||
       b.Ebs!.DeleteOnTermination === true;
     if (own && !evidenceId) continue;
     out.push({

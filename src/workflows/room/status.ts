@@ -3,7 +3,7 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import { roomStackName } from '../../domain/case-id.js';
-import { TAG_CASE, TAG_ROLE } from '../../domain/tags.js';
+import { TAG_CASE, TAG_ROLE, ROLE, tagValue } from '../../domain/tags.js';
 import type { RoomInfo } from '../../domain/room.js';
 import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
 import { readRoomStack, roomInfo, toRoomStack, type RoomStack } from '../../resources/stacks.js';
@@ -95,13 +95,13 @@ export async function listRooms(account: AwsAccount): Promise<RoomListEntry[]> {
     (
       await account.ec2.describeVpcs({
         Filters: [
-          { Name: `tag:${TAG_ROLE}`, Values: ['vpc'] },
+          { Name: `tag:${TAG_ROLE}`, Values: [ROLE.roomVpc] },
           { Name: 'tag-key', Values: [TAG_CASE] },
         ],
       })
     ).Vpcs ?? [];
   for (const v of vpcs) {
-    const c = v.Tags?.find((t) => t.Key === TAG_CASE)?.Value;
+    const c = tagValue(v.Tags, TAG_CASE);
     if (!c || withStack.has(c)) continue;
     rows.push({
       case: c,

@@ -23,7 +23,7 @@ import { checkRegion } from '../../aws/region.js';
 import type { CustodyRecorder, ResourceRef } from '../../domain/recorder.js';
 import { resourceRef } from '../../resources/refs.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
-import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE } from '../../domain/tags.js';
+import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, ROLE } from '../../domain/tags.js';
 import { CleanroomError, TimeoutError, UsageError, asError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import type { RoomInfo } from '../../domain/room.js';
@@ -325,7 +325,7 @@ async function planChangeSet(
       parameters,
       tags: [
         { Key: TAG_CASE, Value: caseId },
-        { Key: TAG_ROLE, Value: 'room-stack' },
+        { Key: TAG_ROLE, Value: ROLE.roomStack },
       ],
       description: `cleanroom room up for case ${caseId}`,
     },
