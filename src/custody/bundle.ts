@@ -35,6 +35,7 @@ import { checkOutPath } from './out-path.js';
 import { SEQ_DIGITS, hashEquals, sha256Hex, type CaseManifest, type ChainHead } from './event.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
 import {
+  BUNDLE_CHECKS,
   ChainChecker,
   Findings,
   checkManifest,
@@ -457,38 +458,17 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   checkAgreement(findings, opts, { caseId, head, seal, meta, metaBytes, fingerprint });
   const signer = trusted && sealGood && typeof seal?.keyId === 'string' ? seal.keyId : undefined;
   return {
-    ...verifyResult(
-      caseId,
-      chain,
-      findings,
-      root,
-      [
-        'bundle.trust',
-        'bundle.signature',
-        'bundle.files',
-        'bundle.checksums',
-        'documents.schema',
-        'events.canonical',
-        'events.hash',
-        'events.chain',
-        'events.sequence',
-        'manifest.present',
-        'manifest.signature',
-        'manifest.head',
-        'manifest.evidence',
-      ],
-      {
-        'bundle.trust': trusted
-          ? `the signer is the trusted key (SHA-256 ${fingerprint}, from ${anchor === 'vault' ? "the vault's signing key in KMS" : `--${anchor}`})`
-          : 'ok',
-        'bundle.signature': `${BUNDLE_FILES.sums} is signed by that key`,
-        'bundle.files': `every file listed once under its own name, nothing unlisted, no link or special file`,
-        'bundle.checksums': `every file matches ${BUNDLE_FILES.sums}`,
-        'manifest.signature': fingerprint
-          ? `verified with ${anchorKey ? 'the trusted public key' : `the bundle's public key`} (SHA-256 ${fingerprint})`
-          : 'ok',
-      },
-    ),
+    ...verifyResult(caseId, chain, findings, root, BUNDLE_CHECKS, {
+      'bundle.trust': trusted
+        ? `the signer is the trusted key (SHA-256 ${fingerprint}, from ${anchor === 'vault' ? "the vault's signing key in KMS" : `--${anchor}`})`
+        : 'ok',
+      'bundle.signature': `${BUNDLE_FILES.sums} is signed by that key`,
+      'bundle.files': `every file listed once under its own name, nothing unlisted, no link or special file`,
+      'bundle.checksums': `every file matches ${BUNDLE_FILES.sums}`,
+      'manifest.signature': fingerprint
+        ? `verified with ${anchorKey ? 'the trusted public key' : `the bundle's public key`} (SHA-256 ${fingerprint})`
+        : 'ok',
+    }),
     bundle: root,
     ...(fingerprint ? { keyFingerprint: fingerprint } : {}),
     ...(signer ? { signingKeyArn: signer } : {}),

@@ -15,7 +15,15 @@ import { describeKeyAlias } from './vault/audit.js';
 import { unknownCaseError } from './case-exists.js';
 import { custodyPrefix, manifestKey, seqOfKey, type CaseManifest, type CustodyEvent } from './event.js';
 import { getBytes } from './store.js';
-import { ChainChecker, Findings, checkManifest, publicKey, verifyResult, type CustodyVerifyResult } from './verify.js';
+import {
+  ChainChecker,
+  Findings,
+  VAULT_CHECKS,
+  checkManifest,
+  publicKey,
+  verifyResult,
+  type CustodyVerifyResult,
+} from './verify.js';
 import type { KeyObject } from 'node:crypto';
 
 interface Version {
@@ -139,29 +147,10 @@ export async function verifyCaseInVault(
 
   const head = chain.head();
   return {
-    ...verifyResult(
-      caseId,
-      chain,
-      findings,
-      `s3://${bucket}/${casePrefix(caseId)}`,
-      [
-        'objects.versions',
-        'objects.retention',
-        'documents.schema',
-        'events.canonical',
-        'events.hash',
-        'events.chain',
-        'events.sequence',
-        'manifest.present',
-        'manifest.signature',
-        'manifest.head',
-        'manifest.evidence',
-      ],
-      {
-        'events.chain': `${chain.events} event(s) link from genesis to ${head.hash.slice(0, 16)}…`,
-        'manifest.signature': signing ? `signed by ${signing.arn}` : 'ok',
-      },
-    ),
+    ...verifyResult(caseId, chain, findings, `s3://${bucket}/${casePrefix(caseId)}`, VAULT_CHECKS, {
+      'events.chain': `${chain.events} event(s) link from genesis to ${head.hash.slice(0, 16)}…`,
+      'manifest.signature': signing ? `signed by ${signing.arn}` : 'ok',
+    }),
     bucket,
     ...(signing ? { signingKeyArn: signing.arn } : {}),
     ...(der ? { publicKeyDer: der } : {}),

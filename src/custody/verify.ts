@@ -97,6 +97,11 @@ export const VERIFY_CHECK_IDS = [
 ] as const;
 export type VerifyCheckId = (typeof VERIFY_CHECK_IDS)[number];
 
+/** The checks a verification of the record in the vault runs (no bundle file to check). */
+export const VAULT_CHECKS: readonly VerifyCheckId[] = VERIFY_CHECK_IDS.filter((id) => !id.startsWith('bundle.'));
+/** The checks a verification of an exported bundle runs (no S3 object versions or retention to read). */
+export const BUNDLE_CHECKS: readonly VerifyCheckId[] = VERIFY_CHECK_IDS.filter((id) => !id.startsWith('objects.'));
+
 /** Which check each code fails. */
 const CHECK_OF: Record<FindingCode, VerifyCheckId> = {
   BUNDLE_CHECKSUM_MISMATCH: 'bundle.checksums',
