@@ -150,7 +150,8 @@ export async function killedClose(
   return { run: r, killedAt };
 }
 
-const CLOSE_ARGS = ['--yes', '--accept-unverified', ...SRC, '--json'];
+// No --accept-unverified: the written-to check decides on the local AWS (ebs_snapshot_content), as on AWS.
+const CLOSE_ARGS = ['--yes', ...SRC, '--json'];
 
 /** A request that changes something (the points worth dying at): not a read. */
 export function isMutating(c: { service: string; action: string }): boolean {
