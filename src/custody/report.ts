@@ -74,7 +74,7 @@ function summary(r: ReportInput): Array<[string, string]> {
 }
 
 /** A value a person copies rather than reads (ids, hashes, ARNs, times): shown in monospace. */
-const MACHINE_VALUE = /^[\w.:/@+=,-]{12,}$/;
+const MACHINE_VALUE = /^(?=.*\d)[\w.:/@+=,-]{12,}$/;
 
 const MD_TIMELINE_HEAD = ['| # | Time (UTC) | Actor | Action | Outcome | Resources |', '|---|---|---|---|---|---|'];
 

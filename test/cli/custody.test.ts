@@ -116,12 +116,19 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   t.match(html, /snap-5&lt;script&gt;/);
   t.match(html, /Rate &lt;exceeded&gt; &amp; &quot;retried&quot;/);
   const md = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
-  const row4 = md.split('\n').find((l) => l.startsWith('| 4 |'));
+  const timeline = md.slice(md.indexOf('## Timeline'));
+  const row4 = timeline.split('\n').find((l) => l.startsWith('| 4 |'));
   t.ok(
     row4?.includes('| evidence.snapshot | failed: AWS\\_Throttling: Rate \\<exceeded\\> \\& "retried" \\| pipe |'),
     `the timeline row of the failure, escaped for Markdown: ${row4}`,
   );
   t.match(md, /ev-vol-2/);
+  t.equal(md.match(/^### Evidence ev-vol-\d$/gm)?.length, 4, 'a card per evidence item the record names');
+  t.match(
+    md,
+    /### Evidence ev-vol-4[\s\S]*\| 4 \| [^|]+ \| Source snapshot taken \| [^|]+ \| failed: AWS\\_Throttling/,
+    'the card lists its step, who did it and how it ended',
+  );
 
   const again = await cli(aws, ['custody', 'export', '--case', 'IR-100', '--out', out]);
   t.equal(again.code, 2, 'refuses to write into a non-empty folder');
