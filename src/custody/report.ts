@@ -8,7 +8,14 @@
  */
 import type { EvidencePatch } from '../domain/evidence.js';
 import type { ChainHead } from './event.js';
-import { type CardRow, type CardSection, type EvidenceCard, type EvidenceStep, evidenceCards } from './report-cards.js';
+import {
+  type CardRow,
+  type CardSection,
+  type EvidenceCard,
+  type EvidenceStep,
+  NOT_RECORDED,
+  evidenceCards,
+} from './report-cards.js';
 
 export interface TimelineRow {
   seq: number;
@@ -76,6 +83,18 @@ function summary(r: ReportInput): Array<[string, string]> {
 /** A value a person copies rather than reads (ids, hashes, ARNs, times): shown in monospace. */
 const MACHINE_VALUE = /^(?=.*\d)[\w.:/@+=,-]{12,}$/;
 
+/** A timeline row's cells: number, time, actor, action, outcome (with the error), resources. */
+function timelineCells(t: TimelineRow): string[] {
+  return [
+    String(t.seq),
+    t.time || NOT_RECORDED,
+    t.actor || NOT_RECORDED,
+    t.action || NOT_RECORDED,
+    (t.status || NOT_RECORDED) + (t.error ? `: ${t.error}` : ''),
+    t.resources || 'none',
+  ];
+}
+
 const MD_TIMELINE_HEAD = ['| # | Time (UTC) | Actor | Action | Outcome | Resources |', '|---|---|---|---|---|---|'];
 
 function markdownRows(rows: CardRow[]): string[] {
@@ -120,9 +139,7 @@ export function renderMarkdown(r: ReportInput): string {
   else for (const c of evidenceCards(r.evidence, r.steps ?? [])) out.push(...markdownCard(c));
   out.push('## Timeline', '', ...MD_TIMELINE_HEAD);
   for (const t of r.timeline) {
-    out.push(
-      `| ${t.seq} | ${escapeMarkdownCell(t.time)} | ${escapeMarkdownCell(t.actor)} | ${escapeMarkdownCell(t.action)} | ${escapeMarkdownCell(t.status + (t.error ? `: ${t.error}` : ''))} | ${escapeMarkdownCell(t.resources)} |`,
-    );
+    out.push(`| ${timelineCells(t).map(escapeMarkdownCell).join(' | ')} |`);
   }
   out.push(
     '',
@@ -200,7 +217,14 @@ ${
 }
 <h2>Timeline</h2>
 <table class="grid timeline">${colgroup(TIMELINE_WIDTHS)}<thead><tr><th>#</th><th>Time (UTC)</th><th>Actor</th><th>Action</th><th>Outcome</th><th>Resources</th></tr></thead>
-${r.timeline.map((t) => `<tr${t.status === 'failed' ? ' class="failed"' : ''}><td>${t.seq}</td><td>${escapeHtml(t.time)}</td><td>${escapeHtml(t.actor)}</td><td>${escapeHtml(t.action)}</td><td>${escapeHtml(t.status + (t.error ? `: ${t.error}` : ''))}</td><td>${escapeHtml(t.resources)}</td></tr>`).join('\n')}
+${r.timeline
+  .map(
+    (t) =>
+      `<tr${t.status === 'failed' ? ' class="failed"' : ''}>${timelineCells(t)
+        .map((c) => `<td>${escapeHtml(c)}</td>`)
+        .join('')}</tr>`,
+  )
+  .join('\n')}
 </table>
 <p>Verify this bundle offline: <code>cleanroom custody verify --bundle &lt;this folder&gt; --key-fingerprint ${escapeHtml(r.keyFingerprint)}</code> — with the fingerprint obtained from the custodian, not from this report.</p>
 </body></html>
