@@ -20,7 +20,10 @@ export interface EvidenceStep {
   actor: string;
   action: string;
   status: string;
-  /** The evidence items the event names (`outcome.details.evidence`, `outcome.details.evidenceId`). */
+  /**
+   * The evidence items the event names (`outcome.details.evidence`, `outcome.details.evidenceId`);
+   * empty for an `evidence.*` event that names none (matched by its resources).
+   */
   evidenceIds: string[];
   resources: Array<{ type: string; id: string; account?: string; region?: string }>;
   /** `outcome.details` without the evidence patches: `export`, `result`, `sharedWith`, … */
@@ -72,14 +75,17 @@ export function evidenceStepOf(seq: number, ev: unknown): EvidenceStep | undefin
   }
   const direct = str(details['evidenceId']);
   if (direct) ids.add(direct);
-  if (ids.size === 0) return undefined;
+  const action = String(e?.['action'] ?? '');
+  // An evidence step that names no item (a failed export records only its snapshot) is matched to
+  // its item by the resources it names (evidenceCards).
+  if (ids.size === 0 && !action.startsWith('evidence.')) return undefined;
   const { evidence: _patches, ...rest } = details;
   const error = obj(outcome?.['error']);
   return {
     seq,
     time: String(e?.['time'] ?? ''),
     actor: String(e?.['actor'] ?? ''),
-    action: String(e?.['action'] ?? ''),
+    action,
     status: String(outcome?.['status'] ?? ''),
     evidenceIds: [...ids],
     resources: (Array.isArray(e?.['resources']) ? (e['resources'] as unknown[]) : []).flatMap((r) => {
@@ -251,7 +257,8 @@ const IN_ROOM_WORDS: Readonly<Record<string, string>> = {
   'not-confirmed': 'not confirmed',
 };
 
-function room(item: Record<string, unknown>): CardSection {
+function room(item: Record<string, unknown>, steps: EvidenceStep[]): CardSection {
+  const hashed = lastStep(steps, ['evidence.room-hash']);
   const words = (table: Readonly<Record<string, string>>, v: unknown, detail: unknown) => {
     const s = str(v);
     if (!s) return NOT_RECORDED;
@@ -266,7 +273,9 @@ function room(item: Record<string, unknown>): CardSection {
       ['Device in the guest', or(item['guestDevice'])],
       ['Read-only', words(READ_ONLY_WORDS, item['readOnly'], item['readOnlyDetail'])],
       ['In-room hash check', words(IN_ROOM_WORDS, item['inRoomHash'], item['inRoomHashDetail'])],
+      ['Device hash in the room (SHA-256)', or(hashed?.details['deviceSha256'])],
       ['In-room hash checked at (UTC)', or(item['inRoomHashAt'])],
+      ['In-room hash recorded by', by(hashed)],
     ],
   };
 }
@@ -281,21 +290,25 @@ const TARGET_WORDS: Readonly<Record<string, string>> = { vault: 'the vault (S3, 
 
 function exports(item: Record<string, unknown>, steps: EvidenceStep[]): CardSection {
   const acquisition = str(item['sha256']);
-  const done = steps.filter((s) => s.action === 'evidence.export' && s.status === 'succeeded');
+  // Every finished export, also one refused because the image did not hash to the record.
+  const done = steps.filter((s) => s.action === 'evidence.export');
   const items = done.map((s, i) => {
     const x = obj(s.details['export']) ?? {};
     const sha = str(x['sha256']);
     const target = str(x['target']);
+    const optional = (label: string, v: unknown): CardRow[] => (str(v) ? [[label, or(v)]] : []);
     return {
       title: `Export ${i + 1} of ${done.length}`,
       rows: [
         ['Exported to', target ? (TARGET_WORDS[target] ?? target) : NOT_RECORDED],
         ['Location', or(x['location'])],
-        ...(str(x['versionId']) ? [['Object version', or(x['versionId'])] as CardRow] : []),
-        ...(str(x['retainUntil']) ? [['Retained until (UTC)', or(x['retainUntil'])] as CardRow] : []),
+        ...optional('Object version', x['versionId']),
+        ...optional('Retained until (UTC)', x['retainUntil']),
         ['Image hash (SHA-256)', or(sha)],
+        ...optional('Image block Merkle root', x['merkleRoot']),
         ['Equals the acquisition hash', !sha || !acquisition ? NOT_RECORDED : sha === acquisition ? 'yes' : 'NO'],
         ['Size', typeof x['sizeBytes'] === 'number' ? `${x['sizeBytes'].toLocaleString('en-US')} bytes` : NOT_RECORDED],
+        ['Outcome', `${or(s.status)}${s.error ? `: ${s.error}` : ''}`],
         ['Exported at (UTC)', at(s)],
         ['Exported by', by(s)],
       ] as CardRow[],
@@ -326,7 +339,12 @@ function stepsSection(steps: EvidenceStep[]): CardSection {
 export function evidenceCards(evidence: readonly EvidencePatch[], steps: readonly EvidenceStep[]): EvidenceCard[] {
   return evidence.map((e) => {
     const item = e as unknown as Record<string, unknown>;
-    const mine = steps.filter((s) => s.evidenceIds.includes(e.evidenceId));
+    const own = new Set(
+      ['sourceSnapshotId', 'sharingSnapshotId', 'forensicSnapshotId', 'volumeId'].map((k) => item[k]).filter(Boolean),
+    );
+    const mine = steps.filter((s) =>
+      s.evidenceIds.length ? s.evidenceIds.includes(e.evidenceId) : s.resources.some((r) => own.has(r.id)),
+    );
     return {
       evidenceId: e.evidenceId,
       title: `Evidence ${e.evidenceId}`,
@@ -334,7 +352,7 @@ export function evidenceCards(evidence: readonly EvidencePatch[], steps: readonl
         identity(item),
         lineage(item, mine),
         hashes(item, mine),
-        room(item),
+        room(item, mine),
         exports(item, mine),
         stepsSection(mine),
       ],

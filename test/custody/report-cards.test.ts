@@ -62,6 +62,8 @@ t.test('the hashes, the room and the exports, in words', async (t) => {
   t.match(value(a!, 'In the clean room', 'In-room hash check'), /^verified: .*\(sha256 of \/dev\/nvme1n1 equals/);
   t.equal(value(c!, 'In the clean room', 'In-room hash check'), 'not confirmed');
   t.equal(value(a!, 'In the clean room', 'Read-only'), 'confirmed (ro=1 on nvme1n1)');
+  t.equal(value(a!, 'In the clean room', 'Device hash in the room (SHA-256)'), SHA);
+  t.equal(value(a!, 'In the clean room', 'In-room hash recorded by'), ANALYST);
 
   const exp = section(a!, 'Exported images').groups!.items;
   t.same(
@@ -71,11 +73,17 @@ t.test('the hashes, the room and the exports, in words', async (t) => {
       Object.fromEntries(g.rows)['Equals the acquisition hash'],
     ]),
     [
-      ['Export 1 of 2', 'the vault (S3, Object Lock)', 'yes'],
-      ['Export 2 of 2', 'a local file', 'NO'],
+      ['Export 1 of 3', 'the vault (S3, Object Lock)', 'yes'],
+      ['Export 2 of 3', 'a local file', 'yes'],
+      ['Export 3 of 3', 'a local file', 'NO'],
     ],
     'each export, and whether its image hash is the acquisition hash',
   );
+  t.match(Object.fromEntries(exp[2]!.rows), {
+    Outcome: 'failed: EXPORT_HASH_MISMATCH: the image read now has another SHA-256',
+    'Image hash (SHA-256)': 'ee'.repeat(32),
+    'Exported by': ANALYST,
+  });
   t.match(Object.fromEntries(exp[0]!.rows), {
     Location: `s3://cleanroom-evidence-444455556666-eu-west-1/cases/IR-7/images/${LONG}.raw`,
     'Object version': '3HL4kqtJlcpXroDTDmjVBH40Nrjfkd',
@@ -99,6 +107,7 @@ t.test('the hashes, the room and the exports, in words', async (t) => {
       ['12', 'Device hashed in the room', ANALYST],
       ['13', 'Image exported', RESPONDER],
       ['14', 'Image exported', ANALYST],
+      ['19', 'Image exported', ANALYST],
     ],
     'every step of the item, who did it',
   );
@@ -127,6 +136,11 @@ t.test('an item with nothing recorded beyond its snapshot: "not recorded", never
     NOT_RECORDED,
   ]);
   t.same(section(b, 'Exported images').groups, { items: [], empty: 'No export recorded.' });
+  t.same(
+    section(b, 'Steps').table!.rows.map((r) => r[0]),
+    ['3'],
+    'only its own step: an event naming another item’s snapshot is not on this card',
+  );
   const cardsOf = (doc: string, from: string, to: string) => doc.slice(doc.indexOf(from), doc.indexOf(to));
   const md = cardsOf(renderMarkdown(fixtureReport()), '## Evidence', '## Timeline');
   const html = cardsOf(renderHtml(fixtureReport()), '<h2>Evidence', '<h2>Timeline');

@@ -1,7 +1,7 @@
 /**
  * A custody report of three evidence items, built from recorded-shaped events the way `custody
  * export` builds it: one cross-account item with long ids, both acquisition hashes, the in-room
- * result and two exports; one with nothing recorded beyond its source snapshot; one acquired in
+ * result and three exports (one refused: its hash did not match); one with nothing recorded beyond its source snapshot; one acquired in
  * the forensic account itself (no sharing copy), its source hash skipped, a later recomputation
  * that found a difference. Used by the report content tests and the headless Chromium render test.
  */
@@ -26,7 +26,14 @@ export const IDS = {
   instance: 'i-0abcdef1234567890',
 };
 
-type Ev = { action: string; actor?: string; status?: string; resources?: unknown[]; details: Record<string, unknown> };
+type Ev = {
+  action: string;
+  actor?: string;
+  status?: string;
+  error?: { code: string; message: string };
+  resources?: unknown[];
+  details: Record<string, unknown>;
+};
 
 const snap = (id: string, account: string, region = 'eu-west-1') => ({ type: 'ec2:snapshot', id, account, region });
 
@@ -147,6 +154,7 @@ export function fixtureEvents(): Ev[] {
           inRoomHashDetail: 'sha256 of /dev/nvme1n1 equals the acquisition hash',
           inRoomHashAt: '2026-12-01T10:20:00.000Z',
         },
+        deviceSha256: SHA,
       },
     },
     {
@@ -169,7 +177,7 @@ export function fixtureEvents(): Ev[] {
       actor: ANALYST,
       details: {
         evidenceId: LONG,
-        export: { target: 'file', location: '/cases/IR-7/image.raw', sha256: 'ff'.repeat(32), sizeBytes: 2 ** 30 },
+        export: { target: 'file', location: '/cases/IR-7/image.raw', sha256: SHA, sizeBytes: 2 ** 30 },
       },
     },
     {
@@ -214,6 +222,23 @@ export function fixtureEvents(): Ev[] {
       status: 'failed',
       details: { evidenceId: 'ev-same-account', result: 'different' },
     },
+    {
+      // A refused export names only the snapshot it read (no evidence id): matched by that resource.
+      action: 'evidence.export',
+      actor: ANALYST,
+      status: 'failed',
+      error: { code: 'EXPORT_HASH_MISMATCH', message: 'the image read now has another SHA-256' },
+      resources: [snap(IDS.forensicSnap, FORENSIC)],
+      details: {
+        export: {
+          target: 'file',
+          location: '/cases/IR-7/again.raw',
+          sizeBytes: 2 ** 30,
+          sha256: 'ee'.repeat(32),
+          expectedSha256: SHA,
+        },
+      },
+    },
   ];
 }
 
@@ -225,7 +250,7 @@ export function recorded(events = fixtureEvents()) {
     actor: e.actor ?? RESPONDER,
     action: e.action,
     resources: e.resources ?? [],
-    outcome: { status: e.status ?? 'succeeded', details: e.details },
+    outcome: { status: e.status ?? 'succeeded', ...(e.error ? { error: e.error } : {}), details: e.details },
   }));
 }
 
