@@ -29,6 +29,7 @@ import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } f
 import type { AccountCalls, AwsAccount } from '../aws/ports.js';
 import { assertCaseId } from '../domain/case-id.js';
 import { UsageError, VerificationFailedError } from '../domain/errors.js';
+import { type EvidencePatch, foldEvidence } from '../domain/evidence.js';
 import type { Reporter } from '../domain/reporter.js';
 import { canonicalBytes } from './canonical.js';
 import { checkOutPath } from './out-path.js';
@@ -174,7 +175,7 @@ export async function exportBundle(account: ExportAccount, opts: ExportOptions):
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(path.join(tmp, BUNDLE_FILES.events), { recursive: true });
   const sums: string[] = [];
-  const rows: ReportRows = { timeline: [], steps: [] };
+  const rows: ReportRows = { timeline: [], steps: [], folded: new Map() };
   try {
     const v = await verifyIntoFolder(account, opts, tmp, sums, rows);
     const meta = await writeReport(account, opts, tmp, v, rows);
@@ -199,8 +200,12 @@ export async function exportBundle(account: ExportAccount, opts: ExportOptions):
   }
 }
 
-/** What the report shows of the events, collected as they are verified: the timeline and the evidence steps. */
-type ReportRows = { timeline: TimelineRow[]; steps: EvidenceStep[] };
+/**
+ * What the report shows of the events, collected as they are verified: the timeline, the evidence
+ * steps, and the evidence items folded from the events — every field they record, also those the
+ * manifest's schema does not carry.
+ */
+type ReportRows = { timeline: TimelineRow[]; steps: EvidenceStep[]; folded: Map<string, EvidencePatch> };
 
 /** A verified record with a signed manifest: what a bundle is made of. */
 type ExportableRecord = VaultVerifyResult & { publicKeyDer: Buffer; signingKeyArn: string; manifest: CaseManifest };
@@ -225,6 +230,7 @@ async function verifyIntoFolder(
       sums.push(`${sha256Hex(bytes)}  ${rel}`);
       const step = evidenceStepOf(seq, ev);
       if (step) rows.steps.push(step);
+      if (ev?.outcome) for (const [id, p] of foldEvidence([ev])) rows.folded.set(id, { ...rows.folded.get(id), ...p });
       rows.timeline.push({
         seq,
         time: String(ev?.time ?? ''),
@@ -281,7 +287,9 @@ async function writeReport(
   };
   fs.writeFileSync(path.join(tmp, BUNDLE_FILES.meta), `${JSON.stringify(meta, null, 2)}\n`);
   const m: CaseManifest = v.manifest;
-  const report = { ...meta, sealedAt: m.sealedAt, sealedBy: m.sealedBy, evidence: m.evidence, ...rows };
+  // The manifest's items (signed, and checked to be the fold of the events), with what its schema leaves out.
+  const evidence = m.evidence.map((it) => ({ ...rows.folded.get(it.evidenceId), ...it }));
+  const report = { ...meta, sealedAt: m.sealedAt, sealedBy: m.sealedBy, evidence, ...rows };
   fs.writeFileSync(path.join(tmp, BUNDLE_FILES.md), renderMarkdown(report));
   fs.writeFileSync(path.join(tmp, BUNDLE_FILES.html), renderHtml(report));
   return meta;

@@ -58,6 +58,8 @@ async function recordCase(caseId: string, n = 5): Promise<void> {
                   sourceRegion: 'us-east-1',
                   state: 'preserved',
                   forensicSnapshotId: `snap-${i}<script>`,
+                  // Beyond the manifest schema of this change: the report reads it from the events.
+                  ...(i === 2 ? { hashedAt: '2026-12-01T10:00:00.000Z' } : {}),
                 },
               }
             : {},
@@ -128,6 +130,11 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
     md,
     /### Evidence ev-vol-4[\s\S]*\| 4 \| [^|]+ \| Source snapshot taken \| [^|]+ \| failed: AWS\\_Throttling/,
     'the card lists its step, who did it and how it ended',
+  );
+  t.match(
+    md,
+    /### Evidence ev-vol-2[\s\S]*\| Hashed at \(UTC\) \| 2026-12-01T10:00:00\.000Z \|[\s\S]*### Evidence ev-vol-3/,
+    'a field the record holds shows on its card, whether or not the manifest carries it',
   );
 
   const again = await cli(aws, ['custody', 'export', '--case', 'IR-100', '--out', out]);
