@@ -58,6 +58,8 @@ async function recordCase(caseId: string, n = 5): Promise<void> {
                   sourceRegion: 'us-east-1',
                   state: 'preserved',
                   forensicSnapshotId: `snap-${i}<script>`,
+                  // Beyond the manifest schema of this change: the report reads it from the events.
+                  ...(i === 2 ? { hashedAt: '2026-12-01T10:00:00.000Z' } : {}),
                 },
               }
             : {},
@@ -116,12 +118,24 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   t.match(html, /snap-5&lt;script&gt;/);
   t.match(html, /Rate &lt;exceeded&gt; &amp; &quot;retried&quot;/);
   const md = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
-  const row4 = md.split('\n').find((l) => l.startsWith('| 4 |'));
+  const timeline = md.slice(md.indexOf('## Timeline'));
+  const row4 = timeline.split('\n').find((l) => l.startsWith('| 4 |'));
   t.ok(
     row4?.includes('| evidence.snapshot | failed: AWS\\_Throttling: Rate \\<exceeded\\> \\& "retried" \\| pipe |'),
     `the timeline row of the failure, escaped for Markdown: ${row4}`,
   );
   t.match(md, /ev-vol-2/);
+  t.equal(md.match(/^### Evidence ev-vol-\d$/gm)?.length, 4, 'a card per evidence item the record names');
+  t.match(
+    md,
+    /### Evidence ev-vol-4[\s\S]*\| 4 \| [^|]+ \| Source snapshot taken \| [^|]+ \| failed: AWS\\_Throttling/,
+    'the card lists its step, who did it and how it ended',
+  );
+  t.match(
+    md,
+    /### Evidence ev-vol-2[\s\S]*\| Hashed at \(UTC\) \| 2026-12-01T10:00:00\.000Z \|[\s\S]*### Evidence ev-vol-3/,
+    'a field the record holds shows on its card, whether or not the manifest carries it',
+  );
 
   const again = await cli(aws, ['custody', 'export', '--case', 'IR-100', '--out', out]);
   t.equal(again.code, 2, 'refuses to write into a non-empty folder');
