@@ -22,10 +22,21 @@ export async function acquiredCase(
   caseId: string,
   env: NodeJS.ProcessEnv = aws.env(),
   dataSizes: number[] = [4],
+  opts: {
+    rootSize?: number;
+    /** Runs on the source instance before the acquisition (e.g. to give its disks content). */
+    beforeAcquire?: (fx: { instanceId: string; volumeIds: string[] }) => Promise<void>;
+  } = {},
 ) {
   const up = await runCli(env, ['room', 'up', '--case', caseId, '--json']);
   if (up.code !== 0) throw new Error(`room up: ${up.stderr}`);
-  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', dataSizes, 4);
+  const fx = await instanceWithVolumes(
+    ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }),
+    'us-east-1b',
+    dataSizes,
+    opts.rootSize ?? 4,
+  );
+  await opts.beforeAcquire?.(fx);
   const acq = await runCli(env, [
     'acquire',
     '--case',

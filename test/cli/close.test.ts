@@ -6,19 +6,17 @@
  * retained), the vault objects and the case key; temporary keys end PendingDeletion; the record
  * verifies and ends with the close; closing again says so and appends nothing.
  *
- * The written-to check runs on the volumes' real content: the local AWS holds their blocks (the
- * `ebs_snapshot_content` fidelity patch, docs/local-aws.md). One block is written to one working
- * volume while it is attached, through that patch's test-only endpoint (no AWS API writes a volume:
- * on AWS a process in the room would); close deletes the unchanged volume, keeps the written one —
- * tagged, the changed block named, exit 3 — and deletes it only on --accept-written, recorded.
- * (The comparison's other paths are tested in test/evidence/volume-compare*.test.ts.)
+ * The written-to check runs for real: the local AWS holds disk content and reads EC2 snapshots
+ * through the EBS direct APIs (fidelity patch `ebs_snapshot_content`, docs/local-aws.md). The working
+ * volumes were never written to, so the check proves them unchanged and close deletes them without
+ * --accept-unverified. (A written volume: test/cli/close-written.test.ts.)
  */
 import t from 'tap';
 import { useLocalAws } from '../../local-aws/local-aws.js';
 import { SRC, acquiredCase, closeEvents, closeState, runCli } from './close-helpers.js';
 
 t.test(
-  'close after a full acquisition: confirmation, a volume written to in the room kept and named, the close, closing again',
+  'close after a full acquisition: confirmation, the written-to check proving the volumes unchanged, the close, closing again',
   async (t) => {
     const aws = await useLocalAws(t);
     const env = aws.env();
@@ -57,19 +55,9 @@ t.test(
     t.same(await closeState(aws, 'IR-close'), before, 'nothing changed');
     t.equal((await closeEvents('IR-close')).length, eventsBefore, 'nothing recorded');
 
-    // While attached, one block of the first working volume is written to (block 7: bytes
-    // 3.5–4 MiB of the disk); the second is left alone.
-    const [written, clean] = evidence as [(typeof evidence)[0], (typeof evidence)[0]];
-    await aws.writeVolumeBlock({
-      volumeId: written.volumeId,
-      blockIndex: 7,
-      data: Buffer.from('written inside the room\n'),
-    });
-
-    // --yes: each volume is snapshotted and compared with its evidence snapshot. The clean one is
-    // proved unchanged and deleted; the written one is kept, tagged, with the block that changed;
-    // exit 3. --snapshot-lock-days: the local AWS has no EBS snapshot lock (docs/local-aws.md does
-    // not list LockSnapshot; moto 5.2.1 does not implement it), so that is named as left to do too.
+    // --yes: the written-to check proves both volumes unchanged, so they are deleted.
+    // --snapshot-lock-days: the local AWS has no EBS snapshot lock (docs/local-aws.md does not list
+    // LockSnapshot; moto 5.2.1 does not implement it), so that is left to do and the close is incomplete.
     const partial = await runCli(env, [
       'case',
       'close',
@@ -81,49 +69,33 @@ t.test(
       ...SRC,
       '--json',
     ]);
-    t.equal(partial.code, 3, partial.stderr);
+    t.equal(partial.code, 1, partial.stderr);
     const p = partial.json();
     t.equal(p.incomplete, true);
     t.equal(p.closed, false);
     t.equal(p.roomDeleted, true, 'the room goes anyway');
-    t.same(p.volumesDeleted, [clean.volumeId], 'the volume proved unchanged is deleted');
-    const byVolume = Object.fromEntries(
-      p.writtenChecks.map((c: any) => [
-        c.volumeId,
-        [c.method, c.identical, c.changedBlocks ?? 0, c.changedBlockIndexes ?? [], c.evidenceSnapshotId],
-      ]),
-    );
-    t.same(byVolume, {
-      [written.volumeId]: ['changed-blocks', false, 1, [7], written.forensicSnapshotId],
-      [clean.volumeId]: ['changed-blocks', true, 0, [], clean.forensicSnapshotId],
-    });
-    t.equal(p.outstanding.length, 3);
-    const [writtenOut, locks] = [
-      p.outstanding.filter((o: string) => /WAS WRITTEN TO/.test(o)),
-      p.outstanding.filter((o: string) => /could not be locked/.test(o)),
-    ];
-    t.equal(writtenOut.length, 1);
-    t.match(
-      writtenOut[0],
-      `Working volume ${written.volumeId} (${written.evidenceId}) WAS WRITTEN TO: 1 block(s) differ from evidence snapshot ${written.forensicSnapshotId} (changed-blocks). It is kept, tagged cleanroom:written=true`,
-    );
-    t.match(writtenOut[0], /run close again with --accept-written to delete it/);
-    t.match(
-      partial.stderr,
-      `WORKING VOLUME ${written.volumeId} (${written.evidenceId}) WAS WRITTEN TO while in the room: 1 block(s) differ from evidence snapshot ${written.forensicSnapshotId} (first: 7; changed-blocks)`,
-    );
+    t.same([...p.volumesDeleted].sort(), evidence.map((e) => e.volumeId).sort(), 'proved unchanged, deleted');
+    t.equal(p.outstanding.length, 2);
     t.same(
-      locks.map((o: string) => /snap-\w+/.exec(o)![0]).sort(),
+      p.outstanding.map((o: string) => /could not be locked/.test(o) && /snap-\w+/.exec(o)![0]).sort(),
       evidence.map((e) => e.forensicSnapshotId).sort(),
-      'each evidence snapshot named as not locked',
+      'only the locks are left: each evidence snapshot named as not locked',
     );
     t.same(
       p.locks.map((l: any) => l.status),
       ['unsupported', 'unsupported'],
     );
+    t.same(
+      p.writtenChecks.map((c: any) => [c.method, c.identical ?? null, c.changedBlocks]),
+      [
+        ['changed-blocks', true, 0],
+        ['changed-blocks', true, 0],
+      ],
+    );
+    t.notMatch(partial.stderr, /could not run|WRITTEN TO/);
     const mid = await closeState(aws, 'IR-close');
     t.equal(mid.stack, 'none');
-    t.same(mid.workingVolumes, ['available written'], 'the written volume detached, kept and tagged');
+    t.same(mid.workingVolumes, [], 'deleted');
     t.same(mid.snapshots, [
       'forensic-copy retained',
       'forensic-copy retained',
@@ -136,27 +108,15 @@ t.test(
       ev.some((e) => e.action === 'case.close'),
       'no closing event',
     );
-    const checks = ev.filter((e) => e.action === 'case.close.written-check');
-    t.equal(checks.length, 2, 'both checks recorded');
 
-    // --accept-written: the custodian has examined it; the volume goes, recorded as accepted.
-    const done = await runCli(env, [
-      'case',
-      'close',
-      '--case',
-      'IR-close',
-      '--yes',
-      '--accept-written',
-      ...SRC,
-      '--json',
-    ]);
+    // Again without the lock: nothing left to do, the case closes; no --accept-unverified needed.
+    const done = await runCli(env, ['case', 'close', '--case', 'IR-close', '--yes', ...SRC, '--json']);
     t.equal(done.code, 0, done.stderr);
     const d = done.json();
     for (const f of ['case', 'roomDeleted', 'volumesDeleted', 'evidenceRetained', 'head'])
       t.ok(f in d, `contract field ${f}`);
     t.equal(d.case, 'IR-close');
     t.equal(d.roomDeleted, true);
-    t.ok(d.volumesDeleted.includes(written.volumeId), 'the written volume deleted now');
     t.same([...d.evidenceRetained].sort(), evidence.map((e) => e.forensicSnapshotId).sort());
     t.equal(d.incomplete, false);
     t.same(await closeState(aws, 'IR-close'), {
@@ -174,15 +134,12 @@ t.test(
     ev = await closeEvents('IR-close');
     t.equal(ev.at(-1)!.action, 'case.close', 'the record ends with the close');
     t.equal(d.head.seq, ev.at(-1)!.seq);
-    const deletes = Object.fromEntries(
-      ev
-        .filter((e) => e.action === 'case.close.delete-volume')
-        .map((e) => [(e.outcome.details as any).volumeId, [e.inputs ?? null, (e.outcome.details as any).writtenCheck]]),
-    );
-    t.same(deletes, {
-      [clean.volumeId]: [null, { method: 'changed-blocks', identical: true, changedBlocks: 0 }],
-      [written.volumeId]: [{ accepted: 'written' }, { method: 'changed-blocks', identical: false, changedBlocks: 1 }],
-    });
+    const deletes = ev.filter((e) => e.action === 'case.close.delete-volume');
+    t.equal(deletes.length, 2);
+    for (const e of deletes) {
+      t.notOk((e.inputs as any)?.accepted, 'deleted on the proof, nothing accepted');
+      t.same((e.outcome.details as any).writtenCheck, { method: 'changed-blocks', identical: true, changedBlocks: 0 });
+    }
     const verify = await runCli(env, ['custody', 'verify', '--case', 'IR-close', '--json']);
     t.equal(verify.code, 0, verify.stderr);
     t.equal(verify.json().ok, true);
