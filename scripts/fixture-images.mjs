@@ -29,7 +29,12 @@ import { promisify } from 'node:util';
 const exec = promisify(execFile);
 // e2fsprogs live in /usr/sbin, which a user's PATH may lack (they need no root).
 const SBIN = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
-const run = (cmd, args, opts = {}) => exec(cmd, args, { env: SBIN, ...opts });
+const run = (cmd, args, opts = {}) =>
+  exec(cmd, args, { env: SBIN, ...opts }).catch((e) => {
+    if (e.code === 'ENOENT')
+      throw new Error(`${cmd} not found: the fixture images need e2fsprogs 1.43 or newer (apt-get install e2fsprogs)`);
+    throw e;
+  });
 const SCRIPT = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SCRIPT), '..');
 
