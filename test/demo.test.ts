@@ -57,6 +57,17 @@ function running(pid: number): boolean {
   }
 }
 
+/**
+ * Whether the built CLI has `cleanroom <group> <command>` — the demo runs the steps of issue 13's
+ * commands (`evidence hash`, `evidence export`) only when they exist, and says so otherwise.
+ */
+async function hasCommand(group: string, command: string): Promise<boolean> {
+  const help = await new Promise<string>((resolve) =>
+    execFile(process.execPath, [path.join(ROOT, 'dist/cli/bin.js'), group, '--help'], (_e, stdout) => resolve(stdout)),
+  );
+  return help.split('\n').some((l) => l.startsWith(`  cleanroom ${group} ${command} `));
+}
+
 t.test(
   'npm run demo: a full case end to end, exit 0, the case closed, custody verified, the bundle verified offline, the local AWS stopped',
   async (t) => {
@@ -66,6 +77,8 @@ t.test(
     const pid = motoPid(r);
     t.equal(running(pid), false, `the local AWS (PID ${pid}) is stopped`);
     t.match(r.stdout, `Local AWS (moto, PID ${pid}) stopped.`);
+    const hashing = await hasCommand('evidence', 'hash');
+    const exporting = hashing && (await hasCommand('evidence', 'export')); // an export is checked against the acquisition hash
 
     // Every step ran, in order, as a user would type it.
     const steps = [...r.stdout.matchAll(/^\$ cleanroom (\S+ \S+)/gm)].map((m) => m[1]);
@@ -77,6 +90,8 @@ t.test(
       'isolate --case',
       'acquire --case',
       'evidence list',
+      ...(hashing ? ['evidence hash'] : []),
+      ...(exporting ? ['evidence export'] : []),
       'custody log',
       'custody verify',
       'custody export',
@@ -93,6 +108,39 @@ t.test(
     t.match(r.stdout, /✓ swap-profile +done +replace instance profile web-server with the deny-all profile/);
     t.match(r.stdout, /✓ revoke-sessions +done/);
     t.match(r.stdout, /2 evidence item\(s\) of case IR-2026-0001 preserved under the case key/);
+
+    // The disks hold the fixture images; their SHA-256, computed without cleanroom, is shown first,
+    // and what cleanroom recorded is held against it (exit 3 from the demo if any differs).
+    const fixture = Object.fromEntries(
+      [...r.stdout.matchAll(/^ {2}(\/dev\/\w+) +(root|data) +([0-9a-f]{64})$/gm)].map((m) => [m[1], m[3]]),
+    );
+    t.same(Object.keys(fixture), ['/dev/xvda', '/dev/sdf'], 'the fixture images hashed before the case starts');
+    const equal = (label: string) =>
+      [
+        ...r.stdout.matchAll(
+          new RegExp(`^ {4}${label} +([0-9a-f]{64})\\n {4}fixture image +([0-9a-f]{64}) {2}✓ equal$`, 'gm'),
+        ),
+      ]
+        .filter((m) => m[1] === m[2])
+        .map((m) => m[1]);
+    // (A build whose acquire records no hash yet says so; one with `evidence hash` always has them.)
+    if (hashing || !r.stdout.includes('This build records no acquisition hash yet'))
+      t.same(equal('acquisition hash').sort(), Object.values(fixture).sort(), 'each acquisition hash');
+    if (exporting) t.same(equal('exported image'), [fixture['/dev/sdf']], 'the exported data image');
+    else t.match(r.stdout, 'This build exports no images yet');
+
+    // Close proves what it deletes: without --accept-unverified, each working volume's written-to
+    // check runs for real (the local AWS holds the disks' content) and finds it unchanged.
+    t.notMatch(r.stdout, /--accept-unverified/);
+    t.equal(
+      [
+        ...r.stdout.matchAll(
+          /^ {2}written-to check of vol-\w+ \(ev-[\w-]+\) against snap-\w+: unchanged \[changed-blocks\]$/gm,
+        ),
+      ].length,
+      2,
+    );
+    t.match(r.stdout, /^Working volumes deleted: vol-\w+, vol-\w+\.$/m);
 
     // The custody record verifies before and after close; close added events.
     const verified = [
