@@ -38,7 +38,7 @@ export type GuestAnswer =
     }
   | { kind: 'unreachable'; detail: string };
 
-/** Send the command and wait (within its budget; a TimeoutError past it) for the invocation to end. */
+/** Send the command and wait (within its budget; past it a TimeoutError with the commandId in its details) for the invocation to end. */
 export async function runGuestCommand(run: EvidenceRun, instanceId: string, c: GuestCommand): Promise<GuestAnswer> {
   let commandId: string | undefined;
   try {
@@ -79,6 +79,7 @@ export async function runGuestCommand(run: EvidenceRun, instanceId: string, c: G
       intervalMs: 1000,
       maxIntervalMs: c.maxIntervalMs ?? 5000,
       clock: run.clock,
+      details: { commandId: id, instanceId },
     },
   );
   const stderr = inv.StandardErrorContent ?? '';
