@@ -29,7 +29,7 @@ import { volumeKeys } from './volume.js';
 import { jsonLines, runGuestCommand } from './guest-command.js';
 
 /** Where the room's user data installs the hash tool (scripts/guest/install.sh). */
-export const HASH_TOOL = '/usr/local/sbin/cleanroom-evidence-hash';
+export const EVIDENCE_HASH_TOOL = '/usr/local/sbin/cleanroom-evidence-hash';
 
 /** SSM's longest executionTimeout for AWS-RunShellScript (48 hours). */
 export const SSM_MAX_EXECUTION_SECONDS = 172_800;
@@ -114,7 +114,7 @@ async function askHash(
   let a: Awaited<ReturnType<typeof runGuestCommand>>;
   try {
     a = await runGuestCommand(run, instanceId, {
-      command: `${HASH_TOOL} --by-volume-id ${volumeId} --expected ${expected}${sizeBytes !== undefined ? ` --size ${sizeBytes}` : ''}`,
+      command: `${EVIDENCE_HASH_TOOL} --by-volume-id ${volumeId} --expected ${expected}${sizeBytes !== undefined ? ` --size ${sizeBytes}` : ''}`,
       comment: `cleanroom ${run.caseId}: in-room SHA-256 of ${evidenceId}`,
       executionTimeoutSeconds,
       budgetMs: waitMs,
@@ -205,7 +205,9 @@ export async function verifyAndRecord(
   readOnly: ReadonlyMap<string, ReadOnlyAnswer>,
 ): Promise<Map<string, RoomHashAnswer>> {
   if (attached.length === 0) return new Map();
-  run.step(`verifying ${attached.length} evidence disk(s) inside ${instanceId} by their SHA-256 (${HASH_TOOL})`);
+  run.step(
+    `verifying ${attached.length} evidence disk(s) inside ${instanceId} by their SHA-256 (${EVIDENCE_HASH_TOOL})`,
+  );
   const accountId = await run.forensic.accountId();
   const region = run.forensic.region;
   const answered = await Promise.all(
@@ -249,7 +251,7 @@ async function record(
       status: ans.status === 'verified' ? 'succeeded' : ans.status === 'MISMATCH' ? 'failed' : 'skipped',
       ...(ans.status === 'MISMATCH' ? { error: { code: 'IN_ROOM_HASH_MISMATCH', message: ans.detail } } : {}),
       details: {
-        method: `SSM AWS-RunShellScript ${HASH_TOOL}`,
+        method: `SSM AWS-RunShellScript ${EVIDENCE_HASH_TOOL}`,
         volumeId: a.volumeId,
         cycle: a.cycle,
         ...(ans.commandId ? { commandId: ans.commandId } : {}),

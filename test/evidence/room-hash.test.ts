@@ -8,7 +8,7 @@ import t from 'tap';
 import { acquireEvidence } from '../../src/workflows/acquire/index.js';
 import { attachEvidence } from '../../src/workflows/evidence/index.js';
 import { DEFAULT_EVIDENCE_BUDGETS, type EvidenceBudgets } from '../../src/evidence/run.js';
-import { HASH_TOOL, roomHashTimeouts, SSM_MAX_EXECUTION_SECONDS } from '../../src/evidence/room-hash.js';
+import { EVIDENCE_HASH_TOOL, roomHashTimeouts, SSM_MAX_EXECUTION_SECONDS } from '../../src/evidence/room-hash.js';
 import { CASE, World, type HashMode } from '../workflows/acquire/fake.js';
 
 const SHA = 'ab'.repeat(32);
@@ -49,7 +49,7 @@ const hashCommands = (w: World) =>
   w.forensic.calls.filter(
     (c) =>
       c.op === 'SendCommand' &&
-      String((c.input['Parameters'] as { commands?: string[] }).commands?.[0]).startsWith(HASH_TOOL),
+      String((c.input['Parameters'] as { commands?: string[] }).commands?.[0]).startsWith(EVIDENCE_HASH_TOOL),
   );
 const roomHashEvents = (w: World) => w.recorder.events().filter((e) => e.action === 'evidence.room-hash');
 
@@ -69,7 +69,7 @@ t.test(
     });
     const [cmd] = hashCommands(w);
     t.same(cmd!.input.Parameters, {
-      commands: [`${HASH_TOOL} --by-volume-id ${volumeId} --expected ${SHA} --size ${8 * GiB}`],
+      commands: [`${EVIDENCE_HASH_TOOL} --by-volume-id ${volumeId} --expected ${SHA} --size ${8 * GiB}`],
       executionTimeout: [String(5 * 60 + 8 * 60)],
     });
     t.same(cmd!.input.InstanceIds, [w.forensicInstance]);
