@@ -210,7 +210,9 @@ export async function verifyAndRecord(
   );
   const accountId = await run.forensic.accountId();
   const region = run.forensic.region;
-  const answered = await Promise.all(
+  // Settled, not Promise.all: when the run is stopped, every disk's record call has ended before
+  // the stop goes up and the session seals.
+  const settled = await Promise.allSettled(
     attached.map(async (a): Promise<[string, RoomHashAnswer]> => {
       const before = recordedAnswer(run, a.evidenceId, a.volumeId, a.cycle);
       if (before) return [a.evidenceId, before];
@@ -232,7 +234,9 @@ export async function verifyAndRecord(
       return [a.evidenceId, ans];
     }),
   );
-  return new Map(answered);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return new Map(settled.map((r) => (r as PromiseFulfilledResult<[string, RoomHashAnswer]>).value));
 }
 
 async function record(

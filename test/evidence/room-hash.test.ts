@@ -143,6 +143,31 @@ t.test(
   },
 );
 
+t.test(
+  'stopped while the guest reads the disk: INTERRUPTED, and no answer recorded for the cut-short wait',
+  async (t) => {
+    const { w, eid } = await preserved();
+    w.hashMode = 'running';
+    const stop = new AbortController();
+    const answer = w.hashAnswer.bind(w);
+    let polls = 0;
+    w.hashAnswer = (line) => {
+      if (++polls === 2) stop.abort();
+      return answer(line);
+    };
+    const err = await attachEvidence(
+      { forensic: w.forensic.port(), custody: w.recorder, room: w.gate(), clock: w.clock },
+      { caseId: CASE, evidenceId: eid, signal: stop.signal },
+    ).catch((e: unknown) => e);
+    t.match(err, { code: 'INTERRUPTED' });
+    t.equal(roomHashEvents(w).length, 0, 'no in-room answer recorded');
+    t.ok(
+      w.recorder.events().some((e) => e.action === 'evidence.readonly-check'),
+      'what finished before the stop is recorded',
+    );
+  },
+);
+
 t.test('not run without a read-only confirmation or a recorded hash; nothing sent to the guest', async (t) => {
   const noHash = await preserved(null);
   const r = await attach(noHash.w, noHash.eid);
