@@ -202,6 +202,10 @@ t.test('a destructive step needs the one typed approval: without it, refused bef
 
 t.test('wait budgets are library defaults a caller overrides', async (t) => {
   t.same(lib.evidenceBudgets(), lib.DEFAULT_EVIDENCE_BUDGETS);
+  t.match(lib.evidenceBudgets({ roomHashMinutes: 1, roomHashMinutesPerGiB: 0.25 }), {
+    roomHashBaseMs: 60_000,
+    roomHashPerGiBMs: 15_000,
+  });
   t.match(lib.evidenceBudgets({ minutes: 2, minutesPerGiB: 0.5, readOnlyCheckSeconds: 5 }), {
     waitBaseMs: 120_000,
     waitPerGiBMs: 30_000,

@@ -216,6 +216,8 @@ export type ErrorCode = NamedErrorCode | AwsErrorCode;
 export const OUTCOME_CODES = {
   GUARD_RAIL_FAILED: 'A room guard rail (security group, route, endpoint policy) was found open and put back.',
   EVIDENCE_WRITABLE: 'An evidence volume was found attached writable inside the room.',
+  IN_ROOM_HASH_MISMATCH:
+    "An evidence disk's SHA-256, read inside the room, differs from its acquisition hash (or its size from the recorded size).",
   SNAPSHOT_LOCK_UNSUPPORTED:
     'case close could not lock a snapshot: the region or account does not support EBS snapshot lock.',
   VOLUME_WRITTEN: 'case close found blocks of a working volume that differ from its evidence snapshot.',

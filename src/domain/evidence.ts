@@ -65,6 +65,14 @@ export interface EvidenceItem {
   readOnlyDetail?: string;
   /** How the guest sees the working volume (on Nitro an NVMe disk found by its volume id). */
   guestDevice?: string;
+  /**
+   * The working volume's SHA-256, read inside the room (`cleanroom-evidence-hash` over SSM), against
+   * the acquisition hash: `verified` equal, `MISMATCH` different, `not-confirmed` not compared (why
+   * in the detail). Answered at `inRoomHashAt` (ISO), for the latest attach cycle.
+   */
+  inRoomHash?: 'verified' | 'MISMATCH' | 'not-confirmed';
+  inRoomHashDetail?: string;
+  inRoomHashAt?: string;
   state: EvidenceState;
 }
 

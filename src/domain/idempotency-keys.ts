@@ -90,6 +90,8 @@ export const KEY_FAMILIES = {
   'evidence.detach': ['evidence', 'detach', id('evidenceId'), id('volumeId'), num('cycle')],
   /** `evidence.readonly-check`: the guest's answer for attach cycle n (confirmed, writable, not-confirmed). */
   'evidence.readonly': ['evidence', 'readonly', id('evidenceId'), id('volumeId'), num('cycle'), id('status')],
+  /** `evidence.room-hash`: the in-room hash of attach cycle n (verified, MISMATCH, not-confirmed). */
+  'evidence.room-hash': ['evidence', 'room-hash', id('evidenceId'), id('volumeId'), num('cycle'), id('result')],
   /** `evidence.failed`: a step of an item failed, by step and error code. */
   'evidence.failed': ['evidence', 'failed', id('evidenceId'), id('step'), id('code')],
   /** `case.close.verify`: the record verified before close changed anything. */
@@ -217,6 +219,8 @@ export const idempotencyKeys = {
     detach: (eid: string, vid: string, cycle: number) => build('evidence.detach', eid, vid, cycle),
     readOnly: (eid: string, vid: string, cycle: number, status: string) =>
       build('evidence.readonly', eid, vid, cycle, status),
+    roomHash: (eid: string, vid: string, cycle: number, result: string) =>
+      build('evidence.room-hash', eid, vid, cycle, result),
     failed: (eid: string, step: string, code: string) => build('evidence.failed', eid, step, code),
   },
   close: {

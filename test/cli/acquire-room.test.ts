@@ -60,7 +60,14 @@ t.test('vault → room → acquire (attached) → evidence list/detach/attach �
       'how the Nitro guest finds it',
     );
     t.equal(e.readOnly, 'not-confirmed', 'moto SSM answers nothing: NOT confirmed');
+    // The in-room hash runs only on a disk the guest confirmed read-only: on the local AWS it stays on paper.
+    t.equal(e.inRoomHash, 'not-confirmed', 'in-room hash: NOT confirmed');
+    t.match(e.inRoomHashDetail, /^not run: read-only is not-confirmed inside the room/);
   }
+  t.same(
+    acq.json().roomHash.map((h: any) => h.status),
+    ['not-confirmed', 'not-confirmed'],
+  );
   t.match(acq.stderr, /read-only of ev-\w+ \(vol-\w+\) is NOT confirmed/);
   const vols = (
     await forensicEc2.send(
@@ -103,8 +110,13 @@ t.test('vault → room → acquire (attached) → evidence list/detach/attach �
   ]);
   t.equal(att.code, 0, att.stderr);
   t.same(
-    [att.json().evidence[0].state, att.json().evidence[0].volumeId, att.json().readOnly.status],
-    ['attached', listed[0].volumeId, 'not-confirmed'],
+    [
+      att.json().evidence[0].state,
+      att.json().evidence[0].volumeId,
+      att.json().readOnly.status,
+      att.json().roomHash.status,
+    ],
+    ['attached', listed[0].volumeId, 'not-confirmed', 'not-confirmed'],
   );
   const text = await runCli(env, ['evidence', 'list', '--case', 'IR-e2e']);
   t.match(
@@ -130,6 +142,7 @@ t.test('vault → room → acquire (attached) → evidence list/detach/attach �
     'evidence.volume.create',
     'evidence.attach',
     'evidence.readonly-check',
+    'evidence.room-hash',
     'acquire.share-key.retire',
     'acquire.run',
     'evidence.detach',

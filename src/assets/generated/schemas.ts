@@ -323,6 +323,21 @@ export const MANIFEST_SCHEMA: Record<string, any> = {
         "guestDevice": {
           "type": "string"
         },
+        "inRoomHash": {
+          "enum": [
+            "verified",
+            "MISMATCH",
+            "not-confirmed"
+          ],
+          "description": "The evidence disk's SHA-256 read inside the room (cleanroom-evidence-hash over SSM) against the acquisition hash."
+        },
+        "inRoomHashDetail": {
+          "type": "string"
+        },
+        "inRoomHashAt": {
+          "type": "string",
+          "format": "date-time"
+        },
         "state": {
           "enum": [
             "snapshotting",

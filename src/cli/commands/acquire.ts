@@ -94,10 +94,17 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
       );
       const writable = r.readOnly.filter((x) => x.status === 'writable');
       const notConfirmed = r.readOnly.filter((x) => x.status === 'not-confirmed');
+      const mismatched = r.roomHash.filter((x) => x.status === 'MISMATCH');
+      const verified = r.roomHash.filter((x) => x.status === 'verified');
       const text = [
         evidenceTable(r.evidence),
         '',
         `${r.evidence.length} evidence item(s) of case ${r.case} preserved under the case key${r.readOnly.length ? `; read-only inside the room: ${r.readOnly.length - writable.length - notConfirmed.length} confirmed, ${notConfirmed.length} NOT confirmed, ${writable.length} WRITABLE` : ''}.`,
+        ...(r.roomHash.length
+          ? [
+              `SHA-256 read inside the room against the acquisition hash: ${verified.length} verified, ${r.roomHash.length - verified.length - mismatched.length} NOT confirmed, ${mismatched.length} MISMATCH.`,
+            ]
+          : []),
         ...(r.sharing
           ? [
               `Sharing key ${r.sharing.keyArn}: ${r.sharing.owner === 'responder' ? 'yours, left as it is' : r.sharing.retired ? 'retired (scheduled for deletion in 7 days)' : 'kept for now (see the warning above)'}.`,
@@ -110,11 +117,12 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
           case: r.case,
           evidence: r.evidence.map(evidenceJson),
           readOnly: r.readOnly,
+          roomHash: r.roomHash,
           ...(r.sharing ? { sharing: r.sharing } : {}),
           warnings: r.warnings,
         },
         text,
-        ...(writable.length ? { exitCode: 3 } : {}),
+        ...(writable.length || mismatched.length ? { exitCode: 3 } : {}),
       };
     }),
   );

@@ -74,11 +74,17 @@ export function evidenceCommands(y: Argv, io: HostIo): Argv {
         item,
         onItem(io, 'evidence attach', async (deps, o) => {
           const r = await attachEvidence({ ...deps, room: roomGate(deps.forensic) }, o);
-          const text = `${evidenceTable([r.evidence])}\n\nRead-only inside ${r.evidence.instanceId}: ${r.readOnly.status.toUpperCase()} — ${r.readOnly.detail}`;
+          const text = `${evidenceTable([r.evidence])}\n\nRead-only inside ${r.evidence.instanceId}: ${r.readOnly.status.toUpperCase()} — ${r.readOnly.detail}\nSHA-256 inside ${r.evidence.instanceId}: ${r.roomHash.status.toUpperCase()} — ${r.roomHash.detail}`;
           return {
-            data: { case: r.case, evidence: [evidenceJson(r.evidence)], readOnly: r.readOnly, warnings: r.warnings },
+            data: {
+              case: r.case,
+              evidence: [evidenceJson(r.evidence)],
+              readOnly: r.readOnly,
+              roomHash: r.roomHash,
+              warnings: r.warnings,
+            },
             text,
-            ...(r.readOnly.status === 'writable' ? { exitCode: 3 } : {}),
+            ...(r.readOnly.status === 'writable' || r.roomHash.status === 'MISMATCH' ? { exitCode: 3 } : {}),
           };
         }),
       )

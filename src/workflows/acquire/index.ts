@@ -30,6 +30,7 @@ import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { ensureCaseKey } from '../../resources/case-key.js';
 import type { EvidenceLimits } from '../../evidence/limits.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from '../../evidence/readonly.js';
+import { verifyAndRecord, type RoomHashAnswer } from '../../evidence/room-hash.js';
 import { roomForAttach, roomIfUp, type RoomTarget } from '../../evidence/room.js';
 import { EvidenceRun, type EvidenceBudgets } from '../../evidence/run.js';
 import type { WatcherOptions } from '../../evidence/watch.js';
@@ -94,6 +95,8 @@ export interface AcquireResult {
   evidence: EvidencePatch[];
   failures: AcquireFailure[];
   readOnly: Array<{ evidenceId: string } & ReadOnlyAnswer>;
+  /** The in-room hash of each disk attached by this run (after its read-only check). */
+  roomHash: Array<{ evidenceId: string } & RoomHashAnswer>;
   /** The sharing key and whether it is retired now (cross-account only). */
   sharing?: {
     keyArn: string;
@@ -207,17 +210,20 @@ async function acquireSteps(
   // 3–5.
   let settled: Settled<SourceVolume, ItemOutcome>[] = [];
   const readOnly = new Map<string, ReadOnlyAnswer>();
+  const roomHash = new Map<string, RoomHashAnswer>();
   let sharing: AcquireResult['sharing'];
   try {
     settled = await mapPool(sources, concurrency, (sv) => acquireOne(ctx, sv));
     session.checkpoint('the read-only check');
     for (const [k, v] of await confirmReadOnly(run, target, settled)) readOnly.set(k, v);
+    session.checkpoint('the in-room hash');
+    for (const [k, v] of await verifyInRoom(run, target, settled, readOnly)) roomHash.set(k, v);
   } finally {
     // A stopped run leaves the sharing key and copies to the rerun (or case close), which retires them.
     if (crossAccount && !options.signal?.aborted) sharing = await retire(ctx, keyPromise, responderKey);
   }
   session.checkpoint('the summary');
-  return summarize(run, deps, options, checked, { ...scope, attach, settled, readOnly, sharing });
+  return summarize(run, deps, options, checked, { ...scope, attach, settled, readOnly, roomHash, sharing });
 }
 
 /** What step 1 settles before anything is made: the accounts, the room, the source volumes, the responder's key. */
@@ -269,16 +275,34 @@ async function refuseBeforeMaking(
   return { forensicAccount, sourceAccount, crossAccount, target, sources, responderKey };
 }
 
+/** What this run attached. */
+function attachedOf(settled: Settled<SourceVolume, ItemOutcome>[]) {
+  return settled.flatMap((s) =>
+    s.ok && s.value.attached ? [{ evidenceId: s.value.evidenceId, ...s.value.attached }] : [],
+  );
+}
+
 /** Step 4: read-only confirmed inside the forensic instance for what was attached. */
 async function confirmReadOnly(
   run: EvidenceRun,
   target: RoomTarget | undefined,
   settled: Settled<SourceVolume, ItemOutcome>[],
 ): Promise<Map<string, ReadOnlyAnswer>> {
-  const attached = settled.flatMap((s) =>
-    s.ok && s.value.attached ? [{ evidenceId: s.value.evidenceId, ...s.value.attached }] : [],
-  );
+  const attached = attachedOf(settled);
   return target && attached.length ? await confirmAndRecord(run, target.instance.instanceId, attached) : new Map();
+}
+
+/** Step 4b: the in-room hash of each disk confirmed read-only, against its acquisition hash. */
+async function verifyInRoom(
+  run: EvidenceRun,
+  target: RoomTarget | undefined,
+  settled: Settled<SourceVolume, ItemOutcome>[],
+  readOnly: ReadonlyMap<string, ReadOnlyAnswer>,
+): Promise<Map<string, RoomHashAnswer>> {
+  const attached = attachedOf(settled);
+  return target && attached.length
+    ? await verifyAndRecord(run, target.instance.instanceId, attached, readOnly)
+    : new Map();
 }
 
 /** Step 6: one `acquire.run` event keyed by the items' end state, then the result, or a {@link PartialFailureError}. */
@@ -291,11 +315,12 @@ async function summarize(
     attach: boolean;
     settled: Settled<SourceVolume, ItemOutcome>[];
     readOnly: Map<string, ReadOnlyAnswer>;
+    roomHash: Map<string, RoomHashAnswer>;
     sharing: AcquireResult['sharing'];
   },
 ): Promise<Omit<AcquireResult, 'seal'>> {
   const { caseId } = checked;
-  const { sources, sourceAccount, settled, readOnly, sharing } = o;
+  const { sources, sourceAccount, settled, readOnly, roomHash, sharing } = o;
   const failures = failuresOf(settled);
   const folded = foldEvidence(deps.custody.events());
   const evidence = sources.map(
@@ -314,6 +339,7 @@ async function summarize(
     evidence,
     failures,
     readOnly: [...readOnly].map(([evidenceId, a]) => ({ evidenceId, ...a })),
+    roomHash: [...roomHash].map(([evidenceId, a]) => ({ evidenceId, ...a })),
     ...(sharing ? { sharing } : {}),
     warnings: run.warnings,
   };

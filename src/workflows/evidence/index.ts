@@ -19,6 +19,7 @@ import { describeVolumes } from '../../resources/volumes.js';
 import { findCaseKey } from '../../resources/case-key.js';
 import { retrying } from '../../evidence/create-once.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from '../../evidence/readonly.js';
+import { verifyAndRecord, type RoomHashAnswer } from '../../evidence/room-hash.js';
 import { roomForAttach } from '../../evidence/room.js';
 import { EvidenceRun, type EvidenceBudgets } from '../../evidence/run.js';
 import { attachWorkingVolume, cycles, ensureWorkingVolume, volumeKeys } from '../../evidence/volume.js';
@@ -49,6 +50,8 @@ export interface AttachResult {
   case: string;
   evidence: EvidencePatch;
   readOnly: ReadOnlyAnswer;
+  /** The disk's SHA-256 read inside the room against the acquisition hash (after the read-only check). */
+  roomHash: RoomHashAnswer;
   warnings: string[];
   /** Whether the custody manifest seals the record after this run (and why not). */
   seal: SealState;
@@ -126,11 +129,15 @@ async function attachSteps(
   session.checkpoint('attaching the working volume');
   const att = await attachWorkingVolume(run, item.evidenceId, vol, target);
   session.checkpoint('the read-only check');
-  const ro = await confirmAndRecord(run, target.instance.instanceId, [{ evidenceId: item.evidenceId, ...att }]);
+  const attached = [{ evidenceId: item.evidenceId, ...att }];
+  const ro = await confirmAndRecord(run, target.instance.instanceId, attached);
+  session.checkpoint('the in-room hash');
+  const hashed = await verifyAndRecord(run, target.instance.instanceId, attached, ro);
   return {
     case: caseId,
     evidence: foldEvidence(deps.custody.events()).get(item.evidenceId)!,
     readOnly: ro.get(item.evidenceId)!,
+    roomHash: hashed.get(item.evidenceId)!,
     warnings: run.warnings,
   };
 }

@@ -599,7 +599,8 @@ export class FakeAccount {
       async sendCommand(i) {
         self.read('SendCommand', i);
         // AWS refuses a command to an instance that is not managed by SSM.
-        if (w.ssmMode === 'unreachable')
+        const hashing = String(i.Parameters?.['commands']?.[0]).includes('cleanroom-evidence-hash');
+        if (w.ssmMode === 'unreachable' || (hashing && w.hashMode === 'unreachable'))
           throw new AwsError(
             'ssm',
             'sendCommand',
@@ -609,11 +610,13 @@ export class FakeAccount {
           );
         const id = `cmd-${++w.commands}`;
         w.commandTargets.set(id, i.InstanceIds![0]!);
+        w.commandLines.set(id, i.Parameters?.['commands']?.[0] ?? '');
         return { Command: { CommandId: id } };
       },
       async getCommandInvocation(i) {
         self.read('GetCommandInvocation', i);
-        return w.ssmAnswer(self, i.InstanceId!);
+        const line = w.commandLines.get(i.CommandId!) ?? '';
+        return line.includes('cleanroom-evidence-hash') ? w.hashAnswer(line) : w.ssmAnswer(self, i.InstanceId!);
       },
     };
     return {
@@ -681,6 +684,8 @@ export class FakeAccount {
 }
 
 export type SsmMode = 'guest' | 'empty' | 'writable' | 'unreachable';
+/** How the guest's cleanroom-evidence-hash answers: as the tool does, with nothing, or unable to read. */
+export type HashMode = 'guest' | 'empty' | 'could-not' | 'running' | 'unreachable';
 
 /** Both accounts (and the source account in another Region), the record, the clock, the room, the crash switch. */
 export class World extends Interruptions {
@@ -691,6 +696,11 @@ export class World extends Interruptions {
   recorder: MemoryRecorder;
   commands = 0;
   commandTargets = new Map<string, string>();
+  /** The shell line of each SSM command sent. */
+  commandLines = new Map<string, string>();
+  hashMode: HashMode = 'guest';
+  /** What each working volume reads as inside the room (SHA-256); by default what the command expects. */
+  deviceSha256 = new Map<string, string>();
   ssmMode: SsmMode = 'guest';
   sourceSnapshotsEndInError = false;
   copiesEndInError = false;
@@ -822,6 +832,37 @@ export class World extends Interruptions {
       Status: this.ssmMode === 'writable' ? 'Failed' : 'Success',
       ResponseCode: this.ssmMode === 'writable' ? 3 : 0,
       StandardOutputContent: lines.join('\n'),
+      StandardErrorContent: '',
+    };
+  }
+
+  /** The answer of `cleanroom-evidence-hash --by-volume-id V --expected H [--size N]` inside the room. */
+  hashAnswer(line: string): {
+    Status: CommandInvocationStatus;
+    ResponseCode: number;
+    StandardOutputContent: string;
+    StandardErrorContent: string;
+  } {
+    const arg = (flag: string) => line.split(' ')[line.split(' ').indexOf(flag) + 1]!;
+    const [volumeId, expected] = [arg('--by-volume-id'), arg('--expected')];
+    const sizeBytes = line.includes('--size') ? Number(arg('--size')) : 8 * 2 ** 30;
+    if (this.hashMode === 'running')
+      return { Status: 'InProgress', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: '' };
+    if (this.hashMode === 'empty')
+      return { Status: 'Success', ResponseCode: 0, StandardOutputContent: '', StandardErrorContent: '' };
+    if (this.hashMode === 'could-not')
+      return {
+        Status: 'Failed',
+        ResponseCode: 1,
+        StandardOutputContent: '',
+        StandardErrorContent: `cleanroom-evidence-hash: not verified: reading /dev/nvme1n1 failed\n`,
+      };
+    const sha256 = this.deviceSha256.get(volumeId) ?? expected;
+    const result = sha256 === expected ? 'verified' : 'MISMATCH';
+    return {
+      Status: result === 'verified' ? 'Success' : 'Failed',
+      ResponseCode: result === 'verified' ? 0 : 3,
+      StandardOutputContent: `${JSON.stringify({ device: '/dev/nvme1n1', volumeId, sizeBytes, sha256, expected, result, seconds: 4.2 })}\n`,
       StandardErrorContent: '',
     };
   }

@@ -46,7 +46,8 @@ t.test('detach, then attach again: a new attach cycle, read-only asked again, al
   t.equal(a.evidence.volumeId, d.evidence.volumeId, 'the same working volume');
   t.ok(keysOf(w).includes(`evidence:attach:${eid}:${vol.id}:2`), 'the second attach cycle');
   t.ok(keysOf(w).includes(`evidence:readonly:${eid}:${vol.id}:2:confirmed`));
-  t.equal(w.recorder.events().length, n + 2);
+  t.ok(keysOf(w).includes(`evidence:room-hash:${eid}:${vol.id}:2:not-confirmed`), 'the in-room hash asked again');
+  t.equal(w.recorder.events().length, n + 3);
   const before = w.recorder.events().length;
   await attachEvidence(deps(w), { caseId: CASE, evidenceId: eid });
   t.equal(w.recorder.events().length, before, 'attaching an attached item records nothing new');
