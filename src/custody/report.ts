@@ -4,7 +4,7 @@
  * holds free text from AWS errors and user input).
  */
 import type { EvidencePatch } from '../domain/evidence.js';
-import { EVIDENCE_JSON_FIELDS } from '../domain/evidence.js';
+import { EVIDENCE_HASH_FIELDS, EVIDENCE_JSON_FIELDS } from '../domain/evidence.js';
 import type { ChainHead } from './event.js';
 
 export interface TimelineRow {
@@ -68,7 +68,10 @@ function summary(r: ReportInput): Array<[string, string]> {
   ];
 }
 
-const evidenceCols = EVIDENCE_JSON_FIELDS;
+/** The contract's fields, and of the content hash only the disk's SHA-256 (a table cell holds no object). */
+const evidenceCols = EVIDENCE_JSON_FIELDS.filter(
+  (f) => f === 'sha256' || !(EVIDENCE_HASH_FIELDS as readonly string[]).includes(f),
+);
 
 /** report.md */
 export function renderMarkdown(r: ReportInput): string {
