@@ -18,6 +18,7 @@ interface AcquireArgs extends GlobalArgs, SourceArgs {
   volume?: string[];
   attach: boolean;
   sourceKmsKey?: string;
+  sourceHash: boolean;
   concurrency?: number;
   budgetMinutes?: number;
   budgetMinutesPerGib?: number;
@@ -47,6 +48,12 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
           describe:
             'customer managed key (ARN) in the source account the forensic account may use, instead of a temporary sharing key',
         })
+        .option('source-hash', {
+          type: 'boolean',
+          default: true,
+          describe:
+            'hash the source snapshot in the source account too and compare it with the forensic copy (--no-source-hash: hash only the forensic copy)',
+        })
         .option(
           'concurrency',
           numberOption(
@@ -73,6 +80,7 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
         volumeIds: a.volume ?? [],
         attach: a.attach,
         ...(a.sourceKmsKey ? { sourceKmsKeyArn: a.sourceKmsKey } : {}),
+        sourceHash: a.sourceHash,
         ...(a.concurrency !== undefined ? { concurrency: a.concurrency } : {}),
         budgets: budgetsFrom(a),
       };
