@@ -20,8 +20,6 @@ export type SnapshotHasher = (
   opts?: SnapshotReadOptions,
 ) => Promise<ContentHash>;
 
-export const defaultHasher: SnapshotHasher = hashSnapshot;
-
 export interface HashStepOptions {
   /** The evidence item (progress and messages name it). */
   item: string;
@@ -51,7 +49,7 @@ export async function hashWithinBudget(
   let lastStep = -1;
   run.progress(o.item, 'hashing', `${o.what} ${snapshotId} (SHA-256 and Merkle root, EBS direct)`);
   try {
-    return await (o.hasher ?? defaultHasher)(account, snapshotId, {
+    const opts: SnapshotReadOptions = {
       signal,
       onProgress: ({ bytesDone, bytesTotal }) => {
         const pct = bytesTotal > 0 ? Math.floor((bytesDone / bytesTotal) * 100) : 100;
@@ -66,7 +64,9 @@ export async function hashWithinBudget(
           message: `${o.what} ${snapshotId}: ${mib(bytesDone)} of ${mib(bytesTotal)} MiB`,
         });
       },
-    });
+    };
+    // Called directly (not as a function value) so the IAM policy check follows the account.
+    return await (o.hasher ? o.hasher(account, snapshotId, opts) : hashSnapshot(account, snapshotId, opts));
   } catch (e) {
     if (budget.signal.aborted && !o.signal?.aborted)
       throw new TimeoutError(
