@@ -24,7 +24,7 @@
  * `maxAttempts: 1`), so no failure is retried by both layers. When a block's retries are spent the
  * hash fails with BLOCK_CHECKSUM_MISMATCH or BLOCK_READ_FAILED naming the snapshot and the block.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { AwsAccount, EbsPort } from '../aws/ports.js';
 import { isTransientAwsError } from '../aws/errors.js';
@@ -102,16 +102,29 @@ const LEAF_PREFIX = Buffer.from('cleanroom.evidence.block.v1\0', 'utf8');
 const NODE_PREFIX = Buffer.from('cleanroom.evidence.node.v1\0', 'utf8');
 const GIB = 2 ** 30;
 
+// One-shot hashes into scratch buffers (the tree is built synchronously): a disk of 512-byte blocks
+// has millions of leaves, and crypto.hash on one buffer is about twice as fast as createHash.
+const leafScratch = Buffer.alloc(LEAF_PREFIX.length + 8 + 32);
+LEAF_PREFIX.copy(leafScratch);
+const nodeScratch = Buffer.alloc(NODE_PREFIX.length + 64);
+NODE_PREFIX.copy(nodeScratch);
+
 /** leaf_i = SHA-256("cleanroom.evidence.block.v1\0" ‖ u64be(i) ‖ SHA-256(block_i)). */
 export function merkleLeaf(index: number, blockSha256: Buffer): Buffer {
-  const i = Buffer.alloc(8);
-  i.writeBigUInt64BE(BigInt(index));
-  return createHash('sha256').update(LEAF_PREFIX).update(i).update(blockSha256).digest();
+  if (!Number.isSafeInteger(index) || index < 0)
+    throw new RangeError(`block index must be a non-negative integer, got ${index}`);
+  const at = LEAF_PREFIX.length;
+  leafScratch.writeUInt32BE(Math.floor(index / 2 ** 32), at);
+  leafScratch.writeUInt32BE(index % 2 ** 32, at + 4);
+  blockSha256.copy(leafScratch, at + 8);
+  return hash('sha256', leafScratch, 'buffer');
 }
 
 /** node = SHA-256("cleanroom.evidence.node.v1\0" ‖ left ‖ right). */
 export function merkleNode(left: Buffer, right: Buffer): Buffer {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  left.copy(nodeScratch, NODE_PREFIX.length);
+  right.copy(nodeScratch, NODE_PREFIX.length + 32);
+  return hash('sha256', nodeScratch, 'buffer');
 }
 
 /**
@@ -138,7 +151,7 @@ export class MerkleBuilder {
   }
   /** The root; of no leaves, SHA-256 of nothing (RFC 6962's MTH({})). */
   root(): Buffer {
-    if (this.stack.length === 0) return createHash('sha256').digest();
+    if (this.stack.length === 0) return hash('sha256', Buffer.alloc(0), 'buffer');
     let acc = this.stack[this.stack.length - 1]!.hash;
     for (let k = this.stack.length - 2; k >= 0; k--) acc = merkleNode(this.stack[k]!.hash, acc);
     return acc;
@@ -310,7 +323,7 @@ export async function readVerifiedBlock(
       const r = await account.ebs.getSnapshotBlock({ SnapshotId: snapshotId, BlockIndex: index, BlockToken: token });
       phase = 'body';
       const data = await readBody(r.BlockData, opts.blockSize);
-      const sha256 = createHash('sha256').update(data).digest();
+      const sha256 = hash('sha256', data, 'buffer');
       const want = r.Checksum ? Buffer.from(r.Checksum, 'base64') : undefined;
       const algorithmOk = r.ChecksumAlgorithm === undefined || r.ChecksumAlgorithm === 'SHA256';
       if (!want || !algorithmOk || want.length !== sha256.length || !timingSafeEqual(want, sha256)) {
@@ -416,6 +429,9 @@ async function* asChunks(body: unknown): AsyncGenerator<Uint8Array> {
   );
 }
 
+/** The zero buffer a run of unlisted blocks is hashed from (at most this many bytes per update). */
+const ZERO_RUN_BYTES = 4 * 2 ** 20;
+
 const zeroBlocks = new Map<number, { data: Buffer; sha256: Buffer }>();
 
 /** An all-zero block of the size and its SHA-256: computed once per block size. */
@@ -423,7 +439,7 @@ function zeroBlock(size: number): { data: Buffer; sha256: Buffer } {
   let z = zeroBlocks.get(size);
   if (!z) {
     const data = Buffer.alloc(size);
-    z = { data, sha256: createHash('sha256').update(data).digest() };
+    z = { data, sha256: hash('sha256', data, 'buffer') };
     zeroBlocks.set(size, z);
   }
   return z;
@@ -441,11 +457,28 @@ export async function hashSnapshot(
   const flat = createHash('sha256');
   const tree = new MerkleBuilder();
   const onBlock = opts.onBlock;
-  const r = await readSnapshot(account, snapshotId, opts, async (index, block, sha256, listed) => {
-    flat.update(block);
+  // Runs of unlisted blocks reach the flat hash as one update of a shared zero buffer.
+  let zerosPending = 0;
+  let zeros = Buffer.alloc(0);
+  const flushZeros = () => {
+    while (zerosPending > 0) {
+      const n = Math.min(zerosPending, zeros.length);
+      flat.update(zeros.subarray(0, n));
+      zerosPending -= n;
+    }
+  };
+  const r = await readSnapshot(account, snapshotId, opts, (index, block, sha256, listed) => {
+    if (listed) {
+      flushZeros();
+      flat.update(block);
+    } else {
+      if (zeros.length < block.length) zeros = Buffer.alloc(Math.max(block.length, ZERO_RUN_BYTES));
+      zerosPending += block.length;
+    }
     tree.push(merkleLeaf(index, sha256));
-    if (onBlock) await onBlock(index, listed ? block : null);
+    return onBlock?.(index, listed ? block : null);
   });
+  flushZeros();
   return {
     snapshotId,
     sha256: flat.digest('hex'),
@@ -466,7 +499,7 @@ async function readSnapshot(
   account: SnapshotReadAccount,
   snapshotId: string,
   opts: SnapshotReadOptions,
-  consume: (index: number, block: Buffer, sha256: Buffer, listed: boolean) => Promise<void>,
+  consume: (index: number, block: Buffer, sha256: Buffer, listed: boolean) => void | Promise<void>,
 ): Promise<{ sizeBytes: number; blockSize: number; blocksRead: number }> {
   const concurrency = positive('concurrency', opts.concurrency ?? 16);
   const window = positive('window', opts.window ?? 64);
@@ -528,21 +561,31 @@ async function readSnapshot(
 
   let blocksRead = 0;
   let bytesDone = 0;
+  const progress = opts.onProgress;
   try {
-    for (let i = 0; i < blocks; i++) {
+    let i = 0;
+    while (i < blocks) {
       if (signal?.aborted) throw interruptedAt(stage, signal.reason);
-      await untilAborted(topUp(), signal, stage);
+      if (!listingDone && ahead.length < window) await untilAborted(topUp(), signal, stage);
       const head = ahead[0];
-      if (head && head.index === i) {
-        const got = await untilAborted(head.block, signal, stage);
-        ahead.shift();
-        blocksRead += 1;
-        await consume(i, got.data, got.sha256, true);
-      } else {
-        await consume(i, zero.data, zero.sha256, false);
+      // The run of unlisted blocks before the next listed one: zeros, without a wait per block
+      // unless the consumer asks for one.
+      const end = head ? head.index : blocks;
+      for (; i <= end && i < blocks; i++) {
+        let pending: void | Promise<void>;
+        if (i < end) {
+          pending = consume(i, zero.data, zero.sha256, false);
+          if ((i & 0xfff) === 0 && signal?.aborted) throw interruptedAt(stage, signal.reason);
+        } else {
+          const got = await untilAborted(ahead[0]!.block, signal, stage);
+          ahead.shift();
+          blocksRead += 1;
+          pending = consume(i, got.data, got.sha256, true);
+        }
+        if (pending) await pending;
+        bytesDone += blockSize;
+        progress?.({ bytesDone, bytesTotal: sizeBytes, blocksRead });
       }
-      bytesDone += blockSize;
-      opts.onProgress?.({ bytesDone, bytesTotal: sizeBytes, blocksRead });
     }
   } catch (e) {
     stop.abort(e);
