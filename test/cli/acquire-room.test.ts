@@ -29,7 +29,7 @@ t.test('vault → room → acquire (attached) → evidence list/detach/attach �
   t.equal(up.code, 0, up.stderr);
   const room = { InstanceId: up.json().instanceId as string };
   t.equal(up.json().availabilityZone, 'us-east-1a');
-  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [20]);
+  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [1]);
 
   const acq = await runCli(env, [
     'acquire',

@@ -21,11 +21,11 @@ export async function acquiredCase(
   aws: LocalAws,
   caseId: string,
   env: NodeJS.ProcessEnv = aws.env(),
-  dataSizes: number[] = [4],
+  dataSizes: number[] = [1],
 ) {
   const up = await runCli(env, ['room', 'up', '--case', caseId, '--json']);
   if (up.code !== 0) throw new Error(`room up: ${up.stderr}`);
-  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', dataSizes, 4);
+  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', dataSizes, 1);
   const acq = await runCli(env, [
     'acquire',
     '--case',
