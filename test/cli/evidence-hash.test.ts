@@ -117,4 +117,41 @@ t.test('acquire records the content hashes; evidence hash recomputes them; bad i
   const neither = await runCli(env, ['evidence', 'hash', '--case', 'IR-hash-1']);
   t.equal(neither.code, 2);
   t.match(neither.stderr, /--evidence EID .* or --all/);
+
+  // SIGKILL while the forensic copy is being hashed (--no-source-hash: every block read is the
+  // forensic hash's), then the same command: hashed again, one evidence.hash, the disk's SHA-256.
+  const one = await instanceWithVolumes(sourceEc2, 'us-east-1b', [], 1);
+  await writeVolumeBlock(aws.endpoint, {
+    account: SOURCE_ACCOUNT,
+    volumeId: one.volumeIds[0]!,
+    blockIndex: 5,
+    data: written.get(3)!,
+  });
+  const args = ['acquire', '--case', 'IR-hash-kill', '--instance', one.instanceId, '--source-role-arn', SOURCE_ROLE];
+  let killedAt = '';
+  const killed = await runCli(env, [...args, '--no-attach', '--no-source-hash', '--json'], (child) =>
+    proxy.add({
+      service: 'ebs',
+      when: (call) => {
+        if (killedAt || !/^GET \/snapshots\/[^/]+\/blocks\/\d+/.test(call.action)) return false;
+        killedAt = call.action;
+        child.kill('SIGKILL');
+        return true;
+      },
+      fault: { kind: 'delay', ms: 1 },
+    }),
+  );
+  proxy.clear();
+  t.equal(killed.signal, 'SIGKILL', `killed during the hash (${killedAt})`);
+  t.equal(
+    (await custodyEvents('IR-hash-kill')).filter((e) => e.action === 'evidence.hash').length,
+    0,
+    'nothing recorded for the killed hash',
+  );
+  const rerun = await runCli(env, [...args, '--no-attach', '--json']);
+  t.equal(rerun.code, 0, rerun.stderr);
+  const ev = rerun.json().evidence[0];
+  t.equal(ev.sha256, diskSha256(new Map([[5, written.get(3)!]])), 'the same hash as the disk');
+  t.equal(ev.sourceHash.status, 'equal');
+  t.equal((await custodyEvents('IR-hash-kill')).filter((e) => e.action === 'evidence.hash').length, 1, 'recorded once');
 });
