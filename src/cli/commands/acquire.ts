@@ -8,7 +8,7 @@ import type { GlobalArgs, SourceArgs } from '../context.js';
 import { budgetsFrom, handle, numberOption, withBucket, withBudgets, withCase, withSource } from './common.js';
 import { acquireEvidence, checkAcquireOptions } from '../../workflows/acquire/index.js';
 import { roomGate } from '../../workflows/room/index.js';
-import { evidenceJson } from '../../domain/evidence.js';
+import { evidenceJson, type EvidencePatch } from '../../domain/evidence.js';
 import { evidenceTable } from '../render.js';
 
 interface AcquireArgs extends GlobalArgs, SourceArgs {
@@ -106,6 +106,7 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
         evidenceTable(r.evidence),
         '',
         `${r.evidence.length} evidence item(s) of case ${r.case} preserved under the case key${r.readOnly.length ? `; read-only inside the room: ${r.readOnly.length - writable.length - notConfirmed.length} confirmed, ${notConfirmed.length} NOT confirmed, ${writable.length} WRITABLE` : ''}.`,
+        hashSummary(r.evidence),
         ...(r.sharing
           ? [
               `Sharing key ${r.sharing.keyArn}: ${r.sharing.owner === 'responder' ? 'yours, left as it is' : r.sharing.retired ? 'retired (scheduled for deletion in 7 days)' : 'kept for now (see the warning above)'}.`,
@@ -126,4 +127,17 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
       };
     }),
   );
+}
+
+/** One line on the acquisition hashes: how many are recorded, and how the source snapshots compare. */
+function hashSummary(items: readonly EvidencePatch[]): string {
+  const hashed = items.filter((e) => e.sha256);
+  const by = (s: string) => hashed.filter((e) => e.sourceHash?.status === s).length;
+  const parts = [
+    ['equal', by('equal')],
+    ['DIFFERENT', by('different')],
+    ['unavailable', by('unavailable')],
+    ['not hashed (--no-source-hash)', by('skipped')],
+  ].filter(([, n]) => n);
+  return `Content hashes (SHA-256 of the whole disk, EBS direct) recorded for ${hashed.length} of ${items.length} item(s)${parts.length ? `; source snapshot ${parts.map(([w, n]) => `${w}: ${n}`).join(', ')}` : ''}. Recompute any time: \`cleanroom evidence hash --case <case> --all\`.`;
 }
