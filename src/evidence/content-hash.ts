@@ -26,7 +26,7 @@
  */
 import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { AwsAccount, EbsPort } from '../aws/ports.js';
+import type { AccountCalls, AwsAccount, EbsPort } from '../aws/ports.js';
 import { isTransientAwsError } from '../aws/errors.js';
 import { interruptedAt } from '../domain/abort.js';
 import { AwsError, CleanroomError, asError } from '../domain/errors.js';
@@ -92,11 +92,8 @@ export const HASH_TOOL: HashTool = Object.freeze({
   method: 'ebs-direct',
 }) as HashTool;
 
-/** The EBS direct calls a snapshot read makes. */
-export type SnapshotReadEbs = Pick<EbsPort, 'listSnapshotBlocks' | 'getSnapshotBlock'>;
-
-/** The account whose EBS direct APIs read the snapshot (the port stays on it for the IAM policy check). */
-export type SnapshotReadAccount = { readonly ebs: SnapshotReadEbs };
+/** The account whose EBS direct APIs read the snapshot: the two calls a snapshot read makes. */
+export type SnapshotReadAccount = AccountCalls<{ ebs: 'listSnapshotBlocks' | 'getSnapshotBlock' }>;
 
 const LEAF_PREFIX = Buffer.from('cleanroom.evidence.block.v1\0', 'utf8');
 const NODE_PREFIX = Buffer.from('cleanroom.evidence.node.v1\0', 'utf8');
@@ -187,13 +184,14 @@ class BlockListing {
   blockSize = 0;
   volumeSize = 0;
 
+  /** `list` sends ListSnapshotBlocks in the caller's account (the port stays there for the IAM policy check). */
   constructor(
-    private readonly account: SnapshotReadAccount,
     private readonly snapshotId: string,
+    private readonly list: EbsPort['listSnapshotBlocks'],
   ) {}
 
   private async page(token: string | undefined, startingBlockIndex?: number) {
-    const r = await this.account.ebs.listSnapshotBlocks({
+    const r = await this.list({
       SnapshotId: this.snapshotId,
       ...(token ? { NextToken: token } : {}),
       ...(startingBlockIndex !== undefined && !token ? { StartingBlockIndex: startingBlockIndex } : {}),
@@ -304,7 +302,7 @@ export interface BlockReadOptions {
  * transient: access denied, an unknown snapshot).
  */
 export async function readVerifiedBlock(
-  account: { readonly ebs: Pick<EbsPort, 'getSnapshotBlock'> },
+  account: AccountCalls<{ ebs: 'getSnapshotBlock' }>,
   snapshotId: string,
   index: number,
   token: string,
@@ -507,7 +505,7 @@ async function readSnapshot(
   const stage = `hashing snapshot ${snapshotId}`;
   if (signal?.aborted) throw interruptedAt(stage, signal.reason);
 
-  const listing = new BlockListing(account, snapshotId);
+  const listing = new BlockListing(snapshotId, (input) => account.ebs.listSnapshotBlocks(input));
   await untilAborted(listing.start(), signal, stage);
   const blockSize = listing.blockSize;
   const sizeBytes = listing.volumeSize * GIB;

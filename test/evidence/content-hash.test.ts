@@ -18,7 +18,7 @@ import {
   hashSnapshot,
   merkleLeaf,
   merkleRootOf,
-  type SnapshotReadEbs,
+  type SnapshotReadAccount,
 } from '../../src/evidence/content-hash.js';
 import { CleanroomError } from '../../src/domain/errors.js';
 import type { Clock } from '../../src/domain/waiter.js';
@@ -45,7 +45,7 @@ function fakeEbs(d: FakeDisk) {
   const stats = { gets: 0, lists: 0, inFlight: 0, maxInFlight: 0, perBlock: new Map<number, number>() };
   let generation = 0;
   const pageSize = d.pageSize ?? 1000;
-  const ebs: SnapshotReadEbs = {
+  const ebs: SnapshotReadAccount['ebs'] = {
     async listSnapshotBlocks(input) {
       stats.lists += 1;
       generation += 1;
