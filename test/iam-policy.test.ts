@@ -162,10 +162,6 @@ export const RULES: Rules = {
     'EvidenceDeps.forensic': { accounts: ['forensic'], why: 'evidence attach/detach work on the forensic instance' },
   },
   parameters: {
-    'src/evidence/content-hash.ts#hashSnapshot.account': {
-      accounts: ['forensic'],
-      why: 'the acquisition hash of the forensic snapshot (an entry point of the library until acquire calls it; hashing the source snapshot in the source account adds source here)',
-    },
     'src/evidence/watch.ts#describe.account': {
       sameAs: 'src/evidence/watch.ts#ResourceWatcher.watch.account',
       why: 'the watcher polls, per account, what snapshotCompleted()/volume() registered through watch()',
@@ -423,6 +419,10 @@ t.test('the scan sees the calls it must (it is not comparing nothing)', async (t
   t.ok(
     has('ebs:GetSnapshotBlock', 'forensic'),
     'close reads snapshot blocks (volume-compare, reached through CloseRun.account)',
+  );
+  t.ok(
+    has('ebs:ListSnapshotBlocks', 'source') && has('ebs:ListSnapshotBlocks', 'forensic'),
+    'acquire hashes the source snapshot in the source account and the forensic copy in the forensic account (content-hash.ts, followed through its call sites)',
   );
   t.ok(
     has('kms:ScheduleKeyDeletion', 'source'),

@@ -58,7 +58,7 @@ t.test('roomUp, acquireEvidence and isolateInstance through dist/index.js leave 
   t.same(up.seal, { sealed: true }, 'room up says it sealed');
   await verifies(t, caseId, 'after roomUp');
 
-  const { instanceId } = await instanceWithVolumes(ec2, 'us-east-1a', [4]);
+  const { instanceId } = await instanceWithVolumes(ec2, 'us-east-1a', [1]);
   const acq = await lib.acquireEvidence(
     { forensic: account, source: account, custody, room: lib.roomGate(account) },
     { caseId, instanceIds: [instanceId], attach: false, ...FAST },

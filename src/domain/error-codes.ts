@@ -177,6 +177,11 @@ export const ERROR_CODES = {
   SSM_UNREACHABLE: { exit: 1, meaning: 'The forensic instance cannot be reached through SSM.' },
   BLOCK_READ_FAILED: { exit: 1, meaning: 'Reading snapshot blocks (EBS direct APIs) failed.' },
   BLOCK_CHECKSUM_MISMATCH: { exit: 1, meaning: 'A snapshot block does not match the checksum EBS sent with it.' },
+  EVIDENCE_HASH_MISMATCH: {
+    exit: 3,
+    meaning:
+      "An evidence item's content hashes differ: the source snapshot's and the forensic copy's, or a recomputation and the record.",
+  },
   // ── Isolate
   INVALID_INSTANCE_ID: { exit: 2, meaning: 'The instance id is not an EC2 instance id.' },
   INSTANCE_IS_FORENSIC: { exit: 2, meaning: "The instance is the clean room's own forensic instance." },

@@ -70,6 +70,10 @@ export const KEY_FAMILIES = {
   'acquire.forensic-copy': ['acquire', 'forensic-copy', id('evidenceId'), id('snapshotId')],
   /** `evidence.preserved`: the forensic copy completed. */
   'acquire.preserved': ['acquire', 'preserved', id('evidenceId'), id('snapshotId')],
+  /** `evidence.hash`: the acquisition content hash of an item's forensic snapshot (and its source snapshot's). */
+  'acquire.hash': ['acquire', 'hash', id('evidenceId'), id('snapshotId')],
+  /** `evidence.hash.check`: one recomputation of that hash by `evidence hash` (digest of its result and time). */
+  'evidence.hash-check': ['evidence', 'hash-check', id('evidenceId'), id('snapshotId'), id('digest')],
   /** `evidence.share.retire`: the sharing copy deleted (by acquire or close). */
   'acquire.sharing-copy-retire': ['acquire', 'sharing-copy-retire', id('evidenceId'), id('snapshotId')],
   /** `acquire.share-key`: the temporary sharing key of the source account, by key id. */
@@ -206,6 +210,7 @@ export const idempotencyKeys = {
     share: (eid: string, snap: string) => build('acquire.share', eid, snap),
     forensicCopy: (eid: string, snap: string) => build('acquire.forensic-copy', eid, snap),
     preserved: (eid: string, snap: string) => build('acquire.preserved', eid, snap),
+    hash: (eid: string, snap: string) => build('acquire.hash', eid, snap),
     retireSharingCopy: (eid: string, snap: string) => build('acquire.sharing-copy-retire', eid, snap),
     shareKey: (keyId: string) => build('acquire.share-key', keyId),
     shareKeyRetire: (keyId: string) => build('acquire.share-key-retire', keyId),
@@ -222,6 +227,7 @@ export const idempotencyKeys = {
     roomHash: (eid: string, vid: string, cycle: number, result: string) =>
       build('evidence.room-hash', eid, vid, cycle, result),
     failed: (eid: string, step: string, code: string) => build('evidence.failed', eid, step, code),
+    hashCheck: (eid: string, snap: string, digest: string) => build('evidence.hash-check', eid, snap, digest),
   },
   close: {
     verify: () => build('close.verify'),

@@ -29,7 +29,7 @@ t.test('vault → room → acquire (attached) → evidence list/detach/attach �
   t.equal(up.code, 0, up.stderr);
   const room = { InstanceId: up.json().instanceId as string };
   t.equal(up.json().availabilityZone, 'us-east-1a');
-  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [20]);
+  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [1]);
 
   const acq = await runCli(env, [
     'acquire',
@@ -122,7 +122,7 @@ t.test('vault → room → acquire (attached) → evidence list/detach/attach �
   t.match(
     text.stdout,
     new RegExp(
-      `${eid}\\s+111111111111/us-east-1 vol-\\w+ \\(${fx.instanceId} /dev/\\w+\\)\\s+snap-\\w+\\s+vol-\\w+\\s+/dev/sd[fg] → /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol\\w+\\s+attached\\s+not-confirmed`,
+      `${eid}\\s+111111111111/us-east-1 vol-\\w+ \\(${fx.instanceId} /dev/\\w+\\)\\s+snap-\\w+\\s+[0-9a-f]{16}… \\(= source\\)\\s+vol-\\w+\\s+/dev/sd[fg] → /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol\\w+\\s+attached\\s+not-confirmed`,
     ),
   );
 

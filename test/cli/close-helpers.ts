@@ -21,7 +21,7 @@ export async function acquiredCase(
   aws: LocalAws,
   caseId: string,
   env: NodeJS.ProcessEnv = aws.env(),
-  dataSizes: number[] = [4],
+  dataSizes: number[] = [1],
   opts: {
     rootSize?: number;
     /** Runs on the source instance before the acquisition (e.g. to give its disks content). */
@@ -34,7 +34,7 @@ export async function acquiredCase(
     ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }),
     'us-east-1b',
     dataSizes,
-    opts.rootSize ?? 4,
+    opts.rootSize ?? 1,
   );
   await opts.beforeAcquire?.(fx);
   const acq = await runCli(env, [

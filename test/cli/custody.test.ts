@@ -43,7 +43,7 @@ async function recordCase(caseId: string, n = 5): Promise<void> {
   const c = await openCaseCustody(await account(), { caseId });
   for (let i = 1; i <= n; i++) {
     await c.record({
-      action: i === 1 ? 'room.up' : 'evidence.snapshot',
+      action: i === 1 ? 'room.deploy' : 'evidence.snapshot',
       resources: [{ type: 'ec2:snapshot', id: `snap-${i}` }],
       outcome: {
         status: i === 4 ? 'failed' : 'succeeded',
@@ -87,7 +87,7 @@ t.test('log, verify, export, verify --bundle offline', async (t) => {
   t.equal(events.length, 5);
   for (const f of ['seq', 'time', 'actor', 'action', 'hash', 'prevHash']) t.ok(f in events[0]!, `log has ${f}`);
   const human = await cli(aws, ['custody', 'log', '--case', 'IR-100']);
-  t.match(human.stdout, /room\.up[\s\S]*evidence\.snapshot/);
+  t.match(human.stdout, /room\.deploy[\s\S]*evidence\.snapshot/);
 
   const v = await cli(aws, ['custody', 'verify', '--case', 'IR-100', '--json']);
   t.equal(v.code, 0, v.stdout);
@@ -279,7 +279,7 @@ t.test('tampering in the vault, each detected with its code', async (t) => {
     t.equal(r.doc.findings[0].seq, 2);
     // custody log still shows what is there; a writer refuses to append onto the gap.
     const w = await openCaseCustody(await account(), { caseId: 'T-DEL' })
-      .then((c) => c.record({ action: 'x', resources: [], outcome: { status: 'succeeded' } }))
+      .then((c) => c.record({ action: 'room.audit', resources: [], outcome: { status: 'succeeded' } }))
       .catch((e) => e);
     t.equal(w.code, 'CUSTODY_INVALID');
   });
@@ -361,7 +361,7 @@ t.test('tampering in the vault, each detected with its code', async (t) => {
   await t.test('a manifest behind the record is stale until sealed again', async (t) => {
     await recordCase('T-STALE', 2);
     const c = await openCaseCustody(await account(), { caseId: 'T-STALE' });
-    await c.record({ action: 'late', resources: [], outcome: { status: 'succeeded' } });
+    await c.record({ action: 'room.audit', resources: [], outcome: { status: 'succeeded' } });
     const r = await verifyCase(aws, 'T-STALE');
     t.equal(r.code, 3);
     t.same(r.codes, ['MANIFEST_STALE']);

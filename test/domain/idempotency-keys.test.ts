@@ -129,6 +129,11 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
     K.evidence.failed('ev-1', 'copy', 'AWS_Throttling'),
     { evidenceId: 'ev-1', step: 'copy', code: 'AWS_Throttling' },
   ],
+  'acquire.hash': [K.acquire.hash('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
+  'evidence.hash-check': [
+    K.evidence.hashCheck('ev-1', 'snap-1', 'd1'),
+    { evidenceId: 'ev-1', snapshotId: 'snap-1', digest: 'd1' },
+  ],
   'close.verify': [K.close.verify(), {}],
   'close.delete-stack': [K.close.deleteStack(), {}],
   'close.retain-snapshot': [K.close.retainSnapshot('snap-1'), { snapshotId: 'snap-1' }],

@@ -254,6 +254,63 @@ export const MANIFEST_SCHEMA: Record<string, any> = {
       "type": "string",
       "pattern": "^[0-9a-f]{64}$"
     },
+    "hashTool": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "name",
+        "version",
+        "method"
+      ],
+      "description": "The tool and version that computed a content hash, and how it read the disk.",
+      "properties": {
+        "name": {
+          "const": "cleanroom"
+        },
+        "version": {
+          "type": "string"
+        },
+        "method": {
+          "enum": [
+            "ebs-direct",
+            "device"
+          ]
+        }
+      }
+    },
+    "sourceHash": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "status"
+      ],
+      "description": "The source snapshot hashed in the source account and compared with the forensic snapshot: equal, different, unavailable (reason), skipped.",
+      "properties": {
+        "status": {
+          "enum": [
+            "equal",
+            "different",
+            "unavailable",
+            "skipped"
+          ]
+        },
+        "snapshotId": {
+          "type": "string"
+        },
+        "sha256": {
+          "$ref": "#/$defs/sha256"
+        },
+        "merkleRoot": {
+          "$ref": "#/$defs/sha256"
+        },
+        "hashedAt": {
+          "type": "string"
+        },
+        "reason": {
+          "type": "string"
+        }
+      }
+    },
     "evidence": {
       "type": "object",
       "additionalProperties": false,
@@ -337,6 +394,32 @@ export const MANIFEST_SCHEMA: Record<string, any> = {
         "inRoomHashAt": {
           "type": "string",
           "format": "date-time"
+        },
+        "sha256": {
+          "$ref": "#/$defs/sha256",
+          "description": "SHA-256 of the whole raw disk of the forensic snapshot (every byte of sizeBytes, unlisted blocks as zeros), read through the EBS direct APIs at acquisition."
+        },
+        "merkleRoot": {
+          "$ref": "#/$defs/sha256",
+          "description": "Root of the block Merkle tree of the forensic snapshot (docs/custody.md, Evidence content hashes)."
+        },
+        "sizeBytes": {
+          "type": "number"
+        },
+        "blockSize": {
+          "type": "number"
+        },
+        "blocksRead": {
+          "type": "number"
+        },
+        "hashedAt": {
+          "type": "string"
+        },
+        "hashTool": {
+          "$ref": "#/$defs/hashTool"
+        },
+        "sourceHash": {
+          "$ref": "#/$defs/sourceHash"
         },
         "state": {
           "enum": [

@@ -10,7 +10,9 @@ import { evidenceTable } from '../render.js';
 import { evidenceJson } from '../../domain/evidence.js';
 import {
   attachEvidence,
+  checkEvidenceHashOptions,
   checkEvidenceId,
+  hashEvidence,
   detachEvidence,
   listEvidence,
   type EvidenceDeps,
@@ -21,6 +23,13 @@ import { roomGate } from '../../workflows/room/index.js';
 interface ListArgs extends GlobalArgs {
   case: string;
   bucket?: string;
+}
+
+interface HashArgs extends ListArgs {
+  evidence?: string;
+  all?: boolean;
+  budgetMinutes?: number;
+  budgetMinutesPerGib?: number;
 }
 
 interface ItemArgs extends ListArgs {
@@ -101,6 +110,55 @@ export function evidenceCommands(y: Argv, io: HostIo): Argv {
           };
         }),
       )
-      .demandCommand(1, 'Name an evidence command: list, attach or detach.'),
+      .command(
+        'hash',
+        'recompute the content hash (SHA-256, Merkle root) of evidence from its forensic snapshot and compare it with the acquisition hash in the record (exit 3 when different)',
+        (c) =>
+          withBudgets(withBucket(withCase(c)))
+            .option('evidence', { type: 'string', describe: 'evidence id (see evidence list)' })
+            .option('all', { type: 'boolean', describe: 'every preserved evidence item of the case' }),
+        handle<HashArgs, unknown>(io, async (ctx, a) => {
+          const options = {
+            caseId: a.case,
+            ...(a.evidence !== undefined ? { evidenceId: a.evidence } : {}),
+            ...(a.all ? { all: true } : {}),
+            budgets: budgetsFrom(a),
+          };
+          checkEvidenceHashOptions(options);
+          if (a.evidence !== undefined) checkEvidenceId(a.case, a.evidence);
+          const forensic = await ctx.forensicAccount();
+          const custody = await ctx.custody(a.case, a.bucket, { use: 'change', command: 'evidence hash' });
+          const r = await hashEvidence(
+            { forensic, custody, reporter: ctx.reporter, clock: ctx.clock },
+            { ...options, signal: ctx.abort.signal },
+          );
+          const text = r.checks
+            .map((c) =>
+              [
+                `${c.evidenceId}  ${c.snapshotId}  ${c.result === 'equal' ? 'EQUAL to the acquisition hash' : c.result === 'different' ? 'DIFFERENT from the acquisition hash' : 'no acquisition hash recorded'}`,
+                `  sha256      ${c.computed.sha256}${c.recorded ? `  (recorded ${c.recorded.sha256}${c.recorded.hashedAt ? ` at ${c.recorded.hashedAt}` : ''})` : ''}`,
+                `  merkleRoot  ${c.computed.merkleRoot}`,
+                `  ${c.computed.sizeBytes} bytes, ${c.computed.blocksRead} block(s) read, hashed at ${c.computed.hashedAt} by ${c.computed.hashTool.name} ${c.computed.hashTool.version} (${c.computed.hashTool.method})`,
+              ].join('\n'),
+            )
+            .join('\n');
+          return {
+            data: {
+              case: r.case,
+              ok: r.ok,
+              evidence: r.checks.map((c) => ({
+                evidenceId: c.evidenceId,
+                result: c.result,
+                ...c.computed,
+                recorded: c.recorded,
+              })),
+              warnings: r.warnings,
+            },
+            text,
+            ...(r.ok ? {} : { exitCode: 3 }),
+          };
+        }),
+      )
+      .demandCommand(1, 'Name an evidence command: list, attach, detach or hash.'),
   );
 }

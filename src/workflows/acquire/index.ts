@@ -19,7 +19,13 @@ import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import type { CustodyRecorder } from '../../domain/recorder.js';
 import { assertCaseId } from '../../domain/case-id.js';
-import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
+import {
+  CleanroomError,
+  PartialFailureError,
+  UsageError,
+  VerificationFailedError,
+  asError,
+} from '../../domain/errors.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 import { mapPool, type Settled } from '../../domain/pool.js';
 import type { Reporter } from '../../domain/reporter.js';
@@ -47,6 +53,7 @@ import {
   type SharingKey,
 } from './share-key.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
+import type { SnapshotHasher } from '../../evidence/hash-step.js';
 const acquireKeys = idempotencyKeys.acquire;
 
 export interface AcquireDeps {
@@ -61,6 +68,8 @@ export interface AcquireDeps {
   sourceInRegion?: (region: string) => Promise<AwsAccount>;
   reporter?: Reporter;
   clock?: Clock;
+  /** Hashes a snapshot through the EBS direct APIs (default: the library's `hashSnapshot`; tests pass a fake). */
+  hasher?: SnapshotHasher;
 }
 
 export interface AcquireOptions {
@@ -73,6 +82,13 @@ export interface AcquireOptions {
   attach?: boolean;
   /** A customer managed key in the source account the forensic account may use, instead of a temporary one. */
   sourceKmsKeyArn?: string;
+  /**
+   * Hash the source snapshot in the source account too and compare it with the forensic snapshot's
+   * hash (default true; the CLI's --no-source-hash). Equal proves the copy bit-identical; different
+   * ends the run with EVIDENCE_HASH_MISMATCH (exit 3); a source role without EBS direct read
+   * records the source hash as unavailable, with the reason.
+   */
+  sourceHash?: boolean;
   /** Items in flight at once (default 32). */
   concurrency?: number;
   budgets?: Partial<EvidenceBudgets>;
@@ -205,6 +221,9 @@ async function acquireSteps(
     discovery,
     sources,
     instanceSnapshots: new Map(),
+    sourceHash: options.sourceHash ?? true,
+    ...(deps.hasher ? { hasher: deps.hasher } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
   };
 
   // 3–5.
@@ -343,12 +362,29 @@ async function summarize(
     ...(sharing ? { sharing } : {}),
     warnings: run.warnings,
   };
+  const different = evidence.filter((e) => e.sourceHash?.status === 'different');
   if (failures.length) {
     throw new PartialFailureError(
       `${failures.length} of ${sources.length} volume(s) of case ${caseId} could not be acquired; ${sources.length - failures.length} succeeded and are recorded. Run the same command again to finish: nothing already done is repeated.`,
       settled.flatMap((s) => (s.ok ? [] : [{ item: `${s.item.evidenceId} (${s.item.volumeId})`, error: s.error }])),
       { case: caseId, evidence, failures },
       result,
+    );
+  }
+  if (different.length) {
+    throw new VerificationFailedError(
+      'EVIDENCE_HASH_MISMATCH',
+      `The forensic copy of ${different.map((e) => `${e.evidenceId} (${e.forensicSnapshotId ?? '?'})`).join(', ')} is NOT bit-identical to its source snapshot: the content hashes differ (recorded in the custody record of case ${caseId}). The other items are preserved and recorded.`,
+      {
+        case: caseId,
+        evidence: different.map((e) => ({
+          evidenceId: e.evidenceId,
+          forensicSnapshotId: e.forensicSnapshotId ?? null,
+          sha256: e.sha256 ?? null,
+          sourceSnapshotId: e.sourceHash?.snapshotId ?? null,
+          sourceSha256: e.sourceHash?.sha256 ?? null,
+        })),
+      },
     );
   }
   return result;

@@ -27,6 +27,15 @@ import { detachAndWait, liveAttachments } from '../../evidence/detach.js';
 import type { WatcherOptions } from '../../evidence/watch.js';
 
 export { listEvidence, type EvidenceList, type ListedEvidence } from './list.js';
+export {
+  hashEvidence,
+  checkEvidenceHashOptions,
+  type EvidenceHashDeps,
+  type EvidenceHashOptions,
+  type EvidenceHashResult,
+  type HashCheck,
+  type HashCheckResult,
+} from './hash.js';
 
 export interface EvidenceDeps {
   forensic: AwsAccount;

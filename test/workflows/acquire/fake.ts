@@ -25,7 +25,8 @@ import type { KeySpec, KeyState } from '@aws-sdk/client-kms';
 import type { CommandInvocationStatus } from '@aws-sdk/client-ssm';
 import type { AwsAccount, Ec2Port, KmsPort, SsmPort } from '../../../src/aws/ports.js';
 import type { FakePort } from '../../fakes/ports.js';
-import { AwsError } from '../../../src/domain/errors.js';
+import { AwsError, CleanroomError } from '../../../src/domain/errors.js';
+import type { SnapshotHasher } from '../../../src/evidence/hash-step.js';
 import { MemoryRecorder, type CustodyEntry } from '../../../src/domain/recorder.js';
 import { Crash, Interruptions } from '../../harness/interruptions.js';
 import type { Clock } from '../../../src/domain/waiter.js';
@@ -784,6 +785,58 @@ export class World extends Interruptions {
 
   accounts(): FakeAccount[] {
     return [this.forensic, this.source, this.sourceWest];
+  }
+
+  /** Hashes the fake computed (the snapshot and the account that owns it), in order. */
+  hashes: Array<{ owner: string; snapshotId: string }> = [];
+  /** Accounts whose EBS direct reads AWS refuses (AccessDeniedException). */
+  denyHash = new Set<string>();
+  /** Snapshots whose content differs from what they were copied from. */
+  corrupt = new Set<string>();
+  /** Snapshots whose read fails (BLOCK_READ_FAILED, as when the local AWS cannot read EC2 snapshots). */
+  unreadable = new Set<string>();
+
+  /**
+   * A content hasher for the fake (narrow: no EBS direct API): a snapshot holds the content of the
+   * volume its copy chain started from, so a copy hashes as its source unless marked corrupt.
+   */
+  hasher(): SnapshotHasher {
+    return async (_account, snapshotId, opts) => {
+      this.alive();
+      const all = this.accounts().flatMap((a) => [...a.snapshots.values(), ...a.deletedSnapshots]);
+      const find = (id: string) => all.find((x) => x.id === id);
+      const snap = find(snapshotId);
+      if (!snap)
+        throw new AwsError('ebs', 'ListSnapshotBlocks', 'ResourceNotFoundException', `${snapshotId} not found`);
+      if (this.denyHash.has(snap.owner))
+        throw new AwsError(
+          'ebs',
+          'ListSnapshotBlocks',
+          'AccessDeniedException',
+          `Access denied for ListSnapshotBlocks: the caller lacks the permission ebs:ListSnapshotBlocks`,
+        );
+      if (this.unreadable.has(snapshotId))
+        throw new CleanroomError('BLOCK_READ_FAILED', `Block 0 of snapshot ${snapshotId} could not be read: HTTP 500`, {
+          details: { snapshotId, blockIndex: 0 },
+        });
+      let root = snap;
+      while (root.copyOf) root = find(root.copyOf) ?? root;
+      const content = this.corrupt.has(snapshotId) ? `corrupt|${snapshotId}` : `${root.volumeId}|${root.size}`;
+      const sizeBytes = snap.size * 2 ** 30;
+      opts?.onProgress?.({ bytesDone: sizeBytes / 2, bytesTotal: sizeBytes, blocksRead: 1 });
+      opts?.onProgress?.({ bytesDone: sizeBytes, bytesTotal: sizeBytes, blocksRead: 2 });
+      this.hashes.push({ owner: snap.owner, snapshotId });
+      return {
+        snapshotId,
+        sha256: hex(`sha|${content}`, 64),
+        merkleRoot: hex(`merkle|${content}`, 64),
+        sizeBytes,
+        blockSize: 524288,
+        blocksRead: 2,
+        hashedAt: new Date(this.clock.now()).toISOString(),
+        hashTool: { name: 'cleanroom', version: '0.1.0', method: 'ebs-direct' },
+      };
+    };
   }
 
   byId(accountId: string): FakeAccount | undefined {

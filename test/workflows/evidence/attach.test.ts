@@ -15,7 +15,14 @@ async function acquired(attach = true): Promise<{ w: World; eids: string[] }> {
   const w = new World();
   const { volumeIds } = w.compromisedInstance([8, 20]);
   const r = await acquireEvidence(
-    { forensic: w.forensic.port(), source: w.source.port(), custody: w.recorder, room: w.gate(), clock: w.clock },
+    {
+      forensic: w.forensic.port(),
+      source: w.source.port(),
+      custody: w.recorder,
+      room: w.gate(),
+      clock: w.clock,
+      hasher: w.hasher(),
+    },
     { caseId: CASE, volumeIds, attach },
   );
   return { w, eids: r.evidence.map((e) => e.evidenceId) };
@@ -75,7 +82,14 @@ t.test('attach makes the working volume of an item acquired with --no-attach whi
   w.room.info = undefined;
   const { volumeIds } = w.compromisedInstance([8]);
   const r = await acquireEvidence(
-    { forensic: w.forensic.port(), source: w.source.port(), custody: w.recorder, room: w.gate(), clock: w.clock },
+    {
+      forensic: w.forensic.port(),
+      source: w.source.port(),
+      custody: w.recorder,
+      room: w.gate(),
+      clock: w.clock,
+      hasher: w.hasher(),
+    },
     { caseId: CASE, volumeIds, attach: false },
   );
   t.equal(r.evidence[0]!.state, 'preserved');
