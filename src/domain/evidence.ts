@@ -65,7 +65,24 @@ export interface EvidenceItem {
   readOnlyDetail?: string;
   /** How the guest sees the working volume (on Nitro an NVMe disk found by its volume id). */
   guestDevice?: string;
+  /** The last `evidence export` of the item's raw image (every export is an `evidence.export` event). */
+  lastExport?: ImageExport;
   state: EvidenceState;
+}
+
+/** An export of an item's raw image (`evidence export`): the last one is kept on the item as `lastExport`. */
+export interface ImageExport {
+  target: 'vault' | 'file';
+  /** `s3://<vault>/cases/<case>/images/<eid>.raw`, or the file's absolute path. */
+  location: string;
+  /** SHA-256 (hex) of the image as cleanroom wrote it: equal to the item's acquisition `sha256`. */
+  sha256: string;
+  sizeBytes: number;
+  /** Vault only: the multipart part size, the object version, its Object Lock retain-until date. */
+  partSize?: number;
+  versionId?: string;
+  retainUntil?: string;
+  exportedAt: string;
 }
 
 /** The contract's JSON field list for evidence items, in order. */

@@ -90,6 +90,12 @@ export const KEY_FAMILIES = {
   'evidence.detach': ['evidence', 'detach', id('evidenceId'), id('volumeId'), num('cycle')],
   /** `evidence.readonly-check`: the guest's answer for attach cycle n (confirmed, writable, not-confirmed). */
   'evidence.readonly': ['evidence', 'readonly', id('evidenceId'), id('volumeId'), num('cycle'), id('status')],
+  /** `evidence.export.start`: a multipart upload of an item's raw image into the vault began (or was taken up), by upload id. */
+  'evidence.export-start': ['evidence', 'export-start', id('evidenceId'), rest('uploadId')],
+  /** `evidence.export` into the vault: the image of that upload completed, hash-checked, retention set. */
+  'evidence.export.vault': ['evidence', 'export', id('evidenceId'), 'vault', rest('uploadId')],
+  /** `evidence.export` to a local file: by a digest of the file (path, device, inode, time written). */
+  'evidence.export.file': ['evidence', 'export', id('evidenceId'), 'file', id('digest')],
   /** `evidence.failed`: a step of an item failed, by step and error code. */
   'evidence.failed': ['evidence', 'failed', id('evidenceId'), id('step'), id('code')],
   /** `case.close.verify`: the record verified before close changed anything. */
@@ -218,6 +224,9 @@ export const idempotencyKeys = {
     readOnly: (eid: string, vid: string, cycle: number, status: string) =>
       build('evidence.readonly', eid, vid, cycle, status),
     failed: (eid: string, step: string, code: string) => build('evidence.failed', eid, step, code),
+    exportStart: (eid: string, uploadId: string) => build('evidence.export-start', eid, uploadId),
+    exportToVault: (eid: string, uploadId: string) => build('evidence.export.vault', eid, uploadId),
+    exportToFile: (eid: string, digest: string) => build('evidence.export.file', eid, digest),
   },
   close: {
     verify: () => build('close.verify'),

@@ -234,3 +234,11 @@ async function detachSteps(
     warnings: run.warnings,
   };
 }
+
+export {
+  exportEvidence,
+  type ExportDeps,
+  type ExportOptions,
+  type ExportResult,
+  type ExportTarget,
+} from './export.js';
