@@ -5,7 +5,7 @@
  * being built: same exports, same results, simple (one in-order reader with a bounded look-ahead,
  * a few retries). p2's module replaces this file when the branches are merged.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { AwsAccount } from '../aws/ports.js';
 import { isTransientAwsError } from '../aws/errors.js';
 import { CleanroomError, asError } from '../domain/errors.js';
@@ -43,9 +43,12 @@ const LEAF = Buffer.from('cleanroom.evidence.block.v1\0');
 const NODE = Buffer.from('cleanroom.evidence.node.v1\0');
 
 export function merkleLeaf(index: number, blockSha256: Buffer): Buffer {
-  const i = Buffer.alloc(8);
-  i.writeBigUInt64BE(BigInt(index));
-  return createHash('sha256').update(LEAF).update(i).update(blockSha256).digest();
+  const msg = Buffer.allocUnsafe(LEAF.length + 8 + blockSha256.length);
+  LEAF.copy(msg, 0);
+  msg.writeUInt32BE(Math.floor(index / 2 ** 32), LEAF.length);
+  msg.writeUInt32BE(index >>> 0, LEAF.length + 4);
+  blockSha256.copy(msg, LEAF.length + 8);
+  return hash('sha256', msg, 'buffer');
 }
 
 export function merkleRootOf(leaves: Buffer[]): Buffer {
@@ -86,14 +89,18 @@ export async function hashSnapshot(
     });
     blockSize ||= page.BlockSize ?? 0;
     volumeSize ||= page.VolumeSize ?? 0;
-    for (const b of page.Blocks ?? []) if (b.BlockIndex !== undefined) listed.set(b.BlockIndex, b.BlockToken ?? '');
+    for (const b of page.Blocks ?? [])
+      if (b.BlockIndex !== undefined) listed.set(Number(b.BlockIndex), b.BlockToken ?? '');
     token = page.NextToken;
   } while (token);
   const sizeBytes = volumeSize * 2 ** 30;
   const n = blockSize ? sizeBytes / blockSize : 0;
-  const zeroSha = createHash('sha256').update(Buffer.alloc(blockSize)).digest();
+  const zeroBlock = Buffer.alloc(blockSize);
+  const zeroSha = createHash('sha256').update(zeroBlock).digest();
   const whole = createHash('sha256');
-  const leaves: Buffer[] = [];
+  // RFC 6962 shape, streamed: complete left subtrees merge as they fill; the rest fold at the end.
+  const stack: Array<{ size: number; hash: Buffer }> = [];
+  const node = (l: Buffer, r: Buffer) => hash('sha256', Buffer.concat([NODE, l, r]), 'buffer');
   const retries = opts.retries ?? 4;
   const read = async (index: number): Promise<Buffer> => {
     for (let attempt = 0; ; attempt++) {
@@ -151,15 +158,23 @@ export async function hashSnapshot(
       blocksRead++;
     }
     const blockSha = data ? createHash('sha256').update(data).digest() : zeroSha;
-    whole.update(data ?? Buffer.alloc(blockSize));
-    leaves.push(merkleLeaf(i, blockSha));
+    whole.update(data ?? zeroBlock);
+    stack.push({ size: 1, hash: merkleLeaf(i, blockSha) });
+    while (stack.length > 1 && stack[stack.length - 1]!.size === stack[stack.length - 2]!.size) {
+      const r = stack.pop()!;
+      const l = stack.pop()!;
+      stack.push({ size: l.size * 2, hash: node(l.hash, r.hash) });
+    }
     await opts.onBlock?.(i, data);
     opts.onProgress?.({ bytesDone: (i + 1) * blockSize, bytesTotal: sizeBytes, blocksRead });
   }
   return {
     snapshotId,
     sha256: whole.digest('hex'),
-    merkleRoot: merkleRootOf(leaves).toString('hex'),
+    merkleRoot: (stack.length
+      ? stack.reduceRight((acc: Buffer | undefined, x) => (acc ? node(x.hash, acc) : x.hash), undefined)!
+      : createHash('sha256').digest()
+    ).toString('hex'),
     sizeBytes,
     blockSize,
     blocksRead,

@@ -212,6 +212,16 @@ async function partsOf(s3: ExportS3, bucket: string, key: string, uploadId: stri
   }
 }
 
+/**
+ * Is a listed part the bytes read now? By its SHA-256 checksum (S3 lists it for an upload created
+ * with ChecksumAlgorithm SHA256); a part listed without one (the local AWS) by its ETag, which for a
+ * part without SSE-KMS is the MD5 of its bytes — a part neither proves is uploaded again.
+ */
+function partMatches(had: ListedPart, checksum: string, body: Buffer): boolean {
+  if (had.checksum) return had.checksum === checksum;
+  return had.etag.replace(/"/g, '') === createHash('md5').update(body).digest('hex');
+}
+
 /** S3's composite checksum of a multipart object: SHA-256 of the parts' SHA-256s, then `-<parts>`. */
 export function compositeChecksum(partDigests: Buffer[]): string {
   return `${b64(createHash('sha256').update(Buffer.concat(partDigests)).digest())}-${partDigests.length}`;
@@ -293,7 +303,7 @@ export async function exportToVault(s3: ExportS3, o: VaultExportInput): Promise<
       throwIfAborted(o.signal, `uploading part ${n}`);
       const checksum = b64(createHash('sha256').update(body).digest());
       const had = listed.get(n);
-      if (had && had.size === body.length && had.checksum === checksum) {
+      if (had && had.size === body.length && partMatches(had, checksum, body)) {
         parts[n - 1] = { PartNumber: n, ETag: had.etag, ChecksumSHA256: checksum };
         kept++;
         return;

@@ -30,6 +30,8 @@ export class FakeMultipartBucket {
   readonly calls = new Calls();
   readonly faults = new Faults();
   private n = 0;
+  /** Whether ListParts answers each part's ChecksumSHA256 (the local AWS does not). */
+  listChecksums = true;
 
   constructor(readonly name = 'cleanroom-evidence-123456789012-us-east-1') {}
 
@@ -94,7 +96,12 @@ export class FakeMultipartBucket {
         return {
           Parts: [...u.parts.entries()]
             .sort(([a], [b]) => a - b)
-            .map(([n, p]) => ({ PartNumber: n, ETag: p.etag, Size: p.body.length, ChecksumSHA256: p.checksum })),
+            .map(([n, p]) => ({
+              PartNumber: n,
+              ETag: p.etag,
+              Size: p.body.length,
+              ...(this.listChecksums ? { ChecksumSHA256: p.checksum } : {}),
+            })),
           IsTruncated: false,
         };
       },
