@@ -17,9 +17,12 @@ AWS behaviour restored (documented):
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html. The parts and the
   completion of an upload started with SSE-KMS are therefore not refused by the "Requiring SSE-KMS"
   policy (writers that only ever use multipart uploads, such as Hadoop S3A, are documented with it).
-- PutObjectRetention is its own action, `s3:PutObjectRetention`, not `s3:PutObject`
-  (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html); moto
-  files `PUT ?retention` under PutObject, so the SSE-KMS upload policy refused it.
+- The bucket policy is checked for the request's IAM action: `PUT ?retention` is
+  `s3:PutObjectRetention` (also `?legal-hold`, `?tagging`, `?acl`: their own actions), and
+  CreateMultipartUpload / CompleteMultipartUpload (`POST ?uploads`, `POST ?uploadId`) are
+  `s3:PutObject` (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html,
+  and the Permissions section of each API page). moto names the action after the HTTP method only
+  (`s3:PutObject` for every PUT, `s3:PostObject` for every POST).
 
 moto 5.2.1 (moto/iam/access_control.py IAMPolicyStatement, moto/iam/policy_conditions.py) evaluates
 only `StringEquals`, never passes request values to bucket policies, and returns DENIED for any
@@ -48,6 +51,25 @@ _SUPPORTED = {
 }
 
 
+_SUBRESOURCE_ACTIONS = {
+    "retention": "s3:PutObjectRetention",
+    "legal-hold": "s3:PutObjectLegalHold",
+    "tagging": "s3:PutObjectTagging",
+    "acl": "s3:PutObjectAcl",
+}
+
+
+def _request_action(action, query):
+    """The IAM action of an object request, from moto's method-derived one and the query."""
+    if action == "s3:PutObject":
+        for sub, real in _SUBRESOURCE_ACTIONS.items():
+            if sub in query:
+                return real
+    if action == "s3:PostObject" and ("uploads" in query or "uploadId" in query):
+        return "s3:PutObject"
+    return action
+
+
 def _context(request, full_url):
     headers = {k.lower(): v for k, v in dict(request.headers).items()}
     scheme = getattr(request, "scheme", None) or (full_url.split(":", 1)[0] if full_url else "http")
@@ -56,7 +78,9 @@ def _context(request, full_url):
         ctx["s3:x-amz-server-side-encryption"] = headers["x-amz-server-side-encryption"]
     if "x-amz-server-side-encryption-aws-kms-key-id" in headers:
         ctx["s3:x-amz-server-side-encryption-aws-kms-key-id"] = headers["x-amz-server-side-encryption-aws-kms-key-id"]
-    upload = (parse_qs(urlparse(full_url or "").query).get("uploadId") or [None])[0]
+    query = parse_qs(urlparse(full_url or "").query, keep_blank_values=True)
+    ctx["__query__"] = query
+    upload = (query.get("uploadId") or [None])[0]
     if upload in _uploads and "s3:x-amz-server-side-encryption" not in ctx:
         sse, kms_key = _uploads[upload]
         if sse:
@@ -132,16 +156,13 @@ def apply():
 
     FakeMultipart.__init__ = remember_encryption
 
-    from moto.s3.responses import ACTION_MAP
-
-    ACTION_MAP["KEY"]["PUT"].setdefault("retention", "PutObjectRetention")
-    ACTION_MAP["KEY"]["PUT"].setdefault("legal-hold", "PutObjectLegalHold")
 
     def get_permission(self, action, resource):
         if self.policy is None:
             return PermissionResult.NEUTRAL
         doc = json.loads(self.policy.decode())
         ctx = getattr(_current, "ctx", None) or {}
+        action = _request_action(action, ctx.get("__query__") or {})
         result = PermissionResult.NEUTRAL
         for st in _as_list(doc.get("Statement")):
             if "NotAction" in st:

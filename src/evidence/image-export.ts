@@ -144,6 +144,8 @@ export interface VaultExportInput {
   warn?: (message: string) => void;
   /** Parts sent at once (default 2: one uploading while the next is read). */
   uploadConcurrency?: number;
+  /** Waits between looks for an object whose CompleteMultipartUpload answer was lost (tests). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export type VaultExportResult =
@@ -333,12 +335,7 @@ export async function exportToVault(s3: ExportS3, o: VaultExportInput): Promise<
     return { ok: false, sha256, uploadId: id, partSize, content };
   }
   throwIfAborted(o.signal, 'completing the upload');
-  const done = await s3.s3.completeMultipartUpload({
-    Bucket: bucket,
-    Key: o.key,
-    UploadId: id,
-    MultipartUpload: { Parts: parts },
-  });
+  const done = await completeUpload(s3, o, id, parts, sha256);
   const retainUntil = await retain(s3, o, done.VersionId);
   return {
     ok: true,
@@ -352,6 +349,58 @@ export async function exportToVault(s3: ExportS3, o: VaultExportInput): Promise<
     foundCompleted: false,
     content,
   };
+}
+
+/** Does the object's S3 checksum say it holds these parts (composite, `…-N`) or these bytes (full object)? */
+function holds(checksum: string | undefined, partChecksums: string[], sha256hex: string): boolean {
+  if (!checksum) return false;
+  const composite = compositeChecksum(partChecksums.map((c) => Buffer.from(c, 'base64')));
+  return checksum === composite || checksum === Buffer.from(sha256hex, 'hex').toString('base64');
+}
+
+/**
+ * CompleteMultipartUpload, whose answer can be lost: S3 may take minutes to assemble a large
+ * object (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html), and a
+ * retry of a completed upload is NoSuchUpload. After a failed call the object is looked for (a few
+ * times, while S3 may still be assembling it): there with these parts' checksum and the image's
+ * size, the upload completed.
+ */
+async function completeUpload(
+  s3: ExportS3,
+  o: VaultExportInput,
+  uploadId: string,
+  parts: Array<{ PartNumber: number; ETag: string; ChecksumSHA256: string }>,
+  sha256: string,
+): Promise<{ VersionId?: string }> {
+  try {
+    return await s3.s3.completeMultipartUpload({
+      Bucket: o.vault.bucket,
+      Key: o.key,
+      UploadId: uploadId,
+      MultipartUpload: { Parts: parts },
+    });
+  } catch (e) {
+    const sleep = o.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+    for (let i = 0; i < 20; i++) {
+      throwIfAborted(o.signal, 'completing the upload');
+      const head = await s3.s3
+        .headObject({ Bucket: o.vault.bucket, Key: o.key, ChecksumMode: 'ENABLED' })
+        .catch(() => undefined);
+      if (
+        head?.ContentLength === o.sizeBytes &&
+        holds(
+          head.ChecksumSHA256,
+          parts.map((p) => p.ChecksumSHA256),
+          sha256,
+        )
+      ) {
+        o.warn?.(`the answer to CompleteMultipartUpload was lost; s3://${o.vault.bucket}/${o.key} is complete`);
+        return head.VersionId ? { VersionId: head.VersionId } : {};
+      }
+      await sleep(Math.min(15_000, 1000 * 2 ** i));
+    }
+    throw e;
+  }
 }
 
 /**
@@ -395,13 +444,13 @@ async function checkCompleted(
     );
     return undefined;
   }
-  const digests: Buffer[] = [];
+  const digests: string[] = [];
   const cutter = new PartCutter(partSize, o.blockSize, async (_n, body) => {
-    digests.push(createHash('sha256').update(body).digest());
+    digests.push(createHash('sha256').update(body).digest('base64'));
   });
   const content = await o.read((_i, data) => cutter.block(data), o.signal);
   const sha256 = await cutter.end();
-  if (head.ChecksumSHA256 !== compositeChecksum(digests) || sha256 !== o.expectSha256) {
+  if (!holds(head.ChecksumSHA256, digests, sha256) || sha256 !== o.expectSha256) {
     o.warn?.(`s3://${o.vault.bucket}/${o.key} does not hold this snapshot's image: uploading the image again`);
     return undefined;
   }

@@ -32,6 +32,8 @@ export class FakeMultipartBucket {
   private n = 0;
   /** Whether ListParts answers each part's ChecksumSHA256 (the local AWS does not). */
   listChecksums = true;
+  /** Complete the next upload, then lose the answer (a timeout; a retry would be NoSuchUpload). */
+  loseCompleteAnswer = false;
 
   constructor(readonly name = 'cleanroom-evidence-123456789012-us-east-1') {}
 
@@ -124,6 +126,10 @@ export class FakeMultipartBucket {
           checksum: compositeChecksum(bodies.map((b) => createHash('sha256').update(b).digest())),
         };
         this.objects.set(u.key, [...(this.objects.get(u.key) ?? []), obj]);
+        if (this.loseCompleteAnswer) {
+          this.loseCompleteAnswer = false;
+          throw awsError('s3', 'completeMultipartUpload', 'RequestTimeout', 'socket timed out', 500);
+        }
         return { VersionId: obj.versionId, Key: u.key, ChecksumSHA256: obj.checksum };
       },
       abortMultipartUpload: async (i) => {

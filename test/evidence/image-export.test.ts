@@ -199,6 +199,18 @@ t.test(
   },
 );
 
+t.test("CompleteMultipartUpload's answer lost: the completed object is found by its checksum", async (t) => {
+  const b = new FakeMultipartBucket();
+  b.loseCompleteAnswer = true;
+  const d = disk();
+  const warnings: string[] = [];
+  const r = await exportToVault(b.port(), input(d, { warn: (m) => warnings.push(m), sleep: async () => undefined }));
+  t.equal(r.ok, true);
+  t.equal(r.ok && r.versionId, b.current(KEY)!.versionId);
+  t.match(warnings.join('\n'), /answer to CompleteMultipartUpload was lost/);
+  t.equal(b.current(KEY)!.retention?.mode, 'COMPLIANCE');
+});
+
 t.test('a failing part upload stops the export with the AWS error; the upload stays for a rerun', async (t) => {
   const b = new FakeMultipartBucket();
   const d = disk();
