@@ -125,6 +125,10 @@ export const RULES: Rules = {
       byVariable: true,
       why: 'compares snapshots in whichever account the caller passes',
     },
+    'src/evidence/content-hash.ts': {
+      byVariable: true,
+      why: 'reads and hashes a snapshot in whichever account the caller passes',
+    },
     'src/workflows/acquire/': {
       byVariable: true,
       why: 'acquisition names its accounts: deps.source / c.source, run.forensic, and generic helpers taking `account`',
@@ -162,6 +166,10 @@ export const RULES: Rules = {
     },
   },
   parameters: {
+    'src/evidence/content-hash.ts#hashSnapshot.account': {
+      accounts: ['forensic'],
+      why: 'the acquisition hash of the forensic snapshot (an entry point of the library until acquire calls it; hashing the source snapshot in the source account adds source here)',
+    },
     'src/evidence/watch.ts#describe.account': {
       sameAs: 'src/evidence/watch.ts#ResourceWatcher.watch.account',
       why: 'the watcher polls, per account, what snapshotCompleted()/volume() registered through watch()',

@@ -21,8 +21,9 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AwsAccount, EbsPort } from '../aws/ports.js';
-import { AwsError, CleanroomError, asError } from '../domain/errors.js';
+import { CleanroomError, asError } from '../domain/errors.js';
 import { mapPool } from '../domain/pool.js';
+import { readVerifiedBlock } from './content-hash.js';
 
 /** How a comparison was decided. */
 export type CompareMethod = 'changed-blocks' | 'content-hash' | 'unavailable';
@@ -216,7 +217,7 @@ async function hashCompare(
   const hashes = { a: new Map<number, BlockHash>(), b: new Map<number, BlockHash>() };
   let done = 0;
   const settled = await mapPool(jobs, opts.concurrency ?? 16, async (job) => {
-    const h = await hashBlock(account, job.snapshotId, job.index, job.token);
+    const h = await hashBlock(account, job.snapshotId, job.index, job.token, a.blockSize ?? b.blockSize);
     hashes[job.side].set(job.index, h);
     opts.onProgress?.(++done, jobs.length);
   });
@@ -262,35 +263,18 @@ async function hashBlock(
   snapshotId: string,
   index: number,
   token: string,
+  blockSize: number | undefined,
 ): Promise<BlockHash> {
-  const r = await account.ebs.getSnapshotBlock({ SnapshotId: snapshotId, BlockIndex: index, BlockToken: token });
-  const indexed = createHash('sha256');
-  const plain = createHash('sha256');
+  // The one block reader (content-hash.ts): the checksum AWS sends is checked against the bytes,
+  // never trusted instead — a block damaged on the way is read again, then fails the comparison
+  // (BLOCK_CHECKSUM_MISMATCH) rather than let it prove anything.
+  const { data } = await readVerifiedBlock(account, snapshotId, index, token, {
+    ...(blockSize !== undefined ? { blockSize } : {}),
+  });
+  if (isZero(data)) return {};
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64BE(BigInt(index));
-  indexed.update(prefix);
-  let zero = true;
-  for await (const chunk of asChunks(r.BlockData)) {
-    indexed.update(chunk);
-    plain.update(chunk);
-    if (zero && !isZero(chunk)) zero = false;
-  }
-  // The checksum AWS sends is the SHA-256 of the block's data (base64); a mismatch means the bytes
-  // were damaged on the way, and a comparison built on them would prove nothing.
-  if (r.Checksum && (r.ChecksumAlgorithm === undefined || r.ChecksumAlgorithm === 'SHA256')) {
-    const got = plain.digest();
-    const want = Buffer.from(r.Checksum, 'base64');
-    if (want.length !== got.length || !timingSafeEqual(want, got)) {
-      throw new CleanroomError(
-        'BLOCK_CHECKSUM_MISMATCH',
-        `Block ${index} of snapshot ${snapshotId} does not match the checksum EBS sent with it (${r.Checksum}); read it again — if it persists, the snapshot cannot be compared.`,
-        {
-          details: { snapshotId, blockIndex: index },
-        },
-      );
-    }
-  }
-  return zero ? {} : { digest: indexed.digest() };
+  return { digest: createHash('sha256').update(prefix).update(data).digest() };
 }
 
 /** Error text for the record: one line (SDK messages carry line breaks). */
@@ -306,27 +290,4 @@ function isZero(chunk: Uint8Array): boolean {
     if (Buffer.compare(part, ZEROS.subarray(0, part.length)) !== 0) return false;
   }
   return true;
-}
-
-async function* asChunks(body: unknown): AsyncGenerator<Uint8Array> {
-  if (body === undefined || body === null) return;
-  if (body instanceof Uint8Array) {
-    yield body;
-    return;
-  }
-  if (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
-    for await (const c of body as AsyncIterable<Uint8Array | string>) yield typeof c === 'string' ? Buffer.from(c) : c;
-    return;
-  }
-  const t = body as { transformToByteArray?: () => Promise<Uint8Array> };
-  if (typeof t.transformToByteArray === 'function') {
-    yield await t.transformToByteArray();
-    return;
-  }
-  throw new AwsError(
-    'ebs',
-    'getSnapshotBlock',
-    'UnreadableResponse',
-    'GetSnapshotBlock returned a body that is neither bytes nor a stream',
-  );
 }

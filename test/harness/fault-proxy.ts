@@ -177,6 +177,10 @@ export async function startFaultProxy(aws: LocalAws): Promise<FaultProxy> {
       const up = https.request(
         { hostname: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers, agent },
         async (ures) => {
+          // Connection and Keep-Alive are hop-by-hop (RFC 9110 §7.6.1): moto's server closes every
+          // connection, AWS keeps them open — the client side of the proxy keeps them open, as AWS.
+          delete ures.headers.connection;
+          delete ures.headers['keep-alive'];
           if (rewrites.length === 0) {
             res.writeHead(ures.statusCode ?? 502, ures.headers);
             ures.pipe(res);
