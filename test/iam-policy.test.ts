@@ -160,6 +160,10 @@ export const RULES: Rules = {
       why: 'EvidenceRun is built from the forensic account of its deps',
     },
     'EvidenceDeps.forensic': { accounts: ['forensic'], why: 'evidence attach/detach work on the forensic instance' },
+    'ExportDeps.forensic': {
+      accounts: ['forensic'],
+      why: 'evidence export reads the forensic snapshot (EBS direct) and uploads its image into the vault, both in the forensic account',
+    },
   },
   parameters: {
     'src/evidence/watch.ts#describe.account': {
@@ -212,6 +216,30 @@ export const IAM_NAMES: NameMap = {
   's3:HeadObject': {
     actions: ['s3:GetObject'],
     source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html (Permissions: s3:GetObject)',
+  },
+  's3:CreateMultipartUpload': {
+    actions: ['s3:PutObject'],
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html (Permissions: s3:PutObject)',
+  },
+  's3:UploadPart': {
+    actions: ['s3:PutObject'],
+    source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html (Permissions: s3:PutObject)',
+  },
+  's3:CompleteMultipartUpload': {
+    actions: ['s3:PutObject'],
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html (Permissions: s3:PutObject)',
+  },
+  's3:ListParts': {
+    actions: ['s3:ListMultipartUploadParts'],
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListParts.html (Permissions: s3:ListMultipartUploadParts)',
+  },
+  's3:ListMultipartUploads': {
+    actions: ['s3:ListBucketMultipartUploads'],
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html (Permissions: s3:ListBucketMultipartUploads)',
   },
   's3:GetObjectLockConfiguration': { actions: ['s3:GetBucketObjectLockConfiguration'], source: SAR_S3 },
   's3:PutObjectLockConfiguration': { actions: ['s3:PutBucketObjectLockConfiguration'], source: SAR_S3 },

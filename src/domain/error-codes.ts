@@ -99,6 +99,7 @@ export const ERROR_CODES = {
   NOT_A_BUNDLE: { exit: 2, meaning: 'The folder is not a custody bundle.' },
   OUT_INVALID: { exit: 2, meaning: 'The output folder cannot be used (not writable, a file, a link, a special disk).' },
   OUT_NOT_EMPTY: { exit: 2, meaning: 'The output folder exists and is not empty.' },
+  OUT_EXISTS: { exit: 2, meaning: 'The output file exists (evidence export --out): give a new name or --force.' },
   ANCHOR_WITHOUT_BUNDLE: {
     exit: 2,
     meaning: '--key-fingerprint, --public-key or --trust-vault given without --bundle.',
@@ -182,6 +183,19 @@ export const ERROR_CODES = {
     meaning:
       "An evidence item's content hashes differ: the source snapshot's and the forensic copy's, or a recomputation and the record.",
   },
+  EVIDENCE_NOT_HASHED: {
+    exit: 2,
+    meaning: 'The evidence has no acquisition hash in the record yet (run `evidence hash` or finish acquire).',
+  },
+  EXPORT_TOO_LARGE: {
+    exit: 2,
+    meaning: 'The image is larger than one S3 object can be (10,000 parts of 5 GiB): export it to a file.',
+  },
+  EXPORT_HASH_MISMATCH: {
+    exit: 3,
+    meaning: "The exported image's SHA-256 differs from the acquisition hash in the record (nothing was kept).",
+  },
+  DISK_FULL: { exit: 1, meaning: 'The disk of the output file is full (the error names the space the image needs).' },
   // ── Isolate
   INVALID_INSTANCE_ID: { exit: 2, meaning: 'The instance id is not an EC2 instance id.' },
   INSTANCE_IS_FORENSIC: { exit: 2, meaning: "The instance is the clean room's own forensic instance." },

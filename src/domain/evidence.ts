@@ -93,6 +93,8 @@ export interface EvidenceItem {
   hashTool?: EvidenceHashTool;
   /** The source snapshot hashed in the source account, compared with the forensic snapshot's hash. */
   sourceHash?: SourceHash;
+  /** The last `evidence export` of the item's raw image (every export is an `evidence.export` event). */
+  lastExport?: ImageExport;
   state: EvidenceState;
 }
 
@@ -130,6 +132,21 @@ export const EVIDENCE_HASH_FIELDS = [
   'hashTool',
   'sourceHash',
 ] as const;
+
+/** An export of an item's raw image (`evidence export`): the last one is kept on the item as `lastExport`. */
+export interface ImageExport {
+  target: 'vault' | 'file';
+  /** `s3://<vault>/cases/<case>/images/<eid>.raw`, or the file's absolute path. */
+  location: string;
+  /** SHA-256 (hex) of the image as cleanroom wrote it: equal to the item's acquisition `sha256`. */
+  sha256: string;
+  sizeBytes: number;
+  /** Vault only: the multipart part size, the object version, its Object Lock retain-until date. */
+  partSize?: number;
+  versionId?: string;
+  retainUntil?: string;
+  exportedAt: string;
+}
 
 /** The contract's JSON field list for evidence items, in order. */
 export const EVIDENCE_JSON_FIELDS = [

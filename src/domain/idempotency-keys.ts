@@ -96,6 +96,12 @@ export const KEY_FAMILIES = {
   'evidence.readonly': ['evidence', 'readonly', id('evidenceId'), id('volumeId'), num('cycle'), id('status')],
   /** `evidence.room-hash`: the in-room hash of attach cycle n (verified, MISMATCH, not-confirmed). */
   'evidence.room-hash': ['evidence', 'room-hash', id('evidenceId'), id('volumeId'), num('cycle'), id('result')],
+  /** `evidence.export.start`: a multipart upload of an item's raw image into the vault began (or was taken up), by upload id. */
+  'evidence.export-start': ['evidence', 'export-start', id('evidenceId'), rest('uploadId')],
+  /** `evidence.export` into the vault: the image of that upload completed, hash-checked, retention set. */
+  'evidence.export.vault': ['evidence', 'export', id('evidenceId'), 'vault', rest('uploadId')],
+  /** `evidence.export` to a local file: by a digest of the file (path, device, inode, time written). */
+  'evidence.export.file': ['evidence', 'export', id('evidenceId'), 'file', id('digest')],
   /** `evidence.failed`: a step of an item failed, by step and error code. */
   'evidence.failed': ['evidence', 'failed', id('evidenceId'), id('step'), id('code')],
   /** `case.close.verify`: the record verified before close changed anything. */
@@ -228,6 +234,9 @@ export const idempotencyKeys = {
       build('evidence.room-hash', eid, vid, cycle, result),
     failed: (eid: string, step: string, code: string) => build('evidence.failed', eid, step, code),
     hashCheck: (eid: string, snap: string, digest: string) => build('evidence.hash-check', eid, snap, digest),
+    exportStart: (eid: string, uploadId: string) => build('evidence.export-start', eid, uploadId),
+    exportToVault: (eid: string, uploadId: string) => build('evidence.export.vault', eid, uploadId),
+    exportToFile: (eid: string, digest: string) => build('evidence.export.file', eid, digest),
   },
   close: {
     verify: () => build('close.verify'),

@@ -134,6 +134,15 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
     K.evidence.hashCheck('ev-1', 'snap-1', 'd1'),
     { evidenceId: 'ev-1', snapshotId: 'snap-1', digest: 'd1' },
   ],
+  'evidence.export-start': [
+    K.evidence.exportStart('ev-1', 'VXBsb2FkIElE.x_y-z'),
+    { evidenceId: 'ev-1', uploadId: 'VXBsb2FkIElE.x_y-z' },
+  ],
+  'evidence.export.vault': [
+    K.evidence.exportToVault('ev-1', 'VXBsb2FkIElE.x_y-z'),
+    { evidenceId: 'ev-1', uploadId: 'VXBsb2FkIElE.x_y-z' },
+  ],
+  'evidence.export.file': [K.evidence.exportToFile('ev-1', 'd1'), { evidenceId: 'ev-1', digest: 'd1' }],
   'close.verify': [K.close.verify(), {}],
   'close.delete-stack': [K.close.deleteStack(), {}],
   'close.retain-snapshot': [K.close.retainSnapshot('snap-1'), { snapshotId: 'snap-1' }],

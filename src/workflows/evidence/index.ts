@@ -250,3 +250,11 @@ async function detachSteps(
     warnings: run.warnings,
   };
 }
+
+export {
+  exportEvidence,
+  type ExportDeps,
+  type ExportOptions,
+  type ExportResult,
+  type ExportTarget,
+} from './export.js';
