@@ -10,6 +10,15 @@ import { attachEvidence } from '../../src/workflows/evidence/index.js';
 import { DEFAULT_EVIDENCE_BUDGETS, type EvidenceBudgets } from '../../src/evidence/run.js';
 import { EVIDENCE_HASH_TOOL, roomHashTimeouts, SSM_MAX_EXECUTION_SECONDS } from '../../src/evidence/room-hash.js';
 import { CASE, World, type HashMode } from '../workflows/acquire/fake.js';
+import type { SnapshotHasher } from '../../src/evidence/hash-step.js';
+
+/** A hasher whose answers name no SHA-256 (a record from before acquisition hashed). */
+function withoutSha256(inner: SnapshotHasher): SnapshotHasher {
+  return async (...args) => {
+    const { sha256: _, ...rest } = await inner(...args);
+    return rest as Awaited<ReturnType<SnapshotHasher>>;
+  };
+}
 
 const SHA = 'ab'.repeat(32);
 const GiB = 2 ** 30;
@@ -19,7 +28,16 @@ async function preserved(hash: { sha256: string; sizeBytes: number } | null = { 
   const w = new World();
   const { volumeIds } = w.compromisedInstance([8]);
   const r = await acquireEvidence(
-    { forensic: w.forensic.port(), source: w.source.port(), custody: w.recorder, room: w.gate(), clock: w.clock },
+    {
+      forensic: w.forensic.port(),
+      source: w.source.port(),
+      custody: w.recorder,
+      room: w.gate(),
+      clock: w.clock,
+      // Without a hash to compare (`hash: null`) the item is as one acquired before cleanroom hashed:
+      // the record's evidence.hash carries no SHA-256.
+      hasher: hash ? w.hasher() : withoutSha256(w.hasher()),
+    },
     { caseId: CASE, volumeIds, attach: false },
   );
   const eid = r.evidence[0]!.evidenceId;
@@ -204,7 +222,14 @@ t.test('acquire verifies each attached disk in the room, one command per disk, r
     return status(acct, instanceId);
   };
   const r = await acquireEvidence(
-    { forensic: w.forensic.port(), source: w.source.port(), custody: w.recorder, room: w.gate(), clock: w.clock },
+    {
+      forensic: w.forensic.port(),
+      source: w.source.port(),
+      custody: w.recorder,
+      room: w.gate(),
+      clock: w.clock,
+      hasher: w.hasher(),
+    },
     { caseId: CASE, volumeIds },
   );
   t.same(
