@@ -3,11 +3,10 @@
 // scripts/demo-fixture.mjs as `images`).
 //   cleanroom evidence list --json | node scripts/demo-hashes.mjs acquired FIXTURE_JSON
 //       every item's acquisition hash (`sha256`) against its volume's image
-//       (acquired-if-recorded: the same, unless no item has one — a build without acquisition hashes)
 //   cleanroom evidence list --json | node scripts/demo-hashes.mjs evidence-id FIXTURE_JSON NAME
 //       the evidence id of the volume that holds image NAME
-//   cleanroom custody log --json | node scripts/demo-hashes.mjs exported FIXTURE_JSON NAME EID
-//       the hash of EID's last export (its `evidence.export` event, outcome.details.export.sha256)
+//   cleanroom evidence list --json | node scripts/demo-hashes.mjs exported FIXTURE_JSON NAME EID
+//       the hash of EID's last export (`lastExport.sha256`, from its `evidence.export` events)
 //       against image NAME
 // Exits 3 (a verification found a problem) when a hash differs or is missing, as the CLI does.
 import { readFileSync } from 'node:fs';
@@ -33,25 +32,18 @@ if (mode === 'evidence-id') {
     process.exit(3);
   }
   console.log(item.evidenceId);
-} else if (mode === 'acquired' || mode === 'acquired-if-recorded') {
-  // acquired-if-recorded: a build whose acquire records no hash yet says so instead of failing.
-  if (mode === 'acquired-if-recorded' && !input.evidence.some((e) => e.sha256)) {
-    console.log('(This build records no acquisition hash yet.)');
-    process.exit(0);
-  }
+} else if (mode === 'acquired') {
   console.log('SHA-256 of each whole disk as acquired (cleanroom, through the EBS direct APIs) and of the');
   console.log('fixture image padded to the volume size (computed without cleanroom):');
   for (const image of images) compare('acquisition hash', image, itemOf(image), itemOf(image)?.sha256);
 } else if (mode === 'exported') {
   const image = images.find((i) => i.name === name);
-  const exported = input.events
-    .filter((e) => e.action === 'evidence.export' && e.outcome?.status !== 'failed')
-    .filter((e) => [e.outcome?.details?.evidence].flat().some((x) => x?.evidenceId === eid))
-    .at(-1)?.outcome.details.export;
+  // The item's last export (`lastExport`, folded from its `evidence.export` events).
+  const exported = input.evidence.find((e) => e.evidenceId === eid)?.lastExport;
   console.log(`SHA-256 of the exported image (${exported?.location ?? 'no export recorded'}):`);
   compare('exported image', image, { evidenceId: eid }, exported?.sha256);
 } else {
-  console.error('usage: demo-hashes.mjs acquired[-if-recorded]|evidence-id|exported FIXTURE_JSON [NAME [EID]]');
+  console.error('usage: demo-hashes.mjs acquired|evidence-id|exported FIXTURE_JSON [NAME [EID]]');
   process.exit(2);
 }
 if (bad) {

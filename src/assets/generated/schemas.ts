@@ -203,47 +203,6 @@ export const MANIFEST_SCHEMA: Record<string, any> = {
         }
       }
     },
-    "imageExport": {
-      "type": "object",
-      "additionalProperties": false,
-      "required": [
-        "target",
-        "location",
-        "sha256",
-        "sizeBytes",
-        "exportedAt"
-      ],
-      "description": "The last export of the item's raw image (evidence export): where, its SHA-256 as written (equal to the acquisition hash), and for the vault the part size, object version and Object Lock date.",
-      "properties": {
-        "target": {
-          "enum": [
-            "vault",
-            "file"
-          ]
-        },
-        "location": {
-          "type": "string"
-        },
-        "sha256": {
-          "$ref": "#/$defs/sha256"
-        },
-        "sizeBytes": {
-          "type": "number"
-        },
-        "partSize": {
-          "type": "number"
-        },
-        "versionId": {
-          "type": "string"
-        },
-        "retainUntil": {
-          "type": "string"
-        },
-        "exportedAt": {
-          "type": "string"
-        }
-      }
-    },
     "evidence": {
       "type": "array",
       "items": {
@@ -348,6 +307,47 @@ export const MANIFEST_SCHEMA: Record<string, any> = {
           "type": "string"
         },
         "reason": {
+          "type": "string"
+        }
+      }
+    },
+    "imageExport": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "target",
+        "location",
+        "sha256",
+        "sizeBytes",
+        "exportedAt"
+      ],
+      "description": "The last export of the item's raw image (evidence export): where, its SHA-256 as written (equal to the acquisition hash), and for the vault the part size, object version and Object Lock date.",
+      "properties": {
+        "target": {
+          "enum": [
+            "vault",
+            "file"
+          ]
+        },
+        "location": {
+          "type": "string"
+        },
+        "sha256": {
+          "$ref": "#/$defs/sha256"
+        },
+        "sizeBytes": {
+          "type": "number"
+        },
+        "partSize": {
+          "type": "number"
+        },
+        "versionId": {
+          "type": "string"
+        },
+        "retainUntil": {
+          "type": "string"
+        },
+        "exportedAt": {
           "type": "string"
         }
       }
