@@ -43,8 +43,12 @@ export async function hashWithinBudget(
 ): Promise<ContentHash> {
   const budgetMs = run.waitBudget(o.sizeGiB);
   const budget = new AbortController();
-  const timer = setTimeout(() => budget.abort(new Error('hash budget spent')), budgetMs);
-  timer.unref?.();
+  // The run's clock measures the budget (a fake clock in tests); `settled` ends the wait once the hash ends.
+  const settled = new AbortController();
+  run.clock.sleep(budgetMs, settled.signal).then(
+    () => budget.abort(new Error('hash budget spent')),
+    () => {},
+  );
   const signal = o.signal ? AbortSignal.any([o.signal, budget.signal]) : budget.signal;
   let lastStep = -1;
   run.progress(o.item, 'hashing', `${o.what} ${snapshotId} (SHA-256 and Merkle root, EBS direct)`);
@@ -75,7 +79,7 @@ export async function hashWithinBudget(
       );
     throw e;
   } finally {
-    clearTimeout(timer);
+    settled.abort();
   }
 }
 
