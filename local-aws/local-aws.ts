@@ -28,6 +28,43 @@ export interface LocalAws {
   stop(): Promise<void>;
   /** Environment for a child process (the CLI) that points the SDK at this server. */
   env(extra?: Record<string, string>): NodeJS.ProcessEnv;
+  /** Test-only (no such AWS API): write one block of a volume, as a process writing to the attached disk would. */
+  writeVolumeBlock(w: VolumeBlockWrite): Promise<{ checksum: string }>;
+}
+
+/** One 512 KiB block written to an EC2 volume of the local AWS (`ebs_snapshot_content` patch). */
+export interface VolumeBlockWrite {
+  volumeId: string;
+  /** Block index: byte offset / 524288. */
+  blockIndex: number;
+  /** At most 524288 bytes; the rest of the block is zeros. */
+  data: Uint8Array;
+  /** Default: moto's default account, 123456789012. */
+  account?: string;
+  /** Default: us-east-1. */
+  region?: string;
+}
+
+/**
+ * POST /moto-api/cleanroom/volume-block on the local AWS at `endpoint`: a test-only endpoint of the
+ * `ebs_snapshot_content` fidelity patch (it exists only in the local AWS; docs/local-aws.md). The
+ * volume's next snapshot carries the block.
+ */
+export async function writeVolumeBlock(endpoint: string, w: VolumeBlockWrite): Promise<{ checksum: string }> {
+  const r = await fetch(`${endpoint}/moto-api/cleanroom/volume-block`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      account: w.account ?? '123456789012',
+      region: w.region ?? 'us-east-1',
+      volumeId: w.volumeId,
+      blockIndex: w.blockIndex,
+      data: Buffer.from(w.data).toString('base64'),
+    }),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`writeVolumeBlock ${w.volumeId}[${w.blockIndex}]: HTTP ${r.status} ${text}`);
+  return JSON.parse(text) as { checksum: string };
 }
 
 const live = new Set<ChildProcess>();
@@ -124,6 +161,7 @@ export async function startLocalAws(opts: { env?: Record<string, string> } = {})
       live.delete(child);
     },
     env: (extra = {}) => awsEnv(endpoint, extra),
+    writeVolumeBlock: (w) => writeVolumeBlock(endpoint, w),
   };
 }
 

@@ -7,13 +7,24 @@
 //   - registrations in two load balancer target groups (by instance id, and by private IP);
 //   - shutdown behaviour `terminate` and a root volume deleted on termination;
 // and an encrypted data volume besides the root volume, for `acquire`.
+// Both volumes hold real disk content: the ext4 images of scripts/fixture-images.mjs (a web shell,
+// the access log of its upload and use, cron persistence; the application's data), written as
+// snapshots through the EBS direct APIs (StartSnapshot, PutSnapshotBlock with each block's SHA-256,
+// CompleteSnapshot) — the root snapshot behind the instance's image, the data volume created from the
+// other. Each image's SHA-256 padded to the volume size (what `sha256sum` of the attached device
+// gives) is computed independently of cleanroom, so the demo can hold acquisition hashes against it.
 // The endpoint and credentials come from the environment (scripts/local-aws/start).
-// Prints {instanceId, sourceRoleArn, ...what it made} as one JSON line.
+// Prints {instanceId, sourceRoleArn, ...what it made, images: [{name, device, sourceVolumeId,
+// snapshotId, sha256}]} as one JSON line.
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import * as ec2 from '@aws-sdk/client-ec2';
 import * as asg from '@aws-sdk/client-auto-scaling';
+import * as ebs from '@aws-sdk/client-ebs';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
 import * as iam from '@aws-sdk/client-iam';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { fixtureImages } from './fixture-images.mjs';
 
 const sourceRoleArn = 'arn:aws:iam::111111111111:role/IncidentResponder';
 const cfg = {
@@ -24,8 +35,60 @@ const c = {
   asg: new asg.AutoScalingClient(cfg),
   elb: new elb.ElasticLoadBalancingV2Client(cfg),
   iam: new iam.IAMClient(cfg),
+  ebs: new ebs.EBSClient(cfg),
 };
 const az = 'us-east-1a';
+
+/** EBS direct's block size: PutSnapshotBlock writes whole 512 KiB blocks. */
+const BLOCK = 524288;
+
+/**
+ * A snapshot holding `image` (a disk image file), written through the EBS direct APIs as a backup
+ * tool would: every block that is not all zeros, with its SHA-256; blocks left out read as zeros.
+ */
+async function snapshotOf(image) {
+  const { SnapshotId } = await c.ebs.send(
+    new ebs.StartSnapshotCommand({
+      VolumeSize: image.volumeGiB,
+      Description: `web-01 ${image.name} volume`,
+      Tags: [{ Key: 'Name', Value: `web-01 ${image.name}` }],
+      Timeout: 60,
+    }),
+  );
+  const file = await open(image.path);
+  const blocks = [];
+  try {
+    for (let index = 0; index * BLOCK < image.imageBytes; index++) {
+      const data = Buffer.alloc(BLOCK); // the image's last block, if short, is zero-padded as on the device
+      await file.read(data, 0, BLOCK, index * BLOCK);
+      if (data.some((b) => b !== 0)) blocks.push({ index, data });
+    }
+  } finally {
+    await file.close();
+  }
+  for (let i = 0; i < blocks.length; i += 8)
+    await Promise.all(
+      blocks.slice(i, i + 8).map(({ index, data }) =>
+        c.ebs.send(
+          new ebs.PutSnapshotBlockCommand({
+            SnapshotId,
+            BlockIndex: index,
+            BlockData: data,
+            DataLength: BLOCK,
+            Checksum: createHash('sha256').update(data).digest('base64'),
+            ChecksumAlgorithm: 'SHA256',
+          }),
+        ),
+      ),
+    );
+  await c.ebs.send(new ebs.CompleteSnapshotCommand({ SnapshotId, ChangedBlocksCount: blocks.length }));
+  await ec2.waitUntilSnapshotCompleted({ client: c.ec2, maxWaitTime: 600 }, { SnapshotIds: [SnapshotId] });
+  return SnapshotId;
+}
+
+const [rootImage, dataImage] = await fixtureImages();
+const rootSnapshot = await snapshotOf(rootImage);
+const dataSnapshot = await snapshotOf(dataImage);
 
 const vpcId = (await c.ec2.send(new ec2.CreateVpcCommand({ CidrBlock: '10.7.0.0/16' }))).Vpc.VpcId;
 const webSubnet = (
@@ -59,7 +122,7 @@ const imageId = (
     new ec2.RegisterImageCommand({
       Name: 'web-server',
       RootDeviceName: '/dev/xvda',
-      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 8 } }],
+      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: rootSnapshot, VolumeSize: 1 } }],
     }),
   )
 ).ImageId;
@@ -109,7 +172,11 @@ const inst = (
       SecurityGroupIds: [webGroup],
       IamInstanceProfile: { Name: profileName },
       InstanceInitiatedShutdownBehavior: 'terminate',
-      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 8, DeleteOnTermination: true } }],
+      // The image's root snapshot named again: moto 5.2.1 builds the root volume from these mappings
+      // alone, not from the image's (AWS merges them; naming the same snapshot is valid there too).
+      BlockDeviceMappings: [
+        { DeviceName: '/dev/xvda', Ebs: { SnapshotId: rootSnapshot, VolumeSize: 1, DeleteOnTermination: true } },
+      ],
       TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'Name', Value: 'web-01 (compromised)' }] }],
     }),
   )
@@ -131,7 +198,8 @@ const dataVolume = (
   await c.ec2.send(
     new ec2.CreateVolumeCommand({
       AvailabilityZone: az,
-      Size: 20,
+      SnapshotId: dataSnapshot,
+      Size: 1,
       Encrypted: true,
       TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'Name', Value: 'web-01 data' }] }],
     }),
@@ -159,6 +227,28 @@ await c.elb.send(
   new elb.RegisterTargetsCommand({ TargetGroupArn: ipTargetGroupArn, Targets: [{ Id: privateIp, Port: 80 }] }),
 );
 
+const rootVolume = (
+  await c.ec2.send(
+    new ec2.DescribeVolumesCommand({
+      Filters: [
+        { Name: 'attachment.instance-id', Values: [instanceId] },
+        { Name: 'attachment.device', Values: ['/dev/xvda'] },
+      ],
+    }),
+  )
+).Volumes[0].VolumeId;
+
+// What each source volume holds, hashed independently of cleanroom (scripts/fixture-images.mjs).
+const images = [
+  [rootImage, rootVolume, rootSnapshot],
+  [dataImage, dataVolume, dataSnapshot],
+].map(([image, sourceVolumeId, snapshotId]) => ({
+  name: image.name,
+  device: image.device,
+  sourceVolumeId,
+  snapshotId,
+  sha256: image.deviceSha256,
+}));
 process.stdout.write(
-  `${JSON.stringify({ instanceId, sourceRoleArn, vpcId, interfaces: 2, instanceProfile: profileName, autoScalingGroup: asgName, targetGroups: [targetGroupArn, ipTargetGroupArn], dataVolume })}\n`,
+  `${JSON.stringify({ instanceId, sourceRoleArn, vpcId, interfaces: 2, instanceProfile: profileName, autoScalingGroup: asgName, targetGroups: [targetGroupArn, ipTargetGroupArn], dataVolume, images })}\n`,
 );

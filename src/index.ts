@@ -105,6 +105,11 @@ export {
   type AttachResult,
   type DetachResult,
   type EvidenceList,
+  hashEvidence,
+  type EvidenceHashDeps,
+  type EvidenceHashOptions,
+  type EvidenceHashResult,
+  type HashCheck,
 } from './workflows/evidence/index.js';
 export {
   evidenceBudgets,

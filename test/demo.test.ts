@@ -77,6 +77,8 @@ t.test(
       'isolate --case',
       'acquire --case',
       'evidence list',
+      'evidence hash',
+      'evidence export',
       'custody log',
       'custody verify',
       'custody export',
@@ -93,6 +95,36 @@ t.test(
     t.match(r.stdout, /✓ swap-profile +done +replace instance profile web-server with the deny-all profile/);
     t.match(r.stdout, /✓ revoke-sessions +done/);
     t.match(r.stdout, /2 evidence item\(s\) of case IR-2026-0001 preserved under the case key/);
+
+    // The disks hold the fixture images; their SHA-256, computed without cleanroom, is shown first,
+    // and what cleanroom recorded is held against it (exit 3 from the demo if any differs).
+    const fixture = Object.fromEntries(
+      [...r.stdout.matchAll(/^ {2}(\/dev\/\w+) +(root|data) +([0-9a-f]{64})$/gm)].map((m) => [m[1], m[3]]),
+    );
+    t.same(Object.keys(fixture), ['/dev/xvda', '/dev/sdf'], 'the fixture images hashed before the case starts');
+    const equal = (label: string) =>
+      [
+        ...r.stdout.matchAll(
+          new RegExp(`^ {4}${label} +([0-9a-f]{64})\\n {4}fixture image +([0-9a-f]{64}) {2}✓ equal$`, 'gm'),
+        ),
+      ]
+        .filter((m) => m[1] === m[2])
+        .map((m) => m[1]);
+    t.same(equal('acquisition hash').sort(), Object.values(fixture).sort(), 'each acquisition hash');
+    t.same(equal('exported image'), [fixture['/dev/sdf']], 'the exported data image');
+
+    // Close proves what it deletes: without --accept-unverified, each working volume's written-to
+    // check runs for real (the local AWS holds the disks' content) and finds it unchanged.
+    t.notMatch(r.stdout, /--accept-unverified/);
+    t.equal(
+      [
+        ...r.stdout.matchAll(
+          /^ {2}written-to check of vol-\w+ \(ev-[\w-]+\) against snap-\w+: unchanged \[changed-blocks\]$/gm,
+        ),
+      ].length,
+      2,
+    );
+    t.match(r.stdout, /^Working volumes deleted: vol-\w+, vol-\w+\.$/m);
 
     // The custody record verifies before and after close; close added events.
     const verified = [

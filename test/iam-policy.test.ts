@@ -160,12 +160,12 @@ export const RULES: Rules = {
       why: 'EvidenceRun is built from the forensic account of its deps',
     },
     'EvidenceDeps.forensic': { accounts: ['forensic'], why: 'evidence attach/detach work on the forensic instance' },
+    'ExportDeps.forensic': {
+      accounts: ['forensic'],
+      why: 'evidence export reads the forensic snapshot (EBS direct) and uploads its image into the vault, both in the forensic account',
+    },
   },
   parameters: {
-    'src/evidence/content-hash.ts#hashSnapshot.account': {
-      accounts: ['forensic'],
-      why: 'the acquisition hash of the forensic snapshot (an entry point of the library until acquire calls it; hashing the source snapshot in the source account adds source here)',
-    },
     'src/evidence/watch.ts#describe.account': {
       sameAs: 'src/evidence/watch.ts#ResourceWatcher.watch.account',
       why: 'the watcher polls, per account, what snapshotCompleted()/volume() registered through watch()',
@@ -216,6 +216,30 @@ export const IAM_NAMES: NameMap = {
   's3:HeadObject': {
     actions: ['s3:GetObject'],
     source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html (Permissions: s3:GetObject)',
+  },
+  's3:CreateMultipartUpload': {
+    actions: ['s3:PutObject'],
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html (Permissions: s3:PutObject)',
+  },
+  's3:UploadPart': {
+    actions: ['s3:PutObject'],
+    source: 'https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html (Permissions: s3:PutObject)',
+  },
+  's3:CompleteMultipartUpload': {
+    actions: ['s3:PutObject'],
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html (Permissions: s3:PutObject)',
+  },
+  's3:ListParts': {
+    actions: ['s3:ListMultipartUploadParts'],
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListParts.html (Permissions: s3:ListMultipartUploadParts)',
+  },
+  's3:ListMultipartUploads': {
+    actions: ['s3:ListBucketMultipartUploads'],
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html (Permissions: s3:ListBucketMultipartUploads)',
   },
   's3:GetObjectLockConfiguration': { actions: ['s3:GetBucketObjectLockConfiguration'], source: SAR_S3 },
   's3:PutObjectLockConfiguration': { actions: ['s3:PutBucketObjectLockConfiguration'], source: SAR_S3 },
@@ -423,6 +447,10 @@ t.test('the scan sees the calls it must (it is not comparing nothing)', async (t
   t.ok(
     has('ebs:GetSnapshotBlock', 'forensic'),
     'close reads snapshot blocks (volume-compare, reached through CloseRun.account)',
+  );
+  t.ok(
+    has('ebs:ListSnapshotBlocks', 'source') && has('ebs:ListSnapshotBlocks', 'forensic'),
+    'acquire hashes the source snapshot in the source account and the forensic copy in the forensic account (content-hash.ts, followed through its call sites)',
   );
   t.ok(
     has('kms:ScheduleKeyDeletion', 'source'),

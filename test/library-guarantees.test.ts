@@ -58,7 +58,7 @@ t.test('roomUp, acquireEvidence and isolateInstance through dist/index.js leave 
   t.same(up.seal, { sealed: true }, 'room up says it sealed');
   await verifies(t, caseId, 'after roomUp');
 
-  const { instanceId } = await instanceWithVolumes(ec2, 'us-east-1a', [4]);
+  const { instanceId } = await instanceWithVolumes(ec2, 'us-east-1a', [1]);
   const acq = await lib.acquireEvidence(
     { forensic: account, source: account, custody, room: lib.roomGate(account) },
     { caseId, instanceIds: [instanceId], attach: false, ...FAST },
@@ -202,6 +202,10 @@ t.test('a destructive step needs the one typed approval: without it, refused bef
 
 t.test('wait budgets are library defaults a caller overrides', async (t) => {
   t.same(lib.evidenceBudgets(), lib.DEFAULT_EVIDENCE_BUDGETS);
+  t.match(lib.evidenceBudgets({ roomHashMinutes: 1, roomHashMinutesPerGiB: 0.25 }), {
+    roomHashBaseMs: 60_000,
+    roomHashPerGiBMs: 15_000,
+  });
   t.match(lib.evidenceBudgets({ minutes: 2, minutesPerGiB: 0.5, readOnlyCheckSeconds: 5 }), {
     waitBaseMs: 120_000,
     waitPerGiBMs: 30_000,

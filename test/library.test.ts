@@ -32,6 +32,7 @@ t.test('the workflows a case needs are exported as functions', async (t) => {
     'attachEvidence',
     'detachEvidence',
     'listEvidence',
+    'hashEvidence',
     'closeCase',
     'openCaseCustody',
     'verifyCaseInVault',

@@ -32,7 +32,8 @@ What this patch changes, and nothing else
   that set them (B sees the snapshot without tags). Everything moto returned before is returned
   unchanged.
 - CopySnapshot in account B, when the source snapshot is not B's own, copies such a shared
-  snapshot from the source Region; the copy belongs to B.
+  snapshot from the source Region; the copy belongs to B. (Its disk content, the source's blocks,
+  is carried by ebs_snapshot_content.py, which wraps this CopySnapshot.)
 
 Still NOT emulated (the product's KMS handling is proved on paper only, see docs/local-aws.md):
 key policy / grant checks on the shared snapshot's KMS key, and CreateVolume directly from a

@@ -11,6 +11,18 @@ AWS behaviour restored (documented):
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
 - Several values for one key are ORed, several keys and operators ANDed:
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-logic-multiple-context-keys-or-values.html
+- A multipart upload asks for its encryption once, in CreateMultipartUpload; UploadPart takes no
+  SSE-KMS header ("you specify the encryption when you initiate the upload"):
+  https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html and
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html. The parts and the
+  completion of an upload started with SSE-KMS are therefore not refused by the "Requiring SSE-KMS"
+  policy (writers that only ever use multipart uploads, such as Hadoop S3A, are documented with it).
+- The bucket policy is checked for the request's IAM action: `PUT ?retention` is
+  `s3:PutObjectRetention` (also `?legal-hold`, `?tagging`, `?acl`: their own actions), and
+  CreateMultipartUpload / CompleteMultipartUpload (`POST ?uploads`, `POST ?uploadId`) are
+  `s3:PutObject` (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html,
+  and the Permissions section of each API page). moto names the action after the HTTP method only
+  (`s3:PutObject` for every PUT, `s3:PostObject` for every POST).
 
 moto 5.2.1 (moto/iam/access_control.py IAMPolicyStatement, moto/iam/policy_conditions.py) evaluates
 only `StringEquals`, never passes request values to bucket policies, and returns DENIED for any
@@ -20,19 +32,42 @@ condition denies every object request, over TLS or not (docs/local-aws.md, "Buck
 Scope of this patch: `FakeBucket.get_permission` (the check moto makes for object requests and
 DeleteObjects) evaluates the bucket policy with a request context holding `aws:SecureTransport`,
 `s3:x-amz-server-side-encryption` and `s3:x-amz-server-side-encryption-aws-kms-key-id`, taken from
-the request being served. Principals are handled as moto handles them (only "*" / {"AWS": "*"}
+the request being served — for a request naming an `uploadId` (UploadPart, CompleteMultipartUpload),
+from the CreateMultipartUpload of that upload. Principals are handled as moto handles them (only "*" / {"AWS": "*"}
 statements apply). Operators outside the documented list below are treated as matching, as moto
 did, so the patch never turns a deny into an allow it cannot justify. Nothing else changes.
 """
 import fnmatch
 import threading
+from urllib.parse import parse_qs, urlparse
 
 _current = threading.local()
+# upload id -> (x-amz-server-side-encryption, kms key id) its CreateMultipartUpload asked for
+_uploads = {}
 
 _SUPPORTED = {
     "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
     "StringLike", "StringNotLike", "Bool", "Null",
 }
+
+
+_SUBRESOURCE_ACTIONS = {
+    "retention": "s3:PutObjectRetention",
+    "legal-hold": "s3:PutObjectLegalHold",
+    "tagging": "s3:PutObjectTagging",
+    "acl": "s3:PutObjectAcl",
+}
+
+
+def _request_action(action, query):
+    """The IAM action of an object request, from moto's method-derived one and the query."""
+    if action == "s3:PutObject":
+        for sub, real in _SUBRESOURCE_ACTIONS.items():
+            if sub in query:
+                return real
+    if action == "s3:PostObject" and ("uploads" in query or "uploadId" in query):
+        return "s3:PutObject"
+    return action
 
 
 def _context(request, full_url):
@@ -43,6 +78,15 @@ def _context(request, full_url):
         ctx["s3:x-amz-server-side-encryption"] = headers["x-amz-server-side-encryption"]
     if "x-amz-server-side-encryption-aws-kms-key-id" in headers:
         ctx["s3:x-amz-server-side-encryption-aws-kms-key-id"] = headers["x-amz-server-side-encryption-aws-kms-key-id"]
+    query = parse_qs(urlparse(full_url or "").query, keep_blank_values=True)
+    ctx["__query__"] = query
+    upload = (query.get("uploadId") or [None])[0]
+    if upload in _uploads and "s3:x-amz-server-side-encryption" not in ctx:
+        sse, kms_key = _uploads[upload]
+        if sse:
+            ctx["s3:x-amz-server-side-encryption"] = sse
+        if kms_key:
+            ctx["s3:x-amz-server-side-encryption-aws-kms-key-id"] = kms_key
     return ctx
 
 
@@ -101,14 +145,24 @@ def _everyone(principal):
 def apply():
     import json
     from moto.iam.access_control import PermissionResult
-    from moto.s3.models import FakeBucket
+    from moto.s3.models import FakeBucket, FakeMultipart
     from moto.s3.responses import S3Response
+
+    init_multipart = FakeMultipart.__init__
+
+    def remember_encryption(self, *a, **kw):
+        init_multipart(self, *a, **kw)
+        _uploads[self.id] = (self.sse_encryption, getattr(self, "kms_key_id", None))
+
+    FakeMultipart.__init__ = remember_encryption
+
 
     def get_permission(self, action, resource):
         if self.policy is None:
             return PermissionResult.NEUTRAL
         doc = json.loads(self.policy.decode())
         ctx = getattr(_current, "ctx", None) or {}
+        action = _request_action(action, ctx.get("__query__") or {})
         result = PermissionResult.NEUTRAL
         for st in _as_list(doc.get("Statement")):
             if "NotAction" in st:

@@ -106,6 +106,14 @@ export const S3_COMMANDS = {
   getObjectRetention: s3.GetObjectRetentionCommand,
   listObjectsV2: s3.ListObjectsV2Command,
   listObjectVersions: s3.ListObjectVersionsCommand,
+  // evidence export --to-vault: the raw image by multipart upload, resumable, retention set after
+  createMultipartUpload: s3.CreateMultipartUploadCommand,
+  uploadPart: s3.UploadPartCommand,
+  listMultipartUploads: s3.ListMultipartUploadsCommand,
+  listParts: s3.ListPartsCommand,
+  completeMultipartUpload: s3.CompleteMultipartUploadCommand,
+  abortMultipartUpload: s3.AbortMultipartUploadCommand,
+  putObjectRetention: s3.PutObjectRetentionCommand,
 } as const;
 
 export const KMS_COMMANDS = {

@@ -122,15 +122,26 @@ export function renderChecks(
     .join('\n');
 }
 
+/** The acquisition SHA-256, short (16 hex digits), and how the source snapshot's compares. */
+function shortHash(e: EvidencePatch): string {
+  if (!e.sha256) return '-';
+  const source = e.sourceHash?.status;
+  const vs = source === 'different' ? 'DIFFERENT' : source === 'equal' ? '= source' : (source ?? '');
+  return `${e.sha256.slice(0, 16)}…${vs ? ` (${vs})` : ''}`;
+}
+
 /** Human table of evidence items. */
 export function evidenceTable(items: ReadonlyArray<EvidencePatch & { drift?: string }>): string {
   if (items.length === 0) return '(no evidence)';
-  const rows = [['EVIDENCE', 'SOURCE', 'FORENSIC SNAPSHOT', 'VOLUME', 'DEVICE', 'STATE', 'READ-ONLY']];
+  const rows = [
+    ['EVIDENCE', 'SOURCE', 'FORENSIC SNAPSHOT', 'SHA-256 (SOURCE)', 'VOLUME', 'DEVICE', 'STATE', 'READ-ONLY'],
+  ];
   for (const e of items) {
     rows.push([
       e.evidenceId,
       `${e.sourceAccount ?? '?'}/${e.sourceRegion ?? '?'} ${e.sourceVolumeId ?? '?'}${e.sourceInstanceId ? ` (${e.sourceInstanceId}${e.sourceDevice ? ` ${e.sourceDevice}` : ''})` : ''}`,
       e.forensicSnapshotId ?? '-',
+      shortHash(e),
       e.volumeId ?? '-',
       e.device ? `${e.device}${e.guestDevice ? ` → ${e.guestDevice}` : ''}` : '-',
       `${e.state ?? '?'}${e.drift ? ` (! ${e.drift})` : ''}`,

@@ -5,7 +5,7 @@
  *     manifest.json                   the signed manifest's stored bytes
  *     signing-key.pem                 the public key of the vault's signing key (SPKI)
  *     export.json                     who exported what, when, and the retention seen at export
- *     report.md, report.html          case summary, evidence table, timeline
+ *     report.md, report.html          case summary, a card per evidence item, timeline
  *     SHA256SUMS                      `sha256sum -c` format; events first, in sequence order
  *     bundle.sig.json                 the vault's signing key's signature over SHA256SUMS
  *
@@ -29,11 +29,13 @@ import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } f
 import type { AccountCalls, AwsAccount } from '../aws/ports.js';
 import { assertCaseId } from '../domain/case-id.js';
 import { UsageError, VerificationFailedError } from '../domain/errors.js';
+import { type EvidencePatch, foldEvidence } from '../domain/evidence.js';
 import type { Reporter } from '../domain/reporter.js';
 import { canonicalBytes } from './canonical.js';
 import { checkOutPath } from './out-path.js';
 import { SEQ_DIGITS, hashEquals, sha256Hex, type CaseManifest, type ChainHead } from './event.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
+import { type EvidenceStep, evidenceStepOf } from './report-cards.js';
 import {
   BUNDLE_CHECKS,
   ChainChecker,
@@ -173,10 +175,10 @@ export async function exportBundle(account: ExportAccount, opts: ExportOptions):
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(path.join(tmp, BUNDLE_FILES.events), { recursive: true });
   const sums: string[] = [];
-  const timeline: TimelineRow[] = [];
+  const rows: ReportRows = { timeline: [], steps: [], folded: new Map() };
   try {
-    const v = await verifyIntoFolder(account, opts, tmp, sums, timeline);
-    const meta = await writeReport(account, opts, tmp, v, timeline);
+    const v = await verifyIntoFolder(account, opts, tmp, sums, rows);
+    const meta = await writeReport(account, opts, tmp, v, rows);
     for (const f of BUNDLE_LISTED_FILES) sums.push(`${sha256Hex(fs.readFileSync(path.join(tmp, f)))}  ${f}`);
     const sumsBytes = Buffer.from(`${sums.join('\n')}\n`, 'utf8');
     fs.writeFileSync(path.join(tmp, BUNDLE_FILES.sums), sumsBytes);
@@ -198,6 +200,13 @@ export async function exportBundle(account: ExportAccount, opts: ExportOptions):
   }
 }
 
+/**
+ * What the report shows of the events, collected as they are verified: the timeline, the evidence
+ * steps, and the evidence items folded from the events — every field they record, also those the
+ * manifest's schema does not carry.
+ */
+type ReportRows = { timeline: TimelineRow[]; steps: EvidenceStep[]; folded: Map<string, EvidencePatch> };
+
 /** A verified record with a signed manifest: what a bundle is made of. */
 type ExportableRecord = VaultVerifyResult & { publicKeyDer: Buffer; signingKeyArn: string; manifest: CaseManifest };
 
@@ -207,7 +216,7 @@ async function verifyIntoFolder(
   opts: ExportOptions,
   tmp: string,
   sums: string[],
-  timeline: TimelineRow[],
+  rows: ReportRows,
 ): Promise<ExportableRecord> {
   // Loaded here: offline verification (verifyBundle) needs none of the vault's AWS code.
   const { verifyCaseInVault } = await import('./verify-vault.js');
@@ -219,7 +228,10 @@ async function verifyIntoFolder(
       const rel = eventFile(seq);
       fs.writeFileSync(path.join(tmp, rel), bytes);
       sums.push(`${sha256Hex(bytes)}  ${rel}`);
-      timeline.push({
+      const step = evidenceStepOf(seq, ev);
+      if (step) rows.steps.push(step);
+      if (ev?.outcome) for (const [id, p] of foldEvidence([ev])) rows.folded.set(id, { ...rows.folded.get(id), ...p });
+      rows.timeline.push({
         seq,
         time: String(ev?.time ?? ''),
         actor: String(ev?.actor ?? ''),
@@ -254,7 +266,7 @@ async function writeReport(
   opts: ExportOptions,
   tmp: string,
   v: ExportableRecord,
-  timeline: TimelineRow[],
+  rows: ReportRows,
 ): Promise<ExportMeta> {
   const pem = createPublicKey({ key: v.publicKeyDer, format: 'der', type: 'spki' }).export({
     format: 'pem',
@@ -275,7 +287,9 @@ async function writeReport(
   };
   fs.writeFileSync(path.join(tmp, BUNDLE_FILES.meta), `${JSON.stringify(meta, null, 2)}\n`);
   const m: CaseManifest = v.manifest;
-  const report = { ...meta, sealedAt: m.sealedAt, sealedBy: m.sealedBy, evidence: m.evidence, timeline };
+  // The manifest's items (signed, and checked to be the fold of the events), with what its schema leaves out.
+  const evidence = m.evidence.map((it) => ({ ...rows.folded.get(it.evidenceId), ...it }));
+  const report = { ...meta, sealedAt: m.sealedAt, sealedBy: m.sealedBy, evidence, ...rows };
   fs.writeFileSync(path.join(tmp, BUNDLE_FILES.md), renderMarkdown(report));
   fs.writeFileSync(path.join(tmp, BUNDLE_FILES.html), renderHtml(report));
   return meta;

@@ -45,6 +45,13 @@ import { resourceRef } from '../resources/refs.js';
 export interface CaseCustody extends CustodyRecorder {
   readonly caseId: string;
   readonly bucket: string;
+  /** The vault the record is written to, as an upload into it must name it (key, lock mode, days). */
+  readonly vaultTarget: {
+    bucket: string;
+    vaultKeyArn: string;
+    lockMode: 'GOVERNANCE' | 'COMPLIANCE';
+    retentionDays: number;
+  };
   /** Rebuild the manifest from the events and sign its head with the vault's signing key. */
   sealManifest(): Promise<CaseManifest>;
   /**
@@ -138,6 +145,11 @@ class S3CaseCustody implements CaseCustody {
 
   get bucket(): string {
     return this.vault.bucket;
+  }
+
+  get vaultTarget(): CaseCustody['vaultTarget'] {
+    const v = this.vault;
+    return { bucket: v.bucket, vaultKeyArn: v.vaultKeyArn, lockMode: v.lockMode, retentionDays: v.retentionDays };
   }
 
   get dirty(): boolean {

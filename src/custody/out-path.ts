@@ -147,3 +147,43 @@ function checkNewFolder(target: string, fail: Fail, elsewhere: string, flag: str
   }
   return target;
 }
+
+/**
+ * Check `out` (the value of `flag`) as an output file (`evidence export --out FILE`); returns the
+ * absolute path to write (its parent with symbolic links resolved). The parent follows the rules
+ * of {@link checkOutPath}; the file itself must not exist — unless `force`, and then it must be a
+ * regular file (never a link, a folder or a device). Throws {@link UsageError} (exit 2): OUT_INVALID,
+ * or OUT_EXISTS for an existing file without `force`.
+ */
+export function checkOutFile(out: string, flag = '--out', opts: { force?: boolean } = {}): string {
+  const fail = (why: string, fix: string, code: ErrorCode = 'OUT_INVALID') =>
+    new UsageError(code, `${flag} ${JSON.stringify(out)} cannot be used: ${why}. ${fix}`, {
+      details: { option: flag, out },
+    });
+  const elsewhere = `Give ${flag} a new file in a writable folder on a regular disk (for example ${flag} ./evidence.raw).`;
+  if (typeof out !== 'string' || out.trim() === '') throw fail('it is empty', elsewhere);
+  if (out.includes('\0')) throw fail('it contains a NUL character', elsewhere);
+  const abs = path.resolve(out);
+  const parent = path.dirname(abs);
+  if (abs === parent) throw fail('it is the root folder', elsewhere);
+  const tree = kernelTree(abs);
+  if (tree) throw fail(`it is under ${tree}, a kernel pseudo-filesystem, not a place for files`, elsewhere);
+  const target = path.join(writableParent(parent, fail, elsewhere, flag), path.basename(abs));
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(target);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return target;
+    throw fail(`it cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, elsewhere);
+  }
+  if (st.isSymbolicLink())
+    throw fail('it is a symbolic link', `Give ${flag} a new file, not a link, so the image lands where it is named.`);
+  if (!st.isFile()) throw fail('it exists and is not a regular file', elsewhere);
+  if (!opts.force)
+    throw fail(
+      'the file exists',
+      'Give a new file name, or add --force to replace it (the old file is replaced only once the new image is written and its SHA-256 matches).',
+      'OUT_EXISTS',
+    );
+  return target;
+}

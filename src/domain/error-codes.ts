@@ -99,6 +99,7 @@ export const ERROR_CODES = {
   NOT_A_BUNDLE: { exit: 2, meaning: 'The folder is not a custody bundle.' },
   OUT_INVALID: { exit: 2, meaning: 'The output folder cannot be used (not writable, a file, a link, a special disk).' },
   OUT_NOT_EMPTY: { exit: 2, meaning: 'The output folder exists and is not empty.' },
+  OUT_EXISTS: { exit: 2, meaning: 'The output file exists (evidence export --out): give a new name or --force.' },
   ANCHOR_WITHOUT_BUNDLE: {
     exit: 2,
     meaning: '--key-fingerprint, --public-key or --trust-vault given without --bundle.',
@@ -177,6 +178,24 @@ export const ERROR_CODES = {
   SSM_UNREACHABLE: { exit: 1, meaning: 'The forensic instance cannot be reached through SSM.' },
   BLOCK_READ_FAILED: { exit: 1, meaning: 'Reading snapshot blocks (EBS direct APIs) failed.' },
   BLOCK_CHECKSUM_MISMATCH: { exit: 1, meaning: 'A snapshot block does not match the checksum EBS sent with it.' },
+  EVIDENCE_HASH_MISMATCH: {
+    exit: 3,
+    meaning:
+      "An evidence item's content hashes differ: the source snapshot's and the forensic copy's, or a recomputation and the record.",
+  },
+  EVIDENCE_NOT_HASHED: {
+    exit: 2,
+    meaning: 'The evidence has no acquisition hash in the record yet (run `evidence hash` or finish acquire).',
+  },
+  EXPORT_TOO_LARGE: {
+    exit: 2,
+    meaning: 'The image is larger than one S3 object can be (10,000 parts of 5 GiB): export it to a file.',
+  },
+  EXPORT_HASH_MISMATCH: {
+    exit: 3,
+    meaning: "The exported image's SHA-256 differs from the acquisition hash in the record (nothing was kept).",
+  },
+  DISK_FULL: { exit: 1, meaning: 'The disk of the output file is full (the error names the space the image needs).' },
   // ── Isolate
   INVALID_INSTANCE_ID: { exit: 2, meaning: 'The instance id is not an EC2 instance id.' },
   INSTANCE_IS_FORENSIC: { exit: 2, meaning: "The instance is the clean room's own forensic instance." },
@@ -216,6 +235,8 @@ export type ErrorCode = NamedErrorCode | AwsErrorCode;
 export const OUTCOME_CODES = {
   GUARD_RAIL_FAILED: 'A room guard rail (security group, route, endpoint policy) was found open and put back.',
   EVIDENCE_WRITABLE: 'An evidence volume was found attached writable inside the room.',
+  IN_ROOM_HASH_MISMATCH:
+    "An evidence disk's SHA-256, read inside the room, differs from its acquisition hash (or its size from the recorded size).",
   SNAPSHOT_LOCK_UNSUPPORTED:
     'case close could not lock a snapshot: the region or account does not support EBS snapshot lock.',
   VOLUME_WRITTEN: 'case close found blocks of a working volume that differ from its evidence snapshot.',

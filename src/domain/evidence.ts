@@ -65,7 +65,87 @@ export interface EvidenceItem {
   readOnlyDetail?: string;
   /** How the guest sees the working volume (on Nitro an NVMe disk found by its volume id). */
   guestDevice?: string;
+  /**
+   * The working volume's SHA-256, read inside the room (`cleanroom-evidence-hash` over SSM), against
+   * the acquisition hash: `verified` equal, `MISMATCH` different, `not-confirmed` not compared (why
+   * in the detail). Answered at `inRoomHashAt` (ISO), for the latest attach cycle.
+   */
+  inRoomHash?: 'verified' | 'MISMATCH' | 'not-confirmed';
+  inRoomHashDetail?: string;
+  inRoomHashAt?: string;
+  /**
+   * The acquisition content hash of the forensic snapshot (the evidence of record), through the EBS
+   * direct APIs: hex SHA-256 of the whole raw disk (every byte of `sizeBytes`, unlisted blocks as
+   * zeros) — what `sha256sum` of the attached device gives.
+   */
+  sha256?: string;
+  /** Hex root of the block Merkle tree (docs/custody.md, "Evidence content hashes"). */
+  merkleRoot?: string;
+  /** The disk's size in bytes (the volume size in GiB × 2^30). */
+  sizeBytes?: number;
+  /** The EBS block size the hash read (524288 on AWS). */
+  blockSize?: number;
+  /** Blocks the snapshot lists (written blocks), each read and checked against AWS's checksum. */
+  blocksRead?: number;
+  /** When the acquisition hash completed (ISO 8601). */
+  hashedAt?: string;
+  /** The tool and version that hashed (ISO/IEC 27037: the acquisition record names its tools). */
+  hashTool?: EvidenceHashTool;
+  /** The source snapshot hashed in the source account, compared with the forensic snapshot's hash. */
+  sourceHash?: SourceHash;
+  /** The last `evidence export` of the item's raw image (every export is an `evidence.export` event). */
+  lastExport?: ImageExport;
   state: EvidenceState;
+}
+
+/** The tool that computed a content hash (src/evidence/content-hash.ts `HashTool`). */
+export interface EvidenceHashTool {
+  name: 'cleanroom';
+  version: string;
+  /** `ebs-direct`: read through the EBS direct APIs; `device`: read from the attached device in the room. */
+  method: 'ebs-direct' | 'device';
+}
+
+/**
+ * How the source snapshot's content compares with the forensic snapshot's: `equal` proves the
+ * cross-account, re-encrypted copy bit-identical; `different` is a verification problem (exit 3);
+ * `unavailable` when the source account could not be read through EBS direct (`reason` says why);
+ * `skipped` when not asked (`--no-source-hash`).
+ */
+export interface SourceHash {
+  status: 'equal' | 'different' | 'unavailable' | 'skipped';
+  snapshotId?: string;
+  sha256?: string;
+  merkleRoot?: string;
+  hashedAt?: string;
+  reason?: string;
+}
+
+/** The content-hash fields of an item, in the JSON order (after the contract fields). */
+export const EVIDENCE_HASH_FIELDS = [
+  'sha256',
+  'merkleRoot',
+  'sizeBytes',
+  'blockSize',
+  'blocksRead',
+  'hashedAt',
+  'hashTool',
+  'sourceHash',
+] as const;
+
+/** An export of an item's raw image (`evidence export`): the last one is kept on the item as `lastExport`. */
+export interface ImageExport {
+  target: 'vault' | 'file';
+  /** `s3://<vault>/cases/<case>/images/<eid>.raw`, or the file's absolute path. */
+  location: string;
+  /** SHA-256 (hex) of the image as cleanroom wrote it: equal to the item's acquisition `sha256`. */
+  sha256: string;
+  sizeBytes: number;
+  /** Vault only: the multipart part size, the object version, its Object Lock retain-until date. */
+  partSize?: number;
+  versionId?: string;
+  retainUntil?: string;
+  exportedAt: string;
 }
 
 /** The contract's JSON field list for evidence items, in order. */
@@ -81,6 +161,7 @@ export const EVIDENCE_JSON_FIELDS = [
   'instanceId',
   'device',
   'state',
+  ...EVIDENCE_HASH_FIELDS,
 ] as const;
 
 /** An evidence id: `ev-` and lower-case letters, digits and hyphens (tag-safe, path-safe). */

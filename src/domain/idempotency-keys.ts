@@ -70,6 +70,10 @@ export const KEY_FAMILIES = {
   'acquire.forensic-copy': ['acquire', 'forensic-copy', id('evidenceId'), id('snapshotId')],
   /** `evidence.preserved`: the forensic copy completed. */
   'acquire.preserved': ['acquire', 'preserved', id('evidenceId'), id('snapshotId')],
+  /** `evidence.hash`: the acquisition content hash of an item's forensic snapshot (and its source snapshot's). */
+  'acquire.hash': ['acquire', 'hash', id('evidenceId'), id('snapshotId')],
+  /** `evidence.hash.check`: one recomputation of that hash by `evidence hash` (digest of its result and time). */
+  'evidence.hash-check': ['evidence', 'hash-check', id('evidenceId'), id('snapshotId'), id('digest')],
   /** `evidence.share.retire`: the sharing copy deleted (by acquire or close). */
   'acquire.sharing-copy-retire': ['acquire', 'sharing-copy-retire', id('evidenceId'), id('snapshotId')],
   /** `acquire.share-key`: the temporary sharing key of the source account, by key id. */
@@ -90,6 +94,14 @@ export const KEY_FAMILIES = {
   'evidence.detach': ['evidence', 'detach', id('evidenceId'), id('volumeId'), num('cycle')],
   /** `evidence.readonly-check`: the guest's answer for attach cycle n (confirmed, writable, not-confirmed). */
   'evidence.readonly': ['evidence', 'readonly', id('evidenceId'), id('volumeId'), num('cycle'), id('status')],
+  /** `evidence.room-hash`: the in-room hash of attach cycle n (verified, MISMATCH, not-confirmed). */
+  'evidence.room-hash': ['evidence', 'room-hash', id('evidenceId'), id('volumeId'), num('cycle'), id('result')],
+  /** `evidence.export.start`: a multipart upload of an item's raw image into the vault began (or was taken up), by upload id. */
+  'evidence.export-start': ['evidence', 'export-start', id('evidenceId'), rest('uploadId')],
+  /** `evidence.export` into the vault: the image of that upload completed, hash-checked, retention set. */
+  'evidence.export.vault': ['evidence', 'export', id('evidenceId'), 'vault', rest('uploadId')],
+  /** `evidence.export` to a local file: by a digest of the file (path, device, inode, time written). */
+  'evidence.export.file': ['evidence', 'export', id('evidenceId'), 'file', id('digest')],
   /** `evidence.failed`: a step of an item failed, by step and error code. */
   'evidence.failed': ['evidence', 'failed', id('evidenceId'), id('step'), id('code')],
   /** `case.close.verify`: the record verified before close changed anything. */
@@ -204,6 +216,7 @@ export const idempotencyKeys = {
     share: (eid: string, snap: string) => build('acquire.share', eid, snap),
     forensicCopy: (eid: string, snap: string) => build('acquire.forensic-copy', eid, snap),
     preserved: (eid: string, snap: string) => build('acquire.preserved', eid, snap),
+    hash: (eid: string, snap: string) => build('acquire.hash', eid, snap),
     retireSharingCopy: (eid: string, snap: string) => build('acquire.sharing-copy-retire', eid, snap),
     shareKey: (keyId: string) => build('acquire.share-key', keyId),
     shareKeyRetire: (keyId: string) => build('acquire.share-key-retire', keyId),
@@ -217,7 +230,13 @@ export const idempotencyKeys = {
     detach: (eid: string, vid: string, cycle: number) => build('evidence.detach', eid, vid, cycle),
     readOnly: (eid: string, vid: string, cycle: number, status: string) =>
       build('evidence.readonly', eid, vid, cycle, status),
+    roomHash: (eid: string, vid: string, cycle: number, result: string) =>
+      build('evidence.room-hash', eid, vid, cycle, result),
     failed: (eid: string, step: string, code: string) => build('evidence.failed', eid, step, code),
+    hashCheck: (eid: string, snap: string, digest: string) => build('evidence.hash-check', eid, snap, digest),
+    exportStart: (eid: string, uploadId: string) => build('evidence.export-start', eid, uploadId),
+    exportToVault: (eid: string, uploadId: string) => build('evidence.export.vault', eid, uploadId),
+    exportToFile: (eid: string, digest: string) => build('evidence.export.file', eid, digest),
   },
   close: {
     verify: () => build('close.verify'),

@@ -1,3 +1,4 @@
+import type { CustodyAction } from './custody-actions.js';
 import type { RecordedErrorCode } from './errors.js';
 
 /**
@@ -48,8 +49,8 @@ export interface Outcome<C extends string = string> {
 
 /** What a workflow hands to the recorder; the recorder adds seq, time, actor and the hashes. */
 export interface CustodyEntry {
-  /** Dotted verb, e.g. `room.up`, `evidence.snapshot`, `isolate.swap-groups`, `case.close`. */
-  action: string;
+  /** Dotted verb from the closed vocabulary (domain/custody-actions.ts), e.g. `evidence.snapshot`, `case.close`. */
+  action: CustodyAction;
   resources: ResourceRef[];
   inputs?: Record<string, unknown>;
   outcome: Outcome<RecordedErrorCode>;

@@ -6,6 +6,7 @@
  * Besides the record it keeps the run's bookkeeping: warnings (also reported), failures of guarded
  * steps, and why the run is not complete (`outstanding`) — what a partial result reports.
  */
+import type { CustodyAction } from './custody-actions.js';
 import { CleanroomError, asError, type ErrorCode } from './errors.js';
 import type { EvidencePatch } from './evidence.js';
 import { silentReporter, type Reporter } from './reporter.js';
@@ -60,7 +61,7 @@ export class StepRecorder {
   /** Record a step's result under its idempotency key (a rerun returns the existing event). */
   record(
     key: IdempotencyKey,
-    action: string,
+    action: CustodyAction,
     resources: ResourceRef[],
     outcome: CustodyEntry['outcome'],
     inputs?: Record<string, unknown>,
@@ -71,7 +72,7 @@ export class StepRecorder {
   /** Record a change of an evidence item (the fold reads `outcome.details.evidence`). */
   recordEvidence(
     key: IdempotencyKey,
-    action: string,
+    action: CustodyAction,
     resources: ResourceRef[],
     patch: EvidencePatch,
     extra: Record<string, unknown> = {},
@@ -119,7 +120,7 @@ export class StepRecorder {
    */
   async guard<T>(
     key: IdempotencyKey,
-    action: string,
+    action: CustodyAction,
     item: string,
     resources: ResourceRef[],
     fn: () => Promise<T>,

@@ -1,7 +1,8 @@
 /**
  * The wait budgets of acquisition and evidence attach/detach, in a host's units. The defaults are
  * the library's ({@link DEFAULT_EVIDENCE_BUDGETS}: 30 min + 1 min per GiB for each snapshot or copy
- * wait, 10 min for a volume, 5 min of retries for one API call, 60 s for the read-only check); a
+ * wait, 10 min for a volume, 5 min of retries for one API call, 60 s for the read-only check, 5 min +
+ * 1 min per GiB for the in-room hash of one disk); a
  * host overrides any of them. The CLI only maps its flags (--budget-minutes,
  * --budget-minutes-per-gib, --readonly-check-seconds) onto {@link EvidenceBudgetOverrides}.
  */
@@ -21,6 +22,10 @@ export interface EvidenceBudgetOverrides {
   minutesPerGiB?: number;
   /** How long the forensic instance has to report the attached disks read-only. */
   readOnlyCheckSeconds?: number;
+  /** Fixed part of the in-room hash of one evidence disk (default 5). */
+  roomHashMinutes?: number;
+  /** Added to it per GiB of the disk (default 1: about 17 MiB/s, a volume still loading from its snapshot). */
+  roomHashMinutesPerGiB?: number;
 }
 
 /**
@@ -43,5 +48,7 @@ export function evidenceBudgets(o: EvidenceBudgetOverrides = {}): EvidenceBudget
     volumeMs: fixedMs !== undefined ? Math.min(d.volumeMs, fixedMs) : d.volumeMs,
     apiMs: fixedMs !== undefined ? Math.min(d.apiMs, fixedMs) : d.apiMs,
     readOnlyCheckMs: o.readOnlyCheckSeconds !== undefined ? o.readOnlyCheckSeconds * 1000 : d.readOnlyCheckMs,
+    roomHashBaseMs: o.roomHashMinutes !== undefined ? o.roomHashMinutes * 60_000 : d.roomHashBaseMs,
+    roomHashPerGiBMs: o.roomHashMinutesPerGiB !== undefined ? o.roomHashMinutesPerGiB * 60_000 : d.roomHashPerGiBMs,
   };
 }

@@ -15,6 +15,7 @@ import { waitFor, type PollResult } from '../domain/waiter.js';
 import { isInterrupted } from '../domain/abort.js';
 import type { EvidenceRun } from './run.js';
 import { volumeKeys } from './volume.js';
+import { jsonLines, runGuestCommand } from './guest-command.js';
 
 /** Where the room's user data installs the status tool (scripts/guest/install.sh). */
 export const STATUS_TOOL = '/usr/local/sbin/cleanroom-evidence-status';
@@ -33,8 +34,6 @@ interface StatusLine {
   readOnly?: boolean;
   partitions?: Array<{ device?: string; readOnly?: boolean }>;
 }
-
-const TERMINAL = new Set(['Success', 'Failed', 'Cancelled', 'TimedOut', 'Cancelling']);
 
 /** Ask the forensic instance about these volumes; waits (within the budget) for each to appear. */
 export async function confirmReadOnly(
@@ -110,56 +109,13 @@ export async function confirmReadOnly(
 type Asked = { kind: 'answered'; lines: StatusLine[]; detail: string } | { kind: 'unreachable'; detail: string };
 
 async function askOnce(run: EvidenceRun, instanceId: string): Promise<Asked> {
-  let commandId: string | undefined;
-  try {
-    const sent = await run.forensic.ssm.sendCommand({
-      InstanceIds: [instanceId],
-      DocumentName: 'AWS-RunShellScript',
-      Parameters: { commands: [STATUS_TOOL] },
-      Comment: `cleanroom ${run.caseId}: read-only status of evidence disks`.slice(0, 100),
-      TimeoutSeconds: 60,
-    });
-    commandId = sent.Command?.CommandId;
-  } catch (e) {
-    return {
-      kind: 'unreachable',
-      detail: `SSM could not run the status tool on ${instanceId} (${asError(e).message}); check that the instance is managed by SSM (its SSM endpoints and instance profile)`,
-    };
-  }
-  if (!commandId) return { kind: 'unreachable', detail: `SSM SendCommand to ${instanceId} returned no command id` };
-  const inv = await waitFor(
-    async () => {
-      try {
-        const i = await run.forensic.ssm.getCommandInvocation({ CommandId: commandId!, InstanceId: instanceId });
-        return i.Status && TERMINAL.has(i.Status)
-          ? { state: 'done' as const, value: i }
-          : { state: 'pending' as const, detail: i.Status ?? 'unknown' };
-      } catch (e) {
-        // Just after SendCommand the invocation may not exist yet (InvocationDoesNotExist).
-        return { state: 'pending' as const, detail: asError(e).message };
-      }
-    },
-    {
-      description: `SSM command ${commandId} on ${instanceId}`,
-      budgetMs: 120_000,
-      intervalMs: 1000,
-      maxIntervalMs: 5000,
-      clock: run.clock,
-    },
-  );
-  const out = inv.StandardOutputContent ?? '';
-  const lines: StatusLine[] = [];
-  for (const raw of out.split('\n')) {
-    const s = raw.trim();
-    if (!s.startsWith('{')) continue;
-    try {
-      lines.push(JSON.parse(s) as StatusLine);
-    } catch {
-      // a truncated line (SSM keeps the first 24,000 characters): ignore it, the volume counts as unanswered
-    }
-  }
-  const detail = `SSM command ${commandId} ended ${inv.Status}${inv.ResponseCode !== undefined ? ` (exit ${inv.ResponseCode})` : ''}${inv.StandardErrorContent ? `, stderr: ${inv.StandardErrorContent.trim().slice(0, 200)}` : ''}`;
-  return { kind: 'answered', lines, detail };
+  const a = await runGuestCommand(run, instanceId, {
+    command: STATUS_TOOL,
+    comment: `cleanroom ${run.caseId}: read-only status of evidence disks`,
+    budgetMs: 120_000,
+    what: 'the status tool',
+  });
+  return a.kind === 'unreachable' ? a : { kind: 'answered', lines: jsonLines<StatusLine>(a.stdout), detail: a.detail };
 }
 
 /**

@@ -24,6 +24,10 @@ export interface EvidenceBudgets {
   apiMs: number;
   /** The forensic instance to report the attached evidence through SSM. */
   readOnlyCheckMs: number;
+  /** Fixed part of the in-room hash of one evidence disk (room-hash.ts). */
+  roomHashBaseMs: number;
+  /** Added to it per GiB: the whole disk is read, and a volume made from a snapshot loads its blocks lazily from S3. */
+  roomHashPerGiBMs: number;
 }
 
 export const DEFAULT_EVIDENCE_BUDGETS: EvidenceBudgets = {
@@ -32,6 +36,8 @@ export const DEFAULT_EVIDENCE_BUDGETS: EvidenceBudgets = {
   volumeMs: 10 * 60_000,
   apiMs: 5 * 60_000,
   readOnlyCheckMs: 60_000,
+  roomHashBaseMs: 5 * 60_000,
+  roomHashPerGiBMs: 60_000,
 };
 
 export interface EvidenceRunOptions {

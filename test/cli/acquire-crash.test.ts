@@ -40,7 +40,7 @@ t.test(
     t.equal(init.code, 0, init.stderr);
 
     // A clean run.
-    const fx = await instanceWithVolumes(sourceEc2, 'us-east-1b', [20]);
+    const fx = await instanceWithVolumes(sourceEc2, 'us-east-1b', [1]);
     const first = proxy.calls.length;
     const r = await runCli(env, acquireArgs('IR-cli-1', fx.instanceId));
     t.equal(r.code, 0, r.stderr);
@@ -101,7 +101,7 @@ t.test(
     const points = [0.05, 0.15, 0.3, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95].map((f) => Math.max(1, Math.round(f * calls)));
     for (const [i, k] of points.entries()) {
       const caseId = `IR-kill-${i}`;
-      const inst = await instanceWithVolumes(sourceEc2, 'us-east-1b', [20]);
+      const inst = await instanceWithVolumes(sourceEc2, 'us-east-1b', [1]);
       let killedAt = '';
       const start = proxy.calls.length;
       const killed = await runCli(env, acquireArgs(caseId, inst.instanceId), (child) =>

@@ -29,7 +29,7 @@ t.test('vault → room → acquire (attached) → evidence list/detach/attach �
   t.equal(up.code, 0, up.stderr);
   const room = { InstanceId: up.json().instanceId as string };
   t.equal(up.json().availabilityZone, 'us-east-1a');
-  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [20]);
+  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [1]);
 
   const acq = await runCli(env, [
     'acquire',
@@ -60,7 +60,14 @@ t.test('vault → room → acquire (attached) → evidence list/detach/attach �
       'how the Nitro guest finds it',
     );
     t.equal(e.readOnly, 'not-confirmed', 'moto SSM answers nothing: NOT confirmed');
+    // The in-room hash runs only on a disk the guest confirmed read-only: on the local AWS it stays on paper.
+    t.equal(e.inRoomHash, 'not-confirmed', 'in-room hash: NOT confirmed');
+    t.match(e.inRoomHashDetail, /^not run: read-only is not-confirmed inside the room/);
   }
+  t.same(
+    acq.json().roomHash.map((h: any) => h.status),
+    ['not-confirmed', 'not-confirmed'],
+  );
   t.match(acq.stderr, /read-only of ev-\w+ \(vol-\w+\) is NOT confirmed/);
   const vols = (
     await forensicEc2.send(
@@ -103,14 +110,19 @@ t.test('vault → room → acquire (attached) → evidence list/detach/attach �
   ]);
   t.equal(att.code, 0, att.stderr);
   t.same(
-    [att.json().evidence[0].state, att.json().evidence[0].volumeId, att.json().readOnly.status],
-    ['attached', listed[0].volumeId, 'not-confirmed'],
+    [
+      att.json().evidence[0].state,
+      att.json().evidence[0].volumeId,
+      att.json().readOnly.status,
+      att.json().roomHash.status,
+    ],
+    ['attached', listed[0].volumeId, 'not-confirmed', 'not-confirmed'],
   );
   const text = await runCli(env, ['evidence', 'list', '--case', 'IR-e2e']);
   t.match(
     text.stdout,
     new RegExp(
-      `${eid}\\s+111111111111/us-east-1 vol-\\w+ \\(${fx.instanceId} /dev/\\w+\\)\\s+snap-\\w+\\s+vol-\\w+\\s+/dev/sd[fg] → /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol\\w+\\s+attached\\s+not-confirmed`,
+      `${eid}\\s+111111111111/us-east-1 vol-\\w+ \\(${fx.instanceId} /dev/\\w+\\)\\s+snap-\\w+\\s+[0-9a-f]{16}… \\(= source\\)\\s+vol-\\w+\\s+/dev/sd[fg] → /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol\\w+\\s+attached\\s+not-confirmed`,
     ),
   );
 
@@ -130,6 +142,7 @@ t.test('vault → room → acquire (attached) → evidence list/detach/attach �
     'evidence.volume.create',
     'evidence.attach',
     'evidence.readonly-check',
+    'evidence.room-hash',
     'acquire.share-key.retire',
     'acquire.run',
     'evidence.detach',

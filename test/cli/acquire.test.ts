@@ -24,7 +24,7 @@ t.test(
     const sourceEc2 = ec2In(aws.endpoint, { roleArn: SOURCE_ROLE });
     t.equal((await runCli(env, ['vault', 'init'])).code, 0);
 
-    const fx = await instanceWithVolumes(sourceEc2, 'us-east-1b', [4]);
+    const fx = await instanceWithVolumes(sourceEc2, 'us-east-1b', [1]);
     proxy.add({ service: 'ec2', action: 'CreateSnapshots', fault: { kind: 'throttle' }, times: 2 });
     proxy.add({
       service: 'ec2',
@@ -73,7 +73,7 @@ t.test(
       action: 'DescribeSnapshots',
       fault: { kind: 'rewrite', fn: (b) => b.replace(/<status>completed<\/status>/g, '<status>pending</status>') },
     });
-    const fx2 = await instanceWithVolumes(sourceEc2, 'us-east-1b', [4]);
+    const fx2 = await instanceWithVolumes(sourceEc2, 'us-east-1b', [1]);
     const stuck = await runCli(env, [
       'acquire',
       '--case',
@@ -149,7 +149,7 @@ t.test('bad input: a clear message and the contract exit code, nothing made', as
   t.equal((await runCli(env, ['vault', 'init'])).code, 0);
   const sourceEc2 = ec2In(aws.endpoint, { roleArn: SOURCE_ROLE });
   const west = ec2In(aws.endpoint, { roleArn: SOURCE_ROLE, region: 'us-west-2' });
-  const fx = await instanceWithVolumes(sourceEc2, 'us-east-1b', [4]);
+  const fx = await instanceWithVolumes(sourceEc2, 'us-east-1b', [1]);
   const westFx = await instanceWithVolumes(west, 'us-west-2a', []);
   const src = ['--source-role-arn', SOURCE_ROLE];
 

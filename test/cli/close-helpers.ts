@@ -21,11 +21,22 @@ export async function acquiredCase(
   aws: LocalAws,
   caseId: string,
   env: NodeJS.ProcessEnv = aws.env(),
-  dataSizes: number[] = [4],
+  dataSizes: number[] = [1],
+  opts: {
+    rootSize?: number;
+    /** Runs on the source instance before the acquisition (e.g. to give its disks content). */
+    beforeAcquire?: (fx: { instanceId: string; volumeIds: string[] }) => Promise<void>;
+  } = {},
 ) {
   const up = await runCli(env, ['room', 'up', '--case', caseId, '--json']);
   if (up.code !== 0) throw new Error(`room up: ${up.stderr}`);
-  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', dataSizes, 4);
+  const fx = await instanceWithVolumes(
+    ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }),
+    'us-east-1b',
+    dataSizes,
+    opts.rootSize ?? 1,
+  );
+  await opts.beforeAcquire?.(fx);
   const acq = await runCli(env, [
     'acquire',
     '--case',
@@ -139,7 +150,8 @@ export async function killedClose(
   return { run: r, killedAt };
 }
 
-const CLOSE_ARGS = ['--yes', '--accept-unverified', ...SRC, '--json'];
+// No --accept-unverified: the written-to check decides on the local AWS (ebs_snapshot_content), as on AWS.
+const CLOSE_ARGS = ['--yes', ...SRC, '--json'];
 
 /** A request that changes something (the points worth dying at): not a read. */
 export function isMutating(c: { service: string; action: string }): boolean {

@@ -6,18 +6,17 @@
  * retained), the vault objects and the case key; temporary keys end PendingDeletion; the record
  * verifies and ends with the close; closing again says so and appends nothing.
  *
- * The written-to check: the local AWS's EBS direct APIs cannot read snapshots made through EC2
- * (docs/local-aws.md, "EBS direct on EC2-created snapshots"), so the check cannot decide here. Close
- * then keeps the working volume and is incomplete, saying why; with --accept-unverified it deletes
- * the volume and records the unverified outcome. (The comparison itself is tested on snapshots the
- * emulator can read: test/evidence/volume-compare-ebs.test.ts.)
+ * The written-to check runs for real: the local AWS holds disk content and reads EC2 snapshots
+ * through the EBS direct APIs (fidelity patch `ebs_snapshot_content`, docs/local-aws.md). The working
+ * volumes were never written to, so the check proves them unchanged and close deletes them without
+ * --accept-unverified. (A written volume: test/cli/close-written.test.ts.)
  */
 import t from 'tap';
 import { useLocalAws } from '../../local-aws/local-aws.js';
 import { SRC, acquiredCase, closeEvents, closeState, runCli } from './close-helpers.js';
 
 t.test(
-  'close after a full acquisition: confirmation, the unverified written-to check, the close, closing again',
+  'close after a full acquisition: confirmation, the written-to check proving the volumes unchanged, the close, closing again',
   async (t) => {
     const aws = await useLocalAws(t);
     const env = aws.env();
@@ -56,9 +55,9 @@ t.test(
     t.same(await closeState(aws, 'IR-close'), before, 'nothing changed');
     t.equal((await closeEvents('IR-close')).length, eventsBefore, 'nothing recorded');
 
-    // --yes: the written-to check cannot run here, so the volumes are kept and the close is incomplete.
+    // --yes: the written-to check proves both volumes unchanged, so they are deleted.
     // --snapshot-lock-days: the local AWS has no EBS snapshot lock (docs/local-aws.md does not list
-    // LockSnapshot; moto 5.2.1 does not implement it), so that is named as left to do too.
+    // LockSnapshot; moto 5.2.1 does not implement it), so that is left to do and the close is incomplete.
     const partial = await runCli(env, [
       'case',
       'close',
@@ -75,38 +74,28 @@ t.test(
     t.equal(p.incomplete, true);
     t.equal(p.closed, false);
     t.equal(p.roomDeleted, true, 'the room goes anyway');
-    t.same(p.volumesDeleted, []);
-    t.equal(p.outstanding.length, 4);
-    const [checks, locks] = [
-      p.outstanding.filter((o: string) => /The written-to check/.test(o)),
-      p.outstanding.filter((o: string) => /could not be locked/.test(o)),
-    ];
-    t.equal(checks.length, 2);
-    for (const o of checks)
-      t.match(
-        o,
-        /The written-to check of working volume vol-\w+ \(ev-[\w-]+\) could not run \(.+\)\. The volume is kept; run close again with --accept-unverified/,
-      );
+    t.same([...p.volumesDeleted].sort(), evidence.map((e) => e.volumeId).sort(), 'proved unchanged, deleted');
+    t.equal(p.outstanding.length, 2);
     t.same(
-      locks.map((o: string) => /snap-\w+/.exec(o)![0]).sort(),
+      p.outstanding.map((o: string) => /could not be locked/.test(o) && /snap-\w+/.exec(o)![0]).sort(),
       evidence.map((e) => e.forensicSnapshotId).sort(),
-      'each evidence snapshot named as not locked',
+      'only the locks are left: each evidence snapshot named as not locked',
     );
     t.same(
       p.locks.map((l: any) => l.status),
       ['unsupported', 'unsupported'],
     );
     t.same(
-      p.writtenChecks.map((c: any) => [c.method, c.identical ?? null]),
+      p.writtenChecks.map((c: any) => [c.method, c.identical ?? null, c.changedBlocks]),
       [
-        ['unavailable', null],
-        ['unavailable', null],
+        ['changed-blocks', true, 0],
+        ['changed-blocks', true, 0],
       ],
     );
-    t.match(partial.stderr, /could not run/);
+    t.notMatch(partial.stderr, /could not run|WRITTEN TO/);
     const mid = await closeState(aws, 'IR-close');
     t.equal(mid.stack, 'none');
-    t.same(mid.workingVolumes, ['available', 'available'], 'detached and kept');
+    t.same(mid.workingVolumes, [], 'deleted');
     t.same(mid.snapshots, [
       'forensic-copy retained',
       'forensic-copy retained',
@@ -120,24 +109,14 @@ t.test(
       'no closing event',
     );
 
-    // --accept-unverified: the volumes go, the unverified outcome is recorded, the case closes.
-    const done = await runCli(env, [
-      'case',
-      'close',
-      '--case',
-      'IR-close',
-      '--yes',
-      '--accept-unverified',
-      ...SRC,
-      '--json',
-    ]);
+    // Again without the lock: nothing left to do, the case closes; no --accept-unverified needed.
+    const done = await runCli(env, ['case', 'close', '--case', 'IR-close', '--yes', ...SRC, '--json']);
     t.equal(done.code, 0, done.stderr);
     const d = done.json();
     for (const f of ['case', 'roomDeleted', 'volumesDeleted', 'evidenceRetained', 'head'])
       t.ok(f in d, `contract field ${f}`);
     t.equal(d.case, 'IR-close');
     t.equal(d.roomDeleted, true);
-    t.same([...d.volumesDeleted].sort(), evidence.map((e) => e.volumeId).sort());
     t.same([...d.evidenceRetained].sort(), evidence.map((e) => e.forensicSnapshotId).sort());
     t.equal(d.incomplete, false);
     t.same(await closeState(aws, 'IR-close'), {
@@ -158,8 +137,8 @@ t.test(
     const deletes = ev.filter((e) => e.action === 'case.close.delete-volume');
     t.equal(deletes.length, 2);
     for (const e of deletes) {
-      t.same(e.inputs, { accepted: 'unverified' }, 'deleted on --accept-unverified, recorded');
-      t.same((e.outcome.details as any).writtenCheck, { method: 'unavailable', identical: null });
+      t.notOk((e.inputs as any)?.accepted, 'deleted on the proof, nothing accepted');
+      t.same((e.outcome.details as any).writtenCheck, { method: 'changed-blocks', identical: true, changedBlocks: 0 });
     }
     const verify = await runCli(env, ['custody', 'verify', '--case', 'IR-close', '--json']);
     t.equal(verify.code, 0, verify.stderr);

@@ -20,7 +20,7 @@ t.test('Ctrl-C in acquire: exit 130, what was recorded, manifest sealed; the sam
   const env = aws.env({ AWS_ENDPOINT_URL: proxy.endpoint });
   const init = await runCli(env, ['vault', 'init', '--json']);
   t.equal(init.code, 0, init.stderr);
-  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [20]);
+  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [1]);
   const args = [
     'acquire',
     '--case',

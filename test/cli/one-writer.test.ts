@@ -48,7 +48,7 @@ t.test(
     const env = aws.env();
     t.equal((await runCli(env, ['vault', 'init'])).code, 0);
     t.equal((await runCli(env, ['room', 'up', '--case', 'IR-race-a'])).code, 0);
-    const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [4], 4);
+    const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [1], 1);
     const args = [
       'acquire',
       '--case',
@@ -95,7 +95,7 @@ t.test(
     const env = aws.env();
     t.equal((await runCli(env, ['vault', 'init'])).code, 0);
     t.equal((await runCli(env, ['room', 'up', '--case', 'IR-race-b'])).code, 0);
-    const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [4], 4);
+    const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [1], 1);
     const runs = await Promise.all([
       runCli(env, [
         'acquire',
@@ -173,7 +173,7 @@ t.test(
     const env = aws.env();
     t.equal((await runCli(env, ['vault', 'init'])).code, 0);
     t.equal((await runCli(env, ['room', 'up', '--case', 'IR-race-d'])).code, 0);
-    const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [4], 4);
+    const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [1], 1);
     const running = runCli(env, [
       'acquire',
       '--case',

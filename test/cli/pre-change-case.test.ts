@@ -37,7 +37,7 @@ t.test('a case the old version left half-acquired: this version resumes, closes 
   t.equal((await old(['vault', 'init'])).code, 0);
   const up = await old(['room', 'up', '--case', 'IR-OLD']);
   t.equal(up.code, 0, up.stderr);
-  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [4], 4);
+  const fx = await instanceWithVolumes(ec2In(aws.endpoint, { roleArn: SOURCE_ROLE }), 'us-east-1b', [1], 1);
   const acquire = [
     'acquire',
     '--case',

@@ -19,7 +19,12 @@ t.test(
     // Two real cases, IR-10 and Case-7, each with a sealed record.
     for (const caseId of ['IR-10', 'Case-7']) {
       const c = await openCaseCustody(await account(), { caseId });
-      await c.record({ action: 'room.up', resources: [], outcome: { status: 'succeeded' }, idempotencyKey: 'room:up' });
+      await c.record({
+        action: 'room.deploy',
+        resources: [],
+        outcome: { status: 'succeeded' },
+        idempotencyKey: 'room:up',
+      });
       await c.sealManifest();
     }
     const s3 = new S3Client({ region: 'us-east-1' });

@@ -38,7 +38,7 @@ async function genuineBundle(
   const c = await openCaseCustody(await account(), { caseId: 'IR-TAMPER' });
   for (let i = 1; i <= 5; i++) {
     await c.record({
-      action: i === 1 ? 'room.up' : 'evidence.snapshot',
+      action: i === 1 ? 'room.deploy' : 'evidence.snapshot',
       resources: [{ type: 'ec2:snapshot', id: `snap-${i}` }],
       outcome: {
         status: i === 4 ? 'failed' : 'succeeded',
@@ -286,7 +286,7 @@ t.test('custody verify --bundle cannot be fooled', async (t) => {
       // The same vault key signs every case: a genuine bundle of another case verifies with it …
       const other = await openCaseCustody(await account(), { caseId: 'IR-OTHER' });
       await other.record({
-        action: 'room.up',
+        action: 'room.deploy',
         resources: [{ type: 'cloudformation:stack', id: 'cleanroom-IR-OTHER' }],
         outcome: { status: 'succeeded' },
         idempotencyKey: 'other:1',
@@ -324,7 +324,7 @@ t.test('custody verify --bundle cannot be fooled', async (t) => {
       // A later export of this case (one more event): the earlier genuine bundle no longer passes the latest head.
       const more = await openCaseCustody(await account(), { caseId: 'IR-TAMPER' });
       await more.record({
-        action: 'evidence.list',
+        action: 'room.audit',
         resources: [],
         outcome: { status: 'succeeded' },
         idempotencyKey: 'step:6',

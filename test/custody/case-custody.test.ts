@@ -53,7 +53,7 @@ t.test('vault init, then events appended and sealed through the library', async 
   t.equal(custody.dirty, false);
   calls.clear();
   const e1 = await custody.record({
-    action: 'room.up',
+    action: 'room.deploy',
     resources: [{ type: 'cloudformation:stack', id: 'cleanroom-IR-1' }],
     inputs: { az: 'us-east-1a' },
     outcome: { status: 'succeeded' },
@@ -77,7 +77,7 @@ t.test('vault init, then events appended and sealed through the library', async 
     idempotencyKey: 'acquire:snapshot:ev-vol-1',
   });
   const e3 = await custody.record({
-    action: 'isolate',
+    action: 'isolate.complete',
     resources: [],
     outcome: { status: 'failed', error: { code: 'AWS_Throttling', message: 'slow down' } },
   });
@@ -90,7 +90,7 @@ t.test('vault init, then events appended and sealed through the library', async 
 
   calls.clear();
   const rerun = await custody.record({
-    action: 'room.up',
+    action: 'room.deploy',
     resources: [],
     outcome: { status: 'succeeded' },
     idempotencyKey: 'room:up',
@@ -154,7 +154,7 @@ t.test('two writers appending at once never fork the chain', async (t) => {
   const b = await openCaseCustody(await account(), { caseId: 'IR-2' });
   const entries = (who: string) =>
     Array.from({ length: 8 }, (_, i) => ({
-      action: `${who}.step`,
+      action: who === 'a' ? ('room.audit' as const) : ('room.deploy' as const),
       resources: [],
       outcome: { status: 'succeeded' as const },
       idempotencyKey: `${who}:${i}`,
@@ -162,8 +162,18 @@ t.test('two writers appending at once never fork the chain', async (t) => {
   await Promise.all([...entries('a').map((e) => a.record(e)), ...entries('b').map((e) => b.record(e))]);
   // A shared unit of work recorded by both: one event.
   const [x, y] = await Promise.all([
-    a.record({ action: 'shared', resources: [], outcome: { status: 'succeeded' }, idempotencyKey: 'shared' }),
-    b.record({ action: 'shared', resources: [], outcome: { status: 'succeeded' }, idempotencyKey: 'shared' }),
+    a.record({
+      action: 'case.close.verify',
+      resources: [],
+      outcome: { status: 'succeeded' },
+      idempotencyKey: 'shared',
+    }),
+    b.record({
+      action: 'case.close.verify',
+      resources: [],
+      outcome: { status: 'succeeded' },
+      idempotencyKey: 'shared',
+    }),
   ]);
   const c = await openCaseCustody(await account(), { caseId: 'IR-2' });
   const evs = c.events();

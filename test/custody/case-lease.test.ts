@@ -15,7 +15,7 @@ import type { CleanroomError } from '../../src/domain/errors.js';
 import { VAULT, account, cli } from './helpers.js';
 
 const entry = (n: number) => ({
-  action: 'room.up',
+  action: 'room.deploy' as const,
   resources: [],
   outcome: { status: 'succeeded' as const },
   idempotencyKey: `step:${n}`,

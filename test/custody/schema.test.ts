@@ -34,6 +34,9 @@ const WHY: Record<string, RegExp> = {
   'case-manifest/invalid/evidence-unknown-state.json':
     /\/evidence\/0\/state must be equal to one of the allowed values/,
   'case-manifest/invalid/head-hash-short.json': /\/head\/hash must match pattern/,
+  'case-manifest/invalid/source-hash-unknown-status.json':
+    /\/evidence\/0\/sourceHash\/status must be equal to one of the allowed values/,
+  'case-manifest/invalid/sha256-not-hex.json': /\/evidence\/0\/sha256 must match pattern/,
 };
 
 t.test('valid examples validate', async (t) => {

@@ -121,10 +121,28 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
     K.evidence.readOnly('ev-1', 'vol-1', 1, 'not-confirmed'),
     { evidenceId: 'ev-1', volumeId: 'vol-1', cycle: '1', status: 'not-confirmed' },
   ],
+  'evidence.room-hash': [
+    K.evidence.roomHash('ev-1', 'vol-1', 2, 'MISMATCH'),
+    { evidenceId: 'ev-1', volumeId: 'vol-1', cycle: '2', result: 'MISMATCH' },
+  ],
   'evidence.failed': [
     K.evidence.failed('ev-1', 'copy', 'AWS_Throttling'),
     { evidenceId: 'ev-1', step: 'copy', code: 'AWS_Throttling' },
   ],
+  'acquire.hash': [K.acquire.hash('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
+  'evidence.hash-check': [
+    K.evidence.hashCheck('ev-1', 'snap-1', 'd1'),
+    { evidenceId: 'ev-1', snapshotId: 'snap-1', digest: 'd1' },
+  ],
+  'evidence.export-start': [
+    K.evidence.exportStart('ev-1', 'VXBsb2FkIElE.x_y-z'),
+    { evidenceId: 'ev-1', uploadId: 'VXBsb2FkIElE.x_y-z' },
+  ],
+  'evidence.export.vault': [
+    K.evidence.exportToVault('ev-1', 'VXBsb2FkIElE.x_y-z'),
+    { evidenceId: 'ev-1', uploadId: 'VXBsb2FkIElE.x_y-z' },
+  ],
+  'evidence.export.file': [K.evidence.exportToFile('ev-1', 'd1'), { evidenceId: 'ev-1', digest: 'd1' }],
   'close.verify': [K.close.verify(), {}],
   'close.delete-stack': [K.close.deleteStack(), {}],
   'close.retain-snapshot': [K.close.retainSnapshot('snap-1'), { snapshotId: 'snap-1' }],
@@ -145,6 +163,7 @@ const TODAY: Partial<Record<KeyFamily, string>> = {
   'isolate.complete': 'isolate:i-1:complete',
   'lease.takeover': 'lease:takeover:arn:aws:sts::1:assumed-role/r/s|host|42|ab:3',
   'evidence.readonly': 'evidence:readonly:ev-1:vol-1:1:not-confirmed',
+  'evidence.room-hash': 'evidence:room-hash:ev-1:vol-1:2:MISMATCH',
   'evidence.failed': 'evidence:failed:ev-1:copy:AWS_Throttling',
   'acquire.share-key-kept': 'acquire:share-key-kept:k1:d1',
   'acquire.retire-failed': 'acquire:retire-failed:AWS_Throttling',

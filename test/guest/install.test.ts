@@ -74,6 +74,7 @@ t.test('install.sh --prefix installs every file into a staging root, idempotentl
     'usr/local/sbin/cleanroom-evidence-ro': `755 ${sha('cleanroom-evidence-ro')}`,
     'usr/local/sbin/cleanroom-mount-evidence': `755 ${sha('cleanroom-mount-evidence')}`,
     'usr/local/sbin/cleanroom-evidence-status': `755 ${sha('cleanroom-evidence-status')}`,
+    'usr/local/sbin/cleanroom-evidence-hash': `755 ${sha('cleanroom-evidence-hash')}`,
   });
 
   const second = guest('install.sh', ['--prefix', root]);

@@ -131,7 +131,11 @@ export async function startFaultProxy(aws: LocalAws): Promise<FaultProxy> {
     },
     async (req: IncomingMessage, res: ServerResponse) => {
       const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
+      try {
+        for await (const c of req) chunks.push(c as Buffer);
+      } catch {
+        return; // the client went away mid-request (a test killed it): nothing to forward
+      }
       const raw = Buffer.concat(chunks);
       const body = raw.toString('utf8');
       const service = serviceOf(req);

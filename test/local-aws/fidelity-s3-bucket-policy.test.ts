@@ -14,6 +14,9 @@ import {
   PutBucketPolicyCommand,
   PutObjectCommand,
   GetObjectCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
+  CompleteMultipartUploadCommand,
 } from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { useLocalAws, ROOT } from '../../local-aws/local-aws.js';
@@ -77,6 +80,45 @@ t.test('over TLS: SSE-KMS uploads and reads pass, uploads without the header or 
     'SSE-S3 instead of SSE-KMS',
   );
 });
+
+t.test(
+  'a multipart upload started with SSE-KMS: its parts and completion pass; one started without is refused',
+  async (t) => {
+    const aws = await useLocalAws(t);
+    const { s3, key } = await setup(aws.endpoint, 'vault-mpu');
+    const up = await s3.send(
+      new CreateMultipartUploadCommand({
+        Bucket: 'vault-mpu',
+        Key: 'img',
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: key,
+      }),
+    );
+    const part = s3.send(
+      new UploadPartCommand({ Bucket: 'vault-mpu', Key: 'img', UploadId: up.UploadId!, PartNumber: 1, Body: 'x' }),
+    );
+    t.equal(await denied(part), 'allowed', 'UploadPart carries no SSE header: the upload asked for SSE-KMS');
+    const etag = (await part).ETag!;
+    t.equal(
+      await denied(
+        s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: 'vault-mpu',
+            Key: 'img',
+            UploadId: up.UploadId!,
+            MultipartUpload: { Parts: [{ PartNumber: 1, ETag: etag }] },
+          }),
+        ),
+      ),
+      'allowed',
+    );
+    t.equal(
+      await denied(s3.send(new CreateMultipartUploadCommand({ Bucket: 'vault-mpu', Key: 'plain' }))),
+      'denied',
+      'CreateMultipartUpload (s3:PutObject) without the SSE header',
+    );
+  },
+);
 
 t.test('a Deny statement without conditions still denies everything (moto behaviour kept)', async (t) => {
   const aws = await useLocalAws(t);

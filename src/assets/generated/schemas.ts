@@ -254,6 +254,104 @@ export const MANIFEST_SCHEMA: Record<string, any> = {
       "type": "string",
       "pattern": "^[0-9a-f]{64}$"
     },
+    "hashTool": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "name",
+        "version",
+        "method"
+      ],
+      "description": "The tool and version that computed a content hash, and how it read the disk.",
+      "properties": {
+        "name": {
+          "const": "cleanroom"
+        },
+        "version": {
+          "type": "string"
+        },
+        "method": {
+          "enum": [
+            "ebs-direct",
+            "device"
+          ]
+        }
+      }
+    },
+    "sourceHash": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "status"
+      ],
+      "description": "The source snapshot hashed in the source account and compared with the forensic snapshot: equal, different, unavailable (reason), skipped.",
+      "properties": {
+        "status": {
+          "enum": [
+            "equal",
+            "different",
+            "unavailable",
+            "skipped"
+          ]
+        },
+        "snapshotId": {
+          "type": "string"
+        },
+        "sha256": {
+          "$ref": "#/$defs/sha256"
+        },
+        "merkleRoot": {
+          "$ref": "#/$defs/sha256"
+        },
+        "hashedAt": {
+          "type": "string"
+        },
+        "reason": {
+          "type": "string"
+        }
+      }
+    },
+    "imageExport": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "target",
+        "location",
+        "sha256",
+        "sizeBytes",
+        "exportedAt"
+      ],
+      "description": "The last export of the item's raw image (evidence export): where, its SHA-256 as written (equal to the acquisition hash), and for the vault the part size, object version and Object Lock date.",
+      "properties": {
+        "target": {
+          "enum": [
+            "vault",
+            "file"
+          ]
+        },
+        "location": {
+          "type": "string"
+        },
+        "sha256": {
+          "$ref": "#/$defs/sha256"
+        },
+        "sizeBytes": {
+          "type": "number"
+        },
+        "partSize": {
+          "type": "number"
+        },
+        "versionId": {
+          "type": "string"
+        },
+        "retainUntil": {
+          "type": "string"
+        },
+        "exportedAt": {
+          "type": "string"
+        }
+      }
+    },
     "evidence": {
       "type": "object",
       "additionalProperties": false,
@@ -322,6 +420,50 @@ export const MANIFEST_SCHEMA: Record<string, any> = {
         },
         "guestDevice": {
           "type": "string"
+        },
+        "inRoomHash": {
+          "enum": [
+            "verified",
+            "MISMATCH",
+            "not-confirmed"
+          ],
+          "description": "The evidence disk's SHA-256 read inside the room (cleanroom-evidence-hash over SSM) against the acquisition hash."
+        },
+        "inRoomHashDetail": {
+          "type": "string"
+        },
+        "inRoomHashAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "sha256": {
+          "$ref": "#/$defs/sha256",
+          "description": "SHA-256 of the whole raw disk of the forensic snapshot (every byte of sizeBytes, unlisted blocks as zeros), read through the EBS direct APIs at acquisition."
+        },
+        "merkleRoot": {
+          "$ref": "#/$defs/sha256",
+          "description": "Root of the block Merkle tree of the forensic snapshot (docs/custody.md, Evidence content hashes)."
+        },
+        "sizeBytes": {
+          "type": "number"
+        },
+        "blockSize": {
+          "type": "number"
+        },
+        "blocksRead": {
+          "type": "number"
+        },
+        "hashedAt": {
+          "type": "string"
+        },
+        "hashTool": {
+          "$ref": "#/$defs/hashTool"
+        },
+        "sourceHash": {
+          "$ref": "#/$defs/sourceHash"
+        },
+        "lastExport": {
+          "$ref": "#/$defs/imageExport"
         },
         "state": {
           "enum": [

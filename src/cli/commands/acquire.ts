@@ -8,7 +8,7 @@ import type { GlobalArgs, SourceArgs } from '../context.js';
 import { budgetsFrom, handle, numberOption, withBucket, withBudgets, withCase, withSource } from './common.js';
 import { acquireEvidence, checkAcquireOptions } from '../../workflows/acquire/index.js';
 import { roomGate } from '../../workflows/room/index.js';
-import { evidenceJson } from '../../domain/evidence.js';
+import { evidenceJson, type EvidencePatch } from '../../domain/evidence.js';
 import { evidenceTable } from '../render.js';
 
 interface AcquireArgs extends GlobalArgs, SourceArgs {
@@ -18,6 +18,7 @@ interface AcquireArgs extends GlobalArgs, SourceArgs {
   volume?: string[];
   attach: boolean;
   sourceKmsKey?: string;
+  sourceHash: boolean;
   concurrency?: number;
   budgetMinutes?: number;
   budgetMinutesPerGib?: number;
@@ -47,6 +48,12 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
           describe:
             'customer managed key (ARN) in the source account the forensic account may use, instead of a temporary sharing key',
         })
+        .option('source-hash', {
+          type: 'boolean',
+          default: true,
+          describe:
+            'hash the source snapshot in the source account too and compare it with the forensic copy (--no-source-hash: hash only the forensic copy)',
+        })
         .option(
           'concurrency',
           numberOption(
@@ -73,6 +80,7 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
         volumeIds: a.volume ?? [],
         attach: a.attach,
         ...(a.sourceKmsKey ? { sourceKmsKeyArn: a.sourceKmsKey } : {}),
+        sourceHash: a.sourceHash,
         ...(a.concurrency !== undefined ? { concurrency: a.concurrency } : {}),
         budgets: budgetsFrom(a),
       };
@@ -94,10 +102,18 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
       );
       const writable = r.readOnly.filter((x) => x.status === 'writable');
       const notConfirmed = r.readOnly.filter((x) => x.status === 'not-confirmed');
+      const mismatched = r.roomHash.filter((x) => x.status === 'MISMATCH');
+      const verified = r.roomHash.filter((x) => x.status === 'verified');
       const text = [
         evidenceTable(r.evidence),
         '',
         `${r.evidence.length} evidence item(s) of case ${r.case} preserved under the case key${r.readOnly.length ? `; read-only inside the room: ${r.readOnly.length - writable.length - notConfirmed.length} confirmed, ${notConfirmed.length} NOT confirmed, ${writable.length} WRITABLE` : ''}.`,
+        hashSummary(r.evidence),
+        ...(r.roomHash.length
+          ? [
+              `SHA-256 read inside the room against the acquisition hash: ${verified.length} verified, ${r.roomHash.length - verified.length - mismatched.length} NOT confirmed, ${mismatched.length} MISMATCH.`,
+            ]
+          : []),
         ...(r.sharing
           ? [
               `Sharing key ${r.sharing.keyArn}: ${r.sharing.owner === 'responder' ? 'yours, left as it is' : r.sharing.retired ? 'retired (scheduled for deletion in 7 days)' : 'kept for now (see the warning above)'}.`,
@@ -110,12 +126,26 @@ export function acquireCommands(y: Argv, io: HostIo): Argv {
           case: r.case,
           evidence: r.evidence.map(evidenceJson),
           readOnly: r.readOnly,
+          roomHash: r.roomHash,
           ...(r.sharing ? { sharing: r.sharing } : {}),
           warnings: r.warnings,
         },
         text,
-        ...(writable.length ? { exitCode: 3 } : {}),
+        ...(writable.length || mismatched.length ? { exitCode: 3 } : {}),
       };
     }),
   );
+}
+
+/** One line on the acquisition hashes: how many are recorded, and how the source snapshots compare. */
+function hashSummary(items: readonly EvidencePatch[]): string {
+  const hashed = items.filter((e) => e.sha256);
+  const by = (s: string) => hashed.filter((e) => e.sourceHash?.status === s).length;
+  const parts = [
+    ['equal', by('equal')],
+    ['DIFFERENT', by('different')],
+    ['unavailable', by('unavailable')],
+    ['not hashed (--no-source-hash)', by('skipped')],
+  ].filter(([, n]) => n);
+  return `Content hashes (SHA-256 of the whole disk, EBS direct) recorded for ${hashed.length} of ${items.length} item(s)${parts.length ? `; source snapshot ${parts.map(([w, n]) => `${w}: ${n}`).join(', ')}` : ''}. Recompute any time: \`cleanroom evidence hash --case <case> --all\`.`;
 }

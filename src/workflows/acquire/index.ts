@@ -19,7 +19,13 @@ import type { AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import type { CustodyRecorder } from '../../domain/recorder.js';
 import { assertCaseId } from '../../domain/case-id.js';
-import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
+import {
+  CleanroomError,
+  PartialFailureError,
+  UsageError,
+  VerificationFailedError,
+  asError,
+} from '../../domain/errors.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 import { mapPool, type Settled } from '../../domain/pool.js';
 import type { Reporter } from '../../domain/reporter.js';
@@ -30,6 +36,7 @@ import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { ensureCaseKey } from '../../resources/case-key.js';
 import type { EvidenceLimits } from '../../evidence/limits.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from '../../evidence/readonly.js';
+import { verifyAndRecord, type RoomHashAnswer } from '../../evidence/room-hash.js';
 import { roomForAttach, roomIfUp, type RoomTarget } from '../../evidence/room.js';
 import { EvidenceRun, type EvidenceBudgets } from '../../evidence/run.js';
 import type { WatcherOptions } from '../../evidence/watch.js';
@@ -46,6 +53,7 @@ import {
   type SharingKey,
 } from './share-key.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
+import type { SnapshotHasher } from '../../evidence/hash-step.js';
 const acquireKeys = idempotencyKeys.acquire;
 
 export interface AcquireDeps {
@@ -60,6 +68,8 @@ export interface AcquireDeps {
   sourceInRegion?: (region: string) => Promise<AwsAccount>;
   reporter?: Reporter;
   clock?: Clock;
+  /** Hashes a snapshot through the EBS direct APIs (default: the library's `hashSnapshot`; tests pass a fake). */
+  hasher?: SnapshotHasher;
 }
 
 export interface AcquireOptions {
@@ -72,6 +82,13 @@ export interface AcquireOptions {
   attach?: boolean;
   /** A customer managed key in the source account the forensic account may use, instead of a temporary one. */
   sourceKmsKeyArn?: string;
+  /**
+   * Hash the source snapshot in the source account too and compare it with the forensic snapshot's
+   * hash (default true; the CLI's --no-source-hash). Equal proves the copy bit-identical; different
+   * ends the run with EVIDENCE_HASH_MISMATCH (exit 3); a source role without EBS direct read
+   * records the source hash as unavailable, with the reason.
+   */
+  sourceHash?: boolean;
   /** Items in flight at once (default 32). */
   concurrency?: number;
   budgets?: Partial<EvidenceBudgets>;
@@ -94,6 +111,8 @@ export interface AcquireResult {
   evidence: EvidencePatch[];
   failures: AcquireFailure[];
   readOnly: Array<{ evidenceId: string } & ReadOnlyAnswer>;
+  /** The in-room hash of each disk attached by this run (after its read-only check). */
+  roomHash: Array<{ evidenceId: string } & RoomHashAnswer>;
   /** The sharing key and whether it is retired now (cross-account only). */
   sharing?: {
     keyArn: string;
@@ -202,22 +221,28 @@ async function acquireSteps(
     discovery,
     sources,
     instanceSnapshots: new Map(),
+    sourceHash: options.sourceHash ?? true,
+    ...(deps.hasher ? { hasher: deps.hasher } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
   };
 
   // 3–5.
   let settled: Settled<SourceVolume, ItemOutcome>[] = [];
   const readOnly = new Map<string, ReadOnlyAnswer>();
+  const roomHash = new Map<string, RoomHashAnswer>();
   let sharing: AcquireResult['sharing'];
   try {
     settled = await mapPool(sources, concurrency, (sv) => acquireOne(ctx, sv));
     session.checkpoint('the read-only check');
     for (const [k, v] of await confirmReadOnly(run, target, settled)) readOnly.set(k, v);
+    session.checkpoint('the in-room hash');
+    for (const [k, v] of await verifyInRoom(run, target, settled, readOnly)) roomHash.set(k, v);
   } finally {
     // A stopped run leaves the sharing key and copies to the rerun (or case close), which retires them.
     if (crossAccount && !options.signal?.aborted) sharing = await retire(ctx, keyPromise, responderKey);
   }
   session.checkpoint('the summary');
-  return summarize(run, deps, options, checked, { ...scope, attach, settled, readOnly, sharing });
+  return summarize(run, deps, options, checked, { ...scope, attach, settled, readOnly, roomHash, sharing });
 }
 
 /** What step 1 settles before anything is made: the accounts, the room, the source volumes, the responder's key. */
@@ -269,16 +294,34 @@ async function refuseBeforeMaking(
   return { forensicAccount, sourceAccount, crossAccount, target, sources, responderKey };
 }
 
+/** What this run attached. */
+function attachedOf(settled: Settled<SourceVolume, ItemOutcome>[]) {
+  return settled.flatMap((s) =>
+    s.ok && s.value.attached ? [{ evidenceId: s.value.evidenceId, ...s.value.attached }] : [],
+  );
+}
+
 /** Step 4: read-only confirmed inside the forensic instance for what was attached. */
 async function confirmReadOnly(
   run: EvidenceRun,
   target: RoomTarget | undefined,
   settled: Settled<SourceVolume, ItemOutcome>[],
 ): Promise<Map<string, ReadOnlyAnswer>> {
-  const attached = settled.flatMap((s) =>
-    s.ok && s.value.attached ? [{ evidenceId: s.value.evidenceId, ...s.value.attached }] : [],
-  );
+  const attached = attachedOf(settled);
   return target && attached.length ? await confirmAndRecord(run, target.instance.instanceId, attached) : new Map();
+}
+
+/** Step 4b: the in-room hash of each disk confirmed read-only, against its acquisition hash. */
+async function verifyInRoom(
+  run: EvidenceRun,
+  target: RoomTarget | undefined,
+  settled: Settled<SourceVolume, ItemOutcome>[],
+  readOnly: ReadonlyMap<string, ReadOnlyAnswer>,
+): Promise<Map<string, RoomHashAnswer>> {
+  const attached = attachedOf(settled);
+  return target && attached.length
+    ? await verifyAndRecord(run, target.instance.instanceId, attached, readOnly)
+    : new Map();
 }
 
 /** Step 6: one `acquire.run` event keyed by the items' end state, then the result, or a {@link PartialFailureError}. */
@@ -291,11 +334,12 @@ async function summarize(
     attach: boolean;
     settled: Settled<SourceVolume, ItemOutcome>[];
     readOnly: Map<string, ReadOnlyAnswer>;
+    roomHash: Map<string, RoomHashAnswer>;
     sharing: AcquireResult['sharing'];
   },
 ): Promise<Omit<AcquireResult, 'seal'>> {
   const { caseId } = checked;
-  const { sources, sourceAccount, settled, readOnly, sharing } = o;
+  const { sources, sourceAccount, settled, readOnly, roomHash, sharing } = o;
   const failures = failuresOf(settled);
   const folded = foldEvidence(deps.custody.events());
   const evidence = sources.map(
@@ -314,15 +358,33 @@ async function summarize(
     evidence,
     failures,
     readOnly: [...readOnly].map(([evidenceId, a]) => ({ evidenceId, ...a })),
+    roomHash: [...roomHash].map(([evidenceId, a]) => ({ evidenceId, ...a })),
     ...(sharing ? { sharing } : {}),
     warnings: run.warnings,
   };
+  const different = evidence.filter((e) => e.sourceHash?.status === 'different');
   if (failures.length) {
     throw new PartialFailureError(
       `${failures.length} of ${sources.length} volume(s) of case ${caseId} could not be acquired; ${sources.length - failures.length} succeeded and are recorded. Run the same command again to finish: nothing already done is repeated.`,
       settled.flatMap((s) => (s.ok ? [] : [{ item: `${s.item.evidenceId} (${s.item.volumeId})`, error: s.error }])),
       { case: caseId, evidence, failures },
       result,
+    );
+  }
+  if (different.length) {
+    throw new VerificationFailedError(
+      'EVIDENCE_HASH_MISMATCH',
+      `The forensic copy of ${different.map((e) => `${e.evidenceId} (${e.forensicSnapshotId ?? '?'})`).join(', ')} is NOT bit-identical to its source snapshot: the content hashes differ (recorded in the custody record of case ${caseId}). The other items are preserved and recorded.`,
+      {
+        case: caseId,
+        evidence: different.map((e) => ({
+          evidenceId: e.evidenceId,
+          forensicSnapshotId: e.forensicSnapshotId ?? null,
+          sha256: e.sha256 ?? null,
+          sourceSnapshotId: e.sourceHash?.snapshotId ?? null,
+          sourceSha256: e.sourceHash?.sha256 ?? null,
+        })),
+      },
     );
   }
   return result;

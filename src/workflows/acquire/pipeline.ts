@@ -5,6 +5,8 @@
  *   source snapshot (CreateSnapshots for an instance, CreateSnapshot for a volume)
  *   → [cross-account] sharing copy under the sharing key → shared with the forensic account
  *   → forensic copy under the case key (the evidence of record: "preserved")
+ *   → content hash of the forensic snapshot (EBS direct), compared with the source snapshot's,
+ *     hashed in the source account while the copies are made ("evidence.hash")
  *   → working volume in the room's AZ → attached to the forensic instance.
  *
  * Every step first looks for its own earlier result (tags), creates only what is missing, and is a
@@ -41,6 +43,15 @@ import { caseSnapshotsByEvidence, sourceSnapshotsOf, type Discovery } from './di
 import type { SourceVolume } from './resolve.js';
 import type { SharingKey } from './share-key.js';
 import { eventsOfFamily, idempotencyKeys } from '../../domain/idempotency-keys.js';
+import { foldEvidence } from '../../domain/evidence.js';
+import {
+  hashFields,
+  hashSource,
+  hashWithinBudget,
+  sourceHashOutcome,
+  type SnapshotHasher,
+  type SourceHashResult,
+} from '../../evidence/hash-step.js';
 
 export interface PipelineContext {
   run: EvidenceRun;
@@ -59,6 +70,12 @@ export interface PipelineContext {
   sources: readonly SourceVolume[];
   /** One CreateSnapshots per instance, shared by the items of that instance. */
   instanceSnapshots: Map<string, Promise<Map<string, SnapshotInfo>>>;
+  /** Hash the source snapshot too, in the source account (default on). */
+  sourceHash: boolean;
+  /** Hashes a snapshot (the library's hashSnapshot unless a test passes a fake). */
+  hasher?: SnapshotHasher;
+  /** The workflow's signal (a hash stops at once). */
+  signal?: AbortSignal;
 }
 
 export interface ItemOutcome {
@@ -98,10 +115,16 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
   let step = 'source-snapshot';
   let sharingId = c.discovery.sharingCopies.get(eid)?.SnapshotId;
   const d = new Deferred();
+  // The source snapshot's hash, made in the source account while the copies are made.
+  let sourceHash: Promise<SourceHashResult> | undefined;
+  let sourceSnapshotId: string | undefined;
+  // Stops the source hash when the item fails before it is awaited.
+  const itemStop = new AbortController();
   try {
     let fc = c.discovery.forensicCopies.get(eid);
     if (!fc) {
       const src = await sourceSnapshot(c, sv, d);
+      sourceSnapshotId = src;
       reached = 'snapshotting';
       await c.run.watcher.snapshotCompleted(c.source, src, {
         item: eid,
@@ -111,6 +134,7 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
       // Recorded with the next step (a copy can only be made of a completed snapshot): one custody
       // append less per item on the path every item waits on.
       reached = 'snapshotted';
+      sourceHash = startSourceHash(c, sv, src, itemStop.signal);
       let from = src;
       if (c.crossAccount) {
         step = 'share';
@@ -137,6 +161,11 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
       ),
     );
     reached = 'preserved';
+    step = 'hash';
+    sourceSnapshotId ??= knownSourceSnapshot(c, sv);
+    sourceHash ??= sourceSnapshotId ? startSourceHash(c, sv, sourceSnapshotId, itemStop.signal) : undefined;
+    await hashItem(c, sv, fcid, sourceSnapshotId, sourceHash, d);
+    sourceHash = undefined;
     // The sharing copy is no longer needed: retired now, not at the end (shorter exposure; the
     // end-of-run pass only handles what is left).
     if (sharingId && !c.run.done(acquireKeys.retireSharingCopy(eid, sharingId)))
@@ -156,7 +185,9 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
     await d.flush();
     return out;
   } catch (e) {
+    itemStop.abort(e);
     await d.settle();
+    await sourceHash?.catch(() => undefined);
     await c.run.recordFailure(eid, step, reached, e, [
       c.run.ref('ec2:volume', sv.volumeId, c.sourceAccount, c.source.region),
     ]);
@@ -715,4 +746,94 @@ async function recordRetiredElsewhere(c: PipelineContext, existing: ReadonlySet<
       },
     );
   }
+}
+
+/**
+ * Start hashing the source snapshot in the source account (not awaited: it runs while the copies
+ * are made), unless not asked or the item's hash is already recorded. Caught here so that a
+ * failure surfaces where it is awaited, not as an unhandled rejection.
+ */
+function startSourceHash(
+  c: PipelineContext,
+  sv: SourceVolume,
+  snapshotId: string,
+  stop: AbortSignal,
+): Promise<SourceHashResult> | undefined {
+  if (!c.sourceHash || alreadyHashed(c, sv.evidenceId)) return undefined;
+  const p = hashSource(c.run, c.source, snapshotId, {
+    item: sv.evidenceId,
+    what: 'source snapshot',
+    sizeGiB: sv.sizeGiB,
+    signal: c.signal ? AbortSignal.any([c.signal, stop]) : stop,
+    ...(c.hasher ? { hasher: c.hasher } : {}),
+  });
+  p.catch(() => undefined);
+  return p;
+}
+
+/** Whether an earlier run recorded this item's acquisition hash (of any forensic snapshot of it). */
+function alreadyHashed(c: PipelineContext, eid: string): boolean {
+  return eventsOfFamily(c.run.custody.events(), 'acquire.hash').some(({ fields }) => fields['evidenceId'] === eid);
+}
+
+/** The source snapshot of an item an earlier run took past the copy: from the record, or the discovery. */
+function knownSourceSnapshot(c: PipelineContext, sv: SourceVolume): string | undefined {
+  return (
+    foldEvidence(c.run.custody.events()).get(sv.evidenceId)?.sourceSnapshotId ??
+    c.discovery.sourceSnapshots.get(sv.volumeId)?.SnapshotId
+  );
+}
+
+/**
+ * The acquisition hash: the forensic snapshot (the evidence of record) hashed through the forensic
+ * account's EBS direct APIs, compared with the source snapshot's hash; one `evidence.hash` event
+ * per item and forensic snapshot. A rerun after a crash during the hash hashes again and records
+ * once. Source and forensic content differing is recorded and reported (the workflow ends exit 3),
+ * not thrown here: the item is preserved either way.
+ */
+async function hashItem(
+  c: PipelineContext,
+  sv: SourceVolume,
+  forensicSnapshotId: string,
+  sourceSnapshotId: string | undefined,
+  sourceHash: Promise<SourceHashResult> | undefined,
+  d: Deferred,
+): Promise<void> {
+  const eid = sv.evidenceId;
+  const key = acquireKeys.hash(eid, forensicSnapshotId);
+  if (c.run.done(key)) return;
+  const forensic = await hashWithinBudget(c.run, c.run.forensic, forensicSnapshotId, {
+    item: eid,
+    what: 'forensic snapshot',
+    sizeGiB: sv.sizeGiB,
+    ...(c.signal ? { signal: c.signal } : {}),
+    ...(c.hasher ? { hasher: c.hasher } : {}),
+  });
+  const outcome = sourceHashOutcome(
+    forensic,
+    c.sourceHash
+      ? sourceHash
+        ? await sourceHash
+        : { unavailable: 'the source snapshot is no longer known' }
+      : undefined,
+    sourceSnapshotId,
+  );
+  if (outcome.status === 'unavailable')
+    c.run.warn(`source hash of ${eid} unavailable: ${outcome.reason ?? 'unknown reason'}`);
+  if (outcome.status === 'different')
+    c.run.warn(
+      `${eid}: the forensic snapshot ${forensicSnapshotId} (sha256 ${forensic.sha256}) DIFFERS from the source snapshot ${outcome.snapshotId} (sha256 ${outcome.sha256}): the copy is not bit-identical.`,
+    );
+  d.add(
+    c.run.recordEvidence(
+      key,
+      'evidence.hash',
+      [
+        snapRef(c, c.forensicAccount, c.run.forensic.region, forensicSnapshotId),
+        ...(sourceSnapshotId ? [snapRef(c, c.sourceAccount, c.source.region, sourceSnapshotId)] : []),
+      ],
+      { evidenceId: eid, ...hashFields(forensic), sourceHash: outcome },
+      { snapshotId: forensicSnapshotId, result: outcome.status },
+    ),
+  );
 }

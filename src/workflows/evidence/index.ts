@@ -19,6 +19,7 @@ import { describeVolumes } from '../../resources/volumes.js';
 import { findCaseKey } from '../../resources/case-key.js';
 import { retrying } from '../../evidence/create-once.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from '../../evidence/readonly.js';
+import { verifyAndRecord, type RoomHashAnswer } from '../../evidence/room-hash.js';
 import { roomForAttach } from '../../evidence/room.js';
 import { EvidenceRun, type EvidenceBudgets } from '../../evidence/run.js';
 import { attachWorkingVolume, cycles, ensureWorkingVolume, volumeKeys } from '../../evidence/volume.js';
@@ -26,6 +27,15 @@ import { detachAndWait, liveAttachments } from '../../evidence/detach.js';
 import type { WatcherOptions } from '../../evidence/watch.js';
 
 export { listEvidence, type EvidenceList, type ListedEvidence } from './list.js';
+export {
+  hashEvidence,
+  checkEvidenceHashOptions,
+  type EvidenceHashDeps,
+  type EvidenceHashOptions,
+  type EvidenceHashResult,
+  type HashCheck,
+  type HashCheckResult,
+} from './hash.js';
 
 export interface EvidenceDeps {
   forensic: AwsAccount;
@@ -49,6 +59,8 @@ export interface AttachResult {
   case: string;
   evidence: EvidencePatch;
   readOnly: ReadOnlyAnswer;
+  /** The disk's SHA-256 read inside the room against the acquisition hash (after the read-only check). */
+  roomHash: RoomHashAnswer;
   warnings: string[];
   /** Whether the custody manifest seals the record after this run (and why not). */
   seal: SealState;
@@ -126,11 +138,15 @@ async function attachSteps(
   session.checkpoint('attaching the working volume');
   const att = await attachWorkingVolume(run, item.evidenceId, vol, target);
   session.checkpoint('the read-only check');
-  const ro = await confirmAndRecord(run, target.instance.instanceId, [{ evidenceId: item.evidenceId, ...att }]);
+  const attached = [{ evidenceId: item.evidenceId, ...att }];
+  const ro = await confirmAndRecord(run, target.instance.instanceId, attached);
+  session.checkpoint('the in-room hash');
+  const hashed = await verifyAndRecord(run, target.instance.instanceId, attached, ro);
   return {
     case: caseId,
     evidence: foldEvidence(deps.custody.events()).get(item.evidenceId)!,
     readOnly: ro.get(item.evidenceId)!,
+    roomHash: hashed.get(item.evidenceId)!,
     warnings: run.warnings,
   };
 }
@@ -234,3 +250,11 @@ async function detachSteps(
     warnings: run.warnings,
   };
 }
+
+export {
+  exportEvidence,
+  type ExportDeps,
+  type ExportOptions,
+  type ExportResult,
+  type ExportTarget,
+} from './export.js';

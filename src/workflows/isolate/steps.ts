@@ -21,6 +21,7 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import type { ResourceRef } from '../../domain/recorder.js';
+import type { CustodyAction } from '../../domain/custody-actions.js';
 import { resourceRef } from '../../resources/refs.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
@@ -121,7 +122,7 @@ export interface Step {
   id: StepId;
   title: string;
   /** The custody action. */
-  action: string;
+  action: CustodyAction;
   plan(ctx: StepContext): Promise<StepPlan>;
   /** Read AWS again after the calls; throw when the step's state is not there. Returns facts for the record. */
   verify(ctx: StepContext, plan: StepPlan, refs: ReadonlyMap<string, unknown>): Promise<Record<string, unknown>>;

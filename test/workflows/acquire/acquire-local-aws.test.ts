@@ -73,7 +73,7 @@ async function world(t: { teardown(fn: () => unknown): void }, aws: LocalAws, ca
 t.test('cross-account, through throttling, 5xx, resets, slow answers and snapshots pending for a while', async (t) => {
   const aws = await useLocalAws(t);
   const w = await world(t, aws, 'IR-x1');
-  const { instanceId, volumeIds } = await instanceWithVolumes(w.sourceEc2, 'us-east-1b', [20]);
+  const { instanceId, volumeIds } = await instanceWithVolumes(w.sourceEc2, 'us-east-1b', [1]);
   w.proxy.add({ service: 'ec2', fault: { kind: 'delay', ms: 30 } });
   w.proxy.add({ service: 'ec2', action: 'CopySnapshot', fault: { kind: 'throttle' }, times: 2 });
   w.proxy.add({
@@ -206,7 +206,7 @@ t.test(
   async (t) => {
     const aws = await useLocalAws(t);
     const w = await world(t, aws, 'IR-x2');
-    const { volumeIds } = await instanceWithVolumes(w.sourceEc2, 'us-east-1b', [4]);
+    const { volumeIds } = await instanceWithVolumes(w.sourceEc2, 'us-east-1b', [1]);
     // The forensic copy of the second volume answers `error`.
     let errored = '';
     w.proxy.add({
@@ -262,7 +262,7 @@ t.test(
       action: 'DescribeSnapshots',
       fault: { kind: 'rewrite', fn: (b) => b.replace(/<status>completed<\/status>/g, '<status>pending</status>') },
     });
-    const { volumeIds: other } = await instanceWithVolumes(w.sourceEc2, 'us-east-1b', [], 2);
+    const { volumeIds: other } = await instanceWithVolumes(w.sourceEc2, 'us-east-1b', [], 1);
     const stuck = await acquireEvidence(
       { forensic: w.forensic, source: w.source, custody: w.custody, room: w.room },
       { caseId: 'IR-x2', volumeIds: other, ...FAST, budgets: { ...FAST.budgets, waitBaseMs: 2000, waitPerGiBMs: 0 } },
@@ -287,7 +287,7 @@ t.test('same account, another Region: copied across Regions under the case key, 
   const aws = await useLocalAws(t);
   const w = await world(t, aws, 'IR-x3');
   const west = ec2In(aws.endpoint, { region: 'us-west-2' });
-  const { volumeIds } = await instanceWithVolumes(west, 'us-west-2a', [3]);
+  const { volumeIds } = await instanceWithVolumes(west, 'us-west-2a', [1]);
   const sourceWest = await openAccount({ region: 'us-west-2', maxAttempts: 3 });
   const r = await acquireEvidence(
     { forensic: w.forensic, source: sourceWest, custody: w.custody, room: w.room },

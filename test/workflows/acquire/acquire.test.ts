@@ -29,6 +29,7 @@ function deps(w: World, extra: Partial<AcquireDeps> = {}): AcquireDeps {
     room: w.gate(),
     clock: w.clock,
     sourceInRegion: async (r) => (r === 'us-west-2' ? w.sourceWest.port() : new FakeAccount(SOURCE, r, w).port()),
+    hasher: w.hasher(),
     ...extra,
   };
 }

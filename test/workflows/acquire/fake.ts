@@ -25,7 +25,8 @@ import type { KeySpec, KeyState } from '@aws-sdk/client-kms';
 import type { CommandInvocationStatus } from '@aws-sdk/client-ssm';
 import type { AwsAccount, Ec2Port, KmsPort, SsmPort } from '../../../src/aws/ports.js';
 import type { FakePort } from '../../fakes/ports.js';
-import { AwsError } from '../../../src/domain/errors.js';
+import { AwsError, CleanroomError } from '../../../src/domain/errors.js';
+import type { SnapshotHasher } from '../../../src/evidence/hash-step.js';
 import { MemoryRecorder, type CustodyEntry } from '../../../src/domain/recorder.js';
 import { Crash, Interruptions } from '../../harness/interruptions.js';
 import type { Clock } from '../../../src/domain/waiter.js';
@@ -599,7 +600,8 @@ export class FakeAccount {
       async sendCommand(i) {
         self.read('SendCommand', i);
         // AWS refuses a command to an instance that is not managed by SSM.
-        if (w.ssmMode === 'unreachable')
+        const hashing = String(i.Parameters?.['commands']?.[0]).includes('cleanroom-evidence-hash');
+        if (w.ssmMode === 'unreachable' || (hashing && w.hashMode === 'unreachable'))
           throw new AwsError(
             'ssm',
             'sendCommand',
@@ -609,11 +611,13 @@ export class FakeAccount {
           );
         const id = `cmd-${++w.commands}`;
         w.commandTargets.set(id, i.InstanceIds![0]!);
+        w.commandLines.set(id, i.Parameters?.['commands']?.[0] ?? '');
         return { Command: { CommandId: id } };
       },
       async getCommandInvocation(i) {
         self.read('GetCommandInvocation', i);
-        return w.ssmAnswer(self, i.InstanceId!);
+        const line = w.commandLines.get(i.CommandId!) ?? '';
+        return line.includes('cleanroom-evidence-hash') ? w.hashAnswer(line) : w.ssmAnswer(self, i.InstanceId!);
       },
     };
     return {
@@ -681,6 +685,8 @@ export class FakeAccount {
 }
 
 export type SsmMode = 'guest' | 'empty' | 'writable' | 'unreachable';
+/** How the guest's cleanroom-evidence-hash answers: as the tool does, with nothing, or unable to read. */
+export type HashMode = 'guest' | 'empty' | 'could-not' | 'running' | 'unreachable';
 
 /** Both accounts (and the source account in another Region), the record, the clock, the room, the crash switch. */
 export class World extends Interruptions {
@@ -691,6 +697,11 @@ export class World extends Interruptions {
   recorder: MemoryRecorder;
   commands = 0;
   commandTargets = new Map<string, string>();
+  /** The shell line of each SSM command sent. */
+  commandLines = new Map<string, string>();
+  hashMode: HashMode = 'guest';
+  /** What each working volume reads as inside the room (SHA-256); by default what the command expects. */
+  deviceSha256 = new Map<string, string>();
   ssmMode: SsmMode = 'guest';
   sourceSnapshotsEndInError = false;
   copiesEndInError = false;
@@ -776,6 +787,58 @@ export class World extends Interruptions {
     return [this.forensic, this.source, this.sourceWest];
   }
 
+  /** Hashes the fake computed (the snapshot and the account that owns it), in order. */
+  hashes: Array<{ owner: string; snapshotId: string }> = [];
+  /** Accounts whose EBS direct reads AWS refuses (AccessDeniedException). */
+  denyHash = new Set<string>();
+  /** Snapshots whose content differs from what they were copied from. */
+  corrupt = new Set<string>();
+  /** Snapshots whose read fails (BLOCK_READ_FAILED, as when the local AWS cannot read EC2 snapshots). */
+  unreadable = new Set<string>();
+
+  /**
+   * A content hasher for the fake (narrow: no EBS direct API): a snapshot holds the content of the
+   * volume its copy chain started from, so a copy hashes as its source unless marked corrupt.
+   */
+  hasher(): SnapshotHasher {
+    return async (_account, snapshotId, opts) => {
+      this.alive();
+      const all = this.accounts().flatMap((a) => [...a.snapshots.values(), ...a.deletedSnapshots]);
+      const find = (id: string) => all.find((x) => x.id === id);
+      const snap = find(snapshotId);
+      if (!snap)
+        throw new AwsError('ebs', 'ListSnapshotBlocks', 'ResourceNotFoundException', `${snapshotId} not found`);
+      if (this.denyHash.has(snap.owner))
+        throw new AwsError(
+          'ebs',
+          'ListSnapshotBlocks',
+          'AccessDeniedException',
+          `Access denied for ListSnapshotBlocks: the caller lacks the permission ebs:ListSnapshotBlocks`,
+        );
+      if (this.unreadable.has(snapshotId))
+        throw new CleanroomError('BLOCK_READ_FAILED', `Block 0 of snapshot ${snapshotId} could not be read: HTTP 500`, {
+          details: { snapshotId, blockIndex: 0 },
+        });
+      let root = snap;
+      while (root.copyOf) root = find(root.copyOf) ?? root;
+      const content = this.corrupt.has(snapshotId) ? `corrupt|${snapshotId}` : `${root.volumeId}|${root.size}`;
+      const sizeBytes = snap.size * 2 ** 30;
+      opts?.onProgress?.({ bytesDone: sizeBytes / 2, bytesTotal: sizeBytes, blocksRead: 1 });
+      opts?.onProgress?.({ bytesDone: sizeBytes, bytesTotal: sizeBytes, blocksRead: 2 });
+      this.hashes.push({ owner: snap.owner, snapshotId });
+      return {
+        snapshotId,
+        sha256: hex(`sha|${content}`, 64),
+        merkleRoot: hex(`merkle|${content}`, 64),
+        sizeBytes,
+        blockSize: 524288,
+        blocksRead: 2,
+        hashedAt: new Date(this.clock.now()).toISOString(),
+        hashTool: { name: 'cleanroom', version: '0.1.0', method: 'ebs-direct' },
+      };
+    };
+  }
+
   byId(accountId: string): FakeAccount | undefined {
     return this.accounts().find((a) => a.accountId === accountId && a.region === REGION);
   }
@@ -822,6 +885,37 @@ export class World extends Interruptions {
       Status: this.ssmMode === 'writable' ? 'Failed' : 'Success',
       ResponseCode: this.ssmMode === 'writable' ? 3 : 0,
       StandardOutputContent: lines.join('\n'),
+      StandardErrorContent: '',
+    };
+  }
+
+  /** The answer of `cleanroom-evidence-hash --by-volume-id V --expected H [--size N]` inside the room. */
+  hashAnswer(line: string): {
+    Status: CommandInvocationStatus;
+    ResponseCode: number;
+    StandardOutputContent: string;
+    StandardErrorContent: string;
+  } {
+    const arg = (flag: string) => line.split(' ')[line.split(' ').indexOf(flag) + 1]!;
+    const [volumeId, expected] = [arg('--by-volume-id'), arg('--expected')];
+    const sizeBytes = line.includes('--size') ? Number(arg('--size')) : 8 * 2 ** 30;
+    if (this.hashMode === 'running')
+      return { Status: 'InProgress', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: '' };
+    if (this.hashMode === 'empty')
+      return { Status: 'Success', ResponseCode: 0, StandardOutputContent: '', StandardErrorContent: '' };
+    if (this.hashMode === 'could-not')
+      return {
+        Status: 'Failed',
+        ResponseCode: 1,
+        StandardOutputContent: '',
+        StandardErrorContent: `cleanroom-evidence-hash: not verified: reading /dev/nvme1n1 failed\n`,
+      };
+    const sha256 = this.deviceSha256.get(volumeId) ?? expected;
+    const result = sha256 === expected ? 'verified' : 'MISMATCH';
+    return {
+      Status: result === 'verified' ? 'Success' : 'Failed',
+      ResponseCode: result === 'verified' ? 0 : 3,
+      StandardOutputContent: `${JSON.stringify({ device: '/dev/nvme1n1', volumeId, sizeBytes, sha256, expected, result, seconds: 4.2 })}\n`,
       StandardErrorContent: '',
     };
   }

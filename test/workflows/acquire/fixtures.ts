@@ -38,7 +38,7 @@ export async function instanceWithVolumes(
   ec2: EC2Client,
   az: string,
   dataSizes: number[],
-  rootSize = 8,
+  rootSize = 1,
 ): Promise<{ instanceId: string; volumeIds: string[] }> {
   const inst = (
     await ec2.send(

@@ -15,7 +15,14 @@ async function acquired(attach = true): Promise<{ w: World; eids: string[] }> {
   const w = new World();
   const { volumeIds } = w.compromisedInstance([8, 20]);
   const r = await acquireEvidence(
-    { forensic: w.forensic.port(), source: w.source.port(), custody: w.recorder, room: w.gate(), clock: w.clock },
+    {
+      forensic: w.forensic.port(),
+      source: w.source.port(),
+      custody: w.recorder,
+      room: w.gate(),
+      clock: w.clock,
+      hasher: w.hasher(),
+    },
     { caseId: CASE, volumeIds, attach },
   );
   return { w, eids: r.evidence.map((e) => e.evidenceId) };
@@ -46,7 +53,8 @@ t.test('detach, then attach again: a new attach cycle, read-only asked again, al
   t.equal(a.evidence.volumeId, d.evidence.volumeId, 'the same working volume');
   t.ok(keysOf(w).includes(`evidence:attach:${eid}:${vol.id}:2`), 'the second attach cycle');
   t.ok(keysOf(w).includes(`evidence:readonly:${eid}:${vol.id}:2:confirmed`));
-  t.equal(w.recorder.events().length, n + 2);
+  t.ok(keysOf(w).includes(`evidence:room-hash:${eid}:${vol.id}:2:not-confirmed`), 'the in-room hash asked again');
+  t.equal(w.recorder.events().length, n + 3);
   const before = w.recorder.events().length;
   await attachEvidence(deps(w), { caseId: CASE, evidenceId: eid });
   t.equal(w.recorder.events().length, before, 'attaching an attached item records nothing new');
@@ -74,7 +82,14 @@ t.test('attach makes the working volume of an item acquired with --no-attach whi
   w.room.info = undefined;
   const { volumeIds } = w.compromisedInstance([8]);
   const r = await acquireEvidence(
-    { forensic: w.forensic.port(), source: w.source.port(), custody: w.recorder, room: w.gate(), clock: w.clock },
+    {
+      forensic: w.forensic.port(),
+      source: w.source.port(),
+      custody: w.recorder,
+      room: w.gate(),
+      clock: w.clock,
+      hasher: w.hasher(),
+    },
     { caseId: CASE, volumeIds, attach: false },
   );
   t.equal(r.evidence[0]!.state, 'preserved');

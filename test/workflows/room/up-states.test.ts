@@ -251,13 +251,14 @@ t.test('room up and the states a stack can be left in', async (t) => {
         (ev.outcome.details!['files'] as Array<{ name: string; uploaded: boolean }>).map((f) => [f.name, f.uploaded]),
         [
           ['10-cleanroom-evidence-ro.rules', true],
+          ['cleanroom-evidence-hash', true],
           ['cleanroom-evidence-ro', true],
         ],
       );
       t.equal(await readRoomStack(setup, 'IR-pt'), undefined, 'no stack');
       proxy.clear();
       const r = await roomUp({ account, custody: rec, clock: fakeClock() }, { caseId: 'IR-pt' });
-      t.equal(r.guestTools.uploaded, r.guestTools.files - 2, 'the two already there are not uploaded again');
+      t.equal(r.guestTools.uploaded, r.guestTools.files - 3, 'the three already there are not uploaded again');
     },
   );
 

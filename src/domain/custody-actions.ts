@@ -1,0 +1,89 @@
+/**
+ * The closed vocabulary of custody actions: every `action` cleanroom records in a case's custody
+ * record, with what it means. A recording function takes a {@link CustodyAction}, so an action the
+ * code records and this list does not declare is a compile error; every one declared here has a row
+ * in docs/custody.md ("Custody actions"), which a test checks.
+ *
+ * A stored event's `action` stays a plain string (src/custody/event.ts): a record written by an
+ * earlier version keeps the words of its day and must still verify; a later version may add words.
+ * A word, once recorded, is never renamed.
+ */
+
+/** Every custody action, in order of the life of a case, each with its one-line meaning. */
+export const CUSTODY_ACTIONS = {
+  'case.key.create': "the case's KMS key created (or found) in the forensic account",
+  'case.lease.takeover': "a command took over a dead or expired holder's lease on the case",
+
+  'room.deploy.start': 'a change set of the room stack executed',
+  'room.deploy': 'how that change set ended',
+  'room.deploy.timeout': 'the wait for that change set ran out (the deployment may still finish)',
+  'room.discard-review-stack': 'a room stack left in REVIEW_IN_PROGRESS deleted before deploying again',
+  'room.guard-rail.revoke-rules': 'security group rules the room did not declare revoked',
+  'room.guard-rail.authorize-rules': 'security group rules the room declares put back',
+  'room.guard-rail.instance-groups':
+    'every network interface of the forensic instance put back in exactly the room groups',
+  'room.guard-rail.imds': "the forensic instance's metadata service set back to IMDSv2 only, hop limit 1",
+  'room.guest-tools': 'the guest tooling (read-only udev rule, evidence status tool) uploaded for the room',
+  'room.audit': 'the room audited against what it must be, with the result',
+  'room.down.detach': 'an evidence volume detached from the forensic instance before the room is taken down',
+  'room.down': 'the room stack deleted',
+
+  'isolate.record-state': "the instance's state before isolation recorded (what a rollback restores)",
+  'isolate.protect':
+    'the evidence protected: termination protection, shutdown behaviour stop, volumes kept on termination',
+  'isolate.leave-asg': 'the instance detached from its Auto Scaling group',
+  'isolate.leave-target-groups': 'the instance deregistered from its load balancer target groups',
+  'isolate.prepare-groups':
+    "the case's two groups in every VPC of the instance made: allow-all (transit) and no-rule (isolation)",
+  'isolate.swap-groups': 'every network interface moved to the transit group, then to the isolation group only',
+  'isolate.network-acl': '(--nacl) a deny-all network ACL on every subnet of the instance',
+  'isolate.swap-profile': "the instance profile replaced with the case's deny-all quarantine profile",
+  'isolate.revoke-sessions': "the old role's sessions issued before now revoked",
+  'isolate.tag': 'the instance tagged with the case and the quarantine marker (last: the marker says it is done)',
+  'isolate.stop': '(--stop) the instance stopped (hibernated when it can) at the end of isolation',
+  'isolate.complete': 'the instance is isolated: every step done',
+
+  'evidence.snapshot': 'the source snapshot of an evidence item (source account)',
+  'evidence.share.copy': 'the re-encrypted copy under the temporary sharing key (source account)',
+  'evidence.share': 'that copy shared with the forensic account',
+  'evidence.copy': 'the forensic copy under the case key started (forensic account)',
+  'evidence.preserved': 'the forensic copy completed: the evidence of record',
+  'evidence.hash': "the acquisition content hash of an item's snapshot (SHA-256 and Merkle root, source and forensic)",
+  'evidence.share.retire': 'the sharing copy deleted once the forensic copy completed (acquire or close)',
+  'evidence.failed': 'a step of an evidence item failed: how far it got and why',
+  'acquire.share-key': 'the temporary sharing key of the source account created (or found)',
+  'acquire.share-key.retire': "the sharing key's deletion scheduled once no item needs it",
+  'acquire.share-key.kept': 'the sharing key kept because an item still needs it',
+  'acquire.run': "an acquisition run's end: every item's state",
+
+  'evidence.volume.create': 'a working volume created from the forensic snapshot',
+  'evidence.attach': 'the working volume attached to the forensic instance',
+  'evidence.readonly-check': 'what the forensic instance said about the working volume (read-only or not)',
+  'evidence.room-hash': 'the in-room hash of the attached evidence device compared with the acquisition hash',
+  'evidence.detach': 'the working volume detached from the forensic instance',
+  'evidence.hash.check': 'a later recomputation of the content hash (`evidence hash`): equal or different',
+  'evidence.export.start': 'an image export of the evidence snapshot started (vault or file)',
+  'evidence.export': "an image export finished, with the image's SHA-256 and where it is",
+
+  'case.close.verify': 'the vault verified before close changes anything',
+  'case.close.detach': 'a working volume detached at close',
+  'case.close.written-check': 'whether a working volume was written to (compared with its evidence snapshot)',
+  'case.close.delete-volume': 'a working volume deleted at close (or kept: written to, or gone)',
+  'case.close.delete-stack': 'the room stack deleted at close',
+  'case.close.retain-snapshot': 'a snapshot the case keeps tagged retained',
+  'case.close.lock-snapshot': 'an evidence snapshot locked (EBS snapshot lock) for the days asked',
+  'case.close.schedule-key-deletion': "a case key's deletion scheduled (or not: still needed)",
+  'case.close.incomplete': 'close ended with work outstanding, and what',
+  'case.close': 'the case closed',
+} as const satisfies Record<string, string>;
+
+/** An action cleanroom records. */
+export type CustodyAction = keyof typeof CUSTODY_ACTIONS;
+
+/** Every declared action, in the order above. */
+export const CUSTODY_ACTION_LIST = Object.keys(CUSTODY_ACTIONS) as CustodyAction[];
+
+/** Whether a stored action is one this version declares (a later version may record more). */
+export function isCustodyAction(action: string): action is CustodyAction {
+  return Object.hasOwn(CUSTODY_ACTIONS, action);
+}
