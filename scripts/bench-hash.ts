@@ -191,6 +191,13 @@ async function main(): Promise<void> {
       if (shim) console.log('(the local AWS reports 512-byte blocks: started with the bench-only 524288 shim)');
       const snap = await writeSnapshot(aws, c.gib, c.written);
       proxy.add({ service: 'ebs', action: /^GET \/snapshots\/[^/]+\/blocks\//, fault: { kind: 'delay', ms: DELAY } });
+      // moto 5.2.1 sends ListSnapshotBlocks' BlockIndex as a string; the Rust SDK (coldsnap) refuses
+      // that, the JS SDK passes it through (cleanroom normalises it). Sent as AWS does: a number.
+      proxy.add({
+        service: 'ebs',
+        action: /^GET \/snapshots\/[^/]+\/blocks$/,
+        fault: { kind: 'rewrite', fn: (b) => b.replace(/"BlockIndex": ?"(\d+)"/g, '"BlockIndex": $1') },
+      });
       const env = aws.env({ AWS_ENDPOINT_URL: proxy.endpoint });
       const size = c.gib * 1024;
 
