@@ -43,12 +43,9 @@ export async function hashWithinBudget(
 ): Promise<ContentHash> {
   const budgetMs = run.waitBudget(o.sizeGiB);
   const budget = new AbortController();
-  // The run's clock measures the budget (a fake clock in tests); `settled` ends the wait once the hash ends.
-  const settled = new AbortController();
-  run.clock.sleep(budgetMs, settled.signal).then(
-    () => budget.abort(new Error('hash budget spent')),
-    () => {},
-  );
+  // A wall-clock budget (a hash is work, not a wait: the run's clock, fake in tests, does not advance
+  // while it runs). Not unref'd: a hash whose reads are stuck must still end at its budget.
+  const timer = setTimeout(() => budget.abort(new Error('hash budget spent')), budgetMs);
   const signal = o.signal ? AbortSignal.any([o.signal, budget.signal]) : budget.signal;
   let lastStep = -1;
   run.progress(o.item, 'hashing', `${o.what} ${snapshotId} (SHA-256 and Merkle root, EBS direct)`);
@@ -79,7 +76,7 @@ export async function hashWithinBudget(
       );
     throw e;
   } finally {
-    settled.abort();
+    clearTimeout(timer);
   }
 }
 

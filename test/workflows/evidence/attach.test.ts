@@ -53,7 +53,10 @@ t.test('detach, then attach again: a new attach cycle, read-only asked again, al
   t.equal(a.evidence.volumeId, d.evidence.volumeId, 'the same working volume');
   t.ok(keysOf(w).includes(`evidence:attach:${eid}:${vol.id}:2`), 'the second attach cycle');
   t.ok(keysOf(w).includes(`evidence:readonly:${eid}:${vol.id}:2:confirmed`));
-  t.ok(keysOf(w).includes(`evidence:room-hash:${eid}:${vol.id}:2:not-confirmed`), 'the in-room hash asked again');
+  t.ok(
+    keysOf(w).includes(`evidence:room-hash:${eid}:${vol.id}:2:verified`),
+    'the in-room hash asked again (and verified: acquire recorded the hash)',
+  );
   t.equal(w.recorder.events().length, n + 3);
   const before = w.recorder.events().length;
   await attachEvidence(deps(w), { caseId: CASE, evidenceId: eid });
