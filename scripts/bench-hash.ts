@@ -12,10 +12,8 @@
  * the work costs, wall time what it took), and the floors: this machine's SHA-256 speed on memory
  * (Node's crypto) and AWS's API limit (1,000 GetSnapshotBlock/s per snapshot × 512 KiB ≈ 500 MiB/s).
  *
- * The block size: AWS reads snapshots in 512 KiB blocks. moto 5.2.1 reports 512 for EBS-direct
- * snapshots (docs/local-aws.md); until the local AWS reports 524288 itself (issue 13, part 1), this
- * script starts it with a small bench-only shim (a sitecustomize.py under .cache/bench-hash/) that
- * sets the reported block size to 524288 — the data written is then in AWS's block size too.
+ * The block size: AWS reads snapshots in 512 KiB blocks, and so does the local AWS (its
+ * ebs_snapshot_content fidelity patch); the script checks it before it writes.
  *
  *   scripts/bench-hash [--delay-ms 10] [--concurrency 16] [--window 64] [--no-coldsnap] [--only dense|half]
  */
@@ -66,32 +64,17 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Mea
   });
 }
 
-/** The local AWS, reporting AWS's EBS block size (with the bench-only shim when it does not yet). */
-async function startAws(): Promise<{ aws: LocalAws; shim: boolean }> {
-  const plain = await startLocalAws();
-  if ((await probeBlockSize(plain)) === AWS_BLOCK) return { aws: plain, shim: false };
-  await plain.stop();
-  const dir = path.join(CACHE, 'shim');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(
-    path.join(dir, 'sitecustomize.py'),
-    [
-      "# scripts/bench-hash only: the local AWS reports AWS's EBS block size (524288) for EBS-direct snapshots.",
-      'import os',
-      "if os.environ.get('CLEANROOM_BENCH_EBS_BLOCK_SIZE'):",
-      '    import moto.ebs.models as _m',
-      '    _init = _m.EBSSnapshot.__init__',
-      '    def _sized(self, *a, **k):',
-      '        _init(self, *a, **k)',
-      "        self.block_size = int(os.environ['CLEANROOM_BENCH_EBS_BLOCK_SIZE'])",
-      '    _m.EBSSnapshot.__init__ = _sized',
-      '',
-    ].join('\n'),
-  );
-  const aws = await startLocalAws({ env: { PYTHONPATH: dir, CLEANROOM_BENCH_EBS_BLOCK_SIZE: String(AWS_BLOCK) } });
+/** The local AWS, which reports AWS's EBS block size (fidelity patch ebs_snapshot_content). */
+async function startAws(): Promise<LocalAws> {
+  const aws = await startLocalAws();
   const bs = await probeBlockSize(aws);
-  if (bs !== AWS_BLOCK) throw new Error(`the block-size shim did not take: the local AWS reports ${bs}`);
-  return { aws, shim: true };
+  if (bs !== AWS_BLOCK) {
+    await aws.stop();
+    throw new Error(
+      `the local AWS reports ${bs}-byte EBS blocks, not AWS's ${AWS_BLOCK}: is its ebs_snapshot_content patch loaded?`,
+    );
+  }
+  return aws;
 }
 
 async function probeBlockSize(aws: LocalAws): Promise<number> {
@@ -185,10 +168,9 @@ async function main(): Promise<void> {
   ].filter((c) => !ONLY || c.name.includes(ONLY));
   const rows: string[] = [];
   for (const c of cases) {
-    const { aws, shim } = await startAws();
+    const aws = await startAws();
     const proxy = await startFaultProxy(aws);
     try {
-      if (shim) console.log('(the local AWS reports 512-byte blocks: started with the bench-only 524288 shim)');
       const snap = await writeSnapshot(aws, c.gib, c.written);
       proxy.add({ service: 'ebs', action: /^GET \/snapshots\/[^/]+\/blocks\//, fault: { kind: 'delay', ms: DELAY } });
       // moto 5.2.1 sends ListSnapshotBlocks' BlockIndex as a string; the Rust SDK (coldsnap) refuses
