@@ -30,7 +30,7 @@ import {
   type FileOps,
   type ImageVault,
 } from '../../evidence/image-export.js';
-import { recordedItem } from './index.js';
+import { recordedItem } from './recorded.js';
 
 export interface ExportDeps {
   forensic: AwsAccount;

@@ -19,7 +19,7 @@ import { abortableClock } from '../../domain/abort.js';
 import { withCustodySession, type SealState } from '../../custody/session.js';
 import { EvidenceRun, type EvidenceBudgets } from '../../evidence/run.js';
 import { hashWithinBudget, sameContent, type ContentHash, type SnapshotHasher } from '../../evidence/hash-step.js';
-import { recordedItem } from './index.js';
+import { recordedItem } from './recorded.js';
 
 export interface EvidenceHashDeps {
   /** The forensic account (the forensic snapshots, the custody record). */

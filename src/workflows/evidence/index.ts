@@ -9,7 +9,7 @@ import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyRecorder } from '../../domain/recorder.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { UsageError } from '../../domain/errors.js';
-import { EVIDENCE_ID_PATTERN, foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
+import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 import type { Reporter } from '../../domain/reporter.js';
 import type { RoomGate } from '../../domain/room.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
@@ -27,6 +27,8 @@ import { detachAndWait, liveAttachments } from '../../evidence/detach.js';
 import type { WatcherOptions } from '../../evidence/watch.js';
 
 export { listEvidence, type EvidenceList, type ListedEvidence } from './list.js';
+import { recordedItem } from './recorded.js';
+export { checkEvidenceId, recordedItem } from './recorded.js';
 export {
   hashEvidence,
   checkEvidenceHashOptions,
@@ -64,32 +66,6 @@ export interface AttachResult {
   warnings: string[];
   /** Whether the custody manifest seals the record after this run (and why not). */
   seal: SealState;
-}
-
-/** Refuse a malformed evidence id (before any AWS call). */
-export function checkEvidenceId(caseId: string, evidenceId: string): void {
-  if (!EVIDENCE_ID_PATTERN.test(evidenceId)) {
-    throw new UsageError(
-      'INVALID_EVIDENCE_ID',
-      `Evidence id ${JSON.stringify(evidenceId)} is not valid (ev- and lower-case letters, digits, hyphens; see \`cleanroom evidence list --case ${caseId}\`).`,
-      { details: { evidenceId } },
-    );
-  }
-}
-
-/** The item as the record folds it, or a usage error naming the items there are. */
-export function recordedItem(custody: CustodyRecorder, caseId: string, evidenceId: string): EvidencePatch {
-  checkEvidenceId(caseId, evidenceId);
-  const all = foldEvidence(custody.events());
-  const item = all.get(evidenceId);
-  if (!item) {
-    throw new UsageError(
-      'UNKNOWN_EVIDENCE',
-      `Case ${caseId} has no evidence ${evidenceId}${all.size ? ` (it has ${[...all.keys()].join(', ')})` : ' (nothing was acquired yet)'}.`,
-      { details: { caseId, evidenceId } },
-    );
-  }
-  return item;
 }
 
 /** Attach an evidence item (a working volume from its forensic snapshot, read-only confirmed inside); seals the record on the way out. */
