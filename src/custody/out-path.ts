@@ -54,18 +54,7 @@ function fileComponent(p: string): string | undefined {
  * or OUT_NOT_EMPTY for an existing folder that is not empty.
  */
 export function checkOutPath(out: string, flag = '--out'): string {
-  const fail = (why: string, fix: string, code: ErrorCode = 'OUT_INVALID') =>
-    new UsageError(code, `${flag} ${JSON.stringify(out)} cannot be used: ${why}. ${fix}`, {
-      details: { option: flag, out },
-    });
-  const elsewhere = `Give ${flag} a new folder in a writable folder on a regular disk (for example ${flag} ./bundle).`;
-  if (typeof out !== 'string' || out.trim() === '') throw fail('it is empty', elsewhere);
-  if (out.includes('\0')) throw fail('it contains a NUL character', elsewhere);
-  const abs = path.resolve(out);
-  const parent = path.dirname(abs);
-  if (abs === parent) throw fail('it is the root folder', elsewhere);
-  const tree = kernelTree(abs);
-  if (tree) throw fail(`it is under ${tree}, a kernel pseudo-filesystem, not a place for files`, elsewhere);
+  const { fail, elsewhere, abs, parent } = outTarget(out, flag, 'a new folder', './bundle');
 
   const realParent = writableParent(parent, fail, elsewhere, flag);
   const target = path.join(realParent, path.basename(abs));
@@ -156,18 +145,7 @@ function checkNewFolder(target: string, fail: Fail, elsewhere: string, flag: str
  * or OUT_EXISTS for an existing file without `force`.
  */
 export function checkOutFile(out: string, flag = '--out', opts: { force?: boolean } = {}): string {
-  const fail = (why: string, fix: string, code: ErrorCode = 'OUT_INVALID') =>
-    new UsageError(code, `${flag} ${JSON.stringify(out)} cannot be used: ${why}. ${fix}`, {
-      details: { option: flag, out },
-    });
-  const elsewhere = `Give ${flag} a new file in a writable folder on a regular disk (for example ${flag} ./evidence.raw).`;
-  if (typeof out !== 'string' || out.trim() === '') throw fail('it is empty', elsewhere);
-  if (out.includes('\0')) throw fail('it contains a NUL character', elsewhere);
-  const abs = path.resolve(out);
-  const parent = path.dirname(abs);
-  if (abs === parent) throw fail('it is the root folder', elsewhere);
-  const tree = kernelTree(abs);
-  if (tree) throw fail(`it is under ${tree}, a kernel pseudo-filesystem, not a place for files`, elsewhere);
+  const { fail, elsewhere, abs, parent } = outTarget(out, flag, 'a new file', './evidence.raw');
   const target = path.join(writableParent(parent, fail, elsewhere, flag), path.basename(abs));
   let st: fs.Stats;
   try {
@@ -186,4 +164,26 @@ export function checkOutFile(out: string, flag = '--out', opts: { force?: boolea
       'OUT_EXISTS',
     );
   return target;
+}
+
+/** The checks every output path gets first (empty, NUL, the root folder, a kernel pseudo-filesystem). */
+function outTarget(
+  out: string,
+  flag: string,
+  what: string,
+  example: string,
+): { fail: Fail; elsewhere: string; abs: string; parent: string } {
+  const fail: Fail = (why, fix, code = 'OUT_INVALID') =>
+    new UsageError(code, `${flag} ${JSON.stringify(out)} cannot be used: ${why}. ${fix}`, {
+      details: { option: flag, out },
+    });
+  const elsewhere = `Give ${flag} ${what} in a writable folder on a regular disk (for example ${flag} ${example}).`;
+  if (typeof out !== 'string' || out.trim() === '') throw fail('it is empty', elsewhere);
+  if (out.includes('\0')) throw fail('it contains a NUL character', elsewhere);
+  const abs = path.resolve(out);
+  const parent = path.dirname(abs);
+  if (abs === parent) throw fail('it is the root folder', elsewhere);
+  const tree = kernelTree(abs);
+  if (tree) throw fail(`it is under ${tree}, a kernel pseudo-filesystem, not a place for files`, elsewhere);
+  return { fail, elsewhere, abs, parent };
 }
