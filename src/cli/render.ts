@@ -134,7 +134,7 @@ function shortHash(e: EvidencePatch): string {
 export function evidenceTable(items: ReadonlyArray<EvidencePatch & { drift?: string }>): string {
   if (items.length === 0) return '(no evidence)';
   const rows = [
-    ['EVIDENCE', 'SOURCE', 'FORENSIC SNAPSHOT', 'SHA-256 (SOURCE)', 'VOLUME', 'DEVICE', 'STATE', 'READ-ONLY'],
+    ['EVIDENCE', 'SOURCE', 'FORENSIC SNAPSHOT', 'SHA-256 (SOURCE)', 'VOLUME', 'DEVICE', 'STATE', 'READ-ONLY', 'IN-ROOM SHA-256'],
   ];
   for (const e of items) {
     rows.push([
@@ -146,6 +146,7 @@ export function evidenceTable(items: ReadonlyArray<EvidencePatch & { drift?: str
       e.device ? `${e.device}${e.guestDevice ? ` → ${e.guestDevice}` : ''}` : '-',
       `${e.state ?? '?'}${e.drift ? ` (! ${e.drift})` : ''}`,
       e.readOnly ?? '-',
+      e.inRoomHash ?? '-',
     ]);
   }
   return table(rows);

@@ -122,7 +122,7 @@ t.test('vault → room → acquire (attached) → evidence list/detach/attach �
   t.match(
     text.stdout,
     new RegExp(
-      `${eid}\\s+111111111111/us-east-1 vol-\\w+ \\(${fx.instanceId} /dev/\\w+\\)\\s+snap-\\w+\\s+[0-9a-f]{16}… \\(= source\\)\\s+vol-\\w+\\s+/dev/sd[fg] → /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol\\w+\\s+attached\\s+not-confirmed`,
+      `${eid}\\s+111111111111/us-east-1 vol-\\w+ \\(${fx.instanceId} /dev/\\w+\\)\\s+snap-\\w+\\s+[0-9a-f]{16}… \\(= source\\)\\s+vol-\\w+\\s+/dev/sd[fg] → /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol\\w+\\s+attached\\s+not-confirmed\\s+not-confirmed`,
     ),
   );
 
