@@ -111,7 +111,7 @@ export interface RoomToolsOptions {
   /** The room's architecture (default x86_64). */
   arch?: ToolkitArch;
   /** Packages (pip requirement specifiers) added to the default set. */
-  packages?: string[];
+  packages?: readonly string[];
   /** The toolkit's name in its manifest (default `cleanroom-toolkit`). */
   name?: string;
   /** The vault (default cleanroom-evidence-<account>-<region>). */
