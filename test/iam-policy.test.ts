@@ -107,6 +107,10 @@ export const RULES: Rules = {
       accounts: ['forensic'],
       why: 'the case key encrypts the forensic copies and the room',
     },
+    'src/resources/toolkit.ts': {
+      accounts: ['forensic'],
+      why: 'the forensic toolkits live in the vault of the forensic account',
+    },
     'src/resources/stacks.ts': { accounts: ['forensic'], why: 'the room stack is in the forensic account' },
     'src/resources/stack-activity.ts': {
       accounts: ['forensic'],
@@ -240,6 +244,11 @@ export const IAM_NAMES: NameMap = {
     actions: ['s3:ListBucketMultipartUploads'],
     source:
       'https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html (Permissions: s3:ListBucketMultipartUploads)',
+  },
+  's3:CopyObject': {
+    actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject'],
+    source:
+      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html (Permissions: s3:GetObject on the source — s3:GetObjectVersion with a versionId — and s3:PutObject on the destination)',
   },
   's3:GetObjectLockConfiguration': { actions: ['s3:GetBucketObjectLockConfiguration'], source: SAR_S3 },
   's3:PutObjectLockConfiguration': { actions: ['s3:PutBucketObjectLockConfiguration'], source: SAR_S3 },

@@ -9,6 +9,7 @@
 #   /usr/local/sbin/cleanroom-mount-evidence      read-only mount helper
 #   /usr/local/sbin/cleanroom-evidence-status     JSON lines: device, volumeId, readOnly
 #   /usr/local/sbin/cleanroom-evidence-hash       read-only SHA-256 of an evidence disk vs the record
+#   /usr/local/sbin/cleanroom-toolkit-install     offline install of the case's forensic toolkit
 #   /etc/udev/rules.d/10-cleanroom-evidence-ro.rules
 #
 # then reloads udev, replays "change" for every block device, and also runs the helper directly
@@ -52,7 +53,8 @@ fi
 install -D -m 0644 -- "$src/lvmlocal.conf" "$lvmdir/lvmlocal.conf"
 
 install -D -m 0644 -- "$src/cleanroom-guest-lib.sh" "$sbin/cleanroom-guest-lib.sh"
-for tool in cleanroom-evidence-ro cleanroom-mount-evidence cleanroom-evidence-status cleanroom-evidence-hash; do
+for tool in cleanroom-evidence-ro cleanroom-mount-evidence cleanroom-evidence-status cleanroom-evidence-hash \
+  cleanroom-toolkit-install; do
   install -D -m 0755 -- "$src/$tool" "$sbin/$tool"
 done
 install -D -m 0644 -- "$src/10-cleanroom-evidence-ro.rules" "$rules/10-cleanroom-evidence-ro.rules"

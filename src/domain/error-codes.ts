@@ -214,6 +214,24 @@ export const ERROR_CODES = {
   // ── Case close
   INVALID_KEY_WINDOW: { exit: 2, meaning: '--key-deletion-window-days is not a whole number from 7 to 30.' },
   INVALID_LOCK_DAYS: { exit: 2, meaning: '--snapshot-lock-days is not a whole number from 1 to 36500.' },
+  // ── The forensic toolkit
+  TOOLKIT_NOT_FOUND: {
+    exit: 2,
+    meaning: 'The vault has no such toolkit, or no default toolkit (publish one with cleanroom room tools --publish).',
+  },
+  TOOLKIT_BUILD_FAILED: {
+    exit: 1,
+    meaning: "room tools: pip could not build the wheelhouse (the error names the package and pip's last lines).",
+  },
+  PYTHON_NOT_FOUND: {
+    exit: 2,
+    meaning: 'room tools: no local Python with pip at --python (default python3) to build the wheelhouse with.',
+  },
+  TOOLKIT_INVALID: {
+    exit: 3,
+    meaning:
+      "A toolkit in the vault does not verify: its manifest's schema or id, or a file's SHA-256 against the manifest.",
+  },
 } as const satisfies Record<string, ErrorCodeEntry>;
 
 /** A code of the table. */

@@ -232,6 +232,7 @@ t.test('the guest scripts pass shellcheck', async (t) => {
     'cleanroom-evidence-ro',
     'cleanroom-mount-evidence',
     'cleanroom-evidence-status',
+    'cleanroom-toolkit-install',
     'install.sh',
   ];
   const r = run('shellcheck', ['--external-sources', ...files.map((f) => join(GUEST_DIR, f))]);

@@ -75,6 +75,7 @@ t.test('install.sh --prefix installs every file into a staging root, idempotentl
     'usr/local/sbin/cleanroom-mount-evidence': `755 ${sha('cleanroom-mount-evidence')}`,
     'usr/local/sbin/cleanroom-evidence-status': `755 ${sha('cleanroom-evidence-status')}`,
     'usr/local/sbin/cleanroom-evidence-hash': `755 ${sha('cleanroom-evidence-hash')}`,
+    'usr/local/sbin/cleanroom-toolkit-install': `755 ${sha('cleanroom-toolkit-install')}`,
   });
 
   const second = guest('install.sh', ['--prefix', root]);
