@@ -134,7 +134,17 @@ function shortHash(e: EvidencePatch): string {
 export function evidenceTable(items: ReadonlyArray<EvidencePatch & { drift?: string }>): string {
   if (items.length === 0) return '(no evidence)';
   const rows = [
-    ['EVIDENCE', 'SOURCE', 'FORENSIC SNAPSHOT', 'SHA-256 (SOURCE)', 'VOLUME', 'DEVICE', 'STATE', 'READ-ONLY', 'IN-ROOM SHA-256'],
+    [
+      'EVIDENCE',
+      'SOURCE',
+      'FORENSIC SNAPSHOT',
+      'SHA-256 (SOURCE)',
+      'VOLUME',
+      'DEVICE',
+      'STATE',
+      'READ-ONLY',
+      'IN-ROOM SHA-256',
+    ],
   ];
   for (const e of items) {
     rows.push([
