@@ -39,10 +39,71 @@ if (child === '--floor' || child === '--verify') {
   process.exit(0);
 }
 
-// 1. Appends against the local AWS, counting the S3 requests the SDK sends.
 const { openAccount } = await dist('aws/account.js');
 const { initVault } = await dist('workflows/vault/index.js');
 const { openCaseCustody } = await dist('custody/case-custody.js');
+
+if (process.argv[2] === 'writers') {
+  // Many writers on ONE case (issue 14): each writer is an async task with its own account (its
+  // own SDK clients, connection pools and view of the chain — to S3 as independent as a Lambda),
+  // appending one event at a time and awaiting each acknowledgement. Async tasks, not processes:
+  // on a 2-core machine 64 Node processes would measure process scheduling, not the protocol.
+  const total = Number(process.argv[3] ?? 640);
+  const settings = (process.argv[4] ?? '1,16,64').split(',').map(Number);
+  const { verifyCaseInVault } = await dist('custody/verify-vault.js');
+  const admin = await openAccount({ region: 'us-east-1' });
+  await initVault(admin, {});
+  let baseline;
+  for (const writers of settings) {
+    const caseId = `BENCH-W${writers}-${Date.now().toString(36)}`;
+    const per = Math.ceil(total / writers);
+    const ws = await Promise.all(
+      Array.from({ length: writers }, async () =>
+        openCaseCustody(await openAccount({ region: 'us-east-1' }), { caseId }),
+      ),
+    );
+    const acked = [];
+    let failed = 0;
+    const errors = new Map();
+    const t0 = process.hrtime.bigint();
+    await Promise.all(
+      ws.map(async (c, w) => {
+        for (let i = 0; i < per; i++) {
+          try {
+            const ev = await c.record({
+              action: 'room.audit',
+              resources: [{ type: 'ec2:instance', id: `i-${w.toString(16).padStart(8, '0')}` }],
+              inputs: { writer: w, i },
+              outcome: { status: 'succeeded' },
+              idempotencyKey: `bench:${w}:${i}`,
+            });
+            acked.push({ seq: ev.seq, hash: ev.hash, key: ev.idempotencyKey });
+          } catch (e) {
+            failed++;
+            errors.set(e.code ?? e.name, (errors.get(e.code ?? e.name) ?? 0) + 1);
+          }
+        }
+      }),
+    );
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const rate = (acked.length / ms) * 1000;
+    baseline ??= rate;
+    // Then what `custody verify --case` runs: seal, verify every version of every object.
+    const sealer = await openCaseCustody(admin, { caseId });
+    await sealer.sealManifest();
+    const v = await verifyCaseInVault(admin, { caseId });
+    const forks = v.findings.filter((f) => ['EXTRA_VERSION', 'SEQUENCE_DUPLICATE'].includes(f.code)).length;
+    const stored = new Map(sealer.events().map((e) => [e.seq, e]));
+    const lost = acked.filter((a) => stored.get(a.seq)?.hash !== a.hash || stored.get(a.seq)?.idempotencyKey !== a.key);
+    const keys = new Set(sealer.events().map((e) => e.idempotencyKey));
+    console.log(
+      `writers ${String(writers).padStart(2)}: ${acked.length} events acknowledged in ${(ms / 1000).toFixed(2)} s = ${rate.toFixed(1)} events/s (${(rate / baseline).toFixed(2)}× 1 writer; goal at 64: ≥ 300/s), ${failed} append(s) failed${errors.size ? ` ${JSON.stringify(Object.fromEntries(errors))}` : ''}; custody verify: ${v.ok ? 'ok' : 'FAILED'}, ${v.events} events, ${forks} fork(s), ${lost.length} acknowledged event(s) missing, ${keys.size === v.events ? 'no duplicates' : `${v.events - keys.size} duplicate(s)`}${v.ok ? '' : ` ${JSON.stringify(v.findings.slice(0, 3))}`}`,
+    );
+  }
+  process.exit(0);
+}
+
+// 1. Appends against the local AWS, counting the S3 requests the SDK sends.
 const calls = new Map();
 const account = await openAccount({
   region: 'us-east-1',

@@ -4,9 +4,12 @@
  * `sealManifest()`.
  *
  * Appending is one S3 PUT per event: `cases/<case>/custody/<seq>.json` with `If-None-Match: *`.
- * When another writer has taken that sequence number (412), its event is read (one GET), checked
- * to link onto ours, adopted, and the append retries at the next number — the chain never forks
- * and nothing is read-modified-written. Appends from one process are serialised in order.
+ * When another writer has taken that sequence number (412), the writer backs off (a random wait
+ * that grows with the races it lost), catches up — reads the events written since, each checked
+ * to link onto the last, and adopts them — and retries at the next free number: the chain never
+ * forks, nothing is read-modified-written, and many writers on one case take turns instead of
+ * re-colliding. An event is acknowledged only once its PUT succeeded. Appends from one process
+ * are serialised in order.
  */
 import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
@@ -99,6 +102,13 @@ export interface OpenCustodyOptions {
    */
   mustExist?: boolean;
   /**
+   * How an append waits after losing the race for a sequence number (tests pass a fake that does
+   * not wait); default a timer.
+   */
+  sleep?: (ms: number) => Promise<void>;
+  /** Random numbers in [0, 1) for the back-off's jitter (tests); default Math.random. */
+  random?: () => number;
+  /**
    * Take the case's lease (one writer per case) before the record is read; refuse with CASE_BUSY
    * (exit 1) when another holder has it. A take-over of an expired lease is recorded as a
    * `case.lease.takeover` event. Appends refuse once a renewal found the lease lost.
@@ -106,8 +116,22 @@ export interface OpenCustodyOptions {
   lease?: CustodyLeaseRequest;
 }
 
-/** How many times an append retries after losing the race for a sequence number. */
-const MAX_APPEND_ATTEMPTS = 50;
+/**
+ * How many times an append retries after losing the race for a sequence number. With the back-off
+ * below, 64 writers on one case each lose a few dozen races per event at most (scripts/bench-custody
+ * writers); this bound only stops a writer that can never win.
+ */
+const MAX_APPEND_ATTEMPTS = 400;
+/** The back-off after the n-th lost race: a random wait in [0, min(cap, base·2^n)) ms ("full jitter"). */
+const BACKOFF_BASE_MS = 20;
+const BACKOFF_CAP_MS = 2_000;
+
+/** The full-jitter back-off wait (ms) after `lost` lost races. */
+export function appendBackoffMs(lost: number, random: () => number): number {
+  return Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(lost, 16)));
+}
+
+const timerSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Parse and check one stored event against what precedes it; throws naming what is wrong. */
 function parseLinked(caseId: string, seq: number, body: Buffer, prev: ChainHead): CustodyEvent {
@@ -141,6 +165,8 @@ class S3CaseCustody implements CaseCustody {
     private readonly vault: CompliantVault,
     private readonly reporter: Reporter,
     private readonly now: () => Date,
+    private readonly sleep: (ms: number) => Promise<void> = timerSleep,
+    private readonly random: () => number = Math.random,
   ) {}
 
   get bucket(): string {
@@ -303,8 +329,30 @@ class S3CaseCustody implements CaseCustody {
         // write to the same key is in flight (S3 conditional writes, "ConditionalRequestConflict").
         if (!isAwsCode(e, 'PreconditionFailed', 'ConditionalRequestConflict')) throw e;
       }
-      const theirs = await getBytes(this.account, this.bucket, key);
-      if (!theirs) continue; // the conflicting write did not complete: try the same number again
+      // Lost the race: wait a little (more after each loss, so many writers take turns rather
+      // than collide again), then catch up with what the others wrote and try the next number.
+      await this.sleep(appendBackoffMs(attempt, this.random));
+      const mine = await this.catchUp(entry.idempotencyKey);
+      if (mine) return mine;
+    }
+    throw new CleanroomError(
+      'CUSTODY_CONTENTION',
+      `Could not append to the custody record of case ${this.caseId}: other writers took every sequence number this one tried, ${MAX_APPEND_ATTEMPTS} times. Run the command again.`,
+      { details: { caseId: this.caseId } },
+    );
+  }
+
+  /**
+   * Read the events other writers appended after our head, in order, until a number is free; each
+   * must link onto the one before (else the record is broken: refuse). Returns the event of
+   * `idempotencyKey` if another writer (or an earlier attempt of ours whose answer was lost)
+   * recorded it meanwhile. A number whose conditional write is still in flight (409) reads as free.
+   */
+  private async catchUp(idempotencyKey: string | undefined): Promise<RecordedEvent | undefined> {
+    for (;;) {
+      const head = this.head();
+      const theirs = await getBytes(this.account, this.bucket, eventKey(this.caseId, head.seq + 1));
+      if (!theirs) return undefined;
       let other: CustodyEvent;
       try {
         other = parseLinked(this.caseId, head.seq + 1, theirs.body, head);
@@ -315,18 +363,16 @@ class S3CaseCustody implements CaseCustody {
       }
       this.adopt(other);
       this.reporter.debug(`custody ${this.caseId}: #${other.seq} was written by ${other.actor}; appending after it`);
-      if (entry.idempotencyKey && other.idempotencyKey === entry.idempotencyKey) return other;
+      if (idempotencyKey && other.idempotencyKey === idempotencyKey) return other;
     }
-    throw new CleanroomError(
-      'CUSTODY_CONTENTION',
-      `Could not append to the custody record of case ${this.caseId}: ${MAX_APPEND_ATTEMPTS} other events were appended while this one was being written. Run the command again.`,
-      { details: { caseId: this.caseId } },
-    );
   }
 
   async sealManifest(): Promise<CaseManifest> {
     // Seal after pending appends, never in the middle of one.
     await this.queue;
+    // Seal the record's newest head, not only this writer's: other writers may have appended
+    // since (one GET when none did).
+    if (!this.broken) await this.catchUp(undefined);
     this.refuseIfBroken();
     this.actor ??= this.account.callerArn();
     const head = this.head();
@@ -388,7 +434,15 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
   const vault = await requireCompliantVault(account, bucket, opts.audit);
   if (opts.mustExist) await requireExistingCase(account, bucket, opts.caseId);
   const now = opts.now ?? (() => new Date());
-  const c = new S3CaseCustody(account, opts.caseId, vault, opts.reporter ?? silentReporter, now);
+  const c = new S3CaseCustody(
+    account,
+    opts.caseId,
+    vault,
+    opts.reporter ?? silentReporter,
+    now,
+    opts.sleep,
+    opts.random,
+  );
   if (opts.lease) {
     const l = opts.lease;
     c.lease = await acquireCaseLease({
