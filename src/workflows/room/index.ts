@@ -19,3 +19,10 @@ export { auditRoom, ROOM_CHECK_IDS, type RoomAudit, type RoomCheckId } from './a
 export { roomGate } from './gate.js';
 export { checkFlags } from './inputs.js';
 export { builtInGuestTools, bundleDigest, type GuestToolFile } from './guest-tools.js';
+export {
+  TOOLKIT_STATUS_FILE,
+  resolveRoomToolkit,
+  type RoomToolkit,
+  type RoomToolkitPlan,
+  type ToolkitInRoom,
+} from './toolkit.js';
