@@ -289,7 +289,8 @@ export async function readToolkitInRoom(
 /**
  * Read the room's toolkit status and record it (`room.toolkit.verify`), unless the record already
  * holds a conclusive answer for this instance and toolkit (it stands: nothing is asked again), or
- * the same not-confirmed answer was the last one recorded.
+ * the same not-confirmed answer was the last one recorded. Waits up to `budgets.waitMs` for the
+ * install to finish — after an earlier not-confirmed, only when the instance is `fresh`.
  */
 export async function verifyRoomToolkit(
   run: {
@@ -298,7 +299,14 @@ export async function verifyRoomToolkit(
     custody: CustodyRecorder;
     reporter: Reporter;
   },
-  o: { instanceId: string; toolkitId: string; manifestSha256?: string; budgets: ToolkitReadBudgets },
+  o: {
+    instanceId: string;
+    toolkitId: string;
+    manifestSha256?: string;
+    budgets: ToolkitReadBudgets;
+    /** The instance was just created or replaced: wait for its install even if an earlier run asked in vain. */
+    fresh?: boolean;
+  },
 ): Promise<ToolkitInRoom> {
   const mine = (e: RecordedEvent) =>
     e.outcome.details?.['instanceId'] === o.instanceId && e.outcome.details?.['toolkitId'] === o.toolkitId;
@@ -314,7 +322,9 @@ export async function verifyRoomToolkit(
     kind: 'step',
     message: `asking ${o.instanceId} whether toolkit ${o.toolkitId} is installed`,
   });
-  const answer = await readToolkitInRoom(run, o.instanceId, o.toolkitId, o.budgets);
+  // Asked before without an answer, and nothing changed since: one read, not another long wait.
+  const budgets = prevResult === 'not-confirmed' && !o.fresh ? { ...o.budgets, waitMs: 0 } : o.budgets;
+  const answer = await readToolkitInRoom(run, o.instanceId, o.toolkitId, budgets);
   if (answer.status === 'not-confirmed' && prevResult === 'not-confirmed') return answer;
   const accountId = await run.forensic.accountId();
   await run.custody.record({

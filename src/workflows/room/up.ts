@@ -221,6 +221,7 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
           toolkitId: toolkit.toolkitId,
           ...(toolkit.manifestSha256 ? { manifestSha256: toolkit.manifestSha256 } : {}),
           budgets: { waitMs: run.budgets.toolkitWaitMs, commandMs: run.budgets.toolkitCommandMs },
+          fresh: !!deployed,
         },
       );
     }

@@ -314,3 +314,20 @@ t.test('a status file of another toolkit is not this toolkit’s answer', async 
   t.equal(r.status, 'not-confirmed');
   t.match(r.detail, /names toolkit tk-ffffffffffffffffffff/);
 });
+
+t.test('room.toolkit.verify: after a not-confirmed, one read — unless the instance is fresh', async (t) => {
+  const custody = new MemoryRecorder();
+  const installing = fakeSsm([line('installing')]);
+  const c = clock();
+  const run = { forensic: installing.forensic, clock: c, custody, reporter: reporter() };
+  await verifyRoomToolkit(run, { instanceId: 'i-1', toolkitId: TK, budgets });
+  const first = installing.sent.length;
+  t.ok(first > 1, 'the first ask waits for the install');
+  const before = c.t;
+  const again = await verifyRoomToolkit(run, { instanceId: 'i-1', toolkitId: TK, budgets });
+  t.equal(installing.sent.length, first + 1, 'a rerun asks once');
+  t.equal(c.t, before, 'and does not wait');
+  t.match(again.detail, /not conclusive yet: the room says installing/);
+  await verifyRoomToolkit(run, { instanceId: 'i-1', toolkitId: TK, budgets, fresh: true });
+  t.ok(installing.sent.length > first + 2, 'a fresh instance is waited for again');
+});
