@@ -219,6 +219,14 @@ export const ERROR_CODES = {
     exit: 2,
     meaning: 'The vault has no such toolkit, or no default toolkit (publish one with cleanroom room tools --publish).',
   },
+  TOOLKIT_BUILD_FAILED: {
+    exit: 1,
+    meaning: "room tools: pip could not build the wheelhouse (the error names the package and pip's last lines).",
+  },
+  PYTHON_NOT_FOUND: {
+    exit: 2,
+    meaning: 'room tools: no local Python with pip at --python (default python3) to build the wheelhouse with.',
+  },
   TOOLKIT_INVALID: {
     exit: 3,
     meaning:

@@ -6,7 +6,17 @@ import type { HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
 import { handle, withBucket, withCase } from './common.js';
 import { renderChecks, table, roomJson } from '../render.js';
-import { auditRoom, listRooms, roomDown, roomStatus, roomUp, type RoomUpResult } from '../../workflows/room/index.js';
+import {
+  auditRoom,
+  listRooms,
+  roomDown,
+  roomStatus,
+  roomTools,
+  roomUp,
+  type RoomToolsResult,
+  type RoomUpResult,
+} from '../../workflows/room/index.js';
+import type { ToolkitArch } from '../../domain/toolkit.js';
 import { roomStackName } from '../../domain/case-id.js';
 import { checkRegion } from '../../aws/region.js';
 import type { AuditCheck } from '../../domain/room.js';
@@ -26,6 +36,16 @@ interface VerifyArgs extends CaseArgs {
 }
 interface DownArgs extends CaseArgs {
   detachEvidence: boolean;
+}
+interface ToolsArgs extends GlobalArgs {
+  out?: string;
+  publish: boolean;
+  python: string;
+  arch: ToolkitArch;
+  package?: string[];
+  name?: string;
+  default: boolean;
+  bucket?: string;
 }
 
 function checksJson(checks: readonly AuditCheck[]) {
@@ -79,11 +99,18 @@ function toolkitLine(t: {
 }
 
 export function roomCommands(y: Argv, io: HostIo): Argv {
-  const subcommands = [roomUpCommand, roomVerifyCommand, roomStatusCommand, roomListCommand, roomDownCommand];
-  return y.command('room', 'the clean room of a case: up, verify, status, list, down', (room) =>
+  const subcommands = [
+    roomUpCommand,
+    roomVerifyCommand,
+    roomStatusCommand,
+    roomListCommand,
+    roomDownCommand,
+    roomToolsCommand,
+  ];
+  return y.command('room', 'the clean room of a case: up, verify, status, list, down, tools', (room) =>
     subcommands
       .reduce((cmd, add) => add(cmd, io), room)
-      .demandCommand(1, 'Name a room command: up, verify, status, list or down.'),
+      .demandCommand(1, 'Name a room command: up, verify, status, list, down or tools.'),
   );
 }
 
@@ -290,6 +317,84 @@ function roomDownCommand(y: Argv, io: HostIo): Argv {
       for (const d of r.detached) lines.push(`  detached ${d.volumeId}${d.evidenceId ? ` (${d.evidenceId})` : ''}`);
       for (const l of r.leftovers) lines.push(`  left: ${l.kind} ${l.id} — ${l.why}`);
       return { data, text: lines.join('\n') };
+    }),
+  );
+}
+
+const MB = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+function toolsText(r: RoomToolsResult): string {
+  const m = r.manifest;
+  const wheels = m.files.filter((f) => f.name.startsWith('wheels/'));
+  const lines = [
+    `Toolkit ${r.toolkitId} (${m.name}): ${wheels.length} wheels, ${MB(m.files.reduce((n, f) => n + f.bytes, 0))}, for CPython ${m.target.python} on manylinux ${m.target.arch}${r.reused ? ` — reused the wheelhouse in ${r.dir}, nothing downloaded` : ''}.`,
+    table(m.tools.map((t) => [`  ${t.name}`, t.version])),
+    `  manifest SHA-256  ${r.manifestSha256}`,
+    r.dir ? `  wheelhouse        ${r.dir}` : '  wheelhouse        not kept (a temporary folder; --out DIR keeps it)',
+  ];
+  const p = r.published;
+  if (p) {
+    const up = p.files.filter((f) => f.uploaded).length;
+    lines.push(
+      `Published to s3://${p.bucket}/${p.prefix}: ${up} file(s) uploaded, ${p.files.length - up} already there${p.manifestKept ? ', its manifest kept from the earlier build' : ''}.`,
+      p.pointer
+        ? `The default toolkit is now ${r.toolkitId} (s3://${p.bucket}/${p.pointer.key}): \`room up --toolkit default\` installs it.`
+        : `The default toolkit was not changed (--no-default): \`room up --toolkit ${r.toolkitId}\` installs this one.`,
+    );
+  } else lines.push('Not published: add --publish to upload it to the vault.');
+  return lines.join('\n');
+}
+
+function roomToolsCommand(y: Argv, io: HostIo): Argv {
+  return y.command(
+    'tools',
+    "build the forensic toolkit's wheelhouse (Dissect, Volatility 3, pytsk3) for the room's Python; --publish puts it in the vault",
+    (c) =>
+      withBucket(c)
+        .option('out', { type: 'string', describe: 'keep the wheelhouse in this folder (reused when it matches)' })
+        .option('publish', {
+          type: 'boolean',
+          default: false,
+          describe: "upload it to the vault's tools/toolkits/<id>/ and make it the default",
+        })
+        .option('python', {
+          type: 'string',
+          default: 'python3',
+          describe: "the local Python whose pip downloads the wheels (the room's is CPython 3.11)",
+        })
+        .option('arch', {
+          type: 'string',
+          choices: ['x86_64', 'aarch64'],
+          default: 'x86_64',
+          describe: "the room instance's architecture",
+        })
+        .option('package', {
+          type: 'string',
+          array: true,
+          describe: 'a package (pip requirement) to add to the default set; repeatable',
+        })
+        .option('name', { type: 'string', describe: 'the name in the manifest (default cleanroom-toolkit)' })
+        .option('default', {
+          type: 'boolean',
+          default: true,
+          describe: 'with --publish, point tools/toolkits/default.json at it (--no-default leaves the default)',
+        }),
+    handle<ToolsArgs, unknown>(io, async (ctx, args) => {
+      const r = await roomTools(
+        { ...(args.publish ? { account: await ctx.forensicAccount() } : {}), reporter: ctx.reporter },
+        {
+          ...(args.out ? { out: args.out } : {}),
+          publish: args.publish,
+          setDefault: args.default,
+          python: args.python,
+          arch: args.arch,
+          ...(args.package ? { packages: args.package } : {}),
+          ...(args.name ? { name: args.name } : {}),
+          ...(args.bucket ? { bucket: args.bucket } : {}),
+          signal: ctx.abort.signal,
+        },
+      );
+      return { data: r, text: toolsText(r) };
     }),
   );
 }

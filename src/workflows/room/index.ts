@@ -1,7 +1,7 @@
 /**
  * The room workflows: `room up` (up.ts), `room down` (down.ts), `room status` / `room list`
- * (status.ts), `room audit` (audit.ts) and the room gate that acquire and evidence attach pass
- * first (gate.ts). The rest of this folder is their steps.
+ * (status.ts), `room audit` (audit.ts), `room tools` (tools.ts: the forensic toolkit) and the room
+ * gate that acquire and evidence attach pass first (gate.ts). The rest of this folder is their steps.
  */
 export {
   roomUp,
@@ -19,6 +19,16 @@ export { auditRoom, ROOM_CHECK_IDS, type RoomAudit, type RoomCheckId } from './a
 export { roomGate } from './gate.js';
 export { checkFlags } from './inputs.js';
 export { builtInGuestTools, bundleDigest, type GuestToolFile } from './guest-tools.js';
+export {
+  roomTools,
+  spawnRunner,
+  type ProcessRunner,
+  type ProcessResult,
+  type RoomToolsDeps,
+  type RoomToolsOptions,
+  type RoomToolsResult,
+  type PublishedToolkitFile,
+} from './tools.js';
 export {
   TOOLKIT_STATUS_FILE,
   resolveRoomToolkit,
