@@ -128,6 +128,12 @@ export {
   type PublishedToolkitFile,
   type ProcessRunner,
   type ProcessResult,
+  // the room's toolkit: what room up resolved, copied and heard from the room
+  TOOLKIT_STATUS_FILE,
+  resolveRoomToolkit,
+  type RoomToolkit,
+  type RoomToolkitPlan,
+  type ToolkitInRoom,
 } from './workflows/room/index.js';
 export {
   readToolkit,

@@ -258,6 +258,8 @@ export const OUTCOME_CODES = {
   SNAPSHOT_LOCK_UNSUPPORTED:
     'case close could not lock a snapshot: the region or account does not support EBS snapshot lock.',
   VOLUME_WRITTEN: 'case close found blocks of a working volume that differ from its evidence snapshot.',
+  TOOLKIT_NOT_INSTALLED:
+    "The room's forensic toolkit did not install: a file differed from its manifest (mismatch) or the install failed.",
 } as const satisfies Record<string, string>;
 
 /** A code of {@link OUTCOME_CODES}. */

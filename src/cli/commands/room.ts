@@ -29,6 +29,7 @@ interface UpArgs extends CaseArgs {
   az?: string;
   instanceType?: string;
   ami?: string;
+  toolkit?: string;
 }
 interface VerifyArgs extends CaseArgs {
   strict: boolean;
@@ -73,11 +74,28 @@ function upText(r: RoomUpResult): string {
     `  VPC / subnet       ${i.vpcId ?? '-'} / ${i.subnetId ?? '-'}`,
     `  forensic instance  ${i.instanceId ?? '-'}`,
     `  forensics group    ${i.forensicsSecurityGroupId ?? '-'}`,
+    `  toolkit            ${toolkitLine(r.toolkit)}`,
     auditSummary(r.audit.ok, r.audit.checks, false),
   ];
   const notable = r.audit.checks.filter((c) => !c.ok);
   if (notable.length) lines.push(renderChecks(notable));
   return lines.join('\n');
+}
+
+/** The toolkit in one line: id, tools and versions, what the room says — or none and why. */
+function toolkitLine(t: {
+  toolkitId?: string;
+  tools: readonly { name: string; version: string }[];
+  reason?: string;
+  problem?: string;
+  inRoom?: { status: string; detail: string };
+}): string {
+  if (!t.toolkitId) return `none${t.reason ? ` (${t.reason})` : ''}`;
+  const tools = t.tools.map((x) => `${x.name} ${x.version}`).join(', ');
+  const inRoom = t.inRoom
+    ? `; in the room: ${t.inRoom.status}${t.inRoom.status === 'installed' ? '' : ` (${t.inRoom.detail})`}`
+    : '';
+  return `${t.toolkitId}${tools ? `: ${tools}` : ''}${t.problem ? ` (${t.problem})` : ''}${inRoom}`;
 }
 
 export function roomCommands(y: Argv, io: HostIo): Argv {
@@ -113,6 +131,11 @@ function roomUpCommand(y: Argv, io: HostIo): Argv {
         .option('ami', {
           type: 'string',
           describe: 'AMI id of the forensic instance (default: the latest Amazon Linux 2023)',
+        })
+        .option('toolkit', {
+          type: 'string',
+          describe:
+            "forensic toolkit the room installs: default (the vault's published default; none published: no tools, with a warning), none, or a toolkit id / tools/toolkits/<id>/ (default: default for a new room; an existing room keeps its own)",
         }),
     handle<UpArgs, unknown>(io, async (ctx, args) => {
       // roomUp checks the flags before any AWS call, and the region before the custody record is opened.
@@ -129,6 +152,7 @@ function roomUpCommand(y: Argv, io: HostIo): Argv {
           ...(args.az ? { availabilityZone: args.az } : {}),
           ...(args.instanceType ? { instanceType: args.instanceType } : {}),
           ...(args.ami ? { amiId: args.ami } : {}),
+          ...(args.toolkit !== undefined ? { toolkit: args.toolkit } : {}),
           ...(args.bucket ? { bucket: args.bucket } : {}),
           signal: ctx.abort.signal,
         },
@@ -142,10 +166,14 @@ function roomUpCommand(y: Argv, io: HostIo): Argv {
           changes: r.changes,
           corrections: r.corrections,
           guestTools: r.guestTools,
+          toolkit: r.toolkit,
           audit: { ok: r.audit.ok, checks: checksJson(r.audit.checks) },
         },
         text: upText(r),
-        exitCode: r.audit.ok ? 0 : 3,
+        // A toolkit that does not match its manifest in the room is a verification problem (3),
+        // one that failed to install a failed operation (1); the audit's findings come first.
+        exitCode:
+          !r.audit.ok || r.toolkit.inRoom?.status === 'mismatch' ? 3 : r.toolkit.inRoom?.status === 'failed' ? 1 : 0,
       };
     }),
   );
@@ -183,7 +211,7 @@ function roomVerifyCommand(y: Argv, io: HostIo): Argv {
 function roomStatusCommand(y: Argv, io: HostIo): Argv {
   return y.command(
     'status',
-    'the room of a case: stack, network, instance, attached evidence',
+    'the room of a case: stack, network, instance, attached evidence, forensic toolkit',
     (c) => withCase(c),
     handle<CaseArgs, unknown>(io, async (ctx, args) => {
       const account = await ctx.forensicAccount();
@@ -200,6 +228,7 @@ function roomStatusCommand(y: Argv, io: HostIo): Argv {
         leftovers: s.leftovers,
         createdAt: s.createdAt ?? null,
         updatedAt: s.updatedAt ?? null,
+        toolkit: s.toolkit ?? null,
       };
       const text = s.room
         ? [
@@ -219,6 +248,7 @@ function roomStatusCommand(y: Argv, io: HostIo): Argv {
                   ? s.evidence.map((e) => `${e.volumeId}${e.evidenceId ? ` (${e.evidenceId})` : ''}`).join(', ')
                   : 'none',
               ],
+              ...(s.toolkit ? [['toolkit', toolkitLine(s.toolkit)] as [string, string]] : []),
             ]),
           ].join('\n')
         : [

@@ -29,3 +29,10 @@ export {
   type RoomToolsResult,
   type PublishedToolkitFile,
 } from './tools.js';
+export {
+  TOOLKIT_STATUS_FILE,
+  resolveRoomToolkit,
+  type RoomToolkit,
+  type RoomToolkitPlan,
+  type ToolkitInRoom,
+} from './toolkit.js';
