@@ -146,6 +146,8 @@ export const SSM_COMMANDS = {
   sendCommand: ssm.SendCommandCommand,
   getCommandInvocation: ssm.GetCommandInvocationCommand,
   describeInstanceInformation: ssm.DescribeInstanceInformationCommand,
+  // room sessions: Session Manager's own list of the sessions to the room's instance
+  describeSessions: ssm.DescribeSessionsCommand,
 } as const;
 
 export const IAM_COMMANDS = {
