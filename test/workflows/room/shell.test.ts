@@ -11,6 +11,7 @@ import {
   roomShell,
   transcriptKey,
   type PluginInvocation,
+  type ShellAccount,
   type SessionPlugin,
 } from '../../../src/workflows/room/shell.js';
 import { awsError, Calls, FakeBucket, IDENTITY, out, type FakeCalls } from '../../fakes/ports.js';
@@ -94,7 +95,7 @@ function world(opts: { outputs?: Record<string, string>; noStack?: boolean } = {
       },
     },
   };
-  return { account, calls, vault };
+  return { account: account as unknown as ShellAccount, calls, vault };
 }
 
 const clock = () => {
