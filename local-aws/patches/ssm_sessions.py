@@ -28,6 +28,11 @@ Nothing: the actions are not implemented (docs/local-aws.md, "Session Manager").
 
 What this patch adds, and nothing else
 --------------------------------------
+A Session document made by CloudFormation (AWS::SSM::Document, `Content` given as an object, as
+the room template does) keeps its content as JSON text, as AWS stores and returns it (GetDocument
+`Content` is a string: API_GetDocument.html); moto 5.2.1 keeps the parsed object and answers
+GetDocument with it (not a string), so nothing can read the document back.
+
 The control plane only: StartSession checks that the target is an instance of the account and
 Region that exists and is `running` (else TargetNotConnected) and that the document exists and is
 of type Session (else InvalidDocument); it keeps the session `Connected` until TerminateSession
@@ -156,9 +161,26 @@ def describe_sessions(self):  # type: ignore[no-untyped-def]
     return ActionResult({"Sessions": found})
 
 
+def _json_content_from_cloudformation():  # type: ignore[no-untyped-def]
+    import json
+
+    from moto.ssm.models import Document
+
+    original = Document.create_from_cloudformation_json.__func__
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # type: ignore[no-untyped-def]
+        props = cloudformation_json.get("Properties", {})
+        if isinstance(props.get("Content"), dict) and (props.get("DocumentFormat") or "JSON") == "JSON":
+            cloudformation_json = {**cloudformation_json, "Properties": {**props, "Content": json.dumps(props["Content"])}}
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    Document.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
+
+
 def apply() -> None:
     if getattr(SimpleSystemManagerResponse, "_cleanroom_sessions_patched", False):
         return
+    _json_content_from_cloudformation()
     SimpleSystemManagerResponse.start_session = start_session  # type: ignore[attr-defined]
     SimpleSystemManagerResponse.terminate_session = terminate_session  # type: ignore[attr-defined]
     SimpleSystemManagerResponse.resume_session = resume_session  # type: ignore[attr-defined]

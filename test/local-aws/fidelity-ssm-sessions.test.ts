@@ -6,6 +6,7 @@
 import t from 'tap';
 import * as ec2 from '@aws-sdk/client-ec2';
 import * as ssm from '@aws-sdk/client-ssm';
+import * as cfn from '@aws-sdk/client-cloudformation';
 import { useLocalAws } from '../../local-aws/local-aws.js';
 
 const sessionDoc = (type: 'Session' | 'Command') =>
@@ -100,4 +101,23 @@ t.test('StartSession checks target and document; the session lives until Termina
   await t.rejects(s.send(new ssm.TerminateSessionCommand({ SessionId: 'nobody-00000000000000000' })), {
     name: 'DoesNotExistException',
   });
+});
+
+t.test('a Session document CloudFormation made reads back as JSON text, as AWS returns it', async (t) => {
+  await useLocalAws(t);
+  const c = new cfn.CloudFormationClient({ maxAttempts: 1 });
+  const s = new ssm.SSMClient({ maxAttempts: 1 });
+  const content = { schemaVersion: '1.0', description: 'd', sessionType: 'Standard_Stream', inputs: { s3BucketName: 'vault', s3EncryptionEnabled: true } };
+  await c.send(
+    new cfn.CreateStackCommand({
+      StackName: 'docs',
+      TemplateBody: JSON.stringify({
+        Resources: { Shell: { Type: 'AWS::SSM::Document', Properties: { Name: 'x-shell', DocumentType: 'Session', DocumentFormat: 'JSON', Content: content } } },
+      }),
+    }),
+  );
+  const d = await s.send(new ssm.GetDocumentCommand({ Name: 'x-shell' }));
+  t.equal(typeof d.Content, 'string');
+  t.same(JSON.parse(d.Content!), content);
+  t.equal(d.DocumentType, 'Session');
 });
