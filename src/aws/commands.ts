@@ -114,6 +114,8 @@ export const S3_COMMANDS = {
   completeMultipartUpload: s3.CompleteMultipartUploadCommand,
   abortMultipartUpload: s3.AbortMultipartUploadCommand,
   putObjectRetention: s3.PutObjectRetentionCommand,
+  // room shell: a session transcript copied onto itself under the case key
+  copyObject: s3.CopyObjectCommand,
 } as const;
 
 export const KMS_COMMANDS = {
@@ -146,8 +148,12 @@ export const SSM_COMMANDS = {
   sendCommand: ssm.SendCommandCommand,
   getCommandInvocation: ssm.GetCommandInvocationCommand,
   describeInstanceInformation: ssm.DescribeInstanceInformationCommand,
-  // room sessions: Session Manager's own list of the sessions to the room's instance
+  // room shell / room verify: Session Manager's control plane and the room's session documents
+  startSession: ssm.StartSessionCommand,
+  terminateSession: ssm.TerminateSessionCommand,
+  // room shell's checks and room sessions (Session Manager's own list of the room's sessions)
   describeSessions: ssm.DescribeSessionsCommand,
+  getDocument: ssm.GetDocumentCommand,
 } as const;
 
 export const IAM_COMMANDS = {

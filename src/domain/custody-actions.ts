@@ -25,11 +25,11 @@ export const CUSTODY_ACTIONS = {
   'room.guard-rail.imds': "the forensic instance's metadata service set back to IMDSv2 only, hop limit 1",
   'room.guest-tools': 'the guest tooling (read-only udev rule, evidence status tool) uploaded for the room',
   'room.audit': 'the room audited against what it must be, with the result',
+  'room.session.start': 'an analyst opened a Session Manager session to the forensic instance (room shell)',
+  'room.session':
+    "that session's end: status, and its transcript in the vault with its SHA-256 (or why there is none; `found`: recorded afterwards from Session Manager's history)",
   'room.down.detach': 'an evidence volume detached from the forensic instance before the room is taken down',
   'room.down': 'the room stack deleted',
-  'room.session.start': 'an analyst entered the room: a Session Manager session to the forensic instance started',
-  'room.session':
-    'a Session Manager session ended: who, when, the session id, its transcript object and SHA-256 (or why there is none; `found`: recorded afterwards from Session Manager’s history)',
 
   'isolate.record-state': "the instance's state before isolation recorded (what a rollback restores)",
   'isolate.protect':
