@@ -17,26 +17,13 @@ import { createHash } from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { useLocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
-import { VAULT, account, cli } from '../custody/helpers.js';
+import { VAULT, account, cli, offlineEnv } from '../custody/helpers.js';
 
 const CASE = 'IR-200';
 const INSTANCE = 'i-0123456789abcdef0';
 const ANALYST = 'arn:aws:sts::123456789012:assumed-role/ForensicAnalyst/carol';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const s3 = () => new S3Client({ region: 'us-east-1' });
-
-/** An environment with nothing that could reach AWS. */
-function offlineEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('AWS_') && k !== 'NODE_EXTRA_CA_CERTS') env[k] = v;
-  return {
-    ...env,
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_CONFIG_FILE: '/dev/null',
-    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-  };
-}
 
 /** Put a transcript as Session Manager does: encrypted with KMS, retention from the vault's default. */
 async function putTranscript(sessionId: string, body: Buffer): Promise<{ key: string; versionId: string }> {
