@@ -268,11 +268,6 @@ export const IAM_NAMES: NameMap = {
   's3:PutPublicAccessBlock': { actions: ['s3:PutBucketPublicAccessBlock'], source: SAR_S3 },
   's3:GetBucketEncryption': { actions: ['s3:GetEncryptionConfiguration'], source: SAR_S3 },
   's3:PutBucketEncryption': { actions: ['s3:PutEncryptionConfiguration'], source: SAR_S3 },
-  's3:CopyObject': {
-    actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject'],
-    source:
-      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html (Permissions: s3:GetObject on the source — s3:GetObjectVersion for a versionId — and s3:PutObject on the destination)',
-  },
   'sts:GetCallerIdentity': {
     actions: [],
     source:
