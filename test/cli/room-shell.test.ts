@@ -104,13 +104,19 @@ t.test('room shell: a recorded session, a failed upload recorded as failed, and 
       ev.map((e) => e.action),
       ['room.session.start', 'room.session'],
     );
-    t.equal((ev[1]!.outcome.details!['session'] as { transcript: { sha256: string } }).transcript.sha256, s.transcript.sha256);
+    t.equal(
+      (ev[1]!.outcome.details!['session'] as { transcript: { sha256: string } }).transcript.sha256,
+      s.transcript.sha256,
+    );
     const v = await cli(aws, ['custody', 'verify', '--case', CASE]);
     t.equal(v.code, 0, `custody verify is green: ${v.stdout}${v.stderr}`);
 
     // Session Manager's history (the local AWS's control plane) has it ended.
     const hist = await account.ssm.describeSessions({ State: 'History' });
-    t.ok(hist.Sessions?.some((x) => x.SessionId === s.sessionId && x.Status === 'Terminated'), 'terminated');
+    t.ok(
+      hist.Sessions?.some((x) => x.SessionId === s.sessionId && x.Status === 'Terminated'),
+      'terminated',
+    );
   });
 
   t.test('an upload the vault refuses leaves room.session failed, exit 1', async (t) => {
@@ -127,7 +133,11 @@ t.test('room shell: a recorded session, a failed upload recorded as failed, and 
     const last = (await events()).at(-1)!;
     t.equal(last.action, 'room.session');
     t.equal(last.outcome.status, 'failed');
-    t.match(last.outcome.details!['session'], { status: 'failed', transcript: null, reason: /never appeared in the vault within 3s/ });
+    t.match(last.outcome.details!['session'], {
+      status: 'failed',
+      transcript: null,
+      reason: /never appeared in the vault within 3s/,
+    });
     t.not((last.outcome.details!['session'] as { sessionId: string }).sessionId, transcriptOf);
     const v = await cli(aws, ['custody', 'verify', '--case', CASE]);
     t.equal(v.code, 0, 'the record of a failed session verifies');

@@ -818,14 +818,21 @@ function addSessionChecks(live: RoomLive, add: AddCheck): void {
     const prefix = `cases/${info.case}/sessions/`;
     const bad: string[] = [];
     if (d.documentType !== 'Session' || d.content['sessionType'] !== 'Standard_Stream')
-      bad.push(`it is a ${d.documentType ?? '?'} document of session type ${String(d.content['sessionType'])}, not a Standard_Stream Session document`);
+      bad.push(
+        `it is a ${d.documentType ?? '?'} document of session type ${String(d.content['sessionType'])}, not a Standard_Stream Session document`,
+      );
     if (inputs['s3BucketName'] !== info.vaultBucket)
-      bad.push(`transcripts go to ${JSON.stringify(inputs['s3BucketName'] ?? null)}, not the vault ${info.vaultBucket}`);
-    if (inputs['s3KeyPrefix'] !== prefix) bad.push(`under ${JSON.stringify(inputs['s3KeyPrefix'] ?? null)}, not ${prefix}`);
+      bad.push(
+        `transcripts go to ${JSON.stringify(inputs['s3BucketName'] ?? null)}, not the vault ${info.vaultBucket}`,
+      );
+    if (inputs['s3KeyPrefix'] !== prefix)
+      bad.push(`under ${JSON.stringify(inputs['s3KeyPrefix'] ?? null)}, not ${prefix}`);
     if (inputs['s3EncryptionEnabled'] !== true && inputs['s3EncryptionEnabled'] !== 'true')
       bad.push('s3EncryptionEnabled is off');
     if (!info.caseKeyArn || inputs['kmsKeyId'] !== info.caseKeyArn)
-      bad.push(`the session stream is encrypted with ${JSON.stringify(inputs['kmsKeyId'] ?? null)}, not the case key ${info.caseKeyArn ?? '(unknown)'}`);
+      bad.push(
+        `the session stream is encrypted with ${JSON.stringify(inputs['kmsKeyId'] ?? null)}, not the case key ${info.caseKeyArn ?? '(unknown)'}`,
+      );
     if (inputs['runAsEnabled'] === true || inputs['runAsEnabled'] === 'true')
       bad.push('runAsEnabled is on (sessions would run as another user)');
     return bad.length
@@ -842,12 +849,15 @@ function addSessionChecks(live: RoomLive, add: AddCheck): void {
         detail: `the stack ${live.stack.stackName} names no port-forward session document (PortForwardDocumentName). ${upgrade}`,
       };
     const d = need(live.portForwardDocument, `the session document ${info.portForwardDocumentName}`);
-    if (!d) return { ok: false, detail: `the session document ${info.portForwardDocumentName} does not exist. ${upgrade}` };
+    if (!d)
+      return { ok: false, detail: `the session document ${info.portForwardDocumentName} does not exist. ${upgrade}` };
     const props = (d.content['properties'] ?? {}) as Record<string, unknown>;
     const params = (d.content['parameters'] ?? {}) as Record<string, unknown>;
     const bad: string[] = [];
     if (d.documentType !== 'Session' || d.content['sessionType'] !== 'Port')
-      bad.push(`it is a ${d.documentType ?? '?'} document of session type ${String(d.content['sessionType'])}: only a Port session runs no shell (an unrecorded shell otherwise)`);
+      bad.push(
+        `it is a ${d.documentType ?? '?'} document of session type ${String(d.content['sessionType'])}: only a Port session runs no shell (an unrecorded shell otherwise)`,
+      );
     if ('host' in params || 'host' in props || props['type'] !== 'LocalPortForwarding')
       bad.push('it can forward to another host than the forensic instance');
     return bad.length

@@ -308,7 +308,9 @@ async function runSession(run: ShellRun, pluginPath: string, o: RoomShellOptions
   }
   // The session may be over already (the plugin terminates it on exit): terminating again is harmless.
   await account.ssm.terminateSession({ SessionId: sessionId }).catch((e: unknown) => {
-    rec.warn(`could not terminate session ${sessionId} (Session Manager ends it after its idle timeout): ${asError(e).message}`);
+    rec.warn(
+      `could not terminate session ${sessionId} (Session Manager ends it after its idle timeout): ${asError(e).message}`,
+    );
   });
   const endedAt = new Date(run.clock.now()).toISOString();
 
@@ -354,8 +356,7 @@ async function collectTranscript(run: ShellRun, key: string, o: RoomShellOptions
         const h = await account.s3.headObject({ Bucket: run.bucket, Key: key });
         return { state: 'done', value: h.VersionId };
       } catch (e) {
-        if (isAwsCode(e, 'NotFound', 'NoSuchKey'))
-          return { state: 'pending', detail: 'not uploaded yet' };
+        if (isAwsCode(e, 'NotFound', 'NoSuchKey')) return { state: 'pending', detail: 'not uploaded yet' };
         return { state: 'failed', error: asError(e) };
       }
     },

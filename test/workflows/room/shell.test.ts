@@ -87,7 +87,10 @@ function world(opts: { outputs?: Record<string, string>; noStack?: boolean } = {
         const body = Buffer.from(i.Body as Uint8Array);
         if (createHash('sha256').update(body).digest('base64') !== i.ChecksumSHA256)
           throw awsError('s3', 'putObject', 'BadDigest', 'checksum mismatch');
-        const v = vault.put(i.Key!, body, { mode: i.ObjectLockMode as 'GOVERNANCE', retainUntil: i.ObjectLockRetainUntilDate as Date });
+        const v = vault.put(i.Key!, body, {
+          mode: i.ObjectLockMode as 'GOVERNANCE',
+          retainUntil: i.ObjectLockRetainUntilDate as Date,
+        });
         return out({ VersionId: v.versionId });
       },
       putObjectRetention: async (i) => {
@@ -184,7 +187,9 @@ t.test('a transcript version without Object Lock retention gets it', async (t) =
   const r = await roomShell({ account: w.account, custody: rec, plugin: p, clock: clock() }, { caseId: CASE });
   t.equal(r.session.status, 'closed', 'still closed: the transcript is there and hashed');
   t.notOk(r.session.transcript!.kmsKeyId, 'not claimed to be under the case key');
-  t.match(w.calls.of('putObjectRetention'), [{ Key: `cases/${CASE}/sessions/${r.session.sessionId}.log`, VersionId: 'v0001', Retention: { Mode: 'GOVERNANCE' } }]);
+  t.match(w.calls.of('putObjectRetention'), [
+    { Key: `cases/${CASE}/sessions/${r.session.sessionId}.log`, VersionId: 'v0001', Retention: { Mode: 'GOVERNANCE' } },
+  ]);
 });
 
 t.test('a transcript that never reaches the vault leaves room.session failed, and SESSION_FAILED', async (t) => {
