@@ -70,6 +70,19 @@ export {
   roomGate,
   builtInGuestTools,
   bundleDigest,
+  roomShell,
+  parsePortForward,
+  transcriptKey,
+  SESSION_PLUGIN_DOCS,
+  SESSION_PLUGIN_ENV,
+  DEFAULT_SHELL_BUDGETS,
+  type RoomShellDeps,
+  type RoomShellOptions,
+  type RoomShellResult,
+  type SessionPlugin,
+  type PluginInvocation,
+  type SessionRecord,
+  type SessionTranscript,
   type RoomUpDeps,
   type RoomUpOptions,
   type RoomUpResult,
@@ -164,7 +177,8 @@ export {
   sessionLine,
   transcriptFile,
   type RecordedSession,
-  type SessionTranscript,
+  // The transcript as the record holds it (the contract room shell's SessionTranscript writes).
+  type SessionTranscript as RecordedSessionTranscript,
 } from './custody/room-sessions.js';
 export type { TranscriptCheck } from './custody/verify.js';
 export { canonicalize } from './custody/canonical.js';
