@@ -63,12 +63,26 @@ export {
   ROOM_TEMPLATE,
   roomDown,
   roomStatus,
+  roomSessions,
   listRooms,
   auditRoom,
   ROOM_CHECK_IDS,
   roomGate,
   builtInGuestTools,
   bundleDigest,
+  roomShell,
+  parsePortForward,
+  transcriptKey,
+  SESSION_PLUGIN_DOCS,
+  SESSION_PLUGIN_ENV,
+  DEFAULT_SHELL_BUDGETS,
+  type RoomShellDeps,
+  type RoomShellOptions,
+  type RoomShellResult,
+  type SessionPlugin,
+  type PluginInvocation,
+  type SessionRecord,
+  type SessionTranscript,
   type RoomUpDeps,
   type RoomUpOptions,
   type RoomUpResult,
@@ -77,6 +91,9 @@ export {
   type RoomDownResult,
   type RoomStatus,
   type RoomListEntry,
+  type RoomSessionsDeps,
+  type RoomSessionsOptions,
+  type RoomSessionsResult,
   type RoomAudit,
   type RoomCheckId,
   type GuestToolFile,
@@ -194,6 +211,15 @@ export { caseExists, requireExistingCase } from './custody/case-exists.js';
 export { verifyCaseInVault, type VaultVerifyOptions, type VaultVerifyResult } from './custody/verify-vault.js';
 export { exportBundle, verifyBundle, type ExportResult, type BundleVerifyResult } from './custody/bundle.js';
 export { readCaseLog, type LogEntry } from './custody/log.js';
+export {
+  sessionOfEvent,
+  sessionLine,
+  transcriptFile,
+  type RecordedSession,
+  // The transcript as the record holds it (the contract room shell's SessionTranscript writes).
+  type SessionTranscript as RecordedSessionTranscript,
+} from './custody/room-sessions.js';
+export type { TranscriptCheck } from './custody/verify.js';
 export { canonicalize } from './custody/canonical.js';
 export { eventHash, type CustodyEvent, type CaseManifest } from './custody/event.js';
 export { eventSchemaErrors, manifestSchemaErrors, isCustodyEvent, isCaseManifest } from './custody/schema.js';

@@ -148,6 +148,12 @@ export const SSM_COMMANDS = {
   sendCommand: ssm.SendCommandCommand,
   getCommandInvocation: ssm.GetCommandInvocationCommand,
   describeInstanceInformation: ssm.DescribeInstanceInformationCommand,
+  // room shell / room verify: Session Manager's control plane and the room's session documents
+  startSession: ssm.StartSessionCommand,
+  terminateSession: ssm.TerminateSessionCommand,
+  // room shell's checks and room sessions (Session Manager's own list of the room's sessions)
+  describeSessions: ssm.DescribeSessionsCommand,
+  getDocument: ssm.GetDocumentCommand,
 } as const;
 
 export const IAM_COMMANDS = {

@@ -50,8 +50,14 @@ export const KEY_FAMILIES = {
   'room.discard-review': ['room', 'discard-review', rest('stackId')],
   /** `room.guard-rail.revoke-rules`: undeclared rules of a group revoked (rule ids joined by commas). */
   'room.revoke': ['room', 'revoke', id('groupId'), id('ruleIds')],
+  /** `room.session` recorded afterwards by `room sessions --record`: a session Session Manager knows and the record did not, by session id. */
+  'room.session-found': ['room', 'session-found', id('sessionId')],
   /** `room.down`: the room stack deleted, by stack id. */
   'room.down': ['room', 'down', rest('stackId')],
+  /** `room.session.start`: a Session Manager session opened by `room shell`, by its session id. */
+  'room.session.start': ['room', 'session-start', rest('sessionId')],
+  /** `room.session`: how that session ended (closed or failed), by its session id. */
+  'room.session': ['room', 'session', rest('sessionId')],
   /** `room.down.detach` of a volume that names no evidence item (volume id, attach time as it was read). */
   'room.down.detach-unknown': ['room-down', 'detach', 'unknown', id('volumeId'), maybe('attachTime')],
   /** `isolate.complete`: the instance is isolated. */
@@ -195,12 +201,15 @@ export const idempotencyKeys = {
   leaseTakeover: (owner: string, generation: number) => build('lease.takeover', owner, generation),
   room: {
     guestTools: (digest: string) => build('room.guest-tools', digest),
+    sessionFound: (sessionId: string) => build('room.session-found', sessionId),
     deployStart: (changeSetId: string) => build('room.deploy.start', changeSetId),
     deployOutcome: (changeSetId: string) => build('room.deploy.outcome', changeSetId),
     discardReview: (stackId: string) => build('room.discard-review', stackId),
     revoke: (groupId: string, ruleIds: readonly string[]) => build('room.revoke', groupId, ruleIds.join(',')),
     down: (stackId: string) => build('room.down', stackId),
     detachUnknown: (volumeId: string, attachTime: string) => build('room.down.detach-unknown', volumeId, attachTime),
+    sessionStart: (sessionId: string) => build('room.session.start', sessionId),
+    session: (sessionId: string) => build('room.session', sessionId),
   },
   isolate: {
     step: (instanceId: string, step: string) => build('isolate.step', instanceId, step),

@@ -1,22 +1,29 @@
 /**
- * `cleanroom room up | verify | status | list | down`: parse, call the room workflows, render.
+ * `cleanroom room up | verify | status | sessions | list | shell | down | tools`: parse, call the room workflows, render.
  */
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
-import { handle, withBucket, withCase } from './common.js';
+import { handle, parseNumberOption, withBucket, withCase } from './common.js';
 import { renderChecks, table, roomJson } from '../render.js';
 import {
   auditRoom,
   listRooms,
   roomDown,
+  pluginMissingError,
+  roomSessions,
+  roomShell,
   roomStatus,
   roomTools,
   roomUp,
+  type RoomSessionsResult,
+  type RoomShellResult,
   type RoomToolsResult,
   type RoomUpResult,
 } from '../../workflows/room/index.js';
 import type { ToolkitArch } from '../../domain/toolkit.js';
+import { sessionLine } from '../../custody/room-sessions.js';
+import { processSessionPlugin } from '../session-plugin.js';
 import { roomStackName } from '../../domain/case-id.js';
 import { checkRegion } from '../../aws/region.js';
 import type { AuditCheck } from '../../domain/room.js';
@@ -34,6 +41,10 @@ interface UpArgs extends CaseArgs {
 interface VerifyArgs extends CaseArgs {
   strict: boolean;
 }
+interface ShellArgs extends CaseArgs {
+  portForward?: string;
+  transcriptWaitSeconds?: string;
+}
 interface DownArgs extends CaseArgs {
   detachEvidence: boolean;
 }
@@ -46,6 +57,9 @@ interface ToolsArgs extends GlobalArgs {
   name?: string;
   default: boolean;
   bucket?: string;
+}
+interface SessionsArgs extends CaseArgs {
+  record: boolean;
 }
 
 function checksJson(checks: readonly AuditCheck[]) {
@@ -103,14 +117,16 @@ export function roomCommands(y: Argv, io: HostIo): Argv {
     roomUpCommand,
     roomVerifyCommand,
     roomStatusCommand,
+    roomSessionsCommand,
     roomListCommand,
+    roomShellCommand,
     roomDownCommand,
     roomToolsCommand,
   ];
-  return y.command('room', 'the clean room of a case: up, verify, status, list, down, tools', (room) =>
+  return y.command('room', 'the clean room of a case: up, verify, status, sessions, list, shell, down, tools', (room) =>
     subcommands
       .reduce((cmd, add) => add(cmd, io), room)
-      .demandCommand(1, 'Name a room command: up, verify, status, list, down or tools.'),
+      .demandCommand(1, 'Name a room command: up, verify, status, sessions, list, shell, down or tools.'),
   );
 }
 
@@ -260,6 +276,72 @@ function roomStatusCommand(y: Argv, io: HostIo): Argv {
   );
 }
 
+function sessionsText(r: RoomSessionsResult): string {
+  const lines = [
+    r.recorded.length
+      ? `Case ${r.case}: ${r.recorded.length} session(s) in the custody record:`
+      : `Case ${r.case}: no session in the custody record.`,
+    ...r.recorded.map(
+      (s) =>
+        `  #${s.seq} ${sessionLine(s)}${s.inSessionManager ? '' : ' [not in Session Manager’s history (it keeps 30 days)]'}`,
+    ),
+  ];
+  if (r.unrecorded.length) {
+    lines.push(
+      `${r.unrecorded.length} session(s) Session Manager knows to ${r.instances.join(', ')} are NOT in the custody record (started past \`cleanroom room shell\`):`,
+      ...r.unrecorded.map(
+        (m) =>
+          `  ${m.sessionId}  owner ${m.owner ?? '?'}  ${m.startedAt ?? '?'} – ${m.endedAt ?? (m.state === 'Active' ? 'still active' : '?')}  ${m.status ?? ''}${m.document ? `  (${m.document})` : ''}`,
+      ),
+    );
+    if (r.recordedNow.length)
+      lines.push(
+        `Recorded now as room.session (found: true): ${r.recordedNow.map((x) => `${x.sessionId} #${x.seq}${x.transcript ? ` transcript sha256 ${x.transcript.sha256}` : ' (no transcript)'}`).join(', ')}.`,
+      );
+    for (const n of r.notRecorded) lines.push(`Not recorded: ${n.sessionId} — ${n.why}.`);
+    if (!r.recordedNow.length && !r.notRecorded.length)
+      lines.push(`Record them with: cleanroom room sessions --case ${r.case} --record`);
+  } else
+    lines.push(
+      r.instances.length
+        ? `Session Manager knows no session to ${r.instances.join(', ')} that the record does not hold.`
+        : 'The case has no room instance and no recorded session: nothing to ask Session Manager about.',
+    );
+  return lines.join('\n');
+}
+
+function roomSessionsCommand(y: Argv, io: HostIo): Argv {
+  return y.command(
+    'sessions',
+    "the sessions of a case's room: the custody record reconciled with Session Manager's history; exit 3 when Session Manager knows a session the record does not",
+    (c) =>
+      withBucket(withCase(c)).option('record', {
+        type: 'boolean',
+        default: false,
+        describe: 'record each ended session the record lacks as room.session (found: true), with its transcript',
+      }),
+    handle<SessionsArgs, unknown>(io, async (ctx, args) => {
+      const account = await ctx.forensicAccount();
+      await checkRegion(account);
+      const r = await roomSessions(
+        {
+          account,
+          custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room sessions' }),
+          reporter: ctx.reporter,
+        },
+        {
+          caseId: args.case,
+          record: args.record,
+          ...(args.bucket ? { bucket: args.bucket } : {}),
+          signal: ctx.abort.signal,
+        },
+      );
+      const { seal: _seal, ...data } = r;
+      return { data, text: sessionsText(r), exitCode: r.ok ? 0 : 3 };
+    }),
+  );
+}
+
 function roomListCommand(y: Argv, io: HostIo): Argv {
   return y.command(
     'list',
@@ -284,6 +366,76 @@ function roomListCommand(y: Argv, io: HostIo): Argv {
       return { data: { region: account.region, rooms }, text };
     }),
   );
+}
+
+function shellText(r: RoomShellResult): string {
+  const s = r.session;
+  const t = s.transcript;
+  return [
+    `Session ${s.sessionId} to ${s.instanceId} ${s.status} (${s.startedAt} – ${s.endedAt}), recorded in the custody record of case ${r.case}.`,
+    t
+      ? `  transcript  s3://${t.bucket}/${t.key}${t.versionId ? ` (version ${t.versionId})` : ''}, ${t.bytes} bytes, SHA-256 ${t.sha256}`
+      : `  transcript  none${s.reason ? `: ${s.reason}` : ''}`,
+  ].join('\n');
+}
+
+function roomShellCommand(y: Argv, io: HostIo): Argv {
+  return y.command(
+    'shell',
+    'open a recorded Session Manager session to the forensic instance (transcript to the vault)',
+    (c) =>
+      withBucket(withCase(c))
+        .option('port-forward', {
+          type: 'string',
+          describe: 'LOCAL:REMOTE — forward a local port to a port of the forensic instance (no shell)',
+        })
+        .option('transcript-wait-seconds', {
+          type: 'string',
+          describe: 'how long to wait for Session Manager to put the transcript into the vault (default 300)',
+        }),
+    handle<ShellArgs, unknown>(io, async (ctx, args) => {
+      const plugin = processSessionPlugin({
+        env: process.env,
+        outputToStderr: args.json,
+        foreground: (on) => {
+          ctx.childHasTerminal = on;
+        },
+      });
+      const wait =
+        args.transcriptWaitSeconds !== undefined
+          ? parseNumberOption(
+              { flag: '--transcript-wait-seconds', unit: 'seconds', integer: true, min: 1, max: 3600 },
+              args.transcriptWaitSeconds,
+            )
+          : undefined;
+      // The plugin is looked for before the account is opened: without it, no AWS call at all.
+      if (!(await plugin.locate())) throw pluginMissingError();
+      const r = await roomShell(
+        {
+          account: await ctx.forensicAccount(),
+          custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room shell' }),
+          plugin,
+          reporter: ctx.reporter,
+          clock: ctx.clock,
+          profile: args.profile ?? '',
+          ...ssmEndpoint(process.env),
+        },
+        {
+          caseId: args.case,
+          ...(args.portForward !== undefined ? { portForward: args.portForward } : {}),
+          ...(wait !== undefined ? { budgets: { transcriptMs: wait * 1000 } } : {}),
+          signal: ctx.abort.signal,
+        },
+      );
+      return { data: { case: r.case, session: r.session, seal: r.seal }, text: shellText(r) };
+    }),
+  );
+}
+
+/** The SSM endpoint the plugin is handed (the SDK's own endpoint variables, as the AWS CLI's --endpoint-url). */
+function ssmEndpoint(env: NodeJS.ProcessEnv): { ssmEndpoint?: string } {
+  const url = env['AWS_ENDPOINT_URL_SSM'] ?? env['AWS_ENDPOINT_URL'];
+  return url ? { ssmEndpoint: url } : {};
 }
 
 function roomDownCommand(y: Argv, io: HostIo): Argv {

@@ -1,7 +1,8 @@
 /**
  * The room workflows: `room up` (up.ts), `room down` (down.ts), `room status` / `room list`
- * (status.ts), `room audit` (audit.ts), `room tools` (tools.ts: the forensic toolkit) and the room
- * gate that acquire and evidence attach pass first (gate.ts). The rest of this folder is their steps.
+ * (status.ts), `room sessions` (sessions.ts), `room audit` (audit.ts), `room tools` (tools.ts: the
+ * forensic toolkit) and the room gate that acquire and evidence attach pass first (gate.ts). The
+ * rest of this folder is their steps.
  */
 export {
   roomUp,
@@ -15,6 +16,15 @@ export {
 } from './up.js';
 export { roomDown, roomDownPlanText, type RoomDownDeps, type RoomDownOptions, type RoomDownResult } from './down.js';
 export { roomStatus, listRooms, type RoomStatus, type RoomListEntry } from './status.js';
+export {
+  roomSessions,
+  type ManagerSession,
+  type RecordedRoomSession,
+  type RoomSessionsAccount,
+  type RoomSessionsDeps,
+  type RoomSessionsOptions,
+  type RoomSessionsResult,
+} from './sessions.js';
 export { auditRoom, ROOM_CHECK_IDS, type RoomAudit, type RoomCheckId } from './audit.js';
 export { roomGate } from './gate.js';
 export { checkFlags } from './inputs.js';
@@ -36,3 +46,19 @@ export {
   type RoomToolkitPlan,
   type ToolkitInRoom,
 } from './toolkit.js';
+export {
+  roomShell,
+  parsePortForward,
+  pluginMissingError,
+  transcriptKey,
+  SESSION_PLUGIN_DOCS,
+  SESSION_PLUGIN_ENV,
+  DEFAULT_SHELL_BUDGETS,
+  type RoomShellDeps,
+  type RoomShellOptions,
+  type RoomShellResult,
+  type SessionPlugin,
+  type PluginInvocation,
+  type SessionRecord,
+  type SessionTranscript,
+} from './shell.js';

@@ -71,6 +71,8 @@ function s3Check(statements: unknown[], toolkitId?: string) {
     networkAcls: unread,
     flowLogs: unread,
     rules: unread,
+    shellDocument: unread,
+    portForwardDocument: unread,
   };
   return evaluateRoom(live).find((c) => c.id === 'endpoints.s3-vault-only')!;
 }
