@@ -25,7 +25,14 @@ import {
  * How a command uses a case's record: `read` it (the case must exist), `change` it (must exist,
  * and the command takes the case's lease), or `start` it (may create the case; takes the lease).
  */
-export type CustodyUse = { use: 'read' } | { use: 'change' | 'start'; command: string };
+/**
+ * How a command uses a case's record: `read` (no appends), `change` / `start` (appends, holding the
+ * case's lease: one command changing the case's AWS state at a time), `append` (appends its own
+ * events without the lease — for a command that changes nothing another command could race, like
+ * `room shell`, whose session may last hours and must not keep the case from other commands;
+ * concurrent appends are safe: docs/custody.md, "Many writers on one case").
+ */
+export type CustodyUse = { use: 'read' } | { use: 'change' | 'start' | 'append'; command: string };
 
 export interface GlobalArgs {
   region?: string;
@@ -171,7 +178,7 @@ export class CliContext {
       c = this.forensicAccount()
         .then(async (account) => {
           const lease =
-            how.use === 'read'
+            how.use === 'read' || how.use === 'append'
               ? undefined
               : {
                   owner: processOwnerId(await account.callerArn()),

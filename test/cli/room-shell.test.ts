@@ -157,4 +157,47 @@ t.test('room shell: a recorded session, a failed upload recorded as failed, and 
     const last = (await events()).at(-1)!;
     t.match(last.outcome.details!['session'], { status: 'failed', reason: /exit code 1/ });
   });
+
+  t.test('a session in progress does not keep the case from other commands (no lease held)', async (t) => {
+    const hold = fs.mkdtempSync(path.join(os.tmpdir(), 'cleanroom-hold-'));
+    t.teardown(() => fs.rmSync(hold, { recursive: true, force: true }));
+    const before = (await events()).length;
+    const shell = cli(
+      aws,
+      ['room', 'shell', '--case', CASE, '--json'],
+      withPlugin({ FAKE_AGENT: 'upload-as-agent', FAKE_PLUGIN_HOLD: hold }),
+    );
+    await fileAppears(path.join(hold, 'started'));
+    // A command that takes the case's lease and appends, while the analyst is still in the room.
+    const other = await cli(aws, ['room', 'sessions', '--case', CASE, '--record', '--json']);
+    t.not(other.code, 1, other.stderr);
+    t.notMatch(other.stderr, /CASE_BUSY/, 'the case is not busy while a session runs');
+    fs.writeFileSync(path.join(hold, 'release'), '');
+    const r = await shell;
+    t.equal(r.code, 0, r.stderr);
+    const added = (await events()).slice(before).map((e) => e.action);
+    t.same(
+      added.filter((a) => a.startsWith('room.session')),
+      ['room.session.start', 'room.session'],
+      'the session start and end recorded around the other command',
+    );
+    const v = await cli(aws, ['custody', 'verify', '--case', CASE]);
+    t.equal(v.code, 0, v.stdout + v.stderr);
+  });
 });
+
+/** Resolve when `file` exists (a watch on its folder, not a sleep). */
+function fileAppears(file: string): Promise<void> {
+  return new Promise((resolve) => {
+    const watcher = fs.watch(path.dirname(file), () => {
+      if (fs.existsSync(file)) {
+        watcher.close();
+        resolve();
+      }
+    });
+    if (fs.existsSync(file)) {
+      watcher.close();
+      resolve();
+    }
+  });
+}

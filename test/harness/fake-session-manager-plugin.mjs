@@ -10,6 +10,8 @@
 // FAKE_AGENT: 'upload' (default: the transcript with SSE-KMS asked for), 'upload-as-agent' (no SSE
 // header, as the real agent's S3 upload sends none: amazon-ssm-agent agent/s3util/s3util.go), 'none'
 // (nothing written: an upload that failed), 'exit1' (the plugin fails). FAKE_PLUGIN_LOG: a file each invocation is appended to, as one JSON line.
+// FAKE_PLUGIN_HOLD: a folder; the session "lasts" until the test says so — the plugin writes
+// <folder>/started, then waits for <folder>/release before the agent's upload and the exit.
 import fs from 'node:fs';
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SSMClient, GetDocumentCommand } from '@aws-sdk/client-ssm';
@@ -34,6 +36,7 @@ if (mode === 'exit1') {
   process.exit(1);
 }
 process.stdout.write(`\nStarting session with SessionId: ${response.SessionId}\n`);
+if (process.env.FAKE_PLUGIN_HOLD) await heldUntilReleased(process.env.FAKE_PLUGIN_HOLD);
 if (mode !== 'none') {
   const doc = await new SSMClient({ region }).send(new GetDocumentCommand({ Name: request.DocumentName }));
   const inputs = JSON.parse(doc.Content).inputs ?? {};
@@ -56,3 +59,21 @@ if (mode !== 'none') {
   }
 }
 process.stdout.write(`\nExiting session with sessionId: ${response.SessionId}.\n`);
+
+/** Write <dir>/started, then resolve once <dir>/release exists (a watch, not a poll). */
+function heldUntilReleased(dir) {
+  const release = `${dir}/release`;
+  return new Promise((resolve) => {
+    const watcher = fs.watch(dir, () => {
+      if (fs.existsSync(release)) {
+        watcher.close();
+        resolve();
+      }
+    });
+    fs.writeFileSync(`${dir}/started`, `${process.pid}\n`);
+    if (fs.existsSync(release)) {
+      watcher.close();
+      resolve();
+    }
+  });
+}

@@ -413,7 +413,7 @@ function roomShellCommand(y: Argv, io: HostIo): Argv {
       const r = await roomShell(
         {
           account: await ctx.forensicAccount(),
-          custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room shell' }),
+          custody: () => ctx.custody(args.case, args.bucket, { use: 'append', command: 'room shell' }),
           plugin,
           reporter: ctx.reporter,
           clock: ctx.clock,
