@@ -114,7 +114,8 @@ export const S3_COMMANDS = {
   completeMultipartUpload: s3.CompleteMultipartUploadCommand,
   abortMultipartUpload: s3.AbortMultipartUploadCommand,
   putObjectRetention: s3.PutObjectRetentionCommand,
-  // room up --toolkit: the toolkit copied server-side into the case
+  // room up --toolkit: the toolkit copied server-side into the case; room shell: a session
+  // transcript copied onto itself under the case key
   copyObject: s3.CopyObjectCommand,
 } as const;
 
@@ -148,6 +149,11 @@ export const SSM_COMMANDS = {
   sendCommand: ssm.SendCommandCommand,
   getCommandInvocation: ssm.GetCommandInvocationCommand,
   describeInstanceInformation: ssm.DescribeInstanceInformationCommand,
+  // room shell / room verify: Session Manager's control plane and the room's session documents
+  startSession: ssm.StartSessionCommand,
+  terminateSession: ssm.TerminateSessionCommand,
+  describeSessions: ssm.DescribeSessionsCommand,
+  getDocument: ssm.GetDocumentCommand,
 } as const;
 
 export const IAM_COMMANDS = {

@@ -53,6 +53,11 @@ export class CliContext {
   readonly calls = new Map<string, number>();
   /** The head seq of each custody record when this command opened it. */
   private readonly headAtOpen = new Map<CaseCustody, number>();
+  /**
+   * True while a child process (room shell's Session Manager plugin) has the terminal: Ctrl-C is
+   * the child's (it passes it to the remote shell) and does not stop the command.
+   */
+  childHasTerminal = false;
   /** Aborted on Ctrl-C (SIGINT): waiters that take a signal stop at once. */
   readonly abort = new AbortController();
   /**

@@ -107,6 +107,7 @@ function onCtrlC(
   let listener: () => void = () => undefined;
   const interruption = new Promise<never>((_, reject) => {
     listener = () => {
+      if (ctx.childHasTerminal) return;
       if (interrupted) {
         io.stderr.write(
           '\nInterrupted again: exiting now, without re-sealing the custody manifest (`cleanroom custody seal` does it later).\n',

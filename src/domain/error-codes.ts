@@ -132,6 +132,14 @@ export const ERROR_CODES = {
   ROOM_OUTPUTS_MISSING: { exit: 1, meaning: 'The room stack does not report the outputs its guard rails need.' },
   ROOM_INSTANCE_GONE: { exit: 1, meaning: "The room's forensic instance is terminated or gone." },
   ROOM_NOT_UP: { exit: 2, meaning: 'The room of the case is not up, so there is no forensic instance.' },
+  SESSION_PLUGIN_MISSING: {
+    exit: 2,
+    meaning: 'room shell needs the Session Manager plugin (session-manager-plugin) and it is not installed.',
+  },
+  SESSION_FAILED: {
+    exit: 1,
+    meaning: 'A room shell session failed (the plugin, or its transcript never reached the vault); it is recorded.',
+  },
   ROOM_AUDIT_FAILED: { exit: 3, meaning: 'The clean room fails its audit, so no evidence is attached to it.' },
   STACK_DELETE_FAILED: { exit: 1, meaning: 'Deleting the room stack failed.' },
   EVIDENCE_ATTACHED: { exit: 2, meaning: 'The forensic instance still has evidence attached.' },

@@ -52,6 +52,10 @@ export const KEY_FAMILIES = {
   'room.revoke': ['room', 'revoke', id('groupId'), id('ruleIds')],
   /** `room.down`: the room stack deleted, by stack id. */
   'room.down': ['room', 'down', rest('stackId')],
+  /** `room.session.start`: a Session Manager session opened by `room shell`, by its session id. */
+  'room.session.start': ['room', 'session-start', rest('sessionId')],
+  /** `room.session`: how that session ended (closed or failed), by its session id. */
+  'room.session': ['room', 'session', rest('sessionId')],
   /** `room.down.detach` of a volume that names no evidence item (volume id, attach time as it was read). */
   'room.down.detach-unknown': ['room-down', 'detach', 'unknown', id('volumeId'), maybe('attachTime')],
   /** `isolate.complete`: the instance is isolated. */
@@ -201,6 +205,8 @@ export const idempotencyKeys = {
     revoke: (groupId: string, ruleIds: readonly string[]) => build('room.revoke', groupId, ruleIds.join(',')),
     down: (stackId: string) => build('room.down', stackId),
     detachUnknown: (volumeId: string, attachTime: string) => build('room.down.detach-unknown', volumeId, attachTime),
+    sessionStart: (sessionId: string) => build('room.session.start', sessionId),
+    session: (sessionId: string) => build('room.session', sessionId),
   },
   isolate: {
     step: (instanceId: string, step: string) => build('isolate.step', instanceId, step),

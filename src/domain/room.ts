@@ -26,6 +26,10 @@ export interface RoomInfo {
   instanceProfileName?: string;
   instanceRoleArn?: string;
   launchTemplateId?: string;
+  /** The Session Manager document of the analyst's shell (room shell; transcripts to the vault). */
+  shellDocumentName?: string;
+  /** The Session Manager document for port forwarding (room shell --port-forward). */
+  portForwardDocumentName?: string;
   /** The case key the room was built with. */
   caseKeyArn?: string;
   vaultBucket?: string;

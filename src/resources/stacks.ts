@@ -24,6 +24,8 @@ export const ROOM_OUTPUTS = {
   InstanceProfileName: 'instanceProfileName',
   InstanceRoleArn: 'instanceRoleArn',
   LaunchTemplateId: 'launchTemplateId',
+  ShellDocumentName: 'shellDocumentName',
+  PortForwardDocumentName: 'portForwardDocumentName',
 } as const satisfies Record<string, keyof RoomInfo>;
 
 /** The room stack: what DescribeStacks says about it, flattened. */

@@ -65,6 +65,8 @@ export const REQUIRED_OUTPUTS: Record<string, string> = {
   InstanceProfileName: 'InstanceProfile',
   InstanceRoleArn: 'InstanceRole',
   LaunchTemplateId: 'LaunchTemplate',
+  ShellDocumentName: 'ShellDocument',
+  PortForwardDocumentName: 'PortForwardDocument',
 };
 /** Resource types that would give the room a way out (or an address reachable from outside). */
 export const FORBIDDEN_TYPES = [
@@ -794,6 +796,11 @@ export const ROOM_CHECKS: RoomCheck[] = [
         's3:PutObject': casePrefixArn('*'),
         's3:GetObject': casePrefixArn('tools/*'),
         's3:ListBucket': ['arn:${AWS::Partition}:s3:::${VaultBucket}', 'arn:aws:s3:::${VaultBucket}'],
+        // Session Manager reads the vault's default encryption before it uploads a transcript.
+        's3:GetEncryptionConfiguration': [
+          'arn:${AWS::Partition}:s3:::${VaultBucket}',
+          'arn:aws:s3:::${VaultBucket}',
+        ],
         'kms:Decrypt': ['${CaseKeyArn}', '${VaultKeyArn}'],
         'kms:GenerateDataKey': ['${CaseKeyArn}'],
       };

@@ -6,7 +6,18 @@ import type { HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
 import { handle, withBucket, withCase } from './common.js';
 import { renderChecks, table, roomJson } from '../render.js';
-import { auditRoom, listRooms, roomDown, roomStatus, roomUp, type RoomUpResult } from '../../workflows/room/index.js';
+import {
+  auditRoom,
+  listRooms,
+  roomDown,
+  pluginMissingError,
+  roomShell,
+  roomStatus,
+  roomUp,
+  type RoomShellResult,
+  type RoomUpResult,
+} from '../../workflows/room/index.js';
+import { processSessionPlugin } from '../session-plugin.js';
 import { roomStackName } from '../../domain/case-id.js';
 import { checkRegion } from '../../aws/region.js';
 import type { AuditCheck } from '../../domain/room.js';
@@ -22,6 +33,9 @@ interface UpArgs extends CaseArgs {
 }
 interface VerifyArgs extends CaseArgs {
   strict: boolean;
+}
+interface ShellArgs extends CaseArgs {
+  portForward?: string;
 }
 interface DownArgs extends CaseArgs {
   detachEvidence: boolean;
@@ -61,11 +75,18 @@ function upText(r: RoomUpResult): string {
 }
 
 export function roomCommands(y: Argv, io: HostIo): Argv {
-  const subcommands = [roomUpCommand, roomVerifyCommand, roomStatusCommand, roomListCommand, roomDownCommand];
-  return y.command('room', 'the clean room of a case: up, verify, status, list, down', (room) =>
+  const subcommands = [
+    roomUpCommand,
+    roomVerifyCommand,
+    roomStatusCommand,
+    roomListCommand,
+    roomShellCommand,
+    roomDownCommand,
+  ];
+  return y.command('room', 'the clean room of a case: up, verify, status, list, shell, down', (room) =>
     subcommands
       .reduce((cmd, add) => add(cmd, io), room)
-      .demandCommand(1, 'Name a room command: up, verify, status, list or down.'),
+      .demandCommand(1, 'Name a room command: up, verify, status, list, shell or down.'),
   );
 }
 
@@ -227,6 +248,63 @@ function roomListCommand(y: Argv, io: HostIo): Argv {
       return { data: { region: account.region, rooms }, text };
     }),
   );
+}
+
+function shellText(r: RoomShellResult): string {
+  const s = r.session;
+  const t = s.transcript;
+  return [
+    `Session ${s.sessionId} to ${s.instanceId} ${s.status} (${s.startedAt} – ${s.endedAt}), recorded in the custody record of case ${r.case}.`,
+    t
+      ? `  transcript  s3://${t.bucket}/${t.key}${t.versionId ? ` (version ${t.versionId})` : ''}, ${t.bytes} bytes, SHA-256 ${t.sha256}`
+      : `  transcript  none${s.reason ? `: ${s.reason}` : ''}`,
+  ].join('\n');
+}
+
+function roomShellCommand(y: Argv, io: HostIo): Argv {
+  return y.command(
+    'shell',
+    'open a recorded Session Manager session to the forensic instance (transcript to the vault)',
+    (c) =>
+      withBucket(withCase(c)).option('port-forward', {
+        type: 'string',
+        describe: 'LOCAL:REMOTE — forward a local port to a port of the forensic instance (no shell)',
+      }),
+    handle<ShellArgs, unknown>(io, async (ctx, args) => {
+      const plugin = processSessionPlugin({
+        env: process.env,
+        outputToStderr: args.json,
+        foreground: (on) => {
+          ctx.childHasTerminal = on;
+        },
+      });
+      // The plugin is looked for before the account is opened: without it, no AWS call at all.
+      if (!(await plugin.locate())) throw pluginMissingError();
+      const r = await roomShell(
+        {
+          account: await ctx.forensicAccount(),
+          custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room shell' }),
+          plugin,
+          reporter: ctx.reporter,
+          clock: ctx.clock,
+          profile: args.profile ?? '',
+          ...ssmEndpoint(process.env),
+        },
+        {
+          caseId: args.case,
+          ...(args.portForward !== undefined ? { portForward: args.portForward } : {}),
+          signal: ctx.abort.signal,
+        },
+      );
+      return { data: { case: r.case, session: r.session, seal: r.seal }, text: shellText(r) };
+    }),
+  );
+}
+
+/** The SSM endpoint the plugin is handed (the SDK's own endpoint variables, as the AWS CLI's --endpoint-url). */
+function ssmEndpoint(env: NodeJS.ProcessEnv): { ssmEndpoint?: string } {
+  const url = env['AWS_ENDPOINT_URL_SSM'] ?? env['AWS_ENDPOINT_URL'];
+  return url ? { ssmEndpoint: url } : {};
 }
 
 function roomDownCommand(y: Argv, io: HostIo): Argv {

@@ -19,3 +19,19 @@ export { auditRoom, ROOM_CHECK_IDS, type RoomAudit, type RoomCheckId } from './a
 export { roomGate } from './gate.js';
 export { checkFlags } from './inputs.js';
 export { builtInGuestTools, bundleDigest, type GuestToolFile } from './guest-tools.js';
+export {
+  roomShell,
+  parsePortForward,
+  pluginMissingError,
+  transcriptKey,
+  SESSION_PLUGIN_DOCS,
+  SESSION_PLUGIN_ENV,
+  DEFAULT_SHELL_BUDGETS,
+  type RoomShellDeps,
+  type RoomShellOptions,
+  type RoomShellResult,
+  type SessionPlugin,
+  type PluginInvocation,
+  type SessionRecord,
+  type SessionTranscript,
+} from './shell.js';
