@@ -2,11 +2,13 @@
  * The custody bundle: a self-contained folder a custodian hands over, verifiable offline.
  *
  *     events/<seq zero-padded>.json   the events' stored bytes, exactly
+ *     sessions/<session id>.log       each recorded session transcript's bytes (only when there are any)
  *     manifest.json                   the signed manifest's stored bytes
  *     signing-key.pem                 the public key of the vault's signing key (SPKI)
  *     export.json                     who exported what, when, and the retention seen at export
  *     report.md, report.html          case summary, a card per evidence item, timeline
- *     SHA256SUMS                      `sha256sum -c` format; events first, in sequence order
+ *     SHA256SUMS                      `sha256sum -c` format; events first, in sequence order, then the
+ *                                     transcripts in name order, then the other files
  *     bundle.sig.json                 the vault's signing key's signature over SHA256SUMS
  *
  * {@link exportBundle} verifies the record in the vault while it writes the bundle (into a
@@ -36,15 +38,18 @@ import { checkOutPath } from './out-path.js';
 import { SEQ_DIGITS, hashEquals, sha256Hex, type CaseManifest, type ChainHead } from './event.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
 import { type EvidenceStep, evidenceStepOf } from './report-cards.js';
+import { transcriptFile } from './room-sessions.js';
 import {
   BUNDLE_CHECKS,
   ChainChecker,
   Findings,
   checkManifest,
   publicKey,
+  recordedTranscripts,
   verifyResult,
   type CustodyVerifyResult,
   type Finding,
+  type TranscriptCheck,
 } from './verify.js';
 import type { VaultVerifyAccount, VaultVerifyResult } from './verify-vault.js';
 
@@ -56,6 +61,7 @@ export const BUNDLE_FILES = {
   md: 'report.md',
   html: 'report.html',
   events: 'events',
+  sessions: 'sessions',
   seal: 'bundle.sig.json',
 } as const;
 
@@ -178,6 +184,7 @@ export async function exportBundle(account: ExportAccount, opts: ExportOptions):
   const rows: ReportRows = { timeline: [], steps: [], folded: new Map() };
   try {
     const v = await verifyIntoFolder(account, opts, tmp, sums, rows);
+    addTranscriptSums(v, sums);
     const meta = await writeReport(account, opts, tmp, v, rows);
     for (const f of BUNDLE_LISTED_FILES) sums.push(`${sha256Hex(fs.readFileSync(path.join(tmp, f)))}  ${f}`);
     const sumsBytes = Buffer.from(`${sums.join('\n')}\n`, 'utf8');
@@ -242,6 +249,13 @@ async function verifyIntoFolder(
       });
     },
     onManifest: (bytes) => fs.writeFileSync(path.join(tmp, BUNDLE_FILES.manifest), bytes),
+    // Each transcript is written into the bundle as it is read and hashed: the bytes checked are the bytes carried.
+    transcriptFile: (session) => {
+      const rel = transcriptFile(session.sessionId);
+      if (!rel || fs.existsSync(path.join(tmp, rel))) return undefined;
+      fs.mkdirSync(path.join(tmp, BUNDLE_FILES.sessions), { recursive: true });
+      return path.join(tmp, rel);
+    },
   });
   if (!v.ok) {
     throw new VerificationFailedError(
@@ -258,6 +272,28 @@ async function verifyIntoFolder(
       caseId: opts.caseId,
     });
   return v as ExportableRecord;
+}
+
+/** SHA256SUMS lines of the transcripts written (verified: each is the SHA-256 its event records), in name order. */
+function addTranscriptSums(v: ExportableRecord, sums: string[]): void {
+  const lines = new Map<string, string>();
+  for (const t of v.transcripts) {
+    const rel = transcriptFile(t.sessionId);
+    if (!rel)
+      throw new VerificationFailedError(
+        'CUSTODY_INVALID',
+        `The transcript of session ${JSON.stringify(t.sessionId)} (event ${t.seq}) cannot be carried in a bundle: its session id is not a plain file name.`,
+        { caseId: v.case, sessionId: t.sessionId },
+      );
+    if (lines.has(rel) && lines.get(rel) !== t.sha256)
+      throw new VerificationFailedError(
+        'CUSTODY_INVALID',
+        `Session ${t.sessionId} is recorded with two different transcripts (event ${t.seq}): a bundle carries one per session.`,
+        { caseId: v.case, sessionId: t.sessionId },
+      );
+    lines.set(rel, t.sha256);
+  }
+  for (const rel of [...lines.keys()].sort()) sums.push(`${lines.get(rel)}  ${rel}`);
 }
 
 /** The public key, export.json and the two reports. */
@@ -289,7 +325,14 @@ async function writeReport(
   const m: CaseManifest = v.manifest;
   // The manifest's items (signed, and checked to be the fold of the events), with what its schema leaves out.
   const evidence = m.evidence.map((it) => ({ ...rows.folded.get(it.evidenceId), ...it }));
-  const report = { ...meta, sealedAt: m.sealedAt, sealedBy: m.sealedBy, evidence, ...rows };
+  const report = {
+    ...meta,
+    sealedAt: m.sealedAt,
+    sealedBy: m.sealedBy,
+    evidence,
+    ...rows,
+    sessions: v.sessions,
+  };
   fs.writeFileSync(path.join(tmp, BUNDLE_FILES.md), renderMarkdown(report));
   fs.writeFileSync(path.join(tmp, BUNDLE_FILES.html), renderHtml(report));
   return meta;
@@ -454,6 +497,7 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   const events = eventsFolder(files);
   const sums = checkSums(files, chain, events);
   await checkNothingUnlisted(files, events, sums.walk);
+  const transcripts = checkBundleTranscripts(files, chain, sums.walk);
   const { bundleKey, fingerprint, anchor, trusted } = checkTrust(files, opts, anchorKey, anchors);
   // With --public-key the signatures are checked with the trusted key, never the bundle's copy.
   const key = anchorKey ?? bundleKey;
@@ -472,17 +516,25 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   checkAgreement(findings, opts, { caseId, head, seal, meta, metaBytes, fingerprint });
   const signer = trusted && sealGood && typeof seal?.keyId === 'string' ? seal.keyId : undefined;
   return {
-    ...verifyResult(caseId, chain, findings, root, BUNDLE_CHECKS, {
-      'bundle.trust': trusted
-        ? `the signer is the trusted key (SHA-256 ${fingerprint}, from ${anchor === 'vault' ? "the vault's signing key in KMS" : `--${anchor}`})`
-        : 'ok',
-      'bundle.signature': `${BUNDLE_FILES.sums} is signed by that key`,
-      'bundle.files': `every file listed once under its own name, nothing unlisted, no link or special file`,
-      'bundle.checksums': `every file matches ${BUNDLE_FILES.sums}`,
-      'manifest.signature': fingerprint
-        ? `verified with ${anchorKey ? 'the trusted public key' : `the bundle's public key`} (SHA-256 ${fingerprint})`
-        : 'ok',
-    }),
+    ...verifyResult(
+      caseId,
+      chain,
+      findings,
+      root,
+      BUNDLE_CHECKS,
+      {
+        'bundle.trust': trusted
+          ? `the signer is the trusted key (SHA-256 ${fingerprint}, from ${anchor === 'vault' ? "the vault's signing key in KMS" : `--${anchor}`})`
+          : 'ok',
+        'bundle.signature': `${BUNDLE_FILES.sums} is signed by that key`,
+        'bundle.files': `every file listed once under its own name, nothing unlisted, no link or special file`,
+        'bundle.checksums': `every file matches ${BUNDLE_FILES.sums}`,
+        'manifest.signature': fingerprint
+          ? `verified with ${anchorKey ? 'the trusted public key' : `the bundle's public key`} (SHA-256 ${fingerprint})`
+          : 'ok',
+      },
+      transcripts,
+    ),
     bundle: root,
     ...(fingerprint ? { keyFingerprint: fingerprint } : {}),
     ...(signer ? { signingKeyArn: signer } : {}),
@@ -624,6 +676,10 @@ interface SumsWalk {
   contiguous: boolean;
   inEvents: boolean;
   listedOther: Set<string>;
+  /** Every transcript name listed (`sessions/<id>.log`), and the SHA-256 of those read. */
+  listedTranscripts: Set<string>;
+  transcripts: Map<string, string>;
+  lastTranscript: string;
 }
 
 type Listed = { seq: number | null; bytes?: Buffer | undefined };
@@ -643,6 +699,9 @@ function checkSums(files: BundleFiles, chain: ChainChecker, events: EventsFolder
     contiguous: true,
     inEvents: true,
     listedOther: new Set<string>(),
+    listedTranscripts: new Set<string>(),
+    transcripts: new Map<string, string>(),
+    lastTranscript: '',
   };
   let sumsOk = true;
   // Its type only: SHA256SUMS is streamed below, never held whole.
@@ -663,6 +722,10 @@ function checkSums(files: BundleFiles, chain: ChainChecker, events: EventsFolder
     }
     const entry = parseSumsLine(files, walk, line);
     if (!entry) continue;
+    if (entry.rel.startsWith(`${BUNDLE_FILES.sessions}/`)) {
+      readListedTranscript(files, walk, entry.rel, entry.sum);
+      continue;
+    }
     const { seq, bytes } = entry.rel.startsWith(`${BUNDLE_FILES.events}/`)
       ? readListedEvent(files, walk, events, entry.rel)
       : readListedFile(files, walk, entry.rel);
@@ -753,6 +816,117 @@ function readListedEvent(files: BundleFiles, walk: SumsWalk, events: EventsFolde
   return { seq };
 }
 
+/**
+ * A transcript listed in SHA256SUMS (`sessions/<session id>.log`): after the events, before the
+ * other files, in name order, each once; streamed through SHA-256 (never held whole), without
+ * following a link; its SHA-256 kept for the check against the session's event.
+ */
+function readListedTranscript(files: BundleFiles, walk: SumsWalk, rel: string, sum: string): void {
+  const { findings } = files;
+  walk.inEvents = false;
+  const name = /^sessions\/([^/]+)\.log$/.exec(rel)?.[1];
+  const why =
+    name === undefined || transcriptFile(name) !== rel
+      ? 'not the name of a session transcript (sessions/<session id>.log)'
+      : walk.listedOther.size > 0
+        ? 'a transcript listed after the other files'
+        : rel <= walk.lastTranscript
+          ? `listed again or out of order (after ${walk.lastTranscript})`
+          : undefined;
+  if (why) {
+    findings.add(
+      'BUNDLE_NAME_INVALID',
+      null,
+      `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}: ${why}`,
+    );
+    return;
+  }
+  walk.lastTranscript = rel;
+  walk.listedTranscripts.add(rel);
+  // The folder itself must be a folder: a link to one elsewhere is not followed (reported by the walk of the top level).
+  const folder = fs.lstatSync(files.at(BUNDLE_FILES.sessions), { throwIfNoEntry: false });
+  const r: ReturnType<typeof hashRegular> = folder?.isDirectory()
+    ? hashRegular(files.at(rel))
+    : folder
+      ? { invalid: `inside ${BUNDLE_FILES.sessions}/, which is ${kindOf(folder)}, not a folder (not followed)` }
+      : { missing: true };
+  if ('missing' in r) findings.add('BUNDLE_INCOMPLETE', null, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
+  else if ('invalid' in r) findings.add('BUNDLE_FILE_INVALID', null, `${rel} is ${r.invalid}`);
+  else {
+    walk.transcripts.set(rel, r.sha256);
+    if (!hashEquals(r.sha256, sum))
+      findings.add(
+        'BUNDLE_CHECKSUM_MISMATCH',
+        null,
+        `${rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`,
+      );
+  }
+}
+
+/** The SHA-256 of a regular file, streamed in 1 MiB reads (no link followed, no FIFO waited on). */
+function hashRegular(file: string): { sha256: string } | { missing: true } | { invalid: string } {
+  const r = readRegular(file, { typeOnly: true });
+  if (!('bytes' in r)) return r;
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    if (!fs.fstatSync(fd).isFile()) return { invalid: notRegular('not a regular file') };
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n = fs.readSync(fd, buf, 0, buf.length, null); n > 0; n = fs.readSync(fd, buf, 0, buf.length, null))
+      hash.update(buf.subarray(0, n));
+    return { sha256: hash.digest('hex') };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Every transcript a `room.session` event of the (verified) chain records is in the bundle and
+ * hashes to the SHA-256 the event records; every transcript the bundle carries belongs to one.
+ */
+function checkBundleTranscripts(files: BundleFiles, chain: ChainChecker, walk: SumsWalk): TranscriptCheck[] {
+  const { findings } = files;
+  const named = new Set<string>();
+  const out: TranscriptCheck[] = [];
+  for (const { session: s, transcript: t } of recordedTranscripts(chain.sessions)) {
+    const rel = transcriptFile(s.sessionId);
+    if (rel) named.add(rel);
+    const got = rel ? walk.transcripts.get(rel) : undefined;
+    let ok = true;
+    if (got === undefined) {
+      ok = false;
+      findings.add(
+        'TRANSCRIPT_MISSING',
+        s.seq,
+        `the transcript of session ${s.sessionId} recorded at event ${s.seq} (${t.key}) is not in the bundle${rel ? ` as ${rel}` : ''}`,
+      );
+    } else if (!hashEquals(got, t.sha256)) {
+      ok = false;
+      findings.add(
+        'TRANSCRIPT_MISMATCH',
+        s.seq,
+        `${rel} hashes to ${got.slice(0, 16)}…, not the ${t.sha256.slice(0, 16)}… event ${s.seq} records for session ${s.sessionId}: it was changed`,
+      );
+    }
+    out.push({
+      seq: s.seq,
+      sessionId: s.sessionId,
+      key: t.key,
+      ...(t.versionId ? { versionId: t.versionId } : {}),
+      sha256: t.sha256,
+      ok,
+    });
+  }
+  for (const rel of walk.listedTranscripts)
+    if (!named.has(rel))
+      findings.add(
+        'BUNDLE_NAME_INVALID',
+        null,
+        `${BUNDLE_FILES.sums} lists ${rel}, the transcript of no session the record holds`,
+      );
+  return out;
+}
+
 /** A file other than an event listed in SHA256SUMS: one of the bundle's, listed once. */
 function readListedFile(files: BundleFiles, walk: SumsWalk, rel: string): Listed {
   const { findings } = files;
@@ -787,6 +961,10 @@ async function checkNothingUnlisted(files: BundleFiles, events: EventsFolder, wa
   const topLevel = new Set<string>([BUNDLE_FILES.sums, BUNDLE_FILES.seal, BUNDLE_FILES.events, ...BUNDLE_LISTED_FILES]);
   for (const d of fs.readdirSync(files.root, { withFileTypes: true })) {
     if (topLevel.has(d.name)) continue;
+    if (d.name === BUNDLE_FILES.sessions && d.isDirectory()) {
+      await checkSessionsUnlisted(files, walk);
+      continue;
+    }
     if (d.isFile())
       findings.add('BUNDLE_INCOMPLETE', null, `${d.name} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
     else
@@ -814,6 +992,23 @@ async function checkNothingUnlisted(files: BundleFiles, events: EventsFolder, wa
       findings.add(
         'BUNDLE_FILE_INVALID',
         m ? seq : null,
+        `${rel} is ${kindOf(e)}, not listed in ${BUNDLE_FILES.sums} (not followed)`,
+      );
+  }
+}
+
+/** Nothing unlisted in sessions/: each entry is a transcript SHA256SUMS lists (its type checked when read). */
+async function checkSessionsUnlisted(files: BundleFiles, walk: SumsWalk): Promise<void> {
+  const d = await fs.promises.opendir(files.at(BUNDLE_FILES.sessions));
+  for await (const e of d) {
+    const rel = `${BUNDLE_FILES.sessions}/${e.name}`;
+    if (walk.listedTranscripts.has(rel)) continue;
+    if (e.isFile())
+      files.findings.add('BUNDLE_INCOMPLETE', null, `${rel} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
+    else
+      files.findings.add(
+        'BUNDLE_FILE_INVALID',
+        null,
         `${rel} is ${kindOf(e)}, not listed in ${BUNDLE_FILES.sums} (not followed)`,
       );
   }

@@ -8,12 +8,15 @@ import { resolveVaultBucket } from './vault/bucket.js';
 import type { CustodyEvent } from './event.js';
 import { getBytes, listEventKeys } from './store.js';
 import { unknownCaseError } from './case-exists.js';
+import { sessionOfEvent, type RecordedSession } from './room-sessions.js';
 
 /** One line of the timeline (the contract's fields first). */
 export interface LogEntry
   extends Pick<CustodyEvent, 'seq' | 'time' | 'actor' | 'action' | 'hash' | 'prevHash' | 'resources'> {
   status: string;
   error?: { code: string; message: string };
+  /** A session event (`room.session.start`, `room.session`): who entered, when, the session id, the transcript's SHA-256. */
+  session?: RecordedSession;
 }
 
 /** The events of a case, for reading. Objects that are not JSON are shown as unreadable, not hidden. */
@@ -49,6 +52,8 @@ export async function readCaseLog(
       resources: Array.isArray(ev.resources) ? ev.resources : [],
       ...(ev.outcome?.error ? { error: ev.outcome.error } : {}),
     });
+    const session = sessionOfEvent(seq, ev);
+    if (session) events[events.length - 1]!.session = session;
   }
   return { bucket, events };
 }

@@ -16,6 +16,7 @@ import {
   NOT_RECORDED,
   evidenceCards,
 } from './report-cards.js';
+import { SESSION_END_ACTION, sessionDuration, type RecordedSession } from './room-sessions.js';
 
 export interface TimelineRow {
   seq: number;
@@ -43,6 +44,43 @@ export interface ReportInput {
   /** The events that name evidence items (report-cards.ts evidenceStepOf), in record order. */
   steps?: EvidenceStep[];
   timeline: TimelineRow[];
+  /** The session events of the record (`room.session.start`, `room.session`), in record order. */
+  sessions?: RecordedSession[];
+}
+
+/** The sessions table: who entered, when (start, end, duration), the session and its kind, the transcript or why there is none. */
+export const SESSION_COLUMNS = ['Who', 'When (UTC)', 'Session', 'Transcript'];
+const SESSION_WIDTHS = [26, 24, 20, 30];
+
+/** One row per session: its end event, or its start when the record holds no end. */
+export function sessionRows(sessions: readonly RecordedSession[]): string[][] {
+  const ended = new Set(sessions.filter((s) => s.action === SESSION_END_ACTION).map((s) => s.sessionId));
+  const rows: string[][] = [];
+  for (const s of sessions) {
+    const open = s.action !== SESSION_END_ACTION;
+    if (open && ended.has(s.sessionId)) continue;
+    const duration = sessionDuration(s);
+    const when = open
+      ? `${s.startedAt ?? s.time} – not ended in the record`
+      : `${s.startedAt ?? NOT_RECORDED} – ${s.endedAt ?? NOT_RECORDED}${duration ? ` (${duration})` : ''}`;
+    const kind =
+      s.kind === 'port-forward' && s.portForward
+        ? `port forward ${s.portForward.local} → ${s.portForward.remote}`
+        : (s.kind ?? NOT_RECORDED);
+    const what = [
+      s.sessionId,
+      `${kind} on ${s.instanceId ?? NOT_RECORDED}`,
+      ...(s.found ? ['found afterwards in Session Manager’s history'] : []),
+      ...(s.status && s.status !== 'closed' ? [s.status] : []),
+    ].join(', ');
+    const transcript = s.transcript
+      ? `${s.transcript.key} SHA-256 ${s.transcript.sha256}`
+      : open
+        ? 'not yet: the session has no end event'
+        : `none${s.reason ? `: ${s.reason}` : ''}`;
+    rows.push([s.actor ?? NOT_RECORDED, when, what, transcript]);
+  }
+  return rows;
 }
 
 /** HTML-escape text for element content and double-quoted attributes. */
@@ -137,6 +175,12 @@ export function renderMarkdown(r: ReportInput): string {
   out.push('', '## Evidence', '');
   if (r.evidence.length === 0) out.push('No evidence items.', '');
   else for (const c of evidenceCards(r.evidence, r.steps ?? [])) out.push(...markdownCard(c));
+  out.push(
+    ...markdownSection({
+      heading: 'Sessions in the room',
+      table: { columns: SESSION_COLUMNS, rows: sessionRows(r.sessions ?? []), empty: NO_SESSIONS },
+    }).map((l, i) => (i === 0 ? '## Sessions in the room' : l)),
+  );
   out.push('## Timeline', '', ...MD_TIMELINE_HEAD);
   for (const t of r.timeline) {
     out.push(`| ${timelineCells(t).map(escapeMarkdownCell).join(' | ')} |`);
@@ -196,6 +240,17 @@ code{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;font-s
 
 const TIMELINE_WIDTHS = [5, 17, 22, 16, 14, 26];
 
+const NO_SESSIONS = 'No one entered the room through Session Manager, as far as the record holds.';
+
+/** The sessions table in HTML (a failed session's row marked). */
+function htmlSessions(sessions: readonly RecordedSession[]): string {
+  const rows = sessionRows(sessions);
+  if (rows.length === 0) return `<p class="none">${escapeHtml(NO_SESSIONS)}</p>`;
+  return `<table class="grid sessions">${colgroup(SESSION_WIDTHS)}<thead><tr>${SESSION_COLUMNS.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((row) => `<tr>${row.map((v) => `<td>${htmlValue(v)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
 /** report.html (self-contained, no scripts, no external resources). */
 export function renderHtml(r: ReportInput): string {
   return `<!doctype html>
@@ -215,6 +270,8 @@ ${
         .map(htmlCard)
         .join('\n')
 }
+<h2>Sessions in the room</h2>
+${htmlSessions(r.sessions ?? [])}
 <h2>Timeline</h2>
 <table class="grid timeline">${colgroup(TIMELINE_WIDTHS)}<thead><tr><th>#</th><th>Time (UTC)</th><th>Actor</th><th>Action</th><th>Outcome</th><th>Resources</th></tr></thead>
 ${r.timeline

@@ -25,6 +25,8 @@ import {
   type CustodyVerifyResult,
 } from './verify.js';
 import type { KeyObject } from 'node:crypto';
+import type { RecordedSession } from './room-sessions.js';
+import { checkVaultTranscripts, type TranscriptReadOptions } from './verify-transcripts.js';
 
 interface Version {
   versionId: string;
@@ -45,6 +47,8 @@ export interface VaultVerifyOptions {
   onEvent?: (seq: number, bytes: Buffer, event: CustodyEvent | undefined) => void | Promise<void>;
   /** Called with the manifest's current stored bytes. */
   onManifest?: (bytes: Buffer) => void | Promise<void>;
+  /** A new file to write a session's transcript into while it is hashed (export), or undefined. */
+  transcriptFile?: TranscriptReadOptions['transcriptFile'];
 }
 
 /** What verification reads: the vault's objects (every version), its signing key. */
@@ -59,6 +63,8 @@ export interface VaultVerifyResult extends CustodyVerifyResult {
   manifest?: CaseManifest;
   /** Retention of the current event versions: the earliest retain-until date and the modes seen. */
   retention: { modes: string[]; earliestRetainUntil?: string };
+  /** The session events of the record (`room.session.start`, `room.session`), in sequence order. */
+  sessions: RecordedSession[];
 }
 
 /** Every version of every object under the case prefix, by key (newest first, as S3 lists them). */
@@ -128,6 +134,12 @@ export async function verifyCaseInVault(
   const read: VaultRead = { account, bucket, caseId, versions, findings, chain, retention };
   const manifestBytes = await readManifest(read, opts.onManifest);
   await verifyEvents(read, opts, reporter);
+  if (chain.sessions.length)
+    reporter.progress({ kind: 'step', message: `checking the session transcripts of case ${caseId}` });
+  const transcripts = await checkVaultTranscripts(account, chain, findings, {
+    ...(opts.transcriptFile ? { transcriptFile: opts.transcriptFile } : {}),
+    onRetention: (seq, what, got) => retention.check(seq, what, got, false),
+  });
 
   const manifest = checkManifest({
     caseId,
@@ -147,15 +159,24 @@ export async function verifyCaseInVault(
 
   const head = chain.head();
   return {
-    ...verifyResult(caseId, chain, findings, `s3://${bucket}/${casePrefix(caseId)}`, VAULT_CHECKS, {
-      'events.chain': `${chain.events} event(s) link from genesis to ${head.hash.slice(0, 16)}…`,
-      'manifest.signature': signing ? `signed by ${signing.arn}` : 'ok',
-    }),
+    ...verifyResult(
+      caseId,
+      chain,
+      findings,
+      `s3://${bucket}/${casePrefix(caseId)}`,
+      VAULT_CHECKS,
+      {
+        'events.chain': `${chain.events} event(s) link from genesis to ${head.hash.slice(0, 16)}…`,
+        'manifest.signature': signing ? `signed by ${signing.arn}` : 'ok',
+      },
+      transcripts,
+    ),
     bucket,
     ...(signing ? { signingKeyArn: signing.arn } : {}),
     ...(der ? { publicKeyDer: der } : {}),
     ...(manifest ? { manifest } : {}),
     retention: retention.summary(),
+    sessions: chain.sessions,
   };
 }
 

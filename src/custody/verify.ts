@@ -20,6 +20,7 @@ import {
 } from './event.js';
 import { eventSchemaErrors, manifestEvidenceFields, manifestSchemaErrors } from './schema.js';
 import { foldEvidence, type EvidencePatch } from '../domain/evidence.js';
+import { SESSION_END_ACTION, sessionOfEvent, type RecordedSession, type SessionTranscript } from './room-sessions.js';
 
 /** Every finding code verification can report. */
 export const FINDING_CODES = [
@@ -67,6 +68,10 @@ export const FINDING_CODES = [
   'HEAD_NOT_EXPECTED',
   /** A sequence number occurs twice, or an event comes after a later one. */
   'SEQUENCE_DUPLICATE',
+  /** A session's recorded transcript object (that version) is gone from the vault, or its file from the bundle. */
+  'TRANSCRIPT_MISSING',
+  /** A session's transcript does not hash to the SHA-256 (or size) its `room.session` event records. */
+  'TRANSCRIPT_MISMATCH',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
@@ -94,6 +99,7 @@ export const VERIFY_CHECK_IDS = [
   'manifest.signature',
   'manifest.head',
   'manifest.evidence',
+  'sessions.transcripts',
 ] as const;
 export type VerifyCheckId = (typeof VERIFY_CHECK_IDS)[number];
 
@@ -126,6 +132,8 @@ const CHECK_OF: Record<FindingCode, VerifyCheckId> = {
   SIGNATURE_INVALID: 'manifest.signature',
   MANIFEST_MISMATCH: 'manifest.evidence',
   MANIFEST_STALE: 'manifest.head',
+  TRANSCRIPT_MISSING: 'sessions.transcripts',
+  TRANSCRIPT_MISMATCH: 'sessions.transcripts',
 };
 
 export interface VerifyCheck {
@@ -146,6 +154,38 @@ export interface CustodyVerifyResult {
   checks: VerifyCheck[];
   /** Where it was verified: `s3://bucket/cases/<case>/` or the bundle folder. */
   source: string;
+  /** The session transcripts the record names, each checked against its recorded SHA-256. */
+  transcripts: TranscriptCheck[];
+}
+
+/** A session transcript checked: which session, where, what it should hash to, whether it does. */
+export interface TranscriptCheck {
+  seq: number;
+  sessionId: string;
+  key: string;
+  versionId?: string;
+  sha256: string;
+  ok: boolean;
+}
+
+/**
+ * The transcripts of a record's ended sessions, one per session id and object (a session recorded
+ * twice with the same transcript is checked once).
+ */
+export function recordedTranscripts(
+  sessions: readonly RecordedSession[],
+): Array<{ session: RecordedSession; transcript: SessionTranscript }> {
+  const seen = new Set<string>();
+  const out: Array<{ session: RecordedSession; transcript: SessionTranscript }> = [];
+  for (const s of sessions) {
+    if (s.action !== SESSION_END_ACTION || !s.transcript) continue;
+    const t = s.transcript;
+    const id = JSON.stringify([s.sessionId, t.bucket, t.key, t.versionId ?? null, t.sha256, t.bytes]);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    out.push({ session: s, transcript: t });
+  }
+  return out;
 }
 
 /** Collects findings (capped per code so a wholesale tamper does not produce 100,000 lines). */
@@ -177,6 +217,8 @@ export class Findings {
 export class ChainChecker {
   private prev: ChainHead = { seq: 0, hash: GENESIS_PREV_HASH };
   private readonly evidence = new Map<string, EvidencePatch>();
+  /** The session events seen (`room.session.start`, `room.session`), in sequence order: few per case. */
+  readonly sessions: RecordedSession[] = [];
   private maxSeq = 0;
   /** A sequence number whose hash and evidence fold are kept (the manifest's head). */
   watch: number | undefined;
@@ -271,6 +313,8 @@ export class ChainChecker {
       ) {
         for (const [id, patch] of foldEvidence([ev])) this.evidence.set(id, { ...this.evidence.get(id), ...patch });
       }
+      const session = sessionOfEvent(seq, ev);
+      if (session) this.sessions.push(session);
       // Chain on from the recomputed hash: a tampered event breaks its successor's link too.
       this.prev = { seq, hash: recomputed };
       if (seq === this.watch) this.watched = { hash: recomputed, evidence: this.evidenceFold() };
@@ -460,14 +504,19 @@ export function verifyResult(
   source: string,
   applicable: readonly VerifyCheckId[],
   details: Partial<Record<VerifyCheckId, string>>,
+  transcripts: TranscriptCheck[] = [],
 ): CustodyVerifyResult {
+  const sessions = transcripts.length
+    ? `${transcripts.length} session transcript(s) hash to what their events record`
+    : 'no session transcript recorded';
   return {
     case: caseId,
     ok: findings.list.length === 0,
     events: chain.events,
     head: chain.head(),
     findings: findings.list,
-    checks: namedChecks(findings, applicable, details),
+    checks: namedChecks(findings, applicable, { 'sessions.transcripts': sessions, ...details }),
     source,
+    transcripts,
   };
 }

@@ -50,6 +50,8 @@ export const KEY_FAMILIES = {
   'room.discard-review': ['room', 'discard-review', rest('stackId')],
   /** `room.guard-rail.revoke-rules`: undeclared rules of a group revoked (rule ids joined by commas). */
   'room.revoke': ['room', 'revoke', id('groupId'), id('ruleIds')],
+  /** `room.session` recorded afterwards by `room sessions --record`: a session Session Manager knows and the record did not, by session id. */
+  'room.session-found': ['room', 'session-found', id('sessionId')],
   /** `room.down`: the room stack deleted, by stack id. */
   'room.down': ['room', 'down', rest('stackId')],
   /** `room.session.start`: a Session Manager session opened by `room shell`, by its session id. */
@@ -199,6 +201,7 @@ export const idempotencyKeys = {
   leaseTakeover: (owner: string, generation: number) => build('lease.takeover', owner, generation),
   room: {
     guestTools: (digest: string) => build('room.guest-tools', digest),
+    sessionFound: (sessionId: string) => build('room.session-found', sessionId),
     deployStart: (changeSetId: string) => build('room.deploy.start', changeSetId),
     deployOutcome: (changeSetId: string) => build('room.deploy.outcome', changeSetId),
     discardReview: (stackId: string) => build('room.discard-review', stackId),

@@ -8,6 +8,7 @@
 import { foldEvidence } from '../../src/domain/evidence.js';
 import { evidenceStepOf, type EvidenceStep } from '../../src/custody/report-cards.js';
 import type { ReportInput, TimelineRow } from '../../src/custody/report.js';
+import { sessionOfEvent, type RecordedSession } from '../../src/custody/room-sessions.js';
 
 export const SOURCE = '111122223333';
 export const FORENSIC = '444455556666';
@@ -254,6 +255,91 @@ export function recorded(events = fixtureEvents()) {
   }));
 }
 
+/**
+ * The sessions of the fixture as the record holds them: a long shell session of the responder with
+ * its transcript, a port forward (no transcript), one found afterwards in Session Manager's
+ * history, and one whose end the record does not hold.
+ */
+export function fixtureSessions(): RecordedSession[] {
+  const base = { instanceId: IDS.instance, document: 'cleanroom-IR-7-shell', kind: 'shell' };
+  const events = [
+    {
+      action: 'room.session.start',
+      session: {
+        ...base,
+        sessionId: `${LONG}-0a1b2c3d4e5f60718`,
+        actor: RESPONDER,
+        startedAt: '2026-12-01T10:30:00.000Z',
+      },
+    },
+    {
+      action: 'room.session',
+      session: {
+        ...base,
+        sessionId: `${LONG}-0a1b2c3d4e5f60718`,
+        actor: RESPONDER,
+        startedAt: '2026-12-01T10:30:00.000Z',
+        endedAt: '2026-12-01T12:12:41.000Z',
+        status: 'closed',
+        transcript: {
+          bucket: 'cleanroom-evidence-444455556666-eu-west-1',
+          key: `cases/IR-7/sessions/${LONG}-0a1b2c3d4e5f60718.log`,
+          versionId: 'Rb3.x9_Lz2mPq8Vn0yT4kHs7aWcE1dFg',
+          sha256: SHA,
+          bytes: 48213,
+        },
+      },
+    },
+    {
+      action: 'room.session',
+      session: {
+        ...base,
+        document: 'cleanroom-IR-7-port-forward',
+        kind: 'port-forward',
+        portForward: { local: 8443, remote: 443 },
+        sessionId: 'bob-0fedcba9876543210',
+        actor: ANALYST,
+        startedAt: '2026-12-01T13:00:00.000Z',
+        endedAt: '2026-12-01T13:20:00.000Z',
+        status: 'closed',
+        transcript: null,
+        reason: 'a port-forward session has no transcript',
+      },
+    },
+    {
+      action: 'room.session',
+      session: {
+        ...base,
+        sessionId: 'mallory-01234567890abcdef',
+        actor: 'arn:aws:iam::444455556666:user/mallory',
+        startedAt: '2026-12-02T02:00:00.000Z',
+        endedAt: '2026-12-02T02:03:09.000Z',
+        status: 'closed',
+        found: true,
+        transcript: {
+          bucket: 'cleanroom-evidence-444455556666-eu-west-1',
+          key: 'cases/IR-7/sessions/mallory-01234567890abcdef.log',
+          sha256: MERKLE,
+          bytes: 912,
+        },
+      },
+    },
+    {
+      action: 'room.session.start',
+      session: { ...base, sessionId: 'bob-0123456789abcdef0', actor: ANALYST, startedAt: '2026-12-02T09:00:00.000Z' },
+    },
+  ];
+  return events.map(
+    (e, i) =>
+      sessionOfEvent(100 + i, {
+        action: e.action,
+        time: e.session.startedAt,
+        actor: RESPONDER,
+        outcome: { details: { session: e.session } },
+      })!,
+  );
+}
+
 /** The report input `custody export` would build from the fixture (evidence folded as the manifest is). */
 export function fixtureReport(over: Partial<ReportInput> = {}): ReportInput {
   const events = recorded();
@@ -282,6 +368,7 @@ export function fixtureReport(over: Partial<ReportInput> = {}): ReportInput {
     evidence: [...evidence.values()],
     steps,
     timeline,
+    sessions: fixtureSessions(),
     ...over,
   };
 }

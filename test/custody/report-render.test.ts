@@ -7,7 +7,8 @@
  * headings, and nothing may be wider than the page: the page, the body, every card, table and cell
  * keep their content inside (scrollWidth ≤ clientWidth, right edge within the page). The same
  * check run on a copy whose stylesheet stops long strings from wrapping must find the overflow —
- * the proof that this test can fail. The report carries no script: the checks run from outside
+ * the proof that this test can fail. The sessions table (who entered the room, when, the session,
+ * its transcript's SHA-256) is laid out inside the page too. The report carries no script: the checks run from outside
  * the page, through the DevTools protocol.
  */
 import t from 'tap';
@@ -15,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { renderHtml } from '../../src/custody/report.js';
 import { Chromium } from '../harness/chromium.js';
-import { LONG, fixtureReport } from './report-fixture.js';
+import { LONG, SHA, fixtureReport } from './report-fixture.js';
 
 /** The printable width of an A4 page with the report's 20 mm margins, in CSS pixels (96 per inch). */
 const A4_CONTENT_PX = Math.floor((170 / 25.4) * 96);
@@ -24,6 +25,7 @@ interface Rendered {
   limit: number;
   cards: Array<{ title: string; headings: string[] }>;
   over: Array<{ what: string; scrollWidth: number; clientWidth: number; right: number; text: string }>;
+  sessions: string[][];
 }
 
 /** Run in the page by DevTools: the cards, and every element wider than its box or the page. */
@@ -43,7 +45,8 @@ const CHECK = `(() => {
     title: c.querySelector('h3')?.textContent ?? '',
     headings: [...c.querySelectorAll('h4')].map((h) => h.textContent),
   }));
-  return { limit, cards, over };
+  const sessions = [...document.querySelectorAll('table.sessions tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent));
+  return { limit, cards, over, sessions };
 })()`;
 
 const HEADINGS = [
@@ -84,6 +87,19 @@ t.test('report.html in headless Chromium at A4 width: every card, nothing wider 
   );
   for (const c of r.cards) t.same(c.headings, HEADINGS, `${c.title}: its sections, headed in words`);
   t.same(r.over, [], 'nothing overflows the page width: not the page, a card, a table or a cell');
+  t.same(
+    r.sessions.map((row) => row[2]!.split(',')[0]),
+    [`${LONG}-0a1b2c3d4e5f60718`, 'bob-0fedcba9876543210', 'mallory-01234567890abcdef', 'bob-0123456789abcdef0'],
+    'the sessions table: one row per session (its end, or its start when it has none), long ids inside the page',
+  );
+  t.match(
+    r.sessions[0]![1],
+    /^2026-12-01T10:30:00.000Z – 2026-12-01T12:12:41.000Z \(1 h 42 min\)$/,
+    'when, and for how long',
+  );
+  t.match(r.sessions[0]![3], `SHA-256 ${SHA}`, 'the transcript and its hash');
+  t.match(r.sessions[1]![3], 'none: a port-forward session has no transcript', 'or why there is none');
+  t.match(r.sessions[2]![2], 'found afterwards in Session Manager’s history');
 
   const pdf = await page.printToPdf();
   t.equal(pdf.subarray(0, 5).toString('latin1'), '%PDF-', 'it prints');

@@ -81,6 +81,7 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
   'room.guest-tools': [K.room.guestTools('d1'), { digest: 'd1' }],
   'room.session.start': [K.room.sessionStart('alice-0a1b2c3d4e5f'), { sessionId: 'alice-0a1b2c3d4e5f' }],
   'room.session': [K.room.session('alice-0a1b2c3d4e5f'), { sessionId: 'alice-0a1b2c3d4e5f' }],
+  'room.session-found': [K.room.sessionFound('carol-0a1b2c'), { sessionId: 'carol-0a1b2c' }],
   'room.deploy.start': [
     K.room.deployStart('arn:aws:cloudformation:us-east-1:1:changeSet/cs/u'),
     { changeSetId: 'arn:aws:cloudformation:us-east-1:1:changeSet/cs/u' },

@@ -290,7 +290,13 @@ export class FakeBucket {
           : awsError('s3', 'getObject', 'NoSuchKey');
       const body = v.body!;
       return out({
-        Body: { transformToByteArray: async () => new Uint8Array(body) } as never,
+        // Bytes at once, or a stream of chunks (as the SDK's Node body is): both read the same bytes.
+        Body: {
+          transformToByteArray: async () => new Uint8Array(body),
+          async *[Symbol.asyncIterator]() {
+            for (let at = 0; at < body.length; at += 1024) yield new Uint8Array(body.subarray(at, at + 1024));
+          },
+        } as never,
         VersionId: v.versionId,
         ...(v.lockMode ? { ObjectLockMode: v.lockMode } : {}),
         ...(v.retainUntil ? { ObjectLockRetainUntilDate: v.retainUntil } : {}),

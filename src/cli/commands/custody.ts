@@ -11,6 +11,7 @@ import { renderChecks, table } from '../render.js';
 import { UsageError } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { readCaseLog } from '../../custody/log.js';
+import { sessionLine } from '../../custody/room-sessions.js';
 import { verifyCaseInVault } from '../../custody/verify-vault.js';
 import {
   assertKeyFingerprint,
@@ -111,7 +112,8 @@ function custodyLogCommand(y: Argv, io: HostIo): Argv {
               e.actor,
               e.action,
               e.status + (e.error ? ` (${e.error.code})` : ''),
-              e.resources.map((x) => x.id).join(', '),
+              // A session reads as one line: who entered, when, the session, the transcript's hash.
+              e.session ? sessionLine(e.session) : e.resources.map((x) => x.id).join(', '),
             ]),
           ])
         : `Case ${a.case} has no custody events in s3://${r.bucket}/.`;
