@@ -63,6 +63,7 @@ export {
   ROOM_TEMPLATE,
   roomDown,
   roomStatus,
+  roomSessions,
   listRooms,
   auditRoom,
   ROOM_CHECK_IDS,
@@ -77,6 +78,9 @@ export {
   type RoomDownResult,
   type RoomStatus,
   type RoomListEntry,
+  type RoomSessionsDeps,
+  type RoomSessionsOptions,
+  type RoomSessionsResult,
   type RoomAudit,
   type RoomCheckId,
   type GuestToolFile,
@@ -155,6 +159,14 @@ export { caseExists, requireExistingCase } from './custody/case-exists.js';
 export { verifyCaseInVault, type VaultVerifyOptions, type VaultVerifyResult } from './custody/verify-vault.js';
 export { exportBundle, verifyBundle, type ExportResult, type BundleVerifyResult } from './custody/bundle.js';
 export { readCaseLog, type LogEntry } from './custody/log.js';
+export {
+  sessionOfEvent,
+  sessionLine,
+  transcriptFile,
+  type RecordedSession,
+  type SessionTranscript,
+} from './custody/room-sessions.js';
+export type { TranscriptCheck } from './custody/verify.js';
 export { canonicalize } from './custody/canonical.js';
 export { eventHash, type CustodyEvent, type CaseManifest } from './custody/event.js';
 export { eventSchemaErrors, manifestSchemaErrors, isCustodyEvent, isCaseManifest } from './custody/schema.js';

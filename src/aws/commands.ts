@@ -149,7 +149,7 @@ export const SSM_COMMANDS = {
   sendCommand: ssm.SendCommandCommand,
   getCommandInvocation: ssm.GetCommandInvocationCommand,
   describeInstanceInformation: ssm.DescribeInstanceInformationCommand,
-  // room shell / room verify: Session Manager's control plane and the room's session documents
+  // room shell / room verify / room sessions: Session Manager's control plane and the room's session documents
   startSession: ssm.StartSessionCommand,
   terminateSession: ssm.TerminateSessionCommand,
   describeSessions: ssm.DescribeSessionsCommand,

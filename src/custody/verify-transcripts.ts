@@ -26,12 +26,15 @@ export interface TranscriptReadOptions {
   onRetention?: (seq: number, what: string, got: { lockMode?: string; retainUntil?: Date }) => void;
 }
 
-/** What a read of a transcript gave: its SHA-256, size and retention; undefined when the object (version) is not there. */
-async function readTranscript(
+/**
+ * What a read of a transcript (or any object) gave: its SHA-256 and size, streamed, its version and
+ * retention; undefined when the object (version) is not there.
+ */
+export async function readTranscript(
   account: AccountCalls<{ s3: 'getObject' }>,
-  t: SessionTranscript,
-  file: string | undefined,
-): Promise<{ sha256: string; bytes: number; lockMode?: string; retainUntil?: Date } | undefined> {
+  t: Pick<SessionTranscript, 'bucket' | 'key' | 'versionId'>,
+  file?: string,
+): Promise<{ sha256: string; bytes: number; versionId?: string; lockMode?: string; retainUntil?: Date } | undefined> {
   let r: Awaited<ReturnType<typeof account.s3.getObject>>;
   try {
     r = await account.s3.getObject({
@@ -61,6 +64,7 @@ async function readTranscript(
   return {
     sha256: hash.digest('hex'),
     bytes,
+    ...(r.VersionId ? { versionId: r.VersionId } : {}),
     ...(r.ObjectLockMode ? { lockMode: r.ObjectLockMode } : {}),
     ...(r.ObjectLockRetainUntilDate ? { retainUntil: new Date(r.ObjectLockRetainUntilDate) } : {}),
   };

@@ -11,13 +11,16 @@ import {
   listRooms,
   roomDown,
   pluginMissingError,
+  roomSessions,
   roomShell,
   roomStatus,
   roomUp,
+  type RoomSessionsResult,
   type RoomShellResult,
   type RoomUpResult,
 } from '../../workflows/room/index.js';
 import { processSessionPlugin } from '../session-plugin.js';
+import { sessionLine } from '../../custody/room-sessions.js';
 import { roomStackName } from '../../domain/case-id.js';
 import { checkRegion } from '../../aws/region.js';
 import type { AuditCheck } from '../../domain/room.js';
@@ -39,6 +42,9 @@ interface ShellArgs extends CaseArgs {
 }
 interface DownArgs extends CaseArgs {
   detachEvidence: boolean;
+}
+interface SessionsArgs extends CaseArgs {
+  record: boolean;
 }
 
 function checksJson(checks: readonly AuditCheck[]) {
@@ -79,14 +85,15 @@ export function roomCommands(y: Argv, io: HostIo): Argv {
     roomUpCommand,
     roomVerifyCommand,
     roomStatusCommand,
+    roomSessionsCommand,
     roomListCommand,
     roomShellCommand,
     roomDownCommand,
   ];
-  return y.command('room', 'the clean room of a case: up, verify, status, list, shell, down', (room) =>
+  return y.command('room', 'the clean room of a case: up, verify, status, sessions, list, shell, down', (room) =>
     subcommands
       .reduce((cmd, add) => add(cmd, io), room)
-      .demandCommand(1, 'Name a room command: up, verify, status, list, shell or down.'),
+      .demandCommand(1, 'Name a room command: up, verify, status, sessions, list, shell or down.'),
   );
 }
 
@@ -220,6 +227,72 @@ function roomStatusCommand(y: Argv, io: HostIo): Argv {
             ...s.leftovers.map((l) => `  left: ${l.kind} ${l.id} — ${l.why}`),
           ].join('\n');
       return { data, text };
+    }),
+  );
+}
+
+function sessionsText(r: RoomSessionsResult): string {
+  const lines = [
+    r.recorded.length
+      ? `Case ${r.case}: ${r.recorded.length} session(s) in the custody record:`
+      : `Case ${r.case}: no session in the custody record.`,
+    ...r.recorded.map(
+      (s) =>
+        `  #${s.seq} ${sessionLine(s)}${s.inSessionManager ? '' : ' [not in Session Manager’s history (it keeps 30 days)]'}`,
+    ),
+  ];
+  if (r.unrecorded.length) {
+    lines.push(
+      `${r.unrecorded.length} session(s) Session Manager knows to ${r.instances.join(', ')} are NOT in the custody record (started past \`cleanroom room shell\`):`,
+      ...r.unrecorded.map(
+        (m) =>
+          `  ${m.sessionId}  owner ${m.owner ?? '?'}  ${m.startedAt ?? '?'} – ${m.endedAt ?? (m.state === 'Active' ? 'still active' : '?')}  ${m.status ?? ''}${m.document ? `  (${m.document})` : ''}`,
+      ),
+    );
+    if (r.recordedNow.length)
+      lines.push(
+        `Recorded now as room.session (found: true): ${r.recordedNow.map((x) => `${x.sessionId} #${x.seq}${x.transcript ? ` transcript sha256 ${x.transcript.sha256}` : ' (no transcript)'}`).join(', ')}.`,
+      );
+    for (const n of r.notRecorded) lines.push(`Not recorded: ${n.sessionId} — ${n.why}.`);
+    if (!r.recordedNow.length && !r.notRecorded.length)
+      lines.push(`Record them with: cleanroom room sessions --case ${r.case} --record`);
+  } else
+    lines.push(
+      r.instances.length
+        ? `Session Manager knows no session to ${r.instances.join(', ')} that the record does not hold.`
+        : 'The case has no room instance and no recorded session: nothing to ask Session Manager about.',
+    );
+  return lines.join('\n');
+}
+
+function roomSessionsCommand(y: Argv, io: HostIo): Argv {
+  return y.command(
+    'sessions',
+    "the sessions of a case's room: the custody record reconciled with Session Manager's history; exit 3 when Session Manager knows a session the record does not",
+    (c) =>
+      withBucket(withCase(c)).option('record', {
+        type: 'boolean',
+        default: false,
+        describe: 'record each ended session the record lacks as room.session (found: true), with its transcript',
+      }),
+    handle<SessionsArgs, unknown>(io, async (ctx, args) => {
+      const account = await ctx.forensicAccount();
+      await checkRegion(account);
+      const r = await roomSessions(
+        {
+          account,
+          custody: () => ctx.custody(args.case, args.bucket, { use: 'change', command: 'room sessions' }),
+          reporter: ctx.reporter,
+        },
+        {
+          caseId: args.case,
+          record: args.record,
+          ...(args.bucket ? { bucket: args.bucket } : {}),
+          signal: ctx.abort.signal,
+        },
+      );
+      const { seal: _seal, ...data } = r;
+      return { data, text: sessionsText(r), exitCode: r.ok ? 0 : 3 };
     }),
   );
 }

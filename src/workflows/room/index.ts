@@ -1,6 +1,6 @@
 /**
  * The room workflows: `room up` (up.ts), `room down` (down.ts), `room status` / `room list`
- * (status.ts), `room audit` (audit.ts) and the room gate that acquire and evidence attach pass
+ * (status.ts), `room sessions` (sessions.ts), `room audit` (audit.ts) and the room gate that acquire and evidence attach pass
  * first (gate.ts). The rest of this folder is their steps.
  */
 export {
@@ -15,6 +15,15 @@ export {
 } from './up.js';
 export { roomDown, roomDownPlanText, type RoomDownDeps, type RoomDownOptions, type RoomDownResult } from './down.js';
 export { roomStatus, listRooms, type RoomStatus, type RoomListEntry } from './status.js';
+export {
+  roomSessions,
+  type ManagerSession,
+  type RecordedRoomSession,
+  type RoomSessionsAccount,
+  type RoomSessionsDeps,
+  type RoomSessionsOptions,
+  type RoomSessionsResult,
+} from './sessions.js';
 export { auditRoom, ROOM_CHECK_IDS, type RoomAudit, type RoomCheckId } from './audit.js';
 export { roomGate } from './gate.js';
 export { checkFlags } from './inputs.js';
