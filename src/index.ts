@@ -123,6 +123,45 @@ export {
 } from './evidence/budgets.js';
 export { DEFAULT_ROOM_BUDGETS, type RoomBudgets } from './workflows/room/index.js';
 
+// The forensic toolkit: build and publish (room tools), read, list and copy into a case
+export {
+  roomTools,
+  type RoomToolsDeps,
+  type RoomToolsOptions,
+  type RoomToolsResult,
+  type PublishedToolkitFile,
+  type ProcessRunner,
+  type ProcessResult,
+  // the room's toolkit: what room up resolved, copied and heard from the room
+  TOOLKIT_STATUS_FILE,
+  resolveRoomToolkit,
+  type RoomToolkit,
+  type RoomToolkitPlan,
+  type ToolkitInRoom,
+} from './workflows/room/index.js';
+export {
+  readToolkit,
+  listToolkits,
+  copyToolkitToCase,
+  type ToolkitRef,
+  type ToolkitVault,
+  type ToolkitListEntry,
+  type CaseToolkitCopy,
+  type CopiedToolkitFile,
+} from './resources/toolkit.js';
+export {
+  DEFAULT_TOOLKIT_PACKAGES,
+  TOOLKIT_SCHEMA,
+  TOOLKIT_POINTER_SCHEMA,
+  DEFAULT_TOOLKIT_KEY,
+  toolkitPrefix,
+  caseToolkitPrefix,
+  toolkitId,
+  type ToolkitManifest,
+  type ToolkitPointer,
+  type ToolkitArch,
+} from './domain/toolkit.js';
+
 // Workflows: close
 export {
   closeCase,

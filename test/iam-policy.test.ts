@@ -184,6 +184,10 @@ export const RULES: Rules = {
       accounts: ['forensic'],
       why: 'EvidenceRun is built from the forensic account of its deps',
     },
+    'GuestCommandRun.forensic': {
+      accounts: ['forensic'],
+      why: 'a guest command runs on the room instance, in the forensic account (EvidenceRun, room up, room status)',
+    },
     'EvidenceDeps.forensic': { accounts: ['forensic'], why: 'evidence attach/detach work on the forensic instance' },
     'ExportDeps.forensic': {
       accounts: ['forensic'],

@@ -24,6 +24,10 @@ export const CUSTODY_ACTIONS = {
     'every network interface of the forensic instance put back in exactly the room groups',
   'room.guard-rail.imds': "the forensic instance's metadata service set back to IMDSv2 only, hop limit 1",
   'room.guest-tools': 'the guest tooling (read-only udev rule, evidence status tool) uploaded for the room',
+  'room.toolkit':
+    'the forensic toolkit chosen for the room (id, manifest SHA-256, tools and versions) and copied into the case, or none and why',
+  'room.toolkit.verify':
+    "what the room's installer said about the toolkit: installed, mismatch, failed or not-confirmed",
   'room.audit': 'the room audited against what it must be, with the result',
   'room.session.start': 'an analyst opened a Session Manager session to the forensic instance (room shell)',
   'room.session':

@@ -227,6 +227,14 @@ export const ERROR_CODES = {
     exit: 2,
     meaning: 'The vault has no such toolkit, or no default toolkit (publish one with cleanroom room tools --publish).',
   },
+  TOOLKIT_BUILD_FAILED: {
+    exit: 1,
+    meaning: "room tools: pip could not build the wheelhouse (the error names the package and pip's last lines).",
+  },
+  PYTHON_NOT_FOUND: {
+    exit: 2,
+    meaning: 'room tools: no local Python with pip at --python (default python3) to build the wheelhouse with.',
+  },
   TOOLKIT_INVALID: {
     exit: 3,
     meaning:
@@ -258,6 +266,8 @@ export const OUTCOME_CODES = {
   SNAPSHOT_LOCK_UNSUPPORTED:
     'case close could not lock a snapshot: the region or account does not support EBS snapshot lock.',
   VOLUME_WRITTEN: 'case close found blocks of a working volume that differ from its evidence snapshot.',
+  TOOLKIT_NOT_INSTALLED:
+    "The room's forensic toolkit did not install: a file differed from its manifest (mismatch) or the install failed.",
 } as const satisfies Record<string, string>;
 
 /** A code of {@link OUTCOME_CODES}. */

@@ -33,6 +33,8 @@ export interface RoomInfo {
   /** The case key the room was built with. */
   caseKeyArn?: string;
   vaultBucket?: string;
+  /** The forensic toolkit the room installs (stack parameter ToolkitId); absent: none. */
+  toolkitId?: string;
 }
 
 /** How bad a failed check is: critical fails `room verify` (exit 3); warning only with --strict. */

@@ -6,7 +6,8 @@
  */
 import { asError } from '../domain/errors.js';
 import { waitFor } from '../domain/waiter.js';
-import type { EvidenceRun } from './run.js';
+import type { AccountCalls } from '../aws/ports.js';
+import type { Clock } from '../domain/waiter.js';
 
 const TERMINAL = new Set(['Success', 'Failed', 'Cancelled', 'TimedOut', 'Cancelling']);
 
@@ -25,6 +26,12 @@ export interface GuestCommand {
   what: string;
 }
 
+/** What a guest command needs: the forensic account (where the room is) and a clock. An EvidenceRun is one. */
+export interface GuestCommandRun {
+  forensic: AccountCalls<{ ssm: 'sendCommand' | 'getCommandInvocation' }>;
+  clock: Clock;
+}
+
 export type GuestAnswer =
   | {
       kind: 'answered';
@@ -39,7 +46,7 @@ export type GuestAnswer =
   | { kind: 'unreachable'; detail: string };
 
 /** Send the command and wait (within its budget; past it a TimeoutError with the commandId in its details) for the invocation to end. */
-export async function runGuestCommand(run: EvidenceRun, instanceId: string, c: GuestCommand): Promise<GuestAnswer> {
+export async function runGuestCommand(run: GuestCommandRun, instanceId: string, c: GuestCommand): Promise<GuestAnswer> {
   let commandId: string | undefined;
   try {
     const sent = await run.forensic.ssm.sendCommand({

@@ -125,6 +125,7 @@ export function roomInfo(caseId: string, s: RoomStack): RoomInfo {
   }
   if (s.parameters['CaseKeyArn']) info.caseKeyArn = s.parameters['CaseKeyArn'];
   if (s.parameters['VaultBucket']) info.vaultBucket = s.parameters['VaultBucket'];
+  if (s.parameters['ToolkitId']) info.toolkitId = s.parameters['ToolkitId'];
   return info;
 }
 

@@ -78,7 +78,13 @@ t.test('the room lifecycle through the CLI', async (t) => {
 
   // The custody record in the vault.
   const recorded = (await events()).map((e) => e.action);
-  t.same(recorded.slice(0, 4), ['case.key.create', 'room.guest-tools', 'room.deploy.start', 'room.deploy']);
+  t.same(recorded.slice(0, 5), [
+    'case.key.create',
+    'room.guest-tools',
+    'room.toolkit',
+    'room.deploy.start',
+    'room.deploy',
+  ]);
   t.equal(recorded.filter((a) => a.startsWith('room.guard-rail.')).length, 7, 'each correction is a custody event');
   t.equal(recorded.at(-1), 'room.audit');
   const count = recorded.length;

@@ -368,32 +368,61 @@ export const ROOM_CHECKS: RoomCheck[] = [
   },
   {
     id: 's3-endpoint-policy',
-    title: "the S3 gateway endpoint's policy allows only the vault bucket and its objects",
+    title:
+      "the S3 gateway endpoint's policy allows only the vault bucket and its objects (and, with a toolkit, reads the AL2023 repositories)",
     run(doc) {
       const f = findings(this.id);
       const allowed = vaultArns();
+      const repos = new Set(
+        ['${AWS::Partition}', 'aws'].map((p) => `arn:${p}:s3:::al2023-repos-\${AWS::Region}-de612dc2/*`),
+      );
       for (const [id, r] of endpointsByService(doc).get('s3') ?? []) {
-        const stmts = list<Record<string, any>>(props(r).PolicyDocument?.Statement);
-        if (!stmts.length)
+        const statement = props(r).PolicyDocument?.Statement;
+        // Fn::If [HasToolkit, with the repositories, without]: each branch is judged on its own.
+        const cond =
+          statement && typeof statement === 'object' && !Array.isArray(statement) ? statement['Fn::If'] : undefined;
+        const branches: { stmts: Record<string, any>[]; repos: boolean }[] = cond
+          ? [
+              { stmts: list<Record<string, any>>(cond[1]), repos: true },
+              { stmts: list<Record<string, any>>(cond[2]), repos: false },
+            ]
+          : [{ stmts: list<Record<string, any>>(statement), repos: false }];
+        if (cond && cond[0] !== 'HasToolkit')
           f.add(
             id,
-            `${id} has no PolicyDocument; without one the endpoint allows all of S3: limit it to the vault bucket.`,
+            `${id}: the policy's Fn::If must be on HasToolkit (no toolkit, no repository access), not ${JSON.stringify(cond[0])}.`,
           );
-        for (const s of stmts) {
-          if (s.Effect !== 'Allow') continue;
-          if (s.NotResource || s.NotAction)
-            f.add(id, `${id}: NotResource/NotAction widen the policy; name the vault bucket's resources.`);
-          for (const res of list(s.Resource)) {
-            const t = text(res);
-            if (!t || !allowed.has(t))
-              f.add(
-                id,
-                `${id} allows ${JSON.stringify(res)}; only arn:<partition>:s3:::\${VaultBucket} and its /* are allowed.`,
-              );
-          }
-          for (const a of list(s.Action)) {
-            if (typeof a !== 'string' || a === '*' || a === 's3:*' || a.includes('*'))
-              f.add(id, `${id} allows the action ${JSON.stringify(a)}; name the object actions the room needs.`);
+        for (const b of branches) {
+          if (!b.stmts.length)
+            f.add(
+              id,
+              `${id} has no PolicyDocument; without one the endpoint allows all of S3: limit it to the vault bucket.`,
+            );
+          for (const s of b.stmts) {
+            if (s.Effect !== 'Allow') continue;
+            if (s.NotResource || s.NotAction)
+              f.add(id, `${id}: NotResource/NotAction widen the policy; name the vault bucket's resources.`);
+            const res = list(s.Resource).map(text);
+            if (b.repos && res.length > 0 && res.every((x) => x && repos.has(x))) {
+              const actions = list(s.Action);
+              if (actions.length !== 1 || actions[0] !== 's3:GetObject')
+                f.add(
+                  id,
+                  `${id} may only read (s3:GetObject) the AL2023 repositories, not ${JSON.stringify(s.Action)}.`,
+                );
+              continue;
+            }
+            for (const [i, t] of res.entries()) {
+              if (!t || !allowed.has(t))
+                f.add(
+                  id,
+                  `${id} allows ${JSON.stringify(list(s.Resource)[i])}; only arn:<partition>:s3:::\${VaultBucket} and its /*${b.repos ? ', and al2023-repos-${AWS::Region}-de612dc2/* read-only with a toolkit,' : ''} are allowed.`,
+                );
+            }
+            for (const a of list(s.Action)) {
+              if (typeof a !== 'string' || a === '*' || a === 's3:*' || a.includes('*'))
+                f.add(id, `${id} allows the action ${JSON.stringify(a)}; name the object actions the room needs.`);
+            }
           }
         }
       }

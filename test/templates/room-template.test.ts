@@ -53,6 +53,9 @@ function mutated(change: (doc: Template & { Resources: Record<string, any> }) =>
 }
 
 const R = (doc: Template) => doc.Resources as Record<string, any>;
+/** The S3 endpoint's statements with a toolkit (HasToolkit) or without. */
+const S3Policy = (doc: Template, toolkit: boolean): Record<string, any>[] =>
+  R(doc).S3Endpoint.Properties.PolicyDocument.Statement['Fn::If'][toolkit ? 1 : 2];
 const tags = (role: string) => [
   { Key: 'cleanroom:case', Value: { Ref: 'CaseId' } },
   { Key: 'cleanroom:role', Value: role },
@@ -255,14 +258,14 @@ const MUTATIONS: { name: string; check: string; resource: string | RegExp; chang
     name: 'S3 endpoint policy on every bucket',
     check: 's3-endpoint-policy',
     resource: 'S3Endpoint',
-    change: (d) => void (R(d).S3Endpoint.Properties.PolicyDocument.Statement[0].Resource = '*'),
+    change: (d) => void (S3Policy(d, false)[0]!.Resource = '*'),
   },
   {
     name: 'S3 endpoint policy on another bucket',
     check: 's3-endpoint-policy',
     resource: 'S3Endpoint',
     change: (d) =>
-      void R(d).S3Endpoint.Properties.PolicyDocument.Statement[0].Resource.push({
+      void S3Policy(d, true)[0]!.Resource.push({
         'Fn::Sub': 'arn:${AWS::Partition}:s3:::attacker-bucket/*',
       }),
   },
@@ -276,7 +279,31 @@ const MUTATIONS: { name: string; check: string; resource: string | RegExp; chang
     name: 'S3 endpoint policy allowing s3:*',
     check: 's3-endpoint-policy',
     resource: 'S3Endpoint',
-    change: (d) => void (R(d).S3Endpoint.Properties.PolicyDocument.Statement[0].Action = 's3:*'),
+    change: (d) => void (S3Policy(d, false)[0]!.Action = 's3:*'),
+  },
+  {
+    name: 'S3 endpoint reaching the AL2023 repositories without a toolkit',
+    check: 's3-endpoint-policy',
+    resource: 'S3Endpoint',
+    change: (d) => void S3Policy(d, false).push(S3Policy(d, true)[1]!),
+  },
+  {
+    name: 'S3 endpoint writing to the AL2023 repositories',
+    check: 's3-endpoint-policy',
+    resource: 'S3Endpoint',
+    change: (d) => void (S3Policy(d, true)[1]!.Action = ['s3:GetObject', 's3:PutObject']),
+  },
+  {
+    name: 'S3 endpoint reading every AL2023 repository bucket (a wildcard)',
+    check: 's3-endpoint-policy',
+    resource: 'S3Endpoint',
+    change: (d) => void (S3Policy(d, true)[1]!.Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::al2023-repos-*/*' }),
+  },
+  {
+    name: 'S3 endpoint repository access on another condition than HasToolkit',
+    check: 's3-endpoint-policy',
+    resource: 'S3Endpoint',
+    change: (d) => void (R(d).S3Endpoint.Properties.PolicyDocument.Statement['Fn::If'][0] = 'UseAmiId'),
   },
   // endpoint-sg
   {

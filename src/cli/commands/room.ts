@@ -14,13 +14,16 @@ import {
   roomSessions,
   roomShell,
   roomStatus,
+  roomTools,
   roomUp,
   type RoomSessionsResult,
   type RoomShellResult,
+  type RoomToolsResult,
   type RoomUpResult,
 } from '../../workflows/room/index.js';
 import { processSessionPlugin } from '../session-plugin.js';
 import { sessionLine } from '../../custody/room-sessions.js';
+import type { ToolkitArch } from '../../domain/toolkit.js';
 import { roomStackName } from '../../domain/case-id.js';
 import { checkRegion } from '../../aws/region.js';
 import type { AuditCheck } from '../../domain/room.js';
@@ -33,6 +36,7 @@ interface UpArgs extends CaseArgs {
   az?: string;
   instanceType?: string;
   ami?: string;
+  toolkit?: string;
 }
 interface VerifyArgs extends CaseArgs {
   strict: boolean;
@@ -45,6 +49,16 @@ interface DownArgs extends CaseArgs {
 }
 interface SessionsArgs extends CaseArgs {
   record: boolean;
+}
+interface ToolsArgs extends GlobalArgs {
+  out?: string;
+  publish: boolean;
+  python: string;
+  arch: ToolkitArch;
+  package?: string[];
+  name?: string;
+  default: boolean;
+  bucket?: string;
 }
 
 function checksJson(checks: readonly AuditCheck[]) {
@@ -73,11 +87,28 @@ function upText(r: RoomUpResult): string {
     `  VPC / subnet       ${i.vpcId ?? '-'} / ${i.subnetId ?? '-'}`,
     `  forensic instance  ${i.instanceId ?? '-'}`,
     `  forensics group    ${i.forensicsSecurityGroupId ?? '-'}`,
+    `  toolkit            ${toolkitLine(r.toolkit)}`,
     auditSummary(r.audit.ok, r.audit.checks, false),
   ];
   const notable = r.audit.checks.filter((c) => !c.ok);
   if (notable.length) lines.push(renderChecks(notable));
   return lines.join('\n');
+}
+
+/** The toolkit in one line: id, tools and versions, what the room says — or none and why. */
+function toolkitLine(t: {
+  toolkitId?: string;
+  tools: readonly { name: string; version: string }[];
+  reason?: string;
+  problem?: string;
+  inRoom?: { status: string; detail: string };
+}): string {
+  if (!t.toolkitId) return `none${t.reason ? ` (${t.reason})` : ''}`;
+  const tools = t.tools.map((x) => `${x.name} ${x.version}`).join(', ');
+  const inRoom = t.inRoom
+    ? `; in the room: ${t.inRoom.status}${t.inRoom.status === 'installed' ? '' : ` (${t.inRoom.detail})`}`
+    : '';
+  return `${t.toolkitId}${tools ? `: ${tools}` : ''}${t.problem ? ` (${t.problem})` : ''}${inRoom}`;
 }
 
 export function roomCommands(y: Argv, io: HostIo): Argv {
@@ -89,11 +120,12 @@ export function roomCommands(y: Argv, io: HostIo): Argv {
     roomListCommand,
     roomShellCommand,
     roomDownCommand,
+    roomToolsCommand,
   ];
-  return y.command('room', 'the clean room of a case: up, verify, status, sessions, list, shell, down', (room) =>
+  return y.command('room', 'the clean room of a case: up, verify, status, sessions, list, shell, down, tools', (room) =>
     subcommands
       .reduce((cmd, add) => add(cmd, io), room)
-      .demandCommand(1, 'Name a room command: up, verify, status, sessions, list, shell or down.'),
+      .demandCommand(1, 'Name a room command: up, verify, status, sessions, list, shell, down or tools.'),
   );
 }
 
@@ -114,6 +146,11 @@ function roomUpCommand(y: Argv, io: HostIo): Argv {
         .option('ami', {
           type: 'string',
           describe: 'AMI id of the forensic instance (default: the latest Amazon Linux 2023)',
+        })
+        .option('toolkit', {
+          type: 'string',
+          describe:
+            "forensic toolkit the room installs: default (the vault's published default; none published: no tools, with a warning), none, or a toolkit id / tools/toolkits/<id>/ (default: default for a new room; an existing room keeps its own)",
         }),
     handle<UpArgs, unknown>(io, async (ctx, args) => {
       // roomUp checks the flags before any AWS call, and the region before the custody record is opened.
@@ -130,6 +167,7 @@ function roomUpCommand(y: Argv, io: HostIo): Argv {
           ...(args.az ? { availabilityZone: args.az } : {}),
           ...(args.instanceType ? { instanceType: args.instanceType } : {}),
           ...(args.ami ? { amiId: args.ami } : {}),
+          ...(args.toolkit !== undefined ? { toolkit: args.toolkit } : {}),
           ...(args.bucket ? { bucket: args.bucket } : {}),
           signal: ctx.abort.signal,
         },
@@ -143,10 +181,14 @@ function roomUpCommand(y: Argv, io: HostIo): Argv {
           changes: r.changes,
           corrections: r.corrections,
           guestTools: r.guestTools,
+          toolkit: r.toolkit,
           audit: { ok: r.audit.ok, checks: checksJson(r.audit.checks) },
         },
         text: upText(r),
-        exitCode: r.audit.ok ? 0 : 3,
+        // A toolkit that does not match its manifest in the room is a verification problem (3),
+        // one that failed to install a failed operation (1); the audit's findings come first.
+        exitCode:
+          !r.audit.ok || r.toolkit.inRoom?.status === 'mismatch' ? 3 : r.toolkit.inRoom?.status === 'failed' ? 1 : 0,
       };
     }),
   );
@@ -184,7 +226,7 @@ function roomVerifyCommand(y: Argv, io: HostIo): Argv {
 function roomStatusCommand(y: Argv, io: HostIo): Argv {
   return y.command(
     'status',
-    'the room of a case: stack, network, instance, attached evidence',
+    'the room of a case: stack, network, instance, attached evidence, forensic toolkit',
     (c) => withCase(c),
     handle<CaseArgs, unknown>(io, async (ctx, args) => {
       const account = await ctx.forensicAccount();
@@ -201,6 +243,7 @@ function roomStatusCommand(y: Argv, io: HostIo): Argv {
         leftovers: s.leftovers,
         createdAt: s.createdAt ?? null,
         updatedAt: s.updatedAt ?? null,
+        toolkit: s.toolkit ?? null,
       };
       const text = s.room
         ? [
@@ -220,6 +263,7 @@ function roomStatusCommand(y: Argv, io: HostIo): Argv {
                   ? s.evidence.map((e) => `${e.volumeId}${e.evidenceId ? ` (${e.evidenceId})` : ''}`).join(', ')
                   : 'none',
               ],
+              ...(s.toolkit ? [['toolkit', toolkitLine(s.toolkit)] as [string, string]] : []),
             ]),
           ].join('\n')
         : [
@@ -411,6 +455,84 @@ function roomDownCommand(y: Argv, io: HostIo): Argv {
       for (const d of r.detached) lines.push(`  detached ${d.volumeId}${d.evidenceId ? ` (${d.evidenceId})` : ''}`);
       for (const l of r.leftovers) lines.push(`  left: ${l.kind} ${l.id} — ${l.why}`);
       return { data, text: lines.join('\n') };
+    }),
+  );
+}
+
+const MB = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+function toolsText(r: RoomToolsResult): string {
+  const m = r.manifest;
+  const wheels = m.files.filter((f) => f.name.startsWith('wheels/'));
+  const lines = [
+    `Toolkit ${r.toolkitId} (${m.name}): ${wheels.length} wheels, ${MB(m.files.reduce((n, f) => n + f.bytes, 0))}, for CPython ${m.target.python} on manylinux ${m.target.arch}${r.reused ? ` — reused the wheelhouse in ${r.dir}, nothing downloaded` : ''}.`,
+    table(m.tools.map((t) => [`  ${t.name}`, t.version])),
+    `  manifest SHA-256  ${r.manifestSha256}`,
+    r.dir ? `  wheelhouse        ${r.dir}` : '  wheelhouse        not kept (a temporary folder; --out DIR keeps it)',
+  ];
+  const p = r.published;
+  if (p) {
+    const up = p.files.filter((f) => f.uploaded).length;
+    lines.push(
+      `Published to s3://${p.bucket}/${p.prefix}: ${up} file(s) uploaded, ${p.files.length - up} already there${p.manifestKept ? ', its manifest kept from the earlier build' : ''}.`,
+      p.pointer
+        ? `The default toolkit is now ${r.toolkitId} (s3://${p.bucket}/${p.pointer.key}): \`room up --toolkit default\` installs it.`
+        : `The default toolkit was not changed (--no-default): \`room up --toolkit ${r.toolkitId}\` installs this one.`,
+    );
+  } else lines.push('Not published: add --publish to upload it to the vault.');
+  return lines.join('\n');
+}
+
+function roomToolsCommand(y: Argv, io: HostIo): Argv {
+  return y.command(
+    'tools',
+    "build the forensic toolkit's wheelhouse (Dissect, Volatility 3, pytsk3) for the room's Python; --publish puts it in the vault",
+    (c) =>
+      withBucket(c)
+        .option('out', { type: 'string', describe: 'keep the wheelhouse in this folder (reused when it matches)' })
+        .option('publish', {
+          type: 'boolean',
+          default: false,
+          describe: "upload it to the vault's tools/toolkits/<id>/ and make it the default",
+        })
+        .option('python', {
+          type: 'string',
+          default: 'python3',
+          describe: "the local Python whose pip downloads the wheels (the room's is CPython 3.11)",
+        })
+        .option('arch', {
+          type: 'string',
+          choices: ['x86_64', 'aarch64'],
+          default: 'x86_64',
+          describe: "the room instance's architecture",
+        })
+        .option('package', {
+          type: 'string',
+          array: true,
+          describe: 'a package (pip requirement) to add to the default set; repeatable',
+        })
+        .option('name', { type: 'string', describe: 'the name in the manifest (default cleanroom-toolkit)' })
+        .option('default', {
+          type: 'boolean',
+          default: true,
+          describe: 'with --publish, point tools/toolkits/default.json at it (--no-default leaves the default)',
+        }),
+    handle<ToolsArgs, unknown>(io, async (ctx, args) => {
+      const r = await roomTools(
+        { ...(args.publish ? { account: await ctx.forensicAccount() } : {}), reporter: ctx.reporter },
+        {
+          ...(args.out ? { out: args.out } : {}),
+          publish: args.publish,
+          setDefault: args.default,
+          python: args.python,
+          arch: args.arch,
+          ...(args.package ? { packages: args.package } : {}),
+          ...(args.name ? { name: args.name } : {}),
+          ...(args.bucket ? { bucket: args.bucket } : {}),
+          signal: ctx.abort.signal,
+        },
+      );
+      return { data: r, text: toolsText(r) };
     }),
   );
 }

@@ -744,25 +744,61 @@ function addEndpointChecks(live: RoomLive, add: AddCheck): void {
         ok: false,
         detail: `S3 endpoint ${s3.VpcEndpointId} has no readable policy: without one it reaches every bucket.`,
       };
-    const allowed = (r: unknown) =>
-      typeof r === 'string' &&
-      !!bucket &&
-      new RegExp(`^arn:[a-z-]+:s3:::${bucket.replace(/[.]/g, '\\.')}(/.*)?$`).test(r);
-    const bad: string[] = [];
-    for (const st of arr(policy.Statement as Record<string, unknown>[] | undefined)) {
-      if (st['Effect'] !== 'Allow') continue;
-      if (st['NotResource'] || st['NotAction']) bad.push('a statement with NotResource/NotAction');
-      for (const r of arr(st['Resource'] as unknown)) if (!allowed(r)) bad.push(`Resource ${JSON.stringify(r)}`);
-      for (const a of arr(st['Action'] as unknown))
-        if (a === '*' || a === 's3:*') bad.push(`Action ${JSON.stringify(a)}`);
-    }
+    const repos = AL2023_REPOSITORY_BUCKET(live.region);
+    const bad = s3PolicyProblems(policy, bucket, info.toolkitId ? repos : undefined);
+    const also = info.toolkitId
+      ? ` and, read-only, the Amazon Linux repositories ${repos} (toolkit ${info.toolkitId})`
+      : '';
     return bad.length
       ? {
           ok: false,
-          detail: `S3 endpoint ${s3.VpcEndpointId} policy reaches beyond the vault ${bucket}: ${bad.join(', ')}.`,
+          detail: `S3 endpoint ${s3.VpcEndpointId} policy reaches beyond the vault ${bucket}${also}: ${bad.join(', ')}.`,
         }
-      : { ok: true, detail: `S3 endpoint ${s3.VpcEndpointId} reaches only ${bucket}` };
+      : { ok: true, detail: `S3 endpoint ${s3.VpcEndpointId} reaches only ${bucket}${also}` };
   });
+}
+
+/**
+ * The Amazon Linux 2023 package repositories of a region: the AWS-owned S3 bucket dnf reads through
+ * the room's S3 endpoint when the room installs a toolkit (templates/room.yaml, S3Endpoint).
+ */
+export const AL2023_REPOSITORY_BUCKET = (region: string) => `al2023-repos-${region}-de612dc2`;
+
+/**
+ * What an S3 endpoint policy allows beyond the vault (and, when `repos` is given, exactly
+ * `s3:GetObject` on that bucket's objects): each problem named. A statement that reaches the
+ * repositories must do nothing else; without a toolkit, any repository statement is a problem.
+ */
+export function s3PolicyProblems(policy: Record<string, unknown>, vault: string | undefined, repos?: string): string[] {
+  const arnOf = (b: string, objects: boolean) =>
+    new RegExp(`^arn:[a-z-]+:s3:::${b.replace(/[.]/g, '\\.')}${objects ? '/\\*' : '(/.*)?'}$`);
+  const isVault = (r: unknown) => typeof r === 'string' && !!vault && arnOf(vault, false).test(r);
+  const isRepos = (r: unknown) => typeof r === 'string' && !!repos && arnOf(repos, true).test(r);
+  const bad: string[] = [];
+  for (const st of arr(policy['Statement'] as Record<string, unknown>[] | undefined)) {
+    if (!st || typeof st !== 'object') {
+      bad.push(`a statement that is not an object (${JSON.stringify(st)})`);
+      continue;
+    }
+    if (st['Effect'] !== 'Allow') continue;
+    if (st['NotResource'] || st['NotAction']) bad.push('a statement with NotResource/NotAction');
+    const resources = arr(st['Resource'] as unknown);
+    const actions = arr(st['Action'] as unknown);
+    if (resources.some(isRepos)) {
+      const others = resources.filter((r) => !isRepos(r));
+      if (others.length)
+        bad.push(`a repository statement that also reaches ${others.map((r) => JSON.stringify(r)).join(', ')}`);
+      const notRead = actions.filter((a) => a !== 's3:GetObject');
+      if (notRead.length || !actions.length)
+        bad.push(
+          `on the repositories, actions other than s3:GetObject (${notRead.map((a) => JSON.stringify(a)).join(', ') || 'none named'})`,
+        );
+      continue;
+    }
+    for (const r of resources) if (!isVault(r)) bad.push(`Resource ${JSON.stringify(r)}`);
+    for (const a of actions) if (a === '*' || a === 's3:*') bad.push(`Action ${JSON.stringify(a)}`);
+  }
+  return bad;
 }
 
 /** Defence in depth (warnings). */

@@ -1,7 +1,8 @@
 /**
  * The room workflows: `room up` (up.ts), `room down` (down.ts), `room status` / `room list`
- * (status.ts), `room sessions` (sessions.ts), `room audit` (audit.ts) and the room gate that acquire and evidence attach pass
- * first (gate.ts). The rest of this folder is their steps.
+ * (status.ts), `room sessions` (sessions.ts), `room audit` (audit.ts), `room tools` (tools.ts: the
+ * forensic toolkit) and the room gate that acquire and evidence attach pass first (gate.ts). The
+ * rest of this folder is their steps.
  */
 export {
   roomUp,
@@ -44,3 +45,20 @@ export {
   type SessionRecord,
   type SessionTranscript,
 } from './shell.js';
+export {
+  roomTools,
+  spawnRunner,
+  type ProcessRunner,
+  type ProcessResult,
+  type RoomToolsDeps,
+  type RoomToolsOptions,
+  type RoomToolsResult,
+  type PublishedToolkitFile,
+} from './tools.js';
+export {
+  TOOLKIT_STATUS_FILE,
+  resolveRoomToolkit,
+  type RoomToolkit,
+  type RoomToolkitPlan,
+  type ToolkitInRoom,
+} from './toolkit.js';

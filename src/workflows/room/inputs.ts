@@ -141,12 +141,15 @@ export async function checkAmi(account: AwsAccount, amiId: string): Promise<void
 export interface Vault {
   bucket: string;
   keyArn: string;
+  /** The vault's Object Lock default (what a copy into the vault is retained under). */
+  lockMode: 'GOVERNANCE' | 'COMPLIANCE';
+  retentionDays: number;
 }
 
 /** The vault, which must exist (exit 2, naming `vault init`) and pass its audit (exit 3) — the custody gate's rule. */
 export async function findVault(account: AwsAccount, bucket?: string): Promise<Vault> {
   const v = await requireCompliantVault(account, await resolveVaultBucket(account, bucket));
-  return { bucket: v.bucket, keyArn: v.vaultKeyArn };
+  return { bucket: v.bucket, keyArn: v.vaultKeyArn, lockMode: v.lockMode, retentionDays: v.retentionDays };
 }
 
 /** The AWS-managed prefix list `com.amazonaws.<region>.s3` (the access group's HTTPS path to S3). */

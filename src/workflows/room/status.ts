@@ -7,6 +7,11 @@ import { TAG_CASE, TAG_ROLE, ROLE, tagValue } from '../../domain/tags.js';
 import type { RoomInfo } from '../../domain/room.js';
 import { attachedEvidence, findLeftovers, type Leftover } from './leftovers.js';
 import { readRoomStack, roomInfo, toRoomStack, type RoomStack } from '../../resources/stacks.js';
+import { readToolkit } from '../../resources/toolkit.js';
+import { asError } from '../../domain/errors.js';
+import { systemClock, type Clock } from '../../domain/waiter.js';
+import type { ToolkitTool } from '../../domain/toolkit.js';
+import { readToolkitInRoom, type ToolkitInRoom } from './toolkit.js';
 
 export interface RoomStatus {
   case: string;
@@ -20,10 +25,35 @@ export interface RoomStatus {
   leftovers: Leftover[];
   createdAt?: string;
   updatedAt?: string;
+  /** The room's forensic toolkit: none (`toolkitId` absent), or what it is and what the room says. */
+  toolkit?: RoomStatusToolkit;
+}
+
+/** The toolkit in `room status`. */
+export interface RoomStatusToolkit {
+  /** Absent: the room installs no toolkit. */
+  toolkitId?: string;
+  name?: string;
+  manifestSha256?: string;
+  tools: ToolkitTool[];
+  /** What the room's installer says (asked once over SSM, not waited for). */
+  inRoom?: ToolkitInRoom;
+  /** Why the toolkit's manifest could not be read from the vault. */
+  problem?: string;
+}
+
+export interface RoomStatusOptions {
+  clock?: Clock;
+  /** One SSM read of the toolkit status (default 30 s). */
+  toolkitCommandMs?: number;
 }
 
 /** The status of one case's room. */
-export async function roomStatus(account: AwsAccount, caseId: string): Promise<RoomStatus> {
+export async function roomStatus(
+  account: AwsAccount,
+  caseId: string,
+  opts: RoomStatusOptions = {},
+): Promise<RoomStatus> {
   const stack = await readRoomStack(account, caseId);
   if (!stack)
     return { case: caseId, evidence: [], leftovers: await findLeftovers(account, caseId, { stackGone: true }) };
@@ -44,6 +74,42 @@ export async function roomStatus(account: AwsAccount, caseId: string): Promise<R
     if (inst?.ImageId) out.imageId = inst.ImageId;
     if (inst) out.evidence = await attachedEvidence(account, room.instanceId);
   }
+  out.toolkit = await toolkitStatus(account, room, inState(out.instanceState), opts);
+  return out;
+}
+
+const inState = (s: string | undefined) => s === 'running';
+
+/** The toolkit of a room: from the stack's ToolkitId, the vault's manifest, and one read of the room's status file. */
+async function toolkitStatus(
+  account: AwsAccount,
+  room: RoomInfo,
+  running: boolean,
+  opts: RoomStatusOptions,
+): Promise<RoomStatusToolkit> {
+  const toolkitId = room.toolkitId;
+  if (!toolkitId) return { tools: [] };
+  const out: RoomStatusToolkit = { toolkitId, tools: [] };
+  if (room.vaultBucket) {
+    try {
+      const t = await readToolkit(account, room.vaultBucket, toolkitId);
+      out.name = t.manifest.name;
+      out.manifestSha256 = t.manifestSha256;
+      out.tools = t.manifest.tools;
+    } catch (e) {
+      out.problem = asError(e).message;
+    }
+  }
+  if (room.instanceId && running)
+    out.inRoom = await readToolkitInRoom(
+      { forensic: account, clock: opts.clock ?? systemClock },
+      room.instanceId,
+      toolkitId,
+      {
+        waitMs: 0,
+        commandMs: opts.toolkitCommandMs ?? 30_000,
+      },
+    );
   return out;
 }
 

@@ -7,12 +7,15 @@
  *    outcome of a change set that run executed but never saw finish), discard one only in review,
  *    and refuse — with the failing resources and the way forward — one in ROLLBACK_COMPLETE or a
  *    FAILED state.
- * 3. Ensure the case key; upload the guest tooling to the vault (only what changed).
+ * 3. Ensure the case key; upload the guest tooling to the vault (only what changed); copy the
+ *    chosen forensic toolkit into the case (`--toolkit`, resolved in step 1: `toolkit.ts`).
  * 4. Create a change set for the stack (CREATE or UPDATE). Empty: the room is up to date, nothing
  *    is executed. Otherwise execute it, with the stack's events as progress, and wait within a
  *    budget, failing fast on ROLLBACK/FAILED.
  * 5. Reconcile the guard rails (`guard-rails.ts`) whatever happened to the stack.
  * 6. Run the live audit (`audit.ts`) and record its result when it changed.
+ * 7. With a toolkit: ask the instance (SSM) whether it installed it, within a budget, and record
+ *    the answer (`room.toolkit.verify`).
  *
  * Every mutating step is a custody event; a second run that finds everything as it should be
  * changes nothing, appends nothing, and says so.
@@ -43,6 +46,14 @@ import {
 } from './deploy.js';
 import { reconcileGuardRails, type Correction } from './guard-rails.js';
 import { uploadGuestTools } from './guest-tools.js';
+import {
+  checkToolkitChoice,
+  copyRoomToolkit,
+  resolveRoomToolkit,
+  verifyRoomToolkit,
+  type RoomToolkit,
+  type RoomToolkitPlan,
+} from './toolkit.js';
 import {
   DEFAULT_INSTANCE_TYPE,
   checkAmi,
@@ -78,12 +89,18 @@ export interface RoomBudgets {
   deployMs: number;
   /** The stack deleting. */
   deleteMs: number;
+  /** The room installing its toolkit after the stack is up (dnf, then pip): room up waits this long for the answer. */
+  toolkitWaitMs: number;
+  /** One SSM read of the toolkit status. */
+  toolkitCommandMs: number;
 }
 
 export const DEFAULT_ROOM_BUDGETS: RoomBudgets = {
   changeSetMs: 5 * 60_000,
   deployMs: 45 * 60_000,
   deleteMs: 60 * 60_000,
+  toolkitWaitMs: 15 * 60_000,
+  toolkitCommandMs: 60_000,
 };
 
 export interface RoomUpDeps {
@@ -103,6 +120,12 @@ export interface RoomUpOptions {
   availabilityZone?: string;
   instanceType?: string;
   amiId?: string;
+  /**
+   * The forensic toolkit the room installs: `default` (the vault's default pointer; none published:
+   * no toolkit, with a warning), `none`, or a toolkit id / its prefix `tools/toolkits/<id>/` (must
+   * exist: TOOLKIT_NOT_FOUND). Unset: a new room takes `default`, an existing room keeps its own.
+   */
+  toolkit?: string;
   /** The vault bucket (default: cleanroom-evidence-<account>-<region>). */
   bucket?: string;
   budgets?: Partial<RoomBudgets>;
@@ -120,6 +143,8 @@ export interface RoomUpResult {
   changes: PlannedChangeSet['changes'];
   corrections: Correction[];
   guestTools: { bucket: string; prefix: string; digest: string; files: number; uploaded: number };
+  /** The forensic toolkit: what was chosen and copied into the case, and what the room said. */
+  toolkit: RoomToolkit;
   audit: RoomAudit;
   /** Whether the custody manifest seals the record after this run (and why not). */
   seal: SealState;
@@ -147,6 +172,7 @@ export function roomTemplateBody(given?: string): string {
 export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUpResult> {
   const caseId = assertCaseId(o.caseId);
   checkFlags(o);
+  if (o.toolkit !== undefined) checkToolkitChoice(o.toolkit);
   const templateBody = roomTemplateBody(deps.templateBody);
   return withCustodySession(deps.custody, o.signal, async (session) => {
     const run = await startRun(deps, o, caseId, session);
@@ -157,8 +183,21 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
     let stack = await settle(run.account, caseId, inputs.found, r);
     session.checkpoint('the case key and the guest tooling');
     const { caseKey, tools } = await caseKeyAndTools(r, deps, inputs.vault);
+    session.checkpoint('the forensic toolkit');
+    const toolkit = await copyRoomToolkit(run.account, {
+      caseId,
+      vault: {
+        bucket: inputs.vault.bucket,
+        vaultKeyArn: inputs.vault.keyArn,
+        lockMode: inputs.vault.lockMode,
+        retentionDays: inputs.vault.retentionDays,
+      },
+      plan: inputs.toolkit,
+      custody,
+      reporter: run.reporter,
+    });
     session.checkpoint('the change set');
-    const planned = await planChangeSet(r, o, inputs, stack, { caseKey: caseKey.arn, templateBody });
+    const planned = await planChangeSet(r, o, inputs, stack, { caseKey: caseKey.arn, templateBody, toolkit });
     session.checkpoint('executing the change set');
     const deployed = planned.planned.hasChanges ? await deploy(r, planned, stack) : undefined;
     if (!deployed) run.step(`room stack ${run.stackName} is up to date: the change set is empty, nothing to execute`);
@@ -172,12 +211,26 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
     run.step('auditing the live room');
     const audit = await auditStack(run.account, caseId, stack);
     await recordAudit(custody, stack, audit, run.stackRef(stack));
+    const instanceId = stack.outputs['InstanceId'];
+    if (toolkit.toolkitId && instanceId) {
+      session.checkpoint('the toolkit in the room');
+      toolkit.inRoom = await verifyRoomToolkit(
+        { forensic: run.account, clock: run.clock, custody, reporter: run.reporter },
+        {
+          instanceId,
+          toolkitId: toolkit.toolkitId,
+          ...(toolkit.manifestSha256 ? { manifestSha256: toolkit.manifestSha256 } : {}),
+          budgets: { waitMs: run.budgets.toolkitWaitMs, commandMs: run.budgets.toolkitCommandMs },
+          fresh: !!deployed,
+        },
+      );
+    }
     const change = deployed?.change ?? 'unchanged';
     const uploaded = tools.files.filter((f) => f.uploaded).length;
     return {
       room: roomInfo(caseId, stack),
       change,
-      upToDate: change === 'unchanged' && corrections.length === 0 && uploaded === 0,
+      upToDate: change === 'unchanged' && corrections.length === 0 && uploaded === 0 && toolkit.copied === 0,
       ...(planned.planned.hasChanges ? { changeSetId: planned.planned.changeSetId } : {}),
       changes: planned.planned.changes,
       corrections,
@@ -188,6 +241,7 @@ export async function roomUp(deps: RoomUpDeps, o: RoomUpOptions): Promise<RoomUp
         files: tools.files.length,
         uploaded,
       },
+      toolkit,
       audit,
     };
   });
@@ -229,6 +283,7 @@ interface UpInputs {
   az: string;
   instanceType: string;
   vault: Awaited<ReturnType<typeof findVault>>;
+  toolkit: RoomToolkitPlan;
 }
 
 /** Step 1: the inputs, against the existing room's parameters where there is one (read-only so far). */
@@ -252,7 +307,18 @@ async function checkInputs(run: UpRun, o: RoomUpOptions): Promise<UpInputs> {
   const az = await chooseAvailabilityZone(account, instanceType, previous['AvailabilityZone'] ?? o.availabilityZone);
   if (o.amiId) await checkAmi(account, o.amiId);
   const vault = await findVault(account, o.bucket);
-  return { found, previous, az, instanceType, vault };
+  // Unset: a new room takes the default toolkit; an existing room keeps the one it has.
+  const kept = found && 'ToolkitId' in previous && o.toolkit === undefined;
+  const spec = o.toolkit ?? (kept ? previous['ToolkitId'] || 'none' : 'default');
+  const resolved = await resolveRoomToolkit(account, vault.bucket, spec, run.reporter);
+  const toolkit: RoomToolkitPlan =
+    kept && resolved.kind === 'none'
+      ? {
+          ...resolved,
+          reason: 'the room has no toolkit and keeps none (room up --toolkit default or <id> installs one)',
+        }
+      : resolved;
+  return { found, previous, az, instanceType, vault, toolkit };
 }
 
 /** Step 3: the case key and the guest tooling. */
@@ -284,7 +350,7 @@ async function planChangeSet(
   o: RoomUpOptions,
   inputs: UpInputs,
   stack: RoomStack | undefined,
-  c: { caseKey: string; templateBody: string },
+  c: { caseKey: string; templateBody: string; toolkit: RoomToolkit },
 ): Promise<PlannedUp> {
   const { caseId, stackName, previous } = { ...run, previous: inputs.previous };
   const prefixList = await s3PrefixListId(run.account);
@@ -297,6 +363,8 @@ async function planChangeSet(
     VaultKeyArn: inputs.vault.keyArn,
     CaseKeyArn: c.caseKey,
     S3PrefixListId: prefixList,
+    ToolkitId: c.toolkit.toolkitId ?? '',
+    ToolkitManifestSha256: c.toolkit.manifestSha256 ?? '',
   };
   const parameters: ChangeSetInput['parameters'] = Object.entries(values).flatMap(
     ([k, v]): ChangeSetInput['parameters'] =>

@@ -126,7 +126,23 @@ t.test('room up against the local AWS', async (t) => {
 
     // What the record says, in order.
     const actions = rec.events().map((e) => e.action);
-    t.same(actions.slice(0, 4), ['case.key.create', 'room.guest-tools', 'room.deploy.start', 'room.deploy']);
+    t.same(actions.slice(0, 5), [
+      'case.key.create',
+      'room.guest-tools',
+      'room.toolkit',
+      'room.deploy.start',
+      'room.deploy',
+    ]);
+    // No toolkit published in this vault: the room comes up without one, and says why.
+    t.match(rec.events().find((e) => e.action === 'room.toolkit')!.outcome.details, {
+      toolkit: 'none',
+      reason: /no default toolkit.*cleanroom room tools --publish/,
+    });
+    t.ok(
+      warnings.some((w) => /no default toolkit/.test(w)),
+      'a warning names room tools --publish',
+    );
+    t.equal(r.toolkit.toolkitId, undefined);
     t.equal(actions.at(-1), 'room.audit');
     const deploy = rec.events().find((e) => e.action === 'room.deploy')!;
     t.match(deploy.outcome, {
