@@ -8,7 +8,9 @@
  * the local route nor the S3 gateway endpoint), no public address, no ingress and no egress on the
  * forensics group, the access and endpoint groups holding only their declared rules, the instance in
  * exactly the room's groups with IMDSv2 and hop limit 1, every attached volume encrypted, the VPC
- * endpoints present (and the S3 endpoint limited to the vault). Warnings (fail only with
+ * endpoints present (and the S3 endpoint limited to the vault), the analysts' way in recorded (the
+ * shell document sends every transcript to the vault under the case key; the port-forward document
+ * runs no shell and reaches only the instance). Warnings (fail only with
  * `strict`): the subnet's network ACL and the VPC flow logs, the defence in depth.
  *
  * Collection and evaluation are separate: {@link collectRoom} reads, {@link evaluateRoom} judges;
@@ -17,6 +19,7 @@
 import type { AccountCalls, AwsAccount } from '../../aws/ports.js';
 import type { AuditCheck, AuditResult, CheckSeverity, RoomInfo } from '../../domain/room.js';
 import { asError } from '../../domain/errors.js';
+import { isAwsCode } from '../../aws/errors.js';
 import { stackPhase, readRoomStack, roomInfo, type RoomStack } from '../../resources/stacks.js';
 import {
   declaredGroups,
@@ -66,6 +69,16 @@ export interface RoomLive {
   networkAcls: Read<NetworkAcl[]>;
   flowLogs: Read<FlowLog[]>;
   rules: Read<Map<string, LiveRule[]>>;
+  /** The room's Session Manager documents (undefined: the stack names none). */
+  shellDocument: Read<SessionDocument | undefined>;
+  portForwardDocument: Read<SessionDocument | undefined>;
+}
+
+/** A Session Manager document as GetDocument returns it, its content parsed. */
+export interface SessionDocument {
+  name: string;
+  documentType?: string;
+  content: Record<string, unknown>;
 }
 
 export interface AuditOptions {
@@ -99,6 +112,8 @@ export const ROOM_CHECK_IDS = [
   'instance.volumes-encrypted',
   'endpoints.present',
   'endpoints.s3-vault-only',
+  'sessions.logging-to-vault',
+  'sessions.documents-only',
   'nacl.restrictive',
   'flow-logs.active',
 ] as const;
@@ -160,6 +175,7 @@ export type RoomAuditAccount = Pick<AwsAccount, 'region'> &
       | 'describeFlowLogs'
       | 'describeSecurityGroupRules'
       | 'describeVolumes';
+    ssm: 'getDocument';
   }>;
 
 /** Read everything the audit needs about the room of a stack. */
@@ -224,6 +240,11 @@ export async function collectRoom(account: RoomAuditAccount, caseId: string, sta
     read(() => liveRules(account, groupIds)),
   ]);
   const volumes = info.instanceId ? await read(() => volumesOf(account, info.instanceId!)) : noOutput('InstanceId');
+  const [shellDocument, portForwardDocument] = await Promise.all(
+    [info.shellDocumentName, info.portForwardDocumentName].map((name) =>
+      name ? read(() => sessionDocument(account, name)) : Promise.resolve({ ok: true as const, value: undefined }),
+    ),
+  );
   return {
     region: account.region,
     stack,
@@ -244,7 +265,22 @@ export async function collectRoom(account: RoomAuditAccount, caseId: string, sta
     networkAcls,
     flowLogs,
     rules,
+    shellDocument: shellDocument!,
+    portForwardDocument: portForwardDocument!,
   };
+}
+
+/** A Session document and its content (asked for as JSON); undefined when there is none. */
+async function sessionDocument(account: RoomAuditAccount, name: string): Promise<SessionDocument | undefined> {
+  let d: Awaited<ReturnType<RoomAuditAccount['ssm']['getDocument']>>;
+  try {
+    d = await account.ssm.getDocument({ Name: name, DocumentFormat: 'JSON' });
+  } catch (e) {
+    if (isAwsCode(e, 'InvalidDocument')) return undefined;
+    throw e;
+  }
+  const content = JSON.parse(d.Content ?? '{}') as Record<string, unknown>;
+  return { name, ...(d.DocumentType ? { documentType: d.DocumentType } : {}), content };
 }
 
 const vpcFilter = (name: string, vpc: string) => [{ Name: name, Values: [vpc] }];
@@ -492,6 +528,7 @@ export function evaluateRoom(live: RoomLive): RoomAuditCheck[] {
   addSecurityGroupChecks(live, add);
   addInstanceChecks(live, add);
   addEndpointChecks(live, add);
+  addSessionChecks(live, add);
   addDefenceInDepthChecks(live, add);
   return checks;
 }
@@ -799,6 +836,70 @@ export function s3PolicyProblems(policy: Record<string, unknown>, vault: string 
     for (const a of actions) if (a === '*' || a === 's3:*') bad.push(`Action ${JSON.stringify(a)}`);
   }
   return bad;
+}
+
+/** The analysts' way in: Session Manager, recorded to the vault (`room shell`). */
+function addSessionChecks(live: RoomLive, add: AddCheck): void {
+  const { info } = live;
+  const upgrade = `Run \`cleanroom room up --case ${info.case}\` to put it back.`;
+  add('sessions.logging-to-vault', 'critical', () => {
+    if (!info.shellDocumentName)
+      return {
+        ok: false,
+        detail: `the stack ${live.stack.stackName} names no shell session document (ShellDocumentName): sessions to the room would not be recorded. ${upgrade}`,
+      };
+    const d = need(live.shellDocument, `the session document ${info.shellDocumentName}`);
+    if (!d) return { ok: false, detail: `the session document ${info.shellDocumentName} does not exist. ${upgrade}` };
+    const inputs = (d.content['inputs'] ?? {}) as Record<string, unknown>;
+    const prefix = `cases/${info.case}/sessions/`;
+    const bad: string[] = [];
+    if (d.documentType !== 'Session' || d.content['sessionType'] !== 'Standard_Stream')
+      bad.push(
+        `it is a ${d.documentType ?? '?'} document of session type ${String(d.content['sessionType'])}, not a Standard_Stream Session document`,
+      );
+    if (inputs['s3BucketName'] !== info.vaultBucket)
+      bad.push(
+        `transcripts go to ${JSON.stringify(inputs['s3BucketName'] ?? null)}, not the vault ${info.vaultBucket}`,
+      );
+    if (inputs['s3KeyPrefix'] !== prefix)
+      bad.push(`under ${JSON.stringify(inputs['s3KeyPrefix'] ?? null)}, not ${prefix}`);
+    if (inputs['s3EncryptionEnabled'] !== true && inputs['s3EncryptionEnabled'] !== 'true')
+      bad.push('s3EncryptionEnabled is off');
+    if (!info.caseKeyArn || inputs['kmsKeyId'] !== info.caseKeyArn)
+      bad.push(
+        `the session stream is encrypted with ${JSON.stringify(inputs['kmsKeyId'] ?? null)}, not the case key ${info.caseKeyArn ?? '(unknown)'}`,
+      );
+    if (inputs['runAsEnabled'] === true || inputs['runAsEnabled'] === 'true')
+      bad.push('runAsEnabled is on (sessions would run as another user)');
+    return bad.length
+      ? { ok: false, detail: `${d.name}: ${bad.join('; ')}. ${upgrade}` }
+      : {
+          ok: true,
+          detail: `${d.name} records every shell to s3://${info.vaultBucket}/${prefix}, encrypted, stream under the case key`,
+        };
+  });
+  add('sessions.documents-only', 'critical', () => {
+    if (!info.portForwardDocumentName)
+      return {
+        ok: false,
+        detail: `the stack ${live.stack.stackName} names no port-forward session document (PortForwardDocumentName). ${upgrade}`,
+      };
+    const d = need(live.portForwardDocument, `the session document ${info.portForwardDocumentName}`);
+    if (!d)
+      return { ok: false, detail: `the session document ${info.portForwardDocumentName} does not exist. ${upgrade}` };
+    const props = (d.content['properties'] ?? {}) as Record<string, unknown>;
+    const params = (d.content['parameters'] ?? {}) as Record<string, unknown>;
+    const bad: string[] = [];
+    if (d.documentType !== 'Session' || d.content['sessionType'] !== 'Port')
+      bad.push(
+        `it is a ${d.documentType ?? '?'} document of session type ${String(d.content['sessionType'])}: only a Port session runs no shell (an unrecorded shell otherwise)`,
+      );
+    if ('host' in params || 'host' in props || props['type'] !== 'LocalPortForwarding')
+      bad.push('it can forward to another host than the forensic instance');
+    return bad.length
+      ? { ok: false, detail: `${d.name}: ${bad.join('; ')}. ${upgrade}` }
+      : { ok: true, detail: `${d.name} forwards a port of the forensic instance only, with no shell` };
+  });
 }
 
 /** Defence in depth (warnings). */

@@ -22,7 +22,13 @@ function unreadableRoom(): RoomLive {
       outputs: {},
       tags: {},
     },
-    info: { case: 'IR-1', stackName: 'cleanroom-case-IR-1', stackStatus: 'CREATE_COMPLETE' },
+    info: {
+      case: 'IR-1',
+      stackName: 'cleanroom-case-IR-1',
+      stackStatus: 'CREATE_COMPLETE',
+      shellDocumentName: 'cleanroom-IR-1-shell',
+      portForwardDocumentName: 'cleanroom-IR-1-port-forward',
+    },
     subnet: unread,
     instance: unread,
     internetGateways: unread,
@@ -39,6 +45,8 @@ function unreadableRoom(): RoomLive {
     networkAcls: unread,
     flowLogs: unread,
     rules: unread,
+    shellDocument: unread,
+    portForwardDocument: unread,
   };
 }
 

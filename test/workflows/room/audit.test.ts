@@ -7,7 +7,7 @@ import { openAccount } from '../../../src/aws/account.js';
 import type { AwsAccount } from '../../../src/aws/ports.js';
 import { auditStack, evaluateRoom, collectRoom, auditOk } from '../../../src/workflows/room/audit.js';
 import { useLocalAws } from '../../../local-aws/local-aws.js';
-import { buildCompliantRoom } from './fixtures.js';
+import { buildCompliantRoom, roomSessionDocuments } from './fixtures.js';
 
 type Room = Awaited<ReturnType<typeof buildCompliantRoom>>;
 
@@ -373,6 +373,56 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
     },
   ];
 
+  // The analysts' way in (room shell): a session document changed in the account (a new default
+  // version, as UpdateDocument + UpdateDocumentDefaultVersion would leave it) is caught.
+  const replaceDocument = async (r: Room, name: string, content: Record<string, unknown>) => {
+    await r.ssm.send(new r.ssmm.DeleteDocumentCommand({ Name: name }));
+    await r.ssm.send(
+      new r.ssmm.CreateDocumentCommand({ Name: name, DocumentType: 'Session', Content: JSON.stringify(content) }),
+    );
+  };
+  const shellOf = (r: Room) => roomSessionDocuments(r.stack.parameters['CaseId']!, r.caseKeyArn)[r.shellDocumentName]!;
+  cases.push(
+    {
+      name: 'session transcripts sent to another bucket',
+      check: 'sessions.logging-to-vault',
+      detail: /transcripts go to "elsewhere", not the vault/,
+      breakIt: (r) =>
+        replaceDocument(r, r.shellDocumentName, {
+          ...shellOf(r),
+          inputs: { ...(shellOf(r)['inputs'] as object), s3BucketName: 'elsewhere' },
+        }),
+    },
+    {
+      name: 'session transcripts unencrypted, the stream under another key',
+      check: 'sessions.logging-to-vault',
+      detail: /s3EncryptionEnabled is off; the session stream is encrypted with "alias\/aws\/ssm"/,
+      breakIt: (r) =>
+        replaceDocument(r, r.shellDocumentName, {
+          ...shellOf(r),
+          inputs: { ...(shellOf(r)['inputs'] as object), s3EncryptionEnabled: false, kmsKeyId: 'alias/aws/ssm' },
+        }),
+    },
+    {
+      name: 'the shell document gone',
+      check: 'sessions.logging-to-vault',
+      detail: /could not be checked|does not exist/,
+      breakIt: (r) => r.ssm.send(new r.ssmm.DeleteDocumentCommand({ Name: r.shellDocumentName })),
+    },
+    {
+      name: 'the port-forward document turned into a shell, or forwarding to another host',
+      check: 'sessions.documents-only',
+      detail: /session type Standard_Stream: only a Port session runs no shell.*another host/,
+      breakIt: (r) =>
+        replaceDocument(r, r.portForwardDocumentName, {
+          schemaVersion: '1.0',
+          sessionType: 'Standard_Stream',
+          parameters: { host: { type: 'String' } },
+          inputs: {},
+        }),
+    },
+  );
+
   for (const c of cases) {
     t.test(`${c.name} → ${c.check}`, async (t) => {
       const room = await fresh();
@@ -398,18 +448,25 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
 
   t.test('a read that fails fails the checks that need it (never passes them)', async (t) => {
     const room = await fresh();
-    const live = await collectRoom(account, 'IR-x', room.stack);
+    const live = await collectRoom(account, room.stack.parameters['CaseId']!, room.stack);
     const broken = {
       ...live,
       routeTables: { ok: false as const, error: 'AccessDenied: ec2:DescribeRouteTables' },
       instance: { ok: false as const, error: 'throttled' },
+      shellDocument: { ok: false as const, error: 'AccessDenied: ssm:GetDocument' },
     };
     const checks = evaluateRoom(broken);
     const failed = checks
       .filter((c) => !c.ok)
       .map((c) => c.id)
       .sort();
-    t.same(failed, ['instance.imdsv2', 'instance.security-groups', 'network.no-public-address', 'routes.no-route-out']);
+    t.same(failed, [
+      'instance.imdsv2',
+      'instance.security-groups',
+      'network.no-public-address',
+      'routes.no-route-out',
+      'sessions.logging-to-vault',
+    ]);
     t.match(
       checks.find((c) => c.id === 'routes.no-route-out')!.detail,
       /could not be checked: reading route tables failed: AccessDenied/,

@@ -232,11 +232,22 @@ export async function buildCompliantRoom(account: AwsAccount, caseId: string) {
     )
   ).Instances![0]!.InstanceId!;
 
+  // The analysts' session documents, as the template declares them.
+  const ssmm = await import('@aws-sdk/client-ssm');
+  const ssm = new ssmm.SSMClient({});
+  const caseKeyArn = (await account.kms.createKey({ Description: `case key ${caseId} (test)` })).KeyMetadata!.Arn!;
+  const sessionDocs = roomSessionDocuments(caseId, caseKeyArn);
+  for (const [name, content] of Object.entries(sessionDocs))
+    await ssm.send(
+      new ssmm.CreateDocumentCommand({ Name: name, DocumentType: 'Session', Content: JSON.stringify(content) }),
+    );
+  const [shellDocumentName, portForwardDocumentName] = Object.keys(sessionDocs) as [string, string];
+
   const stack: import('../../../src/resources/stacks.js').RoomStack = {
     stackName: roomStackName(caseId),
     stackId: `arn:aws:cloudformation:us-east-1:123456789012:stack/${roomStackName(caseId)}/test`,
     status: 'CREATE_COMPLETE',
-    parameters: { CaseId: caseId, AvailabilityZone: az, VaultBucket: VAULT, S3PrefixListId: pl },
+    parameters: { CaseId: caseId, AvailabilityZone: az, VaultBucket: VAULT, S3PrefixListId: pl, CaseKeyArn: caseKeyArn },
     outputs: {
       VpcId: vpcId,
       SubnetId: subnetId,
@@ -248,12 +259,19 @@ export async function buildCompliantRoom(account: AwsAccount, caseId: string) {
       NetworkAclId: aclId,
       RouteTableId: routeTableId,
       FlowLogGroupName: flowLogGroupName,
+      ShellDocumentName: shellDocumentName,
+      PortForwardDocumentName: portForwardDocumentName,
     },
     tags: { 'cleanroom:case': caseId },
   };
   return {
     ec2,
     ec2m,
+    ssm,
+    ssmm,
+    caseKeyArn,
+    shellDocumentName,
+    portForwardDocumentName,
     stack,
     vpcId,
     subnetId,
@@ -267,5 +285,31 @@ export async function buildCompliantRoom(account: AwsAccount, caseId: string) {
     defaultAclId: acls.find((a) => a.IsDefault)!.NetworkAclId!,
     instanceId,
     pl,
+  };
+}
+
+/** The two Session documents of templates/room.yaml for a case (name → content). */
+export function roomSessionDocuments(caseId: string, caseKeyArn: string): Record<string, Record<string, unknown>> {
+  return {
+    [`cleanroom-${caseId}-shell`]: {
+      schemaVersion: '1.0',
+      description: `cleanroom ${caseId}: analyst shell`,
+      sessionType: 'Standard_Stream',
+      inputs: {
+        s3BucketName: VAULT,
+        s3KeyPrefix: `cases/${caseId}/sessions/`,
+        s3EncryptionEnabled: true,
+        kmsKeyId: caseKeyArn,
+        runAsEnabled: false,
+        idleSessionTimeout: '20',
+      },
+    },
+    [`cleanroom-${caseId}-port-forward`]: {
+      schemaVersion: '1.0',
+      description: `cleanroom ${caseId}: port forwarding`,
+      sessionType: 'Port',
+      parameters: { portNumber: { type: 'String' }, localPortNumber: { type: 'String', default: '0' } },
+      properties: { portNumber: '{{ portNumber }}', type: 'LocalPortForwarding', localPortNumber: '{{ localPortNumber }}' },
+    },
   };
 }

@@ -250,6 +250,12 @@ function gateAccount(
       describeSecurityGroupRules: nothing,
       describeVolumes: nothing,
     },
+    ssm: {
+      getDocument: async (i) => {
+        calls.add('getDocument', i);
+        throw awsError('ssm', 'getDocument', 'InvalidDocument', 'The specified document does not exist.');
+      },
+    },
   };
 }
 
