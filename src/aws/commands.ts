@@ -114,8 +114,7 @@ export const S3_COMMANDS = {
   completeMultipartUpload: s3.CompleteMultipartUploadCommand,
   abortMultipartUpload: s3.AbortMultipartUploadCommand,
   putObjectRetention: s3.PutObjectRetentionCommand,
-  // room up --toolkit: the toolkit copied server-side into the case; room shell: a session
-  // transcript copied onto itself under the case key
+  // room shell: a session transcript copied onto itself under the case key
   copyObject: s3.CopyObjectCommand,
 } as const;
 
@@ -149,9 +148,10 @@ export const SSM_COMMANDS = {
   sendCommand: ssm.SendCommandCommand,
   getCommandInvocation: ssm.GetCommandInvocationCommand,
   describeInstanceInformation: ssm.DescribeInstanceInformationCommand,
-  // room shell / room verify / room sessions: Session Manager's control plane and the room's session documents
+  // room shell / room verify: Session Manager's control plane and the room's session documents
   startSession: ssm.StartSessionCommand,
   terminateSession: ssm.TerminateSessionCommand,
+  // room shell's checks and room sessions (Session Manager's own list of the room's sessions)
   describeSessions: ssm.DescribeSessionsCommand,
   getDocument: ssm.GetDocumentCommand,
 } as const;

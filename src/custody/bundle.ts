@@ -46,6 +46,7 @@ import {
   checkManifest,
   publicKey,
   recordedTranscripts,
+  transcriptCheck,
   verifyResult,
   type CustodyVerifyResult,
   type Finding,
@@ -908,14 +909,7 @@ function checkBundleTranscripts(files: BundleFiles, chain: ChainChecker, walk: S
         `${rel} hashes to ${got.slice(0, 16)}…, not the ${t.sha256.slice(0, 16)}… event ${s.seq} records for session ${s.sessionId}: it was changed`,
       );
     }
-    out.push({
-      seq: s.seq,
-      sessionId: s.sessionId,
-      key: t.key,
-      ...(t.versionId ? { versionId: t.versionId } : {}),
-      sha256: t.sha256,
-      ok,
-    });
+    out.push(transcriptCheck(s, t, ok));
   }
   for (const rel of walk.listedTranscripts)
     if (!named.has(rel))

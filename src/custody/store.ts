@@ -115,18 +115,3 @@ export async function putLocked(
   });
   return r.VersionId ? { versionId: r.VersionId } : {};
 }
-
-/** An object body's chunks, as they arrive (a Node stream, an async iterable, bytes, or an SDK stream mixin). */
-export async function* bodyChunks(body: unknown): AsyncGenerator<Uint8Array> {
-  if (body === undefined || body === null) return;
-  if (body instanceof Uint8Array) {
-    yield body;
-    return;
-  }
-  if (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
-    for await (const c of body as AsyncIterable<Uint8Array | string>) yield typeof c === 'string' ? Buffer.from(c) : c;
-    return;
-  }
-  const t = body as { transformToByteArray?: () => Promise<Uint8Array> };
-  if (typeof t.transformToByteArray === 'function') yield await t.transformToByteArray();
-}

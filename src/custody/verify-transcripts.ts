@@ -14,8 +14,14 @@ import { isAwsCode } from '../aws/errors.js';
 import { mapPool } from '../domain/pool.js';
 import { hashEquals } from './event.js';
 import type { RecordedSession, SessionTranscript } from './room-sessions.js';
-import { bodyChunks } from './store.js';
-import { type ChainChecker, type Findings, type TranscriptCheck, recordedTranscripts } from './verify.js';
+import { bodyChunks } from '../resources/body.js';
+import {
+  type ChainChecker,
+  type Findings,
+  type TranscriptCheck,
+  recordedTranscripts,
+  transcriptCheck,
+} from './verify.js';
 
 export interface TranscriptReadOptions {
   /** Parallel reads (default 4). */
@@ -53,7 +59,10 @@ export async function readTranscript(
   let bytes = 0;
   const out = file ? fs.createWriteStream(file, { flags: 'wx' }) : undefined;
   try {
-    for await (const c of bodyChunks(r.Body)) {
+    for await (const c of bodyChunks(
+      r.Body,
+      () => new Error(`the body of s3://${t.bucket}/${t.key} is neither bytes nor a stream`),
+    )) {
       hash.update(c);
       bytes += c.byteLength;
       if (out && !out.write(c)) await once(out, 'drain');
@@ -107,14 +116,7 @@ export async function checkVaultTranscripts(
       }
       opts.onRetention?.(s.seq, `the transcript of session ${s.sessionId} (${where})`, got);
     }
-    out.push({
-      seq: s.seq,
-      sessionId: s.sessionId,
-      key: t.key,
-      ...(t.versionId ? { versionId: t.versionId } : {}),
-      sha256: t.sha256,
-      ok,
-    });
+    out.push(transcriptCheck(s, t, ok));
   }
   return out;
 }

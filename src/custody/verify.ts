@@ -168,6 +168,18 @@ export interface TranscriptCheck {
   ok: boolean;
 }
 
+/** What a transcript check reports: the session, the object, and whether it is what the event records. */
+export function transcriptCheck(s: RecordedSession, t: SessionTranscript, ok: boolean): TranscriptCheck {
+  return {
+    seq: s.seq,
+    sessionId: s.sessionId,
+    key: t.key,
+    ...(t.versionId ? { versionId: t.versionId } : {}),
+    sha256: t.sha256,
+    ok,
+  };
+}
+
 /**
  * The transcripts of a record's ended sessions, one per session id and object (a session recorded
  * twice with the same transcript is checked once).

@@ -31,6 +31,7 @@ import { isTransientAwsError } from '../aws/errors.js';
 import { interruptedAt } from '../domain/abort.js';
 import { AwsError, CleanroomError, asError } from '../domain/errors.js';
 import { type Clock, systemClock } from '../domain/waiter.js';
+import { bodyChunks } from '../resources/body.js';
 
 /** The tool that computed a hash, as the acquisition record names it (ISO/IEC 27037). */
 export interface HashTool {
@@ -415,26 +416,17 @@ async function readBody(body: unknown, size: number | undefined): Promise<Buffer
   return Buffer.concat(chunks, length);
 }
 
-async function* asChunks(body: unknown): AsyncGenerator<Uint8Array> {
-  if (body === undefined || body === null) return;
-  if (body instanceof Uint8Array) {
-    yield body;
-    return;
-  }
-  if (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
-    for await (const c of body as AsyncIterable<Uint8Array | string>) yield typeof c === 'string' ? Buffer.from(c) : c;
-    return;
-  }
-  const t = body as { transformToByteArray?: () => Promise<Uint8Array> };
-  if (typeof t.transformToByteArray === 'function') {
-    yield await t.transformToByteArray();
-    return;
-  }
-  throw new AwsError(
-    'ebs',
-    'getSnapshotBlock',
-    'UnreadableResponse',
-    'GetSnapshotBlock returned a body that is neither bytes nor a stream',
+/** The chunks of a block's body (a body that is neither bytes nor a stream is an unreadable response). */
+function asChunks(body: unknown): AsyncGenerator<Uint8Array> {
+  return bodyChunks(
+    body,
+    () =>
+      new AwsError(
+        'ebs',
+        'getSnapshotBlock',
+        'UnreadableResponse',
+        'GetSnapshotBlock returned a body that is neither bytes nor a stream',
+      ),
   );
 }
 

@@ -15,21 +15,7 @@ import { useLocalAws, type LocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { canonicalize } from '../../src/custody/canonical.js';
 import { eventHash, type CaseManifest } from '../../src/custody/event.js';
-import { VAULT, account, cli } from '../custody/helpers.js';
-
-/** An environment with nothing that could reach AWS. */
-function offlineEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('AWS_') && k !== 'NODE_EXTRA_CA_CERTS') env[k] = v;
-  return {
-    ...env,
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_CONFIG_FILE: '/dev/null',
-    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-}
+import { VAULT, account, cli, offlineEnv } from '../custody/helpers.js';
 
 const s3 = () => new S3Client({ region: 'us-east-1' });
 const key = (c: string, seq: number) => `cases/${c}/custody/${String(seq).padStart(10, '0')}.json`;

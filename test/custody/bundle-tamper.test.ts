@@ -11,23 +11,10 @@ import path from 'node:path';
 import { useLocalAws, type LocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { FINDING_CODES } from '../../src/custody/verify.js';
-import { account, cli } from './helpers.js';
+import { account, cli, offlineEnv } from './helpers.js';
 import { CASES, makeCtx, resum, rewriteAndResign } from './tamper.js';
 import { verifyBundle, type BundleVerifyOptions } from '../../src/custody/bundle.js';
 import type { CleanroomError } from '../../src/domain/errors.js';
-
-/** An environment with nothing that could reach AWS. */
-function offlineEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('AWS_') && k !== 'NODE_EXTRA_CA_CERTS') env[k] = v;
-  return {
-    ...env,
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_CONFIG_FILE: '/dev/null',
-    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-  };
-}
 
 async function genuineBundle(
   t: Test,

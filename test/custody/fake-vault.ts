@@ -25,27 +25,45 @@ import { Calls, FakeBucket, Faults, IDENTITY, fakeKms, signingKey, type FakeKey 
 export const BUCKET = 'cleanroom-evidence-123456789012-us-east-1';
 export const ACTOR = 'arn:aws:sts::123456789012:assumed-role/Responder/bob';
 
-/** The events of a genuine record of `n` events of `caseId` (seq 1..n). */
-export function chain(caseId: string, n: number, t0 = Date.parse('2026-12-01T10:00:00Z')): CustodyEvent[] {
+/** One event of a record made by {@link chainOf}: its action, outcome and resources. */
+export interface EventSpec {
+  action: string;
+  status?: 'succeeded' | 'failed' | 'partial' | 'skipped';
+  details?: Record<string, unknown>;
+  resources?: CustodyEvent['resources'];
+}
+
+/** A genuine record of these events of `caseId` (seq 1.., a minute apart), chained and hashed as the recorder writes them. */
+export function chainOf(caseId: string, specs: EventSpec[], t0 = Date.parse('2026-12-01T10:00:00Z')): CustodyEvent[] {
   const out: CustodyEvent[] = [];
   let prevHash = GENESIS_PREV_HASH;
-  for (let seq = 1; seq <= n; seq++) {
+  specs.forEach((spec, i) => {
+    const seq = i + 1;
     const body: Omit<CustodyEvent, 'hash'> = {
       schema: EVENT_SCHEMA_ID,
       case: caseId,
       seq,
       time: new Date(t0 + seq * 60_000).toISOString(),
       actor: ACTOR,
-      action: seq === 1 ? 'room.up' : `step.${seq}`,
-      resources: [{ type: 'ec2:instance', id: `i-${seq}` }],
-      outcome: { status: 'succeeded' },
+      action: spec.action,
+      resources: spec.resources ?? [{ type: 'ec2:instance', id: `i-${seq}` }],
+      outcome: { status: spec.status ?? 'succeeded', ...(spec.details ? { details: spec.details } : {}) },
       prevHash,
     };
     const ev: CustodyEvent = { ...body, hash: eventHash(body) };
     out.push(ev);
     prevHash = ev.hash;
-  }
+  });
   return out;
+}
+
+/** The events of a genuine record of `n` events of `caseId` (seq 1..n). */
+export function chain(caseId: string, n: number, t0 = Date.parse('2026-12-01T10:00:00Z')): CustodyEvent[] {
+  return chainOf(
+    caseId,
+    Array.from({ length: n }, (_, i) => ({ action: i === 0 ? 'room.up' : `step.${i + 1}` })),
+    t0,
+  );
 }
 
 /** A manifest sealing `events` up to `headSeq`, signed with `key` (as `keyId`). */

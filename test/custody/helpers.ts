@@ -45,3 +45,17 @@ export function callsOf(calls: Map<string, number>, service: string): number {
   for (const [k, v] of calls) if (k.startsWith(`${service}:`)) n += v;
   return n;
 }
+
+/** An environment with nothing that could reach AWS (offline bundle verification). */
+export function offlineEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('AWS_') && k !== 'NODE_EXTRA_CA_CERTS') env[k] = v;
+  return {
+    ...env,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}

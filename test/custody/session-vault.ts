@@ -17,7 +17,7 @@ import {
 import { signingKeyAlias } from '../../src/domain/vault-name.js';
 import type { VaultVerifyAccount } from '../../src/custody/verify-vault.js';
 import { Calls, FakeBucket, Faults, IDENTITY, fakeKms, signingKey } from '../fakes/ports.js';
-import { ACTOR, BUCKET, manifest } from './fake-vault.js';
+import { BUCKET, chainOf, manifest, type EventSpec } from './fake-vault.js';
 
 export const ANALYST = 'arn:aws:sts::123456789012:assumed-role/ForensicAnalyst/carol';
 export const INSTANCE = 'i-0f0e0d0c0b0a09080';
@@ -30,8 +30,6 @@ export const TRANSCRIPT = Buffer.from(
   'utf8',
 );
 export const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
-
-type Spec = { action: string; details?: Record<string, unknown>; status?: string };
 
 /** The `room.session` details of the contract. */
 export function sessionDetails(over: Record<string, unknown>): Record<string, unknown> {
@@ -50,33 +48,6 @@ export function sessionDetails(over: Record<string, unknown>): Record<string, un
   };
 }
 
-/** A record of the specs, chained and hashed as the recorder writes them. */
-export function chainOf(caseId: string, specs: Spec[], t0 = Date.parse('2026-12-01T10:00:00Z')): CustodyEvent[] {
-  const out: CustodyEvent[] = [];
-  let prevHash = GENESIS_PREV_HASH;
-  specs.forEach((spec, i) => {
-    const seq = i + 1;
-    const body: Omit<CustodyEvent, 'hash'> = {
-      schema: EVENT_SCHEMA_ID,
-      case: caseId,
-      seq,
-      time: new Date(t0 + seq * 60_000).toISOString(),
-      actor: ACTOR,
-      action: spec.action,
-      resources: [{ type: 'ec2:instance', id: INSTANCE }],
-      outcome: {
-        status: (spec.status ?? 'succeeded') as 'succeeded',
-        ...(spec.details ? { details: spec.details } : {}),
-      },
-      prevHash,
-    };
-    const ev: CustodyEvent = { ...body, hash: eventHash(body) };
-    out.push(ev);
-    prevHash = ev.hash;
-  });
-  return out;
-}
-
 /** A vault with one case whose record holds three sessions; the shell session's transcript is in the vault. */
 export function sessionVault(caseId = 'IR-7', opts: { transcript?: Buffer; withVersionId?: boolean } = {}) {
   const bucket = new FakeBucket(BUCKET);
@@ -91,7 +62,7 @@ export function sessionVault(caseId = 'IR-7', opts: { transcript?: Buffer; withV
     sha256: sha256(TRANSCRIPT),
     bytes: TRANSCRIPT.length,
   };
-  const specs: Spec[] = [
+  const specs: EventSpec[] = [
     { action: 'room.deploy', details: { stack: `cleanroom-${caseId}` } },
     { action: 'room.session.start', details: sessionDetails({ endedAt: undefined, status: undefined }) },
     { action: 'room.session', details: sessionDetails({ transcript }) },
@@ -122,7 +93,11 @@ export function sessionVault(caseId = 'IR-7', opts: { transcript?: Buffer; withV
       }),
     },
   ];
-  const events = chainOf(caseId, specs);
+  const inst = [{ type: 'ec2:instance', id: INSTANCE }];
+  const events = chainOf(
+    caseId,
+    specs.map((x) => ({ ...x, resources: inst })),
+  );
   for (const ev of events) bucket.put(eventKey(caseId, ev.seq), canonicalBytes(ev));
   bucket.put(manifestKey(caseId), canonicalBytes(manifest(caseId, events, key)));
   const account = {

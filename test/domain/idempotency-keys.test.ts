@@ -79,9 +79,9 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
     { owner: 'arn:aws:sts::1:assumed-role/r/s|host|42|ab', generation: '3' },
   ],
   'room.guest-tools': [K.room.guestTools('d1'), { digest: 'd1' }],
+  'room.session-found': [K.room.sessionFound('carol-0a1b2c'), { sessionId: 'carol-0a1b2c' }],
   'room.session.start': [K.room.sessionStart('alice-0a1b2c3d4e5f'), { sessionId: 'alice-0a1b2c3d4e5f' }],
   'room.session': [K.room.session('alice-0a1b2c3d4e5f'), { sessionId: 'alice-0a1b2c3d4e5f' }],
-  'room.session-found': [K.room.sessionFound('carol-0a1b2c'), { sessionId: 'carol-0a1b2c' }],
   'room.deploy.start': [
     K.room.deployStart('arn:aws:cloudformation:us-east-1:1:changeSet/cs/u'),
     { changeSetId: 'arn:aws:cloudformation:us-east-1:1:changeSet/cs/u' },

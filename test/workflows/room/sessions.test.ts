@@ -4,8 +4,7 @@
  * DescribeSessions, paged, Active and History, filtered by instance). A session Session Manager
  * knows and the record does not is `unrecorded` (not ok); `record` records each ended one as a
  * `room.session` with `found: true`, its owner, times and transcript (hashed from the vault), once;
- * an active one is left for later. The local AWS has no DescribeSessions (moto 5.2.1), so this is
- * tested on fakes.
+ * an active one is left for later. End to end on the local AWS: test/cli/room-sessions.test.ts.
  */
 import t from 'tap';
 import type { DescribeSessionsCommandInput, Session } from '@aws-sdk/client-ssm';
@@ -68,7 +67,8 @@ function fakeCfn(instanceId: string | undefined) {
   };
 }
 
-const managed = (id: string, over: Partial<Session> = {}, state: 'Active' | 'History' = 'History') => ({
+type Listed = Session & { state: 'Active' | 'History' };
+const managed = (id: string, over: Partial<Session> = {}, state: 'Active' | 'History' = 'History'): Listed => ({
   SessionId: id,
   Target: INSTANCE,
   Status: 'Terminated',
