@@ -281,11 +281,6 @@ export const IAM_NAMES: NameMap = {
   's3:PutPublicAccessBlock': { actions: ['s3:PutBucketPublicAccessBlock'], source: SAR_S3 },
   's3:GetBucketEncryption': { actions: ['s3:GetEncryptionConfiguration'], source: SAR_S3 },
   's3:PutBucketEncryption': { actions: ['s3:PutEncryptionConfiguration'], source: SAR_S3 },
-  's3:CopyObject': {
-    actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject'],
-    source:
-      'https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html (Permissions: s3:GetObject on the source — s3:GetObjectVersion for a versionId — and s3:PutObject on the destination)',
-  },
   'sts:GetCallerIdentity': {
     actions: [],
     source:
@@ -674,55 +669,59 @@ const ANALYST_EXTRA: Record<string, string> = {
   'ssm:GetDocument': "the analyst can read the case's session documents (what a session records, and where)",
 };
 
-t.test("the analyst's policy grants what room shell needs, nothing else, and only for the principal's case", async (t) => {
-  const { doc, text } = readPolicy(policyPath(ANALYST_POLICY));
-  const need = neededByAnalyst();
-  const have = allowedActions(doc);
-  t.ok(need.has('ssm:StartSession') && need.has('s3:PutObject') && need.has('kms:Sign'), 'the scan sees room shell and its record');
-  t.same(
-    [...need.keys()].filter((a) => !have.has(a)).sort(),
-    [],
-    'needed by room shell but not granted',
-  );
-  t.same(
-    [...have].filter((a) => !need.has(a) && !(a in ANALYST_EXTRA)).sort(),
-    [],
-    'granted but neither room shell nor a documented extra needs it',
-  );
-  t.ok(text.replace(/\s+/g, '').length <= MANAGED_POLICY_MAX_CHARS, 'within the managed-policy size');
-  const start = doc.Statement.filter((s) => list(s.Action).includes('ssm:StartSession'));
-  t.ok(
-    start.every((s) =>
-      list(s.Resource).every(
-        (r) =>
-          (/^arn:aws:ec2:\*:\*:instance\/\*$/.test(r) &&
-            JSON.stringify(s.Condition ?? {}).includes('"ssm:resourceTag/cleanroom:case":"${aws:PrincipalTag/cleanroom:case}"')) ||
-          r === 'arn:aws:ssm:*:*:document/cleanroom-${aws:PrincipalTag/cleanroom:case}-*',
+t.test(
+  "the analyst's policy grants what room shell needs, nothing else, and only for the principal's case",
+  async (t) => {
+    const { doc, text } = readPolicy(policyPath(ANALYST_POLICY));
+    const need = neededByAnalyst();
+    const have = allowedActions(doc);
+    t.ok(
+      need.has('ssm:StartSession') && need.has('s3:PutObject') && need.has('kms:Sign'),
+      'the scan sees room shell and its record',
+    );
+    t.same([...need.keys()].filter((a) => !have.has(a)).sort(), [], 'needed by room shell but not granted');
+    t.same(
+      [...have].filter((a) => !need.has(a) && !(a in ANALYST_EXTRA)).sort(),
+      [],
+      'granted but neither room shell nor a documented extra needs it',
+    );
+    t.ok(text.replace(/\s+/g, '').length <= MANAGED_POLICY_MAX_CHARS, 'within the managed-policy size');
+    const start = doc.Statement.filter((s) => list(s.Action).includes('ssm:StartSession'));
+    t.ok(
+      start.every((s) =>
+        list(s.Resource).every(
+          (r) =>
+            (/^arn:aws:ec2:\*:\*:instance\/\*$/.test(r) &&
+              JSON.stringify(s.Condition ?? {}).includes(
+                '"ssm:resourceTag/cleanroom:case":"${aws:PrincipalTag/cleanroom:case}"',
+              )) ||
+            r === 'arn:aws:ssm:*:*:document/cleanroom-${aws:PrincipalTag/cleanroom:case}-*',
+        ),
       ),
-    ),
-    "StartSession only on instances tagged with the principal's case, and only with that case's documents",
-  );
-  t.ok(
-    start.some((s) => JSON.stringify(s.Condition ?? {}).includes('"ssm:SessionDocumentAccessCheck":"true"')),
-    'the document check is demanded (no session with the default, unrecorded document)',
-  );
-  const terminate = doc.Statement.filter((s) => list(s.Action).includes('ssm:TerminateSession'));
-  t.same(
-    terminate.flatMap((s) => list(s.Resource)),
-    ['arn:aws:ssm:*:*:session/${aws:userid}-*'],
-    'sessions ended or resumed: only the caller\'s own',
-  );
-  const writes = doc.Statement.filter((s) => list(s.Action).some((a) => /^s3:Put/.test(a)));
-  t.ok(
-    writes.every((s) => list(s.Resource).every((r) => r.endsWith('/cases/${aws:PrincipalTag/cleanroom:case}/*'))),
-    "the vault is written only under the principal's case",
-  );
-  t.same(
-    lintDefects(doc, doc, new Set(Object.keys(NEWER_THAN_LINTER))),
-    [],
-    'the linter finds nothing (every action exists, every condition key applies)',
-  );
-});
+      "StartSession only on instances tagged with the principal's case, and only with that case's documents",
+    );
+    t.ok(
+      start.some((s) => JSON.stringify(s.Condition ?? {}).includes('"ssm:SessionDocumentAccessCheck":"true"')),
+      'the document check is demanded (no session with the default, unrecorded document)',
+    );
+    const terminate = doc.Statement.filter((s) => list(s.Action).includes('ssm:TerminateSession'));
+    t.same(
+      terminate.flatMap((s) => list(s.Resource)),
+      ['arn:aws:ssm:*:*:session/${aws:userid}-*'],
+      "sessions ended or resumed: only the caller's own",
+    );
+    const writes = doc.Statement.filter((s) => list(s.Action).some((a) => /^s3:Put/.test(a)));
+    t.ok(
+      writes.every((s) => list(s.Resource).every((r) => r.endsWith('/cases/${aws:PrincipalTag/cleanroom:case}/*'))),
+      "the vault is written only under the principal's case",
+    );
+    t.same(
+      lintDefects(doc, doc, new Set(Object.keys(NEWER_THAN_LINTER))),
+      [],
+      'the linter finds nothing (every action exists, every condition key applies)',
+    );
+  },
+);
 
 if (process.env['CLEANROOM_IAM_NEEDS_ANALYST'])
   fs.writeFileSync(

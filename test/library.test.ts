@@ -27,6 +27,7 @@ t.test('the workflows a case needs are exported as functions', async (t) => {
     'roomStatus',
     'listRooms',
     'roomDown',
+    'roomShell',
     'isolateInstance',
     'acquireEvidence',
     'attachEvidence',

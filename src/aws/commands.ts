@@ -114,8 +114,6 @@ export const S3_COMMANDS = {
   completeMultipartUpload: s3.CompleteMultipartUploadCommand,
   abortMultipartUpload: s3.AbortMultipartUploadCommand,
   putObjectRetention: s3.PutObjectRetentionCommand,
-  // room shell: a session transcript copied onto itself under the case key
-  copyObject: s3.CopyObjectCommand,
 } as const;
 
 export const KMS_COMMANDS = {

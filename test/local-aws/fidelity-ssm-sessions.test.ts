@@ -13,7 +13,11 @@ const sessionDoc = (type: 'Session' | 'Command') =>
   JSON.stringify(
     type === 'Session'
       ? { schemaVersion: '1.0', description: 'd', sessionType: 'Standard_Stream', inputs: { s3BucketName: 'b' } }
-      : { schemaVersion: '2.2', description: 'd', mainSteps: [{ action: 'aws:runShellScript', name: 'x', inputs: { runCommand: ['true'] } }] },
+      : {
+          schemaVersion: '2.2',
+          description: 'd',
+          mainSteps: [{ action: 'aws:runShellScript', name: 'x', inputs: { runCommand: ['true'] } }],
+        },
   );
 
 t.test('StartSession checks target and document; the session lives until TerminateSession', async (t) => {
@@ -34,8 +38,12 @@ t.test('StartSession checks target and document; the session lives until Termina
       .InstanceId!;
   const [instance, stopped] = [await run(), await run()];
   await e.send(new ec2.StopInstancesCommand({ InstanceIds: [stopped] }));
-  await s.send(new ssm.CreateDocumentCommand({ Name: 'room-shell', DocumentType: 'Session', Content: sessionDoc('Session') }));
-  await s.send(new ssm.CreateDocumentCommand({ Name: 'a-command', DocumentType: 'Command', Content: sessionDoc('Command') }));
+  await s.send(
+    new ssm.CreateDocumentCommand({ Name: 'room-shell', DocumentType: 'Session', Content: sessionDoc('Session') }),
+  );
+  await s.send(
+    new ssm.CreateDocumentCommand({ Name: 'a-command', DocumentType: 'Command', Content: sessionDoc('Command') }),
+  );
 
   const started = await s.send(
     new ssm.StartSessionCommand({ Target: instance, DocumentName: 'room-shell', Reason: 'case IR-1' }),
@@ -76,7 +84,10 @@ t.test('StartSession checks target and document; the session lives until Termina
   const resumed = await s.send(new ssm.ResumeSessionCommand({ SessionId: started.SessionId! }));
   t.equal(resumed.SessionId, started.SessionId);
 
-  t.equal((await s.send(new ssm.TerminateSessionCommand({ SessionId: started.SessionId! }))).SessionId, started.SessionId);
+  t.equal(
+    (await s.send(new ssm.TerminateSessionCommand({ SessionId: started.SessionId! }))).SessionId,
+    started.SessionId,
+  );
   t.equal(
     (await s.send(new ssm.TerminateSessionCommand({ SessionId: started.SessionId! }))).SessionId,
     started.SessionId,
@@ -92,7 +103,10 @@ t.test('StartSession checks target and document; the session lives until Termina
   t.same(
     (
       await s.send(
-        new ssm.DescribeSessionsCommand({ State: 'History', Filters: [{ key: 'Target', value: 'i-0000000000000000f' }] }),
+        new ssm.DescribeSessionsCommand({
+          State: 'History',
+          Filters: [{ key: 'Target', value: 'i-0000000000000000f' }],
+        }),
       )
     ).Sessions,
     [],
@@ -107,12 +121,22 @@ t.test('a Session document CloudFormation made reads back as JSON text, as AWS r
   await useLocalAws(t);
   const c = new cfn.CloudFormationClient({ maxAttempts: 1 });
   const s = new ssm.SSMClient({ maxAttempts: 1 });
-  const content = { schemaVersion: '1.0', description: 'd', sessionType: 'Standard_Stream', inputs: { s3BucketName: 'vault', s3EncryptionEnabled: true } };
+  const content = {
+    schemaVersion: '1.0',
+    description: 'd',
+    sessionType: 'Standard_Stream',
+    inputs: { s3BucketName: 'vault', s3EncryptionEnabled: true },
+  };
   await c.send(
     new cfn.CreateStackCommand({
       StackName: 'docs',
       TemplateBody: JSON.stringify({
-        Resources: { Shell: { Type: 'AWS::SSM::Document', Properties: { Name: 'x-shell', DocumentType: 'Session', DocumentFormat: 'JSON', Content: content } } },
+        Resources: {
+          Shell: {
+            Type: 'AWS::SSM::Document',
+            Properties: { Name: 'x-shell', DocumentType: 'Session', DocumentFormat: 'JSON', Content: content },
+          },
+        },
       }),
     }),
   );

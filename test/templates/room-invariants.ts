@@ -826,10 +826,7 @@ export const ROOM_CHECKS: RoomCheck[] = [
         's3:GetObject': casePrefixArn('tools/*'),
         's3:ListBucket': ['arn:${AWS::Partition}:s3:::${VaultBucket}', 'arn:aws:s3:::${VaultBucket}'],
         // Session Manager reads the vault's default encryption before it uploads a transcript.
-        's3:GetEncryptionConfiguration': [
-          'arn:${AWS::Partition}:s3:::${VaultBucket}',
-          'arn:aws:s3:::${VaultBucket}',
-        ],
+        's3:GetEncryptionConfiguration': ['arn:${AWS::Partition}:s3:::${VaultBucket}', 'arn:aws:s3:::${VaultBucket}'],
         'kms:Decrypt': ['${CaseKeyArn}', '${VaultKeyArn}'],
         'kms:GenerateDataKey': ['${CaseKeyArn}'],
       };

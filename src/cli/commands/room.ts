@@ -4,7 +4,7 @@
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
-import { handle, withBucket, withCase } from './common.js';
+import { handle, parseNumberOption, withBucket, withCase } from './common.js';
 import { renderChecks, table, roomJson } from '../render.js';
 import {
   auditRoom,
@@ -43,6 +43,7 @@ interface VerifyArgs extends CaseArgs {
 }
 interface ShellArgs extends CaseArgs {
   portForward?: string;
+  transcriptWaitSeconds?: string;
 }
 interface DownArgs extends CaseArgs {
   detachEvidence: boolean;
@@ -383,10 +384,15 @@ function roomShellCommand(y: Argv, io: HostIo): Argv {
     'shell',
     'open a recorded Session Manager session to the forensic instance (transcript to the vault)',
     (c) =>
-      withBucket(withCase(c)).option('port-forward', {
-        type: 'string',
-        describe: 'LOCAL:REMOTE — forward a local port to a port of the forensic instance (no shell)',
-      }),
+      withBucket(withCase(c))
+        .option('port-forward', {
+          type: 'string',
+          describe: 'LOCAL:REMOTE — forward a local port to a port of the forensic instance (no shell)',
+        })
+        .option('transcript-wait-seconds', {
+          type: 'string',
+          describe: 'how long to wait for Session Manager to put the transcript into the vault (default 300)',
+        }),
     handle<ShellArgs, unknown>(io, async (ctx, args) => {
       const plugin = processSessionPlugin({
         env: process.env,
@@ -395,6 +401,13 @@ function roomShellCommand(y: Argv, io: HostIo): Argv {
           ctx.childHasTerminal = on;
         },
       });
+      const wait =
+        args.transcriptWaitSeconds !== undefined
+          ? parseNumberOption(
+              { flag: '--transcript-wait-seconds', unit: 'seconds', integer: true, min: 1, max: 3600 },
+              args.transcriptWaitSeconds,
+            )
+          : undefined;
       // The plugin is looked for before the account is opened: without it, no AWS call at all.
       if (!(await plugin.locate())) throw pluginMissingError();
       const r = await roomShell(
@@ -410,6 +423,7 @@ function roomShellCommand(y: Argv, io: HostIo): Argv {
         {
           caseId: args.case,
           ...(args.portForward !== undefined ? { portForward: args.portForward } : {}),
+          ...(wait !== undefined ? { budgets: { transcriptMs: wait * 1000 } } : {}),
           signal: ctx.abort.signal,
         },
       );

@@ -13,10 +13,12 @@
  *    awscli/customizations/sessionmanager.py: `session-manager-plugin <StartSession response>
  *    <region> StartSession <profile> <request> <ssm endpoint>`), the terminal its own.
  * 4. When it exits: TerminateSession (the session may already be over), then the transcript
- *    Session Manager writes to `cases/<case>/sessions/<session id>.log` is awaited (bounded), copied
- *    onto itself under the case key (the SSM agent uploads with the bucket's default encryption, the
- *    vault key; a copy is the one way S3 re-encrypts an object: a new version, the agent's version
- *    stays under Object Lock), read, hashed (SHA-256), held under Object Lock retention, and
+ *    Session Manager writes to `cases/<case>/sessions/<session id>.log` is awaited (bounded), read,
+ *    hashed (SHA-256) and written again as a new version under the case key with its SHA-256 for S3
+ *    to check (the SSM agent uploads with the bucket's default encryption, the vault key; S3
+ *    re-encrypts an object only by writing it again — a CopyObject would do it too but carries no
+ *    checksum S3 verifies, and moto refuses it into a bucket with default retention; the agent's
+ *    version stays under Object Lock), held under Object Lock retention, and
  *    `room.session` recorded: `closed` with the transcript, or `failed` with the reason (the
  *    transcript never came or could not be read, or the plugin failed) — then SESSION_FAILED, exit 1.
  *    A port-forward session carries no shell and so no transcript.
@@ -25,7 +27,7 @@ import { createHash } from 'node:crypto';
 import type { AccountCalls, AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { withCustodySession, type CustodySource, type SealState } from '../../custody/session.js';
-import { getBytes } from '../../custody/store.js';
+import { checksumSha256, getBytes } from '../../custody/store.js';
 import { abortableClock } from '../../domain/abort.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
 import { CleanroomError, TimeoutError, UsageError, asError } from '../../domain/errors.js';
@@ -73,7 +75,7 @@ export type ShellAccount = Pick<AwsAccount, 'region' | 'accountId' | 'callerArn'
   AccountCalls<{
     cfn: 'describeStacks';
     ssm: 'startSession' | 'terminateSession';
-    s3: 'headObject' | 'getObject' | 'copyObject' | 'putObjectRetention';
+    s3: 'headObject' | 'getObject' | 'putObject' | 'putObjectRetention';
   }>;
 
 export interface RoomShellDeps {
@@ -306,7 +308,9 @@ async function runSession(run: ShellRun, pluginPath: string, o: RoomShellOptions
   }
   // The session may be over already (the plugin terminates it on exit): terminating again is harmless.
   await account.ssm.terminateSession({ SessionId: sessionId }).catch((e: unknown) => {
-    rec.warn(`could not terminate session ${sessionId} (Session Manager ends it after its idle timeout): ${asError(e).message}`);
+    rec.warn(
+      `could not terminate session ${sessionId} (Session Manager ends it after its idle timeout): ${asError(e).message}`,
+    );
   });
   const endedAt = new Date(run.clock.now()).toISOString();
 
@@ -352,8 +356,7 @@ async function collectTranscript(run: ShellRun, key: string, o: RoomShellOptions
         const h = await account.s3.headObject({ Bucket: run.bucket, Key: key });
         return { state: 'done', value: h.VersionId };
       } catch (e) {
-        if (isAwsCode(e, 'NotFound', 'NoSuchKey'))
-          return { state: 'pending', detail: 'not uploaded yet' };
+        if (isAwsCode(e, 'NotFound', 'NoSuchKey')) return { state: 'pending', detail: 'not uploaded yet' };
         return { state: 'failed', error: asError(e) };
       }
     },
@@ -377,35 +380,41 @@ async function collectTranscript(run: ShellRun, key: string, o: RoomShellOptions
   });
   const retention = run.custody.vaultTarget ?? run.deps.retention ?? { lockMode: 'GOVERNANCE', retentionDays: 365 };
   const until = new Date(run.clock.now() + retention.retentionDays * 86_400_000);
-  let versionId = uploaded;
+  const got = await getBytes(account, run.bucket, key, uploaded);
+  if (!got) throw new Error('disappeared from the vault before it could be read');
+  const sha256 = createHash('sha256').update(got.body);
+  let versionId = got.versionId;
+  let retainUntil = got.retainUntil;
   let kmsKeyId: string | undefined;
   if (run.caseKeyArn) {
+    // The same bytes again, as a new version under the case key, with S3 checking their SHA-256
+    // on arrival (x-amz-checksum-sha256): the recorded hash is the case-key version's, proved by S3.
     try {
-      const c = await account.s3.copyObject({
+      const put = await account.s3.putObject({
         Bucket: run.bucket,
         Key: key,
-        CopySource: `${run.bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}${uploaded ? `?versionId=${encodeURIComponent(uploaded)}` : ''}`,
-        MetadataDirective: 'COPY',
+        Body: got.body,
+        ContentType: 'text/plain',
+        ChecksumAlgorithm: 'SHA256',
+        ChecksumSHA256: checksumSha256(got.body),
         ServerSideEncryption: 'aws:kms',
         SSEKMSKeyId: run.caseKeyArn,
-        ChecksumAlgorithm: 'SHA256',
         ObjectLockMode: retention.lockMode,
         ObjectLockRetainUntilDate: until,
       });
-      versionId = c.VersionId ?? versionId;
+      versionId = put.VersionId ?? versionId;
+      retainUntil = until;
       kmsKeyId = run.caseKeyArn;
     } catch (e) {
       run.rec.warn(`the transcript s3://${run.bucket}/${key} stays under the vault key: ${asError(e).message}`);
     }
   }
-  const got = await getBytes(account, run.bucket, key, versionId);
-  if (!got) throw new Error('disappeared from the vault before it could be read');
-  let retainUntil = got.retainUntil;
+  // The bucket's default retention locks the agent's upload; one without it (or shorter) gets it here.
   if (!retainUntil || retainUntil.getTime() < until.getTime() - 86_400_000) {
     await account.s3.putObjectRetention({
       Bucket: run.bucket,
       Key: key,
-      ...(got.versionId ? { VersionId: got.versionId } : {}),
+      ...(versionId ? { VersionId: versionId } : {}),
       Retention: { Mode: retention.lockMode, RetainUntilDate: until },
     });
     retainUntil = until;
@@ -413,11 +422,11 @@ async function collectTranscript(run: ShellRun, key: string, o: RoomShellOptions
   return {
     bucket: run.bucket,
     key,
-    ...(got.versionId ? { versionId: got.versionId } : {}),
-    sha256: createHash('sha256').update(got.body).digest('hex'),
+    ...(versionId ? { versionId } : {}),
+    sha256: sha256.digest('hex'),
     bytes: got.body.length,
     ...(kmsKeyId ? { kmsKeyId } : {}),
-    ...(uploaded && uploaded !== got.versionId ? { uploadedVersionId: uploaded } : {}),
+    ...(got.versionId && got.versionId !== versionId ? { uploadedVersionId: got.versionId } : {}),
     retainUntil: retainUntil.toISOString(),
   };
 }

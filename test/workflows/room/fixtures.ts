@@ -247,7 +247,13 @@ export async function buildCompliantRoom(account: AwsAccount, caseId: string) {
     stackName: roomStackName(caseId),
     stackId: `arn:aws:cloudformation:us-east-1:123456789012:stack/${roomStackName(caseId)}/test`,
     status: 'CREATE_COMPLETE',
-    parameters: { CaseId: caseId, AvailabilityZone: az, VaultBucket: VAULT, S3PrefixListId: pl, CaseKeyArn: caseKeyArn },
+    parameters: {
+      CaseId: caseId,
+      AvailabilityZone: az,
+      VaultBucket: VAULT,
+      S3PrefixListId: pl,
+      CaseKeyArn: caseKeyArn,
+    },
     outputs: {
       VpcId: vpcId,
       SubnetId: subnetId,
@@ -309,7 +315,11 @@ export function roomSessionDocuments(caseId: string, caseKeyArn: string): Record
       description: `cleanroom ${caseId}: port forwarding`,
       sessionType: 'Port',
       parameters: { portNumber: { type: 'String' }, localPortNumber: { type: 'String', default: '0' } },
-      properties: { portNumber: '{{ portNumber }}', type: 'LocalPortForwarding', localPortNumber: '{{ localPortNumber }}' },
+      properties: {
+        portNumber: '{{ portNumber }}',
+        type: 'LocalPortForwarding',
+        localPortNumber: '{{ localPortNumber }}',
+      },
     },
   };
 }

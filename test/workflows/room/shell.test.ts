@@ -24,7 +24,7 @@ const INSTANCE = 'i-0123456789abcdef0';
 type ShellFake = FakeCalls<{
   cfn: 'describeStacks';
   ssm: 'startSession' | 'terminateSession';
-  s3: 'headObject' | 'getObject' | 'copyObject' | 'putObjectRetention';
+  s3: 'headObject' | 'getObject' | 'putObject' | 'putObjectRetention';
 }>;
 
 function world(opts: { outputs?: Record<string, string>; noStack?: boolean } = {}) {
@@ -82,11 +82,15 @@ function world(opts: { outputs?: Record<string, string>; noStack?: boolean } = {
         return out({ VersionId: v.versionId });
       },
       getObject: (i) => vault.s3.getObject(i),
-      copyObject: async (i) => {
-        calls.add('copyObject', i);
-        const [, q] = i.CopySource!.split('?versionId=');
-        const src = vault.objects.get(i.Key!)!.find((v) => v.versionId === q)!;
-        const v = vault.put(i.Key!, src.body!, { mode: i.ObjectLockMode as 'GOVERNANCE', retainUntil: i.ObjectLockRetainUntilDate as Date });
+      putObject: async (i) => {
+        calls.add('putObject', i);
+        const body = Buffer.from(i.Body as Uint8Array);
+        if (createHash('sha256').update(body).digest('base64') !== i.ChecksumSHA256)
+          throw awsError('s3', 'putObject', 'BadDigest', 'checksum mismatch');
+        const v = vault.put(i.Key!, body, {
+          mode: i.ObjectLockMode as 'GOVERNANCE',
+          retainUntil: i.ObjectLockRetainUntilDate as Date,
+        });
         return out({ VersionId: v.versionId });
       },
       putObjectRetention: async (i) => {
@@ -147,11 +151,14 @@ t.test('a shell session: started and ended in the record, the transcript hashed 
   t.equal(end['transcript'].uploadedVersionId, 'v0001');
   t.equal(r.session.status, 'closed');
 
-  const copy = w.calls.of<{ SSEKMSKeyId: string; ServerSideEncryption: string; CopySource: string }>('copyObject')[0]!;
-  t.equal(copy.ServerSideEncryption, 'aws:kms');
-  t.equal(copy.SSEKMSKeyId, CASE_KEY);
-  t.match(copy.CopySource, `${BUCKET}/cases/${CASE}/sessions/alice-01abcdef.log?versionId=v0001`);
-  t.same(w.calls.of('putObjectRetention'), [], 'the copy carries its own retention');
+  const again = w.calls.of<{ SSEKMSKeyId: string; ServerSideEncryption: string; Key: string; ObjectLockMode: string }>(
+    'putObject',
+  )[0]!;
+  t.equal(again.ServerSideEncryption, 'aws:kms');
+  t.equal(again.SSEKMSKeyId, CASE_KEY);
+  t.equal(again.Key, `cases/${CASE}/sessions/alice-01abcdef.log`);
+  t.equal(again.ObjectLockMode, 'GOVERNANCE', 'under Object Lock');
+  t.same(w.calls.of('putObjectRetention'), [], 'the new version carries its own retention');
 
   // The plugin's command line is the AWS CLI's.
   const a = runs[0]!.args;
@@ -168,6 +175,21 @@ t.test('a shell session: started and ended in the record, the transcript hashed 
   });
   t.equal(a[5], 'https://ssm.us-east-1.amazonaws.com');
   t.equal(w.calls.of('terminateSession').length, 1, 'terminated once the plugin exited');
+});
+
+t.test('a transcript version without Object Lock retention gets it', async (t) => {
+  const w = world();
+  const rec = new MemoryRecorder();
+  (w.account.s3 as { putObject: unknown }).putObject = async () => {
+    throw new Error('AccessDenied: kms:GenerateDataKey on the case key');
+  };
+  const { p } = plugin(0, (id) => void w.vault.put(transcriptKey(CASE, id), Buffer.from('x\n'), null));
+  const r = await roomShell({ account: w.account, custody: rec, plugin: p, clock: clock() }, { caseId: CASE });
+  t.equal(r.session.status, 'closed', 'still closed: the transcript is there and hashed');
+  t.notOk(r.session.transcript!.kmsKeyId, 'not claimed to be under the case key');
+  t.match(w.calls.of('putObjectRetention'), [
+    { Key: `cases/${CASE}/sessions/${r.session.sessionId}.log`, VersionId: 'v0001', Retention: { Mode: 'GOVERNANCE' } },
+  ]);
 });
 
 t.test('a transcript that never reaches the vault leaves room.session failed, and SESSION_FAILED', async (t) => {
