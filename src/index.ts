@@ -216,7 +216,8 @@ export {
   sessionLine,
   transcriptFile,
   type RecordedSession,
-  type SessionTranscript,
+  // The transcript as the record holds it (the contract room shell's SessionTranscript writes).
+  type SessionTranscript as RecordedSessionTranscript,
 } from './custody/room-sessions.js';
 export type { TranscriptCheck } from './custody/verify.js';
 export { canonicalize } from './custody/canonical.js';

@@ -114,7 +114,10 @@ function summary(r: ReportInput): Array<[string, string]> {
       `${r.retention.modes.join(', ') || 'none'}${r.retention.earliestRetainUntil ? `, earliest retain-until ${r.retention.earliestRetainUntil}` : ''}`,
     ],
     ['Exported', `${r.exportedAt} by ${r.exportedBy}`],
-    ['Verification at export', 'passed: every hash, link, sequence number, retention and the manifest signature'],
+    [
+      'Verification at export',
+      'passed: every hash, link, sequence number, retention, the manifest signature and every session transcript',
+    ],
   ];
 }
 

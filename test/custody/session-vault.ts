@@ -6,14 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalBytes } from '../../src/custody/canonical.js';
-import {
-  EVENT_SCHEMA_ID,
-  GENESIS_PREV_HASH,
-  eventHash,
-  eventKey,
-  manifestKey,
-  type CustodyEvent,
-} from '../../src/custody/event.js';
+import { eventKey, manifestKey } from '../../src/custody/event.js';
 import { signingKeyAlias } from '../../src/domain/vault-name.js';
 import type { VaultVerifyAccount } from '../../src/custody/verify-vault.js';
 import { Calls, FakeBucket, Faults, IDENTITY, fakeKms, signingKey } from '../fakes/ports.js';
