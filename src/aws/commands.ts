@@ -114,6 +114,8 @@ export const S3_COMMANDS = {
   completeMultipartUpload: s3.CompleteMultipartUploadCommand,
   abortMultipartUpload: s3.AbortMultipartUploadCommand,
   putObjectRetention: s3.PutObjectRetentionCommand,
+  // room up --toolkit: the toolkit copied server-side into the case
+  copyObject: s3.CopyObjectCommand,
 } as const;
 
 export const KMS_COMMANDS = {
