@@ -55,6 +55,8 @@ function s3Check(statements: unknown[], toolkitId?: string) {
     vpnGateways: unread,
     carrierGateways: unread,
     routeTables: unread,
+    shellDocument: unread,
+    portForwardDocument: unread,
     endpoints: {
       ok: true,
       value: [
