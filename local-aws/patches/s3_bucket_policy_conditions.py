@@ -29,6 +29,9 @@ only `StringEquals`, never passes request values to bucket policies, and returns
 statement — Allow or Deny — whose conditions it finds unmet; so any Deny statement with a
 condition denies every object request, over TLS or not (docs/local-aws.md, "Bucket policy").
 
+- `NotResource`: the statement applies to every resource except those it names
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notresource.html).
+
 Scope of this patch: `FakeBucket.get_permission` (the check moto makes for object requests and
 DeleteObjects) evaluates the bucket policy with a request context holding `aws:SecureTransport`,
 `s3:x-amz-server-side-encryption` and `s3:x-amz-server-side-encryption-aws-kms-key-id`, taken from
@@ -170,7 +173,10 @@ def apply():
                     continue
             elif not _matches(st.get("Action"), action):
                 continue
-            if not _matches(st.get("Resource"), resource):
+            if "NotResource" in st:
+                if _matches(st["NotResource"], resource):
+                    continue
+            elif not _matches(st.get("Resource"), resource):
                 continue
             if not _everyone(st.get("Principal")):
                 continue

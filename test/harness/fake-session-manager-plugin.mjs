@@ -8,8 +8,8 @@
 // Called as the AWS CLI calls the real plugin:
 //   session-manager-plugin <StartSession response JSON | env var name> <region> StartSession <profile> <request JSON> <ssm endpoint>
 // FAKE_AGENT: 'upload' (default: the transcript with SSE-KMS asked for), 'upload-as-agent' (no SSE
-// header, as the real agent's S3 upload sends none), 'none' (nothing written), 'exit1' (the plugin
-// fails). FAKE_PLUGIN_LOG: a file each invocation is appended to, as one JSON line.
+// header, as the real agent's S3 upload sends none: amazon-ssm-agent agent/s3util/s3util.go), 'none'
+// (nothing written: an upload that failed), 'exit1' (the plugin fails). FAKE_PLUGIN_LOG: a file each invocation is appended to, as one JSON line.
 import fs from 'node:fs';
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SSMClient, GetDocumentCommand } from '@aws-sdk/client-ssm';

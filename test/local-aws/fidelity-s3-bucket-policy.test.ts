@@ -79,6 +79,26 @@ t.test('over TLS: SSE-KMS uploads and reads pass, uploads without the header or 
     'denied',
     'SSE-S3 instead of SSE-KMS',
   );
+  // NotResource: Session Manager's transcripts may come without the header (the SSM agent sends
+  // none; the bucket's default SSE-KMS encrypts them), but never asking for SSE-S3.
+  const transcript = 'cases/IR-1/sessions/alice-0123456789abcdef0.log';
+  t.equal(
+    await denied(s3.send(new PutObjectCommand({ Bucket: 'vault-tls', Key: transcript, Body: 'x' }))),
+    'allowed',
+    'a session transcript without the SSE header (NotResource of the header Deny)',
+  );
+  t.equal(
+    await denied(
+      s3.send(new PutObjectCommand({ Bucket: 'vault-tls', Key: transcript, Body: 'x', ServerSideEncryption: 'AES256' })),
+    ),
+    'denied',
+    'a session transcript asking for SSE-S3',
+  );
+  t.equal(
+    await denied(s3.send(new PutObjectCommand({ Bucket: 'vault-tls', Key: 'cases/IR-1/custody/0000000001.json', Body: 'x' }))),
+    'denied',
+    'anything else without the header',
+  );
 });
 
 t.test(

@@ -9,6 +9,12 @@
  * No key id condition: writers name the vault key by alias or ARN, and the bucket's default
  * encryption already picks the vault key.
  *
+ * One exception: Session Manager's transcripts (`cases/<case>/sessions/*`, `room shell`). The SSM
+ * agent uploads them with no SSE header (amazon-ssm-agent, agent/s3util/s3util.go `S3Upload`), so
+ * the "header absent" Deny leaves them out (`NotResource`); the bucket's default encryption (SSE-KMS
+ * under the vault key, which the vault audit demands) encrypts them, and an upload there asking for
+ * anything but `aws:kms` is still refused (the second Deny applies whenever the header is there).
+ *
  * The audit reads the policy semantically ({@link policyFindings}), so statements added by an
  * organisation (other Sids) are kept by `vault init` and do not fail the audit.
  */
@@ -20,6 +26,7 @@ export interface PolicyStatement {
   Action?: string | string[];
   NotAction?: string | string[];
   Resource?: string | string[];
+  NotResource?: string | string[];
   Condition?: Record<string, Record<string, string | string[]>>;
 }
 
@@ -32,6 +39,11 @@ export const SID_TLS = 'CleanroomDenyInsecureTransport';
 export const SID_SSE_HEADER = 'CleanroomDenyUploadsWithoutEncryptionHeader';
 export const SID_SSE_KMS = 'CleanroomDenyUploadsNotSseKms';
 const OUR_SIDS = [SID_TLS, SID_SSE_HEADER, SID_SSE_KMS];
+
+/** Where Session Manager writes session transcripts in a vault (the shell document's prefix). */
+export function sessionTranscriptsArn(bucket: string): string {
+  return `arn:aws:s3:::${bucket}/cases/*/sessions/*`;
+}
 
 /** The statements cleanroom puts on a vault bucket. */
 export function vaultStatements(bucket: string): PolicyStatement[] {
@@ -50,7 +62,7 @@ export function vaultStatements(bucket: string): PolicyStatement[] {
       Effect: 'Deny',
       Principal: '*',
       Action: 's3:PutObject',
-      Resource: `${arn}/*`,
+      NotResource: sessionTranscriptsArn(bucket),
       Condition: { Null: { 's3:x-amz-server-side-encryption': 'true' } },
     },
     {
@@ -59,7 +71,11 @@ export function vaultStatements(bucket: string): PolicyStatement[] {
       Principal: '*',
       Action: 's3:PutObject',
       Resource: `${arn}/*`,
-      Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+      // Only when the header is there (Null false): its absence is the statement above's.
+      Condition: {
+        StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' },
+        Null: { 's3:x-amz-server-side-encryption': 'false' },
+      },
     },
   ];
 }
@@ -102,27 +118,37 @@ export function deniesInsecureTransport(doc: PolicyDocument | undefined, bucket:
 /** Does the policy refuse uploads without the SSE header and uploads asking for anything but aws:kms? */
 export function deniesUnencryptedUploads(doc: PolicyDocument | undefined, bucket: string): boolean {
   const objects = `arn:aws:s3:::${bucket}/*`;
-  const denyPut = (doc?.Statement ?? []).filter(
-    (s) =>
-      s.Effect === 'Deny' &&
-      isEveryone(s.Principal) &&
-      !s.NotAction &&
-      covers(list(s.Action), 's3:PutObject') &&
-      (list(s.Resource).includes(objects) || list(s.Resource).includes('*')),
+  const denies = (doc?.Statement ?? []).filter(
+    (s) => s.Effect === 'Deny' && isEveryone(s.Principal) && !s.NotAction && covers(list(s.Action), 's3:PutObject'),
   );
-  const missing = denyPut.some(
+  const denyPut = denies.filter(
+    (s) => !s.NotResource && (list(s.Resource).includes(objects) || list(s.Resource).includes('*')),
+  );
+  // The header may be absent only for Session Manager's transcripts (see the module comment).
+  const exceptTranscripts = denies.filter(
+    (s) =>
+      !s.Resource &&
+      list(s.NotResource).length === 1 &&
+      list(s.NotResource)[0] === sessionTranscriptsArn(bucket),
+  );
+  const missing = [...denyPut, ...exceptTranscripts].some(
     (s) =>
       Object.keys(s.Condition ?? {}).length === 1 &&
       condValue(s, 'Null', 's3:x-amz-server-side-encryption').includes('true'),
   );
-  const wrong = denyPut.some(
-    (s) =>
-      Object.keys(s.Condition ?? {}).length === 1 &&
+  const wrong = denyPut.some((s) => {
+    const ops = Object.keys(s.Condition ?? {});
+    const present = condValue(s, 'Null', 's3:x-amz-server-side-encryption');
+    // Alone, or with "the header is present" (Null false) beside it.
+    const alone = ops.length === 1 || (ops.length === 2 && present.length === 1 && present[0] === 'false');
+    return (
+      alone &&
       ['StringNotEquals', 'StringNotEqualsIfExists'].some((op) => {
         const v = condValue(s, op, 's3:x-amz-server-side-encryption');
         return v.length === 1 && v[0] === 'aws:kms';
-      }),
-  );
+      })
+    );
+  });
   return missing && wrong;
 }
 
