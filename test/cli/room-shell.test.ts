@@ -59,7 +59,11 @@ t.test('room shell: a recorded session, a failed upload recorded as failed, and 
   t.test('a shell session: start and end recorded, the transcript hashed under the case key', async (t) => {
     // The fake agent uploads as the SSM agent does: no SSE header (the vault's policy lets
     // transcripts through, the bucket's default SSE-KMS encrypts them).
-    const r = await cli(aws, ['room', 'shell', '--case', CASE, '--json'], withPlugin({ FAKE_AGENT: 'upload-as-agent' }));
+    const r = await cli(
+      aws,
+      ['room', 'shell', '--case', CASE, '--json'],
+      withPlugin({ FAKE_AGENT: 'upload-as-agent' }),
+    );
     t.equal(r.code, 0, r.stderr);
     const out = r.json();
     const s = out.session;

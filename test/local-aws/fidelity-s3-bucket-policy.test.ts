@@ -89,13 +89,17 @@ t.test('over TLS: SSE-KMS uploads and reads pass, uploads without the header or 
   );
   t.equal(
     await denied(
-      s3.send(new PutObjectCommand({ Bucket: 'vault-tls', Key: transcript, Body: 'x', ServerSideEncryption: 'AES256' })),
+      s3.send(
+        new PutObjectCommand({ Bucket: 'vault-tls', Key: transcript, Body: 'x', ServerSideEncryption: 'AES256' }),
+      ),
     ),
     'denied',
     'a session transcript asking for SSE-S3',
   );
   t.equal(
-    await denied(s3.send(new PutObjectCommand({ Bucket: 'vault-tls', Key: 'cases/IR-1/custody/0000000001.json', Body: 'x' }))),
+    await denied(
+      s3.send(new PutObjectCommand({ Bucket: 'vault-tls', Key: 'cases/IR-1/custody/0000000001.json', Body: 'x' })),
+    ),
     'denied',
     'anything else without the header',
   );

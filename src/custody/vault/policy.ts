@@ -126,10 +126,7 @@ export function deniesUnencryptedUploads(doc: PolicyDocument | undefined, bucket
   );
   // The header may be absent only for Session Manager's transcripts (see the module comment).
   const exceptTranscripts = denies.filter(
-    (s) =>
-      !s.Resource &&
-      list(s.NotResource).length === 1 &&
-      list(s.NotResource)[0] === sessionTranscriptsArn(bucket),
+    (s) => !s.Resource && list(s.NotResource).length === 1 && list(s.NotResource)[0] === sessionTranscriptsArn(bucket),
   );
   const missing = [...denyPut, ...exceptTranscripts].some(
     (s) =>
