@@ -72,12 +72,15 @@ t.test(
     t.same(steps, [
       'vault init',
       'vault verify',
+      'room tools',
       'room up',
       'room verify',
       'isolate --case',
       'acquire --case',
       'evidence list',
       'evidence hash',
+      'room shell',
+      'room sessions',
       'evidence export',
       'custody log',
       'custody verify',
@@ -86,6 +89,68 @@ t.test(
       'case close',
       'custody verify',
     ]);
+
+    // The toolkit: built (or reused) for the room's Python 3.11, published to the vault, and room up
+    // copied it into the case and recorded it; the bundle's room.toolkit names the same id, and each
+    // copied object's recorded SHA-256 equals the file of the wheelhouse built here.
+    const tk = /^Toolkit (tk-[0-9a-f]{20}) \(\S+\): \d+ wheels, .* for CPython 3\.11 on manylinux x86_64/m.exec(
+      r.stdout,
+    )?.[1];
+    t.ok(tk, 'room tools names the toolkit');
+    for (const tool of ['dissect.target', 'volatility3', 'pytsk3'])
+      t.match(
+        r.stdout,
+        new RegExp(`^ {2}${tool.replace('.', '\\.')} +\\S+$`, 'm'),
+        `room tools lists ${tool} with its version`,
+      );
+    t.match(r.stdout, `The default toolkit is now ${tk}`);
+    t.match(r.stdout, new RegExp(`^ {2}toolkit +${tk}: dissect\\.target `, 'm'), 'room up installs it');
+    t.match(r.stdout, new RegExp(`^ {2}room\\.toolkit \\(#\\d+\\): ${tk}, manifest SHA-256 [0-9a-f]{64}$`, 'm'));
+    t.match(
+      r.stdout,
+      /^ {4}(\d+) objects copied into cases\/IR-2026-0001\/tools\/toolkit\/, each SHA-256 in the record; \1 of them equal to the wheelhouse's files here ✓$/m,
+    );
+
+    // The toolkit on the evidence, locally: as root, on a read-only loop device; otherwise the demo
+    // says what it skipped and how to run it.
+    if (process.getuid?.() === 0) {
+      t.match(r.stdout, /^\$ bash scripts\/demo-toolkit \.cache\/toolkit\/demo$/m);
+      t.match(r.stdout, new RegExp(`^\\{"toolkitId":"${tk}","status":"installed"`, 'm'), 'installed offline');
+      t.match(r.stdout, /read-only \(blockdev --getro: 1\)/);
+      const users = [...r.stdout.matchAll(/^ {4}([a-z][\w-]*) +uid \d+ /gm)].map((m) => m[1]);
+      t.same(users, ['root', 'daemon', 'www-data', 'sshd', 'deploy'], 'target-query lists the users');
+      t.match(
+        r.stdout,
+        /^ {4}2026-11-28T03:14:07 +uid 33 +98 B +\/var\/www\/html\/uploads\/\.cache\.php$/m,
+        'and the web shell',
+      );
+      const before = /^ {2}SHA-256 of \/dev\/loop\d+ before: ([0-9a-f]{64})/m.exec(r.stdout)?.[1];
+      const after = /^ {2}SHA-256 of the device after: +([0-9a-f]{64}) +✓ unchanged$/m.exec(r.stdout)?.[1];
+      t.ok(before, 'the device hashed before');
+      t.equal(after, before, 'and unchanged after');
+    } else {
+      t.match(r.stdout, /SKIPPED \(not root\): the toolkit on the evidence image/);
+      t.match(r.stdout, 'Run it with: sudo bash scripts/demo-toolkit .cache/toolkit/demo');
+    }
+
+    // The way in: the command line the analyst types, a stand-in plugin said to be one, and the
+    // session recorded: start and end, the transcript hashed; the bundle carries the transcript.
+    t.match(r.stdout, 'the plugin here is a stand-in');
+    t.match(r.stdout, 'No session into a real instance happened.');
+    t.match(r.stdout, 'cleanroom room shell --case IR-2026-0001 --port-forward 8080:80');
+    const sid = /^Session (\S+) to i-\w+ closed \(/m.exec(r.stdout)?.[1];
+    t.ok(sid, 'room shell closed the session');
+    t.match(
+      r.stdout,
+      new RegExp(`^ {2}transcript +s3://\\S+/cases/IR-2026-0001/sessions/${sid}\\.log.*SHA-256 [0-9a-f]{64}$`, 'm'),
+    );
+    t.match(r.stdout, /Session Manager knows no session to i-\w+ that the record does not hold\./);
+    t.match(r.stdout, new RegExp(`room\\.session\\.start .*session ${sid}`), 'custody log: the start');
+    t.match(
+      r.stdout,
+      new RegExp(`^ {4}the bundle's sessions/${sid}\\.log hashes to ([0-9a-f]{64}) ✓$`, 'm'),
+      'the bundle carries the transcript, its hash the recorded one',
+    );
 
     // Containment undid what the compromised instance had: both interfaces, its credentials, its
     // Auto Scaling group and its target groups.
@@ -180,7 +245,7 @@ t.test(
     const r = await demo({ CASE: 'bad id!' });
     t.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
     t.match(r.stderr, /Case id "bad id!" is not valid/);
-    t.match(r.stderr, /Demo FAILED at step 3, cleanroom room up --case bad id! \(exit 2\)/);
+    t.match(r.stderr, /Demo FAILED at step 4, cleanroom room up --case bad id! \(exit 2\)/);
     t.notMatch(r.stdout, /Demo passed/);
     const pid = motoPid(r);
     t.equal(running(pid), false, `the local AWS (PID ${pid}) is stopped`);

@@ -55,6 +55,8 @@ function s3Check(statements: unknown[], toolkitId?: string) {
     vpnGateways: unread,
     carrierGateways: unread,
     routeTables: unread,
+    shellDocument: unread,
+    portForwardDocument: unread,
     endpoints: {
       ok: true,
       value: [
@@ -71,8 +73,6 @@ function s3Check(statements: unknown[], toolkitId?: string) {
     networkAcls: unread,
     flowLogs: unread,
     rules: unread,
-    shellDocument: unread,
-    portForwardDocument: unread,
   };
   return evaluateRoom(live).find((c) => c.id === 'endpoints.s3-vault-only')!;
 }
