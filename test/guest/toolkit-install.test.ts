@@ -10,8 +10,9 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { assembleToolkit, manifestBytes, type ToolkitManifest } from '../../src/domain/toolkit.js';
-import { guest, must, tempDir } from './fixtures/loop-devices.js';
+import { GUEST_DIR, guest, must, tempDir } from './fixtures/loop-devices.js';
 
 const TOOL = 'cleanroom-toolkit-install';
 const PY = 'python3';
@@ -103,6 +104,20 @@ t.test('installs offline into a fresh venv, links its command, writes its status
   const again = install(dir, work);
   t.equal(again.status, 0, again.stderr);
   t.equal(again.json['status'], 'installed');
+});
+
+t.test('a relative --venv: the linked commands still point at the venv (absolute links)', async (t) => {
+  const work = tempDir(t);
+  const dir = join(work, 'toolkit');
+  makeToolkit(dir);
+  const r = spawnSync(
+    join(GUEST_DIR, TOOL),
+    ['--from', 'toolkit', '--venv', 'venv', '--python', PY, '--bin', join(work, 'bin'), '--status', 'status.json'],
+    { cwd: work, encoding: 'utf8' },
+  );
+  t.equal(r.status, 0, r.stderr);
+  t.equal(readlinkSync(join(work, 'bin/crdemo')), join(work, 'venv/bin/crdemo'), 'an absolute link');
+  t.equal(must(join(work, 'bin/crdemo'), []).trim(), 'crdemo works', 'the linked command runs');
 });
 
 t.test('a tampered, missing or unlisted wheel, or another manifest: exit 3, mismatch, nothing installed', async (t) => {

@@ -96,7 +96,7 @@ export interface RoomShellOptions {
   caseId: string;
   /** `LOCAL:REMOTE`: forward a local port to a port of the forensic instance (no shell, no transcript). */
   portForward?: string;
-  budgets?: { transcriptMs?: number; transcriptPollMs?: number };
+  budgets?: { transcriptMs?: number; transcriptPollMs?: number; afterPluginFailureMs?: number };
   signal?: AbortSignal;
 }
 
@@ -135,7 +135,17 @@ export interface RoomShellResult {
   seal: SealState;
 }
 
-export const DEFAULT_SHELL_BUDGETS = { transcriptMs: 5 * 60_000, transcriptPollMs: 5_000 };
+/**
+ * How long `room shell` waits for the transcript: `transcriptMs` after a session that ended normally;
+ * `afterPluginFailureMs` (at most `transcriptMs`) after the plugin failed — the agent may still
+ * upload what it has when the session is terminated, but a session that never ran has nothing to
+ * upload, and the analyst should not wait minutes to learn that.
+ */
+export const DEFAULT_SHELL_BUDGETS = {
+  transcriptMs: 5 * 60_000,
+  transcriptPollMs: 5_000,
+  afterPluginFailureMs: 30_000,
+};
 
 /** The transcript's key: Session Manager writes `<s3KeyPrefix><session id>.log`. */
 export function transcriptKey(caseId: string, sessionId: string): string {
@@ -318,7 +328,7 @@ async function runSession(run: ShellRun, pluginPath: string, o: RoomShellOptions
   let reason = pluginFailure;
   if (key) {
     try {
-      transcript = await collectTranscript(run, key, o);
+      transcript = await collectTranscript(run, key, o, pluginFailure !== undefined);
     } catch (e) {
       reason = [pluginFailure, `the transcript s3://${run.bucket}/${key} ${asError(e).message}`]
         .filter(Boolean)
@@ -347,9 +357,18 @@ async function runSession(run: ShellRun, pluginPath: string, o: RoomShellOptions
 }
 
 /** Wait for the transcript, put it under the case key and Object Lock, hash it. Throws with the reason. */
-async function collectTranscript(run: ShellRun, key: string, o: RoomShellOptions): Promise<SessionTranscript> {
+async function collectTranscript(
+  run: ShellRun,
+  key: string,
+  o: RoomShellOptions,
+  pluginFailed: boolean,
+): Promise<SessionTranscript> {
   const { account } = run.deps;
-  const budgets = { ...DEFAULT_SHELL_BUDGETS, ...o.budgets };
+  const given = { ...DEFAULT_SHELL_BUDGETS, ...o.budgets };
+  const budgets = {
+    ...given,
+    transcriptMs: pluginFailed ? Math.min(given.transcriptMs, given.afterPluginFailureMs) : given.transcriptMs,
+  };
   const uploaded = await waitFor(
     async () => {
       try {

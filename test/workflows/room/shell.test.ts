@@ -224,6 +224,21 @@ t.test('the plugin failing is recorded as failed too (with the transcript it lef
   t.equal(s['transcript'].bytes, 8, 'what was written is still hashed and recorded');
 });
 
+t.test('after the plugin failed, the transcript is waited for 30 s, not the whole budget', async (t) => {
+  const w = world();
+  const rec = new MemoryRecorder();
+  const { p } = plugin(1);
+  const c = clock();
+  const start = c.now();
+  const err = await roomShell({ account: w.account, custody: rec, plugin: p, clock: c }, { caseId: CASE }).catch(
+    (e: unknown) => e,
+  );
+  t.equal((err as CleanroomError).code, 'SESSION_FAILED');
+  t.ok(c.now() - start <= 35_000, `waited ${(c.now() - start) / 1000}s of the clock, not 300s`);
+  const s = sessionOf(rec, 'room.session')!;
+  t.match(s['reason'], /exit code 1.*never appeared in the vault within 30s/);
+});
+
 t.test('without the plugin: exit 2 with the install step, no AWS call, no record', async (t) => {
   const w = world();
   const rec = new MemoryRecorder();
