@@ -27,6 +27,7 @@ import { createHash } from 'node:crypto';
 import type { AccountCalls, AwsAccount } from '../../aws/ports.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { withCustodySession, type CustodySource, type SealState } from '../../custody/session.js';
+import type { SessionTranscript as RecordedSessionTranscript } from '../../custody/room-sessions.js';
 import { checksumSha256, getBytes } from '../../custody/store.js';
 import { abortableClock } from '../../domain/abort.js';
 import { assertCaseId, roomStackName } from '../../domain/case-id.js';
@@ -100,13 +101,8 @@ export interface RoomShellOptions {
   signal?: AbortSignal;
 }
 
-/** The transcript of a session, as recorded. */
-export interface SessionTranscript {
-  bucket: string;
-  key: string;
-  versionId?: string;
-  sha256: string;
-  bytes: number;
+/** The transcript of a session, as `room shell` records it: what verification reads, and more. */
+export interface SessionTranscript extends RecordedSessionTranscript {
   /** The KMS key the recorded version is encrypted with. */
   kmsKeyId?: string;
   /** The version the SSM agent uploaded (under the vault key), kept by Object Lock. */
