@@ -436,7 +436,8 @@ function volumesOf(account: RoomAuditAccount, instanceId: string): Promise<Volum
 
 // ---------------------------------------------------------------- evaluation
 
-type Verdict = { ok: boolean; detail: string };
+/** A check's answer; `severity` overrides the check's own (a room built before the check's resources existed). */
+type Verdict = { ok: boolean; detail: string; severity?: CheckSeverity };
 
 function check(id: RoomCheckId, severity: CheckSeverity, f: () => Verdict): RoomAuditCheck {
   try {
@@ -843,10 +844,13 @@ function addSessionChecks(live: RoomLive, add: AddCheck): void {
   const { info } = live;
   const upgrade = `Run \`cleanroom room up --case ${info.case}\` to put it back.`;
   add('sessions.logging-to-vault', 'critical', () => {
+    // A room built before recorded sessions: nothing to misconfigure, and `room shell` refuses it
+    // (ROOM_OUTPUTS_MISSING), so a warning — its evidence isolation is not in question.
     if (!info.shellDocumentName)
       return {
         ok: false,
-        detail: `the stack ${live.stack.stackName} names no shell session document (ShellDocumentName): sessions to the room would not be recorded. ${upgrade}`,
+        severity: 'warning',
+        detail: `the stack ${live.stack.stackName} was built before recorded sessions (no ShellDocumentName): \`room shell\` refuses it until it has them. ${upgrade}`,
       };
     const d = need(live.shellDocument, `the session document ${info.shellDocumentName}`);
     if (!d) return { ok: false, detail: `the session document ${info.shellDocumentName} does not exist. ${upgrade}` };
@@ -882,7 +886,8 @@ function addSessionChecks(live: RoomLive, add: AddCheck): void {
     if (!info.portForwardDocumentName)
       return {
         ok: false,
-        detail: `the stack ${live.stack.stackName} names no port-forward session document (PortForwardDocumentName). ${upgrade}`,
+        severity: 'warning',
+        detail: `the stack ${live.stack.stackName} was built before recorded sessions (no PortForwardDocumentName): \`room shell --port-forward\` refuses it until it has them. ${upgrade}`,
       };
     const d = need(live.portForwardDocument, `the session document ${info.portForwardDocumentName}`);
     if (!d)

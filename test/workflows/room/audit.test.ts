@@ -473,6 +473,22 @@ t.test('live audit on rooms built through the EC2 API', async (t) => {
     );
   });
 
+  t.test('a room built before recorded sessions: the session checks warn, the room still passes', async (t) => {
+    const room = await fresh();
+    const { ShellDocumentName: _s, PortForwardDocumentName: _p, ...older } = room.stack.outputs;
+    const a = await auditStack(account, room.stack.parameters['CaseId']!, { ...room.stack, outputs: older });
+    const sessions = a.checks.filter((c) => c.id.startsWith('sessions.'));
+    t.same(
+      sessions.map((c) => [c.id, c.ok, c.severity]),
+      [
+        ['sessions.logging-to-vault', false, 'warning'],
+        ['sessions.documents-only', false, 'warning'],
+      ],
+    );
+    t.match(sessions[0]!.detail, /built before recorded sessions.*room shell. refuses it/);
+    t.equal(a.ok, true, 'its evidence isolation is not in question: the audit passes');
+  });
+
   t.test('a stack that reports no outputs (ROLLBACK_COMPLETE) fails, with the reason', async (t) => {
     const room = await fresh();
     const stack = { ...room.stack, status: 'ROLLBACK_COMPLETE', outputs: {} };
