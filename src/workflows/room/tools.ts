@@ -9,6 +9,7 @@
  * A folder given as `out` is kept, and reused without a download when it already holds a wheelhouse
  * of the same request whose files match its manifest; pip's own cache is used as it is.
  */
+import type { GuestFile } from './guest-tools.js';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -119,15 +120,8 @@ export interface RoomToolsOptions {
   signal?: AbortSignal;
 }
 
-export interface PublishedToolkitFile {
-  name: string;
-  key: string;
-  sha256: string;
-  bytes: number;
-  /** False: the vault already held the same content. */
-  uploaded: boolean;
-  versionId?: string;
-}
+/** A toolkit file as published: the same shape as a guest tool's upload. */
+export type PublishedToolkitFile = GuestFile;
 
 export interface RoomToolsResult {
   toolkitId: string;

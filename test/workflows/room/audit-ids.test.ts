@@ -5,50 +5,10 @@
  * hand-made reading.
  */
 import t from 'tap';
-import { evaluateRoom, auditOk, ROOM_CHECK_IDS, type RoomLive } from '../../../src/workflows/room/audit.js';
+import { evaluateRoom, auditOk, ROOM_CHECK_IDS } from '../../../src/workflows/room/audit.js';
+import { unreadableRoom } from './fixtures.js';
 import { VAULT_CHECK_IDS } from '../../../src/custody/vault/audit.js';
 import { VERIFY_CHECK_IDS } from '../../../src/custody/verify.js';
-
-const unread = { ok: false as const, error: 'AccessDenied' };
-
-function unreadableRoom(): RoomLive {
-  return {
-    region: 'us-east-1',
-    stack: {
-      stackName: 'cleanroom-case-IR-1',
-      stackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/cleanroom-case-IR-1/x',
-      status: 'CREATE_COMPLETE',
-      parameters: {},
-      outputs: {},
-      tags: {},
-    },
-    info: {
-      case: 'IR-1',
-      stackName: 'cleanroom-case-IR-1',
-      stackStatus: 'CREATE_COMPLETE',
-      shellDocumentName: 'cleanroom-IR-1-shell',
-      portForwardDocumentName: 'cleanroom-IR-1-port-forward',
-    },
-    subnet: unread,
-    instance: unread,
-    internetGateways: unread,
-    natGateways: unread,
-    egressOnlyGateways: unread,
-    peerings: unread,
-    transitAttachments: unread,
-    vpnGateways: unread,
-    carrierGateways: unread,
-    routeTables: unread,
-    endpoints: unread,
-    networkInterfaces: unread,
-    volumes: unread,
-    networkAcls: unread,
-    flowLogs: unread,
-    rules: unread,
-    shellDocument: unread,
-    portForwardDocument: unread,
-  };
-}
 
 t.test('a room that could not be read reports every check of ROOM_CHECK_IDS, once, in order', async (t) => {
   const checks = evaluateRoom(unreadableRoom());

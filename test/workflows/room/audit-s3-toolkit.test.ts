@@ -6,11 +6,11 @@
  */
 import t from 'tap';
 import { evaluateRoom, type RoomLive } from '../../../src/workflows/room/audit.js';
+import { unreadableRoom } from './fixtures.js';
 
 const VAULT = 'cleanroom-evidence-123456789012-us-east-1';
 const REPOS = 'arn:aws:s3:::al2023-repos-us-east-1-de612dc2/*';
 const TK = 'tk-0123456789abcdef0123';
-const unread = { ok: false as const, error: 'not read in this test' };
 
 const vaultStatement = {
   Sid: 'VaultBucketOnly',
@@ -28,35 +28,10 @@ const reposStatement = {
 };
 
 function s3Check(statements: unknown[], toolkitId?: string) {
+  const room = unreadableRoom();
   const live: RoomLive = {
-    region: 'us-east-1',
-    stack: {
-      stackName: 'cleanroom-IR-1',
-      stackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/cleanroom-IR-1/x',
-      status: 'CREATE_COMPLETE',
-      parameters: {},
-      outputs: {},
-      tags: {},
-    },
-    info: {
-      case: 'IR-1',
-      stackName: 'cleanroom-IR-1',
-      stackStatus: 'CREATE_COMPLETE',
-      vaultBucket: VAULT,
-      ...(toolkitId ? { toolkitId } : {}),
-    },
-    subnet: unread,
-    instance: unread,
-    internetGateways: unread,
-    natGateways: unread,
-    egressOnlyGateways: unread,
-    peerings: unread,
-    transitAttachments: unread,
-    vpnGateways: unread,
-    carrierGateways: unread,
-    routeTables: unread,
-    shellDocument: unread,
-    portForwardDocument: unread,
+    ...room,
+    info: { ...room.info, vaultBucket: VAULT, ...(toolkitId ? { toolkitId } : {}) },
     endpoints: {
       ok: true,
       value: [
@@ -68,11 +43,6 @@ function s3Check(statements: unknown[], toolkitId?: string) {
         },
       ],
     },
-    networkInterfaces: unread,
-    volumes: unread,
-    networkAcls: unread,
-    flowLogs: unread,
-    rules: unread,
   };
   return evaluateRoom(live).find((c) => c.id === 'endpoints.s3-vault-only')!;
 }

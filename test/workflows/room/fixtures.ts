@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { AwsAccount } from '../../../src/aws/ports.js';
 import { roomStackName } from '../../../src/domain/case-id.js';
 import { ROOT } from '../../../local-aws/local-aws.js';
+import type { RoomLive } from '../../../src/workflows/room/audit.js';
 
 export const TEMPLATE = readFileSync(path.join(ROOT, 'templates/room.yaml'), 'utf8');
 export const VAULT = 'cleanroom-evidence-123456789012-us-east-1';
@@ -321,5 +322,47 @@ export function roomSessionDocuments(caseId: string, caseKeyArn: string): Record
         localPortNumber: '{{ localPortNumber }}',
       },
     },
+  };
+}
+
+export const unread = { ok: false as const, error: 'AccessDenied' };
+
+/** A room none of whose parts could be read (each audit check judges it from what it needs). */
+export function unreadableRoom(): RoomLive {
+  return {
+    region: 'us-east-1',
+    stack: {
+      stackName: 'cleanroom-case-IR-1',
+      stackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/cleanroom-case-IR-1/x',
+      status: 'CREATE_COMPLETE',
+      parameters: {},
+      outputs: {},
+      tags: {},
+    },
+    info: {
+      case: 'IR-1',
+      stackName: 'cleanroom-case-IR-1',
+      stackStatus: 'CREATE_COMPLETE',
+      shellDocumentName: 'cleanroom-IR-1-shell',
+      portForwardDocumentName: 'cleanroom-IR-1-port-forward',
+    },
+    subnet: unread,
+    instance: unread,
+    internetGateways: unread,
+    natGateways: unread,
+    egressOnlyGateways: unread,
+    peerings: unread,
+    transitAttachments: unread,
+    vpnGateways: unread,
+    carrierGateways: unread,
+    routeTables: unread,
+    endpoints: unread,
+    networkInterfaces: unread,
+    volumes: unread,
+    networkAcls: unread,
+    flowLogs: unread,
+    rules: unread,
+    shellDocument: unread,
+    portForwardDocument: unread,
   };
 }
