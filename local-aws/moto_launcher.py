@@ -101,6 +101,45 @@ def leaf_context(ca_dir: str) -> ssl.SSLContext:
     return ctx
 
 
+def _profiled(app, out_path: str):
+    """Wrap the WSGI app so that every request is profiled (cProfile, per request thread) and the
+    merged statistics are written to `out_path` (pstats format) when the server stops — set
+    CLEANROOM_LOCAL_AWS_PROFILE=<file> to find what a request costs the local AWS
+    (`python -m pstats <file>`). Off by default: profiling slows every request."""
+    import atexit
+    import cProfile
+    import pstats
+    import signal
+    import threading
+
+    lock = threading.Lock()
+    merged: list = []
+
+    def wrapped(environ, start_response):
+        prof = cProfile.Profile()
+        prof.enable()
+        try:
+            return list(app(environ, start_response))
+        finally:
+            prof.disable()
+            with lock:
+                if merged:
+                    merged[0].add(prof)
+                else:
+                    merged.append(pstats.Stats(prof))
+
+    def dump(*_args):
+        with lock:
+            if merged:
+                merged[0].dump_stats(out_path)
+        if _args:
+            sys.exit(0)
+
+    atexit.register(dump)
+    signal.signal(signal.SIGTERM, dump)
+    return wrapped
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
@@ -115,6 +154,7 @@ def main() -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     import fidelity_patches
+    import speed_patches
 
     # Where the local AWS keeps files of its own (unpacked Lambda code, Lambda logs): the harness
     # may choose it (CLEANROOM_LOCAL_AWS_STATE_DIR), else a fresh temporary directory.
@@ -127,7 +167,11 @@ def main() -> None:
     from moto.core.config import default_user_config
 
     default_user_config["stepfunctions"]["execute_state_machine"] = True
+    speed_patches.apply()
     app = DomainDispatcherApplication(create_backend_app)
+    profile_out = os.environ.get("CLEANROOM_LOCAL_AWS_PROFILE")
+    if profile_out:
+        app = _profiled(app, profile_out)
     ctx = leaf_context(args.ca_dir)
     server = make_server("127.0.0.1", args.port, app, threaded=True, ssl_context=ctx)
     os.environ["MOTO_PORT"] = str(server.port)
