@@ -33,6 +33,7 @@ import type { RoomGate } from '../../domain/room.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
 import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
+import { checkWaitMode, handOffClock, type WaitMode } from '../../domain/hand-off.js';
 import { ensureCaseKey } from '../../resources/case-key.js';
 import type { EvidenceLimits } from '../../evidence/limits.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from '../../evidence/readonly.js';
@@ -96,6 +97,20 @@ export interface AcquireOptions {
   watcher?: WatcherOptions;
   /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
   signal?: AbortSignal;
+  /**
+   * How waits wait (domain/hand-off.ts): `block` (default, the CLI) sleeps until done; `hand-off`
+   * throws WaitHandedOffError (code WAIT_HANDED_OFF: what it waits for, retryAfterSeconds) where it
+   * would sleep, after recording and sealing what it did; the same call again resumes.
+   */
+  waits?: WaitMode;
+  /**
+   * When the acquisition hash is made: `inline` (default) in this run, after the forensic copy;
+   * `deferred`: each item stops at `preserved` (no hash, no working volume) and
+   * `hashEvidenceStep` (resumable, a time budget at a time) records the same `evidence.hash`
+   * later — for automation, where one invocation cannot read a 16 TiB disk. `evidence attach` then
+   * makes the working volume.
+   */
+  acquisitionHash?: 'inline' | 'deferred';
 }
 
 export interface AcquireFailure {
@@ -161,7 +176,10 @@ export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions
   const checked = checkAcquireOptions(options);
   return withCustodySession(deps.custody, options.signal, (session) =>
     acquireSteps(
-      { ...deps, clock: abortableClock(deps.clock ?? systemClock, options.signal) },
+      {
+        ...deps,
+        clock: handOffClock(abortableClock(deps.clock ?? systemClock, options.signal), checkWaitMode(options.waits)),
+      },
       options,
       checked,
       session,
