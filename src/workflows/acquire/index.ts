@@ -33,7 +33,14 @@ import type { RoomGate } from '../../domain/room.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
 import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
-import { checkWaitMode, handOffClock, type WaitMode } from '../../domain/hand-off.js';
+import {
+  checkWaitMode,
+  combineHandOffs,
+  handOffClock,
+  isWaitHandedOff,
+  type WaitHandedOffError,
+  type WaitMode,
+} from '../../domain/hand-off.js';
 import { ensureCaseKey } from '../../resources/case-key.js';
 import type { EvidenceLimits } from '../../evidence/limits.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from '../../evidence/readonly.js';
@@ -239,7 +246,9 @@ async function acquireSteps(
     discovery,
     sources,
     instanceSnapshots: new Map(),
-    sourceHash: options.sourceHash ?? true,
+    // A deferred acquisition hash skips the source hash too (recorded as skipped, as --no-source-hash).
+    sourceHash: options.acquisitionHash === 'deferred' ? false : (options.sourceHash ?? true),
+    deferHash: options.acquisitionHash === 'deferred',
     ...(deps.hasher ? { hasher: deps.hasher } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   };
@@ -249,15 +258,21 @@ async function acquireSteps(
   const readOnly = new Map<string, ReadOnlyAnswer>();
   const roomHash = new Map<string, RoomHashAnswer>();
   let sharing: AcquireResult['sharing'];
+  let handedOff: WaitHandedOffError | undefined;
   try {
     settled = await mapPool(sources, concurrency, (sv) => acquireOne(ctx, sv));
+    // waits 'hand-off': items waiting on a snapshot or copy end the run here, not done yet (the
+    // items that got further are recorded; the same call again takes every item up where it is).
+    handedOff = combineHandOffs(settled.flatMap((s) => (s.ok ? [] : [s.error])));
+    if (handedOff) throw handedOff;
     session.checkpoint('the read-only check');
     for (const [k, v] of await confirmReadOnly(run, target, settled)) readOnly.set(k, v);
     session.checkpoint('the in-room hash');
     for (const [k, v] of await verifyInRoom(run, target, settled, readOnly)) roomHash.set(k, v);
   } finally {
-    // A stopped run leaves the sharing key and copies to the rerun (or case close), which retires them.
-    if (crossAccount && !options.signal?.aborted) sharing = await retire(ctx, keyPromise, responderKey);
+    // A stopped or handed-off run leaves the sharing key and copies to the rerun (or case close),
+    // which retires them.
+    if (crossAccount && !options.signal?.aborted && !handedOff) sharing = await retire(ctx, keyPromise, responderKey);
   }
   session.checkpoint('the summary');
   return summarize(run, deps, options, checked, { ...scope, attach, settled, readOnly, roomHash, sharing });
@@ -506,7 +521,7 @@ async function retire(
     return { keyArn: key.arn, owner: key.owner, retired: true, kept };
   } catch (e) {
     // Stopped by the workflow's signal: not a failure to retire; the rerun (or case close) retires them.
-    if (isInterrupted(e)) throw e;
+    if (isInterrupted(e) || isWaitHandedOff(e)) throw e;
     const err = asError(e);
     run.warn(
       `could not retire the temporary sharing copies/key of case ${run.caseId} in account ${ctx.sourceAccount}: ${err.message}. Run the same acquire again, or case close, to retire them.`,

@@ -23,7 +23,7 @@ import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyRecorder, RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
-import { checkWaitMode, handOffClock, type WaitMode } from '../../domain/hand-off.js';
+import { checkWaitMode, handOffClock, isWaitHandedOff, type WaitMode } from '../../domain/hand-off.js';
 import { requireApproval, type Approve } from '../../domain/approval.js';
 import { StepRecorder } from '../../domain/step-recorder.js';
 import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
@@ -733,8 +733,9 @@ async function failStep(
   err: Error,
   calls: CallRecord[],
 ): Promise<never> {
-  // A step stopped by the signal did not fail: nothing half-done is recorded; a rerun plans it again.
-  if (isInterrupted(err)) throw err;
+  // A step stopped by the signal, or whose wait was handed to the caller (waits 'hand-off'), did not
+  // fail: nothing half-done is recorded; a rerun plans it again from what is in place.
+  if (isInterrupted(err) || isWaitHandedOff(err)) throw err;
   const step = steps[index]!;
   const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
   const message = err.message.replace(/\s+/g, ' ').trim();

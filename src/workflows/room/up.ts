@@ -65,7 +65,7 @@ import {
 import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from '../../resources/stacks.js';
 import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
-import { checkWaitMode, handOffClock, type WaitMode } from '../../domain/hand-off.js';
+import { isWaitHandedOff, checkWaitMode, handOffClock, type WaitMode } from '../../domain/hand-off.js';
 import { ROOM_TEMPLATE_BODY } from '../../assets/generated/room-template.js';
 import { packagePath } from '../../assets/package-path.js';
 import { idempotencyKeys, markKey } from '../../domain/idempotency-keys.js';
@@ -448,7 +448,7 @@ async function deploy(
     const err = asError(e);
     // A wait that ran out of time, or was stopped, is not the outcome: the stack goes on, and the
     // next run records how it ended (recordUnfinishedDeploys).
-    if (isInterrupted(err)) throw err;
+    if (isInterrupted(err) || isWaitHandedOff(err)) throw err;
     const timedOut = err instanceof TimeoutError;
     await rec.record(
       timedOut ? markKey(deployKeys.outcome(planned.changeSetId), 'timeout') : deployKeys.outcome(planned.changeSetId),
