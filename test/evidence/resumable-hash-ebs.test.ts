@@ -80,7 +80,11 @@ t.test('a 1 GiB snapshot hashed in many passes: the same SHA-256 as one pass and
   let states: HashResume[] = [];
   for (;;) {
     passes += 1;
-    const r = await hashSnapshotResumable(account, a.snapshotId, { ...(resume ? { resume } : {}), budgetMs: budget, now });
+    const r = await hashSnapshotResumable(account, a.snapshotId, {
+      ...(resume ? { resume } : {}),
+      budgetMs: budget,
+      now,
+    });
     if (r.done) {
       t.equal(r.hash.sha256, a.sha256, 'the resumed hash is the SHA-256 of the whole raw disk');
       t.equal(r.hash.sha256, one.sha256);
@@ -133,7 +137,13 @@ t.test('a 1 GiB snapshot hashed in many passes: the same SHA-256 as one pass and
       idempotencyKeys.acquire.preserved('ev-disk', a.snapshotId),
       'evidence.preserved',
       [],
-      { evidenceId: 'ev-disk', forensicSnapshotId: a.snapshotId, sourceSnapshotId: 'snap-0123456789abcdef0', sizeGiB: 1, state: 'preserved' },
+      {
+        evidenceId: 'ev-disk',
+        forensicSnapshotId: a.snapshotId,
+        sourceSnapshotId: 'snap-0123456789abcdef0',
+        sizeGiB: 1,
+        state: 'preserved',
+      },
     );
     let resume: HashResume | undefined;
     let steps = 0;
@@ -161,7 +171,10 @@ t.test('a 1 GiB snapshot hashed in many passes: the same SHA-256 as one pass and
     t.equal(item.sizeBytes, GIB);
     t.match(item.hashTool, { name: 'cleanroom', method: 'ebs-direct' });
     t.match(item.sourceHash, { status: 'skipped', snapshotId: 'snap-0123456789abcdef0' });
-    const again = await hashEvidenceStep({ forensic: account, custody }, { caseId: 'IR-77', evidenceId: 'ev-disk', budgetMs: 0 });
+    const again = await hashEvidenceStep(
+      { forensic: account, custody },
+      { caseId: 'IR-77', evidenceId: 'ev-disk', budgetMs: 0 },
+    );
     t.match(again, { done: true, alreadyRecorded: true, sha256: a.sha256 });
     t.equal(custody.events().length, 2, 'recorded once');
   });
