@@ -138,6 +138,10 @@ export const RULES: Rules = {
       accounts: ['forensic'],
       why: 'the events of the room stack, in the forensic account',
     },
+    'src/resources/stack-deploy.ts': {
+      accounts: ['forensic'],
+      why: 'room up and automation deploy create and execute change sets of their stacks, in the forensic account',
+    },
     'src/resources/stack-delete.ts': {
       accounts: ['forensic'],
       why: 'room down and case close delete the room stack, in the forensic account',

@@ -74,7 +74,8 @@ export function importClosure(root: string, entries: readonly string[]): Set<str
   while (todo.length) {
     const f = todo.pop()!;
     if (seen.has(f)) continue;
-    if (!fs.existsSync(path.join(root, f))) throw new Error(`${f} does not exist (update test/iam/automation-roles.ts)`);
+    if (!fs.existsSync(path.join(root, f)))
+      throw new Error(`${f} does not exist (update test/iam/automation-roles.ts)`);
     seen.add(f);
     todo.push(...importsOf(root, f));
   }
