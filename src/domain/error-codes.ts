@@ -240,6 +240,22 @@ export const ERROR_CODES = {
     meaning:
       "A toolkit in the vault does not verify: its manifest's schema or id, or a file's SHA-256 against the manifest.",
   },
+  // ── Automated response (the Lambda host)
+  INVALID_AUTOMATION_INPUT: {
+    exit: 2,
+    meaning:
+      'A step of the automated response got input that does not match its schema (the error names the step and the field).',
+  },
+  UNSUPPORTED_EVENT: {
+    exit: 2,
+    meaning:
+      'The event that started the response is none it handles: a GuardDuty finding on an EC2 instance, a Security Hub custom action naming one, a cleanroom:respond tag on an instance, or a fleet item.',
+  },
+  AUTOMATION_ENV_INVALID: {
+    exit: 2,
+    meaning:
+      'A Lambda function of the automation lacks an environment variable it needs, or has an invalid one (redeploy with cleanroom automation deploy).',
+  },
 } as const satisfies Record<string, ErrorCodeEntry>;
 
 /** A code of the table. */
