@@ -49,6 +49,16 @@ export const ERROR_CODES = {
       'Part of the work failed or is left to do (acquire, isolate, an incomplete close); what succeeded is kept.',
   },
   TIMEOUT: { exit: 1, meaning: 'A wait ran out of its time budget.' },
+  HASH_STATE_INVALID: {
+    exit: 2,
+    meaning:
+      'A resumable hash state handed back is not valid: of another snapshot or disk geometry, another format, or damaged (start the hash anew).',
+  },
+  WAIT_HANDED_OFF: {
+    exit: 1,
+    meaning:
+      "Not done yet: a workflow run with waits 'hand-off' (automation) stopped where it would wait; call it again with the same inputs after retryAfterSeconds.",
+  },
   INVALID_TIMEOUT: { exit: 2, meaning: 'A time limit is not a positive number.' },
   INVALID_BUDGET: { exit: 2, meaning: 'A wait budget (minutes or seconds) is not a number ≥ 0.' },
   // ── Accounts, credentials, regions
@@ -257,6 +267,22 @@ export const ERROR_CODES = {
     exit: 3,
     meaning:
       "A toolkit in the vault does not verify: its manifest's schema or id, or a file's SHA-256 against the manifest.",
+  },
+  // ── Automated response (the Lambda host)
+  INVALID_AUTOMATION_INPUT: {
+    exit: 2,
+    meaning:
+      'A step of the automated response got input that does not match its schema (the error names the step and the field).',
+  },
+  UNSUPPORTED_EVENT: {
+    exit: 2,
+    meaning:
+      'The event that started the response is none it handles: a GuardDuty finding on an EC2 instance, a Security Hub custom action naming one, a cleanroom:respond tag on an instance, or a fleet item.',
+  },
+  AUTOMATION_ENV_INVALID: {
+    exit: 2,
+    meaning:
+      'A Lambda function of the automation lacks an environment variable it needs, or has an invalid one (redeploy with cleanroom automation deploy).',
   },
 } as const satisfies Record<string, ErrorCodeEntry>;
 

@@ -31,4 +31,5 @@ export {
   type BundleOptions,
   type LambdaBundle,
 } from './bundle.js';
+export { requireAutomation, type DeployedAutomation } from './stack.js';
 export { AUTOMATION_STACK_NAME } from '../../domain/vault-name.js';
