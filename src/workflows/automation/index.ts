@@ -7,6 +7,7 @@ export {
   checkDeployOptions,
   objectUrl,
   DEFAULT_AUTOMATION_BUDGETS,
+  AUTOMATION_DEFAULTS,
   DEFINITION_FILES,
   ISOLATION_POLICIES,
   type AutomationBudgets,
