@@ -9,6 +9,7 @@ import path from 'node:path';
 import { yamlParse } from 'yaml-cfn';
 import { ROOT } from '../../local-aws/local-aws.js';
 import { TAG_RESPOND } from '../../src/domain/tags.js';
+import { HANDLER_NAMES } from '../../src/lambda/types.js';
 import { AUTOMATION_DEFAULTS } from '../../src/workflows/automation/deploy.js';
 
 type Doc = { Parameters: Record<string, any>; Resources: Record<string, any>; Outputs: Record<string, any> };
@@ -151,17 +152,7 @@ t.test('every rule targets the response machine with a role, a dead-letter queue
   }
 });
 
-const HANDLERS = [
-  'resolve',
-  'isolate',
-  'requestApproval',
-  'acquire',
-  'hash',
-  'room',
-  'attach',
-  'notify',
-  'summarize',
-] as const;
+const HANDLERS = HANDLER_NAMES;
 const ENV = [
   'CLEANROOM_VAULT_BUCKET',
   'CLEANROOM_VAULT_KEY_ARN',
