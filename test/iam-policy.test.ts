@@ -41,6 +41,8 @@ import {
   type NameMap,
   type PolicyDocument,
 } from './iam/policy-model.js';
+import { AUTOMATION_TEMPLATE, STEP_BASICS, STEP_ROLES, inModules, roleModules } from './iam/automation-roles.js';
+import { yamlParse } from 'yaml-cfn';
 
 const POLICY_DIR = path.join(ROOT, 'templates/iam');
 /**
@@ -137,6 +139,14 @@ export const RULES: Rules = {
       accounts: ['forensic'],
       why: 'the events of the room stack, in the forensic account',
     },
+    'src/resources/stack-deploy.ts': {
+      accounts: ['forensic'],
+      why: 'room up and automation deploy create and execute change sets of their stacks, in the forensic account',
+    },
+    'src/resources/vault-object.ts': {
+      accounts: ['forensic'],
+      why: 'objects put into the vault (guest tools, the automation code), in the forensic account',
+    },
     'src/resources/stack-delete.ts': {
       accounts: ['forensic'],
       why: 'room down and case close delete the room stack, in the forensic account',
@@ -159,6 +169,10 @@ export const RULES: Rules = {
       why: 'acquisition names its accounts: deps.source / c.source, run.forensic, and generic helpers taking `account`',
     },
     'src/workflows/evidence/': { byVariable: true, why: 'evidence attach/detach/list work in deps.forensic' },
+    'src/lambda/': {
+      accounts: ['forensic'],
+      why: "the automated response's functions run in the forensic account and publish to its responders' topic",
+    },
     'src/evidence/': {
       byVariable: true,
       why: 'evidence steps work in run.forensic / deps.forensic; the watcher polls whichever account registered a wait',
@@ -187,6 +201,10 @@ export const RULES: Rules = {
     'GuestCommandRun.forensic': {
       accounts: ['forensic'],
       why: 'a guest command runs on the room instance, in the forensic account (EvidenceRun, room up, room status)',
+    },
+    'HashEvidenceStepDeps.forensic': {
+      accounts: ['forensic'],
+      why: "the resumable hash reads the forensic snapshot's blocks (EBS direct) in the forensic account",
     },
     'EvidenceDeps.forensic': { accounts: ['forensic'], why: 'evidence attach/detach work on the forensic instance' },
     'ExportDeps.forensic': {
@@ -943,3 +961,95 @@ t.test(
     );
   },
 );
+
+// ------------------------------------------------------------------------------------------------
+// The automation stack's step roles (templates/automation.yaml): each grants what its steps' code
+// sends (test/iam/automation-roles.ts: the modules each step runs), the CloudFormation handler
+// permissions of the room for the step that deploys it, the basics, and nothing else.
+// ------------------------------------------------------------------------------------------------
+
+/** Every IAM action a step role needs, with why. */
+function neededByStepRole(role: string): Map<string, string[]> {
+  const modules = roleModules(role);
+  const ops = scan.calls.filter((c) => inModules(c.file, modules)).map((c) => c.operation);
+  const need = iamActionsFor(new Set(ops), IAM_NAMES, IMPLIED);
+  // DescribeStacks without a stack name (room list) needs ListStacks; no step lists stacks.
+  need.delete('cloudformation:ListStacks');
+  if (inModules('src/workflows/room/up.ts', modules) && role === STEP_ROLES.room) {
+    const cfn = handlerPermissions(handlerData, room.resourceTypes);
+    for (const p of room.parameterTypes.filter(awsSpecificParameterType))
+      for (const a of handlerData.parameterTypes[p]?.permissions ?? [])
+        cfn.set(a, [...(cfn.get(a) ?? []), `parameter type ${p}`]);
+    for (const [a, why] of iamActionsFor(cfn.keys(), {}, IMPLIED_VIA_CLOUDFORMATION)) {
+      if (a in handlerData.notIamActions) continue;
+      need.set(a, [...(need.get(a) ?? []), ...(cfn.get(a) ?? why).map((w) => `CloudFormation (room stack): ${w}`)]);
+    }
+  }
+  for (const [a, why] of Object.entries(STEP_BASICS)) need.set(a, [...(need.get(a) ?? []), why]);
+  return need;
+}
+
+const automationRoles = [...new Set(Object.values(STEP_ROLES))];
+
+if (process.env['CLEANROOM_IAM_NEEDS_AUTOMATION'])
+  fs.writeFileSync(
+    process.env['CLEANROOM_IAM_NEEDS_AUTOMATION'],
+    `${JSON.stringify(
+      Object.fromEntries(automationRoles.map((r) => [r, Object.fromEntries([...neededByStepRole(r)].sort())])),
+      null,
+      2,
+    )}\n`,
+  );
+
+/** The statements a role of the automation template is granted (inline, and the template's managed policies it attaches). */
+function automationRoleStatements(role: string): PolicyDocument['Statement'] {
+  const doc = yamlParse(fs.readFileSync(path.join(ROOT, AUTOMATION_TEMPLATE), 'utf8')) as {
+    Resources: Record<string, { Type: string; Properties: Record<string, any> }>;
+  };
+  const r = doc.Resources[role];
+  if (r?.Type !== 'AWS::IAM::Role') return [];
+  const inline = (r.Properties['Policies'] ?? []).flatMap(
+    (p: { PolicyDocument: PolicyDocument }) => p.PolicyDocument.Statement,
+  );
+  const managed = (r.Properties['ManagedPolicyArns'] ?? []).flatMap((m: { Ref?: string }) =>
+    m.Ref ? (doc.Resources[m.Ref]?.Properties['PolicyDocument']?.Statement ?? []) : [],
+  );
+  return [...inline, ...managed];
+}
+
+t.test('each automation step role grants what its steps send, and nothing else', async (t) => {
+  t.same(automationRoles.sort(), [
+    'AcquireRole',
+    'ApprovalRole',
+    'AttachRole',
+    'HashRole',
+    'IsolateRole',
+    'NotifyRole',
+    'ResolveRole',
+    'RoomRole',
+  ]);
+  for (const role of automationRoles) {
+    const statements = automationRoleStatements(role);
+    t.ok(statements.length > 0, `${role} is in the template`);
+    const doc: PolicyDocument = { Version: '2012-10-17', Statement: statements };
+    const need = neededByStepRole(role);
+    const have = allowedActions(doc);
+    t.same(
+      [...need.keys()]
+        .filter((a) => !have.has(a))
+        .sort()
+        .map((a) => `${a} (${need.get(a)!.slice(0, 2).join('; ')})`),
+      [],
+      `${role}: needed but not granted`,
+    );
+    t.same([...have].filter((a) => !need.has(a)).sort(), [], `${role}: granted but no step of it needs it`);
+    t.same(
+      statements.flatMap((s) => list(s.Action)).filter((a) => a.includes('*')),
+      [],
+      `${role}: actions are named, not wildcarded`,
+    );
+  }
+  t.ok(neededByStepRole('RoomRole').has('cloudformation:CreateChangeSet'), 'the scan sees room up in the room step');
+  t.ok(neededByStepRole('IsolateRole').has('ec2:CreateSecurityGroup'), 'the scan sees isolate in the isolate step');
+  t.notOk(neededByStepRole('HashRole').has('ec2:CreateSecurityGroup'), 'and not in the hash step');
+});

@@ -13,6 +13,7 @@ import * as iam from '@aws-sdk/client-iam';
 import * as asg from '@aws-sdk/client-auto-scaling';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
 import * as ebs from '@aws-sdk/client-ebs';
+import * as sns from '@aws-sdk/client-sns';
 
 export const CFN_COMMANDS = {
   describeStacks: cfn.DescribeStacksCommand,
@@ -186,6 +187,11 @@ export const EBS_COMMANDS = {
   getSnapshotBlock: ebs.GetSnapshotBlockCommand,
 } as const;
 
+/** The automated response (src/lambda): the responders' topic. */
+export const SNS_COMMANDS = {
+  publish: sns.PublishCommand,
+} as const;
+
 /** IAM service prefix of each table, for the policy check. */
 export const SERVICE_TABLES = {
   cloudformation: CFN_COMMANDS,
@@ -198,4 +204,5 @@ export const SERVICE_TABLES = {
   autoscaling: ASG_COMMANDS,
   elasticloadbalancing: ELB_COMMANDS,
   ebs: EBS_COMMANDS,
+  sns: SNS_COMMANDS,
 } as const;

@@ -82,6 +82,13 @@ export const CUSTODY_ACTIONS = {
   'case.close.schedule-key-deletion': "a case key's deletion scheduled (or not: still needed)",
   'case.close.incomplete': 'close ended with work outstanding, and what',
   'case.close': 'the case closed',
+
+  'automation.start':
+    'the automated response (Step Functions) took up a finding for an instance: finding, instance, isolation policy, execution',
+  'automation.approval.request':
+    "the response paused for a responder's approval of the isolation (task token kept in the vault, responders notified)",
+  'automation.notify':
+    'the responders were notified of how an automated response (or a fleet run) ended: outcome, evidence and hashes, custody head',
 } as const satisfies Record<string, string>;
 
 /** An action cleanroom records. */

@@ -128,6 +128,12 @@ export const KEY_FAMILIES = {
   'close.incomplete': ['close', 'incomplete', id('digest')],
   /** `case.close`: the case is closed (one segment: the key is the action's name). */
   'case.close': ['case.close'],
+  /** `automation.start`: an automated response took up a finding for an instance (source, digest of the finding id, instance). */
+  'automation.start': ['automation', 'start', id('source'), id('findingDigest'), id('instanceId')],
+  /** `automation.approval.request`: approval asked for by one execution (its ARN). */
+  'automation.approval-request': ['automation', 'approval-request', rest('executionArn')],
+  /** `automation.notify`: the notification of one execution's end (outcome: succeeded, failed, rejected, duplicate, summary). */
+  'automation.notify': ['automation', 'notify', id('outcome'), rest('executionArn')],
 } as const satisfies Record<string, readonly Segment[]>;
 
 export type KeyFamily = keyof typeof KEY_FAMILIES;
@@ -257,6 +263,12 @@ export const idempotencyKeys = {
     scheduleKeyDeletion: (keyId: string) => build('close.schedule-key-deletion', keyId),
     incomplete: (digest: string) => build('close.incomplete', digest),
     closed: () => build('case.close'),
+  },
+  automation: {
+    start: (source: string, findingDigest: string, instanceId: string) =>
+      build('automation.start', source, findingDigest, instanceId),
+    approvalRequest: (executionArn: string) => build('automation.approval-request', executionArn),
+    notify: (outcome: string, executionArn: string) => build('automation.notify', outcome, executionArn),
   },
 };
 

@@ -23,6 +23,12 @@ export const TAG_CHECK_OF = 'cleanroom:written-check-of';
 /** Tag on a contained instance: when it was isolated (ISO time), next to `cleanroom:case`. */
 export const TAG_QUARANTINE = 'cleanroom:quarantine';
 
+/**
+ * Tag a responder puts on an instance to start the automated response (the automation's EventBridge
+ * rule matches a change of it; cleanroom reads it, never writes it).
+ */
+export const TAG_RESPOND = 'cleanroom:respond';
+
 /** Tag naming the vault a key belongs to. */
 export const TAG_VAULT = 'cleanroom:vault';
 
@@ -55,6 +61,8 @@ export const ROLE = {
   quarantineProfile: 'quarantine-profile',
   /** Room: the CloudFormation stack. */
   roomStack: 'room-stack',
+  /** Automation: the CloudFormation stack (`cleanroom automation deploy`). */
+  automationStack: 'automation-stack',
   /** Room (template): the VPC. */
   roomVpc: 'vpc',
   /** Room (template, launch template): the forensic instance. */

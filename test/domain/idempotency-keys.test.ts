@@ -155,6 +155,18 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
   'close.schedule-key-deletion': [K.close.scheduleKeyDeletion('k1'), { keyId: 'k1' }],
   'close.incomplete': [K.close.incomplete('d1'), { digest: 'd1' }],
   'case.close': [K.close.closed(), {}],
+  'automation.start': [
+    K.automation.start('guardduty', '0123456789abcdef', 'i-1'),
+    { source: 'guardduty', findingDigest: '0123456789abcdef', instanceId: 'i-1' },
+  ],
+  'automation.approval-request': [
+    K.automation.approvalRequest('arn:aws:states:us-east-1:1:execution:m:e'),
+    { executionArn: 'arn:aws:states:us-east-1:1:execution:m:e' },
+  ],
+  'automation.notify': [
+    K.automation.notify('succeeded', 'arn:aws:states:us-east-1:1:execution:m:e'),
+    { outcome: 'succeeded', executionArn: 'arn:aws:states:us-east-1:1:execution:m:e' },
+  ],
 };
 
 /** The bytes each family wrote before the module existed (the form of a lasting contract). */
