@@ -39,6 +39,13 @@ export {
   type HashCheck,
   type HashCheckResult,
 } from './hash.js';
+export {
+  hashEvidenceStep,
+  type HashEvidenceStepDeps,
+  type HashEvidenceStepOptions,
+  type HashEvidenceStepResult,
+  type HashResume,
+} from './hash-step.js';
 
 export interface EvidenceDeps {
   forensic: AwsAccount;
