@@ -207,6 +207,10 @@ export const RULES: Rules = {
       why: "the resumable hash reads the forensic snapshot's blocks (EBS direct) in the forensic account",
     },
     'EvidenceDeps.forensic': { accounts: ['forensic'], why: 'evidence attach/detach work on the forensic instance' },
+    'HashEvidenceStepDeps.forensic': {
+      accounts: ['forensic'],
+      why: 'the resumable acquisition hash reads the forensic snapshot of record (hashEvidenceStep, the automation hash step)',
+    },
     'ExportDeps.forensic': {
       accounts: ['forensic'],
       why: 'evidence export reads the forensic snapshot (EBS direct) and uploads its image into the vault, both in the forensic account',
