@@ -54,6 +54,7 @@ const POLICIES: Record<AccountKind, string[]> = {
     'cleanroom-forensic-vault-setup-policy.json',
     'cleanroom-forensic-room-policy.json',
     'cleanroom-forensic-room-cloudformation-policy.json',
+    'cleanroom-forensic-automation-policy.json',
   ],
   source: ['cleanroom-source-policy.json', 'cleanroom-source-evidence-policy.json'],
 };
@@ -140,6 +141,10 @@ export const RULES: Rules = {
     'src/resources/stack-delete.ts': {
       accounts: ['forensic'],
       why: 'room down and case close delete the room stack, in the forensic account',
+    },
+    'src/workflows/automation/': {
+      accounts: ['forensic'],
+      why: 'the operator side of the automation (run, status, approve): its stack, state machines, the fleet and the vault are in the forensic account',
     },
     'src/workflows/isolate/': { accounts: ['source'], why: 'isolate contains the compromised instance where it runs' },
     'src/workflows/close/': {

@@ -14,6 +14,7 @@ import type {
   ASG_COMMANDS,
   ELB_COMMANDS,
   EBS_COMMANDS,
+  SFN_COMMANDS,
 } from './commands.js';
 
 /** Any SDK command class (its input and output are read with `In` and `Out`). */
@@ -40,9 +41,10 @@ export type IamPort = PortOf<typeof IAM_COMMANDS>;
 export type AsgPort = PortOf<typeof ASG_COMMANDS>;
 export type ElbPort = PortOf<typeof ELB_COMMANDS>;
 export type EbsPort = PortOf<typeof EBS_COMMANDS>;
+export type SfnPort = PortOf<typeof SFN_COMMANDS>;
 
 /** The names of an account's ports. */
-export type PortName = 'cfn' | 'ec2' | 's3' | 'kms' | 'sts' | 'ssm' | 'iam' | 'autoscaling' | 'elb' | 'ebs';
+export type PortName = 'cfn' | 'ec2' | 's3' | 'kms' | 'sts' | 'ssm' | 'iam' | 'autoscaling' | 'elb' | 'ebs' | 'sfn';
 
 /**
  * An account narrowed to the calls a function makes: `AccountCalls<{ s3: 'getObject'; kms:
@@ -74,6 +76,8 @@ export interface AwsAccount {
   readonly autoscaling: AsgPort;
   readonly elb: ElbPort;
   readonly ebs: EbsPort;
+  /** Step Functions (the automation's executions). */
+  readonly sfn: SfnPort;
   /**
    * The same EC2 and KMS ports with the SDK's own retries off, for creates that take no idempotency
    * token (CreateSnapshot(s), CopySnapshot, KMS CreateKey): a blind retry after a lost answer would

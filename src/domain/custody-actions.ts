@@ -82,6 +82,11 @@ export const CUSTODY_ACTIONS = {
   'case.close.schedule-key-deletion': "a case key's deletion scheduled (or not: still needed)",
   'case.close.incomplete': 'close ended with work outstanding, and what',
   'case.close': 'the case closed',
+
+  'automation.run':
+    'a fleet run started (automation run): its item list in the vault with its SHA-256, the instance count, the execution',
+  'automation.approval':
+    'a paused execution approved or rejected (automation approve | reject): by whom, why, the execution',
 } as const satisfies Record<string, string>;
 
 /** An action cleanroom records. */

@@ -128,6 +128,10 @@ export const KEY_FAMILIES = {
   'close.incomplete': ['close', 'incomplete', id('digest')],
   /** `case.close`: the case is closed (one segment: the key is the action's name). */
   'case.close': ['case.close'],
+  /** `automation.run`: a fleet run, by its run id (the execution is `run-<runId>`). */
+  'automation.run': ['automation', 'run', id('runId')],
+  /** `automation.approval`: the decision on a paused execution, by its ARN (one decision per execution). */
+  'automation.approval': ['automation', 'approval', rest('executionArn')],
 } as const satisfies Record<string, readonly Segment[]>;
 
 export type KeyFamily = keyof typeof KEY_FAMILIES;
@@ -257,6 +261,10 @@ export const idempotencyKeys = {
     scheduleKeyDeletion: (keyId: string) => build('close.schedule-key-deletion', keyId),
     incomplete: (digest: string) => build('close.incomplete', digest),
     closed: () => build('case.close'),
+  },
+  automation: {
+    run: (runId: string) => build('automation.run', runId),
+    approval: (executionArn: string) => build('automation.approval', executionArn),
   },
 };
 

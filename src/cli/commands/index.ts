@@ -7,6 +7,7 @@ import { acquireCommands } from './acquire.js';
 import { evidenceCommands } from './evidence.js';
 import { custodyCommands } from './custody.js';
 import { caseCommands } from './case.js';
+import { automationCommands } from './automation/index.js';
 
 /** A command module adds its commands to the parser. */
 export type CommandModule = (y: Argv, io: HostIo) => Argv;
@@ -19,4 +20,5 @@ export const commandModules: CommandModule[] = [
   evidenceCommands,
   custodyCommands,
   caseCommands,
+  automationCommands,
 ];
