@@ -41,6 +41,25 @@ function roomTemplate() {
   return `${HEADER(file)}export const ROOM_TEMPLATE_SOURCE = ${lit(file)};\nexport const ROOM_TEMPLATE_SHA256 = ${lit(sha256(body))};\nexport const ROOM_TEMPLATE_BODY: string = ${JSON.stringify(body)};\n`;
 }
 
+function automation() {
+  const file = 'templates/automation.yaml';
+  const body = fs.readFileSync(path.join(ROOT, file), 'utf8');
+  const dir = 'templates/automation';
+  const asl = Object.fromEntries(
+    fs
+      .readdirSync(path.join(ROOT, dir))
+      .filter((n) => n.endsWith('.asl.json'))
+      .sort()
+      .map((n) => [n, fs.readFileSync(path.join(ROOT, dir, n), 'utf8')]),
+  );
+  return (
+    HEADER(`${file} and ${dir}/*.asl.json`) +
+    `export const AUTOMATION_TEMPLATE_SOURCE = ${lit(file)};\n` +
+    `export const AUTOMATION_TEMPLATE_BODY: string = ${JSON.stringify(body)};\n` +
+    `export const AUTOMATION_DEFINITIONS: Readonly<Record<string, string>> = ${lit(asl)};\n`
+  );
+}
+
 function guestTools() {
   const dir = 'scripts/guest';
   const files = fs
@@ -97,6 +116,7 @@ export function renderAssets() {
   return {
     [`${OUT_DIR}/schemas.ts`]: schemas(),
     [`${OUT_DIR}/room-template.ts`]: roomTemplate(),
+    [`${OUT_DIR}/automation.ts`]: automation(),
     [`${OUT_DIR}/guest-tools.ts`]: guestTools(),
     [`${OUT_DIR}/partitions.ts`]: partitions(),
   };

@@ -186,6 +186,23 @@ export {
   DEFAULT_BUDGETS as DEFAULT_CLOSE_BUDGETS,
 } from './workflows/close/index.js';
 
+// Automation (issue 14): the stack the automated response runs on
+export {
+  deployAutomation,
+  removeAutomation,
+  buildLambdaBundle,
+  AUTOMATION_STACK_NAME,
+  DEFAULT_AUTOMATION_BUDGETS,
+  type AutomationDeployDeps,
+  type AutomationDeployOptions,
+  type AutomationDeployResult,
+  type AutomationRemoveDeps,
+  type AutomationRemoveOptions,
+  type AutomationRemoveResult,
+  type IsolationPolicy,
+  type LambdaBundle,
+} from './workflows/automation/index.js';
+
 // Custody
 export {
   openCaseCustody,

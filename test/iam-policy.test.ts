@@ -41,6 +41,7 @@ import {
   type NameMap,
   type PolicyDocument,
 } from './iam/policy-model.js';
+import { AUTOMATION_EXTRA, AUTOMATION_STEPS, STEP_BASICS, importClosure } from './iam/automation-roles.js';
 
 const POLICY_DIR = path.join(ROOT, 'templates/iam');
 /**
@@ -137,6 +138,10 @@ export const RULES: Rules = {
     'src/resources/stack-activity.ts': {
       accounts: ['forensic'],
       why: 'the events of the room stack, in the forensic account',
+    },
+    'src/resources/stack-deploy.ts': {
+      accounts: ['forensic'],
+      why: 'room up and automation deploy create and execute change sets of their stacks, in the forensic account',
     },
     'src/resources/stack-delete.ts': {
       accounts: ['forensic'],
@@ -948,3 +953,47 @@ t.test(
     );
   },
 );
+
+// ------------------------------------------------------------------------------------------------
+// The automation stack's step roles (templates/automation.yaml): each grants what its steps' code
+// sends (test/iam/automation-roles.ts: the modules each step runs), the CloudFormation handler
+// permissions of the room for the step that deploys it, the basics, and nothing else.
+// ------------------------------------------------------------------------------------------------
+
+/** Every IAM action a step role needs, with why. */
+function neededByStepRole(role: string): Map<string, string[]> {
+  const steps = Object.entries(AUTOMATION_STEPS).filter(([, s]) => s.role === role);
+  const files = importClosure(
+    ROOT,
+    steps.flatMap(([, s]) => s.modules),
+  );
+  const ops = scan.calls.filter((c) => files.has(c.file)).map((c) => c.operation);
+  const need = iamActionsFor(new Set(ops), IAM_NAMES, IMPLIED);
+  // DescribeStacks without a stack name (room list) needs ListStacks; no step lists stacks.
+  if (!files.has('src/workflows/room/status.ts')) need.delete('cloudformation:ListStacks');
+  if (files.has('src/workflows/room/up.ts')) {
+    const cfn = handlerPermissions(handlerData, room.resourceTypes);
+    for (const p of room.parameterTypes.filter(awsSpecificParameterType))
+      for (const a of handlerData.parameterTypes[p]?.permissions ?? [])
+        cfn.set(a, [...(cfn.get(a) ?? []), `parameter type ${p}`]);
+    for (const [a, why] of iamActionsFor(cfn.keys(), {}, IMPLIED_VIA_CLOUDFORMATION)) {
+      if (a in handlerData.notIamActions) continue;
+      need.set(a, [...(need.get(a) ?? []), ...(cfn.get(a) ?? why).map((w) => `CloudFormation (room stack): ${w}`)]);
+    }
+  }
+  for (const [a, why] of Object.entries({ ...STEP_BASICS, ...AUTOMATION_EXTRA[role] }))
+    need.set(a, [...(need.get(a) ?? []), why]);
+  return need;
+}
+
+const automationRoles = [...new Set(Object.values(AUTOMATION_STEPS).map((s) => s.role))];
+
+if (process.env['CLEANROOM_IAM_NEEDS_AUTOMATION'])
+  fs.writeFileSync(
+    process.env['CLEANROOM_IAM_NEEDS_AUTOMATION'],
+    `${JSON.stringify(
+      Object.fromEntries(automationRoles.map((r) => [r, Object.fromEntries([...neededByStepRole(r)].sort())])),
+      null,
+      2,
+    )}\n`,
+  );

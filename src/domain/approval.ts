@@ -9,11 +9,12 @@
 import { UsageError } from './errors.js';
 
 /** What asks for approval. */
-export type ApprovalAction = 'isolate.nacl' | 'isolate.stop' | 'room.down' | 'case.close';
+export type ApprovalAction = 'isolate.nacl' | 'isolate.stop' | 'room.down' | 'case.close' | 'automation.remove';
 
 export interface ApprovalRequest<P = unknown> {
   action: ApprovalAction;
-  caseId: string;
+  /** The case it is about (none for the automation stack, which belongs to no case). */
+  caseId?: string;
   /** What will happen, in words (the CLI's prompt), ending with the question. */
   question: string;
   /** The same as data: the room down plan, the close plan, the instance and subnets… */

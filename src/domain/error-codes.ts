@@ -123,7 +123,10 @@ export const ERROR_CODES = {
   INSTANCE_TYPE_NOT_IN_AZ: { exit: 2, meaning: 'The instance type is not offered in the chosen zone.' },
   NO_S3_PREFIX_LIST: { exit: 1, meaning: "The region has no managed S3 prefix list for the room's gateway endpoint." },
   TEMPLATE_TOO_LARGE: { exit: 1, meaning: "The room template exceeds CloudFormation's TemplateBody limit." },
-  CHANGE_SET_FAILED: { exit: 1, meaning: "CloudFormation refused the room's change set." },
+  CHANGE_SET_FAILED: {
+    exit: 1,
+    meaning: "CloudFormation refused a stack's change set (the room's, the automation's).",
+  },
   ROOM_STACK_FAILED: { exit: 1, meaning: 'A room stack operation ended in a FAILED or ROLLBACK status.' },
   ROOM_STACK_ROLLED_BACK: { exit: 1, meaning: 'The room stack rolled back its creation; it must be taken down first.' },
   ROOM_STACK_GONE: { exit: 1, meaning: 'The room stack disappeared while cleanroom waited for it.' },
@@ -132,6 +135,21 @@ export const ERROR_CODES = {
   ROOM_OUTPUTS_MISSING: { exit: 1, meaning: 'The room stack does not report the outputs its guard rails need.' },
   ROOM_INSTANCE_GONE: { exit: 1, meaning: "The room's forensic instance is terminated or gone." },
   ROOM_NOT_UP: { exit: 2, meaning: 'The room of the case is not up, so there is no forensic instance.' },
+  // ── Automation (the automation stack: automation deploy | remove)
+  AUTOMATION_NOT_DEPLOYED: {
+    exit: 2,
+    meaning: 'The automation stack is not deployed in this account and Region: run `cleanroom automation deploy`.',
+  },
+  AUTOMATION_STACK_FAILED: {
+    exit: 1,
+    meaning: 'An automation stack operation ended in a FAILED or ROLLBACK status (the failing resources are named).',
+  },
+  AUTOMATION_STACK_STATE: {
+    exit: 1,
+    meaning:
+      'The automation stack is in a status deploy cannot continue from (ROLLBACK_COMPLETE or FAILED: `automation remove`, then deploy).',
+  },
+  AUTOMATION_STACK_GONE: { exit: 1, meaning: 'The automation stack disappeared while cleanroom waited for it.' },
   SESSION_PLUGIN_MISSING: {
     exit: 2,
     meaning: 'room shell needs the Session Manager plugin (session-manager-plugin) and it is not installed.',
@@ -241,11 +259,6 @@ export const ERROR_CODES = {
       "A toolkit in the vault does not verify: its manifest's schema or id, or a file's SHA-256 against the manifest.",
   },
   // ── Automation: the operator's commands (automation run | status | approve | reject)
-  AUTOMATION_NOT_DEPLOYED: {
-    exit: 2,
-    meaning:
-      'The automation stack (cleanroom-automation) is not deployed in the account and region, or lacks its outputs: run `cleanroom automation deploy`.',
-  },
   NO_INSTANCES: {
     exit: 2,
     meaning: 'automation run was given no instance (--instance, --instances-file or --tag), or the tag matched none.',

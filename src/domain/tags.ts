@@ -23,6 +23,9 @@ export const TAG_CHECK_OF = 'cleanroom:written-check-of';
 /** Tag on a contained instance: when it was isolated (ISO time), next to `cleanroom:case`. */
 export const TAG_QUARANTINE = 'cleanroom:quarantine';
 
+/** Tag on an instance that starts an automated response (the automation stack's tag rule). */
+export const TAG_RESPOND = 'cleanroom:respond';
+
 /** Tag naming the vault a key belongs to. */
 export const TAG_VAULT = 'cleanroom:vault';
 
@@ -55,6 +58,8 @@ export const ROLE = {
   quarantineProfile: 'quarantine-profile',
   /** Room: the CloudFormation stack. */
   roomStack: 'room-stack',
+  /** Automation: the CloudFormation stack (`cleanroom automation deploy`). */
+  automationStack: 'automation-stack',
   /** Room (template): the VPC. */
   roomVpc: 'vpc',
   /** Room (template, launch template): the forensic instance. */

@@ -7,7 +7,7 @@ import { acquireCommands } from './acquire.js';
 import { evidenceCommands } from './evidence.js';
 import { custodyCommands } from './custody.js';
 import { caseCommands } from './case.js';
-import { automationCommands } from './automation/index.js';
+import { automationCommands } from './automation.js';
 
 /** A command module adds its commands to the parser. */
 export type CommandModule = (y: Argv, io: HostIo) => Argv;

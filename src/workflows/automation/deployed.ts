@@ -7,9 +7,7 @@ import type { AccountCalls } from '../../aws/ports.js';
 import { readStack } from '../../resources/stacks.js';
 import { type CleanroomError, UsageError } from '../../domain/errors.js';
 import { stackPhase } from '../../resources/stacks.js';
-
-/** The automation stack's name: one per account and region. */
-export const AUTOMATION_STACK_NAME = 'cleanroom-automation';
+import { AUTOMATION_STACK_NAME } from '../../domain/vault-name.js';
 
 /** The outputs the operator's commands read (templates/automation.yaml `Outputs`). */
 export const AUTOMATION_OUTPUTS = {

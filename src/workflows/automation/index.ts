@@ -1,12 +1,42 @@
 /**
- * The automated response, as its operator drives it: `automation run` (a fleet through the
- * Distributed Map), `automation status` (executions and each instance's outcome, from the custody
- * record), `automation approve | reject` (a paused execution's decision). The deployed state
- * machines and their Lambda handlers run the same workflows the CLI runs (docs/automation.md).
+ * The automation (issue 14): the stack — `automation deploy` (deploy.ts: bundle, upload to the
+ * vault, change set), `automation remove` (remove.ts), the Lambda bundle (bundle.ts) — and the
+ * operator's side: `automation run` (run.ts: a fleet through the Distributed Map), `automation
+ * status` (status.ts: executions and each instance's outcome, from the custody record),
+ * `automation approve | reject` (approve.ts: a paused execution's decision).
  */
 export {
+  deployAutomation,
+  checkDeployOptions,
+  objectUrl,
+  DEFAULT_AUTOMATION_BUDGETS,
+  DEFINITION_FILES,
+  ISOLATION_POLICIES,
+  type AutomationBudgets,
+  type AutomationDeployDeps,
+  type AutomationDeployOptions,
+  type AutomationDeployResult,
+  type AutomationOutputs,
+  type DeployedObject,
+  type IsolationPolicy,
+} from './deploy.js';
+export {
+  removeAutomation,
+  type AutomationRemoveDeps,
+  type AutomationRemoveOptions,
+  type AutomationRemoveResult,
+} from './remove.js';
+export {
+  buildLambdaBundle,
+  BUNDLE_FILE,
+  BUNDLE_TARGET,
+  HANDLERS_ENTRY,
+  type BundleOptions,
+  type LambdaBundle,
+} from './bundle.js';
+export { AUTOMATION_STACK_NAME } from '../../domain/vault-name.js';
+export {
   AUTOMATION_OUTPUTS,
-  AUTOMATION_STACK_NAME,
   deployedAutomation,
   executionArnOf,
   parseExecutionArn,

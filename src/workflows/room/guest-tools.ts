@@ -10,7 +10,6 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { AwsAccount } from '../../aws/ports.js';
-import { isAwsCode } from '../../aws/errors.js';
 import type { CustodyRecorder } from '../../domain/recorder.js';
 import { CleanroomError } from '../../domain/errors.js';
 import type { Reporter } from '../../domain/reporter.js';
@@ -20,6 +19,7 @@ import { packagePath } from '../../assets/package-path.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 import { StepRecorder } from '../../domain/step-recorder.js';
 import { resourceRef } from '../../resources/refs.js';
+import { putVaultObjectOnce } from '../../resources/vault-object.js';
 
 /** scripts/guest/ of the installed package (dist/workflows/room → ../../../scripts/guest): the source of {@link builtInGuestTools}. */
 export const GUEST_TOOLS_DIR = packagePath(import.meta.url, '../../../scripts/guest', 'scripts/guest');
@@ -163,31 +163,16 @@ async function uploadOne(
   key: string,
   f: { name: string; body: Buffer; sha256: string },
 ): Promise<GuestFile> {
-  try {
-    const head = await account.s3.headObject({ Bucket: o.bucket, Key: key });
-    if (head.Metadata?.['sha256'] === f.sha256)
-      return { name: f.name, key, sha256: f.sha256, bytes: f.body.length, uploaded: false };
-  } catch (e) {
-    if (!isAwsCode(e, 'NotFound', 'NoSuchKey', '404')) throw e;
-  }
-  o.reporter.progress({ kind: 'step', message: `uploading guest tool ${f.name} to s3://${o.bucket}/${key}` });
-  const put = await account.s3.putObject({
-    Bucket: o.bucket,
-    Key: key,
-    Body: f.body,
-    ContentType: 'text/plain; charset=utf-8',
-    ServerSideEncryption: 'aws:kms',
-    SSEKMSKeyId: o.vaultKeyArn,
-    ChecksumAlgorithm: 'SHA256',
-    ChecksumSHA256: Buffer.from(f.sha256, 'hex').toString('base64'),
-    Metadata: { sha256: f.sha256 },
-  });
-  return {
-    name: f.name,
+  const file = { name: f.name, key, sha256: f.sha256, bytes: f.body.length };
+  const put = await putVaultObjectOnce(account, {
+    bucket: o.bucket,
     key,
+    body: f.body,
     sha256: f.sha256,
-    bytes: f.body.length,
-    uploaded: true,
-    ...(put.VersionId ? { versionId: put.VersionId } : {}),
-  };
+    vaultKeyArn: o.vaultKeyArn,
+    contentType: 'text/plain; charset=utf-8',
+  });
+  if (put.uploaded)
+    o.reporter.progress({ kind: 'step', message: `uploaded guest tool ${f.name} to s3://${o.bucket}/${key}` });
+  return { ...file, ...put };
 }

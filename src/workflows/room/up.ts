@@ -43,7 +43,7 @@ import {
   waitForStack,
   type ChangeSetInput,
   type PlannedChangeSet,
-} from './deploy.js';
+} from '../../resources/stack-deploy.js';
 import { reconcileGuardRails, type Correction } from './guard-rails.js';
 import { uploadGuestTools } from './guest-tools.js';
 import {

@@ -12,7 +12,7 @@ import { TimeoutError } from '../../../src/domain/errors.js';
 import type { Clock } from '../../../src/domain/waiter.js';
 import { initVault } from '../../../src/workflows/vault/index.js';
 import { roomUp, deployKeys } from '../../../src/workflows/room/up.js';
-import { StackFailedError } from '../../../src/workflows/room/deploy.js';
+import { StackFailedError } from '../../../src/resources/stack-deploy.js';
 import { readRoomStack } from '../../../src/resources/stacks.js';
 import { useLocalAws } from '../../../local-aws/local-aws.js';
 import { startFaultProxy } from '../../harness/fault-proxy.js';

@@ -1,17 +1,17 @@
 /**
- * Create or update the room stack through a change set: CreateChangeSet, wait for it, and either
- * find it empty (the room is up to date: the change set is deleted, nothing is executed) or
- * execute it and wait for the stack, with its events as progress, failing fast on the first
- * ROLLBACK/FAILED status with the failing resources and CloudFormation's reasons.
+ * Create or update a stack through a change set (`room up`, `automation deploy`): CreateChangeSet,
+ * wait for it, and either find it empty (the stack is up to date: the change set is deleted,
+ * nothing is executed) or execute it and wait for the stack, with its events as progress, failing
+ * fast on the first ROLLBACK/FAILED status with the failing resources and CloudFormation's reasons.
  */
-import type { AwsAccount } from '../../aws/ports.js';
-import { isAwsCode } from '../../aws/errors.js';
-import { CleanroomError } from '../../domain/errors.js';
-import type { Reporter } from '../../domain/reporter.js';
-import { waitFor, type Clock, type PollResult } from '../../domain/waiter.js';
-import { StackActivity, nameFailures, type FailedResource } from '../../resources/stack-activity.js';
-import { isFailureStatus, readStack, stackPhase, type RoomStack } from '../../resources/stacks.js';
-import type { ErrorCode } from '../../domain/errors.js';
+import type { AwsAccount } from '../aws/ports.js';
+import { isAwsCode } from '../aws/errors.js';
+import { CleanroomError } from '../domain/errors.js';
+import type { Reporter } from '../domain/reporter.js';
+import { waitFor, type Clock, type PollResult } from '../domain/waiter.js';
+import { StackActivity, nameFailures, type FailedResource } from './stack-activity.js';
+import { isFailureStatus, readStack, stackPhase, type RoomStack } from './stacks.js';
+import type { ErrorCode } from '../domain/errors.js';
 
 /** Reasons CloudFormation gives a change set with nothing to do (both are seen in practice). */
 const NO_CHANGES = /didn't contain changes|No updates are to be performed/i;
@@ -21,10 +21,15 @@ export interface ChangeSetInput {
   /** UPDATE when the stack exists (complete), CREATE otherwise. */
   type: 'CREATE' | 'UPDATE';
   changeSetName: string;
-  templateBody: string;
+  /** The template, inline (at most 51,200 bytes) … */
+  templateBody?: string;
+  /** … or where CloudFormation reads it (an S3 object URL). */
+  templateUrl?: string;
   parameters: Array<{ ParameterKey: string; ParameterValue?: string; UsePreviousValue?: boolean }>;
   tags: Array<{ Key: string; Value: string }>;
   description: string;
+  /** How the error names the stack's template when CloudFormation refuses the change set (default "the room's"). */
+  whose?: string;
 }
 
 export interface PlannedChangeSet {
@@ -58,7 +63,8 @@ export async function createChangeSet(
     StackName: input.stackName,
     ChangeSetName: input.changeSetName,
     ChangeSetType: input.type,
-    TemplateBody: input.templateBody,
+    ...(input.templateBody !== undefined ? { TemplateBody: input.templateBody } : {}),
+    ...(input.templateUrl !== undefined ? { TemplateURL: input.templateUrl } : {}),
     Parameters: input.parameters,
     Capabilities: ['CAPABILITY_IAM'],
     Tags: input.tags,
@@ -88,7 +94,7 @@ export async function createChangeSet(
     }
     throw new CleanroomError(
       'CHANGE_SET_FAILED',
-      `CloudFormation refused the room's change set for ${input.stackName}: ${described.StatusReason ?? 'no reason given'}.`,
+      `CloudFormation refused ${input.whose ?? "the room's"} change set for ${input.stackName}: ${described.StatusReason ?? 'no reason given'}.`,
       { details: { changeSetId, stackName: input.stackName } },
     );
   }
@@ -108,11 +114,21 @@ export async function createChangeSet(
   return { changeSetId, stackId, hasChanges: true, changes };
 }
 
+/** How a stack wait names its stack and its failures (default: the room's). */
+export interface StackWaitLabels {
+  /** `Room stack` (default), `Automation stack`. */
+  label?: string;
+  /** Code of a stack that ended ROLLBACK/FAILED (default ROOM_STACK_FAILED). */
+  failedCode?: ErrorCode;
+  /** Code of a stack that disappeared while waited for (default ROOM_STACK_GONE). */
+  goneCode?: ErrorCode;
+}
+
 /** Execute a computed change set and wait for the stack; fail fast on ROLLBACK/FAILED. */
 export async function executeChangeSet(
   account: AwsAccount,
   planned: PlannedChangeSet,
-  o: { stackName: string; budgetMs: number; clock?: Clock; reporter: Reporter; hint: string },
+  o: { stackName: string; budgetMs: number; clock?: Clock; reporter: Reporter; hint: string } & StackWaitLabels,
 ): Promise<RoomStack> {
   const activity = new StackActivity(
     account,
@@ -135,8 +151,9 @@ export async function waitForStack(
   stackId: string,
   stackName: string,
   activity: StackActivity,
-  o: { budgetMs: number; clock?: Clock; reporter: Reporter; hint: string },
+  o: { budgetMs: number; clock?: Clock; reporter: Reporter; hint: string } & StackWaitLabels,
 ): Promise<RoomStack> {
+  const label = o.label ?? 'Room stack';
   return waitFor(
     async (): Promise<PollResult<RoomStack>> => {
       await activity.poll();
@@ -144,9 +161,13 @@ export async function waitForStack(
       if (!s)
         return {
           state: 'failed',
-          error: new CleanroomError('ROOM_STACK_GONE', `Room stack ${stackName} disappeared while waiting for it.`, {
-            details: { stackId },
-          }),
+          error: new CleanroomError(
+            o.goneCode ?? 'ROOM_STACK_GONE',
+            `${label} ${stackName} disappeared while waiting for it.`,
+            {
+              details: { stackId },
+            },
+          ),
         };
       if (isFailureStatus(s.status)) {
         // One more look at the events: the failing resource's event may have come with this status.
@@ -156,9 +177,10 @@ export async function waitForStack(
         return {
           state: 'failed',
           error: new StackFailedError(
-            `Room stack ${stackName} failed (${s.status}) — ${nameFailures(failed, s.statusReason ?? activity.stackReason() ?? 'CloudFormation gave no reason')}.${rolling} ${o.hint}`,
+            `${label} ${stackName} failed (${s.status}) — ${nameFailures(failed, s.statusReason ?? activity.stackReason() ?? 'CloudFormation gave no reason')}.${rolling} ${o.hint}`,
             failed,
             { stackName, stackId, status: s.status },
+            o.failedCode,
           ),
         };
       }
@@ -167,7 +189,7 @@ export async function waitForStack(
       return { state: 'pending', detail: s.status };
     },
     {
-      description: `room stack ${stackName}`,
+      description: `${label.toLowerCase()} ${stackName}`,
       budgetMs: o.budgetMs,
       intervalMs: 3000,
       maxIntervalMs: 10000,
