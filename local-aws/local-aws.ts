@@ -5,6 +5,7 @@
  * shell (scripts/local-aws/start). See docs/local-aws.md.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -21,6 +22,14 @@ export interface LocalAws {
   port: number;
   /** Directory with moto's leaf certificate and key (leaf.pem, leaf.key), for the fault proxy. */
   leafDir: string;
+  /**
+   * The local AWS's own files: unpacked Lambda code (`lambda/code/<CodeSha256 hex>/`) and one log per
+   * Lambda invocation (`lambda/logs/<function>/<request id>.log`, the function's stdout and stderr).
+   * Removed by stop().
+   */
+  stateDir: string;
+  /** Every Lambda invocation log so far (of one function, or all), oldest first: print it when a test fails. */
+  lambdaLogs(functionName?: string): string;
   pid: number;
   /** POST /moto-api/reset: forget all state. */
   reset(): Promise<void>;
@@ -67,6 +76,32 @@ export async function writeVolumeBlock(endpoint: string, w: VolumeBlockWrite): P
   return JSON.parse(text) as { checksum: string };
 }
 
+/** The Lambda invocation logs under a local AWS's state directory, oldest first, each headed by its file name. */
+export function lambdaLogs(stateDir: string, functionName?: string): string {
+  const root = path.join(stateDir, 'lambda', 'logs');
+  let fns: string[];
+  try {
+    fns = functionName ? [functionName] : readdirSync(root);
+  } catch {
+    return '';
+  }
+  const files: { file: string; mtime: number }[] = [];
+  for (const fn of fns) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(path.join(root, fn));
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const file = path.join(root, fn, n);
+      files.push({ file, mtime: statSync(file).mtimeMs });
+    }
+  }
+  files.sort((a, b) => a.mtime - b.mtime);
+  return files.map((f) => `--- ${path.relative(root, f.file)}\n${readFileSync(f.file, 'utf8')}`).join('\n');
+}
+
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of live) c.kill('SIGKILL');
@@ -110,24 +145,28 @@ export async function startLocalAws(opts: { env?: Record<string, string> } = {})
   const child = spawn(PYTHON, [LAUNCHER, '--port', '0', '--ca-dir', TEST_CA_DIR], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, MOTO_EC2_LOAD_DEFAULT_AMIS: 'false', ...opts.env },
+    // CLEANROOM_LAMBDA_NODE: the Node that runs Lambda functions' code (patches/lambda_invoke_node.py) —
+    // this one (Node 24), whatever nodejsNN.x a function names.
+    env: { ...process.env, MOTO_EC2_LOAD_DEFAULT_AMIS: 'false', CLEANROOM_LAMBDA_NODE: process.execPath, ...opts.env },
   });
   live.add(child);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
-  const { port, leafDir } = await new Promise<{ port: number; leafDir: string }>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', (line) => {
-      try {
-        resolve(JSON.parse(line));
-      } catch (e) {
-        reject(new Error(`moto launcher printed ${line}: ${e}`));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`moto exited with ${code} before it was ready:\n${stderr}`)));
-  });
+  const { port, leafDir, stateDir } = await new Promise<{ port: number; leafDir: string; stateDir: string }>(
+    (resolve, reject) => {
+      const rl = createInterface({ input: child.stdout! });
+      rl.once('line', (line) => {
+        try {
+          resolve(JSON.parse(line));
+        } catch (e) {
+          reject(new Error(`moto launcher printed ${line}: ${e}`));
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`moto exited with ${code} before it was ready:\n${stderr}`)));
+    },
+  );
   const endpoint = `https://127.0.0.1:${port}`;
   // Ready when the moto API answers (about half a second after start).
   for (let i = 0; ; i++) {
@@ -145,7 +184,9 @@ export async function startLocalAws(opts: { env?: Record<string, string> } = {})
     endpoint,
     port,
     leafDir,
+    stateDir,
     pid: child.pid!,
+    lambdaLogs: (functionName) => lambdaLogs(stateDir, functionName),
     async reset() {
       const r = await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
       if (!r.ok) throw new Error(`moto reset failed: HTTP ${r.status}`);
@@ -159,6 +200,7 @@ export async function startLocalAws(opts: { env?: Record<string, string> } = {})
       await exited;
       clearTimeout(t);
       live.delete(child);
+      rmSync(stateDir, { recursive: true, force: true });
     },
     env: (extra = {}) => awsEnv(endpoint, extra),
     writeVolumeBlock: (w) => writeVolumeBlock(endpoint, w),

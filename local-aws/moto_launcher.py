@@ -116,12 +116,33 @@ def main() -> None:
 
     import fidelity_patches
 
+    # Where the local AWS keeps files of its own (unpacked Lambda code, Lambda logs): the harness
+    # may choose it (CLEANROOM_LOCAL_AWS_STATE_DIR), else a fresh temporary directory.
+    os.environ.setdefault("CLEANROOM_LOCAL_AWS_STATE_DIR", tempfile.mkdtemp(prefix="cleanroom-local-aws-"))
+    # The CA the internal clients (Step Functions' integrations) and the Node Lambda runtime trust.
+    os.environ["CLEANROOM_TEST_CA_CERT"] = init_ca(args.ca_dir)
     applied = fidelity_patches.apply()
+    # Step Functions executions run their definition (moto's interpreter), as on AWS; without this,
+    # moto answers a canned history and never runs a state.
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
     app = DomainDispatcherApplication(create_backend_app)
     ctx = leaf_context(args.ca_dir)
     server = make_server("127.0.0.1", args.port, app, threaded=True, ssl_context=ctx)
     os.environ["MOTO_PORT"] = str(server.port)
-    print(json.dumps({"port": server.port, "pid": os.getpid(), "patches": applied, "leafDir": os.environ["CLEANROOM_LEAF_DIR"]}), flush=True)
+    print(
+        json.dumps(
+            {
+                "port": server.port,
+                "pid": os.getpid(),
+                "patches": applied,
+                "leafDir": os.environ["CLEANROOM_LEAF_DIR"],
+                "stateDir": os.environ["CLEANROOM_LOCAL_AWS_STATE_DIR"],
+            }
+        ),
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
