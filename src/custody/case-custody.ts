@@ -36,7 +36,7 @@ import {
   type CustodyEvent,
   type SignedManifest,
 } from './event.js';
-import type { CustodyEntry, CustodyRecorder, RecordedEvent } from '../domain/recorder.js';
+import type { ActorContext, CustodyEntry, CustodyRecorder, RecordedEvent } from '../domain/recorder.js';
 import { getBytes, listEventKeys, putLocked } from './store.js';
 import { eventSchemaErrors, manifestSchemaErrors } from './schema.js';
 import { projectEvidence } from './verify.js';
@@ -114,6 +114,11 @@ export interface OpenCustodyOptions {
    * `case.lease.takeover` event. Appends refuse once a renewal found the lease lost.
    */
   lease?: CustodyLeaseRequest;
+  /**
+   * Automation's context (a Lambda step of a Step Functions execution): every event this record
+   * appends carries it as `via` ({ execution, function, codeSha256 }) beside the caller's `actor`.
+   */
+  actorContext?: ActorContext;
 }
 
 /**
@@ -167,6 +172,7 @@ class S3CaseCustody implements CaseCustody {
     private readonly now: () => Date,
     private readonly sleep: (ms: number) => Promise<void> = timerSleep,
     private readonly random: () => number = Math.random,
+    private readonly via?: ActorContext,
   ) {}
 
   get bucket(): string {
@@ -299,6 +305,7 @@ class S3CaseCustody implements CaseCustody {
         seq: head.seq + 1,
         time: now.toISOString(),
         actor,
+        ...(this.via ? { via: { ...this.via } } : {}),
         action: entry.action,
         resources: entry.resources,
         ...(entry.inputs !== undefined ? { inputs: entry.inputs } : {}),
@@ -421,6 +428,24 @@ class S3CaseCustody implements CaseCustody {
   }
 }
 
+/** An actor context as the event schema takes it (refused, exit 2, before anything is read). */
+function checkActorContext(a: ActorContext): ActorContext {
+  const ok =
+    typeof a.execution === 'string' &&
+    a.execution.length > 0 &&
+    typeof a.function === 'string' &&
+    a.function.length > 0 &&
+    typeof a.codeSha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(a.codeSha256);
+  if (!ok)
+    throw new UsageError(
+      'INVALID_VALUE',
+      'actorContext needs an execution ARN, a function name and the code SHA-256 (64 lower-case hex digits).',
+      { details: { actorContext: a } },
+    );
+  return { execution: a.execution, function: a.function, codeSha256: a.codeSha256 };
+}
+
 /**
  * Open the custody record of a case for writing. Audits the vault first (once), and refuses with
  * exit 2 when there is no vault, exit 3 when it fails the audit; with `mustExist`, exit 2
@@ -442,6 +467,7 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
     now,
     opts.sleep,
     opts.random,
+    opts.actorContext ? checkActorContext(opts.actorContext) : undefined,
   );
   if (opts.lease) {
     const l = opts.lease;
