@@ -235,6 +235,7 @@ export async function runFleet(deps: RunDeps, o: RunOptions): Promise<RunResult>
       key,
       sha256,
       count: items.length,
+      instanceIds: items.map((i) => i.instanceId).sort(),
       maxConcurrency,
       toleratedFailurePercentage,
       limits,
@@ -428,6 +429,7 @@ async function recordRun(
     key: string;
     sha256: string;
     count: number;
+    instanceIds: string[];
     maxConcurrency: number;
     toleratedFailurePercentage: number;
     limits: FleetLimits;
@@ -448,6 +450,7 @@ async function recordRun(
     inputs: {
       runId: r.runId,
       items: { bucket: r.bucket, key: r.key, sha256: r.sha256, count: r.count },
+      instanceIds: r.instanceIds,
       maxConcurrency: r.maxConcurrency,
       toleratedFailurePercentage: r.toleratedFailurePercentage,
       limits: { ...r.limits },

@@ -189,7 +189,7 @@ export function outcomes(
   for (const instanceId of [...ids].sort()) {
     const mine = events.filter((e) => instancesOf(e).includes(instanceId));
     const items = evidence.filter((x) => x.sourceInstanceId === instanceId);
-    const isolated = mine.some((e) => e.action === 'isolate.complete');
+    const isolated = mine.some((e) => e.action === 'isolate.complete' && e.outcome.status === 'succeeded');
     const failures = mine.filter((e) => e.outcome.status === 'failed' && e.outcome.error);
     const lastFailure = failures.at(-1);
     // A failure that a later success of the same action made good does not count.
