@@ -15,9 +15,8 @@ const CASE = 'IR-2026-0300';
 function fleet(n: number, volumes = 1): { w: World; ids: string[] } {
   const w = new World();
   const ids = instanceIds(n);
-  ids.forEach((id, i) =>
-    w.instances.set(id, { state: 'running', volumes: i === 0 ? volumes : 1, tags: { team: 'web' } }),
-  );
+  for (const [i, id] of ids.entries())
+    w.instances.set(id, { state: 'running', volumes: i === 0 ? volumes : 1, tags: { team: 'web' } });
   return { w, ids };
 }
 
@@ -101,9 +100,9 @@ t.test('unknown and terminated instances are refused before anything is written 
   t.equal(w.puts.length, 0);
   t.equal(w.calls.of('startExecution').length, 0);
   t.equal(w.record.events().length, 0);
-  t.rejects(run(w, { instances: ['i-xyz'] }), { code: 'INVALID_INSTANCE_ID', exitCode: 2 });
-  t.rejects(run(w, {}), { code: 'NO_INSTANCES', exitCode: 2 });
-  t.rejects(run(w, { instances: ids, maxConcurrency: 0 }), { code: 'INVALID_VALUE', exitCode: 2 });
+  await t.rejects(run(w, { instances: ['i-xyz'] }), { code: 'INVALID_INSTANCE_ID', exitCode: 2 });
+  await t.rejects(run(w, {}), { code: 'NO_INSTANCES', exitCode: 2 });
+  await t.rejects(run(w, { instances: ids, maxConcurrency: 0 }), { code: 'INVALID_VALUE', exitCode: 2 });
 });
 
 t.test('no automation stack: AUTOMATION_NOT_DEPLOYED names the deploy command, nothing written', async (t) => {
