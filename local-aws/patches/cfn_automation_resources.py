@@ -1,7 +1,7 @@
 """CloudFormation creates (and deletes) the resources of an automation stack as AWS does: a state
 machine from `Definition` / `DefinitionString` / `DefinitionS3Location` with
-`DefinitionSubstitutions`, SNS subscriptions, Lambda event-invoke configs and Security Hub custom
-actions.
+`DefinitionSubstitutions`, rules whose pattern is JSON text, SNS subscriptions and Lambda
+event-invoke configs.
 
 AWS (CloudFormation User Guide, resource reference):
 - AWS::StepFunctions::StateMachine: the definition is `Definition` (an object), `DefinitionString`
@@ -12,29 +12,30 @@ AWS (CloudFormation User Guide, resource reference):
   functions, in the state machine definition. Variables can be template parameter names, resource
   logical IDs, resource attributes, or a variable in a key-value map." — each `${key}` replaced.
   The state machine then runs its executions (StartExecution) like one made by CreateStateMachine.
+- AWS::Events::Rule `EventPattern` (type Json): an object, or JSON text (as `!Sub` produces).
 - AWS::SNS::Subscription (TopicArn, Protocol, Endpoint, FilterPolicy, RawMessageDelivery): Ref is
   the subscription ARN.
 - AWS::Lambda::EventInvokeConfig (FunctionName, Qualifier, MaximumRetryAttempts,
   MaximumEventAgeInSeconds, DestinationConfig).
-- AWS::SecurityHub::ActionTarget (Name, Description, Id): Ref is the custom action's ARN,
-  `arn:<partition>:securityhub:<region>:<account>:action/custom/<Id>` — the `resources` value of
-  the "Security Hub Findings - Custom Action" events it sends to EventBridge.
 
 moto 5.2.1: a state machine made by CloudFormation reads only `DefinitionString` (no `Definition`,
 no `DefinitionS3Location`, no substitutions) and is put in the backend that does not run
 executions, so with the Step Functions interpreter on (the launcher turns it on) the API cannot
-see it at all (ListStateMachines empty, StartExecution: StateMachineDoesNotExist). The other three
-types are skipped silently (no physical id; a Ref to them resolves to nothing).
+see it at all (ListStateMachines empty, StartExecution: StateMachineDoesNotExist). A rule whose
+EventPattern is JSON text stores it JSON-encoded twice: the rule is created, but from then on every
+ListStackResources, DescribeRule and PutEvents that meets it fails with HTTP 500 (and an updated
+rule's pattern is encoded once more each time). The other two types are skipped silently (no
+physical id; a Ref to them resolves to nothing).
 
 This patch: the state machine is created in (and deleted from) the backend the API uses, from
 whichever definition property is given, with the substitutions applied (string values as given;
-numbers and booleans as JSON text); the three other types are created through moto's own
-Subscribe / PutFunctionEventInvokeConfig, and the custom action as a record with its ARN (moto has
-no Security Hub custom action API: DescribeActionTargets is not answered, and nothing sends its
-events — a test sends the event itself with PutEvents).
+numbers and booleans as JSON text); a rule's EventPattern given as JSON text is parsed first; the
+two other types are created through moto's own Subscribe / PutFunctionEventInvokeConfig.
 
 Gaps: LoggingConfiguration, TracingConfiguration and StateMachineType are accepted and ignored;
-`DefinitionS3Location.Version` is ignored (the current object is read).
+`DefinitionS3Location.Version` is ignored (the current object is read). Security Hub custom actions
+are not here: CloudFormation has no resource type for them (AWS::SecurityHub::ActionTarget does
+not exist; they are made with CreateActionTarget) and moto has no CreateActionTarget.
 
 Tested by test/local-aws/fidelity-cfn-automation-resources.test.ts.
 """
@@ -100,6 +101,20 @@ def _patch_state_machine() -> None:
     StateMachine.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
     StateMachine.delete_from_cloudformation_json = classmethod(delete)  # type: ignore[assignment,method-assign]
     StateMachine.update_from_cloudformation_json = classmethod(update)  # type: ignore[assignment,method-assign]
+
+
+def _patch_rule() -> None:
+    from moto.events.models import Rule
+
+    create = Rule.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_rule(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # type: ignore[no-untyped-def]
+        properties = cloudformation_json.get("Properties", {})
+        if isinstance(properties.get("EventPattern"), str):  # JSON text (e.g. from !Sub): the pattern it holds
+            properties["EventPattern"] = json.loads(properties["EventPattern"])
+        return create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    Rule.create_from_cloudformation_json = classmethod(create_rule)  # type: ignore[assignment,method-assign]
 
 
 def _new_types() -> None:
@@ -177,40 +192,8 @@ def _new_types() -> None:
             except Exception:  # the function went first
                 pass
 
-    class SecurityHubActionTarget(CloudFormationModel):
-        def __init__(self, arn: str):
-            self.arn = arn
-
-        @property
-        def physical_resource_id(self) -> str:
-            return self.arn
-
-        def get_cfn_attribute(self, attribute_name: str) -> Any:
-            if attribute_name == "ActionTargetArn":
-                return self.arn
-            raise AttributeError(attribute_name)
-
-        @staticmethod
-        def cloudformation_name_type() -> str:
-            return ""
-
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::SecurityHub::ActionTarget"
-
-        @classmethod
-        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # type: ignore[no-untyped-def]
-            from moto.utilities.utils import get_partition
-
-            p = cloudformation_json["Properties"]
-            return cls(f"arn:{get_partition(region_name)}:securityhub:{region_name}:{account_id}:action/custom/{p['Id']}")
-
-        @classmethod
-        def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):  # type: ignore[no-untyped-def]
-            return None
-
     # CloudFormationModel.__subclasses__() holds weak references: keep the classes alive.
-    _TYPES.extend([SnsSubscription, LambdaEventInvokeConfig, SecurityHubActionTarget])
+    _TYPES.extend([SnsSubscription, LambdaEventInvokeConfig])
 
 
 def apply() -> None:
@@ -222,6 +205,7 @@ def apply() -> None:
         return
     StateMachine._cleanroom_patched = True  # type: ignore[attr-defined]
     _patch_state_machine()
+    _patch_rule()
     _new_types()
     parsing = sys.modules.get("moto.cloudformation.parsing")  # (its type map is cached on first use)
     if parsing is not None:

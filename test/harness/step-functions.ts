@@ -24,7 +24,12 @@ export function lambdaZip(files: Record<string, string>): Uint8Array {
   );
 }
 
-async function poll<T>(what: string, budgetMs: number, probe: () => Promise<{ done: boolean; value: T }>): Promise<T> {
+/** Ask `probe` every 100 ms until it says done; fail after the budget with what it last saw. */
+export async function poll<T>(
+  what: string,
+  budgetMs: number,
+  probe: () => Promise<{ done: boolean; value: T }>,
+): Promise<T> {
   const deadline = Date.now() + budgetMs;
   let last: T | undefined;
   for (;;) {

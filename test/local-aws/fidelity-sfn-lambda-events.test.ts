@@ -14,7 +14,7 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { ListExecutionsCommand, SFNClient, SendTaskSuccessCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { build } from 'esbuild';
 import { ROOT, useLocalAws } from '../../local-aws/local-aws.js';
-import { lambdaZip, waitForExecution, waitForExecutions } from '../harness/step-functions.js';
+import { lambdaZip, poll, waitForExecution, waitForExecutions } from '../harness/step-functions.js';
 
 // The functions' code: plain ESM, no AWS SDK (each invocation is its own Node process, so state that
 // must outlive one invocation goes through files the test names).
@@ -34,6 +34,7 @@ export const flaky = async (e) => {
 };
 export const slow = async () => { await pause(20000); return 'never'; };
 export const approval = async (e) => { writeFileSync(e.tokenFile, e.token); return { requested: true }; };
+export const record = async (e) => { appendFileSync(process.env.RECORD_FILE, JSON.stringify(e) + '\\n'); return null; };
 export const item = async (e) => {
   const start = Date.now();
   await pause(300);
@@ -143,9 +144,9 @@ const FLEET = {
   },
 };
 
-const HANDLER_NAMES = ['step', 'fail', 'flaky', 'slow', 'approval', 'item'];
+const HANDLER_NAMES = ['step', 'fail', 'flaky', 'slow', 'approval', 'item', 'record'];
 
-function template(codeBucket: string) {
+function template(codeBucket: string, recordFile: string) {
   const role = (service: string) => ({
     Type: 'AWS::IAM::Role',
     Properties: {
@@ -164,7 +165,7 @@ function template(codeBucket: string) {
       Timeout: timeout,
       Role: { 'Fn::GetAtt': ['FnRole', 'Arn'] },
       Code: { S3Bucket: codeBucket, S3Key: key },
-      Environment: { Variables: { CLEANROOM_VAULT_BUCKET: 'the-vault' } },
+      Environment: { Variables: { CLEANROOM_VAULT_BUCKET: 'the-vault', RECORD_FILE: recordFile } },
     },
   });
   const machine = (name: string, definition: object, subs: Record<string, unknown>) => ({
@@ -218,6 +219,21 @@ function template(codeBucket: string) {
           Targets: [{ Id: 'response', Arn: { Ref: 'Echo' }, RoleArn: { 'Fn::GetAtt': ['EventsRole', 'Arn'] } }],
         },
       },
+      // The responders' topic reaches a function; a rule publishes to the topic and invokes the function.
+      RecordSubscription: {
+        Type: 'AWS::SNS::Subscription',
+        Properties: { TopicArn: { Ref: 'Topic' }, Protocol: 'lambda', Endpoint: ref('record') },
+      },
+      NotifyRule: {
+        Type: 'AWS::Events::Rule',
+        Properties: {
+          EventPattern: { source: ['test.notify'] },
+          Targets: [
+            { Id: 'topic', Arn: { Ref: 'Topic' } },
+            { Id: 'function', Arn: ref('record'), InputPath: '$.detail' },
+          ],
+        },
+      },
     },
   });
 }
@@ -256,7 +272,9 @@ t.test('state machines, Lambda code and EventBridge on the local AWS', async (t)
       Body: lambdaZip({ 'index.mjs': whoami.outputFiles[0]!.text }),
     }),
   );
-  await cfn.send(new CreateStackCommand({ StackName: 't-automation', TemplateBody: template('code') }));
+  await cfn.send(
+    new CreateStackCommand({ StackName: 't-automation', TemplateBody: template('code', path.join(dir, 'record.log')) }),
+  );
   const stack = (await cfn.send(new DescribeStacksCommand({ StackName: 't-automation' }))).Stacks![0]!;
   t.equal(stack.StackStatus, 'CREATE_COMPLETE');
 
@@ -358,6 +376,34 @@ t.test('state machines, Lambda code and EventBridge on the local AWS', async (t)
         vault: 'the-vault',
       },
     );
+  });
+
+  t.test('a rule publishes to an SNS topic and invokes a function', async (t) => {
+    const eb = new EventBridgeClient({});
+    const put = await eb.send(
+      new PutEventsCommand({ Entries: [{ Source: 'test.notify', DetailType: 'note', Detail: '{"case":"C-1"}' }] }),
+    );
+    // (The topic also got the errors test's notification: look for this event's two deliveries.)
+    const record = path.join(dir, 'record.log');
+    const [direct, viaTopic] = await poll('two deliveries', 30_000, async () => {
+      const events = (existsSync(record) ? readFileSync(record, 'utf8') : '')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
+      const direct = events.find((e) => !e.Records);
+      const viaTopic = events
+        .filter((e) => e.Records)
+        .map((e) => JSON.parse(e.Records[0].Sns.Message))
+        .find((m) => m.source === 'test.notify');
+      return { done: Boolean(direct && viaTopic), value: [direct, viaTopic] };
+    });
+    t.same(direct, { case: 'C-1' }, 'the function got the InputPath of the event');
+    t.match(viaTopic, {
+      id: put.Entries![0]!.EventId,
+      source: 'test.notify',
+      account: ACCOUNT,
+      detail: { case: 'C-1' },
+    });
   });
 
   t.test('a GuardDuty finding put on the bus starts an execution with the event as input', async (t) => {
