@@ -41,7 +41,14 @@ import {
   type NameMap,
   type PolicyDocument,
 } from './iam/policy-model.js';
-import { AUTOMATION_EXTRA, AUTOMATION_STEPS, STEP_BASICS, importClosure } from './iam/automation-roles.js';
+import {
+  AUTOMATION_EXTRA,
+  AUTOMATION_STEPS,
+  AUTOMATION_TEMPLATE,
+  STEP_BASICS,
+  importClosure,
+} from './iam/automation-roles.js';
+import { yamlParse } from 'yaml-cfn';
 
 const POLICY_DIR = path.join(ROOT, 'templates/iam');
 /**
@@ -142,6 +149,10 @@ export const RULES: Rules = {
     'src/resources/stack-deploy.ts': {
       accounts: ['forensic'],
       why: 'room up and automation deploy create and execute change sets of their stacks, in the forensic account',
+    },
+    'src/resources/vault-object.ts': {
+      accounts: ['forensic'],
+      why: 'objects put into the vault (guest tools, the automation code), in the forensic account',
     },
     'src/resources/stack-delete.ts': {
       accounts: ['forensic'],
@@ -997,3 +1008,56 @@ if (process.env['CLEANROOM_IAM_NEEDS_AUTOMATION'])
       2,
     )}\n`,
   );
+
+/** The statements a role of the automation template is granted (inline, and the template's managed policies it attaches). */
+function automationRoleStatements(role: string): PolicyDocument['Statement'] {
+  const doc = yamlParse(fs.readFileSync(path.join(ROOT, AUTOMATION_TEMPLATE), 'utf8')) as {
+    Resources: Record<string, { Type: string; Properties: Record<string, any> }>;
+  };
+  const r = doc.Resources[role];
+  if (r?.Type !== 'AWS::IAM::Role') return [];
+  const inline = (r.Properties['Policies'] ?? []).flatMap(
+    (p: { PolicyDocument: PolicyDocument }) => p.PolicyDocument.Statement,
+  );
+  const managed = (r.Properties['ManagedPolicyArns'] ?? []).flatMap((m: { Ref?: string }) =>
+    m.Ref ? (doc.Resources[m.Ref]?.Properties['PolicyDocument']?.Statement ?? []) : [],
+  );
+  return [...inline, ...managed];
+}
+
+t.test('each automation step role grants what its steps send, and nothing else', async (t) => {
+  t.same(automationRoles.sort(), [
+    'AcquireRole',
+    'ApprovalRole',
+    'AttachRole',
+    'HashRole',
+    'IsolateRole',
+    'NotifyRole',
+    'ResolveRole',
+    'RoomRole',
+  ]);
+  for (const role of automationRoles) {
+    const statements = automationRoleStatements(role);
+    t.ok(statements.length > 0, `${role} is in the template`);
+    const doc: PolicyDocument = { Version: '2012-10-17', Statement: statements };
+    const need = neededByStepRole(role);
+    const have = allowedActions(doc);
+    t.same(
+      [...need.keys()]
+        .filter((a) => !have.has(a))
+        .sort()
+        .map((a) => `${a} (${need.get(a)!.slice(0, 2).join('; ')})`),
+      [],
+      `${role}: needed but not granted`,
+    );
+    t.same([...have].filter((a) => !need.has(a)).sort(), [], `${role}: granted but no step of it needs it`);
+    t.same(
+      statements.flatMap((s) => list(s.Action)).filter((a) => a.includes('*')),
+      [],
+      `${role}: actions are named, not wildcarded`,
+    );
+  }
+  t.ok(neededByStepRole('RoomRole').has('cloudformation:CreateChangeSet'), 'the scan sees room up in the room step');
+  t.ok(neededByStepRole('IsolateRole').has('ec2:CreateSecurityGroup'), 'the scan sees isolate in the isolate step');
+  t.notOk(neededByStepRole('HashRole').has('ec2:CreateSecurityGroup'), 'and not in the hash step');
+});
