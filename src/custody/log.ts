@@ -9,6 +9,8 @@ import type { CustodyEvent } from './event.js';
 import { getBytes, listEventKeys } from './store.js';
 import { unknownCaseError } from './case-exists.js';
 import { sessionOfEvent, type RecordedSession } from './room-sessions.js';
+import { viaOf } from './actor.js';
+import type { ActorContext } from '../domain/recorder.js';
 
 /** One line of the timeline (the contract's fields first). */
 export interface LogEntry
@@ -17,6 +19,8 @@ export interface LogEntry
   error?: { code: string; message: string };
   /** A session event (`room.session.start`, `room.session`): who entered, when, the session id, the transcript's SHA-256. */
   session?: RecordedSession;
+  /** Automation's context of the append (the execution, the function, the code's SHA-256), when it has one. */
+  via?: ActorContext;
 }
 
 /** The events of a case, for reading. Objects that are not JSON are shown as unreadable, not hidden. */
@@ -52,6 +56,8 @@ export async function readCaseLog(
       resources: Array.isArray(ev.resources) ? ev.resources : [],
       ...(ev.outcome?.error ? { error: ev.outcome.error } : {}),
     });
+    const via = viaOf(ev);
+    if (via) events[events.length - 1]!.via = via;
     const session = sessionOfEvent(seq, ev);
     if (session) events[events.length - 1]!.session = session;
   }
