@@ -188,7 +188,7 @@ export {
   type HashEvidenceStepDeps,
   type HashEvidenceStepOptions,
   type HashEvidenceStepResult,
-} from './workflows/evidence/hash-step.js';
+} from './workflows/evidence/index.js';
 export {
   hashSnapshotResumable,
   checkHashResume,

@@ -1,14 +1,15 @@
 /**
  * The layering of src/, read from the folder names (issue 12), held against every import in src/:
  *
- *   src/index.ts, src/cli  →  src/workflows/<name>  →  src/custody | src/evidence  →  src/resources
+ *   src/index.ts, src/cli, src/lambda  →  src/workflows/<name>  →  src/custody | src/evidence  →  src/resources
  *   →  src/aws  →  src/domain          (src/assets: read by any layer below the CLI)
  *
  * A file imports only its own layer or a lower one; custody and evidence stand side by side and do not
  * import each other; a workflow folder imports no other workflow folder, and whatever sits outside
  * src/workflows reaches a workflow through its one entry file, `workflows/<name>/index.ts`. Only
- * src/aws imports the AWS SDK. Imports are read as text (static, `export … from` and `import()`),
- * type-only imports included: a type that points up is a layer that leans up.
+ * src/aws imports the AWS SDK. The two hosts, src/cli and src/lambda (the Step Functions steps), stand
+ * side by side, and nothing imports the Lambda host (not even src/index.ts: it is an entry of its
+ * own). Imports are read as text (static, `export … from` and `import()`), type-only imports included: a type that points up is a layer that leans up.
  */
 import t from 'tap';
 import fs from 'node:fs';
@@ -21,6 +22,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LAYERS: ReadonlyArray<{ folder: string; rank: number }> = [
   { folder: 'src/index.ts', rank: 7 },
   { folder: 'src/cli/', rank: 6 },
+  { folder: 'src/lambda/', rank: 6 },
   { folder: 'src/workflows/', rank: 5 },
   { folder: 'src/custody/', rank: 4 },
   { folder: 'src/evidence/', rank: 4 },
@@ -79,13 +81,15 @@ export function violations(files: ReadonlyMap<string, string>): string[] {
         continue;
       }
       const why =
-        into.folder === 'src/assets/' && from.folder === 'src/cli/'
-          ? 'the CLI reads no assets (the library does)'
-          : into.rank > from.rank
-            ? `imports upward (${from.folder} is below ${into.folder})`
-            : into.rank === from.rank && into.folder !== from.folder
-              ? `imports sideways (${from.folder} and ${into.folder} stand side by side)`
-              : crossesWorkflow(file, to);
+        into.folder === 'src/lambda/' && from.folder !== 'src/lambda/'
+          ? 'nothing imports the Lambda host (it is an entry of its own: src/lambda/handlers.ts)'
+          : into.folder === 'src/assets/' && from.folder === 'src/cli/'
+            ? 'the CLI reads no assets (the library does)'
+            : into.rank > from.rank
+              ? `imports upward (${from.folder} is below ${into.folder})`
+              : into.rank === from.rank && into.folder !== from.folder
+                ? `imports sideways (${from.folder} and ${into.folder} stand side by side)`
+                : crossesWorkflow(file, to);
       if (why) found.push(`${file} -> ${to}: ${why}`);
     }
   }
@@ -150,6 +154,11 @@ t.test('the check finds each kind of break', async (t) => {
     ['src/cli/commands/room.ts', "import { p } from '../../assets/package-path.js';", 'the CLI reads no assets'],
     ['src/workflows/room/up.ts', "import { EC2 } from '@aws-sdk/client-ec2';", 'only src/aws imports the AWS SDK'],
     ['src/helpers/x.ts', '', 'in no layer'],
+    ['src/index.ts', "export { resolve } from './lambda/handlers.js';", 'nothing imports the Lambda host'],
+    ['src/cli/commands/room.ts', "import { STEPS } from '../../lambda/steps.js';", 'nothing imports the Lambda host'],
+    ['src/lambda/host.ts', "import { runCommand } from '../cli/host.js';", 'imports sideways'],
+    ['src/lambda/library.ts', "import { SNSClient } from '@aws-sdk/client-sns';", 'only src/aws imports the AWS SDK'],
+    ['src/lambda/library.ts', "import { up } from '../workflows/room/up.js';", 'past its entry file'],
   ];
   for (const [file, line, why] of cases) {
     const found = violations(new Map([[file, line]]));
@@ -164,6 +173,9 @@ t.test('the check finds each kind of break', async (t) => {
     ['src/custody/vault/gate.ts', "import { auditVault } from './audit.js';"],
     ['src/aws/region.ts', "import { P } from '../assets/generated/partitions.js';"],
     ['src/aws/commands.ts', "import * as ec2 from '@aws-sdk/client-ec2';"],
+    ['src/lambda/library.ts', "import { roomUp } from '../workflows/room/index.js';"],
+    ['src/lambda/library.ts', "import { openCaseCustody } from '../custody/case-custody.js';"],
+    ['src/lambda/steps.ts', "import { STEPS } from './host.js';"],
   ];
   for (const [file, line] of fine) t.same(violations(new Map([[file, line]])), [], `${file}: ${line}`);
 });

@@ -180,6 +180,10 @@ export const RULES: Rules = {
       why: 'acquisition names its accounts: deps.source / c.source, run.forensic, and generic helpers taking `account`',
     },
     'src/workflows/evidence/': { byVariable: true, why: 'evidence attach/detach/list work in deps.forensic' },
+    'src/lambda/': {
+      accounts: ['forensic'],
+      why: "the automated response's functions run in the forensic account and publish to its responders' topic",
+    },
     'src/evidence/': {
       byVariable: true,
       why: 'evidence steps work in run.forensic / deps.forensic; the watcher polls whichever account registered a wait',

@@ -20,6 +20,7 @@ import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { fromIni, fromTemporaryCredentials, fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsAccount, CommandClass, PortOf } from './ports.js';
@@ -35,6 +36,7 @@ import {
   ELB_COMMANDS,
   EBS_COMMANDS,
   SFN_COMMANDS,
+  SNS_COMMANDS,
 } from './commands.js';
 import { endpointTimeout, translateAwsError } from './errors.js';
 import { loadSharedConfigFiles } from '@smithy/core/config';
@@ -316,6 +318,7 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
     elb: port('elasticloadbalancing', (c) => new ElasticLoadBalancingV2Client(c), ELB_COMMANDS),
     ebs: port('ebs', (c) => new EBSClient(c), EBS_COMMANDS),
     sfn: port('states', (c) => new SFNClient(c), SFN_COMMANDS),
+    sns: port('sns', (c) => new SNSClient(c), SNS_COMMANDS),
     single: {
       ec2: port('ec2', (c) => new EC2Client({ ...c, maxAttempts: 1 }), EC2_COMMANDS),
       kms: port('kms', (c) => new KMSClient({ ...c, maxAttempts: 1 }), KMS_COMMANDS),

@@ -14,6 +14,7 @@ import * as asg from '@aws-sdk/client-auto-scaling';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
 import * as ebs from '@aws-sdk/client-ebs';
 import * as sfn from '@aws-sdk/client-sfn';
+import * as sns from '@aws-sdk/client-sns';
 
 export const CFN_COMMANDS = {
   describeStacks: cfn.DescribeStacksCommand,
@@ -200,6 +201,11 @@ export const SFN_COMMANDS = {
   sendTaskFailure: sfn.SendTaskFailureCommand,
 } as const;
 
+/** The automated response (src/lambda): the responders' topic. */
+export const SNS_COMMANDS = {
+  publish: sns.PublishCommand,
+} as const;
+
 /** IAM service prefix of each table, for the policy check. */
 export const SERVICE_TABLES = {
   cloudformation: CFN_COMMANDS,
@@ -213,4 +219,5 @@ export const SERVICE_TABLES = {
   elasticloadbalancing: ELB_COMMANDS,
   ebs: EBS_COMMANDS,
   states: SFN_COMMANDS,
+  sns: SNS_COMMANDS,
 } as const;

@@ -15,6 +15,7 @@ import type {
   ELB_COMMANDS,
   EBS_COMMANDS,
   SFN_COMMANDS,
+  SNS_COMMANDS,
 } from './commands.js';
 
 /** Any SDK command class (its input and output are read with `In` and `Out`). */
@@ -42,9 +43,22 @@ export type AsgPort = PortOf<typeof ASG_COMMANDS>;
 export type ElbPort = PortOf<typeof ELB_COMMANDS>;
 export type EbsPort = PortOf<typeof EBS_COMMANDS>;
 export type SfnPort = PortOf<typeof SFN_COMMANDS>;
+export type SnsPort = PortOf<typeof SNS_COMMANDS>;
 
 /** The names of an account's ports. */
-export type PortName = 'cfn' | 'ec2' | 's3' | 'kms' | 'sts' | 'ssm' | 'iam' | 'autoscaling' | 'elb' | 'ebs' | 'sfn';
+export type PortName =
+  | 'cfn'
+  | 'ec2'
+  | 's3'
+  | 'kms'
+  | 'sts'
+  | 'ssm'
+  | 'iam'
+  | 'autoscaling'
+  | 'elb'
+  | 'ebs'
+  | 'sfn'
+  | 'sns';
 
 /**
  * An account narrowed to the calls a function makes: `AccountCalls<{ s3: 'getObject'; kms:
@@ -78,6 +92,8 @@ export interface AwsAccount {
   readonly ebs: EbsPort;
   /** Step Functions (the automation's executions). */
   readonly sfn: SfnPort;
+  /** The responders' topic (the automated response's notifications). */
+  readonly sns: SnsPort;
   /**
    * The same EC2 and KMS ports with the SDK's own retries off, for creates that take no idempotency
    * token (CreateSnapshot(s), CopySnapshot, KMS CreateKey): a blind retry after a lost answer would

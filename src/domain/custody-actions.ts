@@ -87,6 +87,12 @@ export const CUSTODY_ACTIONS = {
     'a fleet run started (automation run): its item list in the vault with its SHA-256, the instance count, the execution',
   'automation.approval':
     'a paused execution approved or rejected (automation approve | reject): by whom, why, the execution',
+  'automation.start':
+    'the automated response (Step Functions) took up a finding for an instance: finding, instance, isolation policy, execution',
+  'automation.approval.request':
+    "the response paused for a responder's approval of the isolation (task token kept in the vault, responders notified)",
+  'automation.notify':
+    'the responders were notified of how an automated response (or a fleet run) ended: outcome, evidence and hashes, custody head',
 } as const satisfies Record<string, string>;
 
 /** An action cleanroom records. */

@@ -287,17 +287,28 @@ export const ERROR_CODES = {
   APPROVAL_NOT_PENDING: {
     exit: 2,
     meaning:
-      'automation approve | reject: the execution is not waiting for an approval (none requested, already decided, or it ended).',
-  },
-  APPROVAL_REJECTED: {
-    exit: 1,
-    meaning:
-      'A responder rejected an execution paused for approval (automation reject): it stops without isolating the instance (the error a rejection fails the paused task with).',
+      'automation approve or reject: the execution is not waiting for an approval (none requested, already decided, or it ended).',
   },
   RUN_FAILED: {
     exit: 1,
     meaning:
       'automation run --wait: the fleet execution ended failed, timed out or aborted (the summary says which instances).',
+  },
+  // ── Automated response (the Lambda host)
+  INVALID_AUTOMATION_INPUT: {
+    exit: 2,
+    meaning:
+      'A step of the automated response got input that does not match its schema (the error names the step and the field).',
+  },
+  UNSUPPORTED_EVENT: {
+    exit: 2,
+    meaning:
+      'The event that started the response is none it handles: a GuardDuty finding on an EC2 instance, a Security Hub custom action naming one, a cleanroom:respond tag on an instance, or a fleet item.',
+  },
+  AUTOMATION_ENV_INVALID: {
+    exit: 2,
+    meaning:
+      'A Lambda function of the automation lacks an environment variable it needs, or has an invalid one (redeploy with cleanroom automation deploy).',
   },
 } as const satisfies Record<string, ErrorCodeEntry>;
 

@@ -132,6 +132,12 @@ export const KEY_FAMILIES = {
   'automation.run': ['automation', 'run', id('runId')],
   /** `automation.approval`: the decision on a paused execution, by its ARN (one decision per execution). */
   'automation.approval': ['automation', 'approval', rest('executionArn')],
+  /** `automation.start`: an automated response took up a finding for an instance (source, digest of the finding id, instance). */
+  'automation.start': ['automation', 'start', id('source'), id('findingDigest'), id('instanceId')],
+  /** `automation.approval.request`: approval asked for by one execution (its ARN). */
+  'automation.approval-request': ['automation', 'approval-request', rest('executionArn')],
+  /** `automation.notify`: the notification of one execution's end (outcome: succeeded, failed, rejected, duplicate, summary). */
+  'automation.notify': ['automation', 'notify', id('outcome'), rest('executionArn')],
 } as const satisfies Record<string, readonly Segment[]>;
 
 export type KeyFamily = keyof typeof KEY_FAMILIES;
@@ -265,6 +271,10 @@ export const idempotencyKeys = {
   automation: {
     run: (runId: string) => build('automation.run', runId),
     approval: (executionArn: string) => build('automation.approval', executionArn),
+    start: (source: string, findingDigest: string, instanceId: string) =>
+      build('automation.start', source, findingDigest, instanceId),
+    approvalRequest: (executionArn: string) => build('automation.approval-request', executionArn),
+    notify: (outcome: string, executionArn: string) => build('automation.notify', outcome, executionArn),
   },
 };
 

@@ -23,7 +23,10 @@ export const TAG_CHECK_OF = 'cleanroom:written-check-of';
 /** Tag on a contained instance: when it was isolated (ISO time), next to `cleanroom:case`. */
 export const TAG_QUARANTINE = 'cleanroom:quarantine';
 
-/** Tag on an instance that starts an automated response (the automation stack's tag rule). */
+/**
+ * Tag a responder puts on an instance to start the automated response (the automation's EventBridge
+ * rule matches a change of it; cleanroom reads it, never writes it).
+ */
 export const TAG_RESPOND = 'cleanroom:respond';
 
 /** Tag naming the vault a key belongs to. */

@@ -160,6 +160,18 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
     K.automation.approval('arn:aws:states:us-east-1:123456789012:execution:cleanroom-response:GD-1'),
     { executionArn: 'arn:aws:states:us-east-1:123456789012:execution:cleanroom-response:GD-1' },
   ],
+  'automation.start': [
+    K.automation.start('guardduty', '0123456789abcdef', 'i-1'),
+    { source: 'guardduty', findingDigest: '0123456789abcdef', instanceId: 'i-1' },
+  ],
+  'automation.approval-request': [
+    K.automation.approvalRequest('arn:aws:states:us-east-1:1:execution:m:e'),
+    { executionArn: 'arn:aws:states:us-east-1:1:execution:m:e' },
+  ],
+  'automation.notify': [
+    K.automation.notify('succeeded', 'arn:aws:states:us-east-1:1:execution:m:e'),
+    { outcome: 'succeeded', executionArn: 'arn:aws:states:us-east-1:1:execution:m:e' },
+  ],
 };
 
 /** The bytes each family wrote before the module existed (the form of a lasting contract). */

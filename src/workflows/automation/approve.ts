@@ -4,8 +4,8 @@
  * (`{ taskToken, executionArn, requestedAt, caseId, instanceId }`) into the vault; this reads it,
  * records the decision (`automation.approval`: approved or rejected, by the caller's ARN, the
  * reason), then hands it to Step Functions with the task token: SendTaskSuccess with
- * `{ decision: "approved", by, reason }`, or SendTaskFailure with error `APPROVAL_REJECTED` and the
- * reason as the cause.
+ * `{ approved: true, decision: "approved", by, reason }`, or SendTaskFailure with error `Rejected`
+ * (what the state machine's RequestApproval catches) and the reason as the cause.
  *
  * The decision is recorded before it is sent: a responder's decision is a fact of the case even
  * if delivering it fails, and a rerun delivers the recorded decision again (the same token).
@@ -34,8 +34,8 @@ export interface ApprovalRequestObject {
   instanceId: string;
 }
 
-/** The error a rejection fails the paused task with (the state machine's Catch matches it). */
-export const APPROVAL_REJECTED = 'APPROVAL_REJECTED';
+/** The error a rejection fails the paused task with (response.asl.json's RequestApproval catches it). */
+export const APPROVAL_REJECTED = 'Rejected';
 
 /** Where the paused step puts its approval request. */
 export function approvalKey(caseId: string, executionName: string): string {
@@ -150,7 +150,7 @@ export async function decideApproval(deps: DecideDeps, o: DecideOptions): Promis
         if (o.decision === 'approved') {
           await account.sfn.sendTaskSuccess({
             taskToken: request.taskToken,
-            output: JSON.stringify({ decision: 'approved', by, reason }),
+            output: JSON.stringify({ approved: true, decision: 'approved', by, reason }),
           });
         } else {
           await account.sfn.sendTaskFailure({

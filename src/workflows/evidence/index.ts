@@ -246,3 +246,9 @@ export {
   type ExportResult,
   type ExportTarget,
 } from './export.js';
+export {
+  hashEvidenceStep,
+  type HashEvidenceStepDeps,
+  type HashEvidenceStepOptions,
+  type HashEvidenceStepResult,
+} from './hash-step.js';

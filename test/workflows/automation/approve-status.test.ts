@@ -68,11 +68,11 @@ t.test('approve: recorded with who and why, then the token gets the decision', a
   t.equal(w.record.events().length, 1, 'one decision in the record');
 });
 
-t.test('reject: the task fails with APPROVAL_REJECTED and the reason', async (t) => {
+t.test('reject: the task fails with Rejected, which the state machine catches, and the reason', async (t) => {
   const w = paused();
   await decide(w, 'rejected', 'production database, take it offline by hand');
   t.same(w.calls.of('sendTaskFailure'), [
-    { taskToken: 'tok-1', error: 'APPROVAL_REJECTED', cause: 'production database, take it offline by hand' },
+    { taskToken: 'tok-1', error: 'Rejected', cause: 'production database, take it offline by hand' },
   ]);
   t.match(w.record.events()[0]!.outcome.details, { decision: 'rejected' });
 });

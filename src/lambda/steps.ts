@@ -1,0 +1,327 @@
+/**
+ * The steps of the response, one per Lambda handler: each parses its input (host.ts), calls ONE
+ * library workflow (through `world.workflows`, in hand-off mode) or writes one record of its own,
+ * and returns done or pending. Pure of AWS: everything reaches AWS through the world.
+ */
+import { createHash } from 'node:crypto';
+import { foldEvidence } from '../domain/evidence.js';
+import { idempotencyKeys } from '../domain/idempotency-keys.js';
+import { casePrefix } from '../domain/vault-name.js';
+import { resourceRef } from '../resources/refs.js';
+import { sealRecord } from '../custody/session.js';
+import { digest16 } from './case-id.js';
+import { readTrigger } from './events.js';
+import { executionName, type CaseRecord, type StepBody, type StepContext } from './host.js';
+import type { CaseRef, HandlerName } from './types.js';
+
+interface StepInput {
+  case: CaseRef;
+  execution: string;
+}
+export type ResolveInput = { input: unknown; execution: string };
+export type ApprovalInput = StepInput & { taskToken: string };
+export type ItemInput = StepInput & { item: { evidenceId: string } };
+export type HashInput = ItemInput & { resume?: Record<string, unknown> | null };
+export type NotifyInput = {
+  case?: CaseRef | null;
+  execution: string;
+  outcome: 'succeeded' | 'failed' | 'rejected' | 'expired';
+  error?: { Error?: string; Cause?: string };
+};
+export type SummarizeInput = { fleet: { caseId: string; runId: string }; execution: string; results: unknown[] };
+
+/** Open a case's record with the case's lease for one step, and give the lease back after. */
+async function withLease<T>(x: StepContext, ref: CaseRef, command: string, fn: (r: CaseRecord) => Promise<T>) {
+  const record = await x.world.openRecord(ref.caseId, {
+    mustExist: true,
+    lease: { owner: x.leaseOwner, command: `automation ${command}` },
+    actor: x.actor,
+  });
+  try {
+    return await fn(record);
+  } finally {
+    await record.releaseLease().catch(() => undefined);
+  }
+}
+
+/** The key of the approval document of an execution. */
+export function approvalKey(caseId: string, executionArn: string): string {
+  return `${casePrefix(caseId)}automation/approvals/${executionName(executionArn)}.json`;
+}
+
+const resolve: StepBody<ResolveInput> = async (input, x) => {
+  const { env } = x.world;
+  const t = readTrigger(input.input, env.minSeverity);
+  if ('ignored' in t) return { status: 'done', ignored: true, duplicate: false, reason: t.ignored };
+  const ref: CaseRef = {
+    caseId: t.caseId,
+    instanceId: t.instanceId,
+    region: t.region,
+    account: t.account || (await x.world.accountId()),
+    finding: t.finding,
+    policy: env.isolationPolicy,
+  };
+  await x.world.workflows.checkInstance(ref, x.signal);
+  const record = await x.world.openRecord(ref.caseId, { mustExist: false, actor: x.actor });
+  const key = idempotencyKeys.automation.start(t.finding.source, digest16(t.finding.id), ref.instanceId);
+  const earlier = record.find(key);
+  const firstExecution = earlier?.inputs?.['execution'];
+  if (earlier && firstExecution !== input.execution)
+    return { status: 'done', ignored: false, duplicate: true, case: ref, firstExecution, startedAt: earlier.time };
+  const event = await record.record({
+    action: 'automation.start',
+    resources: [resourceRef('ec2:instance', ref.instanceId, ref.account, ref.region)],
+    inputs: {
+      finding: t.finding,
+      instance: ref.instanceId,
+      region: ref.region,
+      account: ref.account,
+      policy: ref.policy,
+      execution: input.execution,
+      ...(t.others.length ? { others: t.others } : {}),
+    },
+    outcome: { status: 'succeeded' },
+    idempotencyKey: key,
+  });
+  await sealRecord(record);
+  return { status: 'done', ignored: false, duplicate: false, case: ref, seq: event.seq };
+};
+
+const isolate: StepBody<StepInput> = async (input, x) => {
+  const ref = input.case;
+  if (ref.policy === 'never')
+    return { status: 'done', skipped: true, reason: 'isolation policy never: the instance is not isolated' };
+  return withLease(x, ref, 'isolate', async (record) => {
+    const r = await x.world.workflows.isolate({ ref, record, signal: x.signal });
+    return { status: 'done', skipped: false, alreadyIsolated: r.alreadyIsolated, steps: r.steps };
+  });
+};
+
+const acquire: StepBody<StepInput> = async (input, x) =>
+  withLease(x, input.case, 'acquire', async (record) => {
+    const r = await x.world.workflows.acquire({ ref: input.case, record, signal: x.signal });
+    return {
+      status: 'done',
+      evidence: r.evidence.map((e) => ({
+        evidenceId: e.evidenceId,
+        ...(e.forensicSnapshotId ? { snapshotId: e.forensicSnapshotId } : {}),
+        ...(e.sizeGiB !== undefined ? { sizeGiB: e.sizeGiB } : {}),
+      })),
+    };
+  });
+
+/** The hash appends its own event at the end (as `evidence hash` does): no lease, many items at once. */
+const hash: StepBody<HashInput> = async (input, x) => {
+  const record = await x.world.openRecord(input.case.caseId, { mustExist: true, actor: x.actor });
+  const r = await x.world.workflows.hash({
+    ref: input.case,
+    record,
+    signal: x.signal,
+    evidenceId: input.item.evidenceId,
+    resume: input.resume ?? null,
+    budgetMs: x.budgetMs,
+  });
+  if (r.done) return { status: 'done', evidenceId: input.item.evidenceId, sha256: r.sha256 };
+  // Pending with the state to carry: the state machine passes `resume` back in on the next call.
+  return { status: 'pending', waitSeconds: 1, waitingFor: r.waitingFor, resume: r.state };
+};
+
+const room: StepBody<StepInput> = async (input, x) =>
+  withLease(x, input.case, 'room', async (record) => {
+    const r = await x.world.workflows.room({ ref: input.case, record, signal: x.signal });
+    return { status: 'done', stackName: r.stackName, ...(r.instanceId ? { instanceId: r.instanceId } : {}) };
+  });
+
+const attach: StepBody<ItemInput> = async (input, x) =>
+  withLease(x, input.case, 'attach', async (record) => {
+    const r = await x.world.workflows.attach({
+      ref: input.case,
+      record,
+      signal: x.signal,
+      evidenceId: input.item.evidenceId,
+    });
+    return { status: 'done', evidenceId: input.item.evidenceId, ...r };
+  });
+
+const requestApproval: StepBody<ApprovalInput> = async (input, x) => {
+  const ref = input.case;
+  const record = await x.world.openRecord(ref.caseId, { mustExist: true, actor: x.actor });
+  const key = approvalKey(ref.caseId, input.execution);
+  const requestedAt = x.world.now().toISOString();
+  // Written again on a retry: a retried task has a new token, and the newest version is the one to use.
+  await x.world.writeVaultObject(record, key, {
+    taskToken: input.taskToken,
+    executionArn: input.execution,
+    requestedAt,
+    caseId: ref.caseId,
+    instanceId: ref.instanceId,
+  });
+  await record.record({
+    action: 'automation.approval.request',
+    resources: [resourceRef('ec2:instance', ref.instanceId, ref.account, ref.region), resourceRef('s3:object', key)],
+    inputs: { execution: input.execution, instance: ref.instanceId, finding: ref.finding, approvalKey: key },
+    outcome: { status: 'succeeded' },
+    idempotencyKey: idempotencyKeys.automation.approvalRequest(input.execution),
+  });
+  await sealRecord(record);
+  await x.world.publish(
+    `[cleanroom] approve isolation of ${ref.instanceId} (case ${ref.caseId})?`,
+    [
+      `The automated response for case ${ref.caseId} waits for approval to isolate instance ${ref.instanceId} (account ${ref.account}, ${ref.region}).`,
+      ref.finding
+        ? `Finding: ${ref.finding.title || ref.finding.type} (${ref.finding.source} ${ref.finding.id}, severity ${ref.finding.severity}).`
+        : '',
+      '',
+      `Approve:  cleanroom automation approve --execution ${input.execution}`,
+      `Reject:   cleanroom automation reject --execution ${input.execution}`,
+      '',
+      'Rejecting stops the response: nothing is isolated or acquired.',
+    ]
+      .filter((l, i) => l !== '' || i > 1)
+      .join('\n'),
+  );
+  return { status: 'done', approvalKey: key, requestedAt };
+};
+
+/** The custody head of a record: the last event's sequence number and hash. */
+function headOf(record: CaseRecord): { seq: number; hash: string } | undefined {
+  const events = record.events();
+  const last = events[events.length - 1];
+  return last ? { seq: last.seq, hash: last.hash } : undefined;
+}
+
+const notify: StepBody<NotifyInput> = async (input, x) => {
+  const ref = input.case ?? undefined;
+  const record = ref ? await x.world.openRecord(ref.caseId, { mustExist: true, actor: x.actor }) : undefined;
+  const key = idempotencyKeys.automation.notify(input.outcome, input.execution);
+  if (record?.find(key)) return { status: 'done', alreadyNotified: true };
+  const evidence = record
+    ? [...foldEvidence(record.events()).values()].filter((e) => !ref || e.sourceInstanceId === ref.instanceId)
+    : [];
+  const head = record ? headOf(record) : undefined;
+  const what = ref ? `instance ${ref.instanceId} (case ${ref.caseId})` : 'an event the response could not take';
+  const subject = `[cleanroom] response ${input.outcome} for ${what}`.slice(0, 99);
+  const lines = [
+    `The automated response ${input.outcome === 'succeeded' ? 'finished' : `ended: ${input.outcome}`} for ${what}.`,
+    `Execution: ${input.execution}`,
+    ...(input.error ? [`Error: ${input.error.Error ?? 'unknown'}: ${causeMessage(input.error.Cause)}`] : []),
+    ...(ref?.finding
+      ? [`Finding: ${ref.finding.title || ref.finding.type} (${ref.finding.source} ${ref.finding.id})`]
+      : []),
+    ...(ref ? [`Isolation policy: ${ref.policy}`] : []),
+    ...(evidence.length ? ['', 'Evidence:'] : []),
+    ...evidence.map(
+      (e) =>
+        `  ${e.evidenceId}  ${e.sourceVolumeId ?? ''}  snapshot ${e.forensicSnapshotId ?? '-'}  sha256 ${e.sha256 ?? '(not hashed yet)'}${e.volumeId ? `  attached ${e.volumeId}` : ''}`,
+    ),
+    ...(head ? ['', `Custody head: #${head.seq} ${head.hash}`] : []),
+    ...(ref ? [`Verify: cleanroom custody verify --case ${ref.caseId}`] : []),
+  ];
+  const message = lines.join('\n');
+  const messageId = await x.world.publish(subject, message);
+  if (record && ref) {
+    await record.record({
+      action: 'automation.notify',
+      resources: [resourceRef('ec2:instance', ref.instanceId, ref.account, ref.region)],
+      inputs: { execution: input.execution, topic: x.world.env.topicArn },
+      outcome: {
+        status: 'succeeded',
+        details: {
+          outcome: input.outcome,
+          messageId,
+          subject,
+          messageSha256: createHash('sha256').update(message).digest('hex'),
+          evidence: evidence.map((e) => e.evidenceId),
+          ...(head ? { head } : {}),
+          ...(input.error ? { error: input.error.Error ?? 'unknown' } : {}),
+        },
+      },
+      idempotencyKey: key,
+    });
+    await sealRecord(record);
+  }
+  return { status: 'done', messageId, ...(head ? { head } : {}) };
+};
+
+/** The message of a Lambda error's Cause (a JSON document from Lambda), or the cause as it is. */
+function causeMessage(cause: string | undefined): string {
+  if (!cause) return '';
+  try {
+    const c = JSON.parse(cause) as { errorMessage?: unknown };
+    return typeof c.errorMessage === 'string' ? c.errorMessage : cause;
+  } catch {
+    return cause;
+  }
+}
+
+/** One fleet child's outcome, read from what the response flow ended with (or its error). */
+function outcomeOf(r: unknown): { instanceId: string; caseId: string; outcome: string; error?: string } {
+  const o = (r && typeof r === 'object' ? r : {}) as Record<string, unknown>;
+  const ref = (o['case'] ?? {}) as Partial<CaseRef>;
+  if (typeof o['Error'] === 'string')
+    return {
+      instanceId: '?',
+      caseId: '?',
+      outcome: 'failed',
+      error: `${o['Error']}: ${causeMessage(String(o['Cause'] ?? ''))}`,
+    };
+  return {
+    instanceId: ref.instanceId ?? '?',
+    caseId: ref.caseId ?? '?',
+    outcome: typeof o['outcome'] === 'string' ? o['outcome'] : 'unknown',
+    ...(typeof o['error'] === 'string' ? { error: o['error'] } : {}),
+  };
+}
+
+const summarize: StepBody<SummarizeInput> = async (input, x) => {
+  const outcomes = input.results.map(outcomeOf);
+  const counts: Record<string, number> = {};
+  for (const o of outcomes) counts[o.outcome] = (counts[o.outcome] ?? 0) + 1;
+  const record = await x.world.openRecord(input.fleet.caseId, { mustExist: false, actor: x.actor });
+  const key = idempotencyKeys.automation.notify('summary', input.execution);
+  if (record.find(key)) return { status: 'done', alreadyNotified: true, counts };
+  const subject = `[cleanroom] fleet run ${input.fleet.runId} (case ${input.fleet.caseId}): ${Object.entries(counts)
+    .map(([k, n]) => `${n} ${k}`)
+    .join(', ')}`.slice(0, 99);
+  const message = [
+    `Fleet run ${input.fleet.runId} of case ${input.fleet.caseId} ended: ${outcomes.length} instance(s).`,
+    `Execution: ${input.execution}`,
+    '',
+    ...outcomes.map((o) => `  ${o.instanceId}  ${o.caseId}  ${o.outcome}${o.error ? `  ${o.error}` : ''}`),
+    '',
+    `Status: cleanroom automation status --case ${input.fleet.caseId}`,
+  ].join('\n');
+  const messageId = await x.world.publish(subject, message);
+  await record.record({
+    action: 'automation.notify',
+    resources: [],
+    inputs: { execution: input.execution, topic: x.world.env.topicArn, runId: input.fleet.runId },
+    outcome: {
+      status: 'succeeded',
+      details: {
+        outcome: 'summary',
+        messageId,
+        subject,
+        messageSha256: createHash('sha256').update(message).digest('hex'),
+        counts,
+        instances: outcomes,
+      },
+    },
+    idempotencyKey: key,
+  });
+  await sealRecord(record);
+  return { status: 'done', messageId, counts, instances: outcomes };
+};
+
+/** Every step body, by handler name. */
+export const STEPS = {
+  resolve,
+  isolate,
+  requestApproval,
+  acquire,
+  hash,
+  room,
+  attach,
+  notify,
+  summarize,
+} satisfies Record<HandlerName, StepBody<never>>;
