@@ -53,7 +53,7 @@ def _aws_event(event: dict) -> dict:
     }
 
 
-def _target_input(target: dict, event: dict) -> str:
+def _target_input(target: dict, event: dict, original: dict) -> str:
     if "Input" in target:
         return target["Input"]
     if "InputPath" in target:
@@ -68,9 +68,9 @@ def _target_input(target: dict, event: dict) -> str:
         out = EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
-            event=event,
+            event={**event, "ingestion-time": original.get("ingestion-time")},
         )
-        return out if isinstance(out, str) else json.dumps(out)
+        return json.dumps(out)
     return json.dumps(event)
 
 
@@ -120,7 +120,7 @@ def apply() -> None:
             original(rest, original_event, transform_input)
         event = _aws_event(original_event)
         for target in ours:
-            payload = _target_input(target, event) if transform_input else json.dumps(event)
+            payload = _target_input(target, event, original_event) if transform_input else json.dumps(event)
             try:
                 _deliver(target, parse_arn(target["Arn"]), payload)
             except Exception as e:  # AWS: PutEvents succeeds; the event goes to the DLQ

@@ -10,7 +10,8 @@ AWS_SESSION_TOKEN). RequestResponse answers the handler's result as JSON; a thro
 HTTP 200 with `X-Amz-Function-Error: Unhandled` and the payload `{"errorType": err.name,
 "errorMessage", "trace"}` (Step Functions matches `errorType` in Retry/Catch `ErrorEquals`); a run
 longer than `Timeout` is stopped ("Task timed out after N seconds", errorType `Sandbox.Timedout`).
-`Event` invocations are queued and answered 202 at once. Invocations run concurrently.
+`Event` invocations (and SNS deliveries to a Lambda subscription) are queued and answered 202 at
+once. Invocations run concurrently.
 
 moto 5.2.1 runs Lambda code only in Docker (not available here: every invocation fails with
 "error running docker") and, with Docker off, echoes a canned response; a thrown error is reported
@@ -27,7 +28,8 @@ AWS_LAMBDA_* names, temporary credentials from STS AssumeRole of the function's 
 the local AWS only, AWS_ENDPOINT_URL (this server's https URL) and NODE_EXTRA_CA_CERTS (the test CA
 the harness trusts). The process's stdout and stderr go to
 `<state dir>/lambda/logs/<function>/<request id>.log` (and to CloudWatch Logs as moto does). Timeout
-is honoured (the process is killed). Invocation type Event runs in a background thread.
+is honoured (the process is killed). Invocation type Event, and SNS's delivery to a subscribed
+function, run in a background thread.
 
 Gaps: no reuse of a warm environment between invocations (every invocation is a cold start, so
 module-level state does not carry over), no memory limit, no layers, no /tmp isolation, the
@@ -180,8 +182,11 @@ def run_node(fn, event_text: str) -> tuple[dict, str]:  # type: ignore[no-untype
     return outcome, request_id
 
 
+_async = threading.local()
+
+
 def apply() -> None:
-    from moto.awslambda.models import LambdaFunction
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
 
     if getattr(LambdaFunction.invoke, "_cleanroom_patched", False):
         return
@@ -194,7 +199,7 @@ def apply() -> None:
         if isinstance(body, bytes):
             event_text = body.decode("utf-8") or "{}"
         inv_type = request_headers.get("x-amz-invocation-type", "RequestResponse")
-        if inv_type == "Event":
+        if inv_type == "Event" or getattr(_async, "on", False):
             threading.Thread(target=run_node, args=(self, event_text), daemon=True).start()
             return b""
         if inv_type == "DryRun":
@@ -210,3 +215,16 @@ def apply() -> None:
 
     invoke._cleanroom_patched = True  # type: ignore[attr-defined]
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+    # SNS delivers to a Lambda subscription asynchronously (moto: a RequestResponse invoke inside
+    # Publish, which would hold a state machine's sns:publish until the function returns).
+    send_sns_message = LambdaBackend.send_sns_message
+
+    def send_sns_message_async(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        _async.on = True
+        try:
+            return send_sns_message(self, *args, **kwargs)
+        finally:
+            _async.on = False
+
+    LambdaBackend.send_sns_message = send_sns_message_async  # type: ignore[method-assign]

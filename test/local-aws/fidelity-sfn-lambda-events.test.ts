@@ -231,6 +231,15 @@ function template(codeBucket: string, recordFile: string) {
           Targets: [
             { Id: 'topic', Arn: { Ref: 'Topic' } },
             { Id: 'function', Arn: ref('record'), InputPath: '$.detail' },
+            {
+              Id: 'machine',
+              Arn: { Ref: 'Echo' },
+              RoleArn: { 'Fn::GetAtt': ['EventsRole', 'Arn'] },
+              InputTransformer: {
+                InputPathsMap: { case: '$.detail.case', source: '$.source' },
+                InputTemplate: '{"case": "<case>", "from": "<source>"}',
+              },
+            },
           ],
         },
       },
@@ -378,33 +387,42 @@ t.test('state machines, Lambda code and EventBridge on the local AWS', async (t)
     );
   });
 
-  t.test('a rule publishes to an SNS topic and invokes a function', async (t) => {
-    const eb = new EventBridgeClient({});
-    const put = await eb.send(
-      new PutEventsCommand({ Entries: [{ Source: 'test.notify', DetailType: 'note', Detail: '{"case":"C-1"}' }] }),
-    );
-    // (The topic also got the errors test's notification: look for this event's two deliveries.)
-    const record = path.join(dir, 'record.log');
-    const [direct, viaTopic] = await poll('two deliveries', 30_000, async () => {
-      const events = (existsSync(record) ? readFileSync(record, 'utf8') : '')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l));
-      const direct = events.find((e) => !e.Records);
-      const viaTopic = events
-        .filter((e) => e.Records)
-        .map((e) => JSON.parse(e.Records[0].Sns.Message))
-        .find((m) => m.source === 'test.notify');
-      return { done: Boolean(direct && viaTopic), value: [direct, viaTopic] };
-    });
-    t.same(direct, { case: 'C-1' }, 'the function got the InputPath of the event');
-    t.match(viaTopic, {
-      id: put.Entries![0]!.EventId,
-      source: 'test.notify',
-      account: ACCOUNT,
-      detail: { case: 'C-1' },
-    });
-  });
+  t.test(
+    'a rule publishes to an SNS topic, invokes a function, starts an execution with an InputTransformer',
+    async (t) => {
+      const eb = new EventBridgeClient({});
+      const put = await eb.send(
+        new PutEventsCommand({ Entries: [{ Source: 'test.notify', DetailType: 'note', Detail: '{"case":"C-1"}' }] }),
+      );
+      // (The topic also got the errors test's notification: look for this event's two deliveries.)
+      const record = path.join(dir, 'record.log');
+      const [direct, viaTopic] = await poll('two deliveries', 30_000, async () => {
+        const events = (existsSync(record) ? readFileSync(record, 'utf8') : '')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l));
+        const direct = events.find((e) => !e.Records);
+        const viaTopic = events
+          .filter((e) => e.Records)
+          .map((e) => JSON.parse(e.Records[0].Sns.Message))
+          .find((m) => m.source === 'test.notify');
+        return { done: Boolean(direct && viaTopic), value: [direct, viaTopic] };
+      });
+      t.same(direct, { case: 'C-1' }, 'the function got the InputPath of the event');
+      const echoes = await waitForExecutions(sfn, smArn('t-echo'));
+      const inputs = await Promise.all(echoes.map(async (e) => (await waitForExecution(sfn, e.executionArn!)).input));
+      t.ok(
+        inputs.map((i) => JSON.parse(i!)).some((i) => i.case === 'C-1' && i.from === 'test.notify'),
+        'the transformed input',
+      );
+      t.match(viaTopic, {
+        id: put.Entries![0]!.EventId,
+        source: 'test.notify',
+        account: ACCOUNT,
+        detail: { case: 'C-1' },
+      });
+    },
+  );
 
   t.test('a GuardDuty finding put on the bus starts an execution with the event as input', async (t) => {
     const eb = new EventBridgeClient({});
