@@ -5,7 +5,7 @@
  * at a time. Between passes the state travels with the caller (a Step Functions execution's
  * state): the SHA-256's internal state (hash-wasm's `save()`, base64), the Merkle builder's stack of
  * perfect subtrees (at most log2(blocks)+1 hashes, their heights implied by the block count), the
- * next block, the bytes so far — about 1.3 KB for a 16 TiB disk.
+ * next block, the bytes so far — about 1.5 KB for a 16 TiB disk.
  *
  * A state that comes back is checked before it is used ({@link checkHashResume}): its format, its
  * snapshot (the one asked for), the disk's block size and size (as the listing reports them now),
@@ -28,7 +28,7 @@ import type { AwsAccount } from '../aws/ports.js';
 
 /**
  * The state of a flat SHA-256 (and Merkle root) between invocations: JSON-safe, a few hundred
- * bytes to ~1.3 KB. Treat it as opaque; hand it back unchanged.
+ * bytes to ~1.5 KB. Treat it as opaque; hand it back unchanged.
  */
 export interface HashResume {
   /** Format version of this state. */

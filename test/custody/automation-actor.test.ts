@@ -39,7 +39,7 @@ t.test(
     await byCli.sealManifest();
     const byLambda = await openCaseCustody(acct, { caseId: 'IR-AUTO', actorContext: CTX });
     const ev = await byLambda.record({
-      action: 'isolate.record-state',
+      action: 'isolate.tag',
       resources: [{ type: 'ec2:instance', id: 'i-0123456789abcdef0' }],
       outcome: { status: 'succeeded' },
       idempotencyKey: 'isolate:state:i-0123456789abcdef0',

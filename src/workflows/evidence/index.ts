@@ -39,6 +39,12 @@ export {
   type HashCheck,
   type HashCheckResult,
 } from './hash.js';
+export {
+  hashEvidenceStep,
+  type HashEvidenceStepDeps,
+  type HashEvidenceStepOptions,
+  type HashEvidenceStepResult,
+} from './hash-step.js';
 
 export interface EvidenceDeps {
   forensic: AwsAccount;
@@ -246,9 +252,3 @@ export {
   type ExportResult,
   type ExportTarget,
 } from './export.js';
-export {
-  hashEvidenceStep,
-  type HashEvidenceStepDeps,
-  type HashEvidenceStepOptions,
-  type HashEvidenceStepResult,
-} from './hash-step.js';
