@@ -134,10 +134,10 @@ export const KEY_FAMILIES = {
   'automation.approval': ['automation', 'approval', rest('executionArn')],
   /** `automation.start`: an automated response took up a finding for an instance (source, digest of the finding id, instance). */
   'automation.start': ['automation', 'start', id('source'), id('findingDigest'), id('instanceId')],
-  /** `automation.approval.request`: approval asked for by one execution (its ARN). */
-  'automation.approval-request': ['automation', 'approval-request', rest('executionArn')],
-  /** `automation.notify`: the notification of one execution's end (outcome: succeeded, failed, rejected, duplicate, summary). */
-  'automation.notify': ['automation', 'notify', id('outcome'), rest('executionArn')],
+  /** `automation.approval.request`: approval asked for by one execution (its ARN) for one instance (a fleet's items may share an execution id). */
+  'automation.approval-request': ['automation', 'approval-request', id('instanceId'), rest('executionArn')],
+  /** `automation.notify`: the notification of how one execution ended for one instance (outcome: succeeded, failed, rejected, expired; `summary` of a fleet, instance `fleet`). */
+  'automation.notify': ['automation', 'notify', id('outcome'), id('instanceId'), rest('executionArn')],
 } as const satisfies Record<string, readonly Segment[]>;
 
 export type KeyFamily = keyof typeof KEY_FAMILIES;
@@ -273,8 +273,10 @@ export const idempotencyKeys = {
     approval: (executionArn: string) => build('automation.approval', executionArn),
     start: (source: string, findingDigest: string, instanceId: string) =>
       build('automation.start', source, findingDigest, instanceId),
-    approvalRequest: (executionArn: string) => build('automation.approval-request', executionArn),
-    notify: (outcome: string, executionArn: string) => build('automation.notify', outcome, executionArn),
+    approvalRequest: (instanceId: string, executionArn: string) =>
+      build('automation.approval-request', instanceId, executionArn),
+    notify: (outcome: string, instanceId: string, executionArn: string) =>
+      build('automation.notify', outcome, instanceId, executionArn),
   },
 };
 

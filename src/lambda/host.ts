@@ -13,6 +13,7 @@
  */
 import { CleanroomError } from '../domain/errors.js';
 import { isInterrupted } from '../domain/abort.js';
+import { isWaitHandedOff } from '../domain/hand-off.js';
 import type { CustodyRecorder } from '../domain/recorder.js';
 import type { AutomationEnv } from './env.js';
 import { checkStepInput } from './schemas.js';
@@ -81,6 +82,8 @@ export interface LambdaWorld {
   publish(subject: string, message: string): Promise<string>;
   /** Write an object into the vault beside the case's record (under its key and Object Lock). */
   writeVaultObject(record: CaseRecord, key: string, doc: unknown): Promise<void>;
+  /** Read a JSON object of the vault (a fleet's item list); undefined when there is none. */
+  readVaultJson(key: string): Promise<unknown>;
   now(): Date;
 }
 
@@ -122,14 +125,8 @@ export function stepError(e: unknown): StepError {
 
 /** A wait the workflow handed to the state machine, as a pending result; undefined for another error. */
 export function handedOff(e: unknown): Pending | undefined {
-  if (!(e instanceof CleanroomError) || (e.code as string) !== 'WAIT_HANDED_OFF') return undefined;
-  const d = e.details as { waitingFor?: unknown; retryAfterSeconds?: unknown };
-  const seconds = typeof d.retryAfterSeconds === 'number' ? d.retryAfterSeconds : 30;
-  return {
-    status: 'pending',
-    waitSeconds: Math.max(1, Math.ceil(seconds)),
-    waitingFor: typeof d.waitingFor === 'string' ? d.waitingFor : e.message,
-  };
+  if (!isWaitHandedOff(e)) return undefined;
+  return { status: 'pending', waitSeconds: Math.max(1, Math.ceil(e.retryAfterSeconds)), waitingFor: e.waitingFor };
 }
 
 /** The execution's name: the last part of its ARN (the approval document is named by it). */
@@ -164,7 +161,6 @@ export function stepHandler<I extends { execution: string }>(
       () => deadline.abort(new Error(`${name}: ${Math.round(marginMs / 1000)}s before the Lambda time limit`)),
       budgetMs,
     );
-    timer.unref?.();
     const actor: ActorContext = {
       execution: input.execution,
       function: context.functionName,

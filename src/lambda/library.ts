@@ -12,10 +12,11 @@ import type { AwsAccount } from '../aws/ports.js';
 import { CleanroomError } from '../domain/errors.js';
 import { silentReporter } from '../domain/reporter.js';
 import { openCaseCustody, type CaseCustody } from '../custody/case-custody.js';
-import { putLocked } from '../custody/store.js';
+import { getBytes, putLocked } from '../custody/store.js';
 import { isolateInstance } from '../workflows/isolate/index.js';
 import { acquireEvidence } from '../workflows/acquire/index.js';
-import { attachEvidence, recordedItem } from '../workflows/evidence/index.js';
+import { attachEvidence, hashEvidenceStep, type HashResume } from '../workflows/evidence/index.js';
+import type { WaitMode } from '../domain/hand-off.js';
 import { roomGate, roomUp } from '../workflows/room/index.js';
 import { readAutomationEnv, type AutomationEnv } from './env.js';
 import type { CaseRecord, LambdaWorld, Workflows } from './host.js';
@@ -26,8 +27,8 @@ import type { CaseRecord, LambdaWorld, Workflows } from './host.js';
  */
 export const STEP_LEASE_TTL_MS = 16 * 60_000;
 
-/** The workflows' hand-off mode (`waits: 'hand-off'`, see src/domain/hand-off.ts). */
-const HAND_OFF = { waits: 'hand-off' } as const;
+/** The workflows' hand-off mode (see src/domain/hand-off.ts): a wait returns to the state machine. */
+const HAND_OFF = { waits: 'hand-off' } as const satisfies { waits: WaitMode };
 
 /** The world of a deployed function, from its environment. */
 export function lambdaWorld(env: AutomationEnv = readAutomationEnv()): LambdaWorld {
@@ -69,7 +70,15 @@ export function lambdaWorld(env: AutomationEnv = readAutomationEnv()): LambdaWor
           sourceInRegion: inRegion,
           reporter: silentReporter,
         },
-        { caseId: ref.caseId, instanceIds: [ref.instanceId], attach: false, signal, ...HAND_OFF },
+        // The hash comes after, a time budget per invocation (the hash step): no Lambda reads a 16 TiB disk.
+        {
+          caseId: ref.caseId,
+          instanceIds: [ref.instanceId],
+          attach: false,
+          acquisitionHash: 'deferred',
+          signal,
+          ...HAND_OFF,
+        },
       );
       return {
         evidence: r.evidence.map((e) => ({
@@ -80,15 +89,25 @@ export function lambdaWorld(env: AutomationEnv = readAutomationEnv()): LambdaWor
         })),
       };
     },
-    hash: async ({ ref, record, evidenceId }) => {
-      // The acquisition hash acquire recorded (resumable across invocations once the library has it).
-      const item = recordedItem(record, ref.caseId, evidenceId);
-      if (item.sha256) return { done: true, sha256: item.sha256 };
-      throw new CleanroomError(
-        'EVIDENCE_NOT_HASHED',
-        `Evidence ${evidenceId} of case ${ref.caseId} has no acquisition hash in the record yet.`,
-        { exitCode: 2, details: { caseId: ref.caseId, evidenceId } },
+    hash: async ({ ref, record, signal, evidenceId, resume, budgetMs }) => {
+      const r = await hashEvidenceStep(
+        { forensic: await forensic(), custody: record, reporter: silentReporter },
+        {
+          caseId: ref.caseId,
+          evidenceId,
+          // Checked by the library against the snapshot before use (HASH_STATE_INVALID).
+          ...(resume ? { resume: resume as unknown as HashResume } : {}),
+          budgetMs,
+          signal,
+        },
       );
+      if (r.done) return { done: true, sha256: r.sha256 };
+      const percent = r.totalBytes ? Math.floor((100 * r.bytesHashed) / r.totalBytes) : 0;
+      return {
+        done: false,
+        state: r.resume as unknown as Record<string, unknown>,
+        waitingFor: `the SHA-256 of ${evidenceId} (${r.resume.snapshotId}): ${percent}% of ${r.totalBytes} bytes read`,
+      };
     },
     room: async ({ ref, record, signal }) => {
       const r = await roomUp(
@@ -122,8 +141,7 @@ export function lambdaWorld(env: AutomationEnv = readAutomationEnv()): LambdaWor
         reporter: silentReporter,
         mustExist: o.mustExist,
         ...(o.lease ? { lease: { ...o.lease, ttlMs: STEP_LEASE_TTL_MS } } : {}),
-        // The actor of the event: the execution, the function, the code (p3's actorContext).
-        ...({ actorContext: o.actor } as object),
+        actorContext: o.actor,
       });
       records.set(c, c);
       return c;
@@ -147,6 +165,10 @@ export function lambdaWorld(env: AutomationEnv = readAutomationEnv()): LambdaWor
           create: false,
         },
       );
+    },
+    readVaultJson: async (key) => {
+      const got = await getBytes(await forensic(), env.vaultBucket, key);
+      return got ? JSON.parse(got.body.toString('utf8')) : undefined;
     },
     now: () => new Date(),
   };

@@ -28,7 +28,16 @@ export type NotifyInput = {
   outcome: 'succeeded' | 'failed' | 'rejected' | 'expired';
   error?: { Error?: string; Cause?: string };
 };
-export type SummarizeInput = { fleet: { caseId: string; runId: string }; execution: string; results: unknown[] };
+export type SummarizeInput = {
+  fleet: { caseId: string; runId: string };
+  execution: string;
+  /** The Map's output: one entry per item, in the item list's order (null for an item that failed). */
+  results: unknown[];
+  /** The item list in the vault (to name the instance of an item that failed). */
+  items?: { bucket: string; key: string };
+  /** Why the Map itself failed (too many items failed). */
+  error?: { Error?: string; Cause?: string };
+};
 
 /** Open a case's record with the case's lease for one step, and give the lease back after. */
 async function withLease<T>(x: StepContext, ref: CaseRef, command: string, fn: (r: CaseRecord) => Promise<T>) {
@@ -161,7 +170,7 @@ const requestApproval: StepBody<ApprovalInput> = async (input, x) => {
     resources: [resourceRef('ec2:instance', ref.instanceId, ref.account, ref.region), resourceRef('s3:object', key)],
     inputs: { execution: input.execution, instance: ref.instanceId, finding: ref.finding, approvalKey: key },
     outcome: { status: 'succeeded' },
-    idempotencyKey: idempotencyKeys.automation.approvalRequest(input.execution),
+    idempotencyKey: idempotencyKeys.automation.approvalRequest(ref.instanceId, input.execution),
   });
   await sealRecord(record);
   await x.world.publish(
@@ -193,7 +202,7 @@ function headOf(record: CaseRecord): { seq: number; hash: string } | undefined {
 const notify: StepBody<NotifyInput> = async (input, x) => {
   const ref = input.case ?? undefined;
   const record = ref ? await x.world.openRecord(ref.caseId, { mustExist: true, actor: x.actor }) : undefined;
-  const key = idempotencyKeys.automation.notify(input.outcome, input.execution);
+  const key = idempotencyKeys.automation.notify(input.outcome, ref?.instanceId ?? 'none', input.execution);
   if (record?.find(key)) return { status: 'done', alreadyNotified: true };
   const evidence = record
     ? [...foldEvidence(record.events()).values()].filter((e) => !ref || e.sourceInstanceId === ref.instanceId)
@@ -254,31 +263,48 @@ function causeMessage(cause: string | undefined): string {
   }
 }
 
-/** One fleet child's outcome, read from what the response flow ended with (or its error). */
-function outcomeOf(r: unknown): { instanceId: string; caseId: string; outcome: string; error?: string } {
+interface FleetItem {
+  caseId?: string;
+  instanceId?: string;
+  region?: string;
+}
+
+/**
+ * One fleet child's outcome, read from what the response flow ended with; a failed item is `null`
+ * or an error in the Map's output, and is named from the item list (same order).
+ */
+function outcomeOf(
+  r: unknown,
+  item: FleetItem | undefined,
+): { instanceId: string; caseId: string; outcome: string; error?: string } {
   const o = (r && typeof r === 'object' ? r : {}) as Record<string, unknown>;
   const ref = (o['case'] ?? {}) as Partial<CaseRef>;
+  const instanceId = ref.instanceId ?? item?.instanceId ?? '?';
+  const caseId = ref.caseId ?? item?.caseId ?? '?';
+  if (r === null || r === undefined) return { instanceId, caseId, outcome: 'failed' };
   if (typeof o['Error'] === 'string')
-    return {
-      instanceId: '?',
-      caseId: '?',
-      outcome: 'failed',
-      error: `${o['Error']}: ${causeMessage(String(o['Cause'] ?? ''))}`,
-    };
+    return { instanceId, caseId, outcome: 'failed', error: `${o['Error']}: ${causeMessage(String(o['Cause'] ?? ''))}` };
   return {
-    instanceId: ref.instanceId ?? '?',
-    caseId: ref.caseId ?? '?',
+    instanceId,
+    caseId,
     outcome: typeof o['outcome'] === 'string' ? o['outcome'] : 'unknown',
     ...(typeof o['error'] === 'string' ? { error: o['error'] } : {}),
   };
 }
 
 const summarize: StepBody<SummarizeInput> = async (input, x) => {
-  const outcomes = input.results.map(outcomeOf);
+  const listed = input.items ? await x.world.readVaultJson(input.items.key) : undefined;
+  const items = (Array.isArray(listed) ? listed : []) as FleetItem[];
+  // A Map that failed as a whole (too many items failed) hands over no results: each item is then
+  // reported as not reported (the execution's map run has them).
+  type Outcome = ReturnType<typeof outcomeOf>;
+  const outcomes: Outcome[] = input.results.length
+    ? input.results.map((r, i) => outcomeOf(r, items[i]))
+    : items.map((i) => ({ instanceId: i.instanceId ?? '?', caseId: i.caseId ?? '?', outcome: 'not-reported' }));
   const counts: Record<string, number> = {};
   for (const o of outcomes) counts[o.outcome] = (counts[o.outcome] ?? 0) + 1;
   const record = await x.world.openRecord(input.fleet.caseId, { mustExist: false, actor: x.actor });
-  const key = idempotencyKeys.automation.notify('summary', input.execution);
+  const key = idempotencyKeys.automation.notify('summary', 'fleet', input.execution);
   if (record.find(key)) return { status: 'done', alreadyNotified: true, counts };
   const subject = `[cleanroom] fleet run ${input.fleet.runId} (case ${input.fleet.caseId}): ${Object.entries(counts)
     .map(([k, n]) => `${n} ${k}`)
@@ -286,6 +312,7 @@ const summarize: StepBody<SummarizeInput> = async (input, x) => {
   const message = [
     `Fleet run ${input.fleet.runId} of case ${input.fleet.caseId} ended: ${outcomes.length} instance(s).`,
     `Execution: ${input.execution}`,
+    ...(input.error ? [`The run failed: ${input.error.Error ?? 'unknown'}: ${causeMessage(input.error.Cause)}`] : []),
     '',
     ...outcomes.map((o) => `  ${o.instanceId}  ${o.caseId}  ${o.outcome}${o.error ? `  ${o.error}` : ''}`),
     '',

@@ -165,12 +165,12 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
     { source: 'guardduty', findingDigest: '0123456789abcdef', instanceId: 'i-1' },
   ],
   'automation.approval-request': [
-    K.automation.approvalRequest('arn:aws:states:us-east-1:1:execution:m:e'),
-    { executionArn: 'arn:aws:states:us-east-1:1:execution:m:e' },
+    K.automation.approvalRequest('i-1', 'arn:aws:states:us-east-1:1:execution:m:e'),
+    { instanceId: 'i-1', executionArn: 'arn:aws:states:us-east-1:1:execution:m:e' },
   ],
   'automation.notify': [
-    K.automation.notify('succeeded', 'arn:aws:states:us-east-1:1:execution:m:e'),
-    { outcome: 'succeeded', executionArn: 'arn:aws:states:us-east-1:1:execution:m:e' },
+    K.automation.notify('succeeded', 'i-1', 'arn:aws:states:us-east-1:1:execution:m:e'),
+    { outcome: 'succeeded', instanceId: 'i-1', executionArn: 'arn:aws:states:us-east-1:1:execution:m:e' },
   ],
 };
 

@@ -44,6 +44,7 @@ export {
   type HashEvidenceStepDeps,
   type HashEvidenceStepOptions,
   type HashEvidenceStepResult,
+  type HashResume,
 } from './hash-step.js';
 
 export interface EvidenceDeps {
