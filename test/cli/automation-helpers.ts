@@ -24,11 +24,7 @@ export interface Deployed {
 }
 
 /** `vault init` and `automation deploy` through the CLI (PollSeconds 1: the Wait states are short). */
-export async function deploy(
-  aws: LocalAws,
-  t: Test,
-  policy: 'auto' | 'approve' | 'never' = 'auto',
-): Promise<Deployed> {
+export async function deploy(aws: LocalAws, t: Test, policy: 'auto' | 'approve' | 'never' = 'auto'): Promise<Deployed> {
   const init = await cli(aws, ['vault', 'init', '--json']);
   t.equal(init.code, 0, init.stderr);
   const d = await cli(aws, [
