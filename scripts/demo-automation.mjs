@@ -7,7 +7,12 @@
 //   node scripts/demo-automation.mjs stop ARN               → stops the execution
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { GetExecutionHistoryCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  SFNClient,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
 
 const region = process.env.AWS_REGION ?? 'us-east-1';
 const [cmd, a, b] = process.argv.slice(2);
