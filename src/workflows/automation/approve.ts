@@ -23,7 +23,7 @@ import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { CleanroomError, UsageError } from '../../domain/errors.js';
 import { executionNotFound, parseExecutionArn } from './deployed.js';
-import { firstString } from './status.js';
+import { caseOfExecution } from './status.js';
 
 /** The object the paused step writes (its vault key: {@link approvalKey}). */
 export interface ApprovalRequestObject {
@@ -92,7 +92,9 @@ export async function decideApproval(deps: DecideDeps, o: DecideOptions): Promis
     if (isAwsCode(e, 'ExecutionDoesNotExist', 'InvalidArn')) throw executionNotFound(exec.arn, e);
     throw e;
   });
-  const caseId = assertCaseId(o.caseId ?? (await caseOf(account, exec.arn, described.input, described.output)));
+  const caseId = assertCaseId(
+    o.caseId ?? (await caseOfExecution(account, exec.arn, described.input, described.output)),
+  );
   const notPending = (why: string, details: Record<string, unknown> = {}) =>
     new UsageError(
       'APPROVAL_NOT_PENDING',
@@ -207,57 +209,4 @@ function parseRequest(body: Buffer, executionArn: string): ApprovalRequestObject
     caseId: x.caseId ?? '',
     instanceId: x.instanceId ?? '',
   };
-}
-
-/**
- * The case of an execution: from its input (a fleet child's item, a fleet's input), its output,
- * or — for one started by EventBridge, whose input is the raw finding — the case its steps
- * carried (the latest state input or output in its history that names one).
- */
-async function caseOf(
-  account: DecideDeps['account'],
-  arn: string,
-  input: string | undefined,
-  output: string | undefined,
-): Promise<string> {
-  for (const s of [input, output]) {
-    const found = s ? firstString(safeJson(s), 'caseId') : undefined;
-    if (found) return found;
-  }
-  let token: string | undefined;
-  let pages = 0;
-  do {
-    const h = await account.sfn.getExecutionHistory({
-      executionArn: arn,
-      reverseOrder: true,
-      maxResults: 200,
-      ...(token ? { nextToken: token } : {}),
-    });
-    for (const e of h.events ?? []) {
-      for (const s of [
-        e.stateEnteredEventDetails?.input,
-        e.stateExitedEventDetails?.output,
-        e.taskScheduledEventDetails?.parameters,
-        e.lambdaFunctionScheduledEventDetails?.input,
-      ]) {
-        const found = s ? firstString(safeJson(s), 'caseId') : undefined;
-        if (found) return found;
-      }
-    }
-    token = h.nextToken;
-    pages += 1;
-  } while (token && pages < 5);
-  throw new UsageError(
-    'INVALID_VALUE',
-    `Execution ${arn} does not say which case it is for (no caseId in its input, output or recent history): pass --case.`,
-    { details: { execution: arn, option: '--case' } },
-  );
-}
-
-function safeJson(s: string): unknown {
-  try {
-    return JSON.parse(s) as unknown;
-  } catch {
-    return undefined;
-  }
 }

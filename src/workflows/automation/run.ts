@@ -81,7 +81,7 @@ export interface RunDeps {
   account: AccountCalls<{
     ec2: 'describeInstances';
     cfn: 'describeStacks';
-    sfn: 'startExecution' | 'describeExecution' | 'listExecutions';
+    sfn: 'startExecution' | 'describeExecution' | 'listExecutions' | 'getExecutionHistory';
     s3: 'putObject' | 'getObject';
   }> & { readonly region: string; accountId(): Promise<string> };
   /** Open the case's record (it may start the case). */

@@ -15,6 +15,7 @@ import { isAwsCode } from '../../aws/errors.js';
 import type { CustodyRecorder, RecordedEvent } from '../../domain/recorder.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 import { assertCaseId } from '../../domain/case-id.js';
+import { UsageError } from '../../domain/errors.js';
 import { deployedAutomation, executionNotFound, parseExecutionArn, type DeployedAutomation } from './deployed.js';
 
 /** How an execution stands: Step Functions' status, or UNKNOWN when it no longer knows it. */
@@ -75,7 +76,10 @@ export interface AutomationStatus {
 }
 
 export interface StatusDeps {
-  account: AccountCalls<{ sfn: 'describeExecution' | 'listExecutions'; cfn: 'describeStacks' }> & {
+  account: AccountCalls<{
+    sfn: 'describeExecution' | 'listExecutions' | 'getExecutionHistory';
+    cfn: 'describeStacks';
+  }> & {
     readonly region: string;
   };
   /** The record of a case (read only). */
@@ -101,6 +105,11 @@ export async function automationStatus(deps: StatusDeps, o: StatusOptions): Prom
   if (wanted) {
     const one = await describe(deps, wanted, undefined);
     if (one.status === 'UNKNOWN' && !caseId) throw executionNotFound(wanted);
+    // Started by EventBridge, its input is the raw finding: the case is in its steps' history.
+    if (!caseId && !one.caseId) {
+      const found = await caseOfExecution(deps.account, wanted, undefined, undefined).catch(() => undefined);
+      if (found) one.caseId = found;
+    }
     described.set(wanted, one);
     caseId ??= one.caseId;
   }
@@ -322,4 +331,57 @@ function collectInstances(v: unknown, into: Set<string>): void {
     if (INSTANCE_ID.test(v)) into.add(v);
   } else if (Array.isArray(v)) for (const x of v) collectInstances(x, into);
   else if (v && typeof v === 'object') for (const x of Object.values(v)) collectInstances(x, into);
+}
+
+/**
+ * The case of an execution: from its input (a fleet child's item, a fleet's input), its output,
+ * or — for one started by EventBridge, whose input is the raw finding — the case its steps
+ * carried (the latest state input or output in its history that names one).
+ */
+export async function caseOfExecution(
+  account: AccountCalls<{ sfn: 'getExecutionHistory' }>,
+  arn: string,
+  input: string | undefined,
+  output: string | undefined,
+): Promise<string> {
+  for (const s of [input, output]) {
+    const found = s ? firstString(safeJson(s), 'caseId') : undefined;
+    if (found) return found;
+  }
+  let token: string | undefined;
+  let pages = 0;
+  do {
+    const h = await account.sfn.getExecutionHistory({
+      executionArn: arn,
+      reverseOrder: true,
+      maxResults: 200,
+      ...(token ? { nextToken: token } : {}),
+    });
+    for (const e of h.events ?? []) {
+      for (const s of [
+        e.stateEnteredEventDetails?.input,
+        e.stateExitedEventDetails?.output,
+        e.taskScheduledEventDetails?.parameters,
+        e.lambdaFunctionScheduledEventDetails?.input,
+      ]) {
+        const found = s ? firstString(safeJson(s), 'caseId') : undefined;
+        if (found) return found;
+      }
+    }
+    token = h.nextToken;
+    pages += 1;
+  } while (token && pages < 5);
+  throw new UsageError(
+    'INVALID_VALUE',
+    `Execution ${arn} does not say which case it is for (no caseId in its input, output or recent history): pass --case.`,
+    { details: { execution: arn, option: '--case' } },
+  );
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    return undefined;
+  }
 }
