@@ -41,13 +41,7 @@ import {
   type NameMap,
   type PolicyDocument,
 } from './iam/policy-model.js';
-import {
-  AUTOMATION_EXTRA,
-  AUTOMATION_STEPS,
-  AUTOMATION_TEMPLATE,
-  STEP_BASICS,
-  importClosure,
-} from './iam/automation-roles.js';
+import { AUTOMATION_TEMPLATE, STEP_BASICS, STEP_ROLES, inModules, roleModules } from './iam/automation-roles.js';
 import { yamlParse } from 'yaml-cfn';
 
 const POLICY_DIR = path.join(ROOT, 'templates/iam');
@@ -212,6 +206,10 @@ export const RULES: Rules = {
     'GuestCommandRun.forensic': {
       accounts: ['forensic'],
       why: 'a guest command runs on the room instance, in the forensic account (EvidenceRun, room up, room status)',
+    },
+    'HashEvidenceStepDeps.forensic': {
+      accounts: ['forensic'],
+      why: "the resumable hash reads the forensic snapshot's blocks (EBS direct) in the forensic account",
     },
     'EvidenceDeps.forensic': { accounts: ['forensic'], why: 'evidence attach/detach work on the forensic instance' },
     'ExportDeps.forensic': {
@@ -977,16 +975,12 @@ t.test(
 
 /** Every IAM action a step role needs, with why. */
 function neededByStepRole(role: string): Map<string, string[]> {
-  const steps = Object.entries(AUTOMATION_STEPS).filter(([, s]) => s.role === role);
-  const files = importClosure(
-    ROOT,
-    steps.flatMap(([, s]) => s.modules),
-  );
-  const ops = scan.calls.filter((c) => files.has(c.file)).map((c) => c.operation);
+  const modules = roleModules(role);
+  const ops = scan.calls.filter((c) => inModules(c.file, modules)).map((c) => c.operation);
   const need = iamActionsFor(new Set(ops), IAM_NAMES, IMPLIED);
   // DescribeStacks without a stack name (room list) needs ListStacks; no step lists stacks.
-  if (!files.has('src/workflows/room/status.ts')) need.delete('cloudformation:ListStacks');
-  if (files.has('src/workflows/room/up.ts')) {
+  need.delete('cloudformation:ListStacks');
+  if (inModules('src/workflows/room/up.ts', modules) && role === STEP_ROLES.room) {
     const cfn = handlerPermissions(handlerData, room.resourceTypes);
     for (const p of room.parameterTypes.filter(awsSpecificParameterType))
       for (const a of handlerData.parameterTypes[p]?.permissions ?? [])
@@ -996,12 +990,11 @@ function neededByStepRole(role: string): Map<string, string[]> {
       need.set(a, [...(need.get(a) ?? []), ...(cfn.get(a) ?? why).map((w) => `CloudFormation (room stack): ${w}`)]);
     }
   }
-  for (const [a, why] of Object.entries({ ...STEP_BASICS, ...AUTOMATION_EXTRA[role] }))
-    need.set(a, [...(need.get(a) ?? []), why]);
+  for (const [a, why] of Object.entries(STEP_BASICS)) need.set(a, [...(need.get(a) ?? []), why]);
   return need;
 }
 
-const automationRoles = [...new Set(Object.values(AUTOMATION_STEPS).map((s) => s.role))];
+const automationRoles = [...new Set(Object.values(STEP_ROLES))];
 
 if (process.env['CLEANROOM_IAM_NEEDS_AUTOMATION'])
   fs.writeFileSync(

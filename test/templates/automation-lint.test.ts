@@ -1,37 +1,11 @@
 // cfn-lint and checkov on templates/automation.yaml: both clean, every suppression justified, and
 // both shown to fail on a broken copy (so a checker that silently stopped working would not pass).
-import t, { type Test } from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import t from 'tap';
 import { yamlParse } from 'yaml-cfn';
-import { ROOT } from '../../local-aws/local-aws.js';
+import { cfnLint, checkov, setUpCheckers, templateUnderTest } from './lint-tools.js';
 
-const TEMPLATE_PATH = path.join(ROOT, 'templates/automation.yaml');
-const TEMPLATE = readFileSync(TEMPLATE_PATH, 'utf8');
-const CFN_LINT = path.join(ROOT, '.venv/bin/cfn-lint');
-const CHECKOV = path.join(ROOT, '.venv/bin/checkov');
-
-execFileSync('bash', [path.join(ROOT, 'scripts/setup-venv')], { stdio: ['ignore', 'ignore', 'inherit'] });
-
-function run(cmd: string, args: string[]) {
-  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 32 * 1024 * 1024 });
-  if (r.error) throw r.error;
-  return { status: r.status, out: `${r.stdout}${r.stderr}`, stdout: r.stdout };
-}
-const cfnLint = (file: string) => run(CFN_LINT, [file]);
-const checkov = (file: string, ...extra: string[]) =>
-  run(CHECKOV, ['-f', file, '--framework', 'cloudformation', '--quiet', '--compact', '--skip-download', ...extra]);
-
-function brokenCopy(t: Test, from: string, to: string): string {
-  t.ok(TEMPLATE.includes(from), `the template contains ${JSON.stringify(from)}`);
-  const dir = mkdtempSync(path.join(tmpdir(), 'automation-lint-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'automation.yaml');
-  writeFileSync(file, TEMPLATE.replace(from, to));
-  return file;
-}
+const { file: TEMPLATE_PATH, text: TEMPLATE, brokenCopy } = templateUnderTest('automation.yaml');
+setUpCheckers();
 
 t.test('cfn-lint: no findings', async (t) => {
   const r = cfnLint(TEMPLATE_PATH);

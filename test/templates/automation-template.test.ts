@@ -9,6 +9,8 @@ import path from 'node:path';
 import { yamlParse } from 'yaml-cfn';
 import { ROOT } from '../../local-aws/local-aws.js';
 import { TAG_RESPOND } from '../../src/domain/tags.js';
+import { HANDLER_NAMES } from '../../src/lambda/types.js';
+import { AUTOMATION_DEFAULTS } from '../../src/workflows/automation/deploy.js';
 
 type Doc = { Parameters: Record<string, any>; Resources: Record<string, any>; Outputs: Record<string, any> };
 const TEMPLATE = readFileSync(path.join(ROOT, 'templates/automation.yaml'), 'utf8');
@@ -56,6 +58,7 @@ function matches(pairs: Array<[string, unknown]>): boolean[] {
   const out = execFileSync(path.join(ROOT, '.venv/bin/python'), ['-c', py], {
     input: JSON.stringify(pairs),
     encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   return JSON.parse(out) as boolean[];
 }
@@ -149,17 +152,7 @@ t.test('every rule targets the response machine with a role, a dead-letter queue
   }
 });
 
-const HANDLERS = [
-  'resolve',
-  'isolate',
-  'requestApproval',
-  'acquire',
-  'hash',
-  'room',
-  'attach',
-  'notify',
-  'summarize',
-] as const;
+const HANDLERS = HANDLER_NAMES;
 const ENV = [
   'CLEANROOM_VAULT_BUCKET',
   'CLEANROOM_VAULT_KEY_ARN',
@@ -219,6 +212,11 @@ t.test('each state machine substitutes every placeholder of its ASL file, from t
   const fleet = Object.keys(doc.Resources.FleetStateMachine.Properties.DefinitionSubstitutions);
   for (const k of ['ResponseStateMachineArn', 'FleetMaxConcurrency', 'FleetToleratedFailurePercentage'])
     t.ok(fleet.includes(k), `fleet: ${k}`);
+});
+
+t.test("the deploy's defaults are the template's", async (t) => {
+  for (const [k, v] of Object.entries(AUTOMATION_DEFAULTS))
+    t.equal(String(doc.Parameters[k].Default), v, `${k} defaults to ${JSON.stringify(v)}`);
 });
 
 t.test('the outputs automation run and status read', async (t) => {

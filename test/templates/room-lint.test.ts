@@ -1,41 +1,11 @@
 // cfn-lint and checkov on templates/room.yaml: both clean, and both shown to fail on a broken copy
 // (so a checker that silently stopped working would not pass this file).
-import t, { type Test } from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import t from 'tap';
 import { yamlParse } from 'yaml-cfn';
-import { ROOT } from '../../local-aws/local-aws.js';
+import { cfnLint, checkov, setUpCheckers, templateUnderTest } from './lint-tools.js';
 
-const TEMPLATE_PATH = path.join(ROOT, 'templates/room.yaml');
-const TEMPLATE = readFileSync(TEMPLATE_PATH, 'utf8');
-const CFN_LINT = path.join(ROOT, '.venv/bin/cfn-lint');
-const CHECKOV = path.join(ROOT, '.venv/bin/checkov');
-
-// The pinned checkers live in the project venv (scripts/local-aws/requirements.txt).
-execFileSync('bash', [path.join(ROOT, 'scripts/setup-venv')], { stdio: ['ignore', 'ignore', 'inherit'] });
-
-function run(cmd: string, args: string[]) {
-  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 32 * 1024 * 1024 });
-  if (r.error) throw r.error;
-  return { status: r.status, out: `${r.stdout}${r.stderr}`, stdout: r.stdout };
-}
-
-const cfnLint = (file: string) => run(CFN_LINT, [file]);
-// --skip-download: checkov otherwise asks Prisma Cloud for guideline links; the checks run offline.
-const checkov = (file: string, ...extra: string[]) =>
-  run(CHECKOV, ['-f', file, '--framework', 'cloudformation', '--quiet', '--compact', '--skip-download', ...extra]);
-
-/** A copy of the template with `from` replaced by `to` (which must occur), in a temp dir removed at teardown. */
-function brokenCopy(t: Test, from: string, to: string): string {
-  t.ok(TEMPLATE.includes(from), `the template contains ${JSON.stringify(from)}`);
-  const dir = mkdtempSync(path.join(tmpdir(), 'room-lint-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'room.yaml');
-  writeFileSync(file, TEMPLATE.replace(from, to));
-  return file;
-}
+const { file: TEMPLATE_PATH, text: TEMPLATE, brokenCopy } = templateUnderTest('room.yaml');
+setUpCheckers();
 
 t.test('cfn-lint: no findings', async (t) => {
   const r = cfnLint(TEMPLATE_PATH);

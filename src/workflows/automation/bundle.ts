@@ -67,7 +67,10 @@ const REQUIRE_SHIM = [
 
 /** Bundle the handlers into index.mjs and zip it (see the module comment). */
 export async function buildLambdaBundle(o: BundleOptions = {}): Promise<LambdaBundle> {
-  const entry = path.resolve(o.entry ?? HANDLERS_ENTRY);
+  // Run from the TypeScript sources (a loader, the tests), the handlers are the .ts file beside.
+  const entry = path.resolve(
+    o.entry ?? (existsSync(HANDLERS_ENTRY) ? HANDLERS_ENTRY : HANDLERS_ENTRY.replace(/\.js$/, '.ts')),
+  );
   if (!existsSync(entry))
     throw new CleanroomError(
       'INSTALLATION_INCOMPLETE',

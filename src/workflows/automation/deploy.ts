@@ -252,9 +252,7 @@ export async function deployAutomation(
     bucket: vault.bucket,
     codeSha256: bundle.sha256,
     ...uploads,
-    parameters: Object.fromEntries(
-      parameters.map((p) => [p.ParameterKey, p.ParameterValue ?? final.parameters[p.ParameterKey] ?? '']),
-    ),
+    parameters: Object.fromEntries(parameters.map((p) => [p.ParameterKey, p.ParameterValue ?? ''])),
     outputs: final.outputs as AutomationOutputs,
   };
 }
@@ -265,16 +263,27 @@ export function objectUrl(bucket: string, region: string, key: string): string {
   return `https://${bucket}.s3.${region}.${suffix}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }
 
+/** The template's defaults of the options (test/templates/automation-template.test.ts holds them equal). */
+export const AUTOMATION_DEFAULTS = {
+  IsolationPolicy: 'approve',
+  MinSeverity: '7',
+  PollSeconds: '60',
+  NotificationEmail: '',
+  FleetMaxConcurrency: '10',
+  FleetToleratedFailurePercentage: '10',
+} as const;
+
 /**
- * The change set's parameters: the code and vault always; each option as given, else the deployed
- * stack's value (UsePreviousValue), else left out (the template's default).
+ * The change set's parameters, every one with its value: the code and vault; each option as
+ * given, else the deployed stack's value, else the template's default. (Explicit values, not
+ * UsePreviousValue: the same inputs give the same parameter list, whatever the last deploy passed.)
  */
 function stackParameters(
   o: AutomationDeployOptions,
   stack: RoomStack | undefined,
   fixed: Record<string, string>,
 ): ChangeSetInput['parameters'] {
-  const optional: Record<string, string | undefined> = {
+  const given: Record<keyof typeof AUTOMATION_DEFAULTS, string | undefined> = {
     IsolationPolicy: o.isolationPolicy,
     MinSeverity: o.minSeverity?.toString(),
     PollSeconds: o.pollSeconds?.toString(),
@@ -282,16 +291,10 @@ function stackParameters(
     FleetMaxConcurrency: o.fleetMaxConcurrency?.toString(),
     FleetToleratedFailurePercentage: o.fleetToleratedFailurePercentage?.toString(),
   };
-  return [
-    ...Object.entries(fixed).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue })),
-    ...Object.entries(optional).flatMap(([ParameterKey, v]): ChangeSetInput['parameters'] =>
-      v !== undefined
-        ? [{ ParameterKey, ParameterValue: v }]
-        : stack && ParameterKey in stack.parameters
-          ? [{ ParameterKey, UsePreviousValue: true }]
-          : [],
-    ),
-  ];
+  const values: Record<string, string> = { ...fixed };
+  for (const [k, dflt] of Object.entries(AUTOMATION_DEFAULTS))
+    values[k] = given[k as keyof typeof AUTOMATION_DEFAULTS] ?? stack?.parameters[k] ?? dflt;
+  return Object.entries(values).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
 }
 
 /** Step 3: the zip, the definitions and the template into the vault (only what it lacks). */

@@ -10,6 +10,7 @@ export {
   checkDeployOptions,
   objectUrl,
   DEFAULT_AUTOMATION_BUDGETS,
+  AUTOMATION_DEFAULTS,
   DEFINITION_FILES,
   ISOLATION_POLICIES,
   type AutomationBudgets,
@@ -34,13 +35,13 @@ export {
   type BundleOptions,
   type LambdaBundle,
 } from './bundle.js';
+export { requireAutomation, type DeployedAutomation } from './stack.js';
 export { AUTOMATION_STACK_NAME } from '../../domain/vault-name.js';
 export {
   AUTOMATION_OUTPUTS,
   deployedAutomation,
   executionArnOf,
   parseExecutionArn,
-  type DeployedAutomation,
   type ExecutionArn,
 } from './deployed.js';
 export {

@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { unzipSync } from 'fflate';
 import { buildLambdaBundle, BUNDLE_FILE } from '../../../src/workflows/automation/bundle.js';
 import { ROOT } from '../../../local-aws/local-aws.js';
+import { HANDLER_NAMES } from '../../../src/lambda/types.js';
 
 // Inside the package, so that the stand-in entry resolves the package's node_modules as the real one does.
 const dir = mkdtempSync(path.join(ROOT, '.tmp-bundle-'));
@@ -77,3 +78,17 @@ t.test('the zip holds index.mjs, which Node loads with the named handlers, and t
 t.test('a missing entry is INSTALLATION_INCOMPLETE', async (t) => {
   await t.rejects(buildLambdaBundle({ entry: path.join(dir, 'nope.mjs') }), { code: 'INSTALLATION_INCOMPLETE' });
 });
+
+t.test(
+  "the package's own handlers bundle into an index.mjs that exports every handler the template names",
+  async (t) => {
+    const b = await buildLambdaBundle();
+    t.match(b.entry, /lambda\/handlers\.(js|ts)$/, 'the handlers of this package');
+    const index = path.join(dir, 'real', BUNDLE_FILE);
+    mkdirSync(path.dirname(index), { recursive: true });
+    writeFileSync(index, unzipSync(b.zip)[BUNDLE_FILE]!);
+    const mod = (await import(pathToFileURL(index).href)) as Record<string, unknown>;
+    for (const h of HANDLER_NAMES) t.type(mod[h], 'function', `index.${h}`);
+    t.ok(b.indexBytes > 1_000_000, `the AWS SDK and the library are inside (${b.indexBytes} bytes)`);
+  },
+);
