@@ -98,3 +98,29 @@ t.test('several hand-offs become one: every wait named, the soonest retry', asyn
   t.equal(checkWaitMode(undefined), 'block');
   t.throws(() => checkWaitMode('later'), { code: 'INVALID_VALUE' });
 });
+
+t.test(
+  'an SSM command in the room is awaited in-process also in hand-off mode (its answer comes to this call only)',
+  async (t) => {
+    const { runGuestCommand } = await import('../../src/evidence/guest-command.js');
+    const c = fakeClock();
+    let polls = 0;
+    let sent = 0;
+    const forensic = {
+      ssm: {
+        sendCommand: async () => ((sent += 1), { Command: { CommandId: 'cmd-1' } }),
+        getCommandInvocation: async () =>
+          ++polls < 3 ? { Status: 'InProgress' } : { Status: 'Success', ResponseCode: 0, StandardOutputContent: 'ok' },
+      },
+    } as unknown as Parameters<typeof runGuestCommand>[0]['forensic'];
+    const a = await runGuestCommand({ forensic, clock: handOffClock(c, 'hand-off') }, 'i-0123456789abcdef0', {
+      command: 'true',
+      comment: 'test',
+      budgetMs: 60_000,
+      what: 'the test tool',
+    });
+    t.match(a, { kind: 'answered', status: 'Success', stdout: 'ok' });
+    t.equal(sent, 1, 'sent once');
+    t.equal(c.slept.length, 2, 'the two pending polls slept in-process');
+  },
+);

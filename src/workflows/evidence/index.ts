@@ -160,7 +160,12 @@ export interface DetachResult {
 export async function detachEvidence(deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions): Promise<DetachResult> {
   const caseId = assertCaseId(o.caseId);
   return withCustodySession(deps.custody, o.signal, (session) =>
-    detachSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session),
+    detachSteps(
+      { ...deps, clock: handOffClock(abortableClock(deps.clock ?? systemClock, o.signal), checkWaitMode(o.waits)) },
+      o,
+      caseId,
+      session,
+    ),
   );
 }
 
