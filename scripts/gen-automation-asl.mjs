@@ -61,6 +61,27 @@ const RETRY = [
 ];
 const CATCH = (next) => [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: next }];
 
+/** A terminal outcome: a Pass shaping the execution's output, then a Succeed named for it. */
+function outcome(name, parameters) {
+  return {
+    [`${name}Outcome`]: { Type: 'Pass', Parameters: parameters, Next: name },
+    [name]: { Type: 'Succeed' },
+  };
+}
+
+/** A Notify task; a failure to notify goes on to `next` all the same (the error is kept at $.notifyError). */
+function notifyTask(parameters, next) {
+  return {
+    Type: 'Task',
+    Resource: fnArn('Notify'),
+    Parameters: parameters,
+    ResultPath: '$.notified',
+    Retry: RETRY,
+    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.notifyError', Next: next }],
+    Next: next,
+  };
+}
+
 /** A Lambda step that may answer pending: Task → Choice (pending?) → Wait → Task. */
 function loop(name, fn, resultPath, parameters, next, catchTo = 'NotifyFailure') {
   return {
@@ -147,22 +168,12 @@ function responseStates() {
       ],
       Default: 'Policy',
     },
-    IgnoredOutcome: {
-      Type: 'Pass',
-      Parameters: { outcome: 'ignored', 'reason.$': '$.resolved.reason' },
-      Next: 'Ignored',
-    },
-    Ignored: { Type: 'Succeed' },
-    DuplicateOutcome: {
-      Type: 'Pass',
-      Parameters: {
-        outcome: 'duplicate',
-        'case.$': '$.resolved.case',
-        'firstExecution.$': '$.resolved.firstExecution',
-      },
-      Next: 'Duplicate',
-    },
-    Duplicate: { Type: 'Succeed' },
+    ...outcome('Ignored', { outcome: 'ignored', 'reason.$': '$.resolved.reason' }),
+    ...outcome('Duplicate', {
+      outcome: 'duplicate',
+      'case.$': '$.resolved.case',
+      'firstExecution.$': '$.resolved.firstExecution',
+    }),
     Policy: {
       Type: 'Choice',
       Choices: [
@@ -194,30 +205,9 @@ function responseStates() {
       Choices: [{ Variable: '$.approval.approved', BooleanEquals: false, Next: 'NotifyRejected' }],
       Default: 'Isolate',
     },
-    NotifyRejected: {
-      Type: 'Task',
-      Resource: fnArn('Notify'),
-      Parameters: { ...CASE, outcome: 'rejected' },
-      ResultPath: '$.notified',
-      Retry: RETRY,
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.notifyError', Next: 'RejectedOutcome' }],
-      Next: 'RejectedOutcome',
-    },
-    RejectedOutcome: {
-      Type: 'Pass',
-      Parameters: { outcome: 'rejected', 'case.$': '$.resolved.case' },
-      Next: 'Rejected',
-    },
-    Rejected: { Type: 'Succeed' },
-    NotifyExpired: {
-      Type: 'Task',
-      Resource: fnArn('Notify'),
-      Parameters: { ...CASE, outcome: 'expired', 'error.$': '$.error' },
-      ResultPath: '$.notified',
-      Retry: RETRY,
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.notifyError', Next: 'Failed' }],
-      Next: 'Failed',
-    },
+    NotifyRejected: notifyTask({ ...CASE, outcome: 'rejected' }, 'RejectedOutcome'),
+    ...outcome('Rejected', { outcome: 'rejected', 'case.$': '$.resolved.case' }),
+    NotifyExpired: notifyTask({ ...CASE, outcome: 'expired', 'error.$': '$.error' }, 'Failed'),
     ...loop('Isolate', 'Isolate', '$.isolate', CASE, 'Acquire'),
     ...loop('Acquire', 'Acquire', '$.acquire', CASE, 'Hash'),
     ...perItem('Hash', 'Hash', '$.hashes', 'Room', { result: { resume: null } }),
@@ -244,24 +234,8 @@ function responseStates() {
       Next: 'Done',
     },
     Done: { Type: 'Succeed' },
-    NotifyResolveFailure: {
-      Type: 'Task',
-      Resource: fnArn('Notify'),
-      Parameters: { case: null, ...EXECUTION, outcome: 'failed', 'error.$': '$.error' },
-      ResultPath: '$.notified',
-      Retry: RETRY,
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.notifyError', Next: 'Failed' }],
-      Next: 'Failed',
-    },
-    NotifyFailure: {
-      Type: 'Task',
-      Resource: fnArn('Notify'),
-      Parameters: { ...CASE, outcome: 'failed', 'error.$': '$.error' },
-      ResultPath: '$.notified',
-      Retry: RETRY,
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.notifyError', Next: 'Failed' }],
-      Next: 'Failed',
-    },
+    NotifyResolveFailure: notifyTask({ case: null, ...EXECUTION, outcome: 'failed', 'error.$': '$.error' }, 'Failed'),
+    NotifyFailure: notifyTask({ ...CASE, outcome: 'failed', 'error.$': '$.error' }, 'Failed'),
     Failed: { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' },
   };
   return states;

@@ -207,11 +207,11 @@ export const RULES: Rules = {
       accounts: ['forensic'],
       why: 'a guest command runs on the room instance, in the forensic account (EvidenceRun, room up, room status)',
     },
+    'EvidenceDeps.forensic': { accounts: ['forensic'], why: 'evidence attach/detach work on the forensic instance' },
     'HashEvidenceStepDeps.forensic': {
       accounts: ['forensic'],
-      why: "the resumable hash reads the forensic snapshot's blocks (EBS direct) in the forensic account",
+      why: 'the resumable acquisition hash reads the forensic snapshot of record (hashEvidenceStep, the automation hash step)',
     },
-    'EvidenceDeps.forensic': { accounts: ['forensic'], why: 'evidence attach/detach work on the forensic instance' },
     'ExportDeps.forensic': {
       accounts: ['forensic'],
       why: 'evidence export reads the forensic snapshot (EBS direct) and uploads its image into the vault, both in the forensic account',

@@ -10,23 +10,15 @@
  * inline Distributed Map with Lambda tasks and is tested doing so; and each child is still a
  * child execution of its own on AWS.
  */
-import type { HandlerName } from './types.js';
+import { HANDLER_NAMES, type HandlerName } from './types.js';
 
 /** The function ARN placeholder of a handler: `resolve` → `ResolveFunctionArn`. */
 export function functionArnSubstitution(name: HandlerName): string {
   return `${name[0]!.toUpperCase()}${name.slice(1)}FunctionArn`;
 }
 
-const RESPONSE_HANDLERS: readonly HandlerName[] = [
-  'resolve',
-  'isolate',
-  'requestApproval',
-  'acquire',
-  'hash',
-  'room',
-  'attach',
-  'notify',
-];
+/** Every function the response flow calls (all but the fleet's summary). */
+const RESPONSE_HANDLERS = HANDLER_NAMES.filter((n) => n !== 'summarize');
 
 /** The substitutions each definition file uses (each must be in the state machine's DefinitionSubstitutions). */
 export const DEFINITION_SUBSTITUTIONS: Record<'response.asl.json' | 'fleet.asl.json', readonly string[]> = {

@@ -19,6 +19,7 @@ import { attachEvidence, hashEvidenceStep, type HashResume } from '../workflows/
 import type { WaitMode } from '../domain/hand-off.js';
 import { roomGate, roomUp } from '../workflows/room/index.js';
 import { readAutomationEnv, type AutomationEnv } from './env.js';
+import type { EvidenceBudgets } from '../evidence/run.js';
 import type { CaseRecord, LambdaWorld, Workflows } from './host.js';
 
 /**
@@ -30,8 +31,15 @@ export const STEP_LEASE_TTL_MS = 16 * 60_000;
 /** The workflows' hand-off mode (see src/domain/hand-off.ts): a wait returns to the state machine. */
 const HAND_OFF = { waits: 'hand-off' } as const satisfies { waits: WaitMode };
 
+/** What a caller of {@link lambdaWorld} may set besides the environment. */
+export interface LambdaWorldOptions {
+  /** Overrides of the evidence wait budgets of acquire and attach (library defaults otherwise). */
+  evidenceBudgets?: Partial<EvidenceBudgets>;
+}
+
 /** The world of a deployed function, from its environment. */
-export function lambdaWorld(env: AutomationEnv = readAutomationEnv()): LambdaWorld {
+export function lambdaWorld(env: AutomationEnv = readAutomationEnv(), options: LambdaWorldOptions = {}): LambdaWorld {
+  const budgets = options.evidenceBudgets ? { budgets: options.evidenceBudgets } : {};
   const accounts = new Map<string, Promise<AwsAccount>>();
   const inRegion = (region: string): Promise<AwsAccount> => {
     let a = accounts.get(region);
@@ -76,6 +84,7 @@ export function lambdaWorld(env: AutomationEnv = readAutomationEnv()): LambdaWor
           instanceIds: [ref.instanceId],
           attach: false,
           acquisitionHash: 'deferred',
+          ...budgets,
           signal,
           ...HAND_OFF,
         },
@@ -120,7 +129,7 @@ export function lambdaWorld(env: AutomationEnv = readAutomationEnv()): LambdaWor
       const account = await forensic();
       const r = await attachEvidence(
         { forensic: account, custody: record, room: roomGate(account), reporter: silentReporter },
-        { caseId: ref.caseId, evidenceId, signal, ...HAND_OFF },
+        { caseId: ref.caseId, evidenceId, ...budgets, signal, ...HAND_OFF },
       );
       return {
         ...(r.evidence.volumeId ? { volumeId: r.evidence.volumeId } : {}),
