@@ -56,6 +56,7 @@ const POLICIES: Record<AccountKind, string[]> = {
     'cleanroom-forensic-vault-setup-policy.json',
     'cleanroom-forensic-room-policy.json',
     'cleanroom-forensic-room-cloudformation-policy.json',
+    'cleanroom-forensic-automation-policy.json',
   ],
   source: ['cleanroom-source-policy.json', 'cleanroom-source-evidence-policy.json'],
 };
@@ -151,6 +152,10 @@ export const RULES: Rules = {
       accounts: ['forensic'],
       why: 'room down and case close delete the room stack, in the forensic account',
     },
+    'src/workflows/automation/': {
+      accounts: ['forensic'],
+      why: 'the operator side of the automation (run, status, approve): its stack, state machines, the fleet and the vault are in the forensic account',
+    },
     'src/workflows/isolate/': { accounts: ['source'], why: 'isolate contains the compromised instance where it runs' },
     'src/workflows/close/': {
       byVariable: true,
@@ -201,10 +206,6 @@ export const RULES: Rules = {
     'GuestCommandRun.forensic': {
       accounts: ['forensic'],
       why: 'a guest command runs on the room instance, in the forensic account (EvidenceRun, room up, room status)',
-    },
-    'HashEvidenceStepDeps.forensic': {
-      accounts: ['forensic'],
-      why: "the resumable hash reads the forensic snapshot's blocks (EBS direct) in the forensic account",
     },
     'EvidenceDeps.forensic': { accounts: ['forensic'], why: 'evidence attach/detach work on the forensic instance' },
     'HashEvidenceStepDeps.forensic': {

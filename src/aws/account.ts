@@ -19,6 +19,7 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { EBSClient } from '@aws-sdk/client-ebs';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { fromIni, fromTemporaryCredentials, fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -34,6 +35,7 @@ import {
   ASG_COMMANDS,
   ELB_COMMANDS,
   EBS_COMMANDS,
+  SFN_COMMANDS,
   SNS_COMMANDS,
 } from './commands.js';
 import { endpointTimeout, translateAwsError } from './errors.js';
@@ -315,6 +317,7 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
     autoscaling: port('autoscaling', (c) => new AutoScalingClient(c), ASG_COMMANDS),
     elb: port('elasticloadbalancing', (c) => new ElasticLoadBalancingV2Client(c), ELB_COMMANDS),
     ebs: port('ebs', (c) => new EBSClient(c), EBS_COMMANDS),
+    sfn: port('states', (c) => new SFNClient(c), SFN_COMMANDS),
     sns: port('sns', (c) => new SNSClient(c), SNS_COMMANDS),
     single: {
       ec2: port('ec2', (c) => new EC2Client({ ...c, maxAttempts: 1 }), EC2_COMMANDS),

@@ -13,6 +13,7 @@ import * as iam from '@aws-sdk/client-iam';
 import * as asg from '@aws-sdk/client-auto-scaling';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
 import * as ebs from '@aws-sdk/client-ebs';
+import * as sfn from '@aws-sdk/client-sfn';
 import * as sns from '@aws-sdk/client-sns';
 
 export const CFN_COMMANDS = {
@@ -187,6 +188,19 @@ export const EBS_COMMANDS = {
   getSnapshotBlock: ebs.GetSnapshotBlockCommand,
 } as const;
 
+/**
+ * Step Functions, as the operator's commands use it: `automation run` starts the fleet execution,
+ * `automation status` reads executions, `automation approve | reject` answers a paused one's task token.
+ */
+export const SFN_COMMANDS = {
+  startExecution: sfn.StartExecutionCommand,
+  describeExecution: sfn.DescribeExecutionCommand,
+  listExecutions: sfn.ListExecutionsCommand,
+  getExecutionHistory: sfn.GetExecutionHistoryCommand,
+  sendTaskSuccess: sfn.SendTaskSuccessCommand,
+  sendTaskFailure: sfn.SendTaskFailureCommand,
+} as const;
+
 /** The automated response (src/lambda): the responders' topic. */
 export const SNS_COMMANDS = {
   publish: sns.PublishCommand,
@@ -204,5 +218,6 @@ export const SERVICE_TABLES = {
   autoscaling: ASG_COMMANDS,
   elasticloadbalancing: ELB_COMMANDS,
   ebs: EBS_COMMANDS,
+  states: SFN_COMMANDS,
   sns: SNS_COMMANDS,
 } as const;

@@ -14,6 +14,7 @@ import type {
   ASG_COMMANDS,
   ELB_COMMANDS,
   EBS_COMMANDS,
+  SFN_COMMANDS,
   SNS_COMMANDS,
 } from './commands.js';
 
@@ -41,10 +42,23 @@ export type IamPort = PortOf<typeof IAM_COMMANDS>;
 export type AsgPort = PortOf<typeof ASG_COMMANDS>;
 export type ElbPort = PortOf<typeof ELB_COMMANDS>;
 export type EbsPort = PortOf<typeof EBS_COMMANDS>;
+export type SfnPort = PortOf<typeof SFN_COMMANDS>;
 export type SnsPort = PortOf<typeof SNS_COMMANDS>;
 
 /** The names of an account's ports. */
-export type PortName = 'cfn' | 'ec2' | 's3' | 'kms' | 'sts' | 'ssm' | 'iam' | 'autoscaling' | 'elb' | 'ebs' | 'sns';
+export type PortName =
+  | 'cfn'
+  | 'ec2'
+  | 's3'
+  | 'kms'
+  | 'sts'
+  | 'ssm'
+  | 'iam'
+  | 'autoscaling'
+  | 'elb'
+  | 'ebs'
+  | 'sfn'
+  | 'sns';
 
 /**
  * An account narrowed to the calls a function makes: `AccountCalls<{ s3: 'getObject'; kms:
@@ -76,6 +90,8 @@ export interface AwsAccount {
   readonly autoscaling: AsgPort;
   readonly elb: ElbPort;
   readonly ebs: EbsPort;
+  /** Step Functions (the automation's executions). */
+  readonly sfn: SfnPort;
   /** The responders' topic (the automated response's notifications). */
   readonly sns: SnsPort;
   /**

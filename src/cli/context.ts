@@ -32,7 +32,11 @@ import {
  * `room shell`, whose session may last hours and must not keep the case from other commands;
  * concurrent appends are safe: docs/custody.md, "Many writers on one case").
  */
-export type CustodyUse = { use: 'read' } | { use: 'change' | 'start' | 'append'; command: string };
+export type CustodyUse =
+  | { use: 'read' }
+  | { use: 'change' | 'start'; command: string }
+  /** `mayStart`: the command may be the case's first (automation run: its fleet's executions take the case's lease themselves). */
+  | { use: 'append'; command: string; mayStart?: boolean };
 
 export interface GlobalArgs {
   region?: string;
@@ -192,7 +196,7 @@ export class CliContext {
             caseId,
             bucket,
             reporter: this.reporter,
-            mustExist: how.use !== 'start',
+            mustExist: how.use !== 'start' && !(how.use === 'append' && how.mayStart),
             ...(lease ? { lease } : {}),
           });
           if (opened.lease) this.heartbeat(opened);

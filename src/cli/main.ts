@@ -33,7 +33,7 @@ export function buildParser(argv: string[], io: HostIo = processIo()): Argv {
       global: true,
     })
     .strict()
-    .demandCommand(1, 'Name a command: vault, room, isolate, acquire, evidence, custody or case.')
+    .demandCommand(1, 'Name a command: vault, room, isolate, acquire, evidence, custody, case or automation.')
     .recommendCommands()
     .help()
     .version()

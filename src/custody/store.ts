@@ -5,7 +5,7 @@
  * multipart uploads too, but a single PUT is one request and carries its checksum whole.
  */
 import { createHash } from 'node:crypto';
-import type { AccountCalls, AwsAccount } from '../aws/ports.js';
+import type { AccountCalls } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import type { LockMode } from './vault/audit.js';
 import { custodyPrefix, seqOfKey } from './event.js';
@@ -92,7 +92,7 @@ export function retainUntil(now: Date, days: number): Date {
  * when the key exists. One S3 request.
  */
 export async function putLocked(
-  account: AwsAccount,
+  account: AccountCalls<{ s3: 'putObject' }>,
   target: VaultTarget,
   key: string,
   body: Buffer,

@@ -83,6 +83,10 @@ export const CUSTODY_ACTIONS = {
   'case.close.incomplete': 'close ended with work outstanding, and what',
   'case.close': 'the case closed',
 
+  'automation.run':
+    'a fleet run started (automation run): its item list in the vault with its SHA-256, the instance count, the execution',
+  'automation.approval':
+    'a paused execution approved or rejected (automation approve | reject): by whom, why, the execution',
   'automation.start':
     'the automated response (Step Functions) took up a finding for an instance: finding, instance, isolation policy, execution',
   'automation.approval.request':

@@ -268,6 +268,32 @@ export const ERROR_CODES = {
     meaning:
       "A toolkit in the vault does not verify: its manifest's schema or id, or a file's SHA-256 against the manifest.",
   },
+  // ── Automation: the operator's commands (automation run | status | approve | reject)
+  NO_INSTANCES: {
+    exit: 2,
+    meaning: 'automation run was given no instance (--instance, --instances-file or --tag), or the tag matched none.',
+  },
+  INSTANCES_FILE_INVALID: {
+    exit: 2,
+    meaning: '--instances-file cannot be read, or is neither one instance id per line nor a JSON array of them.',
+  },
+  INVALID_TAG_FILTER: { exit: 2, meaning: '--tag is not KEY=VALUE.' },
+  INSTANCES_UNAVAILABLE: {
+    exit: 2,
+    meaning: 'automation run: instances of the list do not exist in the region or are terminated; nothing was started.',
+  },
+  INVALID_EXECUTION_ARN: { exit: 2, meaning: '--execution is not a Step Functions execution ARN.' },
+  EXECUTION_NOT_FOUND: { exit: 2, meaning: 'Step Functions knows no such execution (wrong ARN, region or account).' },
+  APPROVAL_NOT_PENDING: {
+    exit: 2,
+    meaning:
+      'automation approve or reject: the execution is not waiting for an approval (none requested, already decided, or it ended).',
+  },
+  RUN_FAILED: {
+    exit: 1,
+    meaning:
+      'automation run --wait: the fleet execution ended failed, timed out or aborted (the summary says which instances).',
+  },
   // ── Automated response (the Lambda host)
   INVALID_AUTOMATION_INPUT: {
     exit: 2,

@@ -128,6 +128,10 @@ export const KEY_FAMILIES = {
   'close.incomplete': ['close', 'incomplete', id('digest')],
   /** `case.close`: the case is closed (one segment: the key is the action's name). */
   'case.close': ['case.close'],
+  /** `automation.run`: a fleet run, by its run id (the execution is `run-<runId>`). */
+  'automation.run': ['automation', 'run', id('runId')],
+  /** `automation.approval`: the decision on a paused execution, by its ARN (one decision per execution). */
+  'automation.approval': ['automation', 'approval', rest('executionArn')],
   /** `automation.start`: an automated response took up a finding for an instance (source, digest of the finding id, instance). */
   'automation.start': ['automation', 'start', id('source'), id('findingDigest'), id('instanceId')],
   /** `automation.approval.request`: approval asked for by one execution (its ARN) for one instance (a fleet's items may share an execution id). */
@@ -265,6 +269,8 @@ export const idempotencyKeys = {
     closed: () => build('case.close'),
   },
   automation: {
+    run: (runId: string) => build('automation.run', runId),
+    approval: (executionArn: string) => build('automation.approval', executionArn),
     start: (source: string, findingDigest: string, instanceId: string) =>
       build('automation.start', source, findingDigest, instanceId),
     approvalRequest: (instanceId: string, executionArn: string) =>

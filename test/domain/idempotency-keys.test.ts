@@ -155,6 +155,11 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
   'close.schedule-key-deletion': [K.close.scheduleKeyDeletion('k1'), { keyId: 'k1' }],
   'close.incomplete': [K.close.incomplete('d1'), { digest: 'd1' }],
   'case.close': [K.close.closed(), {}],
+  'automation.run': [K.automation.run('20261205T120000Z-1a2b3c'), { runId: '20261205T120000Z-1a2b3c' }],
+  'automation.approval': [
+    K.automation.approval('arn:aws:states:us-east-1:123456789012:execution:cleanroom-response:GD-1'),
+    { executionArn: 'arn:aws:states:us-east-1:123456789012:execution:cleanroom-response:GD-1' },
+  ],
   'automation.start': [
     K.automation.start('guardduty', '0123456789abcdef', 'i-1'),
     { source: 'guardduty', findingDigest: '0123456789abcdef', instanceId: 'i-1' },

@@ -1,6 +1,9 @@
 /**
- * The automation stack (issue 14): `automation deploy` (deploy.ts: bundle, upload to the vault,
- * change set), `automation remove` (remove.ts), and the Lambda bundle (bundle.ts).
+ * The automation (issue 14): the stack — `automation deploy` (deploy.ts: bundle, upload to the
+ * vault, change set), `automation remove` (remove.ts), the Lambda bundle (bundle.ts) — and the
+ * operator's side: `automation run` (run.ts: a fleet through the Distributed Map), `automation
+ * status` (status.ts: executions and each instance's outcome, from the custody record),
+ * `automation approve | reject` (approve.ts: a paused execution's decision).
  */
 export {
   deployAutomation,
@@ -34,3 +37,45 @@ export {
 } from './bundle.js';
 export { requireAutomation, type DeployedAutomation } from './stack.js';
 export { AUTOMATION_STACK_NAME } from '../../domain/vault-name.js';
+export {
+  AUTOMATION_OUTPUTS,
+  deployedAutomation,
+  executionArnOf,
+  parseExecutionArn,
+  type ExecutionArn,
+} from './deployed.js';
+export {
+  fleetLimits,
+  itemsBody,
+  itemsKey,
+  runFleet,
+  type FleetInput,
+  type FleetItem,
+  type FleetLimits,
+  type RunCustody,
+  type RunDeps,
+  type RunOptions,
+  type RunResult,
+} from './run.js';
+export {
+  automationStatus,
+  executionsInRecord,
+  outcomes,
+  type AutomationStatus,
+  type ExecutionStatus,
+  type ExecutionSummary,
+  type InstanceOutcome,
+  type StatusDeps,
+  type StatusOptions,
+} from './status.js';
+export {
+  APPROVAL_REJECTED,
+  approvalKey,
+  decideApproval,
+  type ApprovalRequestObject,
+  type Decision,
+  type DecideCustody,
+  type DecideDeps,
+  type DecideOptions,
+  type DecideResult,
+} from './approve.js';

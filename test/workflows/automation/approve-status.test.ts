@@ -1,0 +1,161 @@
+/**
+ * automation approve | reject and automation status on a fake account: the decision recorded and
+ * handed to the paused task's token, refused when nothing waits or it was decided; status reads
+ * each instance's outcome from the record and the executions' state from Step Functions.
+ */
+import t from 'tap';
+import { approvalKey, automationStatus, decideApproval } from '../../../src/workflows/automation/index.js';
+import { RESPONSE_ARN, World, instanceIds } from './fake.js';
+
+const CASE = 'GD-0123456789abcdef';
+const [I1, I2] = instanceIds(2) as [string, string];
+const EXEC = `${RESPONSE_ARN.replace(':stateMachine:', ':execution:')}:ev-1`;
+
+/** A response paused for approval: the raw finding as input, the case in its history, the request in the vault. */
+function paused(): World {
+  const w = new World();
+  w.executions.set(EXEC, {
+    arn: EXEC,
+    stateMachineArn: RESPONSE_ARN,
+    name: 'ev-1',
+    input: JSON.stringify({ source: 'aws.guardduty', detail: { id: 'f-1' } }),
+    status: 'RUNNING',
+    output: JSON.stringify({ case: { caseId: CASE, instanceId: I1 } }),
+    token: { token: 'tok-1' },
+  });
+  w.objects.set(
+    approvalKey(CASE, 'ev-1'),
+    Buffer.from(
+      JSON.stringify({
+        taskToken: 'tok-1',
+        executionArn: EXEC,
+        requestedAt: '2026-12-05T12:00:00Z',
+        caseId: CASE,
+        instanceId: I1,
+      }),
+    ),
+  );
+  return w;
+}
+
+const decide = (w: World, decision: 'approved' | 'rejected', reason?: string) =>
+  decideApproval(
+    { account: w.account(), custody: async () => w.custody() },
+    { execution: EXEC, decision, ...(reason ? { reason } : {}) },
+  );
+
+t.test('approve: recorded with who and why, then the token gets the decision', async (t) => {
+  const w = paused();
+  const r = await decide(w, 'approved', 'confirmed with the owner');
+  t.equal(r.case, CASE, 'the case found in the execution (its input is the raw finding)');
+  t.equal(r.instanceId, I1);
+  t.equal(r.by, 'arn:aws:sts::123456789012:assumed-role/Custodian/alice');
+  const ev = w.record.events()[0]!;
+  t.equal(ev.action, 'automation.approval');
+  t.match(ev.outcome.details, { decision: 'approved', by: r.by, reason: 'confirmed with the owner' });
+  t.same(
+    w.calls
+      .of<{ taskToken: string; output: string }>('sendTaskSuccess')
+      .map((c) => [c.taskToken, JSON.parse(c.output).decision]),
+    [['tok-1', 'approved']],
+  );
+  await t.rejects(
+    decide(w, 'approved'),
+    { code: 'APPROVAL_NOT_PENDING', exitCode: 2 },
+    'already decided: nothing waits',
+  );
+  await t.rejects(decide(w, 'rejected'), { code: 'APPROVAL_NOT_PENDING', message: /already approved/ });
+  t.equal(w.record.events().length, 1, 'one decision in the record');
+});
+
+t.test('reject: the task fails with Rejected, which the state machine catches, and the reason', async (t) => {
+  const w = paused();
+  await decide(w, 'rejected', 'production database, take it offline by hand');
+  t.same(w.calls.of('sendTaskFailure'), [
+    { taskToken: 'tok-1', error: 'Rejected', cause: 'production database, take it offline by hand' },
+  ]);
+  t.match(w.record.events()[0]!.outcome.details, { decision: 'rejected' });
+});
+
+t.test('nothing waiting: no request, an ended execution, an unknown or malformed ARN', async (t) => {
+  const w = paused();
+  w.objects.clear();
+  await t.rejects(decide(w, 'approved'), { code: 'APPROVAL_NOT_PENDING', message: /no approval was requested/ });
+  const ended = paused();
+  ended.executions.get(EXEC)!.status = 'SUCCEEDED';
+  await t.rejects(decide(ended, 'approved'), { code: 'APPROVAL_NOT_PENDING', message: /ended \(SUCCEEDED\)/ });
+  t.equal(ended.record.events().length, 0, 'nothing recorded');
+  const none = new World();
+  await t.rejects(decide(none, 'approved'), { code: 'EXECUTION_NOT_FOUND', exitCode: 2 });
+  await t.rejects(
+    decideApproval(
+      { account: none.account(), custody: async () => none.custody() },
+      { execution: 'arn:nope', decision: 'approved' },
+    ),
+    { code: 'INVALID_EXECUTION_ARN', exitCode: 2 },
+  );
+});
+
+t.test("status: each instance's outcome from the record, each execution's state from Step Functions", async (t) => {
+  const w = paused();
+  const fleetArn = 'arn:aws:states:us-east-1:123456789012:execution:cleanroom-fleet:run-abc';
+  w.executions.set(fleetArn, {
+    arn: fleetArn,
+    stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:cleanroom-fleet',
+    name: 'run-abc',
+    input: '{}',
+    status: 'SUCCEEDED',
+  });
+  const rec = w.record;
+  await rec.record({
+    action: 'automation.run',
+    resources: [],
+    inputs: { runId: 'abc', items: { bucket: 'b', key: 'k', sha256: 'ff', count: 2 }, instanceIds: [I1, I2] },
+    outcome: { status: 'succeeded', details: { execution: fleetArn } },
+  });
+  await rec.record({
+    action: 'isolate.complete',
+    resources: [{ type: 'ec2:instance', id: I1 }],
+    outcome: { status: 'succeeded' },
+  });
+  await rec.record({
+    action: 'acquire.run',
+    resources: [],
+    outcome: {
+      status: 'succeeded',
+      details: {
+        evidence: [
+          { evidenceId: 'ev-one', sourceInstanceId: I1, state: 'attached', sha256: 'ab'.repeat(32) },
+          { evidenceId: 'ev-two', sourceInstanceId: I2, state: 'preserved' },
+        ],
+      },
+    },
+  });
+  await rec.record({
+    action: 'isolate.complete',
+    resources: [{ type: 'ec2:instance', id: I2 }],
+    outcome: { status: 'failed', error: { code: 'ASG_AT_MINIMUM', message: 'at minimum' } },
+  });
+  const s = await automationStatus({ account: w.account(), custody: async () => rec }, { caseId: CASE });
+  t.same(
+    s.executions.map((x) => [x.kind, x.status]),
+    [['fleet', 'SUCCEEDED']],
+  );
+  t.same(
+    s.instances.map((i) => [i.instanceId, i.outcome, i.isolated, i.hashed, i.attached, i.error?.code]),
+    [
+      [I1, 'done', true, 1, 1, undefined],
+      [I2, 'failed', false, 0, 0, 'ASG_AT_MINIMUM'],
+    ],
+  );
+  t.equal(s.head?.seq, 4, 'read up to the head of the record');
+  const gone = await automationStatus({ account: new World().account(), custody: async () => rec }, { caseId: CASE });
+  t.equal(
+    gone.executions[0]!.status,
+    'UNKNOWN',
+    'an execution Step Functions forgot is still reported from the record',
+  );
+  const latest = await automationStatus({ account: w.account() }, {});
+  t.equal(latest.case, null);
+  t.same(latest.executions.map((x) => x.kind).sort(), ['fleet', 'response']);
+});
