@@ -40,8 +40,6 @@ export interface CustodyEvent extends RecordedEvent {
   schema: typeof EVENT_SCHEMA_ID;
   /** The case the event belongs to. */
   case: string;
-  /** Set only on a lane event: the writer's own lane (see `lanes.ts`); `seq` is then its position in the lane. */
-  lane?: string;
 }
 
 /** The chain head a manifest seals. */

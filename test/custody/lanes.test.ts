@@ -101,7 +101,7 @@ t.test(
     t.equal(acked.length, 48, 'every append acknowledged');
     t.equal(w.puts.length, 16, 'one lane object per writer: the three appends of each went into one PUT');
     t.ok(
-      acked.every((e) => (e as CustodyEvent).lane?.startsWith('exec-step')),
+      acked.every((e) => e.lane?.startsWith('exec-step')),
       'each event names its lane',
     );
     t.equal(
@@ -200,7 +200,7 @@ t.test('a checkpoint moving a lane backwards, or naming a head not in the record
   const evs = await Promise.all([c.record(entry('a')), c.record(entry('b'))]);
   await c.sealManifest();
   const forger = await w.open();
-  const lane = (evs[0] as CustodyEvent).lane!;
+  const lane = evs[0]!.lane!;
   await forger.record({
     action: 'custody.checkpoint',
     resources: [],
