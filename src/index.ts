@@ -50,6 +50,13 @@ export {
   type ApprovalAction,
 } from './domain/approval.js';
 export { InterruptedError, isInterrupted } from './domain/abort.js';
+export {
+  WaitHandedOffError,
+  isWaitHandedOff,
+  combineHandOffs,
+  type WaitMode,
+  type HandOff,
+} from './domain/hand-off.js';
 
 // Workflows: vault
 export { initVault, type VaultInitOptions, type VaultInitResult } from './workflows/vault/index.js';
@@ -175,6 +182,21 @@ export {
   type ToolkitArch,
 } from './domain/toolkit.js';
 
+// Automation: the acquisition hash a time budget at a time (state carried between invocations)
+export {
+  hashEvidenceStep,
+  type HashEvidenceStepDeps,
+  type HashEvidenceStepOptions,
+  type HashEvidenceStepResult,
+} from './workflows/evidence/index.js';
+export {
+  hashSnapshotResumable,
+  checkHashResume,
+  type HashResume,
+  type ResumableHashOptions,
+  type ResumableHashResult,
+} from './evidence/resumable-hash.js';
+
 // Workflows: close
 export {
   closeCase,
@@ -223,7 +245,7 @@ export type { TranscriptCheck } from './custody/verify.js';
 export { canonicalize } from './custody/canonical.js';
 export { eventHash, type CustodyEvent, type CaseManifest } from './custody/event.js';
 export { eventSchemaErrors, manifestSchemaErrors, isCustodyEvent, isCaseManifest } from './custody/schema.js';
-export type { CustodyRecorder, RecordedEvent } from './domain/recorder.js';
+export type { CustodyRecorder, RecordedEvent, ActorContext } from './domain/recorder.js';
 export {
   idempotencyKeys,
   parseIdempotencyKey,

@@ -62,6 +62,7 @@ import {
   type TranscriptCheck,
 } from './verify.js';
 import type { VaultVerifyAccount, VaultVerifyResult } from './verify-vault.js';
+import { actorLine } from './actor.js';
 
 export const BUNDLE_FILES = {
   manifest: 'manifest.json',
@@ -241,7 +242,7 @@ function reportRow(rows: ReportRows, seq: number, ev: CustodyEvent | undefined):
   rows.timeline.push({
     seq,
     time: String(ev?.time ?? ''),
-    actor: String(ev?.actor ?? ''),
+    actor: actorLine(ev),
     action: String(ev?.action ?? ''),
     status: String(ev?.outcome?.status ?? ''),
     resources: summarise(ev?.resources),

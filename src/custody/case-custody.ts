@@ -40,7 +40,7 @@ import {
   type CustodyEvent,
   type SignedManifest,
 } from './event.js';
-import type { CustodyEntry, CustodyRecorder, RecordedEvent } from '../domain/recorder.js';
+import type { ActorContext, CustodyEntry, CustodyRecorder, RecordedEvent } from '../domain/recorder.js';
 import { getBytes, listCustodyKeys, putLocked, type ListedLaneKey } from './store.js';
 import { CHECKPOINT_ACTION, LaneSet, checkpointHeads } from './lanes.js';
 import { eventSchemaErrors, manifestSchemaErrors } from './schema.js';
@@ -128,6 +128,11 @@ export interface OpenCustodyOptions {
    * `case.lease.takeover` event. Appends refuse once a renewal found the lease lost.
    */
   lease?: CustodyLeaseRequest;
+  /**
+   * Automation's context (a Lambda step of a Step Functions execution): every event this record
+   * appends carries it as `via` ({ execution, function, codeSha256 }) beside the caller's `actor`.
+   */
+  actorContext?: ActorContext;
 }
 
 /**
@@ -203,6 +208,7 @@ class S3CaseCustody implements CaseCustody {
     private readonly sleep: (ms: number) => Promise<void> = timerSleep,
     private readonly random: () => number = Math.random,
     lane?: true | string,
+    private readonly via?: ActorContext,
   ) {
     this.lanes = new LaneSet(caseId, (_code, _seq, message) => {
       this.laneProblem ??= message;
@@ -384,6 +390,7 @@ class S3CaseCustody implements CaseCustody {
       ...(lane !== undefined ? { lane } : {}),
       time: now.toISOString(),
       actor,
+      ...(this.via ? { via: { ...this.via } } : {}),
       action: entry.action,
       resources: entry.resources,
       ...(entry.inputs !== undefined ? { inputs: entry.inputs } : {}),
@@ -669,6 +676,24 @@ class S3CaseCustody implements CaseCustody {
   }
 }
 
+/** An actor context as the event schema takes it (refused, exit 2, before anything is read). */
+function checkActorContext(a: ActorContext): ActorContext {
+  const ok =
+    typeof a.execution === 'string' &&
+    a.execution.length > 0 &&
+    typeof a.function === 'string' &&
+    a.function.length > 0 &&
+    typeof a.codeSha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(a.codeSha256);
+  if (!ok)
+    throw new UsageError(
+      'INVALID_VALUE',
+      'actorContext needs an execution ARN, a function name and the code SHA-256 (64 lower-case hex digits).',
+      { details: { actorContext: a } },
+    );
+  return { execution: a.execution, function: a.function, codeSha256: a.codeSha256 };
+}
+
 /**
  * Open the custody record of a case for writing. Audits the vault first (once), and refuses with
  * exit 2 when there is no vault, exit 3 when it fails the audit; with `mustExist`, exit 2
@@ -691,6 +716,7 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
     opts.sleep,
     opts.random,
     opts.lane,
+    opts.actorContext ? checkActorContext(opts.actorContext) : undefined,
   );
   if (opts.lease) {
     const l = opts.lease;

@@ -10,6 +10,8 @@ import { getBytes, listCustodyKeys } from './store.js';
 import { CHECKPOINT_ACTION, LaneSet } from './lanes.js';
 import { unknownCaseError } from './case-exists.js';
 import { sessionOfEvent, type RecordedSession } from './room-sessions.js';
+import { viaOf } from './actor.js';
+import type { ActorContext } from '../domain/recorder.js';
 
 /** One line of the timeline (the contract's fields first). */
 export interface LogEntry
@@ -20,6 +22,8 @@ export interface LogEntry
   lane?: string;
   /** A session event (`room.session.start`, `room.session`): who entered, when, the session id, the transcript's SHA-256. */
   session?: RecordedSession;
+  /** Automation's context of the append (the execution, the function, the code's SHA-256), when it has one. */
+  via?: ActorContext;
 }
 
 /** The events of a case, for reading. Objects that are not JSON are shown as unreadable, not hidden. */
@@ -78,6 +82,8 @@ function entryOf(seq: number, ev: Partial<CustodyEvent>): LogEntry {
     ...(ev.outcome?.error ? { error: ev.outcome.error } : {}),
     ...(typeof ev.lane === 'string' ? { lane: ev.lane } : {}),
   };
+  const via = viaOf(ev);
+  if (via) entry.via = via;
   const session = sessionOfEvent(seq, ev);
   if (session) entry.session = session;
   return entry;

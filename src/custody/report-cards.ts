@@ -9,6 +9,7 @@
  * evidence item, an {@link EvidenceStep} ({@link evidenceStepOf}).
  */
 import type { EvidencePatch } from '../domain/evidence.js';
+import { actorLine } from './actor.js';
 
 /** What the report shows for a value the record does not hold. */
 export const NOT_RECORDED = 'not recorded';
@@ -84,7 +85,7 @@ export function evidenceStepOf(seq: number, ev: unknown): EvidenceStep | undefin
   return {
     seq,
     time: String(e?.['time'] ?? ''),
-    actor: String(e?.['actor'] ?? ''),
+    actor: actorLine(e),
     action,
     status: String(outcome?.['status'] ?? ''),
     evidenceIds: [...ids],

@@ -41,6 +41,7 @@ export function abortableClock(clock: Clock, signal: AbortSignal | undefined): C
   if (!signal) return clock;
   return {
     now: () => clock.now(),
+    ...(clock.waits ? { waits: clock.waits } : {}),
     sleep: async (ms, own) => {
       throwIfAborted(signal, 'a wait');
       try {

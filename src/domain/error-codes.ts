@@ -49,6 +49,16 @@ export const ERROR_CODES = {
       'Part of the work failed or is left to do (acquire, isolate, an incomplete close); what succeeded is kept.',
   },
   TIMEOUT: { exit: 1, meaning: 'A wait ran out of its time budget.' },
+  HASH_STATE_INVALID: {
+    exit: 2,
+    meaning:
+      'A resumable hash state handed back is not valid: of another snapshot or disk geometry, another format, or damaged (start the hash anew).',
+  },
+  WAIT_HANDED_OFF: {
+    exit: 1,
+    meaning:
+      "Not done yet: a workflow run with waits 'hand-off' (automation) stopped where it would wait; call it again with the same inputs after retryAfterSeconds.",
+  },
   INVALID_TIMEOUT: { exit: 2, meaning: 'A time limit is not a positive number.' },
   INVALID_BUDGET: { exit: 2, meaning: 'A wait budget (minutes or seconds) is not a number ≥ 0.' },
   // ── Accounts, credentials, regions

@@ -63,6 +63,20 @@ export interface CustodyEntry {
   idempotencyKey?: string;
 }
 
+/**
+ * Who appended through automation (a Step Functions execution's Lambda step), besides the STS
+ * caller `actor` (the function's role session): the execution, the function and the deployed
+ * code's SHA-256. Stored as the event's optional `via` (additive: events without it verify as before).
+ */
+export interface ActorContext {
+  /** The Step Functions execution ARN. */
+  execution: string;
+  /** The Lambda function name (or ARN). */
+  function: string;
+  /** SHA-256 (hex) of the deployed code bundle (automation/code/<sha256>.zip). */
+  codeSha256: string;
+}
+
 /** An event as appended (the stored form has more; see `event.ts`). */
 export interface RecordedEvent {
   /** Position in the chain — or, for an event of a writer's own lane (`lane` set), in that lane. */
@@ -78,6 +92,8 @@ export interface RecordedEvent {
   outcome: Outcome;
   resources: ResourceRef[];
   inputs?: Record<string, unknown>;
+  /** Automation's context of the append (absent for the CLI and for every event before automation). */
+  via?: ActorContext;
 }
 
 export interface CustodyRecorder {

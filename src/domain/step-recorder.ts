@@ -11,6 +11,7 @@ import { CleanroomError, asError, type ErrorCode } from './errors.js';
 import type { EvidencePatch } from './evidence.js';
 import { silentReporter, type Reporter } from './reporter.js';
 import { isInterrupted } from './abort.js';
+import { isWaitHandedOff } from './hand-off.js';
 import { markKey, idempotencyKeys, type IdempotencyKey } from './idempotency-keys.js';
 import {
   type CustodyEntry,
@@ -99,8 +100,9 @@ export class StepRecorder {
     e: unknown,
     resources: ResourceRef[],
   ): Promise<void> {
-    // A step stopped by the workflow's signal did not fail: a rerun takes it up again.
-    if (isInterrupted(e)) return;
+    // A step stopped by the workflow's signal, or whose wait was handed to the caller, did not
+    // fail: a rerun takes it up again.
+    if (isInterrupted(e) || isWaitHandedOff(e)) return;
     const { code, message } = describe(e);
     try {
       await this.record(idempotencyKeys.evidence.failed(evidenceId, step, code), 'evidence.failed', resources, {
@@ -128,8 +130,9 @@ export class StepRecorder {
     try {
       return await fn();
     } catch (e) {
-      // Stopped by the workflow's signal: not a failure of this step; the workflow stops here.
-      if (isInterrupted(e)) throw e;
+      // Stopped by the workflow's signal, or its wait handed to the caller: not a failure of this
+      // step; the workflow stops here.
+      if (isInterrupted(e) || isWaitHandedOff(e)) throw e;
       const { code, message } = describe(e);
       this.failures.push({ step: action, item, code, message });
       this.outstanding.push(`${action} of ${item} failed: ${message}`);

@@ -1,4 +1,5 @@
 import { TimeoutError, CleanroomError, type ErrorCode } from './errors.js';
+import { WaitHandedOffError, type WaitMode } from './hand-off.js';
 
 /** What one poll of a waited-for thing found. */
 export type PollResult<T> =
@@ -9,6 +10,11 @@ export type PollResult<T> =
 export interface Clock {
   now(): number;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * How the waits of the run that holds this clock wait (domain/hand-off.ts): `block` (default)
+   * sleeps; `hand-off` throws WaitHandedOffError where {@link waitFor} would sleep on a pending state.
+   */
+  readonly waits?: WaitMode;
 }
 
 export const systemClock: Clock = {
@@ -52,7 +58,10 @@ export interface WaitOptions {
 
 /**
  * The one waiter: polls `poll` until it reports `done` (the required number of times in a row),
- * fails fast on `failed`, and throws {@link TimeoutError} when the budget is spent.
+ * fails fast on `failed`, and throws {@link TimeoutError} when the budget is spent. With a
+ * hand-off clock (`clock.waits === 'hand-off'`), a pending poll throws {@link WaitHandedOffError}
+ * (what it waits for, and when to poll again: the interval it would have slept, at least the
+ * steady pace `maxIntervalMs` since a caller coming back has lost the back-off) instead of sleeping.
  */
 export async function waitFor<T>(poll: () => Promise<PollResult<T>>, opts: WaitOptions): Promise<T> {
   const clock = opts.clock ?? systemClock;
@@ -83,10 +92,22 @@ export async function waitFor<T>(poll: () => Promise<PollResult<T>>, opts: WaitO
         opts.details ?? {},
       );
     }
+    if (streak === 0 && clock.waits === 'hand-off') throw handedOff(opts, lastDetail, Math.max(interval, maxInterval));
     const wait = streak > 0 ? Math.min(interval, 1000) : Math.min(interval, opts.budgetMs - elapsed);
     await clock.sleep(Math.max(0, wait), opts.signal);
     if (streak === 0) interval = Math.min(maxInterval, interval * backoff);
   }
+}
+
+/** The hand-off of a wait whose last poll was pending. */
+function handedOff(opts: WaitOptions, lastDetail: string | undefined, retryMs: number): WaitHandedOffError {
+  return new WaitHandedOffError(
+    {
+      waitingFor: `${opts.description}${lastDetail ? ` (${lastDetail})` : ''}`,
+      retryAfterSeconds: Math.ceil(retryMs / 1000),
+    },
+    opts.details ?? {},
+  );
 }
 
 /** Convenience for pollers that find a thing in an error state. */

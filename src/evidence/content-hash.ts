@@ -147,6 +147,24 @@ export class MerkleBuilder {
     this.stack.push(top);
     this.count += 1;
   }
+  /** The roots of the perfect subtrees held, largest first (a resumable hash carries them: resumable-hash.ts). */
+  stackRoots(): Buffer[] {
+    return this.stack.map((s) => s.hash);
+  }
+  /** A builder that holds these perfect subtrees (heights strictly decreasing) after `leaves` leaves. */
+  static restore(stack: ReadonlyArray<{ height: number; hash: Buffer }>, leaves: number): MerkleBuilder {
+    const b = new MerkleBuilder();
+    let total = 0;
+    for (const [k, s] of stack.entries()) {
+      if (s.hash.length !== 32 || (k > 0 && s.height >= stack[k - 1]!.height))
+        throw new RangeError('a Merkle stack holds 32-byte roots of strictly decreasing heights');
+      total += 2 ** s.height;
+      b.stack.push({ height: s.height, hash: Buffer.from(s.hash) });
+    }
+    if (total !== leaves) throw new RangeError(`a Merkle stack of ${total} leaves cannot stand for ${leaves}`);
+    b.count = leaves;
+    return b;
+  }
   /** The root; of no leaves, SHA-256 of nothing (RFC 6962's MTH({})). */
   root(): Buffer {
     if (this.stack.length === 0) return hash('sha256', Buffer.alloc(0), 'buffer');
@@ -206,10 +224,12 @@ class BlockListing {
     return { blocks, next: r.NextToken ?? undefined };
   }
 
-  /** Read the first page: BlockSize, VolumeSize and the first blocks. */
-  async start(): Promise<void> {
-    const p = await this.page(undefined);
-    this.buffer = p.blocks;
+  /** Read the first page (from block `from`, default 0): BlockSize, VolumeSize and the first blocks. */
+  async start(from = 0): Promise<void> {
+    const p = await this.page(undefined, from > 0 ? from : undefined);
+    // Blocks before `from` are another invocation's (a resumed hash): refused if listed again.
+    this.last = from - 1;
+    this.buffer = p.blocks.filter((b) => b.index >= from);
     this.nextToken = p.next;
   }
 
@@ -492,16 +512,37 @@ export async function hashSnapshot(
   };
 }
 
+/** Where a pass over a snapshot starts and when it stops early (a resumable hash: resumable-hash.ts). */
+export interface SnapshotPass {
+  /** The first block to read (default 0): blocks before it were consumed by an earlier pass. */
+  from?: number;
+  /** Asked at each block boundary after the first: true ends the pass there (the blocks not consumed are left for the next). */
+  stopBefore?: (index: number) => boolean;
+  /** Called with the disk's geometry as listed, before any block is read (may throw to refuse the pass). */
+  onStart?: (geometry: { blockSize: number; totalBytes: number }) => void;
+}
+
+/** What a pass read: the disk's geometry, the listed blocks it read, where it stopped (`next` = blocks when whole). */
+export interface SnapshotPassResult {
+  sizeBytes: number;
+  blockSize: number;
+  blocksRead: number;
+  /** The next block to read: the disk's block count when the pass reached the end. */
+  next: number;
+}
+
 /**
- * The one pass: every block 0..n-1 in index order to `consume` (an unlisted block as the shared
- * zero block), listed blocks fetched by a bounded pool at most `window` ahead.
+ * The one pass: every block `from`..n-1 in index order to `consume` (an unlisted block as the shared
+ * zero block), listed blocks fetched by a bounded pool at most `window` ahead; ended early at a
+ * block boundary when `stopBefore` says so.
  */
-async function readSnapshot(
+export async function readSnapshot(
   account: SnapshotReadAccount,
   snapshotId: string,
   opts: SnapshotReadOptions,
   consume: (index: number, block: Buffer, sha256: Buffer, listed: boolean) => void | Promise<void>,
-): Promise<{ sizeBytes: number; blockSize: number; blocksRead: number }> {
+  pass: SnapshotPass = {},
+): Promise<SnapshotPassResult> {
   const concurrency = positive('concurrency', opts.concurrency ?? 16);
   const window = positive('window', opts.window ?? 64);
   const signal = opts.signal;
@@ -509,7 +550,8 @@ async function readSnapshot(
   if (signal?.aborted) throw interruptedAt(stage, signal.reason);
 
   const listing = new BlockListing(snapshotId, (input) => account.ebs.listSnapshotBlocks(input));
-  await untilAborted(listing.start(), signal, stage);
+  const from = pass.from ?? 0;
+  await untilAborted(listing.start(from), signal, stage);
   const blockSize = listing.blockSize;
   const sizeBytes = listing.volumeSize * GIB;
   if (!(blockSize > 0) || !(sizeBytes > 0) || sizeBytes % blockSize !== 0) {
@@ -520,6 +562,14 @@ async function readSnapshot(
     );
   }
   const blocks = sizeBytes / blockSize;
+  if (!Number.isSafeInteger(from) || from < 0 || from > blocks) {
+    throw new CleanroomError(
+      'BLOCK_READ_FAILED',
+      `A pass over snapshot ${snapshotId} cannot start at block ${from}: the disk has ${blocks} blocks of ${blockSize} bytes.`,
+      { details: { snapshotId, blockIndex: from } },
+    );
+  }
+  pass.onStart?.({ blockSize, totalBytes: sizeBytes });
   const zero = zeroBlock(blockSize);
 
   // Internal stop: the first failure (or the caller's abort) stops the reads not yet started.
@@ -561,18 +611,22 @@ async function readSnapshot(
   };
 
   let blocksRead = 0;
-  let bytesDone = 0;
+  let bytesDone = from * blockSize;
   const progress = opts.onProgress;
+  const stopBefore = pass.stopBefore;
+  let i = from;
   try {
-    let i = 0;
     while (i < blocks) {
       if (signal?.aborted) throw interruptedAt(stage, signal.reason);
+      // At least one block per pass: a pass always makes progress.
+      if (i > from && stopBefore?.(i)) break;
       if (!listingDone && ahead.length < window) await untilAborted(topUp(), signal, stage);
       const head = ahead[0];
       // The run of unlisted blocks before the next listed one: zeros, without a wait per block
       // unless the consumer asks for one.
       const end = head ? head.index : blocks;
       for (; i <= end && i < blocks; i++) {
+        if (stopBefore && i > from && stopBefore(i)) break;
         let pending: void | Promise<void>;
         if (i < end) {
           pending = consume(i, zero.data, zero.sha256, false);
@@ -587,6 +641,7 @@ async function readSnapshot(
         bytesDone += blockSize;
         progress?.({ bytesDone, bytesTotal: sizeBytes, blocksRead });
       }
+      if (i > from && i < blocks && stopBefore?.(i)) break;
     }
   } catch (e) {
     stop.abort(e);
@@ -595,7 +650,12 @@ async function readSnapshot(
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
-  return { sizeBytes, blockSize, blocksRead };
+  if (i < blocks) {
+    // Stopped early: the reads fetched ahead are not consumed (the next pass reads them again).
+    stop.abort(new Error('pass ended at its budget'));
+    limit.clearQueue();
+  }
+  return { sizeBytes, blockSize, blocksRead, next: i };
 }
 
 /** Await `p`, or throw InterruptedError as soon as the signal fires. */

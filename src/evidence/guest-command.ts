@@ -6,6 +6,7 @@
  */
 import { asError } from '../domain/errors.js';
 import { waitFor } from '../domain/waiter.js';
+import { handOffClock } from '../domain/hand-off.js';
 import type { AccountCalls } from '../aws/ports.js';
 import type { Clock } from '../domain/waiter.js';
 
@@ -85,7 +86,10 @@ export async function runGuestCommand(run: GuestCommandRun, instanceId: string, 
       budgetMs: c.budgetMs,
       intervalMs: 1000,
       maxIntervalMs: c.maxIntervalMs ?? 5000,
-      clock: run.clock,
+      // Awaited in-process also in hand-off mode (domain/hand-off.ts): a command sent is answered to
+      // this call only, and a call that came back later would send it anew and wait again. The
+      // command's own budget bounds the wait: a Lambda host passes budgets that fit its time.
+      clock: handOffClock(run.clock, 'block'),
       details: { commandId: id, instanceId },
     },
   );

@@ -13,6 +13,7 @@
 import { CleanroomError, asError } from '../domain/errors.js';
 import { waitFor, type PollResult } from '../domain/waiter.js';
 import { isInterrupted } from '../domain/abort.js';
+import { isWaitHandedOff } from '../domain/hand-off.js';
 import type { EvidenceRun } from './run.js';
 import { volumeKeys } from './volume.js';
 import { jsonLines, runGuestCommand } from './guest-command.js';
@@ -94,7 +95,7 @@ export async function confirmReadOnly(
     );
   } catch (e) {
     // Stopped by the workflow's signal: no answer to record; the rerun asks again.
-    if (isInterrupted(e)) throw e;
+    if (isInterrupted(e) || isWaitHandedOff(e)) throw e;
     const err = asError(e);
     // The guest's last answer if there was one; else why no answer came (unreachable, no invocation).
     unanswered(

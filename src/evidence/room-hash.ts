@@ -23,6 +23,7 @@
 import { asError, TimeoutError } from '../domain/errors.js';
 import { foldEvidence, type EvidenceItem, type EvidencePatch } from '../domain/evidence.js';
 import { isInterrupted } from '../domain/abort.js';
+import { isWaitHandedOff } from '../domain/hand-off.js';
 import type { EvidenceRun } from './run.js';
 import type { ReadOnlyAnswer } from './readonly.js';
 import { volumeKeys } from './volume.js';
@@ -122,7 +123,7 @@ async function askHash(
       what: 'the hash tool',
     });
   } catch (e) {
-    if (isInterrupted(e)) throw e;
+    if (isInterrupted(e) || isWaitHandedOff(e)) throw e;
     if (!(e instanceof TimeoutError)) return notConfirmed(asError(e).message);
     const commandId = String(e.details['commandId']);
     return {

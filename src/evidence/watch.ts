@@ -15,6 +15,7 @@ import { CleanroomError, TimeoutError, asError } from '../domain/errors.js';
 import type { Reporter } from '../domain/reporter.js';
 import { waitFor, type Clock, type PollResult } from '../domain/waiter.js';
 import { isInterrupted } from '../domain/abort.js';
+import { isWaitHandedOff, WaitHandedOffError } from '../domain/hand-off.js';
 
 export type SnapshotInfo = NonNullable<Awaited<ReturnType<Ec2Port['describeSnapshots']>>['Snapshots']>[number];
 export type VolumeInfo = NonNullable<Awaited<ReturnType<Ec2Port['describeVolumes']>>['Volumes']>[number];
@@ -140,6 +141,7 @@ export class ResourceWatcher {
       this.fresh = false;
       const clock: Clock = {
         now: () => this.clock.now(),
+        ...(this.clock.waits ? { waits: this.clock.waits } : {}),
         sleep: (ms) => {
           // Work registered while the last poll ran is polled after the debounce, not a long backoff.
           const wait = this.fresh ? Math.min(ms, this.o.debounceMs) : ms;
@@ -161,7 +163,8 @@ export class ResourceWatcher {
         // New work arrived: poll again soon, from the short interval. A stopped workflow (its
         // signal) ends every wait instead: the loop must not start again.
         if (wake.signal.aborted && !isInterrupted(e)) continue;
-        for (const en of this.entries) en.reject(asError(e));
+        // Handed off (waits 'hand-off'): each waiting item learns what it itself waits for.
+        for (const en of this.entries) en.reject(isWaitHandedOff(e) ? this.handOff(en, e) : asError(e));
         this.entries.clear();
       }
     }
@@ -213,6 +216,16 @@ export class ResourceWatcher {
       ),
     );
     return this.entries.size ? { state: 'pending' } : { state: 'done', value: true };
+  }
+
+  private handOff(en: Entry, e: WaitHandedOffError): WaitHandedOffError {
+    return new WaitHandedOffError(
+      {
+        waitingFor: `the ${en.opts.phase} ${en.id} of ${en.opts.item}${en.lastDetail ? ` (${en.lastDetail})` : ''}`,
+        retryAfterSeconds: e.retryAfterSeconds,
+      },
+      { id: en.id, evidenceId: en.opts.item, phase: en.opts.phase },
+    );
   }
 
   private pendingOrTimeout(en: Entry, detail: string): void {

@@ -27,6 +27,7 @@ const WHY: Record<string, RegExp> = {
   'custody-event/invalid/time-not-date-time.json': /\/time must match format "date-time"/,
   'custody-event/invalid/schema-wrong-version.json': /\/schema must be equal to constant/,
   'custody-event/invalid/resource-without-id.json': /\/resources\/0 must have required property 'id'/,
+  'custody-event/invalid/via-without-code-sha256.json': /\/via must have required property 'codeSha256'/,
   'case-manifest/invalid/missing-signature.json': /must have required property 'signature'/,
   'case-manifest/invalid/signature-wrong-algorithm.json': /\/signature\/algorithm must be equal to constant/,
   'case-manifest/invalid/signature-digest-mode.json': /\/signature\/messageType must be equal to constant/,

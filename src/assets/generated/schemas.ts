@@ -49,6 +49,32 @@ export const EVENT_SCHEMA: Record<string, any> = {
       "minLength": 1,
       "description": "The STS caller identity ARN of whoever appended the event."
     },
+    "via": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "execution",
+        "function",
+        "codeSha256"
+      ],
+      "description": "Present when automation appended the event (a Lambda step of a Step Functions execution; actor is then the function role's session ARN). Absent on every event the CLI appends and on every event before automation.",
+      "properties": {
+        "execution": {
+          "type": "string",
+          "minLength": 1,
+          "description": "The Step Functions execution ARN."
+        },
+        "function": {
+          "type": "string",
+          "minLength": 1,
+          "description": "The Lambda function name."
+        },
+        "codeSha256": {
+          "$ref": "#/$defs/sha256",
+          "description": "SHA-256 of the deployed code bundle (vault key automation/code/<sha256>.zip)."
+        }
+      }
+    },
     "action": {
       "type": "string",
       "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]*$",

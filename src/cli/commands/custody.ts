@@ -21,6 +21,7 @@ import {
   type BundleVerifyResult,
 } from '../../custody/bundle.js';
 import type { CustodyVerifyResult } from '../../custody/verify.js';
+import { actorLine } from '../../custody/actor.js';
 
 interface CaseArgs extends GlobalArgs {
   case: string;
@@ -109,7 +110,7 @@ function custodyLogCommand(y: Argv, io: HostIo): Argv {
             ...r.events.map((e) => [
               String(e.seq),
               e.time,
-              e.actor,
+              actorLine(e),
               e.action,
               e.status + (e.error ? ` (${e.error.code})` : ''),
               // A session reads as one line: who entered, when, the session, the transcript's hash.

@@ -33,6 +33,14 @@ import type { RoomGate } from '../../domain/room.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
 import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
+import {
+  checkWaitMode,
+  combineHandOffs,
+  handOffClock,
+  isWaitHandedOff,
+  type WaitHandedOffError,
+  type WaitMode,
+} from '../../domain/hand-off.js';
 import { ensureCaseKey } from '../../resources/case-key.js';
 import type { EvidenceLimits } from '../../evidence/limits.js';
 import { confirmAndRecord, type ReadOnlyAnswer } from '../../evidence/readonly.js';
@@ -96,6 +104,20 @@ export interface AcquireOptions {
   watcher?: WatcherOptions;
   /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
   signal?: AbortSignal;
+  /**
+   * How waits wait (domain/hand-off.ts): `block` (default, the CLI) sleeps until done; `hand-off`
+   * throws WaitHandedOffError (code WAIT_HANDED_OFF: what it waits for, retryAfterSeconds) where it
+   * would sleep, after recording and sealing what it did; the same call again resumes.
+   */
+  waits?: WaitMode;
+  /**
+   * When the acquisition hash is made: `inline` (default) in this run, after the forensic copy;
+   * `deferred`: each item stops at `preserved` (no hash, no working volume) and
+   * `hashEvidenceStep` (resumable, a time budget at a time) records the same `evidence.hash`
+   * later — for automation, where one invocation cannot read a 16 TiB disk. `evidence attach` then
+   * makes the working volume.
+   */
+  acquisitionHash?: 'inline' | 'deferred';
 }
 
 export interface AcquireFailure {
@@ -161,7 +183,10 @@ export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions
   const checked = checkAcquireOptions(options);
   return withCustodySession(deps.custody, options.signal, (session) =>
     acquireSteps(
-      { ...deps, clock: abortableClock(deps.clock ?? systemClock, options.signal) },
+      {
+        ...deps,
+        clock: handOffClock(abortableClock(deps.clock ?? systemClock, options.signal), checkWaitMode(options.waits)),
+      },
       options,
       checked,
       session,
@@ -221,7 +246,9 @@ async function acquireSteps(
     discovery,
     sources,
     instanceSnapshots: new Map(),
-    sourceHash: options.sourceHash ?? true,
+    // A deferred acquisition hash skips the source hash too (recorded as skipped, as --no-source-hash).
+    sourceHash: options.acquisitionHash === 'deferred' ? false : (options.sourceHash ?? true),
+    deferHash: options.acquisitionHash === 'deferred',
     ...(deps.hasher ? { hasher: deps.hasher } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   };
@@ -231,15 +258,21 @@ async function acquireSteps(
   const readOnly = new Map<string, ReadOnlyAnswer>();
   const roomHash = new Map<string, RoomHashAnswer>();
   let sharing: AcquireResult['sharing'];
+  let handedOff: WaitHandedOffError | undefined;
   try {
     settled = await mapPool(sources, concurrency, (sv) => acquireOne(ctx, sv));
+    // waits 'hand-off': items waiting on a snapshot or copy end the run here, not done yet (the
+    // items that got further are recorded; the same call again takes every item up where it is).
+    handedOff = combineHandOffs(settled.flatMap((s) => (s.ok ? [] : [s.error])));
+    if (handedOff) throw handedOff;
     session.checkpoint('the read-only check');
     for (const [k, v] of await confirmReadOnly(run, target, settled)) readOnly.set(k, v);
     session.checkpoint('the in-room hash');
     for (const [k, v] of await verifyInRoom(run, target, settled, readOnly)) roomHash.set(k, v);
   } finally {
-    // A stopped run leaves the sharing key and copies to the rerun (or case close), which retires them.
-    if (crossAccount && !options.signal?.aborted) sharing = await retire(ctx, keyPromise, responderKey);
+    // A stopped or handed-off run leaves the sharing key and copies to the rerun (or case close),
+    // which retires them.
+    if (crossAccount && !options.signal?.aborted && !handedOff) sharing = await retire(ctx, keyPromise, responderKey);
   }
   session.checkpoint('the summary');
   return summarize(run, deps, options, checked, { ...scope, attach, settled, readOnly, roomHash, sharing });
@@ -488,7 +521,7 @@ async function retire(
     return { keyArn: key.arn, owner: key.owner, retired: true, kept };
   } catch (e) {
     // Stopped by the workflow's signal: not a failure to retire; the rerun (or case close) retires them.
-    if (isInterrupted(e)) throw e;
+    if (isInterrupted(e) || isWaitHandedOff(e)) throw e;
     const err = asError(e);
     run.warn(
       `could not retire the temporary sharing copies/key of case ${run.caseId} in account ${ctx.sourceAccount}: ${err.message}. Run the same acquire again, or case close, to retire them.`,

@@ -31,6 +31,7 @@ import { asError } from '../../domain/errors.js';
 import type { EvidencePatch, EvidenceState } from '../../domain/evidence.js';
 import { waitFor } from '../../domain/waiter.js';
 import { isInterrupted } from '../../domain/abort.js';
+import { isWaitHandedOff } from '../../domain/hand-off.js';
 import { describeSnapshots } from '../../resources/snapshots.js';
 import { mapPool } from '../../domain/pool.js';
 import type { CaseKey } from '../../resources/case-key.js';
@@ -72,6 +73,11 @@ export interface PipelineContext {
   instanceSnapshots: Map<string, Promise<Map<string, SnapshotInfo>>>;
   /** Hash the source snapshot too, in the source account (default on). */
   sourceHash: boolean;
+  /**
+   * Leave the acquisition hash to `hashEvidenceStep` (acquisitionHash 'deferred'): each item stops
+   * at `preserved`, with no hash and no working volume.
+   */
+  deferHash?: boolean;
   /** Hashes a snapshot (the library's hashSnapshot unless a test passes a fake). */
   hasher?: SnapshotHasher;
   /** The workflow's signal (a hash stops at once). */
@@ -161,6 +167,16 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
       ),
     );
     reached = 'preserved';
+    if (c.deferHash) {
+      // The hash comes later, a time budget at a time (hashEvidenceStep). The forensic copy is
+      // complete, so the sharing copy is no longer read from: retired now, as after a hash.
+      itemStop.abort(new Error('acquisition hash deferred'));
+      if (sharingId && !c.run.done(acquireKeys.retireSharingCopy(eid, sharingId)))
+        d.add(retireSharingCopy(c, eid, sharingId, { ...fc, State: 'completed' }));
+      step = 'record';
+      await d.flush();
+      return { evidenceId: eid };
+    }
     step = 'hash';
     sourceSnapshotId ??= knownSourceSnapshot(c, sv);
     sourceHash ??= sourceSnapshotId ? startSourceHash(c, sv, sourceSnapshotId, itemStop.signal) : undefined;
@@ -714,7 +730,7 @@ async function retireSharingCopy(
     );
     return true;
   } catch (e) {
-    if (isInterrupted(e)) throw e;
+    if (isInterrupted(e) || isWaitHandedOff(e)) throw e;
     c.run.warn(
       `could not retire the sharing copy ${id} of ${eid} in account ${c.sourceAccount}: ${asError(e).message}; run acquire again (or case close) to retire it.`,
     );

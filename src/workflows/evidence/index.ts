@@ -15,6 +15,7 @@ import type { RoomGate } from '../../domain/room.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
 import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
 import { abortableClock } from '../../domain/abort.js';
+import { checkWaitMode, handOffClock, type WaitMode } from '../../domain/hand-off.js';
 import { describeVolumes } from '../../resources/volumes.js';
 import { findCaseKey } from '../../resources/case-key.js';
 import { retrying } from '../../evidence/create-once.js';
@@ -38,6 +39,12 @@ export {
   type HashCheck,
   type HashCheckResult,
 } from './hash.js';
+export {
+  hashEvidenceStep,
+  type HashEvidenceStepDeps,
+  type HashEvidenceStepOptions,
+  type HashEvidenceStepResult,
+} from './hash-step.js';
 
 export interface EvidenceDeps {
   forensic: AwsAccount;
@@ -55,6 +62,12 @@ export interface EvidenceOptions {
   watcher?: WatcherOptions;
   /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
   signal?: AbortSignal;
+  /**
+   * How waits wait (domain/hand-off.ts): `block` (default, the CLI) sleeps until done; `hand-off`
+   * throws WaitHandedOffError (code WAIT_HANDED_OFF: what it waits for, retryAfterSeconds) where it
+   * would sleep, after recording and sealing what it did; the same call again resumes.
+   */
+  waits?: WaitMode;
 }
 
 export interface AttachResult {
@@ -72,7 +85,12 @@ export interface AttachResult {
 export async function attachEvidence(deps: EvidenceDeps, o: EvidenceOptions): Promise<AttachResult> {
   const caseId = assertCaseId(o.caseId);
   return withCustodySession(deps.custody, o.signal, (session) =>
-    attachSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session),
+    attachSteps(
+      { ...deps, clock: handOffClock(abortableClock(deps.clock ?? systemClock, o.signal), checkWaitMode(o.waits)) },
+      o,
+      caseId,
+      session,
+    ),
   );
 }
 
@@ -141,7 +159,12 @@ export interface DetachResult {
 export async function detachEvidence(deps: Omit<EvidenceDeps, 'room'>, o: EvidenceOptions): Promise<DetachResult> {
   const caseId = assertCaseId(o.caseId);
   return withCustodySession(deps.custody, o.signal, (session) =>
-    detachSteps({ ...deps, clock: abortableClock(deps.clock ?? systemClock, o.signal) }, o, caseId, session),
+    detachSteps(
+      { ...deps, clock: handOffClock(abortableClock(deps.clock ?? systemClock, o.signal), checkWaitMode(o.waits)) },
+      o,
+      caseId,
+      session,
+    ),
   );
 }
 

@@ -23,6 +23,7 @@ import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyRecorder, RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
+import { checkWaitMode, handOffClock, isWaitHandedOff, type WaitMode } from '../../domain/hand-off.js';
 import { requireApproval, type Approve } from '../../domain/approval.js';
 import { StepRecorder } from '../../domain/step-recorder.js';
 import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
@@ -77,6 +78,12 @@ export interface IsolateOptions {
   budgets?: Partial<IsolateBudgets>;
   /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
   signal?: AbortSignal;
+  /**
+   * How waits wait (domain/hand-off.ts): `block` (default, the CLI) sleeps until done; `hand-off`
+   * throws WaitHandedOffError (code WAIT_HANDED_OFF: what it waits for, retryAfterSeconds) where it
+   * would sleep, after recording and sealing what it did; the same call again resumes.
+   */
+  waits?: WaitMode;
 }
 
 /** What `isolateInstance` works with (ports, record, reporter, clock, prompts). */
@@ -153,7 +160,7 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
     );
   }
   return withCustodySession(deps.custody, options.signal, async (session) => {
-    const run = await startIsolation(deps, caseId, instanceId, session);
+    const run = await startIsolation(deps, caseId, instanceId, session, checkWaitMode(options.waits));
     // 0. Checks before any change.
     const current = await refuseBadTarget(run, options);
     const aclQuestion = await warnBeforeChange(run, options, current);
@@ -217,6 +224,7 @@ async function startIsolation(
   caseId: string,
   instanceId: string,
   session: CustodySession,
+  waits: WaitMode,
 ): Promise<IsolationRun & { deps: IsolateDeps }> {
   const reporter = deps.reporter ?? silentReporter;
   const { account } = deps;
@@ -229,7 +237,7 @@ async function startIsolation(
     caseId,
     instanceId,
     reporter,
-    clock: abortableClock(deps.clock ?? systemClock, session.signal),
+    clock: handOffClock(abortableClock(deps.clock ?? systemClock, session.signal), waits),
     warnings,
     warn: (m) => {
       warnings.push(m);
@@ -725,8 +733,9 @@ async function failStep(
   err: Error,
   calls: CallRecord[],
 ): Promise<never> {
-  // A step stopped by the signal did not fail: nothing half-done is recorded; a rerun plans it again.
-  if (isInterrupted(err)) throw err;
+  // A step stopped by the signal, or whose wait was handed to the caller (waits 'hand-off'), did not
+  // fail: nothing half-done is recorded; a rerun plans it again from what is in place.
+  if (isInterrupted(err) || isWaitHandedOff(err)) throw err;
   const step = steps[index]!;
   const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
   const message = err.message.replace(/\s+/g, ' ').trim();

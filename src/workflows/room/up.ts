@@ -65,6 +65,7 @@ import {
 import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from '../../resources/stacks.js';
 import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
+import { isWaitHandedOff, checkWaitMode, handOffClock, type WaitMode } from '../../domain/hand-off.js';
 import { ROOM_TEMPLATE_BODY } from '../../assets/generated/room-template.js';
 import { packagePath } from '../../assets/package-path.js';
 import { idempotencyKeys, markKey } from '../../domain/idempotency-keys.js';
@@ -131,6 +132,12 @@ export interface RoomUpOptions {
   budgets?: Partial<RoomBudgets>;
   /** Stops the run at the next step boundary (INTERRUPTED); what was recorded is sealed. */
   signal?: AbortSignal;
+  /**
+   * How waits wait (domain/hand-off.ts): `block` (default, the CLI) sleeps until done; `hand-off`
+   * throws WaitHandedOffError (code WAIT_HANDED_OFF: what it waits for, retryAfterSeconds) where it
+   * would sleep, after recording and sealing what it did; the same call again resumes.
+   */
+  waits?: WaitMode;
 }
 
 export interface RoomUpResult {
@@ -270,7 +277,7 @@ async function startRun(deps: RoomUpDeps, o: RoomUpOptions, caseId: string, sess
     caseId,
     stackName: roomStackName(caseId),
     reporter,
-    clock: abortableClock(deps.clock ?? systemClock, session.signal),
+    clock: handOffClock(abortableClock(deps.clock ?? systemClock, session.signal), checkWaitMode(o.waits)),
     budgets: { ...DEFAULT_ROOM_BUDGETS, ...o.budgets },
     stackRef: (s) => resourceRef('cloudformation:stack', s.stackName, accountId, account.region, s.stackId),
     step: (message) => reporter.progress({ kind: 'step', message }),
@@ -441,7 +448,7 @@ async function deploy(
     const err = asError(e);
     // A wait that ran out of time, or was stopped, is not the outcome: the stack goes on, and the
     // next run records how it ended (recordUnfinishedDeploys).
-    if (isInterrupted(err)) throw err;
+    if (isInterrupted(err) || isWaitHandedOff(err)) throw err;
     const timedOut = err instanceof TimeoutError;
     await rec.record(
       timedOut ? markKey(deployKeys.outcome(planned.changeSetId), 'timeout') : deployKeys.outcome(planned.changeSetId),

@@ -185,3 +185,40 @@ t.test('evidence list: the record, checked against AWS', async (t) => {
     'a case without evidence',
   );
 });
+
+t.test(
+  "attach with waits 'hand-off' after a deferred acquisition hash: the volume wait is handed back, the next call attaches; one volume, one attachment",
+  async (t) => {
+    const w = new World();
+    const { volumeIds } = w.compromisedInstance([8]);
+    const r = await acquireEvidence(
+      {
+        forensic: w.forensic.port(),
+        source: w.source.port(),
+        custody: w.recorder,
+        room: w.gate(),
+        clock: w.clock,
+        hasher: w.hasher(),
+      },
+      { caseId: CASE, volumeIds, acquisitionHash: 'deferred' },
+    );
+    const eid = r.evidence[0]!.evidenceId;
+    t.equal(r.evidence[0]!.state, 'preserved', 'deferred: stopped at preserved');
+    const handOffs: string[] = [];
+    let a: Awaited<ReturnType<typeof attachEvidence>> | undefined;
+    for (let i = 0; i < 10 && !a; i++) {
+      try {
+        a = await attachEvidence(deps(w), { caseId: CASE, evidenceId: eid, waits: 'hand-off' });
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'WAIT_HANDED_OFF') throw e;
+        handOffs.push((e as { waitingFor: string }).waitingFor);
+      }
+    }
+    t.ok(a, `attached after ${handOffs.length + 1} calls`);
+    t.ok(handOffs.length >= 1, 'the new volume was still creating: handed off');
+    t.equal(a!.evidence.state, 'attached');
+    t.equal(w.forensic.mutations.filter((m) => m === 'CreateVolume').length, 1, 'one working volume');
+    t.equal(w.forensic.mutations.filter((m) => m === 'AttachVolume').length, 1, 'attached once');
+    t.notOk(w.recorder.events().some((e) => e.outcome.status === 'failed'));
+  },
+);

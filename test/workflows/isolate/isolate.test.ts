@@ -1150,3 +1150,56 @@ t.test("a group with isolate's name that isolate did not make is not used", asyn
   );
   t.ok(e.failures[0].error instanceof CleanroomError);
 });
+
+t.test(
+  "waits 'hand-off': where the run would wait for IAM to propagate it hands the wait back; called again it finishes, nothing done twice",
+  async (t) => {
+    const blocking = new World();
+    blocking.fake.profileNotReady = 3;
+    await isolateInstance(blocking.deps(), opts());
+
+    const w = new World();
+    w.fake.profileNotReady = 3;
+    const start = w.clock.now();
+    const handOffs: Array<{ code: string; retryAfterSeconds: number; waitingFor: string }> = [];
+    let r: Awaited<ReturnType<typeof isolateInstance>> | undefined;
+    for (let i = 0; i < 10 && !r; i++) {
+      try {
+        r = await isolateInstance(w.deps(), opts({ waits: 'hand-off' }));
+      } catch (e) {
+        if (!(e instanceof CleanroomError) || e.code !== 'WAIT_HANDED_OFF') throw e;
+        handOffs.push(e as CleanroomError & { retryAfterSeconds: number; waitingFor: string });
+      }
+    }
+    t.ok(r, `done after ${handOffs.length + 1} invocations`);
+    t.ok(handOffs.length >= 1, 'the propagation wait was handed off');
+    for (const h of handOffs) {
+      t.match(h.waitingFor, /instance profile cleanroom-quarantine-IR-9/);
+      t.ok(h.retryAfterSeconds >= 1);
+    }
+    t.equal(w.clock.now() - start < 6000, true, 'the clock did not wait: the caller waits between invocations');
+    t.equal(r!.steps.find((s) => s.step === 'swap-profile')!.status, 'done');
+    const count = (xs: string[]) => {
+      const m: Record<string, number> = {};
+      for (const x of xs) {
+        const op = x.split(' ')[0]!;
+        m[op] = (m[op] ?? 0) + 1;
+      }
+      return m;
+    };
+    const noAssociate = (m: Record<string, number>) =>
+      Object.fromEntries(
+        Object.entries(m).filter(([k]) => !/AssociateIamInstanceProfile|ReplaceIamInstanceProfileAssociation/.test(k)),
+      );
+    t.same(
+      noAssociate(count(w.fake.mutations)),
+      noAssociate(count(blocking.fake.mutations)),
+      'the same changes as the blocking run (only the retried profile swap is tried again)',
+    );
+    t.same(
+      w.recorder.events().map((e) => e.action),
+      blocking.recorder.events().map((e) => e.action),
+      'the same custody events, none twice, no failure recorded',
+    );
+  },
+);

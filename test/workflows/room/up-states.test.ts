@@ -215,6 +215,47 @@ t.test('room up and the states a stack can be left in', async (t) => {
   );
 
   t.test(
+    "waits 'hand-off': a stack still creating hands the wait back; called again, the room comes up with one change set executed",
+    async (t) => {
+      proxy.add({
+        service: 'cloudformation',
+        action: 'DescribeStacks',
+        times: 6,
+        fault: { kind: 'rewrite', fn: setStatus('CREATE_IN_PROGRESS') },
+      });
+      const rec = new MemoryRecorder();
+      const clock = fakeClock();
+      const start = clock.now();
+      const handOffs: Array<{ waitingFor: string; retryAfterSeconds: number }> = [];
+      let r: Awaited<ReturnType<typeof roomUp>> | undefined;
+      for (let i = 0; i < 10 && !r; i++) {
+        try {
+          r = await roomUp({ account, custody: rec, clock }, { caseId: 'IR-ho', waits: 'hand-off' });
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'WAIT_HANDED_OFF') throw e;
+          handOffs.push(e as { waitingFor: string; retryAfterSeconds: number });
+        }
+      }
+      t.ok(r, `up after ${handOffs.length + 1} invocations`);
+      t.ok(handOffs.length >= 1, 'the stack wait was handed off');
+      for (const h of handOffs) t.match(h.waitingFor, /cleanroom-IR-ho/);
+      t.ok(clock.now() - start < 60_000, 'nothing slept the stack wait');
+      t.equal(r!.room.stackStatus, 'CREATE_COMPLETE');
+      t.equal(proxy.calls.filter((c) => c.action === 'ExecuteChangeSet').length, 1, 'one change set executed');
+      t.equal(rec.events().filter((e) => e.action === 'room.deploy.start').length, 1);
+      t.match(
+        rec.events().filter((e) => e.action === 'room.deploy'),
+        [{ outcome: { status: 'succeeded', details: { stackStatus: 'CREATE_COMPLETE' } } }],
+        'the deploy outcome recorded once, by the call that saw it finish',
+      );
+      t.notOk(
+        rec.events().some((e) => e.outcome.status === 'failed'),
+        'no failure recorded',
+      );
+    },
+  );
+
+  t.test(
     'a change set created and never executed (REVIEW_IN_PROGRESS): discarded, the room created anew',
     async (t) => {
       await new CloudFormationClient({ endpoint: aws.endpoint }).send(
