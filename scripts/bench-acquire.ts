@@ -11,7 +11,9 @@
  * under the case key, working volume in the room's AZ; temporaries deleted. cleanroom also writes
  * its custody record (one S3 PUT per event, through the same proxy); the baseline writes none.
  *
- *   scripts/bench-acquire [--sizes 1,8,32] [--delay-ms 50] [--pending-ms 3000] [--no-baseline]
+ *   scripts/bench-acquire [--sizes 1,8,32] [--delay-ms 50] [--pending-ms 3000] [--no-baseline] [--custody main|lanes]
+ *
+ * Ends with T(N) of each size and T(largest)/T(1) (goal: T(32) ≤ 1.5 × T(1)).
  */
 import { RunInstancesCommand, CreateVolumeCommand } from '@aws-sdk/client-ec2';
 import { openAccount } from '../src/aws/account.js';
@@ -34,6 +36,8 @@ const SIZES = arg('sizes', '1,8,32').split(',').map(Number);
 const DELAY = Number(arg('delay-ms', '50'));
 const PENDING = Number(arg('pending-ms', '3000'));
 const BASELINE = !process.argv.includes('--no-baseline');
+/** How cleanroom's custody record is written: `main` (the CLI's leased writer today) or `lanes` (its own lane, group commit). */
+const CUSTODY = arg('custody', 'main');
 
 /** Keep snapshots and copies `pending` for PENDING ms after they were made (progress grows with time). */
 function simulateSnapshotTime(proxy: FaultProxy): void {
@@ -169,6 +173,10 @@ async function main(): Promise<void> {
     console.log(
       `cleanroom acquire vs a sequential baseline — local AWS behind the fault proxy: +${DELAY} ms per call, snapshots and copies pending ${PENDING} ms`,
     );
+    const times = new Map<number, number>();
+    console.log(
+      `custody: ${CUSTODY === 'lanes' ? 'a lane (group commit), committed at the seal' : 'the main chain, one PUT per event'}`,
+    );
     console.log('N    cleanroom s   calls/vol (AWS + custody)   baseline s   calls/vol   speed-up');
     for (const n of SIZES) {
       const caseId = `BENCH-${n}`;
@@ -178,7 +186,7 @@ async function main(): Promise<void> {
 
       const c0 = proxy.calls.length;
       const t0 = Date.now();
-      const opened = await openCaseCustody(forensic, { caseId });
+      const opened = await openCaseCustody(forensic, { caseId, ...(CUSTODY === 'lanes' ? { lane: 'acquire' } : {}) });
       // How long the custody chain (one S3 PUT per event, appends serialised) was busy: each
       // append's service time runs from when it could start (the previous one done) to its end.
       let custodyBusy = 0;
@@ -215,6 +223,7 @@ async function main(): Promise<void> {
       );
       await opened.sealManifest();
       const ourMs = Date.now() - t0;
+      times.set(n, ourMs);
       const ourCalls = proxy.calls.slice(c0);
       if (r.evidence.some((e) => e.state !== 'volume-created'))
         throw new Error(`bench run failed: ${JSON.stringify(r.evidence.map((e) => e.state))}`);
@@ -243,6 +252,11 @@ async function main(): Promise<void> {
         `${String(n).padEnd(4)} ${(ourMs / 1000).toFixed(1).padStart(11)}   ${((ourCalls.length - s3) / n).toFixed(1).padStart(6)} + ${(s3 / n).toFixed(1).padEnd(18)}   ${(baseMs / 1000).toFixed(1).padStart(10)}   ${(baseCalls / n).toFixed(1).padStart(9)}   ${(baseMs / ourMs).toFixed(1).padStart(7)}×`,
       );
     }
+    const t1 = times.get(1);
+    const last = SIZES[SIZES.length - 1]!;
+    console.log(
+      `T(N): ${[...times].map(([n, ms]) => `T(${n}) = ${(ms / 1000).toFixed(1)} s`).join(', ')}${t1 ? `; T(${last})/T(1) = ${(times.get(last)! / t1).toFixed(2)} (goal ≤ 1.5)` : ''}`,
+    );
   } finally {
     await proxy.close();
     await aws.stop();

@@ -45,21 +45,32 @@ const { openCaseCustody } = await dist('custody/case-custody.js');
 
 if (process.argv[2] === 'writers') {
   // Many writers on ONE case (issue 14): each writer is an async task with its own account (its
-  // own SDK clients, connection pools and view of the chain — to S3 as independent as a Lambda),
-  // appending one event at a time and awaiting each acknowledgement. Async tasks, not processes:
-  // on a 2-core machine 64 Node processes would measure process scheduling, not the protocol.
+  // own SDK clients, connection pools and view of the record — to S3 as independent as a Lambda).
+  // Async tasks, not processes: on a 2-core machine 64 Node processes would measure process
+  // scheduling, not the protocol. Modes: `lanes` (each writer its own lane, as the automation's
+  // Lambda steps open the record) and `main` (every writer races for the main chain's next number,
+  // the leased CLI's path); IN_FLIGHT appends each writer keeps outstanding (1: a step awaiting each
+  // append; more: a step with concurrent volumes — what group commit batches into one PUT).
   const total = Number(process.argv[3] ?? 640);
   const settings = (process.argv[4] ?? '1,16,64').split(',').map(Number);
+  const mode = process.argv[5] ?? 'lanes';
+  const inFlight = Number(process.argv[6] ?? 4);
   const { verifyCaseInVault } = await dist('custody/verify-vault.js');
   const admin = await openAccount({ region: 'us-east-1' });
   await initVault(admin, {});
+  console.log(
+    `${total} events on one case per setting, ${mode === 'lanes' ? 'each writer in its own lane' : 'every writer on the main chain'}, ${inFlight} append(s) in flight per writer; then one seal (a checkpoint committing every lane) and custody verify`,
+  );
   let baseline;
   for (const writers of settings) {
     const caseId = `BENCH-W${writers}-${Date.now().toString(36)}`;
     const per = Math.ceil(total / writers);
     const ws = await Promise.all(
-      Array.from({ length: writers }, async () =>
-        openCaseCustody(await openAccount({ region: 'us-east-1' }), { caseId }),
+      Array.from({ length: writers }, async (_, w) =>
+        openCaseCustody(await openAccount({ region: 'us-east-1' }), {
+          caseId,
+          ...(mode === 'lanes' ? { lane: `bench-w${w}` } : {}),
+        }),
       ),
     );
     const acked = [];
@@ -68,36 +79,52 @@ if (process.argv[2] === 'writers') {
     const t0 = process.hrtime.bigint();
     await Promise.all(
       ws.map(async (c, w) => {
-        for (let i = 0; i < per; i++) {
-          try {
-            const ev = await c.record({
-              action: 'room.audit',
-              resources: [{ type: 'ec2:instance', id: `i-${w.toString(16).padStart(8, '0')}` }],
-              inputs: { writer: w, i },
-              outcome: { status: 'succeeded' },
-              idempotencyKey: `bench:${w}:${i}`,
-            });
-            acked.push({ seq: ev.seq, hash: ev.hash, key: ev.idempotencyKey });
-          } catch (e) {
-            failed++;
-            errors.set(e.code ?? e.name, (errors.get(e.code ?? e.name) ?? 0) + 1);
+        let next = 0;
+        const one = async () => {
+          for (let i = next++; i < per; i = next++) {
+            try {
+              const ev = await c.record({
+                action: 'room.audit',
+                resources: [{ type: 'ec2:instance', id: `i-${w.toString(16).padStart(8, '0')}` }],
+                inputs: { writer: w, i },
+                outcome: { status: 'succeeded' },
+                idempotencyKey: `bench:${w}:${i}`,
+              });
+              acked.push({ lane: ev.lane, seq: ev.seq, hash: ev.hash, key: ev.idempotencyKey });
+            } catch (e) {
+              failed++;
+              errors.set(e.code ?? e.name, (errors.get(e.code ?? e.name) ?? 0) + 1);
+            }
           }
-        }
+        };
+        await Promise.all(Array.from({ length: inFlight }, one));
       }),
     );
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const rate = (acked.length / ms) * 1000;
     baseline ??= rate;
-    // Then what `custody verify --case` runs: seal, verify every version of every object.
+    // Then what `custody seal` and `custody verify --case` run: one checkpoint committing every
+    // lane, the signed manifest; verify reads every version of every object.
+    const s0 = process.hrtime.bigint();
     const sealer = await openCaseCustody(admin, { caseId });
     await sealer.sealManifest();
+    const sealMs = Number(process.hrtime.bigint() - s0) / 1e6;
     const v = await verifyCaseInVault(admin, { caseId });
     const forks = v.findings.filter((f) => ['EXTRA_VERSION', 'SEQUENCE_DUPLICATE'].includes(f.code)).length;
-    const stored = new Map(sealer.events().map((e) => [e.seq, e]));
-    const lost = acked.filter((a) => stored.get(a.seq)?.hash !== a.hash || stored.get(a.seq)?.idempotencyKey !== a.key);
-    const keys = new Set(sealer.events().map((e) => e.idempotencyKey));
+    const stored = new Map(sealer.events().map((e) => [`${e.lane}:${e.seq}`, e]));
+    const lost = acked.filter((a) => {
+      const s = stored.get(`${a.lane}:${a.seq}`);
+      return s?.hash !== a.hash || s?.idempotencyKey !== a.key;
+    });
+    const keys = new Set(
+      sealer
+        .events()
+        .map((e) => e.idempotencyKey)
+        .filter(Boolean),
+    );
+    const recorded = sealer.events().filter((e) => e.idempotencyKey?.startsWith('bench:')).length;
     console.log(
-      `writers ${String(writers).padStart(2)}: ${acked.length} events acknowledged in ${(ms / 1000).toFixed(2)} s = ${rate.toFixed(1)} events/s (${(rate / baseline).toFixed(2)}× 1 writer; goal at 64: ≥ 300/s), ${failed} append(s) failed${errors.size ? ` ${JSON.stringify(Object.fromEntries(errors))}` : ''}; custody verify: ${v.ok ? 'ok' : 'FAILED'}, ${v.events} events, ${forks} fork(s), ${lost.length} acknowledged event(s) missing, ${keys.size === v.events ? 'no duplicates' : `${v.events - keys.size} duplicate(s)`}${v.ok ? '' : ` ${JSON.stringify(v.findings.slice(0, 3))}`}`,
+      `writers ${String(writers).padStart(2)}: ${acked.length} events acknowledged in ${(ms / 1000).toFixed(2)} s = ${rate.toFixed(1)} events/s (${(rate / baseline).toFixed(2)}× 1 writer; goal at 64: ≥ 300/s), ${failed} append(s) failed${errors.size ? ` ${JSON.stringify(Object.fromEntries(errors))}` : ''}; seal ${(sealMs / 1000).toFixed(2)} s; custody verify: ${v.ok ? 'ok' : 'FAILED'}, ${recorded} events in the record, ${forks} fork(s), ${lost.length} acknowledged event(s) missing, ${keys.size === recorded ? 'no duplicates' : `${recorded - keys.size} duplicate(s)`}${v.ok ? '' : ` ${JSON.stringify(v.findings.slice(0, 3))}`}`,
     );
   }
   process.exit(0);

@@ -35,7 +35,16 @@ import { type EvidencePatch, foldEvidence } from '../domain/evidence.js';
 import type { Reporter } from '../domain/reporter.js';
 import { canonicalBytes } from './canonical.js';
 import { checkOutPath } from './out-path.js';
-import { SEQ_DIGITS, hashEquals, sha256Hex, type CaseManifest, type ChainHead } from './event.js';
+import {
+  LANE_ID_PATTERN,
+  SEQ_DIGITS,
+  hashEquals,
+  sha256Hex,
+  type CaseManifest,
+  type ChainHead,
+  type CustodyEvent,
+} from './event.js';
+import { LaneSet } from './lanes.js';
 import { renderHtml, renderMarkdown, type TimelineRow } from './report.js';
 import { type EvidenceStep, evidenceStepOf } from './report-cards.js';
 import { transcriptFile } from './room-sessions.js';
@@ -64,6 +73,7 @@ export const BUNDLE_FILES = {
   html: 'report.html',
   events: 'events',
   sessions: 'sessions',
+  lanes: 'lanes',
   seal: 'bundle.sig.json',
 } as const;
 
@@ -161,6 +171,11 @@ export function keyFingerprint(pem: string): string {
 }
 
 /** The one name of the event file of `seq`. */
+/** `lanes/<lane>/<first seq zero-padded>.json`: a lane object in a bundle. */
+export function laneFile(lane: string, first: number): string {
+  return `${BUNDLE_FILES.lanes}/${lane}/${String(first).padStart(SEQ_DIGITS, '0')}.json`;
+}
+
 export function eventFile(seq: number): string {
   return `${BUNDLE_FILES.events}/${String(seq).padStart(SEQ_DIGITS, '0')}.json`;
 }
@@ -219,6 +234,22 @@ type ReportRows = { timeline: TimelineRow[]; steps: EvidenceStep[]; folded: Map<
 /** A verified record with a signed manifest: what a bundle is made of. */
 type ExportableRecord = VaultVerifyResult & { publicKeyDer: Buffer; signingKeyArn: string; manifest: CaseManifest };
 
+/** What the report shows of one event of the total order (a lane event shows at the checkpoint that commits it). */
+function reportRow(rows: ReportRows, seq: number, ev: CustodyEvent | undefined): void {
+  const step = evidenceStepOf(seq, ev);
+  if (step) rows.steps.push(step);
+  if (ev?.outcome) for (const [id, p] of foldEvidence([ev])) rows.folded.set(id, { ...rows.folded.get(id), ...p });
+  rows.timeline.push({
+    seq,
+    time: String(ev?.time ?? ''),
+    actor: actorLine(ev),
+    action: String(ev?.action ?? ''),
+    status: String(ev?.outcome?.status ?? ''),
+    resources: summarise(ev?.resources),
+    ...(ev?.outcome?.error ? { error: `${ev.outcome.error.code}: ${ev.outcome.error.message}` } : {}),
+  });
+}
+
 /** Verify the case in the vault, writing each event and the manifest into `tmp` as they are read; refused unless the record verifies and is sealed. */
 async function verifyIntoFolder(
   account: ExportAccount,
@@ -233,22 +264,19 @@ async function verifyIntoFolder(
     caseId: opts.caseId,
     ...(opts.bucket ? { bucket: opts.bucket } : {}),
     ...(opts.reporter ? { reporter: opts.reporter } : {}),
+    onLaneEvent: (seq, ev) => reportRow(rows, seq, ev),
     onEvent: (seq, bytes, ev) => {
       const rel = eventFile(seq);
       fs.writeFileSync(path.join(tmp, rel), bytes);
       sums.push(`${sha256Hex(bytes)}  ${rel}`);
-      const step = evidenceStepOf(seq, ev);
-      if (step) rows.steps.push(step);
-      if (ev?.outcome) for (const [id, p] of foldEvidence([ev])) rows.folded.set(id, { ...rows.folded.get(id), ...p });
-      rows.timeline.push({
-        seq,
-        time: String(ev?.time ?? ''),
-        actor: actorLine(ev),
-        action: String(ev?.action ?? ''),
-        status: String(ev?.outcome?.status ?? ''),
-        resources: summarise(ev?.resources),
-        ...(ev?.outcome?.error ? { error: `${ev.outcome.error.code}: ${ev.outcome.error.message}` } : {}),
-      });
+      reportRow(rows, seq, ev);
+    },
+    // Lane objects are read (in name order) before the events: listed first in SHA256SUMS.
+    onLaneObject: (lane, first, bytes) => {
+      const rel = laneFile(lane, first);
+      fs.mkdirSync(path.join(tmp, BUNDLE_FILES.lanes, lane), { recursive: true });
+      fs.writeFileSync(path.join(tmp, rel), bytes);
+      sums.push(`${sha256Hex(bytes)}  ${rel}`);
     },
     onManifest: (bytes) => fs.writeFileSync(path.join(tmp, BUNDLE_FILES.manifest), bytes),
     // Each transcript is written into the bundle as it is read and hashed: the bytes checked are the bytes carried.
@@ -497,7 +525,10 @@ export async function verifyBundle(dir: string, opts: BundleVerifyOptions = {}):
   const files = new BundleFiles(root, findings);
   const { meta, metaBytes, manifestBytes, caseId, chain } = readRecordDocuments(files);
   const events = eventsFolder(files);
-  const sums = checkSums(files, chain, events);
+  const lanes = new LaneSet(caseId, (code, seq, message) => findings.add(code, seq, message));
+  chain.lanes = lanes;
+  const sums = checkSums(files, chain, events, lanes);
+  lanes.reportUncommitted();
   await checkNothingUnlisted(files, events, sums.walk);
   const transcripts = checkBundleTranscripts(files, chain, sums.walk);
   const { bundleKey, fingerprint, anchor, trusted } = checkTrust(files, opts, anchorKey, anchors);
@@ -682,6 +713,10 @@ interface SumsWalk {
   listedTranscripts: Set<string>;
   transcripts: Map<string, string>;
   lastTranscript: string;
+  /** Still before the first event (lane objects are listed first), the last lane object listed, every one listed. */
+  inLanes: boolean;
+  lastLane: string;
+  listedLanes: Set<string>;
 }
 
 type Listed = { seq: number | null; bytes?: Buffer | undefined };
@@ -691,7 +726,12 @@ type Listed = { seq: number | null; bytes?: Buffer | undefined };
  * name; then the other files, each once. Each listed file is checked against its sum, each event
  * goes through the chain. Returns the digest of SHA256SUMS (the seal signs it).
  */
-function checkSums(files: BundleFiles, chain: ChainChecker, events: EventsFolder): { digest: string; walk: SumsWalk } {
+function checkSums(
+  files: BundleFiles,
+  chain: ChainChecker,
+  events: EventsFolder,
+  lanes: LaneSet,
+): { digest: string; walk: SumsWalk } {
   const { findings } = files;
   const sumsHash = createHash('sha256');
   const walk: SumsWalk = {
@@ -704,6 +744,9 @@ function checkSums(files: BundleFiles, chain: ChainChecker, events: EventsFolder
     listedTranscripts: new Set<string>(),
     transcripts: new Map<string, string>(),
     lastTranscript: '',
+    inLanes: true,
+    lastLane: '',
+    listedLanes: new Set<string>(),
   };
   let sumsOk = true;
   // Its type only: SHA256SUMS is streamed below, never held whole.
@@ -724,6 +767,14 @@ function checkSums(files: BundleFiles, chain: ChainChecker, events: EventsFolder
     }
     const entry = parseSumsLine(files, walk, line);
     if (!entry) continue;
+    if (entry.rel.startsWith(`${BUNDLE_FILES.lanes}/`)) {
+      readListedLane(files, walk, lanes, entry.rel, entry.sum);
+      continue;
+    }
+    if (walk.inLanes) {
+      walk.inLanes = false;
+      lanes.order();
+    }
     if (entry.rel.startsWith(`${BUNDLE_FILES.sessions}/`)) {
       readListedTranscript(files, walk, entry.rel, entry.sum);
       continue;
@@ -740,6 +791,7 @@ function checkSums(files: BundleFiles, chain: ChainChecker, events: EventsFolder
       );
     if (seq !== null) chain.add(seq, bytes);
   }
+  if (walk.inLanes) lanes.order();
   if (sumsOk && !endsWithNewline)
     findings.add(
       'BUNDLE_CHECKSUM_MISMATCH',
@@ -816,6 +868,59 @@ function readListedEvent(files: BundleFiles, walk: SumsWalk, events: EventsFolde
   else if ('invalid' in r) findings.add('BUNDLE_FILE_INVALID', seq, `${rel} is ${r.invalid}`);
   else return { seq, bytes: r.bytes };
   return { seq };
+}
+
+/**
+ * A lane object listed in SHA256SUMS (`lanes/<lane>/<first seq>.json`): before the events, in
+ * name order, each once, inside real folders (no link followed); checked against its sum and kept
+ * for the checkpoints of the chain.
+ */
+function readListedLane(files: BundleFiles, walk: SumsWalk, lanes: LaneSet, rel: string, sum: string): void {
+  const { findings } = files;
+  const m = /^lanes\/([^/]+)\/(\d{10})\.json$/.exec(rel);
+  const lane = m?.[1];
+  const first = m ? Number(m[2]) : 0;
+  if (walk.listedLanes.has(rel)) {
+    findings.add('SEQUENCE_DUPLICATE', null, `${BUNDLE_FILES.sums} line ${walk.lineNo} lists ${rel} a second time`);
+    return;
+  }
+  const why =
+    !lane || !LANE_ID_PATTERN.test(lane) || first < 1 || laneFile(lane, first) !== rel
+      ? 'not the name of a lane object (lanes/<lane>/<10-digit first sequence number>.json)'
+      : !walk.inLanes
+        ? 'a lane object listed after the events'
+        : rel <= walk.lastLane
+          ? `listed out of order (after ${walk.lastLane})`
+          : undefined;
+  if (why) {
+    findings.add(
+      'BUNDLE_NAME_INVALID',
+      null,
+      `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}: ${why}`,
+    );
+    return;
+  }
+  walk.lastLane = rel;
+  walk.listedLanes.add(rel);
+  const top = fs.lstatSync(files.at(BUNDLE_FILES.lanes), { throwIfNoEntry: false });
+  const folder = fs.lstatSync(files.at(`${BUNDLE_FILES.lanes}/${lane}`), { throwIfNoEntry: false });
+  const notFolder = [top, folder].find((st) => st && !st.isDirectory());
+  if (notFolder) {
+    findings.add('BUNDLE_FILE_INVALID', null, `${rel} is inside ${kindOf(notFolder)}, not a folder (not followed)`);
+    return;
+  }
+  const r = readRegular(files.at(rel));
+  if ('missing' in r) findings.add('BUNDLE_INCOMPLETE', null, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
+  else if ('invalid' in r) findings.add('BUNDLE_FILE_INVALID', null, `${rel} is ${r.invalid}`);
+  else {
+    if (!hashEquals(sha256Hex(r.bytes), sum))
+      findings.add(
+        'BUNDLE_CHECKSUM_MISMATCH',
+        null,
+        `${rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`,
+      );
+    lanes.addObject(lane!, first, r.bytes);
+  }
 }
 
 /**
@@ -960,6 +1065,10 @@ async function checkNothingUnlisted(files: BundleFiles, events: EventsFolder, wa
       await checkSessionsUnlisted(files, walk);
       continue;
     }
+    if (d.name === BUNDLE_FILES.lanes && d.isDirectory()) {
+      checkLanesUnlisted(files, walk);
+      continue;
+    }
     if (d.isFile())
       findings.add('BUNDLE_INCOMPLETE', null, `${d.name} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
     else
@@ -989,6 +1098,36 @@ async function checkNothingUnlisted(files: BundleFiles, events: EventsFolder, wa
         m ? seq : null,
         `${rel} is ${kindOf(e)}, not listed in ${BUNDLE_FILES.sums} (not followed)`,
       );
+  }
+}
+
+/** Nothing unlisted in lanes/: each entry a folder, each file in it a lane object SHA256SUMS lists. */
+function checkLanesUnlisted(files: BundleFiles, walk: SumsWalk): void {
+  for (const d of fs.readdirSync(files.at(BUNDLE_FILES.lanes), { withFileTypes: true })) {
+    const dir = `${BUNDLE_FILES.lanes}/${d.name}`;
+    if (!d.isDirectory()) {
+      if (d.isFile())
+        files.findings.add('BUNDLE_INCOMPLETE', null, `${dir} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
+      else
+        files.findings.add(
+          'BUNDLE_FILE_INVALID',
+          null,
+          `${dir} is ${kindOf(d)}, not listed in ${BUNDLE_FILES.sums} (not followed)`,
+        );
+      continue;
+    }
+    for (const e of fs.readdirSync(files.at(dir), { withFileTypes: true })) {
+      const rel = `${dir}/${e.name}`;
+      if (walk.listedLanes.has(rel)) continue;
+      if (e.isFile())
+        files.findings.add('BUNDLE_INCOMPLETE', null, `${rel} is in the bundle but not listed in ${BUNDLE_FILES.sums}`);
+      else
+        files.findings.add(
+          'BUNDLE_FILE_INVALID',
+          null,
+          `${rel} is ${kindOf(e)}, not listed in ${BUNDLE_FILES.sums} (not followed)`,
+        );
+    }
   }
 }
 

@@ -11,6 +11,7 @@
  * re-colliding. An event is acknowledged only once its PUT succeeded. Appends from one process
  * are serialised in order.
  */
+import crypto from 'node:crypto';
 import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { CleanroomError, UsageError, VerificationFailedError } from '../domain/errors.js';
@@ -29,6 +30,9 @@ import {
   eventHash,
   eventKey,
   hashEquals,
+  laneKey,
+  lanesPrefix,
+  LANE_ID_PATTERN,
   manifestKey,
   manifestStatement,
   type CaseManifest,
@@ -37,7 +41,8 @@ import {
   type SignedManifest,
 } from './event.js';
 import type { ActorContext, CustodyEntry, CustodyRecorder, RecordedEvent } from '../domain/recorder.js';
-import { getBytes, listEventKeys, putLocked } from './store.js';
+import { getBytes, listCustodyKeys, putLocked, type ListedLaneKey } from './store.js';
+import { CHECKPOINT_ACTION, LaneSet, checkpointHeads } from './lanes.js';
 import { eventSchemaErrors, manifestSchemaErrors } from './schema.js';
 import { projectEvidence } from './verify.js';
 import { requireExistingCase } from './case-exists.js';
@@ -109,6 +114,15 @@ export interface OpenCustodyOptions {
   /** Random numbers in [0, 1) for the back-off's jitter (tests); default Math.random. */
   random?: () => number;
   /**
+   * Append to this writer's own lane instead of racing for the main chain's next number (many
+   * writers on one case: Lambda steps of an automated run). `true`, or a prefix naming the writer
+   * (e.g. the execution and function); a random part is always added, so no two writers share a
+   * lane. Appends then take one conditional PUT per batch (appends made while one is in flight go
+   * into the next object) and never contend; `sealManifest()` commits the lanes it knows with a
+   * `custody.checkpoint` event. See docs/custody.md, "Many writers on one case".
+   */
+  lane?: true | string;
+  /**
    * Take the case's lease (one writer per case) before the record is read; refuse with CASE_BUSY
    * (exit 1) when another holder has it. A take-over of an expired lease is recorded as a
    * `case.lease.takeover` event. Appends refuse once a renewal found the lease lost.
@@ -153,8 +167,29 @@ function parseLinked(caseId: string, seq: number, body: Buffer, prev: ChainHead)
   return ev;
 }
 
+/** Events per lane object at most (one PUT): bounds the object's size. */
+const MAX_LANE_BATCH = 64;
+
+interface LaneAppend {
+  entry: CustodyEntry;
+  done: (ev: RecordedEvent) => void;
+  fail: (e: unknown) => void;
+}
+
 class S3CaseCustody implements CaseCustody {
+  /** The record in its total order: main chain, each checkpoint's newly committed lane events right before it. */
   private readonly list: CustodyEvent[] = [];
+  private mainHead: ChainHead = { seq: 0, hash: GENESIS_PREV_HASH };
+  /** The lanes of the case (loaded at open, own appends, those other writers' checkpoints committed). */
+  private readonly lanes: LaneSet;
+  /** Why the lanes fail their check, if they do. */
+  private laneProblem: string | undefined;
+  /** This writer's lane, when it writes to one. */
+  private ownLane: string | undefined;
+  private lanePending: LaneAppend[] = [];
+  private laneInFlight = new Map<string, Promise<RecordedEvent>>();
+  private laneFlush: Promise<void> | undefined;
+  private laneFailed: unknown;
   private readonly byKey = new Map<string, CustodyEvent>();
   private appended = 0;
   private manifestCurrent = false;
@@ -172,8 +207,23 @@ class S3CaseCustody implements CaseCustody {
     private readonly now: () => Date,
     private readonly sleep: (ms: number) => Promise<void> = timerSleep,
     private readonly random: () => number = Math.random,
+    lane?: true | string,
     private readonly via?: ActorContext,
-  ) {}
+  ) {
+    this.lanes = new LaneSet(caseId, (_code, _seq, message) => {
+      this.laneProblem ??= message;
+    });
+    if (lane !== undefined) {
+      const suffix = crypto.randomBytes(8).toString('hex');
+      const id = lane === true ? suffix : `${lane.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 80)}-${suffix}`;
+      if (!LANE_ID_PATTERN.test(id))
+        throw new UsageError(
+          'CUSTODY_EVENT_INVALID',
+          `The lane name ${JSON.stringify(lane)} cannot name a custody lane.`,
+        );
+      this.ownLane = id;
+    }
+  }
 
   get bucket(): string {
     return this.vault.bucket;
@@ -185,22 +235,71 @@ class S3CaseCustody implements CaseCustody {
   }
 
   get dirty(): boolean {
-    return this.appended > 0 || (!this.manifestCurrent && this.list.length > 0);
+    return (
+      this.appended > 0 ||
+      (!this.manifestCurrent && this.list.length > 0) ||
+      (this.lanes.size > 0 && this.lanes.uncommittedHeads().length > 0)
+    );
   }
 
   private head(): ChainHead {
-    const last = this.list[this.list.length - 1];
-    return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_PREV_HASH };
+    return this.mainHead;
   }
 
-  private adopt(ev: CustodyEvent): void {
-    this.list.push(ev);
+  private keep(ev: CustodyEvent): void {
     if (ev.idempotencyKey && !this.byKey.has(ev.idempotencyKey)) this.byKey.set(ev.idempotencyKey, ev);
+  }
+
+  /** Take a main-chain event into the record (a checkpoint's lane events first: they must be loaded). */
+  private adopt(ev: CustodyEvent): void {
+    if (ev.action === CHECKPOINT_ACTION && this.lanes.size > 0)
+      this.lanes.commit(ev.seq, ev, (le) => {
+        this.list.push(le);
+        this.keep(le);
+      });
+    if (this.laneProblem) this.broken ??= this.laneProblem;
+    this.list.push(ev);
+    this.keep(ev);
+    this.mainHead = { seq: ev.seq, hash: ev.hash };
+    this.lanes.sawMain(ev.hash);
+  }
+
+  /** Read the lane objects `keys` (bounded parallel GETs) into the lane set. */
+  private async readLaneObjects(keys: ListedLaneKey[], concurrency = 16): Promise<void> {
+    const got = await mapPool(keys, concurrency, async (k) => ({
+      k,
+      obj: await getBytes(this.account, this.bucket, k.key),
+    }));
+    for (const g of got) {
+      if (!g.ok) throw g.error;
+      const { k, obj } = g.value;
+      if (obj) this.lanes.addObject(k.lane, k.first, obj.body);
+    }
+    this.lanes.order();
+    if (this.laneProblem) this.broken ??= this.laneProblem;
+  }
+
+  /** Before adopting another writer's checkpoint: read the lane objects it commits that this writer has not seen. */
+  private async loadLanesOf(ev: CustodyEvent): Promise<void> {
+    if (ev.action !== CHECKPOINT_ACTION) return;
+    for (const h of checkpointHeads(ev) ?? []) {
+      if (this.lanes.has(h.lane, h.seq) || !LANE_ID_PATTERN.test(h.lane)) continue;
+      const listed = await listCustodyKeys(
+        this.account,
+        this.bucket,
+        this.caseId,
+        `${lanesPrefix(this.caseId)}${h.lane}/`,
+      );
+      const known = this.lanes.head(h.lane)?.seq ?? 0;
+      await this.readLaneObjects(listed.lanes.filter((k) => k.lane === h.lane && k.first > known));
+    }
   }
 
   /** Load the case's events (list + bounded parallel GETs) and the manifest. */
   async load(concurrency: number): Promise<void> {
-    const keys = await listEventKeys(this.account, this.bucket, this.caseId);
+    const listed = await listCustodyKeys(this.account, this.bucket, this.caseId);
+    const keys = listed.events;
+    if (listed.lanes.length) await this.readLaneObjects(listed.lanes, concurrency);
     const got = await mapPool(keys, concurrency, async (k) => ({
       seq: k.seq,
       obj: await getBytes(this.account, this.bucket, k.key),
@@ -222,12 +321,17 @@ class S3CaseCustody implements CaseCustody {
       }
       try {
         const ev = parseLinked(this.caseId, seq, obj.body, prev);
+        await this.loadLanesOf(ev);
         this.adopt(ev);
         prev = { seq: ev.seq, hash: ev.hash };
       } catch (e) {
         this.broken = (e as Error).message;
       }
     }
+    if (this.laneProblem) this.broken ??= this.laneProblem;
+    // Lane events no checkpoint committed yet (a writer still running, or one that died before
+    // sealing): found by their idempotency keys, committed by the next seal.
+    for (const le of this.lanes.uncommittedEvents()) this.keep(le);
     const m = await getBytes(this.account, this.bucket, manifestKey(this.caseId));
     if (m) {
       try {
@@ -257,7 +361,7 @@ class S3CaseCustody implements CaseCustody {
   }
 
   events(): readonly RecordedEvent[] {
-    return this.list;
+    return this.lanes.size > 0 ? [...this.list, ...this.lanes.uncommittedEvents()] : this.list;
   }
 
   /**
@@ -271,6 +375,139 @@ class S3CaseCustody implements CaseCustody {
     if (this.now().getTime() >= Date.parse(l.document.expiresAt)) await l.renew();
   }
 
+  /** The event an entry becomes at `at` (main chain, or a lane position when `lane` is given), with its hash. */
+  private event(
+    entry: CustodyEntry,
+    at: { seq: number; prevHash: string },
+    now: Date,
+    actor: string,
+    lane?: string,
+  ): CustodyEvent {
+    const body: Omit<CustodyEvent, 'hash'> = {
+      schema: EVENT_SCHEMA_ID,
+      case: this.caseId,
+      seq: at.seq,
+      ...(lane !== undefined ? { lane } : {}),
+      time: now.toISOString(),
+      actor,
+      ...(this.via ? { via: { ...this.via } } : {}),
+      action: entry.action,
+      resources: entry.resources,
+      ...(entry.inputs !== undefined ? { inputs: entry.inputs } : {}),
+      outcome: entry.outcome,
+      ...(entry.idempotencyKey !== undefined ? { idempotencyKey: entry.idempotencyKey } : {}),
+      prevHash: at.prevHash,
+    };
+    return { ...body, hash: eventHash(body) } as CustodyEvent;
+  }
+
+  /** The checkpoint committing the lane heads not committed yet; undefined when there are none. */
+  private checkpointEntry(): CustodyEntry | undefined {
+    const heads = this.lanes.uncommittedHeads();
+    if (!heads.length) return undefined;
+    return {
+      action: 'custody.checkpoint',
+      resources: [],
+      outcome: { status: 'succeeded', details: { lanes: heads } },
+    };
+  }
+
+  /**
+   * Append to this writer's lane: queued, and written by one PUT per batch — appends made while a
+   * PUT is in flight go into the next object (group commit). Acknowledged once that PUT succeeded.
+   */
+  private recordInLane(entry: CustodyEntry): Promise<RecordedEvent> {
+    const key = entry.idempotencyKey;
+    if (key) {
+      const existing = this.byKey.get(key) ?? this.laneInFlight.get(key);
+      if (existing) return Promise.resolve(existing);
+    }
+    if (this.laneFailed) return Promise.reject(this.laneFailed);
+    const p = new Promise<RecordedEvent>((done, fail) => {
+      this.lanePending.push({ entry, done, fail });
+    });
+    if (key) {
+      this.laneInFlight.set(key, p);
+      void p.then(
+        () => this.laneInFlight.delete(key),
+        () => this.laneInFlight.delete(key),
+      );
+    }
+    this.laneFlush ??= this.flushLane();
+    return p;
+  }
+
+  private async flushLane(): Promise<void> {
+    // Let appends made in the same tick join the first object.
+    await Promise.resolve();
+    try {
+      while (this.lanePending.length) {
+        const batch = this.lanePending.splice(0, MAX_LANE_BATCH);
+        try {
+          const evs = await this.putLaneBatch(batch.map((b) => b.entry));
+          for (const [i, b] of batch.entries()) b.done(evs[i]!);
+        } catch (e) {
+          // A lane whose last write is uncertain is not written again: the next object's number
+          // depends on it. The writer's step fails; a new writer opens a new lane.
+          this.laneFailed = e;
+          for (const b of [...batch, ...this.lanePending.splice(0)]) b.fail(e);
+        }
+      }
+    } finally {
+      this.laneFlush = undefined;
+    }
+  }
+
+  /** One lane object: the entries as events after the lane's head (the first after the main head this writer saw). */
+  private async putLaneBatch(entries: CustodyEntry[]): Promise<CustodyEvent[]> {
+    await this.leaseStillHeld();
+    this.refuseIfBroken();
+    this.actor ??= this.account.callerArn();
+    const actor = await this.actor;
+    const lane = this.ownLane!;
+    const last = this.lanes.head(lane);
+    const first = (last?.seq ?? 0) + 1;
+    let prevHash = last?.hash ?? this.head().hash;
+    const now = this.now();
+    const events = entries.map((entry, i) => {
+      const ev = this.event(entry, { seq: first + i, prevHash }, now, actor, lane);
+      prevHash = ev.hash;
+      return ev;
+    });
+    const bytes = canonicalBytes(events);
+    const stored = JSON.parse(bytes.toString('utf8')) as CustodyEvent[];
+    for (const ev of stored) {
+      const invalid = eventSchemaErrors(ev);
+      if (invalid.length)
+        throw new UsageError(
+          'CUSTODY_EVENT_INVALID',
+          `The custody event ${ev.action} does not match the custody event schema (${invalid.join('; ')}); nothing was recorded.`,
+          { details: { caseId: this.caseId, action: ev.action } },
+        );
+    }
+    const key = laneKey(this.caseId, lane, first);
+    try {
+      await putLocked(this.account, this.vault, key, bytes, now, { create: true });
+    } catch (e) {
+      if (!isAwsCode(e, 'PreconditionFailed', 'ConditionalRequestConflict')) throw e;
+      // Nobody else writes this lane: the key can only hold this writer's own earlier attempt
+      // whose answer was lost — the same bytes, or the lane is not this writer's alone.
+      const there = await getBytes(this.account, this.bucket, key);
+      if (!there?.body.equals(bytes))
+        throw new CleanroomError(
+          'CUSTODY_CONTENTION',
+          `Could not append to lane ${lane} of the custody record of case ${this.caseId}: another writer wrote its next object. Run the step again (it opens a new lane).`,
+          { details: { caseId: this.caseId } },
+        );
+    }
+    this.lanes.addObject(lane, first, bytes);
+    this.lanes.order();
+    for (const ev of stored) this.keep(ev);
+    this.appended += stored.length;
+    this.reporter.debug(`custody ${this.caseId} lane ${lane} #${first}–${first + stored.length - 1}`);
+    return stored;
+  }
+
   async releaseLease(): Promise<void> {
     await this.queue;
     await this.lease?.release();
@@ -280,6 +517,7 @@ class S3CaseCustody implements CaseCustody {
     // A holder whose lease was taken stops changing the case (and recording as if it still could).
     const lost = this.lease?.lostError;
     if (lost) return Promise.reject(lost);
+    if (this.ownLane) return this.recordInLane(entry);
     const run = this.queue.then(async () => {
       await this.leaseStillHeld();
       return this.append(entry);
@@ -289,31 +527,30 @@ class S3CaseCustody implements CaseCustody {
   }
 
   private async append(entry: CustodyEntry): Promise<RecordedEvent> {
-    if (entry.idempotencyKey) {
-      const existing = this.byKey.get(entry.idempotencyKey);
+    return (await this.appendMain(() => entry))!;
+  }
+
+  /**
+   * Append to the main chain what `make` gives at each attempt (a checkpoint is built again after
+   * catching up, so that it never names a lane head another writer's checkpoint already passed);
+   * undefined when `make` gives nothing to append.
+   */
+  private async appendMain(make: () => CustodyEntry | undefined): Promise<RecordedEvent | undefined> {
+    const first = make();
+    if (!first) return undefined;
+    if (first.idempotencyKey) {
+      const existing = this.byKey.get(first.idempotencyKey);
       if (existing) return existing;
     }
     this.refuseIfBroken();
     this.actor ??= this.account.callerArn();
     const actor = await this.actor;
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
+      const entry = attempt === 0 ? first : make();
+      if (!entry) return undefined;
       const head = this.head();
       const now = this.now();
-      const body: Omit<CustodyEvent, 'hash'> = {
-        schema: EVENT_SCHEMA_ID,
-        case: this.caseId,
-        seq: head.seq + 1,
-        time: now.toISOString(),
-        actor,
-        ...(this.via ? { via: { ...this.via } } : {}),
-        action: entry.action,
-        resources: entry.resources,
-        ...(entry.inputs !== undefined ? { inputs: entry.inputs } : {}),
-        outcome: entry.outcome,
-        ...(entry.idempotencyKey !== undefined ? { idempotencyKey: entry.idempotencyKey } : {}),
-        prevHash: head.hash,
-      };
-      const ev = { ...body, hash: eventHash(body) } as CustodyEvent;
+      const ev = this.event(entry, { seq: head.seq + 1, prevHash: head.hash }, now, actor);
       const bytes = canonicalBytes(ev);
       // Never write an event the verifier would reject: a bad entry is a bug in the caller.
       const invalid = eventSchemaErrors(JSON.parse(bytes.toString('utf8')));
@@ -327,10 +564,11 @@ class S3CaseCustody implements CaseCustody {
       const key = eventKey(this.caseId, ev.seq);
       try {
         await putLocked(this.account, this.vault, key, bytes, now, { create: true });
-        this.adopt(JSON.parse(bytes.toString('utf8')) as CustodyEvent);
+        const stored = JSON.parse(bytes.toString('utf8')) as CustodyEvent;
+        this.adopt(stored);
         this.appended++;
         this.reporter.debug(`custody ${this.caseId} #${ev.seq} ${ev.action}`);
-        return this.list[this.list.length - 1]!;
+        return stored;
       } catch (e) {
         // 412: the key exists (another writer won this number). 409: a concurrent conditional
         // write to the same key is in flight (S3 conditional writes, "ConditionalRequestConflict").
@@ -339,7 +577,7 @@ class S3CaseCustody implements CaseCustody {
       // Lost the race: wait a little (more after each loss, so many writers take turns rather
       // than collide again), then catch up with what the others wrote and try the next number.
       await this.sleep(appendBackoffMs(attempt, this.random));
-      const mine = await this.catchUp(entry.idempotencyKey);
+      const mine = await this.catchUp(first.idempotencyKey);
       if (mine) return mine;
     }
     throw new CleanroomError(
@@ -368,6 +606,8 @@ class S3CaseCustody implements CaseCustody {
         this.refuseIfBroken();
         throw err;
       }
+      await this.loadLanesOf(other);
+      this.refuseIfBroken();
       this.adopt(other);
       this.reporter.debug(`custody ${this.caseId}: #${other.seq} was written by ${other.actor}; appending after it`);
       if (idempotencyKey && other.idempotencyKey === idempotencyKey) return other;
@@ -377,10 +617,18 @@ class S3CaseCustody implements CaseCustody {
   async sealManifest(): Promise<CaseManifest> {
     // Seal after pending appends, never in the middle of one.
     await this.queue;
+    while (this.laneFlush) await this.laneFlush;
     // Seal the record's newest head, not only this writer's: other writers may have appended
     // since (one GET when none did).
     if (!this.broken) await this.catchUp(undefined);
     this.refuseIfBroken();
+    // Commit every lane head this writer knows (its own, and any found uncommitted at open: a
+    // writer that died is swept up) — built again at each attempt, after catching up.
+    if (this.lanes.size > 0) {
+      const run = this.queue.then(() => this.appendMain(() => this.checkpointEntry()));
+      this.queue = run.catch(() => undefined);
+      await run;
+    }
     this.actor ??= this.account.callerArn();
     const head = this.head();
     const now = this.now();
@@ -467,6 +715,7 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
     now,
     opts.sleep,
     opts.random,
+    opts.lane,
     opts.actorContext ? checkActorContext(opts.actorContext) : undefined,
   );
   if (opts.lease) {

@@ -101,6 +101,28 @@ export function seqOfKey(caseId: string, key: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** Lane ids: what a lane key's folder may be named (the schema's `lane` pattern). */
+export const LANE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** Where the lanes of a case live: `cases/<case>/custody/lanes/`. */
+export function lanesPrefix(caseId: string): string {
+  return `${custodyPrefix(caseId)}lanes/`;
+}
+
+/** `cases/<case>/custody/lanes/<lane>/<first seq zero-padded>.json`: one lane object (a JSON array of events). */
+export function laneKey(caseId: string, lane: string, firstSeq: number): string {
+  return `${lanesPrefix(caseId)}${lane}/${String(firstSeq).padStart(SEQ_DIGITS, '0')}.json`;
+}
+
+/** The lane and first sequence number of a lane object key; undefined when the key is not one. */
+export function laneOfKey(caseId: string, key: string): { lane: string; first: number } | undefined {
+  const p = lanesPrefix(caseId);
+  if (!key.startsWith(p)) return undefined;
+  const m = /^([^/]+)\/(\d{10})\.json$/.exec(key.slice(p.length));
+  if (!m || !LANE_ID_PATTERN.test(m[1]!)) return undefined;
+  return { lane: m[1]!, first: Number(m[2]) };
+}
+
 /** `cases/<case>/manifest.json`. */
 export function manifestKey(caseId: string): string {
   return `${casePrefix(caseId)}manifest.json`;

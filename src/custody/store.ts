@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { AccountCalls } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import type { LockMode } from './vault/audit.js';
-import { custodyPrefix, seqOfKey } from './event.js';
+import { custodyPrefix, laneOfKey, seqOfKey } from './event.js';
 
 /** Where and how custody objects are written. */
 export interface VaultTarget {
@@ -24,27 +24,51 @@ export interface ListedKey {
   seq: number;
 }
 
+/** A lane object listed under the case prefix. */
+export interface ListedLaneKey {
+  key: string;
+  lane: string;
+  first: number;
+}
+
+/**
+ * The event keys of a case, by sequence number, and its lane object keys (ListObjectsV2 under
+ * `prefix`, default the case's custody prefix; all pages). Other keys are ignored.
+ */
+export async function listCustodyKeys(
+  account: AccountCalls<{ s3: 'listObjectsV2' }>,
+  bucket: string,
+  caseId: string,
+  prefix = custodyPrefix(caseId),
+): Promise<{ events: ListedKey[]; lanes: ListedLaneKey[] }> {
+  const events: ListedKey[] = [];
+  const lanes: ListedLaneKey[] = [];
+  let token: string | undefined;
+  do {
+    const r = await account.s3.listObjectsV2({
+      Bucket: bucket,
+      Prefix: prefix,
+      ...(token ? { ContinuationToken: token } : {}),
+    });
+    for (const o of r.Contents ?? []) {
+      if (!o.Key) continue;
+      const seq = seqOfKey(caseId, o.Key);
+      if (seq !== undefined) events.push({ key: o.Key, seq });
+      const lane = laneOfKey(caseId, o.Key);
+      if (lane) lanes.push({ key: o.Key, ...lane });
+    }
+    token = r.IsTruncated ? r.NextContinuationToken : undefined;
+  } while (token);
+  return { events: events.sort((a, b) => a.seq - b.seq), lanes };
+}
+
 /** The event keys of a case, by sequence number (ListObjectsV2, all pages). Other keys are ignored. */
 export async function listEventKeys(
   account: AccountCalls<{ s3: 'listObjectsV2' }>,
   bucket: string,
   caseId: string,
 ): Promise<ListedKey[]> {
-  const out: ListedKey[] = [];
-  let token: string | undefined;
-  do {
-    const r = await account.s3.listObjectsV2({
-      Bucket: bucket,
-      Prefix: custodyPrefix(caseId),
-      ...(token ? { ContinuationToken: token } : {}),
-    });
-    for (const o of r.Contents ?? []) {
-      const seq = o.Key ? seqOfKey(caseId, o.Key) : undefined;
-      if (seq !== undefined) out.push({ key: o.Key!, seq });
-    }
-    token = r.IsTruncated ? r.NextContinuationToken : undefined;
-  } while (token);
-  return out.sort((a, b) => a.seq - b.seq);
+  return (await listCustodyKeys(account, bucket, caseId)).events;
 }
 
 /** An object's stored bytes (a given version, or the current one); undefined when there is none. */

@@ -13,7 +13,16 @@ import { signingKeyAlias, casePrefix } from '../domain/vault-name.js';
 import { resolveVaultBucket } from './vault/bucket.js';
 import { describeKeyAlias } from './vault/audit.js';
 import { unknownCaseError } from './case-exists.js';
-import { custodyPrefix, manifestKey, seqOfKey, type CaseManifest, type CustodyEvent } from './event.js';
+import {
+  custodyPrefix,
+  laneOfKey,
+  lanesPrefix,
+  manifestKey,
+  seqOfKey,
+  type CaseManifest,
+  type CustodyEvent,
+} from './event.js';
+import { LaneSet } from './lanes.js';
 import { getBytes } from './store.js';
 import {
   ChainChecker,
@@ -45,6 +54,10 @@ export interface VaultVerifyOptions {
   window?: number;
   /** Called with each event's current stored bytes, in sequence order (export writes them). */
   onEvent?: (seq: number, bytes: Buffer, event: CustodyEvent | undefined) => void | Promise<void>;
+  /** Called with each lane event as the checkpoint at `seq` commits it, in the record's total order (export's report). */
+  onLaneEvent?: (seq: number, event: CustodyEvent) => void;
+  /** Called with each lane object's current stored bytes (export writes them). */
+  onLaneObject?: (lane: string, first: number, bytes: Buffer) => void | Promise<void>;
   /** Called with the manifest's current stored bytes. */
   onManifest?: (bytes: Buffer) => void | Promise<void>;
   /** A new file to write a session's transcript into while it is hashed (export), or undefined. */
@@ -133,7 +146,12 @@ export async function verifyCaseInVault(
   const { signing, key, der } = await readSigningKey(account, bucket);
   const read: VaultRead = { account, bucket, caseId, versions, findings, chain, retention };
   const manifestBytes = await readManifest(read, opts.onManifest);
+  const lanes = new LaneSet(caseId, (code, seq, message) => findings.add(code, seq, message));
+  chain.lanes = lanes;
+  chain.onLaneEvent = opts.onLaneEvent;
+  await readLanes(read, lanes, opts);
   await verifyEvents(read, opts, reporter);
+  lanes.reportUncommitted();
   if (chain.sessions.length)
     reporter.progress({ kind: 'step', message: `checking the session transcripts of case ${caseId}` });
   const transcripts = await checkVaultTranscripts(account, chain, findings, {
@@ -257,6 +275,56 @@ async function readManifest(r: VaultRead, onManifest: VaultVerifyOptions['onMani
   return got.body;
 }
 
+/** Every version of `key` (listed newest first) and the stored bytes of each that is not a delete marker. */
+async function readVersions(r: VaultRead, key: string): Promise<{ vs: Version[]; bodies: StoredVersion[] }> {
+  const vs = r.versions.get(key)!;
+  const bodies = await Promise.all(
+    vs
+      .filter((v) => !v.deleteMarker)
+      .map(async (v) => ({
+        v,
+        got: await getBytes(r.account, r.bucket, key, v.versionId === 'null' ? undefined : v.versionId),
+      })),
+  );
+  return { vs, bodies };
+}
+
+/**
+ * Every lane object (every version): a delete marker or a second version is reported as for an
+ * event (a second version at a lane position is a fork), the current version is checked and kept
+ * in `lanes` for the checkpoints of the main chain to commit.
+ */
+async function readLanes(r: VaultRead, lanes: LaneSet, opts: VaultVerifyOptions): Promise<void> {
+  const keys = [...r.versions.keys()].filter((k) => k.startsWith(lanesPrefix(r.caseId))).sort();
+  const read = await mapPool(keys, opts.concurrency ?? 16, async (key) => ({ key, ...(await readVersions(r, key)) }));
+  for (const x of read) {
+    if (!x.ok) throw x.error;
+    const { key, vs, bodies } = x.value;
+    const at = laneOfKey(r.caseId, key);
+    if (!at) {
+      r.findings.add('SEQUENCE_MISMATCH', null, `${key} is under the lanes of the case but is not a lane object key`);
+      continue;
+    }
+    const what = `lane ${at.lane} object ${at.first}`;
+    if (vs[0]?.deleteMarker)
+      r.findings.add('EVENT_DELETED', null, `${what} was deleted: its key's current version is a delete marker`);
+    const present = bodies.filter((b) => b.got);
+    for (const extra of present.slice(0, -1))
+      r.findings.add(
+        'EXTRA_VERSION',
+        null,
+        `${what} has another version (${extra.v.versionId}) written over the original (${present[present.length - 1]!.v.versionId}): two writers at one lane position`,
+      );
+    for (const [idx, b] of present.entries())
+      r.retention.check(null, `${what} (version ${b.v.versionId})`, b.got!, idx === 0);
+    const current = present[0];
+    if (!current) continue;
+    lanes.addObject(at.lane, at.first, current.got!.body);
+    await opts.onLaneObject?.(at.lane, at.first, current.got!.body);
+  }
+  lanes.order();
+}
+
 /** Every event key, in sequence order, read in bounded windows: each version's bytes and retention, the current one through the chain. */
 async function verifyEvents(r: VaultRead, opts: VaultVerifyOptions, reporter: Reporter): Promise<void> {
   const eventKeys = [...r.versions.keys()].flatMap((k) => {
@@ -269,18 +337,10 @@ async function verifyEvents(r: VaultRead, opts: VaultVerifyOptions, reporter: Re
   const window = opts.window ?? 256;
   for (let i = 0; i < eventKeys.length; i += window) {
     const slice = eventKeys.slice(i, i + window);
-    const read = await mapPool(slice, opts.concurrency ?? 16, async ({ key, seq }) => {
-      const vs = r.versions.get(key)!;
-      const bodies = await Promise.all(
-        vs
-          .filter((v) => !v.deleteMarker)
-          .map(async (v) => ({
-            v,
-            got: await getBytes(r.account, r.bucket, key, v.versionId === 'null' ? undefined : v.versionId),
-          })),
-      );
-      return { seq, vs, bodies };
-    });
+    const read = await mapPool(slice, opts.concurrency ?? 16, async ({ key, seq }) => ({
+      seq,
+      ...(await readVersions(r, key)),
+    }));
     for (const x of read) {
       if (!x.ok) throw x.error;
       await checkEventVersions(r, x.value, opts.onEvent);

@@ -20,6 +20,7 @@ import {
 } from './event.js';
 import { eventSchemaErrors, manifestEvidenceFields, manifestSchemaErrors } from './schema.js';
 import { foldEvidence, type EvidencePatch } from '../domain/evidence.js';
+import { CHECKPOINT_ACTION, type LaneSet } from './lanes.js';
 import { SESSION_END_ACTION, sessionOfEvent, type RecordedSession, type SessionTranscript } from './room-sessions.js';
 
 /** Every finding code verification can report. */
@@ -72,6 +73,10 @@ export const FINDING_CODES = [
   'TRANSCRIPT_MISSING',
   /** A session's transcript does not hash to the SHA-256 (or size) its `room.session` event records. */
   'TRANSCRIPT_MISMATCH',
+  /** A `custody.checkpoint` names a lane head that is not in the record, or moves a lane backwards. */
+  'CHECKPOINT_INVALID',
+  /** Lane events that no checkpoint commits: no signature covers them (`custody seal` commits them). */
+  'LANE_UNCOMMITTED',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
@@ -134,6 +139,8 @@ const CHECK_OF: Record<FindingCode, VerifyCheckId> = {
   MANIFEST_STALE: 'manifest.head',
   TRANSCRIPT_MISSING: 'sessions.transcripts',
   TRANSCRIPT_MISMATCH: 'sessions.transcripts',
+  CHECKPOINT_INVALID: 'events.chain',
+  LANE_UNCOMMITTED: 'manifest.head',
 };
 
 export interface VerifyCheck {
@@ -234,6 +241,10 @@ export class ChainChecker {
   private maxSeq = 0;
   /** A sequence number whose hash and evidence fold are kept (the manifest's head). */
   watch: number | undefined;
+  /** The case's lanes, when it has any: checkpoints commit their events into the total order. */
+  lanes: LaneSet | undefined;
+  /** Called with each lane event as a checkpoint (at `seq`) commits it, in the total order. */
+  onLaneEvent: ((seq: number, ev: CustodyEvent) => void) | undefined;
   private watched: { hash: string; evidence: EvidencePatch[] } | undefined;
 
   constructor(
@@ -317,21 +328,33 @@ export class ChainChecker {
           `event ${seq} does not link to event ${this.prev.seq}: its prevHash ${String(ev.prevHash).slice(0, 16)}… is not ${this.prev.hash.slice(0, 16)}…`,
         );
       }
-      // Only events that carry evidence changes fold (foldEvidence reads nothing else).
-      if (
-        ev.outcome &&
-        typeof ev.outcome === 'object' &&
-        (ev.outcome.details as Record<string, unknown> | undefined)?.['evidence']
-      ) {
-        for (const [id, patch] of foldEvidence([ev])) this.evidence.set(id, { ...this.evidence.get(id), ...patch });
-      }
-      const session = sessionOfEvent(seq, ev);
-      if (session) this.sessions.push(session);
+      // A checkpoint's newly committed lane events take their place right before it.
+      if (this.lanes && ev.action === CHECKPOINT_ACTION)
+        this.lanes.commit(seq, ev, (le) => {
+          this.fold(seq, le);
+          this.onLaneEvent?.(seq, le);
+        });
+      this.fold(seq, ev);
+      if (this.lanes?.size) this.lanes.sawMain(recomputed);
       // Chain on from the recomputed hash: a tampered event breaks its successor's link too.
       this.prev = { seq, hash: recomputed };
       if (seq === this.watch) this.watched = { hash: recomputed, evidence: this.evidenceFold() };
     }
     return ev;
+  }
+
+  /** Fold one event of the total order into the evidence and the sessions (`seq`: where it sits in the main chain). */
+  private fold(seq: number, ev: CustodyEvent): void {
+    // Only events that carry evidence changes fold (foldEvidence reads nothing else).
+    if (
+      ev.outcome &&
+      typeof ev.outcome === 'object' &&
+      (ev.outcome.details as Record<string, unknown> | undefined)?.['evidence']
+    ) {
+      for (const [id, patch] of foldEvidence([ev])) this.evidence.set(id, { ...this.evidence.get(id), ...patch });
+    }
+    const session = sessionOfEvent(seq, ev);
+    if (session) this.sessions.push(session);
   }
 
   /** The head as recomputed (hash of the last event; genesis when there is none). */

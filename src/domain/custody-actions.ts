@@ -13,6 +13,8 @@
 export const CUSTODY_ACTIONS = {
   'case.key.create': "the case's KMS key created (or found) in the forensic account",
   'case.lease.takeover': "a command took over a dead or expired holder's lease on the case",
+  'custody.checkpoint':
+    'lane heads committed into the main chain: the lane events up to each head take their place in the record right before this event',
 
   'room.deploy.start': 'a change set of the room stack executed',
   'room.deploy': 'how that change set ended',

@@ -79,7 +79,10 @@ export interface ActorContext {
 
 /** An event as appended (the stored form has more; see `event.ts`). */
 export interface RecordedEvent {
+  /** Position in the chain — or, for an event of a writer's own lane (`lane` set), in that lane. */
   seq: number;
+  /** Set only on a lane event: the lane of the writer that appended it (docs/custody.md, "Many writers on one case"). */
+  lane?: string;
   time: string;
   actor: string;
   action: string;

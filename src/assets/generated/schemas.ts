@@ -32,7 +32,12 @@ export const EVENT_SCHEMA: Record<string, any> = {
       "type": "integer",
       "minimum": 1,
       "maximum": 9999999999,
-      "description": "Position in the chain, from 1, without gaps."
+      "description": "Position in the chain, from 1, without gaps (for a lane event: its position in its lane)."
+    },
+    "lane": {
+      "type": "string",
+      "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+      "description": "Set only on a lane event: the writer's own lane (cases/<case>/custody/lanes/<lane>/<first seq>.json holds a JSON array of its events). The first event of a lane links (prevHash) to the main-chain head its writer saw; a custody.checkpoint event of the main chain commits the lane's head."
     },
     "time": {
       "type": "string",
