@@ -13,7 +13,7 @@
 import { CleanroomError, asError } from '../domain/errors.js';
 import { waitFor, type PollResult } from '../domain/waiter.js';
 import { isInterrupted } from '../domain/abort.js';
-import { isWaitHandedOff } from '../domain/hand-off.js';
+import { handOffClock, isWaitHandedOff } from '../domain/hand-off.js';
 import type { EvidenceRun } from './run.js';
 import { volumeKeys } from './volume.js';
 import { jsonLines, runGuestCommand } from './guest-command.js';
@@ -90,7 +90,10 @@ export async function confirmReadOnly(
         budgetMs: run.budgets.readOnlyCheckMs,
         intervalMs: 5000,
         maxIntervalMs: 15_000,
-        clock: run.clock,
+        // Awaited in-process also in hand-off mode, as the SSM command itself (guest-command.ts): a
+        // call that came back later would ask anew with a fresh budget, so a guest that never lists
+        // the disk would loop forever. The budget (readOnlyCheckMs) bounds it within one call.
+        clock: handOffClock(run.clock, 'block'),
       },
     );
   } catch (e) {
