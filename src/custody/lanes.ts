@@ -16,7 +16,7 @@
 import { canonicalize } from './canonical.js';
 import { GENESIS_PREV_HASH, eventHash, hashEquals, type CustodyEvent } from './event.js';
 import { eventSchemaErrors } from './schema.js';
-import type { FindingCode } from './verify.js';
+import type { FindingCode } from './finding-codes.js';
 
 /** The action of a checkpoint event. */
 export const CHECKPOINT_ACTION = 'custody.checkpoint';

@@ -21,7 +21,6 @@
  * last poll said *pending* hands off.
  */
 import { CleanroomError, UsageError, type ErrorDetails } from './errors.js';
-import type { Clock } from './waiter.js';
 
 /** How a workflow waits: sleep in-process (`block`, default) or hand the wait to the caller (`hand-off`). */
 export type WaitMode = 'block' | 'hand-off';
@@ -81,12 +80,6 @@ export function combineHandOffs(errors: readonly unknown[]): WaitHandedOffError 
     },
     { waits: hs.length },
   );
-}
-
-/** The clock of a workflow run in the given mode (`block`/undefined: the clock itself). */
-export function handOffClock(clock: Clock, waits: WaitMode | undefined): Clock {
-  if ((waits ?? 'block') === (clock.waits ?? 'block')) return clock;
-  return { now: () => clock.now(), sleep: (ms, signal) => clock.sleep(ms, signal), waits: waits ?? 'block' };
 }
 
 /** Check a `waits` option (a library caller's typo must not silently block a Lambda for 15 minutes). */

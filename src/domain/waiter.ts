@@ -114,3 +114,9 @@ function handedOff(opts: WaitOptions, lastDetail: string | undefined, retryMs: n
 export function failed(code: ErrorCode, message: string, details: Record<string, unknown> = {}): PollResult<never> {
   return { state: 'failed', error: new CleanroomError(code, message, { details }) };
 }
+
+/** The clock of a workflow run in the given mode (`block`/undefined: the clock itself). */
+export function handOffClock(clock: Clock, waits: WaitMode | undefined): Clock {
+  if ((waits ?? 'block') === (clock.waits ?? 'block')) return clock;
+  return { now: () => clock.now(), sleep: (ms, signal) => clock.sleep(ms, signal), waits: waits ?? 'block' };
+}

@@ -5,8 +5,7 @@
  * little. An instance SSM cannot reach is an answer too (`unreachable`), not an error.
  */
 import { asError } from '../domain/errors.js';
-import { waitFor } from '../domain/waiter.js';
-import { handOffClock } from '../domain/hand-off.js';
+import { handOffClock, waitFor } from '../domain/waiter.js';
 import type { AccountCalls } from '../aws/ports.js';
 import type { Clock } from '../domain/waiter.js';
 

@@ -11,9 +11,9 @@
  * confirmation), a volume the guest did not list, SSM unreachable.
  */
 import { CleanroomError, asError } from '../domain/errors.js';
-import { waitFor, type PollResult } from '../domain/waiter.js';
+import { handOffClock, waitFor, type PollResult } from '../domain/waiter.js';
 import { isInterrupted } from '../domain/abort.js';
-import { handOffClock, isWaitHandedOff } from '../domain/hand-off.js';
+import { isWaitHandedOff } from '../domain/hand-off.js';
 import type { EvidenceRun } from './run.js';
 import { volumeKeys } from './volume.js';
 import { jsonLines, runGuestCommand } from './guest-command.js';

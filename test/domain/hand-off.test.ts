@@ -6,14 +6,8 @@
  */
 import t from 'tap';
 import { abortableClock } from '../../src/domain/abort.js';
-import {
-  WaitHandedOffError,
-  checkWaitMode,
-  combineHandOffs,
-  handOffClock,
-  isWaitHandedOff,
-} from '../../src/domain/hand-off.js';
-import { waitFor, type Clock, type PollResult } from '../../src/domain/waiter.js';
+import { WaitHandedOffError, checkWaitMode, combineHandOffs, isWaitHandedOff } from '../../src/domain/hand-off.js';
+import { handOffClock, waitFor, type Clock, type PollResult } from '../../src/domain/waiter.js';
 
 function fakeClock(): Clock & { slept: number[] } {
   let t0 = 0;

@@ -30,13 +30,12 @@ import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 import { mapPool, type Settled } from '../../domain/pool.js';
 import type { Reporter } from '../../domain/reporter.js';
 import type { RoomGate } from '../../domain/room.js';
-import { systemClock, type Clock } from '../../domain/waiter.js';
+import { handOffClock, systemClock, type Clock } from '../../domain/waiter.js';
 import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import {
   checkWaitMode,
   combineHandOffs,
-  handOffClock,
   isWaitHandedOff,
   type WaitHandedOffError,
   type WaitMode,

@@ -23,7 +23,7 @@ import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyRecorder, RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
-import { checkWaitMode, handOffClock, isWaitHandedOff, type WaitMode } from '../../domain/hand-off.js';
+import { checkWaitMode, isWaitHandedOff, type WaitMode } from '../../domain/hand-off.js';
 import { requireApproval, type Approve } from '../../domain/approval.js';
 import { StepRecorder } from '../../domain/step-recorder.js';
 import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
@@ -31,7 +31,7 @@ import { assertCaseId } from '../../domain/case-id.js';
 import { forensicRoomOf } from '../../domain/room.js';
 import { mapPool } from '../../domain/pool.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
-import { systemClock, type Clock } from '../../domain/waiter.js';
+import { handOffClock, systemClock, type Clock } from '../../domain/waiter.js';
 import { StepCallError, describeCalls, execute, type CallRecord } from './calls.js';
 import {
   describeInstance,

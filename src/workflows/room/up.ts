@@ -30,7 +30,7 @@ import { TAG_CASE, TAG_EVIDENCE, TAG_ROLE, ROLE } from '../../domain/tags.js';
 import { CleanroomError, TimeoutError, UsageError, asError } from '../../domain/errors.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import type { RoomInfo } from '../../domain/room.js';
-import { systemClock, type Clock } from '../../domain/waiter.js';
+import { handOffClock, systemClock, type Clock } from '../../domain/waiter.js';
 import { ensureCaseKey } from '../../resources/case-key.js';
 import { StackActivity, failedResources, nameFailures } from '../../resources/stack-activity.js';
 import { auditStack, type RoomAudit } from './audit.js';
@@ -65,7 +65,7 @@ import {
 import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from '../../resources/stacks.js';
 import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
-import { isWaitHandedOff, checkWaitMode, handOffClock, type WaitMode } from '../../domain/hand-off.js';
+import { isWaitHandedOff, checkWaitMode, type WaitMode } from '../../domain/hand-off.js';
 import { ROOM_TEMPLATE_BODY } from '../../assets/generated/room-template.js';
 import { packagePath } from '../../assets/package-path.js';
 import { idempotencyKeys, markKey } from '../../domain/idempotency-keys.js';
