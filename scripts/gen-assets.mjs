@@ -86,6 +86,21 @@ function guestTools() {
   );
 }
 
+/**
+ * The memory capture script (scripts/guest-source/cleanroom-memory-capture): it runs on the
+ * compromised host through SSM, not in the room, so it is not one of the guest tools above.
+ */
+function memoryCapture() {
+  const file = 'scripts/guest-source/cleanroom-memory-capture';
+  const body = fs.readFileSync(path.join(ROOT, file), 'utf8');
+  return (
+    HEADER(file) +
+    `export const MEMORY_CAPTURE_SOURCE = ${lit(file)};\n` +
+    `export const MEMORY_CAPTURE_SHA256 = ${lit(sha256(body))};\n` +
+    `export const MEMORY_CAPTURE_SCRIPT: string = ${JSON.stringify(body)};\n`
+  );
+}
+
 function partitions() {
   const require = createRequire(path.join(ROOT, 'package.json'));
   const pkgFile = require.resolve('@aws-sdk/core/package.json');
@@ -118,6 +133,7 @@ export function renderAssets() {
     [`${OUT_DIR}/room-template.ts`]: roomTemplate(),
     [`${OUT_DIR}/automation.ts`]: automation(),
     [`${OUT_DIR}/guest-tools.ts`]: guestTools(),
+    [`${OUT_DIR}/memory-capture.ts`]: memoryCapture(),
     [`${OUT_DIR}/partitions.ts`]: partitions(),
   };
 }

@@ -178,6 +178,14 @@ export const RULES: Rules = {
       accounts: ['forensic'],
       why: "the automated response's functions run in the forensic account and publish to its responders' topic",
     },
+    'src/evidence/memory-upload.ts': {
+      accounts: ['forensic'],
+      why: "memory capture's multipart upload into the vault (the host only PUTs to presigned part URLs), in the forensic account",
+    },
+    'src/evidence/memory-tool.ts': {
+      accounts: ['forensic'],
+      why: 'the memory capture tool (AVML) and its pointer in the vault of the forensic account',
+    },
     'src/evidence/': {
       byVariable: true,
       why: 'evidence steps work in run.forensic / deps.forensic; the watcher polls whichever account registered a wait',

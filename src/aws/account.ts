@@ -22,8 +22,9 @@ import { EBSClient } from '@aws-sdk/client-ebs';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { fromIni, fromTemporaryCredentials, fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { AwsAccount, CommandClass, PortOf } from './ports.js';
+import type { AwsAccount, CommandClass, PortOf, PresignOf, PresignOptions } from './ports.js';
 import {
   CFN_COMMANDS,
   EC2_COMMANDS,
@@ -182,6 +183,46 @@ export function makePort<T extends Record<string, CommandClass>>(
   return port as PortOf<T>;
 }
 
+/** SigV4's longest presigned URL: seven days. */
+const MAX_PRESIGN_SECONDS = 604_800;
+
+/**
+ * Wrap an S3 client as a presigning port of the given commands: each method answers the presigned
+ * URL of that request (no call is sent). The client should not add flexible checksums to requests
+ * that do not require them (`requestChecksumCalculation: 'WHEN_REQUIRED'`): a checksum of an empty
+ * body signed into a part URL would make S3 refuse every real part PUT to it.
+ */
+export function makePresignPort<T extends Record<string, CommandClass>>(
+  service: string,
+  client: Parameters<typeof getSignedUrl>[0],
+  table: T,
+  onCall: ((s: string, o: string) => void) | undefined,
+): PresignOf<T> {
+  const port: Record<string, (input: unknown, o: PresignOptions) => Promise<string>> = {};
+  for (const [op, Cmd] of Object.entries(table)) {
+    const Ctor = Cmd as unknown as new (input: unknown) => Parameters<typeof getSignedUrl>[1];
+    port[op] = async (input: unknown, o: PresignOptions) => {
+      if (
+        !(Number.isInteger(o.expiresInSeconds) && o.expiresInSeconds >= 1 && o.expiresInSeconds <= MAX_PRESIGN_SECONDS)
+      )
+        throw new CleanroomError(
+          'INTERNAL',
+          `A presigned URL lives 1 to ${MAX_PRESIGN_SECONDS} seconds; ${o.expiresInSeconds} was asked for ${service} ${op}.`,
+        );
+      onCall?.(service, `presign:${op}`);
+      try {
+        return await getSignedUrl(client, new Ctor(input ?? {}), {
+          expiresIn: o.expiresInSeconds,
+          ...(o.signingDate ? { signingDate: o.signingDate } : {}),
+        });
+      } catch (e) {
+        throw translateAwsError(service, op, input, e, undefined);
+      }
+    };
+  }
+  return port as PresignOf<T>;
+}
+
 /** The Node stream in an SDK output (`Body`, `BlockData`), if any. */
 function streamOf(
   out: unknown,
@@ -319,6 +360,16 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
     ebs: port('ebs', (c) => new EBSClient(c), EBS_COMMANDS),
     sfn: port('states', (c) => new SFNClient(c), SFN_COMMANDS),
     sns: port('sns', (c) => new SNSClient(c), SNS_COMMANDS),
+    s3Presign: makePresignPort(
+      's3',
+      new S3Client({
+        ...common,
+        requestHandler: requestHandler(timeouts),
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+      }),
+      S3_COMMANDS,
+      on,
+    ),
     single: {
       ec2: port('ec2', (c) => new EC2Client({ ...c, maxAttempts: 1 }), EC2_COMMANDS),
       kms: port('kms', (c) => new KMSClient({ ...c, maxAttempts: 1 }), KMS_COMMANDS),

@@ -45,6 +45,27 @@ export type EbsPort = PortOf<typeof EBS_COMMANDS>;
 export type SfnPort = PortOf<typeof SFN_COMMANDS>;
 export type SnsPort = PortOf<typeof SNS_COMMANDS>;
 
+/** How a presigned URL is signed: how long it lives, and (for tests) the moment it is signed at. */
+export interface PresignOptions {
+  /** Seconds the URL is valid from `signingDate` (SigV4 allows 1 to 604,800: seven days). */
+  expiresInSeconds: number;
+  /** When the signature is made (default now); a date in the past makes a URL that has already expired. */
+  signingDate?: Date;
+}
+
+/** A presigning port: one method per command of the table, answering the presigned URL of that request. */
+export type PresignOf<T extends Record<string, CommandClass>> = {
+  [K in keyof T]: (input: In<T[K]>, options: PresignOptions) => Promise<string>;
+};
+
+/**
+ * S3 requests handed to someone else as presigned URLs, signed with the account's credentials
+ * (memory capture: the compromised host PUTs the image's parts and GETs the tool, never holding
+ * a credential). Typed from the S3 table's own entries, so the IAM policy check sees s3:PutObject
+ * (UploadPart) and s3:GetObject for them like any other call of the account.
+ */
+export type S3PresignPort = PresignOf<Pick<typeof S3_COMMANDS, 'uploadPart' | 'getObject'>>;
+
 /** The names of an account's ports. */
 export type PortName =
   | 'cfn'
@@ -58,7 +79,8 @@ export type PortName =
   | 'elb'
   | 'ebs'
   | 'sfn'
-  | 'sns';
+  | 'sns'
+  | 's3Presign';
 
 /**
  * An account narrowed to the calls a function makes: `AccountCalls<{ s3: 'getObject'; kms:
@@ -94,6 +116,8 @@ export interface AwsAccount {
   readonly sfn: SfnPort;
   /** The responders' topic (the automated response's notifications). */
   readonly sns: SnsPort;
+  /** S3 requests presigned for another party (memory capture's part and tool URLs). */
+  readonly s3Presign: S3PresignPort;
   /**
    * The same EC2 and KMS ports with the SDK's own retries off, for creates that take no idempotency
    * token (CreateSnapshot(s), CopySnapshot, KMS CreateKey): a blind retry after a lost answer would

@@ -227,6 +227,21 @@ export const ERROR_CODES = {
     exit: 2,
     meaning: 'The image is larger than one S3 object can be (10,000 parts of 5 GiB): export it to a file.',
   },
+  // ── Memory capture: the tool in the vault and the upload (docs/memory.md)
+  MEMORY_TOOL_INVALID: {
+    exit: 2,
+    meaning: 'memory tools --avml: the file is not an ELF executable for x86-64 or aarch64 Linux (or cannot be read).',
+  },
+  MEMORY_TOOL_MISSING: {
+    exit: 2,
+    meaning:
+      'The vault holds no memory capture tool (tools/memory/avml.json), or the pointer names a binary that is not there: run `cleanroom memory tools --avml FILE`.',
+  },
+  MEMORY_UPLOAD_INCOMPLETE: {
+    exit: 1,
+    meaning:
+      'A memory image upload cannot be completed: the vault holds no part of it, or a part is missing between two others (the upload is aborted; capture again).',
+  },
   EXPORT_HASH_MISMATCH: {
     exit: 3,
     meaning: "The exported image's SHA-256 differs from the acquisition hash in the record (nothing was kept).",

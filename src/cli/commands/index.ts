@@ -8,6 +8,7 @@ import { evidenceCommands } from './evidence.js';
 import { custodyCommands } from './custody.js';
 import { caseCommands } from './case.js';
 import { automationCommands } from './automation.js';
+import { memoryCommands } from './memory.js';
 
 /** A command module adds its commands to the parser. */
 export type CommandModule = (y: Argv, io: HostIo) => Argv;
@@ -21,4 +22,5 @@ export const commandModules: CommandModule[] = [
   custodyCommands,
   caseCommands,
   automationCommands,
+  memoryCommands,
 ];
