@@ -145,7 +145,10 @@ async function start(key: string, extra: { signingDate?: Date; expiresInSeconds?
     expiresInSeconds: extra.expiresInSeconds ?? 900,
     ...(extra.signingDate ? { signingDate: extra.signingDate } : {}),
   });
-  const toolUrl = await presignMemoryToolUrl({ account, bucket: VAULT }, { tool: { key: memoryToolKey(toolSha) }, expiresInSeconds: 900 });
+  const toolUrl = await presignMemoryToolUrl(
+    { account, bucket: VAULT },
+    { tool: { key: memoryToolKey(toolSha) }, expiresInSeconds: 900 },
+  );
   return { up, toolUrl };
 }
 
