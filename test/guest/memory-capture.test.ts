@@ -334,3 +334,39 @@ t.test('bad arguments are refused (exit 2): only the five, each checked', async 
     t.equal(r.code, what.includes('deadline') ? 1 : 2, what);
   }
 });
+
+t.test('(f) AVML failing before it opens its destination ends AVML_FAILED with its words, nothing sent', async (t) => {
+  // What AVML 0.21 does on a host whose memory sources are all closed (as on this machine):
+  // "locked down /proc/kcore", exit 1, the FIFO never opened — the script must not wait for it.
+  const failing = Buffer.from(
+    '#!/bin/bash\n[ "$1" = --version ] && { echo "avml 0.21.0"; exit 0; }\n[ "$1" = --help ] && { echo "  acquire  x"; exit 0; }\necho "locked down /proc/kcore" >&2\nexit 1\n',
+  );
+  const sha = sha256(failing);
+  await putVaultObjectOnce(account, {
+    bucket: VAULT,
+    key: memoryToolKey(sha),
+    body: failing,
+    sha256: sha,
+    vaultKeyArn: init.kmsKeyArn,
+    contentType: 'application/octet-stream',
+  });
+  const key = newKey();
+  const { up } = await start(key);
+  const toolUrl = await presignMemoryToolUrl(
+    { account, bucket: VAULT },
+    { tool: { key: memoryToolKey(sha) }, expiresInSeconds: 900 },
+  );
+  const workdir = fs.mkdtempSync(path.join(tmp, 'work-'));
+  const r = await runScript(argsFor(toolUrl, up.partsUrl, { toolSha: sha }), { workdir });
+  t.equal(r.code, 1, r.stdout);
+  t.match(r.result, {
+    ok: false,
+    code: 'AVML_FAILED',
+    partsUploaded: 0,
+    reason: /avml exited 1: locked down \/proc\/kcore/,
+  });
+  t.same(fs.readdirSync(workdir), [], 'nothing left behind');
+  t.same(await listUploadedParts(vault, { key, uploadId: up.uploadId }), []);
+  await abortMemoryUpload(vault, { key, uploadId: up.uploadId });
+  t.same(await openUploadsFor(vault, prefix), []);
+});
