@@ -94,15 +94,20 @@ process.env.AWS_SECRET_ACCESS_KEY = SECRET;
 const account = await openAccount({ region: 'us-east-1', maxAttempts: 1 });
 const init = await initVault(account, { bucket: VAULT });
 const vault: MemoryVault = { account, bucket: VAULT, vaultKeyArn: init.kmsKeyArn };
-const toolSha = sha256(STAND_IN);
-await putVaultObjectOnce(account, {
-  bucket: VAULT,
-  key: memoryToolKey(toolSha),
-  body: STAND_IN,
-  sha256: toolSha,
-  vaultKeyArn: init.kmsKeyArn,
-  contentType: 'application/octet-stream',
-});
+/** Put a tool into the vault as `memory tools` does (its key is its SHA-256); its SHA-256. */
+async function putTool(body: Buffer): Promise<string> {
+  const sha = sha256(body);
+  await putVaultObjectOnce(account, {
+    bucket: VAULT,
+    key: memoryToolKey(sha),
+    body,
+    sha256: sha,
+    vaultKeyArn: init.kmsKeyArn,
+    contentType: 'application/octet-stream',
+  });
+  return sha;
+}
+const toolSha = await putTool(STAND_IN);
 const retention = () => ({ mode: init.lockMode, retainUntil: new Date(Date.now() + 86_400_000) });
 const plan = planMemoryUpload({ memoryBytes: 16 * MiB });
 let seq = 0;
@@ -341,15 +346,7 @@ t.test('(f) AVML failing before it opens its destination ends AVML_FAILED with i
   const failing = Buffer.from(
     '#!/bin/bash\n[ "$1" = --version ] && { echo "avml 0.21.0"; exit 0; }\n[ "$1" = --help ] && { echo "  acquire  x"; exit 0; }\necho "locked down /proc/kcore" >&2\nexit 1\n',
   );
-  const sha = sha256(failing);
-  await putVaultObjectOnce(account, {
-    bucket: VAULT,
-    key: memoryToolKey(sha),
-    body: failing,
-    sha256: sha,
-    vaultKeyArn: init.kmsKeyArn,
-    contentType: 'application/octet-stream',
-  });
+  const sha = await putTool(failing);
   const key = newKey();
   const { up } = await start(key);
   const toolUrl = await presignMemoryToolUrl(
