@@ -41,6 +41,7 @@ import {
   type NameMap,
   type PolicyDocument,
 } from './iam/policy-model.js';
+import { CUSTODY_WRITER } from '../src/lambda/calls.js';
 import { AUTOMATION_TEMPLATE, STEP_BASICS, STEP_ROLES, inModules, roleModules } from './iam/automation-roles.js';
 import { yamlParse } from 'yaml-cfn';
 
@@ -72,16 +73,7 @@ const ANALYST_POLICY = 'cleanroom-room-analyst-policy.json';
  * the case's custody record as a writer (open with the lease, append, seal, against the vault's
  * compliance gate). The analyst needs the calls of these and nothing more.
  */
-const ANALYST_MODULES = [
-  'src/workflows/room/shell.ts',
-  'src/resources/stacks.ts',
-  'src/aws/account.ts',
-  'src/custody/case-custody.ts',
-  'src/custody/case-exists.ts',
-  'src/custody/lease.ts',
-  'src/custody/store.ts',
-  'src/custody/vault/',
-];
+const ANALYST_MODULES = ['src/workflows/room/shell.ts', 'src/resources/stacks.ts', ...CUSTODY_WRITER];
 /**
  * Linter findings that are a deliberate, documented risk of one document (and only of it).
  * vault init writes the vault's bucket policy and public access block; whoever may do that can

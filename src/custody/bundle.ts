@@ -892,31 +892,21 @@ function readListedLane(files: BundleFiles, walk: SumsWalk, lanes: LaneSet, rel:
         : rel <= walk.lastLane
           ? `listed out of order (after ${walk.lastLane})`
           : undefined;
-  const read = checkListedFile(
-    files,
-    walk,
-    rel,
-    sum,
-    why,
-    () => {
-      walk.lastLane = rel;
-      walk.listedLanes.add(rel);
-    },
-    () => {
-      const top = fs.lstatSync(files.at(BUNDLE_FILES.lanes), { throwIfNoEntry: false });
-      const folder = fs.lstatSync(files.at(`${BUNDLE_FILES.lanes}/${lane}`), { throwIfNoEntry: false });
-      const notFolder = [top, folder].find((st) => st && !st.isDirectory());
-      if (notFolder) return { invalid: `inside ${kindOf(notFolder)}, not a folder (not followed)` };
-      const r = readRegular(files.at(rel));
-      return 'bytes' in r ? { sha256: sha256Hex(r.bytes), bytes: r.bytes } : r;
-    },
-  );
+  if (!why) walk.lastLane = rel;
+  const read = checkListedFile(files, walk, { rel, sum, why, listed: walk.listedLanes }, () => {
+    const top = fs.lstatSync(files.at(BUNDLE_FILES.lanes), { throwIfNoEntry: false });
+    const folder = fs.lstatSync(files.at(`${BUNDLE_FILES.lanes}/${lane}`), { throwIfNoEntry: false });
+    const notFolder = [top, folder].find((st) => st && !st.isDirectory());
+    if (notFolder) return { invalid: `inside ${kindOf(notFolder)}, not a folder (not followed)` };
+    const r = readRegular(files.at(rel));
+    return 'bytes' in r ? { sha256: sha256Hex(r.bytes), bytes: r.bytes } : r;
+  });
   if (read) lanes.addObject(lane!, first, read.bytes);
 }
 
 /**
  * What a listed lane object and a listed transcript are checked for alike: a name refused (`why`)
- * is BUNDLE_NAME_INVALID and nothing is read; else `accepted()` notes it listed, `read()` reads it
+ * is BUNDLE_NAME_INVALID and nothing is read; else it is added to `listed`, `read()` reads it
  * (never following a link), and a file missing (BUNDLE_INCOMPLETE), not a regular file
  * (BUNDLE_FILE_INVALID) or changed after export (BUNDLE_CHECKSUM_MISMATCH) is reported. Returns
  * what was read — also when it was changed: the caller keeps it for the later checks — else undefined.
@@ -924,10 +914,7 @@ function readListedLane(files: BundleFiles, walk: SumsWalk, lanes: LaneSet, rel:
 function checkListedFile<T extends { sha256: string }>(
   files: BundleFiles,
   walk: SumsWalk,
-  rel: string,
-  sum: string,
-  why: string | undefined,
-  accepted: () => void,
+  { rel, sum, why, listed }: { rel: string; sum: string; why: string | undefined; listed: Set<string> },
   read: () => T | { missing: true } | { invalid: string },
 ): T | undefined {
   const { findings } = files;
@@ -939,7 +926,7 @@ function checkListedFile<T extends { sha256: string }>(
     );
     return undefined;
   }
-  accepted();
+  listed.add(rel);
   const r = read();
   if ('missing' in r) {
     findings.add('BUNDLE_INCOMPLETE', null, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
@@ -974,26 +961,16 @@ function readListedTranscript(files: BundleFiles, walk: SumsWalk, rel: string, s
         : rel <= walk.lastTranscript
           ? `listed again or out of order (after ${walk.lastTranscript})`
           : undefined;
-  const read = checkListedFile(
-    files,
-    walk,
-    rel,
-    sum,
-    why,
-    () => {
-      walk.lastTranscript = rel;
-      walk.listedTranscripts.add(rel);
-    },
-    () => {
-      // The folder itself must be a folder: a link to one elsewhere is not followed (reported by the walk of the top level).
-      const folder = fs.lstatSync(files.at(BUNDLE_FILES.sessions), { throwIfNoEntry: false });
-      return folder?.isDirectory()
-        ? hashRegular(files.at(rel))
-        : folder
-          ? { invalid: `inside ${BUNDLE_FILES.sessions}/, which is ${kindOf(folder)}, not a folder (not followed)` }
-          : { missing: true as const };
-    },
-  );
+  if (!why) walk.lastTranscript = rel;
+  const read = checkListedFile(files, walk, { rel, sum, why, listed: walk.listedTranscripts }, () => {
+    // The folder itself must be a folder: a link to one elsewhere is not followed (reported by the walk of the top level).
+    const folder = fs.lstatSync(files.at(BUNDLE_FILES.sessions), { throwIfNoEntry: false });
+    return folder?.isDirectory()
+      ? hashRegular(files.at(rel))
+      : folder
+        ? { invalid: `inside ${BUNDLE_FILES.sessions}/, which is ${kindOf(folder)}, not a folder (not followed)` }
+        : { missing: true as const };
+  });
   if (read) walk.transcripts.set(rel, read.sha256);
 }
 
