@@ -41,6 +41,7 @@ import {
   type NameMap,
   type PolicyDocument,
 } from './iam/policy-model.js';
+import { CUSTODY_WRITER } from '../src/lambda/calls.js';
 import { AUTOMATION_TEMPLATE, STEP_BASICS, STEP_ROLES, inModules, roleModules } from './iam/automation-roles.js';
 import { yamlParse } from 'yaml-cfn';
 
@@ -72,16 +73,7 @@ const ANALYST_POLICY = 'cleanroom-room-analyst-policy.json';
  * the case's custody record as a writer (open with the lease, append, seal, against the vault's
  * compliance gate). The analyst needs the calls of these and nothing more.
  */
-const ANALYST_MODULES = [
-  'src/workflows/room/shell.ts',
-  'src/resources/stacks.ts',
-  'src/aws/account.ts',
-  'src/custody/case-custody.ts',
-  'src/custody/case-exists.ts',
-  'src/custody/lease.ts',
-  'src/custody/store.ts',
-  'src/custody/vault/',
-];
+const ANALYST_MODULES = ['src/workflows/room/shell.ts', 'src/resources/stacks.ts', ...CUSTODY_WRITER];
 /**
  * Linter findings that are a deliberate, documented risk of one document (and only of it).
  * vault init writes the vault's bucket policy and public access block; whoever may do that can
@@ -101,6 +93,28 @@ const accountPolicy = (account: AccountKind): PolicyDocument => ({
   Statement: POLICIES[account].flatMap((f) => readPolicy(policyPath(f)).doc.Statement),
 });
 const HANDLER_DATA = path.join(POLICY_DIR, 'cloudformation-handler-permissions.json');
+/**
+ * The automation deployer: whoever runs `automation deploy | remove | run | status | approve |
+ * reject` (a principal of the forensic account, like the analyst: these documents alone suffice).
+ * It needs what those commands send (the modules below) and what CloudFormation does with its
+ * credentials for the automation stack's resource types (no service role, as for the room).
+ * Two documents: together they exceed one managed policy's size.
+ */
+const DEPLOYER_POLICIES = [
+  'cleanroom-automation-deployer-policy.json',
+  'cleanroom-automation-deployer-cloudformation-policy.json',
+];
+/** What the automation commands run: the workflows, the stack helpers they use, the vault and the case records they write. */
+const DEPLOYER_MODULES = [
+  'src/workflows/automation/',
+  'src/aws/region.ts',
+  'src/resources/stack-deploy.ts',
+  'src/resources/stack-delete.ts',
+  'src/resources/stack-activity.ts',
+  'src/resources/stacks.ts',
+  'src/resources/vault-object.ts',
+  ...CUSTODY_WRITER,
+];
 const ROOM_TEMPLATE = path.join(ROOT, 'templates/room.yaml');
 const REQUIREMENTS = path.join(ROOT, 'scripts/local-aws/requirements.txt');
 
@@ -452,6 +466,7 @@ const scanner = new PortCallScanner(
 const scan: ScanResult = scanner.scan(scanner.productFiles(), RULES);
 const handlerData = JSON.parse(fs.readFileSync(HANDLER_DATA, 'utf8')) as HandlerData;
 const room = templateTypes(ROOM_TEMPLATE);
+const automationStack = templateTypes(path.join(ROOT, AUTOMATION_TEMPLATE));
 
 const where = (f: { file: string; line: number; message: string }) => `${f.file}:${f.line}: ${f.message}`;
 
@@ -628,15 +643,16 @@ t.test('the scan fails on code that hides a port from it', async (t) => {
 t.test(
   'the CloudFormation data covers every resource type and AWS-specific parameter type of the room template',
   async (t) => {
+    const types = [...new Set([...room.resourceTypes, ...automationStack.resourceTypes])];
     t.same(
-      room.resourceTypes.filter((r) => !handlerData.resourceTypes[r]),
+      types.filter((r) => !handlerData.resourceTypes[r]),
       [],
-      'resource types without handler permissions in the data file',
+      'resource types of the room and the automation stack without handler permissions in the data file',
     );
     t.same(
-      Object.keys(handlerData.resourceTypes).filter((r) => !room.resourceTypes.includes(r)),
+      Object.keys(handlerData.resourceTypes).filter((r) => !types.includes(r)),
       [],
-      'data file entries for types the template no longer uses',
+      'data file entries for types the templates no longer use',
     );
     for (const [type, e] of Object.entries(handlerData.resourceTypes)) {
       t.ok(
@@ -767,7 +783,7 @@ t.test('the policy documents are explicit, scoped and deployable', async (t) => 
     .sort();
   t.same(
     documents,
-    [...Object.values(POLICIES).flat(), ANALYST_POLICY].sort(),
+    [...Object.values(POLICIES).flat(), ANALYST_POLICY, ...DEPLOYER_POLICIES].sort(),
     'every policy document in templates/iam/ belongs to one role, and every listed one exists',
   );
   for (const [account, files] of Object.entries(POLICIES)) {
@@ -972,6 +988,110 @@ t.test(
       mutated(uncovered).some((d) => /RESOURCE_MISMATCH.*ec2:CreateSnapshots/.test(d)),
       'CreateSnapshots on volumes only, with nothing granting it on instances and snapshots, is a defect',
     );
+  },
+);
+
+// ------------------------------------------------------------------------------------------------
+// The automation deployer (templates/iam/cleanroom-automation-deployer-*.json).
+// ------------------------------------------------------------------------------------------------
+
+/** Every IAM action the automation deployer needs, with why. */
+function neededByDeployer(): Map<string, string[]> {
+  const ops = scan.calls
+    .filter((c) => c.accounts.includes('forensic') && inModules(c.file, DEPLOYER_MODULES))
+    .map((c) => c.operation);
+  const need = iamActionsFor(new Set(ops), IAM_NAMES, IMPLIED);
+  // DescribeStacks without a stack name (room list) needs ListStacks; the automation stack is always named.
+  need.delete('cloudformation:ListStacks');
+  const cfn = handlerPermissions(handlerData, automationStack.resourceTypes);
+  for (const [a, why] of iamActionsFor(cfn.keys(), {}, IMPLIED_VIA_CLOUDFORMATION)) {
+    if (a in handlerData.notIamActions) continue;
+    need.set(a, [...(need.get(a) ?? []), ...(cfn.get(a) ?? why).map((w) => `CloudFormation (automation stack): ${w}`)]);
+  }
+  return need;
+}
+
+if (process.env['CLEANROOM_IAM_NEEDS_DEPLOYER'])
+  fs.writeFileSync(
+    process.env['CLEANROOM_IAM_NEEDS_DEPLOYER'],
+    `${JSON.stringify(Object.fromEntries([...neededByDeployer()].sort(([x], [y]) => x.localeCompare(y))), null, 2)}\n`,
+  );
+
+t.test(
+  "the automation deployer's documents grant what its commands and CloudFormation need, and nothing else",
+  async (t) => {
+    const docs = DEPLOYER_POLICIES.map((f) => ({ file: f, ...readPolicy(policyPath(f)) }));
+    const doc: PolicyDocument = { Version: '2012-10-17', Statement: docs.flatMap((d) => d.doc.Statement) };
+    const need = neededByDeployer();
+    const have = allowedActions(doc);
+    t.ok(
+      ['cloudformation:CreateChangeSet', 'states:StartExecution', 'states:SendTaskSuccess', 's3:PutObject'].every((a) =>
+        need.has(a),
+      ),
+      'the scan sees deploy, run and approve',
+    );
+    t.ok(
+      ['lambda:CreateFunction', 'states:CreateStateMachine', 'iam:CreateRole', 'events:PutRule'].every((a) =>
+        need.has(a),
+      ),
+      "the data gives CloudFormation's handler permissions of the automation stack",
+    );
+    t.same(
+      [...need.keys()]
+        .filter((a) => !have.has(a))
+        .sort()
+        .map((a) => `${a} (${need.get(a)!.slice(0, 2).join('; ')})`),
+      [],
+      'needed but not granted',
+    );
+    t.same([...have].filter((a) => !need.has(a)).sort(), [], 'granted but nothing needs it');
+    const direct = iamActionsFor(
+      new Set(scan.calls.filter((c) => inModules(c.file, DEPLOYER_MODULES)).map((c) => c.operation)),
+      IAM_NAMES,
+      IMPLIED,
+    );
+    const directly = allowedDirectly(doc);
+    t.same(
+      [...direct.keys()].filter((a) => a !== 'cloudformation:ListStacks' && !directly.has(a)).sort(),
+      [],
+      'sent by the commands themselves but granted only through CloudFormation (aws:CalledVia)',
+    );
+    const sids = doc.Statement.map((s) => s.Sid ?? '');
+    t.same(
+      sids.filter((s, i) => !/^[A-Za-z0-9]{6,}$/.test(s) || sids.indexOf(s) !== i),
+      [],
+      'every statement has its own Sid',
+    );
+    for (const d of docs) {
+      const size = d.text.replace(/\s+/g, '').length;
+      t.ok(size <= MANAGED_POLICY_MAX_CHARS, `${d.file}: ${size} characters, within a managed policy`);
+      t.same(
+        d.doc.Statement.flatMap((s) => list(s.Action)).filter((a) => a.includes('*')),
+        [],
+        `${d.file}: actions are named, not wildcarded`,
+      );
+      t.same(
+        lintDefects(d.doc, doc, new Set(Object.keys(NEWER_THAN_LINTER))),
+        [],
+        `${d.file}: the linter finds nothing`,
+      );
+    }
+    const pass = doc.Statement.filter((s) => list(s.Action).includes('iam:PassRole'));
+    t.ok(pass.length > 0, 'PassRole is granted');
+    for (const s of pass) {
+      t.same(list(s.Resource), ['arn:aws:iam::*:role/cleanroom-automation-*'], `${s.Sid}: only the stack's roles`);
+      t.match(JSON.stringify(s.Condition ?? {}), /iam:PassedToService/, `${s.Sid}: to the service that uses it`);
+    }
+    const destructive =
+      /^(iam:(Delete|Detach|Put)|lambda:Delete|states:Delete|sns:DeleteTopic|sqs:DeleteQueue|events:(DeleteRule|RemoveTargets)|logs:Delete|cloudformation:DeleteStack)/;
+    for (const s of doc.Statement.filter((x) => x.Effect === 'Allow')) {
+      const acts = list(s.Action).filter((a) => destructive.test(a));
+      if (!acts.length) continue;
+      t.ok(
+        list(s.Resource).every((r) => /cleanroom/.test(r)),
+        `${s.Sid}: ${acts.join(', ')} only on cleanroom's names`,
+      );
+    }
   },
 );
 

@@ -892,35 +892,57 @@ function readListedLane(files: BundleFiles, walk: SumsWalk, lanes: LaneSet, rel:
         : rel <= walk.lastLane
           ? `listed out of order (after ${walk.lastLane})`
           : undefined;
+  if (!why) walk.lastLane = rel;
+  const read = checkListedFile(files, walk, { rel, sum, why, listed: walk.listedLanes }, () => {
+    const top = fs.lstatSync(files.at(BUNDLE_FILES.lanes), { throwIfNoEntry: false });
+    const folder = fs.lstatSync(files.at(`${BUNDLE_FILES.lanes}/${lane}`), { throwIfNoEntry: false });
+    const notFolder = [top, folder].find((st) => st && !st.isDirectory());
+    if (notFolder) return { invalid: `inside ${kindOf(notFolder)}, not a folder (not followed)` };
+    const r = readRegular(files.at(rel));
+    return 'bytes' in r ? { sha256: sha256Hex(r.bytes), bytes: r.bytes } : r;
+  });
+  if (read) lanes.addObject(lane!, first, read.bytes);
+}
+
+/**
+ * What a listed lane object and a listed transcript are checked for alike: a name refused (`why`)
+ * is BUNDLE_NAME_INVALID and nothing is read; else it is added to `listed`, `read()` reads it
+ * (never following a link), and a file missing (BUNDLE_INCOMPLETE), not a regular file
+ * (BUNDLE_FILE_INVALID) or changed after export (BUNDLE_CHECKSUM_MISMATCH) is reported. Returns
+ * what was read — also when it was changed: the caller keeps it for the later checks — else undefined.
+ */
+function checkListedFile<T extends { sha256: string }>(
+  files: BundleFiles,
+  walk: SumsWalk,
+  { rel, sum, why, listed }: { rel: string; sum: string; why: string | undefined; listed: Set<string> },
+  read: () => T | { missing: true } | { invalid: string },
+): T | undefined {
+  const { findings } = files;
   if (why) {
     findings.add(
       'BUNDLE_NAME_INVALID',
       null,
       `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}: ${why}`,
     );
-    return;
+    return undefined;
   }
-  walk.lastLane = rel;
-  walk.listedLanes.add(rel);
-  const top = fs.lstatSync(files.at(BUNDLE_FILES.lanes), { throwIfNoEntry: false });
-  const folder = fs.lstatSync(files.at(`${BUNDLE_FILES.lanes}/${lane}`), { throwIfNoEntry: false });
-  const notFolder = [top, folder].find((st) => st && !st.isDirectory());
-  if (notFolder) {
-    findings.add('BUNDLE_FILE_INVALID', null, `${rel} is inside ${kindOf(notFolder)}, not a folder (not followed)`);
-    return;
+  listed.add(rel);
+  const r = read();
+  if ('missing' in r) {
+    findings.add('BUNDLE_INCOMPLETE', null, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
+    return undefined;
   }
-  const r = readRegular(files.at(rel));
-  if ('missing' in r) findings.add('BUNDLE_INCOMPLETE', null, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
-  else if ('invalid' in r) findings.add('BUNDLE_FILE_INVALID', null, `${rel} is ${r.invalid}`);
-  else {
-    if (!hashEquals(sha256Hex(r.bytes), sum))
-      findings.add(
-        'BUNDLE_CHECKSUM_MISMATCH',
-        null,
-        `${rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`,
-      );
-    lanes.addObject(lane!, first, r.bytes);
+  if ('invalid' in r) {
+    findings.add('BUNDLE_FILE_INVALID', null, `${rel} is ${r.invalid}`);
+    return undefined;
   }
+  if (!hashEquals(r.sha256, sum))
+    findings.add(
+      'BUNDLE_CHECKSUM_MISMATCH',
+      null,
+      `${rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`,
+    );
+  return r;
 }
 
 /**
@@ -929,7 +951,6 @@ function readListedLane(files: BundleFiles, walk: SumsWalk, lanes: LaneSet, rel:
  * following a link; its SHA-256 kept for the check against the session's event.
  */
 function readListedTranscript(files: BundleFiles, walk: SumsWalk, rel: string, sum: string): void {
-  const { findings } = files;
   walk.inEvents = false;
   const name = /^sessions\/([^/]+)\.log$/.exec(rel)?.[1];
   const why =
@@ -940,34 +961,17 @@ function readListedTranscript(files: BundleFiles, walk: SumsWalk, rel: string, s
         : rel <= walk.lastTranscript
           ? `listed again or out of order (after ${walk.lastTranscript})`
           : undefined;
-  if (why) {
-    findings.add(
-      'BUNDLE_NAME_INVALID',
-      null,
-      `${BUNDLE_FILES.sums} line ${walk.lineNo} names ${JSON.stringify(rel)}: ${why}`,
-    );
-    return;
-  }
-  walk.lastTranscript = rel;
-  walk.listedTranscripts.add(rel);
-  // The folder itself must be a folder: a link to one elsewhere is not followed (reported by the walk of the top level).
-  const folder = fs.lstatSync(files.at(BUNDLE_FILES.sessions), { throwIfNoEntry: false });
-  const r: ReturnType<typeof hashRegular> = folder?.isDirectory()
-    ? hashRegular(files.at(rel))
-    : folder
-      ? { invalid: `inside ${BUNDLE_FILES.sessions}/, which is ${kindOf(folder)}, not a folder (not followed)` }
-      : { missing: true };
-  if ('missing' in r) findings.add('BUNDLE_INCOMPLETE', null, `${rel} is listed in ${BUNDLE_FILES.sums} but missing`);
-  else if ('invalid' in r) findings.add('BUNDLE_FILE_INVALID', null, `${rel} is ${r.invalid}`);
-  else {
-    walk.transcripts.set(rel, r.sha256);
-    if (!hashEquals(r.sha256, sum))
-      findings.add(
-        'BUNDLE_CHECKSUM_MISMATCH',
-        null,
-        `${rel} was changed after export: its SHA-256 is not the one in ${BUNDLE_FILES.sums}`,
-      );
-  }
+  if (!why) walk.lastTranscript = rel;
+  const read = checkListedFile(files, walk, { rel, sum, why, listed: walk.listedTranscripts }, () => {
+    // The folder itself must be a folder: a link to one elsewhere is not followed (reported by the walk of the top level).
+    const folder = fs.lstatSync(files.at(BUNDLE_FILES.sessions), { throwIfNoEntry: false });
+    return folder?.isDirectory()
+      ? hashRegular(files.at(rel))
+      : folder
+        ? { invalid: `inside ${BUNDLE_FILES.sessions}/, which is ${kindOf(folder)}, not a folder (not followed)` }
+        : { missing: true as const };
+  });
+  if (read) walk.transcripts.set(rel, read.sha256);
 }
 
 /** The SHA-256 of a regular file, streamed in 1 MiB reads (no link followed, no FIFO waited on). */

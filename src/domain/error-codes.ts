@@ -304,6 +304,11 @@ export const ERROR_CODES = {
     meaning:
       'automation approve or reject: the execution is not waiting for an approval (none requested, already decided, or it ended).',
   },
+  APPROVAL_INSTANCE_REQUIRED: {
+    exit: 2,
+    meaning:
+      'automation approve or reject: approvals of several instances wait in the execution and none was named: name one with --instance (the message lists them).',
+  },
   RUN_FAILED: {
     exit: 1,
     meaning:

@@ -130,8 +130,10 @@ export const KEY_FAMILIES = {
   'case.close': ['case.close'],
   /** `automation.run`: a fleet run, by its run id (the execution is `run-<runId>`). */
   'automation.run': ['automation', 'run', id('runId')],
-  /** `automation.approval`: the decision on a paused execution, by its ARN (one decision per execution). */
+  /** `automation.approval` written before approvals were per instance: the decision on a paused execution, by its ARN. Read, no longer written. */
   'automation.approval': ['automation', 'approval', rest('executionArn')],
+  /** `automation.approval`: the decision on one instance's paused response, by instance and execution ARN (a fleet's children may share an execution id). */
+  'automation.approval-instance': ['automation', 'approval-instance', id('instanceId'), rest('executionArn')],
   /** `automation.start`: an automated response took up a finding for an instance (source, digest of the finding id, instance). */
   'automation.start': ['automation', 'start', id('source'), id('findingDigest'), id('instanceId')],
   /** `automation.approval.request`: approval asked for by one execution (its ARN) for one instance (a fleet's items may share an execution id). */
@@ -270,7 +272,10 @@ export const idempotencyKeys = {
   },
   automation: {
     run: (runId: string) => build('automation.run', runId),
+    /** The key of a decision recorded before approvals were per instance (read, to honour it; not written). */
     approval: (executionArn: string) => build('automation.approval', executionArn),
+    approvalOfInstance: (instanceId: string, executionArn: string) =>
+      build('automation.approval-instance', instanceId, executionArn),
     start: (source: string, findingDigest: string, instanceId: string) =>
       build('automation.start', source, findingDigest, instanceId),
     approvalRequest: (instanceId: string, executionArn: string) =>

@@ -47,5 +47,24 @@ export function automationTemplateKey(templateSha256: string): string {
   return `automation/templates/${templateSha256}.yaml`;
 }
 
+/**
+ * The approval requests of one execution, one object per instance: `cases/<case>/automation/approvals/<execution name>/`.
+ * Keyed by instance too because the children of a fleet's Distributed Map may share an execution
+ * name (on the local AWS every child has its parent's; on AWS each has its own ARN).
+ */
+export function automationApprovalPrefix(caseId: string, executionName: string): string {
+  return `${casePrefix(caseId)}automation/approvals/${executionName}/`;
+}
+
+/** The approval request of one instance's paused response: `…/approvals/<execution name>/<instance>.json`. */
+export function automationApprovalKey(caseId: string, executionName: string, instanceId: string): string {
+  return `${automationApprovalPrefix(caseId, executionName)}${instanceId}.json`;
+}
+
+/** Where a step deployed before approvals were per instance wrote its request (`…/approvals/<execution name>.json`): read, never written. */
+export function legacyAutomationApprovalKey(caseId: string, executionName: string): string {
+  return `${casePrefix(caseId)}automation/approvals/${executionName}.json`;
+}
+
 /** The automation stack, one per account and Region (`automation deploy --stack-name` overrides). */
 export const AUTOMATION_STACK_NAME = 'cleanroom-automation';

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { foldEvidence } from '../domain/evidence.js';
 import { idempotencyKeys } from '../domain/idempotency-keys.js';
-import { casePrefix } from '../domain/vault-name.js';
+import { automationApprovalKey } from '../domain/vault-name.js';
 import { resourceRef } from '../resources/refs.js';
 import { sealRecord } from '../custody/session.js';
 import { digest16 } from './case-id.js';
@@ -53,9 +53,9 @@ async function withLease<T>(x: StepContext, ref: CaseRef, command: string, fn: (
   }
 }
 
-/** The key of the approval document of an execution. */
-export function approvalKey(caseId: string, executionArn: string): string {
-  return `${casePrefix(caseId)}automation/approvals/${executionName(executionArn)}.json`;
+/** The key of the approval document of an execution's instance. */
+export function approvalKey(caseId: string, executionArn: string, instanceId: string): string {
+  return automationApprovalKey(caseId, executionName(executionArn), instanceId);
 }
 
 const resolve: StepBody<ResolveInput> = async (input, x) => {
@@ -155,7 +155,7 @@ const attach: StepBody<ItemInput> = async (input, x) =>
 const requestApproval: StepBody<ApprovalInput> = async (input, x) => {
   const ref = input.case;
   const record = await x.world.openRecord(ref.caseId, { mustExist: true, actor: x.actor });
-  const key = approvalKey(ref.caseId, input.execution);
+  const key = approvalKey(ref.caseId, input.execution, ref.instanceId);
   const requestedAt = x.world.now().toISOString();
   // Written again on a retry: a retried task has a new token, and the newest version is the one to use.
   await x.world.writeVaultObject(record, key, {
@@ -181,8 +181,8 @@ const requestApproval: StepBody<ApprovalInput> = async (input, x) => {
         ? `Finding: ${ref.finding.title || ref.finding.type} (${ref.finding.source} ${ref.finding.id}, severity ${ref.finding.severity}).`
         : '',
       '',
-      `Approve:  cleanroom automation approve --execution ${input.execution}`,
-      `Reject:   cleanroom automation reject --execution ${input.execution}`,
+      `Approve:  cleanroom automation approve --execution ${input.execution} --instance ${ref.instanceId}`,
+      `Reject:   cleanroom automation reject --execution ${input.execution} --instance ${ref.instanceId}`,
       '',
       'Rejecting stops the response: nothing is isolated or acquired.',
     ]

@@ -3,13 +3,15 @@
  * wait for it, and either find it empty (the stack is up to date: the change set is deleted,
  * nothing is executed) or execute it and wait for the stack, with its events as progress, failing
  * fast on the first ROLLBACK/FAILED status with the failing resources and CloudFormation's reasons.
+ * Before that, {@link settleStack} deals with the stack as an earlier run left it.
  */
 import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { CleanroomError } from '../domain/errors.js';
 import type { Reporter } from '../domain/reporter.js';
 import { waitFor, type Clock, type PollResult } from '../domain/waiter.js';
-import { StackActivity, nameFailures, type FailedResource } from './stack-activity.js';
+import { StackActivity, failedResources, nameFailures, type FailedResource } from './stack-activity.js';
+import { deleteStackAndWait } from './stack-delete.js';
 import { isFailureStatus, readStack, stackPhase, type RoomStack } from './stacks.js';
 import type { ErrorCode } from '../domain/errors.js';
 
@@ -205,5 +207,96 @@ export async function discardChangeSet(account: AwsAccount, changeSetId: string)
     await account.cfn.deleteChangeSet({ ChangeSetName: changeSetId });
   } catch (e) {
     if (!isAwsCode(e, 'ChangeSetNotFound', 'ChangeSetNotFoundException')) throw e;
+  }
+}
+
+/** How {@link settleStack} names the stack, what it tells the user, and what its caller adds. */
+export interface SettleStackOptions extends StackWaitLabels {
+  stackName: string;
+  /** How progress names the stack: `room stack`, `automation stack`. */
+  noun: string;
+  /** For a stack still creating or updating. */
+  deployMs: number;
+  /** For a stack being deleted, or left in review and discarded. */
+  deleteMs: number;
+  clock: Clock;
+  reporter: Reporter;
+  /** What to run if a deletion already in progress fails. */
+  deleteRetryHint: string;
+  /** What to run if discarding a stack left in review fails. */
+  reviewRetryHint: string;
+  /** The stack as it is once nothing runs on it any more, before it is judged (room up records an earlier run's deploy). */
+  settled?: (stack: RoomStack) => Promise<void>;
+  /** A stack left in REVIEW_IN_PROGRESS was deleted (room up records it). */
+  discarded?: (stack: RoomStack) => Promise<void>;
+  /** The error for a stack neither complete nor in review (rolled back, failed); `failed()` reads its failed resources. */
+  unusable: (stack: RoomStack, failed: () => Promise<FailedResource[]>) => Error | Promise<Error>;
+}
+
+/**
+ * Deal with a stack as an earlier (or a concurrent) run left it, before a change set: wait for one
+ * in progress (a deletion in progress is waited to its end), discard one only in review (created
+ * by a change set never executed: it holds no resources), return one complete (to update), and
+ * refuse the rest with the caller's error. Undefined: there is no stack, create one. `room up` and
+ * `automation deploy` both start here.
+ */
+export async function settleStack(
+  account: AwsAccount,
+  found: RoomStack | undefined,
+  o: SettleStackOptions,
+): Promise<RoomStack | undefined> {
+  let stack = found?.status === 'DELETE_COMPLETE' ? undefined : found;
+  if (stack && stackPhase(stack.status) === 'in-progress') {
+    o.reporter.progress({
+      kind: 'step',
+      message: `${o.noun} ${o.stackName} is ${stack.status} (an earlier or concurrent run): waiting for it to finish`,
+    });
+    if (stack.status === 'DELETE_IN_PROGRESS') {
+      await deleteStackAndWait(account, stack, {
+        budgetMs: o.deleteMs,
+        clock: o.clock,
+        reporter: o.reporter,
+        retryHint: o.deleteRetryHint,
+      });
+      stack = undefined;
+    } else {
+      const id = stack.stackId;
+      const activity = new StackActivity(account, id, o.stackName, o.reporter);
+      stack = await waitForStack(account, id, o.stackName, activity, {
+        budgetMs: o.deployMs,
+        clock: o.clock,
+        reporter: o.reporter,
+        hint: '',
+        ...(o.label !== undefined ? { label: o.label } : {}),
+        ...(o.failedCode !== undefined ? { failedCode: o.failedCode } : {}),
+        ...(o.goneCode !== undefined ? { goneCode: o.goneCode } : {}),
+      }).catch(async (e) => {
+        if (e instanceof StackFailedError) return readStack(account, id);
+        throw e;
+      });
+    }
+  }
+  if (!stack) return undefined;
+  await o.settled?.(stack);
+  switch (stackPhase(stack.status)) {
+    case 'complete':
+      return stack;
+    case 'review':
+      o.reporter.progress({
+        kind: 'step',
+        message: `${o.noun} ${o.stackName} was left in REVIEW_IN_PROGRESS (a change set never executed): discarding it`,
+      });
+      await deleteStackAndWait(account, stack, {
+        budgetMs: o.deleteMs,
+        clock: o.clock,
+        reporter: o.reporter,
+        retryHint: o.reviewRetryHint,
+      });
+      await o.discarded?.(stack);
+      return undefined;
+    default: {
+      const s = stack;
+      throw await o.unusable(s, () => failedResources(account, s.stackId));
+    }
   }
 }

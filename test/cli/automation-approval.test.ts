@@ -55,6 +55,8 @@ t.test(
       'reject',
       '--execution',
       first,
+      '--instance',
+      a,
       '--reason',
       'owner says: planned scan',
       '--json',
@@ -67,6 +69,8 @@ t.test(
         'reject',
         '--execution',
         first,
+        '--instance',
+        a,
         '--reason',
         'owner says: planned scan',
         '--json',
@@ -83,9 +87,31 @@ t.test(
     const again = await cli(aws, ['automation', 'approve', '--execution', first, '--json']);
     t.equal(again.code, 2);
     t.equal(again.json().error.code, 'APPROVAL_NOT_PENDING');
+    // The request is keyed by execution name and instance: fleet children that share an execution
+    // name (every Map child on the local AWS has its parent's) never overwrite each other's.
+    const elsewhere = await cli(aws, [
+      'automation',
+      'approve',
+      '--execution',
+      first,
+      '--instance',
+      'i-0123456789abcdef0',
+      '--json',
+    ]);
+    t.equal(elsewhere.code, 2);
+    t.match(elsewhere.json().error, {
+      code: 'APPROVAL_NOT_PENDING',
+      message: new RegExp(`no approval was requested for instance i-0123456789abcdef0; it waits for ${a}`),
+    });
     const log = (await cli(aws, ['custody', 'log', '--case', r.case, '--json'])).json().events as Array<{
       action: string;
+      resources: Array<{ id: string }>;
     }>;
+    const requestKey = new RegExp(`^cases/${r.case}/automation/approvals/[^/]+/${a}\\.json$`);
+    t.ok(
+      log.find((e) => e.action === 'automation.approval.request')?.resources.some((x) => requestKey.test(x.id)),
+      'the request object is named by execution and instance',
+    );
     t.same(
       log.filter((e) => e.action.startsWith('automation.approval')).map((e) => e.action),
       ['automation.approval.request', 'automation.approval'],

@@ -160,6 +160,10 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
     K.automation.approval('arn:aws:states:us-east-1:123456789012:execution:cleanroom-response:GD-1'),
     { executionArn: 'arn:aws:states:us-east-1:123456789012:execution:cleanroom-response:GD-1' },
   ],
+  'automation.approval-instance': [
+    K.automation.approvalOfInstance('i-1', 'arn:aws:states:us-east-1:1:execution:m:e'),
+    { instanceId: 'i-1', executionArn: 'arn:aws:states:us-east-1:1:execution:m:e' },
+  ],
   'automation.start': [
     K.automation.start('guardduty', '0123456789abcdef', 'i-1'),
     { source: 'guardduty', findingDigest: '0123456789abcdef', instanceId: 'i-1' },

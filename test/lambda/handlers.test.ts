@@ -229,8 +229,13 @@ t.test('requestApproval: the task token into the vault, the request recorded, th
   const rec = await withCase(world);
   const ref = { ...REF, policy: 'approve' as const };
   const r = (await h.requestApproval({ case: ref, execution: EXECUTION, taskToken: 'tok-1' }, context())) as any;
-  const key = `cases/${REF.caseId}/automation/approvals/run-1.json`;
-  t.equal(approvalKey(REF.caseId, EXECUTION), key);
+  const key = `cases/${REF.caseId}/automation/approvals/run-1/${I}.json`;
+  t.equal(
+    approvalKey(REF.caseId, EXECUTION, I),
+    key,
+    'one request per instance: fleet children may share an execution name',
+  );
+  t.not(approvalKey(REF.caseId, EXECUTION, 'i-0ffffffffffffffff'), key);
   t.same(r, { status: 'done', approvalKey: key, requestedAt: '2026-12-05T12:00:00.000Z' });
   t.same(world.vault.get(key), {
     taskToken: 'tok-1',
@@ -245,8 +250,8 @@ t.test('requestApproval: the task token into the vault, the request recorded, th
   );
   t.equal(world.published.length, 1);
   t.match(world.published[0]!.subject, /approve isolation of i-0abc/);
-  t.match(world.published[0]!.message, `cleanroom automation approve --execution ${EXECUTION}`);
-  t.match(world.published[0]!.message, `cleanroom automation reject --execution ${EXECUTION}`);
+  t.match(world.published[0]!.message, `cleanroom automation approve --execution ${EXECUTION} --instance ${I}`);
+  t.match(world.published[0]!.message, `cleanroom automation reject --execution ${EXECUTION} --instance ${I}`);
   await h.requestApproval({ case: ref, execution: EXECUTION, taskToken: 'tok-2' }, context());
   t.equal((world.vault.get(key) as any).taskToken, 'tok-2', "a retried task's new token replaces the old");
   t.equal(rec.events().length, 1, 'the request is recorded once');

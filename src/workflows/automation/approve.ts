@@ -1,9 +1,13 @@
 /**
  * `automation approve | reject`: decide on an execution paused for approval (IsolationPolicy
- * `approve`). The paused step wrote `cases/<case>/automation/approvals/<execution name>.json`
- * (`{ taskToken, executionArn, requestedAt, caseId, instanceId }`) into the vault; this reads it,
+ * `approve`). The paused step wrote `cases/<case>/automation/approvals/<execution name>/<instance>.json`
+ * (`{ taskToken, executionArn, requestedAt, caseId, instanceId }`) into the vault — one per
+ * instance, because the children of a fleet's Distributed Map may share an execution name (on the
+ * local AWS they do). This finds the request (`instanceId`, or the one request of the execution, or
+ * the one still undecided; several waiting and none named: APPROVAL_INSTANCE_REQUIRED, listing
+ * them; a request a step deployed before wrote, `…/approvals/<execution name>.json`, is read too), reads it,
  * records the decision (`automation.approval`: approved or rejected, by the caller's ARN, the
- * reason), then hands it to Step Functions with the task token: SendTaskSuccess with
+ * reason; one per instance and execution), then hands it to Step Functions with the task token: SendTaskSuccess with
  * `{ approved: true, decision: "approved", by, reason }`, or SendTaskFailure with error `Rejected`
  * (what the state machine's RequestApproval catches) and the reason as the cause.
  *
@@ -22,7 +26,13 @@ import { resourceRef } from '../../resources/refs.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { CleanroomError, UsageError } from '../../domain/errors.js';
-import { executionNotFound, parseExecutionArn } from './deployed.js';
+import {
+  automationApprovalKey,
+  automationApprovalPrefix,
+  legacyAutomationApprovalKey,
+} from '../../domain/vault-name.js';
+import { executionNotFound, parseExecutionArn, type ExecutionArn } from './deployed.js';
+import { INSTANCE_ID } from './run.js';
 import { caseOfExecution } from './status.js';
 
 /** The object the paused step writes (its vault key: {@link approvalKey}). */
@@ -37,10 +47,8 @@ export interface ApprovalRequestObject {
 /** The error a rejection fails the paused task with (response.asl.json's RequestApproval catches it). */
 export const APPROVAL_REJECTED = 'Rejected';
 
-/** Where the paused step puts its approval request. */
-export function approvalKey(caseId: string, executionName: string): string {
-  return `cases/${caseId}/automation/approvals/${executionName}.json`;
-}
+/** Where the paused step puts its approval request (one per instance of an execution). */
+export const approvalKey = automationApprovalKey;
 
 export type Decision = 'approved' | 'rejected';
 
@@ -48,6 +56,8 @@ export interface DecideOptions {
   execution: string;
   decision: Decision;
   reason?: string;
+  /** The instance whose approval is decided (needed when several of the execution wait). */
+  instanceId?: string;
   /** The case (found from the execution when not given). */
   caseId?: string;
   signal?: AbortSignal;
@@ -59,7 +69,7 @@ export type DecideCustody = CustodyRecorder & { readonly bucket: string };
 export interface DecideDeps {
   account: AccountCalls<{
     sfn: 'describeExecution' | 'getExecutionHistory' | 'sendTaskSuccess' | 'sendTaskFailure';
-    s3: 'getObject';
+    s3: 'getObject' | 'listObjectsV2';
   }> & { readonly region: string; accountId(): Promise<string>; callerArn(): Promise<string> };
   /** Open the record of the case (it must exist). */
   custody: (caseId: string) => Promise<DecideCustody>;
@@ -88,6 +98,14 @@ export async function decideApproval(deps: DecideDeps, o: DecideOptions): Promis
     throw new UsageError('INVALID_VALUE', '--reason must be text of at most 1000 characters.', {
       details: { option: '--reason' },
     });
+  if (o.instanceId !== undefined && (typeof o.instanceId !== 'string' || !INSTANCE_ID.test(o.instanceId)))
+    throw new UsageError(
+      'INVALID_INSTANCE_ID',
+      `--instance ${JSON.stringify(o.instanceId)} is not an EC2 instance id.`,
+      {
+        details: { option: '--instance', value: String(o.instanceId) },
+      },
+    );
   const described = await account.sfn.describeExecution({ executionArn: exec.arn }).catch((e: unknown) => {
     if (isAwsCode(e, 'ExecutionDoesNotExist', 'InvalidArn')) throw executionNotFound(exec.arn, e);
     throw e;
@@ -110,14 +128,11 @@ export async function decideApproval(deps: DecideDeps, o: DecideOptions): Promis
     async (session) => {
       await session.open();
       const c = custody!;
-      const got = await getBytes(account, c.bucket, approvalKey(caseId, exec.name));
-      if (!got)
-        throw notPending(
-          `no approval was requested for it (nothing at s3://${c.bucket}/${approvalKey(caseId, exec.name)})`,
-        );
-      const request = parseRequest(got.body, exec.arn);
-      const key = idempotencyKeys.automation.approval(exec.arn);
-      const prior = c.find(key);
+      const request = await findRequest(deps, c, { caseId, exec, instanceId: o.instanceId, notPending });
+      const key = idempotencyKeys.automation.approvalOfInstance(request.instanceId, exec.arn);
+      // A decision recorded before approvals were per instance (one per execution) still counts for its instance.
+      const legacy = c.find(idempotencyKeys.automation.approval(exec.arn));
+      const prior = c.find(key) ?? (legacy?.inputs?.['instanceId'] === request.instanceId ? legacy : undefined);
       const priorDecision = prior?.outcome.details?.['decision'];
       if (prior && priorDecision !== o.decision)
         throw notPending(
@@ -184,6 +199,73 @@ export async function decideApproval(deps: DecideDeps, o: DecideOptions): Promis
       };
     },
   );
+}
+
+/**
+ * The approval request to decide: the named instance's, else the execution's one request, else its
+ * one request not yet decided; several and none named is APPROVAL_INSTANCE_REQUIRED (exit 2),
+ * listing them. A request written by a step deployed before requests were per instance is found
+ * at its old key.
+ */
+async function findRequest(
+  deps: DecideDeps,
+  c: DecideCustody,
+  o: {
+    caseId: string;
+    exec: ExecutionArn;
+    instanceId: string | undefined;
+    notPending: (why: string, details?: Record<string, unknown>) => CleanroomError;
+  },
+): Promise<ApprovalRequestObject> {
+  const { account } = deps;
+  const prefix = automationApprovalPrefix(o.caseId, o.exec.name);
+  const instances: string[] = [];
+  let token: string | undefined;
+  do {
+    const r = await account.s3.listObjectsV2({
+      Bucket: c.bucket,
+      Prefix: prefix,
+      ...(token ? { ContinuationToken: token } : {}),
+    });
+    for (const x of r.Contents ?? []) {
+      const id = x.Key?.slice(prefix.length).replace(/\.json$/, '');
+      if (id && INSTANCE_ID.test(id)) instances.push(id);
+    }
+    token = r.IsTruncated ? r.NextContinuationToken : undefined;
+  } while (token);
+  const read = async (key: string) => {
+    const got = await getBytes(account, c.bucket, key);
+    return got ? parseRequest(got.body, o.exec.arn) : undefined;
+  };
+  const named = o.instanceId ? ` for instance ${o.instanceId}` : '';
+  if (!instances.length) {
+    const legacyKey = legacyAutomationApprovalKey(o.caseId, o.exec.name);
+    const legacy = await read(legacyKey);
+    if (legacy && (!o.instanceId || legacy.instanceId === o.instanceId)) return legacy;
+    throw o.notPending(`no approval was requested${named || ' for it'} (nothing at s3://${c.bucket}/${prefix})`);
+  }
+  let chosen: string | undefined;
+  if (o.instanceId) {
+    chosen = instances.find((i) => i === o.instanceId);
+    if (!chosen)
+      throw o.notPending(`no approval was requested${named}; it waits for ${instances.join(', ')}`, { instances });
+  } else if (instances.length === 1) chosen = instances[0];
+  else {
+    const undecided = instances.filter((i) => !c.find(idempotencyKeys.automation.approvalOfInstance(i, o.exec.arn)));
+    if (undecided.length === 1) chosen = undecided[0];
+    else
+      throw new UsageError(
+        'APPROVAL_INSTANCE_REQUIRED',
+        `Execution ${o.exec.arn} (case ${o.caseId}) has approval requests for ${instances.length} instances — ${instances
+          .map((i) => (undecided.includes(i) ? `${i} (waiting)` : `${i} (decided)`))
+          .join(', ')}: name one with --instance (e.g. --instance ${undecided[0] ?? instances[0]}).`,
+        { details: { execution: o.exec.arn, caseId: o.caseId, instances, waiting: undecided } },
+      );
+  }
+  const key = automationApprovalKey(o.caseId, o.exec.name, chosen!);
+  const request = await read(key);
+  if (!request) throw o.notPending(`no approval was requested${named} (nothing at s3://${c.bucket}/${key})`);
+  return { ...request, instanceId: request.instanceId || chosen! };
 }
 
 function parseRequest(body: Buffer, executionArn: string): ApprovalRequestObject {

@@ -33,17 +33,16 @@ import {
   automationTemplateKey,
 } from '../../domain/vault-name.js';
 import { systemClock, type Clock } from '../../domain/waiter.js';
-import { StackActivity, failedResources, nameFailures } from '../../resources/stack-activity.js';
-import { deleteStackAndWait } from '../../resources/stack-delete.js';
+import { nameFailures } from '../../resources/stack-activity.js';
 import {
   StackFailedError,
   createChangeSet,
   executeChangeSet,
-  waitForStack,
+  settleStack,
   type ChangeSetInput,
   type PlannedChangeSet,
 } from '../../resources/stack-deploy.js';
-import { readStack, stackPhase, type RoomStack } from '../../resources/stacks.js';
+import { readStack, type RoomStack } from '../../resources/stacks.js';
 import { putVaultObjectOnce } from '../../resources/vault-object.js';
 import { buildLambdaBundle, type LambdaBundle } from './bundle.js';
 
@@ -357,61 +356,26 @@ async function settle(
   stackName: string,
   c: { reporter: Reporter; clock: Clock; budgets: AutomationBudgets },
 ): Promise<RoomStack | undefined> {
-  let stack = await readStack(account, stackName);
-  if (stack?.status === 'DELETE_COMPLETE') return undefined;
-  if (stack && stackPhase(stack.status) === 'in-progress') {
-    c.reporter.progress({
-      kind: 'step',
-      message: `automation stack ${stackName} is ${stack.status} (an earlier or concurrent run): waiting for it to finish`,
-    });
-    if (stack.status === 'DELETE_IN_PROGRESS') {
-      await deleteStackAndWait(account, stack, {
-        budgetMs: c.budgets.deployMs,
-        clock: c.clock,
-        reporter: c.reporter,
-        retryHint: 'run `cleanroom automation remove`',
-      });
-      return undefined;
-    }
-    const activity = new StackActivity(account, stack.stackId, stackName, c.reporter);
-    const id = stack.stackId;
-    stack = await waitForStack(account, id, stackName, activity, {
-      budgetMs: c.budgets.deployMs,
-      clock: c.clock,
-      reporter: c.reporter,
-      hint: '',
-      label: 'Automation stack',
-      failedCode: 'AUTOMATION_STACK_FAILED',
-      goneCode: 'AUTOMATION_STACK_GONE',
-    }).catch(async (e) => {
-      if (e instanceof StackFailedError) return readStack(account, id);
-      throw e;
-    });
-  }
-  if (!stack) return undefined;
-  switch (stackPhase(stack.status)) {
-    case 'complete':
-      return stack;
-    case 'review':
-      c.reporter.progress({
-        kind: 'step',
-        message: `automation stack ${stackName} was left in REVIEW_IN_PROGRESS (a change set never executed): discarding it`,
-      });
-      await deleteStackAndWait(account, stack, {
-        budgetMs: c.budgets.deployMs,
-        clock: c.clock,
-        reporter: c.reporter,
-        retryHint: 'deploy again',
-      });
-      return undefined;
-    default: {
-      const failed = await failedResources(account, stack.stackId);
-      throw new StackFailedError(
+  return settleStack(account, await readStack(account, stackName), {
+    stackName,
+    noun: 'automation stack',
+    deployMs: c.budgets.deployMs,
+    deleteMs: c.budgets.deployMs,
+    clock: c.clock,
+    reporter: c.reporter,
+    deleteRetryHint: 'run `cleanroom automation remove`',
+    reviewRetryHint: 'deploy again',
+    label: 'Automation stack',
+    failedCode: 'AUTOMATION_STACK_FAILED',
+    goneCode: 'AUTOMATION_STACK_GONE',
+    unusable: async (stack, failedOnes) => {
+      const failed = await failedOnes();
+      return new StackFailedError(
         `Automation stack ${stackName} is in ${stack.status} — ${nameFailures(failed, stack.statusReason ?? 'CloudFormation gave no reason')}. Run \`cleanroom automation remove\`${stackName === AUTOMATION_STACK_NAME ? '' : ` --stack-name ${stackName}`}, fix the cause, then deploy again.`,
         failed,
         { stackName, stackId: stack.stackId, status: stack.status },
         'AUTOMATION_STACK_STATE',
       );
-    }
-  }
+    },
+  });
 }

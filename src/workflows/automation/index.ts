@@ -35,12 +35,12 @@ export {
   type BundleOptions,
   type LambdaBundle,
 } from './bundle.js';
-export { requireAutomation, type DeployedAutomation } from './stack.js';
 export { AUTOMATION_STACK_NAME } from '../../domain/vault-name.js';
 export {
   AUTOMATION_OUTPUTS,
   deployedAutomation,
   executionArnOf,
+  type DeployedAutomation,
   parseExecutionArn,
   type ExecutionArn,
 } from './deployed.js';

@@ -32,7 +32,8 @@ import { deployedAutomation, executionArnOf } from './deployed.js';
 import { automationStatus, type AutomationStatus, type ExecutionStatus } from './status.js';
 
 /** EC2 instance ids: `i-` and 8 or 17 hex digits. */
-const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+/** An EC2 instance id (8 or 17 hex digits). */
+export const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 
 /** One entry of the item list (the Distributed Map's item; the response flow's `item`). */
 export interface FleetItem {

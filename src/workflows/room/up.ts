@@ -32,15 +32,14 @@ import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import type { RoomInfo } from '../../domain/room.js';
 import { handOffClock, systemClock, type Clock } from '../../domain/waiter.js';
 import { ensureCaseKey } from '../../resources/case-key.js';
-import { StackActivity, failedResources, nameFailures } from '../../resources/stack-activity.js';
+import { failedResources, nameFailures } from '../../resources/stack-activity.js';
 import { auditStack, type RoomAudit } from './audit.js';
-import { deleteStackAndWait } from '../../resources/stack-delete.js';
 import {
   StackFailedError,
   createChangeSet,
   discardChangeSet,
   executeChangeSet,
-  waitForStack,
+  settleStack,
   type ChangeSetInput,
   type PlannedChangeSet,
 } from '../../resources/stack-deploy.js';
@@ -62,7 +61,7 @@ import {
   findVault,
   s3PrefixListId,
 } from './inputs.js';
-import { readRoomStack, readStack, roomInfo, stackPhase, type RoomStack } from '../../resources/stacks.js';
+import { readRoomStack, roomInfo, stackPhase, type RoomStack } from '../../resources/stacks.js';
 import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { isWaitHandedOff, checkWaitMode, type WaitMode } from '../../domain/hand-off.js';
@@ -495,51 +494,18 @@ async function settle(
   },
 ): Promise<RoomStack | undefined> {
   const stackName = roomStackName(caseId);
-  let stack = found;
-  if (stack && stackPhase(stack.status) === 'in-progress') {
-    c.reporter.progress({
-      kind: 'step',
-      message: `room stack ${stackName} is ${stack.status} (an earlier or concurrent run): waiting for it to finish`,
-    });
-    if (stack.status === 'DELETE_IN_PROGRESS') {
-      await deleteStackAndWait(account, stack, {
-        budgetMs: c.budgets.deleteMs,
-        clock: c.clock,
-        reporter: c.reporter,
-        retryHint: `run \`cleanroom room down --case ${caseId}\``,
-      });
-      stack = undefined;
-    } else {
-      const activity = new StackActivity(account, stack.stackId, stackName, c.reporter);
-      stack = await waitForStack(account, stack.stackId, stackName, activity, {
-        budgetMs: c.budgets.deployMs,
-        clock: c.clock,
-        reporter: c.reporter,
-        hint: '',
-      }).catch(async (e) => {
-        if (e instanceof StackFailedError) return readStack(account, stack!.stackId);
-        throw e;
-      });
-    }
-  }
-  if (stack) await recordUnfinishedDeploys(account, stack, c.custody, c.stackRef);
-  if (!stack) return undefined;
-
-  switch (stackPhase(stack.status)) {
-    case 'complete':
-      return stack;
-    case 'review': {
-      // Created by a CREATE change set that was never executed: it holds no resources.
-      c.reporter.progress({
-        kind: 'step',
-        message: `room stack ${stackName} was left in REVIEW_IN_PROGRESS (a change set never executed): discarding it`,
-      });
-      await deleteStackAndWait(account, stack, {
-        budgetMs: c.budgets.deleteMs,
-        clock: c.clock,
-        reporter: c.reporter,
-        retryHint: `run \`cleanroom room up --case ${caseId}\` again`,
-      });
+  return settleStack(account, found, {
+    stackName,
+    noun: 'room stack',
+    deployMs: c.budgets.deployMs,
+    deleteMs: c.budgets.deleteMs,
+    clock: c.clock,
+    reporter: c.reporter,
+    deleteRetryHint: `run \`cleanroom room down --case ${caseId}\``,
+    reviewRetryHint: `run \`cleanroom room up --case ${caseId}\` again`,
+    settled: (stack) => recordUnfinishedDeploys(account, stack, c.custody, c.stackRef),
+    // Created by a CREATE change set that was never executed: it holds no resources.
+    discarded: async (stack) => {
       await new StepRecorder(c.custody, c.reporter).record(
         idempotencyKeys.room.discardReview(stack.stackId),
         'room.discard-review-stack',
@@ -552,39 +518,42 @@ async function settle(
           },
         },
       );
-      return undefined;
-    }
-    case 'rolled-back': {
-      const failed = await failedResources(account, stack.stackId);
-      throw new StackFailedError(
-        `Room stack ${stackName} is in ROLLBACK_COMPLETE: an earlier \`room up\` failed to create it — ${nameFailures(failed, stack.statusReason ?? 'CloudFormation gave no reason')}. CloudFormation can only delete such a stack: run \`cleanroom room down --case ${caseId}\` (it deletes the empty stack), fix the cause, then \`cleanroom room up --case ${caseId}\` again.`,
-        failed,
-        { stackName, stackId: stack.stackId, status: stack.status },
-        'ROOM_STACK_ROLLED_BACK',
-      );
-    }
-    case 'failed': {
-      const failed = await failedResources(account, stack.stackId);
-      const way =
-        stack.status === 'DELETE_FAILED'
-          ? `An earlier \`room down\` could not delete it: fix or remove those resources, then run \`cleanroom room down --case ${caseId}\` again.`
-          : stack.status === 'UPDATE_ROLLBACK_FAILED'
-            ? 'CloudFormation could not roll back an update: fix the cause and continue the rollback (ContinueUpdateRollback, or "Continue update rollback" in the console), then run `room up` again.'
-            : `Run \`cleanroom room down --case ${caseId}\`, then \`cleanroom room up --case ${caseId}\`.`;
-      throw new StackFailedError(
-        `Room stack ${stackName} is in ${stack.status} — ${nameFailures(failed, stack.statusReason ?? 'CloudFormation gave no reason')}. ${way}`,
-        failed,
-        { stackName, stackId: stack.stackId, status: stack.status },
-        'ROOM_STACK_FAILED',
-      );
-    }
-    default:
-      throw new CleanroomError(
-        'ROOM_STACK_STATE',
-        `Room stack ${stackName} is in ${stack.status}; room up cannot continue from there.`,
-        { details: { stackName, status: stack.status } },
-      );
-  }
+    },
+    unusable: async (stack, failedOnes) => {
+      switch (stackPhase(stack.status)) {
+        case 'rolled-back': {
+          const failed = await failedOnes();
+          return new StackFailedError(
+            `Room stack ${stackName} is in ROLLBACK_COMPLETE: an earlier \`room up\` failed to create it — ${nameFailures(failed, stack.statusReason ?? 'CloudFormation gave no reason')}. CloudFormation can only delete such a stack: run \`cleanroom room down --case ${caseId}\` (it deletes the empty stack), fix the cause, then \`cleanroom room up --case ${caseId}\` again.`,
+            failed,
+            { stackName, stackId: stack.stackId, status: stack.status },
+            'ROOM_STACK_ROLLED_BACK',
+          );
+        }
+        case 'failed': {
+          const failed = await failedOnes();
+          const way =
+            stack.status === 'DELETE_FAILED'
+              ? `An earlier \`room down\` could not delete it: fix or remove those resources, then run \`cleanroom room down --case ${caseId}\` again.`
+              : stack.status === 'UPDATE_ROLLBACK_FAILED'
+                ? 'CloudFormation could not roll back an update: fix the cause and continue the rollback (ContinueUpdateRollback, or "Continue update rollback" in the console), then run `room up` again.'
+                : `Run \`cleanroom room down --case ${caseId}\`, then \`cleanroom room up --case ${caseId}\`.`;
+          return new StackFailedError(
+            `Room stack ${stackName} is in ${stack.status} — ${nameFailures(failed, stack.statusReason ?? 'CloudFormation gave no reason')}. ${way}`,
+            failed,
+            { stackName, stackId: stack.stackId, status: stack.status },
+            'ROOM_STACK_FAILED',
+          );
+        }
+        default:
+          return new CleanroomError(
+            'ROOM_STACK_STATE',
+            `Room stack ${stackName} is in ${stack.status}; room up cannot continue from there.`,
+            { details: { stackName, status: stack.status } },
+          );
+      }
+    },
+  });
 }
 
 /** A change set an earlier run executed but did not see finish: record how it ended. */

@@ -5,6 +5,8 @@
  */
 import t from 'tap';
 import { approvalKey, automationStatus, decideApproval } from '../../../src/workflows/automation/index.js';
+import { legacyAutomationApprovalKey } from '../../../src/domain/vault-name.js';
+import { idempotencyKeys } from '../../../src/domain/idempotency-keys.js';
 import { RESPONSE_ARN, World, instanceIds } from './fake.js';
 
 const CASE = 'GD-0123456789abcdef';
@@ -23,25 +25,19 @@ function paused(): World {
     output: JSON.stringify({ case: { caseId: CASE, instanceId: I1 } }),
     token: { token: 'tok-1' },
   });
-  w.objects.set(
-    approvalKey(CASE, 'ev-1'),
-    Buffer.from(
-      JSON.stringify({
-        taskToken: 'tok-1',
-        executionArn: EXEC,
-        requestedAt: '2026-12-05T12:00:00Z',
-        caseId: CASE,
-        instanceId: I1,
-      }),
-    ),
-  );
+  w.objects.set(approvalKey(CASE, 'ev-1', I1), request('tok-1', I1));
   return w;
 }
 
-const decide = (w: World, decision: 'approved' | 'rejected', reason?: string) =>
+const request = (taskToken: string, instanceId: string) =>
+  Buffer.from(
+    JSON.stringify({ taskToken, executionArn: EXEC, requestedAt: '2026-12-05T12:00:00Z', caseId: CASE, instanceId }),
+  );
+
+const decide = (w: World, decision: 'approved' | 'rejected', reason?: string, instanceId?: string) =>
   decideApproval(
     { account: w.account(), custody: async () => w.custody() },
-    { execution: EXEC, decision, ...(reason ? { reason } : {}) },
+    { execution: EXEC, decision, ...(reason ? { reason } : {}), ...(instanceId ? { instanceId } : {}) },
   );
 
 t.test('approve: recorded with who and why, then the token gets the decision', async (t) => {
@@ -75,6 +71,82 @@ t.test('reject: the task fails with Rejected, which the state machine catches, a
     { taskToken: 'tok-1', error: 'Rejected', cause: 'production database, take it offline by hand' },
   ]);
   t.match(w.record.events()[0]!.outcome.details, { decision: 'rejected' });
+});
+
+t.test(
+  'two instances paused under one execution name (fleet children on the local AWS): neither overwrites the other, and the instance is named',
+  async (t) => {
+    const w = paused();
+    w.executions.get(EXEC)!.moreTokens = [{ token: 'tok-2' }];
+    w.objects.set(approvalKey(CASE, 'ev-1', I2), request('tok-2', I2));
+    t.not(approvalKey(CASE, 'ev-1', I1), approvalKey(CASE, 'ev-1', I2), 'one request object per instance');
+    const err = await decide(w, 'approved').catch((e: unknown) => e);
+    t.match(err, { code: 'APPROVAL_INSTANCE_REQUIRED', exitCode: 2, details: { instances: [I1, I2] } });
+    t.match((err as Error).message, new RegExp(`${I1} \\(waiting\\), ${I2} \\(waiting\\): name one with --instance`));
+    t.equal(w.record.events().length, 0, 'nothing recorded, nothing sent');
+    t.same(w.calls.of('sendTaskSuccess'), []);
+
+    const second = await decide(w, 'rejected', 'not this one', I2);
+    t.equal(second.instanceId, I2);
+    t.same(
+      w.calls.of('sendTaskFailure'),
+      [{ taskToken: 'tok-2', error: 'Rejected', cause: 'not this one' }],
+      "I2's token",
+    );
+    const first = await decide(w, 'approved');
+    t.equal(first.instanceId, I1, 'the one request still undecided is found without --instance');
+    t.same(
+      w.calls.of<{ taskToken: string }>('sendTaskSuccess').map((c) => c.taskToken),
+      ['tok-1'],
+    );
+    t.same(
+      w.record.events().map((e) => [e.action, e.inputs?.['instanceId'], e.outcome.details?.['decision']]),
+      [
+        ['automation.approval', I2, 'rejected'],
+        ['automation.approval', I1, 'approved'],
+      ],
+      'one decision per instance',
+    );
+    await t.rejects(decide(w, 'approved'), { code: 'APPROVAL_INSTANCE_REQUIRED', message: /decided.*decided/ });
+    await t.rejects(decide(w, 'approved', undefined, 'i-0123456789abcdef0'), {
+      code: 'APPROVAL_NOT_PENDING',
+      message: new RegExp(`no approval was requested for instance i-0123456789abcdef0; it waits for ${I1}, ${I2}`),
+    });
+    await t.rejects(decide(w, 'approved', undefined, 'web-1'), { code: 'INVALID_INSTANCE_ID', exitCode: 2 });
+  },
+);
+
+t.test('a request written by a step deployed before requests were per instance is still decided', async (t) => {
+  const w = paused();
+  w.objects.clear();
+  w.objects.set(legacyAutomationApprovalKey(CASE, 'ev-1'), request('tok-1', I1));
+  const r = await decide(w, 'approved');
+  t.equal(r.instanceId, I1);
+  t.same(
+    w.calls.of<{ taskToken: string }>('sendTaskSuccess').map((c) => c.taskToken),
+    ['tok-1'],
+  );
+  t.equal(
+    w.record.events()[0]!.idempotencyKey,
+    idempotencyKeys.automation.approvalOfInstance(I1, EXEC),
+    'recorded under the per-instance key',
+  );
+  const old = paused();
+  await old.record.record({
+    action: 'automation.approval',
+    idempotencyKey: idempotencyKeys.automation.approval(EXEC),
+    resources: [],
+    inputs: { execution: EXEC, instanceId: I1 },
+    outcome: { status: 'succeeded', details: { decision: 'approved', by: 'someone' } },
+  });
+  await t.rejects(
+    decide(old, 'rejected'),
+    {
+      code: 'APPROVAL_NOT_PENDING',
+      message: /already approved by someone/,
+    },
+    'a decision recorded under the old key still holds for its instance',
+  );
 });
 
 t.test('nothing waiting: no request, an ended execution, an unknown or malformed ARN', async (t) => {

@@ -21,7 +21,14 @@ export interface FakeExecution {
   error?: string;
   cause?: string;
   /** A task token waiting for a decision, and what it got. */
-  token?: { token: string; outcome?: { kind: 'success' | 'failure'; payload: string } };
+  token?: FakeToken;
+  /** More paused tasks of the same execution (the fleet children the local AWS gives one execution id). */
+  moreTokens?: FakeToken[];
+}
+
+export interface FakeToken {
+  token: string;
+  outcome?: { kind: 'success' | 'failure'; payload: string };
 }
 
 export class World {
@@ -205,6 +212,11 @@ export class World {
           this.puts.push(i as never);
           return { $metadata: {}, VersionId: `v${this.puts.length}` };
         },
+        listObjectsV2: async (i) => {
+          c.add('listObjectsV2', i);
+          const keys = [...this.objects.keys()].filter((k) => k.startsWith(i.Prefix ?? '')).sort();
+          return { $metadata: {}, Contents: keys.map((Key) => ({ Key })), IsTruncated: false };
+        },
         getObject: async (i) => {
           c.add('getObject', i);
           const b = this.objects.get(i.Key!);
@@ -216,10 +228,12 @@ export class World {
   }
 
   private answer(token: string, outcome: { kind: 'success' | 'failure'; payload: string }): void {
-    const x = [...this.executions.values()].find((e) => e.token?.token === token);
-    if (!x?.token || x.token.outcome || x.status !== 'RUNNING')
+    const tokens = (e: FakeExecution) => [...(e.token ? [e.token] : []), ...(e.moreTokens ?? [])];
+    const x = [...this.executions.values()].find((e) => tokens(e).some((k) => k.token === token));
+    const k = x && tokens(x).find((k) => k.token === token);
+    if (!k || k.outcome || x?.status !== 'RUNNING')
       throw awsError('states', 'SendTaskSuccess', 'TaskTimedOut', 'Task Timed Out');
-    x.token.outcome = outcome;
+    k.outcome = outcome;
   }
 }
 

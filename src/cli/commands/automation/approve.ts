@@ -1,5 +1,5 @@
 /**
- * `cleanroom automation approve | reject --execution ARN`: decide on an execution paused for
+ * `cleanroom automation approve | reject --execution ARN [--instance I]`: decide on an execution paused for
  * approval (workflows/automation approve): recorded, then handed to Step Functions.
  */
 import type { Argv } from 'yargs';
@@ -10,6 +10,7 @@ import { decideApproval, type Decision, type DecideResult } from '../../../workf
 
 interface DecideArgs extends GlobalArgs {
   execution: string;
+  instance?: string;
   reason?: string;
   case?: string;
   bucket?: string;
@@ -23,6 +24,10 @@ export function approveSubcommands(y: Argv, io: HostIo): Argv {
       (c) =>
         withBucket(c)
           .option('execution', { type: 'string', demandOption: true, describe: 'the paused execution (its ARN)' })
+          .option('instance', {
+            type: 'string',
+            describe: 'the instance whose approval is decided (needed when several wait in the execution)',
+          })
           .option('reason', { type: 'string', describe: 'why (recorded in the custody record)' })
           .option('case', {
             type: 'string',
@@ -38,6 +43,7 @@ export function approveSubcommands(y: Argv, io: HostIo): Argv {
           {
             execution: a.execution,
             decision,
+            ...(a.instance !== undefined ? { instanceId: a.instance } : {}),
             ...(a.reason !== undefined ? { reason: a.reason } : {}),
             ...(a.case !== undefined ? { caseId: a.case } : {}),
             signal: ctx.abort.signal,

@@ -6,20 +6,23 @@ import { handle, numberOption, withBucket } from '../common.js';
 import {
   deployAutomation,
   ISOLATION_POLICIES,
+  type AutomationDeployOptions,
   type AutomationDeployResult,
-  type IsolationPolicy,
 } from '../../../workflows/automation/index.js';
 
-interface DeployArgs extends GlobalArgs {
-  bucket?: string;
-  stackName?: string;
-  isolationPolicy?: IsolationPolicy;
-  minSeverity?: number;
-  pollSeconds?: number;
-  notifyEmail?: string;
-  fleetMaxConcurrency?: number;
-  fleetToleratedFailurePercentage?: number;
-}
+interface DeployArgs
+  extends GlobalArgs,
+    Pick<
+      AutomationDeployOptions,
+      | 'bucket'
+      | 'stackName'
+      | 'isolationPolicy'
+      | 'minSeverity'
+      | 'pollSeconds'
+      | 'notifyEmail'
+      | 'fleetMaxConcurrency'
+      | 'fleetToleratedFailurePercentage'
+    > {}
 
 /** `--stack-name NAME` (default cleanroom-automation). */
 export function withStackName<T>(y: Argv<T>) {
