@@ -4,9 +4,12 @@
 //   - two network interfaces in two subnets, each with its own security group (web, management);
 //   - an instance profile whose role gives the instance credentials;
 //   - membership of an Auto Scaling group (which also runs a neighbour instance of its own);
-//   - registrations in two load balancer target groups (by instance id, and by private IP);
+//   - registrations in two load balancer target groups (by instance id, and by private IP) and
+//     with a Classic Load Balancer;
 //   - shutdown behaviour `terminate` and a root volume deleted on termination;
-// and an encrypted data volume besides the root volume, for `acquire`.
+// and an encrypted data volume besides the root volume, for `acquire`. Besides it, web-02: a second
+// web server (web group, the same profile, target group `web`, the Classic Load Balancer) that the
+// investigation clears — the demo isolates it and gives it back with `isolate release`.
 // Both volumes hold real disk content: the ext4 images of scripts/fixture-images.mjs (a web shell,
 // the access log of its upload and use, cron persistence; the application's data), written as
 // snapshots through the EBS direct APIs (StartSnapshot, PutSnapshotBlock with each block's SHA-256,
@@ -22,6 +25,7 @@ import * as ec2 from '@aws-sdk/client-ec2';
 import * as asg from '@aws-sdk/client-auto-scaling';
 import * as ebs from '@aws-sdk/client-ebs';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
+import * as clb from '@aws-sdk/client-elastic-load-balancing';
 import * as iam from '@aws-sdk/client-iam';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { fixtureImages } from './fixture-images.mjs';
@@ -34,6 +38,7 @@ const c = {
   ec2: new ec2.EC2Client(cfg),
   asg: new asg.AutoScalingClient(cfg),
   elb: new elb.ElasticLoadBalancingV2Client(cfg),
+  clb: new clb.ElasticLoadBalancingClient(cfg),
   iam: new iam.IAMClient(cfg),
   ebs: new ebs.EBSClient(cfg),
 };
@@ -227,6 +232,42 @@ await c.elb.send(
   new elb.RegisterTargetsCommand({ TargetGroupArn: ipTargetGroupArn, Targets: [{ Id: privateIp, Port: 80 }] }),
 );
 
+// The Classic Load Balancer in front of the web servers, and web-02, the one the investigation clears.
+await c.clb.send(
+  new clb.CreateLoadBalancerCommand({
+    LoadBalancerName: 'web-classic',
+    Listeners: [{ Protocol: 'HTTP', LoadBalancerPort: 80, InstanceProtocol: 'HTTP', InstancePort: 8080 }],
+    Subnets: [webSubnet],
+    SecurityGroups: [webGroup],
+  }),
+);
+const clearedInstanceId = (
+  await c.ec2.send(
+    new ec2.RunInstancesCommand({
+      ImageId: imageId,
+      InstanceType: 't3.small',
+      MinCount: 1,
+      MaxCount: 1,
+      SubnetId: webSubnet,
+      SecurityGroupIds: [webGroup],
+      IamInstanceProfile: { Name: profileName },
+      BlockDeviceMappings: [
+        { DeviceName: '/dev/xvda', Ebs: { SnapshotId: rootSnapshot, VolumeSize: 1, DeleteOnTermination: true } },
+      ],
+      TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'Name', Value: 'web-02 (cleared)' }] }],
+    }),
+  )
+).Instances[0].InstanceId;
+await c.elb.send(
+  new elb.RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: [{ Id: clearedInstanceId, Port: 8080 }] }),
+);
+await c.clb.send(
+  new clb.RegisterInstancesWithLoadBalancerCommand({
+    LoadBalancerName: 'web-classic',
+    Instances: [{ InstanceId: instanceId }, { InstanceId: clearedInstanceId }],
+  }),
+);
+
 const rootVolume = (
   await c.ec2.send(
     new ec2.DescribeVolumesCommand({
@@ -250,5 +291,5 @@ const images = [
   sha256: image.deviceSha256,
 }));
 process.stdout.write(
-  `${JSON.stringify({ instanceId, sourceRoleArn, vpcId, interfaces: 2, instanceProfile: profileName, autoScalingGroup: asgName, targetGroups: [targetGroupArn, ipTargetGroupArn], dataVolume, images })}\n`,
+  `${JSON.stringify({ instanceId, sourceRoleArn, vpcId, interfaces: 2, instanceProfile: profileName, autoScalingGroup: asgName, targetGroups: [targetGroupArn, ipTargetGroupArn], classicLoadBalancer: 'web-classic', clearedInstanceId, dataVolume, images })}\n`,
 );

@@ -114,6 +114,10 @@ export {
   type IsolateResult,
   type IsolateBudgets,
   DEFAULT_BUDGETS as DEFAULT_ISOLATE_BUDGETS,
+  releaseInstance,
+  type ReleaseDeps,
+  type ReleaseOptions,
+  type ReleaseResult,
 } from './workflows/isolate/index.js';
 export {
   acquireEvidence,

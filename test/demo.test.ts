@@ -76,6 +76,8 @@ t.test(
       'room up',
       'room verify',
       'isolate --case',
+      'isolate --case',
+      'isolate release',
       'acquire --case',
       'evidence list',
       'evidence hash',
@@ -159,6 +161,15 @@ t.test(
     t.match(r.stdout, /✓ swap-groups +done +move eni-\w+, eni-\w+ to the transit group, then to the isolation group/);
     t.match(r.stdout, /✓ swap-profile +done +replace instance profile web-server with the deny-all profile/);
     t.match(r.stdout, /✓ revoke-sessions +done/);
+    t.match(r.stdout, /✓ leave-classic-lbs +done +deregister from Classic Load Balancer web-classic/);
+    // web-02, cleared, is given back: its groups, profile, target group and Classic Load Balancer.
+    t.match(r.stdout, /^Released i-\w+ \(account 111111111111, us-east-1\) for case IR-2026-0001/m);
+    t.match(r.stdout, /✓ profile +done +associate instance profile web-server again/);
+    t.match(r.stdout, /✓ groups +done +put 1 interface\(s\) back in their groups/);
+    t.match(r.stdout, /✓ cleanup +done +delete sg-\w+; sg-\w+ kept \(still used by eni-\w+, eni-\w+\)/);
+    t.match(r.stdout, /✓ elb +done +register with web-classic again/);
+    t.match(r.stdout, /✓ targets +done +register in web again/);
+    t.match(r.stdout, /✓ tag +done +replace cleanroom:quarantine with cleanroom:released=/);
     t.match(r.stdout, /2 evidence item\(s\) of case IR-2026-0001 preserved under the case key/);
 
     // The disks hold the fixture images; their SHA-256, computed without cleanroom, is shown first,

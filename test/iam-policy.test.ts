@@ -59,7 +59,11 @@ const POLICIES: Record<AccountKind, string[]> = {
     'cleanroom-forensic-room-cloudformation-policy.json',
     'cleanroom-forensic-automation-policy.json',
   ],
-  source: ['cleanroom-source-policy.json', 'cleanroom-source-evidence-policy.json'],
+  source: [
+    'cleanroom-source-policy.json',
+    'cleanroom-source-evidence-policy.json',
+    'cleanroom-source-release-policy.json',
+  ],
 };
 const MANAGED_POLICY_MAX_CHARS = 6144;
 /**

@@ -29,6 +29,7 @@ t.test('the workflows a case needs are exported as functions', async (t) => {
     'roomDown',
     'roomShell',
     'isolateInstance',
+    'releaseInstance',
     'acquireEvidence',
     'attachEvidence',
     'detachEvidence',

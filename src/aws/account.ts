@@ -18,6 +18,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -35,6 +36,7 @@ import {
   IAM_COMMANDS,
   ASG_COMMANDS,
   ELB_COMMANDS,
+  CLB_COMMANDS,
   EBS_COMMANDS,
   SFN_COMMANDS,
   SNS_COMMANDS,
@@ -357,6 +359,7 @@ export async function openAccount(opts: AccountOptions = {}): Promise<AwsAccount
     iam: port('iam', (c) => new IAMClient(c), IAM_COMMANDS),
     autoscaling: port('autoscaling', (c) => new AutoScalingClient(c), ASG_COMMANDS),
     elb: port('elasticloadbalancing', (c) => new ElasticLoadBalancingV2Client(c), ELB_COMMANDS),
+    clb: port('elasticloadbalancing', (c) => new ElasticLoadBalancingClient(c), CLB_COMMANDS),
     ebs: port('ebs', (c) => new EBSClient(c), EBS_COMMANDS),
     sfn: port('states', (c) => new SFNClient(c), SFN_COMMANDS),
     sns: port('sns', (c) => new SNSClient(c), SNS_COMMANDS),

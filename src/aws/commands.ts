@@ -12,6 +12,7 @@ import * as ssm from '@aws-sdk/client-ssm';
 import * as iam from '@aws-sdk/client-iam';
 import * as asg from '@aws-sdk/client-auto-scaling';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
+import * as clb from '@aws-sdk/client-elastic-load-balancing';
 import * as ebs from '@aws-sdk/client-ebs';
 import * as sfn from '@aws-sdk/client-sfn';
 import * as sns from '@aws-sdk/client-sns';
@@ -73,6 +74,11 @@ export const EC2_COMMANDS = {
   createNetworkAcl: ec2.CreateNetworkAclCommand,
   replaceNetworkAclAssociation: ec2.ReplaceNetworkAclAssociationCommand,
   stopInstances: ec2.StopInstancesCommand,
+  // isolate release
+  startInstances: ec2.StartInstancesCommand,
+  deleteTags: ec2.DeleteTagsCommand,
+  deleteSecurityGroup: ec2.DeleteSecurityGroupCommand,
+  disassociateIamInstanceProfile: ec2.DisassociateIamInstanceProfileCommand,
   // room up / room verify
   describeVpnGateways: ec2.DescribeVpnGatewaysCommand,
   describeCarrierGateways: ec2.DescribeCarrierGatewaysCommand,
@@ -172,6 +178,8 @@ export const IAM_COMMANDS = {
 export const ASG_COMMANDS = {
   describeAutoScalingInstances: asg.DescribeAutoScalingInstancesCommand,
   detachInstances: asg.DetachInstancesCommand,
+  // isolate release --rejoin-asg
+  attachInstances: asg.AttachInstancesCommand,
   // isolate
   describeAutoScalingGroups: asg.DescribeAutoScalingGroupsCommand,
 } as const;
@@ -180,6 +188,18 @@ export const ELB_COMMANDS = {
   describeTargetGroups: elb.DescribeTargetGroupsCommand,
   describeTargetHealth: elb.DescribeTargetHealthCommand,
   deregisterTargets: elb.DeregisterTargetsCommand,
+  // isolate release --reregister
+  registerTargets: elb.RegisterTargetsCommand,
+} as const;
+
+/**
+ * Classic Load Balancers (the ELB API before target groups): isolate deregisters the instance from
+ * the ones that list it, release --reregister puts it back. Same IAM prefix as ELBv2.
+ */
+export const CLB_COMMANDS = {
+  describeLoadBalancers: clb.DescribeLoadBalancersCommand,
+  deregisterInstancesFromLoadBalancer: clb.DeregisterInstancesFromLoadBalancerCommand,
+  registerInstancesWithLoadBalancer: clb.RegisterInstancesWithLoadBalancerCommand,
 } as const;
 
 export const EBS_COMMANDS = {
@@ -206,7 +226,11 @@ export const SNS_COMMANDS = {
   publish: sns.PublishCommand,
 } as const;
 
-/** IAM service prefix of each table, for the policy check. */
+/**
+ * IAM service prefix of each table, for the policy check. Two tables may share a prefix (the ELB
+ * APIs, classic and v2, are both `elasticloadbalancing`): the key then carries a `#` and a suffix,
+ * which the policy check drops.
+ */
 export const SERVICE_TABLES = {
   cloudformation: CFN_COMMANDS,
   ec2: EC2_COMMANDS,
@@ -217,6 +241,7 @@ export const SERVICE_TABLES = {
   iam: IAM_COMMANDS,
   autoscaling: ASG_COMMANDS,
   elasticloadbalancing: ELB_COMMANDS,
+  'elasticloadbalancing#classic': CLB_COMMANDS,
   ebs: EBS_COMMANDS,
   states: SFN_COMMANDS,
   sns: SNS_COMMANDS,

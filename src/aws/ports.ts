@@ -13,6 +13,7 @@ import type {
   IAM_COMMANDS,
   ASG_COMMANDS,
   ELB_COMMANDS,
+  CLB_COMMANDS,
   EBS_COMMANDS,
   SFN_COMMANDS,
   SNS_COMMANDS,
@@ -41,6 +42,7 @@ export type SsmPort = PortOf<typeof SSM_COMMANDS>;
 export type IamPort = PortOf<typeof IAM_COMMANDS>;
 export type AsgPort = PortOf<typeof ASG_COMMANDS>;
 export type ElbPort = PortOf<typeof ELB_COMMANDS>;
+export type ClbPort = PortOf<typeof CLB_COMMANDS>;
 export type EbsPort = PortOf<typeof EBS_COMMANDS>;
 export type SfnPort = PortOf<typeof SFN_COMMANDS>;
 export type SnsPort = PortOf<typeof SNS_COMMANDS>;
@@ -77,6 +79,7 @@ export type PortName =
   | 'iam'
   | 'autoscaling'
   | 'elb'
+  | 'clb'
   | 'ebs'
   | 'sfn'
   | 'sns'
@@ -111,6 +114,8 @@ export interface AwsAccount {
   readonly iam: IamPort;
   readonly autoscaling: AsgPort;
   readonly elb: ElbPort;
+  /** Classic Load Balancers. */
+  readonly clb: ClbPort;
   readonly ebs: EbsPort;
   /** Step Functions (the automation's executions). */
   readonly sfn: SfnPort;

@@ -12,7 +12,7 @@ import { CleanroomError, UsageError } from '../domain/errors.js';
 export const COMMAND_TREE: Readonly<Record<string, readonly string[]>> = {
   vault: ['init', 'verify'],
   room: ['up', 'verify', 'status', 'list', 'down'],
-  isolate: [],
+  isolate: ['release'],
   acquire: [],
   evidence: ['list', 'attach', 'detach'],
   custody: ['log', 'verify', 'export', 'seal'],

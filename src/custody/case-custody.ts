@@ -360,6 +360,10 @@ class S3CaseCustody implements CaseCustody {
     return this.byKey.get(idempotencyKey);
   }
 
+  get chainProblem(): string | undefined {
+    return this.broken;
+  }
+
   events(): readonly RecordedEvent[] {
     return this.lanes.size > 0 ? [...this.list, ...this.lanes.uncommittedEvents()] : this.list;
   }

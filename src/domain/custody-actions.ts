@@ -42,6 +42,7 @@ export const CUSTODY_ACTIONS = {
     'the evidence protected: termination protection, shutdown behaviour stop, volumes kept on termination',
   'isolate.leave-asg': 'the instance detached from its Auto Scaling group',
   'isolate.leave-target-groups': 'the instance deregistered from its load balancer target groups',
+  'isolate.leave-classic-lbs': 'the instance deregistered from the Classic Load Balancers that listed it',
   'isolate.prepare-groups':
     "the case's two groups in every VPC of the instance made: allow-all (transit) and no-rule (isolation)",
   'isolate.swap-groups': 'every network interface moved to the transit group, then to the isolation group only',
@@ -51,6 +52,21 @@ export const CUSTODY_ACTIONS = {
   'isolate.tag': 'the instance tagged with the case and the quarantine marker (last: the marker says it is done)',
   'isolate.stop': '(--stop) the instance stopped (hibernated when it can) at the end of isolation',
   'isolate.complete': 'the instance is isolated: every step done',
+  'isolate.release.start': '(release) the instance started again: isolate stopped it and it was running before',
+  'isolate.release.profile': '(release) the instance profile recorded before isolation associated again (or none)',
+  'isolate.release.network-acl': "(release) each subnet's network ACL recorded before --nacl associated again",
+  'isolate.release.groups': '(release) every network interface back in the security groups recorded before isolation',
+  'isolate.release.cleanup':
+    "(release) the case's isolation and transit groups deleted where no network interface uses them any more",
+  'isolate.release.elb': '(release --reregister) the instance registered again with its Classic Load Balancers',
+  'isolate.release.targets':
+    '(release --reregister) the instance registered again in its target groups, ports as recorded',
+  'isolate.release.asg': '(release --rejoin-asg) the instance attached to its Auto Scaling group again',
+  'isolate.release.attributes':
+    '(release) shutdown behaviour and DeleteOnTermination per volume as recorded; termination protection off only with --unprotect',
+  'isolate.release.tag':
+    '(release) the quarantine tag replaced by `cleanroom:released=<time>` (last: says the release is done)',
+  'isolate.release': 'the instance is released: every release step done, with what was kept and what was skipped',
 
   'evidence.snapshot': 'the source snapshot of an evidence item (source account)',
   'evidence.share.copy': 'the re-encrypted copy under the temporary sharing key (source account)',

@@ -262,6 +262,21 @@ export const ERROR_CODES = {
     meaning: 'After a step, the instance is not in the state the step should have left it.',
   },
   STOP_FAILED: { exit: 1, meaning: 'The instance did not stop.' },
+  // ── Isolate release
+  NOT_ISOLATED: {
+    exit: 2,
+    meaning: "isolate release: the case's custody record has no isolation of this instance (nothing to release).",
+  },
+  RELEASE_STATE_INVALID: {
+    exit: 3,
+    meaning:
+      "isolate release: the case's custody record fails its chain check, or its recorded state of the instance is missing or malformed.",
+  },
+  RELEASE_TARGET_MISSING: {
+    exit: 1,
+    meaning:
+      'isolate release: something the isolation recorded no longer exists (a group, profile, target group, load balancer, Auto Scaling group); --skip-missing goes on without it.',
+  },
   // ── Case close
   INVALID_KEY_WINDOW: { exit: 2, meaning: '--key-deletion-window-days is not a whole number from 7 to 30.' },
   INVALID_LOCK_DAYS: { exit: 2, meaning: '--snapshot-lock-days is not a whole number from 1 to 36500.' },

@@ -66,6 +66,8 @@ export const KEY_FAMILIES = {
   'isolate.reapplied': ['isolate', id('instanceId'), id('step'), 'reapplied', id('digest')],
   /** `isolate.<step>` (and `isolate.record-state` as step `state`): one isolation step of an instance. */
   'isolate.step': ['isolate', id('instanceId'), id('step')],
+  /** `isolate.release.<step>` (and `isolate.release` as step `complete`): one step of releasing an isolated instance. */
+  'isolate.release': ['isolate-release', id('instanceId'), id('step')],
   /** `evidence.snapshot`: the source snapshot of an evidence item. */
   'acquire.snapshot': ['acquire', 'snapshot', id('evidenceId'), id('snapshotId')],
   /** `evidence.share.copy`: the copy under the temporary sharing key (source account). */
@@ -230,6 +232,9 @@ export const idempotencyKeys = {
     failed: (instanceId: string, step: string, code: string) =>
       markKey(build('isolate.step', instanceId, step), 'failed', code),
     complete: (instanceId: string) => build('isolate.complete', instanceId),
+    release: (instanceId: string, step: string) => build('isolate.release', instanceId, step),
+    releaseFailed: (instanceId: string, step: string, code: string) =>
+      markKey(build('isolate.release', instanceId, step), 'failed', code),
   },
   acquire: {
     snapshot: (eid: string, snap: string) => build('acquire.snapshot', eid, snap),

@@ -103,6 +103,12 @@ export interface CustodyRecorder {
   find(idempotencyKey: string): RecordedEvent | undefined;
   /** Every event recorded so far, in order (as loaded at open plus those appended since). */
   events(): readonly RecordedEvent[];
+  /**
+   * Why the record as loaded fails its chain check (a missing, unreadable or unlinked event), if it
+   * does; undefined when it verifies (or the recorder keeps no chain). A reader that acts on what
+   * the record says (isolate release) refuses a record that says this.
+   */
+  readonly chainProblem?: string | undefined;
 }
 
 /** In-memory recorder for unit tests and dry runs; same idempotency semantics, no storage. */

@@ -23,6 +23,9 @@ export const TAG_CHECK_OF = 'cleanroom:written-check-of';
 /** Tag on a contained instance: when it was isolated (ISO time), next to `cleanroom:case`. */
 export const TAG_QUARANTINE = 'cleanroom:quarantine';
 
+/** Tag on an instance `isolate release` gave back: when (ISO time); it replaces `cleanroom:quarantine`. */
+export const TAG_RELEASED = 'cleanroom:released';
+
 /**
  * Tag a responder puts on an instance to start the automated response (the automation's EventBridge
  * rule matches a change of it; cleanroom reads it, never writes it).

@@ -17,15 +17,27 @@ export const CUSTODY_WRITER = [
   'src/custody/vault/',
 ] as const;
 
+/**
+ * The isolate workflow as the handlers use it: isolation, not its undo (`release.ts`, which only
+ * the CLI runs: no step role needs its calls).
+ */
+const ISOLATION = [
+  'src/workflows/isolate/index.ts',
+  'src/workflows/isolate/steps.ts',
+  'src/workflows/isolate/discover.ts',
+  'src/workflows/isolate/calls.ts',
+  'src/workflows/isolate/names.ts',
+] as const;
+
 /** The responders' topic (sns:Publish), sent from the host itself. */
 export const TOPIC = 'src/lambda/library.ts';
 
 export const HANDLER_MODULES: Record<HandlerName, { modules: readonly string[]; why: string }> = {
   resolve: {
-    modules: ['src/workflows/isolate/', 'src/resources/'],
+    modules: [...ISOLATION, 'src/resources/'],
     why: 'refuses an instance isolate would refuse (a dry run of isolation: reads only), then appends automation.start',
   },
-  isolate: { modules: ['src/workflows/isolate/', 'src/resources/'], why: 'isolates the instance (isolateInstance)' },
+  isolate: { modules: [...ISOLATION, 'src/resources/'], why: 'isolates the instance (isolateInstance)' },
   requestApproval: {
     modules: [TOPIC],
     why: 'writes the approval document into the vault (custody store) and publishes to the topic',

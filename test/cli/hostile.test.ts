@@ -351,7 +351,7 @@ t.test(
       if (c === 'vault init' || c === 'vault verify' || c === 'room list') return [];
       if (c === 'memory tools') return ['--avml', '/bin/true'];
       const base = ['--case', 'IR-1'];
-      if (c === 'isolate' || c === 'acquire') return [...base, '--instance', 'i-1'];
+      if (c === 'isolate' || c === 'isolate release' || c === 'acquire') return [...base, '--instance', 'i-1'];
       if (c === 'evidence attach' || c === 'evidence detach') return [...base, '--evidence', 'ev-1'];
       if (c === 'custody export') return [...base, '--out', path.join(os.tmpdir(), 'cleanroom-hostile-new-bundle')];
       return base;

@@ -53,6 +53,7 @@ t.test(
         ['protect', 'done'],
         ['leave-asg', 'done'],
         ['leave-target-groups', 'done'],
+        ['leave-classic-lbs', 'done'],
         ['prepare-groups', 'done'],
         ['swap-groups', 'done'],
         ['swap-profile', 'done'],
@@ -137,6 +138,7 @@ t.test(
         'isolate.protect',
         'isolate.leave-asg',
         'isolate.leave-target-groups',
+        'isolate.leave-classic-lbs',
         'isolate.prepare-groups',
         'isolate.swap-groups',
         'isolate.swap-profile',
@@ -147,7 +149,7 @@ t.test(
     );
     t.same(
       doc.steps.map((s: any) => s.seq),
-      [1, 2, 3, 4, 5, 6, 7, 8, 9],
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
       'each step names its custody event',
     );
     t.ok(
@@ -158,8 +160,9 @@ t.test(
       { type: 'ec2:instance', id: x.instanceId, account: '111111111111', region: 'us-east-1' },
     ]);
     t.same(
-      ev[4]!.resources
-        .filter((r) => r.type === 'ec2:security-group')
+      ev
+        .find((e) => e.action === 'isolate.prepare-groups')!
+        .resources.filter((r) => r.type === 'ec2:security-group')
         .map((r) => r.id)
         .sort(),
       [iso, doc.transitGroupIds[x.vpcId]].sort(),
@@ -380,7 +383,7 @@ t.test(
     t.equal(again.code, 0, again.stderr);
     t.same(
       again.json().steps.map((s: any) => s.status),
-      ['already', 'already', 'already', 'already', 'already', 'already', 'already', 'done', 'done'],
+      ['already', 'already', 'already', 'already', 'already', 'already', 'already', 'already', 'done', 'done'],
     );
     const after = await events('IR-203');
     t.same(

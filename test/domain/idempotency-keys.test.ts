@@ -103,6 +103,7 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
     { instanceId: 'i-1', step: 'swap-groups', digest: 'abc' },
   ],
   'isolate.step': [K.isolate.step('i-1', 'state'), { instanceId: 'i-1', step: 'state' }],
+  'isolate.release': [K.isolate.release('i-1', 'groups'), { instanceId: 'i-1', step: 'groups' }],
   'acquire.snapshot': [K.acquire.snapshot('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
   'acquire.sharing-copy': [K.acquire.sharingCopy('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
   'acquire.share': [K.acquire.share('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],

@@ -90,7 +90,7 @@ function tableServices(): Map<string, string> {
   for (const [service, table] of Object.entries(commands.SERVICE_TABLES)) {
     const name = Object.entries(commands).find(([k, v]) => v === table && k !== 'SERVICE_TABLES')?.[0];
     if (!name) throw new Error(`no exported table for service ${service} in src/aws/commands.ts`);
-    out.set(name, service);
+    out.set(name, service.split('#')[0]!);
   }
   return out;
 }

@@ -7,7 +7,12 @@ import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
 import type { GlobalArgs, SourceArgs } from '../context.js';
 import { handle, withBucket, withCase, withSource } from './common.js';
-import { isolateInstance, type IsolateResult } from '../../workflows/isolate/index.js';
+import {
+  isolateInstance,
+  releaseInstance,
+  type IsolateResult,
+  type ReleaseResult,
+} from '../../workflows/isolate/index.js';
 
 interface IsolateArgs extends GlobalArgs, SourceArgs {
   case: string;
@@ -19,12 +24,87 @@ interface IsolateArgs extends GlobalArgs, SourceArgs {
   asgReplace: boolean;
 }
 
+interface ReleaseArgs extends GlobalArgs, SourceArgs {
+  case: string;
+  instance: string;
+  bucket?: string;
+  dryRun: boolean;
+  rejoinAsg: boolean;
+  reregister: boolean;
+  unprotect: boolean;
+  skipMissing: boolean;
+}
+
+/** `isolate release`: give an isolated instance back as the case's record says it was. */
+function releaseCommand(y: Argv, io: HostIo): Argv {
+  return y.command(
+    'release',
+    "give an isolated instance back as it was before isolation, from the case's custody record: its groups on every interface, its instance profile, its attributes, optionally its Auto Scaling group and load balancers — each step a custody event",
+    (c) =>
+      withSource(withBucket(withCase(c)))
+        .option('instance', { type: 'string', demandOption: true, describe: 'the isolated instance (i-...)' })
+        .option('dry-run', {
+          type: 'boolean',
+          default: false,
+          describe: 'print every call, in order; change nothing and record nothing',
+        })
+        .option('rejoin-asg', {
+          type: 'boolean',
+          default: false,
+          describe: 'attach it to its Auto Scaling group again (the desired capacity grows by one)',
+        })
+        .option('reregister', {
+          type: 'boolean',
+          default: false,
+          describe: 'register it again in its target groups (ports as recorded) and Classic Load Balancers',
+        })
+        .option('unprotect', {
+          type: 'boolean',
+          default: false,
+          describe: 'turn termination protection off again, when it was off before isolation',
+        })
+        .option('skip-missing', {
+          type: 'boolean',
+          default: false,
+          describe: 'go on when something recorded no longer exists (each skip is recorded)',
+        }),
+    handle<ReleaseArgs, Omit<ReleaseResult, 'seal'>>(io, async (ctx, a) => {
+      const account = await ctx.sourceAccount({
+        ...(a.sourceProfile ? { sourceProfile: a.sourceProfile } : {}),
+        ...(a.sourceRoleArn ? { sourceRoleArn: a.sourceRoleArn } : {}),
+        ...(a.sourceRegion ? { sourceRegion: a.sourceRegion } : {}),
+      });
+      const r = await releaseInstance(
+        {
+          account,
+          custody: () =>
+            ctx.custody(a.case, a.bucket, a.dryRun ? { use: 'read' } : { use: 'change', command: 'isolate release' }),
+          reporter: ctx.reporter,
+          clock: ctx.clock,
+        },
+        {
+          caseId: a.case,
+          instanceId: a.instance,
+          dryRun: a.dryRun,
+          rejoinAsg: a.rejoinAsg,
+          reregister: a.reregister,
+          unprotect: a.unprotect,
+          skipMissing: a.skipMissing,
+          signal: ctx.abort.signal,
+        },
+      );
+      const { seal: _seal, ...data } = r;
+      return { data, text: releaseText(r) };
+    }),
+  );
+}
+
 export function isolateCommands(y: Argv, io: HostIo): Argv {
   return y.command(
     'isolate',
-    'contain a compromised EC2 instance: protect its evidence, take it out of its Auto Scaling and target groups, cut its network on every interface and its credentials, tag it — each step a custody event',
+    'contain a compromised EC2 instance: protect its evidence, take it out of its Auto Scaling and target groups, cut its network on every interface and its credentials, tag it — each step a custody event (`isolate release` gives it back)',
     (c) =>
-      withSource(withBucket(withCase(c)))
+      withSource(withBucket(withCase(releaseCommand(c, io))))
         .option('instance', { type: 'string', demandOption: true, describe: 'the compromised instance (i-...)' })
         .option('dry-run', {
           type: 'boolean',
@@ -34,17 +114,23 @@ export function isolateCommands(y: Argv, io: HostIo): Argv {
         .option('nacl', {
           type: 'boolean',
           default: false,
+          // isolate's own: not carried into `isolate release`.
+          global: false,
           describe:
             "also put a deny-all network ACL on the instance's subnets (cuts everything else in them too; asks first)",
         })
         .option('stop', {
           type: 'boolean',
           default: false,
+          // isolate's own: not carried into `isolate release`.
+          global: false,
           describe: 'stop the instance at the end (hibernate if it can); its memory is lost otherwise (asks first)',
         })
         .option('asg-replace', {
           type: 'boolean',
           default: false,
+          // isolate's own: not carried into `isolate release`.
+          global: false,
           describe: 'leave the Auto Scaling group without lowering its desired capacity: it launches a replacement',
         }),
     handle<IsolateArgs, Omit<IsolateResult, 'seal'>>(io, async (ctx, a) => {
@@ -126,5 +212,35 @@ export function isolationText(r: IsolateResult): string {
       : 'The instance keeps running: its memory is intact (capture it now if the case needs it).',
   );
   lines.push(`Next: acquire its volumes (cleanroom acquire --case ${r.case} --instance ${r.instanceId}).`);
+  return lines.join('\n');
+}
+
+/** The human rendering of a release (or of its plan). */
+export function releaseText(r: ReleaseResult): string {
+  const where = `${r.instanceId} (account ${r.sourceAccount}, ${r.region})`;
+  const lines: string[] = [];
+  if (r.dryRun) {
+    lines.push(
+      `Plan to release ${where} for case ${r.case} (isolated ${r.isolatedAt}) — dry run: nothing is changed and nothing is recorded.`,
+    );
+    r.steps.forEach((s, i) => {
+      lines.push(
+        `${String(i + 1).padStart(2)}. ${MARK[s.status]} ${s.step.padEnd(12)} ${s.status === 'planned' ? '' : `(${s.status}) `}${s.detail}`,
+      );
+      for (const c of s.calls) lines.push(`       ${c.call} ${JSON.stringify(c.input)}\n         — ${c.why}`);
+    });
+  } else {
+    lines.push(
+      r.alreadyReleased
+        ? `${where} was already released for case ${r.case} (${r.releasedAt}): nothing changed, nothing recorded.`
+        : `Released ${where} for case ${r.case} (isolated ${r.isolatedAt}).`,
+    );
+    for (const s of r.steps)
+      lines.push(
+        `  ${MARK[s.status]} ${s.step.padEnd(12)} ${s.status.padEnd(8)} ${s.detail}${s.seq ? `  [custody #${s.seq}]` : ''}`,
+      );
+  }
+  for (const m of r.skippedMissing) lines.push(`Skipped (no longer exists): ${m}`);
+  for (const k of r.kept) lines.push(`Kept: ${k}`);
   return lines.join('\n');
 }

@@ -49,6 +49,7 @@ const SERVICE_PREFIX: Record<string, string> = {
   iam: 'iam',
   autoscaling: 'autoscaling',
   elb: 'elasticloadbalancing',
+  clb: 'elasticloadbalancing',
 };
 
 /** Which port method a call's `send` uses: `send` run once against a recorder of property reads. */

@@ -76,6 +76,11 @@ export interface InstanceState {
   profile?: ProfileState;
   asg?: AsgState;
   registrations: Registration[];
+  /**
+   * The Classic Load Balancers that list the instance, by name. Absent in records written before
+   * isolate searched them (such a record still verifies and releases: nothing to put back).
+   */
+  classicLoadBalancers?: string[];
 }
 
 type Instance = NonNullable<
@@ -243,6 +248,20 @@ export async function readRegistrations(
   return settled.flatMap((s) => (s.ok ? s.value : []));
 }
 
+/** The Classic Load Balancers (ELB API 2012-06-01) that list the instance, by name, sorted. */
+export async function readClassicRegistrations(account: AwsAccount, instanceId: string): Promise<string[]> {
+  const names: string[] = [];
+  let marker: string | undefined;
+  do {
+    const r = await account.clb.describeLoadBalancers(marker ? { Marker: marker } : {});
+    for (const lb of r.LoadBalancerDescriptions ?? [])
+      if (lb.LoadBalancerName && (lb.Instances ?? []).some((i) => i.InstanceId === instanceId))
+        names.push(lb.LoadBalancerName);
+    marker = r.NextMarker;
+  } while (marker);
+  return names.sort();
+}
+
 /** Everything about the instance, or undefined when EC2 does not know it here. */
 export async function readInstance(account: AwsAccount, instanceId: string): Promise<InstanceState | undefined> {
   const i = await describeInstance(account, instanceId);
@@ -263,13 +282,21 @@ export async function readInstance(account: AwsAccount, instanceId: string): Pro
     registrations: [],
   };
   if (state === 'terminated' || state === 'shutting-down') return base;
-  const [protection, profile, asg, registrations] = await Promise.all([
+  const [protection, profile, asg, registrations, classicLoadBalancers] = await Promise.all([
     readProtection(account, instanceId),
     readProfile(account, instanceId),
     readAsg(account, instanceId),
     readRegistrations(account, instanceId, base.interfaces),
+    readClassicRegistrations(account, instanceId),
   ]);
-  return { ...base, ...protection, ...(profile ? { profile } : {}), ...(asg ? { asg } : {}), registrations };
+  return {
+    ...base,
+    ...protection,
+    ...(profile ? { profile } : {}),
+    ...(asg ? { asg } : {}),
+    registrations,
+    classicLoadBalancers,
+  };
 }
 
 /** A security group isolate made for the case in a VPC, found by its tags (or its name). */

@@ -43,7 +43,7 @@ import {
   readInstance,
   type InstanceState,
 } from './discover.js';
-import { digest, keys, quarantineName } from './names.js';
+import { INSTANCE_ID_PATTERN, digest, keys, quarantineName } from './names.js';
 import { TAG_CASE, TAG_QUARANTINE } from '../../domain/tags.js';
 import { resourceRef } from '../../resources/refs.js';
 import {
@@ -59,9 +59,19 @@ import {
 export { DEFAULT_BUDGETS, type IsolateBudgets, type StepId } from './steps.js';
 export type { InstanceState } from './discover.js';
 export type { CallRecord } from './calls.js';
+export {
+  releaseInstance,
+  RELEASE_STEPS,
+  type ReleaseBudgets,
+  type ReleaseDeps,
+  type ReleaseOptions,
+  type ReleaseResult,
+  type ReleaseStepId,
+  type ReleaseStepReport,
+  type ReleaseStepStatus,
+} from './release.js';
 
-/** EC2 instance ids: `i-` and 8 or 17 hex digits. */
-export const INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+export { INSTANCE_ID_PATTERN } from './names.js';
 
 /** What to isolate, and how. */
 export interface IsolateOptions {

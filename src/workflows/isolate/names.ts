@@ -8,6 +8,9 @@ import { TAG_ROLE } from '../../domain/tags.js';
 import { caseTags } from '../../domain/case-id.js';
 import { idempotencyKeys } from '../../domain/idempotency-keys.js';
 
+/** EC2 instance ids: `i-` and 8 or 17 hex digits. */
+export const INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+
 /** The inline policy the IAM console's "Revoke active sessions" writes; isolate writes the same. */
 export const REVOKE_POLICY_NAME = 'AWSRevokeOlderSessions';
 /** The quarantine role's only policy. */

@@ -10,7 +10,8 @@
  *    health checks is replaced — terminated — by its group, and termination protection does not
  *    prevent that (EC2 User Guide, "Change instance termination protection": it "does not prevent
  *    Amazon EC2 Auto Scaling from terminating an instance");
- * 3. leave the load balancer target groups (no user traffic to a contained host);
+ * 3. leave the load balancer target groups and the Classic Load Balancers (no user traffic to a
+ *    contained host);
  * 4. cut the network on every interface in two moves (allow-all group, then no-rule group) so that
  *    tracked connections die with the swap (EC2 User Guide, "Security group connection tracking":
  *    flows allowed both ways for 0.0.0.0/0 and ::/0 are untracked; changing groups does not break
@@ -36,6 +37,7 @@ import {
   interfacesOf,
   readAsg,
   readAssociation,
+  readClassicRegistrations,
   readProtection,
   readQuarantine,
   readRegistrations,
@@ -60,6 +62,7 @@ export type StepId =
   | 'protect'
   | 'leave-asg'
   | 'leave-target-groups'
+  | 'leave-classic-lbs'
   | 'prepare-groups'
   | 'swap-groups'
   | 'network-acl'
@@ -390,6 +393,56 @@ export const leaveTargetGroups: Step = {
   },
   byHand: (ctx) =>
     `deregister ${ctx.instanceId} from target groups ${ctx.before.registrations.map((r) => r.targetGroupName).join(', ') || '(none found)'}`,
+};
+
+/** Leave every Classic Load Balancer that lists it. */
+export const leaveClassicLbs: Step = {
+  id: 'leave-classic-lbs',
+  title: 'Leave the Classic Load Balancers',
+  action: 'isolate.leave-classic-lbs',
+  async plan(ctx) {
+    const now = await readClassicRegistrations(ctx.account, ctx.instanceId);
+    const was = ctx.before.classicLoadBalancers ?? [];
+    const resources = [
+      instanceRef(ctx),
+      ...[...new Set([...now, ...was])].sort().map((n) => ref(ctx, 'elasticloadbalancing:loadbalancer', n)),
+    ];
+    if (!now.length)
+      return was.length
+        ? {
+            status: 'in-place',
+            calls: [],
+            detail: `no longer registered with ${was.join(', ')}`,
+            resources,
+            details: { classicLoadBalancers: was },
+          }
+        : {
+            status: 'skipped',
+            calls: [],
+            detail: 'not registered with any Classic Load Balancer',
+            resources,
+            details: {},
+          };
+    return {
+      status: 'to-do',
+      calls: now.map((name) => ({
+        send: (a, i) => a.clb.deregisterInstancesFromLoadBalancer(i),
+        input: { LoadBalancerName: name, Instances: [{ InstanceId: ctx.instanceId }] },
+        why: `no more traffic from Classic Load Balancer ${name}`,
+      })),
+      detail: `deregister from Classic Load Balancer ${now.join(', ')}`,
+      resources,
+      details: { classicLoadBalancers: now },
+    };
+  },
+  async verify(ctx) {
+    const left = await readClassicRegistrations(ctx.account, ctx.instanceId);
+    if (left.length)
+      throw notThere('leave-classic-lbs', ctx, `${ctx.instanceId} is still registered with ${left.join(', ')}.`);
+    return { deregistered: true };
+  },
+  byHand: (ctx) =>
+    `deregister ${ctx.instanceId} from Classic Load Balancers ${(ctx.before.classicLoadBalancers ?? []).join(', ') || '(none found)'} (DeregisterInstancesFromLoadBalancer)`,
 };
 
 type CaseGroups = Awaited<ReturnType<typeof findCaseGroups>>;
@@ -1050,6 +1103,7 @@ export function stepsFor(opts: { nacl?: boolean; stop?: boolean }): Step[] {
     protect,
     leaveAsg,
     leaveTargetGroups,
+    leaveClassicLbs,
     prepareGroups,
     swapGroups,
     ...(opts.nacl ? [networkAcl] : []),

@@ -2,13 +2,14 @@
  * A compromised instance in the source account of the local AWS (account 111111111111, reached by
  * assuming a role there, as cleanroom does): two network interfaces in two subnets with their own
  * groups, an instance profile whose role has credentials out, an Auto Scaling group and two load
- * balancer target groups (by instance id, and by private IP), a root volume deleted on termination
+ * balancer target groups (by instance id, and by private IP) and a Classic Load Balancer, a root volume deleted on termination
  * and a data volume, shutdown behaviour `terminate`. Built with the SDK directly, pointed at moto
  * itself (never through a fault proxy a test puts in front of the product).
  */
 import * as ec2 from '@aws-sdk/client-ec2';
 import * as asg from '@aws-sdk/client-auto-scaling';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
+import * as clb from '@aws-sdk/client-elastic-load-balancing';
 import * as iam from '@aws-sdk/client-iam';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 
@@ -19,6 +20,7 @@ export interface Clients {
   ec2: ec2.EC2Client;
   asg: asg.AutoScalingClient;
   elb: elb.ElasticLoadBalancingV2Client;
+  clb: clb.ElasticLoadBalancingClient;
   iam: iam.IAMClient;
 }
 
@@ -33,6 +35,7 @@ export function sourceClients(endpoint: string, region = 'us-east-1'): Clients {
     ec2: new ec2.EC2Client(cfg),
     asg: new asg.AutoScalingClient(cfg),
     elb: new elb.ElasticLoadBalancingV2Client(cfg),
+    clb: new clb.ElasticLoadBalancingClient(cfg),
     iam: new iam.IAMClient(cfg),
   };
 }
@@ -54,6 +57,8 @@ export interface Compromised {
   asgName: string;
   targetGroupArn: string;
   ipTargetGroupArn: string;
+  /** The Classic Load Balancer that lists the instance. */
+  classicLbName: string;
   privateIp: string;
   imageId: string;
   /** Instances the Auto Scaling group launched itself (neighbours in subnet A). */
@@ -213,6 +218,22 @@ export async function compromisedInstance(
     new elb.RegisterTargetsCommand({ TargetGroupArn: ipTargetGroupArn, Targets: [{ Id: privateIp, Port: 80 }] }),
   );
 
+  const classicLbName = `web-clb-${tag}`.slice(0, 32);
+  await c.clb.send(
+    new clb.CreateLoadBalancerCommand({
+      LoadBalancerName: classicLbName,
+      Listeners: [{ Protocol: 'HTTP', LoadBalancerPort: 80, InstanceProtocol: 'HTTP', InstancePort: 8080 }],
+      Subnets: [subnetA],
+      SecurityGroups: [appGroup],
+    }),
+  );
+  await c.clb.send(
+    new clb.RegisterInstancesWithLoadBalancerCommand({
+      LoadBalancerName: classicLbName,
+      Instances: [{ InstanceId: instanceId }],
+    }),
+  );
+
   const primaryEni = d.NetworkInterfaces!.find((x) => x.Attachment?.DeviceIndex === 0)!.NetworkInterfaceId!;
   const rootVolume = d.BlockDeviceMappings!.find((m) => m.DeviceName === '/dev/xvda')!.Ebs!.VolumeId!;
   const g = (await c.asg.send(new asg.DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [asgName] })))
@@ -234,6 +255,7 @@ export async function compromisedInstance(
     asgName,
     targetGroupArn,
     ipTargetGroupArn,
+    classicLbName,
     privateIp,
     imageId,
     asgInstances: (g.Instances ?? []).map((i) => i.InstanceId!).filter((id) => id !== instanceId),

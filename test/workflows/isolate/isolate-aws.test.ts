@@ -27,6 +27,7 @@ import t from 'tap';
 import * as ec2 from '@aws-sdk/client-ec2';
 import * as asgSdk from '@aws-sdk/client-auto-scaling';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
+import * as clb from '@aws-sdk/client-elastic-load-balancing';
 import * as iam from '@aws-sdk/client-iam';
 import { useLocalAws } from '../../../local-aws/local-aws.js';
 import { startFaultProxy } from '../../harness/fault-proxy.js';
@@ -80,6 +81,7 @@ const STEPS = [
   'protect',
   'leave-asg',
   'leave-target-groups',
+  'leave-classic-lbs',
   'prepare-groups',
   'swap-groups',
   'swap-profile',
@@ -157,6 +159,7 @@ t.test(
         [x.dataVolume, false],
       ],
     );
+    t.same(prev.classicLoadBalancers, [x.classicLbName], 'the Classic Load Balancer that listed it');
     t.equal(prev.shutdownBehavior, 'terminate');
     const swap = rec.find(`isolate:${x.instanceId}:swap-groups`)!;
     t.same(
@@ -270,6 +273,9 @@ t.test(
         `${arn} no longer lists it`,
       );
     }
+    const lb = (await c.clb.send(new clb.DescribeLoadBalancersCommand({ LoadBalancerNames: [x.classicLbName] })))
+      .LoadBalancerDescriptions![0]!;
+    t.same(lb.Instances, [], 'the Classic Load Balancer no longer lists it');
     t.same(
       (await c.elb.send(new elb.DescribeTargetHealthCommand({ TargetGroupArn: decoy }))).TargetHealthDescriptions!.map(
         (d) => d.Target!.Id,
@@ -291,7 +297,7 @@ t.test(
       t.equal(mutating(), before, 'no mutating call');
       t.same(
         again.steps.map((s) => s.status),
-        ['already', 'already', 'already', 'already', 'already', 'already', 'already', 'already', 'already'],
+        STEPS.map(() => 'already'),
       );
       t.equal(
         again.previousState.interfaces[0]!.groupIds[0],
@@ -372,7 +378,7 @@ t.test(
     t.match(e.message, /stopped at step swap-groups .*ec2:ModifyNetworkInterfaceAttribute/);
     t.match(
       e.message,
-      /Done and recorded: record-state, protect, leave-asg, leave-target-groups, prepare-groups; within swap-groups: ec2:ModifyNetworkInterfaceAttribute/,
+      /Done and recorded: record-state, protect, leave-asg, leave-target-groups, leave-classic-lbs, prepare-groups; within swap-groups: ec2:ModifyNetworkInterfaceAttribute/,
     );
     t.match(
       e.message,
@@ -382,7 +388,7 @@ t.test(
       e.details.remaining.map((s: string) => s.split(':')[0]),
       ['swap-groups', 'swap-profile', 'revoke-sessions', 'tag'],
     );
-    t.same(actions(rec), [...succeeded(STEPS.slice(0, 5)), 'isolate.swap-groups:failed']);
+    t.same(actions(rec), [...succeeded(STEPS.slice(0, 6)), 'isolate.swap-groups:failed']);
     const failed = rec.events().at(-1)!;
     t.equal(failed.outcome.error!.code, 'AWS_UnauthorizedOperation');
     t.same(
@@ -403,7 +409,7 @@ t.test(
     const r = await isolateInstance(await deps(rec), { caseId: 'IR-102', instanceId: x.instanceId });
     t.equal(r.alreadyIsolated, false);
     t.same(
-      actions(rec).slice(6),
+      actions(rec).slice(7),
       [
         'isolate.swap-groups:succeeded',
         'isolate.swap-profile:succeeded',
@@ -596,6 +602,7 @@ t.test('--dry-run prints every call in order and changes nothing', async (t) => 
       ['protect', 'planned'],
       ['leave-asg', 'planned'],
       ['leave-target-groups', 'planned'],
+      ['leave-classic-lbs', 'planned'],
       ['prepare-groups', 'planned'],
       ['swap-groups', 'planned'],
       ['network-acl', 'planned'],
@@ -613,6 +620,7 @@ t.test('--dry-run prints every call in order and changes nothing', async (t) => 
     'autoscaling:DetachInstances',
     'elasticloadbalancing:DeregisterTargets',
     'elasticloadbalancing:DeregisterTargets',
+    'elasticloadbalancing:DeregisterInstancesFromLoadBalancer',
     'ec2:CreateSecurityGroup',
     'ec2:AuthorizeSecurityGroupIngress',
     'ec2:AuthorizeSecurityGroupEgress',
@@ -680,7 +688,7 @@ t.test(
       [x.subnetA, x.subnetB].sort(),
       'the ACLs before are recorded (to undo)',
     );
-    t.same(actions(rec).slice(5, 8), [
+    t.same(actions(rec).slice(6, 9), [
       'isolate.swap-groups:succeeded',
       'isolate.network-acl:succeeded',
       'isolate.swap-profile:succeeded',

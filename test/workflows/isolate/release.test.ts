@@ -1,0 +1,202 @@
+/**
+ * `releaseInstance` at the workflow level, on the stateful fake of the source account
+ * (fake-source.ts) and a MemoryRecorder: isolate first, then release — every field of the recorded
+ * state back, in reverse order, each step recorded; the dry run is exactly the run's calls; a
+ * second release changes and records nothing; a crash after every mutating call or before every
+ * custody write, then a rerun, reaches the same end with no event twice; the refusals (never
+ * isolated, a record that fails its chain check or holds no usable state, something recorded that
+ * is gone) change nothing; --skip-missing goes on and records the skip. Nothing sleeps.
+ */
+import t from 'tap';
+import { CleanroomError } from '../../../src/domain/errors.js';
+import { isolateInstance, releaseInstance, type ReleaseOptions } from '../../../src/workflows/isolate/index.js';
+import { CASE, IID, World, crashed } from './fake-source.js';
+
+const ALL: Partial<ReleaseOptions> = { rejoinAsg: true, reregister: true, unprotect: true };
+const opts = (o: Partial<ReleaseOptions> = {}): ReleaseOptions => ({ caseId: CASE, instanceId: IID, ...o });
+
+/** A world whose instance was isolated (with --nacl and --stop, so that every release step has work). */
+async function isolated(): Promise<{ w: World; before: ReturnType<World['fake']['picture']> }> {
+  const w = new World();
+  const before = w.fake.picture();
+  await isolateInstance(w.deps(), { caseId: CASE, instanceId: IID, nacl: true, stop: true });
+  w.fake.mutations.length = 0;
+  return { w, before };
+}
+const releaseDeps = (w: World) => {
+  const { account, clock, reporter } = w.deps();
+  return { account, custody: async () => w.recorder, ...(clock ? { clock } : {}), ...(reporter ? { reporter } : {}) };
+};
+/** The picture a released instance must show: as before, but started (pending), tagged released, the revocation kept. */
+function restored(before: ReturnType<World['fake']['picture']>, after: ReturnType<World['fake']['picture']>) {
+  return {
+    ...after,
+    roles: before.roles,
+    tags: after.tags.filter((k) => k !== 'cleanroom:case' && k !== 'cleanroom:released'),
+    state: after.state === 'pending' ? 'running' : after.state,
+  };
+}
+const STEPS = ['start', 'profile', 'network-acl', 'groups', 'cleanup', 'elb', 'targets', 'asg', 'attributes', 'tag'];
+
+t.test('release undoes isolation in reverse order, each step recorded, every field back as recorded', async (t) => {
+  const { w, before } = await isolated();
+  const n0 = w.recorder.events().length;
+  const r = await releaseInstance(releaseDeps(w), opts(ALL));
+  t.same(
+    r.steps.map((s) => [s.step, s.status]),
+    STEPS.map((s) => [s, 'done']),
+  );
+  t.same(
+    w.recorder
+      .events()
+      .slice(n0)
+      .map((e) => `${e.action}:${e.outcome.status}`),
+    [...STEPS.map((s) => `isolate.release.${s}:succeeded`), 'isolate.release:succeeded'],
+  );
+  const after = w.fake.picture();
+  t.same(restored(before, after), before, 'groups, profile, attributes, ASG, target groups, CLB, ACLs: as before');
+  t.equal(after.state, 'pending', 'started: isolate stopped it and it was running before');
+  t.match(w.fake.instance.tags['cleanroom:released'], /^2026-05-01T/, 'tagged released, with the time');
+  t.notOk('cleanroom:quarantine' in w.fake.instance.tags);
+  t.ok(
+    [...w.fake.roles.get('web')!.policies.keys()].includes('AWSRevokeOlderSessions'),
+    'the revocation stays (it only denies credentials issued before the isolation)',
+  );
+  t.same(
+    [...w.fake.groups.values()].map((g) => g.name).sort(),
+    ['app', 'mgmt'],
+    "the case's isolation and transit groups are deleted",
+  );
+  const at = (re: RegExp) => w.fake.mutations.findIndex((m) => re.test(m));
+  t.equal(at(/StartInstances/), 0, 'started first');
+  t.ok(at(/ReplaceIamInstanceProfileAssociation/) < at(/ModifyNetworkInterfaceAttribute/), 'profile before groups');
+  t.ok(at(/ModifyNetworkInterfaceAttribute/) < at(/DeleteSecurityGroup/), 'groups moved before deleting them');
+  t.ok(at(/DeleteTags/) === w.fake.mutations.length - 1, 'the quarantine tag goes last');
+  t.ok(at(/CreateTags/) < at(/DeleteTags/), 'released tag first: never neither tag');
+  t.same(r.kept.length, 1, 'termination protection not kept (--unprotect); the revocation is');
+  t.equal(w.fake.asg!.desired, 3, 'the desired capacity isolate lowered is back');
+});
+
+t.test('the dry run plans exactly the calls the run makes, changes nothing, records nothing', async (t) => {
+  const { w } = await isolated();
+  const n0 = w.recorder.events().length;
+  const plan = await releaseInstance(releaseDeps(w), opts({ ...ALL, dryRun: true }));
+  t.same(w.fake.mutations, [], 'no change');
+  t.equal(w.recorder.events().length, n0, 'nothing recorded');
+  t.ok(plan.steps.every((s) => s.status === 'planned'));
+  const r = await releaseInstance(releaseDeps(w), opts(ALL));
+  const line = (c: { call: string; input: unknown }) =>
+    `${c.call} ${JSON.stringify(c.input).replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>')}`;
+  t.same(r.steps.flatMap((s) => s.calls).map(line), plan.steps.flatMap((s) => s.calls).map(line), 'call for call');
+});
+
+t.test('a second release changes nothing, records nothing, and says so', async (t) => {
+  const { w } = await isolated();
+  await releaseInstance(releaseDeps(w), opts(ALL));
+  const n = w.recorder.events().length;
+  const picture = w.fake.picture();
+  w.fake.mutations.length = 0;
+  const again = await releaseInstance(releaseDeps(w), opts(ALL));
+  t.equal(again.alreadyReleased, true);
+  t.same(w.fake.mutations, []);
+  t.equal(w.recorder.events().length, n);
+  t.same(w.fake.picture(), picture);
+});
+
+t.test('without --rejoin-asg, --reregister, --unprotect: left out, and said why; protection kept', async (t) => {
+  const { w, before } = await isolated();
+  const r = await releaseInstance(releaseDeps(w), opts());
+  const status = Object.fromEntries(r.steps.map((s) => [s.step, s.status]));
+  t.same([status['elb'], status['targets'], status['asg']], ['skipped', 'skipped', 'skipped']);
+  t.match(r.steps.find((s) => s.step === 'asg')!.detail, /not asked \(--rejoin-asg\)/);
+  const after = w.fake.picture();
+  t.same(after.enis, before.enis);
+  t.same(after.asg, [(before.asg![0] as string[]).filter((i) => i !== IID), 2], 'not in its group');
+  t.equal(w.fake.instance.disableApiTermination, true, 'termination protection kept');
+  t.match(r.kept.join('\n'), /termination protection stays on[\s\S]*AWSRevokeOlderSessions/);
+});
+
+t.test(
+  'killed after any mutating call or before any custody write, then rerun: the same end, no event twice',
+  async (t) => {
+    const clean = await isolated();
+    await releaseInstance(releaseDeps(clean.w), opts(ALL));
+    const total = clean.w.fake.mutations.length;
+    const end = restored(clean.before, clean.w.fake.picture());
+    const cleanKeys = clean.w.recorder.events().map((e) => e.idempotencyKey);
+    t.ok(total > 10, `${total} mutating calls`);
+    for (const kind of ['crashAfterMutation', 'crashBeforeRecord'] as const) {
+      for (let k = 1; k <= (kind === 'crashAfterMutation' ? total : STEPS.length + 1); k++) {
+        const { w } = await isolated();
+        const n0 = w.recorder.events().length;
+        w.mutationCount = 0;
+        w.recordCount = 0;
+        w[kind] = k;
+        const e = await releaseInstance(releaseDeps(w), opts(ALL)).catch((x: unknown) => x);
+        t.ok(crashed(e), `${kind} ${k}: killed`);
+        w.dead = false;
+        w[kind] = undefined;
+        const r = await releaseInstance(releaseDeps(w), opts(ALL));
+        t.ok(r.steps.every((s) => s.status !== 'failed'));
+        t.same(restored(clean.before, w.fake.picture()), end, `${kind} ${k}: same end state`);
+        const keys = w.recorder.events().map((x) => x.idempotencyKey);
+        t.equal(new Set(keys).size, keys.length, `${kind} ${k}: no event twice`);
+        t.same(keys.slice(n0).sort(), cleanKeys.slice(n0).sort(), `${kind} ${k}: the same events as a clean run`);
+      }
+    }
+  },
+);
+
+t.test('refusals change nothing and record nothing', async (t) => {
+  const never = new World();
+  const e1 = await releaseInstance(releaseDeps(never), opts()).catch((x: unknown) => x);
+  t.match(e1, { code: 'NOT_ISOLATED', exitCode: 2 });
+  t.same(never.fake.mutations, []);
+
+  const { w } = await isolated();
+  const n0 = w.recorder.events().length;
+  Object.defineProperty(w.recorder, 'chainProblem', { value: 'events 3–4 are missing', configurable: true });
+  const e2 = await releaseInstance(releaseDeps(w), opts()).catch((x: unknown) => x);
+  t.match(e2, { code: 'RELEASE_STATE_INVALID', exitCode: 3 });
+  t.match((e2 as Error).message, /fails its chain check \(events 3–4 are missing\)/);
+  Object.defineProperty(w.recorder, 'chainProblem', { value: undefined });
+
+  const state = w.recorder.find(`isolate:${IID}:state`)!;
+  const saved = state.outcome.details!['previousState'];
+  state.outcome.details!['previousState'] = { instanceId: IID };
+  const e3 = await releaseInstance(releaseDeps(w), opts()).catch((x: unknown) => x);
+  t.match(e3, { code: 'RELEASE_STATE_INVALID', exitCode: 3 });
+  state.outcome.details!['previousState'] = saved;
+
+  w.fake.tgs = w.fake.tgs.filter((g) => g.arn !== 'arn:tg/web');
+  w.fake.asgDeleted = true;
+  const e4 = await releaseInstance(releaseDeps(w), opts(ALL)).catch((x: unknown) => x);
+  t.ok(e4 instanceof CleanroomError);
+  t.match(e4, { code: 'RELEASE_TARGET_MISSING', exitCode: 1 });
+  t.match((e4 as Error).message, /target group arn:tg\/web, Auto Scaling group web-asg[\s\S]*--skip-missing/);
+  t.same(w.fake.mutations, [], 'nothing changed');
+  t.equal(w.recorder.events().length, n0, 'nothing recorded');
+
+  const r = await releaseInstance(releaseDeps(w), opts({ ...ALL, skipMissing: true }));
+  t.same(r.skippedMissing, ['target group arn:tg/web', 'Auto Scaling group web-asg']);
+  t.same(
+    w.fake.tgs.map((g) => [g.name, g.targets.map((x) => x.id)]),
+    [
+      ['web-ip', ['10.0.1.5']],
+      ['other', ['10.0.1.5']],
+    ],
+    'the target group that exists is registered again',
+  );
+  t.same(w.recorder.find(`isolate-release:${IID}:targets`)!.outcome.details!['skippedMissing'], ['arn:tg/web']);
+  t.same(w.recorder.find(`isolate-release:${IID}:asg`)!.outcome.details!['skippedMissing'], ['web-asg']);
+  t.same(w.recorder.find(`isolate-release:${IID}:complete`)!.outcome.details!['skippedMissing'], r.skippedMissing);
+});
+
+t.test('a record written before isolate knew Classic Load Balancers still releases', async (t) => {
+  const { w } = await isolated();
+  const state = w.recorder.find(`isolate:${IID}:state`)!;
+  delete (state.outcome.details!['previousState'] as Record<string, unknown>)['classicLoadBalancers'];
+  const r = await releaseInstance(releaseDeps(w), opts(ALL));
+  t.same(r.steps.find((s) => s.step === 'elb')!.status, 'skipped');
+  t.ok(r.steps.filter((s) => s.step !== 'elb').every((s) => s.status === 'done'));
+});
