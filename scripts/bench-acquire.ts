@@ -11,7 +11,11 @@
  * under the case key, working volume in the room's AZ; temporaries deleted. cleanroom also writes
  * its custody record (one S3 PUT per event, through the same proxy); the baseline writes none.
  *
- *   scripts/bench-acquire [--sizes 1,8,32] [--delay-ms 50] [--pending-ms 3000] [--no-baseline] [--custody main|lanes]
+ *   scripts/bench-acquire [--sizes 1,8,32] [--delay-ms 50] [--pending-ms 3000] [--no-baseline] [--custody main|lanes] [--gib 1]
+ *
+ * `--custody main` is the CLI's leased writer (group commit: appends made while one is written go
+ * out together); `--gib` the size of each source volume (acquire reads every block of it for the
+ * source and acquisition hashes, so the local AWS's EBS direct APIs carry N × size).
  *
  * Ends with T(N) of each size and T(largest)/T(1) (goal: T(32) ≤ 1.5 × T(1)).
  */
@@ -38,6 +42,7 @@ const PENDING = Number(arg('pending-ms', '3000'));
 const BASELINE = !process.argv.includes('--no-baseline');
 /** How cleanroom's custody record is written: `main` (the CLI's leased writer today) or `lanes` (its own lane, group commit). */
 const CUSTODY = arg('custody', 'main');
+const GIB = Number(arg('gib', '1'));
 
 /** Keep snapshots and copies `pending` for PENDING ms after they were made (progress grows with time). */
 function simulateSnapshotTime(proxy: FaultProxy): void {
@@ -79,7 +84,8 @@ async function volumesIn(endpoint: string, n: number): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < n; i++)
     out.push(
-      (await src.send(new CreateVolumeCommand({ AvailabilityZone: 'us-east-1b', Size: 8, Encrypted: true }))).VolumeId!,
+      (await src.send(new CreateVolumeCommand({ AvailabilityZone: 'us-east-1b', Size: GIB, Encrypted: true })))
+        .VolumeId!,
     );
   return out;
 }
@@ -175,7 +181,7 @@ async function main(): Promise<void> {
     );
     const times = new Map<number, number>();
     console.log(
-      `custody: ${CUSTODY === 'lanes' ? 'a lane (group commit), committed at the seal' : 'the main chain, one PUT per event'}`,
+      `custody: ${CUSTODY === 'lanes' ? 'a lane (group commit), committed at the seal' : 'the main chain with group commit (appends made while one is written: one lane object + one checkpoint)'}; source volumes ${GIB} GiB`,
     );
     console.log('N    cleanroom s   calls/vol (AWS + custody)   baseline s   calls/vol   speed-up');
     for (const n of SIZES) {
@@ -228,6 +234,18 @@ async function main(): Promise<void> {
       if (r.evidence.some((e) => e.state !== 'volume-created'))
         throw new Error(`bench run failed: ${JSON.stringify(r.evidence.map((e) => e.state))}`);
       const s3 = ourCalls.filter((c) => c.service === 's3').length;
+      // What the run waited on: the requests the local AWS served (by service) and its rate over
+      // the run, next to how long the custody chain was busy (below).
+      const bySvc = new Map<string, number>();
+      for (const c of ourCalls) bySvc.set(c.service, (bySvc.get(c.service) ?? 0) + 1);
+      console.log(
+        `     (cleanroom N=${n}: ${ourCalls.length} requests = ${((ourCalls.length / ourMs) * 1000).toFixed(1)}/s served by the local AWS: ${[
+          ...bySvc,
+        ]
+          .sort((x, y) => y[1] - x[1])
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')})`,
+      );
       if (process.env['BENCH_VERBOSE']) {
         const by = new Map<string, number>();
         for (const c of ourCalls) by.set(`${c.service}:${c.action}`, (by.get(`${c.service}:${c.action}`) ?? 0) + 1);

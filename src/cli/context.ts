@@ -63,7 +63,8 @@ export class CliContext {
   /** API calls made, by `service:Operation` (shown with --verbose). */
   readonly calls = new Map<string, number>();
   /** The head seq of each custody record when this command opened it. */
-  private readonly headAtOpen = new Map<CaseCustody, number>();
+  /** The hashes of the events each record held when this command opened it. */
+  private readonly atOpen = new Map<CaseCustody, Set<string>>();
   /**
    * True while a child process (room shell's Session Manager plugin) has the terminal: Ctrl-C is
    * the child's (it passes it to the remote shell) and does not stop the command.
@@ -203,7 +204,7 @@ export class CliContext {
           return opened;
         })
         .then((custody) => {
-          this.headAtOpen.set(custody, Math.max(0, ...custody.events().map((e) => e.seq)));
+          this.atOpen.set(custody, new Set(custody.events().map((e) => e.hash)));
           return custody;
         });
       this.custodies.set(key, c);
@@ -252,11 +253,14 @@ export class CliContext {
   }
 
   /** The custody events this command appended, by case (what an interrupted run reports). */
-  async recordedThisRun(): Promise<Array<{ case: string; seq: number; action: string }>> {
-    const out: Array<{ case: string; seq: number; action: string }> = [];
+  async recordedThisRun(): Promise<Array<{ case: string; seq: number; lane?: string; action: string }>> {
+    const out: Array<{ case: string; seq: number; lane?: string; action: string }> = [];
     for (const c of await this.openedCustodies()) {
-      const from = this.headAtOpen.get(c) ?? 0;
-      for (const e of c.events()) if (e.seq > from) out.push({ case: c.caseId, seq: e.seq, action: e.action });
+      // By hash, not by number: a group commit's events are numbered within their lane.
+      const before = this.atOpen.get(c) ?? new Set<string>();
+      for (const e of c.events())
+        if (!before.has(e.hash))
+          out.push({ case: c.caseId, seq: e.seq, ...(e.lane ? { lane: e.lane } : {}), action: e.action });
     }
     return out;
   }

@@ -217,7 +217,7 @@ async function interruptedError(ctx: CliContext, args: GlobalArgs, sealed: boole
   const stage = ctx.reporter.lastStep;
   const name = commandName(args);
   const done = recorded.length
-    ? `This run recorded ${recorded.length} custody event(s): ${recorded.map((r) => `#${r.seq} ${r.action}`).join(', ')}${sealed ? ' (the manifest is re-sealed)' : ' (the manifest is NOT re-sealed: run `cleanroom custody seal`)'}.`
+    ? `This run recorded ${recorded.length} custody event(s): ${recorded.map((r) => `${r.lane ? `${r.lane}#` : '#'}${r.seq} ${r.action}`).join(', ')}${sealed ? ' (the manifest is re-sealed)' : ' (the manifest is NOT re-sealed: run `cleanroom custody seal`)'}.`
     : 'This run recorded no custody event.';
   return new InterruptedError(
     `Interrupted (Ctrl-C) during \`cleanroom ${name}\`${stage ? `, at: ${stage}` : ''}. ${done} Run the same command again to resume; nothing already done is repeated.`,

@@ -120,8 +120,13 @@ export interface OpenCustodyOptions {
    * lane. Appends then take one conditional PUT per batch (appends made while one is in flight go
    * into the next object) and never contend; `sealManifest()` commits the lanes it knows with a
    * `custody.checkpoint` event. See docs/custody.md, "Many writers on one case".
+   *
+   * `{ id }` names the lane exactly (no random part): the writer continues that lane from the head
+   * it finds at open — how a retried Lambda step goes on with the lane of its earlier attempt. Only
+   * one writer may use such a lane at a time; a second one's PUT finds the key taken and fails
+   * (CUSTODY_CONTENTION) without forking the lane.
    */
-  lane?: true | string;
+  lane?: true | string | { id: string };
   /**
    * Take the case's lease (one writer per case) before the record is read; refuse with CASE_BUSY
    * (exit 1) when another holder has it. A take-over of an expired lease is recorded as a
@@ -167,6 +172,9 @@ function parseLinked(caseId: string, seq: number, body: Buffer, prev: ChainHead)
   return ev;
 }
 
+/** The lane id prefix of a main-chain writer's group commits (`group-<16 hex>`). */
+const GROUP_LANE_PREFIX = 'group';
+
 /** Events per lane object at most (one PUT): bounds the object's size. */
 const MAX_LANE_BATCH = 64;
 
@@ -190,6 +198,12 @@ class S3CaseCustody implements CaseCustody {
   private laneInFlight = new Map<string, Promise<RecordedEvent>>();
   private laneFlush: Promise<void> | undefined;
   private laneFailed: unknown;
+  /** Main-chain appends waiting for the next group commit (see {@link recordGrouped}). */
+  private mainPending: LaneAppend[] = [];
+  private mainInFlight = new Map<string, Promise<RecordedEvent>>();
+  private mainFlush: Promise<void> | undefined;
+  /** The lane this main-chain writer's group commits go to (made at the first batch). */
+  private groupLane: string | undefined;
   private readonly byKey = new Map<string, CustodyEvent>();
   private appended = 0;
   private manifestCurrent = false;
@@ -207,7 +221,7 @@ class S3CaseCustody implements CaseCustody {
     private readonly now: () => Date,
     private readonly sleep: (ms: number) => Promise<void> = timerSleep,
     private readonly random: () => number = Math.random,
-    lane?: true | string,
+    lane?: true | string | { id: string },
     private readonly via?: ActorContext,
   ) {
     this.lanes = new LaneSet(caseId, (_code, _seq, message) => {
@@ -215,11 +229,16 @@ class S3CaseCustody implements CaseCustody {
     });
     if (lane !== undefined) {
       const suffix = crypto.randomBytes(8).toString('hex');
-      const id = lane === true ? suffix : `${lane.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 80)}-${suffix}`;
+      const id =
+        typeof lane === 'object'
+          ? lane.id
+          : lane === true
+            ? suffix
+            : `${lane.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 80)}-${suffix}`;
       if (!LANE_ID_PATTERN.test(id))
         throw new UsageError(
           'CUSTODY_EVENT_INVALID',
-          `The lane name ${JSON.stringify(lane)} cannot name a custody lane.`,
+          `The lane name ${JSON.stringify(typeof lane === 'object' ? lane.id : lane)} cannot name a custody lane.`,
         );
       this.ownLane = id;
     }
@@ -463,12 +482,11 @@ class S3CaseCustody implements CaseCustody {
   }
 
   /** One lane object: the entries as events after the lane's head (the first after the main head this writer saw). */
-  private async putLaneBatch(entries: CustodyEntry[]): Promise<CustodyEvent[]> {
+  private async putLaneBatch(entries: CustodyEntry[], lane = this.ownLane!): Promise<CustodyEvent[]> {
     await this.leaseStillHeld();
     this.refuseIfBroken();
     this.actor ??= this.account.callerArn();
     const actor = await this.actor;
-    const lane = this.ownLane!;
     const last = this.lanes.head(lane);
     const first = (last?.seq ?? 0) + 1;
     let prevHash = last?.hash ?? this.head().hash;
@@ -500,7 +518,7 @@ class S3CaseCustody implements CaseCustody {
       if (!there?.body.equals(bytes))
         throw new CleanroomError(
           'CUSTODY_CONTENTION',
-          `Could not append to lane ${lane} of the custody record of case ${this.caseId}: another writer wrote its next object. Run the step again (it opens a new lane).`,
+          `Could not append to lane ${lane} of the custody record of case ${this.caseId}: another writer wrote its next object. Run the step again (it reads its lane again, or opens a new one).`,
           { details: { caseId: this.caseId } },
         );
     }
@@ -522,12 +540,84 @@ class S3CaseCustody implements CaseCustody {
     const lost = this.lease?.lostError;
     if (lost) return Promise.reject(lost);
     if (this.ownLane) return this.recordInLane(entry);
-    const run = this.queue.then(async () => {
-      await this.leaseStillHeld();
-      return this.append(entry);
+    return this.recordGrouped(entry);
+  }
+
+  /**
+   * Append to the main chain with group commit: an append made while none is being written goes
+   * out at once, as one main-chain event (one conditional PUT, as before); the appends made while a
+   * write is in flight are written together by the next one — as one lane object of this writer's
+   * group lane (one conditional PUT) and a `custody.checkpoint` committing it (one main-chain
+   * append) — so N concurrent appends cost two PUTs, not N. Each resolves only when its batch is
+   * committed (both written); a failed batch fails every append in it, and the next batch goes on.
+   * The record's order is the order of the calls: batches are written one after the other, and a
+   * checkpoint puts its batch right before itself.
+   */
+  private recordGrouped(entry: CustodyEntry): Promise<RecordedEvent> {
+    const key = entry.idempotencyKey;
+    if (key) {
+      const existing = this.byKey.get(key) ?? this.mainInFlight.get(key);
+      if (existing) return Promise.resolve(existing);
+    }
+    const p = new Promise<RecordedEvent>((done, fail) => {
+      this.mainPending.push({ entry, done, fail });
     });
-    this.queue = run.catch(() => undefined);
-    return run;
+    if (key) {
+      this.mainInFlight.set(key, p);
+      const forget = () => this.mainInFlight.delete(key);
+      void p.then(forget, forget);
+    }
+    if (!this.mainFlush) {
+      const run = this.queue.then(() => this.flushMain());
+      this.mainFlush = run;
+      this.queue = run.catch(() => undefined);
+    }
+    return p;
+  }
+
+  private async flushMain(): Promise<void> {
+    // Appends made in the same tick as the first go out with it.
+    await Promise.resolve();
+    try {
+      while (this.mainPending.length) {
+        const batch = this.mainPending.splice(0, MAX_LANE_BATCH);
+        try {
+          await this.leaseStillHeld();
+          if (batch.length === 1) {
+            batch[0]!.done(await this.append(batch[0]!.entry));
+            continue;
+          }
+          const evs = await this.putGroup(batch.map((b) => b.entry));
+          for (const [i, b] of batch.entries()) b.done(evs[i]!);
+        } catch (e) {
+          for (const b of batch) b.fail(e);
+        }
+      }
+    } finally {
+      this.mainFlush = undefined;
+    }
+  }
+
+  /** One group commit: the entries as one object of the group lane, then the checkpoint committing it. */
+  private async putGroup(entries: CustodyEntry[]): Promise<RecordedEvent[]> {
+    // An entry recorded meanwhile (an earlier batch, another writer's checkpoint) is not written again.
+    const known = (e: CustodyEntry) => (e.idempotencyKey ? this.byKey.get(e.idempotencyKey) : undefined);
+    const fresh = entries.filter((e) => !known(e));
+    let stored: CustodyEvent[] = [];
+    if (fresh.length) {
+      this.groupLane ??= `${GROUP_LANE_PREFIX}-${crypto.randomBytes(8).toString('hex')}`;
+      try {
+        stored = await this.putLaneBatch(fresh, this.groupLane);
+      } catch (e) {
+        // Whether the object landed is unknown: the next batch starts a new group lane (an object
+        // that did land is found uncommitted by the next reader and committed by a seal).
+        this.groupLane = undefined;
+        throw e;
+      }
+      await this.appendMain(() => this.checkpointEntry());
+    }
+    let k = 0;
+    return entries.map((e) => known(e) ?? stored[k++]!);
   }
 
   private async append(entry: CustodyEntry): Promise<RecordedEvent> {

@@ -8,7 +8,10 @@
  * the writer saw when it opened the lane (its anchor: "happened after"). A `custody.checkpoint`
  * event of the main chain commits lane heads (`outcome.details.lanes: [{ lane, seq, hash }]`);
  * the record's total order is the main chain, each checkpoint's newly committed lane events right
- * before it (lanes by id, each in lane order).
+ * before it (lanes in the order the checkpoint names them, each in lane order). A writer names
+ * them by the time of their first uncommitted event (then by id), so steps that ran one after the
+ * other keep that order in the record; a checkpoint written before this rule named them by id,
+ * which the rule reads the same way.
  *
  * {@link LaneSet} holds the lane objects of a case and checks them; the writer (case-custody.ts)
  * and both verifiers (vault and bundle) use it, so the three read one order.
@@ -188,8 +191,8 @@ export class LaneSet {
 
   /**
    * A checkpoint at main-chain `seq`: check each head it names (the lane exists, holds that event,
-   * the head moves the lane forward) and hand the newly committed lane events, lanes by id and each
-   * in lane order, to `fold`.
+   * the head moves the lane forward) and hand the newly committed lane events, lanes in the order
+   * the checkpoint names them and each in lane order, to `fold`.
    */
   commit(seq: number, ev: CustodyEvent, fold: (laneEvent: CustodyEvent) => void): void {
     const heads = checkpointHeads(ev);
@@ -201,12 +204,13 @@ export class LaneSet {
       );
       return;
     }
-    const sorted = [...heads].sort((a, b) => (a.lane < b.lane ? -1 : a.lane > b.lane ? 1 : 0));
-    for (const [i, h] of sorted.entries()) {
-      if (i > 0 && sorted[i - 1]!.lane === h.lane) {
+    const named = new Set<string>();
+    for (const h of heads) {
+      if (named.has(h.lane)) {
         this.report('CHECKPOINT_INVALID', seq, `checkpoint ${seq} names lane ${h.lane} twice`);
         continue;
       }
+      named.add(h.lane);
       const l = this.lanes.get(h.lane);
       const at = l?.events[h.seq - 1];
       if (!l || !at) {
@@ -244,20 +248,32 @@ export class LaneSet {
     }
   }
 
-  /** The heads of lanes with events no checkpoint committed yet (what a checkpoint now would name). */
-  uncommittedHeads(): LaneHead[] {
-    const out: LaneHead[] = [];
-    for (const [lane, l] of [...this.lanes].sort(([a], [b]) => (a < b ? -1 : 1)))
-      if (l.events.length > l.committed) {
-        const last = l.events[l.events.length - 1]!;
-        out.push({ lane, seq: last.seq, hash: last.hash });
-      }
-    return out;
+  /**
+   * The lanes with events no checkpoint committed yet, by the time of their first such event, then
+   * by id: the order a checkpoint names them in, so the record keeps the order the writers ran in.
+   */
+  private uncommittedLanes(): Array<[string, Lane]> {
+    const first = (l: Lane) => String(l.events[l.committed]?.time ?? '');
+    return [...this.lanes]
+      .filter(([, l]) => l.events.length > l.committed)
+      .sort(([a, la], [b, lb]) => {
+        const ta = first(la);
+        const tb = first(lb);
+        return ta < tb ? -1 : ta > tb ? 1 : a < b ? -1 : a > b ? 1 : 0;
+      });
   }
 
-  /** The events no checkpoint committed yet, lanes by id, each in lane order. */
+  /** The heads of lanes with events no checkpoint committed yet (what a checkpoint now would name, in its order). */
+  uncommittedHeads(): LaneHead[] {
+    return this.uncommittedLanes().map(([lane, l]) => {
+      const last = l.events[l.events.length - 1]!;
+      return { lane, seq: last.seq, hash: last.hash };
+    });
+  }
+
+  /** The events no checkpoint committed yet, in the order a checkpoint now would commit them. */
   uncommittedEvents(): CustodyEvent[] {
-    return [...this.lanes].sort(([a], [b]) => (a < b ? -1 : 1)).flatMap(([, l]) => l.events.slice(l.committed));
+    return this.uncommittedLanes().flatMap(([, l]) => l.events.slice(l.committed));
   }
 
   /** Report every lane event no checkpoint committed (LANE_UNCOMMITTED). */

@@ -11,6 +11,7 @@
  *    any other failure is thrown as an Error whose `name` is the cleanroom error code, which is
  *    what the state machine's Retry and Catch match (Lambda reports `name` as the errorType).
  */
+import { createHash } from 'node:crypto';
 import { CleanroomError } from '../domain/errors.js';
 import { isInterrupted } from '../domain/abort.js';
 import { isWaitHandedOff } from '../domain/hand-off.js';
@@ -33,15 +34,39 @@ export interface CaseRecord extends CustodyRecorder {
 /** How a step opens a record: must it exist, does it take the case's lease, who is writing. */
 export interface OpenRecord {
   mustExist: boolean;
-  /** Take the case's lease (steps that change AWS state: isolate, acquire, room, attach). */
+  /**
+   * Take the case's lease (steps that change the case's AWS state: isolate, acquire, room, attach):
+   * it keeps two writers from changing one case's resources at once. The record does not need it.
+   */
   lease?: { owner: string; command: string };
+  /**
+   * The custody lane the step appends to (exact id, see {@link stepLane}): its events go there with
+   * one conditional PUT per batch and no contention; the final step's seal commits every lane.
+   */
+  lane: string;
   actor: ActorContext;
+}
+
+/**
+ * The custody lane of a step: named for its execution and function (and the unit it works on —
+ * the instance, an evidence item — since a Map runs one function on several units at once), with
+ * no random part, so a retried invocation of the same step in the same execution continues the
+ * lane of the attempt before it (its head is read at open; what that attempt recorded is found by
+ * idempotency key). `<execution name ≤ 40>.<function ≤ 30>.<12 hex of SHA-256(execution|function|unit)>`.
+ */
+export function stepLane(execution: string, functionName: string, unit = ''): string {
+  const clean = (x: string, n: number) => x.replace(/[^A-Za-z0-9._-]/g, '-').slice(-n);
+  const digest = createHash('sha256').update(`${execution}|${functionName}|${unit}`).digest('hex').slice(0, 12);
+  const name = `${clean(executionName(execution), 40)}.${clean(functionName, 30)}.${digest}`;
+  // A lane id starts with a letter or digit.
+  return /^[A-Za-z0-9]/.test(name) ? name : `x${name}`;
 }
 
 /** One library call of a step: the response, its record, the stop signal. */
 export interface WorkflowRun {
   ref: CaseRef;
-  record: CaseRecord;
+  /** The step's record: appends to its lane; not sealed by the workflow (the final step commits). */
+  record: CustodyRecorder;
   signal: AbortSignal;
 }
 
@@ -96,6 +121,8 @@ export interface StepContext {
   budgetMs: number;
   /** A unique holder name for the case's lease: the execution, the function, the invocation. */
   leaseOwner: string;
+  /** The step's custody lane for a unit of work (see {@link stepLane}). */
+  lane(unit?: string): string;
 }
 
 export type StepBody<I> = (input: I, x: StepContext) => Promise<StepResult<object>>;
@@ -173,6 +200,7 @@ export function stepHandler<I extends { execution: string }>(
         actor,
         budgetMs,
         leaseOwner: `${input.execution}|${context.functionName}|${context.awsRequestId ?? 'local'}`,
+        lane: (unit) => stepLane(input.execution, context.functionName, unit),
       });
     } catch (e) {
       const pending = handedOff(e);

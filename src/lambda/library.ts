@@ -150,6 +150,7 @@ export function lambdaWorld(env: AutomationEnv = readAutomationEnv(), options: L
         reporter: silentReporter,
         mustExist: o.mustExist,
         ...(o.lease ? { lease: { ...o.lease, ttlMs: STEP_LEASE_TTL_MS } } : {}),
+        lane: { id: o.lane },
         actorContext: o.actor,
       });
       records.set(c, c);

@@ -9,6 +9,7 @@ import { idempotencyKeys } from '../domain/idempotency-keys.js';
 import { automationApprovalKey } from '../domain/vault-name.js';
 import { resourceRef } from '../resources/refs.js';
 import { sealRecord } from '../custody/session.js';
+import type { CustodyRecorder } from '../domain/recorder.js';
 import { digest16 } from './case-id.js';
 import { readTrigger } from './events.js';
 import { executionName, type CaseRecord, type StepBody, type StepContext } from './host.js';
@@ -39,15 +40,39 @@ export type SummarizeInput = {
   error?: { Error?: string; Cause?: string };
 };
 
-/** Open a case's record with the case's lease for one step, and give the lease back after. */
-async function withLease<T>(x: StepContext, ref: CaseRef, command: string, fn: (r: CaseRecord) => Promise<T>) {
+/**
+ * The record as a step's workflow gets it: appends go to the step's lane, but the workflow's own
+ * seal on the way out does nothing (a seal appends a contended checkpoint to the main chain): the
+ * final step of the execution (notify, summarize) commits every lane once.
+ */
+function appendOnly(record: CaseRecord): CustodyRecorder {
+  return {
+    record: (entry) => record.record(entry),
+    find: (key) => record.find(key),
+    events: () => record.events(),
+  };
+}
+
+/**
+ * Open a case's record for one step that changes the case's AWS state: its events in the step's
+ * lane (`unit`: what it works on), the case's lease held for the invocation so that no other
+ * writer changes the case's resources meanwhile (the record itself needs no lease), given back after.
+ */
+async function withLease<T>(
+  x: StepContext,
+  ref: CaseRef,
+  command: string,
+  unit: string,
+  fn: (r: CustodyRecorder) => Promise<T>,
+) {
   const record = await x.world.openRecord(ref.caseId, {
     mustExist: true,
     lease: { owner: x.leaseOwner, command: `automation ${command}` },
+    lane: x.lane(unit),
     actor: x.actor,
   });
   try {
-    return await fn(record);
+    return await fn(appendOnly(record));
   } finally {
     await record.releaseLease().catch(() => undefined);
   }
@@ -71,7 +96,11 @@ const resolve: StepBody<ResolveInput> = async (input, x) => {
     policy: env.isolationPolicy,
   };
   await x.world.workflows.checkInstance(ref, x.signal);
-  const record = await x.world.openRecord(ref.caseId, { mustExist: false, actor: x.actor });
+  const record = await x.world.openRecord(ref.caseId, {
+    mustExist: false,
+    lane: x.lane(ref.instanceId),
+    actor: x.actor,
+  });
   const key = idempotencyKeys.automation.start(t.finding.source, digest16(t.finding.id), ref.instanceId);
   const earlier = record.find(key);
   const firstExecution = earlier?.inputs?.['execution'];
@@ -92,7 +121,7 @@ const resolve: StepBody<ResolveInput> = async (input, x) => {
     outcome: { status: 'succeeded' },
     idempotencyKey: key,
   });
-  await sealRecord(record);
+  // Not sealed here: the event waits in the step's lane for the final step's checkpoint.
   return { status: 'done', ignored: false, duplicate: false, case: ref, seq: event.seq };
 };
 
@@ -100,14 +129,14 @@ const isolate: StepBody<StepInput> = async (input, x) => {
   const ref = input.case;
   if (ref.policy === 'never')
     return { status: 'done', skipped: true, reason: 'isolation policy never: the instance is not isolated' };
-  return withLease(x, ref, 'isolate', async (record) => {
+  return withLease(x, ref, 'isolate', ref.instanceId, async (record) => {
     const r = await x.world.workflows.isolate({ ref, record, signal: x.signal });
     return { status: 'done', skipped: false, alreadyIsolated: r.alreadyIsolated, steps: r.steps };
   });
 };
 
 const acquire: StepBody<StepInput> = async (input, x) =>
-  withLease(x, input.case, 'acquire', async (record) => {
+  withLease(x, input.case, 'acquire', input.case.instanceId, async (record) => {
     const r = await x.world.workflows.acquire({ ref: input.case, record, signal: x.signal });
     return {
       status: 'done',
@@ -121,10 +150,14 @@ const acquire: StepBody<StepInput> = async (input, x) =>
 
 /** The hash appends its own event at the end (as `evidence hash` does): no lease, many items at once. */
 const hash: StepBody<HashInput> = async (input, x) => {
-  const record = await x.world.openRecord(input.case.caseId, { mustExist: true, actor: x.actor });
+  const record = await x.world.openRecord(input.case.caseId, {
+    mustExist: true,
+    lane: x.lane(input.item.evidenceId),
+    actor: x.actor,
+  });
   const r = await x.world.workflows.hash({
     ref: input.case,
-    record,
+    record: appendOnly(record),
     signal: x.signal,
     evidenceId: input.item.evidenceId,
     resume: input.resume ?? null,
@@ -136,13 +169,13 @@ const hash: StepBody<HashInput> = async (input, x) => {
 };
 
 const room: StepBody<StepInput> = async (input, x) =>
-  withLease(x, input.case, 'room', async (record) => {
+  withLease(x, input.case, 'room', input.case.instanceId, async (record) => {
     const r = await x.world.workflows.room({ ref: input.case, record, signal: x.signal });
     return { status: 'done', stackName: r.stackName, ...(r.instanceId ? { instanceId: r.instanceId } : {}) };
   });
 
 const attach: StepBody<ItemInput> = async (input, x) =>
-  withLease(x, input.case, 'attach', async (record) => {
+  withLease(x, input.case, 'attach', input.item.evidenceId, async (record) => {
     const r = await x.world.workflows.attach({
       ref: input.case,
       record,
@@ -154,7 +187,11 @@ const attach: StepBody<ItemInput> = async (input, x) =>
 
 const requestApproval: StepBody<ApprovalInput> = async (input, x) => {
   const ref = input.case;
-  const record = await x.world.openRecord(ref.caseId, { mustExist: true, actor: x.actor });
+  const record = await x.world.openRecord(ref.caseId, {
+    mustExist: true,
+    lane: x.lane(ref.instanceId),
+    actor: x.actor,
+  });
   const key = approvalKey(ref.caseId, input.execution, ref.instanceId);
   const requestedAt = x.world.now().toISOString();
   // Written again on a retry: a retried task has a new token, and the newest version is the one to use.
@@ -172,6 +209,8 @@ const requestApproval: StepBody<ApprovalInput> = async (input, x) => {
     outcome: { status: 'succeeded' },
     idempotencyKey: idempotencyKeys.automation.approvalRequest(ref.instanceId, input.execution),
   });
+  // Sealed here (a checkpoint committing the run's lanes so far): the execution may wait days for
+  // a decision, and the record should verify meanwhile.
   await sealRecord(record);
   await x.world.publish(
     `[cleanroom] approve isolation of ${ref.instanceId} (case ${ref.caseId})?`,
@@ -192,18 +231,38 @@ const requestApproval: StepBody<ApprovalInput> = async (input, x) => {
   return { status: 'done', approvalKey: key, requestedAt };
 };
 
+/**
+ * The final step's seal: one `custody.checkpoint` committing every lane this record knows — the
+ * execution's steps' lanes (and any other writer's left uncommitted) — then the signed manifest.
+ * A failure is the step's failure (the state machine retries it): a finished execution leaves
+ * nothing uncommitted.
+ */
+async function commitLanes(record: CaseRecord): Promise<void> {
+  if (record.dirty) await record.sealManifest();
+}
+
 /** The custody head of a record: the last event's sequence number and hash. */
 function headOf(record: CaseRecord): { seq: number; hash: string } | undefined {
-  const events = record.events();
+  // The main chain's head (what the manifest signs), not an uncommitted lane event.
+  const events = record.events().filter((e) => e.lane === undefined);
   const last = events[events.length - 1];
   return last ? { seq: last.seq, hash: last.hash } : undefined;
 }
 
 const notify: StepBody<NotifyInput> = async (input, x) => {
   const ref = input.case ?? undefined;
-  const record = ref ? await x.world.openRecord(ref.caseId, { mustExist: true, actor: x.actor }) : undefined;
+  const record = ref
+    ? await x.world.openRecord(ref.caseId, { mustExist: true, lane: x.lane(ref.instanceId), actor: x.actor })
+    : undefined;
   const key = idempotencyKeys.automation.notify(input.outcome, ref?.instanceId ?? 'none', input.execution);
-  if (record?.find(key)) return { status: 'done', alreadyNotified: true };
+  if (record?.find(key)) {
+    // A retry after the notice was recorded: commit the lanes (the attempt may have died before).
+    await commitLanes(record);
+    return { status: 'done', alreadyNotified: true };
+  }
+  // Commit the execution's lanes first: the head the notice names is then a signed main-chain head
+  // over everything the steps recorded (the notice's own event is committed after it).
+  if (record) await commitLanes(record);
   const evidence = record
     ? [...foldEvidence(record.events()).values()].filter((e) => !ref || e.sourceInstanceId === ref.instanceId)
     : [];
@@ -247,7 +306,7 @@ const notify: StepBody<NotifyInput> = async (input, x) => {
       },
       idempotencyKey: key,
     });
-    await sealRecord(record);
+    await commitLanes(record);
   }
   return { status: 'done', messageId, ...(head ? { head } : {}) };
 };
@@ -303,9 +362,16 @@ const summarize: StepBody<SummarizeInput> = async (input, x) => {
     : items.map((i) => ({ instanceId: i.instanceId ?? '?', caseId: i.caseId ?? '?', outcome: 'not-reported' }));
   const counts: Record<string, number> = {};
   for (const o of outcomes) counts[o.outcome] = (counts[o.outcome] ?? 0) + 1;
-  const record = await x.world.openRecord(input.fleet.caseId, { mustExist: false, actor: x.actor });
+  const record = await x.world.openRecord(input.fleet.caseId, {
+    mustExist: false,
+    lane: x.lane('fleet'),
+    actor: x.actor,
+  });
   const key = idempotencyKeys.automation.notify('summary', 'fleet', input.execution);
-  if (record.find(key)) return { status: 'done', alreadyNotified: true, counts };
+  if (record.find(key)) {
+    await commitLanes(record);
+    return { status: 'done', alreadyNotified: true, counts };
+  }
   const subject = `[cleanroom] fleet run ${input.fleet.runId} (case ${input.fleet.caseId}): ${Object.entries(counts)
     .map(([k, n]) => `${n} ${k}`)
     .join(', ')}`.slice(0, 99);
@@ -336,7 +402,7 @@ const summarize: StepBody<SummarizeInput> = async (input, x) => {
     },
     idempotencyKey: key,
   });
-  await sealRecord(record);
+  await commitLanes(record);
   return { status: 'done', messageId, counts, instances: outcomes };
 };
 

@@ -10,77 +10,14 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { openCaseCustody, type CaseCustody } from '../../src/custody/case-custody.js';
+import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { canonicalBytes } from '../../src/custody/canonical.js';
 import { eventHash, type CustodyEvent } from '../../src/custody/event.js';
-import { verifyCaseInVault } from '../../src/custody/verify-vault.js';
 import { exportBundle, verifyBundle } from '../../src/custody/bundle.js';
 import { readCaseLog } from '../../src/custody/log.js';
-import type { AwsAccount } from '../../src/aws/ports.js';
-import type { CustodyEntry } from '../../src/domain/recorder.js';
-import { awsError, out } from '../fakes/ports.js';
-import { BUCKET, codes, fakeVault } from './fake-vault.js';
+import { BUCKET, codes } from './fake-vault.js';
+import { CASE, entry, laneVault as vault } from './lane-vault.js';
 import { resum } from './tamper.js';
-
-const CASE = 'IR-9';
-
-function vault() {
-  const v = fakeVault(CASE, 0);
-  const audit = {
-    ok: true,
-    checks: [],
-    facts: {
-      bucket: BUCKET,
-      exists: true,
-      vaultKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/vault',
-      signingKeyArn: v.key.arn,
-      lockMode: 'COMPLIANCE' as const,
-      retentionDays: 365,
-    },
-  };
-  const puts: string[] = [];
-  const account = {
-    ...v.account,
-    callerArn: async () => 'arn:aws:sts::123456789012:assumed-role/Responder/lambda',
-    s3: {
-      ...v.bucket.s3,
-      putObject: async (i: {
-        Key?: string;
-        Body?: unknown;
-        IfNoneMatch?: string;
-        ObjectLockRetainUntilDate?: Date;
-      }) => {
-        const cur = v.bucket.objects.get(i.Key!)?.at(-1);
-        if (i.IfNoneMatch === '*' && cur && !cur.deleteMarker)
-          throw awsError(
-            's3',
-            'putObject',
-            'PreconditionFailed',
-            'At least one of the pre-conditions you specified did not hold',
-            412,
-          );
-        puts.push(i.Key!);
-        const stored = v.bucket.put(i.Key!, Buffer.from(i.Body as Uint8Array), {
-          mode: 'COMPLIANCE',
-          retainUntil: i.ObjectLockRetainUntilDate!,
-        });
-        return out({ VersionId: stored.versionId });
-      },
-    },
-  } as unknown as AwsAccount;
-  const open = (lane?: string): Promise<CaseCustody> =>
-    openCaseCustody(account, { caseId: CASE, bucket: BUCKET, audit, ...(lane ? { lane } : {}) });
-  const verify = () => verifyCaseInVault(v.account, { caseId: CASE, bucket: BUCKET });
-  const laneKeys = () => [...v.bucket.objects.keys()].filter((k) => k.includes('/custody/lanes/')).sort();
-  return { v, account, open, verify, puts, laneKeys };
-}
-
-const entry = (key: string): CustodyEntry => ({
-  action: 'room.audit',
-  resources: [{ type: 'ec2:instance', id: 'i-0123456789abcdef0' }],
-  outcome: { status: 'succeeded' },
-  idempotencyKey: key,
-});
 
 /** Sixteen lane writers, each recording `n` events (all at once: one group commit each), then a custodian's seal. */
 async function sixteenWriters(w: ReturnType<typeof vault>, n = 3) {
@@ -181,6 +118,72 @@ t.test('a lane writer on a case with a main chain anchors on its head, seals, an
     ['main:1', 'main:2', 'lane:1', 'custody.checkpoint', 'lane:2', 'custody.checkpoint'],
   );
 });
+
+t.test(
+  'a named lane ({ id }): a retried step continues the lane of its dead attempt; a concurrent twin cannot fork it',
+  async (t) => {
+    const w = vault();
+    const openExact = (id: string) =>
+      openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit, lane: { id } });
+    const first = await openExact('run-1.acquire.0123456789ab');
+    await first.record(entry('step:1'));
+    await first.record(entry('step:2'));
+    // …the invocation dies here; the state machine invokes the step again.
+    const retry = await openExact('run-1.acquire.0123456789ab');
+    const twin = await openExact('run-1.acquire.0123456789ab'); // a duplicate invocation, opened at the same head
+    t.ok(retry.find('step:1'), "the retry finds the dead attempt's events by idempotency key");
+    t.equal((await retry.record(entry('step:1'))).seq, 1, 'recording them again returns the recorded event');
+    const third = await retry.record(entry('step:3'));
+    t.same([third.lane, third.seq], ['run-1.acquire.0123456789ab', 3], 'the retry continues the lane at its head');
+    const lost = await twin.record(entry('twin:3')).catch((e: { code?: string }) => e);
+    t.equal((lost as { code?: string }).code, 'CUSTODY_CONTENTION', 'the twin finds the position taken and fails');
+    t.same(w.laneKeys().length, 3, 'three lane objects (one per awaited append), no fork');
+    await retry.sealManifest();
+    t.same(codes(await w.verify()), [], 'green after the seal');
+    t.same(
+      retry.events().map((e) => e.idempotencyKey ?? e.action),
+      ['step:1', 'step:2', 'step:3', 'custody.checkpoint'],
+    );
+    await t.rejects(openExact('no spaces allowed'), { code: 'CUSTODY_EVENT_INVALID' });
+  },
+);
+
+t.test(
+  'a checkpoint names lanes in the order their writers ran (first uncommitted event time), not by id',
+  async (t) => {
+    const w = vault();
+    let clock = Date.parse('2026-12-05T12:00:00Z');
+    const at = (lane: string) =>
+      openCaseCustody(w.account, {
+        caseId: CASE,
+        bucket: BUCKET,
+        audit: w.audit,
+        lane: { id: lane },
+        now: () => new Date(clock),
+      });
+    const resolve = await at('run-1.zz-resolve.000000000001');
+    await resolve.record(entry('start'));
+    clock += 1000;
+    const isolate = await at('run-1.mm-isolate.000000000002');
+    await isolate.record(entry('isolated'));
+    clock += 1000;
+    const attach = await at('run-1.aa-attach.000000000003');
+    await attach.record(entry('attached'));
+    await attach.sealManifest();
+    t.same(codes(await w.verify()), [], 'green');
+    t.same(
+      attach.events().map((e) => e.idempotencyKey ?? e.action),
+      ['start', 'isolated', 'attached', 'custody.checkpoint'],
+      'the record keeps the order the steps ran in',
+    );
+    const log = await readCaseLog(w.v.account, { caseId: CASE, bucket: BUCKET });
+    t.same(
+      log.events.map((e) => (e.action === 'custody.checkpoint' ? 'checkpoint' : e.lane?.split('.')[1])),
+      ['zz-resolve', 'mm-isolate', 'aa-attach', 'checkpoint'],
+      'custody log reads the same order',
+    );
+  },
+);
 
 t.test('a forged second version at a lane position is a fork: EXTRA_VERSION', async (t) => {
   const w = vault();

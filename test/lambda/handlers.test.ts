@@ -10,6 +10,8 @@ import { WaitHandedOffError } from '../../src/domain/hand-off.js';
 import { interruptedAt } from '../../src/domain/abort.js';
 import { makeHandlers } from '../../src/lambda/handlers.js';
 import { approvalKey } from '../../src/lambda/steps.js';
+import { stepLane } from '../../src/lambda/host.js';
+import { LANE_ID_PATTERN } from '../../src/custody/event.js';
 import type { CaseRef } from '../../src/lambda/types.js';
 import type { Workflows } from '../../src/lambda/host.js';
 import { EXECUTION, context, fakeWorld, guardDutyEvent, type FakeRecord, type FakeWorld } from './fake-world.js';
@@ -33,6 +35,7 @@ const setup = (workflows: Partial<Workflows> = {}, env: Parameters<typeof fakeWo
 async function withCase(world: FakeWorld): Promise<FakeRecord> {
   await world.openRecord(REF.caseId, {
     mustExist: false,
+    lane: 'test-lane',
     actor: { execution: EXECUTION, function: 'f', codeSha256: 'c'.repeat(64) },
   });
   return world.records.get(REF.caseId)!;
@@ -69,7 +72,8 @@ t.test('resolve: a GuardDuty finding opens its case and records automation.start
     policy: 'auto',
     execution: EXECUTION,
   });
-  t.equal(rec.seals, 1, 'the record is sealed');
+  t.equal(rec.seals, 0, 'not sealed: the event waits in the step lane for the final step');
+  t.equal(world.opened[0]!.lane, stepLane(EXECUTION, 'cleanroom-resolve', I), 'written to its own lane');
   t.same(world.opened[0]!.actor, {
     execution: EXECUTION,
     function: 'cleanroom-resolve',
@@ -282,6 +286,8 @@ t.test('notify: the summary with evidence, hashes and the custody head, recorded
   t.match(m.subject, /response succeeded for instance i-0abc1234def567890 \(case GD-0123456789abcdef\)/);
   t.match(m.message, /ev-abc1 +vol-1 +snapshot snap-f +sha256 d{64}/);
   t.match(m.message, 'Custody head: #1 mem-1');
+  t.equal(rec.seals, 2, "the steps' lanes committed before the notice names the head, its own event after");
+  t.notOk(rec.dirty, 'a finished execution leaves nothing uncommitted');
   t.match(m.message, `cleanroom custody verify --case ${REF.caseId}`);
   t.same(
     rec.events().map((e) => e.action),
@@ -291,6 +297,41 @@ t.test('notify: the summary with evidence, hashes and the custody head, recorded
   const again = (await h.notify({ case: REF, execution: EXECUTION, outcome: 'succeeded' }, context())) as any;
   t.equal(again.alreadyNotified, true);
   t.equal(world.published.length, 1, 'a retried notify does not publish twice');
+  t.equal(rec.seals, 2, 'nothing left to commit: not sealed again');
+  rec.dirty = true; // as a retry finds the record when the first attempt died before its seal
+  await h.notify({ case: REF, execution: EXECUTION, outcome: 'succeeded' }, context());
+  t.equal(rec.seals, 3, 'a retry after the notice was recorded still commits the lanes');
+  t.equal(world.published.length, 1);
+});
+
+t.test('step lanes: a retry continues its lane; another unit, function or execution has its own', async (t) => {
+  const a = stepLane(EXECUTION, 'cleanroom-hash', 'ev-1');
+  t.equal(stepLane(EXECUTION, 'cleanroom-hash', 'ev-1'), a, 'the same step, unit and execution: the same lane');
+  t.not(stepLane(EXECUTION, 'cleanroom-hash', 'ev-2'), a, 'items of one Map write different lanes');
+  t.not(stepLane(EXECUTION, 'cleanroom-attach', 'ev-1'), a);
+  t.not(stepLane(`${EXECUTION}-2`, 'cleanroom-hash', 'ev-1'), a);
+  t.match(a, /^run-1\.cleanroom-hash\.[0-9a-f]{12}$/, 'named for the execution and the function');
+  const long = stepLane(`${EXECUTION}:${'x'.repeat(200)}`, `-${'f'.repeat(200)}`, 'u');
+  t.ok(LANE_ID_PATTERN.test(long), 'a long execution or function name still makes a lane id');
+
+  // The workflows get a record they append to but cannot seal (the seal is the final step's).
+  let sealable: unknown;
+  const { world, h } = setup({
+    attach: async (r) => {
+      sealable = (r.record as { sealManifest?: unknown }).sealManifest;
+      await r.record.record({ action: 'evidence.attach', resources: [], outcome: { status: 'succeeded' } });
+      return {};
+    },
+  });
+  const rec = await withCase(world);
+  await h.attach({ case: REF, execution: EXECUTION, item: { evidenceId: 'ev-abc1' } }, context(900_000, 'fn-attach'));
+  t.equal(sealable, undefined, 'the workflow cannot seal');
+  t.equal(rec.seals, 0);
+  t.same(
+    rec.events().map((e) => e.action),
+    ['evidence.attach'],
+  );
+  t.equal(world.opened.at(-1)!.lane, stepLane(EXECUTION, 'fn-attach', 'ev-abc1'));
 });
 
 t.test('notify of a failure before any case: published, nothing recorded', async (t) => {

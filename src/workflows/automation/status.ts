@@ -140,7 +140,8 @@ export async function automationStatus(deps: StatusDeps, o: StatusOptions): Prom
     executions,
     wanted ? new Set(executions.flatMap((e) => e.instanceIds)) : undefined,
   );
-  const last = events.at(-1);
+  // The main chain's head (what the manifest signs); events still in uncommitted lanes follow it.
+  const last = events.filter((e) => e.lane === undefined).at(-1);
   return { case: caseId, executions, instances, ...(last ? { head: { seq: last.seq, hash: last.hash } } : {}) };
 }
 
@@ -204,7 +205,10 @@ export function outcomes(
     // A failure that a later success of the same action made good does not count.
     const standing =
       lastFailure &&
-      !mine.some((e) => e.seq > lastFailure.seq && e.action === lastFailure.action && e.outcome.status === 'succeeded')
+      // (Later in the record's order: a lane event's seq counts within its lane, not the record.)
+      !mine
+        .slice(mine.indexOf(lastFailure) + 1)
+        .some((e) => e.action === lastFailure.action && e.outcome.status === 'succeeded')
         ? lastFailure
         : undefined;
     const hashed = items.filter((x) => typeof x.sha256 === 'string').length;
