@@ -36,8 +36,16 @@ export async function runCapture(
     {
       source,
       forensic,
+      // A dry run reads the vault's settings through the record and writes nothing: no lease, and a
+      // case not started yet is fine (the plan may be the case's first look).
       custody: () =>
-        ctx.custody(a.case, a.bucket, a.dryRun ? { use: 'read' } : { use: 'start', command: 'memory capture' }),
+        ctx.custody(
+          a.case,
+          a.bucket,
+          a.dryRun
+            ? { use: 'append', command: 'memory capture --dry-run', mayStart: true }
+            : { use: 'start', command: 'memory capture' },
+        ),
       reporter: ctx.reporter,
       clock: ctx.clock,
     },

@@ -168,7 +168,10 @@ export async function captureMemory(
     const budget = o.executionSeconds
       ? { executionSeconds: o.executionSeconds, urlSeconds: o.executionSeconds + 300 }
       : captureBudget(target.memoryBytes);
-    const at = new Date(clock.now());
+    // A rerun within the same second as an earlier capture still names a new object (and new keys).
+    let at = new Date(Math.floor(clock.now() / 1000) * 1000);
+    while (custody.find(idempotencyKeys.memory.captureStart(instanceId, keyTime(at))))
+      at = new Date(at.getTime() + 1000);
     const time = keyTime(at);
     const key = memoryImageKey(caseId, instanceId, at);
     const stale = (await openUploadsFor(vault, imagePrefix(caseId, instanceId))).map((u) => ({
