@@ -59,7 +59,10 @@ class UsageExit extends Error {
 async function helpOrVersion(argv: string[], io: HostIo): Promise<number | undefined> {
   const words = argv.slice(0, argv.includes('--') ? argv.indexOf('--') : undefined);
   const help = words.some((a) => a === '--help' || a === '-h') || words[0] === 'help';
-  const version = words.includes('--version');
+  // `--version V` (a value after it) is a command's own option (memory tools), not the global flag.
+  const version = words.some(
+    (a, i) => a === '--version' && (words[i + 1] === undefined || words[i + 1]!.startsWith('-')),
+  );
   if (!help && !version) return undefined;
   if (!wantsJson(argv)) return undefined; // yargs prints them itself
   let output = '';

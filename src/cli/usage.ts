@@ -17,6 +17,7 @@ export const COMMAND_TREE: Readonly<Record<string, readonly string[]>> = {
   evidence: ['list', 'attach', 'detach'],
   custody: ['log', 'verify', 'export', 'seal'],
   case: ['close'],
+  memory: ['tools'],
 };
 
 const kebab = (s: string) => s.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();

@@ -349,6 +349,7 @@ t.test(
     const needs = (cmd: string[]): string[] => {
       const c = cmd.join(' ');
       if (c === 'vault init' || c === 'vault verify' || c === 'room list') return [];
+      if (c === 'memory tools') return ['--avml', '/bin/true'];
       const base = ['--case', 'IR-1'];
       if (c === 'isolate' || c === 'acquire') return [...base, '--instance', 'i-1'];
       if (c === 'evidence attach' || c === 'evidence detach') return [...base, '--evidence', 'ev-1'];

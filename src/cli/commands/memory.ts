@@ -24,7 +24,8 @@ export function memoryCommands(y: Argv, io: HostIo): Argv {
         'tools',
         'put the memory capture tool (an AVML binary) into the vault: tools/memory/avml/<sha256> and the pointer tools/memory/avml.json',
         (c) =>
-          withBucket(c)
+          // `--version V` is this command's (AVML's version): yargs's global --version is off here.
+          withBucket(c.version(false))
             .option('avml', {
               type: 'string',
               demandOption: true,
