@@ -48,6 +48,11 @@ t.test('no tool in the vault: exit 2, MEMORY_TOOL_MISSING names `memory tools --
   t.equal(r.code, 2, r.stderr);
   t.equal(r.json().error.code, 'MEMORY_TOOL_MISSING');
   t.match(r.json().error.message, /cleanroom memory tools --avml FILE/);
+  // A plan can be read before the tool is published: it says what a run would need.
+  const plan = await cli(aws, ['memory', 'capture', '--case', 'IR-M0', '--instance', id, '--dry-run', '--json']);
+  t.equal(plan.code, 0, plan.stderr);
+  t.equal(plan.json().tool, undefined);
+  t.match(plan.json().warnings.join('\n'), /cleanroom memory tools --avml FILE.*A run stops here \(exit 2\)/);
   const tools = await cli(aws, ['memory', 'tools', '--avml', host.avml, '--json']);
   t.equal(tools.code, 0, tools.stderr);
 });
@@ -143,7 +148,7 @@ t.test(
     t.same(await openUploads(), []);
     const custody = await openCaseCustody(await account(), { caseId: 'IR-M4' });
     // The rerun first takes over the killed holder's lease (case.lease.takeover).
-  const ev = custody.events().filter((e) => e.action !== 'case.lease.takeover');
+    const ev = custody.events().filter((e) => e.action !== 'case.lease.takeover');
     t.same(
       ev.map((e) => `${e.action}:${e.outcome.status}`),
       [

@@ -84,7 +84,12 @@ export function captureText(r: MemoryCaptureResult): string {
     lines.push(
       `Plan to capture the memory of ${where} for case ${r.case} — dry run: nothing is made and nothing is recorded.`,
     );
-    lines.push(`  image ${r.key}`, `  tool  AVML ${r.tool.version} (sha256 ${r.tool.sha256})`, `  ${plan}`);
+    lines.push(
+      `  image ${r.key}`,
+      `  tool  ${r.tool ? `AVML ${r.tool.version} (sha256 ${r.tool.sha256})` : 'none published yet: `cleanroom memory tools --avml FILE` first'}`,
+      `  ${plan}`,
+    );
+    for (const w of r.warnings) lines.push(`  ! ${w}`);
     (r.calls ?? []).forEach((c, i) => {
       lines.push(`${String(i + 1).padStart(2)}. ${c.call} ${JSON.stringify(c.input)}\n      — ${c.why}`);
     });

@@ -129,7 +129,8 @@ export interface MemoryCaptureResult {
   partCount: number;
   /** Seconds the host may take, how long the URLs live, the rate assumed. */
   budget: { executionSeconds: number; urlSeconds: number; assumedBytesPerSecond: number };
-  tool: MemoryTool;
+  /** The tool the vault holds (absent only in a dry run before one is published: see `warnings`). */
+  tool?: MemoryTool;
   /** Open uploads of earlier runs aborted now (or to abort: dry run). */
   staleUploads: Array<{ key: string; uploadId: string }>;
   uploadId?: string;
@@ -163,7 +164,15 @@ export async function captureMemory(
       bucket: vaultTarget.bucket,
       vaultKeyArn: vaultTarget.vaultKeyArn,
     };
-    const tool = await readMemoryTool({ account: deps.forensic, bucket: vault.bucket });
+    const warnings: string[] = [];
+    let found: MemoryTool | undefined;
+    try {
+      found = await readMemoryTool({ account: deps.forensic, bucket: vault.bucket });
+    } catch (e) {
+      // A plan can be read before the tool is published: it says what a run would need.
+      if (!(o.dryRun && e instanceof CleanroomError && e.code === 'MEMORY_TOOL_MISSING')) throw e;
+      warnings.push(`${e.message.replace(' Nothing was captured.', '')} A run stops here (exit 2).`);
+    }
     const plan = planMemoryUpload({ memoryBytes: target.memoryBytes });
     const budget = o.executionSeconds
       ? { executionSeconds: o.executionSeconds, urlSeconds: o.executionSeconds + 300 }
@@ -189,16 +198,17 @@ export async function captureMemory(
       partSize: plan.partSize,
       partCount: plan.partCount,
       budget: { ...budget, assumedBytesPerSecond: ASSUMED_UPLOAD_BYTES_PER_SECOND },
-      tool,
+      ...(found ? { tool: found } : {}),
       staleUploads: stale,
-      warnings: [] as string[],
+      warnings,
     };
     if (o.dryRun)
       return {
         ...base,
         dryRun: true,
-        calls: planCalls(vault, vaultTarget, { caseId, target, key, plan, budget, tool, stale }),
+        calls: planCalls(vault, vaultTarget, { caseId, target, key, plan, budget, tool: found, stale }),
       };
+    const tool = found!;
 
     const run = new StepRecorder(custody, reporter);
     const instanceRef = resourceRef('ec2:instance', instanceId, accountId, deps.source.region);
@@ -516,10 +526,11 @@ function planCalls(
     key: string;
     plan: { partSize: number; partCount: number };
     budget: { executionSeconds: number; urlSeconds: number };
-    tool: MemoryTool;
+    tool: MemoryTool | undefined;
     stale: Array<{ key: string; uploadId: string }>;
   },
 ): PlannedCall[] {
+  const toolKey = a.tool?.key ?? 'tools/memory/avml/<sha256> (none published yet)';
   const b = vault.bucket;
   const parts = `${a.key.slice(0, -'.lime'.length)}.parts.json`;
   return [
@@ -552,8 +563,10 @@ function planCalls(
     },
     {
       call: 's3:presign GetObject ×2',
-      input: { Bucket: b, Keys: [parts, a.tool.key], expiresInSeconds: a.budget.urlSeconds },
-      why: `the part list, and AVML ${a.tool.version} (SHA-256 ${a.tool.sha256}, checked on the host before it runs)`,
+      input: { Bucket: b, Keys: [parts, toolKey], expiresInSeconds: a.budget.urlSeconds },
+      why: a.tool
+        ? `the part list, and AVML ${a.tool.version} (SHA-256 ${a.tool.sha256}, checked on the host before it runs)`
+        : 'the part list, and the AVML binary `cleanroom memory tools --avml FILE` publishes (its SHA-256 checked on the host before it runs)',
     },
     {
       call: 'ssm:SendCommand',
