@@ -75,6 +75,7 @@ t.test(
       'room tools',
       'room up',
       'room verify',
+      'memory capture',
       'isolate --case',
       'isolate --case',
       'isolate release',
@@ -91,6 +92,9 @@ t.test(
       'case close',
       'custody verify',
     ]);
+
+    // The memory step: the capture's plan before isolation (nothing made on the local AWS, whose SSM runs nothing).
+    t.match(r.stdout, /Plan to capture the memory of i-[0-9a-f]+ \(account 111111111111[\s\S]*ssm:SendCommand/);
 
     // The toolkit: built (or reused) for the room's Python 3.11, published to the vault, and room up
     // copied it into the case and recorded it; the bundle's room.toolkit names the same id, and each

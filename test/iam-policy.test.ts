@@ -204,6 +204,10 @@ export const RULES: Rules = {
       accounts: ['forensic'],
       why: 'the memory capture tool (AVML) and its pointer in the vault of the forensic account',
     },
+    'src/workflows/memory/': {
+      byVariable: true,
+      why: 'memory capture reads the instance and runs its script over SSM in deps.source; the vault is deps.forensic',
+    },
     'src/evidence/': {
       byVariable: true,
       why: 'evidence steps work in run.forensic / deps.forensic; the watcher polls whichever account registered a wait',
@@ -237,6 +241,14 @@ export const RULES: Rules = {
     'HashEvidenceStepDeps.forensic': {
       accounts: ['forensic'],
       why: 'the resumable acquisition hash reads the forensic snapshot of record (hashEvidenceStep, the automation hash step)',
+    },
+    'MemoryCaptureDeps.source': {
+      accounts: ['source'],
+      why: 'memory capture reads the compromised instance and sends it the capture command where it runs',
+    },
+    'MemoryCaptureDeps.forensic': {
+      accounts: ['forensic'],
+      why: 'memory capture uploads the image into the vault of the forensic account',
     },
     'ExportDeps.forensic': {
       accounts: ['forensic'],
@@ -561,8 +573,8 @@ t.test('the scan sees the calls it must (it is not comparing nothing)', async (t
     'the sharing copy is made in the source account, the forensic copy in the forensic account',
   );
   t.ok(
-    has('ssm:SendCommand', 'forensic') && !has('ssm:SendCommand', 'source'),
-    'the read-only check runs on the room instance in the forensic account',
+    has('ssm:SendCommand', 'forensic') && has('ssm:SendCommand', 'source'),
+    'the read-only check runs on the room instance in the forensic account; memory capture on the compromised instance in the source account',
   );
   t.ok(
     has('ec2:DescribeSnapshots', 'source') && has('ec2:DescribeSnapshots', 'forensic'),

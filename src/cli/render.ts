@@ -162,6 +162,23 @@ export function evidenceTable(items: ReadonlyArray<EvidencePatch & { drift?: str
   return table(rows);
 }
 
+/** The memory images of a case (`evidence list`): kind, size, the read-back SHA-256, where in the vault. */
+export function memoryTable(items: ReadonlyArray<EvidencePatch>): string {
+  const rows = [['EVIDENCE', 'KIND', 'SOURCE', 'SIZE (BYTES)', 'SHA-256 (READ BACK)', 'HOST SHA-256', 'KEY', 'STATE']];
+  for (const e of items)
+    rows.push([
+      e.evidenceId,
+      'memory',
+      `${e.sourceAccount ?? '?'}/${e.sourceRegion ?? '?'} ${e.sourceInstanceId ?? '?'}`,
+      String(e.memory?.sizeBytes ?? e.sizeBytes ?? '?'),
+      e.memory?.sha256 ?? e.sha256 ?? '-',
+      e.memory ? (e.memory.match ? 'equal' : `DIFFERENT (${e.memory.guestSha256 || 'none'})`) : '-',
+      e.memory?.key ?? '-',
+      e.state ?? '?',
+    ]);
+  return table(rows);
+}
+
 /** The contract's JSON for `room up` / `room status`: every contract field present (null when unknown). */
 export function roomJson(info: Pick<RoomInfo, 'case' | 'stackName'> & Partial<RoomInfo>): Record<string, unknown> {
   const contract = [

@@ -121,6 +121,7 @@ export const STEP_WORDS: Readonly<Record<string, string>> = {
   'evidence.export': 'Image exported',
   'evidence.detach': 'Working volume detached',
   'evidence.failed': 'Step failed',
+  'memory.capture': 'Memory captured: read back from the vault, hashed, compared with the host',
 };
 
 const or = (v: unknown): string => str(v) ?? NOT_RECORDED;

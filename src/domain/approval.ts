@@ -9,7 +9,14 @@
 import { UsageError } from './errors.js';
 
 /** What asks for approval. */
-export type ApprovalAction = 'isolate.nacl' | 'isolate.stop' | 'room.down' | 'case.close' | 'automation.remove';
+export type ApprovalAction =
+  | 'isolate.nacl'
+  | 'isolate.stop'
+  /** isolate --capture-memory: the capture failed; isolate without the memory? */
+  | 'isolate.without-memory'
+  | 'room.down'
+  | 'case.close'
+  | 'automation.remove';
 
 export interface ApprovalRequest<P = unknown> {
   action: ApprovalAction;

@@ -90,6 +90,13 @@ export const CUSTODY_ACTIONS = {
   'evidence.export.start': 'an image export of the evidence snapshot started (vault or file)',
   'evidence.export': "an image export finished, with the image's SHA-256 and where it is",
 
+  'memory.capture.start':
+    "a memory capture of an instance began: the image's vault key, the multipart upload, part size and count, the URLs' expiry, the tool (SHA-256, version), the SSM command once sent",
+  'memory.capture':
+    "how that capture ended: succeeded (the image's version, size, the tool's read-back SHA-256, the host's SHA-256 and whether they match, kernel, MemTotal) or failed and why",
+  'memory.upload.abort':
+    'an open multipart upload of a memory image aborted (stale after a crash, or of a failed capture), and why',
+
   'case.close.verify': 'the vault verified before close changes anything',
   'case.close.detach': 'a working volume detached at close',
   'case.close.written-check': 'whether a working volume was written to (compared with its evidence snapshot)',

@@ -277,6 +277,25 @@ export const ERROR_CODES = {
     meaning:
       'isolate release: something the isolation recorded no longer exists (a group, profile, target group, load balancer, Auto Scaling group); --skip-missing goes on without it.',
   },
+  // ── Memory capture (memory capture, isolate --capture-memory)
+  MEMORY_PLATFORM_UNSUPPORTED: {
+    exit: 2,
+    meaning: 'The instance is not Linux (Windows): cleanroom captures Linux memory only (AVML).',
+  },
+  MEMORY_INSTANCE_NOT_RUNNING: {
+    exit: 2,
+    meaning: 'The instance is not running (stopped, stopping, pending): there is no memory to capture.',
+  },
+  MEMORY_CAPTURE_FAILED: {
+    exit: 1,
+    meaning:
+      'The capture on the instance failed or could not run (SSM, the tool, disk space, the deadline); the upload was aborted and the failure recorded.',
+  },
+  MEMORY_HASH_MISMATCH: {
+    exit: 3,
+    meaning:
+      'The memory image read back from the vault has another SHA-256 than the instance reported (both recorded).',
+  },
   // ── Case close
   INVALID_KEY_WINDOW: { exit: 2, meaning: '--key-deletion-window-days is not a whole number from 7 to 30.' },
   INVALID_LOCK_DAYS: { exit: 2, meaning: '--snapshot-lock-days is not a whole number from 1 to 36500.' },

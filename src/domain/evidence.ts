@@ -31,7 +31,9 @@ export type EvidenceState =
   /** Working volume deleted (close); the forensic snapshot remains. */
   | 'volume-deleted'
   /** A step failed; the record says which. */
-  | 'failed';
+  | 'failed'
+  /** A memory image captured into the vault (kind `memory`). */
+  | 'captured';
 
 /** The contract's evidence fields (`acquire --json`, `evidence list --json`), plus provenance. */
 export interface EvidenceItem {
@@ -39,7 +41,8 @@ export interface EvidenceItem {
   sourceAccount: string;
   sourceRegion: string;
   sourceInstanceId?: string;
-  sourceVolumeId: string;
+  /** The source volume (disk items; a memory image has none). */
+  sourceVolumeId?: string;
   /** Device name of the volume on the source instance (e.g. /dev/xvda). */
   sourceDevice?: string;
   sourceSnapshotId?: string;
@@ -95,7 +98,33 @@ export interface EvidenceItem {
   sourceHash?: SourceHash;
   /** The last `evidence export` of the item's raw image (every export is an `evidence.export` event). */
   lastExport?: ImageExport;
+  /** `memory` for a memory image; a disk item written before memory capture has no kind (read it as `disk`). */
+  kind?: 'disk' | 'memory';
+  /** A memory image (kind `memory`): the vault object, both hashes, the tool and what the instance reported. */
+  memory?: MemoryImage;
   state: EvidenceState;
+}
+
+/**
+ * A memory image captured from a running instance (`memory capture`): where it is in the vault and
+ * what proves it. `sha256` is the tool's read-back of the stored object (authoritative, and the
+ * item's `sha256`); `guestSha256` what the instance reported, recorded but never trusted alone.
+ */
+export interface MemoryImage {
+  key: string;
+  versionId: string;
+  sizeBytes: number;
+  sha256: string;
+  guestSha256: string;
+  match: boolean;
+  tool: string;
+  toolVersion: string;
+  toolSha256: string;
+  commandId?: string;
+  kernelRelease?: string;
+  memTotalKiB?: number;
+  retainUntil?: string;
+  capturedAt: string;
 }
 
 /** The tool that computed a content hash (src/evidence/content-hash.ts `HashTool`). */

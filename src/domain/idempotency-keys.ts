@@ -110,6 +110,12 @@ export const KEY_FAMILIES = {
   'evidence.export.vault': ['evidence', 'export', id('evidenceId'), 'vault', rest('uploadId')],
   /** `evidence.export` to a local file: by a digest of the file (path, device, inode, time written). */
   'evidence.export.file': ['evidence', 'export', id('evidenceId'), 'file', id('digest')],
+  /** `memory.capture.start`: a memory capture began, by instance and the image's UTC time stamp (YYYYMMDDTHHMMSSZ). */
+  'memory.capture-start': ['memory', 'capture-start', id('instanceId'), id('time')],
+  /** `memory.capture`: how that capture ended (succeeded or failed), by instance and time stamp. */
+  'memory.capture': ['memory', 'capture', id('instanceId'), id('time')],
+  /** `memory.upload.abort`: an open multipart upload of a memory image aborted, by upload id. */
+  'memory.upload-abort': ['memory', 'upload-abort', rest('uploadId')],
   /** `evidence.failed`: a step of an item failed, by step and error code. */
   'evidence.failed': ['evidence', 'failed', id('evidenceId'), id('step'), id('code')],
   /** `case.close.verify`: the record verified before close changed anything. */
@@ -224,6 +230,11 @@ export const idempotencyKeys = {
     detachUnknown: (volumeId: string, attachTime: string) => build('room.down.detach-unknown', volumeId, attachTime),
     sessionStart: (sessionId: string) => build('room.session.start', sessionId),
     session: (sessionId: string) => build('room.session', sessionId),
+  },
+  memory: {
+    captureStart: (instanceId: string, time: string) => build('memory.capture-start', instanceId, time),
+    capture: (instanceId: string, time: string) => build('memory.capture', instanceId, time),
+    uploadAbort: (uploadId: string) => build('memory.upload-abort', uploadId),
   },
   isolate: {
     step: (instanceId: string, step: string) => build('isolate.step', instanceId, step),

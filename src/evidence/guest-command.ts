@@ -24,6 +24,10 @@ export interface GuestCommand {
   maxIntervalMs?: number;
   /** Says what could not run it, for the `unreachable` detail ("the status tool"). */
   what: string;
+  /** Called once SSM accepted the command, before the wait (memory capture records the command id then). */
+  onSent?: (commandId: string) => Promise<void>;
+  /** Called on each poll that finds the command still running (the invocation's status, time waited). */
+  onPending?: (status: string | undefined, elapsedMs: number) => void;
 }
 
 /** What a guest command needs: the forensic account (where the room is) and a clock. An EvidenceRun is one. */
@@ -46,10 +50,23 @@ export type GuestAnswer =
   | { kind: 'unreachable'; detail: string };
 
 /** Send the command and wait (within its budget; past it a TimeoutError with the commandId in its details) for the invocation to end. */
-export async function runGuestCommand(run: GuestCommandRun, instanceId: string, c: GuestCommand): Promise<GuestAnswer> {
+export function runGuestCommand(run: GuestCommandRun, instanceId: string, c: GuestCommand): Promise<GuestAnswer> {
+  return runShellCommand(run.forensic, run.clock, instanceId, c);
+}
+
+/**
+ * {@link runGuestCommand} on an instance of any account: memory capture runs its script on the
+ * compromised instance, in the SOURCE account, through this.
+ */
+export async function runShellCommand(
+  account: AccountCalls<{ ssm: 'sendCommand' | 'getCommandInvocation' }>,
+  clock: Clock,
+  instanceId: string,
+  c: GuestCommand,
+): Promise<GuestAnswer> {
   let commandId: string | undefined;
   try {
-    const sent = await run.forensic.ssm.sendCommand({
+    const sent = await account.ssm.sendCommand({
       InstanceIds: [instanceId],
       DocumentName: 'AWS-RunShellScript',
       Parameters: {
@@ -68,10 +85,11 @@ export async function runGuestCommand(run: GuestCommandRun, instanceId: string, 
   }
   if (!commandId) return { kind: 'unreachable', detail: `SSM SendCommand to ${instanceId} returned no command id` };
   const id = commandId;
+  await c.onSent?.(id);
   const inv = await waitFor(
     async () => {
       try {
-        const i = await run.forensic.ssm.getCommandInvocation({ CommandId: id, InstanceId: instanceId });
+        const i = await account.ssm.getCommandInvocation({ CommandId: id, InstanceId: instanceId });
         return i.Status && TERMINAL.has(i.Status)
           ? { state: 'done' as const, value: i }
           : { state: 'pending' as const, detail: i.Status ?? 'unknown' };
@@ -88,8 +106,11 @@ export async function runGuestCommand(run: GuestCommandRun, instanceId: string, 
       // Awaited in-process also in hand-off mode (domain/hand-off.ts): a command sent is answered to
       // this call only, and a call that came back later would send it anew and wait again. The
       // command's own budget bounds the wait: a Lambda host passes budgets that fit its time.
-      clock: handOffClock(run.clock, 'block'),
+      clock: handOffClock(clock, 'block'),
       details: { commandId: id, instanceId },
+      ...(c.onPending
+        ? { onPending: (d: string | undefined, _p: number | undefined, ms: number) => c.onPending!(d, ms) }
+        : {}),
     },
   );
   const stderr = inv.StandardErrorContent ?? '';

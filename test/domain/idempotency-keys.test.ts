@@ -173,6 +173,12 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
     K.automation.approvalRequest('i-1', 'arn:aws:states:us-east-1:1:execution:m:e'),
     { instanceId: 'i-1', executionArn: 'arn:aws:states:us-east-1:1:execution:m:e' },
   ],
+  'memory.capture-start': [
+    K.memory.captureStart('i-1', '20260101T000000Z'),
+    { instanceId: 'i-1', time: '20260101T000000Z' },
+  ],
+  'memory.capture': [K.memory.capture('i-1', '20260101T000000Z'), { instanceId: 'i-1', time: '20260101T000000Z' }],
+  'memory.upload-abort': [K.memory.uploadAbort('up.1_x'), { uploadId: 'up.1_x' }],
   'automation.notify': [
     K.automation.notify('succeeded', 'i-1', 'arn:aws:states:us-east-1:1:execution:m:e'),
     { outcome: 'succeeded', instanceId: 'i-1', executionArn: 'arn:aws:states:us-east-1:1:execution:m:e' },

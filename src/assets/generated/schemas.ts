@@ -342,6 +342,67 @@ export const MANIFEST_SCHEMA: Record<string, any> = {
         }
       }
     },
+    "memoryImage": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "key",
+        "versionId",
+        "sizeBytes",
+        "sha256",
+        "guestSha256",
+        "match",
+        "tool",
+        "toolVersion",
+        "toolSha256",
+        "capturedAt"
+      ],
+      "description": "A memory image of a running instance (memory capture): the vault object, the tool's read-back SHA-256 (authoritative; also the item's sha256), the SHA-256 the instance reported and whether the two match, the tool, the SSM command, and the kernel release and MemTotal the instance reported.",
+      "properties": {
+        "key": {
+          "type": "string"
+        },
+        "versionId": {
+          "type": "string"
+        },
+        "sizeBytes": {
+          "type": "number"
+        },
+        "sha256": {
+          "$ref": "#/$defs/sha256"
+        },
+        "guestSha256": {
+          "type": "string"
+        },
+        "match": {
+          "type": "boolean"
+        },
+        "tool": {
+          "type": "string"
+        },
+        "toolVersion": {
+          "type": "string"
+        },
+        "toolSha256": {
+          "$ref": "#/$defs/sha256"
+        },
+        "commandId": {
+          "type": "string"
+        },
+        "kernelRelease": {
+          "type": "string"
+        },
+        "memTotalKiB": {
+          "type": "number"
+        },
+        "retainUntil": {
+          "type": "string"
+        },
+        "capturedAt": {
+          "type": "string"
+        }
+      }
+    },
     "imageExport": {
       "type": "object",
       "additionalProperties": false,
@@ -496,6 +557,16 @@ export const MANIFEST_SCHEMA: Record<string, any> = {
         "lastExport": {
           "$ref": "#/$defs/imageExport"
         },
+        "kind": {
+          "enum": [
+            "disk",
+            "memory"
+          ],
+          "description": "What the item is: an EBS disk (absent in records written before memory capture) or a memory image (memory)."
+        },
+        "memory": {
+          "$ref": "#/$defs/memoryImage"
+        },
         "state": {
           "enum": [
             "snapshotting",
@@ -507,7 +578,8 @@ export const MANIFEST_SCHEMA: Record<string, any> = {
             "attached",
             "detached",
             "volume-deleted",
-            "failed"
+            "failed",
+            "captured"
           ]
         }
       }

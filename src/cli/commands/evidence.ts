@@ -6,7 +6,7 @@ import type { Argv } from 'yargs';
 import type { CommandResult, HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
 import { budgetsFrom, handle, withBucket, withBudgets, withCase } from './common.js';
-import { evidenceTable } from '../render.js';
+import { evidenceTable, memoryTable } from '../render.js';
 import { evidenceJson } from '../../domain/evidence.js';
 import { UsageError } from '../../domain/errors.js';
 import { checkOutFile } from '../../custody/out-path.js';
@@ -126,7 +126,13 @@ export function evidenceCommands(y: Argv, io: HostIo): Argv {
           const forensic = await ctx.forensicAccount();
           const custody = await ctx.custody(a.case, a.bucket, { use: 'read' });
           const r = await listEvidence({ forensic, custody }, { caseId: a.case });
-          return { data: { case: r.case, evidence: r.evidence.map(evidenceJson) }, text: evidenceTable(r.evidence) };
+          const disks = r.evidence.filter((e) => e.kind !== 'memory');
+          const memory = r.evidence.filter((e) => e.kind === 'memory');
+          const text =
+            memory.length === 0
+              ? evidenceTable(r.evidence)
+              : `${disks.length ? `${evidenceTable(disks)}\n\n` : ''}Memory images:\n${memoryTable(memory)}`;
+          return { data: { case: r.case, evidence: r.evidence.map(evidenceJson) }, text };
         }),
       )
       .command(

@@ -13,6 +13,8 @@ import {
   type IsolateResult,
   type ReleaseResult,
 } from '../../workflows/isolate/index.js';
+import type { MemoryCaptureResult } from '../../workflows/memory/index.js';
+import { captureText, runCapture } from './memory-capture.js';
 
 interface IsolateArgs extends GlobalArgs, SourceArgs {
   case: string;
@@ -22,6 +24,7 @@ interface IsolateArgs extends GlobalArgs, SourceArgs {
   nacl: boolean;
   stop: boolean;
   asgReplace: boolean;
+  captureMemory: boolean;
 }
 
 interface ReleaseArgs extends GlobalArgs, SourceArgs {
@@ -132,14 +135,24 @@ export function isolateCommands(y: Argv, io: HostIo): Argv {
           // isolate's own: not carried into `isolate release`.
           global: false,
           describe: 'leave the Auto Scaling group without lowering its desired capacity: it launches a replacement',
+        })
+        .option('capture-memory', {
+          type: 'boolean',
+          default: false,
+          describe:
+            "capture the instance's memory (as `memory capture`) before any change to its network; if the capture fails, isolate stops unless you approve going on (--yes goes on)",
         }),
-    handle<IsolateArgs, Omit<IsolateResult, 'seal'>>(io, async (ctx, a) => {
+    handle<IsolateArgs, Omit<IsolateResult, 'seal'> & { memory?: MemoryCaptureResult }>(io, async (ctx, a) => {
       const source: SourceArgs = {
         ...(a.sourceProfile ? { sourceProfile: a.sourceProfile } : {}),
         ...(a.sourceRoleArn ? { sourceRoleArn: a.sourceRoleArn } : {}),
         ...(a.sourceRegion ? { sourceRegion: a.sourceRegion } : {}),
       };
       const account = await ctx.sourceAccount(source);
+      let memory: MemoryCaptureResult | undefined;
+      const capture = () => runCapture(ctx, { ...a, ...source, dryRun: a.dryRun }).then((m) => (memory = m));
+      // A dry run plans the capture too (nothing made); a real run captures inside isolate, after its checks.
+      if (a.captureMemory && a.dryRun) await capture();
       const r = await isolateInstance(
         {
           account,
@@ -157,10 +170,15 @@ export function isolateCommands(y: Argv, io: HostIo): Argv {
           stop: a.stop,
           asgReplace: a.asgReplace,
           signal: ctx.abort.signal,
+          ...(a.captureMemory && !a.dryRun ? { beforeChange: { what: 'The memory capture', run: capture } } : {}),
         },
       );
       const { seal: _seal, ...data } = r;
-      return { data, text: isolationText(r) };
+      const text = isolationText(r);
+      return {
+        data: { ...data, ...(memory ? { memory } : {}) },
+        text: memory ? `${captureText(memory)}\n\n${text}` : text,
+      };
     }),
   );
 }

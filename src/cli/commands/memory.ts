@@ -1,12 +1,14 @@
 /**
  * `cleanroom memory …`: memory capture of a compromised instance (docs/memory.md).
  *   memory tools --avml FILE [--version V]   the capture tool (AVML) into the vault
+ *   memory capture --case ID --instance I    an instance's memory into the vault (memory-capture.ts)
  */
 import type { Argv } from 'yargs';
 import type { HostIo } from '../host.js';
 import type { GlobalArgs } from '../context.js';
 import { handle, withBucket } from './common.js';
 import { memoryTools } from '../../workflows/memory-tools/index.js';
+import { memoryCaptureCommand } from './memory-capture.js';
 
 interface ToolsArgs extends GlobalArgs {
   avml: string;
@@ -17,7 +19,7 @@ interface ToolsArgs extends GlobalArgs {
 
 export function memoryCommands(y: Argv, io: HostIo): Argv {
   return y.command('memory', "memory capture: a compromised instance's memory into the vault", (m) =>
-    m
+    memoryCaptureCommand(m, io)
       .command(
         'tools',
         'put the memory capture tool (an AVML binary) into the vault: tools/memory/avml/<sha256> and the pointer tools/memory/avml.json',
@@ -59,6 +61,6 @@ export function memoryCommands(y: Argv, io: HostIo): Argv {
           return { data: r, text };
         }),
       )
-      .demandCommand(1, 'Name a memory command: tools.'),
+      .demandCommand(1, 'Name a memory command: capture or tools.'),
   );
 }

@@ -1,6 +1,7 @@
 /**
- * `evidence list`: the case's evidence items as the custody record folds them, each checked against
- * AWS (is the working volume there, attached where the record says?). Read-only.
+ * `evidence list`: the case's evidence items as the custody record folds them — disks, and memory
+ * images (`memory capture`) — each disk checked against AWS (is the working volume there, attached
+ * where the record says?). Read-only.
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyRecorder } from '../../domain/recorder.js';
@@ -9,6 +10,8 @@ import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
 import { describeVolumes } from '../../resources/volumes.js';
 
 export interface ListedEvidence extends EvidencePatch {
+  /** `disk` (an EBS volume; items recorded before memory capture carry no kind) or `memory` (an image in the vault). */
+  kind: 'disk' | 'memory';
   /** The working volume as AWS has it now (absent when the item has none). */
   live?: { volumeState: string; attachedTo: string[] };
   /** Where AWS and the record disagree, in words. */
@@ -43,7 +46,8 @@ export async function listEvidence(
   }
   return {
     case: caseId,
-    evidence: items.map((item) => {
+    evidence: items.map((it) => {
+      const item = { ...it, kind: it.kind ?? 'disk' } as const;
       if (!item.volumeId) return item;
       const l = live.get(item.volumeId);
       const drift = !l

@@ -94,6 +94,13 @@ export interface IsolateOptions {
    * would sleep, after recording and sealing what it did; the same call again resumes.
    */
   waits?: WaitMode;
+  /**
+   * Run before any change to the instance — after the checks and approvals, with the record open,
+   * only when no isolation of the instance has begun yet (isolation cuts the SSM agent's path):
+   * the CLI's `--capture-memory` passes a memory capture here. When it fails, isolate stops with its
+   * error, unless `approve` (action `isolate.without-memory`) says go on without it.
+   */
+  beforeChange?: { what: string; run: () => Promise<unknown> };
 }
 
 /** What `isolateInstance` works with (ports, record, reporter, clock, prompts). */
@@ -195,6 +202,7 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
         'isolate needs the case custody record for a real run (only --dry-run works without it).',
       );
     const custody = await session.open();
+    if (options.beforeChange) await runBeforeChange(run, deps, options.beforeChange, custody);
     // 1. The state before anything changes.
     const state = await recordState(run, custody, current, options);
     const ctx: StepContext = {
@@ -367,6 +375,42 @@ async function approveBeyondInstance(
       question: `${memory}\nStop ${instanceId} at the end of the isolation?`,
       plan: { instanceId, hibernate: current.hibernationConfigured },
     });
+  }
+}
+
+/** Step 0 (last): the caller's work before any change (a memory capture); its failure stops isolate unless approved. */
+async function runBeforeChange(
+  run: IsolationRun,
+  deps: IsolateDeps,
+  hook: NonNullable<IsolateOptions['beforeChange']>,
+  custody: CustodyRecorder,
+): Promise<void> {
+  const { caseId, instanceId } = run;
+  const begun = custody.find(keys.step(instanceId, 'state'));
+  if (begun) {
+    run.warn(
+      `${hook.what} skipped: the isolation of ${instanceId} began at ${begun.time} (custody seq ${begun.seq}), so its network may be cut already.`,
+    );
+    return;
+  }
+  try {
+    await hook.run();
+  } catch (e) {
+    if (isInterrupted(e)) throw e;
+    const err = asError(e);
+    const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
+    try {
+      await requireApproval(deps.approve, {
+        action: 'isolate.without-memory',
+        caseId,
+        question: `${hook.what} failed (${code}): ${err.message}\nIsolating ${instanceId} now cuts the path a later capture would take. Isolate without it?`,
+        plan: { instanceId, failed: hook.what, code },
+      });
+    } catch {
+      err.message += `\nIsolate stopped before any change to ${instanceId}. To isolate it without its memory, answer yes (the CLI: --yes).`;
+      throw err;
+    }
+    run.warn(`${hook.what} failed (${code}); isolation went on as approved: ${err.message}`);
   }
 }
 
