@@ -141,8 +141,12 @@ function perItem(name, fn, resultPath, next, extra = {}) {
   };
 }
 
-/** The response flow's states (StartAt: Start). */
-function responseStates() {
+/**
+ * The response flow's states (StartAt: Start). In a fleet (`fleet`), the input is the run's item
+ * `{ fleet, item }`: a failure before the case is resolved is reported with the item, so that it is
+ * recorded in the run's case (the item names it) and `automation status` says which and why.
+ */
+function responseStates({ fleet = false } = {}) {
   const states = {
     Start: {
       Type: 'Pass',
@@ -234,7 +238,16 @@ function responseStates() {
       Next: 'Done',
     },
     Done: { Type: 'Succeed' },
-    NotifyResolveFailure: notifyTask({ case: null, ...EXECUTION, outcome: 'failed', 'error.$': '$.error' }, 'Failed'),
+    NotifyResolveFailure: notifyTask(
+      {
+        case: null,
+        ...(fleet ? { 'item.$': '$.event.item' } : {}),
+        ...EXECUTION,
+        outcome: 'failed',
+        'error.$': '$.error',
+      },
+      'Failed',
+    ),
     NotifyFailure: notifyTask({ ...CASE, outcome: 'failed', 'error.$': '$.error' }, 'Failed'),
     Failed: { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' },
   };
@@ -269,7 +282,7 @@ const fleet = {
       ItemProcessor: {
         ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
         StartAt: 'Start',
-        States: responseStates(),
+        States: responseStates({ fleet: true }),
       },
       Label: 'Instances',
       ResultPath: '$.results',
