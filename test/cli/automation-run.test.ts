@@ -32,11 +32,11 @@ import { deploy, instance } from './automation-helpers.js';
 const FLEET_SIZE = 20;
 const MAX_CONCURRENCY = 5;
 
-t.setTimeout(1_800_000);
+t.setTimeout(3_600_000);
 const aws = await useLocalAws(t);
 
 t.test('automation run: refusals first, then the list in the vault and the fleet run to its end', async (t) => {
-  t.setTimeout(1_800_000);
+  t.setTimeout(3_600_000);
   const init = await cli(aws, ['vault', 'init', '--json']);
   t.equal(init.code, 0, init.stderr);
   const notDeployed = await cli(aws, [
@@ -121,7 +121,7 @@ t.test('automation run: refusals first, then the list in the vault and the fleet
   t.ok(obj.ObjectLockMode && obj.ObjectLockRetainUntilDate, 'under Object Lock');
 
   const began = Date.now();
-  const end = await waitForExecution(d.sfn, r.executionArn, { budgetMs: 1_500_000 });
+  const end = await waitForExecution(d.sfn, r.executionArn, { budgetMs: 3_300_000 });
   t.comment(
     `fleet of ${FLEET_SIZE} at max concurrency ${MAX_CONCURRENCY}: ${Math.round((Date.now() - began) / 1000)} s`,
   );
