@@ -7,8 +7,8 @@
  * `--max-concurrency 5` (observed from the record's times: never more than five children at once,
  * and five did run side by side) while one instance, terminated right after the run started, fails
  * at resolve without stopping the others. The fleet SUCCEEDS (1 of 20 failed is under the default
- * tolerated 25 %); its summary, the Summarize notification recorded as `automation.notify` (outcome
- * `summary`) and `automation status --case` report all 20, the terminated one `failed` with its
+ * tolerated 25 %); its summary and `automation status --case` (which reads the Summarize notification
+ * recorded as `automation.notify`, outcome `summary`) report all 20, the terminated one `failed` with its
  * code; `custody verify` is green.
  *
  * Time: the children share one case and take its lease in turn (isolate, acquire, room, attach), so
@@ -144,15 +144,11 @@ t.test('automation run: refusals first, then the list in the vault and the fleet
     outcome?: { details?: { outcome?: string; instances?: Array<{ instanceId: string; outcome: string }> } };
   }>;
   t.equal(log.filter((e) => e.action === 'automation.run').length, 1);
-  // The Summarize step's notification is in the record: one automation.notify of outcome summary,
-  // naming every instance with its outcome.
-  const summaries = log.filter((e) => e.action === 'automation.notify' && e.outcome?.details?.outcome === 'summary');
+  // The Summarize step's notification is in the record: one automation.notify that names no
+  // instance (`custody log --json` shows action, status and resources; its details — each instance's
+  // outcome — are what `automation status` reads, checked below).
+  const summaries = log.filter((e) => e.action === 'automation.notify' && (e.resources ?? []).length === 0);
   t.equal(summaries.length, 1, "the fleet's summary notification is recorded once");
-  t.same(
-    (summaries[0]?.outcome?.details?.instances ?? []).map((x) => [x.instanceId, x.outcome]),
-    sorted.map((i) => [i, i === lost ? 'failed' : 'succeeded']),
-    'the recorded summary names each instance with its outcome',
-  );
   // The terminated instance's child fails at resolve, before it takes its item up.
   t.equal(
     log.filter((e) => e.action === 'automation.start').length,
