@@ -19,12 +19,25 @@ const fnArn = (name) => `\${${name}FunctionArn}`;
 const EXECUTION = { 'execution.$': '$$.Execution.Id' };
 const CASE = { 'case.$': '$.resolved.case', ...EXECUTION };
 
-/** Errors worth trying again: the case busy, throttling, a flaky endpoint, Lambda's own failures. */
+/** Errors worth trying again: the case busy, throttling, a flaky endpoint, Lambda's own failures, a partial acquisition. */
 const RETRY = [
   {
+    // Another step of the case holds its lease — for one invocation, seconds in hand-off mode. A
+    // fleet's children share one case, so with MaxConcurrency N up to N-1 of them wait here at once:
+    // come back soon and often (at most 20 s apart), not after an exponential back-off that grows
+    // to minutes while the lease is long free. 45 attempts: about as long as the back-off below
+    // would wait in all (15 minutes), which outlasts any one holder's invocation. CUSTODY_CONTENTION:
+    // two copies of one step (a redelivered invocation) raced for the same slot of its lane; the
+    // retry reads the lane's head and finds by idempotency key what the other copy recorded.
+    ErrorEquals: ['CASE_BUSY', 'LEASE_CONTENTION', 'CUSTODY_CONTENTION'],
+    IntervalSeconds: 2,
+    BackoffRate: 1.5,
+    MaxAttempts: 45,
+    MaxDelaySeconds: 20,
+    JitterStrategy: 'FULL',
+  },
+  {
     ErrorEquals: [
-      'CASE_BUSY',
-      'LEASE_CONTENTION',
       'ENDPOINT_TIMEOUT',
       'AWS_Throttling',
       'AWS_ThrottlingException',
@@ -56,6 +69,18 @@ const RETRY = [
     BackoffRate: 2,
     MaxAttempts: 6,
     MaxDelaySeconds: 120,
+    JitterStrategy: 'FULL',
+  },
+  {
+    // Acquire's answer when some volumes failed and the rest are recorded: "run the same command
+    // again to finish: nothing already done is repeated". A transient failure mid-volume (a custody
+    // write or an AWS call whose retries all failed) ends this way; twice more is what a responder
+    // would do before looking at it, and a failure that stays (a key policy, a quota) still ends the
+    // response after two more tries.
+    ErrorEquals: ['PARTIAL_FAILURE'],
+    IntervalSeconds: 5,
+    BackoffRate: 2,
+    MaxAttempts: 2,
     JitterStrategy: 'FULL',
   },
 ];
@@ -141,8 +166,12 @@ function perItem(name, fn, resultPath, next, extra = {}) {
   };
 }
 
-/** The response flow's states (StartAt: Start). */
-function responseStates() {
+/**
+ * The response flow's states (StartAt: Start). In a fleet (`fleet`), the input is the run's item
+ * `{ fleet, item }`: a failure before the case is resolved is reported with the item, so that it is
+ * recorded in the run's case (the item names it) and `automation status` says which and why.
+ */
+function responseStates({ fleet = false } = {}) {
   const states = {
     Start: {
       Type: 'Pass',
@@ -234,7 +263,16 @@ function responseStates() {
       Next: 'Done',
     },
     Done: { Type: 'Succeed' },
-    NotifyResolveFailure: notifyTask({ case: null, ...EXECUTION, outcome: 'failed', 'error.$': '$.error' }, 'Failed'),
+    NotifyResolveFailure: notifyTask(
+      {
+        case: null,
+        ...(fleet ? { 'item.$': '$.event.item' } : {}),
+        ...EXECUTION,
+        outcome: 'failed',
+        'error.$': '$.error',
+      },
+      'Failed',
+    ),
     NotifyFailure: notifyTask({ ...CASE, outcome: 'failed', 'error.$': '$.error' }, 'Failed'),
     Failed: { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' },
   };
@@ -269,7 +307,7 @@ const fleet = {
       ItemProcessor: {
         ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
         StartAt: 'Start',
-        States: responseStates(),
+        States: responseStates({ fleet: true }),
       },
       Label: 'Instances',
       ResultPath: '$.results',

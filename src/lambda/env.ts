@@ -19,7 +19,16 @@ export interface AutomationEnv {
   isolationPolicy: IsolationPolicy;
   /** GuardDuty findings below this severity are ignored. */
   minSeverity: number;
+  /**
+   * How long the attach step lets the room's instance take to report an attached evidence disk
+   * read-only (CLEANROOM_READONLY_CHECK_SECONDS, the stack's ReadOnlyCheckSeconds); unset: the
+   * library's default (60 s). Past it the disk is recorded read-only `not-confirmed`.
+   */
+  readOnlyCheckSeconds?: number;
 }
+
+/** The longest read-only check a step may wait for: it is awaited inside one 15-minute invocation. */
+export const MAX_READONLY_CHECK_SECONDS = 600;
 
 const POLICIES: readonly IsolationPolicy[] = ['auto', 'approve', 'never'];
 
@@ -44,6 +53,13 @@ export function readAutomationEnv(env: Record<string, string | undefined> = proc
   const severity = Number(env['CLEANROOM_MIN_SEVERITY'] ?? '7');
   if (!Number.isFinite(severity) || severity < 0 || severity > 10)
     bad('CLEANROOM_MIN_SEVERITY', env['CLEANROOM_MIN_SEVERITY'], 'a number from 0 to 10');
+  const check = env['CLEANROOM_READONLY_CHECK_SECONDS'];
+  const checkSeconds = check === undefined || check === '' ? undefined : Number(check);
+  if (
+    checkSeconds !== undefined &&
+    (!Number.isInteger(checkSeconds) || checkSeconds < 0 || checkSeconds > MAX_READONLY_CHECK_SECONDS)
+  )
+    bad('CLEANROOM_READONLY_CHECK_SECONDS', check, `a whole number of seconds from 0 to ${MAX_READONLY_CHECK_SECONDS}`);
   return {
     region: need('AWS_REGION', 'a Region name', /^[a-z]{2}(-[a-z]+)+-\d+$/),
     vaultBucket: need('CLEANROOM_VAULT_BUCKET', 'an S3 bucket name', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/),
@@ -52,5 +68,6 @@ export function readAutomationEnv(env: Record<string, string | undefined> = proc
     topicArn: need('CLEANROOM_TOPIC_ARN', 'an SNS topic ARN', /^arn:aws[a-z-]*:sns:/),
     isolationPolicy: policy as IsolationPolicy,
     minSeverity: severity,
+    ...(checkSeconds !== undefined ? { readOnlyCheckSeconds: checkSeconds } : {}),
   };
 }

@@ -39,7 +39,12 @@ export interface LambdaWorldOptions {
 
 /** The world of a deployed function, from its environment. */
 export function lambdaWorld(env: AutomationEnv = readAutomationEnv(), options: LambdaWorldOptions = {}): LambdaWorld {
-  const budgets = options.evidenceBudgets ? { budgets: options.evidenceBudgets } : {};
+  // The deployment's knob (ReadOnlyCheckSeconds), then the caller's overrides.
+  const evidenceBudgets: Partial<EvidenceBudgets> = {
+    ...(env.readOnlyCheckSeconds !== undefined ? { readOnlyCheckMs: env.readOnlyCheckSeconds * 1000 } : {}),
+    ...options.evidenceBudgets,
+  };
+  const budgets = Object.keys(evidenceBudgets).length ? { budgets: evidenceBudgets } : {};
   const accounts = new Map<string, Promise<AwsAccount>>();
   const inRegion = (region: string): Promise<AwsAccount> => {
     let a = accounts.get(region);

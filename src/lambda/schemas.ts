@@ -63,6 +63,16 @@ export const STEP_SCHEMAS: Record<HandlerName, object> = {
     required: ['execution', 'outcome'],
     properties: {
       case: { anyOf: [{ type: 'null' }, CASE_REF] },
+      /** A fleet item that failed before its case was resolved (fleet.asl.json's NotifyResolveFailure). */
+      item: {
+        type: 'object',
+        required: ['caseId', 'instanceId', 'region'],
+        properties: {
+          caseId: CASE_REF.properties.caseId,
+          instanceId: CASE_REF.properties.instanceId,
+          region: CASE_REF.properties.region,
+        },
+      },
       execution: EXECUTION,
       outcome: { enum: ['succeeded', 'failed', 'rejected', 'expired'] },
       error: { type: 'object', properties: { Error: { type: 'string' }, Cause: { type: 'string' } } },

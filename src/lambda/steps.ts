@@ -25,6 +25,8 @@ export type ItemInput = StepInput & { item: { evidenceId: string } };
 export type HashInput = ItemInput & { resume?: Record<string, unknown> | null };
 export type NotifyInput = {
   case?: CaseRef | null;
+  /** A fleet item that failed before its case was resolved: the failure is recorded in the item's case. */
+  item?: { caseId: string; instanceId: string; region: string };
   execution: string;
   outcome: 'succeeded' | 'failed' | 'rejected' | 'expired';
   error?: { Error?: string; Cause?: string };
@@ -251,10 +253,16 @@ function headOf(record: CaseRecord): { seq: number; hash: string } | undefined {
 
 const notify: StepBody<NotifyInput> = async (input, x) => {
   const ref = input.case ?? undefined;
-  const record = ref
-    ? await x.world.openRecord(ref.caseId, { mustExist: true, lane: x.lane(ref.instanceId), actor: x.actor })
+  // The instance and case the notice is about: the resolved case, or a fleet item that failed before it.
+  const about = ref ?? (input.item ? { ...input.item, account: await x.world.accountId() } : undefined);
+  const record = about
+    ? await x.world.openRecord(about.caseId, {
+        mustExist: Boolean(ref),
+        lane: x.lane(about.instanceId),
+        actor: x.actor,
+      })
     : undefined;
-  const key = idempotencyKeys.automation.notify(input.outcome, ref?.instanceId ?? 'none', input.execution);
+  const key = idempotencyKeys.automation.notify(input.outcome, about?.instanceId ?? 'none', input.execution);
   if (record?.find(key)) {
     // A retry after the notice was recorded: commit the lanes (the attempt may have died before).
     await commitLanes(record);
@@ -264,10 +272,10 @@ const notify: StepBody<NotifyInput> = async (input, x) => {
   // over everything the steps recorded (the notice's own event is committed after it).
   if (record) await commitLanes(record);
   const evidence = record
-    ? [...foldEvidence(record.events()).values()].filter((e) => !ref || e.sourceInstanceId === ref.instanceId)
+    ? [...foldEvidence(record.events()).values()].filter((e) => !about || e.sourceInstanceId === about.instanceId)
     : [];
   const head = record ? headOf(record) : undefined;
-  const what = ref ? `instance ${ref.instanceId} (case ${ref.caseId})` : 'an event the response could not take';
+  const what = about ? `instance ${about.instanceId} (case ${about.caseId})` : 'an event the response could not take';
   const subject = `[cleanroom] response ${input.outcome} for ${what}`.slice(0, 99);
   const lines = [
     `The automated response ${input.outcome === 'succeeded' ? 'finished' : `ended: ${input.outcome}`} for ${what}.`,
@@ -283,14 +291,14 @@ const notify: StepBody<NotifyInput> = async (input, x) => {
         `  ${e.evidenceId}  ${e.sourceVolumeId ?? ''}  snapshot ${e.forensicSnapshotId ?? '-'}  sha256 ${e.sha256 ?? '(not hashed yet)'}${e.volumeId ? `  attached ${e.volumeId}` : ''}`,
     ),
     ...(head ? ['', `Custody head: #${head.seq} ${head.hash}`] : []),
-    ...(ref ? [`Verify: cleanroom custody verify --case ${ref.caseId}`] : []),
+    ...(about ? [`Verify: cleanroom custody verify --case ${about.caseId}`] : []),
   ];
   const message = lines.join('\n');
   const messageId = await x.world.publish(subject, message);
-  if (record && ref) {
+  if (record && about) {
     await record.record({
       action: 'automation.notify',
-      resources: [resourceRef('ec2:instance', ref.instanceId, ref.account, ref.region)],
+      resources: [resourceRef('ec2:instance', about.instanceId, about.account, about.region)],
       inputs: { execution: input.execution, topic: x.world.env.topicArn },
       outcome: {
         status: 'succeeded',
@@ -301,7 +309,9 @@ const notify: StepBody<NotifyInput> = async (input, x) => {
           messageSha256: createHash('sha256').update(message).digest('hex'),
           evidence: evidence.map((e) => e.evidenceId),
           ...(head ? { head } : {}),
-          ...(input.error ? { error: input.error.Error ?? 'unknown' } : {}),
+          ...(input.error
+            ? { error: input.error.Error ?? 'unknown', errorMessage: causeMessage(input.error.Cause) }
+            : {}),
         },
       },
       idempotencyKey: key,

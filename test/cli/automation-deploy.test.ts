@@ -86,11 +86,25 @@ t.test('automation deploy, deploy again, update, remove', async (t) => {
   t.equal(text.code, 0);
   t.match(text.stdout, /is up to date: no changes/);
 
-  const updated = await cli(aws, ['automation', 'deploy', '--isolation-policy', 'auto', '--json']);
+  const updated = await cli(aws, [
+    'automation',
+    'deploy',
+    '--isolation-policy',
+    'auto',
+    '--readonly-check-seconds',
+    '5',
+    '--json',
+  ]);
   t.equal(updated.code, 0, updated.stderr);
-  t.match(updated.json(), { change: 'updated', parameters: { IsolationPolicy: 'auto', PollSeconds: '1' } });
+  t.match(updated.json(), {
+    change: 'updated',
+    parameters: { IsolationPolicy: 'auto', PollSeconds: '1', ReadOnlyCheckSeconds: '5' },
+  });
   const env = (await getFunction(endpoint, 'cleanroom-isolate'))['Environment']?.['Variables'];
   t.equal(env?.['CLEANROOM_ISOLATION_POLICY'], 'auto', 'the functions see the new policy');
+  const attachEnv = (await getFunction(endpoint, 'cleanroom-attach'))['Environment']?.['Variables'];
+  // String(): moto's CloudFormation passes a Number parameter into the variable as a JSON number (AWS: "5").
+  t.equal(String(attachEnv?.['CLEANROOM_READONLY_CHECK_SECONDS']), '5', "attach's read-only check budget");
 
   const refused = await cli(aws, ['automation', 'remove', '--json']);
   t.equal(refused.code, 2, 'remove without a terminal or --yes is refused');
@@ -114,6 +128,7 @@ t.test('bad options are refused before any AWS call (exit 2)', async (t) => {
   for (const args of [
     ['--min-severity', '9'],
     ['--poll-seconds', '0'],
+    ['--readonly-check-seconds', '601'],
     ['--isolation-policy', 'sometimes'],
     ['--stack-name', '1bad'],
     ['--notify-email', 'nobody'],

@@ -23,7 +23,11 @@ export interface Deployed {
   events: EventBridgeClient;
 }
 
-/** `vault init` and `automation deploy` through the CLI (PollSeconds 1: the Wait states are short). */
+/**
+ * `vault init` and `automation deploy` through the CLI (PollSeconds 1: the Wait states are short;
+ * ReadOnlyCheckSeconds 2: the local AWS's SSM never answers with output, so the attach step's
+ * read-only check would otherwise wait out the default 60 s for an answer that cannot come).
+ */
 export async function deploy(aws: LocalAws, t: Test, policy: 'auto' | 'approve' | 'never' = 'auto'): Promise<Deployed> {
   const init = await cli(aws, ['vault', 'init', '--json']);
   t.equal(init.code, 0, init.stderr);
@@ -34,6 +38,8 @@ export async function deploy(aws: LocalAws, t: Test, policy: 'auto' | 'approve' 
     policy,
     '--poll-seconds',
     '1',
+    '--readonly-check-seconds',
+    '2',
     '--min-severity',
     '5',
     '--json',

@@ -1,34 +1,42 @@
 /**
- * `automation run` end to end on the local AWS: refused before anything starts for an unknown or
- * terminated instance and without a deployment; then, deployed, the item list lands in the vault
- * under Object Lock with the SHA-256 the record names, running the same list again is the same run,
+ * `automation run` end to end on the local AWS, at the issue's scale: refused before anything
+ * starts for an unknown or terminated instance and without a deployment; then, deployed, a list of
+ * 20 instances given as `--instances-file` lands in the vault under Object Lock with the SHA-256 the
+ * record names, running the same list again (as --instance flags, in another order) is the same run,
  * and the fleet state machine's Distributed Map runs every instance's response to its end with
- * `--max-concurrency 2` (observed: never more than two children at once, from the record's times)
- * while one instance, terminated right after the run started, fails without stopping the others; the
- * fleet SUCCEEDS (1 of N failed is under the tolerated percentage) and its summary, the Summarize
- * notification in the record and `automation status --case` report each instance's outcome.
+ * `--max-concurrency 5` (observed from the record's times: never more than five children at once,
+ * and five did run side by side) while one instance, terminated right after the run started, fails
+ * at resolve without stopping the others. The fleet SUCCEEDS (1 of 20 failed is under the default
+ * tolerated 25 %); its summary and `automation status --case` (which reads the Summarize notification
+ * recorded as `automation.notify`, outcome `summary`) report all 20, the terminated one `failed` with its
+ * code; `custody verify` is green.
  *
- * N is FLEET_SIZE below, not the issue's 20: one response takes ~110 s on the local AWS on this
- * machine (2 shared cores; its attach step waits out the SSM confirmation budget, see
- * test/cli/automation-finding.test.ts). Measured: 5 instances two at a time, 456 s for the fleet
- * alone; 20 would take ~30 minutes, over the test runner's budget.
+ * Time: the children share one case and take its lease in turn (isolate, acquire, room, attach), so
+ * the fleet costs about 20 × one child's leased work (the stack is deployed with
+ * --readonly-check-seconds 2: the local AWS's SSM never answers the read-only check). Measured on the
+ * shared 2-core machine at load average 22: 11 of 20 children in 22 minutes; idle, ~5-10 minutes.
+ * The fleet's time and the most children seen at once are printed (t.comment) on every run.
  */
 import t from 'tap';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { useLocalAws } from '../../local-aws/local-aws.js';
 import { cli } from '../custody/helpers.js';
 import { waitForExecution } from '../harness/step-functions.js';
 import { deploy, instance } from './automation-helpers.js';
 
-const FLEET_SIZE = 4;
-const MAX_CONCURRENCY = 2;
+const FLEET_SIZE = 20;
+const MAX_CONCURRENCY = 5;
 
+t.setTimeout(3_600_000);
 const aws = await useLocalAws(t);
 
 t.test('automation run: refusals first, then the list in the vault and the fleet run to its end', async (t) => {
-  t.setTimeout(900_000);
+  t.setTimeout(3_600_000);
   const init = await cli(aws, ['vault', 'init', '--json']);
   t.equal(init.code, 0, init.stderr);
   const notDeployed = await cli(aws, [
@@ -62,21 +70,23 @@ t.test('automation run: refusals first, then the list in the vault and the fleet
   t.equal(refused.code, 2);
   t.match(refused.json().error, { code: 'INSTANCES_UNAVAILABLE', details: { terminated: [gone] } });
 
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'cleanroom-fleet-')), 'hosts.txt');
+  writeFileSync(file, `# the web tier\n${ids.join('\n')}\n`);
   const run = await cli(aws, [
     'automation',
     'run',
     '--case',
     'IR-FLEET-1',
-    ...ids.flatMap((i) => ['--instance', i]),
+    '--instances-file',
+    file,
     '--max-concurrency',
     String(MAX_CONCURRENCY),
-    '--tolerated-failure-percent',
-    '40',
     '--json',
   ]);
   t.equal(run.code, 0, run.stderr);
   const r = run.json();
   t.match(r, { case: 'IR-FLEET-1', started: true, maxConcurrency: MAX_CONCURRENCY, items: { count: FLEET_SIZE } });
+  t.equal(r.toleratedFailurePercentage, 25, 'the default tolerated failures: max(25, 100/n) %');
   t.match(r.executionArn, /:execution:cleanroom-fleet:run-[0-9a-f]{16}$/);
 
   // The same list again, in another order, is the same run, recorded once.
@@ -88,14 +98,12 @@ t.test('automation run: refusals first, then the list in the vault and the fleet
     ...[...ids].reverse().flatMap((i) => ['--instance', i]),
     '--max-concurrency',
     String(MAX_CONCURRENCY),
-    '--tolerated-failure-percent',
-    '40',
     '--json',
   ]);
   t.equal(again.code, 0, again.stderr);
   t.match(again.json(), { executionArn: r.executionArn, seq: r.seq }, 'the same list is the same run, recorded once');
 
-  // One instance goes away after the run started: the last of the list, which two-at-a-time has not
+  // One instance goes away after the run started: the last of the list, which five-at-a-time has not
   // reached yet.
   const sorted = [...ids].sort();
   const lost = sorted[sorted.length - 1]!;
@@ -113,7 +121,7 @@ t.test('automation run: refusals first, then the list in the vault and the fleet
   t.ok(obj.ObjectLockMode && obj.ObjectLockRetainUntilDate, 'under Object Lock');
 
   const began = Date.now();
-  const end = await waitForExecution(d.sfn, r.executionArn, { budgetMs: 840_000 });
+  const end = await waitForExecution(d.sfn, r.executionArn, { budgetMs: 3_300_000 });
   t.comment(
     `fleet of ${FLEET_SIZE} at max concurrency ${MAX_CONCURRENCY}: ${Math.round((Date.now() - began) / 1000)} s`,
   );
@@ -136,6 +144,11 @@ t.test('automation run: refusals first, then the list in the vault and the fleet
     outcome?: { details?: { outcome?: string; instances?: Array<{ instanceId: string; outcome: string }> } };
   }>;
   t.equal(log.filter((e) => e.action === 'automation.run').length, 1);
+  // The Summarize step's notification is in the record: one automation.notify that names no
+  // instance (`custody log --json` shows action, status and resources; its details — each instance's
+  // outcome — are what `automation status` reads, checked below).
+  const summaries = log.filter((e) => e.action === 'automation.notify' && (e.resources ?? []).length === 0);
+  t.equal(summaries.length, 1, "the fleet's summary notification is recorded once");
   // The terminated instance's child fails at resolve, before it takes its item up.
   t.equal(
     log.filter((e) => e.action === 'automation.start').length,
@@ -180,12 +193,17 @@ t.test('automation run: refusals first, then the list in the vault and the fleet
     sorted,
   );
   t.comment(JSON.stringify(inst.map((i) => [i.instanceId, i.outcome])));
-  // Its child failed at resolve, before the record named it: status calls it 'incomplete', not 'failed'
-  // (the run's item list and the fleet's summary know better; a gap in `automation status`).
-  t.not(inst.find((i) => i.instanceId === lost)?.outcome, 'done', 'status: the terminated instance is not done');
+  // Its child failed at resolve, before its case was resolved: failed, with the code.
+  t.match(
+    inst.find((i) => i.instanceId === lost),
+    { outcome: 'failed', error: { code: 'INSTANCE_TERMINATED' } },
+    'status: the terminated instance failed, and why',
+  );
   t.same(
     inst.filter((i) => i.instanceId !== lost).map((i) => i.outcome),
     Array(FLEET_SIZE - 1).fill('done'),
     'status: the others are done',
   );
+  const verify = await cli(aws, ['custody', 'verify', '--case', 'IR-FLEET-1', '--json']);
+  t.equal(verify.code, 0, verify.stdout);
 });

@@ -79,3 +79,36 @@ export async function executionHistory(sfn: SFNClient, executionArn: string): Pr
   } while (nextToken);
   return events;
 }
+
+/** A fault armed in the local AWS (`fault_injection` patch, docs/local-aws.md): the next `count` matching requests fail. */
+export interface Fault {
+  /** HTTP method, e.g. PUT. */
+  method?: string;
+  /** A regular expression the request path must match. */
+  path?: string;
+  /** The operation: a query request's Action, or the operation of a JSON request's X-Amz-Target. */
+  target?: string;
+  /** Text the request body must contain. */
+  bodyContains?: string;
+  count: number;
+  /** Default 500 InternalError. */
+  status?: number;
+  code?: string;
+  message?: string;
+}
+
+/** Arm a fault in the local AWS at `endpoint`; returns its id. Test-only: no such AWS API. */
+export async function armFault(endpoint: string, f: Fault): Promise<string> {
+  const r = await fetch(`${endpoint}/moto-api/cleanroom/faults`, { method: 'POST', body: JSON.stringify(f) });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`armFault: HTTP ${r.status} ${text}`);
+  return (JSON.parse(text) as { id: string }).id;
+}
+
+/** The faults armed in the local AWS, each with how many requests it failed (`fired`) and has left. */
+export async function armedFaults(
+  endpoint: string,
+): Promise<Array<Fault & { id: string; fired: number; remaining: number }>> {
+  const r = await fetch(`${endpoint}/moto-api/cleanroom/faults`);
+  return ((await r.json()) as { faults: Array<Fault & { id: string; fired: number; remaining: number }> }).faults;
+}

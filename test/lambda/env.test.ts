@@ -30,6 +30,8 @@ t.test('the environment as the template sets it; policy auto and severity 7 by d
     isolationPolicy: 'approve',
     minSeverity: 4.5,
   });
+  t.match(readAutomationEnv({ ...ENV, CLEANROOM_READONLY_CHECK_SECONDS: '5' }), { readOnlyCheckSeconds: 5 });
+  t.notOk('readOnlyCheckSeconds' in readAutomationEnv(ENV), "unset: the library's default");
 });
 
 t.test('a missing or wrong variable is AUTOMATION_ENV_INVALID, naming it', async (t) => {
@@ -45,6 +47,11 @@ t.test('a missing or wrong variable is AUTOMATION_ENV_INVALID, naming it', async
   t.throws(() => readAutomationEnv({ ...ENV, CLEANROOM_CODE_SHA256: 'xyz' }), {
     message: /CLEANROOM_CODE_SHA256 is "xyz"/,
   });
+  for (const v of ['-1', '601', '2.5', 'soon'])
+    t.throws(() => readAutomationEnv({ ...ENV, CLEANROOM_READONLY_CHECK_SECONDS: v }), {
+      code: 'AUTOMATION_ENV_INVALID',
+      message: /CLEANROOM_READONLY_CHECK_SECONDS .* from 0 to 600/,
+    });
   const h = makeHandlers(() => readAutomationEnv(noTopic) as never);
   const e = await h.notify({}, context()).then(
     () => undefined,

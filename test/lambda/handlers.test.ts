@@ -346,6 +346,34 @@ t.test('notify of a failure before any case: published, nothing recorded', async
   t.equal(world.opened.length, 0);
 });
 
+t.test("notify of a fleet item that failed before its case was resolved: recorded in the item's case", async (t) => {
+  const { world, h } = setup();
+  const cause = JSON.stringify({ errorType: 'INSTANCE_TERMINATED', errorMessage: `Instance ${I} is terminated.` });
+  const input = {
+    case: null,
+    item: { caseId: 'IR-F', instanceId: I, region: 'us-east-1' },
+    execution: EXECUTION,
+    outcome: 'failed',
+    error: { Error: 'INSTANCE_TERMINATED', Cause: cause },
+  };
+  await h.notify(input, context());
+  t.match(world.published[0]!.subject, `instance ${I} (case IR-F)`);
+  const events = world.records.get('IR-F')!.events();
+  t.match(events, [
+    {
+      action: 'automation.notify',
+      resources: [{ type: 'ec2:instance', id: I }],
+      outcome: {
+        status: 'succeeded',
+        details: { outcome: 'failed', error: 'INSTANCE_TERMINATED', errorMessage: `Instance ${I} is terminated.` },
+      },
+    },
+  ]);
+  await h.notify(input, context());
+  t.equal(world.published.length, 1, 'a retried notify does not publish or record twice');
+  t.equal(world.records.get('IR-F')!.events().length, 1);
+});
+
 t.test("summarize: one summary of the fleet's outcomes; a failed item named from the item list", async (t) => {
   const { world, h } = setup();
   world.vault.set('cases/IR-F/automation/runs/r1/items.json', [

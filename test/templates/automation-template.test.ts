@@ -160,6 +160,7 @@ const ENV = [
   'CLEANROOM_TOPIC_ARN',
   'CLEANROOM_ISOLATION_POLICY',
   'CLEANROOM_MIN_SEVERITY',
+  'CLEANROOM_READONLY_CHECK_SECONDS',
 ];
 const logicalId = (h: string) => `${h[0]!.toUpperCase()}${h.slice(1)}Function`;
 

@@ -86,6 +86,11 @@ export interface AutomationDeployOptions {
   minSeverity?: number;
   /** Seconds between polls of a pending step (1–3600). Unset: as deployed, or 60. */
   pollSeconds?: number;
+  /**
+   * Seconds the attach step gives the room's instance to report an evidence disk read-only
+   * (0–600). Unset: as deployed, or 60.
+   */
+  readOnlyCheckSeconds?: number;
   /** An address subscribed to the responders' topic; '' removes it. Unset: as deployed, or none. */
   notifyEmail?: string;
   /** Instances a fleet run works on at once (1–1000). Unset: as deployed, or 10. */
@@ -150,6 +155,7 @@ export function checkDeployOptions(o: AutomationDeployOptions): void {
   };
   range('--min-severity', o.minSeverity, 1, 8.9, false);
   range('--poll-seconds', o.pollSeconds, 1, 3600, true);
+  range('--readonly-check-seconds', o.readOnlyCheckSeconds, 0, 600, true);
   range('--fleet-max-concurrency', o.fleetMaxConcurrency, 1, 1000, true);
   range('--fleet-tolerated-failure-percentage', o.fleetToleratedFailurePercentage, 0, 100, false);
   if (o.notifyEmail !== undefined && o.notifyEmail !== '' && !EMAIL.test(o.notifyEmail))
@@ -267,6 +273,7 @@ export const AUTOMATION_DEFAULTS = {
   IsolationPolicy: 'approve',
   MinSeverity: '7',
   PollSeconds: '60',
+  ReadOnlyCheckSeconds: '60',
   NotificationEmail: '',
   FleetMaxConcurrency: '10',
   FleetToleratedFailurePercentage: '10',
@@ -286,6 +293,7 @@ function stackParameters(
     IsolationPolicy: o.isolationPolicy,
     MinSeverity: o.minSeverity?.toString(),
     PollSeconds: o.pollSeconds?.toString(),
+    ReadOnlyCheckSeconds: o.readOnlyCheckSeconds?.toString(),
     NotificationEmail: o.notifyEmail,
     FleetMaxConcurrency: o.fleetMaxConcurrency?.toString(),
     FleetToleratedFailurePercentage: o.fleetToleratedFailurePercentage?.toString(),

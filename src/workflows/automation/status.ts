@@ -195,22 +195,24 @@ export function outcomes(
 ): InstanceOutcome[] {
   const ids = new Set<string>(only ?? executions.flatMap((x) => x.instanceIds));
   const evidence = [...foldEvidence(events).values()];
+  const summaries = fleetSummaries(events);
   const out: InstanceOutcome[] = [];
   for (const instanceId of [...ids].sort()) {
     const mine = events.filter((e) => instancesOf(e).includes(instanceId));
     const items = evidence.filter((x) => x.sourceInstanceId === instanceId);
     const isolated = mine.some((e) => e.action === 'isolate.complete' && e.outcome.status === 'succeeded');
-    const failures = mine.filter((e) => e.outcome.status === 'failed' && e.outcome.error);
-    const lastFailure = failures.at(-1);
+    const lastFailure = mine.filter((e) => failureOf(e)).at(-1);
     // A failure that a later success of the same action made good does not count.
     const standing =
       lastFailure &&
       // (Later in the record's order: a lane event's seq counts within its lane, not the record.)
-      !mine
-        .slice(mine.indexOf(lastFailure) + 1)
-        .some((e) => e.action === lastFailure.action && e.outcome.status === 'succeeded')
-        ? lastFailure
+      !mine.slice(mine.indexOf(lastFailure) + 1).some((e) => madeGood(lastFailure, e))
+        ? { ...failureOf(lastFailure)!, action: lastFailure.action, seq: lastFailure.seq }
         : undefined;
+    // What the latest fleet summary naming the instance said of it: a child that failed before
+    // anything of its own was recorded is named there.
+    const summarized = summaries.filter((x) => x.instanceId === instanceId).at(-1);
+    const error = standing ?? (summarized?.outcome === 'failed' ? summarized.error : undefined);
     const hashed = items.filter((x) => typeof x.sha256 === 'string').length;
     const attached = items.filter((x) => x.state === 'attached').length;
     const runs = executions.filter((x) => x.instanceIds.includes(instanceId));
@@ -219,7 +221,7 @@ export function outcomes(
     const ended = runs.length > 0 && runs.every((x) => x.status !== 'RUNNING' && x.status !== 'UNKNOWN');
     const outcome: InstanceOutcome['outcome'] = complete
       ? 'done'
-      : standing || (ended && runs.some((x) => x.status !== 'SUCCEEDED'))
+      : standing || summarized?.outcome === 'failed' || (ended && runs.some((x) => x.status !== 'SUCCEEDED'))
         ? running
           ? 'running'
           : 'failed'
@@ -240,18 +242,63 @@ export function outcomes(
       hashed,
       attached,
       notified: mine.some((e) => e.action === 'automation.notify'),
-      ...(standing?.outcome.error
-        ? {
-            error: {
-              code: standing.outcome.error.code,
-              message: standing.outcome.error.message,
-              action: standing.action,
-              seq: standing.seq,
-            },
-          }
-        : {}),
+      ...(error ? { error } : {}),
       executions: runs.map((x) => x.executionArn),
     });
+  }
+  return out;
+}
+
+type Failure = { code: string; message: string };
+
+/**
+ * The failure an event records: a failed step (its error), or the responders told of a failure
+ * (`automation.notify` with outcome failed or expired: the error code the state machine caught).
+ */
+function failureOf(e: RecordedEvent): Failure | undefined {
+  if (e.outcome.status === 'failed' && e.outcome.error)
+    return { code: e.outcome.error.code, message: e.outcome.error.message };
+  const d = e.outcome.details ?? {};
+  if (e.action === 'automation.notify' && (d['outcome'] === 'failed' || d['outcome'] === 'expired'))
+    return {
+      code: typeof d['error'] === 'string' ? d['error'] : 'unknown',
+      message: typeof d['errorMessage'] === 'string' ? d['errorMessage'] : '',
+    };
+  return undefined;
+}
+
+/** Does `later` make good the failure `failed` records (the same step succeeded; a response notified done)? */
+function madeGood(failed: RecordedEvent, later: RecordedEvent): boolean {
+  if (failed.action !== later.action) return false;
+  if (later.action === 'automation.notify') return later.outcome.details?.['outcome'] === 'succeeded';
+  return later.outcome.status === 'succeeded';
+}
+
+/** One instance as a fleet run's summary reports it. */
+export interface SummarizedInstance {
+  instanceId: string;
+  outcome: string;
+  seq: number;
+  /** The error it names as `CODE: message` (none when the map gave no result for the item). */
+  error?: Failure & { action: string; seq: number };
+}
+
+/** Each instance the fleet runs' summaries (`automation.notify`, outcome `summary`) report, in record order. */
+export function fleetSummaries(events: readonly RecordedEvent[]): SummarizedInstance[] {
+  const out: SummarizedInstance[] = [];
+  for (const e of events) {
+    const d = e.outcome.details ?? {};
+    if (e.action !== 'automation.notify' || d['outcome'] !== 'summary' || !Array.isArray(d['instances'])) continue;
+    for (const x of d['instances'] as Array<Record<string, unknown>>) {
+      if (typeof x?.['instanceId'] !== 'string' || typeof x['outcome'] !== 'string') continue;
+      const m = typeof x['error'] === 'string' ? /^([A-Za-z][\w.]*): ?([\s\S]*)$/.exec(x['error']) : null;
+      out.push({
+        instanceId: x['instanceId'],
+        outcome: x['outcome'],
+        seq: e.seq,
+        ...(m ? { error: { code: m[1]!, message: m[2]!, action: e.action, seq: e.seq } } : {}),
+      });
+    }
   }
   return out;
 }

@@ -231,3 +231,78 @@ t.test("status: each instance's outcome from the record, each execution's state 
   t.equal(latest.case, null);
   t.same(latest.executions.map((x) => x.kind).sort(), ['fleet', 'response']);
 });
+
+t.test('status: a fleet child that failed at resolve is failed, with the code, not incomplete', async (t) => {
+  const w = new World();
+  const fleetArn = 'arn:aws:states:us-east-1:123456789012:execution:cleanroom-fleet:run-def';
+  w.executions.set(fleetArn, {
+    arn: fleetArn,
+    stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:cleanroom-fleet',
+    name: 'run-def',
+    input: '{}',
+    status: 'SUCCEEDED',
+  });
+  const [A, B, C] = instanceIds(3) as [string, string, string];
+  const rec = w.record;
+  await rec.record({
+    action: 'automation.run',
+    resources: [],
+    inputs: { runId: 'def', instanceIds: [A, B, C] },
+    outcome: { status: 'succeeded', details: { execution: fleetArn } },
+  });
+  // A: its child's NotifyResolveFailure recorded the failure in the run's case (the item names it).
+  await rec.record({
+    action: 'automation.notify',
+    resources: [{ type: 'ec2:instance', id: A }],
+    inputs: { execution: fleetArn },
+    outcome: {
+      status: 'succeeded',
+      details: { outcome: 'failed', error: 'INSTANCE_TERMINATED', errorMessage: `Instance ${A} is terminated.` },
+    },
+  });
+  // The summary names A and B failed (B with the error the map gave; A's result was null) and C succeeded.
+  await rec.record({
+    action: 'automation.notify',
+    resources: [],
+    inputs: { execution: fleetArn, runId: 'def' },
+    outcome: {
+      status: 'succeeded',
+      details: {
+        outcome: 'summary',
+        instances: [
+          { instanceId: A, caseId: CASE, outcome: 'failed' },
+          { instanceId: B, caseId: CASE, outcome: 'failed', error: 'INSTANCE_NOT_FOUND: no such instance' },
+          { instanceId: C, caseId: CASE, outcome: 'succeeded' },
+        ],
+      },
+    },
+  });
+  const s = await automationStatus({ account: w.account(), custody: async () => rec }, { caseId: CASE });
+  t.same(
+    s.instances.map((i) => [i.instanceId, i.outcome, i.error?.code, i.error?.message]),
+    [
+      [A, 'failed', 'INSTANCE_TERMINATED', `Instance ${A} is terminated.`],
+      [B, 'failed', 'INSTANCE_NOT_FOUND', 'no such instance'],
+      // C: the summary says it succeeded but the record holds none of its work: not done.
+      [C, 'incomplete', undefined, undefined],
+    ],
+  );
+  // A later run of the same instance that notifies success makes the earlier failure good.
+  await rec.record({
+    action: 'automation.notify',
+    resources: [{ type: 'ec2:instance', id: A }],
+    inputs: { execution: fleetArn },
+    outcome: { status: 'succeeded', details: { outcome: 'succeeded' } },
+  });
+  await rec.record({
+    action: 'automation.notify',
+    resources: [],
+    inputs: { execution: fleetArn, runId: 'def2' },
+    outcome: {
+      status: 'succeeded',
+      details: { outcome: 'summary', instances: [{ instanceId: A, outcome: 'succeeded' }] },
+    },
+  });
+  const again = await automationStatus({ account: w.account(), custody: async () => rec }, { caseId: CASE });
+  t.equal(again.instances.find((i) => i.instanceId === A)?.outcome, 'incomplete', 'no standing failure for A');
+});

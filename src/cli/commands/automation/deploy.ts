@@ -22,7 +22,10 @@ interface DeployArgs
       | 'notifyEmail'
       | 'fleetMaxConcurrency'
       | 'fleetToleratedFailurePercentage'
-    > {}
+    > {
+  /** --readonly-check-seconds (the library's readOnlyCheckSeconds). */
+  readonlyCheckSeconds?: number;
+}
 
 /** `--stack-name NAME` (default cleanroom-automation). */
 export function withStackName<T>(y: Argv<T>) {
@@ -57,6 +60,13 @@ export function automationDeployCommand(y: Argv, io: HostIo): Argv {
             'how long a Wait state waits before asking a pending step again (new stack: 60)',
           ),
         )
+        .option(
+          'readonly-check-seconds',
+          numberOption(
+            { flag: '--readonly-check-seconds', unit: 'seconds', integer: true, min: 0, max: 600 },
+            "how long attach gives the room's instance to report an evidence disk read-only (new stack: 60)",
+          ),
+        )
         .option('notify-email', {
           type: 'string',
           describe: "an address subscribed to the responders' topic ('' removes it)",
@@ -85,6 +95,7 @@ export function automationDeployCommand(y: Argv, io: HostIo): Argv {
           ...(a.isolationPolicy !== undefined ? { isolationPolicy: a.isolationPolicy } : {}),
           ...(a.minSeverity !== undefined ? { minSeverity: a.minSeverity } : {}),
           ...(a.pollSeconds !== undefined ? { pollSeconds: a.pollSeconds } : {}),
+          ...(a.readonlyCheckSeconds !== undefined ? { readOnlyCheckSeconds: a.readonlyCheckSeconds } : {}),
           ...(a.notifyEmail !== undefined ? { notifyEmail: a.notifyEmail } : {}),
           ...(a.fleetMaxConcurrency !== undefined ? { fleetMaxConcurrency: a.fleetMaxConcurrency } : {}),
           ...(a.fleetToleratedFailurePercentage !== undefined
