@@ -11,6 +11,8 @@
  * it is interpolated).
  */
 import type { AwsAccount } from '../../aws/ports.js';
+import type { CustodyAction } from '../../domain/custody-actions.js';
+import type { CustodyRecorder, RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import { iamAction, isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
 import { waitFor, type Clock } from '../../domain/waiter.js';
@@ -206,4 +208,30 @@ export async function execute(
     }
   }
   return done;
+}
+
+/** What a step found when it had nothing to do: in place already, or not applying. */
+export interface FoundPlan {
+  status: string;
+  resources: ResourceRef[];
+  details: Record<string, unknown>;
+  detail: string;
+}
+
+/** A step (of isolate or of release) with nothing to do records what it found, under its idempotency key. */
+export function recordFoundInPlace(
+  custody: CustodyRecorder,
+  action: CustodyAction,
+  plan: FoundPlan,
+  key: string,
+): Promise<RecordedEvent> {
+  return custody.record({
+    action,
+    resources: plan.resources,
+    outcome: {
+      status: plan.status === 'skipped' ? 'skipped' : 'succeeded',
+      details: { ...plan.details, detail: plan.detail, foundInPlace: plan.status === 'in-place' },
+    },
+    idempotencyKey: key,
+  });
 }

@@ -483,3 +483,12 @@ export async function profileUsers(account: AwsAccount, profileArn: string, exce
   } while (token);
   return out;
 }
+
+/** The ELBv2 target descriptions of recorded registrations (id, port, zone as recorded). */
+export function targetsOf(rs: Registration[]): { Id: string; Port?: number; AvailabilityZone?: string }[] {
+  return rs.map((r) => ({
+    Id: r.id,
+    ...(r.port !== undefined ? { Port: r.port } : {}),
+    ...(r.availabilityZone ? { AvailabilityZone: r.availabilityZone } : {}),
+  }));
+}

@@ -32,7 +32,7 @@ import { forensicRoomOf } from '../../domain/room.js';
 import { mapPool } from '../../domain/pool.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import { handOffClock, systemClock, type Clock } from '../../domain/waiter.js';
-import { StepCallError, describeCalls, execute, type CallRecord } from './calls.js';
+import { StepCallError, describeCalls, execute, recordFoundInPlace, type CallRecord } from './calls.js';
 import {
   describeInstance,
   findCaseAcl,
@@ -495,7 +495,7 @@ async function runSteps(
     }
     for (const w of plan.warnings ?? []) run.warn(w);
     if (plan.status !== 'to-do') {
-      const seq = priorOk ? undefined : (await recordFoundInPlace(custody, step, plan, key)).seq;
+      const seq = priorOk ? undefined : (await recordFoundInPlace(custody, step.action, plan, key)).seq;
       if (seq) changed = true;
       reports.push({
         step: step.id,
@@ -515,22 +515,6 @@ async function runSteps(
     reports.push(await doStep(run, custody, ctx, { steps, index: i, reports }, plan, priorOk));
   }
   return changed;
-}
-
-/**
- * A step in place but not recorded (an earlier run was interrupted between the call and the
- * record, or the step does not apply): record what was found.
- */
-function recordFoundInPlace(custody: CustodyRecorder, step: Step, plan: StepPlan, key: string): Promise<RecordedEvent> {
-  return custody.record({
-    action: step.action,
-    resources: plan.resources,
-    outcome: {
-      status: plan.status === 'skipped' ? 'skipped' : 'succeeded',
-      details: { ...plan.details, detail: plan.detail, foundInPlace: plan.status === 'in-place' },
-    },
-    idempotencyKey: key,
-  });
 }
 
 /** Make one step's calls, verify them against AWS, record the step. */

@@ -45,7 +45,14 @@ import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import { systemClock, waitFor, type Clock } from '../../domain/waiter.js';
 import { TAG_CASE, TAG_QUARANTINE, TAG_RELEASED } from '../../domain/tags.js';
 import { resourceRef } from '../../resources/refs.js';
-import { StepCallError, describeCalls, execute, type CallRecord, type PlannedCall } from './calls.js';
+import {
+  StepCallError,
+  describeCalls,
+  execute,
+  recordFoundInPlace,
+  type CallRecord,
+  type PlannedCall,
+} from './calls.js';
 import {
   describeInstance,
   findCaseGroups,
@@ -56,6 +63,7 @@ import {
   readProtection,
   readRegistrations,
   subnetAcl,
+  targetsOf,
   type InstanceState,
   type Registration,
 } from './discover.js';
@@ -609,11 +617,7 @@ const targets: ReleaseStep = {
         send: (a, i) => a.elb.registerTargets(i),
         input: {
           TargetGroupArn: arn,
-          Targets: rs.map((r) => ({
-            Id: r.id,
-            ...(r.port !== undefined ? { Port: r.port } : {}),
-            ...(r.availabilityZone ? { AvailabilityZone: r.availabilityZone } : {}),
-          })),
+          Targets: targetsOf(rs),
         },
         why: `traffic from target group ${rs[0]!.targetGroupName} again (${rs.map((r) => `${r.id}${r.port !== undefined ? `:${r.port}` : ''}`).join(', ')})`,
       })),
@@ -1087,17 +1091,7 @@ async function runStep(
   try {
     const plan = await step.plan(ctx);
     if (plan.status !== 'to-do') {
-      const ev = prior
-        ? undefined
-        : await custody.record({
-            action: step.action,
-            resources: plan.resources,
-            outcome: {
-              status: plan.status === 'skipped' ? 'skipped' : 'succeeded',
-              details: { ...plan.details, detail: plan.detail, foundInPlace: plan.status === 'in-place' },
-            },
-            idempotencyKey: key,
-          });
+      const ev = prior ? undefined : await recordFoundInPlace(custody, step.action, plan, key);
       return {
         step: step.id,
         title: step.title,

@@ -43,6 +43,7 @@ import {
   readRegistrations,
   readRules,
   subnetAcl,
+  targetsOf,
   type InstanceState,
 } from './discover.js';
 import {
@@ -368,11 +369,7 @@ export const leaveTargetGroups: Step = {
         send: (a, i) => a.elb.deregisterTargets(i),
         input: {
           TargetGroupArn: arn,
-          Targets: rs.map((r) => ({
-            Id: r.id,
-            ...(r.port !== undefined ? { Port: r.port } : {}),
-            ...(r.availabilityZone ? { AvailabilityZone: r.availabilityZone } : {}),
-          })),
+          Targets: targetsOf(rs),
         },
         why: `no more traffic from target group ${rs[0]!.targetGroupName}`,
       })),
