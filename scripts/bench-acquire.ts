@@ -192,7 +192,10 @@ async function main(): Promise<void> {
 
       const c0 = proxy.calls.length;
       const t0 = Date.now();
-      const opened = await openCaseCustody(forensic, { caseId, ...(CUSTODY === 'lanes' ? { lane: 'acquire' } : {}) });
+      const opened = await openCaseCustody(forensic, {
+        caseId,
+        ...(CUSTODY === 'lanes' ? { lane: 'acquire' } : { groupCommit: true }),
+      });
       // How long the custody chain (one S3 PUT per event, appends serialised) was busy: each
       // append's service time runs from when it could start (the previous one done) to its end.
       let custodyBusy = 0;

@@ -128,6 +128,15 @@ export interface OpenCustodyOptions {
    */
   lane?: true | string | { id: string };
   /**
+   * Group commit on the main chain (off by default): appends made while one is written go out
+   * together as one object of a group lane plus a `custody.checkpoint`. Off, every append is one
+   * main-chain event written after the one before (as before group commit). Off by default because a
+   * writer killed between a group object and its checkpoint leaves an uncommitted object that a
+   * rerun records again — the next seal would then commit both (a duplicate); until a rerun reads
+   * its own uncommitted group objects, only callers that never rerun (benchmarks) turn it on.
+   */
+  groupCommit?: boolean;
+  /**
    * Take the case's lease (one writer per case) before the record is read; refuse with CASE_BUSY
    * (exit 1) when another holder has it. A take-over of an expired lease is recorded as a
    * `case.lease.takeover` event. Appends refuse once a renewal found the lease lost.
@@ -223,6 +232,7 @@ class S3CaseCustody implements CaseCustody {
     private readonly random: () => number = Math.random,
     lane?: true | string | { id: string },
     private readonly via?: ActorContext,
+    private readonly groupCommit = false,
   ) {
     this.lanes = new LaneSet(caseId, (_code, _seq, message) => {
       this.laneProblem ??= message;
@@ -580,7 +590,7 @@ class S3CaseCustody implements CaseCustody {
     await Promise.resolve();
     try {
       while (this.mainPending.length) {
-        const batch = this.mainPending.splice(0, MAX_LANE_BATCH);
+        const batch = this.mainPending.splice(0, this.groupCommit ? MAX_LANE_BATCH : 1);
         try {
           await this.leaseStillHeld();
           if (batch.length === 1) {
@@ -811,6 +821,7 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
     opts.random,
     opts.lane,
     opts.actorContext ? checkActorContext(opts.actorContext) : undefined,
+    opts.groupCommit === true,
   );
   if (opts.lease) {
     const l = opts.lease;

@@ -60,10 +60,14 @@ t.test('acquire fails halfway (its custody write fails), is retried by the state
   t.equal(fault?.fired, 8, 'the fault fired: 8 custody writes of evidence.snapshot failed');
   const history = await executionHistory(d.sfn, arn);
   const failed = history.filter((e) => e.type === 'LambdaFunctionFailed');
-  t.same(
-    failed.map((e) => e.lambdaFunctionFailedEventDetails?.error),
-    ['PARTIAL_FAILURE'],
-    'the step failed halfway (PARTIAL_FAILURE: the volume could not be finished), once',
+  // Once, with an error the ASL retries: PARTIAL_FAILURE when acquire finished the other volumes
+  // and reports this one unfinished, or the S3 error itself (AWS_InternalError) when the failed
+  // write is the step's custody lane object, which fails the invocation as a whole.
+  t.equal(failed.length, 1, 'the step failed halfway, once');
+  t.match(
+    failed[0]?.lambdaFunctionFailedEventDetails?.error ?? '',
+    /^(PARTIAL_FAILURE|AWS_InternalError)$/,
+    'with an error the state machine retries',
   );
   const entered = history.filter((e) => e.type === 'TaskStateEntered').map((e) => e.stateEnteredEventDetails?.name);
   const scheduled = history.filter((e) => e.type === 'LambdaFunctionScheduled').length;

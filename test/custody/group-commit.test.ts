@@ -36,7 +36,7 @@ function gate(when: (key: string) => boolean) {
 
 t.test('32 appends at once: one lane object and one checkpoint, not 32 PUTs', async (t) => {
   const w = laneVault();
-  const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+  const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit, groupCommit: true });
   const acked = await Promise.all(Array.from({ length: 32 }, (_, i) => c.record(entry(`v:${i}`))));
   t.equal(w.puts.length, 2, 'two PUTs for 32 events');
   t.equal(w.puts.filter(isLane).length, 1, 'one lane object holding the 32 events');
@@ -52,7 +52,7 @@ t.test('32 appends at once: one lane object and one checkpoint, not 32 PUTs', as
   );
   await c.sealManifest();
   t.same(codes(await w.verify()), [], 'custody verify: green');
-  const reader = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+  const reader = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit, groupCommit: true });
   const stored = new Map(reader.events().map((e) => [e.idempotencyKey, e.hash]));
   const log = await readCaseLog(w.v.account, { caseId: CASE, bucket: BUCKET });
   t.same(
@@ -69,7 +69,7 @@ t.test('32 appends at once: one lane object and one checkpoint, not 32 PUTs', as
 t.test('appends made while a write is in flight go out together in the next one', async (t) => {
   const g = gate((k) => k.endsWith('/custody/0000000001.json'));
   const w = laneVault(g);
-  const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+  const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit, groupCommit: true });
   const first = c.record(entry('first'));
   while (g.held === 0) await new Promise((r) => setImmediate(r));
   const rest = Array.from({ length: 8 }, (_, i) => c.record(entry(`r:${i}`)));
@@ -86,7 +86,7 @@ t.test('appends made while a write is in flight go out together in the next one'
 
 t.test('one append at a time costs one main-chain PUT each, as before group commit', async (t) => {
   const w = laneVault();
-  const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+  const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit, groupCommit: true });
   for (let i = 0; i < 3; i++) await c.record(entry(`s:${i}`));
   t.same(
     w.puts.map((k) => k.replace(/.*\/custody\//, '')),
@@ -102,7 +102,7 @@ t.test('an append resolves only when its batch is committed: the lane object AND
   // Hold the checkpoint's PUT (main-chain event 1): the batch's lane object is written, not committed.
   const g = gate((k) => k.endsWith('/custody/0000000001.json'));
   const w = laneVault(g);
-  const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+  const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit, groupCommit: true });
   const settled: string[] = [];
   const track = (p: Promise<RecordedEvent>, name: string) => p.then(() => settled.push(name));
   const all = [track(c.record(entry('a')), 'a'), track(c.record(entry('b')), 'b'), track(c.record(entry('c')), 'c')];
@@ -130,7 +130,7 @@ t.test('a failed batch fails every append in it; the appends after it stand', as
       }
     },
   });
-  const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+  const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit, groupCommit: true });
   const results = await Promise.allSettled(['a', 'b', 'c', 'd'].map((k) => c.record(entry(k))));
   t.same(
     results.map((r) => r.status),
@@ -152,7 +152,7 @@ t.test(
   'the same idempotency key twice in one batch is one event; a key already recorded is not written again',
   async (t) => {
     const w = laneVault();
-    const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+    const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit, groupCommit: true });
     const [a, b1, b2, a2] = await Promise.all([
       c.record(entry('a')),
       c.record(entry('b')),
@@ -171,13 +171,13 @@ t.test(
 
 t.test('a batch between single appends keeps its place in the record', async (t) => {
   const w = laneVault();
-  const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+  const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit, groupCommit: true });
   await c.record(entry('first'));
   const xyz = await Promise.all([c.record(entry('x')), c.record(entry('y')), c.record(entry('z'))]);
   t.ok(xyz.every((e) => e.lane));
   await c.record(entry('last'));
   await c.sealManifest();
-  const reader = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+  const reader = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit, groupCommit: true });
   t.same(
     reader.events().map((e) => e.idempotencyKey ?? e.action),
     ['first', 'x', 'y', 'z', 'custody.checkpoint', 'last'],
