@@ -14,8 +14,11 @@ import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyAction } from '../../domain/custody-actions.js';
 import type { CustodyRecorder, RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import { iamAction, isAwsCode } from '../../aws/errors.js';
-import { CleanroomError } from '../../domain/errors.js';
+import { CleanroomError, asError, type ErrorCode } from '../../domain/errors.js';
+import type { IdempotencyKey } from '../../domain/idempotency-keys.js';
+import { StepRecorder } from '../../domain/step-recorder.js';
 import { waitFor, type Clock } from '../../domain/waiter.js';
+import { targetsOf, type Registration } from './discover.js';
 
 /** One call a step makes (or, in a dry run, would make). */
 export interface PlannedCall {
@@ -234,4 +237,63 @@ export function recordFoundInPlace(
     },
     idempotencyKey: key,
   });
+}
+
+/**
+ * One call per target group for these registrations (groups in the order they first appear), as
+ * isolate deregisters and release registers again: `send` is the port call, `why` its line.
+ */
+export function perTargetGroup(
+  rs: readonly Registration[],
+  send: PlannedCall['send'],
+  why: (groupName: string, rs: Registration[]) => string,
+): { calls: PlannedCall[]; groupNames: string[] } {
+  const byGroup = new Map<string, Registration[]>();
+  for (const r of rs) byGroup.set(r.targetGroupArn, [...(byGroup.get(r.targetGroupArn) ?? []), r]);
+  const groups = [...byGroup];
+  return {
+    calls: groups.map(([arn, g]) => ({
+      send,
+      input: { TargetGroupArn: arn, Targets: targetsOf(g) },
+      why: why(g[0]!.targetGroupName, g),
+    })),
+    groupNames: groups.map(([, g]) => g[0]!.targetGroupName),
+  };
+}
+
+/** What {@link recordStepFailure} recorded: the error's code and one-line message, and a note if recording failed. */
+export interface RecordedFailure {
+  code: ErrorCode;
+  message: string;
+  /** '' when recorded; else ` (the failure itself could not be recorded: …)`, for the error message. */
+  recorded: string;
+}
+
+/**
+ * A step (of isolate or of release) that failed records it — its error and the calls made before —
+ * under the failure key for the error's code. Best effort: a failure that cannot be recorded is said
+ * in `recorded`, never thrown over the step's own error.
+ */
+export async function recordStepFailure(
+  custody: CustodyRecorder,
+  failure: { key: (code: ErrorCode) => IdempotencyKey; action: CustodyAction; resource: ResourceRef },
+  err: Error,
+  calls: readonly CallRecord[],
+): Promise<RecordedFailure> {
+  const code: ErrorCode = err instanceof CleanroomError ? err.code : 'INTERNAL';
+  const message = err.message.replace(/\s+/g, ' ').trim();
+  try {
+    await new StepRecorder(custody).record(
+      failure.key(code),
+      failure.action,
+      [failure.resource],
+      { status: 'failed', error: { code, message } },
+      calls.length
+        ? { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome ?? 'failed' })) }
+        : undefined,
+    );
+    return { code, message, recorded: '' };
+  } catch (recErr) {
+    return { code, message, recorded: ` (the failure itself could not be recorded: ${asError(recErr).message})` };
+  }
 }

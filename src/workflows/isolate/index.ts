@@ -25,14 +25,20 @@ import { withCustodySession, type CustodySession, type CustodySource, type SealS
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { checkWaitMode, isWaitHandedOff, type WaitMode } from '../../domain/hand-off.js';
 import { requireApproval, type Approve } from '../../domain/approval.js';
-import { StepRecorder } from '../../domain/step-recorder.js';
 import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { forensicRoomOf } from '../../domain/room.js';
 import { mapPool } from '../../domain/pool.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import { handOffClock, systemClock, type Clock } from '../../domain/waiter.js';
-import { StepCallError, describeCalls, execute, recordFoundInPlace, type CallRecord } from './calls.js';
+import {
+  StepCallError,
+  describeCalls,
+  execute,
+  recordFoundInPlace,
+  recordStepFailure,
+  type CallRecord,
+} from './calls.js';
 import {
   describeInstance,
   findCaseAcl,
@@ -775,22 +781,16 @@ async function failStep(
   // fail: nothing half-done is recorded; a rerun plans it again from what is in place.
   if (isInterrupted(err) || isWaitHandedOff(err)) throw err;
   const step = steps[index]!;
-  const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
-  const message = err.message.replace(/\s+/g, ' ').trim();
-  let recorded = '';
-  try {
-    await new StepRecorder(custody).record(
-      keys.failed(ctx.instanceId, step.id, code),
-      step.action,
-      [resourceRef('ec2:instance', ctx.instanceId, ctx.accountId, ctx.account.region)],
-      { status: 'failed', error: { code, message } },
-      calls.length
-        ? { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome ?? 'failed' })) }
-        : undefined,
-    );
-  } catch (recErr) {
-    recorded = ` (the failure itself could not be recorded: ${asError(recErr).message})`;
-  }
+  const { message, recorded } = await recordStepFailure(
+    custody,
+    {
+      key: (code) => keys.failed(ctx.instanceId, step.id, code),
+      action: step.action,
+      resource: resourceRef('ec2:instance', ctx.instanceId, ctx.accountId, ctx.account.region),
+    },
+    err,
+    calls,
+  );
   reports.push({ step: step.id, title: step.title, status: 'failed', detail: message, calls });
   const left = steps.slice(index);
   for (const s of steps.slice(index + 1))

@@ -32,7 +32,6 @@ import type { CustodyAction } from '../../domain/custody-actions.js';
 import { withCustodySession, type CustodySource, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { isAwsCode } from '../../aws/errors.js';
-import { StepRecorder } from '../../domain/step-recorder.js';
 import {
   CleanroomError,
   PartialFailureError,
@@ -49,7 +48,9 @@ import {
   StepCallError,
   describeCalls,
   execute,
+  perTargetGroup,
   recordFoundInPlace,
+  recordStepFailure,
   type CallRecord,
   type PlannedCall,
 } from './calls.js';
@@ -63,7 +64,6 @@ import {
   readProtection,
   readRegistrations,
   subnetAcl,
-  targetsOf,
   type InstanceState,
   type Registration,
 } from './discover.js';
@@ -609,19 +609,16 @@ const targets: ReleaseStep = {
     };
     if (!todo.length)
       return inPlace(want.length ? 'registered as recorded' : 'nothing left to register in', resources, details);
-    const byGroup = new Map<string, Registration[]>();
-    for (const r of todo) byGroup.set(r.targetGroupArn, [...(byGroup.get(r.targetGroupArn) ?? []), r]);
+    const { calls, groupNames } = perTargetGroup(
+      todo,
+      (a, i) => a.elb.registerTargets(i),
+      (name, rs) =>
+        `traffic from target group ${name} again (${rs.map((r) => `${r.id}${r.port !== undefined ? `:${r.port}` : ''}`).join(', ')})`,
+    );
     return {
       status: 'to-do',
-      calls: [...byGroup].map(([arn, rs]) => ({
-        send: (a, i) => a.elb.registerTargets(i),
-        input: {
-          TargetGroupArn: arn,
-          Targets: targetsOf(rs),
-        },
-        why: `traffic from target group ${rs[0]!.targetGroupName} again (${rs.map((r) => `${r.id}${r.port !== undefined ? `:${r.port}` : ''}`).join(', ')})`,
-      })),
-      detail: `register in ${[...byGroup.values()].map((rs) => rs[0]!.targetGroupName).join(', ')} again`,
+      calls,
+      detail: `register in ${groupNames.join(', ')} again`,
       resources,
       details,
     };
@@ -1139,22 +1136,16 @@ async function failStep(
   // A refusal found while planning (an interface with no group left) changes nothing: as it is.
   if (err instanceof CleanroomError && err.code === 'RELEASE_TARGET_MISSING' && !calls.length) throw err;
   const step = RELEASE_STEPS[at.index]!;
-  const code = err instanceof CleanroomError ? err.code : 'INTERNAL';
-  const message = err.message.replace(/\s+/g, ' ').trim();
-  let recorded = '';
-  try {
-    await new StepRecorder(custody).record(
-      keys.releaseFailed(ctx.instanceId, step.id, code),
-      step.action,
-      [instanceRef(ctx)],
-      { status: 'failed', error: { code, message } },
-      calls.length
-        ? { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome ?? 'failed' })) }
-        : undefined,
-    );
-  } catch (recErr) {
-    recorded = ` (the failure itself could not be recorded: ${asError(recErr).message})`;
-  }
+  const { message, recorded } = await recordStepFailure(
+    custody,
+    {
+      key: (code) => keys.releaseFailed(ctx.instanceId, step.id, code),
+      action: step.action,
+      resource: instanceRef(ctx),
+    },
+    err,
+    calls,
+  );
   const reports = [
     ...at.reports,
     { step: step.id, title: step.title, status: 'failed' as const, detail: message, calls },

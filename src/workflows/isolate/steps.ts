@@ -28,7 +28,7 @@ import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
 import { TAG_CASE, TAG_QUARANTINE, ROLE } from '../../domain/tags.js';
 import { waitFor, type Clock } from '../../domain/waiter.js';
-import type { PlannedCall } from './calls.js';
+import { perTargetGroup, type PlannedCall } from './calls.js';
 import {
   allowsAll,
   describeInstance,
@@ -43,7 +43,6 @@ import {
   readRegistrations,
   readRules,
   subnetAcl,
-  targetsOf,
   type InstanceState,
 } from './discover.js';
 import {
@@ -338,8 +337,6 @@ export const leaveTargetGroups: Step = {
   action: 'isolate.leave-target-groups',
   async plan(ctx) {
     const now = await readRegistrations(ctx.account, ctx.instanceId, ctx.before.interfaces);
-    const byGroup = new Map<string, typeof now>();
-    for (const r of now) byGroup.set(r.targetGroupArn, [...(byGroup.get(r.targetGroupArn) ?? []), r]);
     const resources = [
       instanceRef(ctx),
       ...[...new Set([...now, ...ctx.before.registrations].map((r) => r.targetGroupArn))].map((arn) =>
@@ -363,17 +360,15 @@ export const leaveTargetGroups: Step = {
             details: {},
           };
     }
+    const { calls, groupNames } = perTargetGroup(
+      now,
+      (a, i) => a.elb.deregisterTargets(i),
+      (name) => `no more traffic from target group ${name}`,
+    );
     return {
       status: 'to-do',
-      calls: [...byGroup].map(([arn, rs]) => ({
-        send: (a, i) => a.elb.deregisterTargets(i),
-        input: {
-          TargetGroupArn: arn,
-          Targets: targetsOf(rs),
-        },
-        why: `no more traffic from target group ${rs[0]!.targetGroupName}`,
-      })),
-      detail: `deregister from ${[...byGroup.values()].map((rs) => rs[0]!.targetGroupName).join(', ')}`,
+      calls,
+      detail: `deregister from ${groupNames.join(', ')}`,
       resources,
       details: { registrations: now },
     };
