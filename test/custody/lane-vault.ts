@@ -1,6 +1,7 @@
 /**
- * The vault of the lane and group-commit tests: a fake vault (fake-vault.ts) with no events yet,
- * whose conditional PUT is atomic as S3's is, every PUT's key listed in `puts`, and a hook a test
+ * The vault of the many-writer, lane and group-commit tests: a fake vault (fake-vault.ts) with no
+ * events yet, whose conditional PUT is atomic as S3's is (`conditionalPut`), opened with the audit of
+ * a ready vault (`readyAudit`); `laneVault` lists every PUT's key in `puts` and takes a hook a test
  * sets to hold or fail a PUT (`beforePut`).
  */
 import { openCaseCustody, type CaseCustody } from '../../src/custody/case-custody.js';
@@ -10,11 +11,13 @@ import type { CustodyEntry } from '../../src/domain/recorder.js';
 import { awsError, out } from '../fakes/ports.js';
 import { BUCKET, fakeVault } from './fake-vault.js';
 
+type FakeVault = ReturnType<typeof fakeVault>;
+
 export const CASE = 'IR-9';
 
-export function laneVault(hooks: { beforePut?: (key: string) => Promise<void> } = {}) {
-  const v = fakeVault(CASE, 0);
-  const audit = {
+/** The audit a writer opens with: the fake vault as `vault audit` finds it ready (Object Lock, signing key). */
+export function readyAudit(v: FakeVault) {
+  return {
     ok: true,
     checks: [],
     facts: {
@@ -26,35 +29,56 @@ export function laneVault(hooks: { beforePut?: (key: string) => Promise<void> } 
       retentionDays: 365,
     },
   };
+}
+
+/**
+ * S3's PutObject on the fake bucket, its conditional PUT (`IfNoneMatch: '*'`) atomic as S3's is: check
+ * and store in one step, no other writer in between. `before` runs first (may wait or throw: nothing
+ * stored); `after` runs once stored (throw there to lose the answer: the object stays).
+ */
+export function conditionalPut(
+  v: FakeVault,
+  hooks: { before?: (key: string) => Promise<void>; after?: (key: string) => void } = {},
+) {
+  return async (i: {
+    Key?: string;
+    Body?: unknown;
+    IfNoneMatch?: string;
+    ObjectLockMode?: string;
+    ObjectLockRetainUntilDate?: Date;
+  }) => {
+    await hooks.before?.(i.Key!);
+    const cur = v.bucket.objects.get(i.Key!)?.at(-1);
+    if (i.IfNoneMatch === '*' && cur && !cur.deleteMarker)
+      throw awsError(
+        's3',
+        'putObject',
+        'PreconditionFailed',
+        'At least one of the pre-conditions you specified did not hold',
+        412,
+      );
+    const stored = v.bucket.put(i.Key!, Buffer.from(i.Body as Uint8Array), {
+      mode: (i.ObjectLockMode ?? 'COMPLIANCE') as 'COMPLIANCE',
+      retainUntil: i.ObjectLockRetainUntilDate!,
+    });
+    hooks.after?.(i.Key!);
+    return out({ VersionId: stored.versionId });
+  };
+}
+
+export function laneVault(hooks: { beforePut?: (key: string) => Promise<void> } = {}) {
+  const v = fakeVault(CASE, 0);
+  const audit = readyAudit(v);
   const puts: string[] = [];
   const account = {
     ...v.account,
     callerArn: async () => 'arn:aws:sts::123456789012:assumed-role/Responder/lambda',
     s3: {
       ...v.bucket.s3,
-      putObject: async (i: {
-        Key?: string;
-        Body?: unknown;
-        IfNoneMatch?: string;
-        ObjectLockRetainUntilDate?: Date;
-      }) => {
-        await hooks.beforePut?.(i.Key!);
-        const cur = v.bucket.objects.get(i.Key!)?.at(-1);
-        if (i.IfNoneMatch === '*' && cur && !cur.deleteMarker)
-          throw awsError(
-            's3',
-            'putObject',
-            'PreconditionFailed',
-            'At least one of the pre-conditions you specified did not hold',
-            412,
-          );
-        puts.push(i.Key!);
-        const stored = v.bucket.put(i.Key!, Buffer.from(i.Body as Uint8Array), {
-          mode: 'COMPLIANCE',
-          retainUntil: i.ObjectLockRetainUntilDate!,
-        });
-        return out({ VersionId: stored.versionId });
-      },
+      putObject: conditionalPut(v, {
+        ...(hooks.beforePut ? { before: hooks.beforePut } : {}),
+        after: (key) => puts.push(key),
+      }),
     },
   } as unknown as AwsAccount;
   const open = (lane?: string): Promise<CaseCustody> =>

@@ -10,34 +10,15 @@ import { openCaseCustody, appendBackoffMs, type CaseCustody } from '../../src/cu
 import { eventKey } from '../../src/custody/event.js';
 import { verifyCaseInVault } from '../../src/custody/verify-vault.js';
 import type { AwsAccount } from '../../src/aws/ports.js';
-import type { CustodyEntry } from '../../src/domain/recorder.js';
 import type { CleanroomError } from '../../src/domain/errors.js';
-import { awsError, out } from '../fakes/ports.js';
+import { awsError } from '../fakes/ports.js';
 import { BUCKET, codes, fakeVault } from './fake-vault.js';
-
-type PutInput = {
-  Key?: string;
-  Body?: unknown;
-  IfNoneMatch?: string;
-  ObjectLockMode?: string;
-  ObjectLockRetainUntilDate?: Date;
-};
+import { CASE, conditionalPut, entry, readyAudit } from './lane-vault.js';
 
 /** A vault with no events yet, and writers on it whose PUTs pass through `gate` first. */
 function vaultForWriters() {
-  const v = fakeVault('IR-9', 0);
-  const audit = {
-    ok: true,
-    checks: [],
-    facts: {
-      bucket: BUCKET,
-      exists: true,
-      vaultKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/vault',
-      signingKeyArn: v.key.arn,
-      lockMode: 'COMPLIANCE' as const,
-      retentionDays: 365,
-    },
-  };
+  const v = fakeVault(CASE, 0);
+  const audit = readyAudit(v);
   /** Called before each PUT lands (writer name, key); may wait. */
   let gate: (who: string, key: string) => Promise<void> = async () => undefined;
   /** After a PUT landed: throw here to lose its answer (the writer sees an error, the object is stored). */
@@ -49,29 +30,11 @@ function vaultForWriters() {
       callerArn: async () => `arn:aws:sts::123456789012:assumed-role/Responder/${who}`,
       s3: {
         ...v.bucket.s3,
-        putObject: async (i: PutInput) => {
-          await gate(who, i.Key!);
-          // Check and store in one step, as S3 does: no other writer can come in between.
-          const cur = v.bucket.objects.get(i.Key!)?.at(-1);
-          if (i.IfNoneMatch === '*' && cur && !cur.deleteMarker)
-            throw awsError(
-              's3',
-              'putObject',
-              'PreconditionFailed',
-              'At least one of the pre-conditions you specified did not hold',
-              412,
-            );
-          const stored = v.bucket.put(i.Key!, Buffer.from(i.Body as Uint8Array), {
-            mode: i.ObjectLockMode as 'COMPLIANCE',
-            retainUntil: i.ObjectLockRetainUntilDate!,
-          });
-          afterPut(who, i.Key!);
-          return out({ VersionId: stored.versionId });
-        },
+        putObject: conditionalPut(v, { before: (key) => gate(who, key), after: (key) => afterPut(who, key) }),
       },
     } as unknown as AwsAccount;
     return openCaseCustody(account, {
-      caseId: 'IR-9',
+      caseId: CASE,
       bucket: BUCKET,
       audit,
       sleep: async (ms) => {
@@ -94,13 +57,6 @@ function vaultForWriters() {
     setAfterPut: (f: typeof afterPut) => (afterPut = f),
   };
 }
-
-const entry = (key: string): CustodyEntry => ({
-  action: 'room.audit',
-  resources: [{ type: 'ec2:instance', id: 'i-0123456789abcdef0' }],
-  outcome: { status: 'succeeded' },
-  idempotencyKey: key,
-});
 
 /** A gate holding every PUT of `key` until `n` writers are waiting at it, then letting them through in `order`. */
 function barrier(key: string, order: string[]) {

@@ -36,25 +36,12 @@ import {
   type MemoryVault,
 } from '../../src/evidence/memory-upload.js';
 import type { CleanroomError } from '../../src/domain/errors.js';
+import { bashAvml, lime } from '../workflows/memory/stand-in.js';
 
 const MiB = 2 ** 20;
 const VAULT = 'cleanroom-evidence-123456789012-us-east-1';
 const CASE = 'case-memory';
 const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
-
-/** LiME layout: per range a 32-byte header (magic "LiME" LE, version 1, start, end inclusive, 0) and its bytes. */
-function lime(ranges: Array<{ start: number; data: Buffer }>): Buffer {
-  const out: Buffer[] = [];
-  for (const r of ranges) {
-    const h = Buffer.alloc(32);
-    h.writeUInt32LE(0x4c694d45, 0);
-    h.writeUInt32LE(1, 4);
-    h.writeBigUInt64LE(BigInt(r.start), 8);
-    h.writeBigUInt64LE(BigInt(r.start + r.data.length - 1), 16);
-    out.push(h, r.data);
-  }
-  return Buffer.concat(out);
-}
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cleanroom-memory-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -69,17 +56,8 @@ const IMAGE_FILE = path.join(tmp, 'fixture.lime');
 fs.writeFileSync(IMAGE_FILE, IMAGE);
 const RAN = path.join(tmp, 'stand-in-ran');
 /** The stand-in AVML: answers --version and --help as AVML 0.21 does, and `acquire … DEST` copies the fixture into DEST. */
-const STAND_IN = Buffer.from(`#!/bin/bash
-# Stand-in for AVML in cleanroom's tests: writes a fixture of known bytes in LiME layout, not memory.
-case "$1" in
-  --version) echo "avml 0.21.0"; exit 0 ;;
-  --help) printf 'Usage: avml <COMMAND>\\n\\nCommands:\\n  acquire  Acquire a memory snapshot\\n'; exit 0 ;;
-  acquire) ;;
-  *) exit 64 ;;
-esac
-echo "$*" >> ${JSON.stringify(RAN)}
-exec cat ${JSON.stringify(IMAGE_FILE)} > "\${@: -1}"
-`);
+const STAND_IN = bashAvml(`echo "$*" >> ${JSON.stringify(RAN)}
+exec cat ${JSON.stringify(IMAGE_FILE)} > "\${@: -1}"`);
 const SCRIPT = path.join(tmp, 'cleanroom-memory-capture');
 fs.writeFileSync(SCRIPT, MEMORY_CAPTURE_SCRIPT, { mode: 0o755 });
 
@@ -108,6 +86,9 @@ async function putTool(body: Buffer): Promise<string> {
   return sha;
 }
 const toolSha = await putTool(STAND_IN);
+/** A presigned GET of a tool in the vault, as the capture hands it to the host. */
+const toolUrlFor = (sha: string) =>
+  presignMemoryToolUrl({ account, bucket: VAULT }, { tool: { key: memoryToolKey(sha) }, expiresInSeconds: 900 });
 const retention = () => ({ mode: init.lockMode, retainUntil: new Date(Date.now() + 86_400_000) });
 const plan = planMemoryUpload({ memoryBytes: 16 * MiB });
 let seq = 0;
@@ -150,11 +131,7 @@ async function start(key: string, extra: { signingDate?: Date; expiresInSeconds?
     expiresInSeconds: extra.expiresInSeconds ?? 900,
     ...(extra.signingDate ? { signingDate: extra.signingDate } : {}),
   });
-  const toolUrl = await presignMemoryToolUrl(
-    { account, bucket: VAULT },
-    { tool: { key: memoryToolKey(toolSha) }, expiresInSeconds: 900 },
-  );
-  return { up, toolUrl };
+  return { up, toolUrl: await toolUrlFor(toolSha) };
 }
 
 const argsFor = (toolUrl: string, partsUrl: string, o: { toolSha?: string; deadline?: number } = {}) => [
@@ -343,16 +320,11 @@ t.test('bad arguments are refused (exit 2): only the five, each checked', async 
 t.test('(f) AVML failing before it opens its destination ends AVML_FAILED with its words, nothing sent', async (t) => {
   // What AVML 0.21 does on a host whose memory sources are all closed (as on this machine):
   // "locked down /proc/kcore", exit 1, the FIFO never opened — the script must not wait for it.
-  const failing = Buffer.from(
-    '#!/bin/bash\n[ "$1" = --version ] && { echo "avml 0.21.0"; exit 0; }\n[ "$1" = --help ] && { echo "  acquire  x"; exit 0; }\necho "locked down /proc/kcore" >&2\nexit 1\n',
-  );
+  const failing = bashAvml('echo "locked down /proc/kcore" >&2\nexit 1');
   const sha = await putTool(failing);
   const key = newKey();
   const { up } = await start(key);
-  const toolUrl = await presignMemoryToolUrl(
-    { account, bucket: VAULT },
-    { tool: { key: memoryToolKey(sha) }, expiresInSeconds: 900 },
-  );
+  const toolUrl = await toolUrlFor(sha);
   const workdir = fs.mkdtempSync(path.join(tmp, 'work-'));
   const r = await runScript(argsFor(toolUrl, up.partsUrl, { toolSha: sha }), { workdir });
   t.equal(r.code, 1, r.stdout);

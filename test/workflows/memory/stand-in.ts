@@ -1,7 +1,8 @@
 /**
  * The stand-ins of the memory capture's round trip on this machine: an AVML (a small ELF built here
  * with the C compiler, since `memory tools` takes ELF executables only) that writes a file of known
- * bytes in LiME layout to its destination, and an SSM port (`Pick<SsmPort, …>`) that RUNS the
+ * bytes in LiME layout to its destination (`lime`; `bashAvml` is a script stand-in for the guest
+ * script run directly), and an SSM port (`Pick<SsmPort, …>`) that RUNS the
  * command it is sent with bash, as a host would, against the local AWS — and asserts, before it
  * runs anything, that the parameters hold only the script and presigned URLs.
  */
@@ -30,21 +31,47 @@ int main(int argc, char **argv) {
 }
 `;
 
+/** LiME layout: per range a 32-byte header (magic "LiME" LE, version 1, start, end inclusive, 0) and its bytes. */
+export function lime(ranges: Array<{ start: number; data: Buffer }>): Buffer {
+  const out: Buffer[] = [];
+  for (const r of ranges) {
+    const h = Buffer.alloc(32);
+    h.writeUInt32LE(0x4c694d45, 0);
+    h.writeUInt32LE(1, 4);
+    h.writeBigUInt64LE(BigInt(r.start), 8);
+    h.writeBigUInt64LE(BigInt(r.start + r.data.length - 1), 16);
+    out.push(h, r.data);
+  }
+  return Buffer.concat(out);
+}
+
+/**
+ * A stand-in AVML as a bash script, for the guest script run directly (which runs any tool whose
+ * SHA-256 it is given): answers --version and --help as AVML 0.21 does, refuses a command other
+ * than `acquire` (exit 64), and runs `acquire` as `body` says (its destination is `${@: -1}`).
+ */
+export function bashAvml(body: string): Buffer {
+  return Buffer.from(`#!/bin/bash
+# Stand-in for AVML in cleanroom's tests: not memory.
+case "$1" in
+  --version) echo "avml 0.21.0"; exit 0 ;;
+  --help) printf 'Usage: avml <COMMAND>\\n\\nCommands:\\n  acquire  Acquire a memory snapshot\\n'; exit 0 ;;
+  acquire) ;;
+  *) exit 64 ;;
+esac
+${body}
+`);
+}
+
 /** Build the stand-in AVML and a LiME image of `bytes` of memory; returns their paths and the image's SHA-256. */
 export function standIn(bytes: number): { dir: string; avml: string; image: string; sha256: string; size: number } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cleanroom-standin-'));
   fs.writeFileSync(path.join(dir, 'avml.c'), C_SOURCE);
   const avml = path.join(dir, 'avml');
   execFileSync('cc', ['-O2', '-o', avml, path.join(dir, 'avml.c')]);
-  // LiME: a 32-byte header per range (magic "EMiL", version 1, start, end, reserved), then the bytes.
-  const header = Buffer.alloc(32);
-  header.writeUInt32LE(0x4c694d45, 0);
-  header.writeUInt32LE(1, 4);
-  header.writeBigUInt64LE(0x100000n, 8);
-  header.writeBigUInt64LE(0x100000n + BigInt(bytes) - 1n, 16);
   const body = Buffer.alloc(bytes);
   for (let i = 0; i < bytes; i += 4096) body.writeUInt32LE((i * 2654435761) >>> 0, i);
-  const data = Buffer.concat([header, body]);
+  const data = lime([{ start: 0x100000, data: body }]);
   const image = path.join(dir, 'memory.lime');
   fs.writeFileSync(image, data);
   return { dir, avml, image, sha256: createHash('sha256').update(data).digest('hex'), size: data.length };
