@@ -155,6 +155,8 @@ export const STS_COMMANDS = {
 export const SSM_COMMANDS = {
   sendCommand: ssm.SendCommandCommand,
   getCommandInvocation: ssm.GetCommandInvocationCommand,
+  // memory capture stopped (the signal, or a failure) while its command may still run on the host
+  cancelCommand: ssm.CancelCommandCommand,
   describeInstanceInformation: ssm.DescribeInstanceInformationCommand,
   // room shell / room verify: Session Manager's control plane and the room's session documents
   startSession: ssm.StartSessionCommand,

@@ -15,8 +15,10 @@
  *    upload from the parts the vault lists, read the object back for the authoritative SHA-256,
  *    compare with the host's; record `memory.capture` with the image as an evidence item (kind
  *    `memory`). A mismatch is recorded and fails with MEMORY_HASH_MISMATCH (exit 3).
- * Any failure, or the signal: the upload is aborted (`memory.upload.abort`), `memory.capture` is
- * recorded failed with the reason, and the error says what happened. The record is sealed on the way out.
+ * Any failure, or the signal: an SSM command that may still run is cancelled (CancelCommand, best
+ * effort: `commandCancelled` and why in the failed event), the upload is aborted (`memory.upload.abort`),
+ * `memory.capture` is recorded failed with the reason, and the error says what happened. The record
+ * is sealed on the way out.
  *
  * `dryRun` reads the instance, the tool and the open uploads, and returns every call a run would
  * make, in order, without making any change and without recording anything.
@@ -83,7 +85,7 @@ export type ForensicCalls = MemoryVault['account'] &
 /** What the capture works with. */
 export interface MemoryCaptureDeps {
   /** The SOURCE account, in the instance's region: the instance is read and the SSM command sent here. */
-  source: InstanceReader & AccountWith<{ ssm: 'sendCommand' | 'getCommandInvocation' }>;
+  source: InstanceReader & AccountWith<{ ssm: 'sendCommand' | 'getCommandInvocation' | 'cancelCommand' }>;
   /** The forensic account (the vault's): the tool, the upload, the presigned URLs, the read-back. */
   forensic: ForensicCalls;
   /** The case's record, or how to open it (opened after the input is checked; a dry run records nothing). */
@@ -244,7 +246,11 @@ export async function captureMemory(
       partSize: plan.partSize,
       expiresInSeconds: budget.urlSeconds,
     });
-    const c = new Capture(run, { vault, vaultTarget, key, uploadId: started.uploadId, instanceRef, instanceId, time });
+    const c = new Capture(
+      run,
+      { vault, vaultTarget, key, uploadId: started.uploadId, instanceRef, instanceId, time },
+      (commandId) => deps.source.ssm.cancelCommand({ CommandId: commandId, InstanceIds: [instanceId] }),
+    );
     try {
       const toolUrl = await presignMemoryToolUrl(
         { account: deps.forensic, bucket: vault.bucket },
@@ -269,6 +275,7 @@ export async function captureMemory(
       let commandId: string | undefined;
       const recordStart = async (id?: string) => {
         commandId = id;
+        c.commandId = id;
         c.started = true;
         await run.record(
           idempotencyKeys.memory.captureStart(instanceId, time),
@@ -300,6 +307,7 @@ export async function captureMemory(
             message: `${status ?? 'waiting'} (${Math.round(ms / 1000)} s of at most ${budget.executionSeconds} s)`,
           }),
       });
+      if (answer.kind === 'answered') c.commandEnded = answer.status;
       if (!c.started) await recordStart();
       c.commandId = commandId;
       if (answer.kind === 'unreachable')
@@ -401,6 +409,8 @@ class Capture {
   completed = false;
   recorded = false;
   commandId: string | undefined;
+  /** The command's end status, once SSM answered one (nothing left to cancel). */
+  commandEnded: string | undefined;
   constructor(
     private readonly run: StepRecorder,
     private readonly at: {
@@ -412,7 +422,31 @@ class Capture {
       instanceId: string;
       time: string;
     },
+    /** SSM CancelCommand of the capture's command on the instance. */
+    private readonly cancelCommand: (commandId: string) => Promise<unknown>,
   ) {}
+
+  /**
+   * Stop the command on the host if it may still run (sent, no end status seen): best effort, its
+   * outcome is what the failed event records, and a failed cancel never replaces the capture's error.
+   */
+  private async cancel(notes: string[]): Promise<{ commandCancelled: boolean; commandCancelReason: string }> {
+    const id = this.commandId;
+    if (!id) return { commandCancelled: false, commandCancelReason: 'no SSM command was sent' };
+    if (this.commandEnded)
+      return { commandCancelled: false, commandCancelReason: `the command had ended (${this.commandEnded})` };
+    try {
+      await this.cancelCommand(id);
+      return {
+        commandCancelled: true,
+        commandCancelReason: `the capture stopped while command ${id} could still run: SSM CancelCommand sent`,
+      };
+    } catch (e) {
+      const why = asError(e).message.replace(/\s+/g, ' ').trim();
+      notes.push(`the SSM command ${id} could not be cancelled (${why}); it stops at its deadline`);
+      return { commandCancelled: false, commandCancelReason: `CancelCommand failed: ${why}` };
+    }
+  }
 
   /** Abort the upload (unless completed), record the abort and the failed capture; returns the error to throw. */
   async fail(e: unknown): Promise<Error> {
@@ -422,6 +456,8 @@ class Capture {
     const code = err instanceof CleanroomError ? err.code : isInterrupted(err) ? 'INTERRUPTED' : 'INTERNAL';
     const reason = err.message.replace(/\s+/g, ' ').trim();
     const notes: string[] = [];
+    const cancelled = await this.cancel(notes);
+    let abortFailed = false;
     if (!this.completed) {
       try {
         await abortMemoryUpload(a.vault, { key: a.key, uploadId: a.uploadId });
@@ -435,6 +471,7 @@ class Capture {
           },
         );
       } catch (abortErr) {
+        abortFailed = true;
         notes.push(`the upload ${a.uploadId} could not be aborted (${asError(abortErr).message}); a rerun aborts it`);
       }
     }
@@ -453,7 +490,8 @@ class Capture {
             uploadId: a.uploadId,
             reason,
             ...(this.commandId ? { commandId: this.commandId } : {}),
-            uploadAborted: !this.completed && notes.length === 0,
+            ...cancelled,
+            uploadAborted: !this.completed && !abortFailed,
           },
         },
       );

@@ -111,6 +111,7 @@ t.test(
       { caseId: 'IR-MEM-1', instanceId },
     );
     t.equal(partsChecked, 1);
+    t.same(ssm.cancelled, [], 'a capture that succeeds cancels nothing');
     t.equal(r.instanceType, 't3.micro');
     t.equal(r.memoryBytes, 1024 * MiB);
     t.equal(r.image?.sha256, host.sha256, "the tool's read-back equals the stand-in's bytes");

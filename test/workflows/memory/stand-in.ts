@@ -2,10 +2,9 @@
  * The stand-ins of the memory capture's round trip on this machine: an AVML (a small ELF built here
  * with the C compiler, since `memory tools` takes ELF executables only) that writes a file of known
  * bytes in LiME layout to its destination (`lime`; `bashAvml` is a script stand-in for the guest
- * script run directly), and an SSM port (`Pick<SsmPort, …>`) that RUNS the
- * command it is sent with bash, as a host would, against the local AWS — and asserts, before it
- * runs anything, that the parameters hold only the script and presigned URLs.
- */
+ * script run directly), and an SSM port (`Pick<SsmPort, …>`) that RUNS the command it is sent with
+ * bash, as a host would (and stops it on CancelCommand), against the local AWS — and asserts, before
+ * it runs anything, that the parameters hold only the script and presigned URLs. */
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -84,7 +83,7 @@ export interface SentCommand {
   urls: URL[];
 }
 
-type Invocation = { status: string; code?: number; stdout: string; stderr: string };
+type Invocation = { status: string; code?: number; stdout: string; stderr: string; stop?: () => void };
 
 /**
  * An SSM port that runs each command with bash here (the stand-in host) and answers like SSM:
@@ -96,12 +95,17 @@ export function bashSsm(o: {
   check?: (sent: SentCommand) => void;
   /** Answer Success with empty output and run nothing (the local AWS's SSM). */
   silent?: boolean;
-}): Pick<SsmPort, 'sendCommand' | 'getCommandInvocation'> & { sent: SentCommand[] } {
+}): Pick<SsmPort, 'sendCommand' | 'getCommandInvocation' | 'cancelCommand'> & {
+  sent: SentCommand[];
+  cancelled: string[];
+} {
   const runs = new Map<string, Invocation>();
   const sent: SentCommand[] = [];
+  const cancelled: string[] = [];
   let n = 0;
   return {
     sent,
+    cancelled,
     sendCommand: (async (input) => {
       const command = (input.Parameters?.['commands'] ?? []).join('\n');
       // The URLs are the single-quoted arguments (the script's own text mentions https:// in a pattern).
@@ -122,13 +126,24 @@ export function bashSsm(o: {
         });
         child.stdout.on('data', (d: Buffer) => (inv.stdout += d.toString()));
         child.stderr.on('data', (d: Buffer) => (inv.stderr += d.toString()));
+        inv.stop = () => child.kill('SIGTERM');
         child.on('close', (code) => {
           inv.code = code ?? 1;
-          inv.status = code === 0 ? 'Success' : 'Failed';
+          if (inv.status === 'InProgress') inv.status = code === 0 ? 'Success' : 'Failed';
         });
       }
       return { $metadata: {}, Command: { CommandId: id } };
     }) as SsmPort['sendCommand'],
+    // As SSM does: the command stops on the host and ends Cancelled.
+    cancelCommand: (async (input) => {
+      cancelled.push(input.CommandId!);
+      const inv = runs.get(input.CommandId!);
+      if (inv?.status === 'InProgress') {
+        inv.status = 'Cancelled';
+        inv.stop?.();
+      }
+      return { $metadata: {} };
+    }) as SsmPort['cancelCommand'],
     getCommandInvocation: (async (input) => {
       const inv = runs.get(input.CommandId!)!;
       return {
