@@ -66,7 +66,13 @@ export const KEY_FAMILIES = {
   'isolate.reapplied': ['isolate', id('instanceId'), id('step'), 'reapplied', id('digest')],
   /** `isolate.<step>` (and `isolate.record-state` as step `state`): one isolation step of an instance. */
   'isolate.step': ['isolate', id('instanceId'), id('step')],
-  /** `isolate.release.<step>` (and `isolate.release` as step `complete`): one step of releasing an isolated instance. */
+  /**
+   * `isolate.release.<step>` (and `isolate.release` as step `complete`) of a later isolation of the
+   * instance — one isolated again after an earlier isolation was released: keyed by the custody seq
+   * of the first isolate event of that isolation, so each isolation released is a release of its own.
+   */
+  'isolate.release.of': ['isolate-release', id('instanceId'), 'isolation', num('isolationSeq'), id('step')],
+  /** `isolate.release.<step>` (and `isolate.release` as step `complete`): one step of releasing an isolated instance (its first isolation). */
   'isolate.release': ['isolate-release', id('instanceId'), id('step')],
   /** `evidence.snapshot`: the source snapshot of an evidence item. */
   'acquire.snapshot': ['acquire', 'snapshot', id('evidenceId'), id('snapshotId')],
@@ -243,9 +249,19 @@ export const idempotencyKeys = {
     failed: (instanceId: string, step: string, code: string) =>
       markKey(build('isolate.step', instanceId, step), 'failed', code),
     complete: (instanceId: string) => build('isolate.complete', instanceId),
-    release: (instanceId: string, step: string) => build('isolate.release', instanceId, step),
-    releaseFailed: (instanceId: string, step: string, code: string) =>
-      markKey(build('isolate.release', instanceId, step), 'failed', code),
+    /** A release step of the instance's first isolation (`isolationSeq` absent), or of the isolation begun at that seq. */
+    release: (instanceId: string, step: string, isolationSeq?: number) =>
+      isolationSeq === undefined
+        ? build('isolate.release', instanceId, step)
+        : build('isolate.release.of', instanceId, isolationSeq, step),
+    releaseFailed: (instanceId: string, step: string, code: string, isolationSeq?: number) =>
+      markKey(
+        isolationSeq === undefined
+          ? build('isolate.release', instanceId, step)
+          : build('isolate.release.of', instanceId, isolationSeq, step),
+        'failed',
+        code,
+      ),
   },
   acquire: {
     snapshot: (eid: string, snap: string) => build('acquire.snapshot', eid, snap),

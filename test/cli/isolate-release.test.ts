@@ -4,7 +4,8 @@
  * instance profile, an Auto Scaling group, two target groups — by instance id and by IP — and a
  * Classic Load Balancer), then `isolate release --rejoin-asg --reregister`. Everything the
  * isolation recorded is checked back by reading AWS (not the tool's word); the record verifies;
- * a second release changes nothing; a release killed (SIGKILL) after its first step's event and
+ * a second release changes nothing; isolated again and released again, a second complete release is
+ * recorded; a release killed (SIGKILL) after its first step's event and
  * run again converges with no step recorded twice; an instance the case never isolated is refused
  * (NOT_ISOLATED, exit 2); a deleted target group is refused (RELEASE_TARGET_MISSING) until
  * --skip-missing.
@@ -215,6 +216,21 @@ t.test(
     t.same(await readBack(x), after, 'nothing changed');
     const text = await runCli(env, ['isolate', 'release', '--case', 'IR-300', '--instance', x.instanceId, ...SRC]);
     t.match(text.stdout, /was already released for case IR-300/);
+
+    // Isolated again, then released again: a release of its own, keyed by the isolation it undoes.
+    const iso2 = await runCli(env, ['isolate', '--case', 'IR-300', '--instance', x.instanceId, ...SRC, '--json']);
+    t.equal(iso2.code, 0, iso2.stderr);
+    t.same((await readBack(x)).classicLb, [], 'contained again');
+    const second = await release('IR-300', x.instanceId, ['--rejoin-asg', '--reregister']);
+    t.equal(second.code, 0, second.stderr);
+    t.equal(second.json().alreadyReleased, false, 'a second release, not a rerun of the first');
+    const unreleased = (b: typeof after) => ({ ...b, tags: { ...b.tags, 'cleanroom:released': '' } });
+    t.same(unreleased(await readBack(x)), unreleased(after), 'everything back as recorded, again');
+    const summaries = (await events('IR-300')).filter((e) => e.action === 'isolate.release');
+    t.equal(summaries.length, 2, 'two complete releases recorded');
+    t.match(summaries[1]!.idempotencyKey, new RegExp(`^isolate-release:${x.instanceId}:isolation:\\d+:complete$`));
+    const verify2 = await runCli(env, ['custody', 'verify', '--case', 'IR-300', '--json']);
+    t.equal(verify2.code, 0, verify2.stdout);
   },
 );
 

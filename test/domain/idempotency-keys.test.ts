@@ -104,6 +104,10 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
   ],
   'isolate.step': [K.isolate.step('i-1', 'state'), { instanceId: 'i-1', step: 'state' }],
   'isolate.release': [K.isolate.release('i-1', 'groups'), { instanceId: 'i-1', step: 'groups' }],
+  'isolate.release.of': [
+    K.isolate.release('i-1', 'groups', 42),
+    { instanceId: 'i-1', isolationSeq: '42', step: 'groups' },
+  ],
   'acquire.snapshot': [K.acquire.snapshot('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
   'acquire.sharing-copy': [K.acquire.sharingCopy('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
   'acquire.share': [K.acquire.share('ev-1', 'snap-1'), { evidenceId: 'ev-1', snapshotId: 'snap-1' }],
@@ -191,6 +195,7 @@ const TODAY: Partial<Record<KeyFamily, string>> = {
   'room.down.detach-unknown': 'room-down:detach:unknown:vol-1:2026-01-01T00:00:00.000Z',
   'isolate.reapplied': 'isolate:i-1:swap-groups:reapplied:abc',
   'isolate.step': 'isolate:i-1:state',
+  'isolate.release': 'isolate-release:i-1:groups',
   'isolate.complete': 'isolate:i-1:complete',
   'lease.takeover': 'lease:takeover:arn:aws:sts::1:assumed-role/r/s|host|42|ab:3',
   'evidence.readonly': 'evidence:readonly:ev-1:vol-1:1:not-confirmed',

@@ -40,6 +40,7 @@ import {
   asError,
 } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
+import { parseIdempotencyKey, type KeyFamily } from '../../domain/idempotency-keys.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import { systemClock, waitFor, type Clock } from '../../domain/waiter.js';
 import { TAG_CASE, TAG_QUARANTINE, TAG_RELEASED } from '../../domain/tags.js';
@@ -168,6 +169,8 @@ interface ReleaseContext {
   missing: Set<string>;
   /** What the isolation recorded besides the state. */
   isolation: { stopped: boolean; previousAcls: Record<string, { networkAclId: string; associationId: string }> };
+  /** The isolation this release undoes, as its keys name it (undefined: the first; see {@link isolationUndone}). */
+  isolationSeq: number | undefined;
   budgets: ReleaseBudgets;
   clock: Clock;
   /** The `cleanroom:released` value (the time this release began). */
@@ -880,6 +883,7 @@ export async function releaseInstance(deps: ReleaseDeps, options: ReleaseOptions
       options,
       missing: new Set(),
       isolation,
+      isolationSeq: isolationUndone(custody.events(), instanceId),
       budgets: { ...DEFAULT_RELEASE_BUDGETS, ...options.budgets },
       clock,
       releasedAt: new Date(clock.now()).toISOString(),
@@ -925,7 +929,8 @@ export async function releaseInstance(deps: ReleaseDeps, options: ReleaseOptions
         ...base,
         dryRun: true,
         alreadyReleased:
-          !steps.some((s) => s.status === 'planned') && Boolean(custody.find(keys.release(instanceId, 'complete'))),
+          !steps.some((s) => s.status === 'planned') &&
+          Boolean(custody.find(keys.release(instanceId, 'complete', ctx.isolationSeq))),
         steps,
       };
     }
@@ -938,7 +943,7 @@ export async function releaseInstance(deps: ReleaseDeps, options: ReleaseOptions
       if (r.seq) changed = true;
       reports.push(r);
     }
-    const completeKey = keys.release(instanceId, 'complete');
+    const completeKey = keys.release(instanceId, 'complete', ctx.isolationSeq);
     const alreadyReleased = !changed && Boolean(custody.find(completeKey));
     const summary = await custody.record({
       action: 'isolate.release',
@@ -955,7 +960,7 @@ export async function releaseInstance(deps: ReleaseDeps, options: ReleaseOptions
           },
           skippedMissing: missing,
           kept,
-          isolationSeq: stateEvent.seq,
+          isolationSeq: ctx.isolationSeq ?? stateEvent.seq,
         },
       },
       idempotencyKey: completeKey,
@@ -963,6 +968,40 @@ export async function releaseInstance(deps: ReleaseDeps, options: ReleaseOptions
     return { ...base, dryRun: false, alreadyReleased, steps: reports, releasedAt: summary.time };
   });
 }
+
+/**
+ * Which isolation of the instance a release undoes, as its keys name it. The first isolation's release
+ * has the keys a release always had (undefined here): a record with one isolation and one release reads
+ * and reruns as before. Once a release completed (its `isolate.release` summary), an isolate event
+ * recorded after it begins a new isolation: the release of that one is keyed by the seq of that first
+ * event — so release → isolate → release records two complete releases, and a rerun of either
+ * release finds its own events (with no isolate event after the last summary, the isolation that
+ * summary released is the one a rerun converges on).
+ */
+export function isolationUndone(events: readonly RecordedEvent[], instanceId: string): number | undefined {
+  let released: { isolationSeq: number | undefined } | undefined;
+  let begun: number | undefined;
+  for (const e of events) {
+    const p = e.idempotencyKey === undefined ? undefined : parseIdempotencyKey(e.idempotencyKey);
+    if (!p || p.fields['instanceId'] !== instanceId) continue;
+    if (
+      !p.mark &&
+      p.fields['step'] === 'complete' &&
+      (p.family === 'isolate.release' || p.family === 'isolate.release.of')
+    ) {
+      released = {
+        isolationSeq: p.fields['isolationSeq'] === undefined ? undefined : Number(p.fields['isolationSeq']),
+      };
+      begun = undefined;
+    } else if (released && begun === undefined && ISOLATION_FAMILIES.has(p.family)) {
+      begun = e.seq;
+    }
+  }
+  return begun ?? released?.isolationSeq;
+}
+
+/** The key families of isolate's own events (a step, failed or done; a step redone; the summary). */
+const ISOLATION_FAMILIES = new Set<KeyFamily>(['isolate.step', 'isolate.reapplied', 'isolate.complete']);
 
 /** What the record says of this instance's isolation; refuses a record that cannot say it. */
 function recordedIsolation(
@@ -1082,7 +1121,7 @@ async function runStep(
   at: { index: number; reports: ReleaseStepReport[] },
 ): Promise<ReleaseStepReport> {
   const step = RELEASE_STEPS[at.index]!;
-  const key = keys.release(ctx.instanceId, step.id);
+  const key = keys.release(ctx.instanceId, step.id, ctx.isolationSeq);
   const prior = custody.find(key);
   let calls: CallRecord[] = [];
   try {
@@ -1114,7 +1153,7 @@ async function runStep(
       inputs: { calls: calls.map((c) => ({ call: c.call, input: c.input, outcome: c.outcome })) },
       outcome: { status: 'succeeded', details: { ...plan.details, ...verified, detail: plan.detail } },
       // A step redone after drift is a new unit of work: its own key (the step's, marked by the prior seq).
-      idempotencyKey: prior ? keys.release(ctx.instanceId, `${step.id}-after-${prior.seq}`) : key,
+      idempotencyKey: prior ? keys.release(ctx.instanceId, `${step.id}-after-${prior.seq}`, ctx.isolationSeq) : key,
     });
     return { step: step.id, title: step.title, status: 'done', detail: plan.detail, calls, seq: ev.seq };
   } catch (e) {
@@ -1139,7 +1178,7 @@ async function failStep(
   const { message, recorded } = await recordStepFailure(
     custody,
     {
-      key: (code) => keys.releaseFailed(ctx.instanceId, step.id, code),
+      key: (code) => keys.releaseFailed(ctx.instanceId, step.id, code, ctx.isolationSeq),
       action: step.action,
       resource: instanceRef(ctx),
     },

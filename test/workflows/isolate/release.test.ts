@@ -5,7 +5,8 @@
  * second release changes and records nothing; a crash after every mutating call or before every
  * custody write, then a rerun, reaches the same end with no event twice; the refusals (never
  * isolated, a record that fails its chain check or holds no usable state, something recorded that
- * is gone) change nothing; --skip-missing goes on and records the skip. Nothing sleeps.
+ * is gone) change nothing; --skip-missing goes on and records the skip; release → isolate again →
+ * release records two complete releases, the second keyed by the isolation it undoes. Nothing sleeps.
  */
 import t from 'tap';
 import { CleanroomError } from '../../../src/domain/errors.js';
@@ -200,3 +201,50 @@ t.test('a record written before isolate knew Classic Load Balancers still releas
   t.same(r.steps.find((s) => s.step === 'elb')!.status, 'skipped');
   t.ok(r.steps.filter((s) => s.step !== 'elb').every((s) => s.status === 'done'));
 });
+
+t.test(
+  'release → isolate again → release: two complete releases, each keyed by its isolation; reruns record nothing',
+  async (t) => {
+    const { w, before } = await isolated();
+    await releaseInstance(releaseDeps(w), opts(ALL));
+    const n1 = w.recorder.events().length;
+    await isolateInstance(w.deps(), { caseId: CASE, instanceId: IID, nacl: true, stop: true });
+    t.ok(w.recorder.events().length > n1, 'the second isolation is recorded');
+    const again = w.recorder.events()[n1]!.seq;
+    t.equal(w.fake.instance.tags['cleanroom:quarantine'] !== undefined, true, 'quarantined again');
+
+    // Killed before its fourth custody write, then rerun: the second release converges with nothing twice.
+    w.recordCount = 0;
+    w.crashBeforeRecord = 4;
+    t.ok(crashed(await releaseInstance(releaseDeps(w), opts(ALL)).catch((x: unknown) => x)), 'killed');
+    w.dead = false;
+    w.crashBeforeRecord = undefined;
+    const second = await releaseInstance(releaseDeps(w), opts(ALL));
+    t.equal(second.alreadyReleased, false);
+    t.ok(second.steps.every((s) => s.status !== 'failed'));
+    const summaries = w.recorder.events().filter((e) => e.action === 'isolate.release');
+    t.same(
+      summaries.map((e) => e.idempotencyKey),
+      [`isolate-release:${IID}:complete`, `isolate-release:${IID}:isolation:${again}:complete`],
+      'the first release keeps the keys a release always had; the second is keyed by the isolation it undoes',
+    );
+    t.equal(summaries[1]!.outcome.details!['isolationSeq'], again);
+    t.ok(
+      w.recorder
+        .events()
+        .filter((e) => e.seq > summaries[0]!.seq && e.action.startsWith('isolate.release.'))
+        .every((e) => e.idempotencyKey!.startsWith(`isolate-release:${IID}:isolation:${again}:`)),
+      "every step of the second release under its isolation's keys",
+    );
+    t.same(restored(before, w.fake.picture()), before, 'every field back as recorded, again');
+
+    const n2 = w.recorder.events().length;
+    w.fake.mutations.length = 0;
+    const rerun = await releaseInstance(releaseDeps(w), opts(ALL));
+    t.equal(rerun.alreadyReleased, true, 'a rerun of the second release: already released');
+    t.same(w.fake.mutations, [], 'changes nothing');
+    t.equal(w.recorder.events().length, n2, 'records nothing');
+    const keys = w.recorder.events().map((e) => e.idempotencyKey);
+    t.equal(new Set(keys).size, keys.length, 'no key twice');
+  },
+);
