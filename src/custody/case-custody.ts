@@ -128,12 +128,13 @@ export interface OpenCustodyOptions {
    */
   lane?: true | string | { id: string };
   /**
-   * Group commit on the main chain (off by default): appends made while one is written go out
-   * together as one object of a group lane plus a `custody.checkpoint`. Off, every append is one
-   * main-chain event written after the one before (as before group commit). Off by default because a
-   * writer killed between a group object and its checkpoint leaves an uncommitted object that a
-   * rerun records again — the next seal would then commit both (a duplicate); until a rerun reads
-   * its own uncommitted group objects, only callers that never rerun (benchmarks) turn it on.
+   * Group commit on the main chain (on by default; `false` turns it off): appends made while one is
+   * written go out together as one object of a group lane plus a `custody.checkpoint`. Off, every
+   * append is one main-chain event written after the one before. A writer killed between a group
+   * object and its checkpoint leaves that object uncommitted: its events are still found by their
+   * idempotency keys (a rerun does not record them again), and the next writer that opens with a
+   * `lease` commits them at open, before it appends anything (a checkpoint with
+   * `details.recovered`; see docs/custody.md, "Group commit on the main chain").
    */
   groupCommit?: boolean;
   /**
@@ -232,7 +233,7 @@ class S3CaseCustody implements CaseCustody {
     private readonly random: () => number = Math.random,
     lane?: true | string | { id: string },
     private readonly via?: ActorContext,
-    private readonly groupCommit = false,
+    private readonly groupCommit = true,
   ) {
     this.lanes = new LaneSet(caseId, (_code, _seq, message) => {
       this.laneProblem ??= message;
@@ -432,6 +433,45 @@ class S3CaseCustody implements CaseCustody {
       prevHash: at.prevHash,
     };
     return { ...body, hash: eventHash(body) } as CustodyEvent;
+  }
+
+  /**
+   * A leased main-chain writer at open — the previous holder is gone (released, expired or dead):
+   * commit the group-lane objects an earlier main-chain writer left uncommitted (it died between a
+   * batch's lane object and the checkpoint committing it) with one checkpoint, before anything new
+   * is appended, so that they keep their place in the record (before this writer's events) and the
+   * next seal signs them. The checkpoint says so (`details.recovered`): one event, so a kill cannot
+   * separate the commit from its record. Killed before that checkpoint is written, the next open
+   * recovers again; killed after it was written (its answer lost), the next open reads it and finds
+   * nothing to recover. A record that fails its check (an object that does not verify) is refused
+   * (CUSTODY_INVALID, exit 3): nothing is committed, nothing skipped. Returns how many events it
+   * committed.
+   */
+  async recoverGroupLanes(): Promise<number> {
+    const orphaned = () => this.lanes.uncommittedHeads().filter((h) => h.lane.startsWith(`${GROUP_LANE_PREFIX}-`));
+    const count = () =>
+      this.lanes.uncommittedEvents().filter((e) => e.lane?.startsWith(`${GROUP_LANE_PREFIX}-`)).length;
+    if (!orphaned().length) return 0;
+    this.refuseIfBroken();
+    let events = 0;
+    const ev = await this.appendMain(() => {
+      const heads = orphaned();
+      if (!heads.length) return undefined;
+      events = count();
+      return {
+        action: 'custody.checkpoint',
+        resources: [],
+        outcome: {
+          status: 'succeeded',
+          details: { lanes: heads, recovered: { reason: 'uncommitted-at-open', events } },
+        },
+      };
+    });
+    if (!ev) return 0;
+    this.reporter.warn(
+      `The custody record of case ${this.caseId} held ${events} event(s) that an interrupted command wrote but did not commit; they are committed now, in their place (checkpoint #${ev.seq}).`,
+    );
+    return events;
   }
 
   /** The checkpoint committing the lane heads not committed yet; undefined when there are none. */
@@ -821,7 +861,7 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
     opts.random,
     opts.lane,
     opts.actorContext ? checkActorContext(opts.actorContext) : undefined,
-    opts.groupCommit === true,
+    opts.groupCommit !== false,
   );
   if (opts.lease) {
     const l = opts.lease;
@@ -843,6 +883,8 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
   }
   try {
     await c.load(opts.concurrency ?? 16);
+    // The case is this writer's now: what an earlier main-chain writer left uncommitted is committed first.
+    if (c.lease && opts.lane === undefined) await c.recoverGroupLanes();
     const t = c.lease?.takeover;
     if (t) {
       const p = t.previous;

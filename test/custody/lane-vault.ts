@@ -1,8 +1,9 @@
 /**
  * The vault of the many-writer, lane and group-commit tests: a fake vault (fake-vault.ts) with no
- * events yet, whose conditional PUT is atomic as S3's is (`conditionalPut`), opened with the audit of
- * a ready vault (`readyAudit`); `laneVault` lists every PUT's key in `puts` and takes a hook a test
- * sets to hold or fail a PUT (`beforePut`).
+ * events yet, whose conditional PUT is atomic as S3's is (`conditionalPut`: `If-None-Match: *`, and
+ * `If-Match` on the ETag — the version id — as the case lease writes), opened with the audit of a
+ * ready vault (`readyAudit`); `laneVault` lists every PUT's key in `puts` and takes hooks a test sets
+ * to hold or fail a PUT before it is stored (`beforePut`) or after (`afterPut`: its answer held or lost).
  */
 import { openCaseCustody, type CaseCustody } from '../../src/custody/case-custody.js';
 import { verifyCaseInVault } from '../../src/custody/verify-vault.js';
@@ -32,23 +33,33 @@ export function readyAudit(v: FakeVault) {
 }
 
 /**
- * S3's PutObject on the fake bucket, its conditional PUT (`IfNoneMatch: '*'`) atomic as S3's is: check
- * and store in one step, no other writer in between. `before` runs first (may wait or throw: nothing
- * stored); `after` runs once stored (throw there to lose the answer: the object stays).
+ * S3's PutObject on the fake bucket, its conditional PUT (`IfNoneMatch: '*'`, `IfMatch` on the ETag)
+ * atomic as S3's is: check and store in one step, no other writer in between. `before` runs first (may
+ * wait or throw: nothing stored); `after` runs once stored (wait there to hold the answer, throw to
+ * lose it: the object stays). The ETag answered is the version id.
  */
 export function conditionalPut(
   v: FakeVault,
-  hooks: { before?: (key: string) => Promise<void>; after?: (key: string) => void } = {},
+  hooks: { before?: (key: string) => Promise<void>; after?: (key: string) => void | Promise<void> } = {},
 ) {
   return async (i: {
     Key?: string;
     Body?: unknown;
     IfNoneMatch?: string;
+    IfMatch?: string;
     ObjectLockMode?: string;
     ObjectLockRetainUntilDate?: Date;
   }) => {
     await hooks.before?.(i.Key!);
     const cur = v.bucket.objects.get(i.Key!)?.at(-1);
+    if (i.IfMatch !== undefined && (!cur || cur.deleteMarker || cur.versionId !== i.IfMatch))
+      throw awsError(
+        's3',
+        'putObject',
+        'PreconditionFailed',
+        'At least one of the pre-conditions you specified did not hold',
+        412,
+      );
     if (i.IfNoneMatch === '*' && cur && !cur.deleteMarker)
       throw awsError(
         's3',
@@ -61,12 +72,14 @@ export function conditionalPut(
       mode: (i.ObjectLockMode ?? 'COMPLIANCE') as 'COMPLIANCE',
       retainUntil: i.ObjectLockRetainUntilDate!,
     });
-    hooks.after?.(i.Key!);
-    return out({ VersionId: stored.versionId });
+    await hooks.after?.(i.Key!);
+    return out({ VersionId: stored.versionId, ETag: stored.versionId });
   };
 }
 
-export function laneVault(hooks: { beforePut?: (key: string) => Promise<void> } = {}) {
+export function laneVault(
+  hooks: { beforePut?: (key: string) => Promise<void>; afterPut?: (key: string) => Promise<void> } = {},
+) {
   const v = fakeVault(CASE, 0);
   const audit = readyAudit(v);
   const puts: string[] = [];
@@ -77,8 +90,15 @@ export function laneVault(hooks: { beforePut?: (key: string) => Promise<void> } 
       ...v.bucket.s3,
       putObject: conditionalPut(v, {
         ...(hooks.beforePut ? { before: hooks.beforePut } : {}),
-        after: (key) => puts.push(key),
+        after: async (key) => {
+          puts.push(key);
+          await hooks.afterPut?.(key);
+        },
       }),
+      getObject: async (i: Parameters<typeof v.bucket.s3.getObject>[0]) => {
+        const r = await v.bucket.s3.getObject(i);
+        return { ...r, ETag: r.VersionId };
+      },
     },
   } as unknown as AwsAccount;
   const open = (lane?: string): Promise<CaseCustody> =>
