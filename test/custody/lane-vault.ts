@@ -52,15 +52,8 @@ export function conditionalPut(
   }) => {
     await hooks.before?.(i.Key!);
     const cur = v.bucket.objects.get(i.Key!)?.at(-1);
-    if (i.IfMatch !== undefined && (!cur || cur.deleteMarker || cur.versionId !== i.IfMatch))
-      throw awsError(
-        's3',
-        'putObject',
-        'PreconditionFailed',
-        'At least one of the pre-conditions you specified did not hold',
-        412,
-      );
-    if (i.IfNoneMatch === '*' && cur && !cur.deleteMarker)
+    const ifMatchFails = i.IfMatch !== undefined && (!cur || cur.deleteMarker || cur.versionId !== i.IfMatch);
+    if (ifMatchFails || (i.IfNoneMatch === '*' && cur && !cur.deleteMarker))
       throw awsError(
         's3',
         'putObject',
