@@ -19,12 +19,17 @@
  *
  * Ends with T(N) of each size and T(largest)/T(1) (goal: T(32) ≤ 1.5 × T(1)).
  */
+import fs from 'node:fs';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { RunInstancesCommand, CreateVolumeCommand } from '@aws-sdk/client-ec2';
 import { openAccount } from '../src/aws/account.js';
 import type { AwsAccount } from '../src/aws/ports.js';
 import { openCaseCustody } from '../src/custody/case-custody.js';
 import { waitFor, type PollResult } from '../src/domain/waiter.js';
 import { acquireEvidence } from '../src/workflows/acquire/index.js';
+import { hashSnapshot } from '../src/evidence/content-hash.js';
+import type { SnapshotHasher } from '../src/evidence/hash-step.js';
+import type { ProgressEvent } from '../src/domain/reporter.js';
 import { shareKeyPolicy } from '../src/workflows/acquire/share-key.js';
 import { ensureCaseKey } from '../src/resources/case-key.js';
 import { initVault } from '../src/workflows/vault/index.js';
@@ -154,6 +159,118 @@ async function baseline(
   }
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Total length of the union of intervals, and the largest number overlapping at once. */
+function spans(iv: Array<[number, number]>): { union: number; maxAtOnce: number } {
+  const ev = iv.flatMap(([a, b]) => [[a, 1] as const, [b, -1] as const]).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let open = 0;
+  let max = 0;
+  let union = 0;
+  let from = 0;
+  for (const [t, d] of ev) {
+    if (open === 0 && d === 1) from = t;
+    open += d;
+    max = Math.max(max, open);
+    if (open === 0) union += t - from;
+  }
+  return { union, maxAtOnce: max };
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : 0;
+};
+const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * What a run of cleanroom waited on (printed after each size): the run's CPU (this process:
+ * the workflow, the SDK, the proxy; the local AWS's Python), how long the event loop was busy and
+ * its worst stall, the hashes (how long any was running, how many at once, their CPU when it is
+ * measurable), each item's phases, and per API the calls, their latency at the proxy and how many
+ * were in flight at once.
+ */
+class RunProfile {
+  private readonly t0 = Date.now();
+  private readonly cpu0 = process.cpuUsage();
+  private readonly elu0 = performance.eventLoopUtilization();
+  private readonly delay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly moto0: number;
+  readonly hashes: Array<[number, number]> = [];
+  /** item -> phase -> first time seen (ms since t0). */
+  readonly phases = new Map<string, Map<string, number>>();
+  constructor(private readonly motoPid: number) {
+    this.moto0 = cpuSecondsOf(motoPid);
+    this.delay.enable();
+  }
+  hasher(inner: SnapshotHasher): SnapshotHasher {
+    return async (account, id, opts) => {
+      const a = Date.now();
+      try {
+        return await inner(account, id, opts);
+      } finally {
+        this.hashes.push([a, Date.now()]);
+      }
+    };
+  }
+  progress(e: ProgressEvent): void {
+    if (e.kind !== 'item') return;
+    const m = this.phases.get(e.item) ?? new Map<string, number>();
+    this.phases.set(e.item, m);
+    if (!m.has(e.phase)) m.set(e.phase, Date.now() - this.t0);
+  }
+  report(calls: SeenCallLike[]): string[] {
+    const wall = Date.now() - this.t0;
+    this.delay.disable();
+    const cpu = process.cpuUsage(this.cpu0);
+    const elu = performance.eventLoopUtilization(this.elu0);
+    const moto = cpuSecondsOf(this.motoPid) - this.moto0;
+    const h = spans(this.hashes);
+    const hashMs = this.hashes.map(([a, b]) => b - a);
+    const out = [
+      `wall ${sec(wall)}; CPU: this process ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s (user ${(cpu.user / 1e6).toFixed(1)}), local AWS (moto) ${moto.toFixed(1)} s; ${wall > 0 ? (((cpu.user + cpu.system) / 1e6 + moto) / (wall / 1000)).toFixed(2) : '?'} cores busy on average`,
+      `event loop: busy ${(elu.utilization * 100).toFixed(0)} % (${sec(elu.active)}), stalls max ${(this.delay.max / 1e6).toFixed(0)} ms, p99 ${(this.delay.percentile(99) / 1e6).toFixed(0)} ms, mean ${(this.delay.mean / 1e6).toFixed(1)} ms`,
+      `hashes: ${this.hashes.length}, some hash running ${sec(h.union)} of ${sec(wall)}, at most ${h.maxAtOnce} at once, each ${sec(pct(hashMs, 50))} median / ${sec(Math.max(0, ...hashMs))} max`,
+    ];
+    const phaseNames = [...new Set([...this.phases.values()].flatMap((m) => [...m.keys()]))];
+    out.push(
+      `phases (first seen, s after start, median / max over items): ${phaseNames
+        .map((p) => {
+          const ts = [...this.phases.values()].map((m) => m.get(p)).filter((x): x is number => x !== undefined);
+          return `${p} ${(pct(ts, 50) / 1000).toFixed(1)}/${(Math.max(...ts) / 1000).toFixed(1)}`;
+        })
+        .join(', ')}`,
+    );
+    const by = new Map<string, SeenCallLike[]>();
+    for (const c of calls) {
+      const k = `${c.service}:${c.action.replace(/\/snap-[0-9a-f]+.*$/, '/…')}`;
+      by.set(k, [...(by.get(k) ?? []), c]);
+    }
+    const all = spans(calls.filter((c) => c.ms !== undefined).map((c) => [c.at, c.at + c.ms!]));
+    out.push(
+      `AWS calls: ${calls.length}, at most ${all.maxAtOnce} in flight at once; per API: count, latency median/max, most in flight:`,
+    );
+    for (const [k, cs] of [...by].sort((x, y) => y[1].length - x[1].length)) {
+      const ms = cs.map((c) => c.ms ?? 0);
+      const s = spans(cs.filter((c) => c.ms !== undefined).map((c) => [c.at, c.at + c.ms!]));
+      out.push(
+        `  ${k.padEnd(48)} ${String(cs.length).padStart(4)}  ${String(pct(ms, 50)).padStart(5)}/${String(Math.max(...ms)).padEnd(6)} ms  ${s.maxAtOnce}`,
+      );
+    }
+    return out;
+  }
+}
+
+type SeenCallLike = { service: string; action: string; at: number; ms?: number };
+
 async function main(): Promise<void> {
   const aws = await startLocalAws();
   const proxy = await startFaultProxy(aws);
@@ -212,11 +329,14 @@ async function main(): Promise<void> {
           }
         },
       });
+      const prof = new RunProfile(aws.pid);
       const r = await acquireEvidence(
         {
           forensic,
           source,
           custody,
+          hasher: prof.hasher(hashSnapshot),
+          reporter: { progress: (e) => prof.progress(e), warn: () => {}, debug: () => {} },
           room: {
             describe: async () => ({
               case: caseId,
@@ -234,6 +354,7 @@ async function main(): Promise<void> {
       const ourMs = Date.now() - t0;
       times.set(n, ourMs);
       const ourCalls = proxy.calls.slice(c0);
+      for (const line of prof.report(ourCalls)) console.log(`     (cleanroom N=${n}: ${line})`);
       if (r.evidence.some((e) => e.state !== 'volume-created'))
         throw new Error(`bench run failed: ${JSON.stringify(r.evidence.map((e) => e.state))}`);
       const s3 = ourCalls.filter((c) => c.service === 's3').length;
