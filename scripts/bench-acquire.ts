@@ -11,15 +11,25 @@
  * under the case key, working volume in the room's AZ; temporaries deleted. cleanroom also writes
  * its custody record (one S3 PUT per event, through the same proxy); the baseline writes none.
  *
- *   scripts/bench-acquire [--sizes 1,8,32] [--delay-ms 50] [--pending-ms 3000] [--no-baseline] [--custody main|lanes] [--gib 1]
+ *   scripts/bench-acquire [--sizes 1,8,32] [--delay-ms 50] [--pending-ms 3000] [--no-baseline] [--custody main|lanes] [--gib 1] [--hash-in-thread]
  *
  * `--custody main` is the CLI's leased writer (group commit: appends made while one is written go
  * out together); `--gib` the size of each source volume (acquire reads every block of it for the
- * source and acquisition hashes, so the local AWS's EBS direct APIs carry N × size).
+ * source and acquisition hashes, so the local AWS's EBS direct APIs carry N × size);
+ * `--hash-in-thread` computes the flat SHA-256 on the event loop, as acquire did before the worker
+ * pool (src/evidence/hash-pool.ts): the two compared on the same machine under the same load.
+ * `--fake-hash` (a diagnostic, not a result: no hash is computed) shows what the run costs without
+ * the hashing CPU, so that T(N) can be split into the pipeline and the hashing.
+ *
+ * After each size: what the run waited on — CPU seconds of this process (workflow, SDK, proxy,
+ * hashing threads) and of the local AWS (moto), how busy the event loop was and its worst stall,
+ * how long some hash was running and how many at once, when each item entered each phase, and per
+ * API the calls, their latency at the proxy and the most in flight at once.
  *
  * Ends with T(N) of each size and T(largest)/T(1) (goal: T(32) ≤ 1.5 × T(1)).
  */
 import fs from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { RunInstancesCommand, CreateVolumeCommand } from '@aws-sdk/client-ec2';
 import { openAccount } from '../src/aws/account.js';
@@ -28,6 +38,7 @@ import { openCaseCustody } from '../src/custody/case-custody.js';
 import { waitFor, type PollResult } from '../src/domain/waiter.js';
 import { acquireEvidence } from '../src/workflows/acquire/index.js';
 import { hashSnapshot } from '../src/evidence/content-hash.js';
+import { inThreadSha256 } from '../src/evidence/hash-pool.js';
 import type { SnapshotHasher } from '../src/evidence/hash-step.js';
 import type { ProgressEvent } from '../src/domain/reporter.js';
 import { shareKeyPolicy } from '../src/workflows/acquire/share-key.js';
@@ -48,6 +59,30 @@ const BASELINE = !process.argv.includes('--no-baseline');
 /** How cleanroom's custody record is written: `main` (the CLI's leased writer today) or `lanes` (its own lane, group commit). */
 const CUSTODY = arg('custody', 'main');
 const GIB = Number(arg('gib', '1'));
+/** The flat SHA-256 on the event loop, as acquire computed it before the worker pool (a comparison under the same load). */
+const HASH_IN_THREAD = process.argv.includes('--hash-in-thread');
+/** Diagnostic only, never a headline figure: no hash is computed (what the run costs without the hashing CPU). */
+const FAKE_HASH = process.argv.includes('--fake-hash');
+
+/** A hasher that reads nothing and returns the same made-up hash for every snapshot (--fake-hash). */
+const fakeHasher: SnapshotHasher = async (_account, snapshotId) => ({
+  snapshotId,
+  sha256: '0'.repeat(64),
+  merkleRoot: '0'.repeat(64),
+  sizeBytes: GIB * 2 ** 30,
+  blockSize: 524288,
+  blocksRead: 0,
+  hashedAt: new Date().toISOString(),
+  hashTool: { name: 'cleanroom', version: '0.1.0', method: 'ebs-direct' },
+});
+
+/** CPU seconds this process spends on the SHA-256 of 1 GiB (zeros) on one core, here and now. */
+function sha256CpuPerGib(): number {
+  const c0 = process.cpuUsage();
+  inThreadSha256.open().zeros(2 ** 30);
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
+}
 
 /** Keep snapshots and copies `pending` for PENDING ms after they were made (progress grows with time). */
 function simulateSnapshotTime(proxy: FaultProxy): void {
@@ -251,7 +286,12 @@ class RunProfile {
     );
     const by = new Map<string, SeenCallLike[]>();
     for (const c of calls) {
-      const k = `${c.service}:${c.action.replace(/\/snap-[0-9a-f]+.*$/, '/…')}`;
+      const k = `${c.service}:${c.action
+        .replace(/\/snap-[0-9a-f]+.*$/, '/…')
+        .replace(/cleanroom-evidence-[^/]+/, 'vault')
+        .replace(/\/cases\/[^/]+/, '/case')
+        .replace(/group-[0-9a-f]+/, 'group-…')
+        .replace(/\d{10}\.json/, 'N.json')}`;
       by.set(k, [...(by.get(k) ?? []), c]);
     }
     const all = spans(calls.filter((c) => c.ms !== undefined).map((c) => [c.at, c.at + c.ms!]));
@@ -297,6 +337,10 @@ async function main(): Promise<void> {
       `cleanroom acquire vs a sequential baseline — local AWS behind the fault proxy: +${DELAY} ms per call, snapshots and copies pending ${PENDING} ms`,
     );
     const times = new Map<number, number>();
+    const perGib = sha256CpuPerGib();
+    console.log(
+      `this machine: ${availableParallelism()} cores; SHA-256 of 1 GiB = ${perGib.toFixed(2)} s of one core now; acquire hashes every volume twice (source and forensic snapshot): N × ${GIB} GiB needs N × ${(2 * GIB * perGib).toFixed(2)} s of CPU${FAKE_HASH ? ' — --fake-hash: NO hash computed (diagnostic)' : HASH_IN_THREAD ? ' — --hash-in-thread: on the event loop' : ', in worker threads'}`,
+    );
     console.log(
       `custody: ${CUSTODY === 'lanes' ? 'a lane (group commit), committed at the seal' : 'the main chain with group commit (appends made while one is written: one lane object + one checkpoint)'}; source volumes ${GIB} GiB`,
     );
@@ -335,7 +379,11 @@ async function main(): Promise<void> {
           forensic,
           source,
           custody,
-          hasher: prof.hasher(hashSnapshot),
+          hasher: prof.hasher(
+            FAKE_HASH
+              ? fakeHasher
+              : (a, id, o) => hashSnapshot(a, id, HASH_IN_THREAD ? { ...o, sha256: inThreadSha256 } : o),
+          ),
           reporter: { progress: (e) => prof.progress(e), warn: () => {}, debug: () => {} },
           room: {
             describe: async () => ({
@@ -349,7 +397,16 @@ async function main(): Promise<void> {
           },
         },
         { caseId, volumeIds: ours, attach: false },
-      );
+      ).catch((e: unknown) => {
+        // A run whose items failed: say how, in one line (not the whole result).
+        const f = (e as { details?: { failures?: Array<{ code: string }> } }).details?.failures;
+        if (!f) throw e;
+        console.log(
+          `     (cleanroom N=${n}: FAILED — ${f.length} of ${n} items: ${[...new Set(f.map((x) => x.code))].join(', ')})`,
+        );
+        for (const line of prof.report(proxy.calls.slice(c0))) console.log(`     (cleanroom N=${n}: ${line})`);
+        process.exit(1);
+      });
       await opened.sealManifest();
       const ourMs = Date.now() - t0;
       times.set(n, ourMs);
