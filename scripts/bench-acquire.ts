@@ -206,7 +206,7 @@ function cpuSecondsOf(pid: number): number {
 
 /** Total length of the union of intervals, and the largest number overlapping at once. */
 function spans(iv: Array<[number, number]>): { union: number; maxAtOnce: number } {
-  const ev = iv.flatMap(([a, b]) => [[a, 1] as const, [b, -1] as const]).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  const ev = iv.flatMap(([a, b]) => [[a, 1] as const, [b, -1] as const]).sort((x, y) => x[0] - y[0] || y[1] - x[1]);
   let open = 0;
   let max = 0;
   let union = 0;
