@@ -49,6 +49,11 @@ export const ERROR_CODES = {
       'Part of the work failed or is left to do (acquire, isolate, an incomplete close); what succeeded is kept.',
   },
   TIMEOUT: { exit: 1, meaning: 'A wait ran out of its time budget.' },
+  HASH_WORKER_FAILED: {
+    exit: 1,
+    meaning:
+      'A worker thread computing the SHA-256 of a disk failed (its message says why); run the command again: the hash is made anew.',
+  },
   HASH_STATE_INVALID: {
     exit: 2,
     meaning:

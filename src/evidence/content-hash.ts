@@ -24,7 +24,7 @@
  * `maxAttempts: 1`), so no failure is retried by both layers. When a block's retries are spent the
  * hash fails with BLOCK_CHECKSUM_MISMATCH or BLOCK_READ_FAILED naming the snapshot and the block.
  */
-import { createHash, hash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { AccountCalls, AwsAccount, EbsPort } from '../aws/ports.js';
 import { isTransientAwsError } from '../aws/errors.js';
@@ -32,6 +32,7 @@ import { interruptedAt } from '../domain/abort.js';
 import { AwsError, CleanroomError, asError } from '../domain/errors.js';
 import { type Clock, systemClock } from '../domain/waiter.js';
 import { bodyChunks } from '../resources/body.js';
+import { sharedSha256Pool, ZERO_CHUNK, type Sha256Pool } from './hash-pool.js';
 
 /** The tool that computed a hash, as the acquisition record names it (ISO/IEC 27037). */
 export interface HashTool {
@@ -450,9 +451,6 @@ function asChunks(body: unknown): AsyncGenerator<Uint8Array> {
   );
 }
 
-/** The zero buffer a run of unlisted blocks is hashed from (at most this many bytes per update). */
-const ZERO_RUN_BYTES = 4 * 2 ** 20;
-
 const zeroBlocks = new Map<number, { data: Buffer; sha256: Buffer }>();
 
 /** An all-zero block of the size and its SHA-256: computed once per block size. */
@@ -466,50 +464,62 @@ function zeroBlock(size: number): { data: Buffer; sha256: Buffer } {
   return z;
 }
 
+/** How {@link hashSnapshot} computes the flat SHA-256. */
+export interface HashSnapshotOptions extends SnapshotReadOptions {
+  /**
+   * Where the flat SHA-256 is computed (hash-pool.ts): default the process's pool of worker threads,
+   * one per core, off the event loop; `inThreadSha256` computes it on the calling thread.
+   */
+  sha256?: Sha256Pool;
+}
+
 /**
  * Hash a snapshot's whole disk through the EBS direct APIs (see the module comment): the flat
- * SHA-256 and the block Merkle root, in one pass, every block's checksum verified.
+ * SHA-256 and the block Merkle root, in one pass, every block's checksum verified. The flat SHA-256
+ * is computed off the event loop (`sha256`), fed every byte in order; the Merkle tree here.
  */
 export async function hashSnapshot(
   account: Pick<AwsAccount, 'ebs'> | SnapshotReadAccount,
   snapshotId: string,
-  opts: SnapshotReadOptions = {},
+  opts: HashSnapshotOptions = {},
 ): Promise<ContentHash> {
-  const flat = createHash('sha256');
+  const flat = (opts.sha256 ?? sharedSha256Pool()).open();
   const tree = new MerkleBuilder();
   const onBlock = opts.onBlock;
-  // Runs of unlisted blocks reach the flat hash as one update of a shared zero buffer.
+  // Runs of unlisted blocks reach the flat hash as a count of zero bytes.
   let zerosPending = 0;
-  let zeros = Buffer.alloc(0);
   const flushZeros = () => {
-    while (zerosPending > 0) {
-      const n = Math.min(zerosPending, zeros.length);
-      flat.update(zeros.subarray(0, n));
-      zerosPending -= n;
-    }
+    if (zerosPending > 0) flat.zeros(zerosPending);
+    zerosPending = 0;
   };
-  const r = await readSnapshot(account, snapshotId, opts, (index, block, sha256, listed) => {
-    if (listed) {
+  try {
+    const r = await readSnapshot(account, snapshotId, opts, (index, block, sha256, listed) => {
+      tree.push(merkleLeaf(index, sha256));
+      if (!listed) {
+        zerosPending += block.length;
+        if (zerosPending >= ZERO_CHUNK) flushZeros();
+        return onBlock?.(index, null);
+      }
       flushZeros();
-      flat.update(block);
-    } else {
-      if (zeros.length < block.length) zeros = Buffer.alloc(Math.max(block.length, ZERO_RUN_BYTES));
-      zerosPending += block.length;
-    }
-    tree.push(merkleLeaf(index, sha256));
-    return onBlock?.(index, listed ? block : null);
-  });
-  flushZeros();
-  return {
-    snapshotId,
-    sha256: flat.digest('hex'),
-    merkleRoot: tree.root().toString('hex'),
-    sizeBytes: r.sizeBytes,
-    blockSize: r.blockSize,
-    blocksRead: r.blocksRead,
-    hashedAt: new Date().toISOString(),
-    hashTool: { ...HASH_TOOL },
-  };
+      const wait = flat.update(block);
+      const after = onBlock?.(index, block);
+      return wait && after ? Promise.all([wait, after]).then(() => undefined) : (wait ?? after);
+    });
+    flushZeros();
+    return {
+      snapshotId,
+      sha256: await flat.digest(),
+      merkleRoot: tree.root().toString('hex'),
+      sizeBytes: r.sizeBytes,
+      blockSize: r.blockSize,
+      blocksRead: r.blocksRead,
+      hashedAt: new Date().toISOString(),
+      hashTool: { ...HASH_TOOL },
+    };
+  } catch (e) {
+    flat.cancel();
+    throw e;
+  }
 }
 
 /** Where a pass over a snapshot starts and when it stops early (a resumable hash: resumable-hash.ts). */

@@ -21,6 +21,7 @@ import {
   type SnapshotReadAccount,
 } from '../../src/evidence/content-hash.js';
 import { CleanroomError } from '../../src/domain/errors.js';
+import { WorkerSha256Pool, inThreadSha256 } from '../../src/evidence/hash-pool.js';
 import type { Clock } from '../../src/domain/waiter.js';
 import { awsError, out, sdkStream } from '../fakes/ports.js';
 
@@ -340,6 +341,55 @@ t.test('an abort stops the hash at once with INTERRUPTED', async (t) => {
   pre.abort();
   const p = await hashSnapshot(account, 'snap-1', { signal: pre.signal }).catch((x) => x);
   t.equal(p.code, 'INTERRUPTED');
+});
+
+t.test('the worker pool and the calling thread give the same hash of a sparse disk', async (t) => {
+  const pool = new WorkerSha256Pool({ threads: 2 });
+  t.teardown(() => pool.close());
+  for (const n of [1, 4, 13]) {
+    const blocks = disk(n);
+    const img = image(blocks, n);
+    const inThread = await hashSnapshot(fakeEbs({ blocks, n }).account, 'snap-1', { sha256: inThreadSha256 });
+    const workers = await hashSnapshot(fakeEbs({ blocks, n }).account, 'snap-1', { sha256: pool });
+    t.equal(workers.sha256, sha(img).toString('hex'), `n=${n}: workers = sha256sum of the image`);
+    t.equal(inThread.sha256, workers.sha256, `n=${n}: the same flat SHA-256`);
+    t.equal(inThread.merkleRoot, workers.merkleRoot, `n=${n}: the same Merkle root`);
+  }
+});
+
+t.test('an abort during a long run of zeros stops the hashing thread too', async (t) => {
+  // A 16 GiB disk of 512 KiB blocks with only block 0 written: 16 GiB of zeros to hash.
+  const BLOCK = 512 * 1024;
+  const data = Buffer.alloc(BLOCK, 7);
+  const account: SnapshotReadAccount = {
+    ebs: {
+      listSnapshotBlocks: async () =>
+        out({ Blocks: [{ BlockIndex: 0, BlockToken: 't0' }], BlockSize: BLOCK, VolumeSize: 16 }),
+      getSnapshotBlock: async () =>
+        out({
+          BlockData: sdkStream(Readable.from([data])),
+          Checksum: sha(data).toString('base64'),
+          ChecksumAlgorithm: 'SHA256',
+          DataLength: BLOCK,
+        }),
+    },
+  };
+  const pool = new WorkerSha256Pool({ threads: 1 });
+  t.teardown(() => pool.close());
+  const ac = new AbortController();
+  const e = await hashSnapshot(account, 'snap-big', {
+    sha256: pool,
+    signal: ac.signal,
+    onProgress: ({ bytesDone }) => {
+      if (bytesDone >= 8 * GIB) ac.abort();
+    },
+  }).catch((x) => x);
+  t.equal(e.code, 'INTERRUPTED');
+  // The thread serves the next hash only after what was queued before it: skipped, not hashed.
+  const s = pool.open();
+  s.update(Buffer.from('next'));
+  t.equal(await s.digest(), sha(Buffer.from('next')).toString('hex'));
+  t.ok(pool.bytesHashed < 2 * GIB, `the thread hashed ${pool.bytesHashed} bytes, not the 8 GiB of zeros queued`);
 });
 
 t.test('a listing that does not fit the volume fails clearly', async (t) => {

@@ -21,6 +21,10 @@ export interface SeenCall {
   service: string;
   action: string;
   body: string;
+  /** When the proxy received the call (Date.now()). */
+  at: number;
+  /** Milliseconds from receipt until the answer was sent (the proxy's delay included); set when sent. */
+  ms?: number;
 }
 
 export type Fault =
@@ -142,7 +146,16 @@ export async function startFaultProxy(aws: LocalAws): Promise<FaultProxy> {
       const raw = Buffer.concat(chunks);
       const body = raw.toString('utf8');
       const service = serviceOf(req);
-      const call: SeenCall = { n: calls.length + 1, service, action: actionOf(service, req, body), body };
+      const call: SeenCall = {
+        n: calls.length + 1,
+        service,
+        action: actionOf(service, req, body),
+        body,
+        at: Date.now(),
+      };
+      res.on('finish', () => {
+        call.ms = Date.now() - call.at;
+      });
       calls.push(call);
       const hook = hooks.get(call.n);
       if (hook) await hook(call);
