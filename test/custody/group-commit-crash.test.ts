@@ -101,6 +101,33 @@ t.test(
   },
 );
 
+t.test('killed at its very first batch (a case with no main-chain event yet): recovered as event 1', async (t) => {
+  let hold = true;
+  const w = laneVault({
+    beforePut: async (k) => {
+      if (hold && isEvent(k)) await never;
+    },
+  });
+  const a = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+  void Promise.all(['x', 'y'].map((k) => a.record(entry(k)))).catch(() => undefined);
+  while (w.laneKeys().length === 0) await new Promise((r) => setImmediate(r));
+  hold = false;
+  const b = await openCaseCustody(w.account, {
+    caseId: CASE,
+    bucket: BUCKET,
+    audit: w.audit,
+    mustExist: true,
+    lease: { owner: 'B', command: 'acquire' },
+  });
+  t.same(
+    recoveredOf(b).map((e) => [e.seq, e.outcome.details?.['recovered']]),
+    [[1, { reason: 'uncommitted-at-open', events: 2 }]],
+    'the case exists (its lane object), and its first main-chain event commits it',
+  );
+  await b.sealManifest();
+  t.same(codes(await w.verify()), [], 'custody verify: green');
+});
+
 t.test('killed during the recovery checkpoint: the next open recovers again, once', async (t) => {
   for (const phase of ['before', 'after'] as const) {
     const { w, open, killAtNextEvent } = await killedBetweenObjectAndCheckpoint(t);
