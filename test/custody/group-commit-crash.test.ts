@@ -181,6 +181,34 @@ t.test('without a lease nothing is written at open; the uncommitted events are f
   t.ok(reader.dirty, 'the record needs a seal (which commits them)');
 });
 
+t.test(
+  'a group object stored but its answer lost (the SDK gave up): read back, committed, not written again',
+  async (t) => {
+    let lose = true;
+    const w = laneVault({
+      afterPut: async (k) => {
+        if (lose && isLane(k)) {
+          lose = false;
+          throw Object.assign(new Error('We encountered an internal error. Please try again.'), {
+            name: 'InternalError',
+            $metadata: { httpStatusCode: 500 },
+          });
+        }
+      },
+    });
+    const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+    const acked = await Promise.all(['a', 'b', 'c'].map((k) => c.record(entry(k))));
+    t.ok(
+      acked.every((e) => e.lane),
+      'the batch is acknowledged: its object was read back as written',
+    );
+    await Promise.all(['a', 'b', 'c'].map((k) => c.record(entry(k))));
+    t.equal(w.laneKeys().length, 1, 'one group object: a retry of the same keys writes nothing');
+    await c.sealManifest();
+    t.same(codes(await w.verify()), [], 'custody verify: green');
+  },
+);
+
 t.test('group commit is on by default; groupCommit: false writes one main-chain event per append', async (t) => {
   const on = laneVault();
   const c = await openCaseCustody(on.account, { caseId: CASE, bucket: BUCKET, audit: on.audit });
