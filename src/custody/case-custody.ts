@@ -561,16 +561,23 @@ class S3CaseCustody implements CaseCustody {
     try {
       await putLocked(this.account, this.vault, key, bytes, now, { create: true });
     } catch (e) {
-      if (!isAwsCode(e, 'PreconditionFailed', 'ConditionalRequestConflict')) throw e;
-      // Nobody else writes this lane: the key can only hold this writer's own earlier attempt
-      // whose answer was lost — the same bytes, or the lane is not this writer's alone.
-      const there = await getBytes(this.account, this.bucket, key);
-      if (!there?.body.equals(bytes))
-        throw new CleanroomError(
-          'CUSTODY_CONTENTION',
-          `Could not append to lane ${lane} of the custody record of case ${this.caseId}: another writer wrote its next object. Run the step again (it reads its lane again, or opens a new one).`,
-          { details: { caseId: this.caseId } },
-        );
+      if (!isAwsCode(e, 'PreconditionFailed', 'ConditionalRequestConflict')) {
+        // A group object whose answer was lost may have landed: read it back, so that this
+        // writer's retry of the same unit is not written again into a new group lane.
+        if (lane === this.ownLane) throw e;
+        const landed = await getBytes(this.account, this.bucket, key).catch(() => undefined);
+        if (!landed?.body.equals(bytes)) throw e;
+      } else {
+        // Nobody else writes this lane: the key can only hold this writer's own earlier attempt
+        // whose answer was lost — the same bytes, or the lane is not this writer's alone.
+        const there = await getBytes(this.account, this.bucket, key);
+        if (!there?.body.equals(bytes))
+          throw new CleanroomError(
+            'CUSTODY_CONTENTION',
+            `Could not append to lane ${lane} of the custody record of case ${this.caseId}: another writer wrote its next object. Run the step again (it reads its lane again, or opens a new one).`,
+            { details: { caseId: this.caseId } },
+          );
+      }
     }
     this.lanes.addObject(lane, first, bytes);
     this.lanes.order();
@@ -659,8 +666,9 @@ class S3CaseCustody implements CaseCustody {
       try {
         stored = await this.putLaneBatch(fresh, this.groupLane);
       } catch (e) {
-        // Whether the object landed is unknown: the next batch starts a new group lane (an object
-        // that did land is found uncommitted by the next reader and committed by a seal).
+        // Not written, or not readable back: whether the object landed is unknown, so the next
+        // batch starts a new group lane (an object that did land is found uncommitted by the next
+        // reader, and committed by the next leased open or seal).
         this.groupLane = undefined;
         throw e;
       }

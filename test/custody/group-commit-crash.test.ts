@@ -101,6 +101,33 @@ t.test(
   },
 );
 
+t.test('killed at its very first batch (a case with no main-chain event yet): recovered as event 1', async (t) => {
+  let hold = true;
+  const w = laneVault({
+    beforePut: async (k) => {
+      if (hold && isEvent(k)) await never;
+    },
+  });
+  const a = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+  void Promise.all(['x', 'y'].map((k) => a.record(entry(k)))).catch(() => undefined);
+  while (w.laneKeys().length === 0) await new Promise((r) => setImmediate(r));
+  hold = false;
+  const b = await openCaseCustody(w.account, {
+    caseId: CASE,
+    bucket: BUCKET,
+    audit: w.audit,
+    mustExist: true,
+    lease: { owner: 'B', command: 'acquire' },
+  });
+  t.same(
+    recoveredOf(b).map((e) => [e.seq, e.outcome.details?.['recovered']]),
+    [[1, { reason: 'uncommitted-at-open', events: 2 }]],
+    'the case exists (its lane object), and its first main-chain event commits it',
+  );
+  await b.sealManifest();
+  t.same(codes(await w.verify()), [], 'custody verify: green');
+});
+
 t.test('killed during the recovery checkpoint: the next open recovers again, once', async (t) => {
   for (const phase of ['before', 'after'] as const) {
     const { w, open, killAtNextEvent } = await killedBetweenObjectAndCheckpoint(t);
@@ -153,6 +180,34 @@ t.test('without a lease nothing is written at open; the uncommitted events are f
   t.ok(reader.find('y')?.lane, 'y is found (uncommitted)');
   t.ok(reader.dirty, 'the record needs a seal (which commits them)');
 });
+
+t.test(
+  'a group object stored but its answer lost (the SDK gave up): read back, committed, not written again',
+  async (t) => {
+    let lose = true;
+    const w = laneVault({
+      afterPut: async (k) => {
+        if (lose && isLane(k)) {
+          lose = false;
+          throw Object.assign(new Error('We encountered an internal error. Please try again.'), {
+            name: 'InternalError',
+            $metadata: { httpStatusCode: 500 },
+          });
+        }
+      },
+    });
+    const c = await openCaseCustody(w.account, { caseId: CASE, bucket: BUCKET, audit: w.audit });
+    const acked = await Promise.all(['a', 'b', 'c'].map((k) => c.record(entry(k))));
+    t.ok(
+      acked.every((e) => e.lane),
+      'the batch is acknowledged: its object was read back as written',
+    );
+    await Promise.all(['a', 'b', 'c'].map((k) => c.record(entry(k))));
+    t.equal(w.laneKeys().length, 1, 'one group object: a retry of the same keys writes nothing');
+    await c.sealManifest();
+    t.same(codes(await w.verify()), [], 'custody verify: green');
+  },
+);
 
 t.test('group commit is on by default; groupCommit: false writes one main-chain event per append', async (t) => {
   const on = laneVault();
