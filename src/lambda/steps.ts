@@ -135,24 +135,38 @@ const isolate: StepBody<StepInput> = async (input, x) => {
   if (ref.policy === 'never')
     return { status: 'done', skipped: true, reason: 'isolation policy never: the instance is not isolated' };
   // The instance's lock; the steps that change what instances share take theirs briefly (exclusive).
-  return withLocks(x, ref, 'isolate', ref.instanceId, [lockScopes.instance(ref.instanceId)], async (record, exclusive) => {
-    const r = await x.world.workflows.isolate({ ref, record, signal: x.signal, exclusive });
-    return { status: 'done', skipped: false, alreadyIsolated: r.alreadyIsolated, steps: r.steps };
-  });
+  return withLocks(
+    x,
+    ref,
+    'isolate',
+    ref.instanceId,
+    [lockScopes.instance(ref.instanceId)],
+    async (record, exclusive) => {
+      const r = await x.world.workflows.isolate({ ref, record, signal: x.signal, exclusive });
+      return { status: 'done', skipped: false, alreadyIsolated: r.alreadyIsolated, steps: r.steps };
+    },
+  );
 };
 
 const acquire: StepBody<StepInput> = async (input, x) =>
-  withLocks(x, input.case, 'acquire', input.case.instanceId, [lockScopes.instance(input.case.instanceId)], async (record) => {
-    const r = await x.world.workflows.acquire({ ref: input.case, record, signal: x.signal });
-    return {
-      status: 'done',
-      evidence: r.evidence.map((e) => ({
-        evidenceId: e.evidenceId,
-        ...(e.forensicSnapshotId ? { snapshotId: e.forensicSnapshotId } : {}),
-        ...(e.sizeGiB !== undefined ? { sizeGiB: e.sizeGiB } : {}),
-      })),
-    };
-  });
+  withLocks(
+    x,
+    input.case,
+    'acquire',
+    input.case.instanceId,
+    [lockScopes.instance(input.case.instanceId)],
+    async (record) => {
+      const r = await x.world.workflows.acquire({ ref: input.case, record, signal: x.signal });
+      return {
+        status: 'done',
+        evidence: r.evidence.map((e) => ({
+          evidenceId: e.evidenceId,
+          ...(e.forensicSnapshotId ? { snapshotId: e.forensicSnapshotId } : {}),
+          ...(e.sizeGiB !== undefined ? { sizeGiB: e.sizeGiB } : {}),
+        })),
+      };
+    },
+  );
 
 /** The hash appends its own event at the end (as `evidence hash` does): no lease, many items at once. */
 const hash: StepBody<HashInput> = async (input, x) => {

@@ -149,36 +149,39 @@ t.test("isolate: auto isolates under the instance's lock and gives it back; neve
   t.same(world.calls, ['isolate'], 'never: the isolate workflow is not called');
 });
 
-t.test('each step locks only what it changes: the instance (isolate, acquire) or the room (room, attach)', async (t) => {
-  const { world, h } = setup({
-    isolate: async (r) => {
-      // What isolate's shared steps hold goes through the record's locks, as the step opened it.
-      await r.exclusive!(['groups:vpc-1'], async () => undefined);
-      return { alreadyIsolated: false, steps: [] };
-    },
-    acquire: async () => ({ evidence: [] }),
-    room: async () => ({ stackName: 'cleanroom-room-GD-0123456789abcdef' }),
-    attach: async () => ({}),
-  });
-  const rec = await withCase(world);
-  const other = { ...REF, instanceId: 'i-0fff1234def567890' };
-  await h.isolate({ case: REF, execution: EXECUTION }, context());
-  await h.acquire({ case: other, execution: EXECUTION }, context());
-  await h.room({ case: REF, execution: EXECUTION }, context());
-  await h.attach({ case: other, execution: EXECUTION, item: { evidenceId: 'ev-abc1' } }, context());
-  t.same(
-    world.opened.slice(1).map((o) => o.locks?.scopes),
-    [
-      [`instance:${I}`],
-      ['instance:i-0fff1234def567890'],
-      ['room:cleanroom-GD-0123456789abcdef'],
-      ['room:cleanroom-GD-0123456789abcdef'],
-    ],
-    "two instances' steps lock different objects; room and attach the one room",
-  );
-  t.same(rec.lockedBriefly, [['groups:vpc-1']]);
-  t.equal(rec.leaseReleased, 4, 'every step gives its locks back');
-});
+t.test(
+  'each step locks only what it changes: the instance (isolate, acquire) or the room (room, attach)',
+  async (t) => {
+    const { world, h } = setup({
+      isolate: async (r) => {
+        // What isolate's shared steps hold goes through the record's locks, as the step opened it.
+        await r.exclusive!(['groups:vpc-1'], async () => undefined);
+        return { alreadyIsolated: false, steps: [] };
+      },
+      acquire: async () => ({ evidence: [] }),
+      room: async () => ({ stackName: 'cleanroom-room-GD-0123456789abcdef' }),
+      attach: async () => ({}),
+    });
+    const rec = await withCase(world);
+    const other = { ...REF, instanceId: 'i-0fff1234def567890' };
+    await h.isolate({ case: REF, execution: EXECUTION }, context());
+    await h.acquire({ case: other, execution: EXECUTION }, context());
+    await h.room({ case: REF, execution: EXECUTION }, context());
+    await h.attach({ case: other, execution: EXECUTION, item: { evidenceId: 'ev-abc1' } }, context());
+    t.same(
+      world.opened.slice(1).map((o) => o.locks?.scopes),
+      [
+        [`instance:${I}`],
+        ['instance:i-0fff1234def567890'],
+        ['room:cleanroom-GD-0123456789abcdef'],
+        ['room:cleanroom-GD-0123456789abcdef'],
+      ],
+      "two instances' steps lock different objects; room and attach the one room",
+    );
+    t.same(rec.lockedBriefly, [['groups:vpc-1']]);
+    t.equal(rec.leaseReleased, 4, 'every step gives its locks back');
+  },
+);
 
 t.test('a wait handed off is pending (the state machine waits); the locks are given back', async (t) => {
   const { world, h } = setup({

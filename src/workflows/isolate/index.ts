@@ -227,8 +227,7 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
       ...recordedRevocation(custody, instanceId),
     };
     // 2. The steps, in order; stop at the first failure.
-    const changed =
-      (await runSteps(run, session, custody, ctx, steps, state.reports, deps.exclusive)) || state.changed;
+    const changed = (await runSteps(run, session, custody, ctx, steps, state.reports, deps.exclusive)) || state.changed;
     // 3. Completion.
     return complete(run, custody, ctx, options, { reports: state.reports, changed, stateEvent: state.event });
   });
