@@ -475,3 +475,12 @@ export async function refuseWhileLocked(lease: CaseLease, o: LeaseOptions): Prom
   await lease.release().catch(() => undefined);
   throw new CaseBusyError(held[0]!, o.bucket);
 }
+
+/** What holds a case now: its lease (when held) and its held locks, each as its document says. */
+export async function heldOnCase(
+  o: Pick<LeaseOptions, 'account' | 'bucket' | 'caseId' | 'now'>,
+): Promise<LeaseDocument[]> {
+  const lease = await readLease(o);
+  const now = (o.now ?? (() => new Date()))();
+  return [...(lease && isHeld(lease.doc, now) ? [lease.doc] : []), ...(await heldLocks(o))];
+}
