@@ -25,12 +25,12 @@ import { withCustodySession, type CustodySession, type CustodySource, type SealS
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { checkWaitMode, isWaitHandedOff, type WaitMode } from '../../domain/hand-off.js';
 import { requireApproval, type Approve } from '../../domain/approval.js';
-import type { Exclusive } from '../../domain/exclusive.js';
 import { StepRecorder } from '../../domain/step-recorder.js';
 import { CleanroomError, PartialFailureError, UsageError, asError } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
 import { forensicRoomOf } from '../../domain/room.js';
 import { mapPool } from '../../domain/pool.js';
+import type { Exclusive } from '../../domain/exclusive.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import { handOffClock, systemClock, type Clock } from '../../domain/waiter.js';
 import { StepCallError, describeCalls, execute, recordFoundInPlace, type CallRecord } from './calls.js';

@@ -26,9 +26,9 @@ import type { CustodyAction } from '../../domain/custody-actions.js';
 import { resourceRef } from '../../resources/refs.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
+import { lockScopes } from '../../domain/exclusive.js';
 import { TAG_CASE, TAG_QUARANTINE, ROLE } from '../../domain/tags.js';
 import { waitFor, type Clock } from '../../domain/waiter.js';
-import { lockScopes } from '../../domain/exclusive.js';
 import type { PlannedCall } from './calls.js';
 import {
   allowsAll,
