@@ -159,12 +159,13 @@ export interface OpenCustodyOptions {
    */
   lane?: true | string | { id: string };
   /**
-   * Group commit on the main chain (off by default): appends made while one is written go out
-   * together as one object of a group lane plus a `custody.checkpoint`. Off, every append is one
-   * main-chain event written after the one before (as before group commit). Off by default because a
-   * writer killed between a group object and its checkpoint leaves an uncommitted object that a
-   * rerun records again — the next seal would then commit both (a duplicate); until a rerun reads
-   * its own uncommitted group objects, only callers that never rerun (benchmarks) turn it on.
+   * Group commit on the main chain (on by default; `false` turns it off): appends made while one is
+   * written go out together as one object of a group lane plus a `custody.checkpoint`. Off, every
+   * append is one main-chain event written after the one before. A writer killed between a group
+   * object and its checkpoint leaves that object uncommitted: its events are still found by their
+   * idempotency keys (a rerun does not record them again), and the next writer that opens with a
+   * `lease` commits them at open, before it appends anything (a checkpoint with
+   * `details.recovered`; see docs/custody.md, "Group commit on the main chain").
    */
   groupCommit?: boolean;
   /**
@@ -271,7 +272,7 @@ class S3CaseCustody implements CaseCustody {
     private readonly random: () => number = Math.random,
     lane?: true | string | { id: string },
     private readonly via?: ActorContext,
-    private readonly groupCommit = false,
+    private readonly groupCommit = true,
   ) {
     this.lanes = new LaneSet(caseId, (_code, _seq, message) => {
       this.laneProblem ??= message;
@@ -473,6 +474,45 @@ class S3CaseCustody implements CaseCustody {
     return { ...body, hash: eventHash(body) } as CustodyEvent;
   }
 
+  /**
+   * A leased main-chain writer at open — the previous holder is gone (released, expired or dead):
+   * commit the group-lane objects an earlier main-chain writer left uncommitted (it died between a
+   * batch's lane object and the checkpoint committing it) with one checkpoint, before anything new
+   * is appended, so that they keep their place in the record (before this writer's events) and the
+   * next seal signs them. The checkpoint says so (`details.recovered`): one event, so a kill cannot
+   * separate the commit from its record. Killed before that checkpoint is written, the next open
+   * recovers again; killed after it was written (its answer lost), the next open reads it and finds
+   * nothing to recover. A record that fails its check (an object that does not verify) is refused
+   * (CUSTODY_INVALID, exit 3): nothing is committed, nothing skipped. Returns how many events it
+   * committed.
+   */
+  async recoverGroupLanes(): Promise<number> {
+    const orphaned = () => this.lanes.uncommittedHeads().filter((h) => h.lane.startsWith(`${GROUP_LANE_PREFIX}-`));
+    const count = () =>
+      this.lanes.uncommittedEvents().filter((e) => e.lane?.startsWith(`${GROUP_LANE_PREFIX}-`)).length;
+    if (!orphaned().length) return 0;
+    this.refuseIfBroken();
+    let events = 0;
+    const ev = await this.appendMain(() => {
+      const heads = orphaned();
+      if (!heads.length) return undefined;
+      events = count();
+      return {
+        action: 'custody.checkpoint',
+        resources: [],
+        outcome: {
+          status: 'succeeded',
+          details: { lanes: heads, recovered: { reason: 'uncommitted-at-open', events } },
+        },
+      };
+    });
+    if (!ev) return 0;
+    this.reporter.warn(
+      `The custody record of case ${this.caseId} held ${events} event(s) that an interrupted command wrote but did not commit; they are committed now, in their place (checkpoint #${ev.seq}).`,
+    );
+    return events;
+  }
+
   /** The checkpoint committing the lane heads not committed yet; undefined when there are none. */
   private checkpointEntry(): CustodyEntry | undefined {
     const heads = this.lanes.uncommittedHeads();
@@ -560,16 +600,23 @@ class S3CaseCustody implements CaseCustody {
     try {
       await putLocked(this.account, this.vault, key, bytes, now, { create: true });
     } catch (e) {
-      if (!isAwsCode(e, 'PreconditionFailed', 'ConditionalRequestConflict')) throw e;
-      // Nobody else writes this lane: the key can only hold this writer's own earlier attempt
-      // whose answer was lost — the same bytes, or the lane is not this writer's alone.
-      const there = await getBytes(this.account, this.bucket, key);
-      if (!there?.body.equals(bytes))
-        throw new CleanroomError(
-          'CUSTODY_CONTENTION',
-          `Could not append to lane ${lane} of the custody record of case ${this.caseId}: another writer wrote its next object. Run the step again (it reads its lane again, or opens a new one).`,
-          { details: { caseId: this.caseId } },
-        );
+      if (!isAwsCode(e, 'PreconditionFailed', 'ConditionalRequestConflict')) {
+        // A group object whose answer was lost may have landed: read it back, so that this
+        // writer's retry of the same unit is not written again into a new group lane.
+        if (lane === this.ownLane) throw e;
+        const landed = await getBytes(this.account, this.bucket, key).catch(() => undefined);
+        if (!landed?.body.equals(bytes)) throw e;
+      } else {
+        // Nobody else writes this lane: the key can only hold this writer's own earlier attempt
+        // whose answer was lost — the same bytes, or the lane is not this writer's alone.
+        const there = await getBytes(this.account, this.bucket, key);
+        if (!there?.body.equals(bytes))
+          throw new CleanroomError(
+            'CUSTODY_CONTENTION',
+            `Could not append to lane ${lane} of the custody record of case ${this.caseId}: another writer wrote its next object. Run the step again (it reads its lane again, or opens a new one).`,
+            { details: { caseId: this.caseId } },
+          );
+      }
     }
     this.lanes.addObject(lane, first, bytes);
     this.lanes.order();
@@ -677,8 +724,9 @@ class S3CaseCustody implements CaseCustody {
       try {
         stored = await this.putLaneBatch(fresh, this.groupLane);
       } catch (e) {
-        // Whether the object landed is unknown: the next batch starts a new group lane (an object
-        // that did land is found uncommitted by the next reader and committed by a seal).
+        // Not written, or not readable back: whether the object landed is unknown, so the next
+        // batch starts a new group lane (an object that did land is found uncommitted by the next
+        // reader, and committed by the next leased open or seal).
         this.groupLane = undefined;
         throw e;
       }
@@ -879,7 +927,7 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
     opts.random,
     opts.lane,
     opts.actorContext ? checkActorContext(opts.actorContext) : undefined,
-    opts.groupCommit === true,
+    opts.groupCommit !== false,
   );
   if (opts.lease) {
     const l = opts.lease;
@@ -930,6 +978,8 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
   }
   try {
     await c.load(opts.concurrency ?? 16);
+    // The case is this writer's now: what an earlier main-chain writer left uncommitted is committed first.
+    if (c.lease && opts.lane === undefined) await c.recoverGroupLanes();
     await recordTakeovers(c, c.locks);
     const t = c.lease?.takeover;
     if (t) {

@@ -11,7 +11,8 @@
  */
 import t from 'tap';
 import { useLocalAws } from '../../local-aws/local-aws.js';
-import { startFaultProxy } from '../harness/fault-proxy.js';
+import type { ChildProcess } from 'node:child_process';
+import { startFaultProxy, type SeenCall } from '../harness/fault-proxy.js';
 import { SOURCE_ROLE, ec2In, instanceWithVolumes } from '../workflows/acquire/fixtures.js';
 import { caseResources, custodyEvents, keyShapes, runCli } from './acquire-helpers.js';
 
@@ -78,7 +79,9 @@ t.test(
       shareKeys: ['PendingDeletion'],
     });
     const events = await custodyEvents('IR-cli-1');
-    const wantShapes = keyShapes(events.map((e) => e.idempotencyKey));
+    // The work's events (checkpoints carry no key: how many there are depends on how appends grouped).
+    const isWork = (e: { action: string }) => e.action !== 'case.lease.takeover' && e.action !== 'custody.checkpoint';
+    const wantShapes = keyShapes(events.filter(isWork).map((e) => e.idempotencyKey));
     t.ok(events.some((e) => e.action === 'acquire.share-key.retire'));
     const list = await runCli(env, ['evidence', 'list', '--case', 'IR-cli-1', '--json']);
     t.equal(list.code, 0, list.stderr);
@@ -96,19 +99,26 @@ t.test(
     t.equal(again.code, 0, again.stderr);
     t.equal((await custodyEvents('IR-cli-1')).length, events.length, 'a rerun appends nothing');
 
-    // SIGKILL after k API calls, for k across the whole run, then the same command again.
+    // SIGKILL after k API calls, for k across the whole run, then the same command again; and once
+    // at the first group-commit object (#group), the window between a batch's lane object and its
+    // checkpoint: the object reaches the vault (a killed call is still forwarded), its checkpoint never does.
     t.ok(calls > 30, `${calls} API calls in a clean run`);
-    const points = [0.05, 0.15, 0.3, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95].map((f) => Math.max(1, Math.round(f * calls)));
+    const points: Array<number | '#group'> = [0.05, 0.15, 0.3, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95].map((f) =>
+      Math.max(1, Math.round(f * calls)),
+    );
+    points.push('#group');
+    const isGroupObject = (c: SeenCall) => c.service === 's3' && /^PUT .*\/custody\/lanes\/group-/.test(c.action);
     for (const [i, k] of points.entries()) {
       const caseId = `IR-kill-${i}`;
       const inst = await instanceWithVolumes(sourceEc2, 'us-east-1b', [1]);
       let killedAt = '';
       const start = proxy.calls.length;
+      const kill = (child: ChildProcess) => (c: SeenCall) => {
+        killedAt = `${c.service}:${c.action}`;
+        child.kill('SIGKILL');
+      };
       const killed = await runCli(env, acquireArgs(caseId, inst.instanceId), (child) =>
-        proxy.onCall(start + k, (c) => {
-          killedAt = `${c.service}:${c.action}`;
-          child.kill('SIGKILL');
-        }),
+        k === '#group' ? proxy.onFirst(isGroupObject, kill(child)) : proxy.onCall(start + k, kill(child)),
       );
       t.equal(killed.signal, 'SIGKILL', `killed at call ${k} (${killedAt})`);
       const rerun = await runCli(env, acquireArgs(caseId, inst.instanceId));
@@ -135,7 +145,27 @@ t.test(
       const takeovers = all.filter((e) => e.action === 'case.lease.takeover');
       t.ok(takeovers.length <= 1, `at most one lease take-over recorded (kill at ${k})`);
       for (const e of takeovers) t.equal(e.outcome.details?.['reason'], 'holder-gone');
-      const ev = all.filter((e) => e.action !== 'case.lease.takeover');
+      // The record reads in the order things happened: what the killed run wrote (committed or
+      // not when it died) comes before the rerun's take-over.
+      const over = all.findIndex((e) => e.action === 'case.lease.takeover');
+      if (over >= 0)
+        t.same(
+          all
+            .slice(over + 1)
+            .filter((e) => e.time < all[over]!.time)
+            .map((e) => e.idempotencyKey),
+          [],
+          `nothing the killed run wrote comes after the take-over (kill at ${k})`,
+        );
+      if (k === '#group') {
+        t.match(killedAt, /custody\/lanes\/group-/, 'killed at a group object');
+        t.equal(
+          all.filter((e) => e.action === 'custody.checkpoint' && e.outcome.details?.['recovered']).length,
+          1,
+          "the rerun committed the killed run's group object at open (one checkpoint, details.recovered)",
+        );
+      }
+      const ev = all.filter(isWork);
       const keys = ev.map((e) => e.idempotencyKey);
       t.equal(new Set(keys).size, keys.length, `no duplicate custody event (kill at ${k})`);
       t.same(keyShapes(keys), wantShapes, `the same custody events as a clean run (kill at ${k}, ${killedAt})`);

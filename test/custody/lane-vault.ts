@@ -1,7 +1,8 @@
 /**
  * The vault of the lane and group-commit tests: a fake vault (fake-vault.ts) with no events yet,
- * whose conditional PUT is atomic as S3's is, every PUT's key listed in `puts`, and a hook a test
- * sets to hold or fail a PUT (`beforePut`).
+ * whose conditional PUT is atomic as S3's is (`If-None-Match: *`, and `If-Match` on the ETag — the
+ * version id — as the case lease writes), every PUT's key listed in `puts`, and hooks a test sets to
+ * hold or fail a PUT before it is stored (`beforePut`) or after (`afterPut`: its answer held or lost).
  */
 import { openCaseCustody, type CaseCustody } from '../../src/custody/case-custody.js';
 import { verifyCaseInVault } from '../../src/custody/verify-vault.js';
@@ -12,7 +13,9 @@ import { BUCKET, fakeVault } from './fake-vault.js';
 
 export const CASE = 'IR-9';
 
-export function laneVault(hooks: { beforePut?: (key: string) => Promise<void> } = {}) {
+export function laneVault(
+  hooks: { beforePut?: (key: string) => Promise<void>; afterPut?: (key: string) => Promise<void> } = {},
+) {
   const v = fakeVault(CASE, 0);
   const audit = {
     ok: true,
@@ -36,10 +39,19 @@ export function laneVault(hooks: { beforePut?: (key: string) => Promise<void> } 
         Key?: string;
         Body?: unknown;
         IfNoneMatch?: string;
+        IfMatch?: string;
         ObjectLockRetainUntilDate?: Date;
       }) => {
         await hooks.beforePut?.(i.Key!);
         const cur = v.bucket.objects.get(i.Key!)?.at(-1);
+        if (i.IfMatch !== undefined && (!cur || cur.deleteMarker || cur.versionId !== i.IfMatch))
+          throw awsError(
+            's3',
+            'putObject',
+            'PreconditionFailed',
+            'At least one of the pre-conditions you specified did not hold',
+            412,
+          );
         if (i.IfNoneMatch === '*' && cur && !cur.deleteMarker)
           throw awsError(
             's3',
@@ -53,7 +65,12 @@ export function laneVault(hooks: { beforePut?: (key: string) => Promise<void> } 
           mode: 'COMPLIANCE',
           retainUntil: i.ObjectLockRetainUntilDate!,
         });
-        return out({ VersionId: stored.versionId });
+        await hooks.afterPut?.(i.Key!);
+        return out({ VersionId: stored.versionId, ETag: stored.versionId });
+      },
+      getObject: async (i: Parameters<typeof v.bucket.s3.getObject>[0]) => {
+        const r = await v.bucket.s3.getObject(i);
+        return { ...r, ETag: r.VersionId };
       },
     },
   } as unknown as AwsAccount;

@@ -49,6 +49,8 @@ export interface FaultProxy {
   clear(): void;
   /** Run `fn` just before the n-th call (1-based) is forwarded; the call is held until fn settles. */
   onCall(n: number, fn: (call: SeenCall) => void | Promise<void>): void;
+  /** Run `fn` just before the first call from now on that `when` picks is forwarded (held as in onCall). */
+  onFirst(when: (call: SeenCall) => boolean, fn: (call: SeenCall) => void | Promise<void>): void;
   /** Calls per `service:action`. */
   count(service?: string, action?: string): number;
   close(): Promise<void>;
@@ -121,6 +123,7 @@ export async function startFaultProxy(aws: LocalAws): Promise<FaultProxy> {
   const upstream = new URL(aws.endpoint);
   const rules: Array<FaultRule & { seen: number; applied: number }> = [];
   const hooks = new Map<number, (c: SeenCall) => void | Promise<void>>();
+  const firsts: Array<{ when: (c: SeenCall) => boolean; fn: (c: SeenCall) => void | Promise<void> }> = [];
   const calls: SeenCall[] = [];
   const agent = new https.Agent({ keepAlive: true });
 
@@ -143,6 +146,8 @@ export async function startFaultProxy(aws: LocalAws): Promise<FaultProxy> {
       calls.push(call);
       const hook = hooks.get(call.n);
       if (hook) await hook(call);
+      const first = firsts.findIndex((f) => f.when(call));
+      if (first >= 0) await firsts.splice(first, 1)[0]!.fn(call);
 
       const rewrites: Array<(b: string, c: SeenCall) => string> = [];
       for (const r of rules) {
@@ -210,8 +215,10 @@ export async function startFaultProxy(aws: LocalAws): Promise<FaultProxy> {
     clear: () => {
       rules.length = 0;
       hooks.clear();
+      firsts.length = 0;
     },
     onCall: (n, fn) => hooks.set(n, fn),
+    onFirst: (when, fn) => firsts.push({ when, fn }),
     count: (service, action) =>
       calls.filter((c) => (!service || c.service === service) && (!action || c.action === action)).length,
     close: async () => {
