@@ -235,6 +235,7 @@ export {
   type CaseCustody,
   type OpenCustodyOptions,
   type CustodyLeaseRequest,
+  type CustodyLocksRequest,
 } from './custody/case-custody.js';
 export {
   acquireCaseLease,
@@ -242,6 +243,11 @@ export {
   CaseBusyError,
   LeaseLostError,
   leaseKey,
+  lockKey,
+  acquireCaseLocks,
+  heldLocks,
+  heldOnCase,
+  refuseWhileLocked,
   localHolderGone,
   processOwnerId,
   DEFAULT_LEASE_TTL_MS,
@@ -250,6 +256,7 @@ export {
   type LeaseOptions,
   type LeaseTakeover,
 } from './custody/lease.js';
+export { lockScopes, lockScope, type Exclusive, type LockKind } from './domain/exclusive.js';
 export { caseExists, requireExistingCase } from './custody/case-exists.js';
 export { verifyCaseInVault, type VaultVerifyOptions, type VaultVerifyResult } from './custody/verify-vault.js';
 export { exportBundle, verifyBundle, type ExportResult, type BundleVerifyResult } from './custody/bundle.js';

@@ -46,7 +46,15 @@ import { CHECKPOINT_ACTION, LaneSet, checkpointHeads } from './lanes.js';
 import { eventSchemaErrors, manifestSchemaErrors } from './schema.js';
 import { projectEvidence } from './verify.js';
 import { requireExistingCase } from './case-exists.js';
-import { acquireCaseLease, leaseKey, type CaseLease, type LeaseOptions } from './lease.js';
+import {
+  acquireCaseLease,
+  acquireCaseLocks,
+  leaseKey,
+  lockKey,
+  refuseWhileLocked,
+  type CaseLease,
+  type LeaseOptions,
+} from './lease.js';
 import { idempotencyKeys } from '../domain/idempotency-keys.js';
 import { resourceRef } from '../resources/refs.js';
 
@@ -69,8 +77,31 @@ export interface CaseCustody extends CustodyRecorder {
   readonly dirty: boolean;
   /** The case's lease, when the record was opened with one (see `lease.ts`). */
   readonly lease: CaseLease | undefined;
-  /** Give the lease back (no-op without one, or when it was lost). */
+  /** Give the lease and the locks back (no-op without them, or when they were lost). */
   releaseLease(): Promise<void>;
+  /** The locks of the case this record holds (opened with `locks`, and those of a running {@link withLocks}). */
+  readonly locks: readonly CaseLease[];
+  /**
+   * Hold more locks of the case while `fn` runs (a step of a workflow that changes something the
+   * case's instances share: src/domain/exclusive.ts), given back after; CASE_BUSY when another
+   * writer has one. A record opened with the case's lease holds every scope already: `fn` just runs.
+   */
+  withLocks<T>(scopes: readonly string[], fn: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * How a writer takes locks of the case when it opens the record, instead of its lease (a Step
+ * Functions step: only what it changes; see src/domain/exclusive.ts).
+ */
+export interface CustodyLocksRequest {
+  /** Unique per holder (the execution, the function, the invocation). */
+  owner: string;
+  /** What the holder does, shown to whoever finds a lock busy (`automation isolate`, …). */
+  command: string;
+  /** The scopes to hold for as long as the record is open (until `releaseLease()`). */
+  scopes: readonly string[];
+  /** Lock duration without renewal (default 10 min). */
+  ttlMs?: number;
 }
 
 /** How a writer takes the case's lease when it opens the record. */
@@ -143,6 +174,11 @@ export interface OpenCustodyOptions {
    * `case.lease.takeover` event. Appends refuse once a renewal found the lease lost.
    */
   lease?: CustodyLeaseRequest;
+  /**
+   * Take these locks of the case (not its lease) before the record is read: CASE_BUSY (exit 1) when
+   * another writer holds one of them or the case's lease. Not with `lease` (the lease covers them).
+   */
+  locks?: CustodyLocksRequest;
   /**
    * Automation's context (a Lambda step of a Step Functions execution): every event this record
    * appends carries it as `via` ({ execution, function, codeSha256 }) beside the caller's `actor`.
@@ -222,6 +258,9 @@ class S3CaseCustody implements CaseCustody {
   private queue: Promise<unknown> = Promise.resolve();
   private actor: Promise<string> | undefined;
   lease: CaseLease | undefined;
+  locks: CaseLease[] = [];
+  /** How this writer takes locks (set when opened with `locks`). */
+  lockBase: LeaseOptions | undefined;
 
   constructor(
     private readonly account: AwsAccount,
@@ -589,7 +628,26 @@ class S3CaseCustody implements CaseCustody {
 
   async releaseLease(): Promise<void> {
     await this.queue;
+    await Promise.all(this.locks.map((l) => l.release()));
     await this.lease?.release();
+  }
+
+  async withLocks<T>(scopes: readonly string[], fn: () => Promise<T>): Promise<T> {
+    const base = this.lockBase;
+    if (!base || !scopes.length) return fn();
+    const held = new Set(this.locks.map((l) => l.document.scope));
+    const more = await acquireCaseLocks(
+      base,
+      scopes.filter((s) => !held.has(s)),
+    );
+    this.locks.push(...more);
+    try {
+      await recordTakeovers(this, more);
+      return await fn();
+    } finally {
+      this.locks = this.locks.filter((l) => !more.includes(l));
+      await Promise.all(more.map((l) => l.release().catch(() => undefined)));
+    }
   }
 
   record(entry: CustodyEntry): Promise<RecordedEvent> {
@@ -889,10 +947,40 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
       now,
     });
   }
+  const lockBase = (): LeaseOptions => ({
+    account,
+    bucket,
+    vaultKeyArn: vault.vaultKeyArn,
+    caseId: opts.caseId,
+    owner: opts.locks!.owner,
+    command: opts.locks!.command,
+    ...(opts.locks!.ttlMs ? { ttlMs: opts.locks!.ttlMs } : {}),
+    now,
+  });
+  try {
+    if (c.lease)
+      await refuseWhileLocked(c.lease, {
+        account,
+        bucket,
+        vaultKeyArn: vault.vaultKeyArn,
+        caseId: opts.caseId,
+        owner: c.lease.owner,
+        command: c.lease.document.command,
+        now,
+      });
+    else if (opts.locks) {
+      c.lockBase = { ...lockBase(), actor: await account.callerArn() };
+      c.locks = await acquireCaseLocks(c.lockBase, opts.locks.scopes);
+    }
+  } catch (e) {
+    c.lease = undefined;
+    throw e;
+  }
   try {
     await c.load(opts.concurrency ?? 16);
     // The case is this writer's now: what an earlier main-chain writer left uncommitted is committed first.
     if (c.lease && opts.lane === undefined) await c.recoverGroupLanes();
+    await recordTakeovers(c, c.locks);
     const t = c.lease?.takeover;
     if (t) {
       const p = t.previous;
@@ -917,8 +1005,38 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
       });
     }
   } catch (e) {
-    await c.lease?.release().catch(() => undefined);
+    await c.releaseLease().catch(() => undefined);
     throw e;
   }
   return c;
+}
+
+/** Record the take-over of each lock that was taken from a holder that had not given it back. */
+async function recordTakeovers(c: CaseCustody, locks: readonly CaseLease[]): Promise<void> {
+  for (const l of locks) {
+    const t = l.takeover;
+    const scope = l.document.scope;
+    if (!t || !scope) continue;
+    const p = t.previous;
+    await c.record({
+      action: 'case.lease.takeover',
+      resources: [resourceRef('s3:object', lockKey(c.caseId, scope))],
+      inputs: { command: l.document.command, scope },
+      outcome: {
+        status: 'succeeded',
+        details: {
+          reason: t.reason,
+          scope,
+          previousOwner: p.owner,
+          previousCommand: p.command,
+          previousActor: p.actor ?? null,
+          previousAcquiredAt: p.acquiredAt,
+          previousExpiresAt: p.expiresAt,
+          previousGeneration: p.generation,
+          generation: l.document.generation,
+        },
+      },
+      idempotencyKey: idempotencyKeys.lockTakeover(scope, p.owner, p.generation),
+    });
+  }
 }

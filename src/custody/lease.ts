@@ -19,6 +19,7 @@ import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { CleanroomError } from '../domain/errors.js';
 import { casePrefix } from '../domain/vault-name.js';
+import { LOCK_SCOPE_PATTERN } from '../domain/exclusive.js';
 import { checksumSha256 } from './store.js';
 
 export const LEASE_SCHEMA = 'cleanroom.case-lease.v1';
@@ -32,6 +33,24 @@ export function leaseKey(caseId: string): string {
   return `${casePrefix(caseId)}lease.json`;
 }
 
+/** Where a case's locks are: `cases/<case>/locks/`. */
+export function locksPrefix(caseId: string): string {
+  return `${casePrefix(caseId)}locks/`;
+}
+
+/** The lock object of a scope (src/domain/exclusive.ts): `cases/<case>/locks/<kind>/<name>.json`. */
+export function lockKey(caseId: string, scope: string): string {
+  if (!LOCK_SCOPE_PATTERN.test(scope))
+    throw new CleanroomError('INTERNAL', `${JSON.stringify(scope)} is not a lock scope (<kind>:<name>).`);
+  const at = scope.indexOf(':');
+  return `${locksPrefix(caseId)}${scope.slice(0, at)}/${scope.slice(at + 1)}.json`;
+}
+
+/** The object a lease or lock document lives in: the case's lease, or the lock of its scope. */
+function objectKey(caseId: string, scope: string | undefined): string {
+  return scope ? lockKey(caseId, scope) : leaseKey(caseId);
+}
+
 /** The lease document as stored. */
 export interface LeaseDocument {
   schema: typeof LEASE_SCHEMA;
@@ -40,6 +59,8 @@ export interface LeaseDocument {
   owner: string;
   /** What the holder is doing (`acquire`, `case close`, …). */
   command: string;
+  /** A lock's scope (`instance:i-…`, `room:…`; src/domain/exclusive.ts); absent for the case's lease. */
+  scope?: string;
   /** The STS caller ARN of the holder, when known. */
   actor?: string;
   /** Where the holder runs (a CLI host fills these; they let a rerun on the same machine see that the holder died). */
@@ -72,6 +93,11 @@ export interface LeaseOptions extends LeaseHolder {
   /** SSE-KMS key of the vault (its bucket policy refuses uploads without SSE-KMS). */
   vaultKeyArn: string;
   caseId: string;
+  /**
+   * A lock of one scope of the case (`cases/<case>/locks/<kind>/<name>.json`) instead of the case's
+   * lease: the same algorithm on another object.
+   */
+  scope?: string;
   /** How long the lease lasts without renewal (default 10 min). */
   ttlMs?: number;
   now?: () => Date;
@@ -88,13 +114,15 @@ export class CaseBusyError extends CleanroomError {
     readonly held: LeaseDocument,
     bucket: string,
   ) {
+    const what = held.scope ? `its lock ${held.scope}` : 'its lease';
     super(
       'CASE_BUSY',
-      `Case ${held.case} is busy: \`${held.command}\` holds its lease (holder ${held.actor ?? held.owner}${held.host ? ` on ${held.host}${held.pid ? `, pid ${held.pid}` : ''}` : ''}) since ${held.acquiredAt}, until ${held.expiresAt} unless it renews it (s3://${bucket}/${leaseKey(held.case)}). Only one command at a time may change a case: nothing was changed. Run this command again when that one has finished (or, if it died, after its lease expires at ${held.expiresAt}).`,
+      `Case ${held.case} is busy: \`${held.command}\` holds ${what} (holder ${held.actor ?? held.owner}${held.host ? ` on ${held.host}${held.pid ? `, pid ${held.pid}` : ''}` : ''}) since ${held.acquiredAt}, until ${held.expiresAt} unless it renews it (s3://${bucket}/${objectKey(held.case, held.scope)}). ${held.scope ? 'Only one writer at a time may change what it guards' : 'Only one command at a time may change a case'}: nothing was changed. Run this command again when that one has finished (or, if it died, after ${what.slice(4)} expires at ${held.expiresAt}).`,
       {
         exitCode: 1,
         details: {
           caseId: held.case,
+          ...(held.scope ? { scope: held.scope } : {}),
           bucket,
           holder: held.owner,
           actor: held.actor,
@@ -111,10 +139,10 @@ export class CaseBusyError extends CleanroomError {
 
 /** The lease was taken by someone else (it expired before it was renewed): stop changing the case. */
 export class LeaseLostError extends CleanroomError {
-  constructor(caseId: string, bucket: string, owner: string, taker?: LeaseDocument) {
+  constructor(caseId: string, bucket: string, owner: string, taker?: LeaseDocument, scope?: string) {
     super(
       'CASE_LEASE_LOST',
-      `This command lost the lease of case ${caseId} (s3://${bucket}/${leaseKey(caseId)})${taker ? ` to \`${taker.command}\` (holder ${taker.actor ?? taker.owner}) at ${taker.acquiredAt}` : ''}: it could not renew it before it expired, so it stops changing the case. Check what that command did (\`cleanroom custody log --case ${caseId}\`), then run this command again.`,
+      `This command lost the ${scope ? `lock ${scope}` : 'lease'} of case ${caseId} (s3://${bucket}/${objectKey(caseId, scope)})${taker ? ` to \`${taker.command}\` (holder ${taker.actor ?? taker.owner}) at ${taker.acquiredAt}` : ''}: it could not renew it before it expired, so it stops changing the case. Check what that command did (\`cleanroom custody log --case ${caseId}\`), then run this command again.`,
       {
         exitCode: 1,
         details: {
@@ -253,12 +281,12 @@ export class CaseLease {
         next = { ...next, generation: cur.doc.generation + 1 };
         continue;
       }
-      this.lost = new LeaseLostError(this.o.caseId, this.o.bucket, this.doc.owner, cur?.doc);
+      this.lost = new LeaseLostError(this.o.caseId, this.o.bucket, this.doc.owner, cur?.doc, this.o.scope);
       throw this.lost;
     }
     throw new CleanroomError(
       'LEASE_CONTENTION',
-      `Could not write the lease of case ${this.o.caseId}: it kept changing under this command. Run it again.`,
+      `Could not write the ${this.o.scope ? `lock ${this.o.scope}` : 'lease'} of case ${this.o.caseId}: it kept changing under this command. Run it again.`,
       { details: { caseId: this.o.caseId } },
     );
   }
@@ -277,9 +305,11 @@ function isLeaseDocument(d: unknown): d is LeaseDocument {
   );
 }
 
-async function readLease(o: LeaseOptions): Promise<{ doc: LeaseDocument; etag: string } | undefined> {
+async function readLease(
+  o: Pick<LeaseOptions, 'account' | 'bucket' | 'caseId' | 'scope'>,
+): Promise<{ doc: LeaseDocument; etag: string } | undefined> {
   try {
-    const r = await o.account.s3.getObject({ Bucket: o.bucket, Key: leaseKey(o.caseId) });
+    const r = await o.account.s3.getObject({ Bucket: o.bucket, Key: objectKey(o.caseId, o.scope) });
     const text = Buffer.from((await r.Body!.transformToByteArray()) as Uint8Array).toString('utf8');
     let doc: LeaseDocument;
     try {
@@ -316,7 +346,7 @@ async function putLease(
   const body = Buffer.from(JSON.stringify(doc), 'utf8');
   const r = await o.account.s3.putObject({
     Bucket: o.bucket,
-    Key: leaseKey(o.caseId),
+    Key: objectKey(o.caseId, o.scope),
     Body: body,
     ContentType: 'application/json',
     ChecksumAlgorithm: 'SHA256',
@@ -344,6 +374,7 @@ export async function acquireCaseLease(o: LeaseOptions): Promise<CaseLease> {
       case: o.caseId,
       owner: o.owner,
       command: o.command,
+      ...(o.scope ? { scope: o.scope } : {}),
       ...(o.actor ? { actor: o.actor } : {}),
       ...(o.host ? { host: o.host } : {}),
       ...(o.pid ? { pid: o.pid } : {}),
@@ -371,7 +402,85 @@ export async function acquireCaseLease(o: LeaseOptions): Promise<CaseLease> {
   }
   throw new CleanroomError(
     'LEASE_CONTENTION',
-    `Could not take the lease of case ${o.caseId}: it kept changing under this command. Run it again.`,
+    `Could not take the ${o.scope ? `lock ${o.scope}` : 'lease'} of case ${o.caseId}: it kept changing under this command. Run it again.`,
     { details: { caseId: o.caseId } },
   );
+}
+
+/** True while a lease or lock is held: not released and not expired by `now`. */
+export function isHeld(doc: LeaseDocument, now: Date): boolean {
+  return !doc.released && Date.parse(doc.expiresAt) > now.getTime();
+}
+
+/**
+ * Take the locks of `scopes` of a case (each as the lease is taken: {@link acquireCaseLease} with
+ * its scope), in a fixed order, then read the case's lease: its holder covers every scope, so while
+ * another holds it the case is busy. A busy lock or lease gives back the locks taken so far and
+ * throws {@link CaseBusyError} naming the holder (nothing waits, so two writers can never deadlock).
+ *
+ * With {@link refuseWhileLocked} on the lease's side (take the lease, then look at the locks) one
+ * of two writers racing always sees the other: each writes its own object before it reads the
+ * other's, and S3 reads what was written before them.
+ */
+export async function acquireCaseLocks(o: LeaseOptions, scopes: readonly string[]): Promise<CaseLease[]> {
+  const taken: CaseLease[] = [];
+  try {
+    for (const scope of [...new Set(scopes)].sort()) taken.push(await acquireCaseLease({ ...o, scope }));
+    const { scope: _ignored, ...caseLease } = o;
+    const lease = await readLease(caseLease);
+    const now = (o.now ?? (() => new Date()))();
+    if (lease && lease.doc.owner !== o.owner && isHeld(lease.doc, now)) throw new CaseBusyError(lease.doc, o.bucket);
+    return taken;
+  } catch (e) {
+    await Promise.all(taken.map((l) => l.release().catch(() => undefined)));
+    throw e;
+  }
+}
+
+/** The locks of a case (`cases/<case>/locks/`) held now, with the key of each; `except` an owner's own. */
+export async function heldLocks(
+  o: Pick<LeaseOptions, 'account' | 'bucket' | 'caseId' | 'now'>,
+  except?: string,
+): Promise<LeaseDocument[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const r = await o.account.s3.listObjectsV2({
+      Bucket: o.bucket,
+      Prefix: locksPrefix(o.caseId),
+      ...(token ? { ContinuationToken: token } : {}),
+    });
+    for (const x of r.Contents ?? []) if (x.Key?.endsWith('.json')) keys.push(x.Key);
+    token = r.IsTruncated ? r.NextContinuationToken : undefined;
+  } while (token);
+  const now = (o.now ?? (() => new Date()))();
+  const docs = await Promise.all(
+    keys.map(async (key) => {
+      const at = key.slice(locksPrefix(o.caseId).length, -'.json'.length);
+      const scope = at.replace('/', ':');
+      if (!LOCK_SCOPE_PATTERN.test(scope)) return undefined;
+      return (await readLease({ account: o.account, bucket: o.bucket, caseId: o.caseId, scope }))?.doc;
+    }),
+  );
+  return docs.filter((d): d is LeaseDocument => Boolean(d && d.owner !== except && isHeld(d, now)));
+}
+
+/**
+ * After taking the case's lease: refuse (CASE_BUSY naming the holder, the lease given back) while
+ * another writer holds a lock of the case — a Step Functions step changing one instance or the room.
+ */
+export async function refuseWhileLocked(lease: CaseLease, o: LeaseOptions): Promise<void> {
+  const held = await heldLocks(o, lease.owner);
+  if (!held.length) return;
+  await lease.release().catch(() => undefined);
+  throw new CaseBusyError(held[0]!, o.bucket);
+}
+
+/** What holds a case now: its lease (when held) and its held locks, each as its document says. */
+export async function heldOnCase(
+  o: Pick<LeaseOptions, 'account' | 'bucket' | 'caseId' | 'now'>,
+): Promise<LeaseDocument[]> {
+  const lease = await readLease(o);
+  const now = (o.now ?? (() => new Date()))();
+  return [...(lease && isHeld(lease.doc, now) ? [lease.doc] : []), ...(await heldLocks(o))];
 }

@@ -40,6 +40,8 @@ export const KEY_FAMILIES = {
   'case-key': ['case-key', rest('keyArn')],
   /** `case.lease.takeover`: a command took over a dead or expired holder's lease (previous owner — caller ARN, host, pid, random — and its generation). */
   'lease.takeover': ['lease', 'takeover', rest('owner'), num('generation')],
+  /** `case.lease.takeover` of a lock (scope `<kind>:<name>`, src/domain/exclusive.ts): an expired holder's lock taken over. */
+  'lock.takeover': ['lock', 'takeover', id('kind'), id('name'), rest('owner'), num('generation')],
   /** `room.guest-tools`: the guest tooling uploaded, by the digest over its files. */
   'room.guest-tools': ['room', 'guest-tools', id('digest')],
   /** `room.deploy.start`: a change set of the room stack executed. */
@@ -225,6 +227,10 @@ export function eventsOfFamily<E extends { idempotencyKey?: string }>(
 export const idempotencyKeys = {
   caseKey: (keyArn: string) => build('case-key', keyArn),
   leaseTakeover: (owner: string, generation: number) => build('lease.takeover', owner, generation),
+  lockTakeover: (scope: string, owner: string, generation: number) => {
+    const at = scope.indexOf(':');
+    return build('lock.takeover', scope.slice(0, at), scope.slice(at + 1), owner, generation);
+  },
   room: {
     guestTools: (digest: string) => build('room.guest-tools', digest),
     sessionFound: (sessionId: string) => build('room.session-found', sessionId),

@@ -16,6 +16,7 @@ import { CleanroomError } from '../domain/errors.js';
 import { isInterrupted } from '../domain/abort.js';
 import { isWaitHandedOff } from '../domain/hand-off.js';
 import type { CustodyRecorder } from '../domain/recorder.js';
+import type { Exclusive } from '../domain/exclusive.js';
 import type { AutomationEnv } from './env.js';
 import { checkStepInput } from './schemas.js';
 import type { ActorContext, CaseRef, HandlerName, LambdaContext, Pending, StepResult } from './types.js';
@@ -23,22 +24,26 @@ import type { ActorContext, CaseRef, HandlerName, LambdaContext, Pending, StepRe
 /** How long before Lambda's time limit a step stops (at a step boundary) and returns pending. */
 export const DEADLINE_MARGIN_MS = 60_000;
 
-/** A case's custody record as a step holds it: append, seal, give the lease back. */
+/** A case's custody record as a step holds it: append, seal, hold locks, give them back. */
 export interface CaseRecord extends CustodyRecorder {
   readonly caseId: string;
   readonly dirty: boolean;
   sealManifest(): Promise<unknown>;
+  /** Give back the locks the record was opened with. */
   releaseLease(): Promise<void>;
+  /** Hold more locks of the case while `fn` runs (see src/domain/exclusive.ts). */
+  withLocks: Exclusive;
 }
 
-/** How a step opens a record: must it exist, does it take the case's lease, who is writing. */
+/** How a step opens a record: must it exist, which locks of the case it takes, who is writing. */
 export interface OpenRecord {
   mustExist: boolean;
   /**
-   * Take the case's lease (steps that change the case's AWS state: isolate, acquire, room, attach):
-   * it keeps two writers from changing one case's resources at once. The record does not need it.
+   * Take these locks of the case (steps that change the case's AWS state: isolate and acquire the
+   * instance's, room and attach the room's; src/domain/exclusive.ts) for the invocation: they keep
+   * two writers from changing the same resources at once. The record does not need them.
    */
-  lease?: { owner: string; command: string };
+  locks?: { owner: string; command: string; scopes: string[] };
   /**
    * The custody lane the step appends to (exact id, see {@link stepLane}): its events go there with
    * one conditional PUT per batch and no contention; the final step's seal commits every lane.
@@ -68,6 +73,8 @@ export interface WorkflowRun {
   /** The step's record: appends to its lane; not sealed by the workflow (the final step commits). */
   record: CustodyRecorder;
   signal: AbortSignal;
+  /** Hold more locks of the case while a part of the workflow runs (isolate's shared groups, profile). */
+  exclusive?: Exclusive;
 }
 
 /** A recorded hash that is not finished: the state to carry to the next invocation. */
@@ -119,7 +126,7 @@ export interface StepContext {
   actor: ActorContext;
   /** Milliseconds left before the step should return (the deadline signal fires then). */
   budgetMs: number;
-  /** A unique holder name for the case's lease: the execution, the function, the invocation. */
+  /** A unique holder name for the case's locks: the execution, the function, the invocation. */
   leaseOwner: string;
   /** The step's custody lane for a unit of work (see {@link stepLane}). */
   lane(unit?: string): string;

@@ -23,8 +23,8 @@ import type { EvidenceBudgets } from '../evidence/run.js';
 import type { CaseRecord, LambdaWorld, Workflows } from './host.js';
 
 /**
- * How long a step's lease on a case lasts: longer than one invocation can run (Lambda's 15
- * minutes), so it needs no renewal; the step gives it back when it returns.
+ * How long a step's locks of a case last: longer than one invocation can run (Lambda's 15
+ * minutes), so they need no renewal; the step gives them back when it returns.
  */
 export const STEP_LEASE_TTL_MS = 16 * 60_000;
 
@@ -65,9 +65,15 @@ export function lambdaWorld(env: AutomationEnv = readAutomationEnv(), options: L
         { caseId: ref.caseId, instanceId: ref.instanceId, dryRun: true, signal },
       );
     },
-    isolate: async ({ ref, record, signal }) => {
+    isolate: async ({ ref, record, signal, exclusive }) => {
       const r = await isolateInstance(
-        { account: await inRegion(ref.region), custody: record, accountInRegion: inRegion, reporter: silentReporter },
+        {
+          account: await inRegion(ref.region),
+          custody: record,
+          accountInRegion: inRegion,
+          reporter: silentReporter,
+          ...(exclusive ? { exclusive } : {}),
+        },
         { caseId: ref.caseId, instanceId: ref.instanceId, signal, ...HAND_OFF },
       );
       return { alreadyIsolated: r.alreadyIsolated, steps: r.steps.map((s) => ({ step: s.step, status: s.status })) };
@@ -154,7 +160,7 @@ export function lambdaWorld(env: AutomationEnv = readAutomationEnv(), options: L
         bucket: env.vaultBucket,
         reporter: silentReporter,
         mustExist: o.mustExist,
-        ...(o.lease ? { lease: { ...o.lease, ttlMs: STEP_LEASE_TTL_MS } } : {}),
+        ...(o.locks ? { locks: { ...o.locks, ttlMs: STEP_LEASE_TTL_MS } } : {}),
         lane: { id: o.lane },
         actorContext: o.actor,
       });

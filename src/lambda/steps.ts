@@ -10,6 +10,7 @@ import { automationApprovalKey } from '../domain/vault-name.js';
 import { resourceRef } from '../resources/refs.js';
 import { sealRecord } from '../custody/session.js';
 import type { CustodyRecorder } from '../domain/recorder.js';
+import { lockScopes, type Exclusive } from '../domain/exclusive.js';
 import { digest16 } from './case-id.js';
 import { readTrigger } from './events.js';
 import { executionName, type CaseRecord, type StepBody, type StepContext } from './host.js';
@@ -57,24 +58,26 @@ function appendOnly(record: CaseRecord): CustodyRecorder {
 
 /**
  * Open a case's record for one step that changes the case's AWS state: its events in the step's
- * lane (`unit`: what it works on), the case's lease held for the invocation so that no other
- * writer changes the case's resources meanwhile (the record itself needs no lease), given back after.
+ * lane (`unit`: what it works on), the locks of what it changes (`scopes`: src/domain/exclusive.ts)
+ * held for the invocation so that no other writer changes the same resources meanwhile — instances
+ * of one case go on in parallel — given back after. The record itself needs no lock.
  */
-async function withLease<T>(
+async function withLocks<T>(
   x: StepContext,
   ref: CaseRef,
   command: string,
   unit: string,
-  fn: (r: CustodyRecorder) => Promise<T>,
+  scopes: string[],
+  fn: (r: CustodyRecorder, exclusive: Exclusive) => Promise<T>,
 ) {
   const record = await x.world.openRecord(ref.caseId, {
     mustExist: true,
-    lease: { owner: x.leaseOwner, command: `automation ${command}` },
+    locks: { owner: x.leaseOwner, command: `automation ${command}`, scopes },
     lane: x.lane(unit),
     actor: x.actor,
   });
   try {
-    return await fn(appendOnly(record));
+    return await fn(appendOnly(record), (more, f) => record.withLocks(more, f));
   } finally {
     await record.releaseLease().catch(() => undefined);
   }
@@ -131,24 +134,39 @@ const isolate: StepBody<StepInput> = async (input, x) => {
   const ref = input.case;
   if (ref.policy === 'never')
     return { status: 'done', skipped: true, reason: 'isolation policy never: the instance is not isolated' };
-  return withLease(x, ref, 'isolate', ref.instanceId, async (record) => {
-    const r = await x.world.workflows.isolate({ ref, record, signal: x.signal });
-    return { status: 'done', skipped: false, alreadyIsolated: r.alreadyIsolated, steps: r.steps };
-  });
+  // The instance's lock; the steps that change what instances share take theirs briefly (exclusive).
+  return withLocks(
+    x,
+    ref,
+    'isolate',
+    ref.instanceId,
+    [lockScopes.instance(ref.instanceId)],
+    async (record, exclusive) => {
+      const r = await x.world.workflows.isolate({ ref, record, signal: x.signal, exclusive });
+      return { status: 'done', skipped: false, alreadyIsolated: r.alreadyIsolated, steps: r.steps };
+    },
+  );
 };
 
 const acquire: StepBody<StepInput> = async (input, x) =>
-  withLease(x, input.case, 'acquire', input.case.instanceId, async (record) => {
-    const r = await x.world.workflows.acquire({ ref: input.case, record, signal: x.signal });
-    return {
-      status: 'done',
-      evidence: r.evidence.map((e) => ({
-        evidenceId: e.evidenceId,
-        ...(e.forensicSnapshotId ? { snapshotId: e.forensicSnapshotId } : {}),
-        ...(e.sizeGiB !== undefined ? { sizeGiB: e.sizeGiB } : {}),
-      })),
-    };
-  });
+  withLocks(
+    x,
+    input.case,
+    'acquire',
+    input.case.instanceId,
+    [lockScopes.instance(input.case.instanceId)],
+    async (record) => {
+      const r = await x.world.workflows.acquire({ ref: input.case, record, signal: x.signal });
+      return {
+        status: 'done',
+        evidence: r.evidence.map((e) => ({
+          evidenceId: e.evidenceId,
+          ...(e.forensicSnapshotId ? { snapshotId: e.forensicSnapshotId } : {}),
+          ...(e.sizeGiB !== undefined ? { sizeGiB: e.sizeGiB } : {}),
+        })),
+      };
+    },
+  );
 
 /** The hash appends its own event at the end (as `evidence hash` does): no lease, many items at once. */
 const hash: StepBody<HashInput> = async (input, x) => {
@@ -171,13 +189,13 @@ const hash: StepBody<HashInput> = async (input, x) => {
 };
 
 const room: StepBody<StepInput> = async (input, x) =>
-  withLease(x, input.case, 'room', input.case.instanceId, async (record) => {
+  withLocks(x, input.case, 'room', input.case.instanceId, [lockScopes.room(input.case.caseId)], async (record) => {
     const r = await x.world.workflows.room({ ref: input.case, record, signal: x.signal });
     return { status: 'done', stackName: r.stackName, ...(r.instanceId ? { instanceId: r.instanceId } : {}) };
   });
 
 const attach: StepBody<ItemInput> = async (input, x) =>
-  withLease(x, input.case, 'attach', input.item.evidenceId, async (record) => {
+  withLocks(x, input.case, 'attach', input.item.evidenceId, [lockScopes.room(input.case.caseId)], async (record) => {
     const r = await x.world.workflows.attach({
       ref: input.case,
       record,

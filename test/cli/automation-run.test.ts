@@ -11,11 +11,13 @@
  * recorded as `automation.notify`, outcome `summary`) report all 20, the terminated one `failed` with its
  * code; `custody verify` is green.
  *
- * Time: the children share one case and take its lease in turn (isolate, acquire, room, attach), so
- * the fleet costs about 20 × one child's leased work (the stack is deployed with
- * --readonly-check-seconds 2: the local AWS's SSM never answers the read-only check). Measured on the
- * shared 2-core machine at load average 22: 11 of 20 children in 22 minutes; idle, ~5-10 minutes.
- * The fleet's time and the most children seen at once are printed (t.comment) on every run.
+ * Time: the children share one case but not its lease: isolate and acquire lock their own instance,
+ * room and attach the case's one room (docs/custody.md, "Locks finer than the lease"), so only the
+ * room's work is taken in turn (the stack is deployed with --readonly-check-seconds 2: the local
+ * AWS's SSM never answers the read-only check). Measured on the shared 2-core machine: 680 s with
+ * the case lease (load not noted); 1103 s with the locks at load average 7 → 16 → 9 (four sessions'
+ * tests at once), 5 children at once. The fleet's time and the most children seen at once are
+ * printed (t.comment) on every run.
  */
 import t from 'tap';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';

@@ -107,3 +107,61 @@ t.test('mustExist: an unknown case is refused before anything is written, and no
   );
   t.same(listed.Versions ?? [], [], 'nothing under cases/');
 });
+
+t.test(
+  "locks: two instances' writers at once, one room's refused, the lease and a lock exclude each other, an expired lock taken over and recorded",
+  async (t) => {
+    const aws = await useLocalAws(t);
+    t.equal((await cli(aws, ['vault', 'init'])).code, 0);
+    const acct = await account();
+    const step = (owner: string, scopes: string[], now?: () => Date) =>
+      openCaseCustody(acct, {
+        caseId: 'GD-LK',
+        lane: true,
+        ...(now ? { now } : {}),
+        locks: { owner, command: `automation ${owner}`, scopes, ttlMs: 16 * 60_000 },
+      });
+    // A step that crashed twenty minutes ago without giving its lock back.
+    const crashed = await step('room-0', ['room:cleanroom-GD-LK'], () => new Date(Date.now() - 20 * 60_000));
+    await crashed.record(entry(1));
+    await crashed.sealManifest();
+
+    const a = await step('isolate-a', ['instance:i-0aaaaaaaaaaaaaaaa']);
+    const b = await step('isolate-b', ['instance:i-0bbbbbbbbbbbbbbbb']);
+    t.same(
+      [...a.locks, ...b.locks].map((l) => l.document.scope),
+      ['instance:i-0aaaaaaaaaaaaaaaa', 'instance:i-0bbbbbbbbbbbbbbbb'],
+      'two instances of one case held at once',
+    );
+    const cliBusy = await openCaseCustody(acct, {
+      caseId: 'GD-LK',
+      lease: { owner: 'cli', command: 'room down' },
+    }).catch((e: CleanroomError) => e);
+    t.equal((cliBusy as CleanroomError).code, 'CASE_BUSY', 'a command waits for the steps');
+    t.match((cliBusy as CleanroomError).message, /`automation isolate-a` holds its lock instance:i-0aaaaaaaaaaaaaaaa/);
+    await a.record(entry(2));
+    await b.record(entry(3));
+
+    // The crashed step's lock has expired: the next room step takes it over, and says so.
+    const room = await step('room-1', ['room:cleanroom-GD-LK']);
+    const takeover = room.events().find((e) => e.action === 'case.lease.takeover');
+    t.match(takeover?.outcome.details, { reason: 'expired', scope: 'room:cleanroom-GD-LK', previousOwner: 'room-0' });
+    t.same(
+      takeover?.resources.map((r) => r.id),
+      ['cases/GD-LK/locks/room/cleanroom-GD-LK.json'],
+    );
+    const attachBusy = await step('attach-1', ['room:cleanroom-GD-LK']).catch((e: CleanroomError) => e);
+    t.equal((attachBusy as CleanroomError).code, 'CASE_BUSY', 'one writer on the room at a time');
+    await room.sealManifest();
+    for (const w of [a, b, room]) await w.releaseLease();
+
+    const lease = await openCaseCustody(acct, { caseId: 'GD-LK', lease: { owner: 'cli', command: 'room down' } });
+    t.equal(lease.lease?.takeover, undefined, 'every lock given back: the command takes the case');
+    const lockBusy = await step('attach-2', ['room:cleanroom-GD-LK']).catch((e: CleanroomError) => e);
+    t.match((lockBusy as CleanroomError).message, /`room down` holds its lease/);
+    await lease.releaseLease();
+
+    const v = await verifyCaseInVault(acct, { caseId: 'GD-LK' });
+    t.equal(v.ok, true, JSON.stringify(v.findings));
+  },
+);

@@ -1,6 +1,6 @@
 /**
  * A fake world for the Lambda host's unit tests: custody records in memory (MemoryRecorder, with
- * the lease and the seal a step uses), the library workflows as fakes a test sets, the topic and
+ * the locks and the seal a step uses), the library workflows as fakes a test sets, the topic and
  * the vault objects as lists. Everything a step did is visible afterwards.
  */
 import { MemoryRecorder } from '../../src/domain/recorder.js';
@@ -40,6 +40,12 @@ export class FakeRecord extends MemoryRecorder implements CaseRecord {
   }
   async releaseLease() {
     this.leaseReleased++;
+  }
+  /** The scopes a step held for a part of its work, in the order asked. */
+  lockedBriefly: string[][] = [];
+  async withLocks<T>(scopes: readonly string[], fn: () => Promise<T>): Promise<T> {
+    this.lockedBriefly.push([...scopes]);
+    return fn();
   }
 }
 

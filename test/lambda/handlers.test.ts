@@ -79,7 +79,7 @@ t.test('resolve: a GuardDuty finding opens its case and records automation.start
     function: 'cleanroom-resolve',
     codeSha256: 'c'.repeat(64),
   });
-  t.equal(world.opened[0]!.lease, undefined, 'appending automation.start takes no lease');
+  t.equal(world.opened[0]!.locks, undefined, 'appending automation.start takes no lock');
 });
 
 t.test('resolve: the same finding again ends duplicate; a retry of the same execution goes on', async (t) => {
@@ -127,7 +127,7 @@ t.test('bad input is INVALID_AUTOMATION_INPUT, named, before any work', async (t
   t.equal(e2.name, 'INVALID_AUTOMATION_INPUT');
 });
 
-t.test('isolate: auto isolates under the lease and gives it back; never skips', async (t) => {
+t.test("isolate: auto isolates under the instance's lock and gives it back; never skips", async (t) => {
   const { world, h } = setup({
     isolate: async (r) => {
       t.equal(r.ref.instanceId, I);
@@ -138,14 +138,52 @@ t.test('isolate: auto isolates under the lease and gives it back; never skips', 
   const r = (await h.isolate({ case: REF, execution: EXECUTION }, context(900_000, 'cleanroom-isolate'))) as any;
   t.same(r, { status: 'done', skipped: false, alreadyIsolated: false, steps: [{ step: 'protect', status: 'done' }] });
   const open = world.opened.at(-1)!;
-  t.match(open.lease, { owner: `${EXECUTION}|cleanroom-isolate|req-1`, command: 'automation isolate' });
+  t.same(open.locks, {
+    owner: `${EXECUTION}|cleanroom-isolate|req-1`,
+    command: 'automation isolate',
+    scopes: [`instance:${I}`],
+  });
   t.equal(rec.leaseReleased, 1);
   const never = (await h.isolate({ case: { ...REF, policy: 'never' }, execution: EXECUTION }, context())) as any;
   t.match(never, { status: 'done', skipped: true });
   t.same(world.calls, ['isolate'], 'never: the isolate workflow is not called');
 });
 
-t.test('a wait handed off is pending (the state machine waits); the lease is given back', async (t) => {
+t.test(
+  'each step locks only what it changes: the instance (isolate, acquire) or the room (room, attach)',
+  async (t) => {
+    const { world, h } = setup({
+      isolate: async (r) => {
+        // What isolate's shared steps hold goes through the record's locks, as the step opened it.
+        await r.exclusive!(['groups:vpc-1'], async () => undefined);
+        return { alreadyIsolated: false, steps: [] };
+      },
+      acquire: async () => ({ evidence: [] }),
+      room: async () => ({ stackName: 'cleanroom-room-GD-0123456789abcdef' }),
+      attach: async () => ({}),
+    });
+    const rec = await withCase(world);
+    const other = { ...REF, instanceId: 'i-0fff1234def567890' };
+    await h.isolate({ case: REF, execution: EXECUTION }, context());
+    await h.acquire({ case: other, execution: EXECUTION }, context());
+    await h.room({ case: REF, execution: EXECUTION }, context());
+    await h.attach({ case: other, execution: EXECUTION, item: { evidenceId: 'ev-abc1' } }, context());
+    t.same(
+      world.opened.slice(1).map((o) => o.locks?.scopes),
+      [
+        [`instance:${I}`],
+        ['instance:i-0fff1234def567890'],
+        ['room:cleanroom-GD-0123456789abcdef'],
+        ['room:cleanroom-GD-0123456789abcdef'],
+      ],
+      "two instances' steps lock different objects; room and attach the one room",
+    );
+    t.same(rec.lockedBriefly, [['groups:vpc-1']]);
+    t.equal(rec.leaseReleased, 4, 'every step gives its locks back');
+  },
+);
+
+t.test('a wait handed off is pending (the state machine waits); the locks are given back', async (t) => {
   const { world, h } = setup({
     acquire: async () => {
       throw new WaitHandedOffError({
@@ -206,7 +244,7 @@ t.test('hash: pending carries the resume state; the next call passes it in; done
   const second = await h.hash({ case: REF, execution: EXECUTION, item, resume: first.resume }, context());
   t.same(second, { status: 'done', evidenceId: 'ev-abc1', sha256: 'a'.repeat(64) });
   t.same(seen, [null, { v: 1, nextBlock: 7 }]);
-  t.equal(world.opened.at(-1)!.lease, undefined, 'hashing takes no lease (items hash in parallel)');
+  t.equal(world.opened.at(-1)!.locks, undefined, 'hashing takes no lock (items hash in parallel)');
 });
 
 t.test('failures are named by their code; anything unexpected is INTERNAL', async (t) => {

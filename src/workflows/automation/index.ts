@@ -59,6 +59,7 @@ export {
 } from './run.js';
 export {
   automationStatus,
+  caseHolders,
   executionsInRecord,
   outcomes,
   type AutomationStatus,

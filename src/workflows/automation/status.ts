@@ -10,7 +10,9 @@
  * it ended (status, error, cause); an execution it no longer knows is reported from the record
  * alone (`status: "UNKNOWN"`).
  */
-import type { AccountCalls } from '../../aws/ports.js';
+import type { AccountCalls, AwsAccount } from '../../aws/ports.js';
+import { heldOnCase, type LeaseDocument } from '../../custody/lease.js';
+import { resolveVaultBucket } from '../../custody/vault/bucket.js';
 import { isAwsCode } from '../../aws/errors.js';
 import type { CustodyRecorder, RecordedEvent } from '../../domain/recorder.js';
 import { foldEvidence, type EvidencePatch } from '../../domain/evidence.js';
@@ -73,6 +75,11 @@ export interface AutomationStatus {
   instances: InstanceOutcome[];
   /** The record's head when it was read (what the outcomes are read from). */
   head?: { seq: number; hash: string };
+  /**
+   * What holds the case now (with `StatusDeps.held`): the case's lease (`scope` null: a command) and
+   * each lock a running step holds (`instance:i-…`, `room:…`; docs/custody.md, "Locks finer than the lease").
+   */
+  held?: Array<{ scope: string | null; command: string; holder: string; since: string; until: string }>;
 }
 
 export interface StatusDeps {
@@ -84,6 +91,16 @@ export interface StatusDeps {
   };
   /** The record of a case (read only). */
   custody?: (caseId: string) => Promise<Pick<CustodyRecorder, 'events'>>;
+  /** What holds the case now: its lease and its locks (see {@link caseHolders}). */
+  held?: (caseId: string) => Promise<LeaseDocument[]>;
+}
+
+/** {@link StatusDeps.held} over the vault (`bucket`, or the account's default vault). */
+export function caseHolders(
+  account: Pick<AwsAccount, 's3' | 'accountId' | 'region'>,
+  bucket: string | undefined,
+): (caseId: string) => Promise<LeaseDocument[]> {
+  return async (caseId) => heldOnCase({ account, bucket: await resolveVaultBucket(account, bucket), caseId });
 }
 
 export interface StatusOptions {
@@ -142,7 +159,24 @@ export async function automationStatus(deps: StatusDeps, o: StatusOptions): Prom
   );
   // The main chain's head (what the manifest signs); events still in uncommitted lanes follow it.
   const last = events.filter((e) => e.lane === undefined).at(-1);
-  return { case: caseId, executions, instances, ...(last ? { head: { seq: last.seq, hash: last.hash } } : {}) };
+  const held = deps.held ? await deps.held(caseId) : undefined;
+  return {
+    case: caseId,
+    executions,
+    instances,
+    ...(last ? { head: { seq: last.seq, hash: last.hash } } : {}),
+    ...(held
+      ? {
+          held: held.map((d) => ({
+            scope: d.scope ?? null,
+            command: d.command,
+            holder: d.actor ?? d.owner,
+            since: d.acquiredAt,
+            until: d.expiresAt,
+          })),
+        }
+      : {}),
+  };
 }
 
 /** What the record says about each execution it names. */

@@ -29,6 +29,7 @@ import { CleanroomError, PartialFailureError, UsageError, asError } from '../../
 import { assertCaseId } from '../../domain/case-id.js';
 import { forensicRoomOf } from '../../domain/room.js';
 import { mapPool } from '../../domain/pool.js';
+import type { Exclusive } from '../../domain/exclusive.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import { handOffClock, systemClock, type Clock } from '../../domain/waiter.js';
 import {
@@ -124,6 +125,14 @@ export interface IsolateDeps {
   approve?: Approve;
   /** The source account in another region (to say where an instance not found here is). */
   accountInRegion?: (region: string) => Promise<AwsAccount>;
+  /**
+   * Hold the case's locks of what a step changes that the case's instances share (its groups of a
+   * VPC, its quarantine profile, a shared role or Auto Scaling group: `Step.exclusive`) while that
+   * step runs — for a caller that lets instances of one case be isolated at once (the automation's
+   * steps hold the instance's lock only). A busy lock stops the run there (CASE_BUSY), before the
+   * step: the same call again goes on. The CLI holds the case's lease instead, and passes none.
+   */
+  exclusive?: Exclusive;
 }
 
 /** A step's outcome in the result: done now, in place already, not applicable, failed, not reached, or planned (dry run). */
@@ -224,7 +233,7 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
       ...recordedRevocation(custody, instanceId),
     };
     // 2. The steps, in order; stop at the first failure.
-    const changed = (await runSteps(run, session, custody, ctx, steps, state.reports)) || state.changed;
+    const changed = (await runSteps(run, session, custody, ctx, steps, state.reports, deps.exclusive)) || state.changed;
     // 3. Completion.
     return complete(run, custody, ctx, options, { reports: state.reports, changed, stateEvent: state.event });
   });
@@ -485,42 +494,57 @@ async function runSteps(
   ctx: StepContext,
   steps: Step[],
   reports: StepReport[],
+  exclusive?: Exclusive,
 ): Promise<boolean> {
   let changed = false;
   for (const [i, step] of steps.entries()) {
     session.checkpoint(step.title);
     run.reporter.progress({ kind: 'step', message: step.title });
-    const key = keys.step(run.instanceId, step.id);
-    const prior = custody.find(key);
-    const priorOk = prior && prior.outcome.status !== 'failed' ? prior : undefined;
-    let plan: StepPlan;
-    try {
-      plan = await step.plan(ctx);
-    } catch (e) {
-      return failStep(custody, ctx, steps, i, reports, asError(e), []);
-    }
-    for (const w of plan.warnings ?? []) run.warn(w);
-    if (plan.status !== 'to-do') {
-      const seq = priorOk ? undefined : (await recordFoundInPlace(custody, step.action, plan, key)).seq;
-      if (seq) changed = true;
-      reports.push({
-        step: step.id,
-        title: step.title,
-        status: plan.status === 'skipped' ? 'skipped' : 'already',
-        detail: plan.detail,
-        calls: [],
-        ...(seq ? { seq } : {}),
-      });
-      continue;
-    }
-    if (priorOk)
-      run.warn(
-        `Step ${step.id} was done (custody seq ${priorOk.seq}) but is no longer in place; doing it again: ${plan.detail}.`,
-      );
-    changed = true;
-    reports.push(await doStep(run, custody, ctx, { steps, index: i, reports }, plan, priorOk));
+    const scopes = exclusive && step.exclusive ? step.exclusive(ctx) : [];
+    const one = () => runStep(run, custody, ctx, steps, i, reports);
+    if (await (scopes.length && exclusive ? exclusive(scopes, one) : one())) changed = true;
   }
   return changed;
+}
+
+/** One step: plan it, then make its calls and verify them, or record what was in place. True when it recorded something. */
+async function runStep(
+  run: IsolationRun,
+  custody: CustodyRecorder,
+  ctx: StepContext,
+  steps: Step[],
+  i: number,
+  reports: StepReport[],
+): Promise<boolean> {
+  const step = steps[i]!;
+  const key = keys.step(run.instanceId, step.id);
+  const prior = custody.find(key);
+  const priorOk = prior && prior.outcome.status !== 'failed' ? prior : undefined;
+  let plan: StepPlan;
+  try {
+    plan = await step.plan(ctx);
+  } catch (e) {
+    return failStep(custody, ctx, steps, i, reports, asError(e), []);
+  }
+  for (const w of plan.warnings ?? []) run.warn(w);
+  if (plan.status !== 'to-do') {
+    const seq = priorOk ? undefined : (await recordFoundInPlace(custody, step.action, plan, key)).seq;
+    reports.push({
+      step: step.id,
+      title: step.title,
+      status: plan.status === 'skipped' ? 'skipped' : 'already',
+      detail: plan.detail,
+      calls: [],
+      ...(seq ? { seq } : {}),
+    });
+    return Boolean(seq);
+  }
+  if (priorOk)
+    run.warn(
+      `Step ${step.id} was done (custody seq ${priorOk.seq}) but is no longer in place; doing it again: ${plan.detail}.`,
+    );
+  reports.push(await doStep(run, custody, ctx, { steps, index: i, reports }, plan, priorOk));
+  return true;
 }
 
 /** Make one step's calls, verify them against AWS, record the step. */

@@ -26,6 +26,7 @@ import type { CustodyAction } from '../../domain/custody-actions.js';
 import { resourceRef } from '../../resources/refs.js';
 import { isAwsCode } from '../../aws/errors.js';
 import { CleanroomError } from '../../domain/errors.js';
+import { lockScopes } from '../../domain/exclusive.js';
 import { TAG_CASE, TAG_QUARANTINE, ROLE } from '../../domain/tags.js';
 import { waitFor, type Clock } from '../../domain/waiter.js';
 import { perTargetGroup, type PlannedCall } from './calls.js';
@@ -52,6 +53,7 @@ import {
   REVOKE_POLICY_NAME,
   isolationGroupName,
   isolationTags,
+  quarantineName,
   revocationTime,
   revokePolicy,
   transitGroupName,
@@ -133,6 +135,11 @@ export interface Step {
   created?(ctx: StepContext, refs: ReadonlyMap<string, unknown>, verified: Record<string, unknown>): ResourceRef[];
   /** What is left to do by hand when this step did not run. */
   byHand(ctx: StepContext): string;
+  /**
+   * The locks (src/domain/exclusive.ts) of what the step changes that other instances of the case
+   * share, held from its plan to its record when the caller asks for them (`IsolateDeps.exclusive`).
+   */
+  exclusive?(ctx: StepContext): string[];
 }
 
 const instanceRef = (ctx: StepContext): ResourceRef =>
@@ -261,6 +268,8 @@ export const leaveAsg: Step = {
   id: 'leave-asg',
   title: 'Leave the Auto Scaling group',
   action: 'isolate.leave-asg',
+  // Its desired capacity, lowered by one per instance that leaves.
+  exclusive: (ctx) => (ctx.before.asg ? [lockScopes.asg(ctx.before.asg.name)] : []),
   async plan(ctx) {
     const now = await readAsg(ctx.account, ctx.instanceId);
     const was = ctx.before.asg;
@@ -546,6 +555,8 @@ export const prepareGroups: Step = {
   id: 'prepare-groups',
   title: 'Prepare the isolation groups',
   action: 'isolate.prepare-groups',
+  // Made once per VPC and shared by every instance of the case there: one writer makes (or mends) them.
+  exclusive: (ctx) => vpcsOf(ctx).map(lockScopes.groups),
   async plan(ctx) {
     const calls: PlannedCall[] = [];
     const refs = new Map<string, unknown>();
@@ -708,6 +719,7 @@ export const networkAcl: Step = {
   id: 'network-acl',
   title: 'Deny all traffic on the subnet (network ACL)',
   action: 'isolate.network-acl',
+  exclusive: (ctx) => vpcsOf(ctx).map(lockScopes.nacl),
   async plan(ctx) {
     const calls: PlannedCall[] = [];
     const refs = new Map<string, unknown>();
@@ -789,6 +801,8 @@ export const swapProfile: Step = {
   id: 'swap-profile',
   title: 'Cut the instance credentials',
   action: 'isolate.swap-profile',
+  // The case's quarantine role and profile: made once, shared by every instance of the case.
+  exclusive: (ctx) => [lockScopes.quarantine(quarantineName(ctx.caseId))],
   async plan(ctx) {
     const now = await readAssociation(ctx.account, ctx.instanceId);
     const q = await readQuarantine(ctx.account, ctx.caseId);
@@ -921,6 +935,8 @@ export const revokeSessions: Step = {
   id: 'revoke-sessions',
   title: "Revoke the old role's sessions",
   action: 'isolate.revoke-sessions',
+  // Instances may share a role: two revocations at once could leave the earlier time in place.
+  exclusive: (ctx) => (ctx.before.profile?.roles ?? []).filter((r) => r.name).map((r) => lockScopes.role(r.name)),
   async plan(ctx) {
     const roles = (ctx.before.profile?.roles ?? []).filter((r) => r.name && !serviceLinked(r.path));
     const resources = [instanceRef(ctx), ...roles.map((r) => resourceRef('iam:role', r.arn, ctx.accountId))];

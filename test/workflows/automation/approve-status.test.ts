@@ -4,7 +4,11 @@
  * each instance's outcome from the record and the executions' state from Step Functions.
  */
 import t from 'tap';
-import { approvalKey, automationStatus, decideApproval } from '../../../src/workflows/automation/index.js';
+import { approvalKey, automationStatus, caseHolders, decideApproval } from '../../../src/workflows/automation/index.js';
+import { acquireCaseLocks } from '../../../src/custody/lease.js';
+import { lockScopes } from '../../../src/domain/exclusive.js';
+import { fakeS3 } from '../../custody/fake-lease-s3.js';
+import { MemoryRecorder } from '../../../src/domain/recorder.js';
 import { legacyAutomationApprovalKey } from '../../../src/domain/vault-name.js';
 import { idempotencyKeys } from '../../../src/domain/idempotency-keys.js';
 import { RESPONSE_ARN, World, instanceIds } from './fake.js';
@@ -305,4 +309,27 @@ t.test('status: a fleet child that failed at resolve is failed, with the code, n
   });
   const again = await automationStatus({ account: w.account(), custody: async () => rec }, { caseId: CASE });
   t.equal(again.instances.find((i) => i.instanceId === A)?.outcome, 'incomplete', 'no standing failure for A');
+});
+
+t.test("status: what holds the case now — the steps' locks (and the case's lease) — with the holder", async (t) => {
+  const { s3 } = fakeS3();
+  const vault = { ...s3, accountId: async () => '123456789012', region: 'us-east-1' };
+  const lock = (owner: string, command: string, scope: string) =>
+    acquireCaseLocks(
+      { account: s3, bucket: 'vault', vaultKeyArn: 'arn:k', caseId: CASE, owner, command, ttlMs: 60_000 },
+      [scope],
+    );
+  await lock('exec|acquire|1', 'automation acquire', lockScopes.instance('i-0aaaaaaaaaaaaaaaa'));
+  const [done] = await lock('exec|room|2', 'automation room', lockScopes.room(CASE));
+  await done!.release();
+  const s = await automationStatus(
+    {
+      account: new World().account(),
+      custody: async () => new MemoryRecorder('me'),
+      held: caseHolders(vault, 'vault'),
+    },
+    { caseId: CASE },
+  );
+  t.match(s.held, [{ scope: 'instance:i-0aaaaaaaaaaaaaaaa', command: 'automation acquire', holder: 'exec|acquire|1' }]);
+  t.equal(s.held?.length, 1, 'a lock given back holds nothing');
 });

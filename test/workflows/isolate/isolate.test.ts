@@ -522,3 +522,57 @@ t.test(
     );
   },
 );
+
+t.test(
+  'exclusive: the steps that change what instances of a case share hold its locks while they run; a busy one stops the run before the step, nothing half-done',
+  async (t) => {
+    const w = new World();
+    const held: string[][] = [];
+    const mutationsWhileHeld: number[] = [];
+    await isolateInstance(
+      w.deps({
+        exclusive: async (scopes, fn) => {
+          held.push([...scopes]);
+          const before = w.fake.mutations.length;
+          const r = await fn();
+          mutationsWhileHeld.push(w.fake.mutations.length - before);
+          return r;
+        },
+      }),
+      opts(),
+    );
+    t.same(held, [['asg:web-asg'], ['groups:vpc-1'], [`quarantine:${quarantineName(CASE)}`], ['role:web']]);
+    t.ok(
+      mutationsWhileHeld.every((n) => n > 0),
+      'each made its changes under the lock',
+    );
+
+    // Another instance of the case is making the groups: this run stops at that step, CASE_BUSY.
+    const busy = new World();
+    const e = await isolateInstance(
+      busy.deps({
+        exclusive: async (scopes, fn) => {
+          if (scopes.some((s) => s.startsWith('groups:')))
+            throw new CleanroomError('CASE_BUSY', 'Case is busy: `automation isolate` holds its lock groups:vpc-1');
+          return fn();
+        },
+      }),
+      opts(),
+    ).catch((x) => x);
+    t.equal(e.code, 'CASE_BUSY', 'the state machine retries it');
+    t.notOk(
+      busy.recorder.events().some((ev) => ev.action === 'isolate.prepare-groups'),
+      'the step neither ran nor was recorded as failed',
+    );
+    t.notOk(
+      busy.fake.mutations.some((m) => /CreateSecurityGroup/.test(m)),
+      'no group made',
+    );
+    const again = await isolateInstance(busy.deps(), opts());
+    t.same(
+      again.steps.filter((s) => s.status === 'done').map((s) => s.step),
+      ['prepare-groups', 'swap-groups', 'swap-profile', 'revoke-sessions', 'tag'],
+      'the same call again goes on from there',
+    );
+  },
+);

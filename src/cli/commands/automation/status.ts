@@ -7,7 +7,12 @@ import type { HostIo } from '../../host.js';
 import type { GlobalArgs } from '../../context.js';
 import { handle, withBucket } from '../common.js';
 import { table } from '../../render.js';
-import { automationStatus, type AutomationStatus, type InstanceOutcome } from '../../../workflows/automation/index.js';
+import {
+  automationStatus,
+  caseHolders,
+  type AutomationStatus,
+  type InstanceOutcome,
+} from '../../../workflows/automation/index.js';
 
 interface StatusArgs extends GlobalArgs {
   case?: string;
@@ -28,7 +33,11 @@ export function statusSubcommand(y: Argv, io: HostIo): Argv {
     handle<StatusArgs, AutomationStatus>(io, async (ctx, a) => {
       const account = await ctx.forensicAccount();
       const r = await automationStatus(
-        { account, custody: (caseId) => ctx.custody(caseId, a.bucket, { use: 'read' }) },
+        {
+          account,
+          custody: (caseId) => ctx.custody(caseId, a.bucket, { use: 'read' }),
+          held: caseHolders(account, a.bucket),
+        },
         {
           ...(a.case !== undefined ? { caseId: a.case } : {}),
           ...(a.execution !== undefined ? { execution: a.execution } : {}),
@@ -61,6 +70,15 @@ export function statusText(r: AutomationStatus): string {
     );
   if (r.instances.length) lines.push('', outcomeTable(r.instances));
   if (r.head) lines.push('', `From the custody record up to #${r.head.seq} (${r.head.hash.slice(0, 16)}…).`);
+  if (r.held?.length)
+    lines.push(
+      '',
+      'Held now:',
+      ...r.held.map(
+        (h) =>
+          `  ${h.scope ? `lock ${h.scope}` : 'the case lease'}: \`${h.command}\` (holder ${h.holder}) since ${h.since}, until ${h.until}`,
+      ),
+    );
   return lines.join('\n');
 }
 
