@@ -54,6 +54,7 @@ import {
   refuseWhileLocked,
   type CaseLease,
   type LeaseOptions,
+  type LeaseTakeover,
 } from './lease.js';
 import { idempotencyKeys } from '../domain/idempotency-keys.js';
 import { resourceRef } from '../resources/refs.js';
@@ -992,12 +993,7 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
           status: 'succeeded',
           details: {
             reason: t.reason,
-            previousOwner: p.owner,
-            previousCommand: p.command,
-            previousActor: p.actor ?? null,
-            previousAcquiredAt: p.acquiredAt,
-            previousExpiresAt: p.expiresAt,
-            previousGeneration: p.generation,
+            ...previousHolder(p),
             generation: c.lease!.document.generation,
           },
         },
@@ -1009,6 +1005,18 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
     throw e;
   }
   return c;
+}
+
+/** Who held a lease or lock before it was taken over, as a take-over event records it. */
+function previousHolder(p: LeaseTakeover['previous']) {
+  return {
+    previousOwner: p.owner,
+    previousCommand: p.command,
+    previousActor: p.actor ?? null,
+    previousAcquiredAt: p.acquiredAt,
+    previousExpiresAt: p.expiresAt,
+    previousGeneration: p.generation,
+  };
 }
 
 /** Record the take-over of each lock that was taken from a holder that had not given it back. */
@@ -1027,12 +1035,7 @@ async function recordTakeovers(c: CaseCustody, locks: readonly CaseLease[]): Pro
         details: {
           reason: t.reason,
           scope,
-          previousOwner: p.owner,
-          previousCommand: p.command,
-          previousActor: p.actor ?? null,
-          previousAcquiredAt: p.acquiredAt,
-          previousExpiresAt: p.expiresAt,
-          previousGeneration: p.generation,
+          ...previousHolder(p),
           generation: l.document.generation,
         },
       },
