@@ -10,7 +10,7 @@
  * A state that comes back is checked before it is used ({@link checkHashResume}): its format, its
  * snapshot (the one asked for), the disk's block size and size (as the listing reports them now),
  * the block index against the bytes hashed and the Merkle stack, and a digest over all of it (which
- * catches a damaged state, not a forged one: see docs/automation.md, "Library (p3)").
+ * catches a damaged state, not a forged one: see docs/automation.md, "Library").
  */
 import { hash } from 'node:crypto';
 import { createSHA256, type IHasher } from 'hash-wasm';
