@@ -15,8 +15,8 @@
  * room and attach the case's one room (docs/custody.md, "Locks finer than the lease"), so only the
  * room's work is taken in turn (the stack is deployed with --readonly-check-seconds 2: the local
  * AWS's SSM never answers the read-only check). Measured on the shared 2-core machine: 680 s with
- * the case lease (load not noted); 1103 s with the locks at load average 7 → 16 → 9 (four sessions'
- * tests at once), 5 children at once. The fleet's time and the most children seen at once are
+ * the case lease (load not noted); with the locks 394 s at load average 2 → 5 and 1103 s at 7 → 16 → 9
+ * (four sessions' tests at once), 5 children at once. The fleet's time and the most children seen at once are
  * printed (t.comment) on every run.
  */
 import t from 'tap';
