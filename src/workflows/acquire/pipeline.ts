@@ -28,7 +28,7 @@ import {
   ROLE,
 } from '../../domain/tags.js';
 import { asError } from '../../domain/errors.js';
-import type { EvidencePatch, EvidenceState } from '../../domain/evidence.js';
+import type { EvidenceState } from '../../domain/evidence.js';
 import { waitFor } from '../../domain/waiter.js';
 import { isInterrupted } from '../../domain/abort.js';
 import { isWaitHandedOff } from '../../domain/hand-off.js';
@@ -167,35 +167,55 @@ export async function acquireOne(c: PipelineContext, sv: SourceVolume): Promise<
       ),
     );
     reached = 'preserved';
+    // The sharing copy is no longer read from once the forensic copy is complete (the hashes read
+    // the source and forensic snapshots): retired now, not at the end (shorter exposure; the
+    // end-of-run pass only handles what is left).
+    if (sharingId && !c.run.done(acquireKeys.retireSharingCopy(eid, sharingId)))
+      d.add(retireSharingCopy(c, eid, sharingId, { ...fc, State: 'completed' }));
     if (c.deferHash) {
-      // The hash comes later, a time budget at a time (hashEvidenceStep). The forensic copy is
-      // complete, so the sharing copy is no longer read from: retired now, as after a hash.
+      // The hash comes later, a time budget at a time (hashEvidenceStep).
       itemStop.abort(new Error('acquisition hash deferred'));
-      if (sharingId && !c.run.done(acquireKeys.retireSharingCopy(eid, sharingId)))
-        d.add(retireSharingCopy(c, eid, sharingId, { ...fc, State: 'completed' }));
       step = 'record';
       await d.flush();
       return { evidenceId: eid };
     }
-    step = 'hash';
     sourceSnapshotId ??= knownSourceSnapshot(c, sv);
     sourceHash ??= sourceSnapshotId ? startSourceHash(c, sv, sourceSnapshotId, itemStop.signal) : undefined;
-    await hashItem(c, sv, fcid, sourceSnapshotId, sourceHash, d);
-    sourceHash = undefined;
-    // The sharing copy is no longer needed: retired now, not at the end (shorter exposure; the
-    // end-of-run pass only handles what is left).
-    if (sharingId && !c.run.done(acquireKeys.retireSharingCopy(eid, sharingId)))
-      d.add(retireSharingCopy(c, eid, sharingId, { ...fc, State: 'completed' }));
-    let out: ItemOutcome = { evidenceId: eid };
-    if (c.target) {
-      step = 'working-volume';
-      const item: EvidencePatch = { evidenceId: eid, forensicSnapshotId: fcid };
-      const vol = await ensureWorkingVolume(c.run, item, c.target, c.caseKey.arn, (p) => d.add(p));
-      reached = 'volume-created';
-      if (c.attach) {
-        step = 'attach';
-        out = { evidenceId: eid, attached: await attachWorkingVolume(c.run, eid, vol, c.target, (p) => d.add(p)) };
+    // The working volume is made from the forensic snapshot while that snapshot is hashed: both only
+    // read the completed snapshot, so neither waits for the other (with many disks the hashes end
+    // last, and each volume used to be made only after its hash). A failed volume stops the hash; the
+    // item's failure names the first of the two to fail. The volume is attached only once the hash
+    // is computed (the in-room hash is compared with it).
+    let first: { step: string; error: unknown } | undefined;
+    const failed = (what: string) => (e: unknown) => {
+      if (!first) {
+        first = { step: what, error: e };
+        itemStop.abort(e);
       }
+      throw e;
+    };
+    step = 'hash';
+    const hashed = hashItem(c, sv, fcid, sourceSnapshotId, sourceHash, d, itemStop.signal).catch(failed('hash'));
+    const target = c.target;
+    const made = target
+      ? ensureWorkingVolume(c.run, { evidenceId: eid, forensicSnapshotId: fcid }, target, c.caseKey.arn, (p) =>
+          d.add(p),
+        ).then((vol) => {
+          reached = 'volume-created';
+          return vol;
+        }, failed('working-volume'))
+      : undefined;
+    await Promise.allSettled([hashed, made]);
+    const failure = first as { step: string; error: unknown } | undefined;
+    if (failure) {
+      step = failure.step;
+      throw failure.error;
+    }
+    sourceHash = undefined;
+    let out: ItemOutcome = { evidenceId: eid };
+    if (target && made && c.attach) {
+      step = 'attach';
+      out = { evidenceId: eid, attached: await attachWorkingVolume(c.run, eid, await made, target, (p) => d.add(p)) };
     }
     step = 'record';
     await d.flush();
@@ -814,6 +834,7 @@ async function hashItem(
   sourceSnapshotId: string | undefined,
   sourceHash: Promise<SourceHashResult> | undefined,
   d: Deferred,
+  stop: AbortSignal,
 ): Promise<void> {
   const eid = sv.evidenceId;
   const key = acquireKeys.hash(eid, forensicSnapshotId);
@@ -822,7 +843,7 @@ async function hashItem(
     item: eid,
     what: 'forensic snapshot',
     sizeGiB: sv.sizeGiB,
-    ...(c.signal ? { signal: c.signal } : {}),
+    signal: c.signal ? AbortSignal.any([c.signal, stop]) : stop,
     ...(c.hasher ? { hasher: c.hasher } : {}),
   });
   const outcome = sourceHashOutcome(

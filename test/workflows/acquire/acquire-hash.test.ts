@@ -166,7 +166,8 @@ t.test(
     t.equal(e.failures[0].error.code, 'BLOCK_READ_FAILED');
     const failed = w.recorder.events().find((x) => x.action === 'evidence.failed')!;
     t.equal(failed.outcome.details?.['step'], 'hash');
-    t.equal(failed.outcome.details?.['reached'], 'preserved');
+    // The working volume is made while the snapshot is hashed: it was made, the hash failed.
+    t.equal(failed.outcome.details?.['reached'], 'volume-created');
     t.equal(failed.outcome.error?.code, 'BLOCK_READ_FAILED');
     t.equal(hashEvents(w).length, 0);
     const item = [...foldEvidence(w.recorder.events()).values()][0]!;
@@ -178,6 +179,60 @@ t.test(
     t.match(r.evidence[0]!.sha256, /^[0-9a-f]{64}$/);
   },
 );
+
+t.test('the working volume is made while its forensic snapshot is hashed, not after the hash', async (t) => {
+  const w = new World();
+  const { volumeIds } = w.compromisedInstance([8]);
+  const realHasher = w.hasher();
+  let volumeSeenDuringHash = false;
+  const hasher: AcquireDeps['hasher'] = async (account, snapshotId, opts) => {
+    if (w.forensic.snapshots.has(snapshotId)) {
+      // The forensic hash does not end until the working volume of its snapshot exists (bounded:
+      // a pipeline that makes the volume only after the hash never gets there).
+      for (let turn = 0; turn < 10_000 && !volumeSeenDuringHash; turn++) {
+        volumeSeenDuringHash = [...w.forensic.volumes.values()].some((v) => v.snapshotId === snapshotId);
+        if (!volumeSeenDuringHash) await new Promise((r) => setImmediate(r));
+      }
+    }
+    return realHasher(account, snapshotId, opts);
+  };
+  const r = await acquire(w, { volumeIds, sourceHash: false }, { hasher });
+  t.same(r.failures, []);
+  t.ok(volumeSeenDuringHash, 'CreateVolume was sent while the forensic snapshot was being hashed');
+  t.equal(hashEvents(w).length, 1);
+  t.ok(r.evidence[0]!.volumeId, 'the working volume is recorded');
+});
+
+t.test('a working volume that cannot be made stops the hash; the failure names the working volume', async (t) => {
+  const w = new World();
+  const { volumeIds } = w.compromisedInstance([8]);
+  const realHasher = w.hasher();
+  let hashStopped = false;
+  let long = true;
+  const hasher: AcquireDeps['hasher'] = async (account, snapshotId, opts) => {
+    if (long && w.forensic.snapshots.has(snapshotId)) {
+      // A long hash: it ends when it is told to stop (bounded: one never stopped fails the test).
+      const signal = opts?.signal;
+      for (let turn = 0; turn < 10_000 && !signal?.aborted; turn++) await new Promise((r) => setImmediate(r));
+      hashStopped = signal?.aborted === true;
+      throw signal?.reason ?? new Error('the hash was never stopped');
+    }
+    return realHasher(account, snapshotId, opts);
+  };
+  w.forensic.failBefore.set('CreateVolume', { n: 1, code: 'VolumeLimitExceeded', status: 400 });
+  const e = await acquire(w, { volumeIds, sourceHash: false }, { hasher }).catch((x) => x);
+  t.type(e, PartialFailureError);
+  t.ok(hashStopped, 'the hash running beside the failed volume was stopped');
+  const failed = w.recorder.events().find((x) => x.action === 'evidence.failed')!;
+  t.equal(failed.outcome.details?.['step'], 'working-volume', 'the failure names the step that failed first');
+  t.equal(failed.outcome.details?.['reached'], 'preserved');
+  t.equal(failed.outcome.error?.code, 'AWS_VolumeLimitExceeded');
+  t.equal(hashEvents(w).length, 0, 'no hash recorded');
+  long = false;
+  const r = await acquire(w, { volumeIds, sourceHash: false }, { hasher });
+  t.same(r.failures, [], 'the rerun makes the volume and hashes');
+  t.equal(hashEvents(w).length, 1);
+});
 
 t.test('killed during the hash, then run again: hashed again, recorded once', async (t) => {
   const w = new World();
