@@ -80,7 +80,7 @@ t.test('every placeholder is a substitution the automation template provides', a
     );
   }
   const template = path.join(ROOT, 'templates/automation.yaml');
-  // The template is p2's part (cfn-lint and its own tests); here: it provides what the files use.
+  // The template has its own checks (cfn-lint and its tests); here: it provides what the files use.
   if (fs.existsSync(template)) {
     const text = fs.readFileSync(template, 'utf8');
     for (const [file, names] of Object.entries(DEFINITION_SUBSTITUTIONS))

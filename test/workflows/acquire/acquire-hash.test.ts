@@ -25,6 +25,12 @@ const deps = (w: World, extra: Partial<AcquireDeps> = {}): AcquireDeps => ({
 });
 const acquire = (w: World, o: Partial<AcquireOptions> = {}, extra: Partial<AcquireDeps> = {}) =>
   acquireEvidence(deps(w, extra), { caseId: CASE, ...o });
+/** A world with one 8 GiB source volume, and its hasher (a test wraps it to stop or fail a hash). */
+const oneVolume = () => {
+  const w = new World();
+  const { volumeIds } = w.compromisedInstance([8]);
+  return { w, volumeIds, realHasher: w.hasher() };
+};
 const hashEvents = (w: World) => w.recorder.events().filter((e) => e.action === 'evidence.hash');
 
 t.test('every forensic snapshot is hashed and recorded once; the source snapshot hashes equal', async (t) => {
@@ -152,9 +158,7 @@ t.test(
 t.test(
   'a snapshot the EBS direct APIs cannot read: the item fails clearly at the hash step, the copy kept',
   async (t) => {
-    const w = new World();
-    const { volumeIds } = w.compromisedInstance([8]);
-    const realHasher = w.hasher();
+    const { w, volumeIds, realHasher } = oneVolume();
     const hasher: AcquireDeps['hasher'] = async (account, snapshotId, opts) => {
       if (w.forensic.snapshots.has(snapshotId)) w.unreadable.add(snapshotId);
       return realHasher(account, snapshotId, opts);
@@ -181,9 +185,7 @@ t.test(
 );
 
 t.test('the working volume is made while its forensic snapshot is hashed, not after the hash', async (t) => {
-  const w = new World();
-  const { volumeIds } = w.compromisedInstance([8]);
-  const realHasher = w.hasher();
+  const { w, volumeIds, realHasher } = oneVolume();
   let volumeSeenDuringHash = false;
   const hasher: AcquireDeps['hasher'] = async (account, snapshotId, opts) => {
     if (w.forensic.snapshots.has(snapshotId)) {
@@ -204,9 +206,7 @@ t.test('the working volume is made while its forensic snapshot is hashed, not af
 });
 
 t.test('a working volume that cannot be made stops the hash; the failure names the working volume', async (t) => {
-  const w = new World();
-  const { volumeIds } = w.compromisedInstance([8]);
-  const realHasher = w.hasher();
+  const { w, volumeIds, realHasher } = oneVolume();
   let hashStopped = false;
   let long = true;
   const hasher: AcquireDeps['hasher'] = async (account, snapshotId, opts) => {
@@ -235,9 +235,7 @@ t.test('a working volume that cannot be made stops the hash; the failure names t
 });
 
 t.test('killed during the hash, then run again: hashed again, recorded once', async (t) => {
-  const w = new World();
-  const { volumeIds } = w.compromisedInstance([8]);
-  const realHasher = w.hasher();
+  const { w, volumeIds, realHasher } = oneVolume();
   let kill = true;
   const hasher: AcquireDeps['hasher'] = async (account, snapshotId, opts) => {
     if (kill && w.forensic.snapshots.has(snapshotId)) {

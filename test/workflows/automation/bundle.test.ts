@@ -15,7 +15,7 @@ const dir = mkdtempSync(path.join(ROOT, '.tmp-bundle-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 /**
- * A stand-in for src/lambda/handlers.ts (p4's): named handlers over library code and the AWS SDK,
+ * A stand-in for src/lambda/handlers.ts: named handlers over library code and the AWS SDK,
  * which is what the bundle must carry.
  */
 function entry(name: string, body: string): string {
