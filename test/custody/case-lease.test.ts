@@ -13,6 +13,7 @@ import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { verifyCaseInVault } from '../../src/custody/verify-vault.js';
 import type { CleanroomError } from '../../src/domain/errors.js';
 import { lockScopes } from '../../src/domain/exclusive.js';
+import type { AwsAccount } from '../../src/aws/ports.js';
 import { VAULT, account, cli } from './helpers.js';
 
 const entry = (n: number) => ({
@@ -21,6 +22,15 @@ const entry = (n: number) => ({
   outcome: { status: 'succeeded' as const },
   idempotencyKey: `step:${n}`,
 });
+
+/** A Step Functions step's record of a case, in its lane, holding the locks of `scopes` (16 minutes). */
+const stepRecord = (acct: AwsAccount, caseId: string, owner: string, scopes: string[], now?: () => Date) =>
+  openCaseCustody(acct, {
+    caseId,
+    lane: true,
+    ...(now ? { now } : {}),
+    locks: { owner, command: `automation ${owner}`, scopes, ttlMs: 16 * 60_000 },
+  });
 
 t.test('lease: busy, released, expired take-over recorded, lost on renew', async (t) => {
   const aws = await useLocalAws(t);
@@ -115,13 +125,7 @@ t.test(
     const aws = await useLocalAws(t);
     t.equal((await cli(aws, ['vault', 'init'])).code, 0);
     const acct = await account();
-    const step = (owner: string, scopes: string[], now?: () => Date) =>
-      openCaseCustody(acct, {
-        caseId: 'GD-LK',
-        lane: true,
-        ...(now ? { now } : {}),
-        locks: { owner, command: `automation ${owner}`, scopes, ttlMs: 16 * 60_000 },
-      });
+    const step = (owner: string, scopes: string[], now?: () => Date) => stepRecord(acct, 'GD-LK', owner, scopes, now);
     // A step that crashed twenty minutes ago without giving its lock back.
     const crashed = await step('room-0', ['room:cleanroom-GD-LK'], () => new Date(Date.now() - 20 * 60_000));
     await crashed.record(entry(1));
@@ -174,13 +178,7 @@ t.test(
     t.equal((await cli(aws, ['vault', 'init'])).code, 0);
     const acct = await account();
     const nacl = lockScopes.nacl('vpc-0aaaaaaaaaaaaaaaa', { account: '123456789012', region: 'us-east-1' });
-    const step = (caseId: string, owner: string, now?: () => Date) =>
-      openCaseCustody(acct, {
-        caseId,
-        lane: true,
-        ...(now ? { now } : {}),
-        locks: { owner, command: `automation ${owner}`, scopes: [nacl], ttlMs: 16 * 60_000 },
-      });
+    const step = (caseId: string, owner: string, now?: () => Date) => stepRecord(acct, caseId, owner, [nacl], now);
     // Case A's step crashed twenty minutes ago holding the ACL's lock.
     const crashed = await step('GD-VA', 'isolate-a0', () => new Date(Date.now() - 20 * 60_000));
     await crashed.record(entry(1));
