@@ -244,7 +244,9 @@ export {
   LeaseLostError,
   leaseKey,
   lockKey,
+  vaultLockKey,
   acquireCaseLocks,
+  acquireVaultLocks,
   heldLocks,
   heldOnCase,
   refuseWhileLocked,
@@ -256,7 +258,14 @@ export {
   type LeaseOptions,
   type LeaseTakeover,
 } from './custody/lease.js';
-export { lockScopes, lockScope, type Exclusive, type LockKind } from './domain/exclusive.js';
+export {
+  lockScopes,
+  lockScope,
+  vaultWideScope,
+  type Exclusive,
+  type LockKind,
+  type LockWhere,
+} from './domain/exclusive.js';
 export { caseExists, requireExistingCase } from './custody/case-exists.js';
 export { verifyCaseInVault, type VaultVerifyOptions, type VaultVerifyResult } from './custody/verify-vault.js';
 export { exportBundle, verifyBundle, type ExportResult, type BundleVerifyResult } from './custody/bundle.js';

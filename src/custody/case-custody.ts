@@ -49,8 +49,8 @@ import { requireExistingCase } from './case-exists.js';
 import {
   acquireCaseLease,
   acquireCaseLocks,
+  acquireVaultLocks,
   leaseKey,
-  lockKey,
   refuseWhileLocked,
   type CaseLease,
   type LeaseOptions,
@@ -85,7 +85,8 @@ export interface CaseCustody extends CustodyRecorder {
   /**
    * Hold more locks of the case while `fn` runs (a step of a workflow that changes something the
    * case's instances share: src/domain/exclusive.ts), given back after; CASE_BUSY when another
-   * writer has one. A record opened with the case's lease holds every scope already: `fn` just runs.
+   * writer has one. A record opened with the case's lease holds every scope of the case already: it
+   * takes only the vault-wide locks of scopes naming what is not a case's own.
    */
   withLocks<T>(scopes: readonly string[], fn: () => Promise<T>): Promise<T>;
 }
@@ -260,7 +261,7 @@ class S3CaseCustody implements CaseCustody {
   private actor: Promise<string> | undefined;
   lease: CaseLease | undefined;
   locks: CaseLease[] = [];
-  /** How this writer takes locks (set when opened with `locks`). */
+  /** How this writer takes locks (set when opened with `locks`, or with the lease: then only vault-wide ones). */
   lockBase: LeaseOptions | undefined;
 
   constructor(
@@ -637,7 +638,8 @@ class S3CaseCustody implements CaseCustody {
     const base = this.lockBase;
     if (!base || !scopes.length) return fn();
     const held = new Set(this.locks.map((l) => l.document.scope));
-    const more = await acquireCaseLocks(
+    // With the case's lease, only the vault-wide locks: the lease covers the case's own.
+    const more = await (this.lease ? acquireVaultLocks : acquireCaseLocks)(
       base,
       scopes.filter((s) => !held.has(s)),
     );
@@ -948,29 +950,25 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
       now,
     });
   }
-  const lockBase = (): LeaseOptions => ({
+  /** Who takes locks: the lease's holder (only vault-wide locks, briefly) or the step's `locks`. */
+  const lockBase = (holder: { owner: string; command: string; ttlMs?: number }): LeaseOptions => ({
     account,
     bucket,
     vaultKeyArn: vault.vaultKeyArn,
     caseId: opts.caseId,
-    owner: opts.locks!.owner,
-    command: opts.locks!.command,
-    ...(opts.locks!.ttlMs ? { ttlMs: opts.locks!.ttlMs } : {}),
+    owner: holder.owner,
+    command: holder.command,
+    ...(holder.ttlMs ? { ttlMs: holder.ttlMs } : {}),
     now,
   });
   try {
-    if (c.lease)
-      await refuseWhileLocked(c.lease, {
-        account,
-        bucket,
-        vaultKeyArn: vault.vaultKeyArn,
-        caseId: opts.caseId,
-        owner: c.lease.owner,
-        command: c.lease.document.command,
-        now,
-      });
-    else if (opts.locks) {
-      c.lockBase = { ...lockBase(), actor: await account.callerArn() };
+    if (c.lease) {
+      const holder = { owner: c.lease.owner, command: c.lease.document.command };
+      await refuseWhileLocked(c.lease, lockBase(holder));
+      const actor = c.lease.document.actor;
+      c.lockBase = { ...lockBase(holder), ...(actor ? { actor } : {}) };
+    } else if (opts.locks) {
+      c.lockBase = { ...lockBase(opts.locks), actor: await account.callerArn() };
       c.locks = await acquireCaseLocks(c.lockBase, opts.locks.scopes);
     }
   } catch (e) {
@@ -1028,18 +1026,23 @@ async function recordTakeovers(c: CaseCustody, locks: readonly CaseLease[]): Pro
     const p = t.previous;
     await c.record({
       action: 'case.lease.takeover',
-      resources: [resourceRef('s3:object', lockKey(c.caseId, scope))],
+      resources: [resourceRef('s3:object', l.key)],
       inputs: { command: l.document.command, scope },
       outcome: {
         status: 'succeeded',
         details: {
           reason: t.reason,
           scope,
+          ...(l.vaultWide ? { vaultWide: true, previousCase: p.case } : {}),
           ...previousHolder(p),
           generation: l.document.generation,
         },
       },
-      idempotencyKey: idempotencyKeys.lockTakeover(scope, p.owner, p.generation),
+      idempotencyKey: (l.vaultWide ? idempotencyKeys.vaultLockTakeover : idempotencyKeys.lockTakeover)(
+        scope,
+        p.owner,
+        p.generation,
+      ),
     });
   }
 }

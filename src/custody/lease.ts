@@ -19,7 +19,7 @@ import type { AwsAccount } from '../aws/ports.js';
 import { isAwsCode } from '../aws/errors.js';
 import { CleanroomError } from '../domain/errors.js';
 import { casePrefix } from '../domain/vault-name.js';
-import { LOCK_SCOPE_PATTERN } from '../domain/exclusive.js';
+import { LOCK_SCOPE_PATTERN, vaultWideScope } from '../domain/exclusive.js';
 import { checksumSha256 } from './store.js';
 
 export const LEASE_SCHEMA = 'cleanroom.case-lease.v1';
@@ -46,9 +46,27 @@ export function lockKey(caseId: string, scope: string): string {
   return `${locksPrefix(caseId)}${scope.slice(0, at)}/${scope.slice(at + 1)}.json`;
 }
 
-/** The object a lease or lock document lives in: the case's lease, or the lock of its scope. */
-function objectKey(caseId: string, scope: string | undefined): string {
-  return scope ? lockKey(caseId, scope) : leaseKey(caseId);
+/** Where the vault-wide locks are: `locks/` (beside `cases/`, no case's own). */
+export const VAULT_LOCKS_PREFIX = 'locks/';
+
+/**
+ * The vault-wide lock object of a scope naming what is not a case's own (src/domain/exclusive.ts):
+ * `locks/<account>/<region>/<kind>/<name>.json` — every case of the vault takes this one object.
+ */
+export function vaultLockKey(scope: string): string {
+  const v = vaultWideScope(scope);
+  if (!v)
+    throw new CleanroomError(
+      'INTERNAL',
+      `${JSON.stringify(scope)} is not a vault-wide lock scope (<kind>:<name>@<account>.<region>).`,
+    );
+  return `${VAULT_LOCKS_PREFIX}${v.account}/${v.region}/${v.kind}/${v.name}.json`;
+}
+
+/** The object a lease or lock document lives in: the case's lease, the case's lock of its scope, or the vault-wide lock. */
+function objectKey(o: Pick<LeaseOptions, 'caseId' | 'scope' | 'vaultWide'>): string {
+  if (!o.scope) return leaseKey(o.caseId);
+  return o.vaultWide ? vaultLockKey(o.scope) : lockKey(o.caseId, o.scope);
 }
 
 /** The lease document as stored. */
@@ -98,6 +116,11 @@ export interface LeaseOptions extends LeaseHolder {
    * lease: the same algorithm on another object.
    */
   scope?: string;
+  /**
+   * With `scope` (one naming what is not a case's own): the vault-wide lock of it
+   * ({@link vaultLockKey}), which every case of the vault takes, instead of the case's.
+   */
+  vaultWide?: boolean;
   /** How long the lease lasts without renewal (default 10 min). */
   ttlMs?: number;
   now?: () => Date;
@@ -110,18 +133,27 @@ export interface LeaseOptions extends LeaseHolder {
 
 /** Another holder has the case (exit 1). */
 export class CaseBusyError extends CleanroomError {
+  /**
+   * `key`: the object found held (default the case's lease or lock of `held`); `forCase`: the case
+   * of the writer refused, when it is not the holder's (a vault-wide lock another case holds).
+   */
   constructor(
     readonly held: LeaseDocument,
     bucket: string,
+    key: string = objectKey({ caseId: held.case, ...(held.scope ? { scope: held.scope } : {}) }),
+    forCase: string = held.case,
   ) {
     const what = held.scope ? `its lock ${held.scope}` : 'its lease';
+    const holder = `holder ${held.actor ?? held.owner}${held.host ? ` on ${held.host}${held.pid ? `, pid ${held.pid}` : ''}` : ''}`;
+    const other = forCase !== held.case;
     super(
       'CASE_BUSY',
-      `Case ${held.case} is busy: \`${held.command}\` holds ${what} (holder ${held.actor ?? held.owner}${held.host ? ` on ${held.host}${held.pid ? `, pid ${held.pid}` : ''}` : ''}) since ${held.acquiredAt}, until ${held.expiresAt} unless it renews it (s3://${bucket}/${objectKey(held.case, held.scope)}). ${held.scope ? 'Only one writer at a time may change what it guards' : 'Only one command at a time may change a case'}: nothing was changed. Run this command again when that one has finished (or, if it died, after ${what.slice(4)} expires at ${held.expiresAt}).`,
+      `${other ? `Case ${forCase} has to wait: case ${held.case}'s \`${held.command}\` holds the lock ${held.scope}` : `Case ${held.case} is busy: \`${held.command}\` holds ${what}`} (${holder}) since ${held.acquiredAt}, until ${held.expiresAt} unless it renews it (s3://${bucket}/${key}). ${other ? 'Every case of this vault takes this lock, and only one writer at a time may change what it guards' : held.scope ? 'Only one writer at a time may change what it guards' : 'Only one command at a time may change a case'}: nothing was changed. Run this command again when that one has finished (or, if it died, after ${what.slice(4)} expires at ${held.expiresAt}).`,
       {
         exitCode: 1,
         details: {
-          caseId: held.case,
+          caseId: forCase,
+          ...(other ? { holderCase: held.case } : {}),
           ...(held.scope ? { scope: held.scope } : {}),
           bucket,
           holder: held.owner,
@@ -139,10 +171,10 @@ export class CaseBusyError extends CleanroomError {
 
 /** The lease was taken by someone else (it expired before it was renewed): stop changing the case. */
 export class LeaseLostError extends CleanroomError {
-  constructor(caseId: string, bucket: string, owner: string, taker?: LeaseDocument, scope?: string) {
+  constructor(caseId: string, bucket: string, owner: string, taker?: LeaseDocument, scope?: string, key?: string) {
     super(
       'CASE_LEASE_LOST',
-      `This command lost the ${scope ? `lock ${scope}` : 'lease'} of case ${caseId} (s3://${bucket}/${objectKey(caseId, scope)})${taker ? ` to \`${taker.command}\` (holder ${taker.actor ?? taker.owner}) at ${taker.acquiredAt}` : ''}: it could not renew it before it expired, so it stops changing the case. Check what that command did (\`cleanroom custody log --case ${caseId}\`), then run this command again.`,
+      `This command lost the ${scope ? `lock ${scope}` : 'lease'} of case ${caseId} (s3://${bucket}/${key ?? objectKey({ caseId, ...(scope ? { scope } : {}) })})${taker ? ` to \`${taker.command}\` (holder ${taker.actor ?? taker.owner}) at ${taker.acquiredAt}` : ''}: it could not renew it before it expired, so it stops changing the case. Check what that command did (\`cleanroom custody log --case ${caseId}\`), then run this command again.`,
       {
         exitCode: 1,
         details: {
@@ -217,6 +249,16 @@ export class CaseLease {
     return this.doc.owner;
   }
 
+  /** The object it is: the case's lease, a lock of the case, or a vault-wide lock. */
+  get key(): string {
+    return objectKey(this.o);
+  }
+
+  /** A vault-wide lock (taken by every case of the vault) rather than the case's own object. */
+  get vaultWide(): boolean {
+    return Boolean(this.o.scope && this.o.vaultWide);
+  }
+
   /** Set once a renewal found the lease taken by someone else. */
   get lostError(): LeaseLostError | undefined {
     return this.lost;
@@ -281,7 +323,7 @@ export class CaseLease {
         next = { ...next, generation: cur.doc.generation + 1 };
         continue;
       }
-      this.lost = new LeaseLostError(this.o.caseId, this.o.bucket, this.doc.owner, cur?.doc, this.o.scope);
+      this.lost = new LeaseLostError(this.o.caseId, this.o.bucket, this.doc.owner, cur?.doc, this.o.scope, this.key);
       throw this.lost;
     }
     throw new CleanroomError(
@@ -306,10 +348,10 @@ function isLeaseDocument(d: unknown): d is LeaseDocument {
 }
 
 async function readLease(
-  o: Pick<LeaseOptions, 'account' | 'bucket' | 'caseId' | 'scope'>,
+  o: Pick<LeaseOptions, 'account' | 'bucket' | 'caseId' | 'scope' | 'vaultWide'>,
 ): Promise<{ doc: LeaseDocument; etag: string } | undefined> {
   try {
-    const r = await o.account.s3.getObject({ Bucket: o.bucket, Key: objectKey(o.caseId, o.scope) });
+    const r = await o.account.s3.getObject({ Bucket: o.bucket, Key: objectKey(o) });
     const text = Buffer.from((await r.Body!.transformToByteArray()) as Uint8Array).toString('utf8');
     let doc: LeaseDocument;
     try {
@@ -346,7 +388,7 @@ async function putLease(
   const body = Buffer.from(JSON.stringify(doc), 'utf8');
   const r = await o.account.s3.putObject({
     Bucket: o.bucket,
-    Key: objectKey(o.caseId, o.scope),
+    Key: objectKey(o),
     Body: body,
     ContentType: 'application/json',
     ChecksumAlgorithm: 'SHA256',
@@ -389,7 +431,7 @@ export async function acquireCaseLease(o: LeaseOptions): Promise<CaseLease> {
     if (cur && !cur.doc.released && cur.doc.owner !== o.owner) {
       if (Date.parse(cur.doc.expiresAt) <= now.getTime()) takeover = { previous: cur.doc, reason: 'expired' };
       else if (o.holderGone && (await o.holderGone(cur.doc))) takeover = { previous: cur.doc, reason: 'holder-gone' };
-      else throw new CaseBusyError(cur.doc, o.bucket);
+      else throw new CaseBusyError(cur.doc, o.bucket, objectKey(o), o.caseId);
     }
     const doc = mine((cur?.doc.generation ?? 0) + 1);
     try {
@@ -402,7 +444,7 @@ export async function acquireCaseLease(o: LeaseOptions): Promise<CaseLease> {
   }
   throw new CleanroomError(
     'LEASE_CONTENTION',
-    `Could not take the ${o.scope ? `lock ${o.scope}` : 'lease'} of case ${o.caseId}: it kept changing under this command. Run it again.`,
+    `Could not take the ${o.scope ? `${o.vaultWide ? 'vault-wide ' : ''}lock ${o.scope}` : 'lease'} of case ${o.caseId}: it kept changing under this command. Run it again.`,
     { details: { caseId: o.caseId } },
   );
 }
@@ -414,19 +456,38 @@ export function isHeld(doc: LeaseDocument, now: Date): boolean {
 
 /**
  * Take the locks of `scopes` of a case (each as the lease is taken: {@link acquireCaseLease} with
- * its scope), in a fixed order, then read the case's lease: its holder covers every scope, so while
- * another holds it the case is busy. A busy lock or lease gives back the locks taken so far and
- * throws {@link CaseBusyError} naming the holder (nothing waits, so two writers can never deadlock).
+ * its scope), in a fixed order — a scope naming what is not a case's own its vault-wide lock too,
+ * right after the case's — then read the case's lease: its holder covers every scope of the case,
+ * so while another holds it the case is busy. A busy lock or lease gives back the locks taken so
+ * far and throws {@link CaseBusyError} naming the holder, and its case when it is another
+ * (nothing waits, so two writers can never deadlock).
  *
  * With {@link refuseWhileLocked} on the lease's side (take the lease, then look at the locks) one
  * of two writers racing always sees the other: each writes its own object before it reads the
- * other's, and S3 reads what was written before them.
+ * other's, and S3 reads what was written before them. The case's own object of a vault-wide scope
+ * is what a command holding the lease sees; the vault-wide one is what another case's writer sees.
  */
 export async function acquireCaseLocks(o: LeaseOptions, scopes: readonly string[]): Promise<CaseLease[]> {
+  return takeLocks(o, scopes, true);
+}
+
+/**
+ * Take only the vault-wide locks of `scopes` (those naming what is not a case's own), for a writer
+ * holding the case's lease: the lease covers the case's own objects, not another case's writers.
+ */
+export async function acquireVaultLocks(o: LeaseOptions, scopes: readonly string[]): Promise<CaseLease[]> {
+  return takeLocks(o, scopes, false);
+}
+
+async function takeLocks(o: LeaseOptions, scopes: readonly string[], ofCase: boolean): Promise<CaseLease[]> {
   const taken: CaseLease[] = [];
   try {
-    for (const scope of [...new Set(scopes)].sort()) taken.push(await acquireCaseLease({ ...o, scope }));
-    const { scope: _ignored, ...caseLease } = o;
+    for (const scope of [...new Set(scopes)].sort()) {
+      if (ofCase) taken.push(await acquireCaseLease({ ...o, scope, vaultWide: false }));
+      if (vaultWideScope(scope)) taken.push(await acquireCaseLease({ ...o, scope, vaultWide: true }));
+    }
+    if (!ofCase) return taken;
+    const { scope: _ignored, vaultWide: _also, ...caseLease } = o;
     const lease = await readLease(caseLease);
     const now = (o.now ?? (() => new Date()))();
     if (lease && lease.doc.owner !== o.owner && isHeld(lease.doc, now)) throw new CaseBusyError(lease.doc, o.bucket);

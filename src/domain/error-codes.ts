@@ -90,7 +90,11 @@ export const ERROR_CODES = {
   VAULT_KEY_MISMATCH: { exit: 3, meaning: 'The vault key alias points at a key of the wrong spec or usage.' },
   VAULT_NOT_LOCKABLE: { exit: 3, meaning: 'The bucket exists without Object Lock, so it cannot hold evidence.' },
   VAULT_AUDIT_FAILED: { exit: 3, meaning: 'The evidence vault fails its audit.' },
-  CASE_BUSY: { exit: 1, meaning: 'Another command holds the lease of the case.' },
+  CASE_BUSY: {
+    exit: 1,
+    meaning:
+      "Another writer holds the case's lease or a lock it needs (the case's, or a vault-wide one another case holds).",
+  },
   CASE_LEASE_LOST: { exit: 1, meaning: 'This command lost the lease of the case to another one.' },
   LEASE_CONTENTION: { exit: 1, meaning: 'The lease of the case kept changing while it was being written.' },
   CUSTODY_CONTENTION: { exit: 1, meaning: 'Too many other events were appended while this one was written.' },

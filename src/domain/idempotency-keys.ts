@@ -42,6 +42,8 @@ export const KEY_FAMILIES = {
   'lease.takeover': ['lease', 'takeover', rest('owner'), num('generation')],
   /** `case.lease.takeover` of a lock (scope `<kind>:<name>`, src/domain/exclusive.ts): an expired holder's lock taken over. */
   'lock.takeover': ['lock', 'takeover', id('kind'), id('name'), rest('owner'), num('generation')],
+  /** `case.lease.takeover` of a vault-wide lock (scope `<kind>:<name>@<account>.<region>`): an expired holder's — of any case — taken over. */
+  'vault-lock.takeover': ['vault-lock', 'takeover', id('kind'), id('name'), rest('owner'), num('generation')],
   /** `room.guest-tools`: the guest tooling uploaded, by the digest over its files. */
   'room.guest-tools': ['room', 'guest-tools', id('digest')],
   /** `room.deploy.start`: a change set of the room stack executed. */
@@ -224,13 +226,24 @@ export function eventsOfFamily<E extends { idempotencyKey?: string }>(
 }
 
 /** The typed builders: the only way a key is made. */
+/** A lock's take-over (scope `<kind>:<name>`): kind and name are fields of their own. */
+function scopeTakeover(
+  family: 'lock.takeover' | 'vault-lock.takeover',
+  scope: string,
+  owner: string,
+  generation: number,
+): IdempotencyKey {
+  const at = scope.indexOf(':');
+  return build(family, scope.slice(0, at), scope.slice(at + 1), owner, generation);
+}
+
 export const idempotencyKeys = {
   caseKey: (keyArn: string) => build('case-key', keyArn),
   leaseTakeover: (owner: string, generation: number) => build('lease.takeover', owner, generation),
-  lockTakeover: (scope: string, owner: string, generation: number) => {
-    const at = scope.indexOf(':');
-    return build('lock.takeover', scope.slice(0, at), scope.slice(at + 1), owner, generation);
-  },
+  lockTakeover: (scope: string, owner: string, generation: number) =>
+    scopeTakeover('lock.takeover', scope, owner, generation),
+  vaultLockTakeover: (scope: string, owner: string, generation: number) =>
+    scopeTakeover('vault-lock.takeover', scope, owner, generation),
   room: {
     guestTools: (digest: string) => build('room.guest-tools', digest),
     sessionFound: (sessionId: string) => build('room.session-found', sessionId),

@@ -109,6 +109,12 @@ export interface CustodyRecorder {
    * the record says (isolate release) refuses a record that says this.
    */
   readonly chainProblem?: string | undefined;
+  /**
+   * Hold the locks of `scopes` (src/domain/exclusive.ts) while `fn` runs, when the record takes
+   * locks: a record opened with the case's lease takes only the vault-wide ones (what another
+   * case's writers may change too); CASE_BUSY, naming the holder, when one is held.
+   */
+  withLocks?<T>(scopes: readonly string[], fn: () => Promise<T>): Promise<T>;
 }
 
 /** In-memory recorder for unit tests and dry runs; same idempotency semantics, no storage. */

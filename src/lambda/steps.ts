@@ -83,6 +83,9 @@ async function withLocks<T>(
   }
 }
 
+/** The account and Region of the case's instance: where its vault-wide lock is. */
+const where = (ref: CaseRef) => ({ account: ref.account, region: ref.region });
+
 /** The key of the approval document of an execution's instance. */
 export function approvalKey(caseId: string, executionArn: string, instanceId: string): string {
   return automationApprovalKey(caseId, executionName(executionArn), instanceId);
@@ -140,7 +143,7 @@ const isolate: StepBody<StepInput> = async (input, x) => {
     ref,
     'isolate',
     ref.instanceId,
-    [lockScopes.instance(ref.instanceId)],
+    [lockScopes.instance(ref.instanceId, where(ref))],
     async (record, exclusive) => {
       const r = await x.world.workflows.isolate({ ref, record, signal: x.signal, exclusive });
       return { status: 'done', skipped: false, alreadyIsolated: r.alreadyIsolated, steps: r.steps };
@@ -154,7 +157,7 @@ const acquire: StepBody<StepInput> = async (input, x) =>
     input.case,
     'acquire',
     input.case.instanceId,
-    [lockScopes.instance(input.case.instanceId)],
+    [lockScopes.instance(input.case.instanceId, where(input.case))],
     async (record) => {
       const r = await x.world.workflows.acquire({ ref: input.case, record, signal: x.signal });
       return {

@@ -16,7 +16,8 @@ import * as iam from '@aws-sdk/client-iam';
 import { useLocalAws } from '../../local-aws/local-aws.js';
 import { startFaultProxy } from '../harness/fault-proxy.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
-import { account, cli } from '../custody/helpers.js';
+import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3';
+import { VAULT, account, cli } from '../custody/helpers.js';
 import {
   SOURCE_ROLE,
   compromisedInstance,
@@ -128,6 +129,19 @@ t.test(
       JSON.parse(decodeURIComponent(rp.PolicyDocument!)).Statement.Condition.DateLessThan['aws:TokenIssueTime'],
       doc.sessionsRevokedBefore,
     );
+
+    // What it shares with other cases' writers, it held vault-wide (its lease covers the case's own).
+    for (const key of [
+      `locks/111111111111/us-east-1/asg/${x.asgName}.json`,
+      `locks/111111111111/global/role/${x.roleName}.json`,
+    ]) {
+      const lock = await new S3Client({ region: 'us-east-1' }).send(new GetObjectCommand({ Bucket: VAULT, Key: key }));
+      t.match(
+        JSON.parse(await lock.Body!.transformToString()),
+        { case: 'IR-200', command: 'isolate', released: true },
+        key,
+      );
+    }
 
     // The custody record in the forensic account's vault.
     const ev = await events('IR-200');

@@ -4,7 +4,7 @@
  * while the lease is held and appends nothing; a released lease is taken without ceremony; an
  * expired one is taken over and the take-over is a custody event; the old holder finds out on its
  * next renewal and can append nothing more; the record still verifies. And `mustExist` refuses an
- * unknown case before anything is written.
+ * unknown case before anything is written. Locks: per case, and vault-wide for what cases share.
  */
 import t from 'tap';
 import { S3Client, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
@@ -12,6 +12,8 @@ import { useLocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { verifyCaseInVault } from '../../src/custody/verify-vault.js';
 import type { CleanroomError } from '../../src/domain/errors.js';
+import { lockScopes } from '../../src/domain/exclusive.js';
+import type { AwsAccount } from '../../src/aws/ports.js';
 import { VAULT, account, cli } from './helpers.js';
 
 const entry = (n: number) => ({
@@ -20,6 +22,15 @@ const entry = (n: number) => ({
   outcome: { status: 'succeeded' as const },
   idempotencyKey: `step:${n}`,
 });
+
+/** A Step Functions step's record of a case, in its lane, holding the locks of `scopes` (16 minutes). */
+const stepRecord = (acct: AwsAccount, caseId: string, owner: string, scopes: string[], now?: () => Date) =>
+  openCaseCustody(acct, {
+    caseId,
+    lane: true,
+    ...(now ? { now } : {}),
+    locks: { owner, command: `automation ${owner}`, scopes, ttlMs: 16 * 60_000 },
+  });
 
 t.test('lease: busy, released, expired take-over recorded, lost on renew', async (t) => {
   const aws = await useLocalAws(t);
@@ -114,13 +125,7 @@ t.test(
     const aws = await useLocalAws(t);
     t.equal((await cli(aws, ['vault', 'init'])).code, 0);
     const acct = await account();
-    const step = (owner: string, scopes: string[], now?: () => Date) =>
-      openCaseCustody(acct, {
-        caseId: 'GD-LK',
-        lane: true,
-        ...(now ? { now } : {}),
-        locks: { owner, command: `automation ${owner}`, scopes, ttlMs: 16 * 60_000 },
-      });
+    const step = (owner: string, scopes: string[], now?: () => Date) => stepRecord(acct, 'GD-LK', owner, scopes, now);
     // A step that crashed twenty minutes ago without giving its lock back.
     const crashed = await step('room-0', ['room:cleanroom-GD-LK'], () => new Date(Date.now() - 20 * 60_000));
     await crashed.record(entry(1));
@@ -163,5 +168,53 @@ t.test(
 
     const v = await verifyCaseInVault(acct, { caseId: 'GD-LK' });
     t.equal(v.ok, true, JSON.stringify(v.findings));
+  },
+);
+
+t.test(
+  "vault-wide locks: two cases on one VPC's network ACL take turns; another case's expired holder is taken over and recorded; a lease holder takes them too",
+  async (t) => {
+    const aws = await useLocalAws(t);
+    t.equal((await cli(aws, ['vault', 'init'])).code, 0);
+    const acct = await account();
+    const nacl = lockScopes.nacl('vpc-0aaaaaaaaaaaaaaaa', { account: '123456789012', region: 'us-east-1' });
+    const step = (caseId: string, owner: string, now?: () => Date) => stepRecord(acct, caseId, owner, [nacl], now);
+    // Case A's step crashed twenty minutes ago holding the ACL's lock.
+    const crashed = await step('GD-VA', 'isolate-a0', () => new Date(Date.now() - 20 * 60_000));
+    await crashed.record(entry(1));
+    await crashed.sealManifest();
+
+    const b = await step('GD-VB', 'isolate-b1');
+    const takeover = b.events().find((e) => e.action === 'case.lease.takeover');
+    t.match(takeover?.outcome.details, {
+      reason: 'expired',
+      scope: nacl,
+      vaultWide: true,
+      previousCase: 'GD-VA',
+      previousOwner: 'isolate-a0',
+    });
+    t.same(
+      takeover?.resources.map((r) => r.id),
+      ['locks/123456789012/us-east-1/nacl/vpc-0aaaaaaaaaaaaaaaa.json'],
+      'recorded in the taking case, naming the vault-wide object',
+    );
+    const aBusy = await step('GD-VA', 'isolate-a1').catch((e: CleanroomError) => e);
+    t.equal((aBusy as CleanroomError).code, 'CASE_BUSY');
+    t.match((aBusy as CleanroomError).message, /^Case GD-VA has to wait: case GD-VB's `automation isolate-b1` holds/);
+    await b.sealManifest();
+    await b.releaseLease();
+
+    // A command holding case A's lease: its record takes the vault-wide lock around a step.
+    const cmd = await openCaseCustody(acct, { caseId: 'GD-VA', lease: { owner: 'cli', command: 'isolate' } });
+    const during = await cmd.withLocks([nacl], () => step('GD-VB', 'isolate-b2').catch((e: CleanroomError) => e));
+    t.match((during as CleanroomError).message, /case GD-VA's `isolate` holds the lock/);
+    t.equal(cmd.locks.length, 0, 'given back after the step');
+    const after = await step('GD-VB', 'isolate-b3');
+    await after.releaseLease();
+    await cmd.releaseLease();
+    for (const caseId of ['GD-VA', 'GD-VB']) {
+      const v = await verifyCaseInVault(acct, { caseId });
+      t.equal(v.ok, true, JSON.stringify(v.findings));
+    }
   },
 );

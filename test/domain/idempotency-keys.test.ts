@@ -82,6 +82,15 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
     K.lockTakeover('instance:i-1', 'arn:aws:states:us-east-1:1:execution:m:e|fn|req', 2),
     { kind: 'instance', name: 'i-1', owner: 'arn:aws:states:us-east-1:1:execution:m:e|fn|req', generation: '2' },
   ],
+  'vault-lock.takeover': [
+    K.vaultLockTakeover('nacl:vpc-1@123456789012.us-east-1', 'arn:aws:states:us-east-1:1:execution:m:e|fn|req', 4),
+    {
+      kind: 'nacl',
+      name: 'vpc-1@123456789012.us-east-1',
+      owner: 'arn:aws:states:us-east-1:1:execution:m:e|fn|req',
+      generation: '4',
+    },
+  ],
   'room.guest-tools': [K.room.guestTools('d1'), { digest: 'd1' }],
   'room.session-found': [K.room.sessionFound('carol-0a1b2c'), { sessionId: 'carol-0a1b2c' }],
   'room.session.start': [K.room.sessionStart('alice-0a1b2c3d4e5f'), { sessionId: 'alice-0a1b2c3d4e5f' }],

@@ -141,7 +141,7 @@ t.test("isolate: auto isolates under the instance's lock and gives it back; neve
   t.same(open.locks, {
     owner: `${EXECUTION}|cleanroom-isolate|req-1`,
     command: 'automation isolate',
-    scopes: [`instance:${I}`],
+    scopes: [`instance:${I}@123456789012.us-east-1`],
   });
   t.equal(rec.leaseReleased, 1);
   const never = (await h.isolate({ case: { ...REF, policy: 'never' }, execution: EXECUTION }, context())) as any;
@@ -171,8 +171,8 @@ t.test(
     t.same(
       world.opened.slice(1).map((o) => o.locks?.scopes),
       [
-        [`instance:${I}`],
-        ['instance:i-0fff1234def567890'],
+        [`instance:${I}@123456789012.us-east-1`],
+        ['instance:i-0fff1234def567890@123456789012.us-east-1'],
         ['room:cleanroom-GD-0123456789abcdef'],
         ['room:cleanroom-GD-0123456789abcdef'],
       ],

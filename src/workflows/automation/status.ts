@@ -77,7 +77,8 @@ export interface AutomationStatus {
   head?: { seq: number; hash: string };
   /**
    * What holds the case now (with `StatusDeps.held`): the case's lease (`scope` null: a command) and
-   * each lock a running step holds (`instance:i-…`, `room:…`; docs/custody.md, "Locks finer than the lease").
+   * each lock a running step of the case holds (`instance:i-…@<account>.<region>`, `room:…`;
+   * docs/custody.md, "Locks finer than the lease").
    */
   held?: Array<{ scope: string | null; command: string; holder: string; since: string; until: string }>;
 }

@@ -130,7 +130,9 @@ export interface IsolateDeps {
    * VPC, its quarantine profile, a shared role or Auto Scaling group: `Step.exclusive`) while that
    * step runs — for a caller that lets instances of one case be isolated at once (the automation's
    * steps hold the instance's lock only). A busy lock stops the run there (CASE_BUSY), before the
-   * step: the same call again goes on. The CLI holds the case's lease instead, and passes none.
+   * step: the same call again goes on. The CLI holds the case's lease instead, and passes none: the
+   * record's own `withLocks` then takes the vault-wide locks of those steps (an ACL's subnets, a
+   * role, an Auto Scaling group, which another case's writers may change too).
    */
   exclusive?: Exclusive;
 }
@@ -233,7 +235,9 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
       ...recordedRevocation(custody, instanceId),
     };
     // 2. The steps, in order; stop at the first failure.
-    const changed = (await runSteps(run, session, custody, ctx, steps, state.reports, deps.exclusive)) || state.changed;
+    // The caller's locks, else the record's: with the case's lease, the vault-wide ones only.
+    const exclusive = deps.exclusive ?? (custody.withLocks ? custody.withLocks.bind(custody) : undefined);
+    const changed = (await runSteps(run, session, custody, ctx, steps, state.reports, exclusive)) || state.changed;
     // 3. Completion.
     return complete(run, custody, ctx, options, { reports: state.reports, changed, stateEvent: state.event });
   });

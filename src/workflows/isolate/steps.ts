@@ -136,8 +136,8 @@ export interface Step {
   /** What is left to do by hand when this step did not run. */
   byHand(ctx: StepContext): string;
   /**
-   * The locks (src/domain/exclusive.ts) of what the step changes that other instances of the case
-   * share, held from its plan to its record when the caller asks for them (`IsolateDeps.exclusive`).
+   * The locks (src/domain/exclusive.ts) of what the step changes that other instances share — of
+   * the case, or of any case of the vault (an ACL's subnets, a role, an Auto Scaling group) — held from its plan to its record when the caller asks for them (`IsolateDeps.exclusive`).
    */
   exclusive?(ctx: StepContext): string[];
 }
@@ -169,6 +169,8 @@ async function currentInterfaces(ctx: StepContext) {
   return { instance: i, interfaces: interfacesOf(i) };
 }
 
+/** Where the instance is: what qualifies the vault-wide lock of a VPC's ACL or an Auto Scaling group. */
+const whereOf = (ctx: StepContext) => ({ account: ctx.accountId, region: ctx.account.region });
 const vpcsOf = (ctx: StepContext) => [...new Set(ctx.before.interfaces.map((n) => n.vpcId))].sort();
 const isoRef = (vpc: string) => `isolation group of ${vpc}`;
 const transitRef = (vpc: string) => `untrack group of ${vpc}`;
@@ -269,7 +271,7 @@ export const leaveAsg: Step = {
   title: 'Leave the Auto Scaling group',
   action: 'isolate.leave-asg',
   // Its desired capacity, lowered by one per instance that leaves.
-  exclusive: (ctx) => (ctx.before.asg ? [lockScopes.asg(ctx.before.asg.name)] : []),
+  exclusive: (ctx) => (ctx.before.asg ? [lockScopes.asg(ctx.before.asg.name, whereOf(ctx))] : []),
   async plan(ctx) {
     const now = await readAsg(ctx.account, ctx.instanceId);
     const was = ctx.before.asg;
@@ -719,7 +721,7 @@ export const networkAcl: Step = {
   id: 'network-acl',
   title: 'Deny all traffic on the subnet (network ACL)',
   action: 'isolate.network-acl',
-  exclusive: (ctx) => vpcsOf(ctx).map(lockScopes.nacl),
+  exclusive: (ctx) => vpcsOf(ctx).map((vpc) => lockScopes.nacl(vpc, whereOf(ctx))),
   async plan(ctx) {
     const calls: PlannedCall[] = [];
     const refs = new Map<string, unknown>();
@@ -936,7 +938,8 @@ export const revokeSessions: Step = {
   title: "Revoke the old role's sessions",
   action: 'isolate.revoke-sessions',
   // Instances may share a role: two revocations at once could leave the earlier time in place.
-  exclusive: (ctx) => (ctx.before.profile?.roles ?? []).filter((r) => r.name).map((r) => lockScopes.role(r.name)),
+  exclusive: (ctx) =>
+    (ctx.before.profile?.roles ?? []).filter((r) => r.name).map((r) => lockScopes.role(r.name, ctx.accountId)),
   async plan(ctx) {
     const roles = (ctx.before.profile?.roles ?? []).filter((r) => r.name && !serviceLinked(r.path));
     const resources = [instanceRef(ctx), ...roles.map((r) => resourceRef('iam:role', r.arn, ctx.accountId))];

@@ -319,7 +319,11 @@ t.test("status: what holds the case now — the steps' locks (and the case's lea
       { account: s3, bucket: 'vault', vaultKeyArn: 'arn:k', caseId: CASE, owner, command, ttlMs: 60_000 },
       [scope],
     );
-  await lock('exec|acquire|1', 'automation acquire', lockScopes.instance('i-0aaaaaaaaaaaaaaaa'));
+  await lock(
+    'exec|acquire|1',
+    'automation acquire',
+    lockScopes.instance('i-0aaaaaaaaaaaaaaaa', { account: '123456789012', region: 'us-east-1' }),
+  );
   const [done] = await lock('exec|room|2', 'automation room', lockScopes.room(CASE));
   await done!.release();
   const s = await automationStatus(
@@ -330,6 +334,12 @@ t.test("status: what holds the case now — the steps' locks (and the case's lea
     },
     { caseId: CASE },
   );
-  t.match(s.held, [{ scope: 'instance:i-0aaaaaaaaaaaaaaaa', command: 'automation acquire', holder: 'exec|acquire|1' }]);
+  t.match(s.held, [
+    {
+      scope: 'instance:i-0aaaaaaaaaaaaaaaa@123456789012.us-east-1',
+      command: 'automation acquire',
+      holder: 'exec|acquire|1',
+    },
+  ]);
   t.equal(s.held?.length, 1, 'a lock given back holds nothing');
 });

@@ -541,7 +541,12 @@ t.test(
       }),
       opts(),
     );
-    t.same(held, [['asg:web-asg'], ['groups:vpc-1'], [`quarantine:${quarantineName(CASE)}`], ['role:web']]);
+    t.same(held, [
+      [`asg:web-asg@${ACCOUNT}.${REGION}`],
+      ['groups:vpc-1'],
+      [`quarantine:${quarantineName(CASE)}`],
+      [`role:web@${ACCOUNT}.global`],
+    ]);
     t.ok(
       mutationsWhileHeld.every((n) => n > 0),
       'each made its changes under the lock',
