@@ -10,7 +10,7 @@
  * What SSM adds in production (running the script as root on the instance) is not here: the
  * local AWS's SSM runs nothing (docs/local-aws.md).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -86,6 +86,10 @@ async function putTool(body: Buffer): Promise<string> {
   return sha;
 }
 const toolSha = await putTool(STAND_IN);
+// What AVML 0.21 does on a host whose memory sources are all closed (as on this machine):
+// "locked down /proc/kcore", exit 1, the FIFO never opened — the script must not wait for it.
+const AVML_FAILING = bashAvml('echo "locked down /proc/kcore" >&2\nexit 1');
+const avmlFailingSha = await putTool(AVML_FAILING);
 /** A presigned GET of a tool in the vault, as the capture hands it to the host. */
 const toolUrlFor = (sha: string) =>
   presignMemoryToolUrl({ account, bucket: VAULT }, { tool: { key: memoryToolKey(sha) }, expiresInSeconds: 900 });
@@ -100,24 +104,46 @@ interface Run {
   signal: NodeJS.Signals | null;
   stdout: string;
   result?: Record<string, unknown>;
+  /** Still running after `killAfterMs`: killed (with everything it started). */
+  hung: boolean;
 }
 
-/** The script as the host runs it: bash, its five arguments, an environment with no AWS anything. */
-function runScript(args: string[], o: { workdir?: string; onSpawn?: (pid: number) => void } = {}): Promise<Run> {
+/**
+ * The script as the host runs it: bash, its five arguments, an environment with no AWS anything
+ * (plus `env`). With `killAfterMs`, a script still running then is killed with everything it
+ * started, and the run says it hung.
+ */
+function runScript(
+  args: string[],
+  o: { workdir?: string; onSpawn?: (pid: number) => void; env?: Record<string, string>; killAfterMs?: number } = {},
+): Promise<Run> {
   const workdir = o.workdir ?? fs.mkdtempSync(path.join(tmp, 'work-'));
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [SCRIPT, ...args.map((a) => (a === '@WORKDIR' ? workdir : a))], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CURL_CA_BUNDLE: TEST_CA_CERT },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CURL_CA_BUNDLE: TEST_CA_CERT, ...o.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
     o.onSpawn?.(child.pid!);
+    let hung = false;
+    const bound =
+      o.killAfterMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            hung = true;
+            try {
+              process.kill(-child.pid!, 'SIGKILL');
+            } catch {
+              // already ended
+            }
+          }, o.killAfterMs);
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.on('error', reject);
     child.on('close', (code, signal) => {
+      clearTimeout(bound);
       const m = /^CLEANROOM-MEMORY (\{.*\})$/m.exec(stdout);
-      resolve({ code, signal, stdout, ...(m ? { result: JSON.parse(m[1]!) as Record<string, unknown> } : {}) });
+      resolve({ code, signal, stdout, hung, ...(m ? { result: JSON.parse(m[1]!) as Record<string, unknown> } : {}) });
     });
   });
 }
@@ -317,16 +343,29 @@ t.test('bad arguments are refused (exit 2): only the five, each checked', async 
   }
 });
 
-t.test('(f) AVML failing before it opens its destination ends AVML_FAILED with its words, nothing sent', async (t) => {
-  // What AVML 0.21 does on a host whose memory sources are all closed (as on this machine):
-  // "locked down /proc/kcore", exit 1, the FIFO never opened — the script must not wait for it.
-  const failing = bashAvml('echo "locked down /proc/kcore" >&2\nexit 1');
-  const sha = await putTool(failing);
+/** Long enough for a capture that sends nothing on a loaded machine; a capture still running then hangs. */
+const HANG_BOUND_MS = 30_000;
+
+/**
+ * A capture whose AVML fails before it opens its destination: it ends AVML_FAILED with AVML's words,
+ * nothing sent, nothing left behind or open — within HANG_BOUND_MS (a capture waiting on its FIFO
+ * is killed then and fails here, not at tap's timeout).
+ */
+async function captureWithAvmlFailing(t: Test, env?: Record<string, string>): Promise<void> {
   const key = newKey();
   const { up } = await start(key);
-  const toolUrl = await toolUrlFor(sha);
+  const toolUrl = await toolUrlFor(avmlFailingSha);
   const workdir = fs.mkdtempSync(path.join(tmp, 'work-'));
-  const r = await runScript(argsFor(toolUrl, up.partsUrl, { toolSha: sha }), { workdir });
+  const r = await runScript(argsFor(toolUrl, up.partsUrl, { toolSha: avmlFailingSha }), {
+    workdir,
+    killAfterMs: HANG_BOUND_MS,
+    ...(env ? { env } : {}),
+  });
+  if (r.hung) {
+    t.fail(
+      `the capture hung: killed after ${HANG_BOUND_MS / 1000} s, still waiting on its FIFO for an AVML that had ended`,
+    );
+  }
   t.equal(r.code, 1, r.stdout);
   t.match(r.result, {
     ok: false,
@@ -334,8 +373,61 @@ t.test('(f) AVML failing before it opens its destination ends AVML_FAILED with i
     partsUploaded: 0,
     reason: /avml exited 1: locked down \/proc\/kcore/,
   });
-  t.same(fs.readdirSync(workdir), [], 'nothing left behind');
+  if (!r.hung) t.same(fs.readdirSync(workdir), [], 'nothing left behind');
   t.same(await listUploadedParts(vault, { key, uploadId: up.uploadId }), []);
   await abortMemoryUpload(vault, { key, uploadId: up.uploadId });
   t.same(await openUploadsFor(vault, prefix), []);
-});
+}
+
+t.test('(f) AVML failing before it opens its destination ends AVML_FAILED with its words, nothing sent', (t) =>
+  captureWithAvmlFailing(t),
+);
+
+/**
+ * Read by bash (BASH_ENV) before the capture script: a DEBUG trap holds the script's read of the
+ * image FIFO (the `tee … <image.fifo` pipeline) until AVML has ended and AVML's watcher is done with
+ * the FIFO — blocked in its open, waiting for a reader (state S: once avml.rc is written, the only
+ * wait the watcher can sleep in), or gone (a watcher that did not wait for the reader: the reader
+ * then waits for a writer forever) — as on a loaded host whose main shell reaches that line late.
+ * It polls a condition, bounded; it writes what it saw into $LATE_READER_LOG. (The stand-in AVML, a
+ * bash script, reads it too: its commands never match.)
+ */
+const LATE_READER = path.join(tmp, 'late-reader.bash');
+fs.writeFileSync(
+  LATE_READER,
+  `late_reader_hold() {
+  local i line st rc
+  for ((i = 0; i < 1000; i++)); do
+    if [[ -s $work/avml.rc ]]; then
+      st=gone
+      if read -r line 2>/dev/null <"/proc/$avml_pid/stat"; then st=\${line##*") "} st=\${st%% *}; fi
+      case $st in
+        S | Z | X | gone)
+          read -r rc <"$work/avml.rc"
+          [ "$st" = S ] && st="blocked in its open of the FIFO" || st=gone
+          echo "the reader opened the FIFO after AVML exited $rc and its watcher was $st" >"$LATE_READER_LOG"
+          return ;;
+      esac
+    fi
+    sleep 0.01
+  done
+  echo "AVML's watcher was not done with the FIFO after 1000 looks (10 s and more)" >"$LATE_READER_LOG"
+}
+trap '[[ $BASH_COMMAND == "tee "*image.fifo* ]] && late_reader_hold' DEBUG
+`,
+);
+
+t.test(
+  '(g) AVML failing before it opens its destination, the FIFO read only after AVML ended (a loaded host): AVML_FAILED, no hang',
+  async (t) => {
+    const log = path.join(tmp, 'late-reader.log');
+    await captureWithAvmlFailing(t, { BASH_ENV: LATE_READER, LATE_READER_LOG: log });
+    t.match(
+      fs.existsSync(log)
+        ? fs.readFileSync(log, 'utf8')
+        : 'nothing: the script has no `tee … <image.fifo` line any more',
+      /^the reader opened the FIFO after AVML exited 1 and its watcher was blocked in its open of the FIFO$/m,
+      'the script read the FIFO late: AVML had ended, its watcher waited for a reader',
+    );
+  },
+);
