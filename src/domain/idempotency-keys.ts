@@ -262,11 +262,11 @@ export const idempotencyKeys = {
     /** A step done again after its event at `priorSeq` (the step's latest) no longer held. */
     redone: (instanceId: string, step: string, priorSeq: number) => build('isolate.redone', instanceId, step, priorSeq),
     /** A step that failed: its first doing (`priorSeq` absent), or its redoing after the event at `priorSeq`. */
-    failed: (instanceId: string, step: string, code: string, priorSeq?: number) =>
+    failed: (instanceId: string, step: string, code: string, priorSeq?: number): IdempotencyKey =>
       markKey(
         priorSeq === undefined
-          ? build('isolate.step', instanceId, step)
-          : build('isolate.redone', instanceId, step, priorSeq),
+          ? idempotencyKeys.isolate.step(instanceId, step)
+          : idempotencyKeys.isolate.redone(instanceId, step, priorSeq),
         'failed',
         code,
       ),
@@ -276,14 +276,8 @@ export const idempotencyKeys = {
       isolationSeq === undefined
         ? build('isolate.release', instanceId, step)
         : build('isolate.release.of', instanceId, isolationSeq, step),
-    releaseFailed: (instanceId: string, step: string, code: string, isolationSeq?: number) =>
-      markKey(
-        isolationSeq === undefined
-          ? build('isolate.release', instanceId, step)
-          : build('isolate.release.of', instanceId, isolationSeq, step),
-        'failed',
-        code,
-      ),
+    releaseFailed: (instanceId: string, step: string, code: string, isolationSeq?: number): IdempotencyKey =>
+      markKey(idempotencyKeys.isolate.release(instanceId, step, isolationSeq), 'failed', code),
   },
   acquire: {
     snapshot: (eid: string, snap: string) => build('acquire.snapshot', eid, snap),

@@ -238,24 +238,20 @@ t.test(
       (await c.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [x.instanceId] }))).Reservations![0]!
         .Instances![0]!.State!.Name;
     t.equal(await runState(), 'running');
-    const iso3 = await runCli(env, [
-      'isolate',
-      '--case',
-      'IR-300',
-      '--instance',
-      x.instanceId,
-      ...SRC,
-      '--stop',
-      '--yes',
-      '--json',
-    ]);
+    const isolateWithStop = () =>
+      runCli(env, ['isolate', '--case', 'IR-300', '--instance', x.instanceId, ...SRC, '--stop', '--yes', '--json']);
+    const iso3 = await isolateWithStop();
     t.equal(iso3.code, 0, iso3.stderr);
     t.equal(await runState(), 'stopped', 'the third isolation stopped it');
-    const third = await release('IR-300', x.instanceId, ['--rejoin-asg', '--reregister']);
-    t.equal(third.code, 0, third.stderr);
-    t.match(
-      third.json().steps.find((s: any) => s.step === 'start'),
-      { step: 'start', status: 'done' },
+    /** Release; the status of its start step. */
+    const releaseStart = async (extra: string[]) => {
+      const r = await release('IR-300', x.instanceId, extra);
+      t.equal(r.code, 0, r.stderr);
+      return r.json().steps.find((s: any) => s.step === 'start').status as string;
+    };
+    t.equal(
+      await releaseStart(['--rejoin-asg', '--reregister']),
+      'done',
       'started: the isolation released stopped it, and it was running before',
     );
     t.match(await runState(), /^(pending|running)$/, 'running again, read from AWS');
@@ -263,30 +259,14 @@ t.test(
     // Stopped by hand, then isolated a fourth time with --stop (it finds it stopped): its release
     // leaves it stopped — the stop of the third isolation is not the one it undoes.
     await c.ec2.send(new ec2.StopInstancesCommand({ InstanceIds: [x.instanceId] }));
-    const iso4 = await runCli(env, [
-      'isolate',
-      '--case',
-      'IR-300',
-      '--instance',
-      x.instanceId,
-      ...SRC,
-      '--stop',
-      '--yes',
-      '--json',
-    ]);
+    const iso4 = await isolateWithStop();
     t.equal(iso4.code, 0, iso4.stderr);
     t.match(
       iso4.json().steps.find((s: any) => s.step === 'stop'),
       { status: 'already' },
     );
     // (Without --reregister and --rejoin-asg: a stopped instance cannot be registered or attached.)
-    const fourth = await release('IR-300', x.instanceId);
-    t.equal(fourth.code, 0, fourth.stderr);
-    t.match(
-      fourth.json().steps.find((s: any) => s.step === 'start'),
-      { step: 'start', status: 'skipped' },
-      'not started: the isolation released found it stopped',
-    );
+    t.equal(await releaseStart([]), 'skipped', 'not started: the isolation released found it stopped');
     t.match(await runState(), /^(stopping|stopped)$/, 'still stopped, read from AWS');
     const verify3 = await runCli(env, ['custody', 'verify', '--case', 'IR-300', '--json']);
     t.equal(verify3.code, 0, verify3.stdout);

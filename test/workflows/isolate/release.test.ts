@@ -11,6 +11,7 @@
 import t from 'tap';
 import { CleanroomError } from '../../../src/domain/errors.js';
 import { isolateInstance, releaseInstance, type ReleaseOptions } from '../../../src/workflows/isolate/index.js';
+import { stepsFor } from '../../../src/workflows/isolate/steps.js';
 import { CASE, IID, World, crashed } from './fake-source.js';
 
 const ALL: Partial<ReleaseOptions> = { rejoinAsg: true, reregister: true, unprotect: true };
@@ -353,19 +354,7 @@ t.test(
     const redone = mine.filter((e) => /^isolate:[^:]+:[^:]+:redone-after:\d+$/.test(e.idempotencyKey ?? ''));
     t.same(
       redone.map((e) => e.action),
-      [
-        'isolate.protect',
-        'isolate.leave-asg',
-        'isolate.leave-target-groups',
-        'isolate.leave-classic-lbs',
-        'isolate.prepare-groups',
-        'isolate.swap-groups',
-        'isolate.network-acl',
-        'isolate.swap-profile',
-        'isolate.revoke-sessions',
-        'isolate.tag',
-        'isolate.stop',
-      ],
+      stepsFor({ nacl: true, stop: true }).map((s) => s.action),
       'every step of the third isolation is recorded, once — done again though the second made the same calls, or found in place',
     );
     t.same(
