@@ -846,8 +846,18 @@ function previousState(e: RecordedEvent): InstanceState | undefined {
   return s && Array.isArray(s.interfaces) ? s : undefined;
 }
 
+/**
+ * The revocation time this isolation recorded first, if it did: a rerun re-applies it. An earlier
+ * isolation's (released since) is not this one's — isolated again, the role's sessions issued up to
+ * now are revoked, not only those before the first isolation.
+ */
 function recordedRevocation(custody: CustodyRecorder, instanceId: string): { recordedRevocation?: string } {
-  const t = custody.find(keys.step(instanceId, 'revoke-sessions'))?.outcome.details?.['revokedBefore'];
+  const events = custody.events();
+  const since = lastReleaseSeq(events, instanceId) ?? 0;
+  const t = stepEvents(events, instanceId, 'revoke-sessions')
+    .filter((e) => e.seq > since)
+    .map((e) => e.outcome.details?.['revokedBefore'])
+    .find((x) => typeof x === 'string');
   return typeof t === 'string' ? { recordedRevocation: t } : {};
 }
 

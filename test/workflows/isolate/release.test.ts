@@ -359,8 +359,8 @@ t.test(
     );
     t.same(
       redone.filter((e) => e.outcome.details!['foundInPlace']).map((e) => e.action),
-      ['isolate.prepare-groups', 'isolate.revoke-sessions'],
-      'found in place: the groups the killed run made, the revocation the release kept',
+      ['isolate.prepare-groups'],
+      'found in place: the groups the killed run made',
     );
     for (const e of redone) {
       const after = Number(e.idempotencyKey!.split(':').at(-1));
@@ -407,5 +407,24 @@ t.test(
       w.recorder.events().at(-1)!.idempotencyKey,
       `isolate-release:${IID}:isolation:${w.recorder.events().find((e) => e.idempotencyKey!.endsWith(':reapplied:0123456789abcdef'))!.seq}:complete`,
     );
+  },
+);
+
+t.test(
+  "isolated again after a release, the role's sessions issued since the first isolation are revoked too",
+  async (t) => {
+    const w = new World();
+    const first = await isolateAgain(w);
+    await releaseInstance(releaseDeps(w), opts(ALL));
+    w.clock.t += 3_600_000; // an hour on the old role's fresh credentials
+    const again = await isolateAgain(w);
+    t.equal(stepOf(again, 'revoke-sessions'), 'done');
+    t.ok(again.sessionsRevokedBefore! > first.sessionsRevokedBefore!, 'a later revocation time');
+    t.match(w.fake.roles.get('web')!.policies.get('AWSRevokeOlderSessions'), again.sessionsRevokedBefore!);
+    // A rerun of that isolation keeps its time (not a third one).
+    w.clock.t += 60_000;
+    const rerun = await isolateAgain(w);
+    t.equal(rerun.alreadyIsolated, true);
+    t.equal(rerun.sessionsRevokedBefore, again.sessionsRevokedBefore);
   },
 );
