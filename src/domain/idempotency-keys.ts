@@ -66,8 +66,14 @@ export const KEY_FAMILIES = {
   'room.down.detach-unknown': ['room-down', 'detach', 'unknown', id('volumeId'), maybe('attachTime')],
   /** `isolate.complete`: the instance is isolated. */
   'isolate.complete': ['isolate', id('instanceId'), 'complete'],
-  /** An isolation step applied again after drift (its calls' digest). */
+  /** An isolation step applied again after drift, keyed by its calls' digest: written before redone steps were keyed by the event they redo. Read, no longer written. */
   'isolate.reapplied': ['isolate', id('instanceId'), id('step'), 'reapplied', id('digest')],
+  /**
+   * An isolation step done again — after drift, or in a later isolation of the instance (after a
+   * release) — keyed by the custody seq of the step's latest event it redoes: each redo is its own
+   * unit of work, even when it makes the same calls as an earlier one.
+   */
+  'isolate.redone': ['isolate', id('instanceId'), id('step'), 'redone-after', num('priorSeq')],
   /** `isolate.<step>` (and `isolate.record-state` as step `state`): one isolation step of an instance. */
   'isolate.step': ['isolate', id('instanceId'), id('step')],
   /**
@@ -263,24 +269,28 @@ export const idempotencyKeys = {
   },
   isolate: {
     step: (instanceId: string, step: string) => build('isolate.step', instanceId, step),
+    /** The key of a step redone before redone steps were keyed by the event they redo (read, not written). */
     reapplied: (instanceId: string, step: string, digest: string) =>
       build('isolate.reapplied', instanceId, step, digest),
-    failed: (instanceId: string, step: string, code: string) =>
-      markKey(build('isolate.step', instanceId, step), 'failed', code),
+    /** A step done again after its event at `priorSeq` (the step's latest) no longer held. */
+    redone: (instanceId: string, step: string, priorSeq: number) => build('isolate.redone', instanceId, step, priorSeq),
+    /** A step that failed: its first doing (`priorSeq` absent), or its redoing after the event at `priorSeq`. */
+    failed: (instanceId: string, step: string, code: string, priorSeq?: number): IdempotencyKey =>
+      markKey(
+        priorSeq === undefined
+          ? idempotencyKeys.isolate.step(instanceId, step)
+          : idempotencyKeys.isolate.redone(instanceId, step, priorSeq),
+        'failed',
+        code,
+      ),
     complete: (instanceId: string) => build('isolate.complete', instanceId),
     /** A release step of the instance's first isolation (`isolationSeq` absent), or of the isolation begun at that seq. */
     release: (instanceId: string, step: string, isolationSeq?: number) =>
       isolationSeq === undefined
         ? build('isolate.release', instanceId, step)
         : build('isolate.release.of', instanceId, isolationSeq, step),
-    releaseFailed: (instanceId: string, step: string, code: string, isolationSeq?: number) =>
-      markKey(
-        isolationSeq === undefined
-          ? build('isolate.release', instanceId, step)
-          : build('isolate.release.of', instanceId, isolationSeq, step),
-        'failed',
-        code,
-      ),
+    releaseFailed: (instanceId: string, step: string, code: string, isolationSeq?: number): IdempotencyKey =>
+      markKey(idempotencyKeys.isolate.release(instanceId, step, isolationSeq), 'failed', code),
   },
   acquire: {
     snapshot: (eid: string, snap: string) => build('acquire.snapshot', eid, snap),

@@ -5,7 +5,8 @@
  * Classic Load Balancer), then `isolate release --rejoin-asg --reregister`. Everything the
  * isolation recorded is checked back by reading AWS (not the tool's word); the record verifies;
  * a second release changes nothing; isolated again and released again, a second complete release is
- * recorded; a release killed (SIGKILL) after its first step's event and
+ * recorded; isolated a third time with --stop, its release starts the instance again; stopped by hand and
+ * isolated a fourth time with --stop, its release leaves it stopped; a release killed (SIGKILL) after its first step's event and
  * run again converges with no step recorded twice; an instance the case never isolated is refused
  * (NOT_ISOLATED, exit 2); a deleted target group is refused (RELEASE_TARGET_MISSING) until
  * --skip-missing.
@@ -231,6 +232,44 @@ t.test(
     t.match(summaries[1]!.idempotencyKey, new RegExp(`^isolate-release:${x.instanceId}:isolation:\\d+:complete$`));
     const verify2 = await runCli(env, ['custody', 'verify', '--case', 'IR-300', '--json']);
     t.equal(verify2.code, 0, verify2.stdout);
+
+    // Isolated a third time, now with --stop (the first did not stop it): its release starts it again.
+    const runState = async () =>
+      (await c.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [x.instanceId] }))).Reservations![0]!
+        .Instances![0]!.State!.Name;
+    t.equal(await runState(), 'running');
+    const isolateWithStop = () =>
+      runCli(env, ['isolate', '--case', 'IR-300', '--instance', x.instanceId, ...SRC, '--stop', '--yes', '--json']);
+    const iso3 = await isolateWithStop();
+    t.equal(iso3.code, 0, iso3.stderr);
+    t.equal(await runState(), 'stopped', 'the third isolation stopped it');
+    /** Release; the status of its start step. */
+    const releaseStart = async (extra: string[]) => {
+      const r = await release('IR-300', x.instanceId, extra);
+      t.equal(r.code, 0, r.stderr);
+      return r.json().steps.find((s: any) => s.step === 'start').status as string;
+    };
+    t.equal(
+      await releaseStart(['--rejoin-asg', '--reregister']),
+      'done',
+      'started: the isolation released stopped it, and it was running before',
+    );
+    t.match(await runState(), /^(pending|running)$/, 'running again, read from AWS');
+
+    // Stopped by hand, then isolated a fourth time with --stop (it finds it stopped): its release
+    // leaves it stopped — the stop of the third isolation is not the one it undoes.
+    await c.ec2.send(new ec2.StopInstancesCommand({ InstanceIds: [x.instanceId] }));
+    const iso4 = await isolateWithStop();
+    t.equal(iso4.code, 0, iso4.stderr);
+    t.match(
+      iso4.json().steps.find((s: any) => s.step === 'stop'),
+      { status: 'already' },
+    );
+    // (Without --reregister and --rejoin-asg: a stopped instance cannot be registered or attached.)
+    t.equal(await releaseStart([]), 'skipped', 'not started: the isolation released found it stopped');
+    t.match(await runState(), /^(stopping|stopped)$/, 'still stopped, read from AWS');
+    const verify3 = await runCli(env, ['custody', 'verify', '--case', 'IR-300', '--json']);
+    t.equal(verify3.code, 0, verify3.stdout);
   },
 );
 

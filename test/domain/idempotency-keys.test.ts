@@ -115,6 +115,7 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
     K.isolate.reapplied('i-1', 'swap-groups', 'abc'),
     { instanceId: 'i-1', step: 'swap-groups', digest: 'abc' },
   ],
+  'isolate.redone': [K.isolate.redone('i-1', 'stop', 17), { instanceId: 'i-1', step: 'stop', priorSeq: '17' }],
   'isolate.step': [K.isolate.step('i-1', 'state'), { instanceId: 'i-1', step: 'state' }],
   'isolate.release': [K.isolate.release('i-1', 'groups'), { instanceId: 'i-1', step: 'groups' }],
   'isolate.release.of': [
@@ -251,6 +252,13 @@ t.test('marks: failed, failed with a code, timeout, unsupported; unknown keys', 
     fields: { instanceId: 'i-1', step: 'protect' },
     mark: 'failed',
     code: 'AWS_X',
+  });
+  t.equal(K.isolate.failed('i-1', 'stop', 'STOP_FAILED', 17), 'isolate:i-1:stop:redone-after:17:failed:STOP_FAILED');
+  t.same(parseIdempotencyKey('isolate:i-1:stop:redone-after:17:failed:STOP_FAILED'), {
+    family: 'isolate.redone',
+    fields: { instanceId: 'i-1', step: 'stop', priorSeq: '17' },
+    mark: 'failed',
+    code: 'STOP_FAILED',
   });
   t.same(parseIdempotencyKey('close:delete-volume:ev-1:vol-1:failed:DETACH_FAILED'), {
     family: 'close.delete-volume',

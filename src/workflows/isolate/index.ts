@@ -50,7 +50,7 @@ import {
   readInstance,
   type InstanceState,
 } from './discover.js';
-import { INSTANCE_ID_PATTERN, digest, keys, quarantineName } from './names.js';
+import { INSTANCE_ID_PATTERN, keys, lastReleaseSeq, quarantineName, stepEvents } from './names.js';
 import { TAG_CASE, TAG_QUARANTINE } from '../../domain/tags.js';
 import { resourceRef } from '../../resources/refs.js';
 import {
@@ -522,17 +522,30 @@ async function runStep(
 ): Promise<boolean> {
   const step = steps[i]!;
   const key = keys.step(run.instanceId, step.id);
-  const prior = custody.find(key);
-  const priorOk = prior && prior.outcome.status !== 'failed' ? prior : undefined;
+  // The step's latest event (of this isolation or an earlier one): a redoing is keyed by it.
+  const events = custody.events();
+  const priorOk = stepEvents(events, run.instanceId, step.id).at(-1);
+  // Of an earlier isolation, released since: this one records the step even when it finds it in place.
+  const earlier = priorOk !== undefined && priorOk.seq < (lastReleaseSeq(events, run.instanceId) ?? 0);
   let plan: StepPlan;
   try {
     plan = await step.plan(ctx);
   } catch (e) {
-    return failStep(custody, ctx, steps, i, reports, asError(e), []);
+    return failStep(custody, ctx, { steps, index: i, reports, priorSeq: priorOk?.seq }, asError(e), []);
   }
   for (const w of plan.warnings ?? []) run.warn(w);
   if (plan.status !== 'to-do') {
-    const seq = priorOk ? undefined : (await recordFoundInPlace(custody, step.action, plan, key)).seq;
+    const seq =
+      priorOk && !earlier
+        ? undefined
+        : (
+            await recordFoundInPlace(
+              custody,
+              step.action,
+              plan,
+              priorOk ? keys.redone(run.instanceId, step.id, priorOk.seq) : key,
+            )
+          ).seq;
     reports.push({
       step: step.id,
       title: step.title,
@@ -543,7 +556,7 @@ async function runStep(
     });
     return Boolean(seq);
   }
-  if (priorOk)
+  if (priorOk && !earlier)
     run.warn(
       `Step ${step.id} was done (custody seq ${priorOk.seq}) but is no longer in place; doing it again: ${plan.detail}.`,
     );
@@ -576,9 +589,7 @@ async function doStep(
     return failStep(
       custody,
       ctx,
-      at.steps,
-      at.index,
-      at.reports,
+      { ...at, priorSeq: priorOk?.seq },
       err ? err.error : asError(e),
       err ? [...err.done, { ...err.failedCall }] : [],
     );
@@ -587,11 +598,11 @@ async function doStep(
   try {
     verified = await step.verify(ctx, plan, refs);
   } catch (e) {
-    return failStep(custody, ctx, at.steps, at.index, at.reports, asError(e), calls);
+    return failStep(custody, ctx, { ...at, priorSeq: priorOk?.seq }, asError(e), calls);
   }
-  const recordKey = priorOk
-    ? keys.reapplied(run.instanceId, step.id, digest(calls.map((c) => [c.call, c.input])))
-    : keys.step(run.instanceId, step.id);
+  // Done again: keyed by the event it redoes, so a later isolation making the same calls as an
+  // earlier one records its own event (and a rerun after a crash finds this one by its key).
+  const recordKey = priorOk ? keys.redone(run.instanceId, step.id, priorOk.seq) : keys.step(run.instanceId, step.id);
   const resources = [...plan.resources];
   for (const r of step.created?.(ctx, refs, verified) ?? [])
     if (!resources.some((x) => x.type === r.type && x.id === r.id)) resources.push(r);
@@ -799,12 +810,11 @@ async function summarize(
 async function failStep(
   custody: CustodyRecorder,
   ctx: StepContext,
-  steps: Step[],
-  index: number,
-  reports: StepReport[],
+  at: { steps: Step[]; index: number; reports: StepReport[]; priorSeq: number | undefined },
   err: Error,
   calls: CallRecord[],
 ): Promise<never> {
+  const { steps, index, reports } = at;
   // A step stopped by the signal, or whose wait was handed to the caller (waits 'hand-off'), did not
   // fail: nothing half-done is recorded; a rerun plans it again from what is in place.
   if (isInterrupted(err) || isWaitHandedOff(err)) throw err;
@@ -812,7 +822,7 @@ async function failStep(
   const { message, recorded } = await recordStepFailure(
     custody,
     {
-      key: (code) => keys.failed(ctx.instanceId, step.id, code),
+      key: (code) => keys.failed(ctx.instanceId, step.id, code, at.priorSeq),
       action: step.action,
       resource: resourceRef('ec2:instance', ctx.instanceId, ctx.accountId, ctx.account.region),
     },
@@ -840,8 +850,18 @@ function previousState(e: RecordedEvent): InstanceState | undefined {
   return s && Array.isArray(s.interfaces) ? s : undefined;
 }
 
+/**
+ * The revocation time this isolation recorded first, if it did: a rerun re-applies it. An earlier
+ * isolation's (released since) is not this one's — isolated again, the role's sessions issued up to
+ * now are revoked, not only those before the first isolation.
+ */
 function recordedRevocation(custody: CustodyRecorder, instanceId: string): { recordedRevocation?: string } {
-  const t = custody.find(keys.step(instanceId, 'revoke-sessions'))?.outcome.details?.['revokedBefore'];
+  const events = custody.events();
+  const since = lastReleaseSeq(events, instanceId) ?? 0;
+  const t = stepEvents(events, instanceId, 'revoke-sessions')
+    .filter((e) => e.seq > since)
+    .map((e) => e.outcome.details?.['revokedBefore'])
+    .find((x) => typeof x === 'string');
   return typeof t === 'string' ? { recordedRevocation: t } : {};
 }
 

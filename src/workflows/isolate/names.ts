@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { TAG_ROLE } from '../../domain/tags.js';
 import { caseTags } from '../../domain/case-id.js';
-import { idempotencyKeys } from '../../domain/idempotency-keys.js';
+import { idempotencyKeys, parseIdempotencyKey, type KeyFamily, type ParsedKey } from '../../domain/idempotency-keys.js';
+import type { RecordedEvent } from '../../domain/recorder.js';
 
 /** EC2 instance ids: `i-` and 8 or 17 hex digits. */
 export const INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
@@ -93,7 +94,35 @@ export function revocationTime(document: string | undefined): string | undefined
 /** Idempotency keys of the custody events of one instance's isolation. */
 export const keys = idempotencyKeys.isolate;
 
-/** A short digest of a JSON value (for keys naming a distinct unit of work). */
-export function digest(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+/** The key families of a step's own events: done or found in place, redone (either form). */
+const STEP_FAMILIES = new Set<KeyFamily>(['isolate.step', 'isolate.reapplied', 'isolate.redone']);
+
+/**
+ * The events of one isolation step of an instance that did not fail — its first doing (or finding
+ * in place) and every redoing, in record order: the last is what the record says of it now.
+ */
+export function stepEvents(events: readonly RecordedEvent[], instanceId: string, step: string): RecordedEvent[] {
+  const prefix = keys.step(instanceId, step); // a redoing's key begins with it too
+  return events.filter((e) => {
+    if (!e.idempotencyKey?.startsWith(prefix) || e.outcome.status === 'failed') return false;
+    const p = parseIdempotencyKey(e.idempotencyKey);
+    return Boolean(
+      p && !p.mark && STEP_FAMILIES.has(p.family) && p.fields['instanceId'] === instanceId && p.fields['step'] === step,
+    );
+  });
+}
+
+/** A completed release's summary (`isolate.release`, of any isolation of the instance). */
+export const isReleaseSummary = (p: ParsedKey): boolean =>
+  !p.mark && p.fields['step'] === 'complete' && (p.family === 'isolate.release' || p.family === 'isolate.release.of');
+
+/** The seq of the instance's last completed release, if any: an isolate event after it is of a later isolation. */
+export function lastReleaseSeq(events: readonly RecordedEvent[], instanceId: string): number | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i]!;
+    if (e.action !== 'isolate.release' || !e.idempotencyKey) continue;
+    const p = parseIdempotencyKey(e.idempotencyKey);
+    if (p && p.fields['instanceId'] === instanceId && isReleaseSummary(p)) return e.seq;
+  }
+  return undefined;
 }

@@ -68,7 +68,7 @@ import {
   type InstanceState,
   type Registration,
 } from './discover.js';
-import { INSTANCE_ID_PATTERN, REVOKE_POLICY_NAME, keys } from './names.js';
+import { INSTANCE_ID_PATTERN, REVOKE_POLICY_NAME, isReleaseSummary, keys, stepEvents } from './names.js';
 
 /** The release steps, in the order they run (also the last segment of their idempotency keys). */
 export type ReleaseStepId =
@@ -167,8 +167,13 @@ interface ReleaseContext {
   options: ReleaseOptions;
   /** Recorded ids that no longer exist, by kind (`group`, `profile`, `target-group`, `elb`, `asg`, `interface`). */
   missing: Set<string>;
-  /** What the isolation recorded besides the state. */
-  isolation: { stopped: boolean; previousAcls: Record<string, { networkAclId: string; associationId: string }> };
+  /** What the isolation this release undoes recorded besides the state (read from its own events). */
+  isolation: {
+    stopped: boolean;
+    /** The instance's run state before that isolation (the recorded state's, or — a later isolation — what its stop step found). */
+    stateBefore: string;
+    previousAcls: Record<string, { networkAclId: string; associationId: string }>;
+  };
   /** The isolation this release undoes, as its keys name it (undefined: the first; see {@link isolationUndone}). */
   isolationSeq: number | undefined;
   budgets: ReleaseBudgets;
@@ -253,11 +258,12 @@ const start: ReleaseStep = {
   action: 'isolate.release.start',
   async plan(ctx) {
     const r = [instanceRef(ctx)];
-    const wasRunning = ctx.before.state === 'running' || ctx.before.state === 'pending';
+    const was = ctx.isolation.stateBefore;
+    const wasRunning = was === 'running' || was === 'pending';
     if (!ctx.isolation.stopped || !wasRunning)
       return notApplicable(
         ctx.isolation.stopped
-          ? `it was ${ctx.before.state} before isolation: left as it is`
+          ? `it was ${was} before isolation: left as it is`
           : 'isolate did not stop it: left as it is',
         r,
       );
@@ -848,7 +854,8 @@ export async function releaseInstance(deps: ReleaseDeps, options: ReleaseOptions
     const reporter = deps.reporter ?? silentReporter;
     const warnings: string[] = [];
     const custody = await session.open();
-    const { stateEvent, before, isolation } = recordedIsolation(custody, caseId, instanceId);
+    const isolationSeq = isolationUndone(custody.events(), instanceId);
+    const { stateEvent, before, isolation } = recordedIsolation(custody, caseId, instanceId, isolationSeq);
     const { account } = deps;
     const accountId = await account.accountId();
     reporter.progress({ kind: 'step', message: `reading ${instanceId} in account ${accountId}, ${account.region}` });
@@ -883,7 +890,7 @@ export async function releaseInstance(deps: ReleaseDeps, options: ReleaseOptions
       options,
       missing: new Set(),
       isolation,
-      isolationSeq: isolationUndone(custody.events(), instanceId),
+      isolationSeq,
       budgets: { ...DEFAULT_RELEASE_BUDGETS, ...options.budgets },
       clock,
       releasedAt: new Date(clock.now()).toISOString(),
@@ -984,11 +991,7 @@ export function isolationUndone(events: readonly RecordedEvent[], instanceId: st
   for (const e of events) {
     const p = e.idempotencyKey === undefined ? undefined : parseIdempotencyKey(e.idempotencyKey);
     if (!p || p.fields['instanceId'] !== instanceId) continue;
-    if (
-      !p.mark &&
-      p.fields['step'] === 'complete' &&
-      (p.family === 'isolate.release' || p.family === 'isolate.release.of')
-    ) {
+    if (isReleaseSummary(p)) {
       released = {
         isolationSeq: p.fields['isolationSeq'] === undefined ? undefined : Number(p.fields['isolationSeq']),
       };
@@ -1000,14 +1003,39 @@ export function isolationUndone(events: readonly RecordedEvent[], instanceId: st
   return begun ?? released?.isolationSeq;
 }
 
-/** The key families of isolate's own events (a step, failed or done; a step redone; the summary). */
-const ISOLATION_FAMILIES = new Set<KeyFamily>(['isolate.step', 'isolate.reapplied', 'isolate.complete']);
+/** The key families of isolate's own events (a step, failed or done; a step redone, in either form; the summary). */
+const ISOLATION_FAMILIES = new Set<KeyFamily>([
+  'isolate.step',
+  'isolate.reapplied',
+  'isolate.redone',
+  'isolate.complete',
+]);
+
+/**
+ * The events of the isolation a release undoes: from its first event (the record's first, for the
+ * first isolation) up to the release summary that ended it, if one did.
+ */
+function eventsOfIsolation(
+  events: readonly RecordedEvent[],
+  instanceId: string,
+  isolationSeq: number | undefined,
+): RecordedEvent[] {
+  const out: RecordedEvent[] = [];
+  for (const e of events) {
+    if (isolationSeq !== undefined && e.seq < isolationSeq) continue;
+    const p = e.idempotencyKey === undefined ? undefined : parseIdempotencyKey(e.idempotencyKey);
+    if (p && p.fields['instanceId'] === instanceId && isReleaseSummary(p)) break;
+    out.push(e);
+  }
+  return out;
+}
 
 /** What the record says of this instance's isolation; refuses a record that cannot say it. */
 function recordedIsolation(
   custody: CustodyRecorder,
   caseId: string,
   instanceId: string,
+  isolationSeq: number | undefined,
 ): { stateEvent: RecordedEvent; before: InstanceState; isolation: ReleaseContext['isolation'] } {
   if (custody.chainProblem)
     throw new VerificationFailedError(
@@ -1039,18 +1067,28 @@ function recordedIsolation(
       `The isolation of ${instanceId} in case ${caseId} (custody event #${stateEvent.seq}) does not hold a usable state of the instance before isolation (previousState with its interfaces, volumes, attributes): release has nothing to restore from. Nothing was changed.`,
       { caseId, instanceId, seq: stateEvent.seq },
     );
-  const stop = custody.find(keys.step(instanceId, 'stop'));
-  const acl = custody.find(keys.step(instanceId, 'network-acl'));
-  const previousAcls = (acl?.outcome.details?.['previousAcls'] ?? {}) as ReleaseContext['isolation']['previousAcls'];
+  // The stop and network-ACL details of the isolation undone, from its own events: a later isolation
+  // redoes those steps under their redone keys, with what it found then (the state event is the
+  // first isolation's: a later one restores, and is released to, the same state).
+  const mine = eventsOfIsolation(custody.events(), instanceId, isolationSeq);
+  const stops = stepEvents(mine, instanceId, 'stop');
+  const stop = stops.at(-1);
+  const stateBefore = isolationSeq === undefined ? undefined : stops[0]?.outcome.details?.['stateBefore'];
+  // Each subnet's ACL as the isolation first replaced it (a redo within it found drift, not the state before).
+  const previousAcls: ReleaseContext['isolation']['previousAcls'] = {};
+  for (const acl of stepEvents(mine, instanceId, 'network-acl'))
+    for (const [subnet, a] of Object.entries(
+      (acl.outcome.details?.['previousAcls'] ?? {}) as ReleaseContext['isolation']['previousAcls'],
+    ))
+      if (!(subnet in previousAcls) && typeof a?.networkAclId === 'string') previousAcls[subnet] = a;
   return {
     stateEvent,
     before: s as InstanceState,
     isolation: {
-      // Stopped by isolate: a step that made its calls (not one that found the instance stopped already).
+      // Stopped by isolate: its latest stop made its calls (did not find the instance stopped already).
       stopped: Boolean(stop && stop.outcome.status === 'succeeded' && !stop.outcome.details?.['foundInPlace']),
-      previousAcls: Object.fromEntries(
-        Object.entries(previousAcls).filter(([, a]) => typeof a?.networkAclId === 'string'),
-      ),
+      stateBefore: typeof stateBefore === 'string' ? stateBefore : (s as InstanceState).state,
+      previousAcls,
     },
   };
 }

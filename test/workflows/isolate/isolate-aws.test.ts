@@ -319,7 +319,7 @@ t.test(
       });
       const re = rec.events().at(-1)!;
       t.equal(re.action, 'isolate.swap-groups');
-      t.match(re.idempotencyKey, /:swap-groups:reapplied:/);
+      t.match(re.idempotencyKey, /:swap-groups:redone-after:\d+$/);
       t.ok(again.warnings.some((w) => /swap-groups was done .* no longer in place/.test(w)));
     });
   },

@@ -253,7 +253,7 @@ t.test(
     );
     t.equal(r.sessionsRevokedBefore, revokedAt);
     t.same(actions(w).slice(-2), ['isolate.swap-groups:succeeded', 'isolate.revoke-sessions:succeeded']);
-    t.match(w.recorder.events().at(-1)!.idempotencyKey, /revoke-sessions:reapplied:/);
+    t.match(w.recorder.events().at(-1)!.idempotencyKey, /revoke-sessions:redone-after:\d+$/);
   },
 );
 

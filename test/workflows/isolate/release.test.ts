@@ -11,6 +11,7 @@
 import t from 'tap';
 import { CleanroomError } from '../../../src/domain/errors.js';
 import { isolateInstance, releaseInstance, type ReleaseOptions } from '../../../src/workflows/isolate/index.js';
+import { stepsFor } from '../../../src/workflows/isolate/steps.js';
 import { CASE, IID, World, crashed } from './fake-source.js';
 
 const ALL: Partial<ReleaseOptions> = { rejoinAsg: true, reregister: true, unprotect: true };
@@ -246,5 +247,184 @@ t.test(
     t.equal(w.recorder.events().length, n2, 'records nothing');
     const keys = w.recorder.events().map((e) => e.idempotencyKey);
     t.equal(new Set(keys).size, keys.length, 'no key twice');
+  },
+);
+
+const isolateAgain = (w: World, o: { nacl?: boolean; stop?: boolean } = { nacl: true, stop: true }) =>
+  isolateInstance(w.deps(), { caseId: CASE, instanceId: IID, ...o });
+const stepOf = (r: { steps: Array<{ step: string; status: string }> }, step: string) =>
+  r.steps.find((s) => s.step === step)!.status;
+
+t.test('a later isolation that found the instance stopped is released stopped, not started', async (t) => {
+  const { w } = await isolated();
+  await releaseInstance(releaseDeps(w), opts(ALL));
+  t.equal(w.fake.instance.state, 'pending', 'the first release started it: the first isolation stopped it');
+  w.fake.instance.state = 'stopped'; // stopped by hand before the second isolation
+  const again = await isolateAgain(w);
+  t.equal(stepOf(again, 'stop'), 'already', 'the second isolation found it stopped');
+  w.fake.mutations.length = 0;
+  const r = await releaseInstance(releaseDeps(w), opts(ALL));
+  t.equal(stepOf(r, 'start'), 'skipped');
+  t.match(r.steps.find((s) => s.step === 'start')!.detail, /isolate did not stop it/);
+  t.equal(w.fake.instance.state, 'stopped', 'left stopped, as the second isolation found it');
+  t.notOk(
+    w.fake.mutations.some((m) => /StartInstances/.test(m)),
+    'no StartInstances: the stop step of the first isolation is not the one undone',
+  );
+});
+
+t.test(
+  'a later isolation that stopped the instance is released started, though the first found it stopped',
+  async (t) => {
+    const w = new World();
+    w.fake.instance.state = 'stopped';
+    await isolateAgain(w);
+    const first = await releaseInstance(releaseDeps(w), opts(ALL));
+    t.equal(stepOf(first, 'start'), 'skipped', 'the first isolation found it stopped: left stopped');
+    w.fake.instance.state = 'running'; // started by hand after the release
+    const again = await isolateAgain(w);
+    t.equal(stepOf(again, 'stop'), 'done', 'the second isolation stopped it');
+    const r = await releaseInstance(releaseDeps(w), opts(ALL));
+    t.equal(stepOf(r, 'start'), 'done');
+    t.equal(
+      w.fake.instance.state,
+      'pending',
+      'started: the second isolation stopped it, and it was running before that',
+    );
+  },
+);
+
+t.test("a later isolation's network ACLs are given back as that isolation found them", async (t) => {
+  const { w } = await isolated();
+  await releaseInstance(releaseDeps(w), opts(ALL));
+  // Between the isolations, subnet-a is given another ACL by hand.
+  w.fake.acls.set('acl-custom', { id: 'acl-custom', vpc: 'vpc-1', tags: {}, allow: true });
+  w.fake.subnetAcl.get('subnet-a')!.acl = 'acl-custom';
+  await isolateAgain(w);
+  t.same(
+    w.fake.picture().acls.map(([, a]) => a),
+    ['isolation-nacl', 'isolation-nacl'],
+    'both subnets deny all again',
+  );
+  const r = await releaseInstance(releaseDeps(w), opts(ALL));
+  t.equal(stepOf(r, 'network-acl'), 'done');
+  t.same(
+    w.fake.picture().acls,
+    [
+      ['subnet-a', 'acl-custom'],
+      ['subnet-b', 'acl-default'],
+    ],
+    'subnet-a back to the ACL it had before the second isolation, not the first',
+  );
+
+  // A third isolation without --nacl: its release leaves the subnets' ACLs as they are.
+  await releaseInstance(releaseDeps(w), opts(ALL));
+  w.fake.subnetAcl.get('subnet-b')!.acl = 'acl-custom';
+  await isolateAgain(w, { stop: true });
+  const third = await releaseInstance(releaseDeps(w), opts(ALL));
+  t.equal(stepOf(third, 'network-acl'), 'skipped', 'the isolation released replaced no ACL');
+  t.same(
+    w.fake.picture().acls,
+    [
+      ['subnet-a', 'acl-custom'],
+      ['subnet-b', 'acl-custom'],
+    ],
+    'no ACL put back from an earlier isolation',
+  );
+});
+
+t.test(
+  'a third isolation making the same calls as the second records its own steps; killed and rerun, it converges; its release is its own',
+  async (t) => {
+    const { w, before } = await isolated();
+    await releaseInstance(releaseDeps(w), opts(ALL));
+    await isolateAgain(w);
+    const second = await releaseInstance(releaseDeps(w), opts(ALL));
+    t.equal(second.alreadyReleased, false);
+    const n2 = w.recorder.events().length;
+    const released = w.recorder.events().filter((e) => e.action === 'isolate.release');
+
+    // The third isolation is killed before its fifth custody write, then run again.
+    w.crashBeforeRecord = 5;
+    t.ok(crashed(await isolateAgain(w).catch((x: unknown) => x)), 'killed');
+    w.revive();
+    const third = await isolateAgain(w);
+    t.equal(third.alreadyIsolated, false);
+    const mine = w.recorder.events().slice(n2);
+    const redone = mine.filter((e) => /^isolate:[^:]+:[^:]+:redone-after:\d+$/.test(e.idempotencyKey ?? ''));
+    t.same(
+      redone.map((e) => e.action),
+      stepsFor({ nacl: true, stop: true }).map((s) => s.action),
+      'every step of the third isolation is recorded, once — done again though the second made the same calls, or found in place',
+    );
+    t.same(
+      redone.filter((e) => e.outcome.details!['foundInPlace']).map((e) => e.action),
+      ['isolate.prepare-groups'],
+      'found in place: the groups the killed run made',
+    );
+    for (const e of redone) {
+      const after = Number(e.idempotencyKey!.split(':').at(-1));
+      if (!e.outcome.details!['foundInPlace'])
+        t.equal(e.outcome.details!['reappliedAfterSeq'], after, `${e.action}: keyed by the event it redoes`);
+      t.ok(
+        after > released[0]!.seq && after < released[1]!.seq,
+        `${e.action}: the event it redoes is the second isolation's`,
+      );
+    }
+    t.equal(w.fake.instance.state, 'stopped');
+
+    const r = await releaseInstance(releaseDeps(w), opts(ALL));
+    t.equal(r.alreadyReleased, false);
+    t.equal(stepOf(r, 'start'), 'done', 'started: the third isolation stopped it');
+    const summaries = w.recorder.events().filter((e) => e.action === 'isolate.release');
+    t.equal(summaries.length, 3, 'three complete releases');
+    t.equal(summaries[2]!.idempotencyKey, `isolate-release:${IID}:isolation:${mine[0]!.seq}:complete`);
+    t.same(restored(before, w.fake.picture()), before, 'every field back as recorded');
+    const keys = w.recorder.events().map((e) => e.idempotencyKey);
+    t.equal(new Set(keys).size, keys.length, 'no key twice');
+  },
+);
+
+t.test(
+  'a record whose redone steps are keyed by their calls (written before) still reads, reruns and releases',
+  async (t) => {
+    const { w } = await isolated();
+    await releaseInstance(releaseDeps(w), opts(ALL));
+    await isolateAgain(w);
+    // The form such a record has: isolate:<instance>:<step>:reapplied:<digest of the calls>.
+    for (const e of w.recorder.events())
+      e.idempotencyKey = e.idempotencyKey?.replace(/:redone-after:\d+$/, ':reapplied:0123456789abcdef');
+    t.ok(w.recorder.events().some((e) => e.idempotencyKey === `isolate:${IID}:stop:reapplied:0123456789abcdef`));
+    const n = w.recorder.events().length;
+    w.fake.mutations.length = 0;
+    const rerun = await isolateAgain(w);
+    t.equal(rerun.alreadyIsolated, true, 'a rerun finds the isolation done');
+    t.same(w.fake.mutations, []);
+    t.equal(w.recorder.events().length, n, 'and records nothing');
+    const r = await releaseInstance(releaseDeps(w), opts(ALL));
+    t.equal(stepOf(r, 'start'), 'done', 'its stop step (an old redone key) is the one undone');
+    t.equal(
+      w.recorder.events().at(-1)!.idempotencyKey,
+      `isolate-release:${IID}:isolation:${w.recorder.events().find((e) => e.idempotencyKey!.endsWith(':reapplied:0123456789abcdef'))!.seq}:complete`,
+    );
+  },
+);
+
+t.test(
+  "isolated again after a release, the role's sessions issued since the first isolation are revoked too",
+  async (t) => {
+    const w = new World();
+    const first = await isolateAgain(w);
+    await releaseInstance(releaseDeps(w), opts(ALL));
+    w.clock.t += 3_600_000; // an hour on the old role's fresh credentials
+    const again = await isolateAgain(w);
+    t.equal(stepOf(again, 'revoke-sessions'), 'done');
+    t.ok(again.sessionsRevokedBefore! > first.sessionsRevokedBefore!, 'a later revocation time');
+    t.match(w.fake.roles.get('web')!.policies.get('AWSRevokeOlderSessions'), again.sessionsRevokedBefore!);
+    // A rerun of that isolation keeps its time (not a third one).
+    w.clock.t += 60_000;
+    const rerun = await isolateAgain(w);
+    t.equal(rerun.alreadyIsolated, true);
+    t.equal(rerun.sessionsRevokedBefore, again.sessionsRevokedBefore);
   },
 );
