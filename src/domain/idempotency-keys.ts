@@ -64,7 +64,13 @@ export const KEY_FAMILIES = {
   'room.session': ['room', 'session', rest('sessionId')],
   /** `room.down.detach` of a volume that names no evidence item (volume id, attach time as it was read). */
   'room.down.detach-unknown': ['room-down', 'detach', 'unknown', id('volumeId'), maybe('attachTime')],
-  /** `isolate.complete`: the instance is isolated. */
+  /**
+   * `isolate.complete` of a later isolation of the instance — one begun after an earlier isolation
+   * was released: keyed by the custody seq of that isolation's first event (as its release is), so
+   * each isolation records its own completion.
+   */
+  'isolate.complete.of': ['isolate', id('instanceId'), 'isolation', num('isolationSeq'), 'complete'],
+  /** `isolate.complete`: the instance is isolated (its first isolation). */
   'isolate.complete': ['isolate', id('instanceId'), 'complete'],
   /** An isolation step applied again after drift, keyed by its calls' digest: written before redone steps were keyed by the event they redo. Read, no longer written. */
   'isolate.reapplied': ['isolate', id('instanceId'), id('step'), 'reapplied', id('digest')],
@@ -283,7 +289,11 @@ export const idempotencyKeys = {
         'failed',
         code,
       ),
-    complete: (instanceId: string) => build('isolate.complete', instanceId),
+    /** The completion of the instance's first isolation (`isolationSeq` absent), or of the isolation begun at that seq. */
+    complete: (instanceId: string, isolationSeq?: number) =>
+      isolationSeq === undefined
+        ? build('isolate.complete', instanceId)
+        : build('isolate.complete.of', instanceId, isolationSeq),
     /** A release step of the instance's first isolation (`isolationSeq` absent), or of the isolation begun at that seq. */
     release: (instanceId: string, step: string, isolationSeq?: number) =>
       isolationSeq === undefined

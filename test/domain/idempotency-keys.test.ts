@@ -111,6 +111,7 @@ const SAMPLES: Record<KeyFamily, [string, Record<string, string>]> = {
     { volumeId: 'vol-1', attachTime: '2026-01-01T00:00:00.000Z' },
   ],
   'isolate.complete': [K.isolate.complete('i-1'), { instanceId: 'i-1' }],
+  'isolate.complete.of': [K.isolate.complete('i-1', 42), { instanceId: 'i-1', isolationSeq: '42' }],
   'isolate.reapplied': [
     K.isolate.reapplied('i-1', 'swap-groups', 'abc'),
     { instanceId: 'i-1', step: 'swap-groups', digest: 'abc' },

@@ -60,7 +60,10 @@ export interface InstanceOutcome {
    * working; `incomplete`: neither, and nothing runs (the record says how far it got).
    */
   outcome: 'done' | 'failed' | 'running' | 'incomplete';
+  /** Isolated now: the latest isolation of the instance completed and was not released since. */
   isolated: boolean;
+  /** When that isolation was recorded complete (when isolated). */
+  isolatedAt?: string;
   evidence: Array<Pick<EvidencePatch, 'evidenceId' | 'state' | 'sha256' | 'sourceVolumeId' | 'forensicSnapshotId'>>;
   hashed: number;
   attached: number;
@@ -235,7 +238,12 @@ export function outcomes(
   for (const instanceId of [...ids].sort()) {
     const mine = events.filter((e) => instancesOf(e).includes(instanceId));
     const items = evidence.filter((x) => x.sourceInstanceId === instanceId);
-    const isolated = mine.some((e) => e.action === 'isolate.complete' && e.outcome.status === 'succeeded');
+    // Isolated now: its latest isolation completed and no release completed after it.
+    const ends = mine.filter(
+      (e) => (e.action === 'isolate.complete' || e.action === 'isolate.release') && e.outcome.status === 'succeeded',
+    );
+    const latest = ends.at(-1);
+    const isolated = latest?.action === 'isolate.complete';
     const lastFailure = mine.filter((e) => failureOf(e)).at(-1);
     // A failure that a later success of the same action made good does not count.
     const standing =
@@ -252,7 +260,9 @@ export function outcomes(
     const attached = items.filter((x) => x.state === 'attached').length;
     const runs = executions.filter((x) => x.instanceIds.includes(instanceId));
     const running = runs.some((x) => x.status === 'RUNNING');
-    const complete = isolated && items.length > 0 && hashed === items.length && attached === items.length;
+    // The response isolated it (a release since, by the responders, does not undo that the response finished).
+    const responded = ends.some((e) => e.action === 'isolate.complete');
+    const complete = responded && items.length > 0 && hashed === items.length && attached === items.length;
     const ended = runs.length > 0 && runs.every((x) => x.status !== 'RUNNING' && x.status !== 'UNKNOWN');
     const outcome: InstanceOutcome['outcome'] = complete
       ? 'done'
@@ -267,6 +277,7 @@ export function outcomes(
       instanceId,
       outcome,
       isolated,
+      ...(isolated && latest ? { isolatedAt: latest.time } : {}),
       evidence: items.map((x) => ({
         evidenceId: x.evidenceId,
         ...(x.state ? { state: x.state } : {}),

@@ -13,7 +13,8 @@
  *    again to confirm, and is recorded. A step already in place is not repeated (nor recorded
  *    twice); a step that fails is recorded as failed, the steps before it stay in place, and the
  *    error lists what is left to do (PartialFailureError, exit 1).
- * 3. Record completion. Isolating an isolated instance changes nothing, records nothing, says so.
+ * 3. Record completion — each isolation its own: one begun after a release is keyed by its first
+ *    event. Isolating an isolated instance changes nothing, records nothing, says so.
  *
  * `dryRun` plans every step against the live state and returns the calls, in order, without
  * making any change and without opening the custody record (nothing happened, so there is nothing
@@ -50,7 +51,7 @@ import {
   readInstance,
   type InstanceState,
 } from './discover.js';
-import { INSTANCE_ID_PATTERN, keys, lastReleaseSeq, quarantineName, stepEvents } from './names.js';
+import { INSTANCE_ID_PATTERN, isolationUndone, keys, lastReleaseSeq, quarantineName, stepEvents } from './names.js';
 import { TAG_CASE, TAG_QUARANTINE } from '../../domain/tags.js';
 import { resourceRef } from '../../resources/refs.js';
 import {
@@ -174,7 +175,7 @@ export interface IsolateResult {
   /** The instance as it was before isolation (from the record on a rerun). */
   previousState: InstanceState;
   warnings: string[];
-  /** When the isolation was first recorded. */
+  /** When this isolation (the latest of the instance) was first recorded complete. */
   isolatedAt?: string;
   /** Whether the custody manifest seals the record after this run (and why not). */
   seal: SealState;
@@ -626,7 +627,7 @@ async function doStep(
   return { step: step.id, title: step.title, status: 'done', detail: plan.detail, calls, seq: ev.seq };
 }
 
-/** Step 3: record completion (once) and build the result. */
+/** Step 3: record this isolation's completion (once) and build the result. */
 async function complete(
   run: IsolationRun,
   custody: CustodyRecorder,
@@ -636,7 +637,8 @@ async function complete(
 ): Promise<Omit<IsolateResult, 'seal'>> {
   const { account, caseId, instanceId } = run;
   const summary = await summarize(account, caseId, instanceId, ctx.before, options);
-  const completeKey = keys.complete(instanceId);
+  // This isolation's own completion: a later one (begun after a release) is keyed by its first event.
+  const completeKey = keys.complete(instanceId, isolationUndone(custody.events(), instanceId));
   const alreadyIsolated = !r.changed && Boolean(custody.find(completeKey));
   if (!custody.find(completeKey)) {
     await custody.record({

@@ -126,3 +126,40 @@ export function lastReleaseSeq(events: readonly RecordedEvent[], instanceId: str
   }
   return undefined;
 }
+
+/**
+ * Which isolation of the instance a release undoes, or an isolation's completion completes, as its
+ * keys name it. The first isolation's release and completion have the keys they always had (undefined
+ * here): a record with one isolation and one release reads and reruns as before. Once a release completed (its `isolate.release` summary), an isolate event
+ * recorded after it begins a new isolation: the release of that one is keyed by the seq of that first
+ * event — so release → isolate → release records two complete releases, and a rerun of either
+ * release finds its own events (with no isolate event after the last summary, the isolation that
+ * summary released is the one a rerun converges on). Likewise isolate → release → isolate records two
+ * completions, the second keyed by that isolation's first event.
+ */
+export function isolationUndone(events: readonly RecordedEvent[], instanceId: string): number | undefined {
+  let released: { isolationSeq: number | undefined } | undefined;
+  let begun: number | undefined;
+  for (const e of events) {
+    const p = e.idempotencyKey === undefined ? undefined : parseIdempotencyKey(e.idempotencyKey);
+    if (!p || p.fields['instanceId'] !== instanceId) continue;
+    if (isReleaseSummary(p)) {
+      released = {
+        isolationSeq: p.fields['isolationSeq'] === undefined ? undefined : Number(p.fields['isolationSeq']),
+      };
+      begun = undefined;
+    } else if (released && begun === undefined && ISOLATION_FAMILIES.has(p.family)) {
+      begun = e.seq;
+    }
+  }
+  return begun ?? released?.isolationSeq;
+}
+
+/** The key families of isolate's own events (a step, failed or done; a step redone, in either form; the summary). */
+const ISOLATION_FAMILIES = new Set<KeyFamily>([
+  'isolate.step',
+  'isolate.reapplied',
+  'isolate.redone',
+  'isolate.complete',
+  'isolate.complete.of',
+]);

@@ -40,7 +40,7 @@ import {
   asError,
 } from '../../domain/errors.js';
 import { assertCaseId } from '../../domain/case-id.js';
-import { parseIdempotencyKey, type KeyFamily } from '../../domain/idempotency-keys.js';
+import { parseIdempotencyKey } from '../../domain/idempotency-keys.js';
 import { silentReporter, type Reporter } from '../../domain/reporter.js';
 import { systemClock, waitFor, type Clock } from '../../domain/waiter.js';
 import { TAG_CASE, TAG_QUARANTINE, TAG_RELEASED } from '../../domain/tags.js';
@@ -68,7 +68,14 @@ import {
   type InstanceState,
   type Registration,
 } from './discover.js';
-import { INSTANCE_ID_PATTERN, REVOKE_POLICY_NAME, isReleaseSummary, keys, stepEvents } from './names.js';
+import {
+  INSTANCE_ID_PATTERN,
+  REVOKE_POLICY_NAME,
+  isReleaseSummary,
+  isolationUndone,
+  keys,
+  stepEvents,
+} from './names.js';
 
 /** The release steps, in the order they run (also the last segment of their idempotency keys). */
 export type ReleaseStepId =
@@ -148,7 +155,7 @@ export interface ReleaseResult {
   skippedMissing: string[];
   /** What release leaves in place on purpose, and why. */
   kept: string[];
-  /** When the isolation was recorded (the state release restores). */
+  /** When the isolation released began (the first: when the state release restores was recorded; a later one: its first event). */
   isolatedAt: string;
   /** When the release was first recorded complete. */
   releasedAt?: string;
@@ -916,7 +923,8 @@ export async function releaseInstance(deps: ReleaseDeps, options: ReleaseOptions
       region: account.region,
       skippedMissing: missing,
       kept,
-      isolatedAt: stateEvent.time,
+      // When the isolation released began: the first's state event, a later one's first event.
+      isolatedAt: custody.events().find((e) => e.seq === isolationSeq)?.time ?? stateEvent.time,
       previousState: before,
       warnings,
     };
@@ -975,41 +983,6 @@ export async function releaseInstance(deps: ReleaseDeps, options: ReleaseOptions
     return { ...base, dryRun: false, alreadyReleased, steps: reports, releasedAt: summary.time };
   });
 }
-
-/**
- * Which isolation of the instance a release undoes, as its keys name it. The first isolation's release
- * has the keys a release always had (undefined here): a record with one isolation and one release reads
- * and reruns as before. Once a release completed (its `isolate.release` summary), an isolate event
- * recorded after it begins a new isolation: the release of that one is keyed by the seq of that first
- * event — so release → isolate → release records two complete releases, and a rerun of either
- * release finds its own events (with no isolate event after the last summary, the isolation that
- * summary released is the one a rerun converges on).
- */
-export function isolationUndone(events: readonly RecordedEvent[], instanceId: string): number | undefined {
-  let released: { isolationSeq: number | undefined } | undefined;
-  let begun: number | undefined;
-  for (const e of events) {
-    const p = e.idempotencyKey === undefined ? undefined : parseIdempotencyKey(e.idempotencyKey);
-    if (!p || p.fields['instanceId'] !== instanceId) continue;
-    if (isReleaseSummary(p)) {
-      released = {
-        isolationSeq: p.fields['isolationSeq'] === undefined ? undefined : Number(p.fields['isolationSeq']),
-      };
-      begun = undefined;
-    } else if (released && begun === undefined && ISOLATION_FAMILIES.has(p.family)) {
-      begun = e.seq;
-    }
-  }
-  return begun ?? released?.isolationSeq;
-}
-
-/** The key families of isolate's own events (a step, failed or done; a step redone, in either form; the summary). */
-const ISOLATION_FAMILIES = new Set<KeyFamily>([
-  'isolate.step',
-  'isolate.reapplied',
-  'isolate.redone',
-  'isolate.complete',
-]);
 
 /**
  * The events of the isolation a release undoes: from its first event (the record's first, for the

@@ -6,12 +6,14 @@
  * custody write, then a rerun, reaches the same end with no event twice; the refusals (never
  * isolated, a record that fails its chain check or holds no usable state, something recorded that
  * is gone) change nothing; --skip-missing goes on and records the skip; release → isolate again →
- * release records two complete releases, the second keyed by the isolation it undoes. Nothing sleeps.
+ * release records two complete releases, the second keyed by the isolation it undoes; isolate → release
+ * → isolate records two completions, and the latest is what isolated-at and status read. Nothing sleeps.
  */
 import t from 'tap';
 import { CleanroomError } from '../../../src/domain/errors.js';
 import { isolateInstance, releaseInstance, type ReleaseOptions } from '../../../src/workflows/isolate/index.js';
 import { stepsFor } from '../../../src/workflows/isolate/steps.js';
+import { outcomes } from '../../../src/workflows/automation/status.js';
 import { CASE, IID, World, crashed } from './fake-source.js';
 
 const ALL: Partial<ReleaseOptions> = { rejoinAsg: true, reregister: true, unprotect: true };
@@ -426,5 +428,60 @@ t.test(
     const rerun = await isolateAgain(w);
     t.equal(rerun.alreadyIsolated, true);
     t.equal(rerun.sessionsRevokedBefore, again.sessionsRevokedBefore);
+  },
+);
+
+t.test(
+  'isolate → release → isolate: each isolation records its own completion, and the latest is what isolated-at and status read',
+  async (t) => {
+    const { w } = await isolated();
+    const isolatedNow = () => outcomes(w.recorder.events(), [], new Set([IID]))[0]!;
+    const completions = () => w.recorder.events().filter((e) => e.action === 'isolate.complete');
+    t.same(
+      completions().map((e) => e.idempotencyKey),
+      [`isolate:${IID}:complete`],
+      'the first isolation keeps the key a completion always had',
+    );
+    t.match(isolatedNow(), { isolated: true, isolatedAt: completions()[0]!.time });
+    await releaseInstance(releaseDeps(w), opts(ALL));
+    t.equal(isolatedNow().isolated, false, 'released: not isolated');
+    t.notOk('isolatedAt' in isolatedNow());
+
+    // An hour later, isolated again — killed just before its completion is recorded, then run again.
+    w.clock.t += 3_600_000;
+    const n1 = w.recorder.events().length;
+    w.recordCount = 0;
+    w.crashBeforeRecord = stepsFor({ nacl: true, stop: true }).length + 1;
+    t.ok(crashed(await isolateAgain(w).catch((x: unknown) => x)), 'killed');
+    t.equal(w.recorder.events().length - n1, stepsFor({ nacl: true, stop: true }).length, 'every step recorded');
+    t.equal(completions().length, 1, 'but not the completion');
+    t.equal(isolatedNow().isolated, false, 'not complete yet: not isolated');
+    w.revive();
+    const again = await isolateAgain(w);
+    t.equal(again.alreadyIsolated, false, 'the rerun records the completion: not "already isolated"');
+    const isolationSeq = w.recorder.events()[n1]!.seq;
+    t.same(
+      completions().map((e) => e.idempotencyKey),
+      [`isolate:${IID}:complete`, `isolate:${IID}:isolation:${isolationSeq}:complete`],
+      'two completions, the second keyed by the isolation it completes',
+    );
+    const second = completions()[1]!;
+    t.equal(again.isolatedAt, second.time, 'isolated at: the second isolation');
+    t.ok(second.time > completions()[0]!.time);
+    t.match(isolatedNow(), { isolated: true, isolatedAt: second.time }, 'status: isolated, the second time');
+
+    // Run again: already isolated, since the second time; nothing recorded.
+    const n2 = w.recorder.events().length;
+    const rerun = await isolateAgain(w);
+    t.equal(rerun.alreadyIsolated, true);
+    t.equal(rerun.isolatedAt, second.time);
+    t.equal(w.recorder.events().length, n2, 'records nothing');
+
+    // Released again: the release names the second isolation's time; status says released.
+    const r = await releaseInstance(releaseDeps(w), opts(ALL));
+    t.equal(r.isolatedAt, w.recorder.events()[n1]!.time, 'the release says when the isolation it undoes began');
+    t.equal(isolatedNow().isolated, false, 'released again: not isolated');
+    const keys = w.recorder.events().map((e) => e.idempotencyKey);
+    t.equal(new Set(keys).size, keys.length, 'no key twice');
   },
 );
