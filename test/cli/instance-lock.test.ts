@@ -5,13 +5,13 @@
  * of case A would) → case B's command exits 1 CASE_BUSY naming case A, the instance unchanged; once
  * A gives it back, B goes on, and gives the lock back at the end.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import * as ec2 from '@aws-sdk/client-ec2';
 import { useLocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { lockScopes } from '../../src/domain/exclusive.js';
-import { VAULT, account, cli } from '../custody/helpers.js';
+import { VAULT, account, cli, type CliRun } from '../custody/helpers.js';
 import { SOURCE_ROLE, compromisedInstance, groupsByInterface, sourceClients } from '../workflows/isolate/fixture.js';
 
 const aws = await useLocalAws(t);
@@ -41,6 +41,21 @@ function holdAsCaseA(instanceId: string, command: string) {
   );
 }
 
+/** Case B's command refused: exit 1 CASE_BUSY naming case A, its command, the instance's lock and its expiry. */
+function busyForCaseA(t: Test, run: CliRun, command: string, instanceId: string) {
+  t.equal(run.code, 1, run.stderr);
+  const err = run.json().error;
+  t.equal(err.code, 'CASE_BUSY');
+  t.match(err.details, { holderCase: 'IR-A' });
+  t.match(
+    err.message,
+    new RegExp(
+      `^Case IR-B has to wait: case IR-A's \`automation ${command}\` holds the lock instance:${instanceId}@111111111111\\.us-east-1 .*until `,
+    ),
+    'names the other case, the scope and the expiry',
+  );
+}
+
 const tagsOf = async (instanceId: string) =>
   (await c.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [instanceId] })))
     .Reservations![0]!.Instances![0]!.Tags?.map((x) => `${x.Key}=${x.Value}`)
@@ -61,17 +76,7 @@ t.test(
     const a = await holdAsCaseA(x.instanceId, 'isolate');
 
     const busy = await cli(aws, ['isolate', '--case', 'IR-B', '--instance', x.instanceId, ...SRC, '--json']);
-    t.equal(busy.code, 1, busy.stderr);
-    const err = busy.json().error;
-    t.equal(err.code, 'CASE_BUSY');
-    t.match(err.details, { holderCase: 'IR-A' });
-    t.match(
-      err.message,
-      new RegExp(
-        `Case IR-B has to wait: case IR-A's \`automation isolate\` holds the lock instance:${x.instanceId}@111111111111\\.us-east-1 .*until `,
-      ),
-      'names the other case, the scope and the expiry',
-    );
+    busyForCaseA(t, busy, 'isolate', x.instanceId);
     t.same(await groupsByInterface(c, enis), groupsBefore, "the instance's groups unchanged");
     t.same(await tagsOf(x.instanceId), tagsBefore, 'not tagged');
     t.match(await lockObject(x.instanceId), { case: 'IR-A', owner: 'exec-a|isolate|1' }, "still case A's");
@@ -115,14 +120,7 @@ t.test("acquire of case B refuses, before any snapshot, while case A holds one o
     '--no-attach',
     '--json',
   ]);
-  t.equal(r.code, 1, r.stderr);
-  const err = r.json().error;
-  t.equal(err.code, 'CASE_BUSY');
-  t.match(err.details, { holderCase: 'IR-A' });
-  t.match(
-    err.message,
-    `case IR-A's \`automation isolate\` holds the lock instance:${y.instanceId}@111111111111.us-east-1`,
-  );
+  busyForCaseA(t, r, 'isolate', y.instanceId);
   t.equal(await snapshots(), before, 'no snapshot of either instance');
   const free = await lockObject(x.instanceId).catch(() => ({ released: true }));
   t.match(free, { released: true }, "the free instance's lock is not held (given back, or never taken)");
