@@ -9,6 +9,7 @@ import { checkRegionName } from '../aws/region.js';
 import type { AwsAccount } from '../aws/ports.js';
 import { UsageError } from '../domain/errors.js';
 import type { Approve } from '../domain/approval.js';
+import type { Reporter } from '../domain/reporter.js';
 import { systemClock, type Clock } from '../domain/waiter.js';
 import { StderrReporter } from './render.js';
 import { openCaseCustody, type CaseCustody } from '../custody/case-custody.js';
@@ -213,17 +214,10 @@ export class CliContext {
     return c;
   }
 
-  /** Renew the lease every few minutes; never keeps the process alive. */
+  /** Renew the lease (and the locks held with it) every few minutes; never keeps the process alive. */
   private heartbeat(c: CaseCustody): void {
     const timer = setInterval(() => {
-      c.lease?.renew().catch((e: unknown) => {
-        if (e instanceof LeaseLostError) {
-          clearInterval(timer);
-          this.reporter.warn(e.message);
-        } else {
-          this.reporter.warn(`could not renew the lease of case ${c.caseId} (will try again): ${(e as Error).message}`);
-        }
-      });
+      renewHeld(c, this.reporter, () => clearInterval(timer));
     }, DEFAULT_LEASE_RENEW_MS);
     timer.unref();
     this.heartbeats.push(timer);
@@ -296,4 +290,32 @@ export class CliContext {
     rl.close();
     return /^y(es)?$/i.test(answer.trim());
   };
+}
+
+/**
+ * One heartbeat: renew the case's lease and each lock held with it now (an instance's vault-wide lock
+ * lasts as long as isolate's or acquire's work on it, longer than a lock's TTL). A lease found taken
+ * calls `lost` (stop renewing) and warns; a lock found taken warns, and the record refuses to go on.
+ */
+export function renewHeld(
+  c: Pick<CaseCustody, 'caseId' | 'lease' | 'locks'>,
+  reporter: Pick<Reporter, 'warn'>,
+  lost: () => void,
+): void {
+  c.lease?.renew().catch((e: unknown) => {
+    if (e instanceof LeaseLostError) {
+      lost();
+      reporter.warn(e.message);
+    } else {
+      reporter.warn(`could not renew the lease of case ${c.caseId} (will try again): ${(e as Error).message}`);
+    }
+  });
+  for (const l of c.locks)
+    l.renew().catch((e: unknown) =>
+      reporter.warn(
+        e instanceof LeaseLostError
+          ? e.message
+          : `could not renew the lock ${l.document.scope} of case ${c.caseId} (will try again): ${(e as Error).message}`,
+      ),
+    );
 }

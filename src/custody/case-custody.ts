@@ -654,8 +654,8 @@ class S3CaseCustody implements CaseCustody {
   }
 
   record(entry: CustodyEntry): Promise<RecordedEvent> {
-    // A holder whose lease was taken stops changing the case (and recording as if it still could).
-    const lost = this.lease?.lostError;
+    // A holder whose lease (or a lock it holds) was taken stops changing the case (and recording as if it still could).
+    const lost = this.lease?.lostError ?? this.locks.find((l) => l.lostError)?.lostError;
     if (lost) return Promise.reject(lost);
     if (this.ownLane) return this.recordInLane(entry);
     return this.recordGrouped(entry);
@@ -966,7 +966,17 @@ export async function openCaseCustody(account: AwsAccount, opts: OpenCustodyOpti
       const holder = { owner: c.lease.owner, command: c.lease.document.command };
       await refuseWhileLocked(c.lease, lockBase(holder));
       const actor = c.lease.document.actor;
-      c.lockBase = { ...lockBase(holder), ...(actor ? { actor } : {}) };
+      // Where the holder runs, as its lease says: a rerun on this machine takes over the vault-wide
+      // locks of a command that died holding them (killed mid-isolate), as it takes its lease over.
+      const l = opts.lease!;
+      c.lockBase = {
+        ...lockBase(holder),
+        ...(actor ? { actor } : {}),
+        ...(l.host ? { host: l.host } : {}),
+        ...(l.pid ? { pid: l.pid } : {}),
+        ...(l.bootedAt ? { bootedAt: l.bootedAt } : {}),
+        ...(l.holderGone ? { holderGone: l.holderGone } : {}),
+      };
     } else if (opts.locks) {
       c.lockBase = { ...lockBase(opts.locks), actor: await account.callerArn() };
       c.locks = await acquireCaseLocks(c.lockBase, opts.locks.scopes);

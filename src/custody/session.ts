@@ -12,6 +12,7 @@
 import { CleanroomError } from '../domain/errors.js';
 import { interruptedAt, isInterrupted, throwIfAborted } from '../domain/abort.js';
 import type { CustodyRecorder } from '../domain/recorder.js';
+import { lockScopes, type LockWhere } from '../domain/exclusive.js';
 
 /** A recorder, or how to open one (after the inputs are checked, so bad input never reads the record). */
 export type CustodySource = CustodyRecorder | (() => Promise<CustodyRecorder>);
@@ -109,4 +110,25 @@ export async function withCustodySession<T extends object>(
     throw err;
   }
   return { ...result, seal: await session.seal() };
+}
+
+/**
+ * Hold the `instance:` lock (src/domain/exclusive.ts) of each instance while `fn` changes them, when
+ * the record takes locks: a record opened with the case's lease (the CLI) takes the vault-wide
+ * objects, so another case's command or automation step on the same instance finds it busy; the
+ * automation's steps hold the lock already (their record hands out none). All are taken before `fn`
+ * runs — a busy one is CASE_BUSY naming the other case, before anything changed — and given back
+ * after, also when `fn` fails or is stopped.
+ */
+export function withInstanceLocks<T>(
+  custody: CustodyRecorder,
+  instanceIds: readonly string[],
+  where: LockWhere,
+  fn: () => Promise<T>,
+): Promise<T> {
+  if (!custody.withLocks || !instanceIds.length) return fn();
+  return custody.withLocks(
+    instanceIds.map((id) => lockScopes.instance(id, where)),
+    fn,
+  );
 }

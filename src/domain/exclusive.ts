@@ -6,7 +6,7 @@
  *
  * | scope | held by | guards | where |
  * |---|---|---|---|
- * | `instance:<id>@<account>.<region>` | automation isolate, acquire (the whole invocation) | the instance: its groups, profile, attributes, Auto Scaling and load balancer membership, tags; its snapshots and copies | vault-wide: two cases can be opened for one instance (two findings, a tag) |
+ * | `instance:<id>@<account>.<region>` | automation isolate, acquire (the whole invocation); the CLI's isolate, isolate release, acquire (the vault-wide object) | the instance: its groups, profile, attributes, Auto Scaling and load balancer membership, tags; its snapshots and copies | vault-wide: two cases can be opened for one instance (two findings, a tag) |
  * | `groups:<vpc>` | isolate's prepare-groups step | the case's isolation and transit security groups of that VPC (made once, shared by every instance of the case there) | the case: the groups are the case's own (named by it) |
  * | `nacl:<vpc>@<account>.<region>` | isolate's network-acl step (--nacl) | the deny-all network ACL's subnet associations in that VPC | vault-wide: a subnet has one ACL, whichever case replaces it |
  * | `quarantine:<name>` | isolate's swap-profile step | the case's deny-all quarantine role and instance profile | the case: named by it |

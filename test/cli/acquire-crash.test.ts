@@ -140,10 +140,17 @@ t.test(
         `same end state after a kill at call ${k} (${killedAt}): no duplicate snapshot or copy, no leaked key`,
       );
       const all = await custodyEvents(caseId);
-      // Killed while holding the case's lease: the rerun on this machine sees the holder's pid gone,
-      // takes the lease over and records that (once); the work itself is recorded as in a clean run.
+      // Killed while holding the case's lease (and, once acquiring, the instance's vault-wide lock):
+      // the rerun on this machine sees the holder's pid gone, takes each over and records that
+      // (once each); the work itself is recorded as in a clean run.
       const takeovers = all.filter((e) => e.action === 'case.lease.takeover');
-      t.ok(takeovers.length <= 1, `at most one lease take-over recorded (kill at ${k})`);
+      const ofLock = takeovers.filter((e) => e.outcome.details?.['scope']);
+      t.ok(takeovers.length - ofLock.length <= 1, `at most one lease take-over recorded (kill at ${k})`);
+      t.ok(
+        ofLock.every((e) => e.outcome.details?.['scope'] === `instance:${inst.instanceId}@111111111111.us-east-1`) &&
+          ofLock.length <= 1,
+        `at most one take-over of the instance's lock recorded (kill at ${k})`,
+      );
       for (const e of takeovers) t.equal(e.outcome.details?.['reason'], 'holder-gone');
       // The record reads in the order things happened: what the killed run wrote (committed or
       // not when it died) comes before the rerun's take-over.

@@ -31,7 +31,7 @@ import { mapPool, type Settled } from '../../domain/pool.js';
 import type { Reporter } from '../../domain/reporter.js';
 import type { RoomGate } from '../../domain/room.js';
 import { handOffClock, systemClock, type Clock } from '../../domain/waiter.js';
-import { withCustodySession, type CustodySession, type SealState } from '../../custody/session.js';
+import { withCustodySession, withInstanceLocks, type CustodySession, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import {
   checkWaitMode,
@@ -180,17 +180,22 @@ export function checkAcquireOptions(options: AcquireOptions): {
 /** Acquire the evidence (see the module comment); seals the record on the way out, also after a failure or a stop. */
 export async function acquireEvidence(deps: AcquireDeps, options: AcquireOptions): Promise<AcquireResult> {
   const checked = checkAcquireOptions(options);
-  return withCustodySession(deps.custody, options.signal, (session) =>
-    acquireSteps(
-      {
-        ...deps,
-        clock: handOffClock(abortableClock(deps.clock ?? systemClock, options.signal), checkWaitMode(options.waits)),
-      },
-      options,
-      checked,
-      session,
-    ),
-  );
+  return withCustodySession(deps.custody, options.signal, async (session) => {
+    // Every instance's own lock, vault-wide, before anything is read or made: one held by another
+    // case's writer refuses the whole run (CASE_BUSY), not just that instance's items.
+    const where = { account: await deps.source.accountId(), region: deps.source.region };
+    return withInstanceLocks(deps.custody, checked.instanceIds, where, () =>
+      acquireSteps(
+        {
+          ...deps,
+          clock: handOffClock(abortableClock(deps.clock ?? systemClock, options.signal), checkWaitMode(options.waits)),
+        },
+        options,
+        checked,
+        session,
+      ),
+    );
+  });
 }
 
 async function acquireSteps(

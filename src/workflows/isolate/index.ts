@@ -22,7 +22,13 @@
  */
 import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyRecorder, RecordedEvent, ResourceRef } from '../../domain/recorder.js';
-import { withCustodySession, type CustodySession, type CustodySource, type SealState } from '../../custody/session.js';
+import {
+  withCustodySession,
+  withInstanceLocks,
+  type CustodySession,
+  type CustodySource,
+  type SealState,
+} from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { checkWaitMode, isWaitHandedOff, type WaitMode } from '../../domain/hand-off.js';
 import { requireApproval, type Approve } from '../../domain/approval.js';
@@ -220,27 +226,32 @@ export async function isolateInstance(deps: IsolateDeps, options: IsolateOptions
         'isolate needs the case custody record for a real run (only --dry-run works without it).',
       );
     const custody = await session.open();
-    if (options.beforeChange) await runBeforeChange(run, deps, options.beforeChange, custody);
-    // 1. The state before anything changes.
-    const state = await recordState(run, custody, current, options);
-    const ctx: StepContext = {
-      account: run.account,
-      accountId: run.accountId,
-      caseId,
-      instanceId,
-      before: state.before,
-      startedAt: state.event.time,
-      asgReplace: options.asgReplace ?? false,
-      budgets,
-      clock: run.clock,
-      ...recordedRevocation(custody, instanceId),
-    };
-    // 2. The steps, in order; stop at the first failure.
-    // The caller's locks, else the record's: with the case's lease, the vault-wide ones only.
-    const exclusive = deps.exclusive ?? (custody.withLocks ? custody.withLocks.bind(custody) : undefined);
-    const changed = (await runSteps(run, session, custody, ctx, steps, state.reports, exclusive)) || state.changed;
-    // 3. Completion.
-    return complete(run, custody, ctx, options, { reports: state.reports, changed, stateEvent: state.event });
+    // The instance's own lock, vault-wide, from here to the end: another case's writer on it waits.
+    const where = { account: run.accountId, region: run.account.region };
+    const { beforeChange } = options;
+    return withInstanceLocks(custody, [instanceId], where, async () => {
+      if (beforeChange) await runBeforeChange(run, deps, beforeChange, custody);
+      // 1. The state before anything changes.
+      const state = await recordState(run, custody, current, options);
+      const ctx: StepContext = {
+        account: run.account,
+        accountId: run.accountId,
+        caseId,
+        instanceId,
+        before: state.before,
+        startedAt: state.event.time,
+        asgReplace: options.asgReplace ?? false,
+        budgets,
+        clock: run.clock,
+        ...recordedRevocation(custody, instanceId),
+      };
+      // 2. The steps, in order; stop at the first failure.
+      // The caller's locks, else the record's: with the case's lease, the vault-wide ones only.
+      const exclusive = deps.exclusive ?? (custody.withLocks ? custody.withLocks.bind(custody) : undefined);
+      const changed = (await runSteps(run, session, custody, ctx, steps, state.reports, exclusive)) || state.changed;
+      // 3. Completion.
+      return complete(run, custody, ctx, options, { reports: state.reports, changed, stateEvent: state.event });
+    });
   });
 }
 

@@ -29,7 +29,7 @@
 import type { AwsAccount } from '../../aws/ports.js';
 import type { CustodyRecorder, RecordedEvent, ResourceRef } from '../../domain/recorder.js';
 import type { CustodyAction } from '../../domain/custody-actions.js';
-import { withCustodySession, type CustodySource, type SealState } from '../../custody/session.js';
+import { withCustodySession, withInstanceLocks, type CustodySource, type SealState } from '../../custody/session.js';
 import { abortableClock, isInterrupted } from '../../domain/abort.js';
 import { isAwsCode } from '../../aws/errors.js';
 import {
@@ -865,122 +865,129 @@ export async function releaseInstance(deps: ReleaseDeps, options: ReleaseOptions
     const { stateEvent, before, isolation } = recordedIsolation(custody, caseId, instanceId, isolationSeq);
     const { account } = deps;
     const accountId = await account.accountId();
-    reporter.progress({ kind: 'step', message: `reading ${instanceId} in account ${accountId}, ${account.region}` });
-    const now = await current({ account, instanceId }).catch((e: unknown) => {
-      if (e instanceof CleanroomError && e.code === 'INSTANCE_GONE')
-        throw new UsageError(
-          'INSTANCE_NOT_FOUND',
-          `Instance ${instanceId} does not exist in account ${accountId}, ${account.region} any more: there is nothing to release. Check --source-region and the account.`,
-          { details: { instanceId, account: accountId, region: account.region } },
-        );
-      throw e;
-    });
-    const state = now.instance.State?.Name ?? 'unknown';
-    if (state === 'terminated' || state === 'shutting-down')
-      throw new UsageError('INSTANCE_TERMINATED', `Instance ${instanceId} is ${state}: there is nothing to release.`, {
-        details: { instanceId, state },
+    // The instance's own lock, vault-wide, from its read to the end: another case's writer on it waits.
+    return withInstanceLocks(custody, [instanceId], { account: accountId, region: account.region }, async () => {
+      reporter.progress({ kind: 'step', message: `reading ${instanceId} in account ${accountId}, ${account.region}` });
+      const now = await current({ account, instanceId }).catch((e: unknown) => {
+        if (e instanceof CleanroomError && e.code === 'INSTANCE_GONE')
+          throw new UsageError(
+            'INSTANCE_NOT_FOUND',
+            `Instance ${instanceId} does not exist in account ${accountId}, ${account.region} any more: there is nothing to release. Check --source-region and the account.`,
+            { details: { instanceId, account: accountId, region: account.region } },
+          );
+        throw e;
       });
-    const otherCase = now.tags[TAG_CASE];
-    if (now.tags[TAG_QUARANTINE] && otherCase && otherCase !== caseId)
-      throw new UsageError(
-        'ISOLATED_FOR_ANOTHER_CASE',
-        `Instance ${instanceId} is quarantined for case ${otherCase} now (${TAG_QUARANTINE}=${now.tags[TAG_QUARANTINE]}): release it under that case. Nothing was changed.`,
-        { details: { instanceId, caseId: otherCase } },
-      );
-    const clock = abortableClock(deps.clock ?? systemClock, session.signal);
-    const ctx: ReleaseContext = {
-      account,
-      accountId,
-      caseId,
-      instanceId,
-      before,
-      options,
-      missing: new Set(),
-      isolation,
-      isolationSeq,
-      budgets: { ...DEFAULT_RELEASE_BUDGETS, ...options.budgets },
-      clock,
-      releasedAt: new Date(clock.now()).toISOString(),
-    };
-    // 0. What the record names that is gone: refused (before any change), or skipped and recorded.
-    const missing = await findMissing(ctx);
-    if (missing.length && !options.skipMissing)
-      throw new CleanroomError(
-        'RELEASE_TARGET_MISSING',
-        `The isolation of ${instanceId} recorded ${missing.join(', ')}, which no longer ${missing.length === 1 ? 'exists' : 'exist'}: release cannot put ${instanceId} back as it was. Check what happened to ${missing.length === 1 ? 'it' : 'them'}; run again with --skip-missing to release without ${missing.length === 1 ? 'it' : 'them'} (each skip is recorded). Nothing was changed.`,
-        { details: { instanceId, missing } },
-      );
-    for (const m of missing) {
-      ctx.missing.add(m);
-      warnings.push(`${m} no longer exists: skipped (--skip-missing).`);
-      reporter.warn(`${m} no longer exists: skipped (--skip-missing).`);
-    }
-    const kept = keptOnPurpose(ctx);
-    const base = {
-      case: caseId,
-      instanceId,
-      sourceAccount: accountId,
-      region: account.region,
-      skippedMissing: missing,
-      kept,
-      // When the isolation released began: the first's state event, a later one's first event.
-      isolatedAt: custody.events().find((e) => e.seq === isolationSeq)?.time ?? stateEvent.time,
-      previousState: before,
-      warnings,
-    };
-    if (options.dryRun) {
-      const steps: ReleaseStepReport[] = [];
-      for (const step of RELEASE_STEPS) {
-        const plan = await step.plan(ctx);
-        steps.push({
-          step: step.id,
-          title: step.title,
-          status: plan.status === 'to-do' ? 'planned' : plan.status === 'skipped' ? 'skipped' : 'already',
-          detail: plan.detail,
-          calls: describeCalls(plan.calls),
-        });
-      }
-      return {
-        ...base,
-        dryRun: true,
-        alreadyReleased:
-          !steps.some((s) => s.status === 'planned') &&
-          Boolean(custody.find(keys.release(instanceId, 'complete', ctx.isolationSeq))),
-        steps,
-      };
-    }
-    const reports: ReleaseStepReport[] = [];
-    let changed = false;
-    for (const [index, step] of RELEASE_STEPS.entries()) {
-      session.checkpoint(step.title);
-      reporter.progress({ kind: 'step', message: step.title });
-      const r = await runStep(ctx, custody, reporter, { index, reports });
-      if (r.seq) changed = true;
-      reports.push(r);
-    }
-    const completeKey = keys.release(instanceId, 'complete', ctx.isolationSeq);
-    const alreadyReleased = !changed && Boolean(custody.find(completeKey));
-    const summary = await custody.record({
-      action: 'isolate.release',
-      resources: [instanceRef(ctx)],
-      outcome: {
-        status: 'succeeded',
-        details: {
-          steps: reports.map((x) => ({ step: x.step, status: x.status })),
-          options: {
-            rejoinAsg: options.rejoinAsg ?? false,
-            reregister: options.reregister ?? false,
-            unprotect: options.unprotect ?? false,
-            skipMissing: options.skipMissing ?? false,
+      const state = now.instance.State?.Name ?? 'unknown';
+      if (state === 'terminated' || state === 'shutting-down')
+        throw new UsageError(
+          'INSTANCE_TERMINATED',
+          `Instance ${instanceId} is ${state}: there is nothing to release.`,
+          {
+            details: { instanceId, state },
           },
-          skippedMissing: missing,
-          kept,
-          isolationSeq: ctx.isolationSeq ?? stateEvent.seq,
+        );
+      const otherCase = now.tags[TAG_CASE];
+      if (now.tags[TAG_QUARANTINE] && otherCase && otherCase !== caseId)
+        throw new UsageError(
+          'ISOLATED_FOR_ANOTHER_CASE',
+          `Instance ${instanceId} is quarantined for case ${otherCase} now (${TAG_QUARANTINE}=${now.tags[TAG_QUARANTINE]}): release it under that case. Nothing was changed.`,
+          { details: { instanceId, caseId: otherCase } },
+        );
+      const clock = abortableClock(deps.clock ?? systemClock, session.signal);
+      const ctx: ReleaseContext = {
+        account,
+        accountId,
+        caseId,
+        instanceId,
+        before,
+        options,
+        missing: new Set(),
+        isolation,
+        isolationSeq,
+        budgets: { ...DEFAULT_RELEASE_BUDGETS, ...options.budgets },
+        clock,
+        releasedAt: new Date(clock.now()).toISOString(),
+      };
+      // 0. What the record names that is gone: refused (before any change), or skipped and recorded.
+      const missing = await findMissing(ctx);
+      if (missing.length && !options.skipMissing)
+        throw new CleanroomError(
+          'RELEASE_TARGET_MISSING',
+          `The isolation of ${instanceId} recorded ${missing.join(', ')}, which no longer ${missing.length === 1 ? 'exists' : 'exist'}: release cannot put ${instanceId} back as it was. Check what happened to ${missing.length === 1 ? 'it' : 'them'}; run again with --skip-missing to release without ${missing.length === 1 ? 'it' : 'them'} (each skip is recorded). Nothing was changed.`,
+          { details: { instanceId, missing } },
+        );
+      for (const m of missing) {
+        ctx.missing.add(m);
+        warnings.push(`${m} no longer exists: skipped (--skip-missing).`);
+        reporter.warn(`${m} no longer exists: skipped (--skip-missing).`);
+      }
+      const kept = keptOnPurpose(ctx);
+      const base = {
+        case: caseId,
+        instanceId,
+        sourceAccount: accountId,
+        region: account.region,
+        skippedMissing: missing,
+        kept,
+        // When the isolation released began: the first's state event, a later one's first event.
+        isolatedAt: custody.events().find((e) => e.seq === isolationSeq)?.time ?? stateEvent.time,
+        previousState: before,
+        warnings,
+      };
+      if (options.dryRun) {
+        const steps: ReleaseStepReport[] = [];
+        for (const step of RELEASE_STEPS) {
+          const plan = await step.plan(ctx);
+          steps.push({
+            step: step.id,
+            title: step.title,
+            status: plan.status === 'to-do' ? 'planned' : plan.status === 'skipped' ? 'skipped' : 'already',
+            detail: plan.detail,
+            calls: describeCalls(plan.calls),
+          });
+        }
+        return {
+          ...base,
+          dryRun: true,
+          alreadyReleased:
+            !steps.some((s) => s.status === 'planned') &&
+            Boolean(custody.find(keys.release(instanceId, 'complete', ctx.isolationSeq))),
+          steps,
+        };
+      }
+      const reports: ReleaseStepReport[] = [];
+      let changed = false;
+      for (const [index, step] of RELEASE_STEPS.entries()) {
+        session.checkpoint(step.title);
+        reporter.progress({ kind: 'step', message: step.title });
+        const r = await runStep(ctx, custody, reporter, { index, reports });
+        if (r.seq) changed = true;
+        reports.push(r);
+      }
+      const completeKey = keys.release(instanceId, 'complete', ctx.isolationSeq);
+      const alreadyReleased = !changed && Boolean(custody.find(completeKey));
+      const summary = await custody.record({
+        action: 'isolate.release',
+        resources: [instanceRef(ctx)],
+        outcome: {
+          status: 'succeeded',
+          details: {
+            steps: reports.map((x) => ({ step: x.step, status: x.status })),
+            options: {
+              rejoinAsg: options.rejoinAsg ?? false,
+              reregister: options.reregister ?? false,
+              unprotect: options.unprotect ?? false,
+              skipMissing: options.skipMissing ?? false,
+            },
+            skippedMissing: missing,
+            kept,
+            isolationSeq: ctx.isolationSeq ?? stateEvent.seq,
+          },
         },
-      },
-      idempotencyKey: completeKey,
+        idempotencyKey: completeKey,
+      });
+      return { ...base, dryRun: false, alreadyReleased, steps: reports, releasedAt: summary.time };
     });
-    return { ...base, dryRun: false, alreadyReleased, steps: reports, releasedAt: summary.time };
   });
 }
 
