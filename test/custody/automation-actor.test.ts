@@ -11,11 +11,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { useLocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { eventKey, type CustodyEvent } from '../../src/custody/event.js';
 import { eventSchemaErrors } from '../../src/custody/schema.js';
-import { VAULT, account, cli } from './helpers.js';
+import { VAULT, cli, withVault } from './helpers.js';
 
 const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:cleanroom-response:GD-0123456789abcdef';
 const CODE = 'ab'.repeat(32);
@@ -24,9 +23,7 @@ const CTX = { execution: EXECUTION, function: 'cleanroom-isolate', codeSha256: C
 t.test(
   'events appended by automation name the execution, the function and the code; the record verifies',
   async (t) => {
-    const aws = await useLocalAws(t);
-    t.equal((await cli(aws, ['vault', 'init'])).code, 0);
-    const acct = await account();
+    const { aws, acct } = await withVault(t);
 
     // The CLI's events (no context) first, then automation's, in one chain.
     const byCli = await openCaseCustody(acct, { caseId: 'IR-AUTO' });

@@ -8,13 +8,12 @@
  */
 import t from 'tap';
 import { S3Client, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
-import { useLocalAws } from '../../local-aws/local-aws.js';
 import { openCaseCustody } from '../../src/custody/case-custody.js';
 import { verifyCaseInVault } from '../../src/custody/verify-vault.js';
 import type { CleanroomError } from '../../src/domain/errors.js';
 import { lockScopes } from '../../src/domain/exclusive.js';
 import type { AwsAccount } from '../../src/aws/ports.js';
-import { VAULT, account, cli } from './helpers.js';
+import { VAULT, withVault } from './helpers.js';
 
 const entry = (n: number) => ({
   action: 'room.deploy' as const,
@@ -33,9 +32,7 @@ const stepRecord = (acct: AwsAccount, caseId: string, owner: string, scopes: str
   });
 
 t.test('lease: busy, released, expired take-over recorded, lost on renew', async (t) => {
-  const aws = await useLocalAws(t);
-  t.equal((await cli(aws, ['vault', 'init'])).code, 0);
-  const acct = await account();
+  const { acct } = await withVault(t);
   const twentyMinutesAgo = new Date(Date.now() - 20 * 60_000);
 
   // A took the case twenty minutes ago and has not renewed since: its lease has expired.
@@ -102,9 +99,7 @@ t.test('lease: busy, released, expired take-over recorded, lost on renew', async
 });
 
 t.test('mustExist: an unknown case is refused before anything is written, and no lease is taken', async (t) => {
-  const aws = await useLocalAws(t);
-  t.equal((await cli(aws, ['vault', 'init'])).code, 0);
-  const acct = await account();
+  const { acct } = await withVault(t);
   const err = await openCaseCustody(acct, {
     caseId: 'NOPE-404',
     mustExist: true,
@@ -122,9 +117,7 @@ t.test('mustExist: an unknown case is refused before anything is written, and no
 t.test(
   "locks: two instances' writers at once, one room's refused, the lease and a lock exclude each other, an expired lock taken over and recorded",
   async (t) => {
-    const aws = await useLocalAws(t);
-    t.equal((await cli(aws, ['vault', 'init'])).code, 0);
-    const acct = await account();
+    const { acct } = await withVault(t);
     const step = (owner: string, scopes: string[], now?: () => Date) => stepRecord(acct, 'GD-LK', owner, scopes, now);
     // A step that crashed twenty minutes ago without giving its lock back.
     const crashed = await step('room-0', ['room:cleanroom-GD-LK'], () => new Date(Date.now() - 20 * 60_000));
@@ -174,9 +167,7 @@ t.test(
 t.test(
   "vault-wide locks: two cases on one VPC's network ACL take turns; another case's expired holder is taken over and recorded; a lease holder takes them too",
   async (t) => {
-    const aws = await useLocalAws(t);
-    t.equal((await cli(aws, ['vault', 'init'])).code, 0);
-    const acct = await account();
+    const { acct } = await withVault(t);
     const nacl = lockScopes.nacl('vpc-0aaaaaaaaaaaaaaaa', { account: '123456789012', region: 'us-east-1' });
     const step = (caseId: string, owner: string, now?: () => Date) => stepRecord(acct, caseId, owner, [nacl], now);
     // Case A's step crashed twenty minutes ago holding the ACL's lock.

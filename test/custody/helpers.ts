@@ -1,9 +1,10 @@
 /** Shared by the custody tests: run the CLI against the local AWS, open accounts, read raw objects. */
 import { execFile } from 'node:child_process';
+import type { Test } from 'tap';
 import path from 'node:path';
 import { openAccount } from '../../src/aws/account.js';
 import type { AwsAccount } from '../../src/aws/ports.js';
-import { ROOT, type LocalAws } from '../../local-aws/local-aws.js';
+import { ROOT, useLocalAws, type LocalAws } from '../../local-aws/local-aws.js';
 
 export const VAULT = 'cleanroom-evidence-123456789012-us-east-1';
 export const BIN = path.join(ROOT, 'dist/cli/bin.js');
@@ -58,4 +59,11 @@ export function offlineEnv(): NodeJS.ProcessEnv {
     AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
+}
+
+/** The local AWS for a test, with the vault made by the CLI (`vault init` exits 0), and an account on it. */
+export async function withVault(t: Test): Promise<{ aws: LocalAws; acct: AwsAccount }> {
+  const aws = await useLocalAws(t);
+  t.equal((await cli(aws, ['vault', 'init'])).code, 0, 'vault init');
+  return { aws, acct: await account() };
 }
